@@ -1,0 +1,1081 @@
+"""The engine: one state machine for simulation and live use, driven by whoever owns the clock.
+
+Input: a compiled `Plan`, initial groups and members, then events (`feed`) and the passing of
+time (`advance`). Output: `Action` records, in a deterministic order. The engine never reads a
+clock or an unseeded random source: the simulator advances it through a timeline, the live
+runtime advances it to the wall clock. Its work grows with events and firings: timers sit in one
+heap, and a message re-arms a silence deadline without touching the heap (the stale timer is
+re-checked when it comes due).
+
+Same-instant order: events in the order fed; then timers due at that instant, ordered by due
+time, playbook order, member id and creation order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import heapq
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Template, TemplateError
+
+from sopdsl import model
+from sopdsl.plan import CompiledPlaybook, Instr, Plan, event_key
+from sopdsl.runtime import timeutil
+from sopdsl.runtime.actions import Action
+from sopdsl.runtime.conditions import Test, compile_cond, window_kinds
+from sopdsl.runtime.events import Event, validate
+from sopdsl.runtime.policy import Delivery
+from sopdsl.runtime.state import Flow, GroupState, MemberState
+from sopdsl.templating import environment
+
+# Timer kinds.
+_RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
+_MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
+_GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
+
+Sink = Callable[[Action], None]
+
+
+class _Compiled:
+    """A playbook with its conditions compiled and its scope as a test."""
+
+    def __init__(
+        self, index: int, compiled: CompiledPlaybook, referrer: Callable[[str], MemberState | None]
+    ) -> None:
+        self.index = index
+        self.playbook = compiled.playbook
+        self.code = compiled.code
+        self.schedule = compiled.schedule
+        pb = compiled.playbook
+        self.guard: Test | None = compile_cond(pb.guard, referrer) if pb.guard is not None else None
+        self.entry_conds: list[Test | None] = [
+            compile_cond(e.cond, referrer) if e.cond is not None else None for e in pb.schedule
+        ]
+        self.branch_conds: dict[tuple[int, int], Test] = {}
+        for entry, code in [(-1, self.code), *enumerate(self.schedule)]:
+            for pc, instr in enumerate(code):
+                if instr.cond is not None:
+                    self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer)
+
+    def code_of(self, entry: int) -> tuple[Instr, ...]:
+        return self.code if entry < 0 else self.schedule[entry]
+
+
+class Engine:
+    """Runs a plan over members and groups; see the module docstring for its contract."""
+
+    def __init__(self, plan: Plan, *, start: int, seed: int = 0, task_delay: int | None = None) -> None:
+        program = plan.program
+        self.plan = plan
+        self.program = program
+        self.zone = timeutil.zone(program.timezone)
+        self.seed = seed
+        self.now = start
+        self.start_time = start
+        self.task_delay = task_delay  # simulation: staff finish tasks after this long; None: never
+        self.members: dict[str, MemberState] = {}
+        self.groups: dict[str, GroupState] = {}
+        self.flows: dict[int, Flow] = {}
+        self.waits: dict[str, set[int]] = {}
+        self.entered: dict[tuple[int, str], int] = {}
+        self.fired: set[tuple[Any, ...]] = set()
+        # Armed absence deadlines: (playbook, trigger, member) -> when the member came into scope.
+        self.armed: dict[tuple[int, int, str], int] = {}
+        self.heap: list[tuple[Any, ...]] = []
+        self.log: list[Action] = []
+        self.sinks: list[Sink] = []
+        self._seq = 0
+        self._flow_ids = 0
+        self._depth = 0
+        self.delivery = Delivery(program.policy, program.coupons)
+        self.compiled = [_Compiled(i, c, self.members.get) for i, c in enumerate(plan.playbooks)]
+        self.windows: set[str] = set()
+        for c in self.compiled:
+            self.windows |= window_kinds(c.playbook.guard)
+            for instr in (*c.code, *(i for code in c.schedule for i in code)):
+                self.windows |= window_kinds(instr.cond)
+            for entry in c.playbook.schedule:
+                self.windows |= window_kinds(entry.cond)
+        self.window_span = 400 * 86400
+        self._triggers: dict[str, list[tuple[_Compiled, int, Any]]] = {}
+        for c in self.compiled:
+            for t_index, trigger in enumerate(c.playbook.triggers):
+                self._triggers.setdefault(trigger.kind, []).append((c, t_index, trigger))
+        self._started = False
+        self._arrived: set[str] = set()
+
+    # ---- set-up ------------------------------------------------------------------------------
+
+    def add_group(
+        self,
+        group_id: str,
+        *,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        zone: str | None = None,
+        operator: str | None = None,
+        owner: str | None = None,
+    ) -> GroupState:
+        """Register a group (from a fixture or a store) before or while running."""
+        declared = self.program.groups.get(group_id)
+        tz = timeutil.zone(
+            zone or (declared.timezone if declared and declared.timezone else self.program.timezone)
+        )
+        group = GroupState(
+            id=group_id,
+            name=name or (declared.title if declared and declared.title else group_id),
+            zone=tz,
+            tags=set(tags) | (set(declared.tags) if declared else set()),
+            operator=operator or (declared.operator if declared else None),
+            owner=owner,
+        )
+        self.groups[group_id] = group
+        if self._started:
+            self._arm_group(group)
+        return group
+
+    def add_member(
+        self,
+        member_id: str,
+        *,
+        name: str = "",
+        nickname: str = "",
+        tags: Iterable[str] = (),
+        attributes: dict[str, Any] | None = None,
+        groups: Iterable[str] = (),
+        joined_at: int | None = None,
+        referrer: str | None = None,
+        channel: str | None = None,
+        counters: dict[str, float] | None = None,
+    ) -> MemberState:
+        """Register a member present before the plan took effect."""
+        member = MemberState(
+            id=member_id,
+            name=name or member_id,
+            nickname=nickname,
+            channel=channel,
+            referrer=referrer,
+            joined_at=joined_at,
+            tags=set(tags),
+            attributes=dict(attributes or {}),
+            counters=dict(counters or {}),
+            existing=True,
+        )
+        self.members[member_id] = member
+        for group_id in groups:
+            if group_id not in self.groups:
+                self.add_group(group_id)
+            member.groups.add(group_id)
+            self.groups[group_id].members.add(member_id)
+        return member
+
+    def start(self) -> None:
+        """Arm every calendar entry and every per-member deadline as of the start time."""
+        if self._started:
+            return
+        self._started = True
+        self._arrived = set(self.members)
+        for group in sorted(self.groups.values(), key=lambda g: g.id):
+            self._arm_group(group)
+            for c, t_index, trigger in self._triggers.get("group_size", ()):
+                if len(group.members) >= trigger.threshold:
+                    # Reached before the plan took effect: "reaches" never fires for it.
+                    self.fired.add(("size", c.index, t_index, group.id))
+        for member in sorted(self.members.values(), key=lambda m: m.id):
+            self._arm_member(member, self.start_time)
+
+    # ---- driving -------------------------------------------------------------------------------
+
+    def next_due(self) -> int | None:
+        """When the next timer is due, or None if none is pending."""
+        return self.heap[0][0] if self.heap else None
+
+    def advance(self, until: int) -> None:
+        """Run every timer due at or before `until`, in order, then set the clock to `until`."""
+        self.start()
+        while self.heap and self.heap[0][0] <= until:
+            entry = heapq.heappop(self.heap)
+            self.now = max(self.now, entry[0])
+            self._fire(entry)
+        self.now = max(self.now, until)
+
+    def feed(self, event: Event) -> None:
+        """Process one event: timers due before it run first, timers due at its instant after it."""
+        validate(event)
+        self.start()
+        while self.heap and self.heap[0][0] < event.time:
+            entry = heapq.heappop(self.heap)
+            self.now = max(self.now, entry[0])
+            self._fire(entry)
+        self.now = max(self.now, event.time)
+        self._event(event)
+
+    # ---- timers ----------------------------------------------------------------------------------
+
+    def _push(self, due: int, kind: int, playbook: int, member: str, *payload: Any, group: str = "") -> None:
+        # Timers due at one instant run by playbook order, then member id ("" for group-level
+        # timers, so they come first), then group id, then creation order: never by dict order.
+        self._seq += 1
+        heapq.heappush(self.heap, (due, playbook, member, group, self._seq, kind, payload))
+
+    def _fire(self, entry: tuple[Any, ...]) -> None:
+        due, pb_index, member_id, _group, _seq, kind, payload = entry
+        if kind in (_RESUME, _TIMEOUT):
+            flow_id, token = payload
+            flow = self.flows.get(flow_id)
+            if flow is None or flow.token != token:
+                return
+            if kind == _TIMEOUT:
+                self._unwait(flow)
+                instr = self.compiled[flow.playbook].code_of(flow.entry)[flow.pc]
+                flow.pc = instr.jump if instr.jump is not None else flow.pc + 1
+            else:
+                flow.pc += 1
+            self._run(flow)
+        elif kind == _ABSENCE:
+            self._absence_due(self.compiled[pb_index], payload[0], member_id, due)
+        elif kind == _DATE:
+            self._date_due(self.compiled[pb_index], payload[0], member_id)
+        elif kind == _CAL:
+            self._calendar_due(self.compiled[pb_index], payload[0], payload[1], due)
+        elif kind == _GROUP_SILENT:
+            self._group_silent_due(self.compiled[pb_index], payload[0], payload[1], due)
+        elif kind == _DELIVER:
+            self._deliver(payload[0], payload[1])
+        elif kind == _TASK_DONE:
+            self._event(Event("task_done", self.now, member=None, data={"task": payload[0]}))
+
+    # ---- arming ----------------------------------------------------------------------------------
+
+    def _arm_group(self, group: GroupState) -> None:
+        for c in self.compiled:
+            if not self._in_scope(c.playbook, group.id):
+                continue
+            for e_index, entry in enumerate(c.playbook.schedule):
+                due = self._next_calendar(entry.when, group.zone, self.now)
+                if due is not None:
+                    self._push(due, _CAL, c.index, "", e_index, group.id, group=group.id)
+            for t_index, trigger in enumerate(c.playbook.triggers):
+                if isinstance(trigger, model.OnGroupSilent):
+                    since = group.last_message_at or self.now
+                    self._push(
+                        timeutil.add(since, trigger.duration, group.zone),
+                        _GROUP_SILENT,
+                        c.index,
+                        "",
+                        t_index,
+                        group.id,
+                        group=group.id,
+                    )
+
+    def _next_calendar(self, when: model.CalRef, tz: ZoneInfo, after: int) -> int | None:
+        rule = self.program.calendars[when.calendar].rule if when.calendar else when.inline
+        assert rule is not None
+        return timeutil.next_fire(rule, when.offsets, when.at, tz, after)
+
+    def _arm_member(self, member: MemberState, since: int) -> None:
+        for c, t_index, _trigger in self._triggers.get("absence", ()):
+            if self._absence_applies(c.playbook, member):
+                self._arm_absence(c, t_index, member, since)
+        for kind in ("date_offset", "anniversary"):
+            for c, t_index, trigger in self._triggers.get(kind, ()):
+                if self._member_in_scope(c.playbook, member):
+                    self._arm_date(c, t_index, trigger, member)
+
+    def _absence_applies(self, pb: model.Playbook, member: MemberState) -> bool:
+        """Whether a member's silence counts for a playbook: in its scope, and new unless `apply to all`."""
+        if not (pb.apply_to_existing or not member.existing):
+            return False
+        if pb.scope.kind == "private":
+            return True
+        return any(self._in_scope(pb, g) for g in member.groups)
+
+    def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None:
+        """Start counting a member's absence from `since` (arrival in scope, or the plan start).
+
+        One timer per armed deadline: when one is already pending, only its start moves; the
+        timer re-checks the deadline when it comes due (lazy invalidation).
+        """
+        key = (c.index, t_index, member.id)
+        pending = key in self.armed
+        self.armed[key] = since
+        if not pending:
+            trigger = c.playbook.triggers[t_index]
+            assert isinstance(trigger, model.OnAbsence)
+            base = max(since, self._last(member, trigger.event) or since)
+            self._push(timeutil.add(base, trigger.duration, self.zone), _ABSENCE, c.index, member.id, t_index)
+
+    def _last(self, member: MemberState, kind: model.EventKind) -> int | None:
+        if kind is model.EventKind.MESSAGE:
+            return member.last_message_at
+        if kind is model.EventKind.ORDER:
+            return member.last_order_at
+        if kind is model.EventKind.INVITE:
+            return member.last_invite_at
+        return None
+
+    def _arm_date(self, c: _Compiled, t_index: int, trigger: Any, member: MemberState) -> None:
+        due = self._date_fire(trigger, member, self.now)
+        if due is not None:
+            self._push(due, _DATE, c.index, member.id, t_index)
+
+    def _date_fire(self, trigger: Any, member: MemberState, after: int) -> int | None:
+        value = member.field_value(trigger.attribute)
+        if value is None:
+            return None
+        if isinstance(value, int):
+            day = timeutil.local(value, self.zone).date()
+        elif isinstance(value, dt.datetime):
+            day = value.date()
+        elif isinstance(value, dt.date):
+            day = value
+        else:
+            try:
+                day = dt.date.fromisoformat(str(value)[:10])
+            except ValueError:
+                return None
+        if isinstance(trigger, model.OnDateOffset):
+            wall = timeutil.shift_local(
+                dt.datetime.combine(day, trigger.at),
+                -trigger.offset.amount if trigger.before else trigger.offset.amount,
+                trigger.offset.unit,
+            )
+            due = timeutil.resolve(wall, self.zone)
+            return due if due > after else None
+        year = timeutil.local(after, self.zone).year
+        for offset in range(3):
+            try:
+                candidate = day.replace(year=year + offset)
+            except ValueError:  # 29 February in a common year: celebrate on the 28th
+                candidate = dt.date(year + offset, 2, 28)
+            due = timeutil.resolve(dt.datetime.combine(candidate, trigger.at), self.zone)
+            if due > after:
+                return due
+        return None
+
+    # ---- scope -----------------------------------------------------------------------------------
+
+    def _in_scope(self, pb: model.Playbook, group_id: str | None) -> bool:
+        scope = pb.scope
+        if scope.kind == "private":
+            return group_id is None
+        group = self.groups.get(group_id) if group_id is not None else None
+        if group is not None and group.dissolved:
+            return False  # a dissolved group is out of every playbook's scope
+        if scope.kind == "all":
+            return True
+        if group is None:
+            return False
+        if scope.kind == "named":
+            return group_id in scope.groups
+        return not group.tags.isdisjoint(scope.tags)
+
+    def _member_in_scope(self, pb: model.Playbook, member: MemberState) -> bool:
+        if pb.scope.kind in ("all", "private"):
+            return True
+        return any(self._in_scope(pb, g) for g in member.groups)
+
+    def _member_group(self, pb: model.Playbook, member: MemberState) -> str | None:
+        for group_id in sorted(member.groups):
+            if self._in_scope(pb, group_id):
+                return group_id
+        return None
+
+    def _active(self, pb: model.Playbook, now: int, tz: ZoneInfo) -> bool:
+        if pb.active_from is None and pb.active_until is None:
+            return True
+        wall = timeutil.local(now, tz)
+        if pb.active_from is not None and wall < pb.active_from:
+            return False
+        return not (pb.active_until is not None and wall >= pb.active_until)
+
+    # ---- events ----------------------------------------------------------------------------------
+
+    def _event(self, event: Event) -> None:
+        kind = event.kind
+        if kind == "task_done":
+            self._resume_waiting(None, "task_done", event)
+            return
+        member = self.members.get(event.member or "")
+        if member is None:
+            member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
+            self.members[member.id] = member
+        group = self.groups.get(event.group) if event.group else None
+        if event.group and group is None:
+            group = self.add_group(event.group)
+        now = event.time
+        counters = member.counters
+        changed: list[tuple[str, float]] = []
+        if kind == "join":
+            assert group is not None
+            new = event.member not in group.members
+            size_before = len(group.members)
+            # Absence playbooks whose scope the member enters with this join (not merely
+            # another group of the same scope): their silence starts counting now.
+            entering = [
+                (c, t_index)
+                for c, t_index, _trigger in self._triggers.get("absence", ())
+                if new and not self._absence_applies(c.playbook, member)
+            ]
+            if event.data.get("name"):
+                member.name = str(event.data["name"])
+            if event.data.get("nickname"):
+                member.nickname = str(event.data["nickname"])
+            if event.data.get("channel"):
+                member.channel = str(event.data["channel"])
+            if event.data.get("inviter") and not member.referrer:
+                member.referrer = str(event.data["inviter"])
+            if member.joined_at is None:
+                member.joined_at = now
+            member.groups.add(group.id)
+            group.members.add(member.id)
+            if new and member.id not in self._arrived:
+                self._arrived.add(member.id)
+                self._arm_member(member, now)
+            else:
+                for c, t_index in entering:
+                    if self._absence_applies(c.playbook, member):
+                        self._arm_absence(c, t_index, member, now)
+            self._group_size(group, size_before, now)
+        elif kind == "leave":
+            if group is not None:
+                group.members.discard(member.id)
+                member.groups.discard(group.id)
+                self._end_flows(member.id, group.id)
+        elif kind == "message":
+            member.last_message_at = now
+            if group is not None:
+                group.last_message_at = now
+            changed.append(("messages", 1))
+            self._rearm_absence(member, model.EventKind.MESSAGE)
+        elif kind == "order":
+            member.last_order_at = now
+            changed.append(("orders", 1))
+            amount = event.data.get("amount")
+            if isinstance(amount, int | float):
+                changed.append(("spent", float(amount)))
+            self._rearm_absence(member, model.EventKind.ORDER)
+        elif kind == "invite":
+            member.last_invite_at = now
+            changed.append(("invites", 1))
+            self._rearm_absence(member, model.EventKind.INVITE)
+        elif kind == "report":
+            changed.append(("violations", 1))
+        elif kind == "tag":
+            member.tags.add(str(event.name))
+        elif kind == "untag":
+            member.tags.discard(str(event.name))
+        if kind in self.windows:
+            times = member.windows.setdefault(kind, deque())
+            times.append(now)
+            while times and now - times[0] > self.window_span:
+                times.popleft()
+        for counter, amount in changed:
+            before = counters.get(counter, 0.0)
+            counters[counter] = before + amount
+            self._threshold(member, counter, before, before + amount)
+        key = self._key(event)
+        self._resume_waiting(member.id, key, event)
+        for pb_index, t_index in self.plan.event_index.get(key, ()):
+            c = self.compiled[pb_index]
+            self._start_flow(
+                c, member, event.group, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
+            )
+
+    def _key(self, event: Event) -> str:
+        kind = event.kind
+        if kind == "tag":
+            return f"tagged:{event.name}"
+        if kind == "untag":
+            return f"untagged:{event.name}"
+        if kind == "custom":
+            return f"custom:{event.name}"
+        return kind
+
+    def _resume_waiting(self, member_id: str | None, key: str, event: Event) -> None:
+        if member_id is None:
+            candidates = [f for f in self.flows.values() if f.waiting == f"task:{event.data.get('task')}"]
+        else:
+            ids = self.waits.get(member_id)
+            if not ids:
+                return
+            candidates = [self.flows[i] for i in sorted(ids) if self.flows[i].waiting == key]
+        for flow in candidates:
+            self._unwait(flow)
+            flow.token += 1
+            if member_id is not None:
+                flow.event = dict(event.data)
+            flow.pc += 1
+            self._run(flow)
+
+    def _unwait(self, flow: Flow) -> None:
+        if flow.member is not None and flow.member in self.waits:
+            self.waits[flow.member].discard(flow.id)
+        flow.waiting = None
+
+    def _end_flows(self, member_id: str, group_id: str, keep: int | None = None) -> None:
+        ended = [
+            f for f in self.flows.values() if f.member == member_id and f.group == group_id and f.id != keep
+        ]
+        for flow in ended:
+            self._unwait(flow)
+            del self.flows[flow.id]
+
+    def _rearm_absence(self, member: MemberState, kind: model.EventKind) -> None:
+        for c, t_index, trigger in self._triggers.get("absence", ()):
+            if trigger.event is not kind:
+                continue
+            key = (c.index, t_index, member.id)
+            if key not in self.armed and self._absence_applies(c.playbook, member):
+                # The old deadline already fired; a new silence starts now. Otherwise the pending
+                # timer re-checks the deadline when it comes due (lazy invalidation).
+                self._arm_absence(c, t_index, member, self.now)
+
+    def _threshold(self, member: MemberState, counter: str, before: float, after: float) -> None:
+        for c, t_index, trigger in self._triggers.get("threshold", ()):
+            key = ("threshold", c.index, t_index, member.id)
+            if trigger.counter == counter and before < trigger.threshold <= after and key not in self.fired:
+                # "reaches" fires the first time only, even if the counter falls and climbs again.
+                self.fired.add(key)
+                self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, self.now)
+
+    def _group_size(self, group: GroupState, before: int, now: int) -> None:
+        for c, t_index, trigger in self._triggers.get("group_size", ()):
+            key = ("size", c.index, t_index, group.id)
+            if (
+                before < trigger.threshold <= len(group.members)
+                and key not in self.fired
+                and self._in_scope(c.playbook, group.id)
+            ):
+                self.fired.add(key)
+                owner = self.members.get(group.owner or "")
+                if owner is not None:
+                    self._start_flow(c, owner, group.id, trigger.loc, {}, now, check_scope=False)
+
+    # ---- due timers --------------------------------------------------------------------------------
+
+    def _absence_due(self, c: _Compiled, t_index: int, member_id: str, due: int) -> None:
+        key = (c.index, t_index, member_id)
+        member = self.members.get(member_id)
+        trigger = c.playbook.triggers[t_index]
+        assert isinstance(trigger, model.OnAbsence)
+        since = self.armed.get(key)
+        if since is None:
+            return
+        if member is None or not self._absence_applies(c.playbook, member):
+            del self.armed[key]  # out of scope now; re-armed when the member comes back
+            return
+        last = self._last(member, trigger.event)
+        deadline = timeutil.add(max(since, last or since), trigger.duration, self.zone)
+        if deadline > due:
+            self._push(deadline, _ABSENCE, c.index, member_id, t_index)
+            return
+        del self.armed[key]
+        self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, due)
+
+    def _date_due(self, c: _Compiled, t_index: int, member_id: str) -> None:
+        member = self.members.get(member_id)
+        if member is None:
+            return
+        trigger = c.playbook.triggers[t_index]
+        self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, self.now)
+        if isinstance(trigger, model.OnAnniversary):
+            self._arm_date(c, t_index, trigger, member)
+
+    def _calendar_due(self, c: _Compiled, e_index: int, group_id: str, due: int) -> None:
+        group = self.groups.get(group_id)
+        if group is None or group.dissolved or not self._in_scope(c.playbook, group_id):
+            return
+        entry = c.playbook.schedule[e_index]
+        following = self._next_calendar(entry.when, group.zone, max(due, self.now))
+        if following is not None:
+            self._push(following, _CAL, c.index, "", e_index, group_id, group=group_id)
+        if self.now - due > _GRACE and c.playbook.missed is model.Missed.SKIP:
+            return
+        if following is not None and following <= self.now:
+            return  # a later missed firing of the same entry will run instead (run latest once)
+        if not self._active(c.playbook, due, group.zone):
+            return
+        test = c.entry_conds[e_index]
+        trigger = f"{entry.loc}"
+        if entry.for_each_member:
+            for member_id in sorted(group.members):
+                member = self.members[member_id]
+                if c.guard is not None and not c.guard(member, group, {}, due, group.zone):
+                    continue
+                if test is not None and not test(member, group, {}, due, group.zone):
+                    continue
+                self._begin(c, e_index, member, group, trigger, {}, due)
+        else:
+            if c.guard is not None and not c.guard(None, group, {}, due, group.zone):
+                return
+            if test is not None and not test(None, group, {}, due, group.zone):
+                return
+            self._begin(c, e_index, None, group, trigger, {}, due)
+
+    def _group_silent_due(self, c: _Compiled, t_index: int, group_id: str, due: int) -> None:
+        group = self.groups.get(group_id)
+        if group is None or group.dissolved:
+            return
+        trigger = c.playbook.triggers[t_index]
+        assert isinstance(trigger, model.OnGroupSilent)
+        deadline = timeutil.add(group.last_message_at or self.start_time, trigger.duration, group.zone)
+        if deadline > due:
+            self._push(deadline, _GROUP_SILENT, c.index, "", t_index, group_id, group=group_id)
+            return
+        key = ("silent", c.index, t_index, group_id, group.last_message_at)
+        if key not in self.fired:
+            self.fired.add(key)
+            self._begin(c, -1, None, group, trigger.loc, {}, due)
+        # Re-armed by the next message in the group.
+        self._push(due + 86400, _GROUP_SILENT, c.index, "", t_index, group_id, group=group_id)
+
+    # ---- flows -----------------------------------------------------------------------------------
+
+    def _start_flow(
+        self,
+        c: _Compiled,
+        member: MemberState,
+        group_id: str | None,
+        trigger: str,
+        event: dict[str, Any],
+        now: int,
+        *,
+        check_scope: bool = True,
+    ) -> None:
+        pb = c.playbook
+        if check_scope and not self._in_scope(pb, group_id):
+            return
+        group = self.groups.get(group_id) if group_id else None
+        tz = group.zone if group is not None else self.zone
+        if not self._active(pb, now, tz):
+            return
+        last = self.entered.get((c.index, member.id))
+        if last is not None:
+            if pb.repeat is model.Repeat.ONCE:
+                return
+            if (
+                pb.repeat is model.Repeat.COOLDOWN
+                and pb.cooldown is not None
+                and now < timeutil.add(last, pb.cooldown, tz)
+            ):
+                return
+        if c.guard is not None and not c.guard(member, group, event, now, tz):
+            return
+        self.entered[(c.index, member.id)] = now
+        self._begin(c, -1, member, group, trigger, event, now)
+
+    def _begin(
+        self,
+        c: _Compiled,
+        entry: int,
+        member: MemberState | None,
+        group: GroupState | None,
+        trigger: str,
+        event: dict[str, Any],
+        now: int,
+    ) -> None:
+        self._flow_ids += 1
+        flow = Flow(
+            id=self._flow_ids,
+            playbook=c.index,
+            entry=entry,
+            member=member.id if member else None,
+            group=group.id if group else None,
+            pc=0,
+            trigger=trigger,
+            started=now,
+            event=event,
+        )
+        self.flows[flow.id] = flow
+        self._run(flow)
+
+    def _run(self, flow: Flow) -> None:
+        c = self.compiled[flow.playbook]
+        code = c.code_of(flow.entry)
+        member = self.members.get(flow.member) if flow.member else None
+        group = self.groups.get(flow.group) if flow.group else None
+        tz = group.zone if group is not None else self.zone
+        while flow.pc < len(code):
+            instr = code[flow.pc]
+            op = instr.op
+            if op == "act":
+                assert instr.action is not None
+                self._act(flow, c, instr, member, group, tz)
+                if flow.id not in self.flows or flow.waiting is not None:
+                    return  # ended, or held until a deferred action goes out (see _policy)
+                flow.pc += 1
+            elif op == "jump":
+                assert instr.jump is not None
+                flow.pc = instr.jump
+            elif op == "branch":
+                test = c.branch_conds[(flow.entry, flow.pc)]
+                if test(member, group, flow.event, self.now, tz):
+                    flow.pc += 1
+                else:
+                    assert instr.jump is not None
+                    flow.pc = instr.jump
+            elif op == "split":
+                flow.pc = self._choose(flow, c, instr)
+            elif op == "stop":
+                break
+            elif op == "wait":
+                assert instr.duration is not None
+                flow.token += 1
+                self._push(
+                    timeutil.add(self.now, instr.duration, tz),
+                    _RESUME,
+                    flow.playbook,
+                    flow.member or "",
+                    flow.id,
+                    flow.token,
+                    group=flow.group or "",
+                )
+                return
+            else:  # wait_for, assign
+                assert instr.duration is not None and instr.pattern is not None
+                flow.token += 1
+                if op == "assign":
+                    key = self._key_for(flow, instr, "assign", self.now)
+                    text = self._render_text(instr.text or "", flow, member, group)
+                    due_by = timeutil.add(self.now, instr.duration, tz)
+                    self._emit(
+                        Action(
+                            self.now,
+                            "task",
+                            c.playbook.name,
+                            key,
+                            member=flow.member,
+                            group=flow.group,
+                            target="operator",
+                            detail={
+                                "text": text,
+                                "operator": group.operator if group else None,
+                                "due": timeutil.aware(due_by, tz).isoformat(),
+                            },
+                            loc=instr.loc,
+                            trigger=flow.trigger,
+                        )
+                    )
+                    flow.waiting = f"task:{key}"
+                    if self.task_delay is not None and self.now + self.task_delay < due_by:
+                        self._push(
+                            self.now + self.task_delay,
+                            _TASK_DONE,
+                            flow.playbook,
+                            flow.member or "",
+                            key,
+                            group=flow.group or "",
+                        )
+                else:
+                    flow.waiting = event_key(instr.pattern)
+                    if flow.member is not None:
+                        self.waits.setdefault(flow.member, set()).add(flow.id)
+                self._push(
+                    timeutil.add(self.now, instr.duration, tz),
+                    _TIMEOUT,
+                    flow.playbook,
+                    flow.member or "",
+                    flow.id,
+                    flow.token,
+                    group=flow.group or "",
+                )
+                return
+        self._unwait(flow)
+        self.flows.pop(flow.id, None)
+
+    def _choose(self, flow: Flow, c: _Compiled, instr: Instr) -> int:
+        digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{instr.loc}:{flow.member}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64 * 100
+        total = 0.0
+        for arm in instr.arms:
+            total += arm.percent
+            if point < total:
+                flow.arm = arm.name
+                return arm.pc
+        flow.arm = instr.arms[-1].name
+        return instr.arms[-1].pc
+
+    def _key_for(self, flow: Flow, instr: Instr, kind: str, planned: int) -> str:
+        subject = flow.member or flow.group or "-"
+        raw = f"{self.plan.content_hash[:12]}|{self.compiled[flow.playbook].playbook.name}|{flow.entry}|{instr.loc}|{kind}|{subject}|{flow.group}|{flow.started}|{planned}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    # ---- actions -----------------------------------------------------------------------------------
+
+    def _act(
+        self,
+        flow: Flow,
+        c: _Compiled,
+        instr: Instr,
+        member: MemberState | None,
+        group: GroupState | None,
+        tz: ZoneInfo,
+    ) -> None:
+        step = instr.action
+        target_member = member
+        if getattr(step, "target", None) == "referrer":
+            target_member = (
+                self.members.get(member.referrer) if member is not None and member.referrer else None
+            )
+            if target_member is None:
+                return  # no referrer: nothing to do
+        if isinstance(step, model.TagStep):
+            holder: MemberState | GroupState | None = group if step.target == "group" else target_member
+            if holder is None:
+                return
+            changed = [tag for tag in step.tags if (tag in holder.tags) == step.remove]
+            for tag in changed:
+                if step.remove:
+                    holder.tags.discard(tag)
+                else:
+                    holder.tags.add(tag)
+            key = self._key_for(flow, instr, "tag", self.now)
+            self._emit(
+                Action(
+                    self.now,
+                    "untag" if step.remove else "tag",
+                    c.playbook.name,
+                    key,
+                    member=holder.id if isinstance(holder, MemberState) else None,
+                    group=flow.group,
+                    target=step.target,
+                    detail={"tags": list(step.tags)},
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
+            # The tag action is logged before what it sets off: cause before effect.
+            if isinstance(holder, MemberState):
+                kind = "untag" if step.remove else "tag"
+                for tag in changed:
+                    self._cascade(Event(kind, self.now, member=holder.id, group=flow.group, name=tag))
+            return
+        if isinstance(step, model.AddStep):
+            if target_member is None:
+                return
+            before = target_member.counters.get(step.counter, 0.0)
+            target_member.counters[step.counter] = before + step.amount
+            self._threshold(target_member, step.counter, before, before + step.amount)
+            return
+        if isinstance(step, model.SetStep):
+            if target_member is None:
+                return
+            value: Any = step.value
+            if isinstance(value, model.Ref):
+                value = (
+                    flow.event.get(value.field)
+                    if value.root == "event"
+                    else (member.field_value(value.field) if member is not None else None)
+                )
+            target_member.attributes[step.attribute] = (
+                value.isoformat() if isinstance(value, dt.date) else value
+            )
+            return
+        key = self._key_for(flow, instr, step.kind if step else "act", self.now)
+        action = Action(
+            self.now,
+            step.kind if step else "act",
+            c.playbook.name,
+            key,
+            member=target_member.id if target_member else None,
+            group=flow.group,
+            loc=instr.loc,
+            trigger=flow.trigger,
+        )
+        if isinstance(step, model.SendStep):
+            action.target = step.target
+            if step.target == "group":
+                action.member = None
+            template = self.program.templates[step.template]
+            action.detail = {"template": step.template, "channel": step.channel}
+            if flow.arm is not None:
+                action.detail["arm"] = flow.arm
+            try:
+                action.detail["text"] = self._render(template.source, flow, member, group)
+            except TemplateError as exc:
+                action.status, action.reason = "failed", f"template error: {exc}"
+            if step.target == "operator":
+                action.detail["operator"] = group.operator if group else None
+        elif isinstance(step, model.KickStep):
+            action.detail = {"reason": step.reason}
+        elif isinstance(step, model.GrantStep):
+            coupon = self.program.coupons[step.coupon]
+            action.detail = {"coupon": step.coupon, "worth": coupon.worth}
+        elif isinstance(step, model.InviteStep):
+            action.detail = {"to_group": step.group}
+        elif isinstance(step, model.CallStep):
+            args = {
+                k: (flow.event.get(v.field) if isinstance(v, model.Ref) and v.root == "event" else v)
+                for k, v in step.args.items()
+            }
+            action.kind = "call"
+            action.detail = {
+                "action": step.action,
+                "args": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.items()},
+            }
+        elif isinstance(step, model.DissolveStep):
+            action.member = None
+            action.target = "group"
+        self._policy(action, tz, flow)
+
+    def _policy(self, action: Action, tz: ZoneInfo, flow: Flow) -> bool:
+        """Apply the delivery policy to an action due now; True if it was deferred.
+
+        A deferred action holds its flow: the next step runs once the action has gone out (or
+        was dropped), so `send warning` then `wait 1 day for member posts` gives a full day
+        after the warning is delivered, and nothing overtakes a message waiting for 08:00.
+        """
+        if action.status == "failed":
+            self._emit(action)
+            return False
+        tags = self.members[action.member].tags if action.member and action.member in self.members else None
+        decision = self.delivery.decide(action, self.now, tz, tags)
+        if decision.verdict == "go":
+            self._apply(action, flow)
+            self._emit(action)
+        elif decision.verdict == "defer":
+            assert decision.until is not None
+            if action.planned is None:
+                action.planned = action.time
+            action.reason = decision.reason
+            flow.token += 1
+            flow.waiting = "deliver"
+            self._push(
+                decision.until,
+                _DELIVER,
+                flow.playbook,
+                action.member or "",
+                action,
+                (flow.id, flow.token),
+                group=action.group or "",
+            )
+            return True
+        else:
+            action.status = "dropped" if decision.verdict == "drop" else "blocked"
+            action.reason = decision.reason
+            self._emit(action)
+        return False
+
+    def _deliver(self, action: Action, hold: tuple[int, int]) -> None:
+        action.time = self.now
+        group = self.groups.get(action.group) if action.group else None
+        flow = self.flows.get(hold[0])
+        gone = action.kind == "kick" and (group is None or action.member not in group.members)
+        if flow is None or flow.token != hold[1] or gone:
+            # Its flow was ended while the action waited (the member left or was removed, or the
+            # group was dissolved): what the flow still had pending is cancelled, visibly.
+            action.status = "dropped"
+            action.reason = (
+                "the group was dissolved"
+                if group is not None and group.dissolved
+                else "the member left the group"
+            )
+            self._emit(action)
+            if flow is not None and flow.token == hold[1]:
+                flow.waiting = None
+                flow.pc += 1
+                self._run(flow)
+            return
+        if self._policy(action, group.zone if group else self.zone, flow):
+            return  # deferred again
+        if flow.id in self.flows:
+            flow.waiting = None
+            flow.pc += 1
+            self._run(flow)
+
+    def _apply(self, action: Action, flow: Flow) -> None:
+        # The flow doing a kick or a dissolve carries on (say, to log it to the operator);
+        # every other flow of that member in that group, or in that group, ends.
+        if action.kind == "grant":
+            # Templates see `coupon` only once it is really granted: a grant dropped for want of
+            # stock makes a later send that mentions it fail visibly, never promise a coupon.
+            coupon = self.program.coupons[str(action.detail["coupon"])]
+            group = self.groups.get(action.group) if action.group else None
+            tz = group.zone if group is not None else self.zone
+            expires = timeutil.add(self.now, coupon.valid, tz) if coupon.valid else None
+            flow.coupon = {
+                "name": coupon.name,
+                "title": coupon.title or coupon.name,
+                "worth": coupon.worth,
+                "expires_at": timeutil.aware(expires, tz).strftime("%Y-%m-%d %H:%M") if expires else "",
+                "code": action.key[:10].upper(),
+            }
+        elif action.kind == "kick" and action.group and action.member:
+            group = self.groups.get(action.group)
+            member = self.members.get(action.member)
+            if group is not None and member is not None:
+                group.members.discard(member.id)
+                member.groups.discard(group.id)
+                self._end_flows(member.id, group.id, keep=flow.id)
+        elif action.kind == "dissolve" and action.group:
+            group = self.groups.get(action.group)
+            if group is not None:
+                group.dissolved = True
+                for other in [f for f in self.flows.values() if f.group == group.id and f.id != flow.id]:
+                    self._unwait(other)
+                    self.flows.pop(other.id, None)
+
+    def _cascade(self, event: Event) -> None:
+        if self._depth >= _MAX_CASCADE:
+            return
+        self._depth += 1
+        try:
+            self._event(event)
+        finally:
+            self._depth -= 1
+
+    def _emit(self, action: Action) -> None:
+        self.log.append(action)
+        for sink in self.sinks:
+            sink(action)
+
+    # ---- rendering ---------------------------------------------------------------------------------
+
+    def _context(self, flow: Flow, member: MemberState | None, group: GroupState | None) -> dict[str, Any]:
+        context: dict[str, Any] = {
+            "now": timeutil.aware(self.now, group.zone if group else self.zone).strftime("%Y-%m-%d %H:%M")
+        }
+        if member is not None:
+            data = member.as_context()
+            for name in self.program.attributes:
+                data.setdefault(name, "")
+            for name in self.program.counters:
+                data.setdefault(name, 0)
+            context["member"] = data
+            referrer = self.members.get(member.referrer) if member.referrer else None
+            context["referrer"] = referrer.as_context() if referrer else {"name": "", "id": ""}
+        if group is not None:
+            context["group"] = group.as_context()
+        context["event"] = dict(flow.event)
+        context["operator"] = {"name": group.operator if group and group.operator else ""}
+        if flow.coupon is not None:
+            context["coupon"] = flow.coupon
+        return context
+
+    def _render(self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None) -> str:
+        return _compiled_template(source).render(self._context(flow, member, group)).strip()
+
+    def _render_text(
+        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> str:
+        try:
+            return self._render(source, flow, member, group)
+        except TemplateError:
+            return source
+
+
+_TEMPLATES: dict[str, Template] = {}
+
+
+def _compiled_template(source: str) -> Template:
+    found = _TEMPLATES.get(source)
+    if found is None:
+        found = environment().from_string(source)
+        _TEMPLATES[source] = found
+    return found

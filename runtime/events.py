@@ -1,0 +1,48 @@
+"""Events the engine consumes, and their validation at the edge (live API and fixtures)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sopdsl.errors import EngineError
+
+KINDS = ("join", "leave", "message", "order", "invite", "report", "tag", "untag", "custom", "task_done")
+
+
+@dataclass(slots=True)
+class Event:
+    """Something that happened: a kind, when (epoch seconds), to whom, where, and a payload."""
+
+    kind: str
+    time: int
+    member: str | None = None
+    group: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None  # custom event name, or the tag of tag/untag events
+
+
+class BadEventError(EngineError, ValueError):
+    """An event is malformed: the message says which field and why."""
+
+
+def missing(kind: str, member: str | None, group: str | None, name: str | None) -> tuple[str, str] | None:
+    """The field an event of this kind lacks, with the reason, or None if it has what it needs."""
+    if kind not in KINDS:
+        return "kind", f"unknown event kind {kind!r}; expected one of {', '.join(KINDS)}"
+    if kind != "task_done" and not member:
+        return "member", f"a {kind} event needs a member"
+    if kind in ("join", "leave") and not group:
+        return "group", f"a {kind} event needs a group"
+    if kind in ("tag", "untag", "custom") and not name:
+        return "name", f"a {kind} event needs a name (the tag, or the custom event's name)"
+    return None
+
+
+def validate(event: Event) -> None:
+    """Raise `BadEventError` if an event lacks what its kind needs."""
+    problem = missing(event.kind, event.member, event.group, event.name)
+    if problem is not None:
+        raise BadEventError(problem[1])
+    if not isinstance(event.data, dict):
+        raise BadEventError("event data must be an object")

@@ -1,0 +1,117 @@
+"""Per-member, per-group and per-flow state the engine keeps, as compact slotted records."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+
+@dataclass(slots=True)
+class MemberState:
+    """One member: identity, tags, attributes, counters, activity and group membership."""
+
+    id: str
+    name: str = ""
+    nickname: str = ""
+    channel: str | None = None
+    referrer: str | None = None
+    joined_at: int | None = None
+    last_message_at: int | None = None
+    last_order_at: int | None = None
+    last_invite_at: int | None = None
+    tags: set[str] = field(default_factory=set)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    groups: set[str] = field(default_factory=set)
+    # Recent event times per kind, only kept for kinds some condition counts over a window.
+    windows: dict[str, deque[int]] = field(default_factory=dict)
+    existing: bool = False
+
+    def field_value(self, name: str) -> Any:
+        """The value of a built-in field, counter or attribute (None when unset)."""
+        if name in _MEMBER_SLOTS:
+            return getattr(self, name)
+        if name in self.counters:
+            return self.counters[name]
+        return self.attributes.get(name)
+
+    def as_context(self) -> dict[str, Any]:
+        """The member as template data: fields, counters and attributes (plain values)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "nickname": self.nickname,
+            "channel": self.channel,
+            "referrer": self.referrer,
+            "tags": sorted(self.tags),
+        }
+        for counter in ("messages", "orders", "invites", "violations", "spent", "points"):
+            data[counter] = self.counters.get(counter, 0)
+        data.update(self.counters)
+        data.update(self.attributes)
+        return data
+
+
+_MEMBER_SLOTS = {
+    "id",
+    "name",
+    "nickname",
+    "channel",
+    "referrer",
+    "joined_at",
+    "last_message_at",
+    "last_order_at",
+}
+
+
+@dataclass(slots=True)
+class GroupState:
+    """One group: tags, zone, staff and members."""
+
+    id: str
+    name: str
+    zone: ZoneInfo
+    tags: set[str] = field(default_factory=set)
+    operator: str | None = None
+    owner: str | None = None
+    members: set[str] = field(default_factory=set)
+    last_message_at: int | None = None
+    dissolved: bool = False
+
+    def field_value(self, name: str) -> Any:
+        """The value of a built-in group field."""
+        if name == "size":
+            return len(self.members)
+        return getattr(self, name, None)
+
+    def as_context(self) -> dict[str, Any]:
+        """The group as template data."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": len(self.members),
+            "owner": self.owner,
+            "operator": self.operator,
+            "tags": sorted(self.tags),
+        }
+
+
+@dataclass(slots=True)
+class Flow:
+    """One member's (or group's) run through a playbook: a program counter and its context."""
+
+    id: int
+    playbook: int
+    entry: int  # -1: the playbook's `do` steps; otherwise the index of a calendar entry
+    member: str | None
+    group: str | None
+    pc: int
+    trigger: str
+    started: int
+    event: dict[str, Any] = field(default_factory=dict)
+    coupon: dict[str, Any] | None = None
+    waiting: str | None = None  # the event key this flow waits for
+    token: int = 0  # bumps on every wait, so a stale timeout is ignored
+    arm: str | None = None
