@@ -1,0 +1,371 @@
+"""Declarations to model: time zone, attributes, counters, events, actions, coupons, groups,
+calendars, templates and policy. Fills the symbol tables the playbook checks resolve against."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sopdsl import model, nodes
+from sopdsl.checker import templates, values
+from sopdsl.checker.context import Context, loc, where
+from sopdsl.diagnostics import did_you_mean
+from sopdsl.vocabulary import BUILTIN_COUNTERS, MEMBER_FIELDS, TYPES
+
+if TYPE_CHECKING:
+    from sopdsl.source import Span
+
+# A message longer than this rarely fits one phone screen (scenario J1).
+SCREEN_CHARACTERS = 600
+SCREEN_LINES = 24
+
+_CAP_NOUNS = {
+    "send": model.CapNoun.SEND,
+    "sends": model.CapNoun.SEND,
+    "kick": model.CapNoun.KICK,
+    "kicks": model.CapNoun.KICK,
+    "coupon": model.CapNoun.COUPON,
+    "coupons": model.CapNoun.COUPON,
+    "invite": model.CapNoun.INVITE,
+    "invites": model.CapNoun.INVITE,
+}
+# Type words from other languages and spreadsheets, and what they are called here.
+_TYPE_SYNONYMS = {
+    "int": "number",
+    "integer": "number",
+    "float": "number",
+    "decimal": "number",
+    "double": "number",
+    "数字": "number",
+    "string": "text",
+    "str": "text",
+    "文本": "text",
+    "boolean": "bool",
+    "日期": "date",
+    "time": "date",
+    "timestamp": "date",
+}
+_CAP_SUBJECTS = {"member": model.CapSubject.MEMBER, "group": model.CapSubject.GROUP}
+_CAP_PERIODS = {p.value: p for p in model.CapPeriod}
+_OVERFLOW = {o.value: o for o in model.Overflow}
+
+
+def value_type(ctx: Context, name: nodes.Name) -> model.ValueType | None:
+    """A checked type word."""
+    found = TYPES.get(name.text)
+    if found is None:
+        synonym = _TYPE_SYNONYMS.get(name.text.lower())
+        hint = (
+            f"did you mean '{synonym}'?"
+            if synonym
+            else did_you_mean(name.text, TYPES) or "types are text, number, date and bool"
+        )
+        ctx.error("SOP113", f"unknown type '{name.text}'", name.span, hint)
+    return found
+
+
+def _fields(ctx: Context, fields: tuple[nodes.Field, ...]) -> dict[str, model.ValueType]:
+    checked: dict[str, model.ValueType] = {}
+    for f in fields:
+        kind = value_type(ctx, f.type)
+        if f.name.text in checked:
+            ctx.error("SOP111", f"field '{f.name.text}' is declared twice", f.name.span, "keep one of them")
+        elif kind is not None:
+            checked[f.name.text] = kind
+    return checked
+
+
+def _title(node: nodes.Str | None) -> str | None:
+    return node.value if node is not None else None
+
+
+def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Policy]:
+    """Check every declaration but playbooks; return the program's time zone and policy."""
+    zones: list[tuple[str, Span]] = []
+    rules: list[nodes.PolicyRule] = []
+    for file in files:
+        for decl in file.declarations:
+            if isinstance(decl, nodes.TimezoneDecl):
+                zone = values.zone(ctx, decl.zone)
+                if zone is not None:
+                    zones.append((zone, decl.span))
+            elif isinstance(decl, nodes.PolicyDecl):
+                rules.extend(decl.rules)
+            elif not isinstance(decl, nodes.IncludeDecl | nodes.PlaybookDecl):
+                _declaration(ctx, decl)
+    for zone, span in zones[1:]:
+        if zone != zones[0][0]:
+            first = zones[0][1]
+            ctx.error(
+                "SOP114",
+                f"time zone '{zone}' conflicts with '{zones[0][0]}' declared at {where(first, span)}",
+                span,
+                "a program has one default zone; give groups their own with `timezone` inside `group`",
+            )
+    return (zones[0][0] if zones else None), policy(ctx, rules)
+
+
+def _declaration(ctx: Context, decl: nodes.Declaration) -> None:
+    if isinstance(decl, nodes.AttributeDecl):
+        kind = value_type(ctx, decl.type)
+        name = decl.name.text
+        if name in MEMBER_FIELDS:
+            ctx.error("SOP111", f"'{name}' is a built-in member field", decl.name.span, "choose another name")
+        elif kind is not None:
+            ctx.declare(
+                "attribute",
+                name,
+                decl.name.span,
+                model.Attribute(name=name, type=kind, title=_title(decl.title)),
+            )
+    elif isinstance(decl, nodes.CounterDecl):
+        name = decl.name.text
+        if name in BUILTIN_COUNTERS:
+            ctx.error("SOP111", f"'{name}' is a built-in counter", decl.name.span, "choose another name")
+        else:
+            ctx.declare("counter", name, decl.name.span, model.Counter(name=name, title=_title(decl.title)))
+    elif isinstance(decl, nodes.EventDecl):
+        fields = _fields(ctx, decl.fields)
+        event = model.EventType(name=decl.name.text, title=_title(decl.title), fields=fields)
+        ctx.declare("event", decl.name.text, decl.name.span, event)
+    elif isinstance(decl, nodes.ActionDecl):
+        fields = _fields(ctx, decl.fields)
+        action = model.ActionType(name=decl.name.text, title=_title(decl.title), fields=fields)
+        ctx.declare("action", decl.name.text, decl.name.span, action)
+    elif isinstance(decl, nodes.CouponDecl):
+        _coupon(ctx, decl)
+    elif isinstance(decl, nodes.GroupDecl):
+        _group(ctx, decl)
+    elif isinstance(decl, nodes.CalendarDecl):
+        rule = calendar_rule(ctx, decl.spec)
+        if rule is not None:
+            calendar = model.Calendar(name=decl.name.text, title=_title(decl.title), rule=rule)
+            ctx.declare("calendar", decl.name.text, decl.name.span, calendar)
+        else:
+            ctx.declare("calendar", decl.name.text, decl.name.span, None)
+    elif isinstance(decl, nodes.TemplateDecl):
+        _template(ctx, decl)
+
+
+def _coupon(ctx: Context, decl: nodes.CouponDecl) -> None:
+    fields: dict[str, object] = {"name": decl.name.text, "title": _title(decl.title)}
+    seen: set[nodes.CouponOptionKind] = set()
+    for option in decl.options:
+        if option.kind in seen:
+            ctx.error("SOP114", f"coupon option '{option.kind.value}' is given twice", option.span)
+            continue
+        seen.add(option.kind)
+        if option.kind is nodes.CouponOptionKind.WORTH and isinstance(option.value, nodes.Number):
+            fields["worth"] = values.number(ctx, option.value)
+        elif option.kind is nodes.CouponOptionKind.VALID and isinstance(option.value, nodes.Duration):
+            fields["valid"] = values.duration(ctx, option.value)
+        elif option.kind is nodes.CouponOptionKind.NOT_TRANSFERABLE:
+            fields["transferable"] = False
+        elif option.kind is nodes.CouponOptionKind.STOCK and isinstance(option.value, nodes.Number):
+            stock = values.whole(ctx, option.value, "a coupon's stock")
+            if stock is not None:
+                fields["stock"] = stock
+    ctx.declare("coupon", decl.name.text, decl.name.span, model.Coupon.model_validate(fields))
+
+
+def _group(ctx: Context, decl: nodes.GroupDecl) -> None:
+    tags: list[str] = []
+    zone: str | None = None
+    operator: str | None = None
+    for option in decl.options:
+        if option.kind is nodes.GroupOptionKind.TAGS:
+            tags.extend(s.value for s in option.values)
+        elif option.kind is nodes.GroupOptionKind.TIMEZONE:
+            zone = values.zone(ctx, option.values[0])
+        else:
+            operator = option.values[0].value
+    group = model.Group(
+        name=decl.name.text, title=_title(decl.title), tags=tuple(tags), timezone=zone, operator=operator
+    )
+    ctx.declare("group", decl.name.text, decl.name.span, group)
+
+
+def _bounds(ctx: Context, bounds: tuple[nodes.CalBound, ...]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for bound in bounds:
+        key = "until" if bound.is_until else "start"
+        if key in found:
+            ctx.error("SOP114", f"'{'until' if bound.is_until else 'from'}' is given twice", bound.span)
+        found[key] = values.date(ctx, bound.date)
+    start, until = found.get("start"), found.get("until")
+    if start is not None and until is not None and until < start:  # type: ignore[operator]
+        ctx.error("SOP306", "the calendar ends before it starts", bounds[-1].span)
+    return found
+
+
+def calendar_rule(ctx: Context, spec: nodes.CalSpec) -> model.CalendarRule | None:
+    """A checked calendar rule, or None after reporting what is wrong with it."""
+    if isinstance(spec, nodes.CalWeekly):
+        days = values.weekdays(ctx, spec.days)
+        hours = values.times(ctx, spec.times)
+        bounds = _bounds(ctx, spec.bounds)
+        if days is None or hours is None:
+            return None
+        return model.Weekly.model_validate({"weekdays": days, "times": hours, **bounds})
+    if isinstance(spec, nodes.CalInterval):
+        every = values.duration(ctx, spec.every)
+        first = values.datetime(ctx, spec.start)
+        bounds = _bounds(ctx, spec.bounds)
+        if every is None or first is None:
+            return None
+        return model.Interval.model_validate({"every": every, "first": first, **bounds})
+    if isinstance(spec, nodes.CalDates):
+        dates = [values.date(ctx, d) for d in spec.dates]
+        hours = values.times(ctx, spec.times)
+        if hours is None or any(d is None for d in dates):
+            return None
+        return model.Dates(dates=tuple(sorted({d for d in dates if d is not None})), times=hours)
+    expression = values.cron(ctx, spec.expression)
+    bounds = _bounds(ctx, spec.bounds)
+    if expression is None:
+        return None
+    return model.Cron.model_validate({"expression": expression, **bounds})
+
+
+def _template(ctx: Context, decl: nodes.TemplateDecl) -> None:
+    name = decl.name.text
+    if decl.from_file:
+        text = ctx.loaded.template_files.get(decl.body.value + "@" + decl.span.path)
+        if text is None:
+            ctx.declare("template", name, decl.name.span, None)
+            return  # the loader already reported the unreadable file
+    else:
+        text = decl.body.value
+    found = templates.variables(
+        ctx, text, decl.body.span, decl.body.long and not decl.from_file, f"template '{name}'"
+    )
+    if len(text) > SCREEN_CHARACTERS or text.count("\n") > SCREEN_LINES:
+        ctx.warning(
+            "SOP203",
+            f"template '{name}' is {len(text)} characters on {text.count(chr(10)) + 1} lines, more than one phone screen",
+            decl.name.span,
+            f"keep messages under {SCREEN_CHARACTERS} characters and {SCREEN_LINES} lines",
+        )
+    template = model.Template(
+        name=name,
+        title=_title(decl.title),
+        tags=tuple(s.value for s in decl.tags),
+        source=text,
+        variables=found or (),
+        loc=loc(decl.span),
+    )
+    if ctx.declare("template", name, decl.name.span, template if found is not None else None):
+        ctx.templates_by_name[name] = template
+
+
+def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
+    """Merge and check every policy rule of the program."""
+    fields: dict[str, object] = {}
+    caps: list[model.Cap] = []
+    protected: list[str] = []
+    mixes: list[model.ContentMix] = []
+    quiet_span: Span | None = None
+    for rule in rules:
+        if isinstance(rule, nodes.QuietHours):
+            if quiet_span is not None:
+                ctx.error(
+                    "SOP114", "quiet hours are set twice", rule.span, f"first set at line {quiet_span.line}"
+                )
+                continue
+            quiet_span = rule.span
+            start, end = values.time(ctx, rule.start), values.time(ctx, rule.end)
+            if start is not None and end is not None:
+                if start == end:
+                    ctx.error("SOP306", "quiet hours start and end at the same time", rule.span)
+                fields["quiet_start"], fields["quiet_end"] = start, end
+        elif isinstance(rule, nodes.Cap):
+            cap = _cap(ctx, rule)
+            if cap is not None:
+                caps.append(cap)
+        elif isinstance(rule, nodes.Protect):
+            protected.extend(s.value for s in rule.tags)
+        else:
+            mix = _content_mix(ctx, rule)
+            if mix is not None:
+                mixes.append(mix)
+    return model.Policy.model_validate(
+        {**fields, "caps": caps, "protected_tags": tuple(dict.fromkeys(protected)), "content_mix": mixes}
+    )
+
+
+def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
+    ok = True
+    noun = _CAP_NOUNS.get(rule.noun.text)
+    if noun is None:
+        ctx.error(
+            "SOP501",
+            f"cannot cap '{rule.noun.text}'",
+            rule.noun.span,
+            did_you_mean(rule.noun.text, _CAP_NOUNS) or "caps count sends, kicks, coupons or invites",
+        )
+        ok = False
+    subject = model.CapSubject.ALL
+    period: model.CapPeriod | None = None
+    for word in rule.per:
+        if word.text in _CAP_SUBJECTS and subject is model.CapSubject.ALL:
+            subject = _CAP_SUBJECTS[word.text]
+        elif word.text in _CAP_PERIODS and period is None:
+            period = _CAP_PERIODS[word.text]
+        else:
+            ctx.error(
+                "SOP501",
+                f"unexpected 'per {word.text}'",
+                word.span,
+                did_you_mean(word.text, [*_CAP_SUBJECTS, *_CAP_PERIODS])
+                or "write per member|group and per day|week|month",
+            )
+            ok = False
+    if period is None and ok:
+        ctx.error("SOP501", "a cap needs a period", rule.span, "add per day, per week or per month")
+        ok = False
+    limit = values.whole(ctx, rule.limit, "a cap's limit", code="SOP501")
+    if limit is None:
+        ok = False
+    overflow = model.Overflow.DEFER
+    if rule.overflow is not None:
+        found = _OVERFLOW.get(rule.overflow.text)
+        if found is None:
+            ctx.error(
+                "SOP112",
+                f"unknown overflow '{rule.overflow.text}'",
+                rule.overflow.span,
+                "write `else drop` or `else defer`",
+            )
+            ok = False
+        else:
+            overflow = found
+    if not ok or noun is None or period is None or limit is None:
+        return None
+    return model.Cap(
+        limit=limit,
+        noun=noun,
+        subject=subject,
+        period=period,
+        channel=rule.via.text if rule.via is not None else None,
+        overflow=overflow,
+        loc=loc(rule.span),
+    )
+
+
+def scope(ctx: Context, node: nodes.Scope) -> model.Scope:
+    """A checked scope; named groups must be declared."""
+    if node.kind is nodes.ScopeKind.NAMED:
+        for name in node.names:
+            ctx.lookup("group", "SOP106", name.text, name.span)
+        return model.Scope(kind="named", groups=tuple(n.text for n in node.names))
+    if node.kind is nodes.ScopeKind.TAGGED:
+        return model.Scope(kind="tagged", tags=tuple(s.value for s in node.tags))
+    return model.Scope(kind=node.kind.value)
+
+
+def _content_mix(ctx: Context, rule: nodes.ContentMix) -> model.ContentMix | None:
+    if not 0 <= rule.percent.value <= 100:
+        ctx.error("SOP502", f"{rule.percent.text}% is not a percentage", rule.percent.span)
+        return None
+    return model.ContentMix(
+        percent=rule.percent.value, tag=rule.tag.value, scope=scope(ctx, rule.scope), loc=loc(rule.span)
+    )

@@ -1,0 +1,209 @@
+"""Literal values of the syntax tree to checked values: durations, times, dates, zones, cron."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import zoneinfo
+from typing import TYPE_CHECKING
+
+from croniter import croniter
+
+from sopdsl import model
+from sopdsl.diagnostics import did_you_mean
+from sopdsl.vocabulary import UNITS, WEEKDAYS
+
+if TYPE_CHECKING:
+    from sopdsl import nodes
+    from sopdsl.checker.context import Context
+
+# Names operators write for China's zone that are not IANA names (or not the canonical one).
+_ZONE_ALIASES = dict.fromkeys(
+    (
+        "beijing",
+        "asia/beijing",
+        "china",
+        "asia/china",
+        "cst",
+        "prc",
+        "北京",
+        "北京时间",
+        "中国",
+        "上海",
+        "东八区",
+    ),
+    "Asia/Shanghai",
+)
+_UNITS_HINT = "units are minutes, hours, days, weeks, months, years (or 分钟, 小时, 天, 周, 月, 年)"
+_WEEKDAYS_HINT = "use monday … sunday, day, weekday or weekend (or 周一 … 周日, 每天, 工作日, 周末)"
+
+# Larger numbers are surely typos; they would also overflow dates and the plan's JSON downstream.
+MAX_NUMBER = 10**12
+# The longest duration of each unit: a hundred years.
+_MAX_AMOUNT = {
+    model.Unit.MINUTE: 100 * 366 * 24 * 60,
+    model.Unit.HOUR: 100 * 366 * 24,
+    model.Unit.DAY: 100 * 366,
+    model.Unit.WEEK: 100 * 53,
+    model.Unit.MONTH: 100 * 12,
+    model.Unit.YEAR: 100,
+}
+
+
+def number(ctx: Context, node: nodes.Number, code: str = "SOP406") -> float | None:
+    """A number of sensible size, or None after reporting one too large to mean anything."""
+    if not math.isfinite(node.value) or abs(node.value) > MAX_NUMBER:
+        shown = node.text if len(node.text) <= 20 else node.text[:17] + "..."
+        ctx.error(code, f"{shown} is too large a number", node.span, f"numbers go up to {MAX_NUMBER:,}")
+        return None
+    return node.value
+
+
+def whole(ctx: Context, node: nodes.Number, what: str, minimum: int = 0, code: str = "SOP406") -> int | None:
+    """A whole number of at least `minimum`, or None after reporting why it is not one."""
+    value = number(ctx, node, code)
+    if value is None:
+        return None
+    if value != int(value) or value < minimum:
+        least = f" of at least {minimum}" if minimum else ""
+        ctx.error(code, f"{what} must be a whole number{least}, not {node.text}", node.span)
+        return None
+    return int(value)
+
+
+def duration(ctx: Context, node: nodes.Duration) -> model.Duration | None:
+    """A checked duration, or None after reporting why it is not one."""
+    unit = UNITS.get(node.unit.text)
+    amount = node.amount.value
+    if unit is None:
+        # `2 hourz` should suggest `hours`, `1 dya` should suggest `day`.
+        words = [u for u in UNITS if u.isascii() and u.endswith("s") == (amount != 1)]
+        ctx.error(
+            "SOP112",
+            f"unknown unit '{node.unit.text}'",
+            node.unit.span,
+            did_you_mean(node.unit.text.lower(), words)
+            or did_you_mean(node.unit.text, [u for u in UNITS if not u.isascii()])
+            or _UNITS_HINT,
+        )
+        return None
+    if number(ctx, node.amount, "SOP305") is None:
+        return None
+    if amount != int(amount):
+        ctx.error(
+            "SOP305",
+            f"a duration needs a whole number, not {node.amount.text}",
+            node.amount.span,
+            "use a smaller unit: write 90 minutes instead of 1.5 hours",
+        )
+        return None
+    if amount <= 0:
+        ctx.error(
+            "SOP305",
+            f"a duration of {node.amount.text} {node.unit.text} is no time at all",
+            node.amount.span,
+            "durations start at 1; to act at once, leave the wait out",
+        )
+        return None
+    if amount > _MAX_AMOUNT[unit]:
+        ctx.error(
+            "SOP305",
+            f"{node.amount.text} {node.unit.text} is more than a hundred years",
+            node.amount.span,
+            "is a digit too many?",
+        )
+        return None
+    return model.Duration(amount=int(amount), unit=unit)
+
+
+def time(ctx: Context, node: nodes.Time) -> dt.time | None:
+    """A checked local time of day."""
+    hour, _, minute = node.text.partition(":")
+    if int(hour) > 23 or int(minute) > 59:
+        ctx.error("SOP301", f"'{node.text}' is not a time of day", node.span, "times run from 00:00 to 23:59")
+        return None
+    return dt.time(int(hour), int(minute))
+
+
+def date(ctx: Context, node: nodes.Date) -> dt.date | None:
+    """A checked calendar date."""
+    try:
+        return dt.date.fromisoformat(node.text)
+    except ValueError:
+        ctx.error("SOP302", f"'{node.text}' is not a date on the calendar", node.span, "dates are YYYY-MM-DD")
+        return None
+
+
+def datetime(ctx: Context, node: nodes.DateTime) -> dt.datetime | None:
+    """A checked local (naive) date and time."""
+    day = date(ctx, node.date)
+    hour = time(ctx, node.time)
+    if day is None or hour is None:
+        return None
+    return dt.datetime.combine(day, hour)
+
+
+def zone(ctx: Context, node: nodes.Str) -> str | None:
+    """A checked IANA time zone name."""
+    name = node.value
+    if name.startswith(("Etc/GMT", "UTC+", "UTC-", "GMT+", "GMT-", "+", "-")):
+        ctx.error(
+            "SOP303",
+            f"'{name}' is a fixed offset, not a time zone",
+            node.span,
+            'use an IANA zone such as "Asia/Shanghai", which also knows daylight saving',
+        )
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: `Asia`, a folder
+        alias = _ZONE_ALIASES.get(name.lower())
+        hint = (
+            f"did you mean '{alias}'?"
+            if alias
+            else did_you_mean(name, sorted(zoneinfo.available_timezones()))
+        )
+        ctx.error("SOP303", f"unknown time zone '{name}'", node.span, hint or 'for China use "Asia/Shanghai"')
+        return None
+    return name
+
+
+def weekdays(ctx: Context, names: tuple[nodes.Name, ...]) -> tuple[int, ...] | None:
+    """Weekday numbers (0 = Monday) for weekday words, or None after reporting a bad one."""
+    days: set[int] = set()
+    ok = True
+    for name in names:
+        found = WEEKDAYS.get(name.text.lower())
+        if found is None:
+            ctx.error(
+                "SOP112",
+                f"unknown weekday '{name.text}'",
+                name.span,
+                did_you_mean(name.text.lower(), [w for w in WEEKDAYS if w.isascii()]) or _WEEKDAYS_HINT,
+            )
+            ok = False
+        else:
+            days.update(found)
+    return tuple(sorted(days)) if ok else None
+
+
+def times(ctx: Context, nodes_: tuple[nodes.Time, ...]) -> tuple[dt.time, ...] | None:
+    """Checked times of day, sorted, or None if any is invalid."""
+    checked = [time(ctx, t) for t in nodes_]
+    if any(t is None for t in checked):
+        return None
+    return tuple(sorted({t for t in checked if t is not None}))
+
+
+def cron(ctx: Context, node: nodes.Str) -> str | None:
+    """A checked five-field cron expression."""
+    expression = node.value.strip()
+    if len(expression.split()) != 5 or not croniter.is_valid(expression):
+        ctx.error(
+            "SOP304",
+            f"'{node.value}' is not a valid cron string",
+            node.span,
+            'five fields: minute hour day month weekday, e.g. "0 20 * * 1" for Mondays at 20:00',
+        )
+        return None
+    return expression

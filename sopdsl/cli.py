@@ -1,0 +1,289 @@
+"""The command line: a thin shell over the staged API.
+
+Exit codes (the same for every command):
+
+| code | meaning |
+|------|---------|
+| 0 | clean: no errors (warnings may be printed) |
+| 1 | diagnostics with errors were found, files need formatting, or tests failed |
+| 2 | usage error: bad options or arguments, or a path that does not exist |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from sopdsl import __version__
+from sopdsl.agenda import agenda, to_ics
+from sopdsl.checker import check_program
+from sopdsl.compiler import compile_program
+from sopdsl.diagnostics import CODES, Diagnostic, render
+from sopdsl.errors import FixtureError, ParseError
+from sopdsl.fixtures import Fixture, load_fixture
+from sopdsl.formatter import format_source
+from sopdsl.loader import LoadedProgram, discover, display_path, load, read_source
+from sopdsl.plan import Plan
+from sopdsl.runtime import timeutil
+from sopdsl.simulate import describe
+from sopdsl.simulate import simulate as run_simulation
+from sopdsl.source import Source
+from sopdsl.testing import run_tests
+
+if TYPE_CHECKING:
+    pass
+
+EXIT_OK = 0
+EXIT_FOUND = 1
+EXIT_USAGE = 2
+
+
+def _paths(paths: tuple[str, ...]) -> list[Path]:
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    files = discover(paths)
+    if not files:
+        raise click.UsageError(f"no .sop files found in {', '.join(paths)}")
+    return files
+
+
+def _echo_diagnostics(diagnostics: list[tuple[Diagnostic, Source | None]]) -> None:
+    for diagnostic, source in diagnostics:
+        click.echo(render(diagnostic, source), err=False)
+        click.echo("")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sopdsl")
+def main() -> None:
+    """sopdsl: community-operations SOPs as playbook files that are checked, compiled and dry-run."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+def check(paths: tuple[str, ...], fmt: str) -> None:
+    """Check playbook files (folders are searched for .sop files); each file is checked with its includes."""
+    files: list[Path] = []
+    known: set[str] = set()
+    for path in _paths(paths):
+        # A file named twice (or inside a folder also named) is checked once.
+        if os.path.realpath(path) not in known:
+            known.add(os.path.realpath(path))
+            files.append(path)
+    found: list[tuple[Diagnostic, Source | None]] = []
+    seen: set[tuple[str, str, int, int, str]] = set()
+    for path in files:
+        loaded = load(path)
+        result = check_program(loaded)
+        for d in result.diagnostics:
+            # A file included by several of the files checked is reported once, not once per includer.
+            key = (d.code, d.span.path, d.span.line, d.span.column, d.message)
+            if key not in seen:
+                seen.add(key)
+                found.append((d, loaded.sources.get(d.span.path)))
+    errors = sum(d.is_error for d, _ in found)
+    warnings = len(found) - errors
+    if fmt == "json":
+        payload = {
+            "files": len(files),
+            "errors": errors,
+            "warnings": warnings,
+            "diagnostics": [d.to_json() for d, _ in found],
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        _echo_diagnostics(found)
+        summary = f"checked {len(files)} file(s): {errors} error(s), {warnings} warning(s)"
+        click.echo(summary, err=True)
+    sys.exit(EXIT_FOUND if errors else EXIT_OK)
+
+
+@main.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Explain a diagnostic code, such as SOP104."""
+    entry = CODES.get(code.upper())
+    if entry is None:
+        raise click.UsageError(f"unknown code '{code}'; codes look like SOP104")
+    click.echo(f"{entry.code}: {entry.title}\n\n{entry.explanation}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--check", "check_only", is_flag=True, help="List files that need formatting; change nothing.")
+def fmt(paths: tuple[str, ...], check_only: bool) -> None:
+    """Rewrite playbook files in the canonical layout, keeping every comment."""
+    files = _paths(paths)
+    unformatted: list[str] = []
+    problems: list[tuple[Diagnostic, Source | None]] = []
+    for path in files:
+        shown = display_path(path)
+        source = read_source(path, shown)
+        if isinstance(source, Diagnostic):
+            problems.append((source, None))
+            continue
+        try:
+            result = format_source(source)
+        except ParseError as exc:
+            problems.extend((d, source) for d in exc.diagnostics)
+            continue
+        if result != source.text:
+            unformatted.append(shown)
+            if not check_only:
+                path.write_text(result, encoding="utf-8")
+    _echo_diagnostics(problems)
+    for shown in unformatted:
+        click.echo(f"{'would reformat' if check_only else 'reformatted'} {shown}")
+    if problems or (check_only and unformatted):
+        sys.exit(EXIT_FOUND)
+    sys.exit(EXIT_OK)
+
+
+def _build_plan(paths: tuple[str, ...]) -> Plan:
+    """Check and compile the given files into one plan, or exit 1 after printing diagnostics."""
+    files = _paths(paths)
+    loaded = [load(p) for p in files]
+    merged = LoadedProgram(root=loaded[0].root)
+    for program in loaded:
+        for file in program.files:
+            if file.path not in {f.path for f in merged.files}:
+                merged.files.append(file)
+        merged.sources.update(program.sources)
+        merged.template_files.update(program.template_files)
+        merged.diagnostics.extend(program.diagnostics)
+    result = check_program(merged)
+    if result.program is None:
+        _echo_diagnostics([(d, merged.sources.get(d.span.path)) for d in result.diagnostics])
+        sys.exit(EXIT_FOUND)
+    return compile_program(result.program)
+
+
+@main.command(name="compile")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Where to write plan.json."
+)
+def compile_command(paths: tuple[str, ...], output: str) -> None:
+    """Compile playbook files into one executable plan (JSON with a format version and content hash)."""
+    plan = _build_plan(paths)
+    Path(output).write_text(plan.dumps(), encoding="utf-8")
+    click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--timeline", type=click.Path(exists=True, dir_okay=False), required=True, help="Fixture timeline (YAML)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", help="Output format."
+)
+@click.option(
+    "--explain", is_flag=True, help="Say for each action which playbook line and trigger produced it."
+)
+def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> None:
+    """Dry-run playbooks over a timeline and print the action log."""
+    plan = _build_plan(paths)
+    fixture = _fixture_or_exit(Path(timeline))
+    result = run_simulation(plan, fixture)
+    tz = timeutil.zone(fixture.timezone or plan.program.timezone)
+    for action in result.actions:
+        if fmt == "jsonl":
+            data = action.to_json(tz)
+            if explain:
+                data["explain"] = {"line": action.loc, "trigger": action.trigger}
+            click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True))
+        else:
+            line = describe(action, fixture.timezone or plan.program.timezone)
+            if explain:
+                line += f"    ({action.playbook}: {action.loc}, triggered at {action.trigger})"
+            click.echo(line)
+
+
+def _fixture_or_exit(path: Path) -> Fixture:
+    try:
+        fixture, _ = load_fixture(path, display_path(path))
+    except FixtureError as exc:
+        source = Source(display_path(path), path.read_text(encoding="utf-8", errors="replace"))
+        _echo_diagnostics([(d, source) for d in exc.diagnostics])
+        sys.exit(EXIT_FOUND)
+    return fixture
+
+
+def find_fixtures(paths: tuple[str, ...]) -> list[Path]:
+    """Fixture files (`*.yaml`, `*.yml`) in the given folders, or beside the given `.sop` files."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")))
+        elif path.suffix == ".sop":
+            found.extend(sorted(p for p in path.parent.glob(path.stem + "*.y*ml")))
+        elif path.suffix in (".yaml", ".yml"):
+            found.append(path)
+    return sorted(set(found))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report here.")
+def test(paths: tuple[str, ...], fmt: str, junit: str | None) -> None:
+    """Run every fixture found and check its expectations. Exit 0 all pass, 1 failures, 2 errors."""
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    fixtures = find_fixtures(paths)
+    if not fixtures:
+        raise click.UsageError(f"no fixture timelines (*.yaml) found in {', '.join(paths)}")
+    report = run_tests(fixtures)
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if junit:
+        Path(junit).write_text(report.junit(), encoding="utf-8")
+    sys.exit(report.exit_code)
+
+
+@main.command(name="plan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day (YYYY-MM-DD).",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Day after the last (YYYY-MM-DD).",
+)
+@click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
+def plan_command(paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None) -> None:
+    """Print every scheduled send per declared group in a date range (the group calendar, 群日历)."""
+    if end <= start:
+        raise click.UsageError("--to must be after --from")
+    plan = _build_plan(paths)
+    slots = agenda(plan, start.date(), end.date())
+    zones = {g.name: timeutil.zone(g.timezone or plan.program.timezone) for g in plan.program.groups.values()}
+    for slot in slots:
+        when = dt.datetime.fromtimestamp(slot.time, zones[slot.group]).strftime("%Y-%m-%d %a %H:%M")
+        click.echo(f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}")
+    if not slots:
+        click.echo("no scheduled entries for the declared groups in this range", err=True)
+    if ics:
+        Path(ics).write_text(to_ics(slots, plan), encoding="utf-8", newline="")
+        click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)

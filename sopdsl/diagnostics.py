@@ -1,0 +1,309 @@
+"""Diagnostics: the values every phase reports a user's mistakes with, and their rendering.
+
+Input: a code, a message, a span and an optional hint. Output: compiler-style text
+(`path:line:col: error[SOP104]: ...` with the source line and a caret) or JSON for editors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import unicodedata
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from sopdsl.source import Source, Span
+
+
+class Severity(enum.Enum):
+    """How bad a diagnostic is. Errors stop a plan from being built; warnings do not."""
+
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One mistake in the user's input, with where it is and what to do about it."""
+
+    code: str
+    severity: Severity
+    message: str
+    span: Span
+    hint: str | None = None
+
+    @property
+    def is_error(self) -> bool:
+        """Whether this diagnostic stops compilation."""
+        return self.severity is Severity.ERROR
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict with 1-based line and column numbers."""
+        return {
+            "code": self.code,
+            "severity": self.severity.value,
+            "message": self.message,
+            "path": self.span.path,
+            "line": self.span.line,
+            "column": self.span.column,
+            "end_line": self.span.end_line,
+            "end_column": self.span.end_column,
+            "hint": self.hint,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A stable diagnostic code with its one-line title and a longer explanation."""
+
+    code: str
+    title: str
+    explanation: str
+
+
+def _codes(*entries: tuple[str, str, str]) -> dict[str, Code]:
+    return {code: Code(code, title, text) for code, title, text in entries}
+
+
+CODES: Mapping[str, Code] = _codes(
+    ("SOP001", "file cannot be read", "The file does not exist or cannot be opened. Check the path."),
+    (
+        "SOP002",
+        "file is not UTF-8",
+        "Playbook files must be saved as UTF-8 text (most editors call it 'UTF-8').",
+    ),
+    (
+        "SOP003",
+        "file is binary",
+        "The file contains NUL bytes; it is not a text file. Did you pass the wrong file?",
+    ),
+    (
+        "SOP004",
+        "file too large",
+        "Playbook files are limited in size so a mistake cannot stall CI. Split the file with `include`.",
+    ),
+    (
+        "SOP005",
+        "include cycle",
+        "Files include each other in a loop. Move the shared declarations into one file that both include.",
+    ),
+    (
+        "SOP100",
+        "syntax error",
+        "The text does not follow the playbook grammar at this point. The hint lists what could come here.",
+    ),
+    (
+        "SOP101",
+        "unexpected character",
+        'This character cannot start any word of the language. Strings need double quotes: "...".',
+    ),
+    (
+        "SOP102",
+        "unexpected end of file",
+        "The file ends in the middle of a statement, usually a missing `}` or an unfinished line.",
+    ),
+    (
+        "SOP103",
+        "nesting too deep",
+        "Blocks or conditions are nested deeper than the language allows. Split the playbook.",
+    ),
+    (
+        "SOP104",
+        "unknown template",
+        "`send NAME` must name a template declared with `template NAME = ...` in this file or an included one.",
+    ),
+    ("SOP105", "unknown calendar", "`at NAME` must name a calendar declared with `calendar NAME = ...`."),
+    ("SOP106", "unknown group", "A group name must be declared with `group NAME ...`."),
+    ("SOP107", "unknown coupon", "`grant NAME` must name a coupon declared with `coupon NAME ...`."),
+    (
+        "SOP108",
+        "unknown attribute",
+        "`member.X` must be a built-in field (name, nickname, joined_at, points, ...), a declared `attribute` or a `counter`.",
+    ),
+    (
+        "SOP109",
+        "unknown event",
+        "`event NAME` must name an event declared with `event NAME { field: type }`.",
+    ),
+    (
+        "SOP110",
+        "unknown action",
+        "`call NAME(...)` must name an action declared with `action NAME { field: type }`.",
+    ),
+    (
+        "SOP111",
+        "duplicate name",
+        "Two declarations of the same kind share a name. Names must be unique across a file and its includes.",
+    ),
+    (
+        "SOP112",
+        "unknown word",
+        "A unit, weekday or option word is not one the language knows. The hint suggests the closest.",
+    ),
+    ("SOP113", "unknown type", "Field and attribute types are: text, number, date, bool."),
+    (
+        "SOP114",
+        "conflicting settings",
+        "A playbook or policy states the same setting twice, or two settings that cannot both hold.",
+    ),
+    (
+        "SOP115",
+        "incomplete playbook",
+        "A playbook needs a trigger (`on ...` or `at ...`) and steps (`do { ... }` or an `at` block).",
+    ),
+    (
+        "SOP116",
+        "wrong target",
+        "The action cannot be aimed at this target here (for example `to member` in a group calendar entry).",
+    ),
+    (
+        "SOP201",
+        "template syntax error",
+        "The template text is not valid Jinja2. Variables are written {{ member.name }}.",
+    ),
+    (
+        "SOP202",
+        "template variable never provided",
+        "The template uses a variable that no place sending it can provide, so the message would break at send time.",
+    ),
+    (
+        "SOP203",
+        "template too long",
+        "A message longer than one phone screen is rarely read; keep group messages short (scenario J1).",
+    ),
+    ("SOP301", "invalid time", "Times are written HH:MM in 24-hour form, from 00:00 to 23:59."),
+    ("SOP302", "invalid date", "Dates are written YYYY-MM-DD and must exist on the calendar."),
+    (
+        "SOP303",
+        "unknown time zone",
+        'Time zones are IANA names such as "Asia/Shanghai"; fixed offsets are not accepted because they ignore daylight saving.',
+    ),
+    (
+        "SOP304",
+        "invalid cron string",
+        "A cron string has five fields: minute hour day-of-month month day-of-week.",
+    ),
+    (
+        "SOP305",
+        "invalid duration",
+        "A duration is a positive whole number and a unit: minutes, hours, days, weeks, months or years.",
+    ),
+    ("SOP306", "empty time range", "The end of a range is not after its start."),
+    (
+        "SOP307",
+        "no time zone",
+        'Every playbook set needs `timezone "..."` (in the file or an include) so times mean one thing.',
+    ),
+    (
+        "SOP401",
+        "wait without timeout",
+        "A member may never do what a wait expects, and the flow would wait forever. Give it a duration: `wait 3 days for member posts`.",
+    ),
+    ("SOP402", "unreachable step", "Steps after `kick` or `stop` in the same block can never run."),
+    (
+        "SOP403",
+        "kick may hit a protected member",
+        "The policy protects some tags from kicks, and nothing on this path excludes them. The engine will refuse such kicks; say so with `when member not tagged ...`.",
+    ),
+    ("SOP404", "split does not add up", "The arms of a split must add up to 100%."),
+    ("SOP405", "invalid pattern", "The regular expression after `matches` does not compile."),
+    ("SOP406", "type mismatch", "A value is compared with or assigned to something of another type."),
+    (
+        "SOP407",
+        "wrong action arguments",
+        "A custom action is called with arguments that do not match its declaration.",
+    ),
+    (
+        "SOP501",
+        "invalid policy",
+        "A policy rule names something the engine cannot limit. Caps are `at most N sends|kicks|coupons|invites per member|group per day|week|month`.",
+    ),
+    ("SOP502", "invalid percentage", "Percentages lie between 0% and 100%."),
+    (
+        "SOP601",
+        "fixture cannot be read",
+        "The fixture file is not readable UTF-8 YAML. The message gives the line of the YAML problem.",
+    ),
+    (
+        "SOP602",
+        "invalid fixture",
+        "A fixture field is missing, misspelt or of the wrong type. See docs/testing.md for the fixture format.",
+    ),
+    (
+        "SOP603",
+        "fixture refers to unknown things",
+        "The fixture names a playbook file that does not exist, or its events are out of time order.",
+    ),
+)
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like `word`, if any is close enough to be a likely typo."""
+    # One wrong character in a two- or three-character Chinese name scores only 0.5 to 0.67.
+    cutoff = 0.5 if len(word) <= 3 else 0.6
+    matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A `did you mean` hint for a misspelt name, or None."""
+    match = closest(word, candidates)
+    return f"did you mean '{match}'?" if match else None
+
+
+def render(diagnostic: Diagnostic, source: Source | None) -> str:
+    """Render one diagnostic as a compiler would, quoting the source line under it."""
+    span = diagnostic.span
+    head = (
+        f"{span.path}:{span.line}:{span.column}: "
+        f"{diagnostic.severity.value}[{diagnostic.code}]: {diagnostic.message}"
+    )
+    lines = [head]
+    if source is not None and span.line >= 1:
+        text = source.line_text(span.line)
+        if text or span.end > span.start:
+            first = min(span.column - 1, len(text))
+            width = span.end_column - span.column if span.end_line == span.line else len(text) - first
+            shown, caret = _excerpt(text, first, max(width, 1))
+            gutter = str(span.line)
+            lines.append(f"   {gutter} | {shown}")
+            lines.append(f"   {' ' * len(gutter)} | {caret}")
+    if diagnostic.hint:
+        lines.append(f"   hint: {diagnostic.hint}")
+    return "\n".join(lines)
+
+
+# A quoted line longer than this (in terminal columns) is cut down to the part around the caret.
+_MAX_QUOTE = 100
+_CONTEXT_BEFORE = 40
+
+
+def _excerpt(text: str, first: int, width: int) -> tuple[str, str]:
+    """The source line as shown (tabs expanded, controls masked, cut if long) and its caret line."""
+    start, end = 0, len(text)
+    if _display_width(text) > _MAX_QUOTE:
+        start = max(0, first - _CONTEXT_BEFORE)
+        end = start
+        while end < len(text) and _display_width(text[start : end + 1]) <= _MAX_QUOTE:
+            end += 1
+    before = ("…" if start > 0 else "") + _printable(text[start:first])
+    marked = _printable(text[first : min(first + width, end)])
+    after = _printable(text[first + len(marked) : end]) + ("…" if end < len(text) else "")
+    caret = " " * _display_width(before) + "^" * max(1, _display_width(marked))
+    return before + marked + after, caret
+
+
+def _printable(text: str) -> str:
+    # Tabs become four spaces and control characters a visible mark, so the caret lines up and a
+    # stray escape sequence in a file cannot garble the terminal.
+    return "".join(
+        "    " if ch == "\t" else "\ufffd" if unicodedata.category(ch) == "Cc" else ch for ch in text
+    )
+
+
+def _display_width(text: str) -> int:
+    # Chinese characters take two terminal columns; the caret must line up under them.
+    return sum(4 if ch == "\t" else 2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

@@ -1,0 +1,55 @@
+"""The exception hierarchy: one root, one subclass per phase.
+
+A user's mistake never surfaces as one of these with a traceback: phases collect
+`Diagnostic` values and raise once, carrying all of them, and the CLI renders them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sopdsl.diagnostics import Diagnostic
+
+
+class SopdslError(Exception):
+    """Root of every error sopdsl raises on purpose."""
+
+
+class DiagnosticError(SopdslError):
+    """A phase found mistakes in the user's input; `diagnostics` holds every one of them."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        first = self.diagnostics[0].message if self.diagnostics else "no diagnostics"
+        super().__init__(f"{len(self.diagnostics)} problem(s); first: {first}")
+
+
+class ParseError(DiagnosticError):
+    """The text is not a well-formed playbook file."""
+
+
+class CheckError(DiagnosticError):
+    """The playbooks parse but are not meaningful (unknown names, bad times, ...)."""
+
+
+class PlanError(SopdslError):
+    """A compiled plan could not be loaded (bad format, version or content hash)."""
+
+
+class FixtureError(DiagnosticError):
+    """A fixture timeline is malformed."""
+
+
+class EngineError(SopdslError):
+    """The engine was used wrongly or fed an event it cannot handle."""
+
+
+class UnknownMemberError(EngineError, LookupError):
+    """An event names a member the engine does not know and the event cannot introduce."""
+
+
+class StoreError(SopdslError):
+    """A state store cannot be opened or is at the wrong schema version."""

@@ -1,0 +1,235 @@
+"""Dry runs: a plan replayed over a fixture timeline on the virtual clock, and expectations checked.
+
+Input: a `Plan` and a `Fixture`. Output: the action log and a verdict per expectation. The
+engine is the same one the live runtime drives; only the clock differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sopdsl.fixtures import Expectation, Fixture, parse_duration, parse_time
+from sopdsl.plan import Plan
+from sopdsl.runtime import timeutil
+from sopdsl.runtime.actions import Action, iso
+from sopdsl.runtime.engine import Engine
+from sopdsl.runtime.events import Event
+
+
+@dataclass
+class Outcome:
+    """One expectation's verdict, with what was found instead when it failed."""
+
+    index: int
+    expectation: Expectation
+    passed: bool
+    message: str
+    nearest: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Simulation:
+    """The result of one dry run."""
+
+    engine: Engine
+    actions: list[Action]
+    outcomes: list[Outcome]
+
+    @property
+    def passed(self) -> bool:
+        """Whether every expectation held."""
+        return all(o.passed for o in self.outcomes)
+
+
+def to_epoch(text: str, tz_name: str) -> int:
+    """A fixture time as epoch seconds (naive times are local to the zone)."""
+    moment = parse_time(text)
+    tz = timeutil.zone(tz_name)
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, tz)
+    return timeutil.to_epoch(moment)
+
+
+def simulate(plan: Plan, fixture: Fixture) -> Simulation:
+    """Replay a fixture's timeline through the engine and check its expectations."""
+    zone_name = fixture.timezone or plan.program.timezone
+    start = to_epoch(fixture.start, zone_name)
+    delay = None
+    if fixture.staff_completes_tasks_after:
+        delay = parse_duration(fixture.staff_completes_tasks_after)
+    engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
+    for group in fixture.groups:
+        engine.add_group(
+            group.id,
+            name=group.name,
+            tags=group.tags,
+            zone=group.timezone,
+            operator=group.operator,
+            owner=group.owner,
+        )
+    for member in fixture.members:
+        engine.add_member(
+            member.id,
+            name=member.name or member.id,
+            nickname=member.nickname,
+            tags=member.tags,
+            attributes=member.attributes,
+            groups=member.groups,
+            joined_at=to_epoch(member.joined, zone_name) if member.joined else None,
+            referrer=member.referrer,
+            channel=member.channel,
+            counters=member.counters,
+        )
+    engine.start()
+    checks = sorted(
+        ((to_epoch(e.at, zone_name), i) for i, e in enumerate(fixture.expect) if e.action is None and e.at),
+        key=lambda pair: pair,
+    )
+    states: dict[int, str | None] = {}
+    for event in fixture.events:
+        when = to_epoch(event.at, zone_name)
+        while checks and checks[0][0] < when:
+            moment, index = checks.pop(0)
+            engine.advance(moment)
+            states[index] = _state_problem(engine, fixture.expect[index])
+        engine.feed(
+            Event(
+                event.kind,
+                when,
+                member=event.member,
+                group=event.group,
+                data=dict(event.data),
+                name=event.name,
+            )
+        )
+    end = to_epoch(fixture.end, zone_name) if fixture.end else max([engine.now, *(c[0] for c in checks)])
+    for moment, index in checks:
+        engine.advance(moment)
+        states[index] = _state_problem(engine, fixture.expect[index])
+    engine.advance(end)
+    actions = list(engine.log)
+    outcomes = [_judge(i, e, actions, states, zone_name, engine) for i, e in enumerate(fixture.expect)]
+    return Simulation(engine, actions, outcomes)
+
+
+def _state_problem(engine: Engine, expectation: Expectation) -> str | None:
+    member = engine.members.get(expectation.member or "")
+    if member is None:
+        return f"no member '{expectation.member}'"
+    have = ", ".join(sorted(member.tags)) or "none"
+    problems = [
+        f"not tagged '{tag}' (tags: {have})" for tag in expectation.tagged or () if tag not in member.tags
+    ]
+    problems.extend(f"tagged '{tag}'" for tag in expectation.not_tagged or () if tag in member.tags)
+    for name, value in (expectation.attributes or {}).items():
+        if member.attributes.get(name) != value:
+            problems.append(f"{name} is {member.attributes.get(name)!r}, not {value!r}")
+    for name, value in (expectation.counters or {}).items():
+        if member.counters.get(name, 0) != value:
+            problems.append(f"{name} is {member.counters.get(name, 0):g}, not {value:g}")
+    if expectation.in_group and expectation.in_group not in member.groups:
+        problems.append(f"not in group '{expectation.in_group}'")
+    if expectation.not_in_group and expectation.not_in_group in member.groups:
+        problems.append(f"still in group '{expectation.not_in_group}'")
+    return "; ".join(problems) or None
+
+
+def _matches(action: Action, e: Expectation) -> bool:
+    if action.kind != e.action or action.status != e.status:
+        return False
+    if e.member is not None and action.member != e.member:
+        return False
+    if e.group is not None and action.group != e.group:
+        return False
+    detail = action.detail
+    if e.template is not None and detail.get("template") != e.template:
+        return False
+    if e.tag is not None and e.tag not in detail.get("tags", ()):
+        return False
+    if e.coupon is not None and detail.get("coupon") != e.coupon:
+        return False
+    if e.to_group is not None and detail.get("to_group") != e.to_group:
+        return False
+    return e.arm is None or detail.get("arm") == e.arm
+
+
+def describe(action: Action, tz_name: str) -> str:
+    """A one-line description of an action for failure messages and tables."""
+    tz = timeutil.zone(tz_name)
+    what = (
+        action.detail.get("template")
+        or action.detail.get("coupon")
+        or action.detail.get("to_group")
+        or ",".join(action.detail.get("tags", []))
+        or ""
+    )
+    who = action.member or action.group or "-"
+    status = "" if action.status == "done" else f" [{action.status}]"
+    return f"{iso(action.time, tz)[:16]} {action.kind} {what} -> {who}{status}".replace("  ", " ")
+
+
+def _judge(
+    index: int,
+    e: Expectation,
+    actions: list[Action],
+    states: dict[int, str | None],
+    tz_name: str,
+    engine: Engine,
+) -> Outcome:
+    if e.action is None:
+        problem = states.get(index, "no time given for this state check")
+        return Outcome(index, e, problem is None, problem or "state as expected")
+    candidates = [a for a in actions if _matches(a, e)]
+    found = candidates
+    window = ""
+    if e.at is not None:
+        moment = to_epoch(e.at, tz_name)
+        found = [a for a in candidates if a.time == moment]
+        window = f" at {e.at}"
+    elif e.within is not None:
+        low, high = to_epoch(e.within[0], tz_name), to_epoch(e.within[1], tz_name)
+        found = [a for a in candidates if low <= a.time <= high]
+        window = f" between {e.within[0]} and {e.within[1]}"
+    what = _what(e)
+    if e.never:
+        passed = not found
+        message = (
+            f"never {what}{window}"
+            if passed
+            else f"expected never {what}{window}, but it happened {len(found)} time(s)"
+        )
+        nearest = [describe(a, tz_name) for a in found[:5]]
+    elif e.count is not None:
+        passed = len(found) == e.count
+        message = (
+            f"{what}{window} {e.count} time(s)"
+            if passed
+            else f"expected {what}{window} {e.count} time(s), got {len(found)}"
+        )
+        nearest = [describe(a, tz_name) for a in found[:8]]
+    else:
+        passed = bool(found)
+        message = f"{what}{window}" if passed else f"expected {what}{window}, but it did not happen"
+        similar = [
+            a
+            for a in actions
+            if a.kind == e.action and (e.member is None or a.member == e.member or a.group == e.group)
+        ]
+        nearest = [describe(a, tz_name) for a in (candidates or similar)[:5]]
+    return Outcome(index, e, passed, message, [] if passed else nearest)
+
+
+def _what(e: Expectation) -> str:
+    parts: list[Any] = [e.action]
+    for label in ("template", "tag", "coupon", "to_group", "arm"):
+        value = getattr(e, label)
+        if value is not None:
+            parts.append(f"{label}={value}")
+    if e.member:
+        parts.append(f"to member {e.member}")
+    if e.group:
+        parts.append(f"in group {e.group}")
+    if e.status != "done":
+        parts.append(f"({e.status})")
+    return " ".join(str(p) for p in parts)
