@@ -1,0 +1,528 @@
+"""Front-end benchmark: parser construction, parse and check of a 1 MB playbook file.
+
+Run: `.venv/bin/python bench/frontend.py` (options: `--runs N`, `--size BYTES`, `--quick`).
+
+Generates two playbook files deterministically (a fixed seed, no wall clock in the text):
+
+- `realistic`: like the files operators write, scaled up: declarations, Chinese template text
+  blocks of typical length (about half of the bytes), and playbooks with triggers, guards,
+  calendar entries and nested steps;
+- `dense`: the same constructs with no template text, so almost every byte is a token.
+
+Then measures, best of several runs, with the numbers written to `bench/results/frontend.json`:
+
+- parser construction in a fresh process: cold (empty parser cache) and warm (cache filled by
+  the previous process), plus a whole `sopdsl check` of a small file, cold and warm;
+- parse (text to `nodes.File`), check (`nodes.File` to `model.Program`) and the total
+  (`loader.load` of the file from disk, then `check_program`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sopdsl.checker import check_program  # noqa: E402
+from sopdsl.loader import LoadedProgram, load  # noqa: E402
+from sopdsl.parser import parse  # noqa: E402
+from sopdsl.source import Source  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+SIZE = 1024 * 1024
+SEED = 20261111
+
+# ---- text generation ----------------------------------------------------------------------------
+
+# Phrases of the kind operators write in welcome texts, reminders and posts.
+_OPENINGS = [
+    "欢迎加入我们的大家庭！",
+    "亲爱的群友们，大家好！",
+    "新的一周开始啦，",
+    "今晚八点直播课准时开始，",
+    "感谢大家一直以来的支持，",
+    "双十一活动预热开始了！",
+    "本周干货分享来啦，",
+    "好久不见，甚是想念，",
+]
+_BODIES = [
+    "我们是一个专注于育儿知识分享的社群，每周二晚上有专家直播课",
+    "群里每天中午十二点会分享一条实用小技巧，欢迎大家讨论",
+    "入群后请先修改群昵称为城市加名字的格式，方便大家互相认识",
+    "群规：不发广告、不发链接、不刷屏，违者移出群聊",
+    "新人专享五十元优惠券已经发放到你的账户，七天内有效",
+    "本周的主题是如何做好时间管理，欢迎大家踊跃分享自己的经验",
+    "邀请三位好友入群即可获得一次抽奖机会，奖品丰富",
+    "直播回放和思维导图已经整理好了，请在群公告里查看",
+    "作业点评会在周四晚上进行，请大家按时提交作业",
+    "活动期间下单满两百元立减三十元，叠加优惠券更划算",
+    "如有任何问题，请随时联系群主或者小助手，我们会第一时间回复",
+    "积分可以兑换精美礼品，积分规则请查看群公告",
+    "晒单返现活动进行中，上传图片即可参与，名额有限先到先得",
+    "每月月底会评选本月最活跃群友，送出专属福利",
+]
+_CLOSINGS = [
+    "祝大家生活愉快！",
+    "期待你的参与～",
+    "有问题随时找我哦。",
+    "我们下期再见！",
+    "记得按时参加哦！",
+]
+_MEMBER_VARS = ["{{ member.name }}", "{{ member.nickname }}", "{{ member.region }}"]
+_GROUP_VARS = ["{{ group.name }}", "{{ group.operator }}"]
+_TAGS = ["normal", "edu", "vip", "content", "activity", "regional", "pilot"]
+_PROTECTED = '"core", "koc", "staff"'
+_REGIONS = ['"华东"', '"华南"', '"华北"', '"西南"']
+
+
+@dataclass
+class Stats:
+    """What a generated file holds, for the report."""
+
+    bytes: int = 0
+    template_bytes: int = 0
+    lines: int = 0
+    templates: int = 0
+    playbooks: int = 0
+    declarations: int = 0
+
+
+class Writer:
+    """Collects the lines of a generated file and counts what it holds."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+        self.stats = Stats()
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text.encode("utf-8"))
+
+    def template(self, text: str) -> None:
+        self.add(text)
+        self.stats.template_bytes += len(text.encode("utf-8"))
+
+    def finish(self) -> tuple[str, Stats]:
+        text = "".join(self.parts)
+        self.stats.bytes = len(text.encode("utf-8"))
+        self.stats.lines = text.count("\n")
+        return text, self.stats
+
+
+def _paragraph(rng: random.Random, variables: list[str], sentences: int) -> str:
+    parts = [rng.choice(_OPENINGS)]
+    for _ in range(sentences):
+        body = rng.choice(_BODIES)
+        if variables and rng.random() < 0.4:
+            body = f"{rng.choice(variables)}，{body}"
+        parts.append(body + rng.choice(["，", "。", "！"]))
+    parts.append(rng.choice(_CLOSINGS))
+    return "".join(parts)
+
+
+def _text_block(rng: random.Random, variables: list[str]) -> str:
+    """A triple-quoted text block of typical length: 3-8 lines, 100-500 characters."""
+    lines = [_paragraph(rng, variables, rng.randint(1, 3)) for _ in range(rng.randint(2, 5))]
+    if rng.random() < 0.3:
+        lines.insert(0, "【" + rng.choice(["通知", "活动", "提醒", "干货"]) + "】")
+    if rng.random() < 0.3:
+        lines.append("{% if member.region %}" + "所在地区：{{ member.region }}" + "{% endif %}")
+    body = "".join(f"    {line}\n" for line in lines)
+    return f'"""\n{body}    """'
+
+
+def _group_block(rng: random.Random) -> str:
+    lines = [_paragraph(rng, _GROUP_VARS, rng.randint(1, 3)) for _ in range(rng.randint(2, 5))]
+    body = "".join(f"    {line}\n" for line in lines)
+    return f'"""\n{body}    """'
+
+
+def _header(w: Writer, dense: bool) -> None:
+    w.add("# 社群运营 SOP 合集（基准测试用，自动生成）\n")
+    w.add('timezone "Asia/Shanghai"\n\n')
+    w.add('attribute region: text "地区"\n')
+    w.add('attribute level: number "等级"\n')
+    w.add('attribute stage: text "阶段"\n')
+    w.add('attribute birthday: date "生日"\n')
+    w.add('attribute vip: bool "会员"\n')
+    w.add('counter lottery_chances "抽奖次数"\n')
+    w.add('counter checkins "签到次数"\n')
+    w.add('event share_photo "晒单" { image: text, order_id: text }\n')
+    w.add('action crm_note "写入CRM" { level: text, note: text }\n')
+    w.add('coupon new50 "新人券" worth 50 valid for 7 days not transferable stock 100\n')
+    w.add('group core_club "核心会员群" { tagged "core" operator "小美" timezone "Asia/Shanghai" }\n')
+    w.add("calendar lunch = every day at 12:00, 20:30 from 2026-01-01 until 2026-12-31\n")
+    w.add('calendar payday = cron "0 9 1 * *"\n\n')
+    w.add("policy {\n")
+    w.add("    quiet hours 22:00 - 08:00\n")
+    w.add("    at most 3 sends per member per day\n")
+    w.add("    at most 5 sends per group per day else drop\n")
+    w.add("    at most 4 sends per member per month via mass\n")
+    w.add("    at most 20 kicks per day\n")
+    w.add(f"    never kick members tagged {_PROTECTED}\n")
+    w.add('    at least 10% of sends tagged "activity" in groups tagged "content"\n')
+    w.add("}\n\n")
+    if dense:
+        # The dense file sends only these short one-line templates.
+        w.add('template hi = "你好，{{ member.name }}！"\n')
+        w.add('template hi_group = "大家好，欢迎来到{{ group.name }}。"\n')
+        w.add('template gift = "{{ coupon.title }}已到账"\n')
+        w.add('template plain = "今日打卡开始"\n\n')
+        w.stats.templates += 4
+    w.stats.declarations += 22
+
+
+def _cond(rng: random.Random, depth: int = 0) -> str:
+    atoms = [
+        'member tagged "vip"',
+        'member not tagged "blocked", "spam"',
+        'member tagged any of "vip", "svip"',
+        'group tagged all of "edu", "pilot"',
+        "member.level >= 3",
+        'member.stage == "explorer"',
+        'member.name starts with "AAA"',
+        'member.nickname matches "^.+-.+$"',
+        f"member.region in [{', '.join(rng.sample(_REGIONS, 2))}]",
+        "member.referrer is set",
+        "messages in last 7 days >= 3",
+        "orders in last 30 days > 0",
+        "time between 12:00 and 14:00",
+        "weekday in [saturday, sunday]",
+        "member.vip == true",
+    ]
+    if depth < 2 and rng.random() < 0.35:
+        op = rng.choice(["and", "or"])
+        return f"({_cond(rng, depth + 1)} {op} {_cond(rng, depth + 1)})"
+    if depth < 2 and rng.random() < 0.15:
+        return f"not {_cond(rng, depth + 1)}"
+    return rng.choice(atoms)
+
+
+def _steps(rng: random.Random, names: dict[str, str], indent: int, depth: int = 0) -> list[str]:
+    """Member-flow steps (a member is present); templates from `names`."""
+    pad = "    " * indent
+    out: list[str] = []
+    for _ in range(rng.randint(2, 5)):
+        roll = rng.random()
+        if roll < 0.3:
+            out.append(f"{pad}send {rng.choice([names['member'], names['short']])} to member")
+        elif roll < 0.38:
+            out.append(f'{pad}tag member "{rng.choice(_TAGS)}", "active"')
+        elif roll < 0.44:
+            out.append(f"{pad}add {rng.randint(1, 20)} to member.points")
+        elif roll < 0.5:
+            out.append(f'{pad}set member.stage = "{rng.choice(["explorer", "regular", "fan"])}"')
+        elif roll < 0.56:
+            out.append(f"{pad}wait {rng.randint(1, 48)} hours")
+        elif roll < 0.62:
+            out.append(f'{pad}call crm_note(level = "high", note = "来自SOP")')
+        elif roll < 0.72 and depth < 2:
+            out.append(f"{pad}if {_cond(rng)} {{")
+            out.extend(_steps(rng, names, indent + 1, depth + 1))
+            if rng.random() < 0.5:
+                out.append(f"{pad}}} else if {_cond(rng)} {{")
+                out.extend(_steps(rng, names, indent + 1, depth + 1))
+            out.append(f"{pad}}} else {{")
+            out.extend(_steps(rng, names, indent + 1, depth + 1))
+            out.append(f"{pad}}}")
+        elif roll < 0.8 and depth < 2:
+            out.append(f"{pad}wait {rng.randint(1, 7)} days for member posts then {{")
+            out.extend(_steps(rng, names, indent + 1, depth + 1))
+            out.append(f"{pad}}} else {{")
+            out.extend(_steps(rng, names, indent + 1, depth + 1))
+            out.append(f"{pad}}}")
+        elif roll < 0.86 and depth < 2:
+            share = rng.choice([50, 30, 70])
+            out.append(f"{pad}split {{")
+            out.append(f"{pad}    red {share}% {{")
+            out.extend(_steps(rng, names, indent + 2, depth + 1))
+            out.append(f"{pad}    }}")
+            out.append(f"{pad}    blue {100 - share}%: send {names['short']} to member")
+            out.append(f"{pad}}}")
+        elif roll < 0.92 and depth < 2:
+            out.append(f'{pad}assign "回访{{{{ member.name }}}}" to operator within 2 days then {{')
+            out.extend(_steps(rng, names, indent + 1, depth + 1))
+            out.append(f"{pad}}}")
+        else:
+            out.append(f"{pad}send {names['group']} to group")
+    return out
+
+
+def _module(w: Writer, rng: random.Random, i: int, dense: bool) -> None:
+    """One block of declarations and the playbooks using them."""
+    w.add(f"# ---- 第 {i} 组：{rng.choice(['新人欢迎', '课程节奏', '清理潜水', '裂变活动'])} ----\n")
+    if dense:
+        names = {
+            "member": "hi",
+            "short": "plain",
+            "group": "hi_group",
+            "coupon": "gift",
+            "activity": "hi_group",
+        }
+    else:
+        names = {
+            "member": f"welcome_{i}",
+            "short": f"提醒_{i}",
+            "group": f"group_post_{i}",
+            "coupon": f"coupon_note_{i}",
+            "activity": f"activity_{i}",
+        }
+        tag = rng.choice(_TAGS)
+        w.add(f'template welcome_{i} "入群欢迎" tagged "{tag}" = ')
+        w.template(_text_block(rng, _MEMBER_VARS))
+        w.add("\n")
+        w.add(f"template 提醒_{i} = ")
+        w.template(f'"{{{{ member.name }}}}，{rng.choice(_BODIES)}"')
+        w.add("\n")
+        w.add(f'template group_post_{i} "群公告" tagged "activity" = ')
+        w.template(_group_block(rng))
+        w.add("\n")
+        w.add(f'template activity_{i} "活动预告" tagged "activity" = ')
+        w.template(_group_block(rng))
+        w.add("\n")
+        w.add(f"template coupon_note_{i} = ")
+        w.template(
+            '"""\n    {{ member.name }}，你的{{ coupon.title }}已到账，面值{{ coupon.worth }}元。\n    """'
+        )
+        w.add("\n")
+        w.stats.templates += 5
+    w.add(
+        f'coupon c_{i} "券{i}" worth {rng.choice([5, 10, 50])} valid for {rng.randint(3, 30)} days stock 500\n'
+    )
+    w.add(
+        f'calendar class_{i} "晚课" = every {rng.choice(["tuesday", "thursday", "周二"])} at {rng.randint(18, 21)}:00\n'
+    )
+    w.add(f'group g_{i} "分群{i}" {{ tagged "{rng.choice(_TAGS)}" operator "小美" }}\n\n')
+    w.stats.declarations += 3 + (0 if dense else 5)
+
+    scope = f'in groups tagged "{rng.choice(_TAGS)}"'
+    # 1. welcome (J1, J2, J3)
+    w.add(f'playbook welcome_{i} "新人欢迎" {{\n    scenario J1, J2\n    {scope}\n    on member joins\n')
+    w.add('    when not member.name starts with "AAA"\n    do {\n')
+    w.add(f"        send {names['member']} to member\n        grant c_{i} to member\n")
+    w.add(f"        send {names['coupon']} to member\n")
+    w.add(
+        f"        wait 24 hours for member posts else {{\n            send {names['short']} to member\n        }}\n"
+    )
+    w.add("    }\n}\n\n")
+    # 2. prune the silent (C1), with the protected tags excluded
+    w.add(f'playbook prune_{i} "潜水清退" {{\n    scenario C1\n    {scope}\n')
+    w.add(f"    on member silent for 28 days\n    when member not tagged {_PROTECTED}\n    do {{\n")
+    w.add(f"        send {names['member']} to member\n")
+    w.add(
+        '        wait 3 days for member posts else {\n            kick member because "潜水超过四周"\n        }\n'
+    )
+    w.add("    }\n}\n\n")
+    # 3. class cadence (K1)
+    w.add(f'playbook cadence_{i} "晚课节奏" {{\n    scenario K1\n    {scope}\n')
+    w.add(f"    at class_{i} - 1 day: send {names['group']} to group\n")
+    w.add(f"    at class_{i} - 2 hours: send {names['group']} to group\n")
+    w.add(
+        f'    at class_{i} + 1 day at 10:00 {{\n        send {names["activity"]} to group\n        tag group "replayed"\n    }}\n'
+    )
+    w.add(
+        f"    at every monday at 20:00 for each member when member.level >= 3: send {names['member']} to member\n"
+    )
+    w.add("}\n\n")
+    # 4. a longer flow with conditions and nested steps
+    trigger = rng.choice(
+        [
+            "member orders",
+            "event share_photo",
+            'member is tagged "vip"',
+            "member.invites reaches 10",
+            "3 days after member.joined_at at 10:00",
+            "member.birthday at 09:00",
+        ]
+    )
+    w.add(f'playbook flow_{i} "综合流程" {{\n    scenario A{i % 9 + 1}\n    {scope}\n    on {trigger}\n')
+    w.add(f"    when {_cond(rng)}\n")
+    w.add(f"    repeat after {rng.randint(1, 14)} days\n    apply to all members\n    missed skip\n")
+    w.add("    do {\n")
+    w.add("\n".join(_steps(rng, names, 2)) + "\n")
+    w.add("    }\n}\n\n")
+    w.stats.playbooks += 4
+    w.stats.declarations += 4
+
+
+def generate(kind: str, size: int = SIZE, seed: int = SEED) -> tuple[str, Stats]:
+    """A playbook file of at least `size` UTF-8 bytes; `kind` is "realistic" or "dense"."""
+    rng = random.Random(f"{seed}-{kind}")
+    w = Writer()
+    dense = kind == "dense"
+    _header(w, dense)
+    i = 0
+    while w.size < size:
+        i += 1
+        _module(w, rng, i, dense)
+    return w.finish()
+
+
+# ---- measuring ----------------------------------------------------------------------------------
+
+
+def best_of(runs: int, fn: Callable[[], Any]) -> tuple[float, list[float]]:
+    """The fastest of `runs` timed calls (seconds), and all of them."""
+    times = []
+    for _ in range(runs):
+        gc.collect()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times), times
+
+
+_CONSTRUCT = (
+    "import time; t0 = time.perf_counter(); import sopdsl.parser as p; t1 = time.perf_counter(); "
+    "p.lark_parser(); t2 = time.perf_counter(); print(t1 - t0, t2 - t1)"
+)
+
+
+def _subprocess(args: list[str], cache: Path) -> tuple[float, str]:
+    env = {**os.environ, "SOPDSL_CACHE_DIR": str(cache)}
+    start = time.perf_counter()
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{args} failed: {done.stderr}")
+    return wall, done.stdout
+
+
+def construction(runs: int) -> dict[str, Any]:
+    """Parser construction in fresh processes, with an empty and with a filled cache."""
+    cold: list[float] = []
+    warm: list[float] = []
+    cli_cold: list[float] = []
+    cli_warm: list[float] = []
+    python = sys.executable
+    cli = str(Path(python).with_name("sopdsl"))
+    with tempfile.TemporaryDirectory() as tmp:
+        small = Path(tmp) / "small.sop"
+        small.write_text(generate("realistic", 4000)[0], encoding="utf-8")
+        for run in range(runs):
+            cache = Path(tmp) / f"cache-{run}"
+            _, out = _subprocess([python, "-c", _CONSTRUCT], cache)
+            cold.append(float(out.split()[1]))
+            _, out = _subprocess([python, "-c", _CONSTRUCT], cache)
+            warm.append(float(out.split()[1]))
+            cli_cache = Path(tmp) / f"cli-cache-{run}"
+            cli_cold.append(_subprocess([cli, "check", str(small)], cli_cache)[0])
+            cli_warm.append(_subprocess([cli, "check", str(small)], cli_cache)[0])
+    return {
+        "construct_cold_s": min(cold),
+        "construct_warm_s": min(warm),
+        "cli_check_small_cold_s": min(cli_cold),
+        "cli_check_small_warm_s": min(cli_warm),
+        "runs": runs,
+        "samples": {"cold": cold, "warm": warm, "cli_cold": cli_cold, "cli_warm": cli_warm},
+    }
+
+
+def frontend(kind: str, size: int, runs: int, folder: Path) -> dict[str, Any]:
+    """Parse, check and total times for one generated file."""
+    text, stats = generate(kind, size)
+    path = folder / f"{kind}.sop"
+    path.write_text(text, encoding="utf-8")
+    source = Source(path.name, text)
+    parse(source)  # build the parser outside the timings
+    tree = parse(source)
+    loaded = LoadedProgram(root=source.path, files=[tree], sources={source.path: source})
+    result = check_program(loaded)
+    errors = [d for d in result.diagnostics if d.is_error]
+    if errors:
+        raise SystemExit(f"the generated {kind} file does not check: {errors[:3]}")
+    parse_s, parse_all = best_of(runs, lambda: parse(source))
+    check_s, check_all = best_of(runs, lambda: check_program(loaded))
+    total_s, total_all = best_of(runs, lambda: check_program(load(path)))
+    return {
+        "bytes": stats.bytes,
+        "lines": stats.lines,
+        "template_share": round(stats.template_bytes / stats.bytes, 3),
+        "templates": stats.templates,
+        "playbooks": stats.playbooks,
+        "declarations": stats.declarations,
+        "warnings": len(result.diagnostics),
+        "parse_s": parse_s,
+        "check_s": check_s,
+        "total_s": total_s,
+        "samples": {"parse": parse_all, "check": check_all, "total": total_all},
+        "parse_median_s": statistics.median(parse_all),
+        "check_median_s": statistics.median(check_all),
+        "total_median_s": statistics.median(total_all),
+    }
+
+
+def main() -> None:
+    """Run the benchmark, print a table and write `bench/results/frontend.json`."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--runs", type=int, default=5, help="runs per measurement (best is kept)")
+    options.add_argument("--size", type=int, default=SIZE, help="bytes per generated file")
+    options.add_argument("--quick", action="store_true", help="one run each, for a smoke test")
+    options.add_argument("--keep", type=Path, help="also write the generated files to this folder")
+    args = options.parse_args()
+    runs = 1 if args.quick else args.runs
+    results: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "command": "python bench/frontend.py" + (" --quick" if args.quick else f" --runs {runs}"),
+        "size": args.size,
+    }
+    try:
+        import lark
+        import pydantic
+
+        results["machine"]["lark"] = lark.__version__
+        results["machine"]["pydantic"] = pydantic.VERSION
+    except ImportError:  # pragma: no cover - both are dependencies
+        pass
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        results["construction"] = construction(max(1, min(runs, 3)))
+        for kind in ("realistic", "dense"):
+            results[kind] = frontend(kind, args.size, runs, folder)
+
+    c = results["construction"]
+    print(f"machine: {results['machine']}")
+    print()
+    print("parser construction (fresh process)      best")
+    print(f"  cold (empty cache)                 {c['construct_cold_s'] * 1000:8.0f} ms")
+    print(f"  warm (cache filled)                {c['construct_warm_s'] * 1000:8.0f} ms")
+    print(f"  `sopdsl check small.sop`, cold     {c['cli_check_small_cold_s'] * 1000:8.0f} ms")
+    print(f"  `sopdsl check small.sop`, warm     {c['cli_check_small_warm_s'] * 1000:8.0f} ms")
+    print()
+    print(f"{'file':<10} {'bytes':>9} {'tmpl%':>6} {'parse ms':>9} {'check ms':>9} {'total ms':>9}")
+    for kind in ("realistic", "dense"):
+        r = results[kind]
+        print(
+            f"{kind:<10} {r['bytes']:>9} {r['template_share'] * 100:>5.0f}% "
+            f"{r['parse_s'] * 1000:>9.0f} {r['check_s'] * 1000:>9.0f} {r['total_s'] * 1000:>9.0f}"
+        )
+    print(f"(best of {runs}; total = load from disk + check_program)")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / "frontend.json"
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
