@@ -7,8 +7,10 @@ as an iCalendar file. Reads the same calendar arithmetic the engine fires by.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sopdsl import model
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
 
@@ -36,15 +38,19 @@ def _in_scope(
     return False
 
 
-def agenda(plan: Plan, start: dt.date, end: dt.date) -> list[Slot]:
-    """Every firing of every calendar entry for each declared group, from `start` up to `end` (exclusive)."""
+def agenda(
+    plan: Plan, start: dt.date, end: dt.date, groups: Iterable[model.Group] | None = None
+) -> list[Slot]:
+    """Every firing of every calendar entry for each declared group (or the `groups` given),
+    from `start` up to `end` (exclusive)."""
     program = plan.program
+    chosen = list(program.groups.values() if groups is None else groups)
     slots: list[Slot] = []
     for compiled in plan.playbooks:
         pb = compiled.playbook
         for entry, code in zip(pb.schedule, compiled.schedule, strict=True):
             what = ", ".join(_describe(i.action) for i in code if i.action is not None) or "steps"
-            for group in program.groups.values():
+            for group in chosen:
                 if not _in_scope(pb.scope.kind, pb.scope.tags, pb.scope.groups, group.name, group.tags):
                     continue
                 tz = timeutil.zone(group.timezone or program.timezone)

@@ -22,6 +22,7 @@ import click
 
 from sopdsl import __version__
 from sopdsl.agenda import agenda, to_ics
+from sopdsl.analysis import analyse
 from sopdsl.checker import check_program
 from sopdsl.compiler import compile_program
 from sopdsl.diagnostics import CODES, Diagnostic, render
@@ -83,7 +84,11 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
     for path in files:
         loaded = load(path)
         result = check_program(loaded)
-        for d in result.diagnostics:
+        diagnostics = list(result.diagnostics)
+        if result.program is not None:
+            # Loops, content mix and cap overruns only show once the plan exists.
+            diagnostics.extend(analyse(compile_program(result.program), loaded.sources))
+        for d in diagnostics:
             # A file included by several of the files checked is reported once, not once per includer.
             key = (d.code, d.span.path, d.span.line, d.span.column, d.message)
             if key not in seen:
@@ -163,7 +168,13 @@ def _build_plan(paths: tuple[str, ...]) -> Plan:
     if result.program is None:
         _echo_diagnostics([(d, merged.sources.get(d.span.path)) for d in result.diagnostics])
         sys.exit(EXIT_FOUND)
-    return compile_program(result.program)
+    plan = compile_program(result.program)
+    found = analyse(plan, merged.sources)
+    for d in found:
+        click.echo(render(d, merged.sources.get(d.span.path)) + "\n", err=True)
+    if any(d.is_error for d in found):
+        sys.exit(EXIT_FOUND)
+    return plan
 
 
 @main.command(name="compile")

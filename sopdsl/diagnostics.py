@@ -237,6 +237,21 @@ CODES: Mapping[str, Code] = _codes(
         "fixture refers to unknown things",
         "The fixture names a playbook file that does not exist, or its events are out of time order.",
     ),
+    (
+        "SOP701",
+        "playbooks trigger each other in a loop",
+        "A playbook's action fires another playbook's trigger (a tag it listens for, a counter it watches), which in turn fires the first. When every playbook in the loop repeats always, the loop never ends (the engine stops it after 32 steps); otherwise it ends only because one of them runs once per member.",
+    ),
+    (
+        "SOP702",
+        "content mix below its minimum",
+        'Over a sample of four weeks, the share of a group\'s scheduled sends whose templates carry the policy\'s tag is below the declared minimum (`at least 50% of sends tagged "activity" in groups tagged "content"`).',
+    ),
+    (
+        "SOP703",
+        "calendars exceed a cap",
+        "The calendar entries alone schedule more sends to one group in a day, week or month than a group cap allows, so some of them will always be deferred or dropped.",
+    ),
 )
 
 

@@ -52,6 +52,10 @@ class Source:
         end = self.text.find("\n", start)
         return self.text[start : end if end >= 0 else len(self.text)].removesuffix("\r")
 
+    def line_start(self, line: int) -> int:
+        """The character offset where a 1-based line begins."""
+        return self._line_starts[max(0, min(line, len(self._line_starts)) - 1)]
+
     def position(self, offset: int) -> tuple[int, int]:
         """The 1-based (line, column) of a character offset."""
         offset = max(0, min(offset, len(self.text)))
