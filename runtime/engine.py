@@ -69,7 +69,15 @@ class _Compiled:
 class Engine:
     """Runs a plan over members and groups; see the module docstring for its contract."""
 
-    def __init__(self, plan: Plan, *, start: int, seed: int = 0, task_delay: int | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        *,
+        start: int,
+        seed: int = 0,
+        task_delay: int | None = None,
+        keep_log: bool = True,
+    ) -> None:
         program = plan.program
         self.plan = plan
         self.program = program
@@ -88,6 +96,7 @@ class Engine:
         self.armed: dict[tuple[int, int, str], int] = {}
         self.heap: list[tuple[Any, ...]] = []
         self.log: list[Action] = []
+        self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
         self.sinks: list[Sink] = []
         self._seq = 0
         self._flow_ids = 0
@@ -1031,7 +1040,8 @@ class Engine:
             self._depth -= 1
 
     def _emit(self, action: Action) -> None:
-        self.log.append(action)
+        if self.keep_log:
+            self.log.append(action)
         for sink in self.sinks:
             sink(action)
 

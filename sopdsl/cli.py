@@ -15,10 +15,12 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import click
+import orjson
 
 from sopdsl import __version__
 from sopdsl.agenda import agenda, to_ics
@@ -32,10 +34,12 @@ from sopdsl.formatter import format_source
 from sopdsl.loader import LoadedProgram, discover, display_path, load, read_source
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
-from sopdsl.simulate import describe
+from sopdsl.runtime.actions import Action
+from sopdsl.simulate import describe, simulate_timeline
 from sopdsl.simulate import simulate as run_simulation
 from sopdsl.source import Source
 from sopdsl.testing import run_tests
+from sopdsl.timeline import is_jsonl, open_timeline
 
 if TYPE_CHECKING:
     pass
@@ -192,7 +196,10 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
-    "--timeline", type=click.Path(exists=True, dir_okay=False), required=True, help="Fixture timeline (YAML)."
+    "--timeline",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Fixture timeline: YAML, or JSONL (.jsonl) for large generated timelines.",
 )
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", help="Output format."
@@ -203,20 +210,77 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
 def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> None:
     """Dry-run playbooks over a timeline and print the action log."""
     plan = _build_plan(paths)
-    fixture = _fixture_or_exit(Path(timeline))
-    result = run_simulation(plan, fixture)
-    tz = timeutil.zone(fixture.timezone or plan.program.timezone)
-    for action in result.actions:
-        if fmt == "jsonl":
+    out = sys.stdout.buffer
+    path = Path(timeline)
+    if not is_jsonl(path):
+        fixture = _fixture_or_exit(path)
+        zone_name = fixture.timezone or plan.program.timezone
+        write = _action_writer(out, fmt, explain, zone_name)
+        for action in run_simulation(plan, fixture).actions:
+            write(action)
+        out.flush()
+        return
+    try:
+        stream = open_timeline(path, display_path(path), plan.program.timezone)
+    except FixtureError as exc:
+        _echo_diagnostics([(d, None) for d in exc.diagnostics])
+        sys.exit(EXIT_FOUND)
+    write = _action_writer(out, fmt, explain, stream.header.timezone)
+    # A bar only for runs long enough to wait for, and only on a terminal (click would still
+    # print its label to a pipe).
+    size = stream.size or 0
+    shown = size >= _PROGRESS_BYTES and sys.stderr.isatty()
+    bar = click.progressbar(length=size, label="simulating", file=sys.stderr, width=30)
+    done = 0
+
+    def progress(read: int) -> None:
+        nonlocal done
+        bar.update(read - done)
+        done = read
+
+    try:
+        simulate_timeline(plan, stream, write, progress if shown else None)
+    except FixtureError as exc:
+        out.flush()
+        if shown:
+            bar.render_finish()
+        # The log so far stands; the problems go to stderr so a JSONL log stays parseable.
+        for diagnostic in exc.diagnostics:
+            click.echo(render(diagnostic, None) + "\n", err=True)
+        sys.exit(EXIT_FOUND)
+    finally:
+        stream.close()
+    if shown:
+        bar.render_finish()
+    out.flush()
+
+
+_PROGRESS_BYTES = 1 << 20
+
+
+def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> Callable[[Action], None]:
+    """A function writing one action to `out` as a JSONL record or a table line."""
+    tz = timeutil.zone(zone_name)
+    if fmt == "jsonl":
+
+        def write_json(action: Action) -> None:
             data = action.to_json(tz)
             if explain:
                 data["explain"] = {"line": action.loc, "trigger": action.trigger}
-            click.echo(json.dumps(data, ensure_ascii=False, sort_keys=True))
-        else:
-            line = describe(action, fixture.timezone or plan.program.timezone)
-            if explain:
-                line += f"    ({action.playbook}: {action.loc}, triggered at {action.trigger})"
-            click.echo(line)
+            try:
+                out.write(orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
+            except (orjson.JSONEncodeError, TypeError):  # a value orjson does not know: stdlib's form
+                out.write((json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n").encode())
+
+        return write_json
+
+    def write_line(action: Action) -> None:
+        line = describe(action, zone_name)
+        if explain:
+            line += f"    ({action.playbook}: {action.loc}, triggered at {action.trigger})"
+        out.write((line + "\n").encode())
+
+    return write_line
 
 
 def _fixture_or_exit(path: Path) -> Fixture:

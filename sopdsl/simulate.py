@@ -6,6 +6,8 @@ engine is the same one the live runtime drives; only the clock differs.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action, iso
 from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
+from sopdsl.timeline import Timeline
 
 
 @dataclass
@@ -81,36 +84,115 @@ def simulate(plan: Plan, fixture: Fixture) -> Simulation:
             channel=member.channel,
             counters=member.counters,
         )
-    engine.start()
     checks = sorted(
-        ((to_epoch(e.at, zone_name), i) for i, e in enumerate(fixture.expect) if e.action is None and e.at),
-        key=lambda pair: pair,
+        (to_epoch(e.at, zone_name), i) for i, e in enumerate(fixture.expect) if e.action is None and e.at
     )
     states: dict[int, str | None] = {}
-    for event in fixture.events:
-        when = to_epoch(event.at, zone_name)
-        while checks and checks[0][0] < when:
-            moment, index = checks.pop(0)
-            engine.advance(moment)
-            states[index] = _state_problem(engine, fixture.expect[index])
-        engine.feed(
-            Event(
-                event.kind,
-                when,
-                member=event.member,
-                group=event.group,
-                data=dict(event.data),
-                name=event.name,
-            )
-        )
-    end = to_epoch(fixture.end, zone_name) if fixture.end else max([engine.now, *(c[0] for c in checks)])
-    for moment, index in checks:
-        engine.advance(moment)
+
+    def check(index: int) -> None:
         states[index] = _state_problem(engine, fixture.expect[index])
-    engine.advance(end)
+
+    events = (
+        Event(
+            event.kind, to_epoch(event.at, zone_name), event.member, event.group, dict(event.data), event.name
+        )
+        for event in fixture.events
+    )
+    end = to_epoch(fixture.end, zone_name) if fixture.end else None
+    replay(engine, events, end, checks, check)
     actions = list(engine.log)
     outcomes = [_judge(i, e, actions, states, zone_name, engine) for i, e in enumerate(fixture.expect)]
     return Simulation(engine, actions, outcomes)
+
+
+def replay(
+    engine: Engine,
+    events: Iterable[Event],
+    end: int | None,
+    checks: list[tuple[int, int]] | None = None,
+    on_check: Callable[[int], None] | None = None,
+) -> None:
+    """Feed events in order, run state checks at their instants, then advance to `end`.
+
+    The one driving loop of every dry run (YAML fixtures and JSONL timelines alike). Without an
+    end the run stops after the last event or state check.
+    """
+    engine.start()
+    pending = list(checks or ())
+    feed = engine.feed
+    for event in events:
+        while pending and pending[0][0] < event.time:
+            moment, index = pending.pop(0)
+            engine.advance(moment)
+            if on_check is not None:
+                on_check(index)
+        feed(event)
+    for moment, index in pending:
+        engine.advance(moment)
+        if on_check is not None:
+            on_check(index)
+    engine.advance(end if end is not None else max([engine.now, *(c[0] for c in pending)]))
+
+
+def simulate_timeline(
+    plan: Plan,
+    timeline: Timeline,
+    sink: Callable[[Action], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Engine:
+    """Stream a JSONL timeline through the engine; actions go to `sink` as they happen.
+
+    With a sink the engine keeps no log (a long run's actions need not fit in memory).
+    `progress` is called now and then with the bytes read so far. Raises `FixtureError` for
+    bad lines (every one found, with its line).
+    """
+    header = timeline.header
+    engine = Engine(
+        plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=sink is None
+    )
+    if sink is not None:
+        engine.sinks.append(sink)
+    for group in header.groups:
+        engine.add_group(
+            group.id,
+            name=group.name,
+            tags=group.tags,
+            zone=group.timezone,
+            operator=group.operator,
+            owner=group.owner,
+        )
+    records = timeline.records()
+    first: Event | None = None
+    add_member = engine.add_member
+    for record in records:
+        if isinstance(record, Event):
+            first = record
+            break
+        add_member(
+            record.id,
+            name=record.name or record.id,
+            nickname=record.nickname,
+            tags=record.tags,
+            attributes=record.attributes,
+            groups=record.groups,
+            joined_at=record.joined,
+            referrer=record.referrer,
+            channel=record.channel,
+            counters=record.counters,
+        )
+    events = records if first is None else itertools.chain((first,), records)
+    if progress is not None:
+        events = _reporting(events, timeline, progress)
+    replay(engine, events, header.end)  # type: ignore[arg-type]
+    return engine
+
+
+def _reporting(events: Iterator[Any], timeline: Timeline, progress: Callable[[int], None]) -> Iterator[Any]:
+    for count, event in enumerate(events, 1):
+        if not count & 0x3FFF:
+            progress(timeline.read_bytes)
+        yield event
+    progress(timeline.read_bytes)
 
 
 def _state_problem(engine: Engine, expectation: Expectation) -> str | None:

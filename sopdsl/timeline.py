@@ -1,0 +1,497 @@
+"""JSONL timelines: large generated timelines, streamed line by line into the engine.
+
+Input: a `.jsonl` file. Line 1 is a header object (`"sopdsl": "timeline"`, zone, start, end,
+seed, groups); each later line is a member present at the start (`"id"`) or an event (`"kind"`),
+with the same fields as a YAML fixture's members and events. Output: a `Header` and a stream of
+`Member` records and `Event`s, read lazily so a million-event file never sits in memory. A bad
+line is a diagnostic naming the file, line and field; the reader keeps reading after the first
+one so every mistake is reported together (up to a limit), then raises `FixtureError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+
+from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
+from sopdsl.errors import FixtureError
+from sopdsl.fixtures import parse_duration, parse_time
+from sopdsl.runtime import timeutil
+from sopdsl.runtime.events import KINDS, Event, missing
+from sopdsl.source import Span
+
+FORMAT = "timeline"
+_MAX_PROBLEMS = 20
+
+_HEADER_FIELDS = {
+    "sopdsl",
+    "version",
+    "description",
+    "timezone",
+    "start",
+    "end",
+    "seed",
+    "staff_completes_tasks_after",
+    "groups",
+}
+_GROUP_FIELDS = {"id", "name", "tags", "timezone", "operator", "owner"}
+_MEMBER_FIELDS = {
+    "id",
+    "name",
+    "nickname",
+    "tags",
+    "attributes",
+    "counters",
+    "groups",
+    "joined",
+    "referrer",
+    "channel",
+}
+_EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
+_KINDS = frozenset(KINDS)
+# Shared by events without a payload; the engine copies event data before keeping any of it.
+_NO_DATA: dict[str, Any] = {}
+
+
+@dataclass
+class Group:
+    """A group present at the start."""
+
+    id: str
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    timezone: str | None = None
+    operator: str | None = None
+    owner: str | None = None
+
+
+@dataclass(slots=True)
+class Member:
+    """A member present at the start (times already in epoch seconds)."""
+
+    id: str
+    name: str | None = None
+    nickname: str = ""
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+    joined: int | None = None
+    referrer: str | None = None
+    channel: str | None = None
+
+
+@dataclass
+class Header:
+    """The first line: where and when the timeline happens."""
+
+    timezone: str
+    start: int
+    end: int | None
+    seed: int = 0
+    task_delay: int | None = None
+    description: str | None = None
+    groups: list[Group] = field(default_factory=list)
+
+
+class _Problems:
+    """Diagnostics collected while reading, with the file's shown name."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+        self.found: list[Diagnostic] = []
+
+    def add(self, line: int, message: str, hint: str | None = None, code: str = "SOP602") -> None:
+        self.found.append(Diagnostic(code, Severity.ERROR, message, Span.point(self.shown, line), hint))
+
+    def full(self) -> bool:
+        return len(self.found) >= _MAX_PROBLEMS
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            raise FixtureError(self.found)
+
+
+def _unknown(obj: dict[str, Any], allowed: set[str], what: str) -> tuple[str, str | None] | None:
+    for key in obj:
+        if key not in allowed:
+            return f"unknown {what} field '{key}'", did_you_mean(str(key), sorted(allowed))
+    return None
+
+
+class Timeline:
+    """An open JSONL timeline: its header is read; `records()` streams the rest once."""
+
+    def __init__(self, stream: IO[bytes], shown: str, default_zone: str, size: int | None = None) -> None:
+        self._stream = stream
+        self.shown = shown
+        self.size = size  # bytes, for a progress bar; None when unknown
+        self.read_bytes = 0
+        self._problems = _Problems(shown)
+        self._line = 0
+        self.header = self._read_header(default_zone)
+        self._tz = timeutil.zone(self.header.timezone)
+        self._times: dict[str, int] = {}
+
+    def close(self) -> None:
+        """Close the file under the timeline."""
+        self._stream.close()
+
+    # ---- header ------------------------------------------------------------------------------
+
+    def _read_header(self, default_zone: str) -> Header:
+        raw = self._stream.readline()
+        self._line = 1
+        self.read_bytes += len(raw)
+        problems = self._problems
+        obj = self._decode(raw, 1)
+        if obj is None:
+            problems.raise_if_any()
+            problems.add(1, "the file is empty; line 1 must be the timeline header", code="SOP601")
+            problems.raise_if_any()
+        if not isinstance(obj, dict) or obj.get("sopdsl") != FORMAT:
+            problems.add(
+                1,
+                'line 1 must be the header: {"sopdsl": "timeline", "start": ..., "groups": [...]}',
+                code="SOP601",
+            )
+            problems.raise_if_any()
+        assert isinstance(obj, dict)
+        bad = _unknown(obj, _HEADER_FIELDS, "header")
+        if bad:
+            problems.add(1, *bad)
+        zone_name = obj.get("timezone") or default_zone
+        try:
+            ZoneInfo(str(zone_name))
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.add(
+                1, f"timezone: unknown time zone '{zone_name}' (use an IANA name like Asia/Shanghai)"
+            )
+            zone_name = default_zone
+        tz = timeutil.zone(str(zone_name))
+        start = self._header_time(obj.get("start"), "start", tz)
+        if start is None and "start" not in obj:
+            problems.add(1, "missing field 'start'")
+        end = self._header_time(obj.get("end"), "end", tz) if obj.get("end") is not None else None
+        if start is not None and end is not None and end < start:
+            problems.add(1, f"end: {obj.get('end')} is before the start ({obj.get('start')})")
+        seed = obj.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            problems.add(1, f"seed: {seed!r} is not a whole number")
+            seed = 0
+        delay = None
+        if obj.get("staff_completes_tasks_after") is not None:
+            try:
+                delay = parse_duration(str(obj["staff_completes_tasks_after"]))
+            except ValueError as exc:
+                problems.add(1, f"staff_completes_tasks_after: {exc}")
+        groups: list[Group] = []
+        raw_groups = obj.get("groups", [])
+        if not isinstance(raw_groups, list):
+            problems.add(1, "groups: a list of {id, tags, ...} objects")
+            raw_groups = []
+        for index, item in enumerate(raw_groups):
+            group = self._group(item, index)
+            if group is not None:
+                groups.append(group)
+        problems.raise_if_any()
+        assert start is not None
+        return Header(
+            timezone=str(zone_name),
+            start=start,
+            end=end,
+            seed=seed,
+            task_delay=delay,
+            description=obj.get("description"),
+            groups=groups,
+        )
+
+    def _group(self, item: Any, index: int) -> Group | None:
+        where = f"groups.{index}"
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            self._problems.add(1, f"{where}: a group is an object with a text 'id'")
+            return None
+        bad = _unknown(item, _GROUP_FIELDS, "group")
+        if bad:
+            self._problems.add(1, f"{where}: {bad[0]}", bad[1])
+            return None
+        zone_name = item.get("timezone")
+        if zone_name is not None:
+            try:
+                ZoneInfo(str(zone_name))
+            except (ZoneInfoNotFoundError, ValueError):
+                self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
+                return None
+        tags = item.get("tags", [])
+        if not _texts(tags):
+            self._problems.add(1, f"{where}.tags: a list of texts")
+            return None
+        return Group(
+            id=item["id"],
+            name=_text_or_none(item.get("name")),
+            tags=list(tags),
+            timezone=zone_name,
+            operator=_text_or_none(item.get("operator")),
+            owner=_text_or_none(item.get("owner")),
+        )
+
+    def _header_time(self, value: Any, name: str, tz: ZoneInfo) -> int | None:
+        if value is None:
+            return None
+        try:
+            return _epoch(value, tz)
+        except ValueError as exc:
+            self._problems.add(1, f"{name}: {exc}")
+            return None
+
+    # ---- lines -------------------------------------------------------------------------------
+
+    def _decode(self, raw: bytes, line: int) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            self._problems.add(line, f"line {line} is not JSON: {exc}", code="SOP601")
+            return None
+
+    def records(self) -> Iterator[Member | Event]:
+        """Members (all before the first event), then events in time order, as the file lists them.
+
+        Raises `FixtureError` with every problem found (up to a limit) once the file is read; after
+        the first problem nothing more is yielded, but the rest of the file is still checked.
+        """
+        problems = self._problems
+        start = self.header.start
+        latest = start
+        seen_event = False
+        line = self._line
+        loads = orjson.loads
+        kinds = _KINDS
+        no_data = _NO_DATA
+        for raw in self._stream:
+            line += 1
+            self.read_bytes += len(raw)
+            try:
+                obj = loads(raw)
+            except orjson.JSONDecodeError:
+                obj = self._decode(raw, line)
+                if obj is None:
+                    if problems.full():
+                        break
+                    continue
+            if type(obj) is not dict:
+                problems.add(
+                    line, "each line is a JSON object: a member (with 'id') or an event (with 'kind')"
+                )
+                if problems.full():
+                    break
+                continue
+            kind = obj.get("kind")
+            if kind is None:
+                if seen_event:
+                    problems.add(line, "members come before the first event (they are present at the start)")
+                else:
+                    member = self._member(obj, line)
+                    if member is not None and not problems.found:
+                        yield member
+                if problems.full():
+                    break
+                continue
+            seen_event = True
+            at = obj.get("at")
+            if type(at) is not int:
+                at = self._time(at, line)
+                if at is None:
+                    if problems.full():
+                        break
+                    continue
+            member_id = obj.get("member")
+            group = obj.get("group")
+            name = obj.get("name")
+            data = obj.get("data", no_data)
+            if (
+                kind not in kinds
+                or type(member_id) is not str
+                or (group is not None and type(group) is not str)
+                or (name is not None and type(name) is not str)
+                or type(data) is not dict
+                or not (obj.keys() <= _EVENT_FIELDS)
+                or kind in ("join", "leave", "tag", "untag", "custom")
+            ) and not self._event_ok(obj, line):
+                if problems.full():
+                    break
+                continue
+            if at < latest:
+                what = "the start" if at < start else "the event above it"
+                problems.add(
+                    line, f"at: {obj.get('at')} is before {what}; list events in time order", code="SOP603"
+                )
+                if problems.full():
+                    break
+                continue
+            latest = at
+            if not problems.found:
+                yield Event(kind, at, member_id, group, data, name)
+        self._line = line
+        problems.raise_if_any()
+
+    def _time(self, value: Any, line: int) -> int | None:
+        if isinstance(value, str):
+            known = self._times.get(value)
+            if known is not None:
+                return known
+        try:
+            instant = _epoch(value, self._tz)
+        except ValueError as exc:
+            self._problems.add(line, f"at: {exc}")
+            return None
+        if isinstance(value, str):
+            if len(self._times) > 100_000:
+                self._times.clear()
+            self._times[value] = instant
+        return instant
+
+    def _event_ok(self, obj: dict[str, Any], line: int) -> bool:
+        """The slow, thorough check of an event line; True if it is fine after all."""
+        add = self._problems.add
+        bad = _unknown(obj, _EVENT_FIELDS, "event")
+        if bad:
+            add(line, *bad)
+            return False
+        kind = obj.get("kind")
+        if kind not in _KINDS:
+            hint = did_you_mean(str(kind), KINDS)
+            add(line, f"kind: '{kind}' is not one of {', '.join(KINDS)}", hint)
+            return False
+        for name in ("member", "group", "name"):
+            if obj.get(name) is not None and not isinstance(obj[name], str):
+                add(line, f"{name}: {obj[name]!r} is not text")
+                return False
+        if not isinstance(obj.get("data", _NO_DATA), dict):
+            add(line, "data: an object of payload fields")
+            return False
+        problem = missing(kind, obj.get("member"), obj.get("group"), obj.get("name"))
+        if problem is not None:
+            add(line, f"{problem[0]}: {problem[1]}")
+            return False
+        return True
+
+    def _member(self, obj: dict[str, Any], line: int) -> Member | None:
+        add = self._problems.add
+        bad = _unknown(obj, _MEMBER_FIELDS, "member")
+        if bad:
+            add(line, *bad)
+            return None
+        member_id = obj.get("id")
+        if not isinstance(member_id, str) or not member_id:
+            add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
+            return None
+        for name in ("name", "nickname", "referrer", "channel"):
+            if obj.get(name) is not None and not isinstance(obj[name], str):
+                add(line, f"{name}: {obj[name]!r} is not text")
+                return None
+        for name in ("tags", "groups"):
+            if not _texts(obj.get(name, [])):
+                add(line, f"{name}: a list of texts")
+                return None
+        for name in ("attributes", "counters"):
+            if not isinstance(obj.get(name, {}), dict):
+                add(line, f"{name}: an object")
+                return None
+        counters = obj.get("counters", {})
+        for key, value in counters.items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                add(line, f"counters.{key}: {value!r} is not a number")
+                return None
+        joined = None
+        if obj.get("joined") is not None:
+            try:
+                joined = _epoch(obj["joined"], self._tz)
+            except ValueError as exc:
+                add(line, f"joined: {exc}")
+                return None
+        return Member(
+            id=member_id,
+            name=obj.get("name"),
+            nickname=obj.get("nickname") or "",
+            tags=obj.get("tags", []),
+            attributes=obj.get("attributes", {}),
+            counters={k: float(v) for k, v in counters.items()},
+            groups=obj.get("groups", []),
+            joined=joined,
+            referrer=obj.get("referrer"),
+            channel=obj.get("channel"),
+        )
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _epoch(value: Any, tz: ZoneInfo) -> int:
+    """A timeline time: epoch seconds, or text like `2026-03-01 09:00` (local) or with an offset."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a time (epoch seconds, or text like 2026-03-01 09:00)")
+    moment = parse_time(value)
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, tz)
+    return timeutil.to_epoch(moment)
+
+
+def open_timeline(path: Path, shown: str, default_zone: str) -> Timeline:
+    """Open a JSONL timeline and read its header; raise `FixtureError` if it cannot be used."""
+    try:
+        stream = path.open("rb")
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FixtureError(
+            [Diagnostic("SOP601", Severity.ERROR, f"cannot read timeline: {exc}", Span.point(shown))]
+        ) from None
+    try:
+        return Timeline(stream, shown, default_zone, size)
+    except FixtureError:
+        stream.close()
+        raise
+
+
+def is_jsonl(path: Path) -> bool:
+    """Whether a timeline path is JSONL (by its suffix) rather than a YAML fixture."""
+    return path.suffix in (".jsonl", ".ndjson")
+
+
+def header_line(
+    *,
+    timezone: str,
+    start: str | int,
+    end: str | int | None,
+    groups: list[dict[str, Any]],
+    seed: int = 0,
+    description: str | None = None,
+) -> bytes:
+    """The header line of a JSONL timeline (for generators), with its newline."""
+    data: dict[str, Any] = {"sopdsl": FORMAT, "version": 1, "timezone": timezone, "start": start}
+    if end is not None:
+        data["end"] = end
+    data["seed"] = seed
+    if description:
+        data["description"] = description
+    data["groups"] = groups
+    return orjson.dumps(data) + b"\n"
+
+
+def local_text(epoch: int, tz: ZoneInfo) -> str:
+    """An instant as the local wall time text timelines use (`2026-03-01 09:00`)."""
+    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M")
