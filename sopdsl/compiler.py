@@ -7,6 +7,7 @@ them into closures once when it loads the plan.
 from __future__ import annotations
 
 from sopdsl import model
+from sopdsl.gcpause import paused_gc
 from sopdsl.plan import CompiledPlaybook, Instr, Plan, SplitArm, event_key
 
 _ACTIONS = (
@@ -22,6 +23,7 @@ _ACTIONS = (
 )
 
 
+@paused_gc
 def compile_program(program: model.Program) -> Plan:
     """Compile a checked program into an executable plan."""
     compiled: list[CompiledPlaybook] = []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from sopdsl import nodes
 from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.errors import ParseError
+from sopdsl.gcpause import paused_gc
 from sopdsl.parser import parse
 from sopdsl.source import Source, Span
 
@@ -191,6 +192,7 @@ def load_text(text: str, path: str = "<string>") -> LoadedProgram:
     return program
 
 
+@paused_gc
 def load(path: str | Path) -> LoadedProgram:
     """Load a root playbook file and everything it includes."""
     file_path = Path(path)

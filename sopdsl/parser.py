@@ -42,6 +42,7 @@ from lark.parsers.lalr_analysis import Shift
 from sopdsl import nodes as n
 from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.errors import ParseError
+from sopdsl.gcpause import paused_gc
 from sopdsl.source import Source, Span
 from sopdsl.transformer import RULES, TOKENS, file_node, to_file
 
@@ -183,6 +184,7 @@ def lark_parser() -> Lark:
 # ---- parsing ------------------------------------------------------------------------------------
 
 
+@paused_gc
 def parse(source: Source) -> n.File:
     """Parse one source into a syntax tree; raise `ParseError` with located diagnostics."""
     fast = _fast_parser()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 import sopdsl
 
@@ -76,3 +79,28 @@ def test_engine_never_imports_the_front_end() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def _welcome_plan() -> str:
+    text = 'timezone "Asia/Shanghai"\ntemplate hi = "欢迎"\nplaybook welcome { on member joins do { send hi to member } }\n'
+    return sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, "inline.sop"))).dumps()
+
+
+def test_a_plan_edited_after_compiling_is_refused() -> None:
+    dumped = _welcome_plan()
+    assert "欢迎" in dumped  # Chinese text stays readable in the file
+    with pytest.raises(sopdsl.PlanError, match="changed after compiling"):
+        sopdsl.load_plan(dumped.replace("欢迎", "再见"))
+
+
+def test_a_plan_of_another_format_version_is_refused() -> None:
+    data = json.loads(_welcome_plan())
+    data["format_version"] += 1
+    with pytest.raises(sopdsl.PlanError, match="format version"):
+        sopdsl.load_plan(json.dumps(data))
+
+
+def test_a_plan_that_is_not_a_plan_is_refused() -> None:
+    for text in ("", "[]", '{"format_version": 1}', "\x00\x01"):
+        with pytest.raises(sopdsl.PlanError):
+            sopdsl.load_plan(text)

@@ -14,6 +14,7 @@ from sopdsl.checker.declarations import collect
 from sopdsl.checker.playbooks import check_playbook
 from sopdsl.diagnostics import Diagnostic
 from sopdsl.errors import CheckError
+from sopdsl.gcpause import paused_gc
 from sopdsl.loader import LoadedProgram
 from sopdsl.source import Span
 
@@ -33,6 +34,7 @@ class CheckResult:
         return not any(d.is_error for d in self.diagnostics)
 
 
+@paused_gc
 def check_program(loaded: LoadedProgram) -> CheckResult:
     """Check a loaded program, collecting every diagnostic instead of stopping at the first."""
     ctx = Context(loaded)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateSyntaxError, nodes
 
 from sopdsl.source import Span
 from sopdsl.templating import environment
@@ -37,10 +37,12 @@ def line_span(span: Span, lineno: int, long: bool, source: Source | None = None)
 
 def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tuple[str, ...] | None:
     """The variable paths a template reads, or None after reporting a syntax error."""
+    if "{" not in text:
+        return ()  # plain text: no Jinja syntax can start without a brace
     env = environment()
     try:
         tree = env.parse(text)
-        undeclared = meta.find_undeclared_variables(tree)
+        undeclared = _undeclared(tree)
         found: set[str] = set()
         for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
             path = _path(node)
@@ -72,6 +74,21 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
     # Keep only the longest paths: `member.name` covers `member`.
     covered = {q.rsplit(".", i)[0] for q in found for i in range(1, q.count(".") + 1)}
     return tuple(sorted(found - covered))
+
+
+def _undeclared(tree: nodes.Template) -> set[str]:
+    """Names a template reads that it does not set itself.
+
+    Cheaper than `jinja2.meta.find_undeclared_variables`, which generates the template's Python
+    code; scoping is looser (a name set anywhere counts as set), and rendering stays strict.
+    """
+    loaded: set[str] = set()
+    stored: set[str] = set()
+    for name in tree.find_all(nodes.Name):
+        (loaded if name.ctx == "load" else stored).add(name.name)
+    if any(True for _ in tree.find_all(nodes.For)):
+        stored.add("loop")
+    return loaded - stored
 
 
 def _line_of(text: str, lineno: int | None, long: bool) -> str:
