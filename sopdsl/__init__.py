@@ -41,6 +41,10 @@ _EXPORTS = {
     "PlanError": "sopdsl.errors",
     "FixtureError": "sopdsl.errors",
     "EngineError": "sopdsl.errors",
+    "Runtime": "sopdsl.runtime.live",
+    "open_store": "sopdsl.runtime.live",
+    "ManualClock": "sopdsl.runtime.clock",
+    "RealClock": "sopdsl.runtime.clock",
 }
 _RENAMED = {"load_plan": "loads"}
 
@@ -53,9 +57,12 @@ __all__ = [
     "EngineError",
     "Event",
     "FixtureError",
+    "ManualClock",
     "ParseError",
     "Plan",
     "PlanError",
+    "RealClock",
+    "Runtime",
     "Severity",
     "SopdslError",
     "Source",
@@ -66,6 +73,7 @@ __all__ = [
     "load",
     "load_plan",
     "load_text",
+    "open_store",
     "parse",
     "simulate",
 ]
@@ -80,8 +88,10 @@ if TYPE_CHECKING:
     from sopdsl.plan import Plan
     from sopdsl.plan import loads as load_plan
     from sopdsl.runtime.actions import Action
+    from sopdsl.runtime.clock import ManualClock, RealClock
     from sopdsl.runtime.engine import Engine
     from sopdsl.runtime.events import Event
+    from sopdsl.runtime.live import Runtime, open_store
     from sopdsl.simulate import simulate
     from sopdsl.source import Source
 

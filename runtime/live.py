@@ -1,0 +1,569 @@
+"""The live runtime: the engine on a real (or manual) clock, with a durable store, an outbox and executors.
+
+Input: a compiled `Plan`, a store, executors, then events (`feed`) and the passing of time
+(`tick`, `run`). Output: calls to executors, each with the action's idempotency key, at least
+once. Durability is a journal of the engine's inputs plus an outbox of its outputs: the engine
+is deterministic, so replaying a shard's journal through a fresh engine rebuilds its state
+exactly, and feeding an event appends it, applies it and stores the actions it caused in one
+transaction. See docs/runtime.md for the design and its guarantees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from sopdsl.errors import EngineError, PlanError, SopdslError
+from sopdsl.plan import Plan, loads
+from sopdsl.runtime.actions import Action
+from sopdsl.runtime.clock import Clock, ManualClock, RealClock
+from sopdsl.runtime.dispatch import (
+    CustomAction,
+    Executor,
+    ExecutorError,
+    RetryPolicy,
+    check_custom,
+    missing_executors,
+    registry,
+    resolve,
+)
+from sopdsl.runtime.engine import Engine
+from sopdsl.runtime.events import Event
+from sopdsl.runtime.intake import EventError, intake
+from sopdsl.runtime.store import (
+    DONE,
+    DRY_RUN,
+    PARKED,
+    PENDING,
+    SKIPPED,
+    Batch,
+    Entry,
+    OutboxRow,
+    ShardInfo,
+    Store,
+)
+from sopdsl.runtime.store import open_store as _open_store
+
+__all__ = [
+    "Clock",
+    "CustomAction",
+    "EventError",
+    "Executor",
+    "ExecutorError",
+    "ManualClock",
+    "PlanChangedError",
+    "RealClock",
+    "RetryPolicy",
+    "Runtime",
+    "open_store",
+]
+
+log = logging.getLogger("sopdsl.runtime")
+
+_GRACE = 60  # the engine's clock this far behind the runtime's means the runtime was down
+
+
+_Check = Callable[[Engine, dict[str, Any]], None]
+
+
+class _StaleError(Exception):
+    """The store's cursor is behind this process's engine."""
+
+
+class PlanChangedError(EngineError):
+    """A shard's journal was recorded under another plan than the one this runtime was given."""
+
+
+def open_store(url: str, *, migrate: bool = False) -> Store:
+    """Open a store by URL: `memory://`, `sqlite:///state.db` or `postgresql://...`."""
+    return _open_store("memory://" if url == "memory" else url, migrate=migrate)
+
+
+@dataclass
+class _Shard:
+    """A shard's engine as this process holds it, and how far into the journal it is."""
+
+    info: ShardInfo
+    engine: Engine
+    cursor: int = 0
+    collect: list[Action] | None = None  # actions emitted while applying new entries
+
+    def sink(self, action: Action) -> None:
+        if self.collect is not None:
+            self.collect.append(action)
+
+
+class Runtime:
+    """The sopdsl engine run live; see the module docstring and docs/runtime.md.
+
+    `feed` and `tick` may be called from different threads (an HTTP handler and a timer loop).
+    """
+
+    def __init__(
+        self,
+        plan: Plan,
+        store: Store | str,
+        *,
+        executors: Mapping[str, Executor | CustomAction] | None = None,
+        clock: Clock | None = None,
+        dry_run: bool = False,
+        shard: str = "default",
+        worker: str | None = None,
+        seed: int = 0,
+        retry: RetryPolicy | None = None,
+        lease: float = 30.0,
+        late: int = 300,
+        early: int = 300,
+        missed_after: int | None = -1,
+    ) -> None:
+        if not plan.content_hash:
+            plan = plan.with_hash()
+        self.plan = plan
+        self.clock: Clock = clock if clock is not None else RealClock()
+        self.dry_run = dry_run
+        self.shard = shard
+        self.seed = seed
+        self.retry = retry if retry is not None else RetryPolicy()
+        self.lease = lease
+        self.late = late  # seconds an event may be older than the engine's clock
+        self.early = early  # seconds an event may be ahead of the runtime's clock
+        # A timer overdue by more than this was missed while the runtime was down (see _tick_entry);
+        # by default only on the wall clock, since a manual clock jumps on purpose.
+        self.missed_after = (
+            (_GRACE if isinstance(self.clock, RealClock) else None) if missed_after == -1 else missed_after
+        )
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.executors = registry(plan, executors or {})
+        self.store: Store = open_store(store) if isinstance(store, str) else store
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._shards: dict[str, _Shard] = {}
+        self._plans: dict[str, Plan] = {plan.content_hash: plan}
+        self.store.save_plan(plan.content_hash, plan.dumps())
+        info = self.store.ensure_shard(shard, start=self.clock.now(), seed=seed, plan_hash=plan.content_hash)
+        if info.plan_hash != plan.content_hash:
+            raise PlanChangedError(
+                f"shard '{shard}' in {self.store.url} runs plan {info.plan_hash[:12]}, not {plan.content_hash[:12]}; "
+                "moving members mid-flow to a new plan version is not supported yet (see docs/runtime.md): "
+                "finish on the old plan, or start a new shard"
+            )
+        self.closed = False
+
+    # ---- set-up --------------------------------------------------------------------------------------
+
+    def register_custom(
+        self, name: str, args: type[BaseModel], fn: Callable[[BaseModel, Action, str], None]
+    ) -> None:
+        """Register the executor of custom action `name`; raises `ExecutorError` if a call of it cannot fit `args`."""
+        check_custom(self.plan, name, args)
+        self.executors[f"call:{name}"] = CustomAction(args, fn)
+
+    def missing_executors(self) -> list[str]:
+        """Action kinds the plan can emit that no executor handles (their actions would be parked)."""
+        return missing_executors(self.plan, self.executors)
+
+    def add_group(
+        self,
+        group_id: str,
+        *,
+        name: str = "",
+        tags: Iterable[str] = (),
+        timezone: str | None = None,
+        operator: str | None = None,
+        owner: str | None = None,
+    ) -> None:
+        """Register a group (journaled: it survives restarts). Adding one again is ignored."""
+        body = {
+            "op": "group",
+            "id": f"group:{group_id}",
+            "group": group_id,
+            "name": name,
+            "tags": sorted(set(tags)),
+            "zone": timezone,
+            "operator": operator,
+            "owner": owner,
+        }
+        self._submit(body)
+
+    def add_member(
+        self,
+        member_id: str,
+        *,
+        groups: Iterable[str] = (),
+        name: str = "",
+        tags: Iterable[str] = (),
+        attributes: Mapping[str, Any] | None = None,
+        nickname: str = "",
+        joined_at: int | None = None,
+        referrer: str | None = None,
+        channel: str | None = None,
+        counters: Mapping[str, float] | None = None,
+    ) -> None:
+        """Register a member already present when the plan takes effect (later arrivals come as join events)."""
+        body = {
+            "op": "member",
+            "id": f"member:{member_id}",
+            "member": member_id,
+            "groups": list(groups),
+            "name": name,
+            "tags": sorted(set(tags)),
+            "attributes": dict(attributes or {}),
+            "nickname": nickname,
+            "joined_at": joined_at,
+            "referrer": referrer,
+            "channel": channel,
+            "counters": dict(counters or {}),
+        }
+        self._submit(body)
+
+    # ---- events and time -------------------------------------------------------------------------------
+
+    def feed(self, event: Mapping[str, Any] | Event) -> list[Action]:
+        """Take one event: validate, journal, apply, store its actions, all at once; return the actions.
+
+        Raises `EventError` (with `field`) for a bad event; nothing is stored then. An event whose
+        `id` was fed before is ignored (returns []), so a bot may resend after a timeout.
+        """
+        body = intake(event, self.plan.program, self.clock.now())
+        if body["time"] > self.clock.now() + self.early:
+            raise EventError(
+                f"event time {body['time']} is {body['time'] - self.clock.now()} s ahead of the runtime's clock "
+                f"(more than {self.early} s): check the sender's clock or time zone",
+                "time",
+            )
+        return self._submit(body, check=self._not_late)
+
+    def _not_late(self, engine: Engine, body: dict[str, Any]) -> None:
+        if body.get("op") == "event" and body["time"] < engine.now - self.late:
+            raise EventError(
+                f"event time {body['time']} is {engine.now - body['time']} s before the engine's clock "
+                f"(more than {self.late} s): what it would have changed has already happened",
+                "time",
+            )
+
+    def tick(self, now: int | None = None) -> list[Action]:
+        """Run the timers due by `now` (default: the clock's time) and dispatch due actions; return the actions decided."""
+        moment = self.clock.now() if now is None else now
+        decided: list[Action] = []
+        with self._lock:
+            for name in self.store.work(self.worker, time.time(), moment, 64):
+                decided.extend(self._apply(name, [], until=moment))
+        self.dispatch(moment)
+        return decided
+
+    def dispatch(self, now: int | None = None) -> int:
+        """Hand due outbox rows to their executors; return how many were handled."""
+        moment = self.clock.now() if now is None else now
+        handled = 0
+        while True:
+            rows = self.store.claim(self.worker, time.time(), moment, self.lease, 100)
+            for row in rows:
+                self._execute(row, moment)
+            handled += len(rows)
+            if not rows:
+                # Done rows free the next row of their member, so ask again until none is due.
+                return handled
+
+    def run(self, stop: threading.Event | None = None, *, idle: float = 1.0) -> None:
+        """Tick until `stop` is set, sleeping until the next due work (at most `idle` seconds between polls)."""
+        stop = stop if stop is not None else threading.Event()
+        while not stop.is_set():
+            delay = self._cycle(idle)
+            if isinstance(self.clock, RealClock):
+                # Sleep on the wake-up event so a fed event is dispatched at once; poll `stop` often.
+                self._wake.wait(min(delay, 0.25))
+                self._wake.clear()
+            else:
+                self.clock.sleep(delay)
+
+    async def run_async(self, stop: asyncio.Event | None = None, *, idle: float = 1.0) -> None:
+        """`run` for asyncio: the store and executors work in a thread, the loop stays free."""
+        stop = stop if stop is not None else asyncio.Event()
+        while not stop.is_set():
+            delay = await asyncio.to_thread(self._cycle, idle)
+            if isinstance(self.clock, RealClock):
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+            else:
+                self.clock.sleep(delay)
+                await asyncio.sleep(0)
+
+    def _cycle(self, idle: float) -> float:
+        """One loop turn: tick, then how long to sleep. A failing turn is logged and retried."""
+        try:
+            self.tick()
+        except Exception:
+            log.exception("sopdsl runtime: tick failed; retrying in %.1f s", idle)
+            return idle
+        wake = self.store.next_wakeup()
+        if wake is None:
+            return idle
+        return float(min(idle, max(0, wake - self.clock.now())))
+
+    # ---- reading -----------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, int]:
+        """events_in, actions_out, timers_pending, failures, parked (totals over the store), and pending."""
+        totals = self.store.stats()
+        with self._lock:
+            timers = sum(len(s.engine.heap) for s in self._shards.values())
+        return {
+            "events_in": totals["events_in"],
+            "actions_out": totals["actions_out"],
+            "timers_pending": timers,
+            "failures": totals["failures"],
+            "parked": totals["parked"],
+            "pending": totals["pending"],
+        }
+
+    def parked(self) -> list[OutboxRow]:
+        """Actions given up on after their retries, with the last error: for a person to look at."""
+        return [r for r in self.store.outbox() if r.status == PARKED]
+
+    def engine(self, shard: str | None = None) -> Engine:
+        """The shard's engine, caught up with the store (read it, do not drive it)."""
+        name = shard or self.shard
+        with self._lock:
+            self._apply(name, [], until=None)
+            found = self._shards.get(name)
+            if found is None:
+                raise EngineError(f"shard '{name}' is held by another worker")
+            return found.engine
+
+    def close(self) -> None:
+        """Give up this worker's leases and close the store (idempotent)."""
+        if self.closed:
+            return
+        self.closed = True
+        with self._lock:
+            for name in self._shards:
+                self.store.release(name, self.worker)
+            self._shards.clear()
+        self.store.close()
+
+    # ---- applying -----------------------------------------------------------------------------------
+
+    def _submit(self, body: dict[str, Any], check: _Check | None = None) -> list[Action]:
+        with self._lock:
+            actions = self._apply(self.shard, [body], until=None, check=check)
+        if actions:
+            self._wake.set()
+        return actions
+
+    def _apply(
+        self, name: str, new: list[dict[str, Any]], *, until: int | None, check: _Check | None = None
+    ) -> list[Action]:
+        """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
+        try:
+            return self._apply_once(name, new, until, check)
+        except _StaleError:
+            # The store is behind this process's engine (restored from a backup?): rebuild it.
+            self._shards.pop(name, None)
+            return self._apply_once(name, new, until, check)
+
+    def _apply_once(
+        self, name: str, new: list[dict[str, Any]], until: int | None, check: _Check | None
+    ) -> list[Action]:
+        cached = self._shards.get(name)
+        since = cached.cursor if cached is not None else 0
+        collected: list[Action] = []
+
+        def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+            shard = self._shards.get(name)
+            if shard is None:
+                shard = self._fresh(info)
+            elif since > info.applied:
+                raise _StaleError
+            for entry in existing:
+                if entry.seq <= info.applied:
+                    _play(shard.engine, entry.body)
+            shard.cursor = info.applied
+            if check is not None:
+                for body in offered:
+                    check(shard.engine, body)  # refusing now leaves engine and store in step
+            pending = [e.body for e in existing if e.seq > info.applied]
+            shard.collect = collected
+            try:
+                for body in [*pending, *offered]:
+                    _play(shard.engine, body)
+                due = shard.engine.next_due()
+                if until is not None and due is not None and due <= until:
+                    tick = self._tick_entry(due, until)
+                    _play(shard.engine, tick)
+                    offered = [*offered, tick]
+            finally:
+                shard.collect = None
+            shard.cursor = info.head + len(offered)
+            rows = [_row(name, a) for a in collected]
+            return Batch(entries=offered, rows=rows, next_due=shard.engine.next_due())
+
+        try:
+            batch = self.store.apply(
+                name, new, step, since=since, worker=self.worker, wall=time.time(), lease=self.lease
+            )
+        except (EventError, _StaleError):
+            raise  # refused before the engine moved on
+        except BaseException as exc:
+            # The engine may be ahead of what was committed: rebuild it from the store next time.
+            self._shards.pop(name, None)
+            if isinstance(exc, SopdslError) or not isinstance(exc, Exception):
+                raise
+            log.exception("sopdsl runtime: applying to shard '%s' failed; nothing was stored", name)
+            raise EngineError(
+                f"applying to shard '{name}' failed ({type(exc).__name__}: {exc}); nothing was stored"
+            ) from exc
+        if batch is None:
+            return []
+        return collected
+
+    def _tick_entry(self, due: int, until: int) -> dict[str, Any]:
+        if self.missed_after is not None and until - due > self.missed_after:
+            # The runtime was down: timers missed meanwhile fire now, and calendar entries follow
+            # their playbook's `missed` setting (skip, or run the latest once).
+            return {"op": "resume", "until": until}
+        return {"op": "advance", "until": until}
+
+    def _fresh(self, info: ShardInfo) -> _Shard:
+        """A new engine for a shard, under the plan its journal was recorded with."""
+        plan = self._plans.get(info.plan_hash)
+        if plan is None:
+            text = self.store.load_plan(info.plan_hash)
+            if text is None:
+                raise PlanError(
+                    f"shard '{info.shard}' runs plan {info.plan_hash[:12]}, which the store does not hold"
+                )
+            plan = self._plans[info.plan_hash] = loads(text)
+        engine = Engine(plan, start=info.start, seed=info.seed)
+        shard = _Shard(info, engine)
+        engine.sinks.append(shard.sink)
+        self._shards[info.shard] = shard
+        return shard
+
+    # ---- dispatching --------------------------------------------------------------------------------
+
+    def _execute(self, row: OutboxRow, now: int) -> None:
+        action = _action(row.action)
+        key = row.key if row.shard == "default" else f"{row.shard}/{row.key}"
+        row.attempts += 1
+        if self.dry_run:
+            log.info("dry run: would %s %s (key %s)", action.kind, _describe(action), key)
+            row.status = DRY_RUN
+            self.store.finish(row, self.worker)
+            return
+        executor = resolve(self.executors, action)
+        try:
+            if executor is None:
+                raise ExecutorError(f"no executor is registered for '{action.kind}' actions")
+            executor(action, key)
+        except Exception as exc:
+            row.failures += 1
+            row.error = f"{type(exc).__name__}: {exc}"
+            permanent = bool(getattr(exc, "permanent", False)) or isinstance(exc, ExecutorError)
+            if permanent or row.attempts >= self.retry.attempts:
+                row.status = PARKED
+                log.error(
+                    "sopdsl runtime: parked %s %s (key %s) after %d attempt(s): %s",
+                    action.kind,
+                    _describe(action),
+                    key,
+                    row.attempts,
+                    row.error,
+                )
+            else:
+                row.next_at = now + self.retry.delay(row.failures)
+                log.warning(
+                    "sopdsl runtime: %s %s (key %s) failed, retry %d at %d: %s",
+                    action.kind,
+                    _describe(action),
+                    key,
+                    row.attempts,
+                    row.next_at,
+                    row.error,
+                )
+        else:
+            row.status, row.error = DONE, None
+        self.store.finish(row, self.worker)
+
+
+def _play(engine: Engine, body: dict[str, Any]) -> None:
+    """Apply one journal entry to an engine: the only place entries turn into engine calls."""
+    op = body["op"]
+    if op == "event":
+        engine.feed(
+            Event(
+                body["kind"],
+                int(body["time"]),
+                member=body.get("member"),
+                group=body.get("group"),
+                data=dict(body.get("data") or {}),
+                name=body.get("name"),
+            )
+        )
+    elif op in ("advance", "resume"):
+        if op == "resume":
+            engine.now = max(engine.now, int(body["until"]))
+        engine.advance(int(body["until"]))
+    elif op == "group":
+        engine.add_group(
+            body["group"],
+            name=body.get("name") or None,
+            tags=body.get("tags", ()),
+            zone=body.get("zone"),
+            operator=body.get("operator"),
+            owner=body.get("owner"),
+        )
+    elif op == "member":
+        engine.add_member(
+            body["member"],
+            name=body.get("name", ""),
+            nickname=body.get("nickname", ""),
+            tags=body.get("tags", ()),
+            attributes=body.get("attributes") or {},
+            groups=body.get("groups", ()),
+            joined_at=body.get("joined_at"),
+            referrer=body.get("referrer"),
+            channel=body.get("channel"),
+            counters=body.get("counters") or {},
+        )
+    else:
+        raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
+
+
+def _row(shard: str, action: Action) -> OutboxRow:
+    order = action.member if action.member else f"group:{action.group or '-'}"
+    return OutboxRow(
+        shard=shard,
+        key=action.key,
+        order_key=order,
+        kind=action.kind,
+        action=dataclasses.asdict(action),
+        status=PENDING if action.status == "done" else SKIPPED,
+        next_at=action.time,
+    )
+
+
+def _action(data: dict[str, Any]) -> Action:
+    return Action(**data)
+
+
+def _describe(action: Action) -> str:
+    what = (
+        action.detail.get("template")
+        or action.detail.get("action")
+        or ",".join(action.detail.get("tags", []))
+    )
+    who = action.member or action.group or "-"
+    return f"{what} -> {who}".strip()

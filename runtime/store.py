@@ -1,0 +1,191 @@
+"""State stores for the live runtime: one interface, three back ends (memory, SQLite, PostgreSQL).
+
+Input: journal entries (the engine's inputs) and outbox rows (its outputs). Output: the same,
+read back after a restart. The engine is deterministic, so its state is never stored as such:
+a shard's journal replayed through a fresh engine rebuilds it exactly, and the outbox carries
+every action with its idempotency key and delivery status. See docs/runtime.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from sopdsl.errors import StoreError
+
+SCHEMA_VERSION = 1
+
+# Outbox statuses: waiting for (or being retried by) an executor; delivered; given up on after the
+# retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by
+# the engine's policy not to go out (dropped, blocked, failed template), kept for the record.
+PENDING, DONE, PARKED, DRY_RUN, SKIPPED = "pending", "done", "parked", "dry_run", "skipped"
+
+
+@dataclass(slots=True)
+class ShardInfo:
+    """A shard (one community or tenant): how its engine starts, and how far its journal got."""
+
+    shard: str
+    start: int
+    seed: int
+    plan_hash: str
+    head: int = 0  # the last journal sequence number
+    applied: int = 0  # the last entry whose actions are in the outbox
+    next_due: int | None = None  # the engine's next timer after `applied`
+    events: int = 0  # event entries journaled
+
+
+@dataclass(slots=True)
+class Entry:
+    """One journal entry: an input to the engine (`op` is group, member, event, advance or resume)."""
+
+    seq: int
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    """One action on its way to an executor."""
+
+    shard: str
+    key: str
+    order_key: str  # rows with the same order key are dispatched one at a time, in id order
+    kind: str
+    action: dict[str, Any]
+    status: str = PENDING
+    next_at: int = 0
+    attempts: int = 0  # calls made to the executor
+    failures: int = 0  # of which raised
+    error: str | None = None
+    id: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """What applying a shard's entries produced, to be committed in one transaction."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)  # to append to the journal
+    rows: list[OutboxRow] = field(default_factory=list)
+    next_due: int | None = None
+
+
+# Called inside the store's transaction with the shard, the journal entries after the caller's
+# cursor (applied ones first, for catching up, then any appended by other workers) and the new
+# entries offered, less events whose id the journal already holds. Returns the entries to append
+# (applied by the step), the outbox rows and the next timer. Raising rolls everything back.
+Step = Callable[[ShardInfo, list[Entry], list[dict[str, Any]]], Batch]
+
+
+class Store(Protocol):
+    """The interface every store implements; one test suite runs against all of them."""
+
+    url: str
+    multi_worker: bool  # whether several processes may share this store
+
+    def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
+        """The shard's record, created with these values if it does not exist yet."""
+        ...
+
+    def save_plan(self, plan_hash: str, body: str) -> None:
+        """Keep a plan's JSON by its hash, so a journal can always be replayed with its own plan."""
+        ...
+
+    def load_plan(self, plan_hash: str) -> str | None:
+        """A plan's JSON by its hash, or None."""
+        ...
+
+    def journal(self, shard: str, after: int = 0) -> list[Entry]:
+        """The shard's journal entries after sequence number `after`, in order."""
+        ...
+
+    def apply(
+        self,
+        shard: str,
+        new: Sequence[dict[str, Any]],
+        step: Step,
+        *,
+        since: int,
+        worker: str,
+        wall: float,
+        lease: float,
+    ) -> Batch | None:
+        """In one transaction: lock the shard, append `new`, run `step`, insert its rows, move the cursor.
+
+        When another worker holds a live lease on the shard (or, with nothing to append, is busy
+        with it), `new` is only appended, for that worker to apply, and the answer is None.
+        """
+        ...
+
+    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
+        """Shards with unapplied entries or due timers that this worker may take."""
+        ...
+
+    def release(self, shard: str, worker: str) -> None:
+        """Give up this worker's lease on a shard."""
+        ...
+
+    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one."""
+        ...
+
+    def finish(self, row: OutboxRow, worker: str) -> None:
+        """Record a dispatch's outcome (`status`, `attempts`, `next_at`, `error`) and end the lease."""
+        ...
+
+    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all), in id order."""
+        ...
+
+    def next_wakeup(self) -> int | None:
+        """The earliest due timer or pending row retry over all shards (engine time), or None."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Totals over all shards: events_in, actions_out, pending, failures, parked."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+def open_store(url: str, *, migrate: bool = False) -> Store:
+    """Open `memory://`, `sqlite:///path.db` or `postgresql://...`; a new store gets the current schema.
+
+    A store at an older schema version is upgraded only with `migrate=True`; a newer one is refused.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        from sopdsl.runtime.store_memory import MemoryStore
+
+        return MemoryStore(url)
+    if scheme == "sqlite":
+        from sopdsl.runtime.store_sqlite import SqliteStore
+
+        return SqliteStore(url, migrate=migrate)
+    if scheme in ("postgresql", "postgres"):
+        from sopdsl.runtime.store_postgres import PostgresStore
+
+        return PostgresStore(url, migrate=migrate)
+    raise StoreError(
+        f"unknown store URL {url!r}: expected memory://, sqlite:///path.db or postgresql://user@host/db"
+    )
+
+
+def check_version(found: int | None, url: str, migrate: bool) -> int:
+    """The version to migrate from (0 for a new store); raises `StoreError` on a mismatch it may not fix."""
+    if found is None:
+        return 0
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"store {url} is at schema version {found}, newer than this sopdsl understands "
+            f"({SCHEMA_VERSION}); upgrade sopdsl"
+        )
+    if found < SCHEMA_VERSION and not migrate:
+        raise StoreError(
+            f"store {url} is at schema version {found}; this sopdsl needs {SCHEMA_VERSION}. "
+            "Back it up, then open it with open_store(url, migrate=True)"
+        )
+    return found
