@@ -239,3 +239,10 @@ def test_an_empty_file_parses() -> None:
 def test_parse_errors_are_located_diagnostics(text: str, code: str, line: int, column: int) -> None:
     found, _, found_line, found_column = parse_error(text)
     assert (found, found_line, found_column) == (code, line, column)
+
+
+@pytest.mark.parametrize("opening", ["do {", "do: {"])
+def test_a_block_may_follow_a_colon_too(opening: str) -> None:
+    """`at X: send ...` has a one-step form, so `at X: { ... }` and `do: { ... }` read naturally."""
+    text = f"playbook p {{\n    on member joins\n    {opening}\n        send a to member\n        kick member\n    }}\n}}\n"
+    assert [type(s).__name__ for s in steps(text)] == ["Send", "Kick"]
