@@ -1,0 +1,62 @@
+"""Store URLs for the live-runtime tests: memory, a fresh SQLite file, a fresh PostgreSQL schema.
+
+PostgreSQL tests skip, with the reason, only when no server answers and SOPDSL_REQUIRE_POSTGRES
+is unset; with it set (as in CI) they fail instead. Each run gets its own database, dropped at
+the end, and each test its own schema in it, so runs and tests never see each other's rows.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ADMIN_URL = os.environ.get("SOPDSL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+KINDS = ("memory", "sqlite", "postgres")
+
+
+def _admin() -> psycopg.Connection[tuple[object, ...]] | str:
+    try:
+        return psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+@pytest.fixture(scope="session")
+def postgres_db() -> Iterator[str]:
+    """The URL of a database created for this test run."""
+    admin = _admin()
+    if isinstance(admin, str):
+        reason = f"no PostgreSQL server answers at {ADMIN_URL} ({admin})"
+        if os.environ.get("SOPDSL_REQUIRE_POSTGRES"):
+            pytest.fail(f"{reason}, and SOPDSL_REQUIRE_POSTGRES is set")
+        pytest.skip(reason)
+    name = f"sopdsl_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def fresh_schema(db_url: str) -> str:
+    """A URL whose connections work in a new, empty schema of the run's database."""
+    schema = f"s_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{db_url}?options=-csearch_path%3D{schema}"
+
+
+def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A URL for a fresh, empty store of this kind."""
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    return fresh_schema(request.getfixturevalue("postgres_db"))
