@@ -304,21 +304,23 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
         server_version = "sopdsl"
 
         def do_GET(self) -> None:
-            if self.path == "/health":
+            if self._endpoint == "/health":
                 self._json(*service.health())
-            elif self.path == "/metrics":
+            elif self._endpoint == "/metrics":
                 self._send(
                     HTTPStatus.OK, service.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8"
                 )
-            elif self.path == "/events":
+            elif self._endpoint == "/events":
                 self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "send events with POST"}, allow="POST")
             else:
                 self._not_found()
 
         def do_POST(self) -> None:
-            if self.path != "/events":
-                if self.path in ("/health", "/metrics"):
-                    self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use GET {self.path}"}, allow="GET")
+            if self._endpoint != "/events":
+                if self._endpoint in ("/health", "/metrics"):
+                    self._json(
+                        HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use GET {self._endpoint}"}, allow="GET"
+                    )
                 else:
                     self._not_found()
                 return
@@ -354,8 +356,14 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                     HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
                 )
 
+        @property
+        def _endpoint(self) -> str:
+            return self.path.split("?", 1)[0]  # a scraper may add a query string
+
         def _not_found(self) -> None:
-            self._json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self.path}; try POST /events"})
+            self._json(
+                HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self._endpoint}; try POST /events"}
+            )
 
         def _json(self, status: int, body: Mapping[str, Any], allow: str | None = None) -> None:
             data = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")

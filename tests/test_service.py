@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from sopdsl.runtime.clock import ManualClock
 from sopdsl.runtime.executors_config import ExecutorConfigError, parse_executors
 from sopdsl.runtime.live import Runtime
 from sopdsl.runtime.service import Service, run_command
-from sopdsl.runtime.webhook import Webhook
+from sopdsl.runtime.webhook import Webhook, verify
 
 ZONE = timeutil.zone("Asia/Shanghai")
 PLAYBOOK = textwrap.dedent(
@@ -189,6 +192,7 @@ def test_unknown_endpoints_and_methods_are_refused(service: Service) -> None:
     assert call(service, "GET", "/nowhere")[0] == 404
     assert call(service, "GET", "/events")[0] == 405
     assert call(service, "POST", "/health", {})[0] == 405
+    assert call(service, "GET", "/health?verbose=1")[0] == 200  # a query string does not change the endpoint
 
 
 # ---- health, metrics, timers -----------------------------------------------------------------------
@@ -511,3 +515,77 @@ def test_sopdsl_run_refuses_a_changed_plan_file(tmp_path: Path, plan_file: Path)
     result = CliRunner().invoke(run_command, [str(plan_file), "--store", "memory://"])
     assert result.exit_code == 1
     assert "plan content hash does not match" in result.stderr
+
+
+# ---- webhooks through the service ------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[int], list[tuple[Message, bytes]]]]:
+    """A local webhook endpoint answering with the statuses in its list (then 200)."""
+    statuses: list[int] = []
+    received: list[tuple[Message, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append((self.headers, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(statuses.pop(0) if statuses else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", statuses, received
+    server.shutdown()
+    server.server_close()
+
+
+def webhook_service(url: str, clock: ManualClock) -> Service:
+    config = f"send:\n  webhook: {url}\n  secret_env: HOOK_SECRET\n  backoff: 0\n"
+    executors = parse_executors(config, "ex.yaml", zone=ZONE, environ={"HOOK_SECRET": "k"})
+    runtime = Runtime(plan(), "memory://", executors=executors, clock=clock)
+    service = Service(runtime, zone=ZONE, port=0, tick_every=0.05, log=io.StringIO())
+    service.start()
+    return service
+
+
+def test_a_configured_webhook_receives_signed_actions_after_a_server_error(
+    receiver: tuple[str, list[int], list[tuple[Message, bytes]]], clock: ManualClock
+) -> None:
+    url, statuses, received = receiver
+    statuses.append(503)
+    service = webhook_service(url, clock)
+    try:
+        status, body = call(service, "POST", "/events", JOIN)
+        assert status == 202
+        deadline = time.monotonic() + 10
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(received) == 2  # the 503, then the retry that went through
+        for headers, payload in received:
+            assert verify(b"k", payload, headers["X-Sopdsl-Signature"])
+            assert headers["Idempotency-Key"] == body["actions"][0]["key"]
+        assert json.loads(received[1][1])["text"] == "张三，欢迎加入！"
+    finally:
+        service.stop()
+
+
+def test_a_webhook_that_refuses_an_action_gets_it_parked_and_counted(
+    receiver: tuple[str, list[int], list[tuple[Message, bytes]]], clock: ManualClock
+) -> None:
+    url, statuses, received = receiver
+    statuses.append(422)
+    service = webhook_service(url, clock)
+    try:
+        call(service, "POST", "/events", JOIN)
+        deadline = time.monotonic() + 10
+        while metric(service, "sopdsl_actions_parked") < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert metric(service, "sopdsl_actions_parked") == 1
+        assert metric(service, "sopdsl_failures_total") == 1
+        assert len(received) == 1  # a refusal is not retried
+    finally:
+        service.stop()
