@@ -11,9 +11,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+
+from sopdsl.fixtures import Fixture, load_fixture
+from sopdsl.simulate import to_epoch
 
 ADMIN_URL = os.environ.get("SOPDSL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KINDS = ("memory", "sqlite", "postgres")
@@ -60,3 +64,48 @@ def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
     return fresh_schema(request.getfixturevalue("postgres_db"))
+
+
+def fixture_setup(runtime: Any, fixture: Fixture, zone: str) -> None:
+    """Register a fixture's groups and members with a live runtime, as the simulator does with its engine."""
+    for group in fixture.groups:
+        runtime.add_group(
+            group.id,
+            name=group.name or "",
+            tags=group.tags,
+            timezone=group.timezone,
+            operator=group.operator,
+            owner=group.owner,
+        )
+    for member in fixture.members:
+        runtime.add_member(
+            member.id,
+            name=member.name or member.id,
+            nickname=member.nickname,
+            tags=member.tags,
+            attributes=member.attributes,
+            groups=member.groups,
+            joined_at=to_epoch(member.joined, zone) if member.joined else None,
+            referrer=member.referrer,
+            channel=member.channel,
+            counters=member.counters,
+        )
+
+
+def fixture_events(fixture: Fixture, zone: str) -> list[dict[str, Any]]:
+    """A fixture's events as the JSON a bot would send, each with an id and an epoch time."""
+    events = []
+    for index, event in enumerate(fixture.events):
+        body: dict[str, Any] = {"id": f"e{index}", "kind": event.kind, "time": to_epoch(event.at, zone)}
+        for key in ("member", "group", "name"):
+            if getattr(event, key) is not None:
+                body[key] = getattr(event, key)
+        if event.data:
+            body["data"] = dict(event.data)
+        events.append(body)
+    return events
+
+
+def read_fixture(path: Path) -> Fixture:
+    """A fixture file, parsed."""
+    return load_fixture(path, path.name)[0]

@@ -1,0 +1,517 @@
+"""The live runtime: outbox, retries and parking, agreement with the simulator, bad events,
+member text as data, dry runs, restarts, custom-action schemas and the run loops."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livestores import KINDS, fixture_events, fixture_setup, postgres_db, read_fixture, store_url  # noqa: F401
+from pydantic import BaseModel
+
+import sopdsl
+from sopdsl.plan import Plan
+from sopdsl.runtime import timeutil
+from sopdsl.runtime.actions import Action
+from sopdsl.runtime.dispatch import ACTION_KINDS, ExecutorError, RetryPolicy
+from sopdsl.runtime.intake import EventError
+from sopdsl.runtime.live import ManualClock, PlanChangedError, RealClock, Runtime
+from sopdsl.simulate import simulate, to_epoch
+
+CASES = Path(__file__).parent / "engine_cases"
+START = 1_772_330_400  # 2026-03-01 10:00 in Shanghai
+DAY = 86400
+
+PLAYBOOK = """
+timezone "Asia/Shanghai"
+event share_photo "晒单" { image: text, likes: number }
+action crm_note "写入CRM" { level: text, score: number }
+template welcome = "欢迎 {{ member.name }}"
+template bye = "三天了，{{ member.name }}"
+template thanks = "谢谢发言"
+playbook welcome {
+    on member joins
+    do {
+        send welcome to member
+        wait 3 days
+        send bye to member
+    }
+}
+playbook chatter {
+    on member posts
+    repeat always
+    do { send thanks to member }
+}
+playbook photo {
+    on event share_photo
+    repeat always
+    do { call crm_note(level = "vip", score = event.likes) }
+}
+"""
+
+
+def plan_of(text: str = PLAYBOOK) -> Plan:
+    return sopdsl.compile_program(sopdsl.check(sopdsl.load_text(textwrap.dedent(text), "inline.sop")))
+
+
+class Recorder:
+    """Executors for every kind that record (time, kind, key, detail), optionally failing."""
+
+    def __init__(self, clock: ManualClock | None = None, fail: Exception | None = None) -> None:
+        self.calls: list[tuple[int, str, str, dict[str, Any]]] = []
+        self.clock = clock
+        self.fail = fail
+
+    def __call__(self, action: Action, key: str) -> None:
+        self.calls.append((self.clock.now() if self.clock else 0, action.kind, key, dict(action.detail)))
+        if self.fail is not None:
+            raise self.fail
+
+    def executors(self) -> dict[str, Any]:
+        return dict.fromkeys(ACTION_KINDS, self)
+
+    def texts(self) -> list[str]:
+        return [d.get("text", "") for _, _, _, d in self.calls]
+
+
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request.param, tmp_path, request)
+
+
+def runtime(
+    url: str, clock: ManualClock, recorder: Recorder, plan: Plan | None = None, **options: Any
+) -> Runtime:
+    return Runtime(plan or plan_of(), url, executors=recorder.executors(), clock=clock, **options)
+
+
+def join(member: str, at: int, name: str = "") -> dict[str, Any]:
+    return {"kind": "join", "member": member, "group": "g1", "time": at, "data": {"name": name or member}}
+
+
+# ---- the outbox -----------------------------------------------------------------------------------
+
+
+def test_actions_are_executed_once_with_their_key(url: str) -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime(url, clock, recorder)
+    [action] = rt.feed(join("m1", START, "张三"))
+    assert (action.kind, action.detail["text"]) == ("send", "欢迎 张三")
+    rt.tick()
+    rt.tick()
+    assert [(kind, key) for _, kind, key, _ in recorder.calls] == [("send", action.key)]
+    clock.advance(3 * DAY)
+    [bye] = rt.tick()
+    assert bye.detail["text"] == "三天了，张三"
+    assert recorder.texts() == ["欢迎 张三", "三天了，张三"]
+    assert rt.stats() | {"timers_pending": 0} == {
+        "events_in": 1,
+        "actions_out": 2,
+        "timers_pending": 0,
+        "failures": 0,
+        "parked": 0,
+        "pending": 0,
+    }
+    rt.close()
+
+
+def test_outbox_suppresses_a_second_action_with_the_same_key(url: str) -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime(url, clock, recorder)
+    post = {"kind": "message", "member": "m1", "group": "g1", "time": START}
+    # Two posts in the same second start two identical runs: the engine decides the same send
+    # twice, with the same idempotency key, and the outbox lets one through.
+    first = rt.feed(post)
+    second = rt.feed(post)
+    assert [a.key for a in first] == [a.key for a in second]
+    rt.tick()
+    assert len(recorder.calls) == 1
+    # An event sent again with the id it had is taken once.
+    clock.set(START + 5)
+    assert len(rt.feed({**post, "id": "wx-1", "time": START + 5})) == 1
+    assert rt.feed({**post, "id": "wx-1", "time": START + 5}) == []
+    rt.tick()
+    assert len(recorder.calls) == 2
+    assert rt.stats()["events_in"] == 3
+    rt.close()
+
+
+def test_failing_executor_is_retried_with_backoff_then_parked_and_reported(
+    url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock, fail=ConnectionError("企业微信接口超时"))
+    rt = runtime(url, clock, recorder, retry=RetryPolicy(attempts=4, base=10))
+    rt.feed(join("m1", START))
+    rt.feed({"kind": "message", "member": "m1", "group": "g1", "time": START + 1})  # queued behind it
+    for _ in range(200):  # one second at a time: retries come when due, not before
+        rt.tick()
+        clock.advance(1)
+    # Tries at +0, +10, +30 and +70 seconds, then parked; the member's next action waited its turn.
+    welcome_tries = [t - START for t, _, _, d in recorder.calls if d["template"] == "welcome"]
+    assert welcome_tries == [0, 10, 30, 70]
+    thanks_tries = [t - START for t, _, _, d in recorder.calls if d["template"] == "thanks"]
+    assert thanks_tries[0] == 70  # only once the welcome was parked
+    [parked, *_] = rt.parked()
+    assert parked.action["detail"]["template"] == "welcome"
+    assert parked.error == "ConnectionError: 企业微信接口超时"
+    assert parked.attempts == 4
+    assert any(r.levelno == logging.ERROR and "parked send" in r.getMessage() for r in caplog.records)
+    stats = rt.stats()
+    assert (stats["parked"], stats["failures"], stats["actions_out"]) == (2, 8, 0)
+    rt.close()
+
+
+class RefusedError(Exception):
+    permanent = True
+
+
+def test_permanent_failure_is_parked_without_retries() -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock, fail=RefusedError("403 forbidden"))
+    rt = runtime("memory://", clock, recorder)
+    rt.feed(join("m1", START))
+    rt.tick()
+    clock.advance(3600)
+    rt.tick()
+    assert len(recorder.calls) == 1
+    assert [r.error for r in rt.parked()] == ["RefusedError: 403 forbidden"]
+
+
+def test_an_action_without_executor_is_parked_with_the_reason() -> None:
+    clock = ManualClock(START)
+    rt = Runtime(plan_of(), "memory://", clock=clock)
+    assert rt.missing_executors() == ["send", "call crm_note"]
+    rt.feed(join("m1", START))
+    rt.tick()
+    [row] = rt.parked()
+    assert row.error == "ExecutorError: no executor is registered for 'send' actions"
+
+
+def test_unknown_executor_name_is_refused() -> None:
+    with pytest.raises(ExecutorError, match=r"executor 'sned' is neither an action kind"):
+        Runtime(plan_of(), "memory://", executors={"sned": Recorder()})
+
+
+# ---- the simulator and the live runtime agree ------------------------------------------------------
+
+AGREEMENT = [
+    "busy.yaml",
+    "wait_for.yaml",
+    "quiet_hours.yaml",
+    "caps_defer.yaml",
+    "silence.yaml",
+    "repeat.yaml",
+]
+
+
+def _live_log(plan: Plan, fixture_path: Path, url: str) -> list[dict[str, Any]]:
+    fixture = read_fixture(fixture_path)
+    zone = fixture.timezone or plan.program.timezone
+    clock = ManualClock(to_epoch(fixture.start, zone))
+    recorder = Recorder(clock)
+    rt = Runtime(plan, url, executors=recorder.executors(), clock=clock, seed=fixture.seed)
+    fixture_setup(rt, fixture, zone)
+    decided: list[Action] = []
+    for event in fixture_events(fixture, zone):
+        clock.set(event["time"])
+        decided.extend(rt.feed(event))
+    assert fixture.end is not None
+    clock.set(to_epoch(fixture.end, zone))
+    decided.extend(rt.tick())
+    done = [a for a in decided if a.status == "done"]
+    executed = [key for _, _, key, _ in recorder.calls]
+    assert sorted(executed) == sorted({a.key for a in done})
+    # Dispatch interleaves members, but keeps each member's actions in the order decided.
+    member_of = {a.key: a.member or a.group for a in done}
+    for who in set(member_of.values()):
+        mine = list(dict.fromkeys(a.key for a in done if member_of[a.key] == who))
+        assert [k for k in executed if member_of[k] == who] == mine
+    rt.close()
+    tz = timeutil.zone(zone)
+    return [a.to_json(tz) for a in decided]
+
+
+@pytest.mark.parametrize("name", AGREEMENT)
+def test_live_runtime_agrees_with_the_simulator(name: str, tmp_path: Path) -> None:
+    path = CASES / name
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / f"{name.split('.')[0]}.sop"))))
+    fixture = read_fixture(path)
+    tz = timeutil.zone(fixture.timezone or plan.program.timezone)
+    expected = [a.to_json(tz) for a in simulate(plan, fixture).actions]
+    assert expected
+    assert _live_log(plan, path, f"sqlite:///{tmp_path / 'state.db'}") == expected
+
+
+def test_live_runtime_agrees_with_the_simulator_on_postgres(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "busy.sop"))))
+    fixture = read_fixture(CASES / "busy.yaml")
+    tz = timeutil.zone(plan.program.timezone)
+    expected = [a.to_json(tz) for a in simulate(plan, fixture).actions]
+    assert _live_log(plan, CASES / "busy.yaml", store_url("postgres", tmp_path, request)) == expected
+
+
+# ---- bad events ------------------------------------------------------------------------------------
+
+BAD_EVENTS = [
+    ({"kind": "dance", "member": "m1"}, "kind", r"unknown event kind 'dance'"),
+    ({"kind": "join", "member": "m1"}, "group", r"a join event needs a group"),
+    ({"kind": "message"}, "member", r"a message event needs a member"),
+    ({"member": "m1"}, "kind", r"'kind': field required"),
+    ({"kind": "message", "member": 42}, "member", r"'member': input should be a valid string"),
+    ({"kind": "message", "member": "m1", "colour": "红"}, "colour", r"unknown event field 'colour'"),
+    ({"kind": "order", "member": "m1", "data": {"amount": "很多"}}, "data.amount", r"should be number"),
+    (
+        {"kind": "custom", "member": "m1", "name": "dance"},
+        "name",
+        r"unknown custom event 'dance'.*share_photo",
+    ),
+    (
+        {"kind": "custom", "member": "m1", "name": "share_photo", "data": {"image": "a.jpg"}},
+        "data.likes",
+        r"needs data field 'likes' \(number\)",
+    ),
+    (
+        {"kind": "custom", "member": "m1", "name": "share_photo", "data": {"image": 3, "likes": 1}},
+        "data.image",
+        r"'data.image' should be text, got 3",
+    ),
+    ({"kind": "message", "member": "m1", "time": "昨天"}, "time", r"not epoch seconds or an ISO 8601 time"),
+    (
+        {"kind": "message", "member": "m1", "time": START + 3 * DAY + 3600},
+        "time",
+        r"ahead of the runtime's clock",
+    ),
+    (
+        {"kind": "message", "member": "m1", "time": START + 2 * DAY},
+        "time",
+        r"86400 s before the engine's clock",
+    ),
+    ({"kind": "task_done", "data": {}}, "data.task", r"needs data.task"),
+]
+
+
+@pytest.mark.parametrize(("event", "field", "message"), BAD_EVENTS)
+def test_bad_events_are_refused_clearly_and_nothing_is_lost(
+    event: dict[str, Any], field: str, message: str, tmp_path: Path
+) -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    rt = runtime(url, clock, recorder)
+    rt.feed(join("m1", START, "张三"))
+    clock.set(START + DAY)
+    rt.feed(join("m2", START + DAY, "李四"))
+    clock.set(START + 3 * DAY)
+    rt.tick()  # m1's farewell: the engine's clock is now three days on
+    journal = rt.store.journal("default")
+    with pytest.raises(EventError, match=message) as info:
+        rt.feed(event)
+    assert info.value.field == field
+    assert rt.store.journal("default") == journal
+    # The runtime carries on: the next good event works, the pending timer still fires.
+    assert [a.detail["template"] for a in rt.feed({"kind": "message", "member": "m1", "group": "g1"})] == [
+        "thanks"
+    ]
+    clock.set(START + 4 * DAY)
+    rt.tick()
+    assert recorder.texts() == ["欢迎 张三", "欢迎 李四", "三天了，张三", "谢谢发言", "三天了，李四"]
+    rt.close()
+
+
+def test_an_event_that_is_not_an_object_is_refused() -> None:
+    rt = runtime("memory://", ManualClock(START), Recorder())
+    with pytest.raises(EventError, match="an event must be an object, got list"):
+        rt.feed(["join"])  # type: ignore[arg-type]
+
+
+def test_iso_times_and_event_objects_are_accepted() -> None:
+    clock = ManualClock(START)
+    rt = runtime("memory://", clock, Recorder())
+    clock.set(START + 60)
+    [a] = rt.feed({"kind": "join", "member": "m1", "group": "g1", "time": "2026-03-01 10:00"})
+    assert a.time == START
+    [b] = rt.feed(sopdsl.Event("message", START + 30, member="m1", group="g1"))
+    assert b.time == START + 30
+    [c] = rt.feed({"kind": "message", "member": "m1", "group": "g1"})  # no time: the clock's
+    assert c.time == START + 60
+
+
+# ---- member text is data ---------------------------------------------------------------------------
+
+
+def test_member_named_like_template_code_is_greeted_literally(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    rt = runtime(url, clock, recorder)
+    rt.feed(join("m1", START, "{{ 7*7 }}"))
+    rt.tick()
+    rt.close()
+    # And after a restart, rebuilt from the journal, the name is still only a name.
+    clock.set(START + 3 * DAY)
+    again = runtime(url, clock, recorder)
+    again.tick()
+    assert recorder.texts() == ["欢迎 {{ 7*7 }}", "三天了，{{ 7*7 }}"]
+    again.close()
+
+
+# ---- dry runs, restarts ----------------------------------------------------------------------------
+
+
+def test_dry_run_decides_everything_but_executes_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="sopdsl.runtime")
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime("memory://", clock, recorder, dry_run=True)
+    assert len(rt.feed(join("m1", START))) == 1
+    clock.advance(3 * DAY)
+    assert len(rt.tick()) == 1
+    assert recorder.calls == []
+    assert [r.status for r in rt.store.outbox()] == ["dry_run", "dry_run"]
+    assert rt.stats()["actions_out"] == 2
+    logged = [r.getMessage() for r in caplog.records if "dry run" in r.getMessage()]
+    assert len(logged) == 2
+    assert "would send welcome -> m1" in logged[0]
+
+
+def test_a_restarted_runtime_keeps_its_timers_and_sends_nothing_twice(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    first = runtime(url, clock, recorder)
+    first.feed(join("m1", START, "张三"))
+    first.feed(join("m2", START + 60, "李四"))
+    first.tick()
+    first.close()
+    clock.set(START + 3 * DAY + 60)
+    second = runtime(url, clock, recorder)
+    second.tick()
+    assert recorder.texts() == ["欢迎 张三", "欢迎 李四", "三天了，张三", "三天了，李四"]
+    assert second.engine().members["m2"].name == "李四"
+    second.close()
+
+
+def test_a_store_written_under_another_plan_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    runtime(url, ManualClock(START), Recorder()).close()
+    other = plan_of(PLAYBOOK.replace("三天了", "三天过去了"))
+    with pytest.raises(
+        PlanChangedError, match=r"shard 'default' .* runs plan [0-9a-f]{12}, not [0-9a-f]{12}"
+    ):
+        runtime(url, ManualClock(START), Recorder(), plan=other)
+
+
+# ---- custom actions --------------------------------------------------------------------------------
+
+
+class CrmNote(BaseModel):
+    level: str
+    score: float
+
+
+class WrongType(BaseModel):
+    level: int
+    score: float
+
+
+class NeedsMore(BaseModel):
+    level: str
+    score: float
+    owner: str
+
+
+def test_custom_action_gets_validated_arguments() -> None:
+    clock = ManualClock(START)
+    got: list[tuple[CrmNote, str]] = []
+    rt = runtime("memory://", clock, Recorder())
+    rt.register_custom("crm_note", CrmNote, lambda args, action, key: got.append((args, key)))  # type: ignore[arg-type,misc]
+    [action] = rt.feed(
+        {"kind": "custom", "name": "share_photo", "member": "m1", "data": {"image": "a.jpg", "likes": 12}}
+    )
+    rt.tick()
+    assert got == [(CrmNote(level="vip", score=12), action.key)]
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            WrongType,
+            r"inline\.sop:\d+: call crm_note\(\.\.\.\): argument 'level' = 'vip' does not fit WrongType",
+        ),
+        (NeedsMore, r"inline\.sop:\d+: call crm_note\(\.\.\.\) passes no 'owner', which NeedsMore requires"),
+    ],
+)
+def test_custom_action_schema_is_checked_when_the_plan_loads(model: type[BaseModel], message: str) -> None:
+    rt = runtime("memory://", ManualClock(START), Recorder())
+    with pytest.raises(ExecutorError, match=message):
+        rt.register_custom("crm_note", model, lambda args, action, key: None)
+    with pytest.raises(ExecutorError, match=r"no custom action 'crm' is declared"):
+        rt.register_custom("crm", CrmNote, lambda args, action, key: None)
+
+
+# ---- the loops -------------------------------------------------------------------------------------
+
+
+def test_run_loop_on_a_manual_clock_fires_timers_and_stops() -> None:
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime("memory://", clock, recorder)
+    rt.feed(join("m1", START))
+    stop = threading.Event()
+    thread = threading.Thread(target=rt.run, args=(stop,), kwargs={"idle": 3600})
+    thread.start()
+    deadline = time.monotonic() + 10
+    while len(recorder.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert [(t - START, d["template"]) for t, _, _, d in recorder.calls] == [(0, "welcome"), (3 * DAY, "bye")]
+
+
+def test_run_loop_on_the_real_clock_dispatches_a_fed_event_and_stops() -> None:
+    recorder = Recorder()
+    rt = Runtime(plan_of(), "memory://", executors=recorder.executors(), clock=RealClock())
+    stop = threading.Event()
+    thread = threading.Thread(target=rt.run, args=(stop,))
+    thread.start()
+    rt.feed({"kind": "join", "member": "m1", "group": "g1"})
+    deadline = time.monotonic() + 10
+    while not recorder.calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert recorder.texts() == ["欢迎 m1"]
+    rt.close()
+
+
+def test_async_run_loop_dispatches_and_stops() -> None:
+    recorder = Recorder()
+    rt = Runtime(plan_of(), "memory://", executors=recorder.executors(), clock=RealClock())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run_async(stop))
+        rt.feed({"kind": "join", "member": "m1", "group": "g1"})
+        for _ in range(500):
+            if recorder.calls:
+                break
+            await asyncio.sleep(0.01)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
+    assert recorder.texts() == ["欢迎 m1"]
