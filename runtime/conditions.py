@@ -30,16 +30,22 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def getter(ref: model.Ref, referrer: Referrer) -> Getter:
+def getter(ref: model.Ref, referrer: Referrer, counters: frozenset[str] = frozenset()) -> Getter:
     """A function reading a reference's value from the evaluation context."""
     name = ref.field
+    if ref.root == "member" and name in counters:
+        return lambda m, g, e: m.counters.get(name, 0.0) if m is not None else None
     if ref.root == "member":
         return lambda m, g, e: m.field_value(name) if m is not None else None
     if ref.root == "referrer":
+        unset = 0.0 if name in counters else None
 
         def read(m: MemberState | None, g: GroupState | None, e: dict[str, Any]) -> Any:
             other = referrer(m.referrer) if m is not None and m.referrer else None
-            return other.field_value(name) if other is not None else None
+            if other is None:
+                return None
+            value = other.field_value(name)
+            return unset if value is None else value
 
         return read
     if ref.root == "group":
@@ -53,28 +59,28 @@ def _normalize(value: Any, kind: model.ValueType) -> Any:
     return value
 
 
-def compile_cond(cond: model.Cond, referrer: Referrer) -> Test:
-    """Compile a checked condition into a closure."""
+def compile_cond(cond: model.Cond, referrer: Referrer, counters: frozenset[str] = frozenset()) -> Test:
+    """Compile a checked condition into a closure; `counters` (built-in and declared) read 0 when unset."""
     if isinstance(cond, model.ConstCond):
         value = cond.value
         return lambda m, g, e, now, tz: value
     if isinstance(cond, model.NotCond):
-        inner = compile_cond(cond.operand, referrer)
+        inner = compile_cond(cond.operand, referrer, counters)
         return lambda m, g, e, now, tz: not inner(m, g, e, now, tz)
     if isinstance(cond, model.AndCond):
-        parts = [compile_cond(c, referrer) for c in cond.operands]
+        parts = [compile_cond(c, referrer, counters) for c in cond.operands]
         return lambda m, g, e, now, tz: all(p(m, g, e, now, tz) for p in parts)
     if isinstance(cond, model.OrCond):
-        parts = [compile_cond(c, referrer) for c in cond.operands]
+        parts = [compile_cond(c, referrer, counters) for c in cond.operands]
         return lambda m, g, e, now, tz: any(p(m, g, e, now, tz) for p in parts)
     if isinstance(cond, model.TagCond):
         return _tags(cond)
     if isinstance(cond, model.CompareCond):
-        read = getter(cond.left, referrer)
+        read = getter(cond.left, referrer, counters)
         op = _OPS[cond.op]
         kind = cond.left.type
         if isinstance(cond.right, model.Ref):
-            other = getter(cond.right, referrer)
+            other = getter(cond.right, referrer, counters)
 
             def compare_refs(
                 m: MemberState | None, g: GroupState | None, e: dict[str, Any], now: int, tz: ZoneInfo
@@ -93,20 +99,20 @@ def compile_cond(cond: model.Cond, referrer: Referrer) -> Test:
 
         return compare
     if isinstance(cond, model.StartsWithCond):
-        read = getter(cond.left, referrer)
+        read = getter(cond.left, referrer, counters)
         prefix = cond.prefix
         return lambda m, g, e, now, tz: str(read(m, g, e) or "").startswith(prefix)
     if isinstance(cond, model.MatchesCond):
-        read = getter(cond.left, referrer)
+        read = getter(cond.left, referrer, counters)
         pattern = re.compile(cond.pattern)
         return lambda m, g, e, now, tz: pattern.search(str(read(m, g, e) or "")) is not None
     if isinstance(cond, model.InCond):
-        read = getter(cond.left, referrer)
+        read = getter(cond.left, referrer, counters)
         kind = cond.left.type
         values = {_normalize(v, kind) for v in cond.values}
         return lambda m, g, e, now, tz: _normalize(read(m, g, e), kind) in values
     if isinstance(cond, model.IsSetCond):
-        read = getter(cond.left, referrer)
+        read = getter(cond.left, referrer, counters)
         return lambda m, g, e, now, tz: read(m, g, e) not in (None, "")
     if isinstance(cond, model.WindowCond):
         return _window(cond)
@@ -148,7 +154,8 @@ def _tags(cond: model.TagCond) -> Test:
 
 def _window(cond: model.WindowCond) -> Test:
     kind = cond.event.value
-    span = timeutil.seconds(cond.window)
+    duration = cond.window
+    span = timeutil.seconds(duration)
     op = _OPS[cond.op]
     count = cond.count
 
@@ -158,8 +165,11 @@ def _window(cond: model.WindowCond) -> Test:
         if m is None:
             return False
         times = m.windows.get(kind)
-        recent = 0 if times is None else sum(1 for t in times if now - t < span)
-        return op(recent, count)
+        if not times:
+            return op(0, count)
+        # `in last 1 year` is a calendar year (same wall time a year ago), as durations are elsewhere.
+        since = now - span if duration.exact else timeutil.add(now, duration, g.zone if g else tz, sign=-1)
+        return op(sum(1 for t in times if t > since), count)
 
     return window
 

@@ -32,6 +32,7 @@ from sopdsl.runtime.events import Event, validate
 from sopdsl.runtime.policy import Delivery
 from sopdsl.runtime.state import Flow, GroupState, MemberState
 from sopdsl.templating import environment
+from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 # Timer kinds.
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
@@ -45,22 +46,26 @@ class _Compiled:
     """A playbook with its conditions compiled and its scope as a test."""
 
     def __init__(
-        self, index: int, compiled: CompiledPlaybook, referrer: Callable[[str], MemberState | None]
+        self,
+        index: int,
+        compiled: CompiledPlaybook,
+        referrer: Callable[[str], MemberState | None],
+        counters: frozenset[str] = frozenset(),
     ) -> None:
         self.index = index
         self.playbook = compiled.playbook
         self.code = compiled.code
         self.schedule = compiled.schedule
         pb = compiled.playbook
-        self.guard: Test | None = compile_cond(pb.guard, referrer) if pb.guard is not None else None
+        self.guard: Test | None = compile_cond(pb.guard, referrer, counters) if pb.guard is not None else None
         self.entry_conds: list[Test | None] = [
-            compile_cond(e.cond, referrer) if e.cond is not None else None for e in pb.schedule
+            compile_cond(e.cond, referrer, counters) if e.cond is not None else None for e in pb.schedule
         ]
         self.branch_conds: dict[tuple[int, int], Test] = {}
         for entry, code in [(-1, self.code), *enumerate(self.schedule)]:
             for pc, instr in enumerate(code):
                 if instr.cond is not None:
-                    self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer)
+                    self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer, counters)
 
     def code_of(self, entry: int) -> tuple[Instr, ...]:
         return self.code if entry < 0 else self.schedule[entry]
@@ -102,7 +107,10 @@ class Engine:
         self._flow_ids = 0
         self._depth = 0
         self.delivery = Delivery(program.policy, program.coupons)
-        self.compiled = [_Compiled(i, c, self.members.get) for i, c in enumerate(plan.playbooks)]
+        # A counter nobody has added to yet reads 0, so `member.warnings < 1` holds for a newcomer.
+        counters = frozenset(BUILTIN_COUNTERS) | frozenset(program.counters)
+        self._counter_names = counters
+        self.compiled = [_Compiled(i, c, self.members.get, counters) for i, c in enumerate(plan.playbooks)]
         self.windows: set[str] = set()
         for c in self.compiled:
             self.windows |= window_kinds(c.playbook.guard)
@@ -799,7 +807,9 @@ class Engine:
         self.flows.pop(flow.id, None)
 
     def _choose(self, flow: Flow, c: _Compiled, instr: Instr) -> int:
-        digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{instr.loc}:{flow.member}".encode()).digest()
+        # The split's line, not its "path:line": the arm must not change with the folder run from.
+        line = instr.loc.rpartition(":")[2]
+        digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{line}:{flow.member}".encode()).digest()
         point = int.from_bytes(digest[:8], "big") / 2**64 * 100
         total = 0.0
         for arm in instr.arms:
@@ -828,7 +838,8 @@ class Engine:
     ) -> None:
         step = instr.action
         target_member = member
-        if getattr(step, "target", None) == "referrer":
+        # Sends and tags name their subject `target`; add and set name it `root`.
+        if getattr(step, "target", None) == "referrer" or getattr(step, "root", None) == "referrer":
             target_member = (
                 self.members.get(member.referrer) if member is not None and member.referrer else None
             )
@@ -877,11 +888,7 @@ class Engine:
                 return
             value: Any = step.value
             if isinstance(value, model.Ref):
-                value = (
-                    flow.event.get(value.field)
-                    if value.root == "event"
-                    else (member.field_value(value.field) if member is not None else None)
-                )
+                value = self._ref_value(value, flow, member, group)
             target_member.attributes[step.attribute] = (
                 value.isoformat() if isinstance(value, dt.date) else value
             )
@@ -920,7 +927,7 @@ class Engine:
             action.detail = {"to_group": step.group}
         elif isinstance(step, model.CallStep):
             args = {
-                k: (flow.event.get(v.field) if isinstance(v, model.Ref) and v.root == "event" else v)
+                k: (self._ref_value(v, flow, member, group) if isinstance(v, model.Ref) else v)
                 for k, v in step.args.items()
             }
             action.kind = "call"
@@ -1052,14 +1059,9 @@ class Engine:
             "now": timeutil.aware(self.now, group.zone if group else self.zone).strftime("%Y-%m-%d %H:%M")
         }
         if member is not None:
-            data = member.as_context()
-            for name in self.program.attributes:
-                data.setdefault(name, "")
-            for name in self.program.counters:
-                data.setdefault(name, 0)
-            context["member"] = data
+            context["member"] = self._member_context(member)
             referrer = self.members.get(member.referrer) if member.referrer else None
-            context["referrer"] = referrer.as_context() if referrer else {"name": "", "id": ""}
+            context["referrer"] = self._member_context(referrer) if referrer else {"name": "", "id": ""}
         if group is not None:
             context["group"] = group.as_context()
         context["event"] = dict(flow.event)
@@ -1067,6 +1069,32 @@ class Engine:
         if flow.coupon is not None:
             context["coupon"] = flow.coupon
         return context
+
+    def _member_context(self, member: MemberState) -> dict[str, Any]:
+        data = member.as_context()
+        for name in self.program.attributes:
+            data.setdefault(name, "")
+        for name in self.program.counters:
+            data.setdefault(name, 0)
+        return data
+
+    def _ref_value(
+        self, ref: model.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> Any:
+        """A reference's value where a step reads it (arguments, `set`): event, member, referrer or group."""
+        if ref.root == "event":
+            return flow.event.get(ref.field)
+        if ref.root == "group":
+            return group.field_value(ref.field) if group is not None else None
+        holder = member
+        if ref.root == "referrer":
+            holder = self.members.get(member.referrer) if member is not None and member.referrer else None
+        if holder is None:
+            return None
+        value = holder.field_value(ref.field)
+        if value is None and ref.field in self._counter_names:
+            return 0
+        return value
 
     def _render(self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None) -> str:
         return _compiled_template(source).render(self._context(flow, member, group)).strip()
