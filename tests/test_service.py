@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from livestores import postgres_db, store_url  # noqa: F401  (postgres_db is a fixture)
 
 import sopdsl
 from sopdsl.errors import EngineError
@@ -413,10 +414,11 @@ def plan_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
 def test_sopdsl_run_serves_events_stops_on_sigterm_and_keeps_its_state(
-    tmp_path: Path, plan_file: Path
+    kind: str, tmp_path: Path, plan_file: Path, request: pytest.FixtureRequest
 ) -> None:
-    store = f"sqlite:///{tmp_path / 'state.db'}"
+    store = store_url(kind, tmp_path, request)
     process, url = start_service(str(plan_file), "--store", store)
     try:
         assert http(url + "/health")[0] == 200
