@@ -461,15 +461,31 @@ def test_sopdsl_run_reads_stdin_and_reports_a_bad_line(tmp_path: Path, plan_file
     assert logged["member"] == "m1" and logged["kind"] == "send"
 
 
-def test_sopdsl_run_dry_run_executes_nothing(tmp_path: Path, plan_file: Path) -> None:
-    result = CliRunner().invoke(
-        run_command,
-        [str(plan_file), "--store", "memory://", "--stdin", "--port", "0", "--dry-run"],
+def test_sopdsl_run_dry_run_logs_what_it_would_do_and_executes_nothing(plan_file: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            RUN,
+            str(plan_file),
+            "--store",
+            "memory://",
+            "--stdin",
+            "--port",
+            "0",
+            "--dry-run",
+        ],
         input=json.dumps(JOIN) + "\n",
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
     )
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert "(dry run)" in result.stderr
+    assert "dry run: would send welcome -> m1" in result.stderr
 
 
 def test_sopdsl_run_compiles_playbook_files(tmp_path: Path) -> None:
