@@ -236,13 +236,29 @@ class Runtime:
         `id` was fed before is ignored (returns []), so a bot may resend after a timeout.
         """
         body = intake(event, self.plan.program, self.clock.now())
+        self._not_early(body)
+        return self._submit(body, check=self._not_late)
+
+    def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
+        """Journal an event for whichever worker applies this shard, without applying it here.
+
+        For a front end that takes events while workers elsewhere run them. The event is checked
+        like `feed` checks it, except against the engine's clock, which only the applier knows.
+        Returns False for an event whose `id` was taken before.
+        """
+        body = intake(event, self.plan.program, self.clock.now())
+        self._not_early(body)
+        taken = self.store.append(self.shard, [body]) == 1
+        self._wake.set()
+        return taken
+
+    def _not_early(self, body: dict[str, Any]) -> None:
         if body["time"] > self.clock.now() + self.early:
             raise EventError(
                 f"event time {body['time']} is {body['time'] - self.clock.now()} s ahead of the runtime's clock "
                 f"(more than {self.early} s): check the sender's clock or time zone",
                 "time",
             )
-        return self._submit(body, check=self._not_late)
 
     def _not_late(self, engine: Engine, body: dict[str, Any]) -> None:
         if body.get("op") == "event" and body["time"] < engine.now - self.late:

@@ -100,6 +100,10 @@ class Store(Protocol):
         """The shard's journal entries after sequence number `after`, in order."""
         ...
 
+    def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
+        """Append entries for whichever worker applies the shard (events whose id it has are skipped); how many were taken."""
+        ...
+
     def apply(
         self,
         shard: str,

@@ -54,6 +54,23 @@ class MemoryStore:
                 Entry(e.seq, copy.deepcopy(e.body)) for e in self._journal.get(shard, ()) if e.seq > after
             ]
 
+    def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
+        """Append entries for whichever worker applies the shard; how many were taken."""
+        with self._lock:
+            accepted = self._accept(shard, new)
+            self._append(self._shards[shard], accepted)
+            return len(accepted)
+
+    def _accept(self, shard: str, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = self._event_ids[shard]
+        accepted: list[dict[str, Any]] = []
+        for body in new:
+            event_id = body.get("id")
+            if event_id is not None and (event_id in ids or any(b.get("id") == event_id for b in accepted)):
+                continue
+            accepted.append(copy.deepcopy(body))
+        return accepted
+
     def apply(
         self,
         shard: str,

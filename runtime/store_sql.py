@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from sopdsl.errors import StoreError
 from sopdsl.runtime.store import (
     DONE,
     DRY_RUN,
@@ -158,6 +159,20 @@ class SqlStore:
         return [Entry(int(seq), json.loads(body)) for seq, body in cur.fetchall()]
 
     # ---- applying ------------------------------------------------------------------------------------
+
+    def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
+        """Append entries for whichever worker applies the shard; how many were taken."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(f"SELECT {_SHARD} FROM sopdsl_shards WHERE shard = ?{self.lock_row}"), (shard,)
+            )
+            found = cur.fetchone()
+            if found is None:
+                raise StoreError(f"store {self.url} has no shard '{shard}'")
+            info = _shard(found)
+            accepted = self._accept(cur, info, new)
+            self._append(cur, info, accepted)
+            return len(accepted)
 
     def apply(
         self,

@@ -515,3 +515,20 @@ def test_async_run_loop_dispatches_and_stops() -> None:
 
     asyncio.run(main())
     assert recorder.texts() == ["欢迎 m1"]
+
+
+def test_enqueued_events_are_applied_by_the_next_tick(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    front = runtime(url, clock, recorder)
+    assert front.enqueue(join("m1", START, "张三")) is True
+    assert front.enqueue({**join("m1", START, "张三"), "id": "j1"}) is True
+    assert front.enqueue({**join("m1", START, "张三"), "id": "j1"}) is False
+    with pytest.raises(EventError, match="ahead of the runtime's clock"):
+        front.enqueue(join("m2", START + DAY))
+    assert recorder.calls == []
+    [welcome] = front.tick()
+    assert welcome.detail["text"] == "欢迎 张三"
+    assert recorder.texts() == ["欢迎 张三"]
+    front.close()

@@ -234,3 +234,19 @@ def test_schema_version_is_checked_at_open(kind: str, tmp_path: Path, request: p
     _set_version(url, SCHEMA_VERSION - 1)
     with pytest.raises(StoreError, match=r"migrate=True"):
         open_store(url)
+
+
+def test_append_only_journals_for_the_applier(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    assert store.append("s", [{"op": "event", "id": "e1"}, {"op": "event", "id": "e1"}]) == 1
+    assert store.append("s", [{"op": "event", "id": "e1"}]) == 0
+    assert store.work("w1", 1000.0, 0, 10) == ["s"]
+    seen: list[list[int]] = []
+
+    def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        seen.append([e.seq for e in existing if e.seq > info.applied])
+        return Batch(entries=offered)
+
+    store.apply("s", [], step, since=0, worker="w1", wall=1000.0, lease=30.0)
+    assert seen == [[1]]
+    assert store.work("w1", 1000.0, 0, 10) == []
