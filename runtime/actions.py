@@ -48,6 +48,13 @@ class Action:
         return data
 
 
+_LAST: list[Any] = [None, None, ""]  # actions come in bursts at one instant: the last one's text
+
+
 def iso(epoch: int, tz: ZoneInfo) -> str:
     """An instant as ISO 8601 local time with its offset."""
-    return dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    if _LAST[0] == epoch and _LAST[1] is tz:
+        return str(_LAST[2])
+    text = dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    _LAST[:] = (epoch, tz, text)
+    return text

@@ -28,6 +28,7 @@ class MemberState:
     # Recent event times per kind, only kept for kinds some condition counts over a window.
     windows: dict[str, deque[int]] = field(default_factory=dict)
     existing: bool = False
+    arrived: bool = False  # in a group when the plan started, or has joined one since
 
     def field_value(self, name: str) -> Any:
         """The value of a built-in field, counter or attribute (None when unset)."""

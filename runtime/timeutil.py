@@ -86,23 +86,73 @@ def shift_local(naive: dt.datetime, amount: int, unit: model.Unit) -> dt.datetim
     return naive + dt.timedelta(seconds=seconds)
 
 
+_PER = {
+    model.Unit.MINUTE: 60,
+    model.Unit.HOUR: 3600,
+    model.Unit.DAY: 86400,
+    model.Unit.WEEK: 604800,
+    model.Unit.MONTH: 2629746,
+    model.Unit.YEAR: 31556952,
+}
+
+
 def seconds(duration: model.Duration) -> int:
     """The exact length of a minutes/hours duration (days counted as 24 h for estimates only)."""
-    per = {
-        model.Unit.MINUTE: 60,
-        model.Unit.HOUR: 3600,
-        model.Unit.DAY: 86400,
-        model.Unit.WEEK: 604800,
-        model.Unit.MONTH: 2629746,
-        model.Unit.YEAR: 31556952,
-    }
-    return duration.amount * per[duration.unit]
+    return duration.amount * _PER[duration.unit]
+
+
+# UTC offsets by zone and hour: no zone changes its offset twice within an hour, and
+# a bucket is cached only when its offset is the same at both ends (so a transition inside is
+# computed exactly, never cached).
+_OFFSETS: dict[ZoneInfo, dict[int, int]] = {}
+_BUCKET = 3600
+
+
+def utc_offset(epoch: int, tz: ZoneInfo) -> int:
+    """The zone's UTC offset (seconds) at an instant, cached by hour."""
+    table = _OFFSETS.get(tz)
+    if table is None:
+        table = _OFFSETS[tz] = {}
+    bucket = epoch // _BUCKET
+    found = table.get(bucket)
+    if found is not None:
+        return found
+    first = _offset(bucket * _BUCKET, tz)
+    if first == _offset(bucket * _BUCKET + _BUCKET - 1, tz):
+        if len(table) > 200_000:
+            table.clear()
+        table[bucket] = first
+        return first
+    return _offset(epoch, tz)
+
+
+def _offset(epoch: int, tz: ZoneInfo) -> int:
+    delta = dt.datetime.fromtimestamp(epoch, tz).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+_EXACT = frozenset((model.Unit.MINUTE, model.Unit.HOUR))
+_CALENDAR_SPAN = {model.Unit.DAY: 86400, model.Unit.WEEK: 7 * 86400}
 
 
 def add(epoch: int, duration: model.Duration, tz: ZoneInfo, sign: int = 1) -> int:
     """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
-    if duration.exact:
-        return epoch + sign * seconds(duration)
+    unit = duration.unit
+    if unit in _EXACT:
+        return epoch + sign * duration.amount * _PER[unit]
+    span = _CALENDAR_SPAN.get(unit)
+    if span is not None:
+        # Days and weeks keep the wall time: with the same offset at the start and a day either
+        # side of the target (no transition near it), the target's wall time is unambiguous and
+        # is simply the same number of seconds later.
+        guess = epoch + sign * duration.amount * span
+        offset = utc_offset(epoch, tz)
+        if (
+            utc_offset(guess, tz) == offset
+            and utc_offset(guess - 86400, tz) == offset
+            and utc_offset(guess + 86400, tz) == offset
+        ):
+            return guess
     return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
 
 
