@@ -35,11 +35,13 @@ from sopdsl.loader import LoadedProgram, discover, display_path, load, read_sour
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action
+from sopdsl.runtime.service import run_command
 from sopdsl.simulate import describe, simulate_timeline
 from sopdsl.simulate import simulate as run_simulation
 from sopdsl.source import Source
-from sopdsl.testing import run_tests
+from sopdsl.testing import playbook_for, run_tests
 from sopdsl.timeline import is_jsonl, open_timeline
+from sopdsl.why import explain as explain_member
 
 if TYPE_CHECKING:
     pass
@@ -258,6 +260,24 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> 
 _PROGRESS_BYTES = 1 << 20
 
 
+@main.command()
+@click.argument("member")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--timeline", type=click.Path(exists=True, dir_okay=False), required=True, help="Fixture timeline (YAML)."
+)
+@click.option("--playbook", "playbook", default=None, help="Only this playbook (by name).")
+def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None) -> None:
+    """Say why MEMBER got, or did not get, each playbook's actions in a dry run.
+
+    PATHS default to the fixture's own playbook."""
+    path = Path(timeline)
+    fixture = _fixture_or_exit(path)
+    plan = _build_plan(paths or (str(playbook_for(fixture, path)),))
+    for line in explain_member(plan, fixture, member, playbook):
+        click.echo(line)
+
+
 def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> Callable[[Action], None]:
     """A function writing one action to `out` as a JSONL record or a table line."""
     tz = timeutil.zone(zone_name)
@@ -362,3 +382,6 @@ def plan_command(paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, i
     if ics:
         Path(ics).write_text(to_ics(slots, plan), encoding="utf-8", newline="")
         click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)
+
+
+main.add_command(run_command)  # `sopdsl run`: the engine as a service (runtime/service.py)

@@ -17,6 +17,7 @@ from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action, iso
 from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
+from sopdsl.runtime.trace import Tracer
 from sopdsl.timeline import Timeline
 
 
@@ -54,14 +55,16 @@ def to_epoch(text: str, tz_name: str) -> int:
     return timeutil.to_epoch(moment)
 
 
-def simulate(plan: Plan, fixture: Fixture) -> Simulation:
-    """Replay a fixture's timeline through the engine and check its expectations."""
+def simulate(plan: Plan, fixture: Fixture, tracer: Tracer | None = None) -> Simulation:
+    """Replay a fixture's timeline through the engine and check its expectations (`tracer`: see
+    `sopdsl.runtime.trace`)."""
     zone_name = fixture.timezone or plan.program.timezone
     start = to_epoch(fixture.start, zone_name)
     delay = None
     if fixture.staff_completes_tasks_after:
         delay = parse_duration(fixture.staff_completes_tasks_after)
     engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
+    engine.tracer = tracer
     for group in fixture.groups:
         engine.add_group(
             group.id,

@@ -1,0 +1,102 @@
+"""`sopdsl why`: the reasons a member got, or did not get, a playbook's actions, as the engine
+decided them during the dry run."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from sopdsl.cli import main
+
+PLAYBOOK = """
+timezone "Asia/Shanghai"
+template welcome = "欢迎{{ member.name }}"
+template vip_hello = "VIP 你好"
+playbook welcome "新人欢迎" {
+    in groups tagged "normal"
+    on member joins
+    when member not tagged "staff" and not member.name starts with "AAA"
+    do { send welcome to member }
+}
+playbook vip "VIP 问候" {
+    on member is tagged "vip"
+    do { send vip_hello to member }
+}
+"""
+
+FIXTURE = """
+start: 2026-03-02 09:00
+end: 2026-03-10 00:00
+groups:
+  - {id: g1, tags: [normal]}
+  - {id: lobby, tags: [other]}
+members:
+  - {id: wang, name: 王五, groups: [lobby]}
+events:
+  - {at: 2026-03-02 10:00, kind: join, member: zhang, group: g1, data: {name: 张三}}
+  - {at: 2026-03-02 11:00, kind: join, member: staff1, group: g1, data: {name: 小美}}
+  - {at: 2026-03-02 12:00, kind: join, member: zhang, group: g1, data: {name: 张三}}
+  - {at: 2026-03-02 13:00, kind: join, member: li, group: lobby, data: {name: 李四}}
+expect:
+  - {action: send, template: welcome, member: zhang, count: 1}
+"""
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    (tmp_path / "welcome.sop").write_text(textwrap.dedent(PLAYBOOK), encoding="utf-8")
+    fixture = tmp_path / "welcome.yaml"
+    fixture.write_text(textwrap.dedent(FIXTURE), encoding="utf-8")
+    return fixture
+
+
+def why(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["why", *args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
+    return result.exit_code, result.output
+
+
+def test_a_member_who_got_the_action_and_then_ran_once(files: Path) -> None:
+    code, out = why("zhang", "--timeline", str(files), "--playbook", "welcome")
+    assert code == 0
+    assert "2026-03-02 10:00  on join" in out and "→ started" in out
+    assert "2026-03-02 12:00  on join (line 7) → not started: already ran once for this member" in out
+    assert "it last started for this member at 2026-03-02 10:00" in out
+    assert "2026-03-02 10:00  send welcome (line 9)" in out
+
+
+def test_a_false_condition_names_the_part_and_the_values_it_read(tmp_path: Path, files: Path) -> None:
+    text = (tmp_path / "welcome.yaml").read_text(encoding="utf-8")
+    text = text.replace("members:\n", "members:\n  - {id: staff1, name: 小美, tags: [staff, vip]}\n", 1)
+    (tmp_path / "welcome.yaml").write_text(text, encoding="utf-8")
+    code, out = why("staff1", "--timeline", str(files), "--playbook", "welcome")
+    assert code == 0
+    assert "not started: its `when` condition was false" in out
+    assert '✗ member not tagged "staff"    (member tags: staff, vip)' in out
+    # The part of the condition that held is not blamed.
+    assert "starts with" not in out
+
+
+def test_a_member_no_trigger_reached_is_told_the_scope(files: Path) -> None:
+    code, out = why("li", "--timeline", str(files))
+    assert code == 0
+    assert "playbook welcome 新人欢迎" in out
+    assert "2026-03-02 13:00  on join (line 7) → not started: out of scope" in out
+    assert "it applies to groups tagged 'normal'; this was in group 'lobby' (tagged other)" in out
+    assert 'no trigger of it fired for li: on tagged "vip"' in out
+    assert "playbook vip VIP 问候" in out  # every playbook, when none is named
+
+
+def test_a_member_no_trigger_reached_is_shown_their_groups(files: Path) -> None:
+    out = why("wang", "--timeline", str(files), "--playbook", "welcome")[1]
+    assert "no trigger of it fired for wang: on join" in out
+    assert "(it applies to groups tagged 'normal'; wang is in: lobby (tagged other))" in out
+
+
+def test_unknown_member_and_unknown_playbook(files: Path) -> None:
+    assert "no member 'nobody' in this timeline" in why("nobody", "--timeline", str(files))[1]
+    out = why("zhang", "--timeline", str(files), "--playbook", "welcom")[1]
+    assert "no playbook named 'welcom'" in out and "welcome, vip" in out
