@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Template, TemplateError
+from jinja2 import Template, TemplateError, nodes
 
 from sopdsl import model
 from sopdsl.plan import CompiledPlaybook, Instr, Plan, event_key
@@ -37,6 +37,7 @@ from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 # Timer kinds.
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
+_MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
 
@@ -111,7 +112,6 @@ class Engine:
         self.delivery = Delivery(program.policy, program.coupons)
         # A counter nobody has added to yet reads 0, so `member.warnings < 1` holds for a newcomer.
         counters = frozenset(BUILTIN_COUNTERS) | frozenset(program.counters)
-        self._counter_names = counters
         self.compiled = [_Compiled(i, c, self.members.get, counters) for i, c in enumerate(plan.playbooks)]
         self.windows: set[str] = set()
         for c in self.compiled:
@@ -125,8 +125,18 @@ class Engine:
         for c in self.compiled:
             for t_index, trigger in enumerate(c.playbook.triggers):
                 self._triggers.setdefault(trigger.kind, []).append((c, t_index, trigger))
+        # Looked up once per event, so kept out of the pydantic plan: which absence deadlines an
+        # event kind re-arms, which counters a threshold watches, which playbooks an event starts.
+        self._absence_on: dict[str, list[tuple[_Compiled, int, Any]]] = {}
+        for c, t_index, trigger in self._triggers.get("absence", ()):
+            self._absence_on.setdefault(trigger.event.value, []).append((c, t_index, trigger))
+        self._watched = {trigger.counter for _, _, trigger in self._triggers.get("threshold", ())}
+        self._event_index = dict(plan.event_index)
+        self._hash_prefix = plan.content_hash[:12]
+        # Flow ids per member, so ending a member's flows in a group does not scan every flow.
+        self.member_flows: dict[str, list[int]] = {}
         self._started = False
-        self._arrived: set[str] = set()
+        self._counter_names = counters
 
     # ---- set-up ------------------------------------------------------------------------------
 
@@ -198,7 +208,8 @@ class Engine:
         if self._started:
             return
         self._started = True
-        self._arrived = set(self.members)
+        for member in self.members.values():
+            member.arrived = True
         for group in sorted(self.groups.values(), key=lambda g: g.id):
             self._arm_group(group)
             for c, t_index, trigger in self._triggers.get("group_size", ()):
@@ -216,22 +227,32 @@ class Engine:
 
     def advance(self, until: int) -> None:
         """Run every timer due at or before `until`, in order, then set the clock to `until`."""
-        self.start()
-        while self.heap and self.heap[0][0] <= until:
-            entry = heapq.heappop(self.heap)
-            self.now = max(self.now, entry[0])
+        if not self._started:
+            self.start()
+        heap = self.heap
+        while heap and heap[0][0] <= until:
+            entry = heapq.heappop(heap)
+            if entry[0] > self.now:
+                self.now = entry[0]
             self._fire(entry)
-        self.now = max(self.now, until)
+        if until > self.now:
+            self.now = until
 
     def feed(self, event: Event) -> None:
         """Process one event: timers due before it run first, timers due at its instant after it."""
-        validate(event)
-        self.start()
-        while self.heap and self.heap[0][0] < event.time:
-            entry = heapq.heappop(self.heap)
-            self.now = max(self.now, entry[0])
+        if not (event.kind in _MEMBER_ONLY and event.member and type(event.data) is dict):
+            validate(event)  # the common kinds are checked inline above
+        if not self._started:
+            self.start()
+        heap = self.heap
+        time = event.time
+        while heap and heap[0][0] < time:
+            entry = heapq.heappop(heap)
+            if entry[0] > self.now:
+                self.now = entry[0]
             self._fire(entry)
-        self.now = max(self.now, event.time)
+        if time > self.now:
+            self.now = time
         self._event(event)
 
     # ---- timers ----------------------------------------------------------------------------------
@@ -424,15 +445,28 @@ class Engine:
         if member is None:
             member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
             self.members[member.id] = member
-        group = self.groups.get(event.group) if event.group else None
-        if event.group and group is None:
-            group = self.add_group(event.group)
+        group_id = event.group
+        group = None
+        if group_id:
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.add_group(group_id)
         now = event.time
-        counters = member.counters
-        changed: list[tuple[str, float]] = []
-        if kind == "join":
+        if kind == "message":
+            # The common case, kept short: a message only moves times and one counter.
+            member.last_message_at = now
+            if group is not None:
+                group.last_message_at = now
+            rearm = self._absence_on.get("message")
+            if rearm:
+                self._rearm_absence(member, rearm)
+            if kind in self.windows:
+                self._window(member, kind, now)
+            self._count(member, "messages", 1)
+        elif kind == "join":
             assert group is not None
-            new = event.member not in group.members
+            data = event.data
+            new = member.id not in group.members
             size_before = len(group.members)
             # Absence playbooks whose scope the member enters with this join (not merely
             # another group of the same scope): their silence starts counting now.
@@ -441,48 +475,62 @@ class Engine:
                 for c, t_index, _trigger in self._triggers.get("absence", ())
                 if new and not self._absence_applies(c.playbook, member)
             ]
-            if event.data.get("name"):
-                member.name = str(event.data["name"])
-            if event.data.get("nickname"):
-                member.nickname = str(event.data["nickname"])
-            if event.data.get("channel"):
-                member.channel = str(event.data["channel"])
-            if event.data.get("inviter") and not member.referrer:
-                member.referrer = str(event.data["inviter"])
+            if data:
+                if data.get("name"):
+                    member.name = str(data["name"])
+                if data.get("nickname"):
+                    member.nickname = str(data["nickname"])
+                if data.get("channel"):
+                    member.channel = str(data["channel"])
+                if data.get("inviter") and not member.referrer:
+                    member.referrer = str(data["inviter"])
             if member.joined_at is None:
                 member.joined_at = now
             member.groups.add(group.id)
             group.members.add(member.id)
-            if new and member.id not in self._arrived:
-                self._arrived.add(member.id)
+            if new and not member.arrived:
+                member.arrived = True
                 self._arm_member(member, now)
             else:
                 for c, t_index in entering:
                     if self._absence_applies(c.playbook, member):
                         self._arm_absence(c, t_index, member, now)
             self._group_size(group, size_before, now)
-        elif kind == "leave":
+            if kind in self.windows:
+                self._window(member, kind, now)
+        else:
+            self._other_event(event, member, group, now)
+        key = self._key(event)
+        if member.id in self.waits:
+            self._resume_waiting(member.id, key, event)
+        starts = self._event_index.get(key)
+        if starts:
+            for pb_index, t_index in starts:
+                c = self.compiled[pb_index]
+                self._start_flow(
+                    c, member, group_id, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
+                )
+
+    def _other_event(self, event: Event, member: MemberState, group: GroupState | None, now: int) -> None:
+        """State changes of the rarer event kinds (everything but messages and joins)."""
+        kind = event.kind
+        changed: list[tuple[str, float]] = []
+        if kind == "leave":
             if group is not None:
                 group.members.discard(member.id)
                 member.groups.discard(group.id)
                 self._end_flows(member.id, group.id)
-        elif kind == "message":
-            member.last_message_at = now
-            if group is not None:
-                group.last_message_at = now
-            changed.append(("messages", 1))
-            self._rearm_absence(member, model.EventKind.MESSAGE)
         elif kind == "order":
             member.last_order_at = now
             changed.append(("orders", 1))
             amount = event.data.get("amount")
             if isinstance(amount, int | float):
                 changed.append(("spent", float(amount)))
-            self._rearm_absence(member, model.EventKind.ORDER)
+            self._rearm_absence(member, self._absence_on.get("order", ()))
         elif kind == "invite":
             member.last_invite_at = now
             changed.append(("invites", 1))
-            self._rearm_absence(member, model.EventKind.INVITE)
+            self._rearm_absence(member, self._absence_on.get("invite", ()))
         elif kind == "report":
             changed.append(("violations", 1))
         elif kind == "tag":
@@ -490,21 +538,22 @@ class Engine:
         elif kind == "untag":
             member.tags.discard(str(event.name))
         if kind in self.windows:
-            times = member.windows.setdefault(kind, deque())
-            times.append(now)
-            while times and now - times[0] > self.window_span:
-                times.popleft()
+            self._window(member, kind, now)
         for counter, amount in changed:
-            before = counters.get(counter, 0.0)
-            counters[counter] = before + amount
+            self._count(member, counter, amount)
+
+    def _window(self, member: MemberState, kind: str, now: int) -> None:
+        times = member.windows.setdefault(kind, deque())
+        times.append(now)
+        while times and now - times[0] > self.window_span:
+            times.popleft()
+
+    def _count(self, member: MemberState, counter: str, amount: float) -> None:
+        counters = member.counters
+        before = counters.get(counter, 0.0)
+        counters[counter] = before + amount
+        if counter in self._watched:
             self._threshold(member, counter, before, before + amount)
-        key = self._key(event)
-        self._resume_waiting(member.id, key, event)
-        for pb_index, t_index in self.plan.event_index.get(key, ()):
-            c = self.compiled[pb_index]
-            self._start_flow(
-                c, member, event.group, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
-            )
 
     def _key(self, event: Event) -> str:
         kind = event.kind
@@ -533,22 +582,34 @@ class Engine:
             self._run(flow)
 
     def _unwait(self, flow: Flow) -> None:
-        if flow.member is not None and flow.member in self.waits:
-            self.waits[flow.member].discard(flow.id)
+        if flow.member is not None:
+            waiting = self.waits.get(flow.member)
+            if waiting is not None:
+                waiting.discard(flow.id)
+                if not waiting:
+                    del self.waits[flow.member]  # an empty set per member that ever waited adds up
         flow.waiting = None
 
     def _end_flows(self, member_id: str, group_id: str, keep: int | None = None) -> None:
-        ended = [
-            f for f in self.flows.values() if f.member == member_id and f.group == group_id and f.id != keep
-        ]
+        ids = self.member_flows.get(member_id)
+        if not ids:
+            return
+        ended = [flow for flow in (self.flows[i] for i in ids) if flow.group == group_id and flow.id != keep]
         for flow in ended:
             self._unwait(flow)
-            del self.flows[flow.id]
+            self._drop(flow)
 
-    def _rearm_absence(self, member: MemberState, kind: model.EventKind) -> None:
-        for c, t_index, trigger in self._triggers.get("absence", ()):
-            if trigger.event is not kind:
-                continue
+    def _drop(self, flow: Flow) -> None:
+        """Forget a flow that has ended."""
+        if self.flows.pop(flow.id, None) is not None and flow.member is not None:
+            ids = self.member_flows.get(flow.member)
+            if ids is not None:
+                ids.remove(flow.id)
+                if not ids:
+                    del self.member_flows[flow.member]
+
+    def _rearm_absence(self, member: MemberState, triggers: Iterable[tuple[_Compiled, int, Any]]) -> None:
+        for c, t_index, _trigger in triggers:
             key = (c.index, t_index, member.id)
             if key not in self.armed and self._absence_applies(c.playbook, member):
                 # The old deadline already fired; a new silence starts now. Otherwise the pending
@@ -731,6 +792,8 @@ class Engine:
             event=event,
         )
         self.flows[flow.id] = flow
+        if flow.member is not None:
+            self.member_flows.setdefault(flow.member, []).append(flow.id)
         self._run(flow)
 
     def _run(self, flow: Flow) -> None:
@@ -825,7 +888,7 @@ class Engine:
                 )
                 return
         self._unwait(flow)
-        self.flows.pop(flow.id, None)
+        self._drop(flow)
 
     def _choose(self, flow: Flow, c: _Compiled, instr: Instr) -> int:
         # The split's line, not its "path:line": the arm must not change with the folder run from.
@@ -843,7 +906,7 @@ class Engine:
 
     def _key_for(self, flow: Flow, instr: Instr, kind: str, planned: int) -> str:
         subject = flow.member or flow.group or "-"
-        raw = f"{self.plan.content_hash[:12]}|{self.compiled[flow.playbook].playbook.name}|{flow.entry}|{instr.loc}|{kind}|{subject}|{flow.group}|{flow.started}|{planned}"
+        raw = f"{self._hash_prefix}|{self.compiled[flow.playbook].playbook.name}|{flow.entry}|{instr.loc}|{kind}|{subject}|{flow.group}|{flow.started}|{planned}"
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
     # ---- actions -----------------------------------------------------------------------------------
@@ -1056,7 +1119,7 @@ class Engine:
                 group.dissolved = True
                 for other in [f for f in self.flows.values() if f.group == group.id and f.id != flow.id]:
                     self._unwait(other)
-                    self.flows.pop(other.id, None)
+                    self._drop(other)
 
     def _cascade(self, event: Event) -> None:
         if self._depth >= _MAX_CASCADE:
@@ -1118,7 +1181,50 @@ class Engine:
         return value
 
     def _render(self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None) -> str:
+        parts = _fast_template(source)
+        if parts is not None:
+            # Plain `{{ root.field }}` substitutions: read only the fields used, the way the
+            # Jinja context would hold them; anything unusual goes through Jinja below.
+            out: list[str] = []
+            context: dict[str, Any] | None = None
+            for part in parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                root, attr = part
+                if root == "member" and member is not None:
+                    value = self._member_value(member, attr)
+                elif root == "group" and group is not None:
+                    value = _group_value(group, attr)
+                else:
+                    if context is None:
+                        context = self._context(flow, member, group)
+                    holder = context.get(root, _MISSING)
+                    value = holder.get(attr, _MISSING) if isinstance(holder, dict) else _MISSING
+                if value is _MISSING:
+                    break
+                out.append(str(value))
+            else:
+                return "".join(out).strip()
         return _compiled_template(source).render(self._context(flow, member, group)).strip()
+
+    def _member_value(self, member: MemberState, name: str) -> Any:
+        """`member.<name>` as the template context has it (see `_context`), or `_MISSING`."""
+        if name in member.attributes:
+            return member.attributes[name]
+        if name in member.counters:
+            return member.counters[name]
+        if name in _MEMBER_FIELDS:
+            return getattr(member, name)
+        if name == "tags":
+            return sorted(member.tags)
+        if name in _DEFAULT_COUNTERS:
+            return 0
+        if name in self.program.attributes:
+            return ""
+        if name in self.program.counters:
+            return 0
+        return _MISSING
 
     def _render_text(
         self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
@@ -1130,6 +1236,54 @@ class Engine:
 
 
 _TEMPLATES: dict[str, Template] = {}
+_MISSING = object()
+_MEMBER_FIELDS = frozenset(("id", "name", "nickname", "channel", "referrer"))
+_DEFAULT_COUNTERS = frozenset(("messages", "orders", "invites", "violations", "spent", "points"))
+_GROUP_FIELDS = frozenset(("id", "name", "owner", "operator"))
+_FAST: dict[str, tuple[str | tuple[str, str], ...] | None] = {}
+
+
+def _group_value(group: GroupState, name: str) -> Any:
+    """`group.<name>` as `GroupState.as_context` has it, or `_MISSING`."""
+    if name in _GROUP_FIELDS:
+        return getattr(group, name)
+    if name == "size":
+        return len(group.members)
+    if name == "tags":
+        return sorted(group.tags)
+    return _MISSING
+
+
+def _fast_template(source: str) -> tuple[str | tuple[str, str], ...] | None:
+    """A template that is only text and `{{ root.field }}` as parts, or None for anything else."""
+    if source in _FAST:
+        return _FAST[source]
+    parts: list[str | tuple[str, str]] | None = []
+    try:
+        body = environment().parse(source).body
+    except TemplateError:
+        body = []
+        parts = None
+    for node in body:
+        if parts is None or not isinstance(node, nodes.Output):
+            parts = None
+            break
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+            elif (
+                isinstance(child, nodes.Getattr)
+                and isinstance(child.node, nodes.Name)
+                and not hasattr(dict, child.attr)  # Jinja would find the dict method first
+                and not child.attr.startswith("_")
+            ):
+                parts.append((child.node.name, child.attr))
+            else:
+                parts = None
+                break
+    found = tuple(parts) if parts is not None else None
+    _FAST[source] = found
+    return found
 
 
 def _compiled_template(source: str) -> Template:
