@@ -435,7 +435,7 @@ def test_custom_action_gets_validated_arguments() -> None:
     clock = ManualClock(START)
     got: list[tuple[CrmNote, str]] = []
     rt = runtime("memory://", clock, Recorder())
-    rt.register_custom("crm_note", CrmNote, lambda args, action, key: got.append((args, key)))  # type: ignore[arg-type,misc]
+    rt.register_custom("crm_note", CrmNote, lambda args, action, key: got.append((args, key)))  # type: ignore[arg-type]
     [action] = rt.feed(
         {"kind": "custom", "name": "share_photo", "member": "m1", "data": {"image": "a.jpg", "likes": 12}}
     )

@@ -1,0 +1,274 @@
+"""Crash safety and several workers, with real processes.
+
+A worker runs a busy timeline and records every action key its executor receives (at least
+once: a key may appear twice after a kill). It is SIGKILLed at random moments and restarted
+until it finishes; the keys it executed, deduplicated, must equal an uninterrupted run's: no
+timer lost, no action duplicated in the outbox, each member's actions in order. Then four
+worker processes share one PostgreSQL store of many shards and execute every action once.
+
+Run as a script, this file is the worker: `python test_crash.py MODE STORE PLAN TIMELINE KEYS WORKER`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from livestores import postgres_db, store_url  # noqa: F401  (postgres_db is a fixture)
+
+import sopdsl
+
+HERE = Path(__file__).parent
+START = 1_772_294_400  # 2026-03-01 00:00 in Shanghai
+HOUR = 3600
+
+
+def timeline(seed: int, events: int) -> dict[str, Any]:
+    """A busy timeline for tests/engine_cases/busy.sop: joins, leaves, posts and orders over five days."""
+    rng = random.Random(seed)
+    old = [f"old{i:02d}" for i in range(12)]
+    new = [f"new{i:02d}" for i in range(40)]
+    groups = ["g_north", "g_south"]
+    members = [
+        {
+            "id": m,
+            "groups": [rng.choice(groups)],
+            "tags": rng.sample(["core", "koc", "x", "y"], rng.randint(0, 2)),
+        }
+        for m in old
+    ]
+    moment = START
+    body = []
+    for index in range(events):
+        moment += rng.randint(0, int(5 * 24 * HOUR / events) * 2)
+        kind = rng.choice(["join", "join", "message", "message", "order", "leave"])
+        event: dict[str, Any] = {
+            "id": f"e{index}",
+            "kind": kind,
+            "time": moment,
+            "member": rng.choice(new + old),
+            "group": rng.choice(groups),
+        }
+        if kind == "order":
+            event["data"] = {"amount": 99}
+        body.append(event)
+    return {
+        "start": START,
+        "end": moment + 3 * 24 * HOUR,
+        "groups": [{"id": g, "tags": ["normal"]} for g in groups] + [{"id": "vip_lounge"}],
+        "members": members,
+        "events": body,
+    }
+
+
+# ---- the worker ------------------------------------------------------------------------------------
+
+
+def worker(mode: str, url: str, plan_path: str, timeline_path: str, keys_path: str, name: str) -> None:
+    """Run a timeline (mode `single`) or help run every shard's (mode `multi`), recording executed keys."""
+    from sopdsl.plan import loads
+    from sopdsl.runtime.actions import Action
+    from sopdsl.runtime.dispatch import ACTION_KINDS
+    from sopdsl.runtime.live import ManualClock, Runtime
+
+    plan = loads(Path(plan_path).read_text(encoding="utf-8"))
+    line = json.loads(Path(timeline_path).read_text(encoding="utf-8"))
+    out = os.open(keys_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+
+    def record(action: Action, key: str) -> None:
+        os.write(out, f"{key} {action.member or action.group}\n".encode())
+        if mode == "single":
+            time.sleep(0.003)  # a real executor takes time: kills land between its call and `done`
+
+    executors = dict.fromkeys(ACTION_KINDS, record)
+    clock = ManualClock(line["start"])
+    if mode == "single":
+        rt = Runtime(plan, url, executors=executors, clock=clock, worker=name)
+        for group in line["groups"]:
+            rt.add_group(group["id"], tags=group.get("tags", ()))
+        for member in line["members"]:
+            rt.add_member(member["id"], groups=member["groups"], tags=member["tags"])
+        # Like a bot reading a queue from its committed offset: resume after the events journaled
+        # (sending a few again would be harmless too: their ids are known).
+        for event in line["events"][rt.stats()["events_in"] :]:
+            # Timers due before the event run first, as they would on a live clock.
+            clock.set(event["time"])
+            rt.tick(event["time"] - 1)
+            rt.feed(event)
+            rt.dispatch()
+        clock.set(line["end"])
+        rt.tick()
+        rt.close()
+        return
+    clock.set(line["end"])
+    rt = Runtime(plan, url, executors=executors, clock=clock, worker=name, shard="s00")
+    Path(f"{keys_path}.ready").touch()
+    while not Path(keys_path).with_name("go").exists():
+        time.sleep(0.01)
+    idle = 0
+    while idle < 20:  # until nothing has been left to do for a while
+        rt.tick()
+        stats = rt.store.stats()
+        busy = rt.store.work(name, time.time(), line["end"], 1) or stats["pending"]
+        idle = 0 if busy else idle + 1
+        time.sleep(0.01)
+    rt.close()
+
+
+if __name__ == "__main__":
+    worker(*sys.argv[1:7])
+    sys.exit(0)
+
+
+# ---- the tests ---------------------------------------------------------------------------------------
+
+
+def _spawn(mode: str, url: str, plan: Path, line: Path, keys: Path, name: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__)), mode, url, str(plan), str(line), str(keys), name],
+        cwd=HERE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _keys(path: Path) -> list[tuple[str, str]]:
+    if not path.exists():
+        return []
+    return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+def _first_seen(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(pairs))
+
+
+def _prepare(tmp_path: Path, events: int) -> tuple[Path, Path, dict[str, Any]]:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(HERE / "engine_cases" / "busy.sop"))))
+    plan_path = tmp_path / "plan.json"
+    plan_path.write_text(plan.dumps(), encoding="utf-8")
+    line = timeline(7, events)
+    line_path = tmp_path / "timeline.json"
+    line_path.write_text(json.dumps(line), encoding="utf-8")
+    return plan_path, line_path, line
+
+
+def _run_to_end(url: str, plan: Path, line: Path, keys: Path, name: str) -> float:
+    began = time.monotonic()
+    proc = _spawn("single", url, plan, line, keys, name)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return time.monotonic() - began
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_sigkill_at_random_points_loses_and_duplicates_nothing(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    plan, line, data = _prepare(tmp_path, 240)
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "crash").mkdir()
+    reference_url = store_url(kind, tmp_path / "ref", request)
+    reference_keys = tmp_path / "reference.keys"
+    took = _run_to_end(reference_url, plan, line, reference_keys, "crash-worker")
+    reference = _keys(reference_keys)
+    assert len(reference) > 100
+    assert len(set(reference)) == len(reference)
+
+    url = store_url(kind, tmp_path / "crash", request)
+    keys = tmp_path / "crashed.keys"
+    rng = random.Random(1234)
+    kills = 0
+    for _ in range(30):  # kill it at random moments until it manages to finish
+        proc = _spawn("single", url, plan, line, keys, "crash-worker")
+        time.sleep(rng.uniform(0.1, took * 0.5))
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kills += 1
+    assert kills >= 8, "the worker finished too fast to be killed often"
+    _run_to_end(url, plan, line, keys, "crash-worker")
+
+    executed = _keys(keys)
+    # At least once: a key may have been executed again after a kill, but never lost.
+    assert sorted(set(executed)) == sorted(reference)
+    assert len(executed) - len(set(executed)) <= kills
+    # Each member's actions in the order the uninterrupted run executed them.
+    for who in {w for _, w in reference}:
+        assert [k for k, w in _first_seen(executed) if w == who] == [k for k, w in reference if w == who]
+    # The store agrees: every event journaled once, every action once in the outbox, all done.
+    store = sopdsl.open_store(url)
+    try:
+        assert store.stats()["events_in"] == len(data["events"])
+        rows = store.outbox()
+        assert len({r.key for r in rows}) == len(rows)
+        assert {r.key for r in rows if r.status == "done"} == {k for k, _ in reference}
+        assert not [r for r in rows if r.status == "pending"]
+    finally:
+        store.close()
+
+
+def test_four_postgres_workers_execute_every_action_exactly_once(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    plan_path, _, _ = _prepare(tmp_path, 10)
+    plan = sopdsl.load_plan(plan_path.read_text(encoding="utf-8"))
+    shards = [f"s{i:02d}" for i in range(16)]
+    lines = {s: timeline(100 + i, 80) for i, s in enumerate(shards)}
+    end = max(line["end"] for line in lines.values())
+    line_path = tmp_path / "timeline.json"
+    line_path.write_text(json.dumps({"start": START, "end": end}), encoding="utf-8")
+    url = store_url("postgres", tmp_path, request)
+
+    # A front end journals every shard's timeline; the workers apply and dispatch them.
+    for shard, line in lines.items():
+        clock = sopdsl.ManualClock(START)
+        front = sopdsl.Runtime(plan, url, clock=clock, shard=shard, worker="front", lease=0)
+        for group in line["groups"]:
+            front.add_group(group["id"], tags=group.get("tags", ()))
+        for member in line["members"]:
+            front.add_member(member["id"], groups=member["groups"], tags=member["tags"])
+        clock.set(end)
+        for event in line["events"]:
+            assert front.enqueue(event)
+        front.close()
+
+    procs = [
+        _spawn("multi", url, plan_path, line_path, tmp_path / f"w{i}.keys", f"worker-{i}") for i in range(4)
+    ]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"w{i}.keys.ready").exists() for i in range(4)):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+        time.sleep(0.02)
+    (tmp_path / "go").touch()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+
+    per_worker = [[k for k, _ in _keys(tmp_path / f"w{i}.keys")] for i in range(4)]
+    executed = [k for keys in per_worker for k in keys]
+    assert len(executed) == len(set(executed)), "an action was executed twice"
+    assert sum(1 for keys in per_worker if keys) >= 2, "the workers did not share the work"
+
+    # Exactly the actions a single process decides for the same shards.
+    expected: set[str] = set()
+    for shard, line in lines.items():
+        solo = sopdsl.Runtime(plan, "memory://", clock=sopdsl.ManualClock(START), dry_run=True, shard=shard)
+        for group in line["groups"]:
+            solo.add_group(group["id"], tags=group.get("tags", ()))
+        for member in line["members"]:
+            solo.add_member(member["id"], groups=member["groups"], tags=member["tags"])
+        for event in line["events"]:
+            solo.clock.set(event["time"])  # type: ignore[attr-defined]
+            solo.feed(event)
+        solo.tick(end)
+        expected |= {f"{shard}/{r.key}" for r in solo.store.outbox() if r.status == "dry_run"}
+    assert set(executed) == expected
