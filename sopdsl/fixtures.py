@@ -75,6 +75,10 @@ class Expectation(Model):
     coupon: str | None = None
     to_group: str | None = None
     arm: str | None = None
+    target: Literal["member", "group", "operator", "referrer"] | None = None
+    operator: str | None = None
+    call: str | None = None
+    args: dict[str, Any] | None = None
     status: Literal["done", "dropped", "blocked", "failed"] = "done"
     at: str | None = None
     within: tuple[str, str] | None = None

@@ -7,6 +7,7 @@ engine is the same one the live runtime drives; only the clock differs.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -236,6 +237,17 @@ def _matches(action: Action, e: Expectation) -> bool:
         return False
     if e.to_group is not None and detail.get("to_group") != e.to_group:
         return False
+    if e.target is not None and action.target != e.target:
+        return False
+    if e.operator is not None and detail.get("operator") != e.operator:
+        return False
+    if e.call is not None and detail.get("action") != e.call:
+        return False
+    if e.args is not None:
+        # The arguments named must match; others the call passes are not the expectation's concern.
+        given = detail.get("args", {})
+        if any(name not in given or given[name] != value for name, value in e.args.items()):
+            return False
     return e.arm is None or detail.get("arm") == e.arm
 
 
@@ -307,10 +319,12 @@ def _judge(
 
 def _what(e: Expectation) -> str:
     parts: list[Any] = [e.action]
-    for label in ("template", "tag", "coupon", "to_group", "arm"):
+    for label in ("call", "template", "tag", "coupon", "to_group", "arm", "target", "operator"):
         value = getattr(e, label)
         if value is not None:
             parts.append(f"{label}={value}")
+    if e.args is not None:
+        parts.append("args=" + json.dumps(e.args, ensure_ascii=False, sort_keys=True))
     if e.member:
         parts.append(f"to member {e.member}")
     if e.group:

@@ -384,3 +384,55 @@ def test_a_state_check_sees_everything_up_to_and_including_its_instant(tmp_path:
     assert not result.errors, result.errors
     assert [o.passed for o in result.outcomes] == [True, True, True, False]
     assert result.outcomes[3].message == "not tagged 'answered' (tags: none)"
+
+
+CALLS = """
+timezone "Asia/Shanghai"
+action red_packet "发红包" { to: text, amount: number }
+template note = "群快满了"
+template hi = "欢迎"
+playbook reward {
+    on member joins
+    when member.referrer is set
+    do {
+        call red_packet(to = member.referrer, amount = 50)
+        send note to operator
+        send hi to group
+    }
+}
+"""
+
+CALLS_FIXTURE = """
+start: 2026-03-02 09:00
+groups:
+  - {id: g1, operator: 小美}
+members:
+  - {id: liu, name: 刘姐, groups: [g1]}
+events:
+  - {at: 2026-03-02 10:00, kind: join, member: yang, group: g1, data: {inviter: liu}}
+expect:
+  - {action: call, call: red_packet, member: yang, args: {to: liu, amount: 50}}
+  - {action: send, template: note, target: operator, operator: 小美, count: 1}
+  - {action: send, template: hi, target: group, group: g1, count: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    ("good", "bad"),
+    [
+        ("args: {to: liu, amount: 50}", "args: {to: yang, amount: 50}"),  # the wrong recipient
+        ("args: {to: liu, amount: 50}", "args: {to: liu, amount: 88}"),
+        ("call: red_packet", "call: coupon_push"),
+        ("target: operator, operator: 小美", "target: group, operator: 小美"),  # sent to the group instead
+        ("operator: 小美", "operator: 阿强"),
+    ],
+)
+def test_calls_targets_and_operators_can_be_expected(tmp_path: Path, good: str, bad: str) -> None:
+    write(tmp_path, "w.sop", CALLS)
+    write(tmp_path, "w.yaml", CALLS_FIXTURE)
+    code, output = sopdsl("test", str(tmp_path / "w.yaml"))
+    assert code == 0, output
+    write(tmp_path, "w.yaml", CALLS_FIXTURE.replace(good, bad, 1))
+    code, output = sopdsl("test", str(tmp_path / "w.yaml"))
+    assert code == 1, output
+    assert bad.split(",")[0].split(":")[0] in output  # the failure names what was expected
