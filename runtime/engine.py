@@ -135,6 +135,7 @@ class Engine:
         self._hash_prefix = plan.content_hash[:12]
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
         self.member_flows: dict[str, list[int]] = {}
+        self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
         self._started = False
         self._counter_names = counters
 
@@ -922,8 +923,7 @@ class Engine:
     ) -> None:
         step = instr.action
         target_member = member
-        # Sends and tags name their subject `target`; add and set name it `root`.
-        if getattr(step, "target", None) == "referrer" or getattr(step, "root", None) == "referrer":
+        if self._to_referrer(step):
             target_member = (
                 self.members.get(member.referrer) if member is not None and member.referrer else None
             )
@@ -1024,6 +1024,15 @@ class Engine:
             action.target = "group"
         self._policy(action, tz, flow)
 
+    def _to_referrer(self, step: Any) -> bool:
+        """Whether a step acts on the member's referrer (asked of pydantic once per step)."""
+        found = self._referrer_steps.get(id(step))
+        if found is None:
+            # Sends and tags name their subject `target`; add and set name it `root`.
+            found = getattr(step, "target", None) == "referrer" or getattr(step, "root", None) == "referrer"
+            self._referrer_steps[id(step)] = found
+        return found
+
     def _policy(self, action: Action, tz: ZoneInfo, flow: Flow) -> bool:
         """Apply the delivery policy to an action due now; True if it was deferred.
 
@@ -1103,7 +1112,8 @@ class Engine:
                 "name": coupon.name,
                 "title": coupon.title or coupon.name,
                 "worth": coupon.worth,
-                "expires_at": timeutil.aware(expires, tz).strftime("%Y-%m-%d %H:%M") if expires else "",
+                # An instant until a template reads it (see _context): most grants are never quoted.
+                "expires_at": expires if expires else "",
                 "code": action.key[:10].upper(),
             }
         elif action.kind == "kick" and action.group and action.member:
@@ -1124,6 +1134,12 @@ class Engine:
     def _cascade(self, event: Event) -> None:
         if self._depth >= _MAX_CASCADE:
             return
+        if (
+            event.member not in self.waits
+            and self._key(event) not in self._event_index
+            and event.kind not in self.windows
+        ):
+            return  # a tag change nothing listens to: its state change is already made
         self._depth += 1
         try:
             self._event(event)
@@ -1151,6 +1167,10 @@ class Engine:
         context["event"] = dict(flow.event)
         context["operator"] = {"name": group.operator if group and group.operator else ""}
         if flow.coupon is not None:
+            expires = flow.coupon.get("expires_at")
+            if isinstance(expires, int):
+                tz = group.zone if group is not None else self.zone
+                flow.coupon["expires_at"] = timeutil.aware(expires, tz).strftime("%Y-%m-%d %H:%M")
             context["coupon"] = flow.coupon
         return context
 

@@ -133,6 +133,29 @@ def _offset(epoch: int, tz: ZoneInfo) -> int:
 
 _EXACT = frozenset((model.Unit.MINUTE, model.Unit.HOUR))
 _CALENDAR_SPAN = {model.Unit.DAY: 86400, model.Unit.WEEK: 7 * 86400}
+# By zone and UTC day: the offset if it holds from the day before to the day after, else None.
+_STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
+
+
+def _stable(day: int, tz: ZoneInfo) -> int | None:
+    table = _STABLE.get(tz)
+    if table is None:
+        table = _STABLE[tz] = {}
+    if day in table:
+        return table[day]
+    # Hourly samples over the three days: an offset never changes and changes back within an hour.
+    first = (day - 1) * 86400
+    offset: int | None = utc_offset(first, tz)
+    for hour in range(1, 72):
+        if utc_offset(first + hour * 3600, tz) != offset:
+            offset = None
+            break
+    if offset is not None and utc_offset(first + 3 * 86400 - 1, tz) != offset:
+        offset = None
+    if len(table) > 100_000:
+        table.clear()
+    table[day] = offset
+    return offset
 
 
 def add(epoch: int, duration: model.Duration, tz: ZoneInfo, sign: int = 1) -> int:
@@ -142,17 +165,14 @@ def add(epoch: int, duration: model.Duration, tz: ZoneInfo, sign: int = 1) -> in
         return epoch + sign * duration.amount * _PER[unit]
     span = _CALENDAR_SPAN.get(unit)
     if span is not None:
-        # Days and weeks keep the wall time: with the same offset at the start and a day either
-        # side of the target (no transition near it), the target's wall time is unambiguous and
-        # is simply the same number of seconds later.
-        guess = epoch + sign * duration.amount * span
-        offset = utc_offset(epoch, tz)
-        if (
-            utc_offset(guess, tz) == offset
-            and utc_offset(guess - 86400, tz) == offset
-            and utc_offset(guess + 86400, tz) == offset
-        ):
-            return guess
+        # Days and weeks keep the wall time. When the offset is the same from a day before the
+        # start to a day after the target, the target's wall time exists once and is simply the
+        # same number of seconds later.
+        offset = _stable(epoch // 86400, tz)
+        if offset is not None:
+            guess = epoch + sign * duration.amount * span
+            if _stable(guess // 86400, tz) == offset:
+                return guess
     return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import click
-import orjson
+import msgspec
 
 from sopdsl import __version__
 from sopdsl.agenda import agenda, to_ics
@@ -281,6 +281,7 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
 def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> Callable[[Action], None]:
     """A function writing one action to `out` as a JSONL record or a table line."""
     tz = timeutil.zone(zone_name)
+    encode = msgspec.json.Encoder(order="sorted").encode
     if fmt == "jsonl":
 
         def write_json(action: Action) -> None:
@@ -288,9 +289,9 @@ def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> C
             if explain:
                 data["explain"] = {"line": action.loc, "trigger": action.trigger}
             try:
-                out.write(orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE))
-            except (orjson.JSONEncodeError, TypeError):  # a value orjson does not know: stdlib's form
-                out.write((json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n").encode())
+                out.write(encode(data) + b"\n")
+            except (msgspec.EncodeError, TypeError):  # a value msgspec does not know: stdlib's form
+                out.write((json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode())
 
         return write_json
 

@@ -14,10 +14,10 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
+import msgspec
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.errors import FixtureError
@@ -55,8 +55,34 @@ _MEMBER_FIELDS = {
 }
 _EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
 _KINDS = frozenset(KINDS)
-# Shared by events without a payload; the engine copies event data before keeping any of it.
-_NO_DATA: dict[str, Any] = {}
+_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "custom", "task_done"))
+KindName = Literal[
+    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "custom", "task_done"
+]
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
+    """Any line after the header: an event (with `kind`) or a member (with `id`)."""
+
+    kind: KindName | None = None
+    time: int | str | None = None
+    member: str | None = None
+    group: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+    id: str | None = None
+    nickname: str = ""
+    tags: list[str] = []
+    attributes: dict[str, Any] = {}
+    counters: dict[str, float] = {}
+    groups: list[str] = []
+    joined: int | str | None = None
+    referrer: str | None = None
+    channel: str | None = None
+
+
+_LINE = msgspec.json.Decoder(_Line)
+_json = msgspec.json.Decoder().decode
 
 
 @dataclass
@@ -256,8 +282,8 @@ class Timeline:
         if not raw.strip():
             return None
         try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            return _json(raw)
+        except msgspec.DecodeError as exc:
             self._problems.add(line, f"line {line} is not JSON: {exc}", code="SOP601")
             return None
 
@@ -272,75 +298,84 @@ class Timeline:
         latest = start
         seen_event = False
         line = self._line
-        loads = orjson.loads
-        kinds = _KINDS
-        no_data = _NO_DATA
+        decode = _LINE.decode
+        needs_more = _NEEDS_MORE
         for raw in self._stream:
             line += 1
             self.read_bytes += len(raw)
+            # Typed decoding checks field names and types in C; a line it refuses is looked at
+            # again, slowly, to say exactly what is wrong with it.
             try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError:
-                obj = self._decode(raw, line)
-                if obj is None:
-                    if problems.full():
-                        break
-                    continue
-            if type(obj) is not dict:
-                problems.add(
-                    line, "each line is a JSON object: a member (with 'id') or an event (with 'kind')"
-                )
+                rec = decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                self._explain(raw, line, seen_event)
                 if problems.full():
                     break
                 continue
-            kind = obj.get("kind")
+            kind = rec.kind
             if kind is None:
                 if seen_event:
                     problems.add(line, "members come before the first event (they are present at the start)")
                 else:
-                    member = self._member(obj, line)
+                    member = self._member(rec, line)
                     if member is not None and not problems.found:
                         yield member
                 if problems.full():
                     break
                 continue
             seen_event = True
-            at = obj.get("at")
+            if rec.id is not None or rec.joined is not None or rec.groups or rec.tags:
+                problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
+                if problems.full():
+                    break
+                continue
+            at = rec.time
             if type(at) is not int:
                 at = self._time(at, line)
                 if at is None:
                     if problems.full():
                         break
                     continue
-            member_id = obj.get("member")
-            group = obj.get("group")
-            name = obj.get("name")
-            data = obj.get("data", no_data)
-            if (
-                kind not in kinds
-                or type(member_id) is not str
-                or (group is not None and type(group) is not str)
-                or (name is not None and type(name) is not str)
-                or type(data) is not dict
-                or not (obj.keys() <= _EVENT_FIELDS)
-                or kind in ("join", "leave", "tag", "untag", "custom")
-            ) and not self._event_ok(obj, line):
-                if problems.full():
-                    break
-                continue
+            member_id = rec.member
+            if kind in needs_more or member_id is None:
+                problem = missing(kind, member_id, rec.group, rec.name)
+                if problem is not None:
+                    problems.add(line, f"{problem[0]}: {problem[1]}")
+                    if problems.full():
+                        break
+                    continue
             if at < latest:
                 what = "the start" if at < start else "the event above it"
-                problems.add(
-                    line, f"at: {obj.get('at')} is before {what}; list events in time order", code="SOP603"
-                )
+                shown = at if isinstance(rec.time, int) else rec.time
+                problems.add(line, f"at: {shown} is before {what}; list events in time order", code="SOP603")
                 if problems.full():
                     break
                 continue
             latest = at
             if not problems.found:
-                yield Event(kind, at, member_id, group, data, name)
+                yield Event(kind, at, member_id, rec.group, rec.data, rec.name)
         self._line = line
         problems.raise_if_any()
+
+    def _explain(self, raw: bytes, line: int, seen_event: bool) -> None:
+        """Say what is wrong with a line the typed decoder refused."""
+        before = len(self._problems.found)
+        obj = self._decode(raw, line)
+        if obj is None:
+            return  # not JSON (reported), or a blank line (allowed)
+        if type(obj) is not dict:
+            self._problems.add(
+                line, "each line is a JSON object: a member (with 'id') or an event (with 'kind')"
+            )
+        elif "kind" in obj:
+            self._event_ok(obj, line)
+        elif not seen_event:
+            self._member_ok(obj, line)
+        if len(self._problems.found) == before:
+            try:
+                _LINE.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                self._problems.add(line, str(exc).replace("`$.", "`").replace("`$`", "the line"))
 
     def _time(self, value: Any, line: int) -> int | None:
         if isinstance(value, str):
@@ -374,7 +409,7 @@ class Timeline:
             if obj.get(name) is not None and not isinstance(obj[name], str):
                 add(line, f"{name}: {obj[name]!r} is not text")
                 return False
-        if not isinstance(obj.get("data", _NO_DATA), dict):
+        if not isinstance(obj.get("data", {}), dict):
             add(line, "data: an object of payload fields")
             return False
         problem = missing(kind, obj.get("member"), obj.get("group"), obj.get("name"))
@@ -383,51 +418,68 @@ class Timeline:
             return False
         return True
 
-    def _member(self, obj: dict[str, Any], line: int) -> Member | None:
+    def _member_ok(self, obj: dict[str, Any], line: int) -> bool:
+        """The thorough check of a member line; True if it is fine after all."""
         add = self._problems.add
         bad = _unknown(obj, _MEMBER_FIELDS, "member")
         if bad:
             add(line, *bad)
-            return None
+            return False
         member_id = obj.get("id")
         if not isinstance(member_id, str) or not member_id:
             add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
-            return None
+            return False
         for name in ("name", "nickname", "referrer", "channel"):
             if obj.get(name) is not None and not isinstance(obj[name], str):
                 add(line, f"{name}: {obj[name]!r} is not text")
-                return None
+                return False
         for name in ("tags", "groups"):
             if not _texts(obj.get(name, [])):
                 add(line, f"{name}: a list of texts")
-                return None
+                return False
         for name in ("attributes", "counters"):
             if not isinstance(obj.get(name, {}), dict):
                 add(line, f"{name}: an object")
-                return None
-        counters = obj.get("counters", {})
-        for key, value in counters.items():
+                return False
+        for key, value in obj.get("counters", {}).items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 add(line, f"counters.{key}: {value!r} is not a number")
-                return None
+                return False
+        if obj.get("joined") is not None and not isinstance(obj["joined"], int | str):
+            add(
+                line,
+                f"joined: {obj['joined']!r} is not a time (epoch seconds, or text like 2026-03-01 09:00)",
+            )
+            return False
+        return True
+
+    def _member(self, rec: _Line, line: int) -> Member | None:
+        if not rec.id:
+            self._problems.add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
+            return None
+        if rec.time is not None or rec.member is not None or rec.data:
+            self._problems.add(
+                line, "a member line has event fields (at, member, data); an event needs 'kind'"
+            )
+            return None
         joined = None
-        if obj.get("joined") is not None:
+        if rec.joined is not None:
             try:
-                joined = _epoch(obj["joined"], self._tz)
+                joined = _epoch(rec.joined, self._tz)
             except ValueError as exc:
-                add(line, f"joined: {exc}")
+                self._problems.add(line, f"joined: {exc}")
                 return None
         return Member(
-            id=member_id,
-            name=obj.get("name"),
-            nickname=obj.get("nickname") or "",
-            tags=obj.get("tags", []),
-            attributes=obj.get("attributes", {}),
-            counters={k: float(v) for k, v in counters.items()},
-            groups=obj.get("groups", []),
+            id=rec.id,
+            name=rec.name,
+            nickname=rec.nickname,
+            tags=rec.tags,
+            attributes=rec.attributes,
+            counters=rec.counters,
+            groups=rec.groups,
             joined=joined,
-            referrer=obj.get("referrer"),
-            channel=obj.get("channel"),
+            referrer=rec.referrer,
+            channel=rec.channel,
         )
 
 
@@ -489,7 +541,7 @@ def header_line(
     if description:
         data["description"] = description
     data["groups"] = groups
-    return orjson.dumps(data) + b"\n"
+    return msgspec.json.encode(data) + b"\n"
 
 
 def local_text(epoch: int, tz: ZoneInfo) -> str:
