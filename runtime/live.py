@@ -286,6 +286,8 @@ class Runtime:
             rows = self.store.claim(self.worker, time.time(), moment, self.lease, 100)
             for row in rows:
                 self._execute(row, moment)
+            # One transaction for the batch: a crash before it only means these are sent again.
+            self.store.finish(rows, self.worker)
             handled += len(rows)
             if not rows:
                 # Done rows free the next row of their member, so ask again until none is due.
@@ -471,13 +473,13 @@ class Runtime:
     # ---- dispatching --------------------------------------------------------------------------------
 
     def _execute(self, row: OutboxRow, now: int) -> None:
+        """Call the row's executor and set the row's outcome (the caller stores it)."""
         action = _action(row.action)
         key = row.key if row.shard == "default" else f"{row.shard}/{row.key}"
         row.attempts += 1
         if self.dry_run:
             log.info("dry run: would %s %s (key %s)", action.kind, _describe(action), key)
             row.status = DRY_RUN
-            self.store.finish(row, self.worker)
             return
         executor = resolve(self.executors, action)
         try:
@@ -511,7 +513,6 @@ class Runtime:
                 )
         else:
             row.status, row.error = DONE, None
-        self.store.finish(row, self.worker)
 
 
 def _play(engine: Engine, body: dict[str, Any]) -> None:
@@ -558,6 +559,9 @@ def _play(engine: Engine, body: dict[str, Any]) -> None:
         raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
 
 
+_ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
+
+
 def _row(shard: str, action: Action) -> OutboxRow:
     order = action.member if action.member else f"group:{action.group or '-'}"
     return OutboxRow(
@@ -565,7 +569,7 @@ def _row(shard: str, action: Action) -> OutboxRow:
         key=action.key,
         order_key=order,
         kind=action.kind,
-        action=dataclasses.asdict(action),
+        action={name: getattr(action, name) for name in _ACTION_FIELDS} | {"detail": dict(action.detail)},
         status=PENDING if action.status == "done" else SKIPPED,
         next_at=action.time,
     )

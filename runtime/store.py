@@ -134,8 +134,8 @@ class Store(Protocol):
         """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one."""
         ...
 
-    def finish(self, row: OutboxRow, worker: str) -> None:
-        """Record a dispatch's outcome (`status`, `attempts`, `next_at`, `error`) and end the lease."""
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes (`status`, `attempts`, `failures`, `next_at`, `error`) and end their leases."""
         ...
 
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:

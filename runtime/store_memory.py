@@ -161,15 +161,16 @@ class MemoryStore:
                         break
             return claimed
 
-    def finish(self, row: OutboxRow, worker: str) -> None:
-        """Record a dispatch's outcome and end the lease."""
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes and end their leases."""
         with self._lock:
-            stored = self._rows[row.id - 1]
-            if stored.status != PENDING:
-                return
-            stored.status, stored.attempts, stored.failures = row.status, row.attempts, row.failures
-            stored.next_at, stored.error = row.next_at, row.error
-            self._row_leases.pop(row.id, None)
+            for row in rows:
+                stored = self._rows[row.id - 1]
+                if stored.status != PENDING:
+                    continue
+                stored.status, stored.attempts, stored.failures = row.status, row.attempts, row.failures
+                stored.next_at, stored.error = row.next_at, row.error
+                self._row_leases.pop(row.id, None)
 
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""

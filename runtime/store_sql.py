@@ -204,9 +204,9 @@ class SqlStore:
             if owner is not None and owner != worker and until > wall:
                 self._append(cur, info, accepted)
                 return None
-            existing = self._entries(cur, shard, since)
+            existing = self._entries(cur, shard, since) if since < info.head else []
             batch = step(info, existing, accepted)
-            self._append(cur, info, batch.entries)
+            self._append(cur, info, batch.entries, update=False)
             if batch.rows:
                 cur.executemany(
                     self._sql(
@@ -246,7 +246,9 @@ class SqlStore:
             accepted.append(body)
         return accepted
 
-    def _append(self, cur: Cursor, info: ShardInfo, bodies: list[dict[str, Any]]) -> None:
+    def _append(
+        self, cur: Cursor, info: ShardInfo, bodies: list[dict[str, Any]], *, update: bool = True
+    ) -> None:
         if not bodies:
             return
         cur.executemany(
@@ -255,6 +257,8 @@ class SqlStore:
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
+        if not update:
+            return  # the caller writes the shard row itself
         cur.execute(
             self._sql("UPDATE sopdsl_shards SET head = ?, events = ? WHERE shard = ?"),
             (info.head, info.events, info.shard),
@@ -301,21 +305,26 @@ class SqlStore:
             )
             rows = [_row(r) for r in cur.fetchall()]
             if rows:
-                cur.executemany(
-                    self._sql("UPDATE sopdsl_outbox SET lease_owner = ?, lease_until = ? WHERE id = ?"),
-                    [(worker, wall + lease, r.id) for r in rows],
+                marks = ", ".join("?" * len(rows))
+                cur.execute(
+                    self._sql(
+                        f"UPDATE sopdsl_outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})"
+                    ),
+                    (worker, wall + lease, *(r.id for r in rows)),
                 )
             return rows
 
-    def finish(self, row: OutboxRow, worker: str) -> None:
-        """Record a dispatch's outcome and end the lease."""
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes and end their leases, in one transaction."""
+        if not rows:
+            return
         with self._txn() as cur:
-            cur.execute(
+            cur.executemany(
                 self._sql(
                     "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
                     "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
                 ),
-                (row.status, row.attempts, row.failures, row.next_at, row.error, row.id),
+                [(r.status, r.attempts, r.failures, r.next_at, r.error, r.id) for r in rows],
             )
 
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:

@@ -153,7 +153,7 @@ def test_claim_keeps_each_members_order_and_leases(store: Store) -> None:
     assert store.claim("w2", 1001.0, 150, 30.0, 10) == []  # leased to w1, and a2 still waits
     a1 = first[0]
     a1.status, a1.attempts = DONE, 1
-    store.finish(a1, "w1")
+    store.finish([a1], "w1")
     assert [r.key for r in store.claim("w2", 1002.0, 150, 30.0, 10)] == ["a2"]
     # w1 died holding b1: when its lease runs out, b1 is claimable again.
     assert [r.key for r in store.claim("w3", 1031.0, 150, 30.0, 10)] == ["b1"]
@@ -166,8 +166,7 @@ def test_finish_records_outcomes_and_stats(store: Store) -> None:
     k1.status, k1.attempts = DONE, 1
     k2.status, k2.attempts, k2.failures, k2.error = PARKED, 5, 5, "RuntimeError: down"
     k3.attempts, k3.failures, k3.next_at, k3.error = 1, 1, 180, "RuntimeError: busy"
-    for row in (k1, k2, k3):
-        store.finish(row, "w1")
+    store.finish([k1, k2, k3], "w1")
     rows = {r.key: r for r in store.outbox()}
     assert (rows["k2"].status, rows["k2"].error) == (PARKED, "RuntimeError: down")
     assert (rows["k3"].status, rows["k3"].next_at) == (PENDING, 180)

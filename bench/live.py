@@ -1,0 +1,203 @@
+"""Live-runtime benchmark: events handled per second, durably, with SQLite and PostgreSQL workers.
+
+Run: `.venv/bin/python bench/live.py` (options: `--events N`, `--workers 1,2,4`, `--postgres URL`,
+`--quick`). Results are printed and written to `bench/results/live.json`.
+
+Each worker process feeds its share of a busy timeline (tests/engine_cases/busy.sop: joins,
+posts, orders, leaves; splits, tags, caps, quiet hours) through `Runtime.feed`, one event per
+transaction (journal, engine, outbox), dispatching the outbox to a no-op executor every 50 events
+and at the end; so "handled" means journaled, applied, and its actions executed and marked done.
+SQLite is one worker in WAL mode with `synchronous=FULL`; PostgreSQL runs 1, 2 and 4 workers on
+one database, each owning its own shards (communities), all sharing one outbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+START = 1_772_294_400  # 2026-03-01 00:00 in Shanghai
+HOUR = 3600
+
+
+def timeline(seed: int, events: int) -> dict[str, Any]:
+    """A busy timeline over five days for busy.sop (the same shape as tests/test_crash.py's)."""
+    rng = random.Random(seed)
+    old = [f"old{i:02d}" for i in range(12)]
+    new = [f"new{i:03d}" for i in range(max(40, events // 4))]
+    groups = ["g_north", "g_south"]
+    members = [{"id": m, "groups": [rng.choice(groups)], "tags": rng.sample(["core", "koc", "x"], 1)} for m in old]
+    moment = START
+    body = []
+    for index in range(events):
+        moment += rng.randint(0, max(1, int(5 * 24 * HOUR / events) * 2))
+        kind = rng.choice(["join", "join", "message", "message", "order", "leave"])
+        event: dict[str, Any] = {
+            "id": f"e{index}",
+            "kind": kind,
+            "time": moment,
+            "member": rng.choice(new + old),
+            "group": rng.choice(groups),
+        }
+        if kind == "order":
+            event["data"] = {"amount": 99}
+        body.append(event)
+    return {"groups": groups, "members": members, "events": body, "end": moment + 24 * HOUR}
+
+
+def _worker(url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any) -> None:
+    """Feed `events` events spread over `shards`, dispatching as it goes; report via exit code."""
+    from sopdsl.plan import loads
+    from sopdsl.runtime.dispatch import ACTION_KINDS
+    from sopdsl.runtime.live import ManualClock, Runtime
+
+    plan = loads(plan_text)
+    executors = dict.fromkeys(ACTION_KINDS, lambda action, key: None)
+    per_shard = max(1, events // len(shards))
+    runtimes = []
+    lines = []
+    for n, shard in enumerate(shards):
+        line = timeline(1000 * index + n, per_shard)
+        clock = ManualClock(START)
+        rt = Runtime(plan, url, executors=executors, clock=clock, shard=shard, worker=f"bench-{index}")
+        for group in line["groups"]:
+            rt.add_group(group, tags=["normal"])
+        for member in line["members"]:
+            rt.add_member(member["id"], groups=member["groups"], tags=member["tags"])
+        runtimes.append(rt)
+        lines.append(line)
+    ready.wait()
+    go.wait()
+    fed = 0
+    for step in range(per_shard):
+        for rt, line in zip(runtimes, lines, strict=True):
+            event = line["events"][step]
+            rt.clock.set(event["time"])  # type: ignore[attr-defined]
+            rt.feed(event)
+            fed += 1
+            if fed % 50 == 0:
+                rt.dispatch()
+    for rt, line in zip(runtimes, lines, strict=True):
+        rt.clock.set(line["end"])  # type: ignore[attr-defined]
+        rt.tick(line["end"])
+        rt.close()
+
+
+def measure(url: str, plan_text: str, workers: int, events: int, shards_per_worker: int) -> dict[str, Any]:
+    """Run `workers` processes feeding `events` events in all; the events per second, and the totals."""
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Barrier(workers + 1)
+    go = ctx.Barrier(workers + 1)
+    procs = []
+    for index in range(workers):
+        shards = [f"w{index}s{n}" for n in range(shards_per_worker)]
+        proc = ctx.Process(target=_worker, args=(url, plan_text, shards, events // workers, index, ready, go))
+        proc.start()
+        procs.append(proc)
+    ready.wait()
+    began = time.perf_counter()
+    go.wait()
+    for proc in procs:
+        proc.join()
+        if proc.exitcode != 0:
+            raise SystemExit(f"a worker failed (exit code {proc.exitcode})")
+    took = time.perf_counter() - began
+    from sopdsl.runtime.store import open_store
+
+    store = open_store(url)
+    stats = store.stats()
+    store.close()
+    return {
+        "workers": workers,
+        "events": stats["events_in"],
+        "actions_executed": stats["actions_out"],
+        "seconds": round(took, 2),
+        "events_per_second": round(stats["events_in"] / took),
+        "actions_per_second": round(stats["actions_out"] / took),
+    }
+
+
+def _fresh_postgres(admin_url: str) -> tuple[str, str]:
+    import psycopg
+
+    name = f"sopdsl_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def _drop_postgres(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def main() -> None:
+    """Run the benchmark and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=4000, help="events in all, per configuration")
+    parser.add_argument("--workers", default="1,2,4", help="PostgreSQL worker counts")
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--shards", type=int, default=4, help="shards (communities) per worker")
+    parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
+    args = parser.parse_args()
+    events = 400 if args.quick else args.events
+
+    import sopdsl
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop"))))
+    plan_text = plan.dumps()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        row = measure(f"sqlite:///{tmp}/bench.db", plan_text, 1, events, args.shards)
+        results.append({"store": "sqlite", **row})
+        print(f"sqlite      1 worker : {row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s")
+    for workers in [int(w) for w in args.workers.split(",")]:
+        url, name = _fresh_postgres(args.postgres)
+        try:
+            row = measure(url, plan_text, workers, events, args.shards)
+        finally:
+            _drop_postgres(args.postgres, name)
+        results.append({"store": "postgres", **row})
+        print(
+            f"postgres    {workers} worker{'s' if workers > 1 else ' '}: {row['events_per_second']:>6} events/s  "
+            f"{row['actions_per_second']:>6} actions/s"
+        )
+    machine = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": _cpu_name(),
+    }
+    out = ROOT / "bench" / "results" / "live.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"machine": machine, "events": events, "results": results}, indent=1) + "\n")
+    print(f"machine: {machine['processor']}, {machine['cpus']} CPUs, Python {machine['python']}; wrote {out}")
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+if __name__ == "__main__":
+    main()
