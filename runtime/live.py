@@ -98,10 +98,15 @@ class _Shard:
     engine: Engine
     cursor: int = 0
     collect: list[Action] | None = None  # actions emitted while applying new entries
+    started: bool = False  # the engine arms its timers at the first event or advance
 
     def sink(self, action: Action) -> None:
         if self.collect is not None:
             self.collect.append(action)
+
+    def play(self, body: dict[str, Any]) -> None:
+        _play(self.engine, body)
+        self.started = self.started or body["op"] in ("event", "advance", "resume")
 
 
 class Runtime:
@@ -407,7 +412,7 @@ class Runtime:
                 raise _StaleError
             for entry in existing:
                 if entry.seq <= info.applied:
-                    _play(shard.engine, entry.body)
+                    shard.play(entry.body)
             shard.cursor = info.applied
             if check is not None:
                 for body in offered:
@@ -416,17 +421,21 @@ class Runtime:
             shard.collect = collected
             try:
                 for body in [*pending, *offered]:
-                    _play(shard.engine, body)
+                    shard.play(body)
                 due = shard.engine.next_due()
-                if until is not None and due is not None and due <= until:
-                    tick = self._tick_entry(due, until)
-                    _play(shard.engine, tick)
+                # The first tick also starts the engine (setting up groups and members does not),
+                # which arms the calendars: they may be due at once.
+                if until is not None and (not shard.started or (due is not None and due <= until)):
+                    tick = self._tick_entry(due if shard.started and due is not None else until, until)
+                    shard.play(tick)
                     offered = [*offered, tick]
             finally:
                 shard.collect = None
             shard.cursor = info.head + len(offered)
             rows = [_row(name, a) for a in collected]
-            return Batch(entries=offered, rows=rows, next_due=shard.engine.next_due())
+            # A shard not started yet is due at once, so the next tick of any worker starts it.
+            due = shard.engine.next_due() if shard.started else info.start
+            return Batch(entries=offered, rows=rows, next_due=due)
 
         try:
             batch = self.store.apply(

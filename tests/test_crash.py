@@ -200,7 +200,8 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     executed = _keys(keys)
     # At least once: a key may have been executed again after a kill, but never lost.
     assert sorted(set(executed)) == sorted(reference)
-    assert len(executed) - len(set(executed)) <= kills
+    # Again only when a kill came between the call and the batch being marked done.
+    assert max(executed.count(k) for k in set(executed)) <= kills + 1
     # Each member's actions in the order the uninterrupted run executed them.
     for who in {w for _, w in reference}:
         assert [k for k, w in _first_seen(executed) if w == who] == [k for k, w in reference if w == who]

@@ -27,6 +27,7 @@ from sopdsl.simulate import simulate, to_epoch
 CASES = Path(__file__).parent / "engine_cases"
 START = 1_772_330_400  # 2026-03-01 10:00 in Shanghai
 DAY = 86400
+HOUR = 3600
 
 PLAYBOOK = """
 timezone "Asia/Shanghai"
@@ -532,3 +533,43 @@ def test_enqueued_events_are_applied_by_the_next_tick(tmp_path: Path) -> None:
     assert welcome.detail["text"] == "欢迎 张三"
     assert recorder.texts() == ["欢迎 张三"]
     front.close()
+
+
+MISSED = """
+timezone "Asia/Shanghai"
+template evening = "晚安"
+template digest = "日报"
+calendar nightly = every day at 20:00
+playbook skipper {
+    missed skip
+    at nightly: send evening to group
+}
+playbook catcher {
+    missed run latest
+    at nightly: send digest to group
+}
+"""
+
+
+def test_firings_missed_while_down_follow_the_playbooks_missed_setting(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    clock = ManualClock(START)  # 10:00
+    recorder = Recorder(clock)
+    rt = runtime(url, clock, recorder, plan=plan_of(MISSED), missed_after=60)
+    rt.add_group("g1")
+    clock.set(START + 10 * HOUR)  # 20:00 the first evening: both go out
+    rt.tick()
+    assert [d["template"] for _, _, _, d in recorder.calls] == ["evening", "digest"]
+    rt.close()
+    # Down for three evenings; back at 12:00 on the fourth day.
+    clock.set(START + 3 * DAY + 2 * HOUR)
+    back = runtime(url, clock, recorder, plan=plan_of(MISSED), missed_after=60)
+    back.tick()
+    # `missed skip` sends nothing; `missed run latest` sends one digest, now.
+    assert [(t - START, d["template"]) for t, _, _, d in recorder.calls[2:]] == [
+        (3 * DAY + 2 * HOUR, "digest")
+    ]
+    clock.set(START + 3 * DAY + 10 * HOUR)  # and the next evening is on time again
+    back.tick()
+    assert [d["template"] for _, _, _, d in recorder.calls[3:]] == ["evening", "digest"]
+    back.close()
