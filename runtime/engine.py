@@ -18,7 +18,7 @@ import hashlib
 import heapq
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from jinja2 import Template, TemplateError, nodes
@@ -39,6 +39,7 @@ from sopdsl.vocabulary import BUILTIN_COUNTERS
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
+_PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
 _GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
 
 Sink = Callable[[Action], None]
@@ -135,6 +136,8 @@ class Engine:
         self._hash_prefix = plan.content_hash[:12]
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
         self.member_flows: dict[str, list[int]] = {}
+        # Members reached in one-to-one chats (a join without a group): `in private chats` scope.
+        self.contacts: set[str] = set()
         self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
         self._started = False
         self._counter_names = counters
@@ -182,6 +185,7 @@ class Engine:
         referrer: str | None = None,
         channel: str | None = None,
         counters: dict[str, float] | None = None,
+        contact: bool = False,
     ) -> MemberState:
         """Register a member present before the plan took effect."""
         member = MemberState(
@@ -197,6 +201,8 @@ class Engine:
             existing=True,
         )
         self.members[member_id] = member
+        if contact:
+            self.contacts.add(member_id)
         for group_id in groups:
             if group_id not in self.groups:
                 self.add_group(group_id)
@@ -219,6 +225,12 @@ class Engine:
                     self.fired.add(("size", c.index, t_index, group.id))
         for member in sorted(self.members.values(), key=lambda m: m.id):
             self._arm_member(member, self.start_time)
+        for c in self.compiled:
+            if c.playbook.scope.kind == "private":
+                for e_index, entry in enumerate(c.playbook.schedule):
+                    due = self._next_calendar(entry.when, self.zone, self.now)
+                    if due is not None:
+                        self._push(due, _CAL, c.index, "", e_index, _PRIVATE)
 
     # ---- driving -------------------------------------------------------------------------------
 
@@ -346,8 +358,7 @@ class Engine:
         pending = key in self.armed
         self.armed[key] = since
         if not pending:
-            trigger = c.playbook.triggers[t_index]
-            assert isinstance(trigger, model.OnAbsence)
+            trigger = cast(model.OnAbsence, c.playbook.triggers[t_index])
             base = max(since, self._last(member, trigger.event) or since)
             self._push(timeutil.add(base, trigger.duration, self.zone), _ABSENCE, c.index, member.id, t_index)
 
@@ -464,18 +475,24 @@ class Engine:
             if kind in self.windows:
                 self._window(member, kind, now)
             self._count(member, "messages", 1)
+        elif kind == "join" and group is None:
+            self._contact_added(member, event.data, now)
         elif kind == "join":
-            assert group is not None
+            assert group is not None  # the branch above took joins without a group
             data = event.data
             new = member.id not in group.members
             size_before = len(group.members)
             # Absence playbooks whose scope the member enters with this join (not merely
             # another group of the same scope): their silence starts counting now.
-            entering = [
-                (c, t_index)
-                for c, t_index, _trigger in self._triggers.get("absence", ())
-                if new and not self._absence_applies(c.playbook, member)
-            ]
+            entering = (
+                [
+                    (c, t_index)
+                    for c, t_index, _trigger in self._triggers.get("absence", ())
+                    if not self._absence_applies(c.playbook, member)
+                ]
+                if new and member.arrived  # a first arrival arms everything below anyway
+                else []
+            )
             if data:
                 if data.get("name"):
                     member.name = str(data["name"])
@@ -508,16 +525,64 @@ class Engine:
         if starts:
             for pb_index, t_index in starts:
                 c = self.compiled[pb_index]
+                scope = c.playbook.scope.kind
+                where = group_id
+                if where is None:
+                    if kind in ("join", "leave") and scope != "private":
+                        continue  # a contact added or removed in private chats is no group's business
+                    if scope in ("tagged", "named"):
+                        # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
+                        where = self._member_group(c.playbook, member)
                 self._start_flow(
-                    c, member, group_id, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
+                    c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
                 )
+
+    def _contact_added(self, member: MemberState, data: dict[str, Any], now: int) -> None:
+        """A join without a group: the member became a contact (a WeCom friend) in private chats."""
+        if data.get("name"):
+            member.name = str(data["name"])
+        if data.get("channel"):
+            member.channel = str(data["channel"])
+        if data.get("inviter") and not member.referrer:
+            member.referrer = str(data["inviter"])
+        if member.joined_at is None:
+            member.joined_at = now
+        self.contacts.add(member.id)
+        if not member.arrived:
+            member.arrived = True
+            self._arm_member(member, now)
+
+    def _start_group_flow(self, c: _Compiled, group: GroupState, trigger: str, now: int) -> None:
+        """A group-level trigger fired: `active`, `repeat` and `when` apply per group, as per member."""
+        pb = c.playbook
+        tz = group.zone
+        key = (c.index, "\x00group:" + group.id)  # cannot clash with a member id from a bot
+        last = self.entered.get(key)
+        if not self._active(pb, now, tz):
+            return
+        if last is not None and (
+            pb.repeat is model.Repeat.ONCE
+            or (
+                pb.repeat is model.Repeat.COOLDOWN
+                and pb.cooldown is not None
+                and now < timeutil.add(last, pb.cooldown, tz)
+            )
+        ):
+            return
+        if c.guard is not None and not c.guard(None, group, {}, now, tz):
+            return
+        self.entered[key] = now
+        self._begin(c, -1, None, group, trigger, {}, now)
 
     def _other_event(self, event: Event, member: MemberState, group: GroupState | None, now: int) -> None:
         """State changes of the rarer event kinds (everything but messages and joins)."""
         kind = event.kind
         changed: list[tuple[str, float]] = []
         if kind == "leave":
-            if group is not None:
+            if group is None:
+                self.contacts.discard(member.id)
+                self._end_flows(member.id, None)
+            else:
                 group.members.discard(member.id)
                 member.groups.discard(group.id)
                 self._end_flows(member.id, group.id)
@@ -591,7 +656,7 @@ class Engine:
                     del self.waits[flow.member]  # an empty set per member that ever waited adds up
         flow.waiting = None
 
-    def _end_flows(self, member_id: str, group_id: str, keep: int | None = None) -> None:
+    def _end_flows(self, member_id: str, group_id: str | None, keep: int | None = None) -> None:
         ids = self.member_flows.get(member_id)
         if not ids:
             return
@@ -637,6 +702,9 @@ class Engine:
                 owner = self.members.get(group.owner or "")
                 if owner is not None:
                     self._start_flow(c, owner, group.id, trigger.loc, {}, now, check_scope=False)
+                else:
+                    # No owner known: the playbook still runs for the group (tasks for its operator).
+                    self._start_group_flow(c, group, trigger.loc, now)
 
     # ---- due timers --------------------------------------------------------------------------------
 
@@ -669,6 +737,9 @@ class Engine:
             self._arm_date(c, t_index, trigger, member)
 
     def _calendar_due(self, c: _Compiled, e_index: int, group_id: str, due: int) -> None:
+        if group_id == _PRIVATE:
+            self._private_calendar_due(c, e_index, due)
+            return
         group = self.groups.get(group_id)
         if group is None or group.dissolved or not self._in_scope(c.playbook, group_id):
             return
@@ -699,6 +770,28 @@ class Engine:
                 return
             self._begin(c, e_index, None, group, trigger, {}, due)
 
+    def _private_calendar_due(self, c: _Compiled, e_index: int, due: int) -> None:
+        """A calendar entry of an `in private chats` playbook: once per contact, in the file's zone."""
+        entry = c.playbook.schedule[e_index]
+        following = self._next_calendar(entry.when, self.zone, max(due, self.now))
+        if following is not None:
+            self._push(following, _CAL, c.index, "", e_index, _PRIVATE)
+        if self.now - due > _GRACE and c.playbook.missed is model.Missed.SKIP:
+            return
+        if following is not None and following <= self.now:
+            return
+        if not self._active(c.playbook, due, self.zone):
+            return
+        test = c.entry_conds[e_index]
+        members = sorted(self.contacts) if entry.for_each_member else [None]
+        for member_id in members:
+            member = self.members.get(member_id) if member_id is not None else None
+            if c.guard is not None and not c.guard(member, None, {}, due, self.zone):
+                continue
+            if test is not None and not test(member, None, {}, due, self.zone):
+                continue
+            self._begin(c, e_index, member, None, f"{entry.loc}", {}, due)
+
     def _group_silent_due(self, c: _Compiled, t_index: int, group_id: str, due: int) -> None:
         group = self.groups.get(group_id)
         if group is None or group.dissolved:
@@ -712,7 +805,7 @@ class Engine:
         key = ("silent", c.index, t_index, group_id, group.last_message_at)
         if key not in self.fired:
             self.fired.add(key)
-            self._begin(c, -1, None, group, trigger.loc, {}, due)
+            self._start_group_flow(c, group, trigger.loc, due)
         # Re-armed by the next message in the group.
         self._push(due + 86400, _GROUP_SILENT, c.index, "", t_index, group_id, group=group_id)
 
