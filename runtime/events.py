@@ -32,8 +32,6 @@ def missing(kind: str, member: str | None, group: str | None, name: str | None) 
         return "kind", f"unknown event kind {kind!r}; expected one of {', '.join(KINDS)}"
     if kind != "task_done" and not member:
         return "member", f"a {kind} event needs a member"
-    if kind in ("join", "leave") and not group:
-        return "group", f"a {kind} event needs a group"
     if kind in ("tag", "untag", "custom") and not name:
         return "name", f"a {kind} event needs a name (the tag, or the custom event's name)"
     return None

@@ -51,6 +51,7 @@ class FixtureMember(Model):
     joined: str | None = None
     referrer: str | None = None
     channel: str | None = None
+    contact: bool = False  # also a contact in private chats (a WeCom friend)
 
 
 class FixtureEvent(Model):

@@ -87,6 +87,7 @@ def simulate(plan: Plan, fixture: Fixture, tracer: Tracer | None = None) -> Simu
             referrer=member.referrer,
             channel=member.channel,
             counters=member.counters,
+            contact=member.contact,
         )
     checks = sorted(
         (to_epoch(e.at, zone_name), i) for i, e in enumerate(fixture.expect) if e.action is None and e.at

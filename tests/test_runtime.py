@@ -266,7 +266,7 @@ def test_live_runtime_agrees_with_the_simulator_on_postgres(
 
 BAD_EVENTS = [
     ({"kind": "dance", "member": "m1"}, "kind", r"unknown event kind 'dance'"),
-    ({"kind": "join", "member": "m1"}, "group", r"a join event needs a group"),
+    ({"kind": "tag", "member": "m1"}, "name", r"a tag event needs a name"),
     ({"kind": "message"}, "member", r"a message event needs a member"),
     ({"member": "m1"}, "kind", r"'kind': field required"),
     ({"kind": "message", "member": 42}, "member", r"'member': input should be a valid string"),

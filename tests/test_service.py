@@ -152,10 +152,10 @@ def test_a_list_of_events_is_fed_in_order(service: Service, recorder: Recorder) 
 def test_a_bad_event_is_a_400_naming_the_field_and_the_service_goes_on(
     service: Service, recorder: Recorder
 ) -> None:
-    status, body = call(service, "POST", "/events", {"kind": "join", "member": "m1"})
+    status, body = call(service, "POST", "/events", {"kind": "tag", "member": "m1"})
     assert status == 400
-    assert body["field"] == "group"
-    assert "group" in body["error"]
+    assert body["field"] == "name"
+    assert "needs a name" in body["error"]
     status, _ = call(service, "POST", "/events", JOIN)
     assert status == 202
     assert [a.member for a, _ in recorder.wait(1)] == ["m1"]
@@ -251,7 +251,7 @@ def test_stdin_lines_are_fed_and_a_bad_line_is_reported_with_its_number(
         json.dumps(JOIN),
         "",
         "{not json",
-        json.dumps({"kind": "leave", "member": "m1"}),
+        json.dumps({"kind": "tag", "member": "m1"}),
         json.dumps({**JOIN, "member": "m2"}),
     ]
     bad = service.feed_lines(lines)
@@ -260,7 +260,7 @@ def test_stdin_lines_are_fed_and_a_bad_line_is_reported_with_its_number(
     assert isinstance(service.log, io.StringIO)
     log = service.log.getvalue()
     assert "stdin:3:2: error: not JSON" in log
-    assert "stdin:4: error: a leave event needs a group (field: group); line skipped" in log
+    assert "stdin:4: error: a tag event needs a name (the tag, or the custom event's name) (field: name); line skipped" in log
 
 
 # ---- executor configuration ------------------------------------------------------------------------
@@ -424,7 +424,7 @@ def test_sopdsl_run_serves_events_stops_on_sigterm_and_keeps_its_state(
         assert http(url + "/health")[0] == 200
         status, body = http(url + "/events", JOIN)
         assert status == 202 and body["actions"][0]["text"] == "张三，欢迎加入！"
-        assert http(url + "/events", {"kind": "join", "member": "m2"})[0] == 400
+        assert http(url + "/events", {"kind": "tag", "member": "m2"})[0] == 400
         deadline = time.monotonic() + 10
         while series(url)["sopdsl_actions_pending"] > 0 and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -304,7 +304,7 @@ def test_fixture_shape_errors_name_file_line_and_field(tmp_path: Path) -> None:
 def test_fixture_value_errors_name_file_line_and_field(tmp_path: Path) -> None:
     text = BAD.replace("evnets: []\n", "").replace("kind: mesage", "kind: message")
     text = text.replace(
-        "  - kind: join\n    member: m2\n", "  - {at: 2026-03-01 11:00, kind: join, member: m2}\n"
+        "  - kind: join\n    member: m2\n", "  - {at: 2026-03-01 11:00, kind: tag, member: m2}\n"
     )
     text = text.replace("action: sned", "action: send")
     errors = [e.removeprefix(str(tmp_path / "w.yaml")) for e in errors_of(tmp_path, text)]
@@ -312,7 +312,7 @@ def test_fixture_value_errors_name_file_line_and_field(tmp_path: Path) -> None:
         ":2:1: error[SOP602]: timezone: unknown time zone 'Asia/Shanghia' (use an IANA name like Asia/Shanghai)",
         ":3:1: error[SOP602]: staff_completes_tasks_after: '2 hourz' is not a duration like 2 hours (minutes, hours or days)",
         ":7:14: error[SOP602]: members.0.joined: 'last tuesday' is not a time like 2026-03-01 09:00",
-        ":10:5: error[SOP602]: events.1.group: a join event needs a group",
+        ":10:5: error[SOP602]: events.1.name: a tag event needs a name (the tag, or the custom event's name)",
         ":11:6: error[SOP602]: events.2.at: '2026-03-01 25:00' is not a time like 2026-03-01 09:00",
     ]
 
