@@ -152,18 +152,31 @@ class Runtime:
         self.executors = registry(plan, executors or {})
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self._lock = threading.RLock()
+        # One dispatch at a time: rows leased to this worker may be claimed again by it (that is
+        # how a restarted worker takes its rows back), so two concurrent dispatches could double up.
+        self._dispatching = threading.Lock()
         self._wake = threading.Event()
         self._shards: dict[str, _Shard] = {}
         self._plans: dict[str, Plan] = {plan.content_hash: plan}
-        self.store.save_plan(plan.content_hash, plan.dumps())
-        info = self.store.ensure_shard(shard, start=self.clock.now(), seed=seed, plan_hash=plan.content_hash)
-        if info.plan_hash != plan.content_hash:
-            raise PlanChangedError(
-                f"shard '{shard}' in {self.store.url} runs plan {info.plan_hash[:12]}, not {plan.content_hash[:12]}; "
-                "moving members mid-flow to a new plan version is not supported yet (see docs/runtime.md): "
-                "finish on the old plan, or start a new shard"
-            )
         self.closed = False
+        try:
+            self.store.save_plan(plan.content_hash, plan.dumps())
+            info = self.store.ensure_shard(
+                shard, start=self.clock.now(), seed=seed, plan_hash=plan.content_hash
+            )
+            if info.plan_hash != plan.content_hash:
+                raise PlanChangedError(
+                    f"shard '{shard}' in {self.store.url} runs plan {info.plan_hash[:12]}, not "
+                    f"{plan.content_hash[:12]}; moving members mid-flow to a new plan version is not "
+                    "supported yet (see docs/runtime.md): finish on the old plan, or start a new shard"
+                )
+            # Recover now (replay the journal), so a broken store shows at start, not at the first event.
+            with self._lock:
+                self._apply(shard, [], until=None)
+        except BaseException:
+            if isinstance(store, str):
+                self.store.close()
+            raise
 
     # ---- set-up --------------------------------------------------------------------------------------
 
@@ -287,16 +300,15 @@ class Runtime:
         """Hand due outbox rows to their executors; return how many were handled."""
         moment = self.clock.now() if now is None else now
         handled = 0
-        while True:
-            rows = self.store.claim(self.worker, time.time(), moment, self.lease, 100)
-            for row in rows:
-                self._execute(row, moment)
-            # One transaction for the batch: a crash before it only means these are sent again.
-            self.store.finish(rows, self.worker)
-            handled += len(rows)
-            if not rows:
-                # Done rows free the next row of their member, so ask again until none is due.
-                return handled
+        with self._dispatching:
+            while rows := self.store.claim(self.worker, time.time(), moment, self.lease, 100):
+                for row in rows:
+                    self._execute(row, moment)
+                # One transaction for the batch: a crash before it only means these are sent again.
+                # Done rows free the next row of their member, so claim again until none is due.
+                self.store.finish(rows, self.worker)
+                handled += len(rows)
+        return handled
 
     def run(self, stop: threading.Event | None = None, *, idle: float = 1.0) -> None:
         """Tick until `stop` is set, sleeping until the next due work (at most `idle` seconds between polls)."""
