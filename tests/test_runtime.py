@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -573,3 +575,39 @@ def test_firings_missed_while_down_follow_the_playbooks_missed_setting(tmp_path:
     back.tick()
     assert [d["template"] for _, _, _, d in recorder.calls[3:]] == ["evening", "digest"]
     back.close()
+
+
+def test_custom_executors_can_be_given_at_construction() -> None:
+    from sopdsl.runtime.dispatch import CustomAction
+
+    got: list[Any] = []
+    clock = ManualClock(START)
+    rt = Runtime(
+        plan_of(),
+        "memory://",
+        clock=clock,
+        executors={"crm_note": CustomAction(CrmNote, lambda args, action, key: got.append(args))},
+    )
+    rt.feed({"kind": "custom", "name": "share_photo", "member": "m1", "data": {"image": "a.jpg", "likes": 3}})
+    rt.tick()
+    assert got == [CrmNote(level="vip", score=3)]
+    with pytest.raises(ExecutorError, match=r"inline\.sop:\d+: .*does not fit WrongType"):
+        Runtime(
+            plan_of(),
+            "memory://",
+            clock=clock,
+            executors={"crm_note": CustomAction(WrongType, lambda args, action, key: None)},
+        )
+
+
+def test_readme_example_runs_as_written(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Embedding the runtime", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "playbooks").symlink_to(Path(__file__).parent.parent / "playbooks")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "g1 <- 🎉 欢迎 @张三 加入骑友群！" in result.stdout
+    assert "'actions_out': 1" in result.stdout
