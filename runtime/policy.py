@@ -40,9 +40,24 @@ class Delivery:
     coupons: dict[str, model.Coupon]
     counts: dict[tuple[int, str, str], int] = field(default_factory=dict)
     stock_used: dict[str, int] = field(default_factory=dict)
+    # Action kinds some rule of this policy can hold back; every other kind goes out as it is.
+    ruled: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        nouns = {cap.noun for cap in self.policy.caps}
+        ruled = {kind for kind, noun in _NOUNS.items() if noun in nouns}
+        if self.policy.protected_tags:
+            ruled.add("kick")
+        if self.policy.quiet_start is not None and self.policy.quiet_end is not None:
+            ruled.add("send")
+        if any(coupon.stock is not None for coupon in self.coupons.values()):
+            ruled.add("grant")
+        self.ruled = frozenset(ruled)
 
     def decide(self, action: Action, now: int, tz: ZoneInfo, member_tags: set[str] | None) -> Decision:
         """What to do with an action due now, in the local zone `tz` of its group."""
+        if action.kind not in self.ruled:
+            return GO
         if action.kind == "kick":
             protected = self.policy.protected_tags
             hit = [t for t in protected if member_tags and t in member_tags]

@@ -227,3 +227,43 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     assert code == 0
     assert len(out.splitlines()) == 15_000
     assert "simulating" not in err and "\r" not in err
+
+
+def test_a_generated_community_gives_the_log_of_the_simple_hourly_engine(tmp_path: Path) -> None:
+    """The benchmark's cross-check, small enough for every run: bench/simple.py implements the
+    reference playbooks by hand, ticking hour by hour; its log, texts included, equals the engine's."""
+    import sys
+
+    bench = Path(__file__).parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        from generate import Size, generate
+        from simple import SimpleEngine, engine_rows
+    finally:
+        sys.path.remove(str(bench))
+    import sopdsl
+    from sopdsl.simulate import simulate_timeline
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(bench / "reference.sop")))
+    path = tmp_path / "community.jsonl"
+    counts = generate(Size(600, 75, seed=7), path)
+    actions: list[Any] = []
+    stream = open_timeline(path, "community.jsonl", "Asia/Shanghai")
+    simulate_timeline(plan, stream, actions.append)
+    stream.close()
+    stream = open_timeline(path, "community.jsonl", "Asia/Shanghai")
+    expected = SimpleEngine(plan, "Asia/Shanghai").run(stream)
+    stream.close()
+    ours = engine_rows(actions)
+    assert ours == expected
+    # A log with every playbook and both kinds of kick in it, or the comparison proves little.
+    assert counts["spam"] > 0
+    assert {(row[1], row[2]) for row in ours} >= {
+        ("send", "welcome"),
+        ("grant", "welcome"),
+        ("tag", "welcome"),
+        ("kick", "kick_spam"),
+        ("send", "prune_silent"),
+        ("kick", "prune_silent"),
+        ("send", "class_cadence"),
+    }
