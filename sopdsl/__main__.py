@@ -1,0 +1,5 @@
+"""`python -m sopdsl`: the same command line as `sopdsl`."""
+
+from sopdsl.cli import main
+
+main()
