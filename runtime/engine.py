@@ -132,6 +132,7 @@ class Engine:
         for c, t_index, trigger in self._triggers.get("absence", ()):
             self._absence_on.setdefault(trigger.event.value, []).append((c, t_index, trigger))
         self._watched = {trigger.counter for _, _, trigger in self._triggers.get("threshold", ())}
+        self._message_absence = self._absence_on.get("message", [])
         self._event_index = dict(plan.event_index)
         self._hash_prefix = plan.content_hash[:12]
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
@@ -469,12 +470,20 @@ class Engine:
             member.last_message_at = now
             if group is not None:
                 group.last_message_at = now
-            rearm = self._absence_on.get("message")
-            if rearm:
-                self._rearm_absence(member, rearm)
+            for c, t_index, _trigger in self._message_absence:
+                # Lazy invalidation: a pending deadline re-checks itself when due; only a
+                # deadline that already fired is armed again, from now.
+                if (c.index, t_index, member.id) not in self.armed and self._absence_applies(
+                    c.playbook, member
+                ):
+                    self._arm_absence(c, t_index, member, now)
             if kind in self.windows:
                 self._window(member, kind, now)
-            self._count(member, "messages", 1)
+            counters = member.counters
+            before = counters.get("messages", 0.0)
+            counters["messages"] = before + 1
+            if "messages" in self._watched:
+                self._threshold(member, "messages", before, before + 1)
         elif kind == "join" and group is None:
             self._contact_added(member, event.data, now)
         elif kind == "join":
@@ -518,7 +527,7 @@ class Engine:
                 self._window(member, kind, now)
         else:
             self._other_event(event, member, group, now)
-        key = self._key(event)
+        key = kind if kind in _MEMBER_ONLY else self._key(event)
         if member.id in self.waits:
             self._resume_waiting(member.id, key, event)
         starts = self._event_index.get(key)
