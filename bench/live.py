@@ -39,7 +39,9 @@ def timeline(seed: int, events: int) -> dict[str, Any]:
     old = [f"old{i:02d}" for i in range(12)]
     new = [f"new{i:03d}" for i in range(max(40, events // 4))]
     groups = ["g_north", "g_south"]
-    members = [{"id": m, "groups": [rng.choice(groups)], "tags": rng.sample(["core", "koc", "x"], 1)} for m in old]
+    members = [
+        {"id": m, "groups": [rng.choice(groups)], "tags": rng.sample(["core", "koc", "x"], 1)} for m in old
+    ]
     moment = START
     body = []
     for index in range(events):
@@ -58,7 +60,9 @@ def timeline(seed: int, events: int) -> dict[str, Any]:
     return {"groups": groups, "members": members, "events": body, "end": moment + 24 * HOUR}
 
 
-def _worker(url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any) -> None:
+def _worker(
+    url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any
+) -> None:
     """Feed `events` events spread over `shards`, dispatching as it goes; report via exit code."""
     from sopdsl.plan import loads
     from sopdsl.runtime.dispatch import ACTION_KINDS
@@ -159,13 +163,17 @@ def main() -> None:
 
     import sopdsl
 
-    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop"))))
+    plan = sopdsl.compile_program(
+        sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop")))
+    )
     plan_text = plan.dumps()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         row = measure(f"sqlite:///{tmp}/bench.db", plan_text, 1, events, args.shards)
         results.append({"store": "sqlite", **row})
-        print(f"sqlite      1 worker : {row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s")
+        print(
+            f"sqlite      1 worker : {row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s"
+        )
     for workers in [int(w) for w in args.workers.split(",")]:
         url, name = _fresh_postgres(args.postgres)
         try:
