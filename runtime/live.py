@@ -302,12 +302,18 @@ class Runtime:
         handled = 0
         with self._dispatching:
             while rows := self.store.claim(self.worker, time.time(), moment, self.lease, 100):
+                # Stop short of the lease's end: after it, another worker may have claimed the rest.
+                deadline = time.time() + self.lease * 0.8
+                done = []
                 for row in rows:
+                    if time.time() > deadline:
+                        break
                     self._execute(row, moment)
+                    done.append(row)
                 # One transaction for the batch: a crash before it only means these are sent again.
                 # Done rows free the next row of their member, so claim again until none is due.
-                self.store.finish(rows, self.worker)
-                handled += len(rows)
+                self.store.finish(done, self.worker)
+                handled += len(done)
         return handled
 
     def run(self, stop: threading.Event | None = None, *, idle: float = 1.0) -> None:

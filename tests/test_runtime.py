@@ -611,3 +611,38 @@ def test_readme_example_runs_as_written(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "g1 <- 🎉 欢迎 @张三 加入骑友群！" in result.stdout
     assert "'actions_out': 1" in result.stdout
+
+
+def test_a_slow_batch_stops_before_its_lease_runs_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from sopdsl.runtime import live
+
+    wall = [1000.0]
+    monkeypatch.setattr(live, "time", SimpleNamespace(time=lambda: wall[0]))
+    store = sopdsl.open_store("memory://")
+    clock = ManualClock(START)
+    calls: list[tuple[str, str]] = []
+    other: list[Runtime] = []
+
+    def slow(action: Action, key: str) -> None:
+        calls.append(("a", key))
+        wall[0] += 0.3  # each call takes 0.3 s of a 1 s lease
+        other[0].dispatch()  # meanwhile another worker claims whatever has an expired lease
+
+    a = Runtime(plan_of(), store, clock=clock, executors={"send": slow}, lease=1.0, worker="a")
+    b = Runtime(
+        plan_of(),
+        store,
+        clock=clock,
+        executors={"send": lambda action, key: calls.append(("b", key))},
+        worker="b",
+    )
+    other.append(b)
+    for n in range(6):
+        a.feed(join(f"m{n}", START))
+    a.dispatch()
+    # `a` stops each batch before its lease runs out (after 0.8 s) and claims the rest again with
+    # a fresh lease; had it carried on past the lease, `b` would have taken those rows too and
+    # they would have gone out twice.
+    assert len(calls) == len({key for _, key in calls}) == 6
