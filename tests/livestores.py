@@ -8,6 +8,7 @@ the end, and each test its own schema in it, so runs and tests never see each ot
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,8 @@ from sopdsl.simulate import to_epoch
 
 ADMIN_URL = os.environ.get("SOPDSL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KINDS = ("memory", "sqlite", "postgres")
+START = 1_772_294_400  # 2026-03-01 00:00 in Shanghai
+HOUR = 3600
 
 
 def _admin() -> psycopg.Connection[tuple[object, ...]] | str:
@@ -109,3 +112,41 @@ def fixture_events(fixture: Fixture, zone: str) -> list[dict[str, Any]]:
 def read_fixture(path: Path) -> Fixture:
     """A fixture file, parsed."""
     return load_fixture(path, path.name)[0]
+
+
+def timeline(seed: int, events: int) -> dict[str, Any]:
+    """A busy timeline for tests/engine_cases/busy.sop: joins, leaves, posts and orders over five days."""
+    rng = random.Random(seed)
+    old = [f"old{i:02d}" for i in range(12)]
+    new = [f"new{i:02d}" for i in range(40)]
+    groups = ["g_north", "g_south"]
+    members = [
+        {
+            "id": m,
+            "groups": [rng.choice(groups)],
+            "tags": rng.sample(["core", "koc", "x", "y"], rng.randint(0, 2)),
+        }
+        for m in old
+    ]
+    moment = START
+    body = []
+    for index in range(events):
+        moment += rng.randint(0, int(5 * 24 * HOUR / events) * 2)
+        kind = rng.choice(["join", "join", "message", "message", "order", "leave"])
+        event: dict[str, Any] = {
+            "id": f"e{index}",
+            "kind": kind,
+            "time": moment,
+            "member": rng.choice(new + old),
+            "group": rng.choice(groups),
+        }
+        if kind == "order":
+            event["data"] = {"amount": 99}
+        body.append(event)
+    return {
+        "start": START,
+        "end": moment + 3 * 24 * HOUR,
+        "groups": [{"id": g, "tags": ["normal"]} for g in groups] + [{"id": "vip_lounge"}],
+        "members": members,
+        "events": body,
+    }

@@ -22,51 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livestores import postgres_db, store_url  # noqa: F401  (postgres_db is a fixture)
+from livestores import START, postgres_db, store_url, timeline  # noqa: F401  (postgres_db is a fixture)
 
 import sopdsl
 
 HERE = Path(__file__).parent
-START = 1_772_294_400  # 2026-03-01 00:00 in Shanghai
-HOUR = 3600
-
-
-def timeline(seed: int, events: int) -> dict[str, Any]:
-    """A busy timeline for tests/engine_cases/busy.sop: joins, leaves, posts and orders over five days."""
-    rng = random.Random(seed)
-    old = [f"old{i:02d}" for i in range(12)]
-    new = [f"new{i:02d}" for i in range(40)]
-    groups = ["g_north", "g_south"]
-    members = [
-        {
-            "id": m,
-            "groups": [rng.choice(groups)],
-            "tags": rng.sample(["core", "koc", "x", "y"], rng.randint(0, 2)),
-        }
-        for m in old
-    ]
-    moment = START
-    body = []
-    for index in range(events):
-        moment += rng.randint(0, int(5 * 24 * HOUR / events) * 2)
-        kind = rng.choice(["join", "join", "message", "message", "order", "leave"])
-        event: dict[str, Any] = {
-            "id": f"e{index}",
-            "kind": kind,
-            "time": moment,
-            "member": rng.choice(new + old),
-            "group": rng.choice(groups),
-        }
-        if kind == "order":
-            event["data"] = {"amount": 99}
-        body.append(event)
-    return {
-        "start": START,
-        "end": moment + 3 * 24 * HOUR,
-        "groups": [{"id": g, "tags": ["normal"]} for g in groups] + [{"id": "vip_lounge"}],
-        "members": members,
-        "events": body,
-    }
 
 
 # ---- the worker ------------------------------------------------------------------------------------
