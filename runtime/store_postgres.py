@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 
@@ -31,19 +32,32 @@ class PostgresStore(SqlStore):
     def __init__(self, url: str, *, migrate: bool = False) -> None:
         self.url = url
         self._lock = threading.RLock()
-        try:
-            self._conn = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise StoreError(f"store {_safe(url)}: cannot connect: {str(exc).strip()}") from None
+        self._conn = self._connect()
         self._prepare(migrate)
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        try:
+            return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"store {_safe(self.url)}: cannot connect: {str(exc).strip()}") from None
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
     @contextmanager
     def _txn(self) -> Iterator[Cursor]:
-        with self._lock, self._conn.transaction(), self._conn.cursor() as cur:
-            yield cur
+        with self._lock:
+            if self._conn.broken:
+                # The server went away (restart, failover): connect again; the failed transaction
+                # was rolled back by the server, so nothing half-done remains.
+                self._conn = self._connect()
+            try:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    yield cur
+            except psycopg.OperationalError as exc:
+                raise StoreError(
+                    f"store {_safe(self.url)}: {str(exc).strip() or type(exc).__name__}"
+                ) from exc
 
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT to_regclass('sopdsl_meta') IS NOT NULL")

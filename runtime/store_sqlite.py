@@ -49,13 +49,16 @@ class SqliteStore(SqlStore):
     def _txn(self) -> Iterator[Cursor]:
         with self._lock:
             cur = self._conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+                cur.execute("BEGIN IMMEDIATE")
+                try:
+                    yield cur
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, read-only
+                raise StoreError(f"store {self.url}: {exc}") from exc
 
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sopdsl_meta'")

@@ -696,3 +696,28 @@ def test_a_slow_batch_stops_before_its_lease_runs_out(monkeypatch: pytest.Monkey
     # a fresh lease; had it carried on past the lease, `b` would have taken those rows too and
     # they would have gone out twice.
     assert len(calls) == len({key for _, key in calls}) == 6
+
+
+def test_a_lost_database_connection_loses_nothing(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    import psycopg
+
+    from sopdsl.errors import StoreError
+
+    url = store_url("postgres", tmp_path, request)
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime(url, clock, recorder)
+    rt.feed(join("m1", START, "张三"))
+    pid = rt.store._conn.info.backend_pid  # type: ignore[attr-defined]
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    # The event that met the dead connection is refused, clearly, and not half-stored ...
+    with pytest.raises(StoreError, match="store postgresql://"):
+        rt.feed(join("m2", START + 60, "李四"))
+    # ... the runtime reconnects for the next one, and its state is what was committed.
+    clock.set(START + 60)
+    rt.feed(join("m2", START + 60, "李四"))
+    rt.tick()
+    assert recorder.texts() == ["欢迎 张三", "欢迎 李四"]
+    assert rt.stats()["events_in"] == 2
+    rt.close()
