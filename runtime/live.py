@@ -374,6 +374,12 @@ class Runtime:
         """Actions given up on after their retries, with the last error: for a person to look at."""
         return [r for r in self.store.outbox() if r.status == PARKED]
 
+    def requeue(self, key: str, shard: str | None = None) -> bool:
+        """Send a parked action again (once its cause is fixed), with fresh retries; False if it is not parked."""
+        queued = self.store.requeue(shard or self.shard, key, self.clock.now())
+        self._wake.set()
+        return queued
+
     def engine(self, shard: str | None = None) -> Engine:
         """The shard's engine, caught up with the store (read it, do not drive it)."""
         name = shard or self.shard

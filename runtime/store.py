@@ -138,6 +138,10 @@ class Store(Protocol):
         """Record dispatches' outcomes (`status`, `attempts`, `failures`, `next_at`, `error`) and end their leases."""
         ...
 
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending, due at `now`, with its attempts reset; False if none is parked."""
+        ...
+
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""
         ...

@@ -172,6 +172,15 @@ class MemoryStore:
                 stored.next_at, stored.error = row.next_at, row.error
                 self._row_leases.pop(row.id, None)
 
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending."""
+        with self._lock:
+            for row in self._rows:
+                if row.shard == shard and row.key == key and row.status == PARKED:
+                    row.status, row.attempts, row.next_at = PENDING, 0, now
+                    return True
+            return False
+
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""
         with self._lock:

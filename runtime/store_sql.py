@@ -68,6 +68,9 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    @property
+    def rowcount(self) -> int: ...
+
 
 class SqlStore:
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
@@ -326,6 +329,18 @@ class SqlStore:
                 ),
                 [(r.status, r.attempts, r.failures, r.next_at, r.error, r.id) for r in rows],
             )
+
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE sopdsl_outbox SET status = 'pending', attempts = 0, next_at = ? "
+                    "WHERE shard = ? AND key = ? AND status = 'parked'"
+                ),
+                (now, shard, key),
+            )
+            return bool(cur.rowcount)
 
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""

@@ -171,6 +171,13 @@ def test_failing_executor_is_retried_with_backoff_then_parked_and_reported(
     assert any(r.levelno == logging.ERROR and "parked send" in r.getMessage() for r in caplog.records)
     stats = rt.stats()
     assert (stats["parked"], stats["failures"], stats["actions_out"]) == (2, 8, 0)
+    # Once the cause is fixed, an operator sends a parked action again, with fresh retries.
+    recorder.fail = None
+    assert rt.requeue(parked.key) is True
+    assert rt.requeue(parked.key) is False  # pending now, not parked
+    rt.tick()
+    assert recorder.calls[-1][3]["template"] == "welcome"
+    assert (rt.stats()["parked"], rt.stats()["actions_out"]) == (1, 1)
     rt.close()
 
 
