@@ -100,8 +100,9 @@ class Engine:
         self.waits: dict[str, set[int]] = {}
         self.entered: dict[tuple[int, str], int] = {}
         self.fired: set[tuple[Any, ...]] = set()
-        # Armed absence deadlines: (playbook, trigger, member) -> when the member came into scope.
-        self.armed: dict[tuple[int, int, str], int] = {}
+        # Armed absence deadlines: (playbook, trigger) -> member -> when the member came into
+        # scope. Keyed by member id inside, so a message asks with a string it already hashed.
+        self.armed: dict[tuple[int, int], dict[str, int]] = {}
         self.heap: list[tuple[Any, ...]] = []
         self.log: list[Action] = []
         self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
@@ -132,7 +133,12 @@ class Engine:
         for c, t_index, trigger in self._triggers.get("absence", ()):
             self._absence_on.setdefault(trigger.event.value, []).append((c, t_index, trigger))
         self._watched = {trigger.counter for _, _, trigger in self._triggers.get("threshold", ())}
-        self._message_absence = self._absence_on.get("message", [])
+        for c, t_index, _trigger in self._triggers.get("absence", ()):
+            self.armed[(c.index, t_index)] = {}
+        self._message_absence = [
+            (c, t_index, self.armed[(c.index, t_index)])
+            for c, t_index, _ in self._absence_on.get("message", ())
+        ]
         self._event_index = dict(plan.event_index)
         self._hash_prefix = plan.content_hash[:12]
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
@@ -347,7 +353,10 @@ class Engine:
             return False
         if pb.scope.kind == "private":
             return True
-        return any(self._in_scope(pb, g) for g in member.groups)
+        for group_id in member.groups:  # a loop, not any(): this runs for most messages
+            if self._in_scope(pb, group_id):
+                return True
+        return False
 
     def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None:
         """Start counting a member's absence from `since` (arrival in scope, or the plan start).
@@ -355,9 +364,9 @@ class Engine:
         One timer per armed deadline: when one is already pending, only its start moves; the
         timer re-checks the deadline when it comes due (lazy invalidation).
         """
-        key = (c.index, t_index, member.id)
-        pending = key in self.armed
-        self.armed[key] = since
+        table = self.armed[(c.index, t_index)]
+        pending = member.id in table
+        table[member.id] = since
         if not pending:
             trigger = cast(model.OnAbsence, c.playbook.triggers[t_index])
             base = max(since, self._last(member, trigger.event) or since)
@@ -470,12 +479,10 @@ class Engine:
             member.last_message_at = now
             if group is not None:
                 group.last_message_at = now
-            for c, t_index, _trigger in self._message_absence:
+            for c, t_index, table in self._message_absence:
                 # Lazy invalidation: a pending deadline re-checks itself when due; only a
                 # deadline that already fired is armed again, from now.
-                if (c.index, t_index, member.id) not in self.armed and self._absence_applies(
-                    c.playbook, member
-                ):
+                if member.id not in table and self._absence_applies(c.playbook, member):
                     self._arm_absence(c, t_index, member, now)
             if kind in self.windows:
                 self._window(member, kind, now)
@@ -685,8 +692,7 @@ class Engine:
 
     def _rearm_absence(self, member: MemberState, triggers: Iterable[tuple[_Compiled, int, Any]]) -> None:
         for c, t_index, _trigger in triggers:
-            key = (c.index, t_index, member.id)
-            if key not in self.armed and self._absence_applies(c.playbook, member):
+            if member.id not in self.armed[(c.index, t_index)] and self._absence_applies(c.playbook, member):
                 # The old deadline already fired; a new silence starts now. Otherwise the pending
                 # timer re-checks the deadline when it comes due (lazy invalidation).
                 self._arm_absence(c, t_index, member, self.now)
@@ -718,22 +724,21 @@ class Engine:
     # ---- due timers --------------------------------------------------------------------------------
 
     def _absence_due(self, c: _Compiled, t_index: int, member_id: str, due: int) -> None:
-        key = (c.index, t_index, member_id)
-        member = self.members.get(member_id)
-        trigger = c.playbook.triggers[t_index]
-        assert isinstance(trigger, model.OnAbsence)
-        since = self.armed.get(key)
+        table = self.armed[(c.index, t_index)]
+        since = table.get(member_id)
         if since is None:
             return
+        member = self.members.get(member_id)
+        trigger = cast(model.OnAbsence, c.playbook.triggers[t_index])
         if member is None or not self._absence_applies(c.playbook, member):
-            del self.armed[key]  # out of scope now; re-armed when the member comes back
+            del table[member_id]  # out of scope now; re-armed when the member comes back
             return
         last = self._last(member, trigger.event)
         deadline = timeutil.add(max(since, last or since), trigger.duration, self.zone)
         if deadline > due:
             self._push(deadline, _ABSENCE, c.index, member_id, t_index)
             return
-        del self.armed[key]
+        del table[member_id]
         self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, due)
 
     def _date_due(self, c: _Compiled, t_index: int, member_id: str) -> None:
