@@ -8,7 +8,9 @@ posts, orders, leaves; splits, tags, caps, quiet hours) through `Runtime.feed`, 
 transaction (journal, engine, outbox), dispatching the outbox to a no-op executor every 50 events
 and at the end; so "handled" means journaled, applied, and its actions executed and marked done.
 SQLite is one worker in WAL mode with `synchronous=FULL`; PostgreSQL runs 1, 2 and 4 workers on
-one database, each owning its own shards (communities), all sharing one outbox.
+one database, each owning its own shards (communities), all sharing one outbox: once with an
+executor that returns at once (the runtime's own cost), once with one that takes `--executor-ms`
+per action (waiting on a chat platform's API, where several workers pay off).
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def timeline(seed: int, events: int) -> dict[str, Any]:
 
 
 def _worker(
-    url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any
+    url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any, delay: float
 ) -> None:
     """Feed `events` events spread over `shards`, dispatching as it goes; report via exit code."""
     from sopdsl.plan import loads
@@ -69,7 +71,12 @@ def _worker(
     from sopdsl.runtime.live import ManualClock, Runtime
 
     plan = loads(plan_text)
-    executors = dict.fromkeys(ACTION_KINDS, lambda action, key: None)
+
+    def execute(action: Any, key: str) -> None:
+        if delay:
+            time.sleep(delay)  # an executor waiting on a chat platform's API
+
+    executors = dict.fromkeys(ACTION_KINDS, execute)
     per_shard = max(1, events // len(shards))
     runtimes = []
     lines = []
@@ -100,7 +107,9 @@ def _worker(
         rt.close()
 
 
-def measure(url: str, plan_text: str, workers: int, events: int, shards_per_worker: int) -> dict[str, Any]:
+def measure(
+    url: str, plan_text: str, workers: int, events: int, shards_per_worker: int, delay: float = 0.0
+) -> dict[str, Any]:
     """Run `workers` processes feeding `events` events in all; the events per second, and the totals."""
     ctx = multiprocessing.get_context("spawn")
     ready = ctx.Barrier(workers + 1)
@@ -108,7 +117,9 @@ def measure(url: str, plan_text: str, workers: int, events: int, shards_per_work
     procs = []
     for index in range(workers):
         shards = [f"w{index}s{n}" for n in range(shards_per_worker)]
-        proc = ctx.Process(target=_worker, args=(url, plan_text, shards, events // workers, index, ready, go))
+        proc = ctx.Process(
+            target=_worker, args=(url, plan_text, shards, events // workers, index, ready, go, delay)
+        )
         proc.start()
         procs.append(proc)
     ready.wait()
@@ -157,6 +168,7 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2,4", help="PostgreSQL worker counts")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--shards", type=int, default=4, help="shards (communities) per worker")
+    parser.add_argument("--executor-ms", type=float, default=5.0, help="a slow executor's time per action")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
     args = parser.parse_args()
     events = 400 if args.quick else args.events
@@ -174,17 +186,18 @@ def main() -> None:
         print(
             f"sqlite      1 worker : {row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s"
         )
-    for workers in [int(w) for w in args.workers.split(",")]:
-        url, name = _fresh_postgres(args.postgres)
-        try:
-            row = measure(url, plan_text, workers, events, args.shards)
-        finally:
-            _drop_postgres(args.postgres, name)
-        results.append({"store": "postgres", **row})
-        print(
-            f"postgres    {workers} worker{'s' if workers > 1 else ' '}: {row['events_per_second']:>6} events/s  "
-            f"{row['actions_per_second']:>6} actions/s"
-        )
+    for delay in (0.0, args.executor_ms / 1000):
+        for workers in [int(w) for w in args.workers.split(",")]:
+            url, name = _fresh_postgres(args.postgres)
+            try:
+                row = measure(url, plan_text, workers, events, args.shards, delay)
+            finally:
+                _drop_postgres(args.postgres, name)
+            results.append({"store": "postgres", "executor_ms": delay * 1000, **row})
+            print(
+                f"postgres    {workers} worker{'s' if workers > 1 else ' '}, executor {delay * 1000:>3.0f} ms: "
+                f"{row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s"
+            )
     machine = {
         "python": platform.python_version(),
         "platform": platform.platform(),

@@ -128,6 +128,7 @@ class Runtime:
         seed: int = 0,
         retry: RetryPolicy | None = None,
         lease: float = 30.0,
+        batch: int = 20,
         late: int = 300,
         early: int = 300,
         missed_after: int | None = -1,
@@ -141,6 +142,9 @@ class Runtime:
         self.seed = seed
         self.retry = retry if retry is not None else RetryPolicy()
         self.lease = lease
+        # Rows claimed at a time: few enough that other workers get a share while slow
+        # executors work through them; enough to keep a claim's round trip cheap per row.
+        self.batch = batch
         self.late = late  # seconds an event may be older than the engine's clock
         self.early = early  # seconds an event may be ahead of the runtime's clock
         # A timer overdue by more than this was missed while the runtime was down (see _tick_entry);
@@ -301,7 +305,7 @@ class Runtime:
         moment = self.clock.now() if now is None else now
         handled = 0
         with self._dispatching:
-            while rows := self.store.claim(self.worker, time.time(), moment, self.lease, 100):
+            while rows := self.store.claim(self.worker, time.time(), moment, self.lease, self.batch):
                 # Stop short of the lease's end: after it, another worker may have claimed the rest.
                 deadline = time.time() + self.lease * 0.8
                 done = []
