@@ -281,10 +281,12 @@ class Engine:
         # Timers due at one instant run by playbook order, then member id ("" for group-level
         # timers, so they come first), then group id, then creation order: never by dict order.
         self._seq += 1
-        heapq.heappush(self.heap, (due, playbook, member, group, self._seq, kind, payload))
+        # The payload is spread into the entry, not nested: one tuple per timer, not two.
+        heapq.heappush(self.heap, (due, playbook, member, group, self._seq, kind, *payload))
 
     def _fire(self, entry: tuple[Any, ...]) -> None:
-        due, pb_index, member_id, _group, _seq, kind, payload = entry
+        due, pb_index, member_id, _group, _seq, kind = entry[:6]
+        payload = entry[6:]
         if kind in (_RESUME, _TIMEOUT):
             flow_id, token = payload
             flow = self.flows.get(flow_id)
