@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
+import json
 import logging
 import os
 import socket
@@ -216,7 +218,7 @@ class Runtime:
             "operator": operator,
             "owner": owner,
         }
-        self._submit(body)
+        self._submit(_plain(body, f"group '{group_id}'"))
 
     def add_member(
         self,
@@ -247,7 +249,7 @@ class Runtime:
             "channel": channel,
             "counters": dict(counters or {}),
         }
-        self._submit(body)
+        self._submit(_plain(body, f"member '{member_id}'"))
 
     # ---- events and time -------------------------------------------------------------------------------
 
@@ -597,6 +599,21 @@ def _play(engine: Engine, body: dict[str, Any]) -> None:
 
 
 _ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
+
+
+def _plain(body: dict[str, Any], what: str) -> dict[str, Any]:
+    """The entry as JSON gives it back, so the engine sees now exactly what a replay will see."""
+
+    def dates(value: Any) -> str:
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON data")
+
+    try:
+        plain: dict[str, Any] = json.loads(json.dumps(body, ensure_ascii=False, default=dates))
+    except (TypeError, ValueError) as exc:
+        raise EngineError(f"{what}: {exc}") from None
+    return plain
 
 
 def _row(shard: str, action: Action) -> OutboxRow:

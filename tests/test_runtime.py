@@ -728,3 +728,21 @@ def test_a_lost_database_connection_loses_nothing(request: pytest.FixtureRequest
     assert recorder.texts() == ["欢迎 张三", "欢迎 李四"]
     assert rt.stats()["events_in"] == 2
     rt.close()
+
+
+def test_members_attributes_are_stored_as_a_replay_sees_them(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sopdsl.errors import EngineError
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    rt = runtime(url, ManualClock(START), Recorder())
+    rt.add_member("m1", groups=["g1"], attributes={"birthday": dt.date(1990, 5, 1), "level": 3})
+    assert rt.engine().members["m1"].attributes == {"birthday": "1990-05-01", "level": 3}
+    with pytest.raises(EngineError, match="member 'm2': object is not JSON data"):
+        rt.add_member("m2", attributes={"x": object()})
+    rt.close()
+    again = runtime(url, ManualClock(START), Recorder())
+    assert again.engine().members["m1"].attributes == {"birthday": "1990-05-01", "level": 3}
+    assert "m2" not in again.engine().members
+    again.close()
