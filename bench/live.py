@@ -23,6 +23,7 @@ import platform
 import random
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -90,8 +91,8 @@ def _worker(
             rt.add_member(member["id"], groups=member["groups"], tags=member["tags"])
         runtimes.append(rt)
         lines.append(line)
-    ready.wait()
-    go.wait()
+    ready.wait(timeout=300)
+    go.wait(timeout=60)
     fed = 0
     for step in range(per_shard):
         for rt, line in zip(runtimes, lines, strict=True):
@@ -122,9 +123,14 @@ def measure(
         )
         proc.start()
         procs.append(proc)
-    ready.wait()
-    began = time.perf_counter()
-    go.wait()
+    try:
+        ready.wait(timeout=300)  # a worker that fails to start breaks the barrier instead of hanging
+        began = time.perf_counter()
+        go.wait(timeout=60)
+    except threading.BrokenBarrierError:
+        for proc in procs:
+            proc.terminate()
+        raise SystemExit("a worker failed to start") from None
     for proc in procs:
         proc.join()
         if proc.exitcode != 0:
