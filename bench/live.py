@@ -1,7 +1,7 @@
 """Live-runtime benchmark: events handled per second, durably, with SQLite and PostgreSQL workers.
 
 Run: `.venv/bin/python bench/live.py` (options: `--events N`, `--workers 1,2,4`, `--postgres URL`,
-`--quick`). Results are printed and written to `bench/results/live.json`.
+`--executor-ms MS`, `--runs N` (best kept), `--quick`). Results are printed and written to `bench/results/live.json`.
 
 Each worker process feeds its share of a busy timeline (tests/engine_cases/busy.sop: joins,
 posts, orders, leaves; splits, tags, caps, quiet hours) through `Runtime.feed`, one event per
@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +176,11 @@ def main() -> None:
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--shards", type=int, default=4, help="shards (communities) per worker")
     parser.add_argument("--executor-ms", type=float, default=5.0, help="a slow executor's time per action")
+    parser.add_argument("--runs", type=int, default=2, help="runs per configuration; the best is kept")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
     args = parser.parse_args()
     events = 400 if args.quick else args.events
+    runs = 1 if args.quick else args.runs
 
     import sopdsl
 
@@ -187,18 +190,24 @@ def main() -> None:
     plan_text = plan.dumps()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        row = measure(f"sqlite:///{tmp}/bench.db", plan_text, 1, events, args.shards)
+        row = _best(
+            measure(f"sqlite:///{tmp}/bench{run}.db", plan_text, 1, events, args.shards)
+            for run in range(runs)
+        )
         results.append({"store": "sqlite", **row})
         print(
             f"sqlite      1 worker : {row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s"
         )
     for delay in (0.0, args.executor_ms / 1000):
         for workers in [int(w) for w in args.workers.split(",")]:
-            url, name = _fresh_postgres(args.postgres)
-            try:
-                row = measure(url, plan_text, workers, events, args.shards, delay)
-            finally:
-                _drop_postgres(args.postgres, name)
+            found = []
+            for _ in range(runs):
+                url, name = _fresh_postgres(args.postgres)
+                try:
+                    found.append(measure(url, plan_text, workers, events, args.shards, delay))
+                finally:
+                    _drop_postgres(args.postgres, name)
+            row = _best(found)
             results.append({"store": "postgres", "executor_ms": delay * 1000, **row})
             print(
                 f"postgres    {workers} worker{'s' if workers > 1 else ' '}, executor {delay * 1000:>3.0f} ms: "
@@ -212,8 +221,15 @@ def main() -> None:
     }
     out = ROOT / "bench" / "results" / "live.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"machine": machine, "events": events, "results": results}, indent=1) + "\n")
+    out.write_text(
+        json.dumps({"machine": machine, "events": events, "runs": runs, "results": results}, indent=1) + "\n"
+    )
     print(f"machine: {machine['processor']}, {machine['cpus']} CPUs, Python {machine['python']}; wrote {out}")
+
+
+def _best(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the most events per second: the machine is shared, so slower runs measure others."""
+    return max(rows, key=lambda row: row["events_per_second"])
 
 
 def _cpu_name() -> str:
