@@ -2,6 +2,8 @@
 
 A closure takes (member, group, event data, now, zone) and answers True or False. A missing
 value (an attribute never set, an event field absent) makes a test false, never an error.
+Coupon stock is the engine's, not the member's: `coupon X in stock` asks a `Stock` function
+given at compile time (the engine's delivery counters) at the moment the test runs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,13 @@ from sopdsl.runtime.state import GroupState, MemberState
 Test = Callable[[MemberState | None, GroupState | None, dict[str, Any], int, ZoneInfo], bool]
 Getter = Callable[[MemberState | None, GroupState | None, dict[str, Any]], Any]
 Referrer = Callable[[str], MemberState | None]
+# Units of a coupon's stock still to grant, or None for a coupon declared without a stock.
+Stock = Callable[[str], int | None]
+
+
+def _unlimited(coupon: str) -> int | None:
+    return None
+
 
 _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
@@ -59,20 +68,36 @@ def _normalize(value: Any, kind: model.ValueType) -> Any:
     return value
 
 
-def compile_cond(cond: model.Cond, referrer: Referrer, counters: frozenset[str] = frozenset()) -> Test:
-    """Compile a checked condition into a closure; `counters` (built-in and declared) read 0 when unset."""
+def compile_cond(
+    cond: model.Cond,
+    referrer: Referrer,
+    counters: frozenset[str] = frozenset(),
+    stock: Stock = _unlimited,
+) -> Test:
+    """Compile a checked condition into a closure; `counters` (built-in and declared) read 0 when
+    unset; `stock` answers how many of a coupon are left (by default: every coupon is unlimited)."""
     if isinstance(cond, model.ConstCond):
         value = cond.value
         return lambda m, g, e, now, tz: value
     if isinstance(cond, model.NotCond):
-        inner = compile_cond(cond.operand, referrer, counters)
+        inner = compile_cond(cond.operand, referrer, counters, stock)
         return lambda m, g, e, now, tz: not inner(m, g, e, now, tz)
     if isinstance(cond, model.AndCond):
-        parts = [compile_cond(c, referrer, counters) for c in cond.operands]
+        parts = [compile_cond(c, referrer, counters, stock) for c in cond.operands]
         return lambda m, g, e, now, tz: all(p(m, g, e, now, tz) for p in parts)
     if isinstance(cond, model.OrCond):
-        parts = [compile_cond(c, referrer, counters) for c in cond.operands]
+        parts = [compile_cond(c, referrer, counters, stock) for c in cond.operands]
         return lambda m, g, e, now, tz: any(p(m, g, e, now, tz) for p in parts)
+    if isinstance(cond, model.StockCond):
+        coupon, wanted = cond.coupon, cond.in_stock
+
+        def in_stock(
+            m: MemberState | None, g: GroupState | None, e: dict[str, Any], now: int, tz: ZoneInfo
+        ) -> bool:
+            left = stock(coupon)
+            return (left is None or left > 0) is wanted
+
+        return in_stock
     if isinstance(cond, model.TagCond):
         return _tags(cond)
     if isinstance(cond, model.CompareCond):

@@ -27,7 +27,7 @@ from sopdsl import model
 from sopdsl.plan import CompiledPlaybook, Instr, Plan, event_key
 from sopdsl.runtime import timeutil, trace
 from sopdsl.runtime.actions import Action
-from sopdsl.runtime.conditions import Test, compile_cond, window_kinds
+from sopdsl.runtime.conditions import Stock, Test, compile_cond, window_kinds
 from sopdsl.runtime.events import Event, validate
 from sopdsl.runtime.policy import Delivery
 from sopdsl.runtime.state import Flow, GroupState, MemberState
@@ -53,22 +53,26 @@ class _Compiled:
         index: int,
         compiled: CompiledPlaybook,
         referrer: Callable[[str], MemberState | None],
-        counters: frozenset[str] = frozenset(),
+        counters: frozenset[str],
+        stock: Stock,
     ) -> None:
         self.index = index
         self.playbook = compiled.playbook
         self.code = compiled.code
         self.schedule = compiled.schedule
         pb = compiled.playbook
-        self.guard: Test | None = compile_cond(pb.guard, referrer, counters) if pb.guard is not None else None
+        self.guard: Test | None = (
+            compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None
+        )
         self.entry_conds: list[Test | None] = [
-            compile_cond(e.cond, referrer, counters) if e.cond is not None else None for e in pb.schedule
+            compile_cond(e.cond, referrer, counters, stock) if e.cond is not None else None
+            for e in pb.schedule
         ]
         self.branch_conds: dict[tuple[int, int], Test] = {}
         for entry, code in [(-1, self.code), *enumerate(self.schedule)]:
             for pc, instr in enumerate(code):
                 if instr.cond is not None:
-                    self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer, counters)
+                    self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer, counters, stock)
 
     def code_of(self, entry: int) -> tuple[Instr, ...]:
         return self.code if entry < 0 else self.schedule[entry]
@@ -114,7 +118,11 @@ class Engine:
         self.delivery = Delivery(program.policy, program.coupons)
         # A counter nobody has added to yet reads 0, so `member.warnings < 1` holds for a newcomer.
         counters = frozenset(BUILTIN_COUNTERS) | frozenset(program.counters)
-        self.compiled = [_Compiled(i, c, self.members.get, counters) for i, c in enumerate(plan.playbooks)]
+        # `coupon X in stock` reads the delivery counters at the moment it is tested.
+        stock = self.delivery.left
+        self.compiled = [
+            _Compiled(i, c, self.members.get, counters, stock) for i, c in enumerate(plan.playbooks)
+        ]
         self.windows: set[str] = set()
         for c in self.compiled:
             self.windows |= window_kinds(c.playbook.guard)
@@ -621,6 +629,8 @@ class Engine:
             member.tags.add(str(event.name))
         elif kind == "untag":
             member.tags.discard(str(event.name))
+        elif kind == "rename":  # the member changed their group nickname (WeCom reports it)
+            member.nickname = str(event.data.get("nickname") or "")
         if kind in self.windows:
             self._window(member, kind, now)
         for counter, amount in changed:
@@ -872,6 +882,7 @@ class Engine:
                     verdict,
                     last,
                     self.members.get(member.referrer) if member.referrer else None,
+                    self.delivery.left,
                 )
             )
         if verdict is not trace.STARTED:

@@ -7,7 +7,19 @@ from typing import Any
 
 from sopdsl.errors import EngineError
 
-KINDS = ("join", "leave", "message", "order", "invite", "report", "tag", "untag", "custom", "task_done")
+KINDS = (
+    "join",
+    "leave",
+    "message",
+    "order",
+    "invite",
+    "report",
+    "tag",
+    "untag",
+    "rename",
+    "custom",
+    "task_done",
+)
 
 
 @dataclass(slots=True)
@@ -26,20 +38,29 @@ class BadEventError(EngineError, ValueError):
     """An event is malformed: the message says which field and why."""
 
 
-def missing(kind: str, member: str | None, group: str | None, name: str | None) -> tuple[str, str] | None:
-    """The field an event of this kind lacks, with the reason, or None if it has what it needs."""
+def missing(
+    kind: str, member: str | None, group: str | None, name: str | None, data: Any = None
+) -> tuple[str, str] | None:
+    """The field an event of this kind lacks, with the reason, or None if it has what it needs
+    (`data`, when given, is checked for the payload a kind cannot do without)."""
     if kind not in KINDS:
         return "kind", f"unknown event kind {kind!r}; expected one of {', '.join(KINDS)}"
     if kind != "task_done" and not member:
         return "member", f"a {kind} event needs a member"
     if kind in ("tag", "untag", "custom") and not name:
         return "name", f"a {kind} event needs a name (the tag, or the custom event's name)"
+    if kind == "rename" and isinstance(data, dict):
+        # An empty nickname is a real change (the member cleared it); a missing one is a mistake.
+        if "nickname" not in data:
+            return "data.nickname", "a rename event needs data.nickname: the member's new group nickname"
+        if not isinstance(data["nickname"], str):
+            return "data.nickname", f"a rename event's nickname is text, got {data['nickname']!r}"
     return None
 
 
 def validate(event: Event) -> None:
     """Raise `BadEventError` if an event lacks what its kind needs."""
-    problem = missing(event.kind, event.member, event.group, event.name)
+    problem = missing(event.kind, event.member, event.group, event.name, event.data)
     if problem is not None:
         raise BadEventError(problem[1])
     if not isinstance(event.data, dict):

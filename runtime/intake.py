@@ -26,6 +26,7 @@ _NUMBER: tuple[type, ...] = (int, float)
 _BUILTIN_DATA: dict[str, dict[str, tuple[type, ...]]] = {
     "join": {"name": _TEXT, "nickname": _TEXT, "channel": _TEXT, "inviter": _TEXT},
     "order": {"amount": _NUMBER},
+    "rename": {"nickname": _TEXT},
     "task_done": {"task": _TEXT},
 }
 _TYPES: dict[model.ValueType, tuple[type, ...]] = {
@@ -73,7 +74,7 @@ def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> 
         else:
             message = f"event field '{field}': {first['msg'].lower()}"
         raise EventError(message, field) from None
-    problem = missing(event.kind, event.member, event.group, event.name)
+    problem = missing(event.kind, event.member, event.group, event.name, event.data)
     if problem is not None:
         raise EventError(problem[1], problem[0])
     when = now if event.time is None else _epoch(event.time, program.timezone)

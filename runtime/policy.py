@@ -54,6 +54,13 @@ class Delivery:
             ruled.add("grant")
         self.ruled = frozenset(ruled)
 
+    def left(self, coupon: str) -> int | None:
+        """How many of a coupon's declared stock are still to grant; None if it has no stock."""
+        declared = self.coupons.get(coupon)
+        if declared is None or declared.stock is None:
+            return None
+        return max(declared.stock - self.stock_used.get(coupon, 0), 0)
+
     def decide(self, action: Action, now: int, tz: ZoneInfo, member_tags: set[str] | None) -> Decision:
         """What to do with an action due now, in the local zone `tz` of its group."""
         if action.kind not in self.ruled:

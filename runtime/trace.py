@@ -38,6 +38,7 @@ class Decision:
     verdict: str
     since: int | None = None  # when the member last entered, for RAN_ONCE and COOLING_DOWN
     referrer: MemberState | None = None  # the member who invited this one, for `referrer.F` tests
+    stock: Callable[[str], int | None] | None = None  # coupons left now, for `coupon X in stock` tests
 
 
 Tracer = Callable[[Decision], None]

@@ -160,6 +160,11 @@ CODES: Mapping[str, Code] = _codes(
         "The action cannot be aimed at this target here (for example `to member` in a group calendar entry).",
     ),
     (
+        "SOP117",
+        "invalid version or review",
+        "`version`, `author` and `reviewed by` say which reviewed revision of an SOP a plan runs, and plans and action logs show them: each must be a non-empty text on one line, and a reviewer is named once. A playbook reviewed only by its own author gets a warning: a review needs a second person.",
+    ),
+    (
         "SOP201",
         "template syntax error",
         "The template text is not valid Jinja2. Variables are written {{ member.name }}.",
@@ -215,6 +220,11 @@ CODES: Mapping[str, Code] = _codes(
         "SOP407",
         "wrong action arguments",
         "A custom action is called with arguments that do not match its declaration.",
+    ),
+    (
+        "SOP408",
+        "stock test on a coupon without stock",
+        "`coupon X in stock` tests whether any of a coupon's declared stock is left. A coupon declared without `stock N` never runs out, so the test always holds (and `not in stock` never does).",
     ),
     (
         "SOP501",

@@ -23,7 +23,7 @@ from sopdsl.source import Source, Span
 
 ActionKind = Literal["send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve"]
 EventKindName = Literal[
-    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "custom", "task_done"
+    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
 ]
 
 
@@ -319,7 +319,7 @@ def _problems(
             time(member.joined, "members", index, "joined")
     latest: dict[bool, tuple[tuple[bool, float], str]] = {}  # the latest event so far, per kind of time
     for index, event in enumerate(fixture.events):
-        problem = missing(event.kind, event.member, event.group, event.name)
+        problem = missing(event.kind, event.member, event.group, event.name, event.data)
         if problem is not None:
             found.append((f"events.{index}.{problem[0]}: {problem[1]}", where("events", index)))
         moment = time(event.at, "events", index, "at")

@@ -64,6 +64,7 @@ _EVENTS = {
     n.EventKind.ORDER: "member orders",
     n.EventKind.INVITE: "member invites",
     n.EventKind.REPORT: "member is reported",
+    n.EventKind.RENAME: "member renames",
 }
 
 _GROUP_WORDS = {
@@ -559,6 +560,12 @@ def _setting(item: n.PlaybookItem) -> str:
         return f"on change {item.mode.text}"
     if isinstance(item, n.ActiveSetting):
         return f"active from {_datetime(item.start)} until {_datetime(item.end)}"
+    if isinstance(item, n.VersionSetting):
+        return f"version {_str(item.version)}"
+    if isinstance(item, n.AuthorSetting):
+        return f"author {_str(item.author)}"
+    if isinstance(item, n.ReviewSetting):
+        return f"reviewed by {_strs(item.reviewers)}"
     raise TypeError(f"not a one-line playbook item: {type(item).__name__}")
 
 
@@ -591,6 +598,8 @@ def _cond(c: n.Cond) -> str:
         return f"time between {c.start.text} and {c.end.text}"
     if isinstance(c, n.WeekdayIn):
         return f"weekday in [{_names(c.days)}]"
+    if isinstance(c, n.InStock):
+        return f"coupon {c.coupon.text} {'not in' if c.negated else 'in'} stock"
     return "true" if c.value else "false"
 
 

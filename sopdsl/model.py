@@ -255,6 +255,7 @@ class EventKind(enum.Enum):
     REPORT = "report"
     TAGGED = "tagged"
     UNTAGGED = "untagged"
+    RENAME = "rename"
     CUSTOM = "custom"
     TASK_DONE = "task_done"
 
@@ -423,6 +424,15 @@ class WeekdayCond(Model):
     weekdays: tuple[int, ...]
 
 
+class StockCond(Model):
+    """`coupon X in stock` (`in_stock`) or `coupon X not in stock`: whether a coupon with a
+    declared stock has any left, counting the grants that went out so far."""
+
+    kind: Literal["stock"] = "stock"
+    coupon: str
+    in_stock: bool = True
+
+
 class ConstCond(Model):
     """`true` or `false`."""
 
@@ -461,6 +471,7 @@ Cond: TypeAlias = Annotated[
     | WindowCond
     | TimeCond
     | WeekdayCond
+    | StockCond
     | ConstCond
     | NotCond
     | AndCond
@@ -692,11 +703,15 @@ class ScheduleEntry(Model):
 
 
 class Playbook(Model):
-    """One SOP: triggers, guard, steps, calendar entries and operating options."""
+    """One SOP: triggers, guard, steps, calendar entries and operating options; `version`,
+    `author` and `reviewers` say which reviewed revision of the SOP a plan runs."""
 
     name: str
     title: str | None = None
     scenarios: tuple[str, ...] = ()
+    version: str | None = None
+    author: str | None = None
+    reviewers: tuple[str, ...] = ()
     scope: Scope = Scope()
     triggers: tuple[Trigger, ...] = ()
     guard: Cond | None = None

@@ -382,6 +382,7 @@ class EventKind(enum.Enum):
     REPORT = "report"
     TAGGED = "tagged"
     UNTAGGED = "untagged"
+    RENAME = "rename"
     CUSTOM = "custom"
 
 
@@ -615,6 +616,15 @@ class WeekdayIn:
 
 
 @dataclass(frozen=True, slots=True)
+class InStock:
+    """`coupon free_scarf in stock`, or with `negated`, `coupon free_scarf not in stock`."""
+
+    coupon: Name
+    negated: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class BoolCond:
     """`true` / `false` as a condition."""
 
@@ -664,6 +674,7 @@ Cond: TypeAlias = (
     | WindowCount
     | TimeBetween
     | WeekdayIn
+    | InStock
     | BoolCond
     | Not
     | And
@@ -955,6 +966,30 @@ class ActiveSetting:
 
 
 @dataclass(frozen=True, slots=True)
+class VersionSetting:
+    """`version "1.2"`: which revision of the SOP this is."""
+
+    version: Str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorSetting:
+    """`author "小美"`: who wrote this revision."""
+
+    author: Str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSetting:
+    """`reviewed by "阿峰", "小美"`: who reviewed this revision."""
+
+    reviewers: tuple[Str, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True)
 class DoSetting:
     """`do { ... }`: the steps run when an `on` trigger fires."""
 
@@ -985,6 +1020,9 @@ PlaybookItem: TypeAlias = (
     | MissedSetting
     | ChangeSetting
     | ActiveSetting
+    | VersionSetting
+    | AuthorSetting
+    | ReviewSetting
     | DoSetting
     | AtEntry
 )

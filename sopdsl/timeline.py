@@ -55,9 +55,9 @@ _MEMBER_FIELDS = {
 }
 _EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
 _KINDS = frozenset(KINDS)
-_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "custom", "task_done"))
+_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
 KindName = Literal[
-    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "custom", "task_done"
+    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
 ]
 
 
@@ -338,7 +338,7 @@ class Timeline:
                     continue
             member_id = rec.member
             if kind in needs_more or member_id is None:
-                problem = missing(kind, member_id, rec.group, rec.name)
+                problem = missing(kind, member_id, rec.group, rec.name, rec.data)
                 if problem is not None:
                     problems.add(line, f"{problem[0]}: {problem[1]}")
                     if problems.full():
@@ -412,7 +412,7 @@ class Timeline:
         if not isinstance(obj.get("data", {}), dict):
             add(line, "data: an object of payload fields")
             return False
-        problem = missing(kind, obj.get("member"), obj.get("group"), obj.get("name"))
+        problem = missing(kind, obj.get("member"), obj.get("group"), obj.get("name"), obj.get("data", {}))
         if problem is not None:
             add(line, f"{problem[0]}: {problem[1]}")
             return False

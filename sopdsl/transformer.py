@@ -300,6 +300,15 @@ class _Builders:
     def pb_active(self, span: Span, children: list[Any]) -> n.ActiveSetting:
         return n.ActiveSetting(children[0], children[1], span)
 
+    def pb_version(self, span: Span, children: list[Any]) -> n.VersionSetting:
+        return n.VersionSetting(children[0], span)
+
+    def pb_author(self, span: Span, children: list[Any]) -> n.AuthorSetting:
+        return n.AuthorSetting(children[0], span)
+
+    def pb_reviewed(self, span: Span, children: list[Any]) -> n.ReviewSetting:
+        return n.ReviewSetting(tuple(children[0]), span)
+
     def pb_do(self, span: Span, children: list[Any]) -> n.DoSetting:
         block: _Block = children[0]
         return n.DoSetting(tuple(block), block.braced, span)
@@ -405,6 +414,9 @@ class _Builders:
 
     def ev_untagged(self, span: Span, children: list[Any]) -> n.EventPattern:
         return self._event(span, n.EventKind.UNTAGGED, tag=children[0])
+
+    def ev_rename(self, span: Span, children: list[Any]) -> n.EventPattern:
+        return self._event(span, n.EventKind.RENAME)
 
     def ev_custom(self, span: Span, children: list[Any]) -> n.EventPattern:
         return self._event(span, n.EventKind.CUSTOM, custom=children[0])
@@ -584,6 +596,12 @@ class _Builders:
 
     def weekday_in(self, span: Span, children: list[Any]) -> n.WeekdayIn:
         return n.WeekdayIn(tuple(children[0]), span)
+
+    def in_stock(self, span: Span, children: list[Any]) -> n.InStock:
+        return n.InStock(children[0], False, span)
+
+    def out_of_stock(self, span: Span, children: list[Any]) -> n.InStock:
+        return n.InStock(children[0], True, span)
 
     def bool_cond(self, span: Span, children: list[Any]) -> n.BoolCond:
         value: n.Bool = children[0]

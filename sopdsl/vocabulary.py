@@ -87,6 +87,7 @@ EVENT_FIELDS: dict[EventKind, dict[str, ValueType]] = {
     EventKind.REPORT: {"reason": ValueType.TEXT},
     EventKind.TAGGED: {"tag": ValueType.TEXT},
     EventKind.UNTAGGED: {"tag": ValueType.TEXT},
+    EventKind.RENAME: {"nickname": ValueType.TEXT},
     EventKind.CUSTOM: {},
     EventKind.TASK_DONE: {"task": ValueType.TEXT},
 }

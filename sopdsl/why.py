@@ -161,7 +161,11 @@ def _false_parts(
 ) -> list[str]:
     """The smallest parts of a false condition that made it false, each with the values it read."""
     d = decision
-    test = compile_cond(cond, lookup, counters)
+    test = (
+        compile_cond(cond, lookup, counters, d.stock)
+        if d.stock is not None
+        else compile_cond(cond, lookup, counters)
+    )
     value = test(d.member, d.group, d.event, d.time, d.zone)
     if isinstance(cond, model.AndCond):
         return (
@@ -185,6 +189,9 @@ def _values(d: trace.Decision, cond: model.Cond, counters: frozenset[str], looku
         return f"{cond.subject} tags: {', '.join(tags) or 'none'}"
     if isinstance(cond, model.WindowCond):
         return f"{cond.event.value} events kept: {len(d.member.windows.get(cond.event.value, ()))}"
+    if isinstance(cond, model.StockCond):
+        remaining = d.stock(cond.coupon) if d.stock is not None else None
+        return f"{cond.coupon}: {'no stock declared' if remaining is None else f'{remaining} left'}"
     left = getattr(cond, "left", None)
     if isinstance(left, model.Ref):
         read = getter(left, lookup, counters)(d.member, d.group, d.event)
@@ -231,6 +238,8 @@ def _cond_text(cond: model.Cond) -> str:
         return f"time between {cond.start:%H:%M} and {cond.end:%H:%M}"
     if isinstance(cond, model.WeekdayCond):
         return f"weekday in {list(cond.weekdays)}"
+    if isinstance(cond, model.StockCond):
+        return f"coupon {cond.coupon} {'in' if cond.in_stock else 'not in'} stock"
     return str(getattr(cond, "value", cond))
 
 

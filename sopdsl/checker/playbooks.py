@@ -106,6 +106,8 @@ def check_playbook(ctx: Context, decl: nodes.PlaybookDecl, policy: model.Policy)
             if start is not None and end is not None and end <= start:
                 ctx.error("SOP306", "the playbook's active window ends before it starts", item.span)
             fields["active_from"], fields["active_until"] = start, end
+        elif isinstance(item, nodes.VersionSetting | nodes.AuthorSetting | nodes.ReviewSetting):
+            _metadata(ctx, item, fields)
         elif isinstance(item, nodes.DoSetting):
             do = item
         else:
@@ -164,6 +166,7 @@ def check_playbook(ctx: Context, decl: nodes.PlaybookDecl, policy: model.Policy)
     )
     fields["triggers"] = tuple(triggers)
     fields["loc"] = loc(decl.span)
+    _review_check(ctx, decl, fields)
     if sum(d.is_error for d in ctx.diagnostics) > before:
         return None
     return model.Playbook.model_validate(fields)
@@ -179,9 +182,63 @@ def _setting_word(item: nodes.PlaybookItem) -> str:
         nodes.MissedSetting: "missed",
         nodes.ChangeSetting: "on change",
         nodes.ActiveSetting: "active",
+        nodes.VersionSetting: "version",
+        nodes.AuthorSetting: "author",
+        nodes.ReviewSetting: "reviewed by",
         nodes.DoSetting: "do",
     }
     return words.get(type(item), "setting")
+
+
+def _metadata(
+    ctx: Context,
+    item: nodes.VersionSetting | nodes.AuthorSetting | nodes.ReviewSetting,
+    fields: dict[str, Any],
+) -> None:
+    """`version`, `author`, `reviewed by`: shown in plans and logs, so each must say something."""
+    if isinstance(item, nodes.VersionSetting):
+        if _blank_or_multiline(ctx, item.version, "the version", 'write the revision, e.g. `version "1.2"`'):
+            fields["version"] = item.version.value.strip()
+        return
+    if isinstance(item, nodes.AuthorSetting):
+        if _blank_or_multiline(ctx, item.author, "the author", 'write who wrote it, e.g. `author "小美"`'):
+            fields["author"] = item.author.value.strip()
+        return
+    names: list[str] = []
+    for reviewer in item.reviewers:
+        if _blank_or_multiline(
+            ctx, reviewer, "a reviewer", 'write who reviewed it, e.g. `reviewed by "阿峰"`'
+        ):
+            name = reviewer.value.strip()
+            if name in names:
+                ctx.error("SOP117", f"'{name}' is named twice as a reviewer", reviewer.span)
+            names.append(name)
+    fields["reviewers"] = tuple(dict.fromkeys(names))
+
+
+def _blank_or_multiline(ctx: Context, text: nodes.Str, what: str, hint: str) -> bool:
+    """Whether a metadata string is usable: not empty and on one line (plans and logs show it)."""
+    if not text.value.strip():
+        ctx.error("SOP117", f"{what} is empty", text.span, hint)
+        return False
+    if "\n" in text.value:
+        ctx.error("SOP117", f"{what} spans several lines", text.span, "write it on one line")
+        return False
+    return True
+
+
+def _review_check(ctx: Context, decl: nodes.PlaybookDecl, fields: dict[str, Any]) -> None:
+    """A revision reviewed only by the person who wrote it has had no second pair of eyes."""
+    author = fields.get("author")
+    reviewers = fields.get("reviewers", ())
+    if author is not None and reviewers and all(r == author for r in reviewers):
+        span = next(i.span for i in decl.items if isinstance(i, nodes.ReviewSetting))
+        ctx.warning(
+            "SOP117",
+            f"this playbook is reviewed only by its author '{author}'",
+            span,
+            "have someone else review it before it goes live, and name them here",
+        )
 
 
 def _choice(
@@ -606,7 +663,26 @@ def _cond(ctx: Context, node: nodes.Cond, flow: Flow) -> model.Cond | None:
     if isinstance(node, nodes.WeekdayIn):
         days = values.weekdays(ctx, node.days)
         return model.WeekdayCond(weekdays=days) if days is not None else None
+    if isinstance(node, nodes.InStock):
+        return _stock(ctx, node)
     return model.ConstCond(value=node.value)
+
+
+def _stock(ctx: Context, node: nodes.InStock) -> model.Cond | None:
+    name = node.coupon.text
+    coupon: model.Coupon | None = ctx.lookup("coupon", "SOP107", name, node.coupon.span)
+    if coupon is None:
+        return None
+    if coupon.stock is None:
+        # Not an error: the test still reads right, it just never changes the outcome.
+        ctx.warning(
+            "SOP408",
+            f"coupon '{name}' has no stock, so it never runs out and this test is always "
+            + ("false" if node.negated else "true"),
+            node.span,
+            f"declare how many there are (`coupon {name} ... stock 50`), or drop the test",
+        )
+    return model.StockCond(coupon=name, in_stock=not node.negated)
 
 
 def _pattern_span(ctx: Context, pattern: nodes.Str, pos: int | None) -> Span:
@@ -835,6 +911,7 @@ _TRIGGER_WORDS = {
     model.EventKind.REPORT: "on member is reported",
     model.EventKind.TAGGED: 'on member is tagged "..."',
     model.EventKind.UNTAGGED: 'on member is untagged "..."',
+    model.EventKind.RENAME: "on member renames",
 }
 
 
