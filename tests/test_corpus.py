@@ -632,6 +632,13 @@ def _g1(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert threshold.threshold == 10
     (grant,) = of(reward.steps, model.GrantStep)
     assert program.coupons[grant.coupon].stock, "while stock lasts"
+    # The grant is guarded by a stock test, and whoever comes after the last item is told so.
+    (check,) = of(reward.steps, model.IfStep)
+    (branch,) = check.branches
+    assert branch.cond == model.StockCond(coupon=grant.coupon, in_stock=True)
+    assert of(branch.steps, model.GrantStep) == [grant]
+    (sorry,) = of(check.otherwise, model.SendStep)
+    assert sorry.target == "member" and "领完" in text(program, sorry)
     if threshold.counter != "invites":
         counting = only(pbs, lambda p: bool(event_triggers(p, model.EventKind.INVITE)))
         assert [(a.counter, a.amount) for a in of(counting.steps, model.AddStep)] == [(threshold.counter, 1)]
