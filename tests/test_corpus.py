@@ -756,7 +756,8 @@ def _t2(program: model.Program, pbs: list[model.Playbook]) -> None:
 @scenario("T3")
 def _t3(program: model.Program, pbs: list[model.Playbook]) -> None:
     (pb,) = pbs
-    assert pb.title and re.search(r"v\d+\.\d+", pb.title), "the SOP carries its version"
+    assert pb.version and re.fullmatch(r"\d+\.\d+", pb.version), "the SOP carries its version"
+    assert pb.author and pb.reviewers and pb.author not in pb.reviewers, "reviewed by someone else"
     assert pb.active_from is not None and pb.active_until is not None
     assert pb.missed is model.Missed.RUN_LATEST
     calendars = {e.when.calendar for e in pb.schedule}
