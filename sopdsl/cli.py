@@ -217,7 +217,7 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> 
     if not is_jsonl(path):
         fixture = _fixture_or_exit(path)
         zone_name = fixture.timezone or plan.program.timezone
-        write = _action_writer(out, fmt, explain, zone_name)
+        write = _action_writer(out, fmt, explain, zone_name, plan)
         for action in run_simulation(plan, fixture).actions:
             write(action)
         out.flush()
@@ -227,7 +227,7 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> 
     except FixtureError as exc:
         _echo_diagnostics([(d, None) for d in exc.diagnostics])
         sys.exit(EXIT_FOUND)
-    write = _action_writer(out, fmt, explain, stream.header.timezone)
+    write = _action_writer(out, fmt, explain, stream.header.timezone, plan)
     # A bar only for runs long enough to wait for, and only on a terminal (click would still
     # print its label to a pipe).
     size = stream.size or 0
@@ -278,9 +278,13 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
         click.echo(line)
 
 
-def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> Callable[[Action], None]:
+def _action_writer(
+    out: IO[bytes], fmt: str, explain: bool, zone_name: str, plan: Plan
+) -> Callable[[Action], None]:
     """A function writing one action to `out` as a JSONL record or a table line."""
     tz = timeutil.zone(zone_name)
+    # `--explain` names the playbook's version, so a reviewer sees which revision of an SOP acted.
+    versions = {c.playbook.name: c.playbook.version for c in plan.playbooks if c.playbook.version}
     encode = msgspec.json.Encoder(order="sorted").encode
     if fmt == "jsonl":
 
@@ -288,6 +292,8 @@ def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> C
             data = action.to_json(tz)
             if explain:
                 data["explain"] = {"line": action.loc, "trigger": action.trigger}
+                if action.playbook in versions:
+                    data["explain"]["version"] = versions[action.playbook]
             try:
                 out.write(encode(data) + b"\n")
             except (msgspec.EncodeError, TypeError):  # a value msgspec does not know: stdlib's form
@@ -298,7 +304,8 @@ def _action_writer(out: IO[bytes], fmt: str, explain: bool, zone_name: str) -> C
     def write_line(action: Action) -> None:
         line = describe(action, zone_name)
         if explain:
-            line += f"    ({action.playbook}: {action.loc}, triggered at {action.trigger})"
+            version = f" v{versions[action.playbook]}" if action.playbook in versions else ""
+            line += f"    ({action.playbook}{version}: {action.loc}, triggered at {action.trigger})"
         out.write((line + "\n").encode())
 
     return write_line

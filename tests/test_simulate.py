@@ -436,3 +436,18 @@ def test_calls_targets_and_operators_can_be_expected(tmp_path: Path, good: str, 
     code, output = sopdsl("test", str(tmp_path / "w.yaml"))
     assert code == 1, output
     assert bad.split(",")[0].split(":")[0] in output  # the failure names what was expected
+
+
+def test_explain_names_the_playbook_version(tmp_path: Path) -> None:
+    versioned = PLAYBOOK.replace("    on member joins", '    version "2.3"\n    on member joins')
+    sop = write(tmp_path, "w.sop", versioned)
+    fixture = write(tmp_path, "w.yaml", PASSING)
+    code, output = sopdsl("simulate", str(sop), "--timeline", str(fixture), "--explain")
+    assert code == 0, output
+    assert "(welcome v2.3: " in output
+    code, output = sopdsl("simulate", str(sop), "--timeline", str(fixture), "--format", "jsonl", "--explain")
+    assert json.loads(output.splitlines()[0])["explain"]["version"] == "2.3"
+    code, output = sopdsl(
+        "simulate", str(write(tmp_path, "u.sop", PLAYBOOK)), "--timeline", str(fixture), "--explain"
+    )
+    assert " v" not in output.split("(welcome")[1].split(":")[0]  # no version declared, none shown
