@@ -260,7 +260,10 @@ def test_stdin_lines_are_fed_and_a_bad_line_is_reported_with_its_number(
     assert isinstance(service.log, io.StringIO)
     log = service.log.getvalue()
     assert "stdin:3:2: error: not JSON" in log
-    assert "stdin:4: error: a tag event needs a name (the tag, or the custom event's name) (field: name); line skipped" in log
+    assert (
+        "stdin:4: error: a tag event needs a name (the tag, or the custom event's name) (field: name); line skipped"
+        in log
+    )
 
 
 # ---- executor configuration ------------------------------------------------------------------------
