@@ -101,6 +101,7 @@ class _Shard:
     cursor: int = 0
     collect: list[Action] | None = None  # actions emitted while applying new entries
     started: bool = False  # the engine arms its timers at the first event or advance
+    ticked: bool = False  # this process has run the shard's timers since it loaded it
 
     def sink(self, action: Action) -> None:
         if self.collect is not None:
@@ -456,8 +457,10 @@ class Runtime:
                 # The first tick also starts the engine (setting up groups and members does not),
                 # which arms the calendars: they may be due at once.
                 if until is not None and (not shard.started or (due is not None and due <= until)):
-                    tick = self._tick_entry(due if shard.started and due is not None else until, until)
+                    overdue = until - due if shard.started and due is not None else 0
+                    tick = self._tick_entry(overdue, first=not shard.ticked, until=until)
                     shard.play(tick)
+                    shard.ticked = True
                     offered = [*offered, tick]
             finally:
                 shard.collect = None
@@ -486,10 +489,12 @@ class Runtime:
             return []
         return collected
 
-    def _tick_entry(self, due: int, until: int) -> dict[str, Any]:
-        if self.missed_after is not None and until - due > self.missed_after:
-            # The runtime was down: timers missed meanwhile fire now, and calendar entries follow
-            # their playbook's `missed` setting (skip, or run the latest once).
+    def _tick_entry(self, overdue: int, *, first: bool, until: int) -> dict[str, Any]:
+        if first and self.missed_after is not None and overdue > self.missed_after:
+            # This process's first look at the shard finds timers long overdue: the runtime was
+            # down. Timers missed meanwhile fire now, and calendar entries follow their playbook's
+            # `missed` setting (skip, or run the latest once). Later in the same process a late
+            # timer (a slow executor held the loop up) is only late, and fires as usual.
             return {"op": "resume", "until": until}
         return {"op": "advance", "until": until}
 

@@ -631,6 +631,10 @@ def test_firings_missed_while_down_follow_the_playbooks_missed_setting(tmp_path:
     clock.set(START + 3 * DAY + 10 * HOUR)  # and the next evening is on time again
     back.tick()
     assert [d["template"] for _, _, _, d in recorder.calls[3:]] == ["evening", "digest"]
+    # A running loop held up (a slow executor) is late, not down: nothing is skipped.
+    clock.set(START + 4 * DAY + 10 * HOUR + 600)
+    back.tick()
+    assert [d["template"] for _, _, _, d in recorder.calls[5:]] == ["evening", "digest"]
     back.close()
 
 
