@@ -296,11 +296,15 @@ class Runtime:
     def tick(self, now: int | None = None) -> list[Action]:
         """Run the timers due by `now` (default: the clock's time) and dispatch due actions; return the actions decided."""
         moment = self.clock.now() if now is None else now
+        decided = self._run_timers(moment)
+        self.dispatch(moment)
+        return decided
+
+    def _run_timers(self, moment: int) -> list[Action]:
         decided: list[Action] = []
         with self._lock:
             for name in self.store.work(self.worker, time.time(), moment, 64):
                 decided.extend(self._apply(name, [], until=moment))
-        self.dispatch(moment)
         return decided
 
     def dispatch(self, now: int | None = None) -> int:
@@ -350,16 +354,21 @@ class Runtime:
                 await asyncio.sleep(0)
 
     def _cycle(self, idle: float) -> float:
-        """One loop turn: tick, then how long to sleep. A failing turn is logged and retried."""
+        """One loop turn: timers, dispatch, then how long to sleep. A failing turn is logged and retried."""
         try:
-            self.tick()
+            moment = self.clock.now()
+            progressed = bool(self._run_timers(moment)) | bool(self.dispatch(moment))
         except Exception:
             log.exception("sopdsl runtime: tick failed; retrying in %.1f s", idle)
             return idle
+        if progressed:
+            return 0.0  # finishing work may have freed more (a member's next action)
         wake = self.store.next_wakeup()
-        if wake is None:
+        if wake is None or wake <= self.clock.now():
+            # Nothing scheduled, or due work this worker cannot take yet (another worker's lease,
+            # a member's earlier action waiting for its retry): poll, never spin.
             return idle
-        return float(min(idle, max(0, wake - self.clock.now())))
+        return float(min(idle, wake - self.clock.now()))
 
     # ---- reading -----------------------------------------------------------------------------------
 

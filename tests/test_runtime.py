@@ -750,3 +750,28 @@ def test_members_attributes_are_stored_as_a_replay_sees_them(tmp_path: Path) -> 
     assert again.engine().members["m1"].attributes == {"birthday": "1990-05-01", "level": 3}
     assert "m2" not in again.engine().members
     again.close()
+
+
+def test_run_loop_polls_but_never_spins_on_work_it_cannot_take() -> None:
+    recorder = Recorder(fail=ConnectionError("down"))
+    rt = Runtime(plan_of(), "memory://", executors=recorder.executors(), clock=RealClock())
+    rt.feed({"kind": "join", "member": "m1", "group": "g1"})
+    rt.feed({"kind": "message", "member": "m1", "group": "g1"})  # due now, but behind the failed welcome
+    claims = 0
+    claim = rt.store.claim
+
+    def counted(*args: Any) -> Any:
+        nonlocal claims
+        claims += 1
+        return claim(*args)
+
+    rt.store.claim = counted  # type: ignore[method-assign]
+    stop = threading.Event()
+    thread = threading.Thread(target=rt.run, args=(stop,))
+    thread.start()
+    time.sleep(1.0)
+    stop.set()
+    thread.join(timeout=5)
+    assert len(recorder.calls) == 1  # the welcome failed once; its retry is 30 s away
+    assert claims < 20  # a few polls a second, not a busy loop
+    rt.close()
