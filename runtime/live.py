@@ -396,6 +396,10 @@ class Runtime:
         self._wake.set()
         return queued
 
+    def purge(self, days: float = 30) -> int:
+        """Delete outbox rows finished more than `days` ago (parked ones stay); how many went."""
+        return self.store.purge(self.clock.now() - int(days * 86400))
+
     def engine(self, shard: str | None = None) -> Engine:
         """The shard's engine, caught up with the store (read it, do not drive it)."""
         name = shard or self.shard

@@ -142,6 +142,14 @@ class Store(Protocol):
         """Put a parked row back to pending, due at `now`, with its attempts reset; False if none is parked."""
         ...
 
+    def purge(self, before: int) -> int:
+        """Delete finished rows (done, dry run, skipped) due before `before`; how many went.
+
+        Parked and pending rows stay. Safe because recovery never re-inserts rows: only newly
+        applied entries do, and their keys are new.
+        """
+        ...
+
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""
         ...

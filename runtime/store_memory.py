@@ -10,7 +10,18 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sopdsl.runtime.store import DONE, DRY_RUN, PARKED, PENDING, Batch, Entry, OutboxRow, ShardInfo, Step
+from sopdsl.runtime.store import (
+    DONE,
+    DRY_RUN,
+    PARKED,
+    PENDING,
+    SKIPPED,
+    Batch,
+    Entry,
+    OutboxRow,
+    ShardInfo,
+    Step,
+)
 
 
 class MemoryStore:
@@ -29,6 +40,8 @@ class MemoryStore:
         self._rows: list[OutboxRow] = []
         self._keys: set[tuple[str, str]] = set()
         self._row_leases: dict[int, tuple[str, float]] = {}
+        self._purged_out = 0
+        self._purged_failures = 0
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -181,10 +194,27 @@ class MemoryStore:
                     return True
             return False
 
+    def purge(self, before: int) -> int:
+        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+        with self._lock:
+            gone = 0
+            for index, row in enumerate(self._rows):
+                if row.status in (DONE, DRY_RUN, SKIPPED) and row.next_at < before:
+                    self._purged_out += row.status != SKIPPED
+                    self._purged_failures += row.failures
+                    # A tombstone keeps ids as list positions.
+                    self._rows[index] = OutboxRow(row.shard, row.key, "", "", {}, status="purged", id=row.id)
+                    gone += 1
+            return gone
+
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""
         with self._lock:
-            return [copy.copy(r) for r in self._rows if shard is None or r.shard == shard]
+            return [
+                copy.copy(r)
+                for r in self._rows
+                if r.status != "purged" and (shard is None or r.shard == shard)
+            ]
 
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row over all shards, or None."""
@@ -199,9 +229,9 @@ class MemoryStore:
             statuses = [r.status for r in self._rows]
             return {
                 "events_in": sum(i.events for i in self._shards.values()),
-                "actions_out": sum(s in (DONE, DRY_RUN) for s in statuses),
+                "actions_out": sum(s in (DONE, DRY_RUN) for s in statuses) + self._purged_out,
                 "pending": statuses.count(PENDING),
-                "failures": sum(r.failures for r in self._rows),
+                "failures": sum(r.failures for r in self._rows) + self._purged_failures,
                 "parked": statuses.count(PARKED),
             }
 

@@ -342,6 +342,38 @@ class SqlStore:
             )
             return bool(cur.rowcount)
 
+    def purge(self, before: int) -> int:
+        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+        finished = "status IN ('done', 'dry_run', 'skipped') AND next_at < ?"
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
+                    f"COALESCE(SUM(failures), 0) FROM sopdsl_outbox WHERE {finished}"
+                ),
+                (before,),
+            )
+            gone, out, failures = (int(v) for v in cur.fetchone())
+            if not gone:
+                return 0
+            cur.execute(self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished}"), (before,))
+            for key, amount in (("purged_out", out), ("purged_failures", failures)):
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO sopdsl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = CAST(CAST(sopdsl_meta.value AS BIGINT) + ? AS TEXT)"
+                    ),
+                    (key, str(amount), amount),
+                )
+            return gone
+
+    def _purged(self, cur: Cursor) -> tuple[int, int]:
+        cur.execute(
+            self._sql("SELECT key, value FROM sopdsl_meta WHERE key IN ('purged_out', 'purged_failures')")
+        )
+        found = {str(k): int(v) for k, v in cur.fetchall()}
+        return found.get("purged_out", 0), found.get("purged_failures", 0)
+
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""
         with self._txn() as cur:
@@ -378,11 +410,12 @@ class SqlStore:
             for status, count, failed in cur.fetchall():
                 counts[str(status)] = int(count)
                 failures += int(failed)
+            purged_out, purged_failures = self._purged(cur)
             return {
                 "events_in": events,
-                "actions_out": counts.get(DONE, 0) + counts.get(DRY_RUN, 0),
+                "actions_out": counts.get(DONE, 0) + counts.get(DRY_RUN, 0) + purged_out,
                 "pending": counts.get(PENDING, 0),
-                "failures": failures,
+                "failures": failures + purged_failures,
                 "parked": counts.get(PARKED, 0),
             }
 

@@ -249,3 +249,21 @@ def test_append_only_journals_for_the_applier(store: Store) -> None:
     store.apply("s", [], step, since=0, worker="w1", wall=1000.0, lease=30.0)
     assert seen == [[1]]
     assert store.work("w1", 1000.0, 0, 10) == []
+
+
+def test_purge_deletes_finished_rows_and_keeps_the_totals(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    rows = [_row("old", "a", at=100), _row("parked", "b", at=100), _row("new", "c", at=900)]
+    skipped = _row("dropped", "d", at=100)
+    skipped.status = "skipped"
+    _feed(store, [{"op": "event"}], [*rows, skipped])
+    old, parked, new = store.claim("w1", 1000.0, 1000, 30.0, 10)
+    old.status, old.attempts, old.failures = DONE, 2, 1
+    parked.status, parked.attempts, parked.failures = PARKED, 5, 5
+    new.status, new.attempts = DONE, 1
+    store.finish([old, parked, new], "w1")
+    before = store.stats()
+    assert store.purge(500) == 2  # the old done row and the old skipped one
+    assert [r.key for r in store.outbox()] == ["parked", "new"]
+    assert store.stats() == before
+    assert store.purge(500) == 0
