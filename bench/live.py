@@ -68,6 +68,16 @@ def _worker(
     url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any, delay: float
 ) -> None:
     """Feed `events` events spread over `shards`, dispatching as it goes; report via exit code."""
+    try:
+        _work(url, plan_text, shards, events, index, ready, go, delay)
+    except BaseException:
+        ready.abort()  # the parent stops at once instead of waiting for this worker
+        raise
+
+
+def _work(
+    url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any, delay: float
+) -> None:
     from sopdsl.plan import loads
     from sopdsl.runtime.dispatch import ACTION_KINDS
     from sopdsl.runtime.live import ManualClock, Runtime

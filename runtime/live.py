@@ -328,9 +328,9 @@ class Runtime:
         return handled
 
     def run(self, stop: threading.Event | None = None, *, idle: float = 1.0) -> None:
-        """Tick until `stop` is set, sleeping until the next due work (at most `idle` seconds between polls)."""
+        """Tick until `stop` is set (or the runtime is closed), sleeping until the next due work (at most `idle` s)."""
         stop = stop if stop is not None else threading.Event()
-        while not stop.is_set():
+        while not stop.is_set() and not self.closed:
             delay = self._cycle(idle)
             if isinstance(self.clock, RealClock):
                 # Sleep on the wake-up event so a fed event is dispatched at once; poll `stop` often.
@@ -342,7 +342,7 @@ class Runtime:
     async def run_async(self, stop: asyncio.Event | None = None, *, idle: float = 1.0) -> None:
         """`run` for asyncio: the store and executors work in a thread, the loop stays free."""
         stop = stop if stop is not None else asyncio.Event()
-        while not stop.is_set():
+        while not stop.is_set() and not self.closed:
             delay = await asyncio.to_thread(self._cycle, idle)
             if isinstance(self.clock, RealClock):
                 try:

@@ -775,3 +775,13 @@ def test_run_loop_polls_but_never_spins_on_work_it_cannot_take() -> None:
     assert len(recorder.calls) == 1  # the welcome failed once; its retry is 30 s away
     assert claims < 20  # a few polls a second, not a busy loop
     rt.close()
+
+
+def test_closing_the_runtime_ends_its_run_loop() -> None:
+    rt = Runtime(plan_of(), "memory://", executors=Recorder().executors(), clock=RealClock())
+    thread = threading.Thread(target=rt.run)
+    thread.start()
+    time.sleep(0.1)
+    rt.close()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
