@@ -415,11 +415,12 @@ class Runtime:
         if self.closed:
             return
         self.closed = True
-        with self._lock:
+        # Wait for a loop turn in another thread to finish with the store before closing it.
+        with self._dispatching, self._lock:
             for name in self._shards:
                 self.store.release(name, self.worker)
             self._shards.clear()
-        self.store.close()
+            self.store.close()
 
     # ---- applying -----------------------------------------------------------------------------------
 
