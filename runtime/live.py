@@ -355,6 +355,8 @@ class Runtime:
 
     def _cycle(self, idle: float) -> float:
         """One loop turn: timers, dispatch, then how long to sleep. A failing turn is logged and retried."""
+        if self.closed:
+            return 0.0
         try:
             moment = self.clock.now()
             progressed = bool(self._run_timers(moment)) | bool(self.dispatch(moment))
