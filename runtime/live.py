@@ -303,6 +303,8 @@ class Runtime:
     def _run_timers(self, moment: int) -> list[Action]:
         decided: list[Action] = []
         with self._lock:
+            if self.closed:
+                return decided
             for name in self.store.work(self.worker, time.time(), moment, 64):
                 decided.extend(self._apply(name, [], until=moment))
         return decided
@@ -312,7 +314,9 @@ class Runtime:
         moment = self.clock.now() if now is None else now
         handled = 0
         with self._dispatching:
-            while rows := self.store.claim(self.worker, time.time(), moment, self.lease, self.batch):
+            while not self.closed and (
+                rows := self.store.claim(self.worker, time.time(), moment, self.lease, self.batch)
+            ):
                 # Stop short of the lease's end: after it, another worker may have claimed the rest.
                 deadline = time.time() + self.lease * 0.8
                 done = []
