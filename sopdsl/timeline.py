@@ -10,7 +10,6 @@ one so every mistake is reported together (up to a limit), then raises `FixtureE
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -522,28 +521,3 @@ def open_timeline(path: Path, shown: str, default_zone: str) -> Timeline:
 def is_jsonl(path: Path) -> bool:
     """Whether a timeline path is JSONL (by its suffix) rather than a YAML fixture."""
     return path.suffix in (".jsonl", ".ndjson")
-
-
-def header_line(
-    *,
-    timezone: str,
-    start: str | int,
-    end: str | int | None,
-    groups: list[dict[str, Any]],
-    seed: int = 0,
-    description: str | None = None,
-) -> bytes:
-    """The header line of a JSONL timeline (for generators), with its newline."""
-    data: dict[str, Any] = {"sopdsl": FORMAT, "version": 1, "timezone": timezone, "start": start}
-    if end is not None:
-        data["end"] = end
-    data["seed"] = seed
-    if description:
-        data["description"] = description
-    data["groups"] = groups
-    return msgspec.json.encode(data) + b"\n"
-
-
-def local_text(epoch: int, tz: ZoneInfo) -> str:
-    """An instant as the local wall time text timelines use (`2026-03-01 09:00`)."""
-    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M")
