@@ -221,14 +221,19 @@ def test_four_postgres_workers_execute_every_action_exactly_once(
         assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
         time.sleep(0.02)
     (tmp_path / "go").touch()
+    victim = None
     if kill_one:
-        while len(_keys(keys[0])) < 10 and procs[0].poll() is None:
+        # Kill the first worker to have executed ten actions: it is in the middle of its work.
+        while victim is None:
+            assert time.monotonic() < deadline + 60, "no worker got going"
+            victim = next((i for i in range(4) if len(_keys(keys[i])) >= 10), None)
             time.sleep(0.001)
-        procs[0].send_signal(signal.SIGKILL)
-        assert procs[0].wait(timeout=30) == -signal.SIGKILL, "worker-0 finished before it could be killed"
-    for proc in procs[1:] if kill_one else procs:
-        _, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err.decode()
+        procs[victim].send_signal(signal.SIGKILL)
+        assert procs[victim].wait(timeout=30) == -signal.SIGKILL, "the worker finished before it was killed"
+    for index, proc in enumerate(procs):
+        if index != victim:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, err.decode()
 
     per_worker = [[k for k, _ in _keys(path)] for path in keys]
     executed = [k for done in per_worker for k in done]
