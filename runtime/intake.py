@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from sopdsl import model
 from sopdsl.errors import EngineError
@@ -50,7 +50,7 @@ class _Incoming(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     kind: StrictStr
-    time: StrictInt | StrictStr | None = None
+    time: StrictInt | StrictFloat | StrictStr | None = None
     member: StrictStr | None = None
     group: StrictStr | None = None
     name: StrictStr | None = None
@@ -68,9 +68,14 @@ def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> 
         event = _Incoming.model_validate(dict(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
+        loc = [str(part) for part in first["loc"]]
+        # A union's errors name the member type tried (`time.int`): keep the field's own path.
+        field = ".".join(loc[:2] if loc and loc[0] == "data" else loc[:1]) or None
         if first["type"] == "extra_forbidden":
             message = f"unknown event field '{field}'; an event has {', '.join(_Incoming.model_fields)}"
+        elif field == "time":
+            shown = json.dumps(first.get("input"), ensure_ascii=False, default=str)
+            message = f"event field 'time' should be epoch seconds or an ISO 8601 time, got {shown}"
         else:
             message = f"event field '{field}': {first['msg'].lower()}"
         raise EventError(message, field) from None
@@ -89,9 +94,18 @@ def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> 
     return body
 
 
-def _epoch(value: int | str, zone: str) -> int:
-    if isinstance(value, int):
-        return value
+_MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
+
+
+def _epoch(value: float | str, zone: str) -> int:
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise EventError(f"event field 'time': {value} is not a time", "time")
+        if abs(value) >= _MILLISECONDS:
+            raise EventError(
+                f"event field 'time': {value} looks like milliseconds; send epoch seconds", "time"
+            )
+        return int(value)
     try:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:

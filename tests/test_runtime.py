@@ -358,6 +358,8 @@ BAD_EVENTS = [
         r"86400 s before the engine's clock",
     ),
     ({"kind": "task_done", "data": {}}, "data.task", r"needs data.task"),
+    ({"kind": "message", "member": "m1", "time": START * 1000}, "time", r"looks like milliseconds"),
+    ({"kind": "message", "member": "m1", "time": True}, "time", r"'time' should be epoch seconds .*got true"),
 ]
 
 
@@ -405,6 +407,10 @@ def test_iso_times_and_event_objects_are_accepted() -> None:
     assert b.time == START + 30
     [c] = rt.feed({"kind": "message", "member": "m1", "group": "g1"})  # no time: the clock's
     assert c.time == START + 60
+    # A float, as Python's time.time() gives, is taken to the second.
+    assert [
+        a.kind for a in rt.feed({"kind": "message", "member": "m1", "group": "g1", "time": START + 59.75})
+    ] == ["send"]
 
 
 # ---- member text is data ---------------------------------------------------------------------------
