@@ -39,6 +39,9 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
     """The variable paths a template reads, or None after reporting a syntax error."""
     if "{" not in text:
         return ()  # plain text: no Jinja syntax can start without a brace
+    simple = _simple_paths(text)
+    if simple is not None:
+        return simple
     env = environment()
     try:
         tree = env.parse(text)
@@ -72,6 +75,28 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
         )
         return None
     # Keep only the longest paths: `member.name` covers `member`.
+    covered = {q.rsplit(".", i)[0] for q in found for i in range(1, q.count(".") + 1)}
+    return tuple(sorted(found - covered))
+
+
+# `{{ member.name }}`, optionally `| int`: most templates hold nothing else, and reading them
+# needs no Jinja parse (a third of the time to check a large playbook set).
+_SIMPLE = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)(?:\s*\|\s*[A-Za-z_]\w*)*\s*\}\}")
+_JINJA_WORDS = frozenset(
+    "true false none True False None and or not in is if else elif for endfor recursive".split()
+)
+
+
+def _simple_paths(text: str) -> tuple[str, ...] | None:
+    """The variable paths of a template made only of `{{ a.b }}` expressions, or None if it has more."""
+    found: set[str] = set()
+    for match in _SIMPLE.finditer(text):
+        path = match.group(1)
+        if path.split(".", 1)[0] in _JINJA_WORDS:
+            return None
+        found.add(path)
+    if "{" in _SIMPLE.sub("", text):
+        return None  # a block, a comment or a richer expression: Jinja must read it
     covered = {q.rsplit(".", i)[0] for q in found for i in range(1, q.count(".") + 1)}
     return tuple(sorted(found - covered))
 
