@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sopdsl.checker import check_program  # noqa: E402
+from sopdsl.compiler import compile_program  # noqa: E402
 from sopdsl.loader import LoadedProgram, load  # noqa: E402
 from sopdsl.parser import parse  # noqa: E402
 from sopdsl.source import Source  # noqa: E402
@@ -450,6 +451,16 @@ def frontend(kind: str, size: int, runs: int, folder: Path) -> dict[str, Any]:
     parse_s, parse_all = best_of(runs, lambda: parse(source))
     check_s, check_all = best_of(runs, lambda: check_program(loaded))
     total_s, total_all = best_of(runs, lambda: check_program(load(path)))
+    program = result.program
+    assert program is not None
+    compile_s, compile_all = best_of(runs, lambda: compile_program(program))
+
+    def everything() -> None:
+        checked = check_program(load(path)).program
+        assert checked is not None
+        compile_program(checked)
+
+    all_s, all_all = best_of(runs, everything)
     return {
         "bytes": stats.bytes,
         "lines": stats.lines,
@@ -461,7 +472,15 @@ def frontend(kind: str, size: int, runs: int, folder: Path) -> dict[str, Any]:
         "parse_s": parse_s,
         "check_s": check_s,
         "total_s": total_s,
-        "samples": {"parse": parse_all, "check": check_all, "total": total_all},
+        "compile_s": compile_s,
+        "load_check_compile_s": all_s,
+        "samples": {
+            "parse": parse_all,
+            "check": check_all,
+            "total": total_all,
+            "compile": compile_all,
+            "load_check_compile": all_all,
+        },
         "parse_median_s": statistics.median(parse_all),
         "check_median_s": statistics.median(check_all),
         "total_median_s": statistics.median(total_all),
@@ -510,14 +529,18 @@ def main() -> None:
     print(f"  `sopdsl check small.sop`, cold     {c['cli_check_small_cold_s'] * 1000:8.0f} ms")
     print(f"  `sopdsl check small.sop`, warm     {c['cli_check_small_warm_s'] * 1000:8.0f} ms")
     print()
-    print(f"{'file':<10} {'bytes':>9} {'tmpl%':>6} {'parse ms':>9} {'check ms':>9} {'total ms':>9}")
+    print(
+        f"{'file':<10} {'bytes':>9} {'tmpl%':>6} {'parse ms':>9} {'check ms':>9} {'total ms':>9}"
+        f" {'compile ms':>10} {'+compile ms':>11}"
+    )
     for kind in ("realistic", "dense"):
         r = results[kind]
         print(
             f"{kind:<10} {r['bytes']:>9} {r['template_share'] * 100:>5.0f}% "
             f"{r['parse_s'] * 1000:>9.0f} {r['check_s'] * 1000:>9.0f} {r['total_s'] * 1000:>9.0f}"
+            f" {r['compile_s'] * 1000:>10.0f} {r['load_check_compile_s'] * 1000:>11.0f}"
         )
-    print(f"(best of {runs}; total = load from disk + check_program)")
+    print(f"(best of {runs}; total = load from disk + check_program; +compile = total then compile_program)")
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "frontend.json"
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
