@@ -69,10 +69,16 @@ class _Compiled:
             for e in pb.schedule
         ]
         self.branch_conds: dict[tuple[int, int], Test] = {}
+        # Each split is named by its place among the playbook's splits and its arms, never by its
+        # line: editing a comment above a running A/B test must not reassign its members.
+        self.split_names: dict[tuple[int, int], str] = {}
         for entry, code in [(-1, self.code), *enumerate(self.schedule)]:
             for pc, instr in enumerate(code):
                 if instr.cond is not None:
                     self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer, counters, stock)
+                if instr.arms:
+                    arms = "/".join(arm.name for arm in instr.arms)
+                    self.split_names[(entry, pc)] = f"split{len(self.split_names)}:{arms}"
 
     def code_of(self, entry: int) -> tuple[Instr, ...]:
         return self.code if entry < 0 else self.schedule[entry]
@@ -1012,9 +1018,8 @@ class Engine:
         self._drop(flow)
 
     def _choose(self, flow: Flow, c: _Compiled, instr: Instr) -> int:
-        # The split's line, not its "path:line": the arm must not change with the folder run from.
-        line = instr.loc.rpartition(":")[2]
-        digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{line}:{flow.member}".encode()).digest()
+        split = c.split_names[(flow.entry, flow.pc)]
+        digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{split}:{flow.member}".encode()).digest()
         point = int.from_bytes(digest[:8], "big") / 2**64 * 100
         total = 0.0
         for arm in instr.arms:

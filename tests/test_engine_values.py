@@ -142,3 +142,31 @@ def test_a_b_arms_do_not_depend_on_the_file_path(tmp_path: Path) -> None:
         arms.append([a.detail["template"] for a in engine.log if a.kind == "send"])
     assert arms[0] == arms[1]
     assert set(arms[0]) == {"red", "yellow"}
+
+
+def test_a_b_arms_do_not_move_when_lines_are_added_above_the_split() -> None:
+    """Fixing a comment above a running A/B test must not reassign the members still to come."""
+    text = """
+        timezone "Asia/Shanghai"
+        template red = "红"
+        template yellow = "黄"
+        playbook poster {
+            on member joins
+            do {
+                split {
+                    red 50% { send red to member }
+                    yellow 50% { send yellow to member }
+                }
+            }
+        }
+        """
+    arms = []
+    for version in (
+        text,
+        text.replace("            on member joins", "            # 海报 A/B\n\n            on member joins"),
+    ):
+        engine = engine_for(plan_of(version))
+        for i in range(20):
+            engine.feed(Event("join", START + 60 + i, member=f"m{i}", group="g1"))
+        arms.append([a.detail["template"] for a in engine.log if a.kind == "send"])
+    assert arms[0] == arms[1]
