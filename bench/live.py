@@ -65,18 +65,34 @@ def timeline(seed: int, events: int) -> dict[str, Any]:
 
 
 def _worker(
-    url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any, delay: float
+    url: str,
+    plan_text: str,
+    shards: list[str],
+    events: int,
+    index: int,
+    ready: Any,
+    go: Any,
+    delay: float,
+    batch: int = 1,
 ) -> None:
     """Feed `events` events spread over `shards`, dispatching as it goes; report via exit code."""
     try:
-        _work(url, plan_text, shards, events, index, ready, go, delay)
+        _work(url, plan_text, shards, events, index, ready, go, delay, batch)
     except BaseException:
         ready.abort()  # the parent stops at once instead of waiting for this worker
         raise
 
 
 def _work(
-    url: str, plan_text: str, shards: list[str], events: int, index: int, ready: Any, go: Any, delay: float
+    url: str,
+    plan_text: str,
+    shards: list[str],
+    events: int,
+    index: int,
+    ready: Any,
+    go: Any,
+    delay: float,
+    batch: int,
 ) -> None:
     from sopdsl.plan import loads
     from sopdsl.runtime.dispatch import ACTION_KINDS
@@ -105,13 +121,16 @@ def _work(
     ready.wait(timeout=300)
     go.wait(timeout=60)
     fed = 0
-    for step in range(per_shard):
+    for first in range(0, per_shard, batch):
         for rt, line in zip(runtimes, lines, strict=True):
-            event = line["events"][step]
-            rt.clock.set(event["time"])  # type: ignore[attr-defined]
-            rt.feed(event)
-            fed += 1
-            if fed % 50 == 0:
+            chunk = line["events"][first : first + batch]
+            rt.clock.set(chunk[-1]["time"])  # type: ignore[attr-defined]
+            if batch == 1:
+                rt.feed(chunk[0])
+            else:
+                rt.feed_many(chunk)  # one transaction for the burst
+            before, fed = fed, fed + len(chunk)
+            if fed // 50 != before // 50:
                 rt.dispatch()
     for rt, line in zip(runtimes, lines, strict=True):
         rt.clock.set(line["end"])  # type: ignore[attr-defined]
@@ -120,7 +139,13 @@ def _work(
 
 
 def measure(
-    url: str, plan_text: str, workers: int, events: int, shards_per_worker: int, delay: float = 0.0
+    url: str,
+    plan_text: str,
+    workers: int,
+    events: int,
+    shards_per_worker: int,
+    delay: float = 0.0,
+    batch: int = 1,
 ) -> dict[str, Any]:
     """Run `workers` processes feeding `events` events in all; the events per second, and the totals."""
     ctx = multiprocessing.get_context("spawn")
@@ -130,7 +155,7 @@ def measure(
     for index in range(workers):
         shards = [f"w{index}s{n}" for n in range(shards_per_worker)]
         proc = ctx.Process(
-            target=_worker, args=(url, plan_text, shards, events // workers, index, ready, go, delay)
+            target=_worker, args=(url, plan_text, shards, events // workers, index, ready, go, delay, batch)
         )
         proc.start()
         procs.append(proc)
@@ -154,6 +179,7 @@ def measure(
     store.close()
     return {
         "workers": workers,
+        "batch": batch,
         "events": stats["events_in"],
         "actions_executed": stats["actions_out"],
         "seconds": round(took, 2),
@@ -187,6 +213,9 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=4, help="shards (communities) per worker")
     parser.add_argument("--executor-ms", type=float, default=5.0, help="a slow executor's time per action")
     parser.add_argument("--runs", type=int, default=2, help="runs per configuration; the best is kept")
+    parser.add_argument(
+        "--batch", type=int, default=50, help="events per Runtime.feed_many call (SQLite row)"
+    )
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
     args = parser.parse_args()
     events = 400 if args.quick else args.events
@@ -200,14 +229,18 @@ def main() -> None:
     plan_text = plan.dumps()
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        row = _best(
-            measure(f"sqlite:///{tmp}/bench{run}.db", plan_text, 1, events, args.shards)
-            for run in range(runs)
-        )
-        results.append({"store": "sqlite", **row})
-        print(
-            f"sqlite      1 worker : {row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s"
-        )
+        for batch in sorted({1, args.batch}):
+            row = _best(
+                measure(
+                    f"sqlite:///{tmp}/bench{batch}-{run}.db", plan_text, 1, events, args.shards, 0.0, batch
+                )
+                for run in range(runs)
+            )
+            results.append({"store": "sqlite", **row})
+            print(
+                f"sqlite      1 worker , batches of {batch:>3}: {row['events_per_second']:>6} events/s"
+                f"  {row['actions_per_second']:>6} actions/s"
+            )
     for delay in (0.0, args.executor_ms / 1000):
         for workers in [int(w) for w in args.workers.split(",")]:
             found = []
