@@ -282,6 +282,7 @@ class Runtime:
             bodies.append(body)
         if not bodies:
             return []
+
         def not_late(engine: Engine, body: dict[str, Any]) -> None:
             try:
                 self._not_late(engine, body)
