@@ -259,10 +259,20 @@ def _too_deep(tree: Tree[Token]) -> Token | None:
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
-            first = next(node.scan_values(lambda v: isinstance(v, Token)), None)
-            return first if isinstance(first, Token) else Token("NAME", "", 0, 1, 1)
+            return _first_token(node)
         stack.extend((child, depth + 1) for child in node.children if isinstance(child, Tree))
     return None
+
+
+def _first_token(tree: Tree[Token]) -> Token:
+    """The first token under a subtree, found without recursion (the subtree is too deep for it)."""
+    pending: list[Tree[Token] | Token] = [tree]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, Token):
+            return node
+        pending.extend(reversed(node.children))
+    return Token("NAME", "", 0, 1, 1)
 
 
 def _token_span(path: str, token: Token) -> Span:
