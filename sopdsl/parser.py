@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import dis
 import functools
-import gc
 import hashlib
 import os
 import re
@@ -409,10 +408,10 @@ class _FastParser:
         self.matchers[state] = match
         return match
 
+    @paused_gc
     def parse(self, path: str, text: str) -> n.File:
         """Parse `text` into a file node; raise `_Fallback` if the reference path must answer."""
-        with _no_gc():
-            return self._parse(path, text)
+        return self._parse(path, text)
 
     def _parse(self, path: str, text: str) -> n.File:
         actions = self.actions
@@ -585,19 +584,6 @@ def _keyword(terminal: TerminalDef) -> str | None:
         if _KEYWORD.fullmatch(word) and re.escape(word) == word:
             return word
     return None
-
-
-class _no_gc:  # noqa: N801 - used as a function
-    """Pause the cycle collector: a parse makes hundreds of thousands of objects and no cycles,
-    and collections triggered by them would walk the whole growing tree again and again."""
-
-    def __enter__(self) -> None:
-        self.enabled = gc.isenabled()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self.enabled:
-            gc.enable()
 
 
 def _span_factory() -> Callable[[str, int, int, int, int, int, int], Span]:
