@@ -584,22 +584,28 @@ class Engine:
             member.arrived = True
             self._arm_member(member, now)
 
+    def _held_back(self, pb: model.Playbook, last: int | None, now: int, tz: ZoneInfo) -> str | None:
+        """Why `active` or `repeat` keeps a playbook from starting again (None: nothing does)."""
+        if not self._active(pb, now, tz):
+            return trace.INACTIVE
+        if last is None:
+            return None
+        if pb.repeat is model.Repeat.ONCE:
+            return trace.RAN_ONCE
+        if (
+            pb.repeat is model.Repeat.COOLDOWN
+            and pb.cooldown is not None
+            and now < timeutil.add(last, pb.cooldown, tz)
+        ):
+            return trace.COOLING_DOWN
+        return None
+
     def _start_group_flow(self, c: _Compiled, group: GroupState, trigger: str, now: int) -> None:
         """A group-level trigger fired: `active`, `repeat` and `when` apply per group, as per member."""
         pb = c.playbook
         tz = group.zone
         key = (c.index, "\x00group:" + group.id)  # cannot clash with a member id from a bot
-        last = self.entered.get(key)
-        if not self._active(pb, now, tz):
-            return
-        if last is not None and (
-            pb.repeat is model.Repeat.ONCE
-            or (
-                pb.repeat is model.Repeat.COOLDOWN
-                and pb.cooldown is not None
-                and now < timeutil.add(last, pb.cooldown, tz)
-            )
-        ):
+        if self._held_back(pb, self.entered.get(key), now, tz) is not None:
             return
         if c.guard is not None and not c.guard(None, group, {}, now, tz):
             return
@@ -860,21 +866,14 @@ class Engine:
         last = self.entered.get((c.index, member.id))
         if check_scope and not self._in_scope(pb, group_id):
             verdict = trace.OUT_OF_SCOPE
-        elif not self._active(pb, now, tz):
-            verdict = trace.INACTIVE
-        elif last is not None and pb.repeat is model.Repeat.ONCE:
-            verdict = trace.RAN_ONCE
-        elif (
-            last is not None
-            and pb.repeat is model.Repeat.COOLDOWN
-            and pb.cooldown is not None
-            and now < timeutil.add(last, pb.cooldown, tz)
-        ):
-            verdict = trace.COOLING_DOWN
-        elif c.guard is not None and not c.guard(member, group, event, now, tz):
-            verdict = trace.GUARD_FALSE
         else:
-            verdict = trace.STARTED
+            verdict = self._held_back(pb, last, now, tz) or trace.STARTED
+            if (
+                verdict is trace.STARTED
+                and c.guard is not None
+                and not c.guard(member, group, event, now, tz)
+            ):
+                verdict = trace.GUARD_FALSE
         if self.tracer is not None:
             self.tracer(
                 trace.Decision(
