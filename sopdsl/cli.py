@@ -273,7 +273,15 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
     PATHS default to the fixture's own playbook."""
     path = Path(timeline)
     fixture = _fixture_or_exit(path)
-    plan = _build_plan(paths or (str(playbook_for(fixture, path)),))
+    if not paths:
+        own = playbook_for(fixture, path)
+        if not own.exists():
+            raise click.UsageError(
+                f"{timeline} has no playbook beside it ({display_path(own)} does not exist): "
+                "name the playbook files after the member, or set `playbook:` in the fixture"
+            )
+        paths = (str(own),)
+    plan = _build_plan(paths)
     for line in explain_member(plan, fixture, member, playbook):
         click.echo(line)
 

@@ -100,3 +100,11 @@ def test_unknown_member_and_unknown_playbook(files: Path) -> None:
     assert "no member 'nobody' in this timeline" in why("nobody", "--timeline", str(files))[1]
     out = why("zhang", "--timeline", str(files), "--playbook", "welcom")[1]
     assert "no playbook named 'welcom'" in out and "welcome, vip" in out
+
+
+def test_a_fixture_without_its_playbook_is_a_usage_error(tmp_path: Path) -> None:
+    fixture = tmp_path / "lonely.yaml"
+    fixture.write_text("start: 2026-03-02 09:00\n", encoding="utf-8")
+    code, out = why("m1", "--timeline", str(fixture))
+    assert code == 2
+    assert "has no playbook beside it" in out and "`playbook:`" in out
