@@ -14,6 +14,7 @@ time, playbook order, member id and creation order.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import heapq
 from collections import deque
@@ -25,18 +26,20 @@ from jinja2 import Template, TemplateError, nodes
 
 from sopdsl import model
 from sopdsl.plan import CompiledPlaybook, Instr, Plan, event_key
-from sopdsl.runtime import timeutil, trace
+from sopdsl.runtime import timeutil, trace, versions
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.conditions import Stock, Test, compile_cond, window_kinds
 from sopdsl.runtime.events import Event, validate
 from sopdsl.runtime.policy import Delivery
 from sopdsl.runtime.state import Flow, GroupState, MemberState
 from sopdsl.runtime.trace import Tracer
+from sopdsl.runtime.versions import PlanChange
 from sopdsl.templating import environment
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 # Timer kinds.
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
+_FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
@@ -46,17 +49,24 @@ Sink = Callable[[Action], None]
 
 
 class _Compiled:
-    """A playbook with its conditions compiled and its scope as a test."""
+    """A playbook of one plan version, with its conditions compiled."""
 
     def __init__(
         self,
         index: int,
         compiled: CompiledPlaybook,
+        program: model.Program,
+        version: str,
         referrer: Callable[[str], MemberState | None],
         counters: frozenset[str],
         stock: Stock,
     ) -> None:
         self.index = index
+        self.source = compiled
+        # The templates and coupons its steps name, and its plan's hash prefix: a flow finishing
+        # on an earlier version still finds what that version declared.
+        self.program = program
+        self.version = version
         self.playbook = compiled.playbook
         self.code = compiled.code
         self.schedule = compiled.schedule
@@ -96,10 +106,6 @@ class Engine:
         task_delay: int | None = None,
         keep_log: bool = True,
     ) -> None:
-        program = plan.program
-        self.plan = plan
-        self.program = program
-        self.zone = timeutil.zone(program.timezone)
         self.seed = seed
         self.now = start
         self.start_time = start
@@ -110,9 +116,6 @@ class Engine:
         self.waits: dict[str, set[int]] = {}
         self.entered: dict[tuple[int, str], int] = {}
         self.fired: set[tuple[Any, ...]] = set()
-        # Armed absence deadlines: (playbook, trigger) -> member -> when the member came into
-        # scope. Keyed by member id inside, so a message asks with a string it already hashed.
-        self.armed: dict[tuple[int, int], dict[str, int]] = {}
         self.heap: list[tuple[Any, ...]] = []
         self.log: list[Action] = []
         self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
@@ -121,13 +124,39 @@ class Engine:
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0
-        self.delivery = Delivery(program.policy, program.coupons)
+        self.delivery = Delivery(plan.program.policy, plan.program.coupons)
+        self.window_span = 400 * 86400
+        # Flow ids per member, so ending a member's flows in a group does not scan every flow.
+        self.member_flows: dict[str, list[int]] = {}
+        # Members reached in one-to-one chats (a join without a group): `in private chats` scope.
+        self.contacts: set[str] = set()
+        self._started = False
+        self._install(plan, [])
+
+    def _install(self, plan: Plan, retired: list[_Compiled]) -> None:
+        """Build the tables the engine reads from a plan; `retired` playbooks only finish flows."""
+        program = plan.program
+        self.plan = plan
+        self.program = program
+        self.zone = timeutil.zone(program.timezone)
         # A counter nobody has added to yet reads 0, so `member.warnings < 1` holds for a newcomer.
         counters = frozenset(BUILTIN_COUNTERS) | frozenset(program.counters)
+        for old in retired:
+            counters |= frozenset(old.program.counters)
         # `coupon X in stock` reads the delivery counters at the moment it is tested.
         stock = self.delivery.left
-        self.compiled = [
-            _Compiled(i, c, self.members.get, counters, stock) for i, c in enumerate(plan.playbooks)
+        version = plan.content_hash[:12]
+        self.live = [
+            _Compiled(i, c, program, version, self.members.get, counters, stock)
+            for i, c in enumerate(plan.playbooks)
+        ]
+        # Playbooks of earlier versions that flows in progress finish on: after the live ones, so
+        # a flow's index stays valid, and never armed or started.
+        self.compiled = self.live + [
+            _Compiled(
+                len(self.live) + k, old.source, old.program, old.version, self.members.get, counters, stock
+            )
+            for k, old in enumerate(retired)
         ]
         self.windows: set[str] = set()
         for c in self.compiled:
@@ -136,9 +165,8 @@ class Engine:
                 self.windows |= window_kinds(instr.cond)
             for entry in c.playbook.schedule:
                 self.windows |= window_kinds(entry.cond)
-        self.window_span = 400 * 86400
         self._triggers: dict[str, list[tuple[_Compiled, int, Any]]] = {}
-        for c in self.compiled:
+        for c in self.live:
             for t_index, trigger in enumerate(c.playbook.triggers):
                 self._triggers.setdefault(trigger.kind, []).append((c, t_index, trigger))
         # Looked up once per event, so kept out of the pydantic plan: which absence deadlines an
@@ -147,20 +175,18 @@ class Engine:
         for c, t_index, trigger in self._triggers.get("absence", ()):
             self._absence_on.setdefault(trigger.event.value, []).append((c, t_index, trigger))
         self._watched = {trigger.counter for _, _, trigger in self._triggers.get("threshold", ())}
-        for c, t_index, _trigger in self._triggers.get("absence", ()):
-            self.armed[(c.index, t_index)] = {}
+        # Armed absence deadlines: (playbook, trigger) -> member -> when the member came into
+        # scope. Keyed by member id inside, so a message asks with a string it already hashed.
+        self.armed: dict[tuple[int, int], dict[str, int]] = {
+            (c.index, t_index): {} for c, t_index, _ in self._triggers.get("absence", ())
+        }
         self._message_absence = [
             (c, t_index, self.armed[(c.index, t_index)])
             for c, t_index, _ in self._absence_on.get("message", ())
         ]
         self._event_index = dict(plan.event_index)
-        self._hash_prefix = plan.content_hash[:12]
-        # Flow ids per member, so ending a member's flows in a group does not scan every flow.
-        self.member_flows: dict[str, list[int]] = {}
-        # Members reached in one-to-one chats (a join without a group): `in private chats` scope.
-        self.contacts: set[str] = set()
+        self._hash_prefix = version
         self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
-        self._started = False
         self._counter_names = counters
 
     # ---- set-up ------------------------------------------------------------------------------
@@ -246,12 +272,140 @@ class Engine:
                     self.fired.add(("size", c.index, t_index, group.id))
         for member in sorted(self.members.values(), key=lambda m: m.id):
             self._arm_member(member, self.start_time)
-        for c in self.compiled:
+        self._arm_private()
+
+    def _arm_private(self) -> None:
+        """Arm the calendar entries of `in private chats` playbooks (one timer each, for every contact)."""
+        for c in self.live:
             if c.playbook.scope.kind == "private":
                 for e_index, entry in enumerate(c.playbook.schedule):
                     due = self._next_calendar(entry.when, self.zone, self.now)
                     if due is not None:
                         self._push(due, _CAL, c.index, "", e_index, _PRIVATE)
+
+    def reload(self, plan: Plan, *, at: int | None = None) -> list[PlanChange]:
+        """Switch to another version of the plan at `at`, keeping every member's and group's state.
+
+        Timers due by `at` run first, under the version they were set by. Then calendars and
+        triggers are armed from the new version, and each flow in progress goes on as the new
+        version of its playbook declares (`on change finish` or `migrate`; a playbook whose steps
+        did not change just goes on). Returns what happened to each flow moved, finished or ended.
+        """
+        if not plan.content_hash:
+            plan = plan.with_hash()
+        if plan.content_hash == self.plan.content_hash:
+            return []
+        if self._started and at is not None:
+            self.advance(at)
+        old_live, old_compiled, old_armed = self.live, self.compiled, self.armed
+        new_index = {c.playbook.name: i for i, c in enumerate(plan.playbooks)}
+        version = plan.content_hash[:12]
+        changes: list[PlanChange] = []
+        retired: list[_Compiled] = []
+        retired_at: dict[int, int] = {}  # old index -> index among the retired
+        moves: list[tuple[Flow, int, int]] = []
+        for flow in sorted(self.flows.values(), key=lambda f: f.id):
+            c = old_compiled[flow.playbook]
+            j = new_index.get(c.playbook.name) if flow.playbook < len(old_live) else None
+            new = plan.playbooks[j] if j is not None else None
+            at_step = c.code_of(flow.entry)[flow.pc].loc
+            change = functools.partial(
+                PlanChange, c.playbook.name, flow.member, flow.group, old=c.version, new=version
+            )
+            if new is not None and versions.same_steps(c.source, new):
+                moves.append((flow, cast(int, j), flow.pc))
+            elif new is not None and new.playbook.on_change is model.OnChange.MIGRATE:
+                pc = versions.map_position(c.source, new, flow.entry, flow.pc)
+                if pc is None:
+                    changes.append(change(versions.ENDED, at=at_step))
+                    self._unwait(flow)
+                    self._drop(flow)
+                else:
+                    moves.append((flow, cast(int, j), pc))
+                    code = new.code if flow.entry < 0 else new.schedule[flow.entry]
+                    changes.append(change(versions.MOVED, at=code[pc].loc))
+            else:
+                if flow.playbook not in retired_at:
+                    retired_at[flow.playbook] = len(retired)
+                    retired.append(c)
+                moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
+                changes.append(change(versions.FINISHES, at=at_step))
+        self.delivery = Delivery(
+            plan.program.policy,
+            plan.program.coupons,
+            counts=self.delivery.counts,
+            stock_used=self.delivery.stock_used,
+        )
+        self._install(plan, retired)
+        for flow, index, pc in moves:
+            flow.playbook, flow.pc = index, pc
+            instr = self.compiled[index].code_of(flow.entry)[pc]
+            if instr.op == "wait_for" and flow.waiting not in (None, "deliver"):
+                assert instr.pattern is not None
+                flow.waiting = event_key(instr.pattern)  # an edited `wait for` waits for its new event
+        self._carry_over(old_live, old_armed)
+        return changes
+
+    def _carry_over(
+        self, old_live: list[_Compiled], old_armed: dict[tuple[int, int], dict[str, int]]
+    ) -> None:
+        """After a reload: keep what triggers the new version shares with the old one did; re-arm the rest."""
+        same: dict[tuple[int, int], tuple[int, int]] = {}  # old (playbook, trigger) -> new
+        silent: set[tuple[int, int]] = set()  # of which absences carried over with their members
+        by_name = {c.playbook.name: c for c in self.live}
+        for old in old_live:
+            c = by_name.get(old.playbook.name)
+            if c is None:
+                continue
+            for t_index, trigger in enumerate(old.playbook.triggers):
+                if t_index < len(c.playbook.triggers) and versions.same_trigger(
+                    trigger, c.playbook.triggers[t_index]
+                ):
+                    same[(old.index, t_index)] = (c.index, t_index)
+        self.entered = {
+            (by_name[name].index, who): t
+            for (i, who), t in self.entered.items()
+            if i < len(old_live) and (name := old_live[i].playbook.name) in by_name
+        }
+        fired: set[tuple[Any, ...]] = set()
+        for key in self.fired:
+            moved = same.get((key[1], key[2]))
+            if moved is not None:
+                fired.add((key[0], *moved, *key[3:]))
+        self.fired = fired
+        for (i, t_index), table in old_armed.items():
+            moved = same.get((i, t_index))
+            if moved is not None and moved in self.armed:
+                self.armed[moved].update(table)
+                silent.add(moved)
+        # Timers of triggers and calendars are set again from the new version; flows' own stay.
+        self.heap = [e for e in self.heap if e[5] in _FLOW_TIMERS]
+        heapq.heapify(self.heap)
+        if not self._started:
+            return
+        for group in sorted(self.groups.values(), key=lambda g: g.id):
+            self._arm_group(group)
+            for c, t_index, trigger in self._triggers.get("group_size", ()):
+                if (c.index, t_index) not in same.values() and len(group.members) >= trigger.threshold:
+                    self.fired.add(("size", c.index, t_index, group.id))  # as at start: reached before
+        for (i, t_index), table in self.armed.items():
+            if (i, t_index) in silent:
+                trigger = cast(model.OnAbsence, self.compiled[i].playbook.triggers[t_index])
+                for member_id, since in sorted(table.items()):
+                    last = self._last(self.members[member_id], trigger.event)
+                    due = timeutil.add(max(since, last or since), trigger.duration, self.zone)
+                    self._push(due, _ABSENCE, i, member_id, t_index)
+        for member in sorted(self.members.values(), key=lambda m: m.id):
+            if not member.arrived:
+                continue
+            for c, t_index, _trigger in self._triggers.get("absence", ()):
+                if (c.index, t_index) not in silent and self._absence_applies(c.playbook, member):
+                    self._arm_absence(c, t_index, member, self.now)
+            for kind in ("date_offset", "anniversary"):
+                for c, t_index, trigger in self._triggers.get(kind, ()):
+                    if self._member_in_scope(c.playbook, member):
+                        self._arm_date(c, t_index, trigger, member)
+        self._arm_private()
 
     # ---- driving -------------------------------------------------------------------------------
 
@@ -329,7 +483,7 @@ class Engine:
     # ---- arming ----------------------------------------------------------------------------------
 
     def _arm_group(self, group: GroupState) -> None:
-        for c in self.compiled:
+        for c in self.live:
             if not self._in_scope(c.playbook, group.id):
                 continue
             for e_index, entry in enumerate(c.playbook.schedule):
@@ -1031,7 +1185,8 @@ class Engine:
 
     def _key_for(self, flow: Flow, instr: Instr, kind: str, planned: int) -> str:
         subject = flow.member or flow.group or "-"
-        raw = f"{self._hash_prefix}|{self.compiled[flow.playbook].playbook.name}|{flow.entry}|{instr.loc}|{kind}|{subject}|{flow.group}|{flow.started}|{planned}"
+        c = self.compiled[flow.playbook]
+        raw = f"{c.version}|{c.playbook.name}|{flow.entry}|{instr.loc}|{kind}|{subject}|{flow.group}|{flow.started}|{planned}"
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
     # ---- actions -----------------------------------------------------------------------------------
@@ -1116,7 +1271,7 @@ class Engine:
             action.target = step.target
             if step.target == "group":
                 action.member = None
-            template = self.program.templates[step.template]
+            template = c.program.templates[step.template]
             action.detail = {"template": step.template, "channel": step.channel}
             if flow.arm is not None:
                 action.detail["arm"] = flow.arm
@@ -1129,7 +1284,7 @@ class Engine:
         elif isinstance(step, model.KickStep):
             action.detail = {"reason": step.reason}
         elif isinstance(step, model.GrantStep):
-            coupon = self.program.coupons[step.coupon]
+            coupon = c.program.coupons[step.coupon]
             action.detail = {"coupon": step.coupon, "worth": coupon.worth}
         elif isinstance(step, model.InviteStep):
             action.detail = {"to_group": step.group}
@@ -1228,7 +1383,7 @@ class Engine:
         if action.kind == "grant":
             # Templates see `coupon` only once it is really granted: a grant dropped for want of
             # stock makes a later send that mentions it fail visibly, never promise a coupon.
-            coupon = self.program.coupons[str(action.detail["coupon"])]
+            coupon = self.compiled[flow.playbook].program.coupons[str(action.detail["coupon"])]
             group = self.groups.get(action.group) if action.group else None
             tz = group.zone if group is not None else self.zone
             expires = timeutil.add(self.now, coupon.valid, tz) if coupon.valid else None
