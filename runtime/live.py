@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -56,6 +56,7 @@ from sopdsl.runtime.store import (
     Store,
 )
 from sopdsl.runtime.store import open_store as _open_store
+from sopdsl.runtime.versions import PlanChange
 
 __all__ = [
     "Clock",
@@ -64,6 +65,7 @@ __all__ = [
     "Executor",
     "ExecutorError",
     "ManualClock",
+    "PlanChange",
     "PlanChangedError",
     "RealClock",
     "RetryPolicy",
@@ -98,8 +100,10 @@ class _Shard:
 
     info: ShardInfo
     engine: Engine
+    plans: Callable[[str], Plan]  # a plan by its hash, for `plan` entries
     cursor: int = 0
     collect: list[Action] | None = None  # actions emitted while applying new entries
+    changes: list[PlanChange] | None = None  # flows decided by plan entries among the new ones
     started: bool = False  # the engine arms its timers at the first event or advance
     ticked: bool = False  # this process has run the shard's timers since it loaded it
 
@@ -108,7 +112,9 @@ class _Shard:
             self.collect.append(action)
 
     def play(self, body: dict[str, Any]) -> None:
-        _play(self.engine, body)
+        changes = _play(self.engine, body, self.plans)
+        if self.changes is not None:
+            self.changes.extend(changes)
         self.started = self.started or body["op"] in ("event", "advance", "resume")
 
 
@@ -135,7 +141,10 @@ class Runtime:
         late: int = 300,
         early: int = 300,
         missed_after: int | None = -1,
+        on_plan_change: Literal["refuse", "reload"] = "refuse",
     ) -> None:
+        if on_plan_change not in ("refuse", "reload"):
+            raise ValueError(f"on_plan_change must be 'refuse' or 'reload', not {on_plan_change!r}")
         if not plan.content_hash:
             plan = plan.with_hash()
         self.plan = plan
@@ -171,15 +180,18 @@ class Runtime:
             info = self.store.ensure_shard(
                 shard, start=self.clock.now(), seed=seed, plan_hash=plan.content_hash
             )
-            if info.plan_hash != plan.content_hash:
+            if info.plan_now != plan.content_hash and on_plan_change == "refuse":
                 raise PlanChangedError(
-                    f"shard '{shard}' in {self.store.url} runs plan {info.plan_hash[:12]}, not "
-                    f"{plan.content_hash[:12]}; moving members mid-flow to a new plan version is not "
-                    "supported yet (see docs/runtime.md): finish on the old plan, or start a new shard"
+                    f"shard '{shard}' in {self.store.url} runs plan {info.plan_now[:12]}, not "
+                    f"{plan.content_hash[:12]}. To switch it to this version (members mid-flow finish "
+                    "or move as each playbook's `on change` says), pass on_plan_change='reload' "
+                    "(sopdsl run --reload); to start afresh, use another shard or store"
                 )
             # Recover now (replay the journal), so a broken store shows at start, not at the first event.
             with self._lock:
                 self._apply(shard, [], until=None)
+            if info.plan_now != plan.content_hash:
+                self._switch(plan)
         except BaseException:
             if isinstance(store, str):
                 self.store.close()
@@ -193,6 +205,37 @@ class Runtime:
         """Register the executor of custom action `name`; raises `ExecutorError` if a call of it cannot fit `args`."""
         check_custom(self.plan, name, args)
         self.executors[f"call:{name}"] = CustomAction(args, fn)
+
+    def reload(self, plan: Plan) -> list[PlanChange]:
+        """Switch the shard to another version of the plan now, journaled; return what happened to flows in progress.
+
+        Members mid-flow finish on the version they started or move to the new one, as the new
+        version of their playbook declares (`on change finish | migrate`); each decision is also
+        logged. Raises `ExecutorError` when a registered custom action cannot take the new
+        version's calls; nothing changes then. With several workers, whichever holds the shard
+        applies the switch (this call then returns []); give every worker the new plan.
+        """
+        if not plan.content_hash:
+            plan = plan.with_hash()
+        if plan.content_hash == self.plan.content_hash:
+            return []
+        return self._switch(plan)
+
+    def _switch(self, plan: Plan) -> list[PlanChange]:
+        executors = dict(self.executors)
+        for key, executor in executors.items():
+            name = key.removeprefix("call:")
+            if isinstance(executor, CustomAction) and name in plan.program.actions:
+                check_custom(plan, name, executor.args)
+        self.store.save_plan(plan.content_hash, plan.dumps())
+        self._plans[plan.content_hash] = plan
+        body = {"op": "plan", "hash": plan.content_hash, "time": self.clock.now()}
+        changes: list[PlanChange] = []
+        with self._lock:
+            self._apply(self.shard, [body], until=None, changes=changes)
+        self.plan, self.executors = plan, executors
+        self._wake.set()
+        return changes
 
     def missing_executors(self) -> list[str]:
         """Action kinds the plan can emit that no executor handles (their actions would be parked)."""
@@ -470,22 +513,34 @@ class Runtime:
         return actions
 
     def _apply(
-        self, name: str, new: list[dict[str, Any]], *, until: int | None, check: _Check | None = None
+        self,
+        name: str,
+        new: list[dict[str, Any]],
+        *,
+        until: int | None,
+        check: _Check | None = None,
+        changes: list[PlanChange] | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
         try:
-            return self._apply_once(name, new, until, check)
+            return self._apply_once(name, new, until, check, changes)
         except _StaleError:
             # The store is behind this process's engine (restored from a backup?): rebuild it.
             self._shards.pop(name, None)
-            return self._apply_once(name, new, until, check)
+            return self._apply_once(name, new, until, check, changes)
 
     def _apply_once(
-        self, name: str, new: list[dict[str, Any]], until: int | None, check: _Check | None
+        self,
+        name: str,
+        new: list[dict[str, Any]],
+        until: int | None,
+        check: _Check | None,
+        changes: list[PlanChange] | None,
     ) -> list[Action]:
         cached = self._shards.get(name)
         since = cached.cursor if cached is not None else 0
         collected: list[Action] = []
+        made: list[PlanChange] = []
 
         def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
             shard = self._shards.get(name)
@@ -502,6 +557,8 @@ class Runtime:
                     check(shard.engine, body)  # refusing now leaves engine and store in step
             pending = [e.body for e in existing if e.seq > info.applied]
             shard.collect = collected
+            decided: list[PlanChange] = []
+            shard.changes = decided
             try:
                 for body in [*pending, *offered]:
                     shard.play(body)
@@ -515,12 +572,19 @@ class Runtime:
                     shard.ticked = True
                     offered = [*offered, tick]
             finally:
-                shard.collect = None
+                shard.collect = shard.changes = None
             shard.cursor = info.head + len(offered)
             rows = [_row(name, a) for a in collected]
             # A shard not started yet is due at once, so the next tick of any worker starts it.
             due = shard.engine.next_due() if shard.started else info.start
-            return Batch(entries=offered, rows=rows, next_due=due)
+            running = shard.engine.plan.content_hash
+            made[:] = decided  # replaced, not extended: a step the store retries decides again
+            return Batch(
+                entries=offered,
+                rows=rows,
+                next_due=due,
+                plan_now=running if running != info.plan_now else None,
+            )
 
         try:
             batch = self.store.apply(
@@ -537,6 +601,10 @@ class Runtime:
             raise EngineError(
                 f"applying to shard '{name}' failed ({type(exc).__name__}: {exc}); nothing was stored"
             ) from exc
+        for change in made:
+            log.info("sopdsl runtime: shard '%s': %s", name, change)
+        if changes is not None:
+            changes.extend(made)
         if batch is None:
             return []
         return collected
@@ -550,18 +618,22 @@ class Runtime:
             return {"op": "resume", "until": until}
         return {"op": "advance", "until": until}
 
-    def _fresh(self, info: ShardInfo) -> _Shard:
-        """A new engine for a shard, under the plan its journal was recorded with."""
-        plan = self._plans.get(info.plan_hash)
+    def _plan(self, plan_hash: str) -> Plan:
+        """A plan by its hash: one this runtime was given, or one the store keeps."""
+        plan = self._plans.get(plan_hash)
         if plan is None:
-            text = self.store.load_plan(info.plan_hash)
+            text = self.store.load_plan(plan_hash)
             if text is None:
                 raise PlanError(
-                    f"shard '{info.shard}' runs plan {info.plan_hash[:12]}, which the store does not hold"
+                    f"the store does not hold plan {plan_hash[:12]}, which a shard's journal names"
                 )
-            plan = self._plans[info.plan_hash] = loads(text)
-        engine = Engine(plan, start=info.start, seed=info.seed)
-        shard = _Shard(info, engine)
+            plan = self._plans[plan_hash] = loads(text)
+        return plan
+
+    def _fresh(self, info: ShardInfo) -> _Shard:
+        """A new engine for a shard, under the plan its journal starts with."""
+        engine = Engine(self._plan(info.plan_hash), start=info.start, seed=info.seed)
+        shard = _Shard(info, engine, self._plan)
         engine.sinks.append(shard.sink)
         self._shards[info.shard] = shard
         return shard
@@ -611,9 +683,11 @@ class Runtime:
             row.status, row.error = DONE, None
 
 
-def _play(engine: Engine, body: dict[str, Any]) -> None:
+def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) -> list[PlanChange]:
     """Apply one journal entry to an engine: the only place entries turn into engine calls."""
     op = body["op"]
+    if op == "plan":
+        return engine.reload(plans(body["hash"]), at=int(body["time"]))
     if op == "event":
         engine.feed(
             Event(
@@ -653,6 +727,7 @@ def _play(engine: Engine, body: dict[str, Any]) -> None:
         )
     else:
         raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
+    return []
 
 
 _ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 import click
@@ -34,6 +34,9 @@ from sopdsl.plan import loads as load_plan
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.executors_config import ExecutorConfigError, default_executors, load_executors
+
+if TYPE_CHECKING:
+    from sopdsl.runtime.live import Runtime
 
 MAX_BODY = 4 * 1024 * 1024
 TICK_EVERY = 1.0  # seconds: the engine's clock has one-second resolution
@@ -428,6 +431,13 @@ def read_plan(paths: tuple[str, ...]) -> Plan:
 @click.option(
     "--migrate", is_flag=True, help="Upgrade a store at an older schema version (back it up first)."
 )
+@click.option(
+    "--reload",
+    "reload_plan",
+    is_flag=True,
+    help="If the store runs another version of these playbooks, switch it to this one "
+    "(members mid-flow finish or move as each playbook's `on change` says).",
+)
 def run_command(
     plan_paths: tuple[str, ...],
     store: str,
@@ -439,8 +449,12 @@ def run_command(
     shard: str,
     worker: str | None,
     migrate: bool,
+    reload_plan: bool,
 ) -> None:
-    """Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics."""
+    """Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics.
+
+    SIGHUP reads the playbooks again and switches to them, as --reload does at start.
+    """
     from sopdsl.runtime.live import Runtime, open_store
 
     try:
@@ -462,7 +476,15 @@ def run_command(
         sys.exit(1)
     try:
         opened = open_store(store, migrate=migrate)
-        runtime = Runtime(plan, opened, executors=executors, dry_run=dry_run, shard=shard, worker=worker)
+        runtime = Runtime(
+            plan,
+            opened,
+            executors=executors,
+            dry_run=dry_run,
+            shard=shard,
+            worker=worker,
+            on_plan_change="reload" if reload_plan else "refuse",
+        )
     except StoreError as exc:
         hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
         click.echo(f"error: cannot open the store {store}: {exc}{hint}", err=True)
@@ -488,7 +510,15 @@ def run_command(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         service.request_stop()
 
+    def on_hangup(signum: int, frame: FrameType | None) -> None:
+        # Compiling takes a while: not in the signal handler, which interrupts the main thread.
+        threading.Thread(
+            target=_reload, args=(runtime, plan_paths), name="sopdsl-reload", daemon=True
+        ).start()
+
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
         bad = _serve(service, use_stdin)
     finally:
@@ -497,6 +527,27 @@ def run_command(
             signal.signal(signum, handler)
     click.echo("sopdsl run: stopped", err=True)
     sys.exit(1 if bad else 0)
+
+
+def _reload(runtime: Runtime, plan_paths: tuple[str, ...]) -> None:
+    """Read the playbooks again and switch the runtime to them; on any error keep the running version."""
+    running = f"still running plan {runtime.plan.content_hash[:12]}"
+    try:
+        plan = read_plan(plan_paths)
+        changes = runtime.reload(plan)
+    except SystemExit:  # the playbooks have errors, printed above by the checker
+        click.echo(
+            f"sopdsl run: reload refused ({running}): fix the errors above, then send SIGHUP again", err=True
+        )
+        return
+    except (SopdslError, click.ClickException) as exc:
+        click.echo(f"sopdsl run: reload refused ({running}): {exc}", err=True)
+        return
+    moved = f", {len(changes)} flow(s) in progress decided (see the log)" if changes else ""
+    click.echo(f"sopdsl run: now running plan {plan.content_hash[:12]}{moved}", err=True)
+    missing = runtime.missing_executors()
+    if missing:
+        click.echo(f"sopdsl run: warning: no executor for {', '.join(missing)}", err=True)
 
 
 def _serve(service: Service, use_stdin: bool) -> int:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now)
 
 # Outbox statuses: waiting for (or being retried by) an executor; delivered; given up on after the
 # retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by
@@ -30,16 +30,20 @@ class ShardInfo:
     shard: str
     start: int
     seed: int
-    plan_hash: str
+    plan_hash: str  # the plan its journal starts under
     head: int = 0  # the last journal sequence number
     applied: int = 0  # the last entry whose actions are in the outbox
     next_due: int | None = None  # the engine's next timer after `applied`
     events: int = 0  # event entries journaled
+    plan_now: str = ""  # the plan it runs after the applied entries (a `plan` entry changes it)
+
+    def __post_init__(self) -> None:
+        self.plan_now = self.plan_now or self.plan_hash
 
 
 @dataclass(slots=True)
 class Entry:
-    """One journal entry: an input to the engine (`op` is group, member, event, advance or resume)."""
+    """One journal entry: an input to the engine (`op` is group, member, event, advance, resume or plan)."""
 
     seq: int
     body: dict[str, Any]
@@ -69,6 +73,7 @@ class Batch:
     entries: list[dict[str, Any]] = field(default_factory=list)  # to append to the journal
     rows: list[OutboxRow] = field(default_factory=list)
     next_due: int | None = None
+    plan_now: str | None = None  # set when the entries switched the shard to another plan
 
 
 # Called inside the store's transaction with the shard, the journal entries after the caller's

@@ -122,6 +122,8 @@ class MemoryStore:
                 self._rows.append(copy.copy(row))
             info.applied = info.head
             info.next_due = batch.next_due
+            if batch.plan_now:
+                info.plan_now = batch.plan_now
             self._leases[shard] = (worker, wall + lease)
             return batch
 

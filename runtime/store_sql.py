@@ -50,11 +50,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sopdsl_outbox_due ON sopdsl_outbox (id) WHERE status = 'pending'",
         "CREATE INDEX sopdsl_outbox_order ON sopdsl_outbox (shard, order_key, id) WHERE status = 'pending'",
     ),
+    # 2: the plan a shard runs now, which a `plan` journal entry changes ('' until then: its first plan).
+    ("ALTER TABLE sopdsl_shards ADD COLUMN plan_now TEXT NOT NULL DEFAULT ''",),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 _ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
-_SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events"
+_SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
 class Cursor(Protocol):
@@ -201,8 +203,8 @@ class SqlStore:
             found = cur.fetchone()
             if found is None:
                 return None
-            info = _shard(found[:8])
-            owner, until = found[8], float(found[9])
+            info = _shard(found[:9])
+            owner, until = found[9], float(found[10])
             accepted = self._accept(cur, info, new)
             if owner is not None and owner != worker and until > wall:
                 self._append(cur, info, accepted)
@@ -228,6 +230,11 @@ class SqlStore:
                 ),
                 (info.head, info.head, batch.next_due, info.events, worker, wall + lease, shard),
             )
+            if batch.plan_now:
+                cur.execute(
+                    self._sql("UPDATE sopdsl_shards SET plan_now = ? WHERE shard = ?"),
+                    (batch.plan_now, shard),
+                )
             return batch
 
     def _accept(self, cur: Cursor, info: ShardInfo, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -421,7 +428,7 @@ class SqlStore:
 
 
 def _shard(row: Sequence[Any]) -> ShardInfo:
-    shard, start, seed, plan_hash, head, applied, next_due, events = row
+    shard, start, seed, plan_hash, head, applied, next_due, events, plan_now = row
     return ShardInfo(
         str(shard),
         int(start),
@@ -431,6 +438,7 @@ def _shard(row: Sequence[Any]) -> ShardInfo:
         int(applied),
         None if next_due is None else int(next_due),
         int(events),
+        str(plan_now or ""),
     )
 
 

@@ -49,6 +49,11 @@ class SqliteStore(SqlStore):
     def _txn(self) -> Iterator[Cursor]:
         with self._lock:
             cur = self._conn.cursor()
+            if self._conn.in_transaction:
+                # Called by this thread from inside a transaction (a plan read while a step
+                # replays): it joins that one, as psycopg's nested transaction does.
+                yield cur
+                return
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:

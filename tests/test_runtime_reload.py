@@ -1,0 +1,332 @@
+"""A new plan version in the live runtime: journaled, replayed, refused or applied, on every store.
+
+What a bot developer relies on: switching while members are mid-flow sends nothing twice and
+loses no one, a restart replays the switch at the same point, a worker given the wrong plan is
+stopped with a clear message, and an old store is upgraded only when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from livestores import KINDS, postgres_db, store_url  # noqa: F401
+from pydantic import BaseModel
+
+import sopdsl
+from sopdsl.errors import StoreError
+from sopdsl.plan import Plan
+from sopdsl.runtime.actions import Action
+from sopdsl.runtime.dispatch import ACTION_KINDS, ExecutorError
+from sopdsl.runtime.engine import Engine
+from sopdsl.runtime.events import Event
+from sopdsl.runtime.live import ManualClock, PlanChangedError, Runtime, open_store
+from sopdsl.runtime.store import SCHEMA_VERSION
+from sopdsl.runtime.versions import FINISHES, MOVED
+
+START = 1_772_330_400  # 2026-03-01 10:00 in Shanghai
+DAY = 86400
+
+V1 = """
+timezone "Asia/Shanghai"
+action crm_note "写入CRM" { level: text }
+template welcome = "欢迎 {{ member.name }}"
+template day3 = "三天了，{{ member.name }}"
+template day3_new = "三天了，{{ member.name }}，来看看本周直播"
+playbook welcome {
+    on member joins
+    %s
+    do {
+        send welcome to member
+        wait 3 days
+        send %s to member
+        call crm_note(level = "new")
+    }
+}
+"""
+
+
+def plan_of(text: str) -> Plan:
+    return sopdsl.compile_program(sopdsl.check(sopdsl.load_text(textwrap.dedent(text), "inline.sop")))
+
+
+def v1() -> Plan:
+    return plan_of(V1 % ("", "day3"))
+
+
+def v2(change: str = "") -> Plan:
+    return plan_of(V1 % (change, "day3_new"))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None, str]] = []
+
+    def __call__(self, action: Action, key: str) -> None:
+        self.calls.append((action.kind, action.member, str(action.detail.get("text", ""))))
+
+    def executors(self) -> dict[str, Any]:
+        return dict.fromkeys(ACTION_KINDS, self)
+
+
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture(params=[k for k in KINDS if k != "memory"])
+def durable_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A store that outlives its runtime, for restarts."""
+    return store_url(request.param, tmp_path, request)
+
+
+def join(member: str, at: int) -> dict[str, Any]:
+    return {"kind": "join", "member": member, "group": "g1", "time": at, "data": {"name": member}}
+
+
+def live_run(url: str, change: str = "") -> tuple[Runtime, Recorder, list[Any]]:
+    """m1 joins on v1; a day later the runtime switches to v2; m2 joins; five days pass."""
+    clock = ManualClock(START)
+    recorder = Recorder()
+    rt = Runtime(v1(), url, executors=recorder.executors(), clock=clock)
+    rt.feed(join("m1", START))
+    clock.set(START + DAY)
+    rt.tick()
+    changes = rt.reload(v2(change))
+    clock.set(START + DAY + 600)
+    rt.feed(join("m2", START + DAY + 600))
+    for hour in range(1, 6 * 24):
+        clock.set(START + DAY + hour * 3600)
+        rt.tick()
+    return rt, recorder, changes
+
+
+def test_members_mid_flow_finish_on_the_old_version_and_newcomers_get_the_new(url: str) -> None:
+    rt, recorder, changes = live_run(url)
+    sends = [(m, text) for kind, m, text in recorder.calls if kind == "send"]
+    assert sends == [
+        ("m1", "欢迎 m1"),
+        ("m2", "欢迎 m2"),
+        ("m1", "三天了，m1"),
+        ("m2", "三天了，m2，来看看本周直播"),
+    ]
+    assert [(c.member, c.outcome) for c in changes] == [("m1", FINISHES)]
+    assert rt.plan.content_hash == v2().content_hash
+    rt.close()
+
+
+def test_migrate_moves_members_mid_flow_to_the_new_step(url: str) -> None:
+    rt, recorder, changes = live_run(url, change="on change migrate")
+    sends = [(m, text) for kind, m, text in recorder.calls if kind == "send"]
+    assert ("m1", "三天了，m1，来看看本周直播") in sends and ("m1", "三天了，m1") not in sends
+    assert [(c.member, c.outcome) for c in changes] == [("m1", MOVED)]
+    rt.close()
+
+
+def test_the_live_switch_agrees_with_the_engine_run_directly(url: str) -> None:
+    rt, _, _ = live_run(url)
+    live = [(a.time, a.kind, a.member, a.detail.get("text")) for a in rt.engine().log]
+    rt.close()
+    engine = Engine(v1(), start=START)
+    engine.feed(Event("join", START, member="m1", group="g1", data={"name": "m1"}))
+    engine.advance(START + DAY)
+    engine.reload(v2(), at=START + DAY)
+    engine.feed(Event("join", START + DAY + 600, member="m2", group="g1", data={"name": "m2"}))
+    engine.advance(START + DAY + (6 * 24 - 1) * 3600)
+    assert live == [(a.time, a.kind, a.member, a.detail.get("text")) for a in engine.log]
+
+
+def test_a_restart_replays_the_switch_and_sends_nothing_again(durable_url: str, tmp_path: Path) -> None:
+    url = durable_url
+    rt, recorder, _ = live_run(url)
+    before = [(a.time, a.kind, a.member, a.detail.get("text")) for a in rt.engine().log]
+    rt.close()
+    again = Recorder()
+    # Given the plan it now runs, the default (refuse) mode opens the store without complaint.
+    reopened = Runtime(v2(), url, executors=again.executors(), clock=ManualClock(START + 8 * DAY))
+    reopened.tick()
+    assert [(a.time, a.kind, a.member, a.detail.get("text")) for a in reopened.engine().log] == before
+    assert reopened.engine().plan.content_hash == v2().content_hash
+    assert again.calls == []  # everything was sent before the restart
+    assert len(recorder.calls) == 6
+    reopened.close()
+
+
+def test_a_runtime_given_another_version_is_refused_with_the_way_out(durable_url: str) -> None:
+    url = durable_url
+    Runtime(v1(), url, clock=ManualClock(START)).close()
+    with pytest.raises(
+        PlanChangedError, match=r"runs plan [0-9a-f]{12}, not [0-9a-f]{12}.*on_plan_change='reload'"
+    ):
+        Runtime(v2(), url, clock=ManualClock(START))
+
+
+def test_starting_with_reload_switches_a_running_shard_and_logs_each_flow(
+    durable_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = durable_url
+    clock = ManualClock(START)
+    recorder = Recorder()
+    first = Runtime(v1(), url, executors=recorder.executors(), clock=clock)
+    first.feed(join("m1", START))
+    first.close()
+    clock.set(START + DAY)
+    with caplog.at_level(logging.INFO, logger="sopdsl.runtime"):
+        second = Runtime(v2(), url, executors=recorder.executors(), clock=clock, on_plan_change="reload")
+    assert any("m1" in r.getMessage() and FINISHES in r.getMessage() for r in caplog.records)
+    second.feed(join("m2", START + DAY + 60))
+    clock.set(START + 5 * DAY)
+    second.tick()
+    sends = [(m, text) for kind, m, text in recorder.calls if kind == "send"]
+    assert ("m1", "三天了，m1") in sends and ("m2", "三天了，m2，来看看本周直播") in sends
+    second.close()
+    # The store now records v2: a third start with v2 needs no reload option.
+    Runtime(v2(), url, clock=clock).close()
+
+
+class Note(BaseModel):
+    level: str
+
+
+def test_a_reload_whose_calls_the_registered_executor_cannot_take_changes_nothing(url: str) -> None:
+    clock = ManualClock(START)
+    rt = Runtime(v1(), url, clock=clock)
+    rt.register_custom("crm_note", Note, lambda args, action, key: None)
+    rt.feed(join("m1", START))
+    before = rt.engine().plan.content_hash
+    scored = V1.replace("{ level: text }", "{ level: text, score: number }").replace(
+        'level = "new")', 'level = "new", score = 2)'
+    )
+    with pytest.raises(ExecutorError, match=r"crm_note.*'score', which Note has no field"):
+        rt.reload(plan_of(scored % ("", "day3_new")))
+    assert rt.engine().plan.content_hash == before == rt.plan.content_hash
+    rt.close()
+
+
+def test_a_switch_offered_while_another_worker_holds_the_shard_is_applied_by_that_worker(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = store_url("postgres", tmp_path, request)
+    clock = ManualClock(START)
+    holder = Runtime(v1(), url, clock=clock, worker="A", lease=300)
+    holder.feed(join("m1", START))
+    other = Runtime(v2(), url, clock=clock, worker="B", lease=300, on_plan_change="reload")
+    assert other.store.ensure_shard("default", start=0, seed=0, plan_hash="").plan_now == v1().content_hash
+    holder.tick()  # the holder applies the switch B journaled
+    assert holder.engine().plan.content_hash == v2().content_hash
+    assert holder.store.ensure_shard("default", start=0, seed=0, plan_hash="").plan_now == v2().content_hash
+    other.close()
+    holder.close()
+
+
+# ---- the store's schema: version 1 stores get plan_now only when asked ----------------------------
+
+
+def _downgrade(url: str) -> None:
+    """Make a current store look like one written by schema version 1."""
+    statements = [
+        "ALTER TABLE sopdsl_shards DROP COLUMN plan_now",
+        "UPDATE sopdsl_meta SET value = '1' WHERE key = 'schema_version'",
+    ]
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            for statement in statements:
+                conn.execute(statement)
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_version_1_store_is_upgraded_only_with_migrate_and_keeps_its_shards(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    assert SCHEMA_VERSION == 2
+    url = store_url(kind, tmp_path, request)
+    clock = ManualClock(START)
+    recorder = Recorder()
+    rt = Runtime(v1(), url, executors=recorder.executors(), clock=clock)
+    rt.feed(join("m1", START))
+    rt.close()
+    _downgrade(url)
+    with pytest.raises(StoreError, match=r"schema version 1.*migrate=True"):
+        open_store(url)
+    store = open_store(url, migrate=True)
+    assert store.ensure_shard("default", start=0, seed=0, plan_hash="").plan_now == v1().content_hash
+    clock.set(START + 4 * DAY)
+    upgraded = Runtime(v1(), store, executors=recorder.executors(), clock=clock)
+    upgraded.tick()
+    assert [(m, text) for kind, m, text in recorder.calls if kind == "send"] == [
+        ("m1", "欢迎 m1"),
+        ("m1", "三天了，m1"),
+    ]
+    upgraded.close()
+
+
+# ---- sopdsl run: --reload at start, SIGHUP while running -------------------------------------------
+
+
+def _wait_for(lines: list[str], text: str, proc: subprocess.Popen[str], seconds: float = 30) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if any(text in line for line in lines):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not seen in:\n{''.join(lines)}")
+
+
+def test_sopdsl_run_switches_on_sighup_and_keeps_running_on_a_broken_file(tmp_path: Path) -> None:
+    import threading
+
+    playbook = tmp_path / "welcome.sop"
+    playbook.write_text(V1 % ("", "day3"), encoding="utf-8")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sopdsl",
+            "run",
+            str(playbook),
+            "--store",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        _wait_for(lines, "listening on", proc)
+        playbook.write_text(V1 % ("", "day3_new"), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lines, "now running plan ", proc)
+        playbook.write_text("playbook broken {", encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lines, "reload refused", proc)
+        assert proc.poll() is None, "the service stopped on a broken playbook"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=5)
+    text = "".join(lines)
+    started = text.split("sopdsl run: plan ", 1)[1][:12]
+    switched = text.split("now running plan ", 1)[1][:12]
+    assert started != switched
+    assert f"still running plan {switched}" in text
+    assert "Traceback" not in text
