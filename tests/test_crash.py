@@ -3,7 +3,9 @@
 A worker runs a busy timeline and records every action key its executor receives (at least
 once: a key may appear twice after a kill). It is SIGKILLed at random moments and restarted
 until it finishes; the keys it executed, deduplicated, must equal an uninterrupted run's: no
-timer lost, no action duplicated in the outbox, each member's actions in order. Then four
+timer lost, no action duplicated in the outbox, each member's actions in order. Halfway through
+the timeline the worker switches to an edited plan version, so kills also land around a plan
+switch and restarts replay it. Then four
 worker processes share one PostgreSQL store of many shards and execute every action once.
 
 Run as a script, this file is the worker: `python test_crash.py MODE STORE PLAN TIMELINE KEYS WORKER`.
@@ -39,10 +41,14 @@ def worker(
     from sopdsl.plan import loads
     from sopdsl.runtime.actions import Action
     from sopdsl.runtime.dispatch import ACTION_KINDS
-    from sopdsl.runtime.live import ManualClock, Runtime
+    from sopdsl.runtime.live import ManualClock, PlanChangedError, Runtime
 
     plan = loads(Path(plan_path).read_text(encoding="utf-8"))
     line = json.loads(Path(timeline_path).read_text(encoding="utf-8"))
+    # A new plan version deployed before event `after`: a restarted worker is given whichever
+    # version the shard runs, as an operator restarting after a deploy would.
+    switch = line.get("reload")
+    edited = loads(Path(switch["plan"]).read_text(encoding="utf-8")) if switch else plan
     out = os.open(keys_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
 
     def record(action: Action, key: str) -> None:
@@ -52,17 +58,23 @@ def worker(
     executors = dict.fromkeys(ACTION_KINDS, record)
     clock = ManualClock(line["start"])
     if mode == "single":
-        rt = Runtime(plan, url, executors=executors, clock=clock, worker=name)
+        try:
+            rt = Runtime(plan, url, executors=executors, clock=clock, worker=name)
+        except PlanChangedError:
+            rt = Runtime(edited, url, executors=executors, clock=clock, worker=name)
         for group in line["groups"]:
             rt.add_group(group["id"], tags=group.get("tags", ()))
         for member in line["members"]:
             rt.add_member(member["id"], groups=member["groups"], tags=member["tags"])
         # Like a bot reading a queue from its committed offset: resume after the events journaled
         # (sending a few again would be harmless too: their ids are known).
-        for event in line["events"][rt.stats()["events_in"] :]:
+        done = rt.stats()["events_in"]
+        for index, event in enumerate(line["events"][done:], done):
             # Timers due before the event run first, as they would on a live clock.
             clock.set(event["time"])
             rt.tick(event["time"] - 1)
+            if switch and index == switch["after"] and rt.plan.content_hash != edited.content_hash:
+                rt.reload(edited)
             rt.feed(event)
             rt.dispatch()
         clock.set(line["end"])
@@ -114,11 +126,25 @@ def _first_seen(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
-def _prepare(tmp_path: Path, events: int) -> tuple[Path, Path, dict[str, Any]]:
+def _prepare(tmp_path: Path, events: int, *, reload: bool = False) -> tuple[Path, Path, dict[str, Any]]:
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(HERE / "engine_cases" / "busy.sop"))))
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(plan.dumps(), encoding="utf-8")
     line = timeline(7, events)
+    if reload:
+        # Halfway through, an edited version: new welcome text (flows go on), a longer wait in
+        # prune for members mid-flow to move to, and a new playbook.
+        text = (HERE / "engine_cases" / "busy.sop").read_text(encoding="utf-8")
+        text = text.replace('"欢迎 {{ member.name }}"', '"欢迎你 {{ member.name }}"')
+        text = text.replace("    apply to all members\n", "    apply to all members\n    on change migrate\n")
+        text = text.replace("wait 1 day for member posts", "wait 2 days for member posts")
+        text += "\nplaybook thanks {\n    on member orders\n    do { send nudge to member }\n}\n"
+        edited = sopdsl.compile_program(
+            sopdsl.check(sopdsl.load_text(text, str(HERE / "engine_cases" / "busy.sop")))
+        )
+        edited_path = tmp_path / "edited.json"
+        edited_path.write_text(edited.dumps(), encoding="utf-8")
+        line["reload"] = {"after": events // 2, "plan": str(edited_path)}
     line_path = tmp_path / "timeline.json"
     line_path.write_text(json.dumps(line), encoding="utf-8")
     return plan_path, line_path, line
@@ -136,7 +162,7 @@ def _run_to_end(url: str, plan: Path, line: Path, keys: Path, name: str) -> floa
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    plan, line, data = _prepare(tmp_path, 240)
+    plan, line, data = _prepare(tmp_path, 240, reload=True)
     (tmp_path / "ref").mkdir()
     (tmp_path / "crash").mkdir()
     reference_url = store_url(kind, tmp_path / "ref", request)
@@ -145,6 +171,12 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     reference = _keys(reference_keys)
     assert len(reference) > 100
     assert len(set(reference)) == len(reference)
+    store = sopdsl.open_store(reference_url)
+    try:  # the switch happened mid-run: welcomes of both versions went out
+        texts = [str(r.action["detail"].get("text", "")) for r in store.outbox()]
+        assert any(t.startswith("欢迎你 ") for t in texts) and any(t.startswith("欢迎 ") for t in texts)
+    finally:
+        store.close()
 
     url = store_url(kind, tmp_path / "crash", request)
     keys = tmp_path / "crashed.keys"
