@@ -234,7 +234,8 @@ class Engine:
         counters: dict[str, float] | None = None,
         contact: bool = False,
     ) -> MemberState:
-        """Register a member present before the plan took effect."""
+        """Register a member present before the plan took effect (or found since: armed from now)."""
+        known = self.members.get(member_id)
         member = MemberState(
             id=member_id,
             name=name or member_id,
@@ -255,6 +256,13 @@ class Engine:
                 self.add_group(group_id)
             member.groups.add(group_id)
             self.groups[group_id].members.add(member_id)
+        if known is not None and known.arrived:
+            member.arrived = True  # registered again: their timers are already set
+        elif self._started:
+            # Registered late (a bot syncing its member list after the first event): their
+            # silence and dates count from now, as `start` does for those registered before.
+            member.arrived = True
+            self._arm_member(member, self.now)
         return member
 
     def start(self) -> None:

@@ -278,7 +278,10 @@ class Runtime:
         channel: str | None = None,
         counters: Mapping[str, float] | None = None,
     ) -> None:
-        """Register a member already present when the plan takes effect (later arrivals come as join events)."""
+        """Register a member already present (journaled); one registered after the start counts as silent from then.
+
+        New arrivals come as `join` events, which also start the playbooks that greet them.
+        """
         body = {
             "op": "member",
             "id": f"member:{member_id}",

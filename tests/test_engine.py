@@ -528,3 +528,26 @@ def test_reference_sees_the_interesting_cases() -> None:
     assert (DAY + 8 * 60, "send", "m3", "g1", "hi", "done") in expected
     assert not any(e[1] == "kick" and e[2] == "m3" for e in expected)
     assert sorted(engine_log({"m1", "m2"}, events), key=repr) == sorted(expected, key=repr)
+
+
+def test_a_member_registered_after_the_start_is_counted_silent_from_then() -> None:
+    plan = compile_text(
+        """
+        timezone "Asia/Shanghai"
+        template nudge = "好久不见"
+        playbook quiet {
+            in all groups
+            on member silent for 7 days
+            do { send nudge to member }
+        }
+        """
+    )
+    start = at("2026-03-02 09:00")
+    engine = Engine(plan, start=start)
+    engine.add_group("g1")
+    engine.feed(Event("join", start, member="m1", group="g1"))
+    engine.advance(start + 3 * 86400)
+    engine.add_member("late", groups=["g1"])  # a bot syncing its member list after the first event
+    engine.add_member("late", groups=["g1"])  # and again: still one timer
+    engine.advance(start + 20 * 86400)
+    assert [(a.member, (a.time - start) // 86400) for a in engine.log] == [("m1", 7), ("late", 10)]
