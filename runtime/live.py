@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from sopdsl.errors import EngineError, PlanError, SopdslError
 from sopdsl.plan import Plan, loads
+from sopdsl.runtime import versions
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.clock import Clock, ManualClock, RealClock
 from sopdsl.runtime.dispatch import (
@@ -180,6 +181,10 @@ class Runtime:
             info = self.store.ensure_shard(
                 shard, start=self.clock.now(), seed=seed, plan_hash=plan.content_hash
             )
+            if info.plan_now != plan.content_hash and versions.same_files(self._plan(info.plan_now), plan):
+                # The same playbooks compiled from another folder (`sopdsl run /abs/path` after
+                # `sopdsl run playbooks/`): nothing changed, so go on with the recorded plan.
+                self.plan = plan = self._plans[info.plan_now]
             if info.plan_now != plan.content_hash and on_plan_change == "refuse":
                 raise PlanChangedError(
                     f"shard '{shard}' in {self.store.url} runs plan {info.plan_now[:12]}, not "
@@ -217,7 +222,7 @@ class Runtime:
         """
         if not plan.content_hash:
             plan = plan.with_hash()
-        if plan.content_hash == self.plan.content_hash:
+        if plan.content_hash == self.plan.content_hash or versions.same_files(self.plan, plan):
             return []
         return self._switch(plan)
 

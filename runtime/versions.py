@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 from dataclasses import dataclass
 from typing import Any
 
-from sopdsl.plan import CompiledPlaybook, Instr
+from sopdsl.plan import CompiledPlaybook, Instr, Plan
 
 # How a flow fared when a new plan loaded.
 MOVED = "moves to the new version"
@@ -39,6 +40,34 @@ class PlanChange:
         step = f" (at {self.at})" if self.at else ""
         version = self.old if self.outcome == FINISHES else f"{self.old} -> {self.new}"
         return f"plan change {version}: {who}{where} in '{self.playbook}' {self.outcome}{step}"
+
+
+def same_files(a: Plan, b: Plan) -> bool:
+    """Whether two plans are the same files compiled from different folders (only the paths differ)."""
+    return bool(_relative(a) == _relative(b))
+
+
+def _relative(plan: Plan) -> Any:
+    """The plan as JSON with every path made relative to the folder its files share."""
+    data = plan.model_dump(mode="json", exclude={"content_hash"})
+    files = [f.replace("\\", "/") for f in data["program"]["files"]]
+    folders = [f.rsplit("/", 1)[0] if "/" in f else "" for f in files]
+    try:
+        base = posixpath.commonpath(folders) if folders and all(folders) else ""
+    except ValueError:  # absolute and relative paths mixed: no folder to share
+        base = ""
+    prefix = f"{base}/" if base and base != "/" else base
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, str) and prefix and value.replace("\\", "/").startswith(prefix):
+            return value.replace("\\", "/").removeprefix(prefix)
+        return value
+
+    return walk(data)
 
 
 def _strip(value: Any) -> Any:

@@ -330,3 +330,22 @@ def test_sopdsl_run_switches_on_sighup_and_keeps_running_on_a_broken_file(tmp_pa
     assert started != switched
     assert f"still running plan {switched}" in text
     assert "Traceback" not in text
+
+
+def test_the_same_files_compiled_from_another_folder_are_not_a_new_version(durable_url: str) -> None:
+    text = textwrap.dedent(V1 % ("", "day3"))
+    here = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, "playbooks/welcome.sop")))
+    there = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, "/srv/bot/playbooks/welcome.sop")))
+    assert here.content_hash != there.content_hash  # the steps' path:line differ
+    clock = ManualClock(START)
+    Runtime(here, durable_url, clock=clock).close()
+    again = Runtime(there, durable_url, clock=clock)  # refuse mode: no error, and no switch
+    assert again.plan.content_hash == here.content_hash
+    assert again.reload(there) == []
+    entries = again.store.journal("default")
+    assert not [e for e in entries if e.body["op"] == "plan"]
+    again.close()
+    # Another line number is a new version (harmless: the steps are the same), not another folder.
+    moved = sopdsl.compile_program(sopdsl.check(sopdsl.load_text("# v2\n" + text, "playbooks/welcome.sop")))
+    with pytest.raises(PlanChangedError):
+        Runtime(moved, durable_url, clock=clock)
