@@ -609,6 +609,14 @@ class Runtime:
             raise EngineError(
                 f"applying to shard '{name}' failed ({type(exc).__name__}: {exc}); nothing was stored"
             ) from exc
+        held = self._shards.get(name)
+        if (
+            name == self.shard
+            and held is not None
+            and held.engine.plan.content_hash != self.plan.content_hash
+        ):
+            # Another worker journaled a switch and this one applied it: check events against it.
+            self.plan = held.engine.plan
         for change in made:
             log.info("sopdsl runtime: shard '%s': %s", name, change)
         if changes is not None:

@@ -223,6 +223,7 @@ def test_a_switch_offered_while_another_worker_holds_the_shard_is_applied_by_tha
     assert other.store.ensure_shard("default", start=0, seed=0, plan_hash="").plan_now == v1().content_hash
     holder.tick()  # the holder applies the switch B journaled
     assert holder.engine().plan.content_hash == v2().content_hash
+    assert holder.plan.content_hash == v2().content_hash  # it checks events against the new version
     assert holder.store.ensure_shard("default", start=0, seed=0, plan_hash="").plan_now == v2().content_hash
     other.close()
     holder.close()
