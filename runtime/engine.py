@@ -17,6 +17,7 @@ import datetime as dt
 import functools
 import hashlib
 import heapq
+import pickle
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -25,7 +26,8 @@ from zoneinfo import ZoneInfo
 from jinja2 import Template, TemplateError, nodes
 
 from sopdsl import model
-from sopdsl.plan import CompiledPlaybook, Instr, Plan, event_key
+from sopdsl.errors import EngineError
+from sopdsl.plan import Instr, Plan, event_key
 from sopdsl.runtime import timeutil, trace, versions
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.conditions import Stock, Test, compile_cond, window_kinds
@@ -40,6 +42,26 @@ from sopdsl.vocabulary import BUILTIN_COUNTERS
 # Timer kinds.
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
 _FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
+SNAPSHOT_FORMAT = 1  # bump when the state below changes shape: older snapshots are then replayed
+_SNAPSHOT_STATE = (
+    "now",
+    "start_time",
+    "seed",
+    "task_delay",
+    "members",
+    "groups",
+    "flows",
+    "waits",
+    "entered",
+    "fired",
+    "heap",
+    "member_flows",
+    "contacts",
+    "window_span",
+    "_seq",
+    "_flow_ids",
+    "_started",
+)
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
@@ -54,19 +76,21 @@ class _Compiled:
     def __init__(
         self,
         index: int,
-        compiled: CompiledPlaybook,
-        program: model.Program,
-        version: str,
+        plan: Plan,
+        position: int,
         referrer: Callable[[str], MemberState | None],
         counters: frozenset[str],
         stock: Stock,
     ) -> None:
+        compiled = plan.playbooks[position]
         self.index = index
         self.source = compiled
-        # The templates and coupons its steps name, and its plan's hash prefix: a flow finishing
-        # on an earlier version still finds what that version declared.
-        self.program = program
-        self.version = version
+        # The plan version it comes from (and its place there): a flow finishing on an earlier
+        # version still finds the templates and coupons that version declared.
+        self.plan = plan
+        self.position = position
+        self.program = plan.program
+        self.version = plan.content_hash[:12]
         self.playbook = compiled.playbook
         self.code = compiled.code
         self.schedule = compiled.schedule
@@ -145,17 +169,13 @@ class Engine:
             counters |= frozenset(old.program.counters)
         # `coupon X in stock` reads the delivery counters at the moment it is tested.
         stock = self.delivery.left
-        version = plan.content_hash[:12]
         self.live = [
-            _Compiled(i, c, program, version, self.members.get, counters, stock)
-            for i, c in enumerate(plan.playbooks)
+            _Compiled(i, plan, i, self.members.get, counters, stock) for i in range(len(plan.playbooks))
         ]
         # Playbooks of earlier versions that flows in progress finish on: after the live ones, so
         # a flow's index stays valid, and never armed or started.
         self.compiled = self.live + [
-            _Compiled(
-                len(self.live) + k, old.source, old.program, old.version, self.members.get, counters, stock
-            )
+            _Compiled(len(self.live) + k, old.plan, old.position, self.members.get, counters, stock)
             for k, old in enumerate(retired)
         ]
         self.windows: set[str] = set()
@@ -185,7 +205,6 @@ class Engine:
             for c, t_index, _ in self._absence_on.get("message", ())
         ]
         self._event_index = dict(plan.event_index)
-        self._hash_prefix = version
         self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
         self._counter_names = counters
 
@@ -414,6 +433,52 @@ class Engine:
                     if self._member_in_scope(c.playbook, member):
                         self._arm_date(c, t_index, trigger, member)
         self._arm_private()
+
+    # ---- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The engine's state as bytes, for `Engine.restore`; its plans are named by hash, not included.
+
+        Taken between calls (never from a sink or tracer). The log, sinks and tracer are not kept.
+        """
+        state = {name: getattr(self, name) for name in _SNAPSHOT_STATE}
+        state["armed"] = self.armed
+        state["counts"] = self.delivery.counts
+        state["stock_used"] = self.delivery.stock_used
+        state["plan"] = self.plan.content_hash
+        state["retired"] = [(c.plan.content_hash, c.position) for c in self.compiled[len(self.live) :]]
+        return pickle.dumps((SNAPSHOT_FORMAT, state), protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, blob: bytes, plans: Callable[[str], Plan], *, keep_log: bool = True) -> Engine:
+        """An engine in the state `snapshot` saved; `plans` gives a plan by its hash.
+
+        Raises `EngineError` for a snapshot of another format (taken by another sopdsl version).
+        """
+        try:
+            found, state = pickle.loads(blob)
+        except Exception as exc:  # a truncated or foreign blob: the caller replays instead
+            raise EngineError(f"unreadable engine snapshot ({type(exc).__name__}: {exc})") from None
+        if found != SNAPSHOT_FORMAT:
+            raise EngineError(f"engine snapshot format {found}, not {SNAPSHOT_FORMAT}")
+        plan = plans(state["plan"])
+        engine = cls(plan, start=state["start_time"], seed=state["seed"], keep_log=keep_log)
+        # In place: the compiled conditions hold `members.get` and the delivery counters.
+        engine.members.update(state.pop("members"))
+        engine.delivery.counts.update(state["counts"])
+        engine.delivery.stock_used.update(state["stock_used"])
+        for name in _SNAPSHOT_STATE:
+            if name in state:
+                setattr(engine, name, state[name])
+        retired = [
+            _Compiled(0, plans(plan_hash), position, engine.members.get, frozenset(), engine.delivery.left)
+            for plan_hash, position in state["retired"]
+        ]
+        if retired:
+            engine._install(plan, retired)
+        for key, table in state["armed"].items():
+            engine.armed[key].update(table)
+        return engine
 
     # ---- driving -------------------------------------------------------------------------------
 
