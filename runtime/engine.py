@@ -434,6 +434,11 @@ class Engine:
                         self._arm_date(c, t_index, trigger, member)
         self._arm_private()
 
+    @property
+    def started(self) -> bool:
+        """Whether the engine has armed its timers (at its first event or advance)."""
+        return self._started
+
     # ---- snapshots ---------------------------------------------------------------------------
 
     def snapshot(self) -> bytes:

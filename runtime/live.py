@@ -99,10 +99,10 @@ def open_store(url: str, *, migrate: bool = False) -> Store:
 class _Shard:
     """A shard's engine as this process holds it, and how far into the journal it is."""
 
-    info: ShardInfo
     engine: Engine
     plans: Callable[[str], Plan]  # a plan by its hash, for `plan` entries
     cursor: int = 0
+    snapshot_seq: int = 0  # the journal entry its last snapshot was taken after
     collect: list[Action] | None = None  # actions emitted while applying new entries
     changes: list[PlanChange] | None = None  # flows decided by plan entries among the new ones
     started: bool = False  # the engine arms its timers at the first event or advance
@@ -143,6 +143,7 @@ class Runtime:
         early: int = 300,
         missed_after: int | None = -1,
         on_plan_change: Literal["refuse", "reload"] = "refuse",
+        snapshot_every: int = 10_000,
     ) -> None:
         if on_plan_change not in ("refuse", "reload"):
             raise ValueError(f"on_plan_change must be 'refuse' or 'reload', not {on_plan_change!r}")
@@ -155,6 +156,8 @@ class Runtime:
         self.seed = seed
         self.retry = retry if retry is not None else RetryPolicy()
         self.lease = lease
+        # Journal entries between engine snapshots (0: none): a restart replays at most this many.
+        self.snapshot_every = snapshot_every
         # Rows claimed at a time: few enough that other workers get a share while slow
         # executors work through them; enough to keep a claim's round trip cheap per row.
         self.batch = batch
@@ -535,7 +538,7 @@ class Runtime:
         except _StaleError:
             # The store is behind this process's engine (restored from a backup?): rebuild it.
             self._shards.pop(name, None)
-            return self._apply_once(name, new, until, check, changes)
+            return self._apply_once(name, new, until, check, changes, restore=False)
 
     def _apply_once(
         self,
@@ -544,17 +547,21 @@ class Runtime:
         until: int | None,
         check: _Check | None,
         changes: list[PlanChange] | None,
+        restore: bool = True,
     ) -> list[Action]:
         cached = self._shards.get(name)
-        since = cached.cursor if cached is not None else 0
+        # Not held yet: start from the latest snapshot, so only the journal after it is read.
+        loaded = self._restored(name) if cached is None and restore and self.snapshot_every else None
+        since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
         collected: list[Action] = []
         made: list[PlanChange] = []
 
         def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
             shard = self._shards.get(name)
             if shard is None:
-                shard = self._fresh(info)
-            elif since > info.applied:
+                shard = loaded if loaded is not None else self._fresh(info)
+                self._shards[name] = shard
+            if since > info.applied:
                 raise _StaleError
             for entry in existing:
                 if entry.seq <= info.applied:
@@ -582,6 +589,10 @@ class Runtime:
             finally:
                 shard.collect = shard.changes = None
             shard.cursor = info.head + len(offered)
+            snapshot = None
+            if self.snapshot_every and shard.cursor - shard.snapshot_seq >= self.snapshot_every:
+                snapshot = (shard.cursor, shard.engine.snapshot())
+                shard.snapshot_seq = shard.cursor
             rows = [_row(name, a) for a in collected]
             # A shard not started yet is due at once, so the next tick of any worker starts it.
             due = shard.engine.next_due() if shard.started else info.start
@@ -592,6 +603,7 @@ class Runtime:
                 rows=rows,
                 next_due=due,
                 plan_now=running if running != info.plan_now else None,
+                snapshot=snapshot,
             )
 
         try:
@@ -648,10 +660,25 @@ class Runtime:
 
     def _fresh(self, info: ShardInfo) -> _Shard:
         """A new engine for a shard, under the plan its journal starts with."""
-        engine = Engine(self._plan(info.plan_hash), start=info.start, seed=info.seed)
-        shard = _Shard(info, engine, self._plan)
+        # keep_log=False: a long-running process holds no action after it is in the outbox.
+        engine = Engine(self._plan(info.plan_hash), start=info.start, seed=info.seed, keep_log=False)
+        shard = _Shard(engine, self._plan)
         engine.sinks.append(shard.sink)
-        self._shards[info.shard] = shard
+        return shard
+
+    def _restored(self, name: str) -> _Shard | None:
+        """The shard's engine from its latest snapshot; None when there is none or it cannot be read (replay)."""
+        found = self.store.load_snapshot(name)
+        if found is None:
+            return None
+        seq, blob = found
+        try:
+            engine = Engine.restore(blob, self._plan, keep_log=False)
+        except (EngineError, PlanError) as exc:
+            log.warning("sopdsl runtime: shard '%s': %s; replaying its journal instead", name, exc)
+            return None
+        shard = _Shard(engine, self._plan, cursor=seq, snapshot_seq=seq, started=engine.started)
+        engine.sinks.append(shard.sink)
         return shard
 
     # ---- dispatching --------------------------------------------------------------------------------

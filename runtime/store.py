@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 
-SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now)
+SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
 
 # Outbox statuses: waiting for (or being retried by) an executor; delivered; given up on after the
 # retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by
@@ -74,6 +74,7 @@ class Batch:
     rows: list[OutboxRow] = field(default_factory=list)
     next_due: int | None = None
     plan_now: str | None = None  # set when the entries switched the shard to another plan
+    snapshot: tuple[int, bytes] | None = None  # the engine's state after entry `seq`, to keep
 
 
 # Called inside the store's transaction with the shard, the journal entries after the caller's
@@ -103,6 +104,10 @@ class Store(Protocol):
 
     def journal(self, shard: str, after: int = 0) -> list[Entry]:
         """The shard's journal entries after sequence number `after`, in order."""
+        ...
+
+    def load_snapshot(self, shard: str) -> tuple[int, bytes] | None:
+        """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
         ...
 
     def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:

@@ -42,6 +42,7 @@ class MemoryStore:
         self._row_leases: dict[int, tuple[str, float]] = {}
         self._purged_out = 0
         self._purged_failures = 0
+        self._snapshots: dict[str, tuple[int, bytes]] = {}
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -59,6 +60,10 @@ class MemoryStore:
     def load_plan(self, plan_hash: str) -> str | None:
         """A plan's JSON by its hash, or None."""
         return self._plans.get(plan_hash)
+
+    def load_snapshot(self, shard: str) -> tuple[int, bytes] | None:
+        """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
+        return self._snapshots.get(shard)
 
     def journal(self, shard: str, after: int = 0) -> list[Entry]:
         """The shard's journal entries after sequence number `after`."""
@@ -124,6 +129,8 @@ class MemoryStore:
             info.next_due = batch.next_due
             if batch.plan_now:
                 info.plan_now = batch.plan_now
+            if batch.snapshot:
+                self._snapshots[shard] = batch.snapshot
             self._leases[shard] = (worker, wall + lease)
             return batch
 

@@ -25,6 +25,7 @@ class PostgresStore(SqlStore):
 
     multi_worker = True
     id_type = "BIGSERIAL PRIMARY KEY"
+    blob_type = "BYTEA"
     lock_row = " FOR UPDATE"
     try_lock_row = " FOR UPDATE SKIP LOCKED"
     skip_locked = " FOR UPDATE SKIP LOCKED"

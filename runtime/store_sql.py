@@ -51,7 +51,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sopdsl_outbox_order ON sopdsl_outbox (shard, order_key, id) WHERE status = 'pending'",
     ),
     # 2: the plan a shard runs now, which a `plan` journal entry changes ('' until then: its first plan).
-    ("ALTER TABLE sopdsl_shards ADD COLUMN plan_now TEXT NOT NULL DEFAULT ''",),
+    # Engine snapshots: a restart replays the journal after one, not all of it.
+    (
+        "ALTER TABLE sopdsl_shards ADD COLUMN plan_now TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE sopdsl_snapshots (shard TEXT PRIMARY KEY, seq BIGINT NOT NULL, body {blob} NOT NULL)",
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -80,6 +84,7 @@ class SqlStore:
     url: str
     multi_worker = False
     id_type = "INTEGER PRIMARY KEY"
+    blob_type = "BLOB"
     lock_row = ""  # appended to a SELECT to lock the shard row for this transaction
     try_lock_row = ""  # the same, but skipping a row another transaction holds
     skip_locked = ""  # appended to the outbox claim
@@ -111,7 +116,7 @@ class SqlStore:
             version = check_version(found, self.url, migrate)
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
-                    cur.execute(statement.format(id=self.id_type))
+                    cur.execute(statement.format(id=self.id_type, blob=self.blob_type))
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(
@@ -155,6 +160,13 @@ class SqlStore:
         """The shard's journal entries after sequence number `after`."""
         with self._txn() as cur:
             return self._entries(cur, shard, after)
+
+    def load_snapshot(self, shard: str) -> tuple[int, bytes] | None:
+        """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
+        with self._txn() as cur:
+            cur.execute(self._sql("SELECT seq, body FROM sopdsl_snapshots WHERE shard = ?"), (shard,))
+            row = cur.fetchone()
+            return (int(row[0]), bytes(row[1])) if row else None
 
     def _entries(self, cur: Cursor, shard: str, after: int) -> list[Entry]:
         cur.execute(
@@ -234,6 +246,15 @@ class SqlStore:
                 cur.execute(
                     self._sql("UPDATE sopdsl_shards SET plan_now = ? WHERE shard = ?"),
                     (batch.plan_now, shard),
+                )
+            if batch.snapshot:
+                seq, body = batch.snapshot
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO sopdsl_snapshots (shard, seq, body) VALUES (?, ?, ?) "
+                        "ON CONFLICT (shard) DO UPDATE SET seq = excluded.seq, body = excluded.body"
+                    ),
+                    (shard, seq, body),
                 )
             return batch
 

@@ -5,7 +5,8 @@ once: a key may appear twice after a kill). It is SIGKILLed at random moments an
 until it finishes; the keys it executed, deduplicated, must equal an uninterrupted run's: no
 timer lost, no action duplicated in the outbox, each member's actions in order. Halfway through
 the timeline the worker switches to an edited plan version, so kills also land around a plan
-switch and restarts replay it. Then four
+switch and restarts replay it; engine snapshots are taken often, so restarts also begin from
+them. Then four
 worker processes share one PostgreSQL store of many shards and execute every action once.
 
 Run as a script, this file is the worker: `python test_crash.py MODE STORE PLAN TIMELINE KEYS WORKER`.
@@ -59,9 +60,9 @@ def worker(
     clock = ManualClock(line["start"])
     if mode == "single":
         try:
-            rt = Runtime(plan, url, executors=executors, clock=clock, worker=name)
+            rt = Runtime(plan, url, executors=executors, clock=clock, worker=name, snapshot_every=25)
         except PlanChangedError:
-            rt = Runtime(edited, url, executors=executors, clock=clock, worker=name)
+            rt = Runtime(edited, url, executors=executors, clock=clock, worker=name, snapshot_every=25)
         for group in line["groups"]:
             rt.add_group(group["id"], tags=group.get("tags", ()))
         for member in line["members"]:
@@ -82,7 +83,16 @@ def worker(
         rt.close()
         return
     clock.set(line["end"])
-    rt = Runtime(plan, url, executors=executors, clock=clock, worker=name, shard="s00", lease=float(lease))
+    rt = Runtime(
+        plan,
+        url,
+        executors=executors,
+        clock=clock,
+        worker=name,
+        shard="s00",
+        lease=float(lease),
+        snapshot_every=25,
+    )
     Path(f"{keys_path}.ready").touch()
     while not Path(keys_path).with_name("go").exists():
         time.sleep(0.01)
