@@ -31,15 +31,15 @@ from sopdsl.diagnostics import CODES, Diagnostic, render
 from sopdsl.errors import FixtureError, ParseError
 from sopdsl.fixtures import Fixture, load_fixture
 from sopdsl.formatter import format_source
-from sopdsl.loader import LoadedProgram, discover, display_path, load, read_source
+from sopdsl.loader import discover, display_path, load, read_source
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
-from sopdsl.runtime.actions import Action
+from sopdsl.runtime.actions import Action, iso
 from sopdsl.runtime.service import run_command
-from sopdsl.simulate import describe, simulate_timeline
+from sopdsl.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
 from sopdsl.simulate import simulate as run_simulation
 from sopdsl.source import Source
-from sopdsl.testing import playbook_for, run_tests
+from sopdsl.testing import compile_files, fixture_versions, playbook_for, run_tests
 from sopdsl.timeline import is_jsonl, open_timeline
 from sopdsl.why import explain as explain_member
 
@@ -160,27 +160,31 @@ def fmt(paths: tuple[str, ...], check_only: bool) -> None:
 
 def _build_plan(paths: tuple[str, ...]) -> Plan:
     """Check and compile the given files into one plan, or exit 1 after printing diagnostics."""
-    files = _paths(paths)
-    loaded = [load(p) for p in files]
-    merged = LoadedProgram(root=loaded[0].root)
-    for program in loaded:
-        for file in program.files:
-            if file.path not in {f.path for f in merged.files}:
-                merged.files.append(file)
-        merged.sources.update(program.sources)
-        merged.template_files.update(program.template_files)
-        merged.diagnostics.extend(program.diagnostics)
-    result = check_program(merged)
-    if result.program is None:
-        _echo_diagnostics([(d, merged.sources.get(d.span.path)) for d in result.diagnostics])
+    return _plan_of(_paths(paths), [])
+
+
+def _plan_of(files: list[Path], asked: list[tuple[Diagnostic, Source | None]]) -> Plan:
+    """Check and compile playbook files into one plan, or exit 1 after printing `asked` (what named
+    the files) and their diagnostics."""
+    build = compile_files(files)
+    if build.plan is None:
+        _echo_diagnostics([*asked, *build.located()])
         sys.exit(EXIT_FOUND)
-    plan = compile_program(result.program)
-    found = analyse(plan, merged.sources)
+    found = analyse(build.plan, build.sources)
+    if any(d.is_error for d in found):
+        _echo_diagnostics(asked)
     for d in found:
-        click.echo(render(d, merged.sources.get(d.span.path)) + "\n", err=True)
+        click.echo(render(d, build.sources.get(d.span.path)) + "\n", err=True)
     if any(d.is_error for d in found):
         sys.exit(EXIT_FOUND)
-    return plan
+    return build.plan
+
+
+def _versions(fixture: Fixture, path: Path, source: Source) -> dict[tuple[str, ...], Plan]:
+    """The plans a fixture's `reload` entries load, built as the main plan is (or exit 1)."""
+    versions = fixture_versions(fixture, path, source, _plan_of)
+    assert isinstance(versions, dict)  # `_plan_of` exits on the first that does not check
+    return versions
 
 
 @main.command(name="compile")
@@ -215,11 +219,16 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> 
     out = sys.stdout.buffer
     path = Path(timeline)
     if not is_jsonl(path):
-        fixture = _fixture_or_exit(path)
+        fixture, source = _fixture_or_exit(path)
+        versions = _versions(fixture, path, source)
         zone_name = fixture.timezone or plan.program.timezone
-        write = _action_writer(out, fmt, explain, zone_name, plan)
-        for action in run_simulation(plan, fixture).actions:
-            write(action)
+        write = _action_writer(out, fmt, explain, zone_name, plan, *versions.values())
+        write_reload = _reload_writer(out, fmt, zone_name)
+        for entry in run_simulation(plan, fixture, versions=versions).log():
+            if isinstance(entry, Reloaded):
+                write_reload(entry)
+            else:
+                write(entry)
         out.flush()
         return
     try:
@@ -272,7 +281,7 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
 
     PATHS default to the fixture's own playbook."""
     path = Path(timeline)
-    fixture = _fixture_or_exit(path)
+    fixture, source = _fixture_or_exit(path)
     if not paths:
         own = playbook_for(fixture, path)
         if not own.exists():
@@ -282,17 +291,28 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
             )
         paths = (str(own),)
     plan = _build_plan(paths)
-    for line in explain_member(plan, fixture, member, playbook):
+    for line in explain_member(plan, fixture, member, playbook, _versions(fixture, path, source)):
         click.echo(line)
 
 
 def _action_writer(
-    out: IO[bytes], fmt: str, explain: bool, zone_name: str, plan: Plan
+    out: IO[bytes], fmt: str, explain: bool, zone_name: str, plan: Plan, *reloaded: Plan
 ) -> Callable[[Action], None]:
-    """A function writing one action to `out` as a JSONL record or a table line."""
+    """A function writing one action to `out` as a JSONL record or a table line (`reloaded`: the
+    plans a timeline loads later)."""
     tz = timeutil.zone(zone_name)
-    # `--explain` names the playbook's version, so a reviewer sees which revision of an SOP acted.
-    versions = {c.playbook.name: c.playbook.version for c in plan.playbooks if c.playbook.version}
+    # `--explain` names the playbook's version, so a reviewer sees which revision of an SOP acted:
+    # the one in the file the action's step is in, since a reload may leave flows on an older one.
+    versions = {
+        (c.playbook.name, c.playbook.loc.rpartition(":")[0]): c.playbook.version
+        for each in (plan, *reloaded)
+        for c in each.playbooks
+        if c.playbook.version
+    }
+
+    def version_of(action: Action) -> str | None:
+        return versions.get((action.playbook, action.loc.rpartition(":")[0]))
+
     encode = msgspec.json.Encoder(order="sorted").encode
     if fmt == "jsonl":
 
@@ -300,8 +320,8 @@ def _action_writer(
             data = action.to_json(tz)
             if explain:
                 data["explain"] = {"line": action.loc, "trigger": action.trigger}
-                if action.playbook in versions:
-                    data["explain"]["version"] = versions[action.playbook]
+                if version_of(action):
+                    data["explain"]["version"] = version_of(action)
             try:
                 out.write(encode(data) + b"\n")
             except (msgspec.EncodeError, TypeError):  # a value msgspec does not know: stdlib's form
@@ -312,21 +332,55 @@ def _action_writer(
     def write_line(action: Action) -> None:
         line = describe(action, zone_name)
         if explain:
-            version = f" v{versions[action.playbook]}" if action.playbook in versions else ""
+            version = f" v{version_of(action)}" if version_of(action) else ""
             line += f"    ({action.playbook}{version}: {action.loc}, triggered at {action.trigger})"
         out.write((line + "\n").encode())
 
     return write_line
 
 
-def _fixture_or_exit(path: Path) -> Fixture:
+def _reload_writer(out: IO[bytes], fmt: str, zone_name: str) -> Callable[[Reloaded], None]:
+    """A function writing a reload of a timeline to `out`: a JSONL record (`"kind": "reload"`,
+    its plan changes listed in it) or table lines in the form `sopdsl test` shows them."""
+    tz = timeutil.zone(zone_name)
+    encode = msgspec.json.Encoder(order="sorted").encode
+
+    def write(reload: Reloaded) -> None:
+        if fmt == "jsonl":
+            changes = [
+                {
+                    "playbook": c.playbook,
+                    "member": c.member,
+                    "group": c.group,
+                    "outcome": CHANGE_NAMES[c.outcome],
+                    "from": c.old,
+                    "to": c.new,
+                    "step": c.at,
+                }
+                for c in reload.changes
+            ]
+            record = {
+                "at": iso(reload.time, tz),
+                "kind": "reload",
+                "files": list(reload.files),
+                "plan": reload.plan,
+                "changes": changes,
+            }
+            out.write(encode(record) + b"\n")
+        else:
+            out.write("".join(line + "\n" for line in describe_reload(reload, zone_name)).encode())
+
+    return write
+
+
+def _fixture_or_exit(path: Path) -> tuple[Fixture, Source]:
     try:
-        fixture, _ = load_fixture(path, display_path(path))
+        fixture, source = load_fixture(path, display_path(path))
     except FixtureError as exc:
         source = Source(display_path(path), path.read_text(encoding="utf-8", errors="replace"))
         _echo_diagnostics([(d, source) for d in exc.diagnostics])
         sys.exit(EXIT_FOUND)
-    return fixture
+    return fixture, source
 
 
 def find_fixtures(paths: tuple[str, ...]) -> list[Path]:

@@ -245,7 +245,7 @@ CODES: Mapping[str, Code] = _codes(
     (
         "SOP603",
         "fixture refers to unknown things",
-        "The fixture names a playbook file that does not exist, or its events are out of time order.",
+        "The fixture names a playbook file that does not exist (its `playbook`, or a file a `reload` entry loads), or a file to reload that does not check (its own diagnostics follow), or its events are out of time order.",
     ),
     (
         "SOP701",

@@ -1,7 +1,8 @@
 """Fixture timelines: YAML files beside a playbook with groups, members, events and expectations.
 
 Input: YAML text. Output: a validated `Fixture`, or a `FixtureError` whose diagnostics name the
-file, line and field. Times without an offset are local to the fixture's time zone.
+file, line and field. Times without an offset are local to the fixture's time zone. An entry of
+`events` may load another version of the playbooks instead (`reload: FILE.sop`): a plan change.
 """
 
 from __future__ import annotations
@@ -55,20 +56,33 @@ class FixtureMember(Model):
 
 
 class FixtureEvent(Model):
-    """One event of the timeline."""
+    """One event of the timeline, or a new version of the playbooks loaded at `at` (`reload`)."""
 
     at: str
-    kind: EventKindName
+    kind: EventKindName | None = None
+    reload: str | list[str] | None = None  # playbook file(s), relative to the fixture
     member: str | None = None
     group: str | None = None
     name: str | None = None
     data: dict[str, Any] = {}
 
+    @property
+    def reload_files(self) -> tuple[str, ...]:
+        """The playbook files a `reload` entry loads, as written (none for an ordinary event)."""
+        if isinstance(self.reload, str):
+            return (self.reload,)
+        return tuple(self.reload or ())
+
+
+PlanChangeName = Literal["moves", "finishes", "ends"]
+
 
 class Expectation(Model):
-    """An expected action (at a time, within a window, a number of times, or never) or member state."""
+    """An expected action or plan change (at a time, within a window, a number of times, or never),
+    or member state."""
 
     action: ActionKind | None = None
+    plan_change: PlanChangeName | None = None
     member: str | None = None
     group: str | None = None
     template: str | None = None
@@ -164,7 +178,34 @@ def load_fixture(path: Path, shown: str) -> tuple[Fixture, Source]:
             [Diagnostic("SOP601", Severity.ERROR, f"cannot read fixture: {exc}", Span.point(shown))]
         ) from None
     source = Source(shown, text)
-    return parse_fixture(source), source
+    fixture = parse_fixture(source)
+    absent = [
+        Diagnostic(
+            "SOP603",
+            Severity.ERROR,
+            f"events.{index}.reload: playbook '{Path(shown).parent / name}' does not exist",
+            Span.point(shown, *position_of(fixture, "events", index, "reload", *place)),
+            "name it relative to the fixture's folder",
+        )
+        for index, event in enumerate(fixture.events)
+        for place, name in _reload_places(event)
+        if not (path.parent / name).is_file()
+    ]
+    if absent:
+        raise FixtureError(absent)
+    return fixture, source
+
+
+def reload_paths(event: FixtureEvent, folder: Path) -> list[Path]:
+    """The files a `reload` entry loads, found relative to the fixture's `folder`."""
+    return [folder / name for name in event.reload_files]
+
+
+def _reload_places(event: FixtureEvent) -> list[tuple[tuple[int, ...], str]]:
+    """Each file a `reload` entry names, with its place in the entry (an index, in a list)."""
+    if isinstance(event.reload, str):
+        return [((), event.reload)]
+    return [((i,), name) for i, name in enumerate(event.reload_files)]
 
 
 def parse_fixture(source: Source) -> Fixture:
@@ -317,11 +358,19 @@ def _problems(
     for index, member in enumerate(fixture.members):
         if member.joined is not None:
             time(member.joined, "members", index, "joined")
+    end = _order_key(parse_time(fixture.end), tz) if fixture.end is not None else None
     latest: dict[bool, tuple[tuple[bool, float], str]] = {}  # the latest event so far, per kind of time
     for index, event in enumerate(fixture.events):
-        problem = missing(event.kind, event.member, event.group, event.name, event.data)
-        if problem is not None:
-            found.append((f"events.{index}.{problem[0]}: {problem[1]}", where("events", index)))
+        if event.reload is not None:
+            found.extend(
+                (message, where("events", index, *field)) for message, field in _reload_problems(event, index)
+            )
+        elif event.kind is None:
+            found.append((f"events.{index}.kind: missing field 'kind'", where("events", index)))
+        else:
+            problem = missing(event.kind, event.member, event.group, event.name, event.data)
+            if problem is not None:
+                found.append((f"events.{index}.{problem[0]}: {problem[1]}", where("events", index)))
         moment = time(event.at, "events", index, "at")
         if moment is None:
             continue
@@ -334,6 +383,13 @@ def _problems(
                     where("events", index, "at"),
                 )
             )
+        elif event.reload is not None and end is not None and _before(end, key):
+            found.append(
+                (
+                    f"events.{index}.at: {event.at} is after the end ({fixture.end}); a reload must happen during the run",
+                    where("events", index, "at"),
+                )
+            )
         elif previous is not None and _before(key, previous[0]):
             found.append(
                 (
@@ -343,11 +399,51 @@ def _problems(
             )
         if previous is None or not _before(key, previous[0]):
             latest[key[0]] = (key, event.at)
+    reloads = any(event.reload is not None for event in fixture.events)
     for index, expectation in enumerate(fixture.expect):
+        if expectation.plan_change is not None:
+            found.extend(
+                (
+                    f"expect.{index}.{name}: a plan_change expectation is matched only on "
+                    "member, group, at, within, count and never",
+                    where("expect", index, name),
+                )
+                for name in sorted(expectation.model_fields_set - _PLAN_CHANGE_FIELDS)
+            )
+            if not reloads:
+                found.append(
+                    (
+                        f"expect.{index}.plan_change: no entry of `events` has `reload`, so no plan changes",
+                        where("expect", index, "plan_change"),
+                    )
+                )
         if expectation.at is not None:
             time(expectation.at, "expect", index, "at")
         for side, value in enumerate(expectation.within or ()):
             time(value, "expect", index, "within", side)
+    return found
+
+
+_PLAN_CHANGE_FIELDS = {"plan_change", "member", "group", "at", "within", "count", "never", "note"}
+_EVENT_FIELDS = ("kind", "member", "group", "name", "data")
+
+
+def _reload_problems(event: FixtureEvent, index: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """What is wrong with a `reload` entry, each with the field it is about."""
+    found = [
+        (
+            f"events.{index}.{name}: an entry with `reload` loads playbook files and has no {name}; "
+            "list the event as an entry of its own",
+            (name,),
+        )
+        for name in _EVENT_FIELDS
+        if name in event.model_fields_set
+    ]
+    files = event.reload_files
+    if not files or not all(name.strip() for name in files):
+        found.append(
+            (f"events.{index}.reload: name the playbook file(s) to load, like welcome.v2.sop", ("reload",))
+        )
     return found
 
 
@@ -369,7 +465,12 @@ def _before(key: tuple[bool, float], other: tuple[bool, float]) -> bool:
 
 def line_of(fixture: Fixture, *path: Any) -> int:
     """The line of a field of a parsed fixture (1 if unknown)."""
+    return position_of(fixture, *path)[0]
+
+
+def position_of(fixture: Fixture, *path: Any) -> tuple[int, int]:
+    """The line and column of a field of a parsed fixture ((1, 1) if unknown)."""
     lines: dict[tuple[Any, ...], tuple[int, int]] = getattr(fixture, "_lines", {})
     while path and path not in lines:
         path = path[:-1]
-    return lines.get(path, (1, 1))[0]
+    return lines.get(path, (1, 1))

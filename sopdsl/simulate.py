@@ -1,24 +1,26 @@
 """Dry runs: a plan replayed over a fixture timeline on the virtual clock, and expectations checked.
 
-Input: a `Plan` and a `Fixture`. Output: the action log and a verdict per expectation. The
-engine is the same one the live runtime drives; only the clock differs.
+Input: a `Plan` and a `Fixture` (with the plans its `reload` entries load). Output: the action
+log, the plan changes, and a verdict per expectation. The engine is the same one the live
+runtime drives, and a reload calls the same `Engine.reload`; only the clock differs.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sopdsl.fixtures import Expectation, Fixture, parse_duration, parse_time
+from sopdsl.fixtures import Expectation, Fixture, FixtureEvent, parse_duration, parse_time
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action, iso
 from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
 from sopdsl.runtime.trace import Tracer
+from sopdsl.runtime.versions import ENDED, FINISHES, MOVED, PlanChange
 from sopdsl.timeline import Timeline
 
 
@@ -33,6 +35,32 @@ class Outcome:
     nearest: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Reload:
+    """Another version of the playbooks, loaded at `time` (a fixture's `reload` entry)."""
+
+    time: int
+    plan: Plan
+    files: tuple[str, ...]  # as the fixture names them
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """A reload as it happened: after how many actions of the log, and what it did to each flow."""
+
+    time: int
+    files: tuple[str, ...]
+    previous: str  # the content hash of the plan running before
+    plan: str  # the content hash of the plan loaded
+    position: int  # actions logged before it
+    changes: list[PlanChange]
+
+
+# A plan-change expectation's words for the engine's outcomes.
+PLAN_CHANGES = {"moves": MOVED, "finishes": FINISHES, "ends": ENDED}
+CHANGE_NAMES = {outcome: name for name, outcome in PLAN_CHANGES.items()}
+
+
 @dataclass
 class Simulation:
     """The result of one dry run."""
@@ -40,11 +68,21 @@ class Simulation:
     engine: Engine
     actions: list[Action]
     outcomes: list[Outcome]
+    reloads: list[Reloaded] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
         """Whether every expectation held."""
         return all(o.passed for o in self.outcomes)
+
+    def log(self) -> Iterator[Action | Reloaded]:
+        """The actions with each reload in its place among them."""
+        done = 0
+        for reload in self.reloads:
+            yield from self.actions[done : reload.position]
+            done = reload.position
+            yield reload
+        yield from self.actions[done:]
 
 
 def to_epoch(text: str, tz_name: str) -> int:
@@ -56,9 +94,15 @@ def to_epoch(text: str, tz_name: str) -> int:
     return timeutil.to_epoch(moment)
 
 
-def simulate(plan: Plan, fixture: Fixture, tracer: Tracer | None = None) -> Simulation:
+def simulate(
+    plan: Plan,
+    fixture: Fixture,
+    tracer: Tracer | None = None,
+    versions: Mapping[tuple[str, ...], Plan] | None = None,
+) -> Simulation:
     """Replay a fixture's timeline through the engine and check its expectations (`tracer`: see
-    `sopdsl.runtime.trace`)."""
+    `sopdsl.runtime.trace`). `versions` holds the plan each `reload` entry loads, by its files as
+    the fixture names them (see `sopdsl.testing.fixture_versions`)."""
     zone_name = fixture.timezone or plan.program.timezone
     start = to_epoch(fixture.start, zone_name)
     delay = None
@@ -66,6 +110,7 @@ def simulate(plan: Plan, fixture: Fixture, tracer: Tracer | None = None) -> Simu
         delay = parse_duration(fixture.staff_completes_tasks_after)
     engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
     engine.tracer = tracer
+    first = engine.plan.content_hash
     for group in fixture.groups:
         engine.add_group(
             group.id,
@@ -90,37 +135,55 @@ def simulate(plan: Plan, fixture: Fixture, tracer: Tracer | None = None) -> Simu
             contact=member.contact,
         )
     checks = sorted(
-        (to_epoch(e.at, zone_name), i) for i, e in enumerate(fixture.expect) if e.action is None and e.at
+        (to_epoch(e.at, zone_name), i)
+        for i, e in enumerate(fixture.expect)
+        if e.action is None and e.plan_change is None and e.at
     )
     states: dict[int, str | None] = {}
 
     def check(index: int) -> None:
         states[index] = _state_problem(engine, fixture.expect[index])
 
-    events = (
-        Event(
-            event.kind, to_epoch(event.at, zone_name), event.member, event.group, dict(event.data), event.name
+    reloads: list[Reloaded] = []
+
+    def reloaded(reload: Reload, changes: list[PlanChange]) -> None:
+        previous = reloads[-1].plan if reloads else first
+        loaded = Reloaded(
+            reload.time, reload.files, previous, engine.plan.content_hash, len(engine.log), changes
         )
-        for event in fixture.events
-    )
+        reloads.append(loaded)
+
+    def step(event: FixtureEvent) -> Event | Reload:
+        time = to_epoch(event.at, zone_name)
+        if event.kind is not None:
+            return Event(event.kind, time, event.member, event.group, dict(event.data), event.name)
+        files = event.reload_files
+        if versions is None or files not in versions:
+            raise ValueError(f"the fixture reloads {', '.join(files)}: pass its plan in `versions`")
+        return Reload(time, versions[files], files)
+
+    events = (step(event) for event in fixture.events)
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
-    replay(engine, events, end, checks, check)
+    replay(engine, events, end, checks, check, reloaded)
     actions = list(engine.log)
-    outcomes = [_judge(i, e, actions, states, zone_name, engine) for i, e in enumerate(fixture.expect)]
-    return Simulation(engine, actions, outcomes)
+    outcomes = [_judge(i, e, actions, states, zone_name, reloads) for i, e in enumerate(fixture.expect)]
+    return Simulation(engine, actions, outcomes, reloads)
 
 
 def replay(
     engine: Engine,
-    events: Iterable[Event],
+    events: Iterable[Event | Reload],
     end: int | None,
     checks: list[tuple[int, int]] | None = None,
     on_check: Callable[[int], None] | None = None,
+    on_reload: Callable[[Reload, list[PlanChange]], None] | None = None,
 ) -> None:
-    """Feed events in order, run state checks at their instants, then advance to `end`.
+    """Feed events in order, load each new plan version where the timeline has one, run state
+    checks at their instants, then advance to `end`.
 
     The one driving loop of every dry run (YAML fixtures and JSONL timelines alike). Without an
-    end the run stops after the last event or state check.
+    end the run stops after the last event or state check. A reload calls `Engine.reload`, as
+    the live runtime does, and hands what it did to each flow to `on_reload`.
     """
     engine.start()
     pending = list(checks or ())
@@ -131,7 +194,12 @@ def replay(
             engine.advance(moment)
             if on_check is not None:
                 on_check(index)
-        feed(event)
+        if isinstance(event, Reload):
+            changes = engine.reload(event.plan, at=event.time)
+            if on_reload is not None:
+                on_reload(event, changes)
+        else:
+            feed(event)
     for moment, index in pending:
         engine.advance(moment)
         if on_check is not None:
@@ -267,27 +335,67 @@ def describe(action: Action, tz_name: str) -> str:
     return f"{iso(action.time, tz)[:16]} {action.kind} {what} -> {who}{status}".replace("  ", " ")
 
 
+def describe_reload(reload: Reloaded, tz_name: str) -> list[str]:
+    """Lines for a reload, for tables and failure messages: what it loaded, then what it did to
+    each flow in progress (one `plan change ...` line each)."""
+    when = iso(reload.time, timeutil.zone(tz_name))[:16]
+    head = f"{when} reload {', '.join(reload.files)}: plan {reload.previous[:12]} -> {reload.plan[:12]}"
+    if not reload.changes:
+        head += ", no flow in progress changed"
+    return [head, *(f"{when} {change}" for change in reload.changes)]
+
+
+# An action or a plan change as a failure message shows it: its place in the log (an action's
+# index; a plan change comes before the action logged after it), its time, and the action or
+# the change's line.
+_Entry = tuple[tuple[int, int, int], int, Action | str]
+
+
+def _changes(reloads: list[Reloaded], e: Expectation, tz_name: str) -> list[tuple[_Entry, PlanChange]]:
+    """The plan changes of the flows of the expectation's member or group (all, for neither)."""
+    tz = timeutil.zone(tz_name)
+    every = [(r, change) for r in reloads for change in r.changes]
+    return [
+        (((r.position, 0, n), r.time, f"{iso(r.time, tz)[:16]} {change}"), change)
+        for n, (r, change) in enumerate(every)
+        if (e.member is None or change.member == e.member) and (e.group is None or change.group == e.group)
+    ]
+
+
 def _judge(
     index: int,
     e: Expectation,
     actions: list[Action],
     states: dict[int, str | None],
     tz_name: str,
-    engine: Engine,
+    reloads: list[Reloaded],
 ) -> Outcome:
-    if e.action is None:
+    if e.action is None and e.plan_change is None:
         problem = states.get(index, "no time given for this state check")
         return Outcome(index, e, problem is None, problem or "state as expected")
-    candidates = [a for a in actions if _matches(a, e)]
+    changes = _changes(reloads, e, tz_name)
+    # Shown on failure: what plan changes did to these flows (why a member got another version's steps).
+    context = [entry for entry, _ in changes[:5]]
+    if e.plan_change is not None:
+        candidates = [entry for entry, change in changes if change.outcome == PLAN_CHANGES[e.plan_change]]
+        similar = [entry for entry, _ in changes]
+    else:
+        logged = list(enumerate(actions))
+        candidates = [((i, 1, 0), a.time, a) for i, a in logged if _matches(a, e)]
+        similar = [
+            ((i, 1, 0), a.time, a)
+            for i, a in logged
+            if a.kind == e.action and (e.member is None or a.member == e.member or a.group == e.group)
+        ]
     found = candidates
     window = ""
     if e.at is not None:
         moment = to_epoch(e.at, tz_name)
-        found = [a for a in candidates if a.time == moment]
+        found = [entry for entry in candidates if entry[1] == moment]
         window = f" at {e.at}"
     elif e.within is not None:
         low, high = to_epoch(e.within[0], tz_name), to_epoch(e.within[1], tz_name)
-        found = [a for a in candidates if low <= a.time <= high]
+        found = [entry for entry in candidates if low <= entry[1] <= high]
         window = f" between {e.within[0]} and {e.within[1]}"
     what = _what(e)
     if e.never:
@@ -297,7 +405,7 @@ def _judge(
             if passed
             else f"expected never {what}{window}, but it happened {len(found)} time(s)"
         )
-        nearest = [describe(a, tz_name) for a in found[:5]]
+        nearest = found[:5]
     elif e.count is not None:
         passed = len(found) == e.count
         message = (
@@ -305,20 +413,23 @@ def _judge(
             if passed
             else f"expected {what}{window} {e.count} time(s), got {len(found)}"
         )
-        nearest = [describe(a, tz_name) for a in found[:8]]
+        nearest = found[:8]
     else:
         passed = bool(found)
         message = f"{what}{window}" if passed else f"expected {what}{window}, but it did not happen"
-        similar = [
-            a
-            for a in actions
-            if a.kind == e.action and (e.member is None or a.member == e.member or a.group == e.group)
-        ]
-        nearest = [describe(a, tz_name) for a in (candidates or similar)[:5]]
-    return Outcome(index, e, passed, message, [] if passed else nearest)
+        nearest = (candidates or similar)[:5]
+    if passed:
+        return Outcome(index, e, passed, message)
+    shown = sorted({entry[0]: entry for entry in (*nearest, *context)}.values(), key=lambda entry: entry[0])
+    lines = [item if isinstance(item, str) else describe(item, tz_name) for _, _, item in shown]
+    return Outcome(index, e, passed, message, lines)
 
 
 def _what(e: Expectation) -> str:
+    if e.plan_change is not None:
+        who = f" for member {e.member}" if e.member else ""
+        where = f" in group {e.group}" if e.group else ""
+        return f"plan change '{e.plan_change}'{who}{where}"
     parts: list[Any] = [e.action]
     for label in ("call", "template", "tag", "coupon", "to_group", "arm", "target", "operator"):
         value = getattr(e, label)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,14 @@ from sopdsl.checker import check_program
 from sopdsl.compiler import compile_program
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.errors import FixtureError
-from sopdsl.fixtures import Fixture, load_fixture
-from sopdsl.loader import display_path, load
+from sopdsl.fixtures import Fixture, load_fixture, position_of, reload_paths
+from sopdsl.loader import LoadedProgram, display_path, load
 from sopdsl.plan import Plan
 from sopdsl.simulate import Outcome, simulate
 from sopdsl.source import Source, Span
+
+# Diagnostics, each with the source it points into (None if it is not at hand).
+Located = list[tuple[Diagnostic, Source | None]]
 
 
 @dataclass
@@ -74,7 +78,10 @@ class Report:
             for outcome in failed:
                 out.append(f"  expect[{outcome.index}]: {outcome.message}")
                 if outcome.nearest:
-                    out.append("    nearest actual actions:")
+                    changes = outcome.expectation.plan_change is not None
+                    out.append(
+                        "    plan changes that happened:" if changes else "    nearest actual actions:"
+                    )
                     out.extend(f"      {n}" for n in outcome.nearest)
         out.append(
             f"{self.passed} passed, {self.failures} failed"
@@ -153,22 +160,92 @@ def playbook_for(fixture: Fixture, path: Path) -> Path:
     return path.parent / (path.name.split(".")[0] + ".sop")
 
 
+@dataclass
+class Build:
+    """Playbook files loaded with their includes, checked and, if they check, compiled into one plan."""
+
+    plan: Plan | None
+    diagnostics: list[Diagnostic]  # the loader's and the checker's
+    sources: dict[str, Source]
+
+    def located(self, *, errors_only: bool = False) -> Located:
+        """The diagnostics with their sources."""
+        return [(d, self.sources.get(d.span.path)) for d in self.diagnostics if d.is_error or not errors_only]
+
+
+def compile_files(files: Sequence[Path]) -> Build:
+    """Load, check and compile playbook files into one plan (a file included twice counts once)."""
+    loaded = [load(p) for p in files]
+    merged = LoadedProgram(root=loaded[0].root)
+    for program in loaded:
+        for file in program.files:
+            if file.path not in {f.path for f in merged.files}:
+                merged.files.append(file)
+        merged.sources.update(program.sources)
+        merged.template_files.update(program.template_files)
+        merged.diagnostics.extend(program.diagnostics)
+    result = check_program(merged)
+    plan = compile_program(result.program) if result.program is not None else None
+    return Build(plan, list(result.diagnostics), merged.sources)
+
+
+def fixture_versions(
+    fixture: Fixture,
+    path: Path,
+    source: Source,
+    plan_of: Callable[[list[Path], Located], Plan | Located],
+) -> dict[tuple[str, ...], Plan] | Located:
+    """The plan each `reload` entry of a fixture loads, by its files as the fixture names them.
+
+    `plan_of(files, asked)` checks and compiles the files; `asked` points at the entry that names
+    them, to be shown before the files' own diagnostics if they do not check. Returns every
+    problem found instead when any reload's files do not check.
+    """
+    versions: dict[tuple[str, ...], Plan] = {}
+    problems: Located = []
+    for index, event in enumerate(fixture.events):
+        names = event.reload_files
+        if not names or names in versions:
+            continue
+        asked = Diagnostic(
+            "SOP603",
+            Severity.ERROR,
+            f"events.{index}.reload: {', '.join(names)} does not check; its errors follow",
+            Span.point(source.path, *position_of(fixture, "events", index, "reload")),
+        )
+        built = plan_of(reload_paths(event, path.parent), [(asked, source)])
+        if isinstance(built, Plan):
+            versions[names] = built
+        else:
+            problems.extend(built)
+    return problems or versions
+
+
 def run_tests(paths: list[Path]) -> Report:
     """Run every fixture and collect the report."""
-    plans: dict[Path, Plan | list[str]] = {}
+    plans: dict[tuple[Path, ...], Plan | Located] = {}
+
+    def plan_of(files: list[Path], asked: Located) -> Plan | Located:
+        key = tuple(file.resolve() for file in files)
+        if key not in plans:
+            build = compile_files(files)
+            plans[key] = build.located(errors_only=True) if build.plan is None else build.plan
+        plan = plans[key]
+        return plan if isinstance(plan, Plan) else [*asked, *plan]
+
     results: list[FixtureResult] = []
     for path in paths:
         shown = display_path(path)
         result = FixtureResult(shown)
         results.append(result)
         try:
-            fixture, _ = load_fixture(path, shown)
+            fixture, source = load_fixture(path, shown)
         except FixtureError as exc:
             try:
-                source: Source | None = Source(shown, path.read_text(encoding="utf-8"))
+                text: Source | None = Source(shown, path.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError):
-                source = None
-            result.errors = [render(d, source) for d in exc.diagnostics]
+                text = None
+            result.errors = [render(d, text) for d in exc.diagnostics]
             continue
         playbook = playbook_for(fixture, path)
         if not playbook.exists():
@@ -181,22 +258,20 @@ def run_tests(paths: list[Path]) -> Report:
             )
             result.errors = [render(missing, None)]
             continue
-        plan = plans.get(playbook.resolve())
-        if plan is None:
-            loaded = load(playbook)
-            checked = check_program(loaded)
-            if checked.program is None:
-                plan = [render(d, loaded.sources.get(d.span.path)) for d in checked.diagnostics if d.is_error]
-            else:
-                plan = compile_program(checked.program)
-            plans[playbook.resolve()] = plan
-        if isinstance(plan, list):
-            result.errors = plan
+        plan = plan_of([playbook], [])
+        versions = fixture_versions(fixture, path, source, plan_of)
+        if isinstance(plan, list) or isinstance(versions, list):
+            problems = (plan if isinstance(plan, list) else []) + (
+                versions if isinstance(versions, list) else []
+            )
+            result.errors = [render(d, where) for d, where in problems]
             continue
         try:
-            result.outcomes = simulate(plan, fixture).outcomes
+            simulation = simulate(plan, fixture, versions=versions)
         except Exception as exc:  # a fixture the engine rejects: report it, keep running the others
             result.errors = [f"{shown}: the simulation stopped: {exc}"]
+            continue
+        result.outcomes = simulation.outcomes
     return Report(results)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +31,18 @@ class _Seen:
     reasons: list[str] = field(default_factory=list)
 
 
-def explain(plan: Plan, fixture: Fixture, member_id: str, playbook: str | None = None) -> list[str]:
-    """Why `member_id` got or did not get each playbook's actions (or only `playbook`'s)."""
+def explain(
+    plan: Plan,
+    fixture: Fixture,
+    member_id: str,
+    playbook: str | None = None,
+    versions: Mapping[tuple[str, ...], Plan] | None = None,
+) -> list[str]:
+    """Why `member_id` got or did not get each playbook's actions (or only `playbook`'s).
+
+    `versions`: the plans the fixture's `reload` entries load (see `simulate`); a playbook of any
+    version is explained, and a reload's plan change for the member is shown in its place.
+    """
     counters = frozenset(BUILTIN_COUNTERS) | frozenset(plan.program.counters)
     seen: list[_Seen] = []
 
@@ -48,25 +59,35 @@ def explain(plan: Plan, fixture: Fixture, member_id: str, playbook: str | None =
             note.reasons = [f"it last started for this member at {_when(decision.since, decision.zone)}"]
         seen.append(note)
 
-    names = [c.playbook.name for c in plan.playbooks]
-    if playbook is not None and playbook not in names:
-        return [f"no playbook named '{playbook}' in this plan; it has: {', '.join(names)}"]
-    result = simulate(plan, fixture, tracer)
+    playbooks: dict[str, model.Playbook] = {}  # by name, as the first version to have it says
+    for each in (plan, *(versions or {}).values()):
+        for compiled in each.playbooks:
+            playbooks.setdefault(compiled.playbook.name, compiled.playbook)
+    if playbook is not None and playbook not in playbooks:
+        return [f"no playbook named '{playbook}' in this plan; it has: {', '.join(playbooks)}"]
+    result = simulate(plan, fixture, tracer, versions)
     tz = timeutil.zone(fixture.timezone or plan.program.timezone)
     member = result.engine.members.get(member_id)
     if member is None:
         return [f"no member '{member_id}' in this timeline"]
     lines = [f"why {member.name} ({member_id}):"]
-    for compiled in plan.playbooks:
-        pb = compiled.playbook
+    changes = [
+        (reload.time, change)
+        for reload in result.reloads
+        for change in reload.changes
+        if change.member == member_id
+    ]
+    for pb in playbooks.values():
         if playbook and pb.name != playbook:
             continue
         title = f" {pb.title}" if pb.title else ""
         lines.append("")
         lines.append(f"playbook {pb.name}{title}  ({pb.loc})")
+        home = pb.loc.rpartition(":")[0]
         decisions = [s for s in seen if s.decision.playbook.name == pb.name]
         actions = [a for a in result.actions if a.playbook == pb.name and _concerns(a, member_id)]
-        if not decisions and not actions:
+        changed = [(time, change) for time, change in changes if change.playbook == pb.name]
+        if not decisions and not actions and not changed:
             lines.append(f"  no trigger of it fired for {member_id}: {_triggers_text(pb)}")
             if pb.scope.kind != "all":
                 lines.append(
@@ -74,12 +95,17 @@ def explain(plan: Plan, fixture: Fixture, member_id: str, playbook: str | None =
                     f"{_groups_text(result.engine.groups, member.groups)})"
                 )
             continue
+        # Decisions and plan changes in time order (a plan change after a decision of its instant).
+        told: list[tuple[int, int, list[str]]] = []
         for note in decisions:
             d = note.decision
             outcome = "started" if d.verdict is trace.STARTED else f"not started: {d.verdict}"
-            lines.append(f"  {_when(d.time, d.zone)}  {_trigger_text(pb, d.trigger)} → {outcome}")
-            lines.extend(f"      {reason}" for reason in note.reasons)
-        lines.extend(f"    {_action_text(action, tz)}" for action in actions)
+            said = f"  {_when(d.time, d.zone)}  {_trigger_text(d.playbook, d.trigger, home)} → {outcome}"
+            told.append((d.time, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
+        told.extend((time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
+        for _, _, said_lines in sorted(told, key=lambda entry: entry[:2]):
+            lines.extend(said_lines)
+        lines.extend(f"    {_action_text(action, tz, home)}" for action in actions)
     return lines
 
 
@@ -99,13 +125,20 @@ def _when(epoch: int, tz: dt.tzinfo) -> str:
     return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M")
 
 
-def _trigger_text(pb: model.Playbook, where: str) -> str:
+def _line(loc: str, home: str) -> str:
+    """`line N` of the file the playbook's section is about, or the whole `path:line` of another
+    (a version loaded by a reload)."""
+    path, _, line = loc.rpartition(":")
+    return f"line {line}" if path == home else loc
+
+
+def _trigger_text(pb: model.Playbook, where: str, home: str) -> str:
     for trigger in pb.triggers:
         if trigger.loc == where:
-            return f"{_trigger_name(trigger)} (line {where.rpartition(':')[2]})"
+            return f"{_trigger_name(trigger)} ({_line(where, home)})"
     for entry in pb.schedule:
         if entry.loc == where:
-            return f"calendar entry (line {where.rpartition(':')[2]})"
+            return f"calendar entry ({_line(where, home)})"
     return where
 
 
@@ -243,7 +276,7 @@ def _cond_text(cond: model.Cond) -> str:
     return str(getattr(cond, "value", cond))
 
 
-def _action_text(action: Action, tz: dt.tzinfo) -> str:
+def _action_text(action: Action, tz: dt.tzinfo, home: str) -> str:
     detail = action.detail
     what = (
         detail.get("template") or detail.get("coupon") or detail.get("tags") or detail.get("to_group") or ""
@@ -254,4 +287,4 @@ def _action_text(action: Action, tz: dt.tzinfo) -> str:
         if action.status == "done"
         else f"  [{action.status}{': ' + action.reason if action.reason else ''}]"
     )
-    return f"{_when(action.time, tz)}  {action.kind} {shown} (line {action.loc.rpartition(':')[2]}){status}"
+    return f"{_when(action.time, tz)}  {action.kind} {shown} ({_line(action.loc, home)}){status}"
