@@ -1,6 +1,8 @@
 """The scenario corpus in `playbooks/`: every file checks without a single diagnostic, every
 scenario of SCENARIOS.md is covered, and each scenario's playbook uses the constructs that make it
 do what the scenario says (asserted on the checked model, so a playbook that stops doing it fails).
+A later revision of a scenario's file (`J3_self_introduction.v2.sop`, loaded by a fixture's
+`reload`) must still do what the scenario says.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+import yaml
 
 from sopdsl import model
 from sopdsl.checker import CheckResult, check_program
@@ -20,7 +23,11 @@ from sopdsl.checker.declarations import SCREEN_CHARACTERS, SCREEN_LINES
 from sopdsl.loader import load, load_text
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
-FILES = sorted(PLAYBOOKS.glob("*.sop"))
+ALL_FILES = sorted(PLAYBOOKS.glob("*.sop"))
+# A revision of a scenario's file, which a fixture dry-runs as a plan change: BASE.vN.sop.
+REVISION = re.compile(r"(?P<base>[A-Z]\d_[a-z0-9_]+)\.v\d+\.sop")
+REVISIONS = [f for f in ALL_FILES if REVISION.fullmatch(f.name)]
+FILES = [f for f in ALL_FILES if f not in REVISIONS]  # one per scenario, and common.sop
 
 # The scenario table of SCENARIOS.md: id and what the playbook must do.
 SCENARIOS: dict[str, str] = {
@@ -243,7 +250,7 @@ def test_the_corpus_exists() -> None:
     assert len([f for f in FILES if f.name != "common.sop"]) == len(SCENARIOS)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+@pytest.mark.parametrize("path", ALL_FILES, ids=[f.name for f in ALL_FILES])
 def test_every_playbook_file_checks_without_diagnostics(path: Path) -> None:
     result = _result(path)
     assert result.diagnostics == (), "\n".join(
@@ -271,7 +278,7 @@ def test_each_file_is_named_after_the_scenario_it_covers(path: Path) -> None:
 
 
 def test_templates_are_chinese_and_fit_one_screen() -> None:
-    for path in FILES:
+    for path in ALL_FILES:
         for template in _program(path).templates.values():
             assert re.search(r"[\u4e00-\u9fff]", template.source), template.name
             assert len(template.source) <= SCREEN_CHARACTERS, template.name
@@ -776,3 +783,26 @@ def test_scenario_playbook_does_what_the_scenario_says(sid: str) -> None:
     program, pbs = _scenario(sid)
     assert pbs
     CHECKS[sid](program, pbs)
+
+
+@pytest.mark.parametrize("path", REVISIONS, ids=lambda p: p.name)
+def test_a_revision_revises_its_scenario_file_is_dry_run_and_still_does_what_the_scenario_says(
+    path: Path,
+) -> None:
+    match = REVISION.fullmatch(path.name)
+    assert match is not None
+    base = PLAYBOOKS / f"{match['base']}.sop"
+    assert base in FILES, f"{path.name} revises {base.name}, which is not in the corpus"
+    sid = base.name.split("_")[0]
+    program = _program(path)
+    pbs = [pb for pb in program.playbooks if path.name in pb.loc]
+    assert {pb.scenarios for pb in pbs} == {(sid,)}
+    assert {pb.name for pb in pbs} == {pb.name for pb in _program(base).playbooks if base.name in pb.loc}
+    assert program.timezone == "Asia/Shanghai"
+    CHECKS[sid](program, pbs)
+    reloads = [
+        event.get("reload")
+        for fixture in PLAYBOOKS.glob(f"{sid}_*.yaml")
+        for event in (yaml.safe_load(fixture.read_text(encoding="utf-8")).get("events") or [])
+    ]
+    assert path.name in reloads, f"no fixture of {sid} dry-runs the change to {path.name} (`reload:`)"

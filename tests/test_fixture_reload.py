@@ -14,6 +14,8 @@ from click.testing import CliRunner
 from sopdsl.cli import main
 from sopdsl.testing import run_tests
 
+ROOT = Path(__file__).resolve().parent.parent
+
 V1 = """
 timezone "Asia/Shanghai"
 template hello = "欢迎 {{ member.name }}"
@@ -327,3 +329,26 @@ def test_a_misspelt_plan_change_gets_a_hint(folder: Path) -> None:
     assert code == 2
     assert "expect.5.plan_change: 'move' is not one of moves, finishes, ends" in output
     assert "did you mean 'moves'?" in output
+
+
+# ---- the example in playbooks/ ---------------------------------------------------------------------------
+
+
+def test_the_corpus_example_reloads_mid_flow() -> None:
+    playbooks = ROOT / "playbooks"
+    code, output = sopdsl(
+        "simulate",
+        str(playbooks / "J3_self_introduction.sop"),
+        "--timeline",
+        str(playbooks / "J3_self_introduction.reload.yaml"),
+    )
+    assert code == 0, output
+    lines = output.splitlines()
+    at = next(i for i, line in enumerate(lines) if " reload J3_self_introduction.v2.sop: plan " in line)
+    assert lines[at - 1] == "2026-03-02T12:00 send intro_request -> riders1"
+    assert [line.split(": ")[1].split(" in group")[0] for line in lines[at + 1 : at + 3]] == [
+        "xiaoyu",
+        "dabao",
+    ]
+    assert all("finishes on the version it started" in line for line in lines[at + 1 : at + 3])
+    assert lines[at + 3] == "2026-03-02T17:00 send intro_request -> riders1"
