@@ -19,12 +19,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from livestores import KINDS, postgres_db, store_url  # noqa: F401
+from livestores import KINDS, fixture_setup, postgres_db, read_fixture, store_url  # noqa: F401
 from pydantic import BaseModel
 
 import sopdsl
 from sopdsl.errors import StoreError
 from sopdsl.plan import Plan
+from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.dispatch import ACTION_KINDS, ExecutorError
 from sopdsl.runtime.engine import Engine
@@ -32,6 +33,7 @@ from sopdsl.runtime.events import Event
 from sopdsl.runtime.live import ManualClock, PlanChangedError, Runtime, open_store
 from sopdsl.runtime.store import SCHEMA_VERSION
 from sopdsl.runtime.versions import FINISHES, MOVED
+from sopdsl.simulate import simulate, to_epoch
 
 START = 1_772_330_400  # 2026-03-01 10:00 in Shanghai
 DAY = 86400
@@ -359,3 +361,40 @@ def test_the_same_files_compiled_from_another_folder_are_not_a_new_version(durab
     moved = sopdsl.compile_program(sopdsl.check(sopdsl.load_text("# v2\n" + text, "playbooks/welcome.sop")))
     with pytest.raises(PlanChangedError):
         Runtime(moved, durable_url, clock=clock)
+
+
+def test_the_live_runtime_agrees_with_the_simulator_across_a_plan_change(tmp_path: Path) -> None:
+    # The dry run ops look at before a deploy and the deploy itself: one engine, two clocks.
+    folder = Path(__file__).parent.parent / "playbooks"
+    path = folder / "J3_self_introduction.reload.yaml"
+    fixture = read_fixture(path)
+
+    def compiled(name: str) -> Plan:
+        return sopdsl.compile_program(sopdsl.check(sopdsl.load(str(folder / name))))
+
+    plan, edited = compiled("J3_self_introduction.sop"), compiled("J3_self_introduction.v2.sop")
+    zone = fixture.timezone or plan.program.timezone
+    expected = simulate(plan, fixture, versions={("J3_self_introduction.v2.sop",): edited})
+    assert expected.passed and expected.reloads
+
+    clock = ManualClock(to_epoch(fixture.start, zone))
+    rt = Runtime(plan, f"sqlite:///{tmp_path / 'state.db'}", clock=clock, executors=Recorder().executors())
+    fixture_setup(rt, fixture, zone)
+    decided: list[Action] = []
+    for index, event in enumerate(fixture.events):
+        clock.set(to_epoch(event.at, zone))
+        if event.reload_files:
+            rt.reload(edited)
+            continue
+        body: dict[str, Any] = {"id": f"e{index}", "kind": event.kind, "time": clock.now()}
+        body.update(
+            {k: getattr(event, k) for k in ("member", "group", "name") if getattr(event, k) is not None}
+        )
+        body["data"] = dict(event.data or {})
+        decided.extend(rt.feed(body))
+    assert fixture.end is not None
+    clock.set(to_epoch(fixture.end, zone))
+    decided.extend(rt.tick())
+    rt.close()
+    tz = timeutil.zone(zone)
+    assert [a.to_json(tz) for a in decided] == [a.to_json(tz) for a in expected.actions]
