@@ -357,12 +357,7 @@ class Engine:
                     retired.append(c)
                 moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
                 changes.append(change(versions.FINISHES, at=at_step))
-        self.delivery = Delivery(
-            plan.program.policy,
-            plan.program.coupons,
-            counts=self.delivery.counts,
-            stock_used=self.delivery.stock_used,
-        )
+        self.delivery = self.delivery.moved_to(plan.program.policy, plan.program.coupons)
         self._install(plan, retired)
         for flow, index, pc in moves:
             flow.playbook, flow.pc = index, pc
@@ -378,7 +373,6 @@ class Engine:
     ) -> None:
         """After a reload: keep what triggers the new version shares with the old one did; re-arm the rest."""
         same: dict[tuple[int, int], tuple[int, int]] = {}  # old (playbook, trigger) -> new
-        silent: set[tuple[int, int]] = set()  # of which absences carried over with their members
         by_name = {c.playbook.name: c for c in self.live}
         for old in old_live:
             c = by_name.get(old.playbook.name)
@@ -400,11 +394,12 @@ class Engine:
             if moved is not None:
                 fired.add((key[0], *moved, *key[3:]))
         self.fired = fired
+        earlier: dict[tuple[int, int], int] = {}  # absences carried over with their members: old playbook
         for (i, t_index), table in old_armed.items():
             moved = same.get((i, t_index))
             if moved is not None and moved in self.armed:
                 self.armed[moved].update(table)
-                silent.add(moved)
+                earlier[moved] = i
         # Timers of triggers and calendars are set again from the new version; flows' own stay.
         self.heap = [e for e in self.heap if e[5] in _FLOW_TIMERS]
         heapq.heapify(self.heap)
@@ -416,7 +411,7 @@ class Engine:
                 if (c.index, t_index) not in same.values() and len(group.members) >= trigger.threshold:
                     self.fired.add(("size", c.index, t_index, group.id))  # as at start: reached before
         for (i, t_index), table in self.armed.items():
-            if (i, t_index) in silent:
+            if (i, t_index) in earlier:
                 trigger = cast(model.OnAbsence, self.compiled[i].playbook.triggers[t_index])
                 for member_id, since in sorted(table.items()):
                     last = self._last(self.members[member_id], trigger.event)
@@ -426,8 +421,16 @@ class Engine:
             if not member.arrived:
                 continue
             for c, t_index, _trigger in self._triggers.get("absence", ()):
-                if (c.index, t_index) not in silent and self._absence_applies(c.playbook, member):
+                if not self._absence_applies(c.playbook, member):
+                    continue
+                if (c.index, t_index) not in earlier:
                     self._arm_absence(c, t_index, member, self.now)
+                elif member.id not in self.armed[(c.index, t_index)]:
+                    # Not counting: their silence already fired, or the old version did not
+                    # apply to them (a wider scope, `apply to all members` added): from now.
+                    before = old_live[earlier[(c.index, t_index)]].playbook
+                    if not self._absence_applies(before, member):
+                        self._arm_absence(c, t_index, member, self.now)
             for kind in ("date_offset", "anniversary"):
                 for c, t_index, trigger in self._triggers.get(kind, ()):
                     if self._member_in_scope(c.playbook, member):
@@ -1516,9 +1519,14 @@ class Engine:
             "now": timeutil.aware(self.now, group.zone if group else self.zone).strftime("%Y-%m-%d %H:%M")
         }
         if member is not None:
-            context["member"] = self._member_context(member)
+            # The attributes and counters the flow's own plan version declares (a flow finishing
+            # on an earlier version still reads what that version declared).
+            program = self.compiled[flow.playbook].program
+            context["member"] = self._member_context(member, program)
             referrer = self.members.get(member.referrer) if member.referrer else None
-            context["referrer"] = self._member_context(referrer) if referrer else {"name": "", "id": ""}
+            context["referrer"] = (
+                self._member_context(referrer, program) if referrer else {"name": "", "id": ""}
+            )
         if group is not None:
             context["group"] = group.as_context()
         context["event"] = dict(flow.event)
@@ -1531,11 +1539,11 @@ class Engine:
             context["coupon"] = flow.coupon
         return context
 
-    def _member_context(self, member: MemberState) -> dict[str, Any]:
+    def _member_context(self, member: MemberState, program: model.Program) -> dict[str, Any]:
         data = member.as_context()
-        for name in self.program.attributes:
+        for name in program.attributes:
             data.setdefault(name, "")
-        for name in self.program.counters:
+        for name in program.counters:
             data.setdefault(name, 0)
         return data
 
@@ -1570,7 +1578,7 @@ class Engine:
                     continue
                 root, attr = part
                 if root == "member" and member is not None:
-                    value = self._member_value(member, attr)
+                    value = self._member_value(member, attr, self.compiled[flow.playbook].program)
                 elif root == "group" and group is not None:
                     value = _group_value(group, attr)
                 else:
@@ -1585,7 +1593,7 @@ class Engine:
                 return "".join(out).strip()
         return _compiled_template(source).render(self._context(flow, member, group)).strip()
 
-    def _member_value(self, member: MemberState, name: str) -> Any:
+    def _member_value(self, member: MemberState, name: str, program: model.Program) -> Any:
         """`member.<name>` as the template context has it (see `_context`), or `_MISSING`."""
         if name in member.attributes:
             return member.attributes[name]
@@ -1597,9 +1605,9 @@ class Engine:
             return sorted(member.tags)
         if name in _DEFAULT_COUNTERS:
             return 0
-        if name in self.program.attributes:
+        if name in program.attributes:
             return ""
-        if name in self.program.counters:
+        if name in program.counters:
             return 0
         return _MISSING
 

@@ -54,6 +54,28 @@ class Delivery:
             ruled.add("grant")
         self.ruled = frozenset(ruled)
 
+    def moved_to(self, policy: model.Policy, coupons: dict[str, model.Coupon]) -> Delivery:
+        """The counters carried over to another plan version's policy.
+
+        A cap counts on where the new policy has the same cap (what, whom, how often, which
+        channel; its limit may change); stock used is kept by coupon name.
+        """
+        moved: dict[int, int] = {}
+        for old, cap in enumerate(self.policy.caps):
+            for new, other in enumerate(policy.caps):
+                if new not in moved.values() and (cap.noun, cap.subject, cap.period, cap.channel) == (
+                    other.noun,
+                    other.subject,
+                    other.period,
+                    other.channel,
+                ):
+                    moved[old] = new
+                    break
+        counts = {
+            (moved[i], subject, period): n for (i, subject, period), n in self.counts.items() if i in moved
+        }
+        return Delivery(policy, coupons, counts=counts, stock_used=dict(self.stock_used))
+
     def left(self, coupon: str) -> int | None:
         """How many of a coupon's declared stock are still to grant; None if it has no stock."""
         declared = self.coupons.get(coupon)

@@ -126,8 +126,9 @@ def same_trigger(old: Any, new: Any, *, keep_duration: bool = False) -> bool:
 def map_position(old: CompiledPlaybook, new: CompiledPlaybook, entry: int, pc: int) -> int | None:
     """Where a flow at `pc` of `entry` (-1: the `do` steps) in `old` goes in `new`, or None if its step is gone.
 
-    The two step lists are aligned (difflib): a step unchanged maps to itself; a step edited in
-    place (`wait 2 days` made `wait 3 days`) maps to its edit when both are the same kind of step.
+    The two step lists are aligned (difflib): a step unchanged maps to itself; a step edited
+    (`wait 2 days` made `wait 3 days`, perhaps with a step added beside it) maps to its edit,
+    found as the same kind of step in the same place among the edited ones.
     """
     if entry >= 0:
         if entry >= len(new.schedule) or _dump(old.playbook.schedule[entry].when) != _dump(
@@ -140,10 +141,15 @@ def map_position(old: CompiledPlaybook, new: CompiledPlaybook, entry: int, pc: i
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if not i1 <= pc < i2:
             continue
-        target = j1 + pc - i1
         if tag == "equal":
-            return target
-        if tag == "replace" and target < j2 and before[pc].op == after[target].op:
-            return target
+            return j1 + pc - i1
+        if tag == "replace":
+            # Edited steps: the k-th step of its kind in the old run of steps is the k-th of
+            # that kind in the new one, if both runs have as many of that kind.
+            kind = before[pc].op
+            olds = [i for i in range(i1, i2) if before[i].op == kind]
+            news = [j for j in range(j1, j2) if after[j].op == kind]
+            if len(olds) == len(news):
+                return news[olds.index(pc)]
         return None
     return None

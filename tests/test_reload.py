@@ -270,3 +270,87 @@ def test_a_flow_finishing_on_an_old_version_survives_a_second_reload() -> None:
     e.advance(T0 + 10 * DAY)
     assert [t for t, m, _, _ in sends(e) if m == "m1"] == ["hello", "day2", "day5"]
     assert [c.outcome for c in changes] == [FINISHES]
+
+
+def test_migrate_finds_an_edited_wait_next_to_a_step_added_before_it() -> None:
+    e = engine(drip())
+    join(e, "m1", T0)  # waits 2 days before day2
+    text = (DRIP % ("on change migrate", "day2")).replace(
+        "wait 2 days", "send day5 to member\n            wait 4 days"
+    )
+    changes = e.reload(compile_text(text), at=T0 + DAY)
+    assert [(c.member, c.outcome) for c in changes] == [("m1", MOVED)]
+    e.advance(T0 + 10 * DAY)
+    assert [(t, h) for t, _, _, h in sends(e)] == [("hello", 0), ("day2", 48), ("day5", 120)]
+
+
+def test_a_flow_finishing_on_the_old_version_reads_the_attributes_that_version_declared() -> None:
+    v1 = compile_text(
+        """
+        timezone "Asia/Shanghai"
+        attribute region: text "地区"
+        counter stars "星星"
+        template later = "{{ member.name }}（{{ member.region }}，{{ member.stars }} 星）"
+        playbook follow_up {
+            in all groups
+            on member joins
+            do { wait 1 day
+                 send later to member }
+        }
+        """
+    )
+    e = engine(v1)
+    join(e, "m1", T0)
+    e.reload(compile_text(ONCE % "v2"), at=T0 + 3600)  # follow_up and its declarations are gone
+    e.advance(T0 + 3 * DAY)
+    [sent] = [a for a in e.log if a.kind == "send"]
+    assert (sent.status, sent.detail["text"]) == ("done", "m1（，0 星）")
+
+
+CAPPED = """
+    timezone "Asia/Shanghai"
+    template hi = "hi"
+    policy {
+        %s
+        at most 2 sends per member per day else drop
+    }
+    playbook chatty {
+        in all groups
+        on member posts
+        repeat always
+        do { send hi to member }
+    }
+"""
+
+
+def test_caps_counted_before_a_reload_still_count_when_the_new_version_adds_a_cap_above() -> None:
+    e = engine(compile_text(CAPPED % ""))
+    join(e, "m1", T0)
+    for minute in (1, 2):
+        e.feed(Event("message", T0 + minute * 60, member="m1", group="g1"))
+    e.reload(compile_text(CAPPED % "at most 5 kicks per group per day"), at=T0 + 180)
+    for minute in (4, 5):
+        e.feed(Event("message", T0 + minute * 60, member="m1", group="g1"))
+    assert [a.status for a in e.log if a.kind == "send"] == ["done", "done", "dropped", "dropped"]
+
+
+SCOPED_SILENCE = """
+    timezone "Asia/Shanghai"
+    template nudge = "好久不见"
+    playbook quiet {
+        %s
+        on member silent for 5 days
+        do { send nudge to member }
+    }
+"""
+
+
+def test_a_silence_whose_scope_widens_counts_for_the_members_it_now_covers() -> None:
+    e = Engine(compile_text(SCOPED_SILENCE % 'in groups tagged "a"'), start=T0)
+    e.add_group("g1", tags=["a"])
+    e.add_group("g2", tags=["b"])
+    e.feed(Event("join", T0, member="m1", group="g1"))
+    e.feed(Event("join", T0, member="m2", group="g2"))
+    e.reload(compile_text(SCOPED_SILENCE % "in all groups"), at=T0 + DAY)
+    e.advance(T0 + 10 * DAY)
+    assert [(a.member, (a.time - T0) // DAY) for a in e.log] == [("m1", 5), ("m2", 6)]
