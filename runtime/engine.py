@@ -13,6 +13,7 @@ time, playbook order, member id and creation order.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -42,7 +43,6 @@ from sopdsl.vocabulary import BUILTIN_COUNTERS
 # Timer kinds.
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
 _FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
-SNAPSHOT_FORMAT = 1  # bump when the state below changes shape: older snapshots are then replayed
 _SNAPSHOT_STATE = (
     "now",
     "start_time",
@@ -62,6 +62,22 @@ _SNAPSHOT_STATE = (
     "_flow_ids",
     "_started",
 )
+
+
+def _snapshot_format() -> str:
+    """The shape of a snapshot: the state kept and the fields of the records in it.
+
+    A field added to a member, group, flow or action changes it, so a snapshot written before is
+    replayed from the journal instead of restored into records it does not fit.
+    """
+    records = [
+        f"{cls.__name__}({','.join(f.name for f in dataclasses.fields(cls))})"
+        for cls in (MemberState, GroupState, Flow, Action)
+    ]
+    return hashlib.sha256("|".join(["1", *_SNAPSHOT_STATE, *records]).encode()).hexdigest()[:16]
+
+
+SNAPSHOT_FORMAT = _snapshot_format()
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
@@ -157,16 +173,17 @@ class Engine:
         self._started = False
         self._install(plan, [])
 
-    def _install(self, plan: Plan, retired: list[_Compiled]) -> None:
-        """Build the tables the engine reads from a plan; `retired` playbooks only finish flows."""
+    def _install(self, plan: Plan, retired: list[tuple[Plan, int]]) -> None:
+        """Build the tables the engine reads from a plan; `retired` playbooks (an earlier plan and
+        a place in it) only finish flows."""
         program = plan.program
         self.plan = plan
         self.program = program
         self.zone = timeutil.zone(program.timezone)
         # A counter nobody has added to yet reads 0, so `member.warnings < 1` holds for a newcomer.
         counters = frozenset(BUILTIN_COUNTERS) | frozenset(program.counters)
-        for old in retired:
-            counters |= frozenset(old.program.counters)
+        for earlier, _ in retired:
+            counters |= frozenset(earlier.program.counters)
         # `coupon X in stock` reads the delivery counters at the moment it is tested.
         stock = self.delivery.left
         self.live = [
@@ -175,8 +192,8 @@ class Engine:
         # Playbooks of earlier versions that flows in progress finish on: after the live ones, so
         # a flow's index stays valid, and never armed or started.
         self.compiled = self.live + [
-            _Compiled(len(self.live) + k, old.plan, old.position, self.members.get, counters, stock)
-            for k, old in enumerate(retired)
+            _Compiled(len(self.live) + k, earlier, position, self.members.get, counters, stock)
+            for k, (earlier, position) in enumerate(retired)
         ]
         self.windows: set[str] = set()
         for c in self.compiled:
@@ -253,21 +270,23 @@ class Engine:
         counters: dict[str, float] | None = None,
         contact: bool = False,
     ) -> MemberState:
-        """Register a member present before the plan took effect (or found since: armed from now)."""
-        known = self.members.get(member_id)
-        member = MemberState(
-            id=member_id,
-            name=name or member_id,
-            nickname=nickname,
-            channel=channel,
-            referrer=referrer,
-            joined_at=joined_at,
-            tags=set(tags),
-            attributes=dict(attributes or {}),
-            counters=dict(counters or {}),
-            existing=True,
-        )
-        self.members[member_id] = member
+        """Register a member present before the plan took effect (or found since: armed from now).
+
+        Registering a member the engine knows adds what is given (tags, attributes, counters,
+        groups, non-empty fields) and keeps what it knows (activity, timers).
+        """
+        member = self.members.get(member_id)
+        if member is None:
+            member = MemberState(id=member_id, name=member_id, existing=True)
+            self.members[member_id] = member
+        member.name = name or member.name
+        member.nickname = nickname or member.nickname
+        member.channel = channel or member.channel
+        member.referrer = referrer or member.referrer
+        member.joined_at = joined_at if joined_at is not None else member.joined_at
+        member.tags |= set(tags)
+        member.attributes.update(attributes or {})
+        member.counters.update(counters or {})
         if contact:
             self.contacts.add(member_id)
         for group_id in groups:
@@ -275,9 +294,7 @@ class Engine:
                 self.add_group(group_id)
             member.groups.add(group_id)
             self.groups[group_id].members.add(member_id)
-        if known is not None and known.arrived:
-            member.arrived = True  # registered again: their timers are already set
-        elif self._started:
+        if self._started and not member.arrived:
             # Registered late (a bot syncing its member list after the first event): their
             # silence and dates count from now, as `start` does for those registered before.
             member.arrived = True
@@ -328,7 +345,7 @@ class Engine:
         new_index = {c.playbook.name: i for i, c in enumerate(plan.playbooks)}
         version = plan.content_hash[:12]
         changes: list[PlanChange] = []
-        retired: list[_Compiled] = []
+        retired: list[tuple[Plan, int]] = []
         retired_at: dict[int, int] = {}  # old index -> index among the retired
         moves: list[tuple[Flow, int, int]] = []
         for flow in sorted(self.flows.values(), key=lambda f: f.id):
@@ -354,7 +371,7 @@ class Engine:
             else:
                 if flow.playbook not in retired_at:
                     retired_at[flow.playbook] = len(retired)
-                    retired.append(c)
+                    retired.append((c.plan, c.position))
                 moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
                 changes.append(change(versions.FINISHES, at=at_step))
         self.delivery = self.delivery.moved_to(plan.program.policy, plan.program.coupons)
@@ -478,12 +495,8 @@ class Engine:
         for name in _SNAPSHOT_STATE:
             if name in state:
                 setattr(engine, name, state[name])
-        retired = [
-            _Compiled(0, plans(plan_hash), position, engine.members.get, frozenset(), engine.delivery.left)
-            for plan_hash, position in state["retired"]
-        ]
-        if retired:
-            engine._install(plan, retired)
+        if state["retired"]:
+            engine._install(plan, [(plans(plan_hash), position) for plan_hash, position in state["retired"]])
         for key, table in state["armed"].items():
             engine.armed[key].update(table)
         return engine
@@ -1437,14 +1450,18 @@ class Engine:
         flow = self.flows.get(hold[0])
         gone = action.kind == "kick" and (group is None or action.member not in group.members)
         if flow is None or flow.token != hold[1] or gone:
-            # Its flow was ended while the action waited (the member left or was removed, or the
-            # group was dissolved): what the flow still had pending is cancelled, visibly.
+            # Its flow was ended while the action waited (the member left or was removed, the
+            # group was dissolved, a new plan version ended it): its pending action is cancelled, visibly.
             action.status = "dropped"
-            action.reason = (
-                "the group was dissolved"
-                if group is not None and group.dissolved
-                else "the member left the group"
-            )
+            if group is not None and group.dissolved:
+                action.reason = "the group was dissolved"
+            elif gone or (
+                action.member is not None
+                and action.member not in (group.members if group is not None else self.contacts)
+            ):
+                action.reason = "the member left the group" if group is not None else "the member left"
+            else:
+                action.reason = "its flow was ended by a new plan version"
             self._emit(action)
             if flow is not None and flow.token == hold[1]:
                 flow.waiting = None

@@ -534,11 +534,19 @@ def test_a_member_registered_after_the_start_is_counted_silent_from_then() -> No
     plan = compile_text(
         """
         timezone "Asia/Shanghai"
+        attribute birthday: date "生日"
         template nudge = "好久不见"
+        template cake = "生日快乐"
         playbook quiet {
             in all groups
             on member silent for 7 days
             do { send nudge to member }
+        }
+        playbook birthday {
+            in all groups
+            on member.birthday at 09:00
+            repeat always
+            do { send cake to member }
         }
         """
     )
@@ -547,7 +555,12 @@ def test_a_member_registered_after_the_start_is_counted_silent_from_then() -> No
     engine.add_group("g1")
     engine.feed(Event("join", start, member="m1", group="g1"))
     engine.advance(start + 3 * 86400)
-    engine.add_member("late", groups=["g1"])  # a bot syncing its member list after the first event
-    engine.add_member("late", groups=["g1"])  # and again: still one timer
+    # A bot syncing its member list after the first event: silence and dates count from now.
+    engine.add_member("late", groups=["g1"], attributes={"birthday": "1990-03-10"})
+    engine.feed(Event("message", start + 5 * 86400, member="late", group="g1"))
+    # Registered again: what is known (the message, the timers) stays; nothing is armed twice.
+    engine.add_member("late", groups=["g1"], tags=["vip"])
     engine.advance(start + 20 * 86400)
-    assert [(a.member, (a.time - start) // 86400) for a in engine.log] == [("m1", 7), ("late", 10)]
+    sent = [(a.member, a.detail["template"], (a.time - start) // 86400) for a in engine.log]
+    assert sent == [("m1", "nudge", 7), ("late", "cake", 8), ("late", "nudge", 12)]
+    assert engine.members["late"].tags == {"vip"}

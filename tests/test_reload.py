@@ -354,3 +354,26 @@ def test_a_silence_whose_scope_widens_counts_for_the_members_it_now_covers() -> 
     e.reload(compile_text(SCOPED_SILENCE % "in all groups"), at=T0 + DAY)
     e.advance(T0 + 10 * DAY)
     assert [(a.member, (a.time - T0) // DAY) for a in e.log] == [("m1", 5), ("m2", 6)]
+
+
+QUIET = """
+    timezone "Asia/Shanghai"
+    policy { quiet hours 22:00 - 08:00 }
+    template hello = "欢迎"
+    playbook welcome {
+        in all groups
+        on member joins
+        on change migrate
+        do { %s }
+    }
+"""
+
+
+def test_a_held_send_of_a_flow_a_new_version_ended_is_dropped_with_that_reason() -> None:
+    e = engine(compile_text(QUIET % "send hello to member"))
+    e.feed(Event("join", at("2026-03-02 23:00"), member="m1", group="g1"))  # held until 08:00
+    changes = e.reload(compile_text(QUIET % "wait 1 day"), at=at("2026-03-02 23:30"))
+    e.advance(at("2026-03-03 12:00"))
+    assert [c.outcome for c in changes] == [ENDED]
+    [held] = e.log
+    assert (held.status, held.reason) == ("dropped", "its flow was ended by a new plan version")
