@@ -177,6 +177,7 @@ class Runtime:
         self._dispatching = threading.Lock()
         self._wake = threading.Event()
         self._shards: dict[str, _Shard] = {}
+        self._loaded: dict[str, _Shard] = {}  # restored from a snapshot, not yet applied here
         self._plans: dict[str, Plan] = {plan.content_hash: plan}
         self.closed = False
         try:
@@ -230,8 +231,7 @@ class Runtime:
         return self._switch(plan)
 
     def _switch(self, plan: Plan) -> list[PlanChange]:
-        executors = dict(self.executors)
-        for key, executor in executors.items():
+        for key, executor in self.executors.items():
             name = key.removeprefix("call:")
             if isinstance(executor, CustomAction) and name in plan.program.actions:
                 check_custom(plan, name, executor.args)
@@ -241,7 +241,7 @@ class Runtime:
         changes: list[PlanChange] = []
         with self._lock:
             self._apply(self.shard, [body], until=None, changes=changes)
-        self.plan, self.executors = plan, executors
+        self.plan = plan
         self._wake.set()
         return changes
 
@@ -263,6 +263,7 @@ class Runtime:
         body = {
             "op": "group",
             "id": f"group:{group_id}",
+            "time": self.clock.now(),
             "group": group_id,
             "name": name,
             "tags": sorted(set(tags)),
@@ -293,6 +294,7 @@ class Runtime:
         body = {
             "op": "member",
             "id": f"member:{member_id}",
+            "time": self.clock.now(),
             "member": member_id,
             "groups": list(groups),
             "name": name,
@@ -550,8 +552,11 @@ class Runtime:
         restore: bool = True,
     ) -> list[Action]:
         cached = self._shards.get(name)
-        # Not held yet: start from the latest snapshot, so only the journal after it is read.
-        loaded = self._restored(name) if cached is None and restore and self.snapshot_every else None
+        # Not held yet: start from the latest snapshot, so only the journal after it is read. One
+        # restored while another worker holds the shard is kept for when this one takes it.
+        loaded = self._loaded.pop(name, None) if cached is None and restore else None
+        if cached is None and loaded is None and restore and self.snapshot_every:
+            loaded = self._restored(name)
         since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
         collected: list[Action] = []
         made: list[PlanChange] = []
@@ -597,7 +602,7 @@ class Runtime:
             # A shard not started yet is due at once, so the next tick of any worker starts it.
             due = shard.engine.next_due() if shard.started else info.start
             running = shard.engine.plan.content_hash
-            made[:] = decided  # replaced, not extended: a step the store retries decides again
+            made[:] = decided
             return Batch(
                 entries=offered,
                 rows=rows,
@@ -633,6 +638,8 @@ class Runtime:
             log.info("sopdsl runtime: shard '%s': %s", name, change)
         if changes is not None:
             changes.extend(made)
+        if loaded is not None and self._shards.get(name) is not loaded:
+            self._loaded[name] = loaded  # the step did not run: another worker holds the shard
         if batch is None:
             return []
         return collected
@@ -742,11 +749,19 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
                 name=body.get("name"),
             )
         )
-    elif op in ("advance", "resume"):
+        return []
+    if op in ("advance", "resume"):
         if op == "resume":
             engine.now = max(engine.now, int(body["until"]))
         engine.advance(int(body["until"]))
-    elif op == "group":
+        return []
+    if op not in ("group", "member"):
+        raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
+    if engine.started and "time" in body:
+        # Registered while running: the engine's clock moves to now first, so their silence
+        # and calendars count from when they were registered, not from the last event.
+        engine.advance(int(body["time"]))
+    if op == "group":
         engine.add_group(
             body["group"],
             name=body.get("name") or None,
@@ -755,7 +770,7 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
             operator=body.get("operator"),
             owner=body.get("owner"),
         )
-    elif op == "member":
+    else:
         engine.add_member(
             body["member"],
             name=body.get("name", ""),
@@ -768,8 +783,6 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
             channel=body.get("channel"),
             counters=body.get("counters") or {},
         )
-    else:
-        raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
     return []
 
 

@@ -791,3 +791,28 @@ def test_closing_the_runtime_ends_its_run_loop() -> None:
     rt.close()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def test_a_member_registered_while_running_counts_silent_from_then(url: str) -> None:
+    plan = plan_of(
+        """
+        timezone "Asia/Shanghai"
+        template nudge = "好久不见"
+        playbook quiet {
+            on member silent for 7 days
+            do { send nudge to member }
+        }
+        """
+    )
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime(url, clock, recorder, plan=plan)
+    rt.feed(join("m1", START))
+    clock.set(START + 8 * DAY)
+    rt.tick()  # m1 nudged at day 7; no timer is left, so the engine's clock stays there
+    clock.set(START + 10 * DAY)
+    rt.add_member("late", groups=["g1"])  # a bot syncing its member list
+    clock.set(START + 30 * DAY)
+    rt.tick()
+    assert [(row.action["time"] - START) // DAY for row in rt.store.outbox()] == [7, 17]
+    rt.close()

@@ -145,3 +145,27 @@ def test_without_snapshots_none_is_written(url: str) -> None:
     drive(rt, clock, line, line["events"])
     assert rt.store.load_snapshot("default") is None
     rt.close()
+
+
+def test_a_worker_without_the_shard_restores_its_snapshot_once_not_per_event(
+    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sopdsl.runtime.engine import Engine
+
+    url = store_url("postgres", tmp_path, request)
+    line = timeline(6, 60)
+    holder, clock = open_runtime(url, line, Keys(), snapshot_every=10, worker="A", lease=300)
+    drive(holder, clock, line, line["events"][:40])
+    assert holder.store.load_snapshot("default") is not None
+    restores = []
+    real = Engine.restore
+    monkeypatch.setattr(
+        Engine, "restore", classmethod(lambda cls, *a, **k: restores.append(1) or real(*a, **k))
+    )
+    other = Runtime(busy_plan(), url, clock=clock, worker="B", lease=300, snapshot_every=10)
+    for event in line["events"][40:]:
+        clock.set(event["time"])
+        other.feed(event)  # journaled for A, which holds the shard
+    assert len(restores) == 1
+    holder.close()
+    other.close()
