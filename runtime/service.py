@@ -455,83 +455,115 @@ def run_command(
 
     SIGHUP reads the playbooks again and switches to them, as --reload does at start.
     """
-    from sopdsl.runtime.live import Runtime, open_store
+    # Until the service runs, a SIGHUP (a deploy script reloading early) is ignored, not fatal.
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if hasattr(signal, "SIGHUP") else None
+    try:
+        from sopdsl.runtime.live import Runtime, open_store
 
-    try:
-        plan = read_plan(plan_paths)
-    except PlanError as exc:
-        click.echo(f"error: {plan_paths[0]}: {exc}", err=True)
-        sys.exit(1)
-    # The runtime reports retries, parked actions and dry-run decisions through logging.
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
-    zone = timeutil.zone(plan.program.timezone)
-    try:
-        executors = (
-            load_executors(executors_file, zone=zone, actions=plan.program.actions)
-            if executors_file
-            else default_executors(zone)
+        try:
+            plan = read_plan(plan_paths)
+        except PlanError as exc:
+            click.echo(f"error: {plan_paths[0]}: {exc}", err=True)
+            sys.exit(1)
+        # The runtime reports retries, parked actions and dry-run decisions through logging.
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+        zone = timeutil.zone(plan.program.timezone)
+        try:
+            executors = (
+                load_executors(executors_file, zone=zone, actions=plan.program.actions)
+                if executors_file
+                else default_executors(zone)
+            )
+        except ExecutorConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        try:
+            opened = open_store(store, migrate=migrate)
+            runtime = Runtime(
+                plan,
+                opened,
+                executors=executors,
+                dry_run=dry_run,
+                shard=shard,
+                worker=worker,
+                on_plan_change="reload" if reload_plan else "refuse",
+            )
+        except StoreError as exc:
+            hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
+            click.echo(f"error: cannot open the store {store}: {exc}{hint}", err=True)
+            sys.exit(2)
+        except SopdslError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        service = Service(runtime, zone=zone, host=host, port=port)
+        try:
+            service.start()
+        except OSError as exc:
+            runtime.close()
+            click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+            sys.exit(2)
+
+        mode = " (dry run)" if dry_run else ""
+        click.echo(
+            f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {store}{mode}, "
+            f"listening on {service.url}",
+            err=True,
         )
-    except ExecutorConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(1)
-    try:
-        opened = open_store(store, migrate=migrate)
-        runtime = Runtime(
-            plan,
-            opened,
-            executors=executors,
-            dry_run=dry_run,
-            shard=shard,
-            worker=worker,
-            on_plan_change="reload" if reload_plan else "refuse",
-        )
-    except StoreError as exc:
-        hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
-        click.echo(f"error: cannot open the store {store}: {exc}{hint}", err=True)
-        sys.exit(2)
-    except SopdslError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    service = Service(runtime, zone=zone, host=host, port=port)
-    try:
-        service.start()
-    except OSError as exc:
-        runtime.close()
-        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        sys.exit(2)
 
-    mode = " (dry run)" if dry_run else ""
-    click.echo(
-        f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {store}{mode}, "
-        f"listening on {service.url}",
-        err=True,
-    )
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            service.request_stop()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        service.request_stop()
-
-    def on_hangup(signum: int, frame: FrameType | None) -> None:
-        # Compiling takes a while: not in the signal handler, which interrupts the main thread.
-        threading.Thread(
-            target=_reload, args=(runtime, plan_paths), name="sopdsl-reload", daemon=True
-        ).start()
-
-    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-    if hasattr(signal, "SIGHUP"):
-        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
-    try:
-        bad = _serve(service, use_stdin)
+        reloader = _Reloader(runtime, plan_paths)
+        previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+        if hasattr(signal, "SIGHUP"):
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
+        try:
+            bad = _serve(service, use_stdin)
+        finally:
+            reloader.stop()
+            service.stop()
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        click.echo("sopdsl run: stopped", err=True)
+        sys.exit(1 if bad else 0)
     finally:
-        service.stop()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    click.echo("sopdsl run: stopped", err=True)
-    sys.exit(1 if bad else 0)
+        if hangup is not None:
+            signal.signal(signal.SIGHUP, hangup)
+
+
+class _Reloader:
+    """Reads the playbooks again on SIGHUP, in a thread (compiling takes a while), one reload at a
+    time, so the last signal's files win."""
+
+    def __init__(self, runtime: Runtime, plan_paths: tuple[str, ...]) -> None:
+        self.runtime = runtime
+        self.plan_paths = plan_paths
+        self._one = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._stopped = False
+
+    def request(self) -> None:
+        """Start a reload (from the signal handler: it only starts a thread)."""
+        thread = threading.Thread(target=self._run, name="sopdsl-reload", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def stop(self) -> None:
+        """Let a reload in progress finish, and start no more."""
+        self._stopped = True
+        for thread in self._threads:
+            thread.join(timeout=60)
+
+    def _run(self) -> None:
+        with self._one:
+            if not self._stopped:
+                _reload(self.runtime, self.plan_paths)
 
 
 def _reload(runtime: Runtime, plan_paths: tuple[str, ...]) -> None:
     """Read the playbooks again and switch the runtime to them; on any error keep the running version."""
-    running = f"still running plan {runtime.plan.content_hash[:12]}"
+    before = runtime.plan.content_hash
+    running = f"still running plan {before[:12]}"
     try:
         plan = read_plan(plan_paths)
         changes = runtime.reload(plan)
@@ -543,8 +575,14 @@ def _reload(runtime: Runtime, plan_paths: tuple[str, ...]) -> None:
     except (SopdslError, click.ClickException) as exc:
         click.echo(f"sopdsl run: reload refused ({running}): {exc}", err=True)
         return
+    except Exception as exc:  # a store gone away, say: the service goes on with what it runs
+        click.echo(f"sopdsl run: reload failed ({running}): {type(exc).__name__}: {exc}", err=True)
+        return
+    if runtime.plan.content_hash == before:
+        click.echo(f"sopdsl run: the playbooks are unchanged; {running}", err=True)
+        return
     moved = f", {len(changes)} flow(s) in progress decided (see the log)" if changes else ""
-    click.echo(f"sopdsl run: now running plan {plan.content_hash[:12]}{moved}", err=True)
+    click.echo(f"sopdsl run: now running plan {runtime.plan.content_hash[:12]}{moved}", err=True)
     missing = runtime.missing_executors()
     if missing:
         click.echo(f"sopdsl run: warning: no executor for {', '.join(missing)}", err=True)

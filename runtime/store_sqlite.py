@@ -30,6 +30,7 @@ class SqliteStore(SqlStore):
         if path != ":memory:" and not Path(path).parent.exists():
             raise StoreError(f"store {url}: folder {Path(path).parent} does not exist")
         self._lock = threading.RLock()
+        self._depth = 0  # transactions this store has open (held under the lock: one thread's)
         try:
             # Autocommit mode: transactions are begun explicitly below, as BEGIN IMMEDIATE, so a
             # writer takes the write lock at the start instead of failing half way through.
@@ -49,11 +50,12 @@ class SqliteStore(SqlStore):
     def _txn(self) -> Iterator[Cursor]:
         with self._lock:
             cur = self._conn.cursor()
-            if self._conn.in_transaction:
-                # Called by this thread from inside a transaction (a plan read while a step
+            if self._depth:
+                # Opened by this thread inside its own transaction (a plan read while a step
                 # replays): it joins that one, as psycopg's nested transaction does.
                 yield cur
                 return
+            self._depth += 1
             try:
                 cur.execute("BEGIN IMMEDIATE")
                 try:
@@ -63,7 +65,11 @@ class SqliteStore(SqlStore):
                     raise
                 cur.execute("COMMIT")
             except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, read-only
+                if self._conn.in_transaction:  # a COMMIT that failed leaves it open: end it
+                    self._conn.rollback()
                 raise StoreError(f"store {self.url}: {exc}") from exc
+            finally:
+                self._depth -= 1
 
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sopdsl_meta'")

@@ -58,15 +58,20 @@ def _relative(plan: Plan) -> Any:
         base = ""
     prefix = f"{base}/" if base and base != "/" else base
 
+    def relative(path: str) -> str:
+        return path.replace("\\", "/").removeprefix(prefix) if prefix else path
+
     def walk(value: Any) -> Any:
+        # Only where paths are: each `loc`, and the list of files; a template's text is left alone.
         if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
+            return {
+                k: relative(v) if k == "loc" and isinstance(v, str) else walk(v) for k, v in value.items()
+            }
         if isinstance(value, list):
             return [walk(v) for v in value]
-        if isinstance(value, str) and prefix and value.replace("\\", "/").startswith(prefix):
-            return value.replace("\\", "/").removeprefix(prefix)
         return value
 
+    data["program"]["files"] = [relative(f) for f in data["program"]["files"]]
     return walk(data)
 
 

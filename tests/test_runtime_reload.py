@@ -332,6 +332,9 @@ def test_sopdsl_run_switches_on_sighup_and_keeps_running_on_a_broken_file(tmp_pa
         proc.send_signal(signal.SIGHUP)
         _wait_for(lines, "reload refused", proc)
         assert proc.poll() is None, "the service stopped on a broken playbook"
+        playbook.write_text(V1 % ("", "day3_new"), encoding="utf-8")  # fixed: the running version again
+        proc.send_signal(signal.SIGHUP)
+        _wait_for(lines, "the playbooks are unchanged", proc)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -398,3 +401,14 @@ def test_the_live_runtime_agrees_with_the_simulator_across_a_plan_change(tmp_pat
     rt.close()
     tz = timeutil.zone(zone)
     assert [a.to_json(tz) for a in decided] == [a.to_json(tz) for a in expected.actions]
+
+
+def test_text_that_looks_like_a_path_is_still_compared() -> None:
+    from sopdsl.runtime.versions import same_files
+
+    def compiled(path: str, text: str) -> Plan:
+        source = f'timezone "Asia/Shanghai"\ntemplate t = "{text}"\nplaybook p {{\n on member joins\n do {{ send t to member }}\n}}\n'
+        return sopdsl.compile_program(sopdsl.check(sopdsl.load_text(source, path)))
+
+    assert same_files(compiled("shop/w.sop", "see x"), compiled("/srv/shop/w.sop", "see x"))
+    assert not same_files(compiled("shop/w.sop", "shop/sale.html"), compiled("w.sop", "sale.html"))
