@@ -39,11 +39,17 @@ _TYPES: dict[model.ValueType, tuple[type, ...]] = {
 
 
 class EventError(EngineError, ValueError):
-    """An event the runtime refused; `field` names the part at fault (None for the whole event)."""
+    """An event the runtime refused; `field` names the part at fault (None for the whole event).
 
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
+    In a batch, `index` is the event's place and the message starts with it; `reason` is the
+    message without it.
+    """
+
+    def __init__(self, message: str, field: str | None = None, index: int | None = None) -> None:
+        super().__init__(message if index is None else f"event {index}: {message}")
+        self.reason = message
         self.field = field
+        self.index = index
 
 
 class _Incoming(BaseModel):

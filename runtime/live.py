@@ -324,8 +324,8 @@ class Runtime:
         """Take several events in one transaction (one disk flush): all are stored, or none.
 
         For a bot that receives events in bursts: durable throughput grows with the batch. A bad
-        event raises `EventError` whose message starts with its index in the batch; nothing is
-        stored then. Events are applied in the order given.
+        event raises `EventError` whose `index` is its place in the batch (and whose message
+        starts with it); nothing is stored then. Events are applied in the order given.
         """
         now = self.clock.now()
         bodies: list[dict[str, Any]] = []
@@ -334,7 +334,7 @@ class Runtime:
                 body = intake(event, self.plan.program, now)
                 self._not_early(body)
             except EventError as exc:
-                raise EventError(f"event {index}: {exc}", exc.field) from None
+                raise EventError(exc.reason, exc.field, index) from None
             bodies.append(body)
         if not bodies:
             return []
@@ -343,8 +343,9 @@ class Runtime:
             try:
                 self._not_late(engine, body)
             except EventError as exc:
-                index = next(i for i, b in enumerate(bodies) if b is body)
-                raise EventError(f"event {index}: {exc}", exc.field) from None
+                # The store may hand the step copies of the bodies: found by content, not identity.
+                index = next((i for i, b in enumerate(bodies) if b == body), None)
+                raise EventError(exc.reason, exc.field, index) from None
 
         with self._lock:
             actions = self._apply(self.shard, bodies, until=None, check=not_late)

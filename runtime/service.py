@@ -62,6 +62,10 @@ class RuntimeLike(Protocol):
         """Take one event; return the actions it caused."""
         ...
 
+    def feed_many(self, events: Iterable[Mapping[str, Any]]) -> list[Action]:
+        """Take several events at once, all or none; return the actions they caused."""
+        ...
+
     def tick(self, now: int | None = None) -> list[Action]:
         """Run the work due by now; return the actions it caused."""
         ...
@@ -220,20 +224,43 @@ class Service:
         A list stops at its first bad event: the events before it were taken (`accepted`), the
         rest were not, so a client resends from `index` once that event is fixed.
         """
-        events = payload if isinstance(payload, list) else [payload]
-        actions: list[Action] = []
-        for index, event in enumerate(events):
+        if not isinstance(payload, list):
             try:
-                actions.extend(self.feed(event, index if isinstance(payload, list) else None))
+                actions = self.feed(payload)
             except RejectedEventError as exc:
-                body = exc.to_json()
-                body["accepted"] = index
-                body["actions"] = [a.to_json(self.zone) for a in actions]
-                return HTTPStatus.BAD_REQUEST, body
-        return HTTPStatus.ACCEPTED, {
-            "accepted": len(events),
-            "actions": [a.to_json(self.zone) for a in actions],
-        }
+                return HTTPStatus.BAD_REQUEST, exc.to_json() | {"accepted": 0, "actions": []}
+            return HTTPStatus.ACCEPTED, {"accepted": 1, "actions": [a.to_json(self.zone) for a in actions]}
+        actions, problem = self._feed_list(payload)
+        answer = [a.to_json(self.zone) for a in actions]
+        if problem is not None:
+            assert problem.index is not None
+            return HTTPStatus.BAD_REQUEST, problem.to_json() | {"accepted": problem.index, "actions": answer}
+        return HTTPStatus.ACCEPTED, {"accepted": len(payload), "actions": answer}
+
+    def _feed_list(self, events: list[Any]) -> tuple[list[Action], RejectedEventError | None]:
+        """Feed the events before the first bad one, in one transaction; and the bad one's error."""
+        cut = next((i for i, e in enumerate(events) if not isinstance(e, dict)), len(events))
+        problem = None
+        if cut < len(events):
+            problem = RejectedEventError(
+                f"an event must be a JSON object, got {_json_type(events[cut])}", None, cut
+            )
+        with self._lock:
+            if self._closed:
+                raise ShuttingDownError("the service is shutting down; send the events again later")
+            try:
+                actions = self.runtime.feed_many(events[:cut]) if cut else []
+            except SopdslError as exc:
+                # All or none: the events before the bad one go in again, on their own.
+                index = getattr(exc, "index", None) or 0
+                actions = self.runtime.feed_many(events[:index]) if index else []
+                message = getattr(exc, "reason", str(exc))
+                problem = RejectedEventError(message, getattr(exc, "field", None), index)
+        if problem is not None:
+            self.rejected += 1
+        if actions:
+            self._wake.set()
+        return actions, problem
 
     def feed_lines(self, lines: Iterable[str], *, name: str = "stdin") -> int:
         """Feed one JSON event per line (blank lines skipped); report each bad line and go on. Returns how many were bad."""

@@ -95,3 +95,15 @@ def test_a_bad_event_stores_none_of_the_burst(url: str) -> None:
     del events[7]
     assert len(rt.feed_many(events)) == 59
     rt.close()
+
+
+def test_an_event_older_than_the_engine_clock_is_named_by_its_place_and_stores_none(url: str) -> None:
+    rt = runtime(url, [])
+    rt.feed({"kind": "message", "member": "m0", "group": "g1", "time": START + 200})
+    events = burst()[:5]
+    events.append({"kind": "message", "member": "m9", "group": "g1", "time": START - 86400})
+    with pytest.raises(EventError, match=r"^event 5: event time .* before the engine's clock") as caught:
+        rt.feed_many(events)
+    assert (caught.value.index, caught.value.field) == (5, "time")
+    assert rt.stats()["events_in"] == 1
+    rt.close()

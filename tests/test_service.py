@@ -172,6 +172,44 @@ def test_a_list_stops_at_its_first_bad_event_and_says_where(service: Service, re
     assert metric(service, "sopdsl_events_in_total") == 1  # the third event was not fed
 
 
+def test_a_list_goes_into_the_store_in_one_transaction(
+    service: Service, runtime: Runtime, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    applied: list[int] = []
+    real = runtime.store.apply
+    monkeypatch.setattr(
+        runtime.store,
+        "apply",
+        lambda shard, new, *a, **k: applied.append(len(new)) or real(shard, new, *a, **k),
+    )
+    batch = [{**JOIN, "member": f"m{i}", "data": {"name": f"成员{i}"}} for i in range(5)]
+    status, body = call(service, "POST", "/events", batch)
+    assert (status, body["accepted"]) == (202, 5)
+    assert 5 in applied and not [n for n in applied if 0 < n < 5]  # one transaction took all five
+    assert sorted(a.member for a, _ in recorder.wait(5)) == [f"m{i}" for i in range(5)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("not an event", "an event must be a JSON object, got a string"),
+        ({**JOIN, "member": "m3", "time": START - 86400}, "before the engine's clock"),
+    ],
+)
+def test_a_list_with_a_bad_event_takes_the_events_before_it(
+    service: Service, recorder: Recorder, clock: ManualClock, bad: Any, message: str
+) -> None:
+    call(service, "POST", "/events", {**JOIN, "member": "m0"})  # the engine's clock is now START
+    first = [{**JOIN, "member": "m1"}, {**JOIN, "member": "m2"}]
+    status, body = call(service, "POST", "/events", [*first, bad, {**JOIN, "member": "m4"}])
+    assert status == 400
+    assert (body["index"], body["accepted"]) == (2, 2)
+    assert message in body["error"] and not body["error"].startswith("event 2")
+    assert [a["member"] for a in body["actions"]] == ["m1", "m2"]
+    assert sorted(a.member for a, _ in recorder.wait(3)) == ["m0", "m1", "m2"]
+    assert metric(service, "sopdsl_events_in_total") == 3
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
