@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import model
+from sopdsl.plan import CompiledPlaybook
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.state import GroupState, MemberState
 
@@ -211,4 +212,14 @@ def window_kinds(cond: model.Cond | None) -> set[str]:
             stack.append(item.operand)
         elif isinstance(item, model.AndCond | model.OrCond):
             stack.extend(item.operands)
+    return found
+
+
+def playbook_windows(compiled: CompiledPlaybook) -> set[str]:
+    """Event kinds some window condition of a compiled playbook counts: its guard, branches, entries."""
+    found = window_kinds(compiled.playbook.guard)
+    for instr in (*compiled.code, *(i for code in compiled.schedule for i in code)):
+        found |= window_kinds(instr.cond)
+    for entry in compiled.playbook.schedule:
+        found |= window_kinds(entry.cond)
     return found

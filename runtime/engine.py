@@ -31,7 +31,7 @@ from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, Plan, event_key
 from sopdsl.runtime import timeutil, trace, versions
 from sopdsl.runtime.actions import Action
-from sopdsl.runtime.conditions import Stock, Test, compile_cond, window_kinds
+from sopdsl.runtime.conditions import Stock, Test, compile_cond, playbook_windows
 from sopdsl.runtime.events import Event, validate
 from sopdsl.runtime.policy import Delivery
 from sopdsl.runtime.state import Flow, GroupState, MemberState
@@ -195,13 +195,7 @@ class Engine:
             _Compiled(len(self.live) + k, earlier, position, self.members.get, counters, stock)
             for k, (earlier, position) in enumerate(retired)
         ]
-        self.windows: set[str] = set()
-        for c in self.compiled:
-            self.windows |= window_kinds(c.playbook.guard)
-            for instr in (*c.code, *(i for code in c.schedule for i in code)):
-                self.windows |= window_kinds(instr.cond)
-            for entry in c.playbook.schedule:
-                self.windows |= window_kinds(entry.cond)
+        self.windows: set[str] = set().union(*(playbook_windows(c.source) for c in self.compiled))
         self._triggers: dict[str, list[tuple[_Compiled, int, Any]]] = {}
         for c in self.live:
             for t_index, trigger in enumerate(c.playbook.triggers):

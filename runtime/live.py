@@ -200,7 +200,7 @@ class Runtime:
             with self._lock:
                 self._apply(shard, [], until=None)
             if info.plan_now != plan.content_hash:
-                self._switch(plan)
+                self._switch(plan, self._plan(info.plan_now))
         except BaseException:
             if isinstance(store, str):
                 self.store.close()
@@ -228,9 +228,9 @@ class Runtime:
             plan = plan.with_hash()
         if plan.content_hash == self.plan.content_hash or versions.same_files(self.plan, plan):
             return []
-        return self._switch(plan)
+        return self._switch(plan, self.plan)
 
-    def _switch(self, plan: Plan) -> list[PlanChange]:
+    def _switch(self, plan: Plan, previous: Plan) -> list[PlanChange]:
         for key, executor in self.executors.items():
             name = key.removeprefix("call:")
             if isinstance(executor, CustomAction) and name in plan.program.actions:
@@ -241,6 +241,15 @@ class Runtime:
         changes: list[PlanChange] = []
         with self._lock:
             self._apply(self.shard, [body], until=None, changes=changes)
+        unrecorded = versions.unrecorded_windows(previous, plan)
+        if unrecorded:
+            log.warning(
+                "sopdsl runtime: plan %s counts %s events over time windows plan %s did not record; "
+                "those counts start from zero now",
+                plan.content_hash[:12],
+                ", ".join(unrecorded),
+                previous.content_hash[:12],
+            )
         self.plan = plan
         self._wake.set()
         return changes

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sopdsl.plan import CompiledPlaybook, Instr, Plan
+from sopdsl.runtime.conditions import playbook_windows
 
 # How a flow fared when a new plan loaded.
 MOVED = "moves to the new version"
@@ -40,6 +41,14 @@ class PlanChange:
         step = f" (at {self.at})" if self.at else ""
         version = self.old if self.outcome == FINISHES else f"{self.old} -> {self.new}"
         return f"plan change {version}: {who}{where} in '{self.playbook}' {self.outcome}{step}"
+
+
+def unrecorded_windows(running: Plan, loaded: Plan) -> list[str]:
+    """Event kinds the loaded version counts over time windows (`orders in last 30 days`) that
+    the running one did not record: those counts start from zero at the switch."""
+    before = set().union(*(playbook_windows(c) for c in running.playbooks))
+    after = set().union(*(playbook_windows(c) for c in loaded.playbooks))
+    return sorted(after - before)
 
 
 def same_files(a: Plan, b: Plan) -> bool:

@@ -365,6 +365,7 @@ def _reload_writer(out: IO[bytes], fmt: str, zone_name: str) -> Callable[[Reload
                 "files": list(reload.files),
                 "plan": reload.plan,
                 "changes": changes,
+                "unrecorded_windows": list(reload.unrecorded),
             }
             out.write(encode(record) + b"\n")
         else:

@@ -20,7 +20,7 @@ from sopdsl.runtime.actions import Action, iso
 from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
 from sopdsl.runtime.trace import Tracer
-from sopdsl.runtime.versions import ENDED, FINISHES, MOVED, PlanChange
+from sopdsl.runtime.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
 from sopdsl.timeline import Timeline
 
 
@@ -54,6 +54,9 @@ class Reloaded:
     plan: str  # the content hash of the plan loaded
     position: int  # actions logged before it
     changes: list[PlanChange]
+    # Event kinds the loaded version counts over time windows that the running one did not
+    # record: those counts start from zero at the reload.
+    unrecorded: tuple[str, ...] = ()
 
 
 # A plan-change expectation's words for the engine's outcomes.
@@ -146,10 +149,20 @@ def simulate(
 
     reloads: list[Reloaded] = []
 
+    running = [plan]
+
     def reloaded(reload: Reload, changes: list[PlanChange]) -> None:
         previous = reloads[-1].plan if reloads else first
+        unrecorded = tuple(unrecorded_windows(running[-1], reload.plan))
+        running.append(reload.plan)
         loaded = Reloaded(
-            reload.time, reload.files, previous, engine.plan.content_hash, len(engine.log), changes
+            reload.time,
+            reload.files,
+            previous,
+            engine.plan.content_hash,
+            len(engine.log),
+            changes,
+            unrecorded,
         )
         reloads.append(loaded)
 
@@ -342,7 +355,13 @@ def describe_reload(reload: Reloaded, tz_name: str) -> list[str]:
     head = f"{when} reload {', '.join(reload.files)}: plan {reload.previous[:12]} -> {reload.plan[:12]}"
     if not reload.changes:
         head += ", no flow in progress changed"
-    return [head, *(f"{when} {change}" for change in reload.changes)]
+    lines = [head, *(f"{when} {change}" for change in reload.changes)]
+    if reload.unrecorded:
+        lines.append(
+            f"{when} warning: the new version counts {', '.join(reload.unrecorded)} events over time "
+            "windows the old one did not record; those counts start from zero here"
+        )
+    return lines
 
 
 # An action or a plan change as a failure message shows it: its place in the log (an action's

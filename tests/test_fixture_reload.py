@@ -352,3 +352,26 @@ def test_the_corpus_example_reloads_mid_flow() -> None:
     ]
     assert all("finishes on the version it started" in line for line in lines[at + 1 : at + 3])
     assert lines[at + 3] == "2026-03-02T17:00 send intro_request -> riders1"
+
+
+def test_a_new_version_counting_over_windows_the_old_one_did_not_record_is_warned_about(folder: Path) -> None:
+    # v2 asks "no order in the last 30 days": v1 never recorded orders over time, so right after
+    # the switch everyone would look like it. The dry run says so where the reload happens.
+    counting = V2.replace(
+        "    on member joins\n", "    on member joins\n    when orders in last 30 days == 0\n"
+    )
+    write(folder, "w.v2.sop", counting)
+    code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))
+    assert code == 0, output
+    assert (
+        "2026-03-03T10:00 warning: the new version counts order events over time windows the old one "
+        "did not record; those counts start from zero here"
+    ) in output.splitlines()
+    code, output = sopdsl(
+        "simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"), "--format", "jsonl"
+    )
+    [reload] = [json.loads(line) for line in output.splitlines() if '"reload"' in line]
+    assert reload["unrecorded_windows"] == ["order"]
+    write(folder, "w.v2.sop", V2)  # the same windows in both: no warning
+    code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))
+    assert "warning" not in output

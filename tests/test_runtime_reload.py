@@ -412,3 +412,19 @@ def test_text_that_looks_like_a_path_is_still_compared() -> None:
 
     assert same_files(compiled("shop/w.sop", "see x"), compiled("/srv/shop/w.sop", "see x"))
     assert not same_files(compiled("shop/w.sop", "shop/sale.html"), compiled("w.sop", "sale.html"))
+
+
+def test_switching_to_a_version_that_counts_unrecorded_windows_is_logged_as_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rt = Runtime(v1(), "memory://", clock=ManualClock(START))
+    counting = plan_of(
+        (V1 % ("", "day3_new")).replace(
+            "    on member joins\n", "    on member joins\n    when messages in last 7 days == 0\n"
+        )
+    )
+    with caplog.at_level(logging.WARNING, logger="sopdsl.runtime"):
+        rt.reload(counting)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "counts message events over time windows" in warning and "start from zero now" in warning
+    rt.close()
