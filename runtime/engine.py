@@ -61,6 +61,8 @@ _SNAPSHOT_STATE = (
     "_seq",
     "_flow_ids",
     "_started",
+    "_instant",
+    "_started_now",
 )
 
 
@@ -171,6 +173,10 @@ class Engine:
         # Members reached in one-to-one chats (a join without a group): `in private chats` scope.
         self.contacts: set[str] = set()
         self._started = False
+        # Which trigger started each (playbook, member) at the instant `_instant`: a playbook
+        # whose triggers fire together runs once.
+        self._instant = start
+        self._started_now: dict[tuple[int, str], str] = {}
         self._install(plan, [])
 
     def _install(self, plan: Plan, retired: list[tuple[Plan, int]]) -> None:
@@ -405,6 +411,7 @@ class Engine:
             if moved is not None:
                 fired.add((key[0], *moved, *key[3:]))
         self.fired = fired
+        self._started_now.clear()  # keyed by the old version's playbooks
         earlier: dict[tuple[int, int], int] = {}  # absences carried over with their members: old playbook
         for (i, t_index), table in old_armed.items():
             moved = same.get((i, t_index))
@@ -1105,9 +1112,17 @@ class Engine:
         pb = c.playbook
         group = self.groups.get(group_id) if group_id else None
         tz = group.zone if group is not None else self.zone
-        last = self.entered.get((c.index, member.id))
+        key = (c.index, member.id)
+        last = self.entered.get(key)
+        if self._instant != now:
+            self._instant = now
+            self._started_now.clear()
         if check_scope and not self._in_scope(pb, group_id):
             verdict = trace.OUT_OF_SCOPE
+        elif self._started_now.get(key, trigger) != trigger:
+            # Two of its triggers at once (no order and no message for a year, both counted
+            # from the start): one run. The same trigger twice (two posts) runs twice.
+            verdict = trace.SAME_INSTANT
         else:
             verdict = self._held_back(pb, last, now, tz) or trace.STARTED
             if (
@@ -1134,7 +1149,8 @@ class Engine:
             )
         if verdict is not trace.STARTED:
             return
-        self.entered[(c.index, member.id)] = now
+        self.entered[key] = now
+        self._started_now[key] = trigger
         self._begin(c, -1, member, group, trigger, event, now)
 
     def _begin(

@@ -22,6 +22,7 @@ INACTIVE = "outside its active window"
 RAN_ONCE = "already ran once for this member"
 COOLING_DOWN = "in its cooldown"
 GUARD_FALSE = "its `when` condition was false"
+SAME_INSTANT = "already started at this instant by another of its triggers"
 
 
 @dataclass(frozen=True, slots=True)

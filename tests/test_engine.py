@@ -564,3 +564,37 @@ def test_a_member_registered_after_the_start_is_counted_silent_from_then() -> No
     sent = [(a.member, a.detail["template"], (a.time - start) // 86400) for a in engine.log]
     assert sent == [("m1", "nudge", 7), ("late", "cake", 8), ("late", "nudge", 12)]
     assert engine.members["late"].tags == {"vip"}
+
+
+def test_a_playbook_whose_triggers_fire_together_runs_once_but_one_trigger_twice_runs_twice() -> None:
+    plan = compile_text(
+        """
+        timezone "Asia/Shanghai"
+        template back = "好久不见"
+        template thanks = "谢谢"
+        playbook lapsed {
+            in all groups
+            on no order for 30 days
+            on member silent for 30 days
+            apply to all members
+            repeat always
+            do { send back to member }
+        }
+        playbook chatter {
+            in all groups
+            on member posts
+            repeat always
+            do { send thanks to member }
+        }
+        """
+    )
+    start = at("2026-03-02 09:00")
+    engine = Engine(plan, start=start)
+    engine.add_member("m1", groups=["g1"])  # neither orders nor posts: both silences end together
+    decisions: list[str] = []
+    engine.tracer = lambda d: decisions.append(d.verdict)
+    engine.feed(Event("message", start + 40 * 86400, member="m2", group="g1"))
+    engine.feed(Event("message", start + 40 * 86400, member="m2", group="g1"))
+    sent = [(a.member, a.detail["template"], (a.time - start) // 86400) for a in engine.log]
+    assert sent == [("m1", "back", 30), ("m2", "thanks", 40), ("m2", "thanks", 40)]
+    assert "already started at this instant by another of its triggers" in decisions
