@@ -170,13 +170,8 @@ def _plan_of(files: list[Path], asked: list[tuple[Diagnostic, Source | None]]) -
     if build.plan is None:
         _echo_diagnostics([*asked, *build.located()])
         sys.exit(EXIT_FOUND)
-    found = analyse(build.plan, build.sources)
-    if any(d.is_error for d in found):
-        _echo_diagnostics(asked)
-    for d in found:
+    for d in build.analysis:  # warnings only, since the plan compiled
         click.echo(render(d, build.sources.get(d.span.path)) + "\n", err=True)
-    if any(d.is_error for d in found):
-        sys.exit(EXIT_FOUND)
     return build.plan
 
 
@@ -363,7 +358,8 @@ def _reload_writer(out: IO[bytes], fmt: str, zone_name: str) -> Callable[[Reload
                 "at": iso(reload.time, tz),
                 "kind": "reload",
                 "files": list(reload.files),
-                "plan": reload.plan,
+                "from": reload.previous[:12],  # short, as everywhere a plan is shown
+                "plan": reload.plan[:12],
                 "changes": changes,
                 "unrecorded_windows": list(reload.unrecorded),
             }

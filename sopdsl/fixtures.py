@@ -67,6 +67,11 @@ class FixtureEvent(Model):
     data: dict[str, Any] = {}
 
     @property
+    def is_reload(self) -> bool:
+        """Whether the entry is a `reload` (even an empty one, which is then an error to report)."""
+        return "reload" in self.model_fields_set
+
+    @property
     def reload_files(self) -> tuple[str, ...]:
         """The playbook files a `reload` entry loads, as written (none for an ordinary event)."""
         if isinstance(self.reload, str):
@@ -183,17 +188,27 @@ def load_fixture(path: Path, shown: str) -> tuple[Fixture, Source]:
         Diagnostic(
             "SOP603",
             Severity.ERROR,
-            f"events.{index}.reload: playbook '{Path(shown).parent / name}' does not exist",
+            f"events.{index}.reload: playbook '{Path(shown).parent / name}' {problem}",
             Span.point(shown, *position_of(fixture, "events", index, "reload", *place)),
             "name it relative to the fixture's folder",
         )
         for index, event in enumerate(fixture.events)
         for place, name in _reload_places(event)
-        if not (path.parent / name).is_file()
+        if (problem := not_a_file(path.parent / name))
     ]
     if absent:
         raise FixtureError(absent)
     return fixture, source
+
+
+def not_a_file(path: Path) -> str | None:
+    """Why `path` cannot be read as a playbook file, or None if it can."""
+    try:
+        if path.is_file():
+            return None
+        return "is a folder, not a .sop file" if path.is_dir() else "does not exist"
+    except OSError as exc:  # a name too long for the file system, say
+        return f"cannot be opened: {exc.strerror or exc}"
 
 
 def reload_paths(event: FixtureEvent, folder: Path) -> list[Path]:
@@ -247,13 +262,26 @@ def parse_fixture(source: Source) -> Fixture:
         fixture = Fixture.model_validate(data)
     except ValidationError as exc:
         diagnostics = []
-        for error in exc.errors():
-            where = tuple(error["loc"])
+        errors = exc.errors()
+        # A wrong `reload` fails both forms of the union: say it once, at the bad element of a
+        # list if there is one, else at the value.
+        mapped = [_reload_loc(tuple(error["loc"])) for error in errors]
+        said = {loc[:3] for loc in mapped if len(loc) == 4 and loc[2] == "reload"}
+        for error, loc in zip(errors, mapped, strict=True):
+            if loc in said:
+                continue
+            said.add(loc)
+            where = loc
             while where and where not in lines:
                 where = where[:-1]
             line, column = lines.get(where, (1, 1))
-            field = ".".join(str(p) for p in error["loc"])
+            field = ".".join(str(p) for p in loc)
             message, hint = _explain(error)
+            if loc != tuple(error["loc"]):
+                message = (
+                    "a playbook file name" if len(loc) == 4 else "a playbook file name, or a list of them"
+                )
+                hint = "like J3.v2.sop or [a.v2.sop, b.v2.sop]"
             diagnostics.append(
                 Diagnostic(
                     "SOP602",
@@ -273,6 +301,14 @@ def parse_fixture(source: Source) -> Fixture:
         raise FixtureError(problems)
     object.__setattr__(fixture, "_lines", lines)
     return fixture
+
+
+def _reload_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Where a validation error of a `reload` value is, without pydantic's union branch names:
+    (events, 1, reload) for the value, (events, 1, reload, 2) for a bad element of a list."""
+    if len(loc) >= 4 and loc[0] == "events" and loc[2] == "reload" and loc[3] in ("str", "list[str]"):
+        return loc[:3] + tuple(p for p in loc[4:] if isinstance(p, int))
+    return loc
 
 
 _SECTIONS: dict[str, type[Model]] = {
@@ -361,7 +397,7 @@ def _problems(
     end = _order_key(parse_time(fixture.end), tz) if fixture.end is not None else None
     latest: dict[bool, tuple[tuple[bool, float], str]] = {}  # the latest event so far, per kind of time
     for index, event in enumerate(fixture.events):
-        if event.reload is not None:
+        if event.is_reload:
             found.extend(
                 (message, where("events", index, *field)) for message, field in _reload_problems(event, index)
             )
@@ -383,7 +419,7 @@ def _problems(
                     where("events", index, "at"),
                 )
             )
-        elif event.reload is not None and end is not None and _before(end, key):
+        elif event.is_reload and end is not None and _before(end, key):
             found.append(
                 (
                     f"events.{index}.at: {event.at} is after the end ({fixture.end}); a reload must happen during the run",
@@ -399,7 +435,7 @@ def _problems(
             )
         if previous is None or not _before(key, previous[0]):
             latest[key[0]] = (key, event.at)
-    reloads = any(event.reload is not None for event in fixture.events)
+    reloads = any(event.is_reload for event in fixture.events)
     for index, expectation in enumerate(fixture.expect):
         if expectation.plan_change is not None:
             found.extend(

@@ -356,12 +356,19 @@ def describe_reload(reload: Reloaded, tz_name: str) -> list[str]:
     if not reload.changes:
         head += ", no flow in progress changed"
     lines = [head, *(f"{when} {change}" for change in reload.changes)]
-    if reload.unrecorded:
-        lines.append(
-            f"{when} warning: the new version counts {', '.join(reload.unrecorded)} events over time "
-            "windows the old one did not record; those counts start from zero here"
-        )
-    return lines
+    warning = reload_warning(reload, tz_name)
+    return [*lines, warning] if warning else lines
+
+
+def reload_warning(reload: Reloaded, tz_name: str) -> str | None:
+    """The warning a reload deserves, if the new version counts events the old one did not record."""
+    if not reload.unrecorded:
+        return None
+    when = iso(reload.time, timeutil.zone(tz_name))[:16]
+    return (
+        f"{when} warning: the new version counts {', '.join(reload.unrecorded)} events over time "
+        "windows the old one did not record; those counts start from zero here"
+    )
 
 
 # An action or a plan change as a failure message shows it: its place in the log (an action's
@@ -393,8 +400,10 @@ def _judge(
         problem = states.get(index, "no time given for this state check")
         return Outcome(index, e, problem is None, problem or "state as expected")
     changes = _changes(reloads, e, tz_name)
-    # Shown on failure: what plan changes did to these flows (why a member got another version's steps).
-    context = [entry for entry, _ in changes[:5]]
+    # Shown on failure: what plan changes did to this member's or group's flows (why they got
+    # another version's steps); for an expectation about no one in particular, that is noise.
+    named = e.member is not None or e.group is not None
+    context = [entry for entry, _ in changes[:5]] if named else []
     if e.plan_change is not None:
         candidates = [entry for entry, change in changes if change.outcome == PLAN_CHANGES[e.plan_change]]
         similar = [entry for entry, _ in changes]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax import saxutils
 
+from sopdsl.analysis import analyse
 from sopdsl.checker import check_program
 from sopdsl.compiler import compile_program
 from sopdsl.diagnostics import Diagnostic, Severity, render
@@ -21,7 +22,7 @@ from sopdsl.errors import FixtureError
 from sopdsl.fixtures import Fixture, load_fixture, position_of, reload_paths
 from sopdsl.loader import LoadedProgram, display_path, load
 from sopdsl.plan import Plan
-from sopdsl.simulate import Outcome, simulate
+from sopdsl.simulate import Outcome, reload_warning, simulate
 from sopdsl.source import Source, Span
 
 # Diagnostics, each with the source it points into (None if it is not at hand).
@@ -35,6 +36,7 @@ class FixtureResult:
     path: str
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what a reload in it should make ops check
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Report:
             out.append(
                 f"{'FAIL' if failed else 'ok  '} {result.path} ({len(result.outcomes) - len(failed)}/{len(result.outcomes)})"
             )
+            out.extend(f"  {warning}" for warning in result.warnings)
             for outcome in failed:
                 out.append(f"  expect[{outcome.index}]: {outcome.message}")
                 if outcome.nearest:
@@ -99,6 +102,7 @@ class Report:
                 {
                     "path": r.path,
                     "errors": r.errors,
+                    "warnings": r.warnings,
                     "expectations": [
                         {"index": o.index, "passed": o.passed, "message": o.message, "nearest": o.nearest}
                         for o in r.outcomes
@@ -165,8 +169,9 @@ class Build:
     """Playbook files loaded with their includes, checked and, if they check, compiled into one plan."""
 
     plan: Plan | None
-    diagnostics: list[Diagnostic]  # the loader's and the checker's
+    diagnostics: list[Diagnostic]  # the loader's, the checker's and the plan analysis's
     sources: dict[str, Source]
+    analysis: list[Diagnostic] = field(default_factory=list)  # the plan analysis's (SOP7xx) alone
 
     def located(self, *, errors_only: bool = False) -> Located:
         """The diagnostics with their sources."""
@@ -174,7 +179,8 @@ class Build:
 
 
 def compile_files(files: Sequence[Path]) -> Build:
-    """Load, check and compile playbook files into one plan (a file included twice counts once)."""
+    """Load, check, compile and analyse playbook files into one plan (a file included twice counts
+    once); no plan when any of it finds an error, so `test` refuses what `compile` and `run` refuse."""
     loaded = [load(p) for p in files]
     merged = LoadedProgram(root=loaded[0].root)
     for program in loaded:
@@ -186,7 +192,10 @@ def compile_files(files: Sequence[Path]) -> Build:
         merged.diagnostics.extend(program.diagnostics)
     result = check_program(merged)
     plan = compile_program(result.program) if result.program is not None else None
-    return Build(plan, list(result.diagnostics), merged.sources)
+    analysis = analyse(plan, merged.sources) if plan is not None else []
+    if any(d.is_error for d in analysis):
+        plan = None
+    return Build(plan, [*result.diagnostics, *analysis], merged.sources, analysis)
 
 
 def fixture_versions(
@@ -272,6 +281,8 @@ def run_tests(paths: list[Path]) -> Report:
             result.errors = [f"{shown}: the simulation stopped: {exc}"]
             continue
         result.outcomes = simulation.outcomes
+        zone = fixture.timezone or plan.program.timezone
+        result.warnings = [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
     return Report(results)
 
 

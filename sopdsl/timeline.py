@@ -366,6 +366,12 @@ class Timeline:
             self._problems.add(
                 line, "each line is a JSON object: a member (with 'id') or an event (with 'kind')"
             )
+        elif "reload" in obj:
+            self._problems.add(
+                line,
+                "reload: a JSONL timeline cannot load another plan version",
+                "dry-run a plan change in a YAML fixture (`- {at: ..., reload: FILE.sop}`), see docs/testing.md",
+            )
         elif "kind" in obj:
             self._event_ok(obj, line)
         elif not seen_event:

@@ -19,7 +19,7 @@ from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil, trace
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.conditions import compile_cond, getter
-from sopdsl.simulate import simulate
+from sopdsl.simulate import reload_warning, simulate
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 
@@ -71,6 +71,8 @@ def explain(
     if member is None:
         return [f"no member '{member_id}' in this timeline"]
     lines = [f"why {member.name} ({member_id}):"]
+    zone_name = fixture.timezone or plan.program.timezone
+    lines.extend(w for reload in result.reloads if (w := reload_warning(reload, zone_name)) is not None)
     changes = [
         (reload.time, change)
         for reload in result.reloads

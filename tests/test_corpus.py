@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-import yaml
 
 from sopdsl import model
 from sopdsl.checker import CheckResult, check_program
 from sopdsl.checker.declarations import SCREEN_CHARACTERS, SCREEN_LINES
+from sopdsl.fixtures import load_fixture
 from sopdsl.loader import load, load_text
 
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
@@ -801,8 +801,9 @@ def test_a_revision_revises_its_scenario_file_is_dry_run_and_still_does_what_the
     assert program.timezone == "Asia/Shanghai"
     CHECKS[sid](program, pbs)
     reloads = [
-        event.get("reload")
+        name
         for fixture in PLAYBOOKS.glob(f"{sid}_*.yaml")
-        for event in (yaml.safe_load(fixture.read_text(encoding="utf-8")).get("events") or [])
+        for event in load_fixture(fixture, fixture.name)[0].events
+        for name in event.reload_files
     ]
     assert path.name in reloads, f"no fixture of {sid} dry-runs the change to {path.name} (`reload:`)"

@@ -135,7 +135,9 @@ def test_simulate_jsonl_has_a_reload_record_between_the_actions(folder: Path) ->
     assert reload["at"] == "2026-03-03T10:00:00+08:00" and reload["files"] == ["w.v2.sop"]
     [change] = reload["changes"]
     assert change["member"] == "m1" and change["group"] == "g1" and change["outcome"] == "finishes"
-    assert change["to"] == reload["plan"][:12] and change["from"] != change["to"]
+    assert (change["from"], change["to"]) == (reload["from"], reload["plan"]) and change["from"] != change[
+        "to"
+    ]
 
 
 def test_an_event_at_the_reload_instant_runs_under_the_version_its_place_says(folder: Path) -> None:
@@ -372,6 +374,78 @@ def test_a_new_version_counting_over_windows_the_old_one_did_not_record_is_warne
     )
     [reload] = [json.loads(line) for line in output.splitlines() if '"reload"' in line]
     assert reload["unrecorded_windows"] == ["order"]
+    code, output = sopdsl("test", str(folder))  # CI sees it too, under the fixture that passed
+    assert code == 0, output
+    assert any(
+        line.startswith("  2026-03-03T10:00 warning: the new version counts order")
+        for line in output.splitlines()
+    )
+    code, output = sopdsl("why", "m1", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))
+    assert "warning: the new version counts order events" in output
     write(folder, "w.v2.sop", V2)  # the same windows in both: no warning
     code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))
     assert "warning" not in output
+
+
+def test_a_new_version_the_plan_analysis_refuses_fails_the_dry_run_as_compile_would(folder: Path) -> None:
+    # What `sopdsl compile` and `sopdsl run` refuse (here a tag loop, SOP701) must not pass in CI.
+    loop = (ROOT / "tests" / "goldens" / "diagnostics" / "plan_loop.sop").read_text(encoding="utf-8")
+    write(folder, "w.v2.sop", V2 + loop.split('timezone "Asia/Shanghai"', 1)[1])
+    code, output = sopdsl("test", str(folder))
+    assert code != 0
+    assert "error[SOP701]: playbooks trigger each other in a loop" in output
+    assert "w.v2.sop does not check" in output
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (
+            "reload: ",
+            "w.yaml:6:28: error[SOP602]: events.1.reload: name the playbook file(s) to load, like welcome.v2.sop",
+        ),
+        ("reload: 3", "w.yaml:6:28: error[SOP602]: events.1.reload: a playbook file name, or a list of them"),
+        (
+            "reload: {file: w.v2.sop}",
+            "w.yaml:6:28: error[SOP602]: events.1.reload: a playbook file name, or a list of them",
+        ),
+        ("reload: [w.v2.sop, 5]", "w.yaml:6:47: error[SOP602]: events.1.reload.1: a playbook file name"),
+        (
+            "reload: sub",
+            "w.yaml:6:28: error[SOP603]: events.1.reload: playbook 'sub' is a folder, not a .sop file",
+        ),
+        (f"reload: {'长' * 90}.sop", "cannot be opened: File name too long"),
+    ],
+)
+def test_a_reload_value_that_names_no_playbook_file_is_one_clear_error(
+    folder: Path, value: str, error: str
+) -> None:
+    (folder / "sub").mkdir()
+    errors = errors_of(folder, FIXTURE.replace("reload: w.v2.sop", value))
+    assert len(errors) == 1 and error in errors[0], errors
+
+
+def test_a_reload_line_in_a_jsonl_timeline_says_where_reloads_go(folder: Path) -> None:
+    (folder / "w.jsonl").write_text(
+        '{"sopdsl": "timeline", "start": "2026-03-02 09:00", "groups": [{"id": "g1"}]}\n'
+        '{"kind": "join", "member": "m1", "group": "g1", "at": "2026-03-02 10:00"}\n'
+        '{"at": "2026-03-03 10:00", "reload": "w.v2.sop"}\n',
+        encoding="utf-8",
+    )
+    code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.jsonl"))
+    assert code != 0
+    assert "w.jsonl:3" in output and "a JSONL timeline cannot load another plan version" in output
+    assert "YAML fixture" in output
+
+
+def test_an_expectation_about_no_one_in_particular_does_not_list_every_plan_change(folder: Path) -> None:
+    write(
+        folder,
+        "w.yaml",
+        FIXTURE.replace(
+            "  - {plan_change: moves, never: true}", "  - {action: send, template: day2, count: 5}"
+        ),
+    )
+    [result] = run_tests([folder / "w.yaml"]).results
+    [failed] = [o for o in result.outcomes if not o.passed]
+    assert failed.nearest and not [line for line in failed.nearest if "plan change" in line]
