@@ -350,7 +350,9 @@ class Engine:
         moves: list[tuple[Flow, int, int]] = []
         for flow in sorted(self.flows.values(), key=lambda f: f.id):
             c = old_compiled[flow.playbook]
-            j = new_index.get(c.playbook.name) if flow.playbook < len(old_live) else None
+            j = new_index.get(c.playbook.name)
+            if flow.playbook >= len(old_live) and c.plan.content_hash != plan.content_hash:
+                j = None  # finishing on an earlier version: it stays there (unless that one returns)
             new = plan.playbooks[j] if j is not None else None
             at_step = c.code_of(flow.entry)[flow.pc].loc
             change = functools.partial(

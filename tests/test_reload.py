@@ -377,3 +377,13 @@ def test_a_held_send_of_a_flow_a_new_version_ended_is_dropped_with_that_reason()
     assert [c.outcome for c in changes] == [ENDED]
     [held] = e.log
     assert (held.status, held.reason) == ("dropped", "its flow was ended by a new plan version")
+
+
+def test_going_back_to_the_version_a_flow_is_finishing_on_takes_it_home_silently() -> None:
+    e = engine(drip())
+    join(e, "m1", T0)
+    assert [c.outcome for c in e.reload(drip(second="day2_new"), at=T0 + 60)] == [FINISHES]
+    assert e.reload(drip(), at=T0 + 120) == []  # rolled back: m1 is on the running version again
+    e.advance(T0 + 10 * DAY)
+    assert [t for t, m, _, _ in sends(e) if m == "m1"] == ["hello", "day2", "day5"]
+    assert len(e.compiled) == len(e.live)  # no earlier version kept for nobody
