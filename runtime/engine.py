@@ -776,17 +776,7 @@ class Engine:
                 if new and member.arrived  # a first arrival arms everything below anyway
                 else []
             )
-            if data:
-                if data.get("name"):
-                    member.name = str(data["name"])
-                if data.get("nickname"):
-                    member.nickname = str(data["nickname"])
-                if data.get("channel"):
-                    member.channel = str(data["channel"])
-                if data.get("inviter") and not member.referrer:
-                    member.referrer = str(data["inviter"])
-            if member.joined_at is None:
-                member.joined_at = now
+            self._joined(member, data, now)
             member.groups.add(group.id)
             group.members.add(member.id)
             if new and not member.arrived:
@@ -820,16 +810,23 @@ class Engine:
                     c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
                 )
 
-    def _contact_added(self, member: MemberState, data: dict[str, Any], now: int) -> None:
-        """A join without a group: the member became a contact (a WeCom friend) in private chats."""
-        if data.get("name"):
-            member.name = str(data["name"])
-        if data.get("channel"):
-            member.channel = str(data["channel"])
-        if data.get("inviter") and not member.referrer:
-            member.referrer = str(data["inviter"])
+    def _joined(self, member: MemberState, data: dict[str, Any], now: int) -> None:
+        """What a join tells of the member (name, nickname, channel, who invited them) and when."""
+        if data:
+            if data.get("name"):
+                member.name = str(data["name"])
+            if data.get("nickname"):
+                member.nickname = str(data["nickname"])
+            if data.get("channel"):
+                member.channel = str(data["channel"])
+            if data.get("inviter") and not member.referrer:
+                member.referrer = str(data["inviter"])
         if member.joined_at is None:
             member.joined_at = now
+
+    def _contact_added(self, member: MemberState, data: dict[str, Any], now: int) -> None:
+        """A join without a group: the member became a contact (a WeCom friend) in private chats."""
+        self._joined(member, data, now)
         self.contacts.add(member.id)
         if not member.arrived:
             member.arrived = True
@@ -1026,60 +1023,35 @@ class Engine:
             self._arm_date(c, t_index, trigger, member)
 
     def _calendar_due(self, c: _Compiled, e_index: int, group_id: str, due: int) -> None:
-        if group_id == _PRIVATE:
-            self._private_calendar_due(c, e_index, due)
-            return
-        group = self.groups.get(group_id)
-        if group is None or group.dissolved or not self._in_scope(c.playbook, group_id):
-            return
+        """A calendar entry came due in a group, or (`_PRIVATE`) for the contacts of an `in private
+        chats` playbook, in the file's zone."""
+        group = None
+        if group_id != _PRIVATE:
+            group = self.groups.get(group_id)
+            if group is None or group.dissolved or not self._in_scope(c.playbook, group_id):
+                return
+        tz = group.zone if group is not None else self.zone
         entry = c.playbook.schedule[e_index]
-        following = self._next_calendar(entry.when, group.zone, max(due, self.now))
+        following = self._next_calendar(entry.when, tz, max(due, self.now))
         if following is not None:
-            self._push(following, _CAL, c.index, "", e_index, group_id, group=group_id)
+            self._push(following, _CAL, c.index, "", e_index, group_id, group=group.id if group else "")
         if self.now - due > _GRACE and c.playbook.missed is model.Missed.SKIP:
             return
         if following is not None and following <= self.now:
             return  # a later missed firing of the same entry will run instead (run latest once)
-        if not self._active(c.playbook, due, group.zone):
+        if not self._active(c.playbook, due, tz):
             return
         test = c.entry_conds[e_index]
-        trigger = f"{entry.loc}"
+        audience: list[str | None] = [None]
         if entry.for_each_member:
-            for member_id in sorted(group.members):
-                member = self.members[member_id]
-                if c.guard is not None and not c.guard(member, group, {}, due, group.zone):
-                    continue
-                if test is not None and not test(member, group, {}, due, group.zone):
-                    continue
-                self._begin(c, e_index, member, group, trigger, {}, due)
-        else:
-            if c.guard is not None and not c.guard(None, group, {}, due, group.zone):
-                return
-            if test is not None and not test(None, group, {}, due, group.zone):
-                return
-            self._begin(c, e_index, None, group, trigger, {}, due)
-
-    def _private_calendar_due(self, c: _Compiled, e_index: int, due: int) -> None:
-        """A calendar entry of an `in private chats` playbook: once per contact, in the file's zone."""
-        entry = c.playbook.schedule[e_index]
-        following = self._next_calendar(entry.when, self.zone, max(due, self.now))
-        if following is not None:
-            self._push(following, _CAL, c.index, "", e_index, _PRIVATE)
-        if self.now - due > _GRACE and c.playbook.missed is model.Missed.SKIP:
-            return
-        if following is not None and following <= self.now:
-            return
-        if not self._active(c.playbook, due, self.zone):
-            return
-        test = c.entry_conds[e_index]
-        members = sorted(self.contacts) if entry.for_each_member else [None]
-        for member_id in members:
+            audience = [*sorted(group.members if group is not None else self.contacts)]
+        for member_id in audience:
             member = self.members.get(member_id) if member_id is not None else None
-            if c.guard is not None and not c.guard(member, None, {}, due, self.zone):
+            if c.guard is not None and not c.guard(member, group, {}, due, tz):
                 continue
-            if test is not None and not test(member, None, {}, due, self.zone):
+            if test is not None and not test(member, group, {}, due, tz):
                 continue
-            self._begin(c, e_index, member, None, f"{entry.loc}", {}, due)
+            self._begin(c, e_index, member, group, f"{entry.loc}", {}, due)
 
     def _group_silent_due(self, c: _Compiled, t_index: int, group_id: str, due: int) -> None:
         group = self.groups.get(group_id)
