@@ -426,9 +426,9 @@ def read_plan(paths: tuple[str, ...]) -> Plan:
         except (OSError, UnicodeDecodeError) as exc:
             raise click.UsageError(f"cannot read {path}: {exc}") from None
     # Imported here: the front end (and Lark) loads only when the service is given playbook text.
-    from sopdsl.cli import _build_plan
+    from sopdsl.cli import build_plan
 
-    return _build_plan(paths)
+    return build_plan(paths)
 
 
 @click.command(name="run")

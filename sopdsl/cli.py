@@ -25,6 +25,7 @@ import msgspec
 from sopdsl import __version__
 from sopdsl.agenda import agenda, to_ics
 from sopdsl.analysis import analyse
+from sopdsl.build import compile_files
 from sopdsl.checker import check_program
 from sopdsl.compiler import compile_program
 from sopdsl.diagnostics import CODES, Diagnostic, render
@@ -39,7 +40,7 @@ from sopdsl.runtime.service import run_command
 from sopdsl.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
 from sopdsl.simulate import simulate as run_simulation
 from sopdsl.source import Source
-from sopdsl.testing import compile_files, fixture_versions, playbook_for, run_tests
+from sopdsl.testing import fixture_versions, playbook_for, run_tests
 from sopdsl.timeline import is_jsonl, open_timeline
 from sopdsl.why import explain as explain_member
 
@@ -158,8 +159,9 @@ def fmt(paths: tuple[str, ...], check_only: bool) -> None:
     sys.exit(EXIT_OK)
 
 
-def _build_plan(paths: tuple[str, ...]) -> Plan:
-    """Check and compile the given files into one plan, or exit 1 after printing diagnostics."""
+def build_plan(paths: tuple[str, ...]) -> Plan:
+    """Check and compile the given files and folders into one plan, or exit 1 after printing
+    diagnostics (for commands: `sopdsl run` reads its playbooks with it too)."""
     return _plan_of(_paths(paths), [])
 
 
@@ -189,7 +191,7 @@ def _versions(fixture: Fixture, path: Path, source: Source) -> dict[tuple[str, .
 )
 def compile_command(paths: tuple[str, ...], output: str) -> None:
     """Compile playbook files into one executable plan (JSON with a format version and content hash)."""
-    plan = _build_plan(paths)
+    plan = build_plan(paths)
     Path(output).write_text(plan.dumps(), encoding="utf-8")
     click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
 
@@ -210,7 +212,7 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
 )
 def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> None:
     """Dry-run playbooks over a timeline and print the action log."""
-    plan = _build_plan(paths)
+    plan = build_plan(paths)
     out = sys.stdout.buffer
     path = Path(timeline)
     if not is_jsonl(path):
@@ -285,7 +287,7 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
                 "name the playbook files after the member, or set `playbook:` in the fixture"
             )
         paths = (str(own),)
-    plan = _build_plan(paths)
+    plan = build_plan(paths)
     for line in explain_member(plan, fixture, member, playbook, _versions(fixture, path, source)):
         click.echo(line)
 
@@ -438,7 +440,7 @@ def plan_command(paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, i
     """Print every scheduled send per declared group in a date range (the group calendar, 群日历)."""
     if end <= start:
         raise click.UsageError("--to must be after --from")
-    plan = _build_plan(paths)
+    plan = build_plan(paths)
     slots = agenda(plan, start.date(), end.date())
     zones = {g.name: timeutil.zone(g.timezone or plan.program.timezone) for g in plan.program.groups.values()}
     for slot in slots:

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.sax import saxutils
 
-from sopdsl.analysis import analyse
-from sopdsl.checker import check_program
-from sopdsl.compiler import compile_program
+from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.errors import FixtureError
 from sopdsl.fixtures import Fixture, load_fixture, position_of, reload_paths
-from sopdsl.loader import LoadedProgram, display_path, load
+from sopdsl.loader import display_path
 from sopdsl.plan import Plan
 from sopdsl.simulate import Outcome, reload_warning, simulate
 from sopdsl.source import Source, Span
 
 # Diagnostics, each with the source it points into (None if it is not at hand).
-Located = list[tuple[Diagnostic, Source | None]]
 
 
 @dataclass
@@ -162,40 +159,6 @@ def playbook_for(fixture: Fixture, path: Path) -> Path:
     if fixture.playbook:
         return path.parent / fixture.playbook
     return path.parent / (path.name.split(".")[0] + ".sop")
-
-
-@dataclass
-class Build:
-    """Playbook files loaded with their includes, checked and, if they check, compiled into one plan."""
-
-    plan: Plan | None
-    diagnostics: list[Diagnostic]  # the loader's, the checker's and the plan analysis's
-    sources: dict[str, Source]
-    analysis: list[Diagnostic] = field(default_factory=list)  # the plan analysis's (SOP7xx) alone
-
-    def located(self, *, errors_only: bool = False) -> Located:
-        """The diagnostics with their sources."""
-        return [(d, self.sources.get(d.span.path)) for d in self.diagnostics if d.is_error or not errors_only]
-
-
-def compile_files(files: Sequence[Path]) -> Build:
-    """Load, check, compile and analyse playbook files into one plan (a file included twice counts
-    once); no plan when any of it finds an error, so `test` refuses what `compile` and `run` refuse."""
-    loaded = [load(p) for p in files]
-    merged = LoadedProgram(root=loaded[0].root)
-    for program in loaded:
-        for file in program.files:
-            if file.path not in {f.path for f in merged.files}:
-                merged.files.append(file)
-        merged.sources.update(program.sources)
-        merged.template_files.update(program.template_files)
-        merged.diagnostics.extend(program.diagnostics)
-    result = check_program(merged)
-    plan = compile_program(result.program) if result.program is not None else None
-    analysis = analyse(plan, merged.sources) if plan is not None else []
-    if any(d.is_error for d in analysis):
-        plan = None
-    return Build(plan, [*result.diagnostics, *analysis], merged.sources, analysis)
 
 
 def fixture_versions(
