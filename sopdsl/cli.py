@@ -52,10 +52,15 @@ EXIT_FOUND = 1
 EXIT_USAGE = 2
 
 
-def _paths(paths: tuple[str, ...]) -> list[Path]:
+def _exist(paths: tuple[str, ...]) -> None:
+    """A usage error naming the paths given that do not exist."""
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+
+
+def _paths(paths: tuple[str, ...]) -> list[Path]:
+    _exist(paths)
     files = discover(paths)
     if not files:
         raise click.UsageError(f"no .sop files found in {', '.join(paths)}")
@@ -402,9 +407,7 @@ def find_fixtures(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report here.")
 def test(paths: tuple[str, ...], fmt: str, junit: str | None) -> None:
     """Run every fixture found and check its expectations. Exit 0 all pass, 1 failures, 2 errors."""
-    missing = [p for p in paths if not Path(p).exists()]
-    if missing:
-        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    _exist(paths)
     fixtures = find_fixtures(paths)
     if not fixtures:
         raise click.UsageError(f"no fixture timelines (*.yaml) found in {', '.join(paths)}")

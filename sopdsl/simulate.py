@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sopdsl.fixtures import Expectation, Fixture, FixtureEvent, parse_duration, parse_time
+from sopdsl.fixtures import Expectation, Fixture, FixtureEvent, FixtureGroup, parse_duration, parse_time
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action, iso
@@ -21,6 +21,7 @@ from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
 from sopdsl.runtime.trace import Tracer
 from sopdsl.runtime.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
+from sopdsl.timeline import Group as TimelineGroup
 from sopdsl.timeline import Timeline
 
 
@@ -88,6 +89,19 @@ class Simulation:
         yield from self.actions[done:]
 
 
+def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | TimelineGroup]) -> None:
+    """Register the groups a fixture or a timeline's header declares."""
+    for group in groups:
+        engine.add_group(
+            group.id,
+            name=group.name,
+            tags=group.tags,
+            zone=group.timezone,
+            operator=group.operator,
+            owner=group.owner,
+        )
+
+
 def to_epoch(text: str, tz_name: str) -> int:
     """A fixture time as epoch seconds (naive times are local to the zone)."""
     moment = parse_time(text)
@@ -114,15 +128,7 @@ def simulate(
     engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
     engine.tracer = tracer
     first = engine.plan.content_hash
-    for group in fixture.groups:
-        engine.add_group(
-            group.id,
-            name=group.name,
-            tags=group.tags,
-            zone=group.timezone,
-            operator=group.operator,
-            owner=group.owner,
-        )
+    _add_groups(engine, fixture.groups)
     for member in fixture.members:
         engine.add_member(
             member.id,
@@ -238,15 +244,7 @@ def simulate_timeline(
     )
     if sink is not None:
         engine.sinks.append(sink)
-    for group in header.groups:
-        engine.add_group(
-            group.id,
-            name=group.name,
-            tags=group.tags,
-            zone=group.timezone,
-            operator=group.operator,
-            owner=group.owner,
-        )
+    _add_groups(engine, header.groups)
     records = timeline.records()
     first: Event | None = None
     add_member = engine.add_member
