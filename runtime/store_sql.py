@@ -7,6 +7,7 @@ transaction, the parameter style and the row locking their database offers.
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
@@ -78,7 +79,7 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
 
-class SqlStore:
+class SqlStore(ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str
@@ -91,14 +92,17 @@ class SqlStore:
 
     # ---- provided by each dialect ----------------------------------------------------------------
 
+    @abstractmethod
     def _txn(self) -> AbstractContextManager[Cursor]:
-        raise NotImplementedError
+        """A transaction on the connection, committed when the block ends, rolled back on error."""
 
+    @abstractmethod
     def _has_schema(self, cur: Cursor) -> bool:
-        raise NotImplementedError
+        """Whether the database holds sopdsl's tables already."""
 
     def _migration_lock(self, cur: Cursor) -> None:
         """Keep two processes from creating the schema at once (where the database can)."""
+        return None  # SQLite: BEGIN IMMEDIATE already lets one writer in at a time
 
     def _sql(self, sql: str) -> str:
         return sql
