@@ -63,6 +63,7 @@ _SNAPSHOT_STATE = (
     "_started",
     "_instant",
     "_started_now",
+    "_fed",
 )
 
 
@@ -177,6 +178,10 @@ class Engine:
         # whose triggers fire together runs once.
         self._instant = start
         self._started_now: dict[tuple[int, str], str] = {}
+        # Events fed so far, and what is being processed now (an event, a timer, a tag action):
+        # a flow started now takes it as its origin, from which its actions' keys derive.
+        self._fed = 0
+        self._cause = ""
         self._install(plan, [])
 
     def _install(self, plan: Plan, retired: list[tuple[Plan, int]]) -> None:
@@ -538,6 +543,8 @@ class Engine:
             self._fire(entry)
         if time > self.now:
             self.now = time
+        self._fed += 1
+        self._cause = f"e:{event.id}" if event.id is not None else f"#{self._fed}"
         self._event(event)
 
     # ---- timers ----------------------------------------------------------------------------------
@@ -564,18 +571,29 @@ class Engine:
             else:
                 flow.pc += 1
             self._run(flow)
-        elif kind == _ABSENCE:
-            self._absence_due(self.compiled[pb_index], payload[0], member_id, due)
-        elif kind == _DATE:
-            self._date_due(self.compiled[pb_index], payload[0], member_id)
-        elif kind == _CAL:
-            self._calendar_due(self.compiled[pb_index], payload[0], payload[1], due)
-        elif kind == _GROUP_SILENT:
-            self._group_silent_due(self.compiled[pb_index], payload[0], payload[1], due)
         elif kind == _DELIVER:
             self._deliver(payload[0], payload[1])
         elif kind == _TASK_DONE:
             self._event(Event("task_done", self.now, member=None, data={"task": payload[0]}))
+        else:
+            # A trigger's timer: what armed it (trigger, subject, due) names the flows it starts.
+            name = self.compiled[pb_index].playbook.name
+            self._cause = f"t{kind}:{name}:{member_id}:{due}:" + ":".join(map(str, payload))
+            self._trigger_due(kind, self.compiled[pb_index], member_id, due, payload)
+
+    def _trigger_due(
+        self, kind: int, c: _Compiled, member_id: str, due: int, payload: tuple[Any, ...]
+    ) -> None:
+        if kind == _ABSENCE:
+            self._absence_due(c, payload[0], member_id, due)
+        elif kind == _DATE:
+            self._date_due(c, payload[0], member_id)
+        elif kind == _CAL:
+            self._calendar_due(c, payload[0], payload[1], due)
+        elif kind == _GROUP_SILENT:
+            self._group_silent_due(c, payload[0], payload[1], due)
+        else:
+            raise EngineError(f"timer of unknown kind {kind}")
 
     # ---- arming ----------------------------------------------------------------------------------
 
@@ -855,7 +873,7 @@ class Engine:
         key = (c.index, "\x00group:" + group.id)  # cannot clash with a member id from a bot
         if self._held_back(pb, self.entered.get(key), now, tz) is not None:
             return
-        if c.guard is not None and not c.guard(None, group, {}, now, tz):
+        if c.guard is not None and not self._holds(c.guard, c, "when", None, group, {}, now, tz, trigger):
             return
         self.entered[key] = now
         self._begin(c, -1, None, group, trigger, {}, now)
@@ -1047,9 +1065,11 @@ class Engine:
             audience = [*sorted(group.members if group is not None else self.contacts)]
         for member_id in audience:
             member = self.members.get(member_id) if member_id is not None else None
-            if c.guard is not None and not c.guard(member, group, {}, due, tz):
+            if c.guard is not None and not self._holds(
+                c.guard, c, "when", member, group, {}, due, tz, entry.loc
+            ):
                 continue
-            if test is not None and not test(member, group, {}, due, tz):
+            if test is not None and not self._holds(test, c, "when", member, group, {}, due, tz, entry.loc):
                 continue
             self._begin(c, e_index, member, group, f"{entry.loc}", {}, due)
 
@@ -1099,12 +1119,10 @@ class Engine:
             verdict = trace.SAME_INSTANT
         else:
             verdict = self._held_back(pb, last, now, tz) or trace.STARTED
-            if (
-                verdict is trace.STARTED
-                and c.guard is not None
-                and not c.guard(member, group, event, now, tz)
-            ):
-                verdict = trace.GUARD_FALSE
+            if verdict is trace.STARTED and c.guard is not None:
+                holds = self._holds(c.guard, c, "when", member, group, event, now, tz, trigger)
+                if not holds:
+                    verdict = trace.GUARD_FALSE if holds is False else trace.GUARD_FAILED
         if self.tracer is not None:
             self.tracer(
                 trace.Decision(
@@ -1148,6 +1166,7 @@ class Engine:
             trigger=trigger,
             started=now,
             event=event,
+            origin=self._cause,
         )
         self.flows[flow.id] = flow
         if flow.member is not None:
@@ -1174,7 +1193,12 @@ class Engine:
                 flow.pc = instr.jump
             elif op == "branch":
                 test = c.branch_conds[(flow.entry, flow.pc)]
-                if test(member, group, flow.event, self.now, tz):
+                holds = self._holds(
+                    test, c, "if", member, group, flow.event, self.now, tz, flow.trigger, flow, instr.loc
+                )
+                if holds is None:
+                    break  # neither branch is right for a test that could not be decided: the flow ends
+                if holds:
                     flow.pc += 1
                 else:
                     assert instr.jump is not None
@@ -1200,7 +1224,7 @@ class Engine:
                 assert instr.duration is not None and instr.pattern is not None
                 flow.token += 1
                 if op == "assign":
-                    key = self._key_for(flow, instr, "assign", self.now)
+                    key = self._key_for(flow)
                     text = self._render_text(instr.text or "", flow, member, group)
                     due_by = timeutil.add(self.now, instr.duration, tz)
                     self._emit(
@@ -1248,6 +1272,49 @@ class Engine:
         self._unwait(flow)
         self._drop(flow)
 
+    def _holds(
+        self,
+        test: Test,
+        c: _Compiled,
+        what: str,
+        member: MemberState | None,
+        group: GroupState | None,
+        event: dict[str, Any],
+        now: int,
+        tz: ZoneInfo,
+        trigger: str,
+        flow: Flow | None = None,
+        loc: str = "",
+    ) -> bool | None:
+        """A condition's answer, or None when the member's data made it fail (a value of the wrong
+        type: a list where a number was declared); the failure is logged as a failed `what` record,
+        and stops only this member's run of this trigger."""
+        try:
+            return test(member, group, event, now, tz)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            if flow is not None:
+                key = self._key_for(flow)
+            else:
+                subject = f"{member.id if member else ''}|{group.id if group else ''}"
+                raw = f"{self._cause}|{c.playbook.name}|{what}|{trigger}|{subject}"
+                key = hashlib.sha256(raw.encode()).hexdigest()[:24]
+            self._emit(
+                Action(
+                    now,
+                    what,
+                    c.playbook.name,
+                    key,
+                    member=member.id if member else None,
+                    group=group.id if group else None,
+                    target="member" if member else "group",
+                    status="failed",
+                    reason=f"condition error: {type(exc).__name__}: {exc}",
+                    loc=loc or c.playbook.loc,
+                    trigger=trigger,
+                )
+            )
+            return None
+
     def _choose(self, flow: Flow, c: _Compiled, instr: Instr) -> int:
         split = c.split_names[(flow.entry, flow.pc)]
         digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{split}:{flow.member}".encode()).digest()
@@ -1261,10 +1328,13 @@ class Engine:
         flow.arm = instr.arms[-1].name
         return instr.arms[-1].pc
 
-    def _key_for(self, flow: Flow, instr: Instr, kind: str, planned: int) -> str:
-        subject = flow.member or flow.group or "-"
-        c = self.compiled[flow.playbook]
-        raw = f"{c.version}|{c.playbook.name}|{flow.entry}|{instr.loc}|{kind}|{subject}|{flow.group}|{flow.started}|{planned}"
+    def _key_for(self, flow: Flow) -> str:
+        """The idempotency key of the flow's next action: what started the flow, whose flow it is,
+        and how many actions it decided before. Unique per decided action and the same on every
+        replay; no clock, no path and no plan version goes into it."""
+        flow.acts += 1
+        name = self.compiled[flow.playbook].playbook.name
+        raw = f"{flow.origin}|{name}|{flow.entry}|{flow.member or ''}|{flow.group or ''}|{flow.acts}"
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
     # ---- actions -----------------------------------------------------------------------------------
@@ -1296,7 +1366,7 @@ class Engine:
                     holder.tags.discard(tag)
                 else:
                     holder.tags.add(tag)
-            key = self._key_for(flow, instr, "tag", self.now)
+            key = self._key_for(flow)
             self._emit(
                 Action(
                     self.now,
@@ -1315,14 +1385,21 @@ class Engine:
             if isinstance(holder, MemberState):
                 kind = "untag" if step.remove else "tag"
                 for tag in changed:
-                    self._cascade(Event(kind, self.now, member=holder.id, group=flow.group, name=tag))
+                    self._cascade(
+                        Event(kind, self.now, member=holder.id, group=flow.group, name=tag, id=f"{key}:{tag}")
+                    )
             return
         if isinstance(step, model.AddStep):
             if target_member is None:
                 return
             before = target_member.counters.get(step.counter, 0.0)
             target_member.counters[step.counter] = before + step.amount
-            self._threshold(target_member, step.counter, before, before + step.amount)
+            # A playbook this sets off starts from this step, not from whatever came before.
+            cause, self._cause = self._cause, f"a:{self._key_for(flow)}"
+            try:
+                self._threshold(target_member, step.counter, before, before + step.amount)
+            finally:
+                self._cause = cause
             return
         if isinstance(step, model.SetStep):
             if target_member is None:
@@ -1334,7 +1411,7 @@ class Engine:
                 value.isoformat() if isinstance(value, dt.date) else value
             )
             return
-        key = self._key_for(flow, instr, step.kind if step else "act", self.now)
+        key = self._key_for(flow)
         action = Action(
             self.now,
             step.kind if step else "act",
@@ -1355,8 +1432,8 @@ class Engine:
                 action.detail["arm"] = flow.arm
             try:
                 action.detail["text"] = self._render(template.source, flow, member, group)
-            except TemplateError as exc:
-                action.status, action.reason = "failed", f"template error: {exc}"
+            except RenderError as exc:
+                action.status, action.reason = "failed", str(exc)
             if step.target == "operator":
                 action.detail["operator"] = group.operator if group else None
         elif isinstance(step, model.KickStep):
@@ -1376,6 +1453,15 @@ class Engine:
                 "action": step.action,
                 "args": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.items()},
             }
+            wrong = next((k for k, v in action.detail["args"].items() if not _plain(v)), None)
+            if wrong is not None:
+                # A value a bot registered from Python (a set, an object) that no executor can be sent.
+                value = action.detail["args"][wrong]
+                action.detail["args"] = {
+                    k: v if _plain(v) else repr(v) for k, v in action.detail["args"].items()
+                }
+                action.status = "failed"
+                action.reason = f"argument '{wrong}' is a {type(value).__name__}, which cannot be sent"
         elif isinstance(step, model.DissolveStep):
             action.member = None
             action.target = "group"
@@ -1502,10 +1588,13 @@ class Engine:
         ):
             return  # a tag change nothing listens to: its state change is already made
         self._depth += 1
+        cause = self._cause
+        self._cause = f"c:{event.id}"
         try:
             self._event(event)
         finally:
             self._depth -= 1
+            self._cause = cause
 
     def _emit(self, action: Action) -> None:
         if self.keep_log:
@@ -1567,6 +1656,7 @@ class Engine:
         return value
 
     def _render(self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None) -> str:
+        """The template's text for this flow, or `RenderError` naming what went wrong in it."""
         parts = _fast_template(source)
         if parts is not None:
             # Plain `{{ root.field }}` substitutions: read only the fields used, the way the
@@ -1592,7 +1682,15 @@ class Engine:
                 out.append(str(value))
             else:
                 return "".join(out).strip()
-        return _compiled_template(source).render(self._context(flow, member, group)).strip()
+        context = self._context(flow, member, group)
+        try:
+            return _compiled_template(source).render(context).strip()
+        except TemplateError as exc:
+            raise RenderError(f"template error: {exc}") from exc
+        except Exception as exc:
+            # Raised by the template's own expressions over member data (`1/0`, `name + 1`): only
+            # the template and the values it reads run inside `render`, so this is the user's error.
+            raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
 
     def _member_value(self, member: MemberState, name: str, program: model.Program) -> Any:
         """`member.<name>` as the template context has it (see `_context`), or `_MISSING`."""
@@ -1617,8 +1715,23 @@ class Engine:
     ) -> str:
         try:
             return self._render(source, flow, member, group)
-        except TemplateError:
+        except RenderError:
             return source
+
+
+class RenderError(Exception):
+    """A template failed for one action: the message names the error, for the action's reason."""
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value can go to an executor as JSON as it is."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 _TEMPLATES: dict[str, Template] = {}
@@ -1675,6 +1788,12 @@ def _fast_template(source: str) -> tuple[str | tuple[str, str], ...] | None:
 def _compiled_template(source: str) -> Template:
     found = _TEMPLATES.get(source)
     if found is None:
-        found = environment().from_string(source)
+        try:
+            found = environment().from_string(source)
+        except TemplateError as exc:
+            raise RenderError(f"template error: {exc}") from exc
+        except Exception as exc:
+            # Jinja folds constants while compiling: `{{ 7**777777 }}` fails here, not in render.
+            raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
         _TEMPLATES[source] = found
     return found

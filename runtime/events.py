@@ -32,6 +32,9 @@ class Event:
     group: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     name: str | None = None  # custom event name, or the tag of tag/untag events
+    # What the event is, for idempotency keys: the bot's event id, or where the runtime journaled
+    # it ("shard:seq"). None: the engine numbers it in the order fed (a dry run).
+    id: str | None = None
 
 
 class BadEventError(EngineError, ValueError):

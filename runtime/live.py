@@ -47,6 +47,7 @@ from sopdsl.runtime.intake import EventError, intake
 from sopdsl.runtime.store import (
     DONE,
     DRY_RUN,
+    FAILED,
     PARKED,
     PENDING,
     SKIPPED,
@@ -477,7 +478,8 @@ class Runtime:
     # ---- reading -----------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        """events_in, actions_out, timers_pending, failures, parked (totals over the store), and pending."""
+        """events_in, actions_out, timers_pending, failures, parked (totals over the store), pending, and
+        actions_failed (decided but failed: a template or a member's data was at fault)."""
         totals = self.store.stats()
         with self._lock:
             timers = sum(len(s.engine.heap) for s in self._shards.values())
@@ -488,6 +490,7 @@ class Runtime:
             "failures": totals["failures"],
             "parked": totals["parked"],
             "pending": totals["pending"],
+            "actions_failed": totals["failed"],
         }
 
     def parked(self) -> list[OutboxRow]:
@@ -744,7 +747,12 @@ class Runtime:
 
 
 def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) -> list[PlanChange]:
-    """Apply one journal entry to an engine: the only place entries turn into engine calls."""
+    """Apply one journal entry to an engine: the only place entries turn into engine calls.
+
+    An event goes in with the bot's id; one without is known to the engine by its number among
+    the shard's journaled events, so its actions' keys are the same on every replay, and the
+    same as a dry run of the same events gives them.
+    """
     op = body["op"]
     if op == "plan":
         return engine.reload(plans(body["hash"]), at=int(body["time"]))
@@ -757,6 +765,7 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
                 group=body.get("group"),
                 data=dict(body.get("data") or {}),
                 name=body.get("name"),
+                id=str(body["id"]) if body.get("id") is not None else None,
             )
         )
         return []
@@ -822,7 +831,7 @@ def _row(shard: str, action: Action) -> OutboxRow:
         order_key=order,
         kind=action.kind,
         action={name: getattr(action, name) for name in _ACTION_FIELDS} | {"detail": dict(action.detail)},
-        status=PENDING if action.status == "done" else SKIPPED,
+        status=PENDING if action.status == "done" else FAILED if action.status == "failed" else SKIPPED,
         next_at=action.time,
     )
 

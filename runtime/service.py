@@ -49,6 +49,11 @@ _SERIES = {
     "failures": ("sopdsl_failures_total", "counter", "Executor calls that failed."),
     "parked": ("sopdsl_actions_parked", "gauge", "Actions given up on after their retries."),
     "pending": ("sopdsl_actions_pending", "gauge", "Actions waiting for an executor, or for a retry."),
+    "actions_failed": (
+        "sopdsl_actions_failed_total",
+        "counter",
+        "Actions that failed as they were decided (a template or a member's data was at fault); never executed.",
+    ),
 }
 
 

@@ -116,3 +116,5 @@ class Flow:
     waiting: str | None = None  # the event key this flow waits for
     token: int = 0  # bumps on every wait, so a stale timeout is ignored
     arm: str | None = None
+    origin: str = ""  # what started it (an event's id, a timer, a tag action): keys derive from it
+    acts: int = 0  # actions it has decided so far: the last part of each one's key

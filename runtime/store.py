@@ -21,6 +21,8 @@ SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine 
 # retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by
 # the engine's policy not to go out (dropped, blocked, failed template), kept for the record.
 PENDING, DONE, PARKED, DRY_RUN, SKIPPED = "pending", "done", "parked", "dry_run", "skipped"
+# Decided but failed (a template or a member's data was at fault): never executed, kept to be read.
+FAILED = "failed"
 
 
 @dataclass(slots=True)

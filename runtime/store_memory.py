@@ -13,6 +13,7 @@ from typing import Any
 from sopdsl.runtime.store import (
     DONE,
     DRY_RUN,
+    FAILED,
     PARKED,
     PENDING,
     SKIPPED,
@@ -242,6 +243,7 @@ class MemoryStore:
                 "pending": statuses.count(PENDING),
                 "failures": sum(r.failures for r in self._rows) + self._purged_failures,
                 "parked": statuses.count(PARKED),
+                "failed": statuses.count(FAILED),
             }
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from sopdsl.errors import StoreError
 from sopdsl.runtime.store import (
     DONE,
     DRY_RUN,
+    FAILED,
     PARKED,
     PENDING,
     SCHEMA_VERSION,
@@ -449,6 +450,7 @@ class SqlStore(ABC):
                 "pending": counts.get(PENDING, 0),
                 "failures": failures + purged_failures,
                 "parked": counts.get(PARKED, 0),
+                "failed": counts.get(FAILED, 0),
             }
 
 

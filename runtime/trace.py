@@ -22,6 +22,7 @@ INACTIVE = "outside its active window"
 RAN_ONCE = "already ran once for this member"
 COOLING_DOWN = "in its cooldown"
 GUARD_FALSE = "its `when` condition was false"
+GUARD_FAILED = "its `when` condition failed on this member's data (a failed `when` record says why)"
 SAME_INSTANT = "already started at this instant by another of its triggers"
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sopdsl.analysis import analyse
 from sopdsl.checker import check_program
-from sopdsl.compiler import compile_program
+from sopdsl.compiler import compile_program, relocate
 from sopdsl.diagnostics import Diagnostic
 from sopdsl.loader import LoadedProgram, load
 from sopdsl.plan import Plan
@@ -49,8 +49,11 @@ def compile_files(files: Sequence[Path]) -> Build:
         merged.template_files.update(program.template_files)
         merged.diagnostics.extend(program.diagnostics)
     result = check_program(merged)
-    plan = compile_program(result.program) if result.program is not None else None
+    # Analysed with the paths diagnostics show; run with paths relative to the root file's folder.
+    plan = compile_program(result.program, relative=False) if result.program is not None else None
     analysis = analyse(plan, merged.sources) if plan is not None else []
     if any(d.is_error for d in analysis):
         plan = None
+    if plan is not None:
+        plan = relocate(plan).with_hash()
     return Build(plan, [*result.diagnostics, *analysis], merged.sources, analysis)

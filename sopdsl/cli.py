@@ -99,7 +99,7 @@ def check(paths: tuple[str, ...], fmt: str) -> None:
         diagnostics = list(result.diagnostics)
         if result.program is not None:
             # Loops, content mix and cap overruns only show once the plan exists.
-            diagnostics.extend(analyse(compile_program(result.program), loaded.sources))
+            diagnostics.extend(analyse(compile_program(result.program, relative=False), loaded.sources))
         for d in diagnostics:
             # A file included by several of the files checked is reported once, not once per includer.
             key = (d.code, d.span.path, d.span.line, d.span.column, d.message)

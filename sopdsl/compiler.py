@@ -6,6 +6,12 @@ them into closures once when it loads the plan.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
 from sopdsl import model
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import CompiledPlaybook, Instr, Plan, SplitArm, event_key
@@ -24,8 +30,9 @@ _ACTIONS = (
 
 
 @paused_gc
-def compile_program(program: model.Program) -> Plan:
-    """Compile a checked program into an executable plan."""
+def compile_program(program: model.Program, *, relative: bool = True) -> Plan:
+    """Compile a checked program into an executable plan, its locations relative to the root
+    file's folder (`relative=False` keeps them as the model has them, for diagnostics)."""
     compiled: list[CompiledPlaybook] = []
     index: dict[str, list[tuple[int, int]]] = {}
     for number, playbook in enumerate(program.playbooks):
@@ -35,11 +42,66 @@ def compile_program(program: model.Program) -> Plan:
         for t_index, trigger in enumerate(playbook.triggers):
             if isinstance(trigger, model.OnEvent):
                 index.setdefault(event_key(trigger.pattern), []).append((number, t_index))
-    return Plan(
+    plan = Plan(
         program=program,
         playbooks=tuple(compiled),
         event_index={k: tuple(v) for k, v in sorted(index.items())},
-    ).with_hash()
+    )
+    return (relocate(plan) if relative else plan).with_hash()
+
+
+def relocate(plan: Plan) -> Plan:
+    """The plan with every file path in it (each `loc`, the list of files) relative to the folder
+    of its root file, so that `sopdsl compile a/x.sop`, `cd a; sopdsl compile x.sop` and an
+    absolute path give one plan, one hash and the same keys. Hash it again after."""
+    files = plan.program.files
+    if not files or files[0].startswith("<"):
+        return plan
+    base = _resolved(files[0]).parent
+    paths: dict[str, str] = {}
+
+    def relative(path: str) -> str:
+        found = paths.get(path)
+        if found is None:
+            if path.startswith("<"):  # text given to the API: no file, nothing to relate
+                found = path
+            else:
+                found = os.path.relpath(_resolved(path), base).replace(os.sep, "/")
+            paths[path] = found
+        return found
+
+    def loc(value: str) -> str:
+        path, colon, line = value.rpartition(":")
+        return f"{relative(path)}:{line}" if colon and path else value
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            updates: dict[str, Any] = {}
+            for name in type(value).model_fields:
+                old = getattr(value, name)
+                new = loc(old) if name == "loc" and isinstance(old, str) else walk(old)
+                if new is not old:
+                    updates[name] = new
+            return value.model_copy(update=updates) if updates else value
+        if isinstance(value, tuple | list):
+            items = [walk(v) for v in value]
+            changed = any(a is not b for a, b in zip(items, value, strict=True))
+            return type(value)(items) if changed else value
+        if isinstance(value, dict):
+            pairs = {k: walk(v) for k, v in value.items()}
+            return pairs if any(pairs[k] is not value[k] for k in value) else value
+        return value
+
+    moved = walk(plan)
+    program = moved.program.model_copy(update={"files": tuple(relative(f) for f in files)})
+    return moved.model_copy(update={"program": program})  # type: ignore[no-any-return]
+
+
+def _resolved(path: str) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: keep the path as written
+        return Path(path).absolute()
 
 
 def flatten(steps: tuple[model.Step, ...]) -> list[Instr]:

@@ -65,6 +65,7 @@ class FixtureEvent(Model):
     group: str | None = None
     name: str | None = None
     data: dict[str, Any] = {}
+    id: str | None = None  # the event id a bot would send: its actions' keys derive from it
 
     @property
     def is_reload(self) -> bool:

@@ -175,7 +175,7 @@ def simulate(
     def step(event: FixtureEvent) -> Event | Reload:
         time = to_epoch(event.at, zone_name)
         if event.kind is not None:
-            return Event(event.kind, time, event.member, event.group, dict(event.data), event.name)
+            return Event(event.kind, time, event.member, event.group, dict(event.data), event.name, event.id)
         files = event.reload_files
         if versions is None or files not in versions:
             raise ValueError(f"the fixture reloads {', '.join(files)}: pass its plan in `versions`")

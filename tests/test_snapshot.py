@@ -121,6 +121,7 @@ def test_every_piece_of_engine_state_is_either_in_a_snapshot_or_rebuilt_from_the
         "_message_absence", "_event_index", "_referrer_steps", "_counter_names",
         "armed", "delivery",  # saved separately: their tables are filled in place
         "log", "keep_log", "sinks", "tracer", "_depth",  # the caller's, or 0 between calls
+        "_cause",  # set before each event, timer or tag action is processed
     }  # fmt: skip
     engine = Engine(busy_plan(), start=0)
     assert set(vars(engine)) == set(_SNAPSHOT_STATE) | rebuilt

@@ -172,7 +172,14 @@ def test_finish_records_outcomes_and_stats(store: Store) -> None:
     assert (rows["k3"].status, rows["k3"].next_at) == (PENDING, 180)
     assert store.claim("w1", 1000.0, 179, 30.0, 10) == []  # the retry is not due yet
     assert [r.key for r in store.claim("w1", 1000.0, 180, 30.0, 10)] == ["k3"]
-    assert store.stats() == {"events_in": 1, "actions_out": 1, "pending": 1, "failures": 6, "parked": 1}
+    assert store.stats() == {
+        "events_in": 1,
+        "actions_out": 1,
+        "pending": 1,
+        "failures": 6,
+        "parked": 1,
+        "failed": 0,
+    }
 
 
 def test_plans_are_kept_by_hash(store: Store) -> None:
