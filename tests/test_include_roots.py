@@ -443,3 +443,29 @@ def test_a_pipe_inside_the_tree_is_still_not_read(tree: Path) -> None:
     )
     _, result, _ = checked(main_sop)
     assert sorted(codes(result)) == ["SOP001", "SOP006"]
+
+
+def test_test_simulate_plan_why_and_run_take_a_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A corpus playbook moved into proj/playbooks, its common.sop into proj/shared."""
+    corpus = Path(__file__).resolve().parent.parent / "playbooks"
+    text = (corpus / "J2_new_member_coupon.sop").read_text(encoding="utf-8")
+    write(tmp_path / "proj" / "playbooks" / "j2.sop", text.replace('"common.sop"', '"../shared/common.sop"'))
+    write(tmp_path / "proj" / "shared" / "common.sop", (corpus / "common.sop").read_text(encoding="utf-8"))
+    fixture = (corpus / "J2_new_member_coupon.yaml").read_text(encoding="utf-8")
+    write(tmp_path / "proj" / "playbooks" / "j2.yaml", fixture)
+    sop, yaml = "proj/playbooks/j2.sop", "proj/playbooks/j2.yaml"
+    for args in (
+        ["test", "proj/playbooks"],
+        ["simulate", sop, "--timeline", yaml],
+        ["plan", sop, "--from", "2026-03-02", "--to", "2026-03-03"],
+        ["why", "afeng", sop, "--timeline", yaml],
+    ):
+        output, code = _cli(args, tmp_path, monkeypatch)
+        assert code != 0 and "SOP006" in output, (args, output)
+        output, code = _cli([args[0], "--root", "proj", *args[1:]], tmp_path, monkeypatch)
+        assert code == 0 and "SOP006" not in output, (args, output)
+    from sopdsl.runtime.service import read_plan
+
+    assert read_plan((sop,), "proj").playbooks
+    with pytest.raises(SystemExit):
+        read_plan((sop,))
