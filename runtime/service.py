@@ -422,8 +422,9 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
 # ---- the command ---------------------------------------------------------------------------------------
 
 
-def read_plan(paths: tuple[str, ...]) -> Plan:
-    """A compiled plan.json, or playbook files checked and compiled (diagnostics printed, exit 1)."""
+def read_plan(paths: tuple[str, ...], root: str | None = None) -> Plan:
+    """A compiled plan.json, or playbook files checked and compiled (diagnostics printed, exit 1);
+    `root`: the project folder their includes stay in."""
     if len(paths) == 1 and paths[0].endswith(".json"):
         path = Path(paths[0])
         try:
@@ -433,7 +434,7 @@ def read_plan(paths: tuple[str, ...]) -> Plan:
     # Imported here: the front end (and Lark) loads only when the service is given playbook text.
     from sopdsl.cli import build_plan
 
-    return build_plan(paths)
+    return build_plan(paths, Path(root) if root is not None else None)
 
 
 @click.command(name="run")
@@ -470,6 +471,13 @@ def read_plan(paths: tuple[str, ...]) -> Plan:
     help="If the store runs another version of these playbooks, switch it to this one "
     "(members mid-flow finish or move as each playbook's `on change` says).",
 )
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Project folder: includes and `file` templates may only name files inside it "
+    "(default: the folder of each file given, or the folder given).",
+)
 def run_command(
     plan_paths: tuple[str, ...],
     store: str,
@@ -482,6 +490,7 @@ def run_command(
     worker: str | None,
     migrate: bool,
     reload_plan: bool,
+    root: str | None,
 ) -> None:
     """Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics.
 
@@ -493,7 +502,7 @@ def run_command(
         from sopdsl.runtime.live import Runtime, open_store
 
         try:
-            plan = read_plan(plan_paths)
+            plan = read_plan(plan_paths, root)
         except PlanError as exc:
             click.echo(f"error: {plan_paths[0]}: {exc}", err=True)
             sys.exit(1)
@@ -545,7 +554,7 @@ def run_command(
         def on_signal(signum: int, frame: FrameType | None) -> None:
             service.request_stop()
 
-        reloader = _Reloader(runtime, plan_paths)
+        reloader = _Reloader(runtime, plan_paths, root)
         previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
         if hasattr(signal, "SIGHUP"):
             previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
@@ -567,9 +576,10 @@ class _Reloader:
     """Reads the playbooks again on SIGHUP, in a thread (compiling takes a while), one reload at a
     time, so the last signal's files win."""
 
-    def __init__(self, runtime: Runtime, plan_paths: tuple[str, ...]) -> None:
+    def __init__(self, runtime: Runtime, plan_paths: tuple[str, ...], root: str | None = None) -> None:
         self.runtime = runtime
         self.plan_paths = plan_paths
+        self.root = root
         self._one = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._stopped = False
@@ -589,15 +599,15 @@ class _Reloader:
     def _run(self) -> None:
         with self._one:
             if not self._stopped:
-                _reload(self.runtime, self.plan_paths)
+                _reload(self.runtime, self.plan_paths, self.root)
 
 
-def _reload(runtime: Runtime, plan_paths: tuple[str, ...]) -> None:
+def _reload(runtime: Runtime, plan_paths: tuple[str, ...], root: str | None = None) -> None:
     """Read the playbooks again and switch the runtime to them; on any error keep the running version."""
     before = runtime.plan.content_hash
     running = f"still running plan {before[:12]}"
     try:
-        plan = read_plan(plan_paths)
+        plan = read_plan(plan_paths, root)
         changes = runtime.reload(plan)
     except SystemExit:  # the playbooks have errors, printed above by the checker
         click.echo(

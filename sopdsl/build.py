@@ -7,7 +7,7 @@ share, so none of them accepts what another refuses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,10 +36,15 @@ class Build:
         return [(d, self.sources.get(d.span.path)) for d in self.diagnostics if d.is_error or not errors_only]
 
 
-def compile_files(files: Sequence[Path]) -> Build:
+def compile_files(
+    files: Sequence[Path], root: Path | None = None, *, roots: Mapping[Path, Path] | None = None
+) -> Build:
     """Load, check, compile and analyse playbook files into one plan (a file included twice counts
-    once); no plan when any of it finds an error, so `test` refuses what `compile` and `run` refuse."""
-    loaded = [load(p) for p in files]
+    once); no plan when any of it finds an error, so `test` refuses what `compile` and `run` refuse.
+
+    Includes stay inside `root`, or else a file's entry in `roots` (the folder it was found in), or
+    else its own folder."""
+    loaded = [load(p, root or (roots or {}).get(p)) for p in files]
     merged = LoadedProgram(root=loaded[0].root)
     for program in loaded:
         for file in program.files:

@@ -32,7 +32,7 @@ from sopdsl.diagnostics import CODES, Diagnostic, render
 from sopdsl.errors import FixtureError, ParseError
 from sopdsl.fixtures import Fixture, load_fixture
 from sopdsl.formatter import format_source
-from sopdsl.loader import discover, display_path, load, read_source
+from sopdsl.loader import discover_rooted, display_path, load, read_source
 from sopdsl.plan import Plan
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action, iso
@@ -59,12 +59,28 @@ def _exist(paths: tuple[str, ...]) -> None:
         raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
 
 
-def _paths(paths: tuple[str, ...]) -> list[Path]:
+def _paths(paths: tuple[str, ...]) -> list[tuple[Path, Path | None]]:
+    """The .sop files named or found in folders, each with the folder it was found in (or None)."""
     _exist(paths)
-    files = discover(paths)
+    files = discover_rooted(paths)
     if not files:
         raise click.UsageError(f"no .sop files found in {', '.join(paths)}")
     return files
+
+
+def _root_option(command: Callable[..., None]) -> Callable[..., None]:
+    """`--root DIR`: the project folder that includes and `file` templates must stay inside."""
+    return click.option(
+        "--root",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="Project folder: includes and `file` templates may only name files inside it "
+        "(default: the folder of each file given, or the folder given).",
+    )(command)
+
+
+def _root(root: str | None) -> Path | None:
+    return Path(root) if root is not None else None
 
 
 def _echo_diagnostics(diagnostics: list[tuple[Diagnostic, Source | None]]) -> None:
@@ -82,19 +98,20 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
-def check(paths: tuple[str, ...], fmt: str) -> None:
+@_root_option
+def check(paths: tuple[str, ...], fmt: str, root: str | None) -> None:
     """Check playbook files (folders are searched for .sop files); each file is checked with its includes."""
-    files: list[Path] = []
+    files: list[tuple[Path, Path | None]] = []
     known: set[str] = set()
-    for path in _paths(paths):
+    for path, folder in _paths(paths):
         # A file named twice (or inside a folder also named) is checked once.
         if os.path.realpath(path) not in known:
             known.add(os.path.realpath(path))
-            files.append(path)
+            files.append((path, folder))
     found: list[tuple[Diagnostic, Source | None]] = []
     seen: set[tuple[str, str, int, int, str]] = set()
-    for path in files:
-        loaded = load(path)
+    for path, folder in files:
+        loaded = load(path, _root(root) or folder)
         result = check_program(loaded)
         diagnostics = list(result.diagnostics)
         if result.program is not None:
@@ -141,7 +158,7 @@ def fmt(paths: tuple[str, ...], check_only: bool) -> None:
     files = _paths(paths)
     unformatted: list[str] = []
     problems: list[tuple[Diagnostic, Source | None]] = []
-    for path in files:
+    for path, _ in files:
         shown = display_path(path)
         source = read_source(path, shown)
         if isinstance(source, Diagnostic):
@@ -164,16 +181,23 @@ def fmt(paths: tuple[str, ...], check_only: bool) -> None:
     sys.exit(EXIT_OK)
 
 
-def build_plan(paths: tuple[str, ...]) -> Plan:
+def build_plan(paths: tuple[str, ...], root: Path | None = None) -> Plan:
     """Check and compile the given files and folders into one plan, or exit 1 after printing
-    diagnostics (for commands: `sopdsl run` reads its playbooks with it too)."""
-    return _plan_of(_paths(paths), [])
+    diagnostics (for commands: `sopdsl run` reads its playbooks with it too). `root`: the project
+    folder, by default the folder given or each file's own."""
+    files = _paths(paths)
+    return _plan_of([f for f, _ in files], [], root, {f: r for f, r in files if r is not None})
 
 
-def _plan_of(files: list[Path], asked: list[tuple[Diagnostic, Source | None]]) -> Plan:
+def _plan_of(
+    files: list[Path],
+    asked: list[tuple[Diagnostic, Source | None]],
+    root: Path | None = None,
+    roots: dict[Path, Path] | None = None,
+) -> Plan:
     """Check and compile playbook files into one plan, or exit 1 after printing `asked` (what named
     the files) and their diagnostics."""
-    build = compile_files(files)
+    build = compile_files(files, root, roots=roots)
     if build.plan is None:
         _echo_diagnostics([*asked, *build.located()])
         sys.exit(EXIT_FOUND)
@@ -182,9 +206,9 @@ def _plan_of(files: list[Path], asked: list[tuple[Diagnostic, Source | None]]) -
     return build.plan
 
 
-def _versions(fixture: Fixture, path: Path, source: Source) -> dict[tuple[str, ...], Plan]:
+def _versions(fixture: Fixture, path: Path, source: Source, root: Path | None) -> dict[tuple[str, ...], Plan]:
     """The plans a fixture's `reload` entries load, built as the main plan is (or exit 1)."""
-    versions = fixture_versions(fixture, path, source, _plan_of)
+    versions = fixture_versions(fixture, path, source, lambda files, asked: _plan_of(files, asked, root))
     assert isinstance(versions, dict)  # `_plan_of` exits on the first that does not check
     return versions
 
@@ -194,9 +218,10 @@ def _versions(fixture: Fixture, path: Path, source: Source) -> dict[tuple[str, .
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Where to write plan.json."
 )
-def compile_command(paths: tuple[str, ...], output: str) -> None:
+@_root_option
+def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> None:
     """Compile playbook files into one executable plan (JSON with a format version and content hash)."""
-    plan = build_plan(paths)
+    plan = build_plan(paths, _root(root))
     Path(output).write_text(plan.dumps(), encoding="utf-8")
     click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
 
@@ -215,14 +240,15 @@ def compile_command(paths: tuple[str, ...], output: str) -> None:
 @click.option(
     "--explain", is_flag=True, help="Say for each action which playbook line and trigger produced it."
 )
-def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool) -> None:
+@_root_option
+def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, root: str | None) -> None:
     """Dry-run playbooks over a timeline and print the action log."""
-    plan = build_plan(paths)
+    plan = build_plan(paths, _root(root))
     out = sys.stdout.buffer
     path = Path(timeline)
     if not is_jsonl(path):
         fixture, source = _fixture_or_exit(path)
-        versions = _versions(fixture, path, source)
+        versions = _versions(fixture, path, source, _root(root))
         zone_name = fixture.timezone or plan.program.timezone
         write = _action_writer(out, fmt, explain, zone_name, plan, *versions.values())
         write_reload = _reload_writer(out, fmt, zone_name)
@@ -278,7 +304,8 @@ _PROGRESS_BYTES = 1 << 20
     "--timeline", type=click.Path(exists=True, dir_okay=False), required=True, help="Fixture timeline (YAML)."
 )
 @click.option("--playbook", "playbook", default=None, help="Only this playbook (by name).")
-def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None) -> None:
+@_root_option
+def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None, root: str | None) -> None:
     """Say why MEMBER got, or did not get, each playbook's actions in a dry run.
 
     PATHS default to the fixture's own playbook."""
@@ -292,8 +319,9 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
                 "name the playbook files after the member, or set `playbook:` in the fixture"
             )
         paths = (str(own),)
-    plan = build_plan(paths)
-    for line in explain_member(plan, fixture, member, playbook, _versions(fixture, path, source)):
+    plan = build_plan(paths, _root(root))
+    versions = _versions(fixture, path, source, _root(root))
+    for line in explain_member(plan, fixture, member, playbook, versions):
         click.echo(line)
 
 
@@ -405,13 +433,14 @@ def find_fixtures(paths: tuple[str, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report here.")
-def test(paths: tuple[str, ...], fmt: str, junit: str | None) -> None:
+@_root_option
+def test(paths: tuple[str, ...], fmt: str, junit: str | None, root: str | None) -> None:
     """Run every fixture found and check its expectations. Exit 0 all pass, 1 failures, 2 errors."""
     _exist(paths)
     fixtures = find_fixtures(paths)
     if not fixtures:
         raise click.UsageError(f"no fixture timelines (*.yaml) found in {', '.join(paths)}")
-    report = run_tests(fixtures)
+    report = run_tests(fixtures, _root(root))
     if fmt == "json":
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -439,11 +468,14 @@ def test(paths: tuple[str, ...], fmt: str, junit: str | None) -> None:
     help="Day after the last (YYYY-MM-DD).",
 )
 @click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
-def plan_command(paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None) -> None:
+@_root_option
+def plan_command(
+    paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None, root: str | None
+) -> None:
     """Print every scheduled send per declared group in a date range (the group calendar, 群日历)."""
     if end <= start:
         raise click.UsageError("--to must be after --from")
-    plan = build_plan(paths)
+    plan = build_plan(paths, _root(root))
     slots = agenda(plan, start.date(), end.date())
     zones = {g.name: timeutil.zone(g.timezone or plan.program.timezone) for g in plan.program.groups.values()}
     for slot in slots:

@@ -91,6 +91,24 @@ CODES: Mapping[str, Code] = _codes(
         "Files include each other in a loop. Move the shared declarations into one file that both include.",
     ),
     (
+        "SOP006",
+        "file outside the project folder",
+        "`include` and `template NAME = file` may only name files inside the project folder: the folder "
+        "of the playbook file given to sopdsl (or the folder given, when sopdsl is given a folder), and "
+        "its subfolders. Links are followed before this check, so a link inside the folder that points "
+        "outside it is refused too. The file is not read. To share files between folders, move them "
+        "into one folder, or declare a project folder that holds them all: `sopdsl check --root DIR` "
+        "(every command that reads playbooks takes `--root`), or `load(path, root=DIR)` in Python.",
+    ),
+    (
+        "SOP007",
+        "text is not valid Unicode",
+        "The text or a file name holds a lone surrogate (U+D800 to U+DFFF), which is not a character "
+        "and cannot be saved as UTF-8. Files are always read as UTF-8, so this comes from a file name "
+        "that is not UTF-8 (rename it) or from text passed to the Python API that was decoded with "
+        "errors='surrogateescape' (decode it as UTF-8 instead).",
+    ),
+    (
         "SOP100",
         "syntax error",
         "The text does not follow the playbook grammar at this point. The hint lists what could come here.",

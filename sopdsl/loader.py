@@ -3,11 +3,19 @@
 Input: paths given by the user. Output: `LoadedProgram` values (a root file, its includes,
 their sources and any template files), plus diagnostics for unreadable or unparsable files.
 The only module of the front end that touches the file system.
+
+Includes and `template … = file` read only files inside the project folder: the folder of the
+root file (of the folder given, for files found in a folder), or a root declared with `root=`.
+Links are resolved before the check, and a file outside is never opened (SOP006). Text and paths
+that are not valid Unicode (lone surrogates, as `surrogateescape` makes) are SOP007, never an
+exception further down (serialising a plan, printing a diagnostic).
 """
 
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +35,10 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 
 _BOM = b"\xef\xbb\xbf"
 
+# Lone surrogates: code points that are not characters and that UTF-8 cannot encode.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATES = re.compile("[\ud800-\udfff]+")
+
 
 @dataclass
 class LoadedProgram:
@@ -41,28 +53,48 @@ class LoadedProgram:
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
     """Expand folders into the `.sop` files below them, sorted; files are kept as given."""
-    found: list[Path] = []
+    return [path for path, _ in discover_rooted(paths)]
+
+
+def discover_rooted(paths: Iterable[str | Path]) -> list[tuple[Path, Path | None]]:
+    """As `discover`, each file with its project folder: the folder given, for a file found in
+    it; None (the file's own folder) for a file given by name."""
+    found: list[tuple[Path, Path | None]] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.sop") if p.is_file()))
+            found.extend((p, path) for p in sorted(p for p in path.rglob("*.sop") if p.is_file()))
         else:
-            found.append(path)
+            found.append((path, None))
     return found
 
 
 def display_path(path: Path) -> str:
-    """The path as shown in diagnostics: relative to the working folder when inside it."""
+    """The path as shown in diagnostics: relative to the working folder when inside it.
+
+    Always printable and serialisable: bytes of a file name that are not UTF-8 show as `\\xff`."""
     try:
-        return str(_resolve(path).relative_to(_resolve(Path.cwd())))
+        shown = str(_resolve(path).relative_to(_resolve(Path.cwd())))
     except ValueError:
-        return str(path)
+        shown = str(path)
+    return printable_name(shown)
+
+
+def printable_name(name: str) -> str:
+    """A file name as text that can be printed and serialised: the bytes that `surrogateescape`
+    kept of a name that is not UTF-8 as `\\xff`, any other lone surrogate as `\\ud800`."""
+    if not _SURROGATE.search(name):
+        return name
+    try:
+        return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+    except UnicodeError:
+        return name.encode("utf-8", errors="backslashreplace").decode("utf-8")
 
 
 def _resolve(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop: keep the path as written
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL or a surrogate: as written
         return path.absolute()
 
 
@@ -147,6 +179,11 @@ def _read_bytes(path: Path, shown: str, at: Span | None, written: str | None = N
         return unreadable(f"file '{shown}' does not exist", _missing_hint(path, written or path.name))
     except OSError as exc:
         return unreadable(f"cannot read '{shown}': {exc.strerror or type(exc).__name__}")
+    except ValueError:  # a NUL in the name: no file system takes it
+        return unreadable(f"'{shown}' is not a usable file name", _NAME_HINT)
+
+
+_NAME_HINT = "a file name cannot hold control characters such as NUL"
 
 
 def _missing_hint(path: Path, written: str) -> str:
@@ -162,8 +199,22 @@ def _missing_hint(path: Path, written: str) -> str:
     return f"did you mean '{folder + '/' if folder else ''}{match[0]}'?"
 
 
+def _not_unicode_name(shown: str, at: Span | None, what: str = "file") -> Diagnostic:
+    """SOP007 for a path holding lone surrogates (as Python spells bytes of a name not in UTF-8)."""
+    return Diagnostic(
+        "SOP007",
+        Severity.ERROR,
+        f"the name of the {what} '{printable_name(shown)}' is not valid UTF-8 text",
+        at or Span.point(printable_name(shown)),
+        "rename it using UTF-8 characters only (names from an old Windows zip are often in GBK)",
+    )
+
+
 def read_source(path: Path, shown: str, at: Span | None = None) -> Source | Diagnostic:
     """Read one file as a `Source`, or a diagnostic (at `at`, if given) saying why not."""
+    shown = printable_name(shown)
+    if _SURROGATE.search(str(path)):
+        return _not_unicode_name(shown, at)
     data = _read_bytes(path, shown, at)
     return data if isinstance(data, Diagnostic) else decode(shown, data)
 
@@ -185,26 +236,131 @@ def _read_into(
     return source
 
 
-def load_text(text: str, path: str = "<string>") -> LoadedProgram:
-    """Load a program from text in memory (includes and template files are resolved from the cwd)."""
-    program = LoadedProgram(root=path)
-    _load_source(program, Source(path, text), Path(path), [])
+def _valid_text(program: LoadedProgram, source: Source) -> Source:
+    """The source with each lone surrogate replaced by U+FFFD (so that later stages can read,
+    print and serialise it), and SOP007 for the first one on each line."""
+    if not _SURROGATE.search(source.text):
+        return source
+    lines: set[int] = set()
+    for found in _SURROGATES.finditer(source.text):
+        span = source.span(found.start(), found.end())
+        if span.line in lines:
+            continue
+        lines.add(span.line)
+        program.diagnostics.append(
+            Diagnostic(
+                "SOP007",
+                Severity.ERROR,
+                f"U+{ord(found.group()[0]):04X} here is a lone surrogate, not a character",
+                span,
+                "text given to sopdsl must be valid Unicode; lone surrogates come from decoding bytes "
+                "with errors='surrogateescape': decode the file as UTF-8 instead",
+            )
+        )
+    return Source(source.path, _SURROGATES.sub(lambda m: "\ufffd" * len(m.group()), source.text))
+
+
+def _project_folder(
+    program: LoadedProgram, root: str | Path | None, default: Path, shown: str
+) -> Path | None:
+    """The real path of the project folder (`root`, or `default`: the root file's folder), or None
+    after a diagnostic at the root file saying why it cannot be one."""
+    folder = Path(root) if root is not None else default
+    if _SURROGATE.search(str(folder)):
+        program.diagnostics.append(_not_unicode_name(str(folder), Span.point(shown), "project folder"))
+        return None
+    try:
+        real = Path(os.path.realpath(folder))
+    except (OSError, ValueError):
+        real = None
+    if root is not None and (real is None or not real.is_dir()):
+        program.diagnostics.append(
+            Diagnostic(
+                "SOP001",
+                Severity.ERROR,
+                f"the project folder '{display_path(folder)}' does not exist or is not a folder",
+                Span.point(shown),
+                "name the folder that holds the playbook files and what they include",
+            )
+        )
+        return None
+    return real or folder.absolute()
+
+
+def _project_file(program: LoadedProgram, written: str, base: Path, root: Path, at: Span) -> Path | None:
+    """The real path of a file that a playbook names (relative to `base`, the folder of the file
+    naming it) if it lies inside the project folder `root`; otherwise None after a diagnostic.
+    Nothing outside is opened, so no diagnostic can quote it."""
+    if _SURROGATE.search(written):  # only if a caller skipped `_valid_text`
+        program.diagnostics.append(_not_unicode_name(written, at))
+        return None
+    path = base / written
+    try:
+        real = Path(os.path.realpath(path))
+    except (OSError, ValueError):  # a NUL in the name
+        program.diagnostics.append(
+            Diagnostic("SOP001", Severity.ERROR, f"'{written}' is not a usable file name", at, _NAME_HINT)
+        )
+        return None
+    # `..` left after resolving means a link loop stopped it: not known to be inside.
+    if ".." not in real.parts and real.is_relative_to(root):
+        return real
+    folder = display_path(root)
+    message = f"'{written}' is outside the project folder '{str(root) if folder == '.' else folder}'"
+    if real != Path(os.path.normpath(path.absolute())):
+        message += f": a link leads to '{display_path(real)}'"
+    program.diagnostics.append(
+        Diagnostic(
+            "SOP006",
+            Severity.ERROR,
+            message,
+            at,
+            "includes and `file` templates may name files only in the folder of the playbook given "
+            "to sopdsl (or the folder given) and below it; move the file there, or name a folder "
+            "that holds both with `--root DIR` (`root=` in the Python API)",
+        )
+    )
+    return None
+
+
+def load_text(text: str, path: str = "<string>", root: str | Path | None = None) -> LoadedProgram:
+    """Load a program from text in memory.
+
+    Includes and template files are resolved from the folder of `path` (the current folder for
+    the default "<string>") and must lie inside `root`, by default that same folder."""
+    shown = printable_name(path)
+    program = LoadedProgram(root=shown)
+    if shown != path:
+        program.diagnostics.append(_not_unicode_name(path, None))
+        return program
+    folder = _project_folder(program, root, Path(path).parent, shown)
+    if folder is not None:
+        _load_source(program, _valid_text(program, Source(path, text)), Path(path), [], folder)
     return program
 
 
 @paused_gc
-def load(path: str | Path) -> LoadedProgram:
-    """Load a root playbook file and everything it includes."""
+def load(path: str | Path, root: str | Path | None = None) -> LoadedProgram:
+    """Load a root playbook file and everything it includes.
+
+    Includes and template files must lie inside `root`, by default the folder of `path` (links
+    are resolved first); anything outside is a diagnostic (SOP006) and is never read."""
     file_path = Path(path)
     shown = display_path(file_path)
     program = LoadedProgram(root=shown)
+    if _SURROGATE.search(str(file_path)):
+        program.diagnostics.append(_not_unicode_name(shown, None))
+        return program
+    folder = _project_folder(program, root, file_path.parent, shown)
+    if folder is None:
+        return program
     source = _read_into(program, file_path, shown, None)
     if source is not None:
-        _load_source(program, source, file_path, [])
+        _load_source(program, source, file_path, [], folder)
     return program
 
 
-def _load_source(program: LoadedProgram, source: Source, path: Path, stack: list[Path]) -> None:
+def _load_source(program: LoadedProgram, source: Source, path: Path, stack: list[Path], root: Path) -> None:
     program.sources[source.path] = source
     try:
         tree = parse(source)
@@ -228,16 +384,22 @@ def _load_source(program: LoadedProgram, source: Source, path: Path, stack: list
     here = _resolve(path)
     for decl in tree.declarations:
         if isinstance(decl, nodes.IncludeDecl):
-            _include(program, decl, path, [*stack, here])
+            _include(program, decl, path, [*stack, here], root)
         elif isinstance(decl, nodes.TemplateDecl) and decl.from_file:
-            target = path.parent / decl.body.value
+            target = _project_file(program, decl.body.value, path.parent, root, decl.body.span)
+            if target is None:
+                continue
             loaded = _read_into(program, target, display_path(target), decl.body.span, decl.body.value)
             if loaded is not None:
                 program.template_files[decl.body.value + "@" + source.path] = loaded.text
 
 
-def _include(program: LoadedProgram, decl: nodes.IncludeDecl, path: Path, stack: list[Path]) -> None:
-    target = _resolve(path.parent / decl.path.value)
+def _include(
+    program: LoadedProgram, decl: nodes.IncludeDecl, path: Path, stack: list[Path], root: Path
+) -> None:
+    target = _project_file(program, decl.path.value, path.parent, root, decl.path.span)
+    if target is None:
+        return
     if target in stack:
         program.diagnostics.append(
             Diagnostic(
@@ -254,4 +416,4 @@ def _include(program: LoadedProgram, decl: nodes.IncludeDecl, path: Path, stack:
         return  # diamond includes load once
     source = _read_into(program, target, shown, decl.path.span, decl.path.value)
     if source is not None:
-        _load_source(program, source, target, stack)
+        _load_source(program, source, target, stack, root)

@@ -193,14 +193,15 @@ def fixture_versions(
     return problems or versions
 
 
-def run_tests(paths: list[Path]) -> Report:
-    """Run every fixture and collect the report."""
+def run_tests(paths: list[Path], root: Path | None = None) -> Report:
+    """Run every fixture and collect the report (`root`: the project folder includes stay in, by
+    default each playbook's own folder)."""
     plans: dict[tuple[Path, ...], Plan | Located] = {}
 
     def plan_of(files: list[Path], asked: Located) -> Plan | Located:
         key = tuple(file.resolve() for file in files)
         if key not in plans:
-            build = compile_files(files)
+            build = compile_files(files, root)
             plans[key] = build.located(errors_only=True) if build.plan is None else build.plan
         plan = plans[key]
         return plan if isinstance(plan, Plan) else [*asked, *plan]
