@@ -38,7 +38,9 @@ _SUFFIXES = ("_key", "_sig", "_pwd")
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
 # `scheme://user:password@` anywhere in a text; the password runs to the last `@` of the authority.
-_USERINFO = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:]*):(?P<password>[^\s/?#]*)@")
+_USERINFO = re.compile(
+    r"(?P<head>(?<![A-Za-z0-9+.\-])[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:]*):(?P<password>[^\s/?#]*)@"
+)
 # `name=value` in a query string, a fragment, a DSN or a message: the value quoted or up to a
 # separator. Names are checked with `is_secret_name`, so `kind=send` is left alone.
 _PAIR = re.compile(
