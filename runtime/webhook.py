@@ -78,7 +78,7 @@ def signature_header(secrets: Sequence[bytes], body: bytes, *, timestamp: int, a
 
 
 def check_signature(
-    secret: bytes | Iterable[bytes],
+    secret: bytes | str | Iterable[bytes | str],
     headers: Mapping[str, str] | Any,
     body: bytes,
     *,
@@ -96,7 +96,8 @@ def check_signature(
     Signatures are compared in constant time. A request replayed within the tolerance verifies:
     remember the signatures (or idempotency keys) seen in that window to refuse it too.
     """
-    keys = [secret] if isinstance(secret, bytes | bytearray) else list(secret)
+    given = [secret] if isinstance(secret, bytes | bytearray | str) else list(secret)
+    keys = [k.encode("utf-8") if isinstance(k, str) else bytes(k) for k in given]
     if not keys or not all(keys):
         raise SignatureError("no secret to verify with")
     found = {str(name).lower(): str(value) for name, value in headers.items()}
@@ -111,14 +112,14 @@ def check_signature(
             stamps.append(value.strip())
         elif eq and name == SCHEME:
             signatures.append(value.strip())
-    if len(stamps) != 1 or not stamps[0].isdigit() or not signatures:
+    if len(stamps) != 1 or not _digits(stamps[0]) or not signatures:
         raise SignatureError(f"malformed {SIGNATURE_HEADER} header: expected t=TIMESTAMP,{SCHEME}=HEX")
     timestamp = int(stamps[0])
     sent = found.get(TIMESTAMP_HEADER.lower())
     if sent is not None and sent.strip() != stamps[0]:
         raise SignatureError(f"the {TIMESTAMP_HEADER} header differs from the signed timestamp")
     attempt = found.get(ATTEMPT_HEADER.lower(), "").strip()
-    if not attempt.isdigit():
+    if not _digits(attempt):
         raise SignatureError(f"no {ATTEMPT_HEADER} header")
     clock = time.time() if now is None else now
     if abs(clock - timestamp) > tolerance:
@@ -129,7 +130,7 @@ def check_signature(
     # Every pair compared, none skipped on a match: the time taken does not say which one was close.
     matched = False
     for key in keys:
-        expected = sign(bytes(key), body, timestamp=timestamp, attempt=int(attempt))
+        expected = sign(key, body, timestamp=timestamp, attempt=int(attempt))
         for signature in signatures:
             matched |= hmac.compare_digest(expected, signature)
     if not matched:
@@ -146,7 +147,7 @@ def check_signature(
 
 
 def verify_signature(
-    secret: bytes | Iterable[bytes],
+    secret: bytes | str | Iterable[bytes | str],
     headers: Mapping[str, str] | Any,
     body: bytes,
     *,
@@ -275,6 +276,10 @@ def _split_credentials(url: str) -> tuple[str, str | None]:
     pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
     target = urllib.parse.urlunsplit(parts._replace(netloc=hostport))
     return target, "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _retry_after(value: str | None) -> float | None:

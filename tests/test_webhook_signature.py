@@ -125,6 +125,8 @@ def _tampered(headers: dict[str, str], body: bytes, what: str) -> tuple[dict[str
         del forged[SIGNATURE_HEADER]
     elif what == "no attempt":
         del forged[ATTEMPT_HEADER]
+    elif what == "odd digits":
+        forged[ATTEMPT_HEADER] = "²"
     elif what == "malformed":
         forged[SIGNATURE_HEADER] = "sha256=" + forged[SIGNATURE_HEADER].rsplit("=", 1)[1]
     return forged, body
@@ -141,6 +143,7 @@ def _tampered(headers: dict[str, str], body: bytes, what: str) -> tuple[dict[str
         ("signature", "does not match"),
         ("no signature", "no X-Sopdsl-Signature header"),
         ("no attempt", "no X-Sopdsl-Attempt header"),
+        ("odd digits", "no X-Sopdsl-Attempt header"),
         ("malformed", "malformed"),
     ],
 )
@@ -198,6 +201,7 @@ def test_while_rotating_both_secrets_sign_and_a_receiver_may_accept_either(recei
     assert verify_signature(SECRET, headers, body, now=NOW)  # receivers already on the new secret
     assert verify_signature(b"old secret", headers, body, now=NOW)  # receivers not yet moved
     assert verify_signature([b"unrelated", b"old secret"], headers, body, now=NOW)
+    assert verify_signature(["unrelated", "old secret"], headers, body, now=NOW)  # str secrets too
     assert not verify_signature([b"unrelated"], headers, body, now=NOW)
 
 
