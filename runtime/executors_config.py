@@ -10,6 +10,7 @@ runs:
       webhook: https://bot.example.com/sopdsl
       secret_env: SOPDSL_WEBHOOK_SECRET
       timeout: 5
+      previous_secret_env: SOPDSL_WEBHOOK_SECRET_OLD   # optional, while rotating the secret
     call.crm_note: log                # one custom action, by the name the playbook declares
 """
 
@@ -34,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sopdsl.errors import SopdslError
 from sopdsl.runtime.actions import Action
+from sopdsl.runtime.redact import redact_url
 from sopdsl.runtime.webhook import Webhook
 
 Executor = Callable[[Action, str], None]
@@ -75,6 +77,7 @@ class WebhookSpec(BaseModel):
     retries: int = Field(default=2, ge=0, le=10)
     backoff: float = Field(default=0.5, ge=0, le=60)
     headers: dict[str, str] = {}
+    previous_secret_env: str | None = None  # while rotating: also sign with the old secret
 
 
 _SETTINGS = tuple(WebhookSpec.model_fields)
@@ -218,11 +221,18 @@ def _build(
                 message += f'; for one custom action write the key as "call.{field}" (quoted in TOML)'
             problems.append(Problem(path, *at, f"{key}: {message}"))
         return None
-    url = urllib.parse.urlsplit(spec.webhook)
+    try:
+        url = urllib.parse.urlsplit(spec.webhook)
+    except ValueError:  # an unclosed IPv6 bracket, say
+        url = urllib.parse.urlsplit("")
     if url.scheme not in ("http", "https") or not url.netloc:
         at = locate.field(key, "webhook")
         problems.append(
-            Problem(path, *at, f"{key}: webhook must be an http:// or https:// URL, got {spec.webhook!r}")
+            Problem(
+                path,
+                *at,
+                f"{key}: webhook must be an http:// or https:// URL, got {redact_url(spec.webhook)!r}",
+            )
         )
         return None
     secret = env.get(spec.secret_env, "")
@@ -236,9 +246,22 @@ def _build(
             )
         )
         return None
+    previous = env.get(spec.previous_secret_env, "") if spec.previous_secret_env else ""
+    if spec.previous_secret_env and not previous:
+        at = locate.field(key, "previous_secret_env")
+        problems.append(
+            Problem(
+                path,
+                *at,
+                f"{key}: the environment variable {spec.previous_secret_env} (the webhook's previous "
+                "signing secret) is not set; drop previous_secret_env once receivers use the new secret",
+            )
+        )
+        return None
     return Webhook(
         url=spec.webhook,
         secret=secret.encode("utf-8"),
+        previous_secrets=(previous.encode("utf-8"),) if previous else (),
         zone=zone,
         timeout=spec.timeout,
         retries=spec.retries,

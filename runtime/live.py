@@ -44,6 +44,7 @@ from sopdsl.runtime.dispatch import (
 from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
 from sopdsl.runtime.intake import EventError, intake
+from sopdsl.runtime.redact import redact_url, redact_urls_in
 from sopdsl.runtime.store import (
     DONE,
     DRY_RUN,
@@ -192,7 +193,7 @@ class Runtime:
                 self.plan = plan = self._plans[info.plan_now]
             if info.plan_now != plan.content_hash and on_plan_change == "refuse":
                 raise PlanChangedError(
-                    f"shard '{shard}' in {self.store.url} runs plan {info.plan_now[:12]}, not "
+                    f"shard '{shard}' in {redact_url(self.store.url)} runs plan {info.plan_now[:12]}, not "
                     f"{plan.content_hash[:12]}. To switch it to this version (members mid-flow finish "
                     "or move as each playbook's `on change` says), pass on_plan_change='reload' "
                     "(sopdsl run --reload); to start afresh, use another shard or store"
@@ -636,9 +637,8 @@ class Runtime:
             if isinstance(exc, SopdslError) or not isinstance(exc, Exception):
                 raise
             log.exception("sopdsl runtime: applying to shard '%s' failed; nothing was stored", name)
-            raise EngineError(
-                f"applying to shard '{name}' failed ({type(exc).__name__}: {exc}); nothing was stored"
-            ) from exc
+            reason = redact_urls_in(f"{type(exc).__name__}: {exc}")
+            raise EngineError(f"applying to shard '{name}' failed ({reason}); nothing was stored") from exc
         held = self._shards.get(name)
         if (
             name == self.shard
@@ -719,7 +719,7 @@ class Runtime:
             executor(action, key)
         except Exception as exc:
             row.failures += 1
-            row.error = f"{type(exc).__name__}: {exc}"
+            row.error = redact_urls_in(f"{type(exc).__name__}: {exc}")  # stored and logged
             permanent = bool(getattr(exc, "permanent", False)) or isinstance(exc, ExecutorError)
             if permanent or row.attempts >= self.retry.attempts:
                 row.status = PARKED

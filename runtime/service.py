@@ -34,6 +34,7 @@ from sopdsl.plan import loads as load_plan
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.executors_config import ExecutorConfigError, default_executors, load_executors
+from sopdsl.runtime.redact import RedactingFormatter, redact_text, redact_url, redact_urls_in, secrets_of
 
 if TYPE_CHECKING:
     from sopdsl.runtime.live import Runtime
@@ -196,10 +197,10 @@ class Service:
                 actions = self.runtime.tick()
             except Exception as exc:
                 self.tick_errors += 1
-                self.last_tick_error = f"{type(exc).__name__}: {exc}"
+                self.last_tick_error = redact_urls_in(f"{type(exc).__name__}: {exc}")
                 self._say(f"error: the timer loop failed: {self.last_tick_error}")
                 if not isinstance(exc, SopdslError):
-                    traceback.print_exc(file=self.log)
+                    self._say(redact_urls_in(traceback.format_exc().rstrip()))
                 return []
             self.last_tick_error = None
             return actions
@@ -385,8 +386,11 @@ def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
                 self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
             except Exception as exc:
                 # A bug, not the caller's mistake: answered and logged, and the service goes on.
-                service._say(f"error: internal error while handling an event: {type(exc).__name__}: {exc}")
-                traceback.print_exc(file=service.log)
+                service._say(
+                    "error: internal error while handling an event: "
+                    + redact_urls_in(f"{type(exc).__name__}: {exc}")
+                )
+                service._say(redact_urls_in(traceback.format_exc().rstrip()))
                 self._json(
                     HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
                 )
@@ -507,7 +511,10 @@ def run_command(
             click.echo(f"error: {plan_paths[0]}: {exc}", err=True)
             sys.exit(1)
         # The runtime reports retries, parked actions and dry-run decisions through logging.
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(message)s")
+        # Masked as a last line of defence: a record quoting a URL's password shows `***`.
+        to_stderr = logging.StreamHandler(sys.stderr)
+        to_stderr.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
+        logging.basicConfig(level=logging.INFO, handlers=[to_stderr])
         zone = timeutil.zone(plan.program.timezone)
         try:
             executors = (
@@ -531,10 +538,11 @@ def run_command(
             )
         except StoreError as exc:
             hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
-            click.echo(f"error: cannot open the store {store}: {exc}{hint}", err=True)
+            reason = redact_text(str(exc), secrets_of(store))
+            click.echo(f"error: cannot open the store {redact_url(store)}: {reason}{hint}", err=True)
             sys.exit(2)
         except SopdslError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {redact_text(str(exc), secrets_of(store))}", err=True)
             sys.exit(1)
         service = Service(runtime, zone=zone, host=host, port=port)
         try:
@@ -546,7 +554,7 @@ def run_command(
 
         mode = " (dry run)" if dry_run else ""
         click.echo(
-            f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {store}{mode}, "
+            f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {redact_url(store)}{mode}, "
             f"listening on {service.url}",
             err=True,
         )
@@ -615,10 +623,11 @@ def _reload(runtime: Runtime, plan_paths: tuple[str, ...], root: str | None = No
         )
         return
     except (SopdslError, click.ClickException) as exc:
-        click.echo(f"sopdsl run: reload refused ({running}): {exc}", err=True)
+        click.echo(f"sopdsl run: reload refused ({running}): {redact_urls_in(str(exc))}", err=True)
         return
     except Exception as exc:  # a store gone away, say: the service goes on with what it runs
-        click.echo(f"sopdsl run: reload failed ({running}): {type(exc).__name__}: {exc}", err=True)
+        reason = redact_urls_in(f"{type(exc).__name__}: {exc}")
+        click.echo(f"sopdsl run: reload failed ({running}): {reason}", err=True)
         return
     if runtime.plan.content_hash == before:
         click.echo(f"sopdsl run: the playbooks are unchanged; {running}", err=True)

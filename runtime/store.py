@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
+from sopdsl.runtime.redact import redact_url
 
 SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
 
@@ -198,7 +199,7 @@ def open_store(url: str, *, migrate: bool = False) -> Store:
 
         return PostgresStore(url, migrate=migrate)
     raise StoreError(
-        f"unknown store URL {url!r}: expected memory://, sqlite:///path.db or postgresql://user@host/db"
+        f"unknown store URL {redact_url(url)!r}: expected memory://, sqlite:///path.db or postgresql://user@host/db"
     )
 
 
@@ -208,12 +209,12 @@ def check_version(found: int | None, url: str, migrate: bool) -> int:
         return 0
     if found > SCHEMA_VERSION:
         raise StoreError(
-            f"store {url} is at schema version {found}, newer than this sopdsl understands "
+            f"store {redact_url(url)} is at schema version {found}, newer than this sopdsl understands "
             f"({SCHEMA_VERSION}); upgrade sopdsl"
         )
     if found < SCHEMA_VERSION and not migrate:
         raise StoreError(
-            f"store {url} is at schema version {found}; this sopdsl needs {SCHEMA_VERSION}. "
+            f"store {redact_url(url)} is at schema version {found}; this sopdsl needs {SCHEMA_VERSION}. "
             "Back it up, then open it with open_store(url, migrate=True)"
         )
     return found

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 
 from sopdsl.errors import StoreError
+from sopdsl.runtime.redact import redact_text, redact_url, secrets_of
 from sopdsl.runtime.store_sql import Cursor, SqlStore
 
 _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or migrates the schema
@@ -40,7 +41,11 @@ class PostgresStore(SqlStore):
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            raise StoreError(f"store {_safe(self.url)}: cannot connect: {str(exc).strip()}") from None
+            raise StoreError(f"store {redact_url(self.url)}: cannot connect: {self._reason(exc)}") from None
+
+    def _reason(self, exc: Exception) -> str:
+        """A driver's error message with the URL's password and secret parameters masked (libpq may quote them)."""
+        return redact_text(str(exc).strip() or type(exc).__name__, secrets_of(self.url))
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s")
@@ -56,9 +61,7 @@ class PostgresStore(SqlStore):
                 with self._conn.transaction(), self._conn.cursor() as cur:
                     yield cur
             except psycopg.OperationalError as exc:
-                raise StoreError(
-                    f"store {_safe(self.url)}: {str(exc).strip() or type(exc).__name__}"
-                ) from exc
+                raise StoreError(f"store {redact_url(self.url)}: {self._reason(exc)}") from exc
 
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT to_regclass('sopdsl_meta') IS NOT NULL")
@@ -70,12 +73,3 @@ class PostgresStore(SqlStore):
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
-
-
-def _safe(url: str) -> str:
-    """The URL without its password, for error messages."""
-    head, at, tail = url.rpartition("@")
-    if not at or ":" not in head.split("//", 1)[-1]:
-        return url
-    scheme, _, user = head.partition("//")
-    return f"{scheme}//{user.split(':', 1)[0]}:***@{tail}"

@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from sopdsl.errors import StoreError
+from sopdsl.runtime.redact import redact_url
 from sopdsl.runtime.store import (
     DONE,
     DRY_RUN,
@@ -190,7 +191,7 @@ class SqlStore(ABC):
             )
             found = cur.fetchone()
             if found is None:
-                raise StoreError(f"store {self.url} has no shard '{shard}'")
+                raise StoreError(f"store {redact_url(self.url)} has no shard '{shard}'")
             info = _shard(found)
             accepted = self._accept(cur, info, new)
             self._append(cur, info, accepted)

@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
+from sopdsl.runtime.redact import redact_url
 from sopdsl.runtime.store_sql import Cursor, SqlStore
 
 
@@ -26,9 +27,9 @@ class SqliteStore(SqlStore):
         path = urlsplit(url).path
         path = path[1:] if path.startswith("/") else path
         if not path:
-            raise StoreError(f"store URL {url!r} names no file: write sqlite:///state.db")
+            raise StoreError(f"store URL {redact_url(url)!r} names no file: write sqlite:///state.db")
         if path != ":memory:" and not Path(path).parent.exists():
-            raise StoreError(f"store {url}: folder {Path(path).parent} does not exist")
+            raise StoreError(f"store {redact_url(url)}: folder {Path(path).parent} does not exist")
         self._lock = threading.RLock()
         self._depth = 0  # transactions this store has open (held under the lock: one thread's)
         try:
@@ -39,12 +40,12 @@ class SqliteStore(SqlStore):
             # Each commit is durable once the WAL is synced; a power loss cannot undo one.
             self._conn.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
-            raise StoreError(f"store {url}: cannot open the database: {exc}") from None
+            raise StoreError(f"store {redact_url(url)}: cannot open the database: {exc}") from None
         try:
             self._prepare(migrate)
         except sqlite3.DatabaseError as exc:
             self._conn.close()
-            raise StoreError(f"store {url}: not a sopdsl store ({exc})") from None
+            raise StoreError(f"store {redact_url(url)}: not a sopdsl store ({exc})") from None
 
     @contextmanager
     def _txn(self) -> Iterator[Cursor]:
@@ -67,7 +68,7 @@ class SqliteStore(SqlStore):
             except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, read-only
                 if self._conn.in_transaction:  # a COMMIT that failed leaves it open: end it
                     self._conn.rollback()
-                raise StoreError(f"store {self.url}: {exc}") from exc
+                raise StoreError(f"store {redact_url(self.url)}: {exc}") from exc
             finally:
                 self._depth -= 1
 

@@ -33,7 +33,7 @@ from sopdsl.runtime.clock import ManualClock
 from sopdsl.runtime.executors_config import ExecutorConfigError, parse_executors
 from sopdsl.runtime.live import Runtime
 from sopdsl.runtime.service import Service, run_command
-from sopdsl.runtime.webhook import Webhook, verify
+from sopdsl.runtime.webhook import Webhook, verify_signature
 
 ZONE = timeutil.zone("Asia/Shanghai")
 PLAYBOOK = textwrap.dedent(
@@ -362,7 +362,7 @@ def test_every_mistake_in_a_config_file_is_reported_at_its_line() -> None:
         "untag, kick, grant, invite, task, call, dissolve, call.NAME for one custom action, or default",
         "ex.yaml:3:3: error: send: webhook must be an http:// or https:// URL, got 'ftp://example.com'",
         "ex.yaml:8:3: error: kick: unknown setting 'timout'; did you mean 'timeout'?; settings: webhook, "
-        "secret_env, timeout, retries, backoff, headers",
+        "secret_env, timeout, retries, backoff, headers, previous_secret_env",
         "ex.yaml:9:1: error: no custom action 'crm_nte' in the plan; did you mean 'crm_note'? (declared: crm_note)",
         "ex.yaml:10:1: error: invite: expected `log` or a table with `webhook` and `secret_env`, got 'lgo'",
     ]
@@ -625,7 +625,7 @@ def test_a_configured_webhook_receives_signed_actions_after_a_server_error(
             time.sleep(0.02)
         assert len(received) == 2  # the 503, then the retry that went through
         for headers, payload in received:
-            assert verify(b"k", payload, headers["X-Sopdsl-Signature"])
+            assert verify_signature(b"k", headers, payload)
             assert headers["Idempotency-Key"] == body["actions"][0]["key"]
         assert json.loads(received[1][1])["text"] == "张三，欢迎加入！"
     finally:
