@@ -10,6 +10,7 @@ one so every mistake is reported together (up to a limit), then raises `FixtureE
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,7 @@ import msgspec
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.errors import FixtureError
-from sopdsl.fixtures import parse_duration, parse_time
+from sopdsl.fixtures import FIRST_YEAR, LAST_YEAR, parse_duration, parse_time, span_end, span_problem
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.events import KINDS, Event, missing
 from sopdsl.source import Span
@@ -160,6 +161,7 @@ class Timeline:
         self.read_bytes = 0
         self._problems = _Problems(shown)
         self._line = 0
+        self.horizon = 0  # the latest instant the run may reach (epoch seconds), set by the header
         self.header = self._read_header(default_zone)
         self._tz = timeutil.zone(self.header.timezone)
         self._times: dict[str, int] = {}
@@ -201,11 +203,14 @@ class Timeline:
             zone_name = default_zone
         tz = timeutil.zone(str(zone_name))
         start = self._header_time(obj.get("start"), "start", tz)
-        if start is None and "start" not in obj:
-            problems.add(1, "missing field 'start'")
+        if obj.get("start") is None:
+            problems.add(1, "missing field 'start'" if "start" not in obj else "start: null is not a time")
         end = self._header_time(obj.get("end"), "end", tz) if obj.get("end") is not None else None
         if start is not None and end is not None and end < start:
             problems.add(1, f"end: {obj.get('end')} is before the start ({obj.get('start')})")
+        horizon = _horizon(start, tz) if start is not None else None
+        if horizon is not None and end is not None and end > horizon:
+            problems.add(1, f"end: {span_problem(obj.get('end'), obj.get('start'))}")
         seed = obj.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             problems.add(1, f"seed: {seed!r} is not a whole number")
@@ -226,7 +231,8 @@ class Timeline:
             if group is not None:
                 groups.append(group)
         problems.raise_if_any()
-        assert start is not None
+        assert start is not None and horizon is not None
+        self.horizon = horizon
         return Header(
             timezone=str(zone_name),
             start=start,
@@ -275,6 +281,9 @@ class Timeline:
             self._problems.add(1, f"{name}: {exc}")
             return None
 
+    def _start_shown(self) -> str:
+        return timeutil.local(self.header.start, self._tz).strftime("%Y-%m-%d %H:%M")
+
     # ---- lines -------------------------------------------------------------------------------
 
     def _decode(self, raw: bytes, line: int) -> Any:
@@ -294,6 +303,7 @@ class Timeline:
         """
         problems = self._problems
         start = self.header.start
+        horizon = self.horizon
         latest = start
         seen_event = False
         line = self._line
@@ -347,6 +357,12 @@ class Timeline:
                 what = "the start" if at < start else "the event above it"
                 shown = at if isinstance(rec.time, int) else rec.time
                 problems.add(line, f"at: {shown} is before {what}; list events in time order", code="SOP603")
+                if problems.full():
+                    break
+                continue
+            if at > horizon:
+                shown = at if isinstance(rec.time, int) else rec.time
+                problems.add(line, f"at: {span_problem(shown, self._start_shown())}", code="SOP603")
                 if problems.full():
                     break
                 continue
@@ -406,7 +422,7 @@ class Timeline:
             add(line, *bad)
             return False
         kind = obj.get("kind")
-        if kind not in _KINDS:
+        if not isinstance(kind, str) or kind not in _KINDS:
             hint = did_you_mean(str(kind), KINDS)
             add(line, f"kind: '{kind}' is not one of {', '.join(KINDS)}", hint)
             return False
@@ -496,9 +512,24 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# Epoch seconds of the first and the last instant of the years a timeline may be in.
+_FIRST = timeutil.to_epoch(dt.datetime(FIRST_YEAR, 1, 1, tzinfo=dt.UTC)) - 14 * 3600
+_LAST = timeutil.to_epoch(dt.datetime(LAST_YEAR + 1, 1, 1, tzinfo=dt.UTC)) + 12 * 3600
+
+
+def _horizon(start: int, tz: ZoneInfo) -> int:
+    """The latest instant a run from `start` may reach (see `sopdsl.fixtures.MAX_SPAN_YEARS`)."""
+    return timeutil.resolve(span_end(timeutil.local(start, tz)), tz)
+
+
 def _epoch(value: Any, tz: ZoneInfo) -> int:
     """A timeline time: epoch seconds, or text like `2026-03-01 09:00` (local) or with an offset."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if not _FIRST <= value <= _LAST:
+            hint = " (epoch seconds, not milliseconds)" if _LAST < value <= _LAST * 1000 else ""
+            raise ValueError(
+                f"{value}{hint} is outside the years a dry run covers ({FIRST_YEAR} to {LAST_YEAR})"
+            )
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time (epoch seconds, or text like 2026-03-01 09:00)")
