@@ -181,6 +181,17 @@ def _year_problem(value: object, year: int) -> str:
     return f"'{value}': the year {year} is outside the years a dry run covers ({FIRST_YEAR} to {LAST_YEAR})"
 
 
+def known_zone(name: object) -> bool:
+    """Whether `name` is an IANA time zone name this machine knows."""
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        return False
+    return True
+
+
 def parse_time(text: str) -> dt.datetime:
     """A fixture time: `2026-03-01 09:00`, `2026-03-01T09:00:00+08:00` or a bare date (midnight),
     in the years FIRST_YEAR to LAST_YEAR. Raises ValueError saying what is wrong."""
@@ -307,6 +318,10 @@ class _Reader:
                 key = self._scalar(key_node, path)
                 if key is _UNREADABLE:
                     continue
+                if not isinstance(key, str | int | float | bool | None):  # `!!set k`, `!!timestamp ...`
+                    self.problems.append((f"{shown + ': ' if shown else ''}a key is a word, not {key!r}", at))
+                    self.broken.add(path)
+                    continue
                 result[key] = self.read(value_node, (*path, key))
                 self.keys[(*path, key)] = at
                 if result[key] is _UNREADABLE:
@@ -320,8 +335,9 @@ class _Reader:
     def _scalar(self, node: yaml.Node, path: Path_) -> Any:
         try:
             return self.loader.construct_object(node)
-        except (yaml.YAMLError, ValueError, TypeError, AttributeError, OverflowError) as exc:
-            # An explicit tag the text does not fit: `!!float abc`, `!!timestamp x`, `<<` ...
+        except Exception as exc:
+            # An explicit tag the text does not fit (`!!float abc`, `!!int ''`, `!!timestamp x`),
+            # or a tag with no constructor (`<<` outside a mapping, `!!python/...`).
             shown = ".".join(str(p) for p in path)
             problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
             self.problems.append(
@@ -589,17 +605,15 @@ def _problems(
     def zone(value: str | None, *path: Any) -> bool:
         if value is None:
             return False
-        try:
-            ZoneInfo(value)
+        if known_zone(value):
             return True
-        except (ZoneInfoNotFoundError, ValueError):
-            found.append(
-                (
-                    f"{'.'.join(map(str, path))}: unknown time zone '{value}' (use an IANA name like Asia/Shanghai)",
-                    value_at(*path),
-                )
+        found.append(
+            (
+                f"{'.'.join(map(str, path))}: unknown time zone '{value}' (use an IANA name like Asia/Shanghai)",
+                value_at(*path),
             )
-            return False
+        )
+        return False
 
     tz = fixture.timezone if zone(fixture.timezone, "timezone") else None
     for index, group in numbered("groups", fixture.groups):

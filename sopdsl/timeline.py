@@ -15,13 +15,21 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.errors import FixtureError
-from sopdsl.fixtures import FIRST_YEAR, LAST_YEAR, parse_duration, parse_time, span_end, span_problem
+from sopdsl.fixtures import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    known_zone,
+    parse_duration,
+    parse_time,
+    span_end,
+    span_problem,
+)
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.events import KINDS, Event, missing
 from sopdsl.source import Span
@@ -194,9 +202,7 @@ class Timeline:
         if bad:
             problems.add(1, *bad)
         zone_name = obj.get("timezone") or default_zone
-        try:
-            ZoneInfo(str(zone_name))
-        except (ZoneInfoNotFoundError, ValueError):
+        if not known_zone(zone_name):
             problems.add(
                 1, f"timezone: unknown time zone '{zone_name}' (use an IANA name like Asia/Shanghai)"
             )
@@ -253,12 +259,9 @@ class Timeline:
             self._problems.add(1, f"{where}: {bad[0]}", bad[1])
             return None
         zone_name = item.get("timezone")
-        if zone_name is not None:
-            try:
-                ZoneInfo(str(zone_name))
-            except (ZoneInfoNotFoundError, ValueError):
-                self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
-                return None
+        if zone_name is not None and not known_zone(zone_name):
+            self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
+            return None
         tags = item.get("tags", [])
         if not _texts(tags):
             self._problems.add(1, f"{where}.tags: a list of texts")
