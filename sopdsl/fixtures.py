@@ -294,19 +294,25 @@ class _Reader:
     """YAML nodes to plain values, with where each key and value is; a key or value that cannot
     be read is noted (with its place) and left out, so the rest of the file is still checked."""
 
-    def __init__(self, loader: _Loader) -> None:
+    def __init__(self, loader: _Loader, source: Source) -> None:
         self.loader = loader
+        self.source = source
         self.keys: Where = {}  # each mapping entry's key; a list item's start
         self.values: Where = {}  # each value's start
         self.problems: list[tuple[str, tuple[int, int]]] = []
         self.broken: set[Path_] = set()  # where a noted value was left out
 
+    def at(self, mark: Any) -> tuple[int, int]:
+        """A YAML mark's line and column as the source counts them (YAML also breaks lines at
+        U+0085, U+2028 and U+2029; the source, and so the caret, only at newlines)."""
+        return self.source.position(mark.index)
+
     def read(self, node: yaml.Node, path: Path_) -> Any:
-        self.keys[path] = self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        self.keys[path] = self.values[path] = self.at(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                at = self.at(key_node.start_mark)
                 shown = ".".join(str(p) for p in path)
                 if not isinstance(key_node, yaml.ScalarNode):
                     what = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
@@ -343,7 +349,7 @@ class _Reader:
             self.problems.append(
                 (
                     f"{shown + ': ' if shown else ''}cannot read '{node.value}' as {node.tag}: {problem}",
-                    (node.start_mark.line + 1, node.start_mark.column + 1),
+                    self.at(node.start_mark),
                 )
             )
             self.broken.add(path)
@@ -409,13 +415,13 @@ def parse_fixture(source: Source) -> Fixture:
         loader = _Loader(source.text)
         try:
             node = loader.get_single_node()
-            reader = _Reader(loader)
+            reader = _Reader(loader, source)
             data = reader.read(node, ()) if node is not None else None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, column = source.position(mark.index) if mark else (1, 1)
         message = str(getattr(exc, "problem", None) or exc)
         refused = isinstance(exc, _Refused)
         raise FixtureError(
