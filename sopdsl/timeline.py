@@ -24,6 +24,7 @@ from sopdsl.errors import FixtureError
 from sopdsl.fixtures import (
     FIRST_YEAR,
     LAST_YEAR,
+    MAX_DEPTH,
     known_zone,
     parse_duration,
     parse_time,
@@ -293,10 +294,18 @@ class Timeline:
         if not raw.strip():
             return None
         try:
-            return _json(raw)
+            obj = _json(raw)
         except msgspec.DecodeError as exc:
             self._problems.add(line, f"line {line} is not JSON: {exc}", code="SOP601")
             return None
+        except RecursionError:
+            obj = _TOO_DEEP
+        if obj is _TOO_DEEP or (_brackets(raw) > MAX_DEPTH and _depth(obj) > MAX_DEPTH):
+            self._problems.add(
+                line, f"line {line} nests lists and objects more than {MAX_DEPTH} deep", code="SOP601"
+            )
+            return None
+        return obj
 
     def records(self) -> Iterator[Member | Event]:
         """Members (all before the first event), then events in time order, as the file lists them.
@@ -317,6 +326,12 @@ class Timeline:
             self.read_bytes += len(raw)
             # Typed decoding checks field names and types in C; a line it refuses is looked at
             # again, slowly, to say exactly what is wrong with it.
+            # Rarely a line has many brackets: then its nesting is measured first (and refused
+            # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
+            if _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
+                if problems.full():
+                    break
+                continue
             try:
                 rec = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
@@ -505,6 +520,25 @@ class Timeline:
             referrer=rec.referrer,
             channel=rec.channel,
         )
+
+
+_TOO_DEEP = object()
+
+
+def _brackets(raw: bytes) -> int:
+    """How many lists and objects a line could open, at most (cheap, in C)."""
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a decoded value, without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _texts(value: Any) -> bool:

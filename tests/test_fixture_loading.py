@@ -774,3 +774,25 @@ def test_places_count_lines_as_the_source_does_not_as_yaml_does() -> None:
     assert problems('description: "a\x85b\u2028c"\nstart: 2026-02-30\n') == [
         "2:8: [SOP602] start: '2026-02-30': February has no 30th"
     ]
+
+
+@pytest.mark.parametrize("depth", [101, 1_000, 100_000])
+def test_a_jsonl_line_nested_too_deep_is_located(tmp_path: Path, depth: int) -> None:
+    deep = "[" * depth + "]" * depth
+    event = '{"at": "2026-03-01 10:00", "kind": "custom", "name": "x", "member": "m1", "data": {"x": %s}}'
+    assert timeline_problems(tmp_path, HEADER, event % deep) == [
+        "2:1: [SOP601] line 2 nests lists and objects more than 100 deep"
+    ]
+    assert timeline_problems(tmp_path, HEADER.replace('[{"id": "g1"}]', deep)) == [
+        "1:1: [SOP601] line 1 nests lists and objects more than 100 deep"
+    ]
+
+
+def test_a_jsonl_line_with_many_shallow_lists_is_read(tmp_path: Path) -> None:
+    event = '{"at": "2026-03-01 10:00", "kind": "custom", "name": "x", "member": "m1", "data": {"x": [%s]}}'
+    path = tmp_path / "t.jsonl"
+    path.write_text(HEADER + "\n" + event % ",".join(["[]"] * 300) + "\n", encoding="utf-8")
+    timeline = open_timeline(path, "t.jsonl", "Asia/Shanghai")
+    [record] = list(timeline.records())
+    timeline.close()
+    assert len(record.data["x"]) == 300  # type: ignore[union-attr]
