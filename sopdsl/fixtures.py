@@ -319,14 +319,12 @@ class _Reader:
                     self.problems.append(
                         (f"{shown + ': ' if shown else ''}a key is a word, not {what} (`? [a, b]`)", at)
                     )
-                    self.broken.add(path)
-                    continue
-                key = self._scalar(key_node, path)
+                    continue  # the entry is left out; the rest of the mapping is still checked
+                key = self._scalar(key_node, path, key=True)
                 if key is _UNREADABLE:
                     continue
                 if not isinstance(key, str | int | float | bool | None):  # `!!set k`, `!!timestamp ...`
                     self.problems.append((f"{shown + ': ' if shown else ''}a key is a word, not {key!r}", at))
-                    self.broken.add(path)
                     continue
                 result[key] = self.read(value_node, (*path, key))
                 self.keys[(*path, key)] = at
@@ -338,7 +336,7 @@ class _Reader:
             return [None if item is _UNREADABLE else item for item in items]
         return self._scalar(node, path)
 
-    def _scalar(self, node: yaml.Node, path: Path_) -> Any:
+    def _scalar(self, node: yaml.Node, path: Path_, key: bool = False) -> Any:
         try:
             return self.loader.construct_object(node)
         except Exception as exc:
@@ -352,7 +350,8 @@ class _Reader:
                     self.at(node.start_mark),
                 )
             )
-            self.broken.add(path)
+            if not key:
+                self.broken.add(path)
             return _UNREADABLE
 
 

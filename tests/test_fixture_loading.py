@@ -796,3 +796,9 @@ def test_a_jsonl_line_with_many_shallow_lists_is_read(tmp_path: Path) -> None:
     [record] = list(timeline.records())
     timeline.close()
     assert len(record.data["x"]) == 300  # type: ignore[union-attr]
+
+
+def test_a_bad_key_hides_nothing_else_in_its_mapping() -> None:
+    text = "start: 2026-03-01 09:00\n? [a, b]\n: 1\n!!float x: 2\nend: 2026-02-30\nevnets: []\n"
+    found = problems(text)
+    assert [p.split(" [")[0] for p in found] == ["2:3:", "4:1:", "5:6:", "6:1:"], found
