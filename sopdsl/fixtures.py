@@ -3,6 +3,8 @@
 Input: YAML text. Output: a validated `Fixture`, or a `FixtureError` whose diagnostics name the
 file, line and field. Times without an offset are local to the fixture's time zone. An entry of
 `events` may load another version of the playbooks instead (`reload: FILE.sop`): a plan change.
+Every problem of a file is reported at once, at the value it is about. The reader is bounded
+(see the limits below): nesting depth, values repeated by aliases, the years and the span of a run.
 """
 
 from __future__ import annotations

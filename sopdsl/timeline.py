@@ -5,7 +5,9 @@ seed, groups); each later line is a member present at the start (`"id"`) or an e
 with the same fields as a YAML fixture's members and events. Output: a `Header` and a stream of
 `Member` records and `Event`s, read lazily so a million-event file never sits in memory. A bad
 line is a diagnostic naming the file, line and field; the reader keeps reading after the first
-one so every mistake is reported together (up to a limit), then raises `FixtureError`.
+one so every mistake is reported together (up to a limit), then raises `FixtureError`. The
+limits of `sopdsl.fixtures` hold here too: times in FIRST_YEAR..LAST_YEAR, a run of at most
+MAX_SPAN_YEARS from the start, lines nested at most MAX_DEPTH deep.
 """
 
 from __future__ import annotations
@@ -324,14 +326,14 @@ class Timeline:
         for raw in self._stream:
             line += 1
             self.read_bytes += len(raw)
-            # Typed decoding checks field names and types in C; a line it refuses is looked at
-            # again, slowly, to say exactly what is wrong with it.
             # Rarely a line has many brackets: then its nesting is measured first (and refused
             # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
             if _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
                 if problems.full():
                     break
                 continue
+            # Typed decoding checks field names and types in C; a line it refuses is looked at
+            # again, slowly, to say exactly what is wrong with it.
             try:
                 rec = decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
