@@ -328,7 +328,7 @@ class Timeline:
             self.read_bytes += len(raw)
             # Rarely a line has many brackets: then its nesting is measured first (and refused
             # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
-            if _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
+            if len(raw) > MAX_DEPTH and _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
                 if problems.full():
                     break
                 continue
