@@ -382,7 +382,7 @@ class Timeline:
                 continue
             if at > horizon:
                 shown = at if isinstance(rec.time, int) else rec.time
-                problems.add(line, f"at: {span_problem(shown, self._start_shown())}", code="SOP603")
+                problems.add(line, f"at: {span_problem(shown, self._start_shown())}")
                 if problems.full():
                     break
                 continue

@@ -200,12 +200,12 @@ def test_a_value_its_tag_cannot_read_is_located_and_the_rest_still_checked() -> 
         ),
         (
             [HEADER, '{"at": 253402300740, "kind": "join", "member": "m1", "group": "g1"}'],
-            "2:1: [SOP603] at: 253402300740 is more than 20 years after the start (2026-03-01 09:00); "
+            "2:1: [SOP602] at: 253402300740 is more than 20 years after the start (2026-03-01 09:00); "
             "a dry run covers at most 20 years",
         ),
         (
             [HEADER, '{"at": "2046-03-01 09:01", "kind": "join", "member": "m1", "group": "g1"}'],
-            "2:1: [SOP603] at: 2046-03-01 09:01 is more than 20 years after the start (2026-03-01 09:00)",
+            "2:1: [SOP602] at: 2046-03-01 09:01 is more than 20 years after the start (2026-03-01 09:00)",
         ),
         (
             [HEADER.replace('"groups"', '"end": "2046-03-01 09:01", "groups"')],
@@ -802,3 +802,25 @@ def test_a_bad_key_hides_nothing_else_in_its_mapping() -> None:
     text = "start: 2026-03-01 09:00\n? [a, b]\n: 1\n!!float x: 2\nend: 2026-02-30\nevnets: []\n"
     found = problems(text)
     assert [p.split(" [")[0] for p in found] == ["2:3:", "4:1:", "5:6:", "6:1:"], found
+
+
+@pytest.fixture(scope="module")
+def cli_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fixture_cli")
+    for name in ("C1_prune_silent.sop", "common.sop"):
+        (folder / name).write_text((PLAYBOOKS / name).read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
+
+
+@settings(max_examples=15, deadline=None)
+@given(_mutated())
+def test_the_cli_answers_edited_fixtures_with_an_exit_code_not_a_traceback(
+    cli_folder: Path, case: tuple[Path, str]
+) -> None:
+    _, text = case
+    (cli_folder / "C1_prune_silent.yaml").write_text(text, encoding="utf-8")
+    code, output = sopdsl(cli_folder, "test", ".")
+    assert code in (0, 1, 2), output
+    assert "the simulation stopped" not in output, output  # an exception the engine raised
+    code, output = sopdsl(cli_folder, "simulate", "C1_prune_silent.sop", "--timeline", "C1_prune_silent.yaml")
+    assert code in (0, 1), output
