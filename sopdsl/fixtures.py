@@ -498,7 +498,7 @@ def _validate(
             dropped.setdefault(str(loc[0]), set()).add(loc[1])
         elif loc:
             top.add(loc[0])
-        if loc in said or any(loc[: len(b)] == b for b in reader.broken):
+        if loc in said or any(loc[:i] in reader.broken for i in range(len(loc) + 1)):
             continue  # said already
         said.add(loc)
         message, hint = _explain(error)
