@@ -253,12 +253,16 @@ CODES: Mapping[str, Code] = _codes(
     (
         "SOP601",
         "fixture cannot be read",
-        "The fixture file is not readable UTF-8 YAML. The message gives the line of the YAML problem.",
+        "The fixture file is not readable UTF-8 YAML (or a timeline line is not JSON), or it goes past a "
+        "reader limit: lists and mappings nested more than 100 deep, YAML aliases repeating more than "
+        "10,000 values. The message gives the line of the problem.",
     ),
     (
         "SOP602",
         "invalid fixture",
-        "A fixture field is missing, misspelt or of the wrong type. See docs/testing.md for the fixture format.",
+        "A fixture field is missing, misspelt or of the wrong type, or a time is not a date of the calendar, "
+        "outside the years 1970 to 2200, or more than 20 years after the start. See docs/testing.md for "
+        "the fixture format.",
     ),
     (
         "SOP603",

@@ -3,11 +3,15 @@
 Input: YAML text. Output: a validated `Fixture`, or a `FixtureError` whose diagnostics name the
 file, line and field. Times without an offset are local to the fixture's time zone. An entry of
 `events` may load another version of the playbooks instead (`reload: FILE.sop`): a plan change.
+Every problem of a file is reported at once, at the value it is about. The reader is bounded
+(see the limits below): nesting depth, values repeated by aliases, the years and the span of a run.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -137,19 +141,147 @@ class Fixture(Model):
         return value
 
 
+# Limits on what a dry run reads (see docs/testing.md): beyond them a fixture or timeline gets a
+# located diagnostic naming the limit, never an overflow, a runaway run or a traceback.
+FIRST_YEAR, LAST_YEAR = 1970, 2200  # the years a time in a fixture or timeline may be in
+MAX_SPAN_YEARS = 20  # from the start to the end (or the last event) of one dry run
+MAX_DEPTH = 100  # lists and mappings inside each other in a YAML fixture
+MAX_ALIAS_VALUES = 10_000  # values YAML aliases (`*name`) may repeat, in all, in one fixture
+
+_MONTHS = "January February March April May June July August September October November December".split()
+_DATE_TIME = re.compile(r"(\d{1,4})-(\d{1,2})-(\d{1,2})(?:[ T](\d{1,2}):(\d{1,2}))?")
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
+
+
+def _why_not(value: str) -> str:
+    """What is wrong with text that is not a fixture time, as precisely as it can be said."""
+    match = _DATE_TIME.match(value)
+    if match is None:
+        return f"'{value}' is not a time like 2026-03-01 09:00"
+    year, month, day = (int(part) for part in match.group(1, 2, 3))
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        return _year_problem(value, year)
+    if not 1 <= month <= 12:
+        return f"'{value}': there is no month {month} (months are 01 to 12)"
+    days = calendar.monthrange(year, month)[1]
+    if not 1 <= day <= days:
+        if day == 0:
+            return f"'{value}': there is no day 0 (days start at 01)"
+        leap = f" ({year} is not a leap year)" if month == 2 and day == 29 else ""
+        return f"'{value}': {_MONTHS[month - 1]} has no {_ordinal(day)}{leap}"
+    if match.group(4) is not None:
+        hour, minute = int(match.group(4)), int(match.group(5))
+        if hour > 23 or minute > 59:
+            return f"'{value}': {match.group(4)}:{match.group(5)} is not a time of day (00:00 to 23:59)"
+    return f"'{value}' is not a time like 2026-03-01 09:00"
+
+
+def _year_problem(value: object, year: int) -> str:
+    return f"'{value}': the year {year} is outside the years a dry run covers ({FIRST_YEAR} to {LAST_YEAR})"
+
+
+def known_zone(name: object) -> bool:
+    """Whether `name` is an IANA time zone name this machine knows."""
+    if not isinstance(name, str):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a path
+        return False
+    return True
+
+
 def parse_time(text: str) -> dt.datetime:
-    """A fixture time: `2026-03-01 09:00`, `2026-03-01T09:00:00+08:00` or a bare date (midnight)."""
+    """A fixture time: `2026-03-01 09:00`, `2026-03-01T09:00:00+08:00` or a bare date (midnight),
+    in the years FIRST_YEAR to LAST_YEAR. Raises ValueError saying what is wrong."""
     value = str(text).strip()
     try:
         if len(value) == 10:
-            return dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
-        return dt.datetime.fromisoformat(value)
+            moment = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+        else:
+            moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not a time like 2026-03-01 09:00") from None
+        raise ValueError(_why_not(value)) from None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise ValueError(_year_problem(value, moment.year))
+    return moment
+
+
+def span_end(start: dt.datetime) -> dt.datetime:
+    """The latest time a dry run starting at `start` may reach: MAX_SPAN_YEARS later (a 29
+    February start ends on 1 March)."""
+    try:
+        return start.replace(year=start.year + MAX_SPAN_YEARS)
+    except ValueError:
+        return start.replace(year=start.year + MAX_SPAN_YEARS, month=3, day=1)
+
+
+def span_problem(value: object, start: object) -> str:
+    """The message for a time past the end of the span a dry run may cover."""
+    return (
+        f"{value} is more than {MAX_SPAN_YEARS} years after the start ({start}); "
+        f"a dry run covers at most {MAX_SPAN_YEARS} years"
+    )
+
+
+class _Refused(yaml.MarkedYAMLError):
+    """A YAML fixture past one of the reader's limits (depth, aliases)."""
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that keeps times as text, so they are read in the fixture's zone."""
+    """SafeLoader that keeps times as text, so they are read in the fixture's zone, and refuses
+    documents nested deeper than MAX_DEPTH or whose aliases repeat more than MAX_ALIAS_VALUES
+    values (a "billion laughs" file), before anything is built from them."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._sizes: dict[int, int] = {}  # a collection node's values, its aliases' counted in
+        self._open: set[str] = set()  # anchors whose node is still being read
+        self._repeated = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        mark: Any = event.start_mark
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor in self._open:
+                raise _Refused(
+                    problem=f"the alias *{event.anchor} is inside its own anchor &{event.anchor}",
+                    problem_mark=mark,
+                )
+            node = super().compose_node(parent, index)
+            self._repeated += self._sizes.get(id(node), 1)
+            if self._repeated > MAX_ALIAS_VALUES:
+                raise _Refused(
+                    problem=f"aliases repeat more than {MAX_ALIAS_VALUES:,} values in all; "
+                    "write the values out instead",
+                    problem_mark=mark,
+                )
+            return node
+        if self._depth >= MAX_DEPTH:
+            raise _Refused(
+                problem=f"lists and mappings are nested more than {MAX_DEPTH} deep here",
+                problem_mark=mark,
+            )
+        anchor = getattr(event, "anchor", None)
+        if anchor is not None:
+            self._open.add(anchor)
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            self._open.discard(anchor or "")
+        sizes = self._sizes
+        if isinstance(node, yaml.MappingNode):
+            sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) + sizes.get(id(v), 1) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            sizes[id(node)] = 1 + sum(sizes.get(id(item), 1) for item in node.value)
+        return node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -157,22 +289,76 @@ _Loader.yaml_implicit_resolvers = {
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
+Path_ = tuple[Any, ...]
+Where = dict[Path_, tuple[int, int]]
 
-def _to_python(
-    node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, ...], tuple[int, int]], loader: _Loader
-) -> Any:
-    lines[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node)
-            lines[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _to_python(value_node, (*path, key), lines, loader)
-            lines[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, (*path, i), lines, loader) for i, item in enumerate(node.value)]
-    return loader.construct_object(node)
+
+class _Reader:
+    """YAML nodes to plain values, with where each key and value is; a key or value that cannot
+    be read is noted (with its place) and left out, so the rest of the file is still checked."""
+
+    def __init__(self, loader: _Loader, source: Source) -> None:
+        self.loader = loader
+        self.source = source
+        self.keys: Where = {}  # each mapping entry's key; a list item's start
+        self.values: Where = {}  # each value's start
+        self.problems: list[tuple[str, tuple[int, int]]] = []
+        self.broken: set[Path_] = set()  # where a noted value was left out
+
+    def at(self, mark: Any) -> tuple[int, int]:
+        """A YAML mark's line and column as the source counts them (YAML also breaks lines at
+        U+0085, U+2028 and U+2029; the source, and so the caret, only at newlines)."""
+        return self.source.position(mark.index)
+
+    def read(self, node: yaml.Node, path: Path_) -> Any:
+        self.keys[path] = self.values[path] = self.at(node.start_mark)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                at = self.at(key_node.start_mark)
+                shown = ".".join(str(p) for p in path)
+                if not isinstance(key_node, yaml.ScalarNode):
+                    what = "a list" if isinstance(key_node, yaml.SequenceNode) else "a mapping"
+                    self.problems.append(
+                        (f"{shown + ': ' if shown else ''}a key is a word, not {what} (`? [a, b]`)", at)
+                    )
+                    continue  # the entry is left out; the rest of the mapping is still checked
+                key = self._scalar(key_node, path, key=True)
+                if key is _UNREADABLE:
+                    continue
+                if not isinstance(key, str | int | float | bool | None):  # `!!set k`, `!!timestamp ...`
+                    self.problems.append((f"{shown + ': ' if shown else ''}a key is a word, not {key!r}", at))
+                    continue
+                result[key] = self.read(value_node, (*path, key))
+                self.keys[(*path, key)] = at
+                if result[key] is _UNREADABLE:
+                    del result[key]
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            items = [self.read(item, (*path, i)) for i, item in enumerate(node.value)]
+            return [None if item is _UNREADABLE else item for item in items]
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: Path_, key: bool = False) -> Any:
+        try:
+            return self.loader.construct_object(node)
+        except Exception as exc:
+            # An explicit tag the text does not fit (`!!float abc`, `!!int ''`, `!!timestamp x`),
+            # or a tag with no constructor (`<<` outside a mapping, `!!python/...`).
+            shown = ".".join(str(p) for p in path)
+            problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
+            self.problems.append(
+                (
+                    f"{shown + ': ' if shown else ''}cannot read '{node.value}' as {node.tag}: {problem}",
+                    self.at(node.start_mark),
+                )
+            )
+            if not key:
+                self.broken.add(path)
+            return _UNREADABLE
+
+
+_UNREADABLE = object()  # a value the reader could not build (its problem is noted)
 
 
 def load_fixture(path: Path, shown: str) -> tuple[Fixture, Source]:
@@ -225,26 +411,29 @@ def _reload_places(event: FixtureEvent) -> list[tuple[tuple[int, ...], str]]:
 
 
 def parse_fixture(source: Source) -> Fixture:
-    """Validate fixture text; raise `FixtureError` with a diagnostic per problem."""
-    lines: dict[tuple[Any, ...], tuple[int, int]] = {}
+    """Validate fixture text; raise `FixtureError` with a diagnostic per problem, every one at
+    once: a misspelt field does not hide a bad date further down."""
     try:
         loader = _Loader(source.text)
         try:
             node = loader.get_single_node()
-            data = _to_python(node, (), lines, loader) if node is not None else None
+            reader = _Reader(loader, source)
+            data = reader.read(node, ()) if node is not None else None
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        line, column = source.position(mark.index) if mark else (1, 1)
         message = str(getattr(exc, "problem", None) or exc)
+        refused = isinstance(exc, _Refused)
         raise FixtureError(
             [
                 Diagnostic(
                     "SOP601",
                     Severity.ERROR,
-                    f"invalid YAML: {message}",
+                    f"{'fixture refused' if refused else 'invalid YAML'}: {message}",
                     Span(source.path, 0, 0, line, column, line, column),
+                    "see the limits in docs/testing.md" if refused else None,
                 )
             ]
         ) from None
@@ -259,49 +448,85 @@ def parse_fixture(source: Source) -> Fixture:
                 )
             ]
         )
-    try:
-        fixture = Fixture.model_validate(data)
-    except ValidationError as exc:
-        diagnostics = []
-        errors = exc.errors()
-        # A wrong `reload` fails both forms of the union: say it once, at the bad element of a
-        # list if there is one, else at the value.
-        mapped = [_reload_loc(tuple(error["loc"])) for error in errors]
-        said = {loc[:3] for loc in mapped if len(loc) == 4 and loc[2] == "reload"}
-        for error, loc in zip(errors, mapped, strict=True):
-            if loc in said:
-                continue
-            said.add(loc)
-            where = loc
-            while where and where not in lines:
-                where = where[:-1]
-            line, column = lines.get(where, (1, 1))
-            field = ".".join(str(p) for p in loc)
-            message, hint = _explain(error)
-            if loc != tuple(error["loc"]):
-                message = (
-                    "a playbook file name" if len(loc) == 4 else "a playbook file name, or a list of them"
-                )
-                hint = "like J3.v2.sop or [a.v2.sop, b.v2.sop]"
-            diagnostics.append(
-                Diagnostic(
-                    "SOP602",
-                    Severity.ERROR,
-                    f"{field}: {message}",
-                    Span(source.path, 0, 0, line, column, line, column),
-                    hint,
-                )
-            )
-        diagnostics.sort(key=lambda d: (d.span.line, d.span.column))
-        raise FixtureError(diagnostics) from None
-    problems = [
-        Diagnostic("SOP602", Severity.ERROR, message, Span.point(source.path, *where))
-        for message, where in sorted(_problems(fixture, lines), key=lambda p: p[1])
-    ]
-    if problems:
-        raise FixtureError(problems)
-    object.__setattr__(fixture, "_lines", lines)
+    found = list(reader.problems)
+    fixture, kept, start_known = _validate(data, reader, found)
+    if fixture is not None:
+        found.extend(_problems(fixture, reader.keys, reader.values, kept, start_known))
+    if found:
+        located = sorted(found, key=lambda p: p[1])
+        raise FixtureError(
+            [
+                Diagnostic("SOP602", Severity.ERROR, m, Span.point(source.path, *w), h)
+                for m, w, h in _hinted(located)
+            ]
+        )
+    assert fixture is not None
+    object.__setattr__(fixture, "_lines", reader.keys)
     return fixture
+
+
+def _hinted(found: list[Any]) -> list[tuple[str, tuple[int, int], str | None]]:
+    return [(p[0], p[1], p[2] if len(p) > 2 else None) for p in found]
+
+
+def _lookup(where: Where, path: Path_) -> tuple[int, int]:
+    while path and path not in where:
+        path = path[:-1]
+    return where.get(path, (1, 1))
+
+
+_PLACEHOLDER_START = f"{FIRST_YEAR}-01-01 00:00"
+
+
+def _validate(
+    data: dict[Any, Any], reader: _Reader, found: list[Any]
+) -> tuple[Fixture | None, dict[str, list[int]], bool]:
+    """The fixture, with what pydantic refuses noted in `found` and left out so the rest can still
+    be checked: the top-level field, or the list entry, each error is in. Also returns, per list,
+    the index in the file of each entry kept, and whether `start` is known."""
+    try:
+        return Fixture.model_validate(data), {}, True
+    except ValidationError as exc:
+        errors = exc.errors()
+    # A wrong `reload` fails both forms of the union: say it once, at the bad element of a
+    # list if there is one, else at the value.
+    mapped = [_reload_loc(tuple(error["loc"])) for error in errors]
+    said = {loc[:3] for loc in mapped if len(loc) == 4 and loc[2] == "reload"}
+    dropped: dict[str, set[int]] = {}
+    top: set[Any] = set()
+    for error, loc in zip(errors, mapped, strict=True):
+        if len(loc) >= 2 and loc[0] in _SECTIONS and isinstance(loc[1], int):
+            dropped.setdefault(str(loc[0]), set()).add(loc[1])
+        elif loc:
+            top.add(loc[0])
+        if loc in said or any(loc[:i] in reader.broken for i in range(len(loc) + 1)):
+            continue  # said already
+        said.add(loc)
+        message, hint = _explain(error)
+        if loc != tuple(error["loc"]):
+            message = "a playbook file name" if len(loc) == 4 else "a playbook file name, or a list of them"
+            hint = "like J3.v2.sop or [a.v2.sop, b.v2.sop]"
+            where = _lookup(reader.keys, loc)
+        elif error["type"] in ("extra_forbidden", "missing") or (len(loc) > 2 and loc[2] == "reload"):
+            where = _lookup(reader.keys, loc)  # the misspelt key, or the entry that lacks one
+        else:
+            where = _lookup(reader.values, loc)
+        field = ".".join(str(p) for p in loc)
+        found.append((f"{field}: {message}", where, hint))
+    pruned = {key: value for key, value in data.items() if key not in top}
+    kept: dict[str, list[int]] = {}
+    for section, bad in dropped.items():
+        items = pruned.get(section)
+        if isinstance(items, list):
+            kept[section] = [i for i in range(len(items)) if i not in bad]
+            pruned[section] = [items[i] for i in kept[section]]
+    start_known = "start" not in top
+    if not start_known:
+        pruned["start"] = _PLACEHOLDER_START
+    try:
+        return Fixture.model_validate(pruned), kept, start_known
+    except ValidationError:
+        return None, kept, start_known
 
 
 def _reload_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -343,61 +568,85 @@ def parse_duration(text: str) -> int:
     """A fixture duration such as `2 hours` or `30 minutes`, in seconds."""
     amount, _, unit = str(text).strip().partition(" ")
     per = _UNITS.get(unit.strip().removesuffix("s"))
-    if not amount.isdigit() or per is None:
+    if not (amount.isascii() and amount.isdigit()) or per is None:
         raise ValueError(f"'{text}' is not a duration like 2 hours (minutes, hours or days)")
+    if len(amount) > 9 or int(amount) * per > MAX_SPAN_YEARS * 366 * 86400:
+        raise ValueError(f"'{text}' is longer than {MAX_SPAN_YEARS} years, the most a dry run covers")
     return int(amount) * per
 
 
 def _problems(
-    fixture: Fixture, lines: dict[tuple[Any, ...], tuple[int, int]]
+    fixture: Fixture,
+    lines: Where,
+    values: Where | None = None,
+    kept: dict[str, list[int]] | None = None,
+    start_known: bool = True,
 ) -> list[tuple[str, tuple[int, int]]]:
-    """What pydantic cannot see: times, zones, durations, each event's fields, the events' order."""
+    """What pydantic cannot see: times, zones, durations, each event's fields, the events' order,
+    the span of the run. `kept` holds, for a list some entries of which were left out, the index
+    in the file of each entry given; without `start_known`, nothing is measured from the start."""
     found: list[tuple[str, tuple[int, int]]] = []
+    kept = kept or {}
 
     def where(*path: Any) -> tuple[int, int]:
-        while path and path not in lines:
-            path = path[:-1]
-        return lines.get(path, (1, 1))
+        return _lookup(lines, path)
+
+    def value_at(*path: Any) -> tuple[int, int]:
+        return _lookup(values if values is not None else lines, path)
+
+    def numbered(section: str, items: list[Any]) -> list[tuple[int, Any]]:
+        return list(zip(kept.get(section, range(len(items))), items, strict=True))
 
     def time(value: str, *path: Any) -> dt.datetime | None:
         try:
             return parse_time(value)
         except ValueError as exc:
-            found.append((f"{'.'.join(map(str, path))}: {exc}", where(*path)))
+            found.append((f"{'.'.join(map(str, path))}: {exc}", value_at(*path)))
             return None
+
+    def too_late(moment: dt.datetime, value: str, *path: Any) -> bool:
+        if horizon is None or _order_key(moment, tz)[1] <= horizon:
+            return False
+        found.append((f"{'.'.join(map(str, path))}: {span_problem(value, fixture.start)}", value_at(*path)))
+        return True
 
     def zone(value: str | None, *path: Any) -> bool:
         if value is None:
             return False
-        try:
-            ZoneInfo(value)
+        if known_zone(value):
             return True
-        except (ZoneInfoNotFoundError, ValueError):
-            found.append(
-                (
-                    f"{'.'.join(map(str, path))}: unknown time zone '{value}' (use an IANA name like Asia/Shanghai)",
-                    where(*path),
-                )
+        found.append(
+            (
+                f"{'.'.join(map(str, path))}: unknown time zone '{value}' (use an IANA name like Asia/Shanghai)",
+                value_at(*path),
             )
-            return False
+        )
+        return False
 
     tz = fixture.timezone if zone(fixture.timezone, "timezone") else None
-    for index, group in enumerate(fixture.groups):
+    for index, group in numbered("groups", fixture.groups):
         zone(group.timezone, "groups", index, "timezone")
     if fixture.staff_completes_tasks_after is not None:
         try:
             parse_duration(fixture.staff_completes_tasks_after)
         except ValueError as exc:
-            found.append((f"staff_completes_tasks_after: {exc}", where("staff_completes_tasks_after")))
-    start = _order_key(parse_time(fixture.start), tz)
-    if fixture.end is not None and _before(_order_key(parse_time(fixture.end), tz), start):
-        found.append((f"end: {fixture.end} is before the start ({fixture.start})", where("end")))
-    for index, member in enumerate(fixture.members):
+            found.append((f"staff_completes_tasks_after: {exc}", value_at("staff_completes_tasks_after")))
+    first = parse_time(fixture.start)
+    # Without a known start, nothing is before it or too far after it.
+    start = _order_key(first, tz) if start_known else (False, -math.inf)
+    horizon = _order_key(span_end(first), tz)[1] if start_known else None
+    end = None
+    if fixture.end is not None:
+        last = parse_time(fixture.end)
+        if _before(_order_key(last, tz), start):
+            found.append((f"end: {fixture.end} is before the start ({fixture.start})", value_at("end")))
+        elif not too_late(last, fixture.end, "end"):
+            end = _order_key(last, tz)
+    for index, member in numbered("members", fixture.members):
         if member.joined is not None:
             time(member.joined, "members", index, "joined")
-    end = _order_key(parse_time(fixture.end), tz) if fixture.end is not None else None
     latest: dict[bool, tuple[tuple[bool, float], str]] = {}  # the latest event so far, per kind of time
-    for index, event in enumerate(fixture.events):
+    for index, event in numbered("events", fixture.events):
         if event.is_reload:
             found.extend(
                 (message, where("events", index, *field)) for message, field in _reload_problems(event, index)
@@ -409,7 +658,7 @@ def _problems(
             if problem is not None:
                 found.append((f"events.{index}.{problem[0]}: {problem[1]}", where("events", index)))
         moment = time(event.at, "events", index, "at")
-        if moment is None:
+        if moment is None or too_late(moment, event.at, "events", index, "at"):
             continue
         key = _order_key(moment, tz)
         previous = latest.get(key[0])
@@ -417,27 +666,28 @@ def _problems(
             found.append(
                 (
                     f"events.{index}.at: {event.at} is before the start ({fixture.start})",
-                    where("events", index, "at"),
+                    value_at("events", index, "at"),
                 )
             )
         elif event.is_reload and end is not None and _before(end, key):
             found.append(
                 (
                     f"events.{index}.at: {event.at} is after the end ({fixture.end}); a reload must happen during the run",
-                    where("events", index, "at"),
+                    value_at("events", index, "at"),
                 )
             )
         elif previous is not None and _before(key, previous[0]):
             found.append(
                 (
                     f"events.{index}.at: {event.at} is before the event above it ({previous[1]}); list events in time order",
-                    where("events", index, "at"),
+                    value_at("events", index, "at"),
                 )
             )
         if previous is None or not _before(key, previous[0]):
             latest[key[0]] = (key, event.at)
-    reloads = any(event.is_reload for event in fixture.events)
-    for index, expectation in enumerate(fixture.expect):
+    # An entry left out (what is wrong with it is said) may have been a reload.
+    reloads = "events" in kept or any(event.is_reload for event in fixture.events)
+    for index, expectation in numbered("expect", fixture.expect):
         if expectation.plan_change is not None:
             found.extend(
                 (
@@ -455,7 +705,9 @@ def _problems(
                     )
                 )
         if expectation.at is not None:
-            time(expectation.at, "expect", index, "at")
+            moment = time(expectation.at, "expect", index, "at")
+            if moment is not None and expectation.action is None and expectation.plan_change is None:
+                too_late(moment, expectation.at, "expect", index, "at")  # a state check runs the clock
         for side, value in enumerate(expectation.within or ()):
             time(value, "expect", index, "within", side)
     return found

@@ -5,22 +5,34 @@ seed, groups); each later line is a member present at the start (`"id"`) or an e
 with the same fields as a YAML fixture's members and events. Output: a `Header` and a stream of
 `Member` records and `Event`s, read lazily so a million-event file never sits in memory. A bad
 line is a diagnostic naming the file, line and field; the reader keeps reading after the first
-one so every mistake is reported together (up to a limit), then raises `FixtureError`.
+one so every mistake is reported together (up to a limit), then raises `FixtureError`. The
+limits of `sopdsl.fixtures` hold here too: times in FIRST_YEAR..LAST_YEAR, a run of at most
+MAX_SPAN_YEARS from the start, lines nested at most MAX_DEPTH deep.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.errors import FixtureError
-from sopdsl.fixtures import parse_duration, parse_time
+from sopdsl.fixtures import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_DEPTH,
+    known_zone,
+    parse_duration,
+    parse_time,
+    span_end,
+    span_problem,
+)
 from sopdsl.runtime import timeutil
 from sopdsl.runtime.events import KINDS, Event, missing
 from sopdsl.source import Span
@@ -160,6 +172,7 @@ class Timeline:
         self.read_bytes = 0
         self._problems = _Problems(shown)
         self._line = 0
+        self.horizon = 0  # the latest instant the run may reach (epoch seconds), set by the header
         self.header = self._read_header(default_zone)
         self._tz = timeutil.zone(self.header.timezone)
         self._times: dict[str, int] = {}
@@ -192,20 +205,21 @@ class Timeline:
         if bad:
             problems.add(1, *bad)
         zone_name = obj.get("timezone") or default_zone
-        try:
-            ZoneInfo(str(zone_name))
-        except (ZoneInfoNotFoundError, ValueError):
+        if not known_zone(zone_name):
             problems.add(
                 1, f"timezone: unknown time zone '{zone_name}' (use an IANA name like Asia/Shanghai)"
             )
             zone_name = default_zone
         tz = timeutil.zone(str(zone_name))
         start = self._header_time(obj.get("start"), "start", tz)
-        if start is None and "start" not in obj:
-            problems.add(1, "missing field 'start'")
+        if obj.get("start") is None:
+            problems.add(1, "missing field 'start'" if "start" not in obj else "start: null is not a time")
         end = self._header_time(obj.get("end"), "end", tz) if obj.get("end") is not None else None
         if start is not None and end is not None and end < start:
             problems.add(1, f"end: {obj.get('end')} is before the start ({obj.get('start')})")
+        horizon = _horizon(start, tz) if start is not None else None
+        if horizon is not None and end is not None and end > horizon:
+            problems.add(1, f"end: {span_problem(obj.get('end'), obj.get('start'))}")
         seed = obj.get("seed", 0)
         if not isinstance(seed, int) or isinstance(seed, bool):
             problems.add(1, f"seed: {seed!r} is not a whole number")
@@ -226,7 +240,8 @@ class Timeline:
             if group is not None:
                 groups.append(group)
         problems.raise_if_any()
-        assert start is not None
+        assert start is not None and horizon is not None
+        self.horizon = horizon
         return Header(
             timezone=str(zone_name),
             start=start,
@@ -247,12 +262,9 @@ class Timeline:
             self._problems.add(1, f"{where}: {bad[0]}", bad[1])
             return None
         zone_name = item.get("timezone")
-        if zone_name is not None:
-            try:
-                ZoneInfo(str(zone_name))
-            except (ZoneInfoNotFoundError, ValueError):
-                self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
-                return None
+        if zone_name is not None and not known_zone(zone_name):
+            self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
+            return None
         tags = item.get("tags", [])
         if not _texts(tags):
             self._problems.add(1, f"{where}.tags: a list of texts")
@@ -275,16 +287,27 @@ class Timeline:
             self._problems.add(1, f"{name}: {exc}")
             return None
 
+    def _start_shown(self) -> str:
+        return timeutil.local(self.header.start, self._tz).strftime("%Y-%m-%d %H:%M")
+
     # ---- lines -------------------------------------------------------------------------------
 
     def _decode(self, raw: bytes, line: int) -> Any:
         if not raw.strip():
             return None
         try:
-            return _json(raw)
+            obj = _json(raw)
         except msgspec.DecodeError as exc:
             self._problems.add(line, f"line {line} is not JSON: {exc}", code="SOP601")
             return None
+        except RecursionError:
+            obj = _TOO_DEEP
+        if obj is _TOO_DEEP or (_brackets(raw) > MAX_DEPTH and _depth(obj) > MAX_DEPTH):
+            self._problems.add(
+                line, f"line {line} nests lists and objects more than {MAX_DEPTH} deep", code="SOP601"
+            )
+            return None
+        return obj
 
     def records(self) -> Iterator[Member | Event]:
         """Members (all before the first event), then events in time order, as the file lists them.
@@ -294,6 +317,7 @@ class Timeline:
         """
         problems = self._problems
         start = self.header.start
+        horizon = self.horizon
         latest = start
         seen_event = False
         line = self._line
@@ -302,6 +326,12 @@ class Timeline:
         for raw in self._stream:
             line += 1
             self.read_bytes += len(raw)
+            # Rarely a line has many brackets: then its nesting is measured first (and refused
+            # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
+            if len(raw) > MAX_DEPTH and _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
+                if problems.full():
+                    break
+                continue
             # Typed decoding checks field names and types in C; a line it refuses is looked at
             # again, slowly, to say exactly what is wrong with it.
             try:
@@ -347,6 +377,12 @@ class Timeline:
                 what = "the start" if at < start else "the event above it"
                 shown = at if isinstance(rec.time, int) else rec.time
                 problems.add(line, f"at: {shown} is before {what}; list events in time order", code="SOP603")
+                if problems.full():
+                    break
+                continue
+            if at > horizon:
+                shown = at if isinstance(rec.time, int) else rec.time
+                problems.add(line, f"at: {span_problem(shown, self._start_shown())}")
                 if problems.full():
                     break
                 continue
@@ -406,7 +442,7 @@ class Timeline:
             add(line, *bad)
             return False
         kind = obj.get("kind")
-        if kind not in _KINDS:
+        if not isinstance(kind, str) or kind not in _KINDS:
             hint = did_you_mean(str(kind), KINDS)
             add(line, f"kind: '{kind}' is not one of {', '.join(KINDS)}", hint)
             return False
@@ -488,6 +524,25 @@ class Timeline:
         )
 
 
+_TOO_DEEP = object()
+
+
+def _brackets(raw: bytes) -> int:
+    """How many lists and objects a line could open, at most (cheap, in C)."""
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a decoded value, without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def _texts(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
@@ -496,9 +551,24 @@ def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+# Epoch seconds of the first and the last instant of the years a timeline may be in.
+_FIRST = timeutil.to_epoch(dt.datetime(FIRST_YEAR, 1, 1, tzinfo=dt.UTC)) - 14 * 3600
+_LAST = timeutil.to_epoch(dt.datetime(LAST_YEAR + 1, 1, 1, tzinfo=dt.UTC)) + 12 * 3600
+
+
+def _horizon(start: int, tz: ZoneInfo) -> int:
+    """The latest instant a run from `start` may reach (see `sopdsl.fixtures.MAX_SPAN_YEARS`)."""
+    return timeutil.resolve(span_end(timeutil.local(start, tz)), tz)
+
+
 def _epoch(value: Any, tz: ZoneInfo) -> int:
     """A timeline time: epoch seconds, or text like `2026-03-01 09:00` (local) or with an offset."""
     if isinstance(value, int) and not isinstance(value, bool):
+        if not _FIRST <= value <= _LAST:
+            hint = " (epoch seconds, not milliseconds)" if _LAST < value <= _LAST * 1000 else ""
+            raise ValueError(
+                f"{value}{hint} is outside the years a dry run covers ({FIRST_YEAR} to {LAST_YEAR})"
+            )
         return value
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a time (epoch seconds, or text like 2026-03-01 09:00)")

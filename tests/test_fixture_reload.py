@@ -296,7 +296,7 @@ def test_a_reload_outside_the_run_or_out_of_order_is_named_at_its_time(
     if at.startswith("2026-03-10"):  # after the end, yet in order
         text = text.replace("2026-03-03 11:00, kind: join", "2026-03-10 00:02, kind: join")
     errors = errors_of(folder, text)
-    assert errors[0] == f"w.yaml:6:6: error[SOP602]: {error}"
+    assert errors[0] == f"w.yaml:6:10: error[SOP602]: {error}"  # at the time itself
 
 
 def test_a_reload_at_the_end_is_allowed_and_runs(folder: Path) -> None:

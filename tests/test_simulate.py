@@ -284,14 +284,14 @@ def test_fixture_shape_errors_name_file_line_and_field(tmp_path: Path) -> None:
     errors = errors_of(tmp_path, BAD)
     assert all(e.startswith(shown) for e in errors)
     found = [e.removeprefix(shown) for e in errors]
-    # Every problem of this kind at once, in line order.
-    assert [int(e.split(":")[1]) for e in found] == [4, 10, 11, 15]
-    assert found[0] == ":4:1: error[SOP602]: evnets: unknown field 'evnets'"
-    assert found[1].startswith(
-        ":10:28: error[SOP602]: events.0.kind: 'mesage' is not one of join, leave, message"
+    # Every problem at once, in line order: a misspelt field hides none of the bad values.
+    assert [int(e.split(":")[1]) for e in found] == [2, 3, 4, 8, 10, 11, 13, 15]
+    assert found[2] == ":4:1: error[SOP602]: evnets: unknown field 'evnets'"
+    assert found[4].startswith(
+        ":10:34: error[SOP602]: events.0.kind: 'mesage' is not one of join, leave, message"
     )
-    assert found[2] == ":11:5: error[SOP602]: events.1.at: missing field 'at'"
-    assert found[3].startswith(":15:6: error[SOP602]: expect.0.action: 'sned' is not one of send, tag")
+    assert found[5] == ":11:5: error[SOP602]: events.1.at: missing field 'at'"
+    assert found[7].startswith(":15:14: error[SOP602]: expect.0.action: 'sned' is not one of send, tag")
     # With a hint where a word looks misspelt.
     write(tmp_path, "w.sop", PLAYBOOK)
     code, output = sopdsl("test", str(tmp_path))
@@ -309,11 +309,11 @@ def test_fixture_value_errors_name_file_line_and_field(tmp_path: Path) -> None:
     text = text.replace("action: sned", "action: send")
     errors = [e.removeprefix(str(tmp_path / "w.yaml")) for e in errors_of(tmp_path, text)]
     assert errors == [
-        ":2:1: error[SOP602]: timezone: unknown time zone 'Asia/Shanghia' (use an IANA name like Asia/Shanghai)",
-        ":3:1: error[SOP602]: staff_completes_tasks_after: '2 hourz' is not a duration like 2 hours (minutes, hours or days)",
-        ":7:14: error[SOP602]: members.0.joined: 'last tuesday' is not a time like 2026-03-01 09:00",
+        ":2:11: error[SOP602]: timezone: unknown time zone 'Asia/Shanghia' (use an IANA name like Asia/Shanghai)",
+        ":3:30: error[SOP602]: staff_completes_tasks_after: '2 hourz' is not a duration like 2 hours (minutes, hours or days)",
+        ":7:22: error[SOP602]: members.0.joined: 'last tuesday' is not a time like 2026-03-01 09:00",
         ":10:5: error[SOP602]: events.1.name: a tag event needs a name (the tag, or the custom event's name)",
-        ":11:6: error[SOP602]: events.2.at: '2026-03-01 25:00' is not a time like 2026-03-01 09:00",
+        ":11:10: error[SOP602]: events.2.at: '2026-03-01 25:00': 25:00 is not a time of day (00:00 to 23:59)",
     ]
 
 
@@ -330,8 +330,8 @@ def test_fixture_events_must_be_in_time_order_and_after_the_start(tmp_path: Path
     """
     errors = [e.removeprefix(str(tmp_path / "w.yaml")) for e in errors_of(tmp_path, text)]
     assert errors == [
-        ":4:6: error[SOP602]: events.0.at: 2026-03-01 08:00 is before the start (2026-03-01 09:00)",
-        ":6:6: error[SOP602]: events.2.at: 2026-03-02 09:00 is before the event above it (2026-03-02 10:00); list events in time order",
+        ":4:10: error[SOP602]: events.0.at: 2026-03-01 08:00 is before the start (2026-03-01 09:00)",
+        ":6:10: error[SOP602]: events.2.at: 2026-03-02 09:00 is before the event above it (2026-03-02 10:00); list events in time order",
         # 02:30 UTC cannot be ordered against wall times of a zone not yet known. The tag lacks its tag.
         ":8:5: error[SOP602]: events.4.name: a tag event needs a name (the tag, or the custom event's name)",
     ]
