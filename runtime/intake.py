@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
@@ -85,6 +86,13 @@ def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> 
         else:
             message = f"event field '{field}': {first['msg'].lower()}"
         raise EventError(message, field) from None
+    broken = surrogate(event.model_dump())
+    if broken is not None:
+        raise EventError(
+            f"event field '{broken}' holds a lone surrogate (an escape such as \\ud800 that is half of "
+            "a character); send the character itself",
+            broken,
+        )
     problem = missing(event.kind, event.member, event.group, event.name, event.data)
     if problem is not None:
         raise EventError(problem[1], problem[0])
@@ -100,6 +108,27 @@ def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> 
     return body
 
 
+def surrogate(value: Any, path: str = "") -> str | None:
+    """The field holding text with a lone surrogate (which no store or hash can encode), if any."""
+    if isinstance(value, str):
+        return path if _SURROGATES.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _SURROGATES.search(key):
+                return where
+            found = surrogate(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = surrogate(item, f"{path}.{index}")
+            if found:
+                return found
+    return None
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 _MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
 
 

@@ -43,7 +43,7 @@ from sopdsl.runtime.dispatch import (
 )
 from sopdsl.runtime.engine import Engine
 from sopdsl.runtime.events import Event
-from sopdsl.runtime.intake import EventError, intake
+from sopdsl.runtime.intake import EventError, intake, surrogate
 from sopdsl.runtime.redact import redact_url, redact_urls_in
 from sopdsl.runtime.store import (
     DONE,
@@ -820,6 +820,11 @@ def _plain(body: dict[str, Any], what: str) -> dict[str, Any]:
         plain: dict[str, Any] = json.loads(json.dumps(body, ensure_ascii=False, default=dates))
     except (TypeError, ValueError) as exc:
         raise EngineError(f"{what}: {exc}") from None
+    broken = surrogate(plain)
+    if broken is not None:
+        raise EngineError(
+            f"{what}: '{broken}' holds a lone surrogate (half of a character); pass the text itself"
+        )
     return plain
 
 

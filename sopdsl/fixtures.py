@@ -341,7 +341,7 @@ class _Reader:
 
     def _scalar(self, node: yaml.Node, path: Path_, key: bool = False) -> Any:
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except Exception as exc:
             # An explicit tag the text does not fit (`!!float abc`, `!!int ''`, `!!timestamp x`),
             # or a tag with no constructor (`<<` outside a mapping, `!!python/...`).
@@ -356,8 +356,22 @@ class _Reader:
             if not key:
                 self.broken.add(path)
             return _UNREADABLE
+        if isinstance(value, str) and _SURROGATE.search(value):
+            # `"\ud800"` escapes half of a UTF-16 pair: no text can hold it, nor can any bot send it.
+            shown = ".".join(str(p) for p in path)
+            self.problems.append(
+                (
+                    f"{shown + ': ' if shown else ''}the text holds a lone surrogate (an escape such as "
+                    "'\\ud800' that is half of a character); write the character itself",
+                    self.at(node.start_mark),
+                )
+            )
+            # Kept, with the halves replaced, so no follow-on error hides this one.
+            return _SURROGATE.sub("\ufffd", value)
+        return value
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _UNREADABLE = object()  # a value the reader could not build (its problem is noted)
 
 

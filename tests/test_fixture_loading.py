@@ -824,3 +824,45 @@ def test_the_cli_answers_edited_fixtures_with_an_exit_code_not_a_traceback(
     assert "the simulation stopped" not in output, output  # an exception the engine raised
     code, output = sopdsl(cli_folder, "simulate", "C1_prune_silent.sop", "--timeline", "C1_prune_silent.yaml")
     assert code in (0, 1), output
+
+
+# ---- lone surrogates: half a character, which no text, hash or store can hold ----------------------
+
+
+def test_a_lone_surrogate_in_a_yaml_fixture_is_a_located_diagnostic() -> None:
+    text = (
+        'start: "2026-03-01 09:00"\nend: "2026-03-02 09:00"\ngroups: [{id: g1}]\n'
+        'events:\n  - {at: "2026-03-01 10:00", kind: join, member: "\\ud800x", group: g1}\n'
+    )
+    [found] = problems(text)
+    assert found.startswith("5:50: [SOP602] events.0.member: the text holds a lone surrogate")
+
+
+def test_a_lone_surrogate_in_a_fixture_never_reaches_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "p.sop").write_text(PLAYBOOK, encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(
+        'start: "2026-03-01 09:00"\nend: "2026-03-02 09:00"\ngroups: [{id: g1}]\n'
+        'events:\n  - {at: "2026-03-01 10:00", kind: join, member: m1, group: g1, data: {name: "\\udc00"}}\n',
+        encoding="utf-8",
+    )
+    for args in (("test", "p.yaml"), ("simulate", "p.sop", "--timeline", "p.yaml")):
+        code, output = sopdsl(tmp_path, *args)
+        assert code != 0 and "lone surrogate" in output and "Traceback" not in output
+
+
+def test_a_lone_surrogate_in_a_live_event_is_refused_naming_the_field() -> None:
+    import sopdsl as api
+    from sopdsl.errors import EngineError
+    from sopdsl.runtime.intake import EventError
+    from sopdsl.runtime.live import ManualClock, Runtime
+
+    plan = api.compile_program(api.check(api.load_text(PLAYBOOK, "p.sop")))
+    rt = Runtime(plan, "memory://", clock=ManualClock(1772330400))
+    with pytest.raises(EventError, match="lone surrogate") as refused:
+        rt.feed({"kind": "join", "member": "m1", "group": "g1", "data": {"tags": ["ok", "\ud800"]}})
+    assert refused.value.field == "data.tags.1"
+    with pytest.raises(EngineError, match="lone surrogate"):
+        rt.add_member("\udfff")
+    # Nothing was stored, and the next event goes through.
+    assert [a.member for a in rt.feed({"kind": "join", "member": "m2", "group": "g1"})] == ["m2"]
+    rt.close()
