@@ -149,7 +149,7 @@ def decode(blob: bytes, schema: Mapping[str, Any], shape: str) -> dict[str, Any]
     that is not a well-formed snapshot of this codec version and shape."""
     data = bytes(blob)
     if data[:1] == b"\x80":
-        raise EngineError("engine snapshot of an older format (pickle); it is never unpickled")
+        raise EngineError("engine snapshot of an older format (pickle, never unpickled)")
     if not data.startswith(MAGIC):
         raise EngineError("unreadable engine snapshot (not a sopdsl engine snapshot)")
     try:
@@ -188,30 +188,32 @@ def decode(blob: bytes, schema: Mapping[str, Any], shape: str) -> dict[str, Any]
 
 def _ext_in(code: int, data: memoryview) -> Any:
     """An extension value read: only the types `_value_out` writes, built from plain data."""
-    if code in (_TUPLE, _MAP):
-        items = _DECODER.decode(data)
-        if type(items) is not list:
-            _bad("an extension", "an array", items)
+    if code not in (_TUPLE, _MAP, _DATE, _DATETIME, _TIME, _BIGINT):
+        raise _BadDataError(f"an unknown extension type {code}")
+    inner = _DECODER.decode(data)
+    if code == _TUPLE or code == _MAP:
+        if type(inner) is not list:
+            _bad("an extension", "an array", inner)
         if code == _TUPLE:
-            return tuple(items)
+            return tuple(inner)
         out = {}
-        for pair in items:
+        for pair in inner:
             if type(pair) is not list or len(pair) != 2:
                 _bad("a map entry", "a [key, value] pair", pair)
             out[pair[0]] = pair[1]  # an unhashable key raises TypeError: refused
         return out
-    text = bytes(data).decode("ascii")
-    if code == _DATE:
-        return dt.date.fromisoformat(text)
-    if code == _DATETIME:
-        return dt.datetime.fromisoformat(text)
-    if code == _TIME:
-        return dt.time.fromisoformat(text)
+    if type(inner) is not str:
+        _bad("an extension", "a string", inner)
     if code == _BIGINT:
-        if not (text.lstrip("-").isdigit() and len(text) < 400):
-            raise _BadDataError(f"a bad big int {text[:40]!r}")
-        return int(text)
-    raise _BadDataError(f"an unknown extension type {code}")
+        if not (inner.removeprefix("-").isdigit() and inner.isascii() and len(inner) < 400):
+            raise _BadDataError(f"a bad big int {inner[:40]!r}")
+        return int(inner)
+    # A ValueError for a bad one: refused.
+    if code == _DATE:
+        return dt.date.fromisoformat(inner)
+    if code == _DATETIME:
+        return dt.datetime.fromisoformat(inner)
+    return dt.time.fromisoformat(inner)
 
 
 _DECODER = msgspec.msgpack.Decoder(ext_hook=_ext_in)
@@ -320,7 +322,7 @@ def _codec(tp: Any) -> _Codec:
         if typing.get_origin(args[0]) is tuple:
             return _pairs_codec(_codec(args[0]), _codec(args[1]))
         if args[0] in (str, int):
-            return _map_codec(args[0], _codec(args[1]))
+            return _map_codec(args[0], _codec(args[1]), args[1])
     raise _UnsupportedError(f"a value of type {tp!r}")
 
 
@@ -337,9 +339,9 @@ def _checker(allowed: frozenset[type], name: str) -> Decode:
     return check
 
 
-def _check_all(allowed: frozenset[type], name: str, values: Any) -> None:
+def _check_all(allowed: frozenset[type], name: str, values: Any, what: str = "an item") -> None:
     if not allowed.issuperset(map(type, values)):
-        _bad("an item", name, next(x for x in values if type(x) not in allowed))
+        _bad(what, name, next(x for x in values if type(x) not in allowed))
 
 
 def _optional(inner: _Codec) -> _Codec:
@@ -454,16 +456,16 @@ def _tuple_codec(items: list[_Codec], tp: Any) -> _Codec:
     return _Codec(encode_mixed, decode_mixed)
 
 
-def _map_codec(key_type: Any, item: _Codec) -> _Codec:
+def _map_codec(key_type: Any, item: _Codec, item_type: Any) -> _Codec:
     """`dict[str, V]` or `dict[int, V]`: a msgpack map, in insertion order."""
     enc, dec, scalar = item.encode, item.decode, item.scalar
     keys = _SCALARS[key_type]
     key_name = _type_name(key_type)
 
     def check(value: Any) -> None:
-        _check_all(keys, key_name, value)
+        _check_all(keys, key_name, value, "a map key")
         if scalar is not None:
-            _check_all(scalar, "a map value", value.values())
+            _check_all(scalar, _type_name(item_type), value.values(), "a map value")
 
     def encode(value: Any) -> Any:
         if type(value) is not dict:
