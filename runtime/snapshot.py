@@ -15,7 +15,7 @@ characters: `engine.SNAPSHOT_FORMAT`), then one msgpack map of state names to va
 - `set[T]` as a sorted array, `list[T]`, `deque[T]` and `tuple[...]` as arrays;
 - `dict[K, V]` with str or int keys as a map (insertion order kept); with tuple keys as an array
   of `[key, value]` pairs, each key an array;
-- `ZoneInfo` as its key ("Asia/Shanghai");
+- `ZoneInfo` as its key ("Asia/Shanghai"); an enum member as its value; a `Literal` as itself;
 - `Any` (attributes, event data, action details) as plain msgpack where the value is plain
   (None, bool, int, float, str, list, dict with str keys) and as a msgpack extension otherwise:
   a tuple, a date, a datetime, a time, an int beyond 64 bits, a dict with other keys;
@@ -28,6 +28,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime as dt
+import enum
 import functools
 import heapq
 import operator
@@ -305,6 +306,10 @@ def _codec(tp: Any) -> _Codec:
         return _Codec(_zone_out, _zone_in)
     if isinstance(tp, Heap):
         return _heap_codec(tp)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return _enum_codec(tp)
+    if typing.get_origin(tp) is typing.Literal:
+        return _literal_codec(typing.get_args(tp))
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         return _record_codec(tp)
     origin, args = typing.get_origin(tp), typing.get_args(tp)
@@ -342,6 +347,39 @@ def _checker(allowed: frozenset[type], name: str) -> Decode:
 def _check_all(allowed: frozenset[type], name: str, values: Any, what: str = "an item") -> None:
     if not allowed.issuperset(map(type, values)):
         _bad(what, name, next(x for x in values if type(x) not in allowed))
+
+
+def _enum_codec(cls: type[enum.Enum]) -> _Codec:
+    """An enum member as its value (a str or an int); read back by looking the value up in the enum."""
+    if not all(type(m.value) in (str, int) for m in cls):
+        raise _UnsupportedError(f"enum {cls.__name__} (its values are not all str or int)")
+    members = {m.value: m for m in cls}
+
+    def encode(value: Any) -> Any:
+        if type(value) is not cls:
+            _bad("an enum member", cls.__name__, value)
+        return value.value
+
+    def decode(value: Any) -> Any:
+        if type(value) not in (str, int) or value not in members:
+            raise _BadDataError(f"not a {cls.__name__}: {str(value)[:40]!r}")
+        return members[value]
+
+    return _Codec(encode, decode)
+
+
+def _literal_codec(values: tuple[Any, ...]) -> _Codec:
+    """`Literal[...]` of str, int or bool values: the value itself, one of those."""
+    if not all(type(v) in (str, int, bool) for v in values):
+        raise _UnsupportedError(f"Literal{list(values)} (only str, int and bool literals)")
+    allowed = {(type(v), v) for v in values}
+
+    def check(value: Any) -> Any:
+        if (type(value), value) not in allowed:
+            raise _BadDataError(f"not one of {sorted(map(str, values))}: {str(value)[:40]!r}")
+        return value
+
+    return _Codec(check, check)
 
 
 def _optional(inner: _Codec) -> _Codec:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import enum
 import functools
 import logging
 import os
@@ -22,7 +23,7 @@ import sqlite3
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -572,6 +573,11 @@ def test_a_value_the_codec_cannot_write_fails_the_snapshot_clearly_and_the_runti
     rt.close()
 
 
+class Unit(enum.Enum):
+    DAY = "day"
+    WEEK = "week"
+
+
 def test_a_field_added_to_a_record_is_written_and_read_by_its_type() -> None:
     # Another change adds fields to Flow or Action: the codec goes by dataclass fields, so a new
     # field just works (and changes the shape, so older snapshots are replayed instead).
@@ -586,6 +592,8 @@ def test_a_field_added_to_a_record_is_written_and_read_by_its_type() -> None:
             ("zone", ZoneInfo | None, None),
             ("recent", deque[int], dataclasses.field(default_factory=deque)),
             ("action", Action | None, None),
+            ("status", Literal["open", "closed"], "open"),
+            ("unit", Unit | None, None),
         ],
     )
     schema = {"records": dict[int, record], "flow": Flow}
@@ -601,6 +609,8 @@ def test_a_field_added_to_a_record_is_written_and_read_by_its_type() -> None:
                 ZoneInfo("Asia/Shanghai"),
                 deque([5, 6]),
                 Action(1, "send", "pb", "k", detail={"template": "hi"}),
+                "closed",
+                Unit.DAY,
             ),
         },
         "flow": Flow(1, 0, -1, "m", None, 0, "join", 0, event={"n": 1}),
@@ -613,10 +623,11 @@ def test_a_field_added_to_a_record_is_written_and_read_by_its_type() -> None:
     body["records"]["2"] = body["records"].pop(2)  # a record keyed by a string, not an int
     with pytest.raises(EngineError, match="map key"):
         codec.decode(blob[:HEADER] + msgspec.msgpack.encode(body), schema, shape)
-    body = msgspec.msgpack.decode(blob[HEADER:])
-    body["records"][2][3] = [4, 5]  # `hold`: (int, str), not (int, int)
-    with pytest.raises(EngineError, match=r"Record\.hold"):
-        codec.decode(blob[:HEADER] + msgspec.msgpack.encode(body), schema, shape)
+    for field, wrong in [(3, [4, 5]), (8, "ajar"), (9, "fortnight"), (9, 1)]:  # hold, status, unit
+        body = msgspec.msgpack.decode(blob[HEADER:])
+        body["records"][2][field] = wrong
+        with pytest.raises(EngineError, match=r"Record\.(hold|status|unit)"):
+            codec.decode(blob[:HEADER] + msgspec.msgpack.encode(body), schema, shape)
 
 
 def test_a_state_type_the_codec_has_no_encoding_for_is_named() -> None:
