@@ -18,7 +18,8 @@ characters: `engine.SNAPSHOT_FORMAT`), then one msgpack map of state names to va
 - `ZoneInfo` as its key ("Asia/Shanghai"); an enum member as its value; a `Literal` as itself;
 - `Any` (attributes, event data, action details) as plain msgpack where the value is plain
   (None, bool, int, float, str, list, dict with str keys) and as a msgpack extension otherwise:
-  a tuple, a date, a datetime, a time, an int beyond 64 bits, a dict with other keys;
+  a tuple, a date, a datetime, a time (as ISO text: an aware one keeps its offset, not its zone
+  name), an int beyond 64 bits, a dict with other keys; anything else is refused when written;
 - the timer heap (`Heap`) as an array of entries in heap order, each
   `[due, playbook, member, group, seq, kind, *payload]` with its payload typed by its kind.
 """
@@ -32,6 +33,7 @@ import enum
 import functools
 import heapq
 import operator
+import re
 import struct
 import types
 import typing
@@ -400,9 +402,14 @@ def _zone_out(zone: Any) -> str:
     return str(zone.key)
 
 
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]{1,40}(/[A-Za-z0-9_+-]{1,40}){0,3}")  # IANA: no dots, no root
+
+
 def _zone_in(value: Any) -> ZoneInfo:
     if type(value) is not str:
         _bad("a time zone", "its name", value)
+    if not _ZONE_NAME.fullmatch(value):
+        raise _BadDataError(f"a time zone {value[:60]!r}: not a zone name")
     try:
         return ZoneInfo(value)
     except (ValueError, OSError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
