@@ -473,6 +473,10 @@ def test_a_damaged_snapshot_is_refused_or_restores_never_anything_else(data: st.
         pass  # what the live runtime catches: it replays the journal
 
 
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3))
+
+
 PLAIN = st.recursive(
     st.none()
     | st.booleans()
@@ -480,7 +484,7 @@ PLAIN = st.recursive(
     | st.floats()
     | st.text(max_size=5)
     | st.binary(max_size=5),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    _nested,
     max_leaves=8,
 )
 
