@@ -18,7 +18,6 @@ import datetime as dt
 import functools
 import hashlib
 import heapq
-import pickle
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -29,6 +28,7 @@ from jinja2 import Template, TemplateError, nodes
 from sopdsl import model
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, Plan, event_key
+from sopdsl.runtime import snapshot as snapshot_codec
 from sopdsl.runtime import timeutil, trace, versions
 from sopdsl.runtime.actions import Action
 from sopdsl.runtime.conditions import Stock, Test, compile_cond, playbook_windows
@@ -43,32 +43,55 @@ from sopdsl.vocabulary import BUILTIN_COUNTERS
 # Timer kinds.
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = range(8)
 _FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
-_SNAPSHOT_STATE = (
-    "now",
-    "start_time",
-    "seed",
-    "task_delay",
-    "members",
-    "groups",
-    "flows",
-    "waits",
-    "entered",
-    "fired",
-    "heap",
-    "member_flows",
-    "contacts",
-    "window_span",
-    "_seq",
-    "_flow_ids",
-    "_started",
-    "_instant",
-    "_started_now",
-    "_fed",
-)
+# The engine's state a snapshot keeps, with each piece's type: `runtime/snapshot.py` writes and
+# reads it by these types alone (a member, group, flow or action by its dataclass fields).
+_SNAPSHOT_STATE: dict[str, Any] = {
+    "now": int,
+    "start_time": int,
+    "seed": int,
+    "task_delay": int | None,
+    "members": dict[str, MemberState],
+    "groups": dict[str, GroupState],
+    "flows": dict[int, Flow],
+    "waits": dict[str, set[int]],
+    "entered": dict[tuple[int, str], int],
+    "fired": set[tuple[snapshot_codec.Scalar, ...]],
+    # Each timer kind's payload (see `_fire`).
+    "heap": snapshot_codec.Heap(
+        {
+            _RESUME: tuple[int, int],  # flow id, token
+            _TIMEOUT: tuple[int, int],
+            _ABSENCE: tuple[int],  # trigger index
+            _DATE: tuple[int],
+            _CAL: tuple[int, str],  # calendar entry, group id (or _PRIVATE)
+            _GROUP_SILENT: tuple[int, str],  # trigger index, group id
+            _DELIVER: tuple[Action, tuple[int, int]],  # the action held, (flow id, token)
+            _TASK_DONE: tuple[str],  # the task's key
+        }
+    ),
+    "member_flows": dict[str, list[int]],
+    "contacts": set[str],
+    "window_span": int,
+    "_seq": int,
+    "_flow_ids": int,
+    "_started": bool,
+    "_instant": int,
+    "_started_now": dict[tuple[int, str], str],
+    "_fed": int,
+}
+# Kept beside it: tables the plan's install rebuilds and the snapshot fills in place, and the plans.
+_SNAPSHOT_TABLES: dict[str, Any] = {
+    "armed": dict[tuple[int, int], dict[str, int]],
+    "counts": dict[tuple[int, str, str], int],
+    "stock_used": dict[str, int],
+    "plan": str,
+    "retired": list[tuple[str, int]],
+}
+_SNAPSHOT_SCHEMA = {**_SNAPSHOT_STATE, **_SNAPSHOT_TABLES}
 
 
 def _snapshot_format() -> str:
-    """The shape of a snapshot: the state kept and the fields of the records in it.
+    """The shape of a snapshot: the state kept, its types and the fields of the records in it.
 
     A field added to a member, group, flow or action changes it, so a snapshot written before is
     replayed from the journal instead of restored into records it does not fit.
@@ -77,7 +100,8 @@ def _snapshot_format() -> str:
         f"{cls.__name__}({','.join(f.name for f in dataclasses.fields(cls))})"
         for cls in (MemberState, GroupState, Flow, Action)
     ]
-    return hashlib.sha256("|".join(["1", *_SNAPSHOT_STATE, *records]).encode()).hexdigest()[:16]
+    state = snapshot_codec.describe(_SNAPSHOT_SCHEMA)
+    return hashlib.sha256("|".join(["2", *state, *records]).encode()).hexdigest()[:16]
 
 
 SNAPSHOT_FORMAT = _snapshot_format()
@@ -473,6 +497,7 @@ class Engine:
         """The engine's state as bytes, for `Engine.restore`; its plans are named by hash, not included.
 
         Taken between calls (never from a sink or tracer). The log, sinks and tracer are not kept.
+        Data only (see `runtime/snapshot.py`); raises `EngineError` if some state cannot be written.
         """
         state = {name: getattr(self, name) for name in _SNAPSHOT_STATE}
         state["armed"] = self.armed
@@ -480,20 +505,17 @@ class Engine:
         state["stock_used"] = self.delivery.stock_used
         state["plan"] = self.plan.content_hash
         state["retired"] = [(c.plan.content_hash, c.position) for c in self.compiled[len(self.live) :]]
-        return pickle.dumps((SNAPSHOT_FORMAT, state), protocol=pickle.HIGHEST_PROTOCOL)
+        return snapshot_codec.encode(state, _SNAPSHOT_SCHEMA, SNAPSHOT_FORMAT)
 
     @classmethod
     def restore(cls, blob: bytes, plans: Callable[[str], Plan], *, keep_log: bool = True) -> Engine:
         """An engine in the state `snapshot` saved; `plans` gives a plan by its hash.
 
-        Raises `EngineError` for a snapshot of another format (taken by another sopdsl version).
+        Raises `EngineError` saying why for a blob that is not a snapshot of this sopdsl's format
+        (a pickle of an older version, another format, a truncated or foreign blob): the caller
+        replays the journal instead. Nothing in the blob is ever run or imported.
         """
-        try:
-            found, state = pickle.loads(blob)
-        except Exception as exc:  # a truncated or foreign blob: the caller replays instead
-            raise EngineError(f"unreadable engine snapshot ({type(exc).__name__}: {exc})") from None
-        if found != SNAPSHOT_FORMAT:
-            raise EngineError(f"engine snapshot format {found}, not {SNAPSHOT_FORMAT}")
+        state = snapshot_codec.decode(blob, _SNAPSHOT_SCHEMA, SNAPSHOT_FORMAT)
         plan = plans(state["plan"])
         engine = cls(plan, start=state["start_time"], seed=state["seed"], keep_log=keep_log)
         # In place: the compiled conditions hold `members.get` and the delivery counters.
@@ -504,9 +526,19 @@ class Engine:
             if name in state:
                 setattr(engine, name, state[name])
         if state["retired"]:
-            engine._install(plan, [(plans(plan_hash), position) for plan_hash, position in state["retired"]])
+            retired = [(plans(plan_hash), position) for plan_hash, position in state["retired"]]
+            if any(not 0 <= position < len(earlier.playbooks) for earlier, position in retired):
+                raise EngineError("unreadable engine snapshot (a retired playbook its plan lacks)")
+            engine._install(plan, retired)
         for key, table in state["armed"].items():
+            if key not in engine.armed:
+                raise EngineError(f"unreadable engine snapshot (an absence trigger {key} its plan lacks)")
             engine.armed[key].update(table)
+        playbooks = len(engine.compiled)
+        if any(not 0 <= f.playbook < playbooks for f in engine.flows.values()) or any(
+            not 0 <= e[1] < playbooks for e in engine.heap
+        ):
+            raise EngineError("unreadable engine snapshot (a flow or timer of a playbook its plans lack)")
         return engine
 
     # ---- driving -------------------------------------------------------------------------------

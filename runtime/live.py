@@ -610,7 +610,10 @@ class Runtime:
             shard.cursor = info.head + len(offered)
             snapshot = None
             if self.snapshot_every and shard.cursor - shard.snapshot_seq >= self.snapshot_every:
-                snapshot = (shard.cursor, shard.engine.snapshot())
+                try:
+                    snapshot = (shard.cursor, shard.engine.snapshot())
+                except EngineError as exc:  # some state it cannot write: the journal still has it all
+                    log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", name, exc)
                 shard.snapshot_seq = shard.cursor
             rows = [_row(name, a) for a in collected]
             # A shard not started yet is due at once, so the next tick of any worker starts it.
@@ -695,7 +698,13 @@ class Runtime:
         try:
             engine = Engine.restore(blob, self._plan, keep_log=False)
         except (EngineError, PlanError) as exc:
-            log.warning("sopdsl runtime: shard '%s': %s; replaying its journal instead", name, exc)
+            # Never half-read: an older format (a pickle, which is never unpickled), a foreign or
+            # damaged blob, a plan the store lacks. The next snapshot replaces it.
+            log.warning(
+                "sopdsl runtime: shard '%s': %s; the snapshot is dropped and the journal replayed instead",
+                name,
+                exc,
+            )
             return None
         shard = _Shard(engine, self._plan, cursor=seq, snapshot_seq=seq, started=engine.started)
         engine.sinks.append(shard.sink)

@@ -19,6 +19,7 @@ from sopdsl.errors import EngineError
 from sopdsl.plan import Plan
 from sopdsl.runtime.engine import SNAPSHOT_FORMAT, Engine
 from sopdsl.runtime.events import Event
+from sopdsl.runtime.snapshot import MAGIC
 
 BUSY = Path(__file__).parent / "engine_cases" / "busy.sop"
 DAY = 86400
@@ -106,9 +107,15 @@ def test_a_snapshot_of_another_format_or_garbage_is_refused_not_half_restored() 
     engine = Engine(plan, start=0)
     with pytest.raises(EngineError, match="unreadable engine snapshot"):
         Engine.restore(b"not a snapshot", {plan.content_hash: plan}.__getitem__)
-    old = pickle.dumps(("0123456789abcdef", {}))
+    blob = engine.snapshot()
+    assert blob.startswith(MAGIC)
+    at = len(MAGIC) + 2  # after the codec version: the shape
+    old = blob[:at] + b"0123456789abcdef" + blob[at + 16 :]
     with pytest.raises(EngineError, match=f"format 0123456789abcdef, not {SNAPSHOT_FORMAT}"):
         Engine.restore(old, {plan.content_hash: plan}.__getitem__)
+    pickled = pickle.dumps(("0123456789abcdef", {}), protocol=pickle.HIGHEST_PROTOCOL)
+    with pytest.raises(EngineError, match=r"older format \(pickle"):
+        Engine.restore(pickled, {plan.content_hash: plan}.__getitem__)
     assert Engine.restore(engine.snapshot(), {plan.content_hash: plan}.__getitem__).now == 0
 
 
