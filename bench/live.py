@@ -231,7 +231,7 @@ def claim_latency(url: str, sizes: list[int], probes: int = 200) -> list[dict[st
             while rows := store.claim("w", time.time(), 10, 60, 200):
                 finish(rows)
         filled = time.perf_counter() - began
-        empty = sorted(timed(20)[0] for _ in range(probes))
+        empty = sorted(timed(20)[0] for _ in range(5 * probes))
         insert(20 * probes)
         batch = []
         for _ in range(probes):
