@@ -11,6 +11,14 @@ SQLite is one worker in WAL mode with `synchronous=FULL`; PostgreSQL runs 1, 2 a
 one database, each owning its own shards (communities), all sharing one outbox: once with an
 executor that returns at once (the runtime's own cost), once with one that takes `--executor-ms`
 per action (waiting on a chat platform's API, where several workers pay off).
+
+Claim latency (`--claim-sizes`, `--only claims`): how long `Store.claim` takes, at the median and
+the 99th percentile, once the outbox holds 0, 50,000 and 100,000 finished rows, for SQLite and
+PostgreSQL. To reach those sizes in seconds, rows are inserted in bulk through the store API
+(`Store.apply` with a step that only returns rows), then claimed and finished as `done`, as a
+dispatcher does; no engine runs (busy.sop's timeline gives about one dispatched row per 1.3
+events). Measured twice at each size: a claim that finds nothing due (what an idle dispatcher's
+poll costs) and a claim of a 20-row batch.
 """
 
 from __future__ import annotations
@@ -188,6 +196,67 @@ def measure(
     }
 
 
+def claim_latency(url: str, sizes: list[int], probes: int = 200) -> list[dict[str, Any]]:
+    """Claim latency (ms, p50 and p99) after the outbox holds each of `sizes` finished rows."""
+    from sopdsl.runtime.store import DONE, Batch, OutboxRow, open_store
+
+    store = open_store(url)
+    store.ensure_shard("s", start=0, seed=0, plan_hash="bench")
+    made = 0
+
+    def insert(count: int) -> None:
+        nonlocal made
+        rows = [
+            OutboxRow("s", f"k{made + i}", f"m{(made + i) % 997}", "send", {"n": made + i}, next_at=0)
+            for i in range(count)
+        ]
+        made += count
+        store.apply("s", [], lambda *_: Batch(rows=rows), since=0, worker="w", wall=time.time(), lease=60)
+
+    def finish(rows: list[Any]) -> None:
+        for row in rows:
+            row.status, row.attempts = DONE, 1
+        store.finish(rows, "w")
+
+    def timed(limit: int) -> tuple[float, list[Any]]:
+        began = time.perf_counter()
+        rows = store.claim("w", time.time(), 10, 60, limit)
+        return (time.perf_counter() - began) * 1000, rows
+
+    results = []
+    for size in sizes:
+        began = time.perf_counter()
+        while made < size:
+            insert(min(1000, size - made))
+            while rows := store.claim("w", time.time(), 10, 60, 200):
+                finish(rows)
+        filled = time.perf_counter() - began
+        empty = sorted(timed(20)[0] for _ in range(5 * probes))
+        insert(20 * probes)
+        batch = []
+        for _ in range(probes):
+            took, rows = timed(20)
+            batch.append(took)
+            finish(rows)
+        batch.sort()
+        results.append(
+            {
+                "finished_rows": size,
+                "fill_seconds": round(filled, 1),
+                "empty_p50_ms": _pct(empty, 50),
+                "empty_p99_ms": _pct(empty, 99),
+                "batch_p50_ms": _pct(batch, 50),
+                "batch_p99_ms": _pct(batch, 99),
+            }
+        )
+    store.close()
+    return results
+
+
+def _pct(sorted_ms: list[float], pct: int) -> float:
+    return round(sorted_ms[min(len(sorted_ms) - 1, len(sorted_ms) * pct // 100)], 3)
+
+
 def _fresh_postgres(admin_url: str) -> tuple[str, str]:
     import psycopg
 
@@ -216,10 +285,15 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=50, help="events per Runtime.feed_many call (SQLite row)"
     )
+    parser.add_argument(
+        "--claim-sizes", default="0,50000,100000", help="finished outbox rows to measure claims after"
+    )
+    parser.add_argument("--only", choices=["throughput", "claims"], help="run one part only")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
     args = parser.parse_args()
     events = 400 if args.quick else args.events
     runs = 1 if args.quick else args.runs
+    sizes = [0, 2000, 5000] if args.quick else [int(n) for n in args.claim_sizes.split(",")]
 
     import sopdsl
 
@@ -227,6 +301,48 @@ def main() -> None:
         sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop")))
     )
     plan_text = plan.dumps()
+    results = [] if args.only == "claims" else _throughput(args, plan_text, events, runs)
+    claims = [] if args.only == "throughput" else _claims(args, sizes)
+    machine = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "processor": _cpu_name(),
+    }
+    out = ROOT / "bench" / "results" / ("live-claims.json" if args.only == "claims" else "live.json")
+    out.parent.mkdir(exist_ok=True)
+    body = {"machine": machine, "events": events, "runs": runs, "results": results, "claims": claims}
+    out.write_text(json.dumps(body, indent=1) + "\n")
+    print(f"machine: {machine['processor']}, {machine['cpus']} CPUs, Python {machine['python']}; wrote {out}")
+
+
+def _claims(args: argparse.Namespace, sizes: list[int]) -> list[dict[str, Any]]:
+    print(
+        "claim latency: outbox rows inserted in bulk through the store API, claimed and finished "
+        "(no engine); ms per claim, finding nothing due / a 20-row batch"
+    )
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = [("sqlite", f"sqlite:///{tmp}/claims.db", "")]
+        url, name = _fresh_postgres(args.postgres)
+        stores.append(("postgres", url, name))
+        try:
+            for kind, store_url, _ in stores:
+                for row in claim_latency(store_url, sizes):
+                    found.append({"store": kind, **row})
+                    print(
+                        f"{kind:<9} after {row['finished_rows']:>7} finished rows: "
+                        f"empty p50 {row['empty_p50_ms']:>6.3f} p99 {row['empty_p99_ms']:>7.3f}  "
+                        f"batch p50 {row['batch_p50_ms']:>6.3f} p99 {row['batch_p99_ms']:>7.3f}  "
+                        f"(filled in {row['fill_seconds']} s)",
+                        flush=True,
+                    )
+        finally:
+            _drop_postgres(args.postgres, name)
+    return found
+
+
+def _throughput(args: argparse.Namespace, plan_text: str, events: int, runs: int) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in sorted({1, args.batch}):
@@ -256,18 +372,7 @@ def main() -> None:
                 f"postgres    {workers} worker{'s' if workers > 1 else ' '}, executor {delay * 1000:>3.0f} ms: "
                 f"{row['events_per_second']:>6} events/s  {row['actions_per_second']:>6} actions/s"
             )
-    machine = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "processor": _cpu_name(),
-    }
-    out = ROOT / "bench" / "results" / "live.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(
-        json.dumps({"machine": machine, "events": events, "runs": runs, "results": results}, indent=1) + "\n"
-    )
-    print(f"machine: {machine['processor']}, {machine['cpus']} CPUs, Python {machine['python']}; wrote {out}")
+    return results
 
 
 def _best(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -109,6 +109,10 @@ class SqlStore(ABC):
     def _sql(self, sql: str) -> str:
         return sql
 
+    def _finished(self, count: int) -> None:
+        """Outbox rows left the pending set or were deleted (committed); PostgreSQL vacuums here."""
+        return None  # SQLite removes an index entry when its row changes: nothing piles up
+
     # ---- schema ------------------------------------------------------------------------------------
 
     def _prepare(self, migrate: bool) -> None:
@@ -363,6 +367,7 @@ class SqlStore(ABC):
                 ),
                 [(r.status, r.attempts, r.failures, r.next_at, r.error, r.id) for r in rows],
             )
+        self._finished(len(rows))
 
     def requeue(self, shard: str, key: str, now: int) -> bool:
         """Put a parked row back to pending."""
@@ -399,7 +404,8 @@ class SqlStore(ABC):
                     ),
                     (key, str(amount), amount),
                 )
-            return gone
+        self._finished(gone)
+        return gone
 
     def _purged(self, cur: Cursor) -> tuple[int, int]:
         cur.execute(
