@@ -115,7 +115,9 @@ class PostgresStore(SqlStore):
                     return
                 self._conn.execute(_VACUUM)
             except psycopg.Error as exc:  # the rows are committed; the next vacuum may do better
-                _log.warning("store %s: vacuuming the outbox failed: %s", redact_url(self.url), self._reason(exc))
+                _log.warning(
+                    "store %s: vacuuming the outbox failed: %s", redact_url(self.url), self._reason(exc)
+                )
 
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT to_regclass('sopdsl_meta') IS NOT NULL")
