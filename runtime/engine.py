@@ -38,6 +38,7 @@ from sopdsl.runtime.state import Flow, GroupState, MemberState
 from sopdsl.runtime.trace import Tracer
 from sopdsl.runtime.versions import PlanChange
 from sopdsl.templating import environment
+from sopdsl.templating import render as render_template
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 # Timer kinds.
@@ -1592,7 +1593,7 @@ class Engine:
                 out.append(str(value))
             else:
                 return "".join(out).strip()
-        return _compiled_template(source).render(self._context(flow, member, group)).strip()
+        return render_template(_compiled_template(source), self._context(flow, member, group)).strip()
 
     def _member_value(self, member: MemberState, name: str, program: model.Program) -> Any:
         """`member.<name>` as the template context has it (see `_context`), or `_MISSING`."""
