@@ -17,9 +17,11 @@ the bound, before the expensive work is done:
 - `MAX_INT_BITS`: integers made by `*` and `**` have at most 4,096 bits (about 1,233 digits);
   `**` with an integer exponent over `MAX_EXPONENT` (4,096) is refused outright.
 - `MAX_RANGE`: `range()` makes at most 10,000 numbers.
-- `MAX_WORK`: one render does at most 1,000,000 units of work: one per loop iteration, call,
-  filter and operator, plus one per character or item a filter, call or operator makes.
-  Counting work rather than time keeps rendering deterministic (the engine reads no clock).
+- `MAX_WORK`: one render does at most 100,000 units of work. Each loop item and each pass
+  through a loop's or macro's body costs one unit per syntax node it runs; each call, filter
+  and operator one more, plus one per 64 characters or 4 items it makes. A unit is a few microseconds
+  at most, so a render stops within a fraction of a second; counting work rather than time keeps
+  rendering deterministic (the engine reads no clock).
 
 The operators are intercepted (`intercepted_binops`), so Jinja never folds them at compile time
 either: `{{ 7**777777 }}` fails at render, fast, instead of hanging the compiler.
@@ -37,7 +39,7 @@ from functools import cache, wraps
 from string import Formatter
 from typing import Any, cast
 
-from jinja2 import StrictUndefined, Template, TemplateError, nodes
+from jinja2 import Environment, StrictUndefined, Template, TemplateError, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import Context, LoopContext, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -48,7 +50,7 @@ MAX_TEXT = 64 * 1024
 MAX_INT_BITS = 4096
 MAX_EXPONENT = 4096
 MAX_RANGE = 10_000
-MAX_WORK = 1_000_000
+MAX_WORK = 100_000
 
 
 class TemplateLimitError(TemplateError):
@@ -106,11 +108,11 @@ def binop(op: str, left: Any, right: Any) -> Any:
         result = _BINOPS[op](left, right)
     except OverflowError as exc:
         raise TemplateLimitError(f"'{op}' makes a number too large ({exc})") from exc
-    _charge(_length(result))
+    _charge(_cost(result))
     return result
 
 
-class TemplateLimitTemplate(Template):
+class BoundedTemplate(Template):
     """A template whose `render` goes through `render` above, whoever calls it."""
 
     def render(self, *args: Any, **kwargs: Any) -> str:
@@ -118,16 +120,23 @@ class TemplateLimitTemplate(Template):
 
 
 class BoundedCodeGenerator(CodeGenerator):
-    """Jinja's code generator, with every loop's items counted and `~` bounded."""
+    """Jinja's code generator, with loops and macros metered (`_meter`) and `~` bounded."""
 
-    def visit_For(self, node: nodes.For, frame: Frame) -> None:  # noqa: N802 - Jinja's visitor names
-        counted = nodes.Call(nodes.EnvironmentAttribute("counted"), [node.iter], [], None, None)
-        counted.set_lineno(node.lineno)
-        copy = nodes.For(
-            node.target, counted, node.body, node.else_, node.test, node.recursive, lineno=node.lineno
-        )
-        copy.set_environment(self.environment)
-        super().visit_For(copy, frame)
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:  # noqa: N802 - Jinja's visitor names
+        _meter(node, self.environment)
+        super().visit_Template(node, frame)
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:  # noqa: N802
+        # The meter's own calls (`_meter`) go straight to the environment, not through the
+        # sandbox's `call`: they run once per loop item, and the sandbox would charge them too.
+        if isinstance(node.node, nodes.EnvironmentAttribute) and node.node.name in _METER:
+            self.write(f"environment.{node.node.name}(")
+            for index, arg in enumerate(node.args):
+                self.write(", " if index else "")
+                self.visit(arg, frame)
+            self.write(")")
+            return
+        super().visit_Call(node, frame, forward_caller=forward_caller)
 
     def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802
         self.write("environment.join_text((")
@@ -142,7 +151,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
 
     intercepted_binops = frozenset(("*", "**", "+", "%"))
     code_generator_class = BoundedCodeGenerator
-    template_class = TemplateLimitTemplate
+    template_class = BoundedTemplate
 
     def __init__(self, **options: Any) -> None:
         super().__init__(finalize=_finalize, **options)
@@ -167,15 +176,20 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         """`a ~ b`: at most `MAX_OUTPUT`, measured before anything is turned into text."""
         _check_size(sum(_measure(part) for part in parts), "'~'", "")
         text = "".join(map(str, parts))
-        _charge(1 + len(text))
+        _charge(1 + _cost(text))
         return text
 
     @staticmethod
-    def counted(iterable: Iterable[Any]) -> Iterator[Any]:
-        """A loop's items, each charged one unit of work."""
+    def counted(iterable: Iterable[Any], cost: int = 1) -> Iterator[Any]:
+        """A loop's items, each charged `cost` units of work (its `if` test's size)."""
         for item in iterable:
-            _charge(1)
+            _charge(cost)
             yield item
+
+    @staticmethod
+    def charge(cost: int) -> None:
+        """One pass through a loop's or a macro's body: `cost` units of work, its size."""
+        _charge(cost)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         return binop(operator, left, right)
@@ -202,7 +216,7 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         _charge(1)
         if isinstance(__obj, LoopContext) and args:
-            args = (BoundedEnvironment.counted(args[0]), *args[1:])  # a recursive loop's `loop(...)`
+            args = (BoundedEnvironment.counted(args[0]), *args[1:])  # a recursive loop's `loop(x)`
         name = getattr(__obj, "__name__", "")
         owner = getattr(getattr(__obj, "__wrapped__", __obj), "__self__", None)
         if isinstance(owner, str | bytes) and name in _TEXT_METHODS:
@@ -210,6 +224,33 @@ class BoundedEnvironment(ImmutableSandboxedEnvironment):
         result = super().call(__context, __obj, *args, **kwargs)
         _check_made(result, f"'{name or 'call'}'")
         return result
+
+
+_METER = frozenset(("charge", "counted"))
+
+
+def _meter(tree: nodes.Template, environment: Environment) -> None:
+    """Charge work where a template repeats itself: each loop item and each pass through a loop's
+    or macro's body costs one unit per syntax node it runs, so work counted tracks time spent."""
+    for node in list(tree.find_all((nodes.For, nodes.Macro, nodes.CallBlock))):
+        assert isinstance(node, nodes.For | nodes.Macro | nodes.CallBlock)
+        body_cost = 1 + sum(1 for child in node.body for _ in child.find_all(nodes.Node)) + len(node.body)
+        node.body.insert(0, _environment_call(environment, node, "charge", nodes.Const(body_cost)))
+        if isinstance(node, nodes.For):
+            test_cost = 1 + (sum(1 for _ in node.test.find_all(nodes.Node)) if node.test else 0)
+            counted = _environment_call(environment, node, "counted", node.iter, nodes.Const(test_cost))
+            node.iter = counted.node
+
+
+def _environment_call(
+    environment: Environment, where: nodes.Node, method: str, *args: nodes.Node
+) -> nodes.ExprStmt:
+    """`environment.<method>(*args)` as a statement, placed at `where`."""
+    call = nodes.Call(nodes.EnvironmentAttribute(method), list(args), [], None, None)
+    statement = nodes.ExprStmt(call)
+    statement.set_lineno(where.lineno)
+    statement.set_environment(environment)
+    return statement
 
 
 @dataclass(slots=True)
@@ -244,6 +285,14 @@ def _charge(units: int) -> None:
 
 def _length(value: Any) -> int:
     return len(value) if isinstance(value, str | bytes | list | tuple | dict) else 0
+
+
+def _cost(made: Any) -> int:
+    """The work of making `made`: text is copied fast (a unit per 64 characters), items of lists
+    and dicts less so (a unit per 4)."""
+    if isinstance(made, str | bytes):
+        return len(made) // 64
+    return _length(made) // 4
 
 
 def _measure(value: Any, cap: int = MAX_TEXT) -> int:
@@ -288,7 +337,7 @@ def _check_made(result: Any, what: str) -> None:
     size = _length(result)
     if isinstance(result, str | bytes) and size > MAX_TEXT:
         raise TemplateLimitError(f"{what} made a text over {_kib(MAX_TEXT)}")
-    _charge(size)
+    _charge(_cost(result))
 
 
 def _is_int(value: Any) -> bool:
