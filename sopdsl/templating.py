@@ -79,14 +79,14 @@ def render(template: Template, context: Mapping[str, Any]) -> str:
                 raise TemplateLimitError(f"template output over {_kib(MAX_OUTPUT)}")
             out.append(chunk)
         return "".join(out)
-    except TemplateError:
+    except TemplateLimitError:
         raise
     except RecursionError as exc:
         raise TemplateLimitError("template nests too deeply (macros or loops calling themselves)") from exc
     except (MemoryError, OverflowError) as exc:
         raise TemplateLimitError(f"template makes a value too large: {exc}") from exc
     except Exception:
-        template.environment.handle_exception()
+        template.environment.handle_exception()  # re-raised, located in the template's text
     finally:
         chunks.close()  # a generator: stopped early on a limit
         _BUDGET.reset(token)
