@@ -512,11 +512,14 @@ _ITEMWISE_FILTERS = frozenset(
 )
 
 
+# Filters whose other arguments say how large their result is: their arguments are bound by
+# name and checked before they run (`_filter_check`).
+_SIZED_FILTERS = frozenset("center indent wordwrap replace format truncate batch slice join".split())
+
+
 def _filter_check(name: str, a: Mapping[str, Any]) -> None:
     """Refuse, before calling it, a filter whose result would go over `MAX_TEXT`."""
-    value = a.get("value", a.get("s", a.get("seq")))
-    if name not in _ITEMWISE_FILTERS:
-        _check_size(_measure(value), f"the '{name}' filter on a value", "")
+    value = a.get("value", a.get("s"))
     if name == "center" and isinstance(a.get("width"), int) and a["width"] > MAX_TEXT:
         raise TemplateLimitError(f"'center' to over {MAX_TEXT} characters")
     elif name == "indent":
@@ -544,32 +547,40 @@ def _filter_check(name: str, a: Mapping[str, Any]) -> None:
 
 def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function`, checked before it runs (`_filter_check`) and after (`_check_made`)."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):  # pragma: no cover - every built-in filter has one
-        return function
+    first = 1 if hasattr(function, "jinja_pass_arg") else 0  # after Jinja's context, if it takes one
+    itemwise = name in _ITEMWISE_FILTERS
+    signature = inspect.signature(function) if name in _SIZED_FILTERS else None
 
     @wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         _charge(1)
-        try:
-            bound = signature.bind(*args, **kwargs)
-        except TypeError:
-            return function(*args, **kwargs)  # Jinja says what is wrong with the arguments
-        bound.apply_defaults()
-        arguments = bound.arguments
-        if name == "join":
-            value = arguments.get("value")
-            if value is not None and not isinstance(value, Undefined) and arguments.get("attribute") is None:
-                items = list(value)
-                separator = _measure(arguments.get("d", ""))
-                _check_size(separator * len(items) + sum(_measure(i) for i in items), "'join'", "")
-                arguments["value"] = items
+        if not itemwise and len(args) > first:
+            _check_size(_measure(args[first]), f"the '{name}' filter on a value", "")
+        if signature is not None:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return function(*args, **kwargs)  # Jinja says what is wrong with the arguments
+            bound.apply_defaults()
+            arguments = bound.arguments
+            if name == "join":
+                _bounded_join(arguments)
                 args, kwargs = bound.args, bound.kwargs
-        else:
-            _filter_check(name, arguments)
+            else:
+                _filter_check(name, arguments)
         result = function(*args, **kwargs)
         _check_made(result, f"the '{name}' filter")
         return result
 
     return guarded
+
+
+def _bounded_join(arguments: dict[str, Any]) -> None:
+    """The `join` filter's items, listed and measured (with the separators) before joining."""
+    value = arguments.get("value")
+    if value is None or isinstance(value, Undefined) or arguments.get("attribute") is not None:
+        return  # joined attributes are measured when made (`_check_made`)
+    items = list(value)
+    separator = _measure(arguments.get("d", ""))
+    _check_size(separator * len(items) + sum(_measure(item) for item in items), "'join'", "")
+    arguments["value"] = items
