@@ -38,6 +38,7 @@ from sopdsl.runtime.state import Flow, GroupState, MemberState
 from sopdsl.runtime.trace import Tracer
 from sopdsl.runtime.versions import PlanChange
 from sopdsl.templating import environment
+from sopdsl.templating import render as render_template
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 # Timer kinds.
@@ -1716,7 +1717,7 @@ class Engine:
                 return "".join(out).strip()
         context = self._context(flow, member, group)
         try:
-            return _compiled_template(source).render(context).strip()
+            return render_template(_compiled_template(source), context).strip()
         except TemplateError as exc:
             raise RenderError(f"template error: {exc}") from exc
         except Exception as exc:

@@ -197,6 +197,16 @@ CODES: Mapping[str, Code] = _codes(
         "template too long",
         "A message longer than one phone screen is rarely read; keep group messages short (scenario J1).",
     ),
+    (
+        "SOP204",
+        "template reaches past its data",
+        "Templates read variables, their fields and items, and use filters. They may not read a name starting with '_' (such as __class__), Python's internal attributes, or methods that change data (pop, update, append, ...), and may not call format or format_map, which read attributes by name; attr() and the attribute of map, sort, sum and the like take a name written in the template. Format values with the format filter instead: {{ '%.1f'|format(member.points) }}.",
+    ),
+    (
+        "SOP205",
+        "template computes too much",
+        "A constant expression in the template would make a text or list over 64 KiB or a number over 4,096 bits ({{ 'a' * 10**9 }}, {{ 7**777777 }}). The same bounds hold when a message is rendered, with a bound on its output (64 KiB) and on its work (loops, calls and text made): a template over one fails, and its action fails with the bound named.",
+    ),
     ("SOP301", "invalid time", "Times are written HH:MM in 24-hour form, from 00:00 to 23:59."),
     ("SOP302", "invalid date", "Dates are written YYYY-MM-DD and must exist on the calendar."),
     (

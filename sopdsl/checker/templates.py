@@ -8,14 +8,18 @@ lives with the playbook checks, which know the context.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections import deque
+from typing import TYPE_CHECKING, cast
 
 from jinja2 import TemplateSyntaxError, nodes
+from jinja2.sandbox import modifies_known_mutable
 
 from sopdsl.source import Span
-from sopdsl.templating import environment
+from sopdsl.templating import MAX_INT_BITS, MAX_TEXT, TemplateLimitError, binop, environment
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from sopdsl.checker.context import Context
     from sopdsl.source import Source
 
@@ -54,6 +58,8 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
         loading = next(
             iter(tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))), None
         )
+        unsafe = _unsafe(tree)
+        costly = _costly(tree)
     except TemplateSyntaxError as exc:
         ctx.error(
             "SOP201",
@@ -74,6 +80,25 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
             "copy the shared text in, or send the other template as its own step",
         )
         return None
+    source = ctx.loaded.sources.get(span.path)
+    for place, message in unsafe:
+        ctx.error(
+            "SOP204",
+            f"{what}{_line_of(text, place.lineno, long)}: {message}",
+            line_span(span, place.lineno, long, source),
+            "read fields as {{ member.name }} and format numbers with the format filter: "
+            "{{ '%.1f'|format(member.points) }}",
+        )
+    for place, message in costly:
+        ctx.error(
+            "SOP205",
+            f"{what}{_line_of(text, place.lineno, long)} computes too much: {message}",
+            line_span(span, place.lineno, long, source),
+            f"a message's texts and lists stay under {MAX_TEXT // 1024} KiB and its numbers under "
+            f"{MAX_INT_BITS} bits",
+        )
+    if unsafe or costly:
+        return None
     # Keep only the longest paths: `member.name` covers `member`.
     covered = {q.rsplit(".", i)[0] for q in found for i in range(1, q.count(".") + 1)}
     return tuple(sorted(found - covered))
@@ -92,8 +117,9 @@ def _simple_paths(text: str) -> tuple[str, ...] | None:
     found: set[str] = set()
     for match in _SIMPLE.finditer(text):
         path = match.group(1)
-        if path.split(".", 1)[0] in _JINJA_WORDS:
-            return None
+        root, *fields = path.split(".")
+        if root in _JINJA_WORDS or any(_unsafe_name(field, attribute=True) for field in fields):
+            return None  # let the full check below say what is wrong with it
         found.add(path)
     if "{" in _SIMPLE.sub("", text):
         return None  # a block, a comment or a richer expression: Jinja must read it
@@ -149,3 +175,157 @@ def _path(node: nodes.Node) -> str | None:
         inner = _path(node.node)
         return f"{inner}.{node.arg.value}" if inner else None
     return None
+
+
+# Python's internal attributes (as `jinja2.sandbox.is_internal_attribute` has them) and the
+# methods of lists, dicts and sets that change them: the sandbox refuses both when rendering.
+_INTERNAL = frozenset(("mro", "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_code", "ag_frame"))
+_KNOWN_MUTABLE: tuple[object, ...] = ([], {}, set(), deque())
+_MUTATING = frozenset(
+    name for value in _KNOWN_MUTABLE for name in dir(value) if modifies_known_mutable(value, name)
+)
+_FORMAT = frozenset(("format", "format_map"))
+
+# Filters whose arguments name attributes to read from each item: filter -> (position, keyword).
+_ATTRIBUTE_ARGUMENTS = {
+    "map": (None, "attribute"),
+    "selectattr": (0, None),
+    "rejectattr": (0, None),
+    "sort": (2, "attribute"),
+    "unique": (1, "attribute"),
+    "min": (1, "attribute"),
+    "max": (1, "attribute"),
+    "sum": (0, "attribute"),
+    "groupby": (0, "attribute"),
+    "join": (1, "attribute"),
+}
+
+
+def _unsafe_name(name: str, attribute: bool) -> str | None:
+    """Why a template may not read `name` (an attribute, or an item if not `attribute`), or None."""
+    if name.startswith("_"):
+        return f"'{name}' starts with '_': templates may not read Python's internals"
+    if name in _FORMAT:
+        return f"'{name}' may not be used: it reads attributes by name; use the format filter"
+    if attribute and name in _INTERNAL:
+        return f"'{name}' is one of Python's internals, which templates may not read"
+    if attribute and name in _MUTATING:
+        return f"'.{name}' is a method that changes data, which templates may not call"
+    return None
+
+
+def _unsafe(tree: nodes.Template) -> list[tuple[nodes.Node, str]]:
+    """Every place a template reaches past its data, found on its syntax tree (not its text).
+
+    Attributes and constant items starting with '_', `format` and `format_map`, Python's
+    internal attributes, methods that change data, and the names given to `attr` and to the
+    filters that read an attribute of each item (`map(attribute=...)`, `sort`, `sum`, ...)."""
+    found: list[tuple[nodes.Node, str]] = []
+    for node in _inside_out(tree):
+        if isinstance(node, nodes.Getattr):
+            why = _unsafe_name(node.attr, attribute=True)
+        elif isinstance(node, nodes.Getitem):
+            arg = node.arg
+            name = arg.value if isinstance(arg, nodes.Const) else None
+            why = _unsafe_name(name, attribute=False) if isinstance(name, str) else None
+        elif isinstance(node, nodes.Filter):
+            why = _unsafe_filter(node)
+        else:
+            why = None
+        if why is not None:
+            found.append((node, why))
+    return found
+
+
+def _inside_out(node: nodes.Node) -> Iterator[nodes.Node]:
+    """Every node under `node`, each after the nodes it holds: `''.__class__` before `.__mro__`."""
+    for child in node.iter_child_nodes():
+        yield from _inside_out(child)
+        yield child
+
+
+def _unsafe_filter(node: nodes.Filter) -> str | None:
+    name, args = node.name, list(node.args)
+    # Jinja types a filter's keyword arguments as `Pair`s; they are `Keyword`s (a name, a value).
+    keywords = cast("list[nodes.Keyword]", node.kwargs)
+    kwargs = {kw.key: kw.value for kw in keywords}
+    if name == "map" and args and isinstance(args[0], nodes.Const) and args[0].value == "attr":
+        name, args = "attr", args[1:]  # map('attr', 'name') applies attr to each item
+    if name == "attr":
+        arg = args[0] if args else kwargs.get("name")
+        if arg is None:
+            return None
+        if not (isinstance(arg, nodes.Const) and isinstance(arg.value, str)):
+            return "attr() needs the attribute's name written in the template, not computed"
+        return _unsafe_name(arg.value, attribute=True)
+    if name not in _ATTRIBUTE_ARGUMENTS:
+        return None
+    position, keyword = _ATTRIBUTE_ARGUMENTS[name]
+    value = kwargs.get(keyword) if keyword else None
+    if value is None and position is not None and len(args) > position:
+        value = args[position]
+    if isinstance(value, nodes.Const) and isinstance(value.value, str):
+        for part in value.value.split("."):
+            why = _unsafe_name(part, attribute=False)
+            if why is not None:
+                return f"{name}(): {why}"
+    return None
+
+
+class _NotConstantError(Exception):
+    """The expression depends on variables (or fails for another reason): left to rendering."""
+
+
+_FOLDED = (nodes.BinExpr, nodes.Concat, nodes.UnaryExpr)
+
+
+def _costly(tree: nodes.Template) -> list[tuple[nodes.Node, str]]:
+    """Constant expressions that would go over a rendering bound (`{{ 'a' * 10**9 }}`).
+
+    Each is worked out with the same bounded operators rendering uses, so this is fast: an
+    operator over a bound stops before it computes anything large."""
+    found: list[tuple[nodes.Node, str]] = []
+
+    def visit(node: nodes.Node) -> None:
+        if isinstance(node, _FOLDED):
+            try:
+                _fold(node)
+                return
+            except TemplateLimitError as exc:
+                found.append((node, str(exc)))
+                return
+            except _NotConstantError:
+                pass
+        for child in node.iter_child_nodes():
+            visit(child)
+
+    visit(tree)
+    return found
+
+
+_PLAIN_BINOPS = {"-": lambda a, b: a - b, "/": lambda a, b: a / b, "//": lambda a, b: a // b}
+
+
+def _fold(node: nodes.Node) -> object:
+    """The value of a constant expression, or `_NotConstantError`; `TemplateLimitError` over a bound."""
+    if isinstance(node, nodes.Const):
+        return node.value
+    if isinstance(node, nodes.List | nodes.Tuple):
+        items = [_fold(item) for item in node.items]
+        return items if isinstance(node, nodes.List) else tuple(items)
+    try:
+        if isinstance(node, nodes.Concat):
+            return environment().join_text(tuple(_fold(part) for part in node.nodes))
+        if isinstance(node, nodes.BinExpr):
+            left, right = _fold(node.left), _fold(node.right)
+            if node.operator in _PLAIN_BINOPS:
+                return _PLAIN_BINOPS[node.operator](left, right)
+            return binop(node.operator, left, right)
+        if isinstance(node, nodes.Neg | nodes.Pos):
+            value = _fold(node.node)
+            return -value if isinstance(node, nodes.Neg) else +value  # type: ignore[operator]
+    except (TemplateLimitError, _NotConstantError):
+        raise
+    except Exception as exc:  # `1 / 0`, `'a' - 1`: rendering reports them, with the data at hand
+        raise _NotConstantError from exc
+    raise _NotConstantError
