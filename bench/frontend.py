@@ -39,10 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sopdsl.checker import check_program  # noqa: E402
-from sopdsl.compiler import compile_program  # noqa: E402
-from sopdsl.loader import LoadedProgram, load  # noqa: E402
-from sopdsl.parser import parse  # noqa: E402
+from sopdsl.plan.compiler import compile_program  # noqa: E402
 from sopdsl.source import Source  # noqa: E402
+from sopdsl.syntax.loader import LoadedProgram, load  # noqa: E402
+from sopdsl.syntax.parser import parse  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SIZE = 1024 * 1024
@@ -390,7 +390,7 @@ def best_of(runs: int, fn: Callable[[], Any]) -> tuple[float, list[float]]:
 
 
 _CONSTRUCT = (
-    "import time; t0 = time.perf_counter(); import sopdsl.parser as p; t1 = time.perf_counter(); "
+    "import time; t0 = time.perf_counter(); import sopdsl.syntax.parser as p; t1 = time.perf_counter(); "
     "p.lark_parser(); t2 = time.perf_counter(); print(t1 - t0, t2 - t1)"
 )
 

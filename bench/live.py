@@ -102,9 +102,9 @@ def _work(
     delay: float,
     batch: int,
 ) -> None:
+    from sopdsl.live.dispatch import ACTION_KINDS
+    from sopdsl.live.runtime import ManualClock, Runtime
     from sopdsl.plan import loads
-    from sopdsl.runtime.dispatch import ACTION_KINDS
-    from sopdsl.runtime.live import ManualClock, Runtime
 
     plan = loads(plan_text)
 
@@ -180,7 +180,7 @@ def measure(
         if proc.exitcode != 0:
             raise SystemExit(f"a worker failed (exit code {proc.exitcode})")
     took = time.perf_counter() - began
-    from sopdsl.runtime.store import open_store
+    from sopdsl.live.store import open_store
 
     store = open_store(url)
     stats = store.stats()
@@ -198,7 +198,7 @@ def measure(
 
 def claim_latency(url: str, sizes: list[int], probes: int = 200) -> list[dict[str, Any]]:
     """Claim latency (ms, p50 and p99) after the outbox holds each of `sizes` finished rows."""
-    from sopdsl.runtime.store import DONE, Batch, OutboxRow, open_store
+    from sopdsl.live.store import DONE, Batch, OutboxRow, open_store
 
     store = open_store(url)
     store.ensure_shard("s", start=0, seed=0, plan_hash="bench")

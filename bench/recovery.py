@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import sopdsl  # noqa: E402
 from bench.live import START, timeline  # noqa: E402
-from sopdsl.runtime.live import ManualClock, Runtime  # noqa: E402
+from sopdsl.live.runtime import ManualClock, Runtime  # noqa: E402
 
 
 def measure(events: int, every: int) -> dict[str, float | int]:

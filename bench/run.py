@@ -83,7 +83,7 @@ def _log_writer(out: Any) -> Any:
     """Write each action as `sopdsl simulate --format jsonl` does: its JSON form, keys sorted."""
     import msgspec
 
-    from sopdsl.runtime import timeutil
+    from sopdsl.plan import timeutil
 
     tz = timeutil.zone("Asia/Shanghai")
     encode = msgspec.json.Encoder(order="sorted").encode
@@ -99,8 +99,8 @@ def measure(what: str, path: Path) -> dict[str, Any]:
     """One run of `what` (floor, reader, engine, simple) over a timeline, in this process."""
     import msgspec
 
-    from sopdsl.simulate import simulate_timeline
-    from sopdsl.timeline import open_timeline
+    from sopdsl.dryrun.simulate import simulate_timeline
+    from sopdsl.dryrun.timeline import open_timeline
 
     plan = _plan()
     base_kb = _rss_kb()

@@ -2,7 +2,7 @@
 
 It ticks hour by hour and, every hour, scans every member and every group for what falls due in
 that hour (a silence deadline, the end of a warning's three days, a year without an order, a
-class reminder). It shares nothing with `sopdsl.runtime` but the timeline reader and Jinja, so
+class reminder). It shares nothing with `sopdsl.engine` but the timeline reader and Jinja, so
 its action log is an independent check of the engine's, and its speed is the baseline: work
 that grows with members × hours, where the engine's grows with events and firings.
 
@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, StrictUndefined
 
+from sopdsl.dryrun.timeline import Member, Timeline
+from sopdsl.engine.events import Event
 from sopdsl.plan import Plan
-from sopdsl.runtime.events import Event
-from sopdsl.timeline import Member, Timeline
 
 # Playbook order in bench/reference.sop.
 WELCOME, KICK_SPAM, PRUNE, CADENCE, REACTIVATE = range(5)

@@ -8,7 +8,7 @@ The staged API, each stage callable on its own:
     engine = sopdsl.Engine(plan, start=...)                 # -> actions, on any clock
 
 Names are imported lazily, so a bot that embeds only the engine and a compiled plan
-(`sopdsl.runtime`, `sopdsl.plan`) never imports the parser or Lark.
+(`sopdsl.engine`, `sopdsl.plan`) never imports the parser or Lark.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "parse": "sopdsl.parser",
-    "load": "sopdsl.loader",
-    "load_text": "sopdsl.loader",
+    "parse": "sopdsl.syntax.parser",
+    "load": "sopdsl.syntax.loader",
+    "load_text": "sopdsl.syntax.loader",
     "check": "sopdsl.checker",
     "check_program": "sopdsl.checker",
     "CheckResult": "sopdsl.checker",
-    "compile_program": "sopdsl.compiler",
+    "compile_program": "sopdsl.plan.compiler",
     "Plan": "sopdsl.plan",
     "load_plan": "sopdsl.plan",
-    "Engine": "sopdsl.runtime.engine",
-    "Event": "sopdsl.runtime.events",
-    "Action": "sopdsl.runtime.actions",
-    "simulate": "sopdsl.simulate",
+    "Engine": "sopdsl.engine.engine",
+    "Event": "sopdsl.engine.events",
+    "Action": "sopdsl.engine.actions",
+    "simulate": "sopdsl.dryrun.simulate",
     "Diagnostic": "sopdsl.diagnostics",
     "Severity": "sopdsl.diagnostics",
     "Source": "sopdsl.source",
@@ -41,10 +41,10 @@ _EXPORTS = {
     "PlanError": "sopdsl.errors",
     "FixtureError": "sopdsl.errors",
     "EngineError": "sopdsl.errors",
-    "Runtime": "sopdsl.runtime.live",
-    "open_store": "sopdsl.runtime.live",
-    "ManualClock": "sopdsl.runtime.clock",
-    "RealClock": "sopdsl.runtime.clock",
+    "Runtime": "sopdsl.live.runtime",
+    "open_store": "sopdsl.live.runtime",
+    "ManualClock": "sopdsl.live.clock",
+    "RealClock": "sopdsl.live.clock",
 }
 _RENAMED = {"load_plan": "loads"}
 
@@ -80,20 +80,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from sopdsl.checker import CheckResult, check, check_program
-    from sopdsl.compiler import compile_program
     from sopdsl.diagnostics import Diagnostic, Severity
+    from sopdsl.dryrun.simulate import simulate
+    from sopdsl.engine.actions import Action
+    from sopdsl.engine.engine import Engine
+    from sopdsl.engine.events import Event
     from sopdsl.errors import CheckError, EngineError, FixtureError, ParseError, PlanError, SopdslError
-    from sopdsl.loader import load, load_text
-    from sopdsl.parser import parse
+    from sopdsl.live.clock import ManualClock, RealClock
+    from sopdsl.live.runtime import Runtime, open_store
     from sopdsl.plan import Plan
     from sopdsl.plan import loads as load_plan
-    from sopdsl.runtime.actions import Action
-    from sopdsl.runtime.clock import ManualClock, RealClock
-    from sopdsl.runtime.engine import Engine
-    from sopdsl.runtime.events import Event
-    from sopdsl.runtime.live import Runtime, open_store
-    from sopdsl.simulate import simulate
+    from sopdsl.plan.compiler import compile_program
     from sopdsl.source import Source
+    from sopdsl.syntax.loader import load, load_text
+    from sopdsl.syntax.parser import parse
 
 
 def __getattr__(name: str) -> Any:

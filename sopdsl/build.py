@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sopdsl.analysis import analyse
 from sopdsl.checker import check_program
-from sopdsl.compiler import compile_program, relocate
 from sopdsl.diagnostics import Diagnostic
-from sopdsl.loader import LoadedProgram, load
 from sopdsl.plan import Plan
+from sopdsl.plan.analysis import analyse
+from sopdsl.plan.compiler import compile_program, relocate
 from sopdsl.source import Source
+from sopdsl.syntax.loader import LoadedProgram, load
 
 Located = list[tuple[Diagnostic, Source | None]]
 

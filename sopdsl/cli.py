@@ -23,26 +23,25 @@ import click
 import msgspec
 
 from sopdsl import __version__
-from sopdsl.agenda import agenda, to_ics
-from sopdsl.analysis import analyse
 from sopdsl.build import compile_files
 from sopdsl.checker import check_program
-from sopdsl.compiler import compile_program
 from sopdsl.diagnostics import CODES, Diagnostic, render
+from sopdsl.dryrun.fixtures import Fixture, load_fixture
+from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
+from sopdsl.dryrun.simulate import simulate as run_simulation
+from sopdsl.dryrun.testing import fixture_versions, playbook_for, run_tests
+from sopdsl.dryrun.timeline import is_jsonl, open_timeline
+from sopdsl.dryrun.why import explain as explain_member
+from sopdsl.engine.actions import Action, iso
 from sopdsl.errors import FixtureError, ParseError
-from sopdsl.fixtures import Fixture, load_fixture
-from sopdsl.formatter import format_source
-from sopdsl.loader import discover_rooted, display_path, load, read_source
-from sopdsl.plan import Plan
-from sopdsl.runtime import timeutil
-from sopdsl.runtime.actions import Action, iso
-from sopdsl.runtime.service import run_command
-from sopdsl.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
-from sopdsl.simulate import simulate as run_simulation
+from sopdsl.live.service import run_command
+from sopdsl.plan import Plan, timeutil
+from sopdsl.plan.agenda import agenda, to_ics
+from sopdsl.plan.analysis import analyse
+from sopdsl.plan.compiler import compile_program
 from sopdsl.source import Source
-from sopdsl.testing import fixture_versions, playbook_for, run_tests
-from sopdsl.timeline import is_jsonl, open_timeline
-from sopdsl.why import explain as explain_member
+from sopdsl.syntax.formatter import format_source
+from sopdsl.syntax.loader import discover_rooted, display_path, load, read_source
 
 if TYPE_CHECKING:
     pass
@@ -488,4 +487,4 @@ def plan_command(
         click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)
 
 
-main.add_command(run_command)  # `sopdsl run`: the engine as a service (runtime/service.py)
+main.add_command(run_command)  # `sopdsl run`: the engine as a service (sopdsl/live/service.py)

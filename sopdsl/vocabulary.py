@@ -6,7 +6,7 @@ fields of each built-in event kind.
 
 from __future__ import annotations
 
-from sopdsl.model import EventKind, Unit, ValueType
+from sopdsl.checker.model import EventKind, Unit, ValueType
 
 WEEKDAYS: dict[str, tuple[int, ...]] = {
     "monday": (0,),

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from sopdsl.fixtures import Fixture, load_fixture
-from sopdsl.simulate import to_epoch
+from sopdsl.dryrun.fixtures import Fixture, load_fixture
+from sopdsl.dryrun.simulate import to_epoch
 
 ADMIN_URL = os.environ.get("SOPDSL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KINDS = ("memory", "sqlite", "postgres")

@@ -17,9 +17,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sopdsl
-from sopdsl.runtime.actions import Action
-from sopdsl.runtime.clock import ManualClock
-from sopdsl.runtime.live import Runtime
+from sopdsl.engine.actions import Action
+from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 ZONE = ZoneInfo("Asia/Shanghai")

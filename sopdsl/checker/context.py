@@ -10,9 +10,9 @@ from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from sopdsl import model
-    from sopdsl.loader import LoadedProgram
+    from sopdsl.checker import model
     from sopdsl.source import Span
+    from sopdsl.syntax.loader import LoadedProgram
 
 
 @dataclass

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sopdsl import model, nodes
-from sopdsl.checker import templates, values
+from sopdsl.checker import model, templates, values
 from sopdsl.checker.context import Context, loc, where
 from sopdsl.diagnostics import did_you_mean
+from sopdsl.syntax import nodes
 from sopdsl.vocabulary import BUILTIN_COUNTERS, MEMBER_FIELDS, TYPES
 
 if TYPE_CHECKING:

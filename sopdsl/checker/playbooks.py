@@ -9,11 +9,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sopdsl import model, nodes
-from sopdsl.checker import templates, values
+from sopdsl.checker import model, templates, values
 from sopdsl.checker.context import Context, loc
 from sopdsl.checker.declarations import calendar_rule, scope
 from sopdsl.diagnostics import did_you_mean
+from sopdsl.syntax import nodes
 from sopdsl.vocabulary import (
     ABSENCE_KINDS,
     BUILTIN_COUNTERS,

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 from croniter import croniter
 
-from sopdsl import model
+from sopdsl.checker import model
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.vocabulary import UNITS, WEEKDAYS
 
 if TYPE_CHECKING:
-    from sopdsl import nodes
     from sopdsl.checker.context import Context
+    from sopdsl.syntax import nodes
 
 # Names operators write for China's zone that are not IANA names (or not the canonical one).
 _ZONE_ALIASES = dict.fromkeys(

@@ -1,0 +1,1 @@
+"""Dry runs: fixtures and timelines through the engine, expectations, explanations."""

@@ -1,0 +1,478 @@
+"""Dry runs: a plan replayed over a fixture timeline on the virtual clock, and expectations checked.
+
+Input: a `Plan` and a `Fixture` (with the plans its `reload` entries load). Output: the action
+log, the plan changes, and a verdict per expectation. The engine is the same one the live
+runtime drives, and a reload calls the same `Engine.reload`; only the clock differs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sopdsl.dryrun.fixtures import (
+    Expectation,
+    Fixture,
+    FixtureEvent,
+    FixtureGroup,
+    parse_duration,
+    parse_time,
+)
+from sopdsl.dryrun.timeline import Group as TimelineGroup
+from sopdsl.dryrun.timeline import Timeline
+from sopdsl.engine.actions import Action, iso
+from sopdsl.engine.engine import Engine
+from sopdsl.engine.events import Event
+from sopdsl.engine.trace import Tracer
+from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
+from sopdsl.plan import Plan, timeutil
+
+
+@dataclass
+class Outcome:
+    """One expectation's verdict, with what was found instead when it failed."""
+
+    index: int
+    expectation: Expectation
+    passed: bool
+    message: str
+    nearest: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reload:
+    """Another version of the playbooks, loaded at `time` (a fixture's `reload` entry)."""
+
+    time: int
+    plan: Plan
+    files: tuple[str, ...]  # as the fixture names them
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    """A reload as it happened: after how many actions of the log, and what it did to each flow."""
+
+    time: int
+    files: tuple[str, ...]
+    previous: str  # the content hash of the plan running before
+    plan: str  # the content hash of the plan loaded
+    position: int  # actions logged before it
+    changes: list[PlanChange]
+    # Event kinds the loaded version counts over time windows that the running one did not
+    # record: those counts start from zero at the reload.
+    unrecorded: tuple[str, ...] = ()
+
+
+# A plan-change expectation's words for the engine's outcomes.
+PLAN_CHANGES = {"moves": MOVED, "finishes": FINISHES, "ends": ENDED}
+CHANGE_NAMES = {outcome: name for name, outcome in PLAN_CHANGES.items()}
+
+
+@dataclass
+class Simulation:
+    """The result of one dry run."""
+
+    engine: Engine
+    actions: list[Action]
+    outcomes: list[Outcome]
+    reloads: list[Reloaded] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        """Whether every expectation held."""
+        return all(o.passed for o in self.outcomes)
+
+    def log(self) -> Iterator[Action | Reloaded]:
+        """The actions with each reload in its place among them."""
+        done = 0
+        for reload in self.reloads:
+            yield from self.actions[done : reload.position]
+            done = reload.position
+            yield reload
+        yield from self.actions[done:]
+
+
+def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | TimelineGroup]) -> None:
+    """Register the groups a fixture or a timeline's header declares."""
+    for group in groups:
+        engine.add_group(
+            group.id,
+            name=group.name,
+            tags=group.tags,
+            zone=group.timezone,
+            operator=group.operator,
+            owner=group.owner,
+        )
+
+
+def to_epoch(text: str, tz_name: str) -> int:
+    """A fixture time as epoch seconds (naive times are local to the zone)."""
+    moment = parse_time(text)
+    tz = timeutil.zone(tz_name)
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, tz)
+    return timeutil.to_epoch(moment)
+
+
+def simulate(
+    plan: Plan,
+    fixture: Fixture,
+    tracer: Tracer | None = None,
+    versions: Mapping[tuple[str, ...], Plan] | None = None,
+) -> Simulation:
+    """Replay a fixture's timeline through the engine and check its expectations (`tracer`: see
+    `sopdsl.engine.trace`). `versions` holds the plan each `reload` entry loads, by its files as
+    the fixture names them (see `sopdsl.dryrun.testing.fixture_versions`)."""
+    zone_name = fixture.timezone or plan.program.timezone
+    start = to_epoch(fixture.start, zone_name)
+    delay = None
+    if fixture.staff_completes_tasks_after:
+        delay = parse_duration(fixture.staff_completes_tasks_after)
+    engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
+    engine.tracer = tracer
+    first = engine.plan.content_hash
+    _add_groups(engine, fixture.groups)
+    for member in fixture.members:
+        engine.add_member(
+            member.id,
+            name=member.name or member.id,
+            nickname=member.nickname,
+            tags=member.tags,
+            attributes=member.attributes,
+            groups=member.groups,
+            joined_at=to_epoch(member.joined, zone_name) if member.joined else None,
+            referrer=member.referrer,
+            channel=member.channel,
+            counters=member.counters,
+            contact=member.contact,
+        )
+    checks = sorted(
+        (to_epoch(e.at, zone_name), i)
+        for i, e in enumerate(fixture.expect)
+        if e.action is None and e.plan_change is None and e.at
+    )
+    states: dict[int, str | None] = {}
+
+    def check(index: int) -> None:
+        states[index] = _state_problem(engine, fixture.expect[index])
+
+    reloads: list[Reloaded] = []
+
+    running = [plan]
+
+    def reloaded(reload: Reload, changes: list[PlanChange]) -> None:
+        previous = reloads[-1].plan if reloads else first
+        unrecorded = tuple(unrecorded_windows(running[-1], reload.plan))
+        running.append(reload.plan)
+        loaded = Reloaded(
+            reload.time,
+            reload.files,
+            previous,
+            engine.plan.content_hash,
+            len(engine.log),
+            changes,
+            unrecorded,
+        )
+        reloads.append(loaded)
+
+    def step(event: FixtureEvent) -> Event | Reload:
+        time = to_epoch(event.at, zone_name)
+        if event.kind is not None:
+            return Event(event.kind, time, event.member, event.group, dict(event.data), event.name, event.id)
+        files = event.reload_files
+        if versions is None or files not in versions:
+            raise ValueError(f"the fixture reloads {', '.join(files)}: pass its plan in `versions`")
+        return Reload(time, versions[files], files)
+
+    events = (step(event) for event in fixture.events)
+    end = to_epoch(fixture.end, zone_name) if fixture.end else None
+    replay(engine, events, end, checks, check, reloaded)
+    actions = list(engine.log)
+    outcomes = [_judge(i, e, actions, states, zone_name, reloads) for i, e in enumerate(fixture.expect)]
+    return Simulation(engine, actions, outcomes, reloads)
+
+
+def replay(
+    engine: Engine,
+    events: Iterable[Event | Reload],
+    end: int | None,
+    checks: list[tuple[int, int]] | None = None,
+    on_check: Callable[[int], None] | None = None,
+    on_reload: Callable[[Reload, list[PlanChange]], None] | None = None,
+) -> None:
+    """Feed events in order, load each new plan version where the timeline has one, run state
+    checks at their instants, then advance to `end`.
+
+    The one driving loop of every dry run (YAML fixtures and JSONL timelines alike). Without an
+    end the run stops after the last event or state check. A reload calls `Engine.reload`, as
+    the live runtime does, and hands what it did to each flow to `on_reload`.
+    """
+    engine.start()
+    pending = list(checks or ())
+    feed = engine.feed
+    for event in events:
+        while pending and pending[0][0] < event.time:
+            moment, index = pending.pop(0)
+            engine.advance(moment)
+            if on_check is not None:
+                on_check(index)
+        if isinstance(event, Reload):
+            changes = engine.reload(event.plan, at=event.time)
+            if on_reload is not None:
+                on_reload(event, changes)
+        else:
+            feed(event)
+    for moment, index in pending:
+        engine.advance(moment)
+        if on_check is not None:
+            on_check(index)
+    engine.advance(end if end is not None else max([engine.now, *(c[0] for c in pending)]))
+
+
+def simulate_timeline(
+    plan: Plan,
+    timeline: Timeline,
+    sink: Callable[[Action], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Engine:
+    """Stream a JSONL timeline through the engine; actions go to `sink` as they happen.
+
+    With a sink the engine keeps no log (a long run's actions need not fit in memory).
+    `progress` is called now and then with the bytes read so far. Raises `FixtureError` for
+    bad lines (every one found, with its line).
+    """
+    header = timeline.header
+    engine = Engine(
+        plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=sink is None
+    )
+    if sink is not None:
+        engine.sinks.append(sink)
+    _add_groups(engine, header.groups)
+    records = timeline.records()
+    first: Event | None = None
+    add_member = engine.add_member
+    for record in records:
+        if isinstance(record, Event):
+            first = record
+            break
+        add_member(
+            record.id,
+            name=record.name or record.id,
+            nickname=record.nickname,
+            tags=record.tags,
+            attributes=record.attributes,
+            groups=record.groups,
+            joined_at=record.joined,
+            referrer=record.referrer,
+            channel=record.channel,
+            counters=record.counters,
+        )
+    events = records if first is None else itertools.chain((first,), records)
+    if progress is not None:
+        events = _reporting(events, timeline, progress)
+    replay(engine, events, header.end)  # type: ignore[arg-type]
+    return engine
+
+
+def _reporting(events: Iterator[Any], timeline: Timeline, progress: Callable[[int], None]) -> Iterator[Any]:
+    for count, event in enumerate(events, 1):
+        if not count & 0x3FFF:
+            progress(timeline.read_bytes)
+        yield event
+    progress(timeline.read_bytes)
+
+
+def _state_problem(engine: Engine, expectation: Expectation) -> str | None:
+    member = engine.members.get(expectation.member or "")
+    if member is None:
+        return f"no member '{expectation.member}'"
+    have = ", ".join(sorted(member.tags)) or "none"
+    problems = [
+        f"not tagged '{tag}' (tags: {have})" for tag in expectation.tagged or () if tag not in member.tags
+    ]
+    problems.extend(f"tagged '{tag}'" for tag in expectation.not_tagged or () if tag in member.tags)
+    for name, value in (expectation.attributes or {}).items():
+        if member.attributes.get(name) != value:
+            problems.append(f"{name} is {member.attributes.get(name)!r}, not {value!r}")
+    for name, value in (expectation.counters or {}).items():
+        if member.counters.get(name, 0) != value:
+            problems.append(f"{name} is {member.counters.get(name, 0):g}, not {value:g}")
+    if expectation.in_group and expectation.in_group not in member.groups:
+        problems.append(f"not in group '{expectation.in_group}'")
+    if expectation.not_in_group and expectation.not_in_group in member.groups:
+        problems.append(f"still in group '{expectation.not_in_group}'")
+    return "; ".join(problems) or None
+
+
+def _matches(action: Action, e: Expectation) -> bool:
+    if action.kind != e.action or action.status != e.status:
+        return False
+    if e.member is not None and action.member != e.member:
+        return False
+    if e.group is not None and action.group != e.group:
+        return False
+    detail = action.detail
+    if e.template is not None and detail.get("template") != e.template:
+        return False
+    if e.tag is not None and e.tag not in detail.get("tags", ()):
+        return False
+    if e.coupon is not None and detail.get("coupon") != e.coupon:
+        return False
+    if e.to_group is not None and detail.get("to_group") != e.to_group:
+        return False
+    if e.target is not None and action.target != e.target:
+        return False
+    if e.operator is not None and detail.get("operator") != e.operator:
+        return False
+    if e.call is not None and detail.get("action") != e.call:
+        return False
+    if e.args is not None:
+        # The arguments named must match; others the call passes are not the expectation's concern.
+        given = detail.get("args", {})
+        if any(name not in given or given[name] != value for name, value in e.args.items()):
+            return False
+    return e.arm is None or detail.get("arm") == e.arm
+
+
+def describe(action: Action, tz_name: str) -> str:
+    """A one-line description of an action for failure messages and tables."""
+    tz = timeutil.zone(tz_name)
+    what = (
+        action.detail.get("template")
+        or action.detail.get("coupon")
+        or action.detail.get("to_group")
+        or ",".join(action.detail.get("tags", []))
+        or ""
+    )
+    who = action.member or action.group or "-"
+    status = "" if action.status == "done" else f" [{action.status}]"
+    return f"{iso(action.time, tz)[:16]} {action.kind} {what} -> {who}{status}".replace("  ", " ")
+
+
+def describe_reload(reload: Reloaded, tz_name: str) -> list[str]:
+    """Lines for a reload, for tables and failure messages: what it loaded, then what it did to
+    each flow in progress (one `plan change ...` line each)."""
+    when = iso(reload.time, timeutil.zone(tz_name))[:16]
+    head = f"{when} reload {', '.join(reload.files)}: plan {reload.previous[:12]} -> {reload.plan[:12]}"
+    if not reload.changes:
+        head += ", no flow in progress changed"
+    lines = [head, *(f"{when} {change}" for change in reload.changes)]
+    warning = reload_warning(reload, tz_name)
+    return [*lines, warning] if warning else lines
+
+
+def reload_warning(reload: Reloaded, tz_name: str) -> str | None:
+    """The warning a reload deserves, if the new version counts events the old one did not record."""
+    if not reload.unrecorded:
+        return None
+    when = iso(reload.time, timeutil.zone(tz_name))[:16]
+    return (
+        f"{when} warning: the new version counts {', '.join(reload.unrecorded)} events over time "
+        "windows the old one did not record; those counts start from zero here"
+    )
+
+
+# An action or a plan change as a failure message shows it: its place in the log (an action's
+# index; a plan change comes before the action logged after it), its time, and the action or
+# the change's line.
+_Entry = tuple[tuple[int, int, int], int, Action | str]
+
+
+def _changes(reloads: list[Reloaded], e: Expectation, tz_name: str) -> list[tuple[_Entry, PlanChange]]:
+    """The plan changes of the flows of the expectation's member or group (all, for neither)."""
+    tz = timeutil.zone(tz_name)
+    every = [(r, change) for r in reloads for change in r.changes]
+    return [
+        (((r.position, 0, n), r.time, f"{iso(r.time, tz)[:16]} {change}"), change)
+        for n, (r, change) in enumerate(every)
+        if (e.member is None or change.member == e.member) and (e.group is None or change.group == e.group)
+    ]
+
+
+def _judge(
+    index: int,
+    e: Expectation,
+    actions: list[Action],
+    states: dict[int, str | None],
+    tz_name: str,
+    reloads: list[Reloaded],
+) -> Outcome:
+    if e.action is None and e.plan_change is None:
+        problem = states.get(index, "no time given for this state check")
+        return Outcome(index, e, problem is None, problem or "state as expected")
+    changes = _changes(reloads, e, tz_name)
+    # Shown on failure: what plan changes did to this member's or group's flows (why they got
+    # another version's steps); for an expectation about no one in particular, that is noise.
+    named = e.member is not None or e.group is not None
+    context = [entry for entry, _ in changes[:5]] if named else []
+    if e.plan_change is not None:
+        candidates = [entry for entry, change in changes if change.outcome == PLAN_CHANGES[e.plan_change]]
+        similar = [entry for entry, _ in changes]
+    else:
+        logged = list(enumerate(actions))
+        candidates = [((i, 1, 0), a.time, a) for i, a in logged if _matches(a, e)]
+        similar = [
+            ((i, 1, 0), a.time, a)
+            for i, a in logged
+            if a.kind == e.action and (e.member is None or a.member == e.member or a.group == e.group)
+        ]
+    found = candidates
+    window = ""
+    if e.at is not None:
+        moment = to_epoch(e.at, tz_name)
+        found = [entry for entry in candidates if entry[1] == moment]
+        window = f" at {e.at}"
+    elif e.within is not None:
+        low, high = to_epoch(e.within[0], tz_name), to_epoch(e.within[1], tz_name)
+        found = [entry for entry in candidates if low <= entry[1] <= high]
+        window = f" between {e.within[0]} and {e.within[1]}"
+    what = _what(e)
+    if e.never:
+        passed = not found
+        message = (
+            f"never {what}{window}"
+            if passed
+            else f"expected never {what}{window}, but it happened {len(found)} time(s)"
+        )
+        nearest = found[:5]
+    elif e.count is not None:
+        passed = len(found) == e.count
+        message = (
+            f"{what}{window} {e.count} time(s)"
+            if passed
+            else f"expected {what}{window} {e.count} time(s), got {len(found)}"
+        )
+        nearest = found[:8]
+    else:
+        passed = bool(found)
+        message = f"{what}{window}" if passed else f"expected {what}{window}, but it did not happen"
+        nearest = (candidates or similar)[:5]
+    if passed:
+        return Outcome(index, e, passed, message)
+    shown = sorted({entry[0]: entry for entry in (*nearest, *context)}.values(), key=lambda entry: entry[0])
+    lines = [item if isinstance(item, str) else describe(item, tz_name) for _, _, item in shown]
+    return Outcome(index, e, passed, message, lines)
+
+
+def _what(e: Expectation) -> str:
+    if e.plan_change is not None:
+        who = f" for member {e.member}" if e.member else ""
+        where = f" in group {e.group}" if e.group else ""
+        return f"plan change '{e.plan_change}'{who}{where}"
+    parts: list[Any] = [e.action]
+    for label in ("call", "template", "tag", "coupon", "to_group", "arm", "target", "operator"):
+        value = getattr(e, label)
+        if value is not None:
+            parts.append(f"{label}={value}")
+    if e.args is not None:
+        parts.append("args=" + json.dumps(e.args, ensure_ascii=False, sort_keys=True))
+    if e.member:
+        parts.append(f"to member {e.member}")
+    if e.group:
+        parts.append(f"in group {e.group}")
+    if e.status != "done":
+        parts.append(f"({e.status})")
+    return " ".join(str(p) for p in parts)

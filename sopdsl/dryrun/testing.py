@@ -1,0 +1,255 @@
+"""`sopdsl test`: find each fixture's playbook, dry-run it, and report every expectation.
+
+Input: fixture paths. Output: a `Report` rendered as text, JSON or JUnit XML, and an exit code
+(0 all pass, 1 failures, 2 errors such as a broken fixture or playbook).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax import saxutils
+
+from sopdsl.build import Located, compile_files
+from sopdsl.diagnostics import Diagnostic, Severity, render
+from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
+from sopdsl.dryrun.simulate import Outcome, reload_warning, simulate
+from sopdsl.errors import FixtureError
+from sopdsl.plan import Plan
+from sopdsl.source import Source, Span
+from sopdsl.syntax.loader import display_path
+
+# Diagnostics, each with the source it points into (None if it is not at hand).
+
+
+@dataclass
+class FixtureResult:
+    """One fixture's outcomes, or the errors that stopped it from running."""
+
+    path: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what a reload in it should make ops check
+
+
+@dataclass
+class Report:
+    """All fixtures' results."""
+
+    results: list[FixtureResult]
+
+    @property
+    def failures(self) -> int:
+        """How many expectations failed."""
+        return sum(1 for r in self.results for o in r.outcomes if not o.passed)
+
+    @property
+    def errors(self) -> int:
+        """How many fixtures could not run."""
+        return sum(1 for r in self.results if r.errors)
+
+    @property
+    def passed(self) -> int:
+        """How many expectations held."""
+        return sum(1 for r in self.results for o in r.outcomes if o.passed)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all pass, 1 failures, 2 errors."""
+        return 2 if self.errors else (1 if self.failures else 0)
+
+    def lines(self) -> list[str]:
+        """The report for people."""
+        out: list[str] = []
+        for result in self.results:
+            if result.errors:
+                out.append(f"ERROR {result.path}")
+                out.extend("  " + line for error in result.errors for line in error.splitlines())
+                continue
+            failed = [o for o in result.outcomes if not o.passed]
+            out.append(
+                f"{'FAIL' if failed else 'ok  '} {result.path} ({len(result.outcomes) - len(failed)}/{len(result.outcomes)})"
+            )
+            out.extend(f"  {warning}" for warning in result.warnings)
+            for outcome in failed:
+                out.append(f"  expect[{outcome.index}]: {outcome.message}")
+                if outcome.nearest:
+                    changes = outcome.expectation.plan_change is not None
+                    out.append(
+                        "    plan changes that happened:" if changes else "    nearest actual actions:"
+                    )
+                    out.extend(f"      {n}" for n in outcome.nearest)
+        out.append(
+            f"{self.passed} passed, {self.failures} failed"
+            + (f", {self.errors} error(s)" if self.errors else "")
+        )
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The report for machines."""
+        return {
+            "passed": self.passed,
+            "failed": self.failures,
+            "errors": self.errors,
+            "fixtures": [
+                {
+                    "path": r.path,
+                    "errors": r.errors,
+                    "warnings": r.warnings,
+                    "expectations": [
+                        {"index": o.index, "passed": o.passed, "message": o.message, "nearest": o.nearest}
+                        for o in r.outcomes
+                    ],
+                }
+                for r in self.results
+            ],
+        }
+
+    def junit(self) -> str:
+        """The report as JUnit XML (one test case per expectation)."""
+        cases: list[str] = []
+        for result in self.results:
+            suite = _quoteattr(result.path)
+            if result.errors:
+                message = _quoteattr(result.errors[0].splitlines()[0])
+                cases.append(
+                    f'<testcase classname={suite} name="load"><error message={message}>{_escape(chr(10).join(result.errors))}</error></testcase>'
+                )
+            for o in result.outcomes:
+                name = _quoteattr(f"expect[{o.index}] {o.message}"[:200])
+                body = (
+                    ""
+                    if o.passed
+                    else f"<failure message={_quoteattr(o.message)}>{_escape(chr(10).join(o.nearest))}</failure>"
+                )
+                cases.append(f"<testcase classname={suite} name={name}>{body}</testcase>")
+        total = sum(len(r.outcomes) for r in self.results) + self.errors
+        return (
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            f'<testsuite name="sopdsl" tests="{total}" failures="{self.failures}" errors="{self.errors}">\n'
+            + "\n".join(cases)
+            + "\n</testsuite>\n"
+        )
+
+
+# Characters XML 1.0 cannot carry at all, not even escaped (most C0 controls, lone surrogates).
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml_safe(text: str) -> str:
+    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _escape(text: str) -> str:
+    """Text for an XML element body."""
+    return saxutils.escape(_xml_safe(text))
+
+
+def _quoteattr(text: str) -> str:
+    """Text for a quoted XML attribute value."""
+    return saxutils.quoteattr(_xml_safe(text))
+
+
+def playbook_for(fixture: Fixture, path: Path) -> Path:
+    """The playbook a fixture runs: its `playbook` field, or the `.sop` file sharing its stem."""
+    if fixture.playbook:
+        return path.parent / fixture.playbook
+    return path.parent / (path.name.split(".")[0] + ".sop")
+
+
+def fixture_versions(
+    fixture: Fixture,
+    path: Path,
+    source: Source,
+    plan_of: Callable[[list[Path], Located], Plan | Located],
+) -> dict[tuple[str, ...], Plan] | Located:
+    """The plan each `reload` entry of a fixture loads, by its files as the fixture names them.
+
+    `plan_of(files, asked)` checks and compiles the files; `asked` points at the entry that names
+    them, to be shown before the files' own diagnostics if they do not check. Returns every
+    problem found instead when any reload's files do not check.
+    """
+    versions: dict[tuple[str, ...], Plan] = {}
+    problems: Located = []
+    for index, event in enumerate(fixture.events):
+        names = event.reload_files
+        if not names or names in versions:
+            continue
+        asked = Diagnostic(
+            "SOP603",
+            Severity.ERROR,
+            f"events.{index}.reload: {', '.join(names)} does not check; its errors follow",
+            Span.point(source.path, *position_of(fixture, "events", index, "reload")),
+        )
+        built = plan_of(reload_paths(event, path.parent), [(asked, source)])
+        if isinstance(built, Plan):
+            versions[names] = built
+        else:
+            problems.extend(built)
+    return problems or versions
+
+
+def run_tests(paths: list[Path], root: Path | None = None) -> Report:
+    """Run every fixture and collect the report (`root`: the project folder includes stay in, by
+    default each playbook's own folder)."""
+    plans: dict[tuple[Path, ...], Plan | Located] = {}
+
+    def plan_of(files: list[Path], asked: Located) -> Plan | Located:
+        key = tuple(file.resolve() for file in files)
+        if key not in plans:
+            build = compile_files(files, root)
+            plans[key] = build.located(errors_only=True) if build.plan is None else build.plan
+        plan = plans[key]
+        return plan if isinstance(plan, Plan) else [*asked, *plan]
+
+    results: list[FixtureResult] = []
+    for path in paths:
+        shown = display_path(path)
+        result = FixtureResult(shown)
+        results.append(result)
+        try:
+            fixture, source = load_fixture(path, shown)
+        except FixtureError as exc:
+            try:
+                text: Source | None = Source(shown, path.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError):
+                text = None
+            result.errors = [render(d, text) for d in exc.diagnostics]
+            continue
+        playbook = playbook_for(fixture, path)
+        if not playbook.exists():
+            missing = Diagnostic(
+                "SOP603",
+                Severity.ERROR,
+                f"playbook '{display_path(playbook)}' does not exist",
+                Span.point(shown),
+                "name it with `playbook: FILE.sop` in the fixture",
+            )
+            result.errors = [render(missing, None)]
+            continue
+        plan = plan_of([playbook], [])
+        versions = fixture_versions(fixture, path, source, plan_of)
+        if isinstance(plan, list) or isinstance(versions, list):
+            problems = (plan if isinstance(plan, list) else []) + (
+                versions if isinstance(versions, list) else []
+            )
+            result.errors = [render(d, where) for d, where in problems]
+            continue
+        try:
+            simulation = simulate(plan, fixture, versions=versions)
+        except Exception as exc:  # a fixture the engine rejects: report it, keep running the others
+            result.errors = [f"{shown}: the simulation stopped: {exc}"]
+            continue
+        result.outcomes = simulation.outcomes
+        zone = fixture.timezone or plan.program.timezone
+        result.warnings = [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
+    return Report(results)
+
+
+def dumps(report: Report) -> str:
+    """The JSON report as text."""
+    return json.dumps(report.to_json(), ensure_ascii=False, indent=2)

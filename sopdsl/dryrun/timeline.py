@@ -1,0 +1,599 @@
+"""JSONL timelines: large generated timelines, streamed line by line into the engine.
+
+Input: a `.jsonl` file. Line 1 is a header object (`"sopdsl": "timeline"`, zone, start, end,
+seed, groups); each later line is a member present at the start (`"id"`) or an event (`"kind"`),
+with the same fields as a YAML fixture's members and events. Output: a `Header` and a stream of
+`Member` records and `Event`s, read lazily so a million-event file never sits in memory. A bad
+line is a diagnostic naming the file, line and field; the reader keeps reading after the first
+one so every mistake is reported together (up to a limit), then raises `FixtureError`. The
+limits of `sopdsl.dryrun.fixtures` hold here too: times in FIRST_YEAR..LAST_YEAR, a run of at most
+MAX_SPAN_YEARS from the start, lines nested at most MAX_DEPTH deep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
+from sopdsl.dryrun.fixtures import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    MAX_DEPTH,
+    known_zone,
+    parse_duration,
+    parse_time,
+    span_end,
+    span_problem,
+)
+from sopdsl.engine.events import KINDS, Event, missing
+from sopdsl.errors import FixtureError
+from sopdsl.plan import timeutil
+from sopdsl.source import Span
+
+FORMAT = "timeline"
+_MAX_PROBLEMS = 20
+
+_HEADER_FIELDS = {
+    "sopdsl",
+    "version",
+    "description",
+    "timezone",
+    "start",
+    "end",
+    "seed",
+    "staff_completes_tasks_after",
+    "groups",
+}
+_GROUP_FIELDS = {"id", "name", "tags", "timezone", "operator", "owner"}
+_MEMBER_FIELDS = {
+    "id",
+    "name",
+    "nickname",
+    "tags",
+    "attributes",
+    "counters",
+    "groups",
+    "joined",
+    "referrer",
+    "channel",
+}
+_EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
+_KINDS = frozenset(KINDS)
+_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
+KindName = Literal[
+    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
+]
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
+    """Any line after the header: an event (with `kind`) or a member (with `id`)."""
+
+    kind: KindName | None = None
+    time: int | str | None = None
+    member: str | None = None
+    group: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+    id: str | None = None
+    nickname: str = ""
+    tags: list[str] = []
+    attributes: dict[str, Any] = {}
+    counters: dict[str, float] = {}
+    groups: list[str] = []
+    joined: int | str | None = None
+    referrer: str | None = None
+    channel: str | None = None
+
+
+_LINE = msgspec.json.Decoder(_Line)
+_json = msgspec.json.Decoder().decode
+
+
+@dataclass
+class Group:
+    """A group present at the start."""
+
+    id: str
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    timezone: str | None = None
+    operator: str | None = None
+    owner: str | None = None
+
+
+@dataclass(slots=True)
+class Member:
+    """A member present at the start (times already in epoch seconds)."""
+
+    id: str
+    name: str | None = None
+    nickname: str = ""
+    tags: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
+    groups: list[str] = field(default_factory=list)
+    joined: int | None = None
+    referrer: str | None = None
+    channel: str | None = None
+
+
+@dataclass
+class Header:
+    """The first line: where and when the timeline happens."""
+
+    timezone: str
+    start: int
+    end: int | None
+    seed: int = 0
+    task_delay: int | None = None
+    description: str | None = None
+    groups: list[Group] = field(default_factory=list)
+
+
+class _Problems:
+    """Diagnostics collected while reading, with the file's shown name."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown
+        self.found: list[Diagnostic] = []
+
+    def add(self, line: int, message: str, hint: str | None = None, code: str = "SOP602") -> None:
+        self.found.append(Diagnostic(code, Severity.ERROR, message, Span.point(self.shown, line), hint))
+
+    def full(self) -> bool:
+        return len(self.found) >= _MAX_PROBLEMS
+
+    def raise_if_any(self) -> None:
+        if self.found:
+            raise FixtureError(self.found)
+
+
+def _unknown(obj: dict[str, Any], allowed: set[str], what: str) -> tuple[str, str | None] | None:
+    for key in obj:
+        if key not in allowed:
+            return f"unknown {what} field '{key}'", did_you_mean(str(key), sorted(allowed))
+    return None
+
+
+class Timeline:
+    """An open JSONL timeline: its header is read; `records()` streams the rest once."""
+
+    def __init__(self, stream: IO[bytes], shown: str, default_zone: str, size: int | None = None) -> None:
+        self._stream = stream
+        self.shown = shown
+        self.size = size  # bytes, for a progress bar; None when unknown
+        self.read_bytes = 0
+        self._problems = _Problems(shown)
+        self._line = 0
+        self.horizon = 0  # the latest instant the run may reach (epoch seconds), set by the header
+        self.header = self._read_header(default_zone)
+        self._tz = timeutil.zone(self.header.timezone)
+        self._times: dict[str, int] = {}
+
+    def close(self) -> None:
+        """Close the file under the timeline."""
+        self._stream.close()
+
+    # ---- header ------------------------------------------------------------------------------
+
+    def _read_header(self, default_zone: str) -> Header:
+        raw = self._stream.readline()
+        self._line = 1
+        self.read_bytes += len(raw)
+        problems = self._problems
+        obj = self._decode(raw, 1)
+        if obj is None:
+            problems.raise_if_any()
+            problems.add(1, "the file is empty; line 1 must be the timeline header", code="SOP601")
+            problems.raise_if_any()
+        if not isinstance(obj, dict) or obj.get("sopdsl") != FORMAT:
+            problems.add(
+                1,
+                'line 1 must be the header: {"sopdsl": "timeline", "start": ..., "groups": [...]}',
+                code="SOP601",
+            )
+            problems.raise_if_any()
+        assert isinstance(obj, dict)
+        bad = _unknown(obj, _HEADER_FIELDS, "header")
+        if bad:
+            problems.add(1, *bad)
+        zone_name = obj.get("timezone") or default_zone
+        if not known_zone(zone_name):
+            problems.add(
+                1, f"timezone: unknown time zone '{zone_name}' (use an IANA name like Asia/Shanghai)"
+            )
+            zone_name = default_zone
+        tz = timeutil.zone(str(zone_name))
+        start = self._header_time(obj.get("start"), "start", tz)
+        if obj.get("start") is None:
+            problems.add(1, "missing field 'start'" if "start" not in obj else "start: null is not a time")
+        end = self._header_time(obj.get("end"), "end", tz) if obj.get("end") is not None else None
+        if start is not None and end is not None and end < start:
+            problems.add(1, f"end: {obj.get('end')} is before the start ({obj.get('start')})")
+        horizon = _horizon(start, tz) if start is not None else None
+        if horizon is not None and end is not None and end > horizon:
+            problems.add(1, f"end: {span_problem(obj.get('end'), obj.get('start'))}")
+        seed = obj.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            problems.add(1, f"seed: {seed!r} is not a whole number")
+            seed = 0
+        delay = None
+        if obj.get("staff_completes_tasks_after") is not None:
+            try:
+                delay = parse_duration(str(obj["staff_completes_tasks_after"]))
+            except ValueError as exc:
+                problems.add(1, f"staff_completes_tasks_after: {exc}")
+        groups: list[Group] = []
+        raw_groups = obj.get("groups", [])
+        if not isinstance(raw_groups, list):
+            problems.add(1, "groups: a list of {id, tags, ...} objects")
+            raw_groups = []
+        for index, item in enumerate(raw_groups):
+            group = self._group(item, index)
+            if group is not None:
+                groups.append(group)
+        problems.raise_if_any()
+        assert start is not None and horizon is not None
+        self.horizon = horizon
+        return Header(
+            timezone=str(zone_name),
+            start=start,
+            end=end,
+            seed=seed,
+            task_delay=delay,
+            description=obj.get("description"),
+            groups=groups,
+        )
+
+    def _group(self, item: Any, index: int) -> Group | None:
+        where = f"groups.{index}"
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            self._problems.add(1, f"{where}: a group is an object with a text 'id'")
+            return None
+        bad = _unknown(item, _GROUP_FIELDS, "group")
+        if bad:
+            self._problems.add(1, f"{where}: {bad[0]}", bad[1])
+            return None
+        zone_name = item.get("timezone")
+        if zone_name is not None and not known_zone(zone_name):
+            self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
+            return None
+        tags = item.get("tags", [])
+        if not _texts(tags):
+            self._problems.add(1, f"{where}.tags: a list of texts")
+            return None
+        return Group(
+            id=item["id"],
+            name=_text_or_none(item.get("name")),
+            tags=list(tags),
+            timezone=zone_name,
+            operator=_text_or_none(item.get("operator")),
+            owner=_text_or_none(item.get("owner")),
+        )
+
+    def _header_time(self, value: Any, name: str, tz: ZoneInfo) -> int | None:
+        if value is None:
+            return None
+        try:
+            return _epoch(value, tz)
+        except ValueError as exc:
+            self._problems.add(1, f"{name}: {exc}")
+            return None
+
+    def _start_shown(self) -> str:
+        return timeutil.local(self.header.start, self._tz).strftime("%Y-%m-%d %H:%M")
+
+    # ---- lines -------------------------------------------------------------------------------
+
+    def _decode(self, raw: bytes, line: int) -> Any:
+        if not raw.strip():
+            return None
+        try:
+            obj = _json(raw)
+        except msgspec.DecodeError as exc:
+            self._problems.add(line, f"line {line} is not JSON: {exc}", code="SOP601")
+            return None
+        except RecursionError:
+            obj = _TOO_DEEP
+        if obj is _TOO_DEEP or (_brackets(raw) > MAX_DEPTH and _depth(obj) > MAX_DEPTH):
+            self._problems.add(
+                line, f"line {line} nests lists and objects more than {MAX_DEPTH} deep", code="SOP601"
+            )
+            return None
+        return obj
+
+    def records(self) -> Iterator[Member | Event]:
+        """Members (all before the first event), then events in time order, as the file lists them.
+
+        Raises `FixtureError` with every problem found (up to a limit) once the file is read; after
+        the first problem nothing more is yielded, but the rest of the file is still checked.
+        """
+        problems = self._problems
+        start = self.header.start
+        horizon = self.horizon
+        latest = start
+        seen_event = False
+        line = self._line
+        decode = _LINE.decode
+        needs_more = _NEEDS_MORE
+        for raw in self._stream:
+            line += 1
+            self.read_bytes += len(raw)
+            # Rarely a line has many brackets: then its nesting is measured first (and refused
+            # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
+            if len(raw) > MAX_DEPTH and _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
+                if problems.full():
+                    break
+                continue
+            # Typed decoding checks field names and types in C; a line it refuses is looked at
+            # again, slowly, to say exactly what is wrong with it.
+            try:
+                rec = decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                self._explain(raw, line, seen_event)
+                if problems.full():
+                    break
+                continue
+            kind = rec.kind
+            if kind is None:
+                if seen_event:
+                    problems.add(line, "members come before the first event (they are present at the start)")
+                else:
+                    member = self._member(rec, line)
+                    if member is not None and not problems.found:
+                        yield member
+                if problems.full():
+                    break
+                continue
+            seen_event = True
+            if rec.id is not None or rec.joined is not None or rec.groups or rec.tags:
+                problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
+                if problems.full():
+                    break
+                continue
+            at = rec.time
+            if type(at) is not int:
+                at = self._time(at, line)
+                if at is None:
+                    if problems.full():
+                        break
+                    continue
+            member_id = rec.member
+            if kind in needs_more or member_id is None:
+                problem = missing(kind, member_id, rec.group, rec.name, rec.data)
+                if problem is not None:
+                    problems.add(line, f"{problem[0]}: {problem[1]}")
+                    if problems.full():
+                        break
+                    continue
+            if at < latest:
+                what = "the start" if at < start else "the event above it"
+                shown = at if isinstance(rec.time, int) else rec.time
+                problems.add(line, f"at: {shown} is before {what}; list events in time order", code="SOP603")
+                if problems.full():
+                    break
+                continue
+            if at > horizon:
+                shown = at if isinstance(rec.time, int) else rec.time
+                problems.add(line, f"at: {span_problem(shown, self._start_shown())}")
+                if problems.full():
+                    break
+                continue
+            latest = at
+            if not problems.found:
+                yield Event(kind, at, member_id, rec.group, rec.data, rec.name)
+        self._line = line
+        problems.raise_if_any()
+
+    def _explain(self, raw: bytes, line: int, seen_event: bool) -> None:
+        """Say what is wrong with a line the typed decoder refused."""
+        before = len(self._problems.found)
+        obj = self._decode(raw, line)
+        if obj is None:
+            return  # not JSON (reported), or a blank line (allowed)
+        if type(obj) is not dict:
+            self._problems.add(
+                line, "each line is a JSON object: a member (with 'id') or an event (with 'kind')"
+            )
+        elif "reload" in obj:
+            self._problems.add(
+                line,
+                "reload: a JSONL timeline cannot load another plan version",
+                "dry-run a plan change in a YAML fixture (`- {at: ..., reload: FILE.sop}`), see docs/testing.md",
+            )
+        elif "kind" in obj:
+            self._event_ok(obj, line)
+        elif not seen_event:
+            self._member_ok(obj, line)
+        if len(self._problems.found) == before:
+            try:
+                _LINE.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                self._problems.add(line, str(exc).replace("`$.", "`").replace("`$`", "the line"))
+
+    def _time(self, value: Any, line: int) -> int | None:
+        if isinstance(value, str):
+            known = self._times.get(value)
+            if known is not None:
+                return known
+        try:
+            instant = _epoch(value, self._tz)
+        except ValueError as exc:
+            self._problems.add(line, f"at: {exc}")
+            return None
+        if isinstance(value, str):
+            if len(self._times) > 100_000:
+                self._times.clear()
+            self._times[value] = instant
+        return instant
+
+    def _event_ok(self, obj: dict[str, Any], line: int) -> bool:
+        """The slow, thorough check of an event line; True if it is fine after all."""
+        add = self._problems.add
+        bad = _unknown(obj, _EVENT_FIELDS, "event")
+        if bad:
+            add(line, *bad)
+            return False
+        kind = obj.get("kind")
+        if not isinstance(kind, str) or kind not in _KINDS:
+            hint = did_you_mean(str(kind), KINDS)
+            add(line, f"kind: '{kind}' is not one of {', '.join(KINDS)}", hint)
+            return False
+        for name in ("member", "group", "name"):
+            if obj.get(name) is not None and not isinstance(obj[name], str):
+                add(line, f"{name}: {obj[name]!r} is not text")
+                return False
+        if not isinstance(obj.get("data", {}), dict):
+            add(line, "data: an object of payload fields")
+            return False
+        problem = missing(kind, obj.get("member"), obj.get("group"), obj.get("name"), obj.get("data", {}))
+        if problem is not None:
+            add(line, f"{problem[0]}: {problem[1]}")
+            return False
+        return True
+
+    def _member_ok(self, obj: dict[str, Any], line: int) -> bool:
+        """The thorough check of a member line; True if it is fine after all."""
+        add = self._problems.add
+        bad = _unknown(obj, _MEMBER_FIELDS, "member")
+        if bad:
+            add(line, *bad)
+            return False
+        member_id = obj.get("id")
+        if not isinstance(member_id, str) or not member_id:
+            add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
+            return False
+        for name in ("name", "nickname", "referrer", "channel"):
+            if obj.get(name) is not None and not isinstance(obj[name], str):
+                add(line, f"{name}: {obj[name]!r} is not text")
+                return False
+        for name in ("tags", "groups"):
+            if not _texts(obj.get(name, [])):
+                add(line, f"{name}: a list of texts")
+                return False
+        for name in ("attributes", "counters"):
+            if not isinstance(obj.get(name, {}), dict):
+                add(line, f"{name}: an object")
+                return False
+        for key, value in obj.get("counters", {}).items():
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                add(line, f"counters.{key}: {value!r} is not a number")
+                return False
+        if obj.get("joined") is not None and not isinstance(obj["joined"], int | str):
+            add(
+                line,
+                f"joined: {obj['joined']!r} is not a time (epoch seconds, or text like 2026-03-01 09:00)",
+            )
+            return False
+        return True
+
+    def _member(self, rec: _Line, line: int) -> Member | None:
+        if not rec.id:
+            self._problems.add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
+            return None
+        if rec.time is not None or rec.member is not None or rec.data:
+            self._problems.add(
+                line, "a member line has event fields (at, member, data); an event needs 'kind'"
+            )
+            return None
+        joined = None
+        if rec.joined is not None:
+            try:
+                joined = _epoch(rec.joined, self._tz)
+            except ValueError as exc:
+                self._problems.add(line, f"joined: {exc}")
+                return None
+        return Member(
+            id=rec.id,
+            name=rec.name,
+            nickname=rec.nickname,
+            tags=rec.tags,
+            attributes=rec.attributes,
+            counters=rec.counters,
+            groups=rec.groups,
+            joined=joined,
+            referrer=rec.referrer,
+            channel=rec.channel,
+        )
+
+
+_TOO_DEEP = object()
+
+
+def _brackets(raw: bytes) -> int:
+    """How many lists and objects a line could open, at most (cheap, in C)."""
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in a decoded value, without recursion."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            todo.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+# Epoch seconds of the first and the last instant of the years a timeline may be in.
+_FIRST = timeutil.to_epoch(dt.datetime(FIRST_YEAR, 1, 1, tzinfo=dt.UTC)) - 14 * 3600
+_LAST = timeutil.to_epoch(dt.datetime(LAST_YEAR + 1, 1, 1, tzinfo=dt.UTC)) + 12 * 3600
+
+
+def _horizon(start: int, tz: ZoneInfo) -> int:
+    """The latest instant a run from `start` may reach (see `sopdsl.dryrun.fixtures.MAX_SPAN_YEARS`)."""
+    return timeutil.resolve(span_end(timeutil.local(start, tz)), tz)
+
+
+def _epoch(value: Any, tz: ZoneInfo) -> int:
+    """A timeline time: epoch seconds, or text like `2026-03-01 09:00` (local) or with an offset."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not _FIRST <= value <= _LAST:
+            hint = " (epoch seconds, not milliseconds)" if _LAST < value <= _LAST * 1000 else ""
+            raise ValueError(
+                f"{value}{hint} is outside the years a dry run covers ({FIRST_YEAR} to {LAST_YEAR})"
+            )
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a time (epoch seconds, or text like 2026-03-01 09:00)")
+    moment = parse_time(value)
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, tz)
+    return timeutil.to_epoch(moment)
+
+
+def open_timeline(path: Path, shown: str, default_zone: str) -> Timeline:
+    """Open a JSONL timeline and read its header; raise `FixtureError` if it cannot be used."""
+    try:
+        stream = path.open("rb")
+        size = path.stat().st_size
+    except OSError as exc:
+        raise FixtureError(
+            [Diagnostic("SOP601", Severity.ERROR, f"cannot read timeline: {exc}", Span.point(shown))]
+        ) from None
+    try:
+        return Timeline(stream, shown, default_zone, size)
+    except FixtureError:
+        stream.close()
+        raise
+
+
+def is_jsonl(path: Path) -> bool:
+    """Whether a timeline path is JSONL (by its suffix) rather than a YAML fixture."""
+    return path.suffix in (".jsonl", ".ndjson")

@@ -1,0 +1,292 @@
+"""`sopdsl why`: why a member got, or did not get, a playbook's actions in a dry run.
+
+Input: a plan, a fixture and a member id. Output: lines for people. The run is the ordinary
+simulation with a tracer attached (`sopdsl.engine.trace`), so the answer is what the engine
+decided, at the instant it decided, never a second reading of the playbook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sopdsl.checker import model
+from sopdsl.dryrun.fixtures import Fixture
+from sopdsl.dryrun.simulate import reload_warning, simulate
+from sopdsl.engine import trace
+from sopdsl.engine.actions import Action
+from sopdsl.engine.conditions import compile_cond, getter
+from sopdsl.plan import Plan, timeutil
+from sopdsl.vocabulary import BUILTIN_COUNTERS
+
+
+@dataclass
+class _Seen:
+    """One decision, with what the member looked like at that instant."""
+
+    decision: trace.Decision
+    reasons: list[str] = field(default_factory=list)
+
+
+def explain(
+    plan: Plan,
+    fixture: Fixture,
+    member_id: str,
+    playbook: str | None = None,
+    versions: Mapping[tuple[str, ...], Plan] | None = None,
+) -> list[str]:
+    """Why `member_id` got or did not get each playbook's actions (or only `playbook`'s).
+
+    `versions`: the plans the fixture's `reload` entries load (see `simulate`); a playbook of any
+    version is explained, and a reload's plan change for the member is shown in its place.
+    """
+    counters = frozenset(BUILTIN_COUNTERS) | frozenset(plan.program.counters)
+    seen: list[_Seen] = []
+
+    def tracer(decision: trace.Decision) -> None:
+        if decision.member.id != member_id or (playbook and decision.playbook.name != playbook):
+            return
+        note = _Seen(decision)
+        if decision.verdict is trace.GUARD_FALSE and decision.playbook.guard is not None:
+            referrer = decision.referrer
+            note.reasons = _false_parts(decision, decision.playbook.guard, counters, lambda _id: referrer)
+        elif decision.verdict is trace.OUT_OF_SCOPE:
+            note.reasons = [f"it applies to {_scope_text(decision.playbook.scope, decision.group)}"]
+        elif decision.since is not None and decision.verdict in (trace.RAN_ONCE, trace.COOLING_DOWN):
+            note.reasons = [f"it last started for this member at {_when(decision.since, decision.zone)}"]
+        seen.append(note)
+
+    playbooks: dict[str, model.Playbook] = {}  # by name, as the first version to have it says
+    for each in (plan, *(versions or {}).values()):
+        for compiled in each.playbooks:
+            playbooks.setdefault(compiled.playbook.name, compiled.playbook)
+    if playbook is not None and playbook not in playbooks:
+        return [f"no playbook named '{playbook}' in this plan; it has: {', '.join(playbooks)}"]
+    result = simulate(plan, fixture, tracer, versions)
+    tz = timeutil.zone(fixture.timezone or plan.program.timezone)
+    member = result.engine.members.get(member_id)
+    if member is None:
+        return [f"no member '{member_id}' in this timeline"]
+    lines = [f"why {member.name} ({member_id}):"]
+    zone_name = fixture.timezone or plan.program.timezone
+    lines.extend(w for reload in result.reloads if (w := reload_warning(reload, zone_name)) is not None)
+    changes = [
+        (reload.time, change)
+        for reload in result.reloads
+        for change in reload.changes
+        if change.member == member_id
+    ]
+    for pb in playbooks.values():
+        if playbook and pb.name != playbook:
+            continue
+        title = f" {pb.title}" if pb.title else ""
+        lines.append("")
+        lines.append(f"playbook {pb.name}{title}  ({pb.loc})")
+        home = pb.loc.rpartition(":")[0]
+        decisions = [s for s in seen if s.decision.playbook.name == pb.name]
+        actions = [a for a in result.actions if a.playbook == pb.name and _concerns(a, member_id)]
+        changed = [(time, change) for time, change in changes if change.playbook == pb.name]
+        if not decisions and not actions and not changed:
+            lines.append(f"  no trigger of it fired for {member_id}: {_triggers_text(pb)}")
+            if pb.scope.kind != "all":
+                lines.append(
+                    f"  (it applies to {_scope_text(pb.scope, None)}; {member_id} is in: "
+                    f"{_groups_text(result.engine.groups, member.groups)})"
+                )
+            continue
+        # Decisions and plan changes in time order (a plan change after a decision of its instant).
+        told: list[tuple[int, int, list[str]]] = []
+        for note in decisions:
+            d = note.decision
+            outcome = "started" if d.verdict is trace.STARTED else f"not started: {d.verdict}"
+            said = f"  {_when(d.time, d.zone)}  {_trigger_text(d.playbook, d.trigger, home)} → {outcome}"
+            told.append((d.time, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
+        told.extend((time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
+        for _, _, said_lines in sorted(told, key=lambda entry: entry[:2]):
+            lines.extend(said_lines)
+        lines.extend(f"    {_action_text(action, tz, home)}" for action in actions)
+    return lines
+
+
+def _groups_text(groups: dict[str, Any], ids: set[str]) -> str:
+    shown = []
+    for group_id in sorted(ids):
+        tags = sorted(groups[group_id].tags) if group_id in groups else []
+        shown.append(f"{group_id} (tagged {', '.join(tags)})" if tags else f"{group_id} (no tags)")
+    return ", ".join(shown) or "no group"
+
+
+def _concerns(action: Action, member_id: str) -> bool:
+    return action.member == member_id
+
+
+def _when(epoch: int, tz: dt.tzinfo) -> str:
+    return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M")
+
+
+def _line(loc: str, home: str) -> str:
+    """`line N` of the file the playbook's section is about, or the whole `path:line` of another
+    (a version loaded by a reload)."""
+    path, _, line = loc.rpartition(":")
+    return f"line {line}" if path == home else loc
+
+
+def _trigger_text(pb: model.Playbook, where: str, home: str) -> str:
+    for trigger in pb.triggers:
+        if trigger.loc == where:
+            return f"{_trigger_name(trigger)} ({_line(where, home)})"
+    for entry in pb.schedule:
+        if entry.loc == where:
+            return f"calendar entry ({_line(where, home)})"
+    return where
+
+
+def _triggers_text(pb: model.Playbook) -> str:
+    names = [_trigger_name(t) for t in pb.triggers]
+    if pb.schedule:
+        names.append("its calendar entries")
+    return "; ".join(names) or "it has no trigger"
+
+
+def _trigger_name(trigger: model.Trigger) -> str:
+    """The trigger as the playbook says it, near enough."""
+    if isinstance(trigger, model.OnEvent):
+        detail = trigger.pattern.tag or trigger.pattern.custom
+        return f"on {trigger.pattern.kind.value}" + (
+            f" {json.dumps(detail, ensure_ascii=False)}" if detail else ""
+        )
+    if isinstance(trigger, model.OnAbsence):
+        return f"no {trigger.event.value} for {_duration(trigger.duration)}"
+    if isinstance(trigger, model.OnDateOffset):
+        side = "before" if trigger.before else "after"
+        return f"{_duration(trigger.offset)} {side} member.{trigger.attribute} at {trigger.at:%H:%M}"
+    if isinstance(trigger, model.OnAnniversary):
+        return f"member.{trigger.attribute} at {trigger.at:%H:%M}"
+    if isinstance(trigger, model.OnThreshold):
+        return f"member.{trigger.counter} reaches {trigger.threshold:g}"
+    if isinstance(trigger, model.OnGroupSize):
+        return f"group size reaches {trigger.threshold}"
+    return f"group silent for {_duration(trigger.duration)}"
+
+
+def _duration(duration: model.Duration) -> str:
+    return f"{duration.amount} {duration.unit.value}{'s' if duration.amount != 1 else ''}"
+
+
+def _scope_text(scope: model.Scope, group: Any) -> str:
+    where = ""
+    if group is not None:
+        where = f"; this was in group '{group.id}'" + (
+            f" (tagged {', '.join(sorted(group.tags))})" if group.tags else ""
+        )
+    if scope.kind == "tagged":
+        return f"groups tagged {', '.join(map(repr, scope.tags))}{where}"
+    if scope.kind == "named":
+        return f"groups {', '.join(scope.groups)}{where}"
+    if scope.kind == "private":
+        return f"private chats{where}"
+    return f"all groups{where}"
+
+
+def _false_parts(
+    decision: trace.Decision, cond: model.Cond, counters: frozenset[str], lookup: Any
+) -> list[str]:
+    """The smallest parts of a false condition that made it false, each with the values it read."""
+    d = decision
+    test = (
+        compile_cond(cond, lookup, counters, d.stock)
+        if d.stock is not None
+        else compile_cond(cond, lookup, counters)
+    )
+    value = test(d.member, d.group, d.event, d.time, d.zone)
+    if isinstance(cond, model.AndCond):
+        return (
+            [r for part in cond.operands for r in _false_parts(d, part, counters, lookup)]
+            if not value
+            else []
+        )
+    if isinstance(cond, model.OrCond) and not value:
+        return [f"none of these held: {' / '.join(_cond_text(p) for p in cond.operands)}"]
+    if value:
+        return []
+    return [f"✗ {_cond_text(cond)}    ({_values(d, cond, counters, lookup)})"]
+
+
+def _values(d: trace.Decision, cond: model.Cond, counters: frozenset[str], lookup: Any) -> str:
+    if isinstance(cond, model.NotCond):
+        return _values(d, cond.operand, counters, lookup)
+    if isinstance(cond, model.TagCond):
+        holder = d.member if cond.subject == "member" else d.group
+        tags = sorted(holder.tags) if holder is not None else []
+        return f"{cond.subject} tags: {', '.join(tags) or 'none'}"
+    if isinstance(cond, model.WindowCond):
+        return f"{cond.event.value} events kept: {len(d.member.windows.get(cond.event.value, ()))}"
+    if isinstance(cond, model.StockCond):
+        remaining = d.stock(cond.coupon) if d.stock is not None else None
+        return f"{cond.coupon}: {'no stock declared' if remaining is None else f'{remaining} left'}"
+    left = getattr(cond, "left", None)
+    if isinstance(left, model.Ref):
+        read = getter(left, lookup, counters)(d.member, d.group, d.event)
+        return f"{left.root}.{left.field} = {json.dumps(read, ensure_ascii=False, default=str)}"
+    if isinstance(cond, model.TimeCond | model.WeekdayCond):
+        return f"local time {_when(d.time, d.zone)}"
+    return "no values read"
+
+
+def _cond_text(cond: model.Cond) -> str:
+    if isinstance(cond, model.NotCond):
+        return f"not ({_cond_text(cond.operand)})"
+    if isinstance(cond, model.AndCond | model.OrCond):
+        joiner = " and " if isinstance(cond, model.AndCond) else " or "
+        return "(" + joiner.join(_cond_text(p) for p in cond.operands) + ")"
+    if isinstance(cond, model.TagCond):
+        test = {
+            "tagged": "tagged",
+            "not_tagged": "not tagged",
+            "any": "tagged any of",
+            "all": "tagged all of",
+        }
+        return f"{cond.subject} {test[cond.test]} {', '.join(json.dumps(t, ensure_ascii=False) for t in cond.tags)}"
+    if isinstance(cond, model.CompareCond):
+        right = cond.right
+        shown = (
+            f"{right.root}.{right.field}"
+            if isinstance(right, model.Ref)
+            else json.dumps(right, ensure_ascii=False, default=str)
+        )
+        return f"{cond.left.root}.{cond.left.field} {cond.op} {shown}"
+    if isinstance(cond, model.StartsWithCond):
+        return f"{cond.left.root}.{cond.left.field} starts with {json.dumps(cond.prefix, ensure_ascii=False)}"
+    if isinstance(cond, model.MatchesCond):
+        return f"{cond.left.root}.{cond.left.field} matches {json.dumps(cond.pattern, ensure_ascii=False)}"
+    if isinstance(cond, model.InCond):
+        values = ", ".join(json.dumps(v, ensure_ascii=False, default=str) for v in cond.values)
+        return f"{cond.left.root}.{cond.left.field} in [{values}]"
+    if isinstance(cond, model.IsSetCond):
+        return f"{cond.left.root}.{cond.left.field} is set"
+    if isinstance(cond, model.WindowCond):
+        return f"{cond.event.value}s in last {_duration(cond.window)} {cond.op} {cond.count}"
+    if isinstance(cond, model.TimeCond):
+        return f"time between {cond.start:%H:%M} and {cond.end:%H:%M}"
+    if isinstance(cond, model.WeekdayCond):
+        return f"weekday in {list(cond.weekdays)}"
+    if isinstance(cond, model.StockCond):
+        return f"coupon {cond.coupon} {'in' if cond.in_stock else 'not in'} stock"
+    return str(getattr(cond, "value", cond))
+
+
+def _action_text(action: Action, tz: dt.tzinfo, home: str) -> str:
+    detail = action.detail
+    what = (
+        detail.get("template") or detail.get("coupon") or detail.get("tags") or detail.get("to_group") or ""
+    )
+    shown = ", ".join(what) if isinstance(what, list) else str(what)
+    status = (
+        ""
+        if action.status == "done"
+        else f"  [{action.status}{': ' + action.reason if action.reason else ''}]"
+    )
+    return f"{_when(action.time, tz)}  {action.kind} {shown} ({_line(action.loc, home)}){status}"

@@ -1,0 +1,1 @@
+"""The engine: a plan, events and time in, actions out, on any clock."""

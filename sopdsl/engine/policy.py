@@ -1,0 +1,177 @@
+"""Delivery policy, enforced by the engine (not the adapters): quiet hours, caps, protected
+members, kick limits and coupon stock. Decides, for one action at one instant, whether it goes
+out now, later (and when), or not at all."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+from sopdsl.checker import model
+from sopdsl.engine.actions import Action
+from sopdsl.plan import timeutil
+
+_NOUNS = {
+    "send": model.CapNoun.SEND,
+    "kick": model.CapNoun.KICK,
+    "grant": model.CapNoun.COUPON,
+    "invite": model.CapNoun.INVITE,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """`go` now, `defer` until `until`, or `drop`/`block` with a reason."""
+
+    verdict: str
+    until: int | None = None
+    reason: str | None = None
+
+
+GO = Decision("go")
+
+
+@dataclass
+class Delivery:
+    """The policy's counters; one per engine."""
+
+    policy: model.Policy
+    coupons: dict[str, model.Coupon]
+    counts: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    stock_used: dict[str, int] = field(default_factory=dict)
+    # Action kinds some rule of this policy can hold back; every other kind goes out as it is.
+    ruled: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        nouns = {cap.noun for cap in self.policy.caps}
+        ruled = {kind for kind, noun in _NOUNS.items() if noun in nouns}
+        if self.policy.protected_tags:
+            ruled.add("kick")
+        if self.policy.quiet_start is not None and self.policy.quiet_end is not None:
+            ruled.add("send")
+        if any(coupon.stock is not None for coupon in self.coupons.values()):
+            ruled.add("grant")
+        self.ruled = frozenset(ruled)
+
+    def moved_to(self, policy: model.Policy, coupons: dict[str, model.Coupon]) -> Delivery:
+        """The counters carried over to another plan version's policy.
+
+        A cap counts on where the new policy has the same cap (what, whom, how often, which
+        channel; its limit may change); stock used is kept by coupon name.
+        """
+        moved: dict[int, int] = {}
+        for old, cap in enumerate(self.policy.caps):
+            for new, other in enumerate(policy.caps):
+                if new not in moved.values() and (cap.noun, cap.subject, cap.period, cap.channel) == (
+                    other.noun,
+                    other.subject,
+                    other.period,
+                    other.channel,
+                ):
+                    moved[old] = new
+                    break
+        counts = {
+            (moved[i], subject, period): n for (i, subject, period), n in self.counts.items() if i in moved
+        }
+        return Delivery(policy, coupons, counts=counts, stock_used=dict(self.stock_used))
+
+    def left(self, coupon: str) -> int | None:
+        """How many of a coupon's declared stock are still to grant; None if it has no stock."""
+        declared = self.coupons.get(coupon)
+        if declared is None or declared.stock is None:
+            return None
+        return max(declared.stock - self.stock_used.get(coupon, 0), 0)
+
+    def decide(self, action: Action, now: int, tz: ZoneInfo, member_tags: set[str] | None) -> Decision:
+        """What to do with an action due now, in the local zone `tz` of its group."""
+        if action.kind not in self.ruled:
+            return GO
+        if action.kind == "kick":
+            protected = self.policy.protected_tags
+            hit = [t for t in protected if member_tags and t in member_tags]
+            if hit:
+                return Decision("block", reason=f"protected member (tagged {', '.join(hit)})")
+        if (
+            action.kind == "send"
+            and self.policy.quiet_start is not None
+            and self.policy.quiet_end is not None
+        ):
+            until = self._quiet_until(now, tz)
+            if until is not None:
+                return Decision("defer", until=until, reason="quiet hours")
+        if action.kind == "grant":
+            coupon = self.coupons.get(str(action.detail.get("coupon")))
+            if (
+                coupon is not None
+                and coupon.stock is not None
+                and self.stock_used.get(coupon.name, 0) >= coupon.stock
+            ):
+                return Decision("drop", reason="out of stock")
+        noun = _NOUNS.get(action.kind)
+        if noun is None:
+            return GO
+        keys: list[tuple[int, str, str]] = []
+        for index, cap in enumerate(self.policy.caps):
+            if cap.noun is not noun or (
+                cap.channel is not None and cap.channel != action.detail.get("channel")
+            ):
+                continue
+            subject = self._subject(cap, action)
+            if subject is None:
+                continue
+            period = _period_key(cap.period, now, tz)
+            key = (index, subject, period)
+            if self.counts.get(key, 0) >= cap.limit:
+                if cap.overflow is model.Overflow.DROP:
+                    return Decision(
+                        "drop",
+                        reason=f"cap: at most {cap.limit} {cap.noun.value}s per {cap.subject.value} per {cap.period.value}",
+                    )
+                return Decision("defer", until=_next_period(cap.period, now, tz), reason="cap")
+            keys.append(key)
+        for key in keys:
+            self.counts[key] = self.counts.get(key, 0) + 1
+        if action.kind == "grant":
+            name = str(action.detail.get("coupon"))
+            self.stock_used[name] = self.stock_used.get(name, 0) + 1
+        return GO
+
+    def _subject(self, cap: model.Cap, action: Action) -> str | None:
+        if cap.subject is model.CapSubject.ALL:
+            return "*"
+        if cap.subject is model.CapSubject.GROUP:
+            return f"g:{action.group}" if action.group else None
+        return f"m:{action.member}" if action.target in ("member", "referrer") and action.member else None
+
+    def _quiet_until(self, now: int, tz: ZoneInfo) -> int | None:
+        start, end = self.policy.quiet_start, self.policy.quiet_end
+        assert start is not None and end is not None
+        wall = timeutil.local(now, tz)
+        moment = wall.time()
+        inside = start <= moment < end if start < end else (moment >= start or moment < end)
+        if not inside:
+            return None
+        day = wall.date() if moment < end else wall.date() + dt.timedelta(days=1)
+        return timeutil.resolve(dt.datetime.combine(day, end), tz)
+
+
+def _period_key(period: model.CapPeriod, now: int, tz: ZoneInfo) -> str:
+    day = timeutil.local(now, tz).date()
+    if period is model.CapPeriod.DAY:
+        return day.isoformat()
+    if period is model.CapPeriod.WEEK:
+        year, week, _ = day.isocalendar()
+        return f"{year}-W{week}"
+    return f"{day.year}-{day.month:02d}"
+
+
+def _next_period(period: model.CapPeriod, now: int, tz: ZoneInfo) -> int:
+    day = timeutil.local(now, tz).date()
+    if period is model.CapPeriod.DAY:
+        start = day + dt.timedelta(days=1)
+    elif period is model.CapPeriod.WEEK:
+        start = day + dt.timedelta(days=7 - day.weekday())
+    else:
+        start = timeutil.add_months(day.replace(day=1), 1)
+    return timeutil.resolve(dt.datetime.combine(start, dt.time()), tz)

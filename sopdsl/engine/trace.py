@@ -1,0 +1,46 @@
+"""Decisions the engine can report while it runs, for `sopdsl why`: each time a trigger fires for
+a member, whether the playbook started and, if not, what stopped it.
+
+The engine calls a tracer only when one is set, so an untraced run pays one `is None` test per
+trigger firing. The tracer runs at the instant of the decision and may read the engine's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sopdsl.checker import model
+from sopdsl.engine.state import GroupState, MemberState
+
+# What stopped a playbook for a member, or that it started.
+STARTED = "started"
+OUT_OF_SCOPE = "out of scope"
+INACTIVE = "outside its active window"
+RAN_ONCE = "already ran once for this member"
+COOLING_DOWN = "in its cooldown"
+GUARD_FALSE = "its `when` condition was false"
+GUARD_FAILED = "its `when` condition failed on this member's data (a failed `when` record says why)"
+SAME_INSTANT = "already started at this instant by another of its triggers"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A trigger of `playbook` fired for `member` at `time`; `verdict` says what happened."""
+
+    time: int
+    playbook: model.Playbook
+    member: MemberState
+    group: GroupState | None
+    trigger: str
+    event: dict[str, Any]
+    zone: ZoneInfo
+    verdict: str
+    since: int | None = None  # when the member last entered, for RAN_ONCE and COOLING_DOWN
+    referrer: MemberState | None = None  # the member who invited this one, for `referrer.F` tests
+    stock: Callable[[str], int | None] | None = None  # coupons left now, for `coupon X in stock` tests
+
+
+Tracer = Callable[[Decision], None]

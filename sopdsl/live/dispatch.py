@@ -1,0 +1,174 @@
+"""Executors and their dispatch: who carries out each action kind, custom actions' argument
+schemas checked against the plan, and the retry policy for executors that fail.
+
+Input: outbox rows and the executors a bot registered. Output: calls to those executors with the
+action and its idempotency key, and each row's outcome (done, retry later, parked).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel, ValidationError
+
+from sopdsl.checker import model
+from sopdsl.engine.actions import Action
+from sopdsl.errors import EngineError
+from sopdsl.plan import Plan
+
+Executor: TypeAlias = Callable[[Action, str], None]
+"""Carries out one action; gets the action and its idempotency key. Raising means it did not happen."""
+
+ACTION_KINDS = ("send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve")
+
+
+class ExecutorError(EngineError, ValueError):
+    """An executor does not fit the plan: an unknown kind, or a custom action whose arguments disagree."""
+
+
+@dataclass(frozen=True)
+class CustomAction:
+    """The executor of a custom action (`call NAME(...)`): its arguments' pydantic model and a function.
+
+    The function gets the validated arguments, the action and its idempotency key.
+    """
+
+    args: type[BaseModel]
+    fn: Callable[[BaseModel, Action, str], None]
+
+    def __call__(self, action: Action, key: str) -> None:
+        """Validate the action's arguments with the model, then call the function."""
+        self.fn(self.args.model_validate(action.detail.get("args", {})), action, key)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing executor is tried (`attempts` calls in all) and how long between tries."""
+
+    attempts: int = 5
+    base: float = 30.0  # seconds before the second try; doubled for each one after
+    cap: float = 3600.0
+
+    def delay(self, failures: int) -> int:
+        """Seconds to wait after the `failures`-th failed call."""
+        return int(min(self.cap, self.base * 2 ** max(0, failures - 1)))
+
+
+def calls(plan: Plan) -> Iterator[model.CallStep]:
+    """Every `call` step in the plan, in playbook order."""
+    for compiled in plan.playbooks:
+        for code in (compiled.code, *compiled.schedule):
+            for instr in code:
+                if instr.op == "act" and isinstance(instr.action, model.CallStep):
+                    yield instr.action
+
+
+def check_custom(plan: Plan, name: str, args: type[BaseModel]) -> None:
+    """Raise `ExecutorError` (naming the playbook line) if a call of `name` cannot fit `args`."""
+    if name not in plan.program.actions:
+        declared = ", ".join(sorted(plan.program.actions)) or "none"
+        raise ExecutorError(f"no custom action '{name}' is declared in the playbooks (declared: {declared})")
+    fields = args.model_fields
+    open_model = args.model_config.get("extra") == "allow"
+    for step in calls(plan):
+        if step.action != name:
+            continue
+        for field, info in fields.items():
+            if info.is_required() and field not in step.args:
+                raise ExecutorError(
+                    f"{step.loc}: call {name}(...) passes no '{field}', which {args.__name__} requires"
+                )
+        sample: dict[str, Any] = {}
+        for arg, value in step.args.items():
+            if arg not in fields and not open_model:
+                raise ExecutorError(
+                    f"{step.loc}: call {name}(...) passes '{arg}', which {args.__name__} has no field for"
+                )
+            sample[arg] = _sample(value)
+        try:
+            args.model_validate(sample)
+        except ValidationError as exc:
+            for error in exc.errors():
+                arg = str(error["loc"][0]) if error["loc"] else ""
+                if arg not in step.args:
+                    continue
+                value = step.args[arg]
+                # A value read at run time (member.x, event.x) is only known by type here, so only
+                # a type mismatch is certain; a literal must pass every constraint.
+                if isinstance(value, model.Ref) and not str(error["type"]).endswith(("_type", "_parsing")):
+                    continue
+                shown = (
+                    f"{value.root}.{value.field} ({value.type.value})"
+                    if isinstance(value, model.Ref)
+                    else repr(value)
+                )
+                raise ExecutorError(
+                    f"{step.loc}: call {name}(...): argument '{arg}' = {shown} does not fit "
+                    f"{args.__name__}: {error['msg']}"
+                ) from None
+
+
+def _sample(value: Any) -> Any:
+    """A value of the right type for an argument known only by its type at load time."""
+    if not isinstance(value, model.Ref):
+        return value.isoformat() if isinstance(value, dt.date) else value
+    return {
+        model.ValueType.TEXT: "text",
+        model.ValueType.NUMBER: 1,
+        model.ValueType.BOOL: True,
+        model.ValueType.DATE: "2026-01-01",
+        model.ValueType.DATETIME: "2026-01-01T00:00:00+00:00",
+    }[value.type]
+
+
+def resolve(executors: Mapping[str, Executor | CustomAction], action: Action) -> Executor | None:
+    """The executor for an action: a custom action's own, else the one for its kind."""
+    if action.kind == "call":
+        own = executors.get(f"call:{action.detail.get('action')}")
+        if own is not None:
+            return own
+    return executors.get(action.kind)
+
+
+def registry(
+    plan: Plan, executors: Mapping[str, Executor | CustomAction]
+) -> dict[str, Executor | CustomAction]:
+    """Executors keyed for `resolve`, each checked: a kind name, or a declared custom action's name."""
+    table: dict[str, Executor | CustomAction] = {}
+    for name, executor in executors.items():
+        if name in ACTION_KINDS and not isinstance(executor, CustomAction):
+            table[name] = executor
+        elif isinstance(executor, CustomAction):
+            check_custom(plan, name, executor.args)
+            table[f"call:{name}"] = executor
+        elif name in plan.program.actions:
+            table[f"call:{name}"] = executor  # a plain function for a custom action: no schema to check
+        else:
+            raise ExecutorError(
+                f"executor '{name}' is neither an action kind ({', '.join(ACTION_KINDS)}) "
+                f"nor a declared custom action ({', '.join(sorted(plan.program.actions)) or 'none declared'})"
+            )
+    return table
+
+
+def missing_executors(plan: Plan, table: Mapping[str, Executor | CustomAction]) -> list[str]:
+    """The action kinds (and custom actions) the plan can emit that no executor handles."""
+    needed: dict[str, None] = {}
+    for compiled in plan.playbooks:
+        for code in (compiled.code, *compiled.schedule):
+            for instr in code:
+                step = instr.action
+                if instr.op == "assign":
+                    needed["task"] = None
+                elif instr.op == "act" and step is not None and step.kind in ACTION_KINDS:
+                    if isinstance(step, model.CallStep):
+                        if f"call:{step.action}" not in table and "call" not in table:
+                            needed[f"call {step.action}"] = None
+                    elif isinstance(step, model.TagStep):
+                        needed["untag" if step.remove else "tag"] = None
+                    else:
+                        needed[step.kind] = None
+    return [kind for kind in needed if kind.startswith("call ") or kind not in table]

@@ -1,0 +1,357 @@
+"""Executors from a configuration file: for each kind of action, a webhook or a log line.
+
+Input: a YAML (`.yaml`, `.yml`) or TOML (`.toml`) file mapping action kinds to executors.
+Output: a mapping from action kind (or custom action name) to `Executor`, as the `Runtime` takes
+it. Every mistake in the file is reported together, each at its line and column, before anything
+runs:
+
+    default: log                      # kinds not listed (log when omitted)
+    send:
+      webhook: https://bot.example.com/sopdsl
+      secret_env: SOPDSL_WEBHOOK_SECRET
+      timeout: 5
+      previous_secret_env: SOPDSL_WEBHOOK_SECRET_OLD   # optional, while rotating the secret
+    call.crm_note: log                # one custom action, by the name the playbook declares
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import sys
+import threading
+import tomllib
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sopdsl.engine.actions import Action
+from sopdsl.errors import SopdslError
+from sopdsl.live.redact import redact_url
+from sopdsl.live.webhook import Webhook
+
+Executor = Callable[[Action, str], None]
+
+KINDS = ("send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve")
+_CALL_PREFIX = "call."
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One mistake in a configuration file, at a line and column (1-based; 0 when unknown)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:{self.column}" if self.line else self.path
+        return f"{where}: error: {self.message}"
+
+
+class ExecutorConfigError(SopdslError, ValueError):
+    """An executor configuration file has mistakes; `problems` holds every one, located."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class WebhookSpec(BaseModel):
+    """A webhook entry of the file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    webhook: str
+    secret_env: str
+    timeout: float = Field(default=5.0, gt=0, le=120)
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff: float = Field(default=0.5, ge=0, le=60)
+    headers: dict[str, str] = {}
+    previous_secret_env: str | None = None  # while rotating: also sign with the old secret
+
+
+_SETTINGS = tuple(WebhookSpec.model_fields)
+
+
+def log_executor(zone: ZoneInfo, out: TextIO | None = None) -> Executor:
+    """An executor that prints each action as one JSON line (to stdout unless `out` is given)."""
+    lock = threading.Lock()
+
+    def log(action: Action, key: str) -> None:
+        line = json.dumps(
+            {**action.to_json(zone), "idempotency_key": key}, ensure_ascii=False, sort_keys=True
+        )
+        stream = out if out is not None else sys.stdout
+        with lock:
+            stream.write(line + "\n")
+            stream.flush()
+
+    return log
+
+
+def default_executors(zone: ZoneInfo, out: TextIO | None = None) -> dict[str, Executor]:
+    """Every action kind logged as a JSON line: what `sopdsl run` uses without `--executors`."""
+    log = log_executor(zone, out)
+    return dict.fromkeys(KINDS, log)
+
+
+def load_executors(
+    path: str | Path,
+    *,
+    zone: ZoneInfo,
+    actions: Iterable[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> dict[str, Executor]:
+    """Read an executor file; `actions` (the plan's custom actions) checks `call.NAME` entries."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise ExecutorConfigError([Problem(str(path), 0, 0, f"cannot read the file: {reason}")]) from None
+    return parse_executors(text, str(path), zone=zone, actions=actions, environ=environ, out=out)
+
+
+def parse_executors(
+    text: str,
+    path: str,
+    *,
+    zone: ZoneInfo,
+    actions: Iterable[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> dict[str, Executor]:
+    """Build executors from the text of a configuration file; `path` names it in errors (and picks the format)."""
+    env = os.environ if environ is None else environ
+    locate = _Locator.parse(text, path)
+    data = locate.data
+    if not isinstance(data, dict):
+        raise ExecutorConfigError(
+            [Problem(path, 1, 1, "expected a table of action kinds, such as `send: log`")]
+        )
+    declared = None if actions is None else set(actions)
+    problems: list[Problem] = []
+    built: dict[str, Executor] = {}
+    log = log_executor(zone, out)
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        line, column = locate.key(key)
+        wrong = [] if key == "default" or key in KINDS else _check_kind(key, declared, path, line, column)
+        if wrong:
+            problems.extend(wrong)
+            continue
+        executor = _build(key, value, zone, env, log, locate, problems)
+        if executor is not None:
+            built[key] = executor
+    if problems:
+        raise ExecutorConfigError(problems)
+    fallback = built.pop("default", log)
+    executors = {kind: built.get(kind, fallback) for kind in KINDS}
+    # A custom action's own executor goes by its bare name, as the Runtime registers it.
+    executors.update(
+        {k.removeprefix(_CALL_PREFIX): v for k, v in built.items() if k.startswith(_CALL_PREFIX)}
+    )
+    return executors
+
+
+def _check_kind(key: str, declared: set[str] | None, path: str, line: int, column: int) -> list[Problem]:
+    if key.startswith(_CALL_PREFIX):
+        name = key.removeprefix(_CALL_PREFIX)
+        if declared is None or name in declared:
+            return []
+        hint = _did_you_mean(name, declared)
+        known = ", ".join(sorted(declared)) or "none"
+        return [
+            Problem(path, line, column, f"no custom action '{name}' in the plan{hint} (declared: {known})")
+        ]
+    hint = _did_you_mean(key, (*KINDS, "default"))
+    return [
+        Problem(
+            path,
+            line,
+            column,
+            f"unknown action kind '{key}'{hint}; expected one of {', '.join(KINDS)}, "
+            "call.NAME for one custom action, or default",
+        )
+    ]
+
+
+def _build(
+    key: str,
+    value: Any,
+    zone: ZoneInfo,
+    env: Mapping[str, str],
+    log: Executor,
+    locate: _Locator,
+    problems: list[Problem],
+) -> Executor | None:
+    path = locate.path
+    line, column = locate.key(key)
+    if value == "log":
+        return log
+    if not isinstance(value, dict):
+        problems.append(
+            Problem(
+                path,
+                line,
+                column,
+                f"{key}: expected `log` or a table with `webhook` and `secret_env`, got {value!r}",
+            )
+        )
+        return None
+    try:
+        spec = WebhookSpec.model_validate(value)
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else ""
+            at = locate.field(key, field) if field else (line, column)
+            message = _explain(error, field)
+            if key == "call" and error["type"] == "extra_forbidden":
+                message += f'; for one custom action write the key as "call.{field}" (quoted in TOML)'
+            problems.append(Problem(path, *at, f"{key}: {message}"))
+        return None
+    try:
+        url = urllib.parse.urlsplit(spec.webhook)
+    except ValueError:  # an unclosed IPv6 bracket, say
+        url = urllib.parse.urlsplit("")
+    if url.scheme not in ("http", "https") or not url.netloc:
+        at = locate.field(key, "webhook")
+        problems.append(
+            Problem(
+                path,
+                *at,
+                f"{key}: webhook must be an http:// or https:// URL, got {redact_url(spec.webhook)!r}",
+            )
+        )
+        return None
+    secret = env.get(spec.secret_env, "")
+    if not secret:
+        at = locate.field(key, "secret_env")
+        problems.append(
+            Problem(
+                path,
+                *at,
+                f"{key}: the environment variable {spec.secret_env} (the webhook's signing secret) is not set",
+            )
+        )
+        return None
+    previous = env.get(spec.previous_secret_env, "") if spec.previous_secret_env else ""
+    if spec.previous_secret_env and not previous:
+        at = locate.field(key, "previous_secret_env")
+        problems.append(
+            Problem(
+                path,
+                *at,
+                f"{key}: the environment variable {spec.previous_secret_env} (the webhook's previous "
+                "signing secret) is not set; drop previous_secret_env once receivers use the new secret",
+            )
+        )
+        return None
+    return Webhook(
+        url=spec.webhook,
+        secret=secret.encode("utf-8"),
+        previous_secrets=(previous.encode("utf-8"),) if previous else (),
+        zone=zone,
+        timeout=spec.timeout,
+        retries=spec.retries,
+        backoff=spec.backoff,
+        headers=dict(spec.headers),
+    )
+
+
+def _explain(error: Any, field: str) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown setting '{field}'{_did_you_mean(field, _SETTINGS)}; settings: {', '.join(_SETTINGS)}"
+    if kind == "missing" and field == "secret_env":
+        return "a webhook needs `secret_env`, the environment variable that holds its signing secret"
+    if kind == "missing":
+        return f"a webhook needs `{field}`"
+    return f"{field}: {error['msg'].lower()}"
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass
+class _Locator:
+    """The parsed data of a file, and where each key and setting is written in it."""
+
+    path: str
+    data: Any
+    keys: dict[str, tuple[int, int]]
+    fields: dict[tuple[str, str], tuple[int, int]]
+
+    @classmethod
+    def parse(cls, text: str, path: str) -> _Locator:
+        if path.endswith(".toml"):
+            return cls._toml(text, path)
+        return cls._yaml(text, path)
+
+    @classmethod
+    def _yaml(cls, text: str, path: str) -> _Locator:
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            problem = getattr(exc, "problem", None) or str(exc)
+            line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+            raise ExecutorConfigError([Problem(path, line, column, f"not valid YAML: {problem}")]) from None
+        keys: dict[str, tuple[int, int]] = {}
+        fields: dict[tuple[str, str], tuple[int, int]] = {}
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                keys[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if isinstance(value_node, yaml.MappingNode):
+                    for field_node, _ in value_node.value:
+                        mark = field_node.start_mark
+                        fields[(key, str(field_node.value))] = (mark.line + 1, mark.column + 1)
+        return cls(path, data, keys, fields)
+
+    @classmethod
+    def _toml(cls, text: str, path: str) -> _Locator:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            line, column = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
+            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            raise ExecutorConfigError([Problem(path, line, column, f"not valid TOML: {message}")]) from None
+        # tomllib keeps no positions: keys are found in the text, as `[kind]` headers or `kind =`.
+        keys: dict[str, tuple[int, int]] = {}
+        fields: dict[tuple[str, str], tuple[int, int]] = {}
+        table: str | None = None
+        for number, raw in enumerate(text.splitlines(), start=1):
+            header = re.match(r"\s*\[\s*\"?([^\]\"]+)\"?\s*\]", raw)
+            assign = re.match(r"(\s*)\"?([^=\"\s]+)\"?\s*=", raw)
+            if header:
+                table = header.group(1).strip()
+                keys.setdefault(table, (number, raw.index("[") + 1))
+            elif assign and table is None:
+                keys.setdefault(assign.group(2), (number, len(assign.group(1)) + 1))
+            elif assign and table is not None:
+                fields.setdefault((table, assign.group(2)), (number, len(assign.group(1)) + 1))
+        return cls(path, data, keys, fields)
+
+    def key(self, key: str) -> tuple[int, int]:
+        """Where a top-level key is written, or (0, 0)."""
+        return self.keys.get(key, (0, 0))
+
+    def field(self, key: str, field: str) -> tuple[int, int]:
+        """Where a setting of a key's table is written, or else where the key is."""
+        return self.fields.get((key, field), self.key(key))

@@ -1,0 +1,204 @@
+"""Events at the live runtime's door: validated, normalised to JSON, or refused with a clear error.
+
+Input: a mapping (decoded JSON from a bot) or an `Event`. Output: the journal entry for it (plain
+JSON, so the engine sees exactly what a replay will see), or `EventError` naming the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
+
+from sopdsl.checker import model
+from sopdsl.engine.events import Event, missing
+from sopdsl.errors import EngineError
+from sopdsl.plan import timeutil
+
+# Payload fields the engine reads from built-in events, with the type it expects.
+_TEXT: tuple[type, ...] = (str,)
+_NUMBER: tuple[type, ...] = (int, float)
+_BUILTIN_DATA: dict[str, dict[str, tuple[type, ...]]] = {
+    "join": {"name": _TEXT, "nickname": _TEXT, "channel": _TEXT, "inviter": _TEXT},
+    "order": {"amount": _NUMBER},
+    "rename": {"nickname": _TEXT},
+    "task_done": {"task": _TEXT},
+}
+_TYPES: dict[model.ValueType, tuple[type, ...]] = {
+    model.ValueType.TEXT: (str,),
+    model.ValueType.NUMBER: (int, float),
+    model.ValueType.BOOL: (bool,),
+    model.ValueType.DATE: (str,),
+    model.ValueType.DATETIME: (str,),
+}
+
+
+class EventError(EngineError, ValueError):
+    """An event the runtime refused; `field` names the part at fault (None for the whole event).
+
+    In a batch, `index` is the event's place and the message starts with it; `reason` is the
+    message without it.
+    """
+
+    def __init__(self, message: str, field: str | None = None, index: int | None = None) -> None:
+        super().__init__(message if index is None else f"event {index}: {message}")
+        self.reason = message
+        self.field = field
+        self.index = index
+
+
+class _Incoming(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    kind: StrictStr
+    time: StrictInt | StrictFloat | StrictStr | None = None
+    member: StrictStr | None = None
+    group: StrictStr | None = None
+    name: StrictStr | None = None
+    data: dict[StrictStr, Any] = {}
+    id: StrictStr | None = None
+
+
+def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> dict[str, Any]:
+    """The journal entry for an event, or `EventError`; `now` is its time when it states none."""
+    if isinstance(raw, Event):
+        raw = {k: v for k, v in asdict(raw).items() if v is not None and v != {}}
+    if not isinstance(raw, Mapping):
+        raise EventError(f"an event must be an object, got {type(raw).__name__}")
+    try:
+        event = _Incoming.model_validate(dict(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(part) for part in first["loc"]]
+        # A union's errors name the member type tried (`time.int`): keep the field's own path.
+        field = ".".join(loc[:2] if loc and loc[0] == "data" else loc[:1]) or None
+        if first["type"] == "extra_forbidden":
+            message = f"unknown event field '{field}'; an event has {', '.join(_Incoming.model_fields)}"
+        elif field == "time":
+            shown = json.dumps(first.get("input"), ensure_ascii=False, default=str)
+            message = f"event field 'time' should be epoch seconds or an ISO 8601 time, got {shown}"
+        else:
+            message = f"event field '{field}': {first['msg'].lower()}"
+        raise EventError(message, field) from None
+    broken = surrogate(event.model_dump())
+    if broken is not None:
+        raise EventError(
+            f"event field '{broken}' holds a lone surrogate (an escape such as \\ud800 that is half of "
+            "a character); send the character itself",
+            broken,
+        )
+    problem = missing(event.kind, event.member, event.group, event.name, event.data)
+    if problem is not None:
+        raise EventError(problem[1], problem[0])
+    when = now if event.time is None else _epoch(event.time, program.timezone)
+    data = _data(event.kind, event.name, event.data, program)
+    body: dict[str, Any] = {"op": "event", "kind": event.kind, "time": when}
+    for key in ("member", "group", "name", "id"):
+        value = getattr(event, key)
+        if value is not None:
+            body[key] = value
+    if data:
+        body["data"] = data
+    return body
+
+
+def surrogate(value: Any, path: str = "") -> str | None:
+    """The field holding text with a lone surrogate (which no store or hash can encode), if any."""
+    if isinstance(value, str):
+        return path if _SURROGATES.search(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if _SURROGATES.search(key):
+                return where
+            found = surrogate(item, where)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = surrogate(item, f"{path}.{index}")
+            if found:
+                return found
+    return None
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
+
+
+def _epoch(value: float | str, zone: str) -> int:
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise EventError(f"event field 'time': {value} is not a time", "time")
+        if abs(value) >= _MILLISECONDS:
+            raise EventError(
+                f"event field 'time': {value} looks like milliseconds; send epoch seconds", "time"
+            )
+        return int(value)
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise EventError(
+            f"event field 'time': {value!r} is not epoch seconds or an ISO 8601 time like "
+            "2026-03-01T09:00:00+08:00",
+            "time",
+        ) from None
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, timeutil.zone(zone))
+    return timeutil.to_epoch(moment)
+
+
+def _data(kind: str, name: str | None, data: dict[str, Any], program: model.Program) -> dict[str, Any]:
+    """The payload checked against what the engine or the custom event's declaration expects."""
+    try:
+        plain = json.loads(json.dumps(data, ensure_ascii=False, default=_date))
+    except (TypeError, ValueError) as exc:
+        raise EventError(f"event field 'data' is not plain JSON data: {exc}", "data") from None
+    if kind == "custom":
+        declared = program.events.get(str(name))
+        if declared is None:
+            known = ", ".join(sorted(program.events)) or "none"
+            raise EventError(f"unknown custom event {name!r}; the playbooks declare: {known}", "name")
+        for field, vtype in declared.fields.items():
+            if field not in plain:
+                raise EventError(
+                    f"custom event {name!r} needs data field '{field}' ({vtype.value})", f"data.{field}"
+                )
+            _typed(plain[field], _TYPES[vtype], f"data.{field}", vtype.value)
+        extra = sorted(set(plain) - set(declared.fields))
+        if extra:
+            raise EventError(
+                f"custom event {name!r} has no data field '{extra[0]}'; it declares: "
+                f"{', '.join(declared.fields) or 'none'}",
+                f"data.{extra[0]}",
+            )
+        return dict(plain)
+    expected = _BUILTIN_DATA.get(kind, {})
+    for field, types in expected.items():
+        if field in plain and plain[field] is not None:
+            _typed(plain[field], types, f"data.{field}", "number" if types is _NUMBER else "text")
+    if kind == "task_done" and not isinstance(plain.get("task"), str):
+        raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
+    return dict(plain)
+
+
+def _typed(value: Any, types: tuple[type, ...], field: str, wanted: str) -> None:
+    ok = isinstance(value, types) and not (bool not in types and isinstance(value, bool))
+    if ok and isinstance(value, float) and not math.isfinite(value):
+        ok = False
+    if not ok:
+        raise EventError(
+            f"event field '{field}' should be {wanted}, got {json.dumps(value, ensure_ascii=False)}", field
+        )
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON data")

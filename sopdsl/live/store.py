@@ -1,0 +1,220 @@
+"""State stores for the live runtime: one interface, three back ends (memory, SQLite, PostgreSQL).
+
+Input: journal entries (the engine's inputs) and outbox rows (its outputs). Output: the same,
+read back after a restart. The engine is deterministic, so its state is never stored as such:
+a shard's journal replayed through a fresh engine rebuilds it exactly, and the outbox carries
+every action with its idempotency key and delivery status. See docs/runtime.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from sopdsl.errors import StoreError
+from sopdsl.live.redact import redact_url
+
+SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
+
+# Outbox statuses: waiting for (or being retried by) an executor; delivered; given up on after the
+# retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by
+# the engine's policy not to go out (dropped, blocked, failed template), kept for the record.
+PENDING, DONE, PARKED, DRY_RUN, SKIPPED = "pending", "done", "parked", "dry_run", "skipped"
+# Decided but failed (a template or a member's data was at fault): never executed, kept to be read.
+FAILED = "failed"
+
+
+@dataclass(slots=True)
+class ShardInfo:
+    """A shard (one community or tenant): how its engine starts, and how far its journal got."""
+
+    shard: str
+    start: int
+    seed: int
+    plan_hash: str  # the plan its journal starts under
+    head: int = 0  # the last journal sequence number
+    applied: int = 0  # the last entry whose actions are in the outbox
+    next_due: int | None = None  # the engine's next timer after `applied`
+    events: int = 0  # event entries journaled
+    plan_now: str = ""  # the plan it runs after the applied entries (a `plan` entry changes it)
+
+    def __post_init__(self) -> None:
+        self.plan_now = self.plan_now or self.plan_hash
+
+
+@dataclass(slots=True)
+class Entry:
+    """One journal entry: an input to the engine (`op` is group, member, event, advance, resume or plan)."""
+
+    seq: int
+    body: dict[str, Any]
+
+
+@dataclass(slots=True)
+class OutboxRow:
+    """One action on its way to an executor."""
+
+    shard: str
+    key: str
+    order_key: str  # rows with the same order key are dispatched one at a time, in id order
+    kind: str
+    action: dict[str, Any]
+    status: str = PENDING
+    next_at: int = 0
+    attempts: int = 0  # calls made to the executor
+    failures: int = 0  # of which raised
+    error: str | None = None
+    id: int = 0
+
+
+@dataclass(slots=True)
+class Batch:
+    """What applying a shard's entries produced, to be committed in one transaction."""
+
+    entries: list[dict[str, Any]] = field(default_factory=list)  # to append to the journal
+    rows: list[OutboxRow] = field(default_factory=list)
+    next_due: int | None = None
+    plan_now: str | None = None  # set when the entries switched the shard to another plan
+    snapshot: tuple[int, bytes] | None = None  # the engine's state after entry `seq`, to keep
+
+
+# Called inside the store's transaction with the shard, the journal entries after the caller's
+# cursor (applied ones first, for catching up, then any appended by other workers) and the new
+# entries offered, less events whose id the journal already holds. Returns the entries to append
+# (applied by the step), the outbox rows and the next timer. Raising rolls everything back.
+Step = Callable[[ShardInfo, list[Entry], list[dict[str, Any]]], Batch]
+
+
+class Store(Protocol):
+    """The interface every store implements; one test suite runs against all of them."""
+
+    url: str
+    multi_worker: bool  # whether several processes may share this store
+
+    def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
+        """The shard's record, created with these values if it does not exist yet."""
+        ...
+
+    def save_plan(self, plan_hash: str, body: str) -> None:
+        """Keep a plan's JSON by its hash, so a journal can always be replayed with its own plan."""
+        ...
+
+    def load_plan(self, plan_hash: str) -> str | None:
+        """A plan's JSON by its hash, or None."""
+        ...
+
+    def journal(self, shard: str, after: int = 0) -> list[Entry]:
+        """The shard's journal entries after sequence number `after`, in order."""
+        ...
+
+    def load_snapshot(self, shard: str) -> tuple[int, bytes] | None:
+        """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
+        ...
+
+    def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
+        """Append entries for whichever worker applies the shard (events whose id it has are skipped); how many were taken."""
+        ...
+
+    def apply(
+        self,
+        shard: str,
+        new: Sequence[dict[str, Any]],
+        step: Step,
+        *,
+        since: int,
+        worker: str,
+        wall: float,
+        lease: float,
+    ) -> Batch | None:
+        """In one transaction: lock the shard, append `new`, run `step`, insert its rows, move the cursor.
+
+        When another worker holds a live lease on the shard (or, with nothing to append, is busy
+        with it), `new` is only appended, for that worker to apply, and the answer is None.
+        """
+        ...
+
+    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
+        """Shards with unapplied entries or due timers that this worker may take."""
+        ...
+
+    def release(self, shard: str, worker: str) -> None:
+        """Give up this worker's lease on a shard."""
+        ...
+
+    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one."""
+        ...
+
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes (`status`, `attempts`, `failures`, `next_at`, `error`) and end their leases."""
+        ...
+
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending, due at `now`, with its attempts reset; False if none is parked."""
+        ...
+
+    def purge(self, before: int) -> int:
+        """Delete finished rows (done, dry run, skipped) due before `before`; how many went.
+
+        Parked and pending rows stay. Safe because recovery never re-inserts rows: only newly
+        applied entries do, and their keys are new.
+        """
+        ...
+
+    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all), in id order."""
+        ...
+
+    def next_wakeup(self) -> int | None:
+        """The earliest due timer or pending row retry over all shards (engine time), or None."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """Totals over all shards: events_in, actions_out, pending, failures, parked."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+def open_store(url: str, *, migrate: bool = False) -> Store:
+    """Open `memory://`, `sqlite:///path.db` or `postgresql://...`; a new store gets the current schema.
+
+    A store at an older schema version is upgraded only with `migrate=True`; a newer one is refused.
+    """
+    scheme = urlsplit(url).scheme
+    if scheme == "memory":
+        from sopdsl.live.store_memory import MemoryStore
+
+        return MemoryStore(url)
+    if scheme == "sqlite":
+        from sopdsl.live.store_sqlite import SqliteStore
+
+        return SqliteStore(url, migrate=migrate)
+    if scheme in ("postgresql", "postgres"):
+        from sopdsl.live.store_postgres import PostgresStore
+
+        return PostgresStore(url, migrate=migrate)
+    raise StoreError(
+        f"unknown store URL {redact_url(url)!r}: expected memory://, sqlite:///path.db or postgresql://user@host/db"
+    )
+
+
+def check_version(found: int | None, url: str, migrate: bool) -> int:
+    """The version to migrate from (0 for a new store); raises `StoreError` on a mismatch it may not fix."""
+    if found is None:
+        return 0
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"store {redact_url(url)} is at schema version {found}, newer than this sopdsl understands "
+            f"({SCHEMA_VERSION}); upgrade sopdsl"
+        )
+    if found < SCHEMA_VERSION and not migrate:
+        raise StoreError(
+            f"store {redact_url(url)} is at schema version {found}; this sopdsl needs {SCHEMA_VERSION}. "
+            "Back it up, then open it with open_store(url, migrate=True)"
+        )
+    return found

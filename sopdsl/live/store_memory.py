@@ -1,0 +1,250 @@
+"""The memory store: the store interface over Python dicts, for simulation, tests and throwaway bots.
+
+Input and output as `sopdsl.live.store.Store`. Nothing survives the process; one process only.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sopdsl.live.store import (
+    DONE,
+    DRY_RUN,
+    FAILED,
+    PARKED,
+    PENDING,
+    SKIPPED,
+    Batch,
+    Entry,
+    OutboxRow,
+    ShardInfo,
+    Step,
+)
+
+
+class MemoryStore:
+    """A store in this process's memory."""
+
+    multi_worker = False
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._lock = threading.RLock()
+        self._shards: dict[str, ShardInfo] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._journal: dict[str, list[Entry]] = {}
+        self._event_ids: dict[str, set[str]] = {}
+        self._plans: dict[str, str] = {}
+        self._rows: list[OutboxRow] = []
+        self._keys: set[tuple[str, str]] = set()
+        self._row_leases: dict[int, tuple[str, float]] = {}
+        self._purged_out = 0
+        self._purged_failures = 0
+        self._snapshots: dict[str, tuple[int, bytes]] = {}
+
+    def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
+        """The shard's record, created with these values if it does not exist yet."""
+        with self._lock:
+            info = self._shards.setdefault(shard, ShardInfo(shard, start, seed, plan_hash))
+            self._journal.setdefault(shard, [])
+            self._event_ids.setdefault(shard, set())
+            return copy.copy(info)
+
+    def save_plan(self, plan_hash: str, body: str) -> None:
+        """Keep a plan's JSON by its hash."""
+        with self._lock:
+            self._plans.setdefault(plan_hash, body)
+
+    def load_plan(self, plan_hash: str) -> str | None:
+        """A plan's JSON by its hash, or None."""
+        return self._plans.get(plan_hash)
+
+    def load_snapshot(self, shard: str) -> tuple[int, bytes] | None:
+        """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
+        return self._snapshots.get(shard)
+
+    def journal(self, shard: str, after: int = 0) -> list[Entry]:
+        """The shard's journal entries after sequence number `after`."""
+        with self._lock:
+            return [
+                Entry(e.seq, copy.deepcopy(e.body)) for e in self._journal.get(shard, ()) if e.seq > after
+            ]
+
+    def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
+        """Append entries for whichever worker applies the shard; how many were taken."""
+        with self._lock:
+            accepted = self._accept(shard, new)
+            self._append(self._shards[shard], accepted)
+            return len(accepted)
+
+    def _accept(self, shard: str, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        ids = self._event_ids[shard]
+        accepted: list[dict[str, Any]] = []
+        for body in new:
+            event_id = body.get("id")
+            if event_id is not None and (event_id in ids or any(b.get("id") == event_id for b in accepted)):
+                continue
+            accepted.append(copy.deepcopy(body))
+        return accepted
+
+    def apply(
+        self,
+        shard: str,
+        new: Sequence[dict[str, Any]],
+        step: Step,
+        *,
+        since: int,
+        worker: str,
+        wall: float,
+        lease: float,
+    ) -> Batch | None:
+        """Append `new`, run `step` and insert its rows, all or nothing."""
+        with self._lock:
+            info = self._shards[shard]
+            ids = self._event_ids[shard]
+            accepted: list[dict[str, Any]] = []
+            for body in new:
+                event_id = body.get("id")
+                if event_id is not None and (
+                    event_id in ids or any(b.get("id") == event_id for b in accepted)
+                ):
+                    continue
+                accepted.append(copy.deepcopy(body))
+            holder = self._leases.get(shard)
+            if holder is not None and holder[0] != worker and holder[1] > wall:
+                self._append(info, accepted)
+                return None
+            existing = [Entry(e.seq, copy.deepcopy(e.body)) for e in self._journal[shard] if e.seq > since]
+            batch = step(copy.copy(info), existing, accepted)
+            self._append(info, batch.entries)
+            for row in batch.rows:
+                if (row.shard, row.key) in self._keys:
+                    continue  # the outbox suppresses a second action with the same key
+                self._keys.add((row.shard, row.key))
+                row.id = len(self._rows) + 1
+                self._rows.append(copy.copy(row))
+            info.applied = info.head
+            info.next_due = batch.next_due
+            if batch.plan_now:
+                info.plan_now = batch.plan_now
+            if batch.snapshot:
+                self._snapshots[shard] = batch.snapshot
+            self._leases[shard] = (worker, wall + lease)
+            return batch
+
+    def _append(self, info: ShardInfo, bodies: list[dict[str, Any]]) -> None:
+        for body in bodies:
+            info.head += 1
+            self._journal[info.shard].append(Entry(info.head, copy.deepcopy(body)))
+            if body.get("id") is not None:
+                self._event_ids[info.shard].add(body["id"])
+            if body.get("op") == "event":
+                info.events += 1
+
+    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
+        """Shards with unapplied entries or due timers that this worker may take."""
+        with self._lock:
+            found = []
+            for name in sorted(self._shards):
+                info = self._shards[name]
+                holder = self._leases.get(name)
+                if holder is not None and holder[0] != worker and holder[1] > wall:
+                    continue
+                if info.head > info.applied or (info.next_due is not None and info.next_due <= now):
+                    found.append(name)
+            return found[:limit]
+
+    def release(self, shard: str, worker: str) -> None:
+        """Give up this worker's lease on a shard."""
+        with self._lock:
+            if self._leases.get(shard, ("", 0.0))[0] == worker:
+                del self._leases[shard]
+
+    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
+        with self._lock:
+            blocked: set[tuple[str, str]] = set()
+            claimed: list[OutboxRow] = []
+            for row in self._rows:
+                if row.status != PENDING:
+                    continue
+                order = (row.shard, row.order_key)
+                if order in blocked:
+                    continue
+                blocked.add(order)
+                holder = self._row_leases.get(row.id)
+                leased = holder is not None and holder[0] != worker and holder[1] > wall
+                if row.next_at <= now and not leased:
+                    self._row_leases[row.id] = (worker, wall + lease)
+                    claimed.append(copy.copy(row))
+                    if len(claimed) >= limit:
+                        break
+            return claimed
+
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes and end their leases."""
+        with self._lock:
+            for row in rows:
+                stored = self._rows[row.id - 1]
+                if stored.status != PENDING:
+                    continue
+                stored.status, stored.attempts, stored.failures = row.status, row.attempts, row.failures
+                stored.next_at, stored.error = row.next_at, row.error
+                self._row_leases.pop(row.id, None)
+
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending."""
+        with self._lock:
+            for row in self._rows:
+                if row.shard == shard and row.key == key and row.status == PARKED:
+                    row.status, row.attempts, row.next_at = PENDING, 0, now
+                    return True
+            return False
+
+    def purge(self, before: int) -> int:
+        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+        with self._lock:
+            gone = 0
+            for index, row in enumerate(self._rows):
+                if row.status in (DONE, DRY_RUN, SKIPPED) and row.next_at < before:
+                    self._purged_out += row.status != SKIPPED
+                    self._purged_failures += row.failures
+                    # A tombstone keeps ids as list positions.
+                    self._rows[index] = OutboxRow(row.shard, row.key, "", "", {}, status="purged", id=row.id)
+                    gone += 1
+            return gone
+
+    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all), in id order."""
+        with self._lock:
+            return [
+                copy.copy(r)
+                for r in self._rows
+                if r.status != "purged" and (shard is None or r.shard == shard)
+            ]
+
+    def next_wakeup(self) -> int | None:
+        """The earliest due timer or pending row over all shards, or None."""
+        with self._lock:
+            times = [i.next_due for i in self._shards.values() if i.next_due is not None]
+            times.extend(r.next_at for r in self._rows if r.status == PENDING)
+            return min(times, default=None)
+
+    def stats(self) -> dict[str, int]:
+        """Totals over all shards."""
+        with self._lock:
+            statuses = [r.status for r in self._rows]
+            return {
+                "events_in": sum(i.events for i in self._shards.values()),
+                "actions_out": sum(s in (DONE, DRY_RUN) for s in statuses) + self._purged_out,
+                "pending": statuses.count(PENDING),
+                "failures": sum(r.failures for r in self._rows) + self._purged_failures,
+                "parked": statuses.count(PARKED),
+                "failed": statuses.count(FAILED),
+            }
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,497 @@
+"""What the SQLite and PostgreSQL stores share: the schema, its migrations, and every query.
+
+Input and output as `sopdsl.live.store.Store`. Subclasses supply the connection, the
+transaction, the parameter style and the row locking their database offers.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from sopdsl.errors import StoreError
+from sopdsl.live.redact import redact_url
+from sopdsl.live.store import (
+    DONE,
+    DRY_RUN,
+    FAILED,
+    PARKED,
+    PENDING,
+    SCHEMA_VERSION,
+    Batch,
+    Entry,
+    OutboxRow,
+    ShardInfo,
+    Step,
+    check_version,
+)
+
+# Explicit, numbered migrations: step N takes a store from version N-1 to N. `{id}` is the
+# dialect's auto-numbered primary key. Never edit a released step; add the next one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        "CREATE TABLE sopdsl_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE sopdsl_plans (hash TEXT PRIMARY KEY, body TEXT NOT NULL)",
+        """CREATE TABLE sopdsl_shards (
+            shard TEXT PRIMARY KEY, start_at BIGINT NOT NULL, seed BIGINT NOT NULL,
+            plan_hash TEXT NOT NULL, head BIGINT NOT NULL DEFAULT 0, applied BIGINT NOT NULL DEFAULT 0,
+            next_due BIGINT, events BIGINT NOT NULL DEFAULT 0,
+            lease_owner TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0)""",
+        """CREATE TABLE sopdsl_journal (
+            shard TEXT NOT NULL, seq BIGINT NOT NULL, event_id TEXT, body TEXT NOT NULL,
+            PRIMARY KEY (shard, seq))""",
+        "CREATE UNIQUE INDEX sopdsl_journal_event ON sopdsl_journal (shard, event_id)",
+        """CREATE TABLE sopdsl_outbox (
+            id {id}, shard TEXT NOT NULL, key TEXT NOT NULL, order_key TEXT NOT NULL,
+            kind TEXT NOT NULL, action TEXT NOT NULL, status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, failures INTEGER NOT NULL DEFAULT 0,
+            next_at BIGINT NOT NULL, lease_owner TEXT, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0,
+            error TEXT, UNIQUE (shard, key))""",
+        "CREATE INDEX sopdsl_outbox_due ON sopdsl_outbox (id) WHERE status = 'pending'",
+        "CREATE INDEX sopdsl_outbox_order ON sopdsl_outbox (shard, order_key, id) WHERE status = 'pending'",
+    ),
+    # 2: the plan a shard runs now, which a `plan` journal entry changes ('' until then: its first plan).
+    # Engine snapshots: a restart replays the journal after one, not all of it.
+    (
+        "ALTER TABLE sopdsl_shards ADD COLUMN plan_now TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE sopdsl_snapshots (shard TEXT PRIMARY KEY, seq BIGINT NOT NULL, body {blob} NOT NULL)",
+    ),
+)
+assert len(MIGRATIONS) == SCHEMA_VERSION
+
+_ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
+_SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the queries use (sqlite3's and psycopg's both fit)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+class SqlStore(ABC):
+    """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
+
+    url: str
+    multi_worker = False
+    id_type = "INTEGER PRIMARY KEY"
+    blob_type = "BLOB"
+    lock_row = ""  # appended to a SELECT to lock the shard row for this transaction
+    try_lock_row = ""  # the same, but skipping a row another transaction holds
+    skip_locked = ""  # appended to the outbox claim
+
+    # ---- provided by each dialect ----------------------------------------------------------------
+
+    @abstractmethod
+    def _txn(self) -> AbstractContextManager[Cursor]:
+        """A transaction on the connection, committed when the block ends, rolled back on error."""
+
+    @abstractmethod
+    def _has_schema(self, cur: Cursor) -> bool:
+        """Whether the database holds sopdsl's tables already."""
+
+    def _migration_lock(self, cur: Cursor) -> None:
+        """Keep two processes from creating the schema at once (where the database can)."""
+        return None  # SQLite: BEGIN IMMEDIATE already lets one writer in at a time
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def _finished(self, count: int) -> None:
+        """Outbox rows left the pending set or were deleted (committed); PostgreSQL vacuums here."""
+        return None  # SQLite removes an index entry when its row changes: nothing piles up
+
+    # ---- schema ------------------------------------------------------------------------------------
+
+    def _prepare(self, migrate: bool) -> None:
+        with self._txn() as cur:
+            self._migration_lock(cur)
+            found = None
+            if self._has_schema(cur):
+                cur.execute(self._sql("SELECT value FROM sopdsl_meta WHERE key = 'schema_version'"))
+                row = cur.fetchone()
+                found = int(row[0]) if row else 0
+            version = check_version(found, self.url, migrate)
+            for number in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    cur.execute(statement.format(id=self.id_type, blob=self.blob_type))
+            if version < SCHEMA_VERSION:
+                cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
+                cur.execute(
+                    self._sql("INSERT INTO sopdsl_meta (key, value) VALUES ('schema_version', ?)"),
+                    (str(SCHEMA_VERSION),),
+                )
+
+    # ---- shards and plans ----------------------------------------------------------------------------
+
+    def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
+        """The shard's record, created with these values if it does not exist yet."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO sopdsl_shards (shard, start_at, seed, plan_hash) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (shard) DO NOTHING"
+                ),
+                (shard, start, seed, plan_hash),
+            )
+            cur.execute(self._sql(f"SELECT {_SHARD} FROM sopdsl_shards WHERE shard = ?"), (shard,))
+            return _shard(cur.fetchone())
+
+    def save_plan(self, plan_hash: str, body: str) -> None:
+        """Keep a plan's JSON by its hash."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO sopdsl_plans (hash, body) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING"
+                ),
+                (plan_hash, body),
+            )
+
+    def load_plan(self, plan_hash: str) -> str | None:
+        """A plan's JSON by its hash, or None."""
+        with self._txn() as cur:
+            cur.execute(self._sql("SELECT body FROM sopdsl_plans WHERE hash = ?"), (plan_hash,))
+            row = cur.fetchone()
+            return str(row[0]) if row else None
+
+    def journal(self, shard: str, after: int = 0) -> list[Entry]:
+        """The shard's journal entries after sequence number `after`."""
+        with self._txn() as cur:
+            return self._entries(cur, shard, after)
+
+    def load_snapshot(self, shard: str) -> tuple[int, bytes] | None:
+        """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
+        with self._txn() as cur:
+            cur.execute(self._sql("SELECT seq, body FROM sopdsl_snapshots WHERE shard = ?"), (shard,))
+            row = cur.fetchone()
+            return (int(row[0]), bytes(row[1])) if row else None
+
+    def _entries(self, cur: Cursor, shard: str, after: int) -> list[Entry]:
+        cur.execute(
+            self._sql("SELECT seq, body FROM sopdsl_journal WHERE shard = ? AND seq > ? ORDER BY seq"),
+            (shard, after),
+        )
+        return [Entry(int(seq), json.loads(body)) for seq, body in cur.fetchall()]
+
+    # ---- applying ------------------------------------------------------------------------------------
+
+    def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
+        """Append entries for whichever worker applies the shard; how many were taken."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(f"SELECT {_SHARD} FROM sopdsl_shards WHERE shard = ?{self.lock_row}"), (shard,)
+            )
+            found = cur.fetchone()
+            if found is None:
+                raise StoreError(f"store {redact_url(self.url)} has no shard '{shard}'")
+            info = _shard(found)
+            accepted = self._accept(cur, info, new)
+            self._append(cur, info, accepted)
+            return len(accepted)
+
+    def apply(
+        self,
+        shard: str,
+        new: Sequence[dict[str, Any]],
+        step: Step,
+        *,
+        since: int,
+        worker: str,
+        wall: float,
+        lease: float,
+    ) -> Batch | None:
+        """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
+        with self._txn() as cur:
+            # With something to append, wait for the row; with nothing, leave a busy shard alone.
+            lock = self.lock_row if new else self.try_lock_row
+            cur.execute(
+                self._sql(
+                    f"SELECT {_SHARD}, lease_owner, lease_until FROM sopdsl_shards WHERE shard = ?{lock}"
+                ),
+                (shard,),
+            )
+            found = cur.fetchone()
+            if found is None:
+                return None
+            info = _shard(found[:9])
+            owner, until = found[9], float(found[10])
+            accepted = self._accept(cur, info, new)
+            if owner is not None and owner != worker and until > wall:
+                self._append(cur, info, accepted)
+                return None
+            existing = self._entries(cur, shard, since) if since < info.head else []
+            batch = step(info, existing, accepted)
+            self._append(cur, info, batch.entries, update=False)
+            if batch.rows:
+                cur.executemany(
+                    self._sql(
+                        "INSERT INTO sopdsl_outbox (shard, key, order_key, kind, action, status, next_at) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shard, key) DO NOTHING"
+                    ),
+                    [
+                        (r.shard, r.key, r.order_key, r.kind, _dumps(r.action), r.status, r.next_at)
+                        for r in batch.rows
+                    ],
+                )
+            cur.execute(
+                self._sql(
+                    "UPDATE sopdsl_shards SET head = ?, applied = ?, next_due = ?, events = ?, "
+                    "lease_owner = ?, lease_until = ? WHERE shard = ?"
+                ),
+                (info.head, info.head, batch.next_due, info.events, worker, wall + lease, shard),
+            )
+            if batch.plan_now:
+                cur.execute(
+                    self._sql("UPDATE sopdsl_shards SET plan_now = ? WHERE shard = ?"),
+                    (batch.plan_now, shard),
+                )
+            if batch.snapshot:
+                seq, body = batch.snapshot
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO sopdsl_snapshots (shard, seq, body) VALUES (?, ?, ?) "
+                        "ON CONFLICT (shard) DO UPDATE SET seq = excluded.seq, body = excluded.body"
+                    ),
+                    (shard, seq, body),
+                )
+            return batch
+
+    def _accept(self, cur: Cursor, info: ShardInfo, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The new entries without events whose id the journal (or an earlier one of them) has."""
+        accepted: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for body in new:
+            event_id = body.get("id")
+            if event_id is not None:
+                if event_id in seen:
+                    continue
+                cur.execute(
+                    self._sql("SELECT 1 FROM sopdsl_journal WHERE shard = ? AND event_id = ?"),
+                    (info.shard, event_id),
+                )
+                if cur.fetchone() is not None:
+                    continue
+                seen.add(event_id)
+            accepted.append(body)
+        return accepted
+
+    def _append(
+        self, cur: Cursor, info: ShardInfo, bodies: list[dict[str, Any]], *, update: bool = True
+    ) -> None:
+        if not bodies:
+            return
+        cur.executemany(
+            self._sql("INSERT INTO sopdsl_journal (shard, seq, event_id, body) VALUES (?, ?, ?, ?)"),
+            [(info.shard, info.head + i, b.get("id"), _dumps(b)) for i, b in enumerate(bodies, 1)],
+        )
+        info.head += len(bodies)
+        info.events += sum(b.get("op") == "event" for b in bodies)
+        if not update:
+            return  # the caller writes the shard row itself
+        cur.execute(
+            self._sql("UPDATE sopdsl_shards SET head = ?, events = ? WHERE shard = ?"),
+            (info.head, info.events, info.shard),
+        )
+
+    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
+        """Shards with unapplied entries or due timers that this worker may take."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT shard FROM sopdsl_shards WHERE (head > applied OR next_due <= ?) "
+                    "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+                    "ORDER BY CASE WHEN lease_owner = ? THEN 0 ELSE 1 END, shard LIMIT ?"
+                ),
+                (now, worker, wall, worker, limit),
+            )
+            return [str(row[0]) for row in cur.fetchall()]
+
+    def release(self, shard: str, worker: str) -> None:
+        """Give up this worker's lease on a shard."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE sopdsl_shards SET lease_owner = NULL, lease_until = 0 "
+                    "WHERE shard = ? AND lease_owner = ?"
+                ),
+                (shard, worker),
+            )
+
+    # ---- the outbox ----------------------------------------------------------------------------------
+
+    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT {_ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
+                    "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
+                    "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
+                    f"ORDER BY id LIMIT ?{self.skip_locked}"
+                ),
+                (now, worker, wall, limit),
+            )
+            rows = [_row(r) for r in cur.fetchall()]
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                cur.execute(
+                    self._sql(
+                        f"UPDATE sopdsl_outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})"
+                    ),
+                    (worker, wall + lease, *(r.id for r in rows)),
+                )
+            return rows
+
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes and end their leases, in one transaction."""
+        if not rows:
+            return
+        with self._txn() as cur:
+            cur.executemany(
+                self._sql(
+                    "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
+                    "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
+                ),
+                [(r.status, r.attempts, r.failures, r.next_at, r.error, r.id) for r in rows],
+            )
+        self._finished(len(rows))
+
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE sopdsl_outbox SET status = 'pending', attempts = 0, next_at = ? "
+                    "WHERE shard = ? AND key = ? AND status = 'parked'"
+                ),
+                (now, shard, key),
+            )
+            return bool(cur.rowcount)
+
+    def purge(self, before: int) -> int:
+        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+        finished = "status IN ('done', 'dry_run', 'skipped') AND next_at < ?"
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
+                    f"COALESCE(SUM(failures), 0) FROM sopdsl_outbox WHERE {finished}"
+                ),
+                (before,),
+            )
+            gone, out, failures = (int(v) for v in cur.fetchone())
+            if not gone:
+                return 0
+            cur.execute(self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished}"), (before,))
+            for key, amount in (("purged_out", out), ("purged_failures", failures)):
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO sopdsl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = CAST(CAST(sopdsl_meta.value AS BIGINT) + ? AS TEXT)"
+                    ),
+                    (key, str(amount), amount),
+                )
+        self._finished(gone)
+        return gone
+
+    def _purged(self, cur: Cursor) -> tuple[int, int]:
+        cur.execute(
+            self._sql("SELECT key, value FROM sopdsl_meta WHERE key IN ('purged_out', 'purged_failures')")
+        )
+        found = {str(k): int(v) for k, v in cur.fetchall()}
+        return found.get("purged_out", 0), found.get("purged_failures", 0)
+
+    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all), in id order."""
+        with self._txn() as cur:
+            if shard is None:
+                cur.execute(self._sql(f"SELECT {_ROW} FROM sopdsl_outbox ORDER BY id"))
+            else:
+                cur.execute(
+                    self._sql(f"SELECT {_ROW} FROM sopdsl_outbox WHERE shard = ? ORDER BY id"), (shard,)
+                )
+            return [_row(r) for r in cur.fetchall()]
+
+    def next_wakeup(self) -> int | None:
+        """The earliest due timer or pending row over all shards, or None."""
+        with self._txn() as cur:
+            cur.execute(self._sql("SELECT MIN(next_due) FROM sopdsl_shards"))
+            due = cur.fetchone()[0]
+            cur.execute(self._sql("SELECT MIN(next_at) FROM sopdsl_outbox WHERE status = 'pending'"))
+            retry = cur.fetchone()[0]
+            times = [int(t) for t in (due, retry) if t is not None]
+            return min(times, default=None)
+
+    def stats(self) -> dict[str, int]:
+        """Totals over all shards."""
+        with self._txn() as cur:
+            cur.execute(self._sql("SELECT COALESCE(SUM(events), 0) FROM sopdsl_shards"))
+            events = int(cur.fetchone()[0])
+            cur.execute(
+                self._sql(
+                    "SELECT status, COUNT(*), COALESCE(SUM(failures), 0) FROM sopdsl_outbox GROUP BY status"
+                )
+            )
+            counts: dict[str, int] = {}
+            failures = 0
+            for status, count, failed in cur.fetchall():
+                counts[str(status)] = int(count)
+                failures += int(failed)
+            purged_out, purged_failures = self._purged(cur)
+            return {
+                "events_in": events,
+                "actions_out": counts.get(DONE, 0) + counts.get(DRY_RUN, 0) + purged_out,
+                "pending": counts.get(PENDING, 0),
+                "failures": failures + purged_failures,
+                "parked": counts.get(PARKED, 0),
+                "failed": counts.get(FAILED, 0),
+            }
+
+
+def _shard(row: Sequence[Any]) -> ShardInfo:
+    shard, start, seed, plan_hash, head, applied, next_due, events, plan_now = row
+    return ShardInfo(
+        str(shard),
+        int(start),
+        int(seed),
+        str(plan_hash),
+        int(head),
+        int(applied),
+        None if next_due is None else int(next_due),
+        int(events),
+        str(plan_now or ""),
+    )
+
+
+def _row(row: Sequence[Any]) -> OutboxRow:
+    row_id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error = row
+    return OutboxRow(
+        shard=str(shard),
+        key=str(key),
+        order_key=str(order_key),
+        kind=str(kind),
+        action=json.loads(action),
+        status=str(status),
+        next_at=int(next_at),
+        attempts=int(attempts),
+        failures=int(failures),
+        error=error,
+        id=int(row_id),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)

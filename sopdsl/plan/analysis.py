@@ -1,0 +1,258 @@
+"""Checks that need the compiled plan: playbooks that trigger each other in a loop, a content mix
+below its declared minimum (scenario K4), and calendars bound to exceed a cap.
+
+Input: a `Plan`. Output: diagnostics located at the playbook or policy lines involved.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from sopdsl.checker import model
+from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.plan import Instr, Plan, timeutil
+from sopdsl.plan.agenda import agenda
+from sopdsl.source import Source, Span
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+# Four whole weeks from a Monday: every weekly rhythm shows, and the check is fast.
+_SAMPLE_START = dt.date(2026, 1, 5)
+_SAMPLE_DAYS = 28
+
+
+def analyse(plan: Plan, sources: Mapping[str, Source] | None = None) -> list[Diagnostic]:
+    """Every plan-level diagnostic, in a stable order; with the sources, each spans its line's text."""
+    found = [*_loops(plan), *_content_mix(plan), *_caps(plan)]
+    if sources:
+        found = [replace(d, span=_line_span(d.span, sources.get(d.span.path))) for d in found]
+    return sorted(found, key=lambda d: (d.span.path, d.span.line, d.code, d.message))
+
+
+def _span(loc: str) -> Span:
+    path, _, line = loc.rpartition(":")
+    return Span.point(path or loc, int(line) if line.isdigit() else 1)
+
+
+def _line_span(span: Span, source: Source | None) -> Span:
+    """The plan keeps only `path:line`; underline that line's text, without its comment."""
+    if source is None:
+        return span
+    text = source.line_text(span.line).split("  #")[0].rstrip()
+    if not text.strip():
+        return span
+    begin = source.line_start(span.line)
+    indent = len(text) - len(text.lstrip())
+    return source.span(begin + indent, begin + len(text))
+
+
+def _instrs(plan: Plan, index: int) -> Iterable[Instr]:
+    compiled = plan.playbooks[index]
+    yield from compiled.code
+    for code in compiled.schedule:
+        yield from code
+
+
+def _loops(plan: Plan) -> list[Diagnostic]:
+    """Playbooks whose tag changes fire each other's triggers in a cycle that can go round again.
+
+    Only a change of a tag fires `is tagged`, and `reaches` fires once, so a cycle can repeat only
+    if the playbooks on it also take back every tag change that drives it.
+    """
+    listens: dict[str, list[int]] = {}
+    for index, compiled in enumerate(plan.playbooks):
+        for trigger in compiled.playbook.triggers:
+            if isinstance(trigger, model.OnEvent) and trigger.pattern.kind in (
+                model.EventKind.TAGGED,
+                model.EventKind.UNTAGGED,
+            ):
+                listens.setdefault(f"{trigger.pattern.kind.value}:{trigger.pattern.tag}", []).append(index)
+    changes: dict[int, set[str]] = {i: set() for i in range(len(plan.playbooks))}
+    for index in changes:
+        for instr in _instrs(plan, index):
+            action = instr.action
+            if isinstance(action, model.TagStep) and action.target == "member":
+                changes[index].update(f"{'untagged' if action.remove else 'tagged'}:{t}" for t in action.tags)
+    edges = {i: {j for key in keys for j in listens.get(key, ())} for i, keys in changes.items()}
+    diagnostics: list[Diagnostic] = []
+    reported: set[frozenset[int]] = set()
+    for start in edges:
+        cycle = _cycle_from(start, edges)
+        if cycle is None or frozenset(cycle) in reported:
+            continue
+        reported.add(frozenset(cycle))
+        made = set().union(*(changes[i] for i in cycle))
+        driving = {key for i in cycle for key in changes[i] if set(listens.get(key, ())) & set(cycle)}
+        if not all(_inverse(key) in made for key in driving):
+            continue  # the second time round the tags are already set: the chain stops by itself
+        playbooks = [plan.playbooks[i].playbook for i in cycle]
+        names = " → ".join([*(p.name for p in playbooks), playbooks[0].name])
+        endless = all(p.repeat is model.Repeat.ALWAYS for p in playbooks)
+        diagnostics.append(
+            Diagnostic(
+                "SOP701",
+                Severity.ERROR if endless else Severity.WARNING,
+                f"playbooks trigger each other in a loop: {names}",
+                _span(playbooks[0].loc),
+                "they repeat always, so the loop never ends (the engine cuts it after 32 rounds); break it"
+                if endless
+                else "the loop ends only because some playbook runs once per member; make sure that is intended",
+            )
+        )
+    return diagnostics
+
+
+def _inverse(key: str) -> str:
+    kind, _, tag = key.partition(":")
+    return f"{'tagged' if kind == 'untagged' else 'untagged'}:{tag}"
+
+
+def _cycle_from(start: int, edges: dict[int, set[int]]) -> list[int] | None:
+    path: list[int] = []
+    on_path: set[int] = set()
+
+    def visit(node: int) -> list[int] | None:
+        path.append(node)
+        on_path.add(node)
+        for nxt in sorted(edges[node]):
+            if nxt == start:
+                return list(path)
+            if nxt not in on_path and nxt > start:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        on_path.discard(node)
+        return None
+
+    return visit(start)
+
+
+def _template_of(plan: Plan, playbook: str, loc: str) -> list[str]:
+    for compiled in plan.playbooks:
+        if compiled.playbook.name != playbook:
+            continue
+        for entry, code in zip(compiled.playbook.schedule, compiled.schedule, strict=True):
+            if entry.loc == loc:
+                return [i.action.template for i in code if isinstance(i.action, model.SendStep)]
+    return []
+
+
+def _content_mix(plan: Plan) -> list[Diagnostic]:
+    """K4: the share of scheduled sends whose template carries a tag, per group the rule covers."""
+    program = plan.program
+    diagnostics: list[Diagnostic] = []
+    for rule in program.policy.content_mix:
+        # Groups often exist only in the bot, not in the playbook: then judge a group the rule describes.
+        groups = [g for g in program.groups.values() if _covers(rule.scope, g)] or _stand_ins(rule.scope)
+        slots = agenda(plan, _SAMPLE_START, _SAMPLE_START + dt.timedelta(days=_SAMPLE_DAYS), groups)
+        for group in groups:
+            total = tagged = 0
+            for slot in slots:
+                if slot.group != group.name:
+                    continue
+                for template in _template_of(plan, slot.playbook, slot.loc):
+                    total += 1
+                    tagged += rule.tag in program.templates[template].tags
+            if total and tagged * 100 < rule.percent * total:
+                share = 100 * tagged / total
+                diagnostics.append(
+                    Diagnostic(
+                        "SOP702",
+                        Severity.ERROR,
+                        f'in {_group_name(group)}, {tagged} of {total} scheduled sends over four weeks ({share:.0f}%) use templates tagged "{rule.tag}"; the policy asks for at least {rule.percent:g}%',
+                        _span(rule.loc),
+                        f'tag more of its templates "{rule.tag}", or schedule more of them',
+                    )
+                )
+    return diagnostics
+
+
+def _stand_ins(scope: model.Scope) -> list[model.Group]:
+    """Undeclared groups a scope describes: one per tag or name, or one plain group for `all`."""
+    if scope.kind == "private":
+        return []
+    if scope.kind == "tagged":
+        return [model.Group(name=f'a group tagged "{tag}"', tags=(tag,)) for tag in scope.tags]
+    if scope.kind == "named":
+        return [model.Group(name=name) for name in scope.groups]
+    return [model.Group(name="any group")]
+
+
+def _group_name(group: model.Group) -> str:
+    return group.name if group.name.startswith(("a group", "any group")) else f"group '{group.name}'"
+
+
+def _covers(scope: model.Scope, group: model.Group) -> bool:
+    if scope.kind == "all":
+        return True
+    if scope.kind == "named":
+        return group.name in scope.groups
+    return scope.kind == "tagged" and not set(scope.tags).isdisjoint(group.tags)
+
+
+def _when(period: model.CapPeriod, key: str) -> str:
+    if period is model.CapPeriod.DAY:
+        return f"on a {dt.date.fromisoformat(key):%A}"
+    return "in one week" if period is model.CapPeriod.WEEK else "in one month"
+
+
+def _caps(plan: Plan) -> list[Diagnostic]:
+    """Group caps that the calendars alone already exceed on some day or week."""
+    program = plan.program
+    caps = [
+        c
+        for c in program.policy.caps
+        if c.noun is model.CapNoun.SEND and c.subject is model.CapSubject.GROUP and c.channel is None
+    ]
+    if not caps:
+        return []
+    groups = list(program.groups.values())
+    if not groups:
+        seen: set[model.Scope] = set()
+        for compiled in plan.playbooks:
+            if compiled.playbook.schedule and compiled.playbook.scope not in seen:
+                seen.add(compiled.playbook.scope)
+                groups.extend(_stand_ins(compiled.playbook.scope))
+    slots = agenda(plan, _SAMPLE_START, _SAMPLE_START + dt.timedelta(days=_SAMPLE_DAYS), groups)
+    diagnostics: list[Diagnostic] = []
+    for cap in caps:
+        worst: tuple[int, str, str] | None = None
+        for group in groups:
+            tz = timeutil.zone(group.timezone or program.timezone)
+            counts: Counter[str] = Counter()
+            for slot in slots:
+                if slot.group == group.name:
+                    sends = len(_template_of(plan, slot.playbook, slot.loc))
+                    day = timeutil.local(slot.time, tz).date()
+                    key = (
+                        day.isoformat()
+                        if cap.period is model.CapPeriod.DAY
+                        else (
+                            f"week {day.isocalendar()[1]}"
+                            if cap.period is model.CapPeriod.WEEK
+                            else f"{day:%Y-%m}"
+                        )
+                    )
+                    counts[key] += sends
+            for key, count in counts.items():
+                if count > cap.limit and (worst is None or count > worst[0]):
+                    worst = (count, group.name, key)
+        if worst is not None:
+            count, group_name, key = worst
+            shown = next(_group_name(g) for g in groups if g.name == group_name)
+            fate = "dropped" if cap.overflow is model.Overflow.DROP else "deferred"
+            diagnostics.append(
+                Diagnostic(
+                    "SOP703",
+                    Severity.WARNING,
+                    f"the calendars alone schedule {count} sends in {shown} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
+                    _span(cap.loc),
+                    "spread the calendar entries, or raise the cap if that many is intended",
+                )
+            )
+    return diagnostics

@@ -1,0 +1,171 @@
+"""Checked model to compiled plan: flatten steps into instructions and index the triggers.
+
+Input: `model.Program`. Output: `plan.Plan`. Conditions stay declarative here; the engine turns
+them into closures once when it loads the plan.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from sopdsl.checker import model
+from sopdsl.gcpause import paused_gc
+from sopdsl.plan import CompiledPlaybook, Instr, Plan, SplitArm, event_key
+
+_ACTIONS = (
+    model.SendStep,
+    model.TagStep,
+    model.KickStep,
+    model.GrantStep,
+    model.InviteStep,
+    model.AddStep,
+    model.SetStep,
+    model.CallStep,
+    model.DissolveStep,
+)
+
+
+@paused_gc
+def compile_program(program: model.Program, *, relative: bool = True) -> Plan:
+    """Compile a checked program into an executable plan, its locations relative to the root
+    file's folder (`relative=False` keeps them as the model has them, for diagnostics)."""
+    compiled: list[CompiledPlaybook] = []
+    index: dict[str, list[tuple[int, int]]] = {}
+    for number, playbook in enumerate(program.playbooks):
+        code = tuple(flatten(playbook.steps))
+        schedule = tuple(tuple(flatten(entry.steps)) for entry in playbook.schedule)
+        compiled.append(CompiledPlaybook(playbook=playbook, code=code, schedule=schedule))
+        for t_index, trigger in enumerate(playbook.triggers):
+            if isinstance(trigger, model.OnEvent):
+                index.setdefault(event_key(trigger.pattern), []).append((number, t_index))
+    plan = Plan(
+        program=program,
+        playbooks=tuple(compiled),
+        event_index={k: tuple(v) for k, v in sorted(index.items())},
+    )
+    return (relocate(plan) if relative else plan).with_hash()
+
+
+def relocate(plan: Plan) -> Plan:
+    """The plan with every file path in it (each `loc`, the list of files) relative to the folder
+    of its root file, so that `sopdsl compile a/x.sop`, `cd a; sopdsl compile x.sop` and an
+    absolute path give one plan, one hash and the same keys. Hash it again after."""
+    files = plan.program.files
+    if not files or files[0].startswith("<"):
+        return plan
+    base = _resolved(files[0]).parent
+    paths: dict[str, str] = {}
+
+    def relative(path: str) -> str:
+        found = paths.get(path)
+        if found is None:
+            if path.startswith("<"):  # text given to the API: no file, nothing to relate
+                found = path
+            else:
+                found = os.path.relpath(_resolved(path), base).replace(os.sep, "/")
+            paths[path] = found
+        return found
+
+    def loc(value: str) -> str:
+        path, colon, line = value.rpartition(":")
+        return f"{relative(path)}:{line}" if colon and path else value
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, BaseModel):
+            updates: dict[str, Any] = {}
+            for name in type(value).model_fields:
+                old = getattr(value, name)
+                new = loc(old) if name == "loc" and isinstance(old, str) else walk(old)
+                if new is not old:
+                    updates[name] = new
+            return value.model_copy(update=updates) if updates else value
+        if isinstance(value, tuple | list):
+            items = [walk(v) for v in value]
+            changed = any(a is not b for a, b in zip(items, value, strict=True))
+            return type(value)(items) if changed else value
+        if isinstance(value, dict):
+            pairs = {k: walk(v) for k, v in value.items()}
+            return pairs if any(pairs[k] is not value[k] for k in value) else value
+        return value
+
+    moved = walk(plan)
+    program = moved.program.model_copy(update={"files": tuple(relative(f) for f in files)})
+    return moved.model_copy(update={"program": program})  # type: ignore[no-any-return]
+
+
+def _resolved(path: str) -> Path:
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # a symlink loop: keep the path as written
+        return Path(path).absolute()
+
+
+def flatten(steps: tuple[model.Step, ...]) -> list[Instr]:
+    """Flatten nested steps into instructions with absolute jump targets."""
+    code: list[Instr] = []
+    _emit(steps, code)
+    return code
+
+
+def _emit(steps: tuple[model.Step, ...], code: list[Instr]) -> None:
+    for step in steps:
+        if isinstance(step, _ACTIONS):
+            code.append(Instr(op="act", action=step, loc=step.loc))
+        elif isinstance(step, model.StopStep):
+            code.append(Instr(op="stop", loc=step.loc))
+        elif isinstance(step, model.WaitStep):
+            code.append(Instr(op="wait", duration=step.duration, loc=step.loc))
+        elif isinstance(step, model.WaitForStep | model.AssignStep):
+            _emit_wait(step, code)
+        elif isinstance(step, model.IfStep):
+            _emit_if(step, code)
+        elif isinstance(step, model.SplitStep):
+            _emit_split(step, code)
+
+
+def _emit_wait(step: model.WaitForStep | model.AssignStep, code: list[Instr]) -> None:
+    at = len(code)
+    if isinstance(step, model.WaitForStep):
+        code.append(Instr(op="wait_for", duration=step.timeout, pattern=step.pattern, loc=step.loc))
+    else:
+        pattern = model.EventPattern(kind=model.EventKind.TASK_DONE)
+        code.append(Instr(op="assign", duration=step.within, pattern=pattern, text=step.text, loc=step.loc))
+    _emit(step.then, code)
+    skip = len(code)
+    code.append(Instr(op="jump", loc=step.loc))
+    code[at] = code[at].model_copy(update={"jump": len(code)})
+    _emit(step.otherwise, code)
+    code[skip] = code[skip].model_copy(update={"jump": len(code)})
+
+
+def _emit_if(step: model.IfStep, code: list[Instr]) -> None:
+    exits: list[int] = []
+    for branch in step.branches:
+        test = len(code)
+        code.append(Instr(op="branch", cond=branch.cond, loc=step.loc))
+        _emit(branch.steps, code)
+        exits.append(len(code))
+        code.append(Instr(op="jump", loc=step.loc))
+        code[test] = code[test].model_copy(update={"jump": len(code)})
+    _emit(step.otherwise, code)
+    for exit_ in exits:
+        code[exit_] = code[exit_].model_copy(update={"jump": len(code)})
+
+
+def _emit_split(step: model.SplitStep, code: list[Instr]) -> None:
+    at = len(code)
+    code.append(Instr(op="split", loc=step.loc))
+    arms: list[SplitArm] = []
+    exits: list[int] = []
+    for arm in step.arms:
+        arms.append(SplitArm(name=arm.name, percent=arm.percent, pc=len(code)))
+        _emit(arm.steps, code)
+        exits.append(len(code))
+        code.append(Instr(op="jump", loc=step.loc))
+    code[at] = code[at].model_copy(update={"arms": tuple(arms)})
+    for exit_ in exits:
+        code[exit_] = code[exit_].model_copy(update={"jump": len(code)})

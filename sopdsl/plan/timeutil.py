@@ -1,0 +1,295 @@
+"""Time semantics: local wall times in IANA zones to instants, duration arithmetic, calendars.
+
+Instants are integer seconds since the Unix epoch (UTC). Rules, as documented in
+docs/time.md: `N days` keeps the wall time and `N hours` is exact; a wall time inside a
+spring-forward gap moves to the first instant after the gap; a wall time that happens twice
+(fall back) means its first occurrence.
+"""
+
+from __future__ import annotations
+
+import calendar as _calendar
+import datetime as dt
+import functools
+from collections.abc import Iterator
+from zoneinfo import ZoneInfo
+
+from croniter import croniter
+
+from sopdsl.checker import model
+
+UTC = dt.UTC
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@functools.cache
+def zone(name: str) -> ZoneInfo:
+    """The ZoneInfo for an IANA name, cached."""
+    return ZoneInfo(name)
+
+
+def to_epoch(moment: dt.datetime) -> int:
+    """An aware datetime as epoch seconds."""
+    return int((moment - _EPOCH).total_seconds())
+
+
+def local(epoch: int, tz: ZoneInfo) -> dt.datetime:
+    """The naive local wall time of an instant in a zone."""
+    return dt.datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
+
+
+def aware(epoch: int, tz: ZoneInfo) -> dt.datetime:
+    """The aware local datetime of an instant."""
+    return dt.datetime.fromtimestamp(epoch, tz)
+
+
+@functools.lru_cache(maxsize=65536)
+def resolve(naive: dt.datetime, tz: ZoneInfo) -> int:
+    """The instant of a local wall time: gaps move forward to their end, repeats take the first."""
+    first = to_epoch(naive.replace(tzinfo=tz, fold=0))
+    second = to_epoch(naive.replace(tzinfo=tz, fold=1))
+    if first == second:
+        return first
+    if local(first, tz) == naive or local(second, tz) == naive:
+        return min(first, second)  # ambiguous: the first occurrence
+    # In a gap: the first valid instant after it is the transition itself.
+    low, high = min(first, second), max(first, second)
+    after = dt.datetime.fromtimestamp(high, tz).utcoffset()
+    while high - low > 1:
+        middle = (low + high) // 2
+        if dt.datetime.fromtimestamp(middle, tz).utcoffset() == after:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """A date moved by whole months, clamped to the end of shorter months."""
+    index = day.year * 12 + day.month - 1 + months
+    year, month = divmod(index, 12)
+    last = _calendar.monthrange(year, month + 1)[1]
+    return dt.date(year, month + 1, min(day.day, last))
+
+
+def shift_local(naive: dt.datetime, amount: int, unit: model.Unit) -> dt.datetime:
+    """A naive wall time moved by a calendar amount (days and longer keep the wall time)."""
+    if unit is model.Unit.DAY:
+        return naive + dt.timedelta(days=amount)
+    if unit is model.Unit.WEEK:
+        return naive + dt.timedelta(weeks=amount)
+    if unit is model.Unit.MONTH:
+        return dt.datetime.combine(add_months(naive.date(), amount), naive.time())
+    if unit is model.Unit.YEAR:
+        return dt.datetime.combine(add_months(naive.date(), 12 * amount), naive.time())
+    seconds = amount * (60 if unit is model.Unit.MINUTE else 3600)
+    return naive + dt.timedelta(seconds=seconds)
+
+
+_PER = {
+    model.Unit.MINUTE: 60,
+    model.Unit.HOUR: 3600,
+    model.Unit.DAY: 86400,
+    model.Unit.WEEK: 604800,
+    model.Unit.MONTH: 2629746,
+    model.Unit.YEAR: 31556952,
+}
+
+
+def seconds(duration: model.Duration) -> int:
+    """The exact length of a minutes/hours duration (days counted as 24 h for estimates only)."""
+    return duration.amount * _PER[duration.unit]
+
+
+# UTC offsets by zone and hour: no zone changes its offset twice within an hour, and
+# a bucket is cached only when its offset is the same at both ends (so a transition inside is
+# computed exactly, never cached).
+_OFFSETS: dict[ZoneInfo, dict[int, int]] = {}
+_BUCKET = 3600
+
+
+def utc_offset(epoch: int, tz: ZoneInfo) -> int:
+    """The zone's UTC offset (seconds) at an instant, cached by hour."""
+    table = _OFFSETS.get(tz)
+    if table is None:
+        table = _OFFSETS[tz] = {}
+    bucket = epoch // _BUCKET
+    found = table.get(bucket)
+    if found is not None:
+        return found
+    first = _offset(bucket * _BUCKET, tz)
+    if first == _offset(bucket * _BUCKET + _BUCKET - 1, tz):
+        if len(table) > 200_000:
+            table.clear()
+        table[bucket] = first
+        return first
+    return _offset(epoch, tz)
+
+
+def _offset(epoch: int, tz: ZoneInfo) -> int:
+    delta = dt.datetime.fromtimestamp(epoch, tz).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+_EXACT = frozenset((model.Unit.MINUTE, model.Unit.HOUR))
+_CALENDAR_SPAN = {model.Unit.DAY: 86400, model.Unit.WEEK: 7 * 86400}
+# By zone and UTC day: the offset if it holds from the day before to the day after, else None.
+_STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
+
+
+def _stable(day: int, tz: ZoneInfo) -> int | None:
+    table = _STABLE.get(tz)
+    if table is None:
+        table = _STABLE[tz] = {}
+    if day in table:
+        return table[day]
+    # Hourly samples over the three days: an offset never changes and changes back within an hour.
+    first = (day - 1) * 86400
+    offset: int | None = utc_offset(first, tz)
+    for hour in range(1, 72):
+        if utc_offset(first + hour * 3600, tz) != offset:
+            offset = None
+            break
+    if offset is not None and utc_offset(first + 3 * 86400 - 1, tz) != offset:
+        offset = None
+    if len(table) > 100_000:
+        table.clear()
+    table[day] = offset
+    return offset
+
+
+def add(epoch: int, duration: model.Duration, tz: ZoneInfo, sign: int = 1) -> int:
+    """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
+    unit = duration.unit
+    if unit in _EXACT:
+        return epoch + sign * duration.amount * _PER[unit]
+    span = _CALENDAR_SPAN.get(unit)
+    if span is not None:
+        # Days and weeks keep the wall time. When the offset is the same from a day before the
+        # start to a day after the target, the target's wall time exists once and is simply the
+        # same number of seconds later.
+        offset = _stable(epoch // 86400, tz)
+        if offset is not None:
+            guess = epoch + sign * duration.amount * span
+            if _stable(guess // 86400, tz) == offset:
+                return guess
+    return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
+
+
+# ---- calendars --------------------------------------------------------------------------------
+
+
+def occurrences(rule: model.CalendarRule, start: dt.datetime) -> Iterator[dt.datetime]:
+    """Naive local wall times of a calendar rule at or after `start`, ascending."""
+    if isinstance(rule, model.Weekly):
+        day = max(start.date(), rule.start) if rule.start else start.date()
+        while rule.until is None or day <= rule.until:
+            if day.weekday() in rule.weekdays:
+                for moment in rule.times:
+                    wall = dt.datetime.combine(day, moment)
+                    if wall >= start:
+                        yield wall
+            day += dt.timedelta(days=1)
+    elif isinstance(rule, model.Dates):
+        for day in rule.dates:
+            for moment in rule.times:
+                wall = dt.datetime.combine(day, moment)
+                if wall >= start:
+                    yield wall
+    elif isinstance(rule, model.Interval):
+        yield from _interval(rule, start)
+    else:
+        yield from _cron(rule, start)
+
+
+def _interval(rule: model.Interval, start: dt.datetime) -> Iterator[dt.datetime]:
+    wall = rule.first
+    step = rule.every
+    if step.exact and wall < start:
+        span = seconds(step)
+        skip = int((start - wall).total_seconds()) // span
+        wall += dt.timedelta(seconds=skip * span)
+    count = 0
+    while True:
+        if rule.until is not None and wall.date() > rule.until:
+            return
+        if wall >= start and (rule.start is None or wall.date() >= rule.start):
+            yield wall
+        count += 1
+        wall = (
+            shift_local(rule.first, count * step.amount, step.unit)
+            if not step.exact
+            else wall + dt.timedelta(seconds=seconds(step))
+        )
+
+
+def _cron(rule: model.Cron, start: dt.datetime) -> Iterator[dt.datetime]:
+    begin = start - dt.timedelta(minutes=1)
+    if rule.start is not None:
+        begin = max(begin, dt.datetime.combine(rule.start, dt.time()) - dt.timedelta(minutes=1))
+    series = croniter(rule.expression, begin)
+    while True:
+        wall = series.get_next(dt.datetime)
+        if rule.until is not None and wall.date() > rule.until:
+            return
+        if wall >= start:
+            yield wall
+
+
+def next_fire(
+    rule: model.CalendarRule,
+    offsets: tuple[tuple[bool, model.Duration], ...],
+    at: dt.time | None,
+    tz: ZoneInfo,
+    after: int,
+) -> int | None:
+    """The first instant strictly after `after` of a calendar shifted by offsets, in a zone."""
+    back = sum(seconds(d) for negative, d in offsets if not negative)
+    start = local(after, tz) - dt.timedelta(seconds=back + 2 * 86400)
+    # Only calendar offsets (days and longer) and `at` work on the wall time; without them an
+    # occurrence keeps its instant, so an exact series survives a repeated hour intact.
+    on_wall = at is not None or any(not duration.exact for _, duration in offsets)
+    limit = 0
+    for wall, instant in _series(rule, start, tz):
+        shifted = wall
+        exact = 0
+        for negative, duration in offsets:
+            sign = -1 if negative else 1
+            if duration.exact:
+                exact += sign * seconds(duration)
+            else:
+                shifted = shift_local(shifted, sign * duration.amount, duration.unit)
+        if at is not None:
+            shifted = dt.datetime.combine(shifted.date(), at)
+        fire = (resolve(shifted, tz) if on_wall else instant) + exact
+        if fire > after:
+            return fire
+        limit += 1
+        if limit > 100_000:
+            return None
+    return None
+
+
+def _series(rule: model.CalendarRule, start: dt.datetime, tz: ZoneInfo) -> Iterator[tuple[dt.datetime, int]]:
+    """A calendar's occurrences at or after the wall time `start`, as (wall time, instant) pairs.
+
+    `every N minutes|hours` is exact: it steps in real time from its first instant, so it keeps
+    its rhythm through a DST change (the repeated hour of a fall-back night has its firings too).
+    Every other rule is a series of wall times, each resolved in the zone.
+    """
+    if isinstance(rule, model.Interval) and rule.every.exact:
+        span = seconds(rule.every)
+        first = resolve(rule.first, tz)
+        begin = resolve(start, tz)
+        count = max(0, -(-(begin - first) // span))
+        while True:
+            instant = first + count * span
+            wall = local(instant, tz)
+            if rule.until is not None and wall.date() > rule.until:
+                return
+            if rule.start is None or wall.date() >= rule.start:
+                yield wall, instant
+            count += 1
+    else:
+        for wall in occurrences(rule, start):
+            yield wall, resolve(wall, tz)

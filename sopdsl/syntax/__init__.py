@@ -1,0 +1,1 @@
+"""Text to syntax trees: reading files with their includes, parsing, formatting."""

@@ -1,0 +1,125 @@
+"""The wheel: everything under the `sopdsl` name (the grammar and runtime links followed), no
+stray top-level `grammar`/`runtime` packages, and an installed copy that checks playbooks.
+
+Builds with `pip wheel` (an isolated build, as `pip install .` does) from a copy of the working
+tree, so a stale `build/` folder cannot leak old files into the wheel.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+_NOT_SOURCE = shutil.ignore_patterns(
+    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests", "bench", "playbooks"
+)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("packaging")
+    tree = work / "src"
+    shutil.copytree(ROOT, tree, symlinks=True, ignore=_NOT_SOURCE)
+    out = work / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(tree)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (found,) = out.glob("sopdsl-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def names(wheel: Path) -> set[str]:
+    with zipfile.ZipFile(wheel) as archive:
+        return set(archive.namelist())
+
+
+def test_the_grammar_and_every_stage_are_inside_sopdsl(names: set[str]) -> None:
+    assert "sopdsl/grammar/sopdsl.lark" in names
+    for stage in ("syntax", "checker", "plan", "engine", "live", "dryrun"):
+        assert f"sopdsl/{stage}/__init__.py" in names
+    assert "sopdsl/py.typed" in names
+
+
+def test_no_top_level_runtime_or_grammar_package(names: set[str]) -> None:
+    tops = {name.split("/")[0] for name in names}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"sopdsl"}
+    assert not any(name.startswith(("runtime/", "grammar/")) for name in names)
+
+
+def test_every_module_of_the_source_tree_is_in_the_wheel(names: set[str]) -> None:
+    package = ROOT / "sopdsl"
+    source = {
+        (Path(folder) / file).relative_to(ROOT).as_posix()
+        for folder, _, files in os.walk(package)
+        for file in files
+        if file.endswith(".py") and "__pycache__" not in folder
+    }
+    source |= {
+        f"sopdsl/grammar/{p.name}" for p in (ROOT / "grammar").iterdir() if p.suffix in (".py", ".lark")
+    }
+    assert source - names == set()
+
+
+def test_there_are_no_links_in_the_repository() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert [line for line in tracked if line.startswith("120000")] == []
+
+
+def test_runtime_from_the_repository_root_is_not_a_second_engine() -> None:
+    # `runtime/` holds what it takes to run the service, not Python code: importing it from the
+    # repository root cannot give a second copy of the engine's classes.
+    result = subprocess.run(
+        [sys.executable, "-c", "import runtime.engine"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr
+
+
+def test_metadata_names_the_package_and_the_command(wheel: Path, names: set[str]) -> None:
+    with zipfile.ZipFile(wheel) as archive:
+        info = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
+        assert archive.read(info).decode().split() == ["sopdsl"]
+        entry_points = archive.read(info.replace("top_level.txt", "entry_points.txt")).decode()
+    assert "sopdsl = sopdsl.cli:main" in entry_points
+
+
+def test_the_installed_wheel_checks_a_playbook_from_another_folder(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "p.sop").write_text(
+        'timezone "Asia/Shanghai"\ntemplate welcome = "欢迎"\n'
+        "playbook p { on member joins do: send welcom to member }\n",
+        encoding="utf-8",
+    )
+    script = (
+        "import sys, sopdsl, sopdsl.cli\n"
+        f"assert sopdsl.__file__.startswith({str(target)!r}), sopdsl.__file__\n"
+        "sys.argv = ['sopdsl', 'check', 'p.sop']\n"
+        "sopdsl.cli.main()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(target), "SOPDSL_CACHE_DIR": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("p.sop:3:39: error[SOP104]: unknown template 'welcom'")
+    assert "did you mean 'welcome'?" in result.stdout

@@ -1,0 +1,276 @@
+"""The store interface, one test body per behaviour, run against memory, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from livestores import KINDS, store_url
+
+from sopdsl.errors import StoreError
+from sopdsl.live.store import (
+    DONE,
+    PARKED,
+    PENDING,
+    SCHEMA_VERSION,
+    Batch,
+    Entry,
+    OutboxRow,
+    ShardInfo,
+    Store,
+    open_store,
+)
+
+
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request.param, tmp_path, request)
+
+
+@pytest.fixture
+def store(url: str) -> Any:
+    opened = open_store(url)
+    yield opened
+    opened.close()
+
+
+def _row(key: str, member: str = "m1", *, at: int = 100) -> OutboxRow:
+    return OutboxRow("s", key, member, "send", {"key": key, "member": member}, next_at=at)
+
+
+def _feed(
+    store: Store, entries: list[dict[str, Any]], rows: list[OutboxRow], *, worker: str = "w1"
+) -> Batch | None:
+    """Apply entries that produce `rows`, as the runtime does (with no engine behind it)."""
+
+    def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        return Batch(entries=offered, rows=rows, next_due=500)
+
+    return store.apply("s", entries, step, since=0, worker=worker, wall=1000.0, lease=30.0)
+
+
+def test_a_shard_is_created_once(store: Store) -> None:
+    first = store.ensure_shard("s", start=10, seed=3, plan_hash="abc")
+    again = store.ensure_shard("s", start=99, seed=9, plan_hash="def")
+    assert (
+        (again.start, again.seed, again.plan_hash)
+        == (first.start, first.seed, first.plan_hash)
+        == (10, 3, "abc")
+    )
+
+
+def test_apply_appends_numbers_and_dedups_event_ids(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event", "id": "e1"}, {"op": "event", "id": "e1"}, {"op": "advance"}], [])
+    _feed(store, [{"op": "event", "id": "e1"}, {"op": "event", "id": "e2"}], [])
+    journal = store.journal("s")
+    assert [(e.seq, e.body) for e in journal] == [
+        (1, {"op": "event", "id": "e1"}),
+        (2, {"op": "advance"}),
+        (3, {"op": "event", "id": "e2"}),
+    ]
+    assert [e.seq for e in store.journal("s", after=2)] == [3]
+    assert store.stats()["events_in"] == 2
+
+
+def test_outbox_suppresses_a_second_row_with_the_same_key(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event"}], [_row("k1"), _row("k1"), _row("k2", "m2")])
+    _feed(store, [{"op": "event"}], [_row("k1")])
+    assert [r.key for r in store.outbox()] == ["k1", "k2"]
+
+
+def test_a_failing_step_stores_nothing(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event", "id": "e1"}], [_row("k1")])
+
+    def broken(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        raise RuntimeError("engine failed")
+
+    with pytest.raises(RuntimeError):
+        store.apply("s", [{"op": "event", "id": "e2"}], broken, since=0, worker="w1", wall=1000.0, lease=30.0)
+    assert [e.body.get("id") for e in store.journal("s")] == ["e1"]
+    assert [r.key for r in store.outbox()] == ["k1"]
+    # The refused id was not recorded: sending it again is accepted.
+    _feed(store, [{"op": "event", "id": "e2"}], [])
+    assert [e.body.get("id") for e in store.journal("s")] == ["e1", "e2"]
+
+
+def test_step_sees_applied_and_pending_entries(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event", "n": 1}], [])
+    seen: list[tuple[int, int, list[int], list[dict[str, Any]]]] = []
+
+    def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        seen.append((info.applied, info.head, [e.seq for e in existing], offered))
+        return Batch(entries=offered, next_due=None)
+
+    store.apply("s", [{"op": "event", "n": 2}], step, since=0, worker="w1", wall=1000.0, lease=30.0)
+    assert seen == [(1, 1, [1], [{"op": "event", "n": 2}])]
+
+
+def test_a_leased_shard_takes_entries_for_its_holder(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event", "n": 1}], [], worker="w1")  # w1 holds the lease until 1030
+    calls: list[int] = []
+
+    def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        calls.append(len(existing))
+        return Batch(entries=offered, next_due=None)
+
+    assert (
+        store.apply("s", [{"op": "event", "n": 2}], step, since=1, worker="w2", wall=1010.0, lease=30.0)
+        is None
+    )
+    assert calls == []
+    assert [e.seq for e in store.journal("s")] == [1, 2]
+    assert store.work("w2", 1010.0, 0, 10) == []
+    assert store.work("w1", 1010.0, 0, 10) == ["s"]  # its own entry to apply
+    # After the lease expires another worker takes over and applies what is pending.
+    assert store.work("w2", 1031.0, 0, 10) == ["s"]
+    assert store.apply("s", [], step, since=1, worker="w2", wall=1031.0, lease=30.0) is not None
+    assert calls == [1]
+    assert store.work("w2", 1031.0, 0, 10) == []
+
+
+def test_work_lists_shards_with_due_timers(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event"}], [])  # next_due 500
+    assert store.work("w1", 2000.0, 499, 10) == []
+    assert store.work("w1", 2000.0, 500, 10) == ["s"]
+    assert store.next_wakeup() == 500
+
+
+def test_claim_keeps_each_members_order_and_leases(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(
+        store, [{"op": "event"}], [_row("a1", "a"), _row("a2", "a"), _row("b1", "b"), _row("c1", "c", at=200)]
+    )
+    first = store.claim("w1", 1000.0, 150, 30.0, 10)
+    assert [r.key for r in first] == ["a1", "b1"]  # a2 waits behind a1; c1 is not due
+    assert store.claim("w2", 1001.0, 150, 30.0, 10) == []  # leased to w1, and a2 still waits
+    a1 = first[0]
+    a1.status, a1.attempts = DONE, 1
+    store.finish([a1], "w1")
+    assert [r.key for r in store.claim("w2", 1002.0, 150, 30.0, 10)] == ["a2"]
+    # w1 died holding b1: when its lease runs out, b1 is claimable again.
+    assert [r.key for r in store.claim("w3", 1031.0, 150, 30.0, 10)] == ["b1"]
+
+
+def test_finish_records_outcomes_and_stats(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event", "id": "x"}], [_row("k1", "a"), _row("k2", "b"), _row("k3", "c")])
+    k1, k2, k3 = store.claim("w1", 1000.0, 150, 30.0, 10)
+    k1.status, k1.attempts = DONE, 1
+    k2.status, k2.attempts, k2.failures, k2.error = PARKED, 5, 5, "RuntimeError: down"
+    k3.attempts, k3.failures, k3.next_at, k3.error = 1, 1, 180, "RuntimeError: busy"
+    store.finish([k1, k2, k3], "w1")
+    rows = {r.key: r for r in store.outbox()}
+    assert (rows["k2"].status, rows["k2"].error) == (PARKED, "RuntimeError: down")
+    assert (rows["k3"].status, rows["k3"].next_at) == (PENDING, 180)
+    assert store.claim("w1", 1000.0, 179, 30.0, 10) == []  # the retry is not due yet
+    assert [r.key for r in store.claim("w1", 1000.0, 180, 30.0, 10)] == ["k3"]
+    assert store.stats() == {
+        "events_in": 1,
+        "actions_out": 1,
+        "pending": 1,
+        "failures": 6,
+        "parked": 1,
+        "failed": 0,
+    }
+
+
+def test_plans_are_kept_by_hash(store: Store) -> None:
+    store.save_plan("h1", '{"a": "计划"}')
+    store.save_plan("h1", "ignored")
+    assert store.load_plan("h1") == '{"a": "计划"}'
+    assert store.load_plan("h2") is None
+
+
+# ---- opening: URLs, schema versions --------------------------------------------------------------
+
+
+def test_unknown_url_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match=r"unknown store URL 'redis://x'.*sqlite:///"):
+        open_store("redis://x")
+
+
+def test_sqlite_in_a_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path}/nope/state.db")
+
+
+def test_sqlite_file_that_is_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match=r"junk\.db"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_postgres_that_does_not_answer_is_a_clear_error() -> None:
+    with pytest.raises(StoreError, match="cannot connect"):
+        open_store("postgresql://nobody:secret@127.0.0.1:1/none")
+
+
+def _set_version(url: str, version: int) -> None:
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("UPDATE sopdsl_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("UPDATE sopdsl_meta SET value = %s WHERE key = 'schema_version'", (str(version),))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_schema_version_is_checked_at_open(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = store_url(kind, tmp_path, request)
+    store = open_store(url)
+    store.ensure_shard("s", start=1, seed=0, plan_hash="abc")
+    store.close()
+    reopened = open_store(url)  # same version: opens, and keeps what it had
+    assert reopened.ensure_shard("s", start=2, seed=0, plan_hash="x").start == 1
+    reopened.close()
+    _set_version(url, SCHEMA_VERSION + 1)
+    with pytest.raises(StoreError, match=rf"schema version {SCHEMA_VERSION + 1}, newer.*upgrade sopdsl"):
+        open_store(url)
+    _set_version(url, SCHEMA_VERSION - 1)
+    with pytest.raises(StoreError, match=r"migrate=True"):
+        open_store(url)
+
+
+def test_append_only_journals_for_the_applier(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    assert store.append("s", [{"op": "event", "id": "e1"}, {"op": "event", "id": "e1"}]) == 1
+    assert store.append("s", [{"op": "event", "id": "e1"}]) == 0
+    assert store.work("w1", 1000.0, 0, 10) == ["s"]
+    seen: list[list[int]] = []
+
+    def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        seen.append([e.seq for e in existing if e.seq > info.applied])
+        return Batch(entries=offered)
+
+    store.apply("s", [], step, since=0, worker="w1", wall=1000.0, lease=30.0)
+    assert seen == [[1]]
+    assert store.work("w1", 1000.0, 0, 10) == []
+
+
+def test_purge_deletes_finished_rows_and_keeps_the_totals(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    rows = [_row("old", "a", at=100), _row("parked", "b", at=100), _row("new", "c", at=900)]
+    skipped = _row("dropped", "d", at=100)
+    skipped.status = "skipped"
+    _feed(store, [{"op": "event"}], [*rows, skipped])
+    old, parked, new = store.claim("w1", 1000.0, 1000, 30.0, 10)
+    old.status, old.attempts, old.failures = DONE, 2, 1
+    parked.status, parked.attempts, parked.failures = PARKED, 5, 5
+    new.status, new.attempts = DONE, 1
+    store.finish([old, parked, new], "w1")
+    before = store.stats()
+    assert store.purge(500) == 2  # the old done row and the old skipped one
+    assert [r.key for r in store.outbox()] == ["parked", "new"]
+    assert store.stats() == before
+    assert store.purge(500) == 0

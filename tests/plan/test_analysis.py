@@ -1,0 +1,167 @@
+"""Plan-level checks (`sopdsl check` and `sopdsl compile` run them): playbooks that trigger each
+other in a loop (SOP701), a content mix below its declared minimum (SOP702, scenario K4) and
+calendars bound to exceed a group cap (SOP703)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import sopdsl
+from sopdsl.cli import main
+from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.plan.analysis import analyse
+
+HEAD = 'timezone "Asia/Shanghai"\ntemplate hi = "你好"\n'
+
+LOOP = """
+playbook promote "升级" {
+    on member is tagged "buyer"
+    REPEAT
+    do {
+        untag member "buyer"
+        tag member "vip"
+    }
+}
+playbook demote "降级" {
+    on member is tagged "vip"
+    REPEAT
+    do {
+        untag member "vip"
+        tag member "buyer"
+    }
+}
+"""
+
+
+def diagnose(text: str) -> list[Diagnostic]:
+    """The plan-level diagnostics of an inline program."""
+    loaded = sopdsl.load_text(HEAD + textwrap.dedent(text), "inline.sop")
+    return analyse(sopdsl.compile_program(sopdsl.check(loaded)))
+
+
+def codes(found: list[Diagnostic]) -> list[tuple[str, Severity]]:
+    return [(d.code, d.severity) for d in found]
+
+
+def test_a_loop_of_playbooks_that_repeat_always_is_an_error() -> None:
+    found = diagnose(LOOP.replace("REPEAT", "repeat always"))
+    assert codes(found) == [("SOP701", Severity.ERROR)]
+    assert "promote → demote → promote" in found[0].message
+    assert found[0].span.line == 4  # the first playbook of the loop
+
+
+def test_a_loop_that_ends_because_a_playbook_runs_once_is_a_warning() -> None:
+    assert codes(diagnose(LOOP.replace("REPEAT", ""))) == [("SOP701", Severity.WARNING)]
+
+
+def test_a_cycle_that_never_takes_a_tag_back_stops_by_itself() -> None:
+    # promote tags vip, demote tags buyer again: the member already has it, so nothing fires.
+    assert diagnose(LOOP.replace("REPEAT", "repeat always").replace('untag member "buyer"', "")) == []
+
+
+def test_the_engine_stops_what_the_check_calls_endless() -> None:
+    """The check and the engine agree: the loop it flags really runs until the engine's cut-off."""
+    plan = sopdsl.compile_program(
+        sopdsl.check(sopdsl.load_text(HEAD + LOOP.replace("REPEAT", "repeat always"), "inline.sop"))
+    )
+    engine = sopdsl.Engine(plan, start=0)
+    engine.add_group("g1")
+    engine.add_member("m1", groups=["g1"])
+    engine.start()
+    engine.feed(sopdsl.Event("tag", 60, member="m1", group="g1", name="buyer"))
+    assert len([a for a in engine.log if a.kind == "tag"]) > 10
+
+
+def test_a_counter_that_reaches_a_value_fires_once_so_is_no_loop() -> None:
+    text = """
+    counter stars "星星"
+    playbook reward {
+        on member.stars reaches 3
+        repeat always
+        do { add 1 to member.stars }
+    }
+    """
+    assert diagnose(text) == []
+
+
+MIX = """
+policy {
+    at least 50% of sends tagged "activity" in groups tagged "content"
+}
+template sale tagged "activity" = "拼团"
+template tips tagged "knowledge" = "干货"
+playbook week {
+    in groups tagged "content"
+    at every monday at 20:00: send sale to group
+    at every tuesday, wednesday at 20:00: send tips to group
+    GROUPS
+}
+"""
+
+
+def test_content_mix_below_the_minimum_is_an_error() -> None:
+    found = diagnose(MIX.replace("GROUPS", ""))
+    assert codes(found) == [("SOP702", Severity.ERROR)]
+    # Four sample weeks: 4 sales of 12 sends, judged on a group the rule describes.
+    assert "4 of 12" in found[0].message and 'a group tagged "content"' in found[0].message
+    assert found[0].span.line == 5  # the policy line
+
+
+def test_content_mix_at_the_minimum_passes() -> None:
+    assert diagnose(MIX.replace("GROUPS", "").replace("tuesday, wednesday", "tuesday")) == []
+
+
+def test_content_mix_is_judged_per_declared_group() -> None:
+    text = (
+        MIX.replace("GROUPS", "") + '\ngroup 福田店 { tagged "content" }\ngroup 南山店 { tagged "other" }\n'
+    )
+    found = diagnose(text)
+    assert codes(found) == [("SOP702", Severity.ERROR)]
+    assert "group '福田店'" in found[0].message
+
+
+CAP = """
+policy {
+    at most 2 sends per group per day
+}
+playbook busy {
+    in groups tagged "normal"
+    at every monday at 09:00: send hi to group
+    at every monday at 12:00: send hi to group
+    MORE
+}
+"""
+
+
+def test_calendars_that_exceed_a_group_cap_are_flagged() -> None:
+    found = diagnose(CAP.replace("MORE", "at every monday at 20:00: send hi to group"))
+    assert codes(found) == [("SOP703", Severity.WARNING)]
+    assert "3 sends" in found[0].message and "deferred" in found[0].message
+
+
+def test_calendars_within_the_cap_pass() -> None:
+    assert diagnose(CAP.replace("MORE", "at every tuesday at 20:00: send hi to group")) == []
+
+
+def test_the_corpus_has_no_plan_level_problems() -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["check", str(Path(__file__).parent.parent.parent / "playbooks")])
+    assert result.exit_code == 0, result.output
+    assert "0 error(s), 0 warning(s)" in result.output
+
+
+def test_check_and_compile_report_a_loop_with_its_location(tmp_path: Path) -> None:
+    path = tmp_path / "loop.sop"
+    path.write_text(HEAD + LOOP.replace("REPEAT", "repeat always"), encoding="utf-8")
+    runner = CliRunner()
+    checked = runner.invoke(main, ["check", str(path)])
+    assert checked.exit_code == 1
+    assert "loop.sop:4:" in checked.output and "error[SOP701]" in checked.output
+    compiled = runner.invoke(main, ["compile", str(path), "-o", str(tmp_path / "plan.json")])
+    assert compiled.exit_code == 1
+    assert "SOP701" in compiled.output
+    assert not (tmp_path / "plan.json").exists()
+    assert runner.invoke(main, ["explain", "SOP701"]).exit_code == 0
