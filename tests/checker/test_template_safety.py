@@ -20,7 +20,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sopdsl.checker import CheckResult, check_program
-from sopdsl.engine.engine import _compiled_template
+from sopdsl.engine.rendering import _compiled_template
 from sopdsl.syntax.loader import load_text
 from sopdsl.templating import MAX_OUTPUT, TemplateLimitError, environment, render
 

@@ -1,0 +1,287 @@
+"""Actions: deciding each one, the delivery policy, applying what it changes, the log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sopdsl.checker import model
+from sopdsl.engine.actions import Action
+from sopdsl.engine.events import Event
+from sopdsl.engine.parts import (
+    _DELIVER,
+    _MAX_CASCADE,
+    _Compiled,
+    _Parts,
+)
+from sopdsl.engine.rendering import RenderError, _plain
+from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.plan import Instr, timeutil
+
+
+class _Acting(_Parts):
+    """Actions: deciding each one, the delivery policy, applying what it changes, the log."""
+
+    def _act(
+        self,
+        flow: Flow,
+        c: _Compiled,
+        instr: Instr,
+        member: MemberState | None,
+        group: GroupState | None,
+        tz: ZoneInfo,
+    ) -> None:
+        step = instr.action
+        target_member = member
+        if self._to_referrer(step):
+            target_member = (
+                self.members.get(member.referrer) if member is not None and member.referrer else None
+            )
+            if target_member is None:
+                return  # no referrer: nothing to do
+        if isinstance(step, model.TagStep):
+            holder: MemberState | GroupState | None = group if step.target == "group" else target_member
+            if holder is None:
+                return
+            changed = [tag for tag in step.tags if (tag in holder.tags) == step.remove]
+            for tag in changed:
+                if step.remove:
+                    holder.tags.discard(tag)
+                else:
+                    holder.tags.add(tag)
+            key = self._key_for(flow)
+            self._emit(
+                Action(
+                    self.now,
+                    "untag" if step.remove else "tag",
+                    c.playbook.name,
+                    key,
+                    member=holder.id if isinstance(holder, MemberState) else None,
+                    group=flow.group,
+                    target=step.target,
+                    detail={"tags": list(step.tags)},
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
+            # The tag action is logged before what it sets off: cause before effect.
+            if isinstance(holder, MemberState):
+                kind = "untag" if step.remove else "tag"
+                for tag in changed:
+                    self._cascade(
+                        Event(kind, self.now, member=holder.id, group=flow.group, name=tag, id=f"{key}:{tag}")
+                    )
+            return
+        if isinstance(step, model.AddStep):
+            if target_member is None:
+                return
+            before = target_member.counters.get(step.counter, 0.0)
+            target_member.counters[step.counter] = before + step.amount
+            # A playbook this sets off starts from this step, not from whatever came before.
+            cause, self._cause = self._cause, f"a:{self._key_for(flow)}"
+            try:
+                self._threshold(target_member, step.counter, before, before + step.amount)
+            finally:
+                self._cause = cause
+            return
+        if isinstance(step, model.SetStep):
+            if target_member is None:
+                return
+            value: Any = step.value
+            if isinstance(value, model.Ref):
+                value = self._ref_value(value, flow, member, group)
+            target_member.attributes[step.attribute] = (
+                value.isoformat() if isinstance(value, dt.date) else value
+            )
+            return
+        key = self._key_for(flow)
+        action = Action(
+            self.now,
+            step.kind if step else "act",
+            c.playbook.name,
+            key,
+            member=target_member.id if target_member else None,
+            group=flow.group,
+            loc=instr.loc,
+            trigger=flow.trigger,
+        )
+        if isinstance(step, model.SendStep):
+            action.target = step.target
+            if step.target == "group":
+                action.member = None
+            template = c.program.templates[step.template]
+            action.detail = {"template": step.template, "channel": step.channel}
+            if flow.arm is not None:
+                action.detail["arm"] = flow.arm
+            try:
+                action.detail["text"] = self._render(template.source, flow, member, group)
+            except RenderError as exc:
+                action.status, action.reason = "failed", str(exc)
+            if step.target == "operator":
+                action.detail["operator"] = group.operator if group else None
+        elif isinstance(step, model.KickStep):
+            action.detail = {"reason": step.reason}
+        elif isinstance(step, model.GrantStep):
+            coupon = c.program.coupons[step.coupon]
+            action.detail = {"coupon": step.coupon, "worth": coupon.worth}
+        elif isinstance(step, model.InviteStep):
+            action.detail = {"to_group": step.group}
+        elif isinstance(step, model.CallStep):
+            args = {
+                k: (self._ref_value(v, flow, member, group) if isinstance(v, model.Ref) else v)
+                for k, v in step.args.items()
+            }
+            action.kind = "call"
+            action.detail = {
+                "action": step.action,
+                "args": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.items()},
+            }
+            wrong = next((k for k, v in action.detail["args"].items() if not _plain(v)), None)
+            if wrong is not None:
+                # A value a bot registered from Python (a set, an object) that no executor can be sent.
+                value = action.detail["args"][wrong]
+                action.detail["args"] = {
+                    k: v if _plain(v) else repr(v) for k, v in action.detail["args"].items()
+                }
+                action.status = "failed"
+                action.reason = f"argument '{wrong}' is a {type(value).__name__}, which cannot be sent"
+        elif isinstance(step, model.DissolveStep):
+            action.member = None
+            action.target = "group"
+        self._policy(action, tz, flow)
+
+    def _to_referrer(self, step: Any) -> bool:
+        """Whether a step acts on the member's referrer (asked of pydantic once per step)."""
+        found = self._referrer_steps.get(id(step))
+        if found is None:
+            # Sends and tags name their subject `target`; add and set name it `root`.
+            found = getattr(step, "target", None) == "referrer" or getattr(step, "root", None) == "referrer"
+            self._referrer_steps[id(step)] = found
+        return found
+
+    def _policy(self, action: Action, tz: ZoneInfo, flow: Flow) -> bool:
+        """Apply the delivery policy to an action due now; True if it was deferred.
+
+        A deferred action holds its flow: the next step runs once the action has gone out (or
+        was dropped), so `send warning` then `wait 1 day for member posts` gives a full day
+        after the warning is delivered, and nothing overtakes a message waiting for 08:00.
+        """
+        if action.status == "failed":
+            self._emit(action)
+            return False
+        tags = self.members[action.member].tags if action.member and action.member in self.members else None
+        decision = self.delivery.decide(action, self.now, tz, tags)
+        if decision.verdict == "go":
+            self._apply(action, flow)
+            self._emit(action)
+        elif decision.verdict == "defer":
+            assert decision.until is not None
+            if action.planned is None:
+                action.planned = action.time
+            action.reason = decision.reason
+            flow.token += 1
+            flow.waiting = "deliver"
+            self._push(
+                decision.until,
+                _DELIVER,
+                flow.playbook,
+                action.member or "",
+                action,
+                (flow.id, flow.token),
+                group=action.group or "",
+            )
+            return True
+        else:
+            action.status = "dropped" if decision.verdict == "drop" else "blocked"
+            action.reason = decision.reason
+            self._emit(action)
+        return False
+
+    def _deliver(self, action: Action, hold: tuple[int, int]) -> None:
+        action.time = self.now
+        group = self.groups.get(action.group) if action.group else None
+        flow = self.flows.get(hold[0])
+        gone = action.kind == "kick" and (group is None or action.member not in group.members)
+        if flow is None or flow.token != hold[1] or gone:
+            # Its flow was ended while the action waited (the member left or was removed, the
+            # group was dissolved, a new plan version ended it): its pending action is cancelled, visibly.
+            action.status = "dropped"
+            if group is not None and group.dissolved:
+                action.reason = "the group was dissolved"
+            elif gone or (
+                action.member is not None
+                and action.member not in (group.members if group is not None else self.contacts)
+            ):
+                action.reason = "the member left the group" if group is not None else "the member left"
+            else:
+                action.reason = "its flow was ended by a new plan version"
+            self._emit(action)
+            if flow is not None and flow.token == hold[1]:
+                flow.waiting = None
+                flow.pc += 1
+                self._run(flow)
+            return
+        if self._policy(action, group.zone if group else self.zone, flow):
+            return  # deferred again
+        if flow.id in self.flows:
+            flow.waiting = None
+            flow.pc += 1
+            self._run(flow)
+
+    def _apply(self, action: Action, flow: Flow) -> None:
+        # The flow doing a kick or a dissolve carries on (say, to log it to the operator);
+        # every other flow of that member in that group, or in that group, ends.
+        if action.kind == "grant":
+            # Templates see `coupon` only once it is really granted: a grant dropped for want of
+            # stock makes a later send that mentions it fail visibly, never promise a coupon.
+            coupon = self.compiled[flow.playbook].program.coupons[str(action.detail["coupon"])]
+            group = self.groups.get(action.group) if action.group else None
+            tz = group.zone if group is not None else self.zone
+            expires = timeutil.add(self.now, coupon.valid, tz) if coupon.valid else None
+            flow.coupon = {
+                "name": coupon.name,
+                "title": coupon.title or coupon.name,
+                "worth": coupon.worth,
+                # An instant until a template reads it (see _context): most grants are never quoted.
+                "expires_at": expires if expires else "",
+                "code": action.key[:10].upper(),
+            }
+        elif action.kind == "kick" and action.group and action.member:
+            group = self.groups.get(action.group)
+            member = self.members.get(action.member)
+            if group is not None and member is not None:
+                group.members.discard(member.id)
+                member.groups.discard(group.id)
+                self._end_flows(member.id, group.id, keep=flow.id)
+        elif action.kind == "dissolve" and action.group:
+            group = self.groups.get(action.group)
+            if group is not None:
+                group.dissolved = True
+                for other in [f for f in self.flows.values() if f.group == group.id and f.id != flow.id]:
+                    self._unwait(other)
+                    self._drop(other)
+
+    def _cascade(self, event: Event) -> None:
+        if self._depth >= _MAX_CASCADE:
+            return
+        if (
+            event.member not in self.waits
+            and self._key(event) not in self._event_index
+            and event.kind not in self.windows
+        ):
+            return  # a tag change nothing listens to: its state change is already made
+        self._depth += 1
+        cause = self._cause
+        self._cause = f"c:{event.id}"
+        try:
+            self._event(event)
+        finally:
+            self._depth -= 1
+            self._cause = cause
+
+    def _emit(self, action: Action) -> None:
+        if self.keep_log:
+            self.log.append(action)
+        for sink in self.sinks:
+            sink(action)

@@ -1,0 +1,269 @@
+"""Flows: starting a playbook for a member or group, and running its instructions."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sopdsl.engine import trace
+from sopdsl.engine.actions import Action
+from sopdsl.engine.conditions import Test
+from sopdsl.engine.parts import (
+    _RESUME,
+    _TASK_DONE,
+    _TIMEOUT,
+    _Compiled,
+    _Parts,
+)
+from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.plan import Instr, event_key, timeutil
+
+
+class _Flows(_Parts):
+    """Flows: starting a playbook for a member or group, and running its instructions."""
+
+    def _start_flow(
+        self,
+        c: _Compiled,
+        member: MemberState,
+        group_id: str | None,
+        trigger: str,
+        event: dict[str, Any],
+        now: int,
+        *,
+        check_scope: bool = True,
+    ) -> None:
+        pb = c.playbook
+        group = self.groups.get(group_id) if group_id else None
+        tz = group.zone if group is not None else self.zone
+        key = (c.index, member.id)
+        last = self.entered.get(key)
+        if self._instant != now:
+            self._instant = now
+            self._started_now.clear()
+        if check_scope and not self._in_scope(pb, group_id):
+            verdict = trace.OUT_OF_SCOPE
+        elif self._started_now.get(key, trigger) != trigger:
+            # Two of its triggers at once (no order and no message for a year, both counted
+            # from the start): one run. The same trigger twice (two posts) runs twice.
+            verdict = trace.SAME_INSTANT
+        else:
+            verdict = self._held_back(pb, last, now, tz) or trace.STARTED
+            if verdict is trace.STARTED and c.guard is not None:
+                holds = self._holds(c.guard, c, "when", member, group, event, now, tz, trigger)
+                if not holds:
+                    verdict = trace.GUARD_FALSE if holds is False else trace.GUARD_FAILED
+        if self.tracer is not None:
+            self.tracer(
+                trace.Decision(
+                    now,
+                    pb,
+                    member,
+                    group,
+                    trigger,
+                    event,
+                    tz,
+                    verdict,
+                    last,
+                    self.members.get(member.referrer) if member.referrer else None,
+                    self.delivery.left,
+                )
+            )
+        if verdict is not trace.STARTED:
+            return
+        self.entered[key] = now
+        self._started_now[key] = trigger
+        self._begin(c, -1, member, group, trigger, event, now)
+
+    def _begin(
+        self,
+        c: _Compiled,
+        entry: int,
+        member: MemberState | None,
+        group: GroupState | None,
+        trigger: str,
+        event: dict[str, Any],
+        now: int,
+    ) -> None:
+        self._flow_ids += 1
+        flow = Flow(
+            id=self._flow_ids,
+            playbook=c.index,
+            entry=entry,
+            member=member.id if member else None,
+            group=group.id if group else None,
+            pc=0,
+            trigger=trigger,
+            started=now,
+            event=event,
+            origin=self._cause,
+        )
+        self.flows[flow.id] = flow
+        if flow.member is not None:
+            self.member_flows.setdefault(flow.member, []).append(flow.id)
+        self._run(flow)
+
+    def _run(self, flow: Flow) -> None:
+        c = self.compiled[flow.playbook]
+        code = c.code_of(flow.entry)
+        member = self.members.get(flow.member) if flow.member else None
+        group = self.groups.get(flow.group) if flow.group else None
+        tz = group.zone if group is not None else self.zone
+        while flow.pc < len(code):
+            instr = code[flow.pc]
+            op = instr.op
+            if op == "act":
+                assert instr.action is not None
+                self._act(flow, c, instr, member, group, tz)
+                if flow.id not in self.flows or flow.waiting is not None:
+                    return  # ended, or held until a deferred action goes out (see _policy)
+                flow.pc += 1
+            elif op == "jump":
+                assert instr.jump is not None
+                flow.pc = instr.jump
+            elif op == "branch":
+                test = c.branch_conds[(flow.entry, flow.pc)]
+                holds = self._holds(
+                    test, c, "if", member, group, flow.event, self.now, tz, flow.trigger, flow, instr.loc
+                )
+                if holds is None:
+                    break  # neither branch is right for a test that could not be decided: the flow ends
+                if holds:
+                    flow.pc += 1
+                else:
+                    assert instr.jump is not None
+                    flow.pc = instr.jump
+            elif op == "split":
+                flow.pc = self._choose(flow, c, instr)
+            elif op == "stop":
+                break
+            elif op == "wait":
+                assert instr.duration is not None
+                flow.token += 1
+                self._push(
+                    timeutil.add(self.now, instr.duration, tz),
+                    _RESUME,
+                    flow.playbook,
+                    flow.member or "",
+                    flow.id,
+                    flow.token,
+                    group=flow.group or "",
+                )
+                return
+            else:  # wait_for, assign
+                assert instr.duration is not None and instr.pattern is not None
+                flow.token += 1
+                if op == "assign":
+                    key = self._key_for(flow)
+                    text = self._render_text(instr.text or "", flow, member, group)
+                    due_by = timeutil.add(self.now, instr.duration, tz)
+                    self._emit(
+                        Action(
+                            self.now,
+                            "task",
+                            c.playbook.name,
+                            key,
+                            member=flow.member,
+                            group=flow.group,
+                            target="operator",
+                            detail={
+                                "text": text,
+                                "operator": group.operator if group else None,
+                                "due": timeutil.aware(due_by, tz).isoformat(),
+                            },
+                            loc=instr.loc,
+                            trigger=flow.trigger,
+                        )
+                    )
+                    flow.waiting = f"task:{key}"
+                    if self.task_delay is not None and self.now + self.task_delay < due_by:
+                        self._push(
+                            self.now + self.task_delay,
+                            _TASK_DONE,
+                            flow.playbook,
+                            flow.member or "",
+                            key,
+                            group=flow.group or "",
+                        )
+                else:
+                    flow.waiting = event_key(instr.pattern)
+                    if flow.member is not None:
+                        self.waits.setdefault(flow.member, set()).add(flow.id)
+                self._push(
+                    timeutil.add(self.now, instr.duration, tz),
+                    _TIMEOUT,
+                    flow.playbook,
+                    flow.member or "",
+                    flow.id,
+                    flow.token,
+                    group=flow.group or "",
+                )
+                return
+        self._unwait(flow)
+        self._drop(flow)
+
+    def _holds(
+        self,
+        test: Test,
+        c: _Compiled,
+        what: str,
+        member: MemberState | None,
+        group: GroupState | None,
+        event: dict[str, Any],
+        now: int,
+        tz: ZoneInfo,
+        trigger: str,
+        flow: Flow | None = None,
+        loc: str = "",
+    ) -> bool | None:
+        """A condition's answer, or None when the member's data made it fail (a value of the wrong
+        type: a list where a number was declared); the failure is logged as a failed `what` record,
+        and stops only this member's run of this trigger."""
+        try:
+            return test(member, group, event, now, tz)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            if flow is not None:
+                key = self._key_for(flow)
+            else:
+                subject = f"{member.id if member else ''}|{group.id if group else ''}"
+                raw = f"{self._cause}|{c.playbook.name}|{what}|{trigger}|{subject}"
+                key = hashlib.sha256(raw.encode()).hexdigest()[:24]
+            self._emit(
+                Action(
+                    now,
+                    what,
+                    c.playbook.name,
+                    key,
+                    member=member.id if member else None,
+                    group=group.id if group else None,
+                    target="member" if member else "group",
+                    status="failed",
+                    reason=f"condition error: {type(exc).__name__}: {exc}",
+                    loc=loc or c.playbook.loc,
+                    trigger=trigger,
+                )
+            )
+            return None
+
+    def _choose(self, flow: Flow, c: _Compiled, instr: Instr) -> int:
+        split = c.split_names[(flow.entry, flow.pc)]
+        digest = hashlib.sha256(f"{self.seed}:{c.playbook.name}:{split}:{flow.member}".encode()).digest()
+        point = int.from_bytes(digest[:8], "big") / 2**64 * 100
+        total = 0.0
+        for arm in instr.arms:
+            total += arm.percent
+            if point < total:
+                flow.arm = arm.name
+                return arm.pc
+        flow.arm = instr.arms[-1].name
+        return instr.arms[-1].pc
+
+    def _key_for(self, flow: Flow) -> str:
+        """The idempotency key of the flow's next action: what started the flow, whose flow it is,
+        and how many actions it decided before. Unique per decided action and the same on every
+        replay; no clock, no path and no plan version goes into it."""
+        flow.acts += 1
+        name = self.compiled[flow.playbook].playbook.name
+        raw = f"{flow.origin}|{name}|{flow.entry}|{flow.member or ''}|{flow.group or ''}|{flow.acts}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]

@@ -1,0 +1,291 @@
+"""Events as they change members and groups, and the playbooks they start or resume."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sopdsl.checker import model
+from sopdsl.engine import trace
+from sopdsl.engine.events import Event
+from sopdsl.engine.parts import (
+    _MEMBER_ONLY,
+    _Compiled,
+    _Parts,
+)
+from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.plan import timeutil
+
+
+class _Happenings(_Parts):
+    """Events as they change members and groups, and the playbooks they start or resume."""
+
+    def _event(self, event: Event) -> None:
+        kind = event.kind
+        if kind == "task_done":
+            self._resume_waiting(None, "task_done", event)
+            return
+        member = self.members.get(event.member or "")
+        if member is None:
+            member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
+            self.members[member.id] = member
+        group_id = event.group
+        group = None
+        if group_id:
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.add_group(group_id)
+        now = event.time
+        if kind == "message":
+            # The common case, kept short: a message only moves times and one counter.
+            member.last_message_at = now
+            if group is not None:
+                group.last_message_at = now
+            for c, t_index, table in self._message_absence:
+                # Lazy invalidation: a pending deadline re-checks itself when due; only a
+                # deadline that already fired is armed again, from now.
+                if member.id not in table and self._absence_applies(c.playbook, member):
+                    self._arm_absence(c, t_index, member, now)
+            if kind in self.windows:
+                self._window(member, kind, now)
+            counters = member.counters
+            before = counters.get("messages", 0.0)
+            counters["messages"] = before + 1
+            if "messages" in self._watched:
+                self._threshold(member, "messages", before, before + 1)
+        elif kind == "join" and group is None:
+            self._contact_added(member, event.data, now)
+        elif kind == "join":
+            assert group is not None  # the branch above took joins without a group
+            data = event.data
+            new = member.id not in group.members
+            size_before = len(group.members)
+            # Absence playbooks whose scope the member enters with this join (not merely
+            # another group of the same scope): their silence starts counting now.
+            entering = (
+                [
+                    (c, t_index)
+                    for c, t_index, _trigger in self._triggers.get("absence", ())
+                    if not self._absence_applies(c.playbook, member)
+                ]
+                if new and member.arrived  # a first arrival arms everything below anyway
+                else []
+            )
+            self._joined(member, data, now)
+            member.groups.add(group.id)
+            group.members.add(member.id)
+            if new and not member.arrived:
+                member.arrived = True
+                self._arm_member(member, now)
+            else:
+                for c, t_index in entering:
+                    if self._absence_applies(c.playbook, member):
+                        self._arm_absence(c, t_index, member, now)
+            self._group_size(group, size_before, now)
+            if kind in self.windows:
+                self._window(member, kind, now)
+        else:
+            self._other_event(event, member, group, now)
+        key = kind if kind in _MEMBER_ONLY else self._key(event)
+        if member.id in self.waits:
+            self._resume_waiting(member.id, key, event)
+        starts = self._event_index.get(key)
+        if starts:
+            for pb_index, t_index in starts:
+                c = self.compiled[pb_index]
+                scope = c.playbook.scope.kind
+                where = group_id
+                if where is None:
+                    if kind in ("join", "leave") and scope != "private":
+                        continue  # a contact added or removed in private chats is no group's business
+                    if scope in ("tagged", "named"):
+                        # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
+                        where = self._member_group(c.playbook, member)
+                self._start_flow(
+                    c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
+                )
+
+    def _joined(self, member: MemberState, data: dict[str, Any], now: int) -> None:
+        """What a join tells of the member (name, nickname, channel, who invited them) and when."""
+        if data:
+            if data.get("name"):
+                member.name = str(data["name"])
+            if data.get("nickname"):
+                member.nickname = str(data["nickname"])
+            if data.get("channel"):
+                member.channel = str(data["channel"])
+            if data.get("inviter") and not member.referrer:
+                member.referrer = str(data["inviter"])
+        if member.joined_at is None:
+            member.joined_at = now
+
+    def _contact_added(self, member: MemberState, data: dict[str, Any], now: int) -> None:
+        """A join without a group: the member became a contact (a WeCom friend) in private chats."""
+        self._joined(member, data, now)
+        self.contacts.add(member.id)
+        if not member.arrived:
+            member.arrived = True
+            self._arm_member(member, now)
+
+    def _held_back(self, pb: model.Playbook, last: int | None, now: int, tz: ZoneInfo) -> str | None:
+        """Why `active` or `repeat` keeps a playbook from starting again (None: nothing does)."""
+        if not self._active(pb, now, tz):
+            return trace.INACTIVE
+        if last is None:
+            return None
+        if pb.repeat is model.Repeat.ONCE:
+            return trace.RAN_ONCE
+        if (
+            pb.repeat is model.Repeat.COOLDOWN
+            and pb.cooldown is not None
+            and now < timeutil.add(last, pb.cooldown, tz)
+        ):
+            return trace.COOLING_DOWN
+        return None
+
+    def _start_group_flow(self, c: _Compiled, group: GroupState, trigger: str, now: int) -> None:
+        """A group-level trigger fired: `active`, `repeat` and `when` apply per group, as per member."""
+        pb = c.playbook
+        tz = group.zone
+        key = (c.index, "\x00group:" + group.id)  # cannot clash with a member id from a bot
+        if self._held_back(pb, self.entered.get(key), now, tz) is not None:
+            return
+        if c.guard is not None and not self._holds(c.guard, c, "when", None, group, {}, now, tz, trigger):
+            return
+        self.entered[key] = now
+        self._begin(c, -1, None, group, trigger, {}, now)
+
+    def _other_event(self, event: Event, member: MemberState, group: GroupState | None, now: int) -> None:
+        """State changes of the rarer event kinds (everything but messages and joins)."""
+        kind = event.kind
+        changed: list[tuple[str, float]] = []
+        if kind == "leave":
+            if group is None:
+                self.contacts.discard(member.id)
+                self._end_flows(member.id, None)
+            else:
+                group.members.discard(member.id)
+                member.groups.discard(group.id)
+                self._end_flows(member.id, group.id)
+        elif kind == "order":
+            member.last_order_at = now
+            changed.append(("orders", 1))
+            amount = event.data.get("amount")
+            if isinstance(amount, int | float):
+                changed.append(("spent", float(amount)))
+            self._rearm_absence(member, self._absence_on.get("order", ()))
+        elif kind == "invite":
+            member.last_invite_at = now
+            changed.append(("invites", 1))
+            self._rearm_absence(member, self._absence_on.get("invite", ()))
+        elif kind == "report":
+            changed.append(("violations", 1))
+        elif kind == "tag":
+            member.tags.add(str(event.name))
+        elif kind == "untag":
+            member.tags.discard(str(event.name))
+        elif kind == "rename":  # the member changed their group nickname (WeCom reports it)
+            member.nickname = str(event.data.get("nickname") or "")
+        if kind in self.windows:
+            self._window(member, kind, now)
+        for counter, amount in changed:
+            self._count(member, counter, amount)
+
+    def _window(self, member: MemberState, kind: str, now: int) -> None:
+        times = member.windows.setdefault(kind, deque())
+        times.append(now)
+        while times and now - times[0] > self.window_span:
+            times.popleft()
+
+    def _count(self, member: MemberState, counter: str, amount: float) -> None:
+        counters = member.counters
+        before = counters.get(counter, 0.0)
+        counters[counter] = before + amount
+        if counter in self._watched:
+            self._threshold(member, counter, before, before + amount)
+
+    def _key(self, event: Event) -> str:
+        kind = event.kind
+        if kind == "tag":
+            return f"tagged:{event.name}"
+        if kind == "untag":
+            return f"untagged:{event.name}"
+        if kind == "custom":
+            return f"custom:{event.name}"
+        return kind
+
+    def _resume_waiting(self, member_id: str | None, key: str, event: Event) -> None:
+        if member_id is None:
+            candidates = [f for f in self.flows.values() if f.waiting == f"task:{event.data.get('task')}"]
+        else:
+            ids = self.waits.get(member_id)
+            if not ids:
+                return
+            candidates = [self.flows[i] for i in sorted(ids) if self.flows[i].waiting == key]
+        for flow in candidates:
+            self._unwait(flow)
+            flow.token += 1
+            if member_id is not None:
+                flow.event = dict(event.data)
+            flow.pc += 1
+            self._run(flow)
+
+    def _unwait(self, flow: Flow) -> None:
+        if flow.member is not None:
+            waiting = self.waits.get(flow.member)
+            if waiting is not None:
+                waiting.discard(flow.id)
+                if not waiting:
+                    del self.waits[flow.member]  # an empty set per member that ever waited adds up
+        flow.waiting = None
+
+    def _end_flows(self, member_id: str, group_id: str | None, keep: int | None = None) -> None:
+        ids = self.member_flows.get(member_id)
+        if not ids:
+            return
+        ended = [flow for flow in (self.flows[i] for i in ids) if flow.group == group_id and flow.id != keep]
+        for flow in ended:
+            self._unwait(flow)
+            self._drop(flow)
+
+    def _drop(self, flow: Flow) -> None:
+        """Forget a flow that has ended."""
+        if self.flows.pop(flow.id, None) is not None and flow.member is not None:
+            ids = self.member_flows.get(flow.member)
+            if ids is not None:
+                ids.remove(flow.id)
+                if not ids:
+                    del self.member_flows[flow.member]
+
+    def _rearm_absence(self, member: MemberState, triggers: Iterable[tuple[_Compiled, int, Any]]) -> None:
+        for c, t_index, _trigger in triggers:
+            if member.id not in self.armed[(c.index, t_index)] and self._absence_applies(c.playbook, member):
+                # The old deadline already fired; a new silence starts now. Otherwise the pending
+                # timer re-checks the deadline when it comes due (lazy invalidation).
+                self._arm_absence(c, t_index, member, self.now)
+
+    def _threshold(self, member: MemberState, counter: str, before: float, after: float) -> None:
+        for c, t_index, trigger in self._triggers.get("threshold", ()):
+            key = ("threshold", c.index, t_index, member.id)
+            if trigger.counter == counter and before < trigger.threshold <= after and key not in self.fired:
+                # "reaches" fires the first time only, even if the counter falls and climbs again.
+                self.fired.add(key)
+                self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, self.now)
+
+    def _group_size(self, group: GroupState, before: int, now: int) -> None:
+        for c, t_index, trigger in self._triggers.get("group_size", ()):
+            key = ("size", c.index, t_index, group.id)
+            if (
+                before < trigger.threshold <= len(group.members)
+                and key not in self.fired
+                and self._in_scope(c.playbook, group.id)
+            ):
+                self.fired.add(key)
+                owner = self.members.get(group.owner or "")
+                if owner is not None:
+                    self._start_flow(c, owner, group.id, trigger.loc, {}, now, check_scope=False)
+                else:
+                    # No owner known: the playbook still runs for the group (tasks for its operator).
+                    self._start_group_flow(c, group, trigger.loc, now)

@@ -1,0 +1,313 @@
+"""What the engine's parts share: timer kinds, a compiled playbook, and the declared state and
+methods each part may use of the others (`_Parts`); `Engine` joins the parts."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
+from enum import IntEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sopdsl.checker import model
+from sopdsl.engine.actions import Action
+from sopdsl.engine.conditions import Stock, Test, compile_cond
+from sopdsl.engine.events import Event
+from sopdsl.engine.policy import Delivery
+from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.trace import Tracer
+from sopdsl.plan import Instr, Plan
+
+
+class Timer(IntEnum):
+    """What a heap entry (due, playbook, member, group, seq, kind, *payload) does when it comes due."""
+
+    RESUME = 0  # a `wait` is over: payload (flow id, token)
+    TIMEOUT = 1  # a `wait ... for` or a task ran out of time: (flow id, token)
+    ABSENCE = 2  # a silence deadline (`silent for`, `no order for`): (trigger index,)
+    DATE = 3  # a date trigger (`on member.birthday`): (trigger index,)
+    CAL = 4  # a calendar entry: (entry index, group id or _PRIVATE)
+    GROUP_SILENT = 5  # a group's silence: (trigger index, group id)
+    DELIVER = 6  # an action the policy held back: (action, (flow id, token))
+    TASK_DONE = 7  # simulated staff finishing a task: (task key,)
+
+
+TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a snapshot is a plain int
+_RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = TIMERS
+_FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
+_MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
+_MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
+_PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
+_GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
+
+Sink = Callable[[Action], None]
+
+
+class _Compiled:
+    """A playbook of one plan version, with its conditions compiled."""
+
+    def __init__(
+        self,
+        index: int,
+        plan: Plan,
+        position: int,
+        referrer: Callable[[str], MemberState | None],
+        counters: frozenset[str],
+        stock: Stock,
+    ) -> None:
+        compiled = plan.playbooks[position]
+        self.index = index
+        self.source = compiled
+        # The plan version it comes from (and its place there): a flow finishing on an earlier
+        # version still finds the templates and coupons that version declared.
+        self.plan = plan
+        self.position = position
+        self.program = plan.program
+        self.version = plan.content_hash[:12]
+        self.playbook = compiled.playbook
+        self.code = compiled.code
+        self.schedule = compiled.schedule
+        pb = compiled.playbook
+        self.guard: Test | None = (
+            compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None
+        )
+        self.entry_conds: list[Test | None] = [
+            compile_cond(e.cond, referrer, counters, stock) if e.cond is not None else None
+            for e in pb.schedule
+        ]
+        self.branch_conds: dict[tuple[int, int], Test] = {}
+        # Each split is named by its place among the playbook's splits and its arms, never by its
+        # line: editing a comment above a running A/B test must not reassign its members.
+        self.split_names: dict[tuple[int, int], str] = {}
+        for entry, code in [(-1, self.code), *enumerate(self.schedule)]:
+            for pc, instr in enumerate(code):
+                if instr.cond is not None:
+                    self.branch_conds[(entry, pc)] = compile_cond(instr.cond, referrer, counters, stock)
+                if instr.arms:
+                    arms = "/".join(arm.name for arm in instr.arms)
+                    self.split_names[(entry, pc)] = f"split{len(self.split_names)}:{arms}"
+
+    def code_of(self, entry: int) -> tuple[Instr, ...]:
+        return self.code if entry < 0 else self.schedule[entry]
+
+
+class _Parts(ABC):
+    """The state and the methods the engine's parts share; each part defines some of the methods."""
+
+    # The engine's state (see Engine.__init__ and _install), shared by every part.
+    now: int
+    start_time: int
+    seed: int
+    task_delay: int | None
+    members: dict[str, MemberState]
+    groups: dict[str, GroupState]
+    flows: dict[int, Flow]
+    waits: dict[str, set[int]]
+    entered: dict[tuple[int, str], int]
+    fired: set[tuple[Any, ...]]
+    heap: list[tuple[Any, ...]]
+    log: list[Action]
+    keep_log: bool
+    sinks: list[Sink]
+    tracer: Tracer | None
+    delivery: Delivery
+    window_span: int
+    member_flows: dict[str, list[int]]
+    contacts: set[str]
+    plan: Plan
+    program: model.Program
+    zone: ZoneInfo
+    live: list[_Compiled]
+    compiled: list[_Compiled]
+    windows: set[str]
+    armed: dict[tuple[int, int], dict[str, int]]
+    _seq: int
+    _flow_ids: int
+    _depth: int
+    _started: bool
+    _instant: int
+    _started_now: dict[tuple[int, str], str]
+    _fed: int
+    _cause: str
+    _triggers: dict[str, list[tuple[_Compiled, int, Any]]]
+    _absence_on: dict[str, list[tuple[_Compiled, int, Any]]]
+    _watched: set[str]
+    _message_absence: list[tuple[_Compiled, int, dict[str, int]]]
+    _event_index: dict[str, tuple[tuple[int, int], ...]]
+    _referrer_steps: dict[int, bool]
+    _counter_names: frozenset[str]
+
+    @abstractmethod
+    def _absence_applies(self, pb: model.Playbook, member: MemberState) -> bool: ...
+
+    @abstractmethod
+    def _absence_due(self, c: _Compiled, t_index: int, member_id: str, due: int) -> None: ...
+
+    @abstractmethod
+    def _act(
+        self,
+        flow: Flow,
+        c: _Compiled,
+        instr: Instr,
+        member: MemberState | None,
+        group: GroupState | None,
+        tz: ZoneInfo,
+    ) -> None: ...
+
+    @abstractmethod
+    def _active(self, pb: model.Playbook, now: int, tz: ZoneInfo) -> bool: ...
+
+    @abstractmethod
+    def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None: ...
+
+    @abstractmethod
+    def _arm_date(self, c: _Compiled, t_index: int, trigger: Any, member: MemberState) -> None: ...
+
+    @abstractmethod
+    def _arm_group(self, group: GroupState) -> None: ...
+
+    @abstractmethod
+    def _arm_member(self, member: MemberState, since: int) -> None: ...
+
+    @abstractmethod
+    def _begin(
+        self,
+        c: _Compiled,
+        entry: int,
+        member: MemberState | None,
+        group: GroupState | None,
+        trigger: str,
+        event: dict[str, Any],
+        now: int,
+    ) -> None: ...
+
+    @abstractmethod
+    def _calendar_due(self, c: _Compiled, e_index: int, group_id: str, due: int) -> None: ...
+
+    @abstractmethod
+    def _date_due(self, c: _Compiled, t_index: int, member_id: str) -> None: ...
+
+    @abstractmethod
+    def _deliver(self, action: Action, hold: tuple[int, int]) -> None: ...
+
+    @abstractmethod
+    def _drop(self, flow: Flow) -> None: ...
+
+    @abstractmethod
+    def _emit(self, action: Action) -> None: ...
+
+    @abstractmethod
+    def _end_flows(self, member_id: str, group_id: str | None, keep: int | None = None) -> None: ...
+
+    @abstractmethod
+    def _event(self, event: Event) -> None: ...
+
+    @abstractmethod
+    def _group_silent_due(self, c: _Compiled, t_index: int, group_id: str, due: int) -> None: ...
+
+    @abstractmethod
+    def _held_back(self, pb: model.Playbook, last: int | None, now: int, tz: ZoneInfo) -> str | None: ...
+
+    @abstractmethod
+    def _holds(
+        self,
+        test: Test,
+        c: _Compiled,
+        what: str,
+        member: MemberState | None,
+        group: GroupState | None,
+        event: dict[str, Any],
+        now: int,
+        tz: ZoneInfo,
+        trigger: str,
+        flow: Flow | None = None,
+        loc: str = "",
+    ) -> bool | None: ...
+
+    @abstractmethod
+    def _in_scope(self, pb: model.Playbook, group_id: str | None) -> bool: ...
+
+    @abstractmethod
+    def _key(self, event: Event) -> str: ...
+
+    @abstractmethod
+    def _key_for(self, flow: Flow) -> str: ...
+
+    @abstractmethod
+    def _last(self, member: MemberState, kind: model.EventKind) -> int | None: ...
+
+    @abstractmethod
+    def _member_group(self, pb: model.Playbook, member: MemberState) -> str | None: ...
+
+    @abstractmethod
+    def _member_in_scope(self, pb: model.Playbook, member: MemberState) -> bool: ...
+
+    @abstractmethod
+    def _next_calendar(self, when: model.CalRef, tz: ZoneInfo, after: int) -> int | None: ...
+
+    @abstractmethod
+    def _push(self, due: int, kind: int, playbook: int, member: str, *payload: Any, group: str = "") -> None:
+        # Timers due at one instant run by playbook order, then member id ("" for group-level
+        # timers, so they come first), then group id, then creation order:
+        ...
+
+    @abstractmethod
+    def _ref_value(
+        self, ref: model.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> Any: ...
+
+    @abstractmethod
+    def _render(
+        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> str: ...
+
+    @abstractmethod
+    def _render_text(
+        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> str: ...
+
+    @abstractmethod
+    def _run(self, flow: Flow) -> None: ...
+
+    @abstractmethod
+    def _start_flow(
+        self,
+        c: _Compiled,
+        member: MemberState,
+        group_id: str | None,
+        trigger: str,
+        event: dict[str, Any],
+        now: int,
+        *,
+        check_scope: bool = True,
+    ) -> None: ...
+
+    @abstractmethod
+    def _start_group_flow(self, c: _Compiled, group: GroupState, trigger: str, now: int) -> None: ...
+
+    @abstractmethod
+    def _threshold(self, member: MemberState, counter: str, before: float, after: float) -> None: ...
+
+    @abstractmethod
+    def _unwait(self, flow: Flow) -> None: ...
+
+    @abstractmethod
+    def add_group(
+        self,
+        group_id: str,
+        *,
+        name: str | None = None,
+        tags: Iterable[str] = (),
+        zone: str | None = None,
+        operator: str | None = None,
+        owner: str | None = None,
+    ) -> GroupState: ...
+
+    @abstractmethod
+    def _install(self, plan: Plan, retired: list[tuple[Plan, int]]) -> None: ...
+
+    @abstractmethod
+    def _arm_private(self) -> None: ...
+
+    @abstractmethod
+    def advance(self, until: int) -> None: ...

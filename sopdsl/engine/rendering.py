@@ -1,0 +1,214 @@
+"""Message text: the template context of a flow, and rendering (a fast path for plain fields)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Template, TemplateError, nodes
+
+from sopdsl.checker import model
+from sopdsl.engine.parts import (
+    _Parts,
+)
+from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.plan import timeutil
+from sopdsl.templating import environment
+from sopdsl.templating import render as render_template
+
+
+class _Rendering(_Parts):
+    """Message text: the template context of a flow, and rendering (a fast path for plain fields)."""
+
+    def _context(self, flow: Flow, member: MemberState | None, group: GroupState | None) -> dict[str, Any]:
+        context: dict[str, Any] = {
+            "now": timeutil.aware(self.now, group.zone if group else self.zone).strftime("%Y-%m-%d %H:%M")
+        }
+        if member is not None:
+            # The attributes and counters the flow's own plan version declares (a flow finishing
+            # on an earlier version still reads what that version declared).
+            program = self.compiled[flow.playbook].program
+            context["member"] = self._member_context(member, program)
+            referrer = self.members.get(member.referrer) if member.referrer else None
+            context["referrer"] = (
+                self._member_context(referrer, program) if referrer else {"name": "", "id": ""}
+            )
+        if group is not None:
+            context["group"] = group.as_context()
+        context["event"] = dict(flow.event)
+        context["operator"] = {"name": group.operator if group and group.operator else ""}
+        if flow.coupon is not None:
+            expires = flow.coupon.get("expires_at")
+            if isinstance(expires, int):
+                tz = group.zone if group is not None else self.zone
+                flow.coupon["expires_at"] = timeutil.aware(expires, tz).strftime("%Y-%m-%d %H:%M")
+            context["coupon"] = flow.coupon
+        return context
+
+    def _member_context(self, member: MemberState, program: model.Program) -> dict[str, Any]:
+        data = member.as_context()
+        for name in program.attributes:
+            data.setdefault(name, "")
+        for name in program.counters:
+            data.setdefault(name, 0)
+        return data
+
+    def _ref_value(
+        self, ref: model.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> Any:
+        """A reference's value where a step reads it (arguments, `set`): event, member, referrer or group."""
+        if ref.root == "event":
+            return flow.event.get(ref.field)
+        if ref.root == "group":
+            return group.field_value(ref.field) if group is not None else None
+        holder = member
+        if ref.root == "referrer":
+            holder = self.members.get(member.referrer) if member is not None and member.referrer else None
+        if holder is None:
+            return None
+        value = holder.field_value(ref.field)
+        if value is None and ref.field in self._counter_names:
+            return 0
+        return value
+
+    def _render(self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None) -> str:
+        """The template's text for this flow, or `RenderError` naming what went wrong in it."""
+        parts = _fast_template(source)
+        if parts is not None:
+            # Plain `{{ root.field }}` substitutions: read only the fields used, the way the
+            # Jinja context would hold them; anything unusual goes through Jinja below.
+            out: list[str] = []
+            context: dict[str, Any] | None = None
+            for part in parts:
+                if isinstance(part, str):
+                    out.append(part)
+                    continue
+                root, attr = part
+                if root == "member" and member is not None:
+                    value = self._member_value(member, attr, self.compiled[flow.playbook].program)
+                elif root == "group" and group is not None:
+                    value = _group_value(group, attr)
+                else:
+                    if context is None:
+                        context = self._context(flow, member, group)
+                    holder = context.get(root, _MISSING)
+                    value = holder.get(attr, _MISSING) if isinstance(holder, dict) else _MISSING
+                if value is _MISSING:
+                    break
+                out.append(str(value))
+            else:
+                return "".join(out).strip()
+        context = self._context(flow, member, group)
+        try:
+            return render_template(_compiled_template(source), context).strip()
+        except TemplateError as exc:
+            raise RenderError(f"template error: {exc}") from exc
+        except Exception as exc:
+            # Raised by the template's own expressions over member data (`1/0`, `name + 1`): only
+            # the template and the values it reads run inside `render`, so this is the user's error.
+            raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
+
+    def _member_value(self, member: MemberState, name: str, program: model.Program) -> Any:
+        """`member.<name>` as the template context has it (see `_context`), or `_MISSING`."""
+        if name in member.attributes:
+            return member.attributes[name]
+        if name in member.counters:
+            return member.counters[name]
+        if name in _MEMBER_FIELDS:
+            return getattr(member, name)
+        if name == "tags":
+            return sorted(member.tags)
+        if name in _DEFAULT_COUNTERS:
+            return 0
+        if name in program.attributes:
+            return ""
+        if name in program.counters:
+            return 0
+        return _MISSING
+
+    def _render_text(
+        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+    ) -> str:
+        try:
+            return self._render(source, flow, member, group)
+        except RenderError:
+            return source
+
+
+class RenderError(Exception):
+    """A template failed for one action: the message names the error, for the action's reason."""
+
+
+def _plain(value: Any) -> bool:
+    """Whether a value can go to an executor as JSON as it is."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+_TEMPLATES: dict[str, Template] = {}
+_MISSING = object()
+_MEMBER_FIELDS = frozenset(("id", "name", "nickname", "channel", "referrer"))
+_DEFAULT_COUNTERS = frozenset(("messages", "orders", "invites", "violations", "spent", "points"))
+_GROUP_FIELDS = frozenset(("id", "name", "owner", "operator"))
+_FAST: dict[str, tuple[str | tuple[str, str], ...] | None] = {}
+
+
+def _group_value(group: GroupState, name: str) -> Any:
+    """`group.<name>` as `GroupState.as_context` has it, or `_MISSING`."""
+    if name in _GROUP_FIELDS:
+        return getattr(group, name)
+    if name == "size":
+        return len(group.members)
+    if name == "tags":
+        return sorted(group.tags)
+    return _MISSING
+
+
+def _fast_template(source: str) -> tuple[str | tuple[str, str], ...] | None:
+    """A template that is only text and `{{ root.field }}` as parts, or None for anything else."""
+    if source in _FAST:
+        return _FAST[source]
+    parts: list[str | tuple[str, str]] | None = []
+    try:
+        body = environment().parse(source).body
+    except TemplateError:
+        body = []
+        parts = None
+    for node in body:
+        if parts is None or not isinstance(node, nodes.Output):
+            parts = None
+            break
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+            elif (
+                isinstance(child, nodes.Getattr)
+                and isinstance(child.node, nodes.Name)
+                and not hasattr(dict, child.attr)  # Jinja would find the dict method first
+                and not child.attr.startswith("_")
+            ):
+                parts.append((child.node.name, child.attr))
+            else:
+                parts = None
+                break
+    found = tuple(parts) if parts is not None else None
+    _FAST[source] = found
+    return found
+
+
+def _compiled_template(source: str) -> Template:
+    found = _TEMPLATES.get(source)
+    if found is None:
+        try:
+            found = environment().from_string(source)
+        except TemplateError as exc:
+            raise RenderError(f"template error: {exc}") from exc
+        except Exception as exc:
+            # Jinja folds constants while compiling: `{{ 7**777777 }}` fails here, not in render.
+            raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
+        _TEMPLATES[source] = found
+    return found

@@ -1,0 +1,153 @@
+"""Plan versions: switching a running engine to another version of its playbooks."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+from typing import Any, cast
+
+from sopdsl.checker import model
+from sopdsl.engine import versions
+from sopdsl.engine.parts import (
+    _ABSENCE,
+    _FLOW_TIMERS,
+    _Compiled,
+    _Parts,
+)
+from sopdsl.engine.state import Flow
+from sopdsl.engine.versions import PlanChange
+from sopdsl.plan import Plan, event_key, timeutil
+
+
+class _Switching(_Parts):
+    """Plan versions: switching a running engine to another version of its playbooks."""
+
+    def reload(self, plan: Plan, *, at: int | None = None) -> list[PlanChange]:
+        """Switch to another version of the plan at `at`, keeping every member's and group's state.
+
+        Timers due by `at` run first, under the version they were set by. Then calendars and
+        triggers are armed from the new version, and each flow in progress goes on as the new
+        version of its playbook declares (`on change finish` or `migrate`; a playbook whose steps
+        did not change just goes on). Returns what happened to each flow moved, finished or ended.
+        """
+        if not plan.content_hash:
+            plan = plan.with_hash()
+        if plan.content_hash == self.plan.content_hash:
+            return []
+        if self._started and at is not None:
+            self.advance(at)
+        old_live, old_compiled, old_armed = self.live, self.compiled, self.armed
+        new_index = {c.playbook.name: i for i, c in enumerate(plan.playbooks)}
+        version = plan.content_hash[:12]
+        changes: list[PlanChange] = []
+        retired: list[tuple[Plan, int]] = []
+        retired_at: dict[int, int] = {}  # old index -> index among the retired
+        moves: list[tuple[Flow, int, int]] = []
+        for flow in sorted(self.flows.values(), key=lambda f: f.id):
+            c = old_compiled[flow.playbook]
+            j = new_index.get(c.playbook.name)
+            if flow.playbook >= len(old_live) and c.plan.content_hash != plan.content_hash:
+                j = None  # finishing on an earlier version: it stays there (unless that one returns)
+            new = plan.playbooks[j] if j is not None else None
+            at_step = c.code_of(flow.entry)[flow.pc].loc
+            change = functools.partial(
+                PlanChange, c.playbook.name, flow.member, flow.group, old=c.version, new=version
+            )
+            if new is not None and versions.same_steps(c.source, new):
+                moves.append((flow, cast(int, j), flow.pc))
+            elif new is not None and new.playbook.on_change is model.OnChange.MIGRATE:
+                pc = versions.map_position(c.source, new, flow.entry, flow.pc)
+                if pc is None:
+                    changes.append(change(versions.ENDED, at=at_step))
+                    self._unwait(flow)
+                    self._drop(flow)
+                else:
+                    moves.append((flow, cast(int, j), pc))
+                    code = new.code if flow.entry < 0 else new.schedule[flow.entry]
+                    changes.append(change(versions.MOVED, at=code[pc].loc))
+            else:
+                if flow.playbook not in retired_at:
+                    retired_at[flow.playbook] = len(retired)
+                    retired.append((c.plan, c.position))
+                moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
+                changes.append(change(versions.FINISHES, at=at_step))
+        self.delivery = self.delivery.moved_to(plan.program.policy, plan.program.coupons)
+        self._install(plan, retired)
+        for flow, index, pc in moves:
+            flow.playbook, flow.pc = index, pc
+            instr = self.compiled[index].code_of(flow.entry)[pc]
+            if instr.op == "wait_for" and flow.waiting not in (None, "deliver"):
+                assert instr.pattern is not None
+                flow.waiting = event_key(instr.pattern)  # an edited `wait for` waits for its new event
+        self._carry_over(old_live, old_armed)
+        return changes
+
+    def _carry_over(
+        self, old_live: list[_Compiled], old_armed: dict[tuple[int, int], dict[str, int]]
+    ) -> None:
+        """After a reload: keep what triggers the new version shares with the old one did; re-arm the rest."""
+        same: dict[tuple[int, int], tuple[int, int]] = {}  # old (playbook, trigger) -> new
+        by_name = {c.playbook.name: c for c in self.live}
+        for old in old_live:
+            c = by_name.get(old.playbook.name)
+            if c is None:
+                continue
+            for t_index, trigger in enumerate(old.playbook.triggers):
+                if t_index < len(c.playbook.triggers) and versions.same_trigger(
+                    trigger, c.playbook.triggers[t_index]
+                ):
+                    same[(old.index, t_index)] = (c.index, t_index)
+        self.entered = {
+            (by_name[name].index, who): t
+            for (i, who), t in self.entered.items()
+            if i < len(old_live) and (name := old_live[i].playbook.name) in by_name
+        }
+        fired: set[tuple[Any, ...]] = set()
+        for key in self.fired:
+            moved = same.get((key[1], key[2]))
+            if moved is not None:
+                fired.add((key[0], *moved, *key[3:]))
+        self.fired = fired
+        self._started_now.clear()  # keyed by the old version's playbooks
+        earlier: dict[tuple[int, int], int] = {}  # absences carried over with their members: old playbook
+        for (i, t_index), table in old_armed.items():
+            moved = same.get((i, t_index))
+            if moved is not None and moved in self.armed:
+                self.armed[moved].update(table)
+                earlier[moved] = i
+        # Timers of triggers and calendars are set again from the new version; flows' own stay.
+        self.heap = [e for e in self.heap if e[5] in _FLOW_TIMERS]
+        heapq.heapify(self.heap)
+        if not self._started:
+            return
+        for group in sorted(self.groups.values(), key=lambda g: g.id):
+            self._arm_group(group)
+            for c, t_index, trigger in self._triggers.get("group_size", ()):
+                if (c.index, t_index) not in same.values() and len(group.members) >= trigger.threshold:
+                    self.fired.add(("size", c.index, t_index, group.id))  # as at start: reached before
+        for (i, t_index), table in self.armed.items():
+            if (i, t_index) in earlier:
+                trigger = cast(model.OnAbsence, self.compiled[i].playbook.triggers[t_index])
+                for member_id, since in sorted(table.items()):
+                    last = self._last(self.members[member_id], trigger.event)
+                    due = timeutil.add(max(since, last or since), trigger.duration, self.zone)
+                    self._push(due, _ABSENCE, i, member_id, t_index)
+        for member in sorted(self.members.values(), key=lambda m: m.id):
+            if not member.arrived:
+                continue
+            for c, t_index, _trigger in self._triggers.get("absence", ()):
+                if not self._absence_applies(c.playbook, member):
+                    continue
+                if (c.index, t_index) not in earlier:
+                    self._arm_absence(c, t_index, member, self.now)
+                elif member.id not in self.armed[(c.index, t_index)]:
+                    # Not counting: their silence already fired, or the old version did not
+                    # apply to them (a wider scope, `apply to all members` added): from now.
+                    before = old_live[earlier[(c.index, t_index)]].playbook
+                    if not self._absence_applies(before, member):
+                        self._arm_absence(c, t_index, member, self.now)
+            for kind in ("date_offset", "anniversary"):
+                for c, t_index, trigger in self._triggers.get(kind, ()):
+                    if self._member_in_scope(c.playbook, member):
+                        self._arm_date(c, t_index, trigger, member)
+        self._arm_private()
