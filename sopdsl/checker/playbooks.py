@@ -27,7 +27,6 @@ from sopdsl.vocabulary import (
 if TYPE_CHECKING:
     from sopdsl.source import Span
 
-_EVENT_KINDS = {k.value: model.EventKind(k.value) for k in nodes.EventKind}
 _MEMBER_TARGETS = {nodes.Target.MEMBER, nodes.Target.REFERRER}
 
 
@@ -256,9 +255,9 @@ def _choice(
 
 
 def _repeat(ctx: Context, item: nodes.RepeatSetting, fields: dict[str, Any]) -> None:
-    if item.mode is nodes.RepeatMode.ONCE:
+    if item.mode is nodes.Repeat.ONCE:
         fields["repeat"] = model.Repeat.ONCE
-    elif item.mode is nodes.RepeatMode.ALWAYS:
+    elif item.mode is nodes.Repeat.ALWAYS:
         fields["repeat"] = model.Repeat.ALWAYS
     elif item.cooldown is not None:
         fields["repeat"] = model.Repeat.COOLDOWN
@@ -288,7 +287,7 @@ def _any_step(decl: nodes.PlaybookDecl, kind: type) -> bool:
 
 
 def _pattern(ctx: Context, node: nodes.EventPattern) -> model.EventPattern | None:
-    kind = _EVENT_KINDS[node.kind.value]
+    kind = node.kind
     if node.kind is nodes.EventKind.CUSTOM and node.custom is not None:
         if ctx.lookup("event", "SOP109", node.custom.text, node.custom.span) is None:
             return None

@@ -11,6 +11,9 @@ import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
+# Shared with the checked model (one definition); re-exported so the tree's users write nodes.EventKind.
+from sopdsl.enums import EventKind as EventKind
+from sopdsl.enums import Repeat as Repeat
 from sopdsl.source import Span
 
 # ---- atoms ------------------------------------------------------------------------------
@@ -369,21 +372,6 @@ class Scope:
     tags: tuple[Str, ...]
     names: tuple[Name, ...]
     span: Span
-
-
-class EventKind(enum.Enum):
-    """The kinds of event a playbook can react to or wait for."""
-
-    JOIN = "join"
-    LEAVE = "leave"
-    MESSAGE = "message"
-    ORDER = "order"
-    INVITE = "invite"
-    REPORT = "report"
-    TAGGED = "tagged"
-    UNTAGGED = "untagged"
-    RENAME = "rename"
-    CUSTOM = "custom"
 
 
 @dataclass(frozen=True, slots=True)
@@ -883,14 +871,6 @@ Step: TypeAlias = (
 # ---- playbooks ----------------------------------------------------------------------------
 
 
-class RepeatMode(enum.Enum):
-    """How often one member may enter a playbook."""
-
-    ONCE = "once"
-    ALWAYS = "always"
-    AFTER = "after"
-
-
 @dataclass(frozen=True, slots=True)
 class ScenarioSetting:
     """`scenario J1, J2`."""
@@ -927,7 +907,7 @@ class WhenSetting:
 class RepeatSetting:
     """`repeat once` / `repeat always` / `repeat after 7 days`."""
 
-    mode: RepeatMode
+    mode: Repeat
     cooldown: Duration | None
     span: Span
 
