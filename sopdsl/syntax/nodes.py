@@ -990,11 +990,11 @@ class AtEntry:
     span: Span
 
 
-PlaybookItem: TypeAlias = (
+# The settings that only state an option of the playbook (the other items carry triggers, a guard
+# or steps); a closed set, so the checker's dispatch over it is exhaustive.
+OptionSetting: TypeAlias = (
     ScenarioSetting
     | ScopeSetting
-    | OnSetting
-    | WhenSetting
     | RepeatSetting
     | ApplySetting
     | MissedSetting
@@ -1003,9 +1003,9 @@ PlaybookItem: TypeAlias = (
     | VersionSetting
     | AuthorSetting
     | ReviewSetting
-    | DoSetting
-    | AtEntry
 )
+
+PlaybookItem: TypeAlias = OptionSetting | OnSetting | WhenSetting | DoSetting | AtEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -1018,10 +1018,9 @@ class PlaybookDecl:
     span: Span
 
 
-Declaration: TypeAlias = (
-    TimezoneDecl
-    | IncludeDecl
-    | AttributeDecl
+# The declarations that define a name in a symbol table before playbooks are checked.
+SymbolDecl: TypeAlias = (
+    AttributeDecl
     | CounterDecl
     | EventDecl
     | ActionDecl
@@ -1029,9 +1028,9 @@ Declaration: TypeAlias = (
     | GroupDecl
     | CalendarDecl
     | TemplateDecl
-    | PolicyDecl
-    | PlaybookDecl
 )
+
+Declaration: TypeAlias = TimezoneDecl | IncludeDecl | SymbolDecl | PolicyDecl | PlaybookDecl
 
 
 @dataclass(frozen=True, slots=True)
