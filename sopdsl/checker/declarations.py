@@ -3,7 +3,7 @@ calendars, templates and policy. Fills the symbol tables the playbook checks res
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from sopdsl.checker import model, templates, values
 from sopdsl.checker.context import Context, loc, where
@@ -84,14 +84,28 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
     rules: list[nodes.PolicyRule] = []
     for file in files:
         for decl in file.declarations:
-            if isinstance(decl, nodes.TimezoneDecl):
-                zone = values.zone(ctx, decl.zone)
-                if zone is not None:
-                    zones.append((zone, decl.span))
-            elif isinstance(decl, nodes.PolicyDecl):
-                rules.extend(decl.rules)
-            elif not isinstance(decl, nodes.IncludeDecl | nodes.PlaybookDecl):
-                _declaration(ctx, decl)
+            match decl:
+                case nodes.TimezoneDecl():
+                    zone = values.zone(ctx, decl.zone)
+                    if zone is not None:
+                        zones.append((zone, decl.span))
+                case nodes.PolicyDecl():
+                    rules.extend(decl.rules)
+                case nodes.IncludeDecl() | nodes.PlaybookDecl():
+                    pass  # includes were followed by the loader; playbooks are checked after this
+                case (
+                    nodes.AttributeDecl()
+                    | nodes.CounterDecl()
+                    | nodes.EventDecl()
+                    | nodes.ActionDecl()
+                    | nodes.CouponDecl()
+                    | nodes.GroupDecl()
+                    | nodes.CalendarDecl()
+                    | nodes.TemplateDecl()
+                ):
+                    _declaration(ctx, decl)
+                case _:
+                    assert_never(decl)
     for zone, span in zones[1:]:
         if zone != zones[0][0]:
             first = zones[0][1]
@@ -104,46 +118,53 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
     return (zones[0][0] if zones else None), policy(ctx, rules)
 
 
-def _declaration(ctx: Context, decl: nodes.Declaration) -> None:
-    if isinstance(decl, nodes.AttributeDecl):
-        kind = value_type(ctx, decl.type)
-        name = decl.name.text
-        if name in MEMBER_FIELDS:
-            ctx.error("SOP111", f"'{name}' is a built-in member field", decl.name.span, "choose another name")
-        elif kind is not None:
-            ctx.declare(
-                "attribute",
-                name,
-                decl.name.span,
-                model.Attribute(name=name, type=kind, title=_title(decl.title)),
-            )
-    elif isinstance(decl, nodes.CounterDecl):
-        name = decl.name.text
-        if name in BUILTIN_COUNTERS:
-            ctx.error("SOP111", f"'{name}' is a built-in counter", decl.name.span, "choose another name")
-        else:
-            ctx.declare("counter", name, decl.name.span, model.Counter(name=name, title=_title(decl.title)))
-    elif isinstance(decl, nodes.EventDecl):
-        fields = _fields(ctx, decl.fields)
-        event = model.EventType(name=decl.name.text, title=_title(decl.title), fields=fields)
-        ctx.declare("event", decl.name.text, decl.name.span, event)
-    elif isinstance(decl, nodes.ActionDecl):
-        fields = _fields(ctx, decl.fields)
-        action = model.ActionType(name=decl.name.text, title=_title(decl.title), fields=fields)
-        ctx.declare("action", decl.name.text, decl.name.span, action)
-    elif isinstance(decl, nodes.CouponDecl):
-        _coupon(ctx, decl)
-    elif isinstance(decl, nodes.GroupDecl):
-        _group(ctx, decl)
-    elif isinstance(decl, nodes.CalendarDecl):
-        rule = calendar_rule(ctx, decl.spec)
-        if rule is not None:
-            calendar = model.Calendar(name=decl.name.text, title=_title(decl.title), rule=rule)
-            ctx.declare("calendar", decl.name.text, decl.name.span, calendar)
-        else:
-            ctx.declare("calendar", decl.name.text, decl.name.span, None)
-    elif isinstance(decl, nodes.TemplateDecl):
-        _template(ctx, decl)
+def _declaration(ctx: Context, decl: nodes.SymbolDecl) -> None:
+    match decl:
+        case nodes.AttributeDecl():
+            kind = value_type(ctx, decl.type)
+            name = decl.name.text
+            if name in MEMBER_FIELDS:
+                ctx.error(
+                    "SOP111", f"'{name}' is a built-in member field", decl.name.span, "choose another name"
+                )
+            elif kind is not None:
+                ctx.declare(
+                    "attribute",
+                    name,
+                    decl.name.span,
+                    model.Attribute(name=name, type=kind, title=_title(decl.title)),
+                )
+        case nodes.CounterDecl():
+            name = decl.name.text
+            if name in BUILTIN_COUNTERS:
+                ctx.error("SOP111", f"'{name}' is a built-in counter", decl.name.span, "choose another name")
+            else:
+                ctx.declare(
+                    "counter", name, decl.name.span, model.Counter(name=name, title=_title(decl.title))
+                )
+        case nodes.EventDecl():
+            fields = _fields(ctx, decl.fields)
+            event = model.EventType(name=decl.name.text, title=_title(decl.title), fields=fields)
+            ctx.declare("event", decl.name.text, decl.name.span, event)
+        case nodes.ActionDecl():
+            fields = _fields(ctx, decl.fields)
+            action = model.ActionType(name=decl.name.text, title=_title(decl.title), fields=fields)
+            ctx.declare("action", decl.name.text, decl.name.span, action)
+        case nodes.CouponDecl():
+            _coupon(ctx, decl)
+        case nodes.GroupDecl():
+            _group(ctx, decl)
+        case nodes.CalendarDecl():
+            rule = calendar_rule(ctx, decl.spec)
+            if rule is not None:
+                calendar = model.Calendar(name=decl.name.text, title=_title(decl.title), rule=rule)
+                ctx.declare("calendar", decl.name.text, decl.name.span, calendar)
+            else:
+                ctx.declare("calendar", decl.name.text, decl.name.span, None)
+        case nodes.TemplateDecl():
+            _template(ctx, decl)
+        case _:
+            assert_never(decl)
 
 
 def _coupon(ctx: Context, decl: nodes.CouponDecl) -> None:
@@ -154,16 +175,22 @@ def _coupon(ctx: Context, decl: nodes.CouponDecl) -> None:
             ctx.error("SOP114", f"coupon option '{option.kind.value}' is given twice", option.span)
             continue
         seen.add(option.kind)
-        if option.kind is nodes.CouponOptionKind.WORTH and isinstance(option.value, nodes.Number):
-            fields["worth"] = values.number(ctx, option.value)
-        elif option.kind is nodes.CouponOptionKind.VALID and isinstance(option.value, nodes.Duration):
-            fields["valid"] = values.duration(ctx, option.value)
-        elif option.kind is nodes.CouponOptionKind.NOT_TRANSFERABLE:
-            fields["transferable"] = False
-        elif option.kind is nodes.CouponOptionKind.STOCK and isinstance(option.value, nodes.Number):
-            stock = values.whole(ctx, option.value, "a coupon's stock")
-            if stock is not None:
-                fields["stock"] = stock
+        match option.kind:
+            case nodes.CouponOptionKind.WORTH:
+                if isinstance(option.value, nodes.Number):
+                    fields["worth"] = values.number(ctx, option.value)
+            case nodes.CouponOptionKind.VALID:
+                if isinstance(option.value, nodes.Duration):
+                    fields["valid"] = values.duration(ctx, option.value)
+            case nodes.CouponOptionKind.NOT_TRANSFERABLE:
+                fields["transferable"] = False
+            case nodes.CouponOptionKind.STOCK:
+                if isinstance(option.value, nodes.Number):
+                    stock = values.whole(ctx, option.value, "a coupon's stock")
+                    if stock is not None:
+                        fields["stock"] = stock
+            case _:
+                assert_never(option.kind)
     ctx.declare("coupon", decl.name.text, decl.name.span, model.Coupon.model_validate(fields))
 
 
@@ -172,12 +199,15 @@ def _group(ctx: Context, decl: nodes.GroupDecl) -> None:
     zone: str | None = None
     operator: str | None = None
     for option in decl.options:
-        if option.kind is nodes.GroupOptionKind.TAGS:
-            tags.extend(s.value for s in option.values)
-        elif option.kind is nodes.GroupOptionKind.TIMEZONE:
-            zone = values.zone(ctx, option.values[0])
-        else:
-            operator = option.values[0].value
+        match option.kind:
+            case nodes.GroupOptionKind.TAGS:
+                tags.extend(s.value for s in option.values)
+            case nodes.GroupOptionKind.TIMEZONE:
+                zone = values.zone(ctx, option.values[0])
+            case nodes.GroupOptionKind.OPERATOR:
+                operator = option.values[0].value
+            case _:
+                assert_never(option.kind)
     group = model.Group(
         name=decl.name.text, title=_title(decl.title), tags=tuple(tags), timezone=zone, operator=operator
     )
@@ -199,31 +229,35 @@ def _bounds(ctx: Context, bounds: tuple[nodes.CalBound, ...]) -> dict[str, objec
 
 def calendar_rule(ctx: Context, spec: nodes.CalSpec) -> model.CalendarRule | None:
     """A checked calendar rule, or None after reporting what is wrong with it."""
-    if isinstance(spec, nodes.CalWeekly):
-        days = values.weekdays(ctx, spec.days)
-        hours = values.times(ctx, spec.times)
-        bounds = _bounds(ctx, spec.bounds)
-        if days is None or hours is None:
-            return None
-        return model.Weekly.model_validate({"weekdays": days, "times": hours, **bounds})
-    if isinstance(spec, nodes.CalInterval):
-        every = values.duration(ctx, spec.every)
-        first = values.datetime(ctx, spec.start)
-        bounds = _bounds(ctx, spec.bounds)
-        if every is None or first is None:
-            return None
-        return model.Interval.model_validate({"every": every, "first": first, **bounds})
-    if isinstance(spec, nodes.CalDates):
-        dates = [values.date(ctx, d) for d in spec.dates]
-        hours = values.times(ctx, spec.times)
-        if hours is None or any(d is None for d in dates):
-            return None
-        return model.Dates(dates=tuple(sorted({d for d in dates if d is not None})), times=hours)
-    expression = values.cron(ctx, spec.expression)
-    bounds = _bounds(ctx, spec.bounds)
-    if expression is None:
-        return None
-    return model.Cron.model_validate({"expression": expression, **bounds})
+    match spec:
+        case nodes.CalWeekly():
+            days = values.weekdays(ctx, spec.days)
+            hours = values.times(ctx, spec.times)
+            bounds = _bounds(ctx, spec.bounds)
+            if days is None or hours is None:
+                return None
+            return model.Weekly.model_validate({"weekdays": days, "times": hours, **bounds})
+        case nodes.CalInterval():
+            every = values.duration(ctx, spec.every)
+            first = values.datetime(ctx, spec.start)
+            bounds = _bounds(ctx, spec.bounds)
+            if every is None or first is None:
+                return None
+            return model.Interval.model_validate({"every": every, "first": first, **bounds})
+        case nodes.CalDates():
+            dates = [values.date(ctx, d) for d in spec.dates]
+            hours = values.times(ctx, spec.times)
+            if hours is None or any(d is None for d in dates):
+                return None
+            return model.Dates(dates=tuple(sorted({d for d in dates if d is not None})), times=hours)
+        case nodes.CalCron():
+            expression = values.cron(ctx, spec.expression)
+            bounds = _bounds(ctx, spec.bounds)
+            if expression is None:
+                return None
+            return model.Cron.model_validate({"expression": expression, **bounds})
+        case _:
+            assert_never(spec)
 
 
 def _template(ctx: Context, decl: nodes.TemplateDecl) -> None:
@@ -265,28 +299,34 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
     mixes: list[model.ContentMix] = []
     quiet_span: Span | None = None
     for rule in rules:
-        if isinstance(rule, nodes.QuietHours):
-            if quiet_span is not None:
-                ctx.error(
-                    "SOP114", "quiet hours are set twice", rule.span, f"first set at line {quiet_span.line}"
-                )
-                continue
-            quiet_span = rule.span
-            start, end = values.time(ctx, rule.start), values.time(ctx, rule.end)
-            if start is not None and end is not None:
-                if start == end:
-                    ctx.error("SOP306", "quiet hours start and end at the same time", rule.span)
-                fields["quiet_start"], fields["quiet_end"] = start, end
-        elif isinstance(rule, nodes.Cap):
-            cap = _cap(ctx, rule)
-            if cap is not None:
-                caps.append(cap)
-        elif isinstance(rule, nodes.Protect):
-            protected.extend(s.value for s in rule.tags)
-        else:
-            mix = _content_mix(ctx, rule)
-            if mix is not None:
-                mixes.append(mix)
+        match rule:
+            case nodes.QuietHours():
+                if quiet_span is not None:
+                    ctx.error(
+                        "SOP114",
+                        "quiet hours are set twice",
+                        rule.span,
+                        f"first set at line {quiet_span.line}",
+                    )
+                    continue
+                quiet_span = rule.span
+                start, end = values.time(ctx, rule.start), values.time(ctx, rule.end)
+                if start is not None and end is not None:
+                    if start == end:
+                        ctx.error("SOP306", "quiet hours start and end at the same time", rule.span)
+                    fields["quiet_start"], fields["quiet_end"] = start, end
+            case nodes.Cap():
+                cap = _cap(ctx, rule)
+                if cap is not None:
+                    caps.append(cap)
+            case nodes.Protect():
+                protected.extend(s.value for s in rule.tags)
+            case nodes.ContentMix():
+                mix = _content_mix(ctx, rule)
+                if mix is not None:
+                    mixes.append(mix)
+            case _:
+                assert_never(rule)
     return model.Policy.model_validate(
         {**fields, "caps": caps, "protected_tags": tuple(dict.fromkeys(protected)), "content_mix": mixes}
     )
@@ -353,13 +393,19 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
 
 def scope(ctx: Context, node: nodes.Scope) -> model.Scope:
     """A checked scope; named groups must be declared."""
-    if node.kind is nodes.ScopeKind.NAMED:
-        for name in node.names:
-            ctx.lookup("group", "SOP106", name.text, name.span)
-        return model.Scope(kind="named", groups=tuple(n.text for n in node.names))
-    if node.kind is nodes.ScopeKind.TAGGED:
-        return model.Scope(kind="tagged", tags=tuple(s.value for s in node.tags))
-    return model.Scope(kind=node.kind.value)
+    match node.kind:
+        case nodes.ScopeKind.NAMED:
+            for name in node.names:
+                ctx.lookup("group", "SOP106", name.text, name.span)
+            return model.Scope(kind="named", groups=tuple(n.text for n in node.names))
+        case nodes.ScopeKind.TAGGED:
+            return model.Scope(kind="tagged", tags=tuple(s.value for s in node.tags))
+        case nodes.ScopeKind.ALL:
+            return model.Scope(kind="all")
+        case nodes.ScopeKind.PRIVATE:
+            return model.Scope(kind="private")
+        case _:
+            assert_never(node.kind)
 
 
 def _content_mix(ctx: Context, rule: nodes.ContentMix) -> model.ContentMix | None:

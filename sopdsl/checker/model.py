@@ -13,6 +13,11 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Shared with the syntax tree (one definition); re-exported because the plan and the engine use them
+# as model.EventKind and model.Repeat.
+from sopdsl.enums import EventKind as EventKind
+from sopdsl.enums import Repeat as Repeat
+
 
 class Model(BaseModel):
     """Base of every checked-model type: immutable, no unknown fields."""
@@ -242,22 +247,6 @@ class Scope(Model):
     kind: Literal["all", "tagged", "named", "private"] = "all"
     tags: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
-
-
-class EventKind(enum.Enum):
-    """Event kinds the engine knows. Custom events carry their declared name separately."""
-
-    JOIN = "join"
-    LEAVE = "leave"
-    MESSAGE = "message"
-    ORDER = "order"
-    INVITE = "invite"
-    REPORT = "report"
-    TAGGED = "tagged"
-    UNTAGGED = "untagged"
-    RENAME = "rename"
-    CUSTOM = "custom"
-    TASK_DONE = "task_done"
 
 
 class EventPattern(Model):
@@ -659,14 +648,6 @@ Step: TypeAlias = Annotated[
 
 
 # ---- playbooks ------------------------------------------------------------------------------------
-
-
-class Repeat(enum.Enum):
-    """How often a member may enter a playbook."""
-
-    ONCE = "once"
-    ALWAYS = "always"
-    COOLDOWN = "cooldown"
 
 
 class Missed(enum.Enum):

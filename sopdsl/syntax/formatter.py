@@ -549,7 +549,7 @@ def _setting(item: n.PlaybookItem) -> str:
     if isinstance(item, n.WhenSetting):
         return f"when {_cond(item.cond)}"
     if isinstance(item, n.RepeatSetting):
-        if item.mode is n.RepeatMode.AFTER and item.cooldown is not None:
+        if item.mode is n.Repeat.COOLDOWN and item.cooldown is not None:
             return f"repeat after {_duration(item.cooldown)}"
         return f"repeat {item.mode.value}"
     if isinstance(item, n.ApplySetting):

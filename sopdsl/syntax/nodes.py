@@ -11,6 +11,9 @@ import enum
 from dataclasses import dataclass
 from typing import TypeAlias
 
+# Shared with the checked model (one definition); re-exported so the tree's users write nodes.EventKind.
+from sopdsl.enums import EventKind as EventKind
+from sopdsl.enums import Repeat as Repeat
 from sopdsl.source import Span
 
 # ---- atoms ------------------------------------------------------------------------------
@@ -369,21 +372,6 @@ class Scope:
     tags: tuple[Str, ...]
     names: tuple[Name, ...]
     span: Span
-
-
-class EventKind(enum.Enum):
-    """The kinds of event a playbook can react to or wait for."""
-
-    JOIN = "join"
-    LEAVE = "leave"
-    MESSAGE = "message"
-    ORDER = "order"
-    INVITE = "invite"
-    REPORT = "report"
-    TAGGED = "tagged"
-    UNTAGGED = "untagged"
-    RENAME = "rename"
-    CUSTOM = "custom"
 
 
 @dataclass(frozen=True, slots=True)
@@ -883,14 +871,6 @@ Step: TypeAlias = (
 # ---- playbooks ----------------------------------------------------------------------------
 
 
-class RepeatMode(enum.Enum):
-    """How often one member may enter a playbook."""
-
-    ONCE = "once"
-    ALWAYS = "always"
-    AFTER = "after"
-
-
 @dataclass(frozen=True, slots=True)
 class ScenarioSetting:
     """`scenario J1, J2`."""
@@ -927,7 +907,7 @@ class WhenSetting:
 class RepeatSetting:
     """`repeat once` / `repeat always` / `repeat after 7 days`."""
 
-    mode: RepeatMode
+    mode: Repeat
     cooldown: Duration | None
     span: Span
 
@@ -1010,11 +990,11 @@ class AtEntry:
     span: Span
 
 
-PlaybookItem: TypeAlias = (
+# The settings that only state an option of the playbook (the other items carry triggers, a guard
+# or steps); a closed set, so the checker's dispatch over it is exhaustive.
+OptionSetting: TypeAlias = (
     ScenarioSetting
     | ScopeSetting
-    | OnSetting
-    | WhenSetting
     | RepeatSetting
     | ApplySetting
     | MissedSetting
@@ -1023,9 +1003,9 @@ PlaybookItem: TypeAlias = (
     | VersionSetting
     | AuthorSetting
     | ReviewSetting
-    | DoSetting
-    | AtEntry
 )
+
+PlaybookItem: TypeAlias = OptionSetting | OnSetting | WhenSetting | DoSetting | AtEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -1038,10 +1018,9 @@ class PlaybookDecl:
     span: Span
 
 
-Declaration: TypeAlias = (
-    TimezoneDecl
-    | IncludeDecl
-    | AttributeDecl
+# The declarations that define a name in a symbol table before playbooks are checked.
+SymbolDecl: TypeAlias = (
+    AttributeDecl
     | CounterDecl
     | EventDecl
     | ActionDecl
@@ -1049,9 +1028,9 @@ Declaration: TypeAlias = (
     | GroupDecl
     | CalendarDecl
     | TemplateDecl
-    | PolicyDecl
-    | PlaybookDecl
 )
+
+Declaration: TypeAlias = TimezoneDecl | IncludeDecl | SymbolDecl | PolicyDecl | PlaybookDecl
 
 
 @dataclass(frozen=True, slots=True)

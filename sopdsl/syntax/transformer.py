@@ -280,13 +280,13 @@ class _Builders:
         return n.WhenSetting(children[0], span)
 
     def repeat_once(self, span: Span, children: list[Any]) -> n.RepeatSetting:
-        return n.RepeatSetting(n.RepeatMode.ONCE, None, span)
+        return n.RepeatSetting(n.Repeat.ONCE, None, span)
 
     def repeat_always(self, span: Span, children: list[Any]) -> n.RepeatSetting:
-        return n.RepeatSetting(n.RepeatMode.ALWAYS, None, span)
+        return n.RepeatSetting(n.Repeat.ALWAYS, None, span)
 
     def repeat_after(self, span: Span, children: list[Any]) -> n.RepeatSetting:
-        return n.RepeatSetting(n.RepeatMode.AFTER, children[0], span)
+        return n.RepeatSetting(n.Repeat.COOLDOWN, children[0], span)
 
     def pb_apply(self, span: Span, children: list[Any]) -> n.ApplySetting:
         return n.ApplySetting(children[0], span)

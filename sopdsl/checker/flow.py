@@ -1,0 +1,234 @@
+"""Flow analysis of a playbook: what each place provides (a member, a group, an event's fields,
+coupons), which template variables it can serve, which tags a guard rules out (for the
+protected-kick check) and which steps can end a flow or aim at the member."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, assert_never
+
+from sopdsl.checker import model
+from sopdsl.diagnostics import did_you_mean
+from sopdsl.syntax import nodes
+from sopdsl.vocabulary import COUPON_FIELDS, EVENT_FIELDS, GROUP_FIELDS, MEMBER_FIELDS
+
+if TYPE_CHECKING:
+    from sopdsl.checker.context import Context
+    from sopdsl.source import Span
+
+
+@dataclass(frozen=True)
+class Flow:
+    """What a place in a playbook provides: a member, a group, an event's fields, coupons."""
+
+    has_member: bool
+    has_group: bool
+    event_fields: dict[str, model.ValueType] | None
+    grants: bool
+    excluded: frozenset[str]
+    where: str
+
+
+def where_cap(flow: Flow) -> str:
+    """The flow's description where a message starts with it (kept lower case, as every message is)."""
+    return flow.where
+
+
+# ---- what templates may use -----------------------------------------------------------------------
+
+
+def template_use(ctx: Context, text_vars: tuple[str, ...], flow: Flow, span: Span, what: str) -> None:
+    """Report each variable of a template (or task text) that this place of the flow does not provide."""
+    for path in text_vars:
+        root, _, rest = path.partition(".")
+        field = rest.split(".")[0] if rest else None
+        problem = _provides(ctx, root, field, flow)
+        if problem is not None:
+            message, hint = problem
+            ctx.error("SOP202", f"{what} uses {{{{ {path} }}}}, {message}", span, hint)
+
+
+def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> tuple[str, str | None] | None:
+    roots = ["member", "group", "event", "coupon", "operator", "referrer", "now"]
+    if root in ("member", "referrer"):
+        if not flow.has_member:
+            return (
+                f"but {flow.where} has no member",
+                "write `at CALENDAR for each member: ...` to send it to each member, "
+                "or use a template without member fields",
+            )
+        known = [*MEMBER_FIELDS, *ctx.table("attribute"), *ctx.table("counter")]
+        if field is not None and field not in known:
+            return f"but members have no field '{field}'", did_you_mean(field, known)
+        return None
+    if root == "group":
+        if not flow.has_group:
+            return "but a private chat has no group", None
+        if field is not None and field not in GROUP_FIELDS:
+            return f"but groups have no field '{field}'", did_you_mean(field, GROUP_FIELDS)
+        return None
+    if root == "event":
+        fields = flow.event_fields or {}
+        if field is None or field not in fields:
+            if not fields:
+                return f"but {flow.where} provides no event fields", _event_field_hint(field)
+            have = ", ".join(sorted(fields))
+            return f"which {flow.where} never provides (event fields here: {have})", did_you_mean(
+                field or "", fields
+            ) or _event_field_hint(field)
+        return None
+    if root == "coupon":
+        if not flow.grants:
+            return "but this playbook grants no coupon", "grant the coupon before sending this template"
+        if field is not None and field not in COUPON_FIELDS:
+            return f"but coupons have no field '{field}'", did_you_mean(field, COUPON_FIELDS)
+        return None
+    if root in ("operator", "now"):
+        return None
+    return f"which no context provides (known: {', '.join(roots)})", did_you_mean(root, roots)
+
+
+_TRIGGER_WORDS = {
+    model.EventKind.JOIN: "on member joins",
+    model.EventKind.MESSAGE: "on member posts",
+    model.EventKind.ORDER: "on member orders",
+    model.EventKind.INVITE: "on member invites",
+    model.EventKind.REPORT: "on member is reported",
+    model.EventKind.TAGGED: 'on member is tagged "..."',
+    model.EventKind.UNTAGGED: 'on member is untagged "..."',
+    model.EventKind.RENAME: "on member renames",
+}
+
+
+def _event_field_hint(field: str | None) -> str | None:
+    """Where `event.FIELD` would come from, or the member field it was likely meant to be."""
+    if field is None:
+        return None
+    if field in MEMBER_FIELDS:
+        return f"did you mean {{{{ member.{field} }}}}?"
+    sources = [word for kind, word in _TRIGGER_WORDS.items() if field in EVENT_FIELDS[kind]]
+    if sources:
+        return f"event.{field} exists only in a playbook started by `{sources[0]}`"
+    return None
+
+
+# ---- what a guard rules out -----------------------------------------------------------------------
+
+
+def excluded(node: nodes.Cond) -> frozenset[str]:
+    """Tags a condition guarantees the member does not have (for the protected-kick check)."""
+    match node:
+        case nodes.Paren():
+            return excluded(node.inner)
+        case nodes.Tagged():
+            if node.subject is nodes.Subject.MEMBER and node.test is nodes.TagTest.NOT_TAGGED:
+                return frozenset(s.value for s in node.tags)
+            return frozenset()
+        case nodes.Not():
+            inner = node.operand.inner if isinstance(node.operand, nodes.Paren) else node.operand
+            if (
+                isinstance(inner, nodes.Tagged)
+                and inner.subject is nodes.Subject.MEMBER
+                and inner.test in (nodes.TagTest.TAGGED, nodes.TagTest.ANY)
+            ):
+                return frozenset(s.value for s in inner.tags)
+            return frozenset()
+        case nodes.And():
+            return frozenset().union(*(excluded(c) for c in node.operands))
+        case nodes.Or():
+            sets = [excluded(c) for c in node.operands]
+            return frozenset.intersection(*sets) if sets else frozenset()
+        case (
+            nodes.Compare()
+            | nodes.StartsWith()
+            | nodes.Matches()
+            | nodes.InList()
+            | nodes.IsSet()
+            | nodes.WindowCount()
+            | nodes.TimeBetween()
+            | nodes.WeekdayIn()
+            | nodes.InStock()
+            | nodes.BoolCond()
+        ):
+            # None of these says anything about the member's tags.
+            return frozenset()
+        case _:
+            assert_never(node)
+
+
+# ---- the shape of a flow --------------------------------------------------------------------------
+
+
+def inner_blocks(step: nodes.Step) -> tuple[tuple[nodes.Step, ...], ...]:
+    """The blocks of steps nested in a step: an `if`'s branches and `else`, a wait's or a task's
+    `then` and `else`, a split's arms."""
+    match step:
+        case nodes.If():
+            return (*(b.body for b in step.branches), step.otherwise or ())
+        case nodes.WaitFor() | nodes.Assign():
+            return (step.then or (), step.otherwise or ())
+        case nodes.Split():
+            return tuple(a.body for a in step.arms)
+        case (
+            nodes.Send()
+            | nodes.TagStep()
+            | nodes.Kick()
+            | nodes.Grant()
+            | nodes.Invite()
+            | nodes.Add()
+            | nodes.SetStep()
+            | nodes.Wait()
+            | nodes.Stop()
+            | nodes.Call()
+            | nodes.Dissolve()
+        ):
+            return ()
+        case _:
+            assert_never(step)
+
+
+def any_step(decl: nodes.PlaybookDecl, kind: type) -> bool:
+    """Whether the playbook has a step of `kind` anywhere, at any depth (e.g. whether it grants)."""
+    stack: list[nodes.Step] = [
+        s for item in decl.items if isinstance(item, nodes.DoSetting | nodes.AtEntry) for s in item.steps
+    ]
+    while stack:
+        step = stack.pop()
+        if isinstance(step, kind):
+            return True
+        stack.extend(s for block in inner_blocks(step) for s in block)
+    return False
+
+
+def always_stops(step: nodes.Step) -> bool:
+    """Whether a step ends the flow on every path: an `if` with an `else` whose every branch ends so."""
+    if isinstance(step, nodes.If) and step.otherwise is not None:
+        return all(_ends(b.body) for b in step.branches) and _ends(step.otherwise)
+    return False
+
+
+def _ends(steps: tuple[nodes.Step, ...]) -> bool:
+    return bool(steps) and (isinstance(steps[-1], nodes.Stop) or always_stops(steps[-1]))
+
+
+def aims_at_member(step: nodes.Step) -> bool:
+    """Whether a step needs the member still in the group (so a `kick` before it makes it unreachable)."""
+    match step:
+        case nodes.Send() | nodes.TagStep() | nodes.Kick() | nodes.Grant() | nodes.Invite():
+            return step.target is nodes.Target.MEMBER
+        case nodes.Add() | nodes.SetStep():
+            return step.attr.root is nodes.Root.MEMBER
+        case nodes.WaitFor():
+            return True
+        case (
+            nodes.Assign()
+            | nodes.Wait()
+            | nodes.If()
+            | nodes.Split()
+            | nodes.Stop()
+            | nodes.Call()
+            | nodes.Dissolve()
+        ):
+            return False
+        case _:
+            assert_never(step)

@@ -1,0 +1,160 @@
+"""Every dispatch of the checker over a closed set (a node union or an enum) is exhaustive.
+
+Each dispatch is a `match` ending in `case _: assert_never(x)`, so mypy rejects a dispatch that
+lets a member through. This test proves that the mechanism holds: it runs mypy (the project's
+strict configuration) on the package with a shadow copy of `sopdsl/syntax/nodes.py` and
+`sopdsl/enums.py` in which every union alias of the syntax tree and every enum gains one member,
+and asserts that mypy reports every `assert_never` of the checker, including the dispatches
+listed in REQUIRED. A dispatch that falls through (an isinstance chain with a catch-all last
+branch, a parameter typed `Any`) is not reported and fails the test, as does a required dispatch
+that loses its `assert_never`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "sopdsl"
+CHECKER = PACKAGE / "checker"
+WIDENED = (PACKAGE / "syntax" / "nodes.py", PACKAGE / "enums.py")
+
+# The dispatches over node kinds (and kind enums) the checker must keep exhaustive: (module, function).
+REQUIRED = {
+    ("playbooks", "check_playbook"),  # playbook items
+    ("playbooks", "_cal_expr"),  # calendar expressions after `at`
+    ("settings", "setting_word"),
+    ("settings", "check_setting"),
+    ("settings", "_repeat"),  # the Repeat enum
+    ("triggers", "check_trigger"),
+    ("triggers", "trigger_flow"),
+    ("conditions", "check_cond"),
+    ("conditions", "_literal"),
+    ("conditions", "_shown"),
+    ("steps", "check_step"),
+    ("flow", "excluded"),
+    ("flow", "inner_blocks"),
+    ("flow", "aims_at_member"),
+    ("declarations", "collect"),
+    ("declarations", "_declaration"),
+    ("declarations", "calendar_rule"),
+    ("declarations", "policy"),
+    ("declarations", "_coupon"),
+    ("declarations", "_group"),
+    ("declarations", "scope"),
+}
+
+_REPORTED = re.compile(
+    r'^(sopdsl/checker/\w+\.py):(\d+): error: Argument 1 to "assert_never" has incompatible type', re.M
+)
+
+
+def _assert_never_sites() -> dict[tuple[str, int], tuple[str, str]]:
+    """Every `assert_never(...)` call in the checker: (path, line) -> (module, enclosing function)."""
+    sites: dict[tuple[str, int], tuple[str, str]] = {}
+    for path in sorted(CHECKER.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef):
+                continue
+            for node in ast.walk(function):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and node.func.id == "assert_never"
+                ):
+                    key = (path.relative_to(ROOT).as_posix(), node.lineno)
+                    sites[key] = (path.stem, function.name)
+    return sites
+
+
+def _widen(source: str) -> str:
+    """The module with one more member in every union alias (a new node class) and every enum."""
+    lines = source.splitlines()
+    edits: list[tuple[int, int, list[str]]] = []  # (first line, last line, replacement), 1-based
+    for statement in ast.parse(source).body:
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.annotation, ast.Name)
+            and statement.annotation.id == "TypeAlias"
+            and isinstance(statement.target, ast.Name)
+            and isinstance(statement.value, ast.BinOp)
+        ):
+            name = statement.target.id
+            union = ast.get_source_segment(source, statement.value)
+            added = [
+                "@dataclass(frozen=True, slots=True)",
+                f"class Added{name}:",
+                '    """A node type the checker has not been taught."""',
+                "",
+                "    span: Span",
+                "",
+                "",
+                f"{name}: TypeAlias = Added{name} | ({union})",
+            ]
+            assert statement.end_lineno is not None
+            edits.append((statement.lineno, statement.end_lineno, added))
+        elif isinstance(statement, ast.ClassDef) and any(
+            ast.unparse(base) in ("enum.Enum", "Enum") for base in statement.bases
+        ):
+            assert statement.end_lineno is not None
+            last = lines[statement.end_lineno - 1]
+            edits.append((statement.end_lineno, statement.end_lineno, [last, '    ADDED = "added"']))
+    assert edits, "nothing to widen"
+    for first, last, replacement in sorted(edits, reverse=True):
+        lines[first - 1 : last] = replacement
+    return "\n".join(lines) + "\n"
+
+
+def test_the_widening_covers_the_dispatched_unions() -> None:
+    """The shadow nodes.py adds to the unions the checker dispatches on (a sanity check of _widen)."""
+    widened = _widen(WIDENED[0].read_text(encoding="utf-8"))
+    for alias in ("Step", "Trigger", "Cond", "Value", "CalExpr", "PlaybookItem", "OptionSetting"):
+        assert f"{alias}: TypeAlias = Added{alias} | (" in widened
+    for alias in ("Declaration", "SymbolDecl", "CalSpec", "PolicyRule"):
+        assert f"{alias}: TypeAlias = Added{alias} | (" in widened
+    assert widened.count('ADDED = "added"') >= 5  # Root, option kinds, ScopeKind, Comparator, ...
+    compile(widened, "nodes.py", "exec")
+
+
+def test_mypy_reports_every_dispatch_a_new_member_would_miss(tmp_path: Path) -> None:
+    sites = _assert_never_sites()
+    missing = REQUIRED - set(sites.values())
+    assert not missing, f"these dispatches no longer end in assert_never: {sorted(missing)}"
+
+    shadows: list[str] = []
+    for original in WIDENED:
+        shadow = tmp_path / original.name
+        shadow.write_text(_widen(original.read_text(encoding="utf-8")), encoding="utf-8")
+        shadows += ["--shadow-file", str(original), str(shadow)]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            *shadows,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if "error:" not in result.stdout:
+        pytest.fail(f"mypy found nothing to report:\n{result.stdout}\n{result.stderr}")
+    reported = {(path, int(line)) for path, line in _REPORTED.findall(result.stdout)}
+    unreported = {site: where for site, where in sites.items() if site not in reported}
+    assert not unreported, (
+        "mypy let a new node type or enum member through these dispatches (each must end in "
+        f"`case _: assert_never(x)` over the node union): {unreported}\n{result.stdout}"
+    )
