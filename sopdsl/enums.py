@@ -33,3 +33,13 @@ class Repeat(enum.Enum):
     ONCE = "once"
     ALWAYS = "always"
     COOLDOWN = "cooldown"
+
+
+class ValueType(enum.Enum):
+    """Types of attributes, event fields and action arguments."""
+
+    TEXT = "text"
+    NUMBER = "number"
+    DATE = "date"
+    DATETIME = "datetime"
+    BOOL = "bool"

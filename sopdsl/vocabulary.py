@@ -7,6 +7,20 @@ fields of each built-in event kind.
 from __future__ import annotations
 
 from sopdsl.checker.model import EventKind, Unit, ValueType
+from sopdsl.kinds import BUILTIN_COUNTERS, EVENTS, GROUP_FIELDS, MEMBER_FIELDS
+
+__all__ = [
+    "ABSENCE_KINDS",
+    "BUILTIN_COUNTERS",
+    "COUPON_FIELDS",
+    "EVENT_FIELDS",
+    "GROUP_FIELDS",
+    "MEMBER_FIELDS",
+    "TYPES",
+    "UNITS",
+    "WEEKDAYS",
+    "WINDOW_KINDS",
+]
 
 WEEKDAYS: dict[str, tuple[int, ...]] = {
     "monday": (0,),
@@ -48,49 +62,8 @@ UNITS.update(
 
 TYPES: dict[str, ValueType] = {t.value: t for t in ValueType}
 
-# Counters the engine keeps itself, from the events it sees.
-BUILTIN_COUNTERS: dict[str, EventKind | None] = {
-    "messages": EventKind.MESSAGE,
-    "orders": EventKind.ORDER,
-    "invites": EventKind.INVITE,
-    "violations": EventKind.REPORT,
-    "spent": None,  # sum of order amounts
-    "points": None,  # only changed by `add N to member.points`
-}
-
-MEMBER_FIELDS: dict[str, ValueType] = {
-    "id": ValueType.TEXT,
-    "name": ValueType.TEXT,
-    "nickname": ValueType.TEXT,
-    "channel": ValueType.TEXT,
-    "referrer": ValueType.TEXT,
-    "joined_at": ValueType.DATETIME,
-    "last_message_at": ValueType.DATETIME,
-    "last_order_at": ValueType.DATETIME,
-    **dict.fromkeys(BUILTIN_COUNTERS, ValueType.NUMBER),
-}
-
-GROUP_FIELDS: dict[str, ValueType] = {
-    "id": ValueType.TEXT,
-    "name": ValueType.TEXT,
-    "size": ValueType.NUMBER,
-    "owner": ValueType.TEXT,
-    "operator": ValueType.TEXT,
-}
-
-EVENT_FIELDS: dict[EventKind, dict[str, ValueType]] = {
-    EventKind.JOIN: {"channel": ValueType.TEXT, "inviter": ValueType.TEXT},
-    EventKind.LEAVE: {},
-    EventKind.MESSAGE: {"text": ValueType.TEXT, "has_image": ValueType.BOOL},
-    EventKind.ORDER: {"amount": ValueType.NUMBER, "order_id": ValueType.TEXT},
-    EventKind.INVITE: {"invitee": ValueType.TEXT},
-    EventKind.REPORT: {"reason": ValueType.TEXT},
-    EventKind.TAGGED: {"tag": ValueType.TEXT},
-    EventKind.UNTAGGED: {"tag": ValueType.TEXT},
-    EventKind.RENAME: {"nickname": ValueType.TEXT},
-    EventKind.CUSTOM: {},
-    EventKind.TASK_DONE: {"task": ValueType.TEXT},
-}
+# The built-in fields and event payloads, from the registry of kinds (sopdsl/kinds.py).
+EVENT_FIELDS: dict[EventKind, dict[str, ValueType]] = {kind: spec.fields for kind, spec in EVENTS.items()}
 
 # `no order for 365 days`: the absence words and the event kind each one watches.
 ABSENCE_KINDS: dict[str, EventKind] = {

@@ -17,22 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field
 # as model.EventKind and model.Repeat.
 from sopdsl.enums import EventKind as EventKind
 from sopdsl.enums import Repeat as Repeat
+from sopdsl.enums import ValueType as ValueType
 
 
 class Model(BaseModel):
     """Base of every checked-model type: immutable, no unknown fields."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ValueType(enum.Enum):
-    """Types of attributes, event fields and action arguments."""
-
-    TEXT = "text"
-    NUMBER = "number"
-    DATE = "date"
-    DATETIME = "datetime"
-    BOOL = "bool"
 
 
 class Unit(enum.Enum):

@@ -28,6 +28,7 @@ from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.trace import Tracer
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
+from sopdsl.kinds import subject_of
 from sopdsl.plan import Plan, timeutil
 
 
@@ -340,13 +341,7 @@ def _matches(action: Action, e: Expectation) -> bool:
 def describe(action: Action, tz_name: str) -> str:
     """A one-line description of an action for failure messages and tables."""
     tz = timeutil.zone(tz_name)
-    what = (
-        action.detail.get("template")
-        or action.detail.get("coupon")
-        or action.detail.get("to_group")
-        or ",".join(action.detail.get("tags", []))
-        or ""
-    )
+    what = subject_of(action.kind, action.detail)
     who = action.member or action.group or "-"
     status = "" if action.status == "done" else f" [{action.status}]"
     return f"{iso(action.time, tz)[:16]} {action.kind} {what} -> {who}{status}".replace("  ", " ")

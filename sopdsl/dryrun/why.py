@@ -19,6 +19,7 @@ from sopdsl.dryrun.simulate import reload_warning, simulate
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import compile_cond, getter
+from sopdsl.kinds import subject_of
 from sopdsl.plan import Plan, timeutil
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
@@ -280,10 +281,7 @@ def _cond_text(cond: model.Cond) -> str:
 
 def _action_text(action: Action, tz: dt.tzinfo, home: str) -> str:
     detail = action.detail
-    what = (
-        detail.get("template") or detail.get("coupon") or detail.get("tags") or detail.get("to_group") or ""
-    )
-    shown = ", ".join(what) if isinstance(what, list) else str(what)
+    shown = subject_of(action.kind, detail).replace(",", ", ")
     status = (
         ""
         if action.status == "done"

@@ -49,8 +49,8 @@ from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
 from sopdsl.engine.trace import Tracer
 from sopdsl.errors import EngineError
+from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
-from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 # The engine's state a snapshot keeps, with each piece's type: `snapshot.py` writes and
 # reads it by these types alone (a member, group, flow or action by its dataclass fields).

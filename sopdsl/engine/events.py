@@ -6,20 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sopdsl.errors import EngineError
+from sopdsl.kinds import WIRE_EVENTS
 
-KINDS = (
-    "join",
-    "leave",
-    "message",
-    "order",
-    "invite",
-    "report",
-    "tag",
-    "untag",
-    "rename",
-    "custom",
-    "task_done",
-)
+KINDS = tuple(WIRE_EVENTS)  # the event names fixtures, timelines and the live API take
 
 
 @dataclass(slots=True)
@@ -48,9 +37,10 @@ def missing(
     (`data`, when given, is checked for the payload a kind cannot do without)."""
     if kind not in KINDS:
         return "kind", f"unknown event kind {kind!r}; expected one of {', '.join(KINDS)}"
-    if kind != "task_done" and not member:
+    spec = WIRE_EVENTS[kind]
+    if spec.needs_member and not member:
         return "member", f"a {kind} event needs a member"
-    if kind in ("tag", "untag", "custom") and not name:
+    if spec.needs_name and not name:
         return "name", f"a {kind} event needs a name (the tag, or the custom event's name)"
     if kind == "rename" and isinstance(data, dict):
         # An empty nickname is a real change (the member cleared it); a missing one is a mistake.

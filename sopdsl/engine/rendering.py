@@ -11,6 +11,8 @@ from sopdsl.engine.parts import (
     _Parts,
 )
 from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.enums import ValueType
+from sopdsl.kinds import BUILTIN_COUNTERS, GROUP_FIELDS, MEMBER_TEXT_FIELDS
 from sopdsl.plan import timeutil
 from sopdsl.templating import environment
 from sopdsl.templating import render as render_template
@@ -151,9 +153,10 @@ def _plain(value: Any) -> bool:
 
 _TEMPLATES: dict[str, Template] = {}
 _MISSING = object()
-_MEMBER_FIELDS = frozenset(("id", "name", "nickname", "channel", "referrer"))
-_DEFAULT_COUNTERS = frozenset(("messages", "orders", "invites", "violations", "spent", "points"))
-_GROUP_FIELDS = frozenset(("id", "name", "owner", "operator"))
+# From the registry of kinds: what `member.X` and `group.X` read in a template.
+_MEMBER_FIELDS = frozenset(MEMBER_TEXT_FIELDS)
+_DEFAULT_COUNTERS = frozenset(BUILTIN_COUNTERS)
+_GROUP_FIELDS = frozenset(name for name, kind in GROUP_FIELDS.items() if kind is ValueType.TEXT)
 _FAST: dict[str, tuple[str | tuple[str, str], ...] | None] = {}
 
 

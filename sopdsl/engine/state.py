@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sopdsl.kinds import BUILTIN_COUNTERS, MEMBER_RECORD_FIELDS
+
 
 @dataclass(slots=True)
 class MemberState:
@@ -48,23 +50,14 @@ class MemberState:
             "referrer": self.referrer,
             "tags": sorted(self.tags),
         }
-        for counter in ("messages", "orders", "invites", "violations", "spent", "points"):
+        for counter in BUILTIN_COUNTERS:
             data[counter] = self.counters.get(counter, 0)
         data.update(self.counters)
         data.update(self.attributes)
         return data
 
 
-_MEMBER_SLOTS = {
-    "id",
-    "name",
-    "nickname",
-    "channel",
-    "referrer",
-    "joined_at",
-    "last_message_at",
-    "last_order_at",
-}
+_MEMBER_SLOTS = frozenset(MEMBER_RECORD_FIELDS)  # the record's own fields, from the registry
 
 
 @dataclass(slots=True)

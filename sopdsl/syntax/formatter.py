@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 from sopdsl.errors import ParseError
+from sopdsl.kinds import EVENTS
 from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.parser import parse
@@ -57,15 +58,8 @@ _T = TypeVar("_T")
 
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"})
 
-_EVENTS = {
-    n.EventKind.JOIN: "member joins",
-    n.EventKind.LEAVE: "member leaves",
-    n.EventKind.MESSAGE: "member posts",
-    n.EventKind.ORDER: "member orders",
-    n.EventKind.INVITE: "member invites",
-    n.EventKind.REPORT: "member is reported",
-    n.EventKind.RENAME: "member renames",
-}
+# `on member joins`: each event kind's phrase, from the registry of kinds.
+_EVENTS = {kind: spec.phrase for kind, spec in EVENTS.items() if spec.phrase is not None}
 
 _GROUP_WORDS = {
     n.GroupOptionKind.TAGS: "tagged",
