@@ -122,7 +122,7 @@ class Runtime:
         self.batch = batch
         self.late = late  # seconds an event may be older than the engine's clock
         self.early = early  # seconds an event may be ahead of the runtime's clock
-        # A timer overdue by more than this was missed while the runtime was down (see _tick_entry);
+        # A timer overdue by more than this was missed while the runtime was down (see shards.py);
         # by default only on the wall clock, since a manual clock jumps on purpose.
         self.missed_after = (
             (_GRACE if isinstance(self.clock, RealClock) else None) if missed_after == -1 else missed_after
