@@ -11,13 +11,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sopdsl.checker import check_program
-from sopdsl.diagnostics import Diagnostic
+from sopdsl.diagnostics import Diagnostic, render
+from sopdsl.errors import SopdslError
 from sopdsl.plan import Plan
 from sopdsl.plan.analysis import analyse
 from sopdsl.plan.compiler import compile_program, relocate
 from sopdsl.source import Source
-from sopdsl.syntax.loader import LoadedProgram, load
+
+# The loader and the checker (and with them Lark) are imported where files are read, so that
+# importing this module (`sopdsl run` does, for a plan.json too) does not load the front end.
 
 Located = list[tuple[Diagnostic, Source | None]]
 
@@ -44,6 +46,9 @@ def compile_files(
 
     Includes stay inside `root`, or else a file's entry in `roots` (the folder it was found in), or
     else its own folder."""
+    from sopdsl.checker import check_program
+    from sopdsl.syntax.loader import LoadedProgram, load
+
     loaded = [load(p, root or (roots or {}).get(p)) for p in files]
     merged = LoadedProgram(root=loaded[0].root)
     for program in loaded:
@@ -62,3 +67,34 @@ def compile_files(
     if plan is not None:
         plan = relocate(plan).with_hash()
     return Build(plan, [*result.diagnostics, *analysis], merged.sources, analysis)
+
+
+class PathError(SopdslError):
+    """Paths that give nothing to build: one that does not exist or cannot be read, or folders without a .sop file."""
+
+
+def find_files(paths: Sequence[str]) -> list[tuple[Path, Path | None]]:
+    """The .sop files named or found in folders, each with the folder it was found in (or None);
+    raises `PathError` when a path does not exist or none is found."""
+    from sopdsl.syntax.loader import discover_rooted
+
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        raise PathError(f"no such file or folder: {', '.join(missing)}")
+    files = discover_rooted(paths)
+    if not files:
+        raise PathError(f"no .sop files found in {', '.join(paths)}")
+    return files
+
+
+def build_paths(paths: Sequence[str], root: Path | None = None) -> Build:
+    """`compile_files` over the files named and the .sop files in the folders named (whose includes
+    stay in that folder, unless `root` is given); raises `PathError` (see `find_files`). The caller
+    reports the diagnostics (`rendered`) and decides what a build without a plan means."""
+    files = find_files(paths)
+    return compile_files([f for f, _ in files], root, roots={f: r for f, r in files if r is not None})
+
+
+def rendered(located: Located) -> str:
+    """Diagnostics as the commands print them: each with its source lines, then a blank line."""
+    return "".join(render(d, source) + "\n\n" for d, source in located)

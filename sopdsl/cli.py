@@ -34,7 +34,7 @@ from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.dryrun.why import explain as explain_member
 from sopdsl.engine.actions import Action, iso
 from sopdsl.errors import FixtureError, ParseError
-from sopdsl.live.service import run_command
+from sopdsl.live.command import run_command
 from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import agenda, to_ics
 from sopdsl.plan.analysis import analyse

@@ -1,4 +1,4 @@
-"""The live runtime: the engine on a real (or manual) clock, with a durable store, an outbox and executors.
+"""The live runtime's facade: the engine on a real (or manual) clock, with a durable store, an outbox and executors.
 
 Input: a compiled `Plan`, a store, executors, then events (`feed`) and the passing of time
 (`tick`, `run`). Output: calls to executors, each with the action's idempotency key, at least
@@ -6,14 +6,14 @@ once. Durability is a journal of the engine's inputs plus an outbox of its outpu
 is deterministic, so replaying a shard's journal through a fresh engine rebuilds its state
 exactly, and feeding an event appends it, applies it and stores the actions it caused in one
 transaction. See docs/runtime.md for the design and its guarantees.
+
+`Runtime` holds the settings and the locks, and hands the work on: `shards.py` replays and
+applies journals, `outbox.py` dispatches the actions to executors.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import datetime as dt
-import json
 import logging
 import os
 import socket
@@ -21,7 +21,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -31,7 +30,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.versions import PlanChange
-from sopdsl.errors import EngineError, PlanError, SopdslError
+from sopdsl.errors import EngineError
 from sopdsl.live.clock import Clock, ManualClock, RealClock
 from sopdsl.live.dispatch import (
     CustomAction,
@@ -41,25 +40,14 @@ from sopdsl.live.dispatch import (
     check_custom,
     missing_executors,
     registry,
-    resolve,
 )
-from sopdsl.live.intake import EventError, intake, surrogate
-from sopdsl.live.redact import redact_url, redact_urls_in
-from sopdsl.live.store import (
-    DONE,
-    DRY_RUN,
-    FAILED,
-    PARKED,
-    PENDING,
-    SKIPPED,
-    Batch,
-    Entry,
-    OutboxRow,
-    ShardInfo,
-    Store,
-)
+from sopdsl.live.intake import EventError, intake
+from sopdsl.live.outbox import Outbox
+from sopdsl.live.redact import redact_url
+from sopdsl.live.shards import Check, Shards, plain
+from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.live.store import open_store as _open_store
-from sopdsl.plan import Plan, loads
+from sopdsl.plan import Plan
 
 __all__ = [
     "Clock",
@@ -81,13 +69,6 @@ log = logging.getLogger("sopdsl.runtime")
 _GRACE = 60  # the engine's clock this far behind the runtime's means the runtime was down
 
 
-_Check = Callable[[Engine, dict[str, Any]], None]
-
-
-class _StaleError(Exception):
-    """The store's cursor is behind this process's engine."""
-
-
 class PlanChangedError(EngineError):
     """A shard's journal was recorded under another plan than the one this runtime was given."""
 
@@ -95,30 +76,6 @@ class PlanChangedError(EngineError):
 def open_store(url: str, *, migrate: bool = False) -> Store:
     """Open a store by URL: `memory://`, `sqlite:///state.db` or `postgresql://...`."""
     return _open_store("memory://" if url == "memory" else url, migrate=migrate)
-
-
-@dataclass
-class _Shard:
-    """A shard's engine as this process holds it, and how far into the journal it is."""
-
-    engine: Engine
-    plans: Callable[[str], Plan]  # a plan by its hash, for `plan` entries
-    cursor: int = 0
-    snapshot_seq: int = 0  # the journal entry its last snapshot was taken after
-    collect: list[Action] | None = None  # actions emitted while applying new entries
-    changes: list[PlanChange] | None = None  # flows decided by plan entries among the new ones
-    started: bool = False  # the engine arms its timers at the first event or advance
-    ticked: bool = False  # this process has run the shard's timers since it loaded it
-
-    def sink(self, action: Action) -> None:
-        if self.collect is not None:
-            self.collect.append(action)
-
-    def play(self, body: dict[str, Any]) -> None:
-        changes = _play(self.engine, body, self.plans)
-        if self.changes is not None:
-            self.changes.extend(changes)
-        self.started = self.started or body["op"] in ("event", "advance", "resume")
 
 
 class Runtime:
@@ -165,7 +122,7 @@ class Runtime:
         self.batch = batch
         self.late = late  # seconds an event may be older than the engine's clock
         self.early = early  # seconds an event may be ahead of the runtime's clock
-        # A timer overdue by more than this was missed while the runtime was down (see _tick_entry);
+        # A timer overdue by more than this was missed while the runtime was down (see shards.py);
         # by default only on the wall clock, since a manual clock jumps on purpose.
         self.missed_after = (
             (_GRACE if isinstance(self.clock, RealClock) else None) if missed_after == -1 else missed_after
@@ -174,23 +131,21 @@ class Runtime:
         self.executors = registry(plan, executors or {})
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self._lock = threading.RLock()
-        # One dispatch at a time: rows leased to this worker may be claimed again by it (that is
-        # how a restarted worker takes its rows back), so two concurrent dispatches could double up.
-        self._dispatching = threading.Lock()
         self._wake = threading.Event()
-        self._shards: dict[str, _Shard] = {}
-        self._loaded: dict[str, _Shard] = {}  # restored from a snapshot, not yet applied here
-        self._plans: dict[str, Plan] = {plan.content_hash: plan}
         self.closed = False
+        self._shards = Shards(self, plan)
+        self._outbox = Outbox(self)
         try:
             self.store.save_plan(plan.content_hash, plan.dumps())
             info = self.store.ensure_shard(
                 shard, start=self.clock.now(), seed=seed, plan_hash=plan.content_hash
             )
-            if info.plan_now != plan.content_hash and versions.same_files(self._plan(info.plan_now), plan):
+            if info.plan_now != plan.content_hash and versions.same_files(
+                self._shards.plan(info.plan_now), plan
+            ):
                 # The same playbooks compiled from another folder (`sopdsl run /abs/path` after
                 # `sopdsl run playbooks/`): nothing changed, so go on with the recorded plan.
-                self.plan = plan = self._plans[info.plan_now]
+                self.plan = plan = self._shards.plans[info.plan_now]
             if info.plan_now != plan.content_hash and on_plan_change == "refuse":
                 raise PlanChangedError(
                     f"shard '{shard}' in {redact_url(self.store.url)} runs plan {info.plan_now[:12]}, not "
@@ -202,7 +157,7 @@ class Runtime:
             with self._lock:
                 self._apply(shard, [], until=None)
             if info.plan_now != plan.content_hash:
-                self._switch(plan, self._plan(info.plan_now))
+                self._switch(plan, self._shards.plan(info.plan_now))
         except BaseException:
             if isinstance(store, str):
                 self.store.close()
@@ -238,7 +193,7 @@ class Runtime:
             if isinstance(executor, CustomAction) and name in plan.program.actions:
                 check_custom(plan, name, executor.args)
         self.store.save_plan(plan.content_hash, plan.dumps())
-        self._plans[plan.content_hash] = plan
+        self._shards.plans[plan.content_hash] = plan
         body = {"op": "plan", "hash": plan.content_hash, "time": self.clock.now()}
         changes: list[PlanChange] = []
         with self._lock:
@@ -282,7 +237,7 @@ class Runtime:
             "operator": operator,
             "owner": owner,
         }
-        self._submit(_plain(body, f"group '{group_id}'"))
+        self._submit(plain(body, f"group '{group_id}'"))
 
     def add_member(
         self,
@@ -317,7 +272,7 @@ class Runtime:
             "channel": channel,
             "counters": dict(counters or {}),
         }
-        self._submit(_plain(body, f"member '{member_id}'"))
+        self._submit(plain(body, f"member '{member_id}'"))
 
     # ---- events and time -------------------------------------------------------------------------------
 
@@ -412,24 +367,7 @@ class Runtime:
     def dispatch(self, now: int | None = None) -> int:
         """Hand due outbox rows to their executors; return how many were handled."""
         moment = self.clock.now() if now is None else now
-        handled = 0
-        with self._dispatching:
-            while not self.closed and (
-                rows := self.store.claim(self.worker, time.time(), moment, self.lease, self.batch)
-            ):
-                # Stop short of the lease's end: after it, another worker may have claimed the rest.
-                deadline = time.time() + self.lease * 0.8
-                done = []
-                for row in rows:
-                    if time.time() > deadline:
-                        break
-                    self._execute(row, moment)
-                    done.append(row)
-                # One transaction for the batch: a crash before it only means these are sent again.
-                # Done rows free the next row of their member, so claim again until none is due.
-                self.store.finish(done, self.worker)
-                handled += len(done)
-        return handled
+        return self._outbox.dispatch(moment)
 
     def run(self, stop: threading.Event | None = None, *, idle: float = 1.0) -> None:
         """Tick until `stop` is set (or the runtime is closed), sleeping until the next due work (at most `idle` s)."""
@@ -483,7 +421,7 @@ class Runtime:
         actions_failed (decided but failed: a template or a member's data was at fault)."""
         totals = self.store.stats()
         with self._lock:
-            timers = sum(len(s.engine.heap) for s in self._shards.values())
+            timers = self._shards.timers()
         return {
             "events_in": totals["events_in"],
             "actions_out": totals["actions_out"],
@@ -513,7 +451,7 @@ class Runtime:
         name = shard or self.shard
         with self._lock:
             self._apply(name, [], until=None)
-            found = self._shards.get(name)
+            found = self._shards.held.get(name)
             if found is None:
                 raise EngineError(f"shard '{name}' is held by another worker")
             return found.engine
@@ -524,15 +462,13 @@ class Runtime:
             return
         self.closed = True
         # Wait for a loop turn in another thread to finish with the store before closing it.
-        with self._dispatching, self._lock:
-            for name in self._shards:
-                self.store.release(name, self.worker)
-            self._shards.clear()
+        with self._outbox.busy, self._lock:
+            self._shards.release()
             self.store.close()
 
     # ---- applying -----------------------------------------------------------------------------------
 
-    def _submit(self, body: dict[str, Any], check: _Check | None = None) -> list[Action]:
+    def _submit(self, body: dict[str, Any], check: Check | None = None) -> list[Action]:
         with self._lock:
             actions = self._apply(self.shard, [body], until=None, check=check)
         if actions:
@@ -545,104 +481,12 @@ class Runtime:
         new: list[dict[str, Any]],
         *,
         until: int | None,
-        check: _Check | None = None,
+        check: Check | None = None,
         changes: list[PlanChange] | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
-        try:
-            return self._apply_once(name, new, until, check, changes)
-        except _StaleError:
-            # The store is behind this process's engine (restored from a backup?): rebuild it.
-            self._shards.pop(name, None)
-            return self._apply_once(name, new, until, check, changes, restore=False)
-
-    def _apply_once(
-        self,
-        name: str,
-        new: list[dict[str, Any]],
-        until: int | None,
-        check: _Check | None,
-        changes: list[PlanChange] | None,
-        restore: bool = True,
-    ) -> list[Action]:
-        cached = self._shards.get(name)
-        # Not held yet: start from the latest snapshot, so only the journal after it is read. One
-        # restored while another worker holds the shard is kept for when this one takes it.
-        loaded = self._loaded.pop(name, None) if cached is None and restore else None
-        if cached is None and loaded is None and restore and self.snapshot_every:
-            loaded = self._restored(name)
-        since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
-        collected: list[Action] = []
-        made: list[PlanChange] = []
-
-        def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
-            shard = self._shards.get(name)
-            if shard is None:
-                shard = loaded if loaded is not None else self._fresh(info)
-                self._shards[name] = shard
-            if since > info.applied:
-                raise _StaleError
-            for entry in existing:
-                if entry.seq <= info.applied:
-                    shard.play(entry.body)
-            shard.cursor = info.applied
-            if check is not None:
-                for body in offered:
-                    check(shard.engine, body)  # refusing now leaves engine and store in step
-            pending = [e.body for e in existing if e.seq > info.applied]
-            shard.collect = collected
-            decided: list[PlanChange] = []
-            shard.changes = decided
-            try:
-                for body in [*pending, *offered]:
-                    shard.play(body)
-                due = shard.engine.next_due()
-                # The first tick also starts the engine (setting up groups and members does not),
-                # which arms the calendars: they may be due at once.
-                if until is not None and (not shard.started or (due is not None and due <= until)):
-                    overdue = until - due if shard.started and due is not None else 0
-                    tick = self._tick_entry(overdue, first=not shard.ticked, until=until)
-                    shard.play(tick)
-                    shard.ticked = True
-                    offered = [*offered, tick]
-            finally:
-                shard.collect = shard.changes = None
-            shard.cursor = info.head + len(offered)
-            snapshot = None
-            if self.snapshot_every and shard.cursor - shard.snapshot_seq >= self.snapshot_every:
-                try:
-                    snapshot = (shard.cursor, shard.engine.snapshot())
-                except EngineError as exc:  # some state it cannot write: the journal still has it all
-                    log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", name, exc)
-                shard.snapshot_seq = shard.cursor
-            rows = [_row(name, a) for a in collected]
-            # A shard not started yet is due at once, so the next tick of any worker starts it.
-            due = shard.engine.next_due() if shard.started else info.start
-            running = shard.engine.plan.content_hash
-            made[:] = decided
-            return Batch(
-                entries=offered,
-                rows=rows,
-                next_due=due,
-                plan_now=running if running != info.plan_now else None,
-                snapshot=snapshot,
-            )
-
-        try:
-            batch = self.store.apply(
-                name, new, step, since=since, worker=self.worker, wall=time.time(), lease=self.lease
-            )
-        except (EventError, _StaleError):
-            raise  # refused before the engine moved on
-        except BaseException as exc:
-            # The engine may be ahead of what was committed: rebuild it from the store next time.
-            self._shards.pop(name, None)
-            if isinstance(exc, SopdslError) or not isinstance(exc, Exception):
-                raise
-            log.exception("sopdsl runtime: applying to shard '%s' failed; nothing was stored", name)
-            reason = redact_urls_in(f"{type(exc).__name__}: {exc}")
-            raise EngineError(f"applying to shard '{name}' failed ({reason}); nothing was stored") from exc
-        held = self._shards.get(name)
+        actions = self._shards.apply(name, new, until=until, check=check, changes=changes)
+        held = self._shards.held.get(name)
         if (
             name == self.shard
             and held is not None
@@ -650,215 +494,4 @@ class Runtime:
         ):
             # Another worker journaled a switch and this one applied it: check events against it.
             self.plan = held.engine.plan
-        for change in made:
-            log.info("sopdsl runtime: shard '%s': %s", name, change)
-        if changes is not None:
-            changes.extend(made)
-        if loaded is not None and self._shards.get(name) is not loaded:
-            self._loaded[name] = loaded  # the step did not run: another worker holds the shard
-        if batch is None:
-            return []
-        return collected
-
-    def _tick_entry(self, overdue: int, *, first: bool, until: int) -> dict[str, Any]:
-        if first and self.missed_after is not None and overdue > self.missed_after:
-            # This process's first look at the shard finds timers long overdue: the runtime was
-            # down. Timers missed meanwhile fire now, and calendar entries follow their playbook's
-            # `missed` setting (skip, or run the latest once). Later in the same process a late
-            # timer (a slow executor held the loop up) is only late, and fires as usual.
-            return {"op": "resume", "until": until}
-        return {"op": "advance", "until": until}
-
-    def _plan(self, plan_hash: str) -> Plan:
-        """A plan by its hash: one this runtime was given, or one the store keeps."""
-        plan = self._plans.get(plan_hash)
-        if plan is None:
-            text = self.store.load_plan(plan_hash)
-            if text is None:
-                raise PlanError(
-                    f"the store does not hold plan {plan_hash[:12]}, which a shard's journal names"
-                )
-            plan = self._plans[plan_hash] = loads(text)
-        return plan
-
-    def _fresh(self, info: ShardInfo) -> _Shard:
-        """A new engine for a shard, under the plan its journal starts with."""
-        # keep_log=False: a long-running process holds no action after it is in the outbox.
-        engine = Engine(self._plan(info.plan_hash), start=info.start, seed=info.seed, keep_log=False)
-        shard = _Shard(engine, self._plan)
-        engine.sinks.append(shard.sink)
-        return shard
-
-    def _restored(self, name: str) -> _Shard | None:
-        """The shard's engine from its latest snapshot; None when there is none or it cannot be read (replay)."""
-        found = self.store.load_snapshot(name)
-        if found is None:
-            return None
-        seq, blob = found
-        try:
-            engine = Engine.restore(blob, self._plan, keep_log=False)
-        except (EngineError, PlanError) as exc:
-            # Never half-read: an older format (a pickle, which is never unpickled), a foreign or
-            # damaged blob, a plan the store lacks. The next snapshot replaces it.
-            log.warning(
-                "sopdsl runtime: shard '%s': %s; the snapshot is dropped and the journal replayed instead",
-                name,
-                exc,
-            )
-            return None
-        shard = _Shard(engine, self._plan, cursor=seq, snapshot_seq=seq, started=engine.started)
-        engine.sinks.append(shard.sink)
-        return shard
-
-    # ---- dispatching --------------------------------------------------------------------------------
-
-    def _execute(self, row: OutboxRow, now: int) -> None:
-        """Call the row's executor and set the row's outcome (the caller stores it)."""
-        action = _action(row.action)
-        key = row.key if row.shard == "default" else f"{row.shard}/{row.key}"
-        row.attempts += 1
-        if self.dry_run:
-            log.info("dry run: would %s %s (key %s)", action.kind, _describe(action), key)
-            row.status = DRY_RUN
-            return
-        executor = resolve(self.executors, action)
-        try:
-            if executor is None:
-                raise ExecutorError(f"no executor is registered for '{action.kind}' actions")
-            executor(action, key)
-        except Exception as exc:
-            row.failures += 1
-            row.error = redact_urls_in(f"{type(exc).__name__}: {exc}")  # stored and logged
-            permanent = bool(getattr(exc, "permanent", False)) or isinstance(exc, ExecutorError)
-            if permanent or row.attempts >= self.retry.attempts:
-                row.status = PARKED
-                log.error(
-                    "sopdsl runtime: parked %s %s (key %s) after %d attempt(s): %s",
-                    action.kind,
-                    _describe(action),
-                    key,
-                    row.attempts,
-                    row.error,
-                )
-            else:
-                row.next_at = now + self.retry.delay(row.failures)
-                log.warning(
-                    "sopdsl runtime: %s %s (key %s) failed, retry %d at %d: %s",
-                    action.kind,
-                    _describe(action),
-                    key,
-                    row.attempts,
-                    row.next_at,
-                    row.error,
-                )
-        else:
-            row.status, row.error = DONE, None
-
-
-def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) -> list[PlanChange]:
-    """Apply one journal entry to an engine: the only place entries turn into engine calls.
-
-    An event goes in with the bot's id; one without is known to the engine by its number among
-    the shard's journaled events, so its actions' keys are the same on every replay, and the
-    same as a dry run of the same events gives them.
-    """
-    op = body["op"]
-    if op == "plan":
-        return engine.reload(plans(body["hash"]), at=int(body["time"]))
-    if op == "event":
-        engine.feed(
-            Event(
-                body["kind"],
-                int(body["time"]),
-                member=body.get("member"),
-                group=body.get("group"),
-                data=dict(body.get("data") or {}),
-                name=body.get("name"),
-                id=str(body["id"]) if body.get("id") is not None else None,
-            )
-        )
-        return []
-    if op in ("advance", "resume"):
-        if op == "resume":
-            engine.now = max(engine.now, int(body["until"]))
-        engine.advance(int(body["until"]))
-        return []
-    if op not in ("group", "member"):
-        raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
-    if engine.started and "time" in body:
-        # Registered while running: the engine's clock moves to now first, so their silence
-        # and calendars count from when they were registered, not from the last event.
-        engine.advance(int(body["time"]))
-    if op == "group":
-        engine.add_group(
-            body["group"],
-            name=body.get("name") or None,
-            tags=body.get("tags", ()),
-            zone=body.get("zone"),
-            operator=body.get("operator"),
-            owner=body.get("owner"),
-        )
-    else:
-        engine.add_member(
-            body["member"],
-            name=body.get("name", ""),
-            nickname=body.get("nickname", ""),
-            tags=body.get("tags", ()),
-            attributes=body.get("attributes") or {},
-            groups=body.get("groups", ()),
-            joined_at=body.get("joined_at"),
-            referrer=body.get("referrer"),
-            channel=body.get("channel"),
-            counters=body.get("counters") or {},
-        )
-    return []
-
-
-_ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
-
-
-def _plain(body: dict[str, Any], what: str) -> dict[str, Any]:
-    """The entry as JSON gives it back, so the engine sees now exactly what a replay will see."""
-
-    def dates(value: Any) -> str:
-        if isinstance(value, dt.date):
-            return value.isoformat()
-        raise TypeError(f"{type(value).__name__} is not JSON data")
-
-    try:
-        plain: dict[str, Any] = json.loads(json.dumps(body, ensure_ascii=False, default=dates))
-    except (TypeError, ValueError) as exc:
-        raise EngineError(f"{what}: {exc}") from None
-    broken = surrogate(plain)
-    if broken is not None:
-        raise EngineError(
-            f"{what}: '{broken}' holds a lone surrogate (half of a character); pass the text itself"
-        )
-    return plain
-
-
-def _row(shard: str, action: Action) -> OutboxRow:
-    order = action.member if action.member else f"group:{action.group or '-'}"
-    return OutboxRow(
-        shard=shard,
-        key=action.key,
-        order_key=order,
-        kind=action.kind,
-        action={name: getattr(action, name) for name in _ACTION_FIELDS} | {"detail": dict(action.detail)},
-        status=PENDING if action.status == "done" else FAILED if action.status == "failed" else SKIPPED,
-        next_at=action.time,
-    )
-
-
-def _action(data: dict[str, Any]) -> Action:
-    return Action(**data)
-
-
-def _describe(action: Action) -> str:
-    what = (
-        action.detail.get("template")
-        or action.detail.get("action")
-        or ",".join(action.detail.get("tags", []))
-    )
-    who = action.member or action.group or "-"
-    return f"{what} -> {who}".strip()
+        return actions

@@ -1,4 +1,4 @@
-"""The service process (`sopdsl run`): the runtime behind HTTP, stdin lines and a timer loop.
+"""The service (`sopdsl run`): the runtime behind HTTP, stdin lines and a timer loop.
 
 Input: events as JSON, over HTTP (`POST /events`, one event or a list) and, with `--stdin`, one
 per line of standard input; the passing of time, from a loop that ticks the runtime. Output: the
@@ -7,38 +7,40 @@ runtime's actions, handed to the configured executors and returned to the HTTP c
 single-threaded behind the runtime's own lock; the service feeds one event at a time, in arrival
 order, and never holds a feed back while an executor (a slow webhook) works in the timer loop. A
 bad event is answered with a located error and the service keeps running.
+
+The HTTP protocol itself is in `http.py`, the `sopdsl run` command in `command.py`, reading the
+playbooks (at start and on SIGHUP) in `reload.py`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import signal
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
+from http.server import ThreadingHTTPServer
+from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
-import click
-
 from sopdsl.engine.actions import Action
-from sopdsl.errors import PlanError, SopdslError, StoreError
-from sopdsl.live.executors_config import ExecutorConfigError, default_executors, load_executors
-from sopdsl.live.redact import RedactingFormatter, redact_text, redact_url, redact_urls_in, secrets_of
-from sopdsl.plan import Plan, timeutil
-from sopdsl.plan import loads as load_plan
+from sopdsl.errors import SopdslError
+from sopdsl.live.http import MAX_BODY, ShuttingDownError, listen
+from sopdsl.live.redact import redact_urls_in
+from sopdsl.plan import Plan
 
-if TYPE_CHECKING:
-    from sopdsl.live.runtime import Runtime
+__all__ = [
+    "MAX_BODY",
+    "TICK_EVERY",
+    "RejectedEventError",
+    "RuntimeLike",
+    "Service",
+    "ShuttingDownError",
+    "read_plan",
+]
 
-MAX_BODY = 4 * 1024 * 1024
 TICK_EVERY = 1.0  # seconds: the engine's clock has one-second resolution
 
 # Runtime statistics as Prometheus series: name, type, help. Others are exported as gauges.
@@ -101,10 +103,6 @@ class RejectedEventError(Exception):
         return body
 
 
-class ShuttingDownError(Exception):
-    """An event arrived after the service began to stop; it was not fed."""
-
-
 class Service:
     """The runtime served over HTTP and stdin with a timer loop; `start`, then `wait` or `stop`."""
 
@@ -142,8 +140,7 @@ class Service:
 
     def start(self) -> None:
         """Listen (raises OSError if the address is taken) and start the HTTP and timer threads."""
-        self._server = ThreadingHTTPServer((self.host, self.port), _handler(self))
-        self._server.daemon_threads = True
+        self._server = listen(self, self.host, self.port)
         self.port = int(self._server.server_address[1])
         self._threads = [
             threading.Thread(target=self._server.serve_forever, name="sopdsl-http", daemon=True),
@@ -197,9 +194,9 @@ class Service:
             except Exception as exc:
                 self.tick_errors += 1
                 self.last_tick_error = redact_urls_in(f"{type(exc).__name__}: {exc}")
-                self._say(f"error: the timer loop failed: {self.last_tick_error}")
+                self.say(f"error: the timer loop failed: {self.last_tick_error}")
                 if not isinstance(exc, SopdslError):
-                    self._say(redact_urls_in(traceback.format_exc().rstrip()))
+                    self.say(redact_urls_in(traceback.format_exc().rstrip()))
                 return []
             self.last_tick_error = None
             return actions
@@ -280,14 +277,14 @@ class Service:
             except json.JSONDecodeError as exc:
                 bad += 1
                 self.rejected += 1
-                self._say(f"{name}:{number}:{exc.colno}: error: not JSON: {exc.msg}; line skipped")
+                self.say(f"{name}:{number}:{exc.colno}: error: not JSON: {exc.msg}; line skipped")
                 continue
             try:
                 self.feed(event)
             except RejectedEventError as exc:
                 bad += 1
                 field = f" (field: {exc.field})" if exc.field else ""
-                self._say(f"{name}:{number}: error: {exc.message}{field}; line skipped")
+                self.say(f"{name}:{number}: error: {exc.message}{field}; line skipped")
         return bad
 
     # ---- health and metrics -----------------------------------------------------------------------
@@ -324,7 +321,8 @@ class Service:
         series("sopdsl_tick_errors_total", "counter", "Timer loop runs that failed.", self.tick_errors)
         return "\n".join(lines) + "\n"
 
-    def _say(self, message: str) -> None:
+    def say(self, message: str) -> None:
+        """Write one line to the service's log (stderr by default)."""
         self.log.write(message + "\n")
         self.log.flush()
 
@@ -334,325 +332,32 @@ def _json_type(value: Any) -> str:
     return "null" if value is None else names.get(type(value), type(value).__name__)
 
 
-def _handler(service: Service) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "sopdsl"
-
-        def do_GET(self) -> None:
-            if self._endpoint == "/health":
-                self._json(*service.health())
-            elif self._endpoint == "/metrics":
-                self._send(
-                    HTTPStatus.OK, service.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8"
-                )
-            elif self._endpoint == "/events":
-                self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "send events with POST"}, allow="POST")
-            else:
-                self._not_found()
-
-        def do_POST(self) -> None:
-            if self._endpoint != "/events":
-                if self._endpoint in ("/health", "/metrics"):
-                    self._json(
-                        HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use GET {self._endpoint}"}, allow="GET"
-                    )
-                else:
-                    self._not_found()
-                return
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "a Content-Length header is required"})
-                return
-            if int(length) > MAX_BODY:
-                self._json(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"the body is over {MAX_BODY} bytes; send fewer events per request"},
-                )
-                return
-            raw = self.rfile.read(int(length))
-            try:
-                payload = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": "the body is not UTF-8", "field": None})
-                return
-            except json.JSONDecodeError as exc:
-                error = f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                self._json(HTTPStatus.BAD_REQUEST, {"error": error, "field": None})
-                return
-            try:
-                self._json(*service.submit(payload))
-            except ShuttingDownError as exc:
-                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
-            except Exception as exc:
-                # A bug, not the caller's mistake: answered and logged, and the service goes on.
-                service._say(
-                    "error: internal error while handling an event: "
-                    + redact_urls_in(f"{type(exc).__name__}: {exc}")
-                )
-                service._say(redact_urls_in(traceback.format_exc().rstrip()))
-                self._json(
-                    HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
-                )
-
-        @property
-        def _endpoint(self) -> str:
-            return self.path.split("?", 1)[0]  # a scraper may add a query string
-
-        def _not_found(self) -> None:
-            self._json(
-                HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self._endpoint}; try POST /events"}
-            )
-
-        def _json(self, status: int, body: Mapping[str, Any], allow: str | None = None) -> None:
-            data = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")
-            self._send(status, data, "application/json; charset=utf-8", allow)
-
-        def _send(self, status: int, data: bytes, content_type: str, allow: str | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if allow:
-                self.send_header("Allow", allow)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # one line per request would drown the action log; errors are reported above
-
-    return Handler
-
-
-# ---- the command ---------------------------------------------------------------------------------------
-
-
 def read_plan(paths: tuple[str, ...], root: str | None = None) -> Plan:
-    """A compiled plan.json, or playbook files checked and compiled (diagnostics printed, exit 1);
-    `root`: the project folder their includes stay in."""
-    if len(paths) == 1 and paths[0].endswith(".json"):
-        path = Path(paths[0])
-        try:
-            return load_plan(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise click.UsageError(f"cannot read {path}: {exc}") from None
-    # Imported here: the front end (and Lark) loads only when the service is given playbook text.
-    from sopdsl.cli import build_plan
+    """The plan `sopdsl run` would start with, or its diagnostics printed and exit 1, as before v2.
 
-    return build_plan(paths, Path(root) if root is not None else None)
-
-
-@click.command(name="run")
-@click.argument("plan_paths", metavar="PLAN...", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--store", required=True, help="sqlite:///state.db, postgresql://..., or memory.")
-@click.option(
-    "--executors",
-    "executors_file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Executor configuration (YAML or TOML); without it every action is printed as a JSON line.",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", default=8080, show_default=True, type=int, help="Port to listen on; 0 picks a free one."
-)
-@click.option(
-    "--stdin",
-    "use_stdin",
-    is_flag=True,
-    help="Also read one JSON event per line from stdin; stop at its end.",
-)
-@click.option("--dry-run", is_flag=True, help="Decide everything, but only log what executors would do.")
-@click.option(
-    "--shard", default="default", show_default=True, help="The community (shard) this process serves."
-)
-@click.option("--worker", default=None, help="This worker's name, when several share a PostgreSQL store.")
-@click.option(
-    "--migrate", is_flag=True, help="Upgrade a store at an older schema version (back it up first)."
-)
-@click.option(
-    "--reload",
-    "reload_plan",
-    is_flag=True,
-    help="If the store runs another version of these playbooks, switch it to this one "
-    "(members mid-flow finish or move as each playbook's `on change` says).",
-)
-@click.option(
-    "--root",
-    type=click.Path(exists=True, file_okay=False),
-    default=None,
-    help="Project folder: includes and `file` templates may only name files inside it "
-    "(default: the folder of each file given, or the folder given).",
-)
-def run_command(
-    plan_paths: tuple[str, ...],
-    store: str,
-    executors_file: str | None,
-    host: str,
-    port: int,
-    use_stdin: bool,
-    dry_run: bool,
-    shard: str,
-    worker: str | None,
-    migrate: bool,
-    reload_plan: bool,
-    root: str | None,
-) -> None:
-    """Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics.
-
-    SIGHUP reads the playbooks again and switches to them, as --reload does at start.
+    Kept for callers of the old API only; the package uses `sopdsl.live.reload.read_plan`, which
+    returns the diagnostics and leaves printing and exiting to its caller.
     """
-    # Until the service runs, a SIGHUP (a deploy script reloading early) is ignored, not fatal.
-    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if hasattr(signal, "SIGHUP") else None
+    import click
+
+    from sopdsl.build import PathError
+    from sopdsl.live.reload import read_plan as read
+    from sopdsl.live.reload import report
+
     try:
-        from sopdsl.live.runtime import Runtime, open_store
-
-        try:
-            plan = read_plan(plan_paths, root)
-        except PlanError as exc:
-            click.echo(f"error: {plan_paths[0]}: {exc}", err=True)
-            sys.exit(1)
-        # The runtime reports retries, parked actions and dry-run decisions through logging.
-        # Masked as a last line of defence: a record quoting a URL's password shows `***`.
-        to_stderr = logging.StreamHandler(sys.stderr)
-        to_stderr.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
-        logging.basicConfig(level=logging.INFO, handlers=[to_stderr])
-        zone = timeutil.zone(plan.program.timezone)
-        try:
-            executors = (
-                load_executors(executors_file, zone=zone, actions=plan.program.actions)
-                if executors_file
-                else default_executors(zone)
-            )
-        except ExecutorConfigError as exc:
-            click.echo(str(exc), err=True)
-            sys.exit(1)
-        try:
-            opened = open_store(store, migrate=migrate)
-            runtime = Runtime(
-                plan,
-                opened,
-                executors=executors,
-                dry_run=dry_run,
-                shard=shard,
-                worker=worker,
-                on_plan_change="reload" if reload_plan else "refuse",
-            )
-        except StoreError as exc:
-            hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
-            reason = redact_text(str(exc), secrets_of(store))
-            click.echo(f"error: cannot open the store {redact_url(store)}: {reason}{hint}", err=True)
-            sys.exit(2)
-        except SopdslError as exc:
-            click.echo(f"error: {redact_text(str(exc), secrets_of(store))}", err=True)
-            sys.exit(1)
-        service = Service(runtime, zone=zone, host=host, port=port)
-        try:
-            service.start()
-        except OSError as exc:
-            runtime.close()
-            click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-            sys.exit(2)
-
-        mode = " (dry run)" if dry_run else ""
-        click.echo(
-            f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {redact_url(store)}{mode}, "
-            f"listening on {service.url}",
-            err=True,
-        )
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            service.request_stop()
-
-        reloader = _Reloader(runtime, plan_paths, root)
-        previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
-        if hasattr(signal, "SIGHUP"):
-            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
-        try:
-            bad = _serve(service, use_stdin)
-        finally:
-            reloader.stop()
-            service.stop()
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
-        click.echo("sopdsl run: stopped", err=True)
-        sys.exit(1 if bad else 0)
-    finally:
-        if hangup is not None:
-            signal.signal(signal.SIGHUP, hangup)
+        build = read(paths, root)
+    except PathError as exc:
+        raise click.UsageError(str(exc)) from None
+    report(build)
+    if build.plan is None:
+        raise SystemExit(1)
+    return build.plan
 
 
-class _Reloader:
-    """Reads the playbooks again on SIGHUP, in a thread (compiling takes a while), one reload at a
-    time, so the last signal's files win."""
+def __getattr__(name: str) -> Any:
+    # `run_command` lived here before v2: imported on first use, since the command imports this module.
+    if name == "run_command":
+        from sopdsl.live.command import run_command
 
-    def __init__(self, runtime: Runtime, plan_paths: tuple[str, ...], root: str | None = None) -> None:
-        self.runtime = runtime
-        self.plan_paths = plan_paths
-        self.root = root
-        self._one = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._stopped = False
-
-    def request(self) -> None:
-        """Start a reload (from the signal handler: it only starts a thread)."""
-        thread = threading.Thread(target=self._run, name="sopdsl-reload", daemon=True)
-        self._threads.append(thread)
-        thread.start()
-
-    def stop(self) -> None:
-        """Let a reload in progress finish, and start no more."""
-        self._stopped = True
-        for thread in self._threads:
-            thread.join(timeout=60)
-
-    def _run(self) -> None:
-        with self._one:
-            if not self._stopped:
-                _reload(self.runtime, self.plan_paths, self.root)
-
-
-def _reload(runtime: Runtime, plan_paths: tuple[str, ...], root: str | None = None) -> None:
-    """Read the playbooks again and switch the runtime to them; on any error keep the running version."""
-    before = runtime.plan.content_hash
-    running = f"still running plan {before[:12]}"
-    try:
-        plan = read_plan(plan_paths, root)
-        changes = runtime.reload(plan)
-    except SystemExit:  # the playbooks have errors, printed above by the checker
-        click.echo(
-            f"sopdsl run: reload refused ({running}): fix the errors above, then send SIGHUP again", err=True
-        )
-        return
-    except (SopdslError, click.ClickException) as exc:
-        click.echo(f"sopdsl run: reload refused ({running}): {redact_urls_in(str(exc))}", err=True)
-        return
-    except Exception as exc:  # a store gone away, say: the service goes on with what it runs
-        reason = redact_urls_in(f"{type(exc).__name__}: {exc}")
-        click.echo(f"sopdsl run: reload failed ({running}): {reason}", err=True)
-        return
-    if runtime.plan.content_hash == before:
-        click.echo(f"sopdsl run: the playbooks are unchanged; {running}", err=True)
-        return
-    moved = f", {len(changes)} flow(s) in progress decided (see the log)" if changes else ""
-    click.echo(f"sopdsl run: now running plan {runtime.plan.content_hash[:12]}{moved}", err=True)
-    missing = runtime.missing_executors()
-    if missing:
-        click.echo(f"sopdsl run: warning: no executor for {', '.join(missing)}", err=True)
-
-
-def _serve(service: Service, use_stdin: bool) -> int:
-    """Wait for a signal (or the end of stdin); how many stdin lines were rejected."""
-    if not use_stdin:
-        service.wait()
-        return 0
-    counted: list[int] = []
-
-    def read_stdin() -> None:
-        counted.append(service.feed_lines(sys.stdin))
-        service.request_stop()
-
-    reader = threading.Thread(target=read_stdin, name="sopdsl-stdin", daemon=True)
-    reader.start()
-    service.wait()
-    reader.join(timeout=1)
-    if counted:
-        service.tick()  # at the end of input, what is already due runs before the process goes
-    return sum(counted)
+        return run_command
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ import sopdsl
 from sopdsl.engine.actions import Action
 from sopdsl.errors import StoreError
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.command import run_command
 from sopdsl.live.dispatch import RetryPolicy
 from sopdsl.live.executors_config import ExecutorConfigError, parse_executors
 from sopdsl.live.redact import (
@@ -32,7 +33,7 @@ from sopdsl.live.redact import (
     secrets_of,
 )
 from sopdsl.live.runtime import PlanChangedError, Runtime
-from sopdsl.live.service import Service, run_command
+from sopdsl.live.service import Service
 from sopdsl.live.store import check_version
 from sopdsl.plan import Plan, timeutil
 

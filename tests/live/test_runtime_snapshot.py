@@ -17,7 +17,7 @@ from livestores import KINDS, store_url, timeline
 
 import sopdsl
 from sopdsl.engine.actions import Action
-from sopdsl.live import runtime as live
+from sopdsl.live import shards as live
 from sopdsl.live.dispatch import ACTION_KINDS
 from sopdsl.live.runtime import ManualClock, Runtime
 from sopdsl.plan import Plan

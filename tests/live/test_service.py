@@ -28,9 +28,10 @@ import sopdsl
 from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.command import run_command
 from sopdsl.live.executors_config import ExecutorConfigError, parse_executors
 from sopdsl.live.runtime import Runtime
-from sopdsl.live.service import Service, run_command
+from sopdsl.live.service import Service
 from sopdsl.live.webhook import Webhook, verify_signature
 from sopdsl.plan import Plan, timeutil
 
@@ -409,7 +410,7 @@ def test_an_unreadable_config_file_is_an_error_not_a_traceback(tmp_path: Path) -
 
 # ---- the command ---------------------------------------------------------------------------------------
 
-RUN = "import sys; from sopdsl.live.service import run_command; run_command(prog_name='sopdsl run')"
+RUN = "import sys; from sopdsl.live.command import run_command; run_command(prog_name='sopdsl run')"
 
 
 def start_service(*args: str) -> tuple[subprocess.Popen[str], str]:

@@ -1,0 +1,229 @@
+"""The `sopdsl run` command: options in, a running service, an exit code out.
+
+Input: the command line (plan or playbook paths, the store URL, the executors file, ...), then
+signals: SIGINT and SIGTERM stop the service, SIGHUP reloads the playbooks (`reload.py`). Output:
+the service (`service.py`) running until stopped, messages on stderr, and the exit code: 0
+stopped normally; 1 the plan or the executor file has errors, or with `--stdin` some lines were
+rejected; 2 a usage error. `run_command` is the only place that turns an outcome into an exit
+code; everything below it returns or raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+import click
+
+from sopdsl.build import PathError
+from sopdsl.errors import PlanError, SopdslError, StoreError
+from sopdsl.live.executors_config import ExecutorConfigError, default_executors, load_executors
+from sopdsl.live.redact import RedactingFormatter, redact_text, redact_url, secrets_of
+from sopdsl.live.reload import Reloader, read_plan, report
+from sopdsl.live.service import Service
+from sopdsl.plan import timeutil
+
+EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+
+
+@click.command(name="run")
+@click.argument("plan_paths", metavar="PLAN...", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--store", required=True, help="sqlite:///state.db, postgresql://..., or memory.")
+@click.option(
+    "--executors",
+    "executors_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Executor configuration (YAML or TOML); without it every action is printed as a JSON line.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", default=8080, show_default=True, type=int, help="Port to listen on; 0 picks a free one."
+)
+@click.option(
+    "--stdin",
+    "use_stdin",
+    is_flag=True,
+    help="Also read one JSON event per line from stdin; stop at its end.",
+)
+@click.option("--dry-run", is_flag=True, help="Decide everything, but only log what executors would do.")
+@click.option(
+    "--shard", default="default", show_default=True, help="The community (shard) this process serves."
+)
+@click.option("--worker", default=None, help="This worker's name, when several share a PostgreSQL store.")
+@click.option(
+    "--migrate", is_flag=True, help="Upgrade a store at an older schema version (back it up first)."
+)
+@click.option(
+    "--reload",
+    "reload_plan",
+    is_flag=True,
+    help="If the store runs another version of these playbooks, switch it to this one "
+    "(members mid-flow finish or move as each playbook's `on change` says).",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="Project folder: includes and `file` templates may only name files inside it "
+    "(default: the folder of each file given, or the folder given).",
+)
+def run_command(
+    plan_paths: tuple[str, ...],
+    store: str,
+    executors_file: str | None,
+    host: str,
+    port: int,
+    use_stdin: bool,
+    dry_run: bool,
+    shard: str,
+    worker: str | None,
+    migrate: bool,
+    reload_plan: bool,
+    root: str | None,
+) -> None:
+    """Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics.
+
+    SIGHUP reads the playbooks again and switches to them, as --reload does at start.
+    """
+    # Until the service runs, a SIGHUP (a deploy script reloading early) is ignored, not fatal.
+    hangup = signal.signal(signal.SIGHUP, signal.SIG_IGN) if hasattr(signal, "SIGHUP") else None
+    try:
+        code = run(
+            plan_paths,
+            store,
+            executors_file=executors_file,
+            host=host,
+            port=port,
+            use_stdin=use_stdin,
+            dry_run=dry_run,
+            shard=shard,
+            worker=worker,
+            migrate=migrate,
+            reload_plan=reload_plan,
+            root=root,
+        )
+    finally:
+        if hangup is not None:
+            signal.signal(signal.SIGHUP, hangup)
+    raise SystemExit(code)  # the edge: the outcome becomes the process's exit code
+
+
+def run(
+    plan_paths: tuple[str, ...],
+    store: str,
+    *,
+    executors_file: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    use_stdin: bool = False,
+    dry_run: bool = False,
+    shard: str = "default",
+    worker: str | None = None,
+    migrate: bool = False,
+    reload_plan: bool = False,
+    root: str | None = None,
+) -> int:
+    """`sopdsl run` without the exit: start the service, serve until a stop, return the exit code.
+
+    Raises `click.UsageError` for paths that give nothing to run."""
+    from sopdsl.live.runtime import Runtime, open_store
+
+    try:
+        build = read_plan(plan_paths, root)
+    except PlanError as exc:
+        click.echo(f"error: {plan_paths[0]}: {exc}", err=True)
+        return EXIT_FOUND
+    except PathError as exc:
+        raise click.UsageError(str(exc)) from None
+    report(build)
+    if build.plan is None:
+        return EXIT_FOUND
+    plan = build.plan
+    # The runtime reports retries, parked actions and dry-run decisions through logging.
+    # Masked as a last line of defence: a record quoting a URL's password shows `***`.
+    to_stderr = logging.StreamHandler(sys.stderr)
+    to_stderr.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[to_stderr])
+    zone = timeutil.zone(plan.program.timezone)
+    try:
+        executors = (
+            load_executors(executors_file, zone=zone, actions=plan.program.actions)
+            if executors_file
+            else default_executors(zone)
+        )
+    except ExecutorConfigError as exc:
+        click.echo(str(exc), err=True)
+        return EXIT_FOUND
+    try:
+        opened = open_store(store, migrate=migrate)
+        runtime = Runtime(
+            plan,
+            opened,
+            executors=executors,
+            dry_run=dry_run,
+            shard=shard,
+            worker=worker,
+            on_plan_change="reload" if reload_plan else "refuse",
+        )
+    except StoreError as exc:
+        hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
+        reason = redact_text(str(exc), secrets_of(store))
+        click.echo(f"error: cannot open the store {redact_url(store)}: {reason}{hint}", err=True)
+        return EXIT_USAGE
+    except SopdslError as exc:
+        click.echo(f"error: {redact_text(str(exc), secrets_of(store))}", err=True)
+        return EXIT_FOUND
+    service = Service(runtime, zone=zone, host=host, port=port)
+    try:
+        service.start()
+    except OSError as exc:
+        runtime.close()
+        click.echo(f"error: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        return EXIT_USAGE
+
+    mode = " (dry run)" if dry_run else ""
+    click.echo(
+        f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {redact_url(store)}{mode}, "
+        f"listening on {service.url}",
+        err=True,
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        service.request_stop()
+
+    reloader = Reloader(runtime, plan_paths, root)
+    previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
+    try:
+        bad = _serve(service, use_stdin)
+    finally:
+        reloader.stop()
+        service.stop()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    click.echo("sopdsl run: stopped", err=True)
+    return EXIT_FOUND if bad else EXIT_OK
+
+
+def _serve(service: Service, use_stdin: bool) -> int:
+    """Wait for a signal (or the end of stdin); how many stdin lines were rejected."""
+    if not use_stdin:
+        service.wait()
+        return 0
+    counted: list[int] = []
+
+    def read_stdin() -> None:
+        counted.append(service.feed_lines(sys.stdin))
+        service.request_stop()
+
+    reader = threading.Thread(target=read_stdin, name="sopdsl-stdin", daemon=True)
+    reader.start()
+    service.wait()
+    reader.join(timeout=1)
+    if counted:
+        service.tick()  # at the end of input, what is already due runs before the process goes
+    return sum(counted)

@@ -1,0 +1,136 @@
+"""The outbox dispatcher: due outbox rows claimed, handed to their executors, outcomes recorded.
+
+Input: the store's pending outbox rows (the actions the engine decided, each with its
+idempotency key). Output: calls to executors, and each row's outcome (done, retried later,
+parked, or logged in dry-run mode) stored for the batch in one transaction. Rows of one member
+(or group) go out one at a time, in order; see docs/runtime.md, "Dispatching".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from typing import Protocol
+
+from sopdsl.engine.actions import Action
+from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, RetryPolicy, resolve
+from sopdsl.live.redact import redact_urls_in
+from sopdsl.live.store import DONE, DRY_RUN, FAILED, PARKED, PENDING, SKIPPED, OutboxRow, Store
+
+log = logging.getLogger("sopdsl.runtime")
+
+_ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
+
+
+class OutboxSettings(Protocol):
+    """What the dispatcher reads of its runtime, at each call (`sopdsl.live.runtime.Runtime` is one)."""
+
+    store: Store
+    worker: str
+    lease: float
+    batch: int
+    dry_run: bool
+    retry: RetryPolicy
+    executors: dict[str, Executor | CustomAction]
+    closed: bool
+
+
+class Outbox:
+    """Hands a runtime's due outbox rows to their executors, one dispatch at a time."""
+
+    def __init__(self, settings: OutboxSettings) -> None:
+        # Read at each call, not copied: the runtime's attributes stay the one place they are set.
+        self.settings = settings
+        # One dispatch at a time: rows leased to this worker may be claimed again by it (that is
+        # how a restarted worker takes its rows back), so two concurrent dispatches could double up.
+        self.busy = threading.Lock()
+
+    def dispatch(self, moment: int) -> int:
+        """Hand the rows due at `moment` to their executors; return how many were handled."""
+        s = self.settings
+        handled = 0
+        with self.busy:
+            while not s.closed and (rows := s.store.claim(s.worker, time.time(), moment, s.lease, s.batch)):
+                # Stop short of the lease's end: after it, another worker may have claimed the rest.
+                deadline = time.time() + s.lease * 0.8
+                done = []
+                for row in rows:
+                    if time.time() > deadline:
+                        break
+                    self.execute(row, moment)
+                    done.append(row)
+                # One transaction for the batch: a crash before it only means these are sent again.
+                # Done rows free the next row of their member, so claim again until none is due.
+                s.store.finish(done, s.worker)
+                handled += len(done)
+        return handled
+
+    def execute(self, row: OutboxRow, now: int) -> None:
+        """Call the row's executor and set the row's outcome (the caller stores it)."""
+        s = self.settings
+        action = Action(**row.action)
+        key = row.key if row.shard == "default" else f"{row.shard}/{row.key}"
+        row.attempts += 1
+        if s.dry_run:
+            log.info("dry run: would %s %s (key %s)", action.kind, describe(action), key)
+            row.status = DRY_RUN
+            return
+        executor = resolve(s.executors, action)
+        try:
+            if executor is None:
+                raise ExecutorError(f"no executor is registered for '{action.kind}' actions")
+            executor(action, key)
+        except Exception as exc:
+            row.failures += 1
+            row.error = redact_urls_in(f"{type(exc).__name__}: {exc}")  # stored and logged
+            permanent = bool(getattr(exc, "permanent", False)) or isinstance(exc, ExecutorError)
+            if permanent or row.attempts >= s.retry.attempts:
+                row.status = PARKED
+                log.error(
+                    "sopdsl runtime: parked %s %s (key %s) after %d attempt(s): %s",
+                    action.kind,
+                    describe(action),
+                    key,
+                    row.attempts,
+                    row.error,
+                )
+            else:
+                row.next_at = now + s.retry.delay(row.failures)
+                log.warning(
+                    "sopdsl runtime: %s %s (key %s) failed, retry %d at %d: %s",
+                    action.kind,
+                    describe(action),
+                    key,
+                    row.attempts,
+                    row.next_at,
+                    row.error,
+                )
+        else:
+            row.status, row.error = DONE, None
+
+
+def row_of(shard: str, action: Action) -> OutboxRow:
+    """The outbox row of a decided action: pending if it is to go out, else kept for the record."""
+    order = action.member if action.member else f"group:{action.group or '-'}"
+    return OutboxRow(
+        shard=shard,
+        key=action.key,
+        order_key=order,
+        kind=action.kind,
+        action={name: getattr(action, name) for name in _ACTION_FIELDS} | {"detail": dict(action.detail)},
+        status=PENDING if action.status == "done" else FAILED if action.status == "failed" else SKIPPED,
+        next_at=action.time,
+    )
+
+
+def describe(action: Action) -> str:
+    """What an action does to whom, for a log line."""
+    what = (
+        action.detail.get("template")
+        or action.detail.get("action")
+        or ",".join(action.detail.get("tags", []))
+    )
+    who = action.member or action.group or "-"
+    return f"{what} -> {who}".strip()

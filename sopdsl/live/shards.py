@@ -1,0 +1,342 @@
+"""Shards' engines as one process holds them: journal replay, durable application, snapshots.
+
+Input: a shard's journal in the store (and its latest engine snapshot), new entries to append.
+Output: the engine caught up with the journal, and the actions the new entries caused, stored in
+the outbox in the same transaction that journals them. The engine is deterministic, so replaying
+the journal through a fresh engine (or one restored from a snapshot) rebuilds its state exactly;
+`_play` is the one place a journal entry turns into engine calls. See docs/runtime.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sopdsl.engine.actions import Action
+from sopdsl.engine.engine import Engine
+from sopdsl.engine.events import Event
+from sopdsl.engine.versions import PlanChange
+from sopdsl.errors import EngineError, PlanError, SopdslError
+from sopdsl.live.intake import EventError, surrogate
+from sopdsl.live.outbox import row_of
+from sopdsl.live.redact import redact_urls_in
+from sopdsl.live.store import Batch, Entry, ShardInfo, Store
+from sopdsl.plan import Plan, loads
+
+log = logging.getLogger("sopdsl.runtime")
+
+Check = Callable[[Engine, dict[str, Any]], None]
+"""A test of an offered entry against the caught-up engine; raises `EventError` to refuse it."""
+
+
+class StaleError(Exception):
+    """The store's cursor is behind this process's engine."""
+
+
+class ShardSettings(Protocol):
+    """What the shards read of their runtime, at each call (`sopdsl.live.runtime.Runtime` is one)."""
+
+    store: Store
+    worker: str
+    lease: float
+    snapshot_every: int
+    missed_after: int | None
+
+
+@dataclass
+class Shard:
+    """A shard's engine as this process holds it, and how far into the journal it is."""
+
+    engine: Engine
+    plans: Callable[[str], Plan]  # a plan by its hash, for `plan` entries
+    cursor: int = 0
+    snapshot_seq: int = 0  # the journal entry its last snapshot was taken after
+    collect: list[Action] | None = None  # actions emitted while applying new entries
+    changes: list[PlanChange] | None = None  # flows decided by plan entries among the new ones
+    started: bool = False  # the engine arms its timers at the first event or advance
+    ticked: bool = False  # this process has run the shard's timers since it loaded it
+
+    def sink(self, action: Action) -> None:
+        """The engine's action sink: keeps the actions of the entries being applied."""
+        if self.collect is not None:
+            self.collect.append(action)
+
+    def play(self, body: dict[str, Any]) -> None:
+        """Apply one journal entry to the engine."""
+        changes = _play(self.engine, body, self.plans)
+        if self.changes is not None:
+            self.changes.extend(changes)
+        self.started = self.started or body["op"] in ("event", "advance", "resume")
+
+
+class Shards:
+    """The engines of the shards this process holds, kept in step with the store.
+
+    Not thread-safe: the runtime calls it under its own lock.
+    """
+
+    def __init__(self, settings: ShardSettings, plan: Plan) -> None:
+        # Read at each call, not copied: the runtime's attributes stay the one place they are set.
+        self.settings = settings
+        self.plans: dict[str, Plan] = {plan.content_hash: plan}
+        self.held: dict[str, Shard] = {}
+        self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
+
+    def apply(
+        self,
+        name: str,
+        new: list[dict[str, Any]],
+        *,
+        until: int | None,
+        check: Check | None = None,
+        changes: list[PlanChange] | None = None,
+    ) -> list[Action]:
+        """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
+        try:
+            return self._apply_once(name, new, until, check, changes)
+        except StaleError:
+            # The store is behind this process's engine (restored from a backup?): rebuild it.
+            self.held.pop(name, None)
+            return self._apply_once(name, new, until, check, changes, restore=False)
+
+    def _apply_once(
+        self,
+        name: str,
+        new: list[dict[str, Any]],
+        until: int | None,
+        check: Check | None,
+        changes: list[PlanChange] | None,
+        restore: bool = True,
+    ) -> list[Action]:
+        s = self.settings
+        cached = self.held.get(name)
+        # Not held yet: start from the latest snapshot, so only the journal after it is read. One
+        # restored while another worker holds the shard is kept for when this one takes it.
+        loaded = self._loaded.pop(name, None) if cached is None and restore else None
+        if cached is None and loaded is None and restore and s.snapshot_every:
+            loaded = self._restored(name)
+        since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
+        collected: list[Action] = []
+        made: list[PlanChange] = []
+
+        def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+            shard = self.held.get(name)
+            if shard is None:
+                shard = loaded if loaded is not None else self._fresh(info)
+                self.held[name] = shard
+            if since > info.applied:
+                raise StaleError
+            for entry in existing:
+                if entry.seq <= info.applied:
+                    shard.play(entry.body)
+            shard.cursor = info.applied
+            if check is not None:
+                for body in offered:
+                    check(shard.engine, body)  # refusing now leaves engine and store in step
+            pending = [e.body for e in existing if e.seq > info.applied]
+            shard.collect = collected
+            decided: list[PlanChange] = []
+            shard.changes = decided
+            try:
+                for body in [*pending, *offered]:
+                    shard.play(body)
+                due = shard.engine.next_due()
+                # The first tick also starts the engine (setting up groups and members does not),
+                # which arms the calendars: they may be due at once.
+                if until is not None and (not shard.started or (due is not None and due <= until)):
+                    overdue = until - due if shard.started and due is not None else 0
+                    tick = self._tick_entry(overdue, first=not shard.ticked, until=until)
+                    shard.play(tick)
+                    shard.ticked = True
+                    offered = [*offered, tick]
+            finally:
+                shard.collect = shard.changes = None
+            shard.cursor = info.head + len(offered)
+            snapshot = None
+            if s.snapshot_every and shard.cursor - shard.snapshot_seq >= s.snapshot_every:
+                try:
+                    snapshot = (shard.cursor, shard.engine.snapshot())
+                except EngineError as exc:  # some state it cannot write: the journal still has it all
+                    log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", name, exc)
+                shard.snapshot_seq = shard.cursor
+            rows = [row_of(name, a) for a in collected]
+            # A shard not started yet is due at once, so the next tick of any worker starts it.
+            due = shard.engine.next_due() if shard.started else info.start
+            running = shard.engine.plan.content_hash
+            made[:] = decided
+            return Batch(
+                entries=offered,
+                rows=rows,
+                next_due=due,
+                plan_now=running if running != info.plan_now else None,
+                snapshot=snapshot,
+            )
+
+        try:
+            batch = s.store.apply(
+                name, new, step, since=since, worker=s.worker, wall=time.time(), lease=s.lease
+            )
+        except (EventError, StaleError):
+            raise  # refused before the engine moved on
+        except BaseException as exc:
+            # The engine may be ahead of what was committed: rebuild it from the store next time.
+            self.held.pop(name, None)
+            if isinstance(exc, SopdslError) or not isinstance(exc, Exception):
+                raise
+            log.exception("sopdsl runtime: applying to shard '%s' failed; nothing was stored", name)
+            reason = redact_urls_in(f"{type(exc).__name__}: {exc}")
+            raise EngineError(f"applying to shard '{name}' failed ({reason}); nothing was stored") from exc
+        for change in made:
+            log.info("sopdsl runtime: shard '%s': %s", name, change)
+        if changes is not None:
+            changes.extend(made)
+        if loaded is not None and self.held.get(name) is not loaded:
+            self._loaded[name] = loaded  # the step did not run: another worker holds the shard
+        if batch is None:
+            return []
+        return collected
+
+    def _tick_entry(self, overdue: int, *, first: bool, until: int) -> dict[str, Any]:
+        missed_after = self.settings.missed_after
+        if first and missed_after is not None and overdue > missed_after:
+            # This process's first look at the shard finds timers long overdue: the runtime was
+            # down. Timers missed meanwhile fire now, and calendar entries follow their playbook's
+            # `missed` setting (skip, or run the latest once). Later in the same process a late
+            # timer (a slow executor held the loop up) is only late, and fires as usual.
+            return {"op": "resume", "until": until}
+        return {"op": "advance", "until": until}
+
+    def plan(self, plan_hash: str) -> Plan:
+        """A plan by its hash: one this runtime was given, or one the store keeps."""
+        plan = self.plans.get(plan_hash)
+        if plan is None:
+            text = self.settings.store.load_plan(plan_hash)
+            if text is None:
+                raise PlanError(
+                    f"the store does not hold plan {plan_hash[:12]}, which a shard's journal names"
+                )
+            plan = self.plans[plan_hash] = loads(text)
+        return plan
+
+    def _fresh(self, info: ShardInfo) -> Shard:
+        """A new engine for a shard, under the plan its journal starts with."""
+        # keep_log=False: a long-running process holds no action after it is in the outbox.
+        engine = Engine(self.plan(info.plan_hash), start=info.start, seed=info.seed, keep_log=False)
+        shard = Shard(engine, self.plan)
+        engine.sinks.append(shard.sink)
+        return shard
+
+    def _restored(self, name: str) -> Shard | None:
+        """The shard's engine from its latest snapshot; None when there is none or it cannot be read (replay)."""
+        found = self.settings.store.load_snapshot(name)
+        if found is None:
+            return None
+        seq, blob = found
+        try:
+            engine = Engine.restore(blob, self.plan, keep_log=False)
+        except (EngineError, PlanError) as exc:
+            # Never half-read: an older format (a pickle, which is never unpickled), a foreign or
+            # damaged blob, a plan the store lacks. The next snapshot replaces it.
+            log.warning(
+                "sopdsl runtime: shard '%s': %s; the snapshot is dropped and the journal replayed instead",
+                name,
+                exc,
+            )
+            return None
+        shard = Shard(engine, self.plan, cursor=seq, snapshot_seq=seq, started=engine.started)
+        engine.sinks.append(shard.sink)
+        return shard
+
+    def timers(self) -> int:
+        """Timers waiting in the engines held here."""
+        return sum(len(s.engine.heap) for s in self.held.values())
+
+    def release(self) -> None:
+        """Give up this worker's leases on the shards it holds, and forget their engines."""
+        for name in self.held:
+            self.settings.store.release(name, self.settings.worker)
+        self.held.clear()
+
+
+def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) -> list[PlanChange]:
+    """Apply one journal entry to an engine: the only place entries turn into engine calls.
+
+    An event goes in with the bot's id; one without is known to the engine by its number among
+    the shard's journaled events, so its actions' keys are the same on every replay, and the
+    same as a dry run of the same events gives them.
+    """
+    op = body["op"]
+    if op == "plan":
+        return engine.reload(plans(body["hash"]), at=int(body["time"]))
+    if op == "event":
+        engine.feed(
+            Event(
+                body["kind"],
+                int(body["time"]),
+                member=body.get("member"),
+                group=body.get("group"),
+                data=dict(body.get("data") or {}),
+                name=body.get("name"),
+                id=str(body["id"]) if body.get("id") is not None else None,
+            )
+        )
+        return []
+    if op in ("advance", "resume"):
+        if op == "resume":
+            engine.now = max(engine.now, int(body["until"]))
+        engine.advance(int(body["until"]))
+        return []
+    if op not in ("group", "member"):
+        raise EngineError(f"journal entry with unknown op {op!r}: written by a newer sopdsl?")
+    if engine.started and "time" in body:
+        # Registered while running: the engine's clock moves to now first, so their silence
+        # and calendars count from when they were registered, not from the last event.
+        engine.advance(int(body["time"]))
+    if op == "group":
+        engine.add_group(
+            body["group"],
+            name=body.get("name") or None,
+            tags=body.get("tags", ()),
+            zone=body.get("zone"),
+            operator=body.get("operator"),
+            owner=body.get("owner"),
+        )
+    else:
+        engine.add_member(
+            body["member"],
+            name=body.get("name", ""),
+            nickname=body.get("nickname", ""),
+            tags=body.get("tags", ()),
+            attributes=body.get("attributes") or {},
+            groups=body.get("groups", ()),
+            joined_at=body.get("joined_at"),
+            referrer=body.get("referrer"),
+            channel=body.get("channel"),
+            counters=body.get("counters") or {},
+        )
+    return []
+
+
+def plain(body: dict[str, Any], what: str) -> dict[str, Any]:
+    """The entry as JSON gives it back, so the engine sees now exactly what a replay will see."""
+
+    def dates(value: Any) -> str:
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        raise TypeError(f"{type(value).__name__} is not JSON data")
+
+    try:
+        result: dict[str, Any] = json.loads(json.dumps(body, ensure_ascii=False, default=dates))
+    except (TypeError, ValueError) as exc:
+        raise EngineError(f"{what}: {exc}") from None
+    broken = surrogate(result)
+    if broken is not None:
+        raise EngineError(
+            f"{what}: '{broken}' holds a lone surrogate (half of a character); pass the text itself"
+        )
+    return result
