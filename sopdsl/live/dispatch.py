@@ -17,12 +17,13 @@ from pydantic import BaseModel, ValidationError
 from sopdsl.checker import model
 from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
+from sopdsl.kinds import ACTIONS
 from sopdsl.plan import Plan
 
 Executor: TypeAlias = Callable[[Action, str], None]
 """Carries out one action; gets the action and its idempotency key. Raising means it did not happen."""
 
-ACTION_KINDS = ("send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve")
+ACTION_KINDS = tuple(ACTIONS)  # from the registry of kinds
 
 
 class ExecutorError(EngineError, ValueError):

@@ -35,12 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
+from sopdsl.kinds import ACTIONS
 from sopdsl.live.redact import redact_url
 from sopdsl.live.webhook import Webhook
 
 Executor = Callable[[Action, str], None]
 
-KINDS = ("send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve")
+KINDS = tuple(ACTIONS)  # from the registry of kinds
 _CALL_PREFIX = "call."
 
 

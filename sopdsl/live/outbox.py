@@ -15,6 +15,7 @@ import time
 from typing import Protocol
 
 from sopdsl.engine.actions import Action
+from sopdsl.kinds import subject_of
 from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, RetryPolicy, resolve
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.store import DONE, DRY_RUN, FAILED, PARKED, PENDING, SKIPPED, OutboxRow, Store
@@ -127,10 +128,6 @@ def row_of(shard: str, action: Action) -> OutboxRow:
 
 def describe(action: Action) -> str:
     """What an action does to whom, for a log line."""
-    what = (
-        action.detail.get("template")
-        or action.detail.get("action")
-        or ",".join(action.detail.get("tags", []))
-    )
+    what = subject_of(action.kind, action.detail)
     who = action.member or action.group or "-"
     return f"{what} -> {who}".strip()

@@ -29,7 +29,6 @@ from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.live.http import MAX_BODY, ShuttingDownError, listen
 from sopdsl.live.redact import redact_urls_in
-from sopdsl.plan import Plan
 
 __all__ = [
     "MAX_BODY",
@@ -38,7 +37,6 @@ __all__ = [
     "RuntimeLike",
     "Service",
     "ShuttingDownError",
-    "read_plan",
 ]
 
 TICK_EVERY = 1.0  # seconds: the engine's clock has one-second resolution
@@ -330,28 +328,6 @@ class Service:
 def _json_type(value: Any) -> str:
     names = {list: "a list", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def read_plan(paths: tuple[str, ...], root: str | None = None) -> Plan:
-    """The plan `sopdsl run` would start with, or its diagnostics printed and exit 1, as before v2.
-
-    Kept for callers of the old API only; the package uses `sopdsl.live.reload.read_plan`, which
-    returns the diagnostics and leaves printing and exiting to its caller.
-    """
-    import click
-
-    from sopdsl.build import PathError
-    from sopdsl.live.reload import read_plan as read
-    from sopdsl.live.reload import report
-
-    try:
-        build = read(paths, root)
-    except PathError as exc:
-        raise click.UsageError(str(exc)) from None
-    report(build)
-    if build.plan is None:
-        raise SystemExit(1)
-    return build.plan
 
 
 def __getattr__(name: str) -> Any:

@@ -464,8 +464,9 @@ def test_test_simulate_plan_why_and_run_take_a_root(tmp_path: Path, monkeypatch:
         assert code != 0 and "SOP006" in output, (args, output)
         output, code = _cli([args[0], "--root", "proj", *args[1:]], tmp_path, monkeypatch)
         assert code == 0 and "SOP006" not in output, (args, output)
-    from sopdsl.live.service import read_plan
+    from sopdsl.live.reload import read_plan
 
-    assert read_plan((sop,), "proj").playbooks
-    with pytest.raises(SystemExit):
-        read_plan((sop,))
+    found = read_plan((sop,), "proj").plan
+    assert found is not None and found.playbooks
+    refused = read_plan((sop,))
+    assert refused.plan is None and any(d.code == "SOP006" for d in refused.diagnostics)
