@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 from sopdsl.checker import model
@@ -17,6 +17,7 @@ from sopdsl.engine.parts import (
 )
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
 
@@ -106,49 +107,66 @@ class _Acting(_Parts):
             loc=instr.loc,
             trigger=flow.trigger,
         )
-        if isinstance(step, model.SendStep):
-            action.target = step.target
-            if step.target == "group":
-                action.member = None
-            template = c.program.templates[step.template]
-            action.detail = {"template": step.template, "channel": step.channel}
-            if flow.arm is not None:
-                action.detail["arm"] = flow.arm
-            try:
-                action.detail["text"] = self._render(template.source, flow, member, group)
-            except RenderError as exc:
-                action.status, action.reason = "failed", str(exc)
-            if step.target == "operator":
-                action.detail["operator"] = group.operator if group else None
-        elif isinstance(step, model.KickStep):
-            action.detail = {"reason": step.reason}
-        elif isinstance(step, model.GrantStep):
-            coupon = c.program.coupons[step.coupon]
-            action.detail = {"coupon": step.coupon, "worth": coupon.worth}
-        elif isinstance(step, model.InviteStep):
-            action.detail = {"to_group": step.group}
-        elif isinstance(step, model.CallStep):
-            args = {
-                k: (self._ref_value(v, flow, member, group) if isinstance(v, model.Ref) else v)
-                for k, v in step.args.items()
-            }
-            action.kind = "call"
-            action.detail = {
-                "action": step.action,
-                "args": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.items()},
-            }
-            wrong = next((k for k, v in action.detail["args"].items() if not _plain(v)), None)
-            if wrong is not None:
-                # A value a bot registered from Python (a set, an object) that no executor can be sent.
-                value = action.detail["args"][wrong]
-                action.detail["args"] = {
-                    k: v if _plain(v) else repr(v) for k, v in action.detail["args"].items()
+        match step:
+            case model.SendStep():
+                action.target = step.target
+                if step.target == "group":
+                    action.member = None
+                template = c.program.templates[step.template]
+                action.detail = {"template": step.template, "channel": step.channel}
+                if flow.arm is not None:
+                    action.detail["arm"] = flow.arm
+                try:
+                    action.detail["text"] = self._render(template.source, flow, member, group)
+                except RenderError as exc:
+                    action.status, action.reason = "failed", str(exc)
+                if step.target == "operator":
+                    action.detail["operator"] = group.operator if group else None
+            case model.KickStep():
+                action.detail = {"reason": step.reason}
+            case model.GrantStep():
+                coupon = c.program.coupons[step.coupon]
+                action.detail = {"coupon": step.coupon, "worth": coupon.worth}
+            case model.InviteStep():
+                action.detail = {"to_group": step.group}
+            case model.CallStep():
+                args = {
+                    k: (self._ref_value(v, flow, member, group) if isinstance(v, model.Ref) else v)
+                    for k, v in step.args.items()
                 }
-                action.status = "failed"
-                action.reason = f"argument '{wrong}' is a {type(value).__name__}, which cannot be sent"
-        elif isinstance(step, model.DissolveStep):
-            action.member = None
-            action.target = "group"
+                action.kind = "call"
+                action.detail = {
+                    "action": step.action,
+                    "args": {k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in args.items()},
+                }
+                wrong = next((k for k, v in action.detail["args"].items() if not _plain(v)), None)
+                if wrong is not None:
+                    # A value a bot registered from Python (a set, an object) that no executor can be sent.
+                    value = action.detail["args"][wrong]
+                    action.detail["args"] = {
+                        k: v if _plain(v) else repr(v) for k, v in action.detail["args"].items()
+                    }
+                    action.status = "failed"
+                    action.reason = f"argument '{wrong}' is a {type(value).__name__}, which cannot be sent"
+            case model.DissolveStep():
+                action.member = None
+                action.target = "group"
+            case (
+                model.TagStep()
+                | model.AddStep()
+                | model.SetStep()
+                | model.AssignStep()
+                | model.WaitStep()
+                | model.WaitForStep()
+                | model.IfStep()
+                | model.SplitStep()
+                | model.StopStep()
+                | None
+            ):
+                # Tags, adds and sets are done above; the rest are compiled to other instructions.
+                raise EngineError(f"{instr.loc}: an `act` instruction for {type(step).__name__}")
+            case _:
+                assert_never(step)
         self._policy(action, tz, flow)
 
     def _to_referrer(self, step: Any) -> bool:
