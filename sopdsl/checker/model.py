@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 class Model(BaseModel):
     """Base of every checked-model type: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import: a run builds only the models it makes (start-up time).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ValueType(enum.Enum):
@@ -742,7 +743,3 @@ class Program(Model):
     policy: Policy = Policy()
     playbooks: tuple[Playbook, ...] = ()
     files: tuple[str, ...] = ()
-
-
-for _model in (NotCond, AndCond, OrCond, Branch, Arm, AssignStep, WaitForStep, IfStep, SplitStep, ContentMix):
-    _model.model_rebuild()
