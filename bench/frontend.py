@@ -1,6 +1,7 @@
 """Front-end benchmark: parser construction, parse and check of a 1 MB playbook file.
 
-Run: `.venv/bin/python bench/frontend.py` (options: `--runs N`, `--size BYTES`, `--quick`).
+Run: `.venv/bin/python bench/frontend.py` (options: `--runs N`, `--size BYTES`, `--quick`,
+`--parser driver|lark`: which parse path, see `sopdsl.syntax.parser.PARSERS`).
 
 Generates two playbook files deterministically (a fixed seed, no wall clock in the text):
 
@@ -42,7 +43,7 @@ from sopdsl.checker import check_program  # noqa: E402
 from sopdsl.plan.compiler import compile_program  # noqa: E402
 from sopdsl.source import Source  # noqa: E402
 from sopdsl.syntax.loader import LoadedProgram, load  # noqa: E402
-from sopdsl.syntax.parser import parse  # noqa: E402
+from sopdsl.syntax.parser import PARSERS, parse  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SIZE = 1024 * 1024
@@ -494,7 +495,14 @@ def main() -> None:
     options.add_argument("--size", type=int, default=SIZE, help="bytes per generated file")
     options.add_argument("--quick", action="store_true", help="one run each, for a smoke test")
     options.add_argument("--keep", type=Path, help="also write the generated files to this folder")
+    options.add_argument(
+        "--parser",
+        choices=PARSERS,
+        default="driver",
+        help="the parse path: the private LALR driver or Lark's own parser with inline builders",
+    )
     args = options.parse_args()
+    os.environ["SOPDSL_PARSER"] = args.parser  # read by `parse`, here and in the subprocesses
     runs = 1 if args.quick else args.runs
     results: dict[str, Any] = {
         "machine": {
@@ -502,8 +510,11 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "command": "python bench/frontend.py" + (" --quick" if args.quick else f" --runs {runs}"),
+        "command": "python bench/frontend.py"
+        + (" --quick" if args.quick else f" --runs {runs}")
+        + f" --parser {args.parser}",
         "size": args.size,
+        "parser": args.parser,
     }
     try:
         import lark
@@ -522,6 +533,7 @@ def main() -> None:
 
     c = results["construction"]
     print(f"machine: {results['machine']}")
+    print(f"parser: {args.parser}")
     print()
     print("parser construction (fresh process)      best")
     print(f"  cold (empty cache)                 {c['construct_cold_s'] * 1000:8.0f} ms")
@@ -542,7 +554,7 @@ def main() -> None:
         )
     print(f"(best of {runs}; total = load from disk + check_program; +compile = total then compile_program)")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "frontend.json"
+    out = RESULTS / ("frontend.json" if args.parser == "driver" else f"frontend-{args.parser}.json")
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {out.relative_to(ROOT)}")
 

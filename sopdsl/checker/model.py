@@ -23,7 +23,8 @@ from sopdsl.enums import ValueType as ValueType
 class Model(BaseModel):
     """Base of every checked-model type: immutable, no unknown fields."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Built on first use, not at import: a run builds only the models it makes (start-up time).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Unit(enum.Enum):
@@ -714,7 +715,3 @@ class Program(Model):
     policy: Policy = Policy()
     playbooks: tuple[Playbook, ...] = ()
     files: tuple[str, ...] = ()
-
-
-for _model in (NotCond, AndCond, OrCond, Branch, Arm, AssignStep, WaitForStep, IfStep, SplitStep, ContentMix):
-    _model.model_rebuild()

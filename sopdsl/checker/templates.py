@@ -7,18 +7,20 @@ lives with the playbook checks, which know the context.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
-from jinja2 import TemplateSyntaxError, nodes
-from jinja2.sandbox import modifies_known_mutable
-
 from sopdsl.source import Span
-from sopdsl.templating import MAX_INT_BITS, MAX_TEXT, TemplateLimitError, binop, environment
 
+# Jinja2 (and the sandbox in `sopdsl.templating`) is imported by the functions that parse a
+# template, not here: most templates take the fast paths of `variables`, and a check of files
+# whose templates are all plain or simple imports no Jinja at all (tests/cli/test_startup.py).
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from jinja2 import nodes
 
     from sopdsl.checker.context import Context
     from sopdsl.source import Source
@@ -46,6 +48,10 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
     simple = _simple_paths(text)
     if simple is not None:
         return simple
+    from jinja2 import TemplateSyntaxError, nodes
+
+    from sopdsl.templating import MAX_INT_BITS, MAX_TEXT, environment
+
     env = environment()
     try:
         tree = env.parse(text)
@@ -133,6 +139,8 @@ def _undeclared(tree: nodes.Template) -> set[str]:
     Cheaper than `jinja2.meta.find_undeclared_variables`, which generates the template's Python
     code; scoping is looser (a name set anywhere counts as set), and rendering stays strict.
     """
+    from jinja2 import nodes
+
     loaded: set[str] = set()
     stored: set[str] = set()
     for name in tree.find_all(nodes.Name):
@@ -162,6 +170,8 @@ def _syntax_message(message: str | None) -> str:
 
 
 def _path(node: nodes.Node) -> str | None:
+    from jinja2 import nodes
+
     if isinstance(node, nodes.Name):
         return node.name if node.ctx == "load" else None
     if isinstance(node, nodes.Getattr):
@@ -181,9 +191,19 @@ def _path(node: nodes.Node) -> str | None:
 # methods of lists, dicts and sets that change them: the sandbox refuses both when rendering.
 _INTERNAL = frozenset(("mro", "gi_frame", "gi_code", "cr_frame", "cr_code", "ag_code", "ag_frame"))
 _KNOWN_MUTABLE: tuple[object, ...] = ([], {}, set(), deque())
-_MUTATING = frozenset(
-    name for value in _KNOWN_MUTABLE for name in dir(value) if modifies_known_mutable(value, name)
-)
+# Every attribute of those: only these names need asking Jinja's sandbox (and importing it).
+_METHODS = frozenset(name for value in _KNOWN_MUTABLE for name in dir(value))
+
+
+@functools.cache
+def _mutating() -> frozenset[str]:
+    from jinja2.sandbox import modifies_known_mutable
+
+    return frozenset(
+        name for value in _KNOWN_MUTABLE for name in dir(value) if modifies_known_mutable(value, name)
+    )
+
+
 _FORMAT = frozenset(("format", "format_map"))
 
 # Filters whose arguments name attributes to read from each item: filter -> (position, keyword).
@@ -209,7 +229,7 @@ def _unsafe_name(name: str, attribute: bool) -> str | None:
         return f"'{name}' may not be used: it reads attributes by name; use the format filter"
     if attribute and name in _INTERNAL:
         return f"'{name}' is one of Python's internals, which templates may not read"
-    if attribute and name in _MUTATING:
+    if attribute and name in _METHODS and name in _mutating():
         return f"'.{name}' is a method that changes data, which templates may not call"
     return None
 
@@ -220,6 +240,8 @@ def _unsafe(tree: nodes.Template) -> list[tuple[nodes.Node, str]]:
     Attributes and constant items starting with '_', `format` and `format_map`, Python's
     internal attributes, methods that change data, and the names given to `attr` and to the
     filters that read an attribute of each item (`map(attribute=...)`, `sort`, `sum`, ...)."""
+    from jinja2 import nodes
+
     found: list[tuple[nodes.Node, str]] = []
     for node in _inside_out(tree):
         if isinstance(node, nodes.Getattr):
@@ -245,6 +267,8 @@ def _inside_out(node: nodes.Node) -> Iterator[nodes.Node]:
 
 
 def _unsafe_filter(node: nodes.Filter) -> str | None:
+    from jinja2 import nodes
+
     name, args = node.name, list(node.args)
     # Jinja types a filter's keyword arguments as `Pair`s; they are `Keyword`s (a name, a value).
     keywords = cast("list[nodes.Keyword]", node.kwargs)
@@ -276,18 +300,20 @@ class _NotConstantError(Exception):
     """The expression depends on variables (or fails for another reason): left to rendering."""
 
 
-_FOLDED = (nodes.BinExpr, nodes.Concat, nodes.UnaryExpr)
-
-
 def _costly(tree: nodes.Template) -> list[tuple[nodes.Node, str]]:
     """Constant expressions that would go over a rendering bound (`{{ 'a' * 10**9 }}`).
 
     Each is worked out with the same bounded operators rendering uses, so this is fast: an
     operator over a bound stops before it computes anything large."""
+    from jinja2 import nodes
+
+    from sopdsl.templating import TemplateLimitError
+
+    folded = (nodes.BinExpr, nodes.Concat, nodes.UnaryExpr)
     found: list[tuple[nodes.Node, str]] = []
 
     def visit(node: nodes.Node) -> None:
-        if isinstance(node, _FOLDED):
+        if isinstance(node, folded):
             try:
                 _fold(node)
                 return
@@ -308,6 +334,10 @@ _PLAIN_BINOPS = {"-": lambda a, b: a - b, "/": lambda a, b: a / b, "//": lambda 
 
 def _fold(node: nodes.Node) -> object:
     """The value of a constant expression, or `_NotConstantError`; `TemplateLimitError` over a bound."""
+    from jinja2 import nodes
+
+    from sopdsl.templating import TemplateLimitError, binop, environment
+
     if isinstance(node, nodes.Const):
         return node.value
     if isinstance(node, nodes.List | nodes.Tuple):

@@ -1,0 +1,339 @@
+"""`sopdsl compile`, `simulate`, `why`, `test` and `plan`: commands that build a plan and run it.
+
+Imported when one of these commands runs (see `sopdsl.cli.COMMANDS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import click
+import msgspec
+
+from sopdsl.build import compile_files
+from sopdsl.cli import EXIT_FOUND, echo_diagnostics, playbook_files, require_existing, root_option, root_path
+from sopdsl.diagnostics import Diagnostic, render
+from sopdsl.dryrun.fixtures import Fixture, load_fixture
+from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
+from sopdsl.dryrun.simulate import simulate as run_simulation
+from sopdsl.dryrun.testing import fixture_versions, playbook_for, run_tests
+from sopdsl.dryrun.timeline import is_jsonl, open_timeline
+from sopdsl.dryrun.why import explain as explain_member
+from sopdsl.engine.actions import Action, iso
+from sopdsl.errors import FixtureError
+from sopdsl.plan import Plan, timeutil
+from sopdsl.plan.agenda import agenda, to_ics
+from sopdsl.source import Source
+from sopdsl.syntax.loader import display_path
+
+
+def build_plan(paths: tuple[str, ...], root: Path | None = None) -> Plan:
+    """Check and compile the given files and folders into one plan, or exit 1 after printing
+    diagnostics (for commands: `sopdsl run` reads its playbooks with it too). `root`: the project
+    folder, by default the folder given or each file's own."""
+    files = playbook_files(paths)
+    return _plan_of([f for f, _ in files], [], root, {f: r for f, r in files if r is not None})
+
+
+def _plan_of(
+    files: list[Path],
+    asked: list[tuple[Diagnostic, Source | None]],
+    root: Path | None = None,
+    roots: dict[Path, Path] | None = None,
+) -> Plan:
+    """Check and compile playbook files into one plan, or exit 1 after printing `asked` (what named
+    the files) and their diagnostics."""
+    build = compile_files(files, root, roots=roots)
+    if build.plan is None:
+        echo_diagnostics([*asked, *build.located()])
+        sys.exit(EXIT_FOUND)
+    for d in build.analysis:  # warnings only, since the plan compiled
+        click.echo(render(d, build.sources.get(d.span.path)) + "\n", err=True)
+    return build.plan
+
+
+def _versions(fixture: Fixture, path: Path, source: Source, root: Path | None) -> dict[tuple[str, ...], Plan]:
+    """The plans a fixture's `reload` entries load, built as the main plan is (or exit 1)."""
+    versions = fixture_versions(fixture, path, source, lambda files, asked: _plan_of(files, asked, root))
+    assert isinstance(versions, dict)  # `_plan_of` exits on the first that does not check
+    return versions
+
+
+@click.command(name="compile")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="Where to write plan.json."
+)
+@root_option
+def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> None:
+    """Compile playbook files into one executable plan (JSON with a format version and content hash)."""
+    plan = build_plan(paths, root_path(root))
+    Path(output).write_text(plan.dumps(), encoding="utf-8")
+    click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--timeline",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Fixture timeline: YAML, or JSONL (.jsonl) for large generated timelines.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", help="Output format."
+)
+@click.option(
+    "--explain", is_flag=True, help="Say for each action which playbook line and trigger produced it."
+)
+@root_option
+def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, root: str | None) -> None:
+    """Dry-run playbooks over a timeline and print the action log."""
+    plan = build_plan(paths, root_path(root))
+    out = sys.stdout.buffer
+    path = Path(timeline)
+    if not is_jsonl(path):
+        fixture, source = _fixture_or_exit(path)
+        versions = _versions(fixture, path, source, root_path(root))
+        zone_name = fixture.timezone or plan.program.timezone
+        write = _action_writer(out, fmt, explain, zone_name, plan, *versions.values())
+        write_reload = _reload_writer(out, fmt, zone_name)
+        for entry in run_simulation(plan, fixture, versions=versions).log():
+            if isinstance(entry, Reloaded):
+                write_reload(entry)
+            else:
+                write(entry)
+        out.flush()
+        return
+    try:
+        stream = open_timeline(path, display_path(path), plan.program.timezone)
+    except FixtureError as exc:
+        echo_diagnostics([(d, None) for d in exc.diagnostics])
+        sys.exit(EXIT_FOUND)
+    write = _action_writer(out, fmt, explain, stream.header.timezone, plan)
+    # A bar only for runs long enough to wait for, and only on a terminal (click would still
+    # print its label to a pipe).
+    size = stream.size or 0
+    shown = size >= _PROGRESS_BYTES and sys.stderr.isatty()
+    bar = click.progressbar(length=size, label="simulating", file=sys.stderr, width=30)
+    done = 0
+
+    def progress(read: int) -> None:
+        nonlocal done
+        bar.update(read - done)
+        done = read
+
+    try:
+        simulate_timeline(plan, stream, write, progress if shown else None)
+    except FixtureError as exc:
+        out.flush()
+        if shown:
+            bar.render_finish()
+        # The log so far stands; the problems go to stderr so a JSONL log stays parseable.
+        for diagnostic in exc.diagnostics:
+            click.echo(render(diagnostic, None) + "\n", err=True)
+        sys.exit(EXIT_FOUND)
+    finally:
+        stream.close()
+    if shown:
+        bar.render_finish()
+    out.flush()
+
+
+_PROGRESS_BYTES = 1 << 20
+
+
+@click.command()
+@click.argument("member")
+@click.argument("paths", nargs=-1)
+@click.option(
+    "--timeline", type=click.Path(exists=True, dir_okay=False), required=True, help="Fixture timeline (YAML)."
+)
+@click.option("--playbook", "playbook", default=None, help="Only this playbook (by name).")
+@root_option
+def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None, root: str | None) -> None:
+    """Say why MEMBER got, or did not get, each playbook's actions in a dry run.
+
+    PATHS default to the fixture's own playbook."""
+    path = Path(timeline)
+    fixture, source = _fixture_or_exit(path)
+    if not paths:
+        own = playbook_for(fixture, path)
+        if not own.exists():
+            raise click.UsageError(
+                f"{timeline} has no playbook beside it ({display_path(own)} does not exist): "
+                "name the playbook files after the member, or set `playbook:` in the fixture"
+            )
+        paths = (str(own),)
+    plan = build_plan(paths, root_path(root))
+    versions = _versions(fixture, path, source, root_path(root))
+    for line in explain_member(plan, fixture, member, playbook, versions):
+        click.echo(line)
+
+
+def _action_writer(
+    out: IO[bytes], fmt: str, explain: bool, zone_name: str, plan: Plan, *reloaded: Plan
+) -> Callable[[Action], None]:
+    """A function writing one action to `out` as a JSONL record or a table line (`reloaded`: the
+    plans a timeline loads later)."""
+    tz = timeutil.zone(zone_name)
+    # `--explain` names the playbook's version, so a reviewer sees which revision of an SOP acted:
+    # the one in the file the action's step is in, since a reload may leave flows on an older one.
+    versions = {
+        (c.playbook.name, c.playbook.loc.rpartition(":")[0]): c.playbook.version
+        for each in (plan, *reloaded)
+        for c in each.playbooks
+        if c.playbook.version
+    }
+
+    def version_of(action: Action) -> str | None:
+        return versions.get((action.playbook, action.loc.rpartition(":")[0]))
+
+    encode = msgspec.json.Encoder(order="sorted").encode
+    if fmt == "jsonl":
+
+        def write_json(action: Action) -> None:
+            data = action.to_json(tz)
+            if explain:
+                data["explain"] = {"line": action.loc, "trigger": action.trigger}
+                if version_of(action):
+                    data["explain"]["version"] = version_of(action)
+            try:
+                out.write(encode(data) + b"\n")
+            except (msgspec.EncodeError, TypeError):  # a value msgspec does not know: stdlib's form
+                out.write((json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode())
+
+        return write_json
+
+    def write_line(action: Action) -> None:
+        line = describe(action, zone_name)
+        if explain:
+            version = f" v{version_of(action)}" if version_of(action) else ""
+            line += f"    ({action.playbook}{version}: {action.loc}, triggered at {action.trigger})"
+        out.write((line + "\n").encode())
+
+    return write_line
+
+
+def _reload_writer(out: IO[bytes], fmt: str, zone_name: str) -> Callable[[Reloaded], None]:
+    """A function writing a reload of a timeline to `out`: a JSONL record (`"kind": "reload"`,
+    its plan changes listed in it) or table lines in the form `sopdsl test` shows them."""
+    tz = timeutil.zone(zone_name)
+    encode = msgspec.json.Encoder(order="sorted").encode
+
+    def write(reload: Reloaded) -> None:
+        if fmt == "jsonl":
+            changes = [
+                {
+                    "playbook": c.playbook,
+                    "member": c.member,
+                    "group": c.group,
+                    "outcome": CHANGE_NAMES[c.outcome],
+                    "from": c.old,
+                    "to": c.new,
+                    "step": c.at,
+                }
+                for c in reload.changes
+            ]
+            record = {
+                "at": iso(reload.time, tz),
+                "kind": "reload",
+                "files": list(reload.files),
+                "from": reload.previous[:12],  # short, as everywhere a plan is shown
+                "plan": reload.plan[:12],
+                "changes": changes,
+                "unrecorded_windows": list(reload.unrecorded),
+            }
+            out.write(encode(record) + b"\n")
+        else:
+            out.write("".join(line + "\n" for line in describe_reload(reload, zone_name)).encode())
+
+    return write
+
+
+def _fixture_or_exit(path: Path) -> tuple[Fixture, Source]:
+    try:
+        fixture, source = load_fixture(path, display_path(path))
+    except FixtureError as exc:
+        source = Source(display_path(path), path.read_text(encoding="utf-8", errors="replace"))
+        echo_diagnostics([(d, source) for d in exc.diagnostics])
+        sys.exit(EXIT_FOUND)
+    return fixture, source
+
+
+def find_fixtures(paths: tuple[str, ...]) -> list[Path]:
+    """Fixture files (`*.yaml`, `*.yml`) in the given folders, or beside the given `.sop` files."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")))
+        elif path.suffix == ".sop":
+            found.extend(sorted(p for p in path.parent.glob(path.stem + "*.y*ml")))
+        elif path.suffix in (".yaml", ".yml"):
+            found.append(path)
+    return sorted(set(found))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report here.")
+@root_option
+def test(paths: tuple[str, ...], fmt: str, junit: str | None, root: str | None) -> None:
+    """Run every fixture found and check its expectations. Exit 0 all pass, 1 failures, 2 errors."""
+    require_existing(paths)
+    fixtures = find_fixtures(paths)
+    if not fixtures:
+        raise click.UsageError(f"no fixture timelines (*.yaml) found in {', '.join(paths)}")
+    report = run_tests(fixtures, root_path(root))
+    if fmt == "json":
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        for line in report.lines():
+            click.echo(line)
+    if junit:
+        Path(junit).write_text(report.junit(), encoding="utf-8")
+    sys.exit(report.exit_code)
+
+
+@click.command(name="plan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day (YYYY-MM-DD).",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Day after the last (YYYY-MM-DD).",
+)
+@click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
+@root_option
+def plan_command(
+    paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None, root: str | None
+) -> None:
+    """Print every scheduled send per declared group in a date range (the group calendar, 群日历)."""
+    if end <= start:
+        raise click.UsageError("--to must be after --from")
+    plan = build_plan(paths, root_path(root))
+    slots = agenda(plan, start.date(), end.date())
+    zones = {g.name: timeutil.zone(g.timezone or plan.program.timezone) for g in plan.program.groups.values()}
+    for slot in slots:
+        when = dt.datetime.fromtimestamp(slot.time, zones[slot.group]).strftime("%Y-%m-%d %a %H:%M")
+        click.echo(f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}")
+    if not slots:
+        click.echo("no scheduled entries for the declared groups in this range", err=True)
+    if ics:
+        Path(ics).write_text(to_ics(slots, plan), encoding="utf-8", newline="")
+        click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)
