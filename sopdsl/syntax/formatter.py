@@ -41,7 +41,7 @@ import dataclasses
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, assert_never
 
 from sopdsl.errors import ParseError
 from sopdsl.kinds import EVENTS
@@ -503,34 +503,42 @@ def _event(p: n.EventPattern) -> str:
 
 
 def _trigger(t: n.Trigger) -> str:
-    if isinstance(t, n.OnEvent):
-        return _event(t.pattern)
-    if isinstance(t, n.OnAbsence):
-        # `member silent for` is parsed into a `message` absence whose kind has no text of its
-        # own (its span is the trigger's); write it back the way the user did.
-        if t.kind.text == "message" and t.kind.span == t.span:
-            return f"member silent for {_duration(t.duration)}"
-        return f"no {t.kind.text} for {_duration(t.duration)}"
-    if isinstance(t, n.OnDateOffset):
-        at = f" at {t.at.text}" if t.at is not None else ""
-        return f"{_duration(t.offset)} {'before' if t.before else 'after'} {_attr(t.attr)}{at}"
-    if isinstance(t, n.OnAnniversary):
-        return f"{_attr(t.attr)} at {t.at.text}"
-    if isinstance(t, n.OnThreshold):
-        return f"{_attr(t.attr)} reaches {t.threshold.text}"
-    if isinstance(t, n.OnGroupSize):
-        return f"group size reaches {t.threshold.text}"
-    return f"group silent for {_duration(t.duration)}"
+    match t:
+        case n.OnEvent():
+            return _event(t.pattern)
+        case n.OnAbsence():
+            # `member silent for` is parsed into a `message` absence whose kind has no text of its
+            # own (its span is the trigger's); write it back the way the user did.
+            if t.kind.text == "message" and t.kind.span == t.span:
+                return f"member silent for {_duration(t.duration)}"
+            return f"no {t.kind.text} for {_duration(t.duration)}"
+        case n.OnDateOffset():
+            at = f" at {t.at.text}" if t.at is not None else ""
+            return f"{_duration(t.offset)} {'before' if t.before else 'after'} {_attr(t.attr)}{at}"
+        case n.OnAnniversary():
+            return f"{_attr(t.attr)} at {t.at.text}"
+        case n.OnThreshold():
+            return f"{_attr(t.attr)} reaches {t.threshold.text}"
+        case n.OnGroupSize():
+            return f"group size reaches {t.threshold.text}"
+        case n.OnGroupSilent():
+            return f"group silent for {_duration(t.duration)}"
+        case _:
+            assert_never(t)
 
 
 def _cal_expr(e: n.CalExpr) -> str:
-    if isinstance(e, n.CalRef):
-        offsets = "".join(f" {'-' if o.negative else '+'} {_duration(o.duration)}" for o in e.offsets)
-        at = f" at {e.at.text}" if e.at is not None else ""
-        return f"{e.name.text}{offsets}{at}"
-    if isinstance(e, n.CalInline):
-        return f"every {_names(e.days)} at {_times(e.times)}"
-    return _datetime(e.at)
+    match e:
+        case n.CalRef():
+            offsets = "".join(f" {'-' if o.negative else '+'} {_duration(o.duration)}" for o in e.offsets)
+            at = f" at {e.at.text}" if e.at is not None else ""
+            return f"{e.name.text}{offsets}{at}"
+        case n.CalInline():
+            return f"every {_names(e.days)} at {_times(e.times)}"
+        case n.CalOnce():
+            return _datetime(e.at)
+        case _:
+            assert_never(e)
 
 
 def _setting(item: n.PlaybookItem) -> str:
@@ -564,37 +572,41 @@ def _setting(item: n.PlaybookItem) -> str:
 
 
 def _cond(c: n.Cond) -> str:
-    if isinstance(c, n.Or):
-        # `a or b and c` groups as `a or (b and c)`: only a nested `or` needs parentheses.
-        return " or ".join(_operand(o, (n.Or,)) for o in c.operands)
-    if isinstance(c, n.And):
-        return " and ".join(_operand(o, (n.Or, n.And)) for o in c.operands)
-    if isinstance(c, n.Not):
-        return f"not {_operand(c.operand, (n.Or, n.And))}"
-    if isinstance(c, n.Paren):
-        return f"({_cond(c.inner)})"
-    if isinstance(c, n.Tagged):
-        tags = _str(c.tags[0]) if c.test is n.TagTest.TAGGED else _strs(c.tags)
-        return f"{c.subject.value} {_TAG_TESTS[c.test]} {tags}"
-    if isinstance(c, n.Compare):
-        return f"{_attr(c.left)} {c.op.value} {_value(c.right)}"
-    if isinstance(c, n.StartsWith):
-        return f"{_attr(c.left)} starts with {_str(c.prefix)}"
-    if isinstance(c, n.Matches):
-        return f"{_attr(c.left)} matches {_str(c.pattern)}"
-    if isinstance(c, n.InList):
-        return f"{_attr(c.left)} in [{', '.join(_value(v) for v in c.values)}]"
-    if isinstance(c, n.IsSet):
-        return f"{_attr(c.left)} is set"
-    if isinstance(c, n.WindowCount):
-        return f"{c.kind.text} in last {_duration(c.window)} {c.op.value} {c.count.text}"
-    if isinstance(c, n.TimeBetween):
-        return f"time between {c.start.text} and {c.end.text}"
-    if isinstance(c, n.WeekdayIn):
-        return f"weekday in [{_names(c.days)}]"
-    if isinstance(c, n.InStock):
-        return f"coupon {c.coupon.text} {'not in' if c.negated else 'in'} stock"
-    return "true" if c.value else "false"
+    match c:
+        case n.Or():
+            # `a or b and c` groups as `a or (b and c)`: only a nested `or` needs parentheses.
+            return " or ".join(_operand(o, (n.Or,)) for o in c.operands)
+        case n.And():
+            return " and ".join(_operand(o, (n.Or, n.And)) for o in c.operands)
+        case n.Not():
+            return f"not {_operand(c.operand, (n.Or, n.And))}"
+        case n.Paren():
+            return f"({_cond(c.inner)})"
+        case n.Tagged():
+            tags = _str(c.tags[0]) if c.test is n.TagTest.TAGGED else _strs(c.tags)
+            return f"{c.subject.value} {_TAG_TESTS[c.test]} {tags}"
+        case n.Compare():
+            return f"{_attr(c.left)} {c.op.value} {_value(c.right)}"
+        case n.StartsWith():
+            return f"{_attr(c.left)} starts with {_str(c.prefix)}"
+        case n.Matches():
+            return f"{_attr(c.left)} matches {_str(c.pattern)}"
+        case n.InList():
+            return f"{_attr(c.left)} in [{', '.join(_value(v) for v in c.values)}]"
+        case n.IsSet():
+            return f"{_attr(c.left)} is set"
+        case n.WindowCount():
+            return f"{c.kind.text} in last {_duration(c.window)} {c.op.value} {c.count.text}"
+        case n.TimeBetween():
+            return f"time between {c.start.text} and {c.end.text}"
+        case n.WeekdayIn():
+            return f"weekday in [{_names(c.days)}]"
+        case n.InStock():
+            return f"coupon {c.coupon.text} {'not in' if c.negated else 'in'} stock"
+        case n.BoolCond():
+            return "true" if c.value else "false"
+        case _:
+            assert_never(c)
 
 
 def _operand(c: n.Cond, grouped: tuple[type, ...]) -> str:
@@ -603,32 +615,36 @@ def _operand(c: n.Cond, grouped: tuple[type, ...]) -> str:
 
 
 def _simple_step(s: n.Step) -> str:
-    if isinstance(s, n.Send):
-        via = f" via {s.via.text}" if s.via is not None else ""
-        return f"send {s.template.text} to {s.target.value}{via}"
-    if isinstance(s, n.TagStep):
-        return f"{'untag' if s.remove else 'tag'} {s.target.value} {_strs(s.tags)}"
-    if isinstance(s, n.Kick):
-        because = f" because {_str(s.reason)}" if s.reason is not None else ""
-        return f"kick {s.target.value}{because}"
-    if isinstance(s, n.Grant):
-        return f"grant {s.coupon.text} to {s.target.value}"
-    if isinstance(s, n.Invite):
-        return f"invite {s.target.value} to {s.group.text}"
-    if isinstance(s, n.Add):
-        return f"add {'-' if s.negative else ''}{s.amount.text} to {_attr(s.attr)}"
-    if isinstance(s, n.SetStep):
-        return f"set {_attr(s.attr)} = {_value(s.value)}"
-    if isinstance(s, n.Wait):
-        return f"wait {_duration(s.duration)}"
-    if isinstance(s, n.Stop):
-        return "stop"
-    if isinstance(s, n.Call):
-        args = ", ".join(f"{a.name.text} = {_value(a.value)}" for a in s.args)
-        return f"call {s.action.text}({args})"
-    if isinstance(s, n.Dissolve):
-        return "dissolve group"
-    raise TypeError(f"not a one-line step: {type(s).__name__}")
+    match s:
+        case n.Send():
+            via = f" via {s.via.text}" if s.via is not None else ""
+            return f"send {s.template.text} to {s.target.value}{via}"
+        case n.TagStep():
+            return f"{'untag' if s.remove else 'tag'} {s.target.value} {_strs(s.tags)}"
+        case n.Kick():
+            because = f" because {_str(s.reason)}" if s.reason is not None else ""
+            return f"kick {s.target.value}{because}"
+        case n.Grant():
+            return f"grant {s.coupon.text} to {s.target.value}"
+        case n.Invite():
+            return f"invite {s.target.value} to {s.group.text}"
+        case n.Add():
+            return f"add {'-' if s.negative else ''}{s.amount.text} to {_attr(s.attr)}"
+        case n.SetStep():
+            return f"set {_attr(s.attr)} = {_value(s.value)}"
+        case n.Wait():
+            return f"wait {_duration(s.duration)}"
+        case n.Stop():
+            return "stop"
+        case n.Call():
+            args = ", ".join(f"{a.name.text} = {_value(a.value)}" for a in s.args)
+            return f"call {s.action.text}({args})"
+        case n.Dissolve():
+            return "dissolve group"
+        case n.Assign() | n.WaitFor() | n.If() | n.Split():
+            raise TypeError(f"not a one-line step: {type(s).__name__}")
+        case _:
+            assert_never(s)
 
 
 # ---- comments, blank lines, text -----------------------------------------------------------
