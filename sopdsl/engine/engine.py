@@ -322,7 +322,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         """The engine's state as bytes, for `Engine.restore`; its plans are named by hash, not included.
 
         Taken between calls (never from a sink or tracer). The log, sinks and tracer are not kept.
-        Data only (see `runtime/snapshot.py`); raises `EngineError` if some state cannot be written.
+        Data only (see `snapshot.py`); raises `EngineError` if some state cannot be written.
         """
         state = {name: getattr(self, name) for name in _SNAPSHOT_STATE}
         state["armed"] = self.armed
