@@ -152,3 +152,27 @@ def test_the_parser_cache_written_by_one_process_is_used_by_the_next(tmp_path: P
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
     assert (cached.stat().st_mtime_ns, cached.read_bytes()) == before
     assert [p.name for p in tmp_path.glob("parser-*.lark")] == [cached.name]
+
+
+def test_the_command_line_process_freezes_what_the_command_import_made() -> None:
+    """`sopdsl ...` (the group called as the process) freezes the import for the collector; a
+    program running the group in-process (CliRunner calls `main.main`) keeps ordinary collection."""
+    code = textwrap.dedent(
+        """
+        import gc, sys
+        from sopdsl.cli import main
+        sys.argv = ["sopdsl", "explain", "SOP104"]
+        try:
+            {call}
+        except SystemExit:
+            pass
+        print("frozen", gc.get_freeze_count(), gc.isenabled())
+        """
+    )
+    for call, frozen in (("main()", True), ("main.main()", False)):
+        done = subprocess.run(
+            [sys.executable, "-c", code.format(call=call)], capture_output=True, text=True, check=True
+        )
+        count, enabled = done.stdout.rpartition("frozen ")[2].split()
+        assert (int(count) > 0) is frozen, (call, done.stdout)
+        assert enabled == "True"  # the collector runs again afterwards
