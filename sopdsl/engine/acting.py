@@ -16,7 +16,7 @@ from sopdsl.engine.parts import (
     _Parts,
 )
 from sopdsl.engine.rendering import RenderError, _plain
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
@@ -199,7 +199,7 @@ class _Acting(_Parts):
                 action.planned = action.time
             action.reason = decision.reason
             flow.token += 1
-            flow.waiting = "deliver"
+            flow.waiting = WaitDelivery()
             self._push(
                 decision.until,
                 _DELIVER,

@@ -16,7 +16,7 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.plan import Instr, event_key, timeutil
 
 
@@ -176,7 +176,7 @@ class _Flows(_Parts):
                             trigger=flow.trigger,
                         )
                     )
-                    flow.waiting = f"task:{key}"
+                    flow.waiting = WaitTask(key)
                     if self.task_delay is not None and self.now + self.task_delay < due_by:
                         self._push(
                             self.now + self.task_delay,
@@ -187,7 +187,7 @@ class _Flows(_Parts):
                             group=flow.group or "",
                         )
                 else:
-                    flow.waiting = event_key(instr.pattern)
+                    flow.waiting = WaitEvent(event_key(instr.pattern))
                     if flow.member is not None:
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(
