@@ -20,6 +20,8 @@ from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
+_HELD = WaitDelivery()  # frozen and field-less: one will do for every held action
+
 
 class _Acting(_Parts):
     """Actions: deciding each one, the delivery policy, applying what it changes, the log."""
@@ -199,7 +201,7 @@ class _Acting(_Parts):
                 action.planned = action.time
             action.reason = decision.reason
             flow.token += 1
-            flow.waiting = WaitDelivery()
+            flow.waiting = _HELD
             self._push(
                 decision.until,
                 _DELIVER,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +19,12 @@ from sopdsl.engine.parts import (
 )
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.plan import Instr, event_key, timeutil
+
+
+@functools.cache
+def _wait_event(key: str) -> WaitEvent:
+    """One shared (frozen) `WaitEvent` per event key: a `wait … for` allocates nothing."""
+    return WaitEvent(key)
 
 
 class _Flows(_Parts):
@@ -187,7 +194,7 @@ class _Flows(_Parts):
                             group=flow.group or "",
                         )
                 else:
-                    flow.waiting = WaitEvent(event_key(instr.pattern))
+                    flow.waiting = _wait_event(event_key(instr.pattern))
                     if flow.member is not None:
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(
