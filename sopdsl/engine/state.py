@@ -111,8 +111,9 @@ class WaitDelivery:
     """An action the delivery policy held back: the flow goes on once it has gone out (or not)."""
 
 
-# What a flow waits for (a flow that waits for nothing has `waiting = None`). Every reader
-# dispatches over it exhaustively, and the snapshot codec writes each by its class name.
+# What a flow waits for (a flow that waits for nothing has `waiting = None`). A reader either asks
+# one question with isinstance or dispatches with a `match` ending in `assert_never`; the snapshot
+# codec writes each as its class name and fields. A new one goes in WAIT_TYPES too.
 Wait = WaitEvent | WaitTask | WaitDelivery
 WAIT_TYPES: tuple[type[Wait], ...] = (WaitEvent, WaitTask, WaitDelivery)
 
