@@ -8,6 +8,7 @@ mypy (shown here with a shadow copy of state.py, as tests/checker/test_exhaustiv
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def test_the_snapshot_codec_writes_and_reads_every_wait(wait: Wait | None) -> No
         ["Flow", 1],  # a class the union does not name
         ["os.system", "echo"],
         ["WaitEvent"],  # a field short
+        ["WaitEvent", "message", "extra"],  # a field too many
         ["WaitEvent", 5],  # a field of the wrong type
         ["WaitDelivery", "x"],
         [],
@@ -95,7 +97,9 @@ def test_a_forged_wait_is_refused(row: object) -> None:
     blob = snapshot_codec.encode({"flows": {7: flow}}, schema, "x" * 16)
     head = len(snapshot_codec.MAGIC) + snapshot_codec._HEADER.size
     document = msgspec.msgpack.decode(blob[head:])
-    document["flows"][7][11] = row  # `waiting` is Flow's twelfth field
+    waiting = [f.name for f in dataclasses.fields(Flow)].index("waiting")
+    assert document["flows"][7][waiting] == ["WaitEvent", "message"]  # as written
+    document["flows"][7][waiting] = row
     forged = blob[:head] + msgspec.msgpack.encode(document)
     with pytest.raises(EngineError):
         snapshot_codec.decode(forged, schema, "x" * 16)
