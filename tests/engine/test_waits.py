@@ -63,6 +63,23 @@ def test_every_wait_type_is_in_the_union_and_has_a_sample() -> None:
     assert typing.get_type_hints(Flow)["waiting"] == Wait | None
 
 
+def test_the_snapshot_shape_follows_the_type_of_what_a_flow_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `waiting` was a string before: a snapshot of then must be replayed, not restored, so the
+    # shape hash covers the fields' types (and the wait types' own fields), not only their names.
+    from sopdsl.engine import engine as engine_module
+
+    real = typing.get_type_hints
+
+    def as_before(cls: typing.Any) -> dict[str, typing.Any]:
+        hints = real(cls)
+        return {**hints, "waiting": str | None} if cls is Flow else hints
+
+    monkeypatch.setattr(engine_module.typing, "get_type_hints", as_before)
+    assert engine_module._snapshot_format() != engine_module.SNAPSHOT_FORMAT
+
+
 def _flows_round_trip(flows: dict[int, Flow]) -> dict[int, Flow]:
     schema = {"flows": dict[int, Flow]}
     blob = snapshot_codec.encode({"flows": flows}, schema, "x" * 16)
