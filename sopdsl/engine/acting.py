@@ -16,9 +16,11 @@ from sopdsl.engine.parts import (
     _Parts,
 )
 from sopdsl.engine.rendering import RenderError, _plain
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
+
+_HELD = WaitDelivery()  # frozen and field-less: one will do for every held action
 
 
 class _Acting(_Parts):
@@ -199,7 +201,7 @@ class _Acting(_Parts):
                 action.planned = action.time
             action.reason = decision.reason
             flow.token += 1
-            flow.waiting = "deliver"
+            flow.waiting = _HELD
             self._push(
                 decision.until,
                 _DELIVER,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
+import typing
 from collections.abc import Callable, Iterable
 from typing import Any, Literal, assert_never
 
@@ -45,7 +46,7 @@ from sopdsl.engine.parts import (
 )
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.rendering import _Rendering
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
 from sopdsl.engine.trace import Tracer
 from sopdsl.errors import EngineError
@@ -102,13 +103,17 @@ _SNAPSHOT_SCHEMA = {**_SNAPSHOT_STATE, **_SNAPSHOT_TABLES}
 def _snapshot_format() -> str:
     """The shape of a snapshot: the state kept, its types and the fields of the records in it.
 
-    A field added to a member, group, flow or action changes it, so a snapshot written before is
-    replayed from the journal instead of restored into records it does not fit.
+    A field added to a member, group, flow, action or wait, or one whose type changed, changes it,
+    so a snapshot written before is replayed from the journal instead of restored into records it
+    does not fit.
     """
-    records = [
-        f"{cls.__name__}({','.join(f.name for f in dataclasses.fields(cls))})"
-        for cls in (MemberState, GroupState, Flow, Action)
-    ]
+    records = []
+    for cls in (MemberState, GroupState, Flow, Action, *WAIT_TYPES):
+        hints = typing.get_type_hints(cls)
+        fields = ",".join(
+            f"{f.name}:{snapshot_codec.describe_type(hints.get(f.name))}" for f in dataclasses.fields(cls)
+        )
+        records.append(f"{cls.__name__}({fields})")
     state = snapshot_codec.describe(_SNAPSHOT_SCHEMA)
     return hashlib.sha256("|".join(["2", *state, *records]).encode()).hexdigest()[:16]
 

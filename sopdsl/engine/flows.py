@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,8 +17,14 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.plan import Instr, event_key, timeutil
+
+
+@functools.cache
+def _wait_event(key: str) -> WaitEvent:
+    """One shared (frozen) `WaitEvent` per event key: a `wait … for` allocates nothing."""
+    return WaitEvent(key)
 
 
 class _Flows(_Parts):
@@ -176,7 +183,7 @@ class _Flows(_Parts):
                             trigger=flow.trigger,
                         )
                     )
-                    flow.waiting = f"task:{key}"
+                    flow.waiting = WaitTask(key)
                     if self.task_delay is not None and self.now + self.task_delay < due_by:
                         self._push(
                             self.now + self.task_delay,
@@ -187,7 +194,7 @@ class _Flows(_Parts):
                             group=flow.group or "",
                         )
                 else:
-                    flow.waiting = event_key(instr.pattern)
+                    flow.waiting = _wait_event(event_key(instr.pattern))
                     if flow.member is not None:
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(

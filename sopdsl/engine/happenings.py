@@ -15,7 +15,7 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.plan import timeutil
 
 
@@ -217,13 +217,22 @@ class _Happenings(_Parts):
         return kind
 
     def _resume_waiting(self, member_id: str | None, key: str, event: Event) -> None:
+        """Resume the flows a `task_done` (member_id None) or a member's event with this key ends the wait of."""
         if member_id is None:
-            candidates = [f for f in self.flows.values() if f.waiting == f"task:{event.data.get('task')}"]
+            task = f"{event.data.get('task')}"  # the key as text, as the task's own key is
+            candidates = [
+                f for f in self.flows.values() if isinstance(w := f.waiting, WaitTask) and w.key == task
+            ]
         else:
             ids = self.waits.get(member_id)
             if not ids:
                 return
-            candidates = [self.flows[i] for i in sorted(ids) if self.flows[i].waiting == key]
+            # Only flows in a `wait … for` are in `waits`: one type test and a string compare each.
+            candidates = [
+                f
+                for f in map(self.flows.__getitem__, sorted(ids))
+                if isinstance(w := f.waiting, WaitEvent) and w.key == key
+            ]
         for flow in candidates:
             self._unwait(flow)
             flow.token += 1

@@ -12,6 +12,8 @@ characters: `engine.SNAPSHOT_FORMAT`), then one msgpack map of state names to va
 - str, int, float, bool and None as themselves; `X | None` as either;
 - a dataclass (a member, group, flow or action) as an array of its fields in declared order (the
   shape covers the fields' names and order); a field added later just gets encoded;
+- a union of dataclasses (what a flow waits for), or of them and None, as
+  `[class name, *fields]`: read back only as one of the union's own classes;
 - `set[T]` as a sorted array, `list[T]`, `deque[T]` and `tuple[...]` as arrays;
 - `dict[K, V]` with str or int keys as a map (insertion order kept); with tuple keys as an array
   of `[key, value]` pairs, each key an array;
@@ -82,6 +84,11 @@ class _UnsupportedError(Exception):
 def describe(schema: Mapping[str, Any]) -> list[str]:
     """The schema as text, for the snapshot's shape hash: a type changed changes the shape."""
     return [f"{name}:{_describe(tp)}" for name, tp in schema.items()]
+
+
+def describe_type(tp: Any) -> str:
+    """One declared type as text (a record's field, for the shape hash)."""
+    return _describe(tp)
 
 
 def _describe(tp: Any) -> str:
@@ -319,6 +326,9 @@ def _codec(tp: Any) -> _Codec:
         rest = [arg for arg in args if arg is not type(None)]
         if len(rest) == 1 and len(args) == 2:
             return _optional(_codec(rest[0]))
+        if rest and all(dataclasses.is_dataclass(arg) and isinstance(arg, type) for arg in rest):
+            tagged = _tagged_codec(rest)
+            return _optional(tagged) if len(rest) < len(args) else tagged
     if origin in (list, set, collections.deque) and len(args) == 1:
         return _sequence_codec(origin, _codec(args[0]), args[0])
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
@@ -582,8 +592,8 @@ def _record_codec(cls: type[Any]) -> _Codec:
             codecs.append(_codec(hints[name]))
         except _UnsupportedError as exc:
             raise _UnsupportedError(f"{cls.__name__}.{name}: {exc}") from None
-    fetch = operator.attrgetter(*names)
     size = len(names)
+    fetch = operator.attrgetter(*names) if names else (lambda _obj: ())
     # Scalar fields are checked all at once, by the tuple of the row's types: the combinations
     # met (a handful: which optional fields are set) are remembered. Other fields have codecs.
     scalars = [(i, c.scalar) for i, c in enumerate(codecs) if c.scalar is not None]
@@ -601,7 +611,7 @@ def _record_codec(cls: type[Any]) -> _Codec:
     def encode(obj: Any) -> Any:
         if type(obj) is not cls:
             _bad("a record", cls.__name__, obj)
-        row = list(fetch(obj)) if size > 1 else [fetch(obj)]
+        row = list(fetch(obj)) if size != 1 else [fetch(obj)]
         shape = tuple(map(type, row))
         if shape not in seen:
             check(row, shape)
@@ -624,6 +634,31 @@ def _record_codec(cls: type[Any]) -> _Codec:
             except _BadDataError as exc:
                 raise _BadDataError(f"{cls.__name__}.{names[i]}: {exc}") from None
         return cls(*row)
+
+    return _Codec(encode, decode)
+
+
+def _tagged_codec(classes: list[type[Any]]) -> _Codec:
+    """A union of dataclasses: `[class name, *fields]`; read back only as one of the union's classes."""
+    by_name: dict[str, tuple[type[Any], _Codec]] = {}
+    for cls in classes:
+        if cls.__name__ in by_name:
+            raise _UnsupportedError(f"a union of two classes named {cls.__name__}")
+        by_name[cls.__name__] = (cls, _record_codec(cls))
+    by_class = {cls: (name, codec.encode) for name, (cls, codec) in by_name.items()}
+    names = " | ".join(by_name)
+
+    def encode(value: Any) -> Any:
+        found = by_class.get(type(value))
+        if found is None:
+            _bad("a value", names, value)
+        name, enc = found
+        return [name, *enc(value)]
+
+    def decode(value: Any) -> Any:
+        if type(value) is not list or not value or type(value[0]) is not str or value[0] not in by_name:
+            _bad("a value", f"[one of {names}, *its fields]", value)
+        return by_name[value[0]][1].decode(value[1:])
 
     return _Codec(encode, decode)
 

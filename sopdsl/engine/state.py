@@ -92,6 +92,32 @@ class GroupState:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class WaitEvent:
+    """A `wait … for` an event: `key` is the event's key ("message", "tagged:vip", "custom:paid")."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitTask:
+    """An `assign` step: the flow waits for the operator to finish the task with this key."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaitDelivery:
+    """An action the delivery policy held back: the flow goes on once it has gone out (or not)."""
+
+
+# What a flow waits for (a flow that waits for nothing has `waiting = None`). A reader either asks
+# one question with isinstance or dispatches with a `match` ending in `assert_never`; the snapshot
+# codec writes each as its class name and fields. A new one goes in WAIT_TYPES too.
+Wait = WaitEvent | WaitTask | WaitDelivery
+WAIT_TYPES: tuple[type[Wait], ...] = (WaitEvent, WaitTask, WaitDelivery)
+
+
 @dataclass(slots=True)
 class Flow:
     """One member's (or group's) run through a playbook: a program counter and its context."""
@@ -106,7 +132,7 @@ class Flow:
     started: int
     event: dict[str, Any] = field(default_factory=dict)
     coupon: dict[str, Any] | None = None
-    waiting: str | None = None  # the event key this flow waits for
+    waiting: Wait | None = None  # what the flow waits for, if anything
     token: int = 0  # bumps on every wait, so a stale timeout is ignored
     arm: str | None = None
     origin: str = ""  # what started it (an event's id, a timer, a tag action): keys derive from it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import heapq
-from typing import Any, cast
+from typing import Any, assert_never, cast
 
 from sopdsl.checker import model
 from sopdsl.engine import versions
@@ -14,9 +14,9 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow
+from sopdsl.engine.state import Flow, WaitDelivery, WaitEvent, WaitTask
 from sopdsl.engine.versions import PlanChange
-from sopdsl.plan import Plan, event_key, timeutil
+from sopdsl.plan import Instr, Plan, event_key, timeutil
 
 
 class _Switching(_Parts):
@@ -76,11 +76,22 @@ class _Switching(_Parts):
         for flow, index, pc in moves:
             flow.playbook, flow.pc = index, pc
             instr = self.compiled[index].code_of(flow.entry)[pc]
-            if instr.op == "wait_for" and flow.waiting not in (None, "deliver"):
-                assert instr.pattern is not None
-                flow.waiting = event_key(instr.pattern)  # an edited `wait for` waits for its new event
+            if instr.op == "wait_for":
+                self._rewait(flow, instr)
         self._carry_over(old_live, old_armed)
         return changes
+
+    @staticmethod
+    def _rewait(flow: Flow, instr: Instr) -> None:
+        """A flow moved onto a `wait … for` by a reload: an edited wait waits for its new event."""
+        match flow.waiting:
+            case WaitEvent() | WaitTask():
+                assert instr.pattern is not None
+                flow.waiting = WaitEvent(event_key(instr.pattern))
+            case WaitDelivery() | None:
+                pass  # held by an action (it reaches the wait once that goes out), or not waiting
+            case _:
+                assert_never(flow.waiting)
 
     def _carry_over(
         self, old_live: list[_Compiled], old_armed: dict[tuple[int, int], dict[str, int]]
