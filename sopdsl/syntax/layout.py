@@ -1,5 +1,4 @@
-"""Where code and comments are in the source, and rows of code made into the text `fmt` writes:
-comments placed, blank lines kept, trailing comments lined up (see `formatter` for the layout)."""
+"""The formatter's rows of code made into text: source positions, comments, blank lines, alignment."""
 
 from __future__ import annotations
 
