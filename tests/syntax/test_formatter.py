@@ -24,7 +24,7 @@ from hypothesis.extra.lark import from_lark
 from sopdsl.cli import main
 from sopdsl.errors import ParseError
 from sopdsl.source import Source
-from sopdsl.syntax import formatter, nodes
+from sopdsl.syntax import nodes, unparse
 from sopdsl.syntax.formatter import format_file, format_source
 from sopdsl.syntax.parser import lark_parser, parse
 
@@ -487,7 +487,7 @@ def test_format_file_without_source_still_keeps_every_comment() -> None:
 
 
 def test_a_formatter_bug_never_reaches_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(formatter, "_names", lambda names: ", ".join(n.text for n in names[:1]))
+    monkeypatch.setattr(unparse, "_names", lambda names: ", ".join(n.text for n in names[:1]))
     with pytest.raises(RuntimeError, match="bug in sopdsl fmt"):
         fmt("playbook p { scenario A, B }")
 

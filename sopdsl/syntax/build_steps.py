@@ -1,0 +1,132 @@
+"""The builders of steps: blocks, actions on members and groups, waits, branches and splits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sopdsl.source import Span
+from sopdsl.syntax import nodes as n
+from sopdsl.syntax.building import _all, _Block, _Else, _of, _Steps, _Then
+
+
+class StepBuilders:
+    """One method per grammar rule of a step (see `transformer._Builders`)."""
+
+    # ---- steps ----
+
+    def block_one(self, span: Span, children: list[Any]) -> _Block:
+        block = _Block(children)
+        block.braced = False
+        return block
+
+    def block_many(self, span: Span, children: list[Any]) -> _Block:
+        return _Block(children)
+
+    def body(self, span: Span, children: list[Any]) -> _Steps:
+        return _Steps(children)
+
+    def then_branch(self, span: Span, children: list[Any]) -> _Then:
+        return _Then(children[0])
+
+    def else_branch(self, span: Span, children: list[Any]) -> _Else:
+        return _Else(children[0])
+
+    def send(self, span: Span, children: list[Any]) -> n.Send:
+        via = children[2][1] if len(children) > 2 and children[2] is not None else None
+        return n.Send(children[0], children[1], via, span)
+
+    def tag(self, span: Span, children: list[Any]) -> n.TagStep:
+        return n.TagStep(children[0], tuple(children[1]), False, span)
+
+    def untag(self, span: Span, children: list[Any]) -> n.TagStep:
+        return n.TagStep(children[0], tuple(children[1]), True, span)
+
+    def because(self, span: Span, children: list[Any]) -> n.Str:
+        return children[0]  # type: ignore[no-any-return]
+
+    def kick(self, span: Span, children: list[Any]) -> n.Kick:
+        return n.Kick(children[0], children[1] if len(children) > 1 else None, span)
+
+    def grant(self, span: Span, children: list[Any]) -> n.Grant:
+        return n.Grant(children[0], children[1], span)
+
+    def invite(self, span: Span, children: list[Any]) -> n.Invite:
+        return n.Invite(children[0], children[1], span)
+
+    def signed_number(self, span: Span, children: list[Any]) -> tuple[bool, n.Number]:
+        if len(children) == 2 and children[0] is not None:
+            return (str(children[0]) == "-", children[1])
+        return (False, children[-1])
+
+    def add(self, span: Span, children: list[Any]) -> n.Add:
+        negative, amount = children[0]
+        return n.Add(amount, negative, children[1], span)
+
+    def set_step(self, span: Span, children: list[Any]) -> n.SetStep:
+        return n.SetStep(children[0], children[1], span)
+
+    def assign(self, span: Span, children: list[Any]) -> n.Assign:
+        then = _of(children, _Then)
+        otherwise = _of(children, _Else)
+        return n.Assign(
+            children[0],
+            children[1],
+            children[2],
+            tuple(then) if then is not None else None,
+            tuple(otherwise) if otherwise is not None else None,
+            span,
+        )
+
+    def wait(self, span: Span, children: list[Any]) -> n.Wait:
+        return n.Wait(children[0], span)
+
+    def wait_for(self, span: Span, children: list[Any]) -> n.WaitFor:
+        then = _of(children, _Then)
+        otherwise = _of(children, _Else)
+        return n.WaitFor(
+            _of(children, n.Duration),
+            _of(children, n.EventPattern),  # type: ignore[arg-type]
+            tuple(then) if then is not None else None,
+            tuple(otherwise) if otherwise is not None else None,
+            span,
+        )
+
+    def elif_branch(self, span: Span, children: list[Any]) -> n.Branch:
+        return n.Branch(children[0], tuple(children[1]), span)
+
+    def if_step(self, span: Span, children: list[Any]) -> n.If:
+        first = n.Branch(children[0], tuple(children[1]), span)
+        branches = (first, *_all(children[2:], n.Branch))
+        otherwise = _of(children, _Else)
+        return n.If(branches, tuple(otherwise) if otherwise is not None else None, span)
+
+    def arm(self, span: Span, children: list[Any]) -> n.Arm:
+        block: _Block = children[2]
+        return n.Arm(children[0], children[1], tuple(block), block.braced, span)
+
+    def split(self, span: Span, children: list[Any]) -> n.Split:
+        return n.Split(tuple(children), span)
+
+    def stop(self, span: Span, children: list[Any]) -> n.Stop:
+        return n.Stop(span)
+
+    def arg(self, span: Span, children: list[Any]) -> n.Arg:
+        return n.Arg(children[0], children[1], span)
+
+    def call(self, span: Span, children: list[Any]) -> n.Call:
+        return n.Call(children[0], tuple(c for c in children[1:] if c is not None), span)
+
+    def dissolve(self, span: Span, children: list[Any]) -> n.Dissolve:
+        return n.Dissolve(span)
+
+    def target_member(self, span: Span, children: list[Any]) -> n.Target:
+        return n.Target.MEMBER
+
+    def target_group(self, span: Span, children: list[Any]) -> n.Target:
+        return n.Target.GROUP
+
+    def target_operator(self, span: Span, children: list[Any]) -> n.Target:
+        return n.Target.OPERATOR
+
+    def target_referrer(self, span: Span, children: list[Any]) -> n.Target:
+        return n.Target.REFERRER

@@ -1,0 +1,303 @@
+"""Syntax nodes written back as one line of text each: the text of the formatter's rows."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, assert_never
+
+from sopdsl.kinds import EVENTS
+from sopdsl.syntax import nodes as n
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"})
+
+# `on member joins`: each event kind's phrase, from the registry of kinds.
+_EVENTS = {kind: spec.phrase for kind, spec in EVENTS.items() if spec.phrase is not None}
+
+_GROUP_WORDS = {
+    n.GroupOptionKind.TAGS: "tagged",
+    n.GroupOptionKind.TIMEZONE: "timezone",
+    n.GroupOptionKind.OPERATOR: "operator",
+}
+
+_TAG_TESTS = {
+    n.TagTest.TAGGED: "tagged",
+    n.TagTest.NOT_TAGGED: "not tagged",
+    n.TagTest.ANY: "tagged any of",
+    n.TagTest.ALL: "tagged all of",
+}
+
+
+def _str(s: n.Str) -> str:
+    if s.long:
+        # Lines are indented when the row is written; see `_physical_lines`. An empty value
+        # needs no line of its own: a whitespace-only last line is dropped when parsed.
+        return f'"""\n{s.value}\n"""' if s.value else '"""\n"""'
+    return '"' + s.value.translate(_ESCAPES) + '"'
+
+
+def _strs(values: Sequence[n.Str]) -> str:
+    return ", ".join(_str(v) for v in values)
+
+
+def _names(names: Sequence[n.Name]) -> str:
+    return ", ".join(name.text for name in names)
+
+
+def _title(title: n.Str | None) -> str:
+    return f" {_str(title)}" if title is not None else ""
+
+
+def _duration(d: n.Duration) -> str:
+    return f"{d.amount.text} {d.unit.text}"
+
+
+def _datetime(d: n.DateTime) -> str:
+    return f"{d.date.text} {d.time.text}"
+
+
+def _attr(a: n.AttrRef) -> str:
+    return f"{a.root.value}.{a.field.text}"
+
+
+def _value(v: n.Value) -> str:
+    if isinstance(v, n.Str):
+        return _str(v)
+    if isinstance(v, n.Number):
+        return v.text
+    if isinstance(v, n.Bool):
+        return "true" if v.value else "false"
+    if isinstance(v, n.Date):
+        return v.text
+    return _attr(v)
+
+
+def _bounds(bounds: Sequence[n.CalBound]) -> str:
+    return "".join(f" {'until' if b.is_until else 'from'} {b.date.text}" for b in bounds)
+
+
+def _times(times: Sequence[n.Time]) -> str:
+    return ", ".join(t.text for t in times)
+
+
+def _cal_spec(spec: n.CalSpec) -> str:
+    if isinstance(spec, n.CalWeekly):
+        return f"every {_names(spec.days)} at {_times(spec.times)}{_bounds(spec.bounds)}"
+    if isinstance(spec, n.CalInterval):
+        return f"every {_duration(spec.every)} from {_datetime(spec.start)}{_bounds(spec.bounds)}"
+    if isinstance(spec, n.CalDates):
+        return f"on {', '.join(d.text for d in spec.dates)} at {_times(spec.times)}"
+    return f"cron {_str(spec.expression)}{_bounds(spec.bounds)}"
+
+
+def _coupon_option(option: n.CouponOption) -> str:
+    value = option.value
+    if option.kind is n.CouponOptionKind.NOT_TRANSFERABLE:
+        return "not transferable"
+    if isinstance(value, n.Duration):
+        return f"valid for {_duration(value)}"
+    word = "worth" if option.kind is n.CouponOptionKind.WORTH else "stock"
+    return f"{word} {value.text if value is not None else ''}"
+
+
+def _simple_declaration(d: n.Declaration) -> str:
+    if isinstance(d, n.TimezoneDecl):
+        return f"timezone {_str(d.zone)}"
+    if isinstance(d, n.IncludeDecl):
+        return f"include {_str(d.path)}"
+    if isinstance(d, n.AttributeDecl):
+        return f"attribute {d.name.text}: {d.type.text}{_title(d.title)}"
+    if isinstance(d, n.CounterDecl):
+        return f"counter {d.name.text}{_title(d.title)}"
+    if isinstance(d, n.CouponDecl):
+        options = "".join(f" {_coupon_option(o)}" for o in d.options)
+        return f"coupon {d.name.text}{_title(d.title)}{options}"
+    if isinstance(d, n.CalendarDecl):
+        return f"calendar {d.name.text}{_title(d.title)} = {_cal_spec(d.spec)}"
+    if isinstance(d, n.TemplateDecl):
+        tags = f" tagged {_strs(d.tags)}" if d.tags else ""
+        body = f"file {_str(d.body)}" if d.from_file else _str(d.body)
+        return f"template {d.name.text}{_title(d.title)}{tags} = {body}"
+    raise TypeError(f"not a one-line declaration: {type(d).__name__}")
+
+
+def _scope(scope: n.Scope) -> str:
+    if scope.kind is n.ScopeKind.ALL:
+        return "all groups"
+    if scope.kind is n.ScopeKind.TAGGED:
+        return f"groups tagged {_strs(scope.tags)}"
+    if scope.kind is n.ScopeKind.NAMED:
+        return f"groups {_names(scope.names)}"
+    return "private chats"
+
+
+def _rule(rule: n.PolicyRule) -> str:
+    if isinstance(rule, n.QuietHours):
+        return f"quiet hours {rule.start.text} - {rule.end.text}"
+    if isinstance(rule, n.Cap):
+        text = f"at most {rule.limit.text} {rule.noun.text}"
+        text += "".join(f" per {p.text}" for p in rule.per)
+        if rule.via is not None:
+            text += f" via {rule.via.text}"
+        if rule.overflow is not None:
+            text += f" else {rule.overflow.text}"
+        return text
+    if isinstance(rule, n.Protect):
+        return f"never kick members tagged {_strs(rule.tags)}"
+    return f"at least {rule.percent.text}% of sends tagged {_str(rule.tag)} in {_scope(rule.scope)}"
+
+
+def _event(p: n.EventPattern) -> str:
+    if p.kind is n.EventKind.TAGGED and p.tag is not None:
+        return f"member is tagged {_str(p.tag)}"
+    if p.kind is n.EventKind.UNTAGGED and p.tag is not None:
+        return f"member is untagged {_str(p.tag)}"
+    if p.kind is n.EventKind.CUSTOM and p.custom is not None:
+        return f"event {p.custom.text}"
+    return _EVENTS[p.kind]
+
+
+def _trigger(t: n.Trigger) -> str:
+    match t:
+        case n.OnEvent():
+            return _event(t.pattern)
+        case n.OnAbsence():
+            # `member silent for` is parsed into a `message` absence whose kind has no text of its
+            # own (its span is the trigger's); write it back the way the user did.
+            if t.kind.text == "message" and t.kind.span == t.span:
+                return f"member silent for {_duration(t.duration)}"
+            return f"no {t.kind.text} for {_duration(t.duration)}"
+        case n.OnDateOffset():
+            at = f" at {t.at.text}" if t.at is not None else ""
+            return f"{_duration(t.offset)} {'before' if t.before else 'after'} {_attr(t.attr)}{at}"
+        case n.OnAnniversary():
+            return f"{_attr(t.attr)} at {t.at.text}"
+        case n.OnThreshold():
+            return f"{_attr(t.attr)} reaches {t.threshold.text}"
+        case n.OnGroupSize():
+            return f"group size reaches {t.threshold.text}"
+        case n.OnGroupSilent():
+            return f"group silent for {_duration(t.duration)}"
+        case _:
+            assert_never(t)
+
+
+def _cal_expr(e: n.CalExpr) -> str:
+    match e:
+        case n.CalRef():
+            offsets = "".join(f" {'-' if o.negative else '+'} {_duration(o.duration)}" for o in e.offsets)
+            at = f" at {e.at.text}" if e.at is not None else ""
+            return f"{e.name.text}{offsets}{at}"
+        case n.CalInline():
+            return f"every {_names(e.days)} at {_times(e.times)}"
+        case n.CalOnce():
+            return _datetime(e.at)
+        case _:
+            assert_never(e)
+
+
+def _setting(item: n.PlaybookItem) -> str:
+    if isinstance(item, n.ScenarioSetting):
+        return f"scenario {_names(item.ids)}"
+    if isinstance(item, n.ScopeSetting):
+        return f"in {_scope(item.scope)}"
+    if isinstance(item, n.OnSetting):
+        return f"on {_trigger(item.trigger)}"
+    if isinstance(item, n.WhenSetting):
+        return f"when {_cond(item.cond)}"
+    if isinstance(item, n.RepeatSetting):
+        if item.mode is n.Repeat.COOLDOWN and item.cooldown is not None:
+            return f"repeat after {_duration(item.cooldown)}"
+        return f"repeat {item.mode.value}"
+    if isinstance(item, n.ApplySetting):
+        return f"apply to {item.who.text} members"
+    if isinstance(item, n.MissedSetting):
+        return " ".join(["missed", *(w.text for w in item.words)])
+    if isinstance(item, n.ChangeSetting):
+        return f"on change {item.mode.text}"
+    if isinstance(item, n.ActiveSetting):
+        return f"active from {_datetime(item.start)} until {_datetime(item.end)}"
+    if isinstance(item, n.VersionSetting):
+        return f"version {_str(item.version)}"
+    if isinstance(item, n.AuthorSetting):
+        return f"author {_str(item.author)}"
+    if isinstance(item, n.ReviewSetting):
+        return f"reviewed by {_strs(item.reviewers)}"
+    raise TypeError(f"not a one-line playbook item: {type(item).__name__}")
+
+
+def _cond(c: n.Cond) -> str:
+    match c:
+        case n.Or():
+            # `a or b and c` groups as `a or (b and c)`: only a nested `or` needs parentheses.
+            return " or ".join(_operand(o, (n.Or,)) for o in c.operands)
+        case n.And():
+            return " and ".join(_operand(o, (n.Or, n.And)) for o in c.operands)
+        case n.Not():
+            return f"not {_operand(c.operand, (n.Or, n.And))}"
+        case n.Paren():
+            return f"({_cond(c.inner)})"
+        case n.Tagged():
+            tags = _str(c.tags[0]) if c.test is n.TagTest.TAGGED else _strs(c.tags)
+            return f"{c.subject.value} {_TAG_TESTS[c.test]} {tags}"
+        case n.Compare():
+            return f"{_attr(c.left)} {c.op.value} {_value(c.right)}"
+        case n.StartsWith():
+            return f"{_attr(c.left)} starts with {_str(c.prefix)}"
+        case n.Matches():
+            return f"{_attr(c.left)} matches {_str(c.pattern)}"
+        case n.InList():
+            return f"{_attr(c.left)} in [{', '.join(_value(v) for v in c.values)}]"
+        case n.IsSet():
+            return f"{_attr(c.left)} is set"
+        case n.WindowCount():
+            return f"{c.kind.text} in last {_duration(c.window)} {c.op.value} {c.count.text}"
+        case n.TimeBetween():
+            return f"time between {c.start.text} and {c.end.text}"
+        case n.WeekdayIn():
+            return f"weekday in [{_names(c.days)}]"
+        case n.InStock():
+            return f"coupon {c.coupon.text} {'not in' if c.negated else 'in'} stock"
+        case n.BoolCond():
+            return "true" if c.value else "false"
+        case _:
+            assert_never(c)
+
+
+def _operand(c: n.Cond, grouped: tuple[type, ...]) -> str:
+    text = _cond(c)
+    return f"({text})" if isinstance(c, grouped) else text
+
+
+def _simple_step(s: n.Step) -> str:
+    match s:
+        case n.Send():
+            via = f" via {s.via.text}" if s.via is not None else ""
+            return f"send {s.template.text} to {s.target.value}{via}"
+        case n.TagStep():
+            return f"{'untag' if s.remove else 'tag'} {s.target.value} {_strs(s.tags)}"
+        case n.Kick():
+            because = f" because {_str(s.reason)}" if s.reason is not None else ""
+            return f"kick {s.target.value}{because}"
+        case n.Grant():
+            return f"grant {s.coupon.text} to {s.target.value}"
+        case n.Invite():
+            return f"invite {s.target.value} to {s.group.text}"
+        case n.Add():
+            return f"add {'-' if s.negative else ''}{s.amount.text} to {_attr(s.attr)}"
+        case n.SetStep():
+            return f"set {_attr(s.attr)} = {_value(s.value)}"
+        case n.Wait():
+            return f"wait {_duration(s.duration)}"
+        case n.Stop():
+            return "stop"
+        case n.Call():
+            args = ", ".join(f"{a.name.text} = {_value(a.value)}" for a in s.args)
+            return f"call {s.action.text}({args})"
+        case n.Dissolve():
+            return "dissolve group"
+        case n.Assign() | n.WaitFor() | n.If() | n.Split():
+            raise TypeError(f"not a one-line step: {type(s).__name__}")
+        case _:
+            assert_never(s)
