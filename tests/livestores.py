@@ -81,18 +81,7 @@ def fixture_setup(runtime: Any, fixture: Fixture, zone: str) -> None:
             owner=group.owner,
         )
     for member in fixture.members:
-        runtime.add_member(
-            member.id,
-            name=member.name or member.id,
-            nickname=member.nickname,
-            tags=member.tags,
-            attributes=member.attributes,
-            groups=member.groups,
-            joined_at=to_epoch(member.joined, zone) if member.joined else None,
-            referrer=member.referrer,
-            channel=member.channel,
-            counters=member.counters,
-        )
+        runtime.add_member(member.record(to_epoch(member.joined, zone) if member.joined else None))
 
 
 def fixture_events(fixture: Fixture, zone: str) -> list[dict[str, Any]]:

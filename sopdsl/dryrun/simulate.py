@@ -103,7 +103,7 @@ def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | TimelineGroup]) 
             group.id,
             name=group.name,
             tags=group.tags,
-            zone=group.timezone,
+            timezone=group.timezone,
             operator=group.operator,
             owner=group.owner,
         )
@@ -137,19 +137,7 @@ def simulate(
     first = engine.plan.content_hash
     _add_groups(engine, fixture.groups)
     for member in fixture.members:
-        engine.add_member(
-            member.id,
-            name=member.name or member.id,
-            nickname=member.nickname,
-            tags=member.tags,
-            attributes=member.attributes,
-            groups=member.groups,
-            joined_at=to_epoch(member.joined, zone_name) if member.joined else None,
-            referrer=member.referrer,
-            channel=member.channel,
-            counters=member.counters,
-            contact=member.contact,
-        )
+        engine.add_member(member.record(to_epoch(member.joined, zone_name) if member.joined else None))
     checks = sorted(
         (to_epoch(e.at, zone_name), i)
         for i, e in enumerate(fixture.expect)
@@ -259,18 +247,7 @@ def simulate_timeline(
         if isinstance(record, Event):
             first = record
             break
-        add_member(
-            record.id,
-            name=record.name or record.id,
-            nickname=record.nickname,
-            tags=record.tags,
-            attributes=record.attributes,
-            groups=record.groups,
-            joined_at=record.joined,
-            referrer=record.referrer,
-            channel=record.channel,
-            counters=record.counters,
-        )
+        add_member(record)
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)

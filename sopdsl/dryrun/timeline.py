@@ -33,6 +33,7 @@ from sopdsl.dryrun.fixtures import (
     span_problem,
 )
 from sopdsl.engine.events import KINDS, Event, missing
+from sopdsl.engine.records import MEMBER_FILE_FIELDS, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
@@ -52,18 +53,7 @@ _HEADER_FIELDS = {
     "groups",
 }
 _GROUP_FIELDS = {"id", "name", "tags", "timezone", "operator", "owner"}
-_MEMBER_FIELDS = {
-    "id",
-    "name",
-    "nickname",
-    "tags",
-    "attributes",
-    "counters",
-    "groups",
-    "joined",
-    "referrer",
-    "channel",
-}
+_MEMBER_FIELDS = set(MEMBER_FILE_FIELDS)  # a member line is a `MemberRecord`, `joined` a time
 _EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
 _KINDS = frozenset(KINDS)
 _NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
@@ -90,6 +80,8 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
     joined: int | str | None = None
     referrer: str | None = None
     channel: str | None = None
+    contact: bool = False
+    owner: str | None = None
 
 
 _LINE = msgspec.json.Decoder(_Line)
@@ -108,20 +100,7 @@ class Group:
     owner: str | None = None
 
 
-@dataclass(slots=True)
-class Member:
-    """A member present at the start (times already in epoch seconds)."""
-
-    id: str
-    name: str | None = None
-    nickname: str = ""
-    tags: list[str] = field(default_factory=list)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    counters: dict[str, float] = field(default_factory=dict)
-    groups: list[str] = field(default_factory=list)
-    joined: int | None = None
-    referrer: str | None = None
-    channel: str | None = None
+Member = MemberRecord  # a member line, times already in epoch seconds (the old name kept)
 
 
 @dataclass
@@ -470,7 +449,10 @@ class Timeline:
         if not isinstance(member_id, str) or not member_id:
             add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
             return False
-        for name in ("name", "nickname", "referrer", "channel"):
+        if not isinstance(obj.get("contact", False), bool):
+            add(line, f"contact: {obj['contact']!r} is not true or false")
+            return False
+        for name in ("name", "nickname", "referrer", "channel", "owner"):
             if obj.get(name) is not None and not isinstance(obj[name], str):
                 add(line, f"{name}: {obj[name]!r} is not text")
                 return False
@@ -510,17 +492,19 @@ class Timeline:
             except ValueError as exc:
                 self._problems.add(line, f"joined: {exc}")
                 return None
-        return Member(
+        return MemberRecord(
             id=rec.id,
-            name=rec.name,
+            name=rec.name or "",
             nickname=rec.nickname,
-            tags=rec.tags,
+            tags=tuple(rec.tags),
             attributes=rec.attributes,
             counters=rec.counters,
-            groups=rec.groups,
-            joined=joined,
+            groups=tuple(rec.groups),
+            joined_at=joined,
             referrer=rec.referrer,
             channel=rec.channel,
+            contact=rec.contact,
+            owner=rec.owner,
         )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import heapq
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
@@ -44,6 +44,7 @@ from sopdsl.engine.parts import (
     _Compiled,
 )
 from sopdsl.engine.policy import Delivery
+from sopdsl.engine.records import MemberRecord, member_record
 from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
@@ -217,14 +218,14 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         *,
         name: str | None = None,
         tags: Iterable[str] = (),
-        zone: str | None = None,
+        timezone: str | None = None,
         operator: str | None = None,
         owner: str | None = None,
     ) -> GroupState:
         """Register a group (from a fixture or a store) before or while running."""
         declared = self.program.groups.get(group_id)
         tz = timeutil.zone(
-            zone or (declared.timezone if declared and declared.timezone else self.program.timezone)
+            timezone or (declared.timezone if declared and declared.timezone else self.program.timezone)
         )
         group = GroupState(
             id=group_id,
@@ -241,39 +242,47 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     def add_member(
         self,
-        member_id: str,
+        member: str | MemberRecord,
         *,
         name: str = "",
         nickname: str = "",
         tags: Iterable[str] = (),
-        attributes: dict[str, Any] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        counters: Mapping[str, float] | None = None,
         groups: Iterable[str] = (),
         joined_at: int | None = None,
         referrer: str | None = None,
         channel: str | None = None,
-        counters: dict[str, float] | None = None,
         contact: bool = False,
+        owner: str | None = None,
     ) -> MemberState:
         """Register a member present before the plan took effect (or found since: armed from now).
 
-        Registering a member the engine knows adds what is given (tags, attributes, counters,
-        groups, non-empty fields) and keeps what it knows (activity, timers).
+        Takes a `MemberRecord`, or an id and the record's fields as keywords (the same names:
+        `tests/engine/test_records.py` holds them equal). Registering a member the engine knows
+        adds what is given (tags, attributes, counters, groups, non-empty fields) and keeps what
+        it knows (activity, timers).
         """
+        return self._register(member_record(member, locals()))
+
+    def _register(self, record: MemberRecord) -> MemberState:
+        member_id = record.id
         member = self.members.get(member_id)
         if member is None:
             member = MemberState(id=member_id, name=member_id, existing=True)
             self.members[member_id] = member
-        member.name = name or member.name
-        member.nickname = nickname or member.nickname
-        member.channel = channel or member.channel
-        member.referrer = referrer or member.referrer
-        member.joined_at = joined_at if joined_at is not None else member.joined_at
-        member.tags |= set(tags)
-        member.attributes.update(attributes or {})
-        member.counters.update(counters or {})
-        if contact:
+        member.name = record.name or member.name
+        member.nickname = record.nickname or member.nickname
+        member.channel = record.channel or member.channel
+        member.referrer = record.referrer or member.referrer
+        member.owner = record.owner or member.owner
+        member.joined_at = record.joined_at if record.joined_at is not None else member.joined_at
+        member.tags |= set(record.tags)
+        member.attributes.update(record.attributes)
+        member.counters.update(record.counters)
+        if record.contact:
             self.contacts.add(member_id)
-        for group_id in groups:
+        for group_id in record.groups:
             if group_id not in self.groups:
                 self.add_group(group_id)
             member.groups.add(group_id)

@@ -298,7 +298,7 @@ class _Parts(ABC):
         *,
         name: str | None = None,
         tags: Iterable[str] = (),
-        zone: str | None = None,
+        timezone: str | None = None,
         operator: str | None = None,
         owner: str | None = None,
     ) -> GroupState: ...

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
+from sopdsl.engine.records import MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, PlanError, SopdslError
 from sopdsl.live.intake import EventError, surrogate
@@ -302,23 +303,13 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
             body["group"],
             name=body.get("name") or None,
             tags=body.get("tags", ()),
-            zone=body.get("zone"),
+            # Entries written before the keyword was one spelling everywhere say `zone`.
+            timezone=body.get("timezone", body.get("zone")),
             operator=body.get("operator"),
             owner=body.get("owner"),
         )
     else:
-        engine.add_member(
-            body["member"],
-            name=body.get("name", ""),
-            nickname=body.get("nickname", ""),
-            tags=body.get("tags", ()),
-            attributes=body.get("attributes") or {},
-            groups=body.get("groups", ()),
-            joined_at=body.get("joined_at"),
-            referrer=body.get("referrer"),
-            channel=body.get("channel"),
-            counters=body.get("counters") or {},
-        )
+        engine.add_member(MemberRecord.from_journal(body))
     return []
 
 
