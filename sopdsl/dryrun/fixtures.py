@@ -23,7 +23,7 @@ from pydantic import ValidationError, field_validator
 from sopdsl.checker.model import Model
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.engine.events import missing
-from sopdsl.engine.records import MemberRecord
+from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.source import Source, Span
 
@@ -34,7 +34,7 @@ EventKindName = Literal[
 
 
 class FixtureGroup(Model):
-    """A group present at the start."""
+    """A group present at the start: a `GroupRecord` as a fixture spells it."""
 
     id: str
     name: str | None = None
@@ -42,6 +42,10 @@ class FixtureGroup(Model):
     timezone: str | None = None
     operator: str | None = None
     owner: str | None = None
+
+    def record(self) -> GroupRecord:
+        """The group as the engine and the runtime take it."""
+        return GroupRecord(self.id, self.name, tuple(self.tags), self.timezone, self.operator, self.owner)
 
 
 class FixtureMember(Model):

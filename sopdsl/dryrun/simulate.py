@@ -21,11 +21,11 @@ from sopdsl.dryrun.fixtures import (
     parse_duration,
     parse_time,
 )
-from sopdsl.dryrun.timeline import Group as TimelineGroup
 from sopdsl.dryrun.timeline import Timeline
 from sopdsl.engine.actions import Action, iso
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
+from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.trace import Tracer
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
 from sopdsl.kinds import subject_of
@@ -96,17 +96,10 @@ class Simulation:
         yield from self.actions[done:]
 
 
-def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | TimelineGroup]) -> None:
+def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | GroupRecord]) -> None:
     """Register the groups a fixture or a timeline's header declares."""
     for group in groups:
-        engine.add_group(
-            group.id,
-            name=group.name,
-            tags=group.tags,
-            timezone=group.timezone,
-            operator=group.operator,
-            owner=group.owner,
-        )
+        engine.add_group(group if isinstance(group, GroupRecord) else group.record())
 
 
 def to_epoch(text: str, tz_name: str) -> int:

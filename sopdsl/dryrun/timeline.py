@@ -33,7 +33,7 @@ from sopdsl.dryrun.fixtures import (
     span_problem,
 )
 from sopdsl.engine.events import KINDS, Event, missing
-from sopdsl.engine.records import MEMBER_FILE_FIELDS, MemberRecord
+from sopdsl.engine.records import GROUP_FIELDS, MEMBER_FILE_FIELDS, GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
@@ -52,7 +52,7 @@ _HEADER_FIELDS = {
     "staff_completes_tasks_after",
     "groups",
 }
-_GROUP_FIELDS = {"id", "name", "tags", "timezone", "operator", "owner"}
+_GROUP_FIELDS = set(GROUP_FIELDS)  # a group of the header is a `GroupRecord`
 _MEMBER_FIELDS = set(MEMBER_FILE_FIELDS)  # a member line is a `MemberRecord`, `joined` a time
 _EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
 _KINDS = frozenset(KINDS)
@@ -88,18 +88,7 @@ _LINE = msgspec.json.Decoder(_Line)
 _json = msgspec.json.Decoder().decode
 
 
-@dataclass
-class Group:
-    """A group present at the start."""
-
-    id: str
-    name: str | None = None
-    tags: list[str] = field(default_factory=list)
-    timezone: str | None = None
-    operator: str | None = None
-    owner: str | None = None
-
-
+Group = GroupRecord  # a group of the header (the old name kept)
 Member = MemberRecord  # a member line, times already in epoch seconds (the old name kept)
 
 
@@ -248,10 +237,10 @@ class Timeline:
         if not _texts(tags):
             self._problems.add(1, f"{where}.tags: a list of texts")
             return None
-        return Group(
+        return GroupRecord(
             id=item["id"],
             name=_text_or_none(item.get("name")),
-            tags=list(tags),
+            tags=tuple(tags),
             timezone=zone_name,
             operator=_text_or_none(item.get("operator")),
             owner=_text_or_none(item.get("owner")),

@@ -44,7 +44,7 @@ from sopdsl.engine.parts import (
     _Compiled,
 )
 from sopdsl.engine.policy import Delivery
-from sopdsl.engine.records import MemberRecord, member_record
+from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
@@ -214,7 +214,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     def add_group(
         self,
-        group_id: str,
+        group: str | GroupRecord,
         *,
         name: str | None = None,
         tags: Iterable[str] = (),
@@ -222,23 +222,27 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         operator: str | None = None,
         owner: str | None = None,
     ) -> GroupState:
-        """Register a group (from a fixture or a store) before or while running."""
+        """Register a group (from a fixture or a store) before or while running: a `GroupRecord`,
+        or an id and the record's fields as keywords."""
+        record = group_record(group, locals())
+        group_id = record.id
         declared = self.program.groups.get(group_id)
         tz = timeutil.zone(
-            timezone or (declared.timezone if declared and declared.timezone else self.program.timezone)
+            record.timezone
+            or (declared.timezone if declared and declared.timezone else self.program.timezone)
         )
-        group = GroupState(
+        state = GroupState(
             id=group_id,
-            name=name or (declared.title if declared and declared.title else group_id),
+            name=record.name or (declared.title if declared and declared.title else group_id),
             zone=tz,
-            tags=set(tags) | (set(declared.tags) if declared else set()),
-            operator=operator or (declared.operator if declared else None),
-            owner=owner,
+            tags=set(record.tags) | (set(declared.tags) if declared else set()),
+            operator=record.operator or (declared.operator if declared else None),
+            owner=record.owner,
         )
-        self.groups[group_id] = group
+        self.groups[group_id] = state
         if self._started:
-            self._arm_group(group)
-        return group
+            self._arm_group(state)
+        return state
 
     def add_member(
         self,

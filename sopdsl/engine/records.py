@@ -1,4 +1,4 @@
-"""What a bot registers about a member, as one record every registering path shares.
+"""What a bot registers about a member or a group, as one record every registering path shares.
 
 The engine, the live runtime (and its journal), the simulator, fixtures and timelines all
 spell a member through `MemberRecord`, so a field added here (the contact's owner, say) reaches
@@ -84,3 +84,48 @@ def member_record(member: str | MemberRecord, given: Mapping[str, Any]) -> Membe
         dict(fields["counters"] or {}),
     )
     return MemberRecord(id=member, **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """One group as registered; what is not given comes from its declaration, then the program."""
+
+    id: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    timezone: str | None = None
+    operator: str | None = None
+    owner: str | None = None
+
+    def journal_body(self) -> dict[str, Any]:
+        """The record as a journal entry's fields (`group` is the id: `id` is the entry's own)."""
+        body: dict[str, Any] = {
+            "group" if name == "id" else name: getattr(self, name) for name in GROUP_FIELDS
+        }
+        body["tags"] = sorted(set(self.tags))
+        return body
+
+    @classmethod
+    def from_journal(cls, body: Mapping[str, Any]) -> GroupRecord:
+        """The record a journal entry holds; entries written before the keyword was `timezone`
+        everywhere say `zone`."""
+        return cls(
+            id=body["group"],
+            name=body.get("name") or None,
+            tags=tuple(body.get("tags") or ()),
+            timezone=body.get("timezone", body.get("zone")),
+            operator=body.get("operator"),
+            owner=body.get("owner"),
+        )
+
+
+GROUP_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(GroupRecord))
+
+
+def group_record(group: str | GroupRecord, given: Mapping[str, Any]) -> GroupRecord:
+    """`group` itself, or the record of that id from a keyword form's arguments (as `member_record`)."""
+    if isinstance(group, GroupRecord):
+        return group
+    fields = {name: given[name] for name in GROUP_FIELDS[1:]}
+    fields["tags"] = tuple(fields["tags"])
+    return GroupRecord(id=group, **fields)

@@ -29,7 +29,7 @@ from sopdsl.engine import versions
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
-from sopdsl.engine.records import MemberRecord, member_record
+from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError
 from sopdsl.live.clock import Clock, ManualClock, RealClock
@@ -218,27 +218,19 @@ class Runtime:
 
     def add_group(
         self,
-        group_id: str,
+        group: str | GroupRecord,
         *,
-        name: str = "",
+        name: str | None = None,
         tags: Iterable[str] = (),
         timezone: str | None = None,
         operator: str | None = None,
         owner: str | None = None,
     ) -> None:
-        """Register a group (journaled: it survives restarts). Adding one again is ignored."""
-        body = {
-            "op": "group",
-            "id": f"group:{group_id}",
-            "time": self.clock.now(),
-            "group": group_id,
-            "name": name,
-            "tags": sorted(set(tags)),
-            "timezone": timezone,
-            "operator": operator,
-            "owner": owner,
-        }
-        self._submit(plain(body, f"group '{group_id}'"))
+        """Register a group (journaled: it survives restarts): a `GroupRecord`, or an id and the
+        record's fields as keywords. Adding one again is ignored."""
+        record = group_record(group, locals())
+        body = {"op": "group", "id": f"group:{record.id}", "time": self.clock.now(), **record.journal_body()}
+        self._submit(plain(body, f"group '{record.id}'"))
 
     def add_member(
         self,

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
-from sopdsl.engine.records import MemberRecord
+from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, PlanError, SopdslError
 from sopdsl.live.intake import EventError, surrogate
@@ -299,15 +299,7 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
         # and calendars count from when they were registered, not from the last event.
         engine.advance(int(body["time"]))
     if op == "group":
-        engine.add_group(
-            body["group"],
-            name=body.get("name") or None,
-            tags=body.get("tags", ()),
-            # Entries written before the keyword was one spelling everywhere say `zone`.
-            timezone=body.get("timezone", body.get("zone")),
-            operator=body.get("operator"),
-            owner=body.get("owner"),
-        )
+        engine.add_group(GroupRecord.from_journal(body))
     else:
         engine.add_member(MemberRecord.from_journal(body))
     return []

@@ -18,9 +18,11 @@ from sopdsl.dryrun.fixtures import FixtureGroup, FixtureMember
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.records import (
     FILE_KEYS,
+    GROUP_FIELDS,
     JOURNAL_KEYS,
     MEMBER_FIELDS,
     MEMBER_FILE_FIELDS,
+    GroupRecord,
     MemberRecord,
 )
 from sopdsl.engine.state import MemberState
@@ -70,12 +72,21 @@ def test_the_record_fields_are_the_single_list() -> None:
     assert set(MEMBER_FIELDS) - {"contact"} <= {f.name for f in dataclasses.fields(MemberState)}
 
 
-def test_the_group_keyword_is_one_spelling() -> None:
-    fixture = list(FixtureGroup.model_fields)
-    assert timeline._GROUP_FIELDS == set(fixture)
+def test_the_group_record_fields_are_the_single_list() -> None:
+    assert GROUP_FIELDS == tuple(f.name for f in dataclasses.fields(GroupRecord))
+    assert list(FixtureGroup.model_fields) == list(GROUP_FIELDS)
+    assert timeline._GROUP_FIELDS == set(GROUP_FIELDS)
     for function in (Engine.add_group, Runtime.add_group):
         params = list(inspect.signature(function).parameters)
-        assert params[2:] == fixture[1:], function
+        assert params[:2] == ["self", "group"] and params[2:] == list(GROUP_FIELDS[1:]), function
+    group = FixtureGroup(
+        id="g1", name="老群", tags=["vip"], timezone="Asia/Tokyo", operator="小美", owner="阿强"
+    )
+    record = group.record()
+    assert dataclasses.asdict(record) == {**group.model_dump(), "tags": ("vip",)}
+    body = json.loads(json.dumps(record.journal_body()))
+    assert GroupRecord.from_journal(body) == record
+    assert "timezone" in body and "zone" not in body
 
 
 def test_a_fixture_member_and_a_timeline_line_give_the_same_record() -> None:
