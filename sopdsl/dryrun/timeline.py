@@ -321,7 +321,14 @@ class Timeline:
                     break
                 continue
             seen_event = True
-            if rec.id is not None or rec.joined is not None or rec.groups or rec.tags:
+            if (
+                rec.id is not None
+                or rec.joined is not None
+                or rec.groups
+                or rec.tags
+                or rec.contact
+                or rec.owner
+            ):
                 problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
                 if problems.full():
                     break

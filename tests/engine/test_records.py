@@ -12,6 +12,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 import sopdsl
 from sopdsl.dryrun import timeline
 from sopdsl.dryrun.fixtures import FixtureGroup, FixtureMember
@@ -26,6 +28,7 @@ from sopdsl.engine.records import (
     MemberRecord,
 )
 from sopdsl.engine.state import MemberState
+from sopdsl.errors import FixtureError
 from sopdsl.live.runtime import Runtime
 from sopdsl.plan import Plan
 
@@ -126,3 +129,11 @@ def test_a_record_and_the_keyword_form_register_the_same_member() -> None:
     assert by_record.members["m1"] == by_keywords.members["m1"]
     assert by_record.members["m1"].owner == "小美"
     assert by_record.contacts == by_keywords.contacts == {"m1"}
+
+
+def test_a_timeline_event_line_with_member_fields_is_refused() -> None:
+    header = {"sopdsl": "timeline", "timezone": "UTC", "start": 1_772_000_000, "end": 1_772_100_000}
+    event = {"at": 1_772_000_100, "kind": "message", "member": "m1", "group": "g1", "owner": "小美"}
+    text = "\n".join(json.dumps(obj, ensure_ascii=False) for obj in (header, event)) + "\n"
+    with pytest.raises(FixtureError, match="an event line has member fields"):
+        list(timeline.Timeline(io.BytesIO(text.encode()), "t.jsonl", "UTC").records())
