@@ -72,27 +72,9 @@ def store_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
 def fixture_setup(runtime: Any, fixture: Fixture, zone: str) -> None:
     """Register a fixture's groups and members with a live runtime, as the simulator does with its engine."""
     for group in fixture.groups:
-        runtime.add_group(
-            group.id,
-            name=group.name or "",
-            tags=group.tags,
-            timezone=group.timezone,
-            operator=group.operator,
-            owner=group.owner,
-        )
+        runtime.add_group(group.record())
     for member in fixture.members:
-        runtime.add_member(
-            member.id,
-            name=member.name or member.id,
-            nickname=member.nickname,
-            tags=member.tags,
-            attributes=member.attributes,
-            groups=member.groups,
-            joined_at=to_epoch(member.joined, zone) if member.joined else None,
-            referrer=member.referrer,
-            channel=member.channel,
-            counters=member.counters,
-        )
+        runtime.add_member(member.record(to_epoch(member.joined, zone) if member.joined else None))
 
 
 def fixture_events(fixture: Fixture, zone: str) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ from pydantic import ValidationError, field_validator
 from sopdsl.checker.model import Model
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.engine.events import missing
+from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.source import Source, Span
 
@@ -33,7 +34,7 @@ EventKindName = Literal[
 
 
 class FixtureGroup(Model):
-    """A group present at the start."""
+    """A group present at the start: a `GroupRecord` as a fixture spells it."""
 
     id: str
     name: str | None = None
@@ -42,9 +43,14 @@ class FixtureGroup(Model):
     operator: str | None = None
     owner: str | None = None
 
+    def record(self) -> GroupRecord:
+        """The group as the engine and the runtime take it."""
+        return GroupRecord(self.id, self.name, tuple(self.tags), self.timezone, self.operator, self.owner)
+
 
 class FixtureMember(Model):
-    """A member present at the start."""
+    """A member present at the start: a `MemberRecord` as a fixture spells it (`joined` is a time
+    in the fixture's zone, not epoch seconds; `tests/engine/test_records.py` holds the fields equal)."""
 
     id: str
     name: str | None = None
@@ -57,6 +63,24 @@ class FixtureMember(Model):
     referrer: str | None = None
     channel: str | None = None
     contact: bool = False  # also a contact in private chats (a WeCom friend)
+    owner: str | None = None  # the contact's owner (跟进人)
+
+    def record(self, joined_at: int | None) -> MemberRecord:
+        """The member as the engine and the runtime take it (`joined` read by the caller, in its zone)."""
+        return MemberRecord(
+            id=self.id,
+            name=self.name or self.id,
+            nickname=self.nickname,
+            tags=tuple(self.tags),
+            attributes=dict(self.attributes),
+            counters=dict(self.counters),
+            groups=tuple(self.groups),
+            joined_at=joined_at,
+            referrer=self.referrer,
+            channel=self.channel,
+            contact=self.contact,
+            owner=self.owner,
+        )
 
 
 class FixtureEvent(Model):

@@ -21,11 +21,11 @@ from sopdsl.dryrun.fixtures import (
     parse_duration,
     parse_time,
 )
-from sopdsl.dryrun.timeline import Group as TimelineGroup
 from sopdsl.dryrun.timeline import Timeline
 from sopdsl.engine.actions import Action, iso
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
+from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.trace import Tracer
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
 from sopdsl.kinds import subject_of
@@ -96,17 +96,10 @@ class Simulation:
         yield from self.actions[done:]
 
 
-def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | TimelineGroup]) -> None:
+def _add_groups(engine: Engine, groups: Iterable[FixtureGroup | GroupRecord]) -> None:
     """Register the groups a fixture or a timeline's header declares."""
     for group in groups:
-        engine.add_group(
-            group.id,
-            name=group.name,
-            tags=group.tags,
-            zone=group.timezone,
-            operator=group.operator,
-            owner=group.owner,
-        )
+        engine.add_group(group if isinstance(group, GroupRecord) else group.record())
 
 
 def to_epoch(text: str, tz_name: str) -> int:
@@ -137,19 +130,7 @@ def simulate(
     first = engine.plan.content_hash
     _add_groups(engine, fixture.groups)
     for member in fixture.members:
-        engine.add_member(
-            member.id,
-            name=member.name or member.id,
-            nickname=member.nickname,
-            tags=member.tags,
-            attributes=member.attributes,
-            groups=member.groups,
-            joined_at=to_epoch(member.joined, zone_name) if member.joined else None,
-            referrer=member.referrer,
-            channel=member.channel,
-            counters=member.counters,
-            contact=member.contact,
-        )
+        engine.add_member(member.record(to_epoch(member.joined, zone_name) if member.joined else None))
     checks = sorted(
         (to_epoch(e.at, zone_name), i)
         for i, e in enumerate(fixture.expect)
@@ -259,18 +240,7 @@ def simulate_timeline(
         if isinstance(record, Event):
             first = record
             break
-        add_member(
-            record.id,
-            name=record.name or record.id,
-            nickname=record.nickname,
-            tags=record.tags,
-            attributes=record.attributes,
-            groups=record.groups,
-            joined_at=record.joined,
-            referrer=record.referrer,
-            channel=record.channel,
-            counters=record.counters,
-        )
+        add_member(record)
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)

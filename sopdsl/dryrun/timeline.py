@@ -33,6 +33,7 @@ from sopdsl.dryrun.fixtures import (
     span_problem,
 )
 from sopdsl.engine.events import KINDS, Event, missing
+from sopdsl.engine.records import GROUP_FIELDS, MEMBER_FILE_FIELDS, GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
@@ -51,19 +52,8 @@ _HEADER_FIELDS = {
     "staff_completes_tasks_after",
     "groups",
 }
-_GROUP_FIELDS = {"id", "name", "tags", "timezone", "operator", "owner"}
-_MEMBER_FIELDS = {
-    "id",
-    "name",
-    "nickname",
-    "tags",
-    "attributes",
-    "counters",
-    "groups",
-    "joined",
-    "referrer",
-    "channel",
-}
+_GROUP_FIELDS = set(GROUP_FIELDS)  # a group of the header is a `GroupRecord`
+_MEMBER_FIELDS = set(MEMBER_FILE_FIELDS)  # a member line is a `MemberRecord`, `joined` a time
 _EVENT_FIELDS = {"at", "kind", "member", "group", "name", "data"}
 _KINDS = frozenset(KINDS)
 _NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
@@ -90,38 +80,16 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
     joined: int | str | None = None
     referrer: str | None = None
     channel: str | None = None
+    contact: bool = False
+    owner: str | None = None
 
 
 _LINE = msgspec.json.Decoder(_Line)
 _json = msgspec.json.Decoder().decode
 
 
-@dataclass
-class Group:
-    """A group present at the start."""
-
-    id: str
-    name: str | None = None
-    tags: list[str] = field(default_factory=list)
-    timezone: str | None = None
-    operator: str | None = None
-    owner: str | None = None
-
-
-@dataclass(slots=True)
-class Member:
-    """A member present at the start (times already in epoch seconds)."""
-
-    id: str
-    name: str | None = None
-    nickname: str = ""
-    tags: list[str] = field(default_factory=list)
-    attributes: dict[str, Any] = field(default_factory=dict)
-    counters: dict[str, float] = field(default_factory=dict)
-    groups: list[str] = field(default_factory=list)
-    joined: int | None = None
-    referrer: str | None = None
-    channel: str | None = None
+Group = GroupRecord  # a group of the header (the old name kept)
+Member = MemberRecord  # a member line, times already in epoch seconds (the old name kept)
 
 
 @dataclass
@@ -269,10 +237,10 @@ class Timeline:
         if not _texts(tags):
             self._problems.add(1, f"{where}.tags: a list of texts")
             return None
-        return Group(
+        return GroupRecord(
             id=item["id"],
             name=_text_or_none(item.get("name")),
-            tags=list(tags),
+            tags=tuple(tags),
             timezone=zone_name,
             operator=_text_or_none(item.get("operator")),
             owner=_text_or_none(item.get("owner")),
@@ -353,7 +321,14 @@ class Timeline:
                     break
                 continue
             seen_event = True
-            if rec.id is not None or rec.joined is not None or rec.groups or rec.tags:
+            if (
+                rec.id is not None
+                or rec.joined is not None
+                or rec.groups
+                or rec.tags
+                or rec.contact
+                or rec.owner
+            ):
                 problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
                 if problems.full():
                     break
@@ -470,7 +445,10 @@ class Timeline:
         if not isinstance(member_id, str) or not member_id:
             add(line, "id: a member line needs a text 'id' (an event line needs 'kind')")
             return False
-        for name in ("name", "nickname", "referrer", "channel"):
+        if not isinstance(obj.get("contact", False), bool):
+            add(line, f"contact: {obj['contact']!r} is not true or false")
+            return False
+        for name in ("name", "nickname", "referrer", "channel", "owner"):
             if obj.get(name) is not None and not isinstance(obj[name], str):
                 add(line, f"{name}: {obj[name]!r} is not text")
                 return False
@@ -510,17 +488,19 @@ class Timeline:
             except ValueError as exc:
                 self._problems.add(line, f"joined: {exc}")
                 return None
-        return Member(
+        return MemberRecord(
             id=rec.id,
-            name=rec.name,
+            name=rec.name or "",
             nickname=rec.nickname,
-            tags=rec.tags,
+            tags=tuple(rec.tags),
             attributes=rec.attributes,
             counters=rec.counters,
-            groups=rec.groups,
-            joined=joined,
+            groups=tuple(rec.groups),
+            joined_at=joined,
             referrer=rec.referrer,
             channel=rec.channel,
+            contact=rec.contact,
+            owner=rec.owner,
         )
 
 

@@ -17,7 +17,7 @@ import dataclasses
 import hashlib
 import heapq
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
@@ -45,6 +45,7 @@ from sopdsl.engine.parts import (
     _Compiled,
 )
 from sopdsl.engine.policy import Delivery
+from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
@@ -218,67 +219,79 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     def add_group(
         self,
-        group_id: str,
+        group: str | GroupRecord,
         *,
         name: str | None = None,
         tags: Iterable[str] = (),
-        zone: str | None = None,
+        timezone: str | None = None,
         operator: str | None = None,
         owner: str | None = None,
     ) -> GroupState:
-        """Register a group (from a fixture or a store) before or while running."""
+        """Register a group (from a fixture or a store) before or while running: a `GroupRecord`,
+        or an id and the record's fields as keywords."""
+        record = group_record(group, locals())
+        group_id = record.id
         declared = self.program.groups.get(group_id)
         tz = timeutil.zone(
-            zone or (declared.timezone if declared and declared.timezone else self.program.timezone)
+            record.timezone
+            or (declared.timezone if declared and declared.timezone else self.program.timezone)
         )
-        group = GroupState(
+        state = GroupState(
             id=group_id,
-            name=name or (declared.title if declared and declared.title else group_id),
+            name=record.name or (declared.title if declared and declared.title else group_id),
             zone=tz,
-            tags=set(tags) | (set(declared.tags) if declared else set()),
-            operator=operator or (declared.operator if declared else None),
-            owner=owner,
+            tags=set(record.tags) | (set(declared.tags) if declared else set()),
+            operator=record.operator or (declared.operator if declared else None),
+            owner=record.owner,
         )
-        self.groups[group_id] = group
+        self.groups[group_id] = state
         if self._started:
-            self._arm_group(group)
-        return group
+            self._arm_group(state)
+        return state
 
     def add_member(
         self,
-        member_id: str,
+        member: str | MemberRecord,
         *,
         name: str = "",
         nickname: str = "",
         tags: Iterable[str] = (),
-        attributes: dict[str, Any] | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        counters: Mapping[str, float] | None = None,
         groups: Iterable[str] = (),
         joined_at: int | None = None,
         referrer: str | None = None,
         channel: str | None = None,
-        counters: dict[str, float] | None = None,
         contact: bool = False,
+        owner: str | None = None,
     ) -> MemberState:
         """Register a member present before the plan took effect (or found since: armed from now).
 
-        Registering a member the engine knows adds what is given (tags, attributes, counters,
-        groups, non-empty fields) and keeps what it knows (activity, timers).
+        Takes a `MemberRecord`, or an id and the record's fields as keywords (the same names:
+        `tests/engine/test_records.py` holds them equal). Registering a member the engine knows
+        adds what is given (tags, attributes, counters, groups, non-empty fields) and keeps what
+        it knows (activity, timers).
         """
+        return self._register(member_record(member, locals()))
+
+    def _register(self, record: MemberRecord) -> MemberState:
+        member_id = record.id
         member = self.members.get(member_id)
         if member is None:
             member = MemberState(id=member_id, name=member_id, existing=True)
             self.members[member_id] = member
-        member.name = name or member.name
-        member.nickname = nickname or member.nickname
-        member.channel = channel or member.channel
-        member.referrer = referrer or member.referrer
-        member.joined_at = joined_at if joined_at is not None else member.joined_at
-        member.tags |= set(tags)
-        member.attributes.update(attributes or {})
-        member.counters.update(counters or {})
-        if contact:
+        member.name = record.name or member.name
+        member.nickname = record.nickname or member.nickname
+        member.channel = record.channel or member.channel
+        member.referrer = record.referrer or member.referrer
+        member.owner = record.owner or member.owner
+        member.joined_at = record.joined_at if record.joined_at is not None else member.joined_at
+        member.tags |= set(record.tags)
+        member.attributes.update(record.attributes)
+        member.counters.update(record.counters)
+        if record.contact:
             self.contacts.add(member_id)
-        for group_id in groups:
+        for group_id in record.groups:
             if group_id not in self.groups:
                 self.add_group(group_id)
             member.groups.add(group_id)

@@ -14,6 +14,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Stock, Test, compile_cond
 from sopdsl.engine.events import Event
 from sopdsl.engine.policy import Delivery
+from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.trace import Tracer
 from sopdsl.plan import Instr, Plan
@@ -294,11 +295,11 @@ class _Parts(ABC):
     @abstractmethod
     def add_group(
         self,
-        group_id: str,
+        group: str | GroupRecord,
         *,
         name: str | None = None,
         tags: Iterable[str] = (),
-        zone: str | None = None,
+        timezone: str | None = None,
         operator: str | None = None,
         owner: str | None = None,
     ) -> GroupState: ...

@@ -20,6 +20,7 @@ class MemberState:
     channel: str | None = None
     referrer: str | None = None
     joined_at: int | None = None
+    owner: str | None = None  # the contact's owner (跟进人), as registered; not yet a field to read
     last_message_at: int | None = None
     last_order_at: int | None = None
     last_invite_at: int | None = None

@@ -29,6 +29,7 @@ from sopdsl.engine import versions
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
+from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError
 from sopdsl.live.clock import Clock, ManualClock, RealClock
@@ -217,60 +218,48 @@ class Runtime:
 
     def add_group(
         self,
-        group_id: str,
+        group: str | GroupRecord,
         *,
-        name: str = "",
+        name: str | None = None,
         tags: Iterable[str] = (),
         timezone: str | None = None,
         operator: str | None = None,
         owner: str | None = None,
     ) -> None:
-        """Register a group (journaled: it survives restarts). Adding one again is ignored."""
-        body = {
-            "op": "group",
-            "id": f"group:{group_id}",
-            "time": self.clock.now(),
-            "group": group_id,
-            "name": name,
-            "tags": sorted(set(tags)),
-            "zone": timezone,
-            "operator": operator,
-            "owner": owner,
-        }
-        self._submit(plain(body, f"group '{group_id}'"))
+        """Register a group (journaled: it survives restarts): a `GroupRecord`, or an id and the
+        record's fields as keywords. Adding one again is ignored."""
+        record = group_record(group, locals())
+        body = {"op": "group", "id": f"group:{record.id}", "time": self.clock.now(), **record.journal_body()}
+        self._submit(plain(body, f"group '{record.id}'"))
 
     def add_member(
         self,
-        member_id: str,
+        member: str | MemberRecord,
         *,
-        groups: Iterable[str] = (),
         name: str = "",
+        nickname: str = "",
         tags: Iterable[str] = (),
         attributes: Mapping[str, Any] | None = None,
-        nickname: str = "",
+        counters: Mapping[str, float] | None = None,
+        groups: Iterable[str] = (),
         joined_at: int | None = None,
         referrer: str | None = None,
         channel: str | None = None,
-        counters: Mapping[str, float] | None = None,
+        contact: bool = False,
+        owner: str | None = None,
     ) -> None:
         """Register a member already present (journaled); one registered after the start counts as silent from then.
 
+        Takes a `MemberRecord`, or an id and the record's fields as keywords (as `Engine.add_member`).
         New arrivals come as `join` events, which also start the playbooks that greet them.
         """
+        record = member_record(member, locals())
+        member_id = record.id
         body = {
             "op": "member",
             "id": f"member:{member_id}",
             "time": self.clock.now(),
-            "member": member_id,
-            "groups": list(groups),
-            "name": name,
-            "tags": sorted(set(tags)),
-            "attributes": dict(attributes or {}),
-            "nickname": nickname,
-            "joined_at": joined_at,
-            "referrer": referrer,
-            "channel": channel,
-            "counters": dict(counters or {}),
+            **record.journal_body(),
         }
         self._submit(plain(body, f"member '{member_id}'"))
 

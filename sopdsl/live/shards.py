@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
+from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, PlanError, SopdslError
 from sopdsl.live.intake import EventError, surrogate
@@ -298,27 +299,9 @@ def _play(engine: Engine, body: dict[str, Any], plans: Callable[[str], Plan]) ->
         # and calendars count from when they were registered, not from the last event.
         engine.advance(int(body["time"]))
     if op == "group":
-        engine.add_group(
-            body["group"],
-            name=body.get("name") or None,
-            tags=body.get("tags", ()),
-            zone=body.get("zone"),
-            operator=body.get("operator"),
-            owner=body.get("owner"),
-        )
+        engine.add_group(GroupRecord.from_journal(body))
     else:
-        engine.add_member(
-            body["member"],
-            name=body.get("name", ""),
-            nickname=body.get("nickname", ""),
-            tags=body.get("tags", ()),
-            attributes=body.get("attributes") or {},
-            groups=body.get("groups", ()),
-            joined_at=body.get("joined_at"),
-            referrer=body.get("referrer"),
-            channel=body.get("channel"),
-            counters=body.get("counters") or {},
-        )
+        engine.add_member(MemberRecord.from_journal(body))
     return []
 
 

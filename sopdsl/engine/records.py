@@ -1,0 +1,131 @@
+"""What a bot registers about a member or a group, as one record every registering path shares.
+
+The engine, the live runtime (and its journal), the simulator, fixtures and timelines all
+spell a member through `MemberRecord`, so a field added here (the contact's owner, say) reaches
+every one of them, and `tests/engine/test_records.py` fails where a list of fields drifts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    """One member as registered: identity, labels, numbers, groups and where they came from.
+
+    An empty text or None means "not given": registering a member the engine knows keeps what
+    it had for those.
+    """
+
+    id: str
+    name: str = ""
+    nickname: str = ""
+    tags: tuple[str, ...] = ()
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    counters: Mapping[str, float] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()
+    joined_at: int | None = None
+    referrer: str | None = None
+    channel: str | None = None
+    contact: bool = False  # also a contact in private chats (a WeCom friend)
+    owner: str | None = None  # the staff member who follows the contact up (跟进人); carried only
+
+    def journal_body(self) -> dict[str, Any]:
+        """The record as a journal entry's fields (`member` is the id: `id` is the entry's own)."""
+        body: dict[str, Any] = {JOURNAL_KEYS.get(name, name): getattr(self, name) for name in MEMBER_FIELDS}
+        body["tags"] = sorted(set(self.tags))
+        body["attributes"] = dict(self.attributes)
+        body["counters"] = dict(self.counters)
+        body["groups"] = list(self.groups)
+        return body
+
+    @classmethod
+    def from_journal(cls, body: Mapping[str, Any]) -> MemberRecord:
+        """The record a journal entry holds; an entry written before a field existed gets its default."""
+        return cls(
+            id=body["member"],
+            name=body.get("name") or "",
+            nickname=body.get("nickname") or "",
+            tags=tuple(body.get("tags") or ()),
+            attributes=dict(body.get("attributes") or {}),
+            counters=dict(body.get("counters") or {}),
+            groups=tuple(body.get("groups") or ()),
+            joined_at=body.get("joined_at"),
+            referrer=body.get("referrer"),
+            channel=body.get("channel"),
+            contact=bool(body.get("contact", False)),
+            owner=body.get("owner"),
+        )
+
+
+# The single list of a member's registered fields; every other list is derived from it.
+MEMBER_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(MemberRecord))
+# Where a journal entry names a field differently (its own `id` is the entry's).
+JOURNAL_KEYS: dict[str, str] = {"id": "member"}
+# Where fixtures and timelines name a field differently: they give a time, not epoch seconds.
+FILE_KEYS: dict[str, str] = {"joined_at": "joined"}
+MEMBER_FILE_FIELDS: tuple[str, ...] = tuple(FILE_KEYS.get(name, name) for name in MEMBER_FIELDS)
+
+
+def member_record(member: str | MemberRecord, given: Mapping[str, Any]) -> MemberRecord:
+    """`member` itself, or the record of that id from a keyword form's arguments (`locals()` of
+    `Engine.add_member` or `Runtime.add_member`, whose keywords are the record's fields by name,
+    so a field added here needs only its keyword there); iterables become tuples, mappings dicts."""
+    if isinstance(member, MemberRecord):
+        return member
+    fields = {name: given[name] for name in MEMBER_FIELDS[1:]}
+    fields["tags"], fields["groups"] = tuple(fields["tags"]), tuple(fields["groups"])
+    fields["attributes"], fields["counters"] = (
+        dict(fields["attributes"] or {}),
+        dict(fields["counters"] or {}),
+    )
+    return MemberRecord(id=member, **fields)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """One group as registered; what is not given comes from its declaration, then the program."""
+
+    id: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    timezone: str | None = None
+    operator: str | None = None
+    owner: str | None = None
+
+    def journal_body(self) -> dict[str, Any]:
+        """The record as a journal entry's fields (`group` is the id: `id` is the entry's own)."""
+        body: dict[str, Any] = {
+            "group" if name == "id" else name: getattr(self, name) for name in GROUP_FIELDS
+        }
+        body["tags"] = sorted(set(self.tags))
+        return body
+
+    @classmethod
+    def from_journal(cls, body: Mapping[str, Any]) -> GroupRecord:
+        """The record a journal entry holds; entries written before the keyword was `timezone`
+        everywhere say `zone`."""
+        return cls(
+            id=body["group"],
+            name=body.get("name") or None,
+            tags=tuple(body.get("tags") or ()),
+            timezone=body.get("timezone", body.get("zone")),
+            operator=body.get("operator"),
+            owner=body.get("owner"),
+        )
+
+
+GROUP_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(GroupRecord))
+
+
+def group_record(group: str | GroupRecord, given: Mapping[str, Any]) -> GroupRecord:
+    """`group` itself, or the record of that id from a keyword form's arguments (as `member_record`)."""
+    if isinstance(group, GroupRecord):
+        return group
+    fields = {name: given[name] for name in GROUP_FIELDS[1:]}
+    fields["tags"] = tuple(fields["tags"])
+    return GroupRecord(id=group, **fields)
