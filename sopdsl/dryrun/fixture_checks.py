@@ -1,0 +1,289 @@
+"""Fixture validation: what pydantic refuses, as located messages with `did you mean` hints,
+and what it cannot see (times, zones, durations, each event's fields, the events' order, the span
+of the run). Every problem of a file is found at once (see `sopdsl.dryrun.fixtures`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from sopdsl.checker.model import Model
+from sopdsl.diagnostics import did_you_mean
+from sopdsl.dryrun.fixture_models import Expectation, Fixture, FixtureEvent, FixtureGroup, FixtureMember
+from sopdsl.dryrun.fixture_times import (
+    FIRST_YEAR,
+    known_zone,
+    parse_duration,
+    parse_time,
+    span_end,
+    span_problem,
+)
+from sopdsl.dryrun.fixture_yaml import Where, _lookup, _Reader
+from sopdsl.engine.events import missing
+
+_PLACEHOLDER_START = f"{FIRST_YEAR}-01-01 00:00"
+
+
+def _validate(
+    data: dict[Any, Any], reader: _Reader, found: list[Any]
+) -> tuple[Fixture | None, dict[str, list[int]], bool]:
+    """The fixture, with what pydantic refuses noted in `found` and left out so the rest can still
+    be checked: the top-level field, or the list entry, each error is in. Also returns, per list,
+    the index in the file of each entry kept, and whether `start` is known."""
+    try:
+        return Fixture.model_validate(data), {}, True
+    except ValidationError as exc:
+        errors = exc.errors()
+    # A wrong `reload` fails both forms of the union: say it once, at the bad element of a
+    # list if there is one, else at the value.
+    mapped = [_reload_loc(tuple(error["loc"])) for error in errors]
+    said = {loc[:3] for loc in mapped if len(loc) == 4 and loc[2] == "reload"}
+    dropped: dict[str, set[int]] = {}
+    top: set[Any] = set()
+    for error, loc in zip(errors, mapped, strict=True):
+        if len(loc) >= 2 and loc[0] in _SECTIONS and isinstance(loc[1], int):
+            dropped.setdefault(str(loc[0]), set()).add(loc[1])
+        elif loc:
+            top.add(loc[0])
+        if loc in said or any(loc[:i] in reader.broken for i in range(len(loc) + 1)):
+            continue  # said already
+        said.add(loc)
+        message, hint = _explain(error)
+        if loc != tuple(error["loc"]):
+            message = "a playbook file name" if len(loc) == 4 else "a playbook file name, or a list of them"
+            hint = "like J3.v2.sop or [a.v2.sop, b.v2.sop]"
+            where = _lookup(reader.keys, loc)
+        elif error["type"] in ("extra_forbidden", "missing") or (len(loc) > 2 and loc[2] == "reload"):
+            where = _lookup(reader.keys, loc)  # the misspelt key, or the entry that lacks one
+        else:
+            where = _lookup(reader.values, loc)
+        field = ".".join(str(p) for p in loc)
+        found.append((f"{field}: {message}", where, hint))
+    pruned = {key: value for key, value in data.items() if key not in top}
+    kept: dict[str, list[int]] = {}
+    for section, bad in dropped.items():
+        items = pruned.get(section)
+        if isinstance(items, list):
+            kept[section] = [i for i in range(len(items)) if i not in bad]
+            pruned[section] = [items[i] for i in kept[section]]
+    start_known = "start" not in top
+    if not start_known:
+        pruned["start"] = _PLACEHOLDER_START
+    try:
+        return Fixture.model_validate(pruned), kept, start_known
+    except ValidationError:
+        return None, kept, start_known
+
+
+def _reload_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Where a validation error of a `reload` value is, without pydantic's union branch names:
+    (events, 1, reload) for the value, (events, 1, reload, 2) for a bad element of a list."""
+    if len(loc) >= 4 and loc[0] == "events" and loc[2] == "reload" and loc[3] in ("str", "list[str]"):
+        return loc[:3] + tuple(p for p in loc[4:] if isinstance(p, int))
+    return loc
+
+
+_SECTIONS: dict[str, type[Model]] = {
+    "groups": FixtureGroup,
+    "members": FixtureMember,
+    "events": FixtureEvent,
+    "expect": Expectation,
+}
+
+
+def _explain(error: Any) -> tuple[str, str | None]:
+    """A pydantic error as a message and a `did you mean` hint for a misspelt word or field."""
+    loc = tuple(error["loc"])
+    value = error.get("input")
+    if error["type"] == "extra_forbidden" and loc:
+        section = _SECTIONS.get(str(loc[0])) if len(loc) > 1 else Fixture
+        fields = section.model_fields if section is not None else {}
+        return f"unknown field '{loc[-1]}'", did_you_mean(str(loc[-1]), fields)
+    if error["type"] == "missing" and loc:
+        return f"missing field '{loc[-1]}'", None
+    if error["type"] == "literal_error" and isinstance(value, str):
+        expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
+        return f"'{value}' is not one of {', '.join(expected)}", did_you_mean(value, expected)
+    return str(error["msg"]).removeprefix("Value error, "), None
+
+
+def _problems(
+    fixture: Fixture,
+    lines: Where,
+    values: Where | None = None,
+    kept: dict[str, list[int]] | None = None,
+    start_known: bool = True,
+) -> list[tuple[str, tuple[int, int]]]:
+    """What pydantic cannot see: times, zones, durations, each event's fields, the events' order,
+    the span of the run. `kept` holds, for a list some entries of which were left out, the index
+    in the file of each entry given; without `start_known`, nothing is measured from the start."""
+    found: list[tuple[str, tuple[int, int]]] = []
+    kept = kept or {}
+
+    def where(*path: Any) -> tuple[int, int]:
+        return _lookup(lines, path)
+
+    def value_at(*path: Any) -> tuple[int, int]:
+        return _lookup(values if values is not None else lines, path)
+
+    def numbered(section: str, items: list[Any]) -> list[tuple[int, Any]]:
+        return list(zip(kept.get(section, range(len(items))), items, strict=True))
+
+    def time(value: str, *path: Any) -> dt.datetime | None:
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            found.append((f"{'.'.join(map(str, path))}: {exc}", value_at(*path)))
+            return None
+
+    def too_late(moment: dt.datetime, value: str, *path: Any) -> bool:
+        if horizon is None or _order_key(moment, tz)[1] <= horizon:
+            return False
+        found.append((f"{'.'.join(map(str, path))}: {span_problem(value, fixture.start)}", value_at(*path)))
+        return True
+
+    def zone(value: str | None, *path: Any) -> bool:
+        if value is None:
+            return False
+        if known_zone(value):
+            return True
+        found.append(
+            (
+                f"{'.'.join(map(str, path))}: unknown time zone '{value}' (use an IANA name like Asia/Shanghai)",
+                value_at(*path),
+            )
+        )
+        return False
+
+    tz = fixture.timezone if zone(fixture.timezone, "timezone") else None
+    for index, group in numbered("groups", fixture.groups):
+        zone(group.timezone, "groups", index, "timezone")
+    if fixture.staff_completes_tasks_after is not None:
+        try:
+            parse_duration(fixture.staff_completes_tasks_after)
+        except ValueError as exc:
+            found.append((f"staff_completes_tasks_after: {exc}", value_at("staff_completes_tasks_after")))
+    first = parse_time(fixture.start)
+    # Without a known start, nothing is before it or too far after it.
+    start = _order_key(first, tz) if start_known else (False, -math.inf)
+    horizon = _order_key(span_end(first), tz)[1] if start_known else None
+    end = None
+    if fixture.end is not None:
+        last = parse_time(fixture.end)
+        if _before(_order_key(last, tz), start):
+            found.append((f"end: {fixture.end} is before the start ({fixture.start})", value_at("end")))
+        elif not too_late(last, fixture.end, "end"):
+            end = _order_key(last, tz)
+    for index, member in numbered("members", fixture.members):
+        if member.joined is not None:
+            time(member.joined, "members", index, "joined")
+    latest: dict[bool, tuple[tuple[bool, float], str]] = {}  # the latest event so far, per kind of time
+    for index, event in numbered("events", fixture.events):
+        if event.is_reload:
+            found.extend(
+                (message, where("events", index, *field)) for message, field in _reload_problems(event, index)
+            )
+        elif event.kind is None:
+            found.append((f"events.{index}.kind: missing field 'kind'", where("events", index)))
+        else:
+            problem = missing(event.kind, event.member, event.group, event.name, event.data)
+            if problem is not None:
+                found.append((f"events.{index}.{problem[0]}: {problem[1]}", where("events", index)))
+        moment = time(event.at, "events", index, "at")
+        if moment is None or too_late(moment, event.at, "events", index, "at"):
+            continue
+        key = _order_key(moment, tz)
+        previous = latest.get(key[0])
+        if _before(key, start):
+            found.append(
+                (
+                    f"events.{index}.at: {event.at} is before the start ({fixture.start})",
+                    value_at("events", index, "at"),
+                )
+            )
+        elif event.is_reload and end is not None and _before(end, key):
+            found.append(
+                (
+                    f"events.{index}.at: {event.at} is after the end ({fixture.end}); a reload must happen during the run",
+                    value_at("events", index, "at"),
+                )
+            )
+        elif previous is not None and _before(key, previous[0]):
+            found.append(
+                (
+                    f"events.{index}.at: {event.at} is before the event above it ({previous[1]}); list events in time order",
+                    value_at("events", index, "at"),
+                )
+            )
+        if previous is None or not _before(key, previous[0]):
+            latest[key[0]] = (key, event.at)
+    # An entry left out (what is wrong with it is said) may have been a reload.
+    reloads = "events" in kept or any(event.is_reload for event in fixture.events)
+    for index, expectation in numbered("expect", fixture.expect):
+        if expectation.plan_change is not None:
+            found.extend(
+                (
+                    f"expect.{index}.{name}: a plan_change expectation is matched only on "
+                    "member, group, at, within, count and never",
+                    where("expect", index, name),
+                )
+                for name in sorted(expectation.model_fields_set - _PLAN_CHANGE_FIELDS)
+            )
+            if not reloads:
+                found.append(
+                    (
+                        f"expect.{index}.plan_change: no entry of `events` has `reload`, so no plan changes",
+                        where("expect", index, "plan_change"),
+                    )
+                )
+        if expectation.at is not None:
+            moment = time(expectation.at, "expect", index, "at")
+            if moment is not None and expectation.action is None and expectation.plan_change is None:
+                too_late(moment, expectation.at, "expect", index, "at")  # a state check runs the clock
+        for side, value in enumerate(expectation.within or ()):
+            time(value, "expect", index, "within", side)
+    return found
+
+
+_PLAN_CHANGE_FIELDS = {"plan_change", "member", "group", "at", "within", "count", "never", "note"}
+_EVENT_FIELDS = ("kind", "member", "group", "name", "data")
+
+
+def _reload_problems(event: FixtureEvent, index: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """What is wrong with a `reload` entry, each with the field it is about."""
+    found = [
+        (
+            f"events.{index}.{name}: an entry with `reload` loads playbook files and has no {name}; "
+            "list the event as an entry of its own",
+            (name,),
+        )
+        for name in _EVENT_FIELDS
+        if name in event.model_fields_set
+    ]
+    files = event.reload_files
+    if not files or not all(name.strip() for name in files):
+        found.append(
+            (f"events.{index}.reload: name the playbook file(s) to load, like welcome.v2.sop", ("reload",))
+        )
+    return found
+
+
+def _order_key(moment: dt.datetime, zone_name: str | None) -> tuple[bool, float]:
+    """For ordering inside a fixture: (is an instant, seconds). Without the fixture's own zone
+    (it defers to the playbook's, unknown here), a naive wall time is comparable only with
+    other naive wall times; with it, every time is an instant."""
+    if moment.tzinfo is None:
+        if zone_name is None:
+            return False, moment.replace(tzinfo=dt.UTC).timestamp()
+        moment = moment.replace(tzinfo=ZoneInfo(zone_name))
+    return True, moment.timestamp()
+
+
+def _before(key: tuple[bool, float], other: tuple[bool, float]) -> bool:
+    """Whether `key` is certainly earlier than `other` (never, for incomparable times)."""
+    return key[0] == other[0] and key[1] < other[1]

@@ -1,0 +1,149 @@
+"""The fixture models: groups, members, events (or a `reload`) and expectations of a YAML fixture,
+as pydantic validates them (see `sopdsl.dryrun.fixtures`)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from sopdsl.checker.model import Model
+from sopdsl.dryrun.fixture_times import parse_time
+from sopdsl.engine.records import GroupRecord, MemberRecord
+
+ActionKind = Literal["send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve"]
+EventKindName = Literal[
+    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
+]
+
+
+class FixtureGroup(Model):
+    """A group present at the start: a `GroupRecord` as a fixture spells it."""
+
+    id: str
+    name: str | None = None
+    tags: list[str] = []
+    timezone: str | None = None
+    operator: str | None = None
+    owner: str | None = None
+
+    def record(self) -> GroupRecord:
+        """The group as the engine and the runtime take it."""
+        return GroupRecord(self.id, self.name, tuple(self.tags), self.timezone, self.operator, self.owner)
+
+
+class FixtureMember(Model):
+    """A member present at the start: a `MemberRecord` as a fixture spells it (`joined` is a time
+    in the fixture's zone, not epoch seconds; `tests/engine/test_records.py` holds the fields equal)."""
+
+    id: str
+    name: str | None = None
+    nickname: str = ""
+    tags: list[str] = []
+    attributes: dict[str, Any] = {}
+    counters: dict[str, float] = {}
+    groups: list[str] = []
+    joined: str | None = None
+    referrer: str | None = None
+    channel: str | None = None
+    contact: bool = False  # also a contact in private chats (a WeCom friend)
+    owner: str | None = None  # the contact's owner (跟进人)
+
+    def record(self, joined_at: int | None) -> MemberRecord:
+        """The member as the engine and the runtime take it (`joined` read by the caller, in its zone)."""
+        return MemberRecord(
+            id=self.id,
+            name=self.name or self.id,
+            nickname=self.nickname,
+            tags=tuple(self.tags),
+            attributes=dict(self.attributes),
+            counters=dict(self.counters),
+            groups=tuple(self.groups),
+            joined_at=joined_at,
+            referrer=self.referrer,
+            channel=self.channel,
+            contact=self.contact,
+            owner=self.owner,
+        )
+
+
+class FixtureEvent(Model):
+    """One event of the timeline, or a new version of the playbooks loaded at `at` (`reload`)."""
+
+    at: str
+    kind: EventKindName | None = None
+    reload: str | list[str] | None = None  # playbook file(s), relative to the fixture
+    member: str | None = None
+    group: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+    id: str | None = None  # the event id a bot would send: its actions' keys derive from it
+
+    @property
+    def is_reload(self) -> bool:
+        """Whether the entry is a `reload` (even an empty one, which is then an error to report)."""
+        return "reload" in self.model_fields_set
+
+    @property
+    def reload_files(self) -> tuple[str, ...]:
+        """The playbook files a `reload` entry loads, as written (none for an ordinary event)."""
+        if isinstance(self.reload, str):
+            return (self.reload,)
+        return tuple(self.reload or ())
+
+
+PlanChangeName = Literal["moves", "finishes", "ends"]
+
+
+class Expectation(Model):
+    """An expected action or plan change (at a time, within a window, a number of times, or never),
+    or member state."""
+
+    action: ActionKind | None = None
+    plan_change: PlanChangeName | None = None
+    member: str | None = None
+    group: str | None = None
+    template: str | None = None
+    tag: str | None = None
+    coupon: str | None = None
+    to_group: str | None = None
+    arm: str | None = None
+    target: Literal["member", "group", "operator", "referrer"] | None = None
+    operator: str | None = None
+    call: str | None = None
+    args: dict[str, Any] | None = None
+    status: Literal["done", "dropped", "blocked", "failed"] = "done"
+    at: str | None = None
+    within: tuple[str, str] | None = None
+    count: int | None = None
+    never: bool = False
+    tagged: list[str] | None = None
+    not_tagged: list[str] | None = None
+    attributes: dict[str, Any] | None = None
+    counters: dict[str, float] | None = None
+    in_group: str | None = None
+    not_in_group: str | None = None
+    note: str | None = None
+
+
+class Fixture(Model):
+    """A whole fixture timeline."""
+
+    playbook: str | None = None
+    description: str | None = None
+    timezone: str | None = None
+    start: str
+    end: str | None = None
+    seed: int = 0
+    staff_completes_tasks_after: str | None = None
+    groups: list[FixtureGroup] = []
+    members: list[FixtureMember] = []
+    events: list[FixtureEvent] = []
+    expect: list[Expectation] = []
+
+    @field_validator("start", "end")
+    @classmethod
+    def _time(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
