@@ -3,6 +3,11 @@
 Input: built by `sopdsl.checker` from syntax trees. Output: consumed by `sopdsl.plan.compiler`.
 All models are frozen pydantic models that forbid unknown fields; closed sets are enums.
 `loc` fields ("path:line") let the simulator explain which line produced an action.
+
+The base `Model`, durations, declarations and triggers are written in `model_values.py`,
+`model_declarations.py` and `model_triggers.py` beside this one and re-exported here, the module to
+import from; the discriminated unions (`CalendarRule`, `Trigger`, `Cond`, `Step`) stay here, with
+the recursive condition, step and playbook models whose annotations name them.
 """
 
 from __future__ import annotations
@@ -11,7 +16,38 @@ import datetime as dt
 import enum
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from sopdsl.checker.model_declarations import ActionType as ActionType
+from sopdsl.checker.model_declarations import Attribute as Attribute
+from sopdsl.checker.model_declarations import Cap as Cap
+from sopdsl.checker.model_declarations import CapNoun as CapNoun
+from sopdsl.checker.model_declarations import CapPeriod as CapPeriod
+from sopdsl.checker.model_declarations import CapSubject as CapSubject
+from sopdsl.checker.model_declarations import ContentMix as ContentMix
+from sopdsl.checker.model_declarations import Counter as Counter
+from sopdsl.checker.model_declarations import Coupon as Coupon
+from sopdsl.checker.model_declarations import Cron as Cron
+from sopdsl.checker.model_declarations import Dates as Dates
+from sopdsl.checker.model_declarations import EventType as EventType
+from sopdsl.checker.model_declarations import Group as Group
+from sopdsl.checker.model_declarations import Interval as Interval
+from sopdsl.checker.model_declarations import Overflow as Overflow
+from sopdsl.checker.model_declarations import Policy as Policy
+from sopdsl.checker.model_declarations import Template as Template
+from sopdsl.checker.model_declarations import Weekly as Weekly
+from sopdsl.checker.model_triggers import EventPattern as EventPattern
+from sopdsl.checker.model_triggers import OnAbsence as OnAbsence
+from sopdsl.checker.model_triggers import OnAnniversary as OnAnniversary
+from sopdsl.checker.model_triggers import OnDateOffset as OnDateOffset
+from sopdsl.checker.model_triggers import OnEvent as OnEvent
+from sopdsl.checker.model_triggers import OnGroupSilent as OnGroupSilent
+from sopdsl.checker.model_triggers import OnGroupSize as OnGroupSize
+from sopdsl.checker.model_triggers import OnThreshold as OnThreshold
+from sopdsl.checker.model_triggers import Scope as Scope
+from sopdsl.checker.model_values import Duration as Duration
+from sopdsl.checker.model_values import Model as Model
+from sopdsl.checker.model_values import Unit as Unit
 
 # Shared with the syntax tree (one definition); re-exported because the plan and the engine use them
 # as model.EventKind and model.Repeat.
@@ -19,130 +55,7 @@ from sopdsl.enums import EventKind as EventKind
 from sopdsl.enums import Repeat as Repeat
 from sopdsl.enums import ValueType as ValueType
 
-
-class Model(BaseModel):
-    """Base of every checked-model type: immutable, no unknown fields."""
-
-    # Built on first use, not at import: a run builds only the models it makes (start-up time).
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
-
-
-class Unit(enum.Enum):
-    """Duration units. Minutes and hours are exact; days and longer keep the wall time."""
-
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    YEAR = "year"
-
-
-class Duration(Model):
-    """`28 days` (calendar: same wall time) or `672 hours` (exact)."""
-
-    amount: int
-    unit: Unit
-
-    @property
-    def exact(self) -> bool:
-        """Whether this is an exact span of seconds rather than calendar arithmetic."""
-        return self.unit in (Unit.MINUTE, Unit.HOUR)
-
-    def __str__(self) -> str:
-        return f"{self.amount} {self.unit.value}{'' if self.amount == 1 else 's'}"
-
-
 # ---- declarations --------------------------------------------------------------------------
-
-
-class Attribute(Model):
-    """A member attribute the playbooks may read or set."""
-
-    name: str
-    type: ValueType
-    title: str | None = None
-
-
-class Counter(Model):
-    """A numeric member counter (built-in ones count events; declared ones are added to)."""
-
-    name: str
-    title: str | None = None
-
-
-class EventType(Model):
-    """A custom event with a typed payload."""
-
-    name: str
-    title: str | None = None
-    fields: dict[str, ValueType]
-
-
-class ActionType(Model):
-    """A custom action an embedding bot provides, with typed arguments."""
-
-    name: str
-    title: str | None = None
-    fields: dict[str, ValueType]
-
-
-class Coupon(Model):
-    """A coupon that playbooks grant."""
-
-    name: str
-    title: str | None = None
-    worth: float | None = None
-    valid: Duration | None = None
-    transferable: bool = True
-    stock: int | None = None
-
-
-class Group(Model):
-    """A group declared by name (groups met only in timelines need no declaration)."""
-
-    name: str
-    title: str | None = None
-    tags: tuple[str, ...] = ()
-    timezone: str | None = None
-    operator: str | None = None
-
-
-class Weekly(Model):
-    """Every listed weekday (0 = Monday) at the listed local times."""
-
-    kind: Literal["weekly"] = "weekly"
-    weekdays: tuple[int, ...]
-    times: tuple[dt.time, ...]
-    start: dt.date | None = None
-    until: dt.date | None = None
-
-
-class Interval(Model):
-    """Every `every` from a local start instant, optionally until a date."""
-
-    kind: Literal["interval"] = "interval"
-    every: Duration
-    first: dt.datetime
-    start: dt.date | None = None
-    until: dt.date | None = None
-
-
-class Dates(Model):
-    """On the listed dates at the listed local times."""
-
-    kind: Literal["dates"] = "dates"
-    dates: tuple[dt.date, ...]
-    times: tuple[dt.time, ...]
-
-
-class Cron(Model):
-    """A five-field cron expression, evaluated in local time."""
-
-    kind: Literal["cron"] = "cron"
-    expression: str
-    start: dt.date | None = None
-    until: dt.date | None = None
 
 
 CalendarRule: TypeAlias = Annotated[Weekly | Interval | Dates | Cron, Field(discriminator="kind")]
@@ -156,159 +69,7 @@ class Calendar(Model):
     rule: CalendarRule
 
 
-class Template(Model):
-    """A Jinja2 message template, validated and with the variables it reads."""
-
-    name: str
-    title: str | None = None
-    tags: tuple[str, ...] = ()
-    source: str
-    variables: tuple[str, ...] = ()
-    loc: str
-
-
-class Overflow(enum.Enum):
-    """What happens to an action over a cap."""
-
-    DEFER = "defer"
-    DROP = "drop"
-
-
-class CapNoun(enum.Enum):
-    """What a cap counts."""
-
-    SEND = "send"
-    KICK = "kick"
-    COUPON = "coupon"
-    INVITE = "invite"
-
-
-class CapSubject(enum.Enum):
-    """Whose actions a cap counts."""
-
-    MEMBER = "member"
-    GROUP = "group"
-    ALL = "all"
-
-
-class CapPeriod(enum.Enum):
-    """The calendar period a cap resets on (local time)."""
-
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-
-
-class Cap(Model):
-    """`at most 3 sends per member per day [via mass] [else drop]`."""
-
-    limit: int
-    noun: CapNoun
-    subject: CapSubject
-    period: CapPeriod
-    channel: str | None = None
-    overflow: Overflow = Overflow.DEFER
-    loc: str
-
-
-class ContentMix(Model):
-    """At least `percent` of scheduled sends in the scoped groups use templates tagged `tag`."""
-
-    percent: float
-    tag: str
-    scope: Scope
-    loc: str
-
-
-class Policy(Model):
-    """Delivery policy the engine enforces for every playbook."""
-
-    quiet_start: dt.time | None = None
-    quiet_end: dt.time | None = None
-    caps: tuple[Cap, ...] = ()
-    protected_tags: tuple[str, ...] = ()
-    content_mix: tuple[ContentMix, ...] = ()
-
-
 # ---- scopes and triggers ---------------------------------------------------------------------
-
-
-class Scope(Model):
-    """Which groups a playbook applies to. `private` means one-to-one chats only."""
-
-    kind: Literal["all", "tagged", "named", "private"] = "all"
-    tags: tuple[str, ...] = ()
-    groups: tuple[str, ...] = ()
-
-
-class EventPattern(Model):
-    """Which events match: a kind, the tag for tag events, the name for custom events."""
-
-    kind: EventKind
-    tag: str | None = None
-    custom: str | None = None
-
-
-class OnEvent(Model):
-    """Trigger on a matching event."""
-
-    kind: Literal["event"] = "event"
-    pattern: EventPattern
-    loc: str
-
-
-class OnAbsence(Model):
-    """Per-member deadline: no event of `event` for `duration`, re-armed by every such event."""
-
-    kind: Literal["absence"] = "absence"
-    event: EventKind
-    duration: Duration
-    loc: str
-
-
-class OnDateOffset(Model):
-    """Once, `offset` after (or before) a member's date attribute, at a local time."""
-
-    kind: Literal["date_offset"] = "date_offset"
-    attribute: str
-    offset: Duration
-    before: bool
-    at: dt.time
-    loc: str
-
-
-class OnAnniversary(Model):
-    """Every year on the month and day of a member's date attribute, at a local time."""
-
-    kind: Literal["anniversary"] = "anniversary"
-    attribute: str
-    at: dt.time
-    loc: str
-
-
-class OnThreshold(Model):
-    """When a member counter first reaches a value."""
-
-    kind: Literal["threshold"] = "threshold"
-    counter: str
-    threshold: float
-    loc: str
-
-
-class OnGroupSize(Model):
-    """When a group's member count first reaches a value; `member` is the group owner."""
-
-    kind: Literal["group_size"] = "group_size"
-    threshold: int
-    loc: str
-
-
-class OnGroupSilent(Model):
-    """When nobody has posted in a group for a duration."""
-
-    kind: Literal["group_silent"] = "group_silent"
-    duration: Duration
-    loc: str
 
 
 Trigger: TypeAlias = Annotated[

@@ -3,108 +3,119 @@
 Input: produced by `sopdsl.syntax.transformer` from Lark's parse tree. Output: consumed by the
 checker and the formatter. Every node carries the `Span` of its text; children are tuples.
 Nothing here knows about Lark.
+
+The node classes are written in the `node_*` modules beside this one (`node_base` has their shared
+equality) and all imported here; this module defines the enums and the union aliases (`Step`,
+`Cond`, `Trigger`, ...) itself, over those classes, and is the one to import from. The unions and
+enums stay here because the exhaustiveness tests widen this one file (`tests/checker/test_exhaustive.py`).
 """
 
 from __future__ import annotations
 
 import enum
-import operator
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeAlias
+from typing import TypeAlias
 
 # Shared with the checked model (one definition); re-exported so the tree's users write nodes.EventKind.
 from sopdsl.enums import EventKind as EventKind
 from sopdsl.enums import Repeat as Repeat
 from sopdsl.source import Span
-
-
-class _Node:
-    """What every node shares: equality and hashing over its fields, in order, exactly as
-    `@dataclass(frozen=True)` writes them for each class (same class and equal field tuples;
-    the hash of the field tuple). Written once here rather than generated and compiled for each
-    of the hundred classes (`eq=False` on them), which saves about 10 ms of start-up.
-    """
-
-    __slots__ = ()
-    _fields: ClassVar[Callable[[Any], tuple[Any, ...]]]
-
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        names = tuple(cls.__annotations__)  # the fields, in order (a node has no other annotation)
-        getter = operator.attrgetter(*names)
-        cls._fields = getter if len(names) > 1 else lambda node: (getter(node),)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is self.__class__:
-            return type(self)._fields(self) == type(self)._fields(other)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(type(self)._fields(self))
-
+from sopdsl.syntax.node_base import _Node as _Node
+from sopdsl.syntax.node_conditions import And as And
+from sopdsl.syntax.node_conditions import BoolCond as BoolCond
+from sopdsl.syntax.node_conditions import Compare as Compare
+from sopdsl.syntax.node_conditions import InList as InList
+from sopdsl.syntax.node_conditions import InStock as InStock
+from sopdsl.syntax.node_conditions import IsSet as IsSet
+from sopdsl.syntax.node_conditions import Matches as Matches
+from sopdsl.syntax.node_conditions import Not as Not
+from sopdsl.syntax.node_conditions import Or as Or
+from sopdsl.syntax.node_conditions import Paren as Paren
+from sopdsl.syntax.node_conditions import StartsWith as StartsWith
+from sopdsl.syntax.node_conditions import Tagged as Tagged
+from sopdsl.syntax.node_conditions import TimeBetween as TimeBetween
+from sopdsl.syntax.node_conditions import WeekdayIn as WeekdayIn
+from sopdsl.syntax.node_conditions import WindowCount as WindowCount
+from sopdsl.syntax.node_declarations import ActionDecl as ActionDecl
+from sopdsl.syntax.node_declarations import AttributeDecl as AttributeDecl
+from sopdsl.syntax.node_declarations import CalBound as CalBound
+from sopdsl.syntax.node_declarations import CalCron as CalCron
+from sopdsl.syntax.node_declarations import CalDates as CalDates
+from sopdsl.syntax.node_declarations import CalendarDecl as CalendarDecl
+from sopdsl.syntax.node_declarations import CalInterval as CalInterval
+from sopdsl.syntax.node_declarations import CalWeekly as CalWeekly
+from sopdsl.syntax.node_declarations import Cap as Cap
+from sopdsl.syntax.node_declarations import ContentMix as ContentMix
+from sopdsl.syntax.node_declarations import CounterDecl as CounterDecl
+from sopdsl.syntax.node_declarations import CouponDecl as CouponDecl
+from sopdsl.syntax.node_declarations import CouponOption as CouponOption
+from sopdsl.syntax.node_declarations import EventDecl as EventDecl
+from sopdsl.syntax.node_declarations import Field as Field
+from sopdsl.syntax.node_declarations import GroupDecl as GroupDecl
+from sopdsl.syntax.node_declarations import GroupOption as GroupOption
+from sopdsl.syntax.node_declarations import IncludeDecl as IncludeDecl
+from sopdsl.syntax.node_declarations import PolicyDecl as PolicyDecl
+from sopdsl.syntax.node_declarations import Protect as Protect
+from sopdsl.syntax.node_declarations import QuietHours as QuietHours
+from sopdsl.syntax.node_declarations import TemplateDecl as TemplateDecl
+from sopdsl.syntax.node_declarations import TimezoneDecl as TimezoneDecl
+from sopdsl.syntax.node_playbooks import ActiveSetting as ActiveSetting
+from sopdsl.syntax.node_playbooks import ApplySetting as ApplySetting
+from sopdsl.syntax.node_playbooks import AtEntry as AtEntry
+from sopdsl.syntax.node_playbooks import AuthorSetting as AuthorSetting
+from sopdsl.syntax.node_playbooks import ChangeSetting as ChangeSetting
+from sopdsl.syntax.node_playbooks import DoSetting as DoSetting
+from sopdsl.syntax.node_playbooks import MissedSetting as MissedSetting
+from sopdsl.syntax.node_playbooks import OnSetting as OnSetting
+from sopdsl.syntax.node_playbooks import PlaybookDecl as PlaybookDecl
+from sopdsl.syntax.node_playbooks import RepeatSetting as RepeatSetting
+from sopdsl.syntax.node_playbooks import ReviewSetting as ReviewSetting
+from sopdsl.syntax.node_playbooks import ScenarioSetting as ScenarioSetting
+from sopdsl.syntax.node_playbooks import ScopeSetting as ScopeSetting
+from sopdsl.syntax.node_playbooks import VersionSetting as VersionSetting
+from sopdsl.syntax.node_playbooks import WhenSetting as WhenSetting
+from sopdsl.syntax.node_steps import Add as Add
+from sopdsl.syntax.node_steps import Arg as Arg
+from sopdsl.syntax.node_steps import Arm as Arm
+from sopdsl.syntax.node_steps import Assign as Assign
+from sopdsl.syntax.node_steps import Branch as Branch
+from sopdsl.syntax.node_steps import Call as Call
+from sopdsl.syntax.node_steps import Dissolve as Dissolve
+from sopdsl.syntax.node_steps import Grant as Grant
+from sopdsl.syntax.node_steps import If as If
+from sopdsl.syntax.node_steps import Invite as Invite
+from sopdsl.syntax.node_steps import Kick as Kick
+from sopdsl.syntax.node_steps import Send as Send
+from sopdsl.syntax.node_steps import SetStep as SetStep
+from sopdsl.syntax.node_steps import Split as Split
+from sopdsl.syntax.node_steps import Stop as Stop
+from sopdsl.syntax.node_steps import TagStep as TagStep
+from sopdsl.syntax.node_steps import Wait as Wait
+from sopdsl.syntax.node_steps import WaitFor as WaitFor
+from sopdsl.syntax.node_triggers import CalInline as CalInline
+from sopdsl.syntax.node_triggers import CalOffset as CalOffset
+from sopdsl.syntax.node_triggers import CalOnce as CalOnce
+from sopdsl.syntax.node_triggers import CalRef as CalRef
+from sopdsl.syntax.node_triggers import EventPattern as EventPattern
+from sopdsl.syntax.node_triggers import OnAbsence as OnAbsence
+from sopdsl.syntax.node_triggers import OnAnniversary as OnAnniversary
+from sopdsl.syntax.node_triggers import OnDateOffset as OnDateOffset
+from sopdsl.syntax.node_triggers import OnEvent as OnEvent
+from sopdsl.syntax.node_triggers import OnGroupSilent as OnGroupSilent
+from sopdsl.syntax.node_triggers import OnGroupSize as OnGroupSize
+from sopdsl.syntax.node_triggers import OnThreshold as OnThreshold
+from sopdsl.syntax.node_triggers import Scope as Scope
+from sopdsl.syntax.node_values import AttrRef as AttrRef
+from sopdsl.syntax.node_values import Bool as Bool
+from sopdsl.syntax.node_values import Date as Date
+from sopdsl.syntax.node_values import DateTime as DateTime
+from sopdsl.syntax.node_values import Duration as Duration
+from sopdsl.syntax.node_values import Name as Name
+from sopdsl.syntax.node_values import Number as Number
+from sopdsl.syntax.node_values import Str as Str
+from sopdsl.syntax.node_values import Time as Time
 
 # ---- atoms ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Name(_Node):
-    """An identifier as written."""
-
-    text: str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Str(_Node):
-    """A string literal, unescaped; `long` if written with triple quotes."""
-
-    value: str
-    span: Span
-    long: bool = False
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Number(_Node):
-    """A numeric literal, as written (`text`) and as a value."""
-
-    value: float
-    text: str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Duration(_Node):
-    """`28 days`: an amount and a unit word (checked later)."""
-
-    amount: Number
-    unit: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Time(_Node):
-    """`20:00` as written; validity is checked later."""
-
-    text: str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Date(_Node):
-    """`2026-11-11` as written; validity is checked later."""
-
-    text: str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class DateTime(_Node):
-    """`2026-11-11 10:00`."""
-
-    date: Date
-    time: Time
-    span: Span
 
 
 class Root(enum.Enum):
@@ -116,91 +127,10 @@ class Root(enum.Enum):
     REFERRER = "referrer"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class AttrRef(_Node):
-    """`member.region`, `event.channel`, `referrer.invites`."""
-
-    root: Root
-    field: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Bool(_Node):
-    """`true` or `false`."""
-
-    value: bool
-    span: Span
-
-
 Value: TypeAlias = Str | Number | Bool | Date | AttrRef
 
 
 # ---- declarations -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TimezoneDecl(_Node):
-    """`timezone "Asia/Shanghai"`."""
-
-    zone: Str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class IncludeDecl(_Node):
-    """`include "common.sop"`, relative to the including file."""
-
-    path: Str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class AttributeDecl(_Node):
-    """`attribute region: text "地区"`."""
-
-    name: Name
-    type: Name
-    title: Str | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CounterDecl(_Node):
-    """`counter lottery_chances "抽奖次数"`."""
-
-    name: Name
-    title: Str | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Field(_Node):
-    """`order_id: text` inside an event or action declaration."""
-
-    name: Name
-    type: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class EventDecl(_Node):
-    """`event share_photo "晒单" { image: text }`."""
-
-    name: Name
-    title: Str | None
-    fields: tuple[Field, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ActionDecl(_Node):
-    """`action crm_note "写入CRM" { level: text }`: a custom action the embedding bot provides."""
-
-    name: Name
-    title: Str | None
-    fields: tuple[Field, ...]
-    span: Span
 
 
 class CouponOptionKind(enum.Enum):
@@ -212,25 +142,6 @@ class CouponOptionKind(enum.Enum):
     STOCK = "stock"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class CouponOption(_Node):
-    """One `worth 50` / `valid for 7 days` / `not transferable` / `stock 100`."""
-
-    kind: CouponOptionKind
-    value: Number | Duration | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CouponDecl(_Node):
-    """`coupon new50 "新人券" worth 50 valid for 7 days not transferable`."""
-
-    name: Name
-    title: Str | None
-    options: tuple[CouponOption, ...]
-    span: Span
-
-
 class GroupOptionKind(enum.Enum):
     """The options a group declaration can state."""
 
@@ -239,145 +150,10 @@ class GroupOptionKind(enum.Enum):
     OPERATOR = "operator"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class GroupOption(_Node):
-    """One `tagged "edu"` / `timezone "..."` / `operator "小美"`."""
-
-    kind: GroupOptionKind
-    values: tuple[Str, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class GroupDecl(_Node):
-    """`group east "华东群" tagged "regional" operator "小美"`."""
-
-    name: Name
-    title: Str | None
-    options: tuple[GroupOption, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalBound(_Node):
-    """`from 2026-01-01` or `until 2026-06-30` after a calendar rule."""
-
-    is_until: bool
-    date: Date
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalWeekly(_Node):
-    """`every tuesday, thursday at 20:00` (also `every day`, `every weekday`)."""
-
-    days: tuple[Name, ...]
-    times: tuple[Time, ...]
-    bounds: tuple[CalBound, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalInterval(_Node):
-    """`every 2 hours from 2026-11-11 10:00 until 2026-11-12`."""
-
-    every: Duration
-    start: DateTime
-    bounds: tuple[CalBound, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalDates(_Node):
-    """`on 2026-11-11, 2026-12-12 at 10:00`."""
-
-    dates: tuple[Date, ...]
-    times: tuple[Time, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalCron(_Node):
-    """`cron "0 9 1 * *"`."""
-
-    expression: Str
-    bounds: tuple[CalBound, ...]
-    span: Span
-
-
 CalSpec: TypeAlias = CalWeekly | CalInterval | CalDates | CalCron
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class CalendarDecl(_Node):
-    """`calendar tuesday_class "周二晚课" = every tuesday at 20:00`."""
-
-    name: Name
-    title: Str | None
-    spec: CalSpec
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TemplateDecl(_Node):
-    """`template welcome "欢迎" tagged "activity" = \"\"\"...\"\"\"` or `= file "x.j2"`."""
-
-    name: Name
-    title: Str | None
-    tags: tuple[Str, ...]
-    body: Str
-    from_file: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class QuietHours(_Node):
-    """`quiet hours 22:00 - 08:00`."""
-
-    start: Time
-    end: Time
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Cap(_Node):
-    """`at most 3 sends per member per day via mass else drop`."""
-
-    limit: Number
-    noun: Name
-    per: tuple[Name, ...]
-    via: Name | None
-    overflow: Name | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Protect(_Node):
-    """`never kick members tagged "core", "koc"`."""
-
-    tags: tuple[Str, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ContentMix(_Node):
-    """`at least 50% of sends tagged "activity" in groups tagged "content"`."""
-
-    percent: Number
-    tag: Str
-    scope: Scope
-    span: Span
-
-
 PolicyRule: TypeAlias = QuietHours | Cap | Protect | ContentMix
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class PolicyDecl(_Node):
-    """`policy { ... }`."""
-
-    rules: tuple[PolicyRule, ...]
-    span: Span
 
 
 # ---- scopes, triggers, calendar expressions ----------------------------------------------
@@ -392,127 +168,9 @@ class ScopeKind(enum.Enum):
     PRIVATE = "private"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Scope(_Node):
-    """`all groups`, `groups tagged "edu"`, `groups pilot_a, pilot_b`, `private chats`."""
-
-    kind: ScopeKind
-    tags: tuple[Str, ...]
-    names: tuple[Name, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class EventPattern(_Node):
-    """`member joins`, `member is tagged "vip"`, `event share_photo`."""
-
-    kind: EventKind
-    tag: Str | None
-    custom: Name | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnEvent(_Node):
-    """Trigger: an event happened."""
-
-    pattern: EventPattern
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnAbsence(_Node):
-    """Trigger: `member silent for 28 days` (kind message) or `no order for 365 days`."""
-
-    kind: Name
-    duration: Duration
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnDateOffset(_Node):
-    """Trigger: `3 days after member.joined_at [at 10:00]`."""
-
-    offset: Duration
-    before: bool
-    attr: AttrRef
-    at: Time | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnAnniversary(_Node):
-    """Trigger: `member.birthday at 09:00`, every year."""
-
-    attr: AttrRef
-    at: Time
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnThreshold(_Node):
-    """Trigger: `member.invites reaches 10`."""
-
-    attr: AttrRef
-    threshold: Number
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnGroupSize(_Node):
-    """Trigger: `group size reaches 40`."""
-
-    threshold: Number
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnGroupSilent(_Node):
-    """Trigger: `group silent for 3 days`."""
-
-    duration: Duration
-    span: Span
-
-
 Trigger: TypeAlias = (
     OnEvent | OnAbsence | OnDateOffset | OnAnniversary | OnThreshold | OnGroupSize | OnGroupSilent
 )
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalOffset(_Node):
-    """`- 1 day` after a calendar name."""
-
-    negative: bool
-    duration: Duration
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalRef(_Node):
-    """`tuesday_class - 1 day at 20:00`."""
-
-    name: Name
-    offsets: tuple[CalOffset, ...]
-    at: Time | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalInline(_Node):
-    """`every monday at 20:00` written directly after `at`."""
-
-    days: tuple[Name, ...]
-    times: tuple[Time, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class CalOnce(_Node):
-    """`2026-11-11 10:00` written directly after `at`."""
-
-    at: DateTime
-    span: Span
 
 
 CalExpr: TypeAlias = CalRef | CalInline | CalOnce
@@ -548,138 +206,6 @@ class TagTest(enum.Enum):
     ALL = "tagged all of"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Tagged(_Node):
-    """`member tagged "core"`, `member not tagged "a", "b"`, `group tagged any of ...`."""
-
-    subject: Subject
-    test: TagTest
-    tags: tuple[Str, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Compare(_Node):
-    """`member.level >= 3`."""
-
-    left: AttrRef
-    op: Comparator
-    right: Value
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class StartsWith(_Node):
-    """`member.name starts with "AAA"`."""
-
-    left: AttrRef
-    prefix: Str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Matches(_Node):
-    """`member.nickname matches "^.+-.+$"`."""
-
-    left: AttrRef
-    pattern: Str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class InList(_Node):
-    """`member.region in ["华东", "华南"]`."""
-
-    left: AttrRef
-    values: tuple[Value, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class IsSet(_Node):
-    """`member.referrer is set`."""
-
-    left: AttrRef
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class WindowCount(_Node):
-    """`messages in last 7 days >= 3`."""
-
-    kind: Name
-    window: Duration
-    op: Comparator
-    count: Number
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TimeBetween(_Node):
-    """`time between 12:00 and 14:00` (local time of the group)."""
-
-    start: Time
-    end: Time
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class WeekdayIn(_Node):
-    """`weekday in [saturday, sunday]`."""
-
-    days: tuple[Name, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class InStock(_Node):
-    """`coupon free_scarf in stock`, or with `negated`, `coupon free_scarf not in stock`."""
-
-    coupon: Name
-    negated: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class BoolCond(_Node):
-    """`true` / `false` as a condition."""
-
-    value: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Not(_Node):
-    """`not C`."""
-
-    operand: Cond
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class And(_Node):
-    """`A and B and ...`."""
-
-    operands: tuple[Cond, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Or(_Node):
-    """`A or B or ...`."""
-
-    operands: tuple[Cond, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Paren(_Node):
-    """`( C )`, kept so the formatter can reproduce the user's grouping."""
-
-    inner: Cond
-    span: Span
-
-
 Cond: TypeAlias = (
     Tagged
     | Compare
@@ -711,172 +237,6 @@ class Target(enum.Enum):
     REFERRER = "referrer"
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class Send(_Node):
-    """`send welcome to member [via mass]`."""
-
-    template: Name
-    target: Target
-    via: Name | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TagStep(_Node):
-    """`tag member "a", "b"` or `untag member "a"`."""
-
-    target: Target
-    tags: tuple[Str, ...]
-    remove: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Kick(_Node):
-    """`kick member because "..."`."""
-
-    target: Target
-    reason: Str | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Grant(_Node):
-    """`grant new50 to member`."""
-
-    coupon: Name
-    target: Target
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Invite(_Node):
-    """`invite member to core_group`."""
-
-    target: Target
-    group: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Add(_Node):
-    """`add 10 to member.points`."""
-
-    amount: Number
-    negative: bool
-    attr: AttrRef
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class SetStep(_Node):
-    """`set member.stage = "explorer"`."""
-
-    attr: AttrRef
-    value: Value
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Assign(_Node):
-    """`assign "回访" to operator within 2 days then { } else { }`."""
-
-    text: Str
-    target: Target
-    within: Duration
-    then: tuple[Step, ...] | None
-    otherwise: tuple[Step, ...] | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Wait(_Node):
-    """`wait 3 days`."""
-
-    duration: Duration
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class WaitFor(_Node):
-    """`wait 3 days for member posts then { } else { }`; `timeout` None is a mistake the checker reports."""
-
-    timeout: Duration | None
-    pattern: EventPattern
-    then: tuple[Step, ...] | None
-    otherwise: tuple[Step, ...] | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Branch(_Node):
-    """One `if C { ... }` or `else if C { ... }`."""
-
-    cond: Cond
-    body: tuple[Step, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class If(_Node):
-    """`if C { } else if C { } else { }`."""
-
-    branches: tuple[Branch, ...]
-    otherwise: tuple[Step, ...] | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Arm(_Node):
-    """`red 50% { ... }` inside a split."""
-
-    name: Name
-    percent: Number
-    body: tuple[Step, ...]
-    braced: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Split(_Node):
-    """`split { red 50% { } yellow 50% { } }`: deterministic A/B assignment."""
-
-    arms: tuple[Arm, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Stop(_Node):
-    """`stop`."""
-
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Arg(_Node):
-    """`level = "high"` inside `call`."""
-
-    name: Name
-    value: Value
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Call(_Node):
-    """`call crm_note(level = "high")`."""
-
-    action: Name
-    args: tuple[Arg, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Dissolve(_Node):
-    """`dissolve group`."""
-
-    span: Span
-
-
 Step: TypeAlias = (
     Send
     | TagStep
@@ -899,125 +259,6 @@ Step: TypeAlias = (
 # ---- playbooks ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class ScenarioSetting(_Node):
-    """`scenario J1, J2`."""
-
-    ids: tuple[Name, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ScopeSetting(_Node):
-    """`in groups tagged "edu"`."""
-
-    scope: Scope
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class OnSetting(_Node):
-    """`on member joins`."""
-
-    trigger: Trigger
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class WhenSetting(_Node):
-    """`when member not tagged "core"`: the playbook's guard."""
-
-    cond: Cond
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class RepeatSetting(_Node):
-    """`repeat once` / `repeat always` / `repeat after 7 days`."""
-
-    mode: Repeat
-    cooldown: Duration | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ApplySetting(_Node):
-    """`apply to new members` / `apply to all members`."""
-
-    who: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class MissedSetting(_Node):
-    """`missed skip` / `missed run latest`."""
-
-    words: tuple[Name, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ChangeSetting(_Node):
-    """`on change finish` / `on change migrate`."""
-
-    mode: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ActiveSetting(_Node):
-    """`active from 2026-11-11 10:00 until 2026-11-12 10:00`."""
-
-    start: DateTime
-    end: DateTime
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class VersionSetting(_Node):
-    """`version "1.2"`: which revision of the SOP this is."""
-
-    version: Str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class AuthorSetting(_Node):
-    """`author "小美"`: who wrote this revision."""
-
-    author: Str
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class ReviewSetting(_Node):
-    """`reviewed by "阿峰", "小美"`: who reviewed this revision."""
-
-    reviewers: tuple[Str, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class DoSetting(_Node):
-    """`do { ... }`: the steps run when an `on` trigger fires."""
-
-    steps: tuple[Step, ...]
-    braced: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class AtEntry(_Node):
-    """`at tuesday_class - 1 day [for each member] [when C]: send preview to group`."""
-
-    when: CalExpr
-    for_each_member: bool
-    cond: Cond | None
-    steps: tuple[Step, ...]
-    braced: bool
-    span: Span
-
-
 # The settings that only state an option of the playbook (the other items carry triggers, a guard
 # or steps); a closed set, so the checker's dispatch over it is exhaustive.
 OptionSetting: TypeAlias = (
@@ -1034,16 +275,6 @@ OptionSetting: TypeAlias = (
 )
 
 PlaybookItem: TypeAlias = OptionSetting | OnSetting | WhenSetting | DoSetting | AtEntry
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class PlaybookDecl(_Node):
-    """`playbook name "title" { ... }`."""
-
-    name: Name
-    title: Str | None
-    items: tuple[PlaybookItem, ...]
-    span: Span
 
 
 # The declarations that define a name in a symbol table before playbooks are checked.

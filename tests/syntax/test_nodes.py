@@ -16,7 +16,7 @@ from sopdsl.syntax import nodes
 CLASSES = [
     c
     for _, c in inspect.getmembers(nodes, inspect.isclass)
-    if dataclasses.is_dataclass(c) and c.__module__ == nodes.__name__
+    if dataclasses.is_dataclass(c) and c.__module__.startswith("sopdsl.syntax.node")
 ]
 
 

@@ -1,0 +1,179 @@
+"""The checked model's declarations: attributes, counters, event and action types, coupons, groups, calendar rules, templates and the policy.
+
+Part of `sopdsl.checker.model`, which re-exports every class here and defines the unions; import
+them from there (`from sopdsl.checker import model`). Annotations are resolved by pydantic when a
+model is first built, in this module's namespace: every name they use is imported here at run time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Literal
+
+from sopdsl.checker.model_triggers import Scope
+from sopdsl.checker.model_values import Duration, Model
+from sopdsl.enums import ValueType
+
+
+class Attribute(Model):
+    """A member attribute the playbooks may read or set."""
+
+    name: str
+    type: ValueType
+    title: str | None = None
+
+
+class Counter(Model):
+    """A numeric member counter (built-in ones count events; declared ones are added to)."""
+
+    name: str
+    title: str | None = None
+
+
+class EventType(Model):
+    """A custom event with a typed payload."""
+
+    name: str
+    title: str | None = None
+    fields: dict[str, ValueType]
+
+
+class ActionType(Model):
+    """A custom action an embedding bot provides, with typed arguments."""
+
+    name: str
+    title: str | None = None
+    fields: dict[str, ValueType]
+
+
+class Coupon(Model):
+    """A coupon that playbooks grant."""
+
+    name: str
+    title: str | None = None
+    worth: float | None = None
+    valid: Duration | None = None
+    transferable: bool = True
+    stock: int | None = None
+
+
+class Group(Model):
+    """A group declared by name (groups met only in timelines need no declaration)."""
+
+    name: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    timezone: str | None = None
+    operator: str | None = None
+
+
+class Weekly(Model):
+    """Every listed weekday (0 = Monday) at the listed local times."""
+
+    kind: Literal["weekly"] = "weekly"
+    weekdays: tuple[int, ...]
+    times: tuple[dt.time, ...]
+    start: dt.date | None = None
+    until: dt.date | None = None
+
+
+class Interval(Model):
+    """Every `every` from a local start instant, optionally until a date."""
+
+    kind: Literal["interval"] = "interval"
+    every: Duration
+    first: dt.datetime
+    start: dt.date | None = None
+    until: dt.date | None = None
+
+
+class Dates(Model):
+    """On the listed dates at the listed local times."""
+
+    kind: Literal["dates"] = "dates"
+    dates: tuple[dt.date, ...]
+    times: tuple[dt.time, ...]
+
+
+class Cron(Model):
+    """A five-field cron expression, evaluated in local time."""
+
+    kind: Literal["cron"] = "cron"
+    expression: str
+    start: dt.date | None = None
+    until: dt.date | None = None
+
+
+class Template(Model):
+    """A Jinja2 message template, validated and with the variables it reads."""
+
+    name: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    source: str
+    variables: tuple[str, ...] = ()
+    loc: str
+
+
+class Overflow(enum.Enum):
+    """What happens to an action over a cap."""
+
+    DEFER = "defer"
+    DROP = "drop"
+
+
+class CapNoun(enum.Enum):
+    """What a cap counts."""
+
+    SEND = "send"
+    KICK = "kick"
+    COUPON = "coupon"
+    INVITE = "invite"
+
+
+class CapSubject(enum.Enum):
+    """Whose actions a cap counts."""
+
+    MEMBER = "member"
+    GROUP = "group"
+    ALL = "all"
+
+
+class CapPeriod(enum.Enum):
+    """The calendar period a cap resets on (local time)."""
+
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class Cap(Model):
+    """`at most 3 sends per member per day [via mass] [else drop]`."""
+
+    limit: int
+    noun: CapNoun
+    subject: CapSubject
+    period: CapPeriod
+    channel: str | None = None
+    overflow: Overflow = Overflow.DEFER
+    loc: str
+
+
+class ContentMix(Model):
+    """At least `percent` of scheduled sends in the scoped groups use templates tagged `tag`."""
+
+    percent: float
+    tag: str
+    scope: Scope
+    loc: str
+
+
+class Policy(Model):
+    """Delivery policy the engine enforces for every playbook."""
+
+    quiet_start: dt.time | None = None
+    quiet_end: dt.time | None = None
+    caps: tuple[Cap, ...] = ()
+    protected_tags: tuple[str, ...] = ()
+    content_mix: tuple[ContentMix, ...] = ()

@@ -1,0 +1,45 @@
+"""The checked model's base class (`Model`) and durations.
+
+Part of `sopdsl.checker.model`, which re-exports every class here and defines the unions; import
+them from there (`from sopdsl.checker import model`). Annotations are resolved by pydantic when a
+model is first built, in this module's namespace: every name they use is imported here at run time.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Model(BaseModel):
+    """Base of every checked-model type: immutable, no unknown fields."""
+
+    # Built on first use, not at import: a run builds only the models it makes (start-up time).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class Unit(enum.Enum):
+    """Duration units. Minutes and hours are exact; days and longer keep the wall time."""
+
+    MINUTE = "minute"
+    HOUR = "hour"
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+
+
+class Duration(Model):
+    """`28 days` (calendar: same wall time) or `672 hours` (exact)."""
+
+    amount: int
+    unit: Unit
+
+    @property
+    def exact(self) -> bool:
+        """Whether this is an exact span of seconds rather than calendar arithmetic."""
+        return self.unit in (Unit.MINUTE, Unit.HOUR)
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit.value}{'' if self.amount == 1 else 's'}"

@@ -1,0 +1,32 @@
+"""The base every node of the syntax tree shares (`sopdsl.syntax.nodes`): equality and hashing."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+
+class _Node:
+    """What every node shares: equality and hashing over its fields, in order, exactly as
+    `@dataclass(frozen=True)` writes them for each class (same class and equal field tuples;
+    the hash of the field tuple). Written once here rather than generated and compiled for each
+    of the hundred classes (`eq=False` on them), which saves about 10 ms of start-up.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[Callable[[Any], tuple[Any, ...]]]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        names = tuple(cls.__annotations__)  # the fields, in order (a node has no other annotation)
+        getter = operator.attrgetter(*names)
+        cls._fields = getter if len(names) > 1 else lambda node: (getter(node),)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return type(self)._fields(self) == type(self)._fields(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(type(self)._fields(self))
