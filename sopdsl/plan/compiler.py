@@ -80,9 +80,9 @@ def relocate(plan: Plan) -> Plan:
             return pairs if any(pairs[k] is not value[k] for k in value) else value
         return value
 
-    moved = walk(plan)
+    moved: Plan = walk(plan)
     program = moved.program.model_copy(update={"files": tuple(relative(f) for f in files)})
-    return moved.model_copy(update={"program": program})  # type: ignore[no-any-return]
+    return moved.model_copy(update={"program": program})
 
 
 def _resolved(path: str) -> Path:
