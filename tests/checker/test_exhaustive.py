@@ -13,12 +13,9 @@ that loses its `assert_never`.
 from __future__ import annotations
 
 import ast
-import re
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
+from exhaustiveness import assert_never_sites, reported_with_shadows
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "sopdsl"
@@ -56,29 +53,10 @@ REQUIRED = {
     ("unparse", "_simple_step"),
 }
 
-_REPORTED = re.compile(
-    r'^(sopdsl/(?:checker/\w+|syntax/unparse)\.py):(\d+): error: Argument 1 to "assert_never" has incompatible type',
-    re.M,
-)
-
 
 def _assert_never_sites() -> dict[tuple[str, int], tuple[str, str]]:
-    """Every `assert_never(...)` call in the checker: (path, line) -> (module, enclosing function)."""
-    sites: dict[tuple[str, int], tuple[str, str]] = {}
-    for path in [*sorted(CHECKER.glob("*.py")), PACKAGE / "syntax" / "unparse.py"]:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for function in ast.walk(tree):
-            if not isinstance(function, ast.FunctionDef):
-                continue
-            for node in ast.walk(function):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Name)
-                    and node.func.id == "assert_never"
-                ):
-                    key = (path.relative_to(ROOT).as_posix(), node.lineno)
-                    sites[key] = (path.stem, function.name)
-    return sites
+    """Every `assert_never(...)` call in the checker and the formatter's write-back."""
+    return assert_never_sites([*sorted(CHECKER.glob("*.py")), PACKAGE / "syntax" / "unparse.py"])
 
 
 def _widen(source: str) -> str:
@@ -135,33 +113,10 @@ def test_mypy_reports_every_dispatch_a_new_member_would_miss(tmp_path: Path) -> 
     missing = REQUIRED - set(sites.values())
     assert not missing, f"these dispatches no longer end in assert_never: {sorted(missing)}"
 
-    shadows: list[str] = []
-    for original in WIDENED:
-        shadow = tmp_path / original.name
-        shadow.write_text(_widen(original.read_text(encoding="utf-8")), encoding="utf-8")
-        shadows += ["--shadow-file", str(original), str(shadow)]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *shadows,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if "error:" not in result.stdout:
-        pytest.fail(f"mypy found nothing to report:\n{result.stdout}\n{result.stderr}")
-    reported = {(path, int(line)) for path, line in _REPORTED.findall(result.stdout)}
+    widened = {original: _widen(original.read_text(encoding="utf-8")) for original in WIDENED}
+    reported, output = reported_with_shadows(widened, tmp_path)
     unreported = {site: where for site, where in sites.items() if site not in reported}
     assert not unreported, (
         "mypy let a new node type or enum member through these dispatches (each must end in "
-        f"`case _: assert_never(x)` over the node union): {unreported}\n{result.stdout}"
+        f"`case _: assert_never(x)` over the node union): {unreported}\n{output}"
     )

@@ -10,13 +10,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
-import subprocess
-import sys
 import typing
 from pathlib import Path
 
 import msgspec
 import pytest
+from exhaustiveness import assert_never_sites, reported_with_shadows
 from test_reload import T0, compile_text
 
 from sopdsl.engine import snapshot as snapshot_codec
@@ -191,30 +190,13 @@ def test_a_flow_waits_for_delivery_then_an_event_then_a_task_and_each_survives_a
 # The dispatches over `Wait` that must stay exhaustive: (module, function).
 REQUIRED = {("switching", "_rewait")}
 
-_REPORTED = re.compile(
-    r'^(sopdsl/engine/\w+\.py):(\d+): error: Argument 1 to "assert_never" has incompatible type',
-    re.M,
-)
-
 
 def _wait_dispatches() -> dict[tuple[str, int], tuple[str, str]]:
     """Every `assert_never(<...>.waiting)` in the engine: (path, line) -> (module, function)."""
-    sites: dict[tuple[str, int], tuple[str, str]] = {}
-    for path in sorted(ENGINE.glob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for function in ast.walk(tree):
-            if not isinstance(function, ast.FunctionDef):
-                continue
-            for node in ast.walk(function):
-                if (
-                    isinstance(node, ast.Call)
-                    and isinstance(node.func, ast.Name)
-                    and node.func.id == "assert_never"
-                    and node.args
-                    and ast.unparse(node.args[0]).endswith("waiting")
-                ):
-                    sites[(path.relative_to(ROOT).as_posix(), node.lineno)] = (path.stem, function.name)
-    return sites
+    return assert_never_sites(
+        sorted(ENGINE.glob("*.py")),
+        lambda call: bool(call.args) and ast.unparse(call.args[0]).endswith("waiting"),
+    )
 
 
 def _widen(source: str) -> str:
@@ -234,32 +216,9 @@ def test_mypy_reports_every_wait_dispatch_a_new_wait_type_would_miss(tmp_path: P
     sites = _wait_dispatches()
     missing = REQUIRED - set(sites.values())
     assert not missing, f"these dispatches over waits no longer end in assert_never: {sorted(missing)}"
-    shadow = tmp_path / "state.py"
-    shadow.write_text(_widen(STATE.read_text(encoding="utf-8")), encoding="utf-8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--shadow-file",
-            str(STATE),
-            str(shadow),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    if "error:" not in result.stdout:
-        pytest.fail(f"mypy found nothing to report:\n{result.stdout}\n{result.stderr}")
-    reported = {(path, int(line)) for path, line in _REPORTED.findall(result.stdout)}
+    reported, output = reported_with_shadows({STATE: _widen(STATE.read_text(encoding="utf-8"))}, tmp_path)
     unreported = {site: where for site, where in sites.items() if site not in reported}
     assert not unreported, (
         "mypy let a new wait type through these dispatches (each must end in "
-        f"`case _: assert_never(flow.waiting)`): {unreported}\n{result.stdout}"
+        f"`case _: assert_never(flow.waiting)`): {unreported}\n{output}"
     )
