@@ -58,7 +58,7 @@ class SimpleEngine:
     def __init__(self, plan: Plan, zone: str) -> None:
         self.tz = ZoneInfo(zone)
         jinja = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-        self.templates = {n: jinja.from_string(t.source) for n, t in plan.program.templates.items()}
+        self.templates = {n: jinja.from_string(t.source) for n, t in plan.declarations.templates.items()}
         self.members: dict[str, _Member] = {}
         self.groups: dict[str, tuple[set[str], set[str]]] = {}  # id -> (tags, member ids)
         self.log: list[Row] = []

@@ -100,7 +100,7 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, roo
     if not is_jsonl(path):
         fixture, source = _fixture_or_exit(path)
         versions = _versions(fixture, path, source, root_path(root))
-        zone_name = fixture.timezone or plan.program.timezone
+        zone_name = fixture.timezone or plan.declarations.timezone
         write = _action_writer(out, fmt, explain, zone_name, plan, *versions.values())
         write_reload = _reload_writer(out, fmt, zone_name)
         for entry in run_simulation(plan, fixture, versions=versions).log():
@@ -111,7 +111,7 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, roo
         out.flush()
         return
     try:
-        stream = open_timeline(path, display_path(path), plan.program.timezone)
+        stream = open_timeline(path, display_path(path), plan.declarations.timezone)
     except FixtureError as exc:
         echo_diagnostics([(d, None) for d in exc.diagnostics])
         sys.exit(EXIT_FOUND)
@@ -185,10 +185,10 @@ def _action_writer(
     # `--explain` names the playbook's version, so a reviewer sees which revision of an SOP acted:
     # the one in the file the action's step is in, since a reload may leave flows on an older one.
     versions = {
-        (c.playbook.name, c.playbook.loc.rpartition(":")[0]): c.playbook.version
+        (c.name, c.loc.rpartition(":")[0]): c.version
         for each in (plan, *reloaded)
         for c in each.playbooks
-        if c.playbook.version
+        if c.version
     }
 
     def version_of(action: Action) -> str | None:
@@ -328,7 +328,10 @@ def plan_command(
         raise click.UsageError("--to must be after --from")
     plan = build_plan(paths, root_path(root))
     slots = agenda(plan, start.date(), end.date())
-    zones = {g.name: timeutil.zone(g.timezone or plan.program.timezone) for g in plan.program.groups.values()}
+    zones = {
+        g.name: timeutil.zone(g.timezone or plan.declarations.timezone)
+        for g in plan.declarations.groups.values()
+    }
     for slot in slots:
         when = dt.datetime.fromtimestamp(slot.time, zones[slot.group]).strftime("%Y-%m-%d %a %H:%M")
         click.echo(f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}")

@@ -67,7 +67,7 @@ def test_every_event_kind_is_taken_by_the_engine_fixtures_timelines_and_the_live
     engine = Engine(PLAN, start=START)
     engine.feed(event)  # handled: no error for any kind
     if name != "task_done":  # the engine raises that one itself; the API takes what a bot sends
-        assert intake(body, PLAN.program, START)["kind"] == name
+        assert intake(body, PLAN.declarations, START)["kind"] == name
 
 
 def test_fixtures_name_exactly_the_registrys_events_and_actions() -> None:

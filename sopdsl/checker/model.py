@@ -1,297 +1,89 @@
 """The checked model: playbooks with every name resolved and every value validated.
 
 Input: built by `sopdsl.checker` from syntax trees. Output: consumed by `sopdsl.plan.compiler`.
-All models are frozen pydantic models that forbid unknown fields; closed sets are enums.
+The values inside a playbook (durations, conditions, actions, triggers, declarations) are the
+checked language of `sopdsl.lang`, which the plan carries too; this module adds what only the
+checker and the compiler see: the nested flow steps, calendar entries, playbooks and the program.
+Everything in `sopdsl.lang` is re-exported here, so checker code reads `model.X` for all of it.
 `loc` fields ("path:line") let the simulator explain which line produced an action.
-
-The base `Model`, durations, declarations and triggers are written in `model_values.py`,
-`model_declarations.py` and `model_triggers.py` beside this one and re-exported here, the module to
-import from; the discriminated unions (`CalendarRule`, `Trigger`, `Cond`, `Step`) stay here, with
-the recursive condition, step and playbook models whose annotations name them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
-from sopdsl.checker.model_declarations import ActionType as ActionType
-from sopdsl.checker.model_declarations import Attribute as Attribute
-from sopdsl.checker.model_declarations import Cap as Cap
-from sopdsl.checker.model_declarations import CapNoun as CapNoun
-from sopdsl.checker.model_declarations import CapPeriod as CapPeriod
-from sopdsl.checker.model_declarations import CapSubject as CapSubject
-from sopdsl.checker.model_declarations import ContentMix as ContentMix
-from sopdsl.checker.model_declarations import Counter as Counter
-from sopdsl.checker.model_declarations import Coupon as Coupon
-from sopdsl.checker.model_declarations import Cron as Cron
-from sopdsl.checker.model_declarations import Dates as Dates
-from sopdsl.checker.model_declarations import EventType as EventType
-from sopdsl.checker.model_declarations import Group as Group
-from sopdsl.checker.model_declarations import Interval as Interval
-from sopdsl.checker.model_declarations import Overflow as Overflow
-from sopdsl.checker.model_declarations import Policy as Policy
-from sopdsl.checker.model_declarations import Template as Template
-from sopdsl.checker.model_declarations import Weekly as Weekly
-from sopdsl.checker.model_triggers import EventPattern as EventPattern
-from sopdsl.checker.model_triggers import OnAbsence as OnAbsence
-from sopdsl.checker.model_triggers import OnAnniversary as OnAnniversary
-from sopdsl.checker.model_triggers import OnDateOffset as OnDateOffset
-from sopdsl.checker.model_triggers import OnEvent as OnEvent
-from sopdsl.checker.model_triggers import OnGroupSilent as OnGroupSilent
-from sopdsl.checker.model_triggers import OnGroupSize as OnGroupSize
-from sopdsl.checker.model_triggers import OnThreshold as OnThreshold
-from sopdsl.checker.model_triggers import Scope as Scope
-from sopdsl.checker.model_values import Duration as Duration
-from sopdsl.checker.model_values import Model as Model
-from sopdsl.checker.model_values import Unit as Unit
-
-# Shared with the syntax tree (one definition); re-exported because the plan and the engine use them
-# as model.EventKind and model.Repeat.
-from sopdsl.enums import EventKind as EventKind
-from sopdsl.enums import Repeat as Repeat
-from sopdsl.enums import ValueType as ValueType
-
-# ---- declarations --------------------------------------------------------------------------
-
-
-CalendarRule: TypeAlias = Annotated[Weekly | Interval | Dates | Cron, Field(discriminator="kind")]
-
-
-class Calendar(Model):
-    """A named series of local instants."""
-
-    name: str
-    title: str | None = None
-    rule: CalendarRule
-
-
-# ---- scopes and triggers ---------------------------------------------------------------------
-
-
-Trigger: TypeAlias = Annotated[
-    OnEvent | OnAbsence | OnDateOffset | OnAnniversary | OnThreshold | OnGroupSize | OnGroupSilent,
-    Field(discriminator="kind"),
-]
-
-
-# ---- conditions --------------------------------------------------------------------------------
-
-
-class Ref(Model):
-    """`member.x`, `group.x`, `event.x`, `referrer.x`, with the type of x."""
-
-    root: Literal["member", "group", "event", "referrer"]
-    field: str
-    type: ValueType
-
-
-Literal_: TypeAlias = str | float | bool | dt.date
-
-
-class TagCond(Model):
-    """A tag test on the member or the group."""
-
-    kind: Literal["tags"] = "tags"
-    subject: Literal["member", "group"]
-    test: Literal["tagged", "not_tagged", "any", "all"]
-    tags: tuple[str, ...]
-
-
-class CompareCond(Model):
-    """`ref op value`, where value is a literal or another reference."""
-
-    kind: Literal["compare"] = "compare"
-    left: Ref
-    op: Literal["==", "!=", ">=", "<=", ">", "<"]
-    right: Ref | Literal_
-
-
-class StartsWithCond(Model):
-    """`ref starts with "prefix"`."""
-
-    kind: Literal["starts_with"] = "starts_with"
-    left: Ref
-    prefix: str
-
-
-class MatchesCond(Model):
-    """`ref matches "regex"` (Python `re.search`)."""
-
-    kind: Literal["matches"] = "matches"
-    left: Ref
-    pattern: str
-
-
-class InCond(Model):
-    """`ref in [values]`."""
-
-    kind: Literal["in"] = "in"
-    left: Ref
-    values: tuple[Literal_, ...]
-
-
-class IsSetCond(Model):
-    """`ref is set`."""
-
-    kind: Literal["is_set"] = "is_set"
-    left: Ref
-
-
-class WindowCond(Model):
-    """`messages in last 7 days >= 3`: count of the member's events of a kind in a window."""
-
-    kind: Literal["window"] = "window"
-    event: EventKind
-    window: Duration
-    op: Literal["==", "!=", ">=", "<=", ">", "<"]
-    count: int
-
-
-class TimeCond(Model):
-    """`time between 12:00 and 14:00` in the group's local time (may wrap midnight)."""
-
-    kind: Literal["time"] = "time"
-    start: dt.time
-    end: dt.time
-
-
-class WeekdayCond(Model):
-    """`weekday in [saturday, sunday]` in local time (0 = Monday)."""
-
-    kind: Literal["weekday"] = "weekday"
-    weekdays: tuple[int, ...]
-
-
-class StockCond(Model):
-    """`coupon X in stock` (`in_stock`) or `coupon X not in stock`: whether a coupon with a
-    declared stock has any left, counting the grants that went out so far."""
-
-    kind: Literal["stock"] = "stock"
-    coupon: str
-    in_stock: bool = True
-
-
-class ConstCond(Model):
-    """`true` or `false`."""
-
-    kind: Literal["const"] = "const"
-    value: bool
-
-
-class NotCond(Model):
-    """Negation."""
-
-    kind: Literal["not"] = "not"
-    operand: Cond
-
-
-class AndCond(Model):
-    """Conjunction."""
-
-    kind: Literal["and"] = "and"
-    operands: tuple[Cond, ...]
-
-
-class OrCond(Model):
-    """Disjunction."""
-
-    kind: Literal["or"] = "or"
-    operands: tuple[Cond, ...]
-
-
-Cond: TypeAlias = Annotated[
-    TagCond
-    | CompareCond
-    | StartsWithCond
-    | MatchesCond
-    | InCond
-    | IsSetCond
-    | WindowCond
-    | TimeCond
-    | WeekdayCond
-    | StockCond
-    | ConstCond
-    | NotCond
-    | AndCond
-    | OrCond,
-    Field(discriminator="kind"),
-]
-
+from sopdsl.lang import Action as Action
+from sopdsl.lang import ActionType as ActionType
+from sopdsl.lang import AddStep as AddStep
+from sopdsl.lang import AndCond as AndCond
+from sopdsl.lang import Attribute as Attribute
+from sopdsl.lang import Calendar as Calendar
+from sopdsl.lang import CalendarRule as CalendarRule
+from sopdsl.lang import CallStep as CallStep
+from sopdsl.lang import CalRef as CalRef
+from sopdsl.lang import Cap as Cap
+from sopdsl.lang import CapNoun as CapNoun
+from sopdsl.lang import CapPeriod as CapPeriod
+from sopdsl.lang import CapSubject as CapSubject
+from sopdsl.lang import CompareCond as CompareCond
+from sopdsl.lang import Cond as Cond
+from sopdsl.lang import ConstCond as ConstCond
+from sopdsl.lang import ContentMix as ContentMix
+from sopdsl.lang import Counter as Counter
+from sopdsl.lang import Coupon as Coupon
+from sopdsl.lang import Cron as Cron
+from sopdsl.lang import Dates as Dates
+from sopdsl.lang import DissolveStep as DissolveStep
+from sopdsl.lang import Duration as Duration
+from sopdsl.lang import EventKind as EventKind
+from sopdsl.lang import EventPattern as EventPattern
+from sopdsl.lang import EventType as EventType
+from sopdsl.lang import GrantStep as GrantStep
+from sopdsl.lang import Group as Group
+from sopdsl.lang import InCond as InCond
+from sopdsl.lang import Interval as Interval
+from sopdsl.lang import InviteStep as InviteStep
+from sopdsl.lang import IsSetCond as IsSetCond
+from sopdsl.lang import KickStep as KickStep
+from sopdsl.lang import Literal_ as Literal_
+from sopdsl.lang import MatchesCond as MatchesCond
+from sopdsl.lang import Missed as Missed
+from sopdsl.lang import Model as Model
+from sopdsl.lang import NotCond as NotCond
+from sopdsl.lang import OnAbsence as OnAbsence
+from sopdsl.lang import OnAnniversary as OnAnniversary
+from sopdsl.lang import OnChange as OnChange
+from sopdsl.lang import OnDateOffset as OnDateOffset
+from sopdsl.lang import OnEvent as OnEvent
+from sopdsl.lang import OnGroupSilent as OnGroupSilent
+from sopdsl.lang import OnGroupSize as OnGroupSize
+from sopdsl.lang import OnThreshold as OnThreshold
+from sopdsl.lang import OrCond as OrCond
+from sopdsl.lang import Overflow as Overflow
+from sopdsl.lang import Policy as Policy
+from sopdsl.lang import Ref as Ref
+from sopdsl.lang import Repeat as Repeat
+from sopdsl.lang import Scope as Scope
+from sopdsl.lang import SendStep as SendStep
+from sopdsl.lang import SetStep as SetStep
+from sopdsl.lang import StartsWithCond as StartsWithCond
+from sopdsl.lang import StockCond as StockCond
+from sopdsl.lang import TagCond as TagCond
+from sopdsl.lang import TagStep as TagStep
+from sopdsl.lang import Target as Target
+from sopdsl.lang import Template as Template
+from sopdsl.lang import TimeCond as TimeCond
+from sopdsl.lang import Trigger as Trigger
+from sopdsl.lang import Unit as Unit
+from sopdsl.lang import ValueType as ValueType
+from sopdsl.lang import WeekdayCond as WeekdayCond
+from sopdsl.lang import Weekly as Weekly
+from sopdsl.lang import WindowCond as WindowCond
 
 # ---- steps ---------------------------------------------------------------------------------------
-
-Target: TypeAlias = Literal["member", "group", "operator", "referrer"]
-
-
-class SendStep(Model):
-    """Send a template to a target, optionally on a capped channel such as `mass`."""
-
-    kind: Literal["send"] = "send"
-    template: str
-    target: Target
-    channel: str | None = None
-    loc: str
-
-
-class TagStep(Model):
-    """Add or remove tags on the member or group."""
-
-    kind: Literal["tag"] = "tag"
-    target: Target
-    tags: tuple[str, ...]
-    remove: bool = False
-    loc: str
-
-
-class KickStep(Model):
-    """Remove the member from the group."""
-
-    kind: Literal["kick"] = "kick"
-    target: Target
-    reason: str | None = None
-    loc: str
-
-
-class GrantStep(Model):
-    """Grant a declared coupon."""
-
-    kind: Literal["grant"] = "grant"
-    coupon: str
-    target: Target
-    loc: str
-
-
-class InviteStep(Model):
-    """Invite the member to a group."""
-
-    kind: Literal["invite"] = "invite"
-    target: Target
-    group: str
-    loc: str
-
-
-class AddStep(Model):
-    """Add to a member counter (negative amounts subtract)."""
-
-    kind: Literal["add"] = "add"
-    root: Literal["member", "referrer"]
-    counter: str
-    amount: float
-    loc: str
-
-
-class SetStep(Model):
-    """Set a member attribute to a literal or to another reference's value."""
-
-    kind: Literal["set"] = "set"
-    root: Literal["member", "referrer"]
-    attribute: str
-    value: Ref | Literal_
-    loc: str
 
 
 class AssignStep(Model):
@@ -364,22 +156,6 @@ class StopStep(Model):
     loc: str
 
 
-class CallStep(Model):
-    """Call a custom action with typed arguments."""
-
-    kind: Literal["call"] = "call"
-    action: str
-    args: dict[str, Ref | Literal_]
-    loc: str
-
-
-class DissolveStep(Model):
-    """Dissolve the group (flash groups)."""
-
-    kind: Literal["dissolve"] = "dissolve"
-    loc: str
-
-
 Step: TypeAlias = Annotated[
     SendStep
     | TagStep
@@ -401,29 +177,6 @@ Step: TypeAlias = Annotated[
 
 
 # ---- playbooks ------------------------------------------------------------------------------------
-
-
-class Missed(enum.Enum):
-    """What a trigger does with firings missed while the runtime was down."""
-
-    SKIP = "skip"
-    RUN_LATEST = "run_latest"
-
-
-class OnChange(enum.Enum):
-    """What members in the middle of a flow do when a new plan version loads."""
-
-    FINISH = "finish"
-    MIGRATE = "migrate"
-
-
-class CalRef(Model):
-    """A calendar, shifted by offsets and optionally pinned to a local time of day."""
-
-    calendar: str | None = None
-    inline: CalendarRule | None = None
-    offsets: tuple[tuple[bool, Duration], ...] = ()
-    at: dt.time | None = None
 
 
 class ScheduleEntry(Model):

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from sopdsl.checker.model import Model
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixture_models import Expectation, Fixture, FixtureEvent, FixtureGroup, FixtureMember
 from sopdsl.dryrun.fixture_times import (
@@ -25,6 +24,7 @@ from sopdsl.dryrun.fixture_times import (
 )
 from sopdsl.dryrun.fixture_yaml import Where, _lookup, _Reader
 from sopdsl.engine.events import missing
+from sopdsl.lang import Model
 
 _PLACEHOLDER_START = f"{FIRST_YEAR}-01-01 00:00"
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import field_validator
 
-from sopdsl.checker.model import Model
 from sopdsl.dryrun.fixture_times import parse_time
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.lang import Model
 
 ActionKind = Literal["send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve"]
 EventKindName = Literal[

@@ -120,7 +120,7 @@ def simulate(
     """Replay a fixture's timeline through the engine and check its expectations (`tracer`: see
     `sopdsl.engine.trace`). `versions` holds the plan each `reload` entry loads, by its files as
     the fixture names them (see `sopdsl.dryrun.testing.fixture_versions`)."""
-    zone_name = fixture.timezone or plan.program.timezone
+    zone_name = fixture.timezone or plan.declarations.timezone
     start = to_epoch(fixture.start, zone_name)
     delay = None
     if fixture.staff_completes_tasks_after:

@@ -245,7 +245,7 @@ def run_tests(paths: list[Path], root: Path | None = None) -> Report:
             result.errors = [f"{shown}: the simulation stopped: {exc}"]
             continue
         result.outcomes = simulation.outcomes
-        zone = fixture.timezone or plan.program.timezone
+        zone = fixture.timezone or plan.declarations.timezone
         result.warnings = [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
     return Report(results)
 

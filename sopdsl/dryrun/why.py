@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.dryrun.fixtures import Fixture
 from sopdsl.dryrun.simulate import reload_warning, simulate
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import compile_cond, getter
 from sopdsl.kinds import subject_of
-from sopdsl.plan import Plan, timeutil
+from sopdsl.plan import CompiledPlaybook, Plan, timeutil
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 
@@ -44,7 +44,7 @@ def explain(
     `versions`: the plans the fixture's `reload` entries load (see `simulate`); a playbook of any
     version is explained, and a reload's plan change for the member is shown in its place.
     """
-    counters = frozenset(BUILTIN_COUNTERS) | frozenset(plan.program.counters)
+    counters = frozenset(BUILTIN_COUNTERS) | frozenset(plan.declarations.counters)
     seen: list[_Seen] = []
 
     def tracer(decision: trace.Decision) -> None:
@@ -60,19 +60,19 @@ def explain(
             note.reasons = [f"it last started for this member at {_when(decision.since, decision.zone)}"]
         seen.append(note)
 
-    playbooks: dict[str, model.Playbook] = {}  # by name, as the first version to have it says
+    playbooks: dict[str, CompiledPlaybook] = {}  # by name, as the first version to have it says
     for each in (plan, *(versions or {}).values()):
         for compiled in each.playbooks:
-            playbooks.setdefault(compiled.playbook.name, compiled.playbook)
+            playbooks.setdefault(compiled.name, compiled)
     if playbook is not None and playbook not in playbooks:
         return [f"no playbook named '{playbook}' in this plan; it has: {', '.join(playbooks)}"]
     result = simulate(plan, fixture, tracer, versions)
-    tz = timeutil.zone(fixture.timezone or plan.program.timezone)
+    tz = timeutil.zone(fixture.timezone or plan.declarations.timezone)
     member = result.engine.members.get(member_id)
     if member is None:
         return [f"no member '{member_id}' in this timeline"]
     lines = [f"why {member.name} ({member_id}):"]
-    zone_name = fixture.timezone or plan.program.timezone
+    zone_name = fixture.timezone or plan.declarations.timezone
     lines.extend(w for reload in result.reloads if (w := reload_warning(reload, zone_name)) is not None)
     changes = [
         (reload.time, change)
@@ -135,7 +135,7 @@ def _line(loc: str, home: str) -> str:
     return f"line {line}" if path == home else loc
 
 
-def _trigger_text(pb: model.Playbook, where: str, home: str) -> str:
+def _trigger_text(pb: CompiledPlaybook, where: str, home: str) -> str:
     for trigger in pb.triggers:
         if trigger.loc == where:
             return f"{_trigger_name(trigger)} ({_line(where, home)})"
@@ -145,39 +145,39 @@ def _trigger_text(pb: model.Playbook, where: str, home: str) -> str:
     return where
 
 
-def _triggers_text(pb: model.Playbook) -> str:
+def _triggers_text(pb: CompiledPlaybook) -> str:
     names = [_trigger_name(t) for t in pb.triggers]
     if pb.schedule:
         names.append("its calendar entries")
     return "; ".join(names) or "it has no trigger"
 
 
-def _trigger_name(trigger: model.Trigger) -> str:
+def _trigger_name(trigger: lang.Trigger) -> str:
     """The trigger as the playbook says it, near enough."""
-    if isinstance(trigger, model.OnEvent):
+    if isinstance(trigger, lang.OnEvent):
         detail = trigger.pattern.tag or trigger.pattern.custom
         return f"on {trigger.pattern.kind.value}" + (
             f" {json.dumps(detail, ensure_ascii=False)}" if detail else ""
         )
-    if isinstance(trigger, model.OnAbsence):
+    if isinstance(trigger, lang.OnAbsence):
         return f"no {trigger.event.value} for {_duration(trigger.duration)}"
-    if isinstance(trigger, model.OnDateOffset):
+    if isinstance(trigger, lang.OnDateOffset):
         side = "before" if trigger.before else "after"
         return f"{_duration(trigger.offset)} {side} member.{trigger.attribute} at {trigger.at:%H:%M}"
-    if isinstance(trigger, model.OnAnniversary):
+    if isinstance(trigger, lang.OnAnniversary):
         return f"member.{trigger.attribute} at {trigger.at:%H:%M}"
-    if isinstance(trigger, model.OnThreshold):
+    if isinstance(trigger, lang.OnThreshold):
         return f"member.{trigger.counter} reaches {trigger.threshold:g}"
-    if isinstance(trigger, model.OnGroupSize):
+    if isinstance(trigger, lang.OnGroupSize):
         return f"group size reaches {trigger.threshold}"
     return f"group silent for {_duration(trigger.duration)}"
 
 
-def _duration(duration: model.Duration) -> str:
+def _duration(duration: lang.Duration) -> str:
     return f"{duration.amount} {duration.unit.value}{'s' if duration.amount != 1 else ''}"
 
 
-def _scope_text(scope: model.Scope, group: Any) -> str:
+def _scope_text(scope: lang.Scope, group: Any) -> str:
     where = ""
     if group is not None:
         where = f"; this was in group '{group.id}'" + (
@@ -193,7 +193,7 @@ def _scope_text(scope: model.Scope, group: Any) -> str:
 
 
 def _false_parts(
-    decision: trace.Decision, cond: model.Cond, counters: frozenset[str], lookup: Any
+    decision: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup: Any
 ) -> list[str]:
     """The smallest parts of a false condition that made it false, each with the values it read."""
     d = decision
@@ -203,47 +203,47 @@ def _false_parts(
         else compile_cond(cond, lookup, counters)
     )
     value = test(d.member, d.group, d.event, d.time, d.zone)
-    if isinstance(cond, model.AndCond):
+    if isinstance(cond, lang.AndCond):
         return (
             [r for part in cond.operands for r in _false_parts(d, part, counters, lookup)]
             if not value
             else []
         )
-    if isinstance(cond, model.OrCond) and not value:
+    if isinstance(cond, lang.OrCond) and not value:
         return [f"none of these held: {' / '.join(_cond_text(p) for p in cond.operands)}"]
     if value:
         return []
     return [f"✗ {_cond_text(cond)}    ({_values(d, cond, counters, lookup)})"]
 
 
-def _values(d: trace.Decision, cond: model.Cond, counters: frozenset[str], lookup: Any) -> str:
-    if isinstance(cond, model.NotCond):
+def _values(d: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup: Any) -> str:
+    if isinstance(cond, lang.NotCond):
         return _values(d, cond.operand, counters, lookup)
-    if isinstance(cond, model.TagCond):
+    if isinstance(cond, lang.TagCond):
         holder = d.member if cond.subject == "member" else d.group
         tags = sorted(holder.tags) if holder is not None else []
         return f"{cond.subject} tags: {', '.join(tags) or 'none'}"
-    if isinstance(cond, model.WindowCond):
+    if isinstance(cond, lang.WindowCond):
         return f"{cond.event.value} events kept: {len(d.member.windows.get(cond.event.value, ()))}"
-    if isinstance(cond, model.StockCond):
+    if isinstance(cond, lang.StockCond):
         remaining = d.stock(cond.coupon) if d.stock is not None else None
         return f"{cond.coupon}: {'no stock declared' if remaining is None else f'{remaining} left'}"
     left = getattr(cond, "left", None)
-    if isinstance(left, model.Ref):
+    if isinstance(left, lang.Ref):
         read = getter(left, lookup, counters)(d.member, d.group, d.event)
         return f"{left.root}.{left.field} = {json.dumps(read, ensure_ascii=False, default=str)}"
-    if isinstance(cond, model.TimeCond | model.WeekdayCond):
+    if isinstance(cond, lang.TimeCond | lang.WeekdayCond):
         return f"local time {_when(d.time, d.zone)}"
     return "no values read"
 
 
-def _cond_text(cond: model.Cond) -> str:
-    if isinstance(cond, model.NotCond):
+def _cond_text(cond: lang.Cond) -> str:
+    if isinstance(cond, lang.NotCond):
         return f"not ({_cond_text(cond.operand)})"
-    if isinstance(cond, model.AndCond | model.OrCond):
-        joiner = " and " if isinstance(cond, model.AndCond) else " or "
+    if isinstance(cond, lang.AndCond | lang.OrCond):
+        joiner = " and " if isinstance(cond, lang.AndCond) else " or "
         return "(" + joiner.join(_cond_text(p) for p in cond.operands) + ")"
-    if isinstance(cond, model.TagCond):
+    if isinstance(cond, lang.TagCond):
         test = {
             "tagged": "tagged",
             "not_tagged": "not tagged",
@@ -251,30 +251,30 @@ def _cond_text(cond: model.Cond) -> str:
             "all": "tagged all of",
         }
         return f"{cond.subject} {test[cond.test]} {', '.join(json.dumps(t, ensure_ascii=False) for t in cond.tags)}"
-    if isinstance(cond, model.CompareCond):
+    if isinstance(cond, lang.CompareCond):
         right = cond.right
         shown = (
             f"{right.root}.{right.field}"
-            if isinstance(right, model.Ref)
+            if isinstance(right, lang.Ref)
             else json.dumps(right, ensure_ascii=False, default=str)
         )
         return f"{cond.left.root}.{cond.left.field} {cond.op} {shown}"
-    if isinstance(cond, model.StartsWithCond):
+    if isinstance(cond, lang.StartsWithCond):
         return f"{cond.left.root}.{cond.left.field} starts with {json.dumps(cond.prefix, ensure_ascii=False)}"
-    if isinstance(cond, model.MatchesCond):
+    if isinstance(cond, lang.MatchesCond):
         return f"{cond.left.root}.{cond.left.field} matches {json.dumps(cond.pattern, ensure_ascii=False)}"
-    if isinstance(cond, model.InCond):
+    if isinstance(cond, lang.InCond):
         values = ", ".join(json.dumps(v, ensure_ascii=False, default=str) for v in cond.values)
         return f"{cond.left.root}.{cond.left.field} in [{values}]"
-    if isinstance(cond, model.IsSetCond):
+    if isinstance(cond, lang.IsSetCond):
         return f"{cond.left.root}.{cond.left.field} is set"
-    if isinstance(cond, model.WindowCond):
+    if isinstance(cond, lang.WindowCond):
         return f"{cond.event.value}s in last {_duration(cond.window)} {cond.op} {cond.count}"
-    if isinstance(cond, model.TimeCond):
+    if isinstance(cond, lang.TimeCond):
         return f"time between {cond.start:%H:%M} and {cond.end:%H:%M}"
-    if isinstance(cond, model.WeekdayCond):
+    if isinstance(cond, lang.WeekdayCond):
         return f"weekday in {list(cond.weekdays)}"
-    if isinstance(cond, model.StockCond):
+    if isinstance(cond, lang.StockCond):
         return f"coupon {cond.coupon} {'in' if cond.in_stock else 'not in'} stock"
     return str(getattr(cond, "value", cond))
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
@@ -43,7 +43,7 @@ class _Acting(_Parts):
             )
             if target_member is None:
                 return  # no referrer: nothing to do
-        if isinstance(step, model.TagStep):
+        if isinstance(step, lang.TagStep):
             holder: MemberState | GroupState | None = group if step.target == "group" else target_member
             if holder is None:
                 return
@@ -76,7 +76,7 @@ class _Acting(_Parts):
                         Event(kind, self.now, member=holder.id, group=flow.group, name=tag, id=f"{key}:{tag}")
                     )
             return
-        if isinstance(step, model.AddStep):
+        if isinstance(step, lang.AddStep):
             if target_member is None:
                 return
             before = target_member.counters.get(step.counter, 0.0)
@@ -88,11 +88,11 @@ class _Acting(_Parts):
             finally:
                 self._cause = cause
             return
-        if isinstance(step, model.SetStep):
+        if isinstance(step, lang.SetStep):
             if target_member is None:
                 return
             value: Any = step.value
-            if isinstance(value, model.Ref):
+            if isinstance(value, lang.Ref):
                 value = self._ref_value(value, flow, member, group)
             target_member.attributes[step.attribute] = (
                 value.isoformat() if isinstance(value, dt.date) else value
@@ -110,7 +110,7 @@ class _Acting(_Parts):
             trigger=flow.trigger,
         )
         match step:
-            case model.SendStep():
+            case lang.SendStep():
                 action.target = step.target
                 if step.target == "group":
                     action.member = None
@@ -119,21 +119,21 @@ class _Acting(_Parts):
                 if flow.arm is not None:
                     action.detail["arm"] = flow.arm
                 try:
-                    action.detail["text"] = self._render(template.source, flow, member, group)
+                    action.detail["text"] = self._render(template.source, template.parts, flow, member, group)
                 except RenderError as exc:
                     action.status, action.reason = "failed", str(exc)
                 if step.target == "operator":
                     action.detail["operator"] = group.operator if group else None
-            case model.KickStep():
+            case lang.KickStep():
                 action.detail = {"reason": step.reason}
-            case model.GrantStep():
+            case lang.GrantStep():
                 coupon = c.program.coupons[step.coupon]
                 action.detail = {"coupon": step.coupon, "worth": coupon.worth}
-            case model.InviteStep():
+            case lang.InviteStep():
                 action.detail = {"to_group": step.group}
-            case model.CallStep():
+            case lang.CallStep():
                 args = {
-                    k: (self._ref_value(v, flow, member, group) if isinstance(v, model.Ref) else v)
+                    k: (self._ref_value(v, flow, member, group) if isinstance(v, lang.Ref) else v)
                     for k, v in step.args.items()
                 }
                 action.kind = "call"
@@ -150,22 +150,11 @@ class _Acting(_Parts):
                     }
                     action.status = "failed"
                     action.reason = f"argument '{wrong}' is a {type(value).__name__}, which cannot be sent"
-            case model.DissolveStep():
+            case lang.DissolveStep():
                 action.member = None
                 action.target = "group"
-            case (
-                model.TagStep()
-                | model.AddStep()
-                | model.SetStep()
-                | model.AssignStep()
-                | model.WaitStep()
-                | model.WaitForStep()
-                | model.IfStep()
-                | model.SplitStep()
-                | model.StopStep()
-                | None
-            ):
-                # Tags, adds and sets are done above; the rest are compiled to other instructions.
+            case lang.TagStep() | lang.AddStep() | lang.SetStep() | None:
+                # Tags, adds and sets are done above; an `act` always has its action.
                 raise EngineError(f"{instr.loc}: an `act` instruction for {type(step).__name__}")
             case _:
                 assert_never(step)

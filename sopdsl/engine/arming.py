@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.parts import (
     _ABSENCE,
     _CAL,
@@ -18,7 +18,7 @@ from sopdsl.engine.parts import (
     _Parts,
 )
 from sopdsl.engine.state import GroupState, MemberState
-from sopdsl.plan import timeutil
+from sopdsl.plan import CompiledPlaybook, timeutil
 
 
 class _Arming(_Parts):
@@ -33,7 +33,7 @@ class _Arming(_Parts):
                 if due is not None:
                     self._push(due, _CAL, c.index, "", e_index, group.id, group=group.id)
             for t_index, trigger in enumerate(c.playbook.triggers):
-                if isinstance(trigger, model.OnGroupSilent):
+                if isinstance(trigger, lang.OnGroupSilent):
                     since = group.last_message_at or self.now
                     self._push(
                         timeutil.add(since, trigger.duration, group.zone),
@@ -45,7 +45,7 @@ class _Arming(_Parts):
                         group=group.id,
                     )
 
-    def _next_calendar(self, when: model.CalRef, tz: ZoneInfo, after: int) -> int | None:
+    def _next_calendar(self, when: lang.CalRef, tz: ZoneInfo, after: int) -> int | None:
         rule = self.program.calendars[when.calendar].rule if when.calendar else when.inline
         assert rule is not None
         return timeutil.next_fire(rule, when.offsets, when.at, tz, after)
@@ -59,7 +59,7 @@ class _Arming(_Parts):
                 if self._member_in_scope(c.playbook, member):
                     self._arm_date(c, t_index, trigger, member)
 
-    def _absence_applies(self, pb: model.Playbook, member: MemberState) -> bool:
+    def _absence_applies(self, pb: CompiledPlaybook, member: MemberState) -> bool:
         """Whether a member's silence counts for a playbook: in its scope, and new unless `apply to all`."""
         if not (pb.apply_to_existing or not member.existing):
             return False
@@ -80,16 +80,16 @@ class _Arming(_Parts):
         pending = member.id in table
         table[member.id] = since
         if not pending:
-            trigger = cast(model.OnAbsence, c.playbook.triggers[t_index])
+            trigger = cast(lang.OnAbsence, c.playbook.triggers[t_index])
             base = max(since, self._last(member, trigger.event) or since)
             self._push(timeutil.add(base, trigger.duration, self.zone), _ABSENCE, c.index, member.id, t_index)
 
-    def _last(self, member: MemberState, kind: model.EventKind) -> int | None:
-        if kind is model.EventKind.MESSAGE:
+    def _last(self, member: MemberState, kind: lang.EventKind) -> int | None:
+        if kind is lang.EventKind.MESSAGE:
             return member.last_message_at
-        if kind is model.EventKind.ORDER:
+        if kind is lang.EventKind.ORDER:
             return member.last_order_at
-        if kind is model.EventKind.INVITE:
+        if kind is lang.EventKind.INVITE:
             return member.last_invite_at
         return None
 
@@ -113,7 +113,7 @@ class _Arming(_Parts):
                 day = dt.date.fromisoformat(str(value)[:10])
             except ValueError:
                 return None
-        if isinstance(trigger, model.OnDateOffset):
+        if isinstance(trigger, lang.OnDateOffset):
             wall = timeutil.shift_local(
                 dt.datetime.combine(day, trigger.at),
                 -trigger.offset.amount if trigger.before else trigger.offset.amount,
@@ -132,7 +132,7 @@ class _Arming(_Parts):
                 return due
         return None
 
-    def _in_scope(self, pb: model.Playbook, group_id: str | None) -> bool:
+    def _in_scope(self, pb: CompiledPlaybook, group_id: str | None) -> bool:
         scope = pb.scope
         if scope.kind == "private":
             return group_id is None
@@ -147,18 +147,18 @@ class _Arming(_Parts):
             return group_id in scope.groups
         return not group.tags.isdisjoint(scope.tags)
 
-    def _member_in_scope(self, pb: model.Playbook, member: MemberState) -> bool:
+    def _member_in_scope(self, pb: CompiledPlaybook, member: MemberState) -> bool:
         if pb.scope.kind in ("all", "private"):
             return True
         return any(self._in_scope(pb, g) for g in member.groups)
 
-    def _member_group(self, pb: model.Playbook, member: MemberState) -> str | None:
+    def _member_group(self, pb: CompiledPlaybook, member: MemberState) -> str | None:
         for group_id in sorted(member.groups):
             if self._in_scope(pb, group_id):
                 return group_id
         return None
 
-    def _active(self, pb: model.Playbook, now: int, tz: ZoneInfo) -> bool:
+    def _active(self, pb: CompiledPlaybook, now: int, tz: ZoneInfo) -> bool:
         if pb.active_from is None and pb.active_until is None:
             return True
         wall = timeutil.local(now, tz)
@@ -172,7 +172,7 @@ class _Arming(_Parts):
         if since is None:
             return
         member = self.members.get(member_id)
-        trigger = cast(model.OnAbsence, c.playbook.triggers[t_index])
+        trigger = cast(lang.OnAbsence, c.playbook.triggers[t_index])
         if member is None or not self._absence_applies(c.playbook, member):
             del table[member_id]  # out of scope now; re-armed when the member comes back
             return
@@ -190,7 +190,7 @@ class _Arming(_Parts):
             return
         trigger = c.playbook.triggers[t_index]
         self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, self.now)
-        if isinstance(trigger, model.OnAnniversary):
+        if isinstance(trigger, lang.OnAnniversary):
             self._arm_date(c, t_index, trigger, member)
 
     def _calendar_due(self, c: _Compiled, e_index: int, group_id: str, due: int) -> None:
@@ -206,7 +206,7 @@ class _Arming(_Parts):
         following = self._next_calendar(entry.when, tz, max(due, self.now))
         if following is not None:
             self._push(following, _CAL, c.index, "", e_index, group_id, group=group.id if group else "")
-        if self.now - due > _GRACE and c.playbook.missed is model.Missed.SKIP:
+        if self.now - due > _GRACE and c.playbook.missed is lang.Missed.SKIP:
             return
         if following is not None and following <= self.now:
             return  # a later missed firing of the same entry will run instead (run latest once)
@@ -231,7 +231,7 @@ class _Arming(_Parts):
         if group is None or group.dissolved:
             return
         trigger = c.playbook.triggers[t_index]
-        assert isinstance(trigger, model.OnGroupSilent)
+        assert isinstance(trigger, lang.OnGroupSilent)
         deadline = timeutil.add(group.last_message_at or self.start_time, trigger.duration, group.zone)
         if deadline > due:
             self._push(deadline, _GROUP_SILENT, c.index, "", t_index, group_id, group=group_id)

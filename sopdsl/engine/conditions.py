@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.plan import CompiledPlaybook, timeutil
 
@@ -39,7 +39,7 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
-def getter(ref: model.Ref, referrer: Referrer, counters: frozenset[str] = frozenset()) -> Getter:
+def getter(ref: lang.Ref, referrer: Referrer, counters: frozenset[str] = frozenset()) -> Getter:
     """A function reading a reference's value from the evaluation context."""
     name = ref.field
     if ref.root == "member" and name in counters:
@@ -62,33 +62,33 @@ def getter(ref: model.Ref, referrer: Referrer, counters: frozenset[str] = frozen
     return lambda m, g, e: e.get(name)
 
 
-def _normalize(value: Any, kind: model.ValueType) -> Any:
-    if kind is model.ValueType.NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
+def _normalize(value: Any, kind: lang.ValueType) -> Any:
+    if kind is lang.ValueType.NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return value
 
 
 def compile_cond(
-    cond: model.Cond,
+    cond: lang.Cond,
     referrer: Referrer,
     counters: frozenset[str] = frozenset(),
     stock: Stock = _unlimited,
 ) -> Test:
     """Compile a checked condition into a closure; `counters` (built-in and declared) read 0 when
     unset; `stock` answers how many of a coupon are left (by default: every coupon is unlimited)."""
-    if isinstance(cond, model.ConstCond):
+    if isinstance(cond, lang.ConstCond):
         value = cond.value
         return lambda m, g, e, now, tz: value
-    if isinstance(cond, model.NotCond):
+    if isinstance(cond, lang.NotCond):
         inner = compile_cond(cond.operand, referrer, counters, stock)
         return lambda m, g, e, now, tz: not inner(m, g, e, now, tz)
-    if isinstance(cond, model.AndCond):
+    if isinstance(cond, lang.AndCond):
         parts = [compile_cond(c, referrer, counters, stock) for c in cond.operands]
         return lambda m, g, e, now, tz: all(p(m, g, e, now, tz) for p in parts)
-    if isinstance(cond, model.OrCond):
+    if isinstance(cond, lang.OrCond):
         parts = [compile_cond(c, referrer, counters, stock) for c in cond.operands]
         return lambda m, g, e, now, tz: any(p(m, g, e, now, tz) for p in parts)
-    if isinstance(cond, model.StockCond):
+    if isinstance(cond, lang.StockCond):
         coupon, wanted = cond.coupon, cond.in_stock
 
         def in_stock(
@@ -98,13 +98,13 @@ def compile_cond(
             return (left is None or left > 0) is wanted
 
         return in_stock
-    if isinstance(cond, model.TagCond):
+    if isinstance(cond, lang.TagCond):
         return _tags(cond)
-    if isinstance(cond, model.CompareCond):
+    if isinstance(cond, lang.CompareCond):
         read = getter(cond.left, referrer, counters)
         op = _OPS[cond.op]
         kind = cond.left.type
-        if isinstance(cond.right, model.Ref):
+        if isinstance(cond.right, lang.Ref):
             other = getter(cond.right, referrer, counters)
 
             def compare_refs(
@@ -123,25 +123,25 @@ def compile_cond(
             return left is not None and _safe(op, _normalize(left, kind), right)
 
         return compare
-    if isinstance(cond, model.StartsWithCond):
+    if isinstance(cond, lang.StartsWithCond):
         read = getter(cond.left, referrer, counters)
         prefix = cond.prefix
         return lambda m, g, e, now, tz: str(read(m, g, e) or "").startswith(prefix)
-    if isinstance(cond, model.MatchesCond):
+    if isinstance(cond, lang.MatchesCond):
         read = getter(cond.left, referrer, counters)
         pattern = re.compile(cond.pattern)
         return lambda m, g, e, now, tz: pattern.search(str(read(m, g, e) or "")) is not None
-    if isinstance(cond, model.InCond):
+    if isinstance(cond, lang.InCond):
         read = getter(cond.left, referrer, counters)
         kind = cond.left.type
         values = {_normalize(v, kind) for v in cond.values}
         return lambda m, g, e, now, tz: _normalize(read(m, g, e), kind) in values
-    if isinstance(cond, model.IsSetCond):
+    if isinstance(cond, lang.IsSetCond):
         read = getter(cond.left, referrer, counters)
         return lambda m, g, e, now, tz: read(m, g, e) not in (None, "")
-    if isinstance(cond, model.WindowCond):
+    if isinstance(cond, lang.WindowCond):
         return _window(cond)
-    if isinstance(cond, model.TimeCond):
+    if isinstance(cond, lang.TimeCond):
         start, end = cond.start, cond.end
 
         def between(
@@ -162,7 +162,7 @@ def _safe(op: Callable[[Any, Any], bool], left: Any, right: Any) -> bool:
         return False
 
 
-def _tags(cond: model.TagCond) -> Test:
+def _tags(cond: lang.TagCond) -> Test:
     wanted = frozenset(cond.tags)
     member = cond.subject == "member"
 
@@ -177,7 +177,7 @@ def _tags(cond: model.TagCond) -> Test:
     return lambda m, g, e, now, tz: wanted.isdisjoint(tags(m, g))
 
 
-def _window(cond: model.WindowCond) -> Test:
+def _window(cond: lang.WindowCond) -> Test:
     kind = cond.event.value
     duration = cond.window
     span = timeutil.seconds(duration)
@@ -199,26 +199,26 @@ def _window(cond: model.WindowCond) -> Test:
     return window
 
 
-def window_kinds(cond: model.Cond | None) -> set[str]:
+def window_kinds(cond: lang.Cond | None) -> set[str]:
     """Event kinds that some window condition inside `cond` counts (the engine keeps only those)."""
     found: set[str] = set()
     stack: list[Any] = [cond] if cond is not None else []
     while stack:
         item = stack.pop()
-        if isinstance(item, model.WindowCond):
+        if isinstance(item, lang.WindowCond):
             found.add(item.event.value)
-        elif isinstance(item, model.NotCond):
+        elif isinstance(item, lang.NotCond):
             stack.append(item.operand)
-        elif isinstance(item, model.AndCond | model.OrCond):
+        elif isinstance(item, lang.AndCond | lang.OrCond):
             stack.extend(item.operands)
     return found
 
 
 def playbook_windows(compiled: CompiledPlaybook) -> set[str]:
     """Event kinds some window condition of a compiled playbook counts: its guard, branches, entries."""
-    found = window_kinds(compiled.playbook.guard)
-    for instr in (*compiled.code, *(i for code in compiled.schedule for i in code)):
+    found = window_kinds(compiled.guard)
+    for instr in (*compiled.code, *(i for entry in compiled.schedule for i in entry.code)):
         found |= window_kinds(instr.cond)
-    for entry in compiled.playbook.schedule:
+    for entry in compiled.schedule:
         found |= window_kinds(entry.cond)
     return found

@@ -46,7 +46,7 @@ from sopdsl.engine.parts import (
 )
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
-from sopdsl.engine.rendering import _Rendering
+from sopdsl.engine.rendering import _Rendering, prepare_templates
 from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
 from sopdsl.engine.trace import Tracer
@@ -152,7 +152,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0
-        self.delivery = Delivery(plan.program.policy, plan.program.coupons)
+        self.delivery = Delivery(plan.declarations.policy, plan.declarations.coupons)
         self.window_span = 400 * 86400
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
         self.member_flows: dict[str, list[int]] = {}
@@ -172,16 +172,17 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     def _install(self, plan: Plan, retired: list[tuple[Plan, int]]) -> None:
         """Build the tables the engine reads from a plan; `retired` playbooks (an earlier plan and
         a place in it) only finish flows."""
-        program = plan.program
+        program = plan.declarations
         self.plan = plan
         self.program = program
         self.zone = timeutil.zone(program.timezone)
         # A counter nobody has added to yet reads 0, so `member.warnings < 1` holds for a newcomer.
         counters = frozenset(BUILTIN_COUNTERS) | frozenset(program.counters)
         for earlier, _ in retired:
-            counters |= frozenset(earlier.program.counters)
+            counters |= frozenset(earlier.declarations.counters)
         # `coupon X in stock` reads the delivery counters at the moment it is tested.
         stock = self.delivery.left
+        prepare_templates(plan)
         self.live = [
             _Compiled(i, plan, i, self.members.get, counters, stock) for i in range(len(plan.playbooks))
         ]

@@ -163,7 +163,7 @@ class _Flows(_Parts):
                 flow.token += 1
                 if op == "assign":
                     key = self._key_for(flow)
-                    text = self._render_text(instr.text or "", flow, member, group)
+                    text = self._render_text(instr.text or "", instr.parts, flow, member, group)
                     due_by = timeutil.add(self.now, instr.duration, tz)
                     self._emit(
                         Action(

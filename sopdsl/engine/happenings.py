@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine import trace
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
@@ -16,7 +16,7 @@ from sopdsl.engine.parts import (
     _Parts,
 )
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
-from sopdsl.plan import timeutil
+from sopdsl.plan import CompiledPlaybook, timeutil
 
 
 class _Happenings(_Parts):
@@ -129,16 +129,16 @@ class _Happenings(_Parts):
             member.arrived = True
             self._arm_member(member, now)
 
-    def _held_back(self, pb: model.Playbook, last: int | None, now: int, tz: ZoneInfo) -> str | None:
+    def _held_back(self, pb: CompiledPlaybook, last: int | None, now: int, tz: ZoneInfo) -> str | None:
         """Why `active` or `repeat` keeps a playbook from starting again (None: nothing does)."""
         if not self._active(pb, now, tz):
             return trace.INACTIVE
         if last is None:
             return None
-        if pb.repeat is model.Repeat.ONCE:
+        if pb.repeat is lang.Repeat.ONCE:
             return trace.RAN_ONCE
         if (
-            pb.repeat is model.Repeat.COOLDOWN
+            pb.repeat is lang.Repeat.COOLDOWN
             and pb.cooldown is not None
             and now < timeutil.add(last, pb.cooldown, tz)
         ):

@@ -9,7 +9,7 @@ from enum import IntEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Stock, Test, compile_cond
 from sopdsl.engine.events import Event
@@ -17,7 +17,7 @@ from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.trace import Tracer
-from sopdsl.plan import Instr, Plan
+from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField
 
 
 class Timer(IntEnum):
@@ -63,12 +63,12 @@ class _Compiled:
         # version still finds the templates and coupons that version declared.
         self.plan = plan
         self.position = position
-        self.program = plan.program
+        self.program = plan.declarations
         self.version = plan.content_hash[:12]
-        self.playbook = compiled.playbook
+        self.playbook = compiled
         self.code = compiled.code
-        self.schedule = compiled.schedule
-        pb = compiled.playbook
+        self.schedule = tuple(entry.code for entry in compiled.schedule)
+        pb = compiled
         self.guard: Test | None = (
             compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None
         )
@@ -116,7 +116,7 @@ class _Parts(ABC):
     member_flows: dict[str, list[int]]
     contacts: set[str]
     plan: Plan
-    program: model.Program
+    program: Declarations
     zone: ZoneInfo
     live: list[_Compiled]
     compiled: list[_Compiled]
@@ -139,7 +139,7 @@ class _Parts(ABC):
     _counter_names: frozenset[str]
 
     @abstractmethod
-    def _absence_applies(self, pb: model.Playbook, member: MemberState) -> bool: ...
+    def _absence_applies(self, pb: CompiledPlaybook, member: MemberState) -> bool: ...
 
     @abstractmethod
     def _absence_due(self, c: _Compiled, t_index: int, member_id: str, due: int) -> None: ...
@@ -156,7 +156,7 @@ class _Parts(ABC):
     ) -> None: ...
 
     @abstractmethod
-    def _active(self, pb: model.Playbook, now: int, tz: ZoneInfo) -> bool: ...
+    def _active(self, pb: CompiledPlaybook, now: int, tz: ZoneInfo) -> bool: ...
 
     @abstractmethod
     def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None: ...
@@ -207,7 +207,7 @@ class _Parts(ABC):
     def _group_silent_due(self, c: _Compiled, t_index: int, group_id: str, due: int) -> None: ...
 
     @abstractmethod
-    def _held_back(self, pb: model.Playbook, last: int | None, now: int, tz: ZoneInfo) -> str | None: ...
+    def _held_back(self, pb: CompiledPlaybook, last: int | None, now: int, tz: ZoneInfo) -> str | None: ...
 
     @abstractmethod
     def _holds(
@@ -226,7 +226,7 @@ class _Parts(ABC):
     ) -> bool | None: ...
 
     @abstractmethod
-    def _in_scope(self, pb: model.Playbook, group_id: str | None) -> bool: ...
+    def _in_scope(self, pb: CompiledPlaybook, group_id: str | None) -> bool: ...
 
     @abstractmethod
     def _key(self, event: Event) -> str: ...
@@ -235,16 +235,16 @@ class _Parts(ABC):
     def _key_for(self, flow: Flow) -> str: ...
 
     @abstractmethod
-    def _last(self, member: MemberState, kind: model.EventKind) -> int | None: ...
+    def _last(self, member: MemberState, kind: lang.EventKind) -> int | None: ...
 
     @abstractmethod
-    def _member_group(self, pb: model.Playbook, member: MemberState) -> str | None: ...
+    def _member_group(self, pb: CompiledPlaybook, member: MemberState) -> str | None: ...
 
     @abstractmethod
-    def _member_in_scope(self, pb: model.Playbook, member: MemberState) -> bool: ...
+    def _member_in_scope(self, pb: CompiledPlaybook, member: MemberState) -> bool: ...
 
     @abstractmethod
-    def _next_calendar(self, when: model.CalRef, tz: ZoneInfo, after: int) -> int | None: ...
+    def _next_calendar(self, when: lang.CalRef, tz: ZoneInfo, after: int) -> int | None: ...
 
     @abstractmethod
     def _push(self, due: int, kind: int, playbook: int, member: str, *payload: Any, group: str = "") -> None:
@@ -254,17 +254,27 @@ class _Parts(ABC):
 
     @abstractmethod
     def _ref_value(
-        self, ref: model.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
+        self, ref: lang.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
     ) -> Any: ...
 
     @abstractmethod
     def _render(
-        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+        self,
+        source: str,
+        parts: tuple[str | TemplateField, ...] | None,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
     ) -> str: ...
 
     @abstractmethod
     def _render_text(
-        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+        self,
+        source: str,
+        parts: tuple[str | TemplateField, ...] | None,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
     ) -> str: ...
 
     @abstractmethod

@@ -8,15 +8,15 @@ import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.plan import timeutil
 
 _NOUNS = {
-    "send": model.CapNoun.SEND,
-    "kick": model.CapNoun.KICK,
-    "grant": model.CapNoun.COUPON,
-    "invite": model.CapNoun.INVITE,
+    "send": lang.CapNoun.SEND,
+    "kick": lang.CapNoun.KICK,
+    "grant": lang.CapNoun.COUPON,
+    "invite": lang.CapNoun.INVITE,
 }
 
 
@@ -36,8 +36,8 @@ GO = Decision("go")
 class Delivery:
     """The policy's counters; one per engine."""
 
-    policy: model.Policy
-    coupons: dict[str, model.Coupon]
+    policy: lang.Policy
+    coupons: dict[str, lang.Coupon]
     counts: dict[tuple[int, str, str], int] = field(default_factory=dict)
     stock_used: dict[str, int] = field(default_factory=dict)
     # Action kinds some rule of this policy can hold back; every other kind goes out as it is.
@@ -54,7 +54,7 @@ class Delivery:
             ruled.add("grant")
         self.ruled = frozenset(ruled)
 
-    def moved_to(self, policy: model.Policy, coupons: dict[str, model.Coupon]) -> Delivery:
+    def moved_to(self, policy: lang.Policy, coupons: dict[str, lang.Coupon]) -> Delivery:
         """The counters carried over to another plan version's policy.
 
         A cap counts on where the new policy has the same cap (what, whom, how often, which
@@ -123,7 +123,7 @@ class Delivery:
             period = _period_key(cap.period, now, tz)
             key = (index, subject, period)
             if self.counts.get(key, 0) >= cap.limit:
-                if cap.overflow is model.Overflow.DROP:
+                if cap.overflow is lang.Overflow.DROP:
                     return Decision(
                         "drop",
                         reason=f"cap: at most {cap.limit} {cap.noun.value}s per {cap.subject.value} per {cap.period.value}",
@@ -137,10 +137,10 @@ class Delivery:
             self.stock_used[name] = self.stock_used.get(name, 0) + 1
         return GO
 
-    def _subject(self, cap: model.Cap, action: Action) -> str | None:
-        if cap.subject is model.CapSubject.ALL:
+    def _subject(self, cap: lang.Cap, action: Action) -> str | None:
+        if cap.subject is lang.CapSubject.ALL:
             return "*"
-        if cap.subject is model.CapSubject.GROUP:
+        if cap.subject is lang.CapSubject.GROUP:
             return f"g:{action.group}" if action.group else None
         return f"m:{action.member}" if action.target in ("member", "referrer") and action.member else None
 
@@ -156,21 +156,21 @@ class Delivery:
         return timeutil.resolve(dt.datetime.combine(day, end), tz)
 
 
-def _period_key(period: model.CapPeriod, now: int, tz: ZoneInfo) -> str:
+def _period_key(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> str:
     day = timeutil.local(now, tz).date()
-    if period is model.CapPeriod.DAY:
+    if period is lang.CapPeriod.DAY:
         return day.isoformat()
-    if period is model.CapPeriod.WEEK:
+    if period is lang.CapPeriod.WEEK:
         year, week, _ = day.isocalendar()
         return f"{year}-W{week}"
     return f"{day.year}-{day.month:02d}"
 
 
-def _next_period(period: model.CapPeriod, now: int, tz: ZoneInfo) -> int:
+def _next_period(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> int:
     day = timeutil.local(now, tz).date()
-    if period is model.CapPeriod.DAY:
+    if period is lang.CapPeriod.DAY:
         start = day + dt.timedelta(days=1)
-    elif period is model.CapPeriod.WEEK:
+    elif period is lang.CapPeriod.WEEK:
         start = day + dt.timedelta(days=7 - day.weekday())
     else:
         start = timeutil.add_months(day.replace(day=1), 1)

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from jinja2 import Template, TemplateError, nodes
+from jinja2 import Template, TemplateError
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.parts import (
     _Parts,
 )
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.enums import ValueType
 from sopdsl.kinds import BUILTIN_COUNTERS, GROUP_FIELDS, MEMBER_TEXT_FIELDS
-from sopdsl.plan import timeutil
+from sopdsl.plan import Declarations, Plan, TemplateField, timeutil
 from sopdsl.templating import environment
 from sopdsl.templating import render as render_template
 
@@ -46,7 +46,7 @@ class _Rendering(_Parts):
             context["coupon"] = flow.coupon
         return context
 
-    def _member_context(self, member: MemberState, program: model.Program) -> dict[str, Any]:
+    def _member_context(self, member: MemberState, program: Declarations) -> dict[str, Any]:
         data = member.as_context()
         for name in program.attributes:
             data.setdefault(name, "")
@@ -55,7 +55,7 @@ class _Rendering(_Parts):
         return data
 
     def _ref_value(
-        self, ref: model.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
+        self, ref: lang.Ref, flow: Flow, member: MemberState | None, group: GroupState | None
     ) -> Any:
         """A reference's value where a step reads it (arguments, `set`): event, member, referrer or group."""
         if ref.root == "event":
@@ -72,9 +72,15 @@ class _Rendering(_Parts):
             return 0
         return value
 
-    def _render(self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None) -> str:
+    def _render(
+        self,
+        source: str,
+        parts: tuple[str | TemplateField, ...] | None,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
+    ) -> str:
         """The template's text for this flow, or `RenderError` naming what went wrong in it."""
-        parts = _fast_template(source)
         if parts is not None:
             # Plain `{{ root.field }}` substitutions: read only the fields used, the way the
             # Jinja context would hold them; anything unusual goes through Jinja below.
@@ -84,7 +90,7 @@ class _Rendering(_Parts):
                 if isinstance(part, str):
                     out.append(part)
                     continue
-                root, attr = part
+                root, attr = part.root, part.field
                 if root == "member" and member is not None:
                     value = self._member_value(member, attr, self.compiled[flow.playbook].program)
                 elif root == "group" and group is not None:
@@ -101,7 +107,7 @@ class _Rendering(_Parts):
                 return "".join(out).strip()
         context = self._context(flow, member, group)
         try:
-            return render_template(_compiled_template(source), context).strip()
+            return render_template(compiled_template(source), context).strip()
         except TemplateError as exc:
             raise RenderError(f"template error: {exc}") from exc
         except Exception as exc:
@@ -109,7 +115,7 @@ class _Rendering(_Parts):
             # the template and the values it reads run inside `render`, so this is the user's error.
             raise RenderError(f"template error: {type(exc).__name__}: {exc}") from exc
 
-    def _member_value(self, member: MemberState, name: str, program: model.Program) -> Any:
+    def _member_value(self, member: MemberState, name: str, program: Declarations) -> Any:
         """`member.<name>` as the template context has it (see `_context`), or `_MISSING`."""
         if name in member.attributes:
             return member.attributes[name]
@@ -128,10 +134,15 @@ class _Rendering(_Parts):
         return _MISSING
 
     def _render_text(
-        self, source: str, flow: Flow, member: MemberState | None, group: GroupState | None
+        self,
+        source: str,
+        parts: tuple[str | TemplateField, ...] | None,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
     ) -> str:
         try:
-            return self._render(source, flow, member, group)
+            return self._render(source, parts, flow, member, group)
         except RenderError:
             return source
 
@@ -157,7 +168,6 @@ _MISSING = object()
 _MEMBER_FIELDS = frozenset(MEMBER_TEXT_FIELDS)
 _DEFAULT_COUNTERS = frozenset(BUILTIN_COUNTERS)
 _GROUP_FIELDS = frozenset(name for name, kind in GROUP_FIELDS.items() if kind is ValueType.TEXT)
-_FAST: dict[str, tuple[str | tuple[str, str], ...] | None] = {}
 
 
 def _group_value(group: GroupState, name: str) -> Any:
@@ -171,39 +181,23 @@ def _group_value(group: GroupState, name: str) -> Any:
     return _MISSING
 
 
-def _fast_template(source: str) -> tuple[str | tuple[str, str], ...] | None:
-    """A template that is only text and `{{ root.field }}` as parts, or None for anything else."""
-    if source in _FAST:
-        return _FAST[source]
-    parts: list[str | tuple[str, str]] | None = []
-    try:
-        body = environment().parse(source).body
-    except TemplateError:
-        body = []
-        parts = None
-    for node in body:
-        if parts is None or not isinstance(node, nodes.Output):
-            parts = None
-            break
-        for child in node.nodes:
-            if isinstance(child, nodes.TemplateData):
-                parts.append(child.data)
-            elif (
-                isinstance(child, nodes.Getattr)
-                and isinstance(child.node, nodes.Name)
-                and not hasattr(dict, child.attr)  # Jinja would find the dict method first
-                and not child.attr.startswith("_")
-            ):
-                parts.append((child.node.name, child.attr))
-            else:
-                parts = None
-                break
-    found = tuple(parts) if parts is not None else None
-    _FAST[source] = found
-    return found
+def prepare_templates(plan: Plan) -> None:
+    """Compile the plan's templates that are not plain parts, once, when the engine loads it; one
+    that fails to compile is left to fail its own sends, named, as it would at render."""
+    sources = [t.source for t in plan.declarations.templates.values() if t.parts is None]
+    for compiled in plan.playbooks:
+        for code in (compiled.code, *(entry.code for entry in compiled.schedule)):
+            sources.extend(i.text for i in code if i.text is not None and i.parts is None)
+    for source in sources:
+        try:
+            compiled_template(source)
+        except RenderError:
+            pass
 
 
-def _compiled_template(source: str) -> Template:
+def compiled_template(source: str) -> Template:
+    """The Jinja template of a source that is not plain parts, compiled once per process (the
+    engine compiles a plan's when it loads it, so no event waits for Jinja's parser)."""
     found = _TEMPLATES.get(source)
     if found is None:
         try:

@@ -6,7 +6,7 @@ import functools
 import heapq
 from typing import Any, assert_never, cast
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine import versions
 from sopdsl.engine.parts import (
     _ABSENCE,
@@ -37,7 +37,7 @@ class _Switching(_Parts):
         if self._started and at is not None:
             self.advance(at)
         old_live, old_compiled, old_armed = self.live, self.compiled, self.armed
-        new_index = {c.playbook.name: i for i, c in enumerate(plan.playbooks)}
+        new_index = {c.name: i for i, c in enumerate(plan.playbooks)}
         version = plan.content_hash[:12]
         changes: list[PlanChange] = []
         retired: list[tuple[Plan, int]] = []
@@ -55,7 +55,7 @@ class _Switching(_Parts):
             )
             if new is not None and versions.same_steps(c.source, new):
                 moves.append((flow, cast(int, j), flow.pc))
-            elif new is not None and new.playbook.on_change is model.OnChange.MIGRATE:
+            elif new is not None and new.on_change is lang.OnChange.MIGRATE:
                 pc = versions.map_position(c.source, new, flow.entry, flow.pc)
                 if pc is None:
                     changes.append(change(versions.ENDED, at=at_step))
@@ -63,7 +63,7 @@ class _Switching(_Parts):
                     self._drop(flow)
                 else:
                     moves.append((flow, cast(int, j), pc))
-                    code = new.code if flow.entry < 0 else new.schedule[flow.entry]
+                    code = new.code if flow.entry < 0 else new.schedule[flow.entry].code
                     changes.append(change(versions.MOVED, at=code[pc].loc))
             else:
                 if flow.playbook not in retired_at:
@@ -71,7 +71,7 @@ class _Switching(_Parts):
                     retired.append((c.plan, c.position))
                 moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
                 changes.append(change(versions.FINISHES, at=at_step))
-        self.delivery = self.delivery.moved_to(plan.program.policy, plan.program.coupons)
+        self.delivery = self.delivery.moved_to(plan.declarations.policy, plan.declarations.coupons)
         self._install(plan, retired)
         for flow, index, pc in moves:
             flow.playbook, flow.pc = index, pc
@@ -138,7 +138,7 @@ class _Switching(_Parts):
                     self.fired.add(("size", c.index, t_index, group.id))  # as at start: reached before
         for (i, t_index), table in self.armed.items():
             if (i, t_index) in earlier:
-                trigger = cast(model.OnAbsence, self.compiled[i].playbook.triggers[t_index])
+                trigger = cast(lang.OnAbsence, self.compiled[i].playbook.triggers[t_index])
                 for member_id, since in sorted(table.items()):
                     last = self._last(self.members[member_id], trigger.event)
                     due = timeutil.add(max(since, last or since), trigger.duration, self.zone)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
 from sopdsl.engine.state import GroupState, MemberState
+from sopdsl.plan import CompiledPlaybook
 
 # What stopped a playbook for a member, or that it started.
 STARTED = "started"
@@ -31,7 +31,7 @@ class Decision:
     """A trigger of `playbook` fired for `member` at `time`; `verdict` says what happened."""
 
     time: int
-    playbook: model.Playbook
+    playbook: CompiledPlaybook
     member: MemberState
     group: GroupState | None
     trigger: str

@@ -59,7 +59,7 @@ def same_files(a: Plan, b: Plan) -> bool:
 def _relative(plan: Plan) -> Any:
     """The plan as JSON with every path made relative to the folder its files share."""
     data = plan.model_dump(mode="json", exclude={"content_hash"})
-    files = [f.replace("\\", "/") for f in data["program"]["files"]]
+    files = [f.replace("\\", "/") for f in data["declarations"]["files"]]
     folders = [f.rsplit("/", 1)[0] if "/" in f else "" for f in files]
     try:
         base = posixpath.commonpath(folders) if folders and all(folders) else ""
@@ -80,7 +80,7 @@ def _relative(plan: Plan) -> Any:
             return [walk(v) for v in value]
         return value
 
-    data["program"]["files"] = [relative(f) for f in data["program"]["files"]]
+    data["declarations"]["files"] = [relative(f) for f in data["declarations"]["files"]]
     return walk(data)
 
 
@@ -118,13 +118,13 @@ def same_steps(old: CompiledPlaybook, new: CompiledPlaybook) -> bool:
     """Whether two versions of a playbook run the same steps (calendar entries included)."""
     if len(old.schedule) != len(new.schedule):
         return False
-    codes = [(old.code, new.code), *zip(old.schedule, new.schedule, strict=True)]
+    codes = [
+        (old.code, new.code),
+        *((a.code, b.code) for a, b in zip(old.schedule, new.schedule, strict=True)),
+    ]
     if any(_signatures(a) != _signatures(b) or _shape(a) != _shape(b) for a, b in codes):
         return False
-    return all(
-        _dump(a.when) == _dump(b.when)
-        for a, b in zip(old.playbook.schedule, new.playbook.schedule, strict=True)
-    )
+    return all(_dump(a.when) == _dump(b.when) for a, b in zip(old.schedule, new.schedule, strict=True))
 
 
 def same_trigger(old: Any, new: Any, *, keep_duration: bool = False) -> bool:
@@ -145,12 +145,10 @@ def map_position(old: CompiledPlaybook, new: CompiledPlaybook, entry: int, pc: i
     found as the same kind of step in the same place among the edited ones.
     """
     if entry >= 0:
-        if entry >= len(new.schedule) or _dump(old.playbook.schedule[entry].when) != _dump(
-            new.playbook.schedule[entry].when
-        ):
+        if entry >= len(new.schedule) or _dump(old.schedule[entry].when) != _dump(new.schedule[entry].when):
             return None
-    before = old.code if entry < 0 else old.schedule[entry]
-    after = new.code if entry < 0 else new.schedule[entry]
+    before = old.code if entry < 0 else old.schedule[entry].code
+    after = new.code if entry < 0 else new.schedule[entry].code
     matcher = difflib.SequenceMatcher(None, _signatures(before), _signatures(after), autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if not i1 <= pc < i2:

@@ -147,10 +147,10 @@ def run(
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setFormatter(RedactingFormatter("%(levelname)s %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[to_stderr])
-    zone = timeutil.zone(plan.program.timezone)
+    zone = timeutil.zone(plan.declarations.timezone)
     try:
         executors = (
-            load_executors(executors_file, zone=zone, actions=plan.program.actions)
+            load_executors(executors_file, zone=zone, actions=plan.declarations.actions)
             if executors_file
             else default_executors(zone)
         )

@@ -14,7 +14,7 @@ from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ValidationError
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
 from sopdsl.kinds import ACTIONS
@@ -58,19 +58,19 @@ class RetryPolicy:
         return int(min(self.cap, self.base * 2 ** max(0, failures - 1)))
 
 
-def calls(plan: Plan) -> Iterator[model.CallStep]:
+def calls(plan: Plan) -> Iterator[lang.CallStep]:
     """Every `call` step in the plan, in playbook order."""
     for compiled in plan.playbooks:
-        for code in (compiled.code, *compiled.schedule):
+        for code in (compiled.code, *(entry.code for entry in compiled.schedule)):
             for instr in code:
-                if instr.op == "act" and isinstance(instr.action, model.CallStep):
+                if instr.op == "act" and isinstance(instr.action, lang.CallStep):
                     yield instr.action
 
 
 def check_custom(plan: Plan, name: str, args: type[BaseModel]) -> None:
     """Raise `ExecutorError` (naming the playbook line) if a call of `name` cannot fit `args`."""
-    if name not in plan.program.actions:
-        declared = ", ".join(sorted(plan.program.actions)) or "none"
+    if name not in plan.declarations.actions:
+        declared = ", ".join(sorted(plan.declarations.actions)) or "none"
         raise ExecutorError(f"no custom action '{name}' is declared in the playbooks (declared: {declared})")
     fields = args.model_fields
     open_model = args.model_config.get("extra") == "allow"
@@ -99,11 +99,11 @@ def check_custom(plan: Plan, name: str, args: type[BaseModel]) -> None:
                 value = step.args[arg]
                 # A value read at run time (member.x, event.x) is only known by type here, so only
                 # a type mismatch is certain; a literal must pass every constraint.
-                if isinstance(value, model.Ref) and not str(error["type"]).endswith(("_type", "_parsing")):
+                if isinstance(value, lang.Ref) and not str(error["type"]).endswith(("_type", "_parsing")):
                     continue
                 shown = (
                     f"{value.root}.{value.field} ({value.type.value})"
-                    if isinstance(value, model.Ref)
+                    if isinstance(value, lang.Ref)
                     else repr(value)
                 )
                 raise ExecutorError(
@@ -114,14 +114,14 @@ def check_custom(plan: Plan, name: str, args: type[BaseModel]) -> None:
 
 def _sample(value: Any) -> Any:
     """A value of the right type for an argument known only by its type at load time."""
-    if not isinstance(value, model.Ref):
+    if not isinstance(value, lang.Ref):
         return value.isoformat() if isinstance(value, dt.date) else value
     return {
-        model.ValueType.TEXT: "text",
-        model.ValueType.NUMBER: 1,
-        model.ValueType.BOOL: True,
-        model.ValueType.DATE: "2026-01-01",
-        model.ValueType.DATETIME: "2026-01-01T00:00:00+00:00",
+        lang.ValueType.TEXT: "text",
+        lang.ValueType.NUMBER: 1,
+        lang.ValueType.BOOL: True,
+        lang.ValueType.DATE: "2026-01-01",
+        lang.ValueType.DATETIME: "2026-01-01T00:00:00+00:00",
     }[value.type]
 
 
@@ -145,12 +145,12 @@ def registry(
         elif isinstance(executor, CustomAction):
             check_custom(plan, name, executor.args)
             table[f"call:{name}"] = executor
-        elif name in plan.program.actions:
+        elif name in plan.declarations.actions:
             table[f"call:{name}"] = executor  # a plain function for a custom action: no schema to check
         else:
             raise ExecutorError(
                 f"executor '{name}' is neither an action kind ({', '.join(ACTION_KINDS)}) "
-                f"nor a declared custom action ({', '.join(sorted(plan.program.actions)) or 'none declared'})"
+                f"nor a declared custom action ({', '.join(sorted(plan.declarations.actions)) or 'none declared'})"
             )
     return table
 
@@ -159,16 +159,16 @@ def missing_executors(plan: Plan, table: Mapping[str, Executor | CustomAction]) 
     """The action kinds (and custom actions) the plan can emit that no executor handles."""
     needed: dict[str, None] = {}
     for compiled in plan.playbooks:
-        for code in (compiled.code, *compiled.schedule):
+        for code in (compiled.code, *(entry.code for entry in compiled.schedule)):
             for instr in code:
                 step = instr.action
                 if instr.op == "assign":
                     needed["task"] = None
                 elif instr.op == "act" and step is not None and step.kind in ACTION_KINDS:
-                    if isinstance(step, model.CallStep):
+                    if isinstance(step, lang.CallStep):
                         if f"call:{step.action}" not in table and "call" not in table:
                             needed[f"call {step.action}"] = None
-                    elif isinstance(step, model.TagStep):
+                    elif isinstance(step, lang.TagStep):
                         needed["untag" if step.remove else "tag"] = None
                     else:
                         needed[step.kind] = None

@@ -16,10 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.engine.events import Event, missing
 from sopdsl.errors import EngineError
-from sopdsl.plan import timeutil
+from sopdsl.plan import Declarations, timeutil
 
 # Payload fields the engine reads from built-in events, with the type it expects.
 _TEXT: tuple[type, ...] = (str,)
@@ -30,12 +30,12 @@ _BUILTIN_DATA: dict[str, dict[str, tuple[type, ...]]] = {
     "rename": {"nickname": _TEXT},
     "task_done": {"task": _TEXT},
 }
-_TYPES: dict[model.ValueType, tuple[type, ...]] = {
-    model.ValueType.TEXT: (str,),
-    model.ValueType.NUMBER: (int, float),
-    model.ValueType.BOOL: (bool,),
-    model.ValueType.DATE: (str,),
-    model.ValueType.DATETIME: (str,),
+_TYPES: dict[lang.ValueType, tuple[type, ...]] = {
+    lang.ValueType.TEXT: (str,),
+    lang.ValueType.NUMBER: (int, float),
+    lang.ValueType.BOOL: (bool,),
+    lang.ValueType.DATE: (str,),
+    lang.ValueType.DATETIME: (str,),
 }
 
 
@@ -65,7 +65,7 @@ class _Incoming(BaseModel):
     id: StrictStr | None = None
 
 
-def intake(raw: Mapping[str, Any] | Event, program: model.Program, now: int) -> dict[str, Any]:
+def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> dict[str, Any]:
     """The journal entry for an event, or `EventError`; `now` is its time when it states none."""
     if isinstance(raw, Event):
         raw = {k: v for k, v in asdict(raw).items() if v is not None and v != {}}
@@ -154,7 +154,7 @@ def _epoch(value: float | str, zone: str) -> int:
     return timeutil.to_epoch(moment)
 
 
-def _data(kind: str, name: str | None, data: dict[str, Any], program: model.Program) -> dict[str, Any]:
+def _data(kind: str, name: str | None, data: dict[str, Any], program: Declarations) -> dict[str, Any]:
     """The payload checked against what the engine or the custom event's declaration expects."""
     try:
         plain = json.loads(json.dumps(data, ensure_ascii=False, default=_date))

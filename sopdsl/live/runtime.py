@@ -191,7 +191,7 @@ class Runtime:
     def _switch(self, plan: Plan, previous: Plan) -> list[PlanChange]:
         for key, executor in self.executors.items():
             name = key.removeprefix("call:")
-            if isinstance(executor, CustomAction) and name in plan.program.actions:
+            if isinstance(executor, CustomAction) and name in plan.declarations.actions:
                 check_custom(plan, name, executor.args)
         self.store.save_plan(plan.content_hash, plan.dumps())
         self._shards.plans[plan.content_hash] = plan
@@ -271,7 +271,7 @@ class Runtime:
         Raises `EventError` (with `field`) for a bad event; nothing is stored then. An event whose
         `id` was fed before is ignored (returns []), so a bot may resend after a timeout.
         """
-        body = intake(event, self.plan.program, self.clock.now())
+        body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
         return self._submit(body, check=self._not_late)
 
@@ -286,7 +286,7 @@ class Runtime:
         bodies: list[dict[str, Any]] = []
         for index, event in enumerate(events):
             try:
-                body = intake(event, self.plan.program, now)
+                body = intake(event, self.plan.declarations, now)
                 self._not_early(body)
             except EventError as exc:
                 raise EventError(exc.reason, exc.field, index) from None
@@ -315,7 +315,7 @@ class Runtime:
         like `feed` checks it, except against the engine's clock, which only the applier knows.
         Returns False for an event whose `id` was taken before.
         """
-        body = intake(event, self.plan.program, self.clock.now())
+        body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
         taken = self.store.append(self.shard, [body]) == 1
         self._wake.set()

@@ -1,25 +1,38 @@
 """The compiled plan: what the engine runs. Serializable, versioned, hashed, Lark-free.
 
 Input: built by `sopdsl.plan.compiler` from a checked `model.Program`. Output: loaded by the engine
-(`sopdsl.engine`), which never sees syntax. Each playbook's steps are a flat list of
-instructions, so a member waiting three days is a program counter, not a sleeping thread.
+(`sopdsl.engine`), which never sees syntax nor the checked model. The plan's own records are
+instructions, compiled playbooks and calendar entries, compiled templates and the declarations;
+the values inside them are the checked language (`sopdsl.lang`). Each playbook's steps are a flat
+list of instructions, so a member waiting three days is a program counter, not a sleeping thread.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import Literal
 
-from pydantic import ValidationError
+from pydantic import PrivateAttr, ValidationError
 
-from sopdsl.checker import model
-from sopdsl.checker.model import Model
+from sopdsl import lang
 from sopdsl.errors import PlanError
+from sopdsl.lang import Model
+from sopdsl.plan.formats import upgrade
 
-FORMAT_VERSION = 2  # 2: the content hash is taken over pydantic-core's JSON
+# 2: the content hash is taken over pydantic-core's JSON. 3: the plan's own records (no checked
+# model inside: each step is written once), and templates split into parts at compile time.
+FORMAT_VERSION = 3
 
 Op = Literal["act", "stop", "wait", "wait_for", "assign", "branch", "split", "jump"]
+
+
+class TemplateField(Model):
+    """A `{{ root.field }}` part of a template: read straight from the member, group or event."""
+
+    root: str
+    field: str
 
 
 class SplitArm(Model):
@@ -34,29 +47,79 @@ class Instr(Model):
     """One instruction. `jump` is the false-branch, timeout or jump target."""
 
     op: Op
-    action: model.Step | None = None
-    cond: model.Cond | None = None
-    duration: model.Duration | None = None
-    pattern: model.EventPattern | None = None
+    action: lang.Action | None = None
+    cond: lang.Cond | None = None
+    duration: lang.Duration | None = None
+    pattern: lang.EventPattern | None = None
     jump: int | None = None
     arms: tuple[SplitArm, ...] = ()
     text: str | None = None
+    parts: tuple[str | TemplateField, ...] | None = None  # of `text`, as `CompiledTemplate.parts`
     loc: str = ""
 
 
 class CompiledEntry(Model):
-    """A calendar entry with its instructions."""
+    """A calendar entry (`at CAL [for each member] [when C]`) with its instructions."""
 
-    entry: int
+    when: lang.CalRef
+    for_each_member: bool = False
+    cond: lang.Cond | None = None
     code: tuple[Instr, ...]
+    loc: str
 
 
 class CompiledPlaybook(Model):
-    """A playbook's options, triggers and instructions."""
+    """A playbook as the engine runs it: its options and triggers, its instructions, and its
+    calendar entries; `version` and the review fields stay for `why` and the plan switch."""
 
-    playbook: model.Playbook
+    name: str
+    title: str | None = None
+    scenarios: tuple[str, ...] = ()
+    version: str | None = None
+    author: str | None = None
+    reviewers: tuple[str, ...] = ()
+    scope: lang.Scope = lang.Scope()
+    triggers: tuple[lang.Trigger, ...] = ()
+    guard: lang.Cond | None = None
+    repeat: lang.Repeat = lang.Repeat.ONCE
+    cooldown: lang.Duration | None = None
+    apply_to_existing: bool = True
+    missed: lang.Missed = lang.Missed.SKIP
+    on_change: lang.OnChange = lang.OnChange.FINISH
+    active_from: dt.datetime | None = None
+    active_until: dt.datetime | None = None
     code: tuple[Instr, ...]
-    schedule: tuple[tuple[Instr, ...], ...]
+    schedule: tuple[CompiledEntry, ...] = ()
+    loc: str
+
+
+class CompiledTemplate(Model):
+    """A message template: its source, and its parts when it is only text and `{{ root.field }}`
+    substitutions (split once, by the compiler), so the engine renders it without Jinja."""
+
+    name: str
+    title: str | None = None
+    tags: tuple[str, ...] = ()
+    source: str
+    parts: tuple[str | TemplateField, ...] | None = None
+    loc: str
+
+
+class Declarations(Model):
+    """What the playbooks share: the zone, the declared attributes, counters, event and action
+    types, coupons, groups, calendars, templates and the policy, and the files they came from."""
+
+    timezone: str
+    attributes: dict[str, lang.Attribute] = {}
+    counters: dict[str, lang.Counter] = {}
+    events: dict[str, lang.EventType] = {}
+    actions: dict[str, lang.ActionType] = {}
+    coupons: dict[str, lang.Coupon] = {}
+    groups: dict[str, lang.Group] = {}
+    calendars: dict[str, lang.Calendar] = {}
+    templates: dict[str, CompiledTemplate] = {}
+    policy: lang.Policy = lang.Policy()
+    files: tuple[str, ...] = ()
 
 
 class Plan(Model):
@@ -64,12 +127,17 @@ class Plan(Model):
 
     format_version: int = FORMAT_VERSION
     content_hash: str = ""
-    program: model.Program
+    declarations: Declarations
     playbooks: tuple[CompiledPlaybook, ...]
     event_index: dict[str, tuple[tuple[int, int], ...]]
+    # The text of a plan read from an earlier format version: written back as it was read, since
+    # its hash (which the store's journals name it by) is that version's.
+    _read_as: str | None = PrivateAttr(default=None)
 
     def dumps(self) -> str:
-        """The plan as JSON, with its content hash filled in."""
+        """The plan as JSON, with its content hash filled in (an upgraded plan: as it was read)."""
+        if self._read_as is not None:
+            return self._read_as
         return self.with_hash().model_dump_json(indent=1)
 
     def with_hash(self) -> Plan:
@@ -84,11 +152,11 @@ def _hash(plan: Plan) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def event_key(pattern: model.EventPattern) -> str:
+def event_key(pattern: lang.EventPattern) -> str:
     """The index key of an event pattern: kind, plus the tag or custom name where it has one."""
-    if pattern.kind is model.EventKind.CUSTOM:
+    if pattern.kind is lang.EventKind.CUSTOM:
         return f"custom:{pattern.custom}"
-    if pattern.kind in (model.EventKind.TAGGED, model.EventKind.UNTAGGED):
+    if pattern.kind in (lang.EventKind.TAGGED, lang.EventKind.UNTAGGED):
         return f"{pattern.kind.value}:{pattern.tag}"
     return str(pattern.kind.value)
 
@@ -101,16 +169,16 @@ def loads(text: str) -> Plan:
         raise PlanError(f"plan is not JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(data, dict):
         raise PlanError("plan is not a JSON object")
-    version = data.get("format_version")
-    if version != FORMAT_VERSION:
-        raise PlanError(
-            f"plan format version {version!r} is not supported (expected {FORMAT_VERSION}); recompile it"
-        )
+    upgraded = data.get("format_version") != FORMAT_VERSION
+    if upgraded:
+        data = upgrade(data)  # its hash checked as its own version computed it, and kept
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
         raise PlanError(f"plan is malformed: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}") from None
-    if plan.content_hash != _hash(plan):
+    if upgraded:
+        plan._read_as = text
+    elif plan.content_hash != _hash(plan):
         raise PlanError(
             "plan content hash does not match: the file was changed after compiling; recompile it"
         )

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.plan import Plan, timeutil
 
 
@@ -38,17 +38,17 @@ def _in_scope(
 
 
 def agenda(
-    plan: Plan, start: dt.date, end: dt.date, groups: Iterable[model.Group] | None = None
+    plan: Plan, start: dt.date, end: dt.date, groups: Iterable[lang.Group] | None = None
 ) -> list[Slot]:
     """Every firing of every calendar entry for each declared group (or the `groups` given),
     from `start` up to `end` (exclusive)."""
-    program = plan.program
+    program = plan.declarations
     chosen = list(program.groups.values() if groups is None else groups)
     slots: list[Slot] = []
     for compiled in plan.playbooks:
-        pb = compiled.playbook
-        for entry, code in zip(pb.schedule, compiled.schedule, strict=True):
-            what = ", ".join(_describe(i.action) for i in code if i.action is not None) or "steps"
+        pb = compiled
+        for entry in pb.schedule:
+            what = ", ".join(_describe(i.action) for i in entry.code if i.action is not None) or "steps"
             for group in chosen:
                 if not _in_scope(pb.scope.kind, pb.scope.tags, pb.scope.groups, group.name, group.tags):
                     continue

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sopdsl.checker import model
+from sopdsl import lang
 from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.plan import Instr, Plan, timeutil
 from sopdsl.plan.agenda import agenda
@@ -53,8 +53,8 @@ def _line_span(span: Span, source: Source | None) -> Span:
 def _instrs(plan: Plan, index: int) -> Iterable[Instr]:
     compiled = plan.playbooks[index]
     yield from compiled.code
-    for code in compiled.schedule:
-        yield from code
+    for entry in compiled.schedule:
+        yield from entry.code
 
 
 def _loops(plan: Plan) -> list[Diagnostic]:
@@ -65,17 +65,17 @@ def _loops(plan: Plan) -> list[Diagnostic]:
     """
     listens: dict[str, list[int]] = {}
     for index, compiled in enumerate(plan.playbooks):
-        for trigger in compiled.playbook.triggers:
-            if isinstance(trigger, model.OnEvent) and trigger.pattern.kind in (
-                model.EventKind.TAGGED,
-                model.EventKind.UNTAGGED,
+        for trigger in compiled.triggers:
+            if isinstance(trigger, lang.OnEvent) and trigger.pattern.kind in (
+                lang.EventKind.TAGGED,
+                lang.EventKind.UNTAGGED,
             ):
                 listens.setdefault(f"{trigger.pattern.kind.value}:{trigger.pattern.tag}", []).append(index)
     changes: dict[int, set[str]] = {i: set() for i in range(len(plan.playbooks))}
     for index in changes:
         for instr in _instrs(plan, index):
             action = instr.action
-            if isinstance(action, model.TagStep) and action.target == "member":
+            if isinstance(action, lang.TagStep) and action.target == "member":
                 changes[index].update(f"{'untagged' if action.remove else 'tagged'}:{t}" for t in action.tags)
     edges = {i: {j for key in keys for j in listens.get(key, ())} for i, keys in changes.items()}
     diagnostics: list[Diagnostic] = []
@@ -89,9 +89,9 @@ def _loops(plan: Plan) -> list[Diagnostic]:
         driving = {key for i in cycle for key in changes[i] if set(listens.get(key, ())) & set(cycle)}
         if not all(_inverse(key) in made for key in driving):
             continue  # the second time round the tags are already set: the chain stops by itself
-        playbooks = [plan.playbooks[i].playbook for i in cycle]
+        playbooks = [plan.playbooks[i] for i in cycle]
         names = " → ".join([*(p.name for p in playbooks), playbooks[0].name])
-        endless = all(p.repeat is model.Repeat.ALWAYS for p in playbooks)
+        endless = all(p.repeat is lang.Repeat.ALWAYS for p in playbooks)
         diagnostics.append(
             Diagnostic(
                 "SOP701",
@@ -134,17 +134,17 @@ def _cycle_from(start: int, edges: dict[int, set[int]]) -> list[int] | None:
 
 def _template_of(plan: Plan, playbook: str, loc: str) -> list[str]:
     for compiled in plan.playbooks:
-        if compiled.playbook.name != playbook:
+        if compiled.name != playbook:
             continue
-        for entry, code in zip(compiled.playbook.schedule, compiled.schedule, strict=True):
+        for entry in compiled.schedule:
             if entry.loc == loc:
-                return [i.action.template for i in code if isinstance(i.action, model.SendStep)]
+                return [i.action.template for i in entry.code if isinstance(i.action, lang.SendStep)]
     return []
 
 
 def _content_mix(plan: Plan) -> list[Diagnostic]:
     """K4: the share of scheduled sends whose template carries a tag, per group the rule covers."""
-    program = plan.program
+    program = plan.declarations
     diagnostics: list[Diagnostic] = []
     for rule in program.policy.content_mix:
         # Groups often exist only in the bot, not in the playbook: then judge a group the rule describes.
@@ -172,22 +172,22 @@ def _content_mix(plan: Plan) -> list[Diagnostic]:
     return diagnostics
 
 
-def _stand_ins(scope: model.Scope) -> list[model.Group]:
+def _stand_ins(scope: lang.Scope) -> list[lang.Group]:
     """Undeclared groups a scope describes: one per tag or name, or one plain group for `all`."""
     if scope.kind == "private":
         return []
     if scope.kind == "tagged":
-        return [model.Group(name=f'a group tagged "{tag}"', tags=(tag,)) for tag in scope.tags]
+        return [lang.Group(name=f'a group tagged "{tag}"', tags=(tag,)) for tag in scope.tags]
     if scope.kind == "named":
-        return [model.Group(name=name) for name in scope.groups]
-    return [model.Group(name="any group")]
+        return [lang.Group(name=name) for name in scope.groups]
+    return [lang.Group(name="any group")]
 
 
-def _group_name(group: model.Group) -> str:
+def _group_name(group: lang.Group) -> str:
     return group.name if group.name.startswith(("a group", "any group")) else f"group '{group.name}'"
 
 
-def _covers(scope: model.Scope, group: model.Group) -> bool:
+def _covers(scope: lang.Scope, group: lang.Group) -> bool:
     if scope.kind == "all":
         return True
     if scope.kind == "named":
@@ -195,29 +195,29 @@ def _covers(scope: model.Scope, group: model.Group) -> bool:
     return scope.kind == "tagged" and not set(scope.tags).isdisjoint(group.tags)
 
 
-def _when(period: model.CapPeriod, key: str) -> str:
-    if period is model.CapPeriod.DAY:
+def _when(period: lang.CapPeriod, key: str) -> str:
+    if period is lang.CapPeriod.DAY:
         return f"on a {dt.date.fromisoformat(key):%A}"
-    return "in one week" if period is model.CapPeriod.WEEK else "in one month"
+    return "in one week" if period is lang.CapPeriod.WEEK else "in one month"
 
 
 def _caps(plan: Plan) -> list[Diagnostic]:
     """Group caps that the calendars alone already exceed on some day or week."""
-    program = plan.program
+    program = plan.declarations
     caps = [
         c
         for c in program.policy.caps
-        if c.noun is model.CapNoun.SEND and c.subject is model.CapSubject.GROUP and c.channel is None
+        if c.noun is lang.CapNoun.SEND and c.subject is lang.CapSubject.GROUP and c.channel is None
     ]
     if not caps:
         return []
     groups = list(program.groups.values())
     if not groups:
-        seen: set[model.Scope] = set()
+        seen: set[lang.Scope] = set()
         for compiled in plan.playbooks:
-            if compiled.playbook.schedule and compiled.playbook.scope not in seen:
-                seen.add(compiled.playbook.scope)
-                groups.extend(_stand_ins(compiled.playbook.scope))
+            if compiled.schedule and compiled.scope not in seen:
+                seen.add(compiled.scope)
+                groups.extend(_stand_ins(compiled.scope))
     slots = agenda(plan, _SAMPLE_START, _SAMPLE_START + dt.timedelta(days=_SAMPLE_DAYS), groups)
     diagnostics: list[Diagnostic] = []
     for cap in caps:
@@ -231,10 +231,10 @@ def _caps(plan: Plan) -> list[Diagnostic]:
                     day = timeutil.local(slot.time, tz).date()
                     key = (
                         day.isoformat()
-                        if cap.period is model.CapPeriod.DAY
+                        if cap.period is lang.CapPeriod.DAY
                         else (
                             f"week {day.isocalendar()[1]}"
-                            if cap.period is model.CapPeriod.WEEK
+                            if cap.period is lang.CapPeriod.WEEK
                             else f"{day:%Y-%m}"
                         )
                     )
@@ -245,7 +245,7 @@ def _caps(plan: Plan) -> list[Diagnostic]:
         if worst is not None:
             count, group_name, key = worst
             shown = next(_group_name(g) for g in groups if g.name == group_name)
-            fate = "dropped" if cap.overflow is model.Overflow.DROP else "deferred"
+            fate = "dropped" if cap.overflow is lang.Overflow.DROP else "deferred"
             diagnostics.append(
                 Diagnostic(
                     "SOP703",

@@ -1,12 +1,15 @@
-"""Checked model to compiled plan: flatten steps into instructions and index the triggers.
+"""Checked model to compiled plan: flatten steps into instructions, split templates into parts,
+and index the triggers.
 
-Input: `model.Program`. Output: `plan.Plan`. Conditions stay declarative here; the engine turns
-them into closures once when it loads the plan.
+Input: `model.Program`. Output: `plan.Plan`, which holds none of the model's own records (steps,
+playbooks, the program), only the checked language's values inside its own. Conditions stay
+declarative here; the engine turns them into closures once when it loads the plan.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -14,7 +17,17 @@ from pydantic import BaseModel
 
 from sopdsl.checker import model
 from sopdsl.gcpause import paused_gc
-from sopdsl.plan import CompiledPlaybook, Instr, Plan, SplitArm, event_key
+from sopdsl.plan import (
+    CompiledEntry,
+    CompiledPlaybook,
+    CompiledTemplate,
+    Declarations,
+    Instr,
+    Plan,
+    SplitArm,
+    TemplateField,
+    event_key,
+)
 
 
 @paused_gc
@@ -24,14 +37,25 @@ def compile_program(program: model.Program, *, relative: bool = True) -> Plan:
     compiled: list[CompiledPlaybook] = []
     index: dict[str, list[tuple[int, int]]] = {}
     for number, playbook in enumerate(program.playbooks):
-        code = tuple(flatten(playbook.steps))
-        schedule = tuple(tuple(flatten(entry.steps)) for entry in playbook.schedule)
-        compiled.append(CompiledPlaybook(playbook=playbook, code=code, schedule=schedule))
+        compiled.append(_playbook(playbook))
         for t_index, trigger in enumerate(playbook.triggers):
             if isinstance(trigger, model.OnEvent):
                 index.setdefault(event_key(trigger.pattern), []).append((number, t_index))
+    declarations = Declarations(
+        timezone=program.timezone,
+        attributes=program.attributes,
+        counters=program.counters,
+        events=program.events,
+        actions=program.actions,
+        coupons=program.coupons,
+        groups=program.groups,
+        calendars=program.calendars,
+        templates={name: _template(t) for name, t in program.templates.items()},
+        policy=program.policy,
+        files=program.files,
+    )
     plan = Plan(
-        program=program,
+        declarations=declarations,
         playbooks=tuple(compiled),
         event_index={k: tuple(v) for k, v in sorted(index.items())},
     )
@@ -42,7 +66,7 @@ def relocate(plan: Plan) -> Plan:
     """The plan with every file path in it (each `loc`, the list of files) relative to the folder
     of its root file, so that `sopdsl compile a/x.sop`, `cd a; sopdsl compile x.sop` and an
     absolute path give one plan, one hash and the same keys. Hash it again after."""
-    files = plan.program.files
+    files = plan.declarations.files
     if not files or files[0].startswith("<"):
         return plan
     base = _resolved(files[0]).parent
@@ -81,8 +105,8 @@ def relocate(plan: Plan) -> Plan:
         return value
 
     moved: Plan = walk(plan)
-    program = moved.program.model_copy(update={"files": tuple(relative(f) for f in files)})
-    return moved.model_copy(update={"program": program})
+    declarations = moved.declarations.model_copy(update={"files": tuple(relative(f) for f in files)})
+    return moved.model_copy(update={"declarations": declarations})
 
 
 def _resolved(path: str) -> Path:
@@ -90,6 +114,109 @@ def _resolved(path: str) -> Path:
         return Path(path).resolve()
     except (OSError, RuntimeError):  # a symlink loop: keep the path as written
         return Path(path).absolute()
+
+
+def _playbook(playbook: model.Playbook) -> CompiledPlaybook:
+    schedule = tuple(
+        CompiledEntry(
+            when=entry.when,
+            for_each_member=entry.for_each_member,
+            cond=entry.cond,
+            code=tuple(flatten(entry.steps)),
+            loc=entry.loc,
+        )
+        for entry in playbook.schedule
+    )
+    return CompiledPlaybook(
+        name=playbook.name,
+        title=playbook.title,
+        scenarios=playbook.scenarios,
+        version=playbook.version,
+        author=playbook.author,
+        reviewers=playbook.reviewers,
+        scope=playbook.scope,
+        triggers=playbook.triggers,
+        guard=playbook.guard,
+        repeat=playbook.repeat,
+        cooldown=playbook.cooldown,
+        apply_to_existing=playbook.apply_to_existing,
+        missed=playbook.missed,
+        on_change=playbook.on_change,
+        active_from=playbook.active_from,
+        active_until=playbook.active_until,
+        code=tuple(flatten(playbook.steps)),
+        schedule=schedule,
+        loc=playbook.loc,
+    )
+
+
+def _template(template: model.Template) -> CompiledTemplate:
+    return CompiledTemplate(
+        name=template.name,
+        title=template.title,
+        tags=template.tags,
+        source=template.source,
+        parts=template_parts(template.source),
+        loc=template.loc,
+    )
+
+
+def template_parts(source: str) -> tuple[str | TemplateField, ...] | None:
+    """A template that is only text and `{{ root.field }}` substitutions, as its parts; None for
+    anything else (the engine renders those through the Jinja sandbox)."""
+    parts = _plain_parts(source)
+    return parts if parts is not None else _jinja_parts(source)
+
+
+def _plain_parts(source: str) -> tuple[str | TemplateField, ...] | None:
+    # Most templates are text and plain placeholders: split them without importing Jinja (start-up
+    # of `sopdsl check`), where the split is certainly Jinja's own. Anything else: Jinja decides.
+    if "\r" in source:
+        return None  # Jinja normalises line ends in text; leave that to it
+    parts: list[str | TemplateField] = []
+    at = 0
+    for match in _PLACEHOLDER.finditer(source):
+        root, field = match.group(1), match.group(2)
+        if hasattr(dict, field) or field.startswith("_"):
+            return None
+        parts.append(source[at : match.start()])
+        parts.append(TemplateField(root=root, field=field))
+        at = match.end()
+    parts.append(source[at:])
+    if any(isinstance(p, str) and ("{" in p or "}" in p) for p in parts):
+        return None
+    return tuple(p for p in parts if p != "")
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*\}\}")
+
+
+def _jinja_parts(source: str) -> tuple[str | TemplateField, ...] | None:
+    from jinja2 import TemplateError, nodes  # only for templates beyond plain placeholders
+
+    from sopdsl.templating import environment
+
+    try:
+        body = environment().parse(source).body
+    except TemplateError:
+        return None
+    parts: list[str | TemplateField] = []
+    for node in body:
+        if not isinstance(node, nodes.Output):
+            return None
+        for child in node.nodes:
+            if isinstance(child, nodes.TemplateData):
+                parts.append(child.data)
+            elif (
+                isinstance(child, nodes.Getattr)
+                and isinstance(child.node, nodes.Name)
+                and not hasattr(dict, child.attr)  # Jinja would find the dict method first
+                and not child.attr.startswith("_")
+            ):
+                parts.append(TemplateField(root=child.node.name, field=child.attr))
+            else:
+                return None
+    return tuple(parts)
 
 
 def flatten(steps: tuple[model.Step, ...]) -> list[Instr]:
@@ -136,7 +263,16 @@ def _emit_wait(step: model.WaitForStep | model.AssignStep, code: list[Instr]) ->
         code.append(Instr(op="wait_for", duration=step.timeout, pattern=step.pattern, loc=step.loc))
     else:
         pattern = model.EventPattern(kind=model.EventKind.TASK_DONE)
-        code.append(Instr(op="assign", duration=step.within, pattern=pattern, text=step.text, loc=step.loc))
+        code.append(
+            Instr(
+                op="assign",
+                duration=step.within,
+                pattern=pattern,
+                text=step.text,
+                parts=template_parts(step.text),
+                loc=step.loc,
+            )
+        )
     _emit(step.then, code)
     skip = len(code)
     code.append(Instr(op="jump", loc=step.loc))

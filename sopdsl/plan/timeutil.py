@@ -14,7 +14,7 @@ import functools
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
-from sopdsl.checker import model
+from sopdsl import lang
 
 UTC = dt.UTC
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,31 +70,31 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, last))
 
 
-def shift_local(naive: dt.datetime, amount: int, unit: model.Unit) -> dt.datetime:
+def shift_local(naive: dt.datetime, amount: int, unit: lang.Unit) -> dt.datetime:
     """A naive wall time moved by a calendar amount (days and longer keep the wall time)."""
-    if unit is model.Unit.DAY:
+    if unit is lang.Unit.DAY:
         return naive + dt.timedelta(days=amount)
-    if unit is model.Unit.WEEK:
+    if unit is lang.Unit.WEEK:
         return naive + dt.timedelta(weeks=amount)
-    if unit is model.Unit.MONTH:
+    if unit is lang.Unit.MONTH:
         return dt.datetime.combine(add_months(naive.date(), amount), naive.time())
-    if unit is model.Unit.YEAR:
+    if unit is lang.Unit.YEAR:
         return dt.datetime.combine(add_months(naive.date(), 12 * amount), naive.time())
-    seconds = amount * (60 if unit is model.Unit.MINUTE else 3600)
+    seconds = amount * (60 if unit is lang.Unit.MINUTE else 3600)
     return naive + dt.timedelta(seconds=seconds)
 
 
 _PER = {
-    model.Unit.MINUTE: 60,
-    model.Unit.HOUR: 3600,
-    model.Unit.DAY: 86400,
-    model.Unit.WEEK: 604800,
-    model.Unit.MONTH: 2629746,
-    model.Unit.YEAR: 31556952,
+    lang.Unit.MINUTE: 60,
+    lang.Unit.HOUR: 3600,
+    lang.Unit.DAY: 86400,
+    lang.Unit.WEEK: 604800,
+    lang.Unit.MONTH: 2629746,
+    lang.Unit.YEAR: 31556952,
 }
 
 
-def seconds(duration: model.Duration) -> int:
+def seconds(duration: lang.Duration) -> int:
     """The exact length of a minutes/hours duration (days counted as 24 h for estimates only)."""
     return duration.amount * _PER[duration.unit]
 
@@ -129,8 +129,8 @@ def _offset(epoch: int, tz: ZoneInfo) -> int:
     return int(delta.total_seconds()) if delta is not None else 0
 
 
-_EXACT = frozenset((model.Unit.MINUTE, model.Unit.HOUR))
-_CALENDAR_SPAN = {model.Unit.DAY: 86400, model.Unit.WEEK: 7 * 86400}
+_EXACT = frozenset((lang.Unit.MINUTE, lang.Unit.HOUR))
+_CALENDAR_SPAN = {lang.Unit.DAY: 86400, lang.Unit.WEEK: 7 * 86400}
 # By zone and UTC day: the offset if it holds from the day before to the day after, else None.
 _STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
 
@@ -156,7 +156,7 @@ def _stable(day: int, tz: ZoneInfo) -> int | None:
     return offset
 
 
-def add(epoch: int, duration: model.Duration, tz: ZoneInfo, sign: int = 1) -> int:
+def add(epoch: int, duration: lang.Duration, tz: ZoneInfo, sign: int = 1) -> int:
     """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
     unit = duration.unit
     if unit in _EXACT:
@@ -177,9 +177,9 @@ def add(epoch: int, duration: model.Duration, tz: ZoneInfo, sign: int = 1) -> in
 # ---- calendars --------------------------------------------------------------------------------
 
 
-def occurrences(rule: model.CalendarRule, start: dt.datetime) -> Iterator[dt.datetime]:
+def occurrences(rule: lang.CalendarRule, start: dt.datetime) -> Iterator[dt.datetime]:
     """Naive local wall times of a calendar rule at or after `start`, ascending."""
-    if isinstance(rule, model.Weekly):
+    if isinstance(rule, lang.Weekly):
         day = max(start.date(), rule.start) if rule.start else start.date()
         while rule.until is None or day <= rule.until:
             if day.weekday() in rule.weekdays:
@@ -188,19 +188,19 @@ def occurrences(rule: model.CalendarRule, start: dt.datetime) -> Iterator[dt.dat
                     if wall >= start:
                         yield wall
             day += dt.timedelta(days=1)
-    elif isinstance(rule, model.Dates):
+    elif isinstance(rule, lang.Dates):
         for day in rule.dates:
             for moment in rule.times:
                 wall = dt.datetime.combine(day, moment)
                 if wall >= start:
                     yield wall
-    elif isinstance(rule, model.Interval):
+    elif isinstance(rule, lang.Interval):
         yield from _interval(rule, start)
     else:
         yield from _cron(rule, start)
 
 
-def _interval(rule: model.Interval, start: dt.datetime) -> Iterator[dt.datetime]:
+def _interval(rule: lang.Interval, start: dt.datetime) -> Iterator[dt.datetime]:
     wall = rule.first
     step = rule.every
     if step.exact and wall < start:
@@ -221,7 +221,7 @@ def _interval(rule: model.Interval, start: dt.datetime) -> Iterator[dt.datetime]
         )
 
 
-def _cron(rule: model.Cron, start: dt.datetime) -> Iterator[dt.datetime]:
+def _cron(rule: lang.Cron, start: dt.datetime) -> Iterator[dt.datetime]:
     from croniter import croniter  # here: croniter costs 10 ms at start-up, and few files use cron
 
     begin = start - dt.timedelta(minutes=1)
@@ -237,8 +237,8 @@ def _cron(rule: model.Cron, start: dt.datetime) -> Iterator[dt.datetime]:
 
 
 def next_fire(
-    rule: model.CalendarRule,
-    offsets: tuple[tuple[bool, model.Duration], ...],
+    rule: lang.CalendarRule,
+    offsets: tuple[tuple[bool, lang.Duration], ...],
     at: dt.time | None,
     tz: ZoneInfo,
     after: int,
@@ -270,14 +270,14 @@ def next_fire(
     return None
 
 
-def _series(rule: model.CalendarRule, start: dt.datetime, tz: ZoneInfo) -> Iterator[tuple[dt.datetime, int]]:
+def _series(rule: lang.CalendarRule, start: dt.datetime, tz: ZoneInfo) -> Iterator[tuple[dt.datetime, int]]:
     """A calendar's occurrences at or after the wall time `start`, as (wall time, instant) pairs.
 
     `every N minutes|hours` is exact: it steps in real time from its first instant, so it keeps
     its rhythm through a DST change (the repeated hour of a fall-back night has its firings too).
     Every other rule is a series of wall times, each resolved in the zone.
     """
-    if isinstance(rule, model.Interval) and rule.every.exact:
+    if isinstance(rule, lang.Interval) and rule.every.exact:
         span = seconds(rule.every)
         first = resolve(rule.first, tz)
         begin = resolve(start, tz)

@@ -274,12 +274,12 @@ def test_metadata_parses_into_settings() -> None:
 
 def test_metadata_reaches_the_model_and_the_compiled_plan() -> None:
     plan = compiled(VERSIONED)
-    (pb,) = plan.program.playbooks
+    (pb,) = plan.playbooks
     assert (pb.version, pb.author, pb.reviewers) == ("1.2", "小美", ("阿峰", "阿坤"))
     dumped = json.loads(plan.dumps())
-    saved = dumped["program"]["playbooks"][0]
+    saved = dumped["playbooks"][0]
     assert (saved["version"], saved["author"], saved["reviewers"]) == ("1.2", "小美", ["阿峰", "阿坤"])
-    assert loads(plan.dumps()).program.playbooks[0].version == "1.2"
+    assert loads(plan.dumps()).playbooks[0].version == "1.2"
     # A new revision is a new plan: the content hash tells the two apart.
     assert compiled(VERSIONED.replace('"1.2"', '"1.3"')).content_hash != plan.content_hash
 
@@ -289,7 +289,7 @@ def test_sopdsl_compile_writes_the_version_into_the_plan(tmp_path: Path) -> None
     out = tmp_path / "plan.json"
     result = CliRunner().invoke(main, ["compile", str(tmp_path / "live.sop"), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert json.loads(out.read_text(encoding="utf-8"))["program"]["playbooks"][0]["version"] == "1.2"
+    assert json.loads(out.read_text(encoding="utf-8"))["playbooks"][0]["version"] == "1.2"
 
 
 def test_a_playbook_without_metadata_has_none() -> None:
@@ -431,10 +431,10 @@ def test_a_rename_without_a_nickname_is_refused_at_every_door() -> None:
     with pytest.raises(BadEventError, match=r"data\.nickname"):
         engine.feed(Event("rename", 10, "m1", "g1", {"nick": "杭州-小周"}))
     with pytest.raises(EventError, match=r"needs data\.nickname") as caught:
-        intake({"kind": "rename", "member": "m1", "data": {}}, plan.program, 0)
+        intake({"kind": "rename", "member": "m1", "data": {}}, plan.declarations, 0)
     assert caught.value.field == "data.nickname"
     with pytest.raises(EventError, match="nickname is text, got 3"):
-        intake({"kind": "rename", "member": "m1", "data": {"nickname": 3}}, plan.program, 0)
+        intake({"kind": "rename", "member": "m1", "data": {"nickname": 3}}, plan.declarations, 0)
     with pytest.raises(FixtureError) as fixture_error:
         parse_fixture(Source("case.yaml", RENAMES.replace("{nickname: 阿明}", "{name: 阿明}")))
     (problem,) = fixture_error.value.diagnostics

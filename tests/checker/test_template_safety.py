@@ -20,7 +20,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from sopdsl.checker import CheckResult, check_program
-from sopdsl.engine.rendering import _compiled_template
+from sopdsl.engine.rendering import compiled_template
 from sopdsl.syntax.loader import load_text
 from sopdsl.templating import MAX_OUTPUT, TemplateLimitError, environment, render
 
@@ -51,7 +51,7 @@ CONTEXT: dict[str, Any] = {
 
 def render_text(source: str, context: dict[str, Any] | None = None) -> str:
     """What the engine does: compile once, render with the bounds."""
-    return render(_compiled_template(source), CONTEXT if context is None else context)
+    return render(compiled_template(source), CONTEXT if context is None else context)
 
 
 def refused_fast(source: str) -> str:

@@ -85,6 +85,17 @@ def test_engine_never_imports_the_front_end() -> None:
     assert result.stdout.strip() == "[]"
 
 
+def test_the_engine_and_the_runtime_import_the_plan_never_the_checker_or_the_syntax() -> None:
+    # The plan is its own stage: what runs a plan (the engine, the dry run, the live runtime and
+    # its store) needs neither the checked model nor the syntax tree, so neither can drift into it.
+    code = (
+        "import sys, sopdsl.engine.engine, sopdsl.dryrun.simulate, sopdsl.live.runtime, sopdsl.live.store_sqlite; "
+        "print(sorted(m for m in sys.modules if m.startswith(('sopdsl.checker', 'sopdsl.syntax'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def _welcome_plan() -> str:
     text = 'timezone "Asia/Shanghai"\ntemplate hi = "欢迎"\nplaybook welcome { on member joins do { send hi to member } }\n'
     return sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, "inline.sop"))).dumps()

@@ -60,7 +60,7 @@ def test_the_live_bot_does_what_the_dry_run_of_its_fixture_does() -> None:
     fixture, _ = load_fixture(BOT / "welcome.yaml", "welcome.yaml")
     dry = simulate(plan, fixture)
     assert dry.passed
-    zone = timeutil.zone(plan.program.timezone)
+    zone = timeutil.zone(plan.declarations.timezone)
     expected = [
         (dt.datetime.fromtimestamp(a.time, zone).strftime("%m-%d %H:%M"), a.kind, a.member)
         for a in dry.actions

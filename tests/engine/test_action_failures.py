@@ -91,9 +91,11 @@ def test_a_constant_too_large_to_fold_is_refused_at_check_and_never_wedges_a_run
     # A plan that holds it all the same (compiled by an older sopdsl, or edited by hand): the send
     # fails, named, and the run goes on.
     plan = plan_of(WEDGE)
-    templates = dict(plan.program.templates)
+    templates = dict(plan.declarations.templates)
     templates["t"] = templates["t"].model_copy(update={"source": "{{ 7**777777 }}"})
-    plan = plan.model_copy(update={"program": plan.program.model_copy(update={"templates": templates})})
+    plan = plan.model_copy(
+        update={"declarations": plan.declarations.model_copy(update={"templates": templates})}
+    )
     engine = engine_of(plan)
     engine.feed(join("m1", START, "x"))
     engine.advance(START + 2 * HOUR)

@@ -158,7 +158,7 @@ def test_keys_are_unique_and_agree_across_dry_run_live_and_restart(
     seed: int, with_ids: bool, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "busy.sop"))))
-    zone = timeutil.zone(plan.program.timezone)
+    zone = timeutil.zone(plan.declarations.timezone)
     line = _line(seed, with_ids)
     dry = simulate(plan, _fixture(line, zone)).actions
     assert dry

@@ -227,7 +227,7 @@ AGREEMENT = [
 
 def _live_log(plan: Plan, fixture_path: Path, url: str) -> list[dict[str, Any]]:
     fixture = read_fixture(fixture_path)
-    zone = fixture.timezone or plan.program.timezone
+    zone = fixture.timezone or plan.declarations.timezone
     clock = ManualClock(to_epoch(fixture.start, zone))
     recorder = Recorder(clock)
     rt = Runtime(plan, url, executors=recorder.executors(), clock=clock, seed=fixture.seed)
@@ -257,7 +257,7 @@ def test_live_runtime_agrees_with_the_simulator(name: str, tmp_path: Path) -> No
     path = CASES / name
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / f"{name.split('.')[0]}.sop"))))
     fixture = read_fixture(path)
-    tz = timeutil.zone(fixture.timezone or plan.program.timezone)
+    tz = timeutil.zone(fixture.timezone or plan.declarations.timezone)
     expected = [a.to_json(tz) for a in simulate(plan, fixture).actions]
     assert expected
     assert _live_log(plan, path, f"sqlite:///{tmp_path / 'state.db'}") == expected
@@ -268,7 +268,7 @@ def test_live_runtime_agrees_with_the_simulator_on_postgres(
 ) -> None:
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "busy.sop"))))
     fixture = read_fixture(CASES / "busy.yaml")
-    tz = timeutil.zone(plan.program.timezone)
+    tz = timeutil.zone(plan.declarations.timezone)
     expected = [a.to_json(tz) for a in simulate(plan, fixture).actions]
     assert _live_log(plan, CASES / "busy.yaml", store_url("postgres", tmp_path, request)) == expected
 
@@ -283,7 +283,7 @@ def test_live_runtime_agrees_with_the_simulator_whenever_it_ticks(seed: int) -> 
     from sopdsl.dryrun.fixtures import Fixture
 
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "busy.sop"))))
-    tz = timeutil.zone(plan.program.timezone)
+    tz = timeutil.zone(plan.declarations.timezone)
     line = timeline(seed, 150)
 
     def at(moment: int) -> str:
@@ -307,7 +307,7 @@ def test_live_runtime_agrees_with_the_simulator_whenever_it_ticks(seed: int) -> 
     rng = random.Random(seed)
     clock = ManualClock(line["start"])
     rt = Runtime(plan, "memory://", clock=clock, seed=seed, dry_run=True)
-    fixture_setup(rt, fixture, plan.program.timezone)
+    fixture_setup(rt, fixture, plan.declarations.timezone)
     decided: list[Action] = []
     for event in line["events"]:
         if rng.random() < 0.5 and event["time"] > clock.now():

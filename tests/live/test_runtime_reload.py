@@ -380,7 +380,7 @@ def test_the_live_runtime_agrees_with_the_simulator_across_a_plan_change(tmp_pat
         return sopdsl.compile_program(sopdsl.check(sopdsl.load(str(folder / name))))
 
     plan, edited = compiled("J3_self_introduction.sop"), compiled("J3_self_introduction.v2.sop")
-    zone = fixture.timezone or plan.program.timezone
+    zone = fixture.timezone or plan.declarations.timezone
     expected = simulate(plan, fixture, versions={("J3_self_introduction.v2.sop",): edited})
     assert expected.passed and expected.reloads
 

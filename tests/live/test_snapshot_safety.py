@@ -68,7 +68,7 @@ class Run:
     def engine(self) -> Engine:
         fixture, _ = load_fixture(self.path, self.path.name)
         plan = next(iter(self.plans.values()))
-        zone = fixture.timezone or plan.program.timezone
+        zone = fixture.timezone or plan.declarations.timezone
         delay = (
             parse_duration(fixture.staff_completes_tasks_after)
             if fixture.staff_completes_tasks_after
@@ -106,7 +106,7 @@ def fixture_run(path: Path) -> Run:
         pytest.skip(f"{path.name}: its playbook does not check")
     versions = fixture_versions(fixture, path, source, lambda files, _: _plan_of(tuple(files)) or [])
     assert isinstance(versions, dict)
-    zone = fixture.timezone or plan.program.timezone
+    zone = fixture.timezone or plan.declarations.timezone
     steps: list[Event | tuple[int, Plan]] = []
     for event in fixture.events:
         time = to_epoch(event.at, zone)

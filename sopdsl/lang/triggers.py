@@ -1,17 +1,19 @@
-"""The checked model's scopes, event patterns and triggers.
+"""The checked language's scopes, event patterns and triggers, and the playbook options about firing.
 
-Part of `sopdsl.checker.model`, which re-exports every class here and defines the unions; import
-them from there (`from sopdsl.checker import model`). Annotations are resolved by pydantic when a
-model is first built, in this module's namespace: every name they use is imported here at run time.
+Shared by the checked model and the plan (`sopdsl.lang`). Annotations are resolved by pydantic in
+this module's namespace: every name they use is imported here at run time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+import enum
+from typing import Annotated, Literal, TypeAlias
 
-from sopdsl.checker.model_values import Duration, Model
+from pydantic import Field
+
 from sopdsl.enums import EventKind
+from sopdsl.lang.base import Duration, Model
 
 
 class Scope(Model):
@@ -90,3 +92,23 @@ class OnGroupSilent(Model):
     kind: Literal["group_silent"] = "group_silent"
     duration: Duration
     loc: str
+
+
+Trigger: TypeAlias = Annotated[
+    OnEvent | OnAbsence | OnDateOffset | OnAnniversary | OnThreshold | OnGroupSize | OnGroupSilent,
+    Field(discriminator="kind"),
+]
+
+
+class Missed(enum.Enum):
+    """What a trigger does with firings missed while the runtime was down."""
+
+    SKIP = "skip"
+    RUN_LATEST = "run_latest"
+
+
+class OnChange(enum.Enum):
+    """What members in the middle of a flow do when a new plan version loads."""
+
+    FINISH = "finish"
+    MIGRATE = "migrate"

@@ -1,19 +1,21 @@
-"""The checked model's declarations: attributes, counters, event and action types, coupons, groups, calendar rules, templates and the policy.
+"""The checked language's declarations: attributes, counters, event and action types, coupons, groups,
+calendars and their rules, templates and the policy.
 
-Part of `sopdsl.checker.model`, which re-exports every class here and defines the unions; import
-them from there (`from sopdsl.checker import model`). Annotations are resolved by pydantic when a
-model is first built, in this module's namespace: every name they use is imported here at run time.
+Shared by the checked model and the plan (`sopdsl.lang`). Annotations are resolved by pydantic in
+this module's namespace: every name they use is imported here at run time.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Literal
+from typing import Annotated, Literal, TypeAlias
 
-from sopdsl.checker.model_triggers import Scope
-from sopdsl.checker.model_values import Duration, Model
+from pydantic import Field
+
 from sopdsl.enums import ValueType
+from sopdsl.lang.base import Duration, Model
+from sopdsl.lang.triggers import Scope
 
 
 class Attribute(Model):
@@ -177,3 +179,23 @@ class Policy(Model):
     caps: tuple[Cap, ...] = ()
     protected_tags: tuple[str, ...] = ()
     content_mix: tuple[ContentMix, ...] = ()
+
+
+CalendarRule: TypeAlias = Annotated[Weekly | Interval | Dates | Cron, Field(discriminator="kind")]
+
+
+class Calendar(Model):
+    """A named series of local instants."""
+
+    name: str
+    title: str | None = None
+    rule: CalendarRule
+
+
+class CalRef(Model):
+    """A calendar, shifted by offsets and optionally pinned to a local time of day."""
+
+    calendar: str | None = None
+    inline: CalendarRule | None = None
+    offsets: tuple[tuple[bool, Duration], ...] = ()
+    at: dt.time | None = None

@@ -1,9 +1,4 @@
-"""The checked model's base class (`Model`) and durations.
-
-Part of `sopdsl.checker.model`, which re-exports every class here and defines the unions; import
-them from there (`from sopdsl.checker import model`). Annotations are resolved by pydantic when a
-model is first built, in this module's namespace: every name they use is imported here at run time.
-"""
+"""The checked language's base class (`Model`) and durations."""
 
 from __future__ import annotations
 

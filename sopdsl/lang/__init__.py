@@ -1,0 +1,78 @@
+"""The checked language: the values that both the checked model and the plan carry.
+
+Durations, references, conditions, actions, triggers and declarations, each checked and resolved,
+with no syntax and no flow structure. The checker builds them (`sopdsl.checker.model` adds steps,
+playbooks and the program around them); the plan (`sopdsl.plan`) carries them to the engine, which
+imports this package and the plan, never the checker. Pure data over pydantic, built on first use.
+"""
+
+from __future__ import annotations
+
+# The enums the syntax tree shares; re-exported so that `lang.EventKind` reads as the rest.
+from sopdsl.enums import EventKind as EventKind
+from sopdsl.enums import Repeat as Repeat
+from sopdsl.enums import ValueType as ValueType
+from sopdsl.lang.actions import Action as Action
+from sopdsl.lang.actions import AddStep as AddStep
+from sopdsl.lang.actions import CallStep as CallStep
+from sopdsl.lang.actions import DissolveStep as DissolveStep
+from sopdsl.lang.actions import GrantStep as GrantStep
+from sopdsl.lang.actions import InviteStep as InviteStep
+from sopdsl.lang.actions import KickStep as KickStep
+from sopdsl.lang.actions import SendStep as SendStep
+from sopdsl.lang.actions import SetStep as SetStep
+from sopdsl.lang.actions import TagStep as TagStep
+from sopdsl.lang.actions import Target as Target
+from sopdsl.lang.base import Duration as Duration
+from sopdsl.lang.base import Model as Model
+from sopdsl.lang.base import Unit as Unit
+from sopdsl.lang.conditions import AndCond as AndCond
+from sopdsl.lang.conditions import CompareCond as CompareCond
+from sopdsl.lang.conditions import Cond as Cond
+from sopdsl.lang.conditions import ConstCond as ConstCond
+from sopdsl.lang.conditions import InCond as InCond
+from sopdsl.lang.conditions import IsSetCond as IsSetCond
+from sopdsl.lang.conditions import Literal_ as Literal_
+from sopdsl.lang.conditions import MatchesCond as MatchesCond
+from sopdsl.lang.conditions import NotCond as NotCond
+from sopdsl.lang.conditions import OrCond as OrCond
+from sopdsl.lang.conditions import Ref as Ref
+from sopdsl.lang.conditions import StartsWithCond as StartsWithCond
+from sopdsl.lang.conditions import StockCond as StockCond
+from sopdsl.lang.conditions import TagCond as TagCond
+from sopdsl.lang.conditions import TimeCond as TimeCond
+from sopdsl.lang.conditions import WeekdayCond as WeekdayCond
+from sopdsl.lang.conditions import WindowCond as WindowCond
+from sopdsl.lang.declarations import ActionType as ActionType
+from sopdsl.lang.declarations import Attribute as Attribute
+from sopdsl.lang.declarations import Calendar as Calendar
+from sopdsl.lang.declarations import CalendarRule as CalendarRule
+from sopdsl.lang.declarations import CalRef as CalRef
+from sopdsl.lang.declarations import Cap as Cap
+from sopdsl.lang.declarations import CapNoun as CapNoun
+from sopdsl.lang.declarations import CapPeriod as CapPeriod
+from sopdsl.lang.declarations import CapSubject as CapSubject
+from sopdsl.lang.declarations import ContentMix as ContentMix
+from sopdsl.lang.declarations import Counter as Counter
+from sopdsl.lang.declarations import Coupon as Coupon
+from sopdsl.lang.declarations import Cron as Cron
+from sopdsl.lang.declarations import Dates as Dates
+from sopdsl.lang.declarations import EventType as EventType
+from sopdsl.lang.declarations import Group as Group
+from sopdsl.lang.declarations import Interval as Interval
+from sopdsl.lang.declarations import Overflow as Overflow
+from sopdsl.lang.declarations import Policy as Policy
+from sopdsl.lang.declarations import Template as Template
+from sopdsl.lang.declarations import Weekly as Weekly
+from sopdsl.lang.triggers import EventPattern as EventPattern
+from sopdsl.lang.triggers import Missed as Missed
+from sopdsl.lang.triggers import OnAbsence as OnAbsence
+from sopdsl.lang.triggers import OnAnniversary as OnAnniversary
+from sopdsl.lang.triggers import OnChange as OnChange
+from sopdsl.lang.triggers import OnDateOffset as OnDateOffset
+from sopdsl.lang.triggers import OnEvent as OnEvent
+from sopdsl.lang.triggers import OnGroupSilent as OnGroupSilent
+from sopdsl.lang.triggers import OnGroupSize as OnGroupSize
+from sopdsl.lang.triggers import OnThreshold as OnThreshold
+from sopdsl.lang.triggers import Scope as Scope
+from sopdsl.lang.triggers import Trigger as Trigger

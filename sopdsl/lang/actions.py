@@ -1,0 +1,105 @@
+"""The checked language's actions: what a step does to a member or a group (send, tag, kick, grant...).
+
+Shared by the checked model (as steps) and the plan (as what an `act` instruction does), so an
+action kind is written once. Annotations are resolved by pydantic in this module's namespace.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, TypeAlias
+
+from pydantic import Field
+
+from sopdsl.lang.base import Model
+from sopdsl.lang.conditions import Literal_, Ref
+
+Target: TypeAlias = Literal["member", "group", "operator", "referrer"]
+
+
+class SendStep(Model):
+    """Send a template to a target, optionally on a capped channel such as `mass`."""
+
+    kind: Literal["send"] = "send"
+    template: str
+    target: Target
+    channel: str | None = None
+    loc: str
+
+
+class TagStep(Model):
+    """Add or remove tags on the member or group."""
+
+    kind: Literal["tag"] = "tag"
+    target: Target
+    tags: tuple[str, ...]
+    remove: bool = False
+    loc: str
+
+
+class KickStep(Model):
+    """Remove the member from the group."""
+
+    kind: Literal["kick"] = "kick"
+    target: Target
+    reason: str | None = None
+    loc: str
+
+
+class GrantStep(Model):
+    """Grant a declared coupon."""
+
+    kind: Literal["grant"] = "grant"
+    coupon: str
+    target: Target
+    loc: str
+
+
+class InviteStep(Model):
+    """Invite the member to a group."""
+
+    kind: Literal["invite"] = "invite"
+    target: Target
+    group: str
+    loc: str
+
+
+class AddStep(Model):
+    """Add to a member counter (negative amounts subtract)."""
+
+    kind: Literal["add"] = "add"
+    root: Literal["member", "referrer"]
+    counter: str
+    amount: float
+    loc: str
+
+
+class SetStep(Model):
+    """Set a member attribute to a literal or to another reference's value."""
+
+    kind: Literal["set"] = "set"
+    root: Literal["member", "referrer"]
+    attribute: str
+    value: Ref | Literal_
+    loc: str
+
+
+class CallStep(Model):
+    """Call a custom action with typed arguments."""
+
+    kind: Literal["call"] = "call"
+    action: str
+    args: dict[str, Ref | Literal_]
+    loc: str
+
+
+class DissolveStep(Model):
+    """Dissolve the group (flash groups)."""
+
+    kind: Literal["dissolve"] = "dissolve"
+    loc: str
+
+
+Action: TypeAlias = Annotated[
+    SendStep | TagStep | KickStep | GrantStep | InviteStep | AddStep | SetStep | CallStep | DissolveStep,
+    Field(discriminator="kind"),
+]
