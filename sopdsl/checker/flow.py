@@ -169,19 +169,7 @@ def inner_blocks(step: nodes.Step) -> tuple[tuple[nodes.Step, ...], ...]:
             return (step.then or (), step.otherwise or ())
         case nodes.Split():
             return tuple(a.body for a in step.arms)
-        case (
-            nodes.Send()
-            | nodes.TagStep()
-            | nodes.Kick()
-            | nodes.Grant()
-            | nodes.Invite()
-            | nodes.Add()
-            | nodes.SetStep()
-            | nodes.Wait()
-            | nodes.Stop()
-            | nodes.Call()
-            | nodes.Dissolve()
-        ):
+        case nodes.ActionNode() | nodes.Wait() | nodes.Stop():
             return ()
         case _:
             assert_never(step)
@@ -214,21 +202,11 @@ def _ends(steps: tuple[nodes.Step, ...]) -> bool:
 def aims_at_member(step: nodes.Step) -> bool:
     """Whether a step needs the member still in the group (so a `kick` before it makes it unreachable)."""
     match step:
-        case nodes.Send() | nodes.TagStep() | nodes.Kick() | nodes.Grant() | nodes.Invite():
-            return step.target is nodes.Target.MEMBER
-        case nodes.Add() | nodes.SetStep():
-            return step.attr.root is nodes.Root.MEMBER
+        case nodes.ActionNode():
+            return step.aims_at_member
         case nodes.WaitFor():
             return True
-        case (
-            nodes.Assign()
-            | nodes.Wait()
-            | nodes.If()
-            | nodes.Split()
-            | nodes.Stop()
-            | nodes.Call()
-            | nodes.Dissolve()
-        ):
+        case nodes.Assign() | nodes.Wait() | nodes.If() | nodes.Split() | nodes.Stop():
             return False
         case _:
             assert_never(step)

@@ -31,40 +31,6 @@ class StepBuilders:
     def else_branch(self, span: Span, children: list[Any]) -> _Else:
         return _Else(children[0])
 
-    def send(self, span: Span, children: list[Any]) -> n.Send:
-        via = children[2][1] if len(children) > 2 and children[2] is not None else None
-        return n.Send(children[0], children[1], via, span)
-
-    def tag(self, span: Span, children: list[Any]) -> n.TagStep:
-        return n.TagStep(children[0], tuple(children[1]), False, span)
-
-    def untag(self, span: Span, children: list[Any]) -> n.TagStep:
-        return n.TagStep(children[0], tuple(children[1]), True, span)
-
-    def because(self, span: Span, children: list[Any]) -> n.Str:
-        return children[0]  # type: ignore[no-any-return]
-
-    def kick(self, span: Span, children: list[Any]) -> n.Kick:
-        return n.Kick(children[0], children[1] if len(children) > 1 else None, span)
-
-    def grant(self, span: Span, children: list[Any]) -> n.Grant:
-        return n.Grant(children[0], children[1], span)
-
-    def invite(self, span: Span, children: list[Any]) -> n.Invite:
-        return n.Invite(children[0], children[1], span)
-
-    def signed_number(self, span: Span, children: list[Any]) -> tuple[bool, n.Number]:
-        if len(children) == 2 and children[0] is not None:
-            return (str(children[0]) == "-", children[1])
-        return (False, children[-1])
-
-    def add(self, span: Span, children: list[Any]) -> n.Add:
-        negative, amount = children[0]
-        return n.Add(amount, negative, children[1], span)
-
-    def set_step(self, span: Span, children: list[Any]) -> n.SetStep:
-        return n.SetStep(children[0], children[1], span)
-
     def assign(self, span: Span, children: list[Any]) -> n.Assign:
         then = _of(children, _Then)
         otherwise = _of(children, _Else)
@@ -109,15 +75,6 @@ class StepBuilders:
 
     def stop(self, span: Span, children: list[Any]) -> n.Stop:
         return n.Stop(span)
-
-    def arg(self, span: Span, children: list[Any]) -> n.Arg:
-        return n.Arg(children[0], children[1], span)
-
-    def call(self, span: Span, children: list[Any]) -> n.Call:
-        return n.Call(children[0], tuple(c for c in children[1:] if c is not None), span)
-
-    def dissolve(self, span: Span, children: list[Any]) -> n.Dissolve:
-        return n.Dissolve(span)
 
     def target_member(self, span: Span, children: list[Any]) -> n.Target:
         return n.Target.MEMBER

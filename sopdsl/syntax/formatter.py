@@ -49,6 +49,8 @@ from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.layout import _comment_text, _Locator, _render, _Row
 from sopdsl.syntax.parser import parse
+from sopdsl.syntax.text import str_text as _str
+from sopdsl.syntax.text import strs_text as _strs
 from sopdsl.syntax.unparse import (
     _cal_expr,
     _cond,
@@ -58,8 +60,6 @@ from sopdsl.syntax.unparse import (
     _setting,
     _simple_declaration,
     _simple_step,
-    _str,
-    _strs,
     _title,
 )
 

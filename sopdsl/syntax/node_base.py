@@ -19,7 +19,9 @@ class _Node:
 
     def __init_subclass__(cls) -> None:
         super().__init_subclass__()
-        names = tuple(cls.__annotations__)  # the fields, in order (a node has no other annotation)
+        names = tuple(vars(cls).get("__annotations__", ()))  # its fields, in order (no other annotation)
+        if not names:
+            return  # an abstract base of nodes (`ActionNode`): nothing to compare
         getter = operator.attrgetter(*names)
         cls._fields = getter if len(names) > 1 else lambda node: (getter(node),)
 

@@ -14,7 +14,6 @@ from sopdsl.syntax.node_base import _Node
 if TYPE_CHECKING:
     from sopdsl.source import Span
     from sopdsl.syntax.nodes import (
-        AttrRef,
         Cond,
         Duration,
         EventPattern,
@@ -23,74 +22,7 @@ if TYPE_CHECKING:
         Step,
         Str,
         Target,
-        Value,
     )
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Send(_Node):
-    """`send welcome to member [via mass]`."""
-
-    template: Name
-    target: Target
-    via: Name | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TagStep(_Node):
-    """`tag member "a", "b"` or `untag member "a"`."""
-
-    target: Target
-    tags: tuple[Str, ...]
-    remove: bool
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Kick(_Node):
-    """`kick member because "..."`."""
-
-    target: Target
-    reason: Str | None
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Grant(_Node):
-    """`grant new50 to member`."""
-
-    coupon: Name
-    target: Target
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Invite(_Node):
-    """`invite member to core_group`."""
-
-    target: Target
-    group: Name
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Add(_Node):
-    """`add 10 to member.points`."""
-
-    amount: Number
-    negative: bool
-    attr: AttrRef
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class SetStep(_Node):
-    """`set member.stage = "explorer"`."""
-
-    attr: AttrRef
-    value: Value
-    span: Span
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -164,30 +96,5 @@ class Split(_Node):
 @dataclass(frozen=True, slots=True, eq=False)
 class Stop(_Node):
     """`stop`."""
-
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Arg(_Node):
-    """`level = "high"` inside `call`."""
-
-    name: Name
-    value: Value
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Call(_Node):
-    """`call crm_note(level = "high")`."""
-
-    action: Name
-    args: tuple[Arg, ...]
-    span: Span
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Dissolve(_Node):
-    """`dissolve group`."""
 
     span: Span

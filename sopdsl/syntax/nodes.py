@@ -20,6 +20,8 @@ from typing import TypeAlias
 from sopdsl.enums import EventKind as EventKind
 from sopdsl.enums import Repeat as Repeat
 from sopdsl.source import Span
+from sopdsl.syntax.node_actions import *  # noqa: F403 - the action nodes, each with its rules
+from sopdsl.syntax.node_actions import Action
 from sopdsl.syntax.node_base import _Node as _Node
 from sopdsl.syntax.node_conditions import And as And
 from sopdsl.syntax.node_conditions import BoolCond as BoolCond
@@ -74,22 +76,12 @@ from sopdsl.syntax.node_playbooks import ScenarioSetting as ScenarioSetting
 from sopdsl.syntax.node_playbooks import ScopeSetting as ScopeSetting
 from sopdsl.syntax.node_playbooks import VersionSetting as VersionSetting
 from sopdsl.syntax.node_playbooks import WhenSetting as WhenSetting
-from sopdsl.syntax.node_steps import Add as Add
-from sopdsl.syntax.node_steps import Arg as Arg
 from sopdsl.syntax.node_steps import Arm as Arm
 from sopdsl.syntax.node_steps import Assign as Assign
 from sopdsl.syntax.node_steps import Branch as Branch
-from sopdsl.syntax.node_steps import Call as Call
-from sopdsl.syntax.node_steps import Dissolve as Dissolve
-from sopdsl.syntax.node_steps import Grant as Grant
 from sopdsl.syntax.node_steps import If as If
-from sopdsl.syntax.node_steps import Invite as Invite
-from sopdsl.syntax.node_steps import Kick as Kick
-from sopdsl.syntax.node_steps import Send as Send
-from sopdsl.syntax.node_steps import SetStep as SetStep
 from sopdsl.syntax.node_steps import Split as Split
 from sopdsl.syntax.node_steps import Stop as Stop
-from sopdsl.syntax.node_steps import TagStep as TagStep
 from sopdsl.syntax.node_steps import Wait as Wait
 from sopdsl.syntax.node_steps import WaitFor as WaitFor
 from sopdsl.syntax.node_triggers import CalInline as CalInline
@@ -237,23 +229,7 @@ class Target(enum.Enum):
     REFERRER = "referrer"
 
 
-Step: TypeAlias = (
-    Send
-    | TagStep
-    | Kick
-    | Grant
-    | Invite
-    | Add
-    | SetStep
-    | Assign
-    | Wait
-    | WaitFor
-    | If
-    | Split
-    | Stop
-    | Call
-    | Dissolve
-)
+Step: TypeAlias = Action | Assign | Wait | WaitFor | If | Split | Stop
 
 
 # ---- playbooks ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from sopdsl.syntax.build_declarations import DeclarationBuilders
 from sopdsl.syntax.build_playbooks import PlaybookBuilders
 from sopdsl.syntax.build_steps import StepBuilders
 from sopdsl.syntax.building import _Dates, _Names, _Strs, _Times
+from sopdsl.syntax.node_actions import BUILDERS as ACTION_BUILDERS
 
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
@@ -141,9 +142,12 @@ TOKENS: dict[str, Callable[[str, Span], Any]] = {
 
 # Rule name (or alias) to its builder; `start` is missing: see `file_node`.
 RULES: dict[str, Callable[..., Any]] = {
-    name: getattr(_BUILDERS, name)
-    for name in dir(_Builders)
-    if not name.startswith("_") and not name.isupper()
+    **{
+        name: getattr(_BUILDERS, name)
+        for name in dir(_Builders)
+        if not name.startswith("_") and not name.isupper()
+    },
+    **ACTION_BUILDERS,  # each action node's own rules
 }
 
 

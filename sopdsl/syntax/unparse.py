@@ -6,11 +6,14 @@ from typing import TYPE_CHECKING, assert_never
 
 from sopdsl.kinds import EVENTS
 from sopdsl.syntax import nodes as n
+from sopdsl.syntax.text import attr_text as _attr
+from sopdsl.syntax.text import str_text as _str
+from sopdsl.syntax.text import strs_text as _strs
+from sopdsl.syntax.text import value_text as _value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"})
 
 # `on member joins`: each event kind's phrase, from the registry of kinds.
 _EVENTS = {kind: spec.phrase for kind, spec in EVENTS.items() if spec.phrase is not None}
@@ -29,18 +32,6 @@ _TAG_TESTS = {
 }
 
 
-def _str(s: n.Str) -> str:
-    if s.long:
-        # Lines are indented when the row is written; see `_physical_lines`. An empty value
-        # needs no line of its own: a whitespace-only last line is dropped when parsed.
-        return f'"""\n{s.value}\n"""' if s.value else '"""\n"""'
-    return '"' + s.value.translate(_ESCAPES) + '"'
-
-
-def _strs(values: Sequence[n.Str]) -> str:
-    return ", ".join(_str(v) for v in values)
-
-
 def _names(names: Sequence[n.Name]) -> str:
     return ", ".join(name.text for name in names)
 
@@ -55,22 +46,6 @@ def _duration(d: n.Duration) -> str:
 
 def _datetime(d: n.DateTime) -> str:
     return f"{d.date.text} {d.time.text}"
-
-
-def _attr(a: n.AttrRef) -> str:
-    return f"{a.root.value}.{a.field.text}"
-
-
-def _value(v: n.Value) -> str:
-    if isinstance(v, n.Str):
-        return _str(v)
-    if isinstance(v, n.Number):
-        return v.text
-    if isinstance(v, n.Bool):
-        return "true" if v.value else "false"
-    if isinstance(v, n.Date):
-        return v.text
-    return _attr(v)
 
 
 def _bounds(bounds: Sequence[n.CalBound]) -> str:
@@ -272,31 +247,12 @@ def _operand(c: n.Cond, grouped: tuple[type, ...]) -> str:
 
 def _simple_step(s: n.Step) -> str:
     match s:
-        case n.Send():
-            via = f" via {s.via.text}" if s.via is not None else ""
-            return f"send {s.template.text} to {s.target.value}{via}"
-        case n.TagStep():
-            return f"{'untag' if s.remove else 'tag'} {s.target.value} {_strs(s.tags)}"
-        case n.Kick():
-            because = f" because {_str(s.reason)}" if s.reason is not None else ""
-            return f"kick {s.target.value}{because}"
-        case n.Grant():
-            return f"grant {s.coupon.text} to {s.target.value}"
-        case n.Invite():
-            return f"invite {s.target.value} to {s.group.text}"
-        case n.Add():
-            return f"add {'-' if s.negative else ''}{s.amount.text} to {_attr(s.attr)}"
-        case n.SetStep():
-            return f"set {_attr(s.attr)} = {_value(s.value)}"
+        case n.ActionNode():
+            return s.text()  # each action writes itself (`node_actions.py`)
         case n.Wait():
             return f"wait {_duration(s.duration)}"
         case n.Stop():
             return "stop"
-        case n.Call():
-            args = ", ".join(f"{a.name.text} = {_value(a.value)}" for a in s.args)
-            return f"call {s.action.text}({args})"
-        case n.Dissolve():
-            return "dissolve group"
         case n.Assign() | n.WaitFor() | n.If() | n.Split():
             raise TypeError(f"not a one-line step: {type(s).__name__}")
         case _:

@@ -1,0 +1,43 @@
+"""Syntax values written back as text: strings, lists of strings, references and values; shared by
+the formatter's rows (`unparse.py`) and the nodes that write themselves (`node_actions.py`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sopdsl.syntax.node_values import AttrRef, Bool, Date, Number, Str
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"})
+
+
+def str_text(s: Str) -> str:
+    """A string as written: quoted and escaped, or a long string on lines of its own."""
+    if s.long:
+        # Lines are indented when the row is written; see `_physical_lines`. An empty value
+        # needs no line of its own: a whitespace-only last line is dropped when parsed.
+        return f'"""\n{s.value}\n"""' if s.value else '"""\n"""'
+    return '"' + s.value.translate(_ESCAPES) + '"'
+
+
+def strs_text(values: Sequence[Str]) -> str:
+    """Strings as a comma-separated list."""
+    return ", ".join(str_text(s) for s in values)
+
+
+def attr_text(a: AttrRef) -> str:
+    """`member.points`."""
+    return f"{a.root.value}.{a.field.text}"
+
+
+def value_text(value: Str | Number | Bool | Date | AttrRef) -> str:
+    """A literal or a reference as written."""
+    if isinstance(value, Str):
+        return str_text(value)
+    if isinstance(value, Number | Date):
+        return value.text
+    if isinstance(value, Bool):
+        return "true" if value.value else "false"
+    return attr_text(value)
