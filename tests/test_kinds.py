@@ -11,9 +11,10 @@ import typing
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 import sopdsl
-from sopdsl.dryrun.fixtures import ActionKind, EventKindName
+from sopdsl.dryrun import fixture_models
 from sopdsl.dryrun.simulate import describe
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
@@ -57,7 +58,7 @@ def _wire(name: str) -> dict[str, typing.Any]:
 
 @pytest.mark.parametrize("name", list(WIRE_EVENTS))
 def test_every_event_kind_is_taken_by_the_engine_fixtures_timelines_and_the_live_api(name: str) -> None:
-    assert name in typing.get_args(EventKindName)  # a fixture can name it
+    fixture_models.FixtureEvent(at="2026-03-02 08:00", kind=name)  # a fixture can name it
     assert name in KINDS  # the engine and the timeline reader take it
     body = _wire(name)
     event = Event(
@@ -71,8 +72,15 @@ def test_every_event_kind_is_taken_by_the_engine_fixtures_timelines_and_the_live
 
 
 def test_fixtures_name_exactly_the_registrys_events_and_actions() -> None:
-    assert set(typing.get_args(EventKindName)) == set(WIRE_EVENTS)
-    assert set(typing.get_args(ActionKind)) == set(ACTIONS)
+    assert set(fixture_models.EVENT_KINDS) == set(WIRE_EVENTS)
+    assert set(fixture_models.ACTION_KINDS) == set(ACTIONS)
+    for action in ACTIONS:
+        assert fixture_models.Expectation(action=action).action == action
+    for wrong in ("sned", "untagged", ""):
+        with pytest.raises(ValidationError, match="Input should be 'send'"):
+            fixture_models.Expectation(action=wrong)
+        with pytest.raises(ValidationError, match="Input should be 'join'"):
+            fixture_models.FixtureEvent(at="2026-03-02 08:00", kind=wrong)
 
 
 @pytest.mark.parametrize("kind", [k for k, spec in EVENTS.items() if spec.phrase is not None])

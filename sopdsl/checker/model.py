@@ -15,73 +15,30 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
-from sopdsl.lang import Action as Action
-from sopdsl.lang import ActionType as ActionType
-from sopdsl.lang import AddStep as AddStep
-from sopdsl.lang import AndCond as AndCond
-from sopdsl.lang import Attribute as Attribute
-from sopdsl.lang import Calendar as Calendar
-from sopdsl.lang import CalendarRule as CalendarRule
-from sopdsl.lang import CallStep as CallStep
-from sopdsl.lang import CalRef as CalRef
-from sopdsl.lang import Cap as Cap
-from sopdsl.lang import CapNoun as CapNoun
-from sopdsl.lang import CapPeriod as CapPeriod
-from sopdsl.lang import CapSubject as CapSubject
-from sopdsl.lang import CompareCond as CompareCond
-from sopdsl.lang import Cond as Cond
-from sopdsl.lang import ConstCond as ConstCond
-from sopdsl.lang import ContentMix as ContentMix
-from sopdsl.lang import Counter as Counter
-from sopdsl.lang import Coupon as Coupon
-from sopdsl.lang import Cron as Cron
-from sopdsl.lang import Dates as Dates
-from sopdsl.lang import DissolveStep as DissolveStep
-from sopdsl.lang import Duration as Duration
-from sopdsl.lang import EventKind as EventKind
-from sopdsl.lang import EventPattern as EventPattern
-from sopdsl.lang import EventType as EventType
-from sopdsl.lang import GrantStep as GrantStep
-from sopdsl.lang import Group as Group
-from sopdsl.lang import InCond as InCond
-from sopdsl.lang import Interval as Interval
-from sopdsl.lang import InviteStep as InviteStep
-from sopdsl.lang import IsSetCond as IsSetCond
-from sopdsl.lang import KickStep as KickStep
-from sopdsl.lang import Literal_ as Literal_
-from sopdsl.lang import MatchesCond as MatchesCond
-from sopdsl.lang import Missed as Missed
-from sopdsl.lang import Model as Model
-from sopdsl.lang import NotCond as NotCond
-from sopdsl.lang import OnAbsence as OnAbsence
-from sopdsl.lang import OnAnniversary as OnAnniversary
-from sopdsl.lang import OnChange as OnChange
-from sopdsl.lang import OnDateOffset as OnDateOffset
-from sopdsl.lang import OnEvent as OnEvent
-from sopdsl.lang import OnGroupSilent as OnGroupSilent
-from sopdsl.lang import OnGroupSize as OnGroupSize
-from sopdsl.lang import OnThreshold as OnThreshold
-from sopdsl.lang import OrCond as OrCond
-from sopdsl.lang import Overflow as Overflow
-from sopdsl.lang import Policy as Policy
-from sopdsl.lang import Ref as Ref
-from sopdsl.lang import Repeat as Repeat
-from sopdsl.lang import Scope as Scope
-from sopdsl.lang import SendStep as SendStep
-from sopdsl.lang import SetStep as SetStep
-from sopdsl.lang import StartsWithCond as StartsWithCond
-from sopdsl.lang import StockCond as StockCond
-from sopdsl.lang import TagCond as TagCond
-from sopdsl.lang import TagStep as TagStep
-from sopdsl.lang import Target as Target
-from sopdsl.lang import Template as Template
-from sopdsl.lang import TimeCond as TimeCond
-from sopdsl.lang import Trigger as Trigger
-from sopdsl.lang import Unit as Unit
-from sopdsl.lang import ValueType as ValueType
-from sopdsl.lang import WeekdayCond as WeekdayCond
-from sopdsl.lang import Weekly as Weekly
-from sopdsl.lang import WindowCond as WindowCond
+from sopdsl.lang import *  # noqa: F403 - the checked language, re-exported
+from sopdsl.lang import (
+    ActionType,
+    ActionTypes,
+    Attribute,
+    Calendar,
+    CalRef,
+    Cond,
+    Counter,
+    Coupon,
+    Duration,
+    EventPattern,
+    EventType,
+    Group,
+    Missed,
+    Model,
+    OnChange,
+    Policy,
+    Repeat,
+    Scope,
+    Target,
+    Template,
+    Trigger,
+)
 
 # ---- steps ---------------------------------------------------------------------------------------
 
@@ -157,21 +114,7 @@ class StopStep(Model):
 
 
 Step: TypeAlias = Annotated[
-    SendStep
-    | TagStep
-    | KickStep
-    | GrantStep
-    | InviteStep
-    | AddStep
-    | SetStep
-    | AssignStep
-    | WaitStep
-    | WaitForStep
-    | IfStep
-    | SplitStep
-    | StopStep
-    | CallStep
-    | DissolveStep,
+    ActionTypes | AssignStep | WaitStep | WaitForStep | IfStep | SplitStep | StopStep,
     Field(discriminator="kind"),
 ]
 

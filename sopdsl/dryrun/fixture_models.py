@@ -3,17 +3,39 @@ as pydantic validates them (see `sopdsl.dryrun.fixtures`)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import field_validator
+from pydantic import AfterValidator, WithJsonSchema, field_validator
+from pydantic_core import PydanticCustomError
 
 from sopdsl.dryrun.fixture_times import parse_time
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.kinds import ACTIONS, WIRE_EVENTS
 from sopdsl.lang import Model
 
-ActionKind = Literal["send", "tag", "untag", "kick", "grant", "invite", "task", "call", "dissolve"]
-EventKindName = Literal[
-    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
+
+def _one_of(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    """A check that a word is one of the registry's names, refused as a `Literal` field refuses."""
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            expected = ", ".join(repr(name) for name in allowed)
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return check
+
+
+# The action and event kinds a fixture may name: the registry's own (`sopdsl.kinds`), so a kind
+# added there is one a fixture can expect, with no list here to forget.
+ACTION_KINDS = tuple(ACTIONS)
+EVENT_KINDS = tuple(WIRE_EVENTS)
+ActionKind = Annotated[
+    str, AfterValidator(_one_of(ACTION_KINDS)), WithJsonSchema({"type": "string", "enum": list(ACTION_KINDS)})
+]
+EventKindName = Annotated[
+    str, AfterValidator(_one_of(EVENT_KINDS)), WithJsonSchema({"type": "string", "enum": list(EVENT_KINDS)})
 ]
 
 

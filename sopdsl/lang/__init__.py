@@ -12,17 +12,7 @@ from __future__ import annotations
 from sopdsl.enums import EventKind as EventKind
 from sopdsl.enums import Repeat as Repeat
 from sopdsl.enums import ValueType as ValueType
-from sopdsl.lang.actions import Action as Action
-from sopdsl.lang.actions import AddStep as AddStep
-from sopdsl.lang.actions import CallStep as CallStep
-from sopdsl.lang.actions import DissolveStep as DissolveStep
-from sopdsl.lang.actions import GrantStep as GrantStep
-from sopdsl.lang.actions import InviteStep as InviteStep
-from sopdsl.lang.actions import KickStep as KickStep
-from sopdsl.lang.actions import SendStep as SendStep
-from sopdsl.lang.actions import SetStep as SetStep
-from sopdsl.lang.actions import TagStep as TagStep
-from sopdsl.lang.actions import Target as Target
+from sopdsl.lang.actions import *  # noqa: F403 - every action kind, by its __all__
 from sopdsl.lang.base import Duration as Duration
 from sopdsl.lang.base import Model as Model
 from sopdsl.lang.base import Unit as Unit

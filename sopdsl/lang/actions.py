@@ -13,6 +13,21 @@ from pydantic import Field
 from sopdsl.lang.base import Model
 from sopdsl.lang.conditions import Literal_, Ref
 
+__all__ = [
+    "Action",
+    "ActionTypes",
+    "AddStep",
+    "CallStep",
+    "DissolveStep",
+    "GrantStep",
+    "InviteStep",
+    "KickStep",
+    "SendStep",
+    "SetStep",
+    "TagStep",
+    "Target",
+]
+
 Target: TypeAlias = Literal["member", "group", "operator", "referrer"]
 
 
@@ -99,7 +114,8 @@ class DissolveStep(Model):
     loc: str
 
 
-Action: TypeAlias = Annotated[
-    SendStep | TagStep | KickStep | GrantStep | InviteStep | AddStep | SetStep | CallStep | DissolveStep,
-    Field(discriminator="kind"),
-]
+# Every action; the model's steps are these and the flow steps (`checker.model.Step`).
+ActionTypes: TypeAlias = (
+    SendStep | TagStep | KickStep | GrantStep | InviteStep | AddStep | SetStep | CallStep | DissolveStep
+)
+Action: TypeAlias = Annotated[ActionTypes, Field(discriminator="kind")]
