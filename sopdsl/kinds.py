@@ -81,6 +81,7 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("task", None),
         ActionSpec("call", "action"),
         ActionSpec("dissolve", None),
+        ActionSpec("draw", None),
     )
 }
 # Records of a decision that failed on a member's data (a `when` or an `if` condition): logged and

@@ -192,6 +192,16 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
                 ctx.error("SOP116", "a playbook for private chats has no group to dissolve", step.span)
                 return None
             return model.DissolveStep(loc=where)
+        case nodes.Draw():
+            count = values.whole(ctx, step.count, "a number of winners", minimum=1)
+            if not flow.has_group:
+                ctx.error("SOP116", "a playbook for private chats has no group to draw winners in", step.span)
+                return None
+            return (
+                model.DrawStep(count=count, tags=tuple(t.value for t in step.tags), loc=where)
+                if count
+                else None
+            )
         case _:
             assert_never(step)
 

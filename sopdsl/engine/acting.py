@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import random
 from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
@@ -153,12 +155,51 @@ class _Acting(_Parts):
             case lang.DissolveStep():
                 action.member = None
                 action.target = "group"
+            case lang.DrawStep():
+                self._draw(flow, c, instr, step, group, key)
+                return  # one record per winner, decided now, in place of this action
             case lang.TagStep() | lang.AddStep() | lang.SetStep() | None:
                 # Tags, adds and sets are done above; an `act` always has its action.
                 raise EngineError(f"{instr.loc}: an `act` instruction for {type(step).__name__}")
             case _:
                 assert_never(step)
         self._policy(action, tz, flow)
+
+    def _draw(
+        self, flow: Flow, c: _Compiled, instr: Instr, step: lang.DrawStep, group: GroupState | None, key: str
+    ) -> None:
+        """A lucky draw among the group's members: one `draw` action per winner, decided now."""
+        pool = sorted(
+            m
+            for m in (group.members if group is not None else ())
+            if m in self.members and (not step.tags or not self.members[m].tags.isdisjoint(step.tags))
+        )
+        # Seeded by the run's seed and this draw's own key: the same seed draws the same winners
+        # (a dry run is reproducible), and each draw (next week's has another key) is drawn afresh,
+        # unlike a split, which keeps a member in one arm for good.
+        digest = hashlib.sha256(f"{self.seed}:draw:{key}".encode()).digest()
+        winners = random.Random(int.from_bytes(digest[:8], "big")).sample(pool, min(step.count, len(pool)))
+        for rank, winner in enumerate(winners, 1):
+            detail = {
+                "winners": winner,
+                "rank": rank,
+                "of": step.count,
+                "pool": len(pool),
+                "from": list(step.tags),
+            }
+            self._emit(
+                Action(
+                    self.now,
+                    "draw",
+                    c.playbook.name,
+                    f"{key}:{rank}",
+                    member=winner,
+                    group=flow.group,
+                    detail=detail,
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
 
     def _to_referrer(self, step: Any) -> bool:
         """Whether a step acts on the member's referrer (asked of pydantic once per step)."""

@@ -19,6 +19,7 @@ __all__ = [
     "AddStep",
     "CallStep",
     "DissolveStep",
+    "DrawStep",
     "GrantStep",
     "InviteStep",
     "KickStep",
@@ -114,8 +115,26 @@ class DissolveStep(Model):
     loc: str
 
 
+class DrawStep(Model):
+    """Draw `count` winners among the group's members (those with any of `tags`, if given)."""
+
+    kind: Literal["draw"] = "draw"
+    count: int
+    tags: tuple[str, ...] = ()
+    loc: str
+
+
 # Every action; the model's steps are these and the flow steps (`checker.model.Step`).
 ActionTypes: TypeAlias = (
-    SendStep | TagStep | KickStep | GrantStep | InviteStep | AddStep | SetStep | CallStep | DissolveStep
+    SendStep
+    | TagStep
+    | KickStep
+    | GrantStep
+    | InviteStep
+    | AddStep
+    | SetStep
+    | CallStep
+    | DissolveStep
+    | DrawStep
 )
 Action: TypeAlias = Annotated[ActionTypes, Field(discriminator="kind")]

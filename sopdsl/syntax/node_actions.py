@@ -29,6 +29,7 @@ __all__ = [
     "Arg",
     "Call",
     "Dissolve",
+    "Draw",
     "Grant",
     "Invite",
     "Kick",
@@ -294,5 +295,27 @@ def _dissolve(span: Span, children: list[Any]) -> Dissolve:
     return Dissolve(span)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Draw(ActionNode):
+    """`draw 3 winners from members tagged "active"`: a lucky draw among the group's members."""
+
+    count: Number
+    tags: tuple[Str, ...]
+    span: Span
+
+    def text(self) -> str:
+        tagged = f" tagged {strs_text(self.tags)}" if self.tags else ""
+        return f"draw {self.count.text} winners from members{tagged}"
+
+    @property
+    def aims_at_member(self) -> bool:
+        return False
+
+
+@_builds("draw")
+def _draw(span: Span, children: list[Any]) -> Draw:
+    return Draw(children[0], tuple(children[1] or ()), span)
+
+
 # Every action node: the steps' union (`nodes.Step`) is this and the flow steps.
-Action: TypeAlias = Send | TagStep | Kick | Grant | Invite | Add | SetStep | Call | Dissolve
+Action: TypeAlias = Send | TagStep | Kick | Grant | Invite | Add | SetStep | Call | Dissolve | Draw

@@ -222,6 +222,7 @@ AGREEMENT = [
     "caps_defer.yaml",
     "silence.yaml",
     "repeat.yaml",
+    "draw.yaml",  # the same winners, drawn live
 ]
 
 

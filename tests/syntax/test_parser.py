@@ -246,3 +246,15 @@ def test_a_block_may_follow_a_colon_too(opening: str) -> None:
     """`at X: send ...` has a one-step form, so `at X: { ... }` and `do: { ... }` read naturally."""
     text = f"playbook p {{\n    on member joins\n    {opening}\n        send a to member\n        kick member\n    }}\n}}\n"
     assert [type(s).__name__ for s in steps(text)] == ["Send", "Kick"]
+
+
+def test_every_rule_of_the_grammar_has_a_builder() -> None:
+    # A rule added to the grammar (a new action, say) whose node forgets to register its builder
+    # would crash the transformer on the first file that uses it; this names it at once instead.
+    from sopdsl.syntax.parser import lark_parser
+    from sopdsl.syntax.transformer import RULES
+
+    named = {str(rule.alias or rule.origin.name) for rule in lark_parser().rules}
+    inlined = {name for name in named if name.startswith("_") or name == "start"}  # Lark's, or `file_node`
+    assert named - inlined - set(RULES) == set()
+    assert "draw" in RULES and "dissolve" in RULES  # the action nodes' own builders are merged in
