@@ -47,8 +47,17 @@ def test_check_output_on_broken_playbooks_validates(tmp_path: Path, monkeypatch:
     log = json.loads(result.stdout)
     validate(log)
     results = log["runs"][0]["results"]
-    assert {r["ruleId"] for r in results} >= {"SOP003"}
-    assert all(r["locations"][0]["physicalLocation"]["region"]["startLine"] >= 1 for r in results)
+    located = {
+        (r["ruleId"], r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]): r["locations"][0][
+            "physicalLocation"
+        ]["region"]
+        for r in results
+    }
+    # A syntax error at its token, and a whole-file problem at the file's start.
+    assert located == {
+        ("SOP100", "bad.sop"): {"startLine": 6, "startColumn": 10, "endLine": 6, "endColumn": 11},
+        ("SOP003", "binary.sop"): {"startLine": 1, "startColumn": 1},
+    }
 
 
 def test_check_output_on_the_corpus_validates(monkeypatch: pytest.MonkeyPatch) -> None:
