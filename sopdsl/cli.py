@@ -64,6 +64,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "sopdsl.live.command:run_command",
         "Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics.",
     ),
+    "schema": LazyCommand(
+        "sopdsl.cli_schema:schema",
+        "Print the JSON Schema of a file format: `fixture` (dry-run fixture timelines).",
+    ),
     "simulate": LazyCommand(
         "sopdsl.cli_dryrun:simulate", "Dry-run playbooks over a timeline and print the action log."
     ),

@@ -5,26 +5,34 @@ Imported when one of these commands runs (see `sopdsl.cli.COMMANDS`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
 from sopdsl.checker import check_program
 from sopdsl.cli import EXIT_FOUND, EXIT_OK, echo_diagnostics, playbook_files, root_option, root_path
-from sopdsl.diagnostics import CODES, Diagnostic
+from sopdsl.diagnostics import CODES, Diagnostic, render
 from sopdsl.errors import ParseError
 from sopdsl.plan.analysis import analyse
 from sopdsl.plan.compiler import compile_program
 from sopdsl.source import Source
-from sopdsl.syntax.loader import display_path, load, read_source
+from sopdsl.syntax.loader import decode, display_path, load, read_source
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "sarif", "github"]),
+    default="text",
+    help="Output format: text; json for editors; sarif for code scanning; github for workflow annotations.",
+)
 @root_option
 def check(paths: tuple[str, ...], fmt: str, root: str | None) -> None:
     """Check playbook files (folders are searched for .sop files); each file is checked with its includes."""
@@ -60,6 +68,16 @@ def check(paths: tuple[str, ...], fmt: str, root: str | None) -> None:
             "diagnostics": [d.to_json() for d, _ in found],
         }
         click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    elif fmt == "sarif":
+        from sopdsl.reporting.sarif import to_sarif
+
+        click.echo(json.dumps(to_sarif([d for d, _ in found], Path.cwd()), ensure_ascii=False, indent=2))
+    elif fmt == "github":
+        from sopdsl.reporting.annotations import workflow_commands
+
+        for command in workflow_commands([d for d, _ in found], Path.cwd()):
+            click.echo(command)
+        click.echo(f"checked {len(files)} file(s): {errors} error(s), {warnings} warning(s)", err=True)
     else:
         echo_diagnostics(found)
         summary = f"checked {len(files)} file(s): {errors} error(s), {warnings} warning(s)"
@@ -80,10 +98,20 @@ def explain(code: str) -> None:
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--check", "check_only", is_flag=True, help="List files that need formatting; change nothing.")
-def fmt(paths: tuple[str, ...], check_only: bool) -> None:
-    """Rewrite playbook files in the canonical layout, keeping every comment."""
+@click.option(
+    "--diff", is_flag=True, help="Print what formatting would change as a unified diff; change nothing."
+)
+def fmt(paths: tuple[str, ...], check_only: bool, diff: bool) -> None:
+    """Rewrite playbook files in the canonical layout, keeping every comment.
+
+    `-` reads a playbook from standard input and writes it formatted to standard output.
+    Exit 1 on a syntax error, or with --check or --diff when something would change."""
     from sopdsl.syntax.formatter import format_source  # only here: `check` does not need it
 
+    if "-" in paths:
+        if len(paths) > 1:
+            raise click.UsageError("`-` (standard input) cannot be mixed with file names")
+        _fmt_stdin(check_only, diff)
     files = playbook_files(paths)
     unformatted: list[str] = []
     problems: list[tuple[Diagnostic, Source | None]] = []
@@ -100,11 +128,57 @@ def fmt(paths: tuple[str, ...], check_only: bool) -> None:
             continue
         if result != source.text:
             unformatted.append(shown)
-            if not check_only:
+            if diff:
+                click.echo(unified_diff(source.text, result, shown), nl=False)
+            elif not check_only:
                 path.write_text(result, encoding="utf-8")
     echo_diagnostics(problems)
-    for shown in unformatted:
-        click.echo(f"{'would reformat' if check_only else 'reformatted'} {shown}")
-    if problems or (check_only and unformatted):
+    if not diff:
+        for shown in unformatted:
+            click.echo(f"{'would reformat' if check_only else 'reformatted'} {shown}")
+    if problems or ((check_only or diff) and unformatted):
         sys.exit(EXIT_FOUND)
     sys.exit(EXIT_OK)
+
+
+STDIN = "<stdin>"
+
+
+def _fmt_stdin(check_only: bool, diff: bool) -> NoReturn:
+    """`sopdsl fmt -`: standard input formatted to standard output (an editor's or a hook's
+    filter), or with --check / --diff only said or shown; a mistake is located in `<stdin>`."""
+    from sopdsl.syntax.formatter import format_source
+
+    source = decode(STDIN, sys.stdin.buffer.read())
+    if isinstance(source, Diagnostic):
+        click.echo(render(source, None), err=True)
+        sys.exit(EXIT_FOUND)
+    try:
+        result = format_source(source)
+    except ParseError as exc:
+        for d in exc.diagnostics:
+            click.echo(render(d, source) + "\n", err=True)
+        sys.exit(EXIT_FOUND)
+    changed = result != source.text
+    if diff:
+        click.echo(unified_diff(source.text, result, STDIN), nl=False)
+    elif check_only:
+        if changed:
+            click.echo(f"would reformat {STDIN}")
+    else:
+        click.echo(result, nl=False)
+    sys.exit(EXIT_FOUND if changed and (check_only or diff) else EXIT_OK)
+
+
+def unified_diff(before: str, after: str, shown: str) -> str:
+    """What formatting changes in one file, as `diff -u` (and `git diff`) print it."""
+    # `a/` and `b/` as git writes them, so `git apply` and `patch -p1` take it from the folder
+    # the paths are relative to; an absolute path is written as it is.
+    before_name, after_name = (shown, shown) if Path(shown).is_absolute() else (f"a/{shown}", f"b/{shown}")
+    lines = difflib.unified_diff(
+        before.splitlines(keepends=True), after.splitlines(keepends=True), before_name, after_name
+    )
+    # A last line without a newline would run into the next header; say so as diff does.
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )

@@ -298,7 +298,9 @@ def test(paths: tuple[str, ...], fmt: str, junit: str | None, root: str | None) 
         for line in report.lines():
             click.echo(line)
     if junit:
-        Path(junit).write_text(report.junit(), encoding="utf-8")
+        from sopdsl.reporting.junit import to_junit
+
+        Path(junit).write_text(to_junit(report), encoding="utf-8")
     sys.exit(report.exit_code)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, WithJsonSchema, field_validator
+from pydantic import AfterValidator, ConfigDict, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
 from sopdsl.dryrun.fixture_times import parse_time
@@ -39,8 +39,15 @@ EventKindName = Annotated[
 ]
 
 
+# Field docstrings become the fixture schema's descriptions (`fixture_schema.py`): an editor
+# shows them on hover and with completion.
+_DESCRIBED = ConfigDict(use_attribute_docstrings=True)
+
+
 class FixtureGroup(Model):
     """A group present at the start: a `GroupRecord` as a fixture spells it."""
+
+    model_config = _DESCRIBED
 
     id: str
     name: str | None = None
@@ -58,6 +65,8 @@ class FixtureMember(Model):
     """A member present at the start: a `MemberRecord` as a fixture spells it (`joined` is a time
     in the fixture's zone, not epoch seconds; `tests/engine/test_records.py` holds the fields equal)."""
 
+    model_config = _DESCRIBED
+
     id: str
     name: str | None = None
     nickname: str = ""
@@ -66,10 +75,13 @@ class FixtureMember(Model):
     counters: dict[str, float] = {}
     groups: list[str] = []
     joined: str | None = None
+    """When the member joined, in the fixture's zone (`2025-12-01 09:00`)."""
     referrer: str | None = None
     channel: str | None = None
-    contact: bool = False  # also a contact in private chats (a WeCom friend)
-    owner: str | None = None  # the contact's owner (跟进人)
+    contact: bool = False
+    """Also a contact in private chats (a WeCom friend)."""
+    owner: str | None = None
+    """The contact's owner (跟进人)."""
 
     def record(self, joined_at: int | None) -> MemberRecord:
         """The member as the engine and the runtime take it (`joined` read by the caller, in its zone)."""
@@ -92,14 +104,20 @@ class FixtureMember(Model):
 class FixtureEvent(Model):
     """One event of the timeline, or a new version of the playbooks loaded at `at` (`reload`)."""
 
+    model_config = _DESCRIBED
+
     at: str
+    """When it happens, in the fixture's zone (`2026-03-02 10:00`); events are in time order."""
     kind: EventKindName | None = None
-    reload: str | list[str] | None = None  # playbook file(s), relative to the fixture
+    """The event's kind (none for a `reload`)."""
+    reload: str | list[str] | None = None
+    """Playbook file(s) to load instead, relative to the fixture: a plan change at `at`."""
     member: str | None = None
     group: str | None = None
     name: str | None = None
     data: dict[str, Any] = {}
-    id: str | None = None  # the event id a bot would send: its actions' keys derive from it
+    id: str | None = None
+    """The event id a bot would send: its actions' idempotency keys derive from it."""
 
     @property
     def is_reload(self) -> bool:
@@ -121,8 +139,12 @@ class Expectation(Model):
     """An expected action or plan change (at a time, within a window, a number of times, or never),
     or member state."""
 
+    model_config = _DESCRIBED
+
     action: ActionKind | None = None
+    """The kind of action expected (leave out, with `plan_change`, for a check of member state)."""
     plan_change: PlanChangeName | None = None
+    """A plan change expected for a flow at a `reload`."""
     member: str | None = None
     group: str | None = None
     template: str | None = None
@@ -135,10 +157,16 @@ class Expectation(Model):
     call: str | None = None
     args: dict[str, Any] | None = None
     status: Literal["done", "dropped", "blocked", "failed"] = "done"
+    """How the action was logged: done; dropped (over a cap with `else drop`); blocked (a
+    protected member, a limit); failed (its template or data failed)."""
     at: str | None = None
+    """Exactly at this time (for a state check: when to look)."""
     within: tuple[str, str] | None = None
+    """Between these two times, both included."""
     count: int | None = None
+    """Exactly this many matching actions (default: at least one)."""
     never: bool = False
+    """No matching action at all."""
     tagged: list[str] | None = None
     not_tagged: list[str] | None = None
     attributes: dict[str, Any] | None = None
@@ -151,13 +179,21 @@ class Expectation(Model):
 class Fixture(Model):
     """A whole fixture timeline."""
 
+    model_config = _DESCRIBED
+
     playbook: str | None = None
+    """The playbook file to run, relative to the fixture (default: the `.sop` of the same stem)."""
     description: str | None = None
     timezone: str | None = None
+    """The zone of the fixture's times (default: the playbook's)."""
     start: str
+    """When the dry run starts (`2026-03-01 09:00`)."""
     end: str | None = None
+    """When it ends (default: at the last event or state check)."""
     seed: int = 0
+    """The seed of the random choices (A/B splits)."""
     staff_completes_tasks_after: str | None = None
+    """How long staff take to complete assigned tasks (`2 hours`); leave out: never."""
     groups: list[FixtureGroup] = []
     members: list[FixtureMember] = []
     events: list[FixtureEvent] = []

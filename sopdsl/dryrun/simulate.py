@@ -385,41 +385,59 @@ def _judge(
             if a.kind == e.action and (e.member is None or a.member == e.member or a.group == e.group)
         ]
     found = candidates
-    window = ""
     if e.at is not None:
         moment = to_epoch(e.at, tz_name)
         found = [entry for entry in candidates if entry[1] == moment]
-        window = f" at {e.at}"
     elif e.within is not None:
         low, high = to_epoch(e.within[0], tz_name), to_epoch(e.within[1], tz_name)
         found = [entry for entry in candidates if low <= entry[1] <= high]
-        window = f" between {e.within[0]} and {e.within[1]}"
-    what = _what(e)
+    title = expectation_title(e)
     if e.never:
         passed = not found
-        message = (
-            f"never {what}{window}"
-            if passed
-            else f"expected never {what}{window}, but it happened {len(found)} time(s)"
-        )
+        message = title if passed else f"expected {title}, but it happened {len(found)} time(s)"
         nearest = found[:5]
     elif e.count is not None:
         passed = len(found) == e.count
-        message = (
-            f"{what}{window} {e.count} time(s)"
-            if passed
-            else f"expected {what}{window} {e.count} time(s), got {len(found)}"
-        )
+        message = title if passed else f"expected {title}, got {len(found)}"
         nearest = found[:8]
     else:
         passed = bool(found)
-        message = f"{what}{window}" if passed else f"expected {what}{window}, but it did not happen"
+        message = title if passed else f"expected {title}, but it did not happen"
         nearest = (candidates or similar)[:5]
     if passed:
         return Outcome(index, e, passed, message)
     shown = sorted({entry[0]: entry for entry in (*nearest, *context)}.values(), key=lambda entry: entry[0])
     lines = [item if isinstance(item, str) else describe(item, tz_name) for _, _, item in shown]
     return Outcome(index, e, passed, message, lines)
+
+
+def expectation_title(e: Expectation) -> str:
+    """What an expectation asks, the same whether it holds or not (a JUnit test case's name, and
+    an action's or plan change's message when it holds)."""
+    if e.action is None and e.plan_change is None:
+        parts = [f"member {e.member}"]
+        if e.tagged:
+            parts.append("tagged " + ", ".join(e.tagged))
+        if e.not_tagged:
+            parts.append("not tagged " + ", ".join(e.not_tagged))
+        parts.extend(
+            f"{name} = {value!r}" for name, value in {**(e.attributes or {}), **(e.counters or {})}.items()
+        )
+        if e.in_group:
+            parts.append(f"in group {e.in_group}")
+        if e.not_in_group:
+            parts.append(f"not in group {e.not_in_group}")
+        return " ".join(parts) + (f" at {e.at}" if e.at else "")
+    window = ""
+    if e.at is not None:
+        window = f" at {e.at}"
+    elif e.within is not None:
+        window = f" between {e.within[0]} and {e.within[1]}"
+    if e.never:
+        return f"never {_what(e)}{window}"
+    if e.count is not None:
+        return f"{_what(e)}{window} {e.count} time(s)"
+    return f"{_what(e)}{window}"
 
 
 def _what(e: Expectation) -> str:

@@ -1,23 +1,22 @@
 """`sopdsl test`: find each fixture's playbook, dry-run it, and report every expectation.
 
-Input: fixture paths. Output: a `Report` rendered as text, JSON or JUnit XML, and an exit code
-(0 all pass, 1 failures, 2 errors such as a broken fixture or playbook).
+Input: fixture paths. Output: a `Report` rendered as text or JSON (as JUnit XML by
+`sopdsl.reporting.junit`), and an exit code (0 all pass, 1 failures, 2 errors such as a broken
+fixture or playbook).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax import saxutils
 
 from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
-from sopdsl.dryrun.simulate import Outcome, reload_warning, simulate
+from sopdsl.dryrun.simulate import Outcome, expectation_title, reload_warning, simulate
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan
 from sopdsl.source import Source, Span
@@ -34,6 +33,9 @@ class FixtureResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what a reload in it should make ops check
+    # What each expectation asks (`expectation_title`), known once the fixture is read: a report
+    # names its cases by them, whether they ran or not.
+    expectations: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -109,50 +111,6 @@ class Report:
             ],
         }
 
-    def junit(self) -> str:
-        """The report as JUnit XML (one test case per expectation)."""
-        cases: list[str] = []
-        for result in self.results:
-            suite = _quoteattr(result.path)
-            if result.errors:
-                message = _quoteattr(result.errors[0].splitlines()[0])
-                cases.append(
-                    f'<testcase classname={suite} name="load"><error message={message}>{_escape(chr(10).join(result.errors))}</error></testcase>'
-                )
-            for o in result.outcomes:
-                name = _quoteattr(f"expect[{o.index}] {o.message}"[:200])
-                body = (
-                    ""
-                    if o.passed
-                    else f"<failure message={_quoteattr(o.message)}>{_escape(chr(10).join(o.nearest))}</failure>"
-                )
-                cases.append(f"<testcase classname={suite} name={name}>{body}</testcase>")
-        total = sum(len(r.outcomes) for r in self.results) + self.errors
-        return (
-            '<?xml version="1.0" encoding="utf-8"?>\n'
-            f'<testsuite name="sopdsl" tests="{total}" failures="{self.failures}" errors="{self.errors}">\n'
-            + "\n".join(cases)
-            + "\n</testsuite>\n"
-        )
-
-
-# Characters XML 1.0 cannot carry at all, not even escaped (most C0 controls, lone surrogates).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml_safe(text: str) -> str:
-    return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _escape(text: str) -> str:
-    """Text for an XML element body."""
-    return saxutils.escape(_xml_safe(text))
-
-
-def _quoteattr(text: str) -> str:
-    """Text for a quoted XML attribute value."""
-    return saxutils.quoteattr(_xml_safe(text))
-
 
 def playbook_for(fixture: Fixture, path: Path) -> Path:
     """The playbook a fixture runs: its `playbook` field, or the `.sop` file sharing its stem."""
@@ -220,6 +178,7 @@ def run_tests(paths: list[Path], root: Path | None = None) -> Report:
                 text = None
             result.errors = [render(d, text) for d in exc.diagnostics]
             continue
+        result.expectations = [expectation_title(e) for e in fixture.expect]
         playbook = playbook_for(fixture, path)
         if not playbook.exists():
             missing = Diagnostic(
