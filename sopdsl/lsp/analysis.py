@@ -10,6 +10,7 @@ that includes it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from sopdsl.source import Source
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.loader import LoadedProgram, display_path, load_text
 
+_INCLUDE_LINE = re.compile(r'^[ \t]*include[ \t]+"(?:[^"\\\n]|\\.)*"', re.MULTILINE)
+
 
 @dataclass
 class Analysis:
@@ -31,7 +34,7 @@ class Analysis:
     source: Source
     loaded: LoadedProgram
     diagnostics: list[Diagnostic]
-    symbols: Symbols
+    symbols: Symbols  # when the document did not parse: those of its `include` lines alone
 
     @property
     def parsed(self) -> bool:
@@ -72,7 +75,13 @@ def analyse(text: str, path: str, root: Path | None) -> Analysis:
         # Loops, content mix and cap overruns only show once the plan exists.
         diagnostics.extend(analyse_plan(compile_program(result.program, relative=False), loaded.sources))
     source = loaded.sources.get(path) or Source(path, text)
-    return Analysis(path, source, loaded, diagnostics, collect(loaded))
+    analysis = Analysis(path, source, loaded, diagnostics, collect(loaded))
+    if not analysis.parsed:
+        # Its includes were not read, for want of a tree naming them: read the `include` lines
+        # alone, so their names can still be offered.
+        included = load_text("\n".join(_INCLUDE_LINE.findall(text)), path, root)
+        analysis.symbols = collect(included)
+    return analysis
 
 
 def _includes(file: n.File) -> list[n.IncludeDecl]:

@@ -8,6 +8,7 @@ the include's own diagnostics when that file is opened itself).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import assert_never
 
@@ -34,6 +35,14 @@ def uri_of(path: str) -> str:
     return Path(path).absolute().as_uri()
 
 
+def _relative(path: str, document: str) -> str:
+    """`path` as seen from the document's folder, as its `include` would name it."""
+    try:
+        return os.path.relpath(Path(path).absolute(), Path(document).absolute().parent)
+    except ValueError:  # another drive on Windows
+        return path
+
+
 def lsp_diagnostics(analysis: Analysis, units: Units) -> list[lsp.Diagnostic]:
     """Every diagnostic of the analysis, placed in the document."""
     return [_placed(analysis, d, units) for d in analysis.diagnostics]
@@ -53,7 +62,7 @@ def _placed(analysis: Analysis, diagnostic: Diagnostic, units: Units) -> lsp.Dia
                 message=diagnostic.message,
             )
         ]
-        message = f"{span.path}:{span.line}:{span.column}: {message}"
+        message = f"{_relative(span.path, analysis.path)}:{span.line}:{span.column}: {message}"
         include = analysis.include_leading_to(span.path)
         at = include.span if include is not None else Span.point(analysis.path)
         where = span_range(analysis.source, at, units)
