@@ -108,6 +108,11 @@ def _open_string(before: str) -> int | None:
     return opening
 
 
+def in_text(before: str) -> bool:
+    """Whether the end of `before` is inside a string or a comment, where no name is written."""
+    return _open_string(before) is not None or _in_comment(before)
+
+
 def _in_comment(before: str) -> bool:
     return "#" in re.sub(_STRING, "", before)
 

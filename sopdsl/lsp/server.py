@@ -21,7 +21,7 @@ from pygls.uris import to_fs_path
 from sopdsl import __version__
 from sopdsl.errors import ParseError
 from sopdsl.lsp.analysis import Analysis, analyse
-from sopdsl.lsp.context import keywords, wanted
+from sopdsl.lsp.context import in_text, keywords, wanted
 from sopdsl.lsp.positions import column_of, end_of, span_range
 from sopdsl.lsp.reporting import lsp_diagnostics, uri_of
 from sopdsl.lsp.symbols import Definition, Symbols
@@ -128,9 +128,9 @@ class SopdslServer(LanguageServer):
         word = text[start:end]
         if not word or word[0].isdigit():
             return None
+        if in_text(text[:start]):
+            return None
         want = wanted(text[:start])
-        if want is None and '"' in text[:start]:
-            return None  # inside a string or a comment
         kinds = [want.kind] if want is not None and want.kind in _NAMED else None
         found = self.symbols(uri).find(word, kinds)
         if found is None:

@@ -346,3 +346,20 @@ def test_a_failure_inside_sopdsl_is_reported_in_the_document_and_the_server_keep
             assert [d.code for d in await session.diagnostics(second)] == ["SOP104"]
 
     asyncio.run(run())
+
+
+def test_no_hover_or_definition_inside_a_string_or_a_comment(tmp_path: Path) -> None:
+    main = write_project(tmp_path)
+    # A tag and a comment that spell a declared name: neither refers to it.
+    text = MAIN.replace('"staff"', '"new50"').replace("# 第一行中文注释", "# new50 欢迎")
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(main, text)
+            await session.diagnostics(uri)
+            lines = text.splitlines()
+            assert await session.hover(uri, 5, lines[5].index("new50") + 1) is None
+            assert await session.definition(uri, 1, 3) is None
+            assert await session.definition(uri, 8, lines[8].index("new50") + 1) is not None
+
+    asyncio.run(run())
