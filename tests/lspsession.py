@@ -123,10 +123,13 @@ class Session:
 
 
 @asynccontextmanager
-async def connected(folder: Path, *, encodings: list[str] | None = None) -> AsyncIterator[Session]:
+async def connected(
+    folder: Path, *, encodings: list[str] | None = None, delay: float = 0.0
+) -> AsyncIterator[Session]:
     """A session with a new server whose workspace is `folder`, initialised; shut down after.
-    `encodings`: the position encodings the client offers (the server picks the first it knows)."""
-    server = build_server(delay=0.0)
+    `encodings`: the position encodings the client offers (the server picks the first it knows);
+    `delay`: the server's pause after an edit before it analyses (none, unless a test needs it)."""
+    server = build_server(delay=delay)
     client = LanguageClient("sopdsl-tests", "1")
     to_server, to_client = asyncio.StreamReader(), asyncio.StreamReader()
     server.protocol.set_writer(_Pipe(to_client))

@@ -117,6 +117,15 @@ class SopdslServer(LanguageServer):
         text = lines[position.line].rstrip("\r\n") if position.line < len(lines) else ""
         return text, column_of(text, position.character, self.units)
 
+    def _in_text_block(self, uri: str, line: int, column: int) -> bool:
+        """Whether a place is inside a text block (triple-quoted; known while the text is as last analysed)."""
+        analysis = self.analyses.get(uri)
+        if analysis is None or analysis.source.text != self.workspace.get_text_document(uri).source:
+            return False
+        offset = analysis.source.line_start(line + 1) + column
+        spans = analysis.symbols.text_blocks
+        return any(s.path == analysis.path and s.start < offset < s.end for s in spans)
+
     def definition_at(self, uri: str, position: lsp.Position) -> tuple[Definition, lsp.Range] | None:
         """The declared name under the cursor, and the range of the word."""
         text, column = self.line_at(uri, position)
@@ -128,7 +137,7 @@ class SopdslServer(LanguageServer):
         word = text[start:end]
         if not word or word[0].isdigit():
             return None
-        if in_text(text[:start]):
+        if in_text(text[:start]) or self._in_text_block(uri, position.line, start):
             return None
         want = wanted(text[:start])
         kinds = [want.kind] if want is not None and want.kind in _NAMED else None

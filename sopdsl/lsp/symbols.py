@@ -3,7 +3,7 @@ go-to-definition offer.
 
 Input: a `LoadedProgram` (a document's syntax trees with those of its includes). Output:
 `Symbols`, one `Definition` per declared name and kind (the first, when one is declared twice:
-the checker reports the second) and every tag written anywhere.
+the checker reports the second), every tag written anywhere, and where its triple-quoted text blocks are.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class Symbols:
     definitions: dict[str, dict[str, Definition]] = field(default_factory=dict)
     tags: set[str] = field(default_factory=set)
     sources: dict[str, Source] = field(default_factory=dict)
+    text_blocks: list[Span] = field(default_factory=list)  # the text blocks (`"""…"""`), where no name is
 
     def of_kind(self, kind: str) -> dict[str, Definition]:
         """The definitions of one kind by name (empty if none)."""
@@ -80,7 +81,10 @@ def collect(loaded: LoadedProgram) -> Symbols:
                     _KINDS[type(decl)], decl.name.text, decl.name.span, decl.span, title, text
                 )
                 symbols.definitions.setdefault(definition.kind, {}).setdefault(decl.name.text, definition)
-        symbols.tags.update(tag.value for tag in _tags(file))
+        for node in _walk(file.declarations):
+            symbols.tags.update(tag.value for tag in _tags(node))
+            if isinstance(node, n.Str) and node.long:
+                symbols.text_blocks.append(node.span)
     return symbols
 
 
@@ -91,20 +95,22 @@ def _template_text(loaded: LoadedProgram, file: n.File, decl: n.TemplateDecl) ->
     return loaded.template_files.get(decl.body.value + "@" + file.path)
 
 
-def _tags(node: object) -> Iterator[n.Str]:
-    """Every tag written under a node: the `tag`/`tags` fields of any node (scopes, conditions,
-    tag steps, templates, the policy, event patterns) and a group's `tagged` option."""
+def _walk(node: object) -> Iterator[object]:
+    """A node and every node under it."""
     if isinstance(node, tuple):
         for item in node:
-            yield from _tags(item)
-        return
-    if not dataclasses.is_dataclass(node) or isinstance(node, type):
-        return
-    for f in dataclasses.fields(node):
-        value = getattr(node, f.name)
-        if f.name in ("tag", "tags") or (
-            isinstance(node, n.GroupOption) and node.kind is n.GroupOptionKind.TAGS and f.name == "values"
-        ):
-            yield from (v for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, n.Str))
-        elif f.name != "span":
-            yield from _tags(value)
+            yield from _walk(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        yield node
+        for f in dataclasses.fields(node):
+            if f.name != "span":
+                yield from _walk(getattr(node, f.name))
+
+
+def _tags(node: object) -> Iterator[n.Str]:
+    """Every tag written in a node: the `tag`/`tags` fields (scopes, conditions, tag steps,
+    templates, the policy, event patterns) and a group's `tagged` option."""
+    values = getattr(node, "tag", None), *getattr(node, "tags", ())
+    if isinstance(node, n.GroupOption) and node.kind is n.GroupOptionKind.TAGS:
+        values = node.values
+    return (v for v in values if isinstance(v, n.Str))

@@ -363,3 +363,60 @@ def test_no_hover_or_definition_inside_a_string_or_a_comment(tmp_path: Path) -> 
             assert await session.definition(uri, 8, lines[8].index("new50") + 1) is not None
 
     asyncio.run(run())
+
+
+def test_typing_a_playbook_from_the_corpus_keeps_the_server_answering(tmp_path: Path) -> None:
+    corpus = Path(__file__).resolve().parents[2] / "playbooks"
+    (tmp_path / "common.sop").write_text(
+        (corpus / "common.sop").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    text = (corpus / "J1_welcome_ritual.sop").read_text(encoding="utf-8")
+    cuts = sorted({*range(0, len(text), 37), *(i for i, ch in enumerate(text) if ch == "\n"), len(text)})
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "J1.sop", "")
+            await session.diagnostics(uri)
+            for cut in cuts:
+                typed = text[:cut]
+                session.change(uri, typed)
+                found = await session.diagnostics(uri)
+                assert all(d.code and d.code.startswith("SOP") for d in found), (cut, found)
+                lines = typed.split("\n")
+                await session.completion(uri, len(lines) - 1, utf16(lines[-1]))
+                await session.hover(uri, len(lines) - 1, utf16(lines[-1]))
+                await session.formatting(uri)
+            assert found == []
+            assert session.shown == []
+
+    asyncio.run(run())
+
+
+def test_a_burst_of_edits_is_analysed_once_when_typing_pauses(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with connected(tmp_path, delay=0.3) as session:
+            uri = session.open(tmp_path / "a.sop", WELCOME)
+            assert [d.code for d in await session.diagnostics(uri)] == ["SOP104"]
+            for typed in ("welcom", "welcome", "welcomes"):
+                session.change(uri, WELCOME.replace("send welcom ", f"send {typed} "))
+            (last,) = await session.diagnostics(uri)
+            assert "'welcomes'" in last.message
+            await asyncio.sleep(0.6)
+            assert session.published[uri].empty()
+
+    asyncio.run(run())
+
+
+def test_no_hover_on_a_word_of_a_text_block_that_spells_a_name(tmp_path: Path) -> None:
+    text = 'timezone "Asia/Shanghai"\ntemplate 群规 = """\n    请先读 群规\n    """\nplaybook p { on member joins do { send 群规 to member } }\n'
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            assert await session.diagnostics(uri) == []
+            assert await session.hover(uri, 2, len("    请先读 群")) is None
+            hover = await session.hover(uri, 4, text.splitlines()[4].index("群规") + 1)
+            assert hover is not None and isinstance(hover.contents, lsp.MarkupContent)
+            assert "请先读 群规" in hover.contents.value
+
+    asyncio.run(run())
