@@ -48,9 +48,9 @@ class Session:
     shown: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)
 
-    def open(self, path: Path, text: str) -> str:
-        """Open a document (`textDocument/didOpen`) with `text`; its URI."""
-        uri = path.as_uri()
+    def open(self, path: Path | str, text: str) -> str:
+        """Open a document (`textDocument/didOpen`) with `text`: a file, or a URI (`untitled:…`)."""
+        uri = path.as_uri() if isinstance(path, Path) else path
         self.versions[uri] = 1
         self.client.text_document_did_open(
             lsp.DidOpenTextDocumentParams(

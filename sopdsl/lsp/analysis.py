@@ -90,4 +90,8 @@ def _includes(file: n.File) -> list[n.IncludeDecl]:
 
 def _target(including: str, decl: n.IncludeDecl) -> str:
     """The path as the loader shows it of the file an include names (see `loader._include`)."""
-    return display_path(Path(os.path.realpath(Path(including).parent / decl.path.value)))
+    written = Path(including).parent / decl.path.value
+    try:
+        return display_path(Path(os.path.realpath(written)))
+    except ValueError:  # a NUL in the name: the loader refused it, and loaded nothing through it
+        return str(written)

@@ -420,3 +420,17 @@ def test_no_hover_on_a_word_of_a_text_block_that_spells_a_name(tmp_path: Path) -
             assert "请先读 群规" in hover.contents.value
 
     asyncio.run(run())
+
+
+def test_an_unsaved_new_document_is_checked_too(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open("untitled:Untitled-1", WELCOME)
+            assert [d.code for d in await session.diagnostics(uri)] == ["SOP104"]
+            line = WELCOME.splitlines()[3]
+            assert labels(await session.completion(uri, 3, utf16(line[: line.index("welcom ")]))) == [
+                "welcome"
+            ]
+            assert session.shown == []
+
+    asyncio.run(run())
