@@ -17,6 +17,12 @@ from typing import Literal
 Kind = Literal["template", "calendar", "coupon", "group", "event", "action", "tag", "keyword"]
 
 _STRING = r'"(?:[^"\\\n]|\\.)*"'
+_STRINGS = re.compile(_STRING)
+# Strings, text blocks and comments, each closed or (the named groups) open to the end of the
+# text: a regex scan in C, cheap over a whole document up to the cursor.
+_LEXEMES = re.compile(
+    rf'"""[\s\S]*?"""|(?P<block>"""[\s\S]*\Z)|{_STRING}|(?P<string>"(?:[^"\\\n]|\\.)*\\?\Z)|(?P<comment>#[^\n]*\Z)|#[^\n]*'
+)
 _PARTIAL = re.compile(r"\w*\Z")
 _TOKEN = re.compile(r"[^\W\d]\w*|\S")
 # Before a tag's opening quote: `tagged`, `untagged`, `any of`/`all of`, `tag member`,
@@ -48,16 +54,35 @@ class Wanted:
 
 
 def wanted(before: str) -> Wanted | None:
-    """What to offer at the end of `before` (a line's text up to the cursor)."""
-    opening = _open_string(before)
-    if opening is not None:
-        return Wanted("tag", opening + 1) if _BEFORE_TAG.search(before[:opening]) else None
-    if _in_comment(before):
+    """What to offer at the end of `before`: the document's text up to the cursor (or just the
+    cursor's line, where no text block or comment spans lines up to it)."""
+    line_start = before.rfind("\n") + 1
+    lexeme = _open_lexeme(before)
+    if lexeme is not None:
+        if lexeme.lastgroup == "string" and _BEFORE_TAG.search(before, 0, lexeme.start()):
+            return Wanted("tag", lexeme.start() + 1 - line_start)
         return None
-    partial = _PARTIAL.search(before)
-    start = partial.start() if partial is not None else len(before)
-    kind = _kind_after(_TOKEN.findall(before[:start]))
+    line = before[line_start:]
+    partial = _PARTIAL.search(line)
+    start = partial.start() if partial is not None else len(line)
+    kind = _kind_after(_TOKEN.findall(_STRINGS.sub('""', line[:start])))
     return Wanted(kind, start) if kind is not None else None
+
+
+def in_text(before: str) -> bool:
+    """Whether the end of `before` (a document's text up to a place) is inside a string, a text
+    block or a comment, where no name is written."""
+    return _open_lexeme(before) is not None
+
+
+def _open_lexeme(before: str) -> re.Match[str] | None:
+    """The string, text block or comment still open at the end of `before`, if any."""
+    last = None
+    for last in _LEXEMES.finditer(before):  # noqa: B007 (only the last one matters)
+        pass
+    if last is None or last.end() != len(before) or last.lastgroup is None:
+        return None
+    return last if last.lastgroup in ("string", "block", "comment") else None
 
 
 def _kind_after(tokens: list[str]) -> Kind | None:
@@ -91,30 +116,6 @@ def _in_named_groups(tokens: list[str]) -> bool:
             # Names and commas alternate, and the last is a comma (or nothing yet).
             return all((t == ",") == (i % 2 == 1) for i, t in enumerate(rest)) and len(rest) % 2 == 0
     return False
-
-
-def _open_string(before: str) -> int | None:
-    """The index of the quote opening a string still open at the end of `before`, or None."""
-    index, opening = 0, None
-    while index < len(before):
-        ch = before[index]
-        if opening is None and ch == "#":
-            return None
-        if ch == '"':
-            opening = index if opening is None else None
-        elif ch == "\\" and opening is not None:
-            index += 1
-        index += 1
-    return opening
-
-
-def in_text(before: str) -> bool:
-    """Whether the end of `before` is inside a string or a comment, where no name is written."""
-    return _open_string(before) is not None or _in_comment(before)
-
-
-def _in_comment(before: str) -> bool:
-    return "#" in re.sub(_STRING, "", before)
 
 
 @cache

@@ -111,33 +111,23 @@ class SopdslServer(LanguageServer):
             return analysis.symbols
         return self.last_parsed.get(uri) or (analysis.symbols if analysis else Symbols())
 
-    def line_at(self, uri: str, position: lsp.Position) -> tuple[str, int]:
-        """The text of the position's line and the position's character index in it."""
+    def line_at(self, uri: str, position: lsp.Position) -> tuple[str, int, str]:
+        """The text of the position's line, the position's character index in it, and the
+        document's text before the line."""
         lines = self.workspace.get_text_document(uri).lines
         text = lines[position.line].rstrip("\r\n") if position.line < len(lines) else ""
-        return text, column_of(text, position.character, self.units)
-
-    def _in_text_block(self, uri: str, line: int, column: int) -> bool:
-        """Whether a place is inside a text block (triple-quoted; known while the text is as last analysed)."""
-        analysis = self.analyses.get(uri)
-        if analysis is None or analysis.source.text != self.workspace.get_text_document(uri).source:
-            return False
-        offset = analysis.source.line_start(line + 1) + column
-        spans = analysis.symbols.text_blocks
-        return any(s.path == analysis.path and s.start < offset < s.end for s in spans)
+        return text, column_of(text, position.character, self.units), "".join(lines[: position.line])
 
     def definition_at(self, uri: str, position: lsp.Position) -> tuple[Definition, lsp.Range] | None:
         """The declared name under the cursor, and the range of the word."""
-        text, column = self.line_at(uri, position)
+        text, column, above = self.line_at(uri, position)
         start, end = column, column
         while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
             start -= 1
         while end < len(text) and (text[end].isalnum() or text[end] == "_"):
             end += 1
         word = text[start:end]
-        if not word or word[0].isdigit():
-            return None
-        if in_text(text[:start]) or self._in_text_block(uri, position.line, start):
+        if not word or word[0].isdigit() or in_text(above + text[:start]):
             return None
         want = wanted(text[:start])
         kinds = [want.kind] if want is not None and want.kind in _NAMED else None
@@ -225,8 +215,8 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
 
 
 def _completions(server: SopdslServer, uri: str, position: lsp.Position) -> lsp.CompletionList:
-    text, column = server.line_at(uri, position)
-    want = wanted(text[:column])
+    text, column, above = server.line_at(uri, position)
+    want = wanted(above + text[:column])
     if want is None:
         return lsp.CompletionList(is_incomplete=False, items=[])
     typed = lsp.Range(

@@ -3,7 +3,7 @@ go-to-definition offer.
 
 Input: a `LoadedProgram` (a document's syntax trees with those of its includes). Output:
 `Symbols`, one `Definition` per declared name and kind (the first, when one is declared twice:
-the checker reports the second), every tag written anywhere, and where its triple-quoted text blocks are.
+the checker reports the second), and every tag written anywhere.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class Symbols:
     definitions: dict[str, dict[str, Definition]] = field(default_factory=dict)
     tags: set[str] = field(default_factory=set)
     sources: dict[str, Source] = field(default_factory=dict)
-    text_blocks: list[Span] = field(default_factory=list)  # the text blocks (`"""…"""`), where no name is
 
     def of_kind(self, kind: str) -> dict[str, Definition]:
         """The definitions of one kind by name (empty if none)."""
@@ -83,8 +82,6 @@ def collect(loaded: LoadedProgram) -> Symbols:
                 symbols.definitions.setdefault(definition.kind, {}).setdefault(decl.name.text, definition)
         for node in _walk(file.declarations):
             symbols.tags.update(tag.value for tag in _tags(node))
-            if isinstance(node, n.Str) and node.long:
-                symbols.text_blocks.append(node.span)
     return symbols
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sopdsl.lsp.context import Wanted, keywords, wanted
+from sopdsl.lsp.context import Wanted, in_text, keywords, wanted
 
 
 @pytest.mark.parametrize(
@@ -66,3 +66,16 @@ def test_keywords_are_the_languages_words() -> None:
     words = keywords()
     assert {"playbook", "send", "tagged", "wait", "timezone", "include"} <= set(words)
     assert "NAME" not in words and "" not in words
+
+
+def test_text_blocks_and_comments_over_several_lines() -> None:
+    block = 'template t = """\n    欢迎加入，请 se'
+    assert wanted(block) is None
+    assert in_text(block)
+    closed = 'template t = """\n    "引号" 和 # 井号\n    """\nplaybook p { on member joins do { send '
+    assert wanted(closed) == Wanted("template", len(closed.splitlines()[-1]))
+    assert not in_text(closed)
+    commented = '# 注释里的 """ 不开文本块\nplaybook p { on member joins do { send '
+    assert wanted(commented) == Wanted("template", len(commented.splitlines()[-1]))
+    tags = 'group g {\n    tagged "a",\n        "'
+    assert wanted(tags) == Wanted("tag", 9)

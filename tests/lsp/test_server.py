@@ -415,6 +415,7 @@ def test_no_hover_on_a_word_of_a_text_block_that_spells_a_name(tmp_path: Path) -
             uri = session.open(tmp_path / "a.sop", text)
             assert await session.diagnostics(uri) == []
             assert await session.hover(uri, 2, len("    请先读 群")) is None
+            assert await session.completion(uri, 2, len("    请先读 ")) == []  # no keywords in a text
             hover = await session.hover(uri, 4, text.splitlines()[4].index("群规") + 1)
             assert hover is not None and isinstance(hover.contents, lsp.MarkupContent)
             assert "请先读 群规" in hover.contents.value
