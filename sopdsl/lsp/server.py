@@ -172,6 +172,9 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
+        pending = server._pending.pop(uri, None)
+        if pending is not None:
+            pending.cancel()
         server.analyses.pop(uri, None)
         server.last_parsed.pop(uri, None)
         server.publish(uri, [])
