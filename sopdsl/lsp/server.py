@@ -52,7 +52,7 @@ class SopdslServer(LanguageServer):
         self.delay = delay  # seconds of quiet after an edit before the document is analysed again
         self.analyses: dict[str, Analysis] = {}
         self.last_parsed: dict[str, Symbols] = {}
-        self._pending: dict[str, asyncio.Task[None]] = {}
+        self.pending: dict[str, asyncio.Task[None]] = {}  # analyses waiting for typing to pause
 
     def units(self, text: str) -> int:
         """The length of `text` in the position units agreed with the client."""
@@ -86,17 +86,17 @@ class SopdslServer(LanguageServer):
 
     def refresh_later(self, uri: str) -> None:
         """Analyse a document once edits have paused for `delay` seconds."""
-        pending = self._pending.pop(uri, None)
+        pending = self.pending.pop(uri, None)
         if pending is not None:
             pending.cancel()
 
         async def later() -> None:
             await asyncio.sleep(self.delay)
-            self._pending.pop(uri, None)
+            self.pending.pop(uri, None)
             if uri in self.workspace.text_documents:
                 self.refresh(uri)
 
-        self._pending[uri] = asyncio.get_running_loop().create_task(later())
+        self.pending[uri] = asyncio.get_running_loop().create_task(later())
 
     def publish(self, uri: str, diagnostics: list[lsp.Diagnostic], version: int | None = None) -> None:
         """Send a document's diagnostics."""
@@ -172,7 +172,7 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: lsp.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
-        pending = server._pending.pop(uri, None)
+        pending = server.pending.pop(uri, None)
         if pending is not None:
             pending.cancel()
         server.analyses.pop(uri, None)
