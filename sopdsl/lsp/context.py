@@ -14,7 +14,18 @@ from functools import cache
 from importlib import resources
 from typing import Literal
 
-Kind = Literal["template", "calendar", "coupon", "group", "event", "action", "tag", "keyword"]
+Kind = Literal[
+    "template",
+    "calendar",
+    "coupon",
+    "group",
+    "event",
+    "action",
+    "tag",
+    "keyword",
+    "member field",
+    "group field",
+]
 
 _STRING = r'"(?:[^"\\\n]|\\.)*"'
 _STRINGS = re.compile(_STRING)
@@ -24,6 +35,7 @@ _LEXEMES = re.compile(
     rf'"""[\s\S]*?"""|(?P<block>"""[\s\S]*\Z)|{_STRING}|(?P<string>"(?:[^"\\\n]|\\.)*\\?\Z)|(?P<comment>#[^\n]*\Z)|#[^\n]*'
 )
 _PARTIAL = re.compile(r"\w*\Z")
+_FIELD = re.compile(r"\b(member|referrer|group)\.\w*\Z")
 _TOKEN = re.compile(r"[^\W\d]\w*|\S")
 # Before a tag's opening quote: `tagged`, `untagged`, `any of`/`all of`, `tag member`,
 # `untag member`, then any tags already listed (`"a", "b", `).
@@ -63,6 +75,9 @@ def wanted(before: str) -> Wanted | None:
             return Wanted("tag", lexeme.start() + 1 - line_start)
         return None
     line = before[line_start:]
+    field = _FIELD.search(line)
+    if field is not None:
+        return Wanted("group field" if field.group(1) == "group" else "member field", field.end(1) + 1)
     partial = _PARTIAL.search(line)
     start = partial.start() if partial is not None else len(line)
     kind = _kind_after(_TOKEN.findall(_STRINGS.sub('""', line[:start])))

@@ -20,6 +20,7 @@ from pygls.uris import to_fs_path
 
 from sopdsl import __version__
 from sopdsl.errors import ParseError
+from sopdsl.kinds import GROUP_FIELDS, MEMBER_FIELDS
 from sopdsl.lsp.analysis import Analysis, analyse
 from sopdsl.lsp.context import in_text, keywords, wanted
 from sopdsl.lsp.positions import column_of, end_of, span_range
@@ -238,7 +239,15 @@ def _completions(server: SopdslServer, uri: str, position: lsp.Position) -> lsp.
             text_edit=lsp.TextEdit(range=typed, new_text=label),
         )
 
-    if want.kind == "tag":
+    if want.kind == "member field":
+        declared = {**symbols.of_kind("attribute"), **symbols.of_kind("counter")}
+        items = [item(name, lsp.CompletionItemKind.Field, "built-in") for name in MEMBER_FIELDS]
+        items += [
+            item(name, lsp.CompletionItemKind.Field, _detail(d)) for name, d in sorted(declared.items())
+        ]
+    elif want.kind == "group field":
+        items = [item(name, lsp.CompletionItemKind.Field, "built-in") for name in GROUP_FIELDS]
+    elif want.kind == "tag":
         items = [item(tag, lsp.CompletionItemKind.EnumMember, "tag") for tag in sorted(symbols.tags)]
     elif want.kind == "keyword":
         items = [item(word, lsp.CompletionItemKind.Keyword) for word in keywords()]

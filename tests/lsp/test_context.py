@@ -29,6 +29,10 @@ from sopdsl.lsp.context import Wanted, in_text, keywords, wanted
         ('group g { tagged "', "", "tag"),
         ("        ", "", "keyword"),
         ("        ", "se", "keyword"),
+        ("    when member.", "", "member field"),
+        ("    when referrer.", "po", "member field"),
+        ("        add 1 to member.", "", "member field"),
+        ("    when group.", "si", "group field"),
     ],
 )
 def test_the_kind_of_name_a_place_wants(line: str, partial: str, kind: str) -> None:

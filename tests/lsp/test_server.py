@@ -435,3 +435,29 @@ def test_an_unsaved_new_document_is_checked_too(tmp_path: Path) -> None:
             assert session.shown == []
 
     asyncio.run(run())
+
+
+def test_completion_of_the_fields_after_member_and_group(tmp_path: Path) -> None:
+    text = (
+        'timezone "Asia/Shanghai"\nattribute region: text "地区"\ncounter 签到 "签到次数"\n'
+        'playbook p {\n    on member joins\n    when member.region is set\n    do: tag member "x"\n}\n'
+    )
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            assert await session.diagnostics(uri) == []
+            session.change(uri, text.replace("member.region is set", "member.re"))
+            assert [d.code for d in await session.diagnostics(uri)] == ["SOP100"]
+            fields = await session.completion(uri, 5, len("    when member.re"))
+            assert labels(fields)[-2:] == ["region", "签到"]
+            assert {"name", "joined_at", "points", "messages"} <= set(labels(fields))
+            assert fields[0].text_edit is not None
+            assert fields[0].text_edit.range.start == lsp.Position(line=5, character=len("    when member."))
+            session.change(uri, text.replace("member.region is set", "group."))
+            await session.diagnostics(uri)
+            group_fields = set(labels(await session.completion(uri, 5, len("    when group."))))
+            assert {"name", "size", "operator"} <= group_fields
+            assert not {"joined_at", "region", "签到"} & group_fields
+
+    asyncio.run(run())
