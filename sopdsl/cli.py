@@ -56,6 +56,10 @@ COMMANDS: dict[str, LazyCommand] = {
     "fmt": LazyCommand(
         "sopdsl.cli_check:fmt", "Rewrite playbook files in the canonical layout, keeping every comment."
     ),
+    "lsp": LazyCommand(
+        "sopdsl.lsp.command:lsp_command",
+        "Serve the Language Server Protocol on stdin/stdout: diagnostics, completion, formatting, hover.",
+    ),
     "plan": LazyCommand(
         "sopdsl.cli_dryrun:plan_command",
         "Print every scheduled send per declared group in a date range (the group calendar, 群日历).",

@@ -77,6 +77,7 @@ playbook welcome { on member joins do { send hi to member } }
 def test_version_imports_click_and_nothing_heavy() -> None:
     modules = modules_after("--version")
     assert loaded(modules, "sopdsl.engine", "jinja2", "psycopg", "pydantic", "lark", "sopdsl.syntax") == []
+    assert loaded(modules, "pygls", "lsprotocol") == []
     assert loaded(modules, "sopdsl") == ["sopdsl", "sopdsl.cli"]
 
 
@@ -89,7 +90,10 @@ def test_check_of_a_template_free_file_imports_no_engine_jinja_or_psycopg(tmp_pa
     (tmp_path / "small.sop").write_text(TEMPLATE_FREE, encoding="utf-8")
     modules = modules_after("check", "small.sop", cwd=tmp_path, env={"PYTHONPATH": str(ROOT)})
     assert "sopdsl.checker.program" in modules  # it did check
-    assert loaded(modules, "sopdsl.engine", "jinja2", "psycopg", "sopdsl.templating", "sopdsl.live") == []
+    assert (
+        loaded(modules, "sopdsl.engine", "jinja2", "psycopg", "sopdsl.templating", "sopdsl.live", "pygls")
+        == []
+    )
 
 
 def test_check_of_a_file_with_templates_imports_no_engine_or_psycopg(tmp_path: Path) -> None:
