@@ -26,8 +26,8 @@ from sopdsl.lang import (
     Counter,
     Coupon,
     Duration,
-    EventPattern,
     EventType,
+    EventWait,
     Group,
     Missed,
     Model,
@@ -67,8 +67,7 @@ class WaitForStep(Model):
     """Wait for the member's event, at most `timeout`; branch on which came first."""
 
     kind: Literal["wait_for"] = "wait_for"
-    timeout: Duration
-    pattern: EventPattern
+    wait: EventWait
     then: tuple[Step, ...] = ()
     otherwise: tuple[Step, ...] = ()
     loc: str

@@ -279,7 +279,8 @@ def _wait_for(
     otherwise = check_block(ctx, step.otherwise or (), flow, policy)
     if timeout is None or pattern is None:
         return None
-    return model.WaitForStep(timeout=timeout, pattern=pattern, then=then, otherwise=otherwise, loc=where)
+    wait = model.EventWait(pattern=pattern, timeout=timeout)
+    return model.WaitForStep(wait=wait, then=then, otherwise=otherwise, loc=where)
 
 
 def _split(

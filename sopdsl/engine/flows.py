@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,14 +16,8 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
-from sopdsl.plan import Instr, event_key, timeutil
-
-
-@functools.cache
-def _wait_event(key: str) -> WaitEvent:
-    """One shared (frozen) `WaitEvent` per event key: a `wait … for` allocates nothing."""
-    return WaitEvent(key)
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask, event_wait
+from sopdsl.plan import Instr, timeutil
 
 
 class _Flows(_Parts):
@@ -159,9 +152,10 @@ class _Flows(_Parts):
                 )
                 return
             else:  # wait_for, assign
-                assert instr.duration is not None and instr.pattern is not None
                 flow.token += 1
                 if op == "assign":
+                    assert instr.duration is not None
+                    timeout = instr.duration
                     key = self._key_for(flow)
                     text = self._render_text(instr.text or "", instr.parts, flow, member, group)
                     due_by = timeutil.add(self.now, instr.duration, tz)
@@ -194,11 +188,13 @@ class _Flows(_Parts):
                             group=flow.group or "",
                         )
                 else:
-                    flow.waiting = _wait_event(event_key(instr.pattern))
+                    assert instr.wait is not None
+                    timeout = instr.wait.timeout
+                    flow.waiting = event_wait(instr.wait, flow.event)
                     if flow.member is not None:
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(
-                    timeutil.add(self.now, instr.duration, tz),
+                    timeutil.add(self.now, timeout, tz),
                     _TIMEOUT,
                     flow.playbook,
                     flow.member or "",

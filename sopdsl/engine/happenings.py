@@ -231,7 +231,7 @@ class _Happenings(_Parts):
             candidates = [
                 f
                 for f in map(self.flows.__getitem__, sorted(ids))
-                if isinstance(w := f.waiting, WaitEvent) and w.key == key
+                if isinstance(w := f.waiting, WaitEvent) and w.accepts(key, event.data)
             ]
         for flow in candidates:
             self._unwait(flow)

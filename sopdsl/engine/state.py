@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sopdsl import lang
 from sopdsl.kinds import BUILTIN_COUNTERS, MEMBER_RECORD_FIELDS
+from sopdsl.plan import event_key
 
 
 @dataclass(slots=True)
@@ -98,6 +101,21 @@ class WaitEvent:
     """A `wait … for` an event: `key` is the event's key ("message", "tagged:vip", "custom:paid")."""
 
     key: str
+
+    def accepts(self, key: str, data: dict[str, Any]) -> bool:
+        """Whether an event of the member's, with this key and payload, ends the wait."""
+        return self.key == key
+
+
+def event_wait(wait: lang.EventWait, flow_event: dict[str, Any]) -> WaitEvent:
+    """What a flow at a `wait … for` waits for, given the event the flow holds as the wait begins."""
+    return _shared_wait(event_key(wait.pattern))
+
+
+@functools.cache
+def _shared_wait(key: str) -> WaitEvent:
+    # One shared (frozen) `WaitEvent` per event key: a plain `wait … for` allocates nothing.
+    return WaitEvent(key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow, WaitDelivery, WaitEvent, WaitTask
+from sopdsl.engine.state import Flow, WaitDelivery, WaitEvent, WaitTask, event_wait
 from sopdsl.engine.versions import PlanChange
-from sopdsl.plan import Instr, Plan, event_key, timeutil
+from sopdsl.plan import Instr, Plan, timeutil
 
 
 class _Switching(_Parts):
@@ -86,8 +86,8 @@ class _Switching(_Parts):
         """A flow moved onto a `wait … for` by a reload: an edited wait waits for its new event."""
         match flow.waiting:
             case WaitEvent() | WaitTask():
-                assert instr.pattern is not None
-                flow.waiting = WaitEvent(event_key(instr.pattern))
+                assert instr.wait is not None
+                flow.waiting = event_wait(instr.wait, flow.event)
             case WaitDelivery() | None:
                 pass  # held by an action (it reaches the wait once that goes out), or not waiting
             case _:

@@ -66,3 +66,4 @@ from sopdsl.lang.triggers import OnGroupSize as OnGroupSize
 from sopdsl.lang.triggers import OnThreshold as OnThreshold
 from sopdsl.lang.triggers import Scope as Scope
 from sopdsl.lang.triggers import Trigger as Trigger
+from sopdsl.lang.waits import *  # noqa: F403 - what a wait waits for

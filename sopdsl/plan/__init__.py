@@ -50,7 +50,8 @@ class Instr(Model):
     action: lang.Action | None = None
     cond: lang.Cond | None = None
     duration: lang.Duration | None = None
-    pattern: lang.EventPattern | None = None
+    pattern: lang.EventPattern | None = None  # an `assign`'s (its task done)
+    wait: lang.EventWait | None = None  # a `wait_for`'s
     jump: int | None = None
     arms: tuple[SplitArm, ...] = ()
     text: str | None = None

@@ -250,7 +250,7 @@ def _emit(steps: tuple[model.Step, ...], code: list[Instr]) -> None:
 def _emit_wait(step: model.WaitForStep | model.AssignStep, code: list[Instr]) -> None:
     at = len(code)
     if isinstance(step, model.WaitForStep):
-        code.append(Instr(op="wait_for", duration=step.timeout, pattern=step.pattern, loc=step.loc))
+        code.append(Instr(op="wait_for", wait=step.wait, loc=step.loc))
     else:
         pattern = model.EventPattern(kind=model.EventKind.TASK_DONE)
         code.append(

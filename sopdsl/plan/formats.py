@@ -35,6 +35,14 @@ def _check_v2_hash(data: dict[str, Any]) -> None:
         )
 
 
+def _v2_instr(instr: dict[str, Any]) -> dict[str, Any]:
+    # A `wait_for` kept its event and timeout in the instruction's `pattern` and `duration`.
+    if instr.get("op") != "wait_for":
+        return instr
+    rest = {k: v for k, v in instr.items() if k not in ("pattern", "duration")}
+    return {**rest, "wait": {"pattern": instr["pattern"], "timeout": instr["duration"]}}
+
+
 def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
     # Version 2 embedded the checked model: the program with every playbook's nested steps, and
     # beside it each playbook's instructions. Version 3 keeps the instructions and the declarations.
@@ -49,9 +57,9 @@ def _v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
         for compiled in data["playbooks"]:
             playbook = {k: v for k, v in compiled["playbook"].items() if k not in ("steps", "schedule")}
             entries = compiled["playbook"].get("schedule", [])
-            playbook["code"] = compiled["code"]
+            playbook["code"] = [_v2_instr(i) for i in compiled["code"]]
             playbook["schedule"] = [
-                {**{k: v for k, v in entry.items() if k != "steps"}, "code": code}
+                {**{k: v for k, v in entry.items() if k != "steps"}, "code": [_v2_instr(i) for i in code]}
                 for entry, code in zip(entries, compiled["schedule"], strict=True)
             ]
             playbooks.append(playbook)

@@ -46,17 +46,6 @@ class StepBuilders:
     def wait(self, span: Span, children: list[Any]) -> n.Wait:
         return n.Wait(children[0], span)
 
-    def wait_for(self, span: Span, children: list[Any]) -> n.WaitFor:
-        then = _of(children, _Then)
-        otherwise = _of(children, _Else)
-        return n.WaitFor(
-            _of(children, n.Duration),
-            _of(children, n.EventPattern),  # type: ignore[arg-type]
-            tuple(then) if then is not None else None,
-            tuple(otherwise) if otherwise is not None else None,
-            span,
-        )
-
     def elif_branch(self, span: Span, children: list[Any]) -> n.Branch:
         return n.Branch(children[0], tuple(children[1]), span)
 

@@ -49,13 +49,12 @@ from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.layout import _comment_text, _Locator, _render, _Row
 from sopdsl.syntax.parser import parse
+from sopdsl.syntax.text import duration_text as _duration
 from sopdsl.syntax.text import str_text as _str
 from sopdsl.syntax.text import strs_text as _strs
 from sopdsl.syntax.unparse import (
     _cal_expr,
     _cond,
-    _duration,
-    _event,
     _rule,
     _setting,
     _simple_declaration,
@@ -239,8 +238,8 @@ class _Printer:
         elif isinstance(s, n.Split):
             self.block(indent, "split", s.span, s.span.start + len("split"), s.arms, self.arm)
         elif isinstance(s, n.WaitFor):
-            head = f"wait {_duration(s.timeout)} for" if s.timeout is not None else "wait for"
-            self.outcomes(indent, s, f"{head} {_event(s.pattern)}", s.pattern.span.end)
+            head, head_end = s.head()
+            self.outcomes(indent, s, head, head_end)
         elif isinstance(s, n.Assign):
             head = f"assign {_str(s.text)} to {s.target.value} within {_duration(s.within)}"
             self.outcomes(indent, s, head, s.within.span.end)

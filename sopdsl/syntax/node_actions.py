@@ -1,7 +1,7 @@
 """The syntax tree's actions: the one-line steps that do something to a member or a group.
 
 Each action node carries what the syntax stage knows of it, in one place: its fields, the
-builders of its grammar rules (`BUILDERS`, which the transformer adds to its own), its text
+builders of its grammar rules (`node_base.builds`, which the transformer adds to its own), its text
 (`text`, which the formatter writes) and whether it needs the member still in the group
 (`aims_at_member`, for the checker's flow analysis). A new action is a class here, its grammar
 rule, and one case each in the checker and the engine; leaving out `text` or `aims_at_member`
@@ -11,11 +11,10 @@ fails mypy where its builder makes one. Re-exported by `sopdsl.syntax.nodes`.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sopdsl.syntax.node_base import _Node
+from sopdsl.syntax.node_base import _Node, builds
 from sopdsl.syntax.text import attr_text, str_text, strs_text, value_text
 
 if TYPE_CHECKING:
@@ -37,17 +36,6 @@ __all__ = [
     "SetStep",
     "TagStep",
 ]
-
-# Rule name to builder, `(span, children) -> node`, as the transformer's own methods are.
-BUILDERS: dict[str, Callable[[Span, list[Any]], Any]] = {}
-
-
-def _builds(rule: str) -> Callable[[Callable[[Span, list[Any]], Any]], Callable[[Span, list[Any]], Any]]:
-    def register(build: Callable[[Span, list[Any]], Any]) -> Callable[[Span, list[Any]], Any]:
-        BUILDERS[rule] = build
-        return build
-
-    return register
 
 
 class ActionNode(_Node):
@@ -87,7 +75,7 @@ class Send(ActionNode):
         return _at_member(self.target)
 
 
-@_builds("send")
+@builds("send")
 def _send(span: Span, children: list[Any]) -> Send:
     via = children[2][1] if len(children) > 2 and children[2] is not None else None
     return Send(children[0], children[1], via, span)
@@ -110,12 +98,12 @@ class TagStep(ActionNode):
         return _at_member(self.target)
 
 
-@_builds("tag")
+@builds("tag")
 def _tag(span: Span, children: list[Any]) -> TagStep:
     return TagStep(children[0], tuple(children[1]), False, span)
 
 
-@_builds("untag")
+@builds("untag")
 def _untag(span: Span, children: list[Any]) -> TagStep:
     return TagStep(children[0], tuple(children[1]), True, span)
 
@@ -137,12 +125,12 @@ class Kick(ActionNode):
         return _at_member(self.target)
 
 
-@_builds("because")
+@builds("because")
 def _because(span: Span, children: list[Any]) -> Str:
     return children[0]  # type: ignore[no-any-return]
 
 
-@_builds("kick")
+@builds("kick")
 def _kick(span: Span, children: list[Any]) -> Kick:
     return Kick(children[0], children[1] if len(children) > 1 else None, span)
 
@@ -163,7 +151,7 @@ class Grant(ActionNode):
         return _at_member(self.target)
 
 
-@_builds("grant")
+@builds("grant")
 def _grant(span: Span, children: list[Any]) -> Grant:
     return Grant(children[0], children[1], span)
 
@@ -184,7 +172,7 @@ class Invite(ActionNode):
         return _at_member(self.target)
 
 
-@_builds("invite")
+@builds("invite")
 def _invite(span: Span, children: list[Any]) -> Invite:
     return Invite(children[0], children[1], span)
 
@@ -206,14 +194,14 @@ class Add(ActionNode):
         return str(self.attr.root.value) == "member"
 
 
-@_builds("signed_number")
+@builds("signed_number")
 def _signed_number(span: Span, children: list[Any]) -> tuple[bool, Number]:
     if len(children) == 2 and children[0] is not None:
         return (str(children[0]) == "-", children[1])
     return (False, children[-1])
 
 
-@_builds("add")
+@builds("add")
 def _add(span: Span, children: list[Any]) -> Add:
     negative, amount = children[0]
     return Add(amount, negative, children[1], span)
@@ -235,7 +223,7 @@ class SetStep(ActionNode):
         return str(self.attr.root.value) == "member"
 
 
-@_builds("set_step")
+@builds("set_step")
 def _set_step(span: Span, children: list[Any]) -> SetStep:
     return SetStep(children[0], children[1], span)
 
@@ -249,7 +237,7 @@ class Arg(_Node):
     span: Span
 
 
-@_builds("arg")
+@builds("arg")
 def _arg(span: Span, children: list[Any]) -> Arg:
     return Arg(children[0], children[1], span)
 
@@ -271,7 +259,7 @@ class Call(ActionNode):
         return False
 
 
-@_builds("call")
+@builds("call")
 def _call(span: Span, children: list[Any]) -> Call:
     return Call(children[0], tuple(c for c in children[1:] if c is not None), span)
 
@@ -290,7 +278,7 @@ class Dissolve(ActionNode):
         return False
 
 
-@_builds("dissolve")
+@builds("dissolve")
 def _dissolve(span: Span, children: list[Any]) -> Dissolve:
     return Dissolve(span)
 
@@ -312,7 +300,7 @@ class Draw(ActionNode):
         return False
 
 
-@_builds("draw")
+@builds("draw")
 def _draw(span: Span, children: list[Any]) -> Draw:
     return Draw(children[0], tuple(children[1] or ()), span)
 

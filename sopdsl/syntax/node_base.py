@@ -4,7 +4,26 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from sopdsl.source import Span
+
+Builder = Callable[["Span", list[Any]], Any]
+
+# Rule name to builder, `(span, children) -> node`, as the transformer's own methods are: the
+# builders of the nodes that carry their own rules (the actions, `wait … for`), merged into its RULES.
+BUILDERS: dict[str, Builder] = {}
+
+
+def builds(rule: str) -> Callable[[Builder], Builder]:
+    """Register a function as the builder of a grammar rule (see `BUILDERS`)."""
+
+    def register(build: Builder) -> Builder:
+        BUILDERS[rule] = build
+        return build
+
+    return register
 
 
 class _Node:

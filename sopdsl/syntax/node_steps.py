@@ -7,9 +7,10 @@ enums; import them from there (`from sopdsl.syntax import nodes as n`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sopdsl.syntax.node_base import _Node
+from sopdsl.syntax.node_base import _Node, builds
+from sopdsl.syntax.text import duration_text, event_text
 
 if TYPE_CHECKING:
     from sopdsl.source import Span
@@ -54,6 +55,28 @@ class WaitFor(_Node):
     then: tuple[Step, ...] | None
     otherwise: tuple[Step, ...] | None
     span: Span
+
+    def head(self) -> tuple[str, int]:
+        """The text before `then`/`else`, as the formatter writes it, and where it ends in the source."""
+        wait = f"wait {duration_text(self.timeout)} for" if self.timeout is not None else "wait for"
+        return f"{wait} {event_text(self.pattern)}", self.pattern.span.end
+
+
+@builds("wait_for")
+def _wait_for(span: Span, children: list[Any]) -> WaitFor:
+    from sopdsl.syntax.building import _Else, _of, _Then  # it reads the node classes: after they exist
+    from sopdsl.syntax.node_triggers import EventPattern
+    from sopdsl.syntax.node_values import Duration
+
+    then = _of(children, _Then)
+    otherwise = _of(children, _Else)
+    return WaitFor(
+        _of(children, Duration),
+        _of(children, EventPattern),  # type: ignore[arg-type]
+        tuple(then) if then is not None else None,
+        tuple(otherwise) if otherwise is not None else None,
+        span,
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sopdsl.syntax.node_values import AttrRef, Bool, Date, Number, Str
+from sopdsl.enums import EventKind
+from sopdsl.kinds import EVENTS
+from sopdsl.syntax.node_values import AttrRef, Bool, Date, Duration, Number, Str
+
+if TYPE_CHECKING:
+    from sopdsl.syntax.node_triggers import EventPattern
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+# `on member joins`: each event kind's phrase, from the registry of kinds.
+_EVENTS = {kind: spec.phrase for kind, spec in EVENTS.items() if spec.phrase is not None}
 _ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"})
 
 
@@ -41,3 +48,19 @@ def value_text(value: Str | Number | Bool | Date | AttrRef) -> str:
     if isinstance(value, Bool):
         return "true" if value.value else "false"
     return attr_text(value)
+
+
+def duration_text(d: Duration) -> str:
+    """`3 days`."""
+    return f"{d.amount.text} {d.unit.text}"
+
+
+def event_text(p: EventPattern) -> str:
+    """An event pattern as written: `member posts`, `member is tagged "vip"`, `event paid`."""
+    if p.kind is EventKind.TAGGED and p.tag is not None:
+        return f"member is tagged {str_text(p.tag)}"
+    if p.kind is EventKind.UNTAGGED and p.tag is not None:
+        return f"member is untagged {str_text(p.tag)}"
+    if p.kind is EventKind.CUSTOM and p.custom is not None:
+        return f"event {p.custom.text}"
+    return _EVENTS[p.kind]

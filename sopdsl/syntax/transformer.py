@@ -17,12 +17,14 @@ from lark import Token, Transformer, Tree
 from lark.tree import Meta
 
 from sopdsl.source import Span
+from sopdsl.syntax import node_actions as _node_actions  # noqa: F401 - registers its builders
+from sopdsl.syntax import node_steps as _node_steps  # noqa: F401 - registers its builders
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.build_declarations import DeclarationBuilders
 from sopdsl.syntax.build_playbooks import PlaybookBuilders
 from sopdsl.syntax.build_steps import StepBuilders
 from sopdsl.syntax.building import _Dates, _Names, _Strs, _Times
-from sopdsl.syntax.node_actions import BUILDERS as ACTION_BUILDERS
+from sopdsl.syntax.node_base import BUILDERS as NODE_BUILDERS
 
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
@@ -147,7 +149,7 @@ RULES: dict[str, Callable[..., Any]] = {
         for name in dir(_Builders)
         if not name.startswith("_") and not name.isupper()
     },
-    **ACTION_BUILDERS,  # each action node's own rules
+    **NODE_BUILDERS,  # the rules of the nodes that build themselves
 }
 
 

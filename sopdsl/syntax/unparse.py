@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, assert_never
 
-from sopdsl.kinds import EVENTS
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.text import attr_text as _attr
+from sopdsl.syntax.text import duration_text as _duration
+from sopdsl.syntax.text import event_text as _event
 from sopdsl.syntax.text import str_text as _str
 from sopdsl.syntax.text import strs_text as _strs
 from sopdsl.syntax.text import value_text as _value
@@ -14,9 +15,6 @@ from sopdsl.syntax.text import value_text as _value
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-
-# `on member joins`: each event kind's phrase, from the registry of kinds.
-_EVENTS = {kind: spec.phrase for kind, spec in EVENTS.items() if spec.phrase is not None}
 
 _GROUP_WORDS = {
     n.GroupOptionKind.TAGS: "tagged",
@@ -38,10 +36,6 @@ def _names(names: Sequence[n.Name]) -> str:
 
 def _title(title: n.Str | None) -> str:
     return f" {_str(title)}" if title is not None else ""
-
-
-def _duration(d: n.Duration) -> str:
-    return f"{d.amount.text} {d.unit.text}"
 
 
 def _datetime(d: n.DateTime) -> str:
@@ -121,16 +115,6 @@ def _rule(rule: n.PolicyRule) -> str:
     if isinstance(rule, n.Protect):
         return f"never kick members tagged {_strs(rule.tags)}"
     return f"at least {rule.percent.text}% of sends tagged {_str(rule.tag)} in {_scope(rule.scope)}"
-
-
-def _event(p: n.EventPattern) -> str:
-    if p.kind is n.EventKind.TAGGED and p.tag is not None:
-        return f"member is tagged {_str(p.tag)}"
-    if p.kind is n.EventKind.UNTAGGED and p.tag is not None:
-        return f"member is untagged {_str(p.tag)}"
-    if p.kind is n.EventKind.CUSTOM and p.custom is not None:
-        return f"event {p.custom.text}"
-    return _EVENTS[p.kind]
 
 
 def _trigger(t: n.Trigger) -> str:

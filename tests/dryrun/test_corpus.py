@@ -351,7 +351,7 @@ def _j3(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert isinstance(ask, model.SendStep)
     assert "自我介绍" in text(program, ask) and "照片" in text(program, ask)
     (wait,) = of(pb.steps, model.WaitForStep)
-    assert wait.pattern.kind is model.EventKind.MESSAGE and hours(wait.timeout) == 24
+    assert wait.wait.pattern.kind is model.EventKind.MESSAGE and hours(wait.wait.timeout) == 24
     reminders = of(wait.otherwise, model.SendStep)
     assert len(reminders) == 1 and reminders[0].target == "member"
     assert "自我介绍" in text(program, reminders[0])
@@ -596,7 +596,7 @@ def _l4(program: model.Program, pbs: list[model.Playbook]) -> None:
         pbs, lambda p: any(t.pattern.tag == "declining" for t in event_triggers(p, model.EventKind.TAGGED))
     )
     (wait,) = of(ask.steps, model.WaitForStep)
-    assert wait.pattern.kind is model.EventKind.CUSTOM
+    assert wait.wait.pattern.kind is model.EventKind.CUSTOM
     (branching,) = of(wait.then, model.IfStep)
     busy = [
         b for b in branching.branches if any(t.tags == ("to-reactivate",) for t in of(b.steps, model.TagStep))
@@ -704,7 +704,7 @@ def _g5(program: model.Program, pbs: list[model.Playbook]) -> None:
         (send,) = of(arm.steps, model.SendStep)
         posters.add(send.template)
         (wait,) = of(arm.steps, model.WaitForStep)
-        assert wait.pattern.kind is model.EventKind.ORDER
+        assert wait.wait.pattern.kind is model.EventKind.ORDER
         (conversion,) = of(wait.then, model.CallStep)
         assert conversion.args["variant"] == arm.name
     assert len(posters) == 2

@@ -1,0 +1,19 @@
+"""The checked language's waits: what a `wait … for` waits for, and how long.
+
+Shared by the checked model (`WaitForStep.wait`) and the plan (the `wait_for` instruction's
+`wait`), so an option of a wait is written once, here, and reaches the engine as it is.
+"""
+
+from __future__ import annotations
+
+from sopdsl.lang.base import Duration, Model
+from sopdsl.lang.triggers import EventPattern
+
+__all__ = ["EventWait"]
+
+
+class EventWait(Model):
+    """`wait TIMEOUT for PATTERN`: the member's event that ends the wait, and how long at most."""
+
+    pattern: EventPattern
+    timeout: Duration
