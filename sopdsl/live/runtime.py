@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -56,6 +57,7 @@ __all__ = [
     "EventError",
     "Executor",
     "ExecutorError",
+    "Fed",
     "ManualClock",
     "PlanChange",
     "PlanChangedError",
@@ -68,6 +70,37 @@ __all__ = [
 log = logging.getLogger("sopdsl.runtime")
 
 _GRACE = 60  # the engine's clock this far behind the runtime's means the runtime was down
+
+
+_NOT_RUN: dict[str, Any] = {"op": "not run"}  # `taken` untouched: another worker applies the shard
+
+
+@dataclass(frozen=True)
+class Fed:
+    """What feeding a batch did: the actions it caused, and the places of events not stored again."""
+
+    actions: list[Action]
+    duplicates: list[int]  # indexes of events whose `id` the shard had already taken
+
+
+def _duplicates(bodies: list[dict[str, Any]], taken: list[dict[str, Any]]) -> list[int]:
+    """The places of the events the store did not journal; none known when another worker applied them."""
+    if taken[:1] == [_NOT_RUN]:
+        return []
+    journaled: dict[Any, int] = {}
+    for body in taken:
+        if body.get("id") is not None:
+            journaled[body["id"]] = journaled.get(body["id"], 0) + 1
+    found = []
+    for index, body in enumerate(bodies):
+        event_id = body.get("id")
+        if event_id is None:
+            continue
+        if journaled.get(event_id, 0) > 0:
+            journaled[event_id] -= 1  # the first of several with one id is the one journaled
+        else:
+            found.append(index)
+    return found
 
 
 class PlanChangedError(EngineError):
@@ -282,6 +315,10 @@ class Runtime:
         event raises `EventError` whose `index` is its place in the batch (and whose message
         starts with it); nothing is stored then. Events are applied in the order given.
         """
+        return self.feed_batch(events).actions
+
+    def feed_batch(self, events: Iterable[Mapping[str, Any] | Event]) -> Fed:
+        """`feed_many`, also saying which events were not stored because their `id` was taken before."""
         now = self.clock.now()
         bodies: list[dict[str, Any]] = []
         for index, event in enumerate(events):
@@ -292,7 +329,7 @@ class Runtime:
                 raise EventError(exc.reason, exc.field, index) from None
             bodies.append(body)
         if not bodies:
-            return []
+            return Fed([], [])
 
         def not_late(engine: Engine, body: dict[str, Any]) -> None:
             try:
@@ -302,11 +339,12 @@ class Runtime:
                 index = next((i for i, b in enumerate(bodies) if b == body), None)
                 raise EventError(exc.reason, exc.field, index) from None
 
+        taken: list[dict[str, Any]] = [_NOT_RUN]
         with self._lock:
-            actions = self._apply(self.shard, bodies, until=None, check=not_late)
+            actions = self._apply(self.shard, bodies, until=None, check=not_late, taken=taken)
         if actions:
             self._wake.set()
-        return actions
+        return Fed(actions, _duplicates(bodies, taken))
 
     def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
         """Journal an event for whichever worker applies this shard, without applying it here.
@@ -472,9 +510,10 @@ class Runtime:
         until: int | None,
         check: Check | None = None,
         changes: list[PlanChange] | None = None,
+        taken: list[dict[str, Any]] | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
-        actions = self._shards.apply(name, new, until=until, check=check, changes=changes)
+        actions = self._shards.apply(name, new, until=until, check=check, changes=changes, taken=taken)
         held = self._shards.held.get(name)
         if (
             name == self.shard

@@ -96,14 +96,17 @@ class Shards:
         until: int | None,
         check: Check | None = None,
         changes: list[PlanChange] | None = None,
+        taken: list[dict[str, Any]] | None = None,
     ) -> list[Action]:
-        """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
+        """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably.
+
+        `taken` receives the new entries the store journaled (not those whose event id it had)."""
         try:
-            return self._apply_once(name, new, until, check, changes)
+            return self._apply_once(name, new, until, check, changes, taken)
         except StaleError:
             # The store is behind this process's engine (restored from a backup?): rebuild it.
             self.held.pop(name, None)
-            return self._apply_once(name, new, until, check, changes, restore=False)
+            return self._apply_once(name, new, until, check, changes, taken, restore=False)
 
     def _apply_once(
         self,
@@ -112,6 +115,7 @@ class Shards:
         until: int | None,
         check: Check | None,
         changes: list[PlanChange] | None,
+        taken: list[dict[str, Any]] | None = None,
         restore: bool = True,
     ) -> list[Action]:
         s = self.settings
@@ -139,6 +143,8 @@ class Shards:
             if check is not None:
                 for body in offered:
                     check(shard.engine, body)  # refusing now leaves engine and store in step
+            if taken is not None:
+                taken[:] = offered
             pending = [e.body for e in existing if e.seq > info.applied]
             shard.collect = collected
             decided: list[PlanChange] = []

@@ -200,6 +200,8 @@ class Webhook:
     _target: str = field(init=False, default="")
     _auth: str | None = field(init=False, default=None)
     _secrets: list[str] = field(init=False, default_factory=list)
+    # Attempts that failed and were retried within a call (the outbox counts a call that raised).
+    failed_attempts: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self._target, self._auth = _split_credentials(self.url)
@@ -229,6 +231,7 @@ class Webhook:
                     f"webhook {where} failed for {what} after {attempt} attempt(s): {answer}",
                     status=status,
                 )
+            self.failed_attempts += 1
             delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
             if retry_after is not None:
                 delay = max(delay, min(retry_after, _MAX_RETRY_AFTER))

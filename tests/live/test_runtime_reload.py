@@ -314,6 +314,7 @@ def test_sopdsl_run_switches_on_sighup_and_keeps_running_on_a_broken_file(tmp_pa
             f"sqlite:///{tmp_path / 's.db'}",
             "--port",
             "0",
+            "--insecure-no-auth",
         ],
         stderr=subprocess.PIPE,
         text=True,
