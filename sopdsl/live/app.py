@@ -11,6 +11,7 @@ loop. A bug while handling a request is answered with a 500 and logged, and the 
 
 from __future__ import annotations
 
+import json
 import traceback
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -36,15 +37,14 @@ OPEN_PATHS = frozenset({"/healthz", "/readyz", "/health", "/openapi.json"})  # n
 
 
 class Answer(JSONResponse):
-    """A JSON answer: UTF-8, Chinese text as is, keys sorted (stable for people and tests)."""
+    """A JSON answer: UTF-8, Chinese text as is, keys sorted (stable for people and tests), one line."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         """The body's bytes."""
-        import json
-
-        return json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        # A final newline, so answers printed by curl one after another stay one a line.
+        return json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
 
 
 def create_app(service: Service) -> ASGIApp:

@@ -21,8 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -46,7 +45,7 @@ from sopdsl.live.dispatch import (
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
-from sopdsl.live.shards import Check, Shards, plain
+from sopdsl.live.shards import NOT_RUN, Check, Fed, Shards, duplicates, plain
 from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan
@@ -69,38 +68,9 @@ __all__ = [
 
 log = logging.getLogger("sopdsl.runtime")
 
+T = TypeVar("T")
+
 _GRACE = 60  # the engine's clock this far behind the runtime's means the runtime was down
-
-
-_NOT_RUN: dict[str, Any] = {"op": "not run"}  # `taken` untouched: another worker applies the shard
-
-
-@dataclass(frozen=True)
-class Fed:
-    """What feeding a batch did: the actions it caused, and the places of events not stored again."""
-
-    actions: list[Action]
-    duplicates: list[int]  # indexes of events whose `id` the shard had already taken
-
-
-def _duplicates(bodies: list[dict[str, Any]], taken: list[dict[str, Any]]) -> list[int]:
-    """The places of the events the store did not journal; none known when another worker applied them."""
-    if taken[:1] == [_NOT_RUN]:
-        return []
-    journaled: dict[Any, int] = {}
-    for body in taken:
-        if body.get("id") is not None:
-            journaled[body["id"]] = journaled.get(body["id"], 0) + 1
-    found = []
-    for index, body in enumerate(bodies):
-        event_id = body.get("id")
-        if event_id is None:
-            continue
-        if journaled.get(event_id, 0) > 0:
-            journaled[event_id] -= 1  # the first of several with one id is the one journaled
-        else:
-            found.append(index)
-    return found
 
 
 class PlanChangedError(EngineError):
@@ -296,6 +266,27 @@ class Runtime:
         }
         self._submit(plain(body, f"member '{member_id}'"))
 
+    def register(self, records: Iterable[GroupRecord | MemberRecord]) -> None:
+        """Register or update groups and members in one transaction (journaled; all or none).
+
+        Unlike `add_group` and `add_member`, registering one again is not ignored: a group takes
+        the new record (keeping its members), a member gains what the record gives (tags,
+        attributes, counters, groups, non-empty fields) and keeps the rest.
+        """
+        now = self.clock.now()
+        bodies = []
+        for record in records:
+            op = "group" if isinstance(record, GroupRecord) else "member"
+            bodies.append(plain({"op": op, "time": now, **record.journal_body()}, f"{op} '{record.id}'"))
+        if bodies:
+            with self._lock:
+                self._apply(self.shard, bodies, until=None)
+
+    def read(self, look: Callable[[Engine], T]) -> T:
+        """`look(engine)` on the shard's engine, caught up with the store, while nothing else moves it."""
+        with self._lock:
+            return look(self.engine())
+
     # ---- events and time -------------------------------------------------------------------------------
 
     def feed(self, event: Mapping[str, Any] | Event) -> list[Action]:
@@ -339,12 +330,12 @@ class Runtime:
                 index = next((i for i, b in enumerate(bodies) if b == body), None)
                 raise EventError(exc.reason, exc.field, index) from None
 
-        taken: list[dict[str, Any]] = [_NOT_RUN]
+        taken: list[dict[str, Any]] = [NOT_RUN]
         with self._lock:
             actions = self._apply(self.shard, bodies, until=None, check=not_late, taken=taken)
         if actions:
             self._wake.set()
-        return Fed(actions, _duplicates(bodies, taken))
+        return Fed(actions, duplicates(bodies, taken))
 
     def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
         """Journal an event for whichever worker applies this shard, without applying it here.

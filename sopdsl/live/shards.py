@@ -329,3 +329,34 @@ def plain(body: dict[str, Any], what: str) -> dict[str, Any]:
             f"{what}: '{broken}' holds a lone surrogate (half of a character); pass the text itself"
         )
     return result
+
+
+NOT_RUN: dict[str, Any] = {"op": "not run"}  # `taken` untouched: another worker applies the shard
+
+
+@dataclass(frozen=True)
+class Fed:
+    """What feeding a batch did: the actions it caused, and the places of events not stored again."""
+
+    actions: list[Action]
+    duplicates: list[int]  # indexes of events whose `id` the shard had already taken
+
+
+def duplicates(bodies: list[dict[str, Any]], taken: list[dict[str, Any]]) -> list[int]:
+    """The places of the events the store did not journal; none known when another worker applied them."""
+    if taken[:1] == [NOT_RUN]:
+        return []
+    journaled: dict[Any, int] = {}
+    for body in taken:
+        if body.get("id") is not None:
+            journaled[body["id"]] = journaled.get(body["id"], 0) + 1
+    found = []
+    for index, body in enumerate(bodies):
+        event_id = body.get("id")
+        if event_id is None:
+            continue
+        if journaled.get(event_id, 0) > 0:
+            journaled[event_id] -= 1  # the first of several with one id is the one journaled
+        else:
+            found.append(index)
+    return found
