@@ -45,7 +45,7 @@ from sopdsl.live.dispatch import (
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
-from sopdsl.live.shards import NOT_RUN, Check, Fed, Shards, duplicates, plain
+from sopdsl.live.shards import Check, Fed, Shards, Taken, fed, plain
 from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan
@@ -330,12 +330,12 @@ class Runtime:
                 index = next((i for i, b in enumerate(bodies) if b == body), None)
                 raise EventError(exc.reason, exc.field, index) from None
 
-        taken: list[dict[str, Any]] = [NOT_RUN]
+        taken = Taken()
         with self._lock:
             actions = self._apply(self.shard, bodies, until=None, check=not_late, taken=taken)
         if actions:
             self._wake.set()
-        return Fed(actions, duplicates(bodies, taken))
+        return fed(bodies, actions, taken)
 
     def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
         """Journal an event for whichever worker applies this shard, without applying it here.
@@ -501,7 +501,7 @@ class Runtime:
         until: int | None,
         check: Check | None = None,
         changes: list[PlanChange] | None = None,
-        taken: list[dict[str, Any]] | None = None,
+        taken: Taken | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
         actions = self._shards.apply(name, new, until=until, check=check, changes=changes, taken=taken)

@@ -28,6 +28,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.live.auth import Tokens
 from sopdsl.live.bodies import MAX_BODY
+from sopdsl.live.commit import ClosedError, GroupCommitter
 from sopdsl.live.metrics import ServiceCounters, exposition, registry
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.runtime import Fed
@@ -105,6 +106,7 @@ class Service:
         log: TextIO | None = None,
         tokens: Tokens | None = None,
         allowed_hosts: Iterable[str] | None = None,
+        group_commit: bool = True,
     ) -> None:
         self.runtime = runtime
         self.zone = zone
@@ -118,7 +120,9 @@ class Service:
         self.registry = registry(self._stats, self.counters)
         self.last_tick_error: str | None = None
         self.started_at = time.monotonic()
-        self._lock = threading.Lock()  # one feed at a time, and none once the runtime is closed
+        self._lock = (
+            threading.Lock()
+        )  # the runtime's stats and (without group commit) feeds, never once closed
         # One tick at a time: two concurrent ticks of one Runtime were seen handing the same action
         # to its executor twice (memory and SQLite stores).
         self._tick_lock = threading.Lock()
@@ -126,6 +130,8 @@ class Service:
         self._stop = threading.Event()
         self._ticked = threading.Event()  # the timer loop has run once: the store answers
         self._closed = False
+        # Requests arriving together share a transaction (and its fsync); see commit.py.
+        self._committer = GroupCommitter(runtime.feed_batch) if group_commit else None
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -181,6 +187,8 @@ class Service:
             self._server.stop()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self._committer is not None:
+            self._committer.close()
         with self._lock, self._tick_lock:
             if not self._closed:
                 self._closed = True
@@ -266,23 +274,31 @@ class Service:
             problem = RejectedEventError(
                 f"an event must be a JSON object, got {_json_type(events[cut])}", None, cut
             )
-        with self._lock:
-            if self._closed or self._stop.is_set():
-                raise ShuttingDownError("the service is shutting down; send the events again later")
-            try:
-                fed = self.runtime.feed_batch(events[:cut]) if cut else Fed([], [])
-            except SopdslError as exc:
-                # All or none: the events before the bad one go in again, on their own.
-                index = getattr(exc, "index", None) or 0
-                fed = self.runtime.feed_batch(events[:index]) if index else Fed([], [])
-                message = getattr(exc, "reason", str(exc))
-                problem = RejectedEventError(message, getattr(exc, "field", None), index)
+        if self._closed or self._stop.is_set():
+            raise ShuttingDownError("the service is shutting down; send the events again later")
+        try:
+            fed = self._feed(events[:cut]) if cut else Fed([], [])
+        except SopdslError as exc:
+            # All or none: the events before the bad one go in again, on their own.
+            index = getattr(exc, "index", None) or 0
+            fed = self._feed(events[:index]) if index else Fed([], [])
+            message = getattr(exc, "reason", str(exc))
+            problem = RejectedEventError(message, getattr(exc, "field", None), index)
         if problem is not None:
             self.counters.rejected += 1
         self.counters.duplicates += len(fed.duplicates)
         if fed.actions:
             self._wake.set()
         return fed, problem
+
+    def _feed(self, events: list[Any]) -> Fed:
+        if self._committer is not None:
+            try:
+                return self._committer.submit(events)
+            except ClosedError as exc:
+                raise ShuttingDownError(str(exc)) from None
+        with self._lock:
+            return self.runtime.feed_batch(events)
 
     def feed_lines(self, lines: Iterable[str], *, name: str = "stdin") -> int:
         """Feed one JSON event per line (blank lines skipped); report each bad line and go on. Returns how many were bad."""

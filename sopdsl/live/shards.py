@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sopdsl.engine.actions import Action
@@ -96,11 +96,12 @@ class Shards:
         until: int | None,
         check: Check | None = None,
         changes: list[PlanChange] | None = None,
-        taken: list[dict[str, Any]] | None = None,
+        taken: Taken | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably.
 
-        `taken` receives the new entries the store journaled (not those whose event id it had)."""
+        `taken` receives the new entries the store journaled (not those whose event id it had),
+        and how many actions each caused."""
         try:
             return self._apply_once(name, new, until, check, changes, taken)
         except StaleError:
@@ -115,7 +116,7 @@ class Shards:
         until: int | None,
         check: Check | None,
         changes: list[PlanChange] | None,
-        taken: list[dict[str, Any]] | None = None,
+        taken: Taken | None = None,
         restore: bool = True,
     ) -> list[Action]:
         s = self.settings
@@ -143,15 +144,20 @@ class Shards:
             if check is not None:
                 for body in offered:
                     check(shard.engine, body)  # refusing now leaves engine and store in step
-            if taken is not None:
-                taken[:] = offered
             pending = [e.body for e in existing if e.seq > info.applied]
             shard.collect = collected
             decided: list[PlanChange] = []
             shard.changes = decided
             try:
-                for body in [*pending, *offered]:
+                for body in pending:
                     shard.play(body)
+                caused = []
+                for body in offered:
+                    before = len(collected)
+                    shard.play(body)
+                    caused.append(len(collected) - before)
+                if taken is not None:
+                    taken.bodies, taken.caused = list(offered), caused
                 due = shard.engine.next_due()
                 # The first tick also starts the engine (setting up groups and members does not),
                 # which arms the calendars: they may be due at once.
@@ -331,32 +337,41 @@ def plain(body: dict[str, Any], what: str) -> dict[str, Any]:
     return result
 
 
-NOT_RUN: dict[str, Any] = {"op": "not run"}  # `taken` untouched: another worker applies the shard
+@dataclass
+class Taken:
+    """What the store journaled of a batch: the new entries, and how many actions each one caused."""
+
+    bodies: list[dict[str, Any]] | None = None  # None: another worker applies the shard
+    caused: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Fed:
-    """What feeding a batch did: the actions it caused, and the places of events not stored again."""
+    """What feeding a batch did: the actions it caused (in order), the places of events not stored
+    again, and how many of the actions each event caused (0 for a duplicate)."""
 
     actions: list[Action]
     duplicates: list[int]  # indexes of events whose `id` the shard had already taken
+    caused: list[int] = field(default_factory=list)
 
 
-def duplicates(bodies: list[dict[str, Any]], taken: list[dict[str, Any]]) -> list[int]:
-    """The places of the events the store did not journal; none known when another worker applied them."""
-    if taken[:1] == [NOT_RUN]:
-        return []
+def fed(bodies: list[dict[str, Any]], actions: list[Action], taken: Taken) -> Fed:
+    """The `Fed` of a batch: which events were duplicates, and which actions each one caused."""
+    if taken.bodies is None:
+        return Fed(actions, [], [0] * len(bodies))  # applied elsewhere: nothing known here
     journaled: dict[Any, int] = {}
-    for body in taken:
+    for body in taken.bodies:
         if body.get("id") is not None:
             journaled[body["id"]] = journaled.get(body["id"], 0) + 1
-    found = []
+    found, caused = [], []
+    counts = iter(taken.caused)
     for index, body in enumerate(bodies):
         event_id = body.get("id")
-        if event_id is None:
-            continue
-        if journaled.get(event_id, 0) > 0:
-            journaled[event_id] -= 1  # the first of several with one id is the one journaled
-        else:
+        if event_id is not None and journaled.get(event_id, 0) == 0:
             found.append(index)
-    return found
+            caused.append(0)
+            continue
+        if event_id is not None:
+            journaled[event_id] -= 1  # the first of several with one id is the one journaled
+        caused.append(next(counts, 0))
+    return Fed(actions, found, caused)
