@@ -117,6 +117,8 @@ class Server:
             self._thread.join(0.01)
             waited += 0.01
         if not self.server.started:
+            self.server.should_exit = True
+            self.socket.close()
             raise OSError(f"the HTTP server did not start: {self.error!r}")
 
     def stop(self) -> None:

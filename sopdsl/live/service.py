@@ -120,9 +120,8 @@ class Service:
         self.registry = registry(self._stats, self.counters)
         self.last_tick_error: str | None = None
         self.started_at = time.monotonic()
-        self._lock = (
-            threading.Lock()
-        )  # the runtime's stats and (without group commit) feeds, never once closed
+        # Guards reading the runtime's stats and (without group commit) feeds: none once it is closed.
+        self._lock = threading.Lock()
         # One tick at a time: two concurrent ticks of one Runtime were seen handing the same action
         # to its executor twice (memory and SQLite stores).
         self._tick_lock = threading.Lock()
@@ -154,10 +153,10 @@ class Service:
 
         self._server = Server(create_app(self), self.host, self.port)
         self.port = self._server.port
+        self._server.start()
         self._threads = [threading.Thread(target=self._timer_loop, name="sopdsl-timers", daemon=True)]
         for thread in self._threads:
             thread.start()
-        self._server.start()
 
     @property
     def url(self) -> str:
