@@ -235,3 +235,12 @@ def test_a_members_state_shows_their_flows_and_waits(client: Client) -> None:
         ("timeout", "reports", "2026-03-09T09:00:00+08:00")
     ]
     assert client.get("/admin/members/nobody", headers=AUTH).status_code == 404
+
+
+def test_the_admin_api_takes_every_field_of_the_engines_records() -> None:
+    # A field added to MemberRecord or GroupRecord (the trust issue's, say) must be added here too.
+    from sopdsl.engine.records import GROUP_FIELDS, MEMBER_FIELDS
+    from sopdsl.live.member_records import GroupIn, MemberIn
+
+    assert set(MemberIn.model_fields) == set(MEMBER_FIELDS) - {"id"}
+    assert set(GroupIn.model_fields) == set(GROUP_FIELDS) - {"id"}
