@@ -288,7 +288,10 @@ def main() -> None:
     parser.add_argument(
         "--claim-sizes", default="0,50000,100000", help="finished outbox rows to measure claims after"
     )
-    parser.add_argument("--only", choices=["throughput", "claims"], help="run one part only")
+    parser.add_argument("--only", choices=["throughput", "claims", "http"], help="run one part only")
+    parser.add_argument("--connections", type=int, default=8, help="HTTP load client connections")
+    parser.add_argument("--seconds", type=float, default=30.0, help="HTTP measurement, after the warm-up")
+    parser.add_argument("--warmup", type=float, default=5.0, help="HTTP warm-up seconds")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
     args = parser.parse_args()
     events = 400 if args.quick else args.events
@@ -301,15 +304,25 @@ def main() -> None:
         sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop")))
     )
     plan_text = plan.dumps()
-    results = [] if args.only == "claims" else _throughput(args, plan_text, events, runs)
-    claims = [] if args.only == "throughput" else _claims(args, sizes)
+    if args.only == "http":
+        from bench.live_http import describe, measure_http
+
+        seconds, warmup = (5.0, 1.0) if args.quick else (args.seconds, args.warmup)
+        print(__import__("bench.live_http").live_http.__doc__.split("\n\n", 1)[1].strip())
+        results = [measure_http(plan_text, connections=args.connections, warmup=warmup, seconds=seconds)]
+        print(describe(results[0]), flush=True)
+        claims: list[dict[str, Any]] = []
+    else:
+        results = [] if args.only == "claims" else _throughput(args, plan_text, events, runs)
+        claims = [] if args.only == "throughput" else _claims(args, sizes)
     machine = {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
         "processor": _cpu_name(),
     }
-    out = ROOT / "bench" / "results" / ("live-claims.json" if args.only == "claims" else "live.json")
+    name = {"claims": "live-claims.json", "http": "live-http.json"}.get(args.only or "", "live.json")
+    out = ROOT / "bench" / "results" / name
     out.parent.mkdir(exist_ok=True)
     body = {"machine": machine, "events": events, "runs": runs, "results": results, "claims": claims}
     out.write_text(json.dumps(body, indent=1) + "\n")

@@ -7,7 +7,9 @@
 #
 # Environment: PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres), SOPDSL_DB (sopdsl),
 # PORT (8080), SOPDSL (the sopdsl command; default: .venv/bin/sopdsl, else sopdsl on PATH),
-# EXECUTORS (runtime/executors.yaml). Extra `sopdsl run` options go in SOPDSL_RUN_OPTIONS.
+# EXECUTORS (runtime/executors.yaml), SOPDSL_TOKENS (the bearer tokens, `TOKEN SHARD[,SHARD...]`
+# a line: `sopdsl run` refuses to start without them). Extra `sopdsl run` options go in
+# SOPDSL_RUN_OPTIONS (`--insecure-no-auth` to try it out on this machine without tokens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host="${PGHOST:-127.0.0.1}" port="${PGPORT:-5432}" user="${PGUSER:-postgres}" db="${SOPDSL_DB:-sopdsl}"

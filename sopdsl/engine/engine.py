@@ -229,7 +229,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         owner: str | None = None,
     ) -> GroupState:
         """Register a group (from a fixture or a store) before or while running: a `GroupRecord`,
-        or an id and the record's fields as keywords."""
+        or an id and the record's fields as keywords. Registering a known group again updates it."""
         record = group_record(group, locals())
         group_id = record.id
         declared = self.program.groups.get(group_id)
@@ -245,6 +245,14 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             operator=record.operator or (declared.operator if declared else None),
             owner=record.owner,
         )
+        previous = self.groups.get(group_id)
+        if previous is not None:
+            # Registered again (an update): the group keeps its members and history, and its
+            # own timers are set again from the new record instead of doubling up.
+            state.members, state.last_message_at = previous.members, previous.last_message_at
+            state.dissolved = previous.dissolved
+            self.heap = [e for e in self.heap if e[3] != group_id or e[5] not in (_CAL, _GROUP_SILENT)]
+            heapq.heapify(self.heap)
         self.groups[group_id] = state
         if self._started:
             self._arm_group(state)

@@ -72,7 +72,9 @@ class _Switching(_Parts):
                 moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
                 changes.append(change(versions.FINISHES, at=at_step))
         self.delivery = self.delivery.moved_to(plan.declarations.policy, plan.declarations.coupons)
+        before = self.program.groups
         self._install(plan, retired)
+        self._redeclare(before)
         for flow, index, pc in moves:
             flow.playbook, flow.pc = index, pc
             instr = self.compiled[index].code_of(flow.entry)[pc]
@@ -80,6 +82,24 @@ class _Switching(_Parts):
                 self._rewait(flow, instr)
         self._carry_over(old_live, old_armed)
         return changes
+
+    def _redeclare(self, before: dict[str, lang.Group]) -> None:
+        """Groups the engine knows take the new version's declarations, as a group met afresh would.
+
+        A declaration only took effect when its group was first met, so a version that newly
+        declared a known group's tags never put them in force (nor dropped the ones it removed).
+        """
+        for group_id, group in self.groups.items():
+            old, new = before.get(group_id), self.program.groups.get(group_id)
+            if old == new:
+                continue
+            group.tags -= set(old.tags if old else ()) - set(new.tags if new else ())
+            group.tags |= set(new.tags if new else ())
+            if new is not None and new.operator and group.operator in (None, old.operator if old else None):
+                group.operator = new.operator
+            zones = (old.timezone if old else None, new.timezone if new else None)
+            if zones[0] != zones[1]:
+                group.zone = timeutil.zone(zones[1] or self.program.timezone)
 
     @staticmethod
     def _rewait(flow: Flow, instr: Instr) -> None:

@@ -20,6 +20,7 @@ import click
 
 from sopdsl.build import PathError
 from sopdsl.errors import PlanError, SopdslError, StoreError
+from sopdsl.live.auth import AuthConfigError, allowed_hosts, check_listen, load_tokens
 from sopdsl.live.executors_config import ExecutorConfigError, default_executors, load_executors
 from sopdsl.live.redact import RedactingFormatter, redact_text, redact_url, secrets_of
 from sopdsl.live.reload import Reloader, read_plan, report
@@ -39,6 +40,24 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
     help="Executor configuration (YAML or TOML); without it every action is printed as a JSON line.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--tokens",
+    "tokens_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Bearer tokens, one `TOKEN SHARD[,SHARD...]` a line (default: $SOPDSL_TOKENS).",
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Take requests without a token; only on a loopback address, for trying things out.",
+)
+@click.option(
+    "--allowed-host",
+    "allowed_host",
+    multiple=True,
+    help="Also answer to this Host header (a name the service is reached by); repeatable.",
+)
 @click.option(
     "--port", default=8080, show_default=True, type=int, help="Port to listen on; 0 picks a free one."
 )
@@ -75,6 +94,9 @@ def run_command(
     store: str,
     executors_file: str | None,
     host: str,
+    tokens_file: str | None,
+    insecure_no_auth: bool,
+    allowed_host: tuple[str, ...],
     port: int,
     use_stdin: bool,
     dry_run: bool,
@@ -97,6 +119,9 @@ def run_command(
             executors_file=executors_file,
             host=host,
             port=port,
+            tokens_file=tokens_file,
+            insecure_no_auth=insecure_no_auth,
+            allowed_host=allowed_host,
             use_stdin=use_stdin,
             dry_run=dry_run,
             shard=shard,
@@ -118,6 +143,9 @@ def run(
     executors_file: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
+    tokens_file: str | None = None,
+    insecure_no_auth: bool = False,
+    allowed_host: tuple[str, ...] = (),
     use_stdin: bool = False,
     dry_run: bool = False,
     shard: str = "default",
@@ -131,6 +159,12 @@ def run(
     Raises `click.UsageError` for paths that give nothing to run."""
     from sopdsl.live.runtime import Runtime, open_store
 
+    try:
+        tokens = load_tokens(tokens_file)
+        check_listen(host, tokens, insecure_no_auth)
+    except AuthConfigError as exc:
+        click.echo(str(exc), err=True)
+        return EXIT_USAGE
     try:
         build = read_plan(plan_paths, root)
     except PlanError as exc:
@@ -176,7 +210,14 @@ def run(
     except SopdslError as exc:
         click.echo(f"error: {redact_text(str(exc), secrets_of(store))}", err=True)
         return EXIT_FOUND
-    service = Service(runtime, zone=zone, host=host, port=port)
+    service = Service(
+        runtime,
+        zone=zone,
+        host=host,
+        port=port,
+        tokens=tokens,
+        allowed_hosts=allowed_hosts(host, allowed_host),
+    )
     try:
         service.start()
     except OSError as exc:
@@ -185,6 +226,8 @@ def run(
         return EXIT_USAGE
 
     mode = " (dry run)" if dry_run else ""
+    if tokens is None:
+        mode += " (no authentication: --insecure-no-auth)"
     click.echo(
         f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {redact_url(store)}{mode}, "
         f"listening on {service.url}",

@@ -18,7 +18,21 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
 from sopdsl.kinds import ACTIONS
+from sopdsl.live.retry import RetryPolicy
 from sopdsl.plan import Plan
+
+__all__ = [
+    "ACTION_KINDS",
+    "CustomAction",
+    "Executor",
+    "ExecutorError",
+    "RetryPolicy",
+    "calls",
+    "check_custom",
+    "missing_executors",
+    "registry",
+    "resolve",
+]
 
 Executor: TypeAlias = Callable[[Action, str], None]
 """Carries out one action; gets the action and its idempotency key. Raising means it did not happen."""
@@ -43,19 +57,6 @@ class CustomAction:
     def __call__(self, action: Action, key: str) -> None:
         """Validate the action's arguments with the model, then call the function."""
         self.fn(self.args.model_validate(action.detail.get("args", {})), action, key)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often a failing executor is tried (`attempts` calls in all) and how long between tries."""
-
-    attempts: int = 5
-    base: float = 30.0  # seconds before the second try; doubled for each one after
-    cap: float = 3600.0
-
-    def delay(self, failures: int) -> int:
-        """Seconds to wait after the `failures`-th failed call."""
-        return int(min(self.cap, self.base * 2 ** max(0, failures - 1)))
 
 
 def calls(plan: Plan) -> Iterator[lang.CallStep]:

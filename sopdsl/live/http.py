@@ -1,139 +1,129 @@
-"""The service's HTTP face: `POST /events`, `GET /health`, `GET /metrics`.
+"""Serving the service's ASGI app with uvicorn, in a thread of the `sopdsl run` process.
 
-Input: HTTP requests. Output: JSON answers (Prometheus text for `/metrics`), computed by the
-service behind it (`sopdsl.live.service.Service`); this module only speaks HTTP: routes, methods,
-body limits and decoding, status codes. A bug while handling an event is answered with a 500 and
-logged, and the server goes on.
+Input: the app (`app.py`), a host and a port. Output: a listening socket bound at once (so an
+address in use is an `OSError` the command reports, not uvicorn exiting the process), an event
+loop in its own thread serving it, and a graceful stop: no new connections, requests in
+progress finish (up to a deadline), idle connections close. Slow clients cost no thread: a
+connection that has not sent a whole request head within `HEAD_TIMEOUT` is closed, one idle
+after a response within `KEEP_ALIVE`; the listen backlog is large, so bursts of connections
+queue instead of being reset.
 """
 
 from __future__ import annotations
 
-import json
-import traceback
-from collections.abc import Mapping
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+import asyncio
+import logging
+import socket
+import threading
+from typing import Any
 
-from sopdsl.live.redact import redact_urls_in
+import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
-MAX_BODY = 4 * 1024 * 1024
-
-
-class ShuttingDownError(Exception):
-    """An event arrived after the service began to stop; it was not fed (answered 503)."""
-
-
-class Endpoints(Protocol):
-    """What the HTTP server serves (`sopdsl.live.service.Service` is one)."""
-
-    def health(self) -> tuple[int, dict[str, Any]]:
-        """The status and JSON body of `GET /health`."""
-        ...
-
-    def metrics(self) -> str:
-        """The Prometheus text of `GET /metrics`."""
-        ...
-
-    def submit(self, payload: Any) -> tuple[int, dict[str, Any]]:
-        """Feed a decoded `POST /events` body; the status and JSON body to answer with."""
-        ...
-
-    def say(self, message: str) -> None:
-        """Write one line to the service's log."""
-        ...
+HEAD_TIMEOUT = 10.0  # seconds for a new connection to send its request line and headers
+KEEP_ALIVE = 5  # seconds an idle connection is kept after a response
+BACKLOG = 4096  # connections the kernel queues before accept
+MAX_CONNECTIONS = 2000  # beyond this, new requests are answered 503 at once
+GRACE = 10  # seconds requests in progress get to finish at shutdown
 
 
-def listen(endpoints: Endpoints, host: str, port: int) -> ThreadingHTTPServer:
-    """A server bound to `host:port` (raises OSError if the address is taken); run `serve_forever` in a thread."""
-    server = ThreadingHTTPServer((host, port), _handler(endpoints))
-    server.daemon_threads = True
-    return server
+class _HeadTimeout(asyncio.Protocol):
+    """Closes a connection that does not send a whole request head within HEAD_TIMEOUT seconds.
+
+    Mixed into uvicorn's HTTP protocols: `cycle` is set once a request head has arrived; after
+    that uvicorn's own keep-alive timer covers the idle time between requests.
+    """
+
+    cycle: Any
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._head_timeout)
+
+    def _head_timeout(self) -> None:
+        if self.cycle is None and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_timer.cancel()
+        super().connection_lost(exc)
 
 
-def _handler(service: Endpoints) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "sopdsl"
+class _TimedH11(_HeadTimeout, H11Protocol):
+    """uvicorn's pure-Python HTTP/1.1 protocol (h11), with the head timeout."""
 
-        def do_GET(self) -> None:
-            if self._endpoint == "/health":
-                self._json(*service.health())
-            elif self._endpoint == "/metrics":
-                self._send(
-                    HTTPStatus.OK, service.metrics().encode(), "text/plain; version=0.0.4; charset=utf-8"
-                )
-            elif self._endpoint == "/events":
-                self._json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "send events with POST"}, allow="POST")
-            else:
-                self._not_found()
 
-        def do_POST(self) -> None:
-            if self._endpoint != "/events":
-                if self._endpoint in ("/health", "/metrics"):
-                    self._json(
-                        HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"use GET {self._endpoint}"}, allow="GET"
-                    )
-                else:
-                    self._not_found()
-                return
-            length = self.headers.get("Content-Length")
-            if length is None or not length.isdigit():
-                self._json(HTTPStatus.LENGTH_REQUIRED, {"error": "a Content-Length header is required"})
-                return
-            if int(length) > MAX_BODY:
-                self._json(
-                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                    {"error": f"the body is over {MAX_BODY} bytes; send fewer events per request"},
-                )
-                return
-            raw = self.rfile.read(int(length))
-            try:
-                payload = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                self._json(HTTPStatus.BAD_REQUEST, {"error": "the body is not UTF-8", "field": None})
-                return
-            except json.JSONDecodeError as exc:
-                error = f"the body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                self._json(HTTPStatus.BAD_REQUEST, {"error": error, "field": None})
-                return
-            try:
-                self._json(*service.submit(payload))
-            except ShuttingDownError as exc:
-                self._json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)})
-            except Exception as exc:
-                # A bug, not the caller's mistake: answered and logged, and the service goes on.
-                service.say(
-                    "error: internal error while handling an event: "
-                    + redact_urls_in(f"{type(exc).__name__}: {exc}")
-                )
-                service.say(redact_urls_in(traceback.format_exc().rstrip()))
-                self._json(
-                    HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
-                )
+try:  # the C parser and event loop, when installed: about twice the requests per second
+    import uvloop  # noqa: F401
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-        @property
-        def _endpoint(self) -> str:
-            return self.path.split("?", 1)[0]  # a scraper may add a query string
+    class _TimedHttpTools(_HeadTimeout, HttpToolsProtocol):
+        """uvicorn's httptools protocol, with the head timeout."""
 
-        def _not_found(self) -> None:
-            self._json(
-                HTTPStatus.NOT_FOUND, {"error": f"no such endpoint {self._endpoint}; try POST /events"}
-            )
+    PROTOCOL: type[asyncio.Protocol] = _TimedHttpTools
+    LOOP = "uvloop"
+except ImportError:  # pragma: no cover - the dependencies include both
+    PROTOCOL, LOOP = _TimedH11, "asyncio"
 
-        def _json(self, status: int, body: Mapping[str, Any], allow: str | None = None) -> None:
-            data = json.dumps(body, ensure_ascii=False, sort_keys=True).encode("utf-8")
-            self._send(status, data, "application/json; charset=utf-8", allow)
 
-        def _send(self, status: int, data: bytes, content_type: str, allow: str | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            if allow:
-                self.send_header("Allow", allow)
-            self.end_headers()
-            self.wfile.write(data)
+class Server:
+    """An ASGI app served by uvicorn in a daemon thread; `start`, then `stop`."""
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # one line per request would drown the action log; errors are reported above
+    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets that say so, and
+        # without it every answer waited ~40 ms for the client's delayed ACK (Nagle).
+        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))  # raises OSError (address in use) to the caller
+            self.socket.listen(BACKLOG)
+        except BaseException:
+            self.socket.close()
+            raise
+        self.port = int(self.socket.getsockname()[1])
+        config = uvicorn.Config(
+            app,
+            http=PROTOCOL,
+            loop=LOOP,
+            lifespan="off",
+            log_config=None,  # the command's logging stays as it set it up
+            log_level=logging.WARNING,
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE,
+            timeout_graceful_shutdown=GRACE,
+            limit_concurrency=MAX_CONNECTIONS,
+            backlog=BACKLOG,
+            server_header=False,
+        )
+        self.server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name="sopdsl-http", daemon=True)
+        self.error: BaseException | None = None
 
-    return Handler
+    def _run(self) -> None:
+        try:
+            self.server.run(sockets=[self.socket])
+        except BaseException as exc:  # reported by `start`; uvicorn exits with SystemExit on some failures
+            self.error = exc
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Serve in a thread; return once uvicorn accepts connections (raise OSError if it could not start)."""
+        self._thread.start()
+        waited = 0.0
+        while not self.server.started and self._thread.is_alive() and waited < timeout:
+            self._thread.join(0.01)
+            waited += 0.01
+        if not self.server.started:
+            self.server.should_exit = True
+            self.socket.close()
+            raise OSError(f"the HTTP server did not start: {self.error!r}")
+
+    def stop(self) -> None:
+        """Stop accepting, let requests in progress finish (up to GRACE s), then close (idempotent)."""
+        self.server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=GRACE + 5)
+        self.socket.close()

@@ -98,7 +98,8 @@ class Outbox:
                     row.error,
                 )
             else:
-                row.next_at = now + s.retry.delay(row.failures)
+                # The receiver's Retry-After, when it gave one, lengthens the wait.
+                row.next_at = now + int(s.retry.delay(row.failures, getattr(exc, "retry_after", None)))
                 log.warning(
                     "sopdsl runtime: %s %s (key %s) failed, retry %d at %d: %s",
                     action.kind,

@@ -21,7 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -45,7 +45,7 @@ from sopdsl.live.dispatch import (
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
-from sopdsl.live.shards import Check, Shards, plain
+from sopdsl.live.shards import Check, Fed, Shards, Taken, fed, plain
 from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan
@@ -56,6 +56,7 @@ __all__ = [
     "EventError",
     "Executor",
     "ExecutorError",
+    "Fed",
     "ManualClock",
     "PlanChange",
     "PlanChangedError",
@@ -66,6 +67,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("sopdsl.runtime")
+
+T = TypeVar("T")
 
 _GRACE = 60  # the engine's clock this far behind the runtime's means the runtime was down
 
@@ -263,6 +266,27 @@ class Runtime:
         }
         self._submit(plain(body, f"member '{member_id}'"))
 
+    def register(self, records: Iterable[GroupRecord | MemberRecord]) -> None:
+        """Register or update groups and members in one transaction (journaled; all or none).
+
+        Unlike `add_group` and `add_member`, registering one again is not ignored: a group takes
+        the new record (keeping its members), a member gains what the record gives (tags,
+        attributes, counters, groups, non-empty fields) and keeps the rest.
+        """
+        now = self.clock.now()
+        bodies = []
+        for record in records:
+            op = "group" if isinstance(record, GroupRecord) else "member"
+            bodies.append(plain({"op": op, "time": now, **record.journal_body()}, f"{op} '{record.id}'"))
+        if bodies:
+            with self._lock:
+                self._apply(self.shard, bodies, until=None)
+
+    def read(self, look: Callable[[Engine], T]) -> T:
+        """`look(engine)` on the shard's engine, caught up with the store, while nothing else moves it."""
+        with self._lock:
+            return look(self.engine())
+
     # ---- events and time -------------------------------------------------------------------------------
 
     def feed(self, event: Mapping[str, Any] | Event) -> list[Action]:
@@ -282,6 +306,10 @@ class Runtime:
         event raises `EventError` whose `index` is its place in the batch (and whose message
         starts with it); nothing is stored then. Events are applied in the order given.
         """
+        return self.feed_batch(events).actions
+
+    def feed_batch(self, events: Iterable[Mapping[str, Any] | Event]) -> Fed:
+        """`feed_many`, also saying which events were not stored because their `id` was taken before."""
         now = self.clock.now()
         bodies: list[dict[str, Any]] = []
         for index, event in enumerate(events):
@@ -292,7 +320,7 @@ class Runtime:
                 raise EventError(exc.reason, exc.field, index) from None
             bodies.append(body)
         if not bodies:
-            return []
+            return Fed([], [])
 
         def not_late(engine: Engine, body: dict[str, Any]) -> None:
             try:
@@ -302,11 +330,12 @@ class Runtime:
                 index = next((i for i, b in enumerate(bodies) if b == body), None)
                 raise EventError(exc.reason, exc.field, index) from None
 
+        taken = Taken()
         with self._lock:
-            actions = self._apply(self.shard, bodies, until=None, check=not_late)
+            actions = self._apply(self.shard, bodies, until=None, check=not_late, taken=taken)
         if actions:
             self._wake.set()
-        return actions
+        return fed(bodies, actions, taken)
 
     def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
         """Journal an event for whichever worker applies this shard, without applying it here.
@@ -472,9 +501,10 @@ class Runtime:
         until: int | None,
         check: Check | None = None,
         changes: list[PlanChange] | None = None,
+        taken: Taken | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
-        actions = self._shards.apply(name, new, until=until, check=check, changes=changes)
+        actions = self._shards.apply(name, new, until=until, check=check, changes=changes, taken=taken)
         held = self._shards.held.get(name)
         if (
             name == self.shard

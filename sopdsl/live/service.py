@@ -2,14 +2,14 @@
 
 Input: events as JSON, over HTTP (`POST /events`, one event or a list) and, with `--stdin`, one
 per line of standard input; the passing of time, from a loop that ticks the runtime. Output: the
-runtime's actions, handed to the configured executors and returned to the HTTP caller; `GET
-/health` and `GET /metrics` (Prometheus text) for whoever watches the process. The engine stays
-single-threaded behind the runtime's own lock; the service feeds one event at a time, in arrival
-order, and never holds a feed back while an executor (a slow webhook) works in the timer loop. A
-bad event is answered with a located error and the service keeps running.
+runtime's actions, handed to the configured executors and returned to the HTTP caller as
+`queued`; health, readiness and Prometheus metrics for whoever watches the process. The engine
+stays single-threaded behind the runtime's own lock; the service feeds one batch at a time, in
+arrival order, and never holds a feed back while an executor (a slow webhook) works in the timer
+loop. A bad event is answered with a located error and the service keeps running.
 
-The HTTP protocol itself is in `http.py`, the `sopdsl run` command in `command.py`, reading the
-playbooks (at start and on SIGHUP) in `reload.py`.
+The HTTP app is in `app.py` (Starlette), its serving in `http.py` (uvicorn), the `sopdsl run`
+command in `command.py`, reading the playbooks (at start and on SIGHUP) in `reload.py`.
 """
 
 from __future__ import annotations
@@ -21,14 +21,17 @@ import time
 import traceback
 from collections.abc import Iterable, Mapping
 from http import HTTPStatus
-from http.server import ThreadingHTTPServer
 from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
-from sopdsl.live.http import MAX_BODY, ShuttingDownError, listen
+from sopdsl.live.auth import Tokens
+from sopdsl.live.bodies import MAX_BODY
+from sopdsl.live.commit import ClosedError, GroupCommitter
+from sopdsl.live.metrics import ServiceCounters, exposition, registry
 from sopdsl.live.redact import redact_urls_in
+from sopdsl.live.runtime import Fed
 
 __all__ = [
     "MAX_BODY",
@@ -41,34 +44,22 @@ __all__ = [
 
 TICK_EVERY = 1.0  # seconds: the engine's clock has one-second resolution
 
-# Runtime statistics as Prometheus series: name, type, help. Others are exported as gauges.
-_SERIES = {
-    "events_in": ("sopdsl_events_in_total", "counter", "Events accepted by the runtime."),
-    "actions_out": ("sopdsl_actions_out_total", "counter", "Actions handed to executors."),
-    "timers_pending": ("sopdsl_timers_pending", "gauge", "Timers waiting to come due."),
-    "failures": ("sopdsl_failures_total", "counter", "Executor calls that failed."),
-    "parked": ("sopdsl_actions_parked", "gauge", "Actions given up on after their retries."),
-    "pending": ("sopdsl_actions_pending", "gauge", "Actions waiting for an executor, or for a retry."),
-    "actions_failed": (
-        "sopdsl_actions_failed_total",
-        "counter",
-        "Actions that failed as they were decided (a template or a member's data was at fault); never executed.",
-    ),
-}
+
+class ShuttingDownError(Exception):
+    """An event arrived after the service began to stop; it was not fed (answered 503)."""
 
 
 class RuntimeLike(Protocol):
     """What the service needs of a runtime (`sopdsl.live.runtime.Runtime` is one).
 
-    `feed` and `tick` are called from different threads, so the runtime must serialize them.
+    `feed_batch` and `tick` are called from different threads, so the runtime must serialize them.
     """
 
-    def feed(self, event: Mapping[str, Any]) -> list[Action]:
-        """Take one event; return the actions it caused."""
-        ...
+    shard: str
+    executors: Any
 
-    def feed_many(self, events: Iterable[Mapping[str, Any]]) -> list[Action]:
-        """Take several events at once, all or none; return the actions they caused."""
+    def feed_batch(self, events: Iterable[Mapping[str, Any]]) -> Fed:
+        """Take several events at once, all or none; the actions they caused and the duplicates."""
         ...
 
     def tick(self, now: int | None = None) -> list[Action]:
@@ -113,6 +104,9 @@ class Service:
         port: int = 8080,
         tick_every: float = TICK_EVERY,
         log: TextIO | None = None,
+        tokens: Tokens | None = None,
+        allowed_hosts: Iterable[str] | None = None,
+        group_commit: bool = True,
     ) -> None:
         self.runtime = runtime
         self.zone = zone
@@ -120,42 +114,65 @@ class Service:
         self.port = port
         self.tick_every = tick_every
         self.log = log if log is not None else sys.stderr
-        self.rejected = 0
-        self.tick_errors = 0
+        self.tokens = tokens  # None: no authentication (`--insecure-no-auth`, loopback only)
+        self.allowed_hosts = list(allowed_hosts) if allowed_hosts is not None else None
+        self.counters = ServiceCounters()
+        self.registry = registry(self._stats, self.counters)
         self.last_tick_error: str | None = None
         self.started_at = time.monotonic()
-        self._lock = threading.Lock()  # one feed at a time, and none once the runtime is closed
+        # Guards reading the runtime's stats and (without group commit) feeds: none once it is closed.
+        self._lock = threading.Lock()
         # One tick at a time: two concurrent ticks of one Runtime were seen handing the same action
         # to its executor twice (memory and SQLite stores).
         self._tick_lock = threading.Lock()
         self._wake = threading.Event()  # set by a feed: its actions go to the executors at once
         self._stop = threading.Event()
+        self._ticked = threading.Event()  # the timer loop has run once: the store answers
         self._closed = False
-        self._server: ThreadingHTTPServer | None = None
+        # Requests arriving together share a transaction (and its fsync); see commit.py.
+        self._committer = GroupCommitter(runtime.feed_batch) if group_commit else None
+        self._server: Any = None
         self._threads: list[threading.Thread] = []
+
+    @property
+    def rejected(self) -> int:
+        """Events refused as malformed so far (HTTP and stdin)."""
+        return self.counters.rejected
+
+    @property
+    def tick_errors(self) -> int:
+        """Timer loop runs that failed so far."""
+        return self.counters.tick_errors
 
     # ---- running -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Listen (raises OSError if the address is taken) and start the HTTP and timer threads."""
-        self._server = listen(self, self.host, self.port)
-        self.port = int(self._server.server_address[1])
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="sopdsl-http", daemon=True),
-            threading.Thread(target=self._timer_loop, name="sopdsl-timers", daemon=True),
-        ]
+        """Listen (raises OSError if the address is taken), then serve HTTP and run the timer loop in threads."""
+        from sopdsl.live.app import create_app
+        from sopdsl.live.http import Server
+
+        self._server = Server(create_app(self), self.host, self.port)
+        self.port = self._server.port
+        self._server.start()
+        self._threads = [threading.Thread(target=self._timer_loop, name="sopdsl-timers", daemon=True)]
         for thread in self._threads:
             thread.start()
 
     @property
     def url(self) -> str:
         """The base URL the service listens on."""
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def request_stop(self) -> None:
         """Ask the service to stop; safe from a signal handler or another thread."""
         self._stop.set()
         self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested."""
+        return self._stop.is_set()
 
     def wait(self) -> None:
         """Block until a stop is requested (a signal, end of stdin, or `request_stop`)."""
@@ -163,13 +180,14 @@ class Service:
             pass
 
     def stop(self) -> None:
-        """Stop listening, finish the timer loop, and close the runtime (idempotent)."""
+        """Stop listening, let requests in progress finish, finish the timer loop, close the runtime (idempotent)."""
         self.request_stop()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
         for thread in self._threads:
             thread.join(timeout=30)
+        if self._committer is not None:
+            self._committer.close()
         with self._lock, self._tick_lock:
             if not self._closed:
                 self._closed = True
@@ -177,10 +195,10 @@ class Service:
 
     def _timer_loop(self) -> None:
         while not self._stop.is_set():
+            self.tick()
+            self._ticked.set()
             self._wake.wait(self.tick_every)
             self._wake.clear()
-            if not self._stop.is_set():
-                self.tick()
 
     def tick(self) -> list[Action]:
         """Run due timers and hand due actions to executors; a failure is logged and shown by /health."""
@@ -190,7 +208,7 @@ class Service:
             try:
                 actions = self.runtime.tick()
             except Exception as exc:
-                self.tick_errors += 1
+                self.counters.tick_errors += 1
                 self.last_tick_error = redact_urls_in(f"{type(exc).__name__}: {exc}")
                 self.say(f"error: the timer loop failed: {self.last_tick_error}")
                 if not isinstance(exc, SopdslError):
@@ -204,40 +222,50 @@ class Service:
     def feed(self, event: Any, index: int | None = None) -> list[Action]:
         """Feed one decoded JSON event; raise `RejectedEventError` if it is not an object or the runtime refuses it."""
         if not isinstance(event, dict):
-            self.rejected += 1
+            self.counters.rejected += 1
             raise RejectedEventError(f"an event must be a JSON object, got {_json_type(event)}", None, index)
-        with self._lock:
-            if self._closed:
-                raise ShuttingDownError("the service is shutting down; send the event again later")
-            try:
-                actions = self.runtime.feed(event)
-            except SopdslError as exc:
-                self.rejected += 1
-                raise RejectedEventError(str(exc), getattr(exc, "field", None), index) from None
-        if actions:
-            self._wake.set()
-        return actions
+        fed, problem = self._feed_list([event])
+        if problem is not None:
+            raise RejectedEventError(problem.message, problem.field, index)
+        return fed.actions
 
     def submit(self, payload: Any) -> tuple[int, dict[str, Any]]:
         """Feed one event or a list of them, in order; the HTTP status and JSON body to answer with.
 
-        A list stops at its first bad event: the events before it were taken (`accepted`), the
-        rest were not, so a client resends from `index` once that event is fixed.
+        The answer says which events were stored (`stored`, their places), which were not stored
+        again because their `id` was taken before (`duplicate`, `duplicate_ids`), which one was
+        refused and why (`failed`: its place, the error and the field), and which were not tried
+        after it (`not_tried`). A list stops at its first bad event: the events before it were
+        stored, so a client fixes that one and resends from `index`. Actions the events caused
+        are `queued`: the executors get them from the timer loop, after the answer.
         """
-        if not isinstance(payload, list):
-            try:
-                actions = self.feed(payload)
-            except RejectedEventError as exc:
-                return HTTPStatus.BAD_REQUEST, exc.to_json() | {"accepted": 0, "actions": []}
-            return HTTPStatus.ACCEPTED, {"accepted": 1, "actions": [a.to_json(self.zone) for a in actions]}
-        actions, problem = self._feed_list(payload)
-        answer = [a.to_json(self.zone) for a in actions]
-        if problem is not None:
-            assert problem.index is not None
-            return HTTPStatus.BAD_REQUEST, problem.to_json() | {"accepted": problem.index, "actions": answer}
-        return HTTPStatus.ACCEPTED, {"accepted": len(payload), "actions": answer}
+        events = payload if isinstance(payload, list) else [payload]
+        fed, problem = self._feed_list(events)
+        cut = problem.index if problem is not None and problem.index is not None else len(events)
+        duplicates = set(fed.duplicates)
+        stored = [i for i in range(cut) if i not in duplicates]
+        body: dict[str, Any] = {
+            "accepted": len(stored),
+            "stored": stored,
+            "duplicate": len(duplicates),
+            "duplicate_ids": [events[i].get("id") for i in sorted(duplicates)],
+            "failed": [],
+            "not_tried": list(range(cut + 1, len(events))),
+            "actions": [self.action_json(a) for a in fed.actions],
+        }
+        if problem is None:
+            return HTTPStatus.ACCEPTED, body
+        failed = {"index": cut, "error": problem.message, "field": problem.field}
+        return HTTPStatus.BAD_REQUEST, body | problem.to_json() | {"index": cut, "failed": [failed]}
 
-    def _feed_list(self, events: list[Any]) -> tuple[list[Action], RejectedEventError | None]:
+    def action_json(self, action: Action) -> dict[str, Any]:
+        """An action as an answer shows it: `queued` for one to go out, since its executor has not run yet."""
+        shown = action.to_json(self.zone)
+        if shown.get("status") == "done":
+            shown["status"] = "queued"
+        return shown
+
+    def _feed_list(self, events: list[Any]) -> tuple[Fed, RejectedEventError | None]:
         """Feed the events before the first bad one, in one transaction; and the bad one's error."""
         cut = next((i for i, e in enumerate(events) if not isinstance(e, dict)), len(events))
         problem = None
@@ -245,22 +273,31 @@ class Service:
             problem = RejectedEventError(
                 f"an event must be a JSON object, got {_json_type(events[cut])}", None, cut
             )
-        with self._lock:
-            if self._closed:
-                raise ShuttingDownError("the service is shutting down; send the events again later")
-            try:
-                actions = self.runtime.feed_many(events[:cut]) if cut else []
-            except SopdslError as exc:
-                # All or none: the events before the bad one go in again, on their own.
-                index = getattr(exc, "index", None) or 0
-                actions = self.runtime.feed_many(events[:index]) if index else []
-                message = getattr(exc, "reason", str(exc))
-                problem = RejectedEventError(message, getattr(exc, "field", None), index)
+        if self._closed or self._stop.is_set():
+            raise ShuttingDownError("the service is shutting down; send the events again later")
+        try:
+            fed = self._feed(events[:cut]) if cut else Fed([], [])
+        except SopdslError as exc:
+            # All or none: the events before the bad one go in again, on their own.
+            index = getattr(exc, "index", None) or 0
+            fed = self._feed(events[:index]) if index else Fed([], [])
+            message = getattr(exc, "reason", str(exc))
+            problem = RejectedEventError(message, getattr(exc, "field", None), index)
         if problem is not None:
-            self.rejected += 1
-        if actions:
+            self.counters.rejected += 1
+        self.counters.duplicates += len(fed.duplicates)
+        if fed.actions:
             self._wake.set()
-        return actions, problem
+        return fed, problem
+
+    def _feed(self, events: list[Any]) -> Fed:
+        if self._committer is not None:
+            try:
+                return self._committer.submit(events)
+            except ClosedError as exc:
+                raise ShuttingDownError(str(exc)) from None
+        with self._lock:
+            return self.runtime.feed_batch(events)
 
     def feed_lines(self, lines: Iterable[str], *, name: str = "stdin") -> int:
         """Feed one JSON event per line (blank lines skipped); report each bad line and go on. Returns how many were bad."""
@@ -274,7 +311,7 @@ class Service:
                 event = json.loads(line)
             except json.JSONDecodeError as exc:
                 bad += 1
-                self.rejected += 1
+                self.counters.rejected += 1
                 self.say(f"{name}:{number}:{exc.colno}: error: not JSON: {exc.msg}; line skipped")
                 continue
             try:
@@ -303,26 +340,46 @@ class Service:
             }
         return HTTPStatus.OK, body
 
+    def live(self) -> tuple[int, dict[str, Any]]:
+        """Liveness (`/healthz`): the process answers; 503 only once it is stopping."""
+        if self._stop.is_set():
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"status": "stopping"}
+        return HTTPStatus.OK, {"status": "ok"}
+
+    def ready(self) -> tuple[int, dict[str, Any]]:
+        """Readiness (`/readyz`): the timer loop has run and its last run reached the store."""
+        status, body = self.health()
+        if status == HTTPStatus.OK and not self._ticked.is_set():
+            return HTTPStatus.SERVICE_UNAVAILABLE, {**body, "status": "starting"}
+        return status, body
+
+    def _stats(self) -> dict[str, float]:
+        with self._lock:
+            stats: dict[str, float] = dict(self.runtime.stats()) if not self._closed else {}
+        if stats:
+            # Webhook attempts that failed and were retried inside one executor call: the store
+            # sees only the call's outcome, so they are added here.
+            stats["failures"] = stats.get("failures", 0) + sum(
+                getattr(e, "failed_attempts", 0) for e in _unique(self.runtime.executors)
+            )
+        return stats
+
     def metrics(self) -> str:
         """The runtime's statistics and the service's own counters in Prometheus text format."""
-        with self._lock:
-            stats = dict(self.runtime.stats()) if not self._closed else {}
-        lines: list[str] = []
-
-        def series(name: str, kind: str, help_text: str, value: float) -> None:
-            lines.extend((f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", f"{name} {value:g}"))
-
-        for key, value in stats.items():
-            name, kind, help_text = _SERIES.get(key, (f"sopdsl_{key}", "gauge", f"Runtime statistic {key}."))
-            series(name, kind, help_text, value)
-        series("sopdsl_events_rejected_total", "counter", "Events refused as malformed.", self.rejected)
-        series("sopdsl_tick_errors_total", "counter", "Timer loop runs that failed.", self.tick_errors)
-        return "\n".join(lines) + "\n"
+        return exposition(self.registry)
 
     def say(self, message: str) -> None:
         """Write one line to the service's log (stderr by default)."""
         self.log.write(message + "\n")
         self.log.flush()
+
+
+def _unique(executors: Any) -> list[Any]:
+    """Each executor once (one webhook may serve several kinds)."""
+    found: dict[int, Any] = {}
+    for executor in dict(executors or {}).values():
+        found.setdefault(id(executor), executor)
+    return list(found.values())
 
 
 def _json_type(value: Any) -> str:

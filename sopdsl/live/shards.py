@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sopdsl.engine.actions import Action
@@ -96,14 +96,18 @@ class Shards:
         until: int | None,
         check: Check | None = None,
         changes: list[PlanChange] | None = None,
+        taken: Taken | None = None,
     ) -> list[Action]:
-        """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
+        """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably.
+
+        `taken` receives the new entries the store journaled (not those whose event id it had),
+        and how many actions each caused."""
         try:
-            return self._apply_once(name, new, until, check, changes)
+            return self._apply_once(name, new, until, check, changes, taken)
         except StaleError:
             # The store is behind this process's engine (restored from a backup?): rebuild it.
             self.held.pop(name, None)
-            return self._apply_once(name, new, until, check, changes, restore=False)
+            return self._apply_once(name, new, until, check, changes, taken, restore=False)
 
     def _apply_once(
         self,
@@ -112,6 +116,7 @@ class Shards:
         until: int | None,
         check: Check | None,
         changes: list[PlanChange] | None,
+        taken: Taken | None = None,
         restore: bool = True,
     ) -> list[Action]:
         s = self.settings
@@ -144,8 +149,15 @@ class Shards:
             decided: list[PlanChange] = []
             shard.changes = decided
             try:
-                for body in [*pending, *offered]:
+                for body in pending:
                     shard.play(body)
+                caused = []
+                for body in offered:
+                    before = len(collected)
+                    shard.play(body)
+                    caused.append(len(collected) - before)
+                if taken is not None:
+                    taken.bodies, taken.caused = list(offered), caused
                 due = shard.engine.next_due()
                 # The first tick also starts the engine (setting up groups and members does not),
                 # which arms the calendars: they may be due at once.
@@ -323,3 +335,43 @@ def plain(body: dict[str, Any], what: str) -> dict[str, Any]:
             f"{what}: '{broken}' holds a lone surrogate (half of a character); pass the text itself"
         )
     return result
+
+
+@dataclass
+class Taken:
+    """What the store journaled of a batch: the new entries, and how many actions each one caused."""
+
+    bodies: list[dict[str, Any]] | None = None  # None: another worker applies the shard
+    caused: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Fed:
+    """What feeding a batch did: the actions it caused (in order), the places of events not stored
+    again, and how many of the actions each event caused (0 for a duplicate)."""
+
+    actions: list[Action]
+    duplicates: list[int]  # indexes of events whose `id` the shard had already taken
+    caused: list[int] = field(default_factory=list)
+
+
+def fed(bodies: list[dict[str, Any]], actions: list[Action], taken: Taken) -> Fed:
+    """The `Fed` of a batch: which events were duplicates, and which actions each one caused."""
+    if taken.bodies is None:
+        return Fed(actions, [], [0] * len(bodies))  # applied elsewhere: nothing known here
+    journaled: dict[Any, int] = {}
+    for body in taken.bodies:
+        if body.get("id") is not None:
+            journaled[body["id"]] = journaled.get(body["id"], 0) + 1
+    found, caused = [], []
+    counts = iter(taken.caused)
+    for index, body in enumerate(bodies):
+        event_id = body.get("id")
+        if event_id is not None and journaled.get(event_id, 0) == 0:
+            found.append(index)
+            caused.append(0)
+            continue
+        if event_id is not None:
+            journaled[event_id] -= 1  # the first of several with one id is the one journaled
+        caused.append(next(counts, 0))
+    return Fed(actions, found, caused)

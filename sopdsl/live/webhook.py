@@ -6,30 +6,35 @@ timestamp, the attempt number and the exact body bytes, so a captured request ca
 once its timestamp is older than the receiver's tolerance (`verify_signature`, the receiver's
 side). Raising tells the runtime the action did not go out: it retries later and, after its own
 limit, parks the action as failed. A 4xx answer (other than 408 and 429) raises
-`PermanentWebhookError`, since sending the same request again cannot succeed. Error messages name
+`PermanentWebhookError`, since sending the same request again cannot succeed. Requests go
+through httpx; retries within a call follow the runtime's one `RetryPolicy` (`retry.py`,
+through tenacity), honouring a `Retry-After` in seconds. Error messages name
 the URL with its credentials and secret parameters masked (`sopdsl.live.redact`).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import http.client
 import json
+import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+
 from sopdsl import __version__
 from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
 from sopdsl.live.redact import redact_text, redact_url, secrets_of
+from sopdsl.live.retry import RetryPolicy
+
+# httpx logs every request's full URL at INFO, query-string tokens included: only its warnings pass.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SIGNATURE_HEADER = "X-Sopdsl-Signature"
 TIMESTAMP_HEADER = "X-Sopdsl-Timestamp"
@@ -46,9 +51,20 @@ class WebhookError(EngineError):
 
     permanent = False
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after  # the receiver's Retry-After: the outbox waits at least this
+
+
+class _TransientError(Exception):
+    """One attempt that may succeed if sent again (5xx, 408, 429, a timeout, a refused connection)."""
+
+    def __init__(self, status: int | None, detail: str, retry_after: float | None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
 
 
 class PermanentWebhookError(WebhookError):
@@ -168,15 +184,6 @@ def encode(action: Action, key: str, zone: ZoneInfo) -> bytes:
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # urllib would replay a redirected POST as a GET without the body; a redirect is reported instead.
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
 @dataclass(repr=False)
 class Webhook:
     """An executor that POSTs each action to `url`; call it as `webhook(action, key)`.
@@ -198,47 +205,66 @@ class Webhook:
     previous_secrets: Sequence[bytes] = ()  # also signed with, while receivers move to `secret`
     clock: Callable[[], float] = time.time  # the signature's timestamp
     _target: str = field(init=False, default="")
-    _auth: str | None = field(init=False, default=None)
+    _auth: tuple[str, str] | None = field(init=False, default=None)
     _secrets: list[str] = field(init=False, default_factory=list)
+    # Attempts that failed and were retried within a call (the outbox counts a call that raised).
+    failed_attempts: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self._target, self._auth = _split_credentials(self.url)
         self._secrets = secrets_of(self.url)  # masked in a receiver's answer, too
+        self.policy = RetryPolicy(
+            attempts=self.retries + 1,
+            base=self.backoff,
+            cap=self.max_backoff,
+            max_retry_after=_MAX_RETRY_AFTER,
+        )
+        # Redirects are reported, not followed: a redirected POST would lose its body or its signature's meaning.
+        own = any(name.lower() == "authorization" for name in self.headers)
+        self._client = httpx.Client(
+            timeout=self.timeout, follow_redirects=False, auth=None if own else self._auth
+        )
 
     def __repr__(self) -> str:
         return f"Webhook(url={redact_url(self.url)!r}, timeout={self.timeout}, retries={self.retries})"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
 
     def __call__(self, action: Action, key: str) -> None:
         """Deliver one action, retrying transient failures; raise `WebhookError` if it did not go out."""
         body = encode(action, key, self.zone)
         what = f"{action.kind} action {key}"
         where = redact_url(self.url)
-        for attempt in range(1, self.retries + 2):
-            status, detail, retry_after = self._post(body, key, attempt)
+
+        def attempt(number: int) -> None:
+            status, detail, retry_after = self._post(body, key, number)
             detail = redact_text(detail, self._secrets)
             if status is not None and 200 <= status < 300:
                 return
             if status is not None and (300 <= status < 500) and status not in _RETRYABLE_4XX:
                 raise PermanentWebhookError(
-                    f"webhook {where} refused {what}: HTTP {status}{detail}; not retried",
-                    status=status,
+                    f"webhook {where} refused {what}: HTTP {status}{detail}; not retried", status=status
                 )
-            if attempt > self.retries:
-                answer = f"HTTP {status}{detail}" if status is not None else detail
-                raise WebhookError(
-                    f"webhook {where} failed for {what} after {attempt} attempt(s): {answer}",
-                    status=status,
-                )
-            delay = min(self.backoff * 2 ** (attempt - 1), self.max_backoff)
-            if retry_after is not None:
-                delay = max(delay, min(retry_after, _MAX_RETRY_AFTER))
-            self.sleep(delay)
+            if number <= self.retries:
+                self.failed_attempts += 1  # retried below; a call that raises is counted by the outbox
+            raise _TransientError(status, detail, retry_after)
+
+        try:
+            self.policy.call(attempt, retry_on=_TransientError, sleep=self.sleep)
+        except _TransientError as exc:
+            answer = f"HTTP {exc.status}{exc.detail}" if exc.status is not None else exc.detail
+            raise WebhookError(
+                f"webhook {where} failed for {what} after {self.retries + 1} attempt(s): {answer}",
+                status=exc.status,
+                retry_after=exc.retry_after,
+            ) from None
 
     def _post(self, body: bytes, key: str, attempt: int) -> tuple[int | None, str, float | None]:
         """One attempt: (status or None on a connection error, a short description, Retry-After)."""
         timestamp = int(self.clock())
         headers = {
-            **({"Authorization": self._auth} if self._auth else {}),
             **self.headers,
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": f"sopdsl/{__version__}",
@@ -249,33 +275,32 @@ class Webhook:
             KEY_HEADER: key,
             ATTEMPT_HEADER: str(attempt),
         }
-        request = urllib.request.Request(self._target, data=body, headers=headers, method="POST")
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                response.read()
-                return int(response.status), "", None
-        except urllib.error.HTTPError as exc:
-            text = exc.read(300).decode("utf-8", errors="replace").strip()
-            location = exc.headers.get("Location") if 300 <= exc.code < 400 else None
-            detail = f" (redirect to {redact_url(location)}: configure the final URL)" if location else ""
-            if text and not location:
-                detail = f" ({text[:200]})"
-            return exc.code, detail, _retry_after(exc.headers.get("Retry-After"))
-        except (OSError, http.client.HTTPException) as exc:
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-            return None, f"connection failed: {reason or type(exc).__name__}", None
+            response = self._client.post(self._target, content=body, headers=headers)
+        except httpx.TimeoutException:
+            return None, f"connection failed: timed out after {self.timeout:g} s", None
+        except httpx.HTTPError as exc:
+            return None, f"connection failed: {exc or type(exc).__name__}", None
+        status = response.status_code
+        if 200 <= status < 300:
+            return status, "", None
+        location = response.headers.get("Location") if 300 <= status < 400 else None
+        detail = f" (redirect to {redact_url(location)}: configure the final URL)" if location else ""
+        text = response.content[:300].decode("utf-8", errors="replace").strip()
+        if text and not location:
+            detail = f" ({text[:200]})"
+        return status, detail, _retry_after(response.headers.get("Retry-After"))
 
 
-def _split_credentials(url: str) -> tuple[str, str | None]:
-    """The URL without its `user:password@`, and those as a Basic `Authorization` value (urllib sends neither)."""
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without its `user:password@`, and those as a pair for HTTP Basic authentication."""
     parts = urllib.parse.urlsplit(url)
     if "@" not in parts.netloc:
         return url, None
     userinfo, _, hostport = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
-    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
     target = urllib.parse.urlunsplit(parts._replace(netloc=hostport))
-    return target, "Basic " + base64.b64encode(pair).decode("ascii")
+    return target, (urllib.parse.unquote(user), urllib.parse.unquote(password))
 
 
 def _digits(text: str) -> bool:

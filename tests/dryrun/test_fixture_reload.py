@@ -450,3 +450,37 @@ def test_an_expectation_about_no_one_in_particular_does_not_list_every_plan_chan
     [result] = run_tests([folder / "w.yaml"]).results
     [failed] = [o for o in result.outcomes if not o.passed]
     assert failed.nearest and not [line for line in failed.nearest if "plan change" in line]
+
+
+SCOPED = """
+timezone "Asia/Shanghai"
+template hello = "欢迎 {{ member.name }}"
+playbook welcome {
+    in groups tagged "normal"
+    on member joins
+    do { send hello to member }
+}
+"""
+
+SCOPED_FIXTURE = """
+start: 2026-03-02 09:00
+end: 2026-03-04 00:00
+groups: [{id: g1}]
+events:
+  - {at: 2026-03-02 10:00, kind: join, member: m1, group: g1}
+  - {at: 2026-03-03 10:00, reload: w.v2.sop}
+  - {at: 2026-03-03 11:00, kind: join, member: m2, group: g1}
+expect:
+  - {action: send, template: hello, member: m1, never: true}
+  - {action: send, template: hello, member: m2, at: 2026-03-03 11:00}
+"""
+
+
+def test_a_reload_that_newly_declares_a_known_group_puts_its_tags_in_force(tmp_path: Path) -> None:
+    # g1 was known (from the fixture) before the new version declared it `tagged "normal"`.
+    write(tmp_path, "w.sop", SCOPED)
+    write(tmp_path, "w.v2.sop", SCOPED + '\ngroup g1 "骑友群" { tagged "normal" }\n')
+    write(tmp_path, "w.yaml", SCOPED_FIXTURE)
+    code, output = sopdsl("test", str(tmp_path))
+    assert code == 0, output
+    assert output.splitlines()[-1] == "2 passed, 0 failed"

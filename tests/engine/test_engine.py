@@ -597,3 +597,29 @@ def test_a_playbook_whose_triggers_fire_together_runs_once_but_one_trigger_twice
     sent = [(a.member, a.detail["template"], (a.time - start) // 86400) for a in engine.log]
     assert sent == [("m1", "back", 30), ("m2", "thanks", 40), ("m2", "thanks", 40)]
     assert "already started at this instant by another of its triggers" in decisions
+
+
+CLASS_REMINDER = """
+timezone "Asia/Shanghai"
+template preview = "今晚课程预告"
+calendar noon = every day at 12:00
+playbook preview {
+    in groups tagged "class"
+    at noon: send preview to group
+}
+"""
+
+
+def test_registering_a_known_group_again_updates_it_without_doubling_its_calendar() -> None:
+    engine = Engine(compile_text(CLASS_REMINDER), start=at("2026-03-01 09:00"))
+    engine.add_group("g1", tags=["class"])
+    engine.add_member("m1", groups=["g1"])
+    engine.start()
+    engine.add_group("g1", name="周二班", tags=["class"])  # an update: same tags, a name
+    engine.add_group("g2", tags=[])
+    engine.add_group("g2", tags=["class"])  # now in scope
+    engine.advance(at("2026-03-02 13:00"))
+    sends = [(a.group, a.time) for a in engine.log if a.kind == "send"]
+    noon = [at("2026-03-01 12:00"), at("2026-03-02 12:00")]
+    assert sends == [("g1", noon[0]), ("g2", noon[0]), ("g1", noon[1]), ("g2", noon[1])]
+    assert engine.groups["g1"].members == {"m1"} and engine.groups["g1"].name == "周二班"

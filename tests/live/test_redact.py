@@ -274,7 +274,9 @@ def test_the_run_banner_masks_the_store_url(secret_store: tuple[str, str], tmp_p
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(plan().dumps(), encoding="utf-8")
     result = CliRunner().invoke(
-        run_command, [str(plan_file), "--store", store, "--stdin", "--port", "0"], input=""
+        run_command,
+        [str(plan_file), "--store", store, "--stdin", "--port", "0", "--insecure-no-auth"],
+        input="",
     )
     assert result.exit_code == 0, result.output
     assert "sopdsl run: plan" in result.stderr and "***" in result.stderr
@@ -296,7 +298,8 @@ def test_cannot_open_the_store_masks_the_url(store: str, tmp_path: Path) -> None
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(plan().dumps(), encoding="utf-8")
     result = CliRunner().invoke(
-        run_command, [str(plan_file), "--store", store.replace("PORT", port), "--port", "0"]
+        run_command,
+        [str(plan_file), "--store", store.replace("PORT", port), "--port", "0", "--insecure-no-auth"],
     )
     assert result.exit_code == 2, result.output
     assert "error: cannot open the store" in result.stderr and "***" in result.stderr
@@ -313,7 +316,9 @@ def test_a_changed_plan_error_masks_the_store_url(secret_store: tuple[str, str],
 
     plan_file = tmp_path / "changed.json"
     plan_file.write_text(plan("欢迎光临").dumps(), encoding="utf-8")
-    result = CliRunner().invoke(run_command, [str(plan_file), "--store", store, "--port", "0"])
+    result = CliRunner().invoke(
+        run_command, [str(plan_file), "--store", store, "--port", "0", "--insecure-no-auth"]
+    )
     assert result.exit_code == 1, result.output
     assert "error: shard 'default' in" in result.stderr and "--reload" in result.stderr
     assert secret not in result.output and secret not in result.stderr

@@ -314,6 +314,7 @@ def test_sopdsl_run_switches_on_sighup_and_keeps_running_on_a_broken_file(tmp_pa
             f"sqlite:///{tmp_path / 's.db'}",
             "--port",
             "0",
+            "--insecure-no-auth",
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -432,3 +433,39 @@ def test_switching_to_a_version_that_counts_unrecorded_windows_is_logged_as_a_wa
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert "counts message events over time windows" in warning and "start from zero now" in warning
     rt.close()
+
+
+SCOPED = """
+timezone "Asia/Shanghai"
+template welcome = "欢迎 {{ member.name }}"
+playbook welcome {
+    in groups tagged "normal"
+    on member joins
+    do { send welcome to member }
+}
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_reload_that_newly_declares_a_known_group_makes_it_fire(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = store_url(kind, tmp_path, request)
+    clock = ManualClock(START)
+    first = Runtime(plan_of(SCOPED), url, clock=clock)
+    assert first.feed({"kind": "join", "member": "m1", "group": "g1", "data": {"name": "张三"}}) == []
+    first.close()  # the store knows g1 now, untagged
+    declared = plan_of(SCOPED + '\ngroup g1 "骑友群" { tagged "normal" }\n')
+    clock.advance(60)
+    second = Runtime(declared, url, clock=clock, on_plan_change="reload")  # `sopdsl run --reload`
+    try:
+        actions = second.feed({"kind": "join", "member": "m2", "group": "g1", "data": {"name": "李四"}})
+        assert [(a.kind, a.member) for a in actions] == [("send", "m2")]
+    finally:
+        second.close()
+    # A restart replays the switch to the same state.
+    third = Runtime(declared, url, clock=clock)
+    try:
+        assert "normal" in third.engine().groups["g1"].tags
+    finally:
+        third.close()

@@ -104,7 +104,8 @@ def call(
     service: Service, method: str, path: str, body: Any = None, raw: bytes | None = None
 ) -> tuple[int, Any]:
     data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-    request = urllib.request.Request(service.url + path, data=data, method=method)
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    request = urllib.request.Request(service.url + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             status, text = response.status, response.read().decode()
@@ -416,7 +417,7 @@ RUN = "import sys; from sopdsl.live.command import run_command; run_command(prog
 def start_service(*args: str) -> tuple[subprocess.Popen[str], str]:
     """`sopdsl run ARGS --port 0` in a subprocess; returns it and the URL it listens on."""
     process = subprocess.Popen(
-        [sys.executable, "-c", RUN, *args, "--port", "0"],
+        [sys.executable, "-c", RUN, *args, "--port", "0", "--insecure-no-auth"],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -436,7 +437,8 @@ def start_service(*args: str) -> tuple[subprocess.Popen[str], str]:
 def http(url: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
             status, text, kind = response.status, response.read().decode(), response.headers["Content-Type"]
     except urllib.error.HTTPError as exc:
         status, text, kind = exc.code, exc.read().decode(), exc.headers["Content-Type"]
@@ -492,7 +494,15 @@ def test_sopdsl_run_reads_stdin_and_reports_a_bad_line(tmp_path: Path, plan_file
     lines = [json.dumps(JOIN), '{"kind": "join", "member": "m2", "group": "g1", "colour": "red"}', ""]
     result = CliRunner().invoke(
         run_command,
-        [str(plan_file), "--store", f"sqlite:///{tmp_path / 's.db'}", "--stdin", "--port", "0"],
+        [
+            str(plan_file),
+            "--store",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--stdin",
+            "--port",
+            "0",
+            "--insecure-no-auth",
+        ],
         input="\n".join(lines),
     )
     assert result.exit_code == 1, result.output
@@ -515,6 +525,7 @@ def test_sopdsl_run_dry_run_logs_what_it_would_do_and_executes_nothing(plan_file
             "--port",
             "0",
             "--dry-run",
+            "--insecure-no-auth",
         ],
         input=json.dumps(JOIN) + "\n",
         capture_output=True,
@@ -533,7 +544,9 @@ def test_sopdsl_run_compiles_playbook_files(tmp_path: Path) -> None:
     source = tmp_path / "welcome.sop"
     source.write_text(PLAYBOOK, encoding="utf-8")
     result = CliRunner().invoke(
-        run_command, [str(source), "--store", "memory://", "--stdin", "--port", "0"], input=json.dumps(JOIN)
+        run_command,
+        [str(source), "--store", "memory://", "--stdin", "--port", "0", "--insecure-no-auth"],
+        input=json.dumps(JOIN),
     )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["text"] == "张三，欢迎加入！"
@@ -561,7 +574,7 @@ def test_sopdsl_run_refuses_bad_settings_with_a_clear_error(
         taken.listen()
         port = str(taken.getsockname()[1])
         args = [port if a == "PORT" else str(config) if a == "EXECUTORS" else a for a in args]
-        result = CliRunner().invoke(run_command, [str(plan_file), *args])
+        result = CliRunner().invoke(run_command, [str(plan_file), *args, "--insecure-no-auth"])
     assert result.exit_code == code, result.output
     assert message in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -571,7 +584,7 @@ def test_sopdsl_run_refuses_a_changed_plan_file(tmp_path: Path, plan_file: Path)
     plan_file.write_text(
         plan_file.read_text(encoding="utf-8").replace("欢迎加入", "欢迎光临"), encoding="utf-8"
     )
-    result = CliRunner().invoke(run_command, [str(plan_file), "--store", "memory://"])
+    result = CliRunner().invoke(run_command, [str(plan_file), "--store", "memory://", "--insecure-no-auth"])
     assert result.exit_code == 1
     assert "plan content hash does not match" in result.stderr
 
@@ -646,5 +659,23 @@ def test_a_webhook_that_refuses_an_action_gets_it_parked_and_counted(
         assert metric(service, "sopdsl_actions_parked") == 1
         assert metric(service, "sopdsl_failures_total") == 1
         assert len(received) == 1  # a refusal is not retried
+    finally:
+        service.stop()
+
+
+def test_a_webhook_answering_500_is_counted_in_failures_even_when_its_retry_succeeds(
+    receiver: tuple[str, list[int], list[tuple[Message, bytes]]], clock: ManualClock
+) -> None:
+    url, statuses, received = receiver
+    statuses.append(500)
+    service = webhook_service(url, clock)
+    try:
+        call(service, "POST", "/events", JOIN)
+        deadline = time.monotonic() + 10
+        while len(received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(received) == 2
+        assert metric(service, "sopdsl_failures_total") == 1
+        assert metric(service, "sopdsl_actions_parked") == 0
     finally:
         service.stop()

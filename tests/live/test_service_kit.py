@@ -25,6 +25,7 @@ from livestores import ADMIN_URL
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 KIT = ROOT / "runtime"
+TOKEN = "kit-token-0123456789abcdef"
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
@@ -82,6 +83,7 @@ def test_run_postgres_starts_the_service_and_it_takes_events(
         "SOPDSL": str(Path(sys.executable).parent / "sopdsl"),
         "EXECUTORS": str(executors),
         "SOPDSL_WEBHOOK_SECRET": "s3cret",
+        "SOPDSL_TOKENS": f"{TOKEN} *",  # `sopdsl run` refuses to start without tokens
     }
     process = subprocess.Popen(
         [str(KIT / "run-postgres.sh"), "playbooks/J1_welcome_ritual.sop"],
@@ -110,7 +112,10 @@ def test_run_postgres_starts_the_service_and_it_takes_events(
             assert json.load(answer)["status"] == "ok"
         event = {"kind": "join", "member": "wx_1", "group": "riders1", "data": {"name": "阿峰"}}
         request = urllib.request.Request(
-            f"{url}/events", json.dumps(event).encode(), {"Content-Type": "application/json"}, method="POST"
+            f"{url}/events",
+            json.dumps(event).encode(),
+            {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+            method="POST",
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 202

@@ -1,0 +1,301 @@
+"""The admin API: describe the community (groups, members, bulk imports), look into a member's
+live state, and work the staff task inbox.
+
+Input: authenticated HTTP requests (`app.py` checks the token and the host first). Output: JSON
+answers; groups and members registered through the runtime's journal (`Runtime.register`), so
+they survive restarts and replay exactly; tasks read from the engine (the flows waiting in an
+`assign … within … else`) and finished with a `task_done` event, so a task not done by its
+deadline takes its `else` branch as the engine decides. Claims (who is on a task) are the
+service's own and kept in memory: a restart forgets who claimed what, never the task.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sopdsl.engine.engine import Engine
+from sopdsl.engine.parts import TIMERS
+from sopdsl.engine.state import WaitTask
+from sopdsl.errors import SopdslError
+from sopdsl.live.bodies import BodyError
+from sopdsl.live.member_records import (
+    CsvMembers,
+    RecordError,
+    group_from,
+    jsonl_member,
+    lines_of,
+    member_from,
+)
+from sopdsl.plan import timeutil
+
+if TYPE_CHECKING:
+    from sopdsl.live.service import Service
+
+IMPORT_BATCH = 500  # members stored per transaction while an import streams in
+IMPORT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
+
+_OBJ = {"application/json": {"schema": {"type": "object"}}}
+PATHS: dict[str, Any] = {
+    "/admin/groups/{group}": {
+        "put": {
+            "summary": "Register or update a group: name, tags, timezone, operator, owner",
+            "requestBody": {"content": _OBJ},
+            "responses": {"200": {"description": "the group as the engine now has it"}},
+        },
+        "get": {"summary": "A group as the engine has it"},
+    },
+    "/admin/members/{member}": {
+        "put": {
+            "summary": "Register or update a member: name, nickname, tags, attributes, counters, groups, "
+            "joined_at, referrer, channel, contact, owner",
+            "requestBody": {"content": _OBJ},
+        },
+        "get": {"summary": "A member's live state, the flows they are in, and their pending timers"},
+    },
+    "/admin/members/import": {
+        "post": {
+            "summary": "Import members in bulk, streamed: CSV with a header row, or JSONL",
+            "requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}}},
+        }
+    },
+    "/admin/tasks": {"get": {"summary": "Open tasks (`assign … within …`), with their deadline and claim"}},
+    "/admin/tasks/{key}/claim": {"post": {"summary": 'Claim a task: {"by": NAME}; 409 if another holds it'}},
+    "/admin/tasks/{key}/done": {"post": {"summary": "Mark a task done: its flow goes on with `then`"}},
+}
+
+
+def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]]) -> list[Route]:
+    """The admin API's routes over `service`; `json_body` reads a request's JSON within the limits."""
+    runtime: Any = service.runtime
+    claims: dict[str, str] = {}  # task key -> who claimed it
+    claiming = threading.Lock()
+
+    def zone() -> str:
+        return str(runtime.plan.declarations.timezone)
+
+    def answer(body: Any, status: int = HTTPStatus.OK) -> Response:
+        from sopdsl.live.app import Answer
+
+        return Answer(body, status_code=status)
+
+    def problem(status: int, message: str, field: str | None = None) -> Response:
+        service.counters.refuse(status)
+        return answer({"error": message, "field": field}, status)
+
+    async def put_group(request: Request) -> Response:
+        group_id = request.path_params["group"]
+        try:
+            record = group_from(group_id, await json_body(request))
+            await run_in_threadpool(runtime.register, [record])
+        except RecordError as exc:
+            return problem(HTTPStatus.BAD_REQUEST, f"group '{group_id}': {exc}", exc.field)
+        return answer({"group": await run_in_threadpool(runtime.read, lambda e: _group(e, group_id))})
+
+    async def get_group(request: Request) -> Response:
+        group_id = request.path_params["group"]
+        found = await run_in_threadpool(runtime.read, lambda e: _group(e, group_id))
+        if found is None:
+            return problem(HTTPStatus.NOT_FOUND, f"no group '{group_id}'")
+        return answer({"group": found})
+
+    async def put_member(request: Request) -> Response:
+        member_id = request.path_params["member"]
+        try:
+            record = member_from(member_id, await json_body(request), zone())
+            await run_in_threadpool(runtime.register, [record])
+        except RecordError as exc:
+            return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}", exc.field)
+        except SopdslError as exc:
+            return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}")
+        return answer(await run_in_threadpool(runtime.read, lambda e: _member(e, member_id)))
+
+    async def get_member(request: Request) -> Response:
+        member_id = request.path_params["member"]
+        found = await run_in_threadpool(runtime.read, lambda e: _member(e, member_id))
+        if found is None:
+            return problem(HTTPStatus.NOT_FOUND, f"no member '{member_id}'")
+        return answer(found)
+
+    async def import_members(request: Request) -> Response:
+        kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if kind not in IMPORT_TYPES:
+            raise BodyError(415, "send members as text/csv (a header row first) or application/x-ndjson")
+        types = {name: a.type.value for name, a in runtime.plan.declarations.attributes.items()}
+        reader = CsvMembers(zone(), types)
+        imported, failed, batch = 0, [], []
+        try:
+            async for number, line in lines_of(request.stream()):
+                try:
+                    record = (
+                        reader.take(line)
+                        if IMPORT_TYPES[kind] == "csv"
+                        else (jsonl_member(line, zone()) if line.strip() else None)
+                    )
+                except RecordError as exc:
+                    failed.append({"line": number, "error": str(exc), "field": exc.field})
+                    continue
+                if record is not None:
+                    batch.append(record)
+                if len(batch) >= IMPORT_BATCH:
+                    await run_in_threadpool(runtime.register, batch)
+                    imported, batch = imported + len(batch), []
+        except RecordError as exc:
+            failed.append({"line": None, "error": str(exc), "field": None})
+        if batch:
+            await run_in_threadpool(runtime.register, batch)
+            imported += len(batch)
+        status = HTTPStatus.OK if not failed else HTTPStatus.BAD_REQUEST
+        if failed:
+            service.counters.refuse(status)
+        return answer({"imported": imported, "failed": failed}, status)
+
+    async def list_tasks(request: Request) -> Response:
+        tasks = await run_in_threadpool(runtime.read, _tasks)
+        details = await run_in_threadpool(_task_details, runtime, {t["key"] for t in tasks})
+        for task in tasks:
+            task.update(details.get(task["key"], {}))
+            task["claimed_by"] = claims.get(task["key"])
+        return answer({"tasks": tasks})
+
+    async def claim(request: Request) -> Response:
+        key = request.path_params["key"]
+        body = await json_body(request)
+        who = body.get("by") if isinstance(body, dict) else None
+        if not isinstance(who, str) or not who.strip():
+            return problem(HTTPStatus.BAD_REQUEST, 'say who claims the task: {"by": NAME}', "by")
+        open_keys = {t["key"] for t in await run_in_threadpool(runtime.read, _tasks)}
+        if key not in open_keys:
+            return problem(
+                HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
+            )
+        with claiming:
+            holder = claims.setdefault(key, who)
+        if holder != who:
+            return problem(HTTPStatus.CONFLICT, f"task '{key}' is claimed by {holder}")
+        return answer({"key": key, "claimed_by": who})
+
+    async def done(request: Request) -> Response:
+        key = request.path_params["key"]
+        open_keys = {t["key"] for t in await run_in_threadpool(runtime.read, _tasks)}
+        if key not in open_keys:
+            return problem(
+                HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
+            )
+        status, body = await run_in_threadpool(
+            service.submit, {"kind": "task_done", "data": {"task": key}, "id": f"task_done:{key}"}
+        )
+        claims.pop(key, None)
+        return answer({"key": key, **body}, status)
+
+    return [
+        Route("/admin/groups/{group}", put_group, methods=["PUT"]),
+        Route("/admin/groups/{group}", get_group, methods=["GET"]),
+        Route("/admin/members/import", import_members, methods=["POST"]),
+        Route("/admin/members/{member}", put_member, methods=["PUT"]),
+        Route("/admin/members/{member}", get_member, methods=["GET"]),
+        Route("/admin/tasks", list_tasks, methods=["GET"]),
+        Route("/admin/tasks/{key}/claim", claim, methods=["POST"]),
+        Route("/admin/tasks/{key}/done", done, methods=["POST"]),
+    ]
+
+
+def _when(engine: Engine, epoch: int | None) -> str | None:
+    return None if epoch is None else timeutil.aware(epoch, engine.zone).isoformat()
+
+
+def _group(engine: Engine, group_id: str) -> dict[str, Any] | None:
+    group = engine.groups.get(group_id)
+    if group is None:
+        return None
+    return {
+        "id": group.id,
+        "name": group.name,
+        "tags": sorted(group.tags),
+        "timezone": str(group.zone.key),
+        "operator": group.operator,
+        "owner": group.owner,
+        "members": len(group.members),
+    }
+
+
+def _member(engine: Engine, member_id: str) -> dict[str, Any] | None:
+    """A member's state, the flows they are in (and what each waits for), and their pending timers."""
+    member = engine.members.get(member_id)
+    if member is None:
+        return None
+    flows = [f for f in engine.flows.values() if f.member == member_id]
+    live = {(f.id, f.token) for f in flows}
+    timers = []
+    for entry in sorted(engine.heap):
+        due, playbook, who, group, _seq, kind = entry[:6]
+        timer = TIMERS[kind]
+        if who != member_id or (timer.name in ("RESUME", "TIMEOUT") and tuple(entry[6:8]) not in live):
+            continue  # another member's, or a wait already over (its timer is dropped when due)
+        timers.append(
+            {
+                "due": _when(engine, due),
+                "timer": timer.name.lower(),
+                "playbook": engine.compiled[playbook].playbook.name,
+                "group": group or None,
+            }
+        )
+    return {
+        "member": {
+            "id": member.id,
+            "name": member.name,
+            "nickname": member.nickname,
+            "tags": sorted(member.tags),
+            "attributes": member.attributes,
+            "counters": member.counters,
+            "groups": sorted(member.groups),
+            "joined_at": _when(engine, member.joined_at),
+            "last_message_at": _when(engine, member.last_message_at),
+            "channel": member.channel,
+            "referrer": member.referrer,
+            "owner": member.owner,
+        },
+        "flows": [
+            {
+                "playbook": engine.compiled[f.playbook].playbook.name,
+                "group": f.group,
+                "started": _when(engine, f.started),
+                "waiting": type(f.waiting).__name__ if f.waiting is not None else None,
+            }
+            for f in sorted(flows, key=lambda f: f.id)
+        ],
+        "timers": timers,
+    }
+
+
+def _tasks(engine: Engine) -> list[dict[str, Any]]:
+    """The open tasks: flows waiting in an `assign`, with the deadline of their `within`."""
+    deadlines = {(e[6], e[7]): e[0] for e in engine.heap if TIMERS[e[5]].name == "TIMEOUT"}
+    return [
+        {
+            "key": flow.waiting.key,
+            "playbook": engine.compiled[flow.playbook].playbook.name,
+            "member": flow.member,
+            "group": flow.group,
+            "deadline": _when(engine, deadlines.get((flow.id, flow.token))),
+        }
+        for flow in sorted(engine.flows.values(), key=lambda f: f.id)
+        if isinstance(flow.waiting, WaitTask)
+    ]
+
+
+def _task_details(runtime: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """What each task asks and of whom, from its `task` action in the outbox."""
+    details = {}
+    for row in runtime.store.outbox(runtime.shard):
+        if row.kind == "task" and row.key in keys:
+            detail = row.action.get("detail", {})
+            details[row.key] = {"text": detail.get("text"), "operator": detail.get("operator")}
+    return details

@@ -1,0 +1,190 @@
+"""The service's HTTP face as an ASGI app (Starlette): routes, the edge's checks, status codes.
+
+Input: HTTP requests. Output: JSON answers (Prometheus text for `/metrics`), computed by the
+service behind it (`sopdsl.live.service.Service`). Every request passes the `Host` check (a
+DNS-rebinding page naming another host is refused, 421) and, but for the health endpoints and
+the OpenAPI description, the bearer-token check (401 without a known token, 403 for a token not
+allowed this shard). Bodies must be JSON (415), within the size, time and nesting limits (413,
+408, 400; `bodies.py`). Feeding runs in a worker thread, so a slow store never stalls the event
+loop. A bug while handling a request is answered with a 500 and logged, and the service goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from sopdsl.live.auth import Grant
+from sopdsl.live.bodies import BodyError, check_content_type, decode_json, read_body
+from sopdsl.live.metrics import CONTENT_TYPE
+from sopdsl.live.openapi import describe
+from sopdsl.live.redact import redact_urls_in
+
+if TYPE_CHECKING:
+    from sopdsl.live.service import Service
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/health", "/openapi.json"})  # no token needed
+
+
+class Answer(JSONResponse):
+    """A JSON answer: UTF-8, Chinese text as is, keys sorted (stable for people and tests), one line."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        """The body's bytes."""
+        # A final newline, so answers printed by curl one after another stay one a line.
+        return json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def create_app(service: Service) -> ASGIApp:
+    """The ASGI app of `service`: its routes behind the host and token checks."""
+
+    async def events(request: Request) -> Response:
+        payload = await json_body(request)
+        from sopdsl.live.service import ShuttingDownError
+
+        try:
+            status, body = await run_in_threadpool(service.submit, payload)
+        except ShuttingDownError as exc:
+            return refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        if status == HTTPStatus.BAD_REQUEST:
+            service.counters.refuse(status)
+        return Answer(body, status_code=status)
+
+    async def json_body(request: Request) -> Any:
+        check_content_type(request.headers.get("content-type"))
+        raw = await read_body(request.stream(), request.headers.get("content-length"))
+        return decode_json(raw)
+
+    async def health(request: Request) -> Response:
+        return Answer(*_swap(service.health()))
+
+    async def healthz(request: Request) -> Response:
+        return Answer(*_swap(service.live()))
+
+    async def readyz(request: Request) -> Response:
+        return Answer(*_swap(service.ready()))
+
+    async def metrics(request: Request) -> Response:
+        text = await run_in_threadpool(service.metrics)
+        return Response(text, media_type=CONTENT_TYPE)
+
+    async def openapi(request: Request) -> Response:
+        return Answer(describe())
+
+    def refuse(status: int, message: str, **extra: Any) -> Response:
+        service.counters.refuse(status)
+        return Answer({"error": message, **extra}, status_code=status)
+
+    async def on_body_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyError)
+        if exc.status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNSUPPORTED_MEDIA_TYPE):
+            service.counters.rejected += 1  # a body that is not events is a rejected event too
+        close = {"Connection": "close"} if exc.status in (408, 413) else None
+        answer = refuse(exc.status, exc.message, field=None)
+        if close:
+            answer.headers.update(close)
+        return answer
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == HTTPStatus.NOT_FOUND:
+            message = f"no such endpoint {request.url.path}; see GET /openapi.json"
+        elif exc.status_code == HTTPStatus.METHOD_NOT_ALLOWED:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        else:
+            message = str(exc.detail)
+        answer = refuse(exc.status_code, message)
+        answer.headers.update(exc.headers or {})
+        return answer
+
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        # A bug, not the caller's mistake: answered and logged, and the service goes on.
+        service.say(
+            "error: internal error while handling a request: "
+            + redact_urls_in(f"{type(exc).__name__}: {exc}")
+        )
+        service.say(redact_urls_in("".join(traceback.format_exception(exc)).rstrip()))
+        return refuse(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
+
+    routes = [
+        Route("/events", events, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+    ]
+    from sopdsl.live.admin import admin_routes
+
+    routes.extend(admin_routes(service, json_body))
+    app = Starlette(
+        routes=routes,
+        exception_handlers={BodyError: on_body_error, HTTPException: on_http_error, Exception: on_bug},
+    )
+    return app_with_guards(app, service)
+
+
+def app_with_guards(app: ASGIApp, service: Service) -> ASGIApp:
+    """`app` behind the `Host` check and the bearer-token check."""
+    hosts = service.allowed_hosts
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if hosts is not None and not _host_allowed(headers.get("host", ""), hosts):
+            service.counters.refuse(HTTPStatus.MISDIRECTED_REQUEST)
+            shown = headers.get("host", "")[:100]
+            message = f"this service does not answer to Host '{shown}' (allowed: {', '.join(hosts)})"
+            await Answer({"error": message}, status_code=421)(scope, receive, send)
+            return
+        if service.tokens is not None and scope["path"] not in OPEN_PATHS:
+            grant = service.tokens.check(headers.get("authorization"))
+            refusal = _refusal(grant, service.runtime.shard)
+            if refusal is not None:
+                status, message = refusal
+                service.counters.refuse(status)
+                extra = {"WWW-Authenticate": 'Bearer realm="sopdsl"'} if status == 401 else None
+                await Answer({"error": message}, status_code=status, headers=extra)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["grant"] = grant
+        await app(scope, receive, send)
+
+    return guarded
+
+
+def _refusal(grant: Grant | None, shard: str) -> tuple[int, str] | None:
+    if grant is None:
+        return 401, "send a known token: Authorization: Bearer TOKEN"
+    if not grant.allows(shard):
+        return 403, f"this token (from {grant.where}) is not allowed shard '{shard}'"
+    return None
+
+
+def _host_allowed(header: str, allowed: list[str]) -> bool:
+    """Whether a Host header (name or address, with an optional port) names one of the allowed hosts."""
+    value = header.strip().lower()
+    name = (
+        value[: value.index("]") + 1] if value.startswith("[") and "]" in value else value.rsplit(":", 1)[0]
+    )
+    if "*" in allowed:
+        return True
+    return name in allowed or name.strip("[]") in allowed
+
+
+def _swap(found: tuple[int, dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    status, body = found
+    return body, status

@@ -1,0 +1,227 @@
+"""Members and groups as the admin API receives them: JSON objects, CSV rows and JSONL lines, checked
+into the engine's records.
+
+Input: a decoded JSON object (one member or group), or a body streamed line by line (CSV with a
+header row, or JSONL: one member object a line). Output: `MemberRecord`s and `GroupRecord`s, or
+for each bad line a located problem (`line 3: joined_at: ...`), so an import of 100,000 members
+reports every bad row and stores the good ones. Nothing here touches the store.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import zoneinfo
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
+
+from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.plan import timeutil
+
+CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
+MAX_LINE = 64 * 1024  # bytes of one CSV or JSONL line
+
+
+class RecordError(ValueError):
+    """A member or group that cannot be registered: the message names the field."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class MemberIn(BaseModel):
+    """A member as the admin API takes it (the `MemberRecord` fields; times as epoch or ISO 8601)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr = ""
+    nickname: StrictStr = ""
+    tags: list[StrictStr] = []
+    attributes: dict[StrictStr, Any] = {}
+    counters: dict[StrictStr, float] = {}
+    groups: list[StrictStr] = []
+    joined_at: int | StrictStr | None = None
+    referrer: StrictStr | None = None
+    channel: StrictStr | None = None
+    contact: StrictBool = False
+    owner: StrictStr | None = None
+
+
+class GroupIn(BaseModel):
+    """A group as the admin API takes it (the `GroupRecord` fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: StrictStr | None = None
+    tags: list[StrictStr] = []
+    timezone: StrictStr | None = None
+    operator: StrictStr | None = None
+    owner: StrictStr | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zoneinfo.ZoneInfo(value)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone '{value}' (use an IANA name like Asia/Shanghai)"
+                ) from None
+        return value
+
+
+def member_from(member_id: str, body: Any, zone: str) -> MemberRecord:
+    """The record of a member from a JSON object; raise `RecordError` naming the field at fault."""
+    given = _model(MemberIn, body)
+    fields = given.model_dump()
+    fields["joined_at"] = _epoch(given.joined_at, zone)
+    fields["tags"], fields["groups"] = tuple(given.tags), tuple(given.groups)
+    return MemberRecord(id=_id(member_id), **fields)
+
+
+def group_from(group_id: str, body: Any) -> GroupRecord:
+    """The record of a group from a JSON object; raise `RecordError` naming the field at fault."""
+    given = _model(GroupIn, body)
+    return GroupRecord(id=_id(group_id), **(given.model_dump() | {"tags": tuple(given.tags)}))
+
+
+def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
+    if not isinstance(body, dict):
+        raise RecordError("expected a JSON object")
+    try:
+        return kind.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field; fields: {', '.join(kind.model_fields)}"
+        raise RecordError(f"{field}: {message}", field) from None
+
+
+def _id(value: str) -> str:
+    if not value.strip():
+        raise RecordError("the id is empty", "id")
+    return value
+
+
+def _epoch(value: int | str | None, zone: str) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        moment = dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise RecordError(
+            f"joined_at: {value!r} is not epoch seconds or an ISO 8601 time like 2026-03-01T09:00:00+08:00",
+            "joined_at",
+        ) from None
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, timeutil.zone(zone))
+    return timeutil.to_epoch(moment)
+
+
+async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]:
+    """The body's lines as text, numbered from 1, as they arrive (never the whole body at once)."""
+    pending = b""
+    number = 0
+    async for chunk in stream:
+        pending += chunk
+        *whole, pending = pending.split(b"\n")
+        for raw in whole:
+            number += 1
+            yield number, _text(raw, number)
+        if len(pending) > MAX_LINE:
+            raise RecordError(f"line {number + 1}: longer than {MAX_LINE} bytes")
+    if pending.strip():
+        yield number + 1, _text(pending, number + 1)
+
+
+def _text(raw: bytes, number: int) -> str:
+    try:
+        return raw.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        raise RecordError(f"line {number}: not UTF-8") from None
+
+
+def jsonl_member(line: str, zone: str) -> MemberRecord:
+    """A member from one JSONL line: an object with `id` and the member's fields."""
+    try:
+        body = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("id"), str):
+        raise RecordError("expected an object with an `id` (the member's id)", "id")
+    member_id = body.pop("id")
+    return member_from(member_id, body, zone)
+
+
+class CsvMembers:
+    """Members from CSV lines: a header row, then one member a row.
+
+    Columns: `id`, the member fields (`tags` and `groups` hold several values separated by `;`,
+    `contact` is `true` or `false`), `attr.NAME` for an attribute and `counter.NAME` for a counter.
+    """
+
+    def __init__(self, zone: str, types: dict[str, str] | None = None) -> None:
+        self.zone = zone
+        self.types = types or {}  # attribute name -> declared type ("number", "bool", ...)
+        self.header: list[str] | None = None
+
+    def take(self, line: str) -> MemberRecord | None:
+        """The member of a row, or None for the header row and blank lines."""
+        if not line.strip():
+            return None
+        [cells] = list(csv.reader([line]))
+        if self.header is None:
+            self.header = [c.strip() for c in cells]
+            if "id" not in self.header:
+                raise RecordError("the header row has no `id` column", "id")
+            return None
+        if len(cells) != len(self.header):
+            raise RecordError(f"{len(cells)} cells, but the header has {len(self.header)}")
+        row = dict(zip(self.header, cells, strict=True))
+        body: dict[str, Any] = {"attributes": {}, "counters": {}}
+        for column, cell in row.items():
+            if column == "id" or cell == "":
+                continue
+            for key, value in self._cell(column, cell):
+                if key in ("attributes", "counters"):
+                    body[key].update(value)
+                else:
+                    body[key] = value
+        member_id = row["id"]
+        return member_from(member_id, body, self.zone)
+
+    def _cell(self, column: str, cell: str) -> Iterator[tuple[str, Any]]:
+        if column.startswith("attr."):
+            yield "attributes", {column[5:]: self._typed(column, cell)}
+        elif column.startswith("counter."):
+            try:
+                yield "counters", {column[8:]: float(cell)}
+            except ValueError:
+                raise RecordError(f"{column}: {cell!r} is not a number", column) from None
+        elif column in CSV_LISTS:
+            yield column, [v.strip() for v in cell.split(";") if v.strip()]
+        elif column == "contact":
+            yield column, cell.strip().lower() in ("true", "1", "yes")
+        elif column == "joined_at" and cell.strip().isdigit():
+            yield column, int(cell)
+        else:
+            yield column, cell
+
+    def _typed(self, column: str, cell: str) -> Any:
+        """A CSV cell as the playbooks declared the attribute: a number, a yes/no, else text."""
+        kind = self.types.get(column[5:])
+        if kind == "number":
+            try:
+                return int(cell) if cell.strip().lstrip("-").isdigit() else float(cell)
+            except ValueError:
+                raise RecordError(f"{column}: {cell!r} is not a number, as declared", column) from None
+        if kind == "bool":
+            return cell.strip().lower() in ("true", "1", "yes")
+        return cell

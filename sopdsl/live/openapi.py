@@ -1,0 +1,124 @@
+"""The service's OpenAPI description (`GET /openapi.json`), written out rather than inferred.
+
+Input: nothing. Output: an OpenAPI 3.1 document naming every route, its body and its answers,
+so a bot developer can generate a client; `tests/live/test_app.py` checks it names every route
+the app serves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sopdsl import __version__
+from sopdsl.kinds import EVENTS
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_REFUSALS = {
+    "400": _json(_ERROR, "Malformed: not JSON, nested too deep, a number too long, or a bad field"),
+    "401": _json(_ERROR, "No known bearer token"),
+    "403": _json(_ERROR, "The token is not allowed this shard"),
+    "408": _json(_ERROR, "The body did not arrive in time"),
+    "413": _json(_ERROR, "The body is over 4 MiB"),
+    "415": _json(_ERROR, "The body is not declared application/json"),
+    "421": _json(_ERROR, "The Host header names a host this service does not answer to"),
+    "503": _json(_ERROR, "The service is stopping"),
+}
+
+_EVENT = {
+    "type": "object",
+    "required": ["kind"],
+    "additionalProperties": False,
+    "properties": {
+        "kind": {"type": "string", "enum": sorted(str(k.value) for k in EVENTS)},
+        "member": {"type": "string"},
+        "group": {"type": "string"},
+        "name": {"type": "string"},
+        "data": {"type": "object"},
+        "time": {"oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}]},
+        "id": {"type": "string"},
+    },
+}
+
+_FED = {
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "integer", "description": "events newly stored"},
+        "stored": {"type": "array", "items": {"type": "integer"}, "description": "their places"},
+        "duplicate": {"type": "integer", "description": "events whose id was taken before"},
+        "duplicate_ids": {"type": "array", "items": {"type": "string"}},
+        "failed": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer"},
+                    "error": {"type": "string"},
+                    "field": {"type": ["string", "null"]},
+                },
+            },
+        },
+        "not_tried": {"type": "array", "items": {"type": "integer"}},
+        "actions": {
+            "type": "array",
+            "items": {"type": "object"},
+            "description": "actions decided at once; `status` is `queued` until an executor runs them",
+        },
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/events": {
+        "post": {
+            "summary": "Feed one event, or a list of them in order (one transaction)",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"oneOf": [_EVENT, {"type": "array", "items": _EVENT}]}}
+                },
+            },
+            "responses": {"202": _json(_FED, "Stored (or known duplicates)"), **_REFUSALS},
+        }
+    },
+    "/healthz": {
+        "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness: the timer loop has run and reached the store",
+            "security": [],
+            "responses": {
+                "200": {"description": "ready"},
+                "503": {"description": "starting, failing or stopping"},
+            },
+        }
+    },
+    "/health": {"get": {"summary": "Health with uptime and the timer loop's last error", "security": []}},
+    "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4)"}},
+    "/openapi.json": {"get": {"summary": "This description", "security": []}},
+}
+
+
+def describe(extra_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The OpenAPI document; `extra_paths` adds routes described elsewhere (the admin API)."""
+    from sopdsl.live.admin import PATHS as ADMIN_PATHS
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "sopdsl run", "version": __version__},
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}},
+                }
+            },
+        },
+        "paths": {**_PATHS, **ADMIN_PATHS, **(extra_paths or {})},
+    }

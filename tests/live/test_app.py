@@ -1,0 +1,241 @@
+"""The service's ASGI app, called in-process through httpx: tokens, hosts, bodies, answers, metrics.
+
+Each defect found in the hand-written server is a test here (or in test_http.py, for what needs a
+real socket): anyone could post, `text/plain` was taken, answers misled, malformed bodies went
+uncounted.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from test_service import JOIN, START, ZONE, Recorder, plan
+
+from sopdsl.live.app import create_app
+from sopdsl.live.auth import Tokens, allowed_hosts, parse_tokens
+from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
+from sopdsl.live.service import Service
+
+TOKEN = "tok-default-0123456789"
+OTHER = "tok-elsewhere-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def make_service(tokens: Tokens | None, recorder: Recorder, host: str = "127.0.0.1") -> Service:
+    runtime = Runtime(
+        plan(), "memory://", executors=dict.fromkeys(("send", "call"), recorder), clock=ManualClock(START)
+    )
+    return Service(
+        runtime, zone=ZONE, host=host, tokens=tokens, allowed_hosts=allowed_hosts(host), log=io.StringIO()
+    )
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    svc = make_service(parse_tokens(f"{TOKEN} default\n{OTHER} shop2,shop3\n", "tokens.txt"), Recorder())
+    yield svc
+    svc.runtime.close()
+
+
+class Client:
+    """httpx against the ASGI app in-process, called synchronously (each request in its own event loop)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
+                return await http.request(method, path, **kwargs)
+
+        return anyio.run(go)
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", path, **kwargs)
+
+
+@pytest.fixture
+def client(service: Service) -> Client:
+    return Client(create_app(service))
+
+
+def post(client: Client, body: Any, **headers: str) -> tuple[int, Any]:
+    answer = client.post(
+        "/events", content=json.dumps(body), headers={"Content-Type": "application/json", **AUTH, **headers}
+    )
+    return answer.status_code, answer.json()
+
+
+def metric(client: Client, name: str) -> float:
+    text = client.get("/metrics", headers=AUTH).text
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line[:1] != "#"
+    }
+    return values.get(name, 0.0)
+
+
+# ---- who may post ---------------------------------------------------------------------------------
+
+
+def test_an_event_without_a_known_token_is_refused_and_not_fed(client: Client, service: Service) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope-nope-nope-nope"}, {"Authorization": TOKEN}):
+        answer = client.post("/events", json=JOIN, headers=headers)
+        assert answer.status_code == 401, headers
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    assert service.runtime.stats()["events_in"] == 0
+    assert client.get("/metrics").status_code == 401  # metrics need a token too
+    assert client.get("/healthz").status_code == 200  # probes do not
+
+
+def test_a_token_of_other_shards_is_forbidden(client: Client) -> None:
+    answer = client.post("/events", json=JOIN, headers={"Authorization": f"Bearer {OTHER}"})
+    assert answer.status_code == 403
+    assert "tokens.txt:2" in answer.json()["error"] and OTHER not in answer.text
+    assert post(client, JOIN)[0] == 202
+
+
+def test_a_body_not_declared_json_is_415_so_a_web_page_cannot_post_without_a_preflight(
+    client: Client, service: Service
+) -> None:
+    for kind in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data", None):
+        headers = {**AUTH, **({"Content-Type": kind} if kind else {})}
+        answer = client.post("/events", content=json.dumps(JOIN), headers=headers)
+        assert answer.status_code == 415, kind
+        assert "Content-Type: application/json" in answer.json()["error"]
+    assert service.runtime.stats()["events_in"] == 0
+    assert post(client, JOIN, **{"Content-Type": "application/json; charset=utf-8"})[0] == 202
+
+
+def test_a_dns_rebinding_host_is_refused_on_loopback(client: Client) -> None:
+    answer = client.post("/events", json=JOIN, headers={**AUTH, "Host": "attacker.example:8080"})
+    assert answer.status_code == 421
+    assert "attacker.example" in answer.json()["error"]
+    for host in ("127.0.0.1:8080", "localhost", "[::1]:8080"):
+        assert client.get("/healthz", headers={"Host": host}).status_code == 200, host
+
+
+def test_without_tokens_the_app_takes_requests_on_loopback() -> None:
+    svc = make_service(None, Recorder())
+    try:
+        client = Client(create_app(svc))
+        assert client.post("/events", json=JOIN).status_code == 202
+    finally:
+        svc.runtime.close()
+
+
+# ---- what the answers say -------------------------------------------------------------------------
+
+
+def test_a_duplicate_event_id_is_told_apart(client: Client) -> None:
+    event = {**JOIN, "id": "evt-1"}
+    status, first = post(client, event)
+    assert (status, first["accepted"], first["duplicate"]) == (202, 1, 0)
+    status, again = post(client, event)
+    assert (status, again["accepted"], again["duplicate"], again["duplicate_ids"]) == (202, 0, 1, ["evt-1"])
+    assert again["actions"] == [] and again["stored"] == []
+    second = {**JOIN, "member": "m2", "id": "evt-2"}
+    status, listed = post(client, [event, second, second])
+    assert (listed["accepted"], listed["stored"], listed["duplicate"]) == (1, [1], 2)
+    assert listed["duplicate_ids"] == ["evt-1", "evt-2"]
+    assert metric(client, "sopdsl_events_duplicate_total") == 3
+
+
+def test_actions_are_queued_until_the_executor_runs(client: Client, service: Service) -> None:
+    recorder = service.runtime.executors["send"]
+    assert isinstance(recorder, Recorder)
+    status, body = post(client, JOIN)
+    assert status == 202 and [a["status"] for a in body["actions"]] == ["queued"]
+    assert recorder.calls == []  # the answer came before the executor ran
+    service.tick()
+    assert [a.member for a, _ in recorder.calls] == ["m1"]
+
+
+def test_a_list_says_which_events_were_stored_and_which_failed(client: Client) -> None:
+    events = [JOIN, {**JOIN, "member": "m2"}, {"kind": "tag", "member": "m3"}, {**JOIN, "member": "m4"}]
+    status, body = post(client, events)
+    assert status == 400
+    assert body["stored"] == [0, 1] and body["accepted"] == 2
+    assert body["failed"] == [{"index": 2, "error": body["error"], "field": "name"}]
+    assert "needs a name" in body["error"]
+    assert body["not_tried"] == [3]
+    assert metric(client, "sopdsl_events_in_total") == 2
+
+
+# ---- malformed bodies: answered, counted, never a traceback -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "nests lists or objects deeper than 32"),
+        ('{"kind": "join", "x": ' + "[" * 40 + "]" * 40 + "}", "nests lists or objects deeper than 32"),
+        ('{"kind": "order", "data": {"amount": ' + "9" * 5000 + "}}", "a number of 5000 characters"),
+        ('{"kind": "order", "data": {"amount": NaN}}', "holds NaN, which is not JSON"),
+        ('{"kind": ', "the body is not JSON"),
+    ],
+)
+def test_malformed_bodies_are_400_and_counted(
+    client: Client, service: Service, raw: str, message: str
+) -> None:
+    answer = client.post("/events", content=raw, headers={"Content-Type": "application/json", **AUTH})
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+    assert metric(client, "sopdsl_events_rejected_total") == 1
+    assert metric(client, 'sopdsl_requests_refused_total{status="400"}') == 1
+    assert "Traceback" not in service.log.getvalue()  # type: ignore[attr-defined]
+    assert post(client, JOIN)[0] == 202
+
+
+def test_an_oversized_declared_body_is_413(client: Client) -> None:
+    big = json.dumps([JOIN] * 80_000)
+    assert len(big) > 4 * 1024 * 1024
+    answer = client.post("/events", content=big, headers={"Content-Type": "application/json", **AUTH})
+    assert answer.status_code == 413
+    assert "send fewer events per request" in answer.json()["error"]
+    assert metric(client, 'sopdsl_requests_refused_total{status="413"}') == 1
+
+
+# ---- health, readiness, description -------------------------------------------------------------
+
+
+def test_readiness_waits_for_the_timer_loop_and_liveness_does_not(client: Client, service: Service) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 503
+    service._ticked.set()
+    assert client.get("/readyz").status_code == 200
+    service.request_stop()
+    assert client.get("/readyz").status_code == 503 and client.get("/healthz").status_code == 503
+    assert post(client, JOIN)[0] == 503  # stopping: no new events
+
+
+def test_the_openapi_description_names_every_route(client: Client) -> None:
+    described = client.get("/openapi.json").json()
+    assert described["openapi"].startswith("3.")
+    served = {route.path for route in _routes(client)}
+    assert served <= set(described["paths"]), served - set(described["paths"])
+    assert "bearer" in described["components"]["securitySchemes"]
+
+
+def _routes(client: Client) -> list[Any]:
+    # The app is wrapped by the guards: its Starlette app is in the closure.
+    guarded = client.app
+    inner = next(c.cell_contents for c in guarded.__closure__ if hasattr(c.cell_contents, "routes"))  # type: ignore[attr-defined]
+    return list(inner.routes)
+
+
+def test_unknown_paths_and_methods_are_json_errors(client: Client) -> None:
+    missing = client.get("/nowhere", headers=AUTH)
+    assert missing.status_code == 404 and "/openapi.json" in missing.json()["error"]
+    wrong = client.get("/events", headers=AUTH)
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
