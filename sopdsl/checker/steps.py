@@ -275,12 +275,47 @@ def _wait_for(
         if pattern
         else flow
     )
+    same = _same(ctx, step, pattern_fields(ctx, pattern) if pattern else None, flow)
     then = check_block(ctx, step.then or (), then_flow, policy)
     otherwise = check_block(ctx, step.otherwise or (), flow, policy)
-    if timeout is None or pattern is None:
+    if timeout is None or pattern is None or same is None:
         return None
-    wait = model.EventWait(pattern=pattern, timeout=timeout)
+    wait = model.EventWait(pattern=pattern, timeout=timeout, same=same)
     return model.WaitForStep(wait=wait, then=then, otherwise=otherwise, loc=where)
+
+
+def _same(
+    ctx: Context, step: nodes.WaitFor, awaited: dict[str, model.ValueType] | None, flow: Flow
+) -> tuple[tuple[str, str], ...] | None:
+    """The `where event.X == flow.Y` pairs of a wait, each field checked on both sides."""
+    pairs: list[tuple[str, str]] = []
+    ok = True
+    for same in step.same:
+        sides = (
+            (same.event, awaited or {}, "the awaited event"),
+            (same.flow, flow.event_fields or {}, f"the event {where_cap(flow)} holds"),
+        )
+        kinds = []
+        for name, fields, what in sides:
+            kind = fields.get(name.text)
+            if kind is None:
+                ok = False
+                hint = did_you_mean(name.text, fields) or (
+                    "fields: " + ", ".join(sorted(fields)) if fields else "it has no fields to match on"
+                )
+                ctx.error("SOP108", f"{what} has no field '{name.text}'", name.span, hint)
+            kinds.append(kind)
+        event_kind, flow_kind = kinds
+        if event_kind is not None and flow_kind is not None and event_kind is not flow_kind:
+            ok = False
+            ctx.error(
+                "SOP406",
+                f"event.{same.event.text} is {event_kind.value}, flow.{same.flow.text} is {flow_kind.value}",
+                same.span,
+                "a wait matches its own event on fields of one type",
+            )
+        pairs.append((same.event.text, same.flow.text))
+    return tuple(pairs) if ok else None
 
 
 def _split(

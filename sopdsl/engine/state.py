@@ -101,14 +101,19 @@ class WaitEvent:
     """A `wait … for` an event: `key` is the event's key ("message", "tagged:vip", "custom:paid")."""
 
     key: str
+    # For a correlated wait, the awaited event's fields and the values they must have: the flow's
+    # own event's, taken when the wait began.
+    same: tuple[tuple[str, str | float | bool | None], ...] = ()
 
     def accepts(self, key: str, data: dict[str, Any]) -> bool:
         """Whether an event of the member's, with this key and payload, ends the wait."""
-        return self.key == key
+        return self.key == key and all(data.get(field) == value for field, value in self.same)
 
 
 def event_wait(wait: lang.EventWait, flow_event: dict[str, Any]) -> WaitEvent:
     """What a flow at a `wait … for` waits for, given the event the flow holds as the wait begins."""
+    if wait.same:
+        return WaitEvent(event_key(wait.pattern), tuple((e, flow_event.get(f)) for e, f in wait.same))
     return _shared_wait(event_key(wait.pattern))
 
 

@@ -17,3 +17,6 @@ class EventWait(Model):
 
     pattern: EventPattern
     timeout: Duration
+    # (awaited event's field, flow's event's field) pairs that must be equal (`where event.team ==
+    # flow.team`): the flow's own event only, so two teams a member opened never end each other's.
+    same: tuple[tuple[str, str], ...] = ()

@@ -52,6 +52,7 @@ class WaitFor(_Node):
 
     timeout: Duration | None
     pattern: EventPattern
+    same: tuple[Same, ...]  # `where event.team == flow.team and ...`: the flow's own event only
     then: tuple[Step, ...] | None
     otherwise: tuple[Step, ...] | None
     span: Span
@@ -59,7 +60,32 @@ class WaitFor(_Node):
     def head(self) -> tuple[str, int]:
         """The text before `then`/`else`, as the formatter writes it, and where it ends in the source."""
         wait = f"wait {duration_text(self.timeout)} for" if self.timeout is not None else "wait for"
-        return f"{wait} {event_text(self.pattern)}", self.pattern.span.end
+        where = " and ".join(f"event.{s.event.text} == flow.{s.flow.text}" for s in self.same)
+        end = self.same[-1].span.end if self.same else self.pattern.span.end
+        return f"{wait} {event_text(self.pattern)}" + (f" where {where}" if where else ""), end
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Same(_Node):
+    """`event.team == flow.team` in a wait's `where`: the awaited event's field equals the flow's."""
+
+    event: Name
+    flow: Name
+    span: Span
+
+
+class _Where(tuple[Same, ...]):
+    """The `where` of a wait, as its builder hands it to the wait's."""
+
+
+@builds("same")
+def _same(span: Span, children: list[Any]) -> Same:
+    return Same(children[0], children[1], span)
+
+
+@builds("correlation")
+def _correlation(span: Span, children: list[Any]) -> _Where:
+    return _Where(children)
 
 
 @builds("wait_for")
@@ -73,6 +99,7 @@ def _wait_for(span: Span, children: list[Any]) -> WaitFor:
     return WaitFor(
         _of(children, Duration),
         _of(children, EventPattern),  # type: ignore[arg-type]
+        tuple(_of(children, _Where) or ()),
         tuple(then) if then is not None else None,
         tuple(otherwise) if otherwise is not None else None,
         span,

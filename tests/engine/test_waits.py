@@ -99,7 +99,9 @@ def test_the_snapshot_codec_writes_and_reads_every_wait(wait: Wait | None) -> No
         ["Flow", 1],  # a class the union does not name
         ["os.system", "echo"],
         ["WaitEvent"],  # a field short
-        ["WaitEvent", "message", "extra"],  # a field too many
+        ["WaitEvent", "message", [], "extra"],  # a field too many
+        ["WaitEvent", "message", "extra"],  # a field of the wrong type (the correlated values)
+        ["WaitEvent", "message", [["team", {"x": 1}]]],  # a value no event field holds
         ["WaitEvent", 5],  # a field of the wrong type
         ["WaitDelivery", "x"],
         [],
@@ -114,7 +116,7 @@ def test_a_forged_wait_is_refused(row: object) -> None:
     head = len(snapshot_codec.MAGIC) + snapshot_codec._HEADER.size
     document = msgspec.msgpack.decode(blob[head:])
     waiting = [f.name for f in dataclasses.fields(Flow)].index("waiting")
-    assert document["flows"][7][waiting] == ["WaitEvent", "message"]  # as written
+    assert document["flows"][7][waiting] == ["WaitEvent", "message", []]  # as written
     document["flows"][7][waiting] = row
     forged = blob[:head] + msgspec.msgpack.encode(document)
     with pytest.raises(EngineError):
@@ -222,3 +224,19 @@ def test_mypy_reports_every_wait_dispatch_a_new_wait_type_would_miss(tmp_path: P
         "mypy let a new wait type through these dispatches (each must end in "
         f"`case _: assert_never(flow.waiting)`): {unreported}\n{output}"
     )
+
+
+@pytest.mark.parametrize(
+    "same", [(("team", "T1"),), (("order_id", "o-9"), ("amount", 30.0)), (("vip", True), ("note", None))]
+)
+def test_a_correlated_wait_keeps_the_values_it_matches_on_through_a_snapshot(
+    same: tuple[tuple[str, str | float | bool | None], ...],
+) -> None:
+    flow = Flow(7, 0, -1, "m1", "g1", 3, "on event team_opened", T0, waiting=WaitEvent("custom:x", same))
+    back = _flows_round_trip({7: flow})[7]
+    assert back == flow and isinstance(back.waiting, WaitEvent)
+    # What it accepts is what it did before: the event with those values, and no other.
+    data = dict(same)
+    assert back.waiting.accepts("custom:x", data)
+    assert not back.waiting.accepts("custom:x", {**data, same[0][0]: "another"})
+    assert not back.waiting.accepts("custom:y", data)

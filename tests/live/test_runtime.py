@@ -223,6 +223,7 @@ AGREEMENT = [
     "silence.yaml",
     "repeat.yaml",
     "draw.yaml",  # the same winners, drawn live
+    "team_wait.yaml",  # a correlated wait: each flow ends only on its own event
 ]
 
 
