@@ -280,6 +280,14 @@ CODES: Mapping[str, Code] = _codes(
         "The fixture names a playbook file that does not exist (its `playbook`, or a file a `reload` entry loads), or a file to reload that does not check (its own diagnostics follow), or its events are out of time order.",
     ),
     (
+        "SOP604",
+        "expectation names something unknown",
+        "An expectation of a fixture names a template, tag, coupon, member, group, playbook, split arm, "
+        "custom action or action kind that neither the playbooks nor the fixture define. An expectation "
+        "that such a thing never happens holds whatever the playbooks do, so it is an error; elsewhere "
+        "it is a warning, and the expectation fails.",
+    ),
+    (
         "SOP701",
         "playbooks trigger each other in a loop",
         "A playbook's action fires another playbook's trigger (a tag it listens for, a counter it watches), which in turn fires the first. When every playbook in the loop repeats always, the loop never ends (the engine stops it after 32 steps); otherwise it ends only because one of them runs once per member.",

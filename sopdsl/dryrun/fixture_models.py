@@ -143,6 +143,8 @@ class Expectation(Model):
 
     action: ActionKind | None = None
     """The kind of action expected (leave out, with `plan_change`, for a check of member state)."""
+    playbook: str | None = None
+    """The playbook that acted, by name."""
     plan_change: PlanChangeName | None = None
     """A plan change expected for a flow at a `reload`."""
     member: str | None = None

@@ -285,6 +285,8 @@ def _matches(action: Action, e: Expectation) -> bool:
         return False
     if e.group is not None and action.group != e.group:
         return False
+    if e.playbook is not None and action.playbook != e.playbook:
+        return False
     detail = action.detail
     if e.template is not None and detail.get("template") != e.template:
         return False
@@ -446,7 +448,7 @@ def _what(e: Expectation) -> str:
         where = f" in group {e.group}" if e.group else ""
         return f"plan change '{e.plan_change}'{who}{where}"
     parts: list[Any] = [e.action]
-    for label in ("call", "template", "tag", "coupon", "to_group", "arm", "target", "operator"):
+    for label in ("playbook", "call", "template", "tag", "coupon", "to_group", "arm", "target", "operator"):
         value = getattr(e, label)
         if value is not None:
             parts.append(f"{label}={value}")

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
+from sopdsl.dryrun.fixture_names import NameProblem, name_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
 from sopdsl.dryrun.simulate import Outcome, expectation_title, reload_warning, simulate
 from sopdsl.errors import FixtureError
@@ -76,7 +77,7 @@ class Report:
             out.append(
                 f"{'FAIL' if failed else 'ok  '} {result.path} ({len(result.outcomes) - len(failed)}/{len(result.outcomes)})"
             )
-            out.extend(f"  {warning}" for warning in result.warnings)
+            out.extend("  " + line for warning in result.warnings for line in warning.splitlines())
             for outcome in failed:
                 out.append(f"  expect[{outcome.index}]: {outcome.message}")
                 if outcome.nearest:
@@ -198,15 +199,32 @@ def run_tests(paths: list[Path], root: Path | None = None) -> Report:
             )
             result.errors = [render(d, where) for d, where in problems]
             continue
+        named = name_problems(fixture, [plan, *versions.values()], shown)
+        if any(p.stops for p in named):
+            result.errors = [render(p.diagnostic, source) for p in named]
+            continue
         try:
             simulation = simulate(plan, fixture, versions=versions)
         except Exception as exc:  # a fixture the engine rejects: report it, keep running the others
             result.errors = [f"{shown}: the simulation stopped: {exc}"]
             continue
-        result.outcomes = simulation.outcomes
+        result.outcomes = _vacuous_fail(simulation.outcomes, named)
         zone = fixture.timezone or plan.declarations.timezone
-        result.warnings = [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
+        result.warnings = [render(p.diagnostic, source) for p in named]
+        result.warnings += [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
     return Report(results)
+
+
+def _vacuous_fail(outcomes: list[Outcome], named: list[NameProblem]) -> list[Outcome]:
+    """The outcomes, with each `never` over something no step makes failed: it held, but only
+    because it could not have failed."""
+    vacuous = {p.index: p.diagnostic for p in named if p.diagnostic.severity is Severity.ERROR}
+    return [
+        replace(o, passed=False, message=f"{o.message}, but {vacuous[o.index].message.split(': ', 1)[1]}")
+        if o.index in vacuous and o.passed
+        else o
+        for o in outcomes
+    ]
 
 
 def dumps(report: Report) -> str:

@@ -30,6 +30,7 @@ NOT_IN_GOLDENS = {
     "SOP601": "fixture files, not playbooks",
     "SOP602": "fixture files, not playbooks",
     "SOP603": "fixture files, not playbooks",
+    "SOP604": "fixture files, not playbooks; tests/goldens/test/",
 }
 
 
