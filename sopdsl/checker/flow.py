@@ -19,14 +19,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Flow:
-    """What a place in a playbook provides: a member, a group, an event's fields, coupons."""
+    """What a place in a playbook provides: a member, a group, an event's fields, coupons.
+    `may_grant`: the playbook grants a coupon somewhere; `granted`: on every path to this place
+    (templates read `{{ coupon.* }}` only then: the engine knows a coupon once it is granted)."""
 
     has_member: bool
     has_group: bool
     event_fields: dict[str, model.ValueType] | None
-    grants: bool
+    may_grant: bool
     excluded: frozenset[str]
     where: str
+    granted: bool = False
 
 
 def where_cap(flow: Flow) -> str:
@@ -38,14 +41,18 @@ def where_cap(flow: Flow) -> str:
 
 
 def template_use(ctx: Context, text_vars: tuple[str, ...], flow: Flow, span: Span, what: str) -> None:
-    """Report each variable of a template (or task text) that this place of the flow does not provide."""
+    """Report each variable of a template (or task text) that this place of the flow does not
+    provide; variables with one problem (`coupon.title` and `coupon.worth` before any grant) once."""
+    problems: dict[tuple[str, str | None], list[str]] = {}
     for path in text_vars:
         root, _, rest = path.partition(".")
         field = rest.split(".")[0] if rest else None
         problem = _provides(ctx, root, field, flow)
         if problem is not None:
-            message, hint = problem
-            ctx.error("SOP202", f"{what} uses {{{{ {path} }}}}, {message}", span, hint)
+            problems.setdefault(problem, []).append(path)
+    for (message, hint), paths in problems.items():
+        uses = ", ".join(f"{{{{ {path} }}}}" for path in paths)
+        ctx.error("SOP202", f"{what} uses {uses}, {message}", span, hint)
 
 
 def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> tuple[str, str | None] | None:
@@ -78,8 +85,14 @@ def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> tuple[s
             ) or _event_field_hint(field)
         return None
     if root == "coupon":
-        if not flow.grants:
+        if not flow.may_grant:
             return "but this playbook grants no coupon", "grant the coupon before sending this template"
+        if not flow.granted:
+            return (
+                "but no coupon is granted before this step on every path to it, so every such send "
+                "would fail with 'coupon' is undefined",
+                "move the `grant` above this step (in this block, or before the block it is in)",
+            )
         if field is not None and field not in COUPON_FIELDS:
             return f"but coupons have no field '{field}'", did_you_mean(field, COUPON_FIELDS)
         return None
@@ -186,6 +199,30 @@ def any_step(decl: nodes.PlaybookDecl, kind: type) -> bool:
             return True
         stack.extend(s for block in inner_blocks(step) for s in block)
     return False
+
+
+def grants_after(step: nodes.Step, before: bool) -> bool:
+    """Whether a coupon is granted on every path once `step` has run (`before`: it was already):
+    a `grant`, or a step each of whose paths grants (an `if` with an `else`, a wait's `then` and
+    `else`, every arm of a split)."""
+    if before or isinstance(step, nodes.Grant):
+        return True
+    match step:
+        case nodes.If():
+            if step.otherwise is None:
+                return False
+        case nodes.WaitFor() | nodes.Assign() | nodes.Split():
+            pass
+        case _:
+            return False
+    return all(_block_grants(block) for block in inner_blocks(step))
+
+
+def _block_grants(steps: tuple[nodes.Step, ...]) -> bool:
+    granted = False
+    for step in steps:
+        granted = grants_after(step, granted)
+    return granted
 
 
 def always_stops(step: nodes.Step) -> bool:

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any, assert_never
 from sopdsl.checker import model, templates, values
 from sopdsl.checker.conditions import check_cond, check_value
 from sopdsl.checker.context import loc
-from sopdsl.checker.flow import Flow, aims_at_member, always_stops, excluded, template_use, where_cap
+from sopdsl.checker.flow import (
+    Flow,
+    aims_at_member,
+    always_stops,
+    excluded,
+    grants_after,
+    template_use,
+    where_cap,
+)
 from sopdsl.checker.triggers import check_pattern, pattern_fields
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
@@ -54,6 +62,8 @@ def check_block(
             stopped = step if isinstance(step, nodes.Stop) else nodes.Stop(step.span)
         if isinstance(step, nodes.Kick) and step.target is nodes.Target.MEMBER:
             kicked = step
+        if not flow.granted and grants_after(step, False):
+            flow = dataclasses.replace(flow, granted=True)  # the steps after it may read `coupon`
     return tuple(checked)
 
 

@@ -310,12 +310,14 @@ def _matches(action: Action, e: Expectation) -> bool:
     return e.arm is None or detail.get("arm") == e.arm
 
 
-def describe(action: Action, tz_name: str) -> str:
-    """A one-line description of an action for failure messages and tables."""
+def describe(action: Action, tz_name: str, reason: bool = False) -> str:
+    """A one-line description of an action for failure messages and tables (`reason`: with why
+    the policy or the run did not do it, as `[failed: 'coupon' is undefined]`)."""
     tz = timeutil.zone(tz_name)
     what = subject_of(action.kind, action.detail)
     who = action.member or action.group or "-"
-    status = "" if action.status == "done" else f" [{action.status}]"
+    why = f": {action.reason}" if reason and action.reason else ""
+    status = "" if action.status == "done" else f" [{action.status}{why}]"
     return f"{iso(action.time, tz)[:16]} {action.kind} {what} -> {who}{status}".replace("  ", " ")
 
 
@@ -409,7 +411,7 @@ def _judge(
     if passed:
         return Outcome(index, e, passed, message)
     shown = sorted({entry[0]: entry for entry in (*nearest, *context)}.values(), key=lambda entry: entry[0])
-    lines = [item if isinstance(item, str) else describe(item, tz_name) for _, _, item in shown]
+    lines = [item if isinstance(item, str) else describe(item, tz_name, reason=True) for _, _, item in shown]
     return Outcome(index, e, passed, message, lines)
 
 

@@ -17,7 +17,7 @@ from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.dryrun.fixture_names import NameProblem, name_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
-from sopdsl.dryrun.simulate import Outcome, expectation_title, reload_warning, simulate
+from sopdsl.dryrun.simulate import Outcome, describe, expectation_title, reload_warning, simulate
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan
 from sopdsl.source import Source, Span
@@ -37,6 +37,9 @@ class FixtureResult:
     # What each expectation asks (`expectation_title`), known once the fixture is read: a report
     # names its cases by them, whether they ran or not.
     expectations: list[str] = field(default_factory=list)
+    # Actions that failed as the run decided them (a template error, a member's data), each with
+    # its reason and line: shown even when every expectation holds.
+    failed_actions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -78,6 +81,13 @@ class Report:
                 f"{'FAIL' if failed else 'ok  '} {result.path} ({len(result.outcomes) - len(failed)}/{len(result.outcomes)})"
             )
             out.extend("  " + line for warning in result.warnings for line in warning.splitlines())
+            if result.failed_actions:
+                out.append(f"  {len(result.failed_actions)} action(s) failed in the run:")
+                out.extend(f"    {line}" for line in result.failed_actions[:_FAILED_SHOWN])
+                if len(result.failed_actions) > _FAILED_SHOWN:
+                    out.append(
+                        f"    ... and {len(result.failed_actions) - _FAILED_SHOWN} more (--format json lists all)"
+                    )
             for outcome in failed:
                 out.append(f"  expect[{outcome.index}]: {outcome.message}")
                 if outcome.nearest:
@@ -103,6 +113,7 @@ class Report:
                     "path": r.path,
                     "errors": r.errors,
                     "warnings": r.warnings,
+                    "failed_actions": r.failed_actions,
                     "expectations": [
                         {"index": o.index, "passed": o.passed, "message": o.message, "nearest": o.nearest}
                         for o in r.outcomes
@@ -111,6 +122,9 @@ class Report:
                 for r in self.results
             ],
         }
+
+
+_FAILED_SHOWN = 5
 
 
 def playbook_for(fixture: Fixture, path: Path) -> Path:
@@ -210,6 +224,11 @@ def run_tests(paths: list[Path], root: Path | None = None) -> Report:
             continue
         result.outcomes = _vacuous_fail(simulation.outcomes, named)
         zone = fixture.timezone or plan.declarations.timezone
+        result.failed_actions = [
+            f"{describe(a, zone, reason=True)}  ({a.playbook}: {a.loc})"
+            for a in simulation.actions
+            if a.status == "failed"
+        ]
         result.warnings = [render(p.diagnostic, source) for p in named]
         result.warnings += [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
     return Report(results)

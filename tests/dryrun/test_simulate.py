@@ -206,7 +206,7 @@ def test_json_report_shape(tmp_path: Path) -> None:
     by_name = {Path(f["path"]).name: f for f in report["fixtures"]}
     assert set(by_name) == {"w.yaml", "w.late.yaml", "w.bad.yaml"}
     for entry in report["fixtures"]:
-        assert set(entry) == {"path", "errors", "warnings", "expectations"}
+        assert set(entry) == {"path", "errors", "warnings", "failed_actions", "expectations"}
         for expectation in entry["expectations"]:
             assert set(expectation) == {"index", "passed", "message", "nearest"}
     late = by_name["w.late.yaml"]["expectations"]

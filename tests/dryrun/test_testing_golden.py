@@ -7,6 +7,7 @@ read the diff: a failure must say what went wrong, where, and what to do about i
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -39,3 +40,14 @@ def test_golden(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_expected_file_has_its_fixture() -> None:
     orphans = [p.name for p in GOLDENS.glob("*.expected") if not p.with_suffix(".yaml").exists()]
     assert not orphans
+
+
+def test_the_json_report_lists_every_failed_action_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(
+        main, ["test", "tests/goldens/test/failed_action_reason.yaml", "--format", "json"]
+    )
+    [fixture] = json.loads(result.output)["fixtures"]
+    [failed] = fixture["failed_actions"]
+    assert "send gift_note -> lina [failed: template error: 'coupon' is undefined]" in failed
+    assert "failed_action_reason.sop:12" in failed
