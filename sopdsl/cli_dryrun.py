@@ -18,10 +18,11 @@ import msgspec
 from sopdsl.build import compile_files
 from sopdsl.cli import EXIT_FOUND, echo_diagnostics, playbook_files, require_existing, root_option, root_path
 from sopdsl.diagnostics import Diagnostic, render
+from sopdsl.dryrun.coverage import Coverage
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
 from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
 from sopdsl.dryrun.simulate import simulate as run_simulation
-from sopdsl.dryrun.testing import fixture_versions, playbook_for, run_tests
+from sopdsl.dryrun.testing import cover_unrun, fixture_versions, playbook_for, run_tests
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.dryrun.why import explain as explain_member
 from sopdsl.engine.actions import Action, iso
@@ -29,7 +30,7 @@ from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import agenda, to_ics
 from sopdsl.source import Source
-from sopdsl.syntax.loader import display_path
+from sopdsl.syntax.loader import discover_rooted, display_path
 
 
 def build_plan(paths: tuple[str, ...], root: Path | None = None) -> Plan:
@@ -284,24 +285,73 @@ def find_fixtures(paths: tuple[str, ...]) -> list[Path]:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", help="Output format.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report here.")
+@click.option(
+    "--coverage",
+    "show_coverage",
+    is_flag=True,
+    help="Report which playbooks, triggers, steps and branches no fixture exercises, per file.",
+)
+@click.option(
+    "--coverage-file",
+    type=click.Path(dir_okay=False),
+    help="Also write the coverage here: Cobertura XML for a .xml name, JSON otherwise (implies --coverage).",
+)
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    help="Fail (exit 1) when less than this percentage is covered (implies --coverage).",
+)
 @root_option
-def test(paths: tuple[str, ...], fmt: str, junit: str | None, root: str | None) -> None:
+def test(
+    paths: tuple[str, ...],
+    fmt: str,
+    junit: str | None,
+    show_coverage: bool,
+    coverage_file: str | None,
+    min_coverage: float | None,
+    root: str | None,
+) -> None:
     """Run every fixture found and check its expectations. Exit 0 all pass, 1 failures, 2 errors."""
     require_existing(paths)
     fixtures = find_fixtures(paths)
     if not fixtures:
         raise click.UsageError(f"no fixture timelines (*.yaml) found in {', '.join(paths)}")
-    report = run_tests(fixtures, root_path(root))
+    covering = show_coverage or coverage_file is not None or min_coverage is not None
+    coverage = Coverage() if covering else None
+    report = run_tests(fixtures, root_path(root), coverage)
+    code = report.exit_code
+    covered = None
+    if coverage is not None:
+        sop = [f for f, _ in discover_rooted(paths)] if any(Path(p).is_dir() for p in paths) else []
+        cover_unrun(coverage, sop, root_path(root))
+        covered = coverage.report()
+        if min_coverage is not None and covered.percent < min_coverage and code == 0:
+            code = 1
     if fmt == "json":
-        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        data = report.to_json()
+        if covered is not None:
+            data["coverage"] = covered.to_json()
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         for line in report.lines():
             click.echo(line)
+        if covered is not None:
+            for line in covered.lines():
+                click.echo(line)
+            if min_coverage is not None and covered.percent < min_coverage:
+                click.echo(f"coverage {covered.percent:.1f}% is below --min-coverage {min_coverage:g}%")
     if junit:
         from sopdsl.reporting.junit import to_junit
 
         Path(junit).write_text(to_junit(report), encoding="utf-8")
-    sys.exit(report.exit_code)
+    if coverage_file and covered is not None:
+        text = (
+            covered.cobertura()
+            if coverage_file.endswith(".xml")
+            else json.dumps(covered.to_json(), ensure_ascii=False, indent=2) + "\n"
+        )
+        Path(coverage_file).write_text(text, encoding="utf-8")
+    sys.exit(code)
 
 
 @click.command(name="plan")

@@ -26,7 +26,7 @@ from sopdsl.engine.actions import Action, iso
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord
-from sopdsl.engine.trace import Tracer
+from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
 from sopdsl.kinds import subject_of
 from sopdsl.plan import Plan, timeutil
@@ -116,9 +116,10 @@ def simulate(
     fixture: Fixture,
     tracer: Tracer | None = None,
     versions: Mapping[tuple[str, ...], Plan] | None = None,
+    on_step: StepHook | None = None,
 ) -> Simulation:
-    """Replay a fixture's timeline through the engine and check its expectations (`tracer`: see
-    `sopdsl.engine.trace`). `versions` holds the plan each `reload` entry loads, by its files as
+    """Replay a fixture's timeline through the engine and check its expectations (`tracer`,
+    `on_step`: see `sopdsl.engine.trace`). `versions` holds the plan each `reload` entry loads, by its files as
     the fixture names them (see `sopdsl.dryrun.testing.fixture_versions`)."""
     zone_name = fixture.timezone or plan.declarations.timezone
     start = to_epoch(fixture.start, zone_name)
@@ -127,6 +128,7 @@ def simulate(
         delay = parse_duration(fixture.staff_completes_tasks_after)
     engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
     engine.tracer = tracer
+    engine.on_step = on_step
     first = engine.plan.content_hash
     _add_groups(engine, fixture.groups)
     for member in fixture.members:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
+from sopdsl.dryrun.coverage import Coverage
 from sopdsl.dryrun.fixture_names import NameProblem, name_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
 from sopdsl.dryrun.simulate import Outcome, describe, expectation_title, reload_warning, simulate
@@ -166,9 +167,9 @@ def fixture_versions(
     return problems or versions
 
 
-def run_tests(paths: list[Path], root: Path | None = None) -> Report:
+def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | None = None) -> Report:
     """Run every fixture and collect the report (`root`: the project folder includes stay in, by
-    default each playbook's own folder)."""
+    default each playbook's own folder; `coverage`: where to record what the runs exercised)."""
     plans: dict[tuple[Path, ...], Plan | Located] = {}
 
     def plan_of(files: list[Path], asked: Located) -> Plan | Located:
@@ -217,8 +218,14 @@ def run_tests(paths: list[Path], root: Path | None = None) -> Report:
         if any(p.stops for p in named):
             result.errors = [render(p.diagnostic, source) for p in named]
             continue
+        recorder = None
+        if coverage is not None:
+            coverage.add_plan(plan, playbook.parent, shown)
+            for names, version in versions.items():
+                coverage.add_plan(version, (path.parent / names[0]).parent, shown)
+            recorder = coverage.recorder()
         try:
-            simulation = simulate(plan, fixture, versions=versions)
+            simulation = simulate(plan, fixture, versions=versions, on_step=recorder)
         except Exception as exc:  # a fixture the engine rejects: report it, keep running the others
             result.errors = [f"{shown}: the simulation stopped: {exc}"]
             continue
@@ -232,6 +239,22 @@ def run_tests(paths: list[Path], root: Path | None = None) -> Report:
         result.warnings = [render(p.diagnostic, source) for p in named]
         result.warnings += [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
     return Report(results)
+
+
+def cover_unrun(coverage: Coverage, files: list[Path], root: Path | None = None) -> list[str]:
+    """Register the playbooks of `files` that no fixture ran, so the coverage report names them;
+    returns the files that do not compile on their own (an include, say), which it cannot."""
+    seen = set(coverage.fixtures)
+    skipped: list[str] = []
+    for file in files:
+        if display_path(file.resolve()) in seen:
+            continue
+        build = compile_files([file], root)
+        if build.plan is None:
+            skipped.append(display_path(file))
+        else:
+            coverage.add_plan(build.plan, file.parent)
+    return skipped
 
 
 def _vacuous_fail(outcomes: list[Outcome], named: list[NameProblem]) -> list[Outcome]:

@@ -49,7 +49,7 @@ from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, membe
 from sopdsl.engine.rendering import _Rendering, prepare_templates
 from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
 from sopdsl.engine.switching import _Switching
-from sopdsl.engine.trace import Tracer
+from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.errors import EngineError
 from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
@@ -149,6 +149,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
         self.sinks: list[Sink] = []
         self.tracer: Tracer | None = None  # told of each decision to start a playbook (sopdsl why)
+        self.on_step: StepHook | None = None  # told of each instruction a flow runs (coverage)
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0
@@ -348,7 +349,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     def snapshot(self) -> bytes:
         """The engine's state as bytes, for `Engine.restore`; its plans are named by hash, not included.
 
-        Taken between calls (never from a sink or tracer). The log, sinks and tracer are not kept.
+        Taken between calls (never from a sink or tracer). The log, sinks, tracer and step hook are not kept.
         Data only (see `snapshot.py`); raises `EngineError` if some state cannot be written.
         """
         state = {name: getattr(self, name) for name in _SNAPSHOT_STATE}

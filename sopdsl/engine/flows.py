@@ -110,7 +110,10 @@ class _Flows(_Parts):
         member = self.members.get(flow.member) if flow.member else None
         group = self.groups.get(flow.group) if flow.group else None
         tz = group.zone if group is not None else self.zone
+        hook = self.on_step
         while flow.pc < len(code):
+            if hook is not None:
+                hook(c.source, flow)
             instr = code[flow.pc]
             op = instr.op
             if op == "act":
@@ -203,6 +206,8 @@ class _Flows(_Parts):
                     group=flow.group or "",
                 )
                 return
+        if hook is not None:
+            hook(c.source, flow)  # where it ended: past its last step, or at a `stop`
         self._unwait(flow)
         self._drop(flow)
 

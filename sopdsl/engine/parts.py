@@ -16,7 +16,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
-from sopdsl.engine.trace import Tracer
+from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField
 
 
@@ -111,6 +111,7 @@ class _Parts(ABC):
     keep_log: bool
     sinks: list[Sink]
     tracer: Tracer | None
+    on_step: StepHook | None
     delivery: Delivery
     window_span: int
     member_flows: dict[str, list[int]]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sopdsl.engine.state import GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.plan import CompiledPlaybook
 
 # What stopped a playbook for a member, or that it started.
@@ -44,3 +44,8 @@ class Decision:
 
 
 Tracer = Callable[[Decision], None]
+
+# Told, before a flow runs each instruction and where it ends, which playbook (the plan's compiled
+# playbook of the version it runs) and which flow: its `entry` and `pc` say where it is (for the
+# dry run's coverage). Called only when set, like a tracer.
+StepHook = Callable[[CompiledPlaybook, Flow], None]
