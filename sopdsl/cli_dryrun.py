@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_re
 from sopdsl.dryrun.simulate import simulate as run_simulation
 from sopdsl.dryrun.testing import cover_unrun, fixture_versions, playbook_for, run_tests
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
+from sopdsl.dryrun.why import UnknownNameError
 from sopdsl.dryrun.why import explain as explain_member
 from sopdsl.engine.actions import Action, iso
 from sopdsl.errors import FixtureError
@@ -173,7 +175,12 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
         paths = (str(own),)
     plan = build_plan(paths, root_path(root))
     versions = _versions(fixture, path, source, root_path(root))
-    for line in explain_member(plan, fixture, member, playbook, versions):
+    try:
+        lines = explain_member(plan, fixture, member, playbook, versions)
+    except UnknownNameError as exc:
+        click.echo(f"error: {exc}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), err=True)
+        sys.exit(EXIT_FOUND)
+    for line in lines:
         click.echo(line)
 
 
@@ -268,17 +275,40 @@ def _fixture_or_exit(path: Path) -> tuple[Fixture, Source]:
 
 
 def find_fixtures(paths: tuple[str, ...]) -> list[Path]:
-    """Fixture files (`*.yaml`, `*.yml`) in the given folders, or beside the given `.sop` files."""
+    """Fixture files (`*.yaml`, `*.yml`) in the given folders, or beside the given `.sop` files.
+    In a folder, a YAML file that is not a fixture (an executors file, a CI config) is left out."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")))
+            found.extend(
+                sorted(
+                    p for p in path.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and looks_like_fixture(p)
+                )
+            )
         elif path.suffix == ".sop":
             found.extend(sorted(p for p in path.parent.glob(path.stem + "*.y*ml")))
         elif path.suffix in (".yaml", ".yml"):
             found.append(path)
     return sorted(set(found))
+
+
+# A fixture's own top-level keys: a YAML file with none of them, and no playbook beside it, is
+# something else.
+_FIXTURE_KEY = re.compile(r"^(start|events|expect|members|groups|playbook)\s*:", re.MULTILINE)
+
+
+def looks_like_fixture(path: Path) -> bool:
+    """Whether a YAML file found in a folder is a fixture: a playbook shares its stem, or it has a
+    fixture's top-level keys (so a fixture whose playbook is missing is still reported)."""
+    if (path.parent / (path.name.split(".")[0] + ".sop")).exists():
+        return True
+    try:
+        with path.open(encoding="utf-8", errors="replace") as file:
+            head = file.read(1 << 16)
+    except OSError:
+        return True  # let the fixture reader say what is wrong with it
+    return _FIXTURE_KEY.search(head) is not None
 
 
 @click.command()

@@ -295,6 +295,14 @@ def _finalize(value: Any) -> Any:
     """Every value a template prints: measured before it is turned into text."""
     if _measure(value, MAX_OUTPUT) > MAX_OUTPUT:
         raise TemplateLimitError(f"a value printed is over {_kib(MAX_OUTPUT)}")
+    return plain_number(value)
+
+
+def plain_number(value: Any) -> Any:
+    """A whole float as the int a user writes (`价值30元`, not `30.0`); anything else as it is.
+    Counters and amounts are floats inside, but `30` is what the playbook said."""
+    if type(value) is float and value.is_integer() and abs(value) < 1e16:
+        return int(value)
     return value
 
 

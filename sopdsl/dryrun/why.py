@@ -14,13 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sopdsl import lang
+from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixtures import Fixture
 from sopdsl.dryrun.simulate import reload_warning, simulate
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import compile_cond, getter
+from sopdsl.errors import SopdslError
 from sopdsl.kinds import subject_of
 from sopdsl.plan import CompiledPlaybook, Plan, timeutil
+from sopdsl.template_bounds import plain_number
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
 
@@ -30,6 +33,14 @@ class _Seen:
 
     decision: trace.Decision
     reasons: list[str] = field(default_factory=list)
+
+
+class UnknownNameError(SopdslError, LookupError):
+    """`why` was asked about a member or playbook the dry run does not have."""
+
+    def __init__(self, message: str, hint: str | None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def explain(
@@ -65,12 +76,19 @@ def explain(
         for compiled in each.playbooks:
             playbooks.setdefault(compiled.name, compiled)
     if playbook is not None and playbook not in playbooks:
-        return [f"no playbook named '{playbook}' in this plan; it has: {', '.join(playbooks)}"]
+        raise UnknownNameError(
+            f"no playbook named '{playbook}' in this plan; it has: {', '.join(playbooks)}",
+            did_you_mean(playbook, playbooks),
+        )
     result = simulate(plan, fixture, tracer, versions)
     tz = timeutil.zone(fixture.timezone or plan.declarations.timezone)
     member = result.engine.members.get(member_id)
     if member is None:
-        return [f"no member '{member_id}' in this timeline"]
+        members = result.engine.members
+        raise UnknownNameError(
+            f"no member '{member_id}' in this timeline",
+            did_you_mean(member_id, members) or f"members: {', '.join(sorted(members)[:8]) or 'none'}",
+        )
     lines = [f"why {member.name} ({member_id}):"]
     zone_name = fixture.timezone or plan.declarations.timezone
     lines.extend(w for reload in result.reloads if (w := reload_warning(reload, zone_name)) is not None)
@@ -231,10 +249,15 @@ def _values(d: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup
     left = getattr(cond, "left", None)
     if isinstance(left, lang.Ref):
         read = getter(left, lookup, counters)(d.member, d.group, d.event)
-        return f"{left.root}.{left.field} = {json.dumps(read, ensure_ascii=False, default=str)}"
+        return f"{left.root}.{left.field} = {_json(read)}"
     if isinstance(cond, lang.TimeCond | lang.WeekdayCond):
         return f"local time {_when(d.time, d.zone)}"
     return "no values read"
+
+
+def _json(value: Any) -> str:
+    """A value as the playbook writes it: `1`, not `1.0`; text quoted."""
+    return json.dumps(plain_number(value), ensure_ascii=False, default=str)
 
 
 def _cond_text(cond: lang.Cond) -> str:
@@ -253,18 +276,14 @@ def _cond_text(cond: lang.Cond) -> str:
         return f"{cond.subject} {test[cond.test]} {', '.join(json.dumps(t, ensure_ascii=False) for t in cond.tags)}"
     if isinstance(cond, lang.CompareCond):
         right = cond.right
-        shown = (
-            f"{right.root}.{right.field}"
-            if isinstance(right, lang.Ref)
-            else json.dumps(right, ensure_ascii=False, default=str)
-        )
+        shown = f"{right.root}.{right.field}" if isinstance(right, lang.Ref) else _json(right)
         return f"{cond.left.root}.{cond.left.field} {cond.op} {shown}"
     if isinstance(cond, lang.StartsWithCond):
         return f"{cond.left.root}.{cond.left.field} starts with {json.dumps(cond.prefix, ensure_ascii=False)}"
     if isinstance(cond, lang.MatchesCond):
         return f"{cond.left.root}.{cond.left.field} matches {json.dumps(cond.pattern, ensure_ascii=False)}"
     if isinstance(cond, lang.InCond):
-        values = ", ".join(json.dumps(v, ensure_ascii=False, default=str) for v in cond.values)
+        values = ", ".join(_json(v) for v in cond.values)
         return f"{cond.left.root}.{cond.left.field} in [{values}]"
     if isinstance(cond, lang.IsSetCond):
         return f"{cond.left.root}.{cond.left.field} is set"

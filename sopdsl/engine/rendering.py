@@ -14,6 +14,7 @@ from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.enums import ValueType
 from sopdsl.kinds import BUILTIN_COUNTERS, GROUP_FIELDS, MEMBER_TEXT_FIELDS
 from sopdsl.plan import Declarations, Plan, TemplateField, timeutil
+from sopdsl.template_bounds import plain_number
 from sopdsl.templating import environment
 from sopdsl.templating import render as render_template
 
@@ -102,7 +103,7 @@ class _Rendering(_Parts):
                     value = holder.get(attr, _MISSING) if isinstance(holder, dict) else _MISSING
                 if value is _MISSING:
                     break
-                out.append(str(value))
+                out.append(str(plain_number(value)))  # as Jinja's `finalize` prints it
             else:
                 return "".join(out).strip()
         context = self._context(flow, member, group)

@@ -451,3 +451,23 @@ def test_explain_names_the_playbook_version(tmp_path: Path) -> None:
         "simulate", str(write(tmp_path, "u.sop", PLAYBOOK)), "--timeline", str(fixture), "--explain"
     )
     assert " v" not in output.split("(welcome")[1].split(":")[0]  # no version declared, none shown
+
+
+def test_a_folder_s_yaml_files_that_are_not_fixtures_are_left_out(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent.parent
+    write(tmp_path, "w.sop", PLAYBOOK)
+    write(tmp_path, "w.yaml", PASSING)
+    shutil.copy(root / "runtime" / "executors.yaml", tmp_path / "executors.yaml")
+    write(tmp_path, "ci.yml", "jobs:\n  test:\n    runs-on: ubuntu-latest\n")
+    code, output = sopdsl("test", str(tmp_path))
+    assert code == 0, output
+    assert "executors" not in output and "ci.yml" not in output
+    assert "1 passed, 0 failed" in output
+    # A fixture whose playbook is missing is still a fixture, and still an error.
+    write(tmp_path, "orphan.yaml", PASSING)
+    code, output = sopdsl("test", str(tmp_path))
+    assert code == 2
+    assert "orphan.sop' does not exist" in output
+    # Named on the command line, a file is read as a fixture whatever it holds.
+    code, output = sopdsl("test", str(tmp_path / "executors.yaml"))
+    assert code == 2

@@ -97,9 +97,21 @@ def test_a_member_no_trigger_reached_is_shown_their_groups(files: Path) -> None:
 
 
 def test_unknown_member_and_unknown_playbook(files: Path) -> None:
-    assert "no member 'nobody' in this timeline" in why("nobody", "--timeline", str(files))[1]
-    out = why("zhang", "--timeline", str(files), "--playbook", "welcom")[1]
+    code, out = why("nobody", "--timeline", str(files))
+    assert "no member 'nobody' in this timeline" in out
+    assert code == 1
+    code, out = why("zhang", "--timeline", str(files), "--playbook", "welcom")
     assert "no playbook named 'welcom'" in out and "welcome, vip" in out
+    assert code == 1
+    assert "hint: did you mean 'welcome'?" in out
+
+
+def test_a_misspelt_member_gets_a_did_you_mean(files: Path) -> None:
+    code, out = why("zhnag", "--timeline", str(files))
+    assert code == 1
+    assert "error: no member 'zhnag' in this timeline" in out
+    assert "hint: did you mean 'zhang'?" in out
+    assert "Traceback" not in out
 
 
 def test_a_fixture_without_its_playbook_is_a_usage_error(tmp_path: Path) -> None:
@@ -108,3 +120,56 @@ def test_a_fixture_without_its_playbook_is_a_usage_error(tmp_path: Path) -> None
     code, out = why("m1", "--timeline", str(fixture))
     assert code == 2
     assert "has no playbook beside it" in out and "`playbook:`" in out
+
+
+def test_numbers_read_as_the_playbook_writes_them(tmp_path: Path) -> None:
+    (tmp_path / "first.sop").write_text(
+        textwrap.dedent(
+            """
+            timezone "Asia/Shanghai"
+            coupon thanks "回购券" worth 30
+            template note = "送你「{{ coupon.title }}」，价值{{ coupon.worth }}元；第{{ member.orders }}单"
+            playbook first_order "首单" {
+                on member orders
+                when member.orders == 2
+                do {
+                    grant thanks to member
+                    send note to member
+                }
+            }
+            """
+        ),
+        encoding="utf-8",
+    )
+    fixture = tmp_path / "first.yaml"
+    fixture.write_text(
+        textwrap.dedent(
+            """
+            start: 2026-03-02 09:00
+            groups: [{id: g1}]
+            members: [{id: m1, groups: [g1]}]
+            events:
+              - {at: 2026-03-02 10:00, kind: order, member: m1, group: g1, data: {amount: 99}}
+              - {at: 2026-03-02 11:00, kind: order, member: m1, group: g1, data: {amount: 99}}
+            """
+        ),
+        encoding="utf-8",
+    )
+    code, out = why("m1", "--timeline", str(fixture))
+    assert code == 0
+    assert "✗ member.orders == 2    (member.orders = 1)" in out
+    jsonl = CliRunner().invoke(
+        main, ["simulate", str(tmp_path / "first.sop"), "--timeline", str(fixture), "--format", "jsonl"]
+    )
+    assert jsonl.exit_code == 0
+    assert "送你「回购券」，价值30元；第2单" in jsonl.output  # plain substitutions
+    (tmp_path / "first.sop").write_text(
+        (tmp_path / "first.sop")
+        .read_text(encoding="utf-8")
+        .replace("coupon.worth }}", "coupon.worth * 1 }}"),
+        encoding="utf-8",
+    )
+    jsonl = CliRunner().invoke(
+        main, ["simulate", str(tmp_path / "first.sop"), "--timeline", str(fixture), "--format", "jsonl"]
+    )
+    assert "价值30元" in jsonl.output  # through Jinja
