@@ -11,12 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sopdsl.diagnostics import Diagnostic, render
+from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.errors import SopdslError
 from sopdsl.plan import Plan
 from sopdsl.plan.analysis import analyse
 from sopdsl.plan.compiler import compile_program, relocate
-from sopdsl.source import Source
+from sopdsl.project import Project
+from sopdsl.source import Source, Span
 
 # The loader and the checker (and with them Lark) are imported where files are read, so that
 # importing this module (`sopdsl run` does, for a plan.json too) does not load the front end.
@@ -67,6 +68,26 @@ def compile_files(
     if plan is not None:
         plan = relocate(plan).with_hash()
     return Build(plan, [*result.diagnostics, *analysis], merged.sources, analysis)
+
+
+def compile_project(project: Project, files: Sequence[Path] | None = None) -> Build:
+    """`compile_files` over a project's deployable set (or the part of it in `files`), includes
+    kept inside the project folder; the plan must be in the project's time zone, if it names one."""
+    build = compile_files(list(files if files is not None else project.files), project.root)
+    build.sources[project.source.path] = project.source
+    zone = build.plan.declarations.timezone if build.plan is not None else None
+    if project.timezone is not None and zone is not None and zone != project.timezone:
+        build.diagnostics.append(
+            Diagnostic(
+                "SOP008",
+                Severity.ERROR,
+                f"the project's time zone is {project.timezone}, but its playbooks say {zone}",
+                Span.point(project.source.path, project.line_of("timezone")),
+                "make `timezone` in sopdsl.toml and in the playbooks agree",
+            )
+        )
+        build.plan = None
+    return build
 
 
 class PathError(SopdslError):

@@ -29,6 +29,7 @@ from sopdsl import __version__
 if TYPE_CHECKING:
     from sopdsl.diagnostics import Diagnostic
     from sopdsl.plan import Plan
+    from sopdsl.project import Project
     from sopdsl.source import Source
 
 EXIT_OK = 0
@@ -171,6 +172,42 @@ def playbook_files(paths: tuple[str, ...]) -> list[tuple[Path, Path | None]]:
     if not files:
         raise click.UsageError(f"no .sop files found in {', '.join(paths)}")
     return files
+
+
+def project_of(paths: tuple[str, ...]) -> Project | None:
+    """The project (sopdsl.toml) the folders given belong to, or the project file given itself;
+    None when only files are named or no folder is in a project. A broken project file exits 1
+    after its diagnostics."""
+    import sys
+
+    from sopdsl.project import FILE_NAME, ProjectError, find_project, load_project
+    from sopdsl.source import Source
+    from sopdsl.syntax.loader import display_path
+
+    places = [Path(p) for p in paths if Path(p).is_dir() or Path(p).name == FILE_NAME]
+    found = {find_project(p if p.is_dir() else p.parent) for p in places} - {None}
+    if not found:
+        return None
+    if len(found) > 1:
+        shown = ", ".join(sorted(display_path(p) for p in found if p is not None))
+        raise click.UsageError(f"the folders given belong to different projects: {shown}")
+    path = found.pop()
+    assert path is not None
+    try:
+        return load_project(path, display_path(path))
+    except ProjectError as exc:
+        text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+        echo_diagnostics([(d, Source(display_path(path), text)) for d in exc.diagnostics])
+        sys.exit(EXIT_FOUND)
+
+
+def project_files(project: Project, paths: tuple[str, ...]) -> list[Path]:
+    """The playbook files a command reads in a project: the deployable set inside the folders
+    given (all of it for the project file), and any .sop file named."""
+    folders = [Path(p) if Path(p).is_dir() else project.root for p in paths if not p.endswith(".sop")]
+    named = [Path(p) for p in paths if p.endswith(".sop") and Path(p).is_file()]
+    chosen = project.within(folders)
+    return [*chosen, *(f for f in named if f.resolve() not in chosen)]
 
 
 def root_option(command: Callable[..., None]) -> Callable[..., None]:

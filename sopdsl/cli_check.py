@@ -15,7 +15,16 @@ from typing import NoReturn
 import click
 
 from sopdsl.checker import check_program
-from sopdsl.cli import EXIT_FOUND, EXIT_OK, echo_diagnostics, playbook_files, root_option, root_path
+from sopdsl.cli import (
+    EXIT_FOUND,
+    EXIT_OK,
+    echo_diagnostics,
+    playbook_files,
+    project_files,
+    project_of,
+    root_option,
+    root_path,
+)
 from sopdsl.diagnostics import CODES, Diagnostic, render
 from sopdsl.errors import ParseError
 from sopdsl.plan.analysis import analyse
@@ -35,10 +44,19 @@ from sopdsl.syntax.loader import decode, display_path, load, read_source
 )
 @root_option
 def check(paths: tuple[str, ...], fmt: str, root: str | None) -> None:
-    """Check playbook files (folders are searched for .sop files); each file is checked with its includes."""
+    """Check playbook files (folders are searched for .sop files); each file is checked with its
+    includes. In a project (sopdsl.toml), its deployable set is also checked as one plan."""
+    from sopdsl.build import compile_project
+    from sopdsl.project import FILE_NAME
+
+    project = project_of(paths)
+    plain = tuple(p for p in paths if Path(p).name != FILE_NAME)
+    listed = playbook_files(plain) if plain else []
+    if project is not None and len(plain) < len(paths):
+        listed += [(f, project.root) for f in project.files]
     files: list[tuple[Path, Path | None]] = []
     known: set[str] = set()
-    for path, folder in playbook_files(paths):
+    for path, folder in listed:
         # A file named twice (or inside a folder also named) is checked once.
         if os.path.realpath(path) not in known:
             known.add(os.path.realpath(path))
@@ -58,6 +76,17 @@ def check(paths: tuple[str, ...], fmt: str, root: str | None) -> None:
             if key not in seen:
                 seen.add(key)
                 found.append((d, loaded.sources.get(d.span.path)))
+    if project is not None:
+        deployed = project_files(project, paths)
+        if deployed:
+            # Together, files that each check clean can clash: names declared twice, a content
+            # mix or a cap over every group's calendars.
+            build = compile_project(project, deployed)
+            for d in build.diagnostics:
+                key = (d.code, d.span.path, d.span.line, d.span.column, d.message)
+                if key not in seen:
+                    seen.add(key)
+                    found.append((d, build.sources.get(d.span.path)))
     errors = sum(d.is_error for d, _ in found)
     warnings = len(found) - errors
     if fmt == "json":

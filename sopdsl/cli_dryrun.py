@@ -16,14 +16,23 @@ from typing import IO
 import click
 import msgspec
 
-from sopdsl.build import compile_files
-from sopdsl.cli import EXIT_FOUND, echo_diagnostics, playbook_files, require_existing, root_option, root_path
+from sopdsl.build import compile_files, compile_project
+from sopdsl.cli import (
+    EXIT_FOUND,
+    echo_diagnostics,
+    playbook_files,
+    project_files,
+    project_of,
+    require_existing,
+    root_option,
+    root_path,
+)
 from sopdsl.diagnostics import Diagnostic, render
 from sopdsl.dryrun.coverage import Coverage
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
 from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
 from sopdsl.dryrun.simulate import simulate as run_simulation
-from sopdsl.dryrun.testing import cover_unrun, fixture_versions, playbook_for, run_tests
+from sopdsl.dryrun.testing import FixtureResult, cover_unrun, fixture_versions, playbook_for, run_tests
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.dryrun.why import UnknownNameError
 from sopdsl.dryrun.why import explain as explain_member
@@ -31,6 +40,7 @@ from sopdsl.engine.actions import Action, iso
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import agenda, to_ics
+from sopdsl.project import FILE_NAME, Project
 from sopdsl.source import Source
 from sopdsl.syntax.loader import discover_rooted, display_path
 
@@ -39,8 +49,14 @@ def build_plan(paths: tuple[str, ...], root: Path | None = None) -> Plan:
     """Check and compile the given files and folders into one plan, or exit 1 after printing
     diagnostics (for commands: `sopdsl run` reads its playbooks with it too). `root`: the project
     folder, by default the folder given or each file's own."""
-    files = playbook_files(paths)
-    return _plan_of([f for f, _ in files], [], root, {f: r for f, r in files if r is not None})
+    project = project_of(paths)
+    if project is not None:
+        files = project_files(project, paths)
+        if not files:
+            raise click.UsageError(f"no deployed .sop files of {project.source.path} in {', '.join(paths)}")
+        return _plan_of(files, [], root or project.root, project=project)
+    found = playbook_files(paths)
+    return _plan_of([f for f, _ in found], [], root, {f: r for f, r in found if r is not None})
 
 
 def _plan_of(
@@ -48,10 +64,13 @@ def _plan_of(
     asked: list[tuple[Diagnostic, Source | None]],
     root: Path | None = None,
     roots: dict[Path, Path] | None = None,
+    project: Project | None = None,
 ) -> Plan:
     """Check and compile playbook files into one plan, or exit 1 after printing `asked` (what named
-    the files) and their diagnostics."""
-    build = compile_files(files, root, roots=roots)
+    the files) and their diagnostics (`project`: the files are its deployable set, or part of it)."""
+    build = (
+        compile_project(project, files) if project is not None else compile_files(files, root, roots=roots)
+    )
     if build.plan is None:
         echo_diagnostics([*asked, *build.located()])
         sys.exit(EXIT_FOUND)
@@ -343,12 +362,26 @@ def test(
 ) -> None:
     """Run every fixture found and check its expectations. Exit 0 all pass, 1 failures, 2 errors."""
     require_existing(paths)
+    project = project_of(paths)
+    if project is not None:  # the project file given stands for the folders of its deployed files
+        folders = sorted({str(f.parent) for f in project.files})
+        paths = tuple(
+            dict.fromkeys(q for p in paths for q in (folders if Path(p).name == FILE_NAME else [p]))
+        )
     fixtures = find_fixtures(paths)
     if not fixtures:
         raise click.UsageError(f"no fixture timelines (*.yaml) found in {', '.join(paths)}")
     covering = show_coverage or coverage_file is not None or min_coverage is not None
     coverage = Coverage() if covering else None
     report = run_tests(fixtures, root_path(root), coverage)
+    if project is not None and (deployed := project_files(project, paths)):
+        # Each fixture runs its own playbook; the files deployed together must also compile together.
+        built = compile_project(project, deployed)
+        if built.plan is None:
+            problems = [render(d, where) for d, where in built.located(errors_only=True)]
+            report.results.insert(
+                0, FixtureResult(f"{project.source.path} (the deployable set)", errors=problems)
+            )
     code = report.exit_code
     covered = None
     if coverage is not None:

@@ -109,6 +109,13 @@ CODES: Mapping[str, Code] = _codes(
         "errors='surrogateescape' (decode it as UTF-8 instead).",
     ),
     (
+        "SOP008",
+        "invalid project file",
+        "The project file (sopdsl.toml) cannot be read, or its [deploy] table is wrong: `files` and "
+        "`exclude` are lists of file patterns relative to the project folder, `timezone` an IANA name. "
+        "Every deployed playbook must declare the project's time zone.",
+    ),
+    (
         "SOP100",
         "syntax error",
         "The text does not follow the playbook grammar at this point. The hint lists what could come here.",

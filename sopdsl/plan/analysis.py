@@ -138,7 +138,13 @@ def _template_of(plan: Plan, playbook: str, loc: str) -> list[str]:
             continue
         for entry in compiled.schedule:
             if entry.loc == loc:
-                return [i.action.template for i in entry.code if isinstance(i.action, lang.SendStep)]
+                # What the group reads: a note to its operator or a message to each member is
+                # no part of the group's content mix.
+                return [
+                    i.action.template
+                    for i in entry.code
+                    if isinstance(i.action, lang.SendStep) and i.action.target == "group"
+                ]
     return []
 
 

@@ -27,6 +27,7 @@ UPDATE = os.environ.get("SOPDSL_UPDATE_GOLDENS") == "1"
 NOT_IN_GOLDENS = {
     "SOP004": "a file over 16 MiB is generated in tests/test_cli.py",
     "SOP007": "lone surrogates cannot be saved in a file; tests/test_include_roots.py",
+    "SOP008": "project files (sopdsl.toml), not playbooks; tests/test_project.py",
     "SOP601": "fixture files, not playbooks",
     "SOP602": "fixture files, not playbooks",
     "SOP603": "fixture files, not playbooks",

@@ -123,6 +123,25 @@ def test_content_mix_is_judged_per_declared_group() -> None:
     assert "group '福田店'" in found[0].message
 
 
+def test_content_mix_counts_only_what_the_group_reads() -> None:
+    """K4 with T2 deployed beside it: a daily note to each group's operator, or a message to each
+    member, is not group content; counting it pushed every group below its mix."""
+    at_minimum = MIX.replace("GROUPS", "").replace("tuesday, wednesday", "tuesday")
+    notes = """
+    template digest = "今日数据"
+    template hello = "你好"
+    playbook daily_figures {
+        at every day at 21:30: send digest to operator
+        at every day at 10:00 for each member: send hello to member
+    }
+    """
+    assert diagnose(at_minimum + notes) == []
+    posts = notes.replace("send digest to operator", "send digest to group")
+    found = diagnose(at_minimum + posts)
+    assert codes(found) == [("SOP702", Severity.ERROR)]
+    assert "4 of 36" in found[0].message  # and what goes into the group still counts
+
+
 CAP = """
 policy {
     at most 2 sends per group per day
