@@ -10,6 +10,7 @@ import shlex
 import shutil
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 import yaml
@@ -59,7 +60,11 @@ def test_the_workflow_runs_check_sarif_upload_and_test(
     sarif = json.loads(Path(upload["with"]["sarif_file"]).read_text(encoding="utf-8"))
     assert sarif["version"] == "2.1.0" and sarif["runs"][0]["results"] == []
     [artifact] = [s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@")]
-    [suite] = JUnitXml.fromfile(artifact["with"]["path"])
+    junit, coverage = artifact["with"]["path"].split()
+    [suite] = JUnitXml.fromfile(junit)
+    # Cobertura: the share of steps and branches the fixtures reach, which --min-coverage held.
+    rate = float(ElementTree.parse(coverage).getroot().attrib["line-rate"])
+    assert 0.9 <= rate < 1.0
     cases = list(suite)
     assert len(cases) == suite.tests > 100  # every expectation of the corpus is a case
     assert all(case.is_passed for case in cases)
