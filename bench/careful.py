@@ -79,8 +79,8 @@ class _Line(msgspec.Struct, gc=False):
     data: _Data | None = None
     id: str = ""
     name: str | None = None
-    groups: list[str] = []
-    tags: list[str] = []
+    groups: tuple[str, ...] = ()  # tuples: an empty default allocates nothing
+    tags: tuple[str, ...] = ()
 
 
 class _Member:
@@ -165,6 +165,7 @@ class Calendar:
         only = next(iter(offsets)) if len(offsets) == 1 else None
         self.offset = None if only is None else int(only.total_seconds())
         self._days: dict[int, str] = {}
+        self._last: tuple[int, str] = (-1, "")
         if self.offset is not None:
             sign = "+" if self.offset >= 0 else "-"
             self._suffix = f"{sign}{abs(self.offset) // 3600:02d}:{abs(self.offset) % 3600 // 60:02d}"
@@ -178,14 +179,20 @@ class Calendar:
 
     def iso(self, epoch: int) -> str:
         """ISO 8601 local time with its offset, as the engine's log writes it."""
+        if epoch == self._last[0]:  # actions come in bursts at one instant
+            return self._last[1]
         if self.offset is None:
-            return dt.datetime.fromtimestamp(epoch, self.tz).isoformat()
+            text = dt.datetime.fromtimestamp(epoch, self.tz).isoformat()
+            self._last = (epoch, text)
+            return text
         local = epoch + self.offset
         day, second = divmod(local, DAY)
         prefix = self._days.get(day)
         if prefix is None:
             prefix = self._days[day] = dt.date.fromordinal(day + 719163).isoformat() + "T"
-        return f"{prefix}{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}{self._suffix}"
+        text = f"{prefix}{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}{self._suffix}"
+        self._last = (epoch, text)
+        return text
 
     def class_times(self, start: int, end: int) -> list[tuple[int, str]]:
         """The Tuesday-class reminders in [start, end], in time order."""
