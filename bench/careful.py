@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import heapq
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,7 +64,6 @@ class _Group(msgspec.Struct, gc=False):
 
 
 class _Header(msgspec.Struct):
-    timezone: str
     start: int
     end: int | None = None
     groups: list[_Group] = []
@@ -161,7 +161,9 @@ class Calendar:
         self.tz = ZoneInfo(zone)
         # The same offset every twelve hours of the window: no transition in it (real ones last months).
         step = DAY // 2
-        offsets = {dt.datetime.fromtimestamp(t, self.tz).utcoffset() for t in range(low - DAY, high + DAY, step)}
+        offsets = {
+            dt.datetime.fromtimestamp(t, self.tz).utcoffset() for t in range(low - DAY, high + DAY, step)
+        }
         only = next(iter(offsets)) if len(offsets) == 1 else None
         self.offset = None if only is None else int(only.total_seconds())
         self._days: dict[int, str] = {}
@@ -211,22 +213,28 @@ class Calendar:
 
 
 class CarefulEngine:
-    """The five reference playbooks over one JSONL timeline; the header is read on creation."""
+    """The five reference playbooks over one JSONL timeline; the header is read on creation.
 
-    def __init__(self, templates: dict[str, str], stream: BinaryIO) -> None:
+    `zone` is the playbooks' (the header's zone only reads naive times, which generated timelines
+    do not have).
+    """
+
+    def __init__(self, templates: dict[str, str], zone: str, stream: BinaryIO) -> None:
         self.templates = {name: _Template(source) for name, source in templates.items()}
         self.stream = stream
         header = msgspec.json.decode(stream.readline(), type=_Header)
         self.start = header.start
         self.end = header.end if header.end is not None else header.start
-        self.calendar = Calendar(header.timezone, self.start, self.end)
+        self.calendar = Calendar(zone, self.start, self.end)
         self.normal = {g.id for g in header.groups if "normal" in g.tags}  # welcome's groups
         self.scope = {g.id for g in header.groups if PRUNE_SCOPE.intersection(g.tags)}  # prune_silent's
         self.edu = sorted(g.id for g in header.groups if "edu" in g.tags)  # class_cadence's
         self.members: dict[str, _Member] = {}
         self.by_index: list[_Member] = []
         self.schedule = self.calendar.class_times(self.start, self.end)
-        self.heap = [(moment << SHIFT) | (CADENCE << KIND_SHIFT) | i for i, (moment, _) in enumerate(self.schedule)]
+        self.heap = [
+            (moment << SHIFT) | (CADENCE << KIND_SHIFT) | i for i, (moment, _) in enumerate(self.schedule)
+        ]
         heapq.heapify(self.heap)
         self.sink: Sink = lambda row: None
 
@@ -376,7 +384,18 @@ class CarefulEngine:
             if not m.scoped or m.protected:
                 return
             group = min(g for g in m.groups if g in self.scope)
-            sink((now, "send", "prune_silent", m.id, group, "we_miss_you", self._text("we_miss_you", m), "done"))
+            sink(
+                (
+                    now,
+                    "send",
+                    "prune_silent",
+                    m.id,
+                    group,
+                    "we_miss_you",
+                    self._text("we_miss_you", m),
+                    "done",
+                )
+            )
             m.wait_until, m.wait_group = self.calendar.add_days(now, WARNING_DAYS), group
             self._push(m.wait_until, TIMEOUT, m)
         elif kind == TIMEOUT:
@@ -479,11 +498,11 @@ def log_writer(out: BinaryIO, calendar: Calendar) -> Sink:
     return log
 
 
-def run_file(templates: dict[str, str], timeline: Path, log: Path | None) -> list[Row]:
+def run_file(templates: dict[str, str], zone: str, timeline: Path, log: Path | None) -> list[Row]:
     """Run a timeline file; write the JSONL log to `log`, or return the rows when it is None."""
     rows: list[Row] = []
     with timeline.open("rb") as stream:
-        engine = CarefulEngine(templates, stream)
+        engine = CarefulEngine(templates, zone, stream)
         if log is None:
             engine.run(rows.append)
         else:
@@ -496,12 +515,12 @@ def first_difference(engine_log: Path, careful_log: Path) -> str | None:
     """Where two JSONL logs differ, idempotency keys aside; None when they are the same."""
     decode = msgspec.json.Decoder().decode
     with engine_log.open("rb") as ours, careful_log.open("rb") as theirs:
-        number = 0
-        for number, (a, b) in enumerate(zip(ours, theirs, strict=False), 1):
+        for number, (a, b) in enumerate(itertools.zip_longest(ours, theirs), 1):
+            if a is None or b is None:
+                return f"line {number}: one log ends, the other has {a or b!r}"
             left, right = decode(a), decode(b)
             left.pop("key", None)
             right.pop("key", None)
             if left != right:
                 return f"line {number}: engine {left} != careful {right}"
-        left_over = ours.readline() or theirs.readline()
-    return f"line {number + 1}: one log ends, the other has {left_over!r}" if left_over else None
+    return None

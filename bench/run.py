@@ -153,7 +153,7 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         from careful import first_difference, run_file
 
         log = log_path(path, "careful")
-        run_file({name: t.source for name, t in plan.program.templates.items()}, path, log)
+        run_file({name: t.source for name, t in plan.program.templates.items()}, "Asia/Shanghai", path, log)
         wall_done, cpu_done = time.perf_counter(), time.process_time()
         result["actions"] = sum(1 for _ in log.open("rb"))
         result["first_difference"] = first_difference(log_path(path, "engine"), log)
@@ -173,7 +173,9 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         if ours != rows:
             pairs = zip(ours, rows, strict=False)
             first = next((i for i, (a, b) in enumerate(pairs) if a != b), min(len(ours), len(rows)))
-            result["first_difference"] = f"row {first}: engine {ours[first : first + 1]} != simple {rows[first : first + 1]}"
+            result["first_difference"] = (
+                f"row {first}: engine {ours[first : first + 1]} != simple {rows[first : first + 1]}"
+            )
         result["wall_s"], result["cpu_s"] = wall_done - wall, cpu_done - cpu
     if "wall_s" not in result:
         result["wall_s"], result["cpu_s"] = time.perf_counter() - wall, time.process_time() - cpu
@@ -244,7 +246,9 @@ def run_size(size: Size, runs: int, with_simple: bool) -> dict[str, Any]:
         for what in order:
             result = _child(what, path)
             if not result.get("equal", True):
-                raise SystemExit(f"{size.name}: the {what} engine's log differs: {result['first_difference']}")
+                raise SystemExit(
+                    f"{size.name}: the {what} engine's log differs: {result['first_difference']}"
+                )
             rounds[what].append(result)
     log_path(path, "engine").unlink(missing_ok=True)
     row: dict[str, Any] = {"size": size.name, "members": size.members, "days": size.days}
@@ -372,7 +376,9 @@ def _table(results: dict[str, Any]) -> None:
         f"(median of {results['runs']} rounds, each running all of them in turn; engine and careful ="
         " read + simulate + write the log, engine checking every line)"
     )
-    ratios = [f"{r['size']} {r['engine_over_careful']:.2f}" for r in results["sizes"] if r["size"] in HEADLINE]
+    ratios = [
+        f"{r['size']} {r['engine_over_careful']:.2f}" for r in results["sizes"] if r["size"] in HEADLINE
+    ]
     if ratios:
         print(f"engine ÷ careful baseline: {', '.join(ratios)} (issue 11: at most 1.0, goal 0.5)")
     if "doubling" in results:

@@ -279,5 +279,7 @@ def log_rows(path: Path) -> list[Row]:
             a = decode(line)
             what = a.get("template") or a.get("coupon") or ",".join(a.get("tags", ())) or a.get("reason")
             at = int(dt.datetime.fromisoformat(a["at"]).timestamp())
-            rows.append((at, a["kind"], a["playbook"], a["member"], a["group"], what, a.get("text"), a["status"]))
+            rows.append(
+                (at, a["kind"], a["playbook"], a["member"], a["group"], what, a.get("text"), a["status"])
+            )
     return rows
