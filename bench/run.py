@@ -253,7 +253,7 @@ def run_size(size: Size, runs: int, with_simple: bool) -> dict[str, Any]:
                 )
             rounds[what].append(result)
     log_path(path, "engine").unlink(missing_ok=True)
-    row: dict[str, Any] = {"size": size.name, "members": size.members, "days": size.days}
+    row: dict[str, Any] = {"size": size.name, "members": size.members, "days": size.days, "rounds": n}
     row["bytes"] = path.stat().st_size
     row.update({what: summary(results) for what, results in rounds.items()})
     row["events"] = row["floor"]["lines"] - 1 - sum(1 for _ in _member_lines(path))
@@ -375,9 +375,12 @@ def _table(results: dict[str, Any]) -> None:
             f"{simple_s:>9} {over_careful:>8} {over_engine:>7} "
             f"{e['peak_rss_kb'] / 1024:>8.0f} {r['bytes_per_member']:>9,.0f}"
         )
+    fewer = "".join(
+        f", {r['size']}: {r['rounds']}" for r in results["sizes"] if r["rounds"] != results["runs"]
+    )
     print(
-        f"(median of {results['runs']} rounds, each running all of them in turn; engine and careful ="
-        " read + simulate + write the log, engine checking every line)"
+        f"(median of {results['runs']} rounds{fewer}, each running all of them in turn; engine and careful"
+        " = read + simulate + write the log, engine checking every line)"
     )
     ratios = [
         f"{r['size']} {r['engine_over_careful']:.2f} (CPU time {r['engine_over_careful_cpu']:.2f})"
