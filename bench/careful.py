@@ -384,18 +384,8 @@ class CarefulEngine:
             if not m.scoped or m.protected:
                 return
             group = min(g for g in m.groups if g in self.scope)
-            sink(
-                (
-                    now,
-                    "send",
-                    "prune_silent",
-                    m.id,
-                    group,
-                    "we_miss_you",
-                    self._text("we_miss_you", m),
-                    "done",
-                )
-            )
+            text = self._text("we_miss_you", m)
+            sink((now, "send", "prune_silent", m.id, group, "we_miss_you", text, "done"))
             m.wait_until, m.wait_group = self.calendar.add_days(now, WARNING_DAYS), group
             self._push(m.wait_until, TIMEOUT, m)
         elif kind == TIMEOUT:
