@@ -153,7 +153,9 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         from careful import first_difference, run_file
 
         log = log_path(path, "careful")
-        run_file({name: t.source for name, t in plan.program.templates.items()}, "Asia/Shanghai", path, log)
+        run_file(
+            {name: t.source for name, t in plan.declarations.templates.items()}, "Asia/Shanghai", path, log
+        )
         wall_done, cpu_done = time.perf_counter(), time.process_time()
         result["actions"] = sum(1 for _ in log.open("rb"))
         result["first_difference"] = first_difference(log_path(path, "engine"), log)

@@ -46,7 +46,7 @@ class Community:
 
     @property
     def templates(self) -> dict[str, str]:
-        return {name: t.source for name, t in self.plan.program.templates.items()}
+        return {name: t.source for name, t in self.plan.declarations.templates.items()}
 
 
 def engine_log(plan: Any, path: Path, zone: str) -> list[Any]:
@@ -131,7 +131,7 @@ def test_the_careful_engine_counts_calendar_days_across_a_clock_change(tmp_path:
     path.write_bytes(header.replace(ZONE.encode(), zone.encode()) + b"\n" + rest)
     plan = compile_reference(tmp_path, zone)
     actions = engine_log(plan, path, zone)
-    templates = {name: t.source for name, t in plan.program.templates.items()}
+    templates = {name: t.source for name, t in plan.declarations.templates.items()}
     rows = careful.run_file(templates, zone, path, None)
     assert rows == bench("simple").engine_rows(actions)
     # The warnings of the members present from the start fall after the change: an hour earlier
