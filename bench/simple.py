@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 from jinja2 import Environment, StrictUndefined
 
 from sopdsl.dryrun.timeline import Member, Timeline
@@ -264,4 +266,20 @@ def engine_rows(actions: list[Any]) -> list[Row]:
         d = a.detail
         what = d.get("template") or d.get("coupon") or ",".join(d.get("tags", ())) or d.get("reason")
         rows.append((a.time, a.kind, a.playbook, a.member, a.group, what, d.get("text"), a.status))
+    return rows
+
+
+def log_rows(path: Path) -> list[Row]:
+    """The rows of an action log as `sopdsl simulate --format jsonl` writes it (the bench's engine
+    runs write theirs so); a blocked action's reason there is the policy's, which never happens here."""
+    decode = msgspec.json.Decoder().decode
+    rows = []
+    with path.open("rb") as stream:
+        for line in stream:
+            a = decode(line)
+            what = a.get("template") or a.get("coupon") or ",".join(a.get("tags", ())) or a.get("reason")
+            at = int(dt.datetime.fromisoformat(a["at"]).timestamp())
+            rows.append(
+                (at, a["kind"], a["playbook"], a["member"], a["group"], what, a.get("text"), a["status"])
+            )
     return rows
