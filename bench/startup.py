@@ -12,6 +12,11 @@ installed copy has its .pyc files and recompiling changed sources on every run i
 - `python -c "import sopdsl.cli"`
 
 The target for `check` is 0.3 s. Numbers go to `bench/results/startup.json`.
+
+`--installed` measures sopdsl as users run it: installed from a wheel (`pip install .`) into a venv
+of its own (`bench/results/installed-venv`, rebuilt each time), not the development checkout's
+editable install, whose import hook and source-tree lookups cost every process some 100 ms more.
+The output says which was measured.
 """
 
 from __future__ import annotations
@@ -77,11 +82,34 @@ def import_times(top: int = 15) -> list[tuple[int, int, str]]:
     return sorted(rows, key=lambda row: -row[1])[:top]
 
 
+def installed_python() -> str:
+    """A venv with sopdsl installed from this checkout as a wheel would be; its python."""
+    venv = RESULTS / "installed-venv"
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    subprocess.run([python, "-m", "pip", "install", "-q", str(ROOT)], check=True)
+    return python
+
+
+def install_form() -> str:
+    """How the measured sopdsl is installed: 'editable' (imported from this checkout) or 'installed'."""
+    code = "import sopdsl, pathlib; print(pathlib.Path(sopdsl.__file__).resolve())"
+    where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
+    return "editable" if Path(where.stdout.strip()).is_relative_to(ROOT) else "installed"
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--runs", type=int, default=10, help="runs per command (the median is kept)")
     options.add_argument("--importtime", action="store_true", help="also list the slowest imports of check")
+    options.add_argument("--installed", action="store_true", help="measure a wheel install (see above)")
     args = options.parse_args()
+    if args.installed:
+        python = installed_python()
+        rest = [a for a in sys.argv[1:] if a != "--installed"]
+        raise SystemExit(
+            subprocess.run([python, str(Path(__file__).resolve()), *rest], check=False).returncode
+        )
     results: dict[str, object] = {
         "machine": {
             "cpus": os.cpu_count(),
@@ -90,6 +118,7 @@ def main() -> None:
             "load_before": os.getloadavg(),
         },
         "command": f"python bench/startup.py --runs {args.runs}",
+        "install": install_form(),
     }
     timings: dict[str, dict[str, object]] = {}
     for name, argv in commands().items():
@@ -100,7 +129,7 @@ def main() -> None:
     results["machine"]["load_after"] = os.getloadavg()  # type: ignore[index]
     load = results["machine"]
     print(
-        f"machine: {os.cpu_count()} cpus, python {platform.python_version()}, load {load['load_before'][0]:.2f} -> {load['load_after'][0]:.2f}"
+        f"machine: {os.cpu_count()} cpus, python {platform.python_version()}, load {load['load_before'][0]:.2f} -> {load['load_after'][0]:.2f}; sopdsl {results['install']}"
     )  # type: ignore[index]
     print(f"{'command':<52} {'median ms':>10} {'min ms':>8}")
     for name, row in timings.items():
