@@ -72,9 +72,14 @@ def _relative(plan: Plan) -> Any:
 
     def walk(value: Any) -> Any:
         # Only where paths are: each `loc`, and the list of files; a template's text is left alone.
+        # A template's parts are its source split by the compiler: one plan that has them and one
+        # that does not (read from an earlier format) are the same files.
         if isinstance(value, dict):
+            derived = "parts" if "parts" in value and ("source" in value or "text" in value) else None
             return {
-                k: relative(v) if k == "loc" and isinstance(v, str) else walk(v) for k, v in value.items()
+                k: relative(v) if k == "loc" and isinstance(v, str) else walk(v)
+                for k, v in value.items()
+                if k != derived
             }
         if isinstance(value, list):
             return [walk(v) for v in value]
@@ -94,7 +99,7 @@ def _strip(value: Any) -> Any:
 
 def signature(instr: Instr) -> str:
     """What an instruction does, without its location or jump targets (which move with any edit above)."""
-    data = instr.model_dump(mode="json", exclude={"loc", "jump"})
+    data = instr.model_dump(mode="json", exclude={"loc", "jump", "parts"})  # parts: derived from text
     data["arms"] = [(arm["name"], arm["percent"]) for arm in data["arms"]]
     return json.dumps(_strip(data), sort_keys=True, ensure_ascii=False)
 
