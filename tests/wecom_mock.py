@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,11 +25,14 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from wechatpy.enterprise.crypto import WeChatCrypto
 
 from sopdsl.live.http import Server
 
 CORP_ID = "ww1234567890abcdef"
 SECRET = "contact-secret-0123456789"
+CALLBACK_TOKEN = "QDG6eK"  # the callback's Token and EncodingAESKey, from WeCom's own crypto sample
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 
 # From the WeCom global error code table (全局错误码) and the external-contact pages.
 ERRMSG = {
@@ -232,6 +236,37 @@ def _media_part(content_type: str, raw: bytes) -> bytes:
             payload = part.get_payload(decode=True)
             return payload if isinstance(payload, bytes) else b""
     return b""
+
+
+def _encrypted(text: str, nonce: str, timestamp: str, corp: str) -> tuple[str, str]:
+    """`text` encrypted as WeCom does (wechatpy's WeChatCrypto): the ciphertext and its msg_signature."""
+    envelope = WeChatCrypto(CALLBACK_TOKEN, AES_KEY, corp).encrypt_message(text, nonce, timestamp)
+    encrypted = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
+    signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
+    return encrypted, signature
+
+
+def callback_request(
+    xml: str, *, nonce: str, timestamp: int, corp: str = CORP_ID, forged: bool = False
+) -> tuple[str, bytes]:
+    """A change callback as WeCom posts it: the query string (signature, timestamp, nonce) and the XML body."""
+    encrypted, signature = _encrypted(xml, nonce, str(timestamp), corp)
+    if forged:
+        signature = "0" * 40
+    query = urllib.parse.urlencode({"msg_signature": signature, "timestamp": timestamp, "nonce": nonce})
+    body = (
+        f"<xml><ToUserName><![CDATA[{corp}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt>"
+        "<AgentID><![CDATA[218]]></AgentID></xml>"
+    )
+    return query, body.encode()
+
+
+def verification_query(echo: str, *, nonce: str = "n0", timestamp: str = "1409659589") -> str:
+    """The query string of WeCom's URL check (`GET` with an encrypted `echostr` to answer decrypted)."""
+    echostr, signature = _encrypted(echo, nonce, timestamp, CORP_ID)
+    return urllib.parse.urlencode(
+        {"msg_signature": signature, "timestamp": timestamp, "nonce": nonce, "echostr": echostr}
+    )
 
 
 @contextmanager

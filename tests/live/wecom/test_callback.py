@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from asgiclient import Client
-from wechatpy.enterprise.crypto import WeChatCrypto
+from wecom_mock import AES_KEY, CALLBACK_TOKEN, callback_request, verification_query
 
 import sopdsl
 from sopdsl.engine.actions import Action
@@ -26,8 +26,6 @@ from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback
 
 ROOT = Path(__file__).resolve().parents[3]
 CORP = "ww1234567890abcdef"
-TOKEN = "QDG6eK"
-AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 BEARER = "tok-default-0123456789"
 START = 1_773_000_000  # 2026-03-09 04:00 in Shanghai... quiet hours end at 08:00
 DAYTIME = START + 6 * 3600  # 10:00
@@ -77,25 +75,18 @@ def contact_added_xml(customer: str, owner: str, code: str) -> str:
 class WeCom:
     """Posts callbacks as WeCom does: encrypted, signed, the signature in the query string."""
 
-    def __init__(self, client: Client, corp: str = CORP, token: str = TOKEN) -> None:
+    def __init__(self, client: Client, corp: str = CORP) -> None:
         self.client = client
-        self.crypto = WeChatCrypto(token, AES_KEY, corp)
+        self.corp = corp
         self.nonce = 0
 
     def post(self, xml: str, *, tamper: bool = False) -> Any:
         self.nonce += 1
-        envelope = self.crypto.encrypt_message(xml, str(self.nonce), str(DAYTIME))
-        fields = {k: envelope.split(f"<{k}>")[1].split(f"</{k}>")[0] for k in ("MsgSignature", "Encrypt")}
-        encrypted = fields["Encrypt"].removeprefix("<![CDATA[").removesuffix("]]>")
-        signature = fields["MsgSignature"].removeprefix("<![CDATA[").removesuffix("]]>")
-        if tamper:
-            signature = "0" * 40
-        body = f"<xml><ToUserName><![CDATA[{CORP}]]></ToUserName><Encrypt><![CDATA[{encrypted}]]></Encrypt><AgentID><![CDATA[218]]></AgentID></xml>"
-        query = urllib.parse.urlencode(
-            {"msg_signature": signature, "timestamp": DAYTIME, "nonce": self.nonce}
+        query, body = callback_request(
+            xml, nonce=str(self.nonce), timestamp=DAYTIME, corp=self.corp, forged=tamper
         )
         return self.client.post(
-            f"/wecom/callback?{query}", content=body.encode(), headers={"Content-Type": "text/xml"}
+            f"/wecom/callback?{query}", content=body, headers={"Content-Type": "text/xml"}
         )
 
 
@@ -112,7 +103,7 @@ def service(sent: list[Action]) -> Iterator[Service]:
         plan, "memory://", executors={"send": lambda a, k: sent.append(a)}, clock=ManualClock(DAYTIME)
     )
     runtime.add_group(CHAT, name="骑友交流1群", tags=["normal"])
-    callback = WeComCallback(token=TOKEN, aes_key=AES_KEY, corp_id=CORP)
+    callback = WeComCallback(token=CALLBACK_TOKEN, aes_key=AES_KEY, corp_id=CORP)
     svc = Service(
         runtime,
         zone=plan_zone(),
@@ -138,14 +129,10 @@ def wecom(service: Service) -> WeCom:
 
 
 def test_url_verification_answers_the_decrypted_echostr(wecom: WeCom) -> None:
-    envelope = wecom.crypto.encrypt_message("1616140317555161061", "nonce1", "1409659589")
-    echostr = envelope.split("<Encrypt><![CDATA[")[1].split("]]>")[0]
-    signature = envelope.split("<MsgSignature><![CDATA[")[1].split("]]>")[0]
-    query = urllib.parse.urlencode(
-        {"msg_signature": signature, "timestamp": "1409659589", "nonce": "nonce1", "echostr": echostr}
-    )
+    query = verification_query("1616140317555161061")
     answer = wecom.client.get(f"/wecom/callback?{query}")
     assert answer.status_code == 200 and answer.text == "1616140317555161061"
+    signature = urllib.parse.parse_qs(query)["msg_signature"][0]
     forged = query.replace(signature, "0" * 40)
     assert wecom.client.get(f"/wecom/callback?{forged}").status_code == 403
 
@@ -219,7 +206,7 @@ def test_a_contact_added_is_fed_when_declared_and_its_welcome_code_kept_for_the_
     runtime = Runtime(
         plan, "memory://", executors={"send": lambda a, k: sent.append(a)}, clock=ManualClock(DAYTIME)
     )
-    callback = WeComCallback(token=TOKEN, aes_key=AES_KEY, corp_id=CORP)
+    callback = WeComCallback(token=CALLBACK_TOKEN, aes_key=AES_KEY, corp_id=CORP)
     svc = Service(runtime, zone=plan_zone(), log=io.StringIO(), receivers=[callback], group_commit=False)
     try:
         answer = WeCom(Client(create_app(svc))).post(contact_added_xml("wmCUST1", "zhangsan", "CODE1"))
@@ -235,4 +222,4 @@ def test_a_contact_added_is_fed_when_declared_and_its_welcome_code_kept_for_the_
 
 def test_an_encoding_aes_key_of_the_wrong_length_is_a_clear_error() -> None:
     with pytest.raises(CallbackConfigError, match="43 characters"):
-        WeComCallback(token=TOKEN, aes_key=AES_KEY[:-1], corp_id=CORP)
+        WeComCallback(token=CALLBACK_TOKEN, aes_key=AES_KEY[:-1], corp_id=CORP)
