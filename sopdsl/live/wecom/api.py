@@ -8,7 +8,7 @@ what the outbox should do, decided from the documented error codes (`OUTCOMES`):
   the call, waiting as the runtime's one `RetryPolicy` says; if it still fails, the outbox tries
   the action again later.
 - `park`: the app's set-up is wrong (a bad secret, no permission, a refused IP): the action is
-  parked, to be sent again (`POST /admin/outbox/KEY/replay`) once the set-up is fixed.
+  parked, to be sent again (`Runtime.requeue`) once the set-up is fixed.
 - `fail`: this action can never succeed (the welcome code was used, the customer is not a
   contact, an unknown tag id): parked with WeCom's `errmsg`.
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
+import httpx
 import pytest
+from wecom_mock import verification_query
 
 from sopdsl.live.executors_config import ExecutorConfigError, parse_executors
 from sopdsl.live.wecom.callback import WeComCallback
@@ -12,9 +20,10 @@ from sopdsl.live.wecom.executor import WeComExecutor
 from sopdsl.live.wecom.settings import receivers
 from sopdsl.plan import timeutil
 
+ROOT = Path(__file__).resolve().parents[3]
 ZONE = timeutil.zone("Asia/Shanghai")
 ENV = {
-    "WECOM_CORPID": "ww1234567890abcdef",
+    "WECOM_CORPID": "ww1234567890abcdef",  # the mock's, so its callback requests decrypt here
     "WECOM_SECRET": "contact-secret-0123456789",
     "WECOM_CALLBACK_TOKEN": "QDG6eK",
     "WECOM_CALLBACK_AES_KEY": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
@@ -87,3 +96,41 @@ def test_mistakes_are_located(text: str, expected: str) -> None:
     with pytest.raises(ExecutorConfigError) as caught:
         parse_executors(textwrap.dedent(text), "ex.yaml", zone=ZONE, environ=ENV)
     assert expected in str(caught.value)
+
+
+def test_sopdsl_run_serves_the_callback_of_its_executors_file(tmp_path: Path) -> None:
+    executors = tmp_path / "executors.yaml"
+    executors.write_text(GOOD, encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sopdsl",
+            "run",
+            str(ROOT / "playbooks" / "J1_welcome_ritual.sop"),
+            "--store",
+            "memory://",
+            "--executors",
+            str(executors),
+            "--port",
+            "0",
+            "--insecure-no-auth",
+        ],
+        env={**os.environ, **ENV},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        found = re.search(r"listening on (http://\S+)", line)
+        assert found is not None, line
+        answer = httpx.get(f"{found.group(1)}/wecom/callback?{verification_query('echo-42')}", timeout=10)
+        assert (answer.status_code, answer.text) == (200, "echo-42")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert process.returncode == 0
