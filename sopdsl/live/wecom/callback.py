@@ -44,7 +44,8 @@ MAX_CALLBACK = 256 * 1024  # bytes: a change event is under 2 KB encrypted
 
 
 class CallbackConfigError(SopdslError, ValueError):
-    """Callback settings that cannot work: an EncodingAESKey that is not 43 base64 characters."""
+    """Callback settings that cannot work: an EncodingAESKey that is not 43 base64 characters, or
+    wechatpy (the `wecom` extra) missing."""
 
 
 def check_aes_key(key: str) -> None:
@@ -75,7 +76,13 @@ class WeComCallback:
         path: str = PATH,
     ) -> None:
         check_aes_key(aes_key)
-        from wechatpy.enterprise.crypto import WeChatCrypto
+        try:
+            from wechatpy.enterprise.crypto import WeChatCrypto
+        except ImportError:
+            raise CallbackConfigError(
+                "the WeCom callback decrypts with wechatpy, which is not installed: "
+                "pip install 'sopdsl[wecom]'"
+            ) from None
 
         self.crypto = WeChatCrypto(token, aes_key, corp_id)
         self.contacts = contacts if contacts is not None else Contacts()

@@ -26,8 +26,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import xmltodict
-
 # JoinScene and QuitScene, as WeCom documents them for a customer group's member change.
 JOIN_SCENES = {"0": "invited", "1": "invite_link", "3": "qrcode"}
 QUIT_SCENES = {"0": "left", "1": "removed"}
@@ -67,6 +65,8 @@ class Mapped:
 
 def parse(xml: str) -> dict[str, Any]:
     """The fields of a decrypted callback's `<xml>` element (lists kept as lists)."""
+    import xmltodict  # wechatpy's dependency: only the callback, with the `wecom` extra, needs it
+
     try:
         # WeCom's XML declares no entities; refusing them keeps a crafted body from expanding.
         root = xmltodict.parse(xml, disable_entities=True)

@@ -94,8 +94,13 @@ def build(
     )
     executor = WeComExecutor(api, tags=settings.tags, agent_id=settings.agent_id, root=root)
     if "callback_token_env" in values:
-        from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback
+        from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback, check_aes_key
 
+        try:
+            check_aes_key(values["callback_aes_key_env"])
+        except CallbackConfigError as exc:
+            api.close()
+            return None, [("callback_aes_key_env", f"wecom: {settings.callback_aes_key_env}: {exc}")]
         try:
             executor.callback = WeComCallback(
                 token=values["callback_token_env"],
@@ -104,8 +109,9 @@ def build(
                 contacts=executor.contacts,
                 path=settings.callback_path,
             )
-        except CallbackConfigError as exc:
-            return None, [("callback_aes_key_env", f"wecom: {settings.callback_aes_key_env}: {exc}")]
+        except CallbackConfigError as exc:  # wechatpy is not installed
+            api.close()
+            return None, [("callback_token_env", f"wecom: {exc}")]
     return executor, []
 
 

@@ -134,3 +134,31 @@ def test_sopdsl_run_serves_the_callback_of_its_executors_file(tmp_path: Path) ->
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     assert process.returncode == 0
+
+
+def test_without_the_wecom_extra_sends_work_and_a_callback_says_what_to_install() -> None:
+    # wechatpy and its xmltodict blocked: `pip install sopdsl` without the extra.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.modules["wechatpy"] = sys.modules["xmltodict"] = None
+        from sopdsl.live.command import run_command
+        from sopdsl.live.executors_config import ExecutorConfigError, parse_executors
+        from sopdsl.plan import timeutil
+        env = {ENV!r}
+        zone = timeutil.zone("Asia/Shanghai")
+        plain = "send: wecom\\nwecom: {{corpid_env: WECOM_CORPID, secret_env: WECOM_SECRET}}\\n"
+        print(type(parse_executors(plain, "ex.yaml", zone=zone, environ=env)["send"]).__name__)
+        try:
+            parse_executors({GOOD!r}, "ex.yaml", zone=zone, environ=env)
+        except ExecutorConfigError as exc:
+            print(exc)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "WeComExecutor",
+        "ex.yaml:7:3: error: wecom: the WeCom callback decrypts with wechatpy, which is not installed: "
+        "pip install 'sopdsl[wecom]'",
+    ]
