@@ -87,8 +87,6 @@ class WeComCallback:
         self.crypto = WeChatCrypto(token, aes_key, corp_id)
         self.contacts = contacts if contacts is not None else Contacts()
         self.path = path
-        self.received = 0  # callbacks decrypted
-        self.ignored: list[str] = []  # why callbacks fed nothing, the latest last (a few kept)
 
     def routes(self, service: Service) -> list[BaseRoute]:
         """The receiver's routes, feeding `service`."""
@@ -113,7 +111,7 @@ class WeComCallback:
                 return _text(HTTPStatus.BAD_REQUEST, f"missing query parameter {missing[0]}")
             raw = await read_body(request.stream(), request.headers.get("content-length"), limit=MAX_CALLBACK)
             try:
-                encrypted = parse(raw.decode("utf-8", errors="replace")).get("Encrypt")
+                encrypted = parse(raw.decode("utf-8", errors="replace"), "callback body").get("Encrypt")
             except CallbackFormatError as exc:
                 return _text(HTTPStatus.BAD_REQUEST, str(exc))
             if not isinstance(encrypted, str) or not encrypted.strip():
@@ -128,7 +126,6 @@ class WeComCallback:
                 mapped = map_callback(parse(_plain(plain)), _declared(service))
             except CallbackFormatError as exc:
                 return _text(HTTPStatus.BAD_REQUEST, str(exc))
-            self.received += 1
             from sopdsl.live.service import ShuttingDownError
 
             try:
@@ -153,7 +150,6 @@ class WeComCallback:
                 )
 
     def _ignore(self, service: Service, reason: str) -> None:
-        self.ignored = [*self.ignored[-19:], reason]
         service.say(f"wecom callback: {reason}; acknowledged, nothing fed")
 
 

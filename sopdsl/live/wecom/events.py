@@ -63,18 +63,18 @@ class Mapped:
     ignored: list[str] = field(default_factory=list)
 
 
-def parse(xml: str) -> dict[str, Any]:
-    """The fields of a decrypted callback's `<xml>` element (lists kept as lists)."""
+def parse(xml: str, what: str = "decrypted callback") -> dict[str, Any]:
+    """The fields of a callback's `<xml>` element (lists kept as lists); `what` names it in errors."""
     import xmltodict  # wechatpy's dependency: only the callback, with the `wecom` extra, needs it
 
     try:
         # WeCom's XML declares no entities; refusing them keeps a crafted body from expanding.
         root = xmltodict.parse(xml, disable_entities=True)
     except Exception as exc:  # expat's ExpatError, or a ValueError for entities
-        raise CallbackFormatError(f"the decrypted callback is not XML: {exc}") from None
+        raise CallbackFormatError(f"the {what} is not XML: {exc}") from None
     body = root.get("xml") if isinstance(root, dict) else None
     if not isinstance(body, dict):
-        raise CallbackFormatError("the decrypted callback has no <xml> element")
+        raise CallbackFormatError(f"the {what} has no <xml> element")
     return body
 
 

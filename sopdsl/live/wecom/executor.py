@@ -180,15 +180,11 @@ class WeComExecutor:
         if known is not None:
             return known
         answer = self.api.get("externalcontact/get", {"external_userid": customer})
-        follow = answer.get("follow_user") or []
-        users = [f.get("userid") for f in follow if isinstance(f, Mapping) and f.get("userid")]
-        if not users:
+        follow = [f for f in answer.get("follow_user") or () if isinstance(f, Mapping) and f.get("userid")]
+        if not follow:
             raise _fail(f"customer {customer} has no owner in WeCom (no follow_user)")
         # The earliest to add them is the owner (跟进人); later ones are colleagues.
-        first = min(
-            (f for f in follow if isinstance(f, Mapping) and f.get("userid")),
-            key=lambda f: f.get("createtime", 0) if isinstance(f.get("createtime"), int) else 0,
-        )
+        first = min(follow, key=lambda f: f["createtime"] if isinstance(f.get("createtime"), int) else 0)
         owner = str(first["userid"])
         self.contacts.remember_owner(customer, owner)
         return owner
