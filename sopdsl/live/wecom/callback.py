@@ -78,6 +78,8 @@ class WeComCallback:
         check_aes_key(aes_key)
         try:
             from wechatpy.enterprise.crypto import WeChatCrypto
+            from wechatpy.enterprise.exceptions import InvalidCorpIdException
+            from wechatpy.exceptions import InvalidSignatureException
         except ImportError:
             raise CallbackConfigError(
                 "the WeCom callback decrypts with wechatpy, which is not installed: "
@@ -85,6 +87,8 @@ class WeComCallback:
             ) from None
 
         self.crypto = WeChatCrypto(token, aes_key, corp_id)
+        self._forged = InvalidSignatureException
+        self._other_corp = InvalidCorpIdException
         self.contacts = contacts if contacts is not None else Contacts()
         self.path = path
 
@@ -101,7 +105,7 @@ class WeComCallback:
                     query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
                 )
             except Exception as exc:
-                return _refusal(exc)
+                return self._refusal(exc)
             return PlainTextResponse(_plain(echo))
 
         async def receive(request: Request) -> Response:
@@ -121,7 +125,7 @@ class WeComCallback:
                     {"Encrypt": encrypted.strip()}, query["msg_signature"], query["timestamp"], query["nonce"]
                 )
             except Exception as exc:
-                return _refusal(exc)
+                return self._refusal(exc)
             try:
                 mapped = map_callback(parse(_plain(plain)), _declared(service))
             except CallbackFormatError as exc:
@@ -149,6 +153,19 @@ class WeComCallback:
                     service, f"the runtime refused {json.dumps(event, ensure_ascii=False)}: {body['error']}"
                 )
 
+    def _refusal(self, exc: Exception) -> Response:
+        if isinstance(exc, self._forged):
+            return _text(
+                HTTPStatus.FORBIDDEN, "the msg_signature does not match: a wrong Token, or not from WeCom"
+            )
+        if isinstance(exc, self._other_corp):
+            return _text(HTTPStatus.FORBIDDEN, "the callback is for another corp id")
+        # Undecodable base64 or padding after a matching signature: the EncodingAESKey is wrong.
+        return _text(
+            HTTPStatus.BAD_REQUEST,
+            f"cannot decrypt the callback ({type(exc).__name__}): check the EncodingAESKey",
+        )
+
     def _ignore(self, service: Service, reason: str) -> None:
         service.say(f"wecom callback: {reason}; acknowledged, nothing fed")
 
@@ -158,18 +175,6 @@ def _declared(service: Service) -> Mapping[str, Mapping[str, Any]]:
     if plan is None:
         return {}
     return {name: event.fields for name, event in plan.declarations.events.items()}
-
-
-def _refusal(exc: Exception) -> Response:
-    name = type(exc).__name__
-    if name == "InvalidSignatureException":
-        return _text(
-            HTTPStatus.FORBIDDEN, "the msg_signature does not match: a wrong Token, or not from WeCom"
-        )
-    if name == "InvalidCorpIdException":
-        return _text(HTTPStatus.FORBIDDEN, "the callback is for another corp id")
-    # Undecodable base64 or padding: the signature matched, so the EncodingAESKey is wrong.
-    return _text(HTTPStatus.BAD_REQUEST, f"cannot decrypt the callback ({name}): check the EncodingAESKey")
 
 
 def _plain(value: Any) -> str:

@@ -223,3 +223,19 @@ def test_a_contact_added_is_fed_when_declared_and_its_welcome_code_kept_for_the_
 def test_an_encoding_aes_key_of_the_wrong_length_is_a_clear_error() -> None:
     with pytest.raises(CallbackConfigError, match="43 characters"):
         WeComCallback(token=CALLBACK_TOKEN, aes_key=AES_KEY[:-1], corp_id=CORP)
+
+
+def test_a_wrong_encoding_aes_key_is_a_400_naming_it(sent: list[Action]) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(EXTRA, "contacts.sop")))
+    runtime = Runtime(
+        plan, "memory://", executors={"send": lambda a, k: sent.append(a)}, clock=ManualClock(DAYTIME)
+    )
+    callback = WeComCallback(
+        token=CALLBACK_TOKEN, aes_key="abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG", corp_id=CORP
+    )
+    svc = Service(runtime, zone=plan_zone(), log=io.StringIO(), receivers=[callback], group_commit=False)
+    try:
+        answer = WeCom(Client(create_app(svc))).post(contact_added_xml("wmCUST1", "zhangsan", "CODE1"))
+    finally:
+        runtime.close()
+    assert answer.status_code == 400 and "check the EncodingAESKey" in answer.text
