@@ -35,6 +35,7 @@ class Contacts:
             self._remember(contact.external_userid, contact.owner)
             if contact.welcome_code:
                 self._codes[contact.external_userid] = (contact.welcome_code, self.clock())
+            self._drop_stale()
 
     def remember_owner(self, customer: str, owner: str) -> None:
         """Remember an owner found otherwise (asked of WeCom)."""
@@ -50,14 +51,18 @@ class Contacts:
         """The customer's welcome code if it is still valid; it is given out once."""
         with self._lock:
             found = self._codes.pop(customer, None)
-            # Stale codes of customers never greeted would pile up: drop them on the way.
             now = self.clock()
-            for other, (_, at) in list(self._codes.items()):
-                if now - at > WELCOME_WINDOW:
-                    del self._codes[other]
+            self._drop_stale()
         if found is None or now - found[1] > WELCOME_WINDOW:
             return None
         return found[0]
+
+    def _drop_stale(self) -> None:
+        # Codes of customers no playbook greeted would otherwise pile up.
+        now = self.clock()
+        for customer, (_, at) in list(self._codes.items()):
+            if now - at > WELCOME_WINDOW:
+                del self._codes[customer]
 
     def _remember(self, customer: str, owner: str) -> None:
         self._owners[customer] = owner

@@ -19,8 +19,10 @@ so `kick` and `dissolve` are not carried out here: the executors file refuses th
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,8 @@ from sopdsl.live.wecom.contacts import Contacts
 
 if TYPE_CHECKING:
     from sopdsl.live.wecom.callback import WeComCallback
+
+log = logging.getLogger("sopdsl.wecom")
 
 KINDS = ("send", "tag", "untag")  # what this executor carries out
 MEDIA_LIFETIME = 3 * 86400 - 3600  # seconds a temporary media_id is reused (WeCom keeps it 3 days)
@@ -64,7 +68,8 @@ class WeComExecutor:
         self._media: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self.callback: WeComCallback | None = None  # the app's callback receiver, sharing `contacts`
-        self.sent: list[tuple[str, str]] = []  # (key, msgid) of mass sends staff are to confirm
+        # (key, msgid) of the latest mass sends staff are to confirm; each is logged too.
+        self.sent: deque[tuple[str, str]] = deque(maxlen=1000)
 
     def __call__(self, action: Action, key: str) -> None:
         """Carry out one action; raise `WeComError` if it did not happen."""
@@ -123,8 +128,10 @@ class WeComExecutor:
 
     def _confirming(self, key: str, answer: Mapping[str, Any]) -> None:
         # WeCom queues a mass send for its sender to confirm; the msgid tracks it.
+        msgid = str(answer.get("msgid", ""))
+        log.info("wecom: mass send %s queued for its sender to confirm (msgid %s)", key, msgid)
         with self._lock:
-            self.sent.append((key, str(answer.get("msgid", ""))))
+            self.sent.append((key, msgid))
 
     def _to_operator(self, action: Action, text: str) -> None:
         operator = action.detail.get("operator")
