@@ -40,13 +40,13 @@ from sopdsl.errors import SopdslError
 from sopdsl.kinds import ACTIONS
 from sopdsl.live.redact import redact_url
 from sopdsl.live.webhook import Webhook
+from sopdsl.live.wecom.executor import KINDS as WECOM_KINDS  # what `KIND: wecom` may name
 
 Executor = Callable[[Action, str], None]
 
 KINDS = tuple(ACTIONS)  # from the registry of kinds
 _CALL_PREFIX = "call."
 _WECOM = "wecom"
-WECOM_KINDS = ("send", "tag", "untag")  # what `KIND: wecom` may name (sopdsl/live/wecom/executor.py)
 
 
 @dataclass(frozen=True, slots=True)
