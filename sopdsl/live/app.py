@@ -129,6 +129,8 @@ def create_app(service: Service) -> ASGIApp:
     from sopdsl.live.admin import admin_routes
 
     routes.extend(admin_routes(service, json_body))
+    for receiver in service.receivers:
+        routes.extend(receiver.routes(service))
     app = Starlette(
         routes=routes,
         exception_handlers={BodyError: on_body_error, HTTPException: on_http_error, Exception: on_bug},
@@ -139,6 +141,8 @@ def create_app(service: Service) -> ASGIApp:
 def app_with_guards(app: ASGIApp, service: Service) -> ASGIApp:
     """`app` behind the `Host` check and the bearer-token check."""
     hosts = service.allowed_hosts
+    # A platform's callback authenticates by its own signature, not by our bearer tokens.
+    open_paths = OPEN_PATHS | {receiver.path for receiver in service.receivers}
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -151,7 +155,7 @@ def app_with_guards(app: ASGIApp, service: Service) -> ASGIApp:
             message = f"this service does not answer to Host '{shown}' (allowed: {', '.join(hosts)})"
             await Answer({"error": message}, status_code=421)(scope, receive, send)
             return
-        if service.tokens is not None and scope["path"] not in OPEN_PATHS:
+        if service.tokens is not None and scope["path"] not in open_paths:
             grant = service.tokens.check(headers.get("authorization"))
             refusal = _refusal(grant, service.runtime.shard)
             if refusal is not None:

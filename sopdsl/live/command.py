@@ -210,6 +210,8 @@ def run(
     except SopdslError as exc:
         click.echo(f"error: {redact_text(str(exc), secrets_of(store))}", err=True)
         return EXIT_FOUND
+    from sopdsl.live.wecom.settings import receivers
+
     service = Service(
         runtime,
         zone=zone,
@@ -217,6 +219,7 @@ def run(
         port=port,
         tokens=tokens,
         allowed_hosts=allowed_hosts(host, allowed_host),
+        receivers=receivers(executors.values()),  # a WeCom callback, when the executors file has one
     )
     try:
         service.start()

@@ -12,6 +12,8 @@ runs:
       timeout: 5
       previous_secret_env: SOPDSL_WEBHOOK_SECRET_OLD   # optional, while rotating the secret
     call.crm_note: log                # one custom action, by the name the playbook declares
+    tag: wecom                        # through the WeCom app of the `wecom` table
+    wecom: {corpid_env: WECOM_CORPID, secret_env: WECOM_SECRET}   # see sopdsl/live/wecom/settings.py
 """
 
 from __future__ import annotations
@@ -38,11 +40,13 @@ from sopdsl.errors import SopdslError
 from sopdsl.kinds import ACTIONS
 from sopdsl.live.redact import redact_url
 from sopdsl.live.webhook import Webhook
+from sopdsl.live.wecom.executor import KINDS as WECOM_KINDS  # what `KIND: wecom` may name
 
 Executor = Callable[[Action, str], None]
 
 KINDS = tuple(ACTIONS)  # from the registry of kinds
 _CALL_PREFIX = "call."
+_WECOM = "wecom"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,12 +149,27 @@ def parse_executors(
     problems: list[Problem] = []
     built: dict[str, Executor] = {}
     log = log_executor(zone, out)
+    wecom = _wecom(data, env, locate, problems)
     for raw_key, value in data.items():
         key = str(raw_key)
         line, column = locate.key(key)
+        if key == _WECOM:
+            continue
         wrong = [] if key == "default" or key in KINDS else _check_kind(key, declared, path, line, column)
         if wrong:
             problems.extend(wrong)
+            continue
+        if value == _WECOM:
+            if key not in WECOM_KINDS:
+                problems.append(Problem(path, line, column, _not_wecom(key)))
+            elif _WECOM not in data:
+                problems.append(
+                    Problem(
+                        path, line, column, f"{key}: wecom needs a `wecom` table (corpid_env, secret_env)"
+                    )
+                )
+            elif wecom is not None:
+                built[key] = wecom
             continue
         executor = _build(key, value, zone, env, log, locate, problems)
         if executor is not None:
@@ -164,6 +183,32 @@ def parse_executors(
         {k.removeprefix(_CALL_PREFIX): v for k, v in built.items() if k.startswith(_CALL_PREFIX)}
     )
     return executors
+
+
+def _wecom(
+    data: dict[Any, Any], env: Mapping[str, str], locate: _Locator, problems: list[Problem]
+) -> Executor | None:
+    """The WeCom executor of the file's `wecom` table, if it has one (its mistakes go to `problems`)."""
+    if _WECOM not in data:
+        return None
+    from sopdsl.live.wecom.settings import build
+
+    root = Path(locate.path).resolve().parent
+    executor, found = build(data[_WECOM], env, root)
+    for setting, message in found:
+        at = locate.field(_WECOM, setting) if setting else locate.key(_WECOM)
+        problems.append(Problem(locate.path, *at, message))
+    return executor
+
+
+def _not_wecom(key: str) -> str:
+    if key in ("kick", "dissolve"):
+        # The issue's finding: the official API cannot remove a customer-group member or dissolve the group.
+        return (
+            f"{key}: WeCom's API cannot {'remove a member from' if key == 'kick' else 'dissolve'} a customer "
+            "group (dissolving is refused with 48002); send these to staff as a task (a webhook)"
+        )
+    return f"{key}: the WeCom executor carries out {', '.join(WECOM_KINDS)}; route {key} elsewhere"
 
 
 def _check_kind(key: str, declared: set[str] | None, path: str, line: int, column: int) -> list[Problem]:

@@ -36,6 +36,7 @@ from sopdsl.live.runtime import Fed
 __all__ = [
     "MAX_BODY",
     "TICK_EVERY",
+    "Receiver",
     "RejectedEventError",
     "RuntimeLike",
     "Service",
@@ -75,6 +76,20 @@ class RuntimeLike(Protocol):
         ...
 
 
+class Receiver(Protocol):
+    """A platform's callback endpoint mounted on the service (`sopdsl.live.wecom.WeComCallback` is one).
+
+    It authenticates its requests itself (by the platform's signature), so the bearer-token check
+    skips its `path`.
+    """
+
+    path: str
+
+    def routes(self, service: Service) -> list[Any]:
+        """Its Starlette routes, feeding `service`."""
+        ...
+
+
 class RejectedEventError(Exception):
     """An event the runtime refused: the message, the field at fault if known, and its place."""
 
@@ -107,6 +122,7 @@ class Service:
         tokens: Tokens | None = None,
         allowed_hosts: Iterable[str] | None = None,
         group_commit: bool = True,
+        receivers: Iterable[Receiver] = (),
     ) -> None:
         self.runtime = runtime
         self.zone = zone
@@ -116,6 +132,7 @@ class Service:
         self.log = log if log is not None else sys.stderr
         self.tokens = tokens  # None: no authentication (`--insecure-no-auth`, loopback only)
         self.allowed_hosts = list(allowed_hosts) if allowed_hosts is not None else None
+        self.receivers = list(receivers)  # platform callbacks, each at its own path
         self.counters = ServiceCounters()
         self.registry = registry(self._stats, self.counters)
         self.last_tick_error: str | None = None

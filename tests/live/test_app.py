@@ -12,9 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import anyio
-import httpx
 import pytest
+from asgiclient import Client
 from test_service import JOIN, START, ZONE, Recorder, plan
 
 from sopdsl.live.app import create_app
@@ -42,27 +41,6 @@ def service() -> Iterator[Service]:
     svc = make_service(parse_tokens(f"{TOKEN} default\n{OTHER} shop2,shop3\n", "tokens.txt"), Recorder())
     yield svc
     svc.runtime.close()
-
-
-class Client:
-    """httpx against the ASGI app in-process, called synchronously (each request in its own event loop)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        async def go() -> httpx.Response:
-            transport = httpx.ASGITransport(app=self.app, raise_app_exceptions=False)
-            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
-                return await http.request(method, path, **kwargs)
-
-        return anyio.run(go)
-
-    def get(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path: str, **kwargs: Any) -> httpx.Response:
-        return self.request("POST", path, **kwargs)
 
 
 @pytest.fixture

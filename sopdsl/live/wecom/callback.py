@@ -1,0 +1,185 @@
+"""The WeCom callback receiver: URL verification, decryption, and the events fed to the service.
+
+Input: WeCom's requests to the callback URL configured for the app (客户联系 回调): a `GET` with
+`msg_signature`, `timestamp`, `nonce` and `echostr` when the URL is saved in the admin console,
+then a `POST` per change, its XML body holding the encrypted event. Output: the decrypted
+`echostr` (how WeCom checks the URL is ours), and for each change the sopdsl events of
+`events.py`, fed to the runtime as `POST /events` feeds them; the answer is an empty 200 once
+they are stored. Signatures and decryption are wechatpy's (`wechatpy.enterprise.crypto`): the
+signature is checked before anything is decrypted, and a body for another corp is refused.
+
+WeCom authenticates by signature, not by bearer token, so the service's token check skips this
+path. A refused signature is answered 403, a body that is not WeCom's XML 400, a stopping service
+503 (WeCom sends the callback again, up to three times). An event the runtime refuses (an
+undeclared member field, say) is logged and acknowledged: sending it again cannot change that.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from sopdsl.errors import SopdslError
+from sopdsl.live.bodies import read_body
+from sopdsl.live.wecom.contacts import Contacts
+from sopdsl.live.wecom.events import CallbackFormatError, Mapped, map_callback, parse
+
+if TYPE_CHECKING:
+    from sopdsl.live.service import Service
+
+log = logging.getLogger("sopdsl.wecom")
+
+PATH = "/wecom/callback"
+MAX_CALLBACK = 256 * 1024  # bytes: a change event is under 2 KB encrypted
+
+
+class CallbackConfigError(SopdslError, ValueError):
+    """Callback settings that cannot work: an EncodingAESKey that is not 43 base64 characters, or
+    wechatpy (the `wecom` extra) missing."""
+
+
+def check_aes_key(key: str) -> None:
+    """Raise `CallbackConfigError` unless `key` is an EncodingAESKey: 43 characters, 32 bytes once decoded."""
+    try:
+        raw = base64.b64decode(key + "=", validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(key) != 43 or len(raw) != 32:
+        raise CallbackConfigError(
+            "the callback's EncodingAESKey must be the 43 characters the WeCom admin console shows "
+            f"(got {len(key)} characters)"
+        )
+
+
+class WeComCallback:
+    """The callback receiver of one WeCom app: mount it with `Service(..., receivers=[it])`."""
+
+    path = PATH
+
+    def __init__(
+        self,
+        *,
+        token: str,
+        aes_key: str,
+        corp_id: str,
+        contacts: Contacts | None = None,
+        path: str = PATH,
+    ) -> None:
+        check_aes_key(aes_key)
+        try:
+            from wechatpy.enterprise.crypto import WeChatCrypto
+            from wechatpy.enterprise.exceptions import InvalidCorpIdException
+            from wechatpy.exceptions import InvalidSignatureException
+        except ImportError:
+            raise CallbackConfigError(
+                "the WeCom callback decrypts with wechatpy, which is not installed: "
+                "pip install 'sopdsl[wecom]'"
+            ) from None
+
+        self.crypto = WeChatCrypto(token, aes_key, corp_id)
+        self._forged = InvalidSignatureException
+        self._other_corp = InvalidCorpIdException
+        self.contacts = contacts if contacts is not None else Contacts()
+        self.path = path
+
+    def routes(self, service: Service) -> list[BaseRoute]:
+        """The receiver's routes, feeding `service`."""
+
+        async def verify(request: Request) -> Response:
+            query = request.query_params
+            missing = [p for p in ("msg_signature", "timestamp", "nonce", "echostr") if not query.get(p)]
+            if missing:
+                return _text(HTTPStatus.BAD_REQUEST, f"missing query parameter {missing[0]}")
+            try:
+                echo = self.crypto.check_signature(
+                    query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
+                )
+            except Exception as exc:
+                return self._refusal(exc)
+            return PlainTextResponse(_plain(echo))
+
+        async def receive(request: Request) -> Response:
+            query = request.query_params
+            missing = [p for p in ("msg_signature", "timestamp", "nonce") if not query.get(p)]
+            if missing:
+                return _text(HTTPStatus.BAD_REQUEST, f"missing query parameter {missing[0]}")
+            raw = await read_body(request.stream(), request.headers.get("content-length"), limit=MAX_CALLBACK)
+            try:
+                encrypted = parse(raw.decode("utf-8", errors="replace"), "callback body").get("Encrypt")
+            except CallbackFormatError as exc:
+                return _text(HTTPStatus.BAD_REQUEST, str(exc))
+            if not isinstance(encrypted, str) or not encrypted.strip():
+                return _text(HTTPStatus.BAD_REQUEST, "the callback body has no <Encrypt> element")
+            try:
+                plain = self.crypto.decrypt_message(
+                    {"Encrypt": encrypted.strip()}, query["msg_signature"], query["timestamp"], query["nonce"]
+                )
+            except Exception as exc:
+                return self._refusal(exc)
+            try:
+                mapped = map_callback(parse(_plain(plain)), _declared(service))
+            except CallbackFormatError as exc:
+                return _text(HTTPStatus.BAD_REQUEST, str(exc))
+            from sopdsl.live.service import ShuttingDownError
+
+            try:
+                await run_in_threadpool(self._feed, service, mapped)
+            except ShuttingDownError as exc:
+                return _text(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+            return PlainTextResponse("")
+
+        return [Route(self.path, verify, methods=["GET"]), Route(self.path, receive, methods=["POST"])]
+
+    def _feed(self, service: Service, mapped: Mapped) -> None:
+        if mapped.contact is not None:
+            self.contacts.learn(mapped.contact)
+        for reason in mapped.ignored:
+            self._ignore(service, reason)
+        # One at a time: a refused event must not keep the others of the callback out.
+        for event in mapped.events:
+            status, body = service.submit(event)
+            if status == HTTPStatus.BAD_REQUEST:
+                self._ignore(
+                    service, f"the runtime refused {json.dumps(event, ensure_ascii=False)}: {body['error']}"
+                )
+
+    def _refusal(self, exc: Exception) -> Response:
+        if isinstance(exc, self._forged):
+            return _text(
+                HTTPStatus.FORBIDDEN, "the msg_signature does not match: a wrong Token, or not from WeCom"
+            )
+        if isinstance(exc, self._other_corp):
+            return _text(HTTPStatus.FORBIDDEN, "the callback is for another corp id")
+        # Undecodable base64 or padding after a matching signature: the EncodingAESKey is wrong.
+        return _text(
+            HTTPStatus.BAD_REQUEST,
+            f"cannot decrypt the callback ({type(exc).__name__}): check the EncodingAESKey",
+        )
+
+    def _ignore(self, service: Service, reason: str) -> None:
+        service.say(f"wecom callback: {reason}; acknowledged, nothing fed")
+
+
+def _declared(service: Service) -> Mapping[str, Mapping[str, Any]]:
+    plan = getattr(service.runtime, "plan", None)
+    if plan is None:
+        return {}
+    return {name: event.fields for name, event in plan.declarations.events.items()}
+
+
+def _plain(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def _text(status: int, message: str) -> Response:
+    return PlainTextResponse(message + "\n", status_code=status)

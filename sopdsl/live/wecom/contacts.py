@@ -1,0 +1,71 @@
+"""What the callbacks taught about customers, for the executor: each one's owner and welcome code.
+
+Input: `Contact`s from `add_external_contact` callbacks. Output: a customer's owner (跟进人, the
+staff member who added them: the sender of their messages and the `userid` of `mark_tag`) and,
+once and only within `WELCOME_WINDOW` seconds, the welcome code that lets the welcome go out
+through `send_welcome_msg`. Kept in memory: the callback receiver and the executor share one
+process in `sopdsl run`; an owner not learned here is asked of WeCom by the executor.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from sopdsl.live.wecom.events import Contact
+
+WELCOME_WINDOW = 20.0  # seconds: WeCom takes a welcome code only this long after its callback
+_KEEP = 100_000  # owners remembered; the oldest are forgotten (and asked of WeCom again)
+
+
+class Contacts:
+    """Owners and welcome codes by customer id, safe to share between threads."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._codes: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+
+    def learn(self, contact: Contact) -> None:
+        """Remember a customer's owner and, if the callback had one, their welcome code."""
+        with self._lock:
+            self._remember(contact.external_userid, contact.owner)
+            if contact.welcome_code:
+                self._codes[contact.external_userid] = (contact.welcome_code, self.clock())
+            self._drop_stale()
+
+    def remember_owner(self, customer: str, owner: str) -> None:
+        """Remember an owner found otherwise (asked of WeCom)."""
+        with self._lock:
+            self._remember(customer, owner)
+
+    def owner(self, customer: str) -> str | None:
+        """The staff member who added the customer, if known."""
+        with self._lock:
+            return self._owners.get(customer)
+
+    def take_welcome_code(self, customer: str) -> str | None:
+        """The customer's welcome code if it is still valid; it is given out once."""
+        with self._lock:
+            found = self._codes.pop(customer, None)
+            now = self.clock()
+            self._drop_stale()
+        if found is None or now - found[1] > WELCOME_WINDOW:
+            return None
+        return found[0]
+
+    def _drop_stale(self) -> None:
+        # Codes of customers no playbook greeted would otherwise pile up.
+        now = self.clock()
+        for customer, (_, at) in list(self._codes.items()):
+            if now - at > WELCOME_WINDOW:
+                del self._codes[customer]
+
+    def _remember(self, customer: str, owner: str) -> None:
+        self._owners[customer] = owner
+        self._owners.move_to_end(customer)
+        while len(self._owners) > _KEEP:
+            self._owners.popitem(last=False)

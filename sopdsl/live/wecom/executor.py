@@ -1,0 +1,235 @@
+"""The WeCom executor: sends and tags carried out through the external-contact API.
+
+Input: `send`, `tag` and `untag` actions from the outbox, with their idempotency keys. Output:
+WeCom calls (`api.py`):
+
+| action | WeCom call |
+|---|---|
+| send to a member, within 20 s of their `add_external_contact` callback | `externalcontact/send_welcome_msg` with its welcome code |
+| send to a member, otherwise | `externalcontact/add_msg_template`, `chat_type` `single`, from their owner: staff confirm it in the WeCom app |
+| send to a group | `externalcontact/add_msg_template`, `chat_type` `group`, from the group's owner (`groupchat/get`): staff confirm it |
+| send to the operator | `message/send` to the operator's userid from the app (`agent_id`) |
+| tag, untag a member | `externalcontact/mark_tag` by the member's owner, with the tag ids the settings map names to |
+
+Attachments in an action's `attachments` (image, link, miniprogram, file; a file by `path` is
+uploaded with `media/upload` once per file and its media_id reused for 3 days, less an hour)
+go with the text. WeCom offers no API to remove a member of a customer group or dissolve one,
+so `kick` and `dissolve` are not carried out here: the executors file refuses them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sopdsl.engine.actions import Action
+from sopdsl.live.wecom.api import WeComApi, WeComError
+from sopdsl.live.wecom.contacts import Contacts
+
+if TYPE_CHECKING:
+    from sopdsl.live.wecom.callback import WeComCallback
+
+log = logging.getLogger("sopdsl.wecom")
+
+KINDS = ("send", "tag", "untag")  # what this executor carries out
+MEDIA_LIFETIME = 3 * 86400 - 3600  # seconds a temporary media_id is reused (WeCom keeps it 3 days)
+MEDIA_KINDS = {"image": "image", "file": "file", "video": "video"}
+
+
+def _fail(message: str) -> WeComError:
+    return WeComError(message, errcode=None, outcome="fail")
+
+
+class WeComExecutor:
+    """Carries out `send`, `tag` and `untag` through one WeCom app; call it as `executor(action, key)`."""
+
+    def __init__(
+        self,
+        api: WeComApi,
+        *,
+        contacts: Contacts | None = None,
+        tags: Mapping[str, str] | None = None,
+        agent_id: int | None = None,
+        root: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.api = api
+        self.contacts = contacts if contacts is not None else Contacts()
+        self.tags = dict(tags or {})  # sopdsl tag name -> WeCom tag id (etXXXX)
+        self.agent_id = agent_id
+        self.root = root or Path.cwd()  # attachment paths are relative to it
+        self.clock = clock
+        self.group_owners: dict[str, str] = {}
+        self._media: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self.callback: WeComCallback | None = None  # the app's callback receiver, sharing `contacts`
+        # (key, msgid) of the latest mass sends staff are to confirm; each is logged too.
+        self.sent: deque[tuple[str, str]] = deque(maxlen=1000)
+
+    def __call__(self, action: Action, key: str) -> None:
+        """Carry out one action; raise `WeComError` if it did not happen."""
+        if action.kind == "send":
+            self._send(action, key)
+        elif action.kind in ("tag", "untag"):
+            self._tag(action)
+        else:
+            raise _fail(
+                f"the WeCom executor does not carry out '{action.kind}' actions (only {', '.join(KINDS)})"
+            )
+
+    # ---- sends ---------------------------------------------------------------------------------
+
+    def _send(self, action: Action, key: str) -> None:
+        text = str(action.detail.get("text", ""))
+        attachments = [self._attachment(a) for a in action.detail.get("attachments") or ()]
+        content: dict[str, Any] = {}
+        if text:
+            content["text"] = {"content": text}
+        if attachments:
+            content["attachments"] = attachments
+        if not content:
+            raise _fail(f"send {action.detail.get('template')}: nothing to send (no text, no attachments)")
+        if action.target == "group":
+            group = _required(action.group, "a group send needs the group (the customer group's chat id)")
+            answer = self.api.post(
+                "externalcontact/add_msg_template",
+                {
+                    "chat_type": "group",
+                    "chat_id_list": [group],
+                    "sender": self._group_owner(group),
+                    **content,
+                },
+            )
+            self._confirming(key, answer)
+        elif action.target == "operator":
+            self._to_operator(action, text)
+        else:
+            member = _required(
+                action.member, "a member send needs the member (the customer's external_userid)"
+            )
+            code = self.contacts.take_welcome_code(member)
+            if code is not None:
+                self.api.post("externalcontact/send_welcome_msg", {"welcome_code": code, **content})
+                return
+            answer = self.api.post(
+                "externalcontact/add_msg_template",
+                {"chat_type": "single", "external_userid": [member], "sender": self.owner(member), **content},
+            )
+            if member in (answer.get("fail_list") or ()):
+                raise _fail(
+                    f"WeCom add_msg_template: {member} cannot be reached by {self.owner(member)} (fail_list)"
+                )
+            self._confirming(key, answer)
+
+    def _confirming(self, key: str, answer: Mapping[str, Any]) -> None:
+        # WeCom queues a mass send for its sender to confirm; the msgid tracks it.
+        msgid = str(answer.get("msgid", ""))
+        log.info("wecom: mass send %s queued for its sender to confirm (msgid %s)", key, msgid)
+        with self._lock:
+            self.sent.append((key, msgid))
+
+    def _to_operator(self, action: Action, text: str) -> None:
+        operator = action.detail.get("operator")
+        if not operator:
+            raise _fail(
+                "a send to the operator needs the group's operator (a WeCom userid); the group has none"
+            )
+        if self.agent_id is None:
+            raise _fail(
+                "a send to the operator goes through the app's messages: set agent_id in the wecom settings"
+            )
+        self.api.post(
+            "message/send",
+            {"touser": str(operator), "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}},
+        )
+
+    def _attachment(self, given: Any) -> dict[str, Any]:
+        """An attachment as WeCom takes it: `{"msgtype": T, T: {...}}`, a file by path uploaded first."""
+        if not isinstance(given, Mapping) or "type" not in given:
+            raise _fail(f"an attachment must be a table with a type, got {given!r}")
+        kind = str(given["type"])
+        fields = {k: v for k, v in given.items() if k not in ("type", "path")}
+        if "path" in given:
+            media_kind = MEDIA_KINDS.get(kind)
+            if media_kind is None and kind != "miniprogram":
+                raise _fail(f"a {kind} attachment cannot be given by path")
+            media = self._media_id(str(given["path"]), media_kind or "image")
+            fields["pic_media_id" if kind == "miniprogram" else "media_id"] = media
+        if kind not in ("image", "link", "miniprogram", "file", "video"):
+            raise _fail(f"unknown attachment type '{kind}': image, link, miniprogram, file or video")
+        return {"msgtype": kind, kind: fields}
+
+    def _media_id(self, path: str, kind: str) -> str:
+        with self._lock:
+            cached = self._media.get(path)
+        if cached is not None and self.clock() - cached[1] < MEDIA_LIFETIME:
+            return cached[0]
+        file = self.root / path
+        try:
+            content = file.read_bytes()
+        except OSError as exc:
+            raise _fail(f"cannot read the attachment {path}: {exc.strerror or exc}") from None
+        media = self.api.upload(kind, file.name, content)
+        with self._lock:
+            self._media[path] = (media, self.clock())
+        return media
+
+    # ---- owners and tags -----------------------------------------------------------------------
+
+    def owner(self, customer: str) -> str:
+        """The staff member who added a customer: learned from the callbacks, else asked of WeCom."""
+        known = self.contacts.owner(customer)
+        if known is not None:
+            return known
+        answer = self.api.get("externalcontact/get", {"external_userid": customer})
+        follow = [f for f in answer.get("follow_user") or () if isinstance(f, Mapping) and f.get("userid")]
+        if not follow:
+            raise _fail(f"customer {customer} has no owner in WeCom (no follow_user)")
+        # The earliest to add them is the owner (跟进人); later ones are colleagues.
+        first = min(follow, key=lambda f: f["createtime"] if isinstance(f.get("createtime"), int) else 0)
+        owner = str(first["userid"])
+        self.contacts.remember_owner(customer, owner)
+        return owner
+
+    def _group_owner(self, group: str) -> str:
+        with self._lock:
+            known = self.group_owners.get(group)
+        if known is not None:
+            return known
+        answer = self.api.post("externalcontact/groupchat/get", {"chat_id": group, "need_name": 0})
+        chat = answer.get("group_chat")
+        owner = chat.get("owner") if isinstance(chat, Mapping) else None
+        if not owner:
+            raise _fail(f"WeCom groupchat/get: customer group {group} has no owner")
+        with self._lock:
+            self.group_owners[group] = str(owner)
+        return str(owner)
+
+    def _tag(self, action: Action) -> None:
+        member = _required(
+            action.member, f"a {action.kind} action needs the member (the customer's external_userid)"
+        )
+        names = [str(t) for t in action.detail.get("tags") or ()]
+        unmapped = [n for n in names if n not in self.tags]
+        if unmapped:
+            raise _fail(
+                f"no WeCom tag id for '{unmapped[0]}': map it under `tags` in the wecom settings "
+                "(the id is the etXXXX of externalcontact/get_corp_tag_list)"
+            )
+        ids = [self.tags[n] for n in names]
+        side = "remove_tag" if action.kind == "untag" else "add_tag"
+        self.api.post(
+            "externalcontact/mark_tag",
+            {"userid": self.owner(member), "external_userid": member, side: ids},
+        )
+
+
+def _required(value: str | None, message: str) -> str:
+    if not value:
+        raise _fail(message)
+    return value

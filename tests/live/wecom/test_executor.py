@@ -1,0 +1,224 @@
+"""The WeCom executor against the local mock server: which API each action goes to, with what, and
+what the runtime's outbox does when WeCom refuses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from wecom_mock import CORP_ID, SECRET, MockWeCom, serving
+
+import sopdsl
+from sopdsl.engine.actions import Action
+from sopdsl.live.clock import ManualClock
+from sopdsl.live.retry import RetryPolicy
+from sopdsl.live.runtime import Runtime
+from sopdsl.live.store import PARKED, PENDING
+from sopdsl.live.wecom.api import WeComApi, WeComError
+from sopdsl.live.wecom.contacts import WELCOME_WINDOW, Contacts
+from sopdsl.live.wecom.events import Contact
+from sopdsl.live.wecom.executor import WeComExecutor
+
+CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def mock() -> MockWeCom:
+    return MockWeCom(
+        contacts={"wmCUST1": ["zhangsan"], "wmCUST2": ["lisi", "zhangsan"]},
+        groups={CHAT: "wangwu"},
+        tag_ids={"etCORE", "etVIP"},
+        welcome_codes={"CODE1"},
+    )
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def executor(mock: MockWeCom, clock: Clock, tmp_path: Path) -> Iterator[WeComExecutor]:
+    with serving(mock) as url:
+        api = WeComApi(CORP_ID, SECRET, base_url=url, sleep=lambda s: None)
+        yield WeComExecutor(
+            api,
+            contacts=Contacts(clock=clock),
+            tags={"core": "etCORE", "vip": "etVIP"},
+            agent_id=1000002,
+            root=tmp_path,
+            clock=clock,
+        )
+        api.close()
+
+
+def send(target: str, *, member: str | None = None, group: str | None = None, **detail: object) -> Action:
+    return Action(
+        0,
+        "send",
+        "p",
+        "k",
+        member=member,
+        group=group,
+        target=target,
+        detail={"template": "welcome", "text": "欢迎！", **detail},
+    )
+
+
+def test_a_send_within_20_seconds_of_the_add_callback_is_the_welcome_message(
+    executor: WeComExecutor, mock: MockWeCom, clock: Clock
+) -> None:
+    executor.contacts.learn(Contact("wmCUST1", "zhangsan", "CODE1", 0))
+    clock.now += WELCOME_WINDOW - 1
+    executor(send("member", member="wmCUST1"), "key1")
+    assert mock.bodies("externalcontact/send_welcome_msg") == [
+        {"welcome_code": "CODE1", "text": {"content": "欢迎！"}}
+    ]
+
+
+def test_a_send_after_the_welcome_window_is_a_mass_send_from_the_owner(
+    executor: WeComExecutor, mock: MockWeCom, clock: Clock
+) -> None:
+    executor.contacts.learn(Contact("wmCUST1", "zhangsan", "CODE1", 0))
+    clock.now += WELCOME_WINDOW + 1
+    executor(send("member", member="wmCUST1"), "key1")
+    assert mock.bodies("externalcontact/send_welcome_msg") == []
+    assert mock.bodies("externalcontact/add_msg_template") == [
+        {
+            "chat_type": "single",
+            "external_userid": ["wmCUST1"],
+            "sender": "zhangsan",
+            "text": {"content": "欢迎！"},
+        }
+    ]
+    assert executor.sent[0][0] == "key1" and executor.sent[0][1].startswith("msg")  # staff confirm it
+
+
+def test_an_owner_not_learned_from_a_callback_is_the_earliest_follow_user(
+    executor: WeComExecutor, mock: MockWeCom
+) -> None:
+    executor(send("member", member="wmCUST2"), "key1")
+    assert mock.bodies("externalcontact/get") == [{"external_userid": "wmCUST2"}]
+    assert mock.bodies("externalcontact/add_msg_template")[0]["sender"] == "lisi"
+    executor(send("member", member="wmCUST2"), "key2")
+    assert len(mock.bodies("externalcontact/get")) == 1  # remembered
+
+
+def test_a_customer_the_owner_cannot_reach_fails(executor: WeComExecutor, mock: MockWeCom) -> None:
+    executor.contacts.remember_owner("wmCUST1", "lisi")  # not lisi's contact: WeCom lists it in fail_list
+    with pytest.raises(WeComError, match="fail_list") as caught:
+        executor(send("member", member="wmCUST1"), "key1")
+    assert caught.value.permanent
+
+
+def test_a_group_send_is_a_mass_send_from_the_groups_owner(executor: WeComExecutor, mock: MockWeCom) -> None:
+    executor(send("group", group=CHAT), "key1")
+    assert mock.bodies("externalcontact/groupchat/get") == [{"chat_id": CHAT, "need_name": 0}]
+    assert mock.bodies("externalcontact/add_msg_template") == [
+        {"chat_type": "group", "chat_id_list": [CHAT], "sender": "wangwu", "text": {"content": "欢迎！"}}
+    ]
+
+
+def test_a_send_to_the_operator_is_an_app_message(executor: WeComExecutor, mock: MockWeCom) -> None:
+    executor(send("operator", group=CHAT, operator="xiaomei"), "key1")
+    assert mock.bodies("message/send") == [
+        {"touser": "xiaomei", "msgtype": "text", "agentid": 1000002, "text": {"content": "欢迎！"}}
+    ]
+
+
+def test_tags_are_marked_by_the_owner_with_the_mapped_tag_ids(
+    executor: WeComExecutor, mock: MockWeCom
+) -> None:
+    executor(Action(0, "tag", "p", "k", member="wmCUST1", detail={"tags": ["core", "vip"]}), "key1")
+    executor(Action(0, "untag", "p", "k", member="wmCUST1", detail={"tags": ["vip"]}), "key2")
+    assert mock.bodies("externalcontact/mark_tag") == [
+        {"userid": "zhangsan", "external_userid": "wmCUST1", "add_tag": ["etCORE", "etVIP"]},
+        {"userid": "zhangsan", "external_userid": "wmCUST1", "remove_tag": ["etVIP"]},
+    ]
+
+
+def test_a_tag_without_a_wecom_id_fails_before_any_call(executor: WeComExecutor, mock: MockWeCom) -> None:
+    with pytest.raises(WeComError, match="no WeCom tag id for 'koc'"):
+        executor(Action(0, "tag", "p", "k", member="wmCUST1", detail={"tags": ["koc"]}), "key1")
+    assert mock.calls == []
+
+
+def test_attachments_by_path_are_uploaded_once_and_sent_typed(
+    executor: WeComExecutor, mock: MockWeCom, tmp_path: Path
+) -> None:
+    (tmp_path / "rules.png").write_bytes(b"\x89PNG rules")
+    attachments = [
+        {"type": "image", "path": "rules.png"},
+        {
+            "type": "link",
+            "title": "群规",
+            "url": "https://example.com/rules",
+            "picurl": "https://example.com/c.png",
+        },
+    ]
+    executor(send("group", group=CHAT, attachments=attachments), "key1")
+    executor(send("group", group=CHAT, attachments=attachments), "key2")
+    assert mock.bodies("media/upload") == [{"type": "image", "size": 10}]
+    sent = mock.bodies("externalcontact/add_msg_template")
+    assert sent[0]["attachments"] == sent[1]["attachments"]
+    image, link = sent[0]["attachments"]
+    assert image["msgtype"] == "image" and image["image"]["media_id"].startswith("MEDIA_")
+    assert link == {
+        "msgtype": "link",
+        "link": {"title": "群规", "url": "https://example.com/rules", "picurl": "https://example.com/c.png"},
+    }
+
+
+def test_a_missing_attachment_file_fails_with_its_path(executor: WeComExecutor) -> None:
+    with pytest.raises(WeComError, match=r"cannot read the attachment poster\.png"):
+        executor(send("group", group=CHAT, attachments=[{"type": "image", "path": "poster.png"}]), "key1")
+
+
+def test_kick_is_not_carried_out(executor: WeComExecutor) -> None:
+    with pytest.raises(WeComError, match="does not carry out 'kick'"):
+        executor(Action(0, "kick", "p", "k", member="wmCUST1", group=CHAT), "key1")
+
+
+PLAYBOOK = """
+timezone "Asia/Shanghai"
+template welcome = "欢迎！"
+playbook greet "欢迎" {
+    on member joins
+    do {
+        send welcome to member
+        tag member "core"
+    }
+}
+"""
+
+
+def test_the_outbox_sends_a_rate_limited_action_later_and_parks_a_refused_one(mock: MockWeCom) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK, "greet.sop")))
+    with serving(mock) as url:
+        api = WeComApi(CORP_ID, SECRET, base_url=url, sleep=lambda s: None, policy=RetryPolicy(2, 1.0, 1.0))
+        executor = WeComExecutor(api, tags={"core": "etCORE"})
+        clock = ManualClock(1_773_020_000)
+        runtime = Runtime(plan, "memory://", executors={"send": executor, "tag": executor}, clock=clock)
+        mock.fail_next["externalcontact/add_msg_template"] = [45009, 45009]  # both in-call attempts
+        mock.fail_next["externalcontact/mark_tag"] = [48002]
+        runtime.feed({"kind": "join", "member": "wmCUST1", "group": CHAT})
+        runtime.tick()
+        rows = {r.kind: r for r in runtime.store.outbox()}
+        assert rows["send"].status == PENDING and rows["send"].next_at > clock.now()  # later, by the policy
+        assert rows["tag"].status == PENDING  # a member's actions go out in order
+        clock.set(rows["send"].next_at)
+        runtime.tick()
+        rows = {r.kind: r for r in runtime.store.outbox()}
+        assert rows["send"].status == "done"
+        assert rows["tag"].status == PARKED and "errcode 48002" in str(rows["tag"].error)
+        runtime.close()
+        api.close()
