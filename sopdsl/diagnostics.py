@@ -190,6 +190,11 @@ CODES: Mapping[str, Code] = _codes(
         "`version`, `author` and `reviewed by` say which reviewed revision of an SOP a plan runs, and plans and action logs show them: each must be a non-empty text on one line, and a reviewer is named once. A playbook reviewed only by its own author gets a warning: a review needs a second person.",
     ),
     (
+        "SOP118",
+        "unknown holiday list",
+        "`except NAME` and `date in NAME` must name a list declared with `holidays NAME = 2026-10-01..2026-10-07, ...`.",
+    ),
+    (
         "SOP201",
         "template syntax error",
         "The template text is not valid Jinja2. Variables are written {{ member.name }}.",

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import Field
 
 from sopdsl.enums import ValueType
-from sopdsl.lang.base import Duration, Model
+from sopdsl.lang.base import DateSpan, Duration, Model
 from sopdsl.lang.triggers import Scope
 
 
@@ -70,6 +70,10 @@ class Group(Model):
     operator: str | None = None
 
 
+def _empty(value: tuple[DateSpan, ...]) -> bool:
+    return not value
+
+
 class Weekly(Model):
     """Every listed weekday (0 = Monday) at the listed local times."""
 
@@ -78,6 +82,9 @@ class Weekly(Model):
     times: tuple[dt.time, ...]
     start: dt.date | None = None
     until: dt.date | None = None
+    # `except`: local days it does not fire on. Left out of the plan's JSON when empty, so a plan
+    # compiled before `except` existed keeps its content hash.
+    skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Interval(Model):
@@ -88,6 +95,7 @@ class Interval(Model):
     first: dt.datetime
     start: dt.date | None = None
     until: dt.date | None = None
+    skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Dates(Model):
@@ -105,6 +113,7 @@ class Cron(Model):
     expression: str
     start: dt.date | None = None
     until: dt.date | None = None
+    skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Template(Model):
