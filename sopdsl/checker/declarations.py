@@ -388,6 +388,8 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
             ok = False
         else:
             overflow = found
+    if rule.tags and not _cap_tags(ctx, rule, noun):
+        ok = False
     if not ok or noun is None or period is None or limit is None:
         return None
     return model.Cap(
@@ -398,7 +400,32 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
         channel=rule.via.text if rule.via is not None else None,
         overflow=overflow,
         loc=loc(rule.span),
+        tags=tuple(dict.fromkeys(s.value for s in rule.tags)),
     )
+
+
+def _cap_tags(ctx: Context, rule: nodes.Cap, noun: model.CapNoun | None) -> bool:
+    """Check `of templates tagged ...`: sends only; a tag no template has is a warning."""
+    first = rule.tags[0]
+    if noun is not None and noun is not model.CapNoun.SEND:
+        ctx.error(
+            "SOP501",
+            f"only sends have templates: a cap of {rule.noun.text} cannot count by template tags",
+            first.span,
+            f"drop `of templates tagged ...`, or cap sends: `at most {rule.limit.text} sends of templates tagged ...`",
+        )
+        return False
+    known = {tag for template in ctx.templates_by_name.values() for tag in template.tags}
+    for tag in rule.tags:
+        if tag.value not in known:
+            ctx.warning(
+                "SOP501",
+                f'no template is tagged "{tag.value}", so this cap never counts its sends',
+                tag.span,
+                did_you_mean(tag.value, known)
+                or f'tag the templates it limits: `template NAME tagged "{tag.value}" = ...`',
+            )
+    return True
 
 
 def scope(ctx: Context, node: nodes.Scope) -> model.Scope:

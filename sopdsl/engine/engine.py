@@ -44,7 +44,7 @@ from sopdsl.engine.parts import (
     Timer,
     _Compiled,
 )
-from sopdsl.engine.policy import Delivery
+from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
 from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
@@ -153,7 +153,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0
-        self.delivery = Delivery(plan.declarations.policy, plan.declarations.coupons)
+        self.delivery = Delivery(
+            plan.declarations.policy, plan.declarations.coupons, template_tags=template_tags(plan)
+        )
         self.window_span = 400 * 86400
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
         self.member_flows: dict[str, list[int]] = {}

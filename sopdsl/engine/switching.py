@@ -14,6 +14,7 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
+from sopdsl.engine.policy import template_tags
 from sopdsl.engine.state import Flow, WaitDelivery, WaitEvent, WaitTask, event_wait
 from sopdsl.engine.versions import PlanChange
 from sopdsl.plan import Instr, Plan, timeutil
@@ -71,7 +72,9 @@ class _Switching(_Parts):
                     retired.append((c.plan, c.position))
                 moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
                 changes.append(change(versions.FINISHES, at=at_step))
-        self.delivery = self.delivery.moved_to(plan.declarations.policy, plan.declarations.coupons)
+        self.delivery = self.delivery.moved_to(
+            plan.declarations.policy, plan.declarations.coupons, template_tags(plan)
+        )
         before = self.program.groups
         self._install(plan, retired)
         self._redeclare(before)

@@ -70,7 +70,7 @@ class Group(Model):
     operator: str | None = None
 
 
-def _empty(value: tuple[DateSpan, ...]) -> bool:
+def _empty(value: tuple[object, ...]) -> bool:
     return not value
 
 
@@ -160,7 +160,7 @@ class CapPeriod(enum.Enum):
 
 
 class Cap(Model):
-    """`at most 3 sends per member per day [via mass] [else drop]`."""
+    """`at most 3 sends [of templates tagged "promo"] per member per day [via mass] [else drop]`."""
 
     limit: int
     noun: CapNoun
@@ -169,6 +169,18 @@ class Cap(Model):
     channel: str | None = None
     overflow: Overflow = Overflow.DEFER
     loc: str
+    # Sends of templates with any of these tags are all the cap counts (none: every send). Left
+    # out of the plan's JSON when empty, so a plan compiled before keeps its hash.
+    tags: tuple[str, ...] = Field(default=(), exclude_if=_empty)
+
+    def counts(self, template_tags: tuple[str, ...]) -> bool:
+        """Whether a send of a template with these tags counts against this cap."""
+        return not self.tags or not set(self.tags).isdisjoint(template_tags)
+
+    def text(self) -> str:
+        """The cap as a reason says it: `at most 3 sends of templates tagged "promo" per group per day`."""
+        of = " of templates tagged " + ", ".join(f'"{t}"' for t in self.tags) if self.tags else ""
+        return f"at most {self.limit} {self.noun.value}s{of} per {self.subject.value} per {self.period.value}"
 
 
 class ContentMix(Model):

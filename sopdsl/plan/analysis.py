@@ -233,7 +233,11 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             counts: Counter[str] = Counter()
             for slot in slots:
                 if slot.group == group.name:
-                    sends = len(_template_of(plan, slot.playbook, slot.loc))
+                    sends = sum(
+                        1
+                        for name in _template_of(plan, slot.playbook, slot.loc)
+                        if name in program.templates and cap.counts(program.templates[name].tags)
+                    )
                     day = timeutil.local(slot.time, tz).date()
                     key = (
                         day.isoformat()
@@ -256,9 +260,13 @@ def _caps(plan: Plan) -> list[Diagnostic]:
                 Diagnostic(
                     "SOP703",
                     Severity.WARNING,
-                    f"the calendars alone schedule {count} sends in {shown} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
+                    f"the calendars alone schedule {count} {_sends(cap)} in {shown} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
                     _span(cap.loc),
                     "spread the calendar entries, or raise the cap if that many is intended",
                 )
             )
     return diagnostics
+
+
+def _sends(cap: lang.Cap) -> str:
+    return "sends" if not cap.tags else "sends of templates tagged " + ", ".join(f'"{t}"' for t in cap.tags)

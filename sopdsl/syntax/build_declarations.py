@@ -117,10 +117,16 @@ class DeclarationBuilders:
     def cap_overflow(self, span: Span, children: list[Any]) -> tuple[str, n.Name]:
         return ("else", children[0])
 
+    def cap_of(self, span: Span, children: list[Any]) -> _Strs:
+        return _Strs(children[0])
+
     def cap(self, span: Span, children: list[Any]) -> n.Cap:
-        tagged: dict[str, n.Name] = dict(c for c in children if isinstance(c, tuple))
+        tagged: dict[str, n.Name] = dict(
+            c for c in children if isinstance(c, tuple) and not isinstance(c, _Strs)
+        )
         per = tuple(c for c in children[2:] if isinstance(c, n.Name))
-        return n.Cap(children[0], children[1], per, tagged.get("via"), tagged.get("else"), span)
+        tags = _list(children, _Strs)
+        return n.Cap(children[0], children[1], tags, per, tagged.get("via"), tagged.get("else"), span)
 
     def protect(self, span: Span, children: list[Any]) -> n.Protect:
         return n.Protect(tuple(children[0]), span)

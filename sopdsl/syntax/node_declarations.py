@@ -212,10 +212,11 @@ class QuietHours(_Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Cap(_Node):
-    """`at most 3 sends per member per day via mass else drop`."""
+    """`at most 3 sends [of templates tagged "promo"] per member per day via mass else drop`."""
 
     limit: Number
     noun: Name
+    tags: tuple[Str, ...]  # `of templates tagged ...`: the sends it counts (none: every send)
     per: tuple[Name, ...]
     via: Name | None
     overflow: Name | None

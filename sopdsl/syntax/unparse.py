@@ -111,6 +111,8 @@ def _rule(rule: n.PolicyRule) -> str:
         return f"quiet hours {rule.start.text} - {rule.end.text}"
     if isinstance(rule, n.Cap):
         text = f"at most {rule.limit.text} {rule.noun.text}"
+        if rule.tags:
+            text += f" of templates tagged {_strs(rule.tags)}"
         text += "".join(f" per {p.text}" for p in rule.per)
         if rule.via is not None:
             text += f" via {rule.via.text}"

@@ -225,6 +225,7 @@ AGREEMENT = [
     "draw.yaml",  # the same winners, drawn live
     "team_wait.yaml",  # a correlated wait: each flow ends only on its own event
     "holidays.yaml",  # calendar exceptions and date tests, on the live clock
+    "caps_scoped.yaml",  # a cap that counts only the promotions: the welcome after them goes out
 ]
 
 
