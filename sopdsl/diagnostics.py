@@ -314,6 +314,11 @@ CODES: Mapping[str, Code] = _codes(
         "calendars exceed a cap",
         "The calendar entries alone schedule more sends to one group in a day, week or month than a group cap allows, so some of them will always be deferred or dropped.",
     ),
+    (
+        "SOP704",
+        "a cap can drop a send made on an event",
+        'A playbook sends a template when something happens (a member joins, orders, posts), at any hour and any number of times, and a cap with `else drop` counts that send: once the cap is reached, the send is dropped and the member never gets it. Limit the cap to what it is meant for (`at most 3 sends of templates tagged "promo" per group per day`), or let it defer instead of drop.',
+    ),
 )
 
 
