@@ -190,6 +190,11 @@ CODES: Mapping[str, Code] = _codes(
         "`version`, `author` and `reviewed by` say which reviewed revision of an SOP a plan runs, and plans and action logs show them: each must be a non-empty text on one line, and a reviewer is named once. A playbook reviewed only by its own author gets a warning: a review needs a second person.",
     ),
     (
+        "SOP118",
+        "unknown holiday list",
+        "`except NAME` and `date in NAME` must name a list declared with `holidays NAME = 2026-10-01..2026-10-07, ...`.",
+    ),
+    (
         "SOP201",
         "template syntax error",
         "The template text is not valid Jinja2. Variables are written {{ member.name }}.",
@@ -308,6 +313,11 @@ CODES: Mapping[str, Code] = _codes(
         "SOP703",
         "calendars exceed a cap",
         "The calendar entries alone schedule more sends to one group in a day, week or month than a group cap allows, so some of them will always be deferred or dropped.",
+    ),
+    (
+        "SOP704",
+        "a cap can drop a send made on an event",
+        'A playbook sends a template when something happens (a member joins, orders, posts), at any hour and any number of times, and a cap with `else drop` counts that send: once the cap is reached, the send is dropped and the member never gets it. Limit the cap to what it is meant for (`at most 3 sends of templates tagged "promo" per group per day`), or let it defer instead of drop.',
     ),
 )
 

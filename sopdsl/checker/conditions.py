@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, assert_never
 
-from sopdsl.checker import model, values
+from sopdsl.checker import dates, model, values
 from sopdsl.checker.flow import Flow, where_cap
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
@@ -285,6 +285,8 @@ def check_cond(ctx: Context, node: nodes.Cond, flow: Flow) -> model.Cond | None:
         case nodes.TimeBetween():
             start, end = values.time(ctx, node.start), values.time(ctx, node.end)
             return model.TimeCond(start=start, end=end) if start and end else None
+        case nodes.DateBetween() | nodes.DateIn():
+            return dates.date_cond(ctx, node)
         case nodes.WeekdayIn():
             days = values.weekdays(ctx, node.days)
             return model.WeekdayCond(weekdays=days) if days is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, assert_never
 
-from sopdsl.checker import model, templates, values
+from sopdsl.checker import dates, model, templates, values
 from sopdsl.checker.context import Context, loc, where
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
@@ -82,6 +82,7 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
     """Check every declaration but playbooks; return the program's time zone and policy."""
     zones: list[tuple[str, Span]] = []
     rules: list[nodes.PolicyRule] = []
+    dates.declare_holidays(ctx, files)
     for file in files:
         for decl in file.declarations:
             match decl:
@@ -91,8 +92,10 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
                         zones.append((zone, decl.span))
                 case nodes.PolicyDecl():
                     rules.extend(decl.rules)
-                case nodes.IncludeDecl() | nodes.PlaybookDecl():
-                    pass  # includes were followed by the loader; playbooks are checked after this
+                case nodes.IncludeDecl() | nodes.PlaybookDecl() | nodes.HolidaysDecl():
+                    # includes were followed by the loader; playbooks are checked after this;
+                    # holiday lists before it, so any calendar may name one
+                    pass
                 case (
                     nodes.AttributeDecl()
                     | nodes.CounterDecl()
@@ -163,6 +166,8 @@ def _declaration(ctx: Context, decl: nodes.SymbolDecl) -> None:
                 ctx.declare("calendar", decl.name.text, decl.name.span, None)
         case nodes.TemplateDecl():
             _template(ctx, decl)
+        case nodes.HolidaysDecl():
+            pass  # declared ahead of the others (`dates.declare_holidays`)
         case _:
             assert_never(decl)
 
@@ -214,9 +219,14 @@ def _group(ctx: Context, decl: nodes.GroupDecl) -> None:
     ctx.declare("group", decl.name.text, decl.name.span, group)
 
 
-def _bounds(ctx: Context, bounds: tuple[nodes.CalBound, ...]) -> dict[str, object]:
+def _bounds(ctx: Context, bounds: tuple[nodes.CalBound | nodes.CalExcept, ...]) -> dict[str, object]:
     found: dict[str, object] = {}
     for bound in bounds:
+        if isinstance(bound, nodes.CalExcept):
+            if "skip" in found:
+                ctx.error("SOP114", "'except' is given twice", bound.span, "list every day in one `except`")
+            found["skip"] = dates.skipped(ctx, bound) or ()  # a wrong day is reported; the check fails
+            continue
         key = "until" if bound.is_until else "start"
         if key in found:
             ctx.error("SOP114", f"'{'until' if bound.is_until else 'from'}' is given twice", bound.span)
@@ -378,6 +388,8 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
             ok = False
         else:
             overflow = found
+    if rule.tags and not _cap_tags(ctx, rule, noun):
+        ok = False
     if not ok or noun is None or period is None or limit is None:
         return None
     return model.Cap(
@@ -388,7 +400,32 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
         channel=rule.via.text if rule.via is not None else None,
         overflow=overflow,
         loc=loc(rule.span),
+        tags=tuple(dict.fromkeys(s.value for s in rule.tags)),
     )
+
+
+def _cap_tags(ctx: Context, rule: nodes.Cap, noun: model.CapNoun | None) -> bool:
+    """Check `of templates tagged ...`: sends only; a tag no template has is a warning."""
+    first = rule.tags[0]
+    if noun is not None and noun is not model.CapNoun.SEND:
+        ctx.error(
+            "SOP501",
+            f"only sends have templates: a cap of {rule.noun.text} cannot count by template tags",
+            first.span,
+            f"drop `of templates tagged ...`, or cap sends: `at most {rule.limit.text} sends of templates tagged ...`",
+        )
+        return False
+    known = {tag for template in ctx.templates_by_name.values() for tag in template.tags}
+    for tag in rule.tags:
+        if tag.value not in known:
+            ctx.warning(
+                "SOP501",
+                f'no template is tagged "{tag.value}", so this cap never counts its sends',
+                tag.span,
+                did_you_mean(tag.value, known)
+                or f'tag the templates it limits: `template NAME tagged "{tag.value}" = ...`',
+            )
+    return True
 
 
 def scope(ctx: Context, node: nodes.Scope) -> model.Scope:

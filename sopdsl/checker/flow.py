@@ -159,6 +159,8 @@ def excluded(node: nodes.Cond) -> frozenset[str]:
             | nodes.IsSet()
             | nodes.WindowCount()
             | nodes.TimeBetween()
+            | nodes.DateBetween()
+            | nodes.DateIn()
             | nodes.WeekdayIn()
             | nodes.InStock()
             | nodes.BoolCond()

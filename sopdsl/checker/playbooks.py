@@ -172,7 +172,8 @@ def _cal_expr(ctx: Context, node: nodes.CalExpr) -> model.CalRef | None:
                 calendar=node.name.text, offsets=tuple((neg, d) for neg, d in offsets if d), at=at
             )
         case nodes.CalInline():
-            rule = calendar_rule(ctx, nodes.CalWeekly(node.days, node.times, (), node.span))
+            skip = (node.skip,) if node.skip is not None else ()
+            rule = calendar_rule(ctx, nodes.CalWeekly(node.days, node.times, skip, node.span))
             return model.CalRef(inline=rule) if rule is not None else None
         case nodes.CalOnce():
             first = values.datetime(ctx, node.at)

@@ -250,7 +250,7 @@ def _values(d: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup
     if isinstance(left, lang.Ref):
         read = getter(left, lookup, counters)(d.member, d.group, d.event)
         return f"{left.root}.{left.field} = {_json(read)}"
-    if isinstance(cond, lang.TimeCond | lang.WeekdayCond):
+    if isinstance(cond, lang.TimeCond | lang.WeekdayCond | lang.DateCond):
         return f"local time {_when(d.time, d.zone)}"
     return "no values read"
 
@@ -293,6 +293,11 @@ def _cond_text(cond: lang.Cond) -> str:
         return f"time between {cond.start:%H:%M} and {cond.end:%H:%M}"
     if isinstance(cond, lang.WeekdayCond):
         return f"weekday in {list(cond.weekdays)}"
+    if isinstance(cond, lang.DateCond):
+        if cond.holidays is not None:
+            return f"date in {cond.holidays}"
+        (span,) = cond.spans
+        return f"date between {span.first} and {span.last}"
     if isinstance(cond, lang.StockCond):
         return f"coupon {cond.coupon} {'in' if cond.in_stock else 'not in'} stock"
     return str(getattr(cond, "value", cond))

@@ -14,8 +14,11 @@ from sopdsl.engine.parts import (
     _GRACE,
     _GROUP_SILENT,
     _PRIVATE,
+    _SILENCE_IN,
     _Compiled,
     _Parts,
+    in_group,
+    membership,
 )
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.plan import CompiledPlaybook, timeutil
@@ -51,8 +54,12 @@ class _Arming(_Parts):
         return timeutil.next_fire(rule, when.offsets, when.at, tz, after)
 
     def _arm_member(self, member: MemberState, since: int) -> None:
-        for c, t_index, _trigger in self._triggers.get("absence", ()):
-            if self._absence_applies(c.playbook, member):
+        for c, t_index, trigger in self._triggers.get("absence", ()):
+            if in_group(trigger, c.playbook):
+                for group_id in sorted(member.groups):
+                    if self._silence_applies_in(c.playbook, member, group_id):
+                        self._arm_silence_in(c, t_index, member, group_id, since)
+            elif self._absence_applies(c.playbook, member):
                 self._arm_absence(c, t_index, member, since)
         for kind in ("date_offset", "anniversary"):
             for c, t_index, trigger in self._triggers.get(kind, ()):
@@ -69,6 +76,25 @@ class _Arming(_Parts):
             if self._in_scope(pb, group_id):
                 return True
         return False
+
+    def _silence_applies_in(self, pb: CompiledPlaybook, member: MemberState, group_id: str) -> bool:
+        """Whether a member's silence in one group counts for a group-scoped `silent for`."""
+        return (pb.apply_to_existing or not member.existing) and self._in_scope(pb, group_id)
+
+    def _arm_silence_in(
+        self, c: _Compiled, t_index: int, member: MemberState, group_id: str, since: int
+    ) -> None:
+        """Count a member's silence in one group from `since` (arrival, the plan start, or the
+        member's last message there); as `_arm_absence`, a pending timer re-checks when due."""
+        table = self.armed[(c.index, t_index)]
+        key = membership(member.id, group_id)
+        pending = key in table
+        table[key] = since
+        if not pending:
+            trigger = cast(lang.OnAbsence, c.playbook.triggers[t_index])
+            group = self.groups.get(group_id)
+            due = timeutil.add(since, trigger.duration, group.zone if group is not None else self.zone)
+            self._push(due, _SILENCE_IN, c.index, member.id, t_index, group_id, group=group_id)
 
     def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None:
         """Start counting a member's absence from `since` (arrival in scope, or the plan start).
@@ -183,6 +209,30 @@ class _Arming(_Parts):
             return
         del table[member_id]
         self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, due)
+
+    def _silence_in_due(self, c: _Compiled, t_index: int, member_id: str, group_id: str, due: int) -> None:
+        """A member's silence in one group came due: the flow runs in that group."""
+        table = self.armed[(c.index, t_index)]
+        key = membership(member_id, group_id)
+        since = table.get(key)
+        if since is None:
+            return
+        member = self.members.get(member_id)
+        if (
+            member is None
+            or group_id not in member.groups
+            or not self._silence_applies_in(c.playbook, member, group_id)
+        ):
+            del table[key]  # left the group, or it left the scope; armed again on a new join
+            return
+        trigger = cast(lang.OnAbsence, c.playbook.triggers[t_index])
+        group = self.groups.get(group_id)
+        deadline = timeutil.add(since, trigger.duration, group.zone if group is not None else self.zone)
+        if deadline > due:
+            self._push(deadline, _SILENCE_IN, c.index, member_id, t_index, group_id, group=group_id)
+            return
+        del table[key]
+        self._start_flow(c, member, group_id, trigger.loc, {}, due)
 
     def _date_due(self, c: _Compiled, t_index: int, member_id: str) -> None:
         member = self.members.get(member_id)

@@ -151,6 +151,11 @@ def compile_cond(
             return start <= moment < end if start <= end else (moment >= start or moment < end)
 
         return between
+    if isinstance(cond, lang.DateCond):
+        spans = cond.spans
+        return lambda m, g, e, now, tz: lang.on_any(
+            spans, timeutil.local(now, g.zone if g is not None else tz).date()
+        )
     days = frozenset(cond.weekdays)
     return lambda m, g, e, now, tz: timeutil.local(now, g.zone if g is not None else tz).weekday() in days
 

@@ -37,14 +37,16 @@ from sopdsl.engine.parts import (
     _MEMBER_ONLY,
     _PRIVATE,
     _RESUME,
+    _SILENCE_IN,
     _TASK_DONE,
     _TIMEOUT,
     TIMERS,
     Sink,
     Timer,
     _Compiled,
+    in_group,
 )
-from sopdsl.engine.policy import Delivery
+from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
 from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
@@ -73,6 +75,7 @@ _SNAPSHOT_STATE: dict[str, Any] = {
             _RESUME: tuple[int, int],  # flow id, token
             _TIMEOUT: tuple[int, int],
             _ABSENCE: tuple[int],  # trigger index
+            _SILENCE_IN: tuple[int, str],  # trigger index, group id
             _DATE: tuple[int],
             _CAL: tuple[int, str],  # calendar entry, group id (or _PRIVATE)
             _GROUP_SILENT: tuple[int, str],  # trigger index, group id
@@ -153,7 +156,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0
-        self.delivery = Delivery(plan.declarations.policy, plan.declarations.coupons)
+        self.delivery = Delivery(
+            plan.declarations.policy, plan.declarations.coupons, template_tags=template_tags(plan)
+        )
         self.window_span = 400 * 86400
         # Flow ids per member, so ending a member's flows in a group does not scan every flow.
         self.member_flows: dict[str, list[int]] = {}
@@ -211,7 +216,14 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         }
         self._message_absence = [
             (c, t_index, self.armed[(c.index, t_index)])
-            for c, t_index, _ in self._absence_on.get("message", ())
+            for c, t_index, trigger in self._absence_on.get("message", ())
+            if not in_group(trigger, c.playbook)
+        ]
+        # Silences counted per group (keyed by `membership`): a message re-arms its own group's only.
+        self._silence_in_group = [
+            (c, t_index, self.armed[(c.index, t_index)])
+            for c, t_index, trigger in self._absence_on.get("message", ())
+            if in_group(trigger, c.playbook)
         ]
         self._event_index = dict(plan.event_index)
         self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
@@ -463,7 +475,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 self._deliver(payload[0], payload[1])
             case Timer.TASK_DONE:
                 self._event(Event("task_done", self.now, member=None, data={"task": payload[0]}))
-            case Timer.ABSENCE | Timer.DATE | Timer.CAL | Timer.GROUP_SILENT:
+            case Timer.ABSENCE | Timer.SILENCE_IN | Timer.DATE | Timer.CAL | Timer.GROUP_SILENT:
                 # A trigger's timer: what armed it (trigger, subject, due) names the flows it starts.
                 c = self.compiled[pb_index]
                 self._cause = f"t{int(timer)}:{c.playbook.name}:{member_id}:{due}:" + ":".join(
@@ -475,7 +487,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     def _trigger_due(
         self,
-        timer: Literal[Timer.ABSENCE, Timer.DATE, Timer.CAL, Timer.GROUP_SILENT],
+        timer: Literal[Timer.ABSENCE, Timer.SILENCE_IN, Timer.DATE, Timer.CAL, Timer.GROUP_SILENT],
         c: _Compiled,
         member_id: str,
         due: int,
@@ -484,6 +496,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         match timer:
             case Timer.ABSENCE:
                 self._absence_due(c, payload[0], member_id, due)
+            case Timer.SILENCE_IN:
+                self._silence_in_due(c, payload[0], member_id, payload[1], due)
             case Timer.DATE:
                 self._date_due(c, payload[0], member_id)
             case Timer.CAL:

@@ -14,6 +14,8 @@ from sopdsl.engine.parts import (
     _MEMBER_ONLY,
     _Compiled,
     _Parts,
+    in_group,
+    membership,
 )
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.plan import CompiledPlaybook, timeutil
@@ -48,6 +50,13 @@ class _Happenings(_Parts):
                 # deadline that already fired is armed again, from now.
                 if member.id not in table and self._absence_applies(c.playbook, member):
                     self._arm_absence(c, t_index, member, now)
+            if group is not None:
+                for c, t_index, table in self._silence_in_group:
+                    key = membership(member.id, group.id)
+                    if key in table:
+                        table[key] = now  # the pending timer re-checks from this message
+                    elif self._silence_applies_in(c.playbook, member, group.id):
+                        self._arm_silence_in(c, t_index, member, group.id, now)
             if kind in self.windows:
                 self._window(member, kind, now)
             counters = member.counters
@@ -67,8 +76,8 @@ class _Happenings(_Parts):
             entering = (
                 [
                     (c, t_index)
-                    for c, t_index, _trigger in self._triggers.get("absence", ())
-                    if not self._absence_applies(c.playbook, member)
+                    for c, t_index, trigger in self._triggers.get("absence", ())
+                    if not in_group(trigger, c.playbook) and not self._absence_applies(c.playbook, member)
                 ]
                 if new and member.arrived  # a first arrival arms everything below anyway
                 else []
@@ -83,6 +92,10 @@ class _Happenings(_Parts):
                 for c, t_index in entering:
                     if self._absence_applies(c.playbook, member):
                         self._arm_absence(c, t_index, member, now)
+                if new:
+                    for c, t_index, _table in self._silence_in_group:
+                        if self._silence_applies_in(c.playbook, member, group.id):
+                            self._arm_silence_in(c, t_index, member, group.id, now)
             self._group_size(group, size_before, now)
             if kind in self.windows:
                 self._window(member, kind, now)

@@ -31,15 +31,32 @@ class Timer(IntEnum):
     GROUP_SILENT = 5  # a group's silence: (trigger index, group id)
     DELIVER = 6  # an action the policy held back: (action, (flow id, token))
     TASK_DONE = 7  # simulated staff finishing a task: (task key,)
+    SILENCE_IN = 8  # a member's silence in one group (a group-scoped `silent for`): (trigger index, group id)
 
 
 TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a snapshot is a plain int
-_RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = TIMERS
+_RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE, _SILENCE_IN = TIMERS
 _FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
 _GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
+
+
+def membership(member_id: str, group_id: str) -> str:
+    """The key of a member's place in one group, in the armed table of a group-scoped silence."""
+    return f"{member_id}\x00{group_id}"
+
+
+def in_group(trigger: Any, pb: CompiledPlaybook) -> bool:
+    """Whether an absence trigger counts per group: `silent for` in a playbook scoped to groups
+    means "has not spoken in this group"; in private chats, and for orders and invites, per member."""
+    return (
+        isinstance(trigger, lang.OnAbsence)
+        and trigger.event is lang.EventKind.MESSAGE
+        and pb.scope.kind != "private"
+    )
+
 
 Sink = Callable[[Action], None]
 
@@ -135,6 +152,7 @@ class _Parts(ABC):
     _absence_on: dict[str, list[tuple[_Compiled, int, Any]]]
     _watched: set[str]
     _message_absence: list[tuple[_Compiled, int, dict[str, int]]]
+    _silence_in_group: list[tuple[_Compiled, int, dict[str, int]]]
     _event_index: dict[str, tuple[tuple[int, int], ...]]
     _referrer_steps: dict[int, bool]
     _counter_names: frozenset[str]
@@ -144,6 +162,11 @@ class _Parts(ABC):
 
     @abstractmethod
     def _absence_due(self, c: _Compiled, t_index: int, member_id: str, due: int) -> None: ...
+
+    @abstractmethod
+    def _silence_in_due(
+        self, c: _Compiled, t_index: int, member_id: str, group_id: str, due: int
+    ) -> None: ...
 
     @abstractmethod
     def _act(
@@ -161,6 +184,14 @@ class _Parts(ABC):
 
     @abstractmethod
     def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None: ...
+
+    @abstractmethod
+    def _arm_silence_in(
+        self, c: _Compiled, t_index: int, member: MemberState, group_id: str, since: int
+    ) -> None: ...
+
+    @abstractmethod
+    def _silence_applies_in(self, pb: CompiledPlaybook, member: MemberState, group_id: str) -> bool: ...
 
     @abstractmethod
     def _arm_date(self, c: _Compiled, t_index: int, trigger: Any, member: MemberState) -> None: ...

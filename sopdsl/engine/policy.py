@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
-from sopdsl.plan import timeutil
+from sopdsl.plan import Plan, timeutil
 
 _NOUNS = {
     "send": lang.CapNoun.SEND,
@@ -40,10 +40,20 @@ class Delivery:
     coupons: dict[str, lang.Coupon]
     counts: dict[tuple[int, str, str], int] = field(default_factory=dict)
     stock_used: dict[str, int] = field(default_factory=dict)
+    # Each template's tags, for the caps that count only `sends of templates tagged ...`.
+    template_tags: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Action kinds some rule of this policy can hold back; every other kind goes out as it is.
     ruled: frozenset[str] = frozenset()
+    # Per cap, the templates it counts, or None for a cap that counts every send.
+    counted: tuple[frozenset[str] | None, ...] = ()
 
     def __post_init__(self) -> None:
+        self.counted = tuple(
+            frozenset(name for name, tags in self.template_tags.items() if cap.counts(tags))
+            if cap.tags
+            else None
+            for cap in self.policy.caps
+        )
         nouns = {cap.noun for cap in self.policy.caps}
         ruled = {kind for kind, noun in _NOUNS.items() if noun in nouns}
         if self.policy.protected_tags:
@@ -54,27 +64,39 @@ class Delivery:
             ruled.add("grant")
         self.ruled = frozenset(ruled)
 
-    def moved_to(self, policy: lang.Policy, coupons: dict[str, lang.Coupon]) -> Delivery:
+    def moved_to(
+        self,
+        policy: lang.Policy,
+        coupons: dict[str, lang.Coupon],
+        template_tags: dict[str, tuple[str, ...]] | None = None,
+    ) -> Delivery:
         """The counters carried over to another plan version's policy.
 
         A cap counts on where the new policy has the same cap (what, whom, how often, which
-        channel; its limit may change); stock used is kept by coupon name.
+        channel and which templates' tags; its limit may change); stock used is kept by coupon name.
         """
         moved: dict[int, int] = {}
         for old, cap in enumerate(self.policy.caps):
             for new, other in enumerate(policy.caps):
-                if new not in moved.values() and (cap.noun, cap.subject, cap.period, cap.channel) == (
-                    other.noun,
-                    other.subject,
-                    other.period,
-                    other.channel,
-                ):
+                if new not in moved.values() and (
+                    cap.noun,
+                    cap.subject,
+                    cap.period,
+                    cap.channel,
+                    cap.tags,
+                ) == (other.noun, other.subject, other.period, other.channel, other.tags):
                     moved[old] = new
                     break
         counts = {
             (moved[i], subject, period): n for (i, subject, period), n in self.counts.items() if i in moved
         }
-        return Delivery(policy, coupons, counts=counts, stock_used=dict(self.stock_used))
+        return Delivery(
+            policy,
+            coupons,
+            counts=counts,
+            stock_used=dict(self.stock_used),
+            template_tags=self.template_tags if template_tags is None else template_tags,
+        )
 
     def left(self, coupon: str) -> int | None:
         """How many of a coupon's declared stock are still to grant; None if it has no stock."""
@@ -117,6 +139,9 @@ class Delivery:
                 cap.channel is not None and cap.channel != action.detail.get("channel")
             ):
                 continue
+            counted = self.counted[index]
+            if counted is not None and action.detail.get("template") not in counted:
+                continue
             subject = self._subject(cap, action)
             if subject is None:
                 continue
@@ -124,10 +149,7 @@ class Delivery:
             key = (index, subject, period)
             if self.counts.get(key, 0) >= cap.limit:
                 if cap.overflow is lang.Overflow.DROP:
-                    return Decision(
-                        "drop",
-                        reason=f"cap: at most {cap.limit} {cap.noun.value}s per {cap.subject.value} per {cap.period.value}",
-                    )
+                    return Decision("drop", reason=f"cap: {cap.text()}")
                 return Decision("defer", until=_next_period(cap.period, now, tz), reason="cap")
             keys.append(key)
         for key in keys:
@@ -175,3 +197,8 @@ def _next_period(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> int:
     else:
         start = timeutil.add_months(day.replace(day=1), 1)
     return timeutil.resolve(dt.datetime.combine(start, dt.time()), tz)
+
+
+def template_tags(plan: Plan) -> dict[str, tuple[str, ...]]:
+    """Each template's tags, as the caps scoped by them read them."""
+    return {name: template.tags for name, template in plan.declarations.templates.items()}

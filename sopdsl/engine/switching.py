@@ -11,12 +11,16 @@ from sopdsl.engine import versions
 from sopdsl.engine.parts import (
     _ABSENCE,
     _FLOW_TIMERS,
+    _SILENCE_IN,
     _Compiled,
     _Parts,
+    in_group,
+    membership,
 )
-from sopdsl.engine.state import Flow, WaitDelivery, WaitEvent, WaitTask, event_wait
+from sopdsl.engine.policy import template_tags
+from sopdsl.engine.state import Flow, MemberState, WaitDelivery, WaitEvent, WaitTask, event_wait
 from sopdsl.engine.versions import PlanChange
-from sopdsl.plan import Instr, Plan, timeutil
+from sopdsl.plan import CompiledPlaybook, Instr, Plan, timeutil
 
 
 class _Switching(_Parts):
@@ -71,7 +75,9 @@ class _Switching(_Parts):
                     retired.append((c.plan, c.position))
                 moves.append((flow, len(plan.playbooks) + retired_at[flow.playbook], flow.pc))
                 changes.append(change(versions.FINISHES, at=at_step))
-        self.delivery = self.delivery.moved_to(plan.declarations.policy, plan.declarations.coupons)
+        self.delivery = self.delivery.moved_to(
+            plan.declarations.policy, plan.declarations.coupons, template_tags(plan)
+        )
         before = self.program.groups
         self._install(plan, retired)
         self._redeclare(before)
@@ -159,6 +165,13 @@ class _Switching(_Parts):
         for (i, t_index), table in self.armed.items():
             if (i, t_index) in earlier:
                 trigger = cast(lang.OnAbsence, self.compiled[i].playbook.triggers[t_index])
+                if in_group(trigger, self.compiled[i].playbook):
+                    for place, since in sorted(table.items()):
+                        member_id, _, group_id = place.partition("\x00")
+                        in_zone = self.groups[group_id].zone if group_id in self.groups else self.zone
+                        due = timeutil.add(since, trigger.duration, in_zone)
+                        self._push(due, _SILENCE_IN, i, member_id, t_index, group_id, group=group_id)
+                    continue
                 for member_id, since in sorted(table.items()):
                     last = self._last(self.members[member_id], trigger.event)
                     due = timeutil.add(max(since, last or since), trigger.duration, self.zone)
@@ -166,7 +179,17 @@ class _Switching(_Parts):
         for member in sorted(self.members.values(), key=lambda m: m.id):
             if not member.arrived:
                 continue
-            for c, t_index, _trigger in self._triggers.get("absence", ()):
+            for c, t_index, trigger in self._triggers.get("absence", ()):
+                if in_group(trigger, c.playbook):
+                    self._rearm_silence_in(
+                        c,
+                        t_index,
+                        member,
+                        old_live[earlier[(c.index, t_index)]].playbook
+                        if (c.index, t_index) in earlier
+                        else None,
+                    )
+                    continue
                 if not self._absence_applies(c.playbook, member):
                     continue
                 if (c.index, t_index) not in earlier:
@@ -182,3 +205,18 @@ class _Switching(_Parts):
                     if self._member_in_scope(c.playbook, member):
                         self._arm_date(c, t_index, trigger, member)
         self._arm_private()
+
+    def _rearm_silence_in(
+        self, c: _Compiled, t_index: int, member: MemberState, before: CompiledPlaybook | None
+    ) -> None:
+        """After a plan switch, count a member's silence in each group of the new scope that is not
+        counting yet: from now, unless the old version counted it there and it already fired."""
+        table = self.armed[(c.index, t_index)]
+        for group_id in sorted(member.groups):
+            if (
+                not self._silence_applies_in(c.playbook, member, group_id)
+                or membership(member.id, group_id) in table
+            ):
+                continue
+            if before is None or not self._silence_applies_in(before, member, group_id):
+                self._arm_silence_in(c, t_index, member, group_id, self.now)

@@ -13,13 +13,16 @@ from sopdsl.enums import EventKind as EventKind
 from sopdsl.enums import Repeat as Repeat
 from sopdsl.enums import ValueType as ValueType
 from sopdsl.lang.actions import *  # noqa: F403 - every action kind, by its __all__
+from sopdsl.lang.base import DateSpan as DateSpan
 from sopdsl.lang.base import Duration as Duration
 from sopdsl.lang.base import Model as Model
 from sopdsl.lang.base import Unit as Unit
+from sopdsl.lang.base import on_any as on_any
 from sopdsl.lang.conditions import AndCond as AndCond
 from sopdsl.lang.conditions import CompareCond as CompareCond
 from sopdsl.lang.conditions import Cond as Cond
 from sopdsl.lang.conditions import ConstCond as ConstCond
+from sopdsl.lang.conditions import DateCond as DateCond
 from sopdsl.lang.conditions import InCond as InCond
 from sopdsl.lang.conditions import IsSetCond as IsSetCond
 from sopdsl.lang.conditions import Literal_ as Literal_

@@ -1,7 +1,8 @@
-"""The checked language's base class (`Model`) and durations."""
+"""The checked language's base class (`Model`), durations and spans of days."""
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 
 from pydantic import BaseModel, ConfigDict
@@ -38,3 +39,15 @@ class Duration(Model):
 
     def __str__(self) -> str:
         return f"{self.amount} {self.unit.value}{'' if self.amount == 1 else 's'}"
+
+
+class DateSpan(Model):
+    """Local days from `first` to `last`, both included (`2026-10-01..2026-10-07`)."""
+
+    first: dt.date
+    last: dt.date
+
+
+def on_any(spans: tuple[DateSpan, ...], day: dt.date) -> bool:
+    """Whether a local day is in any of the spans."""
+    return any(span.first <= day <= span.last for span in spans)

@@ -12,7 +12,7 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import Field
 
 from sopdsl.enums import EventKind, ValueType
-from sopdsl.lang.base import Duration, Model
+from sopdsl.lang.base import DateSpan, Duration, Model
 
 
 class Ref(Model):
@@ -93,6 +93,14 @@ class TimeCond(Model):
     end: dt.time
 
 
+class DateCond(Model):
+    """`date between D1 and D2` or `date in HOLIDAYS`: the local date is in one of the spans."""
+
+    kind: Literal["date"] = "date"
+    spans: tuple[DateSpan, ...]
+    holidays: str | None = None  # the holiday list's name, for `date in NAME`
+
+
 class WeekdayCond(Model):
     """`weekday in [saturday, sunday]` in local time (0 = Monday)."""
 
@@ -146,6 +154,7 @@ Cond: TypeAlias = Annotated[
     | IsSetCond
     | WindowCond
     | TimeCond
+    | DateCond
     | WeekdayCond
     | StockCond
     | ConstCond

@@ -14,7 +14,7 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import Field
 
 from sopdsl.enums import ValueType
-from sopdsl.lang.base import Duration, Model
+from sopdsl.lang.base import DateSpan, Duration, Model
 from sopdsl.lang.triggers import Scope
 
 
@@ -70,6 +70,10 @@ class Group(Model):
     operator: str | None = None
 
 
+def _empty(value: tuple[object, ...]) -> bool:
+    return not value
+
+
 class Weekly(Model):
     """Every listed weekday (0 = Monday) at the listed local times."""
 
@@ -78,6 +82,9 @@ class Weekly(Model):
     times: tuple[dt.time, ...]
     start: dt.date | None = None
     until: dt.date | None = None
+    # `except`: local days it does not fire on. Left out of the plan's JSON when empty, so a plan
+    # compiled before `except` existed keeps its content hash.
+    skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Interval(Model):
@@ -88,6 +95,7 @@ class Interval(Model):
     first: dt.datetime
     start: dt.date | None = None
     until: dt.date | None = None
+    skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Dates(Model):
@@ -105,6 +113,7 @@ class Cron(Model):
     expression: str
     start: dt.date | None = None
     until: dt.date | None = None
+    skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
 class Template(Model):
@@ -151,7 +160,7 @@ class CapPeriod(enum.Enum):
 
 
 class Cap(Model):
-    """`at most 3 sends per member per day [via mass] [else drop]`."""
+    """`at most 3 sends [of templates tagged "promo"] per member per day [via mass] [else drop]`."""
 
     limit: int
     noun: CapNoun
@@ -160,6 +169,18 @@ class Cap(Model):
     channel: str | None = None
     overflow: Overflow = Overflow.DEFER
     loc: str
+    # Sends of templates with any of these tags are all the cap counts (none: every send). Left
+    # out of the plan's JSON when empty, so a plan compiled before keeps its hash.
+    tags: tuple[str, ...] = Field(default=(), exclude_if=_empty)
+
+    def counts(self, template_tags: tuple[str, ...]) -> bool:
+        """Whether a send of a template with these tags counts against this cap."""
+        return not self.tags or not set(self.tags).isdisjoint(template_tags)
+
+    def text(self) -> str:
+        """The cap as a reason says it: `at most 3 sends of templates tagged "promo" per group per day`."""
+        of = " of templates tagged " + ", ".join(f'"{t}"' for t in self.tags) if self.tags else ""
+        return f"at most {self.limit} {self.noun.value}s{of} per {self.subject.value} per {self.period.value}"
 
 
 class ContentMix(Model):

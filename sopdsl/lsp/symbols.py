@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 _KINDS: dict[type, str] = {
     n.TemplateDecl: "template",
     n.CalendarDecl: "calendar",
+    n.HolidaysDecl: "holidays",
     n.CouponDecl: "coupon",
     n.GroupDecl: "group",
     n.EventDecl: "event",

@@ -1,5 +1,6 @@
 """Checks that need the compiled plan: playbooks that trigger each other in a loop, a content mix
-below its declared minimum (scenario K4), and calendars bound to exceed a cap.
+below its declared minimum (scenario K4), calendars bound to exceed a cap, and sends on an event
+that a cap with `else drop` can drop.
 
 Input: a `Plan`. Output: diagnostics located at the playbook or policy lines involved.
 """
@@ -27,7 +28,7 @@ _SAMPLE_DAYS = 28
 
 def analyse(plan: Plan, sources: Mapping[str, Source] | None = None) -> list[Diagnostic]:
     """Every plan-level diagnostic, in a stable order; with the sources, each spans its line's text."""
-    found = [*_loops(plan), *_content_mix(plan), *_caps(plan)]
+    found = [*_loops(plan), *_content_mix(plan), *_caps(plan), *_dropped_on_event(plan)]
     if sources:
         found = [replace(d, span=_line_span(d.span, sources.get(d.span.path))) for d in found]
     return sorted(found, key=lambda d: (d.span.path, d.span.line, d.code, d.message))
@@ -233,7 +234,11 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             counts: Counter[str] = Counter()
             for slot in slots:
                 if slot.group == group.name:
-                    sends = len(_template_of(plan, slot.playbook, slot.loc))
+                    sends = sum(
+                        1
+                        for name in _template_of(plan, slot.playbook, slot.loc)
+                        if name in program.templates and cap.counts(program.templates[name].tags)
+                    )
                     day = timeutil.local(slot.time, tz).date()
                     key = (
                         day.isoformat()
@@ -256,9 +261,60 @@ def _caps(plan: Plan) -> list[Diagnostic]:
                 Diagnostic(
                     "SOP703",
                     Severity.WARNING,
-                    f"the calendars alone schedule {count} sends in {shown} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
+                    f"the calendars alone schedule {count} {_sends(cap)} in {shown} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
                     _span(cap.loc),
                     "spread the calendar entries, or raise the cap if that many is intended",
                 )
             )
     return diagnostics
+
+
+def _sends(cap: lang.Cap) -> str:
+    return "sends" if not cap.tags else "sends of templates tagged " + ", ".join(f'"{t}"' for t in cap.tags)
+
+
+def _dropped_on_event(plan: Plan) -> list[Diagnostic]:
+    """Sends a playbook makes on an event (a join, an order: at any hour, in any number) that a cap
+    with `else drop` counts: on a busy day they are dropped, silently for the member."""
+    program = plan.declarations
+    caps = [
+        c for c in program.policy.caps if c.noun is lang.CapNoun.SEND and c.overflow is lang.Overflow.DROP
+    ]
+    found: list[Diagnostic] = []
+    for compiled in plan.playbooks:
+        if not compiled.triggers:
+            continue
+        sends = {
+            (i.action.template, i.action.target, i.action.channel, i.action.loc): None
+            for i in compiled.code
+            if isinstance(i.action, lang.SendStep)
+        }
+        for template, target, channel, loc in sends:
+            declared = program.templates.get(template)
+            for cap in caps:
+                if (
+                    declared is None
+                    or not cap.counts(declared.tags)
+                    or (cap.channel is not None and cap.channel != channel)
+                    or (cap.subject is lang.CapSubject.MEMBER and target not in ("member", "referrer"))
+                    or (cap.subject is lang.CapSubject.GROUP and compiled.scope.kind == "private")
+                ):
+                    continue
+                found.append(
+                    Diagnostic(
+                        "SOP704",
+                        Severity.WARNING,
+                        f"'{template}' is sent on an event, at any hour, and the cap at {_where(cap.loc, loc)} "
+                        f"({cap.text()}, else drop) counts it: on a busy day it is dropped",
+                        _span(loc),
+                        'limit the cap to the sends it is meant for (`of templates tagged "promo"`), '
+                        "or let it defer them (leave out `else drop`)",
+                    )
+                )
+    return found
+
+
+def _where(loc: str, here: str) -> str:
+    """`line 9` for a place in the same file as `here`, else `path:line`."""
+    path, _, line = loc.rpartition(":")
+    return f"line {line}" if path == here.rpartition(":")[0] else loc

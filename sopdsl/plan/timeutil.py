@@ -275,8 +275,22 @@ def _series(rule: lang.CalendarRule, start: dt.datetime, tz: ZoneInfo) -> Iterat
 
     `every N minutes|hours` is exact: it steps in real time from its first instant, so it keeps
     its rhythm through a DST change (the repeated hour of a fall-back night has its firings too).
-    Every other rule is a series of wall times, each resolved in the zone.
+    Every other rule is a series of wall times, each resolved in the zone. The days of a rule's
+    `except` are left out, so an offset entry (`at class - 1 day`) goes with its occurrence.
     """
+    skip = () if isinstance(rule, lang.Dates) else rule.skip
+    series = _all_series(rule, start, tz)
+    if not skip:
+        yield from series
+        return
+    for wall, instant in series:
+        if not lang.on_any(skip, wall.date()):
+            yield wall, instant
+
+
+def _all_series(
+    rule: lang.CalendarRule, start: dt.datetime, tz: ZoneInfo
+) -> Iterator[tuple[dt.datetime, int]]:
     if isinstance(rule, lang.Interval) and rule.every.exact:
         span = seconds(rule.every)
         first = resolve(rule.first, tz)

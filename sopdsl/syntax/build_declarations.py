@@ -76,16 +76,16 @@ class DeclarationBuilders:
         return n.CalBound(True, children[0], span)
 
     def cal_weekly(self, span: Span, children: list[Any]) -> n.CalWeekly:
-        return n.CalWeekly(_list(children, _Names), _list(children, _Times), _all(children, n.CalBound), span)
+        return n.CalWeekly(_list(children, _Names), _list(children, _Times), _bounds(children), span)
 
     def cal_interval(self, span: Span, children: list[Any]) -> n.CalInterval:
-        return n.CalInterval(children[0], children[1], _all(children, n.CalBound), span)
+        return n.CalInterval(children[0], children[1], _bounds(children), span)
 
     def cal_dates(self, span: Span, children: list[Any]) -> n.CalDates:
         return n.CalDates(_list(children, _Dates), _list(children, _Times), span)
 
     def cal_cron(self, span: Span, children: list[Any]) -> n.CalCron:
-        return n.CalCron(children[0], _all(children, n.CalBound), span)
+        return n.CalCron(children[0], _bounds(children), span)
 
     def calendar_decl(self, span: Span, children: list[Any]) -> n.CalendarDecl:
         title = children[1] if isinstance(children[1], n.Str) else None
@@ -117,10 +117,16 @@ class DeclarationBuilders:
     def cap_overflow(self, span: Span, children: list[Any]) -> tuple[str, n.Name]:
         return ("else", children[0])
 
+    def cap_of(self, span: Span, children: list[Any]) -> _Strs:
+        return _Strs(children[0])
+
     def cap(self, span: Span, children: list[Any]) -> n.Cap:
-        tagged: dict[str, n.Name] = dict(c for c in children if isinstance(c, tuple))
+        tagged: dict[str, n.Name] = dict(
+            c for c in children if isinstance(c, tuple) and not isinstance(c, _Strs)
+        )
         per = tuple(c for c in children[2:] if isinstance(c, n.Name))
-        return n.Cap(children[0], children[1], per, tagged.get("via"), tagged.get("else"), span)
+        tags = _list(children, _Strs)
+        return n.Cap(children[0], children[1], tags, per, tagged.get("via"), tagged.get("else"), span)
 
     def protect(self, span: Span, children: list[Any]) -> n.Protect:
         return n.Protect(tuple(children[0]), span)
@@ -130,3 +136,7 @@ class DeclarationBuilders:
 
     def policy_decl(self, span: Span, children: list[Any]) -> n.PolicyDecl:
         return n.PolicyDecl(tuple(children), span)
+
+
+def _bounds(children: list[Any]) -> tuple[n.CalBound | n.CalExcept, ...]:
+    return tuple(c for c in children if isinstance(c, n.CalBound | n.CalExcept))

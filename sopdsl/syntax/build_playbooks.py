@@ -93,7 +93,7 @@ class PlaybookBuilders:
         return n.CalRef(children[0], _all(children, n.CalOffset), at, span)
 
     def cal_inline(self, span: Span, children: list[Any]) -> n.CalInline:
-        return n.CalInline(tuple(children[0]), tuple(children[1]), span)
+        return n.CalInline(tuple(children[0]), tuple(children[1]), _of(children, n.CalExcept), span)
 
     def cal_once(self, span: Span, children: list[Any]) -> n.CalOnce:
         return n.CalOnce(children[0], span)

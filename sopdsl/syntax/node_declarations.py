@@ -14,6 +14,7 @@ from sopdsl.syntax.node_base import _Node
 if TYPE_CHECKING:
     from sopdsl.source import Span
     from sopdsl.syntax.nodes import (
+        CalExcept,
         CalSpec,
         CouponOptionKind,
         Date,
@@ -146,7 +147,7 @@ class CalWeekly(_Node):
 
     days: tuple[Name, ...]
     times: tuple[Time, ...]
-    bounds: tuple[CalBound, ...]
+    bounds: tuple[CalBound | CalExcept, ...]
     span: Span
 
 
@@ -156,7 +157,7 @@ class CalInterval(_Node):
 
     every: Duration
     start: DateTime
-    bounds: tuple[CalBound, ...]
+    bounds: tuple[CalBound | CalExcept, ...]
     span: Span
 
 
@@ -174,7 +175,7 @@ class CalCron(_Node):
     """`cron "0 9 1 * *"`."""
 
     expression: Str
-    bounds: tuple[CalBound, ...]
+    bounds: tuple[CalBound | CalExcept, ...]
     span: Span
 
 
@@ -211,10 +212,11 @@ class QuietHours(_Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Cap(_Node):
-    """`at most 3 sends per member per day via mass else drop`."""
+    """`at most 3 sends [of templates tagged "promo"] per member per day via mass else drop`."""
 
     limit: Number
     noun: Name
+    tags: tuple[Str, ...]  # `of templates tagged ...`: the sends it counts (none: every send)
     per: tuple[Name, ...]
     via: Name | None
     overflow: Name | None

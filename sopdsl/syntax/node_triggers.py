@@ -13,7 +13,18 @@ from sopdsl.syntax.node_base import _Node
 
 if TYPE_CHECKING:
     from sopdsl.source import Span
-    from sopdsl.syntax.nodes import AttrRef, DateTime, Duration, EventKind, Name, Number, ScopeKind, Str, Time
+    from sopdsl.syntax.nodes import (
+        AttrRef,
+        CalExcept,
+        DateTime,
+        Duration,
+        EventKind,
+        Name,
+        Number,
+        ScopeKind,
+        Str,
+        Time,
+    )
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -123,6 +134,7 @@ class CalInline(_Node):
 
     days: tuple[Name, ...]
     times: tuple[Time, ...]
+    skip: CalExcept | None  # `except 2026-10-01..2026-10-07, national`
     span: Span
 
 

@@ -38,6 +38,12 @@ from sopdsl.syntax.node_conditions import Tagged as Tagged
 from sopdsl.syntax.node_conditions import TimeBetween as TimeBetween
 from sopdsl.syntax.node_conditions import WeekdayIn as WeekdayIn
 from sopdsl.syntax.node_conditions import WindowCount as WindowCount
+from sopdsl.syntax.node_dates import CalExcept as CalExcept
+from sopdsl.syntax.node_dates import DateBetween as DateBetween
+from sopdsl.syntax.node_dates import DateIn as DateIn
+from sopdsl.syntax.node_dates import DateSpan as DateSpan
+from sopdsl.syntax.node_dates import HolidaysDecl as HolidaysDecl
+from sopdsl.syntax.node_dates import HolidaysRef as HolidaysRef
 from sopdsl.syntax.node_declarations import ActionDecl as ActionDecl
 from sopdsl.syntax.node_declarations import AttributeDecl as AttributeDecl
 from sopdsl.syntax.node_declarations import CalBound as CalBound
@@ -207,6 +213,8 @@ Cond: TypeAlias = (
     | IsSet
     | WindowCount
     | TimeBetween
+    | DateBetween
+    | DateIn
     | WeekdayIn
     | InStock
     | BoolCond
@@ -262,6 +270,7 @@ SymbolDecl: TypeAlias = (
     | CouponDecl
     | GroupDecl
     | CalendarDecl
+    | HolidaysDecl
     | TemplateDecl
 )
 

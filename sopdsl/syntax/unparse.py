@@ -42,8 +42,11 @@ def _datetime(d: n.DateTime) -> str:
     return f"{d.date.text} {d.time.text}"
 
 
-def _bounds(bounds: Sequence[n.CalBound]) -> str:
-    return "".join(f" {'until' if b.is_until else 'from'} {b.date.text}" for b in bounds)
+def _bounds(bounds: Sequence[n.CalBound | n.CalExcept]) -> str:
+    return "".join(
+        b.text() if isinstance(b, n.CalExcept) else f" {'until' if b.is_until else 'from'} {b.date.text}"
+        for b in bounds
+    )
 
 
 def _times(times: Sequence[n.Time]) -> str:
@@ -82,6 +85,8 @@ def _simple_declaration(d: n.Declaration) -> str:
     if isinstance(d, n.CouponDecl):
         options = "".join(f" {_coupon_option(o)}" for o in d.options)
         return f"coupon {d.name.text}{_title(d.title)}{options}"
+    if isinstance(d, n.HolidaysDecl):
+        return d.text()
     if isinstance(d, n.CalendarDecl):
         return f"calendar {d.name.text}{_title(d.title)} = {_cal_spec(d.spec)}"
     if isinstance(d, n.TemplateDecl):
@@ -106,6 +111,8 @@ def _rule(rule: n.PolicyRule) -> str:
         return f"quiet hours {rule.start.text} - {rule.end.text}"
     if isinstance(rule, n.Cap):
         text = f"at most {rule.limit.text} {rule.noun.text}"
+        if rule.tags:
+            text += f" of templates tagged {_strs(rule.tags)}"
         text += "".join(f" per {p.text}" for p in rule.per)
         if rule.via is not None:
             text += f" via {rule.via.text}"
@@ -149,7 +156,8 @@ def _cal_expr(e: n.CalExpr) -> str:
             at = f" at {e.at.text}" if e.at is not None else ""
             return f"{e.name.text}{offsets}{at}"
         case n.CalInline():
-            return f"every {_names(e.days)} at {_times(e.times)}"
+            skip = e.skip.text() if e.skip is not None else ""
+            return f"every {_names(e.days)} at {_times(e.times)}{skip}"
         case n.CalOnce():
             return _datetime(e.at)
         case _:
@@ -214,6 +222,8 @@ def _cond(c: n.Cond) -> str:
             return f"{c.kind.text} in last {_duration(c.window)} {c.op.value} {c.count.text}"
         case n.TimeBetween():
             return f"time between {c.start.text} and {c.end.text}"
+        case n.DateBetween() | n.DateIn():
+            return c.text()
         case n.WeekdayIn():
             return f"weekday in [{_names(c.days)}]"
         case n.InStock():

@@ -26,7 +26,13 @@ ALL_FILES = sorted(PLAYBOOKS.glob("*.sop"))
 # A revision of a scenario's file, which a fixture dry-runs as a plan change: BASE.vN.sop.
 REVISION = re.compile(r"(?P<base>[A-Z]\d_[a-z0-9_]+)\.v\d+\.sop")
 REVISIONS = [f for f in ALL_FILES if REVISION.fullmatch(f.name)]
-FILES = [f for f in ALL_FILES if f not in REVISIONS]  # one per scenario, and common.sop
+# Scenarios that go live together, which a fixture dry-runs as one plan: BASE.with_OTHER.sop holds
+# only includes of scenario files (K3 with J1: the cap counts promotions, not the welcome).
+COMBINED = re.compile(r"[A-Z]\d_[a-z0-9_]+\.with_[a-z0-9_]+\.sop")
+COMBINATIONS = [f for f in ALL_FILES if COMBINED.fullmatch(f.name)]
+FILES = [
+    f for f in ALL_FILES if f not in REVISIONS and f not in COMBINATIONS
+]  # one per scenario, and common.sop
 
 # The scenario table of SCENARIOS.md: id and what the playbook must do.
 SCENARIOS: dict[str, str] = {
@@ -258,6 +264,14 @@ def test_every_playbook_file_checks_without_diagnostics(path: Path) -> None:
     assert result.program is not None
 
 
+@pytest.mark.parametrize("path", COMBINATIONS, ids=lambda p: p.name)
+def test_a_combination_only_deploys_scenario_files_together(path: Path) -> None:
+    program = _program(path)
+    own = [pb.name for pb in program.playbooks if path.name in pb.loc]
+    assert own == [], "a combination declares nothing of its own"
+    assert len({pb.loc.split(":")[0] for pb in program.playbooks}) >= 2
+
+
 def test_every_scenario_is_covered_and_no_unknown_id_appears() -> None:
     seen: set[str] = set()
     for path in FILES:
@@ -444,9 +458,14 @@ def _k1(program: model.Program, pbs: list[model.Playbook]) -> None:
     pb = only(pbs, lambda p: bool(p.schedule))
     assert pb.scope == model.Scope(kind="tagged", tags=("edu",))
     by_day: dict[int, tuple[dt.datetime, str]] = {}
-    for entry in pb.schedule:
-        assert entry.when.calendar is not None
+    # The class-off notice of a holiday Tuesday is on a calendar of its own; the cadence follows the class.
+    (off,) = [e for e in pb.schedule if e.when.calendar is None]
+    assert isinstance(off.cond, model.DateCond) and off.cond.holidays == "national"
+    cadence = [e for e in pb.schedule if e.when.calendar is not None]
+    assert len(cadence) == 4
+    for entry in cadence:
         cal = rule(program, entry.when)
+        assert isinstance(cal, model.Weekly) and cal.skip == off.cond.spans, "no class on the holidays"
         assert isinstance(cal, model.Weekly) and cal.weekdays == (1,) and cal.times == (dt.time(20),)
         (moment,) = weekly_instants(program, entry.when)
         (send,) = of(entry.steps, model.SendStep)
@@ -455,7 +474,7 @@ def _k1(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert set(by_day) == {0, 1, 2, 3}, "Monday, Tuesday, Wednesday and Thursday"
     assert by_day[1][0].time() < dt.time(20), "the countdown comes before class"
     assert len({template for _, template in by_day.values()}) == 4
-    offsets = {tuple((neg, d.amount, d.unit) for neg, d in e.when.offsets) for e in pb.schedule}
+    offsets = {tuple((neg, d.amount, d.unit) for neg, d in e.when.offsets) for e in cadence}
     assert ((True, 1, model.Unit.DAY),) in offsets
     assert ((False, 1, model.Unit.DAY),) in offsets and ((False, 2, model.Unit.DAY),) in offsets
     edu = [g for g in program.groups.values() if "edu" in g.tags]
@@ -486,6 +505,7 @@ def _k3(program: model.Program, pbs: list[model.Playbook]) -> None:
         c for c in program.policy.caps if c.noun is model.CapNoun.SEND and c.subject is model.CapSubject.GROUP
     ]
     assert [(c.limit, c.period) for c in caps] == [(3, model.CapPeriod.DAY)]
+    assert caps[0].tags == ("promo",), "the cap counts promotions, not every message the group gets"
     moments = [m for pb in pbs for e in pb.schedule for m in weekly_instants(program, e.when)]
     assert moments and len(moments) <= 3 * 7, "at most 3 a day"
     for moment in moments:

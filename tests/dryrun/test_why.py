@@ -173,3 +173,18 @@ def test_numbers_read_as_the_playbook_writes_them(tmp_path: Path) -> None:
         main, ["simulate", str(tmp_path / "first.sop"), "--timeline", str(fixture), "--format", "jsonl"]
     )
     assert "价值30元" in jsonl.output  # through Jinja
+
+
+def test_a_false_date_test_is_shown_as_written_with_the_local_time(tmp_path: Path) -> None:
+    cases = Path(__file__).resolve().parent.parent / "engine_cases"
+    fixture = tmp_path / "tip.yaml"
+    fixture.write_text(
+        f"playbook: {cases / 'holidays.sop'}\nstart: 2026-10-02 09:00\nend: 2026-10-03 00:00\n"
+        "groups:\n  - {id: fans1, tags: [fans]}\n"
+        "events:\n  - {at: 2026-10-02 12:00, kind: message, member: m0, group: fans1}\n",
+        encoding="utf-8",
+    )
+    code, out = why("m0", "--timeline", str(fixture), "--playbook", "tip")
+    assert code == 0, out
+    assert "not (date between 2026-10-01 and 2026-10-07)" in out
+    assert "local time 2026-10-02 12:00" in out

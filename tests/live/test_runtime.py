@@ -224,6 +224,9 @@ AGREEMENT = [
     "repeat.yaml",
     "draw.yaml",  # the same winners, drawn live
     "team_wait.yaml",  # a correlated wait: each flow ends only on its own event
+    "holidays.yaml",  # calendar exceptions and date tests, on the live clock
+    "caps_scoped.yaml",  # a cap that counts only the promotions: the welcome after them goes out
+    "silence.rejoin.yaml",  # silence counted per group: a second group starts a count of its own
 ]
 
 

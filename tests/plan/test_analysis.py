@@ -7,6 +7,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 import sopdsl
@@ -184,3 +185,53 @@ def test_check_and_compile_report_a_loop_with_its_location(tmp_path: Path) -> No
     assert "SOP701" in compiled.output
     assert not (tmp_path / "plan.json").exists()
     assert runner.invoke(main, ["explain", "SOP701"]).exit_code == 0
+
+
+# ---- SOP704: a send made on an event that a cap with `else drop` counts ----
+
+EVENT_SEND = """
+template deal tagged "promo" = "秒杀"
+policy {
+    CAP
+}
+playbook welcome {
+    in groups tagged "normal"
+    on member joins
+    do: send TEMPLATE to TARGET
+}
+"""
+
+
+def _found(cap: str, template: str = "hi", target: str = "group") -> list[tuple[str, Severity]]:
+    text = EVENT_SEND.replace("CAP", cap).replace("TEMPLATE", template).replace("TARGET", target)
+    return codes(diagnose(text))
+
+
+def test_a_welcome_a_cap_counts_and_drops_is_flagged_at_the_send() -> None:
+    found = diagnose(
+        EVENT_SEND.replace("CAP", "at most 3 sends per group per day else drop")
+        .replace("TEMPLATE", "hi")
+        .replace("TARGET", "group")
+    )
+    assert codes(found) == [("SOP704", Severity.WARNING)]
+    assert found[0].span.line == 11  # the send, not the cap: that is what the member misses
+    assert "'hi' is sent on an event" in found[0].message and "cap at line 6" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("cap", "template", "target"),
+    [
+        ('at most 3 sends of templates tagged "promo" per group per day else drop', "hi", "group"),
+        ("at most 3 sends per group per day", "hi", "group"),  # deferred, not dropped
+        ("at most 3 sends per member per day else drop", "hi", "group"),  # a group send, a member cap
+        ("at most 3 sends per group per day via mass else drop", "hi", "group"),  # another channel
+        ("at most 3 kicks per day", "hi", "group"),
+    ],
+)
+def test_a_cap_that_cannot_drop_the_send_is_quiet(cap: str, template: str, target: str) -> None:
+    assert _found(cap, template, target) == []
+
+
+def test_a_scoped_cap_still_flags_the_sends_it_counts() -> None:
+    cap = 'at most 3 sends of templates tagged "promo" per member per day else drop'
+    assert _found(cap, "deal", "member") == [("SOP704", Severity.WARNING)]
