@@ -6,6 +6,8 @@ Shared by the checked model (`WaitForStep.wait`) and the plan (the `wait_for` in
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from sopdsl.lang.base import Duration, Model
 from sopdsl.lang.triggers import EventPattern
 
@@ -19,4 +21,5 @@ class EventWait(Model):
     timeout: Duration
     # (awaited event's field, flow's event's field) pairs that must be equal (`where event.team ==
     # flow.team`): the flow's own event only, so two teams a member opened never end each other's.
-    same: tuple[tuple[str, str], ...] = ()
+    # Left out of the plan's JSON when empty: a plain wait is written (and hashed) as before.
+    same: tuple[tuple[str, str], ...] = Field(default=(), exclude_if=lambda value: not value)
