@@ -70,10 +70,19 @@ class _Days:
     def of(self, time: int) -> str:
         if self.lo <= time < self.hi:
             return self.label
-        day = dt.datetime.fromtimestamp(time, self.tz).date()
-        self.lo = timeutil.resolve(dt.datetime.combine(day, dt.time()), self.tz)
-        self.hi = timeutil.resolve(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), self.tz)
-        self.label = day.isoformat()
+        tz = self.tz
+        local = dt.datetime.fromtimestamp(time, tz)
+        lo = time - (local.hour * 3600 + local.minute * 60 + local.second)
+        hi = lo + 86400
+        # A day with a clock change is not 24 hours long: its bounds are found the long way.
+        if (
+            dt.datetime.fromtimestamp(lo, tz).time() != dt.time()
+            or dt.datetime.fromtimestamp(hi, tz).time() != dt.time()
+        ):
+            day = local.date()
+            lo = timeutil.resolve(dt.datetime.combine(day, dt.time()), tz)
+            hi = timeutil.resolve(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), tz)
+        self.lo, self.hi, self.label = lo, hi, local.date().isoformat()
         return self.label
 
 

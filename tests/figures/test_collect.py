@@ -83,3 +83,17 @@ def test_a_streamed_timeline_counts_the_same_figures(tmp_path: Path) -> None:
     simulate_timeline(plan, stream, lambda action: None, figures=collector)
     stream.close()
     assert collector.figures().to_json() == run_shop().to_json()
+
+
+def test_days_are_local_days_across_a_clock_change() -> None:
+    """A day with a clock change is 23 or 25 hours long; every instant still falls on its local day."""
+    import datetime as dt
+
+    from sopdsl.figures.collect import _Days
+    from sopdsl.plan import timeutil
+
+    tz = timeutil.zone("America/New_York")
+    days = _Days(tz)
+    start = int(dt.datetime(2026, 3, 6, tzinfo=tz).timestamp())
+    for time in range(start, start + 5 * 86400, 1800):
+        assert days.of(time) == dt.datetime.fromtimestamp(time, tz).date().isoformat()
