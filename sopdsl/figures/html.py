@@ -19,12 +19,12 @@ FONTS = (
 )
 
 _STYLE = f"""
-body {{ font-family: {FONTS}; margin: 24px; color: #222; max-width: 1200px; }}
+body {{ font-family: {FONTS}; margin: 24px; color: #222; max-width: 1300px; }}
 h1 {{ font-size: 22px; margin-bottom: 4px; }}
 h2 {{ font-size: 18px; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 32px; }}
 h3 {{ font-size: 16px; margin: 20px 0 8px; }}
 .meta {{ color: #666; font-size: 13px; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 18px; }}
+.charts {{ display: flex; flex-wrap: wrap; gap: 10px; }}
 .chart-box {{ border: 1px solid #eee; border-radius: 6px; padding: 8px; }}
 .chart-box h4 {{ margin: 0 0 4px; font-size: 14px; }}
 .tick {{ font-size: 10px; fill: #666; }}
@@ -38,6 +38,18 @@ td.text, th.text {{ text-align: left; }}
 .burst {{ background: #fff4e5; border: 1px solid #f0b46a; border-radius: 6px; padding: 10px 14px; }}
 .playbook {{ display: inline-block; vertical-align: top; margin: 0 24px 16px 0; }}
 """
+
+
+# The charts of a group: each family, counts apart from the amount of money (another scale).
+_CHARTS = [
+    *(
+        (FAMILY_LABELS[family], family, figures)
+        for family, figures in FAMILIES.items()
+        if family != "conversion"
+    ),
+    ("转化", "conversion", ("orders", "buyers")),
+    ("转化·金额", "conversion", ("amount",)),
+]
 
 
 def _value(value: Any) -> str:
@@ -83,10 +95,10 @@ def _burst(burst: dict[str, Any] | None) -> str:
 
 def _group(group: dict[str, Any], days: list[str]) -> str:
     charts = []
-    for family, figures in FAMILIES.items():
+    for title, family, figures in _CHARTS:
         series = [(LABELS[f], [row[family][f] for row in group["days"]]) for f in figures]
         charts.append(
-            f'<div class="chart-box"><h4>{FAMILY_LABELS[family]}</h4>'
+            f'<div class="chart-box"><h4>{title}</h4>'
             f"{bar_chart(days, series)}<div>{legend([label for label, _ in series])}</div></div>"
         )
     head = "".join(

@@ -15,12 +15,14 @@ def _number(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def bar_chart(days: list[str], series: list[tuple[str, list[float]]], height: int = 150) -> str:
-    """Grouped bars: one group of bars per day, one bar per series (label, values by day)."""
+def bar_chart(
+    days: list[str], series: list[tuple[str, list[float]]], width: int = 216, height: int = 150
+) -> str:
+    """Grouped bars: one group of bars per day, one bar per series (label, values by day), in a
+    chart of a fixed size (a long period makes thinner bars, not a wider page)."""
     count = max(len(series), 1)
-    slot = max(14 * count + 8, 24)
     left, bottom, top = 36, 28, 10
-    width = left + slot * max(len(days), 1) + 10
+    slot = (width - left - 10) / max(len(days), 1)
     peak = max((v for _, values in series for v in values), default=0)
     low = min((v for _, values in series for v in values), default=0)
     low = min(low, 0)
@@ -36,22 +38,24 @@ def bar_chart(days: list[str], series: list[tuple[str, list[float]]], height: in
         f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - 6}" y2="{y(0):.1f}" stroke="#999"/>',
         f'<text x="{left - 4}" y="{y(peak) + 4:.1f}" text-anchor="end" class="tick">{_number(peak)}</text>',
     ]
-    bar = (slot - 8) / count
+    bar = slot * 0.8 / count
+    every = max(1, round(40 / slot))  # a date under every bar group that has room for one
     for d, day in enumerate(days):
-        x0 = left + d * slot + 4
+        x0 = left + d * slot + slot * 0.1
         for s, (label, values) in enumerate(series):
             value = values[d]
             top_y, base = sorted((y(value), y(0)))
             parts.append(
-                f'<rect x="{x0 + s * bar:.1f}" y="{top_y:.1f}" width="{bar - 1:.1f}" '
+                f'<rect x="{x0 + s * bar:.1f}" y="{top_y:.1f}" width="{max(bar - 1, 0.5):.1f}" '
                 f'height="{max(base - top_y, 0.5):.1f}" fill="{PALETTE[s % len(PALETTE)]}" '
                 f'data-series="{escape(label)}" data-day="{day}" data-value="{_number(value)}">'
                 f"<title>{escape(label)} {day}: {_number(value)}</title></rect>"
             )
-        parts.append(
-            f'<text x="{x0 + (slot - 8) / 2:.1f}" y="{height - 10}" text-anchor="middle" class="tick">'
-            f"{day[5:]}</text>"
-        )
+        if d % every == 0:
+            parts.append(
+                f'<text x="{x0 + slot * 0.4:.1f}" y="{height - 10}" text-anchor="middle" class="tick">'
+                f"{day[5:]}</text>"
+            )
     parts.append("</svg>")
     return "".join(parts)
 
