@@ -100,7 +100,8 @@ class Collector:
         self._started: Counter[str] = Counter()
         self._completed: Counter[str] = Counter()
         self._newest_flow = 0
-        self._ended: set[int] = set()
+        self._at_stop = 0  # the flow told of at a `stop` once: it ends when told again
+        self._settled: dict[tuple[str, str], GroupDay] = {}  # (group, day) → counts of a past day
         self._engine: Engine | None = None
         self._first = 0
 
@@ -136,6 +137,7 @@ class Collector:
                     time: int = event.time  # type: ignore[attr-defined]
                     if not lo <= time < hi:
                         self._tally(label, said)
+                        self._settle(label)
                         label = self._event_days.of(time)
                         lo, hi = self._event_days.lo, self._event_days.hi
                     if kind == "message":
@@ -145,6 +147,16 @@ class Collector:
                 yield event
         finally:
             self._tally(label, said)
+
+    def _settle(self, last: str) -> None:
+        """Keep only the counts of the days before `last`, the previous event's day: the engine's
+        clock has passed them (it is at or after that event), so no action of theirs can come.
+        A long run so holds the members' names of about two days, not of all of them."""
+        for day in [day for day in self._by_day if day < last]:
+            for group, cell in self._by_day.pop(day).items():
+                key = (group or NO_GROUP, day)
+                done = self._settled.get(key)
+                self._settled[key] = cell.freeze() if done is None else done.plus(cell.freeze())
 
     def _tally(self, day: str, said: list[tuple[str | None, str | None]]) -> None:
         """Add a day's messages to its cells, and forget them."""
@@ -215,9 +227,16 @@ class Collector:
             self._newest_flow = flow.id
             self._started[pb.name] += 1
         code = pb.code if flow.entry < 0 else pb.schedule[flow.entry].code
-        if (flow.pc >= len(code) or code[flow.pc].op == "stop") and flow.id not in self._ended:
-            self._ended.add(flow.id)
+        # The hook is told once more where a flow ends: past its last step, or at a `stop` it
+        # was told of just before (nothing runs in between).
+        if flow.pc >= len(code):
             self._completed[pb.name] += 1
+        elif code[flow.pc].op == "stop":
+            if self._at_stop == flow.id:
+                self._completed[pb.name] += 1
+                self._at_stop = 0
+            else:
+                self._at_stop = flow.id
 
     def figures(self) -> Figures:
         """The figures of the run so far: every group on every day from the run's start to now,
@@ -225,17 +244,15 @@ class Collector:
         engine = self.engine
         days = _span(self._first, engine.now, timeutil.zone(self.zone))
         names = {g.id: g.name for g in engine.groups.values()}
-        cells = {
-            (group or NO_GROUP, day): cell
-            for day, today in self._by_day.items()
-            for group, cell in today.items()
-        }
+        cells = dict(self._settled)
+        for day, today in self._by_day.items():
+            for group, cell in today.items():
+                key = (group or NO_GROUP, day)
+                cells[key] = cell.freeze() if key not in cells else cells[key].plus(cell.freeze())
         used = {group for group, _ in cells}
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(used - names.keys())]:
-            groups[group] = {
-                day: (cell.freeze() if (cell := cells.get((group, day))) else GroupDay()) for day in days
-            }
+            groups[group] = {day: cells.get((group, day), GroupDay()) for day in days}
         running: Counter[str] = Counter(
             engine.compiled[f.playbook].source.name for f in engine.flows.values()
         )

@@ -59,9 +59,18 @@ class GroupDay:
         """Members gained that day: joins less leaves and removals."""
         return self.joins - self.leaves - self.removed
 
+    def plus(self, other: GroupDay) -> GroupDay:
+        """Both counts added (for a group's day met again after it was settled, which the
+        engine's clock rules out; see `Collector._settle`)."""
+        return GroupDay(*(getattr(self, f) + getattr(other, f) for f in _FIELDS))
+
     def family(self, name: str) -> dict[str, int | float]:
         """One family's figures by their JSON names."""
         return {figure: _number(getattr(self, figure)) for figure in FAMILIES[name]}
+
+
+_FIELDS = tuple(f for figures in FAMILIES.values() for f in figures if f != "net")
+assert _FIELDS == tuple(GroupDay.__dataclass_fields__), "GroupDay's fields are the families' figures"
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,3 +97,31 @@ def test_days_are_local_days_across_a_clock_change() -> None:
     start = int(dt.datetime(2026, 3, 6, tzinfo=tz).timestamp())
     for time in range(start, start + 5 * 86400, 1800):
         assert days.of(time) == dt.datetime.fromtimestamp(time, tz).date().isoformat()
+
+
+def test_a_flow_that_stops_is_completed_once(tmp_path: Path) -> None:
+    sop = tmp_path / "stop.sop"
+    sop.write_text(
+        'timezone "Asia/Shanghai"\n'
+        'template hi "问候" = "你好"\n'
+        'playbook greet "问候" {\n    in all groups\n    on member joins\n    do {\n'
+        '        if member tagged "vip" {\n            stop\n        }\n        send hi to member\n    }\n}\n',
+        encoding="utf-8",
+    )
+    timeline = tmp_path / "stop.yaml"
+    timeline.write_text(
+        "start: 2026-03-02 09:00\nend: 2026-03-03 00:00\ngroups:\n  - {id: g1, name: 一群}\nevents:\n"
+        "  - {at: 2026-03-02 10:00, kind: join, member: a, group: g1, data: {name: 甲}}\n"
+        "  - {at: 2026-03-02 11:00, kind: tag, name: vip, member: b, group: g1}\n"
+        "  - {at: 2026-03-02 11:30, kind: join, member: b, group: g1, data: {name: 乙}}\n",
+        encoding="utf-8",
+    )
+    plan = compile_files([sop]).plan
+    assert plan is not None
+    fixture, _ = load_fixture(timeline, "stop.yaml")
+    collector = Collector("Asia/Shanghai")
+    simulate(plan, fixture, figures=collector)
+    assert collector.figures().flows_json()["greet"] == {
+        "flows": {"started": 2, "completed": 2, "exited": 0, "running": 0},
+        "actions": {"send": {"done": 1}},
+    }

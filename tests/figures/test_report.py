@@ -54,7 +54,10 @@ def test_t2_computes_its_daily_figures_with_no_custom_action() -> None:
 def test_the_funnel_of_a_playbook_is_its_flows_started_then_completed() -> None:
     data = report(HERE / "cases" / "shop.sop", HERE / "cases" / "shop.yaml")
     welcome = next(pb for pb in data["playbooks"] if pb["name"] == "welcome")
-    assert [(stage["stage"], stage["count"]) for stage in welcome["funnel"]] == [("started", 4), ("completed", 2)]
+    assert [(stage["stage"], stage["count"]) for stage in welcome["funnel"]] == [
+        ("started", 4),
+        ("completed", 2),
+    ]
     assert (welcome["actions_done"], welcome["actions_total"]) == (5, 5)
     spam = next(pb for pb in data["playbooks"] if pb["name"] == "spam")
     assert (spam["actions_done"], spam["actions_total"]) == (1, 2)  # the kick of staff is blocked
