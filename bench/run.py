@@ -29,6 +29,7 @@ too); the machine is shared.
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import platform
@@ -153,7 +154,7 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         wall_done, cpu_done = time.perf_counter(), time.process_time()
         if collector is not None:
             # Counting figures must not change what the engine decides.
-            result["equal"] = log.read_bytes() == log_path(path, "engine").read_bytes()
+            result["equal"] = filecmp.cmp(log, log_path(path, "engine"), shallow=False)
             result["first_difference"] = None if result["equal"] else "the log differs from the engine's"
         result["actions"] = sum(1 for _ in log.open("rb"))
         result["log_bytes"] = log.stat().st_size

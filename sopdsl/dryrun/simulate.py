@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sopdsl.dryrun.fixtures import (
     Expectation,
@@ -28,9 +28,11 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
-from sopdsl.figures.collect import Collector
 from sopdsl.kinds import subject_of
 from sopdsl.plan import Plan, timeutil
+
+if TYPE_CHECKING:
+    from sopdsl.figures.collect import Collector
 
 
 @dataclass

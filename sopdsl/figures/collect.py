@@ -26,6 +26,7 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 _GROWTH = frozenset({"join", "leave", "order"})  # the kinds counted one by one (messages in bulk)
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _T = TypeVar("_T")
+_NOTHING = GroupDay()
 
 
 @dataclass(slots=True)
@@ -124,29 +125,34 @@ class Collector:
     def events(self, events: Iterable[_T]) -> Iterator[_T]:
         """The events, unchanged, each counted as it passes on its way to the engine (anything
         else in the stream, such as a fixture's reloads, passes uncounted)."""
-        # The hot loop of a counted run. Messages, most of any timeline, are only noted as
-        # (group, member) and tallied in bulk when the day ends; the day's bounds are locals.
+        # The hot loop of a counted run. Messages, most of any timeline, are only noted (who and
+        # where, in two lists: nothing allocated) and tallied in bulk when the day ends.
         lo = hi = 0
         label = ""
-        said: list[tuple[str | None, str | None]] = []
-        note = said.append
+        groups: list[str | None] = []
+        members: list[str | None] = []
+        note_group, note_member = groups.append, members.append
         try:
             for event in events:
-                kind = getattr(event, "kind", None)
-                if kind is not None:
-                    time: int = event.time  # type: ignore[attr-defined]
-                    if not lo <= time < hi:
-                        self._tally(label, said)
-                        self._settle(label)
-                        label = self._event_days.of(time)
-                        lo, hi = self._event_days.lo, self._event_days.hi
-                    if kind == "message":
-                        note((event.group, event.member))  # type: ignore[attr-defined]
-                    elif kind in _GROWTH:
-                        self._count(label, event)  # type: ignore[arg-type]
+                try:
+                    kind = event.kind  # type: ignore[attr-defined]
+                except AttributeError:  # a fixture's reload
+                    yield event
+                    continue
+                time: int = event.time  # type: ignore[attr-defined]
+                if not lo <= time < hi:
+                    self._tally(label, groups, members)
+                    self._settle(label)
+                    label = self._event_days.of(time)
+                    lo, hi = self._event_days.lo, self._event_days.hi
+                if kind == "message":
+                    note_group(event.group)  # type: ignore[attr-defined]
+                    note_member(event.member)  # type: ignore[attr-defined]
+                elif kind in _GROWTH:
+                    self._count(label, event)  # type: ignore[arg-type]
                 yield event
         finally:
-            self._tally(label, said)
+            self._tally(label, groups, members)
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
@@ -158,18 +164,19 @@ class Collector:
                 done = self._settled.get(key)
                 self._settled[key] = cell.freeze() if done is None else done.plus(cell.freeze())
 
-    def _tally(self, day: str, said: list[tuple[str | None, str | None]]) -> None:
+    def _tally(self, day: str, groups: list[str | None], members: list[str | None]) -> None:
         """Add a day's messages to its cells, and forget them."""
-        if not said:
+        if not groups:
             return
         today = self._by_day.setdefault(day, {})
-        for (group, member), count in Counter(said).items():
+        for (group, member), count in Counter(zip(groups, members, strict=True)).items():
             cell = today.get(group)
             if cell is None:
                 cell = today[group] = _Cell()
             cell.messages += count
             cell.posters.add(member)
-        said.clear()
+        groups.clear()
+        members.clear()
 
     def _count(self, day: str, event: Event) -> None:
         today = self._by_day.setdefault(day, {})
@@ -252,7 +259,7 @@ class Collector:
         used = {group for group, _ in cells}
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(used - names.keys())]:
-            groups[group] = {day: cells.get((group, day), GroupDay()) for day in days}
+            groups[group] = {day: cells.get((group, day)) or _NOTHING for day in days}
         running: Counter[str] = Counter(
             engine.compiled[f.playbook].source.name for f in engine.flows.values()
         )
