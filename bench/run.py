@@ -29,6 +29,7 @@ too); the machine is shared.
 from __future__ import annotations
 
 import argparse
+import filecmp
 import json
 import os
 import platform
@@ -136,16 +137,29 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         stream = open_timeline(path, path.name, "Asia/Shanghai")
         result["records"] = sum(1 for _ in stream.records())
         stream.close()
-    elif what == "engine":
-        log = log_path(path, "engine")
+    elif what in ("engine", "figures"):
+        log = log_path(path, what)
         log.parent.mkdir(parents=True, exist_ok=True)
         stream = open_timeline(path, path.name, "Asia/Shanghai")
+        collector = None
+        if what == "figures":  # the same run counting its figures, as `sopdsl report` does
+            from sopdsl.figures import Collector
+
+            collector = Collector("Asia/Shanghai")
         with log.open("wb") as out:
-            engine = simulate_timeline(plan, stream, _log_writer(out))
+            engine = simulate_timeline(plan, stream, _log_writer(out), figures=collector)
         stream.close()
+        if collector is not None:
+            result["group_days"] = sum(len(days) for days in collector.figures().groups.values())
         wall_done, cpu_done = time.perf_counter(), time.process_time()
+        if collector is not None:
+            # Counting figures must not change what the engine decides.
+            result["equal"] = filecmp.cmp(log, log_path(path, "engine"), shallow=False)
+            result["first_difference"] = None if result["equal"] else "the log differs from the engine's"
         result["actions"] = sum(1 for _ in log.open("rb"))
         result["log_bytes"] = log.stat().st_size
+        if collector is not None:
+            log.unlink()
         result["members"] = len(engine.members)
         result["timers_left"] = len(engine.heap)
         result["wall_s"], result["cpu_s"] = wall_done - wall, cpu_done - cpu
@@ -235,7 +249,7 @@ def compile_time(runs: int) -> dict[str, Any]:
     return {"bytes": stats.bytes, "playbooks": stats.playbooks, "best_s": seconds, "runs": samples}
 
 
-def run_size(size: Size, runs: int, with_simple: bool) -> dict[str, Any]:
+def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) -> dict[str, Any]:
     """Floor, reader, engine, the careful baseline (and the simple one) on one size, in rounds.
 
     Each round runs every one of them once, the engine first (the baselines check their logs
@@ -244,7 +258,14 @@ def run_size(size: Size, runs: int, with_simple: bool) -> dict[str, Any]:
     path = timeline(size)
     n = 1 if size.members * size.days >= 20_000_000 else runs  # 1M x 30: once
     simple = with_simple and size.members * size.days <= SIMPLE_UP_TO
-    order = ["floor", "reader", "engine", "careful", *(["simple"] if simple else [])]
+    order = [
+        "floor",
+        "reader",
+        "engine",
+        *(["figures"] if figures else []),
+        "careful",
+        *(["simple"] if simple else []),
+    ]
     rounds: dict[str, list[dict[str, Any]]] = {what: [] for what in order}
     for _ in range(n):
         for what in order:
@@ -264,6 +285,9 @@ def run_size(size: Size, runs: int, with_simple: bool) -> dict[str, Any]:
     row["vs_floor"] = engine["wall_s"] / row["floor"]["wall_s"]
     row["engine_over_careful"] = engine["wall_s"] / row["careful"]["wall_s"]
     row["engine_over_careful_cpu"] = engine["cpu_s"] / row["careful"]["cpu_s"]
+    if "figures" in row:
+        row["figures_over_engine"] = row["figures"]["wall_s"] / engine["wall_s"]
+        row["figures_over_engine_cpu"] = row["figures"]["cpu_s"] / engine["cpu_s"]
     if "simple" in row:
         row["simple_over_engine"] = row["simple"]["wall_s"] / engine["wall_s"]
         row["simple_over_careful"] = row["simple"]["wall_s"] / row["careful"]["wall_s"]
@@ -316,6 +340,9 @@ def main() -> None:
         type=parse_sizes,
         help="only these sizes, e.g. 10kx365,100kx90 (issue 11's two); no quiet year, no compile time",
     )
+    options.add_argument(
+        "--figures", action="store_true", help="also the engine counting its figures (sopdsl report's run)"
+    )
     options.add_argument("--runs", type=int, default=3, help="rounds per size (the median is kept)")
     options.add_argument("--one", nargs=2, metavar=("WHAT", "TIMELINE"), help=argparse.SUPPRESS)
     args = options.parse_args()
@@ -342,7 +369,7 @@ def main() -> None:
     out = RESULTS / "engine.json"
     for size in sizes:
         print(f"{size.name} ...", flush=True)
-        results["sizes"].append(run_size(size, runs, with_simple=True))
+        results["sizes"].append(run_size(size, runs, with_simple=True, figures=args.figures))
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")  # partial results
     rows = {r["size"]: r for r in results["sizes"]}
     if "50kx90" in rows and "100kx90" in rows:
@@ -391,6 +418,13 @@ def _table(results: dict[str, Any]) -> None:
     ]
     if ratios:
         print(f"engine ÷ careful baseline: {', '.join(ratios)} (issue 11: at most 1.0, goal 0.5)")
+    costs = [
+        f"{r['size']} {r['figures_over_engine']:.3f} (CPU time {r['figures_over_engine_cpu']:.3f})"
+        for r in results["sizes"]
+        if "figures_over_engine" in r
+    ]
+    if costs:
+        print(f"engine with figures ÷ engine: {', '.join(costs)} (issue 15: at most 1.10)")
     if "doubling" in results:
         print(f"doubling the members (50k → 100k, 90 days): time × {results['doubling']:.2f}")
     if "quiet_year" in results:

@@ -65,6 +65,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "sopdsl.cli_dryrun:plan_command",
         "Print every scheduled send per declared group in a date range (the group calendar, 群日历).",
     ),
+    "report": LazyCommand(
+        "sopdsl.cli_report:report",
+        "Dry-run playbooks over a timeline and report its figures as one HTML page (or JSON).",
+    ),
     "run": LazyCommand(
         "sopdsl.live.command:run_command",
         "Run playbooks live: events over HTTP (POST /events) and stdin, timers, executors, /health, /metrics.",

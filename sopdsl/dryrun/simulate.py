@@ -11,7 +11,7 @@ import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sopdsl.dryrun.fixtures import (
     Expectation,
@@ -30,6 +30,9 @@ from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange, unrecorded_windows
 from sopdsl.kinds import subject_of
 from sopdsl.plan import Plan, timeutil
+
+if TYPE_CHECKING:
+    from sopdsl.figures.collect import Collector
 
 
 @dataclass
@@ -117,10 +120,12 @@ def simulate(
     tracer: Tracer | None = None,
     versions: Mapping[tuple[str, ...], Plan] | None = None,
     on_step: StepHook | None = None,
+    figures: Collector | None = None,
 ) -> Simulation:
     """Replay a fixture's timeline through the engine and check its expectations (`tracer`,
     `on_step`: see `sopdsl.engine.trace`). `versions` holds the plan each `reload` entry loads, by its files as
-    the fixture names them (see `sopdsl.dryrun.testing.fixture_versions`)."""
+    the fixture names them (see `sopdsl.dryrun.testing.fixture_versions`); `figures` counts the
+    run's figures when given."""
     zone_name = fixture.timezone or plan.declarations.timezone
     start = to_epoch(fixture.start, zone_name)
     delay = None
@@ -129,6 +134,8 @@ def simulate(
     engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
     engine.tracer = tracer
     engine.on_step = on_step
+    if figures is not None:
+        figures.attach(engine)
     first = engine.plan.content_hash
     _add_groups(engine, fixture.groups)
     for member in fixture.members:
@@ -171,7 +178,9 @@ def simulate(
             raise ValueError(f"the fixture reloads {', '.join(files)}: pass its plan in `versions`")
         return Reload(time, versions[files], files)
 
-    events = (step(event) for event in fixture.events)
+    events: Iterable[Event | Reload] = (step(event) for event in fixture.events)
+    if figures is not None:
+        events = figures.events(events)
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
     replay(engine, events, end, checks, check, reloaded)
     actions = list(engine.log)
@@ -221,12 +230,13 @@ def simulate_timeline(
     timeline: Timeline,
     sink: Callable[[Action], None] | None = None,
     progress: Callable[[int], None] | None = None,
+    figures: Collector | None = None,
 ) -> Engine:
     """Stream a JSONL timeline through the engine; actions go to `sink` as they happen.
 
     With a sink the engine keeps no log (a long run's actions need not fit in memory).
-    `progress` is called now and then with the bytes read so far. Raises `FixtureError` for
-    bad lines (every one found, with its line).
+    `progress` is called now and then with the bytes read so far; `figures` counts the run's
+    figures when given. Raises `FixtureError` for bad lines (every one found, with its line).
     """
     header = timeline.header
     engine = Engine(
@@ -234,6 +244,8 @@ def simulate_timeline(
     )
     if sink is not None:
         engine.sinks.append(sink)
+    if figures is not None:
+        figures.attach(engine)
     _add_groups(engine, header.groups)
     records = timeline.records()
     first: Event | None = None
@@ -246,6 +258,8 @@ def simulate_timeline(
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)
+    if figures is not None:
+        events = figures.events(events)
     replay(engine, events, header.end)  # type: ignore[arg-type]
     return engine
 

@@ -1,0 +1,89 @@
+"""`sopdsl report`: a dry run's figures as one self-contained HTML page, or as JSON.
+
+Imported when the command runs (see `sopdsl.cli.COMMANDS`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sopdsl.cli import EXIT_FOUND, echo_diagnostics, root_option, root_path
+from sopdsl.cli_dryrun import _fixture_or_exit, _versions, build_plan
+from sopdsl.diagnostics import render
+from sopdsl.dryrun.simulate import simulate, simulate_timeline
+from sopdsl.dryrun.timeline import is_jsonl, open_timeline
+from sopdsl.engine.records import GroupRecord
+from sopdsl.errors import FixtureError
+from sopdsl.figures.collect import Collector
+from sopdsl.figures.html import render_html
+from sopdsl.figures.report import build_report
+from sopdsl.plan import Plan
+from sopdsl.syntax.loader import display_path
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--timeline",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="Fixture timeline: YAML, or JSONL (.jsonl) for large generated timelines.",
+)
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html", help="Output format.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Where to write the report (default: standard output).",
+)
+@root_option
+def report(paths: tuple[str, ...], timeline: str, fmt: str, output: str | None, root: str | None) -> None:
+    """Dry-run playbooks over a timeline and report its figures as one HTML page (or JSON).
+
+    It shows per group per day reach, activity, growth and conversion, a funnel per playbook, the
+    group calendar (群日历) of the period and the day-one burst, if any."""
+    plan = build_plan(paths, root_path(root))
+    data = _report_data(plan, Path(timeline), root_path(root))
+    text = render_html(data) if fmt == "html" else json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if output is None:
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        return
+    Path(output).write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}: {len(data['groups'])} group(s) over {len(data['days'])} day(s)", err=True)
+
+
+def _report_data(plan: Plan, path: Path, root: Path | None) -> dict[str, Any]:
+    """Run the timeline with a figures collector and build the report's data (or exit 1)."""
+    title = f"社群数据报告 · {path.name}"
+    if not is_jsonl(path):
+        fixture, source = _fixture_or_exit(path)
+        versions = _versions(fixture, path, source, root)
+        collector = Collector(fixture.timezone or plan.declarations.timezone)
+        simulate(plan, fixture, versions=versions, figures=collector)
+        records = [group.record() for group in fixture.groups]
+        return build_report(plan, collector.figures(), records, fixture.description or title)
+    try:
+        stream = open_timeline(path, display_path(path), plan.declarations.timezone)
+    except FixtureError as exc:
+        echo_diagnostics([(d, None) for d in exc.diagnostics])
+        sys.exit(EXIT_FOUND)
+    collector = Collector(stream.header.timezone)
+    try:
+        simulate_timeline(plan, stream, _discard, figures=collector)
+    except FixtureError as exc:
+        for diagnostic in exc.diagnostics:
+            click.echo(render(diagnostic, None) + "\n", err=True)
+        sys.exit(EXIT_FOUND)
+    finally:
+        stream.close()
+    groups: list[GroupRecord] = list(stream.header.groups)
+    return build_report(plan, collector.figures(), groups, stream.header.description or title)
+
+
+def _discard(action: object) -> None:
+    """A sink that keeps nothing: the collector has counted the action already."""

@@ -1,0 +1,159 @@
+"""The report as one self-contained HTML page: inline CSS and SVG, no script, no network.
+
+It declares UTF-8 and a CJK font stack, so Chinese renders wherever one of the usual fonts is
+installed. Every figure shown in a table cell carries where it comes from (`data-group`,
+`data-day`, `data-figure`), so a browser test can read the page back against the JSON.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from sopdsl.figures.model import FAMILIES, FAMILY_LABELS, LABELS
+from sopdsl.figures.svg import bar_chart, funnel, legend
+
+FONTS = (
+    '"PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", '
+    '"Noto Sans CJK SC", "Source Han Sans SC", sans-serif'
+)
+
+_STYLE = f"""
+body {{ font-family: {FONTS}; margin: 24px; color: #222; max-width: 1300px; }}
+h1 {{ font-size: 22px; margin-bottom: 4px; }}
+h2 {{ font-size: 18px; border-bottom: 1px solid #ddd; padding-bottom: 4px; margin-top: 32px; }}
+h3 {{ font-size: 16px; margin: 20px 0 8px; }}
+.meta {{ color: #666; font-size: 13px; }}
+.charts {{ display: flex; flex-wrap: wrap; gap: 10px; }}
+.chart-box {{ border: 1px solid #eee; border-radius: 6px; padding: 8px; }}
+.chart-box h4 {{ margin: 0 0 4px; font-size: 14px; }}
+.tick {{ font-size: 10px; fill: #666; }}
+.funnel text {{ font-size: 12px; }}
+.key {{ font-size: 12px; margin-right: 10px; }}
+.key i {{ display: inline-block; width: 10px; height: 10px; margin-right: 4px; }}
+table {{ border-collapse: collapse; font-size: 13px; margin-top: 8px; }}
+th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; }}
+th {{ background: #f6f6f6; }}
+td.text, th.text {{ text-align: left; }}
+.burst {{ background: #fff4e5; border: 1px solid #f0b46a; border-radius: 6px; padding: 10px 14px; }}
+.playbook {{ display: inline-block; vertical-align: top; margin: 0 24px 16px 0; }}
+"""
+
+
+# The charts of a group: each family, counts apart from the amount of money (another scale).
+_CHARTS = [
+    *(
+        (FAMILY_LABELS[family], family, figures)
+        for family, figures in FAMILIES.items()
+        if family != "conversion"
+    ),
+    ("转化", "conversion", ("orders", "buyers")),
+    ("转化·金额", "conversion", ("amount",)),
+]
+
+
+def _value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The report's data (see `report.build_report`) as one HTML page."""
+    days = report["days"]
+    period = f"{days[0]} 至 {days[-1]}" if days else "（无）"
+    parts = [
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escape(report['title'])}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{escape(report['title'])}</h1>",
+        f'<p class="meta">时段 {period}（{escape(report["zone"])}），计划 {report["plan"]}。'
+        "触达只计已执行的发送；发到群里的消息算群里当时每个人。</p>",
+        _burst(report["burst"]),
+        "<h2>各群每日数据</h2>",
+        *(_group(group, days) for group in report["groups"]),
+        "<h2>剧本漏斗</h2>",
+        *(_playbook(pb) for pb in report["playbooks"]),
+        "<h2>群日历</h2>",
+        _calendar(report["calendar"]),
+        "</body></html>\n",
+    ]
+    return "".join(parts)
+
+
+def _burst(burst: dict[str, Any] | None) -> str:
+    if burst is None:
+        return ""
+    rows = "".join(
+        f'<li>{escape(name)}: <b data-burst-playbook="{escape(name)}">{count}</b></li>'
+        for name, count in burst["by_playbook"].items()
+    )
+    return (
+        f'<div class="burst" id="burst"><b>首日集中触发</b>：{burst["day"]} 共 '
+        f'<b data-burst="actions">{burst["actions"]}</b> 个动作，平常每天约 {_value(burst["usual"])} 个。'
+        f"上线第一天，已经满足条件的人会一起被处理，请提前知会。<ul>{rows}</ul></div>"
+    )
+
+
+def _group(group: dict[str, Any], days: list[str]) -> str:
+    charts = []
+    for title, family, figures in _CHARTS:
+        series = [(LABELS[f], [row[family][f] for row in group["days"]]) for f in figures]
+        charts.append(
+            f'<div class="chart-box"><h4>{title}</h4>'
+            f"{bar_chart(days, series)}<div>{legend([label for label, _ in series])}</div></div>"
+        )
+    head = "".join(
+        f"<th>{FAMILY_LABELS[family]}·{LABELS[f]}</th>"
+        for family, figures in FAMILIES.items()
+        for f in figures
+    )
+    gid = escape(group["id"])
+    rows = []
+    for row in group["days"]:
+        cells = "".join(
+            f'<td data-group="{gid}" data-day="{row["day"]}" data-figure="{family}.{f}">'
+            f"{_value(row[family][f])}</td>"
+            for family, figures in FAMILIES.items()
+            for f in figures
+        )
+        rows.append(f'<tr><th class="text">{row["day"]}</th>{cells}</tr>')
+    return (
+        f'<section class="group" data-group="{gid}"><h3>{escape(group["name"])} '
+        f'<span class="meta">{gid}</span></h3><div class="charts">{"".join(charts)}</div>'
+        f'<table><tr><th class="text">日期</th>{head}</tr>{"".join(rows)}</table></section>'
+    )
+
+
+def _playbook(pb: dict[str, Any]) -> str:
+    name = escape(pb["name"])
+    flows = pb["flows"]
+    stages = [(stage["label"], stage["count"]) for stage in pb["funnel"]]
+    actions = "".join(
+        f'<tr><td class="text">{escape(kind)}</td><td class="text">{escape(status)}</td>'
+        f'<td data-playbook="{name}" data-action="{escape(kind)}.{escape(status)}">{count}</td></tr>'
+        for kind, statuses in pb["actions"].items()
+        for status, count in statuses.items()
+    )
+    flow_cells = "".join(
+        f'<td data-playbook="{name}" data-flows="{key}">{flows[key]}</td>'
+        for key in ("started", "completed", "exited", "running")
+    )
+    return (
+        f'<div class="playbook" data-playbook="{name}"><h3>{escape(pb["title"])} '
+        f'<span class="meta">{name}</span></h3>{funnel(stages)}'
+        f"<table><tr><th>开始</th><th>走完</th><th>中途退出</th><th>进行中</th></tr><tr>{flow_cells}</tr></table>"
+        f'<table><tr><th class="text">动作</th><th class="text">结果</th><th>次数</th></tr>{actions}</table></div>'
+    )
+
+
+def _calendar(slots: list[dict[str, Any]]) -> str:
+    if not slots:
+        return '<p class="meta" id="calendar-empty">这段时间没有按日历排定的动作。</p>'
+    rows = "".join(
+        f'<tr class="slot"><td class="text">{slot["at"]}</td><td class="text">{escape(slot["group"])}</td>'
+        f'<td class="text">{escape(slot["playbook"])}</td><td class="text">{escape(slot["what"])}</td></tr>'
+        for slot in slots
+    )
+    return (
+        '<table id="calendar"><tr><th class="text">时间</th><th class="text">群</th>'
+        f'<th class="text">剧本</th><th class="text">内容</th></tr>{rows}</table>'
+    )
