@@ -224,6 +224,7 @@ AGREEMENT = [
     "repeat.yaml",
     "draw.yaml",  # the same winners, drawn live
     "team_wait.yaml",  # a correlated wait: each flow ends only on its own event
+    "attachments.yaml",  # attachments and a mention, typed in the send's detail, the same live
 ]
 
 
