@@ -158,6 +158,10 @@ class Expectation(Model):
     operator: str | None = None
     call: str | None = None
     args: dict[str, Any] | None = None
+    attachments: list[Literal["image", "link", "miniprogram", "file"]] | None = None
+    """A send's attachments by type, in order (`[image, link]`; `[]`: none)."""
+    mentions: list[str] | None = None
+    """The members a group send @-mentions (`[new1]`; `[]`: nobody)."""
     status: Literal["done", "dropped", "blocked", "failed"] = "done"
     """How the action was logged: done; dropped (over a cap with `else drop`); blocked (a
     protected member, a limit); failed (its template or data failed)."""
