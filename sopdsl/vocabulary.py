@@ -89,8 +89,3 @@ COUPON_FIELDS: dict[str, ValueType] = {
     "expires_at": ValueType.DATETIME,
     "code": ValueType.TEXT,
 }
-
-# The attachment types a template may carry (`with image "a.png"`), and of each, which of its
-# media names a file of the project: the image or file itself, or a mini-program card's cover.
-ATTACHMENT_TYPES = ("image", "link", "miniprogram", "file")
-ATTACHMENT_FILE_MEDIA: dict[str, str] = {"image": "first", "file": "first", "miniprogram": "cover"}

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Literal
 
 from sopdsl.checker import model
 from sopdsl.diagnostics import did_you_mean
+from sopdsl.enums import ATTACHMENT_TYPES, AttachmentType
 from sopdsl.syntax import nodes
-from sopdsl.vocabulary import ATTACHMENT_TYPES
 
 if TYPE_CHECKING:
     from sopdsl.checker.context import Context
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 Kind = nodes.AttachmentOptionKind
 _URL_HINT = "write the whole address, starting with https:// (or http://)"
 # What each type takes after its first string, and which of those it needs.
-_TAKES: dict[str, tuple[Kind, ...]] = {
+_TAKES: dict[AttachmentType, tuple[Kind, ...]] = {
     "image": (),
     "file": (),
     "link": (Kind.URL, Kind.DESCRIPTION, Kind.COVER),

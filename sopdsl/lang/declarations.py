@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal, Self, TypeAlias
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sopdsl.enums import ValueType
 from sopdsl.lang.base import Duration, Model
@@ -114,6 +114,11 @@ class ImageAttachment(Model):
     path: str | None = None
     media_id: str | None = None
 
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        _one_media(self.path, self.media_id)
+        return self
+
     def detail(self) -> dict[str, str]:
         """As executors receive it in a send's `attachments`."""
         return _media_detail("image", self.path, self.media_id, "media_id")
@@ -125,6 +130,11 @@ class FileAttachment(Model):
     type: Literal["file"] = "file"
     path: str | None = None
     media_id: str | None = None
+
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        _one_media(self.path, self.media_id)
+        return self
 
     def detail(self) -> dict[str, str]:
         """As executors receive it in a send's `attachments`."""
@@ -160,6 +170,11 @@ class MiniProgramAttachment(Model):
     path: str | None = None  # the cover, a file of the project
     media_id: str | None = None  # or the cover's media id
 
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        _one_media(self.path, self.media_id)
+        return self
+
     def detail(self) -> dict[str, str]:
         """As executors receive it: WeCom's mini-program fields, the cover as `path` or `pic_media_id`."""
         cover = _media_detail("miniprogram", self.path, self.media_id, "pic_media_id")
@@ -169,7 +184,13 @@ class MiniProgramAttachment(Model):
 def _media_detail(kind: str, path: str | None, media_id: str | None, id_field: str) -> dict[str, str]:
     if path is not None:
         return {"type": kind, "path": path}
-    return {"type": kind, id_field: media_id or ""}
+    assert media_id is not None  # `_one_media` holds for every attachment made
+    return {"type": kind, id_field: media_id}
+
+
+def _one_media(path: str | None, media_id: str | None) -> None:
+    if (path is None) == (media_id is None):
+        raise ValueError("an attachment's media is a path or a media_id, exactly one")
 
 
 Attachment: TypeAlias = Annotated[

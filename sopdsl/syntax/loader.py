@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.enums import ATTACHMENT_FILE_MEDIA
 from sopdsl.errors import ParseError
 from sopdsl.gcpause import paused_gc
 from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes
 from sopdsl.syntax.parser import parse
-from sopdsl.vocabulary import ATTACHMENT_FILE_MEDIA
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -105,3 +105,21 @@ def test_fmt_keeps_what_the_checker_reads(tmp_path: Path) -> None:
     after = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(formatted, str(tmp_path / "a.sop"))))
     assert after.declarations.templates["t"].attachments == before.declarations.templates["t"].attachments
     assert after.declarations.templates["t"].mentions == ("member",)
+
+
+def test_the_checker_knows_every_attachment_type_and_no_other() -> None:
+    from sopdsl.checker.attachments import _EXAMPLES, _TAKES
+    from sopdsl.enums import ATTACHMENT_FILE_MEDIA, ATTACHMENT_TYPES
+
+    assert set(_TAKES) == set(_EXAMPLES) == set(ATTACHMENT_TYPES)
+    assert set(ATTACHMENT_FILE_MEDIA) <= set(ATTACHMENT_TYPES)
+
+
+@pytest.mark.parametrize("given", [{}, {"path": "a.png", "media_id": "M1"}])
+def test_an_attachment_has_a_path_or_a_media_id_not_both_nor_neither(given: dict[str, str]) -> None:
+    from pydantic import ValidationError
+
+    from sopdsl.lang import ImageAttachment
+
+    with pytest.raises(ValidationError, match="exactly one"):
+        ImageAttachment(**given)
