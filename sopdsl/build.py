@@ -58,6 +58,7 @@ def compile_files(
                 merged.files.append(file)
         merged.sources.update(program.sources)
         merged.template_files.update(program.template_files)
+        merged.attachment_files.update(program.attachment_files)
         merged.diagnostics.extend(program.diagnostics)
     result = check_program(merged)
     # Analysed with the paths diagnostics show; run with paths relative to the root file's folder.

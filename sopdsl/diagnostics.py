@@ -93,7 +93,7 @@ CODES: Mapping[str, Code] = _codes(
     (
         "SOP006",
         "file outside the project folder",
-        "`include` and `template NAME = file` may only name files inside the project folder: the folder "
+        "`include`, `template NAME = file` and a template's attachment files may only name files inside the project folder: the folder "
         "of the playbook file given to sopdsl (or the folder given, when sopdsl is given a folder), and "
         "its subfolders. Links are followed before this check, so a link inside the folder that points "
         "outside it is refused too. The file is not read. To share files between folders, move them "
@@ -218,6 +218,16 @@ CODES: Mapping[str, Code] = _codes(
         "SOP205",
         "template computes too much",
         "A constant expression in the template would make a text or list over 64 KiB or a number over 4,096 bits ({{ 'a' * 10**9 }}, {{ 7**777777 }}). The same bounds hold when a message is rendered, with a bound on its output (64 KiB) and on its work (loops, calls and text made): a template over one fails, and its action fails with the bound named.",
+    ),
+    (
+        "SOP206",
+        "invalid attachment or mention",
+        'A template\'s attachments go with its text: `with image "posters/a.png"` and `with file "docs/rules.pdf"` (files inside the project folder, or `media "MEDIA_ID"` for one already uploaded), `with link "标题" to "https://…"` (optionally `description "…"` and `cover "https://…"`, a picture\'s address), and `with miniprogram "标题" appid "wx…" page "pages/…" cover "covers/a.png"`. Each type takes only its own options, addresses are http(s), and WeCom sends at most 9 attachments with a message. `mentioning member` is the one mention: a group send @-mentions the member of the flow.',
+    ),
+    (
+        "SOP207",
+        "mention outside a group send",
+        "A template `mentioning member` @-mentions the member in the group it is sent to: it can only be sent `to group`, from a place with a member (an event about a member, or `at CALENDAR for each member`). A private message cannot mention anyone.",
     ),
     ("SOP301", "invalid time", "Times are written HH:MM in 24-hour form, from 00:00 to 23:59."),
     ("SOP302", "invalid date", "Dates are written YYYY-MM-DD and must exist on the calendar."),

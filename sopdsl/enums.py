@@ -7,6 +7,7 @@ without an import cycle and without the engine loading the parser (or Lark).
 from __future__ import annotations
 
 import enum
+from typing import Literal, get_args
 
 
 class EventKind(enum.Enum):
@@ -43,3 +44,14 @@ class ValueType(enum.Enum):
     DATE = "date"
     DATETIME = "datetime"
     BOOL = "bool"
+
+
+# The attachment types a template may carry (`with image "a.png"`), and of each, which of its
+# media names a file of the project: the image or file itself, or a mini-program card's cover.
+AttachmentType = Literal["image", "link", "miniprogram", "file"]
+ATTACHMENT_TYPES: tuple[AttachmentType, ...] = get_args(AttachmentType)
+ATTACHMENT_FILE_MEDIA: dict[str, Literal["first", "cover"]] = {
+    "image": "first",
+    "file": "first",
+    "miniprogram": "cover",
+}

@@ -29,6 +29,7 @@ CASES = {
     "G5_ab_poster": ROOT / "playbooks" / "G5_ab_poster.sop",
     "draw": ROOT / "tests" / "engine_cases" / "draw.sop",
     "team_wait": ROOT / "tests" / "engine_cases" / "team_wait.sop",
+    "attachments": ROOT / "tests" / "engine_cases" / "attachments.sop",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, assert_never
 
-from sopdsl.checker import dates, model, templates, values
+from sopdsl.checker import attachments, dates, model, templates, values
 from sopdsl.checker.context import Context, loc, where
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
@@ -289,15 +289,19 @@ def _template(ctx: Context, decl: nodes.TemplateDecl) -> None:
             decl.name.span,
             f"keep messages under {SCREEN_CHARACTERS} characters and {SCREEN_LINES} lines",
         )
+    extras = attachments.extras(ctx, decl)
     template = model.Template(
         name=name,
         title=_title(decl.title),
         tags=tuple(s.value for s in decl.tags),
         source=text,
         variables=found or (),
+        attachments=extras[0] if extras else (),
+        mentions=extras[1] if extras else (),
         loc=loc(decl.span),
     )
-    if ctx.declare("template", name, decl.name.span, template if found is not None else None):
+    usable = found is not None and extras is not None
+    if ctx.declare("template", name, decl.name.span, template if usable else None):
         ctx.templates_by_name[name] = template
 
 

@@ -92,6 +92,27 @@ def _target(
     return True
 
 
+def _mentionable(ctx: Context, template: str, step: nodes.Send, flow: Flow) -> bool:
+    """Whether this send may @-mention the member its template mentions: only in a group, with a member."""
+    if step.target is not nodes.Target.GROUP:
+        ctx.error(
+            "SOP207",
+            f"template '{template}' mentions the member, which only a message to the group can do",
+            step.span,
+            "send it `to group`, or use a template without `mentioning member` here",
+        )
+        return False
+    if not flow.has_member:
+        ctx.error(
+            "SOP207",
+            f"template '{template}' mentions the member, but {flow.where} has no member",
+            step.span,
+            "write `at CALENDAR for each member: ...`, or use a template without `mentioning member`",
+        )
+        return False
+    return True
+
+
 def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy) -> model.Step | None:
     """One step as a model, or None if it has errors (reported); nested blocks are checked too."""
     where = loc(step.span)
@@ -104,6 +125,8 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
             if template is None or not ok:
                 return None
             template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
+            if template.mentions and not _mentionable(ctx, template.name, step, flow):
+                return None
             return model.SendStep(
                 template=template.name,
                 target=step.target.value,

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from sopdsl.dryrun.fixture_times import parse_time
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.enums import AttachmentType
 from sopdsl.kinds import ACTIONS, WIRE_EVENTS
 from sopdsl.lang import Model
 
@@ -158,6 +159,10 @@ class Expectation(Model):
     operator: str | None = None
     call: str | None = None
     args: dict[str, Any] | None = None
+    attachments: list[AttachmentType] | None = None
+    """A send's attachments by type, in order (`[image, link]`; `[]`: none)."""
+    mentions: list[str] | None = None
+    """The members a group send @-mentions (`[new1]`; `[]`: nobody)."""
     status: Literal["done", "dropped", "blocked", "failed"] = "done"
     """How the action was logged: done; dropped (over a cap with `else drop`); blocked (a
     protected member, a limit); failed (its template or data failed)."""

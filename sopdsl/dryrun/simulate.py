@@ -323,6 +323,10 @@ def _matches(action: Action, e: Expectation) -> bool:
         given = detail.get("args", {})
         if any(name not in given or given[name] != value for name, value in e.args.items()):
             return False
+    if e.attachments is not None and [a.get("type") for a in detail.get("attachments", ())] != e.attachments:
+        return False
+    if e.mentions is not None and list(detail.get("mentions", ())) != e.mentions:
+        return False
     return e.arm is None or detail.get("arm") == e.arm
 
 
@@ -472,6 +476,11 @@ def _what(e: Expectation) -> str:
             parts.append(f"{label}={value}")
     if e.args is not None:
         parts.append("args=" + json.dumps(e.args, ensure_ascii=False, sort_keys=True))
+    parts.extend(
+        f"{label}=[{', '.join(getattr(e, label))}]"
+        for label in ("attachments", "mentions")
+        if getattr(e, label) is not None
+    )
     if e.member:
         parts.append(f"to member {e.member}")
     if e.group:

@@ -124,6 +124,11 @@ class _Acting(_Parts):
                     action.detail["text"] = self._render(template.source, template.parts, flow, member, group)
                 except RenderError as exc:
                     action.status, action.reason = "failed", str(exc)
+                if template.attachments:
+                    action.detail["attachments"] = [a.detail() for a in template.attachments]
+                if template.mentions and member is not None:
+                    # The checker allows a mention only in a group send with a member (SOP207).
+                    action.detail["mentions"] = [member.id]
                 if step.target == "operator":
                     action.detail["operator"] = group.operator if group else None
             case lang.KickStep():

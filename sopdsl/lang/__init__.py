@@ -36,7 +36,9 @@ from sopdsl.lang.conditions import TagCond as TagCond
 from sopdsl.lang.conditions import TimeCond as TimeCond
 from sopdsl.lang.conditions import WeekdayCond as WeekdayCond
 from sopdsl.lang.conditions import WindowCond as WindowCond
+from sopdsl.lang.declarations import MAX_ATTACHMENTS as MAX_ATTACHMENTS
 from sopdsl.lang.declarations import ActionType as ActionType
+from sopdsl.lang.declarations import Attachment as Attachment
 from sopdsl.lang.declarations import Attribute as Attribute
 from sopdsl.lang.declarations import Calendar as Calendar
 from sopdsl.lang.declarations import CalendarRule as CalendarRule
@@ -51,8 +53,12 @@ from sopdsl.lang.declarations import Coupon as Coupon
 from sopdsl.lang.declarations import Cron as Cron
 from sopdsl.lang.declarations import Dates as Dates
 from sopdsl.lang.declarations import EventType as EventType
+from sopdsl.lang.declarations import FileAttachment as FileAttachment
 from sopdsl.lang.declarations import Group as Group
+from sopdsl.lang.declarations import ImageAttachment as ImageAttachment
 from sopdsl.lang.declarations import Interval as Interval
+from sopdsl.lang.declarations import LinkAttachment as LinkAttachment
+from sopdsl.lang.declarations import MiniProgramAttachment as MiniProgramAttachment
 from sopdsl.lang.declarations import Overflow as Overflow
 from sopdsl.lang.declarations import Policy as Policy
 from sopdsl.lang.declarations import Template as Template

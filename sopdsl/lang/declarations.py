@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Annotated, Literal, TypeAlias
+from typing import Annotated, Literal, Self, TypeAlias
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from sopdsl.enums import ValueType
 from sopdsl.lang.base import DateSpan, Duration, Model
@@ -116,14 +116,110 @@ class Cron(Model):
     skip: tuple[DateSpan, ...] = Field(default=(), exclude_if=_empty)
 
 
+class ImageAttachment(Model):
+    """`with image "posters/a.png"` (a file, relative to the project folder) or `media "…"`."""
+
+    type: Literal["image"] = "image"
+    path: str | None = None
+    media_id: str | None = None
+
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        _one_media(self.path, self.media_id)
+        return self
+
+    def detail(self) -> dict[str, str]:
+        """As executors receive it in a send's `attachments`."""
+        return _media_detail("image", self.path, self.media_id, "media_id")
+
+
+class FileAttachment(Model):
+    """`with file "docs/rules.pdf"` or `with file media "…"`."""
+
+    type: Literal["file"] = "file"
+    path: str | None = None
+    media_id: str | None = None
+
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        _one_media(self.path, self.media_id)
+        return self
+
+    def detail(self) -> dict[str, str]:
+        """As executors receive it in a send's `attachments`."""
+        return _media_detail("file", self.path, self.media_id, "media_id")
+
+
+class LinkAttachment(Model):
+    """`with link "标题" to "https://…" description "…" cover "https://…/c.png"`."""
+
+    type: Literal["link"] = "link"
+    title: str
+    url: str
+    description: str | None = None
+    cover: str | None = None  # the card's picture, by URL (WeCom's link card takes no media id)
+
+    def detail(self) -> dict[str, str]:
+        """As executors receive it: WeCom's link fields (`desc`, `picurl`)."""
+        found = {"type": "link", "title": self.title, "url": self.url}
+        if self.description is not None:
+            found["desc"] = self.description
+        if self.cover is not None:
+            found["picurl"] = self.cover
+        return found
+
+
+class MiniProgramAttachment(Model):
+    """`with miniprogram "标题" appid "wx…" page "pages/…" cover "covers/a.png"` (or `cover media "…"`)."""
+
+    type: Literal["miniprogram"] = "miniprogram"
+    title: str
+    appid: str
+    page: str
+    path: str | None = None  # the cover, a file of the project
+    media_id: str | None = None  # or the cover's media id
+
+    @model_validator(mode="after")
+    def _media(self) -> Self:
+        _one_media(self.path, self.media_id)
+        return self
+
+    def detail(self) -> dict[str, str]:
+        """As executors receive it: WeCom's mini-program fields, the cover as `path` or `pic_media_id`."""
+        cover = _media_detail("miniprogram", self.path, self.media_id, "pic_media_id")
+        return {**cover, "title": self.title, "appid": self.appid, "page": self.page}
+
+
+def _media_detail(kind: str, path: str | None, media_id: str | None, id_field: str) -> dict[str, str]:
+    if path is not None:
+        return {"type": kind, "path": path}
+    assert media_id is not None  # `_one_media` holds for every attachment made
+    return {"type": kind, id_field: media_id}
+
+
+def _one_media(path: str | None, media_id: str | None) -> None:
+    if (path is None) == (media_id is None):
+        raise ValueError("an attachment's media is a path or a media_id, exactly one")
+
+
+Attachment: TypeAlias = Annotated[
+    ImageAttachment | FileAttachment | LinkAttachment | MiniProgramAttachment, Field(discriminator="type")
+]
+# WeCom takes at most this many attachments with a message's text (add_msg_template, send_welcome_msg).
+MAX_ATTACHMENTS = 9
+
+
 class Template(Model):
-    """A Jinja2 message template, validated and with the variables it reads."""
+    """A Jinja2 message template, validated and with the variables it reads, and what goes with
+    its text: attachments, and whom a group send @-mentions."""
 
     name: str
     title: str | None = None
     tags: tuple[str, ...] = ()
     source: str
     variables: tuple[str, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    mentions: tuple[Literal["member"], ...] = ()
     loc: str
 
 

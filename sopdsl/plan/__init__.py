@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import PrivateAttr, ValidationError
+from pydantic import PrivateAttr, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from sopdsl import lang
 from sopdsl.errors import PlanError
@@ -104,6 +104,18 @@ class CompiledTemplate(Model):
     source: str
     parts: tuple[str | TemplateField, ...] | None = None
     loc: str
+    attachments: tuple[lang.Attachment, ...] = ()
+    mentions: tuple[Literal["member"], ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _without_empty_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after format 3 was out: a template without them is written (and hashed) as before,
+        # so a plan compiled earlier loads with its hash, and so does the same playbook compiled now.
+        data: dict[str, Any] = handler(self)
+        for name in ("attachments", "mentions"):
+            if not data.get(name):
+                data.pop(name, None)
+        return data
 
 
 class Declarations(Model):

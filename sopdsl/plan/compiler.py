@@ -158,6 +158,8 @@ def _template(template: model.Template) -> CompiledTemplate:
         source=template.source,
         parts=template_parts(template.source),
         loc=template.loc,
+        attachments=template.attachments,
+        mentions=template.mentions,
     )
 
 

@@ -101,9 +101,37 @@ class DeclarationBuilders:
         return (children[0], True)
 
     def template_decl(self, span: Span, children: list[Any]) -> n.TemplateDecl:
-        body, from_file = children[-1]
+        body, from_file = next(c for c in children if type(c) is tuple)
         title = children[1] if isinstance(children[1], n.Str) else None
-        return n.TemplateDecl(children[0], title, _list(children, _Strs), body, from_file, span)
+        extras = tuple(c for c in children if isinstance(c, n.Attachment | n.Mention))
+        return n.TemplateDecl(children[0], title, _list(children, _Strs), body, from_file, extras, span)
+
+    def media_path(self, span: Span, children: list[Any]) -> n.Media:
+        return n.Media(children[0], False, span)
+
+    def media_id(self, span: Span, children: list[Any]) -> n.Media:
+        return n.Media(children[0], True, span)
+
+    def attachment(self, span: Span, children: list[Any]) -> n.Attachment:
+        return n.Attachment(children[0], children[1], tuple(children[2:]), span)
+
+    def attachment_url(self, span: Span, children: list[Any]) -> n.AttachmentOption:
+        return n.AttachmentOption(n.AttachmentOptionKind.URL, children[0], span)
+
+    def attachment_description(self, span: Span, children: list[Any]) -> n.AttachmentOption:
+        return n.AttachmentOption(n.AttachmentOptionKind.DESCRIPTION, children[0], span)
+
+    def attachment_cover(self, span: Span, children: list[Any]) -> n.AttachmentOption:
+        return n.AttachmentOption(n.AttachmentOptionKind.COVER, children[0], span)
+
+    def attachment_appid(self, span: Span, children: list[Any]) -> n.AttachmentOption:
+        return n.AttachmentOption(n.AttachmentOptionKind.APPID, children[0], span)
+
+    def attachment_page(self, span: Span, children: list[Any]) -> n.AttachmentOption:
+        return n.AttachmentOption(n.AttachmentOptionKind.PAGE, children[0], span)
+
+    def mention(self, span: Span, children: list[Any]) -> n.Mention:
+        return n.Mention(children[0], span)
 
     def quiet_hours(self, span: Span, children: list[Any]) -> n.QuietHours:
         return n.QuietHours(children[0], children[1], span)

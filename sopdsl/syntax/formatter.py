@@ -11,6 +11,8 @@ The layout:
   `} else if C {` continue that closing line. An empty block is `{` and `}` on two lines.
 - Short forms stay short: `do: STEP`, `at X: STEP` and split arms `red 50%: STEP`; a STEP
   that opens a block continues from that line.
+- A template's attachments and mentions follow it one a line, one level deeper
+  (`    with image "a.png"`, `    mentioning member`).
 - Event and action fields and group options stay on the declaration's line, as in
   `{ a: text, b: number }` and `{ tagged "a", "b" operator "x" }`, unless comments sit between
   the braces; then one a line. Empty braces are dropped unless they hold comments.
@@ -59,6 +61,7 @@ from sopdsl.syntax.unparse import (
     _setting,
     _simple_declaration,
     _simple_step,
+    _template_extra,
     _title,
 )
 
@@ -162,6 +165,10 @@ class _Printer:
             self.group(d)
         elif isinstance(d, n.EventDecl | n.ActionDecl):
             self.fields(d)
+        elif isinstance(d, n.TemplateDecl) and d.extras:
+            self.row(0, _simple_declaration(d), d.span.start, d.body.span.end)
+            for extra in d.extras:
+                self.row(1, _template_extra(extra), extra.span.start, extra.span.end)
         else:
             self.row(0, _simple_declaration(d), d.span.start, d.span.end)
 

@@ -6,6 +6,8 @@ The only module of the front end that touches the file system.
 
 Includes and `template … = file` read only files inside the project folder: the folder of the
 root file (of the folder given, for files found in a folder), or a root declared with `root=`.
+A template's attachment files (`with image "a.png"`) must lie there too, and exist; they are not
+read, only found, and recorded relative to the project folder for the plan.
 Links are resolved before the check, and a file outside is never opened (SOP006). Text and paths
 that are not valid Unicode (lone surrogates, as `surrogateescape` makes) are SOP007, never an
 exception further down (serialising a plan, printing a diagnostic).
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.enums import ATTACHMENT_FILE_MEDIA
 from sopdsl.errors import ParseError
 from sopdsl.gcpause import paused_gc
 from sopdsl.source import Source, Span
@@ -48,6 +51,9 @@ class LoadedProgram:
     files: list[nodes.File] = field(default_factory=list)
     sources: dict[str, Source] = field(default_factory=dict)
     template_files: dict[str, str] = field(default_factory=dict)
+    # `written@source path` of each attachment file -> its path relative to the project folder, or
+    # None if it is not there (a diagnostic says why)
+    attachment_files: dict[str, str | None] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -315,7 +321,7 @@ def _project_file(program: LoadedProgram, written: str, base: Path, root: Path, 
             Severity.ERROR,
             message,
             at,
-            "includes and `file` templates may name files only in the folder of the playbook given "
+            "includes, `file` templates and attachments may name files only in the folder of the playbook given "
             "to sopdsl (or the folder given) and below it; move the file there, or name a folder "
             "that holds both with `--root DIR` (`root=` in the Python API)",
         )
@@ -392,6 +398,43 @@ def _load_source(program: LoadedProgram, source: Source, path: Path, stack: list
             loaded = _read_into(program, target, display_path(target), decl.body.span, decl.body.value)
             if loaded is not None:
                 program.template_files[decl.body.value + "@" + source.path] = loaded.text
+        if isinstance(decl, nodes.TemplateDecl):
+            for media in attachment_files(decl):
+                _attachment(program, media, path.parent, root, source.path)
+
+
+def attachment_files(decl: nodes.TemplateDecl) -> list[nodes.Media]:
+    """The media of a template's attachments that name a file of the project (not a media id)."""
+    found: list[nodes.Media] = []
+    for extra in decl.extras:
+        if not isinstance(extra, nodes.Attachment):
+            continue
+        which = ATTACHMENT_FILE_MEDIA.get(extra.kind.text)
+        if which == "first":
+            found.append(extra.first)
+        elif which == "cover":
+            found.extend(o.value for o in extra.options if isinstance(o.value, nodes.Media))
+    return [media for media in found if not media.by_id]
+
+
+def _attachment(program: LoadedProgram, media: nodes.Media, base: Path, root: Path, shown: str) -> None:
+    """Find an attachment file inside the project folder, recording where; SOP001/SOP006 if not."""
+    written = media.value.value
+    key = written + "@" + shown
+    program.attachment_files[key] = None
+    target = _project_file(program, written, base, root, media.value.span)
+    if target is None:
+        return
+    if target.is_file():
+        program.attachment_files[key] = target.relative_to(root).as_posix()
+        return
+    if target.is_dir():
+        message, hint = f"the attachment '{written}' is a folder, not a file", "name a file inside it"
+    elif target.exists():
+        message, hint = f"the attachment '{written}' is not a regular file", "name a file"
+    else:
+        message, hint = f"the attachment '{written}' does not exist", _missing_hint(base / written, written)
+    program.diagnostics.append(Diagnostic("SOP001", Severity.ERROR, message, media.value.span, hint))
 
 
 def _include(

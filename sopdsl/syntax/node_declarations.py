@@ -14,6 +14,7 @@ from sopdsl.syntax.node_base import _Node
 if TYPE_CHECKING:
     from sopdsl.source import Span
     from sopdsl.syntax.nodes import (
+        AttachmentOptionKind,
         CalExcept,
         CalSpec,
         CouponOptionKind,
@@ -190,14 +191,55 @@ class CalendarDecl(_Node):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Media(_Node):
+    """`"posters/class.png"` (a file of the project) or `media "3a8…"` (a WeCom media id)."""
+
+    value: Str
+    by_id: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class AttachmentOption(_Node):
+    """`to "https://…"`, `description "…"`, `cover MEDIA`, `appid "wx…"`, `page "pages/…"`."""
+
+    kind: AttachmentOptionKind
+    value: Str | Media
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Attachment(_Node):
+    """`with image "posters/class.png"`, `with link "标题" to "https://…" cover "https://…"`.
+
+    `first` is the media of an image or file, the title of a link or mini-program card; the
+    checker reads it by `kind`, which stays a name so that a typo gets "did you mean"."""
+
+    kind: Name
+    first: Media
+    options: tuple[AttachmentOption, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Mention(_Node):
+    """`mentioning member`: a group send @-mentions the flow's member."""
+
+    who: Name
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class TemplateDecl(_Node):
-    """`template welcome "欢迎" tagged "activity" = \"\"\"...\"\"\"` or `= file "x.j2"`."""
+    """`template welcome "欢迎" tagged "activity" = \"\"\"...\"\"\"` or `= file "x.j2"`, then its
+    attachments and mentions (`with image "a.png"`, `mentioning member`) in the order written."""
 
     name: Name
     title: Str | None
     tags: tuple[Str, ...]
     body: Str
     from_file: bool
+    extras: tuple[Attachment | Mention, ...]
     span: Span
 
 

@@ -45,6 +45,8 @@ from sopdsl.syntax.node_dates import DateSpan as DateSpan
 from sopdsl.syntax.node_dates import HolidaysDecl as HolidaysDecl
 from sopdsl.syntax.node_dates import HolidaysRef as HolidaysRef
 from sopdsl.syntax.node_declarations import ActionDecl as ActionDecl
+from sopdsl.syntax.node_declarations import Attachment as Attachment
+from sopdsl.syntax.node_declarations import AttachmentOption as AttachmentOption
 from sopdsl.syntax.node_declarations import AttributeDecl as AttributeDecl
 from sopdsl.syntax.node_declarations import CalBound as CalBound
 from sopdsl.syntax.node_declarations import CalCron as CalCron
@@ -62,6 +64,8 @@ from sopdsl.syntax.node_declarations import Field as Field
 from sopdsl.syntax.node_declarations import GroupDecl as GroupDecl
 from sopdsl.syntax.node_declarations import GroupOption as GroupOption
 from sopdsl.syntax.node_declarations import IncludeDecl as IncludeDecl
+from sopdsl.syntax.node_declarations import Media as Media
+from sopdsl.syntax.node_declarations import Mention as Mention
 from sopdsl.syntax.node_declarations import PolicyDecl as PolicyDecl
 from sopdsl.syntax.node_declarations import Protect as Protect
 from sopdsl.syntax.node_declarations import QuietHours as QuietHours
@@ -138,6 +142,16 @@ class CouponOptionKind(enum.Enum):
     VALID = "valid"
     NOT_TRANSFERABLE = "not_transferable"
     STOCK = "stock"
+
+
+class AttachmentOptionKind(enum.Enum):
+    """The options an attachment can state, by the word that opens each."""
+
+    URL = "to"
+    DESCRIPTION = "description"
+    COVER = "cover"
+    APPID = "appid"
+    PAGE = "page"
 
 
 class GroupOptionKind(enum.Enum):

@@ -92,8 +92,23 @@ def _simple_declaration(d: n.Declaration) -> str:
     if isinstance(d, n.TemplateDecl):
         tags = f" tagged {_strs(d.tags)}" if d.tags else ""
         body = f"file {_str(d.body)}" if d.from_file else _str(d.body)
-        return f"template {d.name.text}{_title(d.title)}{tags} = {body}"
+        return f"template {d.name.text}{_title(d.title)}{tags} = {body}"  # its extras: rows of their own
     raise TypeError(f"not a one-line declaration: {type(d).__name__}")
+
+
+def _media(media: n.Media) -> str:
+    return f"media {_str(media.value)}" if media.by_id else _str(media.value)
+
+
+def _template_extra(extra: n.Attachment | n.Mention) -> str:
+    """`with image "a.png"`, `with link "标题" to "https://…"`, `mentioning member`: a row under its template."""
+    if isinstance(extra, n.Mention):
+        return f"mentioning {extra.who.text}"
+    options = "".join(
+        f" {o.kind.value} {_media(o.value) if isinstance(o.value, n.Media) else _str(o.value)}"
+        for o in extra.options
+    )
+    return f"with {extra.kind.text} {_media(extra.first)}{options}"
 
 
 def _scope(scope: n.Scope) -> str:

@@ -227,6 +227,7 @@ AGREEMENT = [
     "holidays.yaml",  # calendar exceptions and date tests, on the live clock
     "caps_scoped.yaml",  # a cap that counts only the promotions: the welcome after them goes out
     "silence.rejoin.yaml",  # silence counted per group: a second group starts a count of its own
+    "attachments.yaml",  # attachments and a mention, typed in the send's detail, the same live
 ]
 
 

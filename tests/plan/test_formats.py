@@ -77,3 +77,23 @@ def test_a_malformed_format_2_plan_is_a_plan_error_not_a_traceback() -> None:
 def test_an_unknown_format_version_is_refused_with_the_way_out(version: object) -> None:
     with pytest.raises(PlanError, match="recompile it"):
         loads(json.dumps({"format_version": version}))
+
+
+def test_a_format_3_plan_from_before_attachments_loads_and_is_what_sopdsl_compiles_today() -> None:
+    # Written by the sopdsl before templates had attachments and mentions (commit 7fa4546): a
+    # template without them is written as it was, so the store's plans keep their hashes.
+    text = (DATA / "G5_ab_poster.v3.json").read_text(encoding="utf-8")
+    plan = loads(text)
+    assert plan.content_hash == json.loads(text)["content_hash"]
+    assert build_paths([str(ROOT / "playbooks" / "G5_ab_poster.sop")]).plan.dumps() == text  # type: ignore[union-attr]
+
+
+def test_a_plan_with_attachments_and_mentions_keeps_them_through_its_file() -> None:
+    built = build_paths([str(ROOT / "tests" / "engine_cases" / "attachments.sop")])
+    assert built.plan is not None
+    again = loads(built.plan.dumps())
+    welcome = again.declarations.templates["welcome"]
+    assert [a.type for a in welcome.attachments] == ["image", "file", "link", "miniprogram"]
+    assert welcome.mentions == ("member",)
+    assert again.content_hash == built.plan.content_hash
+    assert again == built.plan.with_hash()

@@ -470,3 +470,32 @@ def test_test_simulate_plan_why_and_run_take_a_root(tmp_path: Path, monkeypatch:
     assert found is not None and found.playbooks
     refused = read_plan((sop,))
     assert refused.plan is None and any(d.code == "SOP006" for d in refused.diagnostics)
+
+
+# ---- attachment files ---------------------------------------------------------------------------
+
+RICH = 'template leak = "海报" with image "{path}"\n'
+
+
+def test_an_attachment_is_found_from_the_file_naming_it_and_planned_from_the_project_folder(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tree / "proj" / "shared" / "posters" / "class.png", "PNG")
+    write(tree / "proj" / "shared" / "rich.sop", ZONE + RICH.format(path="posters/class.png"))
+    main_sop = write(tree / "proj" / "main.sop", ZONE + 'include "shared/rich.sop"\n' + PLAYBOOK)
+    monkeypatch.chdir(tree)  # the plan's path does not depend on the folder sopdsl runs in
+    _, result, _ = checked(main_sop)
+    assert result.program is not None, codes(result)
+    plan = compile_program(result.program)
+    [image] = plan.declarations.templates["leak"].attachments
+    assert image.model_dump() == {"type": "image", "path": "shared/posters/class.png", "media_id": None}
+
+
+def test_an_attachment_outside_the_project_or_through_a_link_out_is_refused(tree: Path) -> None:
+    (tree / "proj" / "out.png").symlink_to(tree / "outside" / "passwd")
+    for path in ("../outside/passwd", "out.png", str((tree / "outside" / "passwd").resolve())):
+        main_sop = write(tree / "proj" / "main.sop", ZONE + RICH.format(path=path) + PLAYBOOK)
+        _, result, shown = checked(main_sop)
+        diagnostic = outside_diagnostic(result)
+        assert (diagnostic.span.line, diagnostic.span.column) == (2, 33)  # at the path
+        assert result.program is None and "SECRET" not in shown

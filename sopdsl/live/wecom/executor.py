@@ -13,7 +13,9 @@ WeCom calls (`api.py`):
 
 Attachments in an action's `attachments` (image, link, miniprogram, file; a file by `path` is
 uploaded with `media/upload` once per file and its media_id reused for 3 days, less an hour)
-go with the text. WeCom offers no API to remove a member of a customer group or dissolve one,
+go with the text. An action's `mentions` (the members a group send @-mentions, from a template
+`mentioning member`) cannot be carried: `add_msg_template` has no field for them, so the group
+send goes without and the log says so. WeCom offers no API to remove a member of a customer group or dissolve one,
 so `kick` and `dissolve` are not carried out here: the executors file refuses them.
 """
 
@@ -96,6 +98,12 @@ class WeComExecutor:
             raise _fail(f"send {action.detail.get('template')}: nothing to send (no text, no attachments)")
         if action.target == "group":
             group = _required(action.group, "a group send needs the group (the customer group's chat id)")
+            if action.detail.get("mentions"):
+                log.info(
+                    "wecom: mass send %s to %s goes without its @-mentions (add_msg_template has none)",
+                    key,
+                    group,
+                )
             answer = self.api.post(
                 "externalcontact/add_msg_template",
                 {

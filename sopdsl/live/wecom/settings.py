@@ -12,6 +12,7 @@ mistakes, each naming its setting, for the executors file to locate:
       callback_aes_key_env: WECOM_CALLBACK_AES_KEY
       agent_id: 1000002                             # for sends to a group's operator
       tags: {core: etXXXXXXXX}                      # sopdsl tag name -> WeCom tag id
+      media_root: ../playbooks                      # attachment files: the playbooks' project folder
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ class WeComSettings(BaseModel):
     callback_token_env: str | None = None
     callback_aes_key_env: str | None = None
     callback_path: str = "/wecom/callback"
+    # The folder a plan's attachment paths are relative to (the playbooks' project folder), itself
+    # relative to the executors file; by default the executors file's own folder.
+    media_root: str | None = None
 
 
 SETTINGS = tuple(WeComSettings.model_fields)
@@ -92,7 +96,8 @@ def build(
     api = WeComApi(
         values["corpid_env"], values["secret_env"], base_url=settings.api, timeout=settings.timeout
     )
-    executor = WeComExecutor(api, tags=settings.tags, agent_id=settings.agent_id, root=root)
+    media = (root or Path.cwd()) / settings.media_root if settings.media_root is not None else root
+    executor = WeComExecutor(api, tags=settings.tags, agent_id=settings.agent_id, root=media)
     if "callback_token_env" in values:
         from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback, check_aes_key
 

@@ -222,3 +222,62 @@ def test_the_outbox_sends_a_rate_limited_action_later_and_parks_a_refused_one(mo
         assert rows["tag"].status == PARKED and "errcode 48002" in str(rows["tag"].error)
         runtime.close()
         api.close()
+
+
+def test_a_templates_attachments_reach_wecom_as_the_engine_decides_them(
+    executor: WeComExecutor, mock: MockWeCom, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The send the engine decides for tests/engine_cases/attachments.sop, carried out as is:
+    its files uploaded from the project folder, each card with WeCom's own fields."""
+    import shutil
+
+    from sopdsl.dryrun.fixtures import load_fixture
+    from sopdsl.dryrun.simulate import simulate
+
+    cases = Path(__file__).parents[2] / "engine_cases"
+    shutil.copytree(cases / "media", tmp_path / "media")
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(cases / "attachments.sop"))))
+    fixture, _ = load_fixture(cases / "attachments.yaml", "attachments.yaml")
+    welcome = next(a for a in simulate(plan, fixture).actions if a.target == "group")
+    assert welcome.detail["mentions"] == ["new1"]
+    with caplog.at_level("INFO", logger="sopdsl.wecom"):
+        executor(Action(0, "send", "p", "k", group=CHAT, target="group", detail=welcome.detail), "key1")
+    assert "goes without its @-mentions" in caplog.text
+    # The poster is uploaded once though two attachments use it; the rules once, as a file.
+    assert mock.bodies("media/upload") == [
+        {"type": "image", "size": (tmp_path / "media" / "class.png").stat().st_size},
+        {"type": "file", "size": (tmp_path / "media" / "rules.pdf").stat().st_size},
+    ]
+    (sent,) = mock.bodies("externalcontact/add_msg_template")
+    image, file, link, mini = sent["attachments"]
+    assert image["msgtype"] == "image" and image["image"]["media_id"].startswith("MEDIA_")
+    assert file["msgtype"] == "file" and file["file"]["media_id"].startswith("MEDIA_")
+    assert link == {
+        "msgtype": "link",
+        "link": {
+            "title": "课程回放",
+            "url": "https://example.com/replay",
+            "desc": "上周直播回放",
+            "picurl": "https://example.com/cover.png",
+        },
+    }
+    assert mini == {
+        "msgtype": "miniprogram",
+        "miniprogram": {
+            "title": "积分商城",
+            "appid": "wx8bd80126147dfAAA",
+            "page": "pages/mall/index",
+            "pic_media_id": image["image"]["media_id"],
+        },
+    }
+
+
+def test_an_attachment_by_media_id_is_sent_without_an_upload(
+    executor: WeComExecutor, mock: MockWeCom
+) -> None:
+    executor.contacts.remember_owner("wmCUST1", "zhangsan")
+    detail = {"attachments": [{"type": "image", "media_id": "3a8asd892asd8asd"}]}
+    executor(send("member", member="wmCUST1", **detail), "key1")
+    assert mock.bodies("media/upload") == []
+    (sent,) = mock.bodies("externalcontact/add_msg_template")
+    assert sent["attachments"] == [{"msgtype": "image", "image": {"media_id": "3a8asd892asd8asd"}}]

@@ -162,3 +162,22 @@ def test_without_the_wecom_extra_sends_work_and_a_callback_says_what_to_install(
         "ex.yaml:7:3: error: wecom: the WeCom callback decrypts with wechatpy, which is not installed: "
         "pip install 'sopdsl[wecom]'",
     ]
+
+
+def test_attachment_files_are_found_in_the_media_root_beside_the_executors_file(tmp_path: Path) -> None:
+    (tmp_path / "runtime").mkdir()
+    config = tmp_path / "runtime" / "executors.yaml"
+    text = (
+        "send: wecom\nwecom: {corpid_env: WECOM_CORPID, secret_env: WECOM_SECRET, media_root: ../playbooks}\n"
+    )
+    config.write_text(text, encoding="utf-8")
+    executors = parse_executors(text, str(config), zone=ZONE, environ=ENV)
+    wecom = executors["send"]
+    assert isinstance(wecom, WeComExecutor)
+    assert wecom.root.resolve() == (tmp_path / "playbooks").resolve()
+    default = parse_executors(
+        text.replace(", media_root: ../playbooks", ""), str(config), zone=ZONE, environ=ENV
+    )
+    assert default["send"].root.resolve() == (tmp_path / "runtime").resolve()  # type: ignore[attr-defined]
+    wecom.api.close()
+    default["send"].api.close()  # type: ignore[attr-defined]
