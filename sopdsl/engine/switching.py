@@ -73,6 +73,8 @@ class _Switching(_Parts):
                 changes.append(change(versions.FINISHES, at=at_step))
         self.delivery = self.delivery.moved_to(plan.declarations.policy, plan.declarations.coupons)
         before = self.program.groups
+        # A timer's origin names its playbook by index: written out before the indices change.
+        self._cause = self._origin()
         self._install(plan, retired)
         self._redeclare(before)
         for flow, index, pc in moves:
