@@ -133,6 +133,7 @@ _EXACT = frozenset((lang.Unit.MINUTE, lang.Unit.HOUR))
 _CALENDAR_SPAN = {lang.Unit.DAY: 86400, lang.Unit.WEEK: 7 * 86400}
 # By zone and UTC day: the offset if it holds from the day before to the day after, else None.
 _STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
+_UNKNOWN = -1 << 40  # no offset: a day `_stable` has not looked at yet
 
 
 def _stable(day: int, tz: ZoneInfo) -> int | None:
@@ -165,12 +166,16 @@ def add(epoch: int, duration: lang.Duration, tz: ZoneInfo, sign: int = 1) -> int
     if span is not None:
         # Days and weeks keep the wall time. When the offset is the same from a day before the
         # start to a day after the target, the target's wall time exists once and is simply the
-        # same number of seconds later.
-        offset = _stable(epoch // 86400, tz)
-        if offset is not None:
-            guess = epoch + sign * duration.amount * span
-            if _stable(guess // 86400, tz) == offset:
+        # same number of seconds later. (Both days are looked up in `_stable`'s table first.)
+        guess = epoch + sign * duration.amount * span
+        table = _STABLE.get(tz)
+        if table is not None:
+            offset = table.get(epoch // 86400, _UNKNOWN)
+            if offset is not None and offset == table.get(guess // 86400, _UNKNOWN) != _UNKNOWN:
                 return guess
+        offset = _stable(epoch // 86400, tz)
+        if offset is not None and _stable(guess // 86400, tz) == offset:
+            return guess
     return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
 
 
