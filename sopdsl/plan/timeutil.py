@@ -129,8 +129,7 @@ def _offset(epoch: int, tz: ZoneInfo) -> int:
     return int(delta.total_seconds()) if delta is not None else 0
 
 
-_EXACT = frozenset((lang.Unit.MINUTE, lang.Unit.HOUR))
-_CALENDAR_SPAN = {lang.Unit.DAY: 86400, lang.Unit.WEEK: 7 * 86400}
+_MINUTE, _HOUR, _DAY, _WEEK = lang.Unit.MINUTE, lang.Unit.HOUR, lang.Unit.DAY, lang.Unit.WEEK
 # By zone and UTC day: the offset if it holds from the day before to the day after, else None.
 _STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
 _UNKNOWN = -1 << 40  # no offset: a day `_stable` has not looked at yet
@@ -160,9 +159,10 @@ def _stable(day: int, tz: ZoneInfo) -> int | None:
 def add(epoch: int, duration: lang.Duration, tz: ZoneInfo, sign: int = 1) -> int:
     """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
     unit = duration.unit
-    if unit in _EXACT:
-        return epoch + sign * duration.amount * _PER[unit]
-    span = _CALENDAR_SPAN.get(unit)
+    # Units compared by identity: an Enum's hash is Python code, and this runs per timer armed.
+    if unit is _MINUTE or unit is _HOUR:
+        return epoch + sign * duration.amount * (60 if unit is _MINUTE else 3600)
+    span = 86400 if unit is _DAY else 7 * 86400 if unit is _WEEK else None
     if span is not None:
         # Days and weeks keep the wall time. When the offset is the same from a day before the
         # start to a day after the target, the target's wall time exists once and is simply the
