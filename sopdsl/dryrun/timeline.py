@@ -279,6 +279,7 @@ class Timeline:
         the first problem nothing more is yielded, but the rest of the file is still checked.
         """
         problems = self._problems
+        found = problems.found  # the list itself: problems are appended to it
         start = self.header.start
         horizon = self.horizon
         latest = start
@@ -350,7 +351,7 @@ class Timeline:
             ):
                 # What the checks below would pass without a word, passed at once.
                 latest = at
-                if not problems.found:
+                if not found:
                     yield Event(kind, at, member_id, rec.group, rec.data, rec.name)
                 continue
             if type(at) is not int:
