@@ -40,6 +40,7 @@ TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a 
 # entry (due, playbook, member, group, seq, kind, *payload). Kept as given and written out only
 # when a flow starts or a key needs it: most events and timers start nothing.
 Cause = str | Event | tuple[Any, ...]
+
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE = TIMERS
 _FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member

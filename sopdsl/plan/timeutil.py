@@ -156,6 +156,17 @@ def _stable(day: int, tz: ZoneInfo) -> int | None:
     return offset
 
 
+def stable_offset(epoch: int, tz: ZoneInfo) -> int | None:
+    """The zone's UTC offset at an instant if it holds from a day before to a day after (so over
+    the whole local day around it), else None."""
+    table = _STABLE.get(tz)
+    if table is not None:
+        offset = table.get(epoch // 86400, _UNKNOWN)
+        if offset != _UNKNOWN:
+            return offset
+    return _stable(epoch // 86400, tz)
+
+
 def add(epoch: int, duration: lang.Duration, tz: ZoneInfo, sign: int = 1) -> int:
     """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
     unit = duration.unit
