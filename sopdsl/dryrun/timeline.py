@@ -91,7 +91,20 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
     owner: str | None = None
 
 
+class _EventLine(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
+    """An event line with nothing but an event's fields: most lines. Any other line (a member, a
+    mistake) fails to decode as one and is read again as a `_Line`, whose checks say what it is."""
+
+    kind: KindName
+    time: int | str
+    member: str | None = None
+    group: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+
+
 _LINE = msgspec.json.Decoder(_Line)
+_EVENT_LINE = msgspec.json.Decoder(_EventLine)
 _json = msgspec.json.Decoder().decode
 
 
@@ -266,12 +279,14 @@ class Timeline:
         the first problem nothing more is yielded, but the rest of the file is still checked.
         """
         problems = self._problems
+        found = problems.found  # the list itself: problems are appended to it
         start = self.header.start
         horizon = self.horizon
         latest = start
         seen_event = False
         line = self._line
         decode = _LINE.decode
+        decode_event = _EVENT_LINE.decode
         needs_more = _NEEDS_MORE
         for raw in self._stream:
             line += 1
@@ -282,47 +297,69 @@ class Timeline:
                 if problems.full():
                     break
                 continue
-            # Typed decoding checks field names and types in C; a line it refuses is looked at
-            # again, slowly, to say exactly what is wrong with it.
+            # Typed decoding checks field names and types in C: an event line with only an
+            # event's fields (most lines) needs few checks more, and a common one none. Any
+            # other line is decoded as any line; one that fails that too is looked at again,
+            # slowly, to say what is wrong with it.
+            rec: _EventLine | _Line
+            kind: KindName | None
             try:
-                rec = decode(raw)
+                rec = decode_event(raw)
+                kind = rec.kind
             except (msgspec.ValidationError, msgspec.DecodeError):
-                self._explain(raw, line, seen_event)
-                if problems.full():
-                    break
-                continue
-            kind = rec.kind
-            if kind is None:
-                if seen_event:
-                    problems.add(line, "members come before the first event (they are present at the start)")
-                else:
-                    member = self._member(rec, line)
-                    if member is not None and not problems.found:
-                        yield member
-                if problems.full():
-                    break
-                continue
+                try:
+                    rec = decode(raw)
+                except (msgspec.ValidationError, msgspec.DecodeError):
+                    self._explain(raw, line, seen_event)
+                    if problems.full():
+                        break
+                    continue
+                kind = rec.kind
+                if kind is None:
+                    if seen_event:
+                        problems.add(
+                            line, "members come before the first event (they are present at the start)"
+                        )
+                    else:
+                        member = self._member(rec, line)
+                        if member is not None and not problems.found:
+                            yield member
+                    if problems.full():
+                        break
+                    continue
+                seen_event = True
+                if (
+                    rec.id is not None
+                    or rec.joined is not None
+                    or rec.groups
+                    or rec.tags
+                    or rec.contact
+                    or rec.owner
+                ):
+                    problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
+                    if problems.full():
+                        break
+                    continue
             seen_event = True
-            if (
-                rec.id is not None
-                or rec.joined is not None
-                or rec.groups
-                or rec.tags
-                or rec.contact
-                or rec.owner
-            ):
-                problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
-                if problems.full():
-                    break
-                continue
             at = rec.time
+            member_id = rec.member
+            if (
+                type(at) is int
+                and kind not in needs_more
+                and member_id is not None
+                and latest <= at <= horizon
+            ):
+                # What the checks below would pass without a word, passed at once.
+                latest = at
+                if not found:
+                    yield Event(kind, at, member_id, rec.group, rec.data, rec.name)
+                continue
             if type(at) is not int:
                 at = self._time(at, line)
                 if at is None:
                     if problems.full():
                         break
                     continue
-            member_id = rec.member
             if kind in needs_more or member_id is None:
                 problem = missing(kind, member_id, rec.group, rec.name, rec.data)
                 if problem is not None:

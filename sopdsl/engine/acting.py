@@ -225,6 +225,11 @@ class _Acting(_Parts):
         if action.status == "failed":
             self._emit(action)
             return False
+        if action.kind not in self.delivery.ruled:
+            # No rule of the policy can hold this kind back: it goes out as `decide` would say.
+            self._apply(action, flow)
+            self._emit(action)
+            return False
         tags = self.members[action.member].tags if action.member and action.member in self.members else None
         decision = self.delivery.decide(action, self.now, tz, tags)
         if decision.verdict == "go":

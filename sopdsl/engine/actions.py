@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sopdsl.plan import timeutil
+
 STATUSES = ("done", "deferred", "dropped", "blocked", "failed")
 
 
@@ -49,12 +51,28 @@ class Action:
 
 
 _LAST: list[Any] = [None, None, ""]  # actions come in bursts at one instant: the last one's text
+# By zone and local day: the day's text before the time ("2026-03-01T") and the offset after it
+# ("+08:00"), for days in a stretch of one UTC offset (see `timeutil.stable_offset`).
+_DAYS: dict[tuple[ZoneInfo, int], tuple[str, str]] = {}
 
 
 def iso(epoch: int, tz: ZoneInfo) -> str:
     """An instant as ISO 8601 local time with its offset."""
     if _LAST[0] == epoch and _LAST[1] is tz:
         return str(_LAST[2])
-    text = dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    offset = timeutil.stable_offset(epoch, tz)
+    if offset is None or offset % 60:
+        text = dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    else:
+        # One offset all day: the day's text once, then the time of day in plain arithmetic.
+        day, second = divmod(epoch + offset, 86400)
+        parts = _DAYS.get((tz, day))
+        if parts is None:
+            whole = dt.datetime.fromtimestamp(day * 86400 - offset, tz).isoformat()
+            if len(_DAYS) > 10_000:
+                _DAYS.clear()
+            parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
+        minute, second = divmod(second, 60)
+        text = f"{parts[0]}{minute // 60:02d}:{minute % 60:02d}:{second:02d}{parts[1]}"
     _LAST[:] = (epoch, tz, text)
     return text

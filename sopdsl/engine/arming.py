@@ -70,10 +70,24 @@ class _Arming(_Parts):
         """Whether a member's silence counts for a playbook: in its scope, and new unless `apply to all`."""
         if not (pb.apply_to_existing or not member.existing):
             return False
-        if pb.scope.kind == "private":
+        scope = pb.scope
+        kind = scope.kind
+        if kind == "private":
             return True
-        for group_id in member.groups:  # a loop, not any(): this runs for most messages
-            if self._in_scope(pb, group_id):
+        # `_in_scope` for each of the member's groups, written out: this runs for many messages.
+        groups = self.groups
+        for group_id in member.groups:
+            group = groups.get(group_id)
+            if group is not None and group.dissolved:
+                continue
+            if kind == "all":
+                return True
+            if group is None:
+                continue
+            if kind == "named":
+                if group_id in scope.groups:
+                    return True
+            elif not group.tags.isdisjoint(scope.tags):
                 return True
         return False
 

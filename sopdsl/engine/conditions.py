@@ -68,6 +68,23 @@ def _normalize(value: Any, kind: lang.ValueType) -> Any:
     return value
 
 
+def _all(parts: list[Test]) -> Test:
+    """`all` over the parts, in order, stopping at the first false one; two parts (most `and`s)
+    without a generator."""
+    if len(parts) == 2:
+        a, b = parts
+        return lambda m, g, e, now, tz: True if a(m, g, e, now, tz) and b(m, g, e, now, tz) else False
+    return lambda m, g, e, now, tz: all(p(m, g, e, now, tz) for p in parts)
+
+
+def _any(parts: list[Test]) -> Test:
+    """`any` over the parts, in order, stopping at the first true one (two without a generator)."""
+    if len(parts) == 2:
+        a, b = parts
+        return lambda m, g, e, now, tz: True if a(m, g, e, now, tz) or b(m, g, e, now, tz) else False
+    return lambda m, g, e, now, tz: any(p(m, g, e, now, tz) for p in parts)
+
+
 def compile_cond(
     cond: lang.Cond,
     referrer: Referrer,
@@ -82,12 +99,9 @@ def compile_cond(
     if isinstance(cond, lang.NotCond):
         inner = compile_cond(cond.operand, referrer, counters, stock)
         return lambda m, g, e, now, tz: not inner(m, g, e, now, tz)
-    if isinstance(cond, lang.AndCond):
+    if isinstance(cond, lang.AndCond | lang.OrCond):
         parts = [compile_cond(c, referrer, counters, stock) for c in cond.operands]
-        return lambda m, g, e, now, tz: all(p(m, g, e, now, tz) for p in parts)
-    if isinstance(cond, lang.OrCond):
-        parts = [compile_cond(c, referrer, counters, stock) for c in cond.operands]
-        return lambda m, g, e, now, tz: any(p(m, g, e, now, tz) for p in parts)
+        return _all(parts) if isinstance(cond, lang.AndCond) else _any(parts)
     if isinstance(cond, lang.StockCond):
         coupon, wanted = cond.coupon, cond.in_stock
 

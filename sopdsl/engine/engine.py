@@ -427,7 +427,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     def feed(self, event: Event) -> None:
         """Process one event: timers due before it run first, timers due at its instant after it."""
-        if not (event.kind in _MEMBER_ONLY and event.member and type(event.data) is dict):
+        kind = event.kind
+        if not (kind in _MEMBER_ONLY and event.member and type(event.data) is dict):
             validate(event)  # the common kinds are checked inline above
         if not self._started:
             self.start()
@@ -441,8 +442,11 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         if time > self.now:
             self.now = time
         self._fed += 1
-        self._cause = f"e:{event.id}" if event.id is not None else f"#{self._fed}"
-        self._event(event)
+        self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
+        if kind == "message":
+            self._message(event)  # what `_event` does first, one call sooner
+        else:
+            self._event(event)
 
     # ---- timers ----------------------------------------------------------------------------------
 
@@ -476,12 +480,10 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             case Timer.TASK_DONE:
                 self._event(Event("task_done", self.now, member=None, data={"task": payload[0]}))
             case Timer.ABSENCE | Timer.SILENCE_IN | Timer.DATE | Timer.CAL | Timer.GROUP_SILENT:
-                # A trigger's timer: what armed it (trigger, subject, due) names the flows it starts.
-                c = self.compiled[pb_index]
-                self._cause = f"t{int(timer)}:{c.playbook.name}:{member_id}:{due}:" + ":".join(
-                    map(str, payload)
-                )
-                self._trigger_due(timer, c, member_id, due, payload)
+                # A trigger's timer: what armed it (trigger, subject, due) names the flows it
+                # starts (see `_origin`).
+                self._cause = entry
+                self._trigger_due(timer, self.compiled[pb_index], member_id, due, payload)
             case _:
                 assert_never(timer)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from sopdsl.errors import EngineError
 from sopdsl.kinds import WIRE_EVENTS
@@ -11,15 +12,18 @@ from sopdsl.kinds import WIRE_EVENTS
 KINDS = tuple(WIRE_EVENTS)  # the event names fixtures, timelines and the live API take
 
 
-@dataclass(slots=True)
-class Event:
-    """Something that happened: a kind, when (epoch seconds), to whom, where, and a payload."""
+class Event(msgspec.Struct, gc=False):
+    """Something that happened: a kind, when (epoch seconds), to whom, where, and a payload.
+
+    A struct (made in C, one per line of a long timeline), not traced by the garbage collector:
+    an event holds plain values and its payload, never a cycle back to itself.
+    """
 
     kind: str
     time: int
     member: str | None = None
     group: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = {}  # a fresh dict per event, as msgspec copies a mutable default
     name: str | None = None  # custom event name, or the tag of tag/untag events
     # What the event is, for idempotency keys: the bot's event id, or where the runtime journaled
     # it ("shard:seq"). None: the engine numbers it in the order fed (a dry run).

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Test
+from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
     _RESUME,
     _TASK_DONE,
@@ -97,7 +98,7 @@ class _Flows(_Parts):
             trigger=trigger,
             started=now,
             event=event,
-            origin=self._cause,
+            origin=self._origin(),
         )
         self.flows[flow.id] = flow
         if flow.member is not None:
@@ -235,7 +236,7 @@ class _Flows(_Parts):
                 key = self._key_for(flow)
             else:
                 subject = f"{member.id if member else ''}|{group.id if group else ''}"
-                raw = f"{self._cause}|{c.playbook.name}|{what}|{trigger}|{subject}"
+                raw = f"{self._origin()}|{c.playbook.name}|{what}|{trigger}|{subject}"
                 key = hashlib.sha256(raw.encode()).hexdigest()[:24]
             self._emit(
                 Action(
@@ -266,6 +267,18 @@ class _Flows(_Parts):
                 return arm.pc
         flow.arm = instr.arms[-1].name
         return instr.arms[-1].pc
+
+    def _origin(self) -> str:
+        """What is being processed now, as the text a flow's keys derive from: `e:ID` for an event
+        with an id, `#N` for the Nth event fed without one, `t...` for a trigger's timer."""
+        cause = self._cause
+        if isinstance(cause, str):
+            return cause
+        if isinstance(cause, Event):
+            return f"e:{cause.id}" if cause.id is not None else f"#{self._fed}"
+        due, pb_index, member_id, _group, _seq, kind = cause[:6]
+        name = self.compiled[pb_index].playbook.name
+        return f"t{kind}:{name}:{member_id}:{due}:" + ":".join(map(str, cause[6:]))
 
     def _key_for(self, flow: Flow) -> str:
         """The idempotency key of the flow's next action: what started the flow, whose flow it is,

@@ -26,6 +26,9 @@ class _Happenings(_Parts):
 
     def _event(self, event: Event) -> None:
         kind = event.kind
+        if kind == "message":
+            self._message(event)
+            return
         if kind == "task_done":
             self._resume_waiting(None, "task_done", event)
             return
@@ -40,31 +43,7 @@ class _Happenings(_Parts):
             if group is None:
                 group = self.add_group(group_id)
         now = event.time
-        if kind == "message":
-            # The common case, kept short: a message only moves times and one counter.
-            member.last_message_at = now
-            if group is not None:
-                group.last_message_at = now
-            for c, t_index, table in self._message_absence:
-                # Lazy invalidation: a pending deadline re-checks itself when due; only a
-                # deadline that already fired is armed again, from now.
-                if member.id not in table and self._absence_applies(c.playbook, member):
-                    self._arm_absence(c, t_index, member, now)
-            if group is not None:
-                for c, t_index, table in self._silence_in_group:
-                    key = membership(member.id, group.id)
-                    if key in table:
-                        table[key] = now  # the pending timer re-checks from this message
-                    elif self._silence_applies_in(c.playbook, member, group.id):
-                        self._arm_silence_in(c, t_index, member, group.id, now)
-            if kind in self.windows:
-                self._window(member, kind, now)
-            counters = member.counters
-            before = counters.get("messages", 0.0)
-            counters["messages"] = before + 1
-            if "messages" in self._watched:
-                self._threshold(member, "messages", before, before + 1)
-        elif kind == "join" and group is None:
+        if kind == "join" and group is None:
             self._contact_added(member, event.data, now)
         elif kind == "join":
             assert group is not None  # the branch above took joins without a group
@@ -106,19 +85,72 @@ class _Happenings(_Parts):
             self._resume_waiting(member.id, key, event)
         starts = self._event_index.get(key)
         if starts:
-            for pb_index, t_index in starts:
-                c = self.compiled[pb_index]
-                scope = c.playbook.scope.kind
-                where = group_id
-                if where is None:
-                    if kind in ("join", "leave") and scope != "private":
-                        continue  # a contact added or removed in private chats is no group's business
-                    if scope in ("tagged", "named"):
-                        # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
-                        where = self._member_group(c.playbook, member)
-                self._start_flow(
-                    c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now
-                )
+            self._start_on(starts, event, member, group_id, now)
+
+    def _message(self, event: Event) -> None:
+        """A message, the common event, kept short: it moves times and one counter, and starts or
+        resumes only what listens to messages (the same steps as any event's, in the same order)."""
+        member_id = event.member or ""
+        member = self.members.get(member_id)
+        if member is None:
+            member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
+            self.members[member.id] = member
+        group_id = event.group
+        group = None
+        if group_id:
+            group = self.groups.get(group_id)
+            if group is None:
+                group = self.add_group(group_id)
+        now = event.time
+        member.last_message_at = now
+        if group is not None:
+            group.last_message_at = now
+        for c, t_index, table in self._message_absence:
+            # Lazy invalidation: a pending deadline re-checks itself when due; only a
+            # deadline that already fired is armed again, from now.
+            if member_id not in table and self._absence_applies(c.playbook, member):
+                self._arm_absence(c, t_index, member, now)
+        if group is not None:
+            for c, t_index, table in self._silence_in_group:
+                key = membership(member.id, group.id)
+                if key in table:
+                    table[key] = now  # the pending timer re-checks from this message
+                elif self._silence_applies_in(c.playbook, member, group.id):
+                    self._arm_silence_in(c, t_index, member, group.id, now)
+        if "message" in self.windows:
+            self._window(member, "message", now)
+        counters = member.counters
+        before = counters.get("messages", 0.0)
+        counters["messages"] = before + 1
+        if "messages" in self._watched:
+            self._threshold(member, "messages", before, before + 1)
+        if member_id in self.waits:
+            self._resume_waiting(member_id, "message", event)
+        starts = self._event_index.get("message")
+        if starts:
+            self._start_on(starts, event, member, group_id, now)
+
+    def _start_on(
+        self,
+        starts: tuple[tuple[int, int], ...],
+        event: Event,
+        member: MemberState,
+        group_id: str | None,
+        now: int,
+    ) -> None:
+        """Start the playbooks an event's kind starts (playbook and trigger index each)."""
+        kind = event.kind
+        for pb_index, t_index in starts:
+            c = self.compiled[pb_index]
+            scope = c.playbook.scope.kind
+            where = group_id
+            if where is None:
+                if kind in ("join", "leave") and scope != "private":
+                    continue  # a contact added or removed in private chats is no group's business
+                if scope in ("tagged", "named"):
+                    # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
+                    where = self._member_group(c.playbook, member)
+            self._start_flow(c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now)
 
     def _joined(self, member: MemberState, data: dict[str, Any], now: int) -> None:
         """What a join tells of the member (name, nickname, channel, who invited them) and when."""

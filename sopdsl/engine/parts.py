@@ -35,6 +35,13 @@ class Timer(IntEnum):
 
 
 TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a snapshot is a plain int
+
+# What is being processed now, from which a flow started now takes its origin: the origin's text
+# itself, the event fed (its text depends on its id, else on the count fed), or a trigger's timer
+# entry (due, playbook, member, group, seq, kind, *payload). Kept as given and written out only
+# when a flow starts or a key needs it: most events and timers start nothing.
+Cause = str | Event | tuple[Any, ...]
+
 _RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE, _SILENCE_IN = TIMERS
 _FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
@@ -147,7 +154,7 @@ class _Parts(ABC):
     _instant: int
     _started_now: dict[tuple[int, str], str]
     _fed: int
-    _cause: str
+    _cause: Cause
     _triggers: dict[str, list[tuple[_Compiled, int, Any]]]
     _absence_on: dict[str, list[tuple[_Compiled, int, Any]]]
     _watched: set[str]
@@ -265,6 +272,9 @@ class _Parts(ABC):
 
     @abstractmethod
     def _key_for(self, flow: Flow) -> str: ...
+
+    @abstractmethod
+    def _origin(self) -> str: ...
 
     @abstractmethod
     def _last(self, member: MemberState, kind: lang.EventKind) -> int | None: ...

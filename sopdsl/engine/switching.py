@@ -79,6 +79,8 @@ class _Switching(_Parts):
             plan.declarations.policy, plan.declarations.coupons, template_tags(plan)
         )
         before = self.program.groups
+        # A timer's origin names its playbook by index: written out before the indices change.
+        self._cause = self._origin()
         self._install(plan, retired)
         self._redeclare(before)
         for flow, index, pc in moves:

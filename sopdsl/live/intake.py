@@ -11,9 +11,9 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
 
 from sopdsl import lang
@@ -68,7 +68,7 @@ class _Incoming(BaseModel):
 def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> dict[str, Any]:
     """The journal entry for an event, or `EventError`; `now` is its time when it states none."""
     if isinstance(raw, Event):
-        raw = {k: v for k, v in asdict(raw).items() if v is not None and v != {}}
+        raw = {k: v for k, v in msgspec.structs.asdict(raw).items() if v is not None and v != {}}
     if not isinstance(raw, Mapping):
         raise EventError(f"an event must be an object, got {type(raw).__name__}")
     try:

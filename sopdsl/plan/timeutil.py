@@ -129,10 +129,10 @@ def _offset(epoch: int, tz: ZoneInfo) -> int:
     return int(delta.total_seconds()) if delta is not None else 0
 
 
-_EXACT = frozenset((lang.Unit.MINUTE, lang.Unit.HOUR))
-_CALENDAR_SPAN = {lang.Unit.DAY: 86400, lang.Unit.WEEK: 7 * 86400}
+_MINUTE, _HOUR, _DAY, _WEEK = lang.Unit.MINUTE, lang.Unit.HOUR, lang.Unit.DAY, lang.Unit.WEEK
 # By zone and UTC day: the offset if it holds from the day before to the day after, else None.
 _STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
+_UNKNOWN = -1 << 40  # no offset: a day `_stable` has not looked at yet
 
 
 def _stable(day: int, tz: ZoneInfo) -> int | None:
@@ -156,21 +156,37 @@ def _stable(day: int, tz: ZoneInfo) -> int | None:
     return offset
 
 
+def stable_offset(epoch: int, tz: ZoneInfo) -> int | None:
+    """The zone's UTC offset at an instant if it holds from a day before to a day after (so over
+    the whole local day around it), else None."""
+    table = _STABLE.get(tz)
+    if table is not None:
+        offset = table.get(epoch // 86400, _UNKNOWN)
+        if offset != _UNKNOWN:
+            return offset
+    return _stable(epoch // 86400, tz)
+
+
 def add(epoch: int, duration: lang.Duration, tz: ZoneInfo, sign: int = 1) -> int:
     """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
     unit = duration.unit
-    if unit in _EXACT:
-        return epoch + sign * duration.amount * _PER[unit]
-    span = _CALENDAR_SPAN.get(unit)
+    # Units compared by identity: an Enum's hash is Python code, and this runs per timer armed.
+    if unit is _MINUTE or unit is _HOUR:
+        return epoch + sign * duration.amount * (60 if unit is _MINUTE else 3600)
+    span = 86400 if unit is _DAY else 7 * 86400 if unit is _WEEK else None
     if span is not None:
         # Days and weeks keep the wall time. When the offset is the same from a day before the
         # start to a day after the target, the target's wall time exists once and is simply the
-        # same number of seconds later.
-        offset = _stable(epoch // 86400, tz)
-        if offset is not None:
-            guess = epoch + sign * duration.amount * span
-            if _stable(guess // 86400, tz) == offset:
+        # same number of seconds later. (Both days are looked up in `_stable`'s table first.)
+        guess = epoch + sign * duration.amount * span
+        table = _STABLE.get(tz)
+        if table is not None:
+            offset = table.get(epoch // 86400, _UNKNOWN)
+            if offset is not None and offset == table.get(guess // 86400, _UNKNOWN) != _UNKNOWN:
                 return guess
+        offset = _stable(epoch // 86400, tz)
+        if offset is not None and _stable(guess // 86400, tz) == offset:
+            return guess
     return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
 
 

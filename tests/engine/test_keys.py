@@ -8,6 +8,7 @@ from the clock. Two messages in the same second are two actions with two keys, a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import random
 from pathlib import Path
@@ -191,3 +192,48 @@ def test_two_spellings_of_a_path_give_one_plan_and_the_same_keys(monkeypatch: py
     assert keys[0] and all(k == keys[0] for k in keys)
     # Locations in the plan are relative to the root file's folder.
     assert plans[0] is not None and plans[0].playbooks[0].code[0].loc.startswith("busy.sop:")
+
+
+ORIGINS = """\
+timezone "Asia/Shanghai"
+template hi = "你好"
+playbook nudge {
+    in groups tagged "normal"
+    on member silent for 2 days
+    apply to all members
+    repeat always
+    do { send hi to member }
+}
+playbook hello {
+    in groups tagged "normal"
+    on member joins
+    do { send hi to member }
+}
+"""
+
+
+def _key(origin: str, playbook: str, member: str, group: str) -> str:
+    raw = f"{origin}|{playbook}|-1|{member}|{group}|1"
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def test_a_key_derives_from_the_event_or_the_timer_that_started_its_flow() -> None:
+    # The origin is written out only when a flow starts (not per event): its text must stay the
+    # one keys were always derived from, or every journaled key of a live store would change.
+    from sopdsl.engine.engine import Engine
+    from sopdsl.engine.events import Event
+
+    engine = Engine(plan_of(ORIGINS), start=START)
+    engine.add_group("g1", tags=["normal"])
+    engine.add_member("m1", groups=["g1"])
+    engine.feed(Event("message", START + 10, member="m1", group="g1"))  # the 1st event: no flow
+    engine.feed(Event("join", START + 20, member="m2", group="g1"))  # the 2nd, without an id
+    engine.feed(Event("join", START + 30, member="m3", group="g1", id="ev-7"))
+    engine.advance(START + 3 * 86400)
+    keys = {(a.playbook, a.member): a.key for a in engine.log}
+    assert keys[("hello", "m2")] == _key("#2", "hello", "m2", "g1")
+    assert keys[("hello", "m3")] == _key("e:ev-7", "hello", "m3", "g1")
+    # A silence deadline, counted in the group (a group-scoped `silent for`, timer kind 8):
+    # t<timer kind>:<playbook>:<member>:<due>:<trigger index>:<group>.
+    due = START + 10 + 2 * 86400
+    assert keys[("nudge", "m1")] == _key(f"t8:nudge:m1:{due}:0:g1", "nudge", "m1", "g1")

@@ -1,0 +1,38 @@
+"""The action log's times: ISO 8601 local time with the offset, as `datetime.isoformat` writes it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sopdsl.engine.actions import iso
+
+# DST in spring and autumn, a half-hour DST (Lord Howe), offsets of 5:30 and 12:45, and an offset
+# of -0:44:30 before 1972 (Monrovia), which plain minutes cannot write.
+ZONES = [
+    "Asia/Shanghai",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "Africa/Monrovia",
+]
+
+
+@pytest.mark.parametrize("name", ZONES)
+def test_every_instant_of_a_year_reads_as_datetime_writes_it(name: str) -> None:
+    tz = ZoneInfo(name)
+    for start in (1_767_225_600, -100_000_000):  # 2026, and 1966 (Monrovia's odd offset)
+        for epoch in range(start, start + 366 * 86400, 1_201):
+            assert iso(epoch, tz) == dt.datetime.fromtimestamp(epoch, tz).isoformat(), epoch
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-2_000_000_000, 4_000_000_000), st.sampled_from(ZONES))
+def test_any_instant_reads_as_datetime_writes_it(epoch: int, name: str) -> None:
+    tz = ZoneInfo(name)
+    assert iso(epoch, tz) == dt.datetime.fromtimestamp(epoch, tz).isoformat()
