@@ -264,7 +264,7 @@ def engine_rows(actions: list[Any]) -> list[Row]:
     rows = []
     for a in actions:
         d = a.detail
-        what = d.get("template") or d.get("coupon") or ",".join(d.get("tags", ())) or d.get("reason")
+        what = d.get("template") or d.get("coupon") or ",".join(d.get("tags", ())) or d.get("because")
         rows.append((a.time, a.kind, a.playbook, a.member, a.group, what, d.get("text"), a.status))
     return rows
 

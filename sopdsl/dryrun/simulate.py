@@ -335,21 +335,33 @@ def _matches(action: Action, e: Expectation) -> bool:
     return e.arm is None or detail.get("arm") == e.arm
 
 
-def describe(action: Action, tz_name: str, reason: bool = False) -> str:
-    """A one-line description of an action for failure messages and tables (`reason`: with why
-    the policy or the run did not do it, as `[failed: 'coupon' is undefined]`)."""
-    tz = timeutil.zone(tz_name)
+def moment(epoch: int, tz_name: str) -> str:
+    """An instant as tables show it: local to the minute, with its UTC offset, so the hour a
+    clock goes back is not ambiguous (`2026-11-01T01:30-04:00`, then `…01:30-05:00`)."""
+    text = iso(epoch, timeutil.zone(tz_name))
+    return text[:16] + text[19:]
+
+
+def describe(action: Action, tz_name: str) -> str:
+    """A one-line description of an action for tables and failure messages: its time, and, when
+    it did not go as planned, the time it was planned for and why (`[deferred from …: quiet
+    hours]`, `[dropped: cap: …]`, `[failed: template error: 'coupon' is undefined]`)."""
     what = subject_of(action.kind, action.detail)
     who = action.member or action.group or "-"
-    why = f": {action.reason}" if reason and action.reason else ""
-    status = "" if action.status == "done" else f" [{action.status}{why}]"
-    return f"{iso(action.time, tz)[:16]} {action.kind} {what} -> {who}{status}".replace("  ", " ")
+    moved = action.planned is not None and action.planned != action.time
+    planned = moment(action.planned, tz_name) if moved and action.planned is not None else ""
+    why = f": {action.reason}" if action.reason else ""
+    if action.status == "done":
+        status = f" [deferred from {planned}{why}]" if moved else ""
+    else:
+        status = f" [{action.status}{why}" + (f"; planned {planned}" if moved else "") + "]"
+    return f"{moment(action.time, tz_name)} {action.kind} {what} -> {who}{status}".replace("  ", " ")
 
 
 def describe_reload(reload: Reloaded, tz_name: str) -> list[str]:
     """Lines for a reload, for tables and failure messages: what it loaded, then what it did to
     each flow in progress (one `plan change ...` line each)."""
-    when = iso(reload.time, timeutil.zone(tz_name))[:16]
+    when = moment(reload.time, tz_name)
     head = f"{when} reload {', '.join(reload.files)}: plan {reload.previous[:12]} -> {reload.plan[:12]}"
     if not reload.changes:
         head += ", no flow in progress changed"
@@ -362,7 +374,7 @@ def reload_warning(reload: Reloaded, tz_name: str) -> str | None:
     """The warning a reload deserves, if the new version counts events the old one did not record."""
     if not reload.unrecorded:
         return None
-    when = iso(reload.time, timeutil.zone(tz_name))[:16]
+    when = moment(reload.time, tz_name)
     return (
         f"{when} warning: the new version counts {', '.join(reload.unrecorded)} events over time "
         "windows the old one did not record; those counts start from zero here"
@@ -377,10 +389,9 @@ _Entry = tuple[tuple[int, int, int], int, Action | str]
 
 def _changes(reloads: list[Reloaded], e: Expectation, tz_name: str) -> list[tuple[_Entry, PlanChange]]:
     """The plan changes of the flows of the expectation's member or group (all, for neither)."""
-    tz = timeutil.zone(tz_name)
     every = [(r, change) for r in reloads for change in r.changes]
     return [
-        (((r.position, 0, n), r.time, f"{iso(r.time, tz)[:16]} {change}"), change)
+        (((r.position, 0, n), r.time, f"{moment(r.time, tz_name)} {change}"), change)
         for n, (r, change) in enumerate(every)
         if (e.member is None or change.member == e.member) and (e.group is None or change.group == e.group)
     ]
@@ -436,7 +447,7 @@ def _judge(
     if passed:
         return Outcome(index, e, passed, message)
     shown = sorted({entry[0]: entry for entry in (*nearest, *context)}.values(), key=lambda entry: entry[0])
-    lines = [item if isinstance(item, str) else describe(item, tz_name, reason=True) for _, _, item in shown]
+    lines = [item if isinstance(item, str) else describe(item, tz_name) for _, _, item in shown]
     return Outcome(index, e, passed, message, lines)
 
 

@@ -232,7 +232,7 @@ def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | 
         result.outcomes = _vacuous_fail(simulation.outcomes, named)
         zone = fixture.timezone or plan.declarations.timezone
         result.failed_actions = [
-            f"{describe(a, zone, reason=True)}  ({a.playbook}: {a.loc})"
+            f"{describe(a, zone)}  ({a.playbook}: {a.loc})"
             for a in simulation.actions
             if a.status == "failed"
         ]

@@ -132,7 +132,9 @@ class _Acting(_Parts):
                 if step.target == "operator":
                     action.detail["operator"] = group.operator if group else None
             case lang.KickStep():
-                action.detail = {"reason": step.reason}
+                # `because`, as the playbook writes it: an action's `reason` says only why the
+                # policy or the run did not do it as planned.
+                action.detail = {"because": step.reason}
             case lang.GrantStep():
                 coupon = c.program.coupons[step.coupon]
                 action.detail = {"coupon": step.coupon, "worth": coupon.worth}
@@ -239,7 +241,10 @@ class _Acting(_Parts):
             assert decision.until is not None
             if action.planned is None:
                 action.planned = action.time
-            action.reason = decision.reason
+            if action.reason is None or action.reason == decision.reason:
+                action.reason = decision.reason
+            else:  # moved twice (a cap's next day starts in quiet hours): both moves count
+                action.reason = f"{action.reason}, then {decision.reason}"
             flow.token += 1
             flow.waiting = _HELD
             self._push(

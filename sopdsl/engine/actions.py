@@ -25,6 +25,8 @@ class Action:
     target: str = "member"
     detail: dict[str, Any] = field(default_factory=dict)
     status: str = "done"
+    # Why it did not go as planned, and nothing else: why it was moved (with `planned`), dropped,
+    # blocked or failed. What the playbook says about an action (a kick's `because`) is in `detail`.
     reason: str | None = None
     loc: str = ""
     trigger: str = ""

@@ -148,9 +148,11 @@ class Delivery:
             period = _period_key(cap.period, now, tz)
             key = (index, subject, period)
             if self.counts.get(key, 0) >= cap.limit:
+                # The same words whether the cap drops or defers: which cap it was.
+                reason = f"cap: {cap.text()}"
                 if cap.overflow is lang.Overflow.DROP:
-                    return Decision("drop", reason=f"cap: {cap.text()}")
-                return Decision("defer", until=_next_period(cap.period, now, tz), reason="cap")
+                    return Decision("drop", reason=reason)
+                return Decision("defer", until=_next_period(cap.period, now, tz), reason=reason)
             keys.append(key)
         for key in keys:
             self.counts[key] = self.counts.get(key, 0) + 1

@@ -274,9 +274,12 @@ class Cap(Model):
         return not self.tags or not set(self.tags).isdisjoint(template_tags)
 
     def text(self) -> str:
-        """The cap as a reason says it: `at most 3 sends of templates tagged "promo" per group per day`."""
+        """The cap as the policy writes it: `at most 3 sends of templates tagged "promo" per group
+        per day`, `at most 4 sends per member per month via mass`."""
         of = " of templates tagged " + ", ".join(f'"{t}"' for t in self.tags) if self.tags else ""
-        return f"at most {self.limit} {self.noun.value}s{of} per {self.subject.value} per {self.period.value}"
+        per = "" if self.subject is CapSubject.ALL else f" per {self.subject.value}"
+        via = f" via {self.channel}" if self.channel is not None else ""
+        return f"at most {self.limit} {self.noun.value}s{of}{per} per {self.period.value}{via}"
 
 
 class ContentMix(Model):

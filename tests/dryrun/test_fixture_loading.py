@@ -293,7 +293,7 @@ def test_a_yaml_run_of_twenty_years_runs_in_a_few_seconds(tmp_path: Path) -> Non
     started = time.perf_counter()
     code, output = sopdsl(tmp_path, "simulate", "f.sop", "--timeline", "f.yaml")
     assert code == 0, output
-    assert "2046-03-01T09:00 send welcome -> m1" in output
+    assert "2046-03-01T09:00+08:00 send welcome -> m1" in output
     assert time.perf_counter() - started < 20
 
 

@@ -102,16 +102,16 @@ def test_simulate_shows_the_plan_change_where_it_happened(folder: Path) -> None:
     code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))
     assert code == 0, output
     lines = output.splitlines()
-    assert lines[0] == "2026-03-02T10:00 send hello -> m1"
-    assert lines[1].startswith("2026-03-03T10:00 reload w.v2.sop: plan ")
+    assert lines[0] == "2026-03-02T10:00+08:00 send hello -> m1"
+    assert lines[1].startswith("2026-03-03T10:00+08:00 reload w.v2.sop: plan ")
     old, new = lines[1].rpartition(": plan ")[2].split(" -> ")
     # Locations in a plan are relative to its root file's folder, however the path was given.
-    assert lines[2] == f"2026-03-03T10:00 plan change {old}: {M1_FINISHES}w.sop:10)"
+    assert lines[2] == f"2026-03-03T10:00+08:00 plan change {old}: {M1_FINISHES}w.sop:10)"
     assert len(new) == 12 and new != old
     assert lines[3:] == [
-        "2026-03-03T11:00 send hello -> m2",
-        "2026-03-04T10:00 send day2 -> m1",
-        "2026-03-05T11:00 send day2_new -> m2",
+        "2026-03-03T11:00+08:00 send hello -> m2",
+        "2026-03-04T10:00+08:00 send day2 -> m1",
+        "2026-03-05T11:00+08:00 send day2_new -> m2",
     ]
 
 
@@ -194,9 +194,9 @@ def test_a_failing_expectation_shows_the_members_plan_change_among_the_nearest_a
     at = lines.index("  expect[6]: expected send template=day2_new to member m1, but it did not happen")
     # In time order: m1's plan change sits between the actions before and after it.
     assert lines[at + 1] == "    nearest actual actions:"
-    assert lines[at + 2] == "      2026-03-02T10:00 send hello -> m1"
-    assert lines[at + 3].startswith("      2026-03-03T10:00 plan change ") and M1_FINISHES in lines[at + 3]
-    assert lines[at + 4] == "      2026-03-04T10:00 send day2 -> m1"
+    assert lines[at + 2] == "      2026-03-02T10:00+08:00 send hello -> m1"
+    assert lines[at + 3].startswith("      2026-03-03T10:00+08:00 plan change ") and M1_FINISHES in lines[at + 3]
+    assert lines[at + 4] == "      2026-03-04T10:00+08:00 send day2 -> m1"
 
 
 def test_a_failing_plan_change_expectation_says_what_did_happen(folder: Path) -> None:
@@ -307,7 +307,7 @@ def test_a_reload_at_the_end_is_allowed_and_runs(folder: Path) -> None:
     code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(path))
     assert code == 0, output
     last = output.splitlines()[-1]
-    assert last.startswith("2026-03-10T00:00 reload w.v2.sop: plan ")
+    assert last.startswith("2026-03-10T00:00+08:00 reload w.v2.sop: plan ")
     assert last.endswith(", no flow in progress changed")  # m1 finished on 4 March
 
 
@@ -348,13 +348,13 @@ def test_the_corpus_example_reloads_mid_flow() -> None:
     assert code == 0, output
     lines = output.splitlines()
     at = next(i for i, line in enumerate(lines) if " reload J3_self_introduction.v2.sop: plan " in line)
-    assert lines[at - 1] == "2026-03-02T12:00 send intro_request -> riders1"
+    assert lines[at - 1] == "2026-03-02T12:00+08:00 send intro_request -> riders1"
     assert [line.split(": ")[1].split(" in group")[0] for line in lines[at + 1 : at + 3]] == [
         "xiaoyu",
         "dabao",
     ]
     assert all("finishes on the version it started" in line for line in lines[at + 1 : at + 3])
-    assert lines[at + 3] == "2026-03-02T17:00 send intro_request -> riders1"
+    assert lines[at + 3] == "2026-03-02T17:00+08:00 send intro_request -> riders1"
 
 
 def test_a_new_version_counting_over_windows_the_old_one_did_not_record_is_warned_about(folder: Path) -> None:
@@ -367,7 +367,7 @@ def test_a_new_version_counting_over_windows_the_old_one_did_not_record_is_warne
     code, output = sopdsl("simulate", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))
     assert code == 0, output
     assert (
-        "2026-03-03T10:00 warning: the new version counts order events over time windows the old one "
+        "2026-03-03T10:00+08:00 warning: the new version counts order events over time windows the old one "
         "did not record; those counts start from zero here"
     ) in output.splitlines()
     code, output = sopdsl(
@@ -378,7 +378,7 @@ def test_a_new_version_counting_over_windows_the_old_one_did_not_record_is_warne
     code, output = sopdsl("test", str(folder))  # CI sees it too, under the fixture that passed
     assert code == 0, output
     assert any(
-        line.startswith("  2026-03-03T10:00 warning: the new version counts order")
+        line.startswith("  2026-03-03T10:00+08:00 warning: the new version counts order")
         for line in output.splitlines()
     )
     code, output = sopdsl("why", "m1", str(folder / "w.sop"), "--timeline", str(folder / "w.yaml"))

@@ -330,14 +330,14 @@ def test_a_config_file_gives_each_kind_its_executor() -> None:
     send = executors["send"]
     assert isinstance(send, Webhook)
     assert (send.url, send.secret, send.timeout) == ("https://bot.example.com/sopdsl", b"k", 3.0)
-    kick = Action(START, "kick", "prune", "key-1", member="m1", group="g1", detail={"reason": "潜水"})
+    kick = Action(START, "kick", "prune", "key-1", member="m1", group="g1", detail={"because": "潜水"})
     executors["kick"](kick, "key-1")
     note = Action(START, "call", "p", "key-2", detail={"action": "crm_note", "args": {"level": "高"}})
     executors["crm_note"](note, "key-2")
     assert executors["call"] is executors["kick"]  # other custom actions: the default
     logged = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(x["kind"], x["idempotency_key"]) for x in logged] == [("kick", "key-1"), ("call", "key-2")]
-    assert logged[0]["reason"] == "潜水" and logged[1]["args"] == {"level": "高"}
+    assert logged[0]["because"] == "潜水" and logged[1]["args"] == {"level": "高"}
 
 
 def test_every_mistake_in_a_config_file_is_reported_at_its_line() -> None:
