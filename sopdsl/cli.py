@@ -62,8 +62,8 @@ COMMANDS: dict[str, LazyCommand] = {
         "Serve the Language Server Protocol on stdin/stdout: diagnostics, completion, formatting, hover.",
     ),
     "plan": LazyCommand(
-        "sopdsl.cli_dryrun:plan_command",
-        "Print every scheduled send per declared group in a date range (the group calendar, 群日历).",
+        "sopdsl.cli_plan:plan_command",
+        "Print every scheduled send per group in a date range (the group calendar, 群日历), with its channel and the caps that count it.",
     ),
     "report": LazyCommand(
         "sopdsl.cli_report:report",

@@ -5,7 +5,6 @@ Imported when one of these commands runs (see `sopdsl.cli.COMMANDS`).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import sys
@@ -39,7 +38,6 @@ from sopdsl.dryrun.why import explain as explain_member
 from sopdsl.engine.actions import Action, iso
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
-from sopdsl.plan.agenda import agenda, to_ics
 from sopdsl.project import FILE_NAME, Project
 from sopdsl.source import Source
 from sopdsl.syntax.loader import discover_rooted, display_path
@@ -415,43 +413,3 @@ def test(
         )
         Path(coverage_file).write_text(text, encoding="utf-8")
     sys.exit(code)
-
-
-@click.command(name="plan")
-@click.argument("paths", nargs=-1, required=True)
-@click.option(
-    "--from",
-    "start",
-    required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="First day (YYYY-MM-DD).",
-)
-@click.option(
-    "--to",
-    "end",
-    required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
-    help="Day after the last (YYYY-MM-DD).",
-)
-@click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
-@root_option
-def plan_command(
-    paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None, root: str | None
-) -> None:
-    """Print every scheduled send per declared group in a date range (the group calendar, 群日历)."""
-    if end <= start:
-        raise click.UsageError("--to must be after --from")
-    plan = build_plan(paths, root_path(root))
-    slots = agenda(plan, start.date(), end.date())
-    zones = {
-        g.name: timeutil.zone(g.timezone or plan.declarations.timezone)
-        for g in plan.declarations.groups.values()
-    }
-    for slot in slots:
-        when = dt.datetime.fromtimestamp(slot.time, zones[slot.group]).strftime("%Y-%m-%d %a %H:%M")
-        click.echo(f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}")
-    if not slots:
-        click.echo("no scheduled entries for the declared groups in this range", err=True)
-    if ics:
-        Path(ics).write_text(to_ics(slots, plan), encoding="utf-8", newline="")
-        click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)

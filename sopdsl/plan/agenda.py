@@ -7,7 +7,8 @@ as an iCalendar file. Reads the same calendar arithmetic the engine fires by.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from sopdsl import lang
@@ -16,13 +17,26 @@ from sopdsl.plan import Plan, timeutil
 
 @dataclass(frozen=True, order=True)
 class Slot:
-    """One scheduled entry firing: when, in which group, from which playbook, doing what."""
+    """One scheduled entry firing: when, in which group, from which playbook, doing what, on
+    which channel, under which caps (indices into the policy's caps)."""
 
     time: int
     group: str
     playbook: str
     what: str
     loc: str
+    zone: str = ""
+    caps: tuple[int, ...] = ()
+    source: str = ""  # where the group comes from when the playbooks do not declare it: a fixture
+
+
+# The cap noun each capped action kind counts (as the engine's policy counts them).
+_NOUNS = {
+    "send": lang.CapNoun.SEND,
+    "kick": lang.CapNoun.KICK,
+    "grant": lang.CapNoun.COUPON,
+    "invite": lang.CapNoun.INVITE,
+}
 
 
 def _in_scope(
@@ -38,62 +52,115 @@ def _in_scope(
 
 
 def agenda(
-    plan: Plan, start: dt.date, end: dt.date, groups: Iterable[lang.Group] | None = None
+    plan: Plan,
+    start: dt.date,
+    end: dt.date,
+    groups: Iterable[lang.Group] | None = None,
+    fallback: Mapping[str, Iterable[lang.Group]] | None = None,
 ) -> list[Slot]:
     """Every firing of every calendar entry for each declared group (or the `groups` given),
-    from `start` up to `end` (exclusive)."""
+    from `start` up to `end` (exclusive). A playbook no such group is in scope of (one that names
+    only tags) runs over the `fallback` groups instead, each keyed by where it comes from."""
     program = plan.declarations
     chosen = list(program.groups.values() if groups is None else groups)
+    extra = [(source, group) for source, found in (fallback or {}).items() for group in found]
     slots: list[Slot] = []
-    for compiled in plan.playbooks:
-        pb = compiled
+    for pb in plan.playbooks:
+        if not pb.schedule:
+            continue
+        scope = pb.scope
+        mine = [("", g) for g in chosen if _in_scope(scope.kind, scope.tags, scope.groups, g.name, g.tags)]
+        if not mine:  # first come first: a group several fixtures share is shown once
+            found = {g.name: (source, g) for source, g in reversed(extra)}
+            mine = [
+                (source, g)
+                for source, g in found.values()
+                if _in_scope(scope.kind, scope.tags, scope.groups, g.name, g.tags)
+            ]
         for entry in pb.schedule:
-            what = ", ".join(_describe(i.action) for i in entry.code if i.action is not None) or "steps"
-            for group in chosen:
-                if not _in_scope(pb.scope.kind, pb.scope.tags, pb.scope.groups, group.name, group.tags):
-                    continue
-                tz = timeutil.zone(group.timezone or program.timezone)
-                rule = (
-                    program.calendars[entry.when.calendar].rule if entry.when.calendar else entry.when.inline
-                )
-                assert rule is not None
+            actions = [i.action for i in entry.code if i.action is not None]
+            what = ", ".join(_describe(a) for a in actions) or "steps"
+            caps = _caps(program.policy.caps, actions, entry.for_each_member)
+            rule = program.calendars[entry.when.calendar].rule if entry.when.calendar else entry.when.inline
+            assert rule is not None
+            for source, group in mine:
+                zone = group.timezone or program.timezone
+                tz = timeutil.zone(zone)
                 after = timeutil.resolve(dt.datetime.combine(start, dt.time()), tz) - 1
                 limit = timeutil.resolve(dt.datetime.combine(end, dt.time()), tz)
                 while True:
                     due = timeutil.next_fire(rule, entry.when.offsets, entry.when.at, tz, after)
                     if due is None or due >= limit:
                         break
-                    slots.append(Slot(due, group.name, pb.name, what, entry.loc))
+                    slots.append(Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source))
                     after = due
     return sorted(slots)
 
 
+def _caps(caps: Sequence[lang.Cap], actions: list[lang.Action], each_member: bool) -> tuple[int, ...]:
+    """The policy's caps that count an entry's actions: same kind, same channel (or none), and a
+    subject the action has (a group send counts against group caps, a member's against member caps)."""
+    applying: list[int] = []
+    for index, cap in enumerate(caps):
+        for action in actions:
+            kind = getattr(action, "kind", "")
+            if _NOUNS.get(kind) is not cap.noun:
+                continue
+            if cap.channel is not None and cap.channel != getattr(action, "channel", None):
+                continue
+            to_member = each_member or getattr(action, "target", "group") in ("member", "referrer")
+            if cap.subject is lang.CapSubject.MEMBER and not to_member:
+                continue
+            applying.append(index)
+            break
+    return tuple(applying)
+
+
 def _describe(action: object) -> str:
     kind = getattr(action, "kind", "")
+    if isinstance(action, lang.CallStep):
+        return f"call {action.action}"
     detail = (
         getattr(action, "template", None) or getattr(action, "coupon", None) or getattr(action, "group", None)
     )
     target = getattr(action, "target", "")
-    return f"{kind} {detail or ''} to {target}".replace("  ", " ").strip()
+    channel = getattr(action, "channel", None)
+    via = f" via {channel}" if channel else ""
+    return f"{kind} {detail or ''} to {target}{via}".replace("  ", " ").strip()
 
 
-def to_ics(slots: list[Slot], plan: Plan) -> str:
-    """The slots as an iCalendar (RFC 5545) file, one event per slot, in UTC."""
-    stamp = "19700101T000000Z"  # fixed so the file is reproducible
-    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//sopdsl//group calendar//ZH", "CALSCALE:GREGORIAN"]
+def uid(slot: Slot) -> str:
+    """A calendar event's UID: what fires, where and when, and nothing else, so editing another
+    line of the playbooks (or this entry's template text) leaves every UID as it was."""
+    key = f"{slot.playbook}\0{slot.group}\0{slot.what}\0{slot.time}"
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:32]}@sopdsl"
+
+
+def to_ics(slots: list[Slot], plan: Plan, stamp: dt.datetime) -> bytes:
+    """The slots as an iCalendar (RFC 5545) file through `icalendar`: one event per slot, its
+    start in the group's own zone (with a VTIMEZONE), lines folded; `stamp` (UTC) is DTSTAMP,
+    when the file was made."""
+    from icalendar import Calendar, Event
+
+    calendar = Calendar()
+    calendar.add("prodid", "-//sopdsl//group calendar//ZH")
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    caps = plan.declarations.policy.caps
     for slot in slots:
-        begin = dt.datetime.fromtimestamp(slot.time, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-        uid = f"{plan.content_hash[:12]}-{slot.playbook}-{slot.group}-{slot.time}@sopdsl"
-        summary = f"{slot.playbook}: {slot.what}".replace(",", "\\,").replace(";", "\\;")
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{uid}",
-            f"DTSTAMP:{stamp}",
-            f"DTSTART:{begin}",
-            f"SUMMARY:{summary}",
-            f"LOCATION:{slot.group}",
-            f"DESCRIPTION:{slot.loc}",
-            "END:VEVENT",
-        ]
-    lines.append("END:VCALENDAR")
-    return "\r\n".join(lines) + "\r\n"
+        event = Event()
+        event.add("uid", uid(slot))
+        event.add("dtstamp", stamp)
+        event.add("dtstart", dt.datetime.fromtimestamp(slot.time, timeutil.zone(slot.zone)))
+        event.add("summary", f"{slot.playbook}: {slot.what}")
+        event.add("location", slot.group)
+        notes = [slot.loc, *(f"cap: {caps[i].text()} ({caps[i].loc})" for i in slot.caps)]
+        if slot.source:
+            notes.append(f"group from {slot.source}")
+        event.add("description", "\n".join(notes))
+        calendar.add_component(event)
+    if slots:  # each VTIMEZONE covers the calendar's span (icalendar's default ends in 2038)
+        first = dt.datetime.fromtimestamp(slots[0].time, dt.UTC).date() - dt.timedelta(days=1)
+        last = dt.datetime.fromtimestamp(slots[-1].time, dt.UTC).date() + dt.timedelta(days=2)
+        calendar.add_missing_timezones(first_date=first, last_date=last)
+    return bytes(calendar.to_ical())

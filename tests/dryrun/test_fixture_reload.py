@@ -195,7 +195,9 @@ def test_a_failing_expectation_shows_the_members_plan_change_among_the_nearest_a
     # In time order: m1's plan change sits between the actions before and after it.
     assert lines[at + 1] == "    nearest actual actions:"
     assert lines[at + 2] == "      2026-03-02T10:00+08:00 send hello -> m1"
-    assert lines[at + 3].startswith("      2026-03-03T10:00+08:00 plan change ") and M1_FINISHES in lines[at + 3]
+    assert (
+        lines[at + 3].startswith("      2026-03-03T10:00+08:00 plan change ") and M1_FINISHES in lines[at + 3]
+    )
     assert lines[at + 4] == "      2026-03-04T10:00+08:00 send day2 -> m1"
 
 

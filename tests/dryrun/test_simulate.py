@@ -137,7 +137,10 @@ def test_simulate_table(tmp_path: Path) -> None:
     fixture = write(tmp_path, "w.yaml", PASSING)
     code, output = sopdsl("simulate", str(sop), "--timeline", str(fixture))
     assert code == 0
-    assert output.strip() == "2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]"
+    assert (
+        output.strip()
+        == "2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]"
+    )
 
 
 def test_simulate_reports_a_bad_fixture_with_its_line(tmp_path: Path) -> None:
@@ -170,7 +173,10 @@ def test_exit_1_when_an_expectation_fails(tmp_path: Path) -> None:
         and "expect[0]: expected send template=welcome to member m1 at 2026-03-01 23:00" in output
     )
     # The nearest actual action is shown, so the author sees the send moved to 08:00.
-    assert "2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]" in output
+    assert (
+        "2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]"
+        in output
+    )
     assert output.splitlines()[-1] == "2 passed, 2 failed"
 
 
@@ -211,7 +217,9 @@ def test_json_report_shape(tmp_path: Path) -> None:
             assert set(expectation) == {"index", "passed", "message", "nearest"}
     late = by_name["w.late.yaml"]["expectations"]
     assert [e["passed"] for e in late] == [False, False, True]
-    assert late[0]["nearest"] == ["2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]"]
+    assert late[0]["nearest"] == [
+        "2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]"
+    ]
     assert by_name["w.bad.yaml"]["expectations"] == []
     assert "events.0.at" in by_name["w.bad.yaml"]["errors"][0]
 

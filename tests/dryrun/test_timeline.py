@@ -98,7 +98,9 @@ def test_epoch_seconds_and_local_times_mean_the_same_instant(tmp_path: Path) -> 
         "epoch.jsonl",
     )
     outputs = {sopdsl("simulate", str(sop), "--timeline", str(path))[1] for path in (local, epoch)}
-    assert outputs == {"2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]\n"}
+    assert outputs == {
+        "2026-03-02T08:00+08:00 send welcome -> m1 [deferred from 2026-03-01T23:00+08:00: quiet hours]\n"
+    }
 
 
 def test_members_before_the_start_and_their_tags_count(tmp_path: Path) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
+from icalendar import Calendar
 
 from sopdsl.cli import main
 
@@ -33,15 +36,16 @@ def test_plan_prints_each_groups_calendar_in_its_zone(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("2026")]
-    assert "2026-12-07 Mon 20:00  edu_bj" in "\n".join(lines)
-    assert "2026-12-07 Mon 20:00  edu_ny" in "\n".join(lines)  # 20:00 New York time, not Beijing
-    assert "2026-12-09 Wed 10:00  edu_bj" in "\n".join(lines)
+    assert "2026-12-07 Mon 20:00+08:00  edu_bj" in "\n".join(lines)
+    assert "2026-12-07 Mon 20:00-05:00  edu_ny" in "\n".join(lines)  # 20:00 New York time, not Beijing
+    assert "2026-12-09 Wed 10:00+08:00  edu_bj" in "\n".join(lines)
     assert not any("chat" in line for line in lines)
     assert len(lines) == 4
     text = ics.read_text(encoding="utf-8")
     assert text.count("BEGIN:VEVENT") == 4
-    # Monday 20:00 in New York is Tuesday 01:00 UTC.
-    assert "DTSTART:20261208T010000Z" in text
+    # Monday 20:00 in New York, in New York's zone (Tuesday 01:00 UTC), with its VTIMEZONE.
+    assert "DTSTART;TZID=America/New_York:20261207T200000" in text
+    assert "TZID:America/New_York" in text
 
 
 def test_plan_rejects_a_backwards_range(tmp_path: Path) -> None:
@@ -49,3 +53,106 @@ def test_plan_rejects_a_backwards_range(tmp_path: Path) -> None:
     source.write_text(CLASS, encoding="utf-8")
     result = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-12-10", "--to", "2026-12-07"])
     assert result.exit_code == 2
+
+
+MASS = """
+timezone "Asia/Shanghai"
+policy {
+    at most 2 sends per group per day
+    at most 4 sends per member per month via mass
+    at most 1 sends per group per week via mass
+}
+calendar tuesday = every tuesday at 10:00
+template promo = "本周特惠"
+template tips = "骑行小贴士"
+playbook weekly {
+    in groups tagged "sales"
+    at tuesday: send promo to group via mass
+    at tuesday for each member: send tips to member
+}
+"""
+
+FIXTURE = """
+start: 2027-03-01 00:00
+end: 2027-03-02 00:00
+groups:
+  - {id: shop_hz, tags: [sales]}
+  - {id: shop_ny, tags: [sales], timezone: America/New_York}
+  - {id: chat, tags: [normal]}
+"""
+
+
+def plan_of(tmp_path: Path, *args: str) -> list[str]:
+    result = CliRunner().invoke(main, ["plan", str(tmp_path / "weekly.sop"), *args])
+    assert result.exit_code == 0, result.output
+    return result.stdout.splitlines()
+
+
+def test_plan_takes_groups_from_the_fixture_when_the_playbook_names_only_tags(tmp_path: Path) -> None:
+    (tmp_path / "weekly.sop").write_text(MASS, encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["plan", str(tmp_path / "weekly.sop"), "--from", "2027-03-01", "--to", "2027-03-08"]
+    )
+    assert "no scheduled entries" in result.output  # no group declared, no fixture: nothing to show
+    (tmp_path / "weekly.yaml").write_text(FIXTURE, encoding="utf-8")
+    lines = plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-08")
+    rows = [line for line in lines if line.startswith("2027")]
+    assert [row.split()[3] for row in rows] == ["shop_hz", "shop_hz", "shop_ny", "shop_ny"]
+    assert rows[0].startswith("2027-03-02 Tue 10:00+08:00") and rows[2].startswith(
+        "2027-03-02 Tue 10:00-05:00"
+    )
+    assert lines[-1].startswith("groups not declared in the playbooks are taken from") and lines[-1].endswith(
+        "weekly.yaml"
+    )
+
+
+def test_plan_shows_each_sends_channel_and_the_caps_that_count_it(tmp_path: Path) -> None:
+    (tmp_path / "weekly.sop").write_text(MASS, encoding="utf-8")
+    (tmp_path / "weekly.yaml").write_text(FIXTURE, encoding="utf-8")
+    lines = plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-03")
+    [mass, tips] = [line for line in lines if "shop_hz" in line]
+    # The group's mass send counts against both group caps; the members' tips against the group
+    # cap per day and the members' cap, which counts only mass sends, not at all.
+    assert mass.endswith("send promo to group via mass  [cap 1, 3]")
+    assert tips.endswith("send tips to member  [cap 1]")
+    assert "  [cap 1] at most 2 sends per group per day  (weekly.sop:4; counts 4 of these)" in lines
+    assert "  [cap 3] at most 1 sends per group per week via mass  (weekly.sop:6; counts 2 of these)" in lines
+    assert not any("[cap 2]" in line for line in lines)
+
+
+def ics_of(tmp_path: Path, playbook: str) -> Calendar:
+    (tmp_path / "weekly.sop").write_text(playbook, encoding="utf-8")
+    (tmp_path / "weekly.yaml").write_text(FIXTURE, encoding="utf-8")
+    plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-15", "--ics", str(tmp_path / "w.ics"))
+    raw = (tmp_path / "w.ics").read_bytes()
+    # RFC 5545 3.1: lines end in CRLF and are folded at 75 octets.
+    assert all(len(line) <= 75 for line in raw.split(b"\r\n"))
+    assert any(line.startswith(b" ") for line in raw.split(b"\r\n"))  # the long descriptions folded
+    return Calendar.from_ical(raw)
+
+
+def test_ics_uids_survive_an_edit_of_another_line(tmp_path: Path) -> None:
+    before = ics_of(tmp_path, MASS)
+    edited = MASS.replace('"本周特惠"', '"本周特惠，限时三天"').replace(
+        'timezone "Asia/Shanghai"', '# 周二群发\ntimezone "Asia/Shanghai"'
+    )
+    after = ics_of(tmp_path, edited)
+    uids = [str(e["UID"]) for e in before.walk("VEVENT")]
+    assert len(uids) == len(set(uids)) == 8  # two weeks, two groups, two entries
+    assert [str(e["UID"]) for e in after.walk("VEVENT")] == uids
+    moved = ics_of(tmp_path, MASS.replace("at 10:00", "at 11:00"))
+    assert {str(e["UID"]) for e in moved.walk("VEVENT")}.isdisjoint(uids)  # another time, another event
+
+
+def test_ics_has_a_real_dtstamp_and_the_source_date_epoch_when_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = dt.datetime.now(dt.UTC)
+    stamps = {e.decoded("DTSTAMP") for e in ics_of(tmp_path, MASS).walk("VEVENT")}
+    [stamp] = stamps
+    assert stamp.tzinfo is not None and abs((stamp - now).total_seconds()) < 120
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    [fixed] = {e.decoded("DTSTAMP") for e in ics_of(tmp_path, MASS).walk("VEVENT")}
+    assert fixed == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    [event, *_] = ics_of(tmp_path, MASS).walk("VEVENT")
+    assert event.decoded("DTSTART").timestamp() == dt.datetime(2027, 3, 2, 2, tzinfo=dt.UTC).timestamp()

@@ -1,0 +1,101 @@
+"""`sopdsl plan`: the group calendar (群日历) of a plan, as a table and as an iCalendar file.
+
+Input: playbook files (or a project folder) and a date range. Output: every scheduled entry's
+firing per group with its channel and the caps that count it; groups come from the playbooks'
+declarations, or, for a playbook that names only tags, from the fixtures beside it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import click
+
+from sopdsl import lang
+from sopdsl.cli import root_option, root_path
+from sopdsl.cli_dryrun import build_plan, find_fixtures
+from sopdsl.dryrun.fixtures import load_fixture
+from sopdsl.errors import FixtureError
+from sopdsl.plan import Plan, timeutil
+from sopdsl.plan.agenda import Slot, agenda, to_ics
+from sopdsl.syntax.loader import display_path
+
+
+def fixture_groups(paths: tuple[str, ...], plan: Plan) -> dict[str, list[lang.Group]]:
+    """The groups each fixture found beside the playbooks declares, by the fixture's path (a
+    fixture that does not load is passed over: `sopdsl test` is where it gets reported)."""
+    found: dict[str, list[lang.Group]] = {}
+    for path in find_fixtures(paths):
+        try:
+            fixture, _ = load_fixture(path, display_path(path))
+        except (FixtureError, OSError):
+            continue
+        zone = fixture.timezone or plan.declarations.timezone
+        found[display_path(path)] = [
+            lang.Group(name=g.id, title=g.name, tags=tuple(g.tags), timezone=g.timezone or zone)
+            for g in fixture.groups
+        ]
+    return found
+
+
+def _stamp() -> dt.datetime:
+    """DTSTAMP: now, or SOURCE_DATE_EPOCH's instant when set (reproducible builds' convention)."""
+    fixed = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if fixed.isdigit():
+        return dt.datetime.fromtimestamp(int(fixed), dt.UTC)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _line(slot: Slot) -> str:
+    local = dt.datetime.fromtimestamp(slot.time, timeutil.zone(slot.zone))
+    when = local.strftime("%Y-%m-%d %a %H:%M") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    caps = f"  [cap {', '.join(str(i + 1) for i in slot.caps)}]" if slot.caps else ""
+    return f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}"
+
+
+@click.command(name="plan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First day (YYYY-MM-DD).",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Day after the last (YYYY-MM-DD).",
+)
+@click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
+@root_option
+def plan_command(
+    paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None, root: str | None
+) -> None:
+    """Print every scheduled send per group in a date range (the group calendar, 群日历), with
+    its channel and the caps that count it."""
+    if end <= start:
+        raise click.UsageError("--to must be after --from")
+    plan = build_plan(paths, root_path(root))
+    slots = agenda(plan, start.date(), end.date(), fallback=fixture_groups(paths, plan))
+    for slot in slots:
+        click.echo(_line(slot))
+    if not slots:
+        click.echo("no scheduled entries for the declared or fixture groups in this range", err=True)
+    caps = plan.declarations.policy.caps
+    used = sorted({i for slot in slots for i in slot.caps})
+    if used:
+        click.echo("caps:")
+        for i in used:
+            counted = sum(i in slot.caps for slot in slots)
+            click.echo(f"  [cap {i + 1}] {caps[i].text()}  ({caps[i].loc}; counts {counted} of these)")
+    sources = sorted({slot.source for slot in slots if slot.source})
+    if sources:
+        click.echo(f"groups not declared in the playbooks are taken from {', '.join(sources)}")
+    if ics:
+        Path(ics).write_bytes(to_ics(slots, plan, _stamp()))
+        click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)
