@@ -87,12 +87,12 @@ class Coverage:
         for compiled in plan.playbooks:
             self.fixtures.setdefault(self._place(compiled.loc, base)[0], set()).add(fixture)
 
-    def recorder(self) -> Callable[[CompiledPlaybook, Flow], None]:
+    def recorder(self) -> Callable[[CompiledPlaybook, Flow, int], None]:
         """A step hook for one run of the engine (flow ids are the run's own)."""
         last: dict[int, tuple[int, int]] = {}  # flow id -> (compiled playbook's id, pc)
         by_id = self._by_id
 
-        def record(compiled: CompiledPlaybook, flow: Flow) -> None:
+        def record(compiled: CompiledPlaybook, flow: Flow, _now: int) -> None:
             found = by_id.get(id(compiled))
             if found is None:
                 return

@@ -17,6 +17,7 @@ from sopdsl import lang
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixtures import Fixture
 from sopdsl.dryrun.simulate import reload_warning, simulate
+from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import compile_cond, getter
@@ -80,7 +81,8 @@ def explain(
             f"no playbook named '{playbook}' in this plan; it has: {', '.join(playbooks)}",
             did_you_mean(playbook, playbooks),
         )
-    result = simulate(plan, fixture, tracer, versions)
+    steps = StepLog(member_id, playbook)
+    result = simulate(plan, fixture, tracer, versions, steps.hook)
     tz = timeutil.zone(fixture.timezone or plan.declarations.timezone)
     member = result.engine.members.get(member_id)
     if member is None:
@@ -106,7 +108,7 @@ def explain(
         lines.append(f"playbook {pb.name}{title}  ({pb.loc})")
         home = pb.loc.rpartition(":")[0]
         decisions = [s for s in seen if s.decision.playbook.name == pb.name]
-        actions = [a for a in result.actions if a.playbook == pb.name and _concerns(a, member_id)]
+        actions = [a for a in result.actions if a.playbook == pb.name and _concerns(a, member_id, steps)]
         changed = [(time, change) for time, change in changes if change.playbook == pb.name]
         if not decisions and not actions and not changed:
             lines.append(f"  no trigger of it fired for {member_id}: {_triggers_text(pb)}")
@@ -115,8 +117,10 @@ def explain(
                     f"  (it applies to {_scope_text(pb.scope, None)}; {member_id} is in: "
                     f"{_groups_text(result.engine.groups, member.groups)})"
                 )
+            lines.extend(_group_sends(result.actions, pb.name, member.groups, member_id, tz))
             continue
-        # Decisions and plan changes in time order (a plan change after a decision of its instant).
+        # Decisions, plan changes and what the flows did, in time order: an action at the time it
+        # was decided (a deferred one says when it went), a wait at the time it ended.
         told: list[tuple[int, int, list[str]]] = []
         for note in decisions:
             d = note.decision
@@ -124,10 +128,47 @@ def explain(
             said = f"  {_when(d.time, d.zone)}  {_trigger_text(d.playbook, d.trigger, home)} → {outcome}"
             told.append((d.time, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
         told.extend((time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
+        waits = [w for w in steps.waits if w.playbook == pb.name]
+        told.extend((w.ended or w.since, 2, [f"    {_wait_line(w, result, tz, home)}"]) for w in waits)
+        told.extend(
+            (a.planned or a.time, 3, [f"    {_action_text(a, tz, home, member_id)}"]) for a in actions
+        )
         for _, _, said_lines in sorted(told, key=lambda entry: entry[:2]):
             lines.extend(said_lines)
-        lines.extend(f"    {_action_text(action, tz, home)}" for action in actions)
     return lines
+
+
+def _wait_line(wait: WaitSeen, result: Any, tz: dt.tzinfo, home: str) -> str:
+    """A wait of the member's flow and what ended it: what it waited for, or the timeout."""
+    head = f"{_when(wait.ended or wait.since, tz)}  {wait.text} ({_line(wait.loc, home)}), from {_when(wait.since, tz)}: "
+    then = f", went on at {_line(wait.then_loc, home)}" if wait.then_loc else ", and the flow ended"
+    if wait.ended is None:
+        if wait.flow in result.engine.flows:
+            return head + "still waiting when the run ended"
+        return head + "the flow ended while waiting (the member left, or a plan change ended it)"
+    if wait.came:
+        return head + "it came" + then
+    return (
+        head
+        + "it did not come in time"
+        + (f", so the `else` at {_line(wait.then_loc, home)}" if wait.then_loc else ", and the flow ended")
+    )
+
+
+def _group_sends(
+    actions: list[Action], playbook: str, groups: set[str], member_id: str, tz: dt.tzinfo
+) -> list[str]:
+    """For a playbook whose actions go to groups (a calendar's), not to members: how many went to
+    the groups the member is in, which is how the member saw them."""
+    counts: dict[str, list[int]] = {}
+    for action in actions:
+        if action.playbook == playbook and action.member is None and action.group in groups:
+            counts.setdefault(action.group, []).append(action.time)
+    return [
+        f"  it acts on groups, not on members: {len(times)} action(s) to group {group}, which "
+        f"{member_id} is in (first {_when(min(times), tz)}, last {_when(max(times), tz)})"
+        for group, times in sorted(counts.items())
+    ]
 
 
 def _groups_text(groups: dict[str, Any], ids: set[str]) -> str:
@@ -138,8 +179,11 @@ def _groups_text(groups: dict[str, Any], ids: set[str]) -> str:
     return ", ".join(shown) or "no group"
 
 
-def _concerns(action: Action, member_id: str) -> bool:
-    return action.member == member_id
+def _concerns(action: Action, member_id: str, steps: StepLog) -> bool:
+    """An action to the member, or one the member's flow took on the group (a welcome to the group)."""
+    if action.member == member_id:
+        return True
+    return (action.playbook, action.loc, action.group, action.planned or action.time) in steps.acted
 
 
 def _when(epoch: int, tz: dt.tzinfo) -> str:
@@ -178,21 +222,17 @@ def _trigger_name(trigger: lang.Trigger) -> str:
             f" {json.dumps(detail, ensure_ascii=False)}" if detail else ""
         )
     if isinstance(trigger, lang.OnAbsence):
-        return f"no {trigger.event.value} for {_duration(trigger.duration)}"
+        return f"no {trigger.event.value} for {duration_text(trigger.duration)}"
     if isinstance(trigger, lang.OnDateOffset):
         side = "before" if trigger.before else "after"
-        return f"{_duration(trigger.offset)} {side} member.{trigger.attribute} at {trigger.at:%H:%M}"
+        return f"{duration_text(trigger.offset)} {side} member.{trigger.attribute} at {trigger.at:%H:%M}"
     if isinstance(trigger, lang.OnAnniversary):
         return f"member.{trigger.attribute} at {trigger.at:%H:%M}"
     if isinstance(trigger, lang.OnThreshold):
         return f"member.{trigger.counter} reaches {trigger.threshold:g}"
     if isinstance(trigger, lang.OnGroupSize):
         return f"group size reaches {trigger.threshold}"
-    return f"group silent for {_duration(trigger.duration)}"
-
-
-def _duration(duration: lang.Duration) -> str:
-    return f"{duration.amount} {duration.unit.value}{'s' if duration.amount != 1 else ''}"
+    return f"group silent for {duration_text(trigger.duration)}"
 
 
 def _scope_text(scope: lang.Scope, group: Any) -> str:
@@ -288,7 +328,7 @@ def _cond_text(cond: lang.Cond) -> str:
     if isinstance(cond, lang.IsSetCond):
         return f"{cond.left.root}.{cond.left.field} is set"
     if isinstance(cond, lang.WindowCond):
-        return f"{cond.event.value}s in last {_duration(cond.window)} {cond.op} {cond.count}"
+        return f"{cond.event.value}s in last {duration_text(cond.window)} {cond.op} {cond.count}"
     if isinstance(cond, lang.TimeCond):
         return f"time between {cond.start:%H:%M} and {cond.end:%H:%M}"
     if isinstance(cond, lang.WeekdayCond):
@@ -303,7 +343,7 @@ def _cond_text(cond: lang.Cond) -> str:
     return str(getattr(cond, "value", cond))
 
 
-def _action_text(action: Action, tz: dt.tzinfo, home: str) -> str:
+def _action_text(action: Action, tz: dt.tzinfo, home: str, member_id: str) -> str:
     detail = action.detail
     shown = subject_of(action.kind, detail).replace(",", ", ")
     status = (
@@ -311,4 +351,10 @@ def _action_text(action: Action, tz: dt.tzinfo, home: str) -> str:
         if action.status == "done"
         else f"  [{action.status}{': ' + action.reason if action.reason else ''}]"
     )
-    return f"{_when(action.time, tz)}  {action.kind} {shown} ({_line(action.loc, home)}){status}"
+    if action.planned is not None and action.planned != action.time and action.status == "done":
+        status = f"  [deferred from {_when(action.planned, tz)}: {action.reason}]"
+    to_group = ""
+    if action.member != member_id and action.group is not None:
+        # Sent because of this member, but to the group: one message everyone in it sees.
+        to_group = f" to group {action.group}, which everyone in it sees, {member_id} included"
+    return f"{_when(action.time, tz)}  {action.kind} {shown}{to_group} ({_line(action.loc, home)}){status}"

@@ -114,7 +114,7 @@ class _Flows(_Parts):
         hook = self.on_step
         while flow.pc < len(code):
             if hook is not None:
-                hook(c.source, flow)
+                hook(c.source, flow, self.now)
             instr = code[flow.pc]
             op = instr.op
             if op == "act":
@@ -208,7 +208,7 @@ class _Flows(_Parts):
                 )
                 return
         if hook is not None:
-            hook(c.source, flow)  # where it ended: past its last step, or at a `stop`
+            hook(c.source, flow, self.now)  # where it ended: past its last step, or at a `stop`
         self._unwait(flow)
         self._drop(flow)
 

@@ -46,6 +46,7 @@ class Decision:
 Tracer = Callable[[Decision], None]
 
 # Told, before a flow runs each instruction and where it ends, which playbook (the plan's compiled
-# playbook of the version it runs) and which flow: its `entry` and `pc` say where it is (for the
-# dry run's coverage). Called only when set, like a tracer.
-StepHook = Callable[[CompiledPlaybook, Flow], None]
+# playbook of the version it runs), which flow (its `entry` and `pc` say where it is) and the
+# engine's time: for the dry run's coverage, and for `why` to tell what a wait did and when.
+# Called only when set, like a tracer.
+StepHook = Callable[[CompiledPlaybook, Flow, int], None]

@@ -222,7 +222,9 @@ def test_why_shows_the_plan_change_and_the_new_versions_steps(folder: Path) -> N
     assert code == 0, output
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if "on join (line 7) → started" in line)
-    assert M1_FINISHES in lines[start + 1] and lines[start + 1].startswith("  2026-03-03 10:00  plan change ")
+    # In time order: the first step's send, then the plan change, then the old version's next step.
+    assert lines[start + 1] == "    2026-03-02 10:00  send hello (line 9)"
+    assert M1_FINISHES in lines[start + 2] and lines[start + 2].startswith("  2026-03-03 10:00  plan change ")
     assert lines[-1] == "    2026-03-04 10:00  send day2 (line 11)"
     code, output = sopdsl("why", "m2", "--timeline", str(folder / "w.yaml"))
     assert code == 0, output

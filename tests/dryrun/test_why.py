@@ -188,3 +188,86 @@ def test_a_false_date_test_is_shown_as_written_with_the_local_time(tmp_path: Pat
     assert code == 0, out
     assert "not (date between 2026-10-01 and 2026-10-07)" in out
     assert "local time 2026-10-02 12:00" in out
+
+
+WAITS = """
+timezone "Asia/Shanghai"
+policy { quiet hours 22:00 - 08:00 }
+template hi = "欢迎"
+template nudge = "来打个招呼吧"
+template rules = "群规：不发广告"
+template preview = "明晚八点上课"
+calendar monday = every monday at 20:00
+playbook welcome {
+    in groups tagged "normal"
+    on member joins
+    repeat always
+    do {
+        send hi to member
+        send rules to group
+        wait 1 day for member posts else {
+            send nudge to member
+        }
+    }
+}
+playbook class_preview {
+    in groups tagged "normal"
+    at monday: send preview to group
+}
+"""
+
+WAIT_FIXTURE = """
+start: 2026-03-02 09:00
+end: 2026-03-12 00:00
+groups: [{id: g1, tags: [normal]}, {id: g2, tags: [normal]}]
+events:
+  - {at: 2026-03-02 10:00, kind: join, member: afeng, group: g1}
+  - {at: 2026-03-02 10:30, kind: message, member: afeng, group: g1}
+  - {at: 2026-03-02 23:10, kind: join, member: xiaoyu, group: g1}
+  - {at: 2026-03-05 12:00, kind: join, member: laowang, group: g2}
+  - {at: 2026-03-05 13:00, kind: leave, member: laowang, group: g2}
+"""
+
+
+@pytest.fixture
+def waits(tmp_path: Path) -> Path:
+    (tmp_path / "w.sop").write_text(WAITS, encoding="utf-8")
+    (tmp_path / "w.yaml").write_text(WAIT_FIXTURE, encoding="utf-8")
+    return tmp_path / "w.yaml"
+
+
+def test_why_says_what_ended_each_wait(waits: Path) -> None:
+    code, out = why("afeng", "--timeline", str(waits), "--playbook", "welcome")
+    assert code == 0
+    assert (
+        "    2026-03-02 10:30  wait 1 day for message (line 16), from 2026-03-02 10:00: it came, and the flow ended"
+        in out
+    )
+    code, out = why("xiaoyu", "--timeline", str(waits), "--playbook", "welcome")
+    lines = out.splitlines()
+    # The welcome waited for the morning; the day of waiting counts from then, and ran out.
+    at = lines.index("    2026-03-03 08:00  send hi (line 14)  [deferred from 2026-03-02 23:10: quiet hours]")
+    assert lines[at + 2] == (
+        "    2026-03-04 08:00  wait 1 day for message (line 16), from 2026-03-03 08:00: "
+        "it did not come in time, so the `else` at line 17"
+    )
+    assert lines[at + 3] == "    2026-03-04 08:00  send nudge (line 17)"
+    code, out = why("laowang", "--timeline", str(waits), "--playbook", "welcome")
+    assert "from 2026-03-05 12:00: the flow ended while waiting (the member left" in out
+
+
+def test_why_shows_the_group_sends_a_members_trigger_made_and_the_calendars(waits: Path) -> None:
+    code, out = why("afeng", "--timeline", str(waits))
+    assert code == 0
+    lines = out.splitlines()
+    started = lines.index("  2026-03-02 10:00  on join (line 11) → started")
+    assert lines[started + 1] == "    2026-03-02 10:00  send hi (line 14)"
+    assert lines[started + 2] == (
+        "    2026-03-02 10:00  send rules to group g1, which everyone in it sees, afeng included (line 15)"
+    )
+    # xiaoyu's welcome to the same group is hers, not afeng's.
+    assert sum("send rules to group g1" in line for line in lines) == 1
+    assert (
+        "  it acts on groups, not on members: 2 action(s) to group g1, which afeng is in "
+        "(first 2026-03-02 20:00, last 2026-03-09 20:00)"
+    ) in lines

@@ -1,0 +1,81 @@
+"""What a member's flows did between their trigger and their actions, for `sopdsl why`: each
+`wait … for` (and `assign`) with what ended it, and the actions the flows took on the group.
+
+Input: the engine's step hook (`sopdsl.engine.trace.StepHook`) during the dry run. Output:
+`WaitSeen` records and the places the member's flows acted, read after the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sopdsl import lang
+from sopdsl.engine.state import Flow
+from sopdsl.plan import CompiledPlaybook
+
+
+@dataclass
+class WaitSeen:
+    """One wait of a member's flow: what it waited for, since when, and what ended it."""
+
+    playbook: str
+    loc: str
+    text: str  # `wait 1 day for message`, `assign a task to the operator within 2 hours`
+    since: int
+    flow: int
+    ended: int | None = None
+    came: bool = False  # the awaited event (or the task done) ended it, rather than the timeout
+    then_loc: str = ""  # the first step it went on to
+
+
+@dataclass
+class StepLog:
+    """The step hook `why` runs with: the member's waits, and where their flows acted (playbook,
+    step's place, group, instant), so a send to the group is traced to the member who caused it."""
+
+    member: str
+    playbook: str | None = None
+    waits: list[WaitSeen] = field(default_factory=list)
+    acted: set[tuple[str, str, str | None, int]] = field(default_factory=set)
+    _open: dict[int, tuple[WaitSeen, int]] = field(default_factory=dict)  # flow id -> (wait, pc)
+
+    def hook(self, compiled: CompiledPlaybook, flow: Flow, now: int) -> None:
+        """The engine's step hook: note the member's waits and acts as its flows run."""
+        if flow.member != self.member or (self.playbook and compiled.name != self.playbook):
+            return
+        code = compiled.code if flow.entry < 0 else compiled.schedule[flow.entry].code
+        pending = self._open.pop(flow.id, None)
+        if pending is not None:
+            seen, at = pending
+            # A wait goes on at the step after it when what it waited for came, and past its
+            # `then` steps (the compiler puts a jump there) when it timed out.
+            seen.ended, seen.came = now, flow.pc == at + 1
+            step = flow.pc
+            while step < len(code) and code[step].op == "jump":  # an empty branch: where it leads
+                step = code[step].jump or len(code)
+            seen.then_loc = code[step].loc if step < len(code) else ""
+        if flow.pc >= len(code):
+            return
+        instr = code[flow.pc]
+        if instr.op in ("wait_for", "assign"):
+            seen = WaitSeen(compiled.name, instr.loc, _wait_text(instr.wait, instr.duration), now, flow.id)
+            self.waits.append(seen)
+            self._open[flow.id] = (seen, flow.pc)
+        elif instr.op == "act":
+            self.acted.add((compiled.name, instr.loc, flow.group, now))
+
+
+def _wait_text(wait: lang.EventWait | None, within: lang.Duration | None) -> str:
+    if wait is None:
+        return f"assign a task to the operator within {duration_text(within)}"
+    pattern = wait.pattern
+    what = pattern.kind.value + (f" {pattern.tag or pattern.custom}" if pattern.tag or pattern.custom else "")
+    where = "".join(f" where event.{a} == flow.{b}" for a, b in wait.same)
+    return f"wait {duration_text(wait.timeout)} for {what}{where}"
+
+
+def duration_text(duration: lang.Duration | None) -> str:
+    """A duration as the playbook writes it: `1 day`, `28 days`."""
+    if duration is None:
+        return "?"
+    return f"{duration.amount} {duration.unit.value}{'s' if duration.amount != 1 else ''}"
