@@ -74,7 +74,7 @@ def fixture_setup(runtime: Any, fixture: Fixture, zone: str) -> None:
     for group in fixture.groups:
         runtime.add_group(group.record())
     for member in fixture.members:
-        runtime.add_member(member.record(to_epoch(member.joined, zone) if member.joined else None))
+        runtime.add_member(member.record(lambda text: to_epoch(text, zone)))
 
 
 def fixture_events(fixture: Fixture, zone: str) -> list[dict[str, Any]]:

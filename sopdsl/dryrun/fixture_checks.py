@@ -23,6 +23,7 @@ from sopdsl.dryrun.fixture_times import (
     span_problem,
 )
 from sopdsl.dryrun.fixture_yaml import Where, _lookup, _Reader
+from sopdsl.dryrun.history import HISTORY_KINDS
 from sopdsl.engine.events import missing
 from sopdsl.lang import Model
 
@@ -180,8 +181,16 @@ def _problems(
         elif not too_late(last, fixture.end, "end"):
             end = _order_key(last, tz)
     for index, member in numbered("members", fixture.members):
-        if member.joined is not None:
-            time(member.joined, "members", index, "joined")
+        for value, path in member.times():
+            moment = time(value, "members", index, *path)
+            if moment is not None and path != ("joined",) and _before(start, _order_key(moment, tz)):
+                found.append(
+                    (
+                        f"members.{index}.{'.'.join(map(str, path))}: {value} is after the start "
+                        f"({fixture.start}); a member's history is what happened before it",
+                        value_at("members", index, *path),
+                    )
+                )
     latest: dict[bool, tuple[tuple[bool, float], str]] = {}  # the latest event so far, per kind of time
     for index, event in numbered("events", fixture.events):
         if event.is_reload:
@@ -199,10 +208,13 @@ def _problems(
             continue
         key = _order_key(moment, tz)
         previous = latest.get(key[0])
-        if _before(key, start):
+        if _before(key, start) and (event.is_reload or event.kind not in HISTORY_KINDS):
+            # Other events before the start are history: they set state and start nothing.
+            what = "a reload" if event.is_reload else f"a {event.kind} event"
             found.append(
                 (
-                    f"events.{index}.at: {event.at} is before the start ({fixture.start})",
+                    f"events.{index}.at: {event.at} is before the start ({fixture.start}), and {what} "
+                    f"cannot be history (events before the start may be: {', '.join(HISTORY_KINDS)})",
                     value_at("events", index, "at"),
                 )
             )

@@ -62,6 +62,18 @@ class FixtureGroup(Model):
         return GroupRecord(self.id, self.name, tuple(self.tags), self.timezone, self.operator, self.owner)
 
 
+class FixtureMembership(Model):
+    """A member's group with their history in it: when they joined, when they last posted."""
+
+    model_config = _DESCRIBED
+
+    id: str
+    joined: str | None = None
+    """When the member joined this group, in the fixture's zone (before the start)."""
+    last_message: str | None = None
+    """When the member last posted in this group (before the start): their silence counts from it."""
+
+
 class FixtureMember(Model):
     """A member present at the start: a `MemberRecord` as a fixture spells it (`joined` is a time
     in the fixture's zone, not epoch seconds; `tests/engine/test_records.py` holds the fields equal)."""
@@ -74,7 +86,8 @@ class FixtureMember(Model):
     tags: list[str] = []
     attributes: dict[str, Any] = {}
     counters: dict[str, float] = {}
-    groups: list[str] = []
+    groups: list[str | FixtureMembership] = []
+    """The member's groups: ids, or `{id, joined, last_message}` with their history in each."""
     joined: str | None = None
     """When the member joined, in the fixture's zone (`2025-12-01 09:00`)."""
     referrer: str | None = None
@@ -83,9 +96,33 @@ class FixtureMember(Model):
     """Also a contact in private chats (a WeCom friend)."""
     owner: str | None = None
     """The contact's owner (跟进人)."""
+    last_order: str | None = None
+    """When the member last ordered, before the start: `no order for` counts from it."""
 
-    def record(self, joined_at: int | None) -> MemberRecord:
-        """The member as the engine and the runtime take it (`joined` read by the caller, in its zone)."""
+    @property
+    def group_ids(self) -> list[str]:
+        """The ids of the member's groups, however each is written."""
+        return [g if isinstance(g, str) else g.id for g in self.groups]
+
+    def times(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """Every time the member entry gives, with its path under the member (for checking)."""
+        found: list[tuple[str, tuple[Any, ...]]] = []
+        if self.joined is not None:
+            found.append((self.joined, ("joined",)))
+        for index, group in enumerate(self.groups):
+            if not isinstance(group, str):
+                found.extend(
+                    (value, ("groups", index, name))
+                    for name, value in (("joined", group.joined), ("last_message", group.last_message))
+                    if value is not None
+                )
+        if self.last_order is not None:
+            found.append((self.last_order, ("last_order",)))
+        return found
+
+    def record(self, epoch: Callable[[str], int]) -> MemberRecord:
+        """The member as the engine and the runtime take it (`epoch` reads a time in the fixture's zone)."""
+        entries = [g for g in self.groups if not isinstance(g, str)]
         return MemberRecord(
             id=self.id,
             name=self.name or self.id,
@@ -93,12 +130,15 @@ class FixtureMember(Model):
             tags=tuple(self.tags),
             attributes=dict(self.attributes),
             counters=dict(self.counters),
-            groups=tuple(self.groups),
-            joined_at=joined_at,
+            groups=tuple(self.group_ids),
+            joined_at=epoch(self.joined) if self.joined else None,
             referrer=self.referrer,
             channel=self.channel,
             contact=self.contact,
             owner=self.owner,
+            group_joined_at={g.id: epoch(g.joined) for g in entries if g.joined},
+            group_last_message_at={g.id: epoch(g.last_message) for g in entries if g.last_message},
+            last_order_at=epoch(self.last_order) if self.last_order else None,
         )
 
 

@@ -63,7 +63,7 @@ def known_names(fixture: Fixture, plans: Sequence[Plan]) -> Known:
     for member in fixture.members:
         known.members.add(member.id)
         known.tags.update(member.tags)
-        known.groups.update(member.groups)
+        known.groups.update(member.group_ids)
         if member.referrer:
             known.members.add(member.referrer)
         known.attributes.update(member.attributes)

@@ -7,6 +7,7 @@ runtime drives, and a reload calls the same `Engine.reload`; only the clock diff
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,6 +22,7 @@ from sopdsl.dryrun.fixtures import (
     parse_duration,
     parse_time,
 )
+from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.timeline import Timeline
 from sopdsl.engine.actions import Action, iso
 from sopdsl.engine.engine import Engine
@@ -139,8 +141,18 @@ def simulate(
         figures.attach(engine)
     first = engine.plan.content_hash
     _add_groups(engine, fixture.groups)
-    for member in fixture.members:
-        engine.add_member(member.record(to_epoch(member.joined, zone_name) if member.joined else None))
+    epoch = functools.partial(to_epoch, tz_name=zone_name)
+    # Events before the start are history (the checks let only kinds that set state be): in time
+    # order, they come first; they make the members as they were at the start.
+    history = History()
+    past = list(itertools.takewhile(lambda e: e.kind is not None and epoch(e.at) < start, fixture.events))
+    for event in past:
+        assert event.kind is not None
+        history.add(
+            Event(event.kind, epoch(event.at), event.member, event.group, dict(event.data), event.name)
+        )
+    for record in history.records(member.record(epoch) for member in fixture.members):
+        engine.add_member(record)
     checks = sorted(
         (to_epoch(e.at, zone_name), i)
         for i, e in enumerate(fixture.expect)
@@ -179,7 +191,7 @@ def simulate(
             raise ValueError(f"the fixture reloads {', '.join(files)}: pass its plan in `versions`")
         return Reload(time, versions[files], files)
 
-    events: Iterable[Event | Reload] = (step(event) for event in fixture.events)
+    events: Iterable[Event | Reload] = (step(event) for event in fixture.events[len(past) :])
     if figures is not None:
         events = figures.events(events)
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
@@ -255,11 +267,21 @@ def simulate_timeline(
     records = timeline.records()
     first: Event | None = None
     add_member = engine.add_member
+    history = History()
     for record in records:
-        if isinstance(record, Event):
+        if not isinstance(record, Event):
+            add_member(record)
+        elif record.time < header.start:  # history: sets state, starts nothing
+            history.add(record)
+        else:
             first = record
             break
-        add_member(record)
+    if history:
+        # Members are registered as they are read (a million need not be held twice); the ones
+        # history speaks of are registered again with it, their own lines still winning.
+        listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
+        for member in history.records(listed):
+            add_member(member)
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)

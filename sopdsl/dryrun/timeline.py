@@ -27,6 +27,7 @@ from sopdsl.dryrun.fixtures import (
     parse_duration,
     span_problem,
 )
+from sopdsl.dryrun.history import HISTORY_KINDS
 from sopdsl.dryrun.timeline_checks import (
     _MEMBER_FIELDS as _MEMBER_FIELDS,  # re-exported: tests/engine/test_records.py reads it here
 )
@@ -69,6 +70,14 @@ KindName = Literal[
 ]
 
 
+class _Membership(msgspec.Struct, forbid_unknown_fields=True):
+    """A member line's group with the member's history in it."""
+
+    id: str
+    joined: int | str | None = None
+    last_message: int | str | None = None
+
+
 class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
     """Any line after the header: an event (with `kind`) or a member (with `id`)."""
 
@@ -83,12 +92,13 @@ class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
     tags: list[str] = []
     attributes: dict[str, Any] = {}
     counters: dict[str, float] = {}
-    groups: list[str] = []
+    groups: list[str | _Membership] = []
     joined: int | str | None = None
     referrer: str | None = None
     channel: str | None = None
     contact: bool = False
     owner: str | None = None
+    last_order: int | str | None = None
 
 
 class _EventLine(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
@@ -282,7 +292,7 @@ class Timeline:
         found = problems.found  # the list itself: problems are appended to it
         start = self.header.start
         horizon = self.horizon
-        latest = start
+        latest = -(2**62)  # events before the start are history (of the kinds that can be)
         seen_event = False
         line = self._line
         decode = _LINE.decode
@@ -367,10 +377,21 @@ class Timeline:
                     if problems.full():
                         break
                     continue
-            if at < latest:
-                what = "the start" if at < start else "the event above it"
+            if at < latest or (at < start and kind not in HISTORY_KINDS):
                 shown = at if isinstance(rec.time, int) else rec.time
-                problems.add(line, f"at: {shown} is before {what}; list events in time order", code="SOP603")
+                if at < latest:
+                    problems.add(
+                        line,
+                        f"at: {shown} is before the event above it; list events in time order",
+                        code="SOP603",
+                    )
+                else:
+                    problems.add(
+                        line,
+                        f"at: {shown} is before the start, and a {kind} event cannot be history "
+                        f"(events before the start may be: {', '.join(HISTORY_KINDS)})",
+                        code="SOP603",
+                    )
                 if problems.full():
                     break
                 continue
@@ -437,13 +458,29 @@ class Timeline:
                 line, "a member line has event fields (at, member, data); an event needs 'kind'"
             )
             return None
-        joined = None
-        if rec.joined is not None:
-            try:
-                joined = _epoch(rec.joined, self._tz)
-            except ValueError as exc:
-                self._problems.add(line, f"joined: {exc}")
-                return None
+        joined = last_order = None
+        entries = [g for g in rec.groups if not isinstance(g, str)]
+        history: dict[str, dict[str, int]] = {"joined": {}, "last_message": {}}
+        try:
+            where = "joined"
+            joined = _epoch(rec.joined, self._tz) if rec.joined is not None else None
+            where = "last_order"
+            last_order = _epoch(rec.last_order, self._tz) if rec.last_order is not None else None
+            for index, entry in enumerate(entries):
+                for name in history:
+                    value = getattr(entry, name)
+                    if value is not None:
+                        where = f"groups.{index}.{name}"
+                        history[name][entry.id] = _epoch(value, self._tz)
+        except ValueError as exc:
+            self._problems.add(line, f"{where}: {exc}")
+            return None
+        late = [v for v in (last_order, *history["joined"].values(), *history["last_message"].values()) if v]
+        if any(v > self.header.start for v in late):
+            self._problems.add(
+                line, "a member's history (groups' joined and last_message, last_order) is before the start"
+            )
+            return None
         return MemberRecord(
             id=rec.id,
             name=rec.name or "",
@@ -451,12 +488,15 @@ class Timeline:
             tags=tuple(rec.tags),
             attributes=rec.attributes,
             counters=rec.counters,
-            groups=tuple(rec.groups),
+            groups=tuple(g if isinstance(g, str) else g.id for g in rec.groups),
             joined_at=joined,
             referrer=rec.referrer,
             channel=rec.channel,
             contact=rec.contact,
             owner=rec.owner,
+            group_joined_at=history["joined"],
+            group_last_message_at=history["last_message"],
+            last_order_at=last_order,
         )
 
 

@@ -90,10 +90,13 @@ def _member_ok(problems: _Problems, obj: dict[str, Any], line: int) -> bool:
         if obj.get(name) is not None and not isinstance(obj[name], str):
             add(line, f"{name}: {obj[name]!r} is not text")
             return False
-    for name in ("tags", "groups"):
-        if not _texts(obj.get(name, [])):
-            add(line, f"{name}: a list of texts")
-            return False
+    if not _texts(obj.get("tags", [])):
+        add(line, "tags: a list of texts")
+        return False
+    groups = obj.get("groups", [])
+    if not isinstance(groups, list) or not all(_membership(g) for g in groups):
+        add(line, "groups: a list of group ids, or of {id, joined, last_message} objects")
+        return False
     for name in ("attributes", "counters"):
         if not isinstance(obj.get(name, {}), dict):
             add(line, f"{name}: an object")
@@ -109,6 +112,18 @@ def _member_ok(problems: _Problems, obj: dict[str, Any], line: int) -> bool:
         )
         return False
     return True
+
+
+def _membership(entry: Any) -> bool:
+    """Whether a member line's group entry is a group id or `{id, joined, last_message}`."""
+    if isinstance(entry, str):
+        return True
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("id"), str)
+        and set(entry) <= {"id", "joined", "last_message"}
+        and all(entry.get(k) is None or isinstance(entry[k], int | str) for k in ("joined", "last_message"))
+    )
 
 
 _TOO_DEEP = object()

@@ -16,7 +16,7 @@ from typing import Any
 from sopdsl import lang
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixtures import Fixture
-from sopdsl.dryrun.simulate import reload_warning, simulate
+from sopdsl.dryrun.simulate import reload_warning, simulate, to_epoch
 from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
@@ -84,6 +84,7 @@ def explain(
     steps = StepLog(member_id, playbook)
     result = simulate(plan, fixture, tracer, versions, steps.hook)
     tz = timeutil.zone(fixture.timezone or plan.declarations.timezone)
+    start = to_epoch(fixture.start, fixture.timezone or plan.declarations.timezone)
     member = result.engine.members.get(member_id)
     if member is None:
         members = result.engine.members
@@ -125,8 +126,11 @@ def explain(
         for note in decisions:
             d = note.decision
             outcome = "started" if d.verdict is trace.STARTED else f"not started: {d.verdict}"
-            said = f"  {_when(d.time, d.zone)}  {_trigger_text(d.playbook, d.trigger, home)} → {outcome}"
-            told.append((d.time, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
+            at = max(d.time, start)
+            if d.time < start:  # due before the start, by the member's history: fired on day one
+                outcome += f" (due {_when(d.time, d.zone)}, before the start)"
+            said = f"  {_when(at, d.zone)}  {_trigger_text(d.playbook, d.trigger, home)} → {outcome}"
+            told.append((at, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
         told.extend((time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
         waits = [w for w in steps.waits if w.playbook == pb.name]
         told.extend((w.ended or w.since, 2, [f"    {_wait_line(w, result, tz, home)}"]) for w in waits)
@@ -183,7 +187,10 @@ def _concerns(action: Action, member_id: str, steps: StepLog) -> bool:
     """An action to the member, or one the member's flow took on the group (a welcome to the group)."""
     if action.member == member_id:
         return True
-    return (action.playbook, action.loc, action.group, action.planned or action.time) in steps.acted
+    return (
+        action.member is None
+        and (action.playbook, action.loc, action.group, action.planned or action.time) in steps.acted
+    )
 
 
 def _when(epoch: int, tz: dt.tzinfo) -> str:
@@ -357,4 +364,5 @@ def _action_text(action: Action, tz: dt.tzinfo, home: str, member_id: str) -> st
     if action.member != member_id and action.group is not None:
         # Sent because of this member, but to the group: one message everyone in it sees.
         to_group = f" to group {action.group}, which everyone in it sees, {member_id} included"
-    return f"{_when(action.time, tz)}  {action.kind} {shown}{to_group} ({_line(action.loc, home)}){status}"
+    what = f"{action.kind} {shown}" if shown else action.kind
+    return f"{_when(action.time, tz)}  {what}{to_group} ({_line(action.loc, home)}){status}"

@@ -28,6 +28,7 @@ from sopdsl.engine.conditions import playbook_windows
 from sopdsl.engine.events import Event, validate
 from sopdsl.engine.flows import _Flows
 from sopdsl.engine.happenings import _Happenings
+from sopdsl.engine.history import counted_since, fold_history
 from sopdsl.engine.parts import (
     _ABSENCE,
     _CAL,
@@ -286,6 +287,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         channel: str | None = None,
         contact: bool = False,
         owner: str | None = None,
+        group_joined_at: Mapping[str, int] | None = None,
+        group_last_message_at: Mapping[str, int] | None = None,
+        last_order_at: int | None = None,
     ) -> MemberState:
         """Register a member present before the plan took effect (or found since: armed from now).
 
@@ -313,11 +317,13 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         member.counters.update(record.counters)
         if record.contact:
             self.contacts.add(member_id)
-        for group_id in record.groups:
+        for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
             if group_id not in self.groups:
                 self.add_group(group_id)
             member.groups.add(group_id)
             self.groups[group_id].members.add(member_id)
+        if record.has_history:
+            fold_history(member, record, self.groups)
         if self._started and not member.arrived:
             # Registered late (a bot syncing its member list after the first event): their
             # silence and dates count from now, as `start` does for those registered before.
@@ -339,7 +345,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                     # Reached before the plan took effect: "reaches" never fires for it.
                     self.fired.add(("size", c.index, t_index, group.id))
         for member in sorted(self.members.values(), key=lambda m: m.id):
-            self._arm_member(member, self.start_time)
+            self._arm_member(member, counted_since(member, self.start_time))
         self._arm_private()
 
     def _arm_private(self) -> None:

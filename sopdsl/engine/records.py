@@ -33,6 +33,17 @@ class MemberRecord:
     channel: str | None = None
     contact: bool = False  # also a contact in private chats (a WeCom friend)
     owner: str | None = None  # the staff member who follows the contact up (跟进人); carried only
+    # History from before the plan took effect, for the first run over an existing community:
+    # when the member joined each group and last posted in it, and their last order. A member
+    # given any of it has their silence counted from it, not from the start.
+    group_joined_at: Mapping[str, int] = field(default_factory=dict)
+    group_last_message_at: Mapping[str, int] = field(default_factory=dict)
+    last_order_at: int | None = None
+
+    @property
+    def has_history(self) -> bool:
+        """Whether the record tells any of the member's past: a join, a last message, a last order."""
+        return bool(self.group_joined_at or self.group_last_message_at) or self.last_order_at is not None
 
     def journal_body(self) -> dict[str, Any]:
         """The record as a journal entry's fields (`member` is the id: `id` is the entry's own)."""
@@ -41,6 +52,8 @@ class MemberRecord:
         body["attributes"] = dict(self.attributes)
         body["counters"] = dict(self.counters)
         body["groups"] = list(self.groups)
+        body["group_joined_at"] = dict(self.group_joined_at)
+        body["group_last_message_at"] = dict(self.group_last_message_at)
         return body
 
     @classmethod
@@ -59,6 +72,9 @@ class MemberRecord:
             channel=body.get("channel"),
             contact=bool(body.get("contact", False)),
             owner=body.get("owner"),
+            group_joined_at=dict(body.get("group_joined_at") or {}),
+            group_last_message_at=dict(body.get("group_last_message_at") or {}),
+            last_order_at=body.get("last_order_at"),
         )
 
 
@@ -67,8 +83,13 @@ MEMBER_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Member
 # Where a journal entry names a field differently (its own `id` is the entry's).
 JOURNAL_KEYS: dict[str, str] = {"id": "member"}
 # Where fixtures and timelines name a field differently: they give a time, not epoch seconds.
-FILE_KEYS: dict[str, str] = {"joined_at": "joined"}
-MEMBER_FILE_FIELDS: tuple[str, ...] = tuple(FILE_KEYS.get(name, name) for name in MEMBER_FIELDS)
+FILE_KEYS: dict[str, str] = {"joined_at": "joined", "last_order_at": "last_order"}
+# The fields fixtures and timelines give inside each of a member's `groups` entries
+# (`{id: g1, joined: ..., last_message: ...}`), by the name they have there.
+GROUP_ENTRY_KEYS: dict[str, str] = {"group_joined_at": "joined", "group_last_message_at": "last_message"}
+MEMBER_FILE_FIELDS: tuple[str, ...] = tuple(
+    FILE_KEYS.get(name, name) for name in MEMBER_FIELDS if name not in GROUP_ENTRY_KEYS
+)
 
 
 def member_record(member: str | MemberRecord, given: Mapping[str, Any]) -> MemberRecord:
@@ -79,10 +100,8 @@ def member_record(member: str | MemberRecord, given: Mapping[str, Any]) -> Membe
         return member
     fields = {name: given[name] for name in MEMBER_FIELDS[1:]}
     fields["tags"], fields["groups"] = tuple(fields["tags"]), tuple(fields["groups"])
-    fields["attributes"], fields["counters"] = (
-        dict(fields["attributes"] or {}),
-        dict(fields["counters"] or {}),
-    )
+    for name in ("attributes", "counters", "group_joined_at", "group_last_message_at"):
+        fields[name] = dict(fields[name] or {})
     return MemberRecord(id=member, **fields)
 
 

@@ -35,6 +35,9 @@ class MemberState:
     windows: dict[str, deque[int]] = field(default_factory=dict)
     existing: bool = False
     arrived: bool = False  # in a group when the plan started, or has joined one since
+    # History a member was registered with (`MemberRecord`), per group; None for most members.
+    group_joined_at: dict[str, int] | None = None
+    group_last_message_at: dict[str, int] | None = None
 
     def field_value(self, name: str) -> Any:
         """The value of a built-in field, counter or attribute (None when unset)."""

@@ -55,7 +55,8 @@ PATHS: dict[str, Any] = {
     "/admin/members/{member}": {
         "put": {
             "summary": "Register or update a member: name, nickname, tags, attributes, counters, groups, "
-            "joined_at, referrer, channel, contact, owner",
+            "joined_at, referrer, channel, contact, owner; history before the start: "
+            "group_joined_at, group_last_message_at (by group), last_order_at",
             "requestBody": {"content": _OBJ},
         },
         "get": {"summary": "A member's live state, the flows they are in, and their pending timers"},

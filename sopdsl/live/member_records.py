@@ -49,6 +49,10 @@ class MemberIn(BaseModel):
     channel: StrictStr | None = None
     contact: StrictBool = False
     owner: StrictStr | None = None
+    # History before the plan took effect (docs/testing.md, history at the start): per group.
+    group_joined_at: dict[StrictStr, int | StrictStr] = {}
+    group_last_message_at: dict[StrictStr, int | StrictStr] = {}
+    last_order_at: int | StrictStr | None = None
 
 
 class GroupIn(BaseModel):
@@ -80,6 +84,9 @@ def member_from(member_id: str, body: Any, zone: str) -> MemberRecord:
     given = _model(MemberIn, body)
     fields = given.model_dump()
     fields["joined_at"] = _epoch(given.joined_at, zone)
+    fields["last_order_at"] = _epoch(given.last_order_at, zone, "last_order_at")
+    for name in ("group_joined_at", "group_last_message_at"):
+        fields[name] = {g: _epoch(v, zone, f"{name}.{g}") for g, v in getattr(given, name).items()}
     fields["tags"], fields["groups"] = tuple(given.tags), tuple(given.groups)
     return MemberRecord(id=_id(member_id), **fields)
 
@@ -110,15 +117,15 @@ def _id(value: str) -> str:
     return value
 
 
-def _epoch(value: int | str | None, zone: str) -> int | None:
+def _epoch(value: int | str | None, zone: str, field: str = "joined_at") -> int | None:
     if value is None or isinstance(value, int):
         return value
     try:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise RecordError(
-            f"joined_at: {value!r} is not epoch seconds or an ISO 8601 time like 2026-03-01T09:00:00+08:00",
-            "joined_at",
+            f"{field}: {value!r} is not epoch seconds or an ISO 8601 time like 2026-03-01T09:00:00+08:00",
+            field,
         ) from None
     if moment.tzinfo is None:
         return timeutil.resolve(moment, timeutil.zone(zone))
@@ -209,7 +216,7 @@ class CsvMembers:
             yield column, [v.strip() for v in cell.split(";") if v.strip()]
         elif column == "contact":
             yield column, cell.strip().lower() in ("true", "1", "yes")
-        elif column == "joined_at" and cell.strip().isdigit():
+        elif column in ("joined_at", "last_order_at") and cell.strip().isdigit():
             yield column, int(cell)
         else:
             yield column, cell

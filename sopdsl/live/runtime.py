@@ -250,6 +250,9 @@ class Runtime:
         channel: str | None = None,
         contact: bool = False,
         owner: str | None = None,
+        group_joined_at: Mapping[str, int] | None = None,
+        group_last_message_at: Mapping[str, int] | None = None,
+        last_order_at: int | None = None,
     ) -> None:
         """Register a member already present (journaled); one registered after the start counts as silent from then.
 

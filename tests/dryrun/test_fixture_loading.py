@@ -343,7 +343,7 @@ groups: [{id: g1, tagz: [a]}]
 events:
   - {at: 2026-03-01 10:00, kind: jion, member: m1, group: g1}
   - {at: 2026-03-01 24:00, kind: join, member: m1, group: g1}
-  - {at: 2026-03-01 08:00, kind: join, member: m1, group: g1}
+  - {at: 2026-03-01 08:00, kind: custom, name: x, member: m1}
 expect:
   - {action: sned, member: m1}
   - {member: m1, at: 2026-04-31 00:00, tagged: [x]}
@@ -354,7 +354,7 @@ expect:
         "4:19",  # tagz
         "6:34",  # jion
         "7:10",  # 24:00
-        "8:10",  # before the start
+        "8:10",  # before the start, and a custom event cannot be history
         "10:14",  # sned
         "11:22",  # April 31
     ]

@@ -282,7 +282,11 @@ def test_an_entry_with_neither_kind_nor_reload_lacks_its_kind(folder: Path) -> N
 @pytest.mark.parametrize(
     ("at", "error"),
     [
-        ("2026-03-02 08:00", "events.1.at: 2026-03-02 08:00 is before the start (2026-03-02 09:00)"),
+        (
+            "2026-03-02 08:00",
+            "events.1.at: 2026-03-02 08:00 is before the start (2026-03-02 09:00), and a reload cannot "
+            "be history (events before the start may be: join, leave, message, order, invite, report, tag, untag, rename)",
+        ),
         (
             "2026-03-10 00:01",
             "events.1.at: 2026-03-10 00:01 is after the end (2026-03-10 00:00); a reload must happen during the run",

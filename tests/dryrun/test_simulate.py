@@ -330,7 +330,7 @@ def test_fixture_events_must_be_in_time_order_and_after_the_start(tmp_path: Path
     start: 2026-03-01 09:00
     groups: [{id: g1}]
     events:
-      - {at: 2026-03-01 08:00, kind: join, member: m0, group: g1}
+      - {at: 2026-03-01 08:00, kind: custom, name: x, member: m0}
       - {at: 2026-03-02 10:00, kind: join, member: m1, group: g1}
       - {at: 2026-03-02 09:00, kind: message, member: m1, group: g1}
       - {at: "2026-03-02T02:30:00+00:00", kind: message, member: m1, group: g1}
@@ -338,7 +338,8 @@ def test_fixture_events_must_be_in_time_order_and_after_the_start(tmp_path: Path
     """
     errors = [e.removeprefix(str(tmp_path / "w.yaml")) for e in errors_of(tmp_path, text)]
     assert errors == [
-        ":4:10: error[SOP602]: events.0.at: 2026-03-01 08:00 is before the start (2026-03-01 09:00)",
+        ":4:10: error[SOP602]: events.0.at: 2026-03-01 08:00 is before the start (2026-03-01 09:00), "
+        "and a custom event cannot be history (events before the start may be: join, leave, message, order, invite, report, tag, untag, rename)",
         ":6:10: error[SOP602]: events.2.at: 2026-03-02 09:00 is before the event above it (2026-03-02 10:00); list events in time order",
         # 02:30 UTC cannot be ordered against wall times of a zone not yet known. The tag lacks its tag.
         ":8:5: error[SOP602]: events.4.name: a tag event needs a name (the tag, or the custom event's name)",

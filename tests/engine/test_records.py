@@ -20,6 +20,7 @@ from sopdsl.dryrun.fixtures import FixtureGroup, FixtureMember
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.records import (
     FILE_KEYS,
+    GROUP_ENTRY_KEYS,
     GROUP_FIELDS,
     JOURNAL_KEYS,
     MEMBER_FIELDS,
@@ -46,6 +47,9 @@ FULL = MemberRecord(
     channel="poster",
     contact=True,
     owner="小美",
+    group_joined_at={"g1": 1_700_000_000},
+    group_last_message_at={"g1": 1_771_500_000},
+    last_order_at=1_771_900_000,
 )
 
 
@@ -100,16 +104,23 @@ def test_a_fixture_member_and_a_timeline_line_give_the_same_record() -> None:
         tags=["lead", "vip"],
         attributes={"city": "杭州"},
         counters={"orders": 2},
-        groups=["g1", "g2"],
+        groups=[{"id": "g1", "joined": "2023-11-15", "last_message": "2026-02-19"}, "g2"],
         joined="2026-02-25 14:13",
         referrer="m0",
         channel="poster",
         contact=True,
         owner="小美",
+        last_order="2026-02-24",
     )
-    assert fixture.record(FULL.joined_at) == FULL
-    line = {FILE_KEYS.get(k, k): v for k, v in dataclasses.asdict(FULL).items()}
-    line["joined"] = FULL.joined_at
+    times = {
+        "2026-02-25 14:13": FULL.joined_at,
+        "2023-11-15": 1_700_000_000,
+        "2026-02-19": 1_771_500_000,
+        "2026-02-24": 1_771_900_000,
+    }
+    assert fixture.record(times.__getitem__) == FULL
+    line = {FILE_KEYS.get(k, k): v for k, v in dataclasses.asdict(FULL).items() if k not in GROUP_ENTRY_KEYS}
+    line["groups"] = [{"id": "g1", "joined": 1_700_000_000, "last_message": 1_771_500_000}, "g2"]
     header = {"sopdsl": "timeline", "timezone": "UTC", "start": 1_772_000_000, "end": 1_772_100_000}
     text = "\n".join(json.dumps(obj, ensure_ascii=False) for obj in (header, line)) + "\n"
     records = list(timeline.Timeline(io.BytesIO(text.encode()), "t.jsonl", "UTC").records())

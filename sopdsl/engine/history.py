@@ -1,0 +1,39 @@
+"""History at the start: what a member registered before the plan took effect says of their past
+(when they joined each group and last posted there, their last order), folded into the times the
+engine keeps, and where their silence counts from.
+
+Input: a `MemberRecord` with history and the engine's member and group state. Output: that
+state updated. Nothing here starts a playbook: history sets state only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sopdsl.engine.records import MemberRecord
+from sopdsl.engine.state import GroupState, MemberState
+
+
+def fold_history(member: MemberState, record: MemberRecord, groups: Mapping[str, GroupState]) -> None:
+    """Fold a member's history into their last message (and each group's), last order and join
+    time; the per-group times are kept for `counted_since`."""
+    member.group_joined_at = {**(member.group_joined_at or {}), **record.group_joined_at}
+    member.group_last_message_at = {**(member.group_last_message_at or {}), **record.group_last_message_at}
+    for group_id, posted in record.group_last_message_at.items():
+        group = groups[group_id]
+        group.last_message_at = max(group.last_message_at or posted, posted)
+        member.last_message_at = max(member.last_message_at or posted, posted)
+    if record.last_order_at is not None:
+        member.last_order_at = max(member.last_order_at or record.last_order_at, record.last_order_at)
+    if member.joined_at is None and record.group_joined_at:
+        member.joined_at = min(record.group_joined_at.values())
+
+
+def counted_since(member: MemberState, start: int) -> int:
+    """Where the absences (`silent for`, `no order for`) of a member present at the start count
+    from: the start, or, for one registered with history, when they joined their first group
+    (or last posted, if that is all it says), as a member who joins counts from joining; their
+    last message or order, if later, counts anyway (see `_arm_absence`). So a member silent
+    since long before the start is due on day one."""
+    known = [*(member.group_joined_at or {}).values(), *(member.group_last_message_at or {}).values()]
+    return min(start, *known) if known else start
