@@ -141,18 +141,7 @@ def simulate(
         figures.attach(engine)
     first = engine.plan.content_hash
     _add_groups(engine, fixture.groups)
-    epoch = functools.partial(to_epoch, tz_name=zone_name)
-    # Events before the start are history (the checks let only kinds that set state be): in time
-    # order, they come first; they make the members as they were at the start.
-    history = History()
-    past = list(itertools.takewhile(lambda e: e.kind is not None and epoch(e.at) < start, fixture.events))
-    for event in past:
-        assert event.kind is not None
-        history.add(
-            Event(event.kind, epoch(event.at), event.member, event.group, dict(event.data), event.name)
-        )
-    for record in history.records(member.record(epoch) for member in fixture.members):
-        engine.add_member(record)
+    past = register_members(engine, fixture, zone_name)
     checks = sorted(
         (to_epoch(e.at, zone_name), i)
         for i, e in enumerate(fixture.expect)
@@ -191,7 +180,7 @@ def simulate(
             raise ValueError(f"the fixture reloads {', '.join(files)}: pass its plan in `versions`")
         return Reload(time, versions[files], files)
 
-    events: Iterable[Event | Reload] = (step(event) for event in fixture.events[len(past) :])
+    events: Iterable[Event | Reload] = (step(event) for event in fixture.events[past:])
     if figures is not None:
         events = figures.events(events)
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
@@ -199,6 +188,23 @@ def simulate(
     actions = list(engine.log)
     outcomes = [_judge(i, e, actions, states, zone_name, reloads) for i, e in enumerate(fixture.expect)]
     return Simulation(engine, actions, outcomes, reloads)
+
+
+def register_members(engine: Engine, fixture: Fixture, zone_name: str) -> int:
+    """Register a fixture's members as they were at the start: its member entries, with what its
+    events before the start (history, in time order, first) add. Returns how many events that was."""
+    epoch = functools.partial(to_epoch, tz_name=zone_name)
+    start = epoch(fixture.start)
+    history = History()
+    past = list(itertools.takewhile(lambda e: e.kind is not None and epoch(e.at) < start, fixture.events))
+    for event in past:
+        assert event.kind is not None
+        history.add(
+            Event(event.kind, epoch(event.at), event.member, event.group, dict(event.data), event.name)
+        )
+    for record in history.records(member.record(epoch) for member in fixture.members):
+        engine.add_member(record)
+    return len(past)
 
 
 def replay(

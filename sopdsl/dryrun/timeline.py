@@ -390,7 +390,6 @@ class Timeline:
                         line,
                         f"at: {shown} is before the start, and a {kind} event cannot be history "
                         f"(events before the start may be: {', '.join(HISTORY_KINDS)})",
-                        code="SOP603",
                     )
                 if problems.full():
                     break

@@ -161,6 +161,6 @@ def test_a_jsonl_event_before_the_start_that_cannot_be_history_is_located(tmp_pa
         in output
     )
     assert (
-        "t.jsonl:3:1: error[SOP603]: at: 2026-02-01 10:00 is before the start, and a custom event cannot be history"
+        "t.jsonl:3:1: error[SOP602]: at: 2026-02-01 10:00 is before the start, and a custom event cannot be history"
         in output
     )

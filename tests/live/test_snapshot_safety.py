@@ -29,7 +29,7 @@ from test_runtime_snapshot import Counting, Keys, drive, finish, open_runtime
 
 from sopdsl.build import compile_files
 from sopdsl.dryrun.fixtures import load_fixture, parse_duration
-from sopdsl.dryrun.simulate import _add_groups, to_epoch
+from sopdsl.dryrun.simulate import _add_groups, register_members, to_epoch
 from sopdsl.dryrun.testing import fixture_versions, playbook_for
 from sopdsl.engine import engine as engine_module
 from sopdsl.engine import snapshot as codec
@@ -77,20 +77,7 @@ class Run:
         )
         engine = Engine(plan, start=to_epoch(fixture.start, zone), seed=fixture.seed, task_delay=delay)
         _add_groups(engine, fixture.groups)
-        for member in fixture.members:
-            engine.add_member(
-                member.id,
-                name=member.name or member.id,
-                nickname=member.nickname,
-                tags=member.tags,
-                attributes=member.attributes,
-                groups=member.groups,
-                joined_at=to_epoch(member.joined, zone) if member.joined else None,
-                referrer=member.referrer,
-                channel=member.channel,
-                counters=member.counters,
-                contact=member.contact,
-            )
+        register_members(engine, fixture, zone)  # with its history: the events `fixture_run` skips
         return engine
 
     def play(self, engine: Engine, step: Event | tuple[int, Plan]) -> None:
@@ -109,8 +96,11 @@ def fixture_run(path: Path) -> Run:
     assert isinstance(versions, dict)
     zone = fixture.timezone or plan.declarations.timezone
     steps: list[Event | tuple[int, Plan]] = []
+    start = to_epoch(fixture.start, zone)
     for event in fixture.events:
         time = to_epoch(event.at, zone)
+        if time < start:
+            continue  # history: registered with the members
         if event.kind is not None:
             steps.append(Event(event.kind, time, event.member, event.group, dict(event.data), event.name))
         else:
