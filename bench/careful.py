@@ -482,7 +482,7 @@ def log_writer(out: BinaryIO, calendar: Calendar) -> Sink:
             data |= {"playbook": playbook, "status": status, "tags": [what], "target": "member"}
         else:
             data = {"at": at, "group": group, "key": key, "kind": kind, "member": member}
-            data |= {"playbook": playbook, "reason": what, "status": status, "target": "member"}
+            data |= {"playbook": playbook, "because": what, "status": status, "target": "member"}
         write(encode(data) + b"\n")
 
     return log
