@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -53,12 +54,15 @@ class _Arming(_Parts):
         assert rule is not None
         return timeutil.next_fire(rule, when.offsets, when.at, tz, after)
 
-    def _arm_member(self, member: MemberState, since: int) -> None:
+    def _arm_member(self, member: MemberState, since: int, since_in: Mapping[str, int] | None = None) -> None:
+        """Arm a member's absences and dates; `since_in`: where their silence in each group counts
+        from, when it is not `since` (the history a member present at the start was given)."""
         for c, t_index, trigger in self._triggers.get("absence", ()):
             if in_group(trigger, c.playbook):
                 for group_id in sorted(member.groups):
                     if self._silence_applies_in(c.playbook, member, group_id):
-                        self._arm_silence_in(c, t_index, member, group_id, since)
+                        at = since_in.get(group_id, since) if since_in else since
+                        self._arm_silence_in(c, t_index, member, group_id, at)
             elif self._absence_applies(c.playbook, member):
                 self._arm_absence(c, t_index, member, since)
         for kind in ("date_offset", "anniversary"):

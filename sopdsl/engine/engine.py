@@ -28,7 +28,7 @@ from sopdsl.engine.conditions import playbook_windows
 from sopdsl.engine.events import Event, validate
 from sopdsl.engine.flows import _Flows
 from sopdsl.engine.happenings import _Happenings
-from sopdsl.engine.history import counted_since, fold_history
+from sopdsl.engine.history import counted_since, fold_history, silent_since_in
 from sopdsl.engine.parts import (
     _ABSENCE,
     _CAL,
@@ -345,7 +345,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                     # Reached before the plan took effect: "reaches" never fires for it.
                     self.fired.add(("size", c.index, t_index, group.id))
         for member in sorted(self.members.values(), key=lambda m: m.id):
-            self._arm_member(member, counted_since(member, self.start_time))
+            self._arm_member(
+                member, counted_since(member, self.start_time), silent_since_in(member, self.start_time)
+            )
         self._arm_private()
 
     def _arm_private(self) -> None:

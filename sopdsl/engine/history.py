@@ -37,3 +37,13 @@ def counted_since(member: MemberState, start: int) -> int:
     since long before the start is due on day one."""
     known = [*(member.group_joined_at or {}).values(), *(member.group_last_message_at or {}).values()]
     return min(start, *known) if known else start
+
+
+def silent_since_in(member: MemberState, start: int) -> dict[str, int] | None:
+    """Where a member's silence in each of their groups counts from, for a group-scoped `silent
+    for` (None: from the start): their last message there, else when they joined it; a group
+    their history says nothing of counts from the start."""
+    if not member.group_joined_at and not member.group_last_message_at:
+        return None
+    joined, posted = member.group_joined_at or {}, member.group_last_message_at or {}
+    return {g: min(start, max(posted.get(g, 0), joined.get(g, 0)) or start) for g in member.groups}

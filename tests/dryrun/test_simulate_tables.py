@@ -20,7 +20,7 @@ def simulate(tmp_path: Path, playbook: str, fixture: str, *options: str) -> list
         main, ["simulate", str(tmp_path / "p.sop"), "--timeline", str(tmp_path / "p.yaml"), *options]
     )
     assert result.exit_code == 0, result.output
-    return result.output.splitlines()
+    return result.stdout.splitlines()
 
 
 WELCOME = """
