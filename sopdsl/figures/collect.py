@@ -116,9 +116,9 @@ class Collector:
             engine.on_step = self._step
         else:  # coverage is watching too: both are told
 
-            def both(pb: CompiledPlaybook, flow: Flow) -> None:
-                chained(pb, flow)
-                self._step(pb, flow)
+            def both(pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+                chained(pb, flow, now)
+                self._step(pb, flow, now)
 
             engine.on_step = both
 
@@ -228,7 +228,7 @@ class Collector:
             cell = today[group] = _Cell()
         return cell
 
-    def _step(self, pb: CompiledPlaybook, flow: Flow) -> None:
+    def _step(self, pb: CompiledPlaybook, flow: Flow, _now: int) -> None:
         # Flow ids only grow, so a flow not seen before is one just begun.
         if flow.id > self._newest_flow:
             self._newest_flow = flow.id
