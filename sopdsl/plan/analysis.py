@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sopdsl import lang
 from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.plan import Instr, Plan, timeutil
-from sopdsl.plan.agenda import agenda
+from sopdsl.plan.agenda import Slot, agenda
 from sopdsl.source import Source, Span
 
 if TYPE_CHECKING:
@@ -205,17 +205,16 @@ def _covers(scope: lang.Scope, group: lang.Group) -> bool:
 def _when(period: lang.CapPeriod, key: str) -> str:
     if period is lang.CapPeriod.DAY:
         return f"on a {dt.date.fromisoformat(key):%A}"
-    return "in one week" if period is lang.CapPeriod.WEEK else "in one month"
+    if period is lang.CapPeriod.WEEK:
+        return "in one week"
+    return f"in a month such as {dt.date.fromisoformat(key + '-01'):%B %Y}"
 
 
 def _caps(plan: Plan) -> list[Diagnostic]:
-    """Group caps that the calendars alone already exceed on some day or week."""
+    """Send caps (a member's or a group's; per day, week or month; on a channel or all) that the
+    calendars alone already exceed in some period: the worst period is named."""
     program = plan.declarations
-    caps = [
-        c
-        for c in program.policy.caps
-        if c.noun is lang.CapNoun.SEND and c.subject is lang.CapSubject.GROUP and c.channel is None
-    ]
+    caps = [(i, c) for i, c in enumerate(program.policy.caps) if c.noun is lang.CapNoun.SEND]
     if not caps:
         return []
     groups = list(program.groups.values())
@@ -225,31 +224,27 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             if compiled.schedule and compiled.scope not in seen:
                 seen.add(compiled.scope)
                 groups.extend(_stand_ins(compiled.scope))
-    slots = agenda(plan, _SAMPLE_START, _SAMPLE_START + dt.timedelta(days=_SAMPLE_DAYS), groups)
+    # A day or a week shows in four weeks; a month needs a year to find the one with five Tuesdays.
+    # Calendars that begin on a date of their own (`from 2027-03-01`, a list of dates) are also
+    # sampled from there, so a campaign of next March is measured in next March.
+    days = 366 if any(c.period is lang.CapPeriod.MONTH for _, c in caps) else _SAMPLE_DAYS
+    slots = sorted(
+        {
+            slot
+            for start in _sample_starts(plan)
+            for slot in agenda(plan, start, start + dt.timedelta(days=days), groups)
+        }
+    )
     diagnostics: list[Diagnostic] = []
-    for cap in caps:
+    for index, cap in caps:
         worst: tuple[int, str, str] | None = None
         for group in groups:
             tz = timeutil.zone(group.timezone or program.timezone)
             counts: Counter[str] = Counter()
             for slot in slots:
-                if slot.group == group.name:
-                    sends = sum(
-                        1
-                        for name in _template_of(plan, slot.playbook, slot.loc)
-                        if name in program.templates and cap.counts(program.templates[name].tags)
-                    )
+                if slot.group == group.name and index in slot.caps:
                     day = timeutil.local(slot.time, tz).date()
-                    key = (
-                        day.isoformat()
-                        if cap.period is lang.CapPeriod.DAY
-                        else (
-                            f"week {day.isocalendar()[1]}"
-                            if cap.period is lang.CapPeriod.WEEK
-                            else f"{day:%Y-%m}"
-                        )
-                    )
-                    counts[key] += sends
+                    counts[_period_key(cap.period, day)] += _counted(plan, slot, cap)
             for key, count in counts.items():
                 if count > cap.limit and (worst is None or count > worst[0]):
                     worst = (count, group.name, key)
@@ -257,16 +252,64 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             count, group_name, key = worst
             shown = next(_group_name(g) for g in groups if g.name == group_name)
             fate = "dropped" if cap.overflow is lang.Overflow.DROP else "deferred"
+            via = f" via {cap.channel}" if cap.channel else ""
+            whom = f"to each member of {shown}" if cap.subject is lang.CapSubject.MEMBER else f"in {shown}"
             diagnostics.append(
                 Diagnostic(
                     "SOP703",
                     Severity.WARNING,
-                    f"the calendars alone schedule {count} {_sends(cap)} in {shown} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
+                    f"the calendars alone schedule {count} {_sends(cap)}{via} {whom} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
                     _span(cap.loc),
                     "spread the calendar entries, or raise the cap if that many is intended",
                 )
             )
     return diagnostics
+
+
+def _sample_starts(plan: Plan) -> list[dt.date]:
+    """Where the cap check samples the calendars: a fixed year, and each calendar's own start."""
+    starts = {_SAMPLE_START}
+    rules = [c.rule for c in plan.declarations.calendars.values()]
+    rules += [e.when.inline for pb in plan.playbooks for e in pb.schedule if e.when.inline is not None]
+    for rule in rules:
+        if isinstance(rule, lang.Dates) and rule.dates:
+            starts.add(min(rule.dates).replace(day=1))
+        elif getattr(rule, "start", None) is not None:
+            starts.add(rule.start.replace(day=1))  # type: ignore[union-attr]
+    return sorted(starts)
+
+
+def _period_key(period: lang.CapPeriod, day: dt.date) -> str:
+    if period is lang.CapPeriod.DAY:
+        return day.isoformat()
+    if period is lang.CapPeriod.WEEK:
+        return f"week {day.isocalendar()[1]}"
+    return f"{day:%Y-%m}"
+
+
+def _counted(plan: Plan, slot: Slot, cap: lang.Cap) -> int:
+    """How many of a calendar entry's sends a cap counts: on its channel, to its subject, of its tags."""
+    templates = plan.declarations.templates
+    for compiled in plan.playbooks:
+        if compiled.name != slot.playbook:
+            continue
+        for entry in compiled.schedule:
+            if entry.loc != slot.loc:
+                continue
+            count = 0
+            for instr in entry.code:
+                step = instr.action
+                if not isinstance(step, lang.SendStep) or (cap.channel and step.channel != cap.channel):
+                    continue
+                to_member = entry.for_each_member or step.target in ("member", "referrer")
+                if cap.subject is lang.CapSubject.MEMBER and not to_member:
+                    continue
+                if cap.subject is lang.CapSubject.GROUP and step.target != "group":
+                    continue
+                if step.template in templates and cap.counts(templates[step.template].tags):
+                    count += 1
+            return count
+    return 0
 
 
 def _sends(cap: lang.Cap) -> str:

@@ -166,6 +166,52 @@ def test_calendars_within_the_cap_pass() -> None:
     assert diagnose(CAP.replace("MORE", "at every tuesday at 20:00: send hi to group")) == []
 
 
+MASS = """
+policy {
+    at most 4 sends per member per month via mass
+}
+group g1 { tagged "normal" }
+playbook tuesday_tips {
+    in groups tagged "normal"
+    at every tuesday at 20:00 for each member: send hi to member via mass
+}
+"""
+
+
+def test_a_member_cap_per_month_on_a_channel_is_checked_against_the_calendars() -> None:
+    # Every Tuesday sends 4 or 5 a month: March 2026 has five Tuesdays, one more than the cap.
+    found = diagnose(MASS)
+    assert codes(found) == [("SOP703", Severity.WARNING)]
+    message = found[0].message
+    assert "5 sends via mass to each member of group 'g1'" in message and "March 2026" in message
+    assert "allows 4 per month" in message and "deferred" in message
+    assert found[0].span.line == 5  # the cap's own line
+
+
+def test_a_campaign_of_a_later_year_is_measured_in_its_own_months() -> None:
+    # The issue's case: every Tuesday of March 2027 (five of them) against four a month via mass.
+    march = MASS.replace("at every tuesday at 20:00", "at march").replace(
+        "playbook tuesday_tips",
+        "calendar march = every tuesday at 20:00 from 2027-03-01 until 2027-03-31\nplaybook tuesday_tips",
+    )
+    found = diagnose(march)
+    assert codes(found) == [("SOP703", Severity.WARNING)]
+    assert "5 sends via mass" in found[0].message and "March 2027" in found[0].message
+    # Four Tuesdays (February 2027) fit.
+    assert diagnose(march.replace("2027-03-01 until 2027-03-31", "2027-02-01 until 2027-02-28")) == []
+
+
+def test_a_member_cap_counts_only_its_channel_and_its_subject() -> None:
+    # The same calendar on another channel, or sent to the group, is not the mass cap's business.
+    assert diagnose(MASS.replace("member via mass", "member via moments")) == []
+    assert (
+        diagnose(MASS.replace("for each member: send hi to member via mass", ": send hi to group via mass"))
+        == []
+    )
+    # Under the cap: every second Tuesday of a month would be 2 or 3.
+    assert diagnose(MASS.replace("at most 4 sends", "at most 5 sends")) == []
+
+
 def test_the_corpus_has_no_plan_level_problems() -> None:
     runner = CliRunner()
     result = runner.invoke(main, ["check", str(Path(__file__).parent.parent.parent / "playbooks")])
