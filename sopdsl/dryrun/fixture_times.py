@@ -9,6 +9,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sopdsl.plan import timeutil
+
 # Limits on what a dry run reads (see docs/testing.md): beyond them a fixture or timeline gets a
 # located diagnostic naming the limit, never an overflow, a runaway run or a traceback.
 FIRST_YEAR, LAST_YEAR = 1970, 2200  # the years a time in a fixture or timeline may be in
@@ -108,3 +110,12 @@ def parse_duration(text: str) -> int:
     if len(amount) > 9 or int(amount) * per > MAX_SPAN_YEARS * 366 * 86400:
         raise ValueError(f"'{text}' is longer than {MAX_SPAN_YEARS} years, the most a dry run covers")
     return int(amount) * per
+
+
+def to_epoch(text: str, tz_name: str) -> int:
+    """A fixture time as epoch seconds (naive times are local to the zone)."""
+    moment = parse_time(text)
+    tz = timeutil.zone(tz_name)
+    if moment.tzinfo is None:
+        return timeutil.resolve(moment, tz)
+    return timeutil.to_epoch(moment)
