@@ -160,6 +160,19 @@ def main() -> None:
 # ---- helpers shared by the commands -------------------------------------------------------------
 
 
+def write_output(path: str | Path, data: str | bytes) -> None:
+    """Write a command's output file (UTF-8 text, or bytes); one it cannot write is a usage
+    error naming the file and why (a missing folder, no permission), not a traceback."""
+    target = Path(path)
+    try:
+        if isinstance(data, bytes):
+            target.write_bytes(data)
+        else:
+            target.write_text(data, encoding="utf-8")
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def require_existing(paths: tuple[str, ...]) -> None:
     """A usage error naming the paths given that do not exist."""
     missing = [p for p in paths if not Path(p).exists()]

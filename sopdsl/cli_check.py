@@ -24,6 +24,7 @@ from sopdsl.cli import (
     project_of,
     root_option,
     root_path,
+    write_output,
 )
 from sopdsl.diagnostics import CODES, Diagnostic, render
 from sopdsl.errors import ParseError
@@ -160,7 +161,7 @@ def fmt(paths: tuple[str, ...], check_only: bool, diff: bool) -> None:
             if diff:
                 click.echo(unified_diff(source.text, result, shown), nl=False)
             elif not check_only:
-                path.write_text(result, encoding="utf-8")
+                write_output(path, result)
     echo_diagnostics(problems)
     if not diff:
         for shown in unformatted:

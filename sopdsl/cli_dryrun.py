@@ -25,6 +25,7 @@ from sopdsl.cli import (
     require_existing,
     root_option,
     root_path,
+    write_output,
 )
 from sopdsl.diagnostics import Diagnostic, render
 from sopdsl.dryrun.coverage import Coverage
@@ -93,7 +94,7 @@ def _versions(fixture: Fixture, path: Path, source: Source, root: Path | None) -
 def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> None:
     """Compile playbook files into one executable plan (JSON with a format version and content hash)."""
     plan = build_plan(paths, root_path(root))
-    Path(output).write_text(plan.dumps(), encoding="utf-8")
+    write_output(output, plan.dumps())
     click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
 
 
@@ -404,12 +405,12 @@ def test(
     if junit:
         from sopdsl.reporting.junit import to_junit
 
-        Path(junit).write_text(to_junit(report), encoding="utf-8")
+        write_output(junit, to_junit(report))
     if coverage_file and covered is not None:
         text = (
             covered.cobertura()
             if coverage_file.endswith(".xml")
             else json.dumps(covered.to_json(), ensure_ascii=False, indent=2) + "\n"
         )
-        Path(coverage_file).write_text(text, encoding="utf-8")
+        write_output(coverage_file, text)
     sys.exit(code)

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 
 import click
 
 from sopdsl import lang
-from sopdsl.cli import root_option, root_path
+from sopdsl.cli import root_option, root_path, write_output
 from sopdsl.cli_dryrun import build_plan, find_fixtures
 from sopdsl.dryrun.fixtures import load_fixture
 from sopdsl.errors import FixtureError
@@ -97,5 +96,5 @@ def plan_command(
     if sources:
         click.echo(f"groups not declared in the playbooks are taken from {', '.join(sources)}")
     if ics:
-        Path(ics).write_bytes(to_ics(slots, plan, _stamp()))
+        write_output(ics, to_ics(slots, plan, _stamp()))
         click.echo(f"wrote {ics}: {len(slots)} event(s)", err=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from sopdsl.cli import EXIT_FOUND, echo_diagnostics, root_option, root_path
+from sopdsl.cli import EXIT_FOUND, echo_diagnostics, root_option, root_path, write_output
 from sopdsl.cli_dryrun import _fixture_or_exit, _versions, build_plan
 from sopdsl.diagnostics import render
 from sopdsl.dryrun.simulate import simulate, simulate_timeline
@@ -53,7 +53,7 @@ def report(paths: tuple[str, ...], timeline: str, fmt: str, output: str | None, 
     if output is None:
         sys.stdout.buffer.write(text.encode("utf-8"))
         return
-    Path(output).write_text(text, encoding="utf-8")
+    write_output(output, text)
     click.echo(f"wrote {output}: {len(data['groups'])} group(s) over {len(data['days'])} day(s)", err=True)
 
 
