@@ -204,6 +204,13 @@ class _Steps:
         """A step begins: the actions written since belong to the one before it."""
         if self.buffer.tell():
             self._flush()
+        if key and key < self.key:
+            # A timer made for this very instant that sorts before the step that made it (a wait
+            # of no time): the merge of shards that each keep their steps in order would not
+            # put it where one engine runs it.
+            raise _UnshardableError(
+                "a step made a timer due at once that runs ahead of it; run in one process"
+            )
         self.key = key
 
     def _flush(self) -> None:
@@ -245,13 +252,16 @@ def _shard_main(
 ) -> None:
     """A shard's process: run its members, write its steps, and say how it went on `pipe`."""
     try:
+        start_kb = _rss_kb()
         timeline = open_timeline(path, shown, zone)
         try:
             with steps_path.open("wb") as out:
                 summary = _run_shard(plan, timeline, writer, shard, shards, out, read)
         finally:
             timeline.close()
+        # What the shard's own state took: its peak over what it had from the fork.
         summary["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        summary["start_rss_kb"] = start_kb
         pipe.send(("ok", summary))
     except FixtureError:
         pipe.send(("fixture", None))
@@ -261,6 +271,15 @@ def _shard_main(
         pipe.send(("failed", f"shard {shard} failed ({type(exc).__name__}: {exc}); run in one process"))
     finally:
         pipe.close()
+
+
+def _rss_kb() -> int:
+    """This process's resident memory now, in KiB (0 where /proc does not say)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+    except OSError:
+        return 0
 
 
 @paused_gc
