@@ -260,8 +260,10 @@ def _shard_main(
         finally:
             timeline.close()
         # What the shard's own state took: its peak over what it had from the fork.
-        summary["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        summary["peak_rss_kb"] = usage.ru_maxrss
         summary["start_rss_kb"] = start_kb
+        summary["cpu_s"] = usage.ru_utime + usage.ru_stime
         pipe.send(("ok", summary))
     except FixtureError:
         pipe.send(("fixture", None))
