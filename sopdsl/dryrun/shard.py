@@ -203,7 +203,7 @@ class _Steps:
     def begin(self, key: tuple[Any, ...]) -> None:
         """A step begins: the actions written since belong to the one before it."""
         if self.buffer.tell():
-            self._flush()
+            self.flush()
         if key and key < self.key:
             # A timer made for this very instant that sorts before the step that made it (a wait
             # of no time): the merge of shards that each keep their steps in order would not
@@ -213,7 +213,8 @@ class _Steps:
             )
         self.key = key
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the step's actions, under its key (a group's step only in shard 0)."""
         payload = self.buffer.getvalue()
         self.buffer.seek(0)
         self.buffer.truncate()
@@ -300,7 +301,7 @@ def _run_shard(
     crc = zlib.crc32
 
     def mine(member: str) -> bool:
-        return crc(member.encode("utf-8", "surrogatepass")) % shards == shard
+        return crc(member.encode("utf-8", "surrogatepass")) % shards == shard  # as `shard_of`
 
     def meet(group: str | None) -> None:
         # Every shard knows every group a member has at the start, as one process would: its
@@ -328,32 +329,38 @@ def _run_shard(
         listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
         for member in history.records(listed):
             engine.add_member(member)
-    calendars = any(pb.schedule for pb in plan.playbooks)
+    # A group first met mid-run arms its calendars from then on in one process: a shard that does
+    # not see the event would not (shard 0 says so, as it sees every event).
+    groups = engine.groups if shard == 0 and any(pb.schedule for pb in plan.playbooks) else None
     engine.start()
     fed = 0
     last = header.start
+    buffer, feed, advance = steps.buffer, engine.feed, engine.advance
     # After the first event, every record is an event (the reader refuses a member line there).
     events = cast(Iterator[Event], records if first is None else itertools.chain((first,), records))
     for event in events:
         fed += 1
-        who, time = event.member, event.time
+        who, last = event.member, event.time
         if who is None:
             raise _UnshardableError(
                 f"the timeline has a {event.kind} event naming no member, which no shard owns"
             )
-        if calendars and event.group is not None and event.group not in engine.groups and shard == 0:
+        if groups is not None and event.group is not None and event.group not in groups:
             raise _UnshardableError(
                 f"an event names group {event.group}, which the header does not list, and the plan runs calendars in groups"
             )
-        last = time
         if read is not None and not fed & 0x3FFF:
             read.value = timeline.read_bytes
-        if not mine(who):
+        if crc(who.encode("utf-8", "surrogatepass")) % shards != shard:
             continue
-        engine.advance(time - 1)  # the timers due before it, each a step of its own
-        steps.begin((time, _EVENT, fed, "", "", 0))
+        heap = engine.heap
+        if heap and heap[0][0] < last:
+            advance(last - 1)  # the timers due before it, each a step of its own
+        if buffer.tell():
+            steps.flush()
+        steps.key = (last, _EVENT, fed, "", "", 0)
         engine._fed = fed - 1  # the engine numbers the events it is fed: the whole timeline's count
-        engine.feed(event)
+        feed(event)
     engine.advance(header.end if header.end is not None else max(engine.now, last))
     steps.begin(())
     if read is not None:
