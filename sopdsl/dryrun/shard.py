@@ -329,6 +329,7 @@ def _run_shard(
         listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
         for member in history.records(listed):
             engine.add_member(member)
+    del history  # folded into the members: not kept through the run
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
     # not see the event would not (shard 0 says so, as it sees every event).
     groups = engine.groups if shard == 0 and any(pb.schedule for pb in plan.playbooks) else None
