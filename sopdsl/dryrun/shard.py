@@ -229,7 +229,13 @@ class _Steps:
 
 
 class _ShardEngine(Engine):
-    """The engine of one shard: the run is told of each timer it fires, before it fires."""
+    """The engine of one shard: the run is told of each timer it fires, before it fires.
+
+    It leans on two things of the engine, which `tests/dryrun/test_shard.py` fails without:
+    every timer runs through `_fire(entry)`, `entry[:5]` being its place in the same-instant
+    order (due, playbook, member, group, creation order), and `_fed` is the count of events fed,
+    from which an event's flows take their keys (`#N`).
+    """
 
     steps: _Steps
 
@@ -336,7 +342,7 @@ def _run_shard(
     engine.start()
     fed = 0
     last = header.start
-    buffer, feed, advance = steps.buffer, engine.feed, engine.advance
+    buffer, feed, advance, next_due = steps.buffer, engine.feed, engine.advance, engine.next_due
     # After the first event, every record is an event (the reader refuses a member line there).
     events = cast(Iterator[Event], records if first is None else itertools.chain((first,), records))
     for event in events:
@@ -354,8 +360,8 @@ def _run_shard(
             read.value = timeline.read_bytes
         if crc(who.encode("utf-8", "surrogatepass")) % shards != shard:
             continue
-        heap = engine.heap
-        if heap and heap[0][0] < last:
+        due = next_due()
+        if due is not None and due < last:
             advance(last - 1)  # the timers due before it, each a step of its own
         if buffer.tell():
             steps.flush()
