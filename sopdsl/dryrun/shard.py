@@ -168,6 +168,8 @@ def _run_shards(
                 if worker.is_alive():
                     worker.terminate()
                 worker.join()
+            for pipe in pipes:
+                pipe.close()
         summaries = [results[k][1] for k in range(jobs)]
         if len({s["group_steps"] for s in summaries}) > 1:
             # Never expected: the steps of groups read no member. Were they to differ, a shard's

@@ -112,6 +112,64 @@ def test_a_generated_community_gives_one_process_s_log_in_two_and_three(tmp_path
         assert all(n > 100 for n in members), members
 
 
+STRESS = """timezone "Asia/Shanghai"
+policy {
+    quiet hours 22:00 - 08:00
+    at most 1 send per member per day
+    never kick members tagged "core", "staff"
+}
+template hi = "欢迎 {{ member.name }}"
+template nudge = "{{ member.name }}，来说句话吧"
+template news = "{{ group.name }} 本周新闻"
+playbook welcome {
+    in groups tagged "normal", "edu"
+    on member joins
+    do {
+        send hi to member
+        tag member "newcomer"
+        wait 1 day for member posts else { send nudge to member }
+    }
+}
+playbook newcomer {
+    on member is tagged "newcomer"
+    do { split { red 50% { send nudge to member } blue 50% { tag member "blue" } } }
+}
+playbook silent {
+    in groups tagged "normal"
+    on member silent for 7 days
+    repeat always
+    apply to all members
+    do {
+        send nudge to member
+        wait 2 days for member posts else { kick member because "沉默" }
+    }
+}
+playbook weekly {
+    in groups tagged "edu"
+    at every monday at 21:00: send news to group
+    at every friday at 23:30: send news to group
+}
+"""
+
+
+def test_held_sends_caps_cascades_splits_and_calendars_merge_as_one_process_runs_them(tmp_path: Path) -> None:
+    # Sends held for 08:00 and by the cap pile up at one instant across shards, tag events set
+    # off other playbooks inside a step, and the groups' calendar sends run in every shard.
+    generate = bench_module("generate")
+    timeline = tmp_path / "1kx30.jsonl"
+    generate.generate(generate.Size(1000, 30), timeline)
+    sop = tmp_path / "stress.sop"
+    sop.write_text(STRESS, encoding="utf-8")
+    plan = plan_of(sop)
+    single, _ = run(plan, timeline, 1)
+    assert single.count(b"quiet hours") >= 100 and single.count(b"per member per day") >= 100
+    assert single.count(b"news") >= 8 and single.count(b'"kick"') >= 10
+    for jobs in (2, 3):
+        sharded, done = run(plan, timeline, jobs)
+        assert (done.jobs, done.reason) == (jobs, None)
+        assert sharded == single
+
+
 def test_the_member_partition_is_stable() -> None:
     # CRC-32 of the id's UTF-8 bytes: the same on every run, machine and hash seed. A change of
     # it changes no log (the merge puts steps in order), but these values say it did not move.
