@@ -327,16 +327,17 @@ def _run_shard(
             if mine(record.id):
                 engine.add_member(record)
         elif record.time < header.start:  # history: sets state, starts nothing
-            meet(record.group)
-            if record.member is not None and mine(record.member):
-                history.add(record)
+            history.add(record)  # everyone's: the groups it names are every shard's
         else:
             first = record
             break
-    if history:  # as `simulate_timeline` registers it
+    if history:  # as `simulate_timeline` registers it, this shard's members only
+        for group_id in sorted(history.groups()):
+            meet(group_id)
         listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
         for member in history.records(listed):
-            engine.add_member(member)
+            if mine(member.id):
+                engine.add_member(member)
     del history  # folded into the members: not kept through the run
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
     # not see the event would not (shard 0 says so, as it sees every event).

@@ -249,6 +249,28 @@ def test_a_timeline_whose_events_name_a_new_group_runs_in_one_process_where_cale
     assert log == run(plan, unknown, 1)[0]
 
 
+def test_history_before_the_start_registers_the_groups_one_process_registers(tmp_path: Path) -> None:
+    # m1 left g9 before the start (never in it as far as the file says), m2 had joined g2: one
+    # process knows g2 and not g9, and so must every shard, or g9's calendar would send.
+    sop = tmp_path / "c.sop"
+    sop.write_text(CALENDAR, encoding="utf-8")
+    plan = plan_of(sop)
+    history = [
+        {"at": "2026-02-20 10:00", "kind": "leave", "member": "m1", "group": "g9"},
+        {"at": "2026-02-21 10:00", "kind": "join", "member": "m2", "group": "g2"},
+        {"at": "2026-02-22 10:00", "kind": "message", "member": "m3", "group": "g1"},
+    ]
+    joins = [
+        {"at": f"2026-03-03 1{i}:00", "kind": "join", "member": f"m{i}", "group": "g1"} for i in range(8)
+    ]
+    timeline = timeline_file(tmp_path, [HEADER, *history, *joins])
+    single, _ = run(plan, timeline, 1)
+    assert single.count(b"news of g2") == 3 and b"g9" not in single
+    for jobs in (2, 3):
+        log, done = run(plan, timeline, jobs)
+        assert (done.jobs, log) == (jobs, single)
+
+
 def test_the_command_takes_jobs_and_says_why_it_used_one(tmp_path: Path) -> None:
     sop = tmp_path / "c.sop"
     sop.write_text(CALENDAR, encoding="utf-8")
