@@ -1,0 +1,259 @@
+"""A shard's workflow: the engine run by Temporal, its state carried across continue-as-new by snapshot.
+
+Input: the shard's settings (`ShardInput`) and the engine's compressed snapshot (empty at the
+first run); then `entries` signals (events, groups, members, plan changes and, on a signalled
+clock, the passing of time), each entry taken once by its id. Output: one activity per action
+to go out, carrying the action's idempotency key (at least once, keyed; one member's actions in
+the order decided), and a `status` query. On the wall clock the workflow sleeps on a durable
+timer until the engine's next due timer. The engine is deterministic and reads no clock, so a
+replay of the workflow's history rebuilds it exactly; sopdsl's modules are passed through the
+sandbox (imported once per process, not per workflow run) because they keep no state that one
+workflow could leak to another: their caches are keyed by plan hash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from sopdsl.engine.actions import Action
+    from sopdsl.engine.engine import Engine
+    from sopdsl.errors import SopdslError
+    from sopdsl.plan import Plan
+    from sopdsl.temporal import entries
+    from sopdsl.temporal.shapes import (
+        ACTIVITY,
+        ENTRIES,
+        FLUSH,
+        STATUS,
+        WALL,
+        WORKFLOW,
+        ActionCall,
+        ShardInput,
+        executor_key,
+    )
+
+_ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
+_PARKED_KEPT = 50  # parked actions kept for the status query (all are counted)
+_SETTLE = 30.0  # seconds actions in flight get to finish before a continue-as-new carries them over
+_ACTION_TIMEOUT = timedelta(minutes=5)  # one executor call (a webhook retries inside it)
+
+
+@workflow.defn(name=WORKFLOW)
+class ShardWorkflow:
+    """One shard's engine; see the module docstring."""
+
+    @workflow.init
+    def __init__(self, state: ShardInput, snapshot: bytes) -> None:
+        self.state = state
+        self.inbox: list[dict[str, Any]] = list(state.inbox)
+        self.seen = dict(state.seen)
+        self.texts = dict(state.plans)
+        self.needed = {state.plan}  # plans this run's engine asked for: handed on at continue-as-new
+        self.totals = dict(state.totals)
+        self.totals["runs"] = self.totals.get("runs", 0) + 1
+        self.parked = list(state.parked)
+        self.outbox: dict[str, ActionCall] = {}  # decided, not yet executed, in order decided
+        self.chains: dict[str, asyncio.Task[None]] = {}  # the latest call of each member (or group)
+        self.decided: list[Action] = []
+        self.continuing = False
+        if snapshot:
+            self.engine = Engine.restore(entries.unpack(snapshot), self._plan, keep_log=False)
+        else:
+            self.engine = Engine(self._plan(state.plan), start=state.start, seed=state.seed, keep_log=False)
+        self.engine.sinks.append(self.decided.append)
+
+    def _plan(self, plan_hash: str) -> Plan:
+        self.needed.add(plan_hash)
+        return entries.plan_of(plan_hash, self.texts)
+
+    # ---- what comes in -------------------------------------------------------------------------
+
+    @workflow.signal(name=ENTRIES)
+    def entries(self, batch: list[dict[str, Any]]) -> None:
+        """Entries to apply, in order (the client's journal bodies)."""
+        self.inbox.extend(batch)
+
+    @workflow.update(name=FLUSH)
+    async def flush(self) -> dict[str, Any]:
+        """The status once every entry received is applied and every action decided has run;
+        `settled` is false when a continue-as-new came first (ask again)."""
+        await workflow.wait_condition(lambda: self.continuing or (not self.inbox and not self.outbox))
+        return {**self.status(), "settled": not self.continuing}
+
+    @workflow.query(name=STATUS)
+    def status(self) -> dict[str, Any]:
+        """Counters, the engine's clock and next timer, the plan, the latest parked actions."""
+        return {
+            **self.totals,
+            "pending": len(self.outbox),
+            "inbox": len(self.inbox),
+            "now": self.engine.now,
+            "next_due": self.engine.next_due(),
+            "plan": self.engine.plan.content_hash,
+            "members": len(self.engine.members),
+            "parked_actions": self.parked[-_PARKED_KEPT:],
+            "history": workflow.info().get_current_history_length(),
+        }
+
+    # ---- the loop ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, state: ShardInput, snapshot: bytes) -> None:
+        """Apply entries and run due timers until the history is long, then continue as new."""
+        for call in state.outbox:
+            self._send(call)  # carried over: sent again (their keys make that safe)
+        while True:
+            await self._wait()
+            if self._long():
+                break
+            self._apply_inbox()
+            self._run_timers()
+        self.continuing = True
+        try:
+            await workflow.wait_condition(
+                lambda: not self.outbox and workflow.all_handlers_finished(), timeout=_SETTLE
+            )
+        except TimeoutError:
+            pass
+        workflow.continue_as_new(args=[self._handover(), entries.pack(self.engine.snapshot())])
+
+    async def _wait(self) -> None:
+        """Until entries come, the history asks for a new run, or (wall clock) a timer is due."""
+
+        def ready() -> bool:
+            return bool(self.inbox) or self._long()
+
+        if self.state.clock != WALL:
+            await workflow.wait_condition(ready)
+            return
+        due = self.engine.next_due() if self.engine.started else 0
+        if due is None:
+            await workflow.wait_condition(ready)
+            return
+        delay = due - workflow.now().timestamp()
+        if delay > 0 and not ready():
+            try:
+                await workflow.wait_condition(ready, timeout=delay, timeout_summary="next engine timer")
+            except TimeoutError:
+                pass
+
+    def _long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= self.state.continue_after
+        )
+
+    def _apply_inbox(self) -> None:
+        batch, self.inbox = self.inbox, []
+        for body in batch:
+            ident = body.get("id")
+            if ident is not None:
+                if ident in self.seen:
+                    self._count("duplicates")
+                    continue
+                self.seen[ident] = entries.entry_time(body)
+            if body["op"] == "plan" and "text" in body:
+                self.texts[body["hash"]] = body["text"]
+            try:
+                changes = entries.apply(self.engine, body, self._plan)
+            except SopdslError as exc:
+                # Checked at the client's door, so this is rare; the shard goes on without it.
+                self._count("refused")
+                workflow.logger.warning("sopdsl shard '%s': entry refused: %s", self.state.shard, exc)
+                continue
+            for change in changes:
+                workflow.logger.info("sopdsl shard '%s': %s", self.state.shard, change)
+            if body["op"] == "event":
+                self._count("events_in")
+        if len(self.seen) > 2 * entries.SEEN_MAX:
+            self.seen = entries.trim_seen(self.seen, self.engine.now)
+        self._dispatch()
+
+    def _run_timers(self) -> None:
+        if self.state.clock != WALL:
+            return  # a signalled clock moves by `advance` entries alone
+        now = int(workflow.now().timestamp())
+        due = self.engine.next_due()
+        if not self.engine.started or (due is not None and due <= now):
+            self.engine.advance(now)
+            self._dispatch()
+
+    # ---- what goes out -------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        decided, self.decided[:] = list(self.decided), []
+        for action in decided:
+            self._count("actions")
+            if action.status != "done":
+                self._count("failed" if action.status == "failed" else "skipped")
+                continue
+            fields = {name: getattr(action, name) for name in _ACTION_FIELDS}
+            key = executor_key(self.state.shard, action.key)
+            self._send(
+                ActionCall(
+                    self.state.shard, key, fields | {"detail": dict(action.detail)}, self.state.dry_run
+                )
+            )
+
+    def _send(self, call: ActionCall) -> None:
+        self.outbox[call.key] = call
+        order = call.action.get("member") or f"group:{call.action.get('group') or '-'}"
+        self.chains[order] = asyncio.create_task(self._execute(self.chains.get(order), call, order))
+
+    async def _execute(self, before: asyncio.Task[None] | None, call: ActionCall, order: str) -> None:
+        if before is not None:
+            await workflow.wait([before])  # one member's actions go out one at a time, in order
+        retry = self.state.retry
+        try:
+            await workflow.execute_activity(
+                ACTIVITY,
+                call,
+                start_to_close_timeout=_ACTION_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=retry.base),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=retry.cap),
+                    maximum_attempts=retry.attempts,
+                    non_retryable_error_types=["ExecutorError"],
+                ),
+                summary=call.key,
+            )
+            self._count("executed")
+        except ActivityError as exc:
+            self._count("parked")
+            error = str(exc.cause) if exc.cause is not None else str(exc)
+            self.parked = [
+                *self.parked[-_PARKED_KEPT + 1 :],
+                {"key": call.key, "kind": call.action["kind"], "error": error},
+            ]
+            workflow.logger.error("sopdsl shard '%s': parked %s: %s", self.state.shard, call.key, error)
+        finally:
+            self.outbox.pop(call.key, None)
+            if self.chains.get(order) is asyncio.current_task():
+                del self.chains[order]
+
+    def _count(self, name: str) -> None:
+        self.totals[name] = self.totals.get(name, 0) + 1
+
+    def _handover(self) -> ShardInput:
+        """The next run's input: the settings, and what this run has not finished."""
+        plan_hash = self.engine.plan.content_hash
+        return dataclasses.replace(
+            self.state,
+            plan=plan_hash,
+            plans={h: self.texts[h] for h in sorted(self.needed | {plan_hash}) if h in self.texts},
+            seen=entries.trim_seen(self.seen, self.engine.now),
+            inbox=self.inbox,
+            outbox=list(self.outbox.values()),
+            totals=self.totals,
+            parked=self.parked[-_PARKED_KEPT:],
+        )
