@@ -10,11 +10,13 @@ is answered with the field at fault before it reaches the workflow.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 
 from sopdsl.engine.events import Event
@@ -34,11 +36,23 @@ from sopdsl.temporal.shapes import (
     workflow_id,
 )
 
+_RUNTIMES: list[Runtime] = []
+
+
+def runtime() -> Runtime:
+    """The SDK's runtime for this process, its core's warnings sent to Python's logging (stderr),
+    not printed on stdout, where `sopdsl run` writes the actions its log executor carries out."""
+    if not _RUNTIMES:
+        forward = LogForwardingConfig(logger=logging.getLogger("sopdsl.temporal.core"))
+        levels = TelemetryFilter(core_level="WARN", other_level="WARN")
+        _RUNTIMES.append(Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(levels, forward))))
+    return _RUNTIMES[0]
+
 
 async def connect(url: str) -> Client:
     """A client of the Temporal server a `temporal://host:port/namespace` URL names."""
     target = parse_url(url)
-    return await Client.connect(target.address, namespace=target.namespace)
+    return await Client.connect(target.address, namespace=target.namespace, runtime=runtime())
 
 
 class ShardClient:

@@ -63,6 +63,9 @@ class Retry:
     attempts: int = 5
     base: float = 30.0
     cap: float = 3600.0
+    # Seconds one executor call may take (a webhook retries inside it); also how long an action
+    # whose worker died waits before another worker tries it.
+    timeout: float = 300.0
 
 
 @dataclass

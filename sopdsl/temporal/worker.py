@@ -15,6 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from sopdsl.engine.engine import Engine
 from sopdsl.live.dispatch import CustomAction, Executor, registry
 from sopdsl.plan import Plan
 from sopdsl.temporal.activities import Executing
@@ -45,7 +46,12 @@ def make_worker(
     identity: str | None = None,
     max_cached_workflows: int = 1000,
 ) -> Worker:
-    """A worker for the shard workflows of `task_queue`, calling `executors` (checked against `plan`)."""
+    """A worker for the shard workflows of `task_queue`, calling `executors` (checked against `plan`).
+
+    Made on the asyncio loop it will run on."""
+    # The snapshot codec reads the engine's records' type hints once per process (cached). Read
+    # inside the sandbox, they would not resolve (its `sys.modules` is its own): read them here.
+    Engine.restore(Engine(plan, start=0, keep_log=False).snapshot(), lambda _: plan, keep_log=False)
     return Worker(
         client,
         task_queue=task_queue,

@@ -43,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
 _ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
 _PARKED_KEPT = 50  # parked actions kept for the status query (all are counted)
 _SETTLE = 30.0  # seconds actions in flight get to finish before a continue-as-new carries them over
-_ACTION_TIMEOUT = timedelta(minutes=5)  # one executor call (a webhook retries inside it)
 
 
 @workflow.defn(name=WORKFLOW)
@@ -217,7 +216,7 @@ class ShardWorkflow:
             await workflow.execute_activity(
                 ACTIVITY,
                 call,
-                start_to_close_timeout=_ACTION_TIMEOUT,
+                start_to_close_timeout=timedelta(seconds=retry.timeout),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=retry.base),
                     backoff_coefficient=2.0,
