@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 from sopdsl.errors import SopdslError
 
 WORKFLOW = "sopdsl.shard"  # the workflow type's name
-ACTIVITY = "sopdsl.execute"  # the activity that hands one action to its executor
+ACTIVITY = "sopdsl.execute"  # the activity that hands one action to its executor (a retry)
+BATCH = "sopdsl.execute_batch"  # the activity that hands the actions of one step to their executors
+BATCH_MAX = 100  # actions per batch: a batch runs its executors one after another
 ENTRIES = "entries"  # the signal that carries journal entries (events, groups, members, plans, time)
 FLUSH = "flush"  # the update that answers once everything received is applied and executed
 STATUS = "status"  # the query of a shard's counters
@@ -96,6 +98,31 @@ class ActionCall:
     key: str  # the key the executor gets: the action's, prefixed by the shard unless it is `default`
     action: dict[str, Any]
     dry_run: bool = False
+
+
+def order_of(call: ActionCall) -> str:
+    """Whose actions go out one at a time, in order: the member's, else the group's."""
+    return str(call.action.get("member") or f"group:{call.action.get('group') or '-'}")
+
+
+@dataclass
+class Failed:
+    """An action whose executor failed in a batch: the error, and whether a retry may succeed."""
+
+    key: str
+    error: str
+    permanent: bool = False
+    retry_after: float | None = None
+
+
+@dataclass
+class BatchResult:
+    """What a batch did: the keys done, the failures, and the keys not tried because an earlier
+    action of the same member (or group) failed."""
+
+    done: list[str] = field(default_factory=list)
+    failed: list[Failed] = field(default_factory=list)
+    untried: list[str] = field(default_factory=list)
 
 
 def executor_key(shard: str, key: str) -> str:

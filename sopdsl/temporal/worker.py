@@ -52,11 +52,12 @@ def make_worker(
     # The snapshot codec reads the engine's records' type hints once per process (cached). Read
     # inside the sandbox, they would not resolve (its `sys.modules` is its own): read them here.
     Engine.restore(Engine(plan, start=0, keep_log=False).snapshot(), lambda _: plan, keep_log=False)
+    executing = Executing(registry(plan, executors))
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ShardWorkflow],
-        activities=[Executing(registry(plan, executors)).execute],
+        activities=[executing.execute, executing.execute_batch],
         activity_executor=ThreadPoolExecutor(max_workers=ACTIVITY_THREADS, thread_name_prefix="sopdsl-act"),
         max_concurrent_activities=ACTIVITY_THREADS,
         workflow_runner=SandboxedWorkflowRunner(restrictions=restrictions()),

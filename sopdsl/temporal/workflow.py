@@ -20,7 +20,7 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from sopdsl.engine.actions import Action
@@ -30,14 +30,18 @@ with workflow.unsafe.imports_passed_through():
     from sopdsl.temporal import entries
     from sopdsl.temporal.shapes import (
         ACTIVITY,
+        BATCH,
+        BATCH_MAX,
         ENTRIES,
         FLUSH,
         STATUS,
         WALL,
         WORKFLOW,
         ActionCall,
+        BatchResult,
         ShardInput,
         executor_key,
+        order_of,
     )
 
 _ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
@@ -190,6 +194,7 @@ class ShardWorkflow:
 
     def _dispatch(self) -> None:
         decided, self.decided[:] = list(self.decided), []
+        calls = []
         for action in decided:
             self._count("actions")
             if action.status != "done":
@@ -197,48 +202,105 @@ class ShardWorkflow:
                 continue
             fields = {name: getattr(action, name) for name in _ACTION_FIELDS}
             key = executor_key(self.state.shard, action.key)
-            self._send(
+            calls.append(
                 ActionCall(
                     self.state.shard, key, fields | {"detail": dict(action.detail)}, self.state.dry_run
                 )
             )
+        for i in range(0, len(calls), BATCH_MAX):
+            self._send_batch(calls[i : i + BATCH_MAX])
 
-    def _send(self, call: ActionCall) -> None:
+    def _send_batch(self, calls: list[ActionCall]) -> None:
+        """The actions of one step in one activity, after the earlier actions of their members."""
+        orders = list(dict.fromkeys(order_of(c) for c in calls))
+        before = list(dict.fromkeys(self.chains[o] for o in orders if o in self.chains))
+        for call in calls:
+            self.outbox[call.key] = call
+        task = asyncio.create_task(self._execute_batch(before, calls))
+        for order in orders:
+            self.chains[order] = task
+
+    async def _execute_batch(self, before: list[asyncio.Task[None]], calls: list[ActionCall]) -> None:
+        if before:
+            await workflow.wait(before)  # one member's actions go out one at a time, in order
+        try:
+            result = await workflow.execute_activity(
+                BATCH,
+                calls,
+                result_type=BatchResult,
+                start_to_close_timeout=timedelta(seconds=self.state.retry.timeout),
+                retry_policy=self._policy(self.state.retry.attempts),
+                summary=f"{len(calls)} action(s)",
+            )
+        except ActivityError:
+            result = BatchResult(untried=[c.key for c in calls])  # each tried alone, with its own retries
+        me = asyncio.current_task()
+        failed = {f.key: f for f in result.failed}
+        done = set(result.done)
+        for call in calls:
+            order = order_of(call)
+            if self.chains.get(order) is me:
+                del self.chains[order]
+            if call.key in done:
+                self._count("executed")
+                self.outbox.pop(call.key, None)
+            elif call.key in failed and (failed[call.key].permanent or self.state.retry.attempts < 2):
+                self._park(call, failed[call.key].error)
+            else:  # failed (retried alone, after the policy's first delay), or not tried after a failure
+                first = failed.get(call.key)
+                delay = self.state.retry.base if first is not None else 0.0
+                if first is not None and first.retry_after:
+                    delay = max(delay, first.retry_after)
+                self._send(call, delay, attempts=self.state.retry.attempts - (first is not None))
+
+    def _send(self, call: ActionCall, delay: float = 0.0, attempts: int | None = None) -> None:
         self.outbox[call.key] = call
-        order = call.action.get("member") or f"group:{call.action.get('group') or '-'}"
-        self.chains[order] = asyncio.create_task(self._execute(self.chains.get(order), call, order))
+        order = order_of(call)
+        tries = self.state.retry.attempts if attempts is None else attempts
+        self.chains[order] = asyncio.create_task(self._execute(self.chains.get(order), call, delay, tries))
 
-    async def _execute(self, before: asyncio.Task[None] | None, call: ActionCall, order: str) -> None:
+    async def _execute(
+        self, before: asyncio.Task[None] | None, call: ActionCall, delay: float, attempts: int
+    ) -> None:
         if before is not None:
             await workflow.wait([before])  # one member's actions go out one at a time, in order
-        retry = self.state.retry
         try:
+            if delay > 0:
+                await workflow.sleep(delay)
             await workflow.execute_activity(
                 ACTIVITY,
                 call,
-                start_to_close_timeout=timedelta(seconds=retry.timeout),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=retry.base),
-                    backoff_coefficient=2.0,
-                    maximum_interval=timedelta(seconds=retry.cap),
-                    maximum_attempts=retry.attempts,
-                    non_retryable_error_types=["ExecutorError"],
-                ),
+                start_to_close_timeout=timedelta(seconds=self.state.retry.timeout),
+                retry_policy=self._policy(attempts),
                 summary=call.key,
             )
             self._count("executed")
-        except ActivityError as exc:
-            self._count("parked")
-            error = str(exc.cause) if exc.cause is not None else str(exc)
-            self.parked = [
-                *self.parked[-_PARKED_KEPT + 1 :],
-                {"key": call.key, "kind": call.action["kind"], "error": error},
-            ]
-            workflow.logger.error("sopdsl shard '%s': parked %s: %s", self.state.shard, call.key, error)
-        finally:
             self.outbox.pop(call.key, None)
+        except ActivityError as exc:
+            cause = exc.cause
+            self._park(call, cause.message if isinstance(cause, FailureError) else str(exc))
+        finally:
+            order = order_of(call)
             if self.chains.get(order) is asyncio.current_task():
                 del self.chains[order]
+
+    def _policy(self, attempts: int) -> RetryPolicy:
+        retry = self.state.retry
+        return RetryPolicy(
+            initial_interval=timedelta(seconds=retry.base),
+            backoff_coefficient=2.0,
+            maximum_interval=timedelta(seconds=retry.cap),
+            maximum_attempts=max(1, attempts),
+            non_retryable_error_types=["ExecutorError"],
+        )
+
+    def _park(self, call: ActionCall, error: str) -> None:
+        """Give an action up after its tries: counted, kept for the status query, logged."""
+        self._count("parked")
+        self.outbox.pop(call.key, None)
+        kept = {"key": call.key, "kind": call.action["kind"], "error": error}
+        self.parked = [*self.parked[-_PARKED_KEPT + 1 :], kept]
+        workflow.logger.error("sopdsl shard '%s': parked %s: %s", self.state.shard, call.key, error)
 
     def _count(self, name: str) -> None:
         self.totals[name] = self.totals.get(name, 0) + 1

@@ -62,7 +62,7 @@ def test_a_worker_killed_mid_timeline_loses_nothing_and_repeats_only_keyed_actio
         client = await Client.connect(temporal_server)
         sender = ShardClient(
             client, plan, shard="crash", seed=fixture.seed, start=to_epoch(fixture.start, zone),
-            clock=SIGNALLED, retry=Retry(base=0.5, timeout=3.0), continue_after=300,
+            clock=SIGNALLED, retry=Retry(base=0.5, timeout=3.0), continue_after=30,
         )  # fmt: skip
         await sender.register([*(g.record() for g in fixture.groups), *(m.record(lambda t: to_epoch(t, zone)) for m in fixture.members)], at=sender.start)  # fmt: skip
         worker = start_worker(temporal_server, first)
@@ -85,7 +85,7 @@ def test_a_worker_killed_mid_timeline_loses_nothing_and_repeats_only_keyed_actio
         finally:
             worker.send_signal(signal.SIGTERM)
             assert worker.wait(timeout=30) == 0, worker.stderr.read().decode() if worker.stderr else ""
-        assert status["runs"] > 1  # the state crossed continue-as-new too
+        assert status["runs"] > 1, status  # the state crossed continue-as-new too
         assert status.get("parked", 0) == 0
 
     asyncio.run(main())

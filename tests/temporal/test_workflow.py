@@ -83,8 +83,8 @@ async def replay(client: Any, plan: Plan, fixture: Fixture, shard: str, **option
     records, past = setup_entries(fixture, zone)
     await sender.register(records, at=start)
     bodies = fixture_events(fixture, zone)[past:]
-    for i in range(0, len(bodies), 50):
-        await sender.feed(bodies[i : i + 50])
+    for i in range(0, len(bodies), 10):
+        await sender.feed(bodies[i : i + 10])
     assert fixture.end is not None
     await sender.advance(to_epoch(fixture.end, zone))
     return await sender.flush(timeout=90)
@@ -107,10 +107,14 @@ def test_corpus_on_temporal_agrees_with_the_simulator(temporal_server: str) -> N
         client = await Client.connect(temporal_server)
         async with make_worker(client, cases[0][1], recorder.executors(), task_queue="agree"):
             return await asyncio.gather(
-                *(replay(client, plan, fixture, name, task_queue="agree") for name, plan, fixture in cases)
+                *(
+                    replay(client, plan, fixture, name, task_queue="agree", continue_after=15)
+                    for name, plan, fixture in cases
+                )
             )
 
     statuses = asyncio.run(main())
+    assert sum(s["runs"] > 1 for s in statuses) >= 5  # state crossed continue-as-new by snapshot
     for (name, plan, fixture), status in zip(cases, statuses, strict=True):
         expected = simulate(plan, fixture).actions
         got = [a for key, a in recorder.calls if key.startswith(f"{name}/")]
