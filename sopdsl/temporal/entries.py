@@ -10,6 +10,8 @@ process, and the snapshot's compression. Deterministic: a workflow replays it.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +27,10 @@ from sopdsl.plan import Plan, loads
 # timeout comes within minutes; the live runtime refuses events more than 300 s late anyway.
 SEEN_WINDOW = 3600
 SEEN_MAX = 10_000
+
+# What one run may hand the next: Temporal refuses payloads over 2 MB (its default
+# `limit.blobSize.error`); a margin is kept for the SDK's own framing.
+PAYLOAD_LIMIT = 1_900_000
 
 _PLANS: dict[str, Plan] = {}  # parsed plans by hash, shared by the workflows of this process
 
@@ -61,6 +67,11 @@ def plan_of(plan_hash: str, texts: dict[str, str]) -> Plan:
             _PLANS.clear()
         _PLANS[plan_hash] = plan
     return plan
+
+
+def payload_size(handover: Any) -> int:
+    """About how many bytes a run's handover takes as JSON (the converter's encoding)."""
+    return len(json.dumps(dataclasses.asdict(handover), ensure_ascii=False, separators=(",", ":")))
 
 
 def pack(snapshot: bytes) -> bytes:

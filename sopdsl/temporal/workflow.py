@@ -23,11 +23,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    # `import a.b as b`, not `from a import b`: the sandbox passes a module through when it is
+    # named whole; `from sopdsl.temporal import entries` would import a fresh copy per run.
+    import sopdsl.temporal.entries as entries
     from sopdsl.engine.actions import Action
     from sopdsl.engine.engine import Engine
     from sopdsl.errors import SopdslError
     from sopdsl.plan import Plan
-    from sopdsl.temporal import entries
     from sopdsl.temporal.shapes import (
         ACTIVITY,
         BATCH,
@@ -67,6 +69,7 @@ class ShardWorkflow:
         self.chains: dict[str, asyncio.Task[None]] = {}  # the latest call of each member (or group)
         self.decided: list[Action] = []
         self.continuing = False
+        self.too_large = 0  # the size of a state too large to hand on, once found
         if snapshot:
             self.engine = Engine.restore(entries.unpack(snapshot), self._plan, keep_log=False)
         else:
@@ -104,6 +107,7 @@ class ShardWorkflow:
             "members": len(self.engine.members),
             "parked_actions": self.parked[-_PARKED_KEPT:],
             "history": workflow.info().get_current_history_length(),
+            "too_large": self.too_large,
         }
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -116,9 +120,13 @@ class ShardWorkflow:
         while True:
             await self._wait()
             if self._long():
-                break
+                await self._continue_as_new()
             self._apply_inbox()
             self._run_timers()
+
+    async def _continue_as_new(self) -> None:
+        """Hand the state to a new run, once the actions in flight had a moment to finish (those
+        that did not are carried over); a state too large for Temporal's payloads is said, and kept."""
         self.continuing = True
         try:
             await workflow.wait_condition(
@@ -126,7 +134,23 @@ class ShardWorkflow:
             )
         except TimeoutError:
             pass
-        workflow.continue_as_new(args=[self._handover(), entries.pack(self.engine.snapshot())])
+        handover = self._handover()
+        blob = entries.pack(self.engine.snapshot())
+        size = len(blob) + entries.payload_size(handover)
+        if size <= entries.PAYLOAD_LIMIT:
+            workflow.continue_as_new(args=[handover, blob])
+        # Too large to hand on: the shard goes on in this run (its history grows towards
+        # Temporal's limit), and says so, so that it is split before that.
+        self.continuing = False
+        self.state.continue_after = workflow.info().get_current_history_length() + 2000
+        self.too_large = size
+        workflow.logger.error(
+            "sopdsl shard '%s': its state (%d bytes) is over the %d bytes a run can hand on; "
+            "split the shard (see docs/scaling.md)",
+            self.state.shard,
+            size,
+            entries.PAYLOAD_LIMIT,
+        )
 
     async def _wait(self) -> None:
         """Until entries come, the history asks for a new run, or (wall clock) a timer is due."""
@@ -150,9 +174,9 @@ class ShardWorkflow:
 
     def _long(self) -> bool:
         info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= self.state.continue_after
+        length = info.get_current_history_length()
+        return length >= self.state.continue_after or (
+            info.is_continue_as_new_suggested() and not self.too_large
         )
 
     def _apply_inbox(self) -> None:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from livestores import fixture_events, read_fixture
 from temporalserver import Recorder
 
@@ -125,3 +126,29 @@ def test_corpus_on_temporal_agrees_with_the_simulator(temporal_server: str) -> N
             mine = [a.key for a in expected if a.status == "done" and (a.member or a.group) == who]
             assert [a.key for a in got if (a.member or a.group) == who] == mine, (name, who)
         assert status.get("parked", 0) == 0, name
+
+
+def test_a_shard_too_large_to_hand_on_says_so_and_goes_on(
+    temporal_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from temporalio.client import Client
+
+    from sopdsl.temporal import entries
+    from sopdsl.temporal.worker import make_worker
+
+    # The workflow's modules are passed through the sandbox: the worker sees the patched limit.
+    monkeypatch.setattr(entries, "PAYLOAD_LIMIT", 100)
+    sop, path = next((s, p) for s, p in corpus() if p.name == "J1_welcome_ritual.yaml")
+    plan = build_paths([str(sop)]).plan
+    assert plan is not None
+    fixture = read_fixture(path)
+    recorder = Recorder()
+
+    async def main() -> dict[str, Any]:
+        client = await Client.connect(temporal_server)
+        async with make_worker(client, plan, recorder.executors(), task_queue="large"):
+            return await replay(client, plan, fixture, "large", task_queue="large", continue_after=5)
+
+    status = asyncio.run(main())
+    assert status["too_large"] > 100 and status["runs"] == 1, status
+    assert done([a for _, a in recorder.calls], "large/") == done(simulate(plan, fixture).actions, "large/")
