@@ -11,6 +11,7 @@ answer lists none (`queued` stays empty) and duplicates are counted by the shard
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Coroutine, Iterable, Mapping
 from concurrent.futures import Future
@@ -29,6 +30,8 @@ from sopdsl.temporal.client import ShardClient, connect
 from sopdsl.temporal.shapes import TASK_QUEUE
 
 T = TypeVar("T")
+
+log = logging.getLogger("sopdsl.temporal")
 
 _CONNECT = 30.0  # seconds to reach the server at start
 
@@ -139,10 +142,15 @@ class TemporalFront:
         if self.closed:
             return
         self.closed = True
-        if self.worker is not None and self._running is not None:
-            self._call(self.worker.shutdown())
-            self._running.result(timeout=30)
-        self._stop_loop()
+        try:
+            if self.worker is not None and self._running is not None:
+                self._call(self.worker.shutdown())
+                self._running.result(timeout=30)
+        except Exception:
+            # A worker that failed (its server gone, say) has nothing left to finish: stop anyway.
+            log.exception("sopdsl run: the Temporal worker did not stop cleanly")
+        finally:
+            self._stop_loop()
 
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
