@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from livestores import fixture_events, read_fixture
 from temporalserver import Recorder
 
@@ -115,3 +116,59 @@ def test_a_plan_change_mid_flow_finishes_flows_as_the_simulator_does(temporal_se
     assert status["plan"] == v2.content_hash
     got = sorted((k.removeprefix("reload/"), a.kind, a.member, a.time) for k, a in recorder.calls)
     assert got == expected
+
+
+WELCOME = """
+timezone "Asia/Shanghai"
+template welcome = "欢迎 {{ member.name }}"
+template day3 = "三天了，{{ member.name }}"
+template day3_new = "三天了，{{ member.name }}，来看看本周直播"
+playbook welcome {
+    on member joins
+    %s
+    do {
+        send welcome to member
+        wait 3 days
+        send %s to member
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("change", "day3"), [("", "三天了，m1"), ("on change migrate", "三天了，m1，来看看本周直播")]
+)
+def test_a_plan_change_mid_wait_finishes_or_migrates_as_the_playbook_says(
+    temporal_server: str, change: str, day3: str
+) -> None:
+    from temporalio.client import Client
+
+    from sopdsl.temporal.client import ShardClient
+    from sopdsl.temporal.shapes import SIGNALLED
+    from sopdsl.temporal.worker import make_worker
+
+    v1 = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(WELCOME % ("", "day3"), "welcome.sop")))
+    v2 = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(WELCOME % (change, "day3_new"), "welcome.sop")))
+    start, day = 1_772_330_400, 86400
+    recorder = Recorder()
+    queue = f"switch{len(change)}"
+
+    async def main() -> None:
+        client = await Client.connect(temporal_server)
+        sender = ShardClient(client, v1, shard=queue, start=start, clock=SIGNALLED, task_queue=queue)
+        async with make_worker(client, v1, recorder.executors(), task_queue=queue):
+            await sender.register([GroupRecord("g1")], at=start)
+            await sender.feed([{"id": "j1", "kind": "join", "member": "m1", "group": "g1", "time": start}])
+            await sender.advance(start + day)
+            await sender.reload(v2, at=start + day)  # m1 is in the middle of the three days' wait
+            await sender.feed(
+                [{"id": "j2", "kind": "join", "member": "m2", "group": "g1", "time": start + day}]
+            )
+            await sender.advance(start + 5 * day)
+            await sender.flush(timeout=60)
+
+    asyncio.run(main())
+    sent = sorted((a.member, a.detail["text"]) for _, a in recorder.calls)
+    assert sent == sorted(
+        [("m1", "欢迎 m1"), ("m1", day3), ("m2", "欢迎 m2"), ("m2", "三天了，m2，来看看本周直播")]
+    )
