@@ -271,18 +271,22 @@ def _set(ctx: Context, step: nodes.SetStep, flow: Flow, where: str) -> model.Ste
         return None
     name = step.attr.field.text
     attribute = ctx.table("attribute").get(name)
-    if attribute is None or attribute.value is None:
+    # A counter playbooks add to can be set too: `set member.streak = 0` resets it.
+    counter = name == "points" or name in ctx.table("counter")
+    if not counter and (attribute is None or attribute.value is None):
         hint = (
             f"member.{name} is kept by the engine and cannot be set"
             if name in MEMBER_FIELDS
-            else did_you_mean(name, ctx.table("attribute")) or f"declare it with `attribute {name}: text`"
+            else did_you_mean(name, [*ctx.table("attribute"), *ctx.table("counter")])
+            or f"declare it with `attribute {name}: text` or `counter {name}`"
         )
-        ctx.error("SOP108", f"'{name}' is not a declared attribute", step.attr.field.span, hint)
+        ctx.error("SOP108", f"'{name}' is not a declared attribute or counter", step.attr.field.span, hint)
         return None
     if not flow.has_member:
         ctx.error("SOP116", f"{where_cap(flow)} has no member to set an attribute on", step.span)
         return None
-    value, ok = check_value(ctx, step.value, flow, attribute.value.type, f"{step.attr.root.value}.{name}")
+    kind = model.ValueType.NUMBER if counter or attribute is None else attribute.value.type
+    value, ok = check_value(ctx, step.value, flow, kind, f"{step.attr.root.value}.{name}")
     if not ok:
         return None
     return model.SetStep(root=step.attr.root.value, attribute=name, value=value, loc=where)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
+from sopdsl.engine.calc import Reader, compile_operand
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
     _DELIVER,
@@ -82,23 +83,11 @@ class _Acting(_Parts):
             if target_member is None:
                 return
             before = target_member.counters.get(step.counter, 0.0)
-            target_member.counters[step.counter] = before + step.amount
-            # A playbook this sets off starts from this step, not from whatever came before.
-            cause, self._cause = self._cause, f"a:{self._key_for(flow)}"
-            try:
-                self._threshold(target_member, step.counter, before, before + step.amount)
-            finally:
-                self._cause = cause
+            self._set_counter(flow, target_member, step.counter, before + step.amount)
             return
         if isinstance(step, lang.SetStep):
-            if target_member is None:
-                return
-            value: Any = step.value
-            if isinstance(value, lang.Ref):
-                value = self._ref_value(value, flow, member, group)
-            target_member.attributes[step.attribute] = (
-                value.isoformat() if isinstance(value, dt.date) else value
-            )
+            if target_member is not None:
+                self._set(flow, c, instr, step, target_member, member, group)
             return
         key = self._key_for(flow)
         action = Action(
@@ -141,10 +130,11 @@ class _Acting(_Parts):
             case lang.InviteStep():
                 action.detail = {"to_group": step.group}
             case lang.CallStep():
-                args = {
-                    k: (self._ref_value(v, flow, member, group) if isinstance(v, lang.Ref) else v)
-                    for k, v in step.args.items()
-                }
+                try:
+                    args = {k: self._value(v, flow, member, group) for k, v in step.args.items()}
+                except (ArithmeticError, TypeError) as exc:
+                    args = {k: v for k, v in step.args.items() if not isinstance(v, lang.Ref | lang.Calc)}
+                    action.status, action.reason = "failed", f"{type(exc).__name__}: {exc}"
                 action.kind = "call"
                 action.detail = {
                     "action": step.action,
@@ -171,6 +161,71 @@ class _Acting(_Parts):
             case _:
                 assert_never(step)
         self._policy(action, tz, flow)
+
+    def _value(
+        self,
+        value: lang.Ref | lang.Literal_ | lang.Calc,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
+    ) -> Any:
+        """What a step reads: a literal as it is, a reference's value, or arithmetic worked out
+        over the flow's member, group and event (errors raise, see `engine/calc.py`)."""
+        if isinstance(value, lang.Ref):
+            return self._ref_value(value, flow, member, group)
+        if isinstance(value, lang.Calc):
+            reader: Reader = lambda ref: lambda m, g, e: self._ref_value(ref, flow, member, group)  # noqa: E731
+            return compile_operand(value, reader)(member, group, flow.event)
+        return value
+
+    def _set(
+        self,
+        flow: Flow,
+        c: _Compiled,
+        instr: Instr,
+        step: lang.SetStep,
+        target: MemberState,
+        member: MemberState | None,
+        group: GroupState | None,
+    ) -> None:
+        """`set`: an attribute takes the value; a counter too (`set member.streak = 0` resets it),
+        its thresholds firing as for `add`. A value that cannot be worked out (division by zero)
+        leaves the field as it was, and the step is recorded as a failed `set`."""
+        try:
+            value = self._value(step.value, flow, member, group)
+        except (ArithmeticError, TypeError) as exc:
+            self._emit(
+                Action(
+                    self.now,
+                    "set",
+                    c.playbook.name,
+                    self._key_for(flow),
+                    member=target.id,
+                    group=flow.group,
+                    target="member",
+                    detail={"field": step.attribute},
+                    status="failed",
+                    reason=f"{type(exc).__name__}: {exc}",
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
+            return
+        if step.attribute in self._counter_names:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self._set_counter(flow, target, step.attribute, float(value))
+            return  # an unset value leaves a counter as it is
+        target.attributes[step.attribute] = value.isoformat() if isinstance(value, dt.date) else value
+
+    def _set_counter(self, flow: Flow, member: MemberState, counter: str, after: float) -> None:
+        before = member.counters.get(counter, 0.0)
+        member.counters[counter] = after
+        # A playbook this sets off starts from this step, not from whatever came before.
+        cause, self._cause = self._cause, f"a:{self._key_for(flow)}"
+        try:
+            self._threshold(member, counter, before, after)
+        finally:
+            self._cause = cause
 
     def _draw(
         self, flow: Flow, c: _Compiled, instr: Instr, step: lang.DrawStep, group: GroupState | None, key: str

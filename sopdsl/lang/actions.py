@@ -11,7 +11,7 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import Field
 
 from sopdsl.lang.base import Model
-from sopdsl.lang.conditions import Literal_, Ref
+from sopdsl.lang.conditions import Calc, Literal_, Ref
 
 __all__ = [
     "Action",
@@ -90,12 +90,13 @@ class AddStep(Model):
 
 
 class SetStep(Model):
-    """Set a member attribute to a literal or to another reference's value."""
+    """Set a member attribute or counter to a literal, another reference's value or arithmetic
+    (`set member.streak = 0` resets a counter; the engine knows a counter's name)."""
 
     kind: Literal["set"] = "set"
     root: Literal["member", "referrer"]
     attribute: str
-    value: Ref | Literal_
+    value: Ref | Literal_ | Calc
     loc: str
 
 
@@ -104,7 +105,7 @@ class CallStep(Model):
 
     kind: Literal["call"] = "call"
     action: str
-    args: dict[str, Ref | Literal_]
+    args: dict[str, Ref | Literal_ | Calc]
     loc: str
 
 
