@@ -95,9 +95,7 @@ def check_calc(ctx: Context, node: nodes.Calc, flow: Flow) -> model.Calc | None:
     return model.Calc(op=node.op, left=left, right=right)  # type: ignore[arg-type]
 
 
-def _calc_operand(
-    ctx: Context, node: nodes.Number | nodes.AttrRef | nodes.Calc, flow: Flow
-) -> model.Operand | None:
+def _calc_operand(ctx: Context, node: nodes.Value, flow: Flow) -> model.Operand | None:
     match node:
         case nodes.Calc():
             return check_calc(ctx, node, flow)
@@ -114,6 +112,9 @@ def _calc_operand(
                 )
                 return None
             return ref
+        case nodes.Str() | nodes.Bool() | nodes.Date():  # the grammar writes none there
+            ctx.error("SOP409", f"{_shown(node)} is not a number", node.span)
+            return None
         case _:
             assert_never(node)
 

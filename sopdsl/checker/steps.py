@@ -226,15 +226,7 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
                 return None
             return model.DissolveStep(loc=where)
         case nodes.Draw():
-            count = values.whole(ctx, step.count, "a number of winners", minimum=1)
-            if not flow.has_group:
-                ctx.error("SOP116", "a playbook for private chats has no group to draw winners in", step.span)
-                return None
-            return (
-                model.DrawStep(count=count, tags=tuple(t.value for t in step.tags), loc=where)
-                if count
-                else None
-            )
+            return _draw(ctx, step, flow, where)
         case _:
             assert_never(step)
 
@@ -290,6 +282,30 @@ def _set(ctx: Context, step: nodes.SetStep, flow: Flow, where: str) -> model.Ste
     if not ok:
         return None
     return model.SetStep(root=step.attr.root.value, attribute=name, value=value, loc=where)
+
+
+_PERIODS = {p.value: p for p in model.CapPeriod}
+
+
+def _draw(ctx: Context, step: nodes.Draw, flow: Flow, where: str) -> model.Step | None:
+    count = values.whole(ctx, step.count, "a number of winners", minimum=1)
+    stock = values.whole(ctx, step.stock, "a draw's stock", minimum=1) if step.stock else None
+    period = _PERIODS.get(step.period.text) if step.period else None
+    if step.period is not None and period is None:
+        ctx.error(
+            "SOP112",
+            f"unknown period '{step.period.text}'",
+            step.period.span,
+            did_you_mean(step.period.text, _PERIODS) or "a draw's stock is per day, week or month",
+        )
+        return None
+    if not flow.has_group:
+        ctx.error("SOP116", "a playbook for private chats has no group to draw winners in", step.span)
+        return None
+    if not count or (step.stock is not None and stock is None):
+        return None
+    tags = tuple(t.value for t in step.tags)
+    return model.DrawStep(count=count, tags=tags, stock=stock, period=period, loc=where)
 
 
 def _wait_for(

@@ -18,6 +18,7 @@ from sopdsl.engine.parts import (
     _Compiled,
     _Parts,
 )
+from sopdsl.engine.policy import period_key
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.errors import EngineError
@@ -240,7 +241,10 @@ class _Acting(_Parts):
         # (a dry run is reproducible), and each draw (next week's has another key) is drawn afresh,
         # unlike a split, which keeps a member in one arm for good.
         digest = hashlib.sha256(f"{self.seed}:draw:{key}".encode()).digest()
-        winners = random.Random(int.from_bytes(digest[:8], "big")).sample(pool, min(step.count, len(pool)))
+        wanted = self._draw_stock(c, instr, step, key, flow) if step.stock is not None else step.count
+        winners = random.Random(int.from_bytes(digest[:8], "big")).sample(pool, min(wanted, len(pool)))
+        if step.stock is not None:
+            self.delivery.stock_used[self._stock_key(c, instr, step)] += len(winners)
         for rank, winner in enumerate(winners, 1):
             detail = {
                 "winners": winner,
@@ -262,6 +266,38 @@ class _Acting(_Parts):
                     trigger=flow.trigger,
                 )
             )
+
+    def _stock_key(self, c: _Compiled, instr: Instr, step: lang.DrawStep) -> str:
+        """Where a draw's winners of this period are counted: beside the coupons' stock, so a
+        snapshot and a journal replay keep them (the period in the plan's zone, one for all groups)."""
+        assert step.period is not None
+        return f"draw:{c.playbook.name}:{instr.loc}:{period_key(step.period, self.now, self.zone)}"
+
+    def _draw_stock(self, c: _Compiled, instr: Instr, step: lang.DrawStep, key: str, flow: Flow) -> int:
+        """How many winners a draw with a stock may give now; with none left, a dropped record says so."""
+        assert step.stock is not None and step.period is not None
+        counted = self._stock_key(c, instr, step)
+        prefix = counted.rsplit(":", 1)[0] + ":"
+        for old in [k for k in self.delivery.stock_used if k.startswith(prefix) and k != counted]:
+            del self.delivery.stock_used[old]  # an earlier period's count is of no further use
+        left = max(step.stock - self.delivery.stock_used.setdefault(counted, 0), 0)
+        if left == 0:
+            self._emit(
+                Action(
+                    self.now,
+                    "draw",
+                    c.playbook.name,
+                    key,
+                    group=flow.group,
+                    target="group",
+                    detail={"of": step.count, "from": list(step.tags)},
+                    status="dropped",
+                    reason=f"stock: {step.stock} winners per {step.period.value}, all drawn",
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
+        return min(step.count, left)
 
     def _to_referrer(self, step: Any) -> bool:
         """Whether a step acts on the member's referrer (asked of pydantic once per step)."""

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from sopdsl.lang.base import Model
 from sopdsl.lang.conditions import Calc, Literal_, Ref
+from sopdsl.lang.declarations import CapPeriod
 
 __all__ = [
     "Action",
@@ -117,11 +118,15 @@ class DissolveStep(Model):
 
 
 class DrawStep(Model):
-    """Draw `count` winners among the group's members (those with any of `tags`, if given)."""
+    """Draw `count` winners among the group's members (those with any of `tags`, if given); with
+    a `stock`, at most that many winners per calendar `period` (day, week, month) over every run
+    of this step, in every group: the prizes there are."""
 
     kind: Literal["draw"] = "draw"
     count: int
     tags: tuple[str, ...] = ()
+    stock: int | None = None
+    period: CapPeriod | None = None
     loc: str
 
 

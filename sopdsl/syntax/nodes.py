@@ -131,7 +131,6 @@ class Root(enum.Enum):
 
 
 Value: TypeAlias = Str | Number | Bool | Date | AttrRef | Calc
-Operand: TypeAlias = Number | AttrRef | Calc  # what arithmetic works on
 
 
 # ---- declarations -----------------------------------------------------------------------
