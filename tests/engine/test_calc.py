@@ -116,3 +116,39 @@ def test_the_streak_case_resets_and_counts_check_ins_per_window() -> None:
     assert [a.detail["text"] for a in praise] == ["阿峰 已连续打卡 2 天，还差 19 天"]
     failed = {(a.kind, a.playbook) for a in run.actions if a.status == "failed"}
     assert failed == {("set", "bonus"), ("when", "ratio")}
+
+
+def test_windows_count_joins_and_leaves_of_the_member() -> None:
+    plan = plan_of(
+        """
+        timezone "Asia/Shanghai"
+        template again = "又回来了"
+        playbook rejoin {
+            on member joins
+            repeat always
+            when joins in last 7 days >= 2 and leaves in last 7 days >= 1
+            do { send again to member }
+        }
+        """
+    )
+    engine = Engine(plan, start=START)
+    engine.add_group("g1")
+    engine.start()
+    for k, kind in enumerate(("join", "leave", "join", "leave"), 1):
+        engine.feed(Event(kind, START + 3600 * k, member="m1", group="g1"))
+    engine.feed(Event("join", START + 9 * 86400, member="m1", group="g1"))  # the first two are old
+    assert [a.time - START for a in engine.log if a.kind == "send"] == [3 * 3600]
+
+
+def test_why_names_the_values_arithmetic_read_and_the_events_a_window_counts(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sopdsl.cli import main
+
+    result = CliRunner().invoke(
+        main, ["why", "m1", "--timeline", str(CASES / "calc.yaml"), "--playbook", "praise"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "✗ member.streak + 1 >= 3    (member.streak = 0)" in result.output
+    # The second check-in of 03-04: the window held two, so the receipt is not sent again.
+    assert "✗ checkins in last 1 day == 1    (checkins kept: 4)" in result.output
