@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
-from sopdsl.engine.calc import Reader, compile_operand
+from sopdsl.engine.calc import Getter, compile_operand
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
     _DELIVER,
@@ -175,7 +175,11 @@ class _Acting(_Parts):
         if isinstance(value, lang.Ref):
             return self._ref_value(value, flow, member, group)
         if isinstance(value, lang.Calc):
-            reader: Reader = lambda ref: lambda m, g, e: self._ref_value(ref, flow, member, group)  # noqa: E731
+
+            def reader(ref: lang.Ref) -> Getter:
+                # Read as `set` reads a reference: the flow's event, a counter unset reads 0.
+                return lambda m, g, e: self._ref_value(ref, flow, member, group)
+
             return compile_operand(value, reader)(member, group, flow.event)
         return value
 
