@@ -11,14 +11,10 @@ from zoneinfo import ZoneInfo
 from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import (
-    _DELIVER,
-    _MAX_CASCADE,
-    _Compiled,
-    _Parts,
-)
+from sopdsl.engine.parts import _MAX_CASCADE, _Compiled, _Parts
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
+from sopdsl.engine.timers import Deliver
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
@@ -249,12 +245,10 @@ class _Acting(_Parts):
             flow.waiting = _HELD
             self._push(
                 decision.until,
-                _DELIVER,
                 flow.playbook,
                 action.member or "",
-                action,
-                (flow.id, flow.token),
-                group=action.group or "",
+                Deliver(action, flow.id, flow.token),
+                action.group or "",
             )
             return True
         else:

@@ -10,14 +10,9 @@ from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import (
-    _RESUME,
-    _TASK_DONE,
-    _TIMEOUT,
-    _Compiled,
-    _Parts,
-)
+from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask, event_wait
+from sopdsl.engine.timers import Resume, TaskDone, Timeout, fields_of
 from sopdsl.plan import Instr, timeutil
 
 
@@ -147,12 +142,10 @@ class _Flows(_Parts):
                 flow.token += 1
                 self._push(
                     timeutil.add(self.now, instr.duration, tz),
-                    _RESUME,
                     flow.playbook,
                     flow.member or "",
-                    flow.id,
-                    flow.token,
-                    group=flow.group or "",
+                    Resume(flow.id, flow.token),
+                    flow.group or "",
                 )
                 return
             else:  # wait_for, assign
@@ -185,11 +178,10 @@ class _Flows(_Parts):
                     if self.task_delay is not None and self.now + self.task_delay < due_by:
                         self._push(
                             self.now + self.task_delay,
-                            _TASK_DONE,
                             flow.playbook,
                             flow.member or "",
-                            key,
-                            group=flow.group or "",
+                            TaskDone(key),
+                            flow.group or "",
                         )
                 else:
                     assert instr.wait is not None
@@ -199,12 +191,10 @@ class _Flows(_Parts):
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(
                     timeutil.add(self.now, timeout, tz),
-                    _TIMEOUT,
                     flow.playbook,
                     flow.member or "",
-                    flow.id,
-                    flow.token,
-                    group=flow.group or "",
+                    Timeout(flow.id, flow.token),
+                    flow.group or "",
                 )
                 return
         if hook is not None:
@@ -276,9 +266,9 @@ class _Flows(_Parts):
             return cause
         if isinstance(cause, Event):
             return f"e:{cause.id}" if cause.id is not None else f"#{self._fed}"
-        due, pb_index, member_id, _group, _seq, kind = cause[:6]
+        due, pb_index, member_id, _group, _seq, timer = cause
         name = self.compiled[pb_index].playbook.name
-        return f"t{kind}:{name}:{member_id}:{due}:" + ":".join(map(str, cause[6:]))
+        return f"t{int(timer.KIND)}:{name}:{member_id}:{due}:" + ":".join(map(str, fields_of(timer)))
 
     def _key_for(self, flow: Flow) -> str:
         """The idempotency key of the flow's next action: what started the flow, whose flow it is,
