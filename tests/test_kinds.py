@@ -148,6 +148,7 @@ def test_every_counter_and_field_reaches_templates() -> None:
 
 def test_every_trigger_kind_has_a_registry_entry_and_a_handler() -> None:
     from sopdsl import lang
+    from sopdsl.engine.trigger_base import TriggerHandler
     from sopdsl.engine.triggers import HANDLERS, handler_for
     from sopdsl.kinds import TRIGGERS
 
@@ -158,3 +159,11 @@ def test_every_trigger_kind_has_a_registry_entry_and_a_handler() -> None:
     for name, cls in names.items():
         sample = cls.model_construct(**{"kind": name})
         assert handler_for(sample) is HANDLERS[name], name
+    # A timed kind arms itself (for a member or a group) and has a timer to come due; a kind fired
+    # by events alone arms nothing, so the base's do-nothing arming is right only for those.
+    for name, spec in TRIGGERS.items():
+        kind = type(HANDLERS[name])
+        arms = (
+            kind.arm_member is not TriggerHandler.arm_member or kind.arm_group is not TriggerHandler.arm_group
+        )
+        assert arms == spec.timed == hasattr(kind, "due"), name
