@@ -10,7 +10,7 @@ from sopdsl import lang
 from sopdsl.engine.parts import _GRACE, _PRIVATE, _Compiled, _Parts
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.engine.timers import CalendarDue
-from sopdsl.engine.triggers import HANDLERS, handler_for
+from sopdsl.engine.triggers import handler_for
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 
@@ -38,10 +38,8 @@ class _Arming(_Parts):
         """Arm a member's absences and dates; `since_in`: where their silence in each group counts
         from, when it is not `since` (the history a member present at the start was given).
         Trigger kinds in the registry's order, each kind's triggers in playbook order."""
-        triggers = self._triggers
-        for kind, handler in HANDLERS.items():
-            for c, t_index, trigger in triggers.get(kind, ()):
-                handler.arm_member(self, c, t_index, trigger, member, since, since_in)
+        for handler, c, t_index, trigger in self._member_armers:
+            handler.arm_member(self, c, t_index, trigger, member, since, since_in)
 
     def _in_scope(self, pb: CompiledPlaybook, group_id: str | None) -> bool:
         scope = pb.scope

@@ -48,12 +48,15 @@ from sopdsl.engine.timers import (
 )
 from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.engine.trigger_absence import ABSENCE
+from sopdsl.engine.trigger_base import TriggerHandler
 from sopdsl.engine.trigger_dates import DATES
 from sopdsl.engine.trigger_group_silent import GROUP_SILENT
 from sopdsl.engine.triggers import HANDLERS
 from sopdsl.errors import EngineError
 from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
+
+_heappush = heapq.heappush  # once per timer armed
 
 
 class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
@@ -156,7 +159,21 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             for c, t_index, trigger in self._absence_on.get("message", ())
             if in_group(trigger, c.playbook)
         ]
+        # The triggers a member's arrival arms, in registry order (kinds fired by events alone arm nothing).
+        self._member_armers = [
+            (handler, c, t_index, trigger)
+            for kind, handler in HANDLERS.items()
+            if type(handler).arm_member is not TriggerHandler.arm_member
+            for c, t_index, trigger in self._triggers.get(kind, ())
+        ]
         self._event_index = dict(plan.event_index)
+        # What a message asks of the plan, asked once here: whether a window counts messages, a
+        # threshold watches their counter, and which playbooks a message starts.
+        self._message_plan = (
+            "message" in self.windows,
+            "messages" in self._watched,
+            self._event_index.get("message"),
+        )
         self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
         self._counter_names = counters
 
@@ -392,12 +409,17 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     def _push(self, due: int, playbook: int, member: str, timer: TimerRecord, group: str = "") -> None:
         # Timers due at one instant run by playbook order, then member id ("" for group-level
         # timers, so they come first), then group id, then creation order: never by dict order.
-        self._seq += 1
-        heapq.heappush(self.heap, (due, playbook, member, group, self._seq, timer))
+        self._seq = seq = self._seq + 1
+        _heappush(self.heap, (due, playbook, member, group, seq, timer))
 
     def _fire(self, entry: tuple[int, int, str, str, int, TimerRecord]) -> None:
         due, pb_index, member_id, _group, _seq, timer = entry
         match timer:
+            case Absence() | SilenceIn() | DateDue() | CalendarDue() | GroupSilent():
+                # A trigger's timer (the most of them, first): what armed it (trigger, subject,
+                # due) names the flows it starts (see `_origin`).
+                self._cause = entry
+                self._trigger_due(timer, self.compiled[pb_index], member_id, due)
             case Resume() | Timeout():
                 flow = self.flows.get(timer.flow)
                 if flow is None or flow.token != timer.token:
@@ -413,11 +435,6 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 self._deliver(timer.action, (timer.flow, timer.token))
             case TaskDone():
                 self._event(Event("task_done", self.now, member=None, data={"task": timer.task}))
-            case Absence() | SilenceIn() | DateDue() | CalendarDue() | GroupSilent():
-                # A trigger's timer: what armed it (trigger, subject, due) names the flows it
-                # starts (see `_origin`).
-                self._cause = entry
-                self._trigger_due(timer, self.compiled[pb_index], member_id, due)
             case _:
                 assert_never(timer)
 

@@ -9,12 +9,14 @@ from zoneinfo import ZoneInfo
 from sopdsl import lang
 from sopdsl.engine import trace
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import _MEMBER_ONLY, _Compiled, _Parts
+from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
 from sopdsl.engine.trigger_event import EVENT
 from sopdsl.plan import CompiledPlaybook, timeutil
+
+_NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
 
 
 class _Happenings(_Parts):
@@ -66,7 +68,7 @@ class _Happenings(_Parts):
                 self._window(member, kind, now)
         else:
             self._other_event(event, member, group, now)
-        key = kind if kind in _MEMBER_ONLY else self._key(event)
+        key = self._key(event) if kind in _NAMED else kind  # `_key`, called only where a name counts
         if member.id in self.waits:
             self._resume_waiting(member.id, key, event)
         starts = self._event_index.get(key)
@@ -89,20 +91,31 @@ class _Happenings(_Parts):
                 group = self.add_group(group_id)
         now = event.time
         member.last_message_at = now
+        if self._message_absence:
+            ABSENCE.posted(self, member, now)
         if group is not None:
             group.last_message_at = now
-        if self._message_absence or self._silence_in_group:
-            ABSENCE.posted(self, member, group, now)
-        if "message" in self.windows:
+            silences = self._silence_in_group
+            if silences:
+                # The common case written out (a dict lookup and a store): the member's silence in
+                # this group is counting, and its pending timer re-checks from this message.
+                key = f"{member_id}\x00{group_id}"
+                for _, _, table in silences:
+                    if key in table:
+                        table[key] = now
+                    else:  # not counting there: `posted_in` arms it (and moves the others again)
+                        ABSENCE.posted_in(self, member, group, now)
+                        break
+        windowed, watched, starts = self._message_plan
+        if windowed:
             self._window(member, "message", now)
         counters = member.counters
         before = counters.get("messages", 0.0)
         counters["messages"] = before + 1
-        if "messages" in self._watched:
+        if watched:
             self._threshold(member, "messages", before, before + 1)
         if member_id in self.waits:
             self._resume_waiting(member_id, "message", event)
-        starts = self._event_index.get("message")
         if starts:
             EVENT.started_by(self, starts, event, member, group_id, now)
 

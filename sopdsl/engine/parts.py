@@ -74,6 +74,11 @@ class _Compiled:
         self.code = compiled.code
         self.schedule = tuple(entry.code for entry in compiled.schedule)
         pb = compiled
+        # Read per start: whether `active` can ever hold a start back, and `repeat` (asked of pydantic once).
+        self.name = pb.name
+        self.per_group = tuple(in_group(trigger, pb) for trigger in pb.triggers)  # see `in_group`
+        self.always_active = pb.active_from is None and pb.active_until is None
+        self.repeat = pb.repeat
         self.guard: Test | None = (
             compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None
         )
@@ -142,6 +147,8 @@ class _Parts(ABC):
     _message_absence: list[tuple[_Compiled, int, dict[str, int]]]
     _silence_in_group: list[tuple[_Compiled, int, dict[str, int]]]
     _event_index: dict[str, tuple[tuple[int, int], ...]]
+    _member_armers: list[tuple[Any, _Compiled, int, Any]]
+    _message_plan: tuple[bool, bool, tuple[tuple[int, int], ...] | None]
     _referrer_steps: dict[int, bool]
     _counter_names: frozenset[str]
 

@@ -14,6 +14,7 @@ from enum import IntEnum
 from typing import Any, ClassVar
 
 import msgspec
+from msgspec.structs import astuple
 
 from sopdsl.engine.actions import Action
 
@@ -124,7 +125,7 @@ def fields_of(timer: TimerRecord) -> tuple[Any, ...]:
         case Deliver():
             return (timer.action, (timer.flow, timer.token))
         case _:
-            return tuple(getattr(timer, name) for name in timer.__struct_fields__)
+            return astuple(timer)
 
 
 def from_fields(kind: Timer, fields: tuple[Any, ...]) -> TimerRecord:

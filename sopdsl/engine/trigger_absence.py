@@ -33,7 +33,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         since: int,
         since_in: Mapping[str, int] | None,
     ) -> None:
-        if in_group(trigger, c.playbook):
+        if c.per_group[t_index]:
             for group_id in sorted(member.groups):
                 if self.applies_in(e, c.playbook, member, group_id):
                     at = since_in.get(group_id, since) if since_in else since
@@ -114,20 +114,23 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
 
     # ---- events ------------------------------------------------------------------------------
 
-    def posted(self, e: _Parts, member: MemberState, group: GroupState | None, now: int) -> None:
-        """A member's message: a member-level silence that already fired counts again from now; a
-        group-scoped one moves its start in that group (the pending timer re-checks when due)."""
+    def posted(self, e: _Parts, member: MemberState, now: int) -> None:
+        """A member's message: a member-level silence that already fired counts again from now (a
+        pending timer re-checks the deadline when due)."""
         member_id = member.id
         for c, t_index, table in e._message_absence:
             if member_id not in table and self.applies(e, c.playbook, member):
                 self.arm(e, c, t_index, member, now)
-        if group is not None and e._silence_in_group:
-            key = membership(member_id, group.id)
-            for c, t_index, table in e._silence_in_group:
-                if key in table:
-                    table[key] = now  # the pending timer re-checks from this message
-                elif self.applies_in(e, c.playbook, member, group.id):
-                    self.arm_in(e, c, t_index, member, group.id, now)
+
+    def posted_in(self, e: _Parts, member: MemberState, group: GroupState, now: int) -> None:
+        """A member's message in a group: a group-scoped silence there moves its start (the pending
+        timer re-checks), or, if it already fired or never counted, counts again from now."""
+        key = membership(member.id, group.id)
+        for c, t_index, table in e._silence_in_group:
+            if key in table:
+                table[key] = now
+            elif self.applies_in(e, c.playbook, member, group.id):
+                self.arm_in(e, c, t_index, member, group.id, now)
 
     def rearm(self, e: _Parts, member: MemberState, triggers: Iterable[tuple[_Compiled, int, Any]]) -> None:
         """An order or an invite: a deadline that already fired counts again from now."""
