@@ -44,7 +44,6 @@ from sopdsl.engine.timers import (
     TaskDone,
     Timeout,
     TimerRecord,
-    TriggerTimer,
 )
 from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.engine.trigger_absence import ABSENCE
@@ -56,7 +55,7 @@ from sopdsl.errors import EngineError
 from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
 
-_heappush = heapq.heappush  # once per timer armed
+_heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, once per timer due
 
 
 class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
@@ -374,7 +373,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             self.start()
         heap = self.heap
         while heap and heap[0][0] <= until:
-            entry = heapq.heappop(heap)
+            entry = _heappop(heap)
             if entry[0] > self.now:
                 self.now = entry[0]
             self._fire(entry)
@@ -391,7 +390,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         heap = self.heap
         time = event.time
         while heap and heap[0][0] < time:
-            entry = heapq.heappop(heap)
+            entry = _heappop(heap)
             if entry[0] > self.now:
                 self.now = entry[0]
             self._fire(entry)
@@ -414,12 +413,24 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     def _fire(self, entry: tuple[int, int, str, str, int, TimerRecord]) -> None:
         due, pb_index, member_id, _group, _seq, timer = entry
+        # A trigger's timer (the most of them, first): what armed it (trigger, subject, due) names
+        # the flows it starts (see `_origin`).
         match timer:
-            case Absence() | SilenceIn() | DateDue() | CalendarDue() | GroupSilent():
-                # A trigger's timer (the most of them, first): what armed it (trigger, subject,
-                # due) names the flows it starts (see `_origin`).
+            case SilenceIn():
                 self._cause = entry
-                self._trigger_due(timer, self.compiled[pb_index], member_id, due)
+                ABSENCE.due_in(self, self.compiled[pb_index], timer, member_id, due)
+            case Absence():
+                self._cause = entry
+                ABSENCE.due(self, self.compiled[pb_index], timer, member_id, due)
+            case DateDue():
+                self._cause = entry
+                DATES.due(self, self.compiled[pb_index], timer, member_id)
+            case CalendarDue():
+                self._cause = entry
+                self._calendar_due(self.compiled[pb_index], timer, due)
+            case GroupSilent():
+                self._cause = entry
+                GROUP_SILENT.due(self, self.compiled[pb_index], timer, due)
             case Resume() | Timeout():
                 flow = self.flows.get(timer.flow)
                 if flow is None or flow.token != timer.token:
@@ -435,20 +446,5 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 self._deliver(timer.action, (timer.flow, timer.token))
             case TaskDone():
                 self._event(Event("task_done", self.now, member=None, data={"task": timer.task}))
-            case _:
-                assert_never(timer)
-
-    def _trigger_due(self, timer: TriggerTimer, c: _Compiled, member_id: str, due: int) -> None:
-        match timer:
-            case Absence():
-                ABSENCE.due(self, c, timer, member_id, due)
-            case SilenceIn():
-                ABSENCE.due_in(self, c, timer, member_id, due)
-            case DateDue():
-                DATES.due(self, c, timer, member_id)
-            case CalendarDue():
-                self._calendar_due(c, timer, due)
-            case GroupSilent():
-                GROUP_SILENT.due(self, c, timer, due)
             case _:
                 assert_never(timer)

@@ -109,13 +109,11 @@ class TaskDone(msgspec.Struct, frozen=True, gc=False):
 TimerRecord = (
     Resume | Timeout | Absence | SilenceIn | DateDue | CalendarDue | GroupSilent | Deliver | TaskDone
 )
-# A trigger's own timers (what armed them names the flows they start); the others belong to flows
-# and are kept across a plan reload.
-TriggerTimer = Absence | SilenceIn | DateDue | CalendarDue | GroupSilent
 RECORDS: dict[Timer, type[TimerRecord]] = {
     record.KIND: record
     for record in (Resume, Timeout, Absence, SilenceIn, DateDue, CalendarDue, GroupSilent, Deliver, TaskDone)
 }
+# A flow's own timers, kept across a plan reload (a trigger's are armed again from the new version).
 FLOW_TIMERS = (Resume, Timeout, Deliver, TaskDone)
 
 
