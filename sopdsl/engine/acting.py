@@ -45,7 +45,9 @@ class _Acting(_Parts):
             )
             if target_member is None:
                 return  # no referrer: nothing to do
-        if isinstance(step, lang.TagStep):
+        # By exact type: an isinstance test against a pydantic model class goes through ABCMeta,
+        # several times dearer, and this runs for every action.
+        if type(step) is lang.TagStep:
             holder: MemberState | GroupState | None = group if step.target == "group" else target_member
             if holder is None:
                 return
@@ -89,7 +91,7 @@ class _Acting(_Parts):
                         )
                     # else a tag change nothing listens to: its state change is already made
             return
-        if isinstance(step, lang.AddStep):
+        if type(step) is lang.AddStep:
             if target_member is None:
                 return
             before = target_member.counters.get(step.counter, 0.0)
@@ -101,7 +103,7 @@ class _Acting(_Parts):
             finally:
                 self._cause = cause
             return
-        if isinstance(step, lang.SetStep):
+        if type(step) is lang.SetStep:
             if target_member is None:
                 return
             value: Any = step.value
