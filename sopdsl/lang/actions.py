@@ -125,8 +125,10 @@ class DrawStep(Model):
     kind: Literal["draw"] = "draw"
     count: int
     tags: tuple[str, ...] = ()
-    stock: int | None = None
-    period: CapPeriod | None = None
+    # Left out of the plan's JSON when unset, so plans compiled before draws had a stock keep
+    # their content hash (a store names its plans by it).
+    stock: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    period: CapPeriod | None = Field(default=None, exclude_if=lambda value: value is None)
     loc: str
 
 
