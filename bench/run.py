@@ -183,15 +183,11 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         result["first_difference"] = None if result["equal"] else "the sharded log differs from the engine's"
         result["actions"] = sum(1 for _ in log.open("rb"))
         log.unlink()
-        # Each process's peak: the parent (which merges) and every shard.
-        result["shard_peak_rss_kb"] = [s["peak_rss_kb"] for s in run.shards]
-        result["shard_start_rss_kb"] = [s["start_rss_kb"] for s in run.shards]
-        # The CPU time on the longest path: the parent's (set-up, merge) and the slowest shard's,
-        # which a loaded machine's wall clock does not show.
-        shard_cpu = [s["cpu_s"] for s in run.shards]
-        result["shard_cpu_s"] = shard_cpu
-        result["critical_cpu_s"] = time.process_time() - cpu + max(shard_cpu, default=0.0)
-        result["shard_members"] = [s["members"] for s in run.shards]
+        # Each shard's peak, what it had at the fork, and its CPU time: the longest path (the
+        # parent's set-up and merge, the slowest shard) is what a loaded machine's clock hides.
+        for name in ("peak_rss_kb", "start_rss_kb", "cpu_s", "members"):
+            result[f"shard_{name}"] = [s[name] for s in run.shards]
+        result["critical_cpu_s"] = time.process_time() - cpu + max(result["shard_cpu_s"], default=0.0)
         result["wall_s"], result["cpu_s"] = wall_done - wall, time.process_time() - cpu + children
     elif what == "careful":
         from careful import first_difference, run_file
