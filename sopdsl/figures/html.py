@@ -142,7 +142,7 @@ def _playbook(pb: dict[str, Any]) -> str:
     goals = "".join(
         f'<tr><td class="text">{escape(goal)}</td>'
         + "".join(
-            f'<td data-playbook="{name}" data-goal="{escape(goal)}" data-figure="{key}">{_value(counts[key])}</td>'
+            f'<td data-playbook="{name}" data-goal="{escape(goal)}" data-measure="{key}">{_value(counts[key])}</td>'
             for key in ("conversions", "converted", "amount")
         )
         + "</tr>"
@@ -174,17 +174,17 @@ def _experiment(experiment: dict[str, Any]) -> str:
         cell = f'data-playbook="{name}" data-arm="{escape(arm["arm"])}"'
         low, high = arm["ci"]
         versus = (
-            f'<td {cell} data-figure="difference">{_percent(arm["difference"])}</td>'
-            f'<td {cell} data-figure="p">{arm["p"]:.4f}（{"Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"}）</td>'
+            f'<td {cell} data-measure="difference">{_percent(arm["difference"])}</td>'
+            f'<td {cell} data-measure="p">{arm["p"]:.4f}（{"Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"}）</td>'
             if "difference" in arm
             else '<td class="text" colspan="2">对照</td>'
         )
         rows.append(
             f'<tr><td class="text">{escape(arm["arm"])}{"（对照组）" if arm["control"] else ""}</td>'
-            f'<td {cell} data-figure="members">{arm["members"]}</td>'
-            f'<td {cell} data-figure="reached">{arm["reached"]}</td>'
-            f'<td {cell} data-figure="converted">{arm["converted"]}</td>'
-            f'<td {cell} data-figure="rate">{_percent(arm["rate"])}</td>'
+            f'<td {cell} data-measure="members">{arm["members"]}</td>'
+            f'<td {cell} data-measure="reached">{arm["reached"]}</td>'
+            f'<td {cell} data-measure="converted">{arm["converted"]}</td>'
+            f'<td {cell} data-measure="rate">{_percent(arm["rate"])}</td>'
             f"<td>{_percent(low)} – {_percent(high)}</td>{versus}</tr>"
         )
     return (
@@ -200,7 +200,7 @@ def _pilot(pilot: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr><td class="text">{FAMILY_LABELS[row["family"]]}·{LABELS[row["figure"]]}</td>'
         + "".join(
-            f'<td data-pilot="{name}" data-figure="{row["family"]}.{row["figure"]}" data-side="{side}">'
+            f'<td data-pilot="{name}" data-measure="{row["family"]}.{row["figure"]}" data-side="{side}">'
             f"{_value(row[side])}</td>"
             for side in ("pilot", "rest", "difference")
         )
