@@ -115,8 +115,8 @@ class Goals:
 
     def touched(self, playbook: str, member: str, time: int, arm: str | None) -> None:
         """A send of `playbook` reached `member` at `time` (from `arm` of its split, if any)."""
-        if playbook in self.arms and arm is not None:
-            self.arms[playbook][arm].reached.add(member)
+        if arm is not None and (count := self.arms.get(playbook, {}).get(arm)) is not None:
+            count.reached.add(member)
         if playbook not in self.with_goals:
             return
         mine = self.touches.setdefault(member, {}).setdefault(playbook, [])
@@ -129,7 +129,10 @@ class Goals:
         if (playbook, member) in self.arm_of:
             return
         self.arm_of[(playbook, member)] = arm
-        self.arms[playbook][arm].assigned[member] = time
+        # An arm the run's first plan did not have (a version loaded since) is counted all the same.
+        count = self.arms.setdefault(playbook, {}).setdefault(arm, ArmCount())
+        self.split_arms.setdefault(playbook, [])
+        count.assigned[member] = time
 
     # ---- what members do ----
 
@@ -229,7 +232,7 @@ def experiment_counts(goals: Goals) -> list[dict[str, Any]]:
         if arms is None:
             continue
         percent: dict[str, float] = {}
-        for name, share, _ in goals.split_arms[pb.name]:
+        for name, share, _ in goals.split_arms.get(pb.name, ()):
             percent.setdefault(name, share)
         shown.extend(
             {
@@ -240,7 +243,7 @@ def experiment_counts(goals: Goals) -> list[dict[str, Any]]:
                     {
                         "arm": name,
                         "control": count.control,
-                        "percent": number(percent[name]),
+                        "percent": number(percent.get(name, 0)),
                         "members": len(count.assigned),
                         "reached": len(count.reached & count.assigned.keys()),
                         "converted": len(count.converted.get(goal.name, ())) if goal is not None else 0,

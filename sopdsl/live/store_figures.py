@@ -60,6 +60,9 @@ class _Cursor(Protocol):
 
     def fetchall(self) -> list[Any]: ...
 
+    @property
+    def rowcount(self) -> int: ...
+
 
 class Tally:
     """What a transaction adds to the figures: sums, and members seen."""
@@ -117,6 +120,23 @@ class Tally:
         elif kind == "kick":
             self.sums[(*where, "removed")] += 1
         return self
+
+
+def counts(status: str, kind: str) -> bool:
+    """Whether an outbox row's outcome counts in the figures (a send or a kick done)."""
+    return status == "done" and kind in ("send", "kick")
+
+
+def record_done(cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequence[Any]) -> None:
+    """Record outbox rows that count (`counts`) with the store's `update` statement, one at a time,
+    and count each only if this transaction is the one that made it done: once per idempotency key."""
+    tallies: dict[str, Tally] = {}
+    for r in rows:
+        cur.execute(update, (r.status, r.attempts, r.failures, r.next_at, r.error, r.id))
+        if cur.rowcount == 1:
+            tallies.setdefault(r.shard, Tally()).done(r.action)
+    for shard, tally in tallies.items():
+        write(cur, sql, shard, tally)
 
 
 def slots(lo: int, hi: int) -> tuple[int, int]:

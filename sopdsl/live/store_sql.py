@@ -301,7 +301,7 @@ class SqlStore(ABC):
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
-        self._count(cur, info.shard, store_figures.Tally().events(bodies))
+        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies))
         if not update:
             return  # the caller writes the shard row itself
         cur.execute(
@@ -367,30 +367,18 @@ class SqlStore(ABC):
             "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
             "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
         )
-        counted = [r for r in rows if r.status == DONE and r.kind in ("send", "kick")]
+        counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
         with self._txn() as cur:
             cur.executemany(
                 update,
                 [
                     (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
                     for r in rows
-                    if r not in counted
+                    if not store_figures.counts(r.status, r.kind)
                 ],
             )
-            # A row that counts in the figures is recorded alone, and counted only if this
-            # transaction is the one that made it done: once per idempotency key.
-            tallies: dict[str, store_figures.Tally] = {}
-            for r in counted:
-                cur.execute(update, (r.status, r.attempts, r.failures, r.next_at, r.error, r.id))
-                if cur.rowcount == 1:
-                    tallies.setdefault(r.shard, store_figures.Tally()).done(r.action)
-            for shard, tally in tallies.items():
-                self._count(cur, shard, tally)
+            store_figures.record_done(cur, self._sql, update, counted)
         self._finished(len(rows))
-
-    def _count(self, cur: Cursor, shard: str, tally: store_figures.Tally) -> None:
-        """Add to the live figures, in the caller's transaction."""
-        store_figures.write(cur, self._sql, shard, tally)
 
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
         """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""
