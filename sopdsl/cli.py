@@ -195,10 +195,7 @@ def project_of(paths: tuple[str, ...]) -> Project | None:
     """The project (sopdsl.toml) the folders given belong to, or the project file given itself;
     None when only files are named or no folder is in a project. A broken project file exits 1
     after its diagnostics."""
-    import sys
-
-    from sopdsl.project import FILE_NAME, ProjectError, find_project, load_project
-    from sopdsl.source import Source
+    from sopdsl.project import FILE_NAME, find_project
     from sopdsl.syntax.loader import display_path
 
     places = [Path(p) for p in paths if Path(p).is_dir() or Path(p).name == FILE_NAME]
@@ -210,6 +207,17 @@ def project_of(paths: tuple[str, ...]) -> Project | None:
         raise click.UsageError(f"the folders given belong to different projects: {shown}")
     path = found.pop()
     assert path is not None
+    return open_project(path)
+
+
+def open_project(path: Path) -> Project:
+    """Read a project file, or exit 1 after its diagnostics."""
+    import sys
+
+    from sopdsl.project import ProjectError, load_project
+    from sopdsl.source import Source
+    from sopdsl.syntax.loader import display_path
+
     try:
         return load_project(path, display_path(path))
     except ProjectError as exc:

@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from sopdsl.cli import EXIT_FOUND, echo_diagnostics, root_option, root_path, write_output
+from sopdsl import lang
+from sopdsl.cli import EXIT_FOUND, echo_diagnostics, open_project, root_option, root_path, write_output
 from sopdsl.cli_dryrun import _fixture_or_exit, _versions, build_plan
 from sopdsl.diagnostics import render
 from sopdsl.dryrun.simulate import simulate, simulate_timeline
@@ -23,6 +24,7 @@ from sopdsl.figures.collect import Collector
 from sopdsl.figures.html import render_html
 from sopdsl.figures.report import build_report
 from sopdsl.plan import Plan
+from sopdsl.project import find_project
 from sopdsl.syntax.loader import display_path
 
 
@@ -48,7 +50,7 @@ def report(paths: tuple[str, ...], timeline: str, fmt: str, output: str | None, 
     It shows per group per day reach, activity, growth and conversion, a funnel per playbook, the
     group calendar (群日历) of the period and the day-one burst, if any."""
     plan = build_plan(paths, root_path(root))
-    data = _report_data(plan, Path(timeline), root_path(root))
+    data = _report_data(plan, Path(timeline), root_path(root), _attribution(paths))
     text = render_html(data) if fmt == "html" else json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if output is None:
         sys.stdout.buffer.write(text.encode("utf-8"))
@@ -57,13 +59,23 @@ def report(paths: tuple[str, ...], timeline: str, fmt: str, output: str | None, 
     click.echo(f"wrote {output}: {len(data['groups'])} group(s) over {len(data['days'])} day(s)", err=True)
 
 
-def _report_data(plan: Plan, path: Path, root: Path | None) -> dict[str, Any]:
+def _attribution(paths: tuple[str, ...]) -> lang.Attribution:
+    """The attribution rule of the project the first path belongs to (sopdsl.toml's `[figures]`),
+    last touch without one; a broken project file exits 1 after its diagnostics."""
+    first = Path(paths[0])
+    found = find_project(first if first.is_dir() else first.parent)
+    if found is None:
+        return lang.Attribution.LAST_TOUCH
+    return lang.Attribution(open_project(found).attribution)
+
+
+def _report_data(plan: Plan, path: Path, root: Path | None, rule: lang.Attribution) -> dict[str, Any]:
     """Run the timeline with a figures collector and build the report's data (or exit 1)."""
     title = f"社群数据报告 · {path.name}"
     if not is_jsonl(path):
         fixture, source = _fixture_or_exit(path)
         versions = _versions(fixture, path, source, root)
-        collector = Collector(fixture.timezone or plan.declarations.timezone)
+        collector = Collector(fixture.timezone or plan.declarations.timezone, rule)
         simulate(plan, fixture, versions=versions, figures=collector)
         records = [group.record() for group in fixture.groups]
         return build_report(plan, collector.figures(), records, fixture.description or title)
@@ -72,7 +84,7 @@ def _report_data(plan: Plan, path: Path, root: Path | None) -> dict[str, Any]:
     except FixtureError as exc:
         echo_diagnostics([(d, None) for d in exc.diagnostics])
         sys.exit(EXIT_FOUND)
-    collector = Collector(stream.header.timezone)
+    collector = Collector(stream.header.timezone, rule)
     try:
         simulate_timeline(plan, stream, _discard, figures=collector)
     except FixtureError as exc:

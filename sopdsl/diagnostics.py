@@ -195,6 +195,11 @@ CODES: Mapping[str, Code] = _codes(
         "`except NAME` and `date in NAME` must name a list declared with `holidays NAME = 2026-10-01..2026-10-07, ...`.",
     ),
     (
+        "SOP125",
+        "invalid goal",
+        'A goal says what counts as a conversion of a playbook: `goal "下单" = member orders within 7 days`, optionally with a condition on the event (`when event.amount >= 100`) before `within`. Its name is a non-empty text on one line, and a playbook names each of its goals once.',
+    ),
+    (
         "SOP201",
         "template syntax error",
         "The template text is not valid Jinja2. Variables are written {{ member.name }}.",
@@ -290,6 +295,11 @@ CODES: Mapping[str, Code] = _codes(
         "SOP501",
         "invalid policy",
         "A policy rule names something the engine cannot limit. Caps are `at most N sends|kicks|coupons|invites per member|group per day|week|month`.",
+    ),
+    (
+        "SOP415",
+        "invalid control arm",
+        "A split has at most one `control` arm, the holdout that gets nothing, and at least one arm that does something: the control is what the other arms are compared with.",
     ),
     ("SOP502", "invalid percentage", "Percentages lie between 0% and 100%."),
     (

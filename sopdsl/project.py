@@ -9,6 +9,9 @@ Output: a `Project` with the deployable set (the files its `deploy` globs match,
     files = ["playbooks/*.sop"]
     exclude = ["playbooks/*.v2.sop"]   # superseded versions: loaded only by fixtures' `reload`
     timezone = "Asia/Shanghai"         # every deployed playbook must say the same
+
+    [figures]
+    attribution = "last touch"         # or "first touch": which playbook a goal's conversion counts for
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sopdsl.source import Source, Span
 
 FILE_NAME = "sopdsl.toml"
 _KEYS = {"files", "exclude", "timezone"}
+ATTRIBUTIONS = ("last touch", "first touch")  # the values of `lang.Attribution`
 
 
 class ProjectError(DiagnosticError):
@@ -40,6 +44,7 @@ class Project:
     files: tuple[Path, ...]
     timezone: str | None
     source: Source
+    attribution: str = ATTRIBUTIONS[0]  # [figures] attribution
 
     @property
     def root(self) -> Path:
@@ -88,10 +93,11 @@ def load_project(path: Path, shown: str | None = None) -> Project:
         return Span.point(shown, source.position(match.start())[0] if match else 1)
 
     found.extend(
-        _problem(f"unknown table or key '{key}'", at(key), did_you_mean(key, ["deploy"]))
+        _problem(f"unknown table or key '{key}'", at(key), did_you_mean(key, ["deploy", "figures"]))
         for key in data
-        if key != "deploy"
+        if key not in ("deploy", "figures")
     )
+    attribution = _attribution(data.get("figures", {}), found, at)
     deploy: Any = data.get("deploy", {})
     if not isinstance(deploy, dict):
         found.append(_problem("`deploy` is a table: [deploy] with files, exclude and timezone", at("deploy")))
@@ -129,7 +135,30 @@ def load_project(path: Path, shown: str | None = None) -> Project:
         found.append(_problem("the deployable set is empty: `exclude` leaves out every file", at("exclude")))
     if found:
         raise ProjectError(found)
-    return Project(path, files, zone, source)
+    return Project(path, files, zone, source, attribution)
+
+
+def _attribution(table: Any, found: list[Diagnostic], at: Any) -> str:
+    """The `[figures]` table's attribution rule (the default when the table or key is missing)."""
+    if not isinstance(table, dict):
+        found.append(_problem("`figures` is a table: [figures] with attribution", at("figures")))
+        return ATTRIBUTIONS[0]
+    found.extend(
+        _problem(f"unknown key '{key}' in [figures]", at(key), did_you_mean(key, ["attribution"]))
+        for key in table
+        if key != "attribution"
+    )
+    value = table.get("attribution", ATTRIBUTIONS[0])
+    if value not in ATTRIBUTIONS:
+        found.append(
+            _problem(
+                f"unknown attribution rule {value!r}",
+                at("attribution"),
+                'write "last touch" (the playbook that reached the member last) or "first touch"',
+            )
+        )
+        return ATTRIBUTIONS[0]
+    return str(value)
 
 
 def _globs(table: dict[str, Any], key: str, found: list[Diagnostic], at: Any) -> list[str]:

@@ -28,6 +28,7 @@ from sopdsl.lang import (
     Duration,
     EventType,
     EventWait,
+    Goal,
     Group,
     Missed,
     Model,
@@ -90,11 +91,12 @@ class IfStep(Model):
 
 
 class Arm(Model):
-    """One arm of an A/B split."""
+    """One arm of an A/B split; `control`: the holdout, which gets nothing (no steps)."""
 
     name: str
     percent: float
     steps: tuple[Step, ...]
+    control: bool = False
 
 
 class SplitStep(Model):
@@ -153,6 +155,7 @@ class Playbook(Model):
     active_until: dt.datetime | None = None
     steps: tuple[Step, ...] = ()
     schedule: tuple[ScheduleEntry, ...] = ()
+    goals: tuple[Goal, ...] = ()
     loc: str
 
 

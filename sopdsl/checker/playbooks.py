@@ -12,6 +12,7 @@ from sopdsl.checker.conditions import check_cond
 from sopdsl.checker.context import Context, loc
 from sopdsl.checker.declarations import calendar_rule
 from sopdsl.checker.flow import Flow, any_step, excluded
+from sopdsl.checker.goals import check_goals
 from sopdsl.checker.settings import check_setting, review_check, setting_word
 from sopdsl.checker.steps import check_block
 from sopdsl.checker.triggers import check_trigger, trigger_flow
@@ -28,8 +29,9 @@ def check_playbook(ctx: Context, decl: nodes.PlaybookDecl, policy: model.Policy)
     do: nodes.DoSetting | None = None
     when: nodes.WhenSetting | None = None
     entries: list[nodes.AtEntry] = []
+    goals: list[nodes.GoalSetting] = []
     for item in decl.items:
-        if not isinstance(item, nodes.OnSetting | nodes.AtEntry):
+        if not isinstance(item, nodes.OnSetting | nodes.AtEntry | nodes.GoalSetting):
             if type(item) in seen:
                 ctx.error(
                     "SOP114",
@@ -51,6 +53,8 @@ def check_playbook(ctx: Context, decl: nodes.PlaybookDecl, policy: model.Policy)
                 do = item
             case nodes.AtEntry():
                 entries.append(item)
+            case nodes.GoalSetting():
+                goals.append(item)
             case (
                 nodes.ScenarioSetting()
                 | nodes.ScopeSetting()
@@ -119,6 +123,7 @@ def check_playbook(ctx: Context, decl: nodes.PlaybookDecl, policy: model.Policy)
         if e is not None
     )
     fields["triggers"] = tuple(triggers)
+    fields["goals"] = check_goals(ctx, goals, has_group)
     fields["loc"] = loc(decl.span)
     review_check(ctx, decl, fields)
     if sum(d.is_error for d in ctx.diagnostics) > before:

@@ -39,7 +39,7 @@ def setting_word(item: nodes.PlaybookItem) -> str:
             return "reviewed by"
         case nodes.DoSetting():
             return "do"
-        case nodes.OnSetting() | nodes.AtEntry():
+        case nodes.OnSetting() | nodes.AtEntry() | nodes.GoalSetting():
             # Never asked: a playbook may have several of each.
             return "setting"
         case _:

@@ -378,7 +378,12 @@ def _split(
     names: set[str] = set()
     ok = True
     for arm in step.arms:
-        if arm.name.text in names:
+        if arm.control and arm.name.text in names:
+            ctx.error(
+                "SOP415", "a split has one control arm", arm.span, "merge the two control arms into one"
+            )
+            ok = False
+        elif arm.name.text in names:
             ctx.error("SOP111", f"split arm '{arm.name.text}' is named twice", arm.name.span)
             ok = False
         names.add(arm.name.text)
@@ -395,7 +400,10 @@ def _split(
             ok = False
         arms.append(
             model.Arm(
-                name=arm.name.text, percent=arm.percent.value, steps=check_block(ctx, arm.body, flow, policy)
+                name=arm.name.text,
+                percent=arm.percent.value,
+                steps=check_block(ctx, arm.body, flow, policy),
+                control=arm.control,
             )
         )
     total = sum(a.percent.value for a in step.arms)
@@ -406,6 +414,14 @@ def _split(
             f"the arms add up to {total:g}%, not 100% ({shares})",
             step.span,
             "adjust the percentages so they sum to 100%",
+        )
+        ok = False
+    if all(arm.control for arm in step.arms):
+        ctx.error(
+            "SOP415",
+            "a split with only a control arm does nothing",
+            step.span,
+            "add an arm that does something, to compare with the control",
         )
         ok = False
     if not flow.has_member:

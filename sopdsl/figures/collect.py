@@ -13,14 +13,16 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.state import Flow
-from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
+from sopdsl.figures.goals import Goals, experiment_counts
+from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay, number
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 _GROWTH = frozenset({"join", "leave", "order"})  # the kinds counted one by one (messages in bulk)
@@ -91,8 +93,10 @@ class Collector:
     """Counts a dry run's figures: attach it to the engine before the run, pass the events through
     `events`, then call `figures` once the run has ended."""
 
-    def __init__(self, zone: str) -> None:
+    def __init__(self, zone: str, attribution: lang.Attribution = lang.Attribution.LAST_TOUCH) -> None:
         self.zone = zone
+        self.attribution = attribution
+        self._goals: Goals | None = None
         tz = timeutil.zone(zone)
         self._event_days = _Days(tz)
         self._action_days = _Days(tz)
@@ -110,6 +114,7 @@ class Collector:
         """Watch `engine` from now on (a sink for its actions, a hook on its steps)."""
         self._engine = engine
         self._first = engine.now
+        self._goals = Goals(engine, self.attribution, timeutil.zone(self.zone))
         engine.sinks.append(self._action)
         chained = engine.on_step
         if chained is None:
@@ -132,8 +137,16 @@ class Collector:
         groups: list[str | None] = []
         members: list[str | None] = []
         note_group, note_member = groups.append, members.append
+        goals = self._goals
+        goal_kinds = goals.kinds if goals is not None else set()
+        # A goal's event is judged once the engine has taken it in (when the next is asked for):
+        # the timers before it have run by then, so the splits and sends before it are known.
+        taken: Event | None = None
         try:
             for event in events:
+                if taken is not None:
+                    goals.event(taken)  # type: ignore[union-attr]
+                    taken = None
                 try:
                     kind = event.kind  # type: ignore[attr-defined]
                 except AttributeError:  # a fixture's reload
@@ -150,9 +163,13 @@ class Collector:
                     note_member(event.member)  # type: ignore[attr-defined]
                 elif kind in _GROWTH:
                     self._count(label, event)  # type: ignore[arg-type]
+                if goal_kinds and kind in goal_kinds:
+                    taken = event  # type: ignore[assignment]
                 yield event
         finally:
             self._tally(label, groups, members)
+            if taken is not None:
+                goals.event(taken)  # type: ignore[union-attr]
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
@@ -206,12 +223,19 @@ class Collector:
         if kind == "send" and action.target != "operator":
             cell = self._cell(day, action.group)
             cell.deliveries += 1
+            reached: Iterable[str] = ()
             if action.target in _DIRECT:
                 if action.member is not None:
-                    cell.reached.add(action.member)
+                    reached = (action.member,)
             elif action.group is not None and (group := self.engine.groups.get(action.group)) is not None:
                 # A post to the group reaches everyone in it at the time.
-                cell.reached.update(group.members)
+                reached = group.members
+            cell.reached.update(reached)
+            goals = self._goals
+            if goals is not None and (action.playbook in goals.with_goals or action.playbook in goals.arms):
+                arm = action.detail.get("arm")
+                for member in reached:
+                    goals.touched(action.playbook, member, time, arm)
         elif kind == "kick":
             self._cell(day, action.group).removed += 1
 
@@ -228,7 +252,9 @@ class Collector:
             cell = today[group] = _Cell()
         return cell
 
-    def _step(self, pb: CompiledPlaybook, flow: Flow, _now: int) -> None:
+    def _step(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+        if flow.arm is not None and flow.member is not None and self._goals is not None:
+            self._goals.assigned(pb.name, flow.member, flow.arm, now)
         # Flow ids only grow, so a flow not seen before is one just begun.
         if flow.id > self._newest_flow:
             self._newest_flow = flow.id
@@ -284,8 +310,25 @@ class Collector:
                 exited=started - completed - left,
                 running=left,
                 actions=by_kind,
+                goals=self._goal_figures(name),
             )
-        return Figures(self.zone, days, names, groups, flows, daily)
+        experiments = experiment_counts(self._goals) if self._goals is not None else []
+        return Figures(self.zone, days, names, groups, flows, daily, experiments)
+
+    def _goal_figures(self, playbook: str) -> dict[str, dict[str, Any]]:
+        """A playbook's goals: conversions, the members converted, their amount, members per arm."""
+        if self._goals is None:
+            return {}
+        return {
+            goal: {
+                "conversions": count.conversions,
+                "converted": len(count.members),
+                "amount": number(count.amount),
+                "arms": {arm: len(members) for arm, members in sorted(count.arms.items())},
+            }
+            for (name, goal), count in self._goals.counts.items()
+            if name == playbook
+        }
 
 
 def _span(first: int, last: int, tz: ZoneInfo) -> list[str]:

@@ -72,6 +72,8 @@ def render_html(report: dict[str, Any]) -> str:
         *(_group(group, days) for group in report["groups"]),
         "<h2>剧本漏斗</h2>",
         *(_playbook(pb) for pb in report["playbooks"]),
+        *(("<h2>实验</h2>", *map(_experiment, report["experiments"])) if report["experiments"] else ()),
+        *(("<h2>试点对比</h2>", *map(_pilot, report["pilots"])) if report["pilots"] else ()),
         "<h2>群日历</h2>",
         _calendar(report["calendar"]),
         "</body></html>\n",
@@ -137,11 +139,79 @@ def _playbook(pb: dict[str, Any]) -> str:
         f'<td data-playbook="{name}" data-flows="{key}">{flows[key]}</td>'
         for key in ("started", "completed", "exited", "running")
     )
+    goals = "".join(
+        f'<tr><td class="text">{escape(goal)}</td>'
+        + "".join(
+            f'<td data-playbook="{name}" data-goal="{escape(goal)}" data-measure="{key}">{_value(counts[key])}</td>'
+            for key in ("conversions", "converted", "amount")
+        )
+        + "</tr>"
+        for goal, counts in pb["goals"].items()
+    )
+    goal_table = (
+        f'<table><tr><th class="text">目标</th><th>转化次数</th><th>转化人数</th><th>金额</th></tr>{goals}</table>'
+        if goals
+        else ""
+    )
     return (
         f'<div class="playbook" data-playbook="{name}"><h3>{escape(pb["title"])} '
         f'<span class="meta">{name}</span></h3>{funnel(stages)}'
         f"<table><tr><th>开始</th><th>走完</th><th>中途退出</th><th>进行中</th></tr><tr>{flow_cells}</tr></table>"
+        f"{goal_table}"
         f'<table><tr><th class="text">动作</th><th class="text">结果</th><th>次数</th></tr>{actions}</table></div>'
+    )
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:.1f}%"
+
+
+def _experiment(experiment: dict[str, Any]) -> str:
+    name = escape(experiment["playbook"])
+    goal = escape(experiment["goal"] or "（未声明目标）")
+    rows = []
+    for arm in experiment["arms"]:
+        cell = f'data-playbook="{name}" data-arm="{escape(arm["arm"])}"'
+        low, high = arm["ci"]
+        versus = (
+            f'<td {cell} data-measure="difference">{_percent(arm["difference"])}</td>'
+            f'<td {cell} data-measure="p">{arm["p"]:.4f}（{"Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"}）</td>'
+            if "difference" in arm
+            else '<td class="text" colspan="2">对照</td>'
+        )
+        rows.append(
+            f'<tr><td class="text">{escape(arm["arm"])}{"（对照组）" if arm["control"] else ""}</td>'
+            f'<td {cell} data-measure="members">{arm["members"]}</td>'
+            f'<td {cell} data-measure="reached">{arm["reached"]}</td>'
+            f'<td {cell} data-measure="converted">{arm["converted"]}</td>'
+            f'<td {cell} data-measure="rate">{_percent(arm["rate"])}</td>'
+            f"<td>{_percent(low)} – {_percent(high)}</td>{versus}</tr>"
+        )
+    return (
+        f'<section class="experiment" data-playbook="{name}"><h3>{name} · 目标「{goal}」'
+        f'<span class="meta">分组后 {escape(experiment["within"] or "-")} 内</span></h3>'
+        '<table><tr><th class="text">组</th><th>人数</th><th>触达</th><th>转化</th><th>转化率</th>'
+        f"<th>95% 置信区间</th><th>与对照之差</th><th>p 值</th></tr>{''.join(rows)}</table></section>"
+    )
+
+
+def _pilot(pilot: dict[str, Any]) -> str:
+    name = escape(pilot["playbook"])
+    rows = "".join(
+        f'<tr><td class="text">{FAMILY_LABELS[row["family"]]}·{LABELS[row["figure"]]}</td>'
+        + "".join(
+            f'<td data-pilot="{name}" data-measure="{row["family"]}.{row["figure"]}" data-side="{side}">'
+            f"{_value(row[side])}</td>"
+            for side in ("pilot", "rest", "difference")
+        )
+        + "</tr>"
+        for row in pilot["figures"]
+    )
+    first, last = pilot["days"]
+    return (
+        f'<section class="pilot" data-pilot="{name}"><h3>{name}：试点群 {escape("、".join(pilot["pilot"]))} '
+        f'对比其他群 {escape("、".join(pilot["rest"]))}</h3><p class="meta">{first} 至 {last}，每群每天平均</p>'
+        f'<table><tr><th class="text">数据</th><th>试点群</th><th>其他群</th><th>差</th></tr>{rows}</table></section>'
     )
 
 

@@ -66,7 +66,7 @@ class GroupDay:
 
     def family(self, name: str) -> dict[str, int | float]:
         """One family's figures by their JSON names."""
-        return {figure: _number(getattr(self, figure)) for figure in FAMILIES[name]}
+        return {figure: number(getattr(self, figure)) for figure in FAMILIES[name]}
 
 
 _FIELDS = tuple(f for figures in FAMILIES.values() for f in figures if f != "net")
@@ -84,6 +84,7 @@ class FlowFigures:
     exited: int = 0
     running: int = 0
     actions: dict[str, dict[str, int]] = field(default_factory=dict)
+    goals: dict[str, dict[str, Any]] = field(default_factory=dict)  # goal → its figures (`goals.py`)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class Figures:
     groups: dict[str, dict[str, GroupDay]]
     playbooks: dict[str, FlowFigures]
     daily_actions: dict[str, dict[str, int]] = field(default_factory=dict)
+    experiments: list[dict[str, Any]] = field(default_factory=list)  # per split playbook and goal
 
     def family(self, name: str) -> dict[str, dict[str, dict[str, int | float]]]:
         """One family of per-group figures: group → day → figure → value."""
@@ -116,6 +118,7 @@ class Figures:
                     "running": f.running,
                 },
                 "actions": f.actions,
+                **({"goals": f.goals} if f.goals else {}),  # only a playbook that declares goals
             }
             for name, f in self.playbooks.items()
         }
@@ -137,9 +140,10 @@ class Figures:
             },
             "playbooks": self.flows_json(),
             "daily_actions": self.daily_actions,
+            "experiments": self.experiments,
         }
 
 
-def _number(value: float) -> int | float:
+def number(value: float) -> int | float:
     """Whole amounts as integers, so JSON shows 30, not 30.0."""
     return int(value) if isinstance(value, float) and value.is_integer() else value

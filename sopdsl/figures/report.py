@@ -14,6 +14,7 @@ from typing import Any
 
 from sopdsl import lang
 from sopdsl.engine.records import GroupRecord
+from sopdsl.figures.experiments import experiments, pilots
 from sopdsl.figures.model import FAMILIES, Figures
 from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import agenda
@@ -28,6 +29,9 @@ BURST_FACTOR = 3.0
 def build_report(plan: Plan, figures: Figures, groups: Iterable[GroupRecord], title: str) -> dict[str, Any]:
     """The report's data for a run's figures (`groups`: the run's registered groups, whose
     calendar is shown)."""
+    groups = list(groups)
+    declared = plan.declarations.groups
+    tags = {g.id: tuple(g.tags) or (declared[g.id].tags if g.id in declared else ()) for g in groups}
     return {
         "title": title,
         "zone": figures.zone,
@@ -37,6 +41,8 @@ def build_report(plan: Plan, figures: Figures, groups: Iterable[GroupRecord], ti
         "playbooks": _playbooks(plan, figures),
         "calendar": _calendar(plan, figures, groups),
         "burst": day_one_burst(figures),
+        "experiments": experiments(figures),
+        "pilots": pilots(plan, figures, tags),
     }
 
 
@@ -75,8 +81,14 @@ def _playbooks(plan: Plan, figures: Figures) -> list[dict[str, Any]]:
                 "funnel": [
                     {"stage": "started", "label": "开始", "count": f.started},
                     {"stage": "completed", "label": "走完", "count": f.completed},
+                    # Each goal: the members it converted (see `goals.py` for how they count).
+                    *(
+                        {"stage": f"goal:{goal}", "label": goal, "count": counts["converted"]}
+                        for goal, counts in f.goals.items()
+                    ),
                 ],
                 "actions": f.actions,
+                "goals": f.goals,
                 "actions_done": done,
                 "actions_total": total,
             }

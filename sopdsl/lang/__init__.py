@@ -66,6 +66,8 @@ from sopdsl.lang.declarations import Overflow as Overflow
 from sopdsl.lang.declarations import Policy as Policy
 from sopdsl.lang.declarations import Template as Template
 from sopdsl.lang.declarations import Weekly as Weekly
+from sopdsl.lang.goals import Attribution as Attribution
+from sopdsl.lang.goals import Goal as Goal
 from sopdsl.lang.triggers import EventPattern as EventPattern
 from sopdsl.lang.triggers import Missed as Missed
 from sopdsl.lang.triggers import OnAbsence as OnAbsence

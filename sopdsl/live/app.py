@@ -80,6 +80,17 @@ def create_app(service: Service) -> ASGIApp:
         text = await run_in_threadpool(service.metrics)
         return Response(text, media_type=CONTENT_TYPE)
 
+    async def report(request: Request) -> Response:
+        from sopdsl.live.report import answer
+        from sopdsl.live.runtime import Runtime
+
+        if not isinstance(service.runtime, Runtime):
+            return refuse(HTTPStatus.NOT_FOUND, "this service keeps no live figures")
+        status, body, media = await run_in_threadpool(answer, service.runtime, dict(request.query_params))
+        if status != HTTPStatus.OK:
+            return refuse(status, body)
+        return Response(body, media_type=media)
+
     async def openapi(request: Request) -> Response:
         return Answer(describe())
 
@@ -125,6 +136,7 @@ def create_app(service: Service) -> ASGIApp:
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/report", report, methods=["GET"]),
     ]
     from sopdsl.live.admin import admin_routes
 

@@ -100,6 +100,30 @@ _PATHS: dict[str, Any] = {
     "/health": {"get": {"summary": "Health with uptime and the timer loop's last error", "security": []}},
     "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4)"}},
     "/openapi.json": {"get": {"summary": "This description", "security": []}},
+    "/report": {
+        "get": {
+            "summary": "The report of the live figures of local days `from` to `to`: HTML, or JSON",
+            "parameters": [
+                {
+                    "name": "from",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "format": "date"},
+                },
+                {
+                    "name": "to",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "format": "date"},
+                },
+                {"name": "format", "in": "query", "schema": {"enum": ["html", "json"], "default": "html"}},
+            ],
+            "responses": {
+                "200": {"description": "The report", "content": {"text/html": {}, "application/json": {}}},
+                "400": {"description": "A day or the format is wrong, or the range is over 366 days"},
+            },
+        }
+    },
 }
 
 

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
+from sopdsl.live.store_figures import Found
 
 SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
 
@@ -173,6 +174,11 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, int]:
         """Totals over all shards: events_in, actions_out, pending, failures, parked."""
+        ...
+
+    def figures(self, shard: str, lo: int, hi: int) -> Found:
+        """The shard's live figures of engine times [lo, hi): sums and members seen, per group and
+        15-minute slot (see `sopdsl.live.store_figures`)."""
         ...
 
     def close(self) -> None:

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from sopdsl.live import store_figures
 from sopdsl.live.store import (
     DONE,
     DRY_RUN,
@@ -44,6 +46,8 @@ class MemoryStore:
         self._purged_out = 0
         self._purged_failures = 0
         self._snapshots: dict[str, tuple[int, bytes]] = {}
+        self._sums: dict[tuple[str, str, int, str], float] = defaultdict(float)  # shard, group, slot, figure
+        self._seen: set[tuple[str, str, int, str, str]] = set()  # ... and member
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -143,6 +147,22 @@ class MemoryStore:
                 self._event_ids[info.shard].add(body["id"])
             if body.get("op") == "event":
                 info.events += 1
+        self._count(info.shard, store_figures.Tally().events(bodies))
+
+    def _count(self, shard: str, tally: store_figures.Tally) -> None:
+        for (group, slot, figure), value in tally.sums.items():
+            self._sums[(shard, group, slot, figure)] += value
+        self._seen.update((shard, *seen) for seen in tally.seen)
+
+    def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
+        """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""
+        first, last = store_figures.slots(lo, hi)
+        with self._lock:
+            sums = [
+                (g, s, f, v) for (sh, g, s, f), v in self._sums.items() if sh == shard and first <= s < last
+            ]
+            seen = [(g, s, f, m) for (sh, g, s, f, m) in self._seen if sh == shard and first <= s < last]
+        return sorted(sums), sorted(seen)
 
     def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""
@@ -194,6 +214,8 @@ class MemoryStore:
                 stored.status, stored.attempts, stored.failures = row.status, row.attempts, row.failures
                 stored.next_at, stored.error = row.next_at, row.error
                 self._row_leases.pop(row.id, None)
+                if row.status == DONE:
+                    self._count(row.shard, store_figures.Tally().done(row.action))
 
     def requeue(self, shard: str, key: str, now: int) -> bool:
         """Put a parked row back to pending."""

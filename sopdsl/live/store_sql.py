@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from sopdsl.errors import StoreError
+from sopdsl.live import store_figures
 from sopdsl.live.redact import redact_url
 from sopdsl.live.store import (
     DONE,
@@ -127,6 +128,8 @@ class SqlStore(ABC):
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
                     cur.execute(statement.format(id=self.id_type, blob=self.blob_type))
+            for statement in store_figures.SCHEMA:  # added apart from the versions: see store_figures
+                cur.execute(statement)
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(
@@ -298,6 +301,7 @@ class SqlStore(ABC):
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
+        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies))
         if not update:
             return  # the caller writes the shard row itself
         cur.execute(
@@ -359,15 +363,27 @@ class SqlStore(ABC):
         """Record dispatches' outcomes and end their leases, in one transaction."""
         if not rows:
             return
+        update = self._sql(
+            "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
+            "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
+        )
+        counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
         with self._txn() as cur:
             cur.executemany(
-                self._sql(
-                    "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
-                    "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
-                ),
-                [(r.status, r.attempts, r.failures, r.next_at, r.error, r.id) for r in rows],
+                update,
+                [
+                    (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
+                    for r in rows
+                    if not store_figures.counts(r.status, r.kind)
+                ],
             )
+            store_figures.record_done(cur, self._sql, update, counted)
         self._finished(len(rows))
+
+    def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
+        """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""
+        with self._txn() as cur:
+            return store_figures.read(cur, self._sql, shard, lo, hi)
 
     def requeue(self, shard: str, key: str, now: int) -> bool:
         """Put a parked row back to pending."""

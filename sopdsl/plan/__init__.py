@@ -35,12 +35,27 @@ class TemplateField(Model):
     field: str
 
 
+def _without_empty(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    """A record's JSON without the named fields where they are empty or false (fields added to a
+    format after it was out: records without them are written, and hashed, as before)."""
+    for name in names:
+        if not data.get(name):
+            data.pop(name, None)
+    return data
+
+
 class SplitArm(Model):
-    """An arm of a split: its share and where its steps start."""
+    """An arm of a split: its share and where its steps start; `control`: the holdout."""
 
     name: str
     percent: float
     pc: int
+    control: bool = False
+
+    @model_serializer(mode="wrap")
+    def _without_default_control(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after format 3 was out: an arm that is not a control is written (and hashed) as before.
+        return _without_empty(handler(self), "control")
 
 
 class Instr(Model):
@@ -91,7 +106,13 @@ class CompiledPlaybook(Model):
     active_until: dt.datetime | None = None
     code: tuple[Instr, ...]
     schedule: tuple[CompiledEntry, ...] = ()
+    goals: tuple[lang.Goal, ...] = ()  # for the figures: the engine does not read them
     loc: str
+
+    @model_serializer(mode="wrap")
+    def _without_goals(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after format 3 was out: a playbook without goals is written (and hashed) as before.
+        return _without_empty(handler(self), "goals")
 
 
 class CompiledTemplate(Model):
@@ -111,11 +132,7 @@ class CompiledTemplate(Model):
     def _without_empty_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # Added after format 3 was out: a template without them is written (and hashed) as before,
         # so a plan compiled earlier loads with its hash, and so does the same playbook compiled now.
-        data: dict[str, Any] = handler(self)
-        for name in ("attachments", "mentions"):
-            if not data.get(name):
-                data.pop(name, None)
-        return data
+        return _without_empty(handler(self), "attachments", "mentions")
 
 
 class Declarations(Model):

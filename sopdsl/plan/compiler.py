@@ -146,6 +146,7 @@ def _playbook(playbook: model.Playbook) -> CompiledPlaybook:
         active_until=playbook.active_until,
         code=tuple(flatten(playbook.steps)),
         schedule=schedule,
+        goals=playbook.goals,
         loc=playbook.loc,
     )
 
@@ -293,7 +294,7 @@ def _emit_split(step: model.SplitStep, code: list[Instr]) -> None:
     arms: list[SplitArm] = []
     exits: list[int] = []
     for arm in step.arms:
-        arms.append(SplitArm(name=arm.name, percent=arm.percent, pc=len(code)))
+        arms.append(SplitArm(name=arm.name, percent=arm.percent, pc=len(code), control=arm.control))
         _emit(arm.steps, code)
         exits.append(len(code))
         code.append(Instr(op="jump", loc=step.loc))

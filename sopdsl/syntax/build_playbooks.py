@@ -61,6 +61,13 @@ class PlaybookBuilders:
     def pb_reviewed(self, span: Span, children: list[Any]) -> n.ReviewSetting:
         return n.ReviewSetting(tuple(children[0]), span)
 
+    def goal_when(self, span: Span, children: list[Any]) -> tuple[str, Any]:
+        return ("when", children[0])
+
+    def pb_goal(self, span: Span, children: list[Any]) -> n.GoalSetting:
+        cond = next((c[1] for c in children if isinstance(c, tuple) and c and c[0] == "when"), None)
+        return n.GoalSetting(children[0], children[1], cond, children[-1], span)
+
     def pb_do(self, span: Span, children: list[Any]) -> n.DoSetting:
         block: _Block = children[0]
         return n.DoSetting(tuple(block), block.braced, span)

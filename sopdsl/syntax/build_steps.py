@@ -59,6 +59,14 @@ class StepBuilders:
         block: _Block = children[2]
         return n.Arm(children[0], children[1], tuple(block), block.braced, span)
 
+    def control_arm(self, span: Span, children: list[Any]) -> n.Arm:
+        word = len("control")
+        at = Span(
+            span.path, span.start, span.start + word, span.line, span.column, span.line, span.column + word
+        )
+        name = n.Name("control", at)
+        return n.Arm(name, children[0], (), False, span, control=True)
+
     def split(self, span: Span, children: list[Any]) -> n.Split:
         return n.Split(tuple(children), span)
 

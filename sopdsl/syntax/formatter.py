@@ -269,6 +269,9 @@ class _Printer:
             self.row(indent, head, s.span.start, s.span.end)
 
     def arm(self, arm: n.Arm, indent: int) -> None:
+        if arm.control:
+            self.row(indent, f"control {arm.percent.text}%", arm.span.start, arm.span.end)
+            return
         head = f"{arm.name.text} {arm.percent.text}%"
         self.stepped(indent, head, arm.span, arm.percent.span.end, arm.body, arm.braced)
 

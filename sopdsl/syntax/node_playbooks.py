@@ -18,6 +18,7 @@ if TYPE_CHECKING:
         Cond,
         DateTime,
         Duration,
+        EventPattern,
         Name,
         PlaybookItem,
         Repeat,
@@ -144,6 +145,18 @@ class AtEntry(_Node):
     cond: Cond | None
     steps: tuple[Step, ...]
     braced: bool
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class GoalSetting(_Node):
+    """`goal "下单" = member orders [when C] within 7 days`: a conversion the playbook's figures
+    count, when the member does it within that long of being reached."""
+
+    name: Str
+    pattern: EventPattern
+    cond: Cond | None
+    within: Duration
     span: Span
 
 

@@ -126,13 +126,15 @@ class If(_Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Arm(_Node):
-    """`red 50% { ... }` inside a split."""
+    """`red 50% { ... }` inside a split; `control 20%`: the holdout, which gets nothing (its
+    name is `control`, its body empty)."""
 
     name: Name
     percent: Number
     body: tuple[Step, ...]
     braced: bool
     span: Span
+    control: bool = False
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -77,6 +77,7 @@ from sopdsl.syntax.node_playbooks import AtEntry as AtEntry
 from sopdsl.syntax.node_playbooks import AuthorSetting as AuthorSetting
 from sopdsl.syntax.node_playbooks import ChangeSetting as ChangeSetting
 from sopdsl.syntax.node_playbooks import DoSetting as DoSetting
+from sopdsl.syntax.node_playbooks import GoalSetting as GoalSetting
 from sopdsl.syntax.node_playbooks import MissedSetting as MissedSetting
 from sopdsl.syntax.node_playbooks import OnSetting as OnSetting
 from sopdsl.syntax.node_playbooks import PlaybookDecl as PlaybookDecl
@@ -273,7 +274,7 @@ OptionSetting: TypeAlias = (
     | ReviewSetting
 )
 
-PlaybookItem: TypeAlias = OptionSetting | OnSetting | WhenSetting | DoSetting | AtEntry
+PlaybookItem: TypeAlias = OptionSetting | OnSetting | WhenSetting | DoSetting | AtEntry | GoalSetting
 
 
 # The declarations that define a name in a symbol table before playbooks are checked.

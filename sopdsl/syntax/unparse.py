@@ -206,6 +206,9 @@ def _setting(item: n.PlaybookItem) -> str:
         return f"author {_str(item.author)}"
     if isinstance(item, n.ReviewSetting):
         return f"reviewed by {_strs(item.reviewers)}"
+    if isinstance(item, n.GoalSetting):
+        when = f" when {_cond(item.cond)}" if item.cond is not None else ""
+        return f"goal {_str(item.name)} = {_event(item.pattern)}{when} within {_duration(item.within)}"
     raise TypeError(f"not a one-line playbook item: {type(item).__name__}")
 
 

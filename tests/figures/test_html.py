@@ -111,3 +111,52 @@ def test_the_report_shows_in_chromium_the_figures_of_the_json_report(case: str, 
 def _number(text: str) -> int | float:
     value = float(text)
     return int(value) if value.is_integer() else value
+
+
+def test_the_report_shows_in_chromium_each_arm_of_g5_and_the_pilot_of_g6(tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    playbooks = HERE.parent.parent / "playbooks"
+    pages = {}
+    for case in ("G5_ab_poster", "G6_pilot_groups"):
+        for fmt in ("json", "html"):
+            args = [
+                "report",
+                str(playbooks / f"{case}.sop"),
+                "--timeline",
+                str(playbooks / f"{case}.yaml"),
+                "--format",
+                fmt,
+                "-o",
+                str(tmp_path / f"{case}.{fmt}"),
+            ]
+            assert CliRunner().invoke(main, args).exit_code == 0
+        pages[case] = json.loads((tmp_path / f"{case}.json").read_text(encoding="utf-8"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((tmp_path / "G5_ab_poster.html").as_uri())
+            arms = page.eval_on_selector_all(
+                "td[data-arm]", "cells => cells.map(c => [c.dataset.arm, c.dataset.measure, c.innerText])"
+            )
+            page.goto((tmp_path / "G6_pilot_groups.html").as_uri())
+            pilot = page.eval_on_selector_all(
+                "td[data-pilot]", "cells => cells.map(c => [c.dataset.measure, c.dataset.side, c.innerText])"
+            )
+        finally:
+            browser.close()
+    (experiment,) = pages["G5_ab_poster"]["experiments"]
+    counts = {(arm, key): text for arm, key, text in arms if key in ("members", "reached", "converted")}
+    assert counts == {
+        (arm["arm"], key): str(arm[key])
+        for arm in experiment["arms"]
+        for key in ("members", "reached", "converted")
+    }
+    rates = {arm: text for arm, key, text in arms if key == "rate"}
+    assert rates == {arm["arm"]: f"{arm['rate'] * 100:.1f}%" for arm in experiment["arms"]}
+    (compared,) = pages["G6_pilot_groups"]["pilots"]
+    assert {(measure, side): _number(text) for measure, side, text in pilot} == {
+        (f"{row['family']}.{row['figure']}", side): row[side]
+        for row in compared["figures"]
+        for side in ("pilot", "rest", "difference")
+    }

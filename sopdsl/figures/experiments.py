@@ -1,0 +1,83 @@
+"""The report's comparisons: each experiment's arms against its control (rates with their 95%
+intervals, the difference and a significance test), and each pilot's groups against the rest
+over the same days.
+
+An experiment without a control arm compares its arms with its first arm. A pilot is a playbook
+that names its groups (`in groups a, b`); the rest are the run's other groups that share a tag
+with a pilot group (all the others if none does), over the days the playbook is active in the run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sopdsl.figures.model import FAMILIES, Figures, number
+from sopdsl.figures.stats import compare, wilson
+from sopdsl.plan import Plan
+
+_ROUND = 4  # digits of rates, intervals and p-values in the report
+
+
+def experiments(figures: Figures) -> list[dict[str, Any]]:
+    """Each experiment (a split playbook and one of its goals) with the statistics of its arms."""
+    shown = []
+    for experiment in figures.experiments:
+        arms = experiment["arms"]
+        control = next((arm for arm in arms if arm["control"]), arms[0] if arms else None)
+        rows = []
+        for arm in arms:
+            n, x = arm["members"], arm["converted"]
+            low, high = wilson(x, n)
+            row: dict[str, Any] = {
+                **arm,
+                "rate": round(x / n, _ROUND) if n else 0,
+                "ci": [round(low, _ROUND), round(high, _ROUND)],
+                "baseline": arm is control,
+            }
+            if control is not None and arm is not control:
+                vs = compare(x, n, control["converted"], control["members"])
+                row.update(difference=round(vs.difference, _ROUND), test=vs.test, p=round(vs.p_value, _ROUND))
+            rows.append(row)
+        shown.append({**experiment, "arms": rows})
+    return shown
+
+
+def pilots(plan: Plan, figures: Figures, tags: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Each playbook that names its groups, against the run's comparable other groups: the mean
+    per group per day of every figure (`tags`: each group's tags in the run)."""
+    shown = []
+    for pb in plan.playbooks:
+        if pb.scope.kind != "named":
+            continue
+        pilot = [g for g in pb.scope.groups if g in figures.groups]
+        others = [g for g in figures.groups if g not in pb.scope.groups and g in tags]
+        pilot_tags = {t for g in pilot for t in tags.get(g, ())}
+        rest = [g for g in others if pilot_tags & set(tags[g])] or others
+        first = pb.active_from.date().isoformat() if pb.active_from else ""
+        last = pb.active_until.date().isoformat() if pb.active_until else "9999"
+        days = [day for day in figures.days if first <= day <= last]
+        if not pilot or not rest or not days:
+            continue
+        rows = []
+        for family, names in FAMILIES.items():
+            for name in names:
+                mean_pilot = _mean(figures, pilot, days, family, name)
+                mean_rest = _mean(figures, rest, days, family, name)
+                rows.append(
+                    {
+                        "family": family,
+                        "figure": name,
+                        "pilot": mean_pilot,
+                        "rest": mean_rest,
+                        "difference": number(round(mean_pilot - mean_rest, _ROUND)),
+                    }
+                )
+        shown.append(
+            {"playbook": pb.name, "pilot": pilot, "rest": rest, "days": [days[0], days[-1]], "figures": rows}
+        )
+    return shown
+
+
+def _mean(figures: Figures, groups: list[str], days: list[str], family: str, name: str) -> int | float:
+    total = sum(figures.groups[g][day].family(family)[name] for g in groups for day in days)
+    return number(round(total / (len(groups) * len(days)), _ROUND))

@@ -1,0 +1,256 @@
+"""Goal conversions and experiment arms, observed from outside the engine.
+
+A playbook's goal (`goal "下单" = member orders within 7 days`) converts when the member does the
+event within that long of being *touched* by the playbook: a send done to them, or to a group they
+are in. When several playbooks with a matching goal touched the member in time, the conversion
+counts for one of them, by the attribution rule (`lang.Attribution`, the project file's
+`[figures] attribution`): the last to touch them, or the first. It counts for the arm of the split
+the touch came from.
+
+An experiment is judged apart from attribution, by assignment (intention to treat): a member is in
+an arm from the moment the split put them there, whether or not anything reached them (the control
+arm's members never are), and converts when they do a goal's event within its time of that moment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sopdsl import lang
+from sopdsl.engine.conditions import Test, compile_cond
+from sopdsl.engine.engine import Engine
+from sopdsl.engine.events import Event
+from sopdsl.figures.model import number
+from sopdsl.plan import event_key, timeutil
+
+_TAGGED = {"tag": "tagged", "untag": "untagged"}
+
+
+def key_of(event: Event) -> str:
+    """An event's index key, as `plan.event_key` gives a pattern's (the engine's own spelling)."""
+    if event.kind in _TAGGED:
+        return f"{_TAGGED[event.kind]}:{event.name}"
+    if event.kind == "custom":
+        return f"custom:{event.name}"
+    return event.kind
+
+
+def wire_kind(pattern: lang.EventPattern) -> str:
+    """The wire kind (`Event.kind`) of the events a pattern matches."""
+    key = event_key(pattern)
+    kind = key.split(":", 1)[0]
+    return {"tagged": "tag", "untagged": "untag"}.get(kind, kind)
+
+
+@dataclass(frozen=True, slots=True)
+class _Goal:
+    playbook: str
+    goal: lang.Goal
+    test: Test | None
+    seconds: int  # `within` in minutes or hours, exact; else -1: by the calendar
+
+
+@dataclass(slots=True)
+class GoalCount:
+    """One goal's conversions so far: events, distinct members, their amounts; per arm too."""
+
+    conversions: int = 0
+    members: set[str] = field(default_factory=set)
+    amount: float = 0
+    arms: dict[str, set[str]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ArmCount:
+    """One arm of an experiment: when each member was put in it, who was reached, who converted
+    (per goal)."""
+
+    control: bool = False
+    assigned: dict[str, int] = field(default_factory=dict)
+    reached: set[str] = field(default_factory=set)
+    converted: dict[str, set[str]] = field(default_factory=dict)
+
+
+class Goals:
+    """The goal and experiment counts of a run (see the module's docstring)."""
+
+    def __init__(self, engine: Engine, rule: lang.Attribution, tz: ZoneInfo) -> None:
+        self.engine = engine
+        self.rule = rule
+        self.tz = tz
+        members = engine.members
+        self.by_key: dict[str, list[_Goal]] = {}
+        self.kinds: set[str] = set()
+        self.longest = 0
+        self.counts: dict[tuple[str, str], GoalCount] = {}
+        self.with_goals: set[str] = set()
+        for pb in engine.plan.playbooks:
+            for goal in pb.goals:
+                test = compile_cond(goal.cond, members.get) if goal.cond is not None else None
+                exact = goal.within.unit in (lang.Unit.MINUTE, lang.Unit.HOUR)
+                seconds = goal.within.amount * _SECONDS[goal.within.unit] if exact else -1
+                self.by_key.setdefault(event_key(goal.pattern), []).append(
+                    _Goal(pb.name, goal, test, seconds)
+                )
+                self.kinds.add(wire_kind(goal.pattern))
+                self.counts[(pb.name, goal.name)] = GoalCount()
+                self.with_goals.add(pb.name)
+                # Touches older than the longest goal's time are forgotten (a day a clock change
+                # lengthens is covered by the hour added to each).
+                self.longest = max(self.longest, goal.within.amount * (_SECONDS[goal.within.unit] + 3600))
+        # member → playbook → the times it touched them (within the longest goal's time), with the arm
+        self.touches: dict[str, dict[str, list[tuple[int, str | None]]]] = {}
+        self.arms: dict[str, dict[str, ArmCount]] = {}  # playbook → arm → counts
+        self.arm_of: dict[tuple[str, str], str] = {}  # (playbook, member) → arm, for good
+        self.split_arms: dict[str, list[tuple[str, float, bool]]] = {}
+        for pb in engine.plan.playbooks:
+            arms = [arm for code in _codes(pb) for instr in code for arm in instr.arms]
+            if arms:
+                self.split_arms[pb.name] = [(a.name, a.percent, a.control) for a in arms]
+                self.arms[pb.name] = {a.name: ArmCount(control=a.control) for a in arms}
+
+    # ---- what the engine decides ----
+
+    def touched(self, playbook: str, member: str, time: int, arm: str | None) -> None:
+        """A send of `playbook` reached `member` at `time` (from `arm` of its split, if any)."""
+        if arm is not None and (count := self.arms.get(playbook, {}).get(arm)) is not None:
+            count.reached.add(member)
+        if playbook not in self.with_goals:
+            return
+        mine = self.touches.setdefault(member, {}).setdefault(playbook, [])
+        if mine and time - mine[0][0] > self.longest:
+            mine[:] = [t for t in mine if time - t[0] <= self.longest]
+        mine.append((time, arm))
+
+    def assigned(self, playbook: str, member: str, arm: str, time: int) -> None:
+        """The split of `playbook` put `member` in `arm` (the first time counts: arms are for good)."""
+        if (playbook, member) in self.arm_of:
+            return
+        self.arm_of[(playbook, member)] = arm
+        # An arm the run's first plan did not have (a version loaded since) is counted all the same.
+        count = self.arms.setdefault(playbook, {}).setdefault(arm, ArmCount())
+        self.split_arms.setdefault(playbook, [])
+        count.assigned[member] = time
+
+    # ---- what members do ----
+
+    def event(self, event: Event) -> None:
+        """Count the conversions an event makes, once the engine has taken it in (its condition
+        sees the member as the event left them)."""
+        goals = self.by_key.get(key_of(event))
+        member = event.member
+        if not goals or member is None:
+            return
+        state = self.engine.members.get(member)
+        group = self.engine.groups.get(event.group) if event.group else None
+        time = event.time
+        met = [g for g in goals if g.test is None or _holds(g.test, state, group, event.data, time, self.tz)]
+        if not met:
+            return
+        self._experiments(met, member, time)
+        self._attribute(met, member, time, event.data)
+
+    def _experiments(self, met: list[_Goal], member: str, time: int) -> None:
+        for g in met:
+            arm = self.arm_of.get((g.playbook, member))
+            if arm is None:
+                continue
+            count = self.arms[g.playbook][arm]
+            if self._in_time(g, count.assigned[member], time):
+                count.converted.setdefault(g.goal.name, set()).add(member)
+
+    def _attribute(self, met: list[_Goal], member: str, time: int, data: dict[str, Any]) -> None:
+        touches = self.touches.get(member)
+        if not touches:
+            return
+        best: tuple[int, str, str | None] | None = None  # (touch time, playbook, arm)
+        for g in met:
+            for at, arm in touches.get(g.playbook, ()):
+                if not self._in_time(g, at, time):
+                    continue
+                better = (
+                    best is None
+                    or (self.rule is lang.Attribution.LAST_TOUCH and at >= best[0])
+                    or (self.rule is lang.Attribution.FIRST_TOUCH and at < best[0])
+                )
+                if better:
+                    best = (at, g.playbook, arm)
+        if best is None:
+            return
+        _, playbook, arm = best
+        amount = data.get("amount", 0)
+        for g in met:
+            if g.playbook != playbook:
+                continue
+            count = self.counts[(playbook, g.goal.name)]
+            count.conversions += 1
+            count.members.add(member)
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                count.amount += amount
+            if arm is not None:
+                count.arms.setdefault(arm, set()).add(member)
+
+    def _in_time(self, g: _Goal, since: int, time: int) -> bool:
+        # Strictly after: what the event itself set off (a split, a send) is no cause of it.
+        if time <= since:
+            return False
+        if g.seconds >= 0:
+            return time - since <= g.seconds
+        return time <= timeutil.add(since, g.goal.within, self.tz)  # days and longer keep the wall time
+
+
+_SECONDS = {
+    lang.Unit.MINUTE: 60,
+    lang.Unit.HOUR: 3600,
+    lang.Unit.DAY: 86400,
+    lang.Unit.WEEK: 7 * 86400,
+    lang.Unit.MONTH: 31 * 86400,
+    lang.Unit.YEAR: 366 * 86400,
+}
+
+
+def _codes(pb: Any) -> list[Any]:
+    return [pb.code, *(entry.code for entry in pb.schedule)]
+
+
+def _holds(test: Test, *args: Any) -> bool:
+    """A goal's condition; one the member's data cannot answer (a wrong type) does not hold."""
+    try:
+        return test(*args)
+    except (TypeError, ValueError, ArithmeticError):
+        return False
+
+
+def experiment_counts(goals: Goals) -> list[dict[str, Any]]:
+    """Each split playbook's arms, per goal of it (or once, with no conversions, if it has none):
+    members assigned, reached and converted (JSON-ready; `report.py` adds the statistics)."""
+    shown: list[dict[str, Any]] = []
+    for pb in goals.engine.plan.playbooks:
+        arms = goals.arms.get(pb.name)
+        if arms is None:
+            continue
+        percent: dict[str, float] = {}
+        for name, share, _ in goals.split_arms.get(pb.name, ()):
+            percent.setdefault(name, share)
+        shown.extend(
+            {
+                "playbook": pb.name,
+                "goal": goal.name if goal is not None else None,
+                "within": f"{goal.within.amount} {goal.within.unit.value}s" if goal is not None else None,
+                "arms": [
+                    {
+                        "arm": name,
+                        "control": count.control,
+                        "percent": number(percent.get(name, 0)),
+                        "members": len(count.assigned),
+                        "reached": len(count.reached & count.assigned.keys()),
+                        "converted": len(count.converted.get(goal.name, ())) if goal is not None else 0,
+                    }
+                    for name, count in arms.items()
+                ],
+            }
+            for goal in (pb.goals or (None,))
+        )
+    return shown

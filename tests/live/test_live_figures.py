@@ -1,0 +1,125 @@
+"""Live figures: counted in the store as events are journaled and sends are done, queried by date
+range, and served as the report by `GET /report`. The shop community of tests/figures/cases, run
+live, gives the figures its dry run gives (tests/figures/goldens/), on every store."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiclient import Client
+from livestores import KINDS, fixture_events, fixture_setup, read_fixture, store_url
+
+import sopdsl
+from sopdsl.dryrun.simulate import to_epoch
+from sopdsl.engine.actions import Action
+from sopdsl.live.app import create_app
+from sopdsl.live.dispatch import ACTION_KINDS
+from sopdsl.live.runtime import ManualClock, Runtime
+from sopdsl.live.service import Service
+from sopdsl.live.store import DONE
+
+CASES = Path(__file__).parent.parent / "figures" / "cases"
+GOLDENS = Path(__file__).parent.parent / "figures" / "goldens"
+
+
+def golden(name: str) -> dict[str, Any]:
+    data = json.loads((GOLDENS / f"{name}.json").read_text(encoding="utf-8"))
+    data.pop("_why")
+    return dict(data)
+
+
+def run_shop(url: str) -> Runtime:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "shop.sop"))))
+    fixture = read_fixture(CASES / "shop.yaml")
+    zone = plan.declarations.timezone
+    clock = ManualClock(to_epoch(fixture.start, zone))
+
+    def executed(action: Action, key: str) -> None:
+        return None
+
+    rt = Runtime(plan, url, executors=dict.fromkeys(ACTION_KINDS, executed), clock=clock)
+    fixture_setup(rt, fixture, zone)
+    for event in fixture_events(fixture, zone):
+        clock.set(event["time"])
+        rt.feed(event)
+    assert fixture.end is not None
+    clock.set(to_epoch(fixture.end, zone))
+    rt.tick()
+    rt.dispatch()
+    return rt
+
+
+@pytest.fixture(params=KINDS)
+def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    """The shop community run live on each store."""
+    rt = run_shop(store_url(request.param, tmp_path, request))
+    yield rt
+    rt.close()
+
+
+def client_of(rt: Runtime) -> Client:
+    return Client(
+        create_app(Service(rt, zone="Asia/Shanghai", host="127.0.0.1", tokens=None, log=io.StringIO()))
+    )
+
+
+def family(data: dict[str, Any], name: str) -> dict[str, Any]:
+    return {g["id"]: {row["day"]: row[name] for row in g["days"]} for g in data["groups"] if any(g["days"])}
+
+
+def test_live_figures_of_the_shop_equal_its_dry_runs(shop: Runtime) -> None:
+    client = client_of(shop)
+    answer = client.get("/report?from=2026-03-02&to=2026-03-04&format=json")
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["days"] == ["2026-03-02", "2026-03-03", "2026-03-04"]
+    for name in ("activity", "growth", "conversion"):
+        got = family(data, name)
+        assert {g: got[g] for g in golden(name)} == golden(name), name
+    # Deliveries as the dry run's; live, a post to the group reaches only the members it names.
+    deliveries = {
+        g: {d: c["deliveries"] for d, c in days.items()} for g, days in family(data, "reach").items()
+    }
+    assert {g: deliveries[g] for g in ("g1", "g2")} == {
+        g: {d: c["deliveries"] for d, c in days.items()} for g, days in golden("reach").items()
+    }
+    page = client.get("/report?from=2026-03-02&to=2026-03-04")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'data-group="g1" data-day="2026-03-02" data-figure="activity.messages">3<' in page.text
+    # One day is a range too: 3 March only.
+    one = client.get("/report?from=2026-03-03&to=2026-03-03&format=json").json()
+    assert family(one, "conversion")["g2"] == {"2026-03-03": {"orders": 2, "buyers": 1, "amount": 35.5}}
+
+
+def test_a_send_is_reached_once_per_idempotency_key(shop: Runtime) -> None:
+    rt = shop
+    before = rt.store.figures(rt.shard, 0, 2**40)
+    done = [r for r in rt.store.outbox(rt.shard) if r.status == DONE and r.kind == "send"]
+    assert done
+    # An outcome recorded again (a worker whose lease ran out finishing late) counts nothing more.
+    for row in done:
+        row.status = DONE
+    rt.store.finish(done, rt.worker)
+    assert rt.store.figures(rt.shard, 0, 2**40) == before
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("?to=2026-03-04", "from=YYYY-MM-DD"),
+        ("?from=2026-3-2&to=2026-03-04", "YYYY-MM-DD"),
+        ("?from=2026-03-04&to=2026-03-02", "must not be after"),
+        ("?from=2026-03-02&to=2026-03-04&format=pdf", "html or json"),
+    ],
+)
+def test_a_wrong_report_query_is_400_and_says_why(query: str, says: str) -> None:
+    rt = run_shop("memory://")
+    answer = client_of(rt).get(f"/report{query}")
+    rt.close()
+    assert answer.status_code == 400
+    assert says in answer.json()["error"]
