@@ -6,12 +6,11 @@ answers; groups and members registered through the runtime's journal (`Runtime.r
 they survive restarts and replay exactly; tasks read from the engine (the flows waiting in an
 `assign … within … else`) and finished with a `task_done` event, so a task not done by its
 deadline takes its `else` branch as the engine decides. Claims (who is on a task) are the
-service's own and kept in memory: a restart forgets who claimed what, never the task.
+service's own, kept in the store's task table (`store_tasks.py`), so a restart forgets none.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -76,8 +75,6 @@ PATHS: dict[str, Any] = {
 def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]]) -> list[Route]:
     """The admin API's routes over `service`; `json_body` reads a request's JSON within the limits."""
     runtime: Any = service.runtime
-    claims: dict[str, str] = {}  # task key -> who claimed it
-    claiming = threading.Lock()
 
     def zone() -> str:
         return str(runtime.plan.declarations.timezone)
@@ -161,9 +158,10 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
     async def list_tasks(request: Request) -> Response:
         tasks = await run_in_threadpool(runtime.read, _tasks)
         details = await run_in_threadpool(_task_details, runtime, {t["key"] for t in tasks})
+        marks = await run_in_threadpool(runtime.store.task_marks, runtime.shard)
         for task in tasks:
             task.update(details.get(task["key"], {}))
-            task["claimed_by"] = claims.get(task["key"])
+            task["claimed_by"] = marks[task["key"]].claimed_by if task["key"] in marks else None
         return answer({"tasks": tasks})
 
     async def claim(request: Request) -> Response:
@@ -177,8 +175,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
-        with claiming:
-            holder = claims.setdefault(key, who)
+        holder = await run_in_threadpool(runtime.store.claim_task, runtime.shard, key, who)
         if holder != who:
             return problem(HTTPStatus.CONFLICT, f"task '{key}' is claimed by {holder}")
         return answer({"key": key, "claimed_by": who})
@@ -193,7 +190,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         status, body = await run_in_threadpool(
             service.submit, {"kind": "task_done", "data": {"task": key}, "id": f"task_done:{key}"}
         )
-        claims.pop(key, None)
+        await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
         return answer({"key": key, **body}, status)
 
     return [

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
+from sopdsl.live.store_tasks import TaskMark
 
-SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
+SCHEMA_VERSION = 3  # 2: shards record the plan they run now (plan_now); engine snapshots. 3: task marks
 
 # Outbox statuses: waiting for (or being retried by) an executor; delivered; given up on after the
 # retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by
@@ -173,6 +174,18 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, int]:
         """Totals over all shards: events_in, actions_out, pending, failures, parked."""
+        ...
+
+    def claim_task(self, shard: str, key: str, who: str) -> str:
+        """Claim a staff task for `who` unless someone holds it; who holds it now."""
+        ...
+
+    def finish_task(self, shard: str, key: str) -> None:
+        """Mark a staff task done."""
+        ...
+
+    def task_marks(self, shard: str) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished, by key."""
         ...
 
     def close(self) -> None:

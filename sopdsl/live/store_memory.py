@@ -6,6 +6,7 @@ Input and output as `sopdsl.live.store.Store`. Nothing survives the process; one
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ from sopdsl.live.store import (
     ShardInfo,
     Step,
 )
+from sopdsl.live.store_tasks import TaskMark
 
 
 class MemoryStore:
@@ -44,6 +46,7 @@ class MemoryStore:
         self._purged_out = 0
         self._purged_failures = 0
         self._snapshots: dict[str, tuple[int, bytes]] = {}
+        self._tasks: dict[tuple[str, str], TaskMark] = {}
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -245,6 +248,26 @@ class MemoryStore:
                 "parked": statuses.count(PARKED),
                 "failed": statuses.count(FAILED),
             }
+
+    def claim_task(self, shard: str, key: str, who: str) -> str:
+        """Claim a staff task for `who` unless someone holds it; who holds it now."""
+        with self._lock:
+            mark = self._tasks.get((shard, key), TaskMark(key))
+            if mark.claimed_by is None:
+                mark = self._tasks[shard, key] = dataclasses.replace(mark, claimed_by=who)
+            return str(mark.claimed_by)
+
+    def finish_task(self, shard: str, key: str) -> None:
+        """Mark a staff task done."""
+        with self._lock:
+            self._tasks[shard, key] = dataclasses.replace(
+                self._tasks.get((shard, key), TaskMark(key)), done=True
+            )
+
+    def task_marks(self, shard: str) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished, by key."""
+        with self._lock:
+            return {key: mark for (s, key), mark in self._tasks.items() if s == shard}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -28,6 +28,7 @@ from sopdsl.live.store import (
     Step,
     check_version,
 )
+from sopdsl.live.store_tasks import SqlTasks
 
 # Explicit, numbered migrations: step N takes a store from version N-1 to N. `{id}` is the
 # dialect's auto-numbered primary key. Never edit a released step; add the next one.
@@ -59,6 +60,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE sopdsl_shards ADD COLUMN plan_now TEXT NOT NULL DEFAULT ''",
         "CREATE TABLE sopdsl_snapshots (shard TEXT PRIMARY KEY, seq BIGINT NOT NULL, body {blob} NOT NULL)",
     ),
+    # 3: the task inbox's claims and done marks (`store_tasks.py`), so a restart keeps them.
+    (
+        """CREATE TABLE sopdsl_tasks (
+            shard TEXT NOT NULL, key TEXT NOT NULL, claimed_by TEXT, done INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (shard, key))""",
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
@@ -81,7 +88,7 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
 
-class SqlStore(ABC):
+class SqlStore(SqlTasks, ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str
