@@ -312,6 +312,7 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
     protected: list[str] = []
     mixes: list[model.ContentMix] = []
     quiet_span: Span | None = None
+    escalate: Span | None = None
     for rule in rules:
         match rule:
             case nodes.QuietHours():
@@ -339,6 +340,22 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
                 mix = _content_mix(ctx, rule)
                 if mix is not None:
                     mixes.append(mix)
+            case nodes.Escalate():
+                if escalate is not None:
+                    ctx.error(
+                        "SOP114",
+                        "the chief owner tasks escalate to is set twice",
+                        rule.span,
+                        f"first set at line {escalate.line}",
+                    )
+                    continue
+                escalate = rule.span
+                if not rule.to.value.strip() or "\n" in rule.to.value:
+                    ctx.error(
+                        "SOP501", "tasks escalate to a staff member: name one, on one line", rule.to.span
+                    )
+                else:
+                    fields["escalate_to"] = rule.to.value.strip()
             case _:
                 assert_never(rule)
     return model.Policy.model_validate(

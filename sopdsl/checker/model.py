@@ -50,6 +50,7 @@ class AssignStep(Model):
     text: str
     target: Target
     within: Duration
+    message: str | None = None  # the template staff are asked to send
     then: tuple[Step, ...] = ()
     otherwise: tuple[Step, ...] = ()
     loc: str

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sopdsl.checker.context import Context
     from sopdsl.source import Span
 
-_MEMBER_TARGETS = {nodes.Target.MEMBER, nodes.Target.REFERRER}
+_MEMBER_TARGETS = {nodes.Target.MEMBER, nodes.Target.REFERRER, nodes.Target.OWNER}
 
 
 def check_block(
@@ -90,6 +90,41 @@ def _target(
         ctx.error("SOP116", f"a playbook for private chats has no group to {verb}", span)
         return False
     return True
+
+
+def _assignee(ctx: Context, step: nodes.Assign, flow: Flow) -> bool:
+    """A task goes to the contact's owner (a member's flow) or the group's operator (a group's)."""
+    allowed = {nodes.Target.OPERATOR, nodes.Target.OWNER}
+    if not _target(ctx, step.target, allowed, flow, step.span, "assign a task to"):
+        return False
+    if step.target is nodes.Target.OPERATOR and not flow.has_group:
+        ctx.error(
+            "SOP116",
+            "a playbook for private chats has no group operator to assign a task to",
+            step.span,
+            "assign it `to owner`: the contact's owner (跟进人)",
+        )
+        return False
+    return True
+
+
+def _task_message(ctx: Context, step: nodes.Assign, flow: Flow) -> tuple[bool, str | None]:
+    """Whether a task's message is right, and the template it asks staff to send (None: none)."""
+    if step.message is None:
+        return True, None
+    template = ctx.lookup("template", "SOP104", step.message.text, step.message.span)
+    if template is None:
+        return False, None
+    template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
+    if template.mentions:
+        ctx.error(
+            "SOP207",
+            f"template '{template.name}' mentions the member, which a message staff send by hand cannot",
+            step.message.span,
+            "leave `mentioning member` to templates sent to a group",
+        )
+        return False, None
+    return True, str(template.name)
 
 
 def _mentionable(ctx: Context, template: str, step: nodes.Send, flow: Flow) -> bool:
@@ -180,19 +215,21 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
         case nodes.SetStep():
             return _set(ctx, step, flow, where)
         case nodes.Assign():
-            ok = _target(ctx, step.target, {nodes.Target.OPERATOR}, flow, step.span, "assign a task to")
+            ok = _assignee(ctx, step, flow)
+            message_ok, message = _task_message(ctx, step, flow)
             within = values.duration(ctx, step.within)
             text_vars = templates.variables(ctx, step.text.value, step.text.span, step.text.long, "task text")
             if text_vars:
                 template_use(ctx, text_vars, flow, step.span, "the task text")
             then = check_block(ctx, step.then or (), flow, policy)
             otherwise = check_block(ctx, step.otherwise or (), flow, policy)
-            if not ok or within is None or text_vars is None:
+            if not ok or within is None or text_vars is None or not message_ok:
                 return None
             return model.AssignStep(
                 text=step.text.value,
-                target="operator",
+                target=step.target.value,
                 within=within,
+                message=message,
                 then=then,
                 otherwise=otherwise,
                 loc=where,

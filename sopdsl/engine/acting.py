@@ -15,17 +15,17 @@ from sopdsl.engine.parts import (
     _DELIVER,
     _MAX_CASCADE,
     _Compiled,
-    _Parts,
 )
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
+from sopdsl.engine.tasks import _Tasks
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
 _HELD = WaitDelivery()  # frozen and field-less: one will do for every held action
 
 
-class _Acting(_Parts):
+class _Acting(_Tasks):
     """Actions: deciding each one, the delivery policy, applying what it changes, the log."""
 
     def _act(

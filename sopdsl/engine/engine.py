@@ -50,7 +50,7 @@ from sopdsl.engine.parts import (
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
-from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
+from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.switching import _Switching
 from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.errors import EngineError
@@ -477,6 +477,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 if flow is None or flow.token != token:
                     return
                 if timer is Timer.TIMEOUT:
+                    if isinstance(flow.waiting, WaitTask):
+                        self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
                     self._unwait(flow)
                     instr = self.compiled[flow.playbook].code_of(flow.entry)[flow.pc]
                     flow.pc = instr.jump if instr.jump is not None else flow.pc + 1

@@ -12,12 +12,11 @@ from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
     _RESUME,
-    _TASK_DONE,
     _TIMEOUT,
     _Compiled,
     _Parts,
 )
-from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask, event_wait
+from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
 from sopdsl.plan import Instr, timeutil
 
 
@@ -160,37 +159,7 @@ class _Flows(_Parts):
                 if op == "assign":
                     assert instr.duration is not None
                     timeout = instr.duration
-                    key = self._key_for(flow)
-                    text = self._render_text(instr.text or "", instr.parts, flow, member, group)
-                    due_by = timeutil.add(self.now, instr.duration, tz)
-                    self._emit(
-                        Action(
-                            self.now,
-                            "task",
-                            c.playbook.name,
-                            key,
-                            member=flow.member,
-                            group=flow.group,
-                            target="operator",
-                            detail={
-                                "text": text,
-                                "operator": group.operator if group else None,
-                                "due": timeutil.aware(due_by, tz).isoformat(),
-                            },
-                            loc=instr.loc,
-                            trigger=flow.trigger,
-                        )
-                    )
-                    flow.waiting = WaitTask(key)
-                    if self.task_delay is not None and self.now + self.task_delay < due_by:
-                        self._push(
-                            self.now + self.task_delay,
-                            _TASK_DONE,
-                            flow.playbook,
-                            flow.member or "",
-                            key,
-                            group=flow.group or "",
-                        )
+                    self._assign(flow, c, instr, member, group, tz)  # the task and its wait (tasks.py)
                 else:
                     assert instr.wait is not None
                     timeout = instr.wait.timeout

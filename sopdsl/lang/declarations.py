@@ -70,7 +70,7 @@ class Group(Model):
     operator: str | None = None
 
 
-def _empty(value: tuple[object, ...]) -> bool:
+def _empty(value: tuple[object, ...] | str | None) -> bool:
     return not value
 
 
@@ -299,6 +299,9 @@ class Policy(Model):
     caps: tuple[Cap, ...] = ()
     protected_tags: tuple[str, ...] = ()
     content_mix: tuple[ContentMix, ...] = ()
+    # `escalate tasks to "陈主管"`: the chief owner, who gets every staff task still undone at its
+    # deadline. Left out of the plan's JSON when unset, so a plan compiled before keeps its hash.
+    escalate_to: str | None = Field(default=None, exclude_if=_empty)
 
 
 CalendarRule: TypeAlias = Annotated[Weekly | Interval | Dates | Cron, Field(discriminator="kind")]

@@ -165,6 +165,8 @@ def missing_executors(plan: Plan, table: Mapping[str, Executor | CustomAction]) 
                 step = instr.action
                 if instr.op == "assign":
                     needed["task"] = None
+                    if plan.declarations.policy.escalate_to is not None:
+                        needed["escalate"] = None
                 elif instr.op == "act" and step is not None and step.kind in ACTION_KINDS:
                     if isinstance(step, lang.CallStep):
                         if f"call:{step.action}" not in table and "call" not in table:

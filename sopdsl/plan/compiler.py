@@ -263,6 +263,8 @@ def _emit_wait(step: model.WaitForStep | model.AssignStep, code: list[Instr]) ->
                 text=step.text,
                 parts=template_parts(step.text),
                 loc=step.loc,
+                to="owner" if step.target == "owner" else None,
+                template=step.message,
             )
         )
     _emit(step.then, code)

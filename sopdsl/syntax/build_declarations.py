@@ -162,6 +162,9 @@ class DeclarationBuilders:
     def content_mix(self, span: Span, children: list[Any]) -> n.ContentMix:
         return n.ContentMix(children[0], children[1], children[2], span)
 
+    def escalate(self, span: Span, children: list[Any]) -> n.Escalate:
+        return n.Escalate(children[0], span)
+
     def policy_decl(self, span: Span, children: list[Any]) -> n.PolicyDecl:
         return n.PolicyDecl(tuple(children), span)
 

@@ -249,7 +249,9 @@ class _Printer:
             self.outcomes(indent, s, head, head_end)
         elif isinstance(s, n.Assign):
             head = f"assign {_str(s.text)} to {s.target.value} within {_duration(s.within)}"
-            self.outcomes(indent, s, head, s.within.span.end)
+            if s.message is not None:
+                head += f" with message {s.message.text}"
+            self.outcomes(indent, s, head, (s.message or s.within).span.end)
         else:
             self.row(indent, _simple_step(s), s.span.start, s.span.end)
 

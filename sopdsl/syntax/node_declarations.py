@@ -284,6 +284,14 @@ class ContentMix(_Node):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Escalate(_Node):
+    """`escalate tasks to "陈主管"`: who gets a staff task still undone at its deadline."""
+
+    to: Str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class PolicyDecl(_Node):
     """`policy { ... }`."""
 

@@ -59,6 +59,7 @@ from sopdsl.syntax.node_declarations import ContentMix as ContentMix
 from sopdsl.syntax.node_declarations import CounterDecl as CounterDecl
 from sopdsl.syntax.node_declarations import CouponDecl as CouponDecl
 from sopdsl.syntax.node_declarations import CouponOption as CouponOption
+from sopdsl.syntax.node_declarations import Escalate as Escalate
 from sopdsl.syntax.node_declarations import EventDecl as EventDecl
 from sopdsl.syntax.node_declarations import Field as Field
 from sopdsl.syntax.node_declarations import GroupDecl as GroupDecl
@@ -165,7 +166,7 @@ class GroupOptionKind(enum.Enum):
 CalSpec: TypeAlias = CalWeekly | CalInterval | CalDates | CalCron
 
 
-PolicyRule: TypeAlias = QuietHours | Cap | Protect | ContentMix
+PolicyRule: TypeAlias = QuietHours | Cap | Protect | ContentMix | Escalate
 
 
 # ---- scopes, triggers, calendar expressions ----------------------------------------------
@@ -249,6 +250,7 @@ class Target(enum.Enum):
     GROUP = "group"
     OPERATOR = "operator"
     REFERRER = "referrer"
+    OWNER = "owner"  # the contact's owner (跟进人): whom a task about a contact goes to
 
 
 Step: TypeAlias = Action | Assign | Wait | WaitFor | If | Split | Stop

@@ -136,6 +136,8 @@ def _rule(rule: n.PolicyRule) -> str:
         return text
     if isinstance(rule, n.Protect):
         return f"never kick members tagged {_strs(rule.tags)}"
+    if isinstance(rule, n.Escalate):
+        return f"escalate tasks to {_str(rule.to)}"
     return f"at least {rule.percent.text}% of sends tagged {_str(rule.tag)} in {_scope(rule.scope)}"
 
 

@@ -623,7 +623,7 @@ def _l4(program: model.Program, pbs: list[model.Playbook]) -> None:
         b for b in branching.branches if any(t.tags == ("to-reactivate",) for t in of(b.steps, model.TagStep))
     ]
     complaint = [b for b in branching.branches if of(b.steps, model.AssignStep)]
-    assert busy and complaint and of(complaint[0].steps, model.AssignStep)[0].target == "operator"
+    assert busy and complaint and of(complaint[0].steps, model.AssignStep)[0].target == "owner"
     greetings = [
         e
         for pb in pbs
@@ -760,7 +760,8 @@ def _t1(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert all(5 <= n <= 10 for n in load.values()), load
     tasks = [a for pb in pbs for a in of(all_steps(pb), model.AssignStep)]
     assert tasks and all(a.target == "operator" and hours(a.within) <= 24 for a in tasks)
-    assert all(of(a.otherwise, model.CallStep) for a in tasks), "an unconfirmed task is escalated"
+    assert program.policy.escalate_to, "an unconfirmed task is escalated to the chief owner"
+    assert any(a.message for a in tasks), "the mass send to confirm travels with its task"
 
 
 @scenario("T2")

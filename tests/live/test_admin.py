@@ -62,7 +62,9 @@ def admin_service(store: str | Store, clock: ManualClock, playbook: str = PLAYBO
     """A service over `playbook` on `store`, started as the timer loop starts it."""
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(playbook, "admin.sop")))
     recorder = Recorder()
-    runtime = Runtime(plan, store, executors=dict.fromkeys(("send", "task"), recorder), clock=clock)
+    runtime = Runtime(
+        plan, store, executors=dict.fromkeys(("send", "task", "escalate"), recorder), clock=clock
+    )
     svc = Service(
         runtime,
         zone=ZONE,

@@ -41,3 +41,70 @@ def test_a_claim_survives_a_restart(kind: str, tmp_path: Path, request: pytest.F
     assert taken.status_code == 409 and "小美" in taken.json()["error"]
     assert again.post(f"/admin/tasks/{keys[1]}/done", json={}, headers=AUTH).status_code == 404
     store.close()
+
+
+REVIEWS = """
+timezone "Asia/Shanghai"
+policy {
+    escalate tasks to "陈主管"
+}
+event review "晒单评价" { stars: number }
+template apology "差评致歉" = "{{ member.name }}，抱歉这次体验不好" with link "售后" to "https://example.com/a"
+playbook bad_reviews "差评回访" {
+    in private chats
+    on event review
+    when event.stars <= 2
+    do {
+        assign "{{ member.name }} 给了差评：请私聊安抚" to owner within 1 day with message apology
+    }
+}
+"""
+
+
+def test_the_inbox_shows_owner_message_deadline_and_escalation(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    service = admin_service(f"sqlite:///{tmp_path / 'state.db'}", clock, REVIEWS)
+    client = Client(create_app(service))
+    for member, owner in (("c1", "小周"), ("c2", "小李")):
+        client.request(
+            "PUT",
+            f"/admin/members/{member}",
+            json={"name": member, "contact": True, "owner": owner},
+            headers=AUTH,
+        )
+        client.post(
+            "/events",
+            json={"kind": "custom", "name": "review", "member": member, "data": {"stars": 1}},
+            headers=AUTH,
+        )
+    tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    first = tasks[0]
+    assert [(t["member"], t["to"], t["assignee"], t["status"]) for t in tasks] == [
+        ("c1", "owner", "小周", "open"),
+        ("c2", "owner", "小李", "open"),
+    ]
+    assert first["text"] == "c1 给了差评：请私聊安抚" and first["deadline"] == "2026-03-10T08:00:00+08:00"
+    assert first["template"] == "apology" and first["message"] == "c1，抱歉这次体验不好"
+    assert first["attachments"] == [{"type": "link", "title": "售后", "url": "https://example.com/a"}]
+    assert first["escalated_to"] is None
+    assert (
+        client.post(f"/admin/tasks/{first['key']}/claim", json={"by": "小周"}, headers=AUTH).status_code
+        == 200
+    )
+
+    clock.advance(86400)  # both deadlines pass undone: each escalates to the chief owner
+    service.tick()
+    tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    assert [(t["member"], t["status"], t["assignee"], t["escalated_to"], t["claimed_by"]) for t in tasks] == [
+        ("c1", "escalated", "小周", "陈主管", "小周"),
+        ("c2", "escalated", "小李", "陈主管", None),
+    ]
+    assert (
+        tasks[1]["message"] == "c2，抱歉这次体验不好" and tasks[1]["deadline"] == "2026-03-10T08:00:00+08:00"
+    )
+    done = client.post(f"/admin/tasks/{tasks[1]['key']}/done", json={}, headers=AUTH)
+    assert done.status_code == 200 and done.json()["status"] == "done"
+    service.runtime.close()
+
+    again = Client(create_app(admin_service(f"sqlite:///{tmp_path / 'state.db'}", clock, REVIEWS)))
+    assert [t["member"] for t in again.get("/admin/tasks", headers=AUTH).json()["tasks"]] == ["c1"]
