@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, assert_never
 
 from sopdsl.checker import attachments, dates, model, templates, values
 from sopdsl.checker.context import Context, loc, where
+from sopdsl.checker.platform import check_platform
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
 from sopdsl.vocabulary import BUILTIN_COUNTERS, MEMBER_FIELDS, TYPES
@@ -82,6 +83,7 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
     """Check every declaration but playbooks; return the program's time zone and policy."""
     zones: list[tuple[str, Span]] = []
     rules: list[nodes.PolicyRule] = []
+    platforms: list[nodes.PlatformDecl] = []
     dates.declare_holidays(ctx, files)
     for file in files:
         for decl in file.declarations:
@@ -92,6 +94,8 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
                         zones.append((zone, decl.span))
                 case nodes.PolicyDecl():
                     rules.extend(decl.rules)
+                case nodes.PlatformDecl():
+                    platforms.append(decl)
                 case nodes.IncludeDecl() | nodes.PlaybookDecl() | nodes.HolidaysDecl():
                     # includes were followed by the loader; playbooks are checked after this;
                     # holiday lists before it, so any calendar may name one
@@ -118,7 +122,11 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
                 span,
                 "a program has one default zone; give groups their own with `timezone` inside `group`",
             )
-    return (zones[0][0] if zones else None), policy(ctx, rules)
+    checked = policy(ctx, rules)
+    ctx.platform, cap = check_platform(ctx, platforms)
+    if cap is not None:  # the platform's limit, enforced like the policy's caps
+        checked = checked.model_copy(update={"caps": (*checked.caps, cap)})
+    return (zones[0][0] if zones else None), checked
 
 
 def _declaration(ctx: Context, decl: nodes.SymbolDecl) -> None:

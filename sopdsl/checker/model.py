@@ -32,6 +32,7 @@ from sopdsl.lang import (
     Missed,
     Model,
     OnChange,
+    Platform,
     Policy,
     Repeat,
     Scope,
@@ -170,5 +171,6 @@ class Program(Model):
     calendars: dict[str, Calendar] = {}
     templates: dict[str, Template] = {}
     policy: Policy = Policy()
+    platform: Platform | None = None
     playbooks: tuple[Playbook, ...] = ()
     files: tuple[str, ...] = ()

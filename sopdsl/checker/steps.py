@@ -92,6 +92,29 @@ def _target(
     return True
 
 
+_STAFF_DO = {
+    "kick": "remove the member from the group",
+    "dissolve": "dissolve the group",
+    "invite": "invite the member",
+}
+
+
+def _left_to_staff(ctx: Context, step: nodes.Kick | nodes.Dissolve | nodes.Invite) -> None:
+    """SOP504: a step the platform cannot perform, which the engine makes a staff task."""
+    kind = {nodes.Kick: "kick", nodes.Dissolve: "dissolve", nodes.Invite: "invite"}[type(step)]
+    if ctx.platform is None or kind not in ctx.platform.cannot:
+        return
+    platform = f"the platform ({ctx.platform.title})" if ctx.platform.title else "the platform"
+    path, _, line = ctx.platform.loc.rpartition(":")
+    declared = f"line {line}" if path == step.span.path else ctx.platform.loc
+    ctx.warning(
+        "SOP504",
+        f"{platform} cannot {kind} for customer groups: this step becomes a task for the group's operator",
+        step.span,
+        f"staff are asked to {_STAFF_DO[kind]} by hand; `cannot {kind}` is declared at {declared}",
+    )
+
+
 def _assignee(ctx: Context, step: nodes.Assign, flow: Flow) -> bool:
     """A task goes to the contact's owner (a member's flow) or the group's operator (a group's)."""
     allowed = {nodes.Target.OPERATOR, nodes.Target.OWNER}
@@ -153,6 +176,8 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
     where = loc(step.span)
     everyone = {nodes.Target.MEMBER, nodes.Target.GROUP, nodes.Target.OPERATOR, nodes.Target.REFERRER}
     members = {nodes.Target.MEMBER, nodes.Target.REFERRER}
+    if isinstance(step, nodes.Kick | nodes.Dissolve | nodes.Invite):
+        _left_to_staff(ctx, step)
     match step:
         case nodes.Send():
             ok = _target(ctx, step.target, everyone, flow, step.span, "send to")

@@ -58,7 +58,13 @@ class StepLog:
             return
         instr = code[flow.pc]
         if instr.op in ("wait_for", "assign"):
-            seen = WaitSeen(compiled.name, instr.loc, _wait_text(instr.wait, instr.duration, instr.to or "operator"), now, flow.id)
+            seen = WaitSeen(
+                compiled.name,
+                instr.loc,
+                _wait_text(instr.wait, instr.duration, instr.to or "operator"),
+                now,
+                flow.id,
+            )
             self.waits.append(seen)
             self._open[flow.id] = (seen, flow.pc)
         elif instr.op == "act":

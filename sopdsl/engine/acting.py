@@ -45,6 +45,10 @@ class _Acting(_Tasks):
             )
             if target_member is None:
                 return  # no referrer: nothing to do
+        platform = c.program.platform
+        if platform is not None and step is not None and step.kind in platform.cannot:
+            self._platform_task(flow, c, instr, target_member, group)  # staff do it (tasks.py)
+            return
         if isinstance(step, lang.TagStep):
             holder: MemberState | GroupState | None = group if step.target == "group" else target_member
             if holder is None:

@@ -15,7 +15,7 @@ from sopdsl.engine.conditions import Stock, Test, compile_cond
 from sopdsl.engine.events import Event
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
-from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
+from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField
 
@@ -332,9 +332,6 @@ class _Parts(ABC):
         group: GroupState | None,
         tz: ZoneInfo,
     ) -> int: ...
-
-    @abstractmethod
-    def _escalate(self, flow: Flow, task: WaitTask) -> None: ...
 
     @abstractmethod
     def _start_flow(

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.parts import _TASK_DONE, _Compiled, _Parts
 from sopdsl.engine.rendering import RenderError
@@ -43,6 +44,10 @@ class _Tasks(_Parts):
         due_by = timeutil.add(self.now, instr.duration, tz)
         detail = self._task_detail(flow, c, instr, member, group)
         detail["due"] = timeutil.aware(due_by, tz).isoformat()
+        if instr.template is not None and flow.member is not None:
+            over = self.delivery.count_task(flow.member, self.now, tz)
+            if over is not None:
+                detail["over_limit"] = over  # the platform will refuse it: staff should know
         self._emit_task("task", key, flow, c.playbook.name, instr.loc, detail)
         flow.waiting = WaitTask(key)
         assignee = detail["assignee"]
@@ -67,6 +72,31 @@ class _Tasks(_Parts):
         detail |= {"task": task.key, "assignee": chief, "undone_by": detail["assignee"]}
         detail["due"] = timeutil.aware(self.now, tz).isoformat()  # its deadline, which is now
         self._emit_task("escalate", f"{task.key}:escalate", flow, c.playbook.name, instr.loc, detail)
+
+    def _platform_task(
+        self, flow: Flow, c: _Compiled, instr: Instr, member: MemberState | None, group: GroupState | None
+    ) -> None:
+        """A step the platform cannot perform (`platform { cannot kick }`): a task for the group's
+        operator to do it by hand; nothing changes until the platform reports it done (a `leave`)."""
+        step = instr.action
+        assert step is not None
+        who = f"{member.name or member.id} ({member.id})" if member is not None else ""
+        where = group.name or group.id if group is not None else ""
+        what = {
+            "kick": f"remove {who} from {where}",
+            "dissolve": f"dissolve {where}",
+            "invite": f"invite {who} to {getattr(step, 'group', '')}",
+        }[step.kind]
+        detail: dict[str, Any] = {
+            "text": f"{what} by hand: the platform cannot",
+            "to": "operator",
+            "assignee": group.operator if group else None,
+            "operator": group.operator if group else None,
+            "instead_of": step.kind,
+        }
+        if isinstance(step, lang.KickStep):
+            detail["because"] = step.reason
+        self._emit_task("task", self._key_for(flow), flow, c.playbook.name, instr.loc, detail)
 
     def _emit_task(
         self, kind: str, key: str, flow: Flow, playbook: str, loc: str, detail: dict[str, Any]

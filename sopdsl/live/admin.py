@@ -185,8 +185,9 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
-        if task["status"] == "escalated":
-            # Its flow went on at the deadline: done is the chief owner's word, kept in the store.
+        if task["status"] == "escalated" or task.get("instead_of"):
+            # No flow waits on it (it went on at the deadline, or never waited): done is staff's
+            # word, kept in the store.
             await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
             return answer({"key": key, "status": "done"})
         status, body = await run_in_threadpool(
@@ -293,12 +294,13 @@ def _tasks(engine: Engine) -> list[dict[str, Any]]:
 
 # What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
 # staff are asked to send, its attachments.
-_SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments")
+_SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments", "instead_of", "because")
 
 
 def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> list[dict[str, Any]]:
-    """The inbox: the open tasks (as `_tasks` reads them from the engine), then the escalated ones
-    not yet marked done, each with its message, its escalation and its claim."""
+    """The inbox: the open tasks (as `_tasks` reads them from the engine), then the tasks no flow
+    waits on (a step the platform cannot perform, `instead_of`; an escalation) not yet marked
+    done, each with its message, its escalation and its claim."""
     rows = {
         (row.kind, row.key): row.action for row in store.outbox(shard) if row.kind in ("task", "escalate")
     }
@@ -307,10 +309,11 @@ def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> lis
     for task in open_tasks:
         detail = rows.get(("task", task["key"]), {}).get("detail", {})
         tasks.append(task | {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None})
-    for (kind, _), action in rows.items():
+    for (kind, row_key), action in rows.items():
         detail = action.get("detail", {})
-        key = str(detail.get("task"))
-        if kind != "escalate" or (key in marks and marks[key].done):
+        escalated = kind == "escalate"
+        key = str(detail.get("task")) if escalated else row_key
+        if not (escalated or detail.get("instead_of")) or (key in marks and marks[key].done):
             continue
         tasks.append(
             {
@@ -320,9 +323,9 @@ def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> lis
                 "group": action.get("group"),
                 "deadline": detail.get("due"),
                 **{k: detail.get(k) for k in _SHOWN},
-                "assignee": detail.get("undone_by"),
-                "status": "escalated",
-                "escalated_to": detail.get("assignee"),
+                "assignee": detail.get("undone_by") if escalated else detail.get("assignee"),
+                "status": "escalated" if escalated else "open",
+                "escalated_to": detail.get("assignee") if escalated else None,
             }
         )
     for task in tasks:

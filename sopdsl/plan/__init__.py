@@ -141,6 +141,8 @@ class Declarations(Model):
     templates: dict[str, CompiledTemplate] = {}
     policy: lang.Policy = lang.Policy()
     files: tuple[str, ...] = ()
+    # The `platform` declaration, if any; left out of the JSON when absent (earlier plans' hash).
+    platform: lang.Platform | None = Field(default=None, exclude_if=_unset)
 
 
 class Plan(Model):

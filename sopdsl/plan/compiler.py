@@ -53,6 +53,7 @@ def compile_program(program: model.Program, *, relative: bool = True) -> Plan:
         templates={name: _template(t) for name, t in program.templates.items()},
         policy=program.policy,
         files=program.files,
+        platform=program.platform,
     )
     plan = Plan(
         declarations=declarations,

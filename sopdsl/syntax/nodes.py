@@ -67,6 +67,9 @@ from sopdsl.syntax.node_declarations import GroupOption as GroupOption
 from sopdsl.syntax.node_declarations import IncludeDecl as IncludeDecl
 from sopdsl.syntax.node_declarations import Media as Media
 from sopdsl.syntax.node_declarations import Mention as Mention
+from sopdsl.syntax.node_declarations import PlatformCannot as PlatformCannot
+from sopdsl.syntax.node_declarations import PlatformDecl as PlatformDecl
+from sopdsl.syntax.node_declarations import PlatformLimit as PlatformLimit
 from sopdsl.syntax.node_declarations import PolicyDecl as PolicyDecl
 from sopdsl.syntax.node_declarations import Protect as Protect
 from sopdsl.syntax.node_declarations import QuietHours as QuietHours
@@ -290,7 +293,7 @@ SymbolDecl: TypeAlias = (
     | TemplateDecl
 )
 
-Declaration: TypeAlias = TimezoneDecl | IncludeDecl | SymbolDecl | PolicyDecl | PlaybookDecl
+Declaration: TypeAlias = TimezoneDecl | IncludeDecl | SymbolDecl | PolicyDecl | PlatformDecl | PlaybookDecl
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -121,6 +121,14 @@ def _scope(scope: n.Scope) -> str:
     return "private chats"
 
 
+def platform_rule(rule: n.PlatformLimit | n.PlatformCannot) -> str:
+    """A rule of a `platform` block as written."""
+    if isinstance(rule, n.PlatformCannot):
+        return f"cannot {_names(rule.actions)}"
+    text = f"at most {rule.limit.text} {rule.noun.text}" + "".join(f" per {p.text}" for p in rule.per)
+    return text + (f" counting {_names(rule.counting)}" if rule.counting else "")
+
+
 def _rule(rule: n.PolicyRule) -> str:
     if isinstance(rule, n.QuietHours):
         return f"quiet hours {rule.start.text} - {rule.end.text}"

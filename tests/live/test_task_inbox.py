@@ -108,3 +108,44 @@ def test_the_inbox_shows_owner_message_deadline_and_escalation(tmp_path: Path) -
 
     again = Client(create_app(admin_service(f"sqlite:///{tmp_path / 'state.db'}", clock, REVIEWS)))
     assert [t["member"] for t in again.get("/admin/tasks", headers=AUTH).json()["tasks"]] == ["c1"]
+
+
+LEFT_TO_STAFF = """
+timezone "Asia/Shanghai"
+platform "企业微信" {
+    cannot kick
+}
+playbook rule_breakers "违规清退" {
+    in groups tagged "normal"
+    on member is reported
+    do {
+        kick member because "发广告"
+    }
+}
+"""
+
+
+def test_a_kick_the_platform_cannot_do_waits_in_the_inbox_until_done(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    service = admin_service("memory://", clock, LEFT_TO_STAFF)
+    client = Client(create_app(service))
+    client.request("PUT", "/admin/groups/g1", json={"tags": ["normal"], "operator": "小美"}, headers=AUTH)
+    client.post(
+        "/events",
+        json={"kind": "join", "member": "m1", "group": "g1", "data": {"name": "张三"}},
+        headers=AUTH,
+    )
+    client.post("/events", json={"kind": "report", "member": "m1", "group": "g1"}, headers=AUTH)
+    [task] = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    assert (task["instead_of"], task["because"], task["assignee"], task["status"]) == (
+        "kick",
+        "发广告",
+        "小美",
+        "open",
+    )
+    assert (
+        task["text"] == "remove 张三 (m1) from g1 by hand: the platform cannot" and task["deadline"] is None
+    )
+    assert client.get("/admin/members/m1", headers=AUTH).json()["member"]["groups"] == ["g1"]
+    done = client.post(f"/admin/tasks/{task['key']}/done", json={}, headers=AUTH)
+    assert done.status_code == 200 and client.get("/admin/tasks", headers=AUTH).json()["tasks"] == []
