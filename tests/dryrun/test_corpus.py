@@ -63,6 +63,7 @@ SCENARIOS: dict[str, str] = {
     "G5": "A/B test of two poster variants, conversion per variant",
     "G6": "pilot on a few named groups, then measure",
     "G7": "purchase photo: points or a coupon",
+    "G8": "a bad review goes to the contact's owner as a task; the repurchase offer is held back",
     "T1": "manual actions become tasks for the group's operator",
     "T2": "daily figures per group: reach, activity, growth, conversion",
     "T3": "a versioned, reviewed playbook that goes live on a date",
@@ -645,7 +646,10 @@ def _l5(program: model.Program, pbs: list[model.Playbook]) -> None:
     templates = [of(b.steps, model.SendStep)[0] for b in branching.branches]
     assert len({s.template for s in templates}) == len(templates) >= 2, "by customer type"
     assert all(s.channel == "mass" for s in templates)
-    assert any(c.channel == "mass" and c.subject is model.CapSubject.MEMBER for c in program.policy.caps)
+    assert any(
+        c.channel == "mass" and c.subject is model.CapSubject.MEMBER and c.platform and c.tasks
+        for c in program.policy.caps
+    ), "the platform's per-customer limit, manual sends counted"
     vip_groups = {name for name, g in program.groups.items() if "vip" in g.tags}
     assert any(i.group in vip_groups for pb in pbs for i in of(pb.steps, model.InviteStep))
     exclusive = [pb for pb in pbs if pb.scope.kind == "named" and set(pb.scope.groups) <= vip_groups]
@@ -749,6 +753,20 @@ def _g7(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert of(pb.steps, model.GrantStep) and any(a.counter == "points" for a in of(pb.steps, model.AddStep))
     assert pb.repeat is not model.Repeat.ONCE, "every purchase photo counts"
     assert pb.active_from is not None
+
+
+@scenario("G8")
+def _g8(program: model.Program, pbs: list[model.Playbook]) -> None:
+    (pb,) = pbs
+    assert event_triggers(pb, model.EventKind.CUSTOM) and pb.repeat is not model.Repeat.ONCE
+    (branching,) = [s for s in pb.steps if isinstance(s, model.IfStep)]
+    bad, good = branching.branches[0].steps, branching.otherwise
+    (task,) = of(bad, model.AssignStep)
+    assert task.target == "owner" and task.message, "to the contact's owner, with the message to send"
+    assert not of(bad, model.GrantStep), "no offer on a bad review"
+    (held,) = of(good, model.IfStep)
+    assert of(held.branches[0].steps, model.GrantStep), "the offer waits on a test that holds it back"
+    assert program.policy.escalate_to
 
 
 @scenario("T1")
