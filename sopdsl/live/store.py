@@ -17,7 +17,7 @@ from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
 from sopdsl.live.store_tasks import TaskMark
 
-SCHEMA_VERSION = 3  # 2: shards record the plan they run now (plan_now); engine snapshots. 3: task marks
+SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
 
 # Outbox statuses: waiting for (or being retried by) an executor; delivered; given up on after the
 # retry limit (reported, never dropped); logged instead of executed in dry-run mode; decided by

@@ -28,7 +28,7 @@ from sopdsl.live.store import (
     Step,
     check_version,
 )
-from sopdsl.live.store_tasks import SqlTasks
+from sopdsl.live.store_tasks import TASKS_TABLE, SqlTasks
 
 # Explicit, numbered migrations: step N takes a store from version N-1 to N. `{id}` is the
 # dialect's auto-numbered primary key. Never edit a released step; add the next one.
@@ -59,12 +59,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE sopdsl_shards ADD COLUMN plan_now TEXT NOT NULL DEFAULT ''",
         "CREATE TABLE sopdsl_snapshots (shard TEXT PRIMARY KEY, seq BIGINT NOT NULL, body {blob} NOT NULL)",
-    ),
-    # 3: the task inbox's claims and done marks (`store_tasks.py`), so a restart keeps them.
-    (
-        """CREATE TABLE sopdsl_tasks (
-            shard TEXT NOT NULL, key TEXT NOT NULL, claimed_by TEXT, done INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (shard, key))""",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
@@ -134,6 +128,9 @@ class SqlStore(SqlTasks, ABC):
             for number in range(version, SCHEMA_VERSION):
                 for statement in MIGRATIONS[number]:
                     cur.execute(statement.format(id=self.id_type, blob=self.blob_type))
+            # The task inbox's table (`store_tasks.py`) is additive, read by nothing earlier: made
+            # when missing, at any version, so a store of an earlier sopdsl opens without a migration.
+            cur.execute(TASKS_TABLE)
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(

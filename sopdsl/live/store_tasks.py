@@ -12,6 +12,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+TASKS_TABLE = """CREATE TABLE IF NOT EXISTS sopdsl_tasks (
+    shard TEXT NOT NULL, key TEXT NOT NULL, claimed_by TEXT, done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (shard, key))"""
+
 
 @dataclass(frozen=True, slots=True)
 class TaskMark:
