@@ -10,6 +10,9 @@ means something:
 - `floor`: read the file and decode every line with a generic JSON decoder, nothing else;
 - `engine`: end to end as `sopdsl simulate --format jsonl` does it: read and check every line,
   run bench/reference.sop through the engine, write the action log to a file;
+- `sharded`: the `engine` run with its members split across the cores (`sopdsl simulate --jobs`,
+  sopdsl/dryrun/shard.py): its log must equal the engine's byte for byte (the run fails
+  otherwise); its memory is each process's peak (the parent merging, each shard);
 - `careful`: bench/careful.py, a hand-written engine for the five SOPs only (a timer heap, lazy
   silence deadlines, its own reader), end to end like `engine`: its log must equal the engine's,
   line for line, idempotency keys aside (the run fails otherwise);
@@ -163,6 +166,33 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         result["members"] = len(engine.members)
         result["timers_left"] = len(engine.heap)
         result["wall_s"], result["cpu_s"] = wall_done - wall, cpu_done - cpu
+    elif what == "sharded":  # the same run, its members split across the cores (sopdsl simulate --jobs)
+        from sopdsl.dryrun.shard import simulate_sharded
+
+        log = log_path(path, what)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with log.open("wb") as out:
+            run = simulate_sharded(
+                plan, path, path.name, "Asia/Shanghai", _log_writer, out, os.cpu_count() or 1
+            )
+        wall_done = time.perf_counter()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        children = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        result["jobs"], result["reason"] = run.jobs, run.reason
+        result["equal"] = filecmp.cmp(log, log_path(path, "engine"), shallow=False)
+        result["first_difference"] = None if result["equal"] else "the sharded log differs from the engine's"
+        result["actions"] = sum(1 for _ in log.open("rb"))
+        log.unlink()
+        # Each process's peak: the parent (which merges) and every shard.
+        result["shard_peak_rss_kb"] = [s["peak_rss_kb"] for s in run.shards]
+        result["shard_start_rss_kb"] = [s["start_rss_kb"] for s in run.shards]
+        # The CPU time on the longest path: the parent's (set-up, merge) and the slowest shard's,
+        # which a loaded machine's wall clock does not show.
+        shard_cpu = [s["cpu_s"] for s in run.shards]
+        result["shard_cpu_s"] = shard_cpu
+        result["critical_cpu_s"] = time.process_time() - cpu + max(shard_cpu, default=0.0)
+        result["shard_members"] = [s["members"] for s in run.shards]
+        result["wall_s"], result["cpu_s"] = wall_done - wall, time.process_time() - cpu + children
     elif what == "careful":
         from careful import first_difference, run_file
 
@@ -262,6 +292,7 @@ def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) ->
         "floor",
         "reader",
         "engine",
+        "sharded",
         *(["figures"] if figures else []),
         "careful",
         *(["simple"] if simple else []),
@@ -292,6 +323,19 @@ def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) ->
         row["simple_over_engine"] = row["simple"]["wall_s"] / engine["wall_s"]
         row["simple_over_careful"] = row["simple"]["wall_s"] / row["careful"]["wall_s"]
     row["bytes_per_member"] = (engine["peak_rss_kb"] - engine["base_rss_kb"]) * 1024 / size.members
+    sharded = row["sharded"]
+    row["sharded_events_per_s"] = row["events"] / sharded["wall_s"]
+    row["sharded_over_engine"] = sharded["wall_s"] / engine["wall_s"]
+    if "critical_cpu_s" in sharded:
+        row["sharded_cpu_speedup"] = engine["cpu_s"] / sharded["critical_cpu_s"]
+    # The largest process (a shard or the parent), and what the shards' state took together: each
+    # shard's peak over what it had from the fork (one process's figure when it ran in one).
+    peaks = sharded.get("shard_peak_rss_kb") or [sharded["peak_rss_kb"]]
+    starts = sharded.get("shard_start_rss_kb") or [sharded["base_rss_kb"]]
+    row["sharded_peak_kb"] = max([*peaks, sharded["peak_rss_kb"]])
+    row["sharded_bytes_per_member"] = (
+        sum(p - s for p, s in zip(peaks, starts, strict=True)) * 1024 / size.members
+    )
     return row
 
 
@@ -389,7 +433,8 @@ def _table(results: dict[str, Any]) -> None:
     print()
     head = f"{'size':<9} {'events':>9} {'actions':>8} {'floor s':>8} {'engine s':>9} {'events/s':>9} "
     head += f"{'×floor':>7} {'careful s':>9} {'eng÷care':>8} {'simple s':>9} {'sim÷care':>8} {'sim÷eng':>7} "
-    head += f"{'peak MB':>8} {'B/member':>9}"
+    head += f"{'peak MB':>8} {'B/member':>9} {'jobs':>4} {'shards s':>8} {'shard ev/s':>10} {'shard MB':>8} "
+    head += f"{'B/member':>9}"
     print(head)
     for r in results["sizes"]:
         e = r["engine"]
@@ -402,8 +447,12 @@ def _table(results: dict[str, Any]) -> None:
             f"{e['wall_s']:>9.2f} {r['events_per_s']:>9,.0f} {r['vs_floor']:>7.1f} "
             f"{r['careful']['wall_s']:>9.2f} {r['engine_over_careful']:>8.2f} "
             f"{simple_s:>9} {over_careful:>8} {over_engine:>7} "
-            f"{e['peak_rss_kb'] / 1024:>8.0f} {r['bytes_per_member']:>9,.0f}"
+            f"{e['peak_rss_kb'] / 1024:>8.0f} {r['bytes_per_member']:>9,.0f} "
+            f"{r['sharded']['jobs']:>4} {r['sharded']['wall_s']:>8.2f} {r['sharded_events_per_s']:>10,.0f} "
+            f"{r['sharded_peak_kb'] / 1024:>8.0f} {r['sharded_bytes_per_member']:>9,.0f}"
         )
+        if r["sharded"].get("reason"):
+            print(f"  {r['size']}: the sharded run used one process: {r['sharded']['reason']}")
     fewer = "".join(
         f", {r['size']}: {r['rounds']}" for r in results["sizes"] if r["rounds"] != results["runs"]
     )
@@ -411,6 +460,19 @@ def _table(results: dict[str, Any]) -> None:
         f"(median of {results['runs']} rounds{fewer}, each running all of them in turn; engine and careful"
         " = read + simulate + write the log, engine checking every line)"
     )
+    print(
+        "shards = the engine's run with its members split across the cores, the log merged (equal to the"
+        " engine's); shard MB = the largest process, its B/member = all shards together"
+    )
+    speedups = [
+        f"{r['size']} {r['sharded_cpu_speedup']:.2f} ({r['events'] / r['sharded']['critical_cpu_s']:,.0f} events/s)"
+        for r in results["sizes"]
+        if "sharded_cpu_speedup" in r
+    ]
+    if speedups:
+        print(
+            f"sharded, by CPU time on its longest path (parent + slowest shard), engine ÷ it: {', '.join(speedups)}"
+        )
     ratios = [
         f"{r['size']} {r['engine_over_careful']:.2f} (CPU time {r['engine_over_careful_cpu']:.2f})"
         for r in results["sizes"]

@@ -271,13 +271,13 @@ def engine_rows(actions: list[Any]) -> list[Row]:
 
 def log_rows(path: Path) -> list[Row]:
     """The rows of an action log as `sopdsl simulate --format jsonl` writes it (the bench's engine
-    runs write theirs so); a blocked action's reason there is the policy's, which never happens here."""
+    runs write theirs so); a kick's text is its `because` (its `reason`, when blocked, is the policy's)."""
     decode = msgspec.json.Decoder().decode
     rows = []
     with path.open("rb") as stream:
         for line in stream:
             a = decode(line)
-            what = a.get("template") or a.get("coupon") or ",".join(a.get("tags", ())) or a.get("reason")
+            what = a.get("template") or a.get("coupon") or ",".join(a.get("tags", ())) or a.get("because")
             at = int(dt.datetime.fromisoformat(a["at"]).timestamp())
             rows.append(
                 (at, a["kind"], a["playbook"], a["member"], a["group"], what, a.get("text"), a["status"])

@@ -6,6 +6,7 @@ Imported when one of these commands runs (see `sopdsl.cli.COMMANDS`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -30,7 +31,8 @@ from sopdsl.cli import (
 from sopdsl.diagnostics import Diagnostic, render
 from sopdsl.dryrun.coverage import Coverage
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
-from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload, simulate_timeline
+from sopdsl.dryrun.shard import simulate_sharded
+from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload
 from sopdsl.dryrun.simulate import simulate as run_simulation
 from sopdsl.dryrun.testing import FixtureResult, cover_unrun, fixture_versions, playbook_for, run_tests
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
@@ -112,8 +114,17 @@ def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> No
 @click.option(
     "--explain", is_flag=True, help="Say for each action which playbook line and trigger produced it."
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes for a JSONL timeline, its members split among them (default: one per core "
+    "for a timeline of 1 MB or more). Playbooks whose members interact run in one, saying why.",
+)
 @root_option
-def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, root: str | None) -> None:
+def simulate(
+    paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, jobs: int | None, root: str | None
+) -> None:
     """Dry-run playbooks over a timeline and print the action log."""
     plan = build_plan(paths, root_path(root))
     out = sys.stdout.buffer
@@ -131,15 +142,19 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, roo
                 write(entry)
         out.flush()
         return
+    shown_path = display_path(path)
     try:
-        stream = open_timeline(path, display_path(path), plan.declarations.timezone)
+        stream = open_timeline(path, shown_path, plan.declarations.timezone)
     except FixtureError as exc:
         echo_diagnostics([(d, None) for d in exc.diagnostics])
         sys.exit(EXIT_FOUND)
-    write = _action_writer(out, fmt, explain, stream.header.timezone, plan)
+    zone_name = stream.header.timezone
+    size = stream.size or 0
+    stream.close()
+    if jobs is None:  # small timelines: a process of its own costs more than it saves
+        jobs = (os.cpu_count() or 1) if size >= _SHARD_BYTES else 1
     # A bar only for runs long enough to wait for, and only on a terminal (click would still
     # print its label to a pipe).
-    size = stream.size or 0
     shown = size >= _PROGRESS_BYTES and sys.stderr.isatty()
     bar = click.progressbar(length=size, label="simulating", file=sys.stderr, width=30)
     done = 0
@@ -149,8 +164,13 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, roo
         bar.update(read - done)
         done = read
 
+    def writer(to: IO[bytes]) -> Callable[[Action], None]:
+        return _action_writer(to, fmt, explain, zone_name, plan)
+
     try:
-        simulate_timeline(plan, stream, write, progress if shown else None)
+        run = simulate_sharded(
+            plan, path, shown_path, plan.declarations.timezone, writer, out, jobs, progress if shown else None
+        )
     except FixtureError as exc:
         out.flush()
         if shown:
@@ -159,14 +179,15 @@ def simulate(paths: tuple[str, ...], timeline: str, fmt: str, explain: bool, roo
         for diagnostic in exc.diagnostics:
             click.echo(render(diagnostic, None) + "\n", err=True)
         sys.exit(EXIT_FOUND)
-    finally:
-        stream.close()
     if shown:
         bar.render_finish()
     out.flush()
+    if run.reason is not None:
+        click.echo(f"note: ran in one process, not {jobs}: {run.reason}", err=True)
 
 
 _PROGRESS_BYTES = 1 << 20
+_SHARD_BYTES = 1 << 20
 
 
 @click.command()

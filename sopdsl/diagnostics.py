@@ -277,6 +277,16 @@ CODES: Mapping[str, Code] = _codes(
         "`coupon X in stock` tests whether any of a coupon's declared stock is left. A coupon declared without `stock N` never runs out, so the test always holds (and `not in stock` never does).",
     ),
     (
+        "SOP409",
+        "arithmetic on something that is not a number",
+        "`+`, `-`, `*` and `/` work on numbers: counters, number attributes, number fields of the event "
+        "and literals (`member.points + 10`, `event.amount * 0.1`). Text, dates and true/false cannot "
+        "take part, and a literal `/ 0` is refused. At run time, a division by a field that is 0, or a "
+        "result too large for a number, fails that member's test or step visibly (a failed `when`, `if`, "
+        "`set` or `call` record) and leaves the field as it was; an unset operand makes the result unset, "
+        "so a test reading it is false.",
+    ),
+    (
         "SOP501",
         "invalid policy",
         "A policy rule names something the engine cannot limit. Caps are `at most N sends|kicks|coupons|invites per member|group per day|week|month`.",

@@ -86,9 +86,13 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("draw", None),
     )
 }
-# Records of a decision that failed on a member's data (a `when` or an `if` condition): logged and
-# stored like actions, never executed.
-RECORDS: dict[str, ActionSpec] = {"when": ActionSpec("when", None), "if": ActionSpec("if", None)}
+# Records of a decision that failed on a member's data (a `when` or an `if` condition, a `set`
+# whose arithmetic divides by zero): logged and stored like actions, never executed.
+RECORDS: dict[str, ActionSpec] = {
+    "when": ActionSpec("when", None),
+    "if": ActionSpec("if", None),
+    "set": ActionSpec("set", "field"),
+}
 
 
 def subject_of(kind: str, detail: dict[str, Any]) -> str:

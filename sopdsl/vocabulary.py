@@ -80,6 +80,8 @@ WINDOW_KINDS: dict[str, EventKind] = {
     "orders": EventKind.ORDER,
     "invites": EventKind.INVITE,
     "violations": EventKind.REPORT,
+    "joins": EventKind.JOIN,
+    "leaves": EventKind.LEAVE,
 }
 
 COUPON_FIELDS: dict[str, ValueType] = {

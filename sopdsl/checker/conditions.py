@@ -10,6 +10,7 @@ from sopdsl.checker import dates, model, values
 from sopdsl.checker.flow import Flow, where_cap
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
+from sopdsl.syntax.text import attr_text, calc_text
 from sopdsl.vocabulary import GROUP_FIELDS, MEMBER_FIELDS, WINDOW_KINDS
 
 if TYPE_CHECKING:
@@ -80,6 +81,44 @@ def _ref(ctx: Context, node: nodes.AttrRef, flow: Flow) -> model.Ref | None:
     return model.Ref(root=root.value, field=node.field.text, type=kind)
 
 
+def check_calc(ctx: Context, node: nodes.Calc, flow: Flow) -> model.Calc | None:
+    """Arithmetic as a model, or None after reporting each operand that is not a number (SOP409)
+    and a division by a literal zero."""
+    left, right = _calc_operand(ctx, node.left, flow), _calc_operand(ctx, node.right, flow)
+    if node.op == "/" and isinstance(node.right, nodes.Number) and node.right.value == 0:
+        ctx.error(
+            "SOP409", "division by zero", node.right.span, "divide by a number other than 0, or by a field"
+        )
+        return None
+    if left is None or right is None:
+        return None
+    return model.Calc(op=node.op, left=left, right=right)  # type: ignore[arg-type]
+
+
+def _calc_operand(ctx: Context, node: nodes.Value, flow: Flow) -> model.Operand | None:
+    match node:
+        case nodes.Calc():
+            return check_calc(ctx, node, flow)
+        case nodes.Number():
+            return values.number(ctx, node, "SOP409")
+        case nodes.AttrRef():
+            ref = _ref(ctx, node, flow)
+            if ref is not None and ref.type is not model.ValueType.NUMBER:
+                ctx.error(
+                    "SOP409",
+                    f"{ref.root}.{ref.field} is {_TYPE_WORDS[ref.type]}, and arithmetic works on numbers",
+                    node.span,
+                    "use a counter, a number attribute or a number field of the event",
+                )
+                return None
+            return ref
+        case nodes.Str() | nodes.Bool() | nodes.Date():  # the grammar writes none there
+            ctx.error("SOP409", f"{_shown(node)} is not a number", node.span)
+            return None
+        case _:
+            assert_never(node)
+
+
 def _literal(node: nodes.Value) -> tuple[Any, model.ValueType] | None:
     match node:
         case nodes.Str():
@@ -90,7 +129,7 @@ def _literal(node: nodes.Value) -> tuple[Any, model.ValueType] | None:
             return node.value, model.ValueType.BOOL
         case nodes.Date():
             return node.text, model.ValueType.DATE
-        case nodes.AttrRef():
+        case nodes.AttrRef() | nodes.Calc():
             return None
         case _:
             assert_never(node)
@@ -115,7 +154,17 @@ _TYPE_HINTS = {
 def check_value(
     ctx: Context, node: nodes.Value, flow: Flow, expected: model.ValueType | None, what: str = "this"
 ) -> tuple[Any, bool]:
-    """A checked value (literal or ref) for `what` (e.g. "member.level") and whether it is usable."""
+    """A checked value (literal, ref or arithmetic) for `what` (e.g. "member.level") and whether it is usable."""
+    if isinstance(node, nodes.Calc):
+        calc = check_calc(ctx, node, flow)
+        if calc is None:
+            return None, False
+        if expected is not None and expected is not model.ValueType.NUMBER:
+            ctx.error(
+                "SOP406", f"{what} is {_TYPE_WORDS[expected]}, but {calc_text(node)} is a number", node.span
+            )
+            return None, False
+        return calc, True
     if isinstance(node, nodes.AttrRef):
         ref = _ref(ctx, node, flow)
         if ref is None:
@@ -160,6 +209,8 @@ def _shown(node: nodes.Value) -> str:
             return "true" if node.value else "false"
         case nodes.AttrRef():
             return "the value"
+        case nodes.Calc():
+            return calc_text(node)
         case _:
             assert_never(node)
 
@@ -208,7 +259,10 @@ def check_cond(ctx: Context, node: nodes.Cond, flow: Flow) -> model.Cond | None:
                 test=test,  # type: ignore[arg-type]
                 tags=tuple(s.value for s in node.tags),
             )
+        case nodes.Compare() if isinstance(node.left, nodes.Calc) or isinstance(node.right, nodes.Calc):
+            return _calc_compare(ctx, node, flow)
         case nodes.Compare():
+            assert isinstance(node.left, nodes.AttrRef)  # arithmetic is the case above
             left = _ref(ctx, node.left, flow)
             if left is None:
                 return None
@@ -255,7 +309,7 @@ def check_cond(ctx: Context, node: nodes.Cond, flow: Flow) -> model.Cond | None:
             checked = [check_value(ctx, v, flow, left.type, f"{left.root}.{left.field}") for v in node.values]
             if not all(ok for _, ok in checked):
                 return None
-            if any(isinstance(v, model.Ref) for v, _ in checked):
+            if any(isinstance(v, model.Ref | model.Calc) for v, _ in checked):
                 ctx.error("SOP406", "a list holds literal values only", node.span)
                 return None
             return model.InCond(left=left, values=tuple(v for v, _ in checked))
@@ -263,15 +317,16 @@ def check_cond(ctx: Context, node: nodes.Cond, flow: Flow) -> model.Cond | None:
             left = _ref(ctx, node.left, flow)
             return model.IsSetCond(left=left) if left else None
         case nodes.WindowCount():
-            kind = WINDOW_KINDS.get(node.kind.text)
+            kind = _window_key(ctx, node.kind.text)
             window = values.duration(ctx, node.window)
             if kind is None:
+                customs = [f"{name}s" for name in ctx.table("event")]
                 ctx.error(
                     "SOP112",
                     f"cannot count '{node.kind.text}'",
                     node.kind.span,
-                    did_you_mean(node.kind.text, WINDOW_KINDS)
-                    or "count messages, orders, invites or violations",
+                    did_you_mean(node.kind.text, [*WINDOW_KINDS, *customs])
+                    or "count messages, orders, invites, violations, joins, leaves, or a declared event's name",
                 )
             if not flow.has_member:
                 ctx.error(
@@ -296,6 +351,33 @@ def check_cond(ctx: Context, node: nodes.Cond, flow: Flow) -> model.Cond | None:
             return model.ConstCond(value=node.value)
         case _:
             assert_never(node)
+
+
+def _window_key(ctx: Context, word: str) -> str | None:
+    """The event key a window counts: a built-in kind's word (`messages`), or a declared event's
+    name, as declared or with an `s` (`checkins` for `event checkin`)."""
+    kind = WINDOW_KINDS.get(word)
+    if kind is not None:
+        return kind.value
+    events = ctx.table("event")
+    for name in (word, word.removesuffix("s")):
+        if name in events:
+            return f"custom:{name}"
+    return None
+
+
+def _calc_compare(ctx: Context, node: nodes.Compare, flow: Flow) -> model.Cond | None:
+    """A comparison with arithmetic on a side: both sides numbers."""
+    left = (
+        check_calc(ctx, node.left, flow)
+        if isinstance(node.left, nodes.Calc)
+        else _calc_operand(ctx, node.left, flow)
+    )
+    what = calc_text(node.left) if isinstance(node.left, nodes.Calc) else attr_text(node.left)
+    right, ok = check_value(ctx, node.right, flow, model.ValueType.NUMBER, what)
+    if left is None or not ok:
+        return None
+    return model.CalcCond(left=left, op=node.op.value, right=right)
 
 
 def _stock(ctx: Context, node: nodes.InStock) -> model.Cond | None:

@@ -288,15 +288,7 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
                 return None
             return model.DissolveStep(loc=where)
         case nodes.Draw():
-            count = values.whole(ctx, step.count, "a number of winners", minimum=1)
-            if not flow.has_group:
-                ctx.error("SOP116", "a playbook for private chats has no group to draw winners in", step.span)
-                return None
-            return (
-                model.DrawStep(count=count, tags=tuple(t.value for t in step.tags), loc=where)
-                if count
-                else None
-            )
+            return _draw(ctx, step, flow, where)
         case _:
             assert_never(step)
 
@@ -333,21 +325,49 @@ def _set(ctx: Context, step: nodes.SetStep, flow: Flow, where: str) -> model.Ste
         return None
     name = step.attr.field.text
     attribute = ctx.table("attribute").get(name)
-    if attribute is None or attribute.value is None:
+    # A counter playbooks add to can be set too: `set member.streak = 0` resets it.
+    counter = name == "points" or name in ctx.table("counter")
+    if not counter and (attribute is None or attribute.value is None):
         hint = (
             f"member.{name} is kept by the engine and cannot be set"
             if name in MEMBER_FIELDS
-            else did_you_mean(name, ctx.table("attribute")) or f"declare it with `attribute {name}: text`"
+            else did_you_mean(name, [*ctx.table("attribute"), *ctx.table("counter")])
+            or f"declare it with `attribute {name}: text` or `counter {name}`"
         )
-        ctx.error("SOP108", f"'{name}' is not a declared attribute", step.attr.field.span, hint)
+        ctx.error("SOP108", f"'{name}' is not a declared attribute or counter", step.attr.field.span, hint)
         return None
     if not flow.has_member:
         ctx.error("SOP116", f"{where_cap(flow)} has no member to set an attribute on", step.span)
         return None
-    value, ok = check_value(ctx, step.value, flow, attribute.value.type, f"{step.attr.root.value}.{name}")
+    kind = model.ValueType.NUMBER if counter or attribute is None else attribute.value.type
+    value, ok = check_value(ctx, step.value, flow, kind, f"{step.attr.root.value}.{name}")
     if not ok:
         return None
     return model.SetStep(root=step.attr.root.value, attribute=name, value=value, loc=where)
+
+
+_PERIODS = {p.value: p for p in model.CapPeriod}
+
+
+def _draw(ctx: Context, step: nodes.Draw, flow: Flow, where: str) -> model.Step | None:
+    count = values.whole(ctx, step.count, "a number of winners", minimum=1)
+    stock = values.whole(ctx, step.stock, "a draw's stock", minimum=1) if step.stock else None
+    period = _PERIODS.get(step.period.text) if step.period else None
+    if step.period is not None and period is None:
+        ctx.error(
+            "SOP112",
+            f"unknown period '{step.period.text}'",
+            step.period.span,
+            did_you_mean(step.period.text, _PERIODS) or "a draw's stock is per day, week or month",
+        )
+        return None
+    if not flow.has_group:
+        ctx.error("SOP116", "a playbook for private chats has no group to draw winners in", step.span)
+        return None
+    if not count or (step.stock is not None and stock is None):
+        return None
+    tags = tuple(t.value for t in step.tags)
+    return model.DrawStep(count=count, tags=tags, stock=stock, period=period, loc=where)
 
 
 def _wait_for(

@@ -12,7 +12,10 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
+from sopdsl.checker import model
+from sopdsl.checker.template_types import mixed_arithmetic
 from sopdsl.source import Span
+from sopdsl.vocabulary import COUPON_FIELDS, GROUP_FIELDS, MEMBER_FIELDS
 
 # Jinja2 (and the sandbox in `sopdsl.templating`) is imported by the functions that parse a
 # template, not here: most templates take the fast paths of `variables`, and a check of files
@@ -66,6 +69,7 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
         )
         unsafe = _unsafe(tree)
         costly = _costly(tree)
+        mixed = mixed_arithmetic(tree, lambda path: _field_type(ctx, path))
     except TemplateSyntaxError as exc:
         ctx.error(
             "SOP201",
@@ -103,11 +107,34 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
             f"a message's texts and lists stay under {MAX_TEXT // 1024} KiB and its numbers under "
             f"{MAX_INT_BITS} bits",
         )
-    if unsafe or costly:
+    for place, message in mixed:
+        ctx.error(
+            "SOP409",
+            f"{what}{_line_of(text, place.lineno, long)}: {message}",
+            line_span(span, place.lineno, long, source),
+            "do arithmetic on counters and number fields: {{ 21 - member.streak }}",
+        )
+    if unsafe or costly or mixed:
         return None
     # Keep only the longest paths: `member.name` covers `member`.
     covered = {q.rsplit(".", i)[0] for q in found for i in range(1, q.count(".") + 1)}
     return tuple(sorted(found - covered))
+
+
+def _field_type(ctx: Context, path: str) -> model.ValueType | None:
+    """The type of `member.F`, `referrer.F`, `group.F` or `coupon.F` as declared or built in
+    (None where unknown here: an event's fields depend on where the template is sent)."""
+    root, _, name = path.partition(".")
+    if root in ("member", "referrer"):
+        if name in MEMBER_FIELDS:
+            return MEMBER_FIELDS[name]
+        if name in ctx.table("counter"):
+            return model.ValueType.NUMBER
+        attribute = ctx.table("attribute").get(name)
+        return attribute.value.type if attribute is not None and attribute.value is not None else None
+    if root == "group":
+        return GROUP_FIELDS.get(name)
+    return COUPON_FIELDS.get(name) if root == "coupon" else None
 
 
 # `{{ member.name }}`, optionally `| int`: most templates hold nothing else, and reading them

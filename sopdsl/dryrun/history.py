@@ -55,6 +55,10 @@ class History:
         """The members the history speaks of, in the order first met."""
         return list(self._members)
 
+    def groups(self) -> set[str]:
+        """The groups the members' records name from their history: where they (still) are, or posted."""
+        return {g for past in self._members.values() for g in (*past.joined, *past.posted)}
+
     def add(self, event: Event) -> None:
         """Fold one event (of `HISTORY_KINDS`, before the start, in time order) into its member."""
         if event.member is None:

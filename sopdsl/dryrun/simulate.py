@@ -251,6 +251,7 @@ def simulate_timeline(
         listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
         for member in history.records(listed):
             add_member(member)
+    del history  # folded into the members: not kept through the run
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)

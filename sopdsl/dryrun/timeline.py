@@ -13,57 +13,28 @@ MAX_SPAN_YEARS from the start, lines nested at most MAX_DEPTH deep.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
-from zoneinfo import ZoneInfo
 
 import msgspec
 
 from sopdsl.diagnostics import Diagnostic, Severity
-from sopdsl.dryrun.fixtures import (
-    MAX_DEPTH,
-    known_zone,
-    parse_duration,
-    span_problem,
-)
+from sopdsl.dryrun.fixtures import MAX_DEPTH, span_problem
 from sopdsl.dryrun.history import HISTORY_KINDS
 from sopdsl.dryrun.timeline_checks import (
     _MEMBER_FIELDS as _MEMBER_FIELDS,  # re-exported: tests/engine/test_records.py reads it here
 )
-from sopdsl.dryrun.timeline_checks import (
-    _TOO_DEEP,
-    _brackets,
-    _depth,
-    _epoch,
-    _event_ok,
-    _horizon,
-    _member_ok,
-    _Problems,
-    _text_or_none,
-    _texts,
-    _unknown,
-)
+from sopdsl.dryrun.timeline_checks import _brackets, _epoch, _event_ok, _member_ok, _Problems
+from sopdsl.dryrun.timeline_header import _GROUP_FIELDS as _GROUP_FIELDS  # re-exported, as above
+from sopdsl.dryrun.timeline_header import FORMAT as FORMAT
+from sopdsl.dryrun.timeline_header import Header as Header
+from sopdsl.dryrun.timeline_header import decode_any, read_header
 from sopdsl.engine.events import Event, missing
-from sopdsl.engine.records import GROUP_FIELDS, GroupRecord, MemberRecord
+from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
 
-FORMAT = "timeline"
-
-_HEADER_FIELDS = {
-    "sopdsl",
-    "version",
-    "description",
-    "timezone",
-    "start",
-    "end",
-    "seed",
-    "staff_completes_tasks_after",
-    "groups",
-}
-_GROUP_FIELDS = set(GROUP_FIELDS)  # a group of the header is a `GroupRecord`
 _NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
 KindName = Literal[
     "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
@@ -115,24 +86,10 @@ class _EventLine(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at
 
 _LINE = msgspec.json.Decoder(_Line)
 _EVENT_LINE = msgspec.json.Decoder(_EventLine)
-_json = msgspec.json.Decoder().decode
 
 
 Group = GroupRecord  # a group of the header (the old name kept)
 Member = MemberRecord  # a member line, times already in epoch seconds (the old name kept)
-
-
-@dataclass
-class Header:
-    """The first line: where and when the timeline happens."""
-
-    timezone: str
-    start: int
-    end: int | None
-    seed: int = 0
-    task_delay: int | None = None
-    description: str | None = None
-    groups: list[Group] = field(default_factory=list)
 
 
 class Timeline:
@@ -144,9 +101,11 @@ class Timeline:
         self.size = size  # bytes, for a progress bar; None when unknown
         self.read_bytes = 0
         self._problems = _Problems(shown)
-        self._line = 0
-        self.horizon = 0  # the latest instant the run may reach (epoch seconds), set by the header
-        self.header = self._read_header(default_zone)
+        raw = stream.readline()
+        self._line = 1
+        self.read_bytes += len(raw)
+        # The header, and the latest instant the run may reach (epoch seconds).
+        self.header, self.horizon = read_header(raw, self._problems, default_zone)
         self._tz = timeutil.zone(self.header.timezone)
         self._times: dict[str, int] = {}
 
@@ -154,133 +113,10 @@ class Timeline:
         """Close the file under the timeline."""
         self._stream.close()
 
-    # ---- header ------------------------------------------------------------------------------
-
-    def _read_header(self, default_zone: str) -> Header:
-        raw = self._stream.readline()
-        self._line = 1
-        self.read_bytes += len(raw)
-        problems = self._problems
-        obj = self._decode(raw, 1)
-        if obj is None:
-            problems.raise_if_any()
-            problems.add(1, "the file is empty; line 1 must be the timeline header", code="SOP601")
-            problems.raise_if_any()
-        if not isinstance(obj, dict) or obj.get("sopdsl") != FORMAT:
-            problems.add(
-                1,
-                'line 1 must be the header: {"sopdsl": "timeline", "start": ..., "groups": [...]}',
-                code="SOP601",
-            )
-            problems.raise_if_any()
-        assert isinstance(obj, dict)
-        bad = _unknown(obj, _HEADER_FIELDS, "header")
-        if bad:
-            problems.add(1, *bad)
-        zone_name = obj.get("timezone") or default_zone
-        if not known_zone(zone_name):
-            problems.add(
-                1, f"timezone: unknown time zone '{zone_name}' (use an IANA name like Asia/Shanghai)"
-            )
-            zone_name = default_zone
-        tz = timeutil.zone(str(zone_name))
-        start = self._header_time(obj.get("start"), "start", tz)
-        if obj.get("start") is None:
-            problems.add(1, "missing field 'start'" if "start" not in obj else "start: null is not a time")
-        end = self._header_time(obj.get("end"), "end", tz) if obj.get("end") is not None else None
-        if start is not None and end is not None and end < start:
-            problems.add(1, f"end: {obj.get('end')} is before the start ({obj.get('start')})")
-        horizon = _horizon(start, tz) if start is not None else None
-        if horizon is not None and end is not None and end > horizon:
-            problems.add(1, f"end: {span_problem(obj.get('end'), obj.get('start'))}")
-        seed = obj.get("seed", 0)
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            problems.add(1, f"seed: {seed!r} is not a whole number")
-            seed = 0
-        delay = None
-        if obj.get("staff_completes_tasks_after") is not None:
-            try:
-                delay = parse_duration(str(obj["staff_completes_tasks_after"]))
-            except ValueError as exc:
-                problems.add(1, f"staff_completes_tasks_after: {exc}")
-        groups: list[Group] = []
-        raw_groups = obj.get("groups", [])
-        if not isinstance(raw_groups, list):
-            problems.add(1, "groups: a list of {id, tags, ...} objects")
-            raw_groups = []
-        for index, item in enumerate(raw_groups):
-            group = self._group(item, index)
-            if group is not None:
-                groups.append(group)
-        problems.raise_if_any()
-        assert start is not None and horizon is not None
-        self.horizon = horizon
-        return Header(
-            timezone=str(zone_name),
-            start=start,
-            end=end,
-            seed=seed,
-            task_delay=delay,
-            description=obj.get("description"),
-            groups=groups,
-        )
-
-    def _group(self, item: Any, index: int) -> Group | None:
-        where = f"groups.{index}"
-        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
-            self._problems.add(1, f"{where}: a group is an object with a text 'id'")
-            return None
-        bad = _unknown(item, _GROUP_FIELDS, "group")
-        if bad:
-            self._problems.add(1, f"{where}: {bad[0]}", bad[1])
-            return None
-        zone_name = item.get("timezone")
-        if zone_name is not None and not known_zone(zone_name):
-            self._problems.add(1, f"{where}.timezone: unknown time zone '{zone_name}'")
-            return None
-        tags = item.get("tags", [])
-        if not _texts(tags):
-            self._problems.add(1, f"{where}.tags: a list of texts")
-            return None
-        return GroupRecord(
-            id=item["id"],
-            name=_text_or_none(item.get("name")),
-            tags=tuple(tags),
-            timezone=zone_name,
-            operator=_text_or_none(item.get("operator")),
-            owner=_text_or_none(item.get("owner")),
-        )
-
-    def _header_time(self, value: Any, name: str, tz: ZoneInfo) -> int | None:
-        if value is None:
-            return None
-        try:
-            return _epoch(value, tz)
-        except ValueError as exc:
-            self._problems.add(1, f"{name}: {exc}")
-            return None
-
     def _start_shown(self) -> str:
         return timeutil.local(self.header.start, self._tz).strftime("%Y-%m-%d %H:%M")
 
     # ---- lines -------------------------------------------------------------------------------
-
-    def _decode(self, raw: bytes, line: int) -> Any:
-        if not raw.strip():
-            return None
-        try:
-            obj = _json(raw)
-        except msgspec.DecodeError as exc:
-            self._problems.add(line, f"line {line} is not JSON: {exc}", code="SOP601")
-            return None
-        except RecursionError:
-            obj = _TOO_DEEP
-        if obj is _TOO_DEEP or (_brackets(raw) > MAX_DEPTH and _depth(obj) > MAX_DEPTH):
-            self._problems.add(
-                line, f"line {line} nests lists and objects more than {MAX_DEPTH} deep", code="SOP601"
-            )
-            return None
-        return obj
 
     def records(self) -> Iterator[Member | Event]:
         """Members (all before the first event), then events in time order, as the file lists them.
@@ -303,7 +139,11 @@ class Timeline:
             self.read_bytes += len(raw)
             # Rarely a line has many brackets: then its nesting is measured first (and refused
             # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
-            if len(raw) > MAX_DEPTH and _brackets(raw) > MAX_DEPTH and self._decode(raw, line) is None:
+            if (
+                len(raw) > MAX_DEPTH
+                and _brackets(raw) > MAX_DEPTH
+                and decode_any(self._problems, raw, line) is None
+            ):
                 if problems.full():
                     break
                 continue
@@ -409,7 +249,7 @@ class Timeline:
     def _explain(self, raw: bytes, line: int, seen_event: bool) -> None:
         """Say what is wrong with a line the typed decoder refused."""
         before = len(self._problems.found)
-        obj = self._decode(raw, line)
+        obj = decode_any(self._problems, raw, line)
         if obj is None:
             return  # not JSON (reported), or a blank line (allowed)
         if type(obj) is not dict:

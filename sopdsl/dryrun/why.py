@@ -20,6 +20,7 @@ from sopdsl.dryrun.simulate import reload_warning, simulate, to_epoch
 from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
+from sopdsl.engine.calc import operand_text
 from sopdsl.engine.conditions import compile_cond, getter
 from sopdsl.errors import SopdslError
 from sopdsl.kinds import subject_of
@@ -289,10 +290,14 @@ def _values(d: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup
         tags = sorted(holder.tags) if holder is not None else []
         return f"{cond.subject} tags: {', '.join(tags) or 'none'}"
     if isinstance(cond, lang.WindowCond):
-        return f"{cond.event.value} events kept: {len(d.member.windows.get(cond.event.value, ()))}"
+        return f"{_window_word(cond)} kept: {len(d.member.windows.get(cond.event, ()))}"
     if isinstance(cond, lang.StockCond):
         remaining = d.stock(cond.coupon) if d.stock is not None else None
         return f"{cond.coupon}: {'no stock declared' if remaining is None else f'{remaining} left'}"
+    if isinstance(cond, lang.CalcCond):
+        refs = [*_refs(cond.left), *_refs(cond.right)]
+        read = [(r, getter(r, lookup, counters)(d.member, d.group, d.event)) for r in refs]
+        return ", ".join(f"{r.root}.{r.field} = {_json(v)}" for r, v in read) or "no values read"
     left = getattr(cond, "left", None)
     if isinstance(left, lang.Ref):
         read = getter(left, lookup, counters)(d.member, d.group, d.event)
@@ -300,6 +305,20 @@ def _values(d: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup
     if isinstance(cond, lang.TimeCond | lang.WeekdayCond | lang.DateCond):
         return f"local time {_when(d.time, d.zone)}"
     return "no values read"
+
+
+def _refs(operand: lang.Operand) -> list[lang.Ref]:
+    """The references arithmetic reads, in the order written."""
+    if isinstance(operand, lang.Ref):
+        return [operand]
+    if isinstance(operand, lang.Calc):
+        return [*_refs(operand.left), *_refs(operand.right)]
+    return []
+
+
+def _window_word(cond: lang.WindowCond) -> str:
+    """`messages`, `checkins`: the events a window counts, as a playbook names them."""
+    return cond.event.removeprefix("custom:") + "s"
 
 
 def _json(value: Any) -> str:
@@ -321,6 +340,8 @@ def _cond_text(cond: lang.Cond) -> str:
             "all": "tagged all of",
         }
         return f"{cond.subject} {test[cond.test]} {', '.join(json.dumps(t, ensure_ascii=False) for t in cond.tags)}"
+    if isinstance(cond, lang.CalcCond):
+        return f"{operand_text(cond.left)} {cond.op} {operand_text(cond.right)}"
     if isinstance(cond, lang.CompareCond):
         right = cond.right
         shown = f"{right.root}.{right.field}" if isinstance(right, lang.Ref) else _json(right)
@@ -335,7 +356,7 @@ def _cond_text(cond: lang.Cond) -> str:
     if isinstance(cond, lang.IsSetCond):
         return f"{cond.left.root}.{cond.left.field} is set"
     if isinstance(cond, lang.WindowCond):
-        return f"{cond.event.value}s in last {duration_text(cond.window)} {cond.op} {cond.count}"
+        return f"{_window_word(cond)} in last {duration_text(cond.window)} {cond.op} {cond.count}"
     if isinstance(cond, lang.TimeCond):
         return f"time between {cond.start:%H:%M} and {cond.end:%H:%M}"
     if isinstance(cond, lang.WeekdayCond):

@@ -10,12 +10,14 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
+from sopdsl.engine.calc import Getter, compile_operand
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import (
     _DELIVER,
     _MAX_CASCADE,
     _Compiled,
 )
+from sopdsl.engine.policy import period_key
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.engine.tasks import _Tasks
@@ -86,23 +88,11 @@ class _Acting(_Tasks):
             if target_member is None:
                 return
             before = target_member.counters.get(step.counter, 0.0)
-            target_member.counters[step.counter] = before + step.amount
-            # A playbook this sets off starts from this step, not from whatever came before.
-            cause, self._cause = self._cause, f"a:{self._key_for(flow)}"
-            try:
-                self._threshold(target_member, step.counter, before, before + step.amount)
-            finally:
-                self._cause = cause
+            self._set_counter(flow, target_member, step.counter, before + step.amount)
             return
         if isinstance(step, lang.SetStep):
-            if target_member is None:
-                return
-            value: Any = step.value
-            if isinstance(value, lang.Ref):
-                value = self._ref_value(value, flow, member, group)
-            target_member.attributes[step.attribute] = (
-                value.isoformat() if isinstance(value, dt.date) else value
-            )
+            if target_member is not None:
+                self._set(flow, c, instr, step, target_member, member, group)
             return
         key = self._key_for(flow)
         action = Action(
@@ -145,10 +135,11 @@ class _Acting(_Tasks):
             case lang.InviteStep():
                 action.detail = {"to_group": step.group}
             case lang.CallStep():
-                args = {
-                    k: (self._ref_value(v, flow, member, group) if isinstance(v, lang.Ref) else v)
-                    for k, v in step.args.items()
-                }
+                try:
+                    args = {k: self._value(v, flow, member, group) for k, v in step.args.items()}
+                except (ArithmeticError, TypeError) as exc:
+                    args = {k: v for k, v in step.args.items() if not isinstance(v, lang.Ref | lang.Calc)}
+                    action.status, action.reason = "failed", f"{type(exc).__name__}: {exc}"
                 action.kind = "call"
                 action.detail = {
                     "action": step.action,
@@ -176,6 +167,75 @@ class _Acting(_Tasks):
                 assert_never(step)
         self._policy(action, tz, flow)
 
+    def _value(
+        self,
+        value: lang.Ref | lang.Literal_ | lang.Calc,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
+    ) -> Any:
+        """What a step reads: a literal as it is, a reference's value, or arithmetic worked out
+        over the flow's member, group and event (errors raise, see `engine/calc.py`)."""
+        if isinstance(value, lang.Ref):
+            return self._ref_value(value, flow, member, group)
+        if isinstance(value, lang.Calc):
+
+            def reader(ref: lang.Ref) -> Getter:
+                # Read as `set` reads a reference: the flow's event, a counter unset reads 0.
+                return lambda m, g, e: self._ref_value(ref, flow, member, group)
+
+            return compile_operand(value, reader)(member, group, flow.event)
+        return value
+
+    def _set(
+        self,
+        flow: Flow,
+        c: _Compiled,
+        instr: Instr,
+        step: lang.SetStep,
+        target: MemberState,
+        member: MemberState | None,
+        group: GroupState | None,
+    ) -> None:
+        """`set`: an attribute takes the value; a counter too (`set member.streak = 0` resets it),
+        its thresholds firing as for `add`. A value that cannot be worked out (division by zero)
+        leaves the field as it was, and the step is recorded as a failed `set`."""
+        try:
+            value = self._value(step.value, flow, member, group)
+        except (ArithmeticError, TypeError) as exc:
+            self._emit(
+                Action(
+                    self.now,
+                    "set",
+                    c.playbook.name,
+                    self._key_for(flow),
+                    member=target.id,
+                    group=flow.group,
+                    target="member",
+                    detail={"field": step.attribute},
+                    status="failed",
+                    reason=f"{type(exc).__name__}: {exc}",
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
+            return
+        if step.attribute in self._counter_names:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self._set_counter(flow, target, step.attribute, float(value))
+            return  # an unset value leaves a counter as it is
+        target.attributes[step.attribute] = value.isoformat() if isinstance(value, dt.date) else value
+
+    def _set_counter(self, flow: Flow, member: MemberState, counter: str, after: float) -> None:
+        before = member.counters.get(counter, 0.0)
+        member.counters[counter] = after
+        # A playbook this sets off starts from this step, not from whatever came before.
+        cause, self._cause = self._cause, f"a:{self._key_for(flow)}"
+        try:
+            self._threshold(member, counter, before, after)
+        finally:
+            self._cause = cause
+
     def _draw(
         self, flow: Flow, c: _Compiled, instr: Instr, step: lang.DrawStep, group: GroupState | None, key: str
     ) -> None:
@@ -189,7 +249,10 @@ class _Acting(_Tasks):
         # (a dry run is reproducible), and each draw (next week's has another key) is drawn afresh,
         # unlike a split, which keeps a member in one arm for good.
         digest = hashlib.sha256(f"{self.seed}:draw:{key}".encode()).digest()
-        winners = random.Random(int.from_bytes(digest[:8], "big")).sample(pool, min(step.count, len(pool)))
+        wanted = self._draw_stock(c, instr, step, key, flow) if step.stock is not None else step.count
+        winners = random.Random(int.from_bytes(digest[:8], "big")).sample(pool, min(wanted, len(pool)))
+        if step.stock is not None:
+            self.delivery.stock_used[self._stock_key(c, instr, step)] += len(winners)
         for rank, winner in enumerate(winners, 1):
             detail = {
                 "winners": winner,
@@ -211,6 +274,38 @@ class _Acting(_Tasks):
                     trigger=flow.trigger,
                 )
             )
+
+    def _stock_key(self, c: _Compiled, instr: Instr, step: lang.DrawStep) -> str:
+        """Where a draw's winners of this period are counted: beside the coupons' stock, so a
+        snapshot and a journal replay keep them (the period in the plan's zone, one for all groups)."""
+        assert step.period is not None
+        return f"draw:{c.playbook.name}:{instr.loc}:{period_key(step.period, self.now, self.zone)}"
+
+    def _draw_stock(self, c: _Compiled, instr: Instr, step: lang.DrawStep, key: str, flow: Flow) -> int:
+        """How many winners a draw with a stock may give now; with none left, a dropped record says so."""
+        assert step.stock is not None and step.period is not None
+        counted = self._stock_key(c, instr, step)
+        prefix = counted.rsplit(":", 1)[0] + ":"
+        for old in [k for k in self.delivery.stock_used if k.startswith(prefix) and k != counted]:
+            del self.delivery.stock_used[old]  # an earlier period's count is of no further use
+        left = max(step.stock - self.delivery.stock_used.setdefault(counted, 0), 0)
+        if left == 0:
+            self._emit(
+                Action(
+                    self.now,
+                    "draw",
+                    c.playbook.name,
+                    key,
+                    group=flow.group,
+                    target="group",
+                    detail={"of": step.count, "from": list(step.tags)},
+                    status="dropped",
+                    reason=f"stock: {step.stock} winners per {step.period.value}, all drawn",
+                    loc=instr.loc,
+                    trigger=flow.trigger,
+                )
+            )
+        return min(step.count, left)
 
     def _to_referrer(self, step: Any) -> bool:
         """Whether a step acts on the member's referrer (asked of pydantic once per step)."""

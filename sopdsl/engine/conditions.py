@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
+from sopdsl.engine.calc import compile_operand
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.plan import CompiledPlaybook, timeutil
 
@@ -137,6 +138,8 @@ def compile_cond(
             return left is not None and _safe(op, _normalize(left, kind), right)
 
         return compare
+    if isinstance(cond, lang.CalcCond):
+        return _calc(cond, referrer, counters)
     if isinstance(cond, lang.StartsWithCond):
         read = getter(cond.left, referrer, counters)
         prefix = cond.prefix
@@ -174,6 +177,23 @@ def compile_cond(
     return lambda m, g, e, now, tz: timeutil.local(now, g.zone if g is not None else tz).weekday() in days
 
 
+def _calc(cond: lang.CalcCond, referrer: Referrer, counters: frozenset[str]) -> Test:
+    """A comparison with arithmetic: false when a side is unset; an arithmetic error raises (see
+    `engine/calc.py`), which the caller records as a failed test."""
+    left = compile_operand(cond.left, lambda ref: getter(ref, referrer, counters))
+    right = compile_operand(cond.right, lambda ref: getter(ref, referrer, counters))
+    op = _OPS[cond.op]
+
+    def calc(m: MemberState | None, g: GroupState | None, e: dict[str, Any], now: int, tz: ZoneInfo) -> bool:
+        a = left(m, g, e)
+        if a is None:
+            return False
+        b = right(m, g, e)
+        return b is not None and op(a, b)
+
+    return calc
+
+
 def _safe(op: Callable[[Any, Any], bool], left: Any, right: Any) -> bool:
     try:
         return op(left, right)
@@ -197,7 +217,7 @@ def _tags(cond: lang.TagCond) -> Test:
 
 
 def _window(cond: lang.WindowCond) -> Test:
-    kind = cond.event.value
+    kind = cond.event
     duration = cond.window
     span = timeutil.seconds(duration)
     op = _OPS[cond.op]
@@ -225,7 +245,7 @@ def window_kinds(cond: lang.Cond | None) -> set[str]:
     while stack:
         item = stack.pop()
         if isinstance(item, lang.WindowCond):
-            found.add(item.event.value)
+            found.add(item.event)
         elif isinstance(item, lang.NotCond):
             stack.append(item.operand)
         elif isinstance(item, lang.AndCond | lang.OrCond):

@@ -233,8 +233,9 @@ class _Happenings(_Parts):
             member.tags.discard(str(event.name))
         elif kind == "rename":  # the member changed their group nickname (WeCom reports it)
             member.nickname = str(event.data.get("nickname") or "")
-        if kind in self.windows:
-            self._window(member, kind, now)
+        window = self._key(event) if kind == "custom" else kind  # `checkins in last 7 days`
+        if window in self.windows:
+            self._window(member, window, now)
         for counter, amount in changed:
             self._count(member, counter, amount)
 

@@ -34,8 +34,12 @@ def counted_since(member: MemberState, start: int) -> int:
     from: the start, or, for one registered with history, when they joined their first group
     (or last posted, if that is all it says), as a member who joins counts from joining; their
     last message or order, if later, counts anyway (see `_arm_absence`). So a member silent
-    since long before the start is due on day one."""
+    since long before the start is due on day one. A contact in no group (private chats) has no
+    group history: their last order, if registered, is where they are known from, so a customer
+    who last ordered 400 days before the start is due for `no order for 365 days` on day one."""
     known = [*(member.group_joined_at or {}).values(), *(member.group_last_message_at or {}).values()]
+    if not member.groups and member.last_order_at is not None:
+        known.append(member.last_order_at)
     return min(start, *known) if known else start
 
 

@@ -145,7 +145,7 @@ class Delivery:
             subject = self._subject(cap, action)
             if subject is None:
                 continue
-            period = _period_key(cap.period, now, tz)
+            period = period_key(cap.period, now, tz)
             key = (index, subject, period)
             if self.counts.get(key, 0) >= cap.limit:
                 # The same words whether the cap drops or defers: which cap it was.
@@ -168,7 +168,7 @@ class Delivery:
         over = None
         for index, cap in enumerate(self.policy.caps):
             if cap.tasks:
-                key = (index, f"m:{member}", _period_key(cap.period, now, tz))
+                key = (index, f"m:{member}", period_key(cap.period, now, tz))
                 if self.counts.get(key, 0) >= cap.limit:
                     over = cap.text()
                 self.counts[key] = self.counts.get(key, 0) + 1
@@ -193,7 +193,8 @@ class Delivery:
         return timeutil.resolve(dt.datetime.combine(day, end), tz)
 
 
-def _period_key(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> str:
+def period_key(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> str:
+    """The calendar period an instant falls in, as a key: `2026-03-02`, `2026-W10`, `2026-03`."""
     day = timeutil.local(now, tz).date()
     if period is lang.CapPeriod.DAY:
         return day.isoformat()

@@ -19,6 +19,8 @@ from sopdsl.lang.base import Model as Model
 from sopdsl.lang.base import Unit as Unit
 from sopdsl.lang.base import on_any as on_any
 from sopdsl.lang.conditions import AndCond as AndCond
+from sopdsl.lang.conditions import Calc as Calc
+from sopdsl.lang.conditions import CalcCond as CalcCond
 from sopdsl.lang.conditions import CompareCond as CompareCond
 from sopdsl.lang.conditions import Cond as Cond
 from sopdsl.lang.conditions import ConstCond as ConstCond
@@ -28,6 +30,7 @@ from sopdsl.lang.conditions import IsSetCond as IsSetCond
 from sopdsl.lang.conditions import Literal_ as Literal_
 from sopdsl.lang.conditions import MatchesCond as MatchesCond
 from sopdsl.lang.conditions import NotCond as NotCond
+from sopdsl.lang.conditions import Operand as Operand
 from sopdsl.lang.conditions import OrCond as OrCond
 from sopdsl.lang.conditions import Ref as Ref
 from sopdsl.lang.conditions import StartsWithCond as StartsWithCond

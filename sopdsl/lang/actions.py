@@ -11,7 +11,8 @@ from typing import Annotated, Literal, TypeAlias
 from pydantic import Field
 
 from sopdsl.lang.base import Model
-from sopdsl.lang.conditions import Literal_, Ref
+from sopdsl.lang.conditions import Calc, Literal_, Ref
+from sopdsl.lang.declarations import CapPeriod
 
 __all__ = [
     "Action",
@@ -91,12 +92,13 @@ class AddStep(Model):
 
 
 class SetStep(Model):
-    """Set a member attribute to a literal or to another reference's value."""
+    """Set a member attribute or counter to a literal, another reference's value or arithmetic
+    (`set member.streak = 0` resets a counter; the engine knows a counter's name)."""
 
     kind: Literal["set"] = "set"
     root: Literal["member", "referrer"]
     attribute: str
-    value: Ref | Literal_
+    value: Ref | Literal_ | Calc
     loc: str
 
 
@@ -105,7 +107,7 @@ class CallStep(Model):
 
     kind: Literal["call"] = "call"
     action: str
-    args: dict[str, Ref | Literal_]
+    args: dict[str, Ref | Literal_ | Calc]
     loc: str
 
 
@@ -117,11 +119,15 @@ class DissolveStep(Model):
 
 
 class DrawStep(Model):
-    """Draw `count` winners among the group's members (those with any of `tags`, if given)."""
+    """Draw `count` winners among the group's members (those with any of `tags`, if given); with
+    a `stock`, at most that many winners per calendar `period` (day, week, month) over every run
+    of this step, in every group: the prizes there are."""
 
     kind: Literal["draw"] = "draw"
     count: int
     tags: tuple[str, ...] = ()
+    stock: int | None = None
+    period: CapPeriod | None = None
     loc: str
 
 

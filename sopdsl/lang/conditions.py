@@ -11,7 +11,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
-from sopdsl.enums import EventKind, ValueType
+from sopdsl.enums import ValueType
 from sopdsl.lang.base import DateSpan, Duration, Model
 
 
@@ -24,6 +24,21 @@ class Ref(Model):
 
 
 Literal_: TypeAlias = str | float | bool | dt.date
+
+
+class Calc(Model):
+    """`member.points + 10`, `event.amount * 0.1`: one operator over two numbers, each a
+    reference, a literal or more arithmetic, grouped as the checker read them. Evaluated by the
+    engine (`engine/calc.py`), which says what division by zero and overflow do."""
+
+    kind: Literal["calc"] = "calc"
+    op: Literal["+", "-", "*", "/"]
+    left: Ref | float | Calc
+    right: Ref | float | Calc
+
+
+# A number as a step or a test reads it: a reference, a literal or arithmetic.
+Operand: TypeAlias = Ref | float | Calc
 
 
 class TagCond(Model):
@@ -42,6 +57,15 @@ class CompareCond(Model):
     left: Ref
     op: Literal["==", "!=", ">=", "<=", ">", "<"]
     right: Ref | Literal_
+
+
+class CalcCond(Model):
+    """`member.points + 10 >= member.goal`: a comparison with arithmetic on a side (numbers only)."""
+
+    kind: Literal["calc"] = "calc"
+    left: Ref | float | Calc
+    op: Literal["==", "!=", ">=", "<=", ">", "<"]
+    right: Ref | float | Calc
 
 
 class StartsWithCond(Model):
@@ -76,10 +100,12 @@ class IsSetCond(Model):
 
 
 class WindowCond(Model):
-    """`messages in last 7 days >= 3`: count of the member's events of a kind in a window."""
+    """`messages in last 7 days >= 3`, `checkins in last 7 days >= 5`: how many of the member's
+    events of a kind fall in a window. `event` is the event's key: its kind (`message`), or
+    `custom:NAME` for a declared event (written as a string, so plans that held a kind read the same)."""
 
     kind: Literal["window"] = "window"
-    event: EventKind
+    event: str
     window: Duration
     op: Literal["==", "!=", ">=", "<=", ">", "<"]
     count: int
@@ -148,6 +174,7 @@ class OrCond(Model):
 Cond: TypeAlias = Annotated[
     TagCond
     | CompareCond
+    | CalcCond
     | StartsWithCond
     | MatchesCond
     | InCond

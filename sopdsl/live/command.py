@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -32,7 +33,13 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
 @click.command(name="run")
 @click.argument("plan_paths", metavar="PLAN...", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--store", required=True, help="sqlite:///state.db, postgresql://..., or memory.")
+@click.option("--store", default=None, help="sqlite:///state.db, postgresql://..., or memory.")
+@click.option(
+    "--engine",
+    default=None,
+    help="temporal://host:port/namespace: run the shard as a Temporal workflow instead of on a store "
+    "(this process also runs a worker; needs sopdsl[temporal]).",
+)
 @click.option(
     "--executors",
     "executors_file",
@@ -91,7 +98,8 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 )
 def run_command(
     plan_paths: tuple[str, ...],
-    store: str,
+    store: str | None,
+    engine: str | None,
     executors_file: str | None,
     host: str,
     tokens_file: str | None,
@@ -116,6 +124,7 @@ def run_command(
         code = run(
             plan_paths,
             store,
+            engine=engine,
             executors_file=executors_file,
             host=host,
             port=port,
@@ -138,8 +147,9 @@ def run_command(
 
 def run(
     plan_paths: tuple[str, ...],
-    store: str,
+    store: str | None,
     *,
+    engine: str | None = None,
     executors_file: str | None = None,
     host: str = "127.0.0.1",
     port: int = 8080,
@@ -159,6 +169,8 @@ def run(
     Raises `click.UsageError` for paths that give nothing to run."""
     from sopdsl.live.runtime import Runtime, open_store
 
+    if (store is None) == (engine is None):
+        raise click.UsageError("give either --store URL or --engine temporal://host:port/namespace")
     try:
         tokens = load_tokens(tokens_file)
         check_listen(host, tokens, insecure_no_auth)
@@ -191,17 +203,24 @@ def run(
     except ExecutorConfigError as exc:
         click.echo(str(exc), err=True)
         return EXIT_FOUND
+    # With --engine the shard runs as a Temporal workflow: the "store" named below is the server.
+    store = engine if engine is not None else store
+    assert store is not None
+    runtime: Runtime
     try:
-        opened = open_store(store, migrate=migrate)
-        runtime = Runtime(
-            plan,
-            opened,
-            executors=executors,
-            dry_run=dry_run,
-            shard=shard,
-            worker=worker,
-            on_plan_change="reload" if reload_plan else "refuse",
-        )
+        if engine is not None:
+            runtime = _temporal(plan, engine, executors, shard=shard, worker=worker, dry_run=dry_run)
+        else:
+            opened = open_store(store, migrate=migrate)
+            runtime = Runtime(
+                plan,
+                opened,
+                executors=executors,
+                dry_run=dry_run,
+                shard=shard,
+                worker=worker,
+                on_plan_change="reload" if reload_plan else "refuse",
+            )
     except StoreError as exc:
         hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
         reason = redact_text(str(exc), secrets_of(store))
@@ -253,6 +272,17 @@ def run(
             signal.signal(signum, handler)
     click.echo("sopdsl run: stopped", err=True)
     return EXIT_FOUND if bad else EXIT_OK
+
+
+def _temporal(plan: Any, url: str, executors: Any, **options: Any) -> Any:
+    """The runtime that forwards to Temporal workflows (`sopdsl.temporal.front`), with a worker."""
+    try:
+        from sopdsl.temporal.front import TemporalFront
+    except ImportError as exc:
+        raise click.UsageError(
+            f"--engine temporal needs the extra: pip install 'sopdsl[temporal]' ({exc})"
+        ) from None
+    return TemporalFront(plan, url, executors=executors, **options)
 
 
 def _serve(service: Service, use_stdin: bool) -> int:

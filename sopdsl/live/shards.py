@@ -375,3 +375,6 @@ def fed(bodies: list[dict[str, Any]], actions: list[Action], taken: Taken) -> Fe
             journaled[event_id] -= 1  # the first of several with one id is the one journaled
         caused.append(next(counts, 0))
     return Fed(actions, found, caused)
+
+
+play_entry = _play  # the public name: the Temporal workflow (sopdsl/temporal/) plays the same entries

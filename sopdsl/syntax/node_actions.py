@@ -285,15 +285,19 @@ def _dissolve(span: Span, children: list[Any]) -> Dissolve:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Draw(ActionNode):
-    """`draw 3 winners from members tagged "active"`: a lucky draw among the group's members."""
+    """`draw 3 winners from members tagged "active" [stock 3 per week]`: a lucky draw among the
+    group's members, with at most `stock` winners per `period` over all its runs, if given."""
 
     count: Number
     tags: tuple[Str, ...]
+    stock: Number | None
+    period: Name | None
     span: Span
 
     def text(self) -> str:
         tagged = f" tagged {strs_text(self.tags)}" if self.tags else ""
-        return f"draw {self.count.text} winners from members{tagged}"
+        stock = f" stock {self.stock.text} per {self.period.text}" if self.stock and self.period else ""
+        return f"draw {self.count.text} winners from members{tagged}{stock}"
 
     @property
     def aims_at_member(self) -> bool:
@@ -302,7 +306,13 @@ class Draw(ActionNode):
 
 @builds("draw")
 def _draw(span: Span, children: list[Any]) -> Draw:
-    return Draw(children[0], tuple(children[1] or ()), span)
+    stock, period = children[2] if children[2] is not None else (None, None)
+    return Draw(children[0], tuple(children[1] or ()), stock, period, span)
+
+
+@builds("draw_stock")
+def _draw_stock(span: Span, children: list[Any]) -> tuple[Number, Name]:
+    return (children[0], children[1])
 
 
 # Every action node: the steps' union (`nodes.Step`) is this and the flow steps.

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sopdsl.source import Span
     from sopdsl.syntax.nodes import (
         AttrRef,
+        Calc,
         Comparator,
         Cond,
         Duration,
@@ -40,9 +41,9 @@ class Tagged(_Node):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Compare(_Node):
-    """`member.level >= 3`."""
+    """`member.level >= 3`, `member.points + 10 >= member.goal`."""
 
-    left: AttrRef
+    left: AttrRef | Calc
     op: Comparator
     right: Value
     span: Span

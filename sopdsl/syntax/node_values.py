@@ -6,10 +6,10 @@ enums; import them from there (`from sopdsl.syntax import nodes as n`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
-from sopdsl.syntax.node_base import _Node
+from sopdsl.syntax.node_base import _Node, builds
 
 if TYPE_CHECKING:
     from sopdsl.source import Span
@@ -91,3 +91,53 @@ class Bool(_Node):
 
     value: bool
     span: Span
+
+
+# `+ - * /`, as each operator binds: `*` and `/` before `+` and `-`, each from the left.
+CALC_BINDING = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Calc(_Node):
+    """`member.points + 10`: one operator over two operands, grouped as the operators bind."""
+
+    left: Number | AttrRef | Calc
+    op: str  # one of CALC_BINDING
+    right: Number | AttrRef | Calc
+    span: Span
+
+
+def _joined(first: Span, last: Span) -> Span:
+    return replace(first, end=last.end, end_line=last.end_line, end_column=last.end_column)
+
+
+def _operand(child: Any) -> Number | AttrRef | Calc:
+    if isinstance(child, tuple):  # a signed number: (negative, number)
+        negative, number = child
+        return Number(-number.value, "-" + number.text, number.span) if negative else number
+    return child  # type: ignore[no-any-return]
+
+
+@builds("calc")
+def _calc(span: Span, children: list[Any]) -> Calc:
+    """Operands and operators, in the order written, grouped: a run of `*` and `/` first, then
+    `+` and `-`, each from the left; a parenthesised group arrives as one operand."""
+    operands = [_operand(c) for c in children[::2]]
+    ops = [str(c) for c in children[1::2]]
+    terms, joins = [operands[0]], []
+    for op, operand in zip(ops, operands[1:], strict=True):
+        if CALC_BINDING[op] == 2:
+            terms[-1] = Calc(terms[-1], op, operand, _joined(terms[-1].span, operand.span))
+        else:
+            joins.append(op)
+            terms.append(operand)
+    result = terms[0]
+    for op, operand in zip(joins, terms[1:], strict=True):
+        result = Calc(result, op, operand, _joined(result.span, operand.span))
+    assert isinstance(result, Calc)  # the grammar gives an operator, or a group holding one
+    return replace(result, span=span)
+
+
+@builds("calc_group")
+def _calc_group(span: Span, children: list[Any]) -> Calc:
+    return children[0]  # type: ignore[no-any-return]

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from sopdsl.enums import EventKind
 from sopdsl.kinds import EVENTS
-from sopdsl.syntax.node_values import AttrRef, Bool, Date, Duration, Number, Str
+from sopdsl.syntax.node_values import CALC_BINDING, AttrRef, Bool, Calc, Date, Duration, Number, Str
 
 if TYPE_CHECKING:
     from sopdsl.syntax.node_triggers import EventPattern
@@ -39,8 +39,10 @@ def attr_text(a: AttrRef) -> str:
     return f"{a.root.value}.{a.field.text}"
 
 
-def value_text(value: Str | Number | Bool | Date | AttrRef) -> str:
-    """A literal or a reference as written."""
+def value_text(value: Str | Number | Bool | Date | AttrRef | Calc) -> str:
+    """A literal, a reference or arithmetic as written."""
+    if isinstance(value, Calc):
+        return calc_text(value)
     if isinstance(value, Str):
         return str_text(value)
     if isinstance(value, Number | Date):
@@ -48,6 +50,21 @@ def value_text(value: Str | Number | Bool | Date | AttrRef) -> str:
     if isinstance(value, Bool):
         return "true" if value.value else "false"
     return attr_text(value)
+
+
+def calc_text(calc: Calc) -> str:
+    """`member.points + 10`, with parentheses only where the grouping needs them."""
+    binding = CALC_BINDING[calc.op]
+
+    def side(operand: Number | AttrRef | Calc, right: bool) -> str:
+        if not isinstance(operand, Calc):
+            return value_text(operand)
+        inner = CALC_BINDING[operand.op]
+        # `a - (b - c)` and `a / (b * c)` keep theirs: the operators group from the left.
+        grouped = inner < binding or (right and inner == binding)
+        return f"({calc_text(operand)})" if grouped else calc_text(operand)
+
+    return f"{side(calc.left, False)} {calc.op} {side(calc.right, True)}"
 
 
 def duration_text(d: Duration) -> str:

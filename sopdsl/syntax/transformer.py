@@ -121,6 +121,9 @@ class _Builders(DeclarationBuilders, PlaybookBuilders, StepBuilders):
     def value_ref(self, span: Span, children: list[Any]) -> n.AttrRef:
         return children[0]  # type: ignore[no-any-return]
 
+    def value_calc(self, span: Span, children: list[Any]) -> n.Calc:
+        return children[0]  # type: ignore[no-any-return]
+
     def true(self, span: Span, children: list[Any]) -> n.Bool:
         return n.Bool(True, span)
 

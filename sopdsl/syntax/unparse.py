@@ -234,7 +234,7 @@ def _cond(c: n.Cond) -> str:
             tags = _str(c.tags[0]) if c.test is n.TagTest.TAGGED else _strs(c.tags)
             return f"{c.subject.value} {_TAG_TESTS[c.test]} {tags}"
         case n.Compare():
-            return f"{_attr(c.left)} {c.op.value} {_value(c.right)}"
+            return f"{_value(c.left)} {c.op.value} {_value(c.right)}"
         case n.StartsWith():
             return f"{_attr(c.left)} starts with {_str(c.prefix)}"
         case n.Matches():

@@ -40,5 +40,22 @@ def test_a_draw_reaches_the_plan() -> None:
         "kind": "draw",
         "count": 3,
         "tags": ("active", "vip"),
+        "stock": None,
+        "period": None,
         "loc": "d.sop:4",
     }
+
+
+def test_a_draws_stock_is_a_whole_number_per_day_week_or_month() -> None:
+    text = (
+        "playbook q {\n    at friday: draw 3 winners from members stock 0 per week\n"
+        "    at friday: draw 3 winners from members stock 5 per wek\n}\n"
+    )
+    assert _diagnostics(text) == [
+        ("SOP406", 4, 50, "a draw's stock must be a whole number of at least 1, not 0"),
+        ("SOP112", 5, 56, "unknown period 'wek'"),
+    ]
+    ok = "playbook q {\n    at friday: draw 3 winners from members stock 5 per month\n}\n"
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(HEAD + ok, "d.sop")))
+    (instr,) = plan.playbooks[0].schedule[0].code
+    assert instr.action is not None and instr.action.model_dump()["stock"] == 5

@@ -34,6 +34,7 @@ REQUIRED = {
     ("conditions", "check_cond"),
     ("conditions", "_literal"),
     ("conditions", "_shown"),
+    ("conditions", "_calc_operand"),  # what arithmetic works on
     ("steps", "check_step"),
     ("flow", "excluded"),
     ("flow", "inner_blocks"),

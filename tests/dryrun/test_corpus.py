@@ -51,6 +51,8 @@ SCENARIOS: dict[str, str] = {
     "K3": "at most 3 promotional posts a day, at noon and 20:00-21:00, nothing at night",
     "K4": "activity share of scheduled posts: 50% in content groups, 80% in traffic groups",
     "K5": "scheduled dice and quiz games, a coupon for the winner",
+    "K6": "21-day check-in group: a streak counted by the playbook, reset on a missed day",
+    "K7": "live-stream reservations: a reminder 10 minutes before, the replay for no-shows",
     "L1": "high value, loyalty or activity: tag core and invite into the core group",
     "L2": "route members by region to the regional group",
     "L3": "explorer, mature and declining lifecycle stages",
@@ -63,7 +65,8 @@ SCENARIOS: dict[str, str] = {
     "G5": "A/B test of two poster variants, conversion per variant",
     "G6": "pilot on a few named groups, then measure",
     "G7": "purchase photo: points or a coupon",
-    "G8": "a bad review goes to the contact's owner as a task; the repurchase offer is held back",
+    "G8": "group buying: a member's concurrent teams each filled or refunded on its own",
+    "G9": "a bad review goes to the contact's owner as a task; the repurchase offer is held back",
     "T1": "manual actions become tasks for the group's operator",
     "T2": "daily figures per group: reach, activity, growth, conversion",
     "T3": "a versioned, reviewed playbook that goes live on a date",
@@ -609,7 +612,7 @@ def _l3(program: model.Program, pbs: list[model.Playbook]) -> None:
     absences = {(t.event, days(t.duration)) for t in triggers(declining, model.OnAbsence)}
     assert (model.EventKind.ORDER, 365) in absences
     windows = {(c.event, c.op, c.count) for c in conds(declining.guard) if isinstance(c, model.WindowCond)}
-    assert {(model.EventKind.ORDER, "==", 0), (model.EventKind.MESSAGE, "==", 0)} <= windows
+    assert {(model.EventKind.ORDER.value, "==", 0), (model.EventKind.MESSAGE.value, "==", 0)} <= windows
 
 
 @scenario("L4")
@@ -755,8 +758,58 @@ def _g7(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert pb.active_from is not None
 
 
+@scenario("K6")
+def _k6(program: model.Program, pbs: list[model.Playbook]) -> None:
+    # The bot reports each check-in; the streak is the playbook's own counter (issue 14).
+    assert "streak" in program.counters and "checkin" in program.events
+    sets = [s for pb in pbs for s in of(all_steps(pb), model.SetStep) if s.attribute == "streak"]
+    assert any(isinstance(s.value, model.Calc) and s.value.op == "+" for s in sets), "a day adds one"
+    assert any(s.value == 0 for s in sets), "a missed day resets it"
+    nightly = [
+        e
+        for pb in pbs
+        for e in pb.schedule
+        if e.for_each_member and len(weekly_instants(program, e.when)) == 7
+    ]
+    assert nightly and all(
+        moment.time() >= dt.time(23, 0) for e in nightly for moment in weekly_instants(program, e.when)
+    )
+    thresholds = {(t.counter, t.threshold) for pb in pbs for t in triggers(pb, model.OnThreshold)}
+    assert ("streak", 21) in thresholds, "21 days in a row"
+    windows = {
+        c.event for pb in pbs for e in pb.schedule for c in conds(e.cond) if isinstance(c, model.WindowCond)
+    }
+    assert "custom:checkin" in windows, "check-ins counted over a week"
+
+
+@scenario("K7")
+def _k7(program: model.Program, pbs: list[model.Playbook]) -> None:
+    entries = [e for pb in pbs for e in pb.schedule]
+    offsets = {tuple((neg, days(d) * 24 * 60) for neg, d in e.when.offsets) for e in entries}
+    assert ((True, 10.0),) in offsets, "a reminder 10 minutes before the live"
+    no_shows = [
+        e
+        for e in entries
+        if any(isinstance(c, model.WindowCond) and c.op == "==" and c.count == 0 for c in conds(e.cond))
+    ]
+    assert no_shows and all(of(e.steps, model.SendStep) for e in no_shows), "the replay for no-shows"
+    assert all(
+        any(isinstance(c, model.TagCond) and c.test == "tagged" for c in conds(e.cond)) for e in entries
+    ), "only members who reserved"
+
+
 @scenario("G8")
 def _g8(program: model.Program, pbs: list[model.Playbook]) -> None:
+    (pb,) = pbs
+    assert event_triggers(pb, model.EventKind.CUSTOM) and pb.repeat is model.Repeat.ALWAYS
+    (wait,) = of(pb.steps, model.WaitForStep)
+    assert wait.wait.same, "each team's wait matches only its own completion"
+    assert hours(wait.wait.timeout) == 24
+    assert of(wait.otherwise, model.CallStep), "a team that does not fill is refunded"
+
+
+@scenario("G9")
+def _g9(program: model.Program, pbs: list[model.Playbook]) -> None:
     (pb,) = pbs
     assert event_triggers(pb, model.EventKind.CUSTOM) and pb.repeat is not model.Repeat.ONCE
     (branching,) = [s for s in pb.steps if isinstance(s, model.IfStep)]

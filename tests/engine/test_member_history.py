@@ -81,3 +81,40 @@ def test_a_silence_that_began_before_the_start_is_due_on_day_one() -> None:
     # Silent since 2 days before the start: 26 days in; without history, 28 days in.
     assert (26 * DAY, "kick", "recent", "g2") in log
     assert (28 * DAY, "kick", "plain", "g2") in log
+
+
+WINBACK = """
+timezone "Asia/Shanghai"
+template back = "好久不见"
+playbook winback {
+    in private chats
+    on no order for 365 days
+    apply to all members
+    do { send back to member }
+}
+playbook group_winback {
+    in all groups
+    on no order for 365 days
+    apply to all members
+    do { send back to member }
+}
+"""
+
+
+def test_no_order_for_counts_a_contact_in_no_group_from_their_last_order() -> None:
+    text = textwrap.dedent(WINBACK)
+    engine = Engine(sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, "w.sop"))), start=START)
+    engine.add_group("g1")
+    engine.add_member(MemberRecord(id="lapsed", contact=True, last_order_at=START - 400 * DAY))
+    engine.add_member(MemberRecord(id="recent", contact=True, last_order_at=START - 300 * DAY))
+    engine.add_member(MemberRecord(id="unknown", contact=True))
+    engine.add_member(MemberRecord(id="grouped", groups=("g1",), last_order_at=START - 400 * DAY))
+    engine.start()
+    engine.advance(START + 400 * DAY)
+    sent = {(a.member, a.playbook): a.time - START for a in engine.log if a.kind == "send"}
+    # Last ordered 400 days before the start: due on day one; 300 days before: 65 days in.
+    assert sent[("lapsed", "winback")] == 0
+    assert sent[("recent", "winback")] == 65 * DAY
+    assert sent[("unknown", "winback")] == 365 * DAY  # nothing known: from the start
+    # A group member without group history still counts from the start, as before.
+    assert sent[("grouped", "group_winback")] == 365 * DAY

@@ -1,0 +1,383 @@
+"""The sharded dry run: a JSONL timeline's members split across processes, their logs merged.
+
+Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
+the action log, written byte for byte as one process writes it. Each process (a fork) reads the
+whole file, so every line is checked as in one process, and feeds the engine its own members'
+events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
+process writes its log step by step with the step's place in the engine's order, and the parent
+merges the steps by it:
+
+- an event: (time, 0, its number among the events fed), the number the engine keys flows on
+  (`#N`), set to the whole timeline's count;
+- a timer: (due, 1, playbook, member, group, creation order), the engine's own same-instant
+  order; timers of one member are all in one shard, so the creation order of the shard ranks
+  them as one process does. Timers of a group (member "") run alike in every shard, since the
+  plans allowed read no member in them: shard 0's are kept, and the others' must be equal.
+
+Events are fed in time order and a timer due at an event's instant runs after it, so these keys
+sort the steps of all shards as one engine runs them. `shard_plan.one_shard_reason` says which
+plans must run in one process; the timeline can say so too, as it is read (an event without a
+member, a group met only mid-run where calendars run per group): then, or when a line has a
+mistake, the run is made again in one process, and what it prints is what one process prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import io
+import itertools
+import multiprocessing
+import resource
+import struct
+import sys
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import IO, Any, cast
+
+import msgspec
+
+from sopdsl.dryrun.history import History, as_listed
+from sopdsl.dryrun.shard_plan import one_shard_reason
+from sopdsl.dryrun.simulate import simulate_timeline
+from sopdsl.dryrun.timeline import Timeline, open_timeline
+from sopdsl.engine.actions import Action
+from sopdsl.engine.engine import Engine
+from sopdsl.engine.events import Event
+from sopdsl.engine.records import MemberRecord
+from sopdsl.errors import FixtureError
+from sopdsl.gcpause import paused_gc
+from sopdsl.plan import Plan
+
+Writer = Callable[[IO[bytes]], Callable[[Action], None]]  # an output -> what writes an action to it
+_LENGTH = struct.Struct("<I")
+_EVENT, _TIMER = 0, 1
+
+
+def shard_of(member: str, shards: int) -> int:
+    """The shard of a member: CRC-32 of its id's UTF-8 bytes, modulo the number of shards."""
+    return zlib.crc32(member.encode("utf-8", "surrogatepass")) % shards
+
+
+@dataclass
+class ShardRun:
+    """How a dry run ran: the processes it used, and why one when more were asked."""
+
+    jobs: int
+    reason: str | None = None
+    shards: list[dict[str, Any]] = field(default_factory=list)  # each process's counts and peak memory
+
+
+class _UnshardableError(Exception):
+    """The timeline does what the shards cannot do apart (the message says what)."""
+
+
+def simulate_sharded(
+    plan: Plan,
+    path: Path,
+    shown: str,
+    default_zone: str,
+    writer: Writer,
+    out: IO[bytes],
+    jobs: int,
+    progress: Callable[[int], None] | None = None,
+) -> ShardRun:
+    """Dry-run a JSONL timeline in `jobs` processes (one when the plan or the timeline needs it,
+    saying why), writing the log to `out` as one process would. Raises `FixtureError` as
+    `simulate_timeline` does."""
+    reason = one_shard_reason(plan) if jobs > 1 else None
+    if reason is None and jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        reason = "this system cannot fork processes"
+    run = ShardRun(jobs=1, reason=reason)
+    if reason is None and jobs > 1:
+        try:
+            run.shards = _run_shards(plan, path, shown, default_zone, writer, out, jobs, progress)
+            run.jobs = jobs
+            return run
+        except _UnshardableError as exc:
+            run.reason = str(exc)
+    timeline = open_timeline(path, shown, default_zone)
+    try:
+        simulate_timeline(plan, timeline, writer(out), progress)
+    finally:
+        timeline.close()
+    return run
+
+
+def _run_shards(
+    plan: Plan,
+    path: Path,
+    shown: str,
+    zone: str,
+    writer: Writer,
+    out: IO[bytes],
+    jobs: int,
+    progress: Callable[[int], None] | None,
+) -> list[dict[str, Any]]:
+    """Run the shards, then merge their steps into `out`; raise `_UnshardableError` to run in one."""
+    context = multiprocessing.get_context("fork")
+    # A fork copies what is buffered, and the child would write it again at its exit.
+    out.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read = context.Value("q", 0)  # shard 0's bytes read, for the progress bar
+    with tempfile.TemporaryDirectory(prefix="sopdsl-shards-") as folder:
+        files = [Path(folder) / f"{k}.steps" for k in range(jobs)]
+        workers: list[Any] = []
+        pipes: dict[Connection, int] = {}
+        for k in range(jobs):
+            receiver, sender = context.Pipe(duplex=False)
+            worker = context.Process(
+                target=_shard_main,
+                args=(plan, path, shown, zone, writer, k, jobs, files[k], sender, read if k == 0 else None),
+                daemon=True,
+            )
+            worker.start()
+            sender.close()
+            workers.append(worker)
+            pipes[receiver] = k
+        results: dict[int, tuple[str, Any]] = {}
+        try:
+            while len(results) < jobs:
+                for ready in wait([p for p, k in pipes.items() if k not in results], timeout=0.2):
+                    assert isinstance(ready, Connection)
+                    k = pipes[ready]
+                    try:
+                        results[k] = ready.recv()
+                    except EOFError:
+                        results[k] = (
+                            "failed",
+                            f"shard {k} ended without a word (exit {workers[k].exitcode})",
+                        )
+                    if results[k][0] != "ok":
+                        break
+                if progress is not None:
+                    progress(read.value)
+                failed = [r for r in results.values() if r[0] != "ok"]
+                if failed:
+                    kind, detail = failed[0]
+                    if kind == "fixture":
+                        raise _UnshardableError("the timeline has mistakes; read again in one process")
+                    raise _UnshardableError(str(detail))
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.terminate()
+                worker.join()
+            for pipe in pipes:
+                pipe.close()
+        summaries = [results[k][1] for k in range(jobs)]
+        if len({s["group_steps"] for s in summaries}) > 1:
+            # Never expected: the steps of groups read no member. Were they to differ, a shard's
+            # copy would not be the log's: one process decides instead.
+            raise _UnshardableError("the shards' group steps differed; run in one process")
+        for _key, payload in heapq.merge(*(_steps(f) for f in files)):
+            out.write(payload)
+    return summaries
+
+
+def _steps(path: Path) -> Iterator[tuple[tuple[Any, ...], bytes]]:
+    """A shard's steps, in its order: (the step's key, its actions as written)."""
+    decode = msgspec.msgpack.Decoder().decode
+    with path.open("rb") as stream:
+        read = stream.read
+        while head := read(4):
+            (size,) = _LENGTH.unpack(head)
+            record = decode(read(size))
+            yield tuple(record[:6]), record[6]
+
+
+class _Steps:
+    """Where one shard writes its log: each step's actions behind the step's key."""
+
+    def __init__(self, out: IO[bytes], shard: int) -> None:
+        self.out = out
+        self.shard = shard
+        self.buffer = io.BytesIO()
+        self.key: tuple[Any, ...] = ()
+        self.groups = hashlib.sha256()  # the steps of groups, which every shard must have alike
+        self._encode = msgspec.msgpack.Encoder().encode
+
+    def begin(self, key: tuple[Any, ...]) -> None:
+        """A step begins: the actions written since belong to the one before it."""
+        if self.buffer.tell():
+            self.flush()
+        if key and key < self.key:
+            # A timer made for this very instant that sorts before the step that made it (a wait
+            # of no time): the merge of shards that each keep their steps in order would not
+            # put it where one engine runs it.
+            raise _UnshardableError(
+                "a step made a timer due at once that runs ahead of it; run in one process"
+            )
+        self.key = key
+
+    def flush(self) -> None:
+        """Write the step's actions, under its key (a group's step only in shard 0)."""
+        payload = self.buffer.getvalue()
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        key = self.key
+        if key[1] == _TIMER and key[3] == "":
+            self.groups.update(self._encode([key[0], key[2], key[4], payload]))
+            if self.shard:
+                return
+        record = self._encode([*key, payload])
+        self.out.write(_LENGTH.pack(len(record)))
+        self.out.write(record)
+
+
+class _ShardEngine(Engine):
+    """The engine of one shard: the run is told of each timer it fires, before it fires.
+
+    It leans on two things of the engine, which `tests/dryrun/test_shard.py` fails without:
+    every timer runs through `_fire(entry)`, `entry[:5]` being its place in the same-instant
+    order (due, playbook, member, group, creation order), and `_fed` is the count of events fed,
+    from which an event's flows take their keys (`#N`).
+    """
+
+    steps: _Steps
+
+    def _fire(self, entry: tuple[Any, ...]) -> None:
+        # (due, playbook, member, group, seq): the heap's order, which the merge follows.
+        self.steps.begin((entry[0], _TIMER, entry[1], entry[2], entry[3], entry[4]))
+        super()._fire(entry)
+
+
+def _shard_main(
+    plan: Plan,
+    path: Path,
+    shown: str,
+    zone: str,
+    writer: Writer,
+    shard: int,
+    shards: int,
+    steps_path: Path,
+    pipe: Connection,
+    read: Any,
+) -> None:
+    """A shard's process: run its members, write its steps, and say how it went on `pipe`."""
+    try:
+        start_kb = _rss_kb()
+        timeline = open_timeline(path, shown, zone)
+        try:
+            with steps_path.open("wb") as out:
+                summary = _run_shard(plan, timeline, writer, shard, shards, out, read)
+        finally:
+            timeline.close()
+        # What the shard's own state took: its peak over what it had from the fork.
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        summary["peak_rss_kb"] = usage.ru_maxrss
+        summary["start_rss_kb"] = start_kb
+        summary["cpu_s"] = usage.ru_utime + usage.ru_stime
+        pipe.send(("ok", summary))
+    except FixtureError:
+        pipe.send(("fixture", None))
+    except _UnshardableError as exc:
+        pipe.send(("unshardable", str(exc)))
+    except Exception as exc:  # whatever it is, one process will meet it again and say so
+        pipe.send(("failed", f"shard {shard} failed ({type(exc).__name__}: {exc}); run in one process"))
+    finally:
+        pipe.close()
+
+
+def _rss_kb() -> int:
+    """This process's resident memory now, in KiB (0 where /proc does not say)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+    except OSError:
+        return 0
+
+
+@paused_gc
+def _run_shard(
+    plan: Plan, timeline: Timeline, writer: Writer, shard: int, shards: int, out: IO[bytes], read: Any
+) -> dict[str, Any]:
+    """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all."""
+    header = timeline.header
+    engine = _ShardEngine(
+        plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False
+    )
+    steps = engine.steps = _Steps(out, shard)
+    engine.sinks.append(writer(steps.buffer))
+    for group in header.groups:
+        engine.add_group(group)
+    crc = zlib.crc32
+
+    def mine(member: str) -> bool:
+        return crc(member.encode("utf-8", "surrogatepass")) % shards == shard  # as `shard_of`
+
+    def meet(group: str | None) -> None:
+        # Every shard knows every group a member has at the start, as one process would: its
+        # calendars run in each.
+        if group is not None and group not in engine.groups:
+            engine.add_group(group)
+
+    records = timeline.records()
+    first: Event | None = None
+    history = History()
+    for record in records:
+        if isinstance(record, MemberRecord):
+            for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
+                meet(group_id)
+            if mine(record.id):
+                engine.add_member(record)
+        elif record.time < header.start:  # history: sets state, starts nothing
+            history.add(record)  # everyone's: the groups it names are every shard's
+        else:
+            first = record
+            break
+    if history:  # as `simulate_timeline` registers it, this shard's members only
+        for group_id in sorted(history.groups()):
+            meet(group_id)
+        listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
+        for member in history.records(listed):
+            if mine(member.id):
+                engine.add_member(member)
+    del history  # folded into the members: not kept through the run
+    # A group first met mid-run arms its calendars from then on in one process: a shard that does
+    # not see the event would not (shard 0 says so, as it sees every event).
+    groups = engine.groups if shard == 0 and any(pb.schedule for pb in plan.playbooks) else None
+    engine.start()
+    fed = 0
+    last = header.start
+    buffer, feed, advance, next_due = steps.buffer, engine.feed, engine.advance, engine.next_due
+    # After the first event, every record is an event (the reader refuses a member line there).
+    events = cast(Iterator[Event], records if first is None else itertools.chain((first,), records))
+    for event in events:
+        fed += 1
+        who, last = event.member, event.time
+        if who is None:
+            raise _UnshardableError(
+                f"the timeline has a {event.kind} event naming no member, which no shard owns"
+            )
+        if groups is not None and event.group is not None and event.group not in groups:
+            raise _UnshardableError(
+                f"an event names group {event.group}, which the header does not list, and the plan runs calendars in groups"
+            )
+        if read is not None and not fed & 0x3FFF:
+            read.value = timeline.read_bytes
+        if crc(who.encode("utf-8", "surrogatepass")) % shards != shard:
+            continue
+        due = next_due()
+        if due is not None and due < last:
+            advance(last - 1)  # the timers due before it, each a step of its own
+        if buffer.tell():
+            steps.flush()
+        steps.key = (last, _EVENT, fed, "", "", 0)
+        engine._fed = fed - 1  # the engine numbers the events it is fed: the whole timeline's count
+        feed(event)
+    engine.advance(header.end if header.end is not None else max(engine.now, last))
+    steps.begin(())
+    if read is not None:
+        read.value = timeline.read_bytes
+    return {
+        "shard": shard,
+        "members": len(engine.members),
+        "events": fed,
+        "group_steps": steps.groups.hexdigest(),
+    }

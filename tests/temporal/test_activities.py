@@ -1,0 +1,81 @@
+"""Actions on Temporal: a failing executor is retried alone, with the member's later actions held
+until it succeeds; an error that cannot succeed parks the action, shown by the shard's status."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from temporalserver import Recorder
+
+import sopdsl
+from sopdsl.engine.records import GroupRecord
+
+START = 1_772_330_400
+
+PLAYBOOK = """
+timezone "UTC"
+template hello = "hi {{ member.name }}"
+template rules = "the rules"
+playbook welcome {
+    on member joins
+    do {
+        send hello to member
+        send rules to member
+    }
+}
+"""
+
+
+class Flaky(Recorder):
+    """Fails m1's first call (for a moment), and every call for m2 (for good)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries: dict[str, int] = {}
+        self._count = threading.Lock()
+
+    def __call__(self, action: Any, key: str) -> None:
+        with self._count:
+            self.tries[key] = self.tries.get(key, 0) + 1
+            first = self.tries[key] == 1
+        if action.member == "m1" and action.detail["template"] == "hello" and first:
+            raise ConnectionError("the chat API timed out")
+        if action.member == "m2":
+            error = ValueError("this member blocked the bot")
+            error.permanent = True  # type: ignore[attr-defined]
+            raise error
+        super().__call__(action, key)
+
+
+def test_a_failing_executor_is_retried_in_order_and_a_hopeless_one_parks(temporal_server: str) -> None:
+    from temporalio.client import Client
+
+    from sopdsl.temporal.client import ShardClient
+    from sopdsl.temporal.shapes import SIGNALLED, Retry
+    from sopdsl.temporal.worker import make_worker
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK, "welcome.sop")))
+    flaky = Flaky()
+
+    async def main() -> dict[str, Any]:
+        client = await Client.connect(temporal_server)
+        retry = Retry(attempts=3, base=0.2, timeout=10)
+        sender = ShardClient(
+            client, plan, shard="flaky", start=START, clock=SIGNALLED, retry=retry, task_queue="flaky"
+        )
+        async with make_worker(client, plan, flaky.executors(), task_queue="flaky"):
+            await sender.register([GroupRecord("g1")], at=START)
+            joins = [
+                {"id": m, "kind": "join", "member": m, "group": "g1", "time": START} for m in ("m1", "m2")
+            ]
+            await sender.feed(joins)
+            return await sender.flush(timeout=60)
+
+    status = asyncio.run(main())
+    done = [(a.member, a.detail["template"]) for _, a in flaky.calls]
+    assert done == [("m1", "hello"), ("m1", "rules")]  # the retry came first, then the rest, in order
+    assert max(n for k, n in flaky.tries.items()) == 2 and len(flaky.tries) == 4
+    assert status["executed"] == 2 and status["parked"] == 2
+    assert {p["error"] for p in status["parked_actions"]} == {"ValueError: this member blocked the bot"}
