@@ -12,19 +12,16 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import Getter, compile_operand
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import (
-    _DELIVER,
-    _MAX_CASCADE,
-    _Compiled,
-    _Parts,
-)
+from sopdsl.engine.parts import _MAX_CASCADE, _Compiled, _Parts
 from sopdsl.engine.policy import period_key
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
+from sopdsl.engine.timers import Deliver
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
 _HELD = WaitDelivery()  # frozen and field-less: one will do for every held action
+_APPLIED = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes anything for
 
 
 class _Acting(_Parts):
@@ -41,7 +38,10 @@ class _Acting(_Parts):
     ) -> None:
         step = instr.action
         target_member = member
-        if self._to_referrer(step):
+        to_referrer = self._referrer_steps.get(id(step))
+        if to_referrer is None:
+            to_referrer = self._to_referrer(step)
+        if to_referrer:
             target_member = (
                 self.members.get(member.referrer) if member is not None and member.referrer else None
             )
@@ -75,10 +75,21 @@ class _Acting(_Parts):
             # The tag action is logged before what it sets off: cause before effect.
             if isinstance(holder, MemberState):
                 kind = "untag" if step.remove else "tag"
+                prefix = "untagged:" if step.remove else "tagged:"  # the event's key, as `_key` makes it
                 for tag in changed:
-                    self._cascade(
-                        Event(kind, self.now, member=holder.id, group=flow.group, name=tag, id=f"{key}:{tag}")
-                    )
+                    # What `_cascade` asks first, asked before an event is made: most tags start nothing.
+                    if holder.id in self.waits or prefix + tag in self._event_index or kind in self.windows:
+                        self._cascade(
+                            Event(
+                                kind,
+                                self.now,
+                                member=holder.id,
+                                group=flow.group,
+                                name=tag,
+                                id=f"{key}:{tag}",
+                            )
+                        )
+                    # else a tag change nothing listens to: its state change is already made
             return
         if isinstance(step, lang.AddStep):
             if target_member is None:
@@ -324,7 +335,8 @@ class _Acting(_Parts):
             return False
         if action.kind not in self.delivery.ruled:
             # No rule of the policy can hold this kind back: it goes out as `decide` would say.
-            self._apply(action, flow)
+            if action.kind in _APPLIED:
+                self._apply(action, flow)
             self._emit(action)
             return False
         tags = self.members[action.member].tags if action.member and action.member in self.members else None
@@ -344,12 +356,10 @@ class _Acting(_Parts):
             flow.waiting = _HELD
             self._push(
                 decision.until,
-                _DELIVER,
                 flow.playbook,
                 action.member or "",
-                action,
-                (flow.id, flow.token),
-                group=action.group or "",
+                Deliver(action, flow.id, flow.token),
+                action.group or "",
             )
             return True
         else:
@@ -389,7 +399,7 @@ class _Acting(_Parts):
             flow.pc += 1
             self._run(flow)
 
-    def _apply(self, action: Action, flow: Flow) -> None:
+    def _apply(self, action: Action, flow: Flow) -> None:  # for the kinds of _APPLIED
         # The flow doing a kick or a dissolve carries on (say, to log it to the operator);
         # every other flow of that member in that group, or in that group, ends.
         if action.kind == "grant":
