@@ -1,4 +1,4 @@
-"""The one registry of the language's kinds: events, actions, and the built-in fields and counters.
+"""The one registry of the language's kinds: events, triggers, actions, and the built-in fields and counters.
 
 Every list that names them is derived from here: the engine's and the live API's event names, the
 fixture and timeline readers, the formatter's trigger phrases, the executors' action kinds, what
@@ -86,6 +86,32 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("draw", None),
     )
 }
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerSpec:
+    """A trigger kind: its name (the `kind` of its `sopdsl.lang` trigger), whom the flows it starts
+    are for, and whether the engine arms a timer for it (else events alone fire it)."""
+
+    name: str
+    subject: str  # "member", or "group" (a group-level flow, or the group's owner)
+    timed: bool
+
+
+# In the order the engine arms them for a member (and so the order of same-instant timers).
+TRIGGERS: dict[str, TriggerSpec] = {
+    spec.name: spec
+    for spec in (
+        TriggerSpec("event", "member", timed=False),
+        TriggerSpec("absence", "member", timed=True),
+        TriggerSpec("date_offset", "member", timed=True),
+        TriggerSpec("anniversary", "member", timed=True),
+        TriggerSpec("threshold", "member", timed=False),
+        TriggerSpec("group_size", "group", timed=False),
+        TriggerSpec("group_silent", "group", timed=True),
+    )
+}
+
 # Records of a decision that failed on a member's data (a `when` or an `if` condition, a `set`
 # whose arithmetic divides by zero): logged and stored like actions, never executed.
 RECORDS: dict[str, ActionSpec] = {

@@ -144,3 +144,26 @@ def test_every_counter_and_field_reaches_templates() -> None:
         assert context[counter] == 0
     for name in MEMBER_FIELDS:
         assert MemberState(id="m1").field_value(name) in (None, "m1", "", 0) or name in BUILTIN_COUNTERS
+
+
+def test_every_trigger_kind_has_a_registry_entry_and_a_handler() -> None:
+    from sopdsl import lang
+    from sopdsl.engine.trigger_base import TriggerHandler
+    from sopdsl.engine.triggers import HANDLERS, handler_for
+    from sopdsl.kinds import TRIGGERS
+
+    union = typing.get_args(typing.get_args(lang.Trigger)[0])  # Annotated[A | B | ..., Field(...)]
+    names = {cls.model_fields["kind"].default: cls for cls in union}
+    assert set(names) == set(TRIGGERS) == set(HANDLERS)
+    assert list(HANDLERS) == list(TRIGGERS)  # the engine arms a member's triggers in registry order
+    for name, cls in names.items():
+        sample = cls.model_construct(**{"kind": name})
+        assert handler_for(sample) is HANDLERS[name], name
+    # A timed kind arms itself (for a member or a group) and has a timer to come due; a kind fired
+    # by events alone arms nothing, so the base's do-nothing arming is right only for those.
+    for name, spec in TRIGGERS.items():
+        kind = type(HANDLERS[name])
+        arms = (
+            kind.arm_member is not TriggerHandler.arm_member or kind.arm_group is not TriggerHandler.arm_group
+        )
+        assert arms == spec.timed == hasattr(kind, "due"), name

@@ -137,10 +137,9 @@ def _action_problem(step: lang.ActionTypes, *, member_flow: bool, holds_sends: b
         case lang.DrawStep():
             return "draws winners among a group's members"
         case lang.SetStep():
-            return _ref_problem(step.value) if isinstance(step.value, lang.Ref) else None
+            return _operand_problem(step.value)
         case lang.CallStep():
-            refs = [v for v in step.args.values() if isinstance(v, lang.Ref)]
-            return next((p for p in map(_ref_problem, refs) if p is not None), None)
+            return next((p for p in map(_operand_problem, step.args.values()) if p is not None), None)
         case lang.KickStep() | lang.GrantStep() | lang.InviteStep() | lang.AddStep():
             return None  # the caps and stock that would join members are the policy's (above)
         case _:
@@ -149,6 +148,15 @@ def _action_problem(step: lang.ActionTypes, *, member_flow: bool, holds_sends: b
 
 def _ref_problem(ref: lang.Ref) -> str | None:
     return _field_problem(ref.root, ref.field)
+
+
+def _operand_problem(value: object) -> str | None:
+    """What a value reads that another shard changes: a reference, or any inside arithmetic."""
+    if isinstance(value, lang.Ref):
+        return _ref_problem(value)
+    if isinstance(value, lang.Calc):
+        return _operand_problem(value.left) or _operand_problem(value.right)
+    return None  # a literal
 
 
 def _field_problem(root: str, field: str) -> str | None:
@@ -168,6 +176,8 @@ def _cond_problem(cond: lang.Cond) -> str | None:
             return next((p for p in map(_ref_problem, refs) if p is not None), None)
         case lang.StartsWithCond() | lang.MatchesCond() | lang.InCond() | lang.IsSetCond():
             return _ref_problem(cond.left)
+        case lang.CalcCond():
+            return _operand_problem(cond.left) or _operand_problem(cond.right)
         case lang.NotCond():
             return _cond_problem(cond.operand)
         case lang.AndCond() | lang.OrCond():

@@ -12,19 +12,17 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import Getter, compile_operand
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import (
-    _DELIVER,
-    _MAX_CASCADE,
-    _Compiled,
-)
+from sopdsl.engine.parts import _MAX_CASCADE, _Compiled
 from sopdsl.engine.policy import period_key
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.engine.tasks import _Tasks
+from sopdsl.engine.timers import Deliver
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
 _HELD = WaitDelivery()  # frozen and field-less: one will do for every held action
+_APPLIED = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes anything for
 
 
 class _Acting(_Tasks):
@@ -41,7 +39,10 @@ class _Acting(_Tasks):
     ) -> None:
         step = instr.action
         target_member = member
-        if self._to_referrer(step):
+        to_referrer = self._referrer_steps.get(id(step))
+        if to_referrer is None:
+            to_referrer = self._to_referrer(step)
+        if to_referrer:
             target_member = (
                 self.members.get(member.referrer) if member is not None and member.referrer else None
             )
@@ -79,10 +80,21 @@ class _Acting(_Tasks):
             # The tag action is logged before what it sets off: cause before effect.
             if isinstance(holder, MemberState):
                 kind = "untag" if step.remove else "tag"
+                prefix = "untagged:" if step.remove else "tagged:"  # the event's key, as `_key` makes it
                 for tag in changed:
-                    self._cascade(
-                        Event(kind, self.now, member=holder.id, group=flow.group, name=tag, id=f"{key}:{tag}")
-                    )
+                    # What `_cascade` asks first, asked before an event is made: most tags start nothing.
+                    if holder.id in self.waits or prefix + tag in self._event_index or kind in self.windows:
+                        self._cascade(
+                            Event(
+                                kind,
+                                self.now,
+                                member=holder.id,
+                                group=flow.group,
+                                name=tag,
+                                id=f"{key}:{tag}",
+                            )
+                        )
+                    # else a tag change nothing listens to: its state change is already made
             return
         if isinstance(step, lang.AddStep):
             if target_member is None:
@@ -328,7 +340,8 @@ class _Acting(_Tasks):
             return False
         if action.kind not in self.delivery.ruled:
             # No rule of the policy can hold this kind back: it goes out as `decide` would say.
-            self._apply(action, flow)
+            if action.kind in _APPLIED:
+                self._apply(action, flow)
             self._emit(action)
             return False
         tags = self.members[action.member].tags if action.member and action.member in self.members else None
@@ -348,12 +361,10 @@ class _Acting(_Tasks):
             flow.waiting = _HELD
             self._push(
                 decision.until,
-                _DELIVER,
                 flow.playbook,
                 action.member or "",
-                action,
-                (flow.id, flow.token),
-                group=action.group or "",
+                Deliver(action, flow.id, flow.token),
+                action.group or "",
             )
             return True
         else:
@@ -393,7 +404,7 @@ class _Acting(_Tasks):
             flow.pc += 1
             self._run(flow)
 
-    def _apply(self, action: Action, flow: Flow) -> None:
+    def _apply(self, action: Action, flow: Flow) -> None:  # for the kinds of _APPLIED
         # The flow doing a kick or a dissolve carries on (say, to log it to the operator);
         # every other flow of that member in that group, or in that group, ends.
         if action.kind == "grant":

@@ -13,12 +13,9 @@ time, playbook order, member id and creation order.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import heapq
-import typing
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, assert_never
+from typing import Any, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
 from sopdsl.engine.acting import _Acting
@@ -29,101 +26,36 @@ from sopdsl.engine.events import Event, validate
 from sopdsl.engine.flows import _Flows
 from sopdsl.engine.happenings import _Happenings
 from sopdsl.engine.history import counted_since, fold_history, silent_since_in
-from sopdsl.engine.parts import (
-    _ABSENCE,
-    _CAL,
-    _DATE,
-    _DELIVER,
-    _GROUP_SILENT,
-    _MEMBER_ONLY,
-    _PRIVATE,
-    _RESUME,
-    _SILENCE_IN,
-    _TASK_DONE,
-    _TIMEOUT,
-    TIMERS,
-    Sink,
-    Timer,
-    _Compiled,
-    in_group,
-)
+from sopdsl.engine.parts import _MEMBER_ONLY, _PRIVATE, Sink, _Compiled, in_group
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
-from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState, WaitTask
+from sopdsl.engine.snapshot_schema import _SNAPSHOT_SCHEMA, _SNAPSHOT_STATE, SNAPSHOT_FORMAT
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.switching import _Switching
+from sopdsl.engine.timers import (
+    Absence,
+    CalendarDue,
+    DateDue,
+    Deliver,
+    GroupSilent,
+    Resume,
+    SilenceIn,
+    TaskDone,
+    Timeout,
+    TimerRecord,
+)
 from sopdsl.engine.trace import StepHook, Tracer
+from sopdsl.engine.trigger_absence import ABSENCE
+from sopdsl.engine.trigger_base import TriggerHandler
+from sopdsl.engine.trigger_dates import DATES
+from sopdsl.engine.trigger_group_silent import GROUP_SILENT
+from sopdsl.engine.triggers import HANDLERS
 from sopdsl.errors import EngineError
 from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
 
-# The engine's state a snapshot keeps, with each piece's type: `snapshot.py` writes and
-# reads it by these types alone (a member, group, flow or action by its dataclass fields).
-_SNAPSHOT_STATE: dict[str, Any] = {
-    "now": int,
-    "start_time": int,
-    "seed": int,
-    "task_delay": int | None,
-    "members": dict[str, MemberState],
-    "groups": dict[str, GroupState],
-    "flows": dict[int, Flow],
-    "waits": dict[str, set[int]],
-    "entered": dict[tuple[int, str], int],
-    "fired": set[tuple[snapshot_codec.Scalar, ...]],
-    # Each timer kind's payload (see `_fire`).
-    "heap": snapshot_codec.Heap(
-        {
-            _RESUME: tuple[int, int],  # flow id, token
-            _TIMEOUT: tuple[int, int],
-            _ABSENCE: tuple[int],  # trigger index
-            _SILENCE_IN: tuple[int, str],  # trigger index, group id
-            _DATE: tuple[int],
-            _CAL: tuple[int, str],  # calendar entry, group id (or _PRIVATE)
-            _GROUP_SILENT: tuple[int, str],  # trigger index, group id
-            _DELIVER: tuple[Action, tuple[int, int]],  # the action held, (flow id, token)
-            _TASK_DONE: tuple[str],  # the task's key
-        }
-    ),
-    "member_flows": dict[str, list[int]],
-    "contacts": set[str],
-    "window_span": int,
-    "_seq": int,
-    "_flow_ids": int,
-    "_started": bool,
-    "_instant": int,
-    "_started_now": dict[tuple[int, str], str],
-    "_fed": int,
-}
-# Kept beside it: tables the plan's install rebuilds and the snapshot fills in place, and the plans.
-_SNAPSHOT_TABLES: dict[str, Any] = {
-    "armed": dict[tuple[int, int], dict[str, int]],
-    "counts": dict[tuple[int, str, str], int],
-    "stock_used": dict[str, int],
-    "plan": str,
-    "retired": list[tuple[str, int]],
-}
-_SNAPSHOT_SCHEMA = {**_SNAPSHOT_STATE, **_SNAPSHOT_TABLES}
-
-
-def _snapshot_format() -> str:
-    """The shape of a snapshot: the state kept, its types and the fields of the records in it.
-
-    A field added to a member, group, flow, action or wait, or one whose type changed, changes it,
-    so a snapshot written before is replayed from the journal instead of restored into records it
-    does not fit.
-    """
-    records = []
-    for cls in (MemberState, GroupState, Flow, Action, *WAIT_TYPES):
-        hints = typing.get_type_hints(cls)
-        fields = ",".join(
-            f"{f.name}:{snapshot_codec.describe_type(hints.get(f.name))}" for f in dataclasses.fields(cls)
-        )
-        records.append(f"{cls.__name__}({fields})")
-    state = snapshot_codec.describe(_SNAPSHOT_SCHEMA)
-    return hashlib.sha256("|".join(["2", *state, *records]).encode()).hexdigest()[:16]
-
-
-SNAPSHOT_FORMAT = _snapshot_format()
+_heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, once per timer due
 
 
 class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
@@ -226,7 +158,21 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             for c, t_index, trigger in self._absence_on.get("message", ())
             if in_group(trigger, c.playbook)
         ]
+        # The triggers a member's arrival arms, in registry order (kinds fired by events alone arm nothing).
+        self._member_armers = [
+            (handler, c, t_index, trigger)
+            for kind, handler in HANDLERS.items()
+            if type(handler).arm_member is not TriggerHandler.arm_member
+            for c, t_index, trigger in self._triggers.get(kind, ())
+        ]
         self._event_index = dict(plan.event_index)
+        # What a message asks of the plan, asked once here: whether a window counts messages, a
+        # threshold watches their counter, and which playbooks a message starts.
+        self._message_plan = (
+            "message" in self.windows,
+            "messages" in self._watched,
+            self._event_index.get("message"),
+        )
         self._referrer_steps: dict[int, bool] = {}  # by id of a plan step, which lives as long
         self._counter_names = counters
 
@@ -265,7 +211,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             # own timers are set again from the new record instead of doubling up.
             state.members, state.last_message_at = previous.members, previous.last_message_at
             state.dissolved = previous.dissolved
-            self.heap = [e for e in self.heap if e[3] != group_id or e[5] not in (_CAL, _GROUP_SILENT)]
+            self.heap = [
+                e for e in self.heap if e[3] != group_id or not isinstance(e[5], CalendarDue | GroupSilent)
+            ]
             heapq.heapify(self.heap)
         self.groups[group_id] = state
         if self._started:
@@ -340,10 +288,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             member.arrived = True
         for group in sorted(self.groups.values(), key=lambda g: g.id):
             self._arm_group(group)
-            for c, t_index, trigger in self._triggers.get("group_size", ()):
-                if len(group.members) >= trigger.threshold:
-                    # Reached before the plan took effect: "reaches" never fires for it.
-                    self.fired.add(("size", c.index, t_index, group.id))
+            for kind, handler in HANDLERS.items():
+                for c, t_index, trigger in self._triggers.get(kind, ()):
+                    handler.at_start(self, c, t_index, trigger, group)
         for member in sorted(self.members.values(), key=lambda m: m.id):
             self._arm_member(
                 member, counted_since(member, self.start_time), silent_since_in(member, self.start_time)
@@ -357,7 +304,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 for e_index, entry in enumerate(c.playbook.schedule):
                     due = self._next_calendar(entry.when, self.zone, self.now)
                     if due is not None:
-                        self._push(due, _CAL, c.index, "", e_index, _PRIVATE)
+                        self._push(due, c.index, "", CalendarDue(e_index, _PRIVATE))
 
     @property
     def started(self) -> bool:
@@ -426,7 +373,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             self.start()
         heap = self.heap
         while heap and heap[0][0] <= until:
-            entry = heapq.heappop(heap)
+            entry = _heappop(heap)
             if entry[0] > self.now:
                 self.now = entry[0]
             self._fire(entry)
@@ -443,7 +390,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         heap = self.heap
         time = event.time
         while heap and heap[0][0] < time:
-            entry = heapq.heappop(heap)
+            entry = _heappop(heap)
             if entry[0] > self.now:
                 self.now = entry[0]
             self._fire(entry)
@@ -458,25 +405,37 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
 
     # ---- timers ----------------------------------------------------------------------------------
 
-    def _push(self, due: int, kind: int, playbook: int, member: str, *payload: Any, group: str = "") -> None:
+    def _push(self, due: int, playbook: int, member: str, timer: TimerRecord, group: str = "") -> None:
         # Timers due at one instant run by playbook order, then member id ("" for group-level
         # timers, so they come first), then group id, then creation order: never by dict order.
-        self._seq += 1
-        # The payload is spread into the entry, not nested: one tuple per timer, not two.
-        # The kind as a plain int, as a snapshot reads it back (TIMERS gives its Timer).
-        heapq.heappush(self.heap, (due, playbook, member, group, self._seq, int(kind), *payload))
+        self._seq = seq = self._seq + 1
+        _heappush(self.heap, (due, playbook, member, group, seq, timer))
 
-    def _fire(self, entry: tuple[Any, ...]) -> None:
-        due, pb_index, member_id, _group, _seq, kind = entry[:6]
-        payload = entry[6:]
-        timer: Timer = TIMERS[kind]
+    def _fire(self, entry: tuple[int, int, str, str, int, TimerRecord]) -> None:
+        due, pb_index, member_id, _group, _seq, timer = entry
+        # A trigger's timer (the most of them, first): what armed it (trigger, subject, due) names
+        # the flows it starts (see `_origin`).
         match timer:
-            case Timer.RESUME | Timer.TIMEOUT:
-                flow_id, token = payload
-                flow = self.flows.get(flow_id)
-                if flow is None or flow.token != token:
+            case SilenceIn():
+                self._cause = entry
+                ABSENCE.due_in(self, self.compiled[pb_index], timer, member_id, due)
+            case Absence():
+                self._cause = entry
+                ABSENCE.due(self, self.compiled[pb_index], timer, member_id, due)
+            case DateDue():
+                self._cause = entry
+                DATES.due(self, self.compiled[pb_index], timer, member_id)
+            case CalendarDue():
+                self._cause = entry
+                self._calendar_due(self.compiled[pb_index], timer, due)
+            case GroupSilent():
+                self._cause = entry
+                GROUP_SILENT.due(self, self.compiled[pb_index], timer, due)
+            case Resume() | Timeout():
+                flow = self.flows.get(timer.flow)
+                if flow is None or flow.token != timer.token:
                     return
-                if timer is Timer.TIMEOUT:
+                if isinstance(timer, Timeout):
                     if isinstance(flow.waiting, WaitTask):
                         self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
                     self._unwait(flow)
@@ -485,36 +444,9 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 else:
                     flow.pc += 1
                 self._run(flow)
-            case Timer.DELIVER:
-                self._deliver(payload[0], payload[1])
-            case Timer.TASK_DONE:
-                self._event(Event("task_done", self.now, member=None, data={"task": payload[0]}))
-            case Timer.ABSENCE | Timer.SILENCE_IN | Timer.DATE | Timer.CAL | Timer.GROUP_SILENT:
-                # A trigger's timer: what armed it (trigger, subject, due) names the flows it
-                # starts (see `_origin`).
-                self._cause = entry
-                self._trigger_due(timer, self.compiled[pb_index], member_id, due, payload)
-            case _:
-                assert_never(timer)
-
-    def _trigger_due(
-        self,
-        timer: Literal[Timer.ABSENCE, Timer.SILENCE_IN, Timer.DATE, Timer.CAL, Timer.GROUP_SILENT],
-        c: _Compiled,
-        member_id: str,
-        due: int,
-        payload: tuple[Any, ...],
-    ) -> None:
-        match timer:
-            case Timer.ABSENCE:
-                self._absence_due(c, payload[0], member_id, due)
-            case Timer.SILENCE_IN:
-                self._silence_in_due(c, payload[0], member_id, payload[1], due)
-            case Timer.DATE:
-                self._date_due(c, payload[0], member_id)
-            case Timer.CAL:
-                self._calendar_due(c, payload[0], payload[1], due)
-            case Timer.GROUP_SILENT:
-                self._group_silent_due(c, payload[0], payload[1], due)
+            case Deliver():
+                self._deliver(timer.action, (timer.flow, timer.token))
+            case TaskDone():
+                self._event(Event("task_done", self.now, member=None, data={"task": timer.task}))
             case _:
                 assert_never(timer)

@@ -10,14 +10,12 @@ from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import (
-    _RESUME,
-    _TIMEOUT,
-    _Compiled,
-    _Parts,
-)
+from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
+from sopdsl.engine.timers import Resume, Timeout, fields_of
 from sopdsl.plan import Instr, timeutil
+
+_sha256 = hashlib.sha256  # once per action
 
 
 class _Flows(_Parts):
@@ -49,9 +47,16 @@ class _Flows(_Parts):
             # from the start): one run. The same trigger twice (two posts) runs twice.
             verdict = trace.SAME_INSTANT
         else:
-            verdict = self._held_back(pb, last, now, tz) or trace.STARTED
-            if verdict is trace.STARTED and c.guard is not None:
-                holds = self._holds(c.guard, c, "when", member, group, event, now, tz, trigger)
+            # The common case (always active, never started) needs no call to `_held_back`.
+            held = self._held_back(pb, last, now, tz) if last is not None or not c.always_active else None
+            verdict = held or trace.STARTED
+            guard = c.guard
+            if verdict is trace.STARTED and guard is not None:
+                try:
+                    holds: bool | None = guard(member, group, event, now, tz)
+                except (TypeError, ValueError, ArithmeticError):
+                    # Asked again through `_holds`, which logs the failure (a test reads, never writes).
+                    holds = self._holds(guard, c, "when", member, group, event, now, tz, trigger)
                 if not holds:
                     verdict = trace.GUARD_FALSE if holds is False else trace.GUARD_FAILED
         if self.tracer is not None:
@@ -87,21 +92,27 @@ class _Flows(_Parts):
         now: int,
     ) -> None:
         self._flow_ids += 1
+        flow_id = self._flow_ids
+        member_id = member.id if member is not None else None
         flow = Flow(
-            id=self._flow_ids,
-            playbook=c.index,
-            entry=entry,
-            member=member.id if member else None,
-            group=group.id if group else None,
-            pc=0,
-            trigger=trigger,
-            started=now,
-            event=event,
+            flow_id,
+            c.index,
+            entry,
+            member_id,
+            group.id if group is not None else None,
+            0,
+            trigger,
+            now,
+            event,
             origin=self._origin(),
         )
-        self.flows[flow.id] = flow
-        if flow.member is not None:
-            self.member_flows.setdefault(flow.member, []).append(flow.id)
+        self.flows[flow_id] = flow
+        if member_id is not None:
+            ids = self.member_flows.get(member_id)
+            if ids is None:
+                self.member_flows[member_id] = [flow_id]
+            else:
+                ids.append(flow_id)
         self._run(flow)
 
     def _run(self, flow: Flow) -> None:
@@ -146,12 +157,10 @@ class _Flows(_Parts):
                 flow.token += 1
                 self._push(
                     timeutil.add(self.now, instr.duration, tz),
-                    _RESUME,
                     flow.playbook,
                     flow.member or "",
-                    flow.id,
-                    flow.token,
-                    group=flow.group or "",
+                    Resume(flow.id, flow.token),
+                    flow.group or "",
                 )
                 return
             else:  # wait_for, assign
@@ -168,17 +177,18 @@ class _Flows(_Parts):
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(
                     timeutil.add(self.now, timeout, tz),
-                    _TIMEOUT,
                     flow.playbook,
                     flow.member or "",
-                    flow.id,
-                    flow.token,
-                    group=flow.group or "",
+                    Timeout(flow.id, flow.token),
+                    flow.group or "",
                 )
                 return
         if hook is not None:
             hook(c.source, flow, self.now)  # where it ended: past its last step, or at a `stop`
-        self._unwait(flow)
+        if flow.member in self.waits:
+            self._unwait(flow)
+        else:
+            flow.waiting = None  # nothing of the member's waits: nothing to take it out of
         self._drop(flow)
 
     def _holds(
@@ -245,15 +255,15 @@ class _Flows(_Parts):
             return cause
         if isinstance(cause, Event):
             return f"e:{cause.id}" if cause.id is not None else f"#{self._fed}"
-        due, pb_index, member_id, _group, _seq, kind = cause[:6]
+        due, pb_index, member_id, _group, _seq, timer = cause
         name = self.compiled[pb_index].playbook.name
-        return f"t{kind}:{name}:{member_id}:{due}:" + ":".join(map(str, cause[6:]))
+        return f"t{int(timer.KIND)}:{name}:{member_id}:{due}:" + ":".join(map(str, fields_of(timer)))
 
     def _key_for(self, flow: Flow) -> str:
         """The idempotency key of the flow's next action: what started the flow, whose flow it is,
         and how many actions it decided before. Unique per decided action and the same on every
         replay; no clock, no path and no plan version goes into it."""
         flow.acts += 1
-        name = self.compiled[flow.playbook].playbook.name
+        name = self.compiled[flow.playbook].name
         raw = f"{flow.origin}|{name}|{flow.entry}|{flow.member or ''}|{flow.group or ''}|{flow.acts}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+        return _sha256(raw.encode()).hexdigest()[:24]

@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine import trace
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import (
-    _MEMBER_ONLY,
-    _Compiled,
-    _Parts,
-    in_group,
-    membership,
-)
+from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
+from sopdsl.engine.trigger_absence import ABSENCE
+from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
+from sopdsl.engine.trigger_event import EVENT
 from sopdsl.plan import CompiledPlaybook, timeutil
+
+_NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
 
 
 class _Happenings(_Parts):
@@ -53,11 +51,7 @@ class _Happenings(_Parts):
             # Absence playbooks whose scope the member enters with this join (not merely
             # another group of the same scope): their silence starts counting now.
             entering = (
-                [
-                    (c, t_index)
-                    for c, t_index, trigger in self._triggers.get("absence", ())
-                    if not in_group(trigger, c.playbook) and not self._absence_applies(c.playbook, member)
-                ]
+                ABSENCE.entering(self, member)
                 if new and member.arrived  # a first arrival arms everything below anyway
                 else []
             )
@@ -67,25 +61,19 @@ class _Happenings(_Parts):
             if new and not member.arrived:
                 member.arrived = True
                 self._arm_member(member, now)
-            else:
-                for c, t_index in entering:
-                    if self._absence_applies(c.playbook, member):
-                        self._arm_absence(c, t_index, member, now)
-                if new:
-                    for c, t_index, _table in self._silence_in_group:
-                        if self._silence_applies_in(c.playbook, member, group.id):
-                            self._arm_silence_in(c, t_index, member, group.id, now)
-            self._group_size(group, size_before, now)
+            elif new:
+                ABSENCE.joined(self, member, group, entering, now)
+            GROUP_SIZE.joined(self, group, size_before, now)
             if kind in self.windows:
                 self._window(member, kind, now)
         else:
             self._other_event(event, member, group, now)
-        key = kind if kind in _MEMBER_ONLY else self._key(event)
+        key = self._key(event) if kind in _NAMED else kind  # `_key`, called only where a name counts
         if member.id in self.waits:
             self._resume_waiting(member.id, key, event)
         starts = self._event_index.get(key)
         if starts:
-            self._start_on(starts, event, member, group_id, now)
+            EVENT.started_by(self, starts, event, member, group_id, now)
 
     def _message(self, event: Event) -> None:
         """A message, the common event, kept short: it moves times and one counter, and starts or
@@ -103,54 +91,33 @@ class _Happenings(_Parts):
                 group = self.add_group(group_id)
         now = event.time
         member.last_message_at = now
+        if self._message_absence:
+            ABSENCE.posted(self, member, now)
         if group is not None:
             group.last_message_at = now
-        for c, t_index, table in self._message_absence:
-            # Lazy invalidation: a pending deadline re-checks itself when due; only a
-            # deadline that already fired is armed again, from now.
-            if member_id not in table and self._absence_applies(c.playbook, member):
-                self._arm_absence(c, t_index, member, now)
-        if group is not None:
-            for c, t_index, table in self._silence_in_group:
-                key = membership(member.id, group.id)
-                if key in table:
-                    table[key] = now  # the pending timer re-checks from this message
-                elif self._silence_applies_in(c.playbook, member, group.id):
-                    self._arm_silence_in(c, t_index, member, group.id, now)
-        if "message" in self.windows:
+            silences = self._silence_in_group
+            if silences:
+                # The common case written out (a dict lookup and a store): the member's silence in
+                # this group is counting, and its pending timer re-checks from this message.
+                key = f"{member_id}\x00{group_id}"
+                for _, _, table in silences:
+                    if key in table:
+                        table[key] = now
+                    else:  # not counting there: `posted_in` arms it (and moves the others again)
+                        ABSENCE.posted_in(self, member, group, now)
+                        break
+        windowed, watched, starts = self._message_plan
+        if windowed:
             self._window(member, "message", now)
         counters = member.counters
         before = counters.get("messages", 0.0)
         counters["messages"] = before + 1
-        if "messages" in self._watched:
+        if watched:
             self._threshold(member, "messages", before, before + 1)
         if member_id in self.waits:
             self._resume_waiting(member_id, "message", event)
-        starts = self._event_index.get("message")
         if starts:
-            self._start_on(starts, event, member, group_id, now)
-
-    def _start_on(
-        self,
-        starts: tuple[tuple[int, int], ...],
-        event: Event,
-        member: MemberState,
-        group_id: str | None,
-        now: int,
-    ) -> None:
-        """Start the playbooks an event's kind starts (playbook and trigger index each)."""
-        kind = event.kind
-        for pb_index, t_index in starts:
-            c = self.compiled[pb_index]
-            scope = c.playbook.scope.kind
-            where = group_id
-            if where is None:
-                if kind in ("join", "leave") and scope != "private":
-                    continue  # a contact added or removed in private chats is no group's business
-                if scope in ("tagged", "named"):
-                    # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
-                    where = self._member_group(c.playbook, member)
-            self._start_flow(c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now)
+            EVENT.started_by(self, starts, event, member, group_id, now)
 
     def _joined(self, member: MemberState, data: dict[str, Any], now: int) -> None:
         """What a join tells of the member (name, nickname, channel, who invited them) and when."""
@@ -220,11 +187,11 @@ class _Happenings(_Parts):
             amount = event.data.get("amount")
             if isinstance(amount, int | float):
                 changed.append(("spent", float(amount)))
-            self._rearm_absence(member, self._absence_on.get("order", ()))
+            ABSENCE.rearm(self, member, self._absence_on.get("order", ()))
         elif kind == "invite":
             member.last_invite_at = now
             changed.append(("invites", 1))
-            self._rearm_absence(member, self._absence_on.get("invite", ()))
+            ABSENCE.rearm(self, member, self._absence_on.get("invite", ()))
         elif kind == "report":
             changed.append(("violations", 1))
         elif kind == "tag":
@@ -314,33 +281,5 @@ class _Happenings(_Parts):
                 if not ids:
                     del self.member_flows[flow.member]
 
-    def _rearm_absence(self, member: MemberState, triggers: Iterable[tuple[_Compiled, int, Any]]) -> None:
-        for c, t_index, _trigger in triggers:
-            if member.id not in self.armed[(c.index, t_index)] and self._absence_applies(c.playbook, member):
-                # The old deadline already fired; a new silence starts now. Otherwise the pending
-                # timer re-checks the deadline when it comes due (lazy invalidation).
-                self._arm_absence(c, t_index, member, self.now)
-
     def _threshold(self, member: MemberState, counter: str, before: float, after: float) -> None:
-        for c, t_index, trigger in self._triggers.get("threshold", ()):
-            key = ("threshold", c.index, t_index, member.id)
-            if trigger.counter == counter and before < trigger.threshold <= after and key not in self.fired:
-                # "reaches" fires the first time only, even if the counter falls and climbs again.
-                self.fired.add(key)
-                self._start_flow(c, member, self._member_group(c.playbook, member), trigger.loc, {}, self.now)
-
-    def _group_size(self, group: GroupState, before: int, now: int) -> None:
-        for c, t_index, trigger in self._triggers.get("group_size", ()):
-            key = ("size", c.index, t_index, group.id)
-            if (
-                before < trigger.threshold <= len(group.members)
-                and key not in self.fired
-                and self._in_scope(c.playbook, group.id)
-            ):
-                self.fired.add(key)
-                owner = self.members.get(group.owner or "")
-                if owner is not None:
-                    self._start_flow(c, owner, group.id, trigger.loc, {}, now, check_scope=False)
-                else:
-                    # No owner known: the playbook still runs for the group (tasks for its operator).
-                    self._start_group_flow(c, group, trigger.loc, now)
+        THRESHOLD.counted(self, member, counter, before, after)

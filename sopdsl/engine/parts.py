@@ -1,11 +1,10 @@
-"""What the engine's parts share: timer kinds, a compiled playbook, and the declared state and
+"""What the engine's parts share: a compiled playbook, and the declared state and
 methods each part may use of the others (`_Parts`); `Engine` joins the parts."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
-from enum import IntEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,34 +15,16 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.timers import TimerRecord
 from sopdsl.engine.trace import StepHook, Tracer
 from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField
 
-
-class Timer(IntEnum):
-    """What a heap entry (due, playbook, member, group, seq, kind, *payload) does when it comes due."""
-
-    RESUME = 0  # a `wait` is over: payload (flow id, token)
-    TIMEOUT = 1  # a `wait ... for` or a task ran out of time: (flow id, token)
-    ABSENCE = 2  # a silence deadline (`silent for`, `no order for`): (trigger index,)
-    DATE = 3  # a date trigger (`on member.birthday`): (trigger index,)
-    CAL = 4  # a calendar entry: (entry index, group id or _PRIVATE)
-    GROUP_SILENT = 5  # a group's silence: (trigger index, group id)
-    DELIVER = 6  # an action the policy held back: (action, (flow id, token))
-    TASK_DONE = 7  # simulated staff finishing a task: (task key,)
-    SILENCE_IN = 8  # a member's silence in one group (a group-scoped `silent for`): (trigger index, group id)
-
-
-TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a snapshot is a plain int
-
 # What is being processed now, from which a flow started now takes its origin: the origin's text
 # itself, the event fed (its text depends on its id, else on the count fed), or a trigger's timer
-# entry (due, playbook, member, group, seq, kind, *payload). Kept as given and written out only
-# when a flow starts or a key needs it: most events and timers start nothing.
+# entry (due, playbook, member, group, seq, timer). Kept as given and written out only when a flow
+# starts or a key needs it: most events and timers start nothing.
 Cause = str | Event | tuple[Any, ...]
 
-_RESUME, _TIMEOUT, _ABSENCE, _DATE, _CAL, _GROUP_SILENT, _DELIVER, _TASK_DONE, _SILENCE_IN = TIMERS
-_FLOW_TIMERS = frozenset((_RESUME, _TIMEOUT, _DELIVER, _TASK_DONE))  # kept across a plan reload
 _MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
@@ -93,6 +74,11 @@ class _Compiled:
         self.code = compiled.code
         self.schedule = tuple(entry.code for entry in compiled.schedule)
         pb = compiled
+        # Read per start: whether `active` can ever hold a start back, and `repeat` (asked of pydantic once).
+        self.name = pb.name
+        self.per_group = tuple(in_group(trigger, pb) for trigger in pb.triggers)  # see `in_group`
+        self.always_active = pb.active_from is None and pb.active_until is None
+        self.repeat = pb.repeat
         self.guard: Test | None = (
             compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None
         )
@@ -161,19 +147,10 @@ class _Parts(ABC):
     _message_absence: list[tuple[_Compiled, int, dict[str, int]]]
     _silence_in_group: list[tuple[_Compiled, int, dict[str, int]]]
     _event_index: dict[str, tuple[tuple[int, int], ...]]
+    _member_armers: list[tuple[Any, _Compiled, int, Any]]
+    _message_plan: tuple[bool, bool, tuple[tuple[int, int], ...] | None]
     _referrer_steps: dict[int, bool]
     _counter_names: frozenset[str]
-
-    @abstractmethod
-    def _absence_applies(self, pb: CompiledPlaybook, member: MemberState) -> bool: ...
-
-    @abstractmethod
-    def _absence_due(self, c: _Compiled, t_index: int, member_id: str, due: int) -> None: ...
-
-    @abstractmethod
-    def _silence_in_due(
-        self, c: _Compiled, t_index: int, member_id: str, group_id: str, due: int
-    ) -> None: ...
 
     @abstractmethod
     def _act(
@@ -188,20 +165,6 @@ class _Parts(ABC):
 
     @abstractmethod
     def _active(self, pb: CompiledPlaybook, now: int, tz: ZoneInfo) -> bool: ...
-
-    @abstractmethod
-    def _arm_absence(self, c: _Compiled, t_index: int, member: MemberState, since: int) -> None: ...
-
-    @abstractmethod
-    def _arm_silence_in(
-        self, c: _Compiled, t_index: int, member: MemberState, group_id: str, since: int
-    ) -> None: ...
-
-    @abstractmethod
-    def _silence_applies_in(self, pb: CompiledPlaybook, member: MemberState, group_id: str) -> bool: ...
-
-    @abstractmethod
-    def _arm_date(self, c: _Compiled, t_index: int, trigger: Any, member: MemberState) -> None: ...
 
     @abstractmethod
     def _arm_group(self, group: GroupState) -> None: ...
@@ -222,12 +185,6 @@ class _Parts(ABC):
     ) -> None: ...
 
     @abstractmethod
-    def _calendar_due(self, c: _Compiled, e_index: int, group_id: str, due: int) -> None: ...
-
-    @abstractmethod
-    def _date_due(self, c: _Compiled, t_index: int, member_id: str) -> None: ...
-
-    @abstractmethod
     def _deliver(self, action: Action, hold: tuple[int, int]) -> None: ...
 
     @abstractmethod
@@ -241,9 +198,6 @@ class _Parts(ABC):
 
     @abstractmethod
     def _event(self, event: Event) -> None: ...
-
-    @abstractmethod
-    def _group_silent_due(self, c: _Compiled, t_index: int, group_id: str, due: int) -> None: ...
 
     @abstractmethod
     def _held_back(self, pb: CompiledPlaybook, last: int | None, now: int, tz: ZoneInfo) -> str | None: ...
@@ -277,9 +231,6 @@ class _Parts(ABC):
     def _origin(self) -> str: ...
 
     @abstractmethod
-    def _last(self, member: MemberState, kind: lang.EventKind) -> int | None: ...
-
-    @abstractmethod
     def _member_group(self, pb: CompiledPlaybook, member: MemberState) -> str | None: ...
 
     @abstractmethod
@@ -289,10 +240,7 @@ class _Parts(ABC):
     def _next_calendar(self, when: lang.CalRef, tz: ZoneInfo, after: int) -> int | None: ...
 
     @abstractmethod
-    def _push(self, due: int, kind: int, playbook: int, member: str, *payload: Any, group: str = "") -> None:
-        # Timers due at one instant run by playbook order, then member id ("" for group-level
-        # timers, so they come first), then group id, then creation order:
-        ...
+    def _push(self, due: int, playbook: int, member: str, timer: TimerRecord, group: str = "") -> None: ...
 
     @abstractmethod
     def _ref_value(

@@ -451,21 +451,23 @@ def _heap_codec(spec: Heap) -> _Codec:
         codecs = [_codec(arg) for arg in typing.get_args(tp)]
         payloads[kind] = ([c.encode for c in codecs], [c.decode for c in codecs])
 
+    split, join = spec.split, spec.join
+
     def encode(heap: Any) -> Any:
         if type(heap) is not list:
             _bad("the heap", "a list", heap)
         out = []
         for entry in heap:
-            if type(entry) is not tuple or len(entry) < 6 or tuple(map(type, entry[:6])) != _ENTRY_HEAD:
-                _bad("a timer", "(due, playbook, member, group, seq, kind, ...)", entry)
-            kind = entry[5]
+            if type(entry) is not tuple or len(entry) != 6 or tuple(map(type, entry[:5])) != _ENTRY_HEAD[:5]:
+                _bad("a timer", "(due, playbook, member, group, seq, timer)", entry)
+            kind, payload = split(entry[5])
             if kind not in payloads:
                 raise _UnsupportedError(f"a timer of kind {kind!r}")
             encoders = payloads[kind][0]
-            if len(entry) != 6 + len(encoders):
-                raise _UnsupportedError(f"a timer of kind {kind} with {len(entry) - 6} payload items")
-            row = list(entry[:6])
-            row.extend([e(x) for e, x in zip(encoders, entry[6:], strict=True)])
+            if len(payload) != len(encoders):
+                raise _UnsupportedError(f"a timer of kind {kind} with {len(payload)} payload items")
+            row = [*entry[:5], kind]
+            row.extend([e(x) for e, x in zip(encoders, payload, strict=True)])
             out.append(row)
         return out
 
@@ -484,7 +486,8 @@ def _heap_codec(spec: Heap) -> _Codec:
                 raise _BadDataError(
                     f"a timer of kind {kind} with {len(row) - 6} payload items, not {len(decoders)}"
                 )
-            heap.append((*row[:6], *[d(x) for d, x in zip(decoders, row[6:], strict=True)]))
+            payload = tuple(d(x) for d, x in zip(decoders, row[6:], strict=True))
+            heap.append((*row[:5], join(kind, payload)))
         if len({entry[4] for entry in heap}) != len(heap):
             raise _BadDataError("two timers with one sequence number")
         heapq.heapify(heap)  # leaves a heap as written as it is; puts a reordered one right

@@ -23,10 +23,16 @@ Decode = Callable[[Any], Any]
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Heap:
-    """The type of a timer heap: entries `(due, playbook, member, group, seq, kind, *payload)`,
-    each kind's payload a `tuple[...]` type."""
+    """The type of a timer heap: entries `(due, playbook, member, group, seq, timer)`, written as
+    `[due, playbook, member, group, seq, kind, *payload]`, each kind's payload a `tuple[...]` type.
+
+    `split` gives a timer's kind and payload, `join` makes the timer back from them; they are not
+    part of the shape (only the payload types are), so the typed timers read the tuples' snapshots.
+    """
 
     payloads: Mapping[int, Any]
+    split: Callable[[Any], tuple[int, tuple[Any, ...]]]
+    join: Callable[[int, tuple[Any, ...]], Any]
 
     def __repr__(self) -> str:
         kinds = ", ".join(f"{kind}: {_describe(tp)}" for kind, tp in sorted(self.payloads.items()))

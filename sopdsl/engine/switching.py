@@ -8,17 +8,13 @@ from typing import Any, assert_never, cast
 
 from sopdsl import lang
 from sopdsl.engine import versions
-from sopdsl.engine.parts import (
-    _ABSENCE,
-    _FLOW_TIMERS,
-    _SILENCE_IN,
-    _Compiled,
-    _Parts,
-    in_group,
-    membership,
-)
+from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
 from sopdsl.engine.policy import template_tags
 from sopdsl.engine.state import Flow, MemberState, WaitDelivery, WaitEvent, WaitTask, event_wait
+from sopdsl.engine.timers import FLOW_TIMERS, Absence, SilenceIn
+from sopdsl.engine.trigger_absence import ABSENCE
+from sopdsl.engine.trigger_counts import GROUP_SIZE
+from sopdsl.engine.trigger_dates import DATES
 from sopdsl.engine.versions import PlanChange
 from sopdsl.plan import CompiledPlaybook, Instr, Plan, timeutil
 
@@ -155,15 +151,15 @@ class _Switching(_Parts):
                 self.armed[moved].update(table)
                 earlier[moved] = i
         # Timers of triggers and calendars are set again from the new version; flows' own stay.
-        self.heap = [e for e in self.heap if e[5] in _FLOW_TIMERS]
+        self.heap = [e for e in self.heap if isinstance(e[5], FLOW_TIMERS)]
         heapq.heapify(self.heap)
         if not self._started:
             return
         for group in sorted(self.groups.values(), key=lambda g: g.id):
             self._arm_group(group)
             for c, t_index, trigger in self._triggers.get("group_size", ()):
-                if (c.index, t_index) not in same.values() and len(group.members) >= trigger.threshold:
-                    self.fired.add(("size", c.index, t_index, group.id))  # as at start: reached before
+                if (c.index, t_index) not in same.values():
+                    GROUP_SIZE.at_start(self, c, t_index, trigger, group)  # as at start: reached before
         for (i, t_index), table in self.armed.items():
             if (i, t_index) in earlier:
                 trigger = cast(lang.OnAbsence, self.compiled[i].playbook.triggers[t_index])
@@ -172,12 +168,12 @@ class _Switching(_Parts):
                         member_id, _, group_id = place.partition("\x00")
                         in_zone = self.groups[group_id].zone if group_id in self.groups else self.zone
                         due = timeutil.add(since, trigger.duration, in_zone)
-                        self._push(due, _SILENCE_IN, i, member_id, t_index, group_id, group=group_id)
+                        self._push(due, i, member_id, SilenceIn(t_index, group_id), group_id)
                     continue
                 for member_id, since in sorted(table.items()):
-                    last = self._last(self.members[member_id], trigger.event)
+                    last = ABSENCE.last(self.members[member_id], trigger.event)
                     due = timeutil.add(max(since, last or since), trigger.duration, self.zone)
-                    self._push(due, _ABSENCE, i, member_id, t_index)
+                    self._push(due, i, member_id, Absence(t_index))
         for member in sorted(self.members.values(), key=lambda m: m.id):
             if not member.arrived:
                 continue
@@ -192,20 +188,19 @@ class _Switching(_Parts):
                         else None,
                     )
                     continue
-                if not self._absence_applies(c.playbook, member):
+                if not ABSENCE.applies(self, c.playbook, member):
                     continue
                 if (c.index, t_index) not in earlier:
-                    self._arm_absence(c, t_index, member, self.now)
+                    ABSENCE.arm(self, c, t_index, member, self.now)
                 elif member.id not in self.armed[(c.index, t_index)]:
                     # Not counting: their silence already fired, or the old version did not
                     # apply to them (a wider scope, `apply to all members` added): from now.
                     before = old_live[earlier[(c.index, t_index)]].playbook
-                    if not self._absence_applies(before, member):
-                        self._arm_absence(c, t_index, member, self.now)
+                    if not ABSENCE.applies(self, before, member):
+                        ABSENCE.arm(self, c, t_index, member, self.now)
             for kind in ("date_offset", "anniversary"):
                 for c, t_index, trigger in self._triggers.get(kind, ()):
-                    if self._member_in_scope(c.playbook, member):
-                        self._arm_date(c, t_index, trigger, member)
+                    DATES.arm_member(self, c, t_index, trigger, member, self.now, None)
         self._arm_private()
 
     def _rearm_silence_in(
@@ -216,9 +211,9 @@ class _Switching(_Parts):
         table = self.armed[(c.index, t_index)]
         for group_id in sorted(member.groups):
             if (
-                not self._silence_applies_in(c.playbook, member, group_id)
+                not ABSENCE.applies_in(self, c.playbook, member, group_id)
                 or membership(member.id, group_id) in table
             ):
                 continue
-            if before is None or not self._silence_applies_in(before, member, group_id):
-                self._arm_silence_in(c, t_index, member, group_id, self.now)
+            if before is None or not ABSENCE.applies_in(self, before, member, group_id):
+                ABSENCE.arm_in(self, c, t_index, member, group_id, self.now)

@@ -16,9 +16,10 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
-from sopdsl.engine.parts import _TASK_DONE, _Compiled, _Parts
+from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.rendering import RenderError
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
+from sopdsl.engine.timers import TaskDone
 from sopdsl.plan import Instr, timeutil
 
 
@@ -53,9 +54,7 @@ class _Tasks(_Parts):
         assignee = detail["assignee"]
         delay = self.staff_delays[assignee] if assignee in self.staff_delays else self.task_delay
         if delay is not None and self.now + delay < due_by:
-            self._push(
-                self.now + delay, _TASK_DONE, flow.playbook, flow.member or "", key, group=flow.group or ""
-            )
+            self._push(self.now + delay, flow.playbook, flow.member or "", TaskDone(key), flow.group or "")
         return due_by
 
     def _escalate(self, flow: Flow, task: WaitTask) -> None:

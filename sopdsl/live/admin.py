@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sopdsl.engine.engine import Engine
-from sopdsl.engine.parts import TIMERS
 from sopdsl.engine.state import WaitTask
+from sopdsl.engine.timers import Resume, Timeout
 from sopdsl.errors import SopdslError
 from sopdsl.live.bodies import BodyError
 from sopdsl.live.member_records import (
@@ -236,14 +236,14 @@ def _member(engine: Engine, member_id: str) -> dict[str, Any] | None:
     live = {(f.id, f.token) for f in flows}
     timers = []
     for entry in sorted(engine.heap):
-        due, playbook, who, group, _seq, kind = entry[:6]
-        timer = TIMERS[kind]
-        if who != member_id or (timer.name in ("RESUME", "TIMEOUT") and tuple(entry[6:8]) not in live):
+        due, playbook, who, group, _seq, timer = entry
+        waited = isinstance(timer, Resume | Timeout)
+        if who != member_id or (waited and (timer.flow, timer.token) not in live):
             continue  # another member's, or a wait already over (its timer is dropped when due)
         timers.append(
             {
                 "due": _when(engine, due),
-                "timer": timer.name.lower(),
+                "timer": timer.KIND.name.lower(),
                 "playbook": engine.compiled[playbook].playbook.name,
                 "group": group or None,
             }
@@ -278,7 +278,7 @@ def _member(engine: Engine, member_id: str) -> dict[str, Any] | None:
 
 def _tasks(engine: Engine) -> list[dict[str, Any]]:
     """The open tasks: flows waiting in an `assign`, with the deadline of their `within`."""
-    deadlines = {(e[6], e[7]): e[0] for e in engine.heap if TIMERS[e[5]].name == "TIMEOUT"}
+    deadlines = {(e[5].flow, e[5].token): e[0] for e in engine.heap if isinstance(e[5], Timeout)}
     return [
         {
             "key": flow.waiting.key,

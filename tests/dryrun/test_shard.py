@@ -196,12 +196,16 @@ def test_a_plan_with_a_kick_cap_falls_back_to_one_process_saying_why(tmp_path: P
         ("draw 3 winners from members", "draws winners among a group's members"),
         ("send hi to referrer", "acts on the member's referrer"),
         ('tag group "busy"', "tags the group"),
+        # arithmetic reads another member's values as a plain reference does
+        ("set member.score = referrer.score + 1", "reads referrer.score"),
+        ("if member.score + referrer.score > 3 { send hi to member }", "reads referrer.score"),
     ],
 )
 def test_what_members_share_forces_one_process(tmp_path: Path, step: str, said: str) -> None:
     sop = tmp_path / "p.sop"
     sop.write_text(
-        f'timezone "Asia/Shanghai"\ntemplate hi = "hi"\nplaybook p {{\n    on member joins\n    do {{ {step} }}\n}}\n',
+        f'timezone "Asia/Shanghai"\ntemplate hi = "hi"\nplaybook p {{\n    on member joins\n    do {{ {step} }}\n}}\n'
+        "attribute score: number\n",
         encoding="utf-8",
     )
     reason = one_shard_reason(plan_of(sop))

@@ -7,11 +7,14 @@ a reader can hold in mind, and a method a part needs of another that nobody defi
 from __future__ import annotations
 
 import inspect
+import typing
 from pathlib import Path
 
 from sopdsl.engine import engine as engine_module
+from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import _SNAPSHOT_STATE, Engine
-from sopdsl.engine.parts import TIMERS, Timer, _Parts
+from sopdsl.engine.parts import _Parts
+from sopdsl.engine.timers import RECORDS, TIMERS, Timer, fields_of, from_fields
 
 ENGINE = Path(engine_module.__file__).parent
 
@@ -21,6 +24,15 @@ def test_every_timer_kind_has_a_payload_a_snapshot_can_carry() -> None:
     assert set(heap.payloads) == set(Timer)
     # Read back from a snapshot a kind is a plain int: TIMERS turns it into its Timer.
     assert all(TIMERS[int(kind)] is kind for kind in Timer)
+    # Each kind has its typed record, written as the fields its payload type declares, and read back.
+    assert set(RECORDS) == set(Timer) and all(record.KIND is kind for kind, record in RECORDS.items())
+    for kind, payload in heap.payloads.items():
+        if kind is Timer.DELIVER:
+            sample: tuple[object, ...] = (Action(0, "send", "p", "k"), (1, 2))
+        else:
+            sample = tuple(7 if arg is int else "g" for arg in typing.get_args(payload))
+        timer = from_fields(kind, sample)
+        assert type(timer) is RECORDS[kind] and fields_of(timer) == sample
 
 
 def test_the_engine_defines_every_method_its_parts_declare() -> None:

@@ -50,15 +50,20 @@ def _log(engine: Engine) -> list[tuple[int, str, str | None, str | None, str, st
     return [(a.time, a.kind, a.member, a.group, a.key, a.status) for a in engine.log]
 
 
-@pytest.mark.parametrize("cut", [0, 1, 37, 120, 239])
-def test_a_restored_engine_goes_on_as_the_one_it_was_taken_from(cut: int) -> None:
-    plan = busy_plan()
-    line = timeline(11, 240)
+def _whole_run(plan: Plan, line: dict[str, Any]) -> Engine:
     whole = Engine(plan, start=line["start"], seed=5)
     _setup(whole, line)
     for body in line["events"]:
         whole.feed(_event(body))
     whole.advance(line["end"])
+    return whole
+
+
+@pytest.mark.parametrize("cut", [0, 1, 37, 120, 239])
+def test_a_restored_engine_goes_on_as_the_one_it_was_taken_from(cut: int) -> None:
+    plan = busy_plan()
+    line = timeline(11, 240)
+    whole = _whole_run(plan, line)
 
     first = Engine(plan, start=line["start"], seed=5)
     _setup(first, line)
@@ -126,6 +131,7 @@ def test_every_piece_of_engine_state_is_either_in_a_snapshot_or_rebuilt_from_the
     rebuilt = {
         "plan", "program", "zone", "live", "compiled", "windows", "_triggers", "_absence_on", "_watched",
         "_message_absence", "_silence_in_group", "_event_index", "_referrer_steps", "_counter_names",
+        "_member_armers", "_message_plan",
         "armed", "delivery",  # saved separately: their tables are filled in place
         "log", "keep_log", "sinks", "tracer", "on_step", "_depth",  # the caller's, or 0 between calls
         "_cause",  # set before each event, timer or tag action is processed
@@ -142,15 +148,39 @@ def test_the_snapshot_format_follows_the_fields_of_the_records_it_holds(
     # that lack the field.
     import dataclasses
 
-    from sopdsl.engine import engine as engine_module
+    from sopdsl.engine import snapshot_schema as schema
 
     real = dataclasses.fields
 
     def with_a_new_field(cls: Any) -> Any:
         found = real(cls)
-        if cls is engine_module.MemberState:
+        if cls is schema.MemberState:
             return (*found, type("F", (), {"name": "vip_since"})())
         return found
 
-    monkeypatch.setattr(engine_module.dataclasses, "fields", with_a_new_field)
-    assert engine_module._snapshot_format() != SNAPSHOT_FORMAT
+    monkeypatch.setattr(schema.dataclasses, "fields", with_a_new_field)
+    assert schema._snapshot_format() != SNAPSHOT_FORMAT
+
+
+def test_a_snapshot_of_positional_timers_restores_into_typed_timers() -> None:
+    # Written by sopdsl at 2d39055, whose timers were positional tuples `(due, ..., kind, *payload)`:
+    # busy.sop after 150 events of `timeline(11, 240)`, with members waiting (timeouts), a send
+    # held back by the policy (deliver), calendar entries and silences in groups pending.
+    blob = (Path(__file__).parent / "data" / "busy.tuple-timers.snapshot").read_bytes()
+    plan = busy_plan()
+    line = timeline(11, 240)
+    whole = _whole_run(plan, line)
+
+    restored = Engine.restore(blob, {plan.content_hash: plan}.__getitem__)
+    assert {type(entry[5]).__name__ for entry in restored.heap} == {
+        "Timeout",
+        "CalendarDue",
+        "Deliver",
+        "SilenceIn",
+    }
+    for body in line["events"][150:]:
+        restored.feed(_event(body))
+    restored.advance(line["end"])
+    # It goes on as the engine it was taken from: its actions are the whole run's last ones.
+    assert len(restored.log) > 50
+    assert _log(restored) == _log(whole)[len(whole.log) - len(restored.log) :]

@@ -67,7 +67,7 @@ def test_the_snapshot_shape_follows_the_type_of_what_a_flow_waits_for(
 ) -> None:
     # `waiting` was a string before: a snapshot of then must be replayed, not restored, so the
     # shape hash covers the fields' types (and the wait types' own fields), not only their names.
-    from sopdsl.engine import engine as engine_module
+    from sopdsl.engine import snapshot_schema as schema
 
     real = typing.get_type_hints
 
@@ -75,8 +75,8 @@ def test_the_snapshot_shape_follows_the_type_of_what_a_flow_waits_for(
         hints = real(cls)
         return {**hints, "waiting": str | None} if cls is Flow else hints
 
-    monkeypatch.setattr(engine_module.typing, "get_type_hints", as_before)
-    assert engine_module._snapshot_format() != engine_module.SNAPSHOT_FORMAT
+    monkeypatch.setattr(schema.typing, "get_type_hints", as_before)
+    assert schema._snapshot_format() != schema.SNAPSHOT_FORMAT
 
 
 def _flows_round_trip(flows: dict[int, Flow]) -> dict[int, Flow]:

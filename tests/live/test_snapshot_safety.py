@@ -36,8 +36,8 @@ from sopdsl.engine import snapshot as codec
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import _SNAPSHOT_STATE, Engine
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import TIMERS
 from sopdsl.engine.snapshot import MAGIC
+from sopdsl.engine.timers import TIMERS
 from sopdsl.live.store import Store, open_store
 from sopdsl.live.store_memory import MemoryStore
 from sopdsl.plan import Plan
@@ -181,7 +181,7 @@ def test_the_corpus_exercises_every_kind_of_state_a_snapshot_holds() -> None:
         for step in [*run.steps, None]:
             if step is not None:
                 run.play(engine, step)
-            kinds |= {entry[5] for entry in engine.heap}
+            kinds |= {int(entry[5].KIND) for entry in engine.heap}
             for name in ("fired", "waits", "entered", "member_flows", "contacts", "_started_now"):
                 seen[name] |= bool(getattr(engine, name))
             seen["retired"] |= len(engine.compiled) > len(engine.live)

@@ -1,0 +1,88 @@
+"""`on member.birthday - 3 days at 10:00` (once) and `on anniversary of member.joined_at at 10:00`
+(every year): a timer per member at the local time their date attribute names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from sopdsl import lang
+from sopdsl.engine.parts import _Compiled, _Parts
+from sopdsl.engine.state import MemberState
+from sopdsl.engine.timers import DateDue
+from sopdsl.engine.trigger_base import TriggerHandler
+from sopdsl.plan import timeutil
+
+DateTrigger = lang.OnDateOffset | lang.OnAnniversary
+
+
+class DateHandler(TriggerHandler[DateTrigger]):
+    """A date trigger: armed for each member in scope; an anniversary re-arms for the next year."""
+
+    def arm_member(
+        self,
+        e: _Parts,
+        c: _Compiled,
+        t_index: int,
+        trigger: DateTrigger,
+        member: MemberState,
+        since: int,
+        since_in: Mapping[str, int] | None,
+    ) -> None:
+        if e._member_in_scope(c.playbook, member):
+            self.arm(e, c, t_index, trigger, member)
+
+    def arm(self, e: _Parts, c: _Compiled, t_index: int, trigger: DateTrigger, member: MemberState) -> None:
+        """Set the member's next firing after now, if their attribute names a date."""
+        due = self.next_after(e, trigger, member, e.now)
+        if due is not None:
+            e._push(due, c.index, member.id, DateDue(t_index))
+
+    @staticmethod
+    def next_after(e: _Parts, trigger: DateTrigger, member: MemberState, after: int) -> int | None:
+        """When the trigger next fires for the member after `after` (None: no date, or passed)."""
+        value = member.field_value(trigger.attribute)
+        if value is None:
+            return None
+        if isinstance(value, int):
+            day = timeutil.local(value, e.zone).date()
+        elif isinstance(value, dt.datetime):
+            day = value.date()
+        elif isinstance(value, dt.date):
+            day = value
+        else:
+            try:
+                day = dt.date.fromisoformat(str(value)[:10])
+            except ValueError:
+                return None
+        if isinstance(trigger, lang.OnDateOffset):
+            wall = timeutil.shift_local(
+                dt.datetime.combine(day, trigger.at),
+                -trigger.offset.amount if trigger.before else trigger.offset.amount,
+                trigger.offset.unit,
+            )
+            due = timeutil.resolve(wall, e.zone)
+            return due if due > after else None
+        year = timeutil.local(after, e.zone).year
+        for offset in range(3):
+            try:
+                candidate = day.replace(year=year + offset)
+            except ValueError:  # 29 February in a common year: celebrate on the 28th
+                candidate = dt.date(year + offset, 2, 28)
+            due = timeutil.resolve(dt.datetime.combine(candidate, trigger.at), e.zone)
+            if due > after:
+                return due
+        return None
+
+    def due(self, e: _Parts, c: _Compiled, timer: DateDue, member_id: str) -> None:
+        """The member's date came: the flow starts (and an anniversary waits for next year)."""
+        member = e.members.get(member_id)
+        if member is None:
+            return
+        trigger = c.playbook.triggers[timer.trigger]
+        e._start_flow(c, member, e._member_group(c.playbook, member), trigger.loc, {}, e.now)
+        if isinstance(trigger, lang.OnAnniversary):
+            self.arm(e, c, timer.trigger, trigger, member)
+
+
+DATES = DateHandler()
