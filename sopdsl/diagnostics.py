@@ -303,6 +303,16 @@ CODES: Mapping[str, Code] = _codes(
     ),
     ("SOP502", "invalid percentage", "Percentages lie between 0% and 100%."),
     (
+        "SOP503",
+        "invalid platform declaration",
+        '`platform ["title"] { ... }` says once what the platform allows: `at most N messages per member per day|week|month [counting CHANNEL, tasks]` (its per-customer mass-message limit; what counts against it: sends via that channel, or every send to a member when none is named, and with `tasks` the messages staff are asked to send in tasks), `at most N attachments` (1 to 9), and `cannot kick, dissolve, invite` (what it cannot do for customer groups). A program declares one platform.',
+    ),
+    (
+        "SOP504",
+        "an action the platform cannot perform",
+        "The `platform` declaration says the platform cannot perform this action for customer groups (WeCom's API cannot remove a customer from a customer group, nor dissolve one: 48002). The engine makes each such step a staff task for the group's operator instead, with what to do and why; the warning says so where the step is written.",
+    ),
+    (
         "SOP601",
         "fixture cannot be read",
         "The fixture file is not readable UTF-8 YAML (or a timeline line is not JSON), or it goes past a "

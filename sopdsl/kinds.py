@@ -79,6 +79,8 @@ ACTIONS: dict[str, ActionSpec] = {
         ActionSpec("grant", "coupon"),
         ActionSpec("invite", "to_group"),
         ActionSpec("task", None),
+        # A task still undone at its deadline, to the policy's chief owner (`escalate tasks to`).
+        ActionSpec("escalate", "assignee"),
         ActionSpec("call", "action"),
         ActionSpec("dissolve", None),
         ActionSpec("draw", None),

@@ -31,6 +31,7 @@ class Context:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     tables: dict[str, dict[str, Symbol]] = field(default_factory=dict)
     templates_by_name: dict[str, model.Template] = field(default_factory=dict)
+    platform: model.Platform | None = None  # the `platform` declaration, once checked
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         """Record an error."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, assert_never
 
 from sopdsl.checker import attachments, dates, model, templates, values
 from sopdsl.checker.context import Context, loc, where
+from sopdsl.checker.platform import check_platform
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
 from sopdsl.vocabulary import BUILTIN_COUNTERS, MEMBER_FIELDS, TYPES
@@ -82,6 +83,7 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
     """Check every declaration but playbooks; return the program's time zone and policy."""
     zones: list[tuple[str, Span]] = []
     rules: list[nodes.PolicyRule] = []
+    platforms: list[nodes.PlatformDecl] = []
     dates.declare_holidays(ctx, files)
     for file in files:
         for decl in file.declarations:
@@ -92,6 +94,8 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
                         zones.append((zone, decl.span))
                 case nodes.PolicyDecl():
                     rules.extend(decl.rules)
+                case nodes.PlatformDecl():
+                    platforms.append(decl)
                 case nodes.IncludeDecl() | nodes.PlaybookDecl() | nodes.HolidaysDecl():
                     # includes were followed by the loader; playbooks are checked after this;
                     # holiday lists before it, so any calendar may name one
@@ -118,7 +122,11 @@ def collect(ctx: Context, files: list[nodes.File]) -> tuple[str | None, model.Po
                 span,
                 "a program has one default zone; give groups their own with `timezone` inside `group`",
             )
-    return (zones[0][0] if zones else None), policy(ctx, rules)
+    checked = policy(ctx, rules)
+    ctx.platform, cap = check_platform(ctx, platforms)
+    if cap is not None:  # the platform's limit, enforced like the policy's caps
+        checked = checked.model_copy(update={"caps": (*checked.caps, cap)})
+    return (zones[0][0] if zones else None), checked
 
 
 def _declaration(ctx: Context, decl: nodes.SymbolDecl) -> None:
@@ -312,6 +320,7 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
     protected: list[str] = []
     mixes: list[model.ContentMix] = []
     quiet_span: Span | None = None
+    escalate: Span | None = None
     for rule in rules:
         match rule:
             case nodes.QuietHours():
@@ -339,6 +348,22 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
                 mix = _content_mix(ctx, rule)
                 if mix is not None:
                     mixes.append(mix)
+            case nodes.Escalate():
+                if escalate is not None:
+                    ctx.error(
+                        "SOP114",
+                        "the chief owner tasks escalate to is set twice",
+                        rule.span,
+                        f"first set at line {escalate.line}",
+                    )
+                    continue
+                escalate = rule.span
+                if not rule.to.value.strip() or "\n" in rule.to.value:
+                    ctx.error(
+                        "SOP501", "tasks escalate to a staff member: name one, on one line", rule.to.span
+                    )
+                else:
+                    fields["escalate_to"] = rule.to.value.strip()
             case _:
                 assert_never(rule)
     return model.Policy.model_validate(

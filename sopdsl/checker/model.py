@@ -33,6 +33,7 @@ from sopdsl.lang import (
     Missed,
     Model,
     OnChange,
+    Platform,
     Policy,
     Repeat,
     Scope,
@@ -51,6 +52,7 @@ class AssignStep(Model):
     text: str
     target: Target
     within: Duration
+    message: str | None = None  # the template staff are asked to send
     then: tuple[Step, ...] = ()
     otherwise: tuple[Step, ...] = ()
     loc: str
@@ -172,5 +174,6 @@ class Program(Model):
     calendars: dict[str, Calendar] = {}
     templates: dict[str, Template] = {}
     policy: Policy = Policy()
+    platform: Platform | None = None
     playbooks: tuple[Playbook, ...] = ()
     files: tuple[str, ...] = ()

@@ -74,6 +74,7 @@ def check_program(loaded: LoadedProgram) -> CheckResult:
         calendars={k: s.value for k, s in ctx.table("calendar").items()},
         templates={k: s.value for k, s in ctx.table("template").items()},
         policy=policy,
+        platform=ctx.platform,
         playbooks=tuple(playbooks),
         files=tuple(f.path for f in loaded.files),
     )

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sopdsl.checker.context import Context
     from sopdsl.source import Span
 
-_MEMBER_TARGETS = {nodes.Target.MEMBER, nodes.Target.REFERRER}
+_MEMBER_TARGETS = {nodes.Target.MEMBER, nodes.Target.REFERRER, nodes.Target.OWNER}
 
 
 def check_block(
@@ -92,6 +92,64 @@ def _target(
     return True
 
 
+_STAFF_DO = {
+    "kick": "remove the member from the group",
+    "dissolve": "dissolve the group",
+    "invite": "invite the member",
+}
+
+
+def _left_to_staff(ctx: Context, step: nodes.Kick | nodes.Dissolve | nodes.Invite) -> None:
+    """SOP504: a step the platform cannot perform, which the engine makes a staff task."""
+    kind = {nodes.Kick: "kick", nodes.Dissolve: "dissolve", nodes.Invite: "invite"}[type(step)]
+    if ctx.platform is None or kind not in ctx.platform.cannot:
+        return
+    platform = f"the platform ({ctx.platform.title})" if ctx.platform.title else "the platform"
+    path, _, line = ctx.platform.loc.rpartition(":")
+    declared = f"line {line}" if path == step.span.path else ctx.platform.loc
+    ctx.warning(
+        "SOP504",
+        f"{platform} cannot {kind} for customer groups: this step becomes a task for the group's operator",
+        step.span,
+        f"staff are asked to {_STAFF_DO[kind]} by hand; `cannot {kind}` is declared at {declared}",
+    )
+
+
+def _assignee(ctx: Context, step: nodes.Assign, flow: Flow) -> bool:
+    """A task goes to the contact's owner (a member's flow) or the group's operator (a group's)."""
+    allowed = {nodes.Target.OPERATOR, nodes.Target.OWNER}
+    if not _target(ctx, step.target, allowed, flow, step.span, "assign a task to"):
+        return False
+    if step.target is nodes.Target.OPERATOR and not flow.has_group:
+        ctx.error(
+            "SOP116",
+            "a playbook for private chats has no group operator to assign a task to",
+            step.span,
+            "assign it `to owner`: the contact's owner (跟进人)",
+        )
+        return False
+    return True
+
+
+def _task_message(ctx: Context, step: nodes.Assign, flow: Flow) -> tuple[bool, str | None]:
+    """Whether a task's message is right, and the template it asks staff to send (None: none)."""
+    if step.message is None:
+        return True, None
+    template = ctx.lookup("template", "SOP104", step.message.text, step.message.span)
+    if template is None:
+        return False, None
+    template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
+    if template.mentions:
+        ctx.error(
+            "SOP207",
+            f"template '{template.name}' mentions the member, which a message staff send by hand cannot",
+            step.message.span,
+            "leave `mentioning member` to templates sent to a group",
+        )
+        return False, None
+    return True, str(template.name)
+
+
 def _mentionable(ctx: Context, template: str, step: nodes.Send, flow: Flow) -> bool:
     """Whether this send may @-mention the member its template mentions: only in a group, with a member."""
     if step.target is not nodes.Target.GROUP:
@@ -118,6 +176,8 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
     where = loc(step.span)
     everyone = {nodes.Target.MEMBER, nodes.Target.GROUP, nodes.Target.OPERATOR, nodes.Target.REFERRER}
     members = {nodes.Target.MEMBER, nodes.Target.REFERRER}
+    if isinstance(step, nodes.Kick | nodes.Dissolve | nodes.Invite):
+        _left_to_staff(ctx, step)
     match step:
         case nodes.Send():
             ok = _target(ctx, step.target, everyone, flow, step.span, "send to")
@@ -180,19 +240,21 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
         case nodes.SetStep():
             return _set(ctx, step, flow, where)
         case nodes.Assign():
-            ok = _target(ctx, step.target, {nodes.Target.OPERATOR}, flow, step.span, "assign a task to")
+            ok = _assignee(ctx, step, flow)
+            message_ok, message = _task_message(ctx, step, flow)
             within = values.duration(ctx, step.within)
             text_vars = templates.variables(ctx, step.text.value, step.text.span, step.text.long, "task text")
             if text_vars:
                 template_use(ctx, text_vars, flow, step.span, "the task text")
             then = check_block(ctx, step.then or (), flow, policy)
             otherwise = check_block(ctx, step.otherwise or (), flow, policy)
-            if not ok or within is None or text_vars is None:
+            if not ok or within is None or text_vars is None or not message_ok:
                 return None
             return model.AssignStep(
                 text=step.text.value,
-                target="operator",
+                target=step.target.value,
                 within=within,
+                message=message,
                 then=then,
                 otherwise=otherwise,
                 loc=where,

@@ -169,6 +169,13 @@ def _problems(
             parse_duration(fixture.staff_completes_tasks_after)
         except ValueError as exc:
             found.append((f"staff_completes_tasks_after: {exc}", value_at("staff_completes_tasks_after")))
+    for index, staff in numbered("staff", fixture.staff):
+        if staff.completes_tasks_after is not None:
+            try:
+                parse_duration(staff.completes_tasks_after)
+            except ValueError as exc:
+                path = ("staff", index, "completes_tasks_after")
+                found.append((f"staff.{index}.completes_tasks_after: {exc}", value_at(*path)))
     first = parse_time(fixture.start)
     # Without a known start, nothing is before it or too far after it.
     start = _order_key(first, tz) if start_known else (False, -math.inf)

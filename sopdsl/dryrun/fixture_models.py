@@ -195,8 +195,10 @@ class Expectation(Model):
     coupon: str | None = None
     to_group: str | None = None
     arm: str | None = None
-    target: Literal["member", "group", "operator", "referrer"] | None = None
+    target: Literal["member", "group", "operator", "referrer", "owner"] | None = None
     operator: str | None = None
+    assignee: str | None = None
+    """Whom a task or an escalation goes to: the contact's owner, the group's operator, the chief owner."""
     call: str | None = None
     args: dict[str, Any] | None = None
     attachments: list[AttachmentType] | None = None
@@ -223,6 +225,17 @@ class Expectation(Model):
     note: str | None = None
 
 
+class FixtureStaff(Model):
+    """A staff member of the simulated community, by the name tasks are assigned to."""
+
+    model_config = _DESCRIBED
+
+    id: str
+    """The name an owner, an operator or the chief owner is given by (`小美`)."""
+    completes_tasks_after: str | None = None
+    """How long they take to finish a task assigned to them (`30 minutes`); leave out: never."""
+
+
 class Fixture(Model):
     """A whole fixture timeline."""
 
@@ -241,6 +254,8 @@ class Fixture(Model):
     """The seed of the random choices (A/B splits)."""
     staff_completes_tasks_after: str | None = None
     """How long staff take to complete assigned tasks (`2 hours`); leave out: never."""
+    staff: list[FixtureStaff] = []
+    """Staff who finish their tasks after their own delay (or never), overriding the one above."""
     groups: list[FixtureGroup] = []
     members: list[FixtureMember] = []
     events: list[FixtureEvent] = []

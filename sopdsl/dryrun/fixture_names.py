@@ -57,6 +57,8 @@ def known_names(fixture: Fixture, plans: Sequence[Plan]) -> Known:
             known.playbooks.add(compiled.name)
             for instr in _instructions(compiled.code, (entry.code for entry in compiled.schedule)):
                 _learn(known, instr)
+                if instr.op == "assign" and program.policy.escalate_to is not None:
+                    known.actions.add("escalate")
     for group in fixture.groups:
         known.groups.add(group.id)
         known.tags.update(group.tags)

@@ -94,6 +94,10 @@ def simulate(
     if fixture.staff_completes_tasks_after:
         delay = parse_duration(fixture.staff_completes_tasks_after)
     engine = Engine(plan, start=start, seed=fixture.seed, task_delay=delay)
+    engine.staff_delays = {
+        s.id: parse_duration(s.completes_tasks_after) if s.completes_tasks_after else None
+        for s in fixture.staff
+    }
     engine.tracer = tracer
     engine.on_step = on_step
     if figures is not None:

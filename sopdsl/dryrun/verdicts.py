@@ -106,6 +106,8 @@ def _matches(action: Action, e: Expectation) -> bool:
         return False
     if e.operator is not None and detail.get("operator") != e.operator:
         return False
+    if e.assignee is not None and detail.get("assignee") != e.assignee:
+        return False
     if e.call is not None and detail.get("action") != e.call:
         return False
     if e.args is not None:
@@ -271,7 +273,19 @@ def _what(e: Expectation) -> str:
         where = f" in group {e.group}" if e.group else ""
         return f"plan change '{e.plan_change}'{who}{where}"
     parts: list[Any] = [e.action]
-    for label in ("playbook", "call", "template", "tag", "coupon", "to_group", "arm", "target", "operator"):
+    labels = (
+        "playbook",
+        "call",
+        "template",
+        "tag",
+        "coupon",
+        "to_group",
+        "arm",
+        "target",
+        "operator",
+        "assignee",
+    )
+    for label in labels:
         value = getattr(e, label)
         if value is not None:
             parts.append(f"{label}={value}")

@@ -58,16 +58,22 @@ class StepLog:
             return
         instr = code[flow.pc]
         if instr.op in ("wait_for", "assign"):
-            seen = WaitSeen(compiled.name, instr.loc, _wait_text(instr.wait, instr.duration), now, flow.id)
+            seen = WaitSeen(
+                compiled.name,
+                instr.loc,
+                _wait_text(instr.wait, instr.duration, instr.to or "operator"),
+                now,
+                flow.id,
+            )
             self.waits.append(seen)
             self._open[flow.id] = (seen, flow.pc)
         elif instr.op == "act":
             self.acted.add((compiled.name, instr.loc, flow.group, now))
 
 
-def _wait_text(wait: lang.EventWait | None, within: lang.Duration | None) -> str:
+def _wait_text(wait: lang.EventWait | None, within: lang.Duration | None, to: str) -> str:
     if wait is None:
-        return f"assign a task to the operator within {duration_text(within)}"
+        return f"assign a task to the {to} within {duration_text(within)}"
     pattern = wait.pattern
     what = pattern.kind.value + (f" {pattern.tag or pattern.custom}" if pattern.tag or pattern.custom else "")
     where = "".join(f" where event.{a} == flow.{b}" for a, b in wait.same)

@@ -12,10 +12,11 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import Getter, compile_operand
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import _MAX_CASCADE, _Compiled, _Parts
+from sopdsl.engine.parts import _MAX_CASCADE, _Compiled
 from sopdsl.engine.policy import period_key
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
+from sopdsl.engine.tasks import _Tasks
 from sopdsl.engine.timers import Deliver
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
@@ -24,7 +25,7 @@ _HELD = WaitDelivery()  # frozen and field-less: one will do for every held acti
 _APPLIED = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes anything for
 
 
-class _Acting(_Parts):
+class _Acting(_Tasks):
     """Actions: deciding each one, the delivery policy, applying what it changes, the log."""
 
     def _act(
@@ -47,6 +48,10 @@ class _Acting(_Parts):
             )
             if target_member is None:
                 return  # no referrer: nothing to do
+        platform = c.program.platform
+        if platform is not None and step is not None and step.kind in platform.cannot:
+            self._platform_task(flow, c, instr, target_member, group)  # staff do it (tasks.py)
+            return
         # By exact type: an isinstance test against a pydantic model class goes through ABCMeta,
         # several times dearer, and this runs for every action.
         if type(step) is lang.TagStep:

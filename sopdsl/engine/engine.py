@@ -31,7 +31,7 @@ from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
 from sopdsl.engine.snapshot_schema import _SNAPSHOT_SCHEMA, _SNAPSHOT_STATE, SNAPSHOT_FORMAT
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.switching import _Switching
 from sopdsl.engine.timers import (
     Absence,
@@ -436,6 +436,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                 if flow is None or flow.token != timer.token:
                     return
                 if isinstance(timer, Timeout):
+                    if isinstance(flow.waiting, WaitTask):
+                        self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
                     self._unwait(flow)
                     instr = self.compiled[flow.playbook].code_of(flow.entry)[flow.pc]
                     flow.pc = instr.jump if instr.jump is not None else flow.pc + 1

@@ -11,8 +11,8 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import _Compiled, _Parts
-from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask, event_wait
-from sopdsl.engine.timers import Resume, TaskDone, Timeout, fields_of
+from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
+from sopdsl.engine.timers import Resume, Timeout, fields_of
 from sopdsl.plan import Instr, timeutil
 
 _sha256 = hashlib.sha256  # once per action
@@ -168,36 +168,7 @@ class _Flows(_Parts):
                 if op == "assign":
                     assert instr.duration is not None
                     timeout = instr.duration
-                    key = self._key_for(flow)
-                    text = self._render_text(instr.text or "", instr.parts, flow, member, group)
-                    due_by = timeutil.add(self.now, instr.duration, tz)
-                    self._emit(
-                        Action(
-                            self.now,
-                            "task",
-                            c.playbook.name,
-                            key,
-                            member=flow.member,
-                            group=flow.group,
-                            target="operator",
-                            detail={
-                                "text": text,
-                                "operator": group.operator if group else None,
-                                "due": timeutil.aware(due_by, tz).isoformat(),
-                            },
-                            loc=instr.loc,
-                            trigger=flow.trigger,
-                        )
-                    )
-                    flow.waiting = WaitTask(key)
-                    if self.task_delay is not None and self.now + self.task_delay < due_by:
-                        self._push(
-                            self.now + self.task_delay,
-                            flow.playbook,
-                            flow.member or "",
-                            TaskDone(key),
-                            flow.group or "",
-                        )
+                    self._assign(flow, c, instr, member, group, tz)  # the task and its wait (tasks.py)
                 else:
                     assert instr.wait is not None
                     timeout = instr.wait.timeout

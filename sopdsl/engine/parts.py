@@ -271,6 +271,17 @@ class _Parts(ABC):
     def _run(self, flow: Flow) -> None: ...
 
     @abstractmethod
+    def _assign(
+        self,
+        flow: Flow,
+        c: _Compiled,
+        instr: Instr,
+        member: MemberState | None,
+        group: GroupState | None,
+        tz: ZoneInfo,
+    ) -> int: ...
+
+    @abstractmethod
     def _start_flow(
         self,
         c: _Compiled,

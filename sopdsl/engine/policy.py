@@ -161,6 +161,19 @@ class Delivery:
             self.stock_used[name] = self.stock_used.get(name, 0) + 1
         return GO
 
+    def count_task(self, member: str, now: int, tz: ZoneInfo) -> str | None:
+        """Count a message staff are asked to send a member against the caps that count tasks'
+        messages (the platform's, `counting tasks`); the cap it goes over, if any. Staff send it
+        by hand, so it is counted, never held back."""
+        over = None
+        for index, cap in enumerate(self.policy.caps):
+            if cap.tasks:
+                key = (index, f"m:{member}", period_key(cap.period, now, tz))
+                if self.counts.get(key, 0) >= cap.limit:
+                    over = cap.text()
+                self.counts[key] = self.counts.get(key, 0) + 1
+        return over
+
     def _subject(self, cap: lang.Cap, action: Action) -> str | None:
         if cap.subject is lang.CapSubject.ALL:
             return "*"

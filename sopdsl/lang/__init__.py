@@ -63,6 +63,7 @@ from sopdsl.lang.declarations import Interval as Interval
 from sopdsl.lang.declarations import LinkAttachment as LinkAttachment
 from sopdsl.lang.declarations import MiniProgramAttachment as MiniProgramAttachment
 from sopdsl.lang.declarations import Overflow as Overflow
+from sopdsl.lang.declarations import Platform as Platform
 from sopdsl.lang.declarations import Policy as Policy
 from sopdsl.lang.declarations import Template as Template
 from sopdsl.lang.declarations import Weekly as Weekly

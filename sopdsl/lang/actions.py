@@ -30,7 +30,8 @@ __all__ = [
     "Target",
 ]
 
-Target: TypeAlias = Literal["member", "group", "operator", "referrer"]
+# `owner`: the contact's owner (跟进人), whom an `assign` about a contact goes to.
+Target: TypeAlias = Literal["member", "group", "operator", "referrer", "owner"]
 
 
 class SendStep(Model):

@@ -70,7 +70,7 @@ class Group(Model):
     operator: str | None = None
 
 
-def _empty(value: tuple[object, ...]) -> bool:
+def _empty(value: tuple[object, ...] | str | bool | None) -> bool:
     return not value
 
 
@@ -268,6 +268,10 @@ class Cap(Model):
     # Sends of templates with any of these tags are all the cap counts (none: every send). Left
     # out of the plan's JSON when empty, so a plan compiled before keeps its hash.
     tags: tuple[str, ...] = Field(default=(), exclude_if=_empty)
+    # The platform's own limit (a `platform` block's `at most N messages per member per PERIOD`),
+    # not the policy's; and whether the messages staff are asked to send in tasks count against it.
+    platform: bool = Field(default=False, exclude_if=_empty)
+    tasks: bool = Field(default=False, exclude_if=_empty)
 
     def counts(self, template_tags: tuple[str, ...]) -> bool:
         """Whether a send of a template with these tags counts against this cap."""
@@ -279,6 +283,9 @@ class Cap(Model):
         of = " of templates tagged " + ", ".join(f'"{t}"' for t in self.tags) if self.tags else ""
         per = "" if self.subject is CapSubject.ALL else f" per {self.subject.value}"
         via = f" via {self.channel}" if self.channel is not None else ""
+        if self.platform:
+            tasks = " and tasks' messages" if self.tasks else ""
+            return f"the platform's limit of {self.limit} messages{per} per {self.period.value}{via}{tasks}"
         return f"at most {self.limit} {self.noun.value}s{of}{per} per {self.period.value}{via}"
 
 
@@ -291,6 +298,17 @@ class ContentMix(Model):
     loc: str
 
 
+class Platform(Model):
+    """What the platform (WeCom) allows, declared once: its per-customer mass-message limit
+    (compiled into the policy as a cap with `platform` set), how many attachments a message may
+    carry, and the actions it cannot perform for customer groups, which become staff tasks."""
+
+    title: str | None = None
+    attachments: int | None = None
+    cannot: tuple[str, ...] = ()
+    loc: str
+
+
 class Policy(Model):
     """Delivery policy the engine enforces for every playbook."""
 
@@ -299,6 +317,9 @@ class Policy(Model):
     caps: tuple[Cap, ...] = ()
     protected_tags: tuple[str, ...] = ()
     content_mix: tuple[ContentMix, ...] = ()
+    # `escalate tasks to "陈主管"`: the chief owner, who gets every staff task still undone at its
+    # deadline. Left out of the plan's JSON when unset, so a plan compiled before keeps its hash.
+    escalate_to: str | None = Field(default=None, exclude_if=_empty)
 
 
 CalendarRule: TypeAlias = Annotated[Weekly | Interval | Dates | Cron, Field(discriminator="kind")]

@@ -6,12 +6,11 @@ answers; groups and members registered through the runtime's journal (`Runtime.r
 they survive restarts and replay exactly; tasks read from the engine (the flows waiting in an
 `assign … within … else`) and finished with a `task_done` event, so a task not done by its
 deadline takes its `else` branch as the engine decides. Claims (who is on a task) are the
-service's own and kept in memory: a restart forgets who claimed what, never the task.
+service's own, kept in the store's task table (`store_tasks.py`), so a restart forgets none.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -76,8 +75,6 @@ PATHS: dict[str, Any] = {
 def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]]) -> list[Route]:
     """The admin API's routes over `service`; `json_body` reads a request's JSON within the limits."""
     runtime: Any = service.runtime
-    claims: dict[str, str] = {}  # task key -> who claimed it
-    claiming = threading.Lock()
 
     def zone() -> str:
         return str(runtime.plan.declarations.timezone)
@@ -158,13 +155,13 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             service.counters.refuse(status)
         return answer({"imported": imported, "failed": failed}, status)
 
+    async def inbox() -> list[dict[str, Any]]:
+        return await run_in_threadpool(
+            inbox_tasks, await run_in_threadpool(runtime.read, _tasks), runtime.store, runtime.shard
+        )
+
     async def list_tasks(request: Request) -> Response:
-        tasks = await run_in_threadpool(runtime.read, _tasks)
-        details = await run_in_threadpool(_task_details, runtime, {t["key"] for t in tasks})
-        for task in tasks:
-            task.update(details.get(task["key"], {}))
-            task["claimed_by"] = claims.get(task["key"])
-        return answer({"tasks": tasks})
+        return answer({"tasks": await inbox()})
 
     async def claim(request: Request) -> Response:
         key = request.path_params["key"]
@@ -172,28 +169,31 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         who = body.get("by") if isinstance(body, dict) else None
         if not isinstance(who, str) or not who.strip():
             return problem(HTTPStatus.BAD_REQUEST, 'say who claims the task: {"by": NAME}', "by")
-        open_keys = {t["key"] for t in await run_in_threadpool(runtime.read, _tasks)}
-        if key not in open_keys:
+        if key not in {t["key"] for t in await inbox()}:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
-        with claiming:
-            holder = claims.setdefault(key, who)
+        holder = await run_in_threadpool(runtime.store.claim_task, runtime.shard, key, who)
         if holder != who:
             return problem(HTTPStatus.CONFLICT, f"task '{key}' is claimed by {holder}")
         return answer({"key": key, "claimed_by": who})
 
     async def done(request: Request) -> Response:
         key = request.path_params["key"]
-        open_keys = {t["key"] for t in await run_in_threadpool(runtime.read, _tasks)}
-        if key not in open_keys:
+        task = next((t for t in await inbox() if t["key"] == key), None)
+        if task is None:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
+        if task["status"] == "escalated" or task.get("instead_of"):
+            # No flow waits on it (it went on at the deadline, or never waited): done is staff's
+            # word, kept in the store.
+            await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
+            return answer({"key": key, "status": "done"})
         status, body = await run_in_threadpool(
             service.submit, {"kind": "task_done", "data": {"task": key}, "id": f"task_done:{key}"}
         )
-        claims.pop(key, None)
+        await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
         return answer({"key": key, **body}, status)
 
     return [
@@ -292,11 +292,42 @@ def _tasks(engine: Engine) -> list[dict[str, Any]]:
     ]
 
 
-def _task_details(runtime: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
-    """What each task asks and of whom, from its `task` action in the outbox."""
-    details = {}
-    for row in runtime.store.outbox(runtime.shard):
-        if row.kind == "task" and row.key in keys:
-            detail = row.action.get("detail", {})
-            details[row.key] = {"text": detail.get("text"), "operator": detail.get("operator")}
-    return details
+# What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
+# staff are asked to send, its attachments.
+_SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments", "instead_of", "because")
+
+
+def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> list[dict[str, Any]]:
+    """The inbox: the open tasks (as `_tasks` reads them from the engine), then the tasks no flow
+    waits on (a step the platform cannot perform, `instead_of`; an escalation) not yet marked
+    done, each with its message, its escalation and its claim."""
+    rows = {
+        (row.kind, row.key): row.action for row in store.outbox(shard) if row.kind in ("task", "escalate")
+    }
+    marks = store.task_marks(shard)
+    tasks = []
+    for task in open_tasks:
+        detail = rows.get(("task", task["key"]), {}).get("detail", {})
+        tasks.append(task | {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None})
+    for (kind, row_key), action in rows.items():
+        detail = action.get("detail", {})
+        escalated = kind == "escalate"
+        key = str(detail.get("task")) if escalated else row_key
+        if not (escalated or detail.get("instead_of")) or (key in marks and marks[key].done):
+            continue
+        tasks.append(
+            {
+                "key": key,
+                "playbook": action.get("playbook"),
+                "member": action.get("member"),
+                "group": action.get("group"),
+                "deadline": detail.get("due"),
+                **{k: detail.get(k) for k in _SHOWN},
+                "assignee": detail.get("undone_by") if escalated else detail.get("assignee"),
+                "status": "escalated" if escalated else "open",
+                "escalated_to": detail.get("assignee") if escalated else None,
+            }
+        )
+    for task in tasks:
+        task["claimed_by"] = marks[task["key"]].claimed_by if task["key"] in marks else None
+    return tasks

@@ -159,12 +159,17 @@ def registry(
 def missing_executors(plan: Plan, table: Mapping[str, Executor | CustomAction]) -> list[str]:
     """The action kinds (and custom actions) the plan can emit that no executor handles."""
     needed: dict[str, None] = {}
+    platform = plan.declarations.platform
     for compiled in plan.playbooks:
         for code in (compiled.code, *(entry.code for entry in compiled.schedule)):
             for instr in code:
                 step = instr.action
                 if instr.op == "assign":
                     needed["task"] = None
+                    if plan.declarations.policy.escalate_to is not None:
+                        needed["escalate"] = None
+                elif step is not None and platform is not None and step.kind in platform.cannot:
+                    needed["task"] = None  # staff do it: the engine makes it a task
                 elif instr.op == "act" and step is not None and step.kind in ACTION_KINDS:
                     if isinstance(step, lang.CallStep):
                         if f"call:{step.action}" not in table and "call" not in table:

@@ -206,7 +206,8 @@ def _not_wecom(key: str) -> str:
         # The finding: the official API cannot remove a customer-group member or dissolve the group.
         return (
             f"{key}: WeCom's API cannot {'remove a member from' if key == 'kick' else 'dissolve'} a customer "
-            "group (dissolving is refused with 48002); send these to staff as a task (a webhook)"
+            "group (dissolving is refused with 48002); declare `platform { cannot kick, dissolve }` so the engine "
+            "makes them staff tasks, or send these to a webhook"
         )
     return f"{key}: the WeCom executor carries out {', '.join(WECOM_KINDS)}; route {key} elsewhere"
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
 from sopdsl.live.store_figures import Found
+from sopdsl.live.store_tasks import TaskMark
 
 SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
 
@@ -179,6 +180,18 @@ class Store(Protocol):
     def figures(self, shard: str, lo: int, hi: int) -> Found:
         """The shard's live figures of engine times [lo, hi): sums and members seen, per group and
         15-minute slot (see `sopdsl.live.store_figures`)."""
+        ...
+
+    def claim_task(self, shard: str, key: str, who: str) -> str:
+        """Claim a staff task for `who` unless someone holds it; who holds it now."""
+        ...
+
+    def finish_task(self, shard: str, key: str) -> None:
+        """Mark a staff task done."""
+        ...
+
+    def task_marks(self, shard: str) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished, by key."""
         ...
 
     def close(self) -> None:

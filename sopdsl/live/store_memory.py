@@ -6,6 +6,7 @@ Input and output as `sopdsl.live.store.Store`. Nothing survives the process; one
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from sopdsl.live.store import (
     ShardInfo,
     Step,
 )
+from sopdsl.live.store_tasks import TaskMark
 
 
 class MemoryStore:
@@ -48,6 +50,7 @@ class MemoryStore:
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         self._sums: dict[tuple[str, str, int, str], float] = defaultdict(float)  # shard, group, slot, figure
         self._seen: set[tuple[str, str, int, str, str]] = set()  # ... and member
+        self._tasks: dict[tuple[str, str], TaskMark] = {}
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -267,6 +270,26 @@ class MemoryStore:
                 "parked": statuses.count(PARKED),
                 "failed": statuses.count(FAILED),
             }
+
+    def claim_task(self, shard: str, key: str, who: str) -> str:
+        """Claim a staff task for `who` unless someone holds it; who holds it now."""
+        with self._lock:
+            mark = self._tasks.get((shard, key), TaskMark(key))
+            if mark.claimed_by is None:
+                mark = self._tasks[shard, key] = dataclasses.replace(mark, claimed_by=who)
+            return str(mark.claimed_by)
+
+    def finish_task(self, shard: str, key: str) -> None:
+        """Mark a staff task done."""
+        with self._lock:
+            self._tasks[shard, key] = dataclasses.replace(
+                self._tasks.get((shard, key), TaskMark(key)), done=True
+            )
+
+    def task_marks(self, shard: str) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished, by key."""
+        with self._lock:
+            return {key: mark for (s, key), mark in self._tasks.items() if s == shard}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -29,6 +29,7 @@ from sopdsl.live.store import (
     Step,
     check_version,
 )
+from sopdsl.live.store_tasks import TASKS_TABLE, SqlTasks
 
 # Explicit, numbered migrations: step N takes a store from version N-1 to N. `{id}` is the
 # dialect's auto-numbered primary key. Never edit a released step; add the next one.
@@ -82,7 +83,7 @@ class Cursor(Protocol):
     def rowcount(self) -> int: ...
 
 
-class SqlStore(ABC):
+class SqlStore(SqlTasks, ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str
@@ -130,6 +131,9 @@ class SqlStore(ABC):
                     cur.execute(statement.format(id=self.id_type, blob=self.blob_type))
             for statement in store_figures.SCHEMA:  # added apart from the versions: see store_figures
                 cur.execute(statement)
+            # The task inbox's table (`store_tasks.py`) is additive, read by nothing earlier: made
+            # when missing, at any version, so a store of an earlier sopdsl opens without a migration.
+            cur.execute(TASKS_TABLE)
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(

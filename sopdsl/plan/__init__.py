@@ -14,7 +14,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import PrivateAttr, SerializerFunctionWrapHandler, ValidationError, model_serializer
+from pydantic import Field, PrivateAttr, SerializerFunctionWrapHandler, ValidationError, model_serializer
 
 from sopdsl import lang
 from sopdsl.errors import PlanError
@@ -26,6 +26,10 @@ from sopdsl.plan.formats import upgrade
 FORMAT_VERSION = 3
 
 Op = Literal["act", "stop", "wait", "wait_for", "assign", "branch", "split", "jump"]
+
+
+def _unset(value: object) -> bool:
+    return value is None
 
 
 class TemplateField(Model):
@@ -72,6 +76,10 @@ class Instr(Model):
     text: str | None = None
     parts: tuple[str | TemplateField, ...] | None = None  # of `text`, as `CompiledTemplate.parts`
     loc: str = ""
+    # An `assign`'s: to the contact's owner ("owner"; None: the group's operator), and the template
+    # staff are asked to send. Left out of the JSON when unset, so earlier plans keep their hash.
+    to: Literal["owner"] | None = Field(default=None, exclude_if=_unset)
+    template: str | None = Field(default=None, exclude_if=_unset)
 
 
 class CompiledEntry(Model):
@@ -150,6 +158,8 @@ class Declarations(Model):
     templates: dict[str, CompiledTemplate] = {}
     policy: lang.Policy = lang.Policy()
     files: tuple[str, ...] = ()
+    # The `platform` declaration, if any; left out of the JSON when absent (earlier plans' hash).
+    platform: lang.Platform | None = Field(default=None, exclude_if=_unset)
 
 
 class Plan(Model):

@@ -254,13 +254,22 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             fate = "dropped" if cap.overflow is lang.Overflow.DROP else "deferred"
             via = f" via {cap.channel}" if cap.channel else ""
             whom = f"to each member of {shown}" if cap.subject is lang.CapSubject.MEMBER else f"in {shown}"
+            allows, hint = (
+                "the cap allows",
+                "spread the calendar entries, or raise the cap if that many is intended",
+            )
+            if cap.platform:  # the platform's own limit: raising it is not the playbook's to do
+                allows = "the platform allows"
+                hint = (
+                    "spread the calendar entries: the platform's limit is set in its admin console, not here"
+                )
             diagnostics.append(
                 Diagnostic(
                     "SOP703",
                     Severity.WARNING,
-                    f"the calendars alone schedule {count} {_sends(cap)}{via} {whom} {_when(cap.period, key)}; the cap allows {cap.limit} per {cap.period.value}, so the rest are {fate}",
+                    f"the calendars alone schedule {count} {_sends(cap)}{via} {whom} {_when(cap.period, key)}; {allows} {cap.limit} per {cap.period.value}, so the rest are {fate}",
                     _span(cap.loc),
-                    "spread the calendar entries, or raise the cap if that many is intended",
+                    hint,
                 )
             )
     return diagnostics

@@ -53,6 +53,7 @@ def compile_program(program: model.Program, *, relative: bool = True) -> Plan:
         templates={name: _template(t) for name, t in program.templates.items()},
         policy=program.policy,
         files=program.files,
+        platform=program.platform,
     )
     plan = Plan(
         declarations=declarations,
@@ -264,6 +265,8 @@ def _emit_wait(step: model.WaitForStep | model.AssignStep, code: list[Instr]) ->
                 text=step.text,
                 parts=template_parts(step.text),
                 loc=step.loc,
+                to="owner" if step.target == "owner" else None,
+                template=step.message,
             )
         )
     _emit(step.then, code)

@@ -9,6 +9,12 @@ from sopdsl.syntax import nodes as n
 from sopdsl.syntax.building import _all, _Dates, _fields, _list, _Names, _of, _Strs, _Times
 
 
+class _Counting(tuple[n.Name, ...]):
+    """A platform limit's `counting a, b`, told apart from its `per` names by its type."""
+
+    __slots__ = ()
+
+
 class DeclarationBuilders:
     """One method per grammar rule of a declaration (see `transformer._Builders`)."""
 
@@ -161,6 +167,24 @@ class DeclarationBuilders:
 
     def content_mix(self, span: Span, children: list[Any]) -> n.ContentMix:
         return n.ContentMix(children[0], children[1], children[2], span)
+
+    def escalate(self, span: Span, children: list[Any]) -> n.Escalate:
+        return n.Escalate(children[0], span)
+
+    def platform_counting(self, span: Span, children: list[Any]) -> _Counting:
+        return _Counting(children[0])
+
+    def platform_limit(self, span: Span, children: list[Any]) -> n.PlatformLimit:
+        per = tuple(c for c in children[2:] if isinstance(c, n.Name))
+        return n.PlatformLimit(children[0], children[1], per, _list(children, _Counting), span)
+
+    def platform_cannot(self, span: Span, children: list[Any]) -> n.PlatformCannot:
+        return n.PlatformCannot(tuple(children[0]), span)
+
+    def platform_decl(self, span: Span, children: list[Any]) -> n.PlatformDecl:
+        title = children[0] if children and isinstance(children[0], n.Str) else None
+        rules = tuple(c for c in children if isinstance(c, n.PlatformLimit | n.PlatformCannot))
+        return n.PlatformDecl(title, rules, span)
 
     def policy_decl(self, span: Span, children: list[Any]) -> n.PolicyDecl:
         return n.PolicyDecl(tuple(children), span)

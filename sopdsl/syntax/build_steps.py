@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sopdsl.source import Span
 from sopdsl.syntax import nodes as n
 from sopdsl.syntax.building import _all, _Block, _Else, _of, _Steps, _Then
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """An assign's `with message TEMPLATE`, told apart from its other children by its type."""
+
+    name: n.Name
 
 
 class StepBuilders:
@@ -34,10 +42,12 @@ class StepBuilders:
     def assign(self, span: Span, children: list[Any]) -> n.Assign:
         then = _of(children, _Then)
         otherwise = _of(children, _Else)
+        message = _of(children, _Message)
         return n.Assign(
             children[0],
             children[1],
             children[2],
+            message.name if message is not None else None,
             tuple(then) if then is not None else None,
             tuple(otherwise) if otherwise is not None else None,
             span,
@@ -84,3 +94,9 @@ class StepBuilders:
 
     def target_referrer(self, span: Span, children: list[Any]) -> n.Target:
         return n.Target.REFERRER
+
+    def target_owner(self, span: Span, children: list[Any]) -> n.Target:
+        return n.Target.OWNER
+
+    def task_message(self, span: Span, children: list[Any]) -> _Message:
+        return _Message(children[0])

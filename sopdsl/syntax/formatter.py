@@ -63,6 +63,7 @@ from sopdsl.syntax.unparse import (
     _simple_step,
     _template_extra,
     _title,
+    platform_rule,
 )
 
 if TYPE_CHECKING:
@@ -91,7 +92,9 @@ def format_file(file: n.File, *, source: Source | None = None) -> str:
     printer = _Printer(locator)
     chunks: list[tuple[int, bool]] = []
     for declaration in file.declarations:
-        chunks.append((len(printer.rows), isinstance(declaration, n.PlaybookDecl | n.PolicyDecl)))
+        chunks.append(
+            (len(printer.rows), isinstance(declaration, n.PlaybookDecl | n.PolicyDecl | n.PlatformDecl))
+        )
         printer.declaration(declaration)
     return _render(printer.rows, chunks, locator)
 
@@ -161,6 +164,9 @@ class _Printer:
             self.block(0, head, d.span, _head_end(d.name, d.title), d.items, self.item)
         elif isinstance(d, n.PolicyDecl):
             self.block(0, "policy", d.span, d.span.start + len("policy"), d.rules, self.rule)
+        elif isinstance(d, n.PlatformDecl):
+            end = d.title.span.end if d.title is not None else d.span.start + len("platform")
+            self.block(0, f"platform{_title(d.title)}", d.span, end, d.rules, self.platform_rule)
         elif isinstance(d, n.GroupDecl):
             self.group(d)
         elif isinstance(d, n.EventDecl | n.ActionDecl):
@@ -203,6 +209,9 @@ class _Printer:
 
     def rule(self, rule: n.PolicyRule, indent: int) -> None:
         self.row(indent, _rule(rule), rule.span.start, rule.span.end)
+
+    def platform_rule(self, rule: n.PlatformLimit | n.PlatformCannot, indent: int) -> None:
+        self.row(indent, platform_rule(rule), rule.span.start, rule.span.end)
 
     # ---- playbooks ----
 
@@ -249,7 +258,9 @@ class _Printer:
             self.outcomes(indent, s, head, head_end)
         elif isinstance(s, n.Assign):
             head = f"assign {_str(s.text)} to {s.target.value} within {_duration(s.within)}"
-            self.outcomes(indent, s, head, s.within.span.end)
+            if s.message is not None:
+                head += f" with message {s.message.text}"
+            self.outcomes(indent, s, head, (s.message or s.within).span.end)
         else:
             self.row(indent, _simple_step(s), s.span.start, s.span.end)
 

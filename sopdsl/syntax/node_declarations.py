@@ -284,6 +284,42 @@ class ContentMix(_Node):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Escalate(_Node):
+    """`escalate tasks to "陈主管"`: who gets a staff task still undone at its deadline."""
+
+    to: Str
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlatformLimit(_Node):
+    """`at most 4 messages per member per month counting mass, tasks`, `at most 9 attachments`."""
+
+    limit: Number
+    noun: Name
+    per: tuple[Name, ...]
+    counting: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlatformCannot(_Node):
+    """`cannot kick, dissolve`: actions the platform cannot perform for customer groups."""
+
+    actions: tuple[Name, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PlatformDecl(_Node):
+    """`platform "企业微信" { ... }`: the platform's limits, declared once."""
+
+    title: Str | None
+    rules: tuple[PlatformLimit | PlatformCannot, ...]
+    span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class PolicyDecl(_Node):
     """`policy { ... }`."""
 

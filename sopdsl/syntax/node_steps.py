@@ -33,6 +33,7 @@ class Assign(_Node):
     text: Str
     target: Target
     within: Duration
+    message: Name | None  # `with message TEMPLATE`: what staff are asked to send
     then: tuple[Step, ...] | None
     otherwise: tuple[Step, ...] | None
     span: Span

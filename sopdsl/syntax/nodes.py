@@ -59,6 +59,7 @@ from sopdsl.syntax.node_declarations import ContentMix as ContentMix
 from sopdsl.syntax.node_declarations import CounterDecl as CounterDecl
 from sopdsl.syntax.node_declarations import CouponDecl as CouponDecl
 from sopdsl.syntax.node_declarations import CouponOption as CouponOption
+from sopdsl.syntax.node_declarations import Escalate as Escalate
 from sopdsl.syntax.node_declarations import EventDecl as EventDecl
 from sopdsl.syntax.node_declarations import Field as Field
 from sopdsl.syntax.node_declarations import GroupDecl as GroupDecl
@@ -66,6 +67,9 @@ from sopdsl.syntax.node_declarations import GroupOption as GroupOption
 from sopdsl.syntax.node_declarations import IncludeDecl as IncludeDecl
 from sopdsl.syntax.node_declarations import Media as Media
 from sopdsl.syntax.node_declarations import Mention as Mention
+from sopdsl.syntax.node_declarations import PlatformCannot as PlatformCannot
+from sopdsl.syntax.node_declarations import PlatformDecl as PlatformDecl
+from sopdsl.syntax.node_declarations import PlatformLimit as PlatformLimit
 from sopdsl.syntax.node_declarations import PolicyDecl as PolicyDecl
 from sopdsl.syntax.node_declarations import Protect as Protect
 from sopdsl.syntax.node_declarations import QuietHours as QuietHours
@@ -167,7 +171,7 @@ class GroupOptionKind(enum.Enum):
 CalSpec: TypeAlias = CalWeekly | CalInterval | CalDates | CalCron
 
 
-PolicyRule: TypeAlias = QuietHours | Cap | Protect | ContentMix
+PolicyRule: TypeAlias = QuietHours | Cap | Protect | ContentMix | Escalate
 
 
 # ---- scopes, triggers, calendar expressions ----------------------------------------------
@@ -251,6 +255,7 @@ class Target(enum.Enum):
     GROUP = "group"
     OPERATOR = "operator"
     REFERRER = "referrer"
+    OWNER = "owner"  # the contact's owner (跟进人): whom a task about a contact goes to
 
 
 Step: TypeAlias = Action | Assign | Wait | WaitFor | If | Split | Stop
@@ -290,7 +295,7 @@ SymbolDecl: TypeAlias = (
     | TemplateDecl
 )
 
-Declaration: TypeAlias = TimezoneDecl | IncludeDecl | SymbolDecl | PolicyDecl | PlaybookDecl
+Declaration: TypeAlias = TimezoneDecl | IncludeDecl | SymbolDecl | PolicyDecl | PlatformDecl | PlaybookDecl
 
 
 @dataclass(frozen=True, slots=True, eq=False)

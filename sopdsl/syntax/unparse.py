@@ -121,6 +121,14 @@ def _scope(scope: n.Scope) -> str:
     return "private chats"
 
 
+def platform_rule(rule: n.PlatformLimit | n.PlatformCannot) -> str:
+    """A rule of a `platform` block as written."""
+    if isinstance(rule, n.PlatformCannot):
+        return f"cannot {_names(rule.actions)}"
+    text = f"at most {rule.limit.text} {rule.noun.text}" + "".join(f" per {p.text}" for p in rule.per)
+    return text + (f" counting {_names(rule.counting)}" if rule.counting else "")
+
+
 def _rule(rule: n.PolicyRule) -> str:
     if isinstance(rule, n.QuietHours):
         return f"quiet hours {rule.start.text} - {rule.end.text}"
@@ -136,6 +144,8 @@ def _rule(rule: n.PolicyRule) -> str:
         return text
     if isinstance(rule, n.Protect):
         return f"never kick members tagged {_strs(rule.tags)}"
+    if isinstance(rule, n.Escalate):
+        return f"escalate tasks to {_str(rule.to)}"
     return f"at least {rule.percent.text}% of sends tagged {_str(rule.tag)} in {_scope(rule.scope)}"
 
 

@@ -66,6 +66,7 @@ SCENARIOS: dict[str, str] = {
     "G6": "pilot on a few named groups, then measure",
     "G7": "purchase photo: points or a coupon",
     "G8": "group buying: a member's concurrent teams each filled or refunded on its own",
+    "G9": "a bad review goes to the contact's owner as a task; the repurchase offer is held back",
     "T1": "manual actions become tasks for the group's operator",
     "T2": "daily figures per group: reach, activity, growth, conversion",
     "T3": "a versioned, reviewed playbook that goes live on a date",
@@ -626,7 +627,7 @@ def _l4(program: model.Program, pbs: list[model.Playbook]) -> None:
         b for b in branching.branches if any(t.tags == ("to-reactivate",) for t in of(b.steps, model.TagStep))
     ]
     complaint = [b for b in branching.branches if of(b.steps, model.AssignStep)]
-    assert busy and complaint and of(complaint[0].steps, model.AssignStep)[0].target == "operator"
+    assert busy and complaint and of(complaint[0].steps, model.AssignStep)[0].target == "owner"
     greetings = [
         e
         for pb in pbs
@@ -648,7 +649,10 @@ def _l5(program: model.Program, pbs: list[model.Playbook]) -> None:
     templates = [of(b.steps, model.SendStep)[0] for b in branching.branches]
     assert len({s.template for s in templates}) == len(templates) >= 2, "by customer type"
     assert all(s.channel == "mass" for s in templates)
-    assert any(c.channel == "mass" and c.subject is model.CapSubject.MEMBER for c in program.policy.caps)
+    assert any(
+        c.channel == "mass" and c.subject is model.CapSubject.MEMBER and c.platform and c.tasks
+        for c in program.policy.caps
+    ), "the platform's per-customer limit, manual sends counted"
     vip_groups = {name for name, g in program.groups.items() if "vip" in g.tags}
     assert any(i.group in vip_groups for pb in pbs for i in of(pb.steps, model.InviteStep))
     exclusive = [pb for pb in pbs if pb.scope.kind == "named" and set(pb.scope.groups) <= vip_groups]
@@ -804,6 +808,20 @@ def _g8(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert of(wait.otherwise, model.CallStep), "a team that does not fill is refunded"
 
 
+@scenario("G9")
+def _g9(program: model.Program, pbs: list[model.Playbook]) -> None:
+    (pb,) = pbs
+    assert event_triggers(pb, model.EventKind.CUSTOM) and pb.repeat is not model.Repeat.ONCE
+    (branching,) = [s for s in pb.steps if isinstance(s, model.IfStep)]
+    bad, good = branching.branches[0].steps, branching.otherwise
+    (task,) = of(bad, model.AssignStep)
+    assert task.target == "owner" and task.message, "to the contact's owner, with the message to send"
+    assert not of(bad, model.GrantStep), "no offer on a bad review"
+    (held,) = of(good, model.IfStep)
+    assert of(held.branches[0].steps, model.GrantStep), "the offer waits on a test that holds it back"
+    assert program.policy.escalate_to
+
+
 @scenario("T1")
 def _t1(program: model.Program, pbs: list[model.Playbook]) -> None:
     load: dict[str, int] = {}
@@ -813,7 +831,8 @@ def _t1(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert all(5 <= n <= 10 for n in load.values()), load
     tasks = [a for pb in pbs for a in of(all_steps(pb), model.AssignStep)]
     assert tasks and all(a.target == "operator" and hours(a.within) <= 24 for a in tasks)
-    assert all(of(a.otherwise, model.CallStep) for a in tasks), "an unconfirmed task is escalated"
+    assert program.policy.escalate_to, "an unconfirmed task is escalated to the chief owner"
+    assert any(a.message for a in tasks), "the mass send to confirm travels with its task"
 
 
 @scenario("T2")

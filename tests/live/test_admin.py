@@ -18,6 +18,7 @@ from sopdsl.live.auth import allowed_hosts, parse_tokens
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
+from sopdsl.live.store import Store
 from sopdsl.plan import timeutil
 
 TOKEN = "admin-token-0123456789"
@@ -57,11 +58,13 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
-@pytest.fixture
-def service(clock: ManualClock) -> Iterator[Service]:
-    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK, "admin.sop")))
+def admin_service(store: str | Store, clock: ManualClock, playbook: str = PLAYBOOK) -> Service:
+    """A service over `playbook` on `store`, started as the timer loop starts it."""
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(playbook, "admin.sop")))
     recorder = Recorder()
-    runtime = Runtime(plan, "memory://", executors=dict.fromkeys(("send", "task"), recorder), clock=clock)
+    runtime = Runtime(
+        plan, store, executors=dict.fromkeys(("send", "task", "escalate"), recorder), clock=clock
+    )
     svc = Service(
         runtime,
         zone=ZONE,
@@ -70,8 +73,14 @@ def service(clock: ManualClock) -> Iterator[Service]:
         log=io.StringIO(),
     )
     svc.tick()  # as the timer loop does at start: the engine starts
+    return svc
+
+
+@pytest.fixture
+def service(clock: ManualClock) -> Iterator[Service]:
+    svc = admin_service("memory://", clock)
     yield svc
-    runtime.close()
+    svc.runtime.close()
 
 
 @pytest.fixture

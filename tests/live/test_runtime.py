@@ -229,6 +229,8 @@ AGREEMENT = [
     "silence.rejoin.yaml",  # silence counted per group: a second group starts a count of its own
     "attachments.yaml",  # attachments and a mention, typed in the send's detail, the same live
     "calc.yaml",  # arithmetic, counters reset, check-ins counted in a window, a failed `set` record
+    "tasks.yaml",  # tasks to a contact's owner and a group's operator, with their message; escalations
+    "platform.yaml",  # the platform's weekly limit, a task's message counted; a kick left to staff
 ]
 
 

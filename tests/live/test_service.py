@@ -360,7 +360,7 @@ def test_every_mistake_in_a_config_file_is_reported_at_its_line() -> None:
     lines = str(info.value).splitlines()
     assert lines == [
         "ex.yaml:1:1: error: unknown action kind 'sned'; did you mean 'send'?; expected one of send, tag, "
-        "untag, kick, grant, invite, task, call, dissolve, draw, call.NAME for one custom action, or default",
+        "untag, kick, grant, invite, task, escalate, call, dissolve, draw, call.NAME for one custom action, or default",
         "ex.yaml:3:3: error: send: webhook must be an http:// or https:// URL, got 'ftp://example.com'",
         "ex.yaml:8:3: error: kick: unknown setting 'timout'; did you mean 'timeout'?; settings: webhook, "
         "secret_env, timeout, retries, backoff, headers, previous_secret_env",

@@ -74,6 +74,14 @@ def test_the_admin_examples_run_as_written(tmp_path: Path) -> None:
     assert [t["playbook"] for t in state["timers"]] == ["birthday"]
     assert state["timers"][0]["due"].endswith("-03-10T09:00:00+08:00")
     assert json.loads(outputs[2]) == {"imported": 2, "failed": []}
+    [task] = json.loads(next(line for line in outputs[3].splitlines() if '"tasks"' in line))["tasks"]
+    assert (task["to"], task["assignee"], task["status"], task["template"]) == (
+        "operator",
+        "小美",
+        "open",
+        "warn",
+    )
+    assert task["message"] == "李四，群里请勿发广告，再犯会被移出群" and task["escalated_to"] is None
     done = json.loads(outputs[3].splitlines()[-1])
     assert [(a["template"], a["member"], a["status"]) for a in done["actions"]] == [
         ("thanks", "wx_002", "queued")

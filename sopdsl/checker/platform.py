@@ -1,0 +1,149 @@
+"""The `platform` declaration: the platform's limits, checked once for the whole program.
+
+Input: every `platform { ... }` of the program's files. Output: the checked `model.Platform`
+(attachments allowed, actions it cannot perform for customer groups) and the cap its
+per-customer mass-message limit becomes in the policy (`platform` set), so the engine enforces
+it, the group calendar counts it, and SOP703 warns against it like any cap. Templates with more
+attachments than it allows are SOP206 here; a step it cannot perform is SOP504 (steps.py).
+"""
+
+from __future__ import annotations
+
+from sopdsl.checker import model, values
+from sopdsl.checker.context import Context, loc
+from sopdsl.diagnostics import did_you_mean
+from sopdsl.syntax import nodes
+
+_PERIODS = {p.value: p for p in model.CapPeriod}
+_NOUNS = ("messages", "attachments")
+# What a platform may be unable to do for customer groups (WeCom: kick and dissolve).
+CANNOT = ("kick", "dissolve", "invite")
+TASKS = "tasks"  # in `counting`: the messages staff are asked to send in tasks (manual sends)
+
+
+def check_platform(
+    ctx: Context, decls: list[nodes.PlatformDecl]
+) -> tuple[model.Platform | None, model.Cap | None]:
+    """The program's platform and the cap of its mass-message limit (None where not declared)."""
+    if not decls:
+        return None, None
+    for extra in decls[1:]:
+        ctx.error(
+            "SOP114",
+            "the platform is declared twice",
+            extra.span,
+            f"first declared at line {decls[0].span.line}",
+        )
+    decl = decls[0]
+    cap: model.Cap | None = None
+    attachments: int | None = None
+    cannot: list[str] = []
+    seen: dict[str, nodes.PlatformLimit] = {}
+    for rule in decl.rules:
+        if isinstance(rule, nodes.PlatformCannot):
+            cannot.extend(_cannot(ctx, rule))
+            continue
+        noun = "messages" if rule.noun.text == "message" else rule.noun.text
+        if noun not in _NOUNS:
+            hint = did_you_mean(rule.noun.text, _NOUNS) or "a platform limits messages or attachments"
+            ctx.error("SOP503", f"the platform cannot limit '{rule.noun.text}'", rule.noun.span, hint)
+            continue
+        if noun in seen:
+            ctx.error(
+                "SOP114",
+                f"the platform's {noun} limit is set twice",
+                rule.span,
+                f"first set at line {seen[noun].span.line}",
+            )
+            continue
+        seen[noun] = rule
+        if noun == "messages":
+            cap = _messages(ctx, rule)
+        else:
+            attachments = _attachments(ctx, rule)
+    platform = model.Platform(
+        title=decl.title.value if decl.title else None,
+        attachments=attachments,
+        cannot=tuple(dict.fromkeys(cannot)),
+        loc=loc(decl.span),
+    )
+    if attachments is not None:
+        _over_attachments(ctx, attachments, seen["attachments"])
+    return platform, cap
+
+
+def _messages(ctx: Context, rule: nodes.PlatformLimit) -> model.Cap | None:
+    """`at most N messages per member per PERIOD [counting CHANNEL, tasks]`: a member cap."""
+    limit = values.whole(ctx, rule.limit, "the platform's message limit", minimum=1, code="SOP503")
+    words = [w.text for w in rule.per]
+    period = _PERIODS.get(words[1]) if len(words) == 2 and words[0] == "member" else None
+    if period is None:
+        wrong = next((w for w in rule.per if w.text not in ("member", *_PERIODS)), None)
+        hint = did_you_mean(wrong.text, ["member", *_PERIODS]) if wrong else None
+        ctx.error(
+            "SOP503",
+            "the platform's message limit is per member and per day, week or month",
+            wrong.span if wrong else rule.span,
+            hint or f"write `at most {rule.limit.text} messages per member per month`",
+        )
+    channels = [w for w in rule.counting if w.text != TASKS]
+    for extra in channels[1:]:
+        ctx.error(
+            "SOP503",
+            "the platform's message limit counts one channel (and `tasks`)",
+            extra.span,
+            f"the sends `via {channels[0].text}` are the platform's mass messages; name only that channel",
+        )
+    if limit is None or period is None or len(channels) > 1:
+        return None
+    return model.Cap(
+        limit=limit,
+        noun=model.CapNoun.SEND,
+        subject=model.CapSubject.MEMBER,
+        period=period,
+        channel=channels[0].text if channels else None,
+        loc=loc(rule.span),
+        platform=True,
+        tasks=any(w.text == TASKS for w in rule.counting),
+    )
+
+
+def _attachments(ctx: Context, rule: nodes.PlatformLimit) -> int | None:
+    """`at most N attachments`: at most what the executors can carry."""
+    if rule.per or rule.counting:
+        extra = (rule.per or rule.counting)[0]
+        ctx.error("SOP503", "an attachment limit is per message: it takes no `per` or `counting`", extra.span)
+        return None
+    limit = values.whole(ctx, rule.limit, "the platform's attachment limit", minimum=1, code="SOP503")
+    if limit is not None and limit > model.MAX_ATTACHMENTS:
+        ctx.error(
+            "SOP503",
+            f"the executors send at most {model.MAX_ATTACHMENTS} attachments with a message, not {limit}",
+            rule.limit.span,
+        )
+        return None
+    return limit
+
+
+def _cannot(ctx: Context, rule: nodes.PlatformCannot) -> list[str]:
+    found = []
+    for name in rule.actions:
+        if name.text in CANNOT:
+            found.append(name.text)
+        else:
+            hint = did_you_mean(name.text, CANNOT) or "the platform may be unable to " + ", ".join(CANNOT)
+            ctx.error("SOP503", f"'{name.text}' is not an action a platform leaves to staff", name.span, hint)
+    return found
+
+
+def _over_attachments(ctx: Context, limit: int, rule: nodes.PlatformLimit) -> None:
+    """Templates with more attachments than the platform allows (SOP206, at the template)."""
+    for name, symbol in ctx.table("template").items():
+        template = symbol.value
+        if template is not None and len(template.attachments) > limit:
+            ctx.error(
+                "SOP206",
+                f"template '{name}' has {len(template.attachments)} attachments; the platform allows {limit}",
+                symbol.span,
+                f"the platform's limit is at line {rule.span.line}",
+            )

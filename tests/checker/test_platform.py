@@ -1,0 +1,126 @@
+"""The platform's limits, declared once (`platform { ... }`): located diagnostics when misused
+(SOP503), templates over its attachment limit (SOP206), steps it cannot perform warned about
+(SOP504), the cap analysis warning against its message limit (SOP703), and `fmt` keeping it."""
+
+from __future__ import annotations
+
+import pytest
+from test_staff_tasks import _without_places
+
+import sopdsl
+from sopdsl.diagnostics import Diagnostic
+from sopdsl.errors import SopdslError
+from sopdsl.plan.analysis import analyse
+from sopdsl.source import Source
+from sopdsl.syntax.formatter import format_source
+
+HEAD = 'timezone "Asia/Shanghai"\n'
+PRUNE = 'playbook p {\n    in groups tagged "a"\n    on member silent for 3 days\n    do: kick member\n}\n'
+
+
+def _platform(*rules: str) -> str:
+    return "platform {\n" + "".join(f"    {r}\n" for r in rules) + "}\n"
+
+
+def _diagnostics(text: str) -> list[tuple[str, int, int, str]]:
+    with pytest.raises(SopdslError) as caught:
+        sopdsl.check(sopdsl.load_text(HEAD + text, "a.sop"))
+    return [(d.code, d.span.line, d.span.column, d.message) for d in caught.value.diagnostics]
+
+
+def _warnings(text: str) -> list[Diagnostic]:
+    result = sopdsl.check_program(sopdsl.load_text(HEAD + text, "a.sop"))
+    assert result.program is not None
+    return [*result.diagnostics, *analyse(sopdsl.compile_program(result.program))]
+
+
+def test_the_message_limit_is_a_cap_of_the_policy_marked_as_the_platforms() -> None:
+    text = _platform("at most 4 messages per member per month counting mass, tasks", "cannot kick") + PRUNE
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(HEAD + text, "a.sop")))
+    [cap] = plan.declarations.policy.caps
+    assert (cap.limit, cap.period.value, cap.channel, cap.platform, cap.tasks) == (
+        4,
+        "month",
+        "mass",
+        True,
+        True,
+    )
+    assert (
+        cap.text() == "the platform's limit of 4 messages per member per month via mass and tasks' messages"
+    )
+    assert plan.declarations.platform is not None and plan.declarations.platform.cannot == ("kick",)
+
+
+def test_a_plan_without_a_platform_is_written_as_before() -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(HEAD + PRUNE, "a.sop")))
+    assert '"platform"' not in plan.dumps() and '"tasks"' not in plan.dumps()
+
+
+def test_misused_limits_are_located() -> None:
+    found = _diagnostics(
+        _platform(
+            "at most 4 mesages per member per month",
+            "at most 4 messages per member per mnth",
+            "at most 0 attachments",
+            "cannot kik, tag",
+        )
+    )
+    assert [(code, line, column) for code, line, column, _ in found] == [
+        ("SOP503", 3, 15),
+        ("SOP503", 4, 39),
+        ("SOP503", 5, 13),
+        ("SOP503", 6, 12),
+        ("SOP503", 6, 17),
+    ]
+    assert "'mesages'" in found[0][3] and "'kik'" in found[3][3]
+
+
+def test_one_channel_counts_and_a_platform_is_declared_once() -> None:
+    found = _diagnostics(
+        _platform("at most 4 messages per member per week counting mass, promo")
+        + _platform("at most 9 attachments")
+    )
+    assert [(code, line) for code, line, _, _ in found] == [("SOP503", 3), ("SOP114", 5)]
+    assert [(c, line) for c, line, _, _ in _diagnostics(_platform("at most 12 attachments"))] == [
+        ("SOP503", 3)
+    ]
+
+
+def test_a_template_over_the_attachment_limit_is_an_error_at_the_template() -> None:
+    links = "".join(f' with link "{i}" to "https://example.com/{i}"' for i in range(3))
+    found = _diagnostics(_platform("at most 2 attachments") + f'template t = "看"{links}\n')
+    assert found == [("SOP206", 5, 10, "template 't' has 3 attachments; the platform allows 2")]
+
+
+def test_a_kick_the_platform_cannot_do_is_warned_about_where_it_is_written() -> None:
+    [warning] = _warnings(_platform("cannot kick, dissolve") + PRUNE)
+    assert (warning.code, warning.span.line, warning.span.column) == ("SOP504", 8, 9)
+    assert "becomes a task for the group's operator" in warning.message
+    assert _warnings(PRUNE) == []
+
+
+def test_the_cap_analysis_warns_against_the_platforms_limit() -> None:
+    text = (
+        _platform("at most 1 messages per member per week")
+        + 'template t = "周报"\n'
+        + 'playbook w {\n    in groups tagged "a"\n    at every monday, friday at 10:00 for each member: send t to member\n}\n'
+    )
+    [warning] = _warnings(text)
+    assert (warning.code, warning.span.line) == ("SOP703", 3)
+    assert "the platform allows 1 per week" in warning.message and "admin console" in (warning.hint or "")
+
+
+def test_fmt_keeps_the_platform() -> None:
+    text = HEAD + 'platform "企业微信" { at most 4 messages per member per month counting mass, tasks\n'
+    text += "at most 9 attachments cannot kick, dissolve }\n" + PRUNE
+    out = format_source(Source("a.sop", text))
+    assert out.splitlines()[2:7] == [
+        'platform "企业微信" {',
+        "    at most 4 messages per member per month counting mass, tasks",
+        "    at most 9 attachments",
+        "    cannot kick, dissolve",
+        "}",
+    ]
+    assert format_source(Source("a.sop", out)) == out
+    plans = [sopdsl.compile_program(sopdsl.check(sopdsl.load_text(t, "a.sop"))) for t in (text, out)]
+    assert _without_places(plans[0].dumps()) == _without_places(plans[1].dumps())
