@@ -95,8 +95,14 @@ class SqlStore(ABC):
     # ---- provided by each dialect ----------------------------------------------------------------
 
     @abstractmethod
-    def _txn(self) -> AbstractContextManager[Cursor]:
-        """A transaction on the connection, committed when the block ends, rolled back on error."""
+    def _txn(self, *, flush: bool = True) -> AbstractContextManager[Cursor]:
+        """A transaction on the connection, committed when the block ends, rolled back on error.
+
+        With `flush=False` the commit may return before it reaches the disk (the outbox's
+        bookkeeping: leases and outcomes). It is still atomic and seen by every later
+        transaction, and the next flushed commit writes it first; a power loss may undo it,
+        which only means those actions are sent again (at least once, with their keys).
+        """
 
     @abstractmethod
     def _has_schema(self, cur: Cursor) -> bool:
@@ -307,7 +313,7 @@ class SqlStore(ABC):
 
     def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""
-        with self._txn() as cur:
+        with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
                     "SELECT shard FROM sopdsl_shards WHERE (head > applied OR next_due <= ?) "
@@ -333,7 +339,7 @@ class SqlStore(ABC):
 
     def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
-        with self._txn() as cur:
+        with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {_ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
@@ -359,7 +365,7 @@ class SqlStore(ABC):
         """Record dispatches' outcomes and end their leases, in one transaction."""
         if not rows:
             return
-        with self._txn() as cur:
+        with self._txn(flush=False) as cur:
             cur.executemany(
                 self._sql(
                     "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
