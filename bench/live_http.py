@@ -4,26 +4,34 @@ Workload, printed with the result: one server process (the service: Starlette on
 SQLite store in WAL mode with `synchronous=FULL`, group commit on, executors that return at
 once, the timer loop running) and one separate load-client process holding `--connections`
 keep-alive HTTP/1.1 connections, each posting one event per request (busy.sop's kinds: joins,
-messages, orders, leaves; unique ids; no `time`, so "now") and waiting for the 202 before the
-next. Each answer comes after the transaction holding its event committed. After `--warmup`
-seconds, requests are counted for `--seconds`; latency percentiles are over those requests.
+messages, orders, leaves over 16,000 members; unique ids; no `time`, so "now") and waiting for
+the 202 before the next. Each answer comes after the transaction holding its event committed.
+After `--warmup` seconds, requests are counted for `--seconds`; latency percentiles are over
+those requests. The client is a raw asyncio protocol (no HTTP library: one preformatted request
+a send), so it costs the machine little; both processes' CPU time per event is printed.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
+import asyncio
 import multiprocessing
+import os
 import random
+import resource
 import tempfile
-import threading
 import time
 from typing import Any
 
 GROUPS = ["g_north", "g_south"]
+KINDS = ["join", "join", "message", "message", "order", "leave"]
 
 
-def _server(plan_text: str, url: str, ready: Any, stop: Any) -> None:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> None:
     from sopdsl.live.dispatch import ACTION_KINDS
     from sopdsl.live.runtime import Runtime
     from sopdsl.live.service import Service
@@ -36,70 +44,135 @@ def _server(plan_text: str, url: str, ready: Any, stop: Any) -> None:
     service = Service(runtime, zone=timeutil.zone(plan.declarations.timezone), port=0)
     service.start()
     ready.put(service.port)
+    measuring.wait()
+    began = _cpu()
     stop.wait()
+    used = _cpu() - began
     committer = service._committer
-    ready.put(committer.transactions if committer is not None else 0)
+    ready.put({"transactions": committer.transactions if committer is not None else 0, "cpu": used})
     service.stop()
 
 
-def _client(port: int, connections: int, warmup: float, seconds: float, out: Any) -> None:
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection posting one event at a time; the next goes when the answer is in."""
+
+    def __init__(self, slot: int, port: int, begin: float, end: float, done: asyncio.Future[None]) -> None:
+        rng = random.Random(slot)
+        # Precomputed choices, cycled: drawing them per request would cost the client more than
+        # the request does.
+        self.choices = [(rng.choice(KINDS), rng.randrange(2000), rng.choice(GROUPS)) for _ in range(4096)]
+        self.slot, self.port, self.begin, self.end, self.done = slot, port, begin, end, done
+        self.number = 0
+        self.sent_at = 0.0
+        self.buffer = b""
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        self.send()
+
+    def send(self) -> None:
+        assert self.transport is not None
+        self.number += 1
+        kind, member, group = self.choices[self.number % 4096]
+        data = ',"data":{"amount":99}' if kind == "order" else ""
+        body = (
+            f'{{"id":"c{self.slot}-{self.number}","kind":"{kind}","member":"m{self.slot}-{member}",'
+            f'"group":"{group}"{data}}}'
+        ).encode()
+        head = (
+            f"POST /events HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.sent_at = time.monotonic()
+        self.transport.write(head + body)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = self.buffer[:end]
+        at = head.lower().find(b"content-length:")
+        length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
+        if len(self.buffer) < end + 4 + length:
+            return
+        self.buffer = self.buffer[end + 4 + length :]
+        now = time.monotonic()
+        if not head.startswith(b"HTTP/1.1 202"):
+            self.errors += 1
+        elif self.sent_at >= self.begin:
+            self.latencies.append(now - self.sent_at)
+        if now >= self.end:
+            assert self.transport is not None
+            self.transport.close()
+        else:
+            self.send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+async def _load(port: int, connections: int, warmup: float, seconds: float) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
     start = time.monotonic()
     begin, end = start + warmup, start + warmup + seconds
-    counted: list[list[float]] = [[] for _ in range(connections)]
-    errors = [0] * connections
+    made = []
+    for slot in range(connections):
+        done: asyncio.Future[None] = loop.create_future()
+        _, protocol = await loop.create_connection(
+            lambda slot=slot, done=done: _Connection(slot, port, begin, end, done), "127.0.0.1", port
+        )
+        made.append(protocol)
+    await asyncio.sleep(max(0.0, begin - time.monotonic()))
+    began = _cpu()
+    await asyncio.gather(*(c.done for c in made))
+    return {
+        "latencies": [t for c in made for t in c.latencies],
+        "errors": sum(c.errors for c in made),
+        "cpu": _cpu() - began,
+    }
 
-    def run(slot: int) -> None:
-        rng = random.Random(slot)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Content-Type": "application/json"}
-        number = 0
-        while True:
-            now = time.monotonic()
-            if now >= end:
-                break
-            number += 1
-            kind = rng.choice(["join", "join", "message", "message", "order", "leave"])
-            event: dict[str, Any] = {
-                "id": f"c{slot}-{number}",
-                "kind": kind,
-                "member": f"m{slot}-{rng.randrange(2000)}",
-                "group": rng.choice(GROUPS),
-            }
-            if kind == "order":
-                event["data"] = {"amount": 99}
-            conn.request("POST", "/events", json.dumps(event), headers)
-            answer = conn.getresponse()
-            answer.read()
-            took = time.monotonic() - now
-            if answer.status != 202:
-                errors[slot] += 1
-            elif now >= begin:
-                counted[slot].append(took)
-        conn.close()
 
-    threads = [threading.Thread(target=run, args=(slot,)) for slot in range(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    out.put({"latencies": [t for slot in counted for t in slot], "errors": sum(errors)})
+def _client(port: int, connections: int, warmup: float, seconds: float, measuring: Any, out: Any) -> None:
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:  # pragma: no cover - a dependency of sopdsl
+        runner = asyncio.run
+
+    async def main() -> dict[str, Any]:
+        task = asyncio.ensure_future(_load(port, connections, warmup, seconds))
+        await asyncio.sleep(warmup)
+        measuring.set()
+        return await task
+
+    out.put(runner(main()))
 
 
 def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: float) -> dict[str, Any]:
-    """One server process, one load-client process; events per second and latency percentiles."""
+    """One server process, one load-client process; events per second, latency percentiles, CPU per event."""
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
-        ready, stop = ctx.Queue(), ctx.Event()
-        server = ctx.Process(target=_server, args=(plan_text, f"sqlite:///{tmp}/http.db", ready, stop))
+        ready, stop, measuring = ctx.Queue(), ctx.Event(), ctx.Event()
+        server = ctx.Process(
+            target=_server, args=(plan_text, f"sqlite:///{tmp}/http.db", ready, stop, measuring)
+        )
         server.start()
         port = ready.get(timeout=120)
         out = ctx.Queue()
-        client = ctx.Process(target=_client, args=(port, connections, warmup, seconds, out))
+        client = ctx.Process(target=_client, args=(port, connections, warmup, seconds, measuring, out))
+        load_before = os.getloadavg()[0]
         client.start()
         found = out.get(timeout=warmup + seconds + 120)
+        load_after = os.getloadavg()[0]
         client.join()
         stop.set()
-        transactions = ready.get(timeout=60)
+        served = ready.get(timeout=60)
         server.join(timeout=60)
     latencies = sorted(found["latencies"])
     total = len(latencies)
@@ -115,15 +188,21 @@ def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: fl
         "p50_ms": pct(50),
         "p99_ms": pct(99),
         "errors": found["errors"],
-        "transactions": transactions,
+        "transactions": served["transactions"],
+        "server_cpu_us_per_event": round(served["cpu"] * 1e6 / total) if total else 0,
+        "client_cpu_us_per_event": round(found["cpu"] * 1e6 / total) if total else 0,
+        "load_average": [round(load_before, 2), round(load_after, 2)],
     }
 
 
 def describe(row: dict[str, Any]) -> str:
-    """One line of the result, with its workload."""
+    """The result, with its workload, in two lines."""
     return (
         f"http sqlite  {row['connections']} connections, single events, group commit: "
         f"{row['events_per_second']:>6} events/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
         f"({row['events']} events in {row['seconds']:g} s, {row['errors']} errors, "
-        f"{row['transactions']} transactions incl. warm-up)"
+        f"{row['transactions']} transactions incl. warm-up)\n"
+        f"             CPU per event: server {row['server_cpu_us_per_event']} us, client "
+        f"{row['client_cpu_us_per_event']} us; load average {row['load_average'][0]} before, "
+        f"{row['load_average'][1]} after"
     )

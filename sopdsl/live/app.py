@@ -5,14 +5,19 @@ service behind it (`sopdsl.live.service.Service`). Every request passes the `Hos
 DNS-rebinding page naming another host is refused, 421) and, but for the health endpoints and
 the OpenAPI description, the bearer-token check (401 without a known token, 403 for a token not
 allowed this shard). Bodies must be JSON (415), within the size, time and nesting limits (413,
-408, 400; `bodies.py`). Feeding runs in a worker thread, so a slow store never stalls the event
-loop. A bug while handling a request is answered with a 500 and logged, and the service goes on.
+408, 400; `bodies.py`). Events are fed through the group committer's thread, which the event
+loop awaits without blocking, so a slow store never stalls it. `POST /events`, the one path
+taken thousands of times a second, is answered by a plain ASGI handler behind the same guards,
+without Starlette's routing and middleware (they cost more than the rest of the request; the
+answers are the same). A bug while handling a request is answered with a 500 and logged, and
+the service goes on.
 """
 
 from __future__ import annotations
 
 import json
 import traceback
+from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -49,18 +54,26 @@ class Answer(JSONResponse):
 
 def create_app(service: Service) -> ASGIApp:
     """The ASGI app of `service`: its routes behind the host and token checks."""
+    from sopdsl.live.service import ShuttingDownError
 
-    async def events(request: Request) -> Response:
-        payload = await json_body(request)
-        from sopdsl.live.service import ShuttingDownError
-
+    async def post_events(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("sopdsl.headers") or _headers(scope)
         try:
-            status, body = await run_in_threadpool(service.submit, payload)
+            check_content_type(headers.get("content-type"))
+            raw = await read_body(_body(receive), headers.get("content-length"))
+            status, body = await service.submit_async(decode_json(raw))
+            if status == HTTPStatus.BAD_REQUEST:
+                service.counters.refuse(status)
+            answer: Response = Answer(body, status_code=status)
+        except _DisconnectedError:
+            return  # nobody to answer; what was fed before the client left stays fed
+        except BodyError as exc:
+            answer = body_refusal(exc)
         except ShuttingDownError as exc:
-            return refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
-        if status == HTTPStatus.BAD_REQUEST:
-            service.counters.refuse(status)
-        return Answer(body, status_code=status)
+            answer = refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        except Exception as exc:
+            answer = bug(exc)
+        await answer(scope, receive, send)
 
     async def json_body(request: Request) -> Any:
         check_content_type(request.headers.get("content-type"))
@@ -98,8 +111,7 @@ def create_app(service: Service) -> ASGIApp:
         service.counters.refuse(status)
         return Answer({"error": message, **extra}, status_code=status)
 
-    async def on_body_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BodyError)
+    def body_refusal(exc: BodyError) -> Response:
         if exc.status in (HTTPStatus.BAD_REQUEST, HTTPStatus.UNSUPPORTED_MEDIA_TYPE):
             service.counters.rejected += 1  # a body that is not events is a rejected event too
         close = {"Connection": "close"} if exc.status in (408, 413) else None
@@ -107,6 +119,10 @@ def create_app(service: Service) -> ASGIApp:
         if close:
             answer.headers.update(close)
         return answer
+
+    async def on_body_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BodyError)
+        return body_refusal(exc)
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -120,7 +136,7 @@ def create_app(service: Service) -> ASGIApp:
         answer.headers.update(exc.headers or {})
         return answer
 
-    async def on_bug(request: Request, exc: Exception) -> Response:
+    def bug(exc: Exception) -> Response:
         # A bug, not the caller's mistake: answered and logged, and the service goes on.
         service.say(
             "error: internal error while handling a request: "
@@ -129,8 +145,12 @@ def create_app(service: Service) -> ASGIApp:
         service.say(redact_urls_in("".join(traceback.format_exception(exc)).rstrip()))
         return refuse(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
 
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        return bug(exc)
+
     routes = [
-        Route("/events", events, methods=["POST"]),
+        # A plain ASGI endpoint (the guards call it directly; Starlette only routes other methods to 405).
+        Route("/events", _Plain(post_events), methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
@@ -147,11 +167,41 @@ def create_app(service: Service) -> ASGIApp:
         routes=routes,
         exception_handlers={BodyError: on_body_error, HTTPException: on_http_error, Exception: on_bug},
     )
-    return app_with_guards(app, service)
+    return app_with_guards(app, service, post_events)
 
 
-def app_with_guards(app: ASGIApp, service: Service) -> ASGIApp:
-    """`app` behind the `Host` check and the bearer-token check."""
+class _Plain:
+    """An ASGI callable that Starlette mounts as is, not as a request-response function."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request to the app."""
+        await self.app(scope, receive, send)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+
+
+class _DisconnectedError(Exception):
+    """The client went away before its whole body arrived."""
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    """A request's body, chunk by chunk, from the ASGI messages."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _DisconnectedError
+        yield message.get("body", b"")
+        if not message.get("more_body", False):
+            return
+
+
+def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None = None) -> ASGIApp:
+    """`app` behind the `Host` check and the bearer-token check; `post_events` takes `POST /events`."""
     hosts = service.allowed_hosts
     # A platform's callback authenticates by its own signature, not by our bearer tokens.
     open_paths = OPEN_PATHS | {receiver.path for receiver in service.receivers}
@@ -160,7 +210,7 @@ def app_with_guards(app: ASGIApp, service: Service) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        headers = _headers(scope)
         if hosts is not None and not _host_allowed(headers.get("host", ""), hosts):
             service.counters.refuse(HTTPStatus.MISDIRECTED_REQUEST)
             shown = headers.get("host", "")[:100]
@@ -177,6 +227,10 @@ def app_with_guards(app: ASGIApp, service: Service) -> ASGIApp:
                 await Answer({"error": message}, status_code=status, headers=extra)(scope, receive, send)
                 return
             scope.setdefault("state", {})["grant"] = grant
+        if post_events is not None and scope["path"] == "/events" and scope["method"] == "POST":
+            scope["sopdsl.headers"] = headers
+            await post_events(scope, receive, send)
+            return
         await app(scope, receive, send)
 
     return guarded

@@ -10,11 +10,10 @@ client's mistake: a deeply nested list or a 5,000-digit number is a 400, never a
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-
-import anyio
 
 MAX_BODY = 4 * 1024 * 1024  # bytes: about 10,000 events in one list
 MAX_DEPTH = 32  # nesting of lists and objects; an event needs 3
@@ -60,7 +59,7 @@ async def read_body(
     chunks: list[bytes] = []
     size = 0
     try:
-        with anyio.fail_after(timeout):
+        async with asyncio.timeout(timeout):
             async for chunk in stream:
                 size += len(chunk)
                 if size > limit:
@@ -75,11 +74,14 @@ async def read_body(
 async def _drain(stream: AsyncIterator[bytes], timeout: float) -> None:
     """Read and drop the rest of a refused body, within bounds (see DRAIN_LIMIT)."""
     dropped = 0
-    with anyio.move_on_after(timeout):
-        async for chunk in stream:
-            dropped += len(chunk)
-            if dropped > DRAIN_LIMIT:
-                break
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in stream:
+                dropped += len(chunk)
+                if dropped > DRAIN_LIMIT:
+                    break
+    except TimeoutError:
+        pass
 
 
 def decode_json(raw: bytes) -> Any:

@@ -1,19 +1,26 @@
 """Group commit: the events of requests arriving together go into the store in one transaction.
 
-Input: each request's events (already checked to be JSON objects), from many HTTP handler threads
-at once. Output: for each request, its own `Fed` (its actions, its duplicates) or the error its
-events raised; a request is answered only once the transaction holding its events committed. One
-thread commits; while it does, new requests queue, and the next transaction takes them all, so
-under load many requests share one transaction and one fsync (SQLite's `synchronous=FULL`, or a
-PostgreSQL commit) instead of paying one each. Alone, a request is committed at once.
+Input: each request's events (already checked to be JSON objects), from the HTTP event loop
+(`submit_async`) or from other threads (`submit`). Output: for each request, its own `Fed` (its
+actions, its duplicates) or the error its events raised; a request is answered only once the
+transaction holding its events committed. One thread commits; while it does, new requests
+queue, and the next transaction takes them all, so under load many requests share one
+transaction and one fsync (SQLite's `synchronous=FULL`, or a PostgreSQL commit) instead of
+paying one each. Alone, a request is committed at once.
+
+The event loop never waits on a thread: a request queued from it is answered by one call from
+the committing thread per transaction (`call_soon_threadsafe`), which resolves the futures of
+all that loop's requests at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sopdsl.errors import SopdslError
@@ -29,16 +36,29 @@ class ClosedError(Exception):
 @dataclass
 class _Request:
     events: list[dict[str, Any]]
-    answer: Future[Fed] = field(default_factory=Future)
+    # Exactly one of them: a thread's future, or a future of the event loop that queued it.
+    answer: Future[Fed] | None = None
+    waiting: asyncio.Future[Fed] | None = None
+    result: Fed | None = None
+    error: BaseException | None = None
 
 
 class GroupCommitter:
-    """Feeds requests' events through `feed_batch`, several requests a transaction; `submit`, then `close`."""
+    """Feeds requests' events through `feed_batch`, several requests a transaction; `submit`, then `close`.
 
-    def __init__(self, feed_batch: Callable[[list[dict[str, Any]]], Fed]) -> None:
+    `committed` is called in the committing thread after each transaction that stored actions,
+    before the requests are answered (the service wakes its dispatcher there).
+    """
+
+    def __init__(
+        self,
+        feed_batch: Callable[[list[dict[str, Any]]], Fed],
+        committed: Callable[[], None] | None = None,
+    ) -> None:
         self.feed_batch = feed_batch
+        self.committed = committed
         self.transactions = 0  # how many were committed: requests per transaction is the gain
-        self._queue: list[_Request] = []
+        self._queue: deque[_Request] = deque()
         self._ready = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
@@ -46,13 +66,23 @@ class GroupCommitter:
 
     def submit(self, events: list[dict[str, Any]]) -> Fed:
         """Feed one request's events (all or none) and wait for their commit; raise what feeding them raised."""
-        request = _Request(events)
+        request = _Request(events, answer=Future())
+        self._enqueue(request)
+        assert request.answer is not None
+        return request.answer.result()
+
+    async def submit_async(self, events: list[dict[str, Any]]) -> Fed:
+        """`submit` from the event loop: the loop goes on serving while the events commit."""
+        waiting: asyncio.Future[Fed] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Request(events, waiting=waiting))
+        return await waiting
+
+    def _enqueue(self, request: _Request) -> None:
         with self._ready:
             if self._closed:
                 raise ClosedError("the service is shutting down; send the events again later")
             self._queue.append(request)
             self._ready.notify()
-        return request.answer.result()
 
     def close(self) -> None:
         """Commit what is queued, then stop (idempotent)."""
@@ -72,17 +102,24 @@ class GroupCommitter:
                 size = 0
                 while self._queue and (not taken or size + len(self._queue[0].events) <= MAX_EVENTS):
                     size += len(self._queue[0].events)
-                    taken.append(self._queue.pop(0))
-            self._commit(taken)
+                    taken.append(self._queue.popleft())
+            try:
+                self._commit(taken)
+            except BaseException as exc:  # a bug here must not leave requests waiting forever
+                for request in taken:
+                    if request.result is None and request.error is None:
+                        request.error = exc
+            _answer(taken)
 
     def _commit(self, requests: list[_Request]) -> None:
+        """Feed the requests in one transaction and set each one's result or error (not yet answered)."""
         events = [event for request in requests for event in request.events]
         try:
             fed = self.feed_batch(events)
             self.transactions += 1
         except SopdslError as exc:
             if len(requests) == 1:
-                requests[0].answer.set_exception(exc)
+                requests[0].error = exc
                 return
             # One request's bad event fails the shared transaction: each goes again on its own,
             # so only that request is refused.
@@ -91,8 +128,10 @@ class GroupCommitter:
             return
         except BaseException as exc:
             for request in requests:
-                request.answer.set_exception(exc)
+                request.error = exc
             return
+        if fed.actions and self.committed is not None:
+            self.committed()
         start = 0
         actions = iter(fed.actions)
         for _ in range(len(fed.actions) - sum(fed.caused)):
@@ -102,7 +141,34 @@ class GroupCommitter:
             end = start + len(request.events)
             counts = fed.caused[start:end] or [0] * len(request.events)
             mine = [next(actions) for _ in range(sum(counts))]
-            request.answer.set_result(
-                Fed(mine, [i - start for i in range(start, end) if i in duplicates], counts)
-            )
+            request.result = Fed(mine, [i - start for i in range(start, end) if i in duplicates], counts)
             start = end
+
+
+def _answer(requests: list[_Request]) -> None:
+    """Hand each request its result: threads directly, each event loop once for all of its requests."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Request]] = {}
+    for request in requests:
+        if request.waiting is not None:
+            loops.setdefault(request.waiting.get_loop(), []).append(request)
+        elif request.answer is not None:
+            if request.error is not None:
+                request.answer.set_exception(request.error)
+            else:
+                request.answer.set_result(request.result)  # type: ignore[arg-type]
+    for loop, theirs in loops.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, theirs)
+        except RuntimeError:  # the loop was closed: nobody is waiting any more
+            pass
+
+
+def _resolve(requests: list[_Request]) -> None:
+    for request in requests:
+        waiting = request.waiting
+        if waiting is None or waiting.done():  # cancelled: the client went away
+            continue
+        if request.error is not None:
+            waiting.set_exception(request.error)
+        else:
+            waiting.set_result(request.result)  # type: ignore[arg-type]

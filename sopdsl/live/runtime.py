@@ -8,7 +8,8 @@ exactly, and feeding an event appends it, applies it and stores the actions it c
 transaction. See docs/runtime.md for the design and its guarantees.
 
 `Runtime` holds the settings and the locks, and hands the work on: `shards.py` replays and
-applies journals, `outbox.py` dispatches the actions to executors.
+applies journals, `outbox.py` dispatches the actions to executors, `loop.py` ticks it on its
+clock (`run`, `run_async`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError
+from sopdsl.live import loop
 from sopdsl.live.clock import Clock, ManualClock, RealClock
 from sopdsl.live.dispatch import (
     CustomAction,
@@ -135,7 +137,7 @@ class Runtime:
         self.executors = registry(plan, executors or {})
         self.store: Store = open_store(store) if isinstance(store, str) else store
         self._lock = threading.RLock()
-        self._wake = threading.Event()
+        self.wake = threading.Event()  # set when work arrives: the loop (loop.py) goes on at once
         self.closed = False
         self._shards = Shards(self, plan)
         self._outbox = Outbox(self)
@@ -212,7 +214,7 @@ class Runtime:
                 previous.content_hash[:12],
             )
         self.plan = plan
-        self._wake.set()
+        self.wake.set()
         return changes
 
     def missing_executors(self) -> list[str]:
@@ -337,7 +339,7 @@ class Runtime:
         with self._lock:
             actions = self._apply(self.shard, bodies, until=None, check=not_late, taken=taken)
         if actions:
-            self._wake.set()
+            self.wake.set()
         return fed(bodies, actions, taken)
 
     def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
@@ -350,7 +352,7 @@ class Runtime:
         body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
         taken = self.store.append(self.shard, [body]) == 1
-        self._wake.set()
+        self.wake.set()
         return taken
 
     def _not_early(self, body: dict[str, Any]) -> None:
@@ -372,11 +374,12 @@ class Runtime:
     def tick(self, now: int | None = None) -> list[Action]:
         """Run the timers due by `now` (default: the clock's time) and dispatch due actions; return the actions decided."""
         moment = self.clock.now() if now is None else now
-        decided = self._run_timers(moment)
+        decided = self.run_timers(moment)
         self.dispatch(moment)
         return decided
 
-    def _run_timers(self, moment: int) -> list[Action]:
+    def run_timers(self, moment: int) -> list[Action]:
+        """Apply the timers due by `moment` in the shards this worker may take; the actions decided."""
         decided: list[Action] = []
         with self._lock:
             if self.closed:
@@ -392,48 +395,11 @@ class Runtime:
 
     def run(self, stop: threading.Event | None = None, *, idle: float = 1.0) -> None:
         """Tick until `stop` is set (or the runtime is closed), sleeping until the next due work (at most `idle` s)."""
-        stop = stop if stop is not None else threading.Event()
-        while not stop.is_set() and not self.closed:
-            delay = self._cycle(idle)
-            if isinstance(self.clock, RealClock):
-                # Sleep on the wake-up event so a fed event is dispatched at once; poll `stop` often.
-                self._wake.wait(min(delay, 0.25))
-                self._wake.clear()
-            else:
-                self.clock.sleep(delay)
+        loop.run(self, stop, idle=idle)
 
     async def run_async(self, stop: asyncio.Event | None = None, *, idle: float = 1.0) -> None:
         """`run` for asyncio: the store and executors work in a thread, the loop stays free."""
-        stop = stop if stop is not None else asyncio.Event()
-        while not stop.is_set() and not self.closed:
-            delay = await asyncio.to_thread(self._cycle, idle)
-            if isinstance(self.clock, RealClock):
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
-            else:
-                self.clock.sleep(delay)
-                await asyncio.sleep(0)
-
-    def _cycle(self, idle: float) -> float:
-        """One loop turn: timers, dispatch, then how long to sleep. A failing turn is logged and retried."""
-        if self.closed:
-            return 0.0
-        try:
-            moment = self.clock.now()
-            progressed = bool(self._run_timers(moment)) | bool(self.dispatch(moment))
-        except Exception:
-            log.exception("sopdsl runtime: tick failed; retrying in %.1f s", idle)
-            return idle
-        if progressed:
-            return 0.0  # finishing work may have freed more (a member's next action)
-        wake = self.store.next_wakeup()
-        if wake is None or wake <= self.clock.now():
-            # Nothing scheduled, or due work this worker cannot take yet (another worker's lease,
-            # a member's earlier action waiting for its retry): poll, never spin.
-            return idle
-        return float(min(idle, wake - self.clock.now()))
+        await loop.run_async(self, stop, idle=idle)
 
     # ---- reading -----------------------------------------------------------------------------------
 
@@ -460,7 +426,7 @@ class Runtime:
     def requeue(self, key: str, shard: str | None = None) -> bool:
         """Send a parked action again (once its cause is fixed), with fresh retries; False if it is not parked."""
         queued = self.store.requeue(shard or self.shard, key, self.clock.now())
-        self._wake.set()
+        self.wake.set()
         return queued
 
     def purge(self, days: float = 30) -> int:
@@ -493,7 +459,7 @@ class Runtime:
         with self._lock:
             actions = self._apply(self.shard, [body], until=None, check=check)
         if actions:
-            self._wake.set()
+            self.wake.set()
         return actions
 
     def _apply(

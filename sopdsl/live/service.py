@@ -14,6 +14,7 @@ command in `command.py`, reading the playbooks (at start and on SIGHUP) in `relo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -147,7 +148,7 @@ class Service:
         self._ticked = threading.Event()  # the timer loop has run once: the store answers
         self._closed = False
         # Requests arriving together share a transaction (and its fsync); see commit.py.
-        self._committer = GroupCommitter(runtime.feed_batch) if group_commit else None
+        self._committer = GroupCommitter(runtime.feed_batch, self._wake.set) if group_commit else None
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -257,7 +258,20 @@ class Service:
         are `queued`: the executors get them from the timer loop, after the answer.
         """
         events = payload if isinstance(payload, list) else [payload]
-        fed, problem = self._feed_list(events)
+        return self._answer(events, *self._feed_list(events))
+
+    async def submit_async(self, payload: Any) -> tuple[int, dict[str, Any]]:
+        """`submit` from the event loop, which goes on serving other requests while these commit."""
+        events = payload if isinstance(payload, list) else [payload]
+        if self._committer is None:
+            found = await asyncio.to_thread(self._feed_list, events)
+        else:
+            found = await self._feed_list_async(events)
+        return self._answer(events, *found)
+
+    def _answer(
+        self, events: list[Any], fed: Fed, problem: RejectedEventError | None
+    ) -> tuple[int, dict[str, Any]]:
         cut = problem.index if problem is not None and problem.index is not None else len(events)
         duplicates = set(fed.duplicates)
         stored = [i for i in range(cut) if i not in duplicates]
@@ -284,6 +298,29 @@ class Service:
 
     def _feed_list(self, events: list[Any]) -> tuple[Fed, RejectedEventError | None]:
         """Feed the events before the first bad one, in one transaction; and the bad one's error."""
+        cut, problem = self._objects(events)
+        try:
+            fed = self._feed(events[:cut]) if cut else _NOTHING
+        except SopdslError as exc:
+            # All or none: the events before the bad one go in again, on their own.
+            index = getattr(exc, "index", None) or 0
+            fed = self._feed(events[:index]) if index else _NOTHING
+            problem = _rejected(exc, index)
+        return self._counted(fed, problem)
+
+    async def _feed_list_async(self, events: list[Any]) -> tuple[Fed, RejectedEventError | None]:
+        """`_feed_list` through the group committer, awaited on the event loop."""
+        cut, problem = self._objects(events)
+        try:
+            fed = await self._committed(events[:cut]) if cut else _NOTHING
+        except SopdslError as exc:
+            index = getattr(exc, "index", None) or 0
+            fed = await self._committed(events[:index]) if index else _NOTHING
+            problem = _rejected(exc, index)
+        return self._counted(fed, problem)
+
+    def _objects(self, events: list[Any]) -> tuple[int, RejectedEventError | None]:
+        """How many events come before the first that is not a JSON object, and its error."""
         cut = next((i for i, e in enumerate(events) if not isinstance(e, dict)), len(events))
         problem = None
         if cut < len(events):
@@ -292,20 +329,22 @@ class Service:
             )
         if self._closed or self._stop.is_set():
             raise ShuttingDownError("the service is shutting down; send the events again later")
-        try:
-            fed = self._feed(events[:cut]) if cut else Fed([], [])
-        except SopdslError as exc:
-            # All or none: the events before the bad one go in again, on their own.
-            index = getattr(exc, "index", None) or 0
-            fed = self._feed(events[:index]) if index else Fed([], [])
-            message = getattr(exc, "reason", str(exc))
-            problem = RejectedEventError(message, getattr(exc, "field", None), index)
+        return cut, problem
+
+    def _counted(self, fed: Fed, problem: RejectedEventError | None) -> tuple[Fed, RejectedEventError | None]:
         if problem is not None:
             self.counters.rejected += 1
         self.counters.duplicates += len(fed.duplicates)
         if fed.actions:
             self._wake.set()
         return fed, problem
+
+    async def _committed(self, events: list[Any]) -> Fed:
+        assert self._committer is not None
+        try:
+            return await self._committer.submit_async(events)
+        except ClosedError as exc:
+            raise ShuttingDownError(str(exc)) from None
 
     def _feed(self, events: list[Any]) -> Fed:
         if self._committer is not None:
@@ -389,6 +428,13 @@ class Service:
         """Write one line to the service's log (stderr by default)."""
         self.log.write(message + "\n")
         self.log.flush()
+
+
+_NOTHING = Fed([], [])
+
+
+def _rejected(exc: SopdslError, index: int) -> RejectedEventError:
+    return RejectedEventError(getattr(exc, "reason", str(exc)), getattr(exc, "field", None), index)
 
 
 def _unique(executors: Any) -> list[Any]:

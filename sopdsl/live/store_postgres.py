@@ -62,7 +62,7 @@ class PostgresStore(SqlStore):
         return sql.replace("?", "%s")
 
     @contextmanager
-    def _txn(self) -> Iterator[Cursor]:
+    def _txn(self, *, flush: bool = True) -> Iterator[Cursor]:
         with self._lock:
             if self._conn.broken:
                 # The server went away (restart, failover): connect again; the failed transaction
@@ -70,6 +70,10 @@ class PostgresStore(SqlStore):
                 self._conn = self._connect()
             try:
                 with self._conn.transaction(), self._conn.cursor() as cur:
+                    if not flush:
+                        # Committed without waiting for the WAL flush; the server's later
+                        # flushes write it, in order (see SqlStore._txn).
+                        cur.execute("SET LOCAL synchronous_commit = off")
                     yield cur
             except psycopg.OperationalError as exc:
                 raise StoreError(f"store {redact_url(self.url)}: {self._reason(exc)}") from exc

@@ -38,7 +38,10 @@ class SqliteStore(SqlStore):
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
             self._conn.execute("PRAGMA journal_mode=WAL")
             # Each commit is durable once the WAL is synced; a power loss cannot undo one.
+            # (NORMAL would sync the WAL only at checkpoints: a commit could be lost after its
+            # event was answered.) Only the outbox's bookkeeping commits without a sync.
             self._conn.execute("PRAGMA synchronous=FULL")
+            self._flushing = True
         except sqlite3.Error as exc:
             raise StoreError(f"store {redact_url(url)}: cannot open the database: {exc}") from None
         try:
@@ -48,7 +51,7 @@ class SqliteStore(SqlStore):
             raise StoreError(f"store {redact_url(url)}: not a sopdsl store ({exc})") from None
 
     @contextmanager
-    def _txn(self) -> Iterator[Cursor]:
+    def _txn(self, *, flush: bool = True) -> Iterator[Cursor]:
         with self._lock:
             cur = self._conn.cursor()
             if self._depth:
@@ -58,6 +61,11 @@ class SqliteStore(SqlStore):
                 return
             self._depth += 1
             try:
+                if flush != self._flushing:
+                    # WAL frames are appended in order and a sync covers all of them, so an
+                    # unsynced commit is on disk by the next synced one, never after it.
+                    cur.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
+                    self._flushing = flush
                 cur.execute("BEGIN IMMEDIATE")
                 try:
                     yield cur

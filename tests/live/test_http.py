@@ -3,6 +3,7 @@ bursts of connections, chunked and oversized bodies, a graceful stop)."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import socket
@@ -116,22 +117,22 @@ def test_a_body_too_deep_or_a_huge_number_leaves_the_server_up(service: Service)
 def test_a_stop_lets_the_request_in_progress_finish(
     service: Service, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = service.submit
+    real = service.submit_async
     entered = threading.Event()
 
-    def slow_submit(payload: object) -> tuple[int, dict[str, object]]:
+    async def slow_submit(payload: object) -> tuple[int, dict[str, object]]:
         entered.set()
-        time.sleep(0.5)
-        return real(payload)
+        await asyncio.sleep(0.5)
+        return await real(payload)
 
-    monkeypatch.setattr(service, "submit", slow_submit)
+    monkeypatch.setattr(service, "submit_async", slow_submit)
     found: list[int] = []
     poster = threading.Thread(
         target=lambda: found.append(httpx.post(f"{service.url}/events", json=JOIN, timeout=10).status_code)
     )
     poster.start()
     assert entered.wait(10)
-    service._server.stop()  # stop listening while the request is in the executor thread
+    service._server.stop()  # stop listening while the request is being handled
     poster.join(10)
     assert found == [202]
     with pytest.raises(httpx.ConnectError):
