@@ -349,6 +349,8 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
                 if mix is not None:
                     mixes.append(mix)
             case nodes.Escalate():
+                if escalate is not None and fields.get("escalate_to") == rule.to.value.strip():
+                    continue  # the same chief owner, said again by another file of the program
                 if escalate is not None:
                     ctx.error(
                         "SOP114",

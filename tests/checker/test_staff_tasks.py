@@ -84,6 +84,10 @@ def test_the_chief_owner_is_declared_once_and_named() -> None:
     assert _diagnostics(twice) == [
         ("SOP114", 5, 5, "the chief owner tasks escalate to is set twice", "first set at line 4")
     ]
+    same = 'policy {\n    escalate tasks to "老王"\n}\npolicy {\n    escalate tasks to "老王"\n}\n'
+    assert (
+        sopdsl.check(sopdsl.load_text(HEAD + same, "a.sop")).policy.escalate_to == "老王"
+    )  # one, said twice
     empty = 'policy {\n    escalate tasks to " "\n}\n'
     assert [d[:3] for d in _diagnostics(empty)] == [("SOP501", 4, 23)]
 

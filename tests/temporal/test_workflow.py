@@ -48,7 +48,8 @@ def corpus() -> list[tuple[Path, Path]]:
         stems = [".".join(parts[:n]) for n in range(len(parts), 0, -1)]
         sop = next(PLAYBOOKS / f"{s}.sop" for s in stems if (PLAYBOOKS / f"{s}.sop").exists())
         fixture = read_fixture(path)
-        if fixture.staff_completes_tasks_after or fixture.end is None:
+        staff = fixture.staff_completes_tasks_after or any(s.completes_tasks_after for s in fixture.staff)
+        if staff or fixture.end is None:
             continue
         if all(e.kind is not None for e in fixture.events):
             found.append((sop, path))
