@@ -18,7 +18,8 @@ import psycopg
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_text, redact_url, secrets_of
-from sopdsl.live.store_sql import Cursor, SqlStore
+from sopdsl.live.store_sql import SqlStore
+from sopdsl.live.store_sql_outbox import Cursor
 
 _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or migrates the schema
 # INDEX_CLEANUP ON: with AUTO, VACUUM skips the indexes when under 2% of the table's pages hold

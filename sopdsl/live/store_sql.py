@@ -10,7 +10,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -26,11 +26,11 @@ from sopdsl.live.store import (
     SCHEMA_VERSION,
     Batch,
     Entry,
-    OutboxRow,
     ShardInfo,
     Step,
     check_version,
 )
+from sopdsl.live.store_sql_outbox import Cursor, SqlOutbox
 from sopdsl.live.store_tasks import TASKS_TABLE, SqlTasks
 
 # Explicit, numbered migrations: step N takes a store from version N-1 to N. `{id}` is the
@@ -66,26 +66,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-_ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
-class Cursor(Protocol):
-    """The part of a DB-API cursor the queries use (sqlite3's and psycopg's both fit)."""
-
-    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
-
-    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> list[Any]: ...
-
-    @property
-    def rowcount(self) -> int: ...
-
-
-class SqlStore(SqlTasks, ABC):
+class SqlStore(SqlTasks, SqlOutbox, ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str
@@ -345,113 +329,10 @@ class SqlStore(SqlTasks, ABC):
                 (shard, worker),
             )
 
-    # ---- the outbox ----------------------------------------------------------------------------------
-
-    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
-        with self._txn(flush=False) as cur:
-            cur.execute(
-                self._sql(
-                    f"SELECT {_ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
-                    "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
-                    "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
-                    "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
-                    f"ORDER BY id LIMIT ?{self.skip_locked}"
-                ),
-                (now, worker, wall, limit),
-            )
-            rows = [_row(r) for r in cur.fetchall()]
-            if rows:
-                marks = ", ".join("?" * len(rows))
-                cur.execute(
-                    self._sql(
-                        f"UPDATE sopdsl_outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})"
-                    ),
-                    (worker, wall + lease, *(r.id for r in rows)),
-                )
-            return rows
-
-    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
-        """Record dispatches' outcomes and end their leases, in one transaction."""
-        if not rows:
-            return
-        update = self._sql(
-            "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
-            "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
-        )
-        counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
-        with self._txn(flush=False) as cur:
-            cur.executemany(
-                update,
-                [
-                    (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
-                    for r in rows
-                    if not store_figures.counts(r.status, r.kind)
-                ],
-            )
-            store_figures.record_done(cur, self._sql, update, counted)
-        self._finished(len(rows))
-
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
         """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""
         with self._txn() as cur:
             return store_figures.read(cur, self._sql, shard, lo, hi)
-
-    def requeue(self, shard: str, key: str, now: int) -> bool:
-        """Put a parked row back to pending."""
-        with self._txn() as cur:
-            cur.execute(
-                self._sql(
-                    "UPDATE sopdsl_outbox SET status = 'pending', attempts = 0, next_at = ? "
-                    "WHERE shard = ? AND key = ? AND status = 'parked'"
-                ),
-                (now, shard, key),
-            )
-            return bool(cur.rowcount)
-
-    def purge(self, before: int) -> int:
-        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
-        finished = "status IN ('done', 'dry_run', 'skipped') AND next_at < ?"
-        with self._txn() as cur:
-            cur.execute(
-                self._sql(
-                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
-                    f"COALESCE(SUM(failures), 0) FROM sopdsl_outbox WHERE {finished}"
-                ),
-                (before,),
-            )
-            gone, out, failures = (int(v) for v in cur.fetchone())
-            if not gone:
-                return 0
-            cur.execute(self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished}"), (before,))
-            for key, amount in (("purged_out", out), ("purged_failures", failures)):
-                cur.execute(
-                    self._sql(
-                        "INSERT INTO sopdsl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                        "SET value = CAST(CAST(sopdsl_meta.value AS BIGINT) + ? AS TEXT)"
-                    ),
-                    (key, str(amount), amount),
-                )
-        self._finished(gone)
-        return gone
-
-    def _purged(self, cur: Cursor) -> tuple[int, int]:
-        cur.execute(
-            self._sql("SELECT key, value FROM sopdsl_meta WHERE key IN ('purged_out', 'purged_failures')")
-        )
-        found = {str(k): int(v) for k, v in cur.fetchall()}
-        return found.get("purged_out", 0), found.get("purged_failures", 0)
-
-    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
-        """Every outbox row (of one shard, or all), in id order."""
-        with self._txn() as cur:
-            if shard is None:
-                cur.execute(self._sql(f"SELECT {_ROW} FROM sopdsl_outbox ORDER BY id"))
-            else:
-                cur.execute(
-                    self._sql(f"SELECT {_ROW} FROM sopdsl_outbox WHERE shard = ? ORDER BY id"), (shard,)
-                )
-            return [_row(r) for r in cur.fetchall()]
 
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row over all shards, or None."""
@@ -501,23 +382,6 @@ def _shard(row: Sequence[Any]) -> ShardInfo:
         None if next_due is None else int(next_due),
         int(events),
         str(plan_now or ""),
-    )
-
-
-def _row(row: Sequence[Any]) -> OutboxRow:
-    row_id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error = row
-    return OutboxRow(
-        shard=str(shard),
-        key=str(key),
-        order_key=str(order_key),
-        kind=str(kind),
-        action=json.loads(action),
-        status=str(status),
-        next_at=int(next_at),
-        attempts=int(attempts),
-        failures=int(failures),
-        error=error,
-        id=int(row_id),
     )
 
 

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
-from sopdsl.live.store_sql import Cursor, SqlStore
+from sopdsl.live.store_sql import SqlStore
+from sopdsl.live.store_sql_outbox import Cursor
 
 
 class SqliteStore(SqlStore):

@@ -1,0 +1,170 @@
+"""The outbox of a SQL store: leasing due actions, recording their outcomes, requeueing parked
+ones, purging finished ones (mixed into `sopdsl.live.store_sql.SqlStore`).
+
+Input and output as the outbox methods of `sopdsl.live.store.Store`. An outcome is recorded in
+the transaction that counts it in the live figures (`store_figures.record_done`), once per row.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from sopdsl.live import store_figures
+from sopdsl.live.store import OutboxRow
+
+_ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor the queries use (sqlite3's and psycopg's both fit)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+
+class SqlOutbox(ABC):
+    """The outbox's queries over the store's connection and transactions."""
+
+    skip_locked: str  # the dialect's row-lock clause for claims ('' where none is needed)
+
+    @abstractmethod
+    def _txn(self, *, flush: bool = True) -> AbstractContextManager[Cursor]:
+        """A transaction (see `SqlStore._txn`)."""
+
+    @abstractmethod
+    def _sql(self, sql: str) -> str:
+        """The statement in the dialect's parameter style."""
+
+    @abstractmethod
+    def _finished(self, count: int) -> None:
+        """Rows left the pending set or were deleted (see `SqlStore._finished`)."""
+
+    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
+        with self._txn(flush=False) as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT {_ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
+                    "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+                    "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
+                    "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
+                    f"ORDER BY id LIMIT ?{self.skip_locked}"
+                ),
+                (now, worker, wall, limit),
+            )
+            rows = [_row(r) for r in cur.fetchall()]
+            if rows:
+                marks = ", ".join("?" * len(rows))
+                cur.execute(
+                    self._sql(
+                        f"UPDATE sopdsl_outbox SET lease_owner = ?, lease_until = ? WHERE id IN ({marks})"
+                    ),
+                    (worker, wall + lease, *(r.id for r in rows)),
+                )
+            return rows
+
+    def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
+        """Record dispatches' outcomes and end their leases, in one transaction."""
+        if not rows:
+            return
+        update = self._sql(
+            "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
+            "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
+        )
+        counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
+        with self._txn(flush=False) as cur:
+            cur.executemany(
+                update,
+                [
+                    (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
+                    for r in rows
+                    if not store_figures.counts(r.status, r.kind)
+                ],
+            )
+            store_figures.record_done(cur, self._sql, update, counted)
+        self._finished(len(rows))
+
+    def requeue(self, shard: str, key: str, now: int) -> bool:
+        """Put a parked row back to pending."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE sopdsl_outbox SET status = 'pending', attempts = 0, next_at = ? "
+                    "WHERE shard = ? AND key = ? AND status = 'parked'"
+                ),
+                (now, shard, key),
+            )
+            return bool(cur.rowcount)
+
+    def purge(self, before: int) -> int:
+        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+        finished = "status IN ('done', 'dry_run', 'skipped') AND next_at < ?"
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
+                    f"COALESCE(SUM(failures), 0) FROM sopdsl_outbox WHERE {finished}"
+                ),
+                (before,),
+            )
+            gone, out, failures = (int(v) for v in cur.fetchone())
+            if not gone:
+                return 0
+            cur.execute(self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished}"), (before,))
+            for key, amount in (("purged_out", out), ("purged_failures", failures)):
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO sopdsl_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                        "SET value = CAST(CAST(sopdsl_meta.value AS BIGINT) + ? AS TEXT)"
+                    ),
+                    (key, str(amount), amount),
+                )
+        self._finished(gone)
+        return gone
+
+    def _purged(self, cur: Cursor) -> tuple[int, int]:
+        cur.execute(
+            self._sql("SELECT key, value FROM sopdsl_meta WHERE key IN ('purged_out', 'purged_failures')")
+        )
+        found = {str(k): int(v) for k, v in cur.fetchall()}
+        return found.get("purged_out", 0), found.get("purged_failures", 0)
+
+    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all), in id order."""
+        with self._txn() as cur:
+            if shard is None:
+                cur.execute(self._sql(f"SELECT {_ROW} FROM sopdsl_outbox ORDER BY id"))
+            else:
+                cur.execute(
+                    self._sql(f"SELECT {_ROW} FROM sopdsl_outbox WHERE shard = ? ORDER BY id"), (shard,)
+                )
+            return [_row(r) for r in cur.fetchall()]
+
+
+def _row(row: Sequence[Any]) -> OutboxRow:
+    row_id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error = row
+    return OutboxRow(
+        shard=str(shard),
+        key=str(key),
+        order_key=str(order_key),
+        kind=str(kind),
+        action=json.loads(action),
+        status=str(status),
+        next_at=int(next_at),
+        attempts=int(attempts),
+        failures=int(failures),
+        error=error,
+        id=int(row_id),
+    )
