@@ -19,6 +19,7 @@ from sopdsl.checker.flow import (
     template_use,
     where_cap,
 )
+from sopdsl.checker.staff import left_to_staff, mentionable, task_message
 from sopdsl.checker.triggers import check_pattern, pattern_fields
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
@@ -92,29 +93,6 @@ def _target(
     return True
 
 
-_STAFF_DO = {
-    "kick": "remove the member from the group",
-    "dissolve": "dissolve the group",
-    "invite": "invite the member",
-}
-
-
-def _left_to_staff(ctx: Context, step: nodes.Kick | nodes.Dissolve | nodes.Invite) -> None:
-    """SOP504: a step the platform cannot perform, which the engine makes a staff task."""
-    kind = {nodes.Kick: "kick", nodes.Dissolve: "dissolve", nodes.Invite: "invite"}[type(step)]
-    if ctx.platform is None or kind not in ctx.platform.cannot:
-        return
-    platform = f"the platform ({ctx.platform.title})" if ctx.platform.title else "the platform"
-    path, _, line = ctx.platform.loc.rpartition(":")
-    declared = f"line {line}" if path == step.span.path else ctx.platform.loc
-    ctx.warning(
-        "SOP504",
-        f"{platform} cannot {kind} for customer groups: this step becomes a task for the group's operator",
-        step.span,
-        f"staff are asked to {_STAFF_DO[kind]} by hand; `cannot {kind}` is declared at {declared}",
-    )
-
-
 def _assignee(ctx: Context, step: nodes.Assign, flow: Flow) -> bool:
     """A task goes to the contact's owner (a member's flow) or the group's operator (a group's)."""
     allowed = {nodes.Target.OPERATOR, nodes.Target.OWNER}
@@ -131,53 +109,13 @@ def _assignee(ctx: Context, step: nodes.Assign, flow: Flow) -> bool:
     return True
 
 
-def _task_message(ctx: Context, step: nodes.Assign, flow: Flow) -> tuple[bool, str | None]:
-    """Whether a task's message is right, and the template it asks staff to send (None: none)."""
-    if step.message is None:
-        return True, None
-    template = ctx.lookup("template", "SOP104", step.message.text, step.message.span)
-    if template is None:
-        return False, None
-    template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
-    if template.mentions:
-        ctx.error(
-            "SOP207",
-            f"template '{template.name}' mentions the member, which a message staff send by hand cannot",
-            step.message.span,
-            "leave `mentioning member` to templates sent to a group",
-        )
-        return False, None
-    return True, str(template.name)
-
-
-def _mentionable(ctx: Context, template: str, step: nodes.Send, flow: Flow) -> bool:
-    """Whether this send may @-mention the member its template mentions: only in a group, with a member."""
-    if step.target is not nodes.Target.GROUP:
-        ctx.error(
-            "SOP207",
-            f"template '{template}' mentions the member, which only a message to the group can do",
-            step.span,
-            "send it `to group`, or use a template without `mentioning member` here",
-        )
-        return False
-    if not flow.has_member:
-        ctx.error(
-            "SOP207",
-            f"template '{template}' mentions the member, but {flow.where} has no member",
-            step.span,
-            "write `at CALENDAR for each member: ...`, or use a template without `mentioning member`",
-        )
-        return False
-    return True
-
-
 def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy) -> model.Step | None:
     """One step as a model, or None if it has errors (reported); nested blocks are checked too."""
     where = loc(step.span)
     everyone = {nodes.Target.MEMBER, nodes.Target.GROUP, nodes.Target.OPERATOR, nodes.Target.REFERRER}
     members = {nodes.Target.MEMBER, nodes.Target.REFERRER}
     if isinstance(step, nodes.Kick | nodes.Dissolve | nodes.Invite):
-        _left_to_staff(ctx, step)
+        left_to_staff(ctx, step)
     match step:
         case nodes.Send():
             ok = _target(ctx, step.target, everyone, flow, step.span, "send to")
@@ -185,7 +123,7 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
             if template is None or not ok:
                 return None
             template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
-            if template.mentions and not _mentionable(ctx, template.name, step, flow):
+            if template.mentions and not mentionable(ctx, template.name, step, flow):
                 return None
             return model.SendStep(
                 template=template.name,
@@ -241,7 +179,7 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
             return _set(ctx, step, flow, where)
         case nodes.Assign():
             ok = _assignee(ctx, step, flow)
-            message_ok, message = _task_message(ctx, step, flow)
+            message_ok, message = task_message(ctx, step, flow)
             within = values.duration(ctx, step.within)
             text_vars = templates.variables(ctx, step.text.value, step.text.span, step.text.long, "task text")
             if text_vars:
