@@ -3,8 +3,8 @@
 Run: `.venv/bin/python bench/startup.py` (options: `--runs N`, default 10; `--importtime`: also
 list the modules `sopdsl check` spends the most time importing).
 
-Measures, each in a new process (the parser cache filled, and the bytecode caches written, by
-a first, untimed run: the child processes run without PYTHONDONTWRITEBYTECODE, since an
+Measures, each in a new process (the parser caches, Lark's and the driver's tables, filled, and
+the bytecode caches written, by a first, untimed run: the child processes run without PYTHONDONTWRITEBYTECODE, since an
 installed copy has its .pyc files and recompiling changed sources on every run is not start-up):
 
 - `sopdsl --version`
@@ -95,7 +95,8 @@ def install_form() -> str:
     """How the measured sopdsl is installed: 'editable' (imported from this checkout) or 'installed'."""
     code = "import sopdsl, pathlib; print(pathlib.Path(sopdsl.__file__).resolve())"
     where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
-    return "editable" if Path(where.stdout.strip()).is_relative_to(ROOT) else "installed"
+    # The installed venv lives under bench/results: only the checkout's own package is editable.
+    return "editable" if Path(where.stdout.strip()).is_relative_to(ROOT / "sopdsl") else "installed"
 
 
 def main() -> None:
