@@ -1,10 +1,11 @@
 """Start-up benchmark: wall time of short commands in fresh processes, median of several runs.
 
 Run: `.venv/bin/python bench/startup.py` (options: `--runs N`, default 10; `--importtime`: also
-list the modules `sopdsl check` spends the most time importing).
+list the modules `sopdsl check` spends the most time importing; `--instructions`: also count each
+command's instructions under valgrind's callgrind, the same on a busy machine as on a quiet one).
 
-Measures, each in a new process (the parser cache filled, and the bytecode caches written, by
-a first, untimed run: the child processes run without PYTHONDONTWRITEBYTECODE, since an
+Measures, each in a new process (the parser caches, Lark's and the driver's tables, filled, and
+the bytecode caches written, by a first, untimed run: the child processes run without PYTHONDONTWRITEBYTECODE, since an
 installed copy has its .pyc files and recompiling changed sources on every run is not start-up):
 
 - `sopdsl --version`
@@ -25,6 +26,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,7 +46,12 @@ def commands() -> dict[str, list[str]]:
     return {
         "sopdsl --version": [cli, "--version"],
         f"sopdsl check {SMALL}": [cli, "check", SMALL],
-        'python -c "import sopdsl.cli"': [python, "-c", "import sopdsl.cli"],
+        'python -c "import sopdsl.cli"': [
+            python,
+            "-P",
+            "-c",
+            "import sopdsl.cli",
+        ],  # -P: not the checkout over an install
     }
 
 
@@ -60,6 +68,22 @@ def wall(args: list[str]) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{args} exited {done.returncode}: {done.stderr.decode()}")
     return elapsed
+
+
+def instructions(args: list[str]) -> int | None:
+    """Instructions `args` executes, counted by callgrind (None without valgrind)."""
+    if shutil.which("valgrind") is None:
+        return None
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env=child_env(),
+    )
+    found = re.search(r"Collected : (\d+)", done.stderr)
+    return int(found.group(1)) if found else None
 
 
 def import_times(top: int = 15) -> list[tuple[int, int, str]]:
@@ -95,7 +119,8 @@ def install_form() -> str:
     """How the measured sopdsl is installed: 'editable' (imported from this checkout) or 'installed'."""
     code = "import sopdsl, pathlib; print(pathlib.Path(sopdsl.__file__).resolve())"
     where = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
-    return "editable" if Path(where.stdout.strip()).is_relative_to(ROOT) else "installed"
+    # The installed venv lives under bench/results: only the checkout's own package is editable.
+    return "editable" if Path(where.stdout.strip()).is_relative_to(ROOT / "sopdsl") else "installed"
 
 
 def main() -> None:
@@ -103,6 +128,7 @@ def main() -> None:
     options.add_argument("--runs", type=int, default=10, help="runs per command (the median is kept)")
     options.add_argument("--importtime", action="store_true", help="also list the slowest imports of check")
     options.add_argument("--installed", action="store_true", help="measure a wheel install (see above)")
+    options.add_argument("--instructions", action="store_true", help="also count instructions (callgrind)")
     args = options.parse_args()
     if args.installed:
         python = installed_python()
@@ -125,15 +151,18 @@ def main() -> None:
         wall(argv)  # fills the parser cache, warms the file system cache
         samples = [wall(argv) for _ in range(args.runs)]
         timings[name] = {"median_s": statistics.median(samples), "min_s": min(samples), "samples": samples}
+        if args.instructions:
+            timings[name]["instructions"] = instructions(argv)
     results["timings"] = timings
     results["machine"]["load_after"] = os.getloadavg()  # type: ignore[index]
     load = results["machine"]
     print(
         f"machine: {os.cpu_count()} cpus, python {platform.python_version()}, load {load['load_before'][0]:.2f} -> {load['load_after'][0]:.2f}; sopdsl {results['install']}"
     )  # type: ignore[index]
-    print(f"{'command':<52} {'median ms':>10} {'min ms':>8}")
+    print(f"{'command':<52} {'median ms':>10} {'min ms':>8} {'instructions':>14}")
     for name, row in timings.items():
-        print(f"{name:<52} {row['median_s'] * 1000:>10.0f} {row['min_s'] * 1000:>8.0f}")  # type: ignore[operator]
+        counted = f"{row['instructions']:,}" if row.get("instructions") else ""
+        print(f"{name:<52} {row['median_s'] * 1000:>10.0f} {row['min_s'] * 1000:>8.0f} {counted:>14}")  # type: ignore[operator]
     check = timings[f"sopdsl check {SMALL}"]["median_s"]
     results["target"] = {"check_median_s": TARGET_S, "met": check <= TARGET_S}  # type: ignore[operator]
     print(

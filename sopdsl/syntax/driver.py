@@ -2,12 +2,16 @@
 
 It builds each node as its rule is reduced, with the spans Lark's `propagate_positions` would
 give, and is well over twice as fast as Lark's parser with the same builders inline (numbers in
-`bench/frontend.py --parser`). It reads Lark's private tables (and recognises builders that
-only return their first child by their compiled code, which is safe: one not recognised is
-simply called), so it checks the shape of what it reads and stops (`Unsupported`) if anything is not as it
-expects; it also stops (`Fallback`) at the first thing out of the ordinary (a syntax error, a
-tree nested too deep). In both cases `sopdsl.syntax.parser` parses with Lark's own parser, which
-gives every diagnostic. tests/syntax/test_parser_paths.py checks that both give equal trees.
+`bench/frontend.py --parser`). It runs on `driver_tables.Tables`, what it reads of Lark's
+private tables as plain data, cached on disk so that a valid file parses without importing
+Lark; that module checks the shape of what it reads and gives up (`Unsupported`) if anything
+is not as it expects. The driver recognises builders that only return their first child by
+their compiled code (safe: one not recognised is simply called). It lexes with one scanner of
+every terminal, asking the parser state's own lexer only when the state does not accept what
+that scanner found, and stops (`Fallback`) at the first thing out of the ordinary (a syntax
+error, a tree nested too deep). Then, as when it gave up, `sopdsl.syntax.parser` parses with
+Lark's own parser, which gives every diagnostic. tests/syntax/test_parser_paths.py checks that
+both give equal trees.
 """
 
 from __future__ import annotations
@@ -18,14 +22,12 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from lark import Lark
-from lark.lexer import PatternRE, TerminalDef
-from lark.parsers.lalr_analysis import Shift
-
 from sopdsl.gcpause import paused_gc
 from sopdsl.source import Span
+from sopdsl.syntax import driver_tables
 from sopdsl.syntax import nodes as n
-from sopdsl.syntax.parser import _BOUNDARY, _KEYWORD, _KEYWORD_PRIORITY, MAX_DEPTH, lark_parser
+from sopdsl.syntax.driver_tables import EXPAND1, INLINE, NODE, START, RuleShape, Tables, Unsupported
+from sopdsl.syntax.parser import _BOUNDARY, MAX_DEPTH
 from sopdsl.syntax.transformer import RULES, TOKENS, file_node
 
 if TYPE_CHECKING:
@@ -36,19 +38,16 @@ class Fallback(Exception):  # noqa: N818 - a signal, not an error
     """The fast path met something only the reference path may answer: an error, a deep tree."""
 
 
-class Unsupported(Exception):  # noqa: N818
-    """Lark's tables are not shaped as the fast path expects: always use the reference path."""
-
-
-# What a reduction does, from the cheapest.
+# What a reduction does, from the cheapest (INLINE, EXPAND1, NODE and START as Lark's rule
+# tells, in `driver_tables`; the others are what the builders make of them).
 _SAME = 0  # a unit rule whose child stands for it as it is: only the parser state changes
 _WRAP = 1  # `_rule` with one child: the child becomes a list to splice into the parent
 _PASS1 = 2  # a one-symbol rule whose builder returns the child: one more tree level
-_INLINE = 3  # `_rule`: its children are spliced into the parent's
-_EXPAND1 = 4  # `?rule`: its only child stands for it, else a node as below
+_INLINE = INLINE  # `_rule`: its children are spliced into the parent's
+_EXPAND1 = EXPAND1  # `?rule`: its only child stands for it, else a node as below
 _PASS = 5  # a rule whose builder returns its (only kept) child
-_NODE = 6  # a node, from the rule's builder
-_START = 7  # the file
+_NODE = NODE  # a node, from the rule's builder
+_START = START  # the file
 
 # Span information carried with each value: (start, line, column, end, end_line, end_column,
 # height). The first six are what `propagate_positions` puts in a tree's meta (for a value that
@@ -75,79 +74,33 @@ class _Rule:
 class FastParser:
     """Lark's LALR tables and contextual lexer, driven in one loop that builds nodes directly."""
 
-    def __init__(self, parser: Lark) -> None:
-        options = parser.options
-        if (
-            options.parser != "lalr"
-            or options.lexer != "contextual"
-            or options.postlex is not None
-            or options.transformer is not None
-            or options.lexer_callbacks
-            or options.propagate_positions is not True
-            or not options.maybe_placeholders
-        ):
-            raise Unsupported("options")
-        frontend: Any = parser.parser
-        table = frontend.parser.parser.parse_table
-        self.lexers: dict[int, Any] = frontend.lexer.lexers
-        if set(parser.lexer_conf.ignore) != {"WS", "COMMENT"}:
-            raise Unsupported("ignored terminals")
-        self.ignore = frozenset(parser.lexer_conf.ignore)
-        self.flags = parser.lexer_conf.g_regex_flags
-        rules: list[_Rule] = []
-        index: dict[Any, int] = {}
-        for rule in parser.rules:
-            index[rule] = len(rules)
-            rules.append(_rule(rule))
-        self.rules = tuple(rules)
-        # Per state: terminal or nonterminal name -> next state (shift, goto) or ~rule (reduce).
-        size = max(table.states) + 1
-        actions: list[dict[str, int]] = [{} for _ in range(size)]
-        for state, row in table.states.items():
-            actions[state] = {
-                symbol: (arg if action is Shift else ~index[arg]) for symbol, (action, arg) in row.items()
-            }
-        self.actions = tuple(actions)
-        self.start = table.start_states["start"]
-        terminals = {t.name: t for t in parser.terminals}
-        self.newline_types = frozenset(
-            name for name, t in terminals.items() if _has_newline(t.pattern.to_regexp())
-        )
-        # Keywords, as `_word_boundary` made them: one regex branch matches them all.
-        self.keywords = {word: t.name for t in parser.terminals if (word := _keyword(t)) is not None}
-        self.matchers: list[Callable[..., re.Match[str] | None] | None] = [None] * size
+    def __init__(self, tables: Tables) -> None:
+        self.rules = tuple(_rule(shape) for shape in tables.rules)
+        self.actions = tuple(tables.actions)
+        self.start = tables.start
+        self.ignore = frozenset(tables.ignore)
+        self.flags = tables.flags
+        self.newline_types = frozenset(tables.newline_types)
+        self.keywords = tables.keywords
+        self.terminals = tables.terminals
+        self.callback_states = frozenset(tables.callback_states)
+        # One scanner over every terminal, tried first (see `_parse`); a state's own, built on
+        # first use, only where its token is one the state does not accept.
+        whole = _pattern(self.terminals, self.keywords)
+        if whole is None:
+            raise Unsupported("keywords apart")
+        self.match_any: Callable[..., re.Match[str] | None] = re.compile(whole, self.flags).match
+        self.matchers: list[Callable[..., re.Match[str] | None] | None] = [None] * len(self.actions)
         self.span = _span_factory()
 
     def _matcher(self, state: int) -> Callable[..., re.Match[str] | None]:
         """The lexer of one parser state: Lark's, with its keywords merged into one branch."""
-        lexer = self.lexers.get(state)
-        if lexer is None:
-            raise Fallback
-        scanner = lexer.scanner
-        if lexer.callback:
+        if state in self.callback_states:
             raise Fallback  # a lexer this loop does not imitate: let Lark lex
-        terminals = list(scanner.terminals)
-        # The scanner tries its terminals in order. Keywords all have one priority, so they
-        # stand together; each is a word followed by no word character, so at most one of
-        # them matches anywhere, and one branch of all of them matches the same text.
-        marks = [t.name in self.keywords.values() and _keyword(t) is not None for t in terminals]
-        branches = []
-        if any(marks):
-            first = marks.index(True)
-            last = len(marks) - 1 - marks[::-1].index(True)
-            if not all(marks[first : last + 1]):
-                raise Fallback
-            words = sorted(
-                (_keyword(t) or "" for t in terminals[first : last + 1]), key=lambda w: (-len(w), w)
-            )
-            initials = "".join(sorted({re.escape(w[0]) for w in words}))
-            merged = f"(?=[{initials}])(?:{'|'.join(map(re.escape, words))}){_BOUNDARY}"
-            branches = [(t.name, t.pattern.to_regexp()) for t in terminals[:first]]
-            branches.append((_KEYWORD_GROUP, merged))
-            branches += [(t.name, t.pattern.to_regexp()) for t in terminals[last + 1 :]]
-        else:
-            branches = [(t.name, t.pattern.to_regexp()) for t in terminals]
-        pattern = "|".join(f"(?P<{name}>{regexp})" for name, regexp in branches)
+        row = self.actions[state]
+        pattern = _pattern([t for t in self.terminals if t[0] in row or t[0] in self.ignore], self.keywords)
+        if pattern is None:
+            raise Fallback
         match: Callable[..., re.Match[str] | None] = re.compile(pattern, self.flags).match
         self.matchers[state] = match
         return match
@@ -161,6 +114,8 @@ class FastParser:
         actions = self.actions
         rules = self.rules
         matchers = self.matchers
+        match_any = self.match_any
+        callback_states = self.callback_states
         ignore = self.ignore
         keywords = self.keywords
         newline_types = self.newline_types
@@ -182,12 +137,22 @@ class FastParser:
         span: Span
         while True:
             if pos < length:
-                state = states[-1]
-                match = matchers[state] or self._matcher(state)
-                found = match(text, pos)
+                # The scanner of every terminal, in the order each state's lexer tries its
+                # own: its first match is the state's whenever the state accepts it.
+                found = match_any(text, pos)
                 if found is None:
                     raise Fallback
                 kind = found.lastgroup  # type: ignore[assignment]
+                if kind == _KEYWORD_GROUP:
+                    kind = keywords[found.group()]
+                state = states[-1]
+                if (kind not in actions[state] and kind not in ignore) or state in callback_states:
+                    found = (matchers[state] or self._matcher(state))(text, pos)
+                    if found is None:
+                        raise Fallback
+                    kind = found.lastgroup  # type: ignore[assignment]
+                    if kind == _KEYWORD_GROUP:
+                        kind = keywords[found.group()]
                 end = found.end()
                 column = pos - line_start + 1
                 end_line = line
@@ -204,8 +169,6 @@ class FastParser:
                     line = end_line
                     continue
                 value = text[pos:end]
-                if kind == _KEYWORD_GROUP:
-                    kind = keywords[value]
                 end_column = end - line_start + 1
                 build = tokens.get(kind)
                 if build is not None:
@@ -313,19 +276,26 @@ class FastParser:
 _KEYWORD_GROUP = "keyword"  # lark's terminal names are upper case: this one never clashes
 
 
-def _keyword(terminal: TerminalDef) -> str | None:
-    """The word of a keyword terminal as `_word_boundary` left it, else None."""
-    pattern = terminal.pattern
-    if (
-        terminal.priority == _KEYWORD_PRIORITY
-        and isinstance(pattern, PatternRE)
-        and not pattern.flags
-        and pattern.value.endswith(_BOUNDARY)
-    ):
-        word = pattern.value[: -len(_BOUNDARY)]
-        if _KEYWORD.fullmatch(word) and re.escape(word) == word:
-            return word
-    return None
+def _pattern(terminals: list[tuple[str, str]], keywords: dict[str, str]) -> str | None:
+    """One regex of terminals tried in order, the keywords among them merged into one branch;
+    None if the keywords do not stand together."""
+    # The scanner tries its terminals in order. Keywords all have one priority, so they stand
+    # together; each is a word followed by no word character, so at most one of them matches
+    # anywhere, and one branch of all of them matches the same text.
+    names = set(keywords.values())
+    marks = [name in names for name, _ in terminals]
+    branches = terminals
+    if any(marks):
+        first = marks.index(True)
+        last = len(marks) - 1 - marks[::-1].index(True)
+        if not all(marks[first : last + 1]):
+            return None
+        kept = {name for name, _ in terminals[first : last + 1]}
+        words = sorted((w for w, name in keywords.items() if name in kept), key=lambda w: (-len(w), w))
+        initials = "".join(sorted({re.escape(w[0]) for w in words}))
+        merged = f"(?=[{initials}])(?:{'|'.join(map(re.escape, words))}){_BOUNDARY}"
+        branches = [*terminals[:first], (_KEYWORD_GROUP, merged), *terminals[last + 1 :]]
+    return "|".join(f"(?P<{name}>{regexp})" for name, regexp in branches)
 
 
 def _span_factory() -> Callable[[str, int, int, int, int, int, int], Span]:
@@ -396,58 +366,25 @@ def _is_first_child(build: Any) -> bool:
     )
 
 
-def _rule(rule: Any) -> _Rule:
-    """The reduction of one Lark rule, mirroring lark's `ParseTreeBuilder` for it."""
-    options = rule.options
-    if options.template_source is not None:
-        raise Unsupported("templates")
-    expansion = rule.expansion
-    origin = rule.origin.name
-    if origin.startswith("_"):
-        if rule.alias or options.expand1:
-            raise Unsupported("inlined rule with alias")
-        how = _INLINE
-    elif origin == "start":
-        how = _START
-    elif options.expand1 and not rule.alias:
-        # An expanded child carries its own meta only if it is a tree, never a token.
-        if any(s.is_term and not s.filter_out for s in expansion):
-            raise Unsupported("expanded terminal")
-        how = _EXPAND1
-    else:
-        how = _NODE
-    if not expansion and how in (_NODE, _EXPAND1):
-        raise Unsupported("empty rule")
-    # As lark's maybe_create_child_filter, with maybe_placeholders.
-    empty = options.empty_indices
-    if empty:
-        counts = [len(ones) for ones in "".join(str(int(b)) for b in empty).split("0")]
-    else:
-        counts = [0] * (len(expansion) + 1)
-    spec: list[tuple[int, bool, int]] = []
-    nones = 0
-    for i, symbol in enumerate(expansion):
-        nones += counts[i]
-        if options.keep_all_tokens or not (symbol.is_term and symbol.filter_out):
-            spec.append((i, not symbol.is_term and symbol.name.startswith("_"), nones))
-            nones = 0
-    trailing = nones + counts[len(expansion)]
+def _rule(shape: RuleShape) -> _Rule:
+    """The reduction of one rule: its shape in Lark's tables, joined with its builder."""
+    size, origin, how, spec, trailing, name = shape
     keep: tuple[int, ...] | list[tuple[int, bool, int]] | None
     if trailing or any(splice or before for _, splice, before in spec):
         keep = spec
-    elif len(spec) == len(expansion):
+    elif len(spec) == size:
         keep = None
     else:
         keep = tuple(i for i, _, _ in spec)
     build = None
     if how in (_NODE, _EXPAND1):
-        build = RULES.get(rule.alias or origin)
+        build = RULES.get(name)
         if build is None:
-            raise Unsupported(f"no builder for {rule.alias or origin}")
+            raise Unsupported(f"no builder for {name}")
         if how == _NODE and _is_first_child(build) and len(spec) == 1:
             how = _PASS
     # The cheapest cases: one symbol, kept as it is.
-    if len(expansion) == 1 and len(spec) == 1 and not trailing and spec[0][2] == 0:
+    if size == 1 and len(spec) == 1 and not trailing and spec[0][2] == 0:
         splice = spec[0][1]
         if (how == _EXPAND1 and not splice) or (how == _INLINE and splice):
             how = _SAME
@@ -455,23 +392,16 @@ def _rule(rule: Any) -> _Rule:
             how = _WRAP
         elif how == _PASS and not splice:
             how = _PASS1
-    return _Rule(len(expansion), origin, how, keep, trailing, build)
-
-
-def _has_newline(regexp: str) -> bool:
-    # lark.lexer._regexp_has_newline: which tokens the line counter looks into.
-    return (
-        "\n" in regexp
-        or "\\n" in regexp
-        or "\\s" in regexp
-        or "[^" in regexp
-        or ("(?s" in regexp and "." in regexp)
-    )
+    return _Rule(size, origin, how, keep, trailing, build)
 
 
 @functools.cache
 def fast_parser() -> FastParser | None:
+    """The driver, over `driver_tables.tables()`; None if Lark's tables are not as it expects."""
+    found = driver_tables.tables()
+    if found is None:
+        return None
     try:
-        return FastParser(lark_parser())
-    except (Unsupported, AttributeError, KeyError, TypeError):
-        return None  # a Lark whose insides moved: the reference path still parses everything
+        return FastParser(found)
+    except (Unsupported, KeyError, TypeError, ValueError, IndexError, re.error):
+        return None  # tables the driver cannot run: Lark's own parser still parses everything

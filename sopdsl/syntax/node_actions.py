@@ -11,10 +11,9 @@ fails mypy where its builder makes one. Re-exported by `sopdsl.syntax.nodes`.
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from sopdsl.syntax.node_base import _Node, builds
+from sopdsl.syntax.node_base import _Node, builds, dataclass
 from sopdsl.syntax.text import attr_text, str_text, strs_text, value_text
 
 if TYPE_CHECKING:

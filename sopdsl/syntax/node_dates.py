@@ -7,10 +7,9 @@ formatter and the builders read one definition.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sopdsl.syntax.node_base import _Node, builds
+from sopdsl.syntax.node_base import _Node, builds, dataclass
 from sopdsl.syntax.node_values import Date, Name, Str
 from sopdsl.syntax.text import str_text
 

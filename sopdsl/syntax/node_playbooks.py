@@ -6,10 +6,9 @@ enums; import them from there (`from sopdsl.syntax import nodes as n`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sopdsl.syntax.node_base import _Node
+from sopdsl.syntax.node_base import _Node, dataclass
 
 if TYPE_CHECKING:
     from sopdsl.source import Span

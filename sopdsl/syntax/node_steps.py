@@ -6,10 +6,9 @@ enums; import them from there (`from sopdsl.syntax import nodes as n`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sopdsl.syntax.node_base import _Node, builds
+from sopdsl.syntax.node_base import _Node, builds, dataclass
 from sopdsl.syntax.text import duration_text, event_text
 
 if TYPE_CHECKING:

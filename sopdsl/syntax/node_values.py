@@ -6,10 +6,10 @@ enums; import them from there (`from sopdsl.syntax import nodes as n`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sopdsl.syntax.node_base import _Node, builds
+from sopdsl.syntax.node_base import _Node, builds, dataclass
 
 if TYPE_CHECKING:
     from sopdsl.source import Span

@@ -13,7 +13,6 @@ enums stay here because the exhaustiveness tests widen this one file (`tests/che
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 from typing import TypeAlias
 
 # Shared with the checked model (one definition); re-exported so the tree's users write nodes.EventKind.
@@ -23,6 +22,7 @@ from sopdsl.source import Span
 from sopdsl.syntax.node_actions import *  # noqa: F403 - the action nodes, each with its rules
 from sopdsl.syntax.node_actions import Action
 from sopdsl.syntax.node_base import _Node as _Node
+from sopdsl.syntax.node_base import dataclass
 from sopdsl.syntax.node_conditions import And as And
 from sopdsl.syntax.node_conditions import BoolCond as BoolCond
 from sopdsl.syntax.node_conditions import Compare as Compare

@@ -1,7 +1,9 @@
-"""Lark parse tree to syntax tree.
+"""The node builders: a grammar rule's children to its syntax-tree node.
 
-Input: the `lark.Tree` from `sopdsl.syntax.parser`. Output: `nodes.File`. This is the last place a
-Lark type is seen; every rule of the grammar has one method on `_Builders` building one node.
+Input: a rule's span and its children, already built. Output: nodes, up to `nodes.File`. Every
+rule of the grammar has one method on `_Builders` building one node; both parse paths call them
+(the driver as it reduces, `sopdsl.syntax.lark_lalr` inline or over Lark's tree), and this module
+imports no Lark.
 `_Builders` holds the terminals, lists and atoms, and is composed with one class per area
 (`build_declarations`, `build_playbooks`, `build_steps`); `RULES` is read from the one class.
 """
@@ -11,10 +13,7 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Callable
-from typing import Any
-
-from lark import Token, Transformer, Tree
-from lark.tree import Meta
+from typing import TYPE_CHECKING, Any
 
 from sopdsl.source import Span
 from sopdsl.syntax import node_actions as _node_actions  # noqa: F401 - registers its builders
@@ -25,6 +24,9 @@ from sopdsl.syntax.build_playbooks import PlaybookBuilders
 from sopdsl.syntax.build_steps import StepBuilders
 from sopdsl.syntax.building import _Dates, _Names, _Strs, _Times
 from sopdsl.syntax.node_base import BUILDERS as NODE_BUILDERS
+
+if TYPE_CHECKING:
+    from lark import Token
 
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
@@ -50,8 +52,8 @@ class _Builders(DeclarationBuilders, PlaybookBuilders, StepBuilders):
     """One method per grammar rule (and per kept terminal), named after it.
 
     A rule's method takes the rule's span and its children, already built, and returns a node;
-    a terminal's method takes the token text and its span. The fast path in `sopdsl.syntax.parser`
-    calls these while parsing; `to_file` calls them from a Lark tree. `start` is built by
+    a terminal's method takes the token text and its span. The driver (`sopdsl.syntax.driver`)
+    calls these while parsing; `lark_lalr.to_file` calls them from a Lark tree. `start` is built by
     `file_node`, which also needs the path and the comments.
     """
 
@@ -174,34 +176,3 @@ def token_span(path: str, token: Token) -> Span:
         token.end_line or 1,
         token.end_column or 1,
     )
-
-
-class _ToNodes(Transformer[Token, Any]):
-    """Lark tree to nodes, by the same builders: the reference the fast path must agree with."""
-
-    def __init__(self, path: str, comments: list[Token]) -> None:
-        super().__init__(visit_tokens=True)
-        self.path = path
-        self.comments = comments
-
-    def _span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
-            return Span.point(self.path)
-        return Span(
-            self.path, meta.start_pos, meta.end_pos, meta.line, meta.column, meta.end_line, meta.end_column
-        )
-
-    def __default__(self, data: str, children: list[Any], meta: Meta) -> Any:
-        if data == "start":
-            comments = tuple(n.Comment(str(c), token_span(self.path, c)) for c in self.comments)
-            return file_node(self.path, self._span(meta), children, comments)
-        return RULES[data](self._span(meta), children)
-
-    def __default_token__(self, token: Token) -> Any:
-        build = TOKENS.get(token.type)
-        return token if build is None else build(str(token), token_span(self.path, token))
-
-
-def to_file(path: str, tree: Tree[Token], comments: list[Token]) -> n.File:
-    """Turn Lark's tree for one file into the typed syntax tree."""
-    return _ToNodes(path, comments).transform(tree)  # type: ignore[no-any-return]

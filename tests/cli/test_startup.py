@@ -110,6 +110,19 @@ def test_check_of_simple_placeholders_imports_no_jinja() -> None:
     assert loaded(modules, "sopdsl.engine", "jinja2", "psycopg", "sopdsl.live", "sopdsl.dryrun") == []
 
 
+def test_check_of_a_valid_file_imports_no_lark_once_the_driver_tables_are_cached(tmp_path: Path) -> None:
+    env = {"SOPDSL_CACHE_DIR": str(tmp_path)}
+    first = modules_after("check", "playbooks/J1_welcome_ritual.sop", env=env)
+    assert "lark" in first  # the driver's tables came from Lark, and were cached
+    again = modules_after("check", "playbooks/J1_welcome_ritual.sop", env=env)
+    assert "sopdsl.checker.program" in again
+    assert loaded(again, "lark", "interegular", "sopdsl.syntax.lark_lalr", "sopdsl.syntax.lark_errors") == []
+    # An error still gets Lark's diagnostics.
+    (tmp_path / "bad.sop").write_text('timezone "Asia/Shanghai"\nplaybook {\n', encoding="utf-8")
+    wrong = modules_after("check", str(tmp_path / "bad.sop"), env=env)
+    assert "sopdsl.syntax.lark_errors" in wrong
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_the_lazy_table_matches_each_command(name: str) -> None:
     command = load_command(name)

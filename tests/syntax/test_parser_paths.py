@@ -17,7 +17,8 @@ from test_no_crash import PLAYBOOKS, PROGRAMS, SOUP, TEXT, _mutated, _nested
 from sopdsl.errors import ParseError
 from sopdsl.source import Source
 from sopdsl.syntax import nodes
-from sopdsl.syntax.parser import PARSERS, _parse_reference, default_parser, parse
+from sopdsl.syntax.lark_lalr import _parse_reference
+from sopdsl.syntax.parser import PARSERS, default_parser, parse
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ZONE = 'timezone "Asia/Shanghai"\n'

@@ -1,0 +1,132 @@
+"""Lark's exceptions to diagnostics: the one module that reads them.
+
+Input: an exception of Lark's own LALR parser (`sopdsl.syntax.lark_lalr`), the source and the
+parser. Output: a located `Diagnostic` (SOP100 unexpected token, SOP101 unexpected character,
+SOP102 unexpected end of file), with a hint naming what the grammar expected.
+"""
+
+from __future__ import annotations
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternRE, PatternStr
+
+from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.source import Source
+from sopdsl.syntax.parser import _BOUNDARY
+
+# How a terminal is named in an "expected one of" hint.
+_TERMINAL_NAMES = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": 'a """text block"""',
+    "NUMBER": "a number",
+    "PERCENT": "a percentage like 50%",
+    "DATE": "a date like 2026-11-11",
+    "TIME": "a time like 20:00",
+    "ROOT": "member.… / group.… / event.…",
+    "COMPARATOR": "a comparison (==, !=, >=, <=, >, <)",
+    "SIGN": "+ or -",
+    "$END": "end of file",
+}
+
+_FULL_WIDTH = {
+    "，": ",",
+    "：": ":",
+    "｛": "{",
+    "｝": "}",
+    "（": "(",
+    "）": ")",
+    "“": '"',
+    "”": '"',
+    "＝": "=",
+    "［": "[",
+    "］": "]",
+    "％": "%",
+}
+
+
+def _describe_expected(parser: Lark, expected: set[str]) -> str:
+    patterns = {t.name: t.pattern for t in parser.terminals}
+    words: set[str] = set()
+    for name in expected:
+        if name in _TERMINAL_NAMES:
+            words.add(_TERMINAL_NAMES[name])
+            continue
+        pattern = patterns.get(name)
+        if isinstance(pattern, PatternRE) and pattern.value.endswith(_BOUNDARY):
+            keyword = pattern.value[: -len(_BOUNDARY)].replace("\\", "")
+            words.add(f"'{keyword}'")
+        elif isinstance(pattern, PatternStr):
+            words.add(f"'{pattern.value}'")
+        else:
+            words.add(name.lower())
+    ordered = sorted(words, key=lambda w: (not w.startswith("'"), w))
+    if len(ordered) > 12:
+        ordered = [*ordered[:12], "…"]
+    return ", ".join(ordered)
+
+
+def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
+    """The diagnostic of a Lark parse error in `source`."""
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream or 0
+        char = source.text[pos] if pos < len(source.text) else ""
+        span = source.span(pos, pos + 1)
+        if char in _FULL_WIDTH:
+            return Diagnostic(
+                "SOP101",
+                Severity.ERROR,
+                f"full-width character '{char}' where the language expects '{_FULL_WIDTH[char]}'",
+                span,
+                f"type the ASCII '{_FULL_WIDTH[char]}' instead (switch the input method to English)",
+            )
+        if char == '"':
+            return Diagnostic(
+                "SOP101",
+                Severity.ERROR,
+                "unterminated string",
+                span,
+                'close the string with " on the same line, or use """...""" for text over several lines',
+            )
+        shown = char if char.isprintable() else repr(char)
+        return Diagnostic(
+            "SOP101",
+            Severity.ERROR,
+            f"unexpected character '{shown}'",
+            span,
+            f"expected {_describe_expected(parser, set(exc.allowed or ()))}" if exc.allowed else None,
+        )
+    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
+        end = len(source.text)
+        expected = set(getattr(exc, "expected", ()) or ())
+        return Diagnostic(
+            "SOP102",
+            Severity.ERROR,
+            "unexpected end of file",
+            source.span(end, end),
+            f"expected {_describe_expected(parser, expected)}" if expected else "is a '}' missing?",
+        )
+    assert isinstance(exc, UnexpectedToken)
+    token = exc.token
+    start = token.start_pos or 0
+    span = source.span(start, token.end_pos if token.end_pos is not None else start + len(token))
+    return Diagnostic(
+        "SOP100",
+        Severity.ERROR,
+        f"unexpected {_describe_token(token)}",
+        span,
+        f"expected {_describe_expected(parser, set(exc.expected))}",
+    )
+
+
+def _describe_token(token: Token) -> str:
+    text = str(token)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    text = text.replace("\n", "\\n")
+    if token.type in {"STRING", "LONG_STRING"}:
+        return f"string {text}"
+    if token.type == "NAME":
+        return f"name '{text}'"
+    return f"'{text}'"
