@@ -13,6 +13,8 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import attrgetter
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -25,7 +27,9 @@ from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay, number
 from sopdsl.plan import CompiledPlaybook, timeutil
 
-_GROWTH = frozenset({"join", "leave", "order"})  # the kinds counted one by one (messages in bulk)
+_COUNTED = frozenset({"message", "join", "leave", "order"})  # the kinds of events counted
+_WHO = attrgetter("kind", "group", "member")
+_KIND = attrgetter("kind")
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _T = TypeVar("_T")
 _NOTHING = GroupDay()
@@ -130,22 +134,50 @@ class Collector:
     def events(self, events: Iterable[_T]) -> Iterator[_T]:
         """The events, unchanged, each counted as it passes on its way to the engine (anything
         else in the stream, such as a fixture's reloads, passes uncounted)."""
-        # The hot loop of a counted run. Messages, most of any timeline, are only noted (who and
-        # where, in two lists: nothing allocated) and tallied in bulk when the day ends.
+        goals = self._goals
+        if goals is not None and goals.kinds:
+            return self._events_and_goals(events, goals)
+        return self._events(events)
+
+    def _events(self, events: Iterable[_T]) -> Iterator[_T]:
+        # The hot loop of a counted run: an event is only kept (one append, nothing allocated)
+        # and a day's events are counted in bulk, by C-level maps, when the next day begins.
         lo = hi = 0
         label = ""
-        groups: list[str | None] = []
-        members: list[str | None] = []
-        note_group, note_member = groups.append, members.append
-        goals = self._goals
-        goal_kinds = goals.kinds if goals is not None else set()
-        # A goal's event is judged once the engine has taken it in (when the next is asked for):
-        # the timers before it have run by then, so the splits and sends before it are known.
+        today: list[Event] = []
+        keep = today.append
+        try:
+            for event in events:
+                try:
+                    time: int = event.time  # type: ignore[attr-defined]
+                    event.kind  # type: ignore[attr-defined]  # noqa: B018
+                except AttributeError:  # a fixture's reload
+                    yield event
+                    continue
+                if not lo <= time < hi:
+                    self._tally(label, today)
+                    self._settle(label)
+                    label = self._event_days.of(time)
+                    lo, hi = self._event_days.lo, self._event_days.hi
+                keep(event)  # type: ignore[arg-type]
+                yield event
+        finally:
+            self._tally(label, today)
+
+    def _events_and_goals(self, events: Iterable[_T], goals: Goals) -> Iterator[_T]:
+        # As `_events`, and a goal's event is judged once the engine has taken it in (when the
+        # next is asked for): the timers before it have run by then, so the splits and sends
+        # before it are known.
+        lo = hi = 0
+        label = ""
+        today: list[Event] = []
+        keep = today.append
+        goal_kinds = goals.kinds
         taken: Event | None = None
         try:
             for event in events:
                 if taken is not None:
-                    goals.event(taken)  # type: ignore[union-attr]
+                    goals.event(taken)
                     taken = None
                 try:
                     kind = event.kind  # type: ignore[attr-defined]
@@ -154,22 +186,18 @@ class Collector:
                     continue
                 time: int = event.time  # type: ignore[attr-defined]
                 if not lo <= time < hi:
-                    self._tally(label, groups, members)
+                    self._tally(label, today)
                     self._settle(label)
                     label = self._event_days.of(time)
                     lo, hi = self._event_days.lo, self._event_days.hi
-                if kind == "message":
-                    note_group(event.group)  # type: ignore[attr-defined]
-                    note_member(event.member)  # type: ignore[attr-defined]
-                elif kind in _GROWTH:
-                    self._count(label, event)  # type: ignore[arg-type]
-                if goal_kinds and kind in goal_kinds:
+                keep(event)  # type: ignore[arg-type]
+                if kind in goal_kinds:
                     taken = event  # type: ignore[assignment]
                 yield event
         finally:
-            self._tally(label, groups, members)
+            self._tally(label, today)
             if taken is not None:
-                goals.event(taken)  # type: ignore[union-attr]
+                goals.event(taken)
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
@@ -181,36 +209,40 @@ class Collector:
                 done = self._settled.get(key)
                 self._settled[key] = cell.freeze() if done is None else done.plus(cell.freeze())
 
-    def _tally(self, day: str, groups: list[str | None], members: list[str | None]) -> None:
-        """Add a day's messages to its cells, and forget them."""
-        if not groups:
+    def _tally(self, day: str, events: list[Event]) -> None:
+        """Add a day's events to its cells, and forget them. The counting is done by C-level
+        maps over the day's events; Python only walks the distinct (kind, group, member)."""
+        if not events:
             return
         today = self._by_day.setdefault(day, {})
-        for (group, member), count in Counter(zip(groups, members, strict=True)).items():
+        orders = False
+        for (kind, group, member), count in Counter(map(_WHO, events)).items():
+            if kind not in _COUNTED:
+                continue
             cell = today.get(group)
             if cell is None:
                 cell = today[group] = _Cell()
-            cell.messages += count
-            cell.posters.add(member)
-        groups.clear()
-        members.clear()
+            if kind == "message":
+                cell.messages += count
+                cell.posters.add(member)
+            elif kind == "join":
+                cell.joins += count
+            elif kind == "leave":
+                cell.leaves += count
+            else:
+                orders = True
+        if orders:
+            for event in compress(events, map("order".__eq__, map(_KIND, events))):
+                self._order(today, event)
+        events.clear()
 
-    def _count(self, day: str, event: Event) -> None:
-        today = self._by_day.setdefault(day, {})
-        cell = today.get(event.group)
-        if cell is None:
-            cell = today[event.group] = _Cell()
-        kind = event.kind
-        if kind == "join":
-            cell.joins += 1
-        elif kind == "leave":
-            cell.leaves += 1
-        else:
-            cell.orders += 1
-            cell.buyers.add(event.member)
-            amount = event.data.get("amount", 0)
-            if isinstance(amount, int | float) and not isinstance(amount, bool):
-                cell.amount += amount
+    def _order(self, today: dict[str | None, _Cell], event: Event) -> None:
+        cell = today[event.group]  # made by `_tally` for the day's counts
+        cell.orders += 1
+        cell.buyers.add(event.member)
+        amount = event.data.get("amount", 0)
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            cell.amount += amount
 
     def _action(self, action: Action) -> None:
         time = action.time
