@@ -105,7 +105,7 @@ class Collector:
         self._event_days = _Days(tz)
         self._action_days = _Days(tz)
         self._by_day: dict[str, dict[str | None, _Cell]] = {}  # day → group (None: none named) → counts
-        self._actions: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
+        self._actions: dict[tuple[str, str, str, str], int] = {}  # (day, playbook, kind, status) → count
         self._started: Counter[str] = Counter()
         self._completed: Counter[str] = Counter()
         self._newest_flow = 0
@@ -155,10 +155,7 @@ class Collector:
                     yield event
                     continue
                 if not lo <= time < hi:
-                    self._tally(label, today)
-                    self._settle(label)
-                    label = self._event_days.of(time)
-                    lo, hi = self._event_days.lo, self._event_days.hi
+                    label, lo, hi = self._next_day(label, today, time)
                 keep(event)  # type: ignore[arg-type]
                 yield event
         finally:
@@ -186,10 +183,7 @@ class Collector:
                     continue
                 time: int = event.time  # type: ignore[attr-defined]
                 if not lo <= time < hi:
-                    self._tally(label, today)
-                    self._settle(label)
-                    label = self._event_days.of(time)
-                    lo, hi = self._event_days.lo, self._event_days.hi
+                    label, lo, hi = self._next_day(label, today, time)
                 keep(event)  # type: ignore[arg-type]
                 if kind in goal_kinds:
                     taken = event  # type: ignore[assignment]
@@ -198,6 +192,14 @@ class Collector:
             self._tally(label, today)
             if taken is not None:
                 goals.event(taken)
+
+    def _next_day(self, label: str, today: list[Event], time: int) -> tuple[str, int, int]:
+        """Count the events of the day `label` and settle the days before it; the day of `time`,
+        and its bounds."""
+        self._tally(label, today)
+        self._settle(label)
+        days = self._event_days
+        return days.of(time), days.lo, days.hi
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
@@ -248,8 +250,11 @@ class Collector:
         time = action.time
         days = self._action_days
         day = days.label if days.lo <= time < days.hi else days.of(time)
-        self._actions[(day, action.playbook, action.kind, action.status)] += 1
-        if action.status != "done":
+        status = action.status
+        key = (day, action.playbook, action.kind, status)
+        counts = self._actions
+        counts[key] = counts.get(key, 0) + 1
+        if status != "done":
             return
         kind = action.kind
         if kind == "send" and action.target != "operator":
