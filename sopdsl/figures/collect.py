@@ -110,6 +110,7 @@ class Collector:
         self._completed: Counter[str] = Counter()
         self._newest_flow = 0
         self._at_stop = 0  # the flow told of at a `stop` once: it ends when told again
+        self._ends: dict[str, tuple[CompiledPlaybook, list[frozenset[int]]]] = {}  # see `_ends`
         self._settled: dict[tuple[str, str], GroupDay] = {}  # (group, day) → counts of a past day
         self._engine: Engine | None = None
         self._first = 0
@@ -290,23 +291,32 @@ class Collector:
         return cell
 
     def _step(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+        # Told of every instruction a flow runs: the common case (a step inside the code, of a
+        # flow seen before, with no arm) costs a lookup and a set test.
         if flow.arm is not None and flow.member is not None and self._goals is not None:
             self._goals.assigned(pb.name, flow.member, flow.arm, now)
         # Flow ids only grow, so a flow not seen before is one just begun.
         if flow.id > self._newest_flow:
             self._newest_flow = flow.id
             self._started[pb.name] += 1
+        ends = self._ends.get(pb.name)
+        if ends is None or ends[0] is not pb:
+            ends = self._ends[pb.name] = (pb, _ends(pb))
+        if flow.pc in ends[1][flow.entry]:
+            self._at_end(pb, flow)
+
+    def _at_end(self, pb: CompiledPlaybook, flow: Flow) -> None:
+        """A step past the flow's last one, or at a `stop`."""
         code = pb.code if flow.entry < 0 else pb.schedule[flow.entry].code
         # The hook is told once more where a flow ends: past its last step, or at a `stop` it
         # was told of just before (nothing runs in between).
         if flow.pc >= len(code):
             self._completed[pb.name] += 1
-        elif code[flow.pc].op == "stop":
-            if self._at_stop == flow.id:
-                self._completed[pb.name] += 1
-                self._at_stop = 0
-            else:
-                self._at_stop = flow.id
+        elif self._at_stop == flow.id:
+            self._completed[pb.name] += 1
+            self._at_stop = 0
+        else:
+            self._at_stop = flow.id
 
     def figures(self) -> Figures:
         """The figures of the run so far: every group on every day from the run's start to now,
@@ -366,6 +376,15 @@ class Collector:
             for (name, goal), count in self._goals.counts.items()
             if name == playbook
         }
+
+
+def _ends(pb: CompiledPlaybook) -> list[frozenset[int]]:
+    """Where a flow of `pb` may end, by entry (the playbook's own code last, at index -1, as its
+    entry is -1): past the last instruction, or at a `stop`."""
+    return [
+        frozenset([len(code), *(pc for pc, instr in enumerate(code) if instr.op == "stop")])
+        for code in [*(entry.code for entry in pb.schedule), pb.code]
+    ]
 
 
 def _span(first: int, last: int, tz: ZoneInfo) -> list[str]:
