@@ -13,8 +13,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import compress
-from operator import attrgetter
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -27,9 +25,7 @@ from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay, number
 from sopdsl.plan import CompiledPlaybook, timeutil
 
-_COUNTED = frozenset({"message", "join", "leave", "order"})  # the kinds of events counted
-_WHO = attrgetter("kind", "group", "member")
-_KIND = attrgetter("kind")
+_GROWTH = frozenset({"join", "leave", "order"})  # the kinds counted one by one (messages in bulk)
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _T = TypeVar("_T")
 _NOTHING = GroupDay()
@@ -105,12 +101,11 @@ class Collector:
         self._event_days = _Days(tz)
         self._action_days = _Days(tz)
         self._by_day: dict[str, dict[str | None, _Cell]] = {}  # day → group (None: none named) → counts
-        self._actions: dict[tuple[str, str, str, str], int] = {}  # (day, playbook, kind, status) → count
+        self._actions: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
         self._started: Counter[str] = Counter()
         self._completed: Counter[str] = Counter()
         self._newest_flow = 0
         self._at_stop = 0  # the flow told of at a `stop` once: it ends when told again
-        self._ends: dict[str, tuple[CompiledPlaybook, list[frozenset[int]]]] = {}  # see `_ends`
         self._settled: dict[tuple[str, str], GroupDay] = {}  # (group, day) → counts of a past day
         self._engine: Engine | None = None
         self._first = 0
@@ -135,47 +130,22 @@ class Collector:
     def events(self, events: Iterable[_T]) -> Iterator[_T]:
         """The events, unchanged, each counted as it passes on its way to the engine (anything
         else in the stream, such as a fixture's reloads, passes uncounted)."""
+        # The hot loop of a counted run. Messages, most of any timeline, are only noted (who and
+        # where, in two lists: nothing allocated) and tallied in bulk when the day ends.
+        lo = hi = 0
+        label = ""
+        groups: list[str | None] = []
+        members: list[str | None] = []
+        note_group, note_member = groups.append, members.append
         goals = self._goals
-        if goals is not None and goals.kinds:
-            return self._events_and_goals(events, goals)
-        return self._events(events)
-
-    def _events(self, events: Iterable[_T]) -> Iterator[_T]:
-        # The hot loop of a counted run: an event is only kept (one append, nothing allocated)
-        # and a day's events are counted in bulk, by C-level maps, when the next day begins.
-        lo = hi = 0
-        label = ""
-        today: list[Event] = []
-        keep = today.append
-        try:
-            for event in events:
-                try:
-                    time: int = event.time  # type: ignore[attr-defined]
-                    event.kind  # type: ignore[attr-defined]  # noqa: B018
-                except AttributeError:  # a fixture's reload
-                    yield event
-                    continue
-                if not lo <= time < hi:
-                    label, lo, hi = self._next_day(label, today, time)
-                keep(event)  # type: ignore[arg-type]
-                yield event
-        finally:
-            self._tally(label, today)
-
-    def _events_and_goals(self, events: Iterable[_T], goals: Goals) -> Iterator[_T]:
-        # As `_events`, and a goal's event is judged once the engine has taken it in (when the
-        # next is asked for): the timers before it have run by then, so the splits and sends
-        # before it are known.
-        lo = hi = 0
-        label = ""
-        today: list[Event] = []
-        keep = today.append
-        goal_kinds = goals.kinds
+        goal_kinds = goals.kinds if goals is not None else set()
+        # A goal's event is judged once the engine has taken it in (when the next is asked for):
+        # the timers before it have run by then, so the splits and sends before it are known.
         taken: Event | None = None
         try:
             for event in events:
                 if taken is not None:
-                    goals.event(taken)
+                    goals.event(taken)  # type: ignore[union-attr]
                     taken = None
                 try:
                     kind = event.kind  # type: ignore[attr-defined]
@@ -184,23 +154,22 @@ class Collector:
                     continue
                 time: int = event.time  # type: ignore[attr-defined]
                 if not lo <= time < hi:
-                    label, lo, hi = self._next_day(label, today, time)
-                keep(event)  # type: ignore[arg-type]
-                if kind in goal_kinds:
+                    self._tally(label, groups, members)
+                    self._settle(label)
+                    label = self._event_days.of(time)
+                    lo, hi = self._event_days.lo, self._event_days.hi
+                if kind == "message":
+                    note_group(event.group)  # type: ignore[attr-defined]
+                    note_member(event.member)  # type: ignore[attr-defined]
+                elif kind in _GROWTH:
+                    self._count(label, event)  # type: ignore[arg-type]
+                if goal_kinds and kind in goal_kinds:
                     taken = event  # type: ignore[assignment]
                 yield event
         finally:
-            self._tally(label, today)
+            self._tally(label, groups, members)
             if taken is not None:
-                goals.event(taken)
-
-    def _next_day(self, label: str, today: list[Event], time: int) -> tuple[str, int, int]:
-        """Count the events of the day `label` and settle the days before it; the day of `time`,
-        and its bounds."""
-        self._tally(label, today)
-        self._settle(label)
-        days = self._event_days
-        return days.of(time), days.lo, days.hi
+                goals.event(taken)  # type: ignore[union-attr]
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
@@ -212,50 +181,43 @@ class Collector:
                 done = self._settled.get(key)
                 self._settled[key] = cell.freeze() if done is None else done.plus(cell.freeze())
 
-    def _tally(self, day: str, events: list[Event]) -> None:
-        """Add a day's events to its cells, and forget them. The counting is done by C-level
-        maps over the day's events; Python only walks the distinct (kind, group, member)."""
-        if not events:
+    def _tally(self, day: str, groups: list[str | None], members: list[str | None]) -> None:
+        """Add a day's messages to its cells, and forget them."""
+        if not groups:
             return
         today = self._by_day.setdefault(day, {})
-        orders = False
-        for (kind, group, member), count in Counter(map(_WHO, events)).items():
-            if kind not in _COUNTED:
-                continue
+        for (group, member), count in Counter(zip(groups, members, strict=True)).items():
             cell = today.get(group)
             if cell is None:
                 cell = today[group] = _Cell()
-            if kind == "message":
-                cell.messages += count
-                cell.posters.add(member)
-            elif kind == "join":
-                cell.joins += count
-            elif kind == "leave":
-                cell.leaves += count
-            else:
-                orders = True
-        if orders:
-            for event in compress(events, map("order".__eq__, map(_KIND, events))):
-                self._order(today, event)
-        events.clear()
+            cell.messages += count
+            cell.posters.add(member)
+        groups.clear()
+        members.clear()
 
-    def _order(self, today: dict[str | None, _Cell], event: Event) -> None:
-        cell = today[event.group]  # made by `_tally` for the day's counts
-        cell.orders += 1
-        cell.buyers.add(event.member)
-        amount = event.data.get("amount", 0)
-        if isinstance(amount, int | float) and not isinstance(amount, bool):
-            cell.amount += amount
+    def _count(self, day: str, event: Event) -> None:
+        today = self._by_day.setdefault(day, {})
+        cell = today.get(event.group)
+        if cell is None:
+            cell = today[event.group] = _Cell()
+        kind = event.kind
+        if kind == "join":
+            cell.joins += 1
+        elif kind == "leave":
+            cell.leaves += 1
+        else:
+            cell.orders += 1
+            cell.buyers.add(event.member)
+            amount = event.data.get("amount", 0)
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                cell.amount += amount
 
     def _action(self, action: Action) -> None:
         time = action.time
         days = self._action_days
         day = days.label if days.lo <= time < days.hi else days.of(time)
-        status = action.status
-        key = (day, action.playbook, action.kind, status)
-        counts = self._actions
-        counts[key] = counts.get(key, 0) + 1
-        if status != "done":
+        self._actions[(day, action.playbook, action.kind, action.status)] += 1
+        if action.status != "done":
             return
         kind = action.kind
         if kind == "send" and action.target != "operator":
@@ -291,32 +253,23 @@ class Collector:
         return cell
 
     def _step(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
-        # Told of every instruction a flow runs: the common case (a step inside the code, of a
-        # flow seen before, with no arm) costs a lookup and a set test.
         if flow.arm is not None and flow.member is not None and self._goals is not None:
             self._goals.assigned(pb.name, flow.member, flow.arm, now)
         # Flow ids only grow, so a flow not seen before is one just begun.
         if flow.id > self._newest_flow:
             self._newest_flow = flow.id
             self._started[pb.name] += 1
-        ends = self._ends.get(pb.name)
-        if ends is None or ends[0] is not pb:
-            ends = self._ends[pb.name] = (pb, _ends(pb))
-        if flow.pc in ends[1][flow.entry]:
-            self._at_end(pb, flow)
-
-    def _at_end(self, pb: CompiledPlaybook, flow: Flow) -> None:
-        """A step past the flow's last one, or at a `stop`."""
         code = pb.code if flow.entry < 0 else pb.schedule[flow.entry].code
         # The hook is told once more where a flow ends: past its last step, or at a `stop` it
         # was told of just before (nothing runs in between).
         if flow.pc >= len(code):
             self._completed[pb.name] += 1
-        elif self._at_stop == flow.id:
-            self._completed[pb.name] += 1
-            self._at_stop = 0
-        else:
-            self._at_stop = flow.id
+        elif code[flow.pc].op == "stop":
+            if self._at_stop == flow.id:
+                self._completed[pb.name] += 1
+                self._at_stop = 0
+            else:
+                self._at_stop = flow.id
 
     def figures(self) -> Figures:
         """The figures of the run so far: every group on every day from the run's start to now,
@@ -376,15 +329,6 @@ class Collector:
             for (name, goal), count in self._goals.counts.items()
             if name == playbook
         }
-
-
-def _ends(pb: CompiledPlaybook) -> list[frozenset[int]]:
-    """Where a flow of `pb` may end, by entry (the playbook's own code last, at index -1, as its
-    entry is -1): past the last instruction, or at a `stop`."""
-    return [
-        frozenset([len(code), *(pc for pc, instr in enumerate(code) if instr.op == "stop")])
-        for code in [*(entry.code for entry in pb.schedule), pb.code]
-    ]
 
 
 def _span(first: int, last: int, tz: ZoneInfo) -> list[str]:
