@@ -110,7 +110,7 @@ def test_corpus_on_temporal_agrees_with_the_simulator(temporal_server: str) -> N
         async with make_worker(client, cases[0][1], recorder.executors(), task_queue="agree"):
             return await asyncio.gather(
                 *(
-                    replay(client, plan, fixture, name, task_queue="agree", continue_after=15)
+                    replay(client, plan, fixture, name, task_queue="agree", continue_after=8)
                     for name, plan, fixture in cases
                 )
             )
