@@ -135,3 +135,33 @@ def timeline(seed: int, events: int) -> dict[str, Any]:
         "members": members,
         "events": body,
     }
+
+
+def busy_fixture(seed: int, events: int) -> tuple[Any, Fixture, dict[str, Any]]:
+    """tests/engine_cases/busy.sop's plan, a random busy timeline (`timeline`) and it as a fixture."""
+    import datetime as dt
+
+    import sopdsl
+    from sopdsl.plan import timeutil
+
+    source = Path(__file__).parent / "engine_cases" / "busy.sop"
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(source))))
+    tz = timeutil.zone(plan.declarations.timezone)
+    line = timeline(seed, events)
+
+    def at(moment: int) -> str:
+        return dt.datetime.fromtimestamp(moment, tz).isoformat()
+
+    fixture = Fixture.model_validate(
+        {
+            "start": at(line["start"]),
+            "end": at(line["end"]),
+            "seed": seed,
+            "groups": line["groups"],
+            "members": line["members"],
+            "events": [
+                {**{k: v for k, v in e.items() if k != "time"}, "at": at(e["time"])} for e in line["events"]
+            ],
+        }
+    )
+    return plan, fixture, line

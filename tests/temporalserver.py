@@ -106,36 +106,3 @@ class Recorder:
         if shard is None:
             return [key for key, _ in self.calls]
         return [key.split("/", 1)[1] for key, _ in self.calls if key.startswith(f"{shard}/")]
-
-
-def busy_fixture(seed: int, events: int) -> tuple[Any, Any]:
-    """tests/engine_cases/busy.sop's plan and a random busy fixture for it (livestores.timeline)."""
-    import datetime as dt
-
-    from livestores import timeline
-
-    import sopdsl
-    from sopdsl.dryrun.fixtures import Fixture
-    from sopdsl.plan import timeutil
-
-    source = Path(__file__).parent / "engine_cases" / "busy.sop"
-    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(source))))
-    tz = timeutil.zone(plan.declarations.timezone)
-    line = timeline(seed, events)
-
-    def at(moment: int) -> str:
-        return dt.datetime.fromtimestamp(moment, tz).isoformat()
-
-    fixture = Fixture.model_validate(
-        {
-            "start": at(line["start"]),
-            "end": at(line["end"]),
-            "seed": seed,
-            "groups": line["groups"],
-            "members": line["members"],
-            "events": [
-                {**{k: v for k, v in e.items() if k != "time"}, "at": at(e["time"])} for e in line["events"]
-            ],
-        }
-    )
-    return plan, fixture

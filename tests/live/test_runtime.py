@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livestores import KINDS, fixture_events, fixture_setup, read_fixture, store_url
+from livestores import KINDS, busy_fixture, fixture_events, fixture_setup, read_fixture, store_url
 from pydantic import BaseModel
 
 import sopdsl
@@ -285,31 +285,8 @@ def test_live_runtime_agrees_with_the_simulator_on_postgres(
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_live_runtime_agrees_with_the_simulator_whenever_it_ticks(seed: int) -> None:
     """Random busy timelines, with the live loop ticking at random moments between events."""
-    import datetime as dt
-
-    from livestores import timeline
-
-    from sopdsl.dryrun.fixtures import Fixture
-
-    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "busy.sop"))))
+    plan, fixture, line = busy_fixture(seed, 150)
     tz = timeutil.zone(plan.declarations.timezone)
-    line = timeline(seed, 150)
-
-    def at(moment: int) -> str:
-        return dt.datetime.fromtimestamp(moment, tz).isoformat()
-
-    fixture = Fixture.model_validate(
-        {
-            "start": at(line["start"]),
-            "end": at(line["end"]),
-            "seed": seed,
-            "groups": line["groups"],
-            "members": line["members"],
-            "events": [
-                {k: v for k, v in {**e, "at": at(e["time"])}.items() if k != "time"} for e in line["events"]
-            ],
-        }
-    )
     expected = [a.to_json(tz) for a in simulate(plan, fixture).actions]
     assert len(expected) > 100
 

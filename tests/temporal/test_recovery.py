@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from livestores import fixture_events
-from temporalserver import Recorder, busy_fixture
+from livestores import busy_fixture, fixture_events
+from temporalserver import Recorder
 
 from sopdsl.dryrun.simulate import simulate, to_epoch
 from sopdsl.plan import timeutil
@@ -51,7 +51,7 @@ def test_a_worker_killed_mid_timeline_loses_nothing_and_repeats_only_keyed_actio
     from sopdsl.temporal.client import ShardClient
     from sopdsl.temporal.shapes import SIGNALLED, Retry
 
-    plan, fixture = busy_fixture(7, 240)
+    plan, fixture, _ = busy_fixture(7, 240)
     zone = plan.declarations.timezone
     tz = timeutil.zone(zone)
     expected = [a.to_json(tz) for a in simulate(plan, fixture).actions if a.status == "done"]
@@ -106,7 +106,7 @@ def test_two_workers_share_the_shards(temporal_server: str) -> None:
     from sopdsl.temporal.shapes import SIGNALLED
     from sopdsl.temporal.worker import make_worker
 
-    plan, fixture = busy_fixture(3, 120)
+    plan, fixture, _ = busy_fixture(3, 120)
     zone = plan.declarations.timezone
     expected = [a.key for a in simulate(plan, fixture).actions if a.status == "done"]
     recorders = [Recorder(), Recorder()]
