@@ -7,6 +7,9 @@ they survive restarts and replay exactly; tasks read from the engine (the flows 
 `assign … within … else`) and finished with a `task_done` event, so a task not done by its
 deadline takes its `else` branch as the engine decides. Claims (who is on a task) are the
 service's own, kept in the store's task table (`store_tasks.py`), so a restart forgets none.
+What is shown of the engine (`admin_views.py`) is asked of `runtime.look`, so a shard run by
+Temporal (`sopdsl run --engine temporal://...`) answers the same from its workflow; the task
+inbox, which needs the store, answers 501 there, saying why.
 """
 
 from __future__ import annotations
@@ -20,9 +23,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sopdsl.engine.engine import Engine
-from sopdsl.engine.state import WaitTask
-from sopdsl.engine.timers import Resume, Timeout
 from sopdsl.errors import SopdslError
 from sopdsl.live.bodies import BodyError
 from sopdsl.live.member_records import (
@@ -33,15 +33,22 @@ from sopdsl.live.member_records import (
     lines_of,
     member_from,
 )
-from sopdsl.plan import timeutil
 
 if TYPE_CHECKING:
     from sopdsl.live.service import Service
 
+# Why the task inbox is refused (501) when the shard runs on Temporal: what it shows beyond the
+# engine's open tasks lives in the service's store, which that mode has none of.
+NO_STORE = (
+    "the task inbox keeps its claims, done marks and task messages in the service's store "
+    "(sopdsl run --store), and a Temporal shard keeps its engine in the workflow, with no store; "
+    "route `task` and `escalate` actions to an executor (a webhook, WeCom) to work them there"
+)
 IMPORT_BATCH = 500  # members stored per transaction while an import streams in
 IMPORT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 
 _OBJ = {"application/json": {"schema": {"type": "object"}}}
+_NO_STORE = {"description": "the shard runs on Temporal (`--engine`): the task inbox needs a store"}
 PATHS: dict[str, Any] = {
     "/admin/groups/{group}": {
         "put": {
@@ -66,9 +73,24 @@ PATHS: dict[str, Any] = {
             "requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}}},
         }
     },
-    "/admin/tasks": {"get": {"summary": "Open tasks (`assign … within …`), with their deadline and claim"}},
-    "/admin/tasks/{key}/claim": {"post": {"summary": 'Claim a task: {"by": NAME}; 409 if another holds it'}},
-    "/admin/tasks/{key}/done": {"post": {"summary": "Mark a task done: its flow goes on with `then`"}},
+    "/admin/tasks": {
+        "get": {
+            "summary": "Open tasks (`assign … within …`), with their deadline and claim",
+            "responses": {"501": _NO_STORE},
+        }
+    },
+    "/admin/tasks/{key}/claim": {
+        "post": {
+            "summary": 'Claim a task: {"by": NAME}; 409 if another holds it',
+            "responses": {"501": _NO_STORE},
+        }
+    },
+    "/admin/tasks/{key}/done": {
+        "post": {
+            "summary": "Mark a task done: its flow goes on with `then`",
+            "responses": {"501": _NO_STORE},
+        }
+    },
 }
 
 
@@ -95,11 +117,11 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             await run_in_threadpool(runtime.register, [record])
         except RecordError as exc:
             return problem(HTTPStatus.BAD_REQUEST, f"group '{group_id}': {exc}", exc.field)
-        return answer({"group": await run_in_threadpool(runtime.read, lambda e: _group(e, group_id))})
+        return answer({"group": await run_in_threadpool(runtime.look, "group", group_id)})
 
     async def get_group(request: Request) -> Response:
         group_id = request.path_params["group"]
-        found = await run_in_threadpool(runtime.read, lambda e: _group(e, group_id))
+        found = await run_in_threadpool(runtime.look, "group", group_id)
         if found is None:
             return problem(HTTPStatus.NOT_FOUND, f"no group '{group_id}'")
         return answer({"group": found})
@@ -113,11 +135,11 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}", exc.field)
         except SopdslError as exc:
             return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}")
-        return answer(await run_in_threadpool(runtime.read, lambda e: _member(e, member_id)))
+        return answer(await run_in_threadpool(runtime.look, "member", member_id))
 
     async def get_member(request: Request) -> Response:
         member_id = request.path_params["member"]
-        found = await run_in_threadpool(runtime.read, lambda e: _member(e, member_id))
+        found = await run_in_threadpool(runtime.look, "member", member_id)
         if found is None:
             return problem(HTTPStatus.NOT_FOUND, f"no member '{member_id}'")
         return answer(found)
@@ -157,13 +179,27 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
 
     async def inbox() -> list[dict[str, Any]]:
         return await run_in_threadpool(
-            inbox_tasks, await run_in_threadpool(runtime.read, _tasks), runtime.store, runtime.shard
+            inbox_tasks, await run_in_threadpool(runtime.look, "tasks", ""), runtime.store, runtime.shard
+        )
+
+    def without_store(endpoint: str) -> Response | None:
+        """501 for an endpoint that needs the service's store when the runtime has none (Temporal)."""
+        if getattr(runtime, "store", None) is not None:
+            return None
+        service.counters.refuse(HTTPStatus.NOT_IMPLEMENTED)
+        return answer(
+            {"error": f"{endpoint} is not available with the Temporal backend: {NO_STORE}", "field": None},
+            HTTPStatus.NOT_IMPLEMENTED,
         )
 
     async def list_tasks(request: Request) -> Response:
+        if (refused := without_store("GET /admin/tasks")) is not None:
+            return refused
         return answer({"tasks": await inbox()})
 
     async def claim(request: Request) -> Response:
+        if (refused := without_store("POST /admin/tasks/{key}/claim")) is not None:
+            return refused
         key = request.path_params["key"]
         body = await json_body(request)
         who = body.get("by") if isinstance(body, dict) else None
@@ -179,6 +215,8 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         return answer({"key": key, "claimed_by": who})
 
     async def done(request: Request) -> Response:
+        if (refused := without_store("POST /admin/tasks/{key}/done")) is not None:
+            return refused
         key = request.path_params["key"]
         task = next((t for t in await inbox() if t["key"] == key), None)
         if task is None:
@@ -208,97 +246,13 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
     ]
 
 
-def _when(engine: Engine, epoch: int | None) -> str | None:
-    return None if epoch is None else timeutil.aware(epoch, engine.zone).isoformat()
-
-
-def _group(engine: Engine, group_id: str) -> dict[str, Any] | None:
-    group = engine.groups.get(group_id)
-    if group is None:
-        return None
-    return {
-        "id": group.id,
-        "name": group.name,
-        "tags": sorted(group.tags),
-        "timezone": str(group.zone.key),
-        "operator": group.operator,
-        "owner": group.owner,
-        "members": len(group.members),
-    }
-
-
-def _member(engine: Engine, member_id: str) -> dict[str, Any] | None:
-    """A member's state, the flows they are in (and what each waits for), and their pending timers."""
-    member = engine.members.get(member_id)
-    if member is None:
-        return None
-    flows = [f for f in engine.flows.values() if f.member == member_id]
-    live = {(f.id, f.token) for f in flows}
-    timers = []
-    for entry in sorted(engine.heap):
-        due, playbook, who, group, _seq, timer = entry
-        waited = isinstance(timer, Resume | Timeout)
-        if who != member_id or (waited and (timer.flow, timer.token) not in live):
-            continue  # another member's, or a wait already over (its timer is dropped when due)
-        timers.append(
-            {
-                "due": _when(engine, due),
-                "timer": timer.KIND.name.lower(),
-                "playbook": engine.compiled[playbook].playbook.name,
-                "group": group or None,
-            }
-        )
-    return {
-        "member": {
-            "id": member.id,
-            "name": member.name,
-            "nickname": member.nickname,
-            "tags": sorted(member.tags),
-            "attributes": member.attributes,
-            "counters": member.counters,
-            "groups": sorted(member.groups),
-            "joined_at": _when(engine, member.joined_at),
-            "last_message_at": _when(engine, member.last_message_at),
-            "channel": member.channel,
-            "referrer": member.referrer,
-            "owner": member.owner,
-        },
-        "flows": [
-            {
-                "playbook": engine.compiled[f.playbook].playbook.name,
-                "group": f.group,
-                "started": _when(engine, f.started),
-                "waiting": type(f.waiting).__name__ if f.waiting is not None else None,
-            }
-            for f in sorted(flows, key=lambda f: f.id)
-        ],
-        "timers": timers,
-    }
-
-
-def _tasks(engine: Engine) -> list[dict[str, Any]]:
-    """The open tasks: flows waiting in an `assign`, with the deadline of their `within`."""
-    deadlines = {(e[5].flow, e[5].token): e[0] for e in engine.heap if isinstance(e[5], Timeout)}
-    return [
-        {
-            "key": flow.waiting.key,
-            "playbook": engine.compiled[flow.playbook].playbook.name,
-            "member": flow.member,
-            "group": flow.group,
-            "deadline": _when(engine, deadlines.get((flow.id, flow.token))),
-        }
-        for flow in sorted(engine.flows.values(), key=lambda f: f.id)
-        if isinstance(flow.waiting, WaitTask)
-    ]
-
-
 # What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
 # staff are asked to send, its attachments.
 _SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments", "instead_of", "because")
 
 
 def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> list[dict[str, Any]]:
-    """The inbox: the open tasks (as `_tasks` reads them from the engine), then the tasks no flow
+    """The inbox: the open tasks (as `admin_views.open_tasks` reads them from the engine), then the tasks no flow
     waits on (a step the platform cannot perform, `instead_of`; an escalation) not yet marked
     done, each with its message, its escalation and its claim."""
     rows = {

@@ -6,6 +6,8 @@ workflow (`client.ShardClient`), and, in the same process, a worker that runs sh
 and calls the executors. The service's threads call in; the Temporal client and the worker live
 on one asyncio loop in a thread of their own. Actions are decided in the workflow, so an HTTP
 answer lists none (`queued` stays empty) and duplicates are counted by the shard (`/metrics`).
+The admin API's views of the engine (`look`) are the workflow's `look` update; there is no store,
+so what needs one (the task inbox, `/report`) answers 501 (`store` is None).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class TemporalFront:
             self.worker = self._call(build())
             self._running = asyncio.run_coroutine_threadsafe(self.worker.run(), self._loop)
         self.closed = False
+        self.store = None  # no store: the engine's state lives in the workflow's history
 
     def _call(self, job: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(job, self._loop).result(timeout)
@@ -128,6 +131,11 @@ class TemporalFront:
     def missing_executors(self) -> list[str]:
         """Action kinds the plan can emit that no executor handles."""
         return missing_executors(self.plan, self.executors)
+
+    def look(self, view: str, argument: str) -> Any:
+        """A view of the shard's engine by name (`admin_views.VIEWS`), asked of its workflow once
+        the entries sent so far are applied (so a `PUT` is read back as applied)."""
+        return self._call(self.client.look(view, argument))
 
     def read(self, look: Any) -> Any:
         """Not here: the engine lives in the shard's workflow (its counters: the `status` query)."""

@@ -20,6 +20,7 @@ BATCH_MAX = 100  # actions per batch: a batch runs its executors one after anoth
 ENTRIES = "entries"  # the signal that carries journal entries (events, groups, members, plans, time)
 FLUSH = "flush"  # the update that answers once everything received is applied and executed
 STATUS = "status"  # the query of a shard's counters
+LOOK = "look"  # the update that answers a view of the engine (the admin API's) once the inbox is applied
 TASK_QUEUE = "sopdsl"
 
 WALL, SIGNALLED = "wall", "signalled"  # whose clock drives the engine: Temporal's, or `advance` entries

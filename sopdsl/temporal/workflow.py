@@ -4,7 +4,7 @@ Input: the shard's settings (`ShardInput`) and the engine's compressed snapshot 
 first run); then `entries` signals (events, groups, members, plan changes and, on a signalled
 clock, the passing of time), each entry taken once by its id. Output: one activity per action
 to go out, carrying the action's idempotency key (at least once, keyed; one member's actions in
-the order decided), and a `status` query. On the wall clock the workflow sleeps on a durable
+the order decided), a `status` query, and a `look` update (the admin API's views of the engine). On the wall clock the workflow sleeps on a durable
 timer until the engine's next due timer. The engine is deterministic and reads no clock, so a
 replay of the workflow's history rebuilds it exactly; sopdsl's modules are passed through the
 sandbox (imported once per process, not per workflow run) because they keep no state that one
@@ -25,6 +25,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     # `import a.b as b`, not `from a import b`: the sandbox passes a module through when it is
     # named whole; `from sopdsl.temporal import entries` would import a fresh copy per run.
+    import sopdsl.live.admin_views as admin_views
     import sopdsl.temporal.entries as entries
     from sopdsl.engine.actions import Action
     from sopdsl.engine.engine import Engine
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         BATCH_MAX,
         ENTRIES,
         FLUSH,
+        LOOK,
         STATUS,
         WALL,
         WORKFLOW,
@@ -93,6 +95,21 @@ class ShardWorkflow:
         `settled` is false when a continue-as-new came first (ask again)."""
         await workflow.wait_condition(lambda: self.continuing or (not self.inbox and not self.outbox))
         return {**self.status(), "settled": not self.continuing}
+
+    @workflow.update(name=LOOK)
+    async def look(self, view: str, argument: str) -> dict[str, Any]:
+        """A view of the engine (`admin_views.VIEWS`, as the admin API shows it) once every entry
+        received is applied; `settled` is false when a continue-as-new came first (ask again)."""
+        await workflow.wait_condition(lambda: self.continuing or not self.inbox)
+        if self.continuing:
+            return {"settled": False}
+        return {"settled": True, "found": admin_views.look(self.engine, view, argument)}
+
+    @look.validator
+    def _known_view(self, view: str, argument: str) -> None:
+        # Refused before it is written to the history.
+        if view not in admin_views.VIEWS:
+            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}")
 
     @workflow.query(name=STATUS)
     def status(self) -> dict[str, Any]:
