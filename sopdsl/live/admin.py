@@ -7,9 +7,9 @@ they survive restarts and replay exactly; tasks read from the engine (the flows 
 `assign … within … else`) and finished with a `task_done` event, so a task not done by its
 deadline takes its `else` branch as the engine decides. Claims (who is on a task) are the
 service's own, kept in the store's task table (`store_tasks.py`), so a restart forgets none.
-What is shown of the engine (`admin_views.py`) is asked of `runtime.look`, so a shard run by
-Temporal (`sopdsl run --engine temporal://...`) answers the same from its workflow; the task
-inbox, which needs the store, answers 501 there, saying why.
+What is shown of the engine (`admin_views.py`) is asked of `runtime.look`, and the inbox of its
+`TaskInbox` (the store's, `StoreInbox`, or the runtime's own `task_inbox`), so a shard run by
+Temporal (`sopdsl run --engine temporal://...`) answers the same from its workflow.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sopdsl.errors import SopdslError
+from sopdsl.live.admin_views import STAFF_KINDS, TaskInbox, inbox_tasks
 from sopdsl.live.bodies import BodyError
 from sopdsl.live.member_records import (
     CsvMembers,
@@ -37,18 +38,10 @@ from sopdsl.live.member_records import (
 if TYPE_CHECKING:
     from sopdsl.live.service import Service
 
-# Why the task inbox is refused (501) when the shard runs on Temporal: what it shows beyond the
-# engine's open tasks lives in the service's store, which that mode has none of.
-NO_STORE = (
-    "the task inbox keeps its claims, done marks and task messages in the service's store "
-    "(sopdsl run --store), and a Temporal shard keeps its engine in the workflow, with no store; "
-    "route `task` and `escalate` actions to an executor (a webhook, WeCom) to work them there"
-)
 IMPORT_BATCH = 500  # members stored per transaction while an import streams in
 IMPORT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 
 _OBJ = {"application/json": {"schema": {"type": "object"}}}
-_NO_STORE = {"description": "the shard runs on Temporal (`--engine`): the task inbox needs a store"}
 PATHS: dict[str, Any] = {
     "/admin/groups/{group}": {
         "put": {
@@ -73,24 +66,9 @@ PATHS: dict[str, Any] = {
             "requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}}},
         }
     },
-    "/admin/tasks": {
-        "get": {
-            "summary": "Open tasks (`assign … within …`), with their deadline and claim",
-            "responses": {"501": _NO_STORE},
-        }
-    },
-    "/admin/tasks/{key}/claim": {
-        "post": {
-            "summary": 'Claim a task: {"by": NAME}; 409 if another holds it',
-            "responses": {"501": _NO_STORE},
-        }
-    },
-    "/admin/tasks/{key}/done": {
-        "post": {
-            "summary": "Mark a task done: its flow goes on with `then`",
-            "responses": {"501": _NO_STORE},
-        }
-    },
+    "/admin/tasks": {"get": {"summary": "Open tasks (`assign … within …`), with their deadline and claim"}},
+    "/admin/tasks/{key}/claim": {"post": {"summary": 'Claim a task: {"by": NAME}; 409 if another holds it'}},
+    "/admin/tasks/{key}/done": {"post": {"summary": "Mark a task done: its flow goes on with `then`"}},
 }
 
 
@@ -177,29 +155,16 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             service.counters.refuse(status)
         return answer({"imported": imported, "failed": failed}, status)
 
-    async def inbox() -> list[dict[str, Any]]:
-        return await run_in_threadpool(
-            inbox_tasks, await run_in_threadpool(runtime.look, "tasks", ""), runtime.store, runtime.shard
-        )
+    # The in-process runtime's inbox is its store's; a Temporal shard's, its workflow's.
+    tasks: TaskInbox = getattr(runtime, "task_inbox", None) or StoreInbox(runtime)
 
-    def without_store(endpoint: str) -> Response | None:
-        """501 for an endpoint that needs the service's store when the runtime has none (Temporal)."""
-        if getattr(runtime, "store", None) is not None:
-            return None
-        service.counters.refuse(HTTPStatus.NOT_IMPLEMENTED)
-        return answer(
-            {"error": f"{endpoint} is not available with the Temporal backend: {NO_STORE}", "field": None},
-            HTTPStatus.NOT_IMPLEMENTED,
-        )
+    async def inbox() -> list[dict[str, Any]]:
+        return await run_in_threadpool(tasks.tasks)
 
     async def list_tasks(request: Request) -> Response:
-        if (refused := without_store("GET /admin/tasks")) is not None:
-            return refused
         return answer({"tasks": await inbox()})
 
     async def claim(request: Request) -> Response:
-        if (refused := without_store("POST /admin/tasks/{key}/claim")) is not None:
-            return refused
         key = request.path_params["key"]
         body = await json_body(request)
         who = body.get("by") if isinstance(body, dict) else None
@@ -209,14 +174,12 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
-        holder = await run_in_threadpool(runtime.store.claim_task, runtime.shard, key, who)
+        holder = await run_in_threadpool(tasks.claim, key, who)
         if holder != who:
             return problem(HTTPStatus.CONFLICT, f"task '{key}' is claimed by {holder}")
         return answer({"key": key, "claimed_by": who})
 
     async def done(request: Request) -> Response:
-        if (refused := without_store("POST /admin/tasks/{key}/done")) is not None:
-            return refused
         key = request.path_params["key"]
         task = next((t for t in await inbox() if t["key"] == key), None)
         if task is None:
@@ -225,13 +188,13 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             )
         if task["status"] == "escalated" or task.get("instead_of"):
             # No flow waits on it (it went on at the deadline, or never waited): done is staff's
-            # word, kept in the store.
-            await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
+            # word, kept with the claims.
+            await run_in_threadpool(tasks.finish, key)
             return answer({"key": key, "status": "done"})
         status, body = await run_in_threadpool(
             service.submit, {"kind": "task_done", "data": {"task": key}, "id": f"task_done:{key}"}
         )
-        await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
+        await run_in_threadpool(tasks.finish, key)
         return answer({"key": key, **body}, status)
 
     return [
@@ -246,42 +209,24 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
     ]
 
 
-# What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
-# staff are asked to send, its attachments.
-_SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments", "instead_of", "because")
+class StoreInbox:
+    """The task inbox of an in-process runtime: task actions from its store's outbox, claims and
+    done marks in its store's task table (`store_tasks.py`)."""
 
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
 
-def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> list[dict[str, Any]]:
-    """The inbox: the open tasks (as `admin_views.open_tasks` reads them from the engine), then the tasks no flow
-    waits on (a step the platform cannot perform, `instead_of`; an escalation) not yet marked
-    done, each with its message, its escalation and its claim."""
-    rows = {
-        (row.kind, row.key): row.action for row in store.outbox(shard) if row.kind in ("task", "escalate")
-    }
-    marks = store.task_marks(shard)
-    tasks = []
-    for task in open_tasks:
-        detail = rows.get(("task", task["key"]), {}).get("detail", {})
-        tasks.append(task | {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None})
-    for (kind, row_key), action in rows.items():
-        detail = action.get("detail", {})
-        escalated = kind == "escalate"
-        key = str(detail.get("task")) if escalated else row_key
-        if not (escalated or detail.get("instead_of")) or (key in marks and marks[key].done):
-            continue
-        tasks.append(
-            {
-                "key": key,
-                "playbook": action.get("playbook"),
-                "member": action.get("member"),
-                "group": action.get("group"),
-                "deadline": detail.get("due"),
-                **{k: detail.get(k) for k in _SHOWN},
-                "assignee": detail.get("undone_by") if escalated else detail.get("assignee"),
-                "status": "escalated" if escalated else "open",
-                "escalated_to": detail.get("assignee") if escalated else None,
-            }
-        )
-    for task in tasks:
-        task["claimed_by"] = marks[task["key"]].claimed_by if task["key"] in marks else None
-    return tasks
+    def tasks(self) -> list[dict[str, Any]]:
+        """The inbox, as `admin_views.inbox_tasks` makes it."""
+        store, shard = self.runtime.store, self.runtime.shard
+        rows = {(r.kind, r.key): r.action for r in store.outbox(shard) if r.kind in STAFF_KINDS}
+        marks = {k: {"claimed_by": m.claimed_by, "done": m.done} for k, m in store.task_marks(shard).items()}
+        return inbox_tasks(self.runtime.look("tasks", ""), rows, marks)
+
+    def claim(self, key: str, who: str) -> str:
+        """Claim a task for `who` unless someone holds it; who holds it now."""
+        return str(self.runtime.store.claim_task(self.runtime.shard, key, who))
+
+    def finish(self, key: str) -> None:
+        """Mark a task done."""
+        self.runtime.store.finish_task(self.runtime.shard, key)

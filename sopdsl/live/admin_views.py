@@ -1,15 +1,16 @@
-"""What the admin API shows of an engine: a group, a member's live state, the open tasks.
+"""What the admin API shows of an engine: a group, a member's live state, the task inbox.
 
 Input: an `Engine` (the live runtime's, or the one inside a shard's Temporal workflow) and the
-name of a view with its argument. Output: plain JSON values. Imported by the admin API
-(`admin.py`) and by the Temporal workflow (its `look` update), so it imports nothing from the
-web stack: both modes answer from the same reading of the engine.
+name of a view with its argument; for the inbox, the task actions decided and staff's marks
+(claims, done). Output: plain JSON values. Imported by the admin API (`admin.py`) and by the
+Temporal workflow (its `look` and `tasks` updates), so it imports nothing from the web stack:
+both modes answer from the same reading of the engine and the same inbox rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.state import WaitTask
@@ -100,6 +101,75 @@ def open_tasks(engine: Engine, _: str = "") -> list[dict[str, Any]]:
         for flow in sorted(engine.flows.values(), key=lambda f: f.id)
         if isinstance(flow.waiting, WaitTask)
     ]
+
+
+STAFF_KINDS = ("task", "escalate")  # the action kinds the task inbox shows
+
+# What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
+# staff are asked to send, its attachments.
+_SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments", "instead_of", "because")
+
+Rows = Mapping[tuple[str, str], Mapping[str, Any]]  # (kind, key) -> the task action, in order decided
+Marks = Mapping[str, Mapping[str, Any]]  # task key -> {"claimed_by": NAME | None, "done": bool}
+
+
+class TaskInbox(Protocol):
+    """Where the admin API reads and marks staff tasks (a store's, or a Temporal shard's)."""
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """The inbox, as `inbox_tasks` makes it."""
+        ...
+
+    def claim(self, key: str, who: str) -> str:
+        """Claim a task for `who` unless someone holds it; who holds it now."""
+        ...
+
+    def finish(self, key: str) -> None:
+        """Mark a task done."""
+        ...
+
+
+def inbox_tasks(open_list: list[dict[str, Any]], rows: Rows, marks: Marks) -> list[dict[str, Any]]:
+    """The inbox: the open tasks (as `open_tasks` reads them from the engine), then the tasks no
+    flow waits on (a step the platform cannot perform, `instead_of`; an escalation) not yet
+    marked done, each with its message, its escalation and its claim."""
+    tasks = []
+    for task in open_list:
+        detail = rows.get(("task", task["key"]), {}).get("detail", {})
+        tasks.append(task | {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None})
+    for (kind, row_key), action in rows.items():
+        detail = action.get("detail", {})
+        escalated = kind == "escalate"
+        key = str(detail.get("task")) if escalated else row_key
+        if not (escalated or detail.get("instead_of")) or marks.get(key, {}).get("done"):
+            continue
+        tasks.append(
+            {
+                "key": key,
+                "playbook": action.get("playbook"),
+                "member": action.get("member"),
+                "group": action.get("group"),
+                "deadline": detail.get("due"),
+                **{k: detail.get(k) for k in _SHOWN},
+                "assignee": detail.get("undone_by") if escalated else detail.get("assignee"),
+                "status": "escalated" if escalated else "open",
+                "escalated_to": detail.get("assignee") if escalated else None,
+            }
+        )
+    for task in tasks:
+        task["claimed_by"] = marks.get(task["key"], {}).get("claimed_by")
+    return tasks
+
+
+def still_shown(key: str, action: Mapping[str, Any], open_keys: set[str], marks: Marks) -> bool:
+    """Whether a task action can still be in the inbox: its task open in the engine, or (no flow
+    waiting on it) not yet marked done. What keeps the rows a Temporal shard carries bounded."""
+    detail = action.get("detail", {})
+    if action.get("kind") == "escalate":
+        return not marks.get(str(detail.get("task")), {}).get("done")
+    if detail.get("instead_of"):
+        return not marks.get(key, {}).get("done")
+    return key in open_keys
 
 
 # The views by name, as `Runtime.look` and the Temporal workflow's `look` update take them.

@@ -37,8 +37,10 @@ with workflow.unsafe.imports_passed_through():
         BATCH_MAX,
         ENTRIES,
         FLUSH,
+        INBOX,
         LOOK,
         STATUS,
+        TASKS,
         WALL,
         WORKFLOW,
         ActionCall,
@@ -67,6 +69,8 @@ class ShardWorkflow:
         self.totals = dict(state.totals)
         self.totals["runs"] = self.totals.get("runs", 0) + 1
         self.parked = list(state.parked)
+        self.task_rows = dict(state.task_rows)  # task and escalate actions the inbox may show
+        self.task_marks = dict(state.task_marks)  # staff's claims and done marks, by task key
         self.outbox: dict[str, ActionCall] = {}  # decided, not yet executed, in order decided
         self.chains: dict[str, asyncio.Task[None]] = {}  # the latest call of each member (or group)
         self.decided: list[Action] = []
@@ -103,13 +107,34 @@ class ShardWorkflow:
         await workflow.wait_condition(lambda: self.continuing or not self.inbox)
         if self.continuing:
             return {"settled": False}
+        if view == INBOX:
+            rows = {(r["kind"], key): r for key, r in self.task_rows.items()}
+            found = admin_views.inbox_tasks(admin_views.open_tasks(self.engine), rows, self.task_marks)
+            return {"settled": True, "found": found}
         return {"settled": True, "found": admin_views.look(self.engine, view, argument)}
 
     @look.validator
     def _known_view(self, view: str, argument: str) -> None:
         # Refused before it is written to the history.
-        if view not in admin_views.VIEWS:
-            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}")
+        if view not in admin_views.VIEWS and view != INBOX:
+            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}")
+
+    @workflow.update(name=TASKS)
+    def mark_task(self, op: str, key: str, who: str) -> str:
+        """Claim a staff task for `who` unless someone holds it (`claim`: who holds it now), or
+        mark it done (`finish`); kept in the workflow's state, so in its history."""
+        mark = self.task_marks.setdefault(key, {"claimed_by": None, "done": False})
+        if op == "finish":
+            mark["done"] = True
+            return ""
+        if mark["claimed_by"] is None:
+            mark["claimed_by"] = who
+        return str(mark["claimed_by"])
+
+    @mark_task.validator
+    def _known_mark(self, op: str, key: str, who: str) -> None:
+        if op not in ("claim", "finish"):
+            raise ValueError(f"no task operation '{op}'; claim or finish")
 
     @workflow.query(name=STATUS)
     def status(self) -> dict[str, Any]:
@@ -242,6 +267,8 @@ class ShardWorkflow:
                 self._count("failed" if action.status == "failed" else "skipped")
                 continue
             fields = {name: getattr(action, name) for name in _ACTION_FIELDS}
+            if action.kind in admin_views.STAFF_KINDS:
+                self.task_rows[action.key] = fields | {"detail": dict(action.detail)}
             key = executor_key(self.state.shard, action.key)
             calls.append(
                 ActionCall(
@@ -358,4 +385,17 @@ class ShardWorkflow:
             outbox=list(self.outbox.values()),
             totals=self.totals,
             parked=self.parked[-_PARKED_KEPT:],
+            **self._inbox_kept(),
         )
+
+    def _inbox_kept(self) -> dict[str, Any]:
+        """The task rows the inbox may still show, and the marks they (or open tasks) need."""
+        open_keys = {t["key"] for t in admin_views.open_tasks(self.engine)}
+        rows = {
+            key: row
+            for key, row in self.task_rows.items()
+            if admin_views.still_shown(key, row, open_keys, self.task_marks)
+        }
+        needed = open_keys | set(rows) | {str(r["detail"].get("task")) for r in rows.values()}
+        marks = {key: mark for key, mark in self.task_marks.items() if key in needed}
+        return {"task_rows": rows, "task_marks": marks}
