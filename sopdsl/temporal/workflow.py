@@ -4,8 +4,10 @@ Input: the shard's settings (`ShardInput`) and the engine's compressed snapshot 
 first run); then `entries` signals (events, groups, members, plan changes and, on a signalled
 clock, the passing of time), each entry taken once by its id. Output: one activity per action
 to go out, carrying the action's idempotency key (at least once, keyed; one member's actions in
-the order decided), a `status` query, and a `look` update (the admin API's views of the engine). On the wall clock the workflow sleeps on a durable
-timer until the engine's next due timer. The engine is deterministic and reads no clock, so a
+the order decided), a `status` query, a `look` update (the admin API's views of the engine and
+its task inbox) and a `tasks` update (staff's claims and done marks, kept in the workflow's state
+beside the task actions it decided). On the wall clock the workflow sleeps on a durable timer
+until the engine's next due timer. The engine is deterministic and reads no clock, so a
 replay of the workflow's history rebuilds it exactly; sopdsl's modules are passed through the
 sandbox (imported once per process, not per workflow run) because they keep no state that one
 workflow could leak to another: their caches are keyed by plan hash.
@@ -115,9 +117,12 @@ class ShardWorkflow:
 
     @look.validator
     def _known_view(self, view: str, argument: str) -> None:
-        # Refused before it is written to the history.
+        # Refused before it is written to the history: an unknown view, and any view while the
+        # run hands over (the client asks the next run), so that asking again adds no history.
         if view not in admin_views.VIEWS and view != INBOX:
             raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}")
+        if self.continuing:
+            raise ValueError("the shard is continuing as new: ask again")
 
     @workflow.update(name=TASKS)
     def mark_task(self, op: str, key: str, who: str) -> str:
