@@ -65,6 +65,7 @@ class MockWeCom:
     groups: dict[str, str] = field(default_factory=dict)  # chat id -> owner
     tag_ids: set[str] = field(default_factory=set)
     welcome_codes: set[str] = field(default_factory=set)
+    users: set[str] | None = None  # the app's visible staff userids (None: any userid is one)
     fail_next: dict[str, list[int]] = field(default_factory=dict)  # path -> errcodes to answer first
     calls: list[tuple[str, Any]] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
@@ -225,7 +226,11 @@ class MockWeCom:
     def _message_send(self, body: dict[str, Any], query: Any) -> dict[str, Any]:
         if not body.get("touser") or not body.get("agentid"):
             return error(40058)
-        return {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": f"msg{next(self._numbers)}"}
+        # As documented: the send goes ahead, the receivers it cannot reach named in `invaliduser`.
+        given = str(body["touser"]).split("|")
+        invalid = [u for u in given if self.users is not None and u not in self.users]
+        answer = {"errcode": 0, "errmsg": "ok", "invaliduser": "|".join(invalid)}
+        return answer | {"msgid": f"msg{next(self._numbers)}"}
 
 
 def _media_part(content_type: str, raw: bytes) -> bytes:

@@ -10,7 +10,15 @@ from sopdsl.checker.context import Context, loc, where
 from sopdsl.checker.platform import check_platform
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
-from sopdsl.vocabulary import BUILTIN_COUNTERS, MEMBER_FIELDS, TYPES
+from sopdsl.vocabulary import (
+    BUILTIN_COUNTERS,
+    CAP_NOUNS,
+    CAP_PERIODS,
+    CAP_SUBJECTS,
+    MEMBER_FIELDS,
+    OVERFLOW,
+    TYPES,
+)
 
 if TYPE_CHECKING:
     from sopdsl.source import Span
@@ -19,16 +27,6 @@ if TYPE_CHECKING:
 SCREEN_CHARACTERS = 600
 SCREEN_LINES = 24
 
-_CAP_NOUNS = {
-    "send": model.CapNoun.SEND,
-    "sends": model.CapNoun.SEND,
-    "kick": model.CapNoun.KICK,
-    "kicks": model.CapNoun.KICK,
-    "coupon": model.CapNoun.COUPON,
-    "coupons": model.CapNoun.COUPON,
-    "invite": model.CapNoun.INVITE,
-    "invites": model.CapNoun.INVITE,
-}
 # Type words from other languages and spreadsheets, and what they are called here.
 _TYPE_SYNONYMS = {
     "int": "number",
@@ -45,9 +43,6 @@ _TYPE_SYNONYMS = {
     "time": "date",
     "timestamp": "date",
 }
-_CAP_SUBJECTS = {"member": model.CapSubject.MEMBER, "group": model.CapSubject.GROUP}
-_CAP_PERIODS = {p.value: p for p in model.CapPeriod}
-_OVERFLOW = {o.value: o for o in model.Overflow}
 
 
 def value_type(ctx: Context, name: nodes.Name) -> model.ValueType | None:
@@ -375,28 +370,28 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
 
 def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
     ok = True
-    noun = _CAP_NOUNS.get(rule.noun.text)
+    noun = CAP_NOUNS.get(rule.noun.text)
     if noun is None:
         ctx.error(
             "SOP501",
             f"cannot cap '{rule.noun.text}'",
             rule.noun.span,
-            did_you_mean(rule.noun.text, _CAP_NOUNS) or "caps count sends, kicks, coupons or invites",
+            did_you_mean(rule.noun.text, CAP_NOUNS) or "caps count sends, kicks, coupons or invites",
         )
         ok = False
     subject = model.CapSubject.ALL
     period: model.CapPeriod | None = None
     for word in rule.per:
-        if word.text in _CAP_SUBJECTS and subject is model.CapSubject.ALL:
-            subject = _CAP_SUBJECTS[word.text]
-        elif word.text in _CAP_PERIODS and period is None:
-            period = _CAP_PERIODS[word.text]
+        if word.text in CAP_SUBJECTS and subject is model.CapSubject.ALL:
+            subject = CAP_SUBJECTS[word.text]
+        elif word.text in CAP_PERIODS and period is None:
+            period = CAP_PERIODS[word.text]
         else:
             ctx.error(
                 "SOP501",
                 f"unexpected 'per {word.text}'",
                 word.span,
-                did_you_mean(word.text, [*_CAP_SUBJECTS, *_CAP_PERIODS])
+                did_you_mean(word.text, [*CAP_SUBJECTS, *CAP_PERIODS])
                 or "write per member|group and per day|week|month",
             )
             ok = False
@@ -408,7 +403,7 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
         ok = False
     overflow = model.Overflow.DEFER
     if rule.overflow is not None:
-        found = _OVERFLOW.get(rule.overflow.text)
+        found = OVERFLOW.get(rule.overflow.text)
         if found is None:
             ctx.error(
                 "SOP112",

@@ -13,12 +13,7 @@ from sopdsl.checker import model, values
 from sopdsl.checker.context import Context, loc
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
-
-_PERIODS = {p.value: p for p in model.CapPeriod}
-_NOUNS = ("messages", "attachments")
-# What a platform may be unable to do for customer groups (WeCom: kick and dissolve).
-CANNOT = ("kick", "dissolve", "invite")
-TASKS = "tasks"  # in `counting`: the messages staff are asked to send in tasks (manual sends)
+from sopdsl.vocabulary import CANNOT, CAP_PERIODS, PLATFORM_NOUNS, TASKS
 
 
 def check_platform(
@@ -44,8 +39,8 @@ def check_platform(
             cannot.extend(_cannot(ctx, rule))
             continue
         noun = "messages" if rule.noun.text == "message" else rule.noun.text
-        if noun not in _NOUNS:
-            hint = did_you_mean(rule.noun.text, _NOUNS) or "a platform limits messages or attachments"
+        if noun not in PLATFORM_NOUNS:
+            hint = did_you_mean(rule.noun.text, PLATFORM_NOUNS) or "a platform limits messages or attachments"
             ctx.error("SOP503", f"the platform cannot limit '{rule.noun.text}'", rule.noun.span, hint)
             continue
         if noun in seen:
@@ -76,10 +71,10 @@ def _messages(ctx: Context, rule: nodes.PlatformLimit) -> model.Cap | None:
     """`at most N messages per member per PERIOD [counting CHANNEL, tasks]`: a member cap."""
     limit = values.whole(ctx, rule.limit, "the platform's message limit", minimum=1, code="SOP503")
     words = [w.text for w in rule.per]
-    period = _PERIODS.get(words[1]) if len(words) == 2 and words[0] == "member" else None
+    period = CAP_PERIODS.get(words[1]) if len(words) == 2 and words[0] == "member" else None
     if period is None:
-        wrong = next((w for w in rule.per if w.text not in ("member", *_PERIODS)), None)
-        hint = did_you_mean(wrong.text, ["member", *_PERIODS]) if wrong else None
+        wrong = next((w for w in rule.per if w.text not in ("member", *CAP_PERIODS)), None)
+        hint = did_you_mean(wrong.text, ["member", *CAP_PERIODS]) if wrong else None
         ctx.error(
             "SOP503",
             "the platform's message limit is per member and per day, week or month",

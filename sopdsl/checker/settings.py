@@ -10,6 +10,7 @@ from sopdsl.checker.context import Context
 from sopdsl.checker.declarations import scope
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
+from sopdsl.vocabulary import APPLY_TO, MISSED, ON_CHANGE
 
 
 def setting_word(item: nodes.PlaybookItem) -> str:
@@ -59,16 +60,15 @@ def check_setting(ctx: Context, item: nodes.OptionSetting, fields: dict[str, Any
             _choice(
                 ctx,
                 item.who,
-                {"new": False, "all": True},
+                APPLY_TO,
                 "apply_to_existing",
                 fields,
                 "apply to new|all members",
             )
         case nodes.MissedSetting():
             word = " ".join(n.text for n in item.words)
-            options = {"skip": model.Missed.SKIP, "run latest": model.Missed.RUN_LATEST}
-            if word in options:
-                fields["missed"] = options[word]
+            if word in MISSED:
+                fields["missed"] = MISSED[word]
             else:
                 ctx.error(
                     "SOP112",
@@ -77,8 +77,7 @@ def check_setting(ctx: Context, item: nodes.OptionSetting, fields: dict[str, Any
                     "write `missed skip` or `missed run latest`",
                 )
         case nodes.ChangeSetting():
-            options_change = {"finish": model.OnChange.FINISH, "migrate": model.OnChange.MIGRATE}
-            _choice(ctx, item.mode, options_change, "on_change", fields, "on change finish|migrate")
+            _choice(ctx, item.mode, ON_CHANGE, "on_change", fields, "on change finish|migrate")
         case nodes.ActiveSetting():
             start, end = values.datetime(ctx, item.start), values.datetime(ctx, item.end)
             if start is not None and end is not None and end <= start:

@@ -23,7 +23,7 @@ from sopdsl.checker.staff import left_to_staff, mentionable, task_message
 from sopdsl.checker.triggers import check_pattern, pattern_fields
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
-from sopdsl.vocabulary import BUILTIN_COUNTERS, MEMBER_FIELDS
+from sopdsl.vocabulary import BUILTIN_COUNTERS, CAP_PERIODS, MEMBER_FIELDS
 
 if TYPE_CHECKING:
     from sopdsl.checker.context import Context
@@ -284,19 +284,16 @@ def _set(ctx: Context, step: nodes.SetStep, flow: Flow, where: str) -> model.Ste
     return model.SetStep(root=step.attr.root.value, attribute=name, value=value, loc=where)
 
 
-_PERIODS = {p.value: p for p in model.CapPeriod}
-
-
 def _draw(ctx: Context, step: nodes.Draw, flow: Flow, where: str) -> model.Step | None:
     count = values.whole(ctx, step.count, "a number of winners", minimum=1)
     stock = values.whole(ctx, step.stock, "a draw's stock", minimum=1) if step.stock else None
-    period = _PERIODS.get(step.period.text) if step.period else None
+    period = CAP_PERIODS.get(step.period.text) if step.period else None
     if step.period is not None and period is None:
         ctx.error(
             "SOP112",
             f"unknown period '{step.period.text}'",
             step.period.span,
-            did_you_mean(step.period.text, _PERIODS) or "a draw's stock is per day, week or month",
+            did_you_mean(step.period.text, CAP_PERIODS) or "a draw's stock is per day, week or month",
         )
         return None
     if not flow.has_group:

@@ -7,6 +7,9 @@ they survive restarts and replay exactly; tasks read from the engine (the flows 
 `assign … within … else`) and finished with a `task_done` event, so a task not done by its
 deadline takes its `else` branch as the engine decides. Claims (who is on a task) are the
 service's own, kept in the store's task table (`store_tasks.py`), so a restart forgets none.
+What is shown of the engine (`admin_views.py`) is asked of `runtime.look`, and the inbox of its
+`TaskInbox` (the store's, `StoreInbox`, or the runtime's own `task_inbox`), so a shard run by
+Temporal (`sopdsl run --engine temporal://...`) answers the same from its workflow.
 """
 
 from __future__ import annotations
@@ -20,10 +23,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sopdsl.engine.engine import Engine
-from sopdsl.engine.state import WaitTask
-from sopdsl.engine.timers import Resume, Timeout
 from sopdsl.errors import SopdslError
+from sopdsl.live.admin_views import STAFF_KINDS, TaskInbox, inbox_tasks
 from sopdsl.live.bodies import BodyError
 from sopdsl.live.member_records import (
     CsvMembers,
@@ -33,7 +34,6 @@ from sopdsl.live.member_records import (
     lines_of,
     member_from,
 )
-from sopdsl.plan import timeutil
 
 if TYPE_CHECKING:
     from sopdsl.live.service import Service
@@ -95,11 +95,11 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             await run_in_threadpool(runtime.register, [record])
         except RecordError as exc:
             return problem(HTTPStatus.BAD_REQUEST, f"group '{group_id}': {exc}", exc.field)
-        return answer({"group": await run_in_threadpool(runtime.read, lambda e: _group(e, group_id))})
+        return answer({"group": await run_in_threadpool(runtime.look, "group", group_id)})
 
     async def get_group(request: Request) -> Response:
         group_id = request.path_params["group"]
-        found = await run_in_threadpool(runtime.read, lambda e: _group(e, group_id))
+        found = await run_in_threadpool(runtime.look, "group", group_id)
         if found is None:
             return problem(HTTPStatus.NOT_FOUND, f"no group '{group_id}'")
         return answer({"group": found})
@@ -113,11 +113,11 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}", exc.field)
         except SopdslError as exc:
             return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}")
-        return answer(await run_in_threadpool(runtime.read, lambda e: _member(e, member_id)))
+        return answer(await run_in_threadpool(runtime.look, "member", member_id))
 
     async def get_member(request: Request) -> Response:
         member_id = request.path_params["member"]
-        found = await run_in_threadpool(runtime.read, lambda e: _member(e, member_id))
+        found = await run_in_threadpool(runtime.look, "member", member_id)
         if found is None:
             return problem(HTTPStatus.NOT_FOUND, f"no member '{member_id}'")
         return answer(found)
@@ -155,10 +155,11 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             service.counters.refuse(status)
         return answer({"imported": imported, "failed": failed}, status)
 
+    # The in-process runtime's inbox is its store's; a Temporal shard's, its workflow's.
+    tasks: TaskInbox = getattr(runtime, "task_inbox", None) or StoreInbox(runtime)
+
     async def inbox() -> list[dict[str, Any]]:
-        return await run_in_threadpool(
-            inbox_tasks, await run_in_threadpool(runtime.read, _tasks), runtime.store, runtime.shard
-        )
+        return await run_in_threadpool(tasks.tasks)
 
     async def list_tasks(request: Request) -> Response:
         return answer({"tasks": await inbox()})
@@ -173,7 +174,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
-        holder = await run_in_threadpool(runtime.store.claim_task, runtime.shard, key, who)
+        holder = await run_in_threadpool(tasks.claim, key, who)
         if holder != who:
             return problem(HTTPStatus.CONFLICT, f"task '{key}' is claimed by {holder}")
         return answer({"key": key, "claimed_by": who})
@@ -187,13 +188,13 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             )
         if task["status"] == "escalated" or task.get("instead_of"):
             # No flow waits on it (it went on at the deadline, or never waited): done is staff's
-            # word, kept in the store.
-            await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
+            # word, kept with the claims.
+            await run_in_threadpool(tasks.finish, key)
             return answer({"key": key, "status": "done"})
         status, body = await run_in_threadpool(
             service.submit, {"kind": "task_done", "data": {"task": key}, "id": f"task_done:{key}"}
         )
-        await run_in_threadpool(runtime.store.finish_task, runtime.shard, key)
+        await run_in_threadpool(tasks.finish, key)
         return answer({"key": key, **body}, status)
 
     return [
@@ -208,126 +209,24 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
     ]
 
 
-def _when(engine: Engine, epoch: int | None) -> str | None:
-    return None if epoch is None else timeutil.aware(epoch, engine.zone).isoformat()
+class StoreInbox:
+    """The task inbox of an in-process runtime: task actions from its store's outbox, claims and
+    done marks in its store's task table (`store_tasks.py`)."""
 
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
 
-def _group(engine: Engine, group_id: str) -> dict[str, Any] | None:
-    group = engine.groups.get(group_id)
-    if group is None:
-        return None
-    return {
-        "id": group.id,
-        "name": group.name,
-        "tags": sorted(group.tags),
-        "timezone": str(group.zone.key),
-        "operator": group.operator,
-        "owner": group.owner,
-        "members": len(group.members),
-    }
+    def tasks(self) -> list[dict[str, Any]]:
+        """The inbox, as `admin_views.inbox_tasks` makes it."""
+        store, shard = self.runtime.store, self.runtime.shard
+        rows = {(r.kind, r.key): r.action for r in store.outbox(shard) if r.kind in STAFF_KINDS}
+        marks = {k: {"claimed_by": m.claimed_by, "done": m.done} for k, m in store.task_marks(shard).items()}
+        return inbox_tasks(self.runtime.look("tasks", ""), rows, marks)
 
+    def claim(self, key: str, who: str) -> str:
+        """Claim a task for `who` unless someone holds it; who holds it now."""
+        return str(self.runtime.store.claim_task(self.runtime.shard, key, who))
 
-def _member(engine: Engine, member_id: str) -> dict[str, Any] | None:
-    """A member's state, the flows they are in (and what each waits for), and their pending timers."""
-    member = engine.members.get(member_id)
-    if member is None:
-        return None
-    flows = [f for f in engine.flows.values() if f.member == member_id]
-    live = {(f.id, f.token) for f in flows}
-    timers = []
-    for entry in sorted(engine.heap):
-        due, playbook, who, group, _seq, timer = entry
-        waited = isinstance(timer, Resume | Timeout)
-        if who != member_id or (waited and (timer.flow, timer.token) not in live):
-            continue  # another member's, or a wait already over (its timer is dropped when due)
-        timers.append(
-            {
-                "due": _when(engine, due),
-                "timer": timer.KIND.name.lower(),
-                "playbook": engine.compiled[playbook].playbook.name,
-                "group": group or None,
-            }
-        )
-    return {
-        "member": {
-            "id": member.id,
-            "name": member.name,
-            "nickname": member.nickname,
-            "tags": sorted(member.tags),
-            "attributes": member.attributes,
-            "counters": member.counters,
-            "groups": sorted(member.groups),
-            "joined_at": _when(engine, member.joined_at),
-            "last_message_at": _when(engine, member.last_message_at),
-            "channel": member.channel,
-            "referrer": member.referrer,
-            "owner": member.owner,
-        },
-        "flows": [
-            {
-                "playbook": engine.compiled[f.playbook].playbook.name,
-                "group": f.group,
-                "started": _when(engine, f.started),
-                "waiting": type(f.waiting).__name__ if f.waiting is not None else None,
-            }
-            for f in sorted(flows, key=lambda f: f.id)
-        ],
-        "timers": timers,
-    }
-
-
-def _tasks(engine: Engine) -> list[dict[str, Any]]:
-    """The open tasks: flows waiting in an `assign`, with the deadline of their `within`."""
-    deadlines = {(e[5].flow, e[5].token): e[0] for e in engine.heap if isinstance(e[5], Timeout)}
-    return [
-        {
-            "key": flow.waiting.key,
-            "playbook": engine.compiled[flow.playbook].playbook.name,
-            "member": flow.member,
-            "group": flow.group,
-            "deadline": _when(engine, deadlines.get((flow.id, flow.token))),
-        }
-        for flow in sorted(engine.flows.values(), key=lambda f: f.id)
-        if isinstance(flow.waiting, WaitTask)
-    ]
-
-
-# What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
-# staff are asked to send, its attachments.
-_SHOWN = ("text", "to", "assignee", "operator", "template", "message", "attachments", "instead_of", "because")
-
-
-def inbox_tasks(open_tasks: list[dict[str, Any]], store: Any, shard: str) -> list[dict[str, Any]]:
-    """The inbox: the open tasks (as `_tasks` reads them from the engine), then the tasks no flow
-    waits on (a step the platform cannot perform, `instead_of`; an escalation) not yet marked
-    done, each with its message, its escalation and its claim."""
-    rows = {
-        (row.kind, row.key): row.action for row in store.outbox(shard) if row.kind in ("task", "escalate")
-    }
-    marks = store.task_marks(shard)
-    tasks = []
-    for task in open_tasks:
-        detail = rows.get(("task", task["key"]), {}).get("detail", {})
-        tasks.append(task | {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None})
-    for (kind, row_key), action in rows.items():
-        detail = action.get("detail", {})
-        escalated = kind == "escalate"
-        key = str(detail.get("task")) if escalated else row_key
-        if not (escalated or detail.get("instead_of")) or (key in marks and marks[key].done):
-            continue
-        tasks.append(
-            {
-                "key": key,
-                "playbook": action.get("playbook"),
-                "member": action.get("member"),
-                "group": action.get("group"),
-                "deadline": detail.get("due"),
-                **{k: detail.get(k) for k in _SHOWN},
-                "assignee": detail.get("undone_by") if escalated else detail.get("assignee"),
-                "status": "escalated" if escalated else "open",
-                "escalated_to": detail.get("assignee") if escalated else None,
-            }
-        )
-    for task in tasks:
-        task["claimed_by"] = marks[task["key"]].claimed_by if task["key"] in marks else None
-    return tasks
+    def finish(self, key: str) -> None:
+        """Mark a task done."""
+        self.runtime.store.finish_task(self.runtime.shard, key)

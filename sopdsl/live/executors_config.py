@@ -41,6 +41,7 @@ from sopdsl.kinds import ACTIONS
 from sopdsl.live.redact import redact_url
 from sopdsl.live.webhook import Webhook
 from sopdsl.live.wecom.executor import KINDS as WECOM_KINDS  # what `KIND: wecom` may name
+from sopdsl.live.wecom.executor import WeComExecutor
 
 Executor = Callable[[Action, str], None]
 
@@ -169,7 +170,11 @@ def parse_executors(
                     )
                 )
             elif wecom is not None:
-                built[key] = wecom
+                unable = wecom.unable(key)  # a kind it cannot carry out as configured: said now
+                if unable is not None:
+                    problems.append(Problem(path, line, column, unable))
+                else:
+                    built[key] = wecom
             continue
         executor = _build(key, value, zone, env, log, locate, problems)
         if executor is not None:
@@ -187,7 +192,7 @@ def parse_executors(
 
 def _wecom(
     data: dict[Any, Any], env: Mapping[str, str], locate: _Locator, problems: list[Problem]
-) -> Executor | None:
+) -> WeComExecutor | None:
     """The WeCom executor of the file's `wecom` table, if it has one (its mistakes go to `problems`)."""
     if _WECOM not in data:
         return None

@@ -292,6 +292,12 @@ class Runtime:
         with self._lock:
             return look(self.engine())
 
+    def look(self, view: str, argument: str) -> Any:
+        """A view of the engine by name (`admin_views.VIEWS`: group, member, tasks), as the admin API shows it."""
+        from sopdsl.live.admin_views import look
+
+        return self.read(lambda engine: look(engine, view, argument))
+
     # ---- events and time -------------------------------------------------------------------------------
 
     def feed(self, event: Mapping[str, Any] | Event) -> list[Action]:

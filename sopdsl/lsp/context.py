@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Literal
 
 Kind = Literal[
@@ -133,8 +132,36 @@ def _in_named_groups(tokens: list[str]) -> bool:
     return False
 
 
+# A word as a playbook writes one (a regexp that is a word matches only itself).
+_WORD = re.compile(r"[^\W\d]\w*")
+
+
 @cache
 def keywords() -> tuple[str, ...]:
-    """Every word of the language, read from its grammar."""
-    grammar = resources.files("sopdsl.grammar").joinpath("sopdsl.lark").read_text(encoding="utf-8")
-    return tuple(sorted(set(re.findall(r'"([a-z_]+)"', grammar))))
+    """Every word a playbook may write outside a name it declares: the grammar's words, as the
+    parser lexes them, and the closed vocabularies it takes as names (`vocabulary.WORDS`: units,
+    weekdays, periods, attachment types...). Derived, not listed, so a new keyword or word is
+    offered as soon as the grammar or the vocabulary has it."""
+    from sopdsl.vocabulary import WORDS
+
+    words = set(grammar_words())
+    for vocabulary in WORDS.values():
+        words.update(w for word in vocabulary for w in word.split())
+    return tuple(sorted(words))
+
+
+def grammar_words() -> tuple[str, ...]:
+    """The words of the grammar: its keyword terminals and any other terminal that is a plain
+    word, read from the parser's tables (cached on disk: no Lark import when they are current)."""
+    from sopdsl.syntax import driver_tables
+
+    found = driver_tables.tables()
+    if found is not None:
+        terminals, bounded = found.terminals, set(found.keywords)
+    else:  # a Lark the driver cannot read: its own parser's terminals
+        from sopdsl.syntax.lark_lalr import lark_parser
+
+        lark_terminals = lark_parser().terminals
+        terminals = [(str(t.name), str(t.pattern.to_regexp())) for t in lark_terminals]
+        bounded = {w for t in lark_terminals if (w := driver_tables.keyword_of(t)) is not None}
+    return tuple(sorted(bounded | {regexp for _, regexp in terminals if _WORD.fullmatch(regexp)}))

@@ -204,7 +204,7 @@ def from_lark(parser: Lark | None = None) -> Tables:
         names = {t.name for t in state_lexer.terminals}
         if any(r in names and names & strings for r, strings in unless.items()):
             callback_states.append(state)
-    keywords = {str(word): str(t.name) for t in ordered if (word := _keyword(t)) is not None}
+    keywords = {str(word): str(t.name) for t in ordered if (word := keyword_of(t)) is not None}
     return Tables(
         start=int(table.start_states["start"]),
         actions=actions,
@@ -218,7 +218,7 @@ def from_lark(parser: Lark | None = None) -> Tables:
     )
 
 
-def _keyword(terminal: TerminalDef) -> str | None:
+def keyword_of(terminal: TerminalDef) -> str | None:
     """The word of a keyword terminal as `_word_boundary` left it, else None."""
     from lark.lexer import PatternRE
 

@@ -17,17 +17,21 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.runtime import LogForwardingConfig, LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.live.admin_views import VIEWS
 from sopdsl.live.intake import EventError, intake
 from sopdsl.plan import Plan
 from sopdsl.temporal.shapes import (
     ENTRIES,
     FLUSH,
+    INBOX,
+    LOOK,
     STATUS,
     TASK_QUEUE,
+    TASKS,
     WALL,
     WORKFLOW,
     Retry,
@@ -162,6 +166,44 @@ class ShardClient:
         except RPCError:
             return None
         return found
+
+    async def look(self, view: str, argument: str = "", *, timeout: float = 60.0) -> Any:
+        """A view of the shard's engine (`admin_views.VIEWS`) once the entries sent so far are
+        applied; a shard with no workflow yet has no groups, members or tasks."""
+        if view not in VIEWS and view != INBOX:
+            raise KeyError(f"no view '{view}'; views: {', '.join(VIEWS)}, {INBOX}")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                found: dict[str, Any] = await asyncio.wait_for(
+                    self.handle().execute_update(LOOK, args=[view, argument]),
+                    max(0.1, deadline - time.monotonic()),
+                )
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                return [] if view in ("tasks", INBOX) else None  # nothing was ever sent to this shard
+            except WorkflowUpdateFailedError:
+                found = {"settled": False}  # the run ended under the update (continue-as-new)
+            if found.get("settled"):
+                return found["found"]
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"shard '{self.shard}' did not settle in {timeout} s")
+            await asyncio.sleep(0.1)
+
+    async def mark_task(self, op: str, key: str, who: str = "") -> str:
+        """`claim` a staff task for `who` (who holds it now) or `finish` it, in the shard's workflow."""
+        deadline = time.monotonic() + 60.0
+        while True:
+            try:
+                holder: str = await self.handle().execute_update(TASKS, args=[op, key, who])
+            except WorkflowUpdateFailedError:
+                # The run ended under the update (continue-as-new): ask the next run.
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+                continue
+            return holder
 
     async def flush(self, *, timeout: float = 60.0) -> dict[str, Any]:
         """Wait until the shard has applied every entry sent so far and run every action; its status."""

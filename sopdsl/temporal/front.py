@@ -6,6 +6,8 @@ workflow (`client.ShardClient`), and, in the same process, a worker that runs sh
 and calls the executors. The service's threads call in; the Temporal client and the worker live
 on one asyncio loop in a thread of their own. Actions are decided in the workflow, so an HTTP
 answer lists none (`queued` stays empty) and duplicates are counted by the shard (`/metrics`).
+The admin API's views of the engine (`look`) and its task inbox (`task_inbox`) are the workflow's
+`look` and `tasks` updates; there is no store, so `/report` (live figures) is not served.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from sopdsl.live.dispatch import CustomAction, Executor, missing_executors, regi
 from sopdsl.live.shards import Fed
 from sopdsl.plan import Plan
 from sopdsl.temporal.client import ShardClient, connect
-from sopdsl.temporal.shapes import TASK_QUEUE
+from sopdsl.temporal.shapes import INBOX, TASK_QUEUE
 
 T = TypeVar("T")
 
@@ -83,6 +85,7 @@ class TemporalFront:
             self.worker = self._call(build())
             self._running = asyncio.run_coroutine_threadsafe(self.worker.run(), self._loop)
         self.closed = False
+        self.task_inbox = WorkflowInbox(self)
 
     def _call(self, job: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(job, self._loop).result(timeout)
@@ -129,6 +132,11 @@ class TemporalFront:
         """Action kinds the plan can emit that no executor handles."""
         return missing_executors(self.plan, self.executors)
 
+    def look(self, view: str, argument: str) -> Any:
+        """A view of the shard's engine by name (`admin_views.VIEWS`), asked of its workflow once
+        the entries sent so far are applied (so a `PUT` is read back as applied)."""
+        return self._call(self.client.look(view, argument))
+
     def read(self, look: Any) -> Any:
         """Not here: the engine lives in the shard's workflow (its counters: the `status` query)."""
         raise EngineError("the engine runs in the shard's Temporal workflow; query its status instead")
@@ -155,3 +163,24 @@ class TemporalFront:
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+class WorkflowInbox:
+    """The task inbox of a Temporal shard (`admin_views.TaskInbox`): read from its workflow (the
+    task actions it decided, staff's marks, the open tasks of its engine) and marked there."""
+
+    def __init__(self, front: TemporalFront) -> None:
+        self.front = front
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """The inbox, once the entries sent so far are applied."""
+        found: list[dict[str, Any]] = self.front.look(INBOX, "")
+        return found
+
+    def claim(self, key: str, who: str) -> str:
+        """Claim a task for `who` unless someone holds it; who holds it now."""
+        return self.front._call(self.front.client.mark_task("claim", key, who))
+
+    def finish(self, key: str) -> None:
+        """Mark a task done."""
+        self.front._call(self.front.client.mark_task("finish", key))

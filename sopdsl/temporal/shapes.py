@@ -20,6 +20,9 @@ BATCH_MAX = 100  # actions per batch: a batch runs its executors one after anoth
 ENTRIES = "entries"  # the signal that carries journal entries (events, groups, members, plans, time)
 FLUSH = "flush"  # the update that answers once everything received is applied and executed
 STATUS = "status"  # the query of a shard's counters
+LOOK = "look"  # the update that answers a view of the engine (the admin API's) once the inbox is applied
+TASKS = "tasks"  # the update that claims a staff task or marks it done (the admin API's task inbox)
+INBOX = "inbox"  # the `look` view of the task inbox (beside `admin_views.VIEWS`)
 TASK_QUEUE = "sopdsl"
 
 WALL, SIGNALLED = "wall", "signalled"  # whose clock drives the engine: Temporal's, or `advance` entries
@@ -88,6 +91,9 @@ class ShardInput:
     outbox: list[ActionCall] = field(default_factory=list)  # actions decided, not yet executed
     totals: dict[str, int] = field(default_factory=dict)
     parked: list[dict[str, Any]] = field(default_factory=list)  # the latest actions given up on
+    # The task inbox: task and escalate actions still shown, by key, and staff's claims and done marks.
+    task_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_marks: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

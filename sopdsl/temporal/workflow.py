@@ -4,8 +4,10 @@ Input: the shard's settings (`ShardInput`) and the engine's compressed snapshot 
 first run); then `entries` signals (events, groups, members, plan changes and, on a signalled
 clock, the passing of time), each entry taken once by its id. Output: one activity per action
 to go out, carrying the action's idempotency key (at least once, keyed; one member's actions in
-the order decided), and a `status` query. On the wall clock the workflow sleeps on a durable
-timer until the engine's next due timer. The engine is deterministic and reads no clock, so a
+the order decided), a `status` query, a `look` update (the admin API's views of the engine and
+its task inbox) and a `tasks` update (staff's claims and done marks, kept in the workflow's state
+beside the task actions it decided). On the wall clock the workflow sleeps on a durable timer
+until the engine's next due timer. The engine is deterministic and reads no clock, so a
 replay of the workflow's history rebuilds it exactly; sopdsl's modules are passed through the
 sandbox (imported once per process, not per workflow run) because they keep no state that one
 workflow could leak to another: their caches are keyed by plan hash.
@@ -25,6 +27,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     # `import a.b as b`, not `from a import b`: the sandbox passes a module through when it is
     # named whole; `from sopdsl.temporal import entries` would import a fresh copy per run.
+    import sopdsl.live.admin_views as admin_views
     import sopdsl.temporal.entries as entries
     from sopdsl.engine.actions import Action
     from sopdsl.engine.engine import Engine
@@ -36,7 +39,10 @@ with workflow.unsafe.imports_passed_through():
         BATCH_MAX,
         ENTRIES,
         FLUSH,
+        INBOX,
+        LOOK,
         STATUS,
+        TASKS,
         WALL,
         WORKFLOW,
         ActionCall,
@@ -65,6 +71,8 @@ class ShardWorkflow:
         self.totals = dict(state.totals)
         self.totals["runs"] = self.totals.get("runs", 0) + 1
         self.parked = list(state.parked)
+        self.task_rows = dict(state.task_rows)  # task and escalate actions the inbox may show
+        self.task_marks = dict(state.task_marks)  # staff's claims and done marks, by task key
         self.outbox: dict[str, ActionCall] = {}  # decided, not yet executed, in order decided
         self.chains: dict[str, asyncio.Task[None]] = {}  # the latest call of each member (or group)
         self.decided: list[Action] = []
@@ -93,6 +101,45 @@ class ShardWorkflow:
         `settled` is false when a continue-as-new came first (ask again)."""
         await workflow.wait_condition(lambda: self.continuing or (not self.inbox and not self.outbox))
         return {**self.status(), "settled": not self.continuing}
+
+    @workflow.update(name=LOOK)
+    async def look(self, view: str, argument: str) -> dict[str, Any]:
+        """A view of the engine (`admin_views.VIEWS`, as the admin API shows it) once every entry
+        received is applied; `settled` is false when a continue-as-new came first (ask again)."""
+        await workflow.wait_condition(lambda: self.continuing or not self.inbox)
+        if self.continuing:
+            return {"settled": False}
+        if view == INBOX:
+            rows = {(r["kind"], key): r for key, r in self.task_rows.items()}
+            found = admin_views.inbox_tasks(admin_views.open_tasks(self.engine), rows, self.task_marks)
+            return {"settled": True, "found": found}
+        return {"settled": True, "found": admin_views.look(self.engine, view, argument)}
+
+    @look.validator
+    def _known_view(self, view: str, argument: str) -> None:
+        # Refused before it is written to the history: an unknown view, and any view while the
+        # run hands over (the client asks the next run), so that asking again adds no history.
+        if view not in admin_views.VIEWS and view != INBOX:
+            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}")
+        if self.continuing:
+            raise ValueError("the shard is continuing as new: ask again")
+
+    @workflow.update(name=TASKS)
+    def mark_task(self, op: str, key: str, who: str) -> str:
+        """Claim a staff task for `who` unless someone holds it (`claim`: who holds it now), or
+        mark it done (`finish`); kept in the workflow's state, so in its history."""
+        mark = self.task_marks.setdefault(key, {"claimed_by": None, "done": False})
+        if op == "finish":
+            mark["done"] = True
+            return ""
+        if mark["claimed_by"] is None:
+            mark["claimed_by"] = who
+        return str(mark["claimed_by"])
+
+    @mark_task.validator
+    def _known_mark(self, op: str, key: str, who: str) -> None:
+        if op not in ("claim", "finish"):
+            raise ValueError(f"no task operation '{op}'; claim or finish")
 
     @workflow.query(name=STATUS)
     def status(self) -> dict[str, Any]:
@@ -225,6 +272,8 @@ class ShardWorkflow:
                 self._count("failed" if action.status == "failed" else "skipped")
                 continue
             fields = {name: getattr(action, name) for name in _ACTION_FIELDS}
+            if action.kind in admin_views.STAFF_KINDS:
+                self.task_rows[action.key] = fields | {"detail": dict(action.detail)}
             key = executor_key(self.state.shard, action.key)
             calls.append(
                 ActionCall(
@@ -341,4 +390,17 @@ class ShardWorkflow:
             outbox=list(self.outbox.values()),
             totals=self.totals,
             parked=self.parked[-_PARKED_KEPT:],
+            **self._inbox_kept(),
         )
+
+    def _inbox_kept(self) -> dict[str, Any]:
+        """The task rows the inbox may still show, and the marks they (or open tasks) need."""
+        open_keys = {t["key"] for t in admin_views.open_tasks(self.engine)}
+        rows = {
+            key: row
+            for key, row in self.task_rows.items()
+            if admin_views.still_shown(key, row, open_keys, self.task_marks)
+        }
+        needed = open_keys | set(rows) | {str(r["detail"].get("task")) for r in rows.values()}
+        marks = {key: mark for key, mark in self.task_marks.items() if key in needed}
+        return {"task_rows": rows, "task_marks": marks}

@@ -72,6 +72,61 @@ def test_keywords_are_the_languages_words() -> None:
     assert "NAME" not in words and "" not in words
 
 
+def test_every_word_of_the_grammar_is_offered() -> None:
+    """Read with Lark's own loader, independently of how `keywords` reads the parser: every
+    terminal of the grammar that is a plain word, so a keyword added later cannot be missed."""
+    import re
+
+    from lark import Lark
+    from lark.lexer import PatternStr
+
+    from sopdsl.syntax.parser import grammar_text
+
+    parser = Lark(grammar_text(), parser="lalr", lexer="contextual")
+    words = {
+        t.pattern.value
+        for t in parser.terminals
+        if isinstance(t.pattern, PatternStr) and re.fullmatch(r"[^\W\d]\w*", t.pattern.value)
+    }
+    assert len(words) > 100  # the grammar's words were found at all
+    assert sorted(words - set(keywords())) == []
+
+
+def test_every_closed_vocabulary_is_offered() -> None:
+    """The words the grammar takes as a NAME and the checker holds to a closed set."""
+    from sopdsl.vocabulary import WORDS
+
+    offered = set(keywords())
+    for name, vocabulary in WORDS.items():
+        missing = [w for word in vocabulary for w in word.split() if w not in offered]
+        assert missing == [], name
+
+
+@pytest.mark.parametrize(
+    "construct",
+    [
+        "set member.points = member.points + 10",
+        "draw 3 winners from members stock 5 per week",
+        'goal "下单" = member orders within 7 days',
+        "split { control 20% }",
+        'assign "跟进" to owner within 1 hours with message apology',
+        "every monday at 20:00",
+        "when messages in last 7 days >= 5",
+        "wait 3 天",
+        'with image "a.png" mentioning member',
+        "platform { at most 1 messages per member per month counting tasks cannot kick, dissolve }",
+        "apply to new members missed run latest on change migrate",
+        "at most 3 sends per member per day else defer",
+    ],
+)
+def test_the_words_of_newer_constructs_are_offered(construct: str) -> None:
+    import re
+
+    written = re.findall(r"[^\W\d]\w*", re.sub(r'"[^"]*"', "", construct))
+    declared = {"member", "points", "apology", "winners"} - set(keywords())  # names, not words
+    assert [w for w in written if w not in keywords() and w not in declared] == []
+
+
 def test_text_blocks_and_comments_over_several_lines() -> None:
     block = 'template t = """\n    欢迎加入，请 se'
     assert wanted(block) is None

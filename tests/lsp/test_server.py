@@ -155,8 +155,19 @@ def test_completion_offers_the_names_of_the_kind_the_place_wants(tmp_path: Path)
             )
             # At the start of a step: the language's words.
             words = labels(await session.completion(uri, 7, len("        ")))
-            assert {"send", "grant", "wait", "kick"} <= set(words)
+            assert {"send", "grant", "wait", "kick", "set", "draw", "assign", "split"} <= set(words)
             assert "欢迎" not in words
+            # Words the grammar takes as names: a wait's unit, a draw's period.
+            session.change(uri, text.replace("grant new50 to member", "wait 3 d"))
+            assert "days" in labels(await session.completion(uri, 8, len("        wait 3 d")))
+            session.change(
+                uri, text.replace("grant new50 to member", "draw 1 winners from members stock 5 per w")
+            )
+            period = labels(
+                await session.completion(uri, 8, len("        draw 1 winners from members stock 5 per w"))
+            )
+            assert {"week", "day", "month"} <= set(period)
+            session.change(uri, text)
             # In a comment, nothing.
             assert await session.completion(uri, 1, 3) == []
 

@@ -1,7 +1,8 @@
 """The WeCom (企业微信) adapter, both ways: callbacks in as sopdsl events, actions out through the API.
 
 Input: WeCom's customer and customer-group change callbacks (`callback.py`, mapped by
-`events.py`), and the runtime's `send`, `tag` and `untag` actions (`executor.py`). Output:
+`events.py`), and the runtime's `send`, `tag`, `untag`, `task` and `escalate` actions
+(`executor.py`; a staff task is an app message to its assignee, `tasks.py`). Output:
 events fed to the service, and calls to WeCom's external-contact API (`api.py`: the token,
 error codes, retries). `contacts.py` carries what the callbacks say about a customer (owner,
 welcome code) to the executor. `settings.py` reads the `wecom` table of an executors file.

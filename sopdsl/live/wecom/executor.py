@@ -1,7 +1,7 @@
-"""The WeCom executor: sends and tags carried out through the external-contact API.
+"""The WeCom executor: sends, tags and staff tasks carried out through the WeCom API.
 
-Input: `send`, `tag` and `untag` actions from the outbox, with their idempotency keys. Output:
-WeCom calls (`api.py`):
+Input: `send`, `tag`, `untag`, `task` and `escalate` actions from the outbox, with their
+idempotency keys. Output: WeCom calls (`api.py`):
 
 | action | WeCom call |
 |---|---|
@@ -10,6 +10,16 @@ WeCom calls (`api.py`):
 | send to a group | `externalcontact/add_msg_template`, `chat_type` `group`, from the group's owner (`groupchat/get`): staff confirm it |
 | send to the operator | `message/send` to the operator's userid from the app (`agent_id`) |
 | tag, untag a member | `externalcontact/mark_tag` by the member's owner, with the tag ids the settings map names to |
+| task, escalate | `message/send` to the assignee's userid from the app (`agent_id`): the task's text, deadline, whom it is about, the message staff are asked to send and its attachments, named (`tasks.py`) |
+
+A task's assignee is a name as the playbooks and registrations write it (the contact's owner, the
+group's operator, the policy's chief owner), made a WeCom userid by the settings' `userids` map
+(a name not in it is taken as a userid). A task for an owner the sopdsl records do not know goes
+to the contact's owner in WeCom (`externalcontact/get`); one for a group without an operator, to
+the customer group's owner (`groupchat/get`). WeCom drops a repeat of the same text to the same
+user within half an hour (`enable_duplicate_check`), and the text carries the task's key, so an
+outbox retry does not message staff twice. Without `agent_id` the executors file refuses
+`task: wecom` and `escalate: wecom` at load time (`unable`).
 
 Attachments in an action's `attachments` (image, link, miniprogram, file; a file by `path` is
 uploaded with `media/upload` once per file and its media_id reused for 3 days, less an hour)
@@ -32,13 +42,15 @@ from typing import TYPE_CHECKING, Any
 from sopdsl.engine.actions import Action
 from sopdsl.live.wecom.api import WeComApi, WeComError
 from sopdsl.live.wecom.contacts import Contacts
+from sopdsl.live.wecom.tasks import STAFF_KINDS, task_text
 
 if TYPE_CHECKING:
     from sopdsl.live.wecom.callback import WeComCallback
 
 log = logging.getLogger("sopdsl.wecom")
 
-KINDS = ("send", "tag", "untag")  # what this executor carries out
+KINDS = ("send", "tag", "untag", *STAFF_KINDS)  # what this executor carries out
+DUPLICATE_WINDOW = 1800  # seconds WeCom drops a repeated app message (a retried task's)
 MEDIA_LIFETIME = 3 * 86400 - 3600  # seconds a temporary media_id is reused (WeCom keeps it 3 days)
 MEDIA_KINDS = {"image": "image", "file": "file", "video": "video"}
 
@@ -48,7 +60,7 @@ def _fail(message: str) -> WeComError:
 
 
 class WeComExecutor:
-    """Carries out `send`, `tag` and `untag` through one WeCom app; call it as `executor(action, key)`."""
+    """Carries out sends, tags and staff tasks through one WeCom app; call it as `executor(action, key)`."""
 
     def __init__(
         self,
@@ -57,6 +69,7 @@ class WeComExecutor:
         contacts: Contacts | None = None,
         tags: Mapping[str, str] | None = None,
         agent_id: int | None = None,
+        userids: Mapping[str, str] | None = None,
         root: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -64,6 +77,7 @@ class WeComExecutor:
         self.contacts = contacts if contacts is not None else Contacts()
         self.tags = dict(tags or {})  # sopdsl tag name -> WeCom tag id (etXXXX)
         self.agent_id = agent_id
+        self.userids = dict(userids or {})  # staff name as playbooks write it -> WeCom userid
         self.root = root or Path.cwd()  # attachment paths are relative to it
         self.clock = clock
         self.group_owners: dict[str, str] = {}
@@ -79,10 +93,24 @@ class WeComExecutor:
             self._send(action, key)
         elif action.kind in ("tag", "untag"):
             self._tag(action)
+        elif action.kind in STAFF_KINDS:
+            self._staff_task(action, key)
         else:
             raise _fail(
                 f"the WeCom executor does not carry out '{action.kind}' actions (only {', '.join(KINDS)})"
             )
+
+    def unable(self, kind: str) -> str | None:
+        """Why this executor, as configured, cannot carry out `kind` (None: it can); the executors
+        file says it at load time."""
+        if kind not in KINDS:
+            return f"{kind}: the WeCom executor carries out {', '.join(KINDS)}; route {kind} elsewhere"
+        if kind in STAFF_KINDS and self.agent_id is None:
+            return (
+                f"{kind}: wecom sends each staff task to its assignee as an app message: set agent_id "
+                "(the AgentId of the app whose secret is given) in the wecom table"
+            )
+        return None
 
     # ---- sends ---------------------------------------------------------------------------------
 
@@ -153,8 +181,54 @@ class WeComExecutor:
             )
         self.api.post(
             "message/send",
-            {"touser": str(operator), "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}},
+            {
+                "touser": self.userid(str(operator)),
+                "msgtype": "text",
+                "agentid": self.agent_id,
+                "text": {"content": text},
+            },
         )
+
+    # ---- staff tasks ---------------------------------------------------------------------------
+
+    def _staff_task(self, action: Action, key: str) -> None:
+        if self.agent_id is None:
+            raise _fail(
+                f"a {action.kind} goes to staff as an app message: set agent_id in the wecom settings"
+            )
+        userid = self._assignee(action)
+        answer = self.api.post(
+            "message/send",
+            {
+                "touser": userid,
+                "msgtype": "text",
+                "agentid": self.agent_id,
+                "text": {"content": task_text(action, key)},
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": DUPLICATE_WINDOW,
+            },
+        )
+        # WeCom answers 0 even when it drops a receiver, naming it in `invaliduser` ("a|b").
+        if userid in str(answer.get("invaliduser") or "").split("|"):
+            raise _fail(
+                f"WeCom message/send: {userid} is not a userid the app can reach (invaliduser); "
+                "map the staff name to its WeCom userid under `userids` in the wecom settings"
+            )
+
+    def _assignee(self, action: Action) -> str:
+        """The userid a task goes to: its assignee, else the owner WeCom knows (contact or group)."""
+        named = action.detail.get("assignee")
+        if named:
+            return self.userid(str(named))
+        if action.kind == "task" and action.detail.get("to") == "owner" and action.member:
+            return self.owner(action.member)
+        if action.group:
+            return self._group_owner(action.group)
+        raise _fail(f"{action.kind} {key_of(action)}: nobody to send it to (no assignee, no group)")
+
+    def userid(self, name: str) -> str:
+        """The WeCom userid of a staff member named as the playbooks write them (`userids`)."""
+        return self.userids.get(name, name)
 
     def _attachment(self, given: Any) -> dict[str, Any]:
         """An attachment as WeCom takes it: `{"msgtype": T, T: {...}}`, a file by path uploaded first."""
@@ -235,6 +309,11 @@ class WeComExecutor:
             "externalcontact/mark_tag",
             {"userid": self.owner(member), "external_userid": member, side: ids},
         )
+
+
+def key_of(action: Action) -> str:
+    """How an action is named in an error: its playbook and key."""
+    return f"{action.playbook}/{action.key}"
 
 
 def _required(value: str | None, message: str) -> str:

@@ -10,7 +10,8 @@ mistakes, each naming its setting, for the executors file to locate:
       secret_env: WECOM_SECRET                      # the 客户联系 secret, or an app's set for it
       callback_token_env: WECOM_CALLBACK_TOKEN      # both: mount the callback at /wecom/callback
       callback_aes_key_env: WECOM_CALLBACK_AES_KEY
-      agent_id: 1000002                             # for sends to a group's operator
+      agent_id: 1000002                             # app messages: sends to an operator, staff tasks
+      userids: {陈主管: chenzg}                      # staff names as playbooks write them -> userids
       tags: {core: etXXXXXXXX}                      # sopdsl tag name -> WeCom tag id
       media_root: ../playbooks                      # attachment files: the playbooks' project folder
 """
@@ -42,6 +43,7 @@ class WeComSettings(BaseModel):
     timeout: float = Field(default=10.0, gt=0, le=120)
     agent_id: int | None = None
     tags: dict[str, str] = {}
+    userids: dict[str, str] = {}
     callback_token_env: str | None = None
     callback_aes_key_env: str | None = None
     callback_path: str = "/wecom/callback"
@@ -97,7 +99,9 @@ def build(
         values["corpid_env"], values["secret_env"], base_url=settings.api, timeout=settings.timeout
     )
     media = (root or Path.cwd()) / settings.media_root if settings.media_root is not None else root
-    executor = WeComExecutor(api, tags=settings.tags, agent_id=settings.agent_id, root=media)
+    executor = WeComExecutor(
+        api, tags=settings.tags, agent_id=settings.agent_id, userids=settings.userids, root=media
+    )
     if "callback_token_env" in values:
         from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback, check_aes_key
 
