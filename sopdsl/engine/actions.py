@@ -56,6 +56,9 @@ _LAST: list[Any] = [None, None, ""]  # actions come in bursts at one instant: th
 # By zone and local day: the day's text before the time ("2026-03-01T") and the offset after it
 # ("+08:00"), for days in a stretch of one UTC offset (see `timeutil.stable_offset`).
 _DAYS: dict[tuple[ZoneInfo, int], tuple[str, str]] = {}
+# "HH:MM:" by minute of the day and "SS" by second: joined, not formatted, per action logged.
+_CLOCK = [f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440)]
+_SECONDS = [f"{second:02d}" for second in range(60)]
 
 
 def iso(epoch: int, tz: ZoneInfo) -> str:
@@ -75,6 +78,6 @@ def iso(epoch: int, tz: ZoneInfo) -> str:
                 _DAYS.clear()
             parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
         minute, second = divmod(second, 60)
-        text = f"{parts[0]}{minute // 60:02d}:{minute % 60:02d}:{second:02d}{parts[1]}"
+        text = parts[0] + _CLOCK[minute] + _SECONDS[second] + parts[1]
     _LAST[:] = (epoch, tz, text)
     return text
