@@ -48,7 +48,11 @@ class _Flows(_Parts):
             verdict = trace.SAME_INSTANT
         else:
             # The common case (always active, never started) needs no call to `_held_back`.
-            held = self._held_back(pb, last, now, tz) if last is not None or not c.always_active else None
+            held = (
+                self._held_back(pb, last, now, tz)
+                if (last is not None or not c.always_active) and not c.never_held
+                else None
+            )
             verdict = held or trace.STARTED
             guard = c.guard
             if verdict is trace.STARTED and guard is not None:
@@ -109,7 +113,10 @@ class _Flows(_Parts):
             None,
             0,
             None,
-            self._origin(),
+            # `_origin`, its common case (an event fed) written out: this runs per flow.
+            (f"e:{cause.id}" if cause.id is not None else f"#{self._fed}")
+            if type(cause := self._cause) is Event
+            else self._origin(),
             0,
         )
         self.flows[flow_id] = flow

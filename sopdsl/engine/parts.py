@@ -86,6 +86,8 @@ class _Compiled:
             i: trigger for i, trigger in enumerate(pb.triggers) if isinstance(trigger, lang.OnAbsence)
         }
         self.always_active = pb.active_from is None and pb.active_until is None
+        # `repeat always` with no `active` window: `_held_back` can never hold a start back.
+        self.never_held = self.always_active and pb.repeat is lang.Repeat.ALWAYS
         self.repeat = pb.repeat
         self.guard: Test | None = (
             compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None

@@ -103,7 +103,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         """Count a member's silence in one group from `since` (arrival, the plan start, or the
         member's last message there); as `arm`, a pending timer re-checks when due."""
         table = e.armed[(c.index, t_index)]
-        key = membership(member.id, group_id)
+        key = f"{member.id}\x00{group_id}"  # `membership`, written out: it runs per join
         pending = key in table
         table[key] = since
         if not pending:
@@ -208,7 +208,8 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
             e._push(deadline, c.index, member_id, timer, group_id)
             return
         del table[key]
-        e._start_flow(c, member, group_id, trigger.loc, {}, due)
+        # In scope: `applies_in` asked `_in_scope` of this group above, and nothing ran since.
+        e._start_flow(c, member, group_id, trigger.loc, {}, due, check_scope=False)
 
 
 ABSENCE = AbsenceHandler()
