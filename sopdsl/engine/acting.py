@@ -48,8 +48,7 @@ class _Acting(_Tasks):
             )
             if target_member is None:
                 return  # no referrer: nothing to do
-        platform = c.program.platform
-        if platform is not None and step is not None and step.kind in platform.cannot:
+        if c.cannot and step is not None and step.kind in c.cannot:
             self._platform_task(flow, c, instr, target_member, group)  # staff do it (tasks.py)
             return
         # By exact type: an isinstance test against a pydantic model class goes through ABCMeta,
@@ -69,14 +68,16 @@ class _Acting(_Tasks):
                 Action(
                     self.now,
                     "untag" if step.remove else "tag",
-                    c.playbook.name,
+                    c.name,
                     key,
-                    member=holder.id if isinstance(holder, MemberState) else None,
-                    group=flow.group,
-                    target=step.target,
-                    detail={"tags": list(step.tags)},
-                    loc=instr.loc,
-                    trigger=flow.trigger,
+                    holder.id if type(holder) is MemberState else None,
+                    flow.group,
+                    step.target,
+                    {"tags": list(step.tags)},
+                    "done",
+                    None,
+                    instr.loc,
+                    flow.trigger,
                 )
             )
             # The tag action is logged before what it sets off: cause before effect.
@@ -109,36 +110,49 @@ class _Acting(_Tasks):
                 self._set(flow, c, instr, step, target_member, member, group)
             return
         key = self._key_for(flow)
+        # Positionally: (time, kind, playbook, key, member, group, target, detail, status, reason,
+        # loc, trigger); keywords cost a dataclass's `__init__` more, and this runs per action.
         action = Action(
             self.now,
             step.kind if step else "act",
-            c.playbook.name,
+            c.name,
             key,
-            member=target_member.id if target_member else None,
-            group=flow.group,
-            loc=instr.loc,
-            trigger=flow.trigger,
+            target_member.id if target_member else None,
+            flow.group,
+            "member",
+            {},
+            "done",
+            None,
+            instr.loc,
+            flow.trigger,
         )
+        # The common kinds first, by exact type, without the match's ABC instance checks.
+        if type(step) is lang.SendStep:
+            self._send(action, step, c, flow, member, group)
+        elif type(step) is lang.KickStep:
+            action.detail = {"because": step.reason}
+        elif type(step) is lang.GrantStep:
+            action.detail = {"coupon": step.coupon, "worth": c.program.coupons[step.coupon].worth}
+        elif self._decide(action, step, c, instr, flow, member, group, key):
+            return  # a draw: one record per winner, decided now, in place of this action
+        self._policy(action, tz, flow)
+
+    def _decide(
+        self,
+        action: Action,
+        step: lang.Action | None,
+        c: _Compiled,
+        instr: Instr,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
+        key: str,
+    ) -> bool:
+        """An action's target and detail, by the step's kind (exhaustive over `lang.Action`); True
+        when the step wrote its own records in its place (a draw)."""
         match step:
             case lang.SendStep():
-                action.target = step.target
-                if step.target == "group":
-                    action.member = None
-                template = c.program.templates[step.template]
-                action.detail = {"template": step.template, "channel": step.channel}
-                if flow.arm is not None:
-                    action.detail["arm"] = flow.arm
-                try:
-                    action.detail["text"] = self._render(template.source, template.parts, flow, member, group)
-                except RenderError as exc:
-                    action.status, action.reason = "failed", str(exc)
-                if template.attachments:
-                    action.detail["attachments"] = [a.detail() for a in template.attachments]
-                if template.mentions and member is not None:
-                    # The checker allows a mention only in a group send with a member (SOP207).
-                    action.detail["mentions"] = [member.id]
-                if step.target == "operator":
-                    action.detail["operator"] = group.operator if group else None
+                self._send(action, step, c, flow, member, group)
             case lang.KickStep():
                 # `because`, as the playbook writes it: an action's `reason` says only why the
                 # policy or the run did not do it as planned.
@@ -173,13 +187,44 @@ class _Acting(_Tasks):
                 action.target = "group"
             case lang.DrawStep():
                 self._draw(flow, c, instr, step, group, key)
-                return  # one record per winner, decided now, in place of this action
+                return True
             case lang.TagStep() | lang.AddStep() | lang.SetStep() | None:
                 # Tags, adds and sets are done above; an `act` always has its action.
                 raise EngineError(f"{instr.loc}: an `act` instruction for {type(step).__name__}")
             case _:
                 assert_never(step)
-        self._policy(action, tz, flow)
+        return False
+
+    def _send(
+        self,
+        action: Action,
+        step: lang.SendStep,
+        c: _Compiled,
+        flow: Flow,
+        member: MemberState | None,
+        group: GroupState | None,
+    ) -> None:
+        """A send's target and detail: its template, channel, arm, text, attachments, mentions."""
+        target = step.target
+        action.target = target
+        if target == "group":
+            action.member = None
+        template = c.program.templates[step.template]
+        detail: dict[str, Any] = {"template": step.template, "channel": step.channel}
+        action.detail = detail
+        if flow.arm is not None:
+            detail["arm"] = flow.arm
+        try:
+            detail["text"] = self._render(template.source, template.parts, flow, member, group)
+        except RenderError as exc:
+            action.status, action.reason = "failed", str(exc)
+        if template.attachments:
+            detail["attachments"] = [a.detail() for a in template.attachments]
+        if template.mentions and member is not None:
+            # The checker allows a mention only in a group send with a member (SOP207).
+            detail["mentions"] = [member.id]
+        if target == "operator":
+            detail["operator"] = group.operator if group else None
 
     def _value(
         self,

@@ -48,7 +48,11 @@ class _Flows(_Parts):
             verdict = trace.SAME_INSTANT
         else:
             # The common case (always active, never started) needs no call to `_held_back`.
-            held = self._held_back(pb, last, now, tz) if last is not None or not c.always_active else None
+            held = (
+                self._held_back(pb, last, now, tz)
+                if (last is not None or not c.always_active) and not c.never_held
+                else None
+            )
             verdict = held or trace.STARTED
             guard = c.guard
             if verdict is trace.STARTED and guard is not None:
@@ -94,6 +98,7 @@ class _Flows(_Parts):
         self._flow_ids += 1
         flow_id = self._flow_ids
         member_id = member.id if member is not None else None
+        # Every field positionally: a dataclass's keywords cost more, and this runs per flow.
         flow = Flow(
             flow_id,
             c.index,
@@ -104,7 +109,15 @@ class _Flows(_Parts):
             trigger,
             now,
             event,
-            origin=self._origin(),
+            None,
+            None,
+            0,
+            None,
+            # `_origin`, its common case (an event fed) written out: this runs per flow.
+            (f"e:{cause.id}" if cause.id is not None else f"#{self._fed}")
+            if type(cause := self._cause) is Event
+            else self._origin(),
+            0,
         )
         self.flows[flow_id] = flow
         if member_id is not None:
@@ -113,14 +126,24 @@ class _Flows(_Parts):
                 self.member_flows[member_id] = [flow_id]
             else:
                 ids.append(flow_id)
-        self._run(flow)
+        # The member and group are the engine's own records (what `_run` would look up again).
+        self._go(flow, c, member, group, group.zone if group is not None else self.zone)
 
     def _run(self, flow: Flow) -> None:
-        c = self.compiled[flow.playbook]
-        code = c.code_of(flow.entry)
-        member = self.members.get(flow.member) if flow.member else None
         group = self.groups.get(flow.group) if flow.group else None
-        tz = group.zone if group is not None else self.zone
+        self._go(
+            flow,
+            self.compiled[flow.playbook],
+            self.members.get(flow.member) if flow.member else None,
+            group,
+            group.zone if group is not None else self.zone,
+        )
+
+    def _go(
+        self, flow: Flow, c: _Compiled, member: MemberState | None, group: GroupState | None, tz: ZoneInfo
+    ) -> None:
+        """Run a flow's instructions from its program counter until it waits or ends."""
+        code = c.code if flow.entry < 0 else c.schedule[flow.entry]
         hook = self.on_step
         while flow.pc < len(code):
             if hook is not None:
@@ -128,7 +151,6 @@ class _Flows(_Parts):
             instr = code[flow.pc]
             op = instr.op
             if op == "act":
-                assert instr.action is not None
                 self._act(flow, c, instr, member, group, tz)
                 if flow.id not in self.flows or flow.waiting is not None:
                     return  # ended, or held until a deferred action goes out (see _policy)

@@ -79,15 +79,18 @@ class _Happenings(_Parts):
         """A message, the common event, kept short: it moves times and one counter, and starts or
         resumes only what listens to messages (the same steps as any event's, in the same order)."""
         member_id = event.member or ""
-        member = self.members.get(member_id)
-        if member is None:
+        # Subscripts, not `get` calls: the member and group are almost always known.
+        try:
+            member = self.members[member_id]
+        except KeyError:
             member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
             self.members[member.id] = member
         group_id = event.group
         group = None
         if group_id:
-            group = self.groups.get(group_id)
-            if group is None:
+            try:
+                group = self.groups[group_id]
+            except KeyError:
                 group = self.add_group(group_id)
         now = event.time
         member.last_message_at = now
@@ -110,10 +113,15 @@ class _Happenings(_Parts):
         if windowed:
             self._window(member, "message", now)
         counters = member.counters
-        before = counters.get("messages", 0.0)
-        counters["messages"] = before + 1
         if watched:
+            before = counters.get("messages", 0.0)
+            counters["messages"] = before + 1
             self._threshold(member, "messages", before, before + 1)
+        else:  # a subscript, not a `get` call: every message pays this
+            try:
+                counters["messages"] += 1
+            except KeyError:
+                counters["messages"] = 0.0 + 1  # what `_count` makes of an unset counter
         if member_id in self.waits:
             self._resume_waiting(member_id, "message", event)
         if starts:

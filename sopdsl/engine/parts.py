@@ -70,6 +70,9 @@ class _Compiled:
         self.position = position
         self.program = plan.declarations
         self.version = plan.content_hash[:12]
+        # The action kinds the platform leaves to staff (see `_act`), asked of pydantic once.
+        platform = plan.declarations.platform
+        self.cannot: frozenset[str] = frozenset(platform.cannot) if platform is not None else frozenset()
         self.playbook = compiled
         self.code = compiled.code
         self.schedule = tuple(entry.code for entry in compiled.schedule)
@@ -77,7 +80,14 @@ class _Compiled:
         # Read per start: whether `active` can ever hold a start back, and `repeat` (asked of pydantic once).
         self.name = pb.name
         self.per_group = tuple(in_group(trigger, pb) for trigger in pb.triggers)  # see `in_group`
+        self.trigger_locs = tuple(f"{trigger.loc}" for trigger in pb.triggers)  # what a start names
+        # Its absence triggers by index, typed: what a silence's timer reads when it comes due.
+        self.absence_of: dict[int, lang.OnAbsence] = {
+            i: trigger for i, trigger in enumerate(pb.triggers) if isinstance(trigger, lang.OnAbsence)
+        }
         self.always_active = pb.active_from is None and pb.active_until is None
+        # `repeat always` with no `active` window: `_held_back` can never hold a start back.
+        self.never_held = self.always_active and pb.repeat is lang.Repeat.ALWAYS
         self.repeat = pb.repeat
         self.guard: Test | None = (
             compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None

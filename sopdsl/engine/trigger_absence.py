@@ -10,7 +10,7 @@ count started.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
@@ -92,7 +92,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         pending = member.id in table
         table[member.id] = since
         if not pending:
-            trigger = cast(lang.OnAbsence, c.playbook.triggers[t_index])
+            trigger = c.absence_of[t_index]
             base = max(since, self.last(member, trigger.event) or since)
             due = timeutil.add(base, trigger.duration, e.zone)
             e._push(due, c.index, member.id, Absence(t_index))
@@ -103,11 +103,11 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         """Count a member's silence in one group from `since` (arrival, the plan start, or the
         member's last message there); as `arm`, a pending timer re-checks when due."""
         table = e.armed[(c.index, t_index)]
-        key = membership(member.id, group_id)
+        key = f"{member.id}\x00{group_id}"  # `membership`, written out: it runs per join
         pending = key in table
         table[key] = since
         if not pending:
-            trigger = cast(lang.OnAbsence, c.playbook.triggers[t_index])
+            trigger = c.absence_of[t_index]
             group = e.groups.get(group_id)
             due = timeutil.add(since, trigger.duration, group.zone if group is not None else e.zone)
             e._push(due, c.index, member.id, SilenceIn(t_index, group_id), group_id)
@@ -173,7 +173,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         if since is None:
             return
         member = e.members.get(member_id)
-        trigger = cast(lang.OnAbsence, c.playbook.triggers[timer.trigger])
+        trigger = c.absence_of[timer.trigger]
         if member is None or not self.applies(e, c.playbook, member):
             del table[member_id]  # out of scope now; re-armed when the member comes back
             return
@@ -189,7 +189,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         """A member's silence in one group came due: the flow runs in that group."""
         group_id = timer.group
         table = e.armed[(c.index, timer.trigger)]
-        key = membership(member_id, group_id)
+        key = f"{member_id}\x00{group_id}"  # `membership`, written out: a call per firing saved
         since = table.get(key)
         if since is None:
             return
@@ -201,14 +201,15 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         ):
             del table[key]  # left the group, or it left the scope; armed again on a new join
             return
-        trigger = cast(lang.OnAbsence, c.playbook.triggers[timer.trigger])
+        trigger = c.absence_of[timer.trigger]
         group = e.groups.get(group_id)
         deadline = timeutil.add(since, trigger.duration, group.zone if group is not None else e.zone)
         if deadline > due:
             e._push(deadline, c.index, member_id, timer, group_id)
             return
         del table[key]
-        e._start_flow(c, member, group_id, trigger.loc, {}, due)
+        # In scope: `applies_in` asked `_in_scope` of this group above, and nothing ran since.
+        e._start_flow(c, member, group_id, trigger.loc, {}, due, check_scope=False)
 
 
 ABSENCE = AbsenceHandler()

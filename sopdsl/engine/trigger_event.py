@@ -34,7 +34,7 @@ class EventHandler(TriggerHandler[lang.OnEvent]):
                 if scope in ("tagged", "named"):
                     # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
                     where = e._member_group(c.playbook, member)
-            e._start_flow(c, member, where, f"{c.playbook.triggers[t_index].loc}", dict(event.data), now)
+            e._start_flow(c, member, where, c.trigger_locs[t_index], dict(event.data), now)
 
 
 EVENT = EventHandler()
