@@ -31,6 +31,10 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _system() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
 def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> None:
     from sopdsl.live.dispatch import ACTION_KINDS
     from sopdsl.live.runtime import Runtime
@@ -45,11 +49,17 @@ def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> 
     service.start()
     ready.put(service.port)
     measuring.wait()
-    began = _cpu()
+    began, kernel = _cpu(), _system()
     stop.wait()
-    used = _cpu() - began
+    used, kernel = _cpu() - began, _system() - kernel
     committer = service._committer
-    ready.put({"transactions": committer.transactions if committer is not None else 0, "cpu": used})
+    ready.put(
+        {
+            "transactions": committer.transactions if committer is not None else 0,
+            "cpu": used,
+            "system": kernel,
+        }
+    )
     service.stop()
 
 
@@ -190,6 +200,7 @@ def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: fl
         "errors": found["errors"],
         "transactions": served["transactions"],
         "server_cpu_us_per_event": round(served["cpu"] * 1e6 / total) if total else 0,
+        "server_system_us_per_event": round(served["system"] * 1e6 / total) if total else 0,
         "client_cpu_us_per_event": round(found["cpu"] * 1e6 / total) if total else 0,
         "load_average": [round(load_before, 2), round(load_after, 2)],
     }
@@ -202,7 +213,8 @@ def describe(row: dict[str, Any]) -> str:
         f"{row['events_per_second']:>6} events/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
         f"({row['events']} events in {row['seconds']:g} s, {row['errors']} errors, "
         f"{row['transactions']} transactions incl. warm-up)\n"
-        f"             CPU per event: server {row['server_cpu_us_per_event']} us, client "
+        f"             CPU per event: server {row['server_cpu_us_per_event']} us "
+        f"({row['server_system_us_per_event']} us of it in the kernel), client "
         f"{row['client_cpu_us_per_event']} us; load average {row['load_average'][0]} before, "
         f"{row['load_average'][1]} after"
     )

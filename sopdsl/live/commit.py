@@ -59,6 +59,7 @@ class GroupCommitter:
         self.committed = committed
         self.transactions = 0  # how many were committed: requests per transaction is the gain
         self._queue: deque[_Request] = deque()
+        self._gathered: dict[asyncio.AbstractEventLoop, list[_Request]] = {}  # each loop's, this turn
         self._ready = threading.Condition()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
@@ -73,15 +74,31 @@ class GroupCommitter:
 
     async def submit_async(self, events: list[dict[str, Any]]) -> Fed:
         """`submit` from the event loop: the loop goes on serving while the events commit."""
-        waiting: asyncio.Future[Fed] = asyncio.get_running_loop().create_future()
-        self._enqueue(_Request(events, waiting=waiting))
+        loop = asyncio.get_running_loop()
+        waiting: asyncio.Future[Fed] = loop.create_future()
+        # The requests of one turn of the loop go to the committing thread together: one lock
+        # and one wake-up for all of them, not one each.
+        gathered = self._gathered.get(loop)
+        if gathered is None:
+            gathered = self._gathered[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        gathered.append(_Request(events, waiting=waiting))
         return await waiting
 
-    def _enqueue(self, request: _Request) -> None:
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        requests = self._gathered.pop(loop, [])
+        try:
+            self._enqueue(*requests)
+        except ClosedError as exc:
+            for request in requests:
+                if request.waiting is not None and not request.waiting.done():
+                    request.waiting.set_exception(ClosedError(str(exc)))
+
+    def _enqueue(self, *requests: _Request) -> None:
         with self._ready:
             if self._closed:
                 raise ClosedError("the service is shutting down; send the events again later")
-            self._queue.append(request)
+            self._queue.extend(requests)
             self._ready.notify()
 
     def close(self) -> None:
