@@ -107,7 +107,8 @@ def decode_json(raw: bytes) -> Any:
         except (msgspec.DecodeError, RecursionError):
             pass
         else:
-            if _depth(value) <= MAX_DEPTH:
+            # Nesting needs an opening bracket a level: with few of them, no need to walk the value.
+            if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH or _depth(value) <= MAX_DEPTH:
                 return value
     try:
         text = raw.decode("utf-8")
