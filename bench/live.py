@@ -290,6 +290,12 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["throughput", "claims", "http"], help="run one part only")
     parser.add_argument("--connections", type=int, default=8, help="HTTP load client connections")
+    parser.add_argument(
+        "--http-store",
+        choices=["sqlite", "none"],
+        default="sqlite",
+        help="HTTP: none serves a runtime that stores nothing (the HTTP stack and committer alone)",
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="HTTP measurement, after the warm-up")
     parser.add_argument("--warmup", type=float, default=5.0, help="HTTP warm-up seconds")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
@@ -309,7 +315,11 @@ def main() -> None:
 
         seconds, warmup = (5.0, 1.0) if args.quick else (args.seconds, args.warmup)
         print(__import__("bench.live_http").live_http.__doc__.split("\n\n", 1)[1].strip())
-        results = [measure_http(plan_text, connections=args.connections, warmup=warmup, seconds=seconds)]
+        results = [
+            measure_http(
+                plan_text, connections=args.connections, warmup=warmup, seconds=seconds, store=args.http_store
+            )
+        ]
         print(describe(results[0]), flush=True)
         claims: list[dict[str, Any]] = []
     else:

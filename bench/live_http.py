@@ -31,6 +31,32 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _system() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_stime
+
+
+class _NoStore:
+    """A runtime that stores and decides nothing (`--http-store none`): what the HTTP stack, the
+    service and the group committer cost alone."""
+
+    shard = "default"
+    executors: dict[str, Any] = {}
+
+    def feed_batch(self, events: Any) -> Any:
+        from sopdsl.live.shards import Fed
+
+        return Fed([], [], [0] * len(list(events)))
+
+    def tick(self, now: int | None = None) -> list[Any]:
+        return []
+
+    def stats(self) -> dict[str, int]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
 def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> None:
     from sopdsl.live.dispatch import ACTION_KINDS
     from sopdsl.live.runtime import Runtime
@@ -38,18 +64,28 @@ def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> 
     from sopdsl.plan import loads, timeutil
 
     plan = loads(plan_text)
-    runtime = Runtime(plan, url, executors=dict.fromkeys(ACTION_KINDS, lambda action, key: None))
-    for group in GROUPS:
-        runtime.add_group(group)
+    runtime: Any
+    if url == "none":
+        runtime = _NoStore()
+    else:
+        runtime = Runtime(plan, url, executors=dict.fromkeys(ACTION_KINDS, lambda action, key: None))
+        for group in GROUPS:
+            runtime.add_group(group)
     service = Service(runtime, zone=timeutil.zone(plan.declarations.timezone), port=0)
     service.start()
     ready.put(service.port)
     measuring.wait()
-    began = _cpu()
+    began, kernel = _cpu(), _system()
     stop.wait()
-    used = _cpu() - began
+    used, kernel = _cpu() - began, _system() - kernel
     committer = service._committer
-    ready.put({"transactions": committer.transactions if committer is not None else 0, "cpu": used})
+    ready.put(
+        {
+            "transactions": committer.transactions if committer is not None else 0,
+            "cpu": used,
+            "system": kernel,
+        }
+    )
     service.stop()
 
 
@@ -154,13 +190,25 @@ def _client(port: int, connections: int, warmup: float, seconds: float, measurin
     out.put(runner(main()))
 
 
-def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: float) -> dict[str, Any]:
-    """One server process, one load-client process; events per second, latency percentiles, CPU per event."""
+def measure_http(
+    plan_text: str, *, connections: int, warmup: float, seconds: float, store: str = "sqlite"
+) -> dict[str, Any]:
+    """One server process, one load-client process; events per second, latency percentiles, CPU per event.
+
+    `store` "none" serves a runtime that stores nothing: the cost of HTTP and the committer alone.
+    """
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
         ready, stop, measuring = ctx.Queue(), ctx.Event(), ctx.Event()
         server = ctx.Process(
-            target=_server, args=(plan_text, f"sqlite:///{tmp}/http.db", ready, stop, measuring)
+            target=_server,
+            args=(
+                plan_text,
+                "none" if store == "none" else f"sqlite:///{tmp}/http.db",
+                ready,
+                stop,
+                measuring,
+            ),
         )
         server.start()
         port = ready.get(timeout=120)
@@ -181,6 +229,7 @@ def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: fl
         return round(latencies[min(total - 1, int(total * p / 100))] * 1000, 2) if total else 0.0
 
     return {
+        "store": store,
         "connections": connections,
         "seconds": seconds,
         "events": total,
@@ -190,6 +239,7 @@ def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: fl
         "errors": found["errors"],
         "transactions": served["transactions"],
         "server_cpu_us_per_event": round(served["cpu"] * 1e6 / total) if total else 0,
+        "server_system_us_per_event": round(served["system"] * 1e6 / total) if total else 0,
         "client_cpu_us_per_event": round(found["cpu"] * 1e6 / total) if total else 0,
         "load_average": [round(load_before, 2), round(load_after, 2)],
     }
@@ -198,11 +248,12 @@ def measure_http(plan_text: str, *, connections: int, warmup: float, seconds: fl
 def describe(row: dict[str, Any]) -> str:
     """The result, with its workload, in two lines."""
     return (
-        f"http sqlite  {row['connections']} connections, single events, group commit: "
+        f"http {row['store']:<6} {row['connections']} connections, single events, group commit: "
         f"{row['events_per_second']:>6} events/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
         f"({row['events']} events in {row['seconds']:g} s, {row['errors']} errors, "
         f"{row['transactions']} transactions incl. warm-up)\n"
-        f"             CPU per event: server {row['server_cpu_us_per_event']} us, client "
+        f"             CPU per event: server {row['server_cpu_us_per_event']} us "
+        f"({row['server_system_us_per_event']} us of it in the kernel), client "
         f"{row['client_cpu_us_per_event']} us; load average {row['load_average'][0]} before, "
         f"{row['load_average'][1]} after"
     )

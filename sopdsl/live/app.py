@@ -30,7 +30,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sopdsl.live.auth import Grant
-from sopdsl.live.bodies import BodyError, check_content_type, decode_json, read_body
+from sopdsl.live.bodies import BodyError, check_content_type, decode_json, read_body, whole_body
 from sopdsl.live.metrics import CONTENT_TYPE
 from sopdsl.live.openapi import describe
 from sopdsl.live.redact import redact_urls_in
@@ -48,8 +48,15 @@ class Answer(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         """The body's bytes."""
-        # A final newline, so answers printed by curl one after another stay one a line.
-        return json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+        return _render(content)
+
+
+def _render(content: Any) -> bytes:
+    # A final newline, so answers printed by curl one after another stay one a line.
+    return json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+
+
+_JSON_TYPE = (b"content-type", b"application/json")
 
 
 def create_app(service: Service) -> ASGIApp:
@@ -60,11 +67,22 @@ def create_app(service: Service) -> ASGIApp:
         headers = scope.get("sopdsl.headers") or _headers(scope)
         try:
             check_content_type(headers.get("content-type"))
-            raw = await read_body(_body(receive), headers.get("content-length"))
+            raw = await _whole_body(receive, headers.get("content-length"))
             status, body = await service.submit_async(decode_json(raw))
             if status == HTTPStatus.BAD_REQUEST:
                 service.counters.refuse(status)
-            answer: Response = Answer(body, status_code=status)
+            # Sent as two ASGI messages built here: the same bytes as `Answer(body, status)`,
+            # without a Response object, its header list and its __call__ (the hot path).
+            data = _render(body)
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [(b"content-length", b"%d" % len(data)), _JSON_TYPE],
+                }
+            )
+            await send({"type": "http.response.body", "body": data})
+            return
         except _DisconnectedError:
             return  # nobody to answer; what was fed before the client left stays fed
         except BodyError as exc:
@@ -189,10 +207,25 @@ class _DisconnectedError(Exception):
     """The client went away before its whole body arrived."""
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
-    """A request's body, chunk by chunk, from the ASGI messages."""
-    while True:
+async def _whole_body(receive: Receive, declared: str | None) -> bytes:
+    """The request's body, read as `read_body` reads it (limits, timeout, BodyError)."""
+    # uvicorn's request cycle (the bound method's owner) says whether the whole body is in
+    # already; if so the first receive returns it at once, and neither a timeout nor a chunk
+    # iterator is needed. Otherwise (or under another server) the careful reading.
+    if getattr(getattr(receive, "__self__", None), "more_body", True) is False:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _DisconnectedError
+        if not message.get("more_body", False):
+            return whole_body(message.get("body", b""), declared)
+        return await read_body(_body(receive, message), declared)
+    return await read_body(_body(receive), declared)
+
+
+async def _body(receive: Receive, first: Any = None) -> AsyncIterator[bytes]:
+    """A request's body, chunk by chunk, from the ASGI messages (`first` already received)."""
+    while True:
+        message, first = (first, None) if first is not None else (await receive(), None)
         if message["type"] == "http.disconnect":
             raise _DisconnectedError
         yield message.get("body", b"")

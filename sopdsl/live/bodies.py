@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Any
+
+import msgspec
 
 MAX_BODY = 4 * 1024 * 1024  # bytes: about 10,000 events in one list
 MAX_DEPTH = 32  # nesting of lists and objects; an event needs 3
@@ -71,6 +74,15 @@ async def read_body(
     return b"".join(chunks)
 
 
+def whole_body(body: bytes, declared: str | None, *, limit: int = MAX_BODY) -> bytes:
+    """`read_body` for a body already received whole: the same checks, nothing to wait for."""
+    if declared is not None and not declared.strip().isdigit():
+        raise BodyError(400, f"Content-Length must be a number of bytes, got '{declared}'")
+    if len(body) > limit or (declared is not None and int(declared) > limit):
+        raise BodyError(413, f"the body is over {limit} bytes; send fewer events per request")
+    return body
+
+
 async def _drain(stream: AsyncIterator[bytes], timeout: float) -> None:
     """Read and drop the rest of a refused body, within bounds (see DRAIN_LIMIT)."""
     dropped = 0
@@ -86,6 +98,18 @@ async def _drain(stream: AsyncIterator[bytes], timeout: float) -> None:
 
 def decode_json(raw: bytes) -> Any:
     """The JSON value of a body; raise `BodyError` (400) for text that is not UTF-8 JSON within the limits."""
+    # msgspec's decoder, about ten times faster, takes a body with no run of number characters
+    # longer than a number may be; for anything it refuses (or nests too deep) the careful
+    # reading below decides, and says what is wrong.
+    if not _LONG_NUMBER.search(raw):
+        try:
+            value = _DECODER.decode(raw)
+        except (msgspec.DecodeError, RecursionError):
+            pass
+        else:
+            # Nesting needs an opening bracket a level: with few of them, no need to walk the value.
+            if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH or _depth(value) <= MAX_DEPTH:
+                return value
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -105,6 +129,10 @@ def decode_json(raw: bytes) -> Any:
     if _depth(value) > MAX_DEPTH:
         raise BodyError(400, f"the body nests lists or objects deeper than {MAX_DEPTH} levels")
     return value
+
+
+_DECODER = msgspec.json.Decoder()
+_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}" % (MAX_NUMBER_DIGITS + 1))
 
 
 class _LimitError(ValueError):

@@ -66,6 +66,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
+_IDS_A_QUERY = 200  # event ids looked up by one query: within every dialect's parameter limit
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
@@ -269,18 +270,26 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
 
     def _accept(self, cur: Cursor, info: ShardInfo, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The new entries without events whose id the journal (or an earlier one of them) has."""
+        ids = list({body["id"] for body in new if body.get("id") is not None})
+        # One query for the batch's ids (in slices), not one per event: group commit puts many
+        # events in one transaction.
+        journaled: set[str] = set()
+        for at in range(0, len(ids), _IDS_A_QUERY):
+            some = ids[at : at + _IDS_A_QUERY]
+            cur.execute(
+                self._sql(
+                    "SELECT event_id FROM sopdsl_journal WHERE shard = ? AND event_id IN "
+                    f"({', '.join('?' * len(some))})"
+                ),
+                (info.shard, *some),
+            )
+            journaled.update(str(row[0]) for row in cur.fetchall())
         accepted: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        seen: set[Any] = set()
         for body in new:
             event_id = body.get("id")
             if event_id is not None:
-                if event_id in seen:
-                    continue
-                cur.execute(
-                    self._sql("SELECT 1 FROM sopdsl_journal WHERE shard = ? AND event_id = ?"),
-                    (info.shard, event_id),
-                )
-                if cur.fetchone() is not None:
+                if event_id in seen or str(event_id) in journaled:
                     continue
                 seen.add(event_id)
             accepted.append(body)
