@@ -66,6 +66,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
+_IDS_PER_QUERY = 500  # event ids looked up in one query (SQLite allows 999 parameters before 3.32)
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
@@ -269,20 +270,24 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
 
     def _accept(self, cur: Cursor, info: ShardInfo, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The new entries without events whose id the journal (or an earlier one of them) has."""
+        ids = list(dict.fromkeys(str(b["id"]) for b in new if b.get("id") is not None))
+        taken: set[str] = set()
+        # One query per chunk of ids rather than one per event: a list of 50 events was 50 round trips.
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[first : first + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            cur.execute(
+                self._sql(f"SELECT event_id FROM sopdsl_journal WHERE shard = ? AND event_id IN ({marks})"),
+                (info.shard, *chunk),
+            )
+            taken.update(str(row[0]) for row in cur.fetchall())
         accepted: list[dict[str, Any]] = []
-        seen: set[str] = set()
         for body in new:
             event_id = body.get("id")
             if event_id is not None:
-                if event_id in seen:
+                if str(event_id) in taken:
                     continue
-                cur.execute(
-                    self._sql("SELECT 1 FROM sopdsl_journal WHERE shard = ? AND event_id = ?"),
-                    (info.shard, event_id),
-                )
-                if cur.fetchone() is not None:
-                    continue
-                seen.add(event_id)
+                taken.add(str(event_id))
             accepted.append(body)
         return accepted
 
