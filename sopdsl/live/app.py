@@ -262,7 +262,7 @@ _SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 
 def _shard_asked(query: bytes, default: str) -> str | None:
     """The shard a query string names (`shard=NAME`), the default without one, None for a bad name."""
-    values = urllib.parse.parse_qs(query.decode("latin-1")).get("shard")
+    values = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True).get("shard")
     if not values:
         return default
     name = values[-1]

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from types import FrameType
 
-STARTUP = 5.0  # seconds: a worker exiting with an error sooner failed to start; later, it crashed
+STARTUP = 5.0  # seconds: a worker exiting with an error code sooner failed to start; later, it crashed
 RESTART_AFTER = 1.0  # seconds before a crashed worker is started again
 
 
@@ -100,9 +100,11 @@ def supervise(workers: list[str], child: Callable[[str], int], say: Callable[[st
             exited = os.waitstatus_to_exitcode(status)
             if stopping:
                 continue
-            if exited != 0 and time.monotonic() - began < STARTUP:
+            # An error exit soon after the start is a failure to start (a bad plan, a refused store);
+            # death by a signal (negative) is a crash at any time, and the worker starts again.
+            if exited > 0 and time.monotonic() - began < STARTUP:
                 say(f"sopdsl run: worker {name} failed to start (exit code {exited}); stopping")
-                code = exited if exited > 0 else 1
+                code = exited
                 stopping = True
                 stop_all()
                 continue
