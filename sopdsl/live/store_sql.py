@@ -108,6 +108,13 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         """Outbox rows left the pending set or were deleted (committed); PostgreSQL vacuums here."""
         return None  # SQLite removes an index entry when its row changes: nothing piles up
 
+    def _insert(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        """Insert rows (`tail`: an ON CONFLICT clause); PostgreSQL sends them as one statement."""
+        marks = ", ".join("?" * len(columns))
+        cur.executemany(self._sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"), rows)
+
     # ---- schema ------------------------------------------------------------------------------------
 
     def _prepare(self, migrate: bool) -> None:
@@ -235,15 +242,15 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             batch = step(info, existing, accepted)
             self._append(cur, info, batch.entries, update=False)
             if batch.rows:
-                cur.executemany(
-                    self._sql(
-                        "INSERT INTO sopdsl_outbox (shard, key, order_key, kind, action, status, next_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shard, key) DO NOTHING"
-                    ),
+                self._insert(
+                    cur,
+                    "sopdsl_outbox",
+                    ("shard", "key", "order_key", "kind", "action", "status", "next_at"),
                     [
                         (r.shard, r.key, r.order_key, r.kind, _dumps(r.action), r.status, r.next_at)
                         for r in batch.rows
                     ],
+                    " ON CONFLICT (shard, key) DO NOTHING",
                 )
             cur.execute(
                 self._sql(
@@ -296,8 +303,10 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
     ) -> None:
         if not bodies:
             return
-        cur.executemany(
-            self._sql("INSERT INTO sopdsl_journal (shard, seq, event_id, body) VALUES (?, ?, ?, ?)"),
+        self._insert(
+            cur,
+            "sopdsl_journal",
+            ("shard", "seq", "event_id", "body"),
             [(info.shard, info.head + i, b.get("id"), _dumps(b)) for i, b in enumerate(bodies, 1)],
         )
         info.head += len(bodies)
