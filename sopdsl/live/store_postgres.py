@@ -164,7 +164,9 @@ class PostgresStore(SqlStore):
         if not rows:
             return
         arrays = [list(values) for values in zip(*rows, strict=True)]
-        sources = ", ".join(f"%s::{_TYPES[c]}[]" for c in columns)
+        # %b: arrays sent in binary; as text, psycopg escapes every quote of the JSON bodies by regex,
+        # which cost more than the statements it saves.
+        sources = ", ".join(f"%b::{_TYPES[c]}[]" for c in columns)
         names = ", ".join(columns)
         cur.execute(
             f"INSERT INTO {table} ({names}) SELECT * FROM unnest({sources}) AS t({names}){tail}", arrays
@@ -181,7 +183,7 @@ class PostgresStore(SqlStore):
         cur.execute(
             "UPDATE sopdsl_outbox o SET status = v.status, attempts = v.attempts, failures = v.failures, "
             "next_at = v.next_at, error = v.error, lease_owner = NULL, lease_until = 0 "
-            "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::int[], %s::bigint[], %s::text[]) "
+            "FROM unnest(%b::bigint[], %b::text[], %b::int[], %b::int[], %b::bigint[], %b::text[]) "
             "AS v(id, status, attempts, failures, next_at, error) "
             "WHERE o.id = v.id AND o.status = 'pending' RETURNING o.id",
             arrays,
