@@ -292,7 +292,7 @@ def main() -> None:
         "--only", choices=["throughput", "claims", "http", "pg-http"], help="run one part only"
     )
     parser.add_argument(
-        "--executor-concurrency", type=int, default=8, help="pg-http: executor calls per worker at once"
+        "--executor-concurrency", type=int, default=16, help="pg-http: executor calls per worker at once"
     )
     parser.add_argument(
         "--executor", choices=["sleep", "webhook"], default="sleep", help="pg-http: the 5 ms executor"
