@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -218,6 +218,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         worker: str,
         wall: float,
         lease: float,
+        appended: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Batch | None:
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
         with self._txn() as cur:
@@ -237,6 +238,8 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             accepted = self._accept(cur, info, new)
             if owner is not None and owner != worker and until > wall:
                 self._append(cur, info, accepted)
+                if appended is not None:
+                    appended(accepted)
                 return None
             existing = self._entries(cur, shard, since) if since < info.head else []
             batch = step(info, existing, accepted)

@@ -850,3 +850,16 @@ def test_with_concurrency_a_batch_runs_side_by_side_and_each_members_actions_sta
     assert took < 0.05 * len(started) * 0.75
     rt.close()
     alone.close()
+
+
+def test_a_batch_for_a_shard_another_worker_holds_still_tells_duplicates_apart() -> None:
+    store = sopdsl.open_store("memory://")
+    clock = ManualClock(START)
+    holder = Runtime(plan_of(), store, clock=clock, shard="acme", worker="holder")
+    holder.feed(join("m1", START) | {"id": "e1"})  # `holder` leases the shard
+    other = Runtime(plan_of(), store, clock=clock, worker="other")
+    fed = other.feed_batch([join("m2", START) | {"id": "e2"}, join("m1", START) | {"id": "e1"}], shard="acme")
+    assert fed.actions == [] and fed.duplicates == [1]  # journaled for the holder; e1 it had
+    assert [e.body.get("id") for e in store.journal("acme") if e.body["op"] == "event"] == ["e1", "e2"]
+    holder.close()
+    other.close()
