@@ -288,7 +288,15 @@ def main() -> None:
     parser.add_argument(
         "--claim-sizes", default="0,50000,100000", help="finished outbox rows to measure claims after"
     )
-    parser.add_argument("--only", choices=["throughput", "claims", "http"], help="run one part only")
+    parser.add_argument(
+        "--only", choices=["throughput", "claims", "http", "pg-http"], help="run one part only"
+    )
+    parser.add_argument(
+        "--executor-concurrency", type=int, default=16, help="pg-http: executor calls per worker at once"
+    )
+    parser.add_argument(
+        "--executor", choices=["sleep", "webhook"], default="sleep", help="pg-http: the 5 ms executor"
+    )
     parser.add_argument("--connections", type=int, default=8, help="HTTP load client connections")
     parser.add_argument(
         "--http-store",
@@ -310,7 +318,36 @@ def main() -> None:
         sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop")))
     )
     plan_text = plan.dumps()
-    if args.only == "http":
+    if args.only == "pg-http":
+        from bench.live_pg import describe as describe_pg
+        from bench.live_pg import measure as measure_pg
+
+        print(__import__("bench.live_pg").live_pg.__doc__.split("\n\n", 1)[1].strip())
+        options = {
+            "connections": args.connections,
+            "size": 50,
+            "shards": 64,
+            "executor": args.executor,
+            "executor_ms": args.executor_ms,
+            "concurrency": args.executor_concurrency,
+            "warmup": 1.0 if args.quick else args.warmup,
+            "seconds": 5.0 if args.quick else args.seconds,
+        }
+        print(f"workload: {json.dumps(options)}", flush=True)
+        results = []
+        for workers in [int(w) for w in args.workers.split(",")]:
+            row = _best(measure_pg(args.postgres, workers, options) for _ in range(runs))
+            results.append(row)
+            print(describe_pg(row), flush=True)
+        if len(results) > 1:
+            first, last = results[0], results[-1]
+            print(
+                f"{last['workers']} workers / {first['workers']}: "
+                f"{last['events_per_second'] / max(1, first['events_per_second']):.2f}x events/s",
+                flush=True,
+            )
+        claims: list[dict[str, Any]] = []
+    elif args.only == "http":
         from bench.live_http import describe, measure_http
 
         seconds, warmup = (5.0, 1.0) if args.quick else (args.seconds, args.warmup)
@@ -331,7 +368,9 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "processor": _cpu_name(),
     }
-    name = {"claims": "live-claims.json", "http": "live-http.json"}.get(args.only or "", "live.json")
+    name = {"claims": "live-claims.json", "http": "live-http.json", "pg-http": "live-pg-http.json"}.get(
+        args.only or "", "live.json"
+    )
     out = ROOT / "bench" / "results" / name
     out.parent.mkdir(exist_ok=True)
     body = {"machine": machine, "events": events, "runs": runs, "results": results, "claims": claims}

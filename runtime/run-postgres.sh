@@ -6,7 +6,8 @@
 #   SOPDSL_DB=shop PORT=8081 runtime/run-postgres.sh playbooks/J1_welcome_ritual.sop
 #
 # Environment: PGHOST (127.0.0.1), PGPORT (5432), PGUSER (postgres), SOPDSL_DB (sopdsl),
-# PORT (8080), SOPDSL (the sopdsl command; default: .venv/bin/sopdsl, else sopdsl on PATH),
+# PORT (8080), WORKERS (1: worker processes sharing the port and the database; several let
+# executors that wait on a platform overlap), SOPDSL (the sopdsl command; default: .venv/bin/sopdsl, else sopdsl on PATH),
 # EXECUTORS (runtime/executors.yaml), SOPDSL_TOKENS (the bearer tokens, `TOKEN SHARD[,SHARD...]`
 # a line: `sopdsl run` refuses to start without them). Extra `sopdsl run` options go in
 # SOPDSL_RUN_OPTIONS (`--insecure-no-auth` to try it out on this machine without tokens).
@@ -28,4 +29,5 @@ fi
 if [[ $# -eq 0 ]]; then set -- playbooks/; fi
 # shellcheck disable=SC2086  # the options are words on purpose
 exec "$SOPDSL" run "$@" --store "postgresql://$user@$host:$port/$db" \
-    --executors "${EXECUTORS:-runtime/executors.yaml}" --port "${PORT:-8080}" ${SOPDSL_RUN_OPTIONS:-}
+    --executors "${EXECUTORS:-runtime/executors.yaml}" --port "${PORT:-8080}" \
+    --workers "${WORKERS:-1}" ${SOPDSL_RUN_OPTIONS:-}

@@ -16,7 +16,9 @@ the service goes on.
 from __future__ import annotations
 
 import json
+import re
 import traceback
+import urllib.parse
 from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -68,7 +70,11 @@ def create_app(service: Service) -> ASGIApp:
         try:
             check_content_type(headers.get("content-type"))
             raw = await _whole_body(receive, headers.get("content-length"))
-            status, body = await service.submit_async(decode_json(raw))
+            payload, shard = decode_json(raw), scope.get("sopdsl.shard")
+            if shard is None:
+                status, body = await service.submit_async(payload)
+            else:
+                status, body = await service.submit_async(payload, shard)
             if status == HTTPStatus.BAD_REQUEST:
                 service.counters.refuse(status)
             # Sent as two ASGI messages built here: the same bytes as `Answer(body, status)`,
@@ -250,9 +256,24 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
             message = f"this service does not answer to Host '{shown}' (allowed: {', '.join(hosts)})"
             await Answer({"error": message}, status_code=421)(scope, receive, send)
             return
+        shard: str = service.runtime.shard
+        if scope["path"] == "/events" and scope.get("query_string"):
+            # `POST /events?shard=NAME`: another community of the store (a PostgreSQL service's workers
+            # serve them all). Checked before the token, which must be allowed that shard.
+            asked = _shard_asked(scope["query_string"], shard)
+            if asked is None or not service.serves(asked):
+                service.counters.refuse(HTTPStatus.BAD_REQUEST)
+                message = (
+                    "shard: give ?shard=NAME of letters, digits and _ . : - (at most 64)"
+                    if asked is None
+                    else f"this service serves only shard '{service.runtime.shard}'"
+                )
+                await Answer({"error": message, "field": "shard"}, status_code=400)(scope, receive, send)
+                return
+            shard = scope["sopdsl.shard"] = asked
         if service.tokens is not None and scope["path"] not in open_paths:
             grant = service.tokens.check(headers.get("authorization"))
-            refusal = _refusal(grant, service.runtime.shard)
+            refusal = _refusal(grant, shard)
             if refusal is not None:
                 status, message = refusal
                 service.counters.refuse(status)
@@ -267,6 +288,18 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
         await app(scope, receive, send)
 
     return guarded
+
+
+_SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+
+
+def _shard_asked(query: bytes, default: str) -> str | None:
+    """The shard a query string names (`shard=NAME`), the default without one, None for a bad name."""
+    values = urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True).get("shard")
+    if not values:
+        return default
+    name = values[-1]
+    return name if len(values) == 1 and _SHARD_NAME.fullmatch(name) else None
 
 
 def _refusal(grant: Grant | None, shard: str) -> tuple[int, str] | None:

@@ -10,23 +10,34 @@ code; everything below it returns or raises.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
+import socket
 import sys
 import threading
+from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from sopdsl.build import PathError
 from sopdsl.errors import PlanError, SopdslError, StoreError
-from sopdsl.live.auth import AuthConfigError, allowed_hosts, check_listen, load_tokens
+from sopdsl.live.auth import AuthConfigError, Tokens, allowed_hosts, check_listen, load_tokens
 from sopdsl.live.executors_config import ExecutorConfigError, default_executors, load_executors
 from sopdsl.live.redact import RedactingFormatter, redact_text, redact_url, secrets_of
 from sopdsl.live.reload import Reloader, read_plan, report
-from sopdsl.live.service import Service
+from sopdsl.live.service import TICK_EVERY, Service
 from sopdsl.plan import timeutil
+
+if TYPE_CHECKING:
+    from sopdsl.plan import Plan
+
+POLL_EVERY = 0.1  # seconds between loop turns of a worker sharing a store with others
+# Seconds a worker sharing a store dispatches before its loop looks for other workers' entries.
+DISPATCH_BUDGET = 0.25
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -80,6 +91,21 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 )
 @click.option("--worker", default=None, help="This worker's name, when several share a PostgreSQL store.")
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Worker processes sharing the port and a PostgreSQL store (named WORKER-1 ... WORKER-N).",
+)
+@click.option(
+    "--executor-concurrency",
+    "concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Executor calls each worker makes at once (one member's actions still go in order).",
+)
+@click.option(
     "--migrate", is_flag=True, help="Upgrade a store at an older schema version (back it up first)."
 )
 @click.option(
@@ -110,6 +136,8 @@ def run_command(
     dry_run: bool,
     shard: str,
     worker: str | None,
+    workers: int,
+    concurrency: int,
     migrate: bool,
     reload_plan: bool,
     root: str | None,
@@ -135,6 +163,8 @@ def run_command(
             dry_run=dry_run,
             shard=shard,
             worker=worker,
+            workers=workers,
+            concurrency=concurrency,
             migrate=migrate,
             reload_plan=reload_plan,
             root=root,
@@ -160,6 +190,8 @@ def run(
     dry_run: bool = False,
     shard: str = "default",
     worker: str | None = None,
+    workers: int = 1,
+    concurrency: int = 1,
     migrate: bool = False,
     reload_plan: bool = False,
     root: str | None = None,
@@ -167,10 +199,12 @@ def run(
     """`sopdsl run` without the exit: start the service, serve until a stop, return the exit code.
 
     Raises `click.UsageError` for paths that give nothing to run."""
-    from sopdsl.live.runtime import Runtime, open_store
-
     if (store is None) == (engine is None):
         raise click.UsageError("give either --store URL or --engine temporal://host:port/namespace")
+    if workers > 1 and not (store or "").startswith(("postgresql://", "postgres://")):
+        raise click.UsageError("--workers needs a PostgreSQL store (--store postgresql://...)")
+    if workers > 1 and use_stdin:
+        raise click.UsageError("--stdin reads events in one process: it cannot go with --workers")
     try:
         tokens = load_tokens(tokens_file)
         check_listen(host, tokens, insecure_no_auth)
@@ -203,6 +237,100 @@ def run(
     except ExecutorConfigError as exc:
         click.echo(str(exc), err=True)
         return EXIT_FOUND
+    options = _Options(
+        plan_paths, root, host, port, tokens, allowed_host, use_stdin, dry_run, shard, migrate, reload_plan
+    )
+    if workers > 1:
+        assert store is not None
+        return _supervised(plan, zone, executors, store, options, worker, workers, concurrency)
+    poll = worker is not None and store is not None and store.startswith(("postgresql:", "postgres:"))
+    return _serve_one(plan, zone, executors, store, engine, options, worker, concurrency, poll=poll)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The command's options one worker process needs, as given."""
+
+    plan_paths: tuple[str, ...]
+    root: str | None
+    host: str
+    port: int
+    tokens: Tokens | None
+    allowed_host: tuple[str, ...]
+    use_stdin: bool
+    dry_run: bool
+    shard: str
+    migrate: bool
+    reload_plan: bool
+
+
+def _supervised(
+    plan: Plan,
+    zone: ZoneInfo,
+    executors: dict[str, Any],
+    store: str,
+    options: _Options,
+    worker: str | None,
+    workers: int,
+    concurrency: int,
+) -> int:
+    """`--workers N`: the store checked once here, then N forked worker processes on one port."""
+    from sopdsl.live import workers as supervisor
+    from sopdsl.live.runtime import open_store
+
+    try:
+        open_store(store, migrate=options.migrate).close()  # schema made or refused once, not N times
+        reserved = supervisor.reserve(options.host, options.port)
+    except StoreError as exc:
+        click.echo(
+            f"error: cannot open the store {redact_url(store)}: {redact_text(str(exc), secrets_of(store))}",
+            err=True,
+        )
+        return EXIT_USAGE
+    except OSError as exc:
+        click.echo(f"error: cannot listen on {options.host}:{options.port}: {exc.strerror or exc}", err=True)
+        return EXIT_USAGE
+    port = int(reserved.getsockname()[1])
+    named = supervisor.names(worker or socket.gethostname(), workers)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    click.echo(
+        f"sopdsl run: {workers} workers ({', '.join(named)}), store {redact_url(store)}, "
+        f"listening on http://{host}:{port}",
+        err=True,
+    )
+    one = dataclasses.replace(options, port=port)
+    try:
+        return supervisor.supervise(
+            named,
+            lambda name: _serve_one(
+                plan, zone, executors, store, None, one, name, concurrency, poll=True, reuse_port=True
+            ),
+            lambda line: click.echo(line, err=True),
+        )
+    finally:
+        reserved.close()
+
+
+def _serve_one(
+    plan: Plan,
+    zone: ZoneInfo,
+    executors: dict[str, Any],
+    store: str | None,
+    engine: str | None,
+    options: _Options,
+    worker: str | None,
+    concurrency: int,
+    *,
+    poll: bool,
+    reuse_port: bool = False,
+) -> int:
+    """One service process: the runtime on its store (or Temporal), served until a stop; the exit code.
+
+    `poll`: one of several workers on a PostgreSQL store, which look for each other's entries often."""
+    from sopdsl.live.runtime import Runtime, open_store
+
+    o = options
+    host, port, shard, dry_run = o.host, o.port, o.shard, o.dry_run
     # With --engine the shard runs as a Temporal workflow: the "store" named below is the server.
     store = engine if engine is not None else store
     assert store is not None
@@ -211,7 +339,7 @@ def run(
         if engine is not None:
             runtime = _temporal(plan, engine, executors, shard=shard, worker=worker, dry_run=dry_run)
         else:
-            opened = open_store(store, migrate=migrate)
+            opened = open_store(store, migrate=o.migrate)
             runtime = Runtime(
                 plan,
                 opened,
@@ -219,8 +347,11 @@ def run(
                 dry_run=dry_run,
                 shard=shard,
                 worker=worker,
-                on_plan_change="reload" if reload_plan else "refuse",
+                on_plan_change="reload" if o.reload_plan else "refuse",
+                concurrency=concurrency,
             )
+            if poll:
+                runtime.dispatch_budget = DISPATCH_BUDGET
     except StoreError as exc:
         hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
         reason = redact_text(str(exc), secrets_of(store))
@@ -236,9 +367,12 @@ def run(
         zone=zone,
         host=host,
         port=port,
-        tokens=tokens,
-        allowed_hosts=allowed_hosts(host, allowed_host),
+        tokens=o.tokens,
+        allowed_hosts=allowed_hosts(host, o.allowed_host),
         receivers=receivers(executors.values()),  # a WeCom callback, when the executors file has one
+        reuse_port=reuse_port,
+        # Entries other workers journal for shards this one holds wait for its next loop turn.
+        tick_every=POLL_EVERY if poll else TICK_EVERY,
     )
     try:
         service.start()
@@ -248,10 +382,11 @@ def run(
         return EXIT_USAGE
 
     mode = " (dry run)" if dry_run else ""
-    if tokens is None:
+    if o.tokens is None:
         mode += " (no authentication: --insecure-no-auth)"
+    named = f" as worker {worker}" if worker else ""
     click.echo(
-        f"sopdsl run: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {redact_url(store)}{mode}, "
+        f"sopdsl run{named}: plan {plan.content_hash[:12]} ({len(plan.playbooks)} playbook(s)), store {redact_url(store)}{mode}, "
         f"listening on {service.url}",
         err=True,
     )
@@ -259,12 +394,12 @@ def run(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         service.request_stop()
 
-    reloader = Reloader(runtime, plan_paths, root)
+    reloader = Reloader(runtime, o.plan_paths, o.root)
     previous = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     if hasattr(signal, "SIGHUP"):
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: reloader.request())
     try:
-        bad = _serve(service, use_stdin)
+        bad = _serve(service, o.use_stdin)
     finally:
         reloader.stop()
         service.stop()

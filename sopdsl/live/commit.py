@@ -7,7 +7,8 @@ transaction holding its events committed. One thread commits; while it does, new
 queue, and the next transaction takes them all, so under load many requests share one
 transaction and one fsync (SQLite's `synchronous=FULL`, or a PostgreSQL commit) instead of
 paying one each; a transaction also waits briefly for as many requests as came together lately
-(`_gather`). Alone, a request is committed at once.
+(`_gather`). Alone, a request is committed at once. A transaction holds one shard's events
+(`Store.apply` locks one shard): requests for other shards wait for the next, in their order.
 
 The event loop never waits on a thread: a request queued from it is answered by one call from
 the committing thread per transaction (`call_soon_threadsafe`), which resolves the futures of
@@ -39,6 +40,7 @@ class ClosedError(Exception):
 @dataclass
 class _Request:
     events: list[dict[str, Any]]
+    shard: str | None = None  # None: the runtime's own
     # Exactly one of them: a thread's future, or a future of the event loop that queued it.
     answer: Future[Fed] | None = None
     waiting: asyncio.Future[Fed] | None = None
@@ -55,7 +57,7 @@ class GroupCommitter:
 
     def __init__(
         self,
-        feed_batch: Callable[[list[dict[str, Any]]], Fed],
+        feed_batch: Callable[..., Fed],
         committed: Callable[[], None] | None = None,
     ) -> None:
         self.feed_batch = feed_batch
@@ -69,14 +71,14 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
         self._thread.start()
 
-    def submit(self, events: list[dict[str, Any]]) -> Fed:
+    def submit(self, events: list[dict[str, Any]], shard: str | None = None) -> Fed:
         """Feed one request's events (all or none) and wait for their commit; raise what feeding them raised."""
-        request = _Request(events, answer=Future())
+        request = _Request(events, shard, answer=Future())
         self._enqueue(request)
         assert request.answer is not None
         return request.answer.result()
 
-    async def submit_async(self, events: list[dict[str, Any]]) -> Fed:
+    async def submit_async(self, events: list[dict[str, Any]], shard: str | None = None) -> Fed:
         """`submit` from the event loop: the loop goes on serving while the events commit."""
         loop = asyncio.get_running_loop()
         waiting: asyncio.Future[Fed] = loop.create_future()
@@ -86,7 +88,7 @@ class GroupCommitter:
         if gathered is None:
             gathered = self._gathered[loop] = []
             loop.call_soon(self._hand_over, loop)
-        gathered.append(_Request(events, waiting=waiting))
+        gathered.append(_Request(events, shard, waiting=waiting))
         return await waiting
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -120,11 +122,7 @@ class GroupCommitter:
                 if not self._queue:
                     return
                 self._gather()
-                taken: list[_Request] = []
-                size = 0
-                while self._queue and (not taken or size + len(self._queue[0].events) <= MAX_EVENTS):
-                    size += len(self._queue[0].events)
-                    taken.append(self._queue.popleft())
+                taken = self._take()
             try:
                 self._commit(taken)
             except BaseException as exc:  # a bug here must not leave requests waiting forever
@@ -153,11 +151,25 @@ class GroupCommitter:
                 self._ready.wait(left)
         self._peak = max(self._peak, len(self._queue))
 
+    def _take(self) -> list[_Request]:
+        """The first queued request and those after it for the same shard, up to MAX_EVENTS (under the lock)."""
+        first = self._queue.popleft()
+        taken, size, left = [first], len(first.events), deque[_Request]()
+        for request in self._queue:
+            if request.shard == first.shard and size + len(request.events) <= MAX_EVENTS:
+                size += len(request.events)
+                taken.append(request)
+            else:
+                left.append(request)
+        self._queue = left
+        return taken
+
     def _commit(self, requests: list[_Request]) -> None:
         """Feed the requests in one transaction and set each one's result or error (not yet answered)."""
         events = [event for request in requests for event in request.events]
+        shard = requests[0].shard
         try:
-            fed = self.feed_batch(events)
+            fed = self.feed_batch(events) if shard is None else self.feed_batch(events, shard)
             self.transactions += 1
         except SopdslError as exc:
             if len(requests) == 1:

@@ -105,13 +105,15 @@ except ImportError:  # pragma: no cover - the dependencies include both
 class Server:
     """An ASGI app served by uvicorn in a daemon thread; `start`, then `stop`."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int, *, reuse_port: bool = False) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets that say so, and
         # without it every answer waited ~40 ms for the client's delayed ACK (Nagle).
         self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:  # `sopdsl run --workers N`: the kernel spreads connections over the workers
+                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             self.socket.bind((host, port))  # raises OSError (address in use) to the caller
             self.socket.listen(BACKLOG)
         except BaseException:

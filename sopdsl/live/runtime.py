@@ -90,6 +90,8 @@ class Runtime:
     `feed` and `tick` may be called from different threads (an HTTP handler and a timer loop).
     """
 
+    many_shards = True  # `feed_batch(..., shard=NAME)` feeds any shard of the store
+
     def __init__(
         self,
         plan: Plan,
@@ -109,6 +111,7 @@ class Runtime:
         missed_after: int | None = -1,
         on_plan_change: Literal["refuse", "reload"] = "refuse",
         snapshot_every: int = 10_000,
+        concurrency: int = 1,
     ) -> None:
         if on_plan_change not in ("refuse", "reload"):
             raise ValueError(f"on_plan_change must be 'refuse' or 'reload', not {on_plan_change!r}")
@@ -126,6 +129,16 @@ class Runtime:
         # Rows claimed at a time: few enough that other workers get a share while slow
         # executors work through them; enough to keep a claim's round trip cheap per row.
         self.batch = batch
+        # Executor calls one worker makes at once (each claimed batch holds one row per member):
+        # above 1, executors that wait on a platform's API overlap their waits. Executors must
+        # then be thread-safe (the webhook's and the log's are).
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, not {concurrency}")
+        self.concurrency = concurrency
+        # A service sharing its store with other workers sets it (see outbox.py): None, dispatch
+        # until nothing is due.
+        self.dispatch_budget: float | None = None
+        self.on_plan_change = on_plan_change
         self.late = late  # seconds an event may be older than the engine's clock
         self.early = early  # seconds an event may be ahead of the runtime's clock
         # A timer overdue by more than this was missed while the runtime was down (see shards.py);
@@ -141,6 +154,7 @@ class Runtime:
         self.closed = False
         self._shards = Shards(self, plan)
         self._outbox = Outbox(self)
+        self._known = {shard}  # shards whose record this runtime has made sure of
         try:
             self.store.save_plan(plan.content_hash, plan.dumps())
             info = self.store.ensure_shard(
@@ -319,8 +333,14 @@ class Runtime:
         """
         return self.feed_batch(events).actions
 
-    def feed_batch(self, events: Iterable[Mapping[str, Any] | Event]) -> Fed:
-        """`feed_many`, also saying which events were not stored because their `id` was taken before."""
+    def feed_batch(self, events: Iterable[Mapping[str, Any] | Event], shard: str | None = None) -> Fed:
+        """`feed_many`, also saying which events were not stored because their `id` was taken before.
+
+        `shard` names another shard (community) of the store than the runtime's own; it is made
+        on first use, starting now under this runtime's plan."""
+        name = shard or self.shard
+        if name not in self._known:
+            self._ensure(name)
         now = self.clock.now()
         bodies: list[dict[str, Any]] = []
         for index, event in enumerate(events):
@@ -343,10 +363,29 @@ class Runtime:
 
         taken = Taken()
         with self._lock:
-            actions = self._apply(self.shard, bodies, until=None, check=not_late, taken=taken)
+            actions = self._apply(name, bodies, until=None, check=not_late, taken=taken)
         if actions:
             self.wake.set()
         return fed(bodies, actions, taken)
+
+    def _ensure(self, shard: str) -> None:
+        """Make sure of another shard's record: created now under this plan, or running it already."""
+        info = self.store.ensure_shard(
+            shard, start=self.clock.now(), seed=self.seed, plan_hash=self.plan.content_hash
+        )
+        running = info.plan_now
+        if running != self.plan.content_hash and not versions.same_files(
+            self._shards.plan(running), self.plan
+        ):
+            if self.on_plan_change == "refuse":
+                raise PlanChangedError(
+                    f"shard '{shard}' in {redact_url(self.store.url)} runs plan {running[:12]}, not "
+                    f"{self.plan.content_hash[:12]}; start with --reload to switch it"
+                )
+            body = {"op": "plan", "hash": self.plan.content_hash, "time": self.clock.now()}
+            with self._lock:
+                self._apply(shard, [body], until=None)
+        self._known.add(shard)
 
     def enqueue(self, event: Mapping[str, Any] | Event) -> bool:
         """Journal an event for whichever worker applies this shard, without applying it here.
@@ -456,6 +495,7 @@ class Runtime:
         self.closed = True
         # Wait for a loop turn in another thread to finish with the store before closing it.
         with self._outbox.busy, self._lock:
+            self._outbox.close()
             self._shards.release()
             self.store.close()
 

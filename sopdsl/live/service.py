@@ -62,7 +62,9 @@ class RuntimeLike(Protocol):
     executors: Any
 
     def feed_batch(self, events: Iterable[Mapping[str, Any]]) -> Fed:
-        """Take several events at once, all or none; the actions they caused and the duplicates."""
+        """Take several events at once, all or none; the actions they caused and the duplicates.
+
+        A runtime with `many_shards = True` also takes `shard=NAME` (`Runtime.feed_batch`)."""
         ...
 
     def tick(self, now: int | None = None) -> list[Action]:
@@ -125,6 +127,7 @@ class Service:
         allowed_hosts: Iterable[str] | None = None,
         group_commit: bool = True,
         receivers: Iterable[Receiver] = (),
+        reuse_port: bool = False,
     ) -> None:
         self.runtime = runtime
         self.zone = zone
@@ -135,6 +138,7 @@ class Service:
         self.tokens = tokens  # None: no authentication (`--insecure-no-auth`, loopback only)
         self.allowed_hosts = list(allowed_hosts) if allowed_hosts is not None else None
         self.receivers = list(receivers)  # platform callbacks, each at its own path
+        self.reuse_port = reuse_port  # one of several worker processes listening on one port
         self.counters = ServiceCounters()
         self.registry = registry(self._stats, self.counters)
         self.last_tick_error: str | None = None
@@ -170,7 +174,7 @@ class Service:
         from sopdsl.live.app import create_app
         from sopdsl.live.http import Server
 
-        self._server = Server(create_app(self), self.host, self.port)
+        self._server = Server(create_app(self), self.host, self.port, reuse_port=self.reuse_port)
         self.port = self._server.port
         self._server.start()
         self._threads = [threading.Thread(target=self._timer_loop, name="sopdsl-timers", daemon=True)]
@@ -258,7 +262,11 @@ class Service:
             raise RejectedEventError(problem.message, problem.field, index)
         return fed.actions
 
-    def submit(self, payload: Any) -> tuple[int, dict[str, Any]]:
+    def serves(self, shard: str) -> bool:
+        """Whether events for `shard` can be fed here: the runtime's own, or any when it takes many."""
+        return shard == self.runtime.shard or bool(getattr(self.runtime, "many_shards", False))
+
+    def submit(self, payload: Any, shard: str | None = None) -> tuple[int, dict[str, Any]]:
         """Feed one event or a list of them, in order; the HTTP status and JSON body to answer with.
 
         The answer says which events were stored (`stored`, their places), which were not stored
@@ -269,15 +277,17 @@ class Service:
         are `queued`: the executors get them from the timer loop, after the answer.
         """
         events = payload if isinstance(payload, list) else [payload]
-        return self._answer(events, *self._feed_list(events))
+        return self._answer(events, *self._feed_list(events, shard))
 
-    async def submit_async(self, payload: Any) -> tuple[int, dict[str, Any]]:
+    async def submit_async(self, payload: Any, shard: str | None = None) -> tuple[int, dict[str, Any]]:
         """`submit` from the event loop, which goes on serving other requests while these commit."""
         events = payload if isinstance(payload, list) else [payload]
+        if shard == self.runtime.shard:
+            shard = None
         if self._committer is None:
-            found = await asyncio.to_thread(self._feed_list, events)
+            found = await asyncio.to_thread(self._feed_list, events, shard)
         else:
-            found = await self._feed_list_async(events)
+            found = await self._feed_list_async(events, shard)
         return self._answer(events, *found)
 
     def _answer(
@@ -307,26 +317,30 @@ class Service:
             shown["status"] = "queued"
         return shown
 
-    def _feed_list(self, events: list[Any]) -> tuple[Fed, RejectedEventError | None]:
+    def _feed_list(
+        self, events: list[Any], shard: str | None = None
+    ) -> tuple[Fed, RejectedEventError | None]:
         """Feed the events before the first bad one, in one transaction; and the bad one's error."""
         cut, problem = self._objects(events)
         try:
-            fed = self._feed(events[:cut]) if cut else _NOTHING
+            fed = self._feed(events[:cut], shard) if cut else _NOTHING
         except SopdslError as exc:
             # All or none: the events before the bad one go in again, on their own.
             index = getattr(exc, "index", None) or 0
-            fed = self._feed(events[:index]) if index else _NOTHING
+            fed = self._feed(events[:index], shard) if index else _NOTHING
             problem = _rejected(exc, index)
         return self._counted(fed, problem)
 
-    async def _feed_list_async(self, events: list[Any]) -> tuple[Fed, RejectedEventError | None]:
+    async def _feed_list_async(
+        self, events: list[Any], shard: str | None = None
+    ) -> tuple[Fed, RejectedEventError | None]:
         """`_feed_list` through the group committer, awaited on the event loop."""
         cut, problem = self._objects(events)
         try:
-            fed = await self._committed(events[:cut]) if cut else _NOTHING
+            fed = await self._committed(events[:cut], shard) if cut else _NOTHING
         except SopdslError as exc:
             index = getattr(exc, "index", None) or 0
-            fed = await self._committed(events[:index]) if index else _NOTHING
+            fed = await self._committed(events[:index], shard) if index else _NOTHING
             problem = _rejected(exc, index)
         return self._counted(fed, problem)
 
@@ -350,21 +364,23 @@ class Service:
             self._wake.set()
         return fed, problem
 
-    async def _committed(self, events: list[Any]) -> Fed:
+    async def _committed(self, events: list[Any], shard: str | None = None) -> Fed:
         assert self._committer is not None
         try:
-            return await self._committer.submit_async(events)
+            return await self._committer.submit_async(events, shard)
         except ClosedError as exc:
             raise ShuttingDownError(str(exc)) from None
 
-    def _feed(self, events: list[Any]) -> Fed:
+    def _feed(self, events: list[Any], shard: str | None = None) -> Fed:
         if self._committer is not None:
             try:
-                return self._committer.submit(events)
+                return self._committer.submit(events, shard)
             except ClosedError as exc:
                 raise ShuttingDownError(str(exc)) from None
         with self._lock:
-            return self.runtime.feed_batch(events)
+            if shard is None:
+                return self.runtime.feed_batch(events)
+            return self.runtime.feed_batch(events, shard=shard)  # type: ignore[call-arg]
 
     def feed_lines(self, lines: Iterable[str], *, name: str = "stdin") -> int:
         """Feed one JSON event per line (blank lines skipped); report each bad line and go on. Returns how many were bad."""

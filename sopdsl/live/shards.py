@@ -190,9 +190,22 @@ class Shards:
                 snapshot=snapshot,
             )
 
+        def elsewhere(accepted: list[dict[str, Any]]) -> None:
+            # Journaled for the worker holding the shard: which events were new is known here,
+            # what they cause is decided there.
+            if taken is not None:
+                taken.bodies, taken.caused = list(accepted), [0] * len(accepted)
+
         try:
             batch = s.store.apply(
-                name, new, step, since=since, worker=s.worker, wall=time.time(), lease=s.lease
+                name,
+                new,
+                step,
+                since=since,
+                worker=s.worker,
+                wall=time.time(),
+                lease=s.lease,
+                appended=elsewhere,
             )
         except (EventError, StaleError):
             raise  # refused before the engine moved on

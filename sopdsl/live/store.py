@@ -129,11 +129,13 @@ class Store(Protocol):
         worker: str,
         wall: float,
         lease: float,
+        appended: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Batch | None:
         """In one transaction: lock the shard, append `new`, run `step`, insert its rows, move the cursor.
 
         When another worker holds a live lease on the shard (or, with nothing to append, is busy
-        with it), `new` is only appended, for that worker to apply, and the answer is None.
+        with it), `new` is only appended, for that worker to apply, and the answer is None; then
+        `appended` gets the entries taken (those whose event id the journal did not have).
         """
         ...
 

@@ -139,6 +139,15 @@ def record_done(cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequ
         write(cur, sql, shard, tally)
 
 
+def record_changed(cur: _Cursor, sql: Callable[[str], str], rows: Sequence[Any]) -> None:
+    """Count outbox rows already made done by this transaction (as `record_done` does after its updates)."""
+    tallies: dict[str, Tally] = {}
+    for r in rows:
+        tallies.setdefault(r.shard, Tally()).done(r.action)
+    for shard, tally in tallies.items():
+        write(cur, sql, shard, tally)
+
+
 def slots(lo: int, hi: int) -> tuple[int, int]:
     """The slots of engine times [lo, hi)."""
     return lo // SLOT, -(-hi // SLOT)

@@ -9,7 +9,7 @@ import copy
 import dataclasses
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sopdsl.live import store_figures
@@ -107,6 +107,7 @@ class MemoryStore:
         worker: str,
         wall: float,
         lease: float,
+        appended: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Batch | None:
         """Append `new`, run `step` and insert its rows, all or nothing."""
         with self._lock:
@@ -123,6 +124,8 @@ class MemoryStore:
             holder = self._leases.get(shard)
             if holder is not None and holder[0] != worker and holder[1] > wall:
                 self._append(info, accepted)
+                if appended is not None:
+                    appended(accepted)
                 return None
             existing = [Entry(e.seq, copy.deepcopy(e.body)) for e in self._journal[shard] if e.seq > since]
             batch = step(copy.copy(info), existing, accepted)

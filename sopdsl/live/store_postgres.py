@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import psycopg
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_text, redact_url, secrets_of
+from sopdsl.live.store import OutboxRow
 from sopdsl.live.store_sql import SqlStore
 from sopdsl.live.store_sql_outbox import Cursor
 
@@ -29,10 +30,18 @@ _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or mig
 # worker is vacuuming the outbox already, go on instead of queueing behind it.
 _VACUUM = "VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF, SKIP_LOCKED) sopdsl_outbox"
 _log = logging.getLogger("sopdsl.runtime")
+# The columns `_insert` sends as arrays, with their types.
+_TYPES = {
+    "shard": "text", "seq": "bigint", "event_id": "text", "body": "text", "key": "text",
+    "order_key": "text", "kind": "text", "action": "text", "status": "text", "next_at": "bigint",
+}  # fmt: skip
 
 
 class PostgresStore(SqlStore):
-    """A store in a PostgreSQL database (`postgresql://user@host:5432/db`)."""
+    """A store in a PostgreSQL database (`postgresql://user@host:5432/db`).
+
+    Two connections: events, journal and outbox rows on one; the outbox's bookkeeping (claims,
+    outcomes, the search for work), committed without a WAL flush, on the other."""
 
     multi_worker = True
     id_type = "BIGSERIAL PRIMARY KEY"
@@ -47,6 +56,10 @@ class PostgresStore(SqlStore):
         self._lock = threading.RLock()
         self._unvacuumed = 0  # rows this store finished since it last looked at the outbox's dead rows
         self._conn = self._connect()
+        # The outbox's bookkeeping (claims, outcomes, finding work) goes through a second connection,
+        # so a dispatcher never waits for a feed's whole transaction (engine time included) to end.
+        self._side: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._side_lock = threading.Lock()
         self._prepare(migrate)
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -64,20 +77,36 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _txn(self, *, flush: bool = True) -> Iterator[Cursor]:
+        if not flush:
+            with self._side_lock:
+                if self._side is None or self._side.broken:
+                    self._side = self._connect()
+                    # Its every transaction commits without waiting for the WAL flush (see
+                    # SqlStore._txn): said once for the session, not in each transaction.
+                    self._side.execute("SET synchronous_commit = off")
+                with self._on(self._side, flush=True) as cur:
+                    yield cur
+            return
         with self._lock:
             if self._conn.broken:
                 # The server went away (restart, failover): connect again; the failed transaction
                 # was rolled back by the server, so nothing half-done remains.
                 self._conn = self._connect()
-            try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    if not flush:
-                        # Committed without waiting for the WAL flush; the server's later
-                        # flushes write it, in order (see SqlStore._txn).
-                        cur.execute("SET LOCAL synchronous_commit = off")
-                    yield cur
-            except psycopg.OperationalError as exc:
-                raise StoreError(f"store {redact_url(self.url)}: {self._reason(exc)}") from exc
+            with self._on(self._conn, flush=True) as cur:
+                yield cur
+
+    @contextmanager
+    def _on(self, conn: psycopg.Connection[tuple[Any, ...]], *, flush: bool) -> Iterator[Cursor]:
+        """A transaction on `conn` (held by the caller's lock); `flush=False`: committed unflushed."""
+        try:
+            with conn.transaction(), conn.cursor() as cur:
+                if not flush:
+                    # Committed without waiting for the WAL flush; the server's later
+                    # flushes write it, in order (see SqlStore._txn).
+                    cur.execute("SET LOCAL synchronous_commit = off")
+                yield cur
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"store {redact_url(self.url)}: {self._reason(exc)}") from exc
 
     def _finished(self, count: int) -> None:
         """Vacuum the outbox once it holds `vacuum_every` dead rows (or 1% of its rows, if more).
@@ -110,8 +139,12 @@ class PostgresStore(SqlStore):
                 return  # inside a caller's transaction, where VACUUM cannot run: after the next finish
             self._unvacuumed = 0
             try:
-                if self._conn.info.server_version >= 150000:  # count this store's updates now
-                    self._conn.execute("SELECT pg_stat_force_next_flush()")
+                # Count this store's updates now, made on either connection (outcomes on the side one).
+                for conn in (self._conn, self._side):
+                    if conn is not None and not conn.broken and conn.info.server_version >= 150000:
+                        with self._side_lock if conn is self._side else nullcontext():
+                            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                                conn.execute("SELECT pg_stat_force_next_flush()")
                 found = self._conn.execute(
                     "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables "
                     "WHERE relid = 'sopdsl_outbox'::regclass"
@@ -124,6 +157,39 @@ class PostgresStore(SqlStore):
                     "store %s: vacuuming the outbox failed: %s", redact_url(self.url), self._reason(exc)
                 )
 
+    def _insert(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        """Insert rows as one statement over arrays: a list of 50 events was 50 executions of an INSERT."""
+        if not rows:
+            return
+        arrays = [list(values) for values in zip(*rows, strict=True)]
+        # %b: arrays sent in binary; as text, psycopg escapes every quote of the JSON bodies by regex,
+        # which cost more than the statements it saves.
+        sources = ", ".join(f"%b::{_TYPES[c]}[]" for c in columns)
+        names = ", ".join(columns)
+        cur.execute(
+            f"INSERT INTO {table} ({names}) SELECT * FROM unnest({sources}) AS t({names}){tail}", arrays
+        )
+
+    def _outcomes(self, cur: Cursor, rows: Sequence[OutboxRow]) -> set[int]:
+        """Record a batch's outcomes in one UPDATE; the ids it changed (those still pending)."""
+        arrays = [
+            list(values)
+            for values in zip(
+                *((r.id, r.status, r.attempts, r.failures, r.next_at, r.error) for r in rows), strict=True
+            )
+        ]
+        cur.execute(
+            "UPDATE sopdsl_outbox o SET status = v.status, attempts = v.attempts, failures = v.failures, "
+            "next_at = v.next_at, error = v.error, lease_owner = NULL, lease_until = 0 "
+            "FROM unnest(%b::bigint[], %b::text[], %b::int[], %b::int[], %b::bigint[], %b::text[]) "
+            "AS v(id, status, attempts, failures, next_at, error) "
+            "WHERE o.id = v.id AND o.status = 'pending' RETURNING o.id",
+            arrays,
+        )
+        return {int(row[0]) for row in cur.fetchall()}
+
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT to_regclass('sopdsl_meta') IS NOT NULL")
         return bool(cur.fetchone()[0])
@@ -132,5 +198,8 @@ class PostgresStore(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connections."""
         self._conn.close()
+        with self._side_lock:
+            if self._side is not None:
+                self._side.close()

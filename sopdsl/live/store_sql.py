@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -66,7 +66,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
-_IDS_A_QUERY = 200  # event ids looked up by one query: within every dialect's parameter limit
+_IDS_PER_QUERY = 500  # event ids looked up in one query (SQLite allows 999 parameters before 3.32)
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
@@ -107,6 +107,13 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
     def _finished(self, count: int) -> None:
         """Outbox rows left the pending set or were deleted (committed); PostgreSQL vacuums here."""
         return None  # SQLite removes an index entry when its row changes: nothing piles up
+
+    def _insert(
+        self, cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
+    ) -> None:
+        """Insert rows (`tail`: an ON CONFLICT clause); PostgreSQL sends them as one statement."""
+        marks = ", ".join("?" * len(columns))
+        cur.executemany(self._sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks}){tail}"), rows)
 
     # ---- schema ------------------------------------------------------------------------------------
 
@@ -211,6 +218,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         worker: str,
         wall: float,
         lease: float,
+        appended: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Batch | None:
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
         with self._txn() as cur:
@@ -230,20 +238,22 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             accepted = self._accept(cur, info, new)
             if owner is not None and owner != worker and until > wall:
                 self._append(cur, info, accepted)
+                if appended is not None:
+                    appended(accepted)
                 return None
             existing = self._entries(cur, shard, since) if since < info.head else []
             batch = step(info, existing, accepted)
             self._append(cur, info, batch.entries, update=False)
             if batch.rows:
-                cur.executemany(
-                    self._sql(
-                        "INSERT INTO sopdsl_outbox (shard, key, order_key, kind, action, status, next_at) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shard, key) DO NOTHING"
-                    ),
+                self._insert(
+                    cur,
+                    "sopdsl_outbox",
+                    ("shard", "key", "order_key", "kind", "action", "status", "next_at"),
                     [
                         (r.shard, r.key, r.order_key, r.kind, _dumps(r.action), r.status, r.next_at)
                         for r in batch.rows
                     ],
+                    " ON CONFLICT (shard, key) DO NOTHING",
                 )
             cur.execute(
                 self._sql(
@@ -270,28 +280,24 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
 
     def _accept(self, cur: Cursor, info: ShardInfo, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The new entries without events whose id the journal (or an earlier one of them) has."""
-        ids = list({body["id"] for body in new if body.get("id") is not None})
-        # One query for the batch's ids (in slices), not one per event: group commit puts many
-        # events in one transaction.
-        journaled: set[str] = set()
-        for at in range(0, len(ids), _IDS_A_QUERY):
-            some = ids[at : at + _IDS_A_QUERY]
+        ids = list(dict.fromkeys(str(b["id"]) for b in new if b.get("id") is not None))
+        taken: set[str] = set()
+        # One query per chunk of ids rather than one per event: a list of 50 events was 50 round trips.
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[first : first + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
             cur.execute(
-                self._sql(
-                    "SELECT event_id FROM sopdsl_journal WHERE shard = ? AND event_id IN "
-                    f"({', '.join('?' * len(some))})"
-                ),
-                (info.shard, *some),
+                self._sql(f"SELECT event_id FROM sopdsl_journal WHERE shard = ? AND event_id IN ({marks})"),
+                (info.shard, *chunk),
             )
-            journaled.update(str(row[0]) for row in cur.fetchall())
+            taken.update(str(row[0]) for row in cur.fetchall())
         accepted: list[dict[str, Any]] = []
-        seen: set[Any] = set()
         for body in new:
             event_id = body.get("id")
             if event_id is not None:
-                if event_id in seen or str(event_id) in journaled:
+                if str(event_id) in taken:
                     continue
-                seen.add(event_id)
+                taken.add(str(event_id))
             accepted.append(body)
         return accepted
 
@@ -300,8 +306,10 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
     ) -> None:
         if not bodies:
             return
-        cur.executemany(
-            self._sql("INSERT INTO sopdsl_journal (shard, seq, event_id, body) VALUES (?, ?, ?, ?)"),
+        self._insert(
+            cur,
+            "sopdsl_journal",
+            ("shard", "seq", "event_id", "body"),
             [(info.shard, info.head + i, b.get("id"), _dumps(b)) for i, b in enumerate(bodies, 1)],
         )
         info.head += len(bodies)

@@ -51,6 +51,11 @@ class SqlOutbox(ABC):
     def _finished(self, count: int) -> None:
         """Rows left the pending set or were deleted (see `SqlStore._finished`)."""
 
+    def _outcomes(self, cur: Cursor, rows: Sequence[OutboxRow]) -> set[int] | None:
+        """Record outcomes in one statement and return the ids it changed; None where the dialect
+        cannot (each row is then updated alone, as `record_done` does)."""
+        return None
+
     def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
         with self._txn(flush=False) as cur:
@@ -85,15 +90,20 @@ class SqlOutbox(ABC):
         )
         counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
         with self._txn(flush=False) as cur:
-            cur.executemany(
-                update,
-                [
-                    (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
-                    for r in rows
-                    if not store_figures.counts(r.status, r.kind)
-                ],
-            )
-            store_figures.record_done(cur, self._sql, update, counted)
+            changed = self._outcomes(cur, rows)
+            if changed is not None:
+                # Counted once per key: only the rows this transaction made done.
+                store_figures.record_changed(cur, self._sql, [r for r in counted if r.id in changed])
+            else:
+                cur.executemany(
+                    update,
+                    [
+                        (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
+                        for r in rows
+                        if not store_figures.counts(r.status, r.kind)
+                    ],
+                )
+                store_figures.record_done(cur, self._sql, update, counted)
         self._finished(len(rows))
 
     def requeue(self, shard: str, key: str, now: int) -> bool:

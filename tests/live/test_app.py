@@ -217,3 +217,34 @@ def test_unknown_paths_and_methods_are_json_errors(client: Client) -> None:
     assert missing.status_code == 404 and "/openapi.json" in missing.json()["error"]
     wrong = client.get("/events", headers=AUTH)
     assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+
+
+# ---- several shards ---------------------------------------------------------------------------------
+
+
+def test_events_for_another_shard_go_to_that_shard_if_the_token_allows_it(
+    client: Client, service: Service
+) -> None:
+    answer = client.post("/events?shard=shop2", json=JOIN, headers={"Authorization": f"Bearer {OTHER}"})
+    assert answer.status_code == 202 and answer.json()["stored"] == [0]
+    runtime = service.runtime
+    assert isinstance(runtime, Runtime)
+    assert [e.body["member"] for e in runtime.store.journal("shop2") if e.body["op"] == "event"] == ["m1"]
+    assert not [e for e in runtime.store.journal("default") if e.body["op"] == "event"]
+    # The token must be allowed the shard named, not the service's own.
+    assert (
+        client.post(
+            "/events?shard=shop4", json=JOIN, headers={"Authorization": f"Bearer {OTHER}"}
+        ).status_code
+        == 403
+    )
+    assert client.post("/events?shard=shop2", json=JOIN, headers=AUTH).status_code == 403
+    assert client.post("/events?shard=default", json=JOIN, headers=AUTH).status_code == 202
+
+
+def test_a_bad_shard_name_is_a_located_400(client: Client, service: Service) -> None:
+    for query in ("shard=", "shard=a/b", "shard=" + "x" * 65, "shard=a&shard=b", "shard=%00"):
+        answer = client.post(f"/events?{query}", json=JOIN, headers=AUTH)
+        assert answer.status_code == 400, query
+        assert answer.json()["field"] == "shard"
+    assert service.runtime.stats()["events_in"] == 0

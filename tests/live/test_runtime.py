@@ -803,3 +803,63 @@ def test_a_member_registered_while_running_counts_silent_from_then(url: str) -> 
     rt.tick()
     assert [(row.action["time"] - START) // DAY for row in rt.store.outbox()] == [7, 17]
     rt.close()
+
+
+def test_with_concurrency_a_batch_runs_side_by_side_and_each_members_actions_stay_in_order() -> None:
+    started: list[tuple[str | None, str]] = []
+    running = [0]
+    most = [0]
+    guard = threading.Lock()
+
+    def slow(action: Action, key: str) -> None:
+        with guard:
+            started.append((action.member, str(action.detail.get("text", action.kind))))
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with guard:
+            running[0] -= 1
+
+    clock = ManualClock(START)
+    rt = Runtime(
+        plan_of(), "memory://", executors=dict.fromkeys(ACTION_KINDS, slow), clock=clock, concurrency=4
+    )
+    alone = Runtime(
+        plan_of(), "memory://", executors=dict.fromkeys(ACTION_KINDS, slow), clock=ManualClock(START)
+    )
+    for runtime in (rt, alone):
+        # Each member gets two sends at once (the welcome, then the thanks for a post), in that order.
+        runtime.feed_many(
+            [
+                e
+                for n in range(8)
+                for e in (join(f"m{n}", START), {"kind": "message", "member": f"m{n}", "time": START})
+            ]
+        )
+    began = time.monotonic()
+    rt.dispatch()
+    took = time.monotonic() - began
+    side_by_side = list(started)
+    started.clear()
+    alone.dispatch()
+    assert len(started) == 16 and sorted(side_by_side) == sorted(started)  # the same actions
+    assert 1 < most[0] <= 4
+    # Each member's actions in the order one executor at a time gives them.
+    for member in {m for m, _ in started}:
+        assert [t for m, t in side_by_side if m == member] == [t for m, t in started if m == member]
+    assert took < 0.05 * len(started) * 0.75
+    rt.close()
+    alone.close()
+
+
+def test_a_batch_for_a_shard_another_worker_holds_still_tells_duplicates_apart() -> None:
+    store = sopdsl.open_store("memory://")
+    clock = ManualClock(START)
+    holder = Runtime(plan_of(), store, clock=clock, shard="acme", worker="holder")
+    holder.feed(join("m1", START) | {"id": "e1"})  # `holder` leases the shard
+    other = Runtime(plan_of(), store, clock=clock, worker="other")
+    fed = other.feed_batch([join("m2", START) | {"id": "e2"}, join("m1", START) | {"id": "e1"}], shard="acme")
+    assert fed.actions == [] and fed.duplicates == [1]  # journaled for the holder; e1 it had
+    assert [e.body.get("id") for e in store.journal("acme") if e.body["op"] == "event"] == ["e1", "e2"]
+    holder.close()
+    other.close()

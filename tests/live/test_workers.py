@@ -1,0 +1,179 @@
+"""`sopdsl run --workers N`: worker processes on one port sharing a PostgreSQL store.
+
+Events are posted over HTTP to many shards, each request on a new connection, so the kernel
+spreads them over the workers; the test then waits until every journaled entry is applied and
+every action executed, and compares the actions executed (the log executor's lines, with their
+idempotency keys) with what one process decides for the same events. With one worker killed by
+SIGKILL mid-run, the supervisor starts it again under its name; requests it was answering fail
+and are sent again with the same event ids, as a bot would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+import sopdsl
+
+BUSY = Path(__file__).parent.parent / "engine_cases" / "busy.sop"
+SHARDS = [f"c{n:02d}" for n in range(12)]
+KINDS = ["join", "join", "message", "order", "leave"]
+
+
+@pytest.fixture
+def pg_url(postgres_db: str) -> str:
+    """A fresh schema of the run's database, named for this branch's tests."""
+    schema = f"pgworkers_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    return f"{postgres_db}?options=-csearch_path%3D{schema}"
+
+
+def _events(now: int) -> dict[str, list[list[dict[str, Any]]]]:
+    """For each shard, lists of events (each with an id and a time, so a dry run gives the same keys)."""
+    lists: dict[str, list[list[dict[str, Any]]]] = {}
+    n = 0
+    for index, shard in enumerate(SHARDS):
+        lists[shard] = []
+        for batch in range(3):
+            body = []
+            for _ in range(10):
+                n += 1
+                kind = KINDS[n % len(KINDS)]
+                event: dict[str, Any] = {
+                    "id": f"e{n}",
+                    "kind": kind,
+                    "member": f"m{(n * 7 + index) % 23}",
+                    "group": "g_north" if n % 3 else "g_south",
+                    "time": now - 120 + batch * 10,
+                }
+                if kind == "order":
+                    event["data"] = {"amount": 99}
+                body.append(event)
+            lists[shard].append(body)
+    return lists
+
+
+def _post(port: int, shard: str, body: list[dict[str, Any]]) -> None:
+    """Post a list until it is answered 202 (a worker killed mid-request: send it again, same ids)."""
+    for _ in range(50):
+        try:
+            answer = httpx.post(f"http://127.0.0.1:{port}/events?shard={shard}", json=body, timeout=30)
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        assert answer.status_code == 202, answer.text
+        return
+    raise AssertionError(f"no worker took a list for {shard}")
+
+
+def _settled(url: str) -> bool:
+    with psycopg.connect(url, autocommit=True) as conn:
+        behind = conn.execute("SELECT COUNT(*) FROM sopdsl_shards WHERE head > applied").fetchone()
+        pending = conn.execute("SELECT COUNT(*) FROM sopdsl_outbox WHERE status = 'pending'").fetchone()
+        return behind is not None and pending is not None and behind[0] == 0 and pending[0] == 0
+
+
+def _expected(lists: dict[str, list[list[dict[str, Any]]]]) -> set[str]:
+    """The keys one process decides for the same events, as executors see them (`SHARD/KEY`)."""
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    keys: set[str] = set()
+    for shard, bodies in lists.items():
+        clock = sopdsl.ManualClock(bodies[-1][-1]["time"])
+        solo = sopdsl.Runtime(plan, "memory://", clock=clock, dry_run=True, shard=shard)
+        for body in bodies:
+            solo.feed_many(body)
+        solo.dispatch()
+        keys |= {f"{shard}/{r.key}" for r in solo.store.outbox() if r.status == "dry_run"}
+        solo.close()
+    return keys
+
+
+@pytest.mark.parametrize("kill_one", [False, True], ids=["all_live", "one_killed"])
+def test_workers_share_one_port_spread_the_leases_and_lose_nothing(
+    kill_one: bool, pg_url: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "actions.jsonl"
+    err = tmp_path / "stderr.txt"
+    command = [
+        sys.executable, "-m", "sopdsl", "run", str(BUSY), "--store", pg_url, "--workers", "4",
+        "--worker", "w", "--executor-concurrency", "4", "--insecure-no-auth", "--port", "0",
+    ]  # fmt: skip
+    with out.open("w") as stdout, err.open("w") as stderr:
+        service = subprocess.Popen(command, stdout=stdout, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 60
+        port = None
+        while port is None:
+            assert time.monotonic() < deadline and service.poll() is None, err.read_text()
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", err.read_text())
+            port = int(found.group(1)) if found else None
+            time.sleep(0.05)
+        while err.read_text().count("sopdsl run as worker") < 4:
+            assert time.monotonic() < deadline and service.poll() is None, err.read_text()
+            time.sleep(0.05)
+        lists = _events(int(time.time()))
+        rounds = list(zip(*lists.values(), strict=True))
+        for number, bodies in enumerate(rounds):
+            if kill_one and number == 1:
+                workers = [
+                    int(p)
+                    for p in Path(f"/proc/{service.pid}/task/{service.pid}/children").read_text().split()
+                ]
+                os.kill(workers[0], signal.SIGKILL)
+            for shard, body in zip(lists, bodies, strict=True):
+                _post(port, shard, body)
+        while not _settled(pg_url):
+            assert time.monotonic() < deadline + 120, "the workers did not apply and execute everything"
+            time.sleep(0.1)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            owners = dict(conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall())
+            journaled = conn.execute(
+                'SELECT COUNT(*) FROM sopdsl_journal WHERE body LIKE \'%"op":"event"%\''
+            ).fetchone()
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=60)
+    assert service.returncode == 0, err.read_text()
+
+    # Every event journaled once, however often it was sent.
+    assert journaled is not None and journaled[0] == sum(len(b) for bodies in lists.values() for b in bodies)
+    # The shards' leases are spread over the workers.
+    holders = {owners[shard] for shard in SHARDS}
+    assert holders <= {"w-1", "w-2", "w-3", "w-4"} and len(holders) >= 2, owners
+    executed = [json.loads(line)["idempotency_key"] for line in out.read_text().splitlines()]
+    if kill_one:
+        assert "worker w-" in err.read_text() and "starting it again" in err.read_text()
+        # At least once: only rows the killed worker had claimed (one batch) may go out twice.
+        assert len(executed) - len(set(executed)) <= 20
+    else:
+        assert len(executed) == len(set(executed)), "an action was executed twice"
+    assert set(executed) == _expected(lists)
+
+
+def test_workers_need_a_postgresql_store_and_no_stdin(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from sopdsl.live.command import run_command
+
+    runner = CliRunner()
+    sqlite = runner.invoke(
+        run_command, [str(BUSY), "--store", f"sqlite:///{tmp_path}/s.db", "--workers", "2"]
+    )
+    assert sqlite.exit_code == 2 and "--workers needs a PostgreSQL store" in sqlite.output
+    stdin = runner.invoke(
+        run_command, [str(BUSY), "--store", "postgresql://x@127.0.0.1/db", "--workers", "2", "--stdin"]
+    )
+    assert stdin.exit_code == 2 and "cannot go with --workers" in stdin.output
