@@ -244,6 +244,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                         for r in batch.rows
                     ],
                 )
+            store_figures.write_playbooks(cur, self._sql, shard, batch.figures)
             cur.execute(
                 self._sql(
                     "UPDATE sopdsl_shards SET head = ?, applied = ?, next_due = ?, events = ?, "
