@@ -189,9 +189,12 @@ def replay(
     engine.start()
     pending = list(checks or ())
     feed = engine.feed
-    today = figures.today if figures is not None else None
-    judge = figures.judge if figures is not None else None
-    goal_kinds = figures.goal_kinds if figures is not None else frozenset()
+    counting = figures is not None
+    if figures is not None:
+        # What the figures keep of a day's events (see `Collector`): who posted where, and the rest.
+        note_group, note_member = figures.groups.append, figures.members.append
+        note_other = figures.others.append
+        judge, goal_kinds = figures.judge, figures.goal_kinds
     lo = hi = 0  # the bounds of the figures' current day
     for event in events:
         while pending and pending[0][0] < event.time:
@@ -203,12 +206,16 @@ def replay(
             changes = engine.reload(event.plan, at=event.time)
             if on_reload is not None:
                 on_reload(event, changes)
-        elif today is None:
+        elif not counting:
             feed(event)
         else:
             if not lo <= event.time < hi:
                 lo, hi = figures.next_day(event.time)  # type: ignore[union-attr]
-            today.append(event)
+            if event.kind == "message":
+                note_group(event.group)
+                note_member(event.member)
+            else:
+                note_other(event)
             feed(event)
             if judge is not None and event.kind in goal_kinds:
                 judge(event)  # once the engine has taken it in (the timers before it have run)

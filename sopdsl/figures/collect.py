@@ -16,7 +16,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from itertools import compress
 from operator import attrgetter, itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,8 +32,6 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _NOTHING = GroupDay()
-_KIND, _GROUP, _MEMBER = attrgetter("kind"), attrgetter("group"), attrgetter("member")
-_IS_MESSAGE, _NOT_MESSAGE = "message".__eq__, "message".__ne__
 _FIRST = itemgetter(0)
 _COUNTED = attrgetter("playbook", "kind", "status")
 
@@ -118,7 +115,8 @@ class _Days:
 
 class Collector:
     """Counts a dry run's figures: attach it to the engine before the run, let the dry run's loop
-    hand it the events (`today`, `next_day`, `judge`), then call `figures` once the run has ended."""
+    hand it the events (`groups`, `members`, `others`, `next_day`, `judge`), then call `figures`
+    once the run has ended."""
 
     def __init__(self, zone: str, attribution: lang.Attribution = lang.Attribution.LAST_TOUCH) -> None:
         self.zone = zone
@@ -127,7 +125,11 @@ class Collector:
         tz = timeutil.zone(zone)
         self._event_days = _Days(tz)
         self._action_days = _Days(tz)
-        self.today: list[Event] = []  # the events of the current day (`_Days.label`), not yet counted
+        # The current day's events (`_Days.label`), not yet counted: where and by whom each
+        # message was posted, and the other events.
+        self.groups: list[str | None] = []
+        self.members: list[str | None] = []
+        self.others: list[Event] = []
         self._by_day: dict[str, _Day] = {}  # day → counts, for the days not settled yet
         self._actions: dict[str, list[Action]] = {}  # day → its actions, not yet counted
         self._counted: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
@@ -162,7 +164,7 @@ class Collector:
             engine.on_step = both
 
     def next_day(self, time: int) -> tuple[int, int]:
-        """Count the events kept in `today`, which `time` (an event's) does not fall on, and
+        """Count the events kept of the current day, which `time` (an event's) does not fall on, and
         start a new day: its bounds [lo, hi), which the loop compares the next events' times with."""
         days = self._event_days
         last = days.label
@@ -172,20 +174,20 @@ class Collector:
         return days.lo, days.hi
 
     def _tally(self, day: str) -> None:
-        """Add the events of `today` to `day`'s counts, and forget them."""
-        events = self.today
-        if not events:
+        """Add the events kept of the current day to `day`'s counts, and forget them."""
+        groups, members, others = self.groups, self.members, self.others
+        if not groups and not others:
             return
         counts = self._by_day.get(day)
         if counts is None:
             counts = self._by_day[day] = _Day()
-        kinds = list(map(_KIND, events))
-        messages = list(compress(events, map(_IS_MESSAGE, kinds)))
-        groups = list(map(_GROUP, messages))
-        counts.messages.update(groups)
-        counts.posters.update(zip(groups, map(_MEMBER, messages), strict=True))
-        if len(messages) < len(events):
-            for event in compress(events, map(_NOT_MESSAGE, kinds)):
+        if groups:
+            counts.messages.update(groups)
+            counts.posters.update(zip(groups, members, strict=True))
+            groups.clear()
+            members.clear()
+        if others:
+            for event in others:
                 kind = event.kind
                 if kind == "join":
                     counts.cell(event.group).joins += 1
@@ -198,7 +200,7 @@ class Collector:
                     amount = event.data.get("amount", 0)
                     if isinstance(amount, int | float) and not isinstance(amount, bool):
                         cell.amount += amount
-        events.clear()
+            others.clear()
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
