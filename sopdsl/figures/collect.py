@@ -28,6 +28,7 @@ from sopdsl.engine.state import Flow
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
+from sopdsl.gcpause import paused_gc
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
@@ -265,6 +266,7 @@ class Collector:
         assert self._engine is not None, "attach the collector to an engine first"
         return self._engine
 
+    @paused_gc  # it builds thousands of small records and makes no cycles (see `paused_gc`)
     def figures(self) -> Figures:
         """The figures of the run so far: every group on every day from the run's start to now,
         and every playbook of the plan."""

@@ -26,7 +26,7 @@ class FlowCounts:
         self.newest = newest  # the highest flow id seen: flow ids only grow, so a higher one is new
         self.assigned = assigned  # told of each step of a flow in an arm (its split's choice)
         self._at_stop = 0  # the flow told of at a `stop` once: it ends when told again
-        self._ends: dict[str, tuple[CompiledPlaybook, list[frozenset[int]]]] = {}
+        self._ends: dict[int, tuple[CompiledPlaybook, list[frozenset[int]]]] = {}
 
     def step(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         """The engine's step hook (`Engine.on_step`)."""
@@ -35,9 +35,11 @@ class FlowCounts:
             self.begun(pb, flow)
         if flow.arm is not None and self.assigned is not None and flow.member is not None:
             self.assigned(pb.name, flow.member, flow.arm, now)
-        ends = self._ends.get(pb.name)
+        # By the playbook's index in the engine (a plain int, where `pb.name` is a pydantic
+        # model's attribute, which the interpreter cannot read by its fast path).
+        ends = self._ends.get(flow.playbook)
         if ends is None or ends[0] is not pb:  # a playbook not seen yet, or of another plan version
-            ends = self._ends[pb.name] = (pb, _ends(pb))
+            ends = self._ends[flow.playbook] = (pb, _ends(pb))
         if flow.pc in ends[1][flow.entry]:
             self._at_end(pb, flow)
 
