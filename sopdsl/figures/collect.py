@@ -284,9 +284,9 @@ class Collector:
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(used - names.keys())]:
             groups[group] = {day: cells.get((group, day)) or _NOTHING for day in days}
-        running: Counter[str] = Counter(
-            engine.compiled[f.playbook].source.name for f in engine.flows.values()
-        )
+        running: Counter[str] = Counter()
+        for index, count in Counter(f.playbook for f in engine.flows.values()).items():
+            running[engine.compiled[index].source.name] += count
         daily: dict[str, dict[str, int]] = {day: {} for day in days}
         by_status: Counter[tuple[str, str, str]] = Counter()
         for (day, name, kind, status), count in self._counted.items():

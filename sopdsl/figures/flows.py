@@ -26,7 +26,7 @@ class FlowCounts:
         self.newest = newest  # the highest flow id seen: flow ids only grow, so a higher one is new
         self.assigned = assigned  # told of each step of a flow in an arm (its split's choice)
         self._at_stop = 0  # the flow told of at a `stop` once: it ends when told again
-        self._ends: dict[int, tuple[CompiledPlaybook, list[frozenset[int]]]] = {}
+        self._ends: dict[int, tuple[CompiledPlaybook, list[tuple[frozenset[int], int]]]] = {}
 
     def step(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         """The engine's step hook (`Engine.on_step`)."""
@@ -40,14 +40,14 @@ class FlowCounts:
         ends = self._ends.get(flow.playbook)
         if ends is None or ends[0] is not pb:  # a playbook not seen yet, or of another plan version
             ends = self._ends[flow.playbook] = (pb, _ends(pb))
-        if flow.pc in ends[1][flow.entry]:
-            self._at_end(pb, flow)
+        positions, last = ends[1][flow.entry]
+        if flow.pc in positions:
+            self._at_end(pb, flow, last)
 
-    def _at_end(self, pb: CompiledPlaybook, flow: Flow) -> None:
-        code = pb.code if flow.entry < 0 else pb.schedule[flow.entry].code
+    def _at_end(self, pb: CompiledPlaybook, flow: Flow, last: int) -> None:
         # The hook is told once more where a flow ends: past its last step, or at a `stop` it
         # was told of just before (nothing runs in between).
-        if flow.pc >= len(code):
+        if flow.pc >= last:
             self.done(pb, flow)
         elif self._at_stop == flow.id:
             self.done(pb, flow)
@@ -64,10 +64,10 @@ class FlowCounts:
         self.completed[pb.name] = self.completed.get(pb.name, 0) + 1
 
 
-def _ends(pb: CompiledPlaybook) -> list[frozenset[int]]:
+def _ends(pb: CompiledPlaybook) -> list[tuple[frozenset[int], int]]:
     """Where a flow of `pb` may end, by entry (the playbook's own code last, at index -1, as its
-    entry is -1): past the last instruction, or at a `stop`."""
+    entry is -1): past the last instruction, or at a `stop`; and the position past the last."""
     return [
-        frozenset([len(code), *(pc for pc, instr in enumerate(code) if instr.op == "stop")])
+        (frozenset([len(code), *(pc for pc, instr in enumerate(code) if instr.op == "stop")]), len(code))
         for code in [*(entry.code for entry in pb.schedule), pb.code]
     ]
