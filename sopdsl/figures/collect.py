@@ -227,19 +227,29 @@ class Collector:
         if action.status != "done":
             return
         kind = action.kind
-        if kind == "send" and action.target != "operator":
-            cell = self._day(day).cell(action.group)
+        if kind == "send":
+            target = action.target
+            if target == "operator":
+                return
+            counts = self._by_day.get(day) or self._day(day)
+            cell = counts.cells.get(action.group) or counts.cell(action.group)
             cell.deliveries += 1
             reached: Iterable[str] = ()
-            if action.target in _DIRECT:
+            if target in _DIRECT:
                 if action.member is not None:
+                    cell.reached.add(action.member)
                     reached = (action.member,)
             elif action.group is not None and (group := self.engine.groups.get(action.group)) is not None:
                 # A post to the group reaches everyone in it at the time.
                 reached = group.members
-            cell.reached.update(reached)
+                cell.reached.update(reached)
             goals = self._goals
-            if goals is not None and (action.playbook in goals.with_goals or action.playbook in goals.arms):
+            # Goals and arms as they are now (a plan loaded since may have added a split).
+            if (
+                goals is not None
+                and (goals.with_goals or goals.arms)
+                and (action.playbook in goals.with_goals or action.playbook in goals.arms)
+            ):
                 arm = action.detail.get("arm")
                 for member in reached:
                     goals.touched(action.playbook, member, time, arm)
