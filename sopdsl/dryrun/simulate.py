@@ -144,10 +144,8 @@ def simulate(
         return Reload(time, versions[files], files)
 
     events: Iterable[Event | Reload] = (step(event) for event in fixture.events[past:])
-    if figures is not None:
-        events = figures.events(events)
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
-    replay(engine, events, end, checks, check, reloaded)
+    replay(engine, events, end, checks, check, reloaded, figures)
     actions = list(engine.log)
     outcomes = [_judge(i, e, actions, states, zone_name, reloads) for i, e in enumerate(fixture.expect)]
     return Simulation(engine, actions, outcomes, reloads)
@@ -177,17 +175,27 @@ def replay(
     checks: list[tuple[int, int]] | None = None,
     on_check: Callable[[int], None] | None = None,
     on_reload: Callable[[Reload, list[PlanChange]], None] | None = None,
+    figures: Collector | None = None,
 ) -> None:
     """Feed events in order, load each new plan version where the timeline has one, run state
     checks at their instants, then advance to `end`.
 
     The one driving loop of every dry run (YAML fixtures and JSONL timelines alike). Without an
     end the run stops after the last event or state check. A reload calls `Engine.reload`, as
-    the live runtime does, and hands what it did to each flow to `on_reload`.
+    the live runtime does, and hands what it did to each flow to `on_reload`. `figures` (attached
+    to the engine) is handed each event here, not through a generator in front of the loop: a
+    counted run's events cost a time comparison and a list append each (see `Collector`).
     """
     engine.start()
     pending = list(checks or ())
     feed = engine.feed
+    counting = figures is not None
+    if figures is not None:
+        # What the figures keep of a day's events (see `Collector`): who posted where, and the rest.
+        note_group, note_member = figures.groups.append, figures.members.append
+        note_other = figures.others.append
+        judge, goal_kinds = figures.judge, figures.goal_kinds
+    lo = hi = 0  # the bounds of the figures' current day
     for event in events:
         while pending and pending[0][0] < event.time:
             moment, index = pending.pop(0)
@@ -198,8 +206,19 @@ def replay(
             changes = engine.reload(event.plan, at=event.time)
             if on_reload is not None:
                 on_reload(event, changes)
-        else:
+        elif not counting:
             feed(event)
+        else:
+            if not lo <= event.time < hi:
+                lo, hi = figures.next_day(event.time)  # type: ignore[union-attr]
+            if event.kind == "message":
+                note_group(event.group)
+                note_member(event.member)
+            else:
+                note_other(event)
+            feed(event)
+            if judge is not None and event.kind in goal_kinds:
+                judge(event)  # once the engine has taken it in (the timers before it have run)
     for moment, index in pending:
         engine.advance(moment)
         if on_check is not None:
@@ -255,9 +274,7 @@ def simulate_timeline(
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)
-    if figures is not None:
-        events = figures.events(events)
-    replay(engine, events, header.end)  # type: ignore[arg-type]
+    replay(engine, events, header.end, figures=figures)  # type: ignore[arg-type]
     return engine
 
 

@@ -23,7 +23,7 @@ from sopdsl.engine.conditions import Test, compile_cond
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.figures.model import number
-from sopdsl.plan import event_key, timeutil
+from sopdsl.plan import Plan, event_key, timeutil
 
 _TAGGED = {"tag": "tagged", "untag": "untagged"}
 
@@ -76,17 +76,25 @@ class ArmCount:
 class Goals:
     """The goal and experiment counts of a run (see the module's docstring)."""
 
-    def __init__(self, engine: Engine, rule: lang.Attribution, tz: ZoneInfo) -> None:
+    def __init__(
+        self, engine: Engine | None, rule: lang.Attribution, tz: ZoneInfo, plan: Plan | None = None
+    ) -> None:
+        """Goals of `engine`'s plan, judged against its members; or, without an engine, of
+        `plan`, counting conversions already judged (`convert`: the live report's)."""
         self.engine = engine
         self.rule = rule
         self.tz = tz
-        members = engine.members
+        self.since = 0  # conversions and assignments before this instant are not counted
+        members = engine.members if engine is not None else {}
+        plan = engine.plan if engine is not None else plan
+        assert plan is not None, "goals need an engine or a plan"
+        self.plan = plan
         self.by_key: dict[str, list[_Goal]] = {}
         self.kinds: set[str] = set()
         self.longest = 0
         self.counts: dict[tuple[str, str], GoalCount] = {}
         self.with_goals: set[str] = set()
-        for pb in engine.plan.playbooks:
+        for pb in plan.playbooks:
             for goal in pb.goals:
                 test = compile_cond(goal.cond, members.get) if goal.cond is not None else None
                 exact = goal.within.unit in (lang.Unit.MINUTE, lang.Unit.HOUR)
@@ -105,7 +113,7 @@ class Goals:
         self.arms: dict[str, dict[str, ArmCount]] = {}  # playbook → arm → counts
         self.arm_of: dict[tuple[str, str], str] = {}  # (playbook, member) → arm, for good
         self.split_arms: dict[str, list[tuple[str, float, bool]]] = {}
-        for pb in engine.plan.playbooks:
+        for pb in plan.playbooks:
             arms = [arm for code in _codes(pb) for instr in code for arm in instr.arms]
             if arms:
                 self.split_arms[pb.name] = [(a.name, a.percent, a.control) for a in arms]
@@ -132,25 +140,58 @@ class Goals:
         # An arm the run's first plan did not have (a version loaded since) is counted all the same.
         count = self.arms.setdefault(playbook, {}).setdefault(arm, ArmCount())
         self.split_arms.setdefault(playbook, [])
-        count.assigned[member] = time
+        if time >= self.since:
+            count.assigned[member] = time
+
+    def figures(self, playbook: str) -> dict[str, dict[str, Any]]:
+        """A playbook's goals: conversions, the members converted, their amount, members per arm."""
+        return {
+            goal: {
+                "conversions": count.conversions,
+                "converted": len(count.members),
+                "amount": number(count.amount),
+                "arms": {arm: len(members) for arm, members in sorted(count.arms.items())},
+            }
+            for (name, goal), count in self.counts.items()
+            if name == playbook
+        }
 
     # ---- what members do ----
 
     def event(self, event: Event) -> None:
         """Count the conversions an event makes, once the engine has taken it in (its condition
         sees the member as the event left them)."""
+        met = self.met(event)
+        if met and event.member is not None:
+            self.convert(met, event.member, event.time, event.data.get("amount", 0))
+
+    def met(self, event: Event) -> list[_Goal]:
+        """The goals an event meets, judged against the engine's state now (after the event)."""
         goals = self.by_key.get(key_of(event))
         member = event.member
-        if not goals or member is None:
-            return
+        if not goals or member is None or self.engine is None:
+            return []
         state = self.engine.members.get(member)
         group = self.engine.groups.get(event.group) if event.group else None
         time = event.time
-        met = [g for g in goals if g.test is None or _holds(g.test, state, group, event.data, time, self.tz)]
-        if not met:
+        return [g for g in goals if g.test is None or _holds(g.test, state, group, event.data, time, self.tz)]
+
+    def goal(self, playbook: str, name: str) -> _Goal | None:
+        """A goal of the plan by its playbook and name."""
+        for goals in self.by_key.values():
+            for g in goals:
+                if g.playbook == playbook and g.goal.name == name:
+                    return g
+        return None
+
+    def convert(self, met: list[_Goal], member: str, time: int, amount: Any, times: int = 1) -> None:
+        """Count an event of `member` at `time` that met the goals `met` (`times` such events,
+        with `amount` their orders' sum): for the experiments, and for the playbook it is
+        attributed to."""
+        if time < self.since:
             return
         self._experiments(met, member, time)
-        self._attribute(met, member, time, event.data)
+        self._attribute(met, member, time, amount, times)
 
     def _experiments(self, met: list[_Goal], member: str, time: int) -> None:
         for g in met:
@@ -158,10 +199,11 @@ class Goals:
             if arm is None:
                 continue
             count = self.arms[g.playbook][arm]
-            if self._in_time(g, count.assigned[member], time):
+            since = count.assigned.get(member)
+            if since is not None and self._in_time(g, since, time):
                 count.converted.setdefault(g.goal.name, set()).add(member)
 
-    def _attribute(self, met: list[_Goal], member: str, time: int, data: dict[str, Any]) -> None:
+    def _attribute(self, met: list[_Goal], member: str, time: int, amount: Any, times: int) -> None:
         touches = self.touches.get(member)
         if not touches:
             return
@@ -180,12 +222,11 @@ class Goals:
         if best is None:
             return
         _, playbook, arm = best
-        amount = data.get("amount", 0)
         for g in met:
             if g.playbook != playbook:
                 continue
             count = self.counts[(playbook, g.goal.name)]
-            count.conversions += 1
+            count.conversions += times
             count.members.add(member)
             if isinstance(amount, int | float) and not isinstance(amount, bool):
                 count.amount += amount
@@ -227,7 +268,7 @@ def experiment_counts(goals: Goals) -> list[dict[str, Any]]:
     """Each split playbook's arms, per goal of it (or once, with no conversions, if it has none):
     members assigned, reached and converted (JSON-ready; `report.py` adds the statistics)."""
     shown: list[dict[str, Any]] = []
-    for pb in goals.engine.plan.playbooks:
+    for pb in goals.plan.playbooks:
         arms = goals.arms.get(pb.name)
         if arms is None:
             continue

@@ -26,6 +26,7 @@ from sopdsl.errors import EngineError, PlanError, SopdslError
 from sopdsl.live.intake import EventError, surrogate
 from sopdsl.live.outbox import row_of
 from sopdsl.live.redact import redact_urls_in
+from sopdsl.live.shard_figures import ShardFigures
 from sopdsl.live.store import Batch, Entry, ShardInfo, Store
 from sopdsl.plan import Plan, loads
 
@@ -61,6 +62,7 @@ class Shard:
     changes: list[PlanChange] | None = None  # flows decided by plan entries among the new ones
     started: bool = False  # the engine arms its timers at the first event or advance
     ticked: bool = False  # this process has run the shard's timers since it loaded it
+    figures: ShardFigures | None = None  # the live per-playbook figures' watcher
 
     def sink(self, action: Action) -> None:
         """The engine's action sink: keeps the actions of the entries being applied."""
@@ -72,6 +74,8 @@ class Shard:
         changes = _play(self.engine, body, self.plans)
         if self.changes is not None:
             self.changes.extend(changes)
+        if self.figures is not None:
+            self.figures.event(body)  # counts only while new entries are applied
         self.started = self.started or body["op"] in ("event", "advance", "resume")
 
 
@@ -146,6 +150,8 @@ class Shards:
                     check(shard.engine, body)  # refusing now leaves engine and store in step
             pending = [e.body for e in existing if e.seq > info.applied]
             shard.collect = collected
+            if shard.figures is not None:
+                shard.figures.begin()
             decided: list[PlanChange] = []
             shard.changes = decided
             try:
@@ -169,6 +175,7 @@ class Shards:
                     offered = [*offered, tick]
             finally:
                 shard.collect = shard.changes = None
+                tally = shard.figures.end() if shard.figures is not None else None
             shard.cursor = info.head + len(offered)
             snapshot = None
             if s.snapshot_every and shard.cursor - shard.snapshot_seq >= s.snapshot_every:
@@ -188,6 +195,7 @@ class Shards:
                 next_due=due,
                 plan_now=running if running != info.plan_now else None,
                 snapshot=snapshot,
+                figures=tally,
             )
 
         def elsewhere(accepted: list[dict[str, Any]]) -> None:
@@ -255,6 +263,7 @@ class Shards:
         engine = Engine(self.plan(info.plan_hash), start=info.start, seed=info.seed, keep_log=False)
         shard = Shard(engine, self.plan)
         engine.sinks.append(shard.sink)
+        shard.figures = ShardFigures(engine)
         return shard
 
     def _restored(self, name: str) -> Shard | None:
@@ -276,6 +285,7 @@ class Shards:
             return None
         shard = Shard(engine, self.plan, cursor=seq, snapshot_seq=seq, started=engine.started)
         engine.sinks.append(shard.sink)
+        shard.figures = ShardFigures(engine)
         return shard
 
     def timers(self) -> int:

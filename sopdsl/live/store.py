@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
-from sopdsl.live.store_figures import Found
+from sopdsl.live.store_figures import Found, PlaybookTally
 from sopdsl.live.store_tasks import TaskMark
 
 SCHEMA_VERSION = 2  # 2: shards record the plan they run now (plan_now); engine snapshots
@@ -80,6 +80,7 @@ class Batch:
     next_due: int | None = None
     plan_now: str | None = None  # set when the entries switched the shard to another plan
     snapshot: tuple[int, bytes] | None = None  # the engine's state after entry `seq`, to keep
+    figures: PlaybookTally | None = None  # what the entries add to the per-playbook figures
 
 
 # Called inside the store's transaction with the shard, the journal entries after the caller's
@@ -181,7 +182,8 @@ class Store(Protocol):
 
     def figures(self, shard: str, lo: int, hi: int) -> Found:
         """The shard's live figures of engine times [lo, hi): sums and members seen, per group and
-        15-minute slot (see `sopdsl.live.store_figures`)."""
+        15-minute slot; per playbook, sums of [lo, hi) and goal facts before hi (see
+        `sopdsl.live.store_figures`)."""
         ...
 
     def claim_task(self, shard: str, key: str, who: str) -> str:

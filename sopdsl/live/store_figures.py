@@ -9,6 +9,15 @@ as (slot, member) rows and counted at query time. Event figures are written in t
 that journals the event, once per journaled event; reach in the transaction that records a done
 send, once per outbox row (its idempotency key).
 
+Per playbook (`PlaybookTally`), counted in the transaction that applies the entries whose
+engine decisions they are (`Batch.figures`), once per applied entry however often the journal is
+replayed: flows started and completed (by the slot the flow started in), actions by kind and
+status (by the action's slot); and the facts goal conversions and experiments are worked out from
+when a report is asked for (`sopdsl.figures.stored`): each member's arm (the first assignment),
+the touches of playbooks with goals or arms (a send the engine decided to make, reaching the
+member it names or everyone in the group then, as the dry run counts it), and the events that met
+goals (how many, and their amount, per member, instant and set of goals met).
+
 The tables are created if missing on every open (`SCHEMA`), apart from the numbered migrations:
 they only add, and a store without them is one that has counted nothing yet.
 """
@@ -17,7 +26,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 SLOT = 900  # seconds: the finest step of any zone's UTC offset
 NO_GROUP = "-"
@@ -29,6 +38,19 @@ SCHEMA = (
     """CREATE TABLE IF NOT EXISTS sopdsl_figure_members (
         shard TEXT NOT NULL, grp TEXT NOT NULL, slot BIGINT NOT NULL, figure TEXT NOT NULL,
         member TEXT NOT NULL, PRIMARY KEY (shard, grp, slot, figure, member))""",
+    """CREATE TABLE IF NOT EXISTS sopdsl_playbook_figures (
+        shard TEXT NOT NULL, playbook TEXT NOT NULL, slot BIGINT NOT NULL, figure TEXT NOT NULL,
+        value DOUBLE PRECISION NOT NULL, PRIMARY KEY (shard, playbook, slot, figure))""",
+    """CREATE TABLE IF NOT EXISTS sopdsl_figure_arms (
+        shard TEXT NOT NULL, playbook TEXT NOT NULL, member TEXT NOT NULL, arm TEXT NOT NULL,
+        moment BIGINT NOT NULL, PRIMARY KEY (shard, playbook, member))""",
+    """CREATE TABLE IF NOT EXISTS sopdsl_figure_touches (
+        shard TEXT NOT NULL, playbook TEXT NOT NULL, member TEXT NOT NULL, moment BIGINT NOT NULL,
+        arm TEXT NOT NULL, PRIMARY KEY (shard, playbook, member, moment, arm))""",
+    """CREATE TABLE IF NOT EXISTS sopdsl_figure_goals (
+        shard TEXT NOT NULL, member TEXT NOT NULL, moment BIGINT NOT NULL, met TEXT NOT NULL,
+        events BIGINT NOT NULL, amount DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (shard, member, moment, met))""",
 )
 
 ADD = (
@@ -48,9 +70,71 @@ MEMBERS = (
     "ORDER BY grp, slot, figure, member"
 )
 
+PLAYBOOK_ADD = (
+    "INSERT INTO sopdsl_playbook_figures (shard, playbook, slot, figure, value) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (shard, playbook, slot, figure) DO UPDATE "
+    "SET value = sopdsl_playbook_figures.value + excluded.value"
+)
+ARM_NOTE = (
+    "INSERT INTO sopdsl_figure_arms (shard, playbook, member, arm, moment) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (shard, playbook, member) DO NOTHING"
+)
+TOUCH_NOTE = (
+    "INSERT INTO sopdsl_figure_touches (shard, playbook, member, moment, arm) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (shard, playbook, member, moment, arm) DO NOTHING"
+)
+GOAL_ADD = (
+    "INSERT INTO sopdsl_figure_goals (shard, member, moment, met, events, amount) VALUES (?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (shard, member, moment, met) DO UPDATE SET events = sopdsl_figure_goals.events + "
+    "excluded.events, amount = sopdsl_figure_goals.amount + excluded.amount"
+)
+PLAYBOOK_SUMS = (
+    "SELECT playbook, slot, figure, value FROM sopdsl_playbook_figures "
+    "WHERE shard = ? AND slot >= ? AND slot < ? ORDER BY playbook, slot, figure"
+)
+ARMS = (
+    "SELECT playbook, member, arm, moment FROM sopdsl_figure_arms WHERE shard = ? AND moment < ? "
+    "ORDER BY playbook, member"
+)
+TOUCHES = (
+    "SELECT playbook, member, moment, arm FROM sopdsl_figure_touches WHERE shard = ? AND moment < ? "
+    "ORDER BY moment, playbook, member, arm"
+)
+GOALS = (
+    "SELECT member, moment, met, events, amount FROM sopdsl_figure_goals WHERE shard = ? AND moment < ? "
+    "ORDER BY moment, member, met"
+)
+
 Sum = tuple[str, int, str, float]  # group, slot, figure, amount
 Seen = tuple[str, int, str, str]  # group, slot, figure, member
-Found = tuple[list[Sum], list[Seen]]
+PlaybookSum = tuple[str, int, str, float]  # playbook, slot, figure (see `PlaybookTally`), amount
+Arm = tuple[str, str, str, int]  # playbook, member, arm, when assigned
+Touch = tuple[str, str, int, str]  # playbook, member, when, arm ("": none)
+GoalHit = tuple[str, int, str, int, float]  # member, when, goals met (`met_key`), events, amount
+GOAL_SEP = "\x1f"  # between a goal's playbook and name, and between goals, in `met_key`
+
+
+class Found(NamedTuple):
+    """A store's live figures: per group of engine times [lo, hi) (sums, members seen) and per
+    playbook (sums of [lo, hi); the goal and experiment facts before hi)."""
+
+    sums: list[Sum]
+    seen: list[Seen]
+    playbooks: list[PlaybookSum] = []
+    arms: list[Arm] = []
+    touches: list[Touch] = []
+    goals: list[GoalHit] = []
+
+
+def met_key(met: Iterable[tuple[str, str]]) -> str:
+    """The goals an event met, (playbook, goal) each, as one text."""
+    return GOAL_SEP.join(f"{playbook}{GOAL_SEP}{goal}" for playbook, goal in met)
+
+
+def met_of(key: str) -> list[tuple[str, str]]:
+    """`met_key`'s goals back."""
+    parts = key.split(GOAL_SEP)
+    return list(zip(parts[::2], parts[1::2], strict=True))
 
 
 class _Cursor(Protocol):
@@ -122,6 +206,51 @@ class Tally:
         return self
 
 
+class PlaybookTally:
+    """What applying entries adds to the per-playbook figures: sums by (playbook, slot, figure),
+    where a figure is `flows:started`, `flows:completed` or `actions:KIND:STATUS`; members'
+    arms (the first assignment kept); touches; events that met goals."""
+
+    __slots__ = ("arms", "goals", "sums", "touches")
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[str, int, str], float] = defaultdict(float)
+        self.arms: dict[tuple[str, str], tuple[str, int]] = {}
+        self.touches: set[Touch] = set()
+        self.goals: dict[tuple[str, int, str], list[float]] = {}  # (member, when, met) → [events, amount]
+
+    def __bool__(self) -> bool:
+        return bool(self.sums or self.arms or self.touches or self.goals)
+
+    def hit(self, member: str, time: int, met: str, amount: Any) -> None:
+        """An event of `member` at `time` met the goals `met` (`met_key`)."""
+        found = self.goals.setdefault((member, time, met), [0, 0.0])
+        found[0] += 1
+        if isinstance(amount, int | float) and not isinstance(amount, bool):
+            found[1] += amount
+
+
+def write_playbooks(cur: _Cursor, sql: Callable[[str], str], shard: str, tally: PlaybookTally | None) -> None:
+    """Add a playbook tally to a SQL store's figures, in the transaction of `cur`."""
+    if not tally:
+        return
+    if tally.sums:
+        cur.executemany(
+            sql(PLAYBOOK_ADD), [(shard, p, s, f, v) for (p, s, f), v in sorted(tally.sums.items())]
+        )
+    if tally.arms:
+        cur.executemany(
+            sql(ARM_NOTE), [(shard, p, m, arm, t) for (p, m), (arm, t) in sorted(tally.arms.items())]
+        )
+    if tally.touches:
+        cur.executemany(sql(TOUCH_NOTE), [(shard, *touch) for touch in sorted(tally.touches)])
+    if tally.goals:
+        cur.executemany(
+            sql(GOAL_ADD),
+            [(shard, m, t, met, int(n), amount) for (m, t, met), (n, amount) in sorted(tally.goals.items())],
+        )
+
+
 def counts(status: str, kind: str) -> bool:
     """Whether an outbox row's outcome counts in the figures (a send or a kick done)."""
     return status == "done" and kind in ("send", "kick")
@@ -172,4 +301,13 @@ def read(cur: _Cursor, sql: Callable[[str], str], shard: str, lo: int, hi: int) 
     sums = [(str(g), int(s), str(f), float(v)) for g, s, f, v in cur.fetchall()]
     cur.execute(sql(MEMBERS), (shard, first, last))
     seen = [(str(g), int(s), str(f), str(m)) for g, s, f, m in cur.fetchall()]
-    return sums, seen
+    cur.execute(sql(PLAYBOOK_SUMS), (shard, first, last))
+    playbooks = [(str(p), int(s), str(f), float(v)) for p, s, f, v in cur.fetchall()]
+    cur.execute(sql(ARMS), (shard, hi))
+    arms = [(str(p), str(m), str(a), int(t)) for p, m, a, t in cur.fetchall()]
+    cur.execute(sql(TOUCHES), (shard, hi))
+    touches = [(str(p), str(m), int(t), str(a)) for p, m, t, a in cur.fetchall()]
+    cur.execute(sql(GOALS), (shard, hi))
+    goals = [(str(m), int(t), str(met), int(n), float(a)) for m, t, met, n, a in cur.fetchall()]
+    # Sorted here, not by the database: PostgreSQL's collation may order text otherwise.
+    return Found(sums, seen, sorted(playbooks), sorted(arms), sorted(touches), sorted(goals))

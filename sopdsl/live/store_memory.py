@@ -50,6 +50,11 @@ class MemoryStore:
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         self._sums: dict[tuple[str, str, int, str], float] = defaultdict(float)  # shard, group, slot, figure
         self._seen: set[tuple[str, str, int, str, str]] = set()  # ... and member
+        # Per playbook: shard, playbook, slot, figure; arms; touches; goal hits (store_figures)
+        self._playbook_sums: dict[tuple[str, str, int, str], float] = defaultdict(float)
+        self._arms: dict[tuple[str, str, str], tuple[str, int]] = {}
+        self._touches: set[tuple[str, str, str, int, str]] = set()
+        self._goal_hits: dict[tuple[str, str, int, str], list[Any]] = {}
         self._tasks: dict[tuple[str, str], TaskMark] = {}
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
@@ -136,6 +141,7 @@ class MemoryStore:
                 self._keys.add((row.shard, row.key))
                 row.id = len(self._rows) + 1
                 self._rows.append(copy.copy(row))
+            self._count_playbooks(shard, batch.figures)
             info.applied = info.head
             info.next_due = batch.next_due
             if batch.plan_now:
@@ -160,15 +166,42 @@ class MemoryStore:
             self._sums[(shard, group, slot, figure)] += value
         self._seen.update((shard, *seen) for seen in tally.seen)
 
+    def _count_playbooks(self, shard: str, tally: store_figures.PlaybookTally | None) -> None:
+        if not tally:
+            return
+        for (playbook, slot, figure), value in tally.sums.items():
+            self._playbook_sums[(shard, playbook, slot, figure)] += value
+        for (playbook, member), arm in tally.arms.items():
+            self._arms.setdefault((shard, playbook, member), arm)
+        self._touches.update((shard, *touch) for touch in tally.touches)
+        for (member, time, met), (events, amount) in tally.goals.items():
+            found = self._goal_hits.setdefault((shard, member, time, met), [0, 0.0])
+            found[0] += int(events)
+            found[1] += amount
+
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
-        """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""
+        """The live figures of engine times [lo, hi) (see `Store.figures`)."""
         first, last = store_figures.slots(lo, hi)
         with self._lock:
             sums = [
                 (g, s, f, v) for (sh, g, s, f), v in self._sums.items() if sh == shard and first <= s < last
             ]
             seen = [(g, s, f, m) for (sh, g, s, f, m) in self._seen if sh == shard and first <= s < last]
-        return sorted(sums), sorted(seen)
+            playbooks = [
+                (p, s, f, v)
+                for (sh, p, s, f), v in self._playbook_sums.items()
+                if sh == shard and first <= s < last
+            ]
+            arms = [(p, m, a, t) for (sh, p, m), (a, t) in self._arms.items() if sh == shard and t < hi]
+            touches = [(p, m, t, a) for (sh, p, m, t, a) in self._touches if sh == shard and t < hi]
+            goals = [
+                (m, t, met, n, a)
+                for (sh, m, t, met), (n, a) in self._goal_hits.items()
+                if sh == shard and t < hi
+            ]
+        return store_figures.Found(
+            sorted(sums), sorted(seen), sorted(playbooks), sorted(arms), sorted(touches), sorted(goals)
+        )
 
     def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""

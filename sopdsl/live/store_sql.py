@@ -255,6 +255,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                     ],
                     " ON CONFLICT (shard, key) DO NOTHING",
                 )
+            store_figures.write_playbooks(cur, self._sql, shard, batch.figures)
             cur.execute(
                 self._sql(
                     "UPDATE sopdsl_shards SET head = ?, applied = ?, next_due = ?, events = ?, "

@@ -141,22 +141,30 @@ def _first_seen(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(pairs))
 
 
-def _prepare(tmp_path: Path, events: int, *, reload: bool = False) -> tuple[Path, Path, dict[str, Any]]:
-    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(HERE / "engine_cases" / "busy.sop"))))
+def _prepare(
+    tmp_path: Path, events: int, *, reload: bool = False, goal: bool = False
+) -> tuple[Path, Path, dict[str, Any]]:
+    busy = HERE / "engine_cases" / "busy.sop"
+    source = busy.read_text(encoding="utf-8")
+    if goal:
+        # A goal on the playbook with the split: the live figures keep its arms, touches and
+        # conversions too.
+        source = source.replace(
+            "playbook welcome {\n", 'playbook welcome {\n    goal "下单" = member orders within 2 days\n'
+        )
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(source, str(busy))))
     plan_path = tmp_path / "plan.json"
     plan_path.write_text(plan.dumps(), encoding="utf-8")
     line = timeline(7, events)
     if reload:
         # Halfway through, an edited version: new welcome text (flows go on), a longer wait in
         # prune for members mid-flow to move to, and a new playbook.
-        text = (HERE / "engine_cases" / "busy.sop").read_text(encoding="utf-8")
+        text = source
         text = text.replace('"欢迎 {{ member.name }}"', '"欢迎你 {{ member.name }}"')
         text = text.replace("    apply to all members\n", "    apply to all members\n    on change migrate\n")
         text = text.replace("wait 1 day for member posts", "wait 2 days for member posts")
         text += "\nplaybook thanks {\n    on member orders\n    do { send nudge to member }\n}\n"
-        edited = sopdsl.compile_program(
-            sopdsl.check(sopdsl.load_text(text, str(HERE / "engine_cases" / "busy.sop")))
-        )
+        edited = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, str(busy))))
         edited_path = tmp_path / "edited.json"
         edited_path.write_text(edited.dumps(), encoding="utf-8")
         line["reload"] = {"after": events // 2, "plan": str(edited_path)}
@@ -177,7 +185,7 @@ def _run_to_end(url: str, plan: Path, line: Path, keys: Path, name: str) -> floa
 def test_sigkill_at_random_points_loses_and_duplicates_nothing(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    plan, line, data = _prepare(tmp_path, 240, reload=True)
+    plan, line, data = _prepare(tmp_path, 240, reload=True, goal=True)
     (tmp_path / "ref").mkdir()
     (tmp_path / "crash").mkdir()
     reference_url = store_url(kind, tmp_path / "ref", request)
@@ -195,6 +203,15 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         store.close()
     sums = {figure for _, _, figure, _ in reference_figures[0]}
     assert {"messages", "joins", "deliveries"} <= sums, sums  # the events and the done sends were counted
+    # Per playbook: flows, actions by kind and status, and the goal's and the split's facts.
+    per_playbook = {(playbook, figure) for playbook, _, figure, _ in reference_figures.playbooks}
+    assert {
+        ("welcome", "flows:started"),
+        ("welcome", "flows:completed"),
+        ("welcome", "actions:send:done"),
+    } <= (per_playbook), per_playbook
+    assert {arm for _, _, arm, _ in reference_figures.arms} == {"red", "blue"}
+    assert reference_figures.touches and reference_figures.goals
 
     url = store_url(kind, tmp_path / "crash", request)
     keys = tmp_path / "crashed.keys"
@@ -232,8 +249,9 @@ def test_sigkill_at_random_points_loses_and_duplicates_nothing(
         assert len({r.key for r in rows}) == len(rows)
         assert {r.key for r in rows if r.status == "done"} == {k for k, _ in reference}
         assert not [r for r in rows if r.status == "pending"]
-        # Live figures: each event counted once, each done send once (per idempotency key),
-        # whatever the kills interrupted, as in the uninterrupted run.
+        # Live figures: each event counted once, each done send once (per idempotency key), each
+        # applied entry's flows, actions, arms, touches and goal events once, whatever the kills
+        # interrupted, as in the uninterrupted run.
         assert store.figures("default", 0, 2**40) == reference_figures
     finally:
         store.close()
