@@ -45,7 +45,7 @@ from sopdsl.engine.timers import (
     Timeout,
     TimerRecord,
 )
-from sopdsl.engine.trace import StepHook, Tracer
+from sopdsl.engine.trace import FlowWatch, StepHook, Tracer
 from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_base import TriggerHandler
 from sopdsl.engine.trigger_dates import DATES
@@ -86,6 +86,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self.sinks: list[Sink] = []
         self.tracer: Tracer | None = None  # told of each decision to start a playbook (sopdsl why)
         self.on_step: StepHook | None = None  # told of each instruction a flow runs (coverage)
+        self.watch: FlowWatch | None = None  # told when flows begin, split and end (figures)
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0

@@ -126,6 +126,8 @@ class _Flows(_Parts):
                 self.member_flows[member_id] = [flow_id]
             else:
                 ids.append(flow_id)
+        if self.watch is not None:
+            self.watch.flow_begun(c.source, flow, self.now)
         # The member and group are the engine's own records (what `_run` would look up again).
         self._go(flow, c, member, group, group.zone if group is not None else self.zone)
 
@@ -145,6 +147,7 @@ class _Flows(_Parts):
         """Run a flow's instructions from its program counter until it waits or ends."""
         code = c.code if flow.entry < 0 else c.schedule[flow.entry]
         hook = self.on_step
+        ended = True  # past its last step or at a `stop`; False where a test could not be decided
         while flow.pc < len(code):
             if hook is not None:
                 hook(c.source, flow, self.now)
@@ -164,6 +167,7 @@ class _Flows(_Parts):
                     test, c, "if", member, group, flow.event, self.now, tz, flow.trigger, flow, instr.loc
                 )
                 if holds is None:
+                    ended = False
                     break  # neither branch is right for a test that could not be decided: the flow ends
                 if holds:
                     flow.pc += 1
@@ -207,6 +211,8 @@ class _Flows(_Parts):
                 return
         if hook is not None:
             hook(c.source, flow, self.now)  # where it ended: past its last step, or at a `stop`
+        if ended and self.watch is not None:
+            self.watch.flow_ended(c.source, flow, self.now)
         if flow.member in self.waits:
             self._unwait(flow)
         else:
@@ -265,9 +271,13 @@ class _Flows(_Parts):
             total += arm.percent
             if point < total:
                 flow.arm = arm.name
-                return arm.pc
-        flow.arm = instr.arms[-1].name
-        return instr.arms[-1].pc
+                break
+        else:
+            arm = instr.arms[-1]
+            flow.arm = arm.name
+        if self.watch is not None and flow.member is not None:
+            self.watch.flow_armed(c.source, flow, self.now)
+        return arm.pc
 
     def _origin(self) -> str:
         """What is being processed now, as the text a flow's keys derive from: `e:ID` for an event

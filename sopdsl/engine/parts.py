@@ -16,7 +16,7 @@ from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.timers import TimerRecord
-from sopdsl.engine.trace import StepHook, Tracer
+from sopdsl.engine.trace import FlowWatch, StepHook, Tracer
 from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField
 
 # What is being processed now, from which a flow started now takes its origin: the origin's text
@@ -132,6 +132,7 @@ class _Parts(ABC):
     sinks: list[Sink]
     tracer: Tracer | None
     on_step: StepHook | None
+    watch: FlowWatch | None
     delivery: Delivery
     window_span: int
     member_flows: dict[str, list[int]]

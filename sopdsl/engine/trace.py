@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sopdsl.engine.state import Flow, GroupState, MemberState
@@ -50,3 +50,18 @@ Tracer = Callable[[Decision], None]
 # engine's time: for the dry run's coverage, and for `why` to tell what a wait did and when.
 # Called only when set, like a tracer.
 StepHook = Callable[[CompiledPlaybook, Flow, int], None]
+
+
+class FlowWatch(Protocol):
+    """Told when a flow begins, when a split puts its member in an arm, and when it ends past its
+    last step or at a `stop` (not when a kick, a leave or a failed test ends it): the figures'
+    flow counts, for three calls a flow where a step hook costs one a step."""
+
+    def flow_begun(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+        """A new flow of `pb`, before its first step."""
+
+    def flow_armed(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+        """A split put the flow's member in `flow.arm`."""
+
+    def flow_ended(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+        """The flow went past its last step or reached a `stop`."""

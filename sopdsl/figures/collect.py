@@ -1,5 +1,5 @@
 """Figures of a dry run, observed from outside the engine: the events fed, the action log, and
-where each flow's steps run (the engine's step hook).
+where flows begin, split and end (the engine's flow watch, `Engine.watch`).
 
 Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a step
 hook) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) hands it each event. Counting must
@@ -24,12 +24,11 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
-from sopdsl.engine.state import Flow
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
 from sopdsl.gcpause import paused_gc
-from sopdsl.plan import CompiledPlaybook, timeutil
+from sopdsl.plan import timeutil
 
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _NOTHING = GroupDay()
@@ -142,7 +141,7 @@ class Collector:
         self.goal_kinds: frozenset[str] = frozenset()
 
     def attach(self, engine: Engine) -> None:
-        """Watch `engine` from now on (a sink for its actions, a hook on its steps)."""
+        """Watch `engine` from now on (a sink for its actions, a watch on its flows)."""
         self._engine = engine
         self._first = engine.now
         goals = self._goals = Goals(engine, self.attribution, timeutil.zone(self.zone))
@@ -152,17 +151,7 @@ class Collector:
             # run by then, so the splits and sends before it are known.
             self.judge, self.goal_kinds = goals.event, frozenset(goals.kinds)
         engine.sinks.append(self._action)
-        chained = engine.on_step
-        step = self._flows.step
-        if chained is None:
-            engine.on_step = step
-        else:  # coverage is watching too: both are told
-
-            def both(pb: CompiledPlaybook, flow: Flow, now: int) -> None:
-                chained(pb, flow, now)
-                step(pb, flow, now)
-
-            engine.on_step = both
+        engine.watch = self._flows
 
     def next_day(self, time: int) -> tuple[int, int]:
         """Count the events kept of the current day, which `time` (an event's) does not fall on, and

@@ -1,6 +1,6 @@
 """A shard's engine watched for the live per-playbook figures (see `sopdsl.live.store_figures`).
 
-The watcher sits on the engine's public hooks (a sink, the step hook) as the dry run's collector
+The watcher sits on the engine's public hooks (a sink, the flow watch) as the dry run's collector
 does, and counts only while the shard applies entries the store has not applied yet (`begin` to
 `end`): replaying the journal after a restart counts nothing again. What it counts goes into the
 transaction that stores those entries' actions (`Batch.figures`), so each applied entry is
@@ -30,8 +30,8 @@ class _Flows(FlowCounts):
     """Flows begun and done, counted into the tally by the slot each flow began in (so a range
     of days counts the flows begun in it: completed, exited, or running still)."""
 
-    def __init__(self, newest: int, watcher: ShardFigures) -> None:
-        super().__init__(newest, watcher.assigned)
+    def __init__(self, watcher: ShardFigures) -> None:
+        super().__init__(watcher.assigned)
         self.watcher = watcher
 
     def begun(self, pb: CompiledPlaybook, flow: Flow) -> None:
@@ -47,11 +47,10 @@ class ShardFigures:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.tally: PlaybookTally | None = None  # set while counting (`begin` to `end`)
-        # Flows running in a restored engine were begun before: only higher ids are new ones.
-        self.flows = _Flows(max(engine.flows, default=0), self)
+        self.flows = _Flows(self)
         self._goals: Goals | None = None
         engine.sinks.append(self.action)
-        engine.on_step = self.flows.step
+        engine.watch = self.flows
 
     def begin(self) -> None:
         """Count from now on (the entries about to be applied are new)."""
