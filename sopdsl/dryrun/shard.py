@@ -26,23 +26,23 @@ from __future__ import annotations
 import hashlib
 import heapq
 import io
-import itertools
 import multiprocessing
 import resource
 import struct
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any
 
 import msgspec
 
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
+from sopdsl.dryrun.shard_read import Part, shard_blocks
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
 from sopdsl.engine.actions import Action
@@ -202,11 +202,9 @@ class _Steps:
         self.groups = hashlib.sha256()  # the steps of groups, which every shard must have alike
         self._encode = msgspec.msgpack.Encoder().encode
 
-    def begin(self, key: tuple[Any, ...]) -> None:
-        """A step begins: the actions written since belong to the one before it."""
-        if self.buffer.tell():
-            self.flush()
-        if key and key < self.key:
+    def timer(self, key: tuple[Any, ...]) -> None:
+        """A timer ran: the actions written since (the buffer was flushed before it) are its step."""
+        if key < self.key:
             # A timer made for this very instant that sorts before the step that made it (a wait
             # of no time): the merge of shards that each keep their steps in order would not
             # put it where one engine runs it.
@@ -228,23 +226,6 @@ class _Steps:
         record = self._encode([*key, payload])
         self.out.write(_LENGTH.pack(len(record)))
         self.out.write(record)
-
-
-class _ShardEngine(Engine):
-    """The engine of one shard: the run is told of each timer it fires, before it fires.
-
-    It leans on two things of the engine, which `tests/dryrun/test_shard.py` fails without:
-    every timer runs through `_fire(entry)`, `entry[:5]` being its place in the same-instant
-    order (due, playbook, member, group, creation order), and `_fed` is the count of events fed,
-    from which an event's flows take their keys (`#N`).
-    """
-
-    steps: _Steps
-
-    def _fire(self, entry: tuple[Any, ...]) -> None:
-        # (due, playbook, member, group, seq): the heap's order, which the merge follows.
-        self.steps.begin((entry[0], _TIMER, entry[1], entry[2], entry[3], entry[4]))
-        super()._fire(entry)
 
 
 def _shard_main(
@@ -299,17 +280,11 @@ def _run_shard(
 ) -> dict[str, Any]:
     """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all."""
     header = timeline.header
-    engine = _ShardEngine(
-        plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False
-    )
-    steps = engine.steps = _Steps(out, shard)
+    engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
+    steps = _Steps(out, shard)
     engine.sinks.append(writer(steps.buffer))
     for group in header.groups:
         engine.add_group(group)
-    crc = zlib.crc32
-
-    def mine(member: str) -> bool:
-        return crc(member.encode("utf-8", "surrogatepass")) % shards == shard  # as `shard_of`
 
     def meet(group: str | None) -> None:
         # Every shard knows every group a member has at the start, as one process would: its
@@ -317,67 +292,116 @@ def _run_shard(
         if group is not None and group not in engine.groups:
             engine.add_group(group)
 
-    records = timeline.records()
-    first: Event | None = None
-    history = History()
-    for record in records:
-        if isinstance(record, MemberRecord):
-            for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
-                meet(group_id)
-            if mine(record.id):
-                engine.add_member(record)
-        elif record.time < header.start:  # history: sets state, starts nothing
-            history.add(record)  # everyone's: the groups it names are every shard's
-        else:
-            first = record
-            break
-    if history:  # as `simulate_timeline` registers it, this shard's members only
-        for group_id in sorted(history.groups()):
-            meet(group_id)
-        listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
-        for member in history.records(listed):
-            if mine(member.id):
-                engine.add_member(member)
-    del history  # folded into the members: not kept through the run
+    history: History | None = History()
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
-    # not see the event would not (shard 0 says so, as it sees every event).
-    groups = engine.groups if shard == 0 and any(pb.schedule for pb in plan.playbooks) else None
-    engine.start()
+    # not see the event would not (shard 0 says so, as it reads every event's group).
+    calendars = shard == 0 and any(pb.schedule for pb in plan.playbooks)
     fed = 0
     last = header.start
-    buffer, feed, advance, next_due = steps.buffer, engine.feed, engine.advance, engine.next_due
-    # After the first event, every record is an event (the reader refuses a member line there).
-    events = cast(Iterator[Event], records if first is None else itertools.chain((first,), records))
-    for event in events:
-        fed += 1
-        who, last = event.member, event.time
-        if who is None:
-            raise _UnshardableError(
-                f"the timeline has a {event.kind} event naming no member, which no shard owns"
-            )
-        if groups is not None and event.group is not None and event.group not in groups:
-            raise _UnshardableError(
-                f"an event names group {event.group}, which the header does not list, and the plan runs calendars in groups"
-            )
-        if read is not None and not fed & 0x3FFF:
+
+    def begin() -> None:
+        """The first event at or after the start (or the end of the file): history is folded in."""
+        nonlocal history
+        assert history is not None
+        if history:  # as `simulate_timeline` registers it, this shard's members only
+            for group_id in sorted(history.groups()):
+                meet(group_id)
+            listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
+            for member in history.records(listed):
+                if shard_of(member.id, shards) == shard:
+                    engine.add_member(member)
+        history = None  # folded into the members: not kept through the run
+        engine.start()
+
+    step = _Stepper(engine, steps)
+    for part in shard_blocks(timeline, shard, shards, groups=calendars):
+        if isinstance(part, Part):
+            if history is not None:
+                begin()
+            if part.groups is not None:
+                _known_groups(part.groups, engine.groups)
+            for number, event in zip(part.numbers, part.events, strict=True):
+                step.event(fed + number, event)
+            fed += part.count
+            last = part.last
+        else:
+            for record in part:
+                if isinstance(record, MemberRecord):
+                    for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
+                        meet(group_id)
+                    if shard_of(record.id, shards) == shard:
+                        engine.add_member(record)
+                    continue
+                if history is not None:
+                    if record.time < header.start:  # history: sets state, starts nothing
+                        history.add(record)  # everyone's: the groups it names are every shard's
+                        continue
+                    begin()
+                fed += 1
+                who, last = record.member, record.time
+                if who is None:
+                    raise _UnshardableError(
+                        f"the timeline has a {record.kind} event naming no member, which no shard owns"
+                    )
+                if calendars:
+                    _known_groups([record.group], engine.groups)
+                if shard_of(who, shards) == shard:
+                    step.event(fed, record)
+        if read is not None:
             read.value = timeline.read_bytes
-        if crc(who.encode("utf-8", "surrogatepass")) % shards != shard:
-            continue
-        due = next_due()
-        if due is not None and due < last:
-            advance(last - 1)  # the timers due before it, each a step of its own
-        if buffer.tell():
-            steps.flush()
-        steps.key = (last, _EVENT, fed, "", "", 0)
-        engine._fed = fed - 1  # the engine numbers the events it is fed: the whole timeline's count
-        feed(event)
-    engine.advance(header.end if header.end is not None else max(engine.now, last))
-    steps.begin(())
-    if read is not None:
-        read.value = timeline.read_bytes
+    if history is not None:
+        begin()
+    step.until(header.end if header.end is not None else max(engine.now, last))
     return {
         "shard": shard,
         "members": len(engine.members),
         "events": fed,
         "group_steps": steps.groups.hexdigest(),
     }
+
+
+def _known_groups(named: list[str | None], groups: Container[str]) -> None:
+    """Raise `_UnshardableError` if an event names a group the run has not met (shard 0, where the
+    plan runs calendars in groups)."""
+    for group in set(named):
+        if group is not None and group not in groups:
+            first = next(g for g in named if g is not None and g not in groups)
+            raise _UnshardableError(
+                f"an event names group {first}, which the header does not list, and the plan runs calendars in groups"
+            )
+
+
+class _Stepper:
+    """Runs a shard's engine step by step, each step's actions written behind its key."""
+
+    def __init__(self, engine: Engine, steps: _Steps) -> None:
+        self.engine = engine
+        self.steps = steps
+        self.buffer = steps.buffer
+
+    def event(self, number: int, event: Event) -> None:
+        """Feed event number `number` of the whole timeline, the timers due before it first."""
+        time = event.time
+        engine, steps = self.engine, self.steps
+        due = engine.next_due()
+        if due is not None and due < time:
+            self.until(time - 1)  # the timers due before it, each a step of its own
+        if self.buffer.tell():
+            steps.flush()
+        steps.key = (time, _EVENT, number, "", "", 0)
+        engine.count_as_fed(number - 1)  # the engine keys flows on the whole timeline's count
+        engine.feed(event)
+
+    def until(self, end: int) -> None:
+        """Run the timers due up to `end`, each a step of its own, and set the clock to `end`."""
+        engine, steps, buffer = self.engine, self.steps, self.buffer
+        due = engine.next_due()
+        while due is not None and due <= end:
+            if buffer.tell():
+                steps.flush()
+            due, playbook, member, group, seq = engine.fire_next()
+            steps.timer((due, _TIMER, playbook, member, group, seq))
+            due = engine.next_due()
+        engine.advance(end)
+        if buffer.tell():
+            steps.flush()

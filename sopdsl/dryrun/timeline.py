@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
 from collections.abc import Iterator
-from operator import attrgetter
 from pathlib import Path
-from typing import IO, Annotated, Any, Literal, cast
+from typing import IO, Any, NamedTuple, cast
 
 import msgspec
 
@@ -33,104 +31,36 @@ from sopdsl.dryrun.timeline_header import _GROUP_FIELDS as _GROUP_FIELDS  # re-e
 from sopdsl.dryrun.timeline_header import FORMAT as FORMAT
 from sopdsl.dryrun.timeline_header import Header as Header
 from sopdsl.dryrun.timeline_header import decode_any, read_header
+from sopdsl.dryrun.timeline_lines import (
+    _EVENT,
+    _EVENT_LINE,
+    _LINE,
+    _NEEDS_MORE,
+    _QUICK,
+    _SHALLOW_LINE,
+    ID,
+    TIME,
+    _Event,
+    _EventLine,
+    _Line,
+    _ShallowLine,
+    one_a_line,
+)
 from sopdsl.engine.events import Event, missing
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
 
-_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
-KindName = Literal[
-    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
-]
-
-
-class _Membership(msgspec.Struct, forbid_unknown_fields=True):
-    """A member line's group with the member's history in it."""
-
-    id: str
-    joined: int | str | None = None
-    last_message: int | str | None = None
-
-
-# A payload of plain values: nested no deeper than the line itself, so a block of such lines needs
-# no measure of its nesting (a line with lists or objects in its data is read on its own).
-_Plain = dict[str, str | int | float | bool | None]
-
-
-class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
-    """Any line after the header: an event (with `kind`) or a member (with `id`)."""
-
-    kind: KindName | None = None
-    time: int | str | None = None
-    member: str | None = None
-    group: str | None = None
-    name: str | None = None
-    data: dict[str, Any] = {}
-    id: str | None = None
-    nickname: str = ""
-    tags: list[str] = []
-    attributes: dict[str, Any] = {}
-    counters: dict[str, float] = {}
-    groups: list[str | _Membership] = []
-    joined: int | str | None = None
-    referrer: str | None = None
-    channel: str | None = None
-    contact: bool = False
-    owner: str | None = None
-    last_order: int | str | None = None
-
-
-class _EventLine(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
-    """An event line with nothing but an event's fields: most lines. Any other line (a member, a
-    mistake) fails to decode as one and is read again as a `_Line`, whose checks say what it is."""
-
-    kind: KindName
-    time: int | str
-    member: str | None = None
-    group: str | None = None
-    name: str | None = None
-    data: dict[str, Any] = {}
-
-
-class _ShallowLine(_Line):
-    """Any line, with attributes and a payload of plain values (so nested no deeper than the
-    line's own groups), which a block can be decoded into with no measure of its nesting."""
-
-    attributes: _Plain = {}
-    data: _Plain = {}
-
-
-_Known = Annotated[str, msgspec.Meta(min_length=1)]
-
-
-class _Event(Event, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
-    """An event line read as the engine's `Event` itself, its time still as written. `id` is not
-    a field of an event line (it names a member): a block whose lines set it is read line by line."""
-
-    kind: KindName
-    time: int | str  # type: ignore[assignment]
-    data: _Plain = {}
-
-
-class _Quick(Event, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
-    """An everyday event line, which the engine takes as it is decoded: a kind that needs nothing
-    but a member, the member, a time in epoch seconds, a plain payload."""
-
-    kind: Literal["join", "leave", "message", "order", "invite", "report"]
-    time: int  # written again: a renaming holds for the fields a class defines itself
-    member: _Known
-    data: _Plain = {}
-
-
-_LINE = msgspec.json.Decoder(_Line)
-_EVENT_LINE = msgspec.json.Decoder(_EventLine)
-_EVENT = msgspec.json.Decoder(_Event)
-_SHALLOW_LINE = msgspec.json.Decoder(_ShallowLine)
-_QUICK = msgspec.json.Decoder(_Quick)
-_TIME = attrgetter("time")
-_ID = attrgetter("id")
 _BLOCK = 1 << 20  # bytes read and decoded at once
+
+
+class Chunk(NamedTuple):
+    """A block of whole lines of a timeline: the number of its first line, how many, its bytes."""
+
+    line: int
+    lines: int
+    data: bytes
 
 
 Group = GroupRecord  # a group of the header (the old name kept)
@@ -177,10 +107,10 @@ class Timeline:
     def blocks(self) -> Iterator[list[Member | Event]]:
         """The records of `records()`, a block of lines (about a megabyte) at a time, none empty."""
         problems = self._problems
-        for line, block in self.chunks():
-            records = self.quick(block)
+        for chunk in self.chunks():
+            records = self.quick(chunk)
             if records is None:
-                records = self.checked(block, line)  # only what comes before a problem
+                records = self.checked(chunk)  # only what comes before a problem
             elif problems.found:
                 records = []
             if records:
@@ -189,8 +119,8 @@ class Timeline:
                 break
         problems.raise_if_any()
 
-    def chunks(self) -> Iterator[tuple[int, bytes]]:
-        """The rest of the file as blocks of whole lines, each with the number of its first line."""
+    def chunks(self) -> Iterator[Chunk]:
+        """The rest of the file as blocks of whole lines."""
         read = self._stream.read
         parts: list[bytes] = []
         while chunk := read(_BLOCK):
@@ -202,52 +132,63 @@ class Timeline:
             if parts:
                 block = b"".join((*parts, block))
             parts = [chunk[cut:]] if cut < len(chunk) else []
-            yield from self._counted(block)
+            yield self._counted(block)
         if parts:
-            yield from self._counted(b"".join(parts))
+            yield self._counted(b"".join(parts))
 
-    def _counted(self, block: bytes) -> Iterator[tuple[int, bytes]]:
-        line = self._line + 1
-        self._line += block.count(b"\n") + (not block.endswith(b"\n"))
+    def _counted(self, block: bytes) -> Chunk:
+        lines = block.count(b"\n") + (not block.endswith(b"\n"))
+        chunk = Chunk(self._line + 1, lines, block)
+        self._line += lines
         self.read_bytes += len(block)
-        yield line, block
+        return chunk
 
-    def quick(self, block: bytes) -> list[Member | Event] | None:
+    def quick(self, chunk: Chunk) -> list[Member | Event] | None:
         """The events of a block of everyday event lines, checked in C (a block of such lines in
         time order, with no member line, text time or kind needing more than a member), or None
         for a block `checked` must read."""
-        try:
-            events = _QUICK.decode_lines(block)
-        except (msgspec.ValidationError, msgspec.DecodeError):
+        events = everyday_events(chunk.data, chunk.lines)
+        if events is None:
             return None
-        if not events or not _one_a_line(block, len(events)):
+        times = list(map(TIME, events))
+        if not self.follows(times):
             return None
-        times = list(map(_TIME, events))
-        if not (
+        self.took(times[-1])
+        return cast("list[Member | Event]", events)
+
+    def follows(self, times: list[int]) -> bool:
+        """Whether a block's event times (epoch seconds, in file order) follow the file's order so
+        far, from the start to the run's horizon."""
+        return (
             self._start <= times[0]
             and self._latest <= times[0]
             and times[-1] <= self.horizon
             and times == sorted(times)
-            and list(map(_ID, events)).count(None) == len(events)  # `id` is a member line's field
-        ):
-            return None
-        self._latest = times[-1]
-        self._seen_event = True
-        return cast("list[Member | Event]", events)
+        )
 
-    def checked(self, block: bytes, line: int) -> list[Member | Event]:
-        """The records of a block of lines `line`, `line + 1`, ..., every one checked; those before
-        the first problem found (in the block or before it)."""
+    def took(self, latest: int) -> None:
+        """Count the events of a block as read, the latest at `latest` (a block `follows` passed)."""
+        self._latest = latest
+        self._seen_event = True
+
+    def raise_problems(self) -> None:
+        """Raise `FixtureError` with the problems found so far, if any."""
+        self._problems.raise_if_any()
+
+    def checked(self, chunk: Chunk) -> list[Member | Event]:
+        """The records of a block of lines, every one checked; those before the first problem
+        found (in the block or before it)."""
         out: list[Member | Event] = []
         found = self._problems.found
+        block, line = chunk.data, chunk.line
         try:
             records: list[_Event] | None = _EVENT.decode_lines(block)
         except (msgspec.ValidationError, msgspec.DecodeError):
             records = None
         if (
             records is not None
-            and _one_a_line(block, len(records))
-            and list(map(_ID, records)).count(None) == len(records)
+            and one_a_line(block, len(records), chunk.lines)
+            and list(map(ID, records)).count(None) == len(records)
         ):
             for record in records:
                 self._event(record, line, out)
@@ -259,8 +200,16 @@ class Timeline:
             lines: list[_ShallowLine] | None = _SHALLOW_LINE.decode_lines(block)
         except (msgspec.ValidationError, msgspec.DecodeError):
             lines = None
-        if lines is not None and _one_a_line(block, len(lines)):
-            for rec in lines:
+        if lines is not None and one_a_line(block, len(lines), chunk.lines):
+            for index, rec in enumerate(lines):
+                if rec.kind is not None and index and not self._seen_event:
+                    # The first event after the members: the rest of the block may be everyday events.
+                    rest = Chunk(line, chunk.lines - index, block.split(b"\n", index)[-1])
+                    events = self.quick(rest)
+                    if events is not None:
+                        if not found:
+                            out.extend(events)
+                        return out
                 self._record(rec, line, out)
                 line += 1
                 if found and self._problems.full():
@@ -488,19 +437,19 @@ class Timeline:
         )
 
 
-# Two objects on one line, `{...} {...}` (or a false alarm, inside a text: then the lines are read one by one).
-_TWO_ON_A_LINE = re.compile(rb"\}[ \t\r]*\{")
-
-
-def _one_a_line(block: bytes, values: int) -> bool:
-    """Whether a block that decoded as `values` JSON objects holds one on each line.
-
-    A block's decoder reads JSON values apart by any whitespace: an object written over two lines,
-    or two on one line, decode as well as one per line, and a blank line is skipped. With no two
-    objects on one line, each takes at least one line, so as many objects as lines is one each.
-    """
-    lines = block.count(b"\n") + (not block.endswith(b"\n"))
-    return values == lines and _TWO_ON_A_LINE.search(block) is None
+def everyday_events(block: bytes, lines: int) -> list[Event] | None:
+    """A block of lines decoded straight into the engine's events where every line is an everyday
+    event line (`timeline_lines._Quick`), one a line, with no member field; else None. Their times
+    are not checked (see `Timeline.follows`)."""
+    try:
+        events = _QUICK.decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if not events or not one_a_line(block, len(events), lines):
+        return None
+    if list(map(ID, events)).count(None) != len(events):  # `id` is a member line's field
+        return None
+    return cast("list[Event]", events)
 
 
 def open_timeline(path: Path, shown: str, default_zone: str) -> Timeline:
