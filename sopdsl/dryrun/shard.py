@@ -23,39 +23,31 @@ mistake, the run is made again in one process, and what it prints is what one pr
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-import io
 import multiprocessing
 import resource
-import struct
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable, Container, Iterator
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
-import msgspec
-
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
 from sopdsl.dryrun.shard_read import Part, shard_blocks
+from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
-from sopdsl.engine.events import Event
 from sopdsl.engine.records import MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import Plan
 
 Writer = Callable[[IO[bytes]], Callable[[Action], None]]  # an output -> what writes an action to it
-_LENGTH = struct.Struct("<I")
-_EVENT, _TIMER = 0, 1
 
 
 def shard_of(member: str, shards: int) -> int:
@@ -70,10 +62,6 @@ class ShardRun:
     jobs: int
     reason: str | None = None
     shards: list[dict[str, Any]] = field(default_factory=list)  # each process's counts and peak memory
-
-
-class _UnshardableError(Exception):
-    """The timeline does what the shards cannot do apart (the message says what)."""
 
 
 def simulate_sharded(
@@ -98,7 +86,7 @@ def simulate_sharded(
             run.shards = _run_shards(plan, path, shown, default_zone, writer, out, jobs, progress)
             run.jobs = jobs
             return run
-        except _UnshardableError as exc:
+        except UnshardableError as exc:
             run.reason = str(exc)
     timeline = open_timeline(path, shown, default_zone)
     try:
@@ -118,7 +106,7 @@ def _run_shards(
     jobs: int,
     progress: Callable[[int], None] | None,
 ) -> list[dict[str, Any]]:
-    """Run the shards, then merge their steps into `out`; raise `_UnshardableError` to run in one."""
+    """Run the shards, then merge their steps into `out`; raise `UnshardableError` to run in one."""
     context = multiprocessing.get_context("fork")
     # A fork copies what is buffered, and the child would write it again at its exit.
     out.flush()
@@ -143,7 +131,9 @@ def _run_shards(
         results: dict[int, tuple[str, Any]] = {}
         try:
             while len(results) < jobs:
-                for ready in wait([p for p, k in pipes.items() if k not in results], timeout=0.2):
+                # Woken now and then only to move a progress bar.
+                waiting = [p for p, k in pipes.items() if k not in results]
+                for ready in wait(waiting, timeout=0.2 if progress is not None else None):
                     assert isinstance(ready, Connection)
                     k = pipes[ready]
                     try:
@@ -161,8 +151,8 @@ def _run_shards(
                 if failed:
                     kind, detail = failed[0]
                     if kind == "fixture":
-                        raise _UnshardableError("the timeline has mistakes; read again in one process")
-                    raise _UnshardableError(str(detail))
+                        raise UnshardableError("the timeline has mistakes; read again in one process")
+                    raise UnshardableError(str(detail))
         finally:
             for worker in workers:
                 if worker.is_alive():
@@ -174,58 +164,10 @@ def _run_shards(
         if len({s["group_steps"] for s in summaries}) > 1:
             # Never expected: the steps of groups read no member. Were they to differ, a shard's
             # copy would not be the log's: one process decides instead.
-            raise _UnshardableError("the shards' group steps differed; run in one process")
-        for _key, payload in heapq.merge(*(_steps(f) for f in files)):
-            out.write(payload)
+            raise UnshardableError("the shards' group steps differed; run in one process")
+        for piece in merged([batches(f) for f in files]):
+            out.write(piece)
     return summaries
-
-
-def _steps(path: Path) -> Iterator[tuple[tuple[Any, ...], bytes]]:
-    """A shard's steps, in its order: (the step's key, its actions as written)."""
-    decode = msgspec.msgpack.Decoder().decode
-    with path.open("rb") as stream:
-        read = stream.read
-        while head := read(4):
-            (size,) = _LENGTH.unpack(head)
-            record = decode(read(size))
-            yield tuple(record[:6]), record[6]
-
-
-class _Steps:
-    """Where one shard writes its log: each step's actions behind the step's key."""
-
-    def __init__(self, out: IO[bytes], shard: int) -> None:
-        self.out = out
-        self.shard = shard
-        self.buffer = io.BytesIO()
-        self.key: tuple[Any, ...] = ()
-        self.groups = hashlib.sha256()  # the steps of groups, which every shard must have alike
-        self._encode = msgspec.msgpack.Encoder().encode
-
-    def timer(self, key: tuple[Any, ...]) -> None:
-        """A timer ran: the actions written since (the buffer was flushed before it) are its step."""
-        if key < self.key:
-            # A timer made for this very instant that sorts before the step that made it (a wait
-            # of no time): the merge of shards that each keep their steps in order would not
-            # put it where one engine runs it.
-            raise _UnshardableError(
-                "a step made a timer due at once that runs ahead of it; run in one process"
-            )
-        self.key = key
-
-    def flush(self) -> None:
-        """Write the step's actions, under its key (a group's step only in shard 0)."""
-        payload = self.buffer.getvalue()
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        key = self.key
-        if key[1] == _TIMER and key[3] == "":
-            self.groups.update(self._encode([key[0], key[2], key[4], payload]))
-            if self.shard:
-                return
-        record = self._encode([*key, payload])
-        self.out.write(_LENGTH.pack(len(record)))
-        self.out.write(record)
 
 
 def _shard_main(
@@ -257,7 +199,7 @@ def _shard_main(
         pipe.send(("ok", summary))
     except FixtureError:
         pipe.send(("fixture", None))
-    except _UnshardableError as exc:
+    except UnshardableError as exc:
         pipe.send(("unshardable", str(exc)))
     except Exception as exc:  # whatever it is, one process will meet it again and say so
         pipe.send(("failed", f"shard {shard} failed ({type(exc).__name__}: {exc}); run in one process"))
@@ -281,7 +223,7 @@ def _run_shard(
     """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all."""
     header = timeline.header
     engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
-    steps = _Steps(out, shard)
+    steps = Steps(out, shard)
     engine.sinks.append(writer(steps.buffer))
     for group in header.groups:
         engine.add_group(group)
@@ -313,15 +255,14 @@ def _run_shard(
         history = None  # folded into the members: not kept through the run
         engine.start()
 
-    step = _Stepper(engine, steps)
+    step = Stepper(engine, steps)
     for part in shard_blocks(timeline, shard, shards, groups=calendars):
         if isinstance(part, Part):
             if history is not None:
                 begin()
             if part.groups is not None:
                 _known_groups(part.groups, engine.groups)
-            for number, event in zip(part.numbers, part.events, strict=True):
-                step.event(fed + number, event)
+            step.events(part.numbers, part.events, fed)
             fed += part.count
             last = part.last
         else:
@@ -340,18 +281,19 @@ def _run_shard(
                 fed += 1
                 who, last = record.member, record.time
                 if who is None:
-                    raise _UnshardableError(
+                    raise UnshardableError(
                         f"the timeline has a {record.kind} event naming no member, which no shard owns"
                     )
                 if calendars:
                     _known_groups([record.group], engine.groups)
                 if shard_of(who, shards) == shard:
-                    step.event(fed, record)
+                    step.events([fed], [record], 0)
         if read is not None:
             read.value = timeline.read_bytes
     if history is not None:
         begin()
     step.until(header.end if header.end is not None else max(engine.now, last))
+    steps.write()
     return {
         "shard": shard,
         "members": len(engine.members),
@@ -361,47 +303,11 @@ def _run_shard(
 
 
 def _known_groups(named: list[str | None], groups: Container[str]) -> None:
-    """Raise `_UnshardableError` if an event names a group the run has not met (shard 0, where the
+    """Raise `UnshardableError` if an event names a group the run has not met (shard 0, where the
     plan runs calendars in groups)."""
     for group in set(named):
         if group is not None and group not in groups:
             first = next(g for g in named if g is not None and g not in groups)
-            raise _UnshardableError(
+            raise UnshardableError(
                 f"an event names group {first}, which the header does not list, and the plan runs calendars in groups"
             )
-
-
-class _Stepper:
-    """Runs a shard's engine step by step, each step's actions written behind its key."""
-
-    def __init__(self, engine: Engine, steps: _Steps) -> None:
-        self.engine = engine
-        self.steps = steps
-        self.buffer = steps.buffer
-
-    def event(self, number: int, event: Event) -> None:
-        """Feed event number `number` of the whole timeline, the timers due before it first."""
-        time = event.time
-        engine, steps = self.engine, self.steps
-        due = engine.next_due()
-        if due is not None and due < time:
-            self.until(time - 1)  # the timers due before it, each a step of its own
-        if self.buffer.tell():
-            steps.flush()
-        steps.key = (time, _EVENT, number, "", "", 0)
-        engine.count_as_fed(number - 1)  # the engine keys flows on the whole timeline's count
-        engine.feed(event)
-
-    def until(self, end: int) -> None:
-        """Run the timers due up to `end`, each a step of its own, and set the clock to `end`."""
-        engine, steps, buffer = self.engine, self.steps, self.buffer
-        due = engine.next_due()
-        while due is not None and due <= end:
-            if buffer.tell():
-                steps.flush()
-            due, playbook, member, group, seq = engine.fire_next()
-            steps.timer((due, _TIMER, playbook, member, group, seq))
-            due = engine.next_due()
-        engine.advance(end)
-        if buffer.tell():
-            steps.flush()

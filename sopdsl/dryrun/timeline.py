@@ -274,7 +274,7 @@ class Timeline:
         if (
             type(at) is int
             and kind not in _NEEDS_MORE
-            and member_id is not None
+            and member_id  # an empty id is no member (said below)
             and self._latest <= at <= self.horizon
         ):
             # What the checks below would pass without a word, passed at once.
@@ -290,7 +290,7 @@ class Timeline:
             at = self._time(at, line)
             if at is None:
                 return
-        if kind in _NEEDS_MORE or member_id is None:
+        if kind in _NEEDS_MORE or not member_id:
             problem = missing(kind, member_id, rec.group, rec.name, rec.data)
             if problem is not None:
                 problems.add(line, f"{problem[0]}: {problem[1]}")
