@@ -16,7 +16,6 @@ first one, and the run is made again in one process, which reports them all.
 from __future__ import annotations
 
 import itertools
-import operator
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,8 +25,6 @@ import msgspec
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
 from sopdsl.dryrun.timeline_lines import GROUP, KEYS, MEMBER, TIME, Key, one_a_line
 from sopdsl.engine.events import Event
-
-_UTF8 = operator.methodcaller("encode", "utf-8", "surrogatepass")  # as `shard.shard_of` encodes
 
 
 @dataclass
@@ -71,8 +68,10 @@ def _part(timeline: Timeline, chunk: Chunk, shard: int, shards: int, groups: boo
     times = list(map(TIME, keys))
     if not timeline.follows(times):
         return None
-    owners = map(operator.mod, map(zlib.crc32, map(_UTF8, map(MEMBER, keys))), itertools.repeat(shards))
-    mine = list(map(shard.__eq__, owners))
+    # As `shard.shard_of` (a decoded text holds no lone surrogate: plain UTF-8 is the same bytes);
+    # a list comprehension costs fewer instructions than a chain of maps here.
+    crc = zlib.crc32
+    mine = [crc(member.encode()) % shards == shard for member in map(MEMBER, keys)]
     own = mine.count(True)
     if own:
         # This shard's lines, whole: the block's lines but the others' (the last needs no newline).

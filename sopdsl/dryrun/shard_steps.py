@@ -107,13 +107,19 @@ class Stepper:
         """Feed events, their numbers among the whole timeline's `before + number`, the timers due
         before each first."""
         engine, steps = self.engine, self.steps
-        next_due, count_as_fed, feed, close = engine.next_due, engine.count_as_fed, engine.feed, steps.close
+        next_due, count_as_fed, feed, tell = (
+            engine.next_due,
+            engine.count_as_fed,
+            engine.feed,
+            steps.buffer.tell,
+        )
         for number, event in zip(numbers, events, strict=True):
             time = event.time
             due = next_due()
             if due is not None and due < time:
                 self.until(time - 1)  # the timers due before it, each a step of its own
-            close()
+            if tell() != steps.mark:  # the step before wrote actions (most do not)
+                steps.close()
             number += before
             steps.key = (time, EVENT, number, "", "", 0)
             count_as_fed(number - 1)  # the engine keys flows on the whole timeline's count
