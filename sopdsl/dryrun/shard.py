@@ -2,10 +2,11 @@
 
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
-whole file, so every line is checked as in one process, and feeds the engine its own members'
+whole file (`shard_read`: its own members' lines in full, of the others' only the time, member
+and group, every line checked in full by its own shard) and feeds the engine its own members'
 events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
-merges the steps by it:
+merges the steps by it (`shard_steps`):
 
 - an event: (time, 0, its number among the events fed), the number the engine keys flows on
   (`#N`), set to the whole timeline's count;
