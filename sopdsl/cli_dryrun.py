@@ -100,6 +100,23 @@ def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> No
     click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
 
 
+class _Jobs(click.ParamType["int | None"]):
+    """`--jobs`: a number of processes (1 or more), or `auto` (None)."""
+
+    name = "N|auto"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or value == "auto":
+            return None
+        try:
+            jobs = int(str(value))
+        except ValueError:
+            jobs = 0
+        if jobs < 1:
+            self.fail(f"{value!r} is neither a number of processes (1 or more) nor auto", param, ctx)
+        return jobs
+
+
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
@@ -116,10 +133,12 @@ def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> No
 )
 @click.option(
     "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Processes for a JSONL timeline, its members split among them (default: one per core "
-    "for a timeline of 1 MB or more). Playbooks whose members interact run in one, saying why.",
+    type=_Jobs(),
+    default="auto",
+    show_default=True,
+    help="Processes for a JSONL timeline, its members split among them, the log the same byte for "
+    "byte: a number, or auto (one per core for a timeline of 4 MB or more whose playbooks allow it, "
+    "else one). Playbooks whose members interact run in one; a number asked for says why.",
 )
 @root_option
 def simulate(
@@ -151,6 +170,7 @@ def simulate(
     zone_name = stream.header.timezone
     size = stream.size or 0
     stream.close()
+    asked = jobs is not None
     if jobs is None:  # small timelines: a process of its own costs more than it saves
         jobs = (os.cpu_count() or 1) if size >= _SHARD_BYTES else 1
     # A bar only for runs long enough to wait for, and only on a terminal (click would still
@@ -182,12 +202,14 @@ def simulate(
     if shown:
         bar.render_finish()
     out.flush()
-    if run.reason is not None:
+    if run.reason is not None and asked:
         click.echo(f"note: ran in one process, not {jobs}: {run.reason}", err=True)
 
 
 _PROGRESS_BYTES = 1 << 20
-_SHARD_BYTES = 1 << 20
+# From here a timeline runs on every core by default: below it, the processes' start and the
+# merge of their logs cost about what they save (docs/performance.md, "Both cores").
+_SHARD_BYTES = 4 << 20
 
 
 @click.command()

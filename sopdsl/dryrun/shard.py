@@ -2,10 +2,11 @@
 
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
-whole file, so every line is checked as in one process, and feeds the engine its own members'
+whole file (`shard_read`: its own members' lines in full, of the others' only the time, member
+and group, every line checked in full by its own shard) and feeds the engine its own members'
 events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
-merges the steps by it:
+merges the steps by it (`shard_steps`):
 
 - an event: (time, 0, its number among the events fed), the number the engine keys flows on
   (`#N`), set to the whole timeline's count;
@@ -23,39 +24,31 @@ mistake, the run is made again in one process, and what it prints is what one pr
 
 from __future__ import annotations
 
-import hashlib
-import heapq
-import io
-import itertools
 import multiprocessing
 import resource
-import struct
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import IO, Any, cast
-
-import msgspec
+from typing import IO, Any
 
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
+from sopdsl.dryrun.shard_read import Part, shard_blocks
+from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
-from sopdsl.engine.events import Event
 from sopdsl.engine.records import MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import Plan
 
 Writer = Callable[[IO[bytes]], Callable[[Action], None]]  # an output -> what writes an action to it
-_LENGTH = struct.Struct("<I")
-_EVENT, _TIMER = 0, 1
 
 
 def shard_of(member: str, shards: int) -> int:
@@ -70,10 +63,6 @@ class ShardRun:
     jobs: int
     reason: str | None = None
     shards: list[dict[str, Any]] = field(default_factory=list)  # each process's counts and peak memory
-
-
-class _UnshardableError(Exception):
-    """The timeline does what the shards cannot do apart (the message says what)."""
 
 
 def simulate_sharded(
@@ -98,7 +87,7 @@ def simulate_sharded(
             run.shards = _run_shards(plan, path, shown, default_zone, writer, out, jobs, progress)
             run.jobs = jobs
             return run
-        except _UnshardableError as exc:
+        except UnshardableError as exc:
             run.reason = str(exc)
     timeline = open_timeline(path, shown, default_zone)
     try:
@@ -118,7 +107,7 @@ def _run_shards(
     jobs: int,
     progress: Callable[[int], None] | None,
 ) -> list[dict[str, Any]]:
-    """Run the shards, then merge their steps into `out`; raise `_UnshardableError` to run in one."""
+    """Run the shards, then merge their steps into `out`; raise `UnshardableError` to run in one."""
     context = multiprocessing.get_context("fork")
     # A fork copies what is buffered, and the child would write it again at its exit.
     out.flush()
@@ -143,7 +132,9 @@ def _run_shards(
         results: dict[int, tuple[str, Any]] = {}
         try:
             while len(results) < jobs:
-                for ready in wait([p for p, k in pipes.items() if k not in results], timeout=0.2):
+                # Woken now and then only to move a progress bar.
+                waiting = [p for p, k in pipes.items() if k not in results]
+                for ready in wait(waiting, timeout=0.2 if progress is not None else None):
                     assert isinstance(ready, Connection)
                     k = pipes[ready]
                     try:
@@ -161,8 +152,8 @@ def _run_shards(
                 if failed:
                     kind, detail = failed[0]
                     if kind == "fixture":
-                        raise _UnshardableError("the timeline has mistakes; read again in one process")
-                    raise _UnshardableError(str(detail))
+                        raise UnshardableError("the timeline has mistakes; read again in one process")
+                    raise UnshardableError(str(detail))
         finally:
             for worker in workers:
                 if worker.is_alive():
@@ -174,77 +165,10 @@ def _run_shards(
         if len({s["group_steps"] for s in summaries}) > 1:
             # Never expected: the steps of groups read no member. Were they to differ, a shard's
             # copy would not be the log's: one process decides instead.
-            raise _UnshardableError("the shards' group steps differed; run in one process")
-        for _key, payload in heapq.merge(*(_steps(f) for f in files)):
-            out.write(payload)
+            raise UnshardableError("the shards' group steps differed; run in one process")
+        for piece in merged([batches(f) for f in files]):
+            out.write(piece)
     return summaries
-
-
-def _steps(path: Path) -> Iterator[tuple[tuple[Any, ...], bytes]]:
-    """A shard's steps, in its order: (the step's key, its actions as written)."""
-    decode = msgspec.msgpack.Decoder().decode
-    with path.open("rb") as stream:
-        read = stream.read
-        while head := read(4):
-            (size,) = _LENGTH.unpack(head)
-            record = decode(read(size))
-            yield tuple(record[:6]), record[6]
-
-
-class _Steps:
-    """Where one shard writes its log: each step's actions behind the step's key."""
-
-    def __init__(self, out: IO[bytes], shard: int) -> None:
-        self.out = out
-        self.shard = shard
-        self.buffer = io.BytesIO()
-        self.key: tuple[Any, ...] = ()
-        self.groups = hashlib.sha256()  # the steps of groups, which every shard must have alike
-        self._encode = msgspec.msgpack.Encoder().encode
-
-    def begin(self, key: tuple[Any, ...]) -> None:
-        """A step begins: the actions written since belong to the one before it."""
-        if self.buffer.tell():
-            self.flush()
-        if key and key < self.key:
-            # A timer made for this very instant that sorts before the step that made it (a wait
-            # of no time): the merge of shards that each keep their steps in order would not
-            # put it where one engine runs it.
-            raise _UnshardableError(
-                "a step made a timer due at once that runs ahead of it; run in one process"
-            )
-        self.key = key
-
-    def flush(self) -> None:
-        """Write the step's actions, under its key (a group's step only in shard 0)."""
-        payload = self.buffer.getvalue()
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        key = self.key
-        if key[1] == _TIMER and key[3] == "":
-            self.groups.update(self._encode([key[0], key[2], key[4], payload]))
-            if self.shard:
-                return
-        record = self._encode([*key, payload])
-        self.out.write(_LENGTH.pack(len(record)))
-        self.out.write(record)
-
-
-class _ShardEngine(Engine):
-    """The engine of one shard: the run is told of each timer it fires, before it fires.
-
-    It leans on two things of the engine, which `tests/dryrun/test_shard.py` fails without:
-    every timer runs through `_fire(entry)`, `entry[:5]` being its place in the same-instant
-    order (due, playbook, member, group, creation order), and `_fed` is the count of events fed,
-    from which an event's flows take their keys (`#N`).
-    """
-
-    steps: _Steps
-
-    def _fire(self, entry: tuple[Any, ...]) -> None:
-        # (due, playbook, member, group, seq): the heap's order, which the merge follows.
-        self.steps.begin((entry[0], _TIMER, entry[1], entry[2], entry[3], entry[4]))
-        super()._fire(entry)
 
 
 def _shard_main(
@@ -276,7 +200,7 @@ def _shard_main(
         pipe.send(("ok", summary))
     except FixtureError:
         pipe.send(("fixture", None))
-    except _UnshardableError as exc:
+    except UnshardableError as exc:
         pipe.send(("unshardable", str(exc)))
     except Exception as exc:  # whatever it is, one process will meet it again and say so
         pipe.send(("failed", f"shard {shard} failed ({type(exc).__name__}: {exc}); run in one process"))
@@ -299,17 +223,11 @@ def _run_shard(
 ) -> dict[str, Any]:
     """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all."""
     header = timeline.header
-    engine = _ShardEngine(
-        plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False
-    )
-    steps = engine.steps = _Steps(out, shard)
+    engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
+    steps = Steps(out, shard)
     engine.sinks.append(writer(steps.buffer))
     for group in header.groups:
         engine.add_group(group)
-    crc = zlib.crc32
-
-    def mine(member: str) -> bool:
-        return crc(member.encode("utf-8", "surrogatepass")) % shards == shard  # as `shard_of`
 
     def meet(group: str | None) -> None:
         # Every shard knows every group a member has at the start, as one process would: its
@@ -317,67 +235,80 @@ def _run_shard(
         if group is not None and group not in engine.groups:
             engine.add_group(group)
 
-    records = timeline.records()
-    first: Event | None = None
-    history = History()
-    for record in records:
-        if isinstance(record, MemberRecord):
-            for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
-                meet(group_id)
-            if mine(record.id):
-                engine.add_member(record)
-        elif record.time < header.start:  # history: sets state, starts nothing
-            history.add(record)  # everyone's: the groups it names are every shard's
-        else:
-            first = record
-            break
-    if history:  # as `simulate_timeline` registers it, this shard's members only
-        for group_id in sorted(history.groups()):
-            meet(group_id)
-        listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
-        for member in history.records(listed):
-            if mine(member.id):
-                engine.add_member(member)
-    del history  # folded into the members: not kept through the run
+    history: History | None = History()
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
-    # not see the event would not (shard 0 says so, as it sees every event).
-    groups = engine.groups if shard == 0 and any(pb.schedule for pb in plan.playbooks) else None
-    engine.start()
+    # not see the event would not (shard 0 says so, as it reads every event's group).
+    calendars = shard == 0 and any(pb.schedule for pb in plan.playbooks)
     fed = 0
     last = header.start
-    buffer, feed, advance, next_due = steps.buffer, engine.feed, engine.advance, engine.next_due
-    # After the first event, every record is an event (the reader refuses a member line there).
-    events = cast(Iterator[Event], records if first is None else itertools.chain((first,), records))
-    for event in events:
-        fed += 1
-        who, last = event.member, event.time
-        if who is None:
-            raise _UnshardableError(
-                f"the timeline has a {event.kind} event naming no member, which no shard owns"
-            )
-        if groups is not None and event.group is not None and event.group not in groups:
-            raise _UnshardableError(
-                f"an event names group {event.group}, which the header does not list, and the plan runs calendars in groups"
-            )
-        if read is not None and not fed & 0x3FFF:
+
+    def begin() -> None:
+        """The first event at or after the start (or the end of the file): history is folded in."""
+        nonlocal history
+        assert history is not None
+        if history:  # as `simulate_timeline` registers it, this shard's members only
+            for group_id in sorted(history.groups()):
+                meet(group_id)
+            listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
+            for member in history.records(listed):
+                if shard_of(member.id, shards) == shard:
+                    engine.add_member(member)
+        history = None  # folded into the members: not kept through the run
+        engine.start()
+
+    step = Stepper(engine, steps)
+    for part in shard_blocks(timeline, shard, shards, groups=calendars):
+        if isinstance(part, Part):
+            if history is not None:
+                begin()
+            if part.groups is not None:
+                _known_groups(part.groups, engine.groups)
+            step.events(part.numbers, part.events, fed)
+            fed += part.count
+            last = part.last
+        else:
+            for record in part:
+                if isinstance(record, MemberRecord):
+                    for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
+                        meet(group_id)
+                    if shard_of(record.id, shards) == shard:
+                        engine.add_member(record)
+                    continue
+                if history is not None:
+                    if record.time < header.start:  # history: sets state, starts nothing
+                        history.add(record)  # everyone's: the groups it names are every shard's
+                        continue
+                    begin()
+                fed += 1
+                who, last = record.member, record.time
+                if who is None:
+                    raise UnshardableError(
+                        f"the timeline has a {record.kind} event naming no member, which no shard owns"
+                    )
+                if calendars:
+                    _known_groups([record.group], engine.groups)
+                if shard_of(who, shards) == shard:
+                    step.events([fed], [record], 0)
+        if read is not None:
             read.value = timeline.read_bytes
-        if crc(who.encode("utf-8", "surrogatepass")) % shards != shard:
-            continue
-        due = next_due()
-        if due is not None and due < last:
-            advance(last - 1)  # the timers due before it, each a step of its own
-        if buffer.tell():
-            steps.flush()
-        steps.key = (last, _EVENT, fed, "", "", 0)
-        engine._fed = fed - 1  # the engine numbers the events it is fed: the whole timeline's count
-        feed(event)
-    engine.advance(header.end if header.end is not None else max(engine.now, last))
-    steps.begin(())
-    if read is not None:
-        read.value = timeline.read_bytes
+    if history is not None:
+        begin()
+    step.until(header.end if header.end is not None else max(engine.now, last))
+    steps.write()
     return {
         "shard": shard,
         "members": len(engine.members),
         "events": fed,
         "group_steps": steps.groups.hexdigest(),
     }
+
+
+def _known_groups(named: list[str | None], groups: Container[str]) -> None:
+    """Raise `UnshardableError` if an event names a group the run has not met (shard 0, where the
+    plan runs calendars in groups)."""
+    for group in set(named):
+        if group is not None and group not in groups:
+            first = next(g for g in named if g is not None and g not in groups)
+            raise UnshardableError(
+                f"an event names group {first}, which the header does not list, and the plan runs calendars in groups"
+            )

@@ -12,9 +12,11 @@ MAX_SPAN_YEARS from the start, lines nested at most MAX_DEPTH deep.
 
 from __future__ import annotations
 
+import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, NamedTuple, cast
 
 import msgspec
 
@@ -29,63 +31,36 @@ from sopdsl.dryrun.timeline_header import _GROUP_FIELDS as _GROUP_FIELDS  # re-e
 from sopdsl.dryrun.timeline_header import FORMAT as FORMAT
 from sopdsl.dryrun.timeline_header import Header as Header
 from sopdsl.dryrun.timeline_header import decode_any, read_header
+from sopdsl.dryrun.timeline_lines import (
+    _EVENT,
+    _EVENT_LINE,
+    _LINE,
+    _NEEDS_MORE,
+    _QUICK,
+    _SHALLOW_LINE,
+    ID,
+    TIME,
+    _Event,
+    _EventLine,
+    _Line,
+    _ShallowLine,
+    one_a_line,
+)
 from sopdsl.engine.events import Event, missing
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
 
-_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
-KindName = Literal[
-    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
-]
+_BLOCK = 1 << 20  # bytes read and decoded at once
 
 
-class _Membership(msgspec.Struct, forbid_unknown_fields=True):
-    """A member line's group with the member's history in it."""
+class Chunk(NamedTuple):
+    """A block of whole lines of a timeline: the number of its first line, how many, its bytes."""
 
-    id: str
-    joined: int | str | None = None
-    last_message: int | str | None = None
-
-
-class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
-    """Any line after the header: an event (with `kind`) or a member (with `id`)."""
-
-    kind: KindName | None = None
-    time: int | str | None = None
-    member: str | None = None
-    group: str | None = None
-    name: str | None = None
-    data: dict[str, Any] = {}
-    id: str | None = None
-    nickname: str = ""
-    tags: list[str] = []
-    attributes: dict[str, Any] = {}
-    counters: dict[str, float] = {}
-    groups: list[str | _Membership] = []
-    joined: int | str | None = None
-    referrer: str | None = None
-    channel: str | None = None
-    contact: bool = False
-    owner: str | None = None
-    last_order: int | str | None = None
-
-
-class _EventLine(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
-    """An event line with nothing but an event's fields: most lines. Any other line (a member, a
-    mistake) fails to decode as one and is read again as a `_Line`, whose checks say what it is."""
-
-    kind: KindName
-    time: int | str
-    member: str | None = None
-    group: str | None = None
-    name: str | None = None
-    data: dict[str, Any] = {}
-
-
-_LINE = msgspec.json.Decoder(_Line)
-_EVENT_LINE = msgspec.json.Decoder(_EventLine)
+    line: int
+    lines: int
+    data: bytes
 
 
 Group = GroupRecord  # a group of the header (the old name kept)
@@ -108,6 +83,9 @@ class Timeline:
         self.header, self.horizon = read_header(raw, self._problems, default_zone)
         self._tz = timeutil.zone(self.header.timezone)
         self._times: dict[str, int] = {}
+        self._start = self.header.start
+        self._latest = -(2**62)  # events before the start are history (of the kinds that can be)
+        self._seen_event = False
 
     def close(self) -> None:
         """Close the file under the timeline."""
@@ -124,127 +102,225 @@ class Timeline:
         Raises `FixtureError` with every problem found (up to a limit) once the file is read; after
         the first problem nothing more is yielded, but the rest of the file is still checked.
         """
+        return itertools.chain.from_iterable(self.blocks())
+
+    def blocks(self) -> Iterator[list[Member | Event]]:
+        """The records of `records()`, a block of lines (about a megabyte) at a time, none empty."""
         problems = self._problems
-        found = problems.found  # the list itself: problems are appended to it
-        start = self.header.start
-        horizon = self.horizon
-        latest = -(2**62)  # events before the start are history (of the kinds that can be)
-        seen_event = False
-        line = self._line
-        decode = _LINE.decode
-        decode_event = _EVENT_LINE.decode
-        needs_more = _NEEDS_MORE
-        for raw in self._stream:
-            line += 1
-            self.read_bytes += len(raw)
-            # Rarely a line has many brackets: then its nesting is measured first (and refused
-            # past MAX_DEPTH, reported), so nothing deeper reaches the engine.
-            if (
-                len(raw) > MAX_DEPTH
-                and _brackets(raw) > MAX_DEPTH
-                and decode_any(self._problems, raw, line) is None
-            ):
-                if problems.full():
-                    break
-                continue
-            # Typed decoding checks field names and types in C: an event line with only an
-            # event's fields (most lines) needs few checks more, and a common one none. Any
-            # other line is decoded as any line; one that fails that too is looked at again,
-            # slowly, to say what is wrong with it.
-            rec: _EventLine | _Line
-            kind: KindName | None
-            try:
-                rec = decode_event(raw)
-                kind = rec.kind
-            except (msgspec.ValidationError, msgspec.DecodeError):
-                try:
-                    rec = decode(raw)
-                except (msgspec.ValidationError, msgspec.DecodeError):
-                    self._explain(raw, line, seen_event)
-                    if problems.full():
-                        break
-                    continue
-                kind = rec.kind
-                if kind is None:
-                    if seen_event:
-                        problems.add(
-                            line, "members come before the first event (they are present at the start)"
-                        )
-                    else:
-                        member = self._member(rec, line)
-                        if member is not None and not problems.found:
-                            yield member
-                    if problems.full():
-                        break
-                    continue
-                seen_event = True
-                if (
-                    rec.id is not None
-                    or rec.joined is not None
-                    or rec.groups
-                    or rec.tags
-                    or rec.contact
-                    or rec.owner
-                ):
-                    problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
-                    if problems.full():
-                        break
-                    continue
-            seen_event = True
-            at = rec.time
-            member_id = rec.member
-            if (
-                type(at) is int
-                and kind not in needs_more
-                and member_id is not None
-                and latest <= at <= horizon
-            ):
-                # What the checks below would pass without a word, passed at once.
-                latest = at
-                if not found:
-                    yield Event(kind, at, member_id, rec.group, rec.data, rec.name)
-                continue
-            if type(at) is not int:
-                at = self._time(at, line)
-                if at is None:
-                    if problems.full():
-                        break
-                    continue
-            if kind in needs_more or member_id is None:
-                problem = missing(kind, member_id, rec.group, rec.name, rec.data)
-                if problem is not None:
-                    problems.add(line, f"{problem[0]}: {problem[1]}")
-                    if problems.full():
-                        break
-                    continue
-            if at < latest or (at < start and kind not in HISTORY_KINDS):
-                shown = at if isinstance(rec.time, int) else rec.time
-                if at < latest:
-                    problems.add(
-                        line,
-                        f"at: {shown} is before the event above it; list events in time order",
-                        code="SOP603",
-                    )
-                else:
-                    problems.add(
-                        line,
-                        f"at: {shown} is before the start, and a {kind} event cannot be history "
-                        f"(events before the start may be: {', '.join(HISTORY_KINDS)})",
-                    )
-                if problems.full():
-                    break
-                continue
-            if at > horizon:
-                shown = at if isinstance(rec.time, int) else rec.time
-                problems.add(line, f"at: {span_problem(shown, self._start_shown())}")
-                if problems.full():
-                    break
-                continue
-            latest = at
-            if not problems.found:
-                yield Event(kind, at, member_id, rec.group, rec.data, rec.name)
-        self._line = line
+        for chunk in self.chunks():
+            records = self.quick(chunk)
+            if records is None:
+                records = self.checked(chunk)  # only what comes before a problem
+            elif problems.found:
+                records = []
+            if records:
+                yield records
+            if problems.full():
+                break
         problems.raise_if_any()
+
+    def chunks(self) -> Iterator[Chunk]:
+        """The rest of the file as blocks of whole lines."""
+        read = self._stream.read
+        parts: list[bytes] = []
+        while chunk := read(_BLOCK):
+            cut = chunk.rfind(b"\n") + 1
+            if not cut:  # a line longer than a block: read on to its end
+                parts.append(chunk)
+                continue
+            block = chunk[:cut]
+            if parts:
+                block = b"".join((*parts, block))
+            parts = [chunk[cut:]] if cut < len(chunk) else []
+            yield self._counted(block)
+        if parts:
+            yield self._counted(b"".join(parts))
+
+    def _counted(self, block: bytes) -> Chunk:
+        lines = block.count(b"\n") + (not block.endswith(b"\n"))
+        chunk = Chunk(self._line + 1, lines, block)
+        self._line += lines
+        self.read_bytes += len(block)
+        return chunk
+
+    def quick(self, chunk: Chunk) -> list[Member | Event] | None:
+        """The events of a block of everyday event lines, checked in C (a block of such lines in
+        time order, with no member line, text time or kind needing more than a member), or None
+        for a block `checked` must read."""
+        events = everyday_events(chunk.data, chunk.lines)
+        if events is None:
+            return None
+        times = list(map(TIME, events))
+        if not self.follows(times):
+            return None
+        self.took(times[-1])
+        return cast("list[Member | Event]", events)
+
+    def follows(self, times: list[int]) -> bool:
+        """Whether a block's event times (epoch seconds, in file order) follow the file's order so
+        far, from the start to the run's horizon."""
+        return (
+            self._start <= times[0]
+            and self._latest <= times[0]
+            and times[-1] <= self.horizon
+            and times == sorted(times)
+        )
+
+    def took(self, latest: int) -> None:
+        """Count the events of a block as read, the latest at `latest` (a block `follows` passed)."""
+        self._latest = latest
+        self._seen_event = True
+
+    def raise_problems(self) -> None:
+        """Raise `FixtureError` with the problems found so far, if any."""
+        self._problems.raise_if_any()
+
+    def checked(self, chunk: Chunk) -> list[Member | Event]:
+        """The records of a block of lines, every one checked; those before the first problem
+        found (in the block or before it)."""
+        out: list[Member | Event] = []
+        found = self._problems.found
+        block, line = chunk.data, chunk.line
+        try:
+            records: list[_Event] | None = _EVENT.decode_lines(block)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            records = None
+        if (
+            records is not None
+            and one_a_line(block, len(records), chunk.lines)
+            and list(map(ID, records)).count(None) == len(records)
+        ):
+            for record in records:
+                self._event(record, line, out)
+                line += 1
+                if found and self._problems.full():
+                    break
+            return out
+        try:  # members (and events): their lines read alike
+            lines: list[_ShallowLine] | None = _SHALLOW_LINE.decode_lines(block)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            lines = None
+        if lines is not None and one_a_line(block, len(lines), chunk.lines):
+            for index, rec in enumerate(lines):
+                if rec.kind is not None and index and not self._seen_event:
+                    # The first event after the members: the rest of the block may be everyday events.
+                    rest = Chunk(line, chunk.lines - index, block.split(b"\n", index)[-1])
+                    events = self.quick(rest)
+                    if events is not None:
+                        if not found:
+                            out.extend(events)
+                        return out
+                self._record(rec, line, out)
+                line += 1
+                if found and self._problems.full():
+                    break
+            return out
+        for raw in io.BytesIO(block):  # lines as a file gives them, each with its newline
+            self._line_of(raw, line, out)
+            line += 1
+            if found and self._problems.full():
+                break
+        return out
+
+    def _line_of(self, raw: bytes, line: int, out: list[Member | Event]) -> None:
+        """Read one line: any record, or any mistake it makes."""
+        problems = self._problems
+        if not raw.strip():
+            return  # a blank line is allowed
+        # Rarely a line has many brackets: then its nesting is measured first (and refused past
+        # MAX_DEPTH, reported), so nothing deeper reaches the engine.
+        if len(raw) > MAX_DEPTH and _brackets(raw) > MAX_DEPTH and decode_any(problems, raw, line) is None:
+            return
+        # Typed decoding checks field names and types in C; a line that fails it (a member, a
+        # mistake) is decoded as any line, and one that fails that too is looked at again,
+        # slowly, to say what is wrong with it.
+        try:
+            self._event(_EVENT_LINE.decode(raw), line, out)
+            return
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            pass
+        try:
+            rec = _LINE.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            self._explain(raw, line, self._seen_event)
+            return
+        self._record(rec, line, out)
+
+    def _record(self, rec: _Line, line: int, out: list[Member | Event]) -> None:
+        """Check a line decoded as any line: a member, or an event with no member field."""
+        problems = self._problems
+        if rec.kind is None:
+            if self._seen_event:
+                problems.add(line, "members come before the first event (they are present at the start)")
+            else:
+                member = self._member(rec, line)
+                if member is not None and not problems.found:
+                    out.append(member)
+            return
+        self._seen_event = True
+        if rec.id is not None or rec.joined is not None or rec.groups or rec.tags or rec.contact or rec.owner:
+            problems.add(line, "an event line has member fields (id, joined, groups, tags, ...)")
+            return
+        self._event(rec, line, out)
+
+    def _event(self, rec: _Event | _EventLine | _Line, line: int, out: list[Member | Event]) -> None:
+        """Check one decoded event line; add its event to `out` if it is fine and nothing was found before."""
+        problems = self._problems
+        self._seen_event = True
+        kind = rec.kind
+        assert kind is not None
+        at = rec.time
+        member_id = rec.member
+        if (
+            type(at) is int
+            and kind not in _NEEDS_MORE
+            and member_id  # an empty id is no member (said below)
+            and self._latest <= at <= self.horizon
+        ):
+            # What the checks below would pass without a word, passed at once.
+            self._latest = at
+            if not problems.found:
+                out.append(
+                    rec
+                    if isinstance(rec, Event)
+                    else Event(kind, at, member_id, rec.group, rec.data, rec.name)
+                )
+            return
+        if type(at) is not int:
+            at = self._time(at, line)
+            if at is None:
+                return
+        if kind in _NEEDS_MORE or not member_id:
+            problem = missing(kind, member_id, rec.group, rec.name, rec.data)
+            if problem is not None:
+                problems.add(line, f"{problem[0]}: {problem[1]}")
+                return
+        if at < self._latest or (at < self._start and kind not in HISTORY_KINDS):
+            shown = at if isinstance(rec.time, int) else rec.time
+            if at < self._latest:
+                problems.add(
+                    line,
+                    f"at: {shown} is before the event above it; list events in time order",
+                    code="SOP603",
+                )
+            else:
+                problems.add(
+                    line,
+                    f"at: {shown} is before the start, and a {kind} event cannot be history "
+                    f"(events before the start may be: {', '.join(HISTORY_KINDS)})",
+                )
+            return
+        if at > self.horizon:
+            shown = at if isinstance(rec.time, int) else rec.time
+            problems.add(line, f"at: {span_problem(shown, self._start_shown())}")
+            return
+        self._latest = at
+        if not problems.found:
+            if isinstance(rec, Event):
+                rec.time = at
+                out.append(rec)
+            else:
+                out.append(Event(kind, at, member_id, rec.group, rec.data, rec.name))
 
     def _explain(self, raw: bytes, line: int, seen_event: bool) -> None:
         """Say what is wrong with a line the typed decoder refused."""
@@ -298,7 +374,29 @@ class Timeline:
             )
             return None
         joined = last_order = None
-        entries = [g for g in rec.groups if not isinstance(g, str)]
+        groups = rec.groups
+        if rec.last_order is None and all(type(g) is str for g in groups):
+            # No history but when they joined (most members): no group entry to read.
+            try:
+                joined = _epoch(rec.joined, self._tz) if rec.joined is not None else None
+            except ValueError as exc:
+                self._problems.add(line, f"joined: {exc}")
+                return None
+            return MemberRecord(
+                id=rec.id,
+                name=rec.name or "",
+                nickname=rec.nickname,
+                tags=tuple(rec.tags),
+                attributes=rec.attributes,
+                counters=rec.counters,
+                groups=tuple(groups),  # type: ignore[arg-type]  # texts, as tested above
+                joined_at=joined,
+                referrer=rec.referrer,
+                channel=rec.channel,
+                contact=rec.contact,
+                owner=rec.owner,
+            )
+        entries = [g for g in groups if not isinstance(g, str)]
         history: dict[str, dict[str, int]] = {"joined": {}, "last_message": {}}
         try:
             where = "joined"
@@ -337,6 +435,21 @@ class Timeline:
             group_last_message_at=history["last_message"],
             last_order_at=last_order,
         )
+
+
+def everyday_events(block: bytes, lines: int) -> list[Event] | None:
+    """A block of lines decoded straight into the engine's events where every line is an everyday
+    event line (`timeline_lines._Quick`), one a line, with no member field; else None. Their times
+    are not checked (see `Timeline.follows`)."""
+    try:
+        events = _QUICK.decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if not events or not one_a_line(block, len(events), lines):
+        return None
+    if list(map(ID, events)).count(None) != len(events):  # `id` is a member line's field
+        return None
+    return cast("list[Event]", events)
 
 
 def open_timeline(path: Path, shown: str, default_zone: str) -> Timeline:

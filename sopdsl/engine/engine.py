@@ -381,6 +381,21 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         if until > self.now:
             self.now = until
 
+    def fire_next(self) -> tuple[int, int, str, str, int]:
+        """Run the next timer due (there must be one, and the engine started), and return its place
+        in the order timers run in: (due, playbook, member, group, creation order). A sharded dry
+        run (`sopdsl.dryrun.shard`) merges its processes' steps by it."""
+        entry = _heappop(self.heap)
+        if entry[0] > self.now:
+            self.now = entry[0]
+        self._fire(entry)
+        return entry[:5]
+
+    def count_as_fed(self, fed: int) -> None:
+        """Count `fed` events as fed so far: the next is number `fed + 1`, which its flows' keys
+        name (`#N`). A sharded dry run feeds each process a part of a timeline, numbered as the whole."""
+        self._fed = fed
+
     def feed(self, event: Event) -> None:
         """Process one event: timers due before it run first, timers due at its instant after it."""
         kind = event.kind

@@ -295,3 +295,61 @@ def test_the_command_takes_jobs_and_says_why_it_used_one(tmp_path: Path) -> None
     assert result.exit_code == 0
     assert "note: ran in one process, not 2" in result.stderr and "at most 2 sends per day" in result.stderr
     assert result.stdout.count("send hi") == 8
+
+
+def test_steps_written_in_small_batches_merge_as_one_process_runs_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parent merges the shards' batches window by window: with batches of three steps, most
+    # windows end inside a batch of the other shard.
+    from sopdsl.dryrun import shard_steps
+
+    generate = bench_module("generate")
+    timeline = tmp_path / "300x20.jsonl"
+    generate.generate(generate.Size(300, 20), timeline)
+    plan = plan_of(ROOT / "bench" / "reference.sop")
+    single, _ = run(plan, timeline, 1)
+    monkeypatch.setattr(shard_steps, "_BATCH_STEPS", 3)
+    for jobs in (2, 3):
+        sharded, done = run(plan, timeline, jobs)
+        assert (done.jobs, done.reason) == (jobs, None)
+        assert sharded == single and single.count(b"\n") >= 100
+
+
+def test_jobs_auto_shards_a_large_timeline_quietly_and_a_small_one_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sopdsl import cli_dryrun
+
+    asked: list[int] = []
+    sharded = cli_dryrun.simulate_sharded
+
+    def recording(*args: Any, **kwargs: Any) -> ShardRun:
+        asked.append(args[6])
+        return sharded(*args, **kwargs)
+
+    monkeypatch.setattr(cli_dryrun, "simulate_sharded", recording)
+    monkeypatch.setattr(cli_dryrun.os, "cpu_count", lambda: 2)
+    sop = tmp_path / "c.sop"
+    sop.write_text(CALENDAR, encoding="utf-8")
+    capped = tmp_path / "capped.sop"
+    capped.write_text(CALENDAR.replace("template news", "policy { at most 2 sends per day }\ntemplate news"))
+    joins = [
+        {"at": f"2026-03-03 1{i}:00", "kind": "join", "member": f"m{i}", "group": "g1"} for i in range(8)
+    ]
+    timeline = timeline_file(tmp_path, [HEADER, *joins])
+    outputs = {}
+    for threshold, playbook in ((1 << 22, sop), (1, sop), (1, capped)):
+        monkeypatch.setattr(cli_dryrun, "_SHARD_BYTES", threshold)
+        for jobs in ([], ["--jobs", "auto"]):
+            result = CliRunner().invoke(main, ["simulate", str(playbook), "--timeline", str(timeline), *jobs])
+            # auto is quiet about a plan that runs in one process: nobody asked for more
+            assert result.exit_code == 0 and result.stderr == "", result.stderr
+            outputs[threshold, playbook.name, bool(jobs)] = result.stdout
+    assert asked == [1, 1, 2, 2, 2, 2]
+    for name in ("c.sop", "capped.sop"):  # each plan's log, whatever ran it
+        assert len({out for key, out in outputs.items() if key[1] == name}) == 1
+    assert outputs[1, "c.sop", False].count("send hi") == 8
+    for bad in ("0", "two", "-1"):
+        result = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--jobs", bad])
+        assert result.exit_code == 2 and "neither a number of processes" in result.stderr

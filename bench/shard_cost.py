@@ -1,0 +1,50 @@
+"""What one shard of a sharded dry run costs, against one process, for callgrind or CPU time.
+
+Run: `.venv/bin/python bench/shard_cost.py WHAT TIMELINE`, WHAT being `read` (read every record,
+the collector paused, as a dry run reads), `one` (the one-process dry run of bench/reference.sop,
+the log to /dev/null) or `K/N` (shard K of N, run in this process without forking, its steps to
+/dev/null). Prints the CPU time; count instructions with
+`valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python bench/shard_cost.py ...`,
+less the same on a 100 × 1 timeline (start-up).
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH.parent))
+sys.path.insert(0, str(BENCH))
+
+import run as bench_run  # noqa: E402
+
+from sopdsl.dryrun.shard import _run_shard  # noqa: E402
+from sopdsl.dryrun.simulate import simulate_timeline  # noqa: E402
+from sopdsl.dryrun.timeline import open_timeline  # noqa: E402
+
+
+def main() -> None:
+    """Run one of them and print its CPU time."""
+    what, path = sys.argv[1], Path(sys.argv[2])
+    plan = bench_run._plan()
+    started = time.process_time()
+    timeline = open_timeline(path, path.name, "Asia/Shanghai")
+    with open("/dev/null", "wb") as out:
+        if what == "read":
+            gc.disable()
+            records = sum(1 for _ in timeline.records())
+            print(f"{records} records")
+        elif what == "one":
+            simulate_timeline(plan, timeline, bench_run._log_writer(out))
+        else:
+            shard, shards = map(int, what.split("/"))
+            _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None)
+    timeline.close()
+    print(f"{what}: {time.process_time() - started:.3f} s of CPU")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""A shard's log as steps behind their keys, and the merge of the shards' steps (see
+`sopdsl.dryrun.shard`).
+
+Input: a shard's engine, fed its events with their numbers among the whole timeline's. Output:
+the shard's steps (an event, or a timer coming due, and the actions it writes), written in
+batches behind each step's place in one engine's order:
+
+- an event: (time, 0, its number among the events of the whole timeline, "", "", 0);
+- a timer: (due, 1, playbook, member, group, the shard's creation order), from `Engine.fire_next`.
+
+The parent merges the shards' batches by key into the log one process writes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import io
+import operator
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from sopdsl.engine.engine import Engine
+from sopdsl.engine.events import Event
+
+EVENT, TIMER = 0, 1
+_LENGTH = struct.Struct("<I")
+_BATCH_STEPS = 8192  # steps a shard writes at once, at most
+_BATCH_BYTES = 4 << 20  # and about the most bytes of actions
+_KEY, _ACTIONS = operator.itemgetter(0), operator.itemgetter(1)
+
+
+class UnshardableError(Exception):
+    """The timeline does what the shards cannot do apart (the message says what)."""
+
+
+class Steps:
+    """Where one shard writes its log: each step's actions behind the step's key, in batches."""
+
+    def __init__(self, out: IO[bytes], shard: int) -> None:
+        self.out = out
+        self.shard = shard
+        self.buffer = io.BytesIO()  # the actions of a batch's steps, as written
+        self.key: tuple[Any, ...] = ()  # the step under way
+        self.mark = 0  # where its actions begin in the buffer
+        self.keys: list[tuple[Any, ...]] = []
+        self.ends: list[int] = []  # where each step's actions end (the next's begin, but for groups')
+        self.starts: list[int] = []
+        self.groups = hashlib.sha256()  # the steps of groups, which every shard must have alike
+        self._encode = msgspec.msgpack.Encoder().encode
+
+    def timer(self, key: tuple[Any, ...]) -> None:
+        """A timer ran: the actions written since the step before it closed are its step."""
+        if key < self.key:
+            # A timer made for this very instant that sorts before the step that made it (a wait
+            # of no time): the merge of shards that each keep their steps in order would not
+            # put it where one engine runs it.
+            raise UnshardableError(
+                "a step made a timer due at once that runs ahead of it; run in one process"
+            )
+        self.key = key
+
+    def close(self) -> None:
+        """Close the step under way if it wrote actions (a group's step is kept in shard 0 only)."""
+        key, start, end = self.key, self.mark, self.buffer.tell()
+        if end == start:
+            return
+        self.mark = end
+        if key[1] == TIMER and key[3] == "":
+            self.groups.update(self._encode((key[0], key[2], key[4])))  # not the shard's own creation order
+            with self.buffer.getbuffer() as view, view[start:end] as actions:
+                self.groups.update(actions)
+            if self.shard:
+                return
+        self.keys.append(key)
+        self.starts.append(start)
+        self.ends.append(end)
+        if len(self.keys) >= _BATCH_STEPS or end >= _BATCH_BYTES:
+            self.write()
+
+    def write(self) -> None:
+        """Write the batch of steps closed so far, if any, and begin the next."""
+        if self.keys:
+            # The keys as columns (one list per place in them): the parent rebuilds them in C.
+            with self.buffer.getbuffer() as view, view[: self.mark] as actions:
+                record = self._encode((*zip(*self.keys, strict=True), self.starts, self.ends, actions))
+            self.out.write(_LENGTH.pack(len(record)))
+            self.out.write(record)
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.mark = 0
+        self.keys, self.starts, self.ends = [], [], []
+
+
+class Stepper:
+    """Runs a shard's engine step by step, each step's actions written behind its key."""
+
+    def __init__(self, engine: Engine, steps: Steps) -> None:
+        self.engine = engine
+        self.steps = steps
+
+    def events(self, numbers: list[int], events: list[Event], before: int) -> None:
+        """Feed events, their numbers among the whole timeline's `before + number`, the timers due
+        before each first."""
+        engine, steps = self.engine, self.steps
+        next_due, count_as_fed, feed, tell = (
+            engine.next_due,
+            engine.count_as_fed,
+            engine.feed,
+            steps.buffer.tell,
+        )
+        for number, event in zip(numbers, events, strict=True):
+            time = event.time
+            due = next_due()
+            if due is not None and due < time:
+                self.until(time - 1)  # the timers due before it, each a step of its own
+            if tell() != steps.mark:  # the step before wrote actions (most do not)
+                steps.close()
+            number += before
+            steps.key = (time, EVENT, number, "", "", 0)
+            count_as_fed(number - 1)  # the engine keys flows on the whole timeline's count
+            feed(event)
+
+    def until(self, end: int) -> None:
+        """Run the timers due up to `end`, each a step of its own, and set the clock to `end`."""
+        engine, steps = self.engine, self.steps
+        due = engine.next_due()
+        while due is not None and due <= end:
+            steps.close()
+            due, playbook, member, group, seq = engine.fire_next()
+            steps.timer((due, TIMER, playbook, member, group, seq))
+            due = engine.next_due()
+        engine.advance(end)
+        steps.close()
+
+
+_Batch = tuple[list[tuple[Any, ...]], list[bytes]]  # steps' keys, in order, and their actions as written
+
+
+def batches(path: Path) -> Iterator[_Batch]:
+    """A shard's steps, a batch at a time, in its order."""
+    # The keys' columns (time, kind, number or playbook, member, group, creation order), then
+    # where each step's actions begin and end in the batch's bytes of actions.
+    decode = msgspec.msgpack.Decoder(
+        tuple[list[int], list[int], list[int], list[str], list[str], list[int], list[int], list[int], bytes]
+    ).decode
+    with path.open("rb") as stream:
+        read = stream.read
+        while head := read(4):
+            (size,) = _LENGTH.unpack(head)
+            *keys, starts, ends, blob = decode(read(size))
+            yield list(zip(*keys, strict=True)), list(map(blob.__getitem__, map(slice, starts, ends)))
+
+
+def merged(shards: list[Iterator[_Batch]]) -> Iterator[bytes]:
+    """The shards' steps merged in key order, as pieces of the log.
+
+    Window by window: every step up to the least of the shards' batches' last keys is known (a
+    shard's steps come in order), so those are sorted together (in C: each shard's run merges
+    with the others') and written; a shard whose batch is used up reads its next.
+    """
+    current: dict[int, tuple[list[tuple[Any, ...]], list[bytes], int]] = {}
+    for index, shard in enumerate(shards):
+        batch = next(shard, None)
+        if batch is not None:
+            current[index] = (*batch, 0)
+    while current:
+        bound = min(keys[-1] for keys, _, _ in current.values())
+        window: list[tuple[tuple[Any, ...], bytes]] = []
+        for index, (keys, actions, done) in list(current.items()):
+            cut = bisect.bisect_right(keys, bound, lo=done)
+            window.extend(zip(keys[done:cut], actions[done:cut], strict=True))
+            if cut < len(keys):
+                current[index] = (keys, actions, cut)
+            elif (batch := next(shards[index], None)) is not None:
+                current[index] = (*batch, 0)
+            else:
+                del current[index]
+        window.sort(key=_KEY)  # keys are unique: no two steps compare equal
+        yield b"".join(map(_ACTIONS, window))

@@ -1,0 +1,139 @@
+"""The shapes a JSONL timeline's lines are decoded into (see `sopdsl.dryrun.timeline`).
+
+Typed decoding checks field names and types in C, a block of lines at a time where it can: an
+everyday event line straight into the engine's `Event` (`_Quick`), any event line with its time
+as written (`_Event`), any line (`_ShallowLine`, `_Line`), and, for a shard of a sharded run, only
+the time, member and group of another shard's line (`Key`).
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from sopdsl.engine.events import Event
+
+_NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
+KindName = Literal[
+    "join", "leave", "message", "order", "invite", "report", "tag", "untag", "rename", "custom", "task_done"
+]
+
+
+class _Membership(msgspec.Struct, forbid_unknown_fields=True):
+    """A member line's group with the member's history in it."""
+
+    id: str
+    joined: int | str | None = None
+    last_message: int | str | None = None
+
+
+# A payload of plain values: nested no deeper than the line itself, so a block of such lines needs
+# no measure of its nesting (a line with lists or objects in its data is read on its own).
+_Plain = dict[str, str | int | float | bool | None]
+
+
+class _Line(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}):
+    """Any line after the header: an event (with `kind`) or a member (with `id`)."""
+
+    kind: KindName | None = None
+    time: int | str | None = None
+    member: str | None = None
+    group: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+    id: str | None = None
+    nickname: str = ""
+    tags: list[str] = []
+    attributes: dict[str, Any] = {}
+    counters: dict[str, float] = {}
+    groups: list[str | _Membership] = []
+    joined: int | str | None = None
+    referrer: str | None = None
+    channel: str | None = None
+    contact: bool = False
+    owner: str | None = None
+    last_order: int | str | None = None
+
+
+class _EventLine(msgspec.Struct, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
+    """An event line with nothing but an event's fields: most lines. Any other line (a member, a
+    mistake) fails to decode as one and is read again as a `_Line`, whose checks say what it is."""
+
+    kind: KindName
+    time: int | str
+    member: str | None = None
+    group: str | None = None
+    name: str | None = None
+    data: dict[str, Any] = {}
+
+
+class _ShallowLine(_Line):
+    """Any line, with attributes and a payload of plain values (so nested no deeper than the
+    line's own groups), which a block can be decoded into with no measure of its nesting."""
+
+    attributes: _Plain = {}
+    data: _Plain = {}
+
+
+_Known = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _Event(Event, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
+    """An event line read as the engine's `Event` itself, its time still as written. `id` is not
+    a field of an event line (it names a member): a block whose lines set it is read line by line."""
+
+    kind: KindName
+    time: int | str  # type: ignore[assignment]
+    data: _Plain = {}
+
+
+class _Quick(Event, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
+    """An everyday event line, which the engine takes as it is decoded: a kind that needs nothing
+    but a member, the member, a time in epoch seconds, a plain payload."""
+
+    kind: Literal["join", "leave", "message", "order", "invite", "report"]
+    time: int  # written again: a renaming holds for the fields a class defines itself
+    member: _Known
+    data: _Plain = {}
+
+
+_LINE = msgspec.json.Decoder(_Line)
+_EVENT_LINE = msgspec.json.Decoder(_EventLine)
+_EVENT = msgspec.json.Decoder(_Event)
+_SHALLOW_LINE = msgspec.json.Decoder(_ShallowLine)
+_QUICK = msgspec.json.Decoder(_Quick)
+TIME = attrgetter("time")
+ID = attrgetter("id")
+
+
+def one_a_line(block: bytes, values: int, lines: int) -> bool:
+    """Whether a block of `lines` lines that decoded as `values` JSON objects holds one on each.
+
+    A block's decoder reads JSON values apart by any whitespace: an object written over two
+    lines, or two on one line, decode as well as one a line, and a blank line is skipped. Where
+    every line but the last ends with `}` and the next begins with `{`, no line break is inside
+    an object (JSON has no `}` then `{` inside one, and no line break inside a text), so each
+    object is on a line of its own, and as many objects as lines is one on each.
+    """
+    if values != lines:
+        return False
+    inner = block.count(b"}\n{")
+    if inner != lines - 1:
+        inner += block.count(b"}\r\n{")
+    return inner == lines - 1
+
+
+class Key(msgspec.Struct, rename={"time": "at"}, gc=False):
+    """What a shard of a sharded run reads of another shard's event line: when, whose, where. Its
+    other fields are skipped unchecked (the line's own shard checks them)."""
+
+    time: int
+    member: _Known
+    group: str | None = None
+
+
+KEYS = msgspec.json.Decoder(Key)
+MEMBER = attrgetter("member")
+GROUP = attrgetter("group")
