@@ -110,7 +110,7 @@ class Runtime:
         early: int = 300,
         missed_after: int | None = -1,
         on_plan_change: Literal["refuse", "reload"] = "refuse",
-        snapshot_every: int = 10_000,
+        snapshot_every: int | None = None,
         concurrency: int = 1,
     ) -> None:
         if on_plan_change not in ("refuse", "reload"):
@@ -124,7 +124,8 @@ class Runtime:
         self.seed = seed
         self.retry = retry if retry is not None else RetryPolicy()
         self.lease = lease
-        # Journal entries between engine snapshots (0: none): a restart replays at most this many.
+        # Journal entries between engine snapshots (0: none; None: automatic, growing with the
+        # engine's state, see `shards.snapshot_due`): a restart replays at most that many.
         self.snapshot_every = snapshot_every
         # Rows claimed at a time: few enough that other workers get a share while slow
         # executors work through them; enough to keep a claim's round trip cheap per row.

@@ -169,3 +169,40 @@ def test_a_worker_without_the_shard_restores_its_snapshot_once_not_per_event(
     assert len(restores) == 1
     holder.close()
     other.close()
+
+
+def test_the_automatic_snapshot_interval_grows_with_the_engines_state() -> None:
+    # A fixed interval made a large shard spend much of its CPU writing snapshots; the automatic
+    # one waits for at least SNAPSHOT_PER_STATE entries per member and flow.
+    assert not live.snapshot_due(live.SNAPSHOT_MIN - 1, None, 10)
+    assert live.snapshot_due(live.SNAPSHOT_MIN, None, 10)
+    big = live.SNAPSHOT_MIN  # members and flows
+    assert not live.snapshot_due(live.SNAPSHOT_PER_STATE * big - 1, None, big)
+    assert live.snapshot_due(live.SNAPSHOT_PER_STATE * big, None, big)
+    # A number given is exactly that interval; 0 is never.
+    assert live.snapshot_due(40, 40, big)
+    assert not live.snapshot_due(39, 40, big)
+    assert not live.snapshot_due(10**9, 0, 1)
+
+
+def test_by_default_a_runtime_snapshots_by_the_automatic_interval(
+    url: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(live, "SNAPSHOT_MIN", 30)
+    line = timeline(3, 200)
+    keys = Keys()
+    rt, clock = open_runtime(url, line, keys)  # snapshot_every not given: automatic
+    drive(rt, clock, line, line["events"])
+    engine = rt.engine()
+    state = len(engine.members) + len(engine.flows)
+    head = len(rt.store.journal("default"))
+    rt.close()
+    every = max(30, live.SNAPSHOT_PER_STATE * state)
+    assert head >= 2 * every  # the run was long enough for a snapshot by the automatic rule
+
+    counting = Counting(monkeypatch)
+    rt, clock = open_runtime(url, line, keys)
+    # A restart replays only what came after the latest snapshot: fewer than one interval (as the
+    # state grew during the run, the interval at the end is the largest it was).
+    assert counting.played < every
+    rt.close()
