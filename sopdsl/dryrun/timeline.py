@@ -373,42 +373,22 @@ class Timeline:
                 line, "a member line has event fields (at, member, data); an event needs 'kind'"
             )
             return None
-        joined = last_order = None
-        groups = rec.groups
-        if rec.last_order is None and all(type(g) is str for g in groups):
-            # No history but when they joined (most members): no group entry to read.
-            try:
-                joined = _epoch(rec.joined, self._tz) if rec.joined is not None else None
-            except ValueError as exc:
-                self._problems.add(line, f"joined: {exc}")
-                return None
-            return MemberRecord(
-                id=rec.id,
-                name=rec.name or "",
-                nickname=rec.nickname,
-                tags=tuple(rec.tags),
-                attributes=rec.attributes,
-                counters=rec.counters,
-                groups=tuple(groups),  # type: ignore[arg-type]  # texts, as tested above
-                joined_at=joined,
-                referrer=rec.referrer,
-                channel=rec.channel,
-                contact=rec.contact,
-                owner=rec.owner,
-            )
-        entries = [g for g in groups if not isinstance(g, str)]
+        last_order = None
         history: dict[str, dict[str, int]] = {"joined": {}, "last_message": {}}
+        # Most members have no history but when they joined: their groups are plain texts.
+        entries = [g for g in rec.groups if not isinstance(g, str)]
         try:
             where = "joined"
             joined = _epoch(rec.joined, self._tz) if rec.joined is not None else None
-            where = "last_order"
-            last_order = _epoch(rec.last_order, self._tz) if rec.last_order is not None else None
-            for index, entry in enumerate(entries):
-                for name in history:
-                    value = getattr(entry, name)
-                    if value is not None:
-                        where = f"groups.{index}.{name}"
-                        history[name][entry.id] = _epoch(value, self._tz)
+            if rec.last_order is not None or entries:
+                where = "last_order"
+                last_order = _epoch(rec.last_order, self._tz) if rec.last_order is not None else None
+                for index, entry in enumerate(entries):
+                    for name in history:
+                        value = getattr(entry, name)
+                        if value is not None:
+                            where = f"groups.{index}.{name}"
+                            history[name][entry.id] = _epoch(value, self._tz)
         except ValueError as exc:
             self._problems.add(line, f"{where}: {exc}")
             return None
