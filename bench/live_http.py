@@ -22,6 +22,8 @@ import tempfile
 import time
 from typing import Any
 
+from bench.http_load import Poster
+
 GROUPS = ["g_north", "g_south"]
 KINDS = ["join", "join", "message", "message", "order", "leave"]
 
@@ -89,67 +91,24 @@ def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> 
     service.stop()
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(Poster):
     """One keep-alive connection posting one event at a time; the next goes when the answer is in."""
 
     def __init__(self, slot: int, port: int, begin: float, end: float, done: asyncio.Future[None]) -> None:
+        super().__init__(slot, port, begin, end, done)
         rng = random.Random(slot)
         # Precomputed choices, cycled: drawing them per request would cost the client more than
         # the request does.
         self.choices = [(rng.choice(KINDS), rng.randrange(2000), rng.choice(GROUPS)) for _ in range(4096)]
-        self.slot, self.port, self.begin, self.end, self.done = slot, port, begin, end, done
-        self.number = 0
-        self.sent_at = 0.0
-        self.buffer = b""
-        self.latencies: list[float] = []
-        self.errors = 0
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        self.send()
-
-    def send(self) -> None:
-        assert self.transport is not None
-        self.number += 1
+    def request(self) -> tuple[str, bytes]:
         kind, member, group = self.choices[self.number % 4096]
         data = ',"data":{"amount":99}' if kind == "order" else ""
         body = (
             f'{{"id":"c{self.slot}-{self.number}","kind":"{kind}","member":"m{self.slot}-{member}",'
             f'"group":"{group}"{data}}}'
         ).encode()
-        head = (
-            f"POST /events HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.sent_at = time.monotonic()
-        self.transport.write(head + body)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buffer[:end]
-        at = head.lower().find(b"content-length:")
-        length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
-        if len(self.buffer) < end + 4 + length:
-            return
-        self.buffer = self.buffer[end + 4 + length :]
-        now = time.monotonic()
-        if not head.startswith(b"HTTP/1.1 202"):
-            self.errors += 1
-        elif self.sent_at >= self.begin:
-            self.latencies.append(now - self.sent_at)
-        if now >= self.end:
-            assert self.transport is not None
-            self.transport.close()
-        else:
-            self.send()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
+        return "/events", body
 
 
 async def _load(port: int, connections: int, warmup: float, seconds: float) -> dict[str, Any]:

@@ -36,6 +36,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.http_load import Poster
+
 ROOT = Path(__file__).resolve().parent.parent
 PLAYBOOK = ROOT / "tests" / "engine_cases" / "busy.sop"
 GROUPS = ["g_north", "g_south"]
@@ -114,30 +116,18 @@ def _stub(delay: float, ready: Any) -> None:
 # ---- the load client ---------------------------------------------------------------------------------
 
 
-class _Poster(asyncio.Protocol):
+class _Poster(Poster):
     """One keep-alive connection posting a list of `size` events at a time to shards in turn."""
 
     def __init__(
         self, slot: int, port: int, size: int, shards: int, begin: float, end: float, done: Any
     ) -> None:
+        super().__init__(slot, port, begin, end, done)
         self.rng = random.Random(slot)
-        self.slot, self.port, self.size, self.shards = slot, port, size, shards
-        self.begin, self.end, self.done = begin, end, done
-        self.number = 0
-        self.sent_at = 0.0
-        self.buffer = b""
-        self.latencies: list[float] = []
+        self.size, self.shards = size, shards
         self.events = 0  # answered 202 within the window
-        self.errors = 0
-        self.transport: asyncio.Transport | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.send()
-
-    def send(self) -> None:
-        assert self.transport is not None
-        self.number += 1
+    def request(self) -> tuple[str, bytes]:
         shard = (self.slot * 7 + self.number) % self.shards
         parts = []
         for n in range(self.size):
@@ -147,40 +137,12 @@ class _Poster(asyncio.Protocol):
                 f'{{"id":"c{self.slot}-{self.number}-{n}","kind":"{kind}",'
                 f'"member":"m{self.slot}-{self.rng.randrange(2000)}","group":"{self.rng.choice(GROUPS)}"{data}}}'
             )
-        body = ("[" + ",".join(parts) + "]").encode()
-        head = (
-            f"POST /events?shard=s{shard:02d} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        self.sent_at = time.monotonic()
-        self.transport.write(head + body)
+        return f"/events?shard=s{shard:02d}", ("[" + ",".join(parts) + "]").encode()
 
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        end = self.buffer.find(b"\r\n\r\n")
-        if end < 0:
-            return
-        head = self.buffer[:end]
-        at = head.lower().find(b"content-length:")
-        length = int(head[at + 15 : head.find(b"\r\n", at) if head.find(b"\r\n", at) > 0 else None])
-        if len(self.buffer) < end + 4 + length:
-            return
-        self.buffer = self.buffer[end + 4 + length :]
-        now = time.monotonic()
-        if not head.startswith(b"HTTP/1.1 202"):
-            self.errors += 1
-        elif self.sent_at >= self.begin and now <= self.end:
+    def answered(self, now: float) -> None:
+        if self.sent_at >= self.begin and now <= self.end:
             self.latencies.append(now - self.sent_at)
             self.events += self.size
-        if now >= self.end:
-            assert self.transport is not None
-            self.transport.close()
-        else:
-            self.send()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.done.done():
-            self.done.set_result(None)
 
 
 def _client(port: int, options: dict[str, Any], out: Any) -> None:
