@@ -30,7 +30,6 @@ from sopdsl.engine import versions
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
-from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError
 from sopdsl.live import loop
@@ -47,7 +46,8 @@ from sopdsl.live.dispatch import (
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
-from sopdsl.live.shards import Check, Fed, Shards, Taken, fed, plain
+from sopdsl.live.registering import Registering
+from sopdsl.live.shards import Check, Fed, Shards, Taken, fed
 from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan
@@ -84,7 +84,7 @@ def open_store(url: str, *, migrate: bool = False) -> Store:
     return _open_store("memory://" if url == "memory" else url, migrate=migrate)
 
 
-class Runtime:
+class Runtime(Registering):
     """The sopdsl engine run live; see the module docstring and docs/runtime.md.
 
     `feed` and `tick` may be called from different threads (an HTTP handler and a timer loop).
@@ -235,72 +235,6 @@ class Runtime:
     def missing_executors(self) -> list[str]:
         """Action kinds the plan can emit that no executor handles (their actions would be parked)."""
         return missing_executors(self.plan, self.executors)
-
-    def add_group(
-        self,
-        group: str | GroupRecord,
-        *,
-        name: str | None = None,
-        tags: Iterable[str] = (),
-        timezone: str | None = None,
-        operator: str | None = None,
-        owner: str | None = None,
-    ) -> None:
-        """Register a group (journaled: it survives restarts): a `GroupRecord`, or an id and the
-        record's fields as keywords. Adding one again is ignored."""
-        record = group_record(group, locals())
-        body = {"op": "group", "id": f"group:{record.id}", "time": self.clock.now(), **record.journal_body()}
-        self._submit(plain(body, f"group '{record.id}'"))
-
-    def add_member(
-        self,
-        member: str | MemberRecord,
-        *,
-        name: str = "",
-        nickname: str = "",
-        tags: Iterable[str] = (),
-        attributes: Mapping[str, Any] | None = None,
-        counters: Mapping[str, float] | None = None,
-        groups: Iterable[str] = (),
-        joined_at: int | None = None,
-        referrer: str | None = None,
-        channel: str | None = None,
-        contact: bool = False,
-        owner: str | None = None,
-        group_joined_at: Mapping[str, int] | None = None,
-        group_last_message_at: Mapping[str, int] | None = None,
-        last_order_at: int | None = None,
-    ) -> None:
-        """Register a member already present (journaled); one registered after the start counts as silent from then.
-
-        Takes a `MemberRecord`, or an id and the record's fields as keywords (as `Engine.add_member`).
-        New arrivals come as `join` events, which also start the playbooks that greet them.
-        """
-        record = member_record(member, locals())
-        member_id = record.id
-        body = {
-            "op": "member",
-            "id": f"member:{member_id}",
-            "time": self.clock.now(),
-            **record.journal_body(),
-        }
-        self._submit(plain(body, f"member '{member_id}'"))
-
-    def register(self, records: Iterable[GroupRecord | MemberRecord]) -> None:
-        """Register or update groups and members in one transaction (journaled; all or none).
-
-        Unlike `add_group` and `add_member`, registering one again is not ignored: a group takes
-        the new record (keeping its members), a member gains what the record gives (tags,
-        attributes, counters, groups, non-empty fields) and keeps the rest.
-        """
-        now = self.clock.now()
-        bodies = []
-        for record in records:
-            op = "group" if isinstance(record, GroupRecord) else "member"
-            bodies.append(plain({"op": op, "time": now, **record.journal_body()}, f"{op} '{record.id}'"))
-        if bodies:
-            with self._lock:
-                self._apply(self.shard, bodies, until=None)
 
     def read(self, look: Callable[[Engine], T]) -> T:
         """`look(engine)` on the shard's engine, caught up with the store, while nothing else moves it."""
