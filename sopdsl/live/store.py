@@ -172,6 +172,11 @@ class Store(Protocol):
         """Every outbox row (of one shard, or all), in id order."""
         ...
 
+    def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:
+        """The shard's `task` and `escalate` outbox rows, in id order, read without the rest of the
+        outbox; with `key`, only that task's own row and its escalation's."""
+        ...
+
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row retry over all shards (engine time), or None."""
         ...
@@ -194,8 +199,8 @@ class Store(Protocol):
         """Mark a staff task done."""
         ...
 
-    def task_marks(self, shard: str) -> dict[str, TaskMark]:
-        """Every task of the shard that staff claimed or finished, by key."""
+    def task_marks(self, shard: str, key: str | None = None) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished (or only the one keyed `key`), by key."""
         ...
 
     def close(self) -> None:

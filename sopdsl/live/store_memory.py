@@ -26,7 +26,7 @@ from sopdsl.live.store import (
     ShardInfo,
     Step,
 )
-from sopdsl.live.store_tasks import TaskMark
+from sopdsl.live.store_tasks import STAFF_KINDS, TaskMark, escalation_key
 
 
 class MemoryStore:
@@ -56,6 +56,7 @@ class MemoryStore:
         self._touches: set[tuple[str, str, str, int, str]] = set()
         self._goal_hits: dict[tuple[str, str, int, str], list[Any]] = {}
         self._tasks: dict[tuple[str, str], TaskMark] = {}
+        self._staff: dict[str, list[int]] = defaultdict(list)  # shard -> ids of its task, escalate rows
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -141,6 +142,8 @@ class MemoryStore:
                 self._keys.add((row.shard, row.key))
                 row.id = len(self._rows) + 1
                 self._rows.append(copy.copy(row))
+                if row.kind in STAFF_KINDS:
+                    self._staff[row.shard].append(row.id)
             self._count_playbooks(shard, batch.figures)
             info.applied = info.head
             info.next_due = batch.next_due
@@ -287,6 +290,14 @@ class MemoryStore:
                 if r.status != "purged" and (shard is None or r.shard == shard)
             ]
 
+    def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:
+        """The shard's `task` and `escalate` outbox rows in id order (only a task's own and its
+        escalation's, with `key`)."""
+        keys = None if key is None else (key, escalation_key(key))
+        with self._lock:
+            rows = (self._rows[i - 1] for i in self._staff.get(shard, ()))
+            return [copy.copy(r) for r in rows if r.status != "purged" and (keys is None or r.key in keys)]
+
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row over all shards, or None."""
         with self._lock:
@@ -322,10 +333,13 @@ class MemoryStore:
                 self._tasks.get((shard, key), TaskMark(key)), done=True
             )
 
-    def task_marks(self, shard: str) -> dict[str, TaskMark]:
-        """Every task of the shard that staff claimed or finished, by key."""
+    def task_marks(self, shard: str, key: str | None = None) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished (or only the one keyed `key`), by key."""
         with self._lock:
-            return {key: mark for (s, key), mark in self._tasks.items() if s == shard}
+            if key is not None:
+                mark = self._tasks.get((shard, key))
+                return {} if mark is None else {key: mark}
+            return {k: mark for (s, k), mark in self._tasks.items() if s == shard}
 
     def close(self) -> None:
         """Nothing to release."""

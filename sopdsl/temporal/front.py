@@ -177,6 +177,11 @@ class WorkflowInbox:
         found: list[dict[str, Any]] = self.front.look(INBOX, "")
         return found
 
+    def task(self, key: str) -> dict[str, Any] | None:
+        """The task keyed `key` (None: not in the inbox); the workflow keeps only the rows of
+        tasks still shown, so the whole inbox is a small read."""
+        return next((t for t in self.tasks() if t["key"] == key), None)
+
     def claim(self, key: str, who: str) -> str:
         """Claim a task for `who` unless someone holds it; who holds it now."""
         return self.front._call(self.front.client.mark_task("claim", key, who))
