@@ -160,8 +160,10 @@ class Store(Protocol):
         """Put a parked row back to pending, due at `now`, with its attempts reset; False if none is parked."""
         ...
 
-    def purge(self, before: int) -> int:
+    def purge(self, before: int, touches_before: int | None = None) -> int:
         """Delete finished rows (done, dry run, skipped) due before `before`; how many went.
+        With them go the live figures' member rows that no report of days from `before` on reads
+        (`store_figures.prunes`; touches only before `touches_before`, None: kept).
 
         Parked and pending rows stay. Safe because recovery never re-inserts rows: only newly
         applied entries do, and their keys are new.

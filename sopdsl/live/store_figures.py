@@ -277,6 +277,22 @@ def record_changed(cur: _Cursor, sql: Callable[[str], str], rows: Sequence[Any])
         write(cur, sql, shard, tally)
 
 
+def prunes(before: int, touches_before: int | None) -> list[tuple[str, tuple[int, ...]]]:
+    """The deletions of the store's purge (statements and parameters): the rows no report of a
+    period from `before` on can read. Members seen in slots wholly before it (a report reads only
+    its own slots); events that met goals before it (a conversion counts in the days of its event);
+    touches before `touches_before` (None: none), which must be `before` less the longest goal
+    time, since a touch that old can convert nothing from `before` on. Kept: every sum, and each
+    member's arm (one row a member, for good: without it a later assignment would count anew)."""
+    deletions: list[tuple[str, tuple[int, ...]]] = [
+        ("DELETE FROM sopdsl_figure_members WHERE slot < ?", (before // SLOT,)),
+        ("DELETE FROM sopdsl_figure_goals WHERE moment < ?", (before,)),
+    ]
+    if touches_before is not None:
+        deletions.append(("DELETE FROM sopdsl_figure_touches WHERE moment < ?", (touches_before,)))
+    return deletions
+
+
 def slots(lo: int, hi: int) -> tuple[int, int]:
     """The slots of engine times [lo, hi)."""
     return lo // SLOT, -(-hi // SLOT)

@@ -268,9 +268,15 @@ class MemoryStore:
                     return True
             return False
 
-    def purge(self, before: int) -> int:
-        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+    def purge(self, before: int, touches_before: int | None = None) -> int:
+        """Delete finished rows due before `before`, and the figures' member rows no report from
+        `before` on reads (as `store_figures.prunes`); the totals in `stats` keep counting the rows."""
         with self._lock:
+            first = before // store_figures.SLOT
+            self._seen = {seen for seen in self._seen if seen[2] >= first}
+            self._goal_hits = {hit: n for hit, n in self._goal_hits.items() if hit[2] >= before}
+            if touches_before is not None:
+                self._touches = {touch for touch in self._touches if touch[3] >= touches_before}
             gone = 0
             for index, row in enumerate(self._rows):
                 if row.status in (DONE, DRY_RUN, SKIPPED) and row.next_at < before:

@@ -119,10 +119,13 @@ class SqlOutbox(ABC):
             )
             return bool(cur.rowcount)
 
-    def purge(self, before: int) -> int:
-        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+    def purge(self, before: int, touches_before: int | None = None) -> int:
+        """Delete finished rows due before `before`, and the figures' member rows no report from
+        `before` on reads (`store_figures.prunes`); the totals in `stats` keep counting the rows."""
         finished = "status IN ('done', 'dry_run', 'skipped') AND next_at < ?"
         with self._txn() as cur:
+            for statement, params in store_figures.prunes(before, touches_before):
+                cur.execute(self._sql(statement), params)
             cur.execute(
                 self._sql(
                     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
