@@ -18,7 +18,16 @@ from sopdsl.engine.timers import Resume, Timeout
 from sopdsl.live.store_tasks import STAFF_KINDS
 from sopdsl.plan import timeutil
 
-__all__ = ["STAFF_KINDS", "VIEWS", "TaskInbox", "inbox_tasks", "look", "open_tasks", "still_shown"]
+__all__ = [
+    "STAFF_KINDS",
+    "VIEWS",
+    "TaskInbox",
+    "inbox_tasks",
+    "look",
+    "open_tasks",
+    "report_view",
+    "still_shown",
+]
 
 
 def _when(engine: Engine, epoch: int | None) -> str | None:
@@ -192,6 +201,20 @@ def inbox_task(key: str, open_list: list[dict[str, Any]], rows: Rows, marks: Mar
     """The inbox's task keyed `key`, as `inbox_tasks` shows it, from the open tasks, rows and marks
     of that key alone (the first where a key is shown twice, as in the whole inbox)."""
     return next((t for t in inbox_tasks(open_list, rows, marks) if t["key"] == key), None)
+
+
+def report_view(engine: Engine, lo: int, hi: int) -> dict[str, Any]:
+    """What a report of engine times [lo, hi) reads of the engine itself (JSON): its groups
+    (id, name, tags) and, by playbook, the flows running now that began in the range."""
+    running: dict[str, int] = {}
+    for flow in engine.flows.values():
+        if lo <= flow.started < hi:
+            name = engine.compiled[flow.playbook].source.name
+            running[name] = running.get(name, 0) + 1
+    return {
+        "groups": [[g.id, g.name, sorted(g.tags)] for g in engine.groups.values()],
+        "running": running,
+    }
 
 
 # The views by name, as `Runtime.look` and the Temporal workflow's `look` update take them.

@@ -50,11 +50,7 @@ class MemoryStore:
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         self._sums: dict[tuple[str, str, int, str], float] = defaultdict(float)  # shard, group, slot, figure
         self._seen: set[tuple[str, str, int, str, str]] = set()  # ... and member
-        # Per playbook: shard, playbook, slot, figure; arms; touches; goal hits (store_figures)
-        self._playbook_sums: dict[tuple[str, str, int, str], float] = defaultdict(float)
-        self._arms: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self._touches: set[tuple[str, str, str, int, str]] = set()
-        self._goal_hits: dict[tuple[str, str, int, str], list[Any]] = {}
+        self._playbooks: dict[str, store_figures.PlaybookFacts] = defaultdict(store_figures.PlaybookFacts)
         self._tasks: dict[tuple[str, str], TaskMark] = {}
         self._staff: dict[str, list[int]] = defaultdict(list)  # shard -> ids of its task, escalate rows
 
@@ -170,17 +166,8 @@ class MemoryStore:
         self._seen.update((shard, *seen) for seen in tally.seen)
 
     def _count_playbooks(self, shard: str, tally: store_figures.PlaybookTally | None) -> None:
-        if not tally:
-            return
-        for (playbook, slot, figure), value in tally.sums.items():
-            self._playbook_sums[(shard, playbook, slot, figure)] += value
-        for (playbook, member), arm in tally.arms.items():
-            self._arms.setdefault((shard, playbook, member), arm)
-        self._touches.update((shard, *touch) for touch in tally.touches)
-        for (member, time, met), (events, amount) in tally.goals.items():
-            found = self._goal_hits.setdefault((shard, member, time, met), [0, 0.0])
-            found[0] += int(events)
-            found[1] += amount
+        if tally:
+            self._playbooks[shard].add(tally)
 
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
         """The live figures of engine times [lo, hi) (see `Store.figures`)."""
@@ -190,21 +177,8 @@ class MemoryStore:
                 (g, s, f, v) for (sh, g, s, f), v in self._sums.items() if sh == shard and first <= s < last
             ]
             seen = [(g, s, f, m) for (sh, g, s, f, m) in self._seen if sh == shard and first <= s < last]
-            playbooks = [
-                (p, s, f, v)
-                for (sh, p, s, f), v in self._playbook_sums.items()
-                if sh == shard and first <= s < last
-            ]
-            arms = [(p, m, a, t) for (sh, p, m), (a, t) in self._arms.items() if sh == shard and t < hi]
-            touches = [(p, m, t, a) for (sh, p, m, t, a) in self._touches if sh == shard and t < hi]
-            goals = [
-                (m, t, met, n, a)
-                for (sh, m, t, met), (n, a) in self._goal_hits.items()
-                if sh == shard and t < hi
-            ]
-        return store_figures.Found(
-            sorted(sums), sorted(seen), sorted(playbooks), sorted(arms), sorted(touches), sorted(goals)
-        )
+            playbooks = self._playbooks[shard].found(lo, hi)
+        return playbooks._replace(sums=sorted(sums), seen=sorted(seen))
 
     def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""
@@ -274,9 +248,8 @@ class MemoryStore:
         with self._lock:
             first = before // store_figures.SLOT
             self._seen = {seen for seen in self._seen if seen[2] >= first}
-            self._goal_hits = {hit: n for hit, n in self._goal_hits.items() if hit[2] >= before}
-            if touches_before is not None:
-                self._touches = {touch for touch in self._touches if touch[3] >= touches_before}
+            for facts in self._playbooks.values():
+                facts.prune(before, touches_before)
             gone = 0
             for index, row in enumerate(self._rows):
                 if row.status in (DONE, DRY_RUN, SKIPPED) and row.next_at < before:

@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 from asgiclient import Client
-from livestores import KINDS, fixture_events, fixture_setup, read_fixture, store_url
+from livestores import (
+    G5,
+    KINDS,
+    dry_report,
+    fixture_events,
+    fixture_setup,
+    per_playbook,
+    read_fixture,
+    store_url,
+)
 
 import sopdsl
 from sopdsl.dryrun.simulate import to_epoch
@@ -126,27 +135,6 @@ def test_a_wrong_report_query_is_400_and_says_why(query: str, says: str) -> None
     rt.close()
     assert answer.status_code == 400
     assert says in answer.json()["error"]
-
-
-G5 = Path(__file__).parent.parent.parent / "playbooks" / "G5_ab_poster.sop"
-
-
-def dry_report(sop: Path) -> dict[str, Any]:
-    """`sopdsl report SOP --timeline SOP.yaml --format json`, as a user runs it."""
-    from click.testing import CliRunner
-
-    from sopdsl.cli import main
-
-    result = CliRunner().invoke(
-        main, ["report", str(sop), "--timeline", str(sop.with_suffix(".yaml")), "--format", "json"]
-    )
-    assert result.exit_code == 0, result.output
-    return dict(json.loads(result.stdout))
-
-
-def per_playbook(data: dict[str, Any]) -> tuple[Any, ...]:
-    """What a report says per playbook and per experiment arm (its per-group figures are checked above)."""
-    return data["playbooks"], data["experiments"], data["burst"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
