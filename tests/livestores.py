@@ -3,10 +3,12 @@
 PostgreSQL tests skip, with the reason, only when no server answers and SOPDSL_REQUIRE_POSTGRES
 is unset; with it set (as in CI) they fail instead. Each run gets its own database, dropped at
 the end, and each test its own schema in it, so runs and tests never see each other's rows.
+Also what live reports are checked against: G5's `sopdsl report` (`dry_report`, `per_playbook`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import uuid
@@ -165,3 +167,24 @@ def busy_fixture(seed: int, events: int) -> tuple[Any, Fixture, dict[str, Any]]:
         }
     )
     return plan, fixture, line
+
+
+G5 = Path(__file__).parent.parent / "playbooks" / "G5_ab_poster.sop"  # a split with a control arm, a goal
+
+
+def dry_report(sop: Path) -> dict[str, Any]:
+    """`sopdsl report SOP --timeline SOP.yaml --format json`, as a user runs it."""
+    from click.testing import CliRunner
+
+    from sopdsl.cli import main
+
+    result = CliRunner().invoke(
+        main, ["report", str(sop), "--timeline", str(sop.with_suffix(".yaml")), "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    return dict(json.loads(result.stdout))
+
+
+def per_playbook(data: dict[str, Any]) -> tuple[Any, ...]:
+    """What a report says per playbook and per experiment arm (what a live report must agree on with it)."""
+    return data["playbooks"], data["experiments"], data["burst"]

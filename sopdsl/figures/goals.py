@@ -105,9 +105,7 @@ class Goals:
                 self.kinds.add(wire_kind(goal.pattern))
                 self.counts[(pb.name, goal.name)] = GoalCount()
                 self.with_goals.add(pb.name)
-                # Touches older than the longest goal's time are forgotten (a day a clock change
-                # lengthens is covered by the hour added to each).
-                self.longest = max(self.longest, goal.within.amount * (_SECONDS[goal.within.unit] + 3600))
+                self.longest = max(self.longest, _reach(goal))
         # member → playbook → the times it touched them (within the longest goal's time), with the arm
         self.touches: dict[str, dict[str, list[tuple[int, str | None]]]] = {}
         self.arms: dict[str, dict[str, ArmCount]] = {}  # playbook → arm → counts
@@ -250,6 +248,18 @@ _SECONDS = {
     lang.Unit.MONTH: 31 * 86400,
     lang.Unit.YEAR: 366 * 86400,
 }
+
+
+def _reach(goal: lang.Goal) -> int:
+    # Touches older than the longest goal's time are forgotten (a day a clock change lengthens is
+    # covered by the hour added to each).
+    return goal.within.amount * (_SECONDS[goal.within.unit] + 3600)
+
+
+def longest_reach(plan: Plan) -> int:
+    """How long (seconds) a touch can still convert, over the plan's goals: older touches are
+    forgotten, here and by the live store's purge (0: no goals)."""
+    return max((_reach(goal) for pb in plan.playbooks for goal in pb.goals), default=0)
 
 
 def _codes(pb: Any) -> list[Any]:

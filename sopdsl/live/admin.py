@@ -24,7 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sopdsl.errors import SopdslError
-from sopdsl.live.admin_views import STAFF_KINDS, TaskInbox, inbox_tasks
+from sopdsl.live.admin_views import TaskInbox, inbox_task, inbox_tasks
 from sopdsl.live.bodies import BodyError
 from sopdsl.live.member_records import (
     CsvMembers,
@@ -170,7 +170,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         who = body.get("by") if isinstance(body, dict) else None
         if not isinstance(who, str) or not who.strip():
             return problem(HTTPStatus.BAD_REQUEST, 'say who claims the task: {"by": NAME}', "by")
-        if key not in {t["key"] for t in await inbox()}:
+        if await run_in_threadpool(tasks.task, key) is None:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
             )
@@ -181,7 +181,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
 
     async def done(request: Request) -> Response:
         key = request.path_params["key"]
-        task = next((t for t in await inbox() if t["key"] == key), None)
+        task = await run_in_threadpool(tasks.task, key)
         if task is None:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
@@ -217,11 +217,19 @@ class StoreInbox:
         self.runtime = runtime
 
     def tasks(self) -> list[dict[str, Any]]:
-        """The inbox, as `admin_views.inbox_tasks` makes it."""
+        """The inbox, as `admin_views.inbox_tasks` makes it, from the outbox's staff rows only."""
         store, shard = self.runtime.store, self.runtime.shard
-        rows = {(r.kind, r.key): r.action for r in store.outbox(shard) if r.kind in STAFF_KINDS}
-        marks = {k: {"claimed_by": m.claimed_by, "done": m.done} for k, m in store.task_marks(shard).items()}
-        return inbox_tasks(self.runtime.look("tasks", ""), rows, marks)
+        rows = {(r.kind, r.key): r.action for r in store.staff_actions(shard)}
+        return inbox_tasks(self.runtime.look("tasks", ""), rows, self._marks())
+
+    def task(self, key: str) -> dict[str, Any] | None:
+        """The task keyed `key`, from its own outbox rows and mark (None: not in the inbox)."""
+        rows = {(r.kind, r.key): r.action for r in self.runtime.store.staff_actions(self.runtime.shard, key)}
+        return inbox_task(key, self.runtime.look("tasks", key), rows, self._marks(key))
+
+    def _marks(self, key: str | None = None) -> dict[str, dict[str, Any]]:
+        marks = self.runtime.store.task_marks(self.runtime.shard, key)
+        return {k: {"claimed_by": m.claimed_by, "done": m.done} for k, m in marks.items()}
 
     def claim(self, key: str, who: str) -> str:
         """Claim a task for `who` unless someone holds it; who holds it now."""

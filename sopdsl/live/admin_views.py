@@ -15,7 +15,19 @@ from typing import Any, Protocol
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.state import WaitTask
 from sopdsl.engine.timers import Resume, Timeout
+from sopdsl.live.store_tasks import STAFF_KINDS
 from sopdsl.plan import timeutil
+
+__all__ = [
+    "STAFF_KINDS",
+    "VIEWS",
+    "TaskInbox",
+    "inbox_tasks",
+    "look",
+    "open_tasks",
+    "report_view",
+    "still_shown",
+]
 
 
 def _when(engine: Engine, epoch: int | None) -> str | None:
@@ -87,8 +99,19 @@ def member_view(engine: Engine, member_id: str) -> dict[str, Any] | None:
     }
 
 
-def open_tasks(engine: Engine, _: str = "") -> list[dict[str, Any]]:
-    """The open tasks: flows waiting in an `assign`, with the deadline of their `within`."""
+def open_tasks(engine: Engine, key: str = "") -> list[dict[str, Any]]:
+    """The open tasks (only the one keyed `key`, when given): flows waiting in an `assign`, with
+    the deadline of their `within`."""
+    waiting = sorted(
+        (
+            f
+            for f in engine.flows.values()
+            if isinstance(f.waiting, WaitTask) and (not key or f.waiting.key == key)
+        ),
+        key=lambda f: f.id,
+    )
+    if not waiting:
+        return []  # the timer heap, the largest thing read here, is left alone
     deadlines = {(e[5].flow, e[5].token): e[0] for e in engine.heap if isinstance(e[5], Timeout)}
     return [
         {
@@ -98,12 +121,10 @@ def open_tasks(engine: Engine, _: str = "") -> list[dict[str, Any]]:
             "group": flow.group,
             "deadline": _when(engine, deadlines.get((flow.id, flow.token))),
         }
-        for flow in sorted(engine.flows.values(), key=lambda f: f.id)
+        for flow in waiting
         if isinstance(flow.waiting, WaitTask)
     ]
 
-
-STAFF_KINDS = ("task", "escalate")  # the action kinds the task inbox shows
 
 # What the inbox shows of a task's `task` (or `escalate`) action: whom it is for, the message
 # staff are asked to send, its attachments.
@@ -118,6 +139,10 @@ class TaskInbox(Protocol):
 
     def tasks(self) -> list[dict[str, Any]]:
         """The inbox, as `inbox_tasks` makes it."""
+        ...
+
+    def task(self, key: str) -> dict[str, Any] | None:
+        """The inbox's task keyed `key` (None: not in the inbox), read without the rest of it."""
         ...
 
     def claim(self, key: str, who: str) -> str:
@@ -170,6 +195,26 @@ def still_shown(key: str, action: Mapping[str, Any], open_keys: set[str], marks:
     if detail.get("instead_of"):
         return not marks.get(key, {}).get("done")
     return key in open_keys
+
+
+def inbox_task(key: str, open_list: list[dict[str, Any]], rows: Rows, marks: Marks) -> dict[str, Any] | None:
+    """The inbox's task keyed `key`, as `inbox_tasks` shows it, from the open tasks, rows and marks
+    of that key alone (the first where a key is shown twice, as in the whole inbox)."""
+    return next((t for t in inbox_tasks(open_list, rows, marks) if t["key"] == key), None)
+
+
+def report_view(engine: Engine, lo: int, hi: int) -> dict[str, Any]:
+    """What a report of engine times [lo, hi) reads of the engine itself (JSON): its groups
+    (id, name, tags) and, by playbook, the flows running now that began in the range."""
+    running: dict[str, int] = {}
+    for flow in engine.flows.values():
+        if lo <= flow.started < hi:
+            name = engine.compiled[flow.playbook].source.name
+            running[name] = running.get(name, 0) + 1
+    return {
+        "groups": [[g.id, g.name, sorted(g.tags)] for g in engine.groups.values()],
+        "running": running,
+    }
 
 
 # The views by name, as `Runtime.look` and the Temporal workflow's `look` update take them.

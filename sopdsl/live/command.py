@@ -230,7 +230,7 @@ def run(
     zone = timeutil.zone(plan.declarations.timezone)
     try:
         executors = (
-            load_executors(executors_file, zone=zone, actions=plan.declarations.actions)
+            load_executors(executors_file, zone=zone, actions=plan.declarations.actions, plan=plan)
             if executors_file
             else default_executors(zone)
         )

@@ -26,7 +26,7 @@ import sys
 import threading
 import tomllib
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.kinds import ACTIONS
@@ -42,6 +43,7 @@ from sopdsl.live.redact import redact_url
 from sopdsl.live.webhook import Webhook
 from sopdsl.live.wecom.executor import KINDS as WECOM_KINDS  # what `KIND: wecom` may name
 from sopdsl.live.wecom.executor import WeComExecutor
+from sopdsl.plan import Plan
 
 Executor = Callable[[Action, str], None]
 
@@ -111,6 +113,29 @@ def default_executors(zone: ZoneInfo, out: TextIO | None = None) -> dict[str, Ex
     return dict.fromkeys(KINDS, log)
 
 
+def operator_sends(plan: Plan) -> list[str]:
+    """Where the plan's playbooks send to the operator (`send … to operator`), in order: what an
+    executor may need more settings for (WeCom: an app's agent_id)."""
+    return [
+        instr.loc
+        for pb in plan.playbooks
+        for code in (pb.code, *(entry.code for entry in pb.schedule))
+        for instr in code
+        if isinstance(instr.action, lang.SendStep) and instr.action.target == "operator"
+    ]
+
+
+def refusals(executors: Mapping[str, Any], plan: Plan) -> list[str]:
+    """What the executors, as configured, cannot do for `plan` (as the file would be refused for
+    it at load time): a reload to such a plan is refused."""
+    sends = operator_sends(plan)
+    found = []
+    for kind, executor in executors.items():
+        if isinstance(executor, WeComExecutor) and (why := executor.unable(kind, sends)) is not None:
+            found.append(why)
+    return found
+
+
 def load_executors(
     path: str | Path,
     *,
@@ -118,15 +143,20 @@ def load_executors(
     actions: Iterable[str] | None = None,
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
+    plan: Plan | None = None,
 ) -> dict[str, Executor]:
-    """Read an executor file; `actions` (the plan's custom actions) checks `call.NAME` entries."""
+    """Read an executor file; `actions` (the plan's custom actions) checks `call.NAME` entries, and
+    `plan` what its sends need of an executor (`operator_sends`)."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
         raise ExecutorConfigError([Problem(str(path), 0, 0, f"cannot read the file: {reason}")]) from None
-    return parse_executors(text, str(path), zone=zone, actions=actions, environ=environ, out=out)
+    sends = operator_sends(plan) if plan is not None else ()
+    return parse_executors(
+        text, str(path), zone=zone, actions=actions, environ=environ, out=out, operator_sends=sends
+    )
 
 
 def parse_executors(
@@ -137,8 +167,10 @@ def parse_executors(
     actions: Iterable[str] | None = None,
     environ: Mapping[str, str] | None = None,
     out: TextIO | None = None,
+    operator_sends: Sequence[str] = (),
 ) -> dict[str, Executor]:
-    """Build executors from the text of a configuration file; `path` names it in errors (and picks the format)."""
+    """Build executors from the text of a configuration file; `path` names it in errors (and picks
+    the format); `operator_sends`: where the plan sends to the operator (`operator_sends`)."""
     env = os.environ if environ is None else environ
     locate = _Locator.parse(text, path)
     data = locate.data
@@ -170,7 +202,7 @@ def parse_executors(
                     )
                 )
             elif wecom is not None:
-                unable = wecom.unable(key)  # a kind it cannot carry out as configured: said now
+                unable = wecom.unable(key, operator_sends)  # what it cannot do as configured: said now
                 if unable is not None:
                     problems.append(Problem(path, line, column, unable))
                 else:

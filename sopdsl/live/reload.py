@@ -17,6 +17,7 @@ import click
 
 from sopdsl.build import Build, PathError, build_paths, rendered
 from sopdsl.errors import SopdslError
+from sopdsl.live.executors_config import refusals
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.plan import loads as load_plan
 
@@ -61,6 +62,10 @@ def reload_playbooks(runtime: Runtime, plan_paths: tuple[str, ...], root: str | 
                 f"sopdsl run: reload refused ({running}): fix the errors above, then send SIGHUP again",
                 err=True,
             )
+            return
+        refused = refusals(runtime.executors, build.plan)
+        if refused:
+            click.echo(f"sopdsl run: reload refused ({running}): {'; '.join(refused)}", err=True)
             return
         changes = runtime.reload(build.plan)
     except SopdslError as exc:

@@ -11,23 +11,27 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
+from typing import Any, NamedTuple
 
 from sopdsl import lang
-from sopdsl.engine.engine import Engine
 from sopdsl.engine.records import GroupRecord
 from sopdsl.figures.html import render_html
 from sopdsl.figures.stored import day_bounds, live_report
+from sopdsl.live.admin_views import report_view
 from sopdsl.live.runtime import Runtime
-from sopdsl.live.store_figures import SLOT
+from sopdsl.live.store_figures import SLOT, Found
 
 MAX_DAYS = 366  # a longer range is refused: a report of every day since the start is not a page
 
 
-def answer(runtime: Runtime, query: Mapping[str, str]) -> tuple[int, str, str]:
-    """The status, the body and its media type for a report request."""
+def answer(runtime: Any, query: Mapping[str, str]) -> tuple[int, str, str]:
+    """The status, the body and its media type for a report request (404 where the runtime keeps
+    no figures: see `facts_source`)."""
+    facts = facts_source(runtime)
+    if facts is None:
+        return HTTPStatus.NOT_FOUND, "this service keeps no live figures", "text/plain"
     try:
         first = dt.date.fromisoformat(query["from"])
         last = dt.date.fromisoformat(query["to"])
@@ -51,9 +55,7 @@ def answer(runtime: Runtime, query: Mapping[str, str]) -> tuple[int, str, str]:
         )
     plan = runtime.plan
     lo, hi = day_bounds(first, last, plan.declarations.timezone)
-    found = runtime.store.figures(runtime.shard, lo, hi)
-    groups = runtime.read(_groups)
-    running = runtime.read(lambda engine: _running(engine, lo, hi))
+    found, groups, running = facts(lo, hi)
     title = f"社群数据报告 · {first} 至 {last}"
     data = live_report(plan, found, first, last, groups, title, SLOT, running, rule)
     if fmt == "json":
@@ -61,13 +63,30 @@ def answer(runtime: Runtime, query: Mapping[str, str]) -> tuple[int, str, str]:
     return HTTPStatus.OK, render_html(data), "text/html; charset=utf-8"
 
 
-def _running(engine: Engine, lo: int, hi: int) -> dict[str, int]:
-    """Flows running now that began in [lo, hi), by playbook."""
-    running: Counter[str] = Counter(
-        engine.compiled[f.playbook].source.name for f in engine.flows.values() if lo <= f.started < hi
-    )
-    return dict(running)
+class Facts(NamedTuple):
+    """What a report of engine times [lo, hi) is made of: the figures kept, the groups, and the
+    flows running now that began in the range, by playbook."""
+
+    found: Found
+    groups: list[GroupRecord]
+    running: dict[str, int]
 
 
-def _groups(engine: Engine) -> list[GroupRecord]:
-    return [GroupRecord(g.id, g.name, tuple(sorted(g.tags))) for g in engine.groups.values()]
+def facts_of(found: Found, view: Mapping[str, Any]) -> Facts:
+    """The facts of the figures kept and the engine's `admin_views.report_view`."""
+    groups = [GroupRecord(str(g), str(name), tuple(tags)) for g, name, tags in view["groups"]]
+    return Facts(found, groups, {str(k): int(v) for k, v in view["running"].items()})
+
+
+def facts_source(runtime: Any) -> Callable[[int, int], Facts] | None:
+    """Where a runtime's report facts come from: its store's figures and its engine, or (a
+    Temporal front) its shard's workflow; None when it keeps no figures."""
+    if isinstance(runtime, Runtime):
+
+        def stored(lo: int, hi: int) -> Facts:
+            view = runtime.read(lambda engine: report_view(engine, lo, hi))
+            return facts_of(runtime.store.figures(runtime.shard, lo, hi), view)
+
+        return stored
+    found: Callable[[int, int], Facts] | None = getattr(runtime, "report_facts", None)
+    return found

@@ -410,8 +410,12 @@ class Runtime(Registering):
         return queued
 
     def purge(self, days: float = 30) -> int:
-        """Delete outbox rows finished more than `days` ago (parked ones stay); how many went."""
-        return self.store.purge(self.clock.now() - int(days * 86400))
+        """Delete outbox rows finished more than `days` ago (parked ones stay), with the live
+        figures' member rows no report of the days since reads; how many outbox rows went."""
+        from sopdsl.figures.goals import longest_reach
+
+        before = self.clock.now() - int(days * 86400)
+        return self.store.purge(before, before - longest_reach(self.plan))
 
     def engine(self, shard: str | None = None) -> Engine:
         """The shard's engine, caught up with the store (read it, do not drive it)."""

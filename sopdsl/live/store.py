@@ -160,8 +160,10 @@ class Store(Protocol):
         """Put a parked row back to pending, due at `now`, with its attempts reset; False if none is parked."""
         ...
 
-    def purge(self, before: int) -> int:
+    def purge(self, before: int, touches_before: int | None = None) -> int:
         """Delete finished rows (done, dry run, skipped) due before `before`; how many went.
+        With them go the live figures' member rows that no report of days from `before` on reads
+        (`store_figures.prunes`; touches only before `touches_before`, None: kept).
 
         Parked and pending rows stay. Safe because recovery never re-inserts rows: only newly
         applied entries do, and their keys are new.
@@ -170,6 +172,11 @@ class Store(Protocol):
 
     def outbox(self, shard: str | None = None) -> list[OutboxRow]:
         """Every outbox row (of one shard, or all), in id order."""
+        ...
+
+    def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:
+        """The shard's `task` and `escalate` outbox rows, in id order, read without the rest of the
+        outbox; with `key`, only that task's own row and its escalation's."""
         ...
 
     def next_wakeup(self) -> int | None:
@@ -194,8 +201,8 @@ class Store(Protocol):
         """Mark a staff task done."""
         ...
 
-    def task_marks(self, shard: str) -> dict[str, TaskMark]:
-        """Every task of the shard that staff claimed or finished, by key."""
+    def task_marks(self, shard: str, key: str | None = None) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished (or only the one keyed `key`), by key."""
         ...
 
     def close(self) -> None:

@@ -230,6 +230,76 @@ class PlaybookTally:
             found[1] += amount
 
 
+class PlaybookFacts(PlaybookTally):
+    """A shard's per-playbook figures kept in memory, as the SQL tables keep them (the memory
+    store's, a Temporal shard's): the tallies of every entry applied, added up."""
+
+    __slots__ = ()
+
+    def add(self, tally: PlaybookTally | None) -> None:
+        """Count what applying entries added (as `write_playbooks` does in a SQL store)."""
+        if not tally:
+            return
+        for key, value in tally.sums.items():
+            self.sums[key] += value
+        for who, arm in tally.arms.items():
+            self.arms.setdefault(who, arm)
+        self.touches.update(tally.touches)
+        for hit, (events, amount) in tally.goals.items():
+            found = self.goals.setdefault(hit, [0, 0.0])
+            found[0] += int(events)
+            found[1] += amount
+
+    def found(self, lo: int, hi: int) -> Found:
+        """The figures of engine times [lo, hi), as a SQL store's `read` gives them (no per-group rows)."""
+        first, last = slots(lo, hi)
+        return Found(
+            [],
+            [],
+            sorted((p, s, f, v) for (p, s, f), v in self.sums.items() if first <= s < last),
+            sorted((p, m, a, t) for (p, m), (a, t) in self.arms.items() if t < hi),
+            sorted(t for t in self.touches if t[2] < hi),
+            sorted((m, t, met, int(n), a) for (m, t, met), (n, a) in self.goals.items() if t < hi),
+        )
+
+    def prune(self, before: int, touches_before: int | None) -> None:
+        """Forget what `prunes` deletes from a SQL store."""
+        self.goals = {key: hit for key, hit in self.goals.items() if key[1] >= before}
+        if touches_before is not None:
+            self.touches = {touch for touch in self.touches if touch[2] >= touches_before}
+
+    def rows(self) -> dict[str, list[list[Any]]]:
+        """Everything, as JSON rows (`Found`'s per-playbook lists), in order."""
+        found = self.found(-(2**62), 2**62)
+        return {name: [list(row) for row in getattr(found, name)] for name in _KEPT}
+
+    @classmethod
+    def of_rows(cls, rows: dict[str, list[list[Any]]]) -> PlaybookFacts:
+        """`rows` back."""
+        facts = cls()
+        for p, s, f, v in rows.get("playbooks", ()):
+            facts.sums[(p, s, f)] = v
+        facts.arms = {(p, m): (a, t) for p, m, a, t in rows.get("arms", ())}
+        facts.touches = {(p, m, t, a) for p, m, t, a in rows.get("touches", ())}
+        facts.goals = {(m, t, met): [n, a] for m, t, met, n, a in rows.get("goals", ())}
+        return facts
+
+
+_KEPT = ("playbooks", "arms", "touches", "goals")
+
+
+def found_of(rows: dict[str, list[list[Any]]]) -> Found:
+    """The per-playbook `Found` of JSON rows (`PlaybookFacts.rows`, or a range of them)."""
+    return Found(
+        [],
+        [],
+        [(str(p), int(s), str(f), float(v)) for p, s, f, v in rows.get("playbooks", ())],
+        [(str(p), str(m), str(a), int(t)) for p, m, a, t in rows.get("arms", ())],
+        [(str(p), str(m), int(t), str(a)) for p, m, t, a in rows.get("touches", ())],
+        [(str(m), int(t), str(met), int(n), float(a)) for m, t, met, n, a in rows.get("goals", ())],
+    )
+
+
 def write_playbooks(cur: _Cursor, sql: Callable[[str], str], shard: str, tally: PlaybookTally | None) -> None:
     """Add a playbook tally to a SQL store's figures, in the transaction of `cur`."""
     if not tally:
@@ -275,6 +345,22 @@ def record_changed(cur: _Cursor, sql: Callable[[str], str], rows: Sequence[Any])
         tallies.setdefault(r.shard, Tally()).done(r.action)
     for shard, tally in tallies.items():
         write(cur, sql, shard, tally)
+
+
+def prunes(before: int, touches_before: int | None) -> list[tuple[str, tuple[int, ...]]]:
+    """The deletions of the store's purge (statements and parameters): the rows no report of a
+    period from `before` on can read. Members seen in slots wholly before it (a report reads only
+    its own slots); events that met goals before it (a conversion counts in the days of its event);
+    touches before `touches_before` (None: none), which must be `before` less the longest goal
+    time, since a touch that old can convert nothing from `before` on. Kept: every sum, and each
+    member's arm (one row a member, for good: without it a later assignment would count anew)."""
+    deletions: list[tuple[str, tuple[int, ...]]] = [
+        ("DELETE FROM sopdsl_figure_members WHERE slot < ?", (before // SLOT,)),
+        ("DELETE FROM sopdsl_figure_goals WHERE moment < ?", (before,)),
+    ]
+    if touches_before is not None:
+        deletions.append(("DELETE FROM sopdsl_figure_touches WHERE moment < ?", (touches_before,)))
+    return deletions
 
 
 def slots(lo: int, hi: int) -> tuple[int, int]:

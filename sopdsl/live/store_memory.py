@@ -26,7 +26,7 @@ from sopdsl.live.store import (
     ShardInfo,
     Step,
 )
-from sopdsl.live.store_tasks import TaskMark
+from sopdsl.live.store_tasks import STAFF_KINDS, TaskMark, escalation_key
 
 
 class MemoryStore:
@@ -50,12 +50,9 @@ class MemoryStore:
         self._snapshots: dict[str, tuple[int, bytes]] = {}
         self._sums: dict[tuple[str, str, int, str], float] = defaultdict(float)  # shard, group, slot, figure
         self._seen: set[tuple[str, str, int, str, str]] = set()  # ... and member
-        # Per playbook: shard, playbook, slot, figure; arms; touches; goal hits (store_figures)
-        self._playbook_sums: dict[tuple[str, str, int, str], float] = defaultdict(float)
-        self._arms: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self._touches: set[tuple[str, str, str, int, str]] = set()
-        self._goal_hits: dict[tuple[str, str, int, str], list[Any]] = {}
+        self._playbooks: dict[str, store_figures.PlaybookFacts] = defaultdict(store_figures.PlaybookFacts)
         self._tasks: dict[tuple[str, str], TaskMark] = {}
+        self._staff: dict[str, list[int]] = defaultdict(list)  # shard -> ids of its task, escalate rows
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -141,6 +138,8 @@ class MemoryStore:
                 self._keys.add((row.shard, row.key))
                 row.id = len(self._rows) + 1
                 self._rows.append(copy.copy(row))
+                if row.kind in STAFF_KINDS:
+                    self._staff[row.shard].append(row.id)
             self._count_playbooks(shard, batch.figures)
             info.applied = info.head
             info.next_due = batch.next_due
@@ -167,17 +166,8 @@ class MemoryStore:
         self._seen.update((shard, *seen) for seen in tally.seen)
 
     def _count_playbooks(self, shard: str, tally: store_figures.PlaybookTally | None) -> None:
-        if not tally:
-            return
-        for (playbook, slot, figure), value in tally.sums.items():
-            self._playbook_sums[(shard, playbook, slot, figure)] += value
-        for (playbook, member), arm in tally.arms.items():
-            self._arms.setdefault((shard, playbook, member), arm)
-        self._touches.update((shard, *touch) for touch in tally.touches)
-        for (member, time, met), (events, amount) in tally.goals.items():
-            found = self._goal_hits.setdefault((shard, member, time, met), [0, 0.0])
-            found[0] += int(events)
-            found[1] += amount
+        if tally:
+            self._playbooks[shard].add(tally)
 
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
         """The live figures of engine times [lo, hi) (see `Store.figures`)."""
@@ -187,21 +177,8 @@ class MemoryStore:
                 (g, s, f, v) for (sh, g, s, f), v in self._sums.items() if sh == shard and first <= s < last
             ]
             seen = [(g, s, f, m) for (sh, g, s, f, m) in self._seen if sh == shard and first <= s < last]
-            playbooks = [
-                (p, s, f, v)
-                for (sh, p, s, f), v in self._playbook_sums.items()
-                if sh == shard and first <= s < last
-            ]
-            arms = [(p, m, a, t) for (sh, p, m), (a, t) in self._arms.items() if sh == shard and t < hi]
-            touches = [(p, m, t, a) for (sh, p, m, t, a) in self._touches if sh == shard and t < hi]
-            goals = [
-                (m, t, met, n, a)
-                for (sh, m, t, met), (n, a) in self._goal_hits.items()
-                if sh == shard and t < hi
-            ]
-        return store_figures.Found(
-            sorted(sums), sorted(seen), sorted(playbooks), sorted(arms), sorted(touches), sorted(goals)
-        )
+            playbooks = self._playbooks[shard].found(lo, hi)
+        return playbooks._replace(sums=sorted(sums), seen=sorted(seen))
 
     def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""
@@ -265,9 +242,14 @@ class MemoryStore:
                     return True
             return False
 
-    def purge(self, before: int) -> int:
-        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+    def purge(self, before: int, touches_before: int | None = None) -> int:
+        """Delete finished rows due before `before`, and the figures' member rows no report from
+        `before` on reads (as `store_figures.prunes`); the totals in `stats` keep counting the rows."""
         with self._lock:
+            first = before // store_figures.SLOT
+            self._seen = {seen for seen in self._seen if seen[2] >= first}
+            for facts in self._playbooks.values():
+                facts.prune(before, touches_before)
             gone = 0
             for index, row in enumerate(self._rows):
                 if row.status in (DONE, DRY_RUN, SKIPPED) and row.next_at < before:
@@ -286,6 +268,14 @@ class MemoryStore:
                 for r in self._rows
                 if r.status != "purged" and (shard is None or r.shard == shard)
             ]
+
+    def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:
+        """The shard's `task` and `escalate` outbox rows in id order (only a task's own and its
+        escalation's, with `key`)."""
+        keys = None if key is None else (key, escalation_key(key))
+        with self._lock:
+            rows = (self._rows[i - 1] for i in self._staff.get(shard, ()))
+            return [copy.copy(r) for r in rows if r.status != "purged" and (keys is None or r.key in keys)]
 
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row over all shards, or None."""
@@ -322,10 +312,13 @@ class MemoryStore:
                 self._tasks.get((shard, key), TaskMark(key)), done=True
             )
 
-    def task_marks(self, shard: str) -> dict[str, TaskMark]:
-        """Every task of the shard that staff claimed or finished, by key."""
+    def task_marks(self, shard: str, key: str | None = None) -> dict[str, TaskMark]:
+        """Every task of the shard that staff claimed or finished (or only the one keyed `key`), by key."""
         with self._lock:
-            return {key: mark for (s, key), mark in self._tasks.items() if s == shard}
+            if key is not None:
+                mark = self._tasks.get((shard, key))
+                return {} if mark is None else {key: mark}
+            return {k: mark for (s, k), mark in self._tasks.items() if s == shard}
 
     def close(self) -> None:
         """Nothing to release."""

@@ -31,7 +31,7 @@ from sopdsl.live.store import (
     check_version,
 )
 from sopdsl.live.store_sql_outbox import Cursor, SqlOutbox
-from sopdsl.live.store_tasks import TASKS_TABLE, SqlTasks
+from sopdsl.live.store_tasks import STAFF_INDEX, TASKS_TABLE, SqlTasks
 
 # Explicit, numbered migrations: step N takes a store from version N-1 to N. `{id}` is the
 # dialect's auto-numbered primary key. Never edit a released step; add the next one.
@@ -134,6 +134,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             # The task inbox's table (`store_tasks.py`) is additive, read by nothing earlier: made
             # when missing, at any version, so a store of an earlier sopdsl opens without a migration.
             cur.execute(TASKS_TABLE)
+            cur.execute(STAFF_INDEX)  # the same: an index added to a store of any version
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(

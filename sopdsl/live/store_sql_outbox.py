@@ -15,8 +15,9 @@ from typing import Any, Protocol
 
 from sopdsl.live import store_figures
 from sopdsl.live.store import OutboxRow
+from sopdsl.live.store_tasks import STAFF, escalation_key
 
-_ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
+ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
 
 
 class Cursor(Protocol):
@@ -61,7 +62,7 @@ class SqlOutbox(ABC):
         with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
-                    f"SELECT {_ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
+                    f"SELECT {ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
                     "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
                     "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
                     "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
@@ -69,7 +70,7 @@ class SqlOutbox(ABC):
                 ),
                 (now, worker, wall, limit),
             )
-            rows = [_row(r) for r in cur.fetchall()]
+            rows = [row_of(r) for r in cur.fetchall()]
             if rows:
                 marks = ", ".join("?" * len(rows))
                 cur.execute(
@@ -118,10 +119,13 @@ class SqlOutbox(ABC):
             )
             return bool(cur.rowcount)
 
-    def purge(self, before: int) -> int:
-        """Delete finished rows due before `before`; the totals in `stats` keep counting them."""
+    def purge(self, before: int, touches_before: int | None = None) -> int:
+        """Delete finished rows due before `before`, and the figures' member rows no report from
+        `before` on reads (`store_figures.prunes`); the totals in `stats` keep counting the rows."""
         finished = "status IN ('done', 'dry_run', 'skipped') AND next_at < ?"
         with self._txn() as cur:
+            for statement, params in store_figures.prunes(before, touches_before):
+                cur.execute(self._sql(statement), params)
             cur.execute(
                 self._sql(
                     "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
@@ -155,15 +159,30 @@ class SqlOutbox(ABC):
         """Every outbox row (of one shard, or all), in id order."""
         with self._txn() as cur:
             if shard is None:
-                cur.execute(self._sql(f"SELECT {_ROW} FROM sopdsl_outbox ORDER BY id"))
+                cur.execute(self._sql(f"SELECT {ROW} FROM sopdsl_outbox ORDER BY id"))
             else:
                 cur.execute(
-                    self._sql(f"SELECT {_ROW} FROM sopdsl_outbox WHERE shard = ? ORDER BY id"), (shard,)
+                    self._sql(f"SELECT {ROW} FROM sopdsl_outbox WHERE shard = ? ORDER BY id"), (shard,)
                 )
-            return [_row(r) for r in cur.fetchall()]
+            return [row_of(r) for r in cur.fetchall()]
+
+    def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:
+        """The shard's `task` and `escalate` outbox rows in id order (only a task's own and its
+        escalation's, with `key`)."""
+        where = f"shard = ? AND {STAFF}"
+        with self._txn() as cur:
+            if key is None:
+                cur.execute(self._sql(f"SELECT {ROW} FROM sopdsl_outbox WHERE {where} ORDER BY id"), (shard,))
+            else:
+                cur.execute(
+                    self._sql(f"SELECT {ROW} FROM sopdsl_outbox WHERE {where} AND key IN (?, ?) ORDER BY id"),
+                    (shard, key, escalation_key(key)),
+                )
+            return [row_of(r) for r in cur.fetchall()]
 
 
-def _row(row: Sequence[Any]) -> OutboxRow:
+def row_of(row: Sequence[Any]) -> OutboxRow:
+    """An outbox row as read by `SELECT {ROW}`."""
     row_id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error = row
     return OutboxRow(
         shard=str(shard),

@@ -26,6 +26,7 @@ from sopdsl.live.intake import EventError, intake
 from sopdsl.plan import Plan
 from sopdsl.temporal.shapes import (
     ENTRIES,
+    FIGURES,
     FLUSH,
     INBOX,
     LOOK,
@@ -170,8 +171,8 @@ class ShardClient:
     async def look(self, view: str, argument: str = "", *, timeout: float = 60.0) -> Any:
         """A view of the shard's engine (`admin_views.VIEWS`) once the entries sent so far are
         applied; a shard with no workflow yet has no groups, members or tasks."""
-        if view not in VIEWS and view != INBOX:
-            raise KeyError(f"no view '{view}'; views: {', '.join(VIEWS)}, {INBOX}")
+        if view not in VIEWS and view not in (INBOX, FIGURES):
+            raise KeyError(f"no view '{view}'; views: {', '.join(VIEWS)}, {INBOX}, {FIGURES}")
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -182,7 +183,9 @@ class ShardClient:
             except RPCError as exc:
                 if exc.status != RPCStatusCode.NOT_FOUND:
                     raise
-                return [] if view in ("tasks", INBOX) else None  # nothing was ever sent to this shard
+                if view == FIGURES:
+                    return {"groups": [], "running": {}}  # nothing was ever sent to this shard
+                return [] if view in ("tasks", INBOX) else None
             except WorkflowUpdateFailedError:
                 found = {"settled": False}  # the run ended under the update (continue-as-new)
             if found.get("settled"):

@@ -7,7 +7,8 @@ and calls the executors. The service's threads call in; the Temporal client and 
 on one asyncio loop in a thread of their own. Actions are decided in the workflow, so an HTTP
 answer lists none (`queued` stays empty) and duplicates are counted by the shard (`/metrics`).
 The admin API's views of the engine (`look`) and its task inbox (`task_inbox`) are the workflow's
-`look` and `tasks` updates; there is no store, so `/report` (live figures) is not served.
+`look` and `tasks` updates, and `/report` its per-playbook figures (`report_facts`), which the
+workflow keeps in its state; there is no store, so no per-group figures are kept.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sopdsl.live.dispatch import CustomAction, Executor, missing_executors, regi
 from sopdsl.live.shards import Fed
 from sopdsl.plan import Plan
 from sopdsl.temporal.client import ShardClient, connect
-from sopdsl.temporal.shapes import INBOX, TASK_QUEUE
+from sopdsl.temporal.shapes import FIGURES, INBOX, TASK_QUEUE
 
 T = TypeVar("T")
 
@@ -137,6 +138,15 @@ class TemporalFront:
         the entries sent so far are applied (so a `PUT` is read back as applied)."""
         return self._call(self.client.look(view, argument))
 
+    def report_facts(self, lo: int, hi: int) -> Any:
+        """What `GET /report` of engine times [lo, hi) is made of (`live/report.Facts`), from the
+        shard's workflow: its per-playbook figures and its engine (no per-group figures are kept)."""
+        from sopdsl.live.report import facts_of
+        from sopdsl.live.store_figures import found_of
+
+        view = self.look(FIGURES, f"{lo} {hi}")
+        return facts_of(found_of(view), view)
+
     def read(self, look: Any) -> Any:
         """Not here: the engine lives in the shard's workflow (its counters: the `status` query)."""
         raise EngineError("the engine runs in the shard's Temporal workflow; query its status instead")
@@ -176,6 +186,11 @@ class WorkflowInbox:
         """The inbox, once the entries sent so far are applied."""
         found: list[dict[str, Any]] = self.front.look(INBOX, "")
         return found
+
+    def task(self, key: str) -> dict[str, Any] | None:
+        """The task keyed `key` (None: not in the inbox); the workflow keeps only the rows of
+        tasks still shown, so the whole inbox is a small read."""
+        return next((t for t in self.tasks() if t["key"] == key), None)
 
     def claim(self, key: str, who: str) -> str:
         """Claim a task for `who` unless someone holds it; who holds it now."""

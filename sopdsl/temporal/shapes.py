@@ -23,6 +23,7 @@ STATUS = "status"  # the query of a shard's counters
 LOOK = "look"  # the update that answers a view of the engine (the admin API's) once the inbox is applied
 TASKS = "tasks"  # the update that claims a staff task or marks it done (the admin API's task inbox)
 INBOX = "inbox"  # the `look` view of the task inbox (beside `admin_views.VIEWS`)
+FIGURES = "figures"  # the `look` view of a report's facts, "LO HI" engine times (`live/report.py`)
 TASK_QUEUE = "sopdsl"
 
 WALL, SIGNALLED = "wall", "signalled"  # whose clock drives the engine: Temporal's, or `advance` entries
@@ -94,6 +95,8 @@ class ShardInput:
     # The task inbox: task and escalate actions still shown, by key, and staff's claims and done marks.
     task_rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     task_marks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The per-playbook live figures (`store_figures.PlaybookFacts.rows`): sums, arms, touches, goals.
+    figures: dict[str, list[list[Any]]] = field(default_factory=dict)
 
 
 @dataclass

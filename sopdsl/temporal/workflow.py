@@ -5,8 +5,9 @@ first run); then `entries` signals (events, groups, members, plan changes and, o
 clock, the passing of time), each entry taken once by its id. Output: one activity per action
 to go out, carrying the action's idempotency key (at least once, keyed; one member's actions in
 the order decided), a `status` query, a `look` update (the admin API's views of the engine and
-its task inbox) and a `tasks` update (staff's claims and done marks, kept in the workflow's state
-beside the task actions it decided). On the wall clock the workflow sleeps on a durable timer
+its task inbox, and the facts of a report: the per-playbook figures it keeps, counted as the
+in-process runtime counts them) and a `tasks` update (staff's claims and done marks, kept in the
+workflow's state beside the task actions it decided). On the wall clock the workflow sleeps on a durable timer
 until the engine's next due timer. The engine is deterministic and reads no clock, so a
 replay of the workflow's history rebuilds it exactly; sopdsl's modules are passed through the
 sandbox (imported once per process, not per workflow run) because they keep no state that one
@@ -28,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     # `import a.b as b`, not `from a import b`: the sandbox passes a module through when it is
     # named whole; `from sopdsl.temporal import entries` would import a fresh copy per run.
     import sopdsl.live.admin_views as admin_views
+    import sopdsl.live.shard_figures as shard_figures
+    import sopdsl.live.store_figures as store_figures
     import sopdsl.temporal.entries as entries
     from sopdsl.engine.actions import Action
     from sopdsl.engine.engine import Engine
@@ -38,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
         BATCH,
         BATCH_MAX,
         ENTRIES,
+        FIGURES,
         FLUSH,
         INBOX,
         LOOK,
@@ -83,6 +87,12 @@ class ShardWorkflow:
         else:
             self.engine = Engine(self._plan(state.plan), start=state.start, seed=state.seed, keep_log=False)
         self.engine.sinks.append(self.decided.append)
+        # The per-playbook figures, counted as the in-process runtime counts them (`shard_figures`),
+        # kept in the workflow's state and handed on; a replay of the history counts them again,
+        # into a state rebuilt from nothing, so each decision counts once.
+        self.figures = store_figures.PlaybookFacts.of_rows(state.figures)
+        self.watcher = shard_figures.ShardFigures(self.engine)
+        self.watcher.begin()
 
     def _plan(self, plan_hash: str) -> Plan:
         self.needed.add(plan_hash)
@@ -113,14 +123,19 @@ class ShardWorkflow:
             rows = {(r["kind"], key): r for key, r in self.task_rows.items()}
             found = admin_views.inbox_tasks(admin_views.open_tasks(self.engine), rows, self.task_marks)
             return {"settled": True, "found": found}
+        if view == FIGURES:
+            lo, hi = (int(t) for t in argument.split())
+            kept = self.figures.found(lo, hi)._asdict()
+            del kept["sums"], kept["seen"]  # per group: not kept here
+            return {"settled": True, "found": {**admin_views.report_view(self.engine, lo, hi), **kept}}
         return {"settled": True, "found": admin_views.look(self.engine, view, argument)}
 
     @look.validator
     def _known_view(self, view: str, argument: str) -> None:
         # Refused before it is written to the history: an unknown view, and any view while the
         # run hands over (the client asks the next run), so that asking again adds no history.
-        if view not in admin_views.VIEWS and view != INBOX:
-            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}")
+        if view not in admin_views.VIEWS and view not in (INBOX, FIGURES):
+            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}, {FIGURES}")
         if self.continuing:
             raise ValueError("the shard is continuing as new: ask again")
 
@@ -244,6 +259,7 @@ class ShardWorkflow:
                 self._count("refused")
                 workflow.logger.warning("sopdsl shard '%s': entry refused: %s", self.state.shard, exc)
                 continue
+            self.watcher.event(body)
             for change in changes:
                 workflow.logger.info("sopdsl shard '%s': %s", self.state.shard, change)
             if body["op"] == "event":
@@ -264,6 +280,8 @@ class ShardWorkflow:
     # ---- what goes out -------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        self.figures.add(self.watcher.end())  # what the entries and timers just applied decided
+        self.watcher.begin()
         decided, self.decided[:] = list(self.decided), []
         calls = []
         for action in decided:
@@ -390,6 +408,7 @@ class ShardWorkflow:
             outbox=list(self.outbox.values()),
             totals=self.totals,
             parked=self.parked[-_PARKED_KEPT:],
+            figures=self.figures.rows(),
             **self._inbox_kept(),
         )
 

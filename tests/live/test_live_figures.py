@@ -12,7 +12,16 @@ from typing import Any
 
 import pytest
 from asgiclient import Client
-from livestores import KINDS, fixture_events, fixture_setup, read_fixture, store_url
+from livestores import (
+    G5,
+    KINDS,
+    dry_report,
+    fixture_events,
+    fixture_setup,
+    per_playbook,
+    read_fixture,
+    store_url,
+)
 
 import sopdsl
 from sopdsl.dryrun.simulate import to_epoch
@@ -22,6 +31,7 @@ from sopdsl.live.dispatch import ACTION_KINDS
 from sopdsl.live.runtime import ManualClock, Runtime
 from sopdsl.live.service import Service
 from sopdsl.live.store import DONE
+from sopdsl.live.store_figures import SLOT
 
 CASES = Path(__file__).parent.parent / "figures" / "cases"
 GOLDENS = Path(__file__).parent.parent / "figures" / "goldens"
@@ -127,27 +137,6 @@ def test_a_wrong_report_query_is_400_and_says_why(query: str, says: str) -> None
     assert says in answer.json()["error"]
 
 
-G5 = Path(__file__).parent.parent.parent / "playbooks" / "G5_ab_poster.sop"
-
-
-def dry_report(sop: Path) -> dict[str, Any]:
-    """`sopdsl report SOP --timeline SOP.yaml --format json`, as a user runs it."""
-    from click.testing import CliRunner
-
-    from sopdsl.cli import main
-
-    result = CliRunner().invoke(
-        main, ["report", str(sop), "--timeline", str(sop.with_suffix(".yaml")), "--format", "json"]
-    )
-    assert result.exit_code == 0, result.output
-    return dict(json.loads(result.stdout))
-
-
-def per_playbook(data: dict[str, Any]) -> tuple[Any, ...]:
-    """What a report says per playbook and per experiment arm (its per-group figures are checked above)."""
-    return data["playbooks"], data["experiments"], data["burst"]
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_live_playbook_goal_and_arm_figures_equal_the_dry_run_report(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
@@ -191,3 +180,44 @@ def test_a_live_report_of_part_of_the_days_counts_what_began_in_them(tmp_path: P
     assert all(arm["members"] == 0 for arm in before["experiments"][0]["arms"])
     whole = dry_report(G5)
     assert per_playbook(after)[:2] == per_playbook(whole)[:2]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_purge_prunes_member_rows_but_changes_no_report_of_the_days_kept(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """G5's split touched members on 10 January with a 7-day goal: a purge from the 12th keeps
+    those touches (they still convert on the 12th to the 17th) and drops goal events and members
+    seen before it; one from the 19th drops the touches too. Reports of the days kept are unchanged."""
+    rt = run_shop(store_url(kind, tmp_path, request), G5)  # the clock ends at 2027-01-20 00:00
+    try:
+        client = client_of(rt)
+        everything = rt.store.figures(rt.shard, 0, 2**40)
+        kept = client.get("/report?from=2027-01-12&to=2027-01-19&format=json").json()
+        assert (
+            kept["playbooks"][0]["goals"]["下单"]["conversions"] > 0
+        )  # not vacuous: touches of the 10th convert
+        twelfth, nineteenth = rt.clock.now() - 8 * 86400, rt.clock.now() - 86400
+        assert min(t[2] for t in everything.touches) < twelfth
+        assert min(g[1] for g in everything.goals) < twelfth
+        assert min(s[1] for s in everything.seen) < twelfth // SLOT
+
+        rt.purge(days=8)
+        assert client.get("/report?from=2027-01-12&to=2027-01-19&format=json").json() == kept
+        left = rt.store.figures(rt.shard, 0, 2**40)
+        assert left.touches == everything.touches and left.arms == everything.arms
+        assert left.goals == [g for g in everything.goals if g[1] >= twelfth] != []
+        assert left.seen == [s for s in everything.seen if s[1] >= twelfth // SLOT] != []
+        assert left.sums == everything.sums and left.playbooks == everything.playbooks
+
+        last = client.get("/report?from=2027-01-19&to=2027-01-19&format=json").json()
+        rt.purge(days=1)  # 7 days and 7 hours after the touches of the 10th: none can convert now
+        assert client.get("/report?from=2027-01-19&to=2027-01-19&format=json").json() == last
+        reach = nineteenth - 7 * (86400 + 3600)
+        assert rt.store.figures(rt.shard, 0, 2**40).touches == [
+            t for t in everything.touches if t[2] >= reach
+        ]
+        assert min(t[2] for t in everything.touches) < reach
+        assert rt.store.figures(rt.shard, 0, 2**40).arms == everything.arms  # arms are for good
+    finally:
+        rt.close()

@@ -3,16 +3,20 @@ table), and a task finished before the restart stays finished."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
-from livestores import KINDS, store_url
-from test_admin import AUTH, START, admin_service
+from livestores import HOUR, KINDS, store_url
+from test_admin import AUTH, PLAYBOOK, START, admin_service
 from test_app import Client
 
+from sopdsl.live.admin_views import inbox_tasks
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
-from sopdsl.live.store import open_store
+from sopdsl.live.runtime import Runtime
+from sopdsl.live.store import OutboxRow, open_store
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -149,3 +153,85 @@ def test_a_kick_the_platform_cannot_do_waits_in_the_inbox_until_done(tmp_path: P
     assert client.get("/admin/members/m1", headers=AUTH).json()["member"]["groups"] == ["g1"]
     done = client.post(f"/admin/tasks/{task['key']}/done", json={}, headers=AUTH)
     assert done.status_code == 200 and client.get("/admin/tasks", headers=AUTH).json()["tasks"] == []
+
+
+BUSY = (  # the admin tests' playbooks, an escalation, and a welcome that fills the outbox with sends
+    PLAYBOOK
+    + """
+policy {
+    escalate tasks to "陈主管"
+}
+template hello = "{{ member.name }}，欢迎"
+playbook welcome "欢迎" {
+    in groups tagged "normal"
+    on member joins
+    do { send hello to member }
+}
+"""
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_inbox_reads_only_task_rows_and_answers_as_from_the_whole_outbox(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = ManualClock(START)
+    store = open_store(store_url(kind, tmp_path, request))
+    service = admin_service(store, clock, BUSY)
+    client = Client(create_app(service))
+    client.request("PUT", "/admin/groups/g1", json={"tags": ["normal"], "operator": "小美"}, headers=AUTH)
+    for n in range(40):  # the outbox fills with sends the inbox has no business reading
+        client.post("/events", json={"kind": "join", "member": f"m{n}", "group": "g1"}, headers=AUTH)
+    for member in ("m1", "m2", "m3"):
+        client.post("/events", json={"kind": "report", "member": member, "group": "g1"}, headers=AUTH)
+    runtime = cast(Runtime, service.runtime)
+    shard = runtime.shard
+    whole_outbox = store.outbox
+
+    def from_whole_outbox() -> list[dict[str, Any]]:  # the inbox as it was read before: every row
+        rows = {(r.kind, r.key): r.action for r in whole_outbox(shard) if r.kind in ("task", "escalate")}
+        marks = {k: {"claimed_by": m.claimed_by, "done": m.done} for k, m in store.task_marks(shard).items()}
+        return inbox_tasks(runtime.look("tasks", ""), rows, marks)
+
+    def refused(shard: str | None = None) -> list[OutboxRow]:
+        raise AssertionError("the task inbox read the whole outbox")
+
+    monkeypatch.setattr(store, "outbox", refused)
+    tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    assert [t["member"] for t in tasks] == ["m1", "m2", "m3"] and tasks == from_whole_outbox()
+    keys = [t["key"] for t in tasks]
+    assert client.post(f"/admin/tasks/{keys[0]}/claim", json={"by": "小美"}, headers=AUTH).status_code == 200
+    assert client.post(f"/admin/tasks/{keys[1]}/done", json={}, headers=AUTH).status_code == 202
+    assert client.post(f"/admin/tasks/{keys[1]}/claim", json={"by": "小美"}, headers=AUTH).status_code == 404
+    assert client.post("/admin/tasks/nope/done", json={}, headers=AUTH).status_code == 404
+
+    clock.advance(HOUR)  # m1's and m3's tasks escalate; the inbox keys each by its task
+    service.tick()
+    tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    assert [(t["key"], t["status"], t["claimed_by"]) for t in tasks] == [
+        (keys[0], "escalated", "小美"),
+        (keys[2], "escalated", None),
+    ]
+    assert tasks == from_whole_outbox()
+    taken = client.post(f"/admin/tasks/{keys[0]}/claim", json={"by": "阿强"}, headers=AUTH)
+    assert taken.status_code == 409 and "小美" in taken.json()["error"]
+    assert client.post(f"/admin/tasks/{keys[2]}/done", json={}, headers=AUTH).json()["status"] == "done"
+    assert client.post(f"/admin/tasks/{keys[2]}:escalate/done", json={}, headers=AUTH).status_code == 404
+    tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    assert [t["key"] for t in tasks] == [keys[0]] and tasks == from_whole_outbox()
+    service.runtime.close()
+
+
+def test_the_inbox_query_uses_the_staff_index(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    connection = sqlite3.connect(tmp_path / "state.db")
+    for key in (None, "k"):
+        where = "shard = ? AND kind IN ('task', 'escalate')" + (" AND key IN (?, ?)" if key else "")
+        params = ("s",) + ((key, f"{key}:escalate") if key else ())
+        plan = connection.execute(
+            f"EXPLAIN QUERY PLAN SELECT id FROM sopdsl_outbox WHERE {where} ORDER BY id", params
+        ).fetchall()
+        assert "sopdsl_outbox_staff" in str(plan) or key is not None, plan
+        assert "SCAN sopdsl_outbox" not in str(plan), plan
+    connection.close()
+    store.close()

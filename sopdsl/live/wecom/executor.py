@@ -19,7 +19,8 @@ to the contact's owner in WeCom (`externalcontact/get`); one for a group without
 the customer group's owner (`groupchat/get`). WeCom drops a repeat of the same text to the same
 user within half an hour (`enable_duplicate_check`), and the text carries the task's key, so an
 outbox retry does not message staff twice. Without `agent_id` the executors file refuses
-`task: wecom` and `escalate: wecom` at load time (`unable`).
+`task: wecom` and `escalate: wecom` at load time (`unable`), and `send: wecom` when the plan sends
+to the operator.
 
 Attachments in an action's `attachments` (image, link, miniprogram, file; a file by `path` is
 uploaded with `media/upload` once per file and its media_id reused for 3 days, less an hour)
@@ -35,7 +36,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -100,15 +101,24 @@ class WeComExecutor:
                 f"the WeCom executor does not carry out '{action.kind}' actions (only {', '.join(KINDS)})"
             )
 
-    def unable(self, kind: str) -> str | None:
-        """Why this executor, as configured, cannot carry out `kind` (None: it can); the executors
-        file says it at load time."""
+    def unable(self, kind: str, operator_sends: Sequence[str] = ()) -> str | None:
+        """Why this executor, as configured, cannot carry out `kind` (None: it can) for a plan whose
+        sends to the operator are at `operator_sends`; the executors file says it at load time."""
         if kind not in KINDS:
             return f"{kind}: the WeCom executor carries out {', '.join(KINDS)}; route {kind} elsewhere"
-        if kind in STAFF_KINDS and self.agent_id is None:
+        if self.agent_id is not None:
+            return None
+        if kind in STAFF_KINDS:
             return (
                 f"{kind}: wecom sends each staff task to its assignee as an app message: set agent_id "
                 "(the AgentId of the app whose secret is given) in the wecom table"
+            )
+        if kind == "send" and operator_sends:
+            more = f" and {len(operator_sends) - 1} more" if len(operator_sends) > 1 else ""
+            return (
+                f"send: the playbooks send to the operator (at {operator_sends[0]}{more}), which wecom "
+                "does as an app message: set agent_id (the AgentId of the app whose secret is given) "
+                "in the wecom table, or route send elsewhere"
             )
         return None
 

@@ -1,21 +1,29 @@
 """Staff tasks on WeCom: a `task` or `escalate` action is an app message (`message/send`) to its
 assignee's userid, with the task's text, deadline, the message staff are asked to send and its
 attachments; the engine's own tasks reach WeCom so through the runtime's outbox; and an
-executors file that routes tasks to a WeCom app without `agent_id` is refused at load time."""
+executors file that routes tasks (or sends to the operator) to a WeCom app without `agent_id` is
+refused at load time."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from wecom_mock import CORP_ID, SECRET, MockWeCom, serving
 
 import sopdsl
+from sopdsl.cli import EXIT_FOUND
 from sopdsl.engine.actions import Action
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.executors_config import ExecutorConfigError, parse_executors
+from sopdsl.live.reload import read_plan, reload_playbooks
 from sopdsl.live.runtime import Runtime
 from sopdsl.live.wecom.api import WeComApi, WeComError
 from sopdsl.live.wecom.executor import WeComExecutor
@@ -23,6 +31,8 @@ from sopdsl.live.wecom.tasks import TEXT_LIMIT
 from sopdsl.plan import timeutil
 
 CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+ROOT = Path(__file__).parents[3]
+C1 = ROOT / "playbooks" / "C1_prune_silent.sop"  # sends to the operator
 
 
 @pytest.fixture
@@ -170,3 +180,74 @@ def test_tasks_routed_to_wecom_need_agent_id_said_at_load_time() -> None:
     assert isinstance(wecom, WeComExecutor) and executors["escalate"] is wecom
     assert wecom.userids == {"陈主管": "chenzg"}
     wecom.api.close()
+
+
+def test_sends_to_the_operator_routed_to_wecom_need_agent_id_said_at_load_time(tmp_path: Path) -> None:
+    """C1 and T2 send to the operator: `send: wecom` without agent_id is refused before anything
+    runs, naming the executors file's line and the playbooks' sends, not failed at run time."""
+    executors = tmp_path / "ex.yaml"
+    executors.write_text("send: wecom\nwecom: {corpid_env: WECOM_CORPID, secret_env: WECOM_SECRET}\n")
+    sops = [str(ROOT / "playbooks" / name) for name in ("C1_prune_silent.sop", "T2_daily_figures.sop")]
+    run = [
+        sys.executable,
+        "-m",
+        "sopdsl",
+        "run",
+        *sops,
+        "--store",
+        "memory://",
+        "--executors",
+        str(executors),
+    ]
+    # A refused file ends the command at once; run without a timeout, a service would be left serving.
+    result = subprocess.run(
+        [*run, "--port", "0", "--insecure-no-auth"],
+        env={**os.environ, **ENV},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert result.returncode == EXIT_FOUND, result.stderr
+    said = result.stderr
+    assert (
+        f"{executors}:1:1: error: send: the playbooks send to the operator (at C1_prune_silent.sop:23 and"
+        in said
+    )
+    assert "1 more), which wecom does as an app message: set agent_id" in said
+
+    # Sends to members and groups need no app: the same file serves a plan without operator sends.
+    plain = parse_executors(executors.read_text(), "ex.yaml", zone=timeutil.zone("UTC"), environ=ENV)
+    assert isinstance(plain["send"], WeComExecutor)
+    plain["send"].api.close()
+    configured = executors.read_text().replace("SECRET}", "SECRET, agent_id: 1000002}")
+    sends = ["C1_prune_silent.sop:23"]
+    wecom = parse_executors(
+        configured, "ex.yaml", zone=timeutil.zone("UTC"), environ=ENV, operator_sends=sends
+    )
+    assert isinstance(wecom["send"], WeComExecutor) and wecom["send"].agent_id == 1000002
+    wecom["send"].api.close()
+
+
+def test_a_reload_to_playbooks_that_send_to_the_operator_is_refused_without_agent_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sop = tmp_path / "ops.sop"
+    sop.write_text(C1.read_text(encoding="utf-8").replace("send prune_log to operator", ""), encoding="utf-8")
+    shutil.copy(ROOT / "playbooks" / "common.sop", tmp_path)  # what C1 includes
+    plan = read_plan((str(sop),)).plan
+    assert plan is not None
+    api = WeComApi(CORP_ID, SECRET, base_url="http://127.0.0.1:9")
+    runtime = Runtime(plan, "memory://", executors={"send": WeComExecutor(api)}, clock=ManualClock(0))
+    running = plan.content_hash
+    try:
+        sop.write_text(C1.read_text(encoding="utf-8"), encoding="utf-8")
+        reload_playbooks(runtime, (str(sop),))
+        err = capsys.readouterr().err
+        assert f"reload refused (still running plan {running[:12]}): send: the playbooks send" in err
+        assert "(at ops.sop:23), which wecom does as an app message: set agent_id" in err
+        assert runtime.plan.content_hash == running
+    finally:
+        runtime.close()
+        api.close()
