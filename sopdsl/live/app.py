@@ -78,7 +78,7 @@ def create_app(service: Service) -> ASGIApp:
         except Exception as exc:
             await bug(exc)(scope, receive, send)
             return
-        status, head, data = await answer_events(service, payload, scope.get("sopdsl.shard"))
+        status, head, data = rendered(*await answer_events(service, payload, scope.get("sopdsl.shard")))
         # Sent as two ASGI messages built here: the same bytes as `Answer(body, status)`,
         # without a Response object, its header list and its __call__ (the hot path).
         await send({"type": "http.response.start", "status": status, "headers": head})
@@ -174,13 +174,11 @@ def create_app(service: Service) -> ASGIApp:
     return app_with_guards(app, service, post_events)
 
 
-async def answer_events(
-    service: Service, payload: Any, shard: str | None = None
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    """The answer to `POST /events` with a decoded body, after its commit: status, headers, body.
+async def answer_events(service: Service, payload: Any, shard: str | None = None) -> tuple[int, Any]:
+    """The answer to `POST /events` with a decoded body, after its commit: status and JSON body.
 
     A stop under way is a 503, a bug a 500 (logged), as for any request. HTTP fronts
-    (`fronts.py`) answer their checked requests with it too.
+    (`fronts.py`) answer their checked requests with it too, and render it themselves.
     """
     from sopdsl.live.service import ShuttingDownError
 
@@ -197,6 +195,11 @@ async def answer_events(
         report_bug(service, exc)
         status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
         service.counters.refuse(status)
+    return status, body
+
+
+def rendered(status: int, body: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An answer's status, headers and bytes: the same as `Answer(body, status)` sends."""
     data = _render(body)
     return status, [(b"content-length", b"%d" % len(data)), _JSON_TYPE], data
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
-from sopdsl.live.app import host_allowed
+from sopdsl.live.app import host_allowed, rendered
 from sopdsl.live.auth import Grant, Tokens
 from sopdsl.live.bodies import BodyError, check_content_type, decode_json, whole_body
 from sopdsl.live.fronts import Link, frame
@@ -118,9 +118,11 @@ class Forward:
     @staticmethod
     async def _reply(answer: asyncio.Future[Any], send: Send) -> None:
         try:
-            _, status, headers, body = await answer
+            got = await answer
         except ConnectionError:
             status, headers, body = 503, [(b"content-type", b"application/json")], _GONE
+        else:
+            status, headers, body = got[1:] if len(got) == 4 else rendered(got[1], got[2])
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

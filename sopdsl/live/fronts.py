@@ -19,7 +19,8 @@ read in parts (a chunk of None: the client went away), and `[0]` once it serves;
 answers that with `[0, checks]` (the allowed hosts, the tokens, the shard), and each request
 with `[id, status, headers, body]`. A `POST /events` that passes the checks the app would make
 (`Host`, token, JSON body within the limits) comes as `[id, payload]`, decoded: the front did
-the checking and decoding, so here only the feeding and the answer are left. Whatever fails a
+the checking and decoding, so here only the feeding is left, and the answer goes back as
+`[id, status, json]` for the front to render. Whatever fails a
 check comes whole, for the app to refuse (and count) as it always does.
 """
 
@@ -198,9 +199,13 @@ class _FromFront(Link):
         task.add_done_callback(self.tasks.discard)
 
     async def _events(self, number: int, payload: Any) -> None:
-        from sopdsl.live.app import answer_events
+        from sopdsl.live.app import answer_events, rendered
 
-        self.send([number, *await answer_events(self.service, payload)])
+        status, body = await answer_events(self.service, payload)
+        try:  # the front renders the answer: less work in this process, which holds the store
+            self.send([number, status, body])
+        except (OverflowError, TypeError):  # a value msgpack cannot carry: rendered here
+            self.send([number, *rendered(status, body)])
 
     async def _answer(self, number: int, scope: dict[str, Any], cycle: _Cycle) -> None:
         status, headers, parts = 500, [], []
