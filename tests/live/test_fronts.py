@@ -7,7 +7,6 @@ replaced and every event is stored exactly once; a stop answers what was in flig
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
@@ -15,12 +14,13 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from test_service import JOIN, START, ZONE, Recorder, plan
+from test_service import JOIN, START, ZONE, Recorder, http, plan, start_service
 
 from sopdsl.live.auth import allowed_hosts, parse_tokens
 from sopdsl.live.clock import ManualClock
@@ -105,7 +105,7 @@ def test_answers_through_fronts_are_the_services_own(tmp_path: Path) -> None:
 
 
 def test_a_chunked_body_reaches_the_store_through_a_front(fronted: Service) -> None:
-    connection = http.client.HTTPConnection("127.0.0.1", fronted.port, timeout=30)
+    connection = HTTPConnection("127.0.0.1", fronted.port, timeout=30)
     events = [{**JOIN, "id": f"c{n}", "member": f"m{n}"} for n in range(200)]
     data = json.dumps(events).encode()
     parts = iter([data[:1000], data[1000:5000], data[5000:]])
@@ -206,3 +206,44 @@ def test_a_stop_answers_what_is_in_flight_and_ends_the_fronts(tmp_path: Path) ->
     server = svc._server
     assert isinstance(server, Fronts)
     assert all(p is not None and p.poll() is not None for p in server.processes)  # no front left running
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and fields[0] != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_sopdsl_run_with_fronts_serves_and_its_fronts_go_with_it(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan().dumps(), encoding="utf-8")
+    process, url = start_service(str(plan_file), "--store", f"sqlite:///{tmp_path / 's.db'}", "--fronts", "2")
+    try:
+        status, body = http(url + "/events", JOIN)
+        assert status == 202 and body["actions"][0]["text"] == "张三，欢迎加入！"
+        assert http(url + "/events", {"kind": "tag", "member": "m2"})[0] == 400
+        fronts = _children(process.pid)
+        assert len(fronts) == 2
+    finally:
+        process.kill()  # no stop in order: the fronts notice that the store process is gone
+        process.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(_alive(pid) for pid in fronts):
+        time.sleep(0.1)
+    assert not [pid for pid in fronts if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
