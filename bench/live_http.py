@@ -5,10 +5,14 @@ SQLite store in WAL mode with `synchronous=FULL`, group commit on, executors tha
 once, the timer loop running) and one separate load-client process holding `--connections`
 keep-alive HTTP/1.1 connections, each posting one event per request (busy.sop's kinds: joins,
 messages, orders, leaves over 16,000 members; unique ids; no `time`, so "now") and waiting for
-the 202 before the next. Each answer comes after the transaction holding its event committed.
-After `--warmup` seconds, requests are counted for `--seconds`; latency percentiles are over
-those requests. The client is a raw asyncio protocol (no HTTP library: one preformatted request
-a send), so it costs the machine little; both processes' CPU time per event is printed.
+the 202 before the next. Each answer comes after the transaction holding its event committed,
+and that transaction also applied it (journal, engine, outbox): an answered event is a durably
+handled one, nothing is left to drain. After `--warmup` seconds, requests are counted for
+`--seconds`; latency percentiles are over those requests. The client is a raw asyncio protocol
+(no HTTP library: one preformatted request a send), so it costs the machine little; both
+processes' CPU time per event is printed. With `--fronts N` the server is `sopdsl run --fronts
+N`'s: N HTTP front processes before the one that holds the store, their CPU time counted as the
+server's.
 """
 
 from __future__ import annotations
