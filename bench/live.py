@@ -304,6 +304,12 @@ def main() -> None:
         default="sqlite",
         help="HTTP: none serves a runtime that stores nothing (the HTTP stack and committer alone)",
     )
+    parser.add_argument(
+        "--fronts",
+        type=int,
+        default=0,
+        help="HTTP: front processes before the store process (sopdsl run --fronts)",
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="HTTP measurement, after the warm-up")
     parser.add_argument("--warmup", type=float, default=5.0, help="HTTP warm-up seconds")
     parser.add_argument("--quick", action="store_true", help="a small run, to check the benchmark works")
@@ -354,7 +360,12 @@ def main() -> None:
         print(__import__("bench.live_http").live_http.__doc__.split("\n\n", 1)[1].strip())
         results = [
             measure_http(
-                plan_text, connections=args.connections, warmup=warmup, seconds=seconds, store=args.http_store
+                plan_text,
+                connections=args.connections,
+                warmup=warmup,
+                seconds=seconds,
+                store=args.http_store,
+                fronts=args.fronts,
             )
         ]
         print(describe(results[0]), flush=True)

@@ -5,10 +5,14 @@ SQLite store in WAL mode with `synchronous=FULL`, group commit on, executors tha
 once, the timer loop running) and one separate load-client process holding `--connections`
 keep-alive HTTP/1.1 connections, each posting one event per request (busy.sop's kinds: joins,
 messages, orders, leaves over 16,000 members; unique ids; no `time`, so "now") and waiting for
-the 202 before the next. Each answer comes after the transaction holding its event committed.
-After `--warmup` seconds, requests are counted for `--seconds`; latency percentiles are over
-those requests. The client is a raw asyncio protocol (no HTTP library: one preformatted request
-a send), so it costs the machine little; both processes' CPU time per event is printed.
+the 202 before the next. Each answer comes after the transaction holding its event committed,
+and that transaction also applied it (journal, engine, outbox): an answered event is a durably
+handled one, nothing is left to drain. After `--warmup` seconds, requests are counted for
+`--seconds`; latency percentiles are over those requests. The client is a raw asyncio protocol
+(no HTTP library: one preformatted request a send), so it costs the machine little; both
+processes' CPU time per event is printed. With `--fronts N` the server is `sopdsl run --fronts
+N`'s: N HTTP front processes before the one that holds the store, their CPU time counted as the
+server's.
 """
 
 from __future__ import annotations
@@ -37,6 +41,18 @@ def _system() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_stime
 
 
+def _fronts_cpu(pids: list[int]) -> tuple[float, float]:
+    """The front processes' CPU seconds so far: all, and in the kernel (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = kernel = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        used += (int(fields[11]) + int(fields[12])) / ticks
+        kernel += int(fields[12]) / ticks
+    return used, kernel
+
+
 class _NoStore:
     """A runtime that stores and decides nothing (`--http-store none`): what the HTTP stack, the
     service and the group committer cost alone."""
@@ -59,7 +75,7 @@ class _NoStore:
         pass
 
 
-def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> None:
+def _server(plan_text: str, url: str, fronts: int, ready: Any, stop: Any, measuring: Any) -> None:
     from sopdsl.live.dispatch import ACTION_KINDS
     from sopdsl.live.runtime import Runtime
     from sopdsl.live.service import Service
@@ -73,19 +89,23 @@ def _server(plan_text: str, url: str, ready: Any, stop: Any, measuring: Any) -> 
         runtime = Runtime(plan, url, executors=dict.fromkeys(ACTION_KINDS, lambda action, key: None))
         for group in GROUPS:
             runtime.add_group(group)
-    service = Service(runtime, zone=timeutil.zone(plan.declarations.timezone), port=0)
+    service = Service(runtime, zone=timeutil.zone(plan.declarations.timezone), port=0, fronts=fronts)
     service.start()
+    pids = service._server.pids() if fronts else []
     ready.put(service.port)
     measuring.wait()
-    began, kernel = _cpu(), _system()
+    (front_began, front_kernel), began, kernel = _fronts_cpu(pids), _cpu(), _system()
     stop.wait()
     used, kernel = _cpu() - began, _system() - kernel
+    front_now, front_kernel_now = _fronts_cpu(pids)
+    front_used, front_kernel = front_now - front_began, front_kernel_now - front_kernel
     committer = service._committer
     ready.put(
         {
             "transactions": committer.transactions if committer is not None else 0,
-            "cpu": used,
-            "system": kernel,
+            "cpu": used + front_used,
+            "system": kernel + front_kernel,
+            "fronts_cpu": front_used,
         }
     )
     service.stop()
@@ -150,11 +170,19 @@ def _client(port: int, connections: int, warmup: float, seconds: float, measurin
 
 
 def measure_http(
-    plan_text: str, *, connections: int, warmup: float, seconds: float, store: str = "sqlite"
+    plan_text: str,
+    *,
+    connections: int,
+    warmup: float,
+    seconds: float,
+    store: str = "sqlite",
+    fronts: int = 0,
 ) -> dict[str, Any]:
     """One server process, one load-client process; events per second, latency percentiles, CPU per event.
 
     `store` "none" serves a runtime that stores nothing: the cost of HTTP and the committer alone.
+    `fronts`: HTTP front processes before the server process (`sopdsl run --fronts N`); their
+    CPU time counts as the server's.
     """
     ctx = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,6 +192,7 @@ def measure_http(
             args=(
                 plan_text,
                 "none" if store == "none" else f"sqlite:///{tmp}/http.db",
+                fronts,
                 ready,
                 stop,
                 measuring,
@@ -189,6 +218,7 @@ def measure_http(
 
     return {
         "store": store,
+        "fronts": fronts,
         "connections": connections,
         "seconds": seconds,
         "events": total,
@@ -199,6 +229,7 @@ def measure_http(
         "transactions": served["transactions"],
         "server_cpu_us_per_event": round(served["cpu"] * 1e6 / total) if total else 0,
         "server_system_us_per_event": round(served["system"] * 1e6 / total) if total else 0,
+        "fronts_cpu_us_per_event": round(served["fronts_cpu"] * 1e6 / total) if total else 0,
         "client_cpu_us_per_event": round(found["cpu"] * 1e6 / total) if total else 0,
         "load_average": [round(load_before, 2), round(load_after, 2)],
     }
@@ -206,13 +237,15 @@ def measure_http(
 
 def describe(row: dict[str, Any]) -> str:
     """The result, with its workload, in two lines."""
+    fronts = f", {row['fronts']} HTTP fronts" if row["fronts"] else ""
+    in_fronts = f", {row['fronts_cpu_us_per_event']} us in the fronts" if row["fronts"] else ""
     return (
-        f"http {row['store']:<6} {row['connections']} connections, single events, group commit: "
+        f"http {row['store']:<6} {row['connections']} connections{fronts}, single events, group commit: "
         f"{row['events_per_second']:>6} events/s  p50 {row['p50_ms']} ms  p99 {row['p99_ms']} ms  "
         f"({row['events']} events in {row['seconds']:g} s, {row['errors']} errors, "
         f"{row['transactions']} transactions incl. warm-up)\n"
         f"             CPU per event: server {row['server_cpu_us_per_event']} us "
-        f"({row['server_system_us_per_event']} us of it in the kernel), client "
+        f"({row['server_system_us_per_event']} us of it in the kernel{in_fronts}), client "
         f"{row['client_cpu_us_per_event']} us; load average {row['load_average'][0]} before, "
         f"{row['load_average'][1]} after"
     )

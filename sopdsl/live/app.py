@@ -63,41 +63,26 @@ _JSON_TYPE = (b"content-type", b"application/json")
 
 def create_app(service: Service) -> ASGIApp:
     """The ASGI app of `service`: its routes behind the host and token checks."""
-    from sopdsl.live.service import ShuttingDownError
 
     async def post_events(scope: Scope, receive: Receive, send: Send) -> None:
         headers = scope.get("sopdsl.headers") or _headers(scope)
         try:
             check_content_type(headers.get("content-type"))
             raw = await _whole_body(receive, headers.get("content-length"))
-            payload, shard = decode_json(raw), scope.get("sopdsl.shard")
-            if shard is None:
-                status, body = await service.submit_async(payload)
-            else:
-                status, body = await service.submit_async(payload, shard)
-            if status == HTTPStatus.BAD_REQUEST:
-                service.counters.refuse(status)
-            # Sent as two ASGI messages built here: the same bytes as `Answer(body, status)`,
-            # without a Response object, its header list and its __call__ (the hot path).
-            data = _render(body)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [(b"content-length", b"%d" % len(data)), _JSON_TYPE],
-                }
-            )
-            await send({"type": "http.response.body", "body": data})
-            return
+            payload = decode_json(raw)
         except _DisconnectedError:
-            return  # nobody to answer; what was fed before the client left stays fed
+            return  # nobody to answer
         except BodyError as exc:
-            answer = body_refusal(exc)
-        except ShuttingDownError as exc:
-            answer = refuse(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+            await body_refusal(exc)(scope, receive, send)
+            return
         except Exception as exc:
-            answer = bug(exc)
-        await answer(scope, receive, send)
+            await bug(exc)(scope, receive, send)
+            return
+        status, head, data = rendered(*await answer_events(service, payload, scope.get("sopdsl.shard")))
+        # Sent as two ASGI messages built here: the same bytes as `Answer(body, status)`,
+        # without a Response object, its header list and its __call__ (the hot path).
+        await send({"type": "http.response.start", "status": status, "headers": head})
+        await send({"type": "http.response.body", "body": data})
 
     async def json_body(request: Request) -> Any:
         check_content_type(request.headers.get("content-type"))
@@ -158,12 +143,7 @@ def create_app(service: Service) -> ASGIApp:
         return answer
 
     def bug(exc: Exception) -> Response:
-        # A bug, not the caller's mistake: answered and logged, and the service goes on.
-        service.say(
-            "error: internal error while handling a request: "
-            + redact_urls_in(f"{type(exc).__name__}: {exc}")
-        )
-        service.say(redact_urls_in("".join(traceback.format_exception(exc)).rstrip()))
+        report_bug(service, exc)
         return refuse(HTTPStatus.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}")
 
     async def on_bug(request: Request, exc: Exception) -> Response:
@@ -189,6 +169,44 @@ def create_app(service: Service) -> ASGIApp:
         exception_handlers={BodyError: on_body_error, HTTPException: on_http_error, Exception: on_bug},
     )
     return app_with_guards(app, service, post_events)
+
+
+async def answer_events(service: Service, payload: Any, shard: str | None = None) -> tuple[int, Any]:
+    """The answer to `POST /events` with a decoded body, after its commit: status and JSON body.
+
+    A stop under way is a 503, a bug a 500 (logged), as for any request. HTTP fronts
+    (`fronts.py`) answer their checked requests with it too, and render it themselves.
+    """
+    from sopdsl.live.service import ShuttingDownError
+
+    try:
+        status, body = await (
+            service.submit_async(payload) if shard is None else service.submit_async(payload, shard)
+        )
+        if status == HTTPStatus.BAD_REQUEST:
+            service.counters.refuse(status)
+    except ShuttingDownError as exc:
+        status, body = HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)}
+        service.counters.refuse(status)
+    except Exception as exc:
+        report_bug(service, exc)
+        status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
+        service.counters.refuse(status)
+    return status, body
+
+
+def rendered(status: int, body: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """An answer's status, headers and bytes: the same as `Answer(body, status)` sends."""
+    data = _render(body)
+    return status, [(b"content-length", b"%d" % len(data)), _JSON_TYPE], data
+
+
+def report_bug(service: Service, exc: Exception) -> None:
+    """Log a bug met while handling a request (not the caller's mistake); the service goes on."""
+    service.say(
+        "error: internal error while handling a request: " + redact_urls_in(f"{type(exc).__name__}: {exc}")
+    )
+    service.say(redact_urls_in("".join(traceback.format_exception(exc)).rstrip()))
 
 
 class _Plain:
@@ -247,7 +265,7 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
             await app(scope, receive, send)
             return
         headers = _headers(scope)
-        if hosts is not None and not _host_allowed(headers.get("host", ""), hosts):
+        if hosts is not None and not host_allowed(headers.get("host", ""), hosts):
             service.counters.refuse(HTTPStatus.MISDIRECTED_REQUEST)
             shown = headers.get("host", "")[:100]
             message = f"this service does not answer to Host '{shown}' (allowed: {', '.join(hosts)})"
@@ -307,7 +325,7 @@ def _refusal(grant: Grant | None, shard: str) -> tuple[int, str] | None:
     return None
 
 
-def _host_allowed(header: str, allowed: list[str]) -> bool:
+def host_allowed(header: str, allowed: list[str]) -> bool:
     """Whether a Host header (name or address, with an optional port) names one of the allowed hosts."""
     value = header.strip().lower()
     name = (

@@ -98,6 +98,14 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
     help="Worker processes sharing the port and a PostgreSQL store (named WORKER-1 ... WORKER-N).",
 )
 @click.option(
+    "--fronts",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 64),
+    help="HTTP front processes that read requests for this one, which keeps the store (one core "
+    "more for HTTP; answers unchanged).",
+)
+@click.option(
     "--executor-concurrency",
     "concurrency",
     default=1,
@@ -137,6 +145,7 @@ def run_command(
     shard: str,
     worker: str | None,
     workers: int,
+    fronts: int,
     concurrency: int,
     migrate: bool,
     reload_plan: bool,
@@ -164,6 +173,7 @@ def run_command(
             shard=shard,
             worker=worker,
             workers=workers,
+            fronts=fronts,
             concurrency=concurrency,
             migrate=migrate,
             reload_plan=reload_plan,
@@ -191,6 +201,7 @@ def run(
     shard: str = "default",
     worker: str | None = None,
     workers: int = 1,
+    fronts: int = 0,
     concurrency: int = 1,
     migrate: bool = False,
     reload_plan: bool = False,
@@ -205,6 +216,8 @@ def run(
         raise click.UsageError("--workers needs a PostgreSQL store (--store postgresql://...)")
     if workers > 1 and use_stdin:
         raise click.UsageError("--stdin reads events in one process: it cannot go with --workers")
+    if workers > 1 and fronts:
+        raise click.UsageError("--fronts serves one store process: it cannot go with --workers")
     try:
         tokens = load_tokens(tokens_file)
         check_listen(host, tokens, insecure_no_auth)
@@ -238,7 +251,18 @@ def run(
         click.echo(str(exc), err=True)
         return EXIT_FOUND
     options = _Options(
-        plan_paths, root, host, port, tokens, allowed_host, use_stdin, dry_run, shard, migrate, reload_plan
+        plan_paths,
+        root,
+        host,
+        port,
+        tokens,
+        allowed_host,
+        use_stdin,
+        dry_run,
+        shard,
+        migrate,
+        reload_plan,
+        fronts,
     )
     if workers > 1:
         assert store is not None
@@ -262,6 +286,7 @@ class _Options:
     shard: str
     migrate: bool
     reload_plan: bool
+    fronts: int = 0  # HTTP front processes (`fronts.py`)
 
 
 def _supervised(
@@ -371,6 +396,7 @@ def _serve_one(
         allowed_hosts=allowed_hosts(host, o.allowed_host),
         receivers=receivers(executors.values()),  # a WeCom callback, when the executors file has one
         reuse_port=reuse_port,
+        fronts=o.fronts,
         # Entries other workers journal for shards this one holds wait for its next loop turn.
         tick_every=POLL_EVERY if poll else TICK_EVERY,
     )

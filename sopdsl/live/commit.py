@@ -18,6 +18,7 @@ all that loop's requests at once.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections import deque
@@ -67,6 +68,9 @@ class GroupCommitter:
         self._peak = 0  # requests queued together lately: what a transaction waits for (`_gather`)
         self._gathered: dict[asyncio.AbstractEventLoop, list[_Request]] = {}  # each loop's, this turn
         self._ready = threading.Condition()
+        # Queued requests at which the committing thread wants waking: 1 when idle, the number it
+        # gathers for, none while it commits (it looks at the queue before it waits again).
+        self._want = 1
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
         self._thread.start()
@@ -105,7 +109,9 @@ class GroupCommitter:
             if self._closed:
                 raise ClosedError("the service is shutting down; send the events again later")
             self._queue.extend(requests)
-            self._ready.notify()
+            if len(self._queue) >= self._want:
+                # Each wake-up passes the GIL to that thread and back: not one per request.
+                self._ready.notify()
 
     def close(self) -> None:
         """Commit what is queued, then stop (idempotent)."""
@@ -117,11 +123,13 @@ class GroupCommitter:
     def _run(self) -> None:
         while True:
             with self._ready:
+                self._want = 1
                 while not self._queue and not self._closed:
                     self._ready.wait()
                 if not self._queue:
                     return
                 self._gather()
+                self._want = sys.maxsize  # committing: nobody needs to wake it
                 taken = self._take()
             try:
                 self._commit(taken)
@@ -143,6 +151,7 @@ class GroupCommitter:
         """
         if len(self._queue) < self._peak:
             deadline = time.monotonic() + GATHER_WAIT
+            self._want = self._peak
             while len(self._queue) < self._peak and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0:

@@ -102,29 +102,48 @@ except ImportError:  # pragma: no cover - the dependencies include both
     PROTOCOL, LOOP = _TimedH11, "asyncio"
 
 
-class Server:
-    """An ASGI app served by uvicorn in a daemon thread; `start`, then `stop`."""
+def listening(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to `host`:`port` and listening (raises OSError, e.g. address in use)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets that say so, and
+    # without it every answer waited ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # `sopdsl run --workers N`: the kernel spreads connections over the workers
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
-    def __init__(self, app: ASGIApp, host: str, port: int, *, reuse_port: bool = False) -> None:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY only on sockets that say so, and
-        # without it every answer waited ~40 ms for the client's delayed ACK (Nagle).
-        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:  # `sopdsl run --workers N`: the kernel spreads connections over the workers
-                self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            self.socket.bind((host, port))  # raises OSError (address in use) to the caller
-            self.socket.listen(BACKLOG)
-        except BaseException:
-            self.socket.close()
-            raise
+
+class Server:
+    """An ASGI app served by uvicorn in a daemon thread; `start`, then `stop`.
+
+    `sock`: a listening socket to serve instead of binding one (a front process's, inherited);
+    `lifespan`: pass uvicorn's startup and shutdown events to the app.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str,
+        port: int,
+        *,
+        reuse_port: bool = False,
+        sock: socket.socket | None = None,
+        lifespan: bool = False,
+    ) -> None:
+        self.socket = sock if sock is not None else listening(host, port, reuse_port=reuse_port)
         self.port = int(self.socket.getsockname()[1])
         config = uvicorn.Config(
             app,
             http=PROTOCOL,
             loop=LOOP,
-            lifespan="off",
+            lifespan="on" if lifespan else "off",
             log_config=None,  # the command's logging stays as it set it up
             log_level=logging.WARNING,
             access_log=False,

@@ -128,6 +128,7 @@ class Service:
         group_commit: bool = True,
         receivers: Iterable[Receiver] = (),
         reuse_port: bool = False,
+        fronts: int = 0,
     ) -> None:
         self.runtime = runtime
         self.zone = zone
@@ -139,6 +140,7 @@ class Service:
         self.allowed_hosts = list(allowed_hosts) if allowed_hosts is not None else None
         self.receivers = list(receivers)  # platform callbacks, each at its own path
         self.reuse_port = reuse_port  # one of several worker processes listening on one port
+        self.fronts = fronts  # HTTP front processes reading requests for this one (`fronts.py`)
         self.counters = ServiceCounters()
         self.registry = registry(self._stats, self.counters)
         self.last_tick_error: str | None = None
@@ -174,7 +176,12 @@ class Service:
         from sopdsl.live.app import create_app
         from sopdsl.live.http import Server
 
-        self._server = Server(create_app(self), self.host, self.port, reuse_port=self.reuse_port)
+        if self.fronts:
+            from sopdsl.live.fronts import Fronts
+
+            self._server = Fronts(self, create_app(self))
+        else:
+            self._server = Server(create_app(self), self.host, self.port, reuse_port=self.reuse_port)
         self.port = self._server.port
         self._server.start()
         self._threads = [threading.Thread(target=self._timer_loop, name="sopdsl-timers", daemon=True)]
