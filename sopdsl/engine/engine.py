@@ -261,7 +261,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         member.referrer = record.referrer or member.referrer
         member.owner = record.owner or member.owner
         member.joined_at = record.joined_at if record.joined_at is not None else member.joined_at
-        member.tags |= set(record.tags)
+        if record.tags:
+            member.tags |= frozenset(record.tags)
         member.attributes.update(record.attributes)
         member.counters.update(record.counters)
         if record.contact:
@@ -269,7 +270,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
             if group_id not in self.groups:
                 self.add_group(group_id)
-            member.groups.add(group_id)
+            member.groups |= {group_id}
             self.groups[group_id].members.add(member_id)
         if record.has_history:
             fold_history(member, record, self.groups)

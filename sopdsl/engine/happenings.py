@@ -56,7 +56,7 @@ class _Happenings(_Parts):
                 else []
             )
             self._joined(member, data, now)
-            member.groups.add(group.id)
+            member.groups |= {group.id}
             group.members.add(member.id)
             if new and not member.arrived:
                 member.arrived = True
@@ -187,7 +187,7 @@ class _Happenings(_Parts):
                 self._end_flows(member.id, None)
             else:
                 group.members.discard(member.id)
-                member.groups.discard(group.id)
+                member.groups -= {group.id}
                 self._end_flows(member.id, group.id)
         elif kind == "order":
             member.last_order_at = now
@@ -203,9 +203,9 @@ class _Happenings(_Parts):
         elif kind == "report":
             changed.append(("violations", 1))
         elif kind == "tag":
-            member.tags.add(str(event.name))
+            member.tags |= {str(event.name)}
         elif kind == "untag":
-            member.tags.discard(str(event.name))
+            member.tags -= {str(event.name)}
         elif kind == "rename":  # the member changed their group nickname (WeCom reports it)
             member.nickname = str(event.data.get("nickname") or "")
         window = self._key(event) if kind == "custom" else kind  # `checkins in last 7 days`
