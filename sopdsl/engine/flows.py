@@ -12,7 +12,7 @@ from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
-from sopdsl.engine.timers import Resume, Timeout, fields_of
+from sopdsl.engine.timers import Resume, Timeout, origin_text
 from sopdsl.plan import Instr, timeutil
 
 _sha256 = hashlib.sha256  # once per action
@@ -289,7 +289,8 @@ class _Flows(_Parts):
             return f"e:{cause.id}" if cause.id is not None else f"#{self._fed}"
         due, pb_index, member_id, _group, _seq, timer = cause
         name = self.compiled[pb_index].playbook.name
-        return f"t{int(timer.KIND)}:{name}:{member_id}:{due}:" + ":".join(map(str, fields_of(timer)))
+        kind, fields = origin_text(timer)
+        return f"t{kind}{name}:{member_id}:{due}:{fields}"
 
     def _key_for(self, flow: Flow) -> str:
         """The idempotency key of the flow's next action: what started the flow, whose flow it is,

@@ -122,6 +122,21 @@ silence_in = functools.cache(SilenceIn)
 date_due = functools.cache(DateDue)
 _SHARED: dict[Timer, Any] = {Timer.ABSENCE: absence, Timer.SILENCE_IN: silence_in, Timer.DATE: date_due}
 
+
+@functools.lru_cache(maxsize=4096)
+def _written(timer: TimerRecord) -> tuple[str, str]:
+    return f"{int(timer.KIND)}:", ":".join(map(str, fields_of(timer)))
+
+
+def origin_text(timer: TimerRecord) -> tuple[str, str]:
+    """A timer's kind number (with its colon) and its fields as a flow's origin writes them
+    (`_Flows._origin`). A trigger's timers are few distinct values (a trigger, a group), so their
+    text is kept; a flow's own timers, each different, are written each time."""
+    if type(timer) in FLOW_TIMERS:
+        return f"{int(timer.KIND)}:", ":".join(map(str, fields_of(timer)))
+    return _written(timer)
+
+
 # A flow's own timers, kept across a plan reload (a trigger's are armed again from the new version).
 FLOW_TIMERS = (Resume, Timeout, Deliver, TaskDone)
 
