@@ -36,7 +36,8 @@ class _Flows(_Parts):
         group = self.groups.get(group_id) if group_id else None
         tz = group.zone if group is not None else self.zone
         key = (c.index, member.id)
-        last = self.entered.get(key)
+        entered = self.entered.get(c.index)
+        last = entered.get(member.id) if entered is not None else None
         if self._instant != now:
             self._instant = now
             self._started_now.clear()
@@ -81,7 +82,9 @@ class _Flows(_Parts):
             )
         if verdict is not trace.STARTED:
             return
-        self.entered[key] = now
+        if entered is None:  # made when first written: a snapshot restores no empty table
+            entered = self.entered[c.index] = {}
+        entered[member.id] = now
         self._started_now[key] = trigger
         self._begin(c, -1, member, group, trigger, event, now)
 

@@ -169,12 +169,15 @@ class _Happenings(_Parts):
         """A group-level trigger fired: `active`, `repeat` and `when` apply per group, as per member."""
         pb = c.playbook
         tz = group.zone
-        key = (c.index, "\x00group:" + group.id)  # cannot clash with a member id from a bot
-        if self._held_back(pb, self.entered.get(key), now, tz) is not None:
+        key = "\x00group:" + group.id  # cannot clash with a member id from a bot
+        entered = self.entered.get(c.index)
+        if self._held_back(pb, entered.get(key) if entered is not None else None, now, tz) is not None:
             return
         if c.guard is not None and not self._holds(c.guard, c, "when", None, group, {}, now, tz, trigger):
             return
-        self.entered[key] = now
+        if entered is None:
+            entered = self.entered[c.index] = {}
+        entered[key] = now
         self._begin(c, -1, None, group, trigger, {}, now)
 
     def _other_event(self, event: Event, member: MemberState, group: GroupState | None, now: int) -> None:

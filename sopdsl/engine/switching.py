@@ -133,8 +133,8 @@ class _Switching(_Parts):
                 ):
                     same[(old.index, t_index)] = (c.index, t_index)
         self.entered = {
-            (by_name[name].index, who): t
-            for (i, who), t in self.entered.items()
+            by_name[name].index: table
+            for i, table in self.entered.items()
             if i < len(old_live) and (name := old_live[i].playbook.name) in by_name
         }
         fired: set[tuple[Any, ...]] = set()
