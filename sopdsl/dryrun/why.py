@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,13 +162,18 @@ def _wait_line(wait: WaitSeen, result: Any, tz: dt.tzinfo, home: str) -> str:
 
 
 def _group_sends(
-    actions: list[Action], playbook: str, groups: set[str], member_id: str, tz: dt.tzinfo
+    actions: list[Action], playbook: str, groups: AbstractSet[str], member_id: str, tz: dt.tzinfo
 ) -> list[str]:
     """For a playbook whose actions go to groups (a calendar's), not to members: how many went to
     the groups the member is in, which is how the member saw them."""
     counts: dict[str, list[int]] = {}
     for action in actions:
-        if action.playbook == playbook and action.member is None and action.group in groups:
+        if (
+            action.playbook == playbook
+            and action.member is None
+            and action.group is not None
+            and action.group in groups
+        ):
             counts.setdefault(action.group, []).append(action.time)
     return [
         f"  it acts on groups, not on members: {len(times)} action(s) to group {group}, which "
@@ -176,7 +182,7 @@ def _group_sends(
     ]
 
 
-def _groups_text(groups: dict[str, Any], ids: set[str]) -> str:
+def _groups_text(groups: dict[str, Any], ids: AbstractSet[str]) -> str:
     shown = []
     for group_id in sorted(ids):
         tags = sorted(groups[group_id].tags) if group_id in groups else []

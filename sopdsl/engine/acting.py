@@ -55,11 +55,14 @@ class _Acting(_Drawing):
             if holder is None:
                 return
             changed = [tag for tag in step.tags if (tag in holder.tags) == step.remove]
-            for tag in changed:
-                if step.remove:
-                    holder.tags.discard(tag)
-                else:
-                    holder.tags.add(tag)
+            if not changed:
+                pass
+            elif isinstance(holder, MemberState):  # a member's tags are frozen (state.py)
+                holder.tags = holder.tags.difference(changed) if step.remove else holder.tags.union(changed)
+            elif step.remove:
+                holder.tags.difference_update(changed)
+            else:
+                holder.tags.update(changed)
             key = self._key_for(flow)
             self._emit(
                 Action(
@@ -400,7 +403,7 @@ class _Acting(_Drawing):
             member = self.members.get(action.member)
             if group is not None and member is not None:
                 group.members.discard(member.id)
-                member.groups.discard(group.id)
+                member.groups -= {group.id}
                 self._end_flows(member.id, group.id, keep=flow.id)
         elif action.kind == "dissolve" and action.group:
             group = self.groups.get(action.group)

@@ -11,12 +11,13 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.calc import compile_operand
-from sopdsl.engine.state import GroupState, MemberState
+from sopdsl.engine.state import NONE, GroupState, MemberState
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 Test = Callable[[MemberState | None, GroupState | None, dict[str, Any], int, ZoneInfo], bool]
@@ -205,9 +206,9 @@ def _tags(cond: lang.TagCond) -> Test:
     wanted = frozenset(cond.tags)
     member = cond.subject == "member"
 
-    def tags(m: MemberState | None, g: GroupState | None) -> set[str]:
+    def tags(m: MemberState | None, g: GroupState | None) -> AbstractSet[str]:
         holder = m if member else g
-        return holder.tags if holder is not None else set()
+        return holder.tags if holder is not None else NONE
 
     if cond.test == "tagged" or cond.test == "any":
         return lambda m, g, e, now, tz: not wanted.isdisjoint(tags(m, g))

@@ -12,7 +12,7 @@ from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
-from sopdsl.engine.timers import Resume, Timeout, fields_of
+from sopdsl.engine.timers import Resume, Timeout, origin_text
 from sopdsl.plan import Instr, timeutil
 
 _sha256 = hashlib.sha256  # once per action
@@ -36,7 +36,8 @@ class _Flows(_Parts):
         group = self.groups.get(group_id) if group_id else None
         tz = group.zone if group is not None else self.zone
         key = (c.index, member.id)
-        last = self.entered.get(key)
+        entered = self.entered.get(c.index)
+        last = entered.get(member.id) if entered is not None else None
         if self._instant != now:
             self._instant = now
             self._started_now.clear()
@@ -81,7 +82,9 @@ class _Flows(_Parts):
             )
         if verdict is not trace.STARTED:
             return
-        self.entered[key] = now
+        if entered is None:  # made when first written: a snapshot restores no empty table
+            entered = self.entered[c.index] = {}
+        entered[member.id] = now
         self._started_now[key] = trigger
         self._begin(c, -1, member, group, trigger, event, now)
 
@@ -289,7 +292,8 @@ class _Flows(_Parts):
             return f"e:{cause.id}" if cause.id is not None else f"#{self._fed}"
         due, pb_index, member_id, _group, _seq, timer = cause
         name = self.compiled[pb_index].playbook.name
-        return f"t{int(timer.KIND)}:{name}:{member_id}:{due}:" + ":".join(map(str, fields_of(timer)))
+        kind, fields = origin_text(timer)
+        return f"t{kind}{name}:{member_id}:{due}:{fields}"
 
     def _key_for(self, flow: Flow) -> str:
         """The idempotency key of the flow's next action: what started the flow, whose flow it is,

@@ -56,7 +56,7 @@ class _Happenings(_Parts):
                 else []
             )
             self._joined(member, data, now)
-            member.groups.add(group.id)
+            member.groups |= {group.id}
             group.members.add(member.id)
             if new and not member.arrived:
                 member.arrived = True
@@ -169,12 +169,15 @@ class _Happenings(_Parts):
         """A group-level trigger fired: `active`, `repeat` and `when` apply per group, as per member."""
         pb = c.playbook
         tz = group.zone
-        key = (c.index, "\x00group:" + group.id)  # cannot clash with a member id from a bot
-        if self._held_back(pb, self.entered.get(key), now, tz) is not None:
+        key = "\x00group:" + group.id  # cannot clash with a member id from a bot
+        entered = self.entered.get(c.index)
+        if self._held_back(pb, entered.get(key) if entered is not None else None, now, tz) is not None:
             return
         if c.guard is not None and not self._holds(c.guard, c, "when", None, group, {}, now, tz, trigger):
             return
-        self.entered[key] = now
+        if entered is None:
+            entered = self.entered[c.index] = {}
+        entered[key] = now
         self._begin(c, -1, None, group, trigger, {}, now)
 
     def _other_event(self, event: Event, member: MemberState, group: GroupState | None, now: int) -> None:
@@ -187,7 +190,7 @@ class _Happenings(_Parts):
                 self._end_flows(member.id, None)
             else:
                 group.members.discard(member.id)
-                member.groups.discard(group.id)
+                member.groups -= {group.id}
                 self._end_flows(member.id, group.id)
         elif kind == "order":
             member.last_order_at = now
@@ -203,9 +206,9 @@ class _Happenings(_Parts):
         elif kind == "report":
             changed.append(("violations", 1))
         elif kind == "tag":
-            member.tags.add(str(event.name))
+            member.tags |= {str(event.name)}
         elif kind == "untag":
-            member.tags.discard(str(event.name))
+            member.tags -= {str(event.name)}
         elif kind == "rename":  # the member changed their group nickname (WeCom reports it)
             member.nickname = str(event.data.get("nickname") or "")
         window = self._key(event) if kind == "custom" else kind  # `checkins in last 7 days`

@@ -124,7 +124,7 @@ class _Parts(ABC):
     groups: dict[str, GroupState]
     flows: dict[int, Flow]
     waits: dict[str, set[int]]
-    entered: dict[tuple[int, str], int]
+    entered: dict[int, dict[str, int]]
     fired: set[tuple[Any, ...]]
     heap: list[tuple[Any, ...]]
     log: list[Action]

@@ -5,6 +5,7 @@ out now, later (and when), or not at all."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -105,7 +106,9 @@ class Delivery:
             return None
         return max(declared.stock - self.stock_used.get(coupon, 0), 0)
 
-    def decide(self, action: Action, now: int, tz: ZoneInfo, member_tags: set[str] | None) -> Decision:
+    def decide(
+        self, action: Action, now: int, tz: ZoneInfo, member_tags: AbstractSet[str] | None
+    ) -> Decision:
         """What to do with an action due now, in the local zone `tz` of its group."""
         if action.kind not in self.ruled:
             return GO

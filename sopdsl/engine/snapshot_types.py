@@ -54,6 +54,7 @@ def _codecs(schema: Mapping[str, Any]) -> dict[str, _Codec]:
         raise EngineError(f"engine snapshots cannot hold {exc}") from None
 
 
+_EMPTY: frozenset[Any] = frozenset()
 _SCALARS: dict[Any, frozenset[type]] = {
     str: frozenset((str,)),
     int: frozenset((int,)),
@@ -105,7 +106,7 @@ def _codec(tp: Any) -> _Codec:
         if rest and all(dataclasses.is_dataclass(arg) and isinstance(arg, type) for arg in rest):
             tagged = _tagged_codec(rest)
             return _optional(tagged) if len(rest) < len(args) else tagged
-    if origin in (list, set, collections.deque) and len(args) == 1:
+    if origin in (list, set, frozenset, collections.deque) and len(args) == 1:
         return _sequence_codec(origin, _codec(args[0]), args[0])
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return _sequence_codec(tuple, _codec(args[0]), args[0])
@@ -203,10 +204,10 @@ def _zone_in(value: Any) -> ZoneInfo:
 
 
 def _sequence_codec(origin: Any, item: _Codec, item_type: Any) -> _Codec:
-    """`set[T]`, `list[T]`, `deque[T]` or `tuple[T, ...]`: an array (a set's sorted)."""
+    """`set[T]`, `frozenset[T]`, `list[T]`, `deque[T]` or `tuple[T, ...]`: an array (a set's sorted)."""
     enc, dec, scalar = item.encode, item.decode, item.scalar
     name = _type_name(item_type)
-    if origin is not set:
+    if origin is not set and origin is not frozenset:
         order: Callable[[Any], list[Any]] = list
     elif item_type in (str, int):
         order = sorted
@@ -234,6 +235,8 @@ def _sequence_codec(origin: Any, item: _Codec, item_type: Any) -> _Codec:
             value = [dec(x) for x in value]
         elif value and not scalar.issuperset(map(type, value)):
             _check_all(scalar, name, value)
+        if origin is frozenset and not value:
+            return _EMPTY  # shared, as the engine shares it: a restored member costs what a new one does
         return value if origin is list else origin(value)
 
     return _Codec(encode, decode)

@@ -60,7 +60,10 @@ def describe_type(tp: Any) -> str:
 def _describe(tp: Any) -> str:
     if isinstance(tp, type) and not typing.get_args(tp):
         return tp.__qualname__
-    return repr(tp).replace("sopdsl.engine.state.", "").replace("sopdsl.engine.actions.", "")
+    # A frozenset is written as a set is (a sorted array), so a snapshot written when a member's
+    # tags were a set restores into frozen ones: the shape is the same.
+    text = repr(tp).replace("sopdsl.engine.state.", "").replace("sopdsl.engine.actions.", "")
+    return text.replace("frozenset[", "set[")
 
 
 def _value_out(value: Any) -> Any:

@@ -12,6 +12,8 @@ from sopdsl import lang
 from sopdsl.kinds import BUILTIN_COUNTERS, MEMBER_RECORD_FIELDS
 from sopdsl.plan import event_key
 
+NONE: frozenset[str] = frozenset()  # the empty tags and groups every member starts with
+
 
 @dataclass(slots=True)
 class MemberState:
@@ -27,10 +29,12 @@ class MemberState:
     last_message_at: int | None = None
     last_order_at: int | None = None
     last_invite_at: int | None = None
-    tags: set[str] = field(default_factory=set)
+    # Frozen, replaced when they change: most members have no tag, or are in no group, and all of
+    # those share one empty set (216 bytes a member each, a fifth of a member's state at 100k).
+    tags: frozenset[str] = NONE
     attributes: dict[str, Any] = field(default_factory=dict)
     counters: dict[str, float] = field(default_factory=dict)
-    groups: set[str] = field(default_factory=set)
+    groups: frozenset[str] = NONE
     # Recent event times per kind, only kept for kinds some condition counts over a window.
     windows: dict[str, deque[int]] = field(default_factory=dict)
     existing: bool = False

@@ -11,7 +11,7 @@ from sopdsl.engine import versions
 from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
 from sopdsl.engine.policy import template_tags
 from sopdsl.engine.state import Flow, MemberState, WaitDelivery, WaitEvent, WaitTask, event_wait
-from sopdsl.engine.timers import FLOW_TIMERS, Absence, SilenceIn
+from sopdsl.engine.timers import FLOW_TIMERS, absence, silence_in
 from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_counts import GROUP_SIZE
 from sopdsl.engine.trigger_dates import DATES
@@ -133,8 +133,8 @@ class _Switching(_Parts):
                 ):
                     same[(old.index, t_index)] = (c.index, t_index)
         self.entered = {
-            (by_name[name].index, who): t
-            for (i, who), t in self.entered.items()
+            by_name[name].index: table
+            for i, table in self.entered.items()
             if i < len(old_live) and (name := old_live[i].playbook.name) in by_name
         }
         fired: set[tuple[Any, ...]] = set()
@@ -168,12 +168,12 @@ class _Switching(_Parts):
                         member_id, _, group_id = place.partition("\x00")
                         in_zone = self.groups[group_id].zone if group_id in self.groups else self.zone
                         due = timeutil.add(since, trigger.duration, in_zone)
-                        self._push(due, i, member_id, SilenceIn(t_index, group_id), group_id)
+                        self._push(due, i, member_id, silence_in(t_index, group_id), group_id)
                     continue
                 for member_id, since in sorted(table.items()):
                     last = ABSENCE.last(self.members[member_id], trigger.event)
                     due = timeutil.add(max(since, last or since), trigger.duration, self.zone)
-                    self._push(due, i, member_id, Absence(t_index))
+                    self._push(due, i, member_id, absence(t_index))
         for member in sorted(self.members.values(), key=lambda m: m.id):
             if not member.arrived:
                 continue

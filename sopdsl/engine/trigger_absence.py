@@ -15,7 +15,7 @@ from typing import Any
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
 from sopdsl.engine.state import GroupState, MemberState
-from sopdsl.engine.timers import Absence, SilenceIn
+from sopdsl.engine.timers import Absence, SilenceIn, absence, silence_in
 from sopdsl.engine.trigger_base import TriggerHandler
 from sopdsl.plan import CompiledPlaybook, timeutil
 
@@ -95,7 +95,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
             trigger = c.absence_of[t_index]
             base = max(since, self.last(member, trigger.event) or since)
             due = timeutil.add(base, trigger.duration, e.zone)
-            e._push(due, c.index, member.id, Absence(t_index))
+            e._push(due, c.index, member.id, absence(t_index))
 
     def arm_in(
         self, e: _Parts, c: _Compiled, t_index: int, member: MemberState, group_id: str, since: int
@@ -110,7 +110,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
             trigger = c.absence_of[t_index]
             group = e.groups.get(group_id)
             due = timeutil.add(since, trigger.duration, group.zone if group is not None else e.zone)
-            e._push(due, c.index, member.id, SilenceIn(t_index, group_id), group_id)
+            e._push(due, c.index, member.id, silence_in(t_index, group_id), group_id)
 
     # ---- events ------------------------------------------------------------------------------
 

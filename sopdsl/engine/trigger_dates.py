@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import MemberState
-from sopdsl.engine.timers import DateDue
+from sopdsl.engine.timers import DateDue, date_due
 from sopdsl.engine.trigger_base import TriggerHandler
 from sopdsl.plan import timeutil
 
@@ -36,7 +36,7 @@ class DateHandler(TriggerHandler[DateTrigger]):
         """Set the member's next firing after now, if their attribute names a date."""
         due = self.next_after(e, trigger, member, e.now)
         if due is not None:
-            e._push(due, c.index, member.id, DateDue(t_index))
+            e._push(due, c.index, member.id, date_due(t_index))
 
     @staticmethod
     def next_after(e: _Parts, trigger: DateTrigger, member: MemberState, after: int) -> int | None:

@@ -178,6 +178,10 @@ def test_a_snapshot_of_positional_timers_restores_into_typed_timers() -> None:
         "Deliver",
         "SilenceIn",
     }
+    # Its members' tags and groups were sets then; they restore frozen (state.py), the same values.
+    members = restored.members.values()
+    assert all(type(m.tags) is frozenset and type(m.groups) is frozenset for m in members)
+    assert any(m.groups for m in members)
     for body in line["events"][150:]:
         restored.feed(_event(body))
     restored.advance(line["end"])
