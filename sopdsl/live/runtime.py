@@ -361,10 +361,15 @@ class Runtime(Registering):
     def run_timers(self, moment: int) -> list[Action]:
         """Apply the timers due by `moment` in the shards this worker may take; the actions decided."""
         decided: list[Action] = []
+        names: list[str] = []
         with self._lock:
-            if self.closed:
-                return decided
-            for name in self.store.work(self.worker, time.time(), moment, 64):
+            if not self.closed:
+                names = self.store.work(self.worker, time.time(), moment, 64)
+        for name in names:
+            # The lock is taken a shard at a time, so feeds (another thread) go on between them.
+            with self._lock:
+                if self.closed:
+                    break
                 decided.extend(self._apply(name, [], until=moment))
         return decided
 
