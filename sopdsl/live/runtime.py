@@ -373,6 +373,11 @@ class Runtime(Registering):
                 decided.extend(self._apply(name, [], until=moment))
         return decided
 
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Have the store call `wake` when another worker journals entries for a shard this one
+        holds; False when it cannot tell (then poll `tick` often)."""
+        return self.store.watch(self.worker, wake)
+
     def dispatch(self, now: int | None = None) -> int:
         """Hand due outbox rows to their executors; return how many were handled."""
         moment = self.clock.now() if now is None else now

@@ -144,6 +144,11 @@ class Store(Protocol):
         """Shards with unapplied entries or due timers that this worker may take."""
         ...
 
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """Call `wake` (from another thread) whenever another process journals entries for a shard
+        `worker` holds, until `close`; False when this store cannot tell (its workers poll `work`)."""
+        ...
+
     def release(self, shard: str, worker: str) -> None:
         """Give up this worker's lease on a shard."""
         ...

@@ -327,5 +327,9 @@ class MemoryStore:
         with self._lock:
             return {key: mark for (s, key), mark in self._tasks.items() if s == shard}
 
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """One process holds a memory store: nobody else journals for it."""
+        return False
+
     def close(self) -> None:
         """Nothing to release."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or mig
 # worker is vacuuming the outbox already, go on instead of queueing behind it.
 _VACUUM = "VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF, SKIP_LOCKED) sopdsl_outbox"
 _log = logging.getLogger("sopdsl.runtime")
+_WORK = "sopdsl_work"  # the channel: a notification's payload names the worker that has work
 # The columns `_insert` sends as arrays, with their types.
 _TYPES = {
     "shard": "text", "seq": "bigint", "event_id": "text", "body": "text", "key": "text",
@@ -61,6 +62,8 @@ class PostgresStore(SqlStore):
         # so a dispatcher never waits for a feed's whole transaction (engine time included) to end.
         self._side: psycopg.Connection[tuple[Any, ...]] | None = None
         self._side_lock = threading.Lock()
+        self._closing = threading.Event()  # ends `watch`'s listener
+        self._listener: threading.Thread | None = None
         self._prepare(migrate)
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -229,6 +232,45 @@ class PostgresStore(SqlStore):
         )
         return {int(row[0]) for row in cur.fetchall()}
 
+    def _signal(self, cur: Cursor, shard: str) -> None:
+        """NOTIFY the shard's lease holder, at this transaction's commit (see `watch`)."""
+        cur.execute(
+            f"SELECT pg_notify('{_WORK}', lease_owner) FROM sopdsl_shards "
+            "WHERE shard = %s AND lease_owner IS NOT NULL",
+            (shard,),
+        )
+
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`.
+
+        Another worker's feed for a shard this one holds is journaled there and NOTIFYs the holder
+        when it commits (`_signal`), so the holder applies it at once instead of at its next
+        poll. A lost connection is made again, with one `wake` for what it may have missed."""
+        if self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen, args=(worker, wake), name="sopdsl-listen", daemon=True
+            )
+            self._listener.start()
+        return True
+
+    def _listen(self, worker: str, wake: Callable[[], None]) -> None:
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {_WORK}")
+                    wake()  # whatever was journaled while nobody listened
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload == worker:
+                                wake()
+            except psycopg.Error as exc:
+                _log.warning(
+                    "store %s: listening for other workers' entries failed (%s); polling meanwhile",
+                    redact_url(self.url),
+                    self._reason(exc),
+                )
+                self._closing.wait(1.0)
+
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT to_regclass('sopdsl_meta') IS NOT NULL")
         return bool(cur.fetchone()[0])
@@ -237,7 +279,10 @@ class PostgresStore(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
 
     def close(self) -> None:
-        """Close the connections."""
+        """Close the connections (and stop listening)."""
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
         self._conn.close()
         with self._side_lock:
             if self._side is not None:

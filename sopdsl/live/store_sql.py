@@ -211,6 +211,8 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             info = _shard(found)
             accepted = self._accept(cur, info, new)
             self._append(cur, info, accepted)
+            if accepted:
+                self._signal(cur, shard)
             return len(accepted)
 
     def apply(
@@ -245,6 +247,8 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             accepted = self._accept(cur, info, new)
             if owner is not None and owner != worker and until > wall:
                 self._append(cur, info, accepted)
+                if accepted:
+                    self._signal(cur, shard)
                 if appended is not None:
                     appended(accepted)
                 return None
@@ -347,6 +351,15 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                 (now, worker, wall, worker, limit),
             )
             return [str(row[0]) for row in cur.fetchall()]
+
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """SQLite cannot tell another process's commits: its workers poll (PostgreSQL listens)."""
+        return False
+
+    def _signal(self, cur: Cursor, shard: str) -> None:
+        """Entries were journaled for the shard's lease holder (committed with `cur`'s transaction):
+        PostgreSQL wakes that worker (see `PostgresStore.watch`); elsewhere nothing."""
+        return None
 
     def release(self, shard: str, worker: str) -> None:
         """Give up this worker's lease on a shard."""
