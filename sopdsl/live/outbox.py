@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from time import monotonic
 from typing import Protocol
 
@@ -63,48 +63,96 @@ class Outbox:
 
         Claims again while rows come (for up to `dispatch_budget` seconds, when set)."""
         s = self.settings
-        handled = 0
         began = monotonic()
-        # Side by side, a batch takes about (rows / concurrency) executor calls' time, so a claim
-        # of several calls' worth keeps the claim's and the outcomes' round trips a small share.
+        # Side by side, a claim of several calls' worth keeps the claim's and the outcomes' round
+        # trips a small share of the executors' time.
         size = s.batch if s.concurrency == 1 else max(s.batch, 4 * s.concurrency)
         with self.busy:
-            while not s.closed and (rows := s.store.claim(s.worker, time.time(), moment, s.lease, size)):
-                # Stop short of the lease's end: after it, another worker may have claimed the rest.
-                deadline = time.time() + s.lease * 0.8
-                done = self._run(rows, moment, deadline)
-                # One transaction for the batch: a crash before it only means these are sent again.
-                # Done rows free the next row of their member, so claim again until none is due.
-                s.store.finish(done, s.worker)
-                handled += len(done)
-                if s.dispatch_budget is not None and monotonic() - began > s.dispatch_budget:
-                    break
+            if s.concurrency == 1:
+                return self._one_by_one(moment, size, began)
+            return self._side_by_side(moment, size, began)
+
+    def _spent(self, began: float) -> bool:
+        budget = self.settings.dispatch_budget
+        return self.settings.closed or (budget is not None and monotonic() - began > budget)
+
+    def _one_by_one(self, moment: int, size: int, began: float) -> int:
+        """Claim a batch, execute its rows in turn, record their outcomes; again while rows come."""
+        s = self.settings
+        handled = 0
+        while not s.closed and (rows := s.store.claim(s.worker, time.time(), moment, s.lease, size)):
+            # Stop short of the lease's end: after it, another worker may have claimed the rest.
+            deadline = time.time() + s.lease * 0.8
+            done = []
+            for row in rows:
+                if time.time() > deadline:
+                    break  # left leased to this worker: its next claim takes it again
+                self.execute(row, moment)
+                done.append(row)
+            # One transaction for the batch: a crash before it only means these are sent again.
+            # Done rows free the next row of their member, so claim again until none is due.
+            s.store.finish(done, s.worker)
+            handled += len(done)
+            if self._spent(began):
+                break
         return handled
 
-    def _run(self, rows: list[OutboxRow], moment: int, deadline: float) -> list[OutboxRow]:
-        """Execute the claimed rows (side by side up to `concurrency`); those executed before the deadline."""
+    def _side_by_side(self, moment: int, size: int, began: float) -> int:
+        """Keep up to `size` claimed rows going through `concurrency` threads: whenever half of
+        them are through, record those outcomes and claim as many again.
 
-        def one(row: OutboxRow) -> OutboxRow | None:
-            if time.time() > deadline:
-                return None  # left leased to this worker: its next claim takes it again
-            self.execute(row, moment)
-            return row
+        Claimed batches used to run to their end before the next claim (four calls' time per
+        thread, then every thread idle for the outcomes and the claim): a 5 ms executor at 16
+        threads handled about 1,500 rows a second of its 3,200. A claim holds no row behind a
+        pending one of its member (rows in flight are still pending) and skips those in flight,
+        so no member's actions reorder or go out twice."""
+        s = self.settings
+        pool = self._pool_for(s.concurrency)
+        running: dict[Future[OutboxRow | None], int] = {}  # row ids by their calls
+        through: list[OutboxRow] = []  # executed, outcome not recorded yet
+        handled = 0
+        claiming = True
+        while True:
+            claiming = claiming and not self._spent(began)
+            # Claim again once half of the rows in flight are through (a wave of them at least, so
+            # a thin outbox does not cost a claim per row), or when none are left.
+            if claiming and (not running or (len(running) <= size // 2 and len(through) >= s.concurrency)):
+                if through:  # first: their members' next rows become claimable
+                    s.store.finish(through, s.worker)
+                    handled, through = handled + len(through), []
+                rows = s.store.claim(
+                    s.worker, time.time(), moment, s.lease, size - len(running), skip=set(running.values())
+                )
+                # Stop short of the lease's end: after it, another worker may have claimed them.
+                deadline = time.time() + s.lease * 0.8
+                for row in rows:
+                    running[pool.submit(self._before, row, moment, deadline)] = row.id
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for call in finished:
+                del running[call]
+                executed = call.result()
+                if executed is not None:  # None: past its deadline, left leased to this worker
+                    through.append(executed)
+            if through and (not running or not claiming):
+                s.store.finish(through, s.worker)  # the last ones: nothing to claim after them
+                handled, through = handled + len(through), []
+        return handled
 
-        workers = min(self.settings.concurrency, len(rows))
-        if workers <= 1:
-            found = []
-            for row in rows:
-                if one(row) is None:
-                    break
-                found.append(row)
-            return found
+    def _before(self, row: OutboxRow, moment: int, deadline: float) -> OutboxRow | None:
+        if time.time() > deadline:
+            return None
+        self.execute(row, moment)
+        return row
+
+    def _pool_for(self, workers: int) -> ThreadPoolExecutor:
         if self._pool is None or self._pool_size < workers:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
-            self._pool_size = max(workers, self.settings.concurrency)
-            self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="sopdsl-executor")
-        # The batch holds one row per order key (see `Store.claim`), so no member's rows reorder.
-        return [row for row in self._pool.map(one, rows) if row is not None]
+            self._pool_size = workers
+            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sopdsl-executor")
+        return self._pool
 
     def close(self) -> None:
         """Stop the executor threads (after the calls in progress)."""

@@ -8,7 +8,7 @@ every action with its idempotency key and delivery status. See docs/runtime.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -153,8 +153,12 @@ class Store(Protocol):
         """Give up this worker's lease on a shard."""
         ...
 
-    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one."""
+    def claim(
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one.
+
+        `skip`: ids of rows this worker is executing now, which its lease would otherwise let it take again."""
         ...
 
     def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:

@@ -9,7 +9,7 @@ import copy
 import dataclasses
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sopdsl.live import store_figures
@@ -222,7 +222,9 @@ class MemoryStore:
             if self._leases.get(shard, ("", 0.0))[0] == worker:
                 del self._leases[shard]
 
-    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+    def claim(
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
         with self._lock:
             blocked: set[tuple[str, str]] = set()
@@ -236,7 +238,7 @@ class MemoryStore:
                 blocked.add(order)
                 holder = self._row_leases.get(row.id)
                 leased = holder is not None and holder[0] != worker and holder[1] > wall
-                if row.next_at <= now and not leased:
+                if row.next_at <= now and not leased and row.id not in skip:
                     self._row_leases[row.id] = (worker, wall + lease)
                     claimed.append(copy.copy(row))
                     if len(claimed) >= limit:
