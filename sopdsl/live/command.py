@@ -354,6 +354,9 @@ def _serve_one(
             )
             if poll:
                 runtime.dispatch_budget = DISPATCH_BUDGET
+                # Its loop applies other workers' entries, which wait for its feeds: its executors
+                # are kept busy by a thread of their own meanwhile.
+                runtime.dispatch_apart(TICK_EVERY)
     except StoreError as exc:
         hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
         reason = redact_text(str(exc), secrets_of(store))

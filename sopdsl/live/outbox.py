@@ -14,6 +14,7 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from time import monotonic
 from typing import Protocol
@@ -57,6 +58,9 @@ class Outbox:
         self.busy = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None  # made at the first batch run side by side
         self._pool_size = 0
+        self._apart: threading.Thread | None = None  # `dispatch_apart`'s thread
+        self._poked = threading.Event()
+        self._stopped = threading.Event()
 
     def dispatch(self, moment: int) -> int:
         """Hand the rows due at `moment` to their executors; return how many were handled.
@@ -71,6 +75,40 @@ class Outbox:
             if s.concurrency == 1:
                 return self._one_by_one(moment, size, began)
             return self._side_by_side(moment, size, began)
+
+    def dispatch_apart(self, now: Callable[[], int], poll: float) -> None:
+        """Dispatch in a thread of its own from now on: at each `poke`, and every `poll` seconds.
+
+        A worker's loop applied other workers' entries and then dispatched, one after the other;
+        its applies wait for its feeds (the runtime's lock), so its executors sat idle meanwhile
+        (half of a busy worker's loop time, bench/live.py --only pg-http)."""
+        if self._apart is None:
+            self._apart = threading.Thread(
+                target=self._dispatching, args=(now, poll), name="sopdsl-dispatch", daemon=True
+            )
+            self._apart.start()
+
+    @property
+    def apart(self) -> bool:
+        """Whether a thread of its own dispatches (`dispatch_apart`)."""
+        return self._apart is not None
+
+    def poke(self) -> None:
+        """Work came (a feed or a timer decided actions): `dispatch_apart`'s thread goes on at once."""
+        self._poked.set()
+
+    def _dispatching(self, now: Callable[[], int], poll: float) -> None:
+        while not self._stopped.is_set():
+            self._poked.wait(poll)
+            self._poked.clear()
+            if self._stopped.is_set():
+                return
+            try:
+                if self.dispatch(now()):
+                    self._poked.set()  # more may be due: the members' next rows, or past the budget
+            except Exception:
+                log.exception("sopdsl runtime: dispatching failed; retrying in %.1f s", poll)
+                self._stopped.wait(poll)
 
     def _spent(self, began: float) -> bool:
         budget = self.settings.dispatch_budget
@@ -153,6 +191,13 @@ class Outbox:
             self._pool_size = workers
             self._pool = ThreadPoolExecutor(workers, thread_name_prefix="sopdsl-executor")
         return self._pool
+
+    def stop_apart(self) -> None:
+        """Stop `dispatch_apart`'s thread (after its dispatch in progress); call before `close`."""
+        self._stopped.set()
+        self._poked.set()
+        if self._apart is not None:
+            self._apart.join(timeout=60)
 
     def close(self) -> None:
         """Stop the executor threads (after the calls in progress)."""
