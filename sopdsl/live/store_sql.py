@@ -113,6 +113,10 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         answer (only a read waits); elsewhere nothing."""
         return nullcontext()
 
+    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one of `store_figures`' INSERTs for many rows (PostgreSQL: as one statement)."""
+        cur.executemany(self._sql(statement), rows)
+
     def _insert(
         self, cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
     ) -> None:
@@ -266,7 +270,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                     ],
                     " ON CONFLICT (shard, key) DO NOTHING",
                 )
-            store_figures.write_playbooks(cur, self._sql, shard, batch.figures)
+            store_figures.write_playbooks(cur, self._sql, shard, batch.figures, self._many)
             cur.execute(
                 self._sql(
                     "UPDATE sopdsl_shards SET head = ?, applied = ?, next_due = ?, events = ?, "
@@ -331,7 +335,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
-        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies))
+        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies), self._many)
         if not update:
             return  # the caller writes the shard row itself
         cur.execute(

@@ -48,6 +48,10 @@ class SqlOutbox(ABC):
         """The statement in the dialect's parameter style."""
 
     @abstractmethod
+    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run a figures INSERT for many rows (see `SqlStore._many`)."""
+
+    @abstractmethod
     def _finished(self, count: int) -> None:
         """Rows left the pending set or were deleted (see `SqlStore._finished`)."""
 
@@ -96,7 +100,9 @@ class SqlOutbox(ABC):
             changed = self._outcomes(cur, rows)
             if changed is not None:
                 # Counted once per key: only the rows this transaction made done.
-                store_figures.record_changed(cur, self._sql, [r for r in counted if r.id in changed])
+                store_figures.record_changed(
+                    cur, self._sql, [r for r in counted if r.id in changed], self._many
+                )
             else:
                 cur.executemany(
                     update,
