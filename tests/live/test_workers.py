@@ -193,6 +193,29 @@ def test_a_list_journaled_by_another_worker_is_applied_without_waiting_for_a_pol
         b.close()
 
 
+def test_a_worker_reads_a_shards_snapshot_once_while_another_holds_it_and_again_to_take_it_over(
+    pg_url: str,
+) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    now = int(time.time())
+    a = sopdsl.Runtime(plan, pg_url, worker="a", dry_run=True)
+    b = sopdsl.Runtime(plan, pg_url, worker="b", dry_run=True)
+    reads: list[str] = []
+    load_snapshot = b.store.load_snapshot
+    b.store.load_snapshot = lambda shard: reads.append(shard) or load_snapshot(shard)  # type: ignore[method-assign]
+    try:
+        a.feed_batch([_join("e1", now)], shard="s1")  # a takes s1's lease
+        for n in (2, 3, 4):
+            assert b.feed_batch([_join(f"e{n}", now)], shard="s1").caused == [0]  # journaled for a
+        assert reads == ["s1"]  # not a query per list
+        a.close()  # gives its leases up
+        b.feed_batch([_join("e5", now)], shard="s1")  # b takes s1 over: from its snapshot, if any
+        assert reads == ["s1", "s1"]
+        assert sorted(b.engine("s1").members) == ["m1", "m2", "m3", "m4", "m5"]
+    finally:
+        b.close()
+
+
 def _join(event_id: str, now: int) -> dict[str, Any]:
     return {"id": event_id, "kind": "join", "member": f"m{event_id[1:]}", "group": "g_north", "time": now}
 
