@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 # Seconds between loop turns of a worker sharing a store that cannot tell it of others' entries
 # (a PostgreSQL store does: LISTEN/NOTIFY wakes the holder, and the loop keeps TICK_EVERY).
 POLL_EVERY = 0.1
-# Seconds a worker sharing a store dispatches before its loop looks for other workers' entries.
-DISPATCH_BUDGET = 0.25
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -353,7 +351,6 @@ def _serve_one(
                 concurrency=concurrency,
             )
             if poll:
-                runtime.dispatch_budget = DISPATCH_BUDGET
                 # Its loop applies other workers' entries, which wait for its feeds: its executors
                 # are kept busy by a thread of their own meanwhile.
                 runtime.dispatch_apart(TICK_EVERY)

@@ -43,7 +43,7 @@ class OutboxSettings(Protocol):
     closed: bool
     concurrency: int
     # Seconds after which a dispatch stops claiming though rows keep coming (None: until none is
-    # due), so that the loop calling it applies other workers' entries between turns under load.
+    # due), so that a loop calling it does its other work between turns under load.
     dispatch_budget: float | None
 
 

@@ -136,8 +136,8 @@ class Runtime(Registering):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.concurrency = concurrency
-        # A service sharing its store with other workers sets it (see outbox.py): None, dispatch
-        # until nothing is due.
+        # A loop that dispatches between other work may set it (see outbox.py): None, dispatch
+        # until nothing is due (as `dispatch_apart`'s thread does).
         self.dispatch_budget: float | None = None
         self.on_plan_change = on_plan_change
         self.late = late  # seconds an event may be older than the engine's clock
