@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
+from queue import SimpleQueue
 from time import monotonic
 from typing import Protocol
 
@@ -146,10 +147,20 @@ class Outbox:
         so no member's actions reorder or go out twice."""
         s = self.settings
         pool = self._pool_for(s.concurrency)
-        running: dict[Future[OutboxRow | None], int] = {}  # row ids by their calls
+        # Each call reports here as it ends (not `concurrent.futures.wait`, which locks and
+        # unlocks every call in flight each time it is asked: most of the dispatcher's CPU).
+        ended: SimpleQueue[tuple[int, OutboxRow | None, BaseException | None]] = SimpleQueue()
+        running: set[int] = set()  # ids of the rows in flight
         through: list[OutboxRow] = []  # executed, outcome not recorded yet
         handled = 0
         claiming = True
+
+        def call(row: OutboxRow, deadline: float) -> None:
+            try:
+                ended.put((row.id, self._before(row, moment, deadline), None))
+            except BaseException as exc:  # handed to the dispatching thread, which raises it
+                ended.put((row.id, None, exc))
+
         while True:
             claiming = claiming and not self._spent(began)
             # Claim again once half of the rows in flight are through (a wave of them at least, so
@@ -159,18 +170,22 @@ class Outbox:
                     s.store.finish(through, s.worker)
                     handled, through = handled + len(through), []
                 rows = s.store.claim(
-                    s.worker, time.time(), moment, s.lease, size - len(running), skip=set(running.values())
+                    s.worker, time.time(), moment, s.lease, size - len(running), skip=running
                 )
                 # Stop short of the lease's end: after it, another worker may have claimed them.
                 deadline = time.time() + s.lease * 0.8
                 for row in rows:
-                    running[pool.submit(self._before, row, moment, deadline)] = row.id
+                    running.add(row.id)
+                    pool.submit(call, row, deadline)
             if not running:
                 break
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for call in finished:
-                del running[call]
-                executed = call.result()
+            news = [ended.get()]
+            while not ended.empty():
+                news.append(ended.get())
+            for row_id, executed, error in news:
+                running.discard(row_id)
+                if error is not None:
+                    raise error
                 if executed is not None:  # None: past its deadline, left leased to this worker
                     through.append(executed)
             if through and (not running or not claiming):
