@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Protocol
 
 from sopdsl.engine.actions import Action
@@ -159,7 +160,7 @@ class Shards:
         # journaled here, so its snapshot is not read for it (a query per list); should this
         # worker take the shard over after all, the step below starts again with it.
         seen = self._elsewhere.get(name)
-        unread = cached is None and seen is not None and time.monotonic() - seen < s.lease
+        unread = cached is None and seen is not None and monotonic() - seen < s.lease
         if cached is None and loaded is None and restore and s.snapshot_every != 0 and not unread:
             loaded = self._restored(name)
         since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
@@ -239,7 +240,7 @@ class Shards:
         def elsewhere(accepted: list[dict[str, Any]]) -> None:
             # Journaled for the worker holding the shard: which events were new is known here,
             # what they cause is decided there.
-            self._elsewhere[name] = time.monotonic()
+            self._elsewhere[name] = monotonic()
             if taken is not None:
                 taken.bodies, taken.caused = list(accepted), [0] * len(accepted)
 
