@@ -35,9 +35,9 @@ from sopdsl.plan import timeutil
 if TYPE_CHECKING:
     from sopdsl.plan import Plan
 
-POLL_EVERY = 0.1  # seconds between loop turns of a worker sharing a store with others
-# Seconds a worker sharing a store dispatches before its loop looks for other workers' entries.
-DISPATCH_BUDGET = 0.25
+# Seconds between loop turns of a worker sharing a store that cannot tell it of others' entries
+# (a PostgreSQL store does: LISTEN/NOTIFY wakes the holder, and the loop keeps TICK_EVERY).
+POLL_EVERY = 0.1
 
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
@@ -376,7 +376,9 @@ def _serve_one(
                 concurrency=concurrency,
             )
             if poll:
-                runtime.dispatch_budget = DISPATCH_BUDGET
+                # Its loop applies other workers' entries, which wait for its feeds: its executors
+                # are kept busy by a thread of their own meanwhile.
+                runtime.dispatch_apart(TICK_EVERY)
     except StoreError as exc:
         hint = "\nhint: back the store up, then start with --migrate" if "migrate" in str(exc) else ""
         reason = redact_text(str(exc), secrets_of(store))
@@ -400,6 +402,8 @@ def _serve_one(
         # Entries other workers journal for shards this one holds wait for its next loop turn.
         tick_every=POLL_EVERY if poll else TICK_EVERY,
     )
+    if poll and runtime.watch(service.wake_up):
+        service.tick_every = TICK_EVERY  # woken at once by other workers' entries; this polls for the rest
     try:
         service.start()
     except OSError as exc:

@@ -136,8 +136,8 @@ class Runtime(Registering):
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.concurrency = concurrency
-        # A service sharing its store with other workers sets it (see outbox.py): None, dispatch
-        # until nothing is due.
+        # A loop that dispatches between other work may set it (see outbox.py): None, dispatch
+        # until nothing is due (as `dispatch_apart`'s thread does).
         self.dispatch_budget: float | None = None
         self.on_plan_change = on_plan_change
         self.late = late  # seconds an event may be older than the engine's clock
@@ -229,7 +229,7 @@ class Runtime(Registering):
                 previous.content_hash[:12],
             )
         self.plan = plan
-        self.wake.set()
+        self._woken()
         return changes
 
     def missing_executors(self) -> list[str]:
@@ -300,7 +300,7 @@ class Runtime(Registering):
         with self._lock:
             actions = self._apply(name, bodies, until=None, check=not_late, taken=taken)
         if actions:
-            self.wake.set()
+            self._woken()
         return fed(bodies, actions, taken)
 
     def _ensure(self, shard: str) -> None:
@@ -332,7 +332,7 @@ class Runtime(Registering):
         body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
         taken = self.store.append(self.shard, [body]) == 1
-        self.wake.set()
+        self._woken()
         return taken
 
     def _not_early(self, body: dict[str, Any]) -> None:
@@ -351,22 +351,44 @@ class Runtime(Registering):
                 "time",
             )
 
+    def _woken(self) -> None:
+        self.wake.set()
+        self._outbox.poke()
+
+    def dispatch_apart(self, poll: float) -> None:
+        """Dispatch in a thread of its own from now on, woken by work and every `poll` seconds;
+        `tick` then runs timers only (a worker sharing its store: see `Outbox.dispatch_apart`)."""
+        self._outbox.dispatch_apart(self.clock.now, poll)
+
     def tick(self, now: int | None = None) -> list[Action]:
         """Run the timers due by `now` (default: the clock's time) and dispatch due actions; return the actions decided."""
         moment = self.clock.now() if now is None else now
         decided = self.run_timers(moment)
-        self.dispatch(moment)
+        if self._outbox.apart:
+            self._outbox.poke()
+        else:
+            self.dispatch(moment)
         return decided
 
     def run_timers(self, moment: int) -> list[Action]:
         """Apply the timers due by `moment` in the shards this worker may take; the actions decided."""
         decided: list[Action] = []
+        names: list[str] = []
         with self._lock:
-            if self.closed:
-                return decided
-            for name in self.store.work(self.worker, time.time(), moment, 64):
+            if not self.closed:
+                names = self.store.work(self.worker, time.time(), moment, 64)
+        for name in names:
+            # The lock is taken a shard at a time, so feeds (another thread) go on between them.
+            with self._lock:
+                if self.closed:
+                    break
                 decided.extend(self._apply(name, [], until=moment))
         return decided
+
+    def watch(self, wake: Callable[[], None]) -> bool:
+        """Have the store call `wake` when another worker journals entries for a shard this one
+        holds; False when it cannot tell (then poll `tick` often)."""
+        return self.store.watch(self.worker, wake)
 
     def dispatch(self, now: int | None = None) -> int:
         """Hand due outbox rows to their executors; return how many were handled."""
@@ -406,7 +428,7 @@ class Runtime(Registering):
     def requeue(self, key: str, shard: str | None = None) -> bool:
         """Send a parked action again (once its cause is fixed), with fresh retries; False if it is not parked."""
         queued = self.store.requeue(shard or self.shard, key, self.clock.now())
-        self.wake.set()
+        self._woken()
         return queued
 
     def purge(self, days: float = 30) -> int:
@@ -432,6 +454,7 @@ class Runtime(Registering):
         if self.closed:
             return
         self.closed = True
+        self._outbox.stop_apart()
         # Wait for a loop turn in another thread to finish with the store before closing it.
         with self._outbox.busy, self._lock:
             self._outbox.close()
@@ -444,7 +467,7 @@ class Runtime(Registering):
         with self._lock:
             actions = self._apply(self.shard, [body], until=None, check=check)
         if actions:
-            self.wake.set()
+            self._woken()
         return actions
 
     def _apply(

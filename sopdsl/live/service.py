@@ -194,6 +194,10 @@ class Service:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def wake_up(self) -> None:
+        """Run the timer loop's next turn now (another worker journaled entries for this one); thread-safe."""
+        self._wake.set()
+
     def request_stop(self) -> None:
         """Ask the service to stop; safe from a signal handler or another thread."""
         self._stop.set()

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any, Protocol
 
 from sopdsl.engine.actions import Action
@@ -38,6 +39,10 @@ Check = Callable[[Engine, dict[str, Any]], None]
 
 class StaleError(Exception):
     """The store's cursor is behind this process's engine."""
+
+
+class _UnreadSnapshotError(Exception):
+    """The shard's snapshot was not read (another worker held it lately), but this one applies it now."""
 
 
 class ShardSettings(Protocol):
@@ -109,6 +114,8 @@ class Shards:
         self.plans: dict[str, Plan] = {plan.content_hash: plan}
         self.held: dict[str, Shard] = {}
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
+        # Shards another worker held at this process's last feed for them, and when (monotonic).
+        self._elsewhere: dict[str, float] = {}
 
     def apply(
         self,
@@ -126,6 +133,9 @@ class Shards:
         and how many actions each caused."""
         try:
             return self._apply_once(name, new, until, check, changes, taken)
+        except _UnreadSnapshotError:
+            self._elsewhere.pop(name, None)  # read its snapshot this time
+            return self.apply(name, new, until=until, check=check, changes=changes, taken=taken)
         except StaleError:
             # The store is behind this process's engine (restored from a backup?): rebuild it.
             self.held.pop(name, None)
@@ -146,7 +156,12 @@ class Shards:
         # Not held yet: start from the latest snapshot, so only the journal after it is read. One
         # restored while another worker holds the shard is kept for when this one takes it.
         loaded = self._loaded.pop(name, None) if cached is None and restore else None
-        if cached is None and loaded is None and restore and s.snapshot_every != 0:
+        # A shard another worker held a moment ago most likely still is: its feed is only
+        # journaled here, so its snapshot is not read for it (a query per list); should this
+        # worker take the shard over after all, the step below starts again with it.
+        seen = self._elsewhere.get(name)
+        unread = cached is None and seen is not None and monotonic() - seen < s.lease
+        if cached is None and loaded is None and restore and s.snapshot_every != 0 and not unread:
             loaded = self._restored(name)
         since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
         collected: list[Action] = []
@@ -154,6 +169,9 @@ class Shards:
 
         def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
             shard = self.held.get(name)
+            if shard is None and loaded is None and unread and restore and s.snapshot_every != 0:
+                raise _UnreadSnapshotError  # nothing is written: the transaction rolls back
+            self._elsewhere.pop(name, None)
             if shard is None:
                 shard = loaded if loaded is not None else self._fresh(info)
                 self.held[name] = shard
@@ -222,6 +240,7 @@ class Shards:
         def elsewhere(accepted: list[dict[str, Any]]) -> None:
             # Journaled for the worker holding the shard: which events were new is known here,
             # what they cause is decided there.
+            self._elsewhere[name] = monotonic()
             if taken is not None:
                 taken.bodies, taken.caused = list(accepted), [0] * len(accepted)
 
@@ -236,7 +255,7 @@ class Shards:
                 lease=s.lease,
                 appended=elsewhere,
             )
-        except (EventError, StaleError):
+        except (EventError, StaleError, _UnreadSnapshotError):
             raise  # refused before the engine moved on
         except BaseException as exc:
             # The engine may be ahead of what was committed: rebuild it from the store next time.

@@ -8,7 +8,7 @@ every action with its idempotency key and delivery status. See docs/runtime.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -144,12 +144,21 @@ class Store(Protocol):
         """Shards with unapplied entries or due timers that this worker may take."""
         ...
 
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """Call `wake` (from another thread) whenever another process journals entries for a shard
+        `worker` holds, until `close`; False when this store cannot tell (its workers poll `work`)."""
+        ...
+
     def release(self, shard: str, worker: str) -> None:
         """Give up this worker's lease on a shard."""
         ...
 
-    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one."""
+    def claim(
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one.
+
+        `skip`: ids of rows this worker is executing now, which its lease would otherwise let it take again."""
         ...
 
     def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:

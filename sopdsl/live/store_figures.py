@@ -148,6 +148,17 @@ class _Cursor(Protocol):
     def rowcount(self) -> int: ...
 
 
+Many = Callable[[Any, str, list[tuple[Any, ...]]], None]
+"""Runs one of the INSERTs above (`?` marks) for many rows, a store's own way (PostgreSQL: one
+statement over arrays); by default the cursor's `executemany`."""
+
+
+def _runner(sql: Callable[[str], str], many: Many | None) -> Many:
+    if many is not None:
+        return many
+    return lambda cur, statement, rows: cur.executemany(sql(statement), rows)
+
+
 class Tally:
     """What a transaction adds to the figures: sums, and members seen."""
 
@@ -300,23 +311,27 @@ def found_of(rows: dict[str, list[list[Any]]]) -> Found:
     )
 
 
-def write_playbooks(cur: _Cursor, sql: Callable[[str], str], shard: str, tally: PlaybookTally | None) -> None:
+def write_playbooks(
+    cur: _Cursor,
+    sql: Callable[[str], str],
+    shard: str,
+    tally: PlaybookTally | None,
+    many: Many | None = None,
+) -> None:
     """Add a playbook tally to a SQL store's figures, in the transaction of `cur`."""
     if not tally:
         return
+    run = _runner(sql, many)
     if tally.sums:
-        cur.executemany(
-            sql(PLAYBOOK_ADD), [(shard, p, s, f, v) for (p, s, f), v in sorted(tally.sums.items())]
-        )
+        run(cur, PLAYBOOK_ADD, [(shard, p, s, f, v) for (p, s, f), v in sorted(tally.sums.items())])
     if tally.arms:
-        cur.executemany(
-            sql(ARM_NOTE), [(shard, p, m, arm, t) for (p, m), (arm, t) in sorted(tally.arms.items())]
-        )
+        run(cur, ARM_NOTE, [(shard, p, m, arm, t) for (p, m), (arm, t) in sorted(tally.arms.items())])
     if tally.touches:
-        cur.executemany(sql(TOUCH_NOTE), [(shard, *touch) for touch in sorted(tally.touches)])
+        run(cur, TOUCH_NOTE, [(shard, *touch) for touch in sorted(tally.touches)])
     if tally.goals:
-        cur.executemany(
-            sql(GOAL_ADD),
+        run(
+            cur,
+            GOAL_ADD,
             [(shard, m, t, met, int(n), amount) for (m, t, met), (n, amount) in sorted(tally.goals.items())],
         )
 
@@ -338,13 +353,15 @@ def record_done(cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequ
         write(cur, sql, shard, tally)
 
 
-def record_changed(cur: _Cursor, sql: Callable[[str], str], rows: Sequence[Any]) -> None:
+def record_changed(
+    cur: _Cursor, sql: Callable[[str], str], rows: Sequence[Any], many: Many | None = None
+) -> None:
     """Count outbox rows already made done by this transaction (as `record_done` does after its updates)."""
     tallies: dict[str, Tally] = {}
     for r in rows:
         tallies.setdefault(r.shard, Tally()).done(r.action)
     for shard, tally in tallies.items():
-        write(cur, sql, shard, tally)
+        write(cur, sql, shard, tally, many)
 
 
 def prunes(before: int, touches_before: int | None) -> list[tuple[str, tuple[int, ...]]]:
@@ -368,16 +385,19 @@ def slots(lo: int, hi: int) -> tuple[int, int]:
     return lo // SLOT, -(-hi // SLOT)
 
 
-def write(cur: _Cursor, sql: Callable[[str], str], shard: str, tally: Tally) -> None:
+def write(
+    cur: _Cursor, sql: Callable[[str], str], shard: str, tally: Tally, many: Many | None = None
+) -> None:
     """Add a tally to a SQL store's figures, in the transaction of `cur` (`sql`: the dialect's
-    parameter style)."""
+    parameter style; `many`: its way to run a statement for many rows)."""
     if not tally:
         return
+    run = _runner(sql, many)
     sums, seen = tally.rows(shard)
     if sums:
-        cur.executemany(sql(ADD), sums)
+        run(cur, ADD, sums)
     if seen:
-        cur.executemany(sql(NOTE), seen)
+        run(cur, NOTE, seen)
 
 
 def read(cur: _Cursor, sql: Callable[[str], str], shard: str, lo: int, hi: int) -> Found:

@@ -9,7 +9,7 @@ import copy
 import dataclasses
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from sopdsl.live import store_figures
@@ -199,7 +199,9 @@ class MemoryStore:
             if self._leases.get(shard, ("", 0.0))[0] == worker:
                 del self._leases[shard]
 
-    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
+    def claim(
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
         with self._lock:
             blocked: set[tuple[str, str]] = set()
@@ -213,7 +215,7 @@ class MemoryStore:
                 blocked.add(order)
                 holder = self._row_leases.get(row.id)
                 leased = holder is not None and holder[0] != worker and holder[1] > wall
-                if row.next_at <= now and not leased:
+                if row.next_at <= now and not leased and row.id not in skip:
                     self._row_leases[row.id] = (worker, wall + lease)
                     claimed.append(copy.copy(row))
                     if len(claimed) >= limit:
@@ -319,6 +321,10 @@ class MemoryStore:
                 mark = self._tasks.get((shard, key))
                 return {} if mark is None else {key: mark}
             return {k: mark for (s, k), mark in self._tasks.items() if s == shard}
+
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """One process holds a memory store: nobody else journals for it."""
+        return False
 
     def close(self) -> None:
         """Nothing to release."""

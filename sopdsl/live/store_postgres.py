@@ -9,9 +9,10 @@ Once the outbox holds `vacuum_every` dead rows, a store vacuums it itself (see `
 from __future__ import annotations
 
 import logging
+import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -30,11 +31,19 @@ _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or mig
 # worker is vacuuming the outbox already, go on instead of queueing behind it.
 _VACUUM = "VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF, SKIP_LOCKED) sopdsl_outbox"
 _log = logging.getLogger("sopdsl.runtime")
+_WORK = "sopdsl_work"  # the channel: a notification's payload names the worker that has work
 # The columns `_insert` sends as arrays, with their types.
 _TYPES = {
     "shard": "text", "seq": "bigint", "event_id": "text", "body": "text", "key": "text",
     "order_key": "text", "kind": "text", "action": "text", "status": "text", "next_at": "bigint",
+    # the figures' tables (store_figures)
+    "grp": "text", "slot": "bigint", "figure": "text", "value": "float8", "member": "text",
+    "playbook": "text", "arm": "text", "moment": "bigint", "met": "text", "events": "bigint",
+    "amount": "float8",
 }  # fmt: skip
+_FLOATS = frozenset(c for c, t in _TYPES.items() if t == "float8")  # sent as floats, whatever Python holds
+# A figures INSERT as store_figures writes it: table, columns, then its ON CONFLICT clause.
+_VALUES = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \([?, ]*\)(.*)", re.DOTALL)
 
 
 class PostgresStore(SqlStore):
@@ -55,11 +64,14 @@ class PostgresStore(SqlStore):
         self.url = url
         self._lock = threading.RLock()
         self._unvacuumed = 0  # rows this store finished since it last looked at the outbox's dead rows
+        self._count_lock = threading.Lock()
         self._conn = self._connect()
         # The outbox's bookkeeping (claims, outcomes, finding work) goes through a second connection,
         # so a dispatcher never waits for a feed's whole transaction (engine time included) to end.
         self._side: psycopg.Connection[tuple[Any, ...]] | None = None
         self._side_lock = threading.Lock()
+        self._closing = threading.Event()  # ends `watch`'s listener
+        self._listener: threading.Thread | None = None
         self._prepare(migrate)
 
     def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -79,12 +91,7 @@ class PostgresStore(SqlStore):
     def _txn(self, *, flush: bool = True) -> Iterator[Cursor]:
         if not flush:
             with self._side_lock:
-                if self._side is None or self._side.broken:
-                    self._side = self._connect()
-                    # Its every transaction commits without waiting for the WAL flush (see
-                    # SqlStore._txn): said once for the session, not in each transaction.
-                    self._side.execute("SET synchronous_commit = off")
-                with self._on(self._side, flush=True) as cur:
+                with self._on(self._outbox_connection(), flush=True) as cur:
                     yield cur
             return
         with self._lock:
@@ -94,6 +101,30 @@ class PostgresStore(SqlStore):
                 self._conn = self._connect()
             with self._on(self._conn, flush=True) as cur:
                 yield cur
+
+    def _outbox_connection(self) -> psycopg.Connection[tuple[Any, ...]]:
+        """The outbox's bookkeeping connection, (re)made when missing (held by `_side_lock`)."""
+        if self._side is None or self._side.broken:
+            self._side = self._connect()
+            # Its every transaction commits without waiting for the WAL flush (see
+            # SqlStore._txn): said once for the session, not in each transaction.
+            self._side.execute("SET synchronous_commit = off")
+        return self._side
+
+    @contextmanager
+    def _pipelined(self) -> Iterator[None]:
+        """`apply` in pipeline mode: its transaction was ten round trips (BEGIN, the shard's row, the
+        ids, the journal, the figures, the outbox, the shard's update, COMMIT...), each a wait for
+        the server while the main connection (hence the worker's feeds) is held; now its reads wait
+        and its writes go out together with the COMMIT."""
+        with self._lock:
+            if self._conn.broken:
+                self._conn = self._connect()
+            try:
+                with self._conn.pipeline():
+                    yield
+            except psycopg.OperationalError as exc:  # the connection lost at the final sync
+                raise StoreError(f"store {redact_url(self.url)}: {self._reason(exc)}") from exc
 
     @contextmanager
     def _on(self, conn: psycopg.Connection[tuple[Any, ...]], *, flush: bool) -> Iterator[Cursor]:
@@ -123,35 +154,40 @@ class PostgresStore(SqlStore):
 
         Every tenth of `vacuum_every` rows it finishes, a store reads the outbox's dead-row count
         from the server's statistics (`n_dead_tup`, which every worker's updates raise and a
-        vacuum resets; a worker's own counts reach it within a second, this store's at once), so
-        the stores of all shards and workers share one count and one of them vacuums. A vacuum
-        scans each index once (about 35 ms at 100,000 rows): waiting for 1% of the outbox to be
-        dead keeps its cost per row constant as the outbox grows. It runs outside any
-        transaction, on this store's connection, and neither blocks nor waits for other workers'
-        claims, inserts and finishes (it skips the turn if another worker is vacuuming). It
-        cannot remove rows that a long-open transaction may still see.
+        vacuum resets; a worker's own counts reach it within a second, this store's outbox
+        connection's at once), so the stores of all shards and workers share one count and one of
+        them vacuums. A vacuum scans each index once (about 35 ms at 100,000 rows): waiting for 1%
+        of the outbox to be dead keeps its cost per row constant as the outbox grows. It runs
+        outside any transaction, and neither blocks nor waits for other workers' claims, inserts
+        and finishes (it skips the turn if another worker is vacuuming). It cannot remove rows
+        that a long-open transaction may still see.
+
+        All of it goes through the outbox's own connection (where claims and outcomes, hence the
+        dead rows, are made): never the store's main one, which a feed holds for its whole
+        transaction. Looking there made a dispatcher wait for the feed in progress after each
+        batch (a third of a busy worker's dispatch time, bench/live.py --only pg-http).
         """
-        with self._lock:
+        with self._count_lock:
             self._unvacuumed += count
             if self._unvacuumed < max(1, self.vacuum_every // 10):
                 return
-            if self._conn.broken or self._conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                return  # inside a caller's transaction, where VACUUM cannot run: after the next finish
-            self._unvacuumed = 0
+            counted, self._unvacuumed = self._unvacuumed, 0
+        with self._side_lock:
+            side = self._outbox_connection()
+            if side.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                with self._count_lock:
+                    self._unvacuumed += counted  # inside a transaction, where VACUUM cannot run: later
+                return
             try:
-                # Count this store's updates now, made on either connection (outcomes on the side one).
-                for conn in (self._conn, self._side):
-                    if conn is not None and not conn.broken and conn.info.server_version >= 150000:
-                        with self._side_lock if conn is self._side else nullcontext():
-                            if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-                                conn.execute("SELECT pg_stat_force_next_flush()")
-                found = self._conn.execute(
+                if side.info.server_version >= 150000:
+                    side.execute("SELECT pg_stat_force_next_flush()")  # count its updates now
+                found = side.execute(
                     "SELECT n_dead_tup, n_live_tup FROM pg_stat_user_tables "
                     "WHERE relid = 'sopdsl_outbox'::regclass"
                 ).fetchone()
                 if found is None or int(found[0]) < max(self.vacuum_every, int(found[1]) // 100):
                     return
-                self._conn.execute(_VACUUM)
+                side.execute(_VACUUM)
             except psycopg.Error as exc:  # the rows are committed; the next vacuum may do better
                 _log.warning(
                     "store %s: vacuuming the outbox failed: %s", redact_url(self.url), self._reason(exc)
@@ -172,6 +208,32 @@ class PostgresStore(SqlStore):
             f"INSERT INTO {table} ({names}) SELECT * FROM unnest({sources}) AS t({names}){tail}", arrays
         )
 
+    def _taken(self, cur: Cursor, shard: str, ids: list[str]) -> set[str]:
+        """Which ids the journal has: one index lookup per id, whatever the journal's length.
+
+        `shard = ? AND event_id IN (...)` read every entry of the shard: with no statistics
+        (autovacuum off, so never analyzed) the planner reckons the 50 ids unselective and takes
+        the shard's entries from the index, then filters them, 10,000 entries in 2-35 ms. Asked
+        an id at a time (LATERAL ... LIMIT 1), only the lookup on `(shard, event_id)` can answer."""
+        cur.execute(
+            "SELECT t.id FROM unnest(%b::text[]) AS t(id), LATERAL (SELECT 1 FROM sopdsl_journal j "
+            "WHERE j.shard = %s AND j.event_id = t.id LIMIT 1) AS found",
+            (ids, shard),
+        )
+        return {str(row[0]) for row in cur.fetchall()}
+
+    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """A figures INSERT as one statement over arrays (`_insert`): a list of 50 events added
+        about 35 rows of figures, each an execution of its own (a third of the journal's cost)."""
+        found = _VALUES.fullmatch(statement)
+        if found is None:
+            raise AssertionError(f"not an INSERT ... VALUES: {statement}")
+        table, columns, tail = found.group(1), [c.strip() for c in found.group(2).split(",")], found.group(3)
+        floats = [i for i, c in enumerate(columns) if c in _FLOATS]
+        if floats:
+            rows = [tuple(float(v) if i in floats else v for i, v in enumerate(r)) for r in rows]
+        self._insert(cur, table, columns, rows, tail)
+
     def _outcomes(self, cur: Cursor, rows: Sequence[OutboxRow]) -> set[int]:
         """Record a batch's outcomes in one UPDATE; the ids it changed (those still pending)."""
         arrays = [
@@ -190,6 +252,45 @@ class PostgresStore(SqlStore):
         )
         return {int(row[0]) for row in cur.fetchall()}
 
+    def _signal(self, cur: Cursor, shard: str) -> None:
+        """NOTIFY the shard's lease holder, at this transaction's commit (see `watch`)."""
+        cur.execute(
+            f"SELECT pg_notify('{_WORK}', lease_owner) FROM sopdsl_shards "
+            "WHERE shard = %s AND lease_owner IS NOT NULL",
+            (shard,),
+        )
+
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`.
+
+        Another worker's feed for a shard this one holds is journaled there and NOTIFYs the holder
+        when it commits (`_signal`), so the holder applies it at once instead of at its next
+        poll. A lost connection is made again, with one `wake` for what it may have missed."""
+        if self._listener is None:
+            self._listener = threading.Thread(
+                target=self._listen, args=(worker, wake), name="sopdsl-listen", daemon=True
+            )
+            self._listener.start()
+        return True
+
+    def _listen(self, worker: str, wake: Callable[[], None]) -> None:
+        while not self._closing.is_set():
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f"LISTEN {_WORK}")
+                    wake()  # whatever was journaled while nobody listened
+                    while not self._closing.is_set():
+                        for note in conn.notifies(timeout=1.0):
+                            if note.payload == worker:
+                                wake()
+            except psycopg.Error as exc:
+                _log.warning(
+                    "store %s: listening for other workers' entries failed (%s); polling meanwhile",
+                    redact_url(self.url),
+                    self._reason(exc),
+                )
+                self._closing.wait(1.0)
+
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT to_regclass('sopdsl_meta') IS NOT NULL")
         return bool(cur.fetchone()[0])
@@ -198,7 +299,10 @@ class PostgresStore(SqlStore):
         cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
 
     def close(self) -> None:
-        """Close the connections."""
+        """Close the connections (and stop listening)."""
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
         self._conn.close()
         with self._side_lock:
             if self._side is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import msgspec
@@ -107,6 +107,15 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
     def _finished(self, count: int) -> None:
         """Outbox rows left the pending set or were deleted (committed); PostgreSQL vacuums here."""
         return None  # SQLite removes an index entry when its row changes: nothing piles up
+
+    def _pipelined(self) -> AbstractContextManager[None]:
+        """Around `apply`'s transaction: PostgreSQL sends its statements without waiting for each
+        answer (only a read waits); elsewhere nothing."""
+        return nullcontext()
+
+    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run one of `store_figures`' INSERTs for many rows (PostgreSQL: as one statement)."""
+        cur.executemany(self._sql(statement), rows)
 
     def _insert(
         self, cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""
@@ -207,6 +216,8 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             info = _shard(found)
             accepted = self._accept(cur, info, new)
             self._append(cur, info, accepted)
+            if accepted:
+                self._signal(cur, shard)
             return len(accepted)
 
     def apply(
@@ -222,7 +233,9 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         appended: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> Batch | None:
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
-        with self._txn() as cur:
+        # Pipelined: nothing below reads a write's answer (no rowcount, no RETURNING), so the
+        # writes after `step` go out with the COMMIT, one round trip.
+        with self._pipelined(), self._txn() as cur:
             # With something to append, wait for the row; with nothing, leave a busy shard alone.
             lock = self.lock_row if new else self.try_lock_row
             cur.execute(
@@ -239,6 +252,8 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             accepted = self._accept(cur, info, new)
             if owner is not None and owner != worker and until > wall:
                 self._append(cur, info, accepted)
+                if accepted:
+                    self._signal(cur, shard)
                 if appended is not None:
                     appended(accepted)
                 return None
@@ -256,7 +271,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                     ],
                     " ON CONFLICT (shard, key) DO NOTHING",
                 )
-            store_figures.write_playbooks(cur, self._sql, shard, batch.figures)
+            store_figures.write_playbooks(cur, self._sql, shard, batch.figures, self._many)
             cur.execute(
                 self._sql(
                     "UPDATE sopdsl_shards SET head = ?, applied = ?, next_due = ?, events = ?, "
@@ -283,16 +298,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
     def _accept(self, cur: Cursor, info: ShardInfo, new: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """The new entries without events whose id the journal (or an earlier one of them) has."""
         ids = list(dict.fromkeys(str(b["id"]) for b in new if b.get("id") is not None))
-        taken: set[str] = set()
-        # One query per chunk of ids rather than one per event: a list of 50 events was 50 round trips.
-        for first in range(0, len(ids), _IDS_PER_QUERY):
-            chunk = ids[first : first + _IDS_PER_QUERY]
-            marks = ", ".join("?" * len(chunk))
-            cur.execute(
-                self._sql(f"SELECT event_id FROM sopdsl_journal WHERE shard = ? AND event_id IN ({marks})"),
-                (info.shard, *chunk),
-            )
-            taken.update(str(row[0]) for row in cur.fetchall())
+        taken = self._taken(cur, info.shard, ids) if ids else set()
         accepted: list[dict[str, Any]] = []
         for body in new:
             event_id = body.get("id")
@@ -302,6 +308,20 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                 taken.add(str(event_id))
             accepted.append(body)
         return accepted
+
+    def _taken(self, cur: Cursor, shard: str, ids: list[str]) -> set[str]:
+        """Which of these event ids the shard's journal has."""
+        taken: set[str] = set()
+        # One query per chunk of ids rather than one per event: a list of 50 events was 50 round trips.
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[first : first + _IDS_PER_QUERY]
+            marks = ", ".join("?" * len(chunk))
+            cur.execute(
+                self._sql(f"SELECT event_id FROM sopdsl_journal WHERE shard = ? AND event_id IN ({marks})"),
+                (shard, *chunk),
+            )
+            taken.update(str(row[0]) for row in cur.fetchall())
+        return taken
 
     def _append(
         self, cur: Cursor, info: ShardInfo, bodies: list[dict[str, Any]], *, update: bool = True
@@ -316,7 +336,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
-        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies))
+        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies), self._many)
         if not update:
             return  # the caller writes the shard row itself
         cur.execute(
@@ -336,6 +356,15 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
                 (now, worker, wall, worker, limit),
             )
             return [str(row[0]) for row in cur.fetchall()]
+
+    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+        """SQLite cannot tell another process's commits: its workers poll (PostgreSQL listens)."""
+        return False
+
+    def _signal(self, cur: Cursor, shard: str) -> None:
+        """Entries were journaled for the shard's lease holder (committed with `cur`'s transaction):
+        PostgreSQL wakes that worker (see `PostgresStore.watch`); elsewhere nothing."""
+        return None
 
     def release(self, shard: str, worker: str) -> None:
         """Give up this worker's lease on a shard."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -49,6 +49,10 @@ class SqlOutbox(ABC):
         """The statement in the dialect's parameter style."""
 
     @abstractmethod
+    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+        """Run a figures INSERT for many rows (see `SqlStore._many`)."""
+
+    @abstractmethod
     def _finished(self, count: int) -> None:
         """Rows left the pending set or were deleted (see `SqlStore._finished`)."""
 
@@ -57,18 +61,21 @@ class SqlOutbox(ABC):
         cannot (each row is then updated alone, as `record_done` does)."""
         return None
 
-    def claim(self, worker: str, wall: float, now: int, lease: float, limit: int) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
+    def claim(
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one (nor in `skip`)."""
+        skipped = f"AND id NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
         with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
-                    "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+                    f"AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) {skipped}"
                     "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
                     "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
                     f"ORDER BY id LIMIT ?{self.skip_locked}"
                 ),
-                (now, worker, wall, limit),
+                (now, worker, wall, *skip, limit),
             )
             rows = [row_of(r) for r in cur.fetchall()]
             if rows:
@@ -94,7 +101,9 @@ class SqlOutbox(ABC):
             changed = self._outcomes(cur, rows)
             if changed is not None:
                 # Counted once per key: only the rows this transaction made done.
-                store_figures.record_changed(cur, self._sql, [r for r in counted if r.id in changed])
+                store_figures.record_changed(
+                    cur, self._sql, [r for r in counted if r.id in changed], self._many
+                )
             else:
                 cur.executemany(
                     update,

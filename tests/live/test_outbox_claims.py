@@ -136,10 +136,25 @@ def test_a_finish_inside_an_open_transaction_puts_the_vacuum_off(pg: Any) -> Non
     rows = pg.claim("w", 1000.0, 10, 30.0, EVERY)
     for row in rows:
         row.status = DONE
-    with pg._txn():  # a caller's transaction: VACUUM cannot run inside one
+    # The vacuum's connection (the outbox's) inside a caller's transaction, where VACUUM cannot run.
+    with pg._outbox_connection().transaction():
         pg.finish(rows, "w")
     assert pg._unvacuumed == EVERY  # counted, looked at after the next finish outside it
     _insert(pg, EVERY, 1)
     assert _drain(pg) == 1
+    assert pg._unvacuumed == 0
+    assert _claim_index_entries(pg.url) == 0
+
+
+def test_a_finish_neither_waits_for_a_feed_in_progress_nor_puts_the_vacuum_off(pg: Any) -> None:
+    _insert(pg, 0, EVERY)
+    rows = pg.claim("w", 1000.0, 10, 30.0, EVERY)
+    for row in rows:
+        row.status = DONE
+    with pg._txn():  # a feed's transaction on the store's main connection, under way in another thread
+        finishing = threading.Thread(target=pg.finish, args=(rows, "w"), daemon=True)
+        finishing.start()
+        finishing.join(30)
+        assert not finishing.is_alive(), "finishing rows waited for the feed's transaction"
     assert pg._unvacuumed == 0
     assert _claim_index_entries(pg.url) == 0

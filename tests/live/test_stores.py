@@ -159,6 +159,17 @@ def test_claim_keeps_each_members_order_and_leases(store: Store) -> None:
     assert [r.key for r in store.claim("w3", 1031.0, 150, 30.0, 10)] == ["b1"]
 
 
+def test_a_worker_claims_its_own_leased_rows_again_unless_it_skips_those_in_flight(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event"}], [_row("a1", "a"), _row("a2", "a"), _row("b1", "b"), _row("c1", "c")])
+    first = store.claim("w1", 1000.0, 150, 30.0, 2)
+    assert [r.key for r in first] == ["a1", "b1"]
+    # Restarted under its name, w1 takes its leased rows back; while executing them, it skips them.
+    assert [r.key for r in store.claim("w1", 1001.0, 150, 30.0, 10)] == ["a1", "b1", "c1"]
+    in_flight = {r.id for r in first}
+    assert [r.key for r in store.claim("w1", 1002.0, 150, 30.0, 10, skip=in_flight)] == ["c1"]  # a2 waits
+
+
 def test_finish_records_outcomes_and_stats(store: Store) -> None:
     store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
     _feed(store, [{"op": "event", "id": "x"}], [_row("k1", "a"), _row("k2", "b"), _row("k3", "c")])

@@ -10,6 +10,7 @@ and are sent again with the same event ids, as a bot would.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -161,6 +162,68 @@ def test_workers_share_one_port_spread_the_leases_and_lose_nothing(
     else:
         assert len(executed) == len(set(executed)), "an action was executed twice"
     assert set(executed) == _expected(lists)
+
+
+def test_a_list_journaled_by_another_worker_is_applied_without_waiting_for_a_poll(pg_url: str) -> None:
+    # Worker a holds shard s1 and polls only once a minute; worker b journals a list for s1 (a's
+    # lease), and its commit NOTIFYs a, whose loop applies the list at once.
+    from zoneinfo import ZoneInfo
+
+    from sopdsl.live.service import Service
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    now = int(time.time())
+    a = sopdsl.Runtime(plan, pg_url, worker="a", dry_run=True)
+    b = sopdsl.Runtime(plan, pg_url, worker="b", dry_run=True)
+    service = Service(a, zone=ZoneInfo("Asia/Shanghai"), port=0, tick_every=60.0, log=io.StringIO())
+    try:
+        assert a.watch(service.wake_up)
+        assert a.feed_batch([_join("e1", now)], shard="s1").duplicates == []  # a takes s1's lease
+        service.start()
+        while service.ready()[0] != 200:  # its first loop turn is over: the next is a minute away
+            time.sleep(0.01)
+        assert b.feed_batch([_join("e2", now), _join("e3", now)], shard="s1").caused == [0, 0]  # journaled
+        deadline = time.monotonic() + 20  # a third of the poll interval, however loaded the machine
+        while _applied(pg_url, "s1") < 3:
+            assert time.monotonic() < deadline, "the holder waited for its poll"
+            time.sleep(0.05)
+        assert sorted(a.engine("s1").members) == ["m1", "m2", "m3"]
+    finally:
+        service.stop()
+        b.close()
+
+
+def test_a_worker_reads_a_shards_snapshot_once_while_another_holds_it_and_again_to_take_it_over(
+    pg_url: str,
+) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    now = int(time.time())
+    a = sopdsl.Runtime(plan, pg_url, worker="a", dry_run=True)
+    b = sopdsl.Runtime(plan, pg_url, worker="b", dry_run=True)
+    reads: list[str] = []
+    load_snapshot = b.store.load_snapshot
+    b.store.load_snapshot = lambda shard: reads.append(shard) or load_snapshot(shard)  # type: ignore[method-assign]
+    try:
+        a.feed_batch([_join("e1", now)], shard="s1")  # a takes s1's lease
+        for n in (2, 3, 4):
+            assert b.feed_batch([_join(f"e{n}", now)], shard="s1").caused == [0]  # journaled for a
+        assert reads == ["s1"]  # not a query per list
+        a.close()  # gives its leases up
+        b.feed_batch([_join("e5", now)], shard="s1")  # b takes s1 over: from its snapshot, if any
+        assert reads == ["s1", "s1"]
+        assert sorted(b.engine("s1").members) == ["m1", "m2", "m3", "m4", "m5"]
+    finally:
+        b.close()
+
+
+def _join(event_id: str, now: int) -> dict[str, Any]:
+    return {"id": event_id, "kind": "join", "member": f"m{event_id[1:]}", "group": "g_north", "time": now}
+
+
+def _applied(url: str, shard: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        found = conn.execute("SELECT applied FROM sopdsl_shards WHERE shard = %s", (shard,)).fetchone()
+        return int(found[0]) if found else 0
 
 
 def test_workers_need_a_postgresql_store_and_no_stdin(tmp_path: Path) -> None:
