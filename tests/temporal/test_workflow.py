@@ -72,8 +72,11 @@ def done(actions: list[Action], prefix: str = "") -> list[tuple[Any, ...]]:
     )
 
 
-async def replay(client: Any, plan: Plan, fixture: Fixture, shard: str, **options: Any) -> dict[str, Any]:
-    """Run a fixture through the shard's workflow on a signalled clock; its status when settled."""
+async def replay(
+    client: Any, plan: Plan, fixture: Fixture, shard: str, batch: int = 10, **options: Any
+) -> dict[str, Any]:
+    """Run a fixture through the shard's workflow on a signalled clock, `batch` events a signal;
+    its status when settled."""
     from sopdsl.temporal.client import ShardClient
     from sopdsl.temporal.shapes import SIGNALLED
 
@@ -85,8 +88,8 @@ async def replay(client: Any, plan: Plan, fixture: Fixture, shard: str, **option
     records, past = setup_entries(fixture, zone)
     await sender.register(records, at=start)
     bodies = fixture_events(fixture, zone)[past:]
-    for i in range(0, len(bodies), 10):
-        await sender.feed(bodies[i : i + 10])
+    for i in range(0, len(bodies), batch):
+        await sender.feed(bodies[i : i + batch])
     assert fixture.end is not None
     await sender.advance(to_epoch(fixture.end, zone))
     return await sender.flush(timeout=90)
