@@ -184,16 +184,17 @@ def replay(
     end the run stops after the last event or state check. A reload calls `Engine.reload`, as
     the live runtime does, and hands what it did to each flow to `on_reload`. `figures` (attached
     to the engine) is handed each event here, not through a generator in front of the loop: a
-    counted run's events cost a time comparison and a list append each (see `Collector`).
+    counted run's messages cost a time comparison and two list appends each (see `Collector`).
     """
     engine.start()
     pending = list(checks or ())
     feed = engine.feed
     counting = figures is not None
     if figures is not None:
-        # What the figures keep of a day's events (see `Collector`): who posted where, and the rest.
+        # What the figures keep of a day's messages (see `Collector`): who posted where; the other
+        # events are counted as they come.
         note_group, note_member = figures.groups.append, figures.members.append
-        note_other = figures.others.append
+        note_other = figures.other
         judge, goal_kinds = figures.judge, figures.goal_kinds
     lo = hi = 0  # the bounds of the figures' current day
     for event in events:

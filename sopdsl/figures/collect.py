@@ -1,13 +1,16 @@
 """Figures of a dry run, observed from outside the engine: the events fed, the action log, and
 where flows begin, split and end (the engine's flow watch, `Engine.watch`).
 
-Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a step
-hook) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) hands it each event. Counting must
-cost the run little (issue 15: at most 10%), so the loop only keeps a day's events in a list and
-each day's events are counted in bulk when the next day begins, by C-level passes (`map`,
-`compress`, `Counter`, set union), never a Python statement per message. Day boundaries are local
-midnights in the run's zone; the current day's bounds are cached, so an event costs a comparison,
-not a date conversion.
+Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a flow
+watch) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) hands it each event. Counting must
+cost the run little (issue 15: at most 10%). Messages, the common event, cost the loop two list
+appends (group and member, no new object) and are counted in bulk when the next day begins
+(`Counter`, set union). Other events and actions are counted as they come, in plain Python: an
+event or action kept until the day ends costs more (a day's objects held, then freed) than
+counting it, and C-level passes over them (`attrgetter`) read a msgspec event's or a slotted
+action's fields slower than the interpreter's specialized attribute loads. Day boundaries are
+local midnights in the run's zone; the current day's bounds are cached, so an event or action
+costs a comparison, not a date conversion.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,7 +36,6 @@ from sopdsl.plan import timeutil
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _NOTHING = GroupDay()
 _FIRST = itemgetter(0)
-_COUNTED = attrgetter("playbook", "kind", "status")
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class _Day:
     cells: dict[str | None, _Cell] = field(default_factory=dict)  # group (None: none named) → counts
     messages: Counter[str | None] = field(default_factory=Counter)  # group → messages
     posters: set[tuple[str | None, str | None]] = field(default_factory=set)  # (group, member)
+    acts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (playbook, kind, status)
 
     def cell(self, group: str | None) -> _Cell:
         cell = self.cells.get(group)
@@ -115,7 +118,7 @@ class _Days:
 
 class Collector:
     """Counts a dry run's figures: attach it to the engine before the run, let the dry run's loop
-    hand it the events (`groups`, `members`, `others`, `next_day`, `judge`), then call `figures`
+    hand it the events (`groups`, `members`, `other`, `next_day`, `judge`), then call `figures`
     once the run has ended."""
 
     def __init__(self, zone: str, attribution: lang.Attribution = lang.Attribution.LAST_TOUCH) -> None:
@@ -125,17 +128,17 @@ class Collector:
         tz = timeutil.zone(zone)
         self._event_days = _Days(tz)
         self._action_days = _Days(tz)
-        # The current day's events (`_Days.label`), not yet counted: where and by whom each
-        # message was posted, and the other events.
+        # Where and by whom each message of the current day (`_Days.label`) was posted, not yet
+        # counted; the other events are counted as they come (`other`).
         self.groups: list[str | None] = []
         self.members: list[str | None] = []
-        self.others: list[Event] = []
         self._by_day: dict[str, _Day] = {}  # day → counts, for the days not settled yet
-        self._actions: dict[str, list[Action]] = {}  # day → its actions, not yet counted
+        self._today = self._acting = _Day()  # the counts of the events' and the actions' days
         self._counted: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
         self._flows = FlowCounts()
         self._settled: dict[tuple[str, str], GroupDay] = {}  # (group, day) → counts of a past day
         self._engine: Engine | None = None
+        self._goaled = False  # see `attach`
         self._first = 0
         self.judge: Callable[[Event], None] | None = None  # see `attach`
         self.goal_kinds: frozenset[str] = frozenset()
@@ -146,6 +149,8 @@ class Collector:
         self._first = engine.now
         goals = self._goals = Goals(engine, self.attribution, timeutil.zone(self.zone))
         self._flows.assigned = goals.assigned if goals.arms else None
+        # Told of sends only with goals or arms (arms come only through `assigned`, set if some are).
+        self._goaled = bool(goals.with_goals or goals.arms)
         if goals.kinds:
             # A goal's event is judged once the engine has taken it in: the timers before it have
             # run by then, so the splits and sends before it are known.
@@ -154,73 +159,85 @@ class Collector:
         engine.watch = self._flows
 
     def next_day(self, time: int) -> tuple[int, int]:
-        """Count the events kept of the current day, which `time` (an event's) does not fall on, and
-        start a new day: its bounds [lo, hi), which the loop compares the next events' times with."""
+        """Count the messages kept of the current day, which `time` (an event's) does not fall on,
+        and start a new day: its bounds [lo, hi), which the loop compares the next events' times
+        with."""
         days = self._event_days
         last = days.label
         self._tally(last)
         self._settle(last)
-        days.of(time)
+        self._today = self._day(days.of(time))
         return days.lo, days.hi
 
     def _tally(self, day: str) -> None:
-        """Add the events kept of the current day to `day`'s counts, and forget them."""
-        groups, members, others = self.groups, self.members, self.others
-        if not groups and not others:
-            return
-        counts = self._by_day.get(day)
-        if counts is None:
-            counts = self._by_day[day] = _Day()
+        """Add the messages kept of the current day to `day`'s counts, and forget them."""
+        groups, members = self.groups, self.members
         if groups:
+            counts = self._day(day)
             counts.messages.update(groups)
             counts.posters.update(zip(groups, members, strict=True))
             groups.clear()
             members.clear()
-        if others:
-            for event in others:
-                kind = event.kind
-                if kind == "join":
-                    counts.cell(event.group).joins += 1
-                elif kind == "leave":
-                    counts.cell(event.group).leaves += 1
-                elif kind == "order":
-                    cell = counts.cell(event.group)
-                    cell.orders += 1
-                    cell.buyers.add(event.member)
-                    amount = event.data.get("amount", 0)
-                    if isinstance(amount, int | float) and not isinstance(amount, bool):
-                        cell.amount += amount
-            others.clear()
+
+    def other(self, event: Event) -> None:
+        """Count an event other than a message, of the current day (see `next_day`)."""
+        kind = event.kind
+        if kind == "join":
+            self._today.cell(event.group).joins += 1
+        elif kind == "leave":
+            self._today.cell(event.group).leaves += 1
+        elif kind == "order":
+            cell = self._today.cell(event.group)
+            cell.orders += 1
+            cell.buyers.add(event.member)
+            amount = event.data.get("amount", 0)
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                cell.amount += amount
 
     def _settle(self, last: str) -> None:
         """Keep only the counts of the days before `last`, the previous event's day: the engine's
         clock has passed them (it is at or after that event), so no action of theirs can come.
         A long run so holds the members' names of about two days, not of all of them."""
-        self._count_actions()
         for day in [day for day in self._by_day if day < last]:
-            for group, cell in self._by_day.pop(day).freeze().items():
-                key = (group or NO_GROUP, day)
-                done = self._settled.get(key)
-                self._settled[key] = cell if done is None else done.plus(cell)
+            self._freeze(day, self._by_day.pop(day), self._settled, self._counted)
+        self._action_days.lo, self._action_days.hi = 1, 0  # its day may be gone: look it up again
+
+    @staticmethod
+    def _freeze(
+        day: str,
+        counts: _Day,
+        cells: dict[tuple[str, str], GroupDay],
+        counted: Counter[tuple[str, str, str, str]],
+    ) -> None:
+        """Add `day`'s counts to `cells` by group, and to `counted` its actions by playbook, kind
+        and status."""
+        for (playbook, kind, status), count in counts.acts.items():
+            counted[(day, playbook, kind, status)] += count
+        for group, cell in counts.freeze().items():
+            key = (group or NO_GROUP, day)
+            done = cells.get(key)
+            cells[key] = cell if done is None else done.plus(cell)
 
     def _action(self, action: Action) -> None:
-        # Kept, to be counted by kind and status in bulk; what a done send or kick adds to its
-        # group's day is counted now (a post to the group reaches the members in it now).
+        # Counted by playbook, kind and status now (an action is not kept: holding a day's worth
+        # costs more than counting each); what a done send or kick adds to its group's day too.
         time = action.time
         days = self._action_days
-        day = days.label if days.lo <= time < days.hi else days.of(time)
-        kept = self._actions.get(day)
-        if kept is None:
-            kept = self._actions[day] = []
-        kept.append(action)
-        if action.status != "done":
-            return
+        if days.lo <= time < days.hi:
+            counts = self._acting
+        else:
+            counts = self._acting = self._day(days.of(time))
+        status = action.status
         kind = action.kind
+        key = (action.playbook, kind, status)
+        acts = counts.acts
+        acts[key] = acts.get(key, 0) + 1
+        if status != "done":
+            return
         if kind == "send":
             target = action.target
             if target == "operator":
                 return
-            counts = self._by_day.get(day) or self._day(day)
             cell = counts.cells.get(action.group) or counts.cell(action.group)
             cell.deliveries += 1
             reached: Iterable[str] = ()
@@ -232,26 +249,17 @@ class Collector:
                 # A post to the group reaches everyone in it at the time.
                 reached = group.members
                 cell.reached.update(reached)
-            goals = self._goals
-            # Goals and arms as they are now (a plan loaded since may have added a split).
+            # Goals and arms as they are now (a split's arms are added as members are put in them).
             if (
-                goals is not None
-                and (goals.with_goals or goals.arms)
+                self._goaled
+                and (goals := self._goals) is not None
                 and (action.playbook in goals.with_goals or action.playbook in goals.arms)
             ):
                 arm = action.detail.get("arm")
                 for member in reached:
                     goals.touched(action.playbook, member, time, arm)
         elif kind == "kick":
-            self._day(day).cell(action.group).removed += 1
-
-    def _count_actions(self) -> None:
-        """Count the kept actions by playbook, kind and status (C-level: one tuple each)."""
-        counted = self._counted
-        for day, actions in self._actions.items():
-            for (playbook, kind, status), count in Counter(map(_COUNTED, actions)).items():
-                counted[(day, playbook, kind, status)] += count
-        self._actions.clear()
+            counts.cell(action.group).removed += 1
 
     def _day(self, day: str) -> _Day:
         counts = self._by_day.get(day)
@@ -271,14 +279,12 @@ class Collector:
         and every playbook of the plan."""
         engine = self.engine
         self._tally(self._event_days.label)
-        self._count_actions()
         days = _span(self._first, engine.now, timeutil.zone(self.zone))
         names = {g.id: g.name for g in engine.groups.values()}
         cells = dict(self._settled)
+        counted = self._counted.copy()
         for day, counts in self._by_day.items():
-            for group, cell in counts.freeze().items():
-                key = (group or NO_GROUP, day)
-                cells[key] = cell if key not in cells else cells[key].plus(cell)
+            self._freeze(day, counts, cells, counted)
         used = {group for group, _ in cells}
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(used - names.keys())]:
@@ -288,7 +294,7 @@ class Collector:
             running[engine.compiled[index].source.name] += count
         daily: dict[str, dict[str, int]] = {day: {} for day in days}
         by_status: Counter[tuple[str, str, str]] = Counter()
-        for (day, name, kind, status), count in self._counted.items():
+        for (day, name, kind, status), count in counted.items():
             daily.setdefault(day, {}).setdefault(name, 0)
             daily[day][name] += count
             by_status[(name, kind, status)] += count

@@ -24,8 +24,10 @@ class FlowCounts:
         self.assigned = assigned  # told when a split puts a member in an arm
 
     def flow_begun(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
-        """`FlowWatch`: a new flow."""
-        self.begun(pb, flow)
+        """`FlowWatch`: a new flow of `pb` (counted by playbook; `sopdsl.live` counts by its
+        start's slot too)."""
+        started = self.started
+        started[pb.name] = started.get(pb.name, 0) + 1
 
     def flow_armed(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         """`FlowWatch`: a split put the flow's member in an arm."""
@@ -33,13 +35,6 @@ class FlowCounts:
             self.assigned(pb.name, flow.member, flow.arm, now)
 
     def flow_ended(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
-        """`FlowWatch`: the flow went past its last step or reached a `stop`."""
-        self.done(pb, flow)
-
-    def begun(self, pb: CompiledPlaybook, flow: Flow) -> None:
-        """A flow of `pb` began (counted by playbook; `sopdsl.live` counts by its start's slot too)."""
-        self.started[pb.name] = self.started.get(pb.name, 0) + 1
-
-    def done(self, pb: CompiledPlaybook, flow: Flow) -> None:
-        """A flow of `pb` went past its last step or reached a `stop`."""
-        self.completed[pb.name] = self.completed.get(pb.name, 0) + 1
+        """`FlowWatch`: a flow of `pb` went past its last step or reached a `stop`."""
+        completed = self.completed
+        completed[pb.name] = completed.get(pb.name, 0) + 1

@@ -34,10 +34,10 @@ class _Flows(FlowCounts):
         super().__init__(watcher.assigned)
         self.watcher = watcher
 
-    def begun(self, pb: CompiledPlaybook, flow: Flow) -> None:
+    def flow_begun(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         self.watcher.add(pb.name, flow.started, "flows:started")
 
-    def done(self, pb: CompiledPlaybook, flow: Flow) -> None:
+    def flow_ended(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         self.watcher.add(pb.name, flow.started, "flows:completed")
 
 

@@ -125,3 +125,16 @@ def test_a_flow_that_stops_is_completed_once(tmp_path: Path) -> None:
         "flows": {"started": 2, "completed": 2, "exited": 0, "running": 0},
         "actions": {"send": {"done": 1}},
     }
+
+
+def test_asking_for_the_figures_twice_counts_nothing_twice() -> None:
+    """`figures` adds the days not settled yet to what it shows, not to what the collector keeps:
+    a second call (a report asked for again) shows the same actions and group figures."""
+    plan = compile_files([CASE]).plan
+    assert plan is not None
+    fixture, _ = load_fixture(CASE.with_suffix(".yaml"), "shop.yaml")
+    collector = Collector(plan.declarations.timezone)
+    simulate(plan, fixture, figures=collector)
+    first = collector.figures().to_json()
+    assert collector.figures().to_json() == first
+    assert first["playbooks"] == golden("playbooks")
