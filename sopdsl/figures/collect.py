@@ -148,8 +148,10 @@ class Collector:
         self._engine = engine
         self._first = engine.now
         goals = self._goals = Goals(engine, self.attribution, timeutil.zone(self.zone))
-        self._flows.assigned = goals.assigned if goals.arms else None
-        # Told of sends only with goals or arms (arms come only through `assigned`, set if some are).
+        # Connected whatever the first plan has: a split loaded by a later reload counts its arms
+        # too, as the live figures do.
+        self._flows.assigned = self._assigned
+        # Told of sends only with goals or arms (arms come only through `_assigned`).
         self._goaled = bool(goals.with_goals or goals.arms)
         if goals.kinds:
             # A goal's event is judged once the engine has taken it in: the timers before it have
@@ -260,6 +262,12 @@ class Collector:
                     goals.touched(action.playbook, member, time, arm)
         elif kind == "kick":
             counts.cell(action.group).removed += 1
+
+    def _assigned(self, playbook: str, member: str, arm: str, time: int) -> None:
+        # Before the arm's sends: they are then told to the goals, which count them as touches.
+        if self._goals is not None:
+            self._goals.assigned(playbook, member, arm, time)
+            self._goaled = True
 
     def _day(self, day: str) -> _Day:
         counts = self._by_day.get(day)

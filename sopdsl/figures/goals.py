@@ -23,7 +23,7 @@ from sopdsl.engine.conditions import Test, compile_cond
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.figures.model import number
-from sopdsl.plan import Plan, event_key, timeutil
+from sopdsl.plan import CompiledPlaybook, Plan, event_key, timeutil
 
 _TAGGED = {"tag": "tagged", "untag": "untagged"}
 
@@ -112,10 +112,16 @@ class Goals:
         self.arm_of: dict[tuple[str, str], str] = {}  # (playbook, member) → arm, for good
         self.split_arms: dict[str, list[tuple[str, float, bool]]] = {}
         for pb in plan.playbooks:
-            arms = [arm for code in _codes(pb) for instr in code for arm in instr.arms]
-            if arms:
-                self.split_arms[pb.name] = [(a.name, a.percent, a.control) for a in arms]
-                self.arms[pb.name] = {a.name: ArmCount(control=a.control) for a in arms}
+            self._learn_split(pb)
+
+    def _learn_split(self, pb: CompiledPlaybook) -> None:
+        """Know the arms of `pb`'s split, if it has one: their shares, and which is the control."""
+        arms = [arm for code in _codes(pb) for instr in code for arm in instr.arms]
+        if arms:
+            self.split_arms[pb.name] = [(a.name, a.percent, a.control) for a in arms]
+            known = self.arms.setdefault(pb.name, {})
+            for a in arms:
+                known.setdefault(a.name, ArmCount(control=a.control))
 
     # ---- what the engine decides ----
 
@@ -135,7 +141,11 @@ class Goals:
         if (playbook, member) in self.arm_of:
             return
         self.arm_of[(playbook, member)] = arm
-        # An arm the run's first plan did not have (a version loaded since) is counted all the same.
+        if not self.split_arms.get(playbook) and self.engine is not None:
+            # A split the run's first plan did not have: a version loaded since brought it.
+            for pb in self.engine.plan.playbooks:
+                if pb.name == playbook:
+                    self._learn_split(pb)
         count = self.arms.setdefault(playbook, {}).setdefault(arm, ArmCount())
         self.split_arms.setdefault(playbook, [])
         if time >= self.since:
