@@ -53,13 +53,30 @@ SCHEMA = (
         PRIMARY KEY (shard, member, moment, met))""",
 )
 
-ADD = (
-    "INSERT INTO sopdsl_figures (shard, grp, slot, figure, value) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (shard, grp, slot, figure) DO UPDATE SET value = sopdsl_figures.value + excluded.value"
+
+class Insert(NamedTuple):
+    """One of the figures' INSERTs: its table, columns and ON CONFLICT clause (a store runs it its
+    own way for many rows: `Many`)."""
+
+    table: str
+    columns: tuple[str, ...]
+    tail: str
+
+    def statement(self) -> str:
+        """The statement for one row, with `?` marks."""
+        marks = ", ".join("?" * len(self.columns))
+        return f"INSERT INTO {self.table} ({', '.join(self.columns)}) VALUES ({marks}){self.tail}"
+
+
+ADD = Insert(
+    "sopdsl_figures",
+    ("shard", "grp", "slot", "figure", "value"),
+    " ON CONFLICT (shard, grp, slot, figure) DO UPDATE SET value = sopdsl_figures.value + excluded.value",
 )
-NOTE = (
-    "INSERT INTO sopdsl_figure_members (shard, grp, slot, figure, member) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (shard, grp, slot, figure, member) DO NOTHING"
+NOTE = Insert(
+    "sopdsl_figure_members",
+    ("shard", "grp", "slot", "figure", "member"),
+    " ON CONFLICT (shard, grp, slot, figure, member) DO NOTHING",
 )
 SUMS = (
     "SELECT grp, slot, figure, value FROM sopdsl_figures WHERE shard = ? AND slot >= ? AND slot < ? "
@@ -70,23 +87,28 @@ MEMBERS = (
     "ORDER BY grp, slot, figure, member"
 )
 
-PLAYBOOK_ADD = (
-    "INSERT INTO sopdsl_playbook_figures (shard, playbook, slot, figure, value) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (shard, playbook, slot, figure) DO UPDATE "
-    "SET value = sopdsl_playbook_figures.value + excluded.value"
+PLAYBOOK_ADD = Insert(
+    "sopdsl_playbook_figures",
+    ("shard", "playbook", "slot", "figure", "value"),
+    " ON CONFLICT (shard, playbook, slot, figure) DO UPDATE SET value = "
+    "sopdsl_playbook_figures.value + excluded.value",
 )
-ARM_NOTE = (
-    "INSERT INTO sopdsl_figure_arms (shard, playbook, member, arm, moment) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (shard, playbook, member) DO NOTHING"
+ARM_NOTE = Insert(
+    "sopdsl_figure_arms",
+    ("shard", "playbook", "member", "arm", "moment"),
+    " ON CONFLICT (shard, playbook, member) DO NOTHING",
 )
-TOUCH_NOTE = (
-    "INSERT INTO sopdsl_figure_touches (shard, playbook, member, moment, arm) VALUES (?, ?, ?, ?, ?) "
-    "ON CONFLICT (shard, playbook, member, moment, arm) DO NOTHING"
+TOUCH_NOTE = Insert(
+    "sopdsl_figure_touches",
+    ("shard", "playbook", "member", "moment", "arm"),
+    " ON CONFLICT (shard, playbook, member, moment, arm) DO NOTHING",
 )
-GOAL_ADD = (
-    "INSERT INTO sopdsl_figure_goals (shard, member, moment, met, events, amount) VALUES (?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (shard, member, moment, met) DO UPDATE SET events = sopdsl_figure_goals.events + "
-    "excluded.events, amount = sopdsl_figure_goals.amount + excluded.amount"
+GOAL_ADD = Insert(
+    "sopdsl_figure_goals",
+    ("shard", "member", "moment", "met", "events", "amount"),
+    " ON CONFLICT (shard, member, moment, met) DO UPDATE SET events = "
+    "sopdsl_figure_goals.events + excluded.events, amount = sopdsl_figure_goals.amount + "
+    "excluded.amount",
 )
 PLAYBOOK_SUMS = (
     "SELECT playbook, slot, figure, value FROM sopdsl_playbook_figures "
@@ -148,15 +170,15 @@ class _Cursor(Protocol):
     def rowcount(self) -> int: ...
 
 
-Many = Callable[[Any, str, list[tuple[Any, ...]]], None]
-"""Runs one of the INSERTs above (`?` marks) for many rows, a store's own way (PostgreSQL: one
-statement over arrays); by default the cursor's `executemany`."""
+Many = Callable[[Any, Insert, list[tuple[Any, ...]]], None]
+"""Runs one of the INSERTs above for many rows, a store's own way (its `_insert`; PostgreSQL's is
+one statement over arrays); by default the cursor's `executemany`."""
 
 
 def _runner(sql: Callable[[str], str], many: Many | None) -> Many:
     if many is not None:
         return many
-    return lambda cur, statement, rows: cur.executemany(sql(statement), rows)
+    return lambda cur, insert, rows: cur.executemany(sql(insert.statement()), rows)
 
 
 class Tally:

@@ -9,7 +9,6 @@ Once the outbox holds `vacuum_every` dead rows, a store vacuums it itself (see `
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,8 +41,6 @@ _TYPES = {
     "amount": "float8",
 }  # fmt: skip
 _FLOATS = frozenset(c for c, t in _TYPES.items() if t == "float8")  # sent as floats, whatever Python holds
-# A figures INSERT as store_figures writes it: table, columns, then its ON CONFLICT clause.
-_VALUES = re.compile(r"INSERT INTO (\w+) \(([^)]*)\) VALUES \([?, ]*\)(.*)", re.DOTALL)
 
 
 class PostgresStore(SqlStore):
@@ -200,6 +197,9 @@ class PostgresStore(SqlStore):
         if not rows:
             return
         arrays = [list(values) for values in zip(*rows, strict=True)]
+        for i, column in enumerate(columns):
+            if column in _FLOATS:  # a figure's value may be an int in Python; a float8[] wants floats
+                arrays[i] = [float(v) for v in arrays[i]]
         # %b: arrays sent in binary; as text, psycopg escapes every quote of the JSON bodies by regex,
         # which cost more than the statements it saves.
         sources = ", ".join(f"%b::{_TYPES[c]}[]" for c in columns)
@@ -221,18 +221,6 @@ class PostgresStore(SqlStore):
             (ids, shard),
         )
         return {str(row[0]) for row in cur.fetchall()}
-
-    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        """A figures INSERT as one statement over arrays (`_insert`): a list of 50 events added
-        about 35 rows of figures, each an execution of its own (a third of the journal's cost)."""
-        found = _VALUES.fullmatch(statement)
-        if found is None:
-            raise AssertionError(f"not an INSERT ... VALUES: {statement}")
-        table, columns, tail = found.group(1), [c.strip() for c in found.group(2).split(",")], found.group(3)
-        floats = [i for i, c in enumerate(columns) if c in _FLOATS]
-        if floats:
-            rows = [tuple(float(v) if i in floats else v for i, v in enumerate(r)) for r in rows]
-        self._insert(cur, table, columns, rows, tail)
 
     def _outcomes(self, cur: Cursor, rows: Sequence[OutboxRow]) -> set[int]:
         """Record a batch's outcomes in one UPDATE; the ids it changed (those still pending)."""

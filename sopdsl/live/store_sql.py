@@ -113,9 +113,10 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         answer (only a read waits); elsewhere nothing."""
         return nullcontext()
 
-    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
-        """Run one of `store_figures`' INSERTs for many rows (PostgreSQL: as one statement)."""
-        cur.executemany(self._sql(statement), rows)
+    def _many(self, cur: Cursor, insert: store_figures.Insert, rows: list[tuple[Any, ...]]) -> None:
+        """Run one of `store_figures`' INSERTs for many rows, as `_insert` does (PostgreSQL: as one
+        statement)."""
+        self._insert(cur, insert.table, insert.columns, rows, insert.tail)
 
     def _insert(
         self, cur: Cursor, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = ""

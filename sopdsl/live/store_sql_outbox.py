@@ -49,7 +49,7 @@ class SqlOutbox(ABC):
         """The statement in the dialect's parameter style."""
 
     @abstractmethod
-    def _many(self, cur: Cursor, statement: str, rows: list[tuple[Any, ...]]) -> None:
+    def _many(self, cur: Cursor, insert: store_figures.Insert, rows: list[tuple[Any, ...]]) -> None:
         """Run a figures INSERT for many rows (see `SqlStore._many`)."""
 
     @abstractmethod
