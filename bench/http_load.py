@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from abc import ABC, abstractmethod
 from typing import Any
 
 
-class Poster(asyncio.Protocol):
+class Poster(asyncio.Protocol, ABC):
     """Posts `request()`'s body to its path until `end`; answers other than 202 are errors, and the
     latencies of requests sent from `begin` on are kept."""
 
@@ -23,9 +24,9 @@ class Poster(asyncio.Protocol):
         self.errors = 0
         self.transport: asyncio.Transport | None = None
 
+    @abstractmethod
     def request(self) -> tuple[str, bytes]:
         """The next request's path and JSON body (`self.number` is its number, from 1)."""
-        raise NotImplementedError
 
     def answered(self, now: float) -> None:
         """A 202 came for the request sent at `self.sent_at`."""

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -79,7 +80,7 @@ class FrameReader:
         return frames
 
 
-class Link(asyncio.Protocol):
+class Link(asyncio.Protocol, ABC):
     """A frame connection whose writes in one turn of the event loop leave as one write."""
 
     transport: asyncio.Transport | None = None
@@ -95,9 +96,9 @@ class Link(asyncio.Protocol):
         for item in self._reader.feed(data):
             self.received(item)
 
+    @abstractmethod
     def received(self, item: Any) -> None:
         """One frame from the other side."""
-        raise NotImplementedError
 
     def send(self, item: Any) -> None:
         """Queue a frame of `item`; it goes out at the end of this turn of the loop, with the others."""
