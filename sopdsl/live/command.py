@@ -114,6 +114,14 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
     help="Executor calls each worker makes at once (one member's actions still go in order).",
 )
 @click.option(
+    "--keep-days",
+    "keep_days",
+    default=None,
+    type=click.FloatRange(min=1),
+    help="Purge finished actions and the figures' per-member rows older than this, once a day "
+    "(default: keep them; with --engine temporal, 30, which a shard's state needs to stay small).",
+)
+@click.option(
     "--migrate", is_flag=True, help="Upgrade a store at an older schema version (back it up first)."
 )
 @click.option(
@@ -147,6 +155,7 @@ def run_command(
     workers: int,
     fronts: int,
     concurrency: int,
+    keep_days: float | None,
     migrate: bool,
     reload_plan: bool,
     root: str | None,
@@ -175,6 +184,7 @@ def run_command(
             workers=workers,
             fronts=fronts,
             concurrency=concurrency,
+            keep_days=keep_days,
             migrate=migrate,
             reload_plan=reload_plan,
             root=root,
@@ -203,6 +213,7 @@ def run(
     workers: int = 1,
     fronts: int = 0,
     concurrency: int = 1,
+    keep_days: float | None = None,
     migrate: bool = False,
     reload_plan: bool = False,
     root: str | None = None,
@@ -263,6 +274,7 @@ def run(
         migrate,
         reload_plan,
         fronts,
+        keep_days,
     )
     if workers > 1:
         assert store is not None
@@ -287,6 +299,7 @@ class _Options:
     migrate: bool
     reload_plan: bool
     fronts: int = 0  # HTTP front processes (`fronts.py`)
+    keep_days: float | None = None  # see `retention.py`
 
 
 def _supervised(
@@ -362,7 +375,8 @@ def _serve_one(
     runtime: Runtime
     try:
         if engine is not None:
-            runtime = _temporal(plan, engine, executors, shard=shard, worker=worker, dry_run=dry_run)
+            kept = {} if o.keep_days is None else {"keep_days": o.keep_days}
+            runtime = _temporal(plan, engine, executors, shard=shard, worker=worker, dry_run=dry_run, **kept)
         else:
             opened = open_store(store, migrate=o.migrate)
             runtime = Runtime(
@@ -374,6 +388,7 @@ def _serve_one(
                 worker=worker,
                 on_plan_change="reload" if o.reload_plan else "refuse",
                 concurrency=concurrency,
+                keep_days=o.keep_days,
             )
             if poll:
                 # Its loop applies other workers' entries, which wait for its feeds: its executors

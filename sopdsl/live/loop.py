@@ -56,6 +56,7 @@ def cycle(runtime: Runtime, idle: float) -> float:
     try:
         moment = clock.now()
         progressed = bool(runtime.run_timers(moment)) | bool(runtime.dispatch(moment))
+        runtime.housekeep(moment)
     except Exception:
         log.exception("sopdsl runtime: tick failed; retrying in %.1f s", idle)
         return idle

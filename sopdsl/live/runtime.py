@@ -47,6 +47,7 @@ from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
 from sopdsl.live.registering import Registering
+from sopdsl.live.retention import Retention
 from sopdsl.live.shards import Check, Fed, Shards, Taken, fed
 from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.live.store import open_store as _open_store
@@ -112,6 +113,7 @@ class Runtime(Registering):
         on_plan_change: Literal["refuse", "reload"] = "refuse",
         snapshot_every: int | None = None,
         concurrency: int = 1,
+        keep_days: float | None = None,
     ) -> None:
         if on_plan_change not in ("refuse", "reload"):
             raise ValueError(f"on_plan_change must be 'refuse' or 'reload', not {on_plan_change!r}")
@@ -140,6 +142,7 @@ class Runtime(Registering):
         # until nothing is due (as `dispatch_apart`'s thread does).
         self.dispatch_budget: float | None = None
         self.on_plan_change = on_plan_change
+        self.retention = Retention(keep_days)  # finished rows older than that are purged daily
         self.late = late  # seconds an event may be older than the engine's clock
         self.early = early  # seconds an event may be ahead of the runtime's clock
         # A timer overdue by more than this was missed while the runtime was down (see shards.py);
@@ -368,7 +371,15 @@ class Runtime(Registering):
             self._outbox.poke()
         else:
             self.dispatch(moment)
+        self.housekeep(moment)
         return decided
+
+    def housekeep(self, moment: int) -> None:
+        """Purge what `keep_days` no longer keeps, once a day (the first time at the first call)."""
+        days = self.retention.days
+        if days is not None and self.retention.due(moment):
+            gone = self.purge(days)
+            log.info("sopdsl runtime: purged %d finished action(s) older than %g day(s)", gone, days)
 
     def run_timers(self, moment: int) -> list[Action]:
         """Apply the timers due by `moment` in the shards this worker may take; the actions decided."""

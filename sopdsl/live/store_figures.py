@@ -24,9 +24,13 @@ they only add, and a store without them is one that has counted nothing yet.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
+from zoneinfo import ZoneInfo
+
+from sopdsl.plan import timeutil
 
 SLOT = 900  # seconds: the finest step of any zone's UTC offset
 NO_GROUP = "-"
@@ -300,6 +304,23 @@ class PlaybookFacts(PlaybookTally):
         self.goals = {key: hit for key, hit in self.goals.items() if key[1] >= before}
         if touches_before is not None:
             self.touches = {touch for touch in self.touches if touch[2] >= touches_before}
+
+    def merge_days(self, before: int, tz: ZoneInfo) -> None:
+        """Merge the sums of the slots before `before` into their local day's first slot in `tz`:
+        a long-lived shard then keeps one row a playbook, figure and day of its past, and a report
+        of whole days in `tz` reads the same sums."""
+        first = before // SLOT
+        starts: dict[int, int] = {}  # slot → its day's first slot
+        merged: defaultdict[tuple[str, int, str], float] = defaultdict(float)
+        for (playbook, slot, figure), value in self.sums.items():
+            if slot < first:
+                start = starts.get(slot)
+                if start is None:
+                    day = dt.datetime.fromtimestamp(slot * SLOT, tz).date()
+                    start = starts[slot] = timeutil.resolve(dt.datetime.combine(day, dt.time()), tz) // SLOT
+                slot = start
+            merged[(playbook, slot, figure)] += value
+        self.sums = merged
 
     def rows(self) -> dict[str, list[list[Any]]]:
         """Everything, as JSON rows (`Found`'s per-playbook lists), in order."""

@@ -23,6 +23,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.admin_views import VIEWS
 from sopdsl.live.intake import EventError, intake
+from sopdsl.live.retention import TEMPORAL_DAYS
 from sopdsl.plan import Plan
 from sopdsl.temporal.shapes import (
     ENTRIES,
@@ -76,6 +77,7 @@ class ShardClient:
         dry_run: bool = False,
         task_queue: str = TASK_QUEUE,
         continue_after: int = 10_000,
+        keep_days: float = TEMPORAL_DAYS,
     ) -> None:
         self.client = client
         self.plan = plan if plan.content_hash else plan.with_hash()
@@ -87,6 +89,7 @@ class ShardClient:
         self.dry_run = dry_run
         self.task_queue = task_queue
         self.continue_after = continue_after
+        self.keep_days = keep_days
 
     def now(self) -> int:
         """The client's clock (the wall clock), which stamps entries that carry no time."""
@@ -123,6 +126,7 @@ class ShardClient:
             retry=self.retry,
             dry_run=self.dry_run,
             continue_after=self.continue_after,
+            keep_days=self.keep_days,
         )
         await self.client.start_workflow(
             WORKFLOW,

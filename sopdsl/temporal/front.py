@@ -27,6 +27,7 @@ from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, SopdslError
 from sopdsl.live.dispatch import CustomAction, Executor, missing_executors, registry
+from sopdsl.live.retention import TEMPORAL_DAYS
 from sopdsl.live.shards import Fed
 from sopdsl.plan import Plan
 from sopdsl.temporal.client import ShardClient, connect
@@ -58,6 +59,7 @@ class TemporalFront:
         worker: str | None = None,
         task_queue: str = TASK_QUEUE,
         run_worker: bool = True,
+        keep_days: float = TEMPORAL_DAYS,
     ) -> None:
         from sopdsl.temporal.worker import make_worker
 
@@ -74,7 +76,13 @@ class TemporalFront:
             self._stop_loop()
             raise TemporalConnectError(f"cannot reach Temporal at {url}: {exc}") from None
         self.client = ShardClient(
-            client, self.plan, shard=shard, seed=seed, dry_run=dry_run, task_queue=task_queue
+            client,
+            self.plan,
+            shard=shard,
+            seed=seed,
+            dry_run=dry_run,
+            task_queue=task_queue,
+            keep_days=keep_days,
         )
         self.worker: Worker | None = None
         self._running: Future[None] | None = None

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sopdsl.errors import SopdslError
+from sopdsl.live.retention import TEMPORAL_DAYS
 
 WORKFLOW = "sopdsl.shard"  # the workflow type's name
 ACTIVITY = "sopdsl.execute"  # the activity that hands one action to its executor (a retry)
@@ -87,6 +88,8 @@ class ShardInput:
     retry: Retry = field(default_factory=Retry)
     dry_run: bool = False
     continue_after: int = 10_000  # history events before a new run (Temporal's limit is 51,200)
+    # Days of figures kept by member and by 15-minute slot; older ones by day (`live/retention.py`).
+    keep_days: float = TEMPORAL_DAYS
     seen: dict[str, int] = field(default_factory=dict)  # entry ids taken, with their time
     inbox: list[dict[str, Any]] = field(default_factory=list)  # entries received, not applied yet
     outbox: list[ActionCall] = field(default_factory=list)  # actions decided, not yet executed

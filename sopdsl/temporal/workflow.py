@@ -28,6 +28,7 @@ from temporalio.exceptions import ActivityError, FailureError
 with workflow.unsafe.imports_passed_through():
     # `import a.b as b`, not `from a import b`: the sandbox passes a module through when it is
     # named whole; `from sopdsl.temporal import entries` would import a fresh copy per run.
+    import sopdsl.figures.goals as figure_goals
     import sopdsl.live.admin_views as admin_views
     import sopdsl.live.shard_figures as shard_figures
     import sopdsl.live.store_figures as store_figures
@@ -35,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from sopdsl.engine.actions import Action
     from sopdsl.engine.engine import Engine
     from sopdsl.errors import SopdslError
-    from sopdsl.plan import Plan
+    from sopdsl.plan import Plan, timeutil
     from sopdsl.temporal.shapes import (
         ACTIVITY,
         BATCH,
@@ -408,9 +409,18 @@ class ShardWorkflow:
             outbox=list(self.outbox.values()),
             totals=self.totals,
             parked=self.parked[-_PARKED_KEPT:],
-            figures=self.figures.rows(),
+            figures=self._kept_figures(),
             **self._inbox_kept(),
         )
+
+    def _kept_figures(self) -> dict[str, list[list[Any]]]:
+        """The figures handed on: per-member rows as a store's purge of `keep_days` leaves them, and
+        the sums of older slots by day, so that the state stays small however long the shard runs."""
+        plan = self.engine.plan
+        before = self.engine.now - int(self.state.keep_days * 86400)
+        self.figures.prune(before, before - figure_goals.longest_reach(plan))
+        self.figures.merge_days(before, timeutil.zone(plan.declarations.timezone))
+        return self.figures.rows()
 
     def _inbox_kept(self) -> dict[str, Any]:
         """The task rows the inbox may still show, and the marks they (or open tasks) need."""

@@ -63,3 +63,50 @@ def test_the_report_of_a_shard_on_temporal_has_its_per_playbook_figures(temporal
         assert {p["name"]: p for p in before["playbooks"]}["poster_ab"]["flows"]["started"] == 0
     finally:
         front.close()
+
+
+def test_a_shard_on_temporal_hands_on_its_figures_past_by_day(temporal_server: str) -> None:
+    """A shard keeping a quarter of an hour (`keep_days`): at each continue-as-new the goal events
+    older than that are dropped, so fewer conversions show than in the dry run, while every
+    sum (flows, actions by kind and status) reads as the dry run's, merged by day."""
+    from sopdsl.temporal.front import TemporalFront
+
+    plan = build_paths([str(G5)]).plan
+    assert plan is not None
+    shard, queue = f"g5-{uuid.uuid4().hex[:8]}", f"kept-{uuid.uuid4().hex[:8]}"
+    front = TemporalFront(
+        plan, f"temporal://{temporal_server}", executors=Recorder().executors(), shard=shard, task_queue=queue
+    )
+    try:
+        fixture = read_fixture(G5.with_suffix(".yaml"))
+        status = front._call(
+            replay(
+                front.client.client,
+                plan,
+                fixture,
+                shard,
+                batch=1,
+                task_queue=queue,
+                continue_after=8,
+                keep_days=0.01,
+            ),
+            timeout=180,
+        )
+        assert status["runs"] > 1, status
+        service = Service(
+            front, zone=timeutil.zone("Asia/Shanghai"), host="127.0.0.1", tokens=None, log=io.StringIO()
+        )
+        dry = dry_report(G5)
+        live = Client(create_app(service)).get(
+            f"/report?from={dry['days'][0]}&to={dry['days'][-1]}&format=json"
+        )
+        assert live.status_code == 200, live.text
+        kept = {p["name"]: p for p in live.json()["playbooks"]}
+        whole = {p["name"]: p for p in dry["playbooks"]}
+        assert {n: (p["flows"], p["actions"]) for n, p in kept.items()} == {
+            n: (p["flows"], p["actions"]) for n, p in whole.items()
+        }
+        conversions = whole["poster_ab"]["goals"]["下单"]["conversions"]
+        assert kept["poster_ab"]["goals"]["下单"]["conversions"] < conversions
+    finally:
+        front.close()
