@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiclient import Client
@@ -19,7 +21,11 @@ from sopdsl.live.service import Service
 from sopdsl.plan import timeutil
 
 
-def test_the_report_of_a_shard_on_temporal_has_its_per_playbook_figures(temporal_server: str) -> None:
+@contextmanager
+def g5_on_temporal(temporal_server: str, **options: Any) -> Iterator[Client]:
+    """G5's fixture run by a shard's workflow (`options` for its `ShardClient`), on a signalled
+    clock through the front's own worker, a new run every few entries, so the figures must cross
+    continue-as-new; a client of the service in front of it, which is closed after."""
     from sopdsl.temporal.front import TemporalFront
 
     plan = build_paths([str(G5)]).plan
@@ -29,21 +35,35 @@ def test_the_report_of_a_shard_on_temporal_has_its_per_playbook_figures(temporal
         plan, f"temporal://{temporal_server}", executors=Recorder().executors(), shard=shard, task_queue=queue
     )
     try:
-        # The fixture on a signalled clock, through the front's own worker; a new run every few
-        # entries, so the figures must cross continue-as-new. One event a signal: its 9 events in
-        # one signal could all be applied before the history reached 8, if the signals came
-        # before the first workflow task, and the run settle without continuing.
+        # One event a signal: its 9 events in one signal could all be applied before the history
+        # reached 8, if the signals came before the first workflow task, and the run settle
+        # without continuing.
         fixture = read_fixture(G5.with_suffix(".yaml"))
         assert len(fixture.events) >= 8
         status = front._call(
-            replay(front.client.client, plan, fixture, shard, batch=1, task_queue=queue, continue_after=8),
+            replay(
+                front.client.client,
+                plan,
+                fixture,
+                shard,
+                batch=1,
+                task_queue=queue,
+                continue_after=8,
+                **options,
+            ),
             timeout=180,
         )
         assert status["runs"] > 1, status
         service = Service(
             front, zone=timeutil.zone("Asia/Shanghai"), host="127.0.0.1", tokens=None, log=io.StringIO()
         )
-        client = Client(create_app(service))
+        yield Client(create_app(service))
+    finally:
+        front.close()
+
+
+def test_the_report_of_a_shard_on_temporal_has_its_per_playbook_figures(temporal_server: str) -> None:
+    with g5_on_temporal(temporal_server) as client:
         dry = dry_report(G5)
         first, last = dry["days"][0], dry["days"][-1]
         answer = client.get(f"/report?from={first}&to={last}&format=json")
@@ -61,45 +81,15 @@ def test_the_report_of_a_shard_on_temporal_has_its_per_playbook_figures(temporal
         # Part of the days: what began in them, as the in-process runtime counts it.
         before = client.get("/report?from=2027-01-08&to=2027-01-09&format=json").json()
         assert {p["name"]: p for p in before["playbooks"]}["poster_ab"]["flows"]["started"] == 0
-    finally:
-        front.close()
 
 
 def test_a_shard_on_temporal_hands_on_its_figures_past_by_day(temporal_server: str) -> None:
     """A shard keeping a quarter of an hour (`keep_days`): at each continue-as-new the goal events
     older than that are dropped, so fewer conversions show than in the dry run, while every
     sum (flows, actions by kind and status) reads as the dry run's, merged by day."""
-    from sopdsl.temporal.front import TemporalFront
-
-    plan = build_paths([str(G5)]).plan
-    assert plan is not None
-    shard, queue = f"g5-{uuid.uuid4().hex[:8]}", f"kept-{uuid.uuid4().hex[:8]}"
-    front = TemporalFront(
-        plan, f"temporal://{temporal_server}", executors=Recorder().executors(), shard=shard, task_queue=queue
-    )
-    try:
-        fixture = read_fixture(G5.with_suffix(".yaml"))
-        status = front._call(
-            replay(
-                front.client.client,
-                plan,
-                fixture,
-                shard,
-                batch=1,
-                task_queue=queue,
-                continue_after=8,
-                keep_days=0.01,
-            ),
-            timeout=180,
-        )
-        assert status["runs"] > 1, status
-        service = Service(
-            front, zone=timeutil.zone("Asia/Shanghai"), host="127.0.0.1", tokens=None, log=io.StringIO()
-        )
+    with g5_on_temporal(temporal_server, keep_days=0.01) as client:
         dry = dry_report(G5)
-        live = Client(create_app(service)).get(
-            f"/report?from={dry['days'][0]}&to={dry['days'][-1]}&format=json"
-        )
+        live = client.get(f"/report?from={dry['days'][0]}&to={dry['days'][-1]}&format=json")
         assert live.status_code == 200, live.text
         kept = {p["name"]: p for p in live.json()["playbooks"]}
         whole = {p["name"]: p for p in dry["playbooks"]}
@@ -108,5 +98,3 @@ def test_a_shard_on_temporal_hands_on_its_figures_past_by_day(temporal_server: s
         }
         conversions = whole["poster_ab"]["goals"]["下单"]["conversions"]
         assert kept["poster_ab"]["goals"]["下单"]["conversions"] < conversions
-    finally:
-        front.close()
