@@ -135,17 +135,17 @@ class SqlOutbox(ABC):
         with self._txn() as cur:
             for statement, params in store_figures.prunes(before, touches_before):
                 cur.execute(self._sql(statement), params)
+            # Counted from what this DELETE took: workers purging at once (each once a day with
+            # `--keep-days`) would otherwise both count rows that only one of them deletes.
             cur.execute(
-                self._sql(
-                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN status = 'skipped' THEN 0 ELSE 1 END), 0), "
-                    f"COALESCE(SUM(failures), 0) FROM sopdsl_outbox WHERE {finished}"
-                ),
-                (before,),
+                self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished} RETURNING status, failures"), (before,)
             )
-            gone, out, failures = (int(v) for v in cur.fetchone())
+            deleted = cur.fetchall()
+            gone = len(deleted)
             if not gone:
                 return 0
-            cur.execute(self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished}"), (before,))
+            out = sum(status != "skipped" for status, _ in deleted)
+            failures = sum(int(f) for _, f in deleted)
             for key, amount in (("purged_out", out), ("purged_failures", failures)):
                 cur.execute(
                     self._sql(

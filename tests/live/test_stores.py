@@ -285,3 +285,41 @@ def test_purge_deletes_finished_rows_and_keeps_the_totals(store: Store) -> None:
     assert [r.key for r in store.outbox()] == ["parked", "new"]
     assert store.stats() == before
     assert store.purge(500) == 0
+
+
+def test_workers_purging_at_once_count_each_row_once(url: str) -> None:
+    """Every worker of a shared store purges once a day (`--keep-days`), at about the same time:
+    each finished row is deleted and counted by one of them, never by both."""
+    if url.startswith("memory"):
+        pytest.skip("a memory store lives in one process")
+    import threading
+
+    stores = [open_store(url), open_store(url)]
+    try:
+        stores[0].ensure_shard("s", start=0, seed=0, plan_hash="abc")
+        for round_ in range(4):
+            rows = [_row(f"r{round_}-{n}", f"m{n}") for n in range(30)]
+            _feed(stores[0], [{"op": "event"}], rows)
+            claimed = stores[0].claim("w1", 1000.0, 1000, 30.0, 100)
+            for row in claimed:
+                row.status, row.attempts = DONE, 1
+            stores[0].finish(claimed, "w1")
+            before = stores[0].stats()
+            start = threading.Barrier(2)
+            gone: list[int] = []
+
+            def purge(store: Store, start: threading.Barrier, gone: list[int]) -> None:
+                start.wait()
+                gone.append(store.purge(500))
+
+            threads = [threading.Thread(target=purge, args=(store, start, gone)) for store in stores]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert sorted(gone)[-1] + sorted(gone)[0] == len(rows) == len(claimed), gone
+            assert stores[1].stats() == before  # the totals count each purged row once
+            assert stores[1].outbox() == []
+    finally:
+        for store in stores:
+            store.close()
