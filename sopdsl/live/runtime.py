@@ -33,6 +33,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError
 from sopdsl.live import loop
+from sopdsl.live.balance import Balance
 from sopdsl.live.clock import Clock, ManualClock, RealClock
 from sopdsl.live.dispatch import (
     CustomAction,
@@ -154,6 +155,9 @@ class Runtime(Registering):
         self.wake = threading.Event()  # set when work arrives: the loop (loop.py) goes on at once
         self.closed = False
         self._shards = Shards(self, plan)
+        # Which shards this worker applies, when several share the store (balance.py).
+        self._balance = Balance(self, self._shards.hand_over)
+        self._shards.left_to = self._balance.left_to
         self._outbox = Outbox(self)
         self._known = {shard}  # shards whose record this runtime has made sure of
         try:
@@ -371,12 +375,13 @@ class Runtime(Registering):
         return decided
 
     def run_timers(self, moment: int) -> list[Action]:
-        """Apply the timers due by `moment` in the shards this worker may take; the actions decided."""
+        """Apply the timers due by `moment` in the shards this worker may take (balance.py); the actions decided."""
         decided: list[Action] = []
         names: list[str] = []
         with self._lock:
             if not self.closed:
-                names = self.store.work(self.worker, time.time(), moment, 64)
+                self._balance.turn()
+                names = self.store.work(self.worker, time.time(), moment, 64, self._balance.theirs())
         for name in names:
             # The lock is taken a shard at a time, so feeds (another thread) go on between them.
             with self._lock:
@@ -386,9 +391,10 @@ class Runtime(Registering):
         return decided
 
     def watch(self, wake: Callable[[], None]) -> bool:
-        """Have the store call `wake` when another worker journals entries for a shard this one
-        holds; False when it cannot tell (then poll `tick` often)."""
-        return self.store.watch(self.worker, wake)
+        """Have the store call `wake` when another worker journals entries for a shard this one holds or
+        stores outbox rows (those poke `dispatch_apart`'s thread, if any); False when it cannot tell."""
+        rows = self._outbox.poke if self._outbox.apart else wake
+        return self.store.watch(self.worker, wake, rows)
 
     def dispatch(self, now: int | None = None) -> int:
         """Hand due outbox rows to their executors; return how many were handled."""
@@ -458,6 +464,7 @@ class Runtime(Registering):
         # Wait for a loop turn in another thread to finish with the store before closing it.
         with self._outbox.busy, self._lock:
             self._outbox.close()
+            self._balance.leave()
             self._shards.release()
             self.store.close()
 

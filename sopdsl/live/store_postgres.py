@@ -31,6 +31,7 @@ _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or mig
 _VACUUM = "VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF, SKIP_LOCKED) sopdsl_outbox"
 _log = logging.getLogger("sopdsl.runtime")
 _WORK = "sopdsl_work"  # the channel: a notification's payload names the worker that has work
+_ROWS = "sopdsl_outbox"  # ... and the worker that stored outbox rows, for the others' dispatchers
 # The columns `_insert` sends as arrays, with their types.
 _TYPES = {
     "shard": "text", "seq": "bigint", "event_id": "text", "body": "text", "key": "text",
@@ -240,37 +241,52 @@ class PostgresStore(SqlStore):
         )
         return {int(row[0]) for row in cur.fetchall()}
 
-    def _signal(self, cur: Cursor, shard: str) -> None:
-        """NOTIFY the shard's lease holder, at this transaction's commit (see `watch`)."""
+    def _signal(self, cur: Cursor, shard: str, worker: str | None) -> None:
+        """NOTIFY `worker` (None: the shard's lease holder), at this transaction's commit (see `watch`)."""
+        if worker is not None:
+            cur.execute(f"SELECT pg_notify('{_WORK}', %s)", (worker,))
+            return
         cur.execute(
             f"SELECT pg_notify('{_WORK}', lease_owner) FROM sopdsl_shards "
             "WHERE shard = %s AND lease_owner IS NOT NULL",
             (shard,),
         )
 
-    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
-        """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`.
+    def _rows_stored(self, cur: Cursor, worker: str) -> None:
+        """NOTIFY every worker's dispatcher that `worker` stored outbox rows, at this transaction's commit."""
+        cur.execute(f"SELECT pg_notify('{_ROWS}', %s)", (worker,))
 
-        Another worker's feed for a shard this one holds is journaled there and NOTIFYs the holder
-        when it commits (`_signal`), so the holder applies it at once instead of at its next
-        poll. A lost connection is made again, with one `wake` for what it may have missed."""
+    def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
+        """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`,
+        `rows` when another worker stored outbox rows.
+
+        Another worker's feed for a shard this one holds (or is left, or handed) is journaled
+        there and NOTIFYs this one when it commits (`_signal`), so it applies it at once instead
+        of at its next poll; so too the outbox rows any worker stores wake the others' dispatchers
+        (`_rows_stored`), so an action goes out at once whoever stored it. A lost connection is
+        made again, with one `wake` and one `rows` for what it may have missed."""
         if self._listener is None:
             self._listener = threading.Thread(
-                target=self._listen, args=(worker, wake), name="sopdsl-listen", daemon=True
+                target=self._listen, args=(worker, wake, rows), name="sopdsl-listen", daemon=True
             )
             self._listener.start()
         return True
 
-    def _listen(self, worker: str, wake: Callable[[], None]) -> None:
+    def _listen(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None) -> None:
         while not self._closing.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {_WORK}")
+                    if rows is not None:
+                        conn.execute(f"LISTEN {_ROWS}")
+                        rows()
                     wake()  # whatever was journaled while nobody listened
                     while not self._closing.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            if note.payload == worker:
+                            if note.channel == _WORK and note.payload == worker:
                                 wake()
+                            elif note.channel == _ROWS and note.payload != worker and rows is not None:
+                                rows()
             except psycopg.Error as exc:
                 _log.warning(
                     "store %s: listening for other workers' entries failed (%s); polling meanwhile",
