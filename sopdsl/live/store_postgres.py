@@ -241,27 +241,32 @@ class PostgresStore(SqlStore):
         )
         return {int(row[0]) for row in cur.fetchall()}
 
-    def _signal(self, cur: Cursor, shard: str, worker: str | None) -> None:
-        """NOTIFY `worker` (None: the shard's lease holder), at this transaction's commit (see `watch`)."""
-        if worker is not None:
-            cur.execute(f"SELECT pg_notify('{_WORK}', %s)", (worker,))
-            return
-        cur.execute(
-            f"SELECT pg_notify('{_WORK}', lease_owner) FROM sopdsl_shards "
-            "WHERE shard = %s AND lease_owner IS NOT NULL",
-            (shard,),
-        )
+    def _signal(self, worker: str) -> None:
+        """NOTIFY `worker` (see `watch`) that entries were committed for it, or a lease handed to it."""
+        self._notify(_WORK, worker)
 
-    def _rows_stored(self, cur: Cursor, worker: str) -> None:
-        """NOTIFY every worker's dispatcher that `worker` stored outbox rows, at this transaction's commit."""
-        cur.execute(f"SELECT pg_notify('{_ROWS}', %s)", (worker,))
+    def _rows_stored(self, worker: str) -> None:
+        """NOTIFY every worker's dispatcher (see `watch`) that `worker` committed outbox rows."""
+        self._notify(_ROWS, worker)
+
+    def _notify(self, channel: str, payload: str) -> None:
+        """A NOTIFY on the outbox's connection, once the transaction it tells of has committed.
+
+        Not inside that transaction: a transaction that notifies holds a lock that serializes
+        every notifying commit, its WAL flush included, which would undo group commit between
+        the feeds of all workers. Here it commits on its own, unflushed. Lost, it costs a poll."""
+        try:
+            with self._side_lock:
+                self._outbox_connection().execute("SELECT pg_notify(%s, %s)", (channel, payload))
+        except psycopg.Error as exc:
+            _log.warning("store %s: NOTIFY failed (%s)", redact_url(self.url), self._reason(exc))
 
     def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
         """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`,
         `rows` when another worker stored outbox rows.
 
         Another worker's feed for a shard this one holds (or is left, or handed) is journaled
-        there and NOTIFYs this one when it commits (`_signal`), so it applies it at once instead
+        there and NOTIFYs this one once it has committed (`_signal`), so it applies it at once instead
         of at its next poll; so too the outbox rows any worker stores wake the others' dispatchers
         (`_rows_stored`), so an action goes out at once whoever stored it. A lost connection is
         made again, with one `wake` and one `rows` for what it may have missed."""

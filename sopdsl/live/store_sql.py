@@ -209,18 +209,19 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
 
     def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
         """Append entries for whichever worker applies the shard; how many were taken."""
-        with self._txn() as cur:
+        with self._then() as then, self._txn() as cur:
             cur.execute(
-                self._sql(f"SELECT {_SHARD} FROM sopdsl_shards WHERE shard = ?{self.lock_row}"), (shard,)
+                self._sql(f"SELECT {_SHARD}, lease_owner FROM sopdsl_shards WHERE shard = ?{self.lock_row}"),
+                (shard,),
             )
             found = cur.fetchone()
             if found is None:
                 raise StoreError(f"store {redact_url(self.url)} has no shard '{shard}'")
-            info = _shard(found)
+            info = _shard(found[:9])
             accepted = self._accept(cur, info, new)
             self._append(cur, info, accepted)
-            if accepted:
-                self._signal(cur, shard, None)
+            if accepted and found[9] is not None:
+                then.append(lambda: self._signal(str(found[9])))
             return len(accepted)
 
     def apply(
@@ -239,7 +240,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
         # Pipelined: nothing below reads a write's answer (no rowcount, no RETURNING), so the
         # writes after `step` go out with the COMMIT, one round trip.
-        with self._pipelined(), self._txn() as cur:
+        with self._then() as then, self._pipelined(), self._txn() as cur:
             # With something to append, wait for the row; with nothing, leave a busy shard alone.
             lock = self.lock_row if new else self.try_lock_row
             cur.execute(
@@ -256,8 +257,9 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
             accepted = self._accept(cur, info, new)
             if owner != worker and (owner is not None or defer_to not in (None, worker)):
                 self._append(cur, info, accepted)
-                if accepted:
-                    self._signal(cur, shard, owner or defer_to)
+                target = owner if owner is not None else defer_to
+                if accepted and target is not None:
+                    then.append(lambda: self._signal(str(target)))
                 if appended is not None:
                     appended(accepted)
                 return None
@@ -276,7 +278,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
                     " ON CONFLICT (shard, key) DO NOTHING",
                 )
                 if any(r.status == PENDING for r in batch.rows):
-                    self._rows_stored(cur, worker)
+                    then.append(lambda: self._rows_stored(worker))
             store_figures.write_playbooks(cur, self._sql, shard, batch.figures, self._many)
             cur.execute(
                 self._sql(
@@ -374,9 +376,9 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
         """SQLite cannot tell another process's commits: its workers poll (PostgreSQL listens)."""
         return False
 
-    def _rows_stored(self, cur: Cursor, worker: str) -> None:
-        """`worker` stored outbox rows (committed with `cur`'s transaction): PostgreSQL wakes the
-        other workers' dispatchers (see `PostgresStore.watch`); elsewhere nothing."""
+    def _rows_stored(self, worker: str) -> None:
+        """`worker` committed outbox rows: PostgreSQL wakes the other workers' dispatchers (see
+        `PostgresStore.watch`); elsewhere nothing."""
         return None
 
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:

@@ -10,7 +10,8 @@ A lease changes hands only through its holder (`hand_over`, `release`) or by exp
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 from sopdsl.live.store import Roster
 from sopdsl.live.store_sql_outbox import Cursor
@@ -33,10 +34,17 @@ class SqlLeases(ABC):
     def _sql(self, sql: str) -> str:
         """The statement in the dialect's parameter style."""
 
-    def _signal(self, cur: Cursor, shard: str, worker: str | None) -> None:
-        """Entries of the shard were journaled for `worker` to apply (None: its lease holder's),
-        or its lease handed to it, committed with `cur`'s transaction: PostgreSQL wakes that
-        worker (see `PostgresStore.watch`); elsewhere nothing."""
+    @contextmanager
+    def _then(self) -> Iterator[list[Callable[[], None]]]:
+        """Calls to make once the transaction inside this block has committed (none if it failed)."""
+        calls: list[Callable[[], None]] = []
+        yield calls
+        for call in calls:
+            call()
+
+    def _signal(self, worker: str) -> None:
+        """Entries were committed for `worker` to apply, or a lease handed to it: PostgreSQL wakes
+        that worker (see `PostgresStore.watch`); elsewhere nothing."""
         return None
 
     def release(self, shard: str, worker: str) -> None:
@@ -52,17 +60,16 @@ class SqlLeases(ABC):
 
     def hand_over(self, shard: str, worker: str, to: str, until: float) -> bool:
         """Pass this worker's lease on a shard (live or lapsed) to `to`, live until `until`, and tell it."""
-        with self._txn() as cur:
+        with self._then() as then, self._txn() as cur:
             cur.execute(
                 self._sql(
                     "UPDATE sopdsl_shards SET lease_owner = ?, lease_until = ? WHERE shard = ? AND lease_owner = ?"
                 ),
                 (to, until, shard, worker),
             )
-            if not cur.rowcount:
-                return False
-            self._signal(cur, shard, to)
-            return True
+            if cur.rowcount:
+                then.append(lambda: self._signal(to))
+            return bool(cur.rowcount)
 
     def roster(self, worker: str, wall: float, until: float) -> Roster:
         """Record `worker` alive until `until` (or gone); the live workers and whose lease each shard is on."""

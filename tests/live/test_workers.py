@@ -328,7 +328,7 @@ def test_actions_another_worker_stored_are_dispatched_without_waiting_for_a_poll
         assert a.watch(lambda: None)
         orders = [_join(f"e{n}", now) | {"kind": "order", "data": {"amount": 99}} for n in range(1, 4)]
         b.feed_batch(orders, shard="s1")  # b takes s1: an order is a tag, an untag and an invite
-        stored = {f"s1/{row.key}" for row in b.store.outbox("s1") if row.status == "pending"}
+        stored = {f"s1/{row.key}" for row in b.store.outbox("s1")}  # (a may have sent some already)
         assert len(stored) == 9
         deadline = time.monotonic() + 20  # a third of the poll interval, however loaded the machine
         while set(executed) != stored:
