@@ -336,7 +336,7 @@ class Runtime(Registering):
         body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
         taken = self.store.append(self.shard, [body]) == 1
-        self._woken()
+        self._woken(stored=False)
         return taken
 
     def _not_early(self, body: dict[str, Any]) -> None:
@@ -355,9 +355,11 @@ class Runtime(Registering):
                 "time",
             )
 
-    def _woken(self) -> None:
+    def _woken(self, stored: bool = True) -> None:
         self.wake.set()
         self._outbox.poke()
+        if stored and not self._outbox.apart:  # no dispatcher thread of its own: tell the others'
+            self.store.announce(self.worker)
 
     def dispatch_apart(self, poll: float) -> None:
         """Dispatch in a thread of its own from now on, woken by work and every `poll` seconds;
@@ -391,10 +393,9 @@ class Runtime(Registering):
         return decided
 
     def watch(self, wake: Callable[[], None]) -> bool:
-        """Have the store call `wake` when another worker journals entries for a shard this one holds or
-        stores outbox rows (those poke `dispatch_apart`'s thread, if any); False when it cannot tell."""
-        rows = self._outbox.poke if self._outbox.apart else wake
-        return self.store.watch(self.worker, wake, rows)
+        """Have the store call `wake` when another worker journals entries for a shard this one holds
+        or announces outbox rows (those poke `dispatch_apart`'s thread, if any); False if it cannot tell."""
+        return self.store.watch(self.worker, wake, self._outbox.poke if self._outbox.apart else wake)
 
     def dispatch(self, now: int | None = None) -> int:
         """Hand due outbox rows to their executors; return how many were handled."""

@@ -158,12 +158,17 @@ class Store(Protocol):
 
     def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
         """Call `wake` (from another thread) whenever another process journals entries for a shard
-        `worker` holds or is handed, and `rows` whenever another process stores outbox rows, until
-        `close`; False when this store cannot tell (its workers poll `work` and `claim`)."""
+        `worker` holds or is handed, and `rows` whenever another process announces outbox rows,
+        until `close`; False when this store cannot tell (its workers poll `work` and `claim`)."""
         ...
 
     def release(self, shard: str, worker: str) -> None:
         """Give up this worker's lease on a shard."""
+        ...
+
+    def announce(self, worker: str) -> None:
+        """Tell the other workers' dispatchers (`watch`'s `rows`) that `worker` stored outbox rows
+        (which no dispatcher of its own takes at once); a store with one process does nothing."""
         ...
 
     def hand_over(self, shard: str, worker: str, to: str, until: float) -> bool:

@@ -202,6 +202,9 @@ class MemoryStore:
             if self._leases.get(shard, ("", 0.0))[0] == worker:
                 del self._leases[shard]
 
+    def announce(self, worker: str) -> None:
+        """One process holds a memory store: no other dispatcher to tell."""
+
     def hand_over(self, shard: str, worker: str, to: str, until: float) -> bool:
         """Pass this worker's lease on a shard to `to` (one process: nobody to tell)."""
         with self._lock:

@@ -245,8 +245,8 @@ class PostgresStore(SqlStore):
         """NOTIFY `worker` (see `watch`) that entries were committed for it, or a lease handed to it."""
         self._notify(_WORK, worker)
 
-    def _rows_stored(self, worker: str) -> None:
-        """NOTIFY every worker's dispatcher (see `watch`) that `worker` committed outbox rows."""
+    def announce(self, worker: str) -> None:
+        """NOTIFY the other workers' dispatchers (see `watch`) that `worker` stored outbox rows."""
         self._notify(_ROWS, worker)
 
     def _notify(self, channel: str, payload: str) -> None:
@@ -263,13 +263,13 @@ class PostgresStore(SqlStore):
 
     def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
         """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`,
-        `rows` when another worker stored outbox rows.
+        `rows` when another worker announced outbox rows.
 
         Another worker's feed for a shard this one holds (or is left, or handed) is journaled
-        there and NOTIFYs this one once it has committed (`_signal`), so it applies it at once instead
-        of at its next poll; so too the outbox rows any worker stores wake the others' dispatchers
-        (`_rows_stored`), so an action goes out at once whoever stored it. A lost connection is
-        made again, with one `wake` and one `rows` for what it may have missed."""
+        there and NOTIFYs this one once committed (`_signal`), so it applies it at once instead of
+        at its next poll; so too a worker without a dispatcher thread of its own announces the
+        outbox rows it stored (`announce`), so an action goes out at once whoever stored it. A lost
+        connection is made again, with one `wake` and one `rows` for what it may have missed."""
         if self._listener is None:
             self._listener = threading.Thread(
                 target=self._listen, args=(worker, wake, rows), name="sopdsl-listen", daemon=True

@@ -277,8 +277,6 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
                     ],
                     " ON CONFLICT (shard, key) DO NOTHING",
                 )
-                if any(r.status == PENDING for r in batch.rows):
-                    then.append(lambda: self._rows_stored(worker))
             store_figures.write_playbooks(cur, self._sql, shard, batch.figures, self._many)
             cur.execute(
                 self._sql(
@@ -376,9 +374,8 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
         """SQLite cannot tell another process's commits: its workers poll (PostgreSQL listens)."""
         return False
 
-    def _rows_stored(self, worker: str) -> None:
-        """`worker` committed outbox rows: PostgreSQL wakes the other workers' dispatchers (see
-        `PostgresStore.watch`); elsewhere nothing."""
+    def announce(self, worker: str) -> None:
+        """SQLite has one worker process: no other dispatcher to tell (PostgreSQL NOTIFYs them)."""
         return None
 
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
