@@ -8,7 +8,7 @@ the lease rule's even shares (sopdsl/live/balance.py). With one worker killed by
 the supervisor starts it again under its name; requests it was answering fail and are sent again
 with the same event ids, as a bot would. In-process runtimes with their loops in threads check
 the rule where one worker takes every request, one dies and comes back, and that the store wakes
-a holder (entries journaled for it) and every dispatcher (actions another worker stored).
+a holder (entries journaled for it) and the dispatchers (actions a process without one stored).
 """
 
 from __future__ import annotations
@@ -309,8 +309,8 @@ def test_a_list_journaled_by_another_worker_is_applied_without_waiting_for_a_pol
 
 
 def test_actions_another_worker_stored_are_dispatched_without_waiting_for_a_poll(pg_url: str) -> None:
-    # Worker a dispatches in a thread of its own that polls once a minute; worker b, which holds
-    # shard s1 and dispatches nothing, stores actions: their commit NOTIFYs a's dispatcher.
+    # Worker a dispatches in a thread of its own that polls once a minute; b, which holds shard s1
+    # and has no dispatcher (a bot feeding the store), stores actions and NOTIFYs a's dispatcher.
     from sopdsl.live.dispatch import ACTION_KINDS
 
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
