@@ -342,9 +342,16 @@ def main() -> None:
         print(f"workload: {json.dumps(options)}", flush=True)
         results = []
         for workers in [int(w) for w in args.workers.split(",")]:
-            row = _best(measure_pg(args.postgres, workers, options) for _ in range(runs))
+            # Every run is printed (with its shards per worker and the load average): the machine
+            # is shared, and a worker left idle by the lease rule shows in one run, not the best.
+            rows = []
+            for run in range(runs):
+                rows.append(measure_pg(args.postgres, workers, options))
+                print(f"run {run + 1} of {runs}: {describe_pg(rows[-1])}", flush=True)
+            row = _best(rows)
             results.append(row)
-            print(describe_pg(row), flush=True)
+            if runs > 1:
+                print(f"kept, the best of {runs}: {row['events_per_second']} events/s", flush=True)
         if len(results) > 1:
             first, last = results[0], results[-1]
             print(

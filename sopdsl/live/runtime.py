@@ -33,6 +33,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError
 from sopdsl.live import loop
+from sopdsl.live.balance import Balance
 from sopdsl.live.clock import Clock, ManualClock, RealClock
 from sopdsl.live.dispatch import (
     CustomAction,
@@ -157,6 +158,9 @@ class Runtime(Registering):
         self.wake = threading.Event()  # set when work arrives: the loop (loop.py) goes on at once
         self.closed = False
         self._shards = Shards(self, plan)
+        # Which shards this worker applies, when several share the store (balance.py).
+        self._balance = Balance(self, self._shards.hand_over)
+        self._shards.left_to = self._balance.left_to
         self._outbox = Outbox(self)
         self._known = {shard}  # shards whose record this runtime has made sure of
         try:
@@ -335,7 +339,7 @@ class Runtime(Registering):
         body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
         taken = self.store.append(self.shard, [body]) == 1
-        self._woken()
+        self._woken(stored=False)
         return taken
 
     def _not_early(self, body: dict[str, Any]) -> None:
@@ -354,9 +358,11 @@ class Runtime(Registering):
                 "time",
             )
 
-    def _woken(self) -> None:
+    def _woken(self, stored: bool = True) -> None:
         self.wake.set()
         self._outbox.poke()
+        if stored and not self._outbox.apart:  # no dispatcher thread of its own: tell the others'
+            self.store.announce(self.worker)
 
     def dispatch_apart(self, poll: float) -> None:
         """Dispatch in a thread of its own from now on, woken by work and every `poll` seconds;
@@ -382,12 +388,13 @@ class Runtime(Registering):
             log.info("sopdsl runtime: purged %d finished action(s) older than %g day(s)", gone, days)
 
     def run_timers(self, moment: int) -> list[Action]:
-        """Apply the timers due by `moment` in the shards this worker may take; the actions decided."""
+        """Apply the timers due by `moment` in the shards this worker may take (balance.py); the actions decided."""
         decided: list[Action] = []
         names: list[str] = []
         with self._lock:
             if not self.closed:
-                names = self.store.work(self.worker, time.time(), moment, 64)
+                self._balance.turn()
+                names = self.store.work(self.worker, time.time(), moment, 64, self._balance.theirs())
         for name in names:
             # The lock is taken a shard at a time, so feeds (another thread) go on between them.
             with self._lock:
@@ -397,9 +404,9 @@ class Runtime(Registering):
         return decided
 
     def watch(self, wake: Callable[[], None]) -> bool:
-        """Have the store call `wake` when another worker journals entries for a shard this one
-        holds; False when it cannot tell (then poll `tick` often)."""
-        return self.store.watch(self.worker, wake)
+        """Have the store call `wake` when another worker journals entries for a shard this one holds
+        or announces outbox rows (those poke `dispatch_apart`'s thread, if any); False if it cannot tell."""
+        return self.store.watch(self.worker, wake, self._outbox.poke if self._outbox.apart else wake)
 
     def dispatch(self, now: int | None = None) -> int:
         """Hand due outbox rows to their executors; return how many were handled."""
@@ -469,6 +476,7 @@ class Runtime(Registering):
         # Wait for a loop turn in another thread to finish with the store before closing it.
         with self._outbox.busy, self._lock:
             self._outbox.close()
+            self._balance.leave()
             self._shards.release()
             self.store.close()
 

@@ -108,9 +108,13 @@ class Shards:
     Not thread-safe: the runtime calls it under its own lock.
     """
 
-    def __init__(self, settings: ShardSettings, plan: Plan) -> None:
+    def __init__(
+        self, settings: ShardSettings, plan: Plan, left_to: Callable[[str], str | None] = lambda shard: None
+    ) -> None:
         # Read at each call, not copied: the runtime's attributes stay the one place they are set.
         self.settings = settings
+        # The other worker a free shard is left to (`Balance.left_to`), or None to take it.
+        self.left_to = left_to
         self.plans: dict[str, Plan] = {plan.content_hash: plan}
         self.held: dict[str, Shard] = {}
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
@@ -254,6 +258,8 @@ class Shards:
                 wall=time.time(),
                 lease=s.lease,
                 appended=elsewhere,
+                # A read (nothing new, no timers) may take a free shard; the next turn hands it on.
+                defer_to=self.left_to(name) if new or until is not None else None,
             )
         except (EventError, StaleError, _UnreadSnapshotError):
             raise  # refused before the engine moved on
@@ -331,6 +337,13 @@ class Shards:
     def timers(self) -> int:
         """Timers waiting in the engines held here."""
         return sum(len(s.engine.heap) for s in self.held.values())
+
+    def hand_over(self, name: str, to: str) -> None:
+        """Pass this worker's lease on a shard to worker `to`, and forget its engine."""
+        self.settings.store.hand_over(name, self.settings.worker, to, time.time() + self.settings.lease)
+        self.held.pop(name, None)
+        self._loaded.pop(name, None)
+        self._elsewhere[name] = monotonic()  # its next feed here is journaled for `to`: no snapshot read
 
     def release(self) -> None:
         """Give up this worker's leases on the shards it holds, and forget their engines."""

@@ -83,6 +83,14 @@ class Batch:
     figures: PlaybookTally | None = None  # what the entries add to the per-playbook figures
 
 
+@dataclass(frozen=True, slots=True)
+class Roster:
+    """Who works on a multi-worker store now: the live workers, and whose lease each shard is on."""
+
+    workers: tuple[str, ...]  # sorted; those whose last `Store.roster` call is younger than its `until`
+    holders: dict[str, str | None]  # every shard: its lease's worker (live or lapsed), None if released
+
+
 # Called inside the store's transaction with the shard, the journal entries after the caller's
 # cursor (applied ones first, for catching up, then any appended by other workers) and the new
 # entries offered, less events whose id the journal already holds. Returns the entries to append
@@ -131,26 +139,46 @@ class Store(Protocol):
         wall: float,
         lease: float,
         appended: Callable[[list[dict[str, Any]]], None] | None = None,
+        defer_to: str | None = None,
     ) -> Batch | None:
         """In one transaction: lock the shard, append `new`, run `step`, insert its rows, move the cursor.
 
         When another worker holds a live lease on the shard (or, with nothing to append, is busy
         with it), `new` is only appended, for that worker to apply, and the answer is None; then
-        `appended` gets the entries taken (those whose event id the journal did not have).
+        `appended` gets the entries taken (those whose event id the journal did not have). So too
+        when nobody holds it and `defer_to` names another worker (the one the shard is left to,
+        see `sopdsl.live.balance`), which is told.
         """
         ...
 
-    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
-        """Shards with unapplied entries or due timers that this worker may take."""
+    def work(self, worker: str, wall: float, now: int, limit: int, skip: Collection[str] = ()) -> list[str]:
+        """Shards with unapplied entries or due timers that this worker may take (of `skip`, only
+        those it holds a live lease on)."""
         ...
 
-    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+    def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
         """Call `wake` (from another thread) whenever another process journals entries for a shard
-        `worker` holds, until `close`; False when this store cannot tell (its workers poll `work`)."""
+        `worker` holds or is handed, and `rows` whenever another process announces outbox rows,
+        until `close`; False when this store cannot tell (its workers poll `work` and `claim`)."""
         ...
 
     def release(self, shard: str, worker: str) -> None:
         """Give up this worker's lease on a shard."""
+        ...
+
+    def announce(self, worker: str) -> None:
+        """Tell the other workers' dispatchers (`watch`'s `rows`) that `worker` stored outbox rows
+        (which no dispatcher of its own takes at once); a store with one process does nothing."""
+        ...
+
+    def hand_over(self, shard: str, worker: str, to: str, until: float) -> bool:
+        """Pass this worker's lease on a shard (live, or lapsed and taken by nobody since) to worker
+        `to`, live until `until`, and tell it; False when the lease was not `worker`'s."""
+        ...
+
+    def roster(self, worker: str, wall: float, until: float) -> Roster:
+        """Record that `worker` is alive until `until` (`until <= wall`: it left), then who is alive
+        at `wall` and whose lease each shard is on."""
         ...
 
     def claim(

@@ -23,6 +23,7 @@ from sopdsl.live.store import (
     Batch,
     Entry,
     OutboxRow,
+    Roster,
     ShardInfo,
     Step,
 )
@@ -53,6 +54,7 @@ class MemoryStore:
         self._playbooks: dict[str, store_figures.PlaybookFacts] = defaultdict(store_figures.PlaybookFacts)
         self._tasks: dict[tuple[str, str], TaskMark] = {}
         self._staff: dict[str, list[int]] = defaultdict(list)  # shard -> ids of its task, escalate rows
+        self._alive: dict[str, float] = {}  # worker -> until when it said it is alive
 
     def ensure_shard(self, shard: str, *, start: int, seed: int, plan_hash: str) -> ShardInfo:
         """The shard's record, created with these values if it does not exist yet."""
@@ -110,6 +112,7 @@ class MemoryStore:
         wall: float,
         lease: float,
         appended: Callable[[list[dict[str, Any]]], None] | None = None,
+        defer_to: str | None = None,
     ) -> Batch | None:
         """Append `new`, run `step` and insert its rows, all or nothing."""
         with self._lock:
@@ -123,8 +126,8 @@ class MemoryStore:
                 ):
                     continue
                 accepted.append(copy.deepcopy(body))
-            holder = self._leases.get(shard)
-            if holder is not None and holder[0] != worker and holder[1] > wall:
+            owner = self._holder(shard, wall)
+            if owner != worker and (owner is not None or defer_to not in (None, worker)):
                 self._append(info, accepted)
                 if appended is not None:
                     appended(accepted)
@@ -180,14 +183,14 @@ class MemoryStore:
             playbooks = self._playbooks[shard].found(lo, hi)
         return playbooks._replace(sums=sorted(sums), seen=sorted(seen))
 
-    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
+    def work(self, worker: str, wall: float, now: int, limit: int, skip: Collection[str] = ()) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""
         with self._lock:
             found = []
             for name in sorted(self._shards):
                 info = self._shards[name]
-                holder = self._leases.get(name)
-                if holder is not None and holder[0] != worker and holder[1] > wall:
+                owner = self._holder(name, wall)
+                if owner != worker and (owner is not None or name in skip):
                     continue
                 if info.head > info.applied or (info.next_due is not None and info.next_due <= now):
                     found.append(name)
@@ -198,6 +201,29 @@ class MemoryStore:
         with self._lock:
             if self._leases.get(shard, ("", 0.0))[0] == worker:
                 del self._leases[shard]
+
+    def announce(self, worker: str) -> None:
+        """One process holds a memory store: no other dispatcher to tell."""
+
+    def hand_over(self, shard: str, worker: str, to: str, until: float) -> bool:
+        """Pass this worker's lease on a shard to `to` (one process: nobody to tell)."""
+        with self._lock:
+            if self._leases.get(shard, ("", 0.0))[0] != worker:
+                return False
+            self._leases[shard] = (to, until)
+            return True
+
+    def roster(self, worker: str, wall: float, until: float) -> Roster:
+        """Record `worker` alive until `until`; the live workers and each shard's live lease holder."""
+        with self._lock:
+            self._alive[worker] = until
+            workers = tuple(sorted(w for w, alive in self._alive.items() if alive > wall))
+            return Roster(workers, {name: self._leases.get(name, (None, 0.0))[0] for name in self._shards})
+
+    def _holder(self, shard: str, wall: float) -> str | None:
+        """The worker holding a live lease on the shard at `wall`, or None."""
+        holder = self._leases.get(shard)
+        return holder[0] if holder is not None and holder[1] > wall else None
 
     def claim(
         self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
@@ -322,7 +348,7 @@ class MemoryStore:
                 return {} if mark is None else {key: mark}
             return {k: mark for (s, k), mark in self._tasks.items() if s == shard}
 
-    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+    def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
         """One process holds a memory store: nobody else journals for it."""
         return False
 

@@ -31,6 +31,7 @@ _SCHEMA_LOCK = 0x50D5D1  # pg_advisory_xact_lock key: one process creates or mig
 _VACUUM = "VACUUM (INDEX_CLEANUP ON, TRUNCATE OFF, SKIP_LOCKED) sopdsl_outbox"
 _log = logging.getLogger("sopdsl.runtime")
 _WORK = "sopdsl_work"  # the channel: a notification's payload names the worker that has work
+_ROWS = "sopdsl_outbox"  # ... and the worker that stored outbox rows, for the others' dispatchers
 # The columns `_insert` sends as arrays, with their types.
 _TYPES = {
     "shard": "text", "seq": "bigint", "event_id": "text", "body": "text", "key": "text",
@@ -240,37 +241,57 @@ class PostgresStore(SqlStore):
         )
         return {int(row[0]) for row in cur.fetchall()}
 
-    def _signal(self, cur: Cursor, shard: str) -> None:
-        """NOTIFY the shard's lease holder, at this transaction's commit (see `watch`)."""
-        cur.execute(
-            f"SELECT pg_notify('{_WORK}', lease_owner) FROM sopdsl_shards "
-            "WHERE shard = %s AND lease_owner IS NOT NULL",
-            (shard,),
-        )
+    def _signal(self, worker: str) -> None:
+        """NOTIFY `worker` (see `watch`) that entries were committed for it, or a lease handed to it."""
+        self._notify(_WORK, worker)
 
-    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
-        """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`.
+    def announce(self, worker: str) -> None:
+        """NOTIFY the other workers' dispatchers (see `watch`) that `worker` stored outbox rows."""
+        self._notify(_ROWS, worker)
 
-        Another worker's feed for a shard this one holds is journaled there and NOTIFYs the holder
-        when it commits (`_signal`), so the holder applies it at once instead of at its next
-        poll. A lost connection is made again, with one `wake` for what it may have missed."""
+    def _notify(self, channel: str, payload: str) -> None:
+        """A NOTIFY on the outbox's connection, once the transaction it tells of has committed.
+
+        Not inside that transaction: a transaction that notifies holds a lock that serializes
+        every notifying commit, its WAL flush included, which would undo group commit between
+        the feeds of all workers. Here it commits on its own, unflushed. Lost, it costs a poll."""
+        try:
+            with self._side_lock:
+                self._outbox_connection().execute("SELECT pg_notify(%s, %s)", (channel, payload))
+        except psycopg.Error as exc:
+            _log.warning("store %s: NOTIFY failed (%s)", redact_url(self.url), self._reason(exc))
+
+    def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
+        """LISTEN on a connection of its own, in a thread: `wake` when a notification names `worker`,
+        `rows` when another worker announced outbox rows.
+
+        Another worker's feed for a shard this one holds (or is left, or handed) is journaled
+        there and NOTIFYs this one once committed (`_signal`), so it applies it at once instead of
+        at its next poll; so too a worker without a dispatcher thread of its own announces the
+        outbox rows it stored (`announce`), so an action goes out at once whoever stored it. A lost
+        connection is made again, with one `wake` and one `rows` for what it may have missed."""
         if self._listener is None:
             self._listener = threading.Thread(
-                target=self._listen, args=(worker, wake), name="sopdsl-listen", daemon=True
+                target=self._listen, args=(worker, wake, rows), name="sopdsl-listen", daemon=True
             )
             self._listener.start()
         return True
 
-    def _listen(self, worker: str, wake: Callable[[], None]) -> None:
+    def _listen(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None) -> None:
         while not self._closing.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=10) as conn:
                     conn.execute(f"LISTEN {_WORK}")
+                    if rows is not None:
+                        conn.execute(f"LISTEN {_ROWS}")
+                        rows()
                     wake()  # whatever was journaled while nobody listened
                     while not self._closing.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            if note.payload == worker:
+                            if note.channel == _WORK and note.payload == worker:
                                 wake()
+                            elif note.channel == _ROWS and note.payload != worker and rows is not None:
+                                rows()
             except psycopg.Error as exc:
                 _log.warning(
                     "store %s: listening for other workers' entries failed (%s); polling meanwhile",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -30,6 +30,7 @@ from sopdsl.live.store import (
     Step,
     check_version,
 )
+from sopdsl.live.store_sql_leases import WORKERS_TABLE, SqlLeases
 from sopdsl.live.store_sql_outbox import Cursor, SqlOutbox
 from sopdsl.live.store_tasks import STAFF_INDEX, TASKS_TABLE, SqlTasks
 
@@ -70,7 +71,7 @@ _IDS_PER_QUERY = 500  # event ids looked up in one query (SQLite allows 999 para
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
-class SqlStore(SqlTasks, SqlOutbox, ABC):
+class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str
@@ -145,6 +146,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             # when missing, at any version, so a store of an earlier sopdsl opens without a migration.
             cur.execute(TASKS_TABLE)
             cur.execute(STAFF_INDEX)  # the same: an index added to a store of any version
+            cur.execute(WORKERS_TABLE)
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(
@@ -207,18 +209,19 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
 
     def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
         """Append entries for whichever worker applies the shard; how many were taken."""
-        with self._txn() as cur:
+        with self._then() as then, self._txn() as cur:
             cur.execute(
-                self._sql(f"SELECT {_SHARD} FROM sopdsl_shards WHERE shard = ?{self.lock_row}"), (shard,)
+                self._sql(f"SELECT {_SHARD}, lease_owner FROM sopdsl_shards WHERE shard = ?{self.lock_row}"),
+                (shard,),
             )
             found = cur.fetchone()
             if found is None:
                 raise StoreError(f"store {redact_url(self.url)} has no shard '{shard}'")
-            info = _shard(found)
+            info = _shard(found[:9])
             accepted = self._accept(cur, info, new)
             self._append(cur, info, accepted)
-            if accepted:
-                self._signal(cur, shard)
+            if accepted and found[9] is not None:
+                then.append(lambda: self._signal(str(found[9])))
             return len(accepted)
 
     def apply(
@@ -232,11 +235,12 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         wall: float,
         lease: float,
         appended: Callable[[list[dict[str, Any]]], None] | None = None,
+        defer_to: str | None = None,
     ) -> Batch | None:
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
         # Pipelined: nothing below reads a write's answer (no rowcount, no RETURNING), so the
         # writes after `step` go out with the COMMIT, one round trip.
-        with self._pipelined(), self._txn() as cur:
+        with self._then() as then, self._pipelined(), self._txn() as cur:
             # With something to append, wait for the row; with nothing, leave a busy shard alone.
             lock = self.lock_row if new else self.try_lock_row
             cur.execute(
@@ -249,12 +253,13 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             if found is None:
                 return None
             info = _shard(found[:9])
-            owner, until = found[9], float(found[10])
+            owner = found[9] if found[9] is not None and float(found[10]) > wall else None  # a live lease's
             accepted = self._accept(cur, info, new)
-            if owner is not None and owner != worker and until > wall:
+            if owner != worker and (owner is not None or defer_to not in (None, worker)):
                 self._append(cur, info, accepted)
-                if accepted:
-                    self._signal(cur, shard)
+                target = owner if owner is not None else defer_to
+                if accepted and target is not None:
+                    then.append(lambda: self._signal(str(target)))
                 if appended is not None:
                     appended(accepted)
                 return None
@@ -345,38 +350,33 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
             (info.head, info.events, info.shard),
         )
 
-    def work(self, worker: str, wall: float, now: int, limit: int) -> list[str]:
-        """Shards with unapplied entries or due timers that this worker may take."""
+    def work(self, worker: str, wall: float, now: int, limit: int, skip: Collection[str] = ()) -> list[str]:
+        """Shards with unapplied entries or due timers that this worker may take (of `skip`, only
+        those it holds a live lease on)."""
+        # Left to other workers: taken only back from this one's own live lease.
+        skipped = (
+            f"AND (shard NOT IN ({', '.join('?' * len(skip))}) OR (lease_owner = ? AND lease_until > ?)) "
+            if skip
+            else ""
+        )
         with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
                     "SELECT shard FROM sopdsl_shards WHERE (head > applied OR next_due <= ?) "
-                    "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) "
+                    f"AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) {skipped}"
                     "ORDER BY CASE WHEN lease_owner = ? THEN 0 ELSE 1 END, shard LIMIT ?"
                 ),
-                (now, worker, wall, worker, limit),
+                (now, worker, wall, *((*skip, worker, wall) if skip else ()), worker, limit),
             )
             return [str(row[0]) for row in cur.fetchall()]
 
-    def watch(self, worker: str, wake: Callable[[], None]) -> bool:
+    def watch(self, worker: str, wake: Callable[[], None], rows: Callable[[], None] | None = None) -> bool:
         """SQLite cannot tell another process's commits: its workers poll (PostgreSQL listens)."""
         return False
 
-    def _signal(self, cur: Cursor, shard: str) -> None:
-        """Entries were journaled for the shard's lease holder (committed with `cur`'s transaction):
-        PostgreSQL wakes that worker (see `PostgresStore.watch`); elsewhere nothing."""
+    def announce(self, worker: str) -> None:
+        """SQLite has one worker process: no other dispatcher to tell (PostgreSQL NOTIFYs them)."""
         return None
-
-    def release(self, shard: str, worker: str) -> None:
-        """Give up this worker's lease on a shard."""
-        with self._txn() as cur:
-            cur.execute(
-                self._sql(
-                    "UPDATE sopdsl_shards SET lease_owner = NULL, lease_until = 0 "
-                    "WHERE shard = ? AND lease_owner = ?"
-                ),
-                (shard, worker),
-            )
 
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
         """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""

@@ -11,7 +11,7 @@ under its own name, so it takes its shards' leases and its claimed outbox rows b
 
 Nothing is routed here: a request reaches any worker, which feeds it. A shard is applied by one
 worker at a time (it holds the shard's lease); another worker's feed for it is journaled in its
-own committed transaction and answered, and the holder, woken by the store as that commits
+own committed transaction and answered, and the holder, woken by the store once that commits
 (`Store.watch`), applies it at once (see docs/runtime.md, "Shards and several workers").
 """
 

@@ -135,6 +135,53 @@ def test_a_leased_shard_takes_entries_for_its_holder(store: Store) -> None:
     assert store.work("w2", 1031.0, 0, 10) == []
 
 
+def test_a_free_shard_left_to_another_worker_is_journaled_for_it_and_a_live_lease_still_wins(
+    store: Store,
+) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    calls: list[str] = []
+
+    def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        calls.append(f"{info.applied}+{len(offered)}")
+        return Batch(entries=offered, next_due=None)
+
+    def apply(worker: str, n: int | None, wall: float, defer_to: str | None) -> Batch | None:
+        new = [{"op": "event", "n": n}] if n is not None else []
+        return store.apply("s", new, step, since=0, worker=worker, wall=wall, lease=30.0, defer_to=defer_to)
+
+    # Nobody holds it: left to w1, w2's feed is only journaled, and only w1 finds it as work.
+    assert apply("w2", 1, 1000.0, "w1") is None and calls == []
+    assert [e.seq for e in store.journal("s")] == [1]
+    assert store.work("w2", 1000.0, 0, 10, skip=["s"]) == []
+    assert store.work("w1", 1000.0, 0, 10) == ["s"]
+    assert apply("w1", None, 1000.0, None) is not None and calls == ["0+0"]  # w1 takes it
+    # A live lease is applied by its holder, whoever the shard is left to now, and never taken.
+    assert apply("w1", 2, 1010.0, "w2") is not None
+    assert apply("w2", 3, 1010.0, None) is None
+    assert store.work("w2", 1010.0, 0, 10) == [] and store.work("w1", 1010.0, 0, 10, skip=["s"]) == ["s"]
+    assert calls == ["0+0", "1+1"]
+
+
+def test_a_lease_is_handed_over_by_its_holder_only_and_the_roster_says_who_is_alive(store: Store) -> None:
+    for shard in ("s", "t"):
+        store.ensure_shard(shard, start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event", "n": 1}], [], worker="w1")  # w1 holds s until 1030
+    assert not store.hand_over("s", "w2", "w3", 1040.0)  # not w2's to give
+    assert store.hand_over("s", "w1", "w2", 1040.0)
+    roster = store.roster("w1", 1035.0, 1040.0)
+    assert roster.workers == ("w1",) and roster.holders == {"s": "w2", "t": None}
+    # w2 holds it now: w1's feed is journaled for w2.
+    assert _feed(store, [{"op": "event", "n": 2}], [], worker="w1") is None
+    assert store.work("w2", 1035.0, 0, 10) == ["s"] and store.work("w1", 1035.0, 0, 10) == []
+    store.roster("w2", 1035.0, 1045.0)
+    assert store.roster("w1", 1041.0, 1050.0).workers == ("w1", "w2")
+    assert store.roster("w1", 1046.0, 1046.0).workers == ()  # w2 went silent, w1 left
+    # A lapsed lease is still its worker's to hand over, until another worker takes the shard.
+    assert store.roster("w1", 1046.0, 1046.0).holders == {"s": "w2", "t": None}
+    assert not store.hand_over("s", "w1", "w3", 2000.0) and store.hand_over("s", "w2", "w3", 2000.0)
+    assert store.work("w1", 1100.0, 0, 10) == [] and store.work("w3", 1100.0, 0, 10) == ["s"]
+
+
 def test_work_lists_shards_with_due_timers(store: Store) -> None:
     store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
     _feed(store, [{"op": "event"}], [])  # next_due 500

@@ -3,22 +3,28 @@
 Events are posted over HTTP to many shards, each request on a new connection, so the kernel
 spreads them over the workers; the test then waits until every journaled entry is applied and
 every action executed, and compares the actions executed (the log executor's lines, with their
-idempotency keys) with what one process decides for the same events. With one worker killed by
-SIGKILL mid-run, the supervisor starts it again under its name; requests it was answering fail
-and are sent again with the same event ids, as a bot would.
+idempotency keys) with what one process decides for the same events, and the shards' leases with
+the lease rule's even shares (sopdsl/live/balance.py). With one worker killed by SIGKILL mid-run,
+the supervisor starts it again under its name; requests it was answering fail and are sent again
+with the same event ids, as a bot would. In-process runtimes with their loops in threads check
+the rule where one worker takes every request, one dies and comes back, and that the store wakes
+a holder (entries journaled for it) and the dispatchers (actions a process without one stored).
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +48,13 @@ def pg_url(postgres_db: str) -> str:
     return f"{postgres_db}?options=-csearch_path%3D{schema}"
 
 
-def _events(now: int) -> dict[str, list[list[dict[str, Any]]]]:
+def _events(now: int, shards: list[str] = SHARDS, rounds: int = 3) -> dict[str, list[list[dict[str, Any]]]]:
     """For each shard, lists of events (each with an id and a time, so a dry run gives the same keys)."""
     lists: dict[str, list[list[dict[str, Any]]]] = {}
     n = 0
-    for index, shard in enumerate(SHARDS):
+    for index, shard in enumerate(shards):
         lists[shard] = []
-        for batch in range(3):
+        for batch in range(rounds):
             body = []
             for _ in range(10):
                 n += 1
@@ -97,7 +103,9 @@ def _expected(lists: dict[str, list[list[dict[str, Any]]]]) -> set[str]:
         for body in bodies:
             solo.feed_many(body)
         solo.dispatch()
-        keys |= {f"{shard}/{r.key}" for r in solo.store.outbox() if r.status == "dry_run"}
+        # Executors get the default shard's keys as they are, the others' with their shard.
+        prefix = "" if shard == "default" else f"{shard}/"
+        keys |= {f"{prefix}{r.key}" for r in solo.store.outbox() if r.status == "dry_run"}
         solo.close()
     return keys
 
@@ -139,8 +147,17 @@ def test_workers_share_one_port_spread_the_leases_and_lose_nothing(
         while not _settled(pg_url):
             assert time.monotonic() < deadline + 120, "the workers did not apply and execute everything"
             time.sleep(0.1)
+        # The shards' leases spread evenly over the workers (a restarted one gets its share back):
+        # 13 shards (with the default one) are 4, 3, 3 and 3.
+        while True:
+            with psycopg.connect(pg_url, autocommit=True) as conn:
+                owners = dict(conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall())
+            held = Counter(owners.values())
+            if set(held) == {"w-1", "w-2", "w-3", "w-4"} and sorted(held.values()) == [3, 3, 3, 4]:
+                break
+            assert time.monotonic() < deadline + 150, f"the leases are not spread evenly: {owners}"
+            time.sleep(0.1)
         with psycopg.connect(pg_url, autocommit=True) as conn:
-            owners = dict(conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall())
             journaled = conn.execute(
                 'SELECT COUNT(*) FROM sopdsl_journal WHERE body LIKE \'%"op":"event"%\''
             ).fetchone()
@@ -162,6 +179,104 @@ def test_workers_share_one_port_spread_the_leases_and_lose_nothing(
     else:
         assert len(executed) == len(set(executed)), "an action was executed twice"
     assert set(executed) == _expected(lists)
+
+
+class _Worker:
+    """A runtime whose loop runs in a thread, woken by the store, as each `sopdsl run` worker's is."""
+
+    def __init__(self, plan: Any, url: str, name: str, executed: list[str], spans: list[Any]) -> None:
+        from sopdsl.live.dispatch import ACTION_KINDS
+
+        def record(action: Any, key: str) -> None:
+            executed.append(key)
+
+        executors = dict.fromkeys(ACTION_KINDS, record)
+        self.runtime = sopdsl.Runtime(plan, url, worker=name, executors=executors, lease=LEASE)
+        apply = self.runtime.store.apply
+
+        def timed(shard: str, new: Any, step: Any, **options: Any) -> Any:
+            def watched(*args: Any) -> Any:  # the step runs inside the shard's transaction
+                began = time.monotonic()
+                try:
+                    return step(*args)
+                finally:
+                    spans.append((shard, name, began, time.monotonic()))
+
+            return apply(shard, new, watched, **options)
+
+        self.runtime.store.apply = timed  # type: ignore[method-assign]
+        self.stop = threading.Event()
+        assert self.runtime.watch(self.runtime.wake.set)
+        self.thread = threading.Thread(target=self.runtime.run, args=(self.stop,), kwargs={"idle": 0.2})
+        self.thread.start()
+
+    def crash(self) -> None:
+        """Stop as SIGKILL would: the loop ends and the connections drop, leases and all left as they are."""
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.runtime.store.close()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.runtime.close()
+
+
+LEASE = 2.0  # seconds: a dead worker's shards pass to the others this soon
+
+
+def test_workers_fed_through_one_hold_even_shares_and_take_over_and_give_back_a_dead_ones(
+    pg_url: str,
+) -> None:
+    # Every list goes to worker a (a load balancer that sends everything to one), yet each of the
+    # four applies its share: 13 shards are 4, 3, 3 and 3. Worker d dies: its shards pass to the
+    # other three (5, 4, 4) once its leases lapse; it comes back and gets its share back. Every
+    # action goes out once, and no two workers ever run a step of one shard at the same time.
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    shards = ["default", *SHARDS]
+    lists = _events(int(time.time()), shards, rounds=4)
+    executed: list[str] = []
+    spans: list[tuple[str, str, float, float]] = []
+    workers = {name: _Worker(plan, pg_url, name, executed, spans) for name in "abcd"}
+    try:
+
+        def feed(number: int) -> None:
+            for shard, bodies in lists.items():
+                workers["a"].runtime.feed_batch(bodies[number], shard=shard)
+
+        def settles(holding: list[int], live: str) -> None:
+            deadline = time.monotonic() + 60
+            while True:
+                with psycopg.connect(pg_url, autocommit=True) as conn:
+                    owners = dict(conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall())
+                held = Counter(owners[shard] for shard in shards)
+                if _settled(pg_url) and set(held) == set(live) and sorted(held.values()) == holding:
+                    return
+                assert time.monotonic() < deadline, f"the leases did not settle: {owners}"
+                time.sleep(0.1)
+
+        feed(0)
+        feed(1)
+        settles([3, 3, 3, 4], "abcd")
+        workers["d"].crash()
+        feed(2)
+        settles([4, 4, 5], "abc")
+        workers["d"] = _Worker(plan, pg_url, "d", executed, spans)
+        feed(3)
+        settles([3, 3, 3, 4], "abcd")
+    finally:
+        for worker in workers.values():
+            if not worker.runtime.closed and not worker.stop.is_set():
+                worker.close()
+    assert len(executed) == len(set(executed)), "an action was executed twice"
+    assert set(executed) == _expected(lists)
+    by_shard: dict[str, list[tuple[float, float, str]]] = {}
+    for shard, name, began, ended in spans:
+        by_shard.setdefault(shard, []).append((began, ended, name))
+    for shard, steps in by_shard.items():
+        steps.sort()
+        for (_, ended, first), (began, _, then) in itertools.pairwise(steps):
+            assert ended <= began, f"{first} and {then} applied {shard} at once"
 
 
 def test_a_list_journaled_by_another_worker_is_applied_without_waiting_for_a_poll(pg_url: str) -> None:
@@ -190,6 +305,37 @@ def test_a_list_journaled_by_another_worker_is_applied_without_waiting_for_a_pol
         assert sorted(a.engine("s1").members) == ["m1", "m2", "m3"]
     finally:
         service.stop()
+        b.close()
+
+
+def test_actions_another_worker_stored_are_dispatched_without_waiting_for_a_poll(pg_url: str) -> None:
+    # Worker a dispatches in a thread of its own that polls once a minute; b, which holds shard s1
+    # and has no dispatcher (a bot feeding the store), stores actions and NOTIFYs a's dispatcher.
+    from sopdsl.live.dispatch import ACTION_KINDS
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    now = int(time.time())
+    executed: list[str] = []
+    a = sopdsl.Runtime(
+        plan,
+        pg_url,
+        worker="a",
+        executors=dict.fromkeys(ACTION_KINDS, lambda action, key: executed.append(key)),
+    )
+    b = sopdsl.Runtime(plan, pg_url, worker="b", dry_run=True)
+    try:
+        a.dispatch_apart(60.0)
+        assert a.watch(lambda: None)
+        orders = [_join(f"e{n}", now) | {"kind": "order", "data": {"amount": 99}} for n in range(1, 4)]
+        b.feed_batch(orders, shard="s1")  # b takes s1: an order is a tag, an untag and an invite
+        stored = {f"s1/{row.key}" for row in b.store.outbox("s1")}  # (a may have sent some already)
+        assert len(stored) == 9
+        deadline = time.monotonic() + 20  # a third of the poll interval, however loaded the machine
+        while set(executed) != stored:
+            assert time.monotonic() < deadline, "the dispatcher waited for its poll"
+            time.sleep(0.05)
+    finally:
+        a.close()
         b.close()
 
 
