@@ -30,6 +30,7 @@ from sopdsl.live.store import (
     Step,
     check_version,
 )
+from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql_outbox import Cursor, SqlOutbox
 from sopdsl.live.store_tasks import STAFF_INDEX, TASKS_TABLE, SqlTasks
 
@@ -75,6 +76,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
 
     url: str
     multi_worker = False
+    _noted: Noted  # the figures' member rows known stored: not written again (made by each dialect)
     id_type = "INTEGER PRIMARY KEY"
     blob_type = "BLOB"
     lock_row = ""  # appended to a SELECT to lock the shard row for this transaction
@@ -207,7 +209,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
 
     def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
         """Append entries for whichever worker applies the shard; how many were taken."""
-        with self._txn() as cur:
+        with self._noted.counting(), self._txn() as cur:
             cur.execute(
                 self._sql(f"SELECT {_SHARD} FROM sopdsl_shards WHERE shard = ?{self.lock_row}"), (shard,)
             )
@@ -236,7 +238,7 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
         # Pipelined: nothing below reads a write's answer (no rowcount, no RETURNING), so the
         # writes after `step` go out with the COMMIT, one round trip.
-        with self._pipelined(), self._txn() as cur:
+        with self._noted.counting(), self._pipelined(), self._txn() as cur:
             # With something to append, wait for the row; with nothing, leave a busy shard alone.
             lock = self.lock_row if new else self.try_lock_row
             cur.execute(
@@ -337,7 +339,8 @@ class SqlStore(SqlTasks, SqlOutbox, ABC):
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
-        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies), self._many)
+        tally = store_figures.Tally().events(bodies)
+        store_figures.write(cur, self._sql, info.shard, tally, self._many, self._noted.fresh)
         if not update:
             return  # the caller writes the shard row itself
         cur.execute(

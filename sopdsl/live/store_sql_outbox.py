@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from sopdsl.live import store_figures
 from sopdsl.live.store import OutboxRow
+from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_tasks import STAFF, escalation_key
 
 ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
@@ -39,6 +40,8 @@ class SqlOutbox(ABC):
     """The outbox's queries over the store's connection and transactions."""
 
     skip_locked: str  # the dialect's row-lock clause for claims ('' where none is needed)
+    multi_worker: bool  # several workers share the store (see `SqlStore`)
+    _noted: Noted  # the figures' member rows known stored (see `SqlStore`)
 
     @abstractmethod
     def _txn(self, *, flush: bool = True) -> AbstractContextManager[Cursor]:
@@ -97,12 +100,12 @@ class SqlOutbox(ABC):
             "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
         )
         counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
-        with self._txn(flush=False) as cur:
+        with self._noted.counting(), self._txn(flush=False) as cur:
             changed = self._outcomes(cur, rows)
             if changed is not None:
                 # Counted once per key: only the rows this transaction made done.
                 store_figures.record_changed(
-                    cur, self._sql, [r for r in counted if r.id in changed], self._many
+                    cur, self._sql, [r for r in counted if r.id in changed], self._many, self._noted.fresh
                 )
             else:
                 cur.executemany(
@@ -113,7 +116,7 @@ class SqlOutbox(ABC):
                         if not store_figures.counts(r.status, r.kind)
                     ],
                 )
-                store_figures.record_done(cur, self._sql, update, counted)
+                store_figures.record_done(cur, self._sql, update, counted, self._noted.fresh)
         self._finished(len(rows))
 
     def requeue(self, shard: str, key: str, now: int) -> bool:
@@ -143,6 +146,7 @@ class SqlOutbox(ABC):
                 (before,),
             )
             gone, out, failures = (int(v) for v in cur.fetchone())
+            self._noted.forget()  # its member rows may be among those the prunes deleted
             if not gone:
                 return 0
             cur.execute(self._sql(f"DELETE FROM sopdsl_outbox WHERE {finished}"), (before,))

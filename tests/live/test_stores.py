@@ -285,3 +285,26 @@ def test_purge_deletes_finished_rows_and_keeps_the_totals(store: Store) -> None:
     assert [r.key for r in store.outbox()] == ["parked", "new"]
     assert store.stats() == before
     assert store.purge(500) == 0
+
+
+def test_member_rows_of_a_rolled_back_transaction_are_written_by_the_next(tmp_path: Path) -> None:
+    """The figures' member rows are written once per slot and member, but never skipped on the
+    word of a transaction that did not commit."""
+    store = open_store(f"sqlite:///{tmp_path}/noted.db")
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    post = {"op": "event", "kind": "message", "member": "m1", "group": "g", "time": 1000}
+
+    def failing(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
+        # The snapshot is written last: its body cannot be stored, so everything rolls back.
+        return Batch(entries=offered, rows=[], next_due=None, snapshot=(1, object()))  # type: ignore[arg-type]
+
+    with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises for an unbindable value
+        store.apply("s", [post], failing, since=0, worker="w1", wall=1000.0, lease=30.0)
+    assert store.figures("s", 0, 2000).seen == []
+    _feed(store, [post], [])
+    _feed(store, [{**post, "time": 1001}], [])
+    _feed(store, [{**post, "member": "m2"}], [])
+    found = store.figures("s", 0, 2000)
+    assert found.seen == [("g", 1, "posters", "m1"), ("g", 1, "posters", "m2")]
+    assert ("g", 1, "messages", 3.0) in found.sums
+    store.close()
