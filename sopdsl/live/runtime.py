@@ -352,7 +352,10 @@ class Runtime(Registering):
             )
 
     def _woken(self) -> None:
-        self.wake.set()
+        # Set already, mostly (a service never clears it): a look costs less than setting it again,
+        # which takes its lock and notifies, once per transaction.
+        if not self.wake.is_set():
+            self.wake.set()
         self._outbox.poke()
 
     def dispatch_apart(self, poll: float) -> None:
