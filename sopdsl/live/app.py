@@ -53,9 +53,13 @@ class Answer(JSONResponse):
         return _render(content)
 
 
+# `json.dumps(content, ensure_ascii=False, sort_keys=True)`'s encoder, made once rather than per answer.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True)
+
+
 def _render(content: Any) -> bytes:
     # A final newline, so answers printed by curl one after another stay one a line.
-    return json.dumps(content, ensure_ascii=False, sort_keys=True).encode("utf-8") + b"\n"
+    return _ENCODER.encode(content).encode("utf-8") + b"\n"
 
 
 _JSON_TYPE = (b"content-type", b"application/json")

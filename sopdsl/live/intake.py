@@ -110,7 +110,7 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
         for key, value in (("member", member), ("group", group), ("name", name), ("id", raw.get("id")))
         if value is not None
     )
-    checked = _data(kind, name, data, program)
+    checked = _data(kind, name, data, program, plain=True)
     if checked:
         body["data"] = checked
     return body
@@ -216,12 +216,23 @@ def _epoch(value: float | str, zone: str) -> int:
     return timeutil.to_epoch(moment)
 
 
-def _data(kind: str, name: str | None, data: dict[str, Any], program: Declarations) -> dict[str, Any]:
-    """The payload checked against what the engine or the custom event's declaration expects."""
-    try:
-        plain = json.loads(json.dumps(data, ensure_ascii=False, default=_date)) if data else {}
-    except (TypeError, ValueError) as exc:
-        raise EventError(f"event field 'data' is not plain JSON data: {exc}", "data") from None
+def _data(
+    kind: str, name: str | None, data: dict[str, Any], program: Declarations, *, plain: bool = False
+) -> dict[str, Any]:
+    """The payload checked against what the engine or the custom event's declaration expects
+    (`plain`: its values are known to be JSON's own, as `_plain_value` finds them)."""
+    if plain or not data:
+        # JSON gives such values back as they are: the round trip below would copy them only.
+        plain_data = dict(data)
+    else:
+        try:
+            plain_data = json.loads(json.dumps(data, ensure_ascii=False, default=_date))
+        except (TypeError, ValueError) as exc:
+            raise EventError(f"event field 'data' is not plain JSON data: {exc}", "data") from None
+    return _checked(kind, name, plain_data, program)
+
+
+def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declarations) -> dict[str, Any]:
     if kind == "custom":
         declared = program.events.get(str(name))
         if declared is None:

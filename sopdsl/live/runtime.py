@@ -359,7 +359,10 @@ class Runtime(Registering):
             )
 
     def _woken(self, stored: bool = True) -> None:
-        self.wake.set()
+        # Set already, mostly (a service never clears it): a look costs less than setting it again,
+        # which takes its lock and notifies, once per transaction.
+        if not self.wake.is_set():
+            self.wake.set()
         self._outbox.poke()
         if stored and not self._outbox.apart:  # no dispatcher thread of its own: tell the others'
             self.store.announce(self.worker)

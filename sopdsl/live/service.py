@@ -155,7 +155,7 @@ class Service:
         self._ticked = threading.Event()  # the timer loop has run once: the store answers
         self._closed = False
         # Requests arriving together share a transaction (and its fsync); see commit.py.
-        self._committer = GroupCommitter(runtime.feed_batch, self._wake.set) if group_commit else None
+        self._committer = GroupCommitter(runtime.feed_batch, self._woken) if group_commit else None
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -226,6 +226,10 @@ class Service:
             if not self._closed:
                 self._closed = True
                 self.runtime.close()
+
+    def _woken(self) -> None:
+        if not self._wake.is_set():  # set again, it would only take its lock and notify: per transaction
+            self._wake.set()
 
     def _timer_loop(self) -> None:
         woken_at = -DISPATCH_GATHER  # when the last turn woken by a feed began

@@ -384,7 +384,13 @@ def counts(status: str, kind: str) -> bool:
     return status == "done" and kind in ("send", "kick")
 
 
-def record_done(cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequence[Any]) -> None:
+Fresh = Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
+"""The members' rows not known to be stored already (`store_noted.Noted.fresh`)."""
+
+
+def record_done(
+    cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequence[Any], fresh: Fresh | None = None
+) -> None:
     """Record outbox rows that count (`counts`) with the store's `update` statement, one at a time,
     and count each only if this transaction is the one that made it done: once per idempotency key."""
     tallies: dict[str, Tally] = {}
@@ -393,18 +399,22 @@ def record_done(cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequ
         if cur.rowcount == 1:
             tallies.setdefault(r.shard, Tally()).done(r.action)
     for shard, tally in tallies.items():
-        write(cur, sql, shard, tally)
+        write(cur, sql, shard, tally, fresh=fresh)
 
 
 def record_changed(
-    cur: _Cursor, sql: Callable[[str], str], rows: Sequence[Any], many: Many | None = None
+    cur: _Cursor,
+    sql: Callable[[str], str],
+    rows: Sequence[Any],
+    many: Many | None = None,
+    fresh: Fresh | None = None,
 ) -> None:
     """Count outbox rows already made done by this transaction (as `record_done` does after its updates)."""
     tallies: dict[str, Tally] = {}
     for r in rows:
         tallies.setdefault(r.shard, Tally()).done(r.action)
     for shard, tally in tallies.items():
-        write(cur, sql, shard, tally, many)
+        write(cur, sql, shard, tally, many, fresh)
 
 
 def prunes(before: int, touches_before: int | None) -> list[tuple[str, tuple[int, ...]]]:
@@ -429,16 +439,24 @@ def slots(lo: int, hi: int) -> tuple[int, int]:
 
 
 def write(
-    cur: _Cursor, sql: Callable[[str], str], shard: str, tally: Tally, many: Many | None = None
+    cur: _Cursor,
+    sql: Callable[[str], str],
+    shard: str,
+    tally: Tally,
+    many: Many | None = None,
+    fresh: Fresh | None = None,
 ) -> None:
     """Add a tally to a SQL store's figures, in the transaction of `cur` (`sql`: the dialect's
-    parameter style; `many`: its way to run a statement for many rows)."""
+    parameter style; `many`: its way to run a statement for many rows; `fresh`: the members'
+    rows not known to be stored already, `store_noted.Noted.fresh`)."""
     if not tally:
         return
     run = _runner(sql, many)
     sums, seen = tally.rows(shard)
     if sums:
         run(cur, ADD, sums)
+    if seen and fresh is not None:
+        seen = fresh(seen)
     if seen:
         run(cur, NOTE, seen)
 

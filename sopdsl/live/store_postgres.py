@@ -19,6 +19,7 @@ import psycopg
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_text, redact_url, secrets_of
 from sopdsl.live.store import OutboxRow
+from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql import SqlStore
 from sopdsl.live.store_sql_outbox import Cursor
 
@@ -63,6 +64,7 @@ class PostgresStore(SqlStore):
         self._lock = threading.RLock()
         self._unvacuumed = 0  # rows this store finished since it last looked at the outbox's dead rows
         self._count_lock = threading.Lock()
+        self._noted = Noted()
         self._conn = self._connect()
         # The outbox's bookkeeping (claims, outcomes, finding work) goes through a second connection,
         # so a dispatcher never waits for a feed's whole transaction (engine time included) to end.

@@ -30,6 +30,7 @@ from sopdsl.live.store import (
     Step,
     check_version,
 )
+from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql_leases import WORKERS_TABLE, SqlLeases
 from sopdsl.live.store_sql_outbox import Cursor, SqlOutbox
 from sopdsl.live.store_tasks import STAFF_INDEX, TASKS_TABLE, SqlTasks
@@ -76,6 +77,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
 
     url: str
     multi_worker = False
+    _noted: Noted  # the figures' member rows known stored: not written again (made by each dialect)
     id_type = "INTEGER PRIMARY KEY"
     blob_type = "BLOB"
     lock_row = ""  # appended to a SELECT to lock the shard row for this transaction
@@ -209,7 +211,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
 
     def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
         """Append entries for whichever worker applies the shard; how many were taken."""
-        with self._then() as then, self._txn() as cur:
+        with self._then() as then, self._noted.counting(), self._txn() as cur:
             cur.execute(
                 self._sql(f"SELECT {_SHARD}, lease_owner FROM sopdsl_shards WHERE shard = ?{self.lock_row}"),
                 (shard,),
@@ -240,7 +242,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
         """Append `new`, run `step` and insert its rows, in one transaction; see `Store.apply`."""
         # Pipelined: nothing below reads a write's answer (no rowcount, no RETURNING), so the
         # writes after `step` go out with the COMMIT, one round trip.
-        with self._then() as then, self._pipelined(), self._txn() as cur:
+        with self._then() as then, self._noted.counting(), self._pipelined(), self._txn() as cur:
             # With something to append, wait for the row; with nothing, leave a busy shard alone.
             lock = self.lock_row if new else self.try_lock_row
             cur.execute(
@@ -342,7 +344,8 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
         )
         info.head += len(bodies)
         info.events += sum(b.get("op") == "event" for b in bodies)
-        store_figures.write(cur, self._sql, info.shard, store_figures.Tally().events(bodies), self._many)
+        tally = store_figures.Tally().events(bodies)
+        store_figures.write(cur, self._sql, info.shard, tally, self._many, self._noted.fresh)
         if not update:
             return  # the caller writes the shard row itself
         cur.execute(

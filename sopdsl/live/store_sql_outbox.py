@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from sopdsl.live import store_figures
 from sopdsl.live.store import OutboxRow
+from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_tasks import STAFF, escalation_key
 
 ROW = "id, shard, key, order_key, kind, action, status, attempts, failures, next_at, error"
@@ -39,6 +40,8 @@ class SqlOutbox(ABC):
     """The outbox's queries over the store's connection and transactions."""
 
     skip_locked: str  # the dialect's row-lock clause for claims ('' where none is needed)
+    multi_worker: bool  # several workers share the store (see `SqlStore`)
+    _noted: Noted  # the figures' member rows known stored (see `SqlStore`)
 
     @abstractmethod
     def _txn(self, *, flush: bool = True) -> AbstractContextManager[Cursor]:
@@ -62,20 +65,37 @@ class SqlOutbox(ABC):
         return None
 
     def claim(
-        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+        self,
+        worker: str,
+        wall: float,
+        now: int,
+        lease: float,
+        limit: int,
+        skip: Collection[int] = (),
+        *,
+        chained: bool = False,
     ) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, one per order key, none behind a pending one (nor in `skip`)."""
+        """Lease due pending rows, oldest first, one per order key (several with `chained`, where one
+        worker holds the store), none behind a pending one left out (nor in `skip`)."""
         skipped = f"AND id NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
+        params: tuple[Any, ...] = ()
+        behind = ""
+        if chained and not self.multi_worker and not skip:
+            # Only a pending row this claim cannot take holds the ones after it back: those it can
+            # take come before them in id order, so a member's rows come together, in order. (With
+            # other workers claiming at once, a row they lock would be skipped, not waited for.)
+            behind = "AND (p.next_at > ? OR (p.lease_owner <> ? AND p.lease_until > ?))"
+            params = (now, worker, wall)
         with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
                     f"AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) {skipped}"
                     "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
-                    "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
+                    f"AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id {behind}) "
                     f"ORDER BY id LIMIT ?{self.skip_locked}"
                 ),
-                (now, worker, wall, *skip, limit),
+                (now, worker, wall, *skip, *params, limit),
             )
             rows = [row_of(r) for r in cur.fetchall()]
             if rows:
@@ -97,12 +117,12 @@ class SqlOutbox(ABC):
             "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
         )
         counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
-        with self._txn(flush=False) as cur:
+        with self._noted.counting(), self._txn(flush=False) as cur:
             changed = self._outcomes(cur, rows)
             if changed is not None:
                 # Counted once per key: only the rows this transaction made done.
                 store_figures.record_changed(
-                    cur, self._sql, [r for r in counted if r.id in changed], self._many
+                    cur, self._sql, [r for r in counted if r.id in changed], self._many, self._noted.fresh
                 )
             else:
                 cur.executemany(
@@ -113,7 +133,7 @@ class SqlOutbox(ABC):
                         if not store_figures.counts(r.status, r.kind)
                     ],
                 )
-                store_figures.record_done(cur, self._sql, update, counted)
+                store_figures.record_done(cur, self._sql, update, counted, self._noted.fresh)
         self._finished(len(rows))
 
     def requeue(self, shard: str, key: str, now: int) -> bool:
@@ -142,6 +162,7 @@ class SqlOutbox(ABC):
             )
             deleted = cur.fetchall()
             gone = len(deleted)
+            self._noted.forget()  # its member rows may be among those the prunes deleted
             if not gone:
                 return 0
             out = sum(status != "skipped" for status, _ in deleted)

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
+from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql import SqlStore
 from sopdsl.live.store_sql_outbox import Cursor
 
@@ -33,6 +34,7 @@ class SqliteStore(SqlStore):
             raise StoreError(f"store {redact_url(url)}: folder {Path(path).parent} does not exist")
         self._lock = threading.RLock()
         self._depth = 0  # transactions this store has open (held under the lock: one thread's)
+        self._noted = Noted()
         try:
             # Autocommit mode: transactions are begun explicitly below, as BEGIN IMMEDIATE, so a
             # writer takes the write lock at the start instead of failing half way through.
