@@ -3,10 +3,9 @@
 Input: the store's pending outbox rows (the actions the engine decided, each with its
 idempotency key). Output: calls to executors, and each row's outcome (done, retried later,
 parked, or logged in dry-run mode) stored for the batch in one transaction. Rows of one member
-(or group) go out one at a time, in order; see docs/runtime.md, "Dispatching". Executed one at a
-time, a batch holds a member's due rows together where the store can (a chained claim); with
-`concurrency` above 1, at most one row per member (or group), so its rows are executed side by
-side, at most that many at once, without reordering anyone's actions.
+(or group) go out one at a time, in order; see docs/runtime.md, "Dispatching". A claimed batch
+holds at most one row per member (or group), so with `concurrency` above 1 its rows are executed
+side by side, at most that many at once, without reordering anyone's actions.
 """
 
 from __future__ import annotations
@@ -97,8 +96,7 @@ class Outbox:
 
     def poke(self) -> None:
         """Work came (a feed or a timer decided actions): `dispatch_apart`'s thread goes on at once."""
-        if not self._poked.is_set():
-            self._poked.set()
+        self._poked.set()
 
     def _dispatching(self, now: Callable[[], int], poll: float) -> None:
         while not self._stopped.is_set():
@@ -121,34 +119,21 @@ class Outbox:
         """Claim a batch, execute its rows in turn, record their outcomes; again while rows come."""
         s = self.settings
         handled = 0
-        # Chained: a member's due rows come in one claim, not one claim (and one outcome
-        # transaction) each; they go out in turn, and a row left pending holds back its member's
-        # rows after it, which stay leased to this worker and wait behind it.
-        while not s.closed and (
-            rows := s.store.claim(s.worker, time.time(), moment, s.lease, size, chained=True)
-        ):
+        while not s.closed and (rows := s.store.claim(s.worker, time.time(), moment, s.lease, size)):
             # Stop short of the lease's end: after it, another worker may have claimed the rest.
             deadline = time.time() + s.lease * 0.8
             done = []
-            held: set[tuple[str, str]] = set()
             for row in rows:
                 if time.time() > deadline:
                     break  # left leased to this worker: its next claim takes it again
-                order = (row.shard, row.order_key)
-                if order in held:
-                    continue
                 self.execute(row, moment)
                 done.append(row)
-                if row.status == PENDING:
-                    held.add(order)
             # One transaction for the batch: a crash before it only means these are sent again.
-            # Done rows free the next row of their member, so claim again until none is due...
+            # Done rows free the next row of their member, so claim again until none is due.
             s.store.finish(done, s.worker)
             handled += len(done)
             if self._spent(began):
                 break
-            if len(rows) < size and len(done) == len(rows) and not s.store.multi_worker:
-                break  # ... unless the claim was chained and took every due row: none is left
         return handled
 
     def _side_by_side(self, moment: int, size: int, began: float) -> int:

@@ -182,22 +182,11 @@ class Store(Protocol):
         ...
 
     def claim(
-        self,
-        worker: str,
-        wall: float,
-        now: int,
-        lease: float,
-        limit: int,
-        skip: Collection[int] = (),
-        *,
-        chained: bool = False,
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
     ) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one.
 
-        `skip`: ids of rows this worker is executing now, which its lease would otherwise let it take again.
-        `chained`: one order key's due rows may come several, in order, none behind a pending row
-        left out (for a dispatcher that runs them in turn and stops at the first one left pending);
-        a store that several workers share ignores it."""
+        `skip`: ids of rows this worker is executing now, which its lease would otherwise let it take again."""
         ...
 
     def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:

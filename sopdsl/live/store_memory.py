@@ -226,18 +226,9 @@ class MemoryStore:
         return holder[0] if holder is not None and holder[1] > wall else None
 
     def claim(
-        self,
-        worker: str,
-        wall: float,
-        now: int,
-        lease: float,
-        limit: int,
-        skip: Collection[int] = (),
-        *,
-        chained: bool = False,
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
     ) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, one per order key (several with `chained`), none
-        behind a pending one left out."""
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
         with self._lock:
             blocked: set[tuple[str, str]] = set()
             claimed: list[OutboxRow] = []
@@ -247,17 +238,14 @@ class MemoryStore:
                 order = (row.shard, row.order_key)
                 if order in blocked:
                     continue
+                blocked.add(order)
                 holder = self._row_leases.get(row.id)
                 leased = holder is not None and holder[0] != worker and holder[1] > wall
                 if row.next_at <= now and not leased and row.id not in skip:
-                    if not chained:
-                        blocked.add(order)
                     self._row_leases[row.id] = (worker, wall + lease)
                     claimed.append(copy.copy(row))
                     if len(claimed) >= limit:
                         break
-                else:
-                    blocked.add(order)
             return claimed
 
     def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:

@@ -65,37 +65,20 @@ class SqlOutbox(ABC):
         return None
 
     def claim(
-        self,
-        worker: str,
-        wall: float,
-        now: int,
-        lease: float,
-        limit: int,
-        skip: Collection[int] = (),
-        *,
-        chained: bool = False,
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
     ) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, one per order key (several with `chained`, where one
-        worker holds the store), none behind a pending one left out (nor in `skip`)."""
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one (nor in `skip`)."""
         skipped = f"AND id NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
-        params: tuple[Any, ...] = ()
-        behind = ""
-        if chained and not self.multi_worker and not skip:
-            # Only a pending row this claim cannot take holds the ones after it back: those it can
-            # take come before them in id order, so a member's rows come together, in order. (With
-            # other workers claiming at once, a row they lock would be skipped, not waited for.)
-            behind = "AND (p.next_at > ? OR (p.lease_owner <> ? AND p.lease_until > ?))"
-            params = (now, worker, wall)
         with self._txn(flush=False) as cur:
             cur.execute(
                 self._sql(
                     f"SELECT {ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
                     f"AND (lease_owner IS NULL OR lease_owner = ? OR lease_until <= ?) {skipped}"
                     "AND NOT EXISTS (SELECT 1 FROM sopdsl_outbox p WHERE p.status = 'pending' "
-                    f"AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id {behind}) "
+                    "AND p.shard = o.shard AND p.order_key = o.order_key AND p.id < o.id) "
                     f"ORDER BY id LIMIT ?{self.skip_locked}"
                 ),
-                (now, worker, wall, *skip, *params, limit),
+                (now, worker, wall, *skip, limit),
             )
             rows = [row_of(r) for r in cur.fetchall()]
             if rows:

@@ -237,31 +237,6 @@ def test_a_slow_batch_stops_before_its_lease_runs_out(monkeypatch: pytest.Monkey
     assert len(calls) == len({key for _, key in calls}) == 6
 
 
-def test_one_claim_takes_each_members_queued_actions_and_they_go_out_in_order(
-    url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = ManualClock(START)
-    recorder = Recorder(clock)
-    rt = runtime(url, clock, recorder)
-    for n in range(3):  # each member: a welcome, then a thanks for the post
-        rt.feed(join(f"m{n}", START))
-        rt.feed({"kind": "message", "member": f"m{n}", "group": "g1", "time": START})
-    claimed: list[int] = []
-    claim = rt.store.claim
-    monkeypatch.setattr(
-        rt.store, "claim", lambda *a, **k: claimed.append(len(rows := claim(*a, **k))) or rows
-    )
-    rt.dispatch()
-    # One claim with all six, in the order they were decided; where workers share the store, a
-    # member's second action waits for a claim after its first's outcome (and one finds nothing).
-    sent = [d["template"] for _, _, _, d in recorder.calls]
-    if rt.store.multi_worker:
-        assert (claimed, sent) == ([3, 3, 0], ["welcome"] * 3 + ["thanks"] * 3)
-    else:
-        assert (claimed, sent) == ([6], ["welcome", "thanks"] * 3)
-    rt.close()
-
-
 def test_with_concurrency_a_batch_runs_side_by_side_and_each_members_actions_stay_in_order() -> None:
     started: list[tuple[str | None, str]] = []
     running = [0]

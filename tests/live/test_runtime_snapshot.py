@@ -87,14 +87,7 @@ def test_a_restart_replays_only_the_journal_after_the_latest_snapshot(
     line = timeline(3, 200)
     half = len(line["events"]) // 2
     whole_keys = Keys()
-    # The uninterrupted run on a store of the same kind: stores may interleave different members'
-    # actions differently (a PostgreSQL claim takes one row per member), never one member's.
-    whole = (
-        f"sqlite:///{tmp_path / 'whole.db'}"
-        if url.startswith("sqlite")
-        else store_url("postgres", tmp_path, request)
-    )
-    rt, clock = open_runtime(whole, line, whole_keys, snapshot_every=0)
+    rt, clock = open_runtime(store_url("memory", tmp_path, request), line, whole_keys, snapshot_every=0)
     drive(rt, clock, line, line["events"])
     finish(rt, clock, line)
 

@@ -372,24 +372,6 @@ def test_workers_purging_at_once_count_each_row_once(url: str) -> None:
             store.close()
 
 
-def test_a_chained_claim_takes_a_members_due_rows_together_but_none_behind_one_it_cannot_take(
-    store: Store,
-) -> None:
-    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
-    rows = [_row("a1", "a"), _row("a2", "a"), _row("b1", "b", at=200), _row("b2", "b"), _row("c1", "c")]
-    _feed(store, [{"op": "event"}], rows)
-    taken = [r.key for r in store.claim("w1", 1000.0, 150, 30.0, 10, chained=True)]
-    # b2 waits behind b1, which is not due. Where workers share the store, one row per member.
-    assert taken == (["a1", "c1"] if store.multi_worker else ["a1", "a2", "c1"])
-    # Leased to w1: another worker's chained claim takes none of them, nor what is behind them.
-    assert store.claim("w2", 1001.0, 150, 30.0, 10, chained=True) == []
-    first, *_ = store.claim("w1", 1002.0, 150, 30.0, 1, chained=True)
-    first.attempts, first.failures, first.next_at = 1, 1, 170  # a1 failed: retried at 170
-    store.finish([first], "w1")
-    # a2 waits behind a1's retry, even for w1, which still holds its lease.
-    assert [r.key for r in store.claim("w1", 1003.0, 150, 30.0, 10, chained=True)] == ["c1"]
-
-
 def test_member_rows_of_a_rolled_back_transaction_are_written_by_the_next(tmp_path: Path) -> None:
     """The figures' member rows are written once per slot and member, but never skipped on the
     word of a transaction that did not commit."""
