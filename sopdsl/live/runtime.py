@@ -48,9 +48,9 @@ from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
 from sopdsl.live.registering import Registering
-from sopdsl.live.retention import Retention
+from sopdsl.live.retention import Keeping, Retention
 from sopdsl.live.shards import Check, Fed, Shards, Taken, fed
-from sopdsl.live.store import PARKED, OutboxRow, Store
+from sopdsl.live.store import Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan
 
@@ -86,7 +86,7 @@ def open_store(url: str, *, migrate: bool = False) -> Store:
     return _open_store("memory://" if url == "memory" else url, migrate=migrate)
 
 
-class Runtime(Registering):
+class Runtime(Registering, Keeping):
     """The sopdsl engine run live; see the module docstring and docs/runtime.md.
 
     `feed` and `tick` may be called from different threads (an HTTP handler and a timer loop).
@@ -383,13 +383,6 @@ class Runtime(Registering):
         self.housekeep(moment)
         return decided
 
-    def housekeep(self, moment: int) -> None:
-        """Purge what `keep_days` no longer keeps, once a day (the first time at the first call)."""
-        days = self.retention.days
-        if days is not None and self.retention.due(moment):
-            gone = self.purge(days)
-            log.info("sopdsl runtime: purged %d finished action(s) older than %g day(s)", gone, days)
-
     def run_timers(self, moment: int) -> list[Action]:
         """Apply the timers due by `moment` in the shards this worker may take (balance.py); the actions decided."""
         decided: list[Action] = []
@@ -441,24 +434,6 @@ class Runtime(Registering):
             "pending": totals["pending"],
             "actions_failed": totals["failed"],
         }
-
-    def parked(self) -> list[OutboxRow]:
-        """Actions given up on after their retries, with the last error: for a person to look at."""
-        return [r for r in self.store.outbox() if r.status == PARKED]
-
-    def requeue(self, key: str, shard: str | None = None) -> bool:
-        """Send a parked action again (once its cause is fixed), with fresh retries; False if it is not parked."""
-        queued = self.store.requeue(shard or self.shard, key, self.clock.now())
-        self._woken()
-        return queued
-
-    def purge(self, days: float = 30) -> int:
-        """Delete outbox rows finished more than `days` ago (parked ones stay), with the live
-        figures' member rows no report of the days since reads; how many outbox rows went."""
-        from sopdsl.figures.goals import longest_reach
-
-        before = self.clock.now() - int(days * 86400)
-        return self.store.purge(before, before - longest_reach(self.plan))
 
     def engine(self, shard: str | None = None) -> Engine:
         """The shard's engine, caught up with the store (read it, do not drive it)."""
