@@ -93,6 +93,7 @@ class Collector:
         # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
         self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
         # The current action day's counts (its day is `_action_days.label`), then settled ones.
+        self._action_end = 0  # where the current action day ends
         self._acts: dict[tuple[str, str, str], int] = {}  # (playbook, kind, status) → count
         self._acted: dict[str | None, _Acted] = {}  # group → done sends and kicks
         self._counted: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
@@ -167,13 +168,15 @@ class Collector:
         # costs more than counting each); what a done send or kick adds to its group's day too.
         # Actions come in time order (the engine's clock), so a day's are settled at the next's.
         time = action.time
-        if time >= self._action_days.hi or time < self._action_days.lo:
+        if time >= self._action_end:
             self._next_action_day(time)
         status = action.status
         kind = action.kind
         key = (action.playbook, kind, status)
-        acts = self._acts
-        acts[key] = acts.get(key, 0) + 1
+        try:
+            self._acts[key] += 1
+        except KeyError:
+            self._acts[key] = 1
         if status != "done":
             return
         if kind == "send":
@@ -216,6 +219,9 @@ class Collector:
             _settle_acts(days.label, self._acts, self._acted, self._counted, self._done)
         self._acts, self._acted = {}, {}
         days.of(time)
+        # Never earlier than the last action's (the engine's clock): only the day's end is compared.
+        assert time >= days.lo, "actions come in time order"
+        self._action_end = days.hi
 
     def _assigned(self, playbook: str, member: str, arm: str, time: int) -> None:
         # Before the arm's sends: they are then told to the goals, which count them as touches.
