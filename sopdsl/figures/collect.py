@@ -2,15 +2,18 @@
 where flows begin, split and end (the engine's flow watch, `Engine.watch`).
 
 Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a flow
-watch) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) hands it each event. Counting must
-cost the run little (issue 15: at most 10%). Messages, the common event, cost the loop two list
-appends (group and member, no new object) and are counted in bulk when the next day begins
-(`Counter`, set union). Other events and actions are counted as they come, in plain Python: an
-event or action kept until the day ends costs more (a day's objects held, then freed) than
-counting it, and C-level passes over them (`attrgetter`) read a msgspec event's or a slotted
+watch) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) notes each event. Counting must
+cost the run little (issue 15: at most 10%). A message costs the loop a comparison of its time
+with the day's end, a dict subscript and a list append (`posts`: group → who posted, in order);
+the day's messages are counted when the next day begins, by `len` and `len(set(...))` per group,
+where a `Counter` and a set of (group, member) tuples cost several times more. Other events are
+kept for the day (`others`) and counted then. Actions are counted as they come, in plain Python:
+keeping them costs more than counting each, and a post to a group reaches its members at the
+time. C-level passes over events or actions (`attrgetter`) read a msgspec event's or a slotted
 action's fields slower than the interpreter's specialized attribute loads. Day boundaries are
-local midnights in the run's zone; the current day's bounds are cached, so an event or action
-costs a comparison, not a date conversion.
+local midnights in the run's zone; events and actions each come in time order, so each keeps
+its own day and compares a time with that day's end; an action day's counts are settled when
+the next day's first action comes (docs/performance.md, "What counting figures costs").
 """
 
 from __future__ import annotations
