@@ -184,19 +184,18 @@ def replay(
     end the run stops after the last event or state check. A reload calls `Engine.reload`, as
     the live runtime does, and hands what it did to each flow to `on_reload`. `figures` (attached
     to the engine) is handed each event here, not through a generator in front of the loop: a
-    counted run's messages cost a time comparison and two list appends each (see `Collector`).
+    counted run's messages cost a time comparison and a list append each (see `Collector`).
     """
     engine.start()
     pending = list(checks or ())
     feed = engine.feed
     counting = figures is not None
     if figures is not None:
-        # What the figures keep of a day's messages (see `Collector`): who posted where; the other
-        # events are counted as they come.
-        note_group, note_member = figures.groups.append, figures.members.append
-        note_other = figures.other
+        # What the figures keep of a day's events (see `Collector`): who posted in each group,
+        # and the other events, counted once the day has ended.
+        next_day, posts, note_other = figures.next_day, figures.posts, figures.others.append
         judge, goal_kinds = figures.judge, figures.goal_kinds
-    lo = hi = 0  # the bounds of the figures' current day
+    end_of_day = 0  # where the figures' current day ends (events come in time order)
     for event in events:
         while pending and pending[0][0] < event.time:
             moment, index = pending.pop(0)
@@ -210,11 +209,13 @@ def replay(
         elif not counting:
             feed(event)
         else:
-            if not lo <= event.time < hi:
-                lo, hi = figures.next_day(event.time)  # type: ignore[union-attr]
+            if event.time >= end_of_day:
+                end_of_day = next_day(event.time)
             if event.kind == "message":
-                note_group(event.group)
-                note_member(event.member)
+                try:
+                    posts[event.group].append(event.member)
+                except KeyError:
+                    posts[event.group] = [event.member]
             else:
                 note_other(event)
             feed(event)

@@ -2,15 +2,18 @@
 where flows begin, split and end (the engine's flow watch, `Engine.watch`).
 
 Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a flow
-watch) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) hands it each event. Counting must
-cost the run little (issue 15: at most 10%). Messages, the common event, cost the loop two list
-appends (group and member, no new object) and are counted in bulk when the next day begins
-(`Counter`, set union). Other events and actions are counted as they come, in plain Python: an
-event or action kept until the day ends costs more (a day's objects held, then freed) than
-counting it, and C-level passes over them (`attrgetter`) read a msgspec event's or a slotted
+watch) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) notes each event. Counting must
+cost the run little (issue 15: at most 10%). A message costs the loop a comparison of its time
+with the day's end, a dict subscript and a list append (`posts`: group → who posted, in order);
+the day's messages are counted when the next day begins, by `len` and `len(set(...))` per group,
+where a `Counter` and a set of (group, member) tuples cost several times more. Other events are
+kept for the day (`others`) and counted then. Actions are counted as they come, in plain Python:
+keeping them costs more than counting each, and a post to a group reaches its members at the
+time. C-level passes over events or actions (`attrgetter`) read a msgspec event's or a slotted
 action's fields slower than the interpreter's specialized attribute loads. Day boundaries are
-local midnights in the run's zone; the current day's bounds are cached, so an event or action
-costs a comparison, not a date conversion.
+local midnights in the run's zone; events and actions each come in time order, so each keeps
+its own day and compares a time with that day's end; an action day's counts are settled when
+the next day's first action comes (docs/performance.md, "What counting figures costs").
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -35,57 +37,16 @@ from sopdsl.plan import timeutil
 
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _NOTHING = GroupDay()
-_FIRST = itemgetter(0)
+_NO_ACTS = (0, 0, 0)
 
 
 @dataclass(slots=True)
-class _Cell:
-    """One group's counts on one day, while the run goes (messages and posters are kept by day,
-    for all groups at once: see `_Day`)."""
+class _Acted:
+    """One group's counts of done actions on one day, while that day's actions come."""
 
     deliveries: int = 0
     reached: set[str] = field(default_factory=set)
-    joins: int = 0
-    leaves: int = 0
     removed: int = 0
-    orders: int = 0
-    buyers: set[str | None] = field(default_factory=set)
-    amount: float = 0
-
-
-@dataclass(slots=True)
-class _Day:
-    """One local day's counts while the run goes."""
-
-    cells: dict[str | None, _Cell] = field(default_factory=dict)  # group (None: none named) → counts
-    messages: Counter[str | None] = field(default_factory=Counter)  # group → messages
-    posters: set[tuple[str | None, str | None]] = field(default_factory=set)  # (group, member)
-    acts: dict[tuple[str, str, str], int] = field(default_factory=dict)  # (playbook, kind, status)
-
-    def cell(self, group: str | None) -> _Cell:
-        cell = self.cells.get(group)
-        if cell is None:
-            cell = self.cells[group] = _Cell()
-        return cell
-
-    def freeze(self) -> dict[str | None, GroupDay]:
-        posters = Counter(map(_FIRST, self.posters))
-        frozen = {}
-        for group in {*self.cells, *self.messages, *posters}:
-            cell = self.cells.get(group) or _Cell()
-            frozen[group] = GroupDay(
-                deliveries=cell.deliveries,
-                reached=len(cell.reached),
-                posters=posters[group],
-                messages=self.messages[group],
-                joins=cell.joins,
-                leaves=cell.leaves,
-                removed=cell.removed,
-                orders=cell.orders,
-                buyers=len(cell.buyers),
-                amount=cell.amount,
-            )
-        return frozen
 
 
 class _Days:
@@ -118,8 +79,8 @@ class _Days:
 
 class Collector:
     """Counts a dry run's figures: attach it to the engine before the run, let the dry run's loop
-    hand it the events (`groups`, `members`, `other`, `next_day`, `judge`), then call `figures`
-    once the run has ended."""
+    note the day's events (`posts`, `others`, `next_day`, `judge`), then call `figures` once the
+    run has ended."""
 
     def __init__(self, zone: str, attribution: lang.Attribution = lang.Attribution.LAST_TOUCH) -> None:
         self.zone = zone
@@ -128,15 +89,19 @@ class Collector:
         tz = timeutil.zone(zone)
         self._event_days = _Days(tz)
         self._action_days = _Days(tz)
-        # Where and by whom each message of the current day (`_Days.label`) was posted, not yet
-        # counted; the other events are counted as they come (`other`).
-        self.groups: list[str | None] = []
-        self.members: list[str | None] = []
-        self._by_day: dict[str, _Day] = {}  # day → counts, for the days not settled yet
-        self._today = self._acting = _Day()  # the counts of the events' and the actions' days
+        # The current event day's messages, group → who posted each (in order), and its other
+        # events: counted when the next day begins (`next_day`), kept as the loop notes them.
+        self.posts: dict[str | None, list[str | None]] = {}
+        self.others: list[Event] = []
+        # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
+        self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
+        # The current action day's counts (its day is `_action_days.label`), then settled ones.
+        self._action_end = 0  # where the current action day ends
+        self._acts: dict[tuple[str, str, str], int] = {}  # (playbook, kind, status) → count
+        self._acted: dict[str | None, _Acted] = {}  # group → done sends and kicks
         self._counted: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
+        self._done: dict[tuple[str, str], tuple[int, int, int]] = {}  # (group, day) → acted counts
         self._flows = FlowCounts()
-        self._settled: dict[tuple[str, str], GroupDay] = {}  # (group, day) → counts of a past day
         self._engine: Engine | None = None
         self._goaled = False  # see `attach`
         self._first = 0
@@ -160,87 +125,68 @@ class Collector:
         engine.sinks.append(self._action)
         engine.watch = self._flows
 
-    def next_day(self, time: int) -> tuple[int, int]:
-        """Count the messages kept of the current day, which `time` (an event's) does not fall on,
-        and start a new day: its bounds [lo, hi), which the loop compares the next events' times
-        with."""
+    def next_day(self, time: int) -> int:
+        """Count the events noted of the current day, which `time` (an event's, never earlier than
+        the last) does not fall on, and start that event's day; return its end, which the loop
+        compares the next events' times with."""
         days = self._event_days
-        last = days.label
-        self._tally(last)
-        self._settle(last)
-        self._today = self._day(days.of(time))
-        return days.lo, days.hi
+        if self.posts or self.others:
+            self._events.update(self._tally(days.label))
+            self.posts.clear()
+            self.others.clear()
+        days.of(time)
+        return days.hi
 
-    def _tally(self, day: str) -> None:
-        """Add the messages kept of the current day to `day`'s counts, and forget them."""
-        groups, members = self.groups, self.members
-        if groups:
-            counts = self._day(day)
-            counts.messages.update(groups)
-            counts.posters.update(zip(groups, members, strict=True))
-            groups.clear()
-            members.clear()
-
-    def other(self, event: Event) -> None:
-        """Count an event other than a message, of the current day (see `next_day`)."""
-        kind = event.kind
-        if kind == "join":
-            self._today.cell(event.group).joins += 1
-        elif kind == "leave":
-            self._today.cell(event.group).leaves += 1
-        elif kind == "order":
-            cell = self._today.cell(event.group)
-            cell.orders += 1
-            cell.buyers.add(event.member)
-            amount = event.data.get("amount", 0)
-            if isinstance(amount, int | float) and not isinstance(amount, bool):
-                cell.amount += amount
-
-    def _settle(self, last: str) -> None:
-        """Keep only the counts of the days before `last`, the previous event's day: the engine's
-        clock has passed them (it is at or after that event), so no action of theirs can come.
-        A long run so holds the members' names of about two days, not of all of them."""
-        for day in [day for day in self._by_day if day < last]:
-            self._freeze(day, self._by_day.pop(day), self._settled, self._counted)
-        self._action_days.lo, self._action_days.hi = 1, 0  # its day may be gone: look it up again
-
-    @staticmethod
-    def _freeze(
-        day: str,
-        counts: _Day,
-        cells: dict[tuple[str, str], GroupDay],
-        counted: Counter[tuple[str, str, str, str]],
-    ) -> None:
-        """Add `day`'s counts to `cells` by group, and to `counted` its actions by playbook, kind
-        and status."""
-        for (playbook, kind, status), count in counts.acts.items():
-            counted[(day, playbook, kind, status)] += count
-        for group, cell in counts.freeze().items():
-            key = (group or NO_GROUP, day)
-            done = cells.get(key)
-            cells[key] = cell if done is None else done.plus(cell)
+    def _tally(self, day: str) -> dict[tuple[str, str], tuple[int, int, int, int, int, int, float]]:
+        """The counts of the events noted of `day` (the current event day), by group (nothing is
+        forgotten: `figures` asks before the day has ended)."""
+        cells: dict[str | None, list[Any]] = {}
+        for group, posters in self.posts.items():
+            # A group's messages of the day and its distinct posters, counted in C.
+            cells[group] = [len(set(posters)), len(posters), 0, 0, 0, set(), 0]
+        for event in self.others:
+            kind = event.kind
+            if kind not in _COUNTED:
+                continue
+            cell = cells.get(event.group)
+            if cell is None:
+                cell = cells[event.group] = [0, 0, 0, 0, 0, set(), 0]
+            if kind == "join":
+                cell[2] += 1
+            elif kind == "leave":
+                cell[3] += 1
+            else:
+                cell[4] += 1
+                cell[5].add(event.member)
+                amount = event.data.get("amount", 0)
+                if isinstance(amount, int | float) and not isinstance(amount, bool):
+                    cell[6] += amount
+        return {
+            (group or NO_GROUP, day): (p, m, j, left, o, len(buyers), amount)
+            for group, (p, m, j, left, o, buyers, amount) in cells.items()
+        }
 
     def _action(self, action: Action) -> None:
         # Counted by playbook, kind and status now (an action is not kept: holding a day's worth
         # costs more than counting each); what a done send or kick adds to its group's day too.
+        # Actions come in time order (the engine's clock), so a day's are settled at the next's.
         time = action.time
-        days = self._action_days
-        if days.lo <= time < days.hi:
-            counts = self._acting
-        else:
-            counts = self._acting = self._day(days.of(time))
+        if time >= self._action_end:
+            self._next_action_day(time)
         status = action.status
         kind = action.kind
         key = (action.playbook, kind, status)
-        acts = counts.acts
-        acts[key] = acts.get(key, 0) + 1
+        try:
+            self._acts[key] += 1
+        except KeyError:
+            self._acts[key] = 1
         if status != "done":
             return
         if kind == "send":
             target = action.target
             if target == "operator":
                 return
-            cell = counts.cells.get(action.group) or counts.cell(action.group)
+            cell = self._acted.get(action.group) or self._cell(action.group)
             cell.deliveries += 1
             reached: Iterable[str] = ()
             if target in _DIRECT:
@@ -261,19 +207,30 @@ class Collector:
                 for member in reached:
                     goals.touched(action.playbook, member, time, arm)
         elif kind == "kick":
-            counts.cell(action.group).removed += 1
+            self._cell(action.group).removed += 1
+
+    def _cell(self, group: str | None) -> _Acted:
+        cell = self._acted.get(group)
+        if cell is None:
+            cell = self._acted[group] = _Acted()
+        return cell
+
+    def _next_action_day(self, time: int) -> None:
+        """Settle the current action day's counts and start the day of `time`."""
+        days = self._action_days
+        if self._acts:
+            _settle_acts(days.label, self._acts, self._acted, self._counted, self._done)
+        self._acts, self._acted = {}, {}
+        days.of(time)
+        # Never earlier than the last action's (the engine's clock): only the day's end is compared.
+        assert time >= days.lo, "actions come in time order"
+        self._action_end = days.hi
 
     def _assigned(self, playbook: str, member: str, arm: str, time: int) -> None:
         # Before the arm's sends: they are then told to the goals, which count them as touches.
         if self._goals is not None:
             self._goals.assigned(playbook, member, arm, time)
             self._goaled = True
-
-    def _day(self, day: str) -> _Day:
-        counts = self._by_day.get(day)
-        if counts is None:
-            counts = self._by_day[day] = _Day()
-        return counts
 
     @property
     def engine(self) -> Engine:
@@ -286,13 +243,13 @@ class Collector:
         """The figures of the run so far: every group on every day from the run's start to now,
         and every playbook of the plan."""
         engine = self.engine
-        self._tally(self._event_days.label)
         days = _span(self._first, engine.now, timeutil.zone(self.zone))
         names = {g.id: g.name for g in engine.groups.values()}
-        cells = dict(self._settled)
+        events = {**self._events, **self._tally(self._event_days.label)}
+        done = dict(self._done)
         counted = self._counted.copy()
-        for day, counts in self._by_day.items():
-            self._freeze(day, counts, cells, counted)
+        _settle_acts(self._action_days.label, self._acts, self._acted, counted, done)
+        cells = {key: _group_day(events.get(key), done.get(key, _NO_ACTS)) for key in [*events, *done]}
         used = {group for group, _ in cells}
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(used - names.keys())]:
@@ -357,3 +314,47 @@ def _span(first: int, last: int, tz: ZoneInfo) -> list[str]:
     start = dt.datetime.fromtimestamp(first, tz).date()
     end = dt.datetime.fromtimestamp(max(first, last - 1), tz).date()
     return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+_COUNTED = frozenset({"join", "leave", "order"})  # other events the figures count
+
+
+def _settle_acts(
+    day: str,
+    acts: dict[tuple[str, str, str], int],
+    acted: dict[str | None, _Acted],
+    counted: Counter[tuple[str, str, str, str]],
+    done: dict[tuple[str, str], tuple[int, int, int]],
+) -> None:
+    """Add a day's action counts to `counted` (by day, playbook, kind, status) and its groups'
+    done sends and kicks to `done` (by group and day)."""
+    for (playbook, kind, status), count in acts.items():
+        counted[(day, playbook, kind, status)] += count
+    for group, cell in acted.items():
+        key = (group or NO_GROUP, day)
+        before = done.get(key, _NO_ACTS)  # met again only if the clock went back (it does not)
+        done[key] = (
+            before[0] + cell.deliveries,
+            before[1] + len(cell.reached),
+            before[2] + cell.removed,
+        )
+
+
+def _group_day(
+    events: tuple[int, int, int, int, int, int, float] | None, acted: tuple[int, int, int]
+) -> GroupDay:
+    """A group's day from its events' counts and its done actions'."""
+    posters, messages, joins, leaves, orders, buyers, amount = events or (0, 0, 0, 0, 0, 0, 0)
+    deliveries, reached, removed = acted
+    return GroupDay(
+        deliveries=deliveries,
+        reached=reached,
+        posters=posters,
+        messages=messages,
+        joins=joins,
+        leaves=leaves,
+        removed=removed,
+        orders=orders,
+        buyers=buyers,
+        amount=amount,
+    )

@@ -26,8 +26,11 @@ class FlowCounts:
     def flow_begun(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         """`FlowWatch`: a new flow of `pb` (counted by playbook; `sopdsl.live` counts by its
         start's slot too)."""
-        started = self.started
-        started[pb.name] = started.get(pb.name, 0) + 1
+        name = pb.name  # a pydantic model's attribute, read the slow way: once
+        try:
+            self.started[name] += 1
+        except KeyError:
+            self.started[name] = 1
 
     def flow_armed(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         """`FlowWatch`: a split put the flow's member in an arm."""
@@ -36,5 +39,8 @@ class FlowCounts:
 
     def flow_ended(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         """`FlowWatch`: a flow of `pb` went past its last step or reached a `stop`."""
-        completed = self.completed
-        completed[pb.name] = completed.get(pb.name, 0) + 1
+        name = pb.name
+        try:
+            self.completed[name] += 1
+        except KeyError:
+            self.completed[name] = 1
