@@ -2,9 +2,9 @@
 
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
-whole file (`shard_read`: its own members' lines in full, of the others' only the time, member
-and group, every line checked in full by its own shard) and feeds the engine its own members'
-events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
+whole file (`shard_read`: a block of everyday event lines decoded and checked whole, as one
+process decodes it, any other block read in full) and feeds the engine its own members' events
+only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
 merges the steps by it (`shard_steps`):
 
@@ -29,7 +29,7 @@ import resource
 import sys
 import tempfile
 import zlib
-from collections.abc import Callable, Container
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
-from sopdsl.dryrun.shard_read import Part, shard_blocks
+from sopdsl.dryrun.shard_read import Part, named_groups, shard_blocks
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
@@ -257,12 +257,10 @@ def _run_shard(
         engine.start()
 
     step = Stepper(engine, steps)
-    for part in shard_blocks(timeline, shard, shards, groups=calendars):
+    for part in shard_blocks(timeline, shard, shards, engine.groups if calendars else None):
         if isinstance(part, Part):
             if history is not None:
                 begin()
-            if part.groups is not None:
-                _known_groups(part.groups, engine.groups)
             step.events(part.numbers, part.events, fed)
             fed += part.count
             last = part.last
@@ -286,7 +284,7 @@ def _run_shard(
                         f"the timeline has a {record.kind} event naming no member, which no shard owns"
                     )
                 if calendars:
-                    _known_groups([record.group], engine.groups)
+                    named_groups([record], engine.groups)
                 if shard_of(who, shards) == shard:
                     step.events([fed], [record], 0)
         if read is not None:
@@ -301,14 +299,3 @@ def _run_shard(
         "events": fed,
         "group_steps": steps.groups.hexdigest(),
     }
-
-
-def _known_groups(named: list[str | None], groups: Container[str]) -> None:
-    """Raise `UnshardableError` if an event names a group the run has not met (shard 0, where the
-    plan runs calendars in groups)."""
-    for group in set(named):
-        if group is not None and group not in groups:
-            first = next(g for g in named if g is not None and g not in groups)
-            raise UnshardableError(
-                f"an event names group {first}, which the header does not list, and the plan runs calendars in groups"
-            )
