@@ -25,6 +25,7 @@ mistake, the run is made again in one process, and what it prints is what one pr
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -189,7 +190,7 @@ def _shard_main(
         timeline = open_timeline(path, shown, zone)
         try:
             with steps_path.open("wb") as out:
-                summary = _run_shard(plan, timeline, writer, shard, shards, out, read)
+                summary, _held = _run_shard(plan, timeline, writer, shard, shards, out, read)
         finally:
             timeline.close()
         # What the shard's own state took: its peak over what it had from the fork.
@@ -206,6 +207,9 @@ def _shard_main(
         pipe.send(("failed", f"shard {shard} failed ({type(exc).__name__}: {exc}); run in one process"))
     finally:
         pipe.close()
+    # The process ends here, its engine still held: its state is not freed object by object
+    # (0.06 s of 50,000 members' state at 100k x 90), which the parent, joining it, would wait for.
+    os._exit(0)
 
 
 def _rss_kb() -> int:
@@ -220,8 +224,9 @@ def _rss_kb() -> int:
 @paused_gc
 def _run_shard(
     plan: Plan, timeline: Timeline, writer: Writer, shard: int, shards: int, out: IO[bytes], read: Any
-) -> dict[str, Any]:
-    """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all."""
+) -> tuple[dict[str, Any], Engine]:
+    """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all; return
+    what it did, and the engine."""
     header = timeline.header
     engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
     steps = Steps(out, shard)
@@ -293,9 +298,10 @@ def _run_shard(
         begin()
     step.until(header.end if header.end is not None else max(engine.now, last))
     steps.write()
-    return {
+    summary = {
         "shard": shard,
         "members": len(engine.members),
         "events": fed,
         "group_steps": steps.groups.hexdigest(),
     }
+    return summary, engine
