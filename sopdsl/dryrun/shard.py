@@ -261,6 +261,8 @@ def _run_shard(
         history = None  # folded into the members: not kept through the run
         engine.start()
 
+    # Another shard's member line is checked by that shard: of it this one needs only its groups.
+    timeline.others = lambda member: shard_of(member, shards) != shard
     step = Stepper(engine, steps)
     for part in shard_blocks(timeline, shard, shards, engine.groups if calendars else None):
         if isinstance(part, Part):
