@@ -2,9 +2,9 @@
 
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
-whole file (`shard_read`: a block of everyday event lines decoded and checked whole, as one
-process decodes it, any other block read in full) and feeds the engine its own members' events
-only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
+whole file (`shard_read`: its own members' lines in full, of the others' only the time, member
+and group, every line checked in full by its own shard) and feeds the engine its own members'
+events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
 merges the steps by it (`shard_steps`):
 

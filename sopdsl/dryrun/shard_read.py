@@ -1,19 +1,16 @@
 """What one process of a sharded dry run reads of a JSONL timeline (see `sopdsl.dryrun.shard`).
 
 Input: an open `Timeline`, the process's shard and the number of shards. Output: the timeline a
-block at a time, as a `Part` (a block of everyday event lines: this shard's events, with their
-numbers among all the block's events) or, for any other block, its records read and checked in
-full as one process reads them (members, history, text times, kinds that need more than a
-member, a line with a mistake).
+block at a time, as a `Part` (a block of everyday event lines: this shard's events, decoded
+straight into the engine's events, with their numbers among all the block's events) or, for any
+other block, its records read and checked in full as one process reads them (members, history,
+text times, kinds that need more than a member, a line with a mistake).
 
-A block of everyday event lines is decoded whole, straight into the engine's events, as one
-process decodes it (`timeline.everyday_events`): every shard so checks every line as one process
-does, numbers every event as the whole timeline does, checks the file's time order over the
-block's times in C, and keeps its own members' events. Decoding only the time, member and group
-of the others' lines and then the own lines again, cut out of the block, cost more: msgspec
-parses a whole line even to skip its fields, and the cutting and second decode cost more than
-the objects saved. A shard stops at the first problem, and the run is made again in one process,
-which reports them all.
+Of another shard's line only its time, member and group are decoded (`timeline_lines.Key`):
+enough to number every event as the whole timeline does, to check the file's time order (in C,
+over the block's times) and to say which group an event names. Each line is checked in full by
+the shard whose member it names, so every mistake is found by one of them; a shard stops at the
+first one, and the run is made again in one process, which reports them all.
 """
 
 from __future__ import annotations
@@ -23,9 +20,11 @@ import zlib
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
+import msgspec
+
 from sopdsl.dryrun.shard_steps import UnshardableError
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
-from sopdsl.dryrun.timeline_lines import GROUP, MEMBER, TIME
+from sopdsl.dryrun.timeline_lines import GROUP, KEYS, MEMBER, TIME, Key, one_a_line
 from sopdsl.engine.events import Event
 
 
@@ -62,29 +61,39 @@ def _part(
     timeline: Timeline, chunk: Chunk, shard: int, shards: int, known: Container[str] | None
 ) -> Part | None:
     """A block of everyday event lines read as a `Part`, or None if it is not one."""
-    events = everyday_events(chunk.data, chunk.lines)
-    if events is None:
+    block = chunk.data
+    try:
+        keys: list[Key] = KEYS.decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    times = list(map(TIME, events))
+    if not keys or not one_a_line(block, len(keys), chunk.lines):
+        return None
+    times = list(map(TIME, keys))
     if not timeline.follows(times):
         return None
     if known is not None:
-        named_groups(events, known)
-    timeline.took(times[-1])
+        named_groups(keys, known)
     # As `shard.shard_of` (a decoded text holds no lone surrogate: plain UTF-8 is the same bytes);
     # a list comprehension costs fewer instructions than a chain of maps here.
     crc = zlib.crc32
-    mine = [crc(member.encode()) % shards == shard for member in map(MEMBER, events)]
-    numbers = list(itertools.compress(range(1, len(events) + 1), mine))
-    return Part(list(itertools.compress(events, mine)), numbers, len(events), times[-1])
+    mine = [crc(member.encode()) % shards == shard for member in map(MEMBER, keys)]
+    own = mine.count(True)
+    if own:
+        # This shard's lines, whole: the block's lines but the others' (the last needs no newline).
+        events = everyday_events(b"\n".join(itertools.compress(block.split(b"\n"), mine)), own)
+        if events is None:
+            return None  # one of them is not an everyday event line (or has a mistake): read in full
+    else:
+        events = []
+    timeline.took(times[-1])
+    numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
+    return Part(events, numbers, len(keys), times[-1])
 
 
-def named_groups(events: list[Event], known: Container[str]) -> None:
+def named_groups(events: list[Event] | list[Key], known: Container[str]) -> None:
     """Raise `UnshardableError` if an event names a group the run has not met: one process arms
     a group's calendars when it first meets it, and a shard that does not see the event would
     not."""
-    # A set of the block's groups: the texts' hashes, kept in them, are the ones the engine's
-    # lookups of its own events then use.
     for group in set(map(GROUP, events)):
         if group is not None and group not in known:
             first = next(e.group for e in events if e.group is not None and e.group not in known)

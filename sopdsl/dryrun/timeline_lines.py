@@ -2,7 +2,8 @@
 
 Typed decoding checks field names and types in C, a block of lines at a time where it can: an
 everyday event line straight into the engine's `Event` (`_Quick`), any event line with its time
-as written (`_Event`), any line (`_ShallowLine`, `_Line`).
+as written (`_Event`), any line (`_ShallowLine`, `_Line`), and, for a shard of a sharded run, only
+the time, member and group of another shard's line (`Key`).
 """
 
 from __future__ import annotations
@@ -105,8 +106,6 @@ _SHALLOW_LINE = msgspec.json.Decoder(_ShallowLine)
 _QUICK = msgspec.json.Decoder(_Quick)
 TIME = attrgetter("time")
 ID = attrgetter("id")
-MEMBER = attrgetter("member")
-GROUP = attrgetter("group")
 
 
 def one_a_line(block: bytes, values: int, lines: int) -> bool:
@@ -124,3 +123,17 @@ def one_a_line(block: bytes, values: int, lines: int) -> bool:
     if inner != lines - 1:
         inner += block.count(b"}\r\n{")
     return inner == lines - 1
+
+
+class Key(msgspec.Struct, rename={"time": "at"}, gc=False):
+    """What a shard of a sharded run reads of another shard's event line: when, whose, where. Its
+    other fields are skipped unchecked (the line's own shard checks them)."""
+
+    time: int
+    member: _Known
+    group: str | None = None
+
+
+KEYS = msgspec.json.Decoder(Key)
+MEMBER = attrgetter("member")
+GROUP = attrgetter("group")
