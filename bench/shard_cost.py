@@ -38,10 +38,11 @@ def main() -> None:
             records = sum(1 for _ in timeline.records())
             print(f"{records} records")
         elif what == "one":
-            simulate_timeline(plan, timeline, bench_run._log_writer(out))
+            _held = simulate_timeline(plan, timeline, bench_run._log_writer(out))
         else:
             shard, shards = map(int, what.split("/"))
-            _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None)
+            # held, as a shard's process holds it to its end: not freed object by object
+            _held = _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None)
     timeline.close()
     print(f"{what}: {time.process_time() - started:.3f} s of CPU")
 

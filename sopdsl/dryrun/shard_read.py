@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
 
 import msgspec
 
+from sopdsl.dryrun.shard_steps import UnshardableError
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
 from sopdsl.dryrun.timeline_lines import GROUP, KEYS, MEMBER, TIME, Key, one_a_line
 from sopdsl.engine.events import Event
@@ -35,16 +36,16 @@ class Part:
     numbers: list[int]  # theirs among the block's events, from 1
     count: int  # the block's events, every shard's
     last: int  # the time of the block's last event
-    groups: list[str | None] | None  # the group each of the block's events names, when asked for
 
 
 def shard_blocks(
-    timeline: Timeline, shard: int, shards: int, groups: bool = False
+    timeline: Timeline, shard: int, shards: int, known: Container[str] | None = None
 ) -> Iterator[Part | list[Member | Event]]:
-    """The timeline's blocks as shard `shard` of `shards` reads them (`groups`: with every event's
-    group in each `Part`). Raises `FixtureError` at the first block with a problem."""
+    """The timeline's blocks as shard `shard` of `shards` reads them. With `known` (the groups the
+    run has met), an everyday event naming another group raises `UnshardableError`. Raises
+    `FixtureError` at the first block with a problem."""
     for chunk in timeline.chunks():
-        part = _part(timeline, chunk, shard, shards, groups)
+        part = _part(timeline, chunk, shard, shards, known)
         if part is not None:
             yield part
             continue
@@ -56,7 +57,9 @@ def shard_blocks(
     timeline.raise_problems()
 
 
-def _part(timeline: Timeline, chunk: Chunk, shard: int, shards: int, groups: bool) -> Part | None:
+def _part(
+    timeline: Timeline, chunk: Chunk, shard: int, shards: int, known: Container[str] | None
+) -> Part | None:
     """A block of everyday event lines read as a `Part`, or None if it is not one."""
     block = chunk.data
     try:
@@ -68,6 +71,8 @@ def _part(timeline: Timeline, chunk: Chunk, shard: int, shards: int, groups: boo
     times = list(map(TIME, keys))
     if not timeline.follows(times):
         return None
+    if known is not None:
+        named_groups(keys, known)
     # As `shard.shard_of` (a decoded text holds no lone surrogate: plain UTF-8 is the same bytes);
     # a list comprehension costs fewer instructions than a chain of maps here.
     crc = zlib.crc32
@@ -82,4 +87,16 @@ def _part(timeline: Timeline, chunk: Chunk, shard: int, shards: int, groups: boo
         events = []
     timeline.took(times[-1])
     numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
-    return Part(events, numbers, len(keys), times[-1], list(map(GROUP, keys)) if groups else None)
+    return Part(events, numbers, len(keys), times[-1])
+
+
+def named_groups(events: list[Event] | list[Key], known: Container[str]) -> None:
+    """Raise `UnshardableError` if an event names a group the run has not met: one process arms
+    a group's calendars when it first meets it, and a shard that does not see the event would
+    not."""
+    for group in set(map(GROUP, events)):
+        if group is not None and group not in known:
+            first = next(e.group for e in events if e.group is not None and e.group not in known)
+            raise UnshardableError(
+                f"an event names group {first}, which the header does not list, and the plan runs calendars in groups"
+            )

@@ -107,35 +107,30 @@ class Stepper:
         """Feed events, their numbers among the whole timeline's `before + number`, the timers due
         before each first."""
         engine, steps = self.engine, self.steps
-        next_due, count_as_fed, feed, tell = (
-            engine.next_due,
-            engine.count_as_fed,
-            engine.feed,
-            steps.buffer.tell,
-        )
+        feed, tell = engine.feed, steps.buffer.tell
         for number, event in zip(numbers, events, strict=True):
             time = event.time
-            due = next_due()
-            if due is not None and due < time:
+            heap = engine.heap  # as `Engine.next_due`, without a call a line
+            if heap and heap[0][0] < time:
                 self.until(time - 1)  # the timers due before it, each a step of its own
             if tell() != steps.mark:  # the step before wrote actions (most do not)
                 steps.close()
             number += before
             steps.key = (time, EVENT, number, "", "", 0)
-            count_as_fed(number - 1)  # the engine keys flows on the whole timeline's count
-            feed(event)
+            feed(event, number)  # the engine keys flows on the whole timeline's count
 
     def until(self, end: int) -> None:
         """Run the timers due up to `end`, each a step of its own, and set the clock to `end`."""
         engine, steps = self.engine, self.steps
-        due = engine.next_due()
-        while due is not None and due <= end:
-            steps.close()
-            due, playbook, member, group, seq = engine.fire_next()
+        fire_next, tell = engine.fire_next, steps.buffer.tell
+        while (heap := engine.heap) and heap[0][0] <= end:
+            if tell() != steps.mark:
+                steps.close()
+            due, playbook, member, group, seq = fire_next()
             steps.timer((due, TIMER, playbook, member, group, seq))
-            due = engine.next_due()
         engine.advance(end)
-        steps.close()
+        if tell() != steps.mark:
+            steps.close()
 
 
 _Batch = tuple[list[tuple[Any, ...]], list[bytes]]  # steps' keys, in order, and their actions as written

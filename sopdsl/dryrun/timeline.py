@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, NamedTuple, cast
 
@@ -86,6 +86,9 @@ class Timeline:
         self._start = self.header.start
         self._latest = -(2**62)  # events before the start are history (of the kinds that can be)
         self._seen_event = False
+        # Member ids whose lines another process checks (a shard of a sharded run): of those
+        # lines only the id and groups are kept, unchecked.
+        self.others: Callable[[str], bool] | None = None
 
     def close(self) -> None:
         """Close the file under the timeline."""
@@ -253,7 +256,14 @@ class Timeline:
             if self._seen_event:
                 problems.add(line, "members come before the first event (they are present at the start)")
             else:
-                member = self._member(rec, line)
+                others = self.others
+                member: Member | None
+                if others is not None and rec.id and others(rec.id):
+                    member = MemberRecord(
+                        rec.id, groups=tuple(g if isinstance(g, str) else g.id for g in rec.groups)
+                    )
+                else:
+                    member = self._member(rec, line)
                 if member is not None and not problems.found:
                     out.append(member)
             return

@@ -399,13 +399,10 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self._fire(entry)
         return entry[:5]
 
-    def count_as_fed(self, fed: int) -> None:
-        """Count `fed` events as fed so far: the next is number `fed + 1`, which its flows' keys
-        name (`#N`). A sharded dry run feeds each process a part of a timeline, numbered as the whole."""
-        self._fed = fed
-
-    def feed(self, event: Event) -> None:
-        """Process one event: timers due before it run first, timers due at its instant after it."""
+    def feed(self, event: Event, number: int = 0) -> None:
+        """Process one event: timers due before it run first, timers due at its instant after it.
+        `number`: the event's number among those fed, which its flows' keys name (`#N`), if not
+        the next (a sharded dry run feeds each process a part of a timeline, numbered as the whole)."""
         kind = event.kind
         if not (kind in _MEMBER_ONLY and event.member and type(event.data) is dict):
             validate(event)  # the common kinds are checked inline above
@@ -420,7 +417,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
             self._fire(entry)
         if time > self.now:
             self.now = time
-        self._fed += 1
+        self._fed = number or self._fed + 1
         self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
         if kind == "message":
             self._message(event)  # what `_event` does first, one call sooner
