@@ -69,7 +69,24 @@ def timeline(size: Size) -> Path:
     path = RESULTS / "timelines" / f"{size.name}-s{size.seed}-v{GENERATOR_VERSION}.jsonl"
     if not path.exists():
         started = time.perf_counter()
-        counts = generate(size, path)
+        # In a process of its own: a measurement's process is started from this one, and Linux
+        # counts the peak memory of the process it was started from in its own (`ru_maxrss`
+        # survives `exec`), so a generator's 200 MB here would show as every run's peak.
+        made = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__)),
+                "--generate",
+                str(size.members),
+                str(size.days),
+                str(size.seed),
+                str(path),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        counts = json.loads(made.stdout)
         print(
             f"  generated {path.name}: {counts['events']:,} events in {time.perf_counter() - started:.0f} s"
         )
@@ -397,7 +414,14 @@ def main() -> None:
     )
     options.add_argument("--runs", type=int, default=3, help="rounds per size (the median is kept)")
     options.add_argument("--one", nargs=2, metavar=("WHAT", "TIMELINE"), help=argparse.SUPPRESS)
+    options.add_argument(
+        "--generate", nargs=4, metavar=("MEMBERS", "DAYS", "SEED", "PATH"), help=argparse.SUPPRESS
+    )
     args = options.parse_args()
+    if args.generate:
+        members, days, seed, path = args.generate
+        print(json.dumps(generate(Size(int(members), int(days), int(seed)), Path(path))))
+        return
     if args.one:
         print(json.dumps(measure(args.one[0], Path(args.one[1]))))
         return
