@@ -37,7 +37,8 @@ from sopdsl.plan import timeutil
 
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _NOTHING = GroupDay()
-_NO_ACTS = (0, 0, 0)
+_NO_ACTS = (0, 0, 0)  # deliveries, reached, removed
+_NO_EVENTS = (0, 0, 0, 0, 0, 0, 0)  # posters, messages, joins, leaves, orders, buyers, amount
 
 
 @dataclass(slots=True)
@@ -249,7 +250,13 @@ class Collector:
         done = dict(self._done)
         counted = self._counted.copy()
         _settle_acts(self._action_days.label, self._acts, self._acted, counted, done)
-        cells = {key: _group_day(events.get(key), done.get(key, _NO_ACTS)) for key in [*events, *done]}
+        cells: dict[tuple[str, str], GroupDay] = {}
+        for key in events.keys() | done.keys():  # each group's day once (100k x 90: 22,500 of them)
+            posters, messages, joins, leaves, orders, buyers, amount = events.get(key, _NO_EVENTS)
+            deliveries, reached, removed = done.get(key, _NO_ACTS)
+            cells[key] = GroupDay(
+                deliveries, reached, posters, messages, joins, leaves, removed, orders, buyers, amount
+            )
         used = {group for group, _ in cells}
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(used - names.keys())]:
@@ -338,23 +345,3 @@ def _settle_acts(
             before[1] + len(cell.reached),
             before[2] + cell.removed,
         )
-
-
-def _group_day(
-    events: tuple[int, int, int, int, int, int, float] | None, acted: tuple[int, int, int]
-) -> GroupDay:
-    """A group's day from its events' counts and its done actions'."""
-    posters, messages, joins, leaves, orders, buyers, amount = events or (0, 0, 0, 0, 0, 0, 0)
-    deliveries, reached, removed = acted
-    return GroupDay(
-        deliveries=deliveries,
-        reached=reached,
-        posters=posters,
-        messages=messages,
-        joins=joins,
-        leaves=leaves,
-        removed=removed,
-        orders=orders,
-        buyers=buyers,
-        amount=amount,
-    )
