@@ -29,6 +29,7 @@ from sopdsl.live.auth import AuthConfigError, Tokens, allowed_hosts, check_liste
 from sopdsl.live.executors_config import ExecutorConfigError, default_executors, load_executors
 from sopdsl.live.redact import RedactingFormatter, redact_text, redact_url, secrets_of
 from sopdsl.live.reload import Reloader, read_plan, report
+from sopdsl.live.retention import TEMPORAL_DAYS
 from sopdsl.live.service import TICK_EVERY, Service
 from sopdsl.plan import timeutil
 
@@ -375,8 +376,10 @@ def _serve_one(
     runtime: Runtime
     try:
         if engine is not None:
-            kept = {} if o.keep_days is None else {"keep_days": o.keep_days}
-            runtime = _temporal(plan, engine, executors, shard=shard, worker=worker, dry_run=dry_run, **kept)
+            keep_days = TEMPORAL_DAYS if o.keep_days is None else o.keep_days
+            runtime = _temporal(
+                plan, engine, executors, shard=shard, worker=worker, dry_run=dry_run, keep_days=keep_days
+            )
         else:
             opened = open_store(store, migrate=o.migrate)
             runtime = Runtime(

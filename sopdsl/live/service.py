@@ -155,7 +155,7 @@ class Service:
         self._ticked = threading.Event()  # the timer loop has run once: the store answers
         self._closed = False
         # Requests arriving together share a transaction (and its fsync); see commit.py.
-        self._committer = GroupCommitter(runtime.feed_batch, self._woken) if group_commit else None
+        self._committer = GroupCommitter(runtime.feed_batch, self.wake_up) if group_commit else None
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -195,8 +195,10 @@ class Service:
         return f"http://{host}:{self.port}"
 
     def wake_up(self) -> None:
-        """Run the timer loop's next turn now (another worker journaled entries for this one); thread-safe."""
-        self._wake.set()
+        """Run the timer loop's next turn now (entries were committed or journaled for this
+        worker); thread-safe. Set only when clear: setting it again takes its lock and notifies."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def request_stop(self) -> None:
         """Ask the service to stop; safe from a signal handler or another thread."""
@@ -226,10 +228,6 @@ class Service:
             if not self._closed:
                 self._closed = True
                 self.runtime.close()
-
-    def _woken(self) -> None:
-        if not self._wake.is_set():  # set again, it would only take its lock and notify: per transaction
-            self._wake.set()
 
     def _timer_loop(self) -> None:
         woken_at = -DISPATCH_GATHER  # when the last turn woken by a feed began
