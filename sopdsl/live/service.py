@@ -154,8 +154,9 @@ class Service:
         self._stop = threading.Event()
         self._ticked = threading.Event()  # the timer loop has run once: the store answers
         self._closed = False
-        # Requests arriving together share a transaction (and its fsync); see commit.py.
-        self._committer = GroupCommitter(runtime.feed_batch, self.wake_up) if group_commit else None
+        # Requests arriving together share a transaction and its sync (commit.py); Temporal's front has no store.
+        syncer = getattr(runtime, "store", None)
+        self._committer = GroupCommitter(runtime.feed_batch, self.wake_up, syncer) if group_commit else None
         self._server: Any = None
         self._threads: list[threading.Thread] = []
 

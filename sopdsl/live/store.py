@@ -9,6 +9,7 @@ every action with its idempotency key and delivery status. See docs/runtime.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -245,6 +246,36 @@ class Store(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
+
+    @property
+    def syncs_apart(self) -> bool:
+        """Whether `unsynced` commits really skip their sync (then `sync` makes them durable)."""
+        ...
+
+    def unsynced(self) -> AbstractContextManager[None]:
+        """Within it, this thread's commits may return before they are durable (see `sync`)."""
+        ...
+
+    def sync(self) -> None:
+        """Make every commit so far durable: those made `unsynced` (and others already are)."""
+        ...
+
+
+class SyncsEachCommit:
+    """For a store whose commits are durable when they return: `unsynced` changes nothing and
+    `sync` has nothing to do (memory: nothing is durable; PostgreSQL: its COMMIT waits)."""
+
+    @property
+    def syncs_apart(self) -> bool:
+        """Never: see the class."""
+        return False
+
+    def unsynced(self) -> AbstractContextManager[None]:
+        """Commits stay synced."""
+        return nullcontext()
+
+    def sync(self) -> None:
+        """Nothing is owed."""
 
 
 def open_store(url: str, *, migrate: bool = False) -> Store:

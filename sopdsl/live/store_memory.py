@@ -26,11 +26,12 @@ from sopdsl.live.store import (
     Roster,
     ShardInfo,
     Step,
+    SyncsEachCommit,
 )
 from sopdsl.live.store_tasks import STAFF_KINDS, TaskMark, escalation_key
 
 
-class MemoryStore:
+class MemoryStore(SyncsEachCommit):
     """A store in this process's memory."""
 
     multi_worker = False

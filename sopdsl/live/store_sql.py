@@ -28,6 +28,7 @@ from sopdsl.live.store import (
     Entry,
     ShardInfo,
     Step,
+    SyncsEachCommit,
     check_version,
 )
 from sopdsl.live.store_noted import Noted
@@ -72,7 +73,7 @@ _IDS_PER_QUERY = 500  # event ids looked up in one query (SQLite allows 999 para
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
-class SqlStore(SqlTasks, SqlOutbox, SqlLeases, ABC):
+class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str

@@ -5,15 +5,17 @@ Input and output as `sopdsl.live.store.Store`; the queries are in `store_sql`.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
+from sopdsl.live.store import OutboxRow
 from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql import SqlStore
 from sopdsl.live.store_sql_outbox import Cursor
@@ -35,6 +37,16 @@ class SqliteStore(SqlStore):
         self._lock = threading.RLock()
         self._depth = 0  # transactions this store has open (held under the lock: one thread's)
         self._noted = Noted()
+        self._path = path
+        self._unsynced = threading.local()  # `on` in the threads inside `unsynced`
+        # Commits made `unsynced` so far, and how many of them a sync covered: each count only
+        # grows, and is written by one thread (the committing one, the syncing one).
+        self._owed = self._synced = 0
+        self._sync_lock = threading.Lock()  # one sync at a time; the next usually finds none owed
+        self._wal = -1  # our own descriptor of the WAL file, for `sync`
+        # After a failed sync the kernel may have dropped the unsynced pages: nothing more is
+        # written until a restart reads back what the disk holds (clients send again meanwhile).
+        self._sync_failed: str | None = None
         try:
             # Autocommit mode: transactions are begun explicitly below, as BEGIN IMMEDIATE, so a
             # writer takes the write lock at the start instead of failing half way through.
@@ -55,6 +67,8 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _txn(self, *, flush: bool = True) -> Iterator[Cursor]:
+        if self._sync_failed is not None:
+            raise StoreError(self._sync_failed)
         with self._lock:
             cur = self._conn.cursor()
             if self._depth:
@@ -63,6 +77,9 @@ class SqliteStore(SqlStore):
                 yield cur
                 return
             self._depth += 1
+            owed = flush and getattr(self._unsynced, "on", False)
+            if owed:
+                flush = False
             try:
                 if flush != self._flushing:
                     # WAL frames are appended in order and a sync covers all of them, so an
@@ -76,6 +93,8 @@ class SqliteStore(SqlStore):
                     cur.execute("ROLLBACK")
                     raise
                 cur.execute("COMMIT")
+                if owed:
+                    self._owed += 1
             except sqlite3.OperationalError as exc:  # locked past the timeout, disk full, read-only
                 if self._conn.in_transaction:  # a COMMIT that failed leaves it open: end it
                     self._conn.rollback()
@@ -83,10 +102,68 @@ class SqliteStore(SqlStore):
             finally:
                 self._depth -= 1
 
+    @property
+    def syncs_apart(self) -> bool:
+        """A file's store does (an in-memory database has nothing to sync)."""
+        return self._path != ":memory:"
+
+    @contextmanager
+    def unsynced(self) -> Iterator[None]:
+        """This thread's commits skip their sync (`synchronous=NORMAL`) until `sync`.
+
+        The group committer's: it syncs in another thread while it applies the next requests,
+        and answers a request only after the sync. Durable as FULL for what is answered: a sync
+        covers every WAL frame written before it, and SQLite syncs the WAL itself before a
+        checkpoint copies it and before it reuses the file."""
+        self._unsynced.on = True
+        try:
+            yield
+        finally:
+            self._unsynced.on = False
+
+    def sync(self) -> None:
+        """Make the commits made `unsynced` so far durable."""
+        self._sync(self._owed)
+
+    def claim(
+        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+    ) -> list[OutboxRow]:
+        """`SqlStore.claim`, returning only rows whose commit is durable: no action leaves
+        before the event that caused it is kept (the committer syncs its commits apart)."""
+        with self._lock:  # no commit between the mark and the claim: it sees what the mark counts
+            mark = self._owed
+            rows = super().claim(worker, wall, now, lease, limit, skip)
+        if rows:
+            self._sync(mark)
+        return rows
+
+    def _sync(self, through: int) -> None:
+        """Sync unless the first `through` commits made `unsynced` are durable already: one
+        fdatasync of the WAL file, outside the store's lock, so that commits go on meanwhile."""
+        with self._sync_lock:
+            if self._synced >= through:
+                return  # another thread's sync covered them
+            target = self._owed  # read first: a commit after this read may not be covered
+            try:
+                if self._wal < 0:
+                    self._wal = os.open(self._path + "-wal", os.O_RDWR)
+                getattr(os, "fdatasync", os.fsync)(self._wal)
+            except OSError as exc:
+                self._sync_failed = (
+                    f"store {redact_url(self.url)}: cannot sync the WAL file ({exc}); restart the "
+                    "service: events answered with this error were not kept, send them again"
+                )
+                raise StoreError(self._sync_failed) from exc
+            self._synced = target
+
     def _has_schema(self, cur: Cursor) -> bool:
         cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sopdsl_meta'")
         return cur.fetchone() is not None
 
     def close(self) -> None:
         """Close the database file."""
+        with self._sync_lock:
+            if self._wal >= 0:
+                os.close(self._wal)
+                self._wal = -1
         self._conn.close()

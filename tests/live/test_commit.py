@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from test_service import JOIN, START, Recorder, plan
 
+from sopdsl.errors import StoreError
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.commit import ClosedError, GroupCommitter
 from sopdsl.live.intake import EventError
@@ -103,3 +106,84 @@ def test_a_bad_request_in_a_shared_transaction_fails_alone(runtime: Runtime) -> 
     assert runtime.stats()["events_in"] == 2  # m1 and m2; nothing of the bad request
     with pytest.raises(ClosedError):
         committer.submit([JOIN])
+
+
+class _Syncer:
+    """A store's sync as the committer sees it: `inside` during `unsynced`, and each `sync`
+    waits for `release` (or fails with `fail`)."""
+
+    syncs_apart = True
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.fail: Exception | None = None
+
+    @contextmanager
+    def unsynced(self) -> Iterator[None]:
+        self.inside = True
+        try:
+            yield
+        finally:
+            self.inside = False
+
+    def sync(self) -> None:
+        self.entered.set()
+        assert self.release.wait(10)
+        if self.fail is not None:
+            raise self.fail
+
+
+def test_a_request_is_answered_after_the_sync_and_the_next_ones_apply_meanwhile(runtime: Runtime) -> None:
+    syncer = _Syncer()
+    batches: list[int] = []
+    gate = threading.Event()
+
+    def feed_batch(events: list[dict[str, Any]]) -> Fed:
+        assert syncer.inside  # committed without its own sync
+        batches.append(len(events))
+        if len(batches) == 2:
+            assert gate.wait(10)  # the second transaction is slow: the rest queue behind it
+        return runtime.feed_batch(events)
+
+    committer = GroupCommitter(feed_batch, syncer=syncer)
+    answers: dict[str, Any] = {}
+
+    def post(member: str) -> None:
+        answers[member] = committer.submit([{**JOIN, "member": member, "id": f"e-{member}"}])
+
+    first = threading.Thread(target=post, args=("m0",))
+    first.start()
+    assert syncer.entered.wait(10)
+    time.sleep(0.05)
+    assert answers == {}  # committed, but not answered before its sync
+    others = [threading.Thread(target=post, args=(f"m{i}",)) for i in range(1, 9)]
+    others[0].start()
+    while len(batches) < 2:
+        time.sleep(0.01)
+    for thread in others[1:]:
+        thread.start()
+    while len(committer._queue) < 7:
+        time.sleep(0.01)
+    gate.set()
+    while len(batches) < 4:  # applied while the first one's sync is still under way
+        time.sleep(0.01)
+    # Then in flight: two syncing and seven queued; a transaction takes half, rounded up.
+    assert batches == [1, 1, 5, 2] and answers == {}
+    syncer.release.set()
+    for thread in [first, *others]:
+        thread.join(10)
+    committer.close()
+    assert sorted(answers) == [f"m{i}" for i in range(9)]
+    assert all([a.member for a in answers[m].actions] == [m] for m in answers)
+
+
+def test_a_failed_sync_refuses_the_requests_it_would_have_made_durable(runtime: Runtime) -> None:
+    syncer = _Syncer()
+    syncer.fail = StoreError("store sqlite:///s.db: cannot sync the WAL file: [Errno 5] I/O error")
+    syncer.release.set()
+    committer = GroupCommitter(runtime.feed_batch, syncer=syncer)
+    with pytest.raises(StoreError, match="cannot sync"):
+        committer.submit([JOIN])
+    committer.close()
