@@ -119,21 +119,27 @@ class Outbox:
         """Claim a batch, execute its rows in turn, record their outcomes; again while rows come."""
         s = self.settings
         handled = 0
-        while not s.closed and (rows := s.store.claim(s.worker, time.time(), moment, s.lease, size)):
+        done: list[OutboxRow] = []
+        while not s.closed:
+            # Done rows free the next row of their member, so claim again until none is due; the
+            # outcomes are recorded in the next claim's transaction (a crash before it only means
+            # these are sent again), one transaction a batch, not two.
+            rows = s.store.claim(s.worker, time.time(), moment, s.lease, size, finished=done)
+            handled, done = handled + len(done), []
+            if not rows:
+                break
             # Stop short of the lease's end: after it, another worker may have claimed the rest.
             deadline = time.time() + s.lease * 0.8
-            done = []
             for row in rows:
                 if time.time() > deadline:
                     break  # left leased to this worker: its next claim takes it again
                 self.execute(row, moment)
                 done.append(row)
-            # One transaction for the batch: a crash before it only means these are sent again.
-            # Done rows free the next row of their member, so claim again until none is due.
-            s.store.finish(done, s.worker)
-            handled += len(done)
             if self._spent(began):
                 break
+        if done:
+            s.store.finish(done, s.worker)
+            handled += len(done)
         return handled
 
     def _side_by_side(self, moment: int, size: int, began: float) -> int:
@@ -166,12 +172,18 @@ class Outbox:
             # Claim again once half of the rows in flight are through (a wave of them at least, so
             # a thin outbox does not cost a claim per row), or when none are left.
             if claiming and (not running or (len(running) <= size // 2 and len(through) >= s.concurrency)):
-                if through:  # first: their members' next rows become claimable
-                    s.store.finish(through, s.worker)
-                    handled, through = handled + len(through), []
+                # Their outcomes first, in the claim's transaction: their members' next rows
+                # become claimable.
                 rows = s.store.claim(
-                    s.worker, time.time(), moment, s.lease, size - len(running), skip=running
+                    s.worker,
+                    time.time(),
+                    moment,
+                    s.lease,
+                    size - len(running),
+                    skip=running,
+                    finished=through,
                 )
+                handled, through = handled + len(through), []
                 # Stop short of the lease's end: after it, another worker may have claimed them.
                 deadline = time.time() + s.lease * 0.8
                 for row in rows:
@@ -188,9 +200,12 @@ class Outbox:
                     raise error
                 if executed is not None:  # None: past its deadline, left leased to this worker
                     through.append(executed)
-            if through and (not running or not claiming):
+            if through and not claiming:
                 s.store.finish(through, s.worker)  # the last ones: nothing to claim after them
                 handled, through = handled + len(through), []
+        if through:  # executed, then the budget ran out before the claim that would record them
+            s.store.finish(through, s.worker)
+            handled += len(through)
         return handled
 
     def _before(self, row: OutboxRow, moment: int, deadline: float) -> OutboxRow | None:

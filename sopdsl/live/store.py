@@ -183,11 +183,19 @@ class Store(Protocol):
         ...
 
     def claim(
-        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+        self,
+        worker: str,
+        wall: float,
+        now: int,
+        lease: float,
+        limit: int,
+        skip: Collection[int] = (),
+        finished: Sequence[OutboxRow] = (),
     ) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, never two of one order key, nor one behind a pending one.
 
-        `skip`: ids of rows this worker is executing now, which its lease would otherwise let it take again."""
+        `skip`: ids of rows this worker is executing now, which its lease would otherwise let it take again.
+        `finished`: rows whose outcomes to record first (as `finish`), in the same transaction."""
         ...
 
     def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:

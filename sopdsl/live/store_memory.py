@@ -227,10 +227,18 @@ class MemoryStore(SyncsEachCommit):
         return holder[0] if holder is not None and holder[1] > wall else None
 
     def claim(
-        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+        self,
+        worker: str,
+        wall: float,
+        now: int,
+        lease: float,
+        limit: int,
+        skip: Collection[int] = (),
+        finished: Sequence[OutboxRow] = (),
     ) -> list[OutboxRow]:
         """Lease due pending rows, oldest first, one per order key, none behind a pending one."""
         with self._lock:
+            self.finish(finished, worker)
             blocked: set[tuple[str, str]] = set()
             claimed: list[OutboxRow] = []
             for row in self._rows:

@@ -65,11 +65,21 @@ class SqlOutbox(ABC):
         return None
 
     def claim(
-        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+        self,
+        worker: str,
+        wall: float,
+        now: int,
+        lease: float,
+        limit: int,
+        skip: Collection[int] = (),
+        finished: Sequence[OutboxRow] = (),
     ) -> list[OutboxRow]:
-        """Lease due pending rows, oldest first, one per order key, none behind a pending one (nor in `skip`)."""
+        """Lease due pending rows, oldest first, one per order key, none behind a pending one (nor in
+        `skip`), after recording the outcomes of `finished` in the same transaction."""
         skipped = f"AND id NOT IN ({', '.join('?' * len(skip))}) " if skip else ""
-        with self._txn(flush=False) as cur:
+        with self._noted.counting(), self._txn(flush=False) as cur:
+            if finished:
+                self._record(cur, finished)
             cur.execute(
                 self._sql(
                     f"SELECT {ROW} FROM sopdsl_outbox o WHERE status = 'pending' AND next_at <= ? "
@@ -89,35 +99,42 @@ class SqlOutbox(ABC):
                     ),
                     (worker, wall + lease, *(r.id for r in rows)),
                 )
-            return rows
+        if finished:
+            self._finished(len(finished))
+        return rows
 
     def finish(self, rows: Sequence[OutboxRow], worker: str) -> None:
         """Record dispatches' outcomes and end their leases, in one transaction."""
         if not rows:
             return
+        with self._noted.counting(), self._txn(flush=False) as cur:
+            self._record(cur, rows)
+        self._finished(len(rows))
+
+    def _record(self, cur: Cursor, rows: Sequence[OutboxRow]) -> None:
+        """Record outcomes and end leases in the transaction of `cur` (inside `Noted.counting`);
+        the caller reports them to `_finished` after it commits."""
         update = self._sql(
             "UPDATE sopdsl_outbox SET status = ?, attempts = ?, failures = ?, next_at = ?, error = ?, "
             "lease_owner = NULL, lease_until = 0 WHERE id = ? AND status = 'pending'"
         )
         counted = [r for r in rows if store_figures.counts(r.status, r.kind)]
-        with self._noted.counting(), self._txn(flush=False) as cur:
-            changed = self._outcomes(cur, rows)
-            if changed is not None:
-                # Counted once per key: only the rows this transaction made done.
-                store_figures.record_changed(
-                    cur, self._sql, [r for r in counted if r.id in changed], self._many, self._noted.fresh
-                )
-            else:
-                cur.executemany(
-                    update,
-                    [
-                        (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
-                        for r in rows
-                        if not store_figures.counts(r.status, r.kind)
-                    ],
-                )
-                store_figures.record_done(cur, self._sql, update, counted, self._noted.fresh)
-        self._finished(len(rows))
+        changed = self._outcomes(cur, rows)
+        if changed is not None:
+            # Counted once per key: only the rows this transaction made done.
+            store_figures.record_changed(
+                cur, self._sql, [r for r in counted if r.id in changed], self._many, self._noted.fresh
+            )
+        else:
+            cur.executemany(
+                update,
+                [
+                    (r.status, r.attempts, r.failures, r.next_at, r.error, r.id)
+                    for r in rows
+                    if not store_figures.counts(r.status, r.kind)
+                ],
+            )
+            store_figures.record_done(cur, self._sql, update, counted, self._noted.fresh)
 
     def requeue(self, shard: str, key: str, now: int) -> bool:
         """Put a parked row back to pending."""

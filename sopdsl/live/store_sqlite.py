@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -126,13 +126,20 @@ class SqliteStore(SqlStore):
         self._sync(self._owed)
 
     def claim(
-        self, worker: str, wall: float, now: int, lease: float, limit: int, skip: Collection[int] = ()
+        self,
+        worker: str,
+        wall: float,
+        now: int,
+        lease: float,
+        limit: int,
+        skip: Collection[int] = (),
+        finished: Sequence[OutboxRow] = (),
     ) -> list[OutboxRow]:
         """`SqlStore.claim`, returning only rows whose commit is durable: no action leaves
         before the event that caused it is kept (the committer syncs its commits apart)."""
         with self._lock:  # no commit between the mark and the claim: it sees what the mark counts
             mark = self._owed
-            rows = super().claim(worker, wall, now, lease, limit, skip)
+            rows = super().claim(worker, wall, now, lease, limit, skip, finished)
         if rows:
             self._sync(mark)
         return rows

@@ -90,10 +90,10 @@ def test_run_loop_polls_but_never_spins_on_work_it_cannot_take() -> None:
     claims = 0
     claim = rt.store.claim
 
-    def counted(*args: Any) -> Any:
+    def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal claims
         claims += 1
-        return claim(*args)
+        return claim(*args, **kwargs)
 
     rt.store.claim = counted  # type: ignore[method-assign]
     stop = threading.Event()

@@ -217,6 +217,19 @@ def test_a_worker_claims_its_own_leased_rows_again_unless_it_skips_those_in_flig
     assert [r.key for r in store.claim("w1", 1002.0, 150, 30.0, 10, skip=in_flight)] == ["c1"]  # a2 waits
 
 
+def test_a_claim_records_the_outcomes_it_is_given_first_and_takes_the_rows_they_free(store: Store) -> None:
+    store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
+    _feed(store, [{"op": "event"}], [_row("a1", "a"), _row("a2", "a"), _row("b1", "b")])
+    a1, b1 = store.claim("w1", 1000.0, 150, 30.0, 10)
+    a1.status, a1.attempts = DONE, 1
+    b1.attempts, b1.failures, b1.next_at, b1.error = 1, 1, 500, "RuntimeError: busy"
+    # One call: a1 done frees a2; b1's retry is not due yet.
+    assert [r.key for r in store.claim("w1", 1001.0, 150, 30.0, 10, finished=[a1, b1])] == ["a2"]
+    rows = {r.key: r for r in store.outbox()}
+    assert rows["a1"].status == DONE and (rows["b1"].status, rows["b1"].next_at) == (PENDING, 500)
+    assert store.stats()["actions_out"] == 1
+
+
 def test_finish_records_outcomes_and_stats(store: Store) -> None:
     store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
     _feed(store, [{"op": "event", "id": "x"}], [_row("k1", "a"), _row("k2", "b"), _row("k3", "c")])
