@@ -20,6 +20,8 @@ from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql import SqlStore
 from sopdsl.live.store_sql_outbox import Cursor
 
+WAL_PAGES = 4000  # pages the WAL grows to before a checkpoint (see __init__)
+
 
 class SqliteStore(SqlStore):
     """A store in one SQLite file (`sqlite:///relative.db`, `sqlite:////absolute.db`)."""
@@ -57,6 +59,12 @@ class SqliteStore(SqlStore):
             # event was answered.) Only the outbox's bookkeeping commits without a sync.
             self._conn.execute("PRAGMA synchronous=FULL")
             self._flushing = True
+            # A checkpoint runs inside the COMMIT that crosses this many WAL pages, and copies each
+            # page once however many transactions changed it: at SQLite's default of 1,000, one
+            # every ~50 of the service's transactions copied the same hot pages over and over. A
+            # 4-event feed's wall time 387-394 -> 345-355 us, CPU 428-435 -> 419-427 us; the WAL
+            # file stays under 16 MB.
+            self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
         except sqlite3.Error as exc:
             raise StoreError(f"store {redact_url(url)}: cannot open the database: {exc}") from None
         try:
