@@ -91,8 +91,8 @@ def pipelined(plan_text: str, batches: int, size: int) -> dict[str, float]:
             events = []
             for i in range(size):  # ids as 8 connections number theirs: half of them a batch
                 slot, kind = (number % 2) * size + i, rng.choice(KINDS)
-                event = {"id": f"c{slot}-{number}", "kind": kind, "member": f"m{slot}-{rng.randrange(2000)}"}
-                event["group"] = rng.choice(GROUPS)
+                event: dict[str, object] = {"id": f"c{slot}-{number}", "kind": kind}
+                event["member"], event["group"] = f"m{slot}-{rng.randrange(2000)}", rng.choice(GROUPS)
                 if kind == "order":
                     event["data"] = {"amount": 99}
                 events.append(event)
@@ -151,11 +151,11 @@ def main() -> None:
     )
     if args.pipelined:
         for size in [int(n) for n in args.batches.split(",")] if args.batches != "1,4,8,16" else [4]:
-            found = pipelined(plan.dumps(), max(1000, args.events // size), size)
+            stages = pipelined(plan.dumps(), max(1000, args.events // size), size)
             print(
-                f"{size:>3} events a batch: feed {found['feed_us']:.0f} us and sync {found['sync_us']:.0f} us "
-                f"wall, {found['cpu_us']:.0f} us CPU (a dispatch turn every sixth batch included); WAL "
-                f"frames {found['feed_frames']:.2f} a feed, {found['turn_frames']:.2f} of dispatching"
+                f"{size:>3} events a batch: feed {stages['feed_us']:.0f} us and sync {stages['sync_us']:.0f} us "
+                f"wall, {stages['cpu_us']:.0f} us CPU (a dispatch turn every sixth batch included); WAL "
+                f"frames {stages['feed_frames']:.2f} a feed, {stages['turn_frames']:.2f} of dispatching"
             )
         return
     sizes = [int(n) for n in args.batches.split(",")]
