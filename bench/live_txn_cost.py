@@ -47,7 +47,7 @@ def measure(plan_text: str, events: int, batch: int) -> float:
     body = []
     for number in range(WARM + events):
         kind = rng.choice(KINDS)
-        event = {
+        event: dict[str, object] = {
             "id": f"c-{number}",
             "kind": kind,
             "member": f"m{rng.randrange(16000)}",
