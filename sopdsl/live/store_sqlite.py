@@ -166,7 +166,7 @@ class SqliteStore(SqlStore):
             except OSError as exc:
                 self._sync_failed = (
                     f"store {redact_url(self.url)}: cannot sync the WAL file ({exc}); restart the "
-                    "service: events answered with this error were not kept, send them again"
+                    "service: events answered with this error may not have been kept, send them again"
                 )
                 raise StoreError(self._sync_failed) from exc
             self._synced = target
