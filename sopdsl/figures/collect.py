@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +30,7 @@ from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
-from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
+from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay, group_day
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import timeutil
 
@@ -39,15 +38,19 @@ _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the me
 _NOTHING = GroupDay()
 _NO_ACTS = (0, 0, 0)  # deliveries, reached, removed
 _NO_EVENTS = (0, 0, 0, 0, 0, 0, 0)  # posters, messages, joins, leaves, orders, buyers, amount
+_NUMBER = (int, float)  # a constant: `int | float` in `isinstance` builds a union at each order
 
 
-@dataclass(slots=True)
 class _Acted:
-    """One group's counts of done actions on one day, while that day's actions come."""
+    """One group's counts of done actions on one day, while that day's actions come (a plain
+    slotted class: a dataclass compiles its methods' source at import)."""
 
-    deliveries: int = 0
-    reached: set[str] = field(default_factory=set)
-    removed: int = 0
+    __slots__ = ("deliveries", "reached", "removed")
+
+    def __init__(self) -> None:
+        self.deliveries = 0
+        self.reached: set[str] = set()
+        self.removed = 0
 
 
 class _Days:
@@ -98,7 +101,7 @@ class Collector:
         self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
         # The current action day's counts (its day is `_action_days.label`), then settled ones.
         self._action_end = 0  # where the current action day ends
-        self._acts: dict[tuple[str, str, str], int] = {}  # (playbook, kind, status) → count
+        self._acts: dict[str, dict[str, dict[str, int]]] = {}  # playbook → kind → status → count
         self._acted: dict[str | None, _Acted] = {}  # group → done sends and kicks
         self._counted: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
         self._done: dict[tuple[str, str], tuple[int, int, int]] = {}  # (group, day) → acted counts
@@ -160,7 +163,7 @@ class Collector:
                 cell[4] += 1
                 cell[5].add(event.member)
                 amount = event.data.get("amount", 0)
-                if isinstance(amount, int | float) and not isinstance(amount, bool):
+                if isinstance(amount, _NUMBER) and not isinstance(amount, bool):
                     cell[6] += amount
         return {
             (group or NO_GROUP, day): (p, m, j, left, o, len(buyers), amount)
@@ -176,39 +179,42 @@ class Collector:
             self._next_action_day(time)
         status = action.status
         kind = action.kind
-        key = (action.playbook, kind, status)
+        # Nested: three subscripts by strings (their hashes kept) cost less than making a tuple
+        # key and hashing it twice.
         try:
-            self._acts[key] += 1
+            self._acts[action.playbook][kind][status] += 1
         except KeyError:
-            self._acts[key] = 1
+            statuses = self._acts.setdefault(action.playbook, {}).setdefault(kind, {})
+            statuses[status] = statuses.get(status, 0) + 1
         if status != "done":
             return
         if kind == "send":
             target = action.target
             if target == "operator":
                 return
-            cell = self._acted.get(action.group) or self._cell(action.group)
+            group = action.group
+            cell = self._acted.get(group) or self._cell(group)
             cell.deliveries += 1
-            reached: Iterable[str] = ()
             if target in _DIRECT:
-                if action.member is not None:
-                    cell.reached.add(action.member)
-                    reached = (action.member,)
-            elif action.group is not None and (group := self.engine.groups.get(action.group)) is not None:
+                if (member := action.member) is not None:
+                    cell.reached.add(member)
+                    if self._goaled:
+                        self._touched(action, (member,))
+            elif group is not None and (found := self.engine.groups.get(group)) is not None:
                 # A post to the group reaches everyone in it at the time.
-                reached = group.members
-                cell.reached.update(reached)
-            # Goals and arms as they are now (a split's arms are added as members are put in them).
-            if (
-                self._goaled
-                and (goals := self._goals) is not None
-                and (action.playbook in goals.with_goals or action.playbook in goals.arms)
-            ):
-                arm = action.detail.get("arm")
-                for member in reached:
-                    goals.touched(action.playbook, member, time, arm)
+                cell.reached.update(found.members)
+                if self._goaled:
+                    self._touched(action, found.members)
         elif kind == "kick":
             self._cell(action.group).removed += 1
+
+    def _touched(self, action: Action, reached: Iterable[str]) -> None:
+        # Goals and arms as they are now (a split's arms are added as members are put in them).
+        goals = self._goals
+        if goals is not None and (action.playbook in goals.with_goals or action.playbook in goals.arms):
+            arm = action.detail.get("arm")
+            for member in reached:
+                goals.touched(action.playbook, member, action.time, arm)
 
     def _cell(self, group: str | None) -> _Acted:
         cell = self._acted.get(group)
@@ -254,7 +260,7 @@ class Collector:
         for key in events.keys() | done.keys():  # each group's day once (100k x 90: 22,500 of them)
             posters, messages, joins, leaves, orders, buyers, amount = events.get(key, _NO_EVENTS)
             deliveries, reached, removed = done.get(key, _NO_ACTS)
-            cells[key] = GroupDay(
+            cells[key] = group_day(
                 deliveries, reached, posters, messages, joins, leaves, removed, orders, buyers, amount
             )
         used = {group for group, _ in cells}
@@ -328,15 +334,17 @@ _COUNTED = frozenset({"join", "leave", "order"})  # other events the figures cou
 
 def _settle_acts(
     day: str,
-    acts: dict[tuple[str, str, str], int],
+    acts: dict[str, dict[str, dict[str, int]]],
     acted: dict[str | None, _Acted],
     counted: Counter[tuple[str, str, str, str]],
     done: dict[tuple[str, str], tuple[int, int, int]],
 ) -> None:
     """Add a day's action counts to `counted` (by day, playbook, kind, status) and its groups'
     done sends and kicks to `done` (by group and day)."""
-    for (playbook, kind, status), count in acts.items():
-        counted[(day, playbook, kind, status)] += count
+    for playbook, kinds in acts.items():
+        for kind, statuses in kinds.items():
+            for status, count in statuses.items():
+                counted[(day, playbook, kind, status)] += count
     for group, cell in acted.items():
         key = (group or NO_GROUP, day)
         before = done.get(key, _NO_ACTS)  # met again only if the clock went back (it does not)
