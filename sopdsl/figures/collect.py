@@ -19,63 +19,25 @@ the next day's first action comes (docs/performance.md, "What counting figures c
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
-from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
+from sopdsl.figures.acted import NO_ACTS, ActionCounts
+from sopdsl.figures.acted import Days as _Days
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
-from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
+from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay, group_day
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import timeutil
 
-_DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 _NOTHING = GroupDay()
-_NO_ACTS = (0, 0, 0)  # deliveries, reached, removed
-_NO_EVENTS = (0, 0, 0, 0, 0, 0, 0)  # posters, messages, joins, leaves, orders, buyers, amount
-
-
-@dataclass(slots=True)
-class _Acted:
-    """One group's counts of done actions on one day, while that day's actions come."""
-
-    deliveries: int = 0
-    reached: set[str] = field(default_factory=set)
-    removed: int = 0
-
-
-class _Days:
-    """Local days of instants, the last day's bounds cached (times mostly come in order)."""
-
-    __slots__ = ("hi", "label", "lo", "tz")
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-        self.lo, self.hi, self.label = 1, 0, ""
-
-    def of(self, time: int) -> str:
-        if self.lo <= time < self.hi:
-            return self.label
-        tz = self.tz
-        local = dt.datetime.fromtimestamp(time, tz)
-        lo = time - (local.hour * 3600 + local.minute * 60 + local.second)
-        hi = lo + 86400
-        # A day with a clock change is not 24 hours long: its bounds are found the long way.
-        if (
-            dt.datetime.fromtimestamp(lo, tz).time() != dt.time()
-            or dt.datetime.fromtimestamp(hi, tz).time() != dt.time()
-        ):
-            day = local.date()
-            lo = timeutil.resolve(dt.datetime.combine(day, dt.time()), tz)
-            hi = timeutil.resolve(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), tz)
-        self.lo, self.hi, self.label = lo, hi, local.date().isoformat()
-        return self.label
+_NUMBER = (int, float)  # a constant: `int | float` in `isinstance` builds a union at each order
 
 
 class Collector:
@@ -96,15 +58,9 @@ class Collector:
         self.others: list[Event] = []
         # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
         self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
-        # The current action day's counts (its day is `_action_days.label`), then settled ones.
-        self._action_end = 0  # where the current action day ends
-        self._acts: dict[tuple[str, str, str], int] = {}  # (playbook, kind, status) → count
-        self._acted: dict[str | None, _Acted] = {}  # group → done sends and kicks
-        self._counted: Counter[tuple[str, str, str, str]] = Counter()  # (day, playbook, kind, status)
-        self._done: dict[tuple[str, str], tuple[int, int, int]] = {}  # (group, day) → acted counts
+        self._actions: ActionCounts | None = None  # the engine's sink (see `attach`)
         self._flows = FlowCounts()
         self._engine: Engine | None = None
-        self._goaled = False  # see `attach`
         self._first = 0
         self.judge: Callable[[Event], None] | None = None  # see `attach`
         self.goal_kinds: frozenset[str] = frozenset()
@@ -113,17 +69,19 @@ class Collector:
         """Watch `engine` from now on (a sink for its actions, a watch on its flows)."""
         self._engine = engine
         self._first = engine.now
-        goals = self._goals = Goals(engine, self.attribution, timeutil.zone(self.zone))
+        # The goals hold the engine by a proxy, the sink by a weak reference: the engine holds both
+        # (its sink, its flow watch), this collector holds it (`sopdsl.figures.acted` says why).
+        proxy = weakref.proxy(engine)
+        goals = self._goals = Goals(proxy, self.attribution, timeutil.zone(self.zone))
+        actions = self._actions = ActionCounts(engine, self._action_days, goals)
         # Connected whatever the first plan has: a split loaded by a later reload counts its arms
         # too, as the live figures do.
-        self._flows.assigned = self._assigned
-        # Told of sends only with goals or arms (arms come only through `_assigned`).
-        self._goaled = bool(goals.with_goals or goals.arms)
+        self._flows.assigned = actions.assigned
         if goals.kinds:
             # A goal's event is judged once the engine has taken it in: the timers before it have
             # run by then, so the splits and sends before it are known.
             self.judge, self.goal_kinds = goals.event, frozenset(goals.kinds)
-        engine.sinks.append(self._action)
+        engine.sinks.append(actions.count)
         engine.watch = self._flows
 
     def next_day(self, time: int) -> int:
@@ -160,78 +118,12 @@ class Collector:
                 cell[4] += 1
                 cell[5].add(event.member)
                 amount = event.data.get("amount", 0)
-                if isinstance(amount, int | float) and not isinstance(amount, bool):
+                if isinstance(amount, _NUMBER) and not isinstance(amount, bool):
                     cell[6] += amount
         return {
             (group or NO_GROUP, day): (p, m, j, left, o, len(buyers), amount)
             for group, (p, m, j, left, o, buyers, amount) in cells.items()
         }
-
-    def _action(self, action: Action) -> None:
-        # Counted by playbook, kind and status now (an action is not kept: holding a day's worth
-        # costs more than counting each); what a done send or kick adds to its group's day too.
-        # Actions come in time order (the engine's clock), so a day's are settled at the next's.
-        time = action.time
-        if time >= self._action_end:
-            self._next_action_day(time)
-        status = action.status
-        kind = action.kind
-        key = (action.playbook, kind, status)
-        try:
-            self._acts[key] += 1
-        except KeyError:
-            self._acts[key] = 1
-        if status != "done":
-            return
-        if kind == "send":
-            target = action.target
-            if target == "operator":
-                return
-            cell = self._acted.get(action.group) or self._cell(action.group)
-            cell.deliveries += 1
-            reached: Iterable[str] = ()
-            if target in _DIRECT:
-                if action.member is not None:
-                    cell.reached.add(action.member)
-                    reached = (action.member,)
-            elif action.group is not None and (group := self.engine.groups.get(action.group)) is not None:
-                # A post to the group reaches everyone in it at the time.
-                reached = group.members
-                cell.reached.update(reached)
-            # Goals and arms as they are now (a split's arms are added as members are put in them).
-            if (
-                self._goaled
-                and (goals := self._goals) is not None
-                and (action.playbook in goals.with_goals or action.playbook in goals.arms)
-            ):
-                arm = action.detail.get("arm")
-                for member in reached:
-                    goals.touched(action.playbook, member, time, arm)
-        elif kind == "kick":
-            self._cell(action.group).removed += 1
-
-    def _cell(self, group: str | None) -> _Acted:
-        cell = self._acted.get(group)
-        if cell is None:
-            cell = self._acted[group] = _Acted()
-        return cell
-
-    def _next_action_day(self, time: int) -> None:
-        """Settle the current action day's counts and start the day of `time`."""
-        days = self._action_days
-        if self._acts:
-            _settle_acts(days.label, self._acts, self._acted, self._counted, self._done)
-        self._acts, self._acted = {}, {}
-        days.of(time)
-        # Never earlier than the last action's (the engine's clock): only the day's end is compared.
-        assert time >= days.lo, "actions come in time order"
-        self._action_end = days.hi
-
-    def _assigned(self, playbook: str, member: str, arm: str, time: int) -> None:
-        # Before the arm's sends: they are then told to the goals, which count them as touches.
-        if self._goals is not None:
-            self._goals.assigned(playbook, member, arm, time)
-            self._goaled = True
 
     @property
     def engine(self) -> Engine:
@@ -247,20 +139,25 @@ class Collector:
         days = _span(self._first, engine.now, timeutil.zone(self.zone))
         names = {g.id: g.name for g in engine.groups.values()}
         events = {**self._events, **self._tally(self._event_days.label)}
-        done = dict(self._done)
-        counted = self._counted.copy()
-        _settle_acts(self._action_days.label, self._acts, self._acted, counted, done)
-        cells: dict[tuple[str, str], GroupDay] = {}
-        for key in events.keys() | done.keys():  # each group's day once (100k x 90: 22,500 of them)
-            posters, messages, joins, leaves, orders, buyers, amount = events.get(key, _NO_EVENTS)
-            deliveries, reached, removed = done.get(key, _NO_ACTS)
-            cells[key] = GroupDay(
+        assert self._actions is not None, "attached"
+        counted, done = self._actions.settled()
+        # Each group's day once (100k x 90: 22,500 of them), kept by group: the span's days are
+        # then looked up by their label, not by a (group, day) key made and hashed for each.
+        cells: dict[str, dict[str, GroupDay]] = {}
+        for key, (posters, messages, joins, leaves, orders, buyers, amount) in events.items():
+            deliveries, reached, removed = done.get(key, NO_ACTS)
+            group, day = key
+            cells.setdefault(group, {})[day] = group_day(
                 deliveries, reached, posters, messages, joins, leaves, removed, orders, buyers, amount
             )
-        used = {group for group, _ in cells}
+        for (group, day), (deliveries, reached, removed) in done.items():
+            mine = cells.setdefault(group, {})
+            if day not in mine:
+                mine[day] = group_day(deliveries, reached, 0, 0, 0, 0, removed, 0, 0, 0)
         groups: dict[str, dict[str, GroupDay]] = {}
-        for group in [*names, *sorted(used - names.keys())]:
-            groups[group] = {day: cells.get((group, day)) or _NOTHING for day in days}
+        for group in [*names, *sorted(cells.keys() - names.keys())]:
+            mine = cells.get(group, {})
+            groups[group] = {day: mine.get(day, _NOTHING) for day in days}
         running: Counter[str] = Counter()
         for index, count in Counter(f.playbook for f in engine.flows.values()).items():
             running[engine.compiled[index].source.name] += count
@@ -324,24 +221,3 @@ def _span(first: int, last: int, tz: ZoneInfo) -> list[str]:
 
 
 _COUNTED = frozenset({"join", "leave", "order"})  # other events the figures count
-
-
-def _settle_acts(
-    day: str,
-    acts: dict[tuple[str, str, str], int],
-    acted: dict[str | None, _Acted],
-    counted: Counter[tuple[str, str, str, str]],
-    done: dict[tuple[str, str], tuple[int, int, int]],
-) -> None:
-    """Add a day's action counts to `counted` (by day, playbook, kind, status) and its groups'
-    done sends and kicks to `done` (by group and day)."""
-    for (playbook, kind, status), count in acts.items():
-        counted[(day, playbook, kind, status)] += count
-    for group, cell in acted.items():
-        key = (group or NO_GROUP, day)
-        before = done.get(key, _NO_ACTS)  # met again only if the clock went back (it does not)
-        done[key] = (
-            before[0] + cell.deliveries,
-            before[1] + len(cell.reached),
-            before[2] + cell.removed,
-        )

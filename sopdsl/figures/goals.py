@@ -14,7 +14,6 @@ arm's members never are), and converts when they do a goal's event within its ti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,33 +43,45 @@ def wire_kind(pattern: lang.EventPattern) -> str:
     return {"tagged": "tag", "untagged": "untag"}.get(kind, kind)
 
 
-@dataclass(frozen=True, slots=True)
+# Plain slotted classes, not dataclasses: generating a dataclass's methods compiles source at
+# import, which cost a 10k-member report run more than counting its goals does.
+
+
 class _Goal:
-    playbook: str
-    goal: lang.Goal
-    test: Test | None
-    seconds: int  # `within` in minutes or hours, exact; else -1: by the calendar
+    """One goal of a playbook as the run judges it (never changed once made)."""
+
+    __slots__ = ("goal", "playbook", "seconds", "test")
+
+    def __init__(self, playbook: str, goal: lang.Goal, test: Test | None, seconds: int) -> None:
+        self.playbook = playbook
+        self.goal = goal
+        self.test = test
+        self.seconds = seconds  # `within` in minutes or hours, exact; else -1: by the calendar
 
 
-@dataclass(slots=True)
 class GoalCount:
     """One goal's conversions so far: events, distinct members, their amounts; per arm too."""
 
-    conversions: int = 0
-    members: set[str] = field(default_factory=set)
-    amount: float = 0
-    arms: dict[str, set[str]] = field(default_factory=dict)
+    __slots__ = ("amount", "arms", "conversions", "members")
+
+    def __init__(self) -> None:
+        self.conversions = 0
+        self.members: set[str] = set()
+        self.amount: float = 0
+        self.arms: dict[str, set[str]] = {}
 
 
-@dataclass(slots=True)
 class ArmCount:
     """One arm of an experiment: when each member was put in it, who was reached, who converted
     (per goal)."""
 
-    control: bool = False
-    assigned: dict[str, int] = field(default_factory=dict)
-    reached: set[str] = field(default_factory=set)
-    converted: dict[str, set[str]] = field(default_factory=dict)
+    __slots__ = ("assigned", "control", "converted", "reached")
+
+    def __init__(self, control: bool = False) -> None:
+        self.control = control
+        self.assigned: dict[str, int] = {}
+        self.reached: set[str] = set()
+        self.converted: dict[str, set[str]] = {}
 
 
 class Goals:
