@@ -28,16 +28,16 @@ from zoneinfo import ZoneInfo
 from sopdsl import lang
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
-from sopdsl.figures.acted import NO_ACTS, ActionCounts
-from sopdsl.figures.acted import Days as _Days
+from sopdsl.figures.acted import NO_ACTS, ActionCounts, Days
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
-from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay, group_day
+from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import timeutil
 
 _NOTHING = GroupDay()
 _NUMBER = (int, float)  # a constant: `int | float` in `isinstance` builds a union at each order
+_COUNTED = frozenset({"join", "leave", "order"})  # the other events the figures count
 
 
 class Collector:
@@ -50,8 +50,8 @@ class Collector:
         self.attribution = attribution
         self._goals: Goals | None = None
         tz = timeutil.zone(zone)
-        self._event_days = _Days(tz)
-        self._action_days = _Days(tz)
+        self._event_days = Days(tz)
+        self._action_days = Days(tz)
         # The current event day's messages, group → who posted each (in order), and its other
         # events: counted when the next day begins (`next_day`), kept as the loop notes them.
         self.posts: dict[str | None, list[str | None]] = {}
@@ -147,13 +147,13 @@ class Collector:
         for key, (posters, messages, joins, leaves, orders, buyers, amount) in events.items():
             deliveries, reached, removed = done.get(key, NO_ACTS)
             group, day = key
-            cells.setdefault(group, {})[day] = group_day(
+            cells.setdefault(group, {})[day] = GroupDay(
                 deliveries, reached, posters, messages, joins, leaves, removed, orders, buyers, amount
             )
         for (group, day), (deliveries, reached, removed) in done.items():
             mine = cells.setdefault(group, {})
             if day not in mine:
-                mine[day] = group_day(deliveries, reached, 0, 0, 0, 0, removed, 0, 0, 0)
+                mine[day] = GroupDay(deliveries, reached, 0, 0, 0, 0, removed, 0, 0, 0)
         groups: dict[str, dict[str, GroupDay]] = {}
         for group in [*names, *sorted(cells.keys() - names.keys())]:
             mine = cells.get(group, {})
@@ -218,6 +218,3 @@ def _span(first: int, last: int, tz: ZoneInfo) -> list[str]:
     start = dt.datetime.fromtimestamp(first, tz).date()
     end = dt.datetime.fromtimestamp(max(first, last - 1), tz).date()
     return [(start + dt.timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
-
-
-_COUNTED = frozenset({"join", "leave", "order"})  # other events the figures count

@@ -73,39 +73,6 @@ _FIELDS = tuple(f for figures in FAMILIES.values() for f in figures if f != "net
 assert _FIELDS == tuple(GroupDay.__dataclass_fields__), "GroupDay's fields are the families' figures"
 
 
-class _Made:
-    """A `GroupDay` being made. A frozen dataclass sets each field through `object.__setattr__`,
-    five times the cost of a plain slot (a run's figures make one per group per day); this class
-    has the same slots, hence the same layout, so the made record becomes a `GroupDay` by class
-    assignment (`group_day`)."""
-
-    __slots__ = _FIELDS
-
-    def __init__(self, *counts: float) -> None:
-        (
-            self.deliveries,
-            self.reached,
-            self.posters,
-            self.messages,
-            self.joins,
-            self.leaves,
-            self.removed,
-            self.orders,
-            self.buyers,
-            self.amount,
-        ) = counts
-
-
-assert GroupDay.__slots__ == _Made.__slots__, "a made GroupDay has GroupDay's layout"
-
-
-def group_day(*counts: float) -> GroupDay:
-    """`GroupDay(*counts)` (all ten figures, in their order), made in a fifth of the time."""
-    made = _Made(*counts)
-    made.__class__ = GroupDay  # type: ignore[assignment]  # the same slots: see `_Made`
-    return made  # type: ignore[return-value]
-
-
 @dataclass(frozen=True, slots=True)
 class FlowFigures:
     """One playbook's runs: flows started, completed (past their last step or at a `stop`),

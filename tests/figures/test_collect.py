@@ -89,11 +89,11 @@ def test_days_are_local_days_across_a_clock_change() -> None:
     """A day with a clock change is 23 or 25 hours long; every instant still falls on its local day."""
     import datetime as dt
 
-    from sopdsl.figures.collect import _Days
+    from sopdsl.figures.acted import Days
     from sopdsl.plan import timeutil
 
     tz = timeutil.zone("America/New_York")
-    days = _Days(tz)
+    days = Days(tz)
     start = int(dt.datetime(2026, 3, 6, tzinfo=tz).timestamp())
     for time in range(start, start + 5 * 86400, 1800):
         assert days.of(time) == dt.datetime.fromtimestamp(time, tz).date().isoformat()
