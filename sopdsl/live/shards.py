@@ -108,13 +108,12 @@ class Shards:
     Not thread-safe: the runtime calls it under its own lock.
     """
 
-    def __init__(
-        self, settings: ShardSettings, plan: Plan, left_to: Callable[[str], str | None] = lambda shard: None
-    ) -> None:
+    def __init__(self, settings: ShardSettings, plan: Plan) -> None:
         # Read at each call, not copied: the runtime's attributes stay the one place they are set.
         self.settings = settings
-        # The other worker a free shard is left to (`Balance.left_to`), or None to take it.
-        self.left_to = left_to
+        # The other worker a free shard is left to, or None to take it (the runtime sets its
+        # `Balance.left_to`, which needs `hand_over` of this object).
+        self.left_to: Callable[[str], str | None] = lambda shard: None
         self.plans: dict[str, Plan] = {plan.content_hash: plan}
         self.held: dict[str, Shard] = {}
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here

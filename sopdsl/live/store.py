@@ -269,6 +269,12 @@ class Store(Protocol):
         ...
 
 
+def left_for(holder: str | None, worker: str, defer_to: str | None) -> bool:
+    """Whether `Store.apply` by `worker` only journals its entries, for another worker: one holds
+    a live lease on the shard (`holder`), or nobody does and it is left to another (`defer_to`)."""
+    return holder != worker and (holder is not None or defer_to not in (None, worker))
+
+
 class SyncsEachCommit:
     """For a store whose commits are durable when they return: `unsynced` changes nothing and
     `sync` has nothing to do (memory: nothing is durable; PostgreSQL: its COMMIT waits)."""

@@ -27,6 +27,7 @@ from sopdsl.live.store import (
     ShardInfo,
     Step,
     SyncsEachCommit,
+    left_for,
 )
 from sopdsl.live.store_tasks import STAFF_KINDS, TaskMark, escalation_key
 
@@ -128,7 +129,7 @@ class MemoryStore(SyncsEachCommit):
                     continue
                 accepted.append(copy.deepcopy(body))
             owner = self._holder(shard, wall)
-            if owner != worker and (owner is not None or defer_to not in (None, worker)):
+            if left_for(owner, worker, defer_to):
                 self._append(info, accepted)
                 if appended is not None:
                     appended(accepted)

@@ -30,6 +30,7 @@ from sopdsl.live.store import (
     Step,
     SyncsEachCommit,
     check_version,
+    left_for,
 )
 from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql_leases import WORKERS_TABLE, SqlLeases
@@ -258,7 +259,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
             info = _shard(found[:9])
             owner = found[9] if found[9] is not None and float(found[10]) > wall else None  # a live lease's
             accepted = self._accept(cur, info, new)
-            if owner != worker and (owner is not None or defer_to not in (None, worker)):
+            if left_for(owner, worker, defer_to):
                 self._append(cur, info, accepted)
                 target = owner if owner is not None else defer_to
                 if accepted and target is not None:

@@ -40,7 +40,6 @@ class SqlOutbox(ABC):
     """The outbox's queries over the store's connection and transactions."""
 
     skip_locked: str  # the dialect's row-lock clause for claims ('' where none is needed)
-    multi_worker: bool  # several workers share the store (see `SqlStore`)
     _noted: Noted  # the figures' member rows known stored (see `SqlStore`)
 
     @abstractmethod
