@@ -78,7 +78,7 @@ def pipelined(plan_text: str, batches: int, size: int) -> dict[str, float]:
     from sopdsl.plan import loads
 
     rng = random.Random(1)
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "results") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:  # where bench/live_http.py's server keeps its store
         runtime = Runtime(
             loads(plan_text), f"sqlite:///{tmp}/cost.db", executors=dict.fromkeys(ACTION_KINDS, _none)
         )
@@ -141,7 +141,7 @@ def main() -> None:
     """Print CPU per event for each batch size, and the fitted per-event and per-transaction costs."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=4000, help="events measured per batch size")
-    parser.add_argument("--batches", default="1,4,8,16", help="events per transaction")
+    parser.add_argument("--batches", help="events per transaction (default 1,4,8,16; 4 with --pipelined)")
     parser.add_argument("--pipelined", action="store_true", help="the service's pipelined sync (see above)")
     args = parser.parse_args()
     import sopdsl
@@ -150,7 +150,7 @@ def main() -> None:
         sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop")))
     )
     if args.pipelined:
-        for size in [int(n) for n in args.batches.split(",")] if args.batches != "1,4,8,16" else [4]:
+        for size in [int(n) for n in (args.batches or "4").split(",")]:
             stages = pipelined(plan.dumps(), max(1000, args.events // size), size)
             print(
                 f"{size:>3} events a batch: feed {stages['feed_us']:.0f} us and sync {stages['sync_us']:.0f} us "
@@ -158,7 +158,7 @@ def main() -> None:
                 f"frames {stages['feed_frames']:.2f} a feed, {stages['turn_frames']:.2f} of dispatching"
             )
         return
-    sizes = [int(n) for n in args.batches.split(",")]
+    sizes = [int(n) for n in (args.batches or "1,4,8,16").split(",")]
     found = {k: measure(plan.dumps(), args.events, k) for k in sizes}
     for k, cost in found.items():
         print(f"{k:>3} events a transaction: {cost * 1e6:6.0f} us CPU an event")
