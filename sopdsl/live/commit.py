@@ -10,11 +10,13 @@ locks one shard): requests for other shards wait for the next, in their order.
 
 Two ways to sync, by the store (`Syncer.syncs_apart`):
 - In a pipeline (SQLite): the committing thread commits without syncing and goes on with the
-  next requests while a second thread syncs the WAL and answers; a transaction takes at most
-  half of the requests in flight, so that one half applies while the other syncs and comes
-  back. (All of them in one transaction left the HTTP loop, the committer and the sync waiting
-  on each other in turn: 3,850 events/s from 8 connections, against 4,280 in halves, runs
-  alternated; halves with the sync inside COMMIT gave 2,820.)
+  next requests while a second thread syncs the WAL and answers. A transaction takes all that
+  are queued: at most half of the requests in flight (so that one half would apply while the
+  other synced) made transactions of 2.8 events from 8 connections instead of 5, and a
+  transaction's fixed cost (its statements, the pages it rewrites, the GIL handed back and forth
+  at each SQLite call) was paid that much more often: 20% more server CPU an event and 10-25%
+  fewer events a second, runs alternated (docs/performance.md). Halves with the sync inside
+  COMMIT gave 2,820 events/s against 4,280 in halves with it apart.
 - At commit (PostgreSQL, memory): the COMMIT is the sync, and a transaction also waits briefly
   for as many requests as came together lately (`_gather`).
 
@@ -96,7 +98,6 @@ class GroupCommitter:
         self._want = 1
         self._closed = False
         self._unsynced: deque[list[_Request]] = deque()  # transactions' requests, committed, not synced
-        self._syncing = 0  # requests in `_unsynced` and in the sync under way (under `_ready`)
         self._to_sync = threading.Condition()
         self._committing = True  # until the committing thread ends (then the sync thread may)
         self._thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
@@ -168,8 +169,6 @@ class GroupCommitter:
                     self._gather()
                 self._want = sys.maxsize  # committing: nobody needs to wake it
                 taken = self._take()
-                if self._syncer is not None:
-                    self._syncing += len(taken)
             stored = False
             try:
                 if self._syncer is not None:
@@ -209,8 +208,6 @@ class GroupCommitter:
                         request.result, request.error = None, request.error or exc
             for taken in batches:
                 _answer(taken)
-            with self._ready:
-                self._syncing -= sum(len(taken) for taken in batches)
 
     def _gather(self) -> None:
         """Wait (under the lock) until as many requests are queued as were waiting together lately.
@@ -234,19 +231,11 @@ class GroupCommitter:
         self._peak = max(self._peak, len(self._queue))
 
     def _take(self) -> list[_Request]:
-        """The first queued request and those after it for the same shard, up to MAX_EVENTS, and
-        in a pipeline up to half of the requests in flight (under the lock)."""
+        """The first queued request and those after it for the same shard, up to MAX_EVENTS (under the lock)."""
         first = self._queue.popleft()
-        most = sys.maxsize
-        if self._syncer is not None:
-            most = (len(self._queue) + 2 + self._syncing) // 2  # half, rounded up, of those in flight
         taken, size, left = [first], len(first.events), deque[_Request]()
         for request in self._queue:
-            if (
-                request.shard == first.shard
-                and size + len(request.events) <= MAX_EVENTS
-                and len(taken) < most
-            ):
+            if request.shard == first.shard and size + len(request.events) <= MAX_EVENTS:
                 size += len(request.events)
                 taken.append(request)
             else:
