@@ -144,6 +144,12 @@ def simulate(
         return Reload(time, versions[files], files)
 
     events: Iterable[Event | Reload] = (step(event) for event in fixture.events[past:])
+    if figures is not None:
+        # One at a time: a fixture is small, and its times, naive and zoned, need not be in order.
+        events = list(events)
+        for event in events:
+            if isinstance(event, Event):
+                figures.noted([event])
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
     replay(engine, events, end, checks, check, reloaded, figures)
     actions = list(engine.log)
@@ -183,19 +189,15 @@ def replay(
     The one driving loop of every dry run (YAML fixtures and JSONL timelines alike). Without an
     end the run stops after the last event or state check. A reload calls `Engine.reload`, as
     the live runtime does, and hands what it did to each flow to `on_reload`. `figures` (attached
-    to the engine) is handed each event here, not through a generator in front of the loop: a
-    counted run's messages cost a time comparison and a list append each (see `Collector`).
+    to the engine, and handed the events apart: see `Collector.noted`) is told here of each event
+    a goal counts, once the engine has taken it in; without goals the loop is the same as
+    without figures.
     """
     engine.start()
     pending = list(checks or ())
     feed = engine.feed
-    counting = figures is not None
-    if figures is not None:
-        # What the figures keep of a day's events (see `Collector`): who posted in each group,
-        # and the other events, counted once the day has ended.
-        next_day, posts, note_other = figures.next_day, figures.posts, figures.others.append
-        judge, goal_kinds = figures.judge, figures.goal_kinds
-    end_of_day = 0  # where the figures' current day ends (events come in time order)
+    judge = figures.judge if figures is not None else None
+    goal_kinds = figures.goal_kinds if figures is not None else frozenset()
     for event in events:
         while pending and pending[0][0] < event.time:
             moment, index = pending.pop(0)
@@ -206,20 +208,11 @@ def replay(
             changes = engine.reload(event.plan, at=event.time)
             if on_reload is not None:
                 on_reload(event, changes)
-        elif not counting:
+        elif judge is None:
             feed(event)
         else:
-            if event.time >= end_of_day:
-                end_of_day = next_day(event.time)
-            if event.kind == "message":
-                try:
-                    posts[event.group].append(event.member)
-                except KeyError:
-                    posts[event.group] = [event.member]
-            else:
-                note_other(event)
             feed(event)
-            if judge is not None and event.kind in goal_kinds:
+            if event.kind in goal_kinds:
                 judge(event)  # once the engine has taken it in (the timers before it have run)
     for moment, index in pending:
         engine.advance(moment)
@@ -254,7 +247,10 @@ def simulate_timeline(
     if figures is not None:
         figures.attach(engine)
     _add_groups(engine, header.groups)
-    records = timeline.records()
+    blocks: Iterable[list[Any]] = timeline.blocks()
+    if figures is not None:
+        blocks = map(figures.noted, blocks)  # each block counted before its events are fed
+    records: Iterator[Any] = itertools.chain.from_iterable(blocks)
     first: Event | None = None
     add_member = engine.add_member
     history = History()
@@ -276,7 +272,7 @@ def simulate_timeline(
     events = records if first is None else itertools.chain((first,), records)
     if progress is not None:
         events = _reporting(events, timeline, progress)
-    replay(engine, events, header.end, figures=figures)  # type: ignore[arg-type]
+    replay(engine, events, header.end, figures=figures)
     return engine
 
 

@@ -2,26 +2,29 @@
 where flows begin, split and end (the engine's flow watch, `Engine.watch`).
 
 Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a flow
-watch) and the dry run's loop (`sopdsl.dryrun.simulate.replay`) notes each event. Counting must
-cost the run little (issue 15: at most 10%). A message costs the loop a comparison of its time
-with the day's end, a dict subscript and a list append (`posts`: group → who posted, in order);
-the day's messages are counted when the next day begins, by `len` and `len(set(...))` per group,
-where a `Counter` and a set of (group, member) tuples cost several times more. Other events are
-kept for the day (`others`) and counted then. Actions are counted as they come, in plain Python:
+watch) and is handed the run's events a block at a time (`noted`: a timeline's blocks of lines on
+their way to the engine, a fixture's one at a time), so the dry run's loop feeds the engine as it
+does without figures. Counting must cost the run little (issue 15: at most 10%). A block's events
+are in time order, so its days are found by bisection, and each day's events are counted in one
+tight loop: a message costs a dict subscript and a list append (group → who posted, in
+order), counted when the next day begins by `len` and `len(set(...))` per group, where a
+`Counter` and a set of (group, member) tuples cost several times more; joins, leaves and orders
+are counted as they come. Actions are counted as they come, in plain Python (`ActionCounts`):
 keeping them costs more than counting each, and a post to a group reaches its members at the
 time. C-level passes over events or actions (`attrgetter`) read a msgspec event's or a slotted
 action's fields slower than the interpreter's specialized attribute loads. Day boundaries are
-local midnights in the run's zone; events and actions each come in time order, so each keeps
-its own day and compares a time with that day's end; an action day's counts are settled when
-the next day's first action comes (docs/performance.md, "What counting figures costs").
+local midnights in the run's zone; an action day's counts are settled when the next day's first
+action comes (docs/performance.md, "What counting figures costs").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import weakref
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,12 +41,13 @@ from sopdsl.plan import timeutil
 _NOTHING = GroupDay()
 _NUMBER = (int, float)  # a constant: `int | float` in `isinstance` builds a union at each order
 _COUNTED = frozenset({"join", "leave", "order"})  # the other events the figures count
+_TIME = attrgetter("time")  # a bisection's key: a few calls a block
 
 
 class Collector:
-    """Counts a dry run's figures: attach it to the engine before the run, let the dry run's loop
-    note the day's events (`posts`, `others`, `next_day`, `judge`), then call `figures` once the
-    run has ended."""
+    """Counts a dry run's figures: attach it to the engine before the run, hand it the run's events
+    (`noted`) and let the dry run's loop tell it of goal events (`judge`), then call `figures`
+    once the run has ended."""
 
     def __init__(self, zone: str, attribution: lang.Attribution = lang.Attribution.LAST_TOUCH) -> None:
         self.zone = zone
@@ -52,10 +56,12 @@ class Collector:
         tz = timeutil.zone(zone)
         self._event_days = Days(tz)
         self._action_days = Days(tz)
-        # The current event day's messages, group → who posted each (in order), and its other
-        # events: counted when the next day begins (`next_day`), kept as the loop notes them.
-        self.posts: dict[str | None, list[str | None]] = {}
-        self.others: list[Event] = []
+        self._running = False  # whether the run's first event has been noted
+        # The current event day's messages, group → who posted each (in order), counted when the
+        # next day begins; and its joins, leaves and orders, group → [joins, leaves, orders,
+        # buyers, amount], counted as they come.
+        self._posts: dict[str | None, list[str | None]] = {}
+        self._others: dict[str | None, list[Any]] = {}
         # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
         self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
         self._actions: ActionCounts | None = None  # the engine's sink (see `attach`)
@@ -84,46 +90,72 @@ class Collector:
         engine.sinks.append(actions.count)
         engine.watch = self._flows
 
-    def next_day(self, time: int) -> int:
-        """Count the events noted of the current day, which `time` (an event's, never earlier than
-        the last) does not fall on, and start that event's day; return its end, which the loop
-        compares the next events' times with."""
+    def noted(self, records: list[Any]) -> list[Any]:
+        """Count the run's events among `records` (in time order: members, and history before the
+        run's start, come first and are passed over) and hand `records` back, for the engine."""
+        lo, n = 0, len(records)
+        if not self._running:
+            while lo < n and not (isinstance(records[lo], Event) and records[lo].time >= self._first):
+                lo += 1
+            self._running = lo < n
         days = self._event_days
-        if self.posts or self.others:
-            self._events.update(self._tally(days.label))
-            self.posts.clear()
-            self.others.clear()
-        days.of(time)
-        return days.hi
+        while lo < n:
+            time = records[lo].time
+            if time >= days.hi:
+                self._next_day(time)
+            # The first event of a later day, found by bisection (a few key calls, not one a record).
+            hi = n if records[-1].time < days.hi else bisect_left(records, days.hi, lo, n, key=_TIME)
+            self._count(records if lo == 0 and hi == n else records[lo:hi])
+            lo = hi
+        return records
+
+    def _count(self, events: list[Event]) -> None:
+        """Count events of one day, in one loop (the interpreter's specialized attribute loads)."""
+        posts, others = self._posts, self._others
+        for event in events:
+            if event.kind == "message":
+                try:
+                    posts[event.group].append(event.member)
+                except KeyError:
+                    posts[event.group] = [event.member]
+                continue
+            kind = event.kind
+            if kind not in _COUNTED:
+                continue
+            cell = others.get(event.group)
+            if cell is None:
+                cell = others[event.group] = [0, 0, 0, set(), 0]
+            if kind == "join":
+                cell[0] += 1
+            elif kind == "leave":
+                cell[1] += 1
+            else:
+                cell[2] += 1
+                cell[3].add(event.member)
+                amount = event.data.get("amount", 0)
+                if isinstance(amount, _NUMBER) and not isinstance(amount, bool):
+                    cell[4] += amount
+
+    def _next_day(self, time: int) -> None:
+        """Settle the current event day's counts and start the day of `time` (an event's, never
+        earlier than the last)."""
+        if self._posts or self._others:
+            self._events.update(self._tally(self._event_days.label))
+            self._posts.clear()
+            self._others.clear()
+        self._event_days.of(time)
 
     def _tally(self, day: str) -> dict[tuple[str, str], tuple[int, int, int, int, int, int, float]]:
         """The counts of the events noted of `day` (the current event day), by group (nothing is
         forgotten: `figures` asks before the day has ended)."""
-        cells: dict[str | None, list[Any]] = {}
-        for group, posters in self.posts.items():
+        cells: dict[str | None, tuple[int, int, int, int, int, int, float]] = {}
+        for group, posters in self._posts.items():
             # A group's messages of the day and its distinct posters, counted in C.
-            cells[group] = [len(set(posters)), len(posters), 0, 0, 0, set(), 0]
-        for event in self.others:
-            kind = event.kind
-            if kind not in _COUNTED:
-                continue
-            cell = cells.get(event.group)
-            if cell is None:
-                cell = cells[event.group] = [0, 0, 0, 0, 0, set(), 0]
-            if kind == "join":
-                cell[2] += 1
-            elif kind == "leave":
-                cell[3] += 1
-            else:
-                cell[4] += 1
-                cell[5].add(event.member)
-                amount = event.data.get("amount", 0)
-                if isinstance(amount, _NUMBER) and not isinstance(amount, bool):
-                    cell[6] += amount
-        return {
-            (group or NO_GROUP, day): (p, m, j, left, o, len(buyers), amount)
-            for group, (p, m, j, left, o, buyers, amount) in cells.items()
-        }
+            cells[group] = (len(set(posters)), len(posters), 0, 0, 0, 0, 0)
+        for group, (joins, leaves, orders, buyers, amount) in self._others.items():
+            posted, messages = cells[group][:2] if group in cells else (0, 0)
+            cells[group] = (posted, messages, joins, leaves, orders, len(buyers), amount)
+        return {(group or NO_GROUP, day): cell for group, cell in cells.items()}
 
     @property
     def engine(self) -> Engine:

@@ -10,7 +10,7 @@ import pytest
 
 from sopdsl.build import compile_files
 from sopdsl.dryrun.fixtures import load_fixture
-from sopdsl.dryrun.simulate import simulate, simulate_timeline
+from sopdsl.dryrun.simulate import simulate, simulate_timeline, to_epoch
 from sopdsl.dryrun.timeline import open_timeline
 from sopdsl.figures import FAMILIES, Collector, Figures
 
@@ -83,6 +83,36 @@ def test_a_streamed_timeline_counts_the_same_figures(tmp_path: Path) -> None:
     simulate_timeline(plan, stream, lambda action: None, figures=collector)
     stream.close()
     assert collector.figures().to_json() == run_shop().to_json()
+
+
+def test_a_timeline_read_the_quick_way_counts_what_a_checked_one_counts(tmp_path: Path) -> None:
+    """Everyday lines with times in epoch seconds are decoded in C as a subclass of the engine's
+    events (`timeline_lines._Quick`); the collector counts them as the same lines read one by one."""
+    fixture, _ = load_fixture(CASE.with_suffix(".yaml"), "shop.yaml")
+    header = {
+        "sopdsl": "timeline",
+        "timezone": "Asia/Shanghai",
+        "start": fixture.start,
+        "end": fixture.end,
+        "groups": [g.model_dump(exclude_none=True) for g in fixture.groups],
+    }
+    events = [e.model_dump(exclude_none=True) for e in fixture.events]
+    plan = compile_files([CASE]).plan
+    assert plan is not None
+    shown = []
+    for name, times in (("text", False), ("epoch", True)):
+        lines = [header, *({**e, "at": to_epoch(e["at"], "Asia/Shanghai")} if times else e for e in events)]
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text(
+            "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8"
+        )
+        collector = Collector("Asia/Shanghai")
+        stream = open_timeline(path, path.name, "Asia/Shanghai")
+        simulate_timeline(plan, stream, lambda action: None, figures=collector)
+        stream.close()
+        shown.append(collector.figures().to_json())
+    assert shown[0] == shown[1]
+    assert shown[1]["groups"]["g1"]["days"]["2026-03-02"]["activity"] == {"posters": 2, "messages": 3}
 
 
 def test_days_are_local_days_across_a_clock_change() -> None:
