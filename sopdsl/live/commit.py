@@ -11,12 +11,13 @@ locks one shard): requests for other shards wait for the next, in their order.
 Two ways to sync, by the store (`Syncer.syncs_apart`):
 - In a pipeline (SQLite): the committing thread commits without syncing and goes on with the
   next requests while a second thread syncs the WAL and answers. A transaction takes all that
-  are queued: at most half of the requests in flight (so that one half would apply while the
-  other synced) made transactions of 2.8 events from 8 connections instead of 5, and a
-  transaction's fixed cost (its statements, the pages it rewrites, the GIL handed back and forth
-  at each SQLite call) was paid that much more often: 20% more server CPU an event and 10-25%
-  fewer events a second, runs alternated (docs/performance.md). Halves with the sync inside
-  COMMIT gave 2,820 events/s against 4,280 in halves with it apart.
+  are queued. At most half of the requests in flight (so that one half would apply while the
+  other synced) made transactions of about 4 events from 8 connections instead of about 7, and
+  a transaction's fixed cost (its statements, the pages it rewrites, the GIL handed back and
+  forth at each SQLite call) was paid twice as often: 7-48% more server CPU an event, and from
+  1% more to 9% fewer events a second on a quiet machine, 20-27% fewer beside another busy
+  process (bench/live.py --only http, runs alternated; docs/performance.md). The sync inside
+  COMMIT instead gave 2,820 events/s against 4,280 with it apart.
 - At commit (PostgreSQL, memory): the COMMIT is the sync, and a transaction also waits briefly
   for as many requests as came together lately (`_gather`).
 
