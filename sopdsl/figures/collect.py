@@ -44,6 +44,18 @@ _COUNTED = frozenset({"join", "leave", "order"})  # the other events the figures
 _TIME = attrgetter("time")  # a bisection's key: a few calls a block
 
 
+class _Growth:
+    """One group's joins, leaves and orders on the current event day (a plain slotted class, as
+    `acted._Acted`: a dataclass compiles its methods' source at import)."""
+
+    __slots__ = ("amount", "buyers", "joins", "leaves", "orders")
+
+    def __init__(self) -> None:
+        self.joins = self.leaves = self.orders = 0
+        self.buyers: set[str | None] = set()
+        self.amount: float = 0
+
+
 class Collector:
     """Counts a dry run's figures: attach it to the engine before the run, hand it the run's events
     (`noted`) and let the dry run's loop tell it of goal events (`judge`), then call `figures`
@@ -58,10 +70,9 @@ class Collector:
         self._action_days = Days(tz)
         self._running = False  # whether the run's first event has been noted
         # The current event day's messages, group → who posted each (in order), counted when the
-        # next day begins; and its joins, leaves and orders, group → [joins, leaves, orders,
-        # buyers, amount], counted as they come.
+        # next day begins; and its joins, leaves and orders, by group, counted as they come.
         self._posts: dict[str | None, list[str | None]] = {}
-        self._others: dict[str | None, list[Any]] = {}
+        self._others: dict[str | None, _Growth] = {}
         # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
         self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
         self._actions: ActionCounts | None = None  # the engine's sink (see `attach`)
@@ -124,17 +135,17 @@ class Collector:
                 continue
             cell = others.get(event.group)
             if cell is None:
-                cell = others[event.group] = [0, 0, 0, set(), 0]
+                cell = others[event.group] = _Growth()
             if kind == "join":
-                cell[0] += 1
+                cell.joins += 1
             elif kind == "leave":
-                cell[1] += 1
+                cell.leaves += 1
             else:
-                cell[2] += 1
-                cell[3].add(event.member)
+                cell.orders += 1
+                cell.buyers.add(event.member)
                 amount = event.data.get("amount", 0)
                 if isinstance(amount, _NUMBER) and not isinstance(amount, bool):
-                    cell[4] += amount
+                    cell.amount += amount
 
     def _next_day(self, time: int) -> None:
         """Settle the current event day's counts and start the day of `time` (an event's, never
@@ -152,9 +163,9 @@ class Collector:
         for group, posters in self._posts.items():
             # A group's messages of the day and its distinct posters, counted in C.
             cells[group] = (len(set(posters)), len(posters), 0, 0, 0, 0, 0)
-        for group, (joins, leaves, orders, buyers, amount) in self._others.items():
+        for group, c in self._others.items():
             posted, messages = cells[group][:2] if group in cells else (0, 0)
-            cells[group] = (posted, messages, joins, leaves, orders, len(buyers), amount)
+            cells[group] = (posted, messages, c.joins, c.leaves, c.orders, len(c.buyers), c.amount)
         return {(group or NO_GROUP, day): cell for group, cell in cells.items()}
 
     @property
