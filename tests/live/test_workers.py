@@ -13,6 +13,7 @@ a holder (entries journaled for it) and the dispatchers (actions a process witho
 
 from __future__ import annotations
 
+import datetime
 import io
 import itertools
 import json
@@ -27,6 +28,7 @@ import uuid
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -329,7 +331,10 @@ def test_actions_another_worker_stored_are_dispatched_without_waiting_for_a_poll
         orders = [_join(f"e{n}", now) | {"kind": "order", "data": {"amount": 99}} for n in range(1, 4)]
         b.feed_batch(orders, shard="s1")  # b takes s1: an order is a tag, an untag and an invite
         stored = {f"s1/{row.key}" for row in b.store.outbox("s1")}  # (a may have sent some already)
-        assert len(stored) == 9
+        # ... and the vip playbook's note to the operator, a send: kept back in quiet hours
+        # (22:00-08:00 in Shanghai), until then no outbox row. The test runs at any hour.
+        daytime = 8 <= datetime.datetime.fromtimestamp(now, ZoneInfo("Asia/Shanghai")).hour < 22
+        assert len(stored) == 9 + 3 * daytime
         deadline = time.monotonic() + 20  # a third of the poll interval, however loaded the machine
         while set(executed) != stored:
             assert time.monotonic() < deadline, "the dispatcher waited for its poll"
