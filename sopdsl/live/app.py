@@ -19,7 +19,7 @@ import json
 import re
 import traceback
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -178,24 +178,50 @@ def create_app(service: Service) -> ASGIApp:
 async def answer_events(service: Service, payload: Any, shard: str | None = None) -> tuple[int, Any]:
     """The answer to `POST /events` with a decoded body, after its commit: status and JSON body.
 
-    A stop under way is a 503, a bug a 500 (logged), as for any request. HTTP fronts
-    (`fronts.py`) answer their checked requests with it too, and render it themselves.
+    A stop under way is a 503, a bug a 500 (logged), as for any request.
     """
-    from sopdsl.live.service import ShuttingDownError
-
     try:
-        status, body = await (
+        found = await (
             service.submit_async(payload) if shard is None else service.submit_async(payload, shard)
         )
+    except Exception as exc:
+        return _answered(service, None, exc)
+    return _answered(service, found, None)
+
+
+def answer_events_soon(service: Service, payload: Any, reply: Callable[[int, Any], None]) -> None:
+    """`answer_events` by callback, from the event loop: `reply(status, body)` is called in it
+    after the commit (HTTP fronts' hot path, `fronts.py`: no task a request)."""
+
+    def done(found: tuple[int, dict[str, Any]] | None, error: BaseException | None) -> None:
+        reply(*_answered(service, found, error))
+
+    try:
+        service.submit_soon(payload, done)
+    except Exception as exc:
+        done(None, exc)
+
+
+def _answered(
+    service: Service, found: tuple[int, Any] | None, error: BaseException | None
+) -> tuple[int, Any]:
+    """The status and body for a submission's outcome, counted as a refusal where it is one."""
+    from sopdsl.live.service import ShuttingDownError
+
+    if error is None:
+        assert found is not None
+        status, body = found
         if status == HTTPStatus.BAD_REQUEST:
             service.counters.refuse(status)
-    except ShuttingDownError as exc:
-        status, body = HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(exc)}
-        service.counters.refuse(status)
-    except Exception as exc:
-        report_bug(service, exc)
-        status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(exc).__name__}"}
-        service.counters.refuse(status)
+        return status, body
+    if isinstance(error, ShuttingDownError):
+        status, body = HTTPStatus.SERVICE_UNAVAILABLE, {"error": str(error)}
+    elif isinstance(error, Exception):
+        report_bug(service, error)
+        status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {type(error).__name__}"}
+    else:  # KeyboardInterrupt, SystemExit: not this request's to swallow
+        raise error
+    service.counters.refuse(status)
     return status, body
 
 

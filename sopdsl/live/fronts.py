@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from starlette.types import ASGIApp, Message
 
+from sopdsl.live.app import answer_events_soon, rendered
 from sopdsl.live.http import GRACE, listening
 
 if TYPE_CHECKING:
@@ -162,7 +163,8 @@ class _FromFront(Link):
 
     def received(self, item: Any) -> None:
         if len(item) == 2:  # events the front checked and decoded (the hot path)
-            self._keep(asyncio.get_running_loop().create_task(self._events(*item)))
+            number, payload = item
+            answer_events_soon(self.service, payload, lambda status, body: self._reply(number, status, body))
         elif len(item) == 7:
             number, method, path, query, headers, body, more = item
             cycle = _Cycle(body, more)
@@ -199,10 +201,7 @@ class _FromFront(Link):
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _events(self, number: int, payload: Any) -> None:
-        from sopdsl.live.app import answer_events, rendered
-
-        status, body = await answer_events(self.service, payload)
+    def _reply(self, number: int, status: int, body: Any) -> None:
         try:  # the front renders the answer: less work in this process, which holds the store
             self.send([number, status, body])
         except (OverflowError, TypeError):  # a value msgpack cannot carry: rendered here

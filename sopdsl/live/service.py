@@ -20,23 +20,31 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from http import HTTPStatus
-from typing import Any, Protocol, TextIO
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.live.auth import Tokens
 from sopdsl.live.bodies import MAX_BODY
-from sopdsl.live.commit import ClosedError, GroupCommitter
+from sopdsl.live.commit import ClosedError, GroupCommitter, settle
 from sopdsl.live.metrics import ServiceCounters, exposition, registry
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.runtime import Fed
+from sopdsl.live.service_types import (
+    Answered,
+    Receiver,
+    RejectedEventError,
+    RuntimeLike,
+    ShuttingDownError,
+)
 
 __all__ = [
     "MAX_BODY",
     "TICK_EVERY",
+    "Answered",
     "Receiver",
     "RejectedEventError",
     "RuntimeLike",
@@ -46,69 +54,6 @@ __all__ = [
 
 TICK_EVERY = 1.0  # seconds: the engine's clock has one-second resolution
 DISPATCH_GATHER = 0.005  # seconds a woken timer loop waits for more fed actions before dispatching
-
-
-class ShuttingDownError(Exception):
-    """An event arrived after the service began to stop; it was not fed (answered 503)."""
-
-
-class RuntimeLike(Protocol):
-    """What the service needs of a runtime (`sopdsl.live.runtime.Runtime` is one).
-
-    `feed_batch` and `tick` are called from different threads, so the runtime must serialize them.
-    """
-
-    shard: str
-    executors: Any
-
-    def feed_batch(self, events: Iterable[Mapping[str, Any]]) -> Fed:
-        """Take several events at once, all or none; the actions they caused and the duplicates.
-
-        A runtime with `many_shards = True` also takes `shard=NAME` (`Runtime.feed_batch`)."""
-        ...
-
-    def tick(self, now: int | None = None) -> list[Action]:
-        """Run the work due by now; return the actions it caused."""
-        ...
-
-    def stats(self) -> dict[str, int]:
-        """Counters for the metrics endpoint."""
-        ...
-
-    def close(self) -> None:
-        """Release the store."""
-        ...
-
-
-class Receiver(Protocol):
-    """A platform's callback endpoint mounted on the service (`sopdsl.live.wecom.WeComCallback` is one).
-
-    It authenticates its requests itself (by the platform's signature), so the bearer-token check
-    skips its `path`.
-    """
-
-    path: str
-
-    def routes(self, service: Service) -> list[Any]:
-        """Its Starlette routes, feeding `service`."""
-        ...
-
-
-class RejectedEventError(Exception):
-    """An event the runtime refused: the message, the field at fault if known, and its place."""
-
-    def __init__(self, message: str, field: str | None, index: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.index = index
-
-    def to_json(self) -> dict[str, Any]:
-        """The error body of a 400 answer."""
-        body: dict[str, Any] = {"error": self.message, "field": self.field}
-        if self.index is not None:
-            body["index"] = self.index
-        return body
 
 
 class Service:
@@ -295,14 +240,61 @@ class Service:
 
     async def submit_async(self, payload: Any, shard: str | None = None) -> tuple[int, dict[str, Any]]:
         """`submit` from the event loop, which goes on serving other requests while these commit."""
-        events = payload if isinstance(payload, list) else [payload]
-        if shard == self.runtime.shard:
-            shard = None
         if self._committer is None:
-            found = await asyncio.to_thread(self._feed_list, events, shard)
+            events = payload if isinstance(payload, list) else [payload]
+            shard = None if shard == self.runtime.shard else shard
+            return self._answer(events, *await asyncio.to_thread(self._feed_list, events, shard))
+        answered: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
+        self.submit_soon(payload, settle(answered), shard)
+        return await answered
+
+    def submit_soon(self, payload: Any, done: Answered, shard: str | None = None) -> None:
+        """`submit` from the event loop without waiting, with group commit: `done(answer, None)` is
+        called in the loop once the events are durable, or `done(None, error)` (HTTP fronts' hot
+        path, and `submit_async`'s)."""
+        assert self._committer is not None
+        commit = self._committer.submit_soon
+        events = payload if isinstance(payload, list) else [payload]
+        shard = None if shard == self.runtime.shard else shard
+        try:
+            cut, problem = self._objects(events)
+        except ShuttingDownError as exc:
+            done(None, exc)
+            return
+
+        def answer(fed: Fed, problem: RejectedEventError | None) -> None:
+            try:
+                found = self._answer(events, *self._counted(fed, problem))
+            except Exception as exc:  # a bug: answered as one (500), not left unanswered
+                done(None, exc)
+            else:
+                done(found, None)
+
+        def first(fed: Fed | None, error: BaseException | None) -> None:
+            if error is None:
+                answer(fed or _NOTHING, problem)
+            elif isinstance(error, SopdslError):
+                # All or none: the events before the bad one go in again, on their own.
+                index = getattr(error, "index", None) or 0
+                rejected = _rejected(error, index)
+                if not index:
+                    answer(_NOTHING, rejected)
+                    return
+
+                def again(fed: Fed | None, error: BaseException | None) -> None:
+                    if error is None:
+                        answer(fed or _NOTHING, rejected)
+                    else:
+                        done(None, _shutting_down(error))
+
+                commit(events[:index], again, shard)
+            else:
+                done(None, _shutting_down(error))
+
+        if cut:
+            commit(events[:cut], first, shard)
         else:
-            found = await self._feed_list_async(events, shard)
-        return self._answer(events, *found)
+            answer(_NOTHING, problem)
 
     def _answer(
         self, events: list[Any], fed: Fed, problem: RejectedEventError | None
@@ -345,19 +337,6 @@ class Service:
             problem = _rejected(exc, index)
         return self._counted(fed, problem)
 
-    async def _feed_list_async(
-        self, events: list[Any], shard: str | None = None
-    ) -> tuple[Fed, RejectedEventError | None]:
-        """`_feed_list` through the group committer, awaited on the event loop."""
-        cut, problem = self._objects(events)
-        try:
-            fed = await self._committed(events[:cut], shard) if cut else _NOTHING
-        except SopdslError as exc:
-            index = getattr(exc, "index", None) or 0
-            fed = await self._committed(events[:index], shard) if index else _NOTHING
-            problem = _rejected(exc, index)
-        return self._counted(fed, problem)
-
     def _objects(self, events: list[Any]) -> tuple[int, RejectedEventError | None]:
         """How many events come before the first that is not a JSON object, and its error."""
         cut = next((i for i, e in enumerate(events) if not isinstance(e, dict)), len(events))
@@ -377,13 +356,6 @@ class Service:
         if fed.actions and not self._wake.is_set():
             self._wake.set()
         return fed, problem
-
-    async def _committed(self, events: list[Any], shard: str | None = None) -> Fed:
-        assert self._committer is not None
-        try:
-            return await self._committer.submit_async(events, shard)
-        except ClosedError as exc:
-            raise ShuttingDownError(str(exc)) from None
 
     def _feed(self, events: list[Any], shard: str | None = None) -> Fed:
         if self._committer is not None:
@@ -472,6 +444,11 @@ class Service:
 
 
 _NOTHING = Fed([], [])
+
+
+def _shutting_down(error: BaseException) -> BaseException:
+    """The committer's refusal after it closed as the service's (a 503); any other error as it is."""
+    return ShuttingDownError(str(error)) if isinstance(error, ClosedError) else error
 
 
 def _rejected(exc: SopdslError, index: int) -> RejectedEventError:

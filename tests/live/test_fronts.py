@@ -64,6 +64,13 @@ def _exchange(url: str) -> list[tuple[int, str, Any]]:
         ("POST", "/events", json_headers, json.dumps(event).encode()),  # stored, with its action
         ("POST", "/events", json_headers, json.dumps(event).encode()),  # a duplicate
         ("POST", "/events", json_headers, json.dumps([{**JOIN, "id": "e2", "member": "m2"}, 7]).encode()),
+        # The runtime refuses the second: the first goes in again on its own, and is stored.
+        (
+            "POST",
+            "/events",
+            json_headers,
+            json.dumps([{**JOIN, "id": "e4", "member": "m4"}, {"kind": "x"}]).encode(),
+        ),
         ("POST", "/events", json_headers, b'{"id": "x", '),  # not JSON
         ("POST", "/events", {**AUTH, "Content-Type": "text/plain"}, b"{}"),  # not declared JSON
         ("POST", "/events", {"Content-Type": "application/json"}, b"{}"),  # no token
@@ -101,7 +108,10 @@ def test_answers_through_fronts_are_the_services_own(tmp_path: Path) -> None:
     stored, duplicate = fronted[0][2], fronted[1][2]
     assert (stored["stored"], stored["actions"][0]["status"]) == ([0], "queued")
     assert (duplicate["duplicate"], duplicate["duplicate_ids"]) == (1, ["e1"])
-    assert [status for status, _, _ in fronted[3:9]] == [400, 415, 401, 421, 403, 202]
+    refused = fronted[3][2]
+    assert (fronted[3][0], refused["stored"], refused["failed"][0]["index"]) == (400, [0], 1)
+    assert [action["member"] for action in refused["actions"]] == ["m4"]  # e4 fed: its welcome
+    assert [status for status, _, _ in fronted[4:10]] == [400, 415, 401, 421, 403, 202]
 
 
 def test_a_chunked_body_reaches_the_store_through_a_front(fronted: Service) -> None:
