@@ -460,8 +460,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                     if isinstance(flow.waiting, WaitTask):
                         self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
                     self._unwait(flow)
-                    instr = self.compiled[flow.playbook].code_of(flow.entry)[flow.pc]
-                    flow.pc = instr.jump if instr.jump is not None else flow.pc + 1
+                    step = self.compiled[flow.playbook].steps_of(flow.entry)[flow.pc]
+                    flow.pc = step.jump if step.jump is not None else flow.pc + 1
                 else:
                     flow.pc += 1
                 self._run(flow)

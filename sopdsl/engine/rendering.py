@@ -7,9 +7,8 @@ from typing import Any
 from jinja2 import Template, TemplateError
 
 from sopdsl import lang
-from sopdsl.engine.parts import (
-    _Parts,
-)
+from sopdsl.engine.parts import _Parts
+from sopdsl.engine.plain import Part, plain_parts
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.enums import ValueType
 from sopdsl.kinds import BUILTIN_COUNTERS, GROUP_FIELDS, MEMBER_TEXT_FIELDS
@@ -76,7 +75,7 @@ class _Rendering(_Parts):
     def _render(
         self,
         source: str,
-        parts: tuple[str | TemplateField, ...] | None,
+        parts: tuple[Part, ...] | None,
         flow: Flow,
         member: MemberState | None,
         group: GroupState | None,
@@ -91,7 +90,7 @@ class _Rendering(_Parts):
                 if isinstance(part, str):
                     out.append(part)
                     continue
-                root, attr = part.root, part.field
+                root, attr = part
                 if root == "member" and member is not None:
                     value = self._member_value(member, attr, self.compiled[flow.playbook].program)
                 elif root == "group" and group is not None:
@@ -143,7 +142,7 @@ class _Rendering(_Parts):
         group: GroupState | None,
     ) -> str:
         try:
-            return self._render(source, parts, flow, member, group)
+            return self._render(source, plain_parts(parts), flow, member, group)
         except RenderError:
             return source
 

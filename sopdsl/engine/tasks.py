@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.parts import _Compiled, _Parts
+from sopdsl.engine.plain import plain_parts
 from sopdsl.engine.rendering import RenderError
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.timers import TaskDone
@@ -132,7 +133,9 @@ class _Tasks(_Parts):
             template = c.program.templates[instr.template]
             detail["template"] = instr.template
             try:
-                detail["message"] = self._render(template.source, template.parts, flow, member, group)
+                detail["message"] = self._render(
+                    template.source, plain_parts(template.parts), flow, member, group
+                )
             except RenderError as exc:
                 # The task still goes to staff, who can write the message themselves.
                 detail["message"], detail["message_error"] = None, str(exc)
