@@ -22,11 +22,11 @@ from sopdsl.engine.acting import _Acting
 from sopdsl.engine.actions import Action
 from sopdsl.engine.arming import _Arming
 from sopdsl.engine.conditions import playbook_windows
-from sopdsl.engine.events import Event, validate
+from sopdsl.engine.events import Event
 from sopdsl.engine.flows import _Flows
 from sopdsl.engine.happenings import _Happenings
 from sopdsl.engine.history import counted_since, fold_history, silent_since_in
-from sopdsl.engine.parts import _MEMBER_ONLY, _PRIVATE, Sink, _Compiled, in_group
+from sopdsl.engine.parts import _PRIVATE, Sink, _Compiled, in_group
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
@@ -402,27 +402,10 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     def feed(self, event: Event, number: int = 0) -> None:
         """Process one event: timers due before it run first, timers due at its instant after it.
         `number`: the event's number among those fed, which its flows' keys name (`#N`), if not
-        the next (a sharded dry run feeds each process a part of a timeline, numbered as the whole)."""
-        kind = event.kind
-        if not (kind in _MEMBER_ONLY and event.member and type(event.data) is dict):
-            validate(event)  # the common kinds are checked inline above
-        if not self._started:
-            self.start()
-        heap = self.heap
-        time = event.time
-        while heap and heap[0][0] < time:
-            entry = _heappop(heap)
-            if entry[0] > self.now:
-                self.now = entry[0]
-            self._fire(entry)
-        if time > self.now:
-            self.now = time
-        self._fed = number or self._fed + 1
-        self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
-        if kind == "message":
-            self._message(event)  # what `_event` does first, one call sooner
-        else:
-            self._event(event)
+        the next (a sharded dry run feeds each process a part of a timeline, numbered as the whole).
+        Many events in a row: `feed_all`, the same steps for each."""
+        if self.feed_all((event,), number) is not None:
+            raise TypeError(f"an engine is fed events, not {type(event).__name__}")
 
     # ---- timers ----------------------------------------------------------------------------------
 
