@@ -26,6 +26,8 @@ _APPLIED = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes any
 class _Acting(_Drawing):
     """Actions: deciding each one, the delivery policy, applying what it changes, the log."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _act(
         self,
         flow: Flow,

@@ -17,6 +17,8 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 class _Arming(_Parts):
     """Arming through the trigger handlers, the calendar entries, and scope."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _arm_group(self, group: GroupState) -> None:
         """Arm a group's calendar entries and group-level triggers, playbook by playbook."""
         for c in self.live:

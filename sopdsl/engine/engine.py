@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
@@ -61,6 +62,9 @@ _heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, onc
 class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     """Runs a plan over members and groups; see the module docstring for its contract."""
 
+    # The engine's state is in `_Parts`'s slots; the figures hold an engine weakly.
+    __slots__ = ("__weakref__",)
+
     def __init__(
         self,
         plan: Plan,
@@ -90,6 +94,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self.tracer: Tracer | None = None  # told of each decision to start a playbook (sopdsl why)
         self.on_step: StepHook | None = None  # told of each instruction a flow runs (coverage)
         self.watch: FlowWatch | None = None  # told when flows begin, split and end (figures)
+        self.staff_delays: Mapping[str, int | None] = MappingProxyType({})  # a fixture's (see `_Parts`)
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0

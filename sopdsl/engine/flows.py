@@ -21,6 +21,8 @@ _sha256 = hashlib.sha256  # once per action
 class _Flows(_Parts):
     """Flows: starting a playbook for a member or group, and running its instructions."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _start_flow(
         self,
         c: _Compiled,

@@ -26,6 +26,8 @@ _T = TypeVar("_T")
 class _Happenings(_Parts):
     """Events as they change members and groups, and the playbooks they start or resume."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def feed_all(self, events: Iterable[Event | _T], number: int = 0) -> _T | None:
         """Process events in order, each as `Engine.feed` does one (`number`: the first one's, if
         not the next); stop at the first item that is not an `Event` (a dry run's plan reload, for

@@ -21,6 +21,8 @@ from sopdsl.templating import render as render_template
 class _Rendering(_Parts):
     """Message text: the template context of a flow, and rendering (a fast path for plain fields)."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _context(self, flow: Flow, member: MemberState | None, group: GroupState | None) -> dict[str, Any]:
         context: dict[str, Any] = {
             "now": timeutil.aware(self.now, group.zone if group else self.zone).strftime("%Y-%m-%d %H:%M")

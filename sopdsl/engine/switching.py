@@ -22,6 +22,8 @@ from sopdsl.plan import Instr, Plan, timeutil
 class _Switching(_Parts):
     """Plan versions: switching a running engine to another version of its playbooks."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def reload(self, plan: Plan, *, at: int | None = None) -> list[PlanChange]:
         """Switch to another version of the plan at `at`, keeping every member's and group's state.
 

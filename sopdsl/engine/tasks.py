@@ -9,8 +9,6 @@ their own delay in `staff_delays` (a fixture's `staff`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,9 +25,7 @@ from sopdsl.plan import Instr, timeutil
 class _Tasks(_Parts):
     """Making staff tasks and escalating the undone."""
 
-    # Simulated staff who finish their tasks after their own delay (None: never), by name; the
-    # others after `task_delay`. Set by the dry run from a fixture; the live service has real staff.
-    staff_delays: Mapping[str, int | None] = MappingProxyType({})
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
 
     def _assign(
         self,
