@@ -198,6 +198,13 @@ def replay(
     feed = engine.feed
     judge = figures.judge if figures is not None else None
     goal_kinds = figures.goal_kinds if figures is not None else frozenset()
+    if not pending and judge is None:
+        # Nothing to do between events but reloads: the engine takes them in a loop of its own.
+        events = iter(events)
+        while (reload := engine.feed_all(events)) is not None:
+            changes = engine.reload(reload.plan, at=reload.time)
+            if on_reload is not None:
+                on_reload(reload, changes)
     for event in events:
         while pending and pending[0][0] < event.time:
             moment, index = pending.pop(0)

@@ -12,6 +12,7 @@ from sopdsl.engine.calc import Getter, compile_operand
 from sopdsl.engine.drawing import _Drawing
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import _MAX_CASCADE, _Compiled
+from sopdsl.engine.plain import Send, Step, plain_send
 from sopdsl.engine.rendering import RenderError, _plain
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitDelivery
 from sopdsl.engine.timers import Deliver
@@ -25,16 +26,18 @@ _APPLIED = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes any
 class _Acting(_Drawing):
     """Actions: deciding each one, the delivery policy, applying what it changes, the log."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _act(
         self,
         flow: Flow,
         c: _Compiled,
-        instr: Instr,
+        plain: Step,
         member: MemberState | None,
         group: GroupState | None,
         tz: ZoneInfo,
     ) -> None:
-        step = instr.action
+        step, instr = plain.action, plain.instr
         target_member = member
         to_referrer = self._referrer_steps.get(id(step))
         if to_referrer is None:
@@ -51,15 +54,16 @@ class _Acting(_Drawing):
         # By exact type: an isinstance test against a pydantic model class goes through ABCMeta,
         # several times dearer, and this runs for every action.
         if type(step) is lang.TagStep:
-            holder: MemberState | GroupState | None = group if step.target == "group" else target_member
+            target, tags, remove = plain.target, plain.tags, plain.remove
+            holder: MemberState | GroupState | None = group if target == "group" else target_member
             if holder is None:
                 return
-            changed = [tag for tag in step.tags if (tag in holder.tags) == step.remove]
+            changed = [tag for tag in tags if (tag in holder.tags) == remove]
             if not changed:
                 pass
             elif isinstance(holder, MemberState):  # a member's tags are frozen (state.py)
-                holder.tags = holder.tags.difference(changed) if step.remove else holder.tags.union(changed)
-            elif step.remove:
+                holder.tags = holder.tags.difference(changed) if remove else holder.tags.union(changed)
+            elif remove:
                 holder.tags.difference_update(changed)
             else:
                 holder.tags.update(changed)
@@ -67,23 +71,23 @@ class _Acting(_Drawing):
             self._emit(
                 Action(
                     self.now,
-                    "untag" if step.remove else "tag",
+                    "untag" if remove else "tag",
                     c.name,
                     key,
                     holder.id if type(holder) is MemberState else None,
                     flow.group,
-                    step.target,
-                    {"tags": list(step.tags)},
+                    target,
+                    {"tags": list(tags)},
                     "done",
                     None,
-                    instr.loc,
+                    plain.loc,
                     flow.trigger,
                 )
             )
             # The tag action is logged before what it sets off: cause before effect.
             if isinstance(holder, MemberState):
-                kind = "untag" if step.remove else "tag"
-                prefix = "untagged:" if step.remove else "tagged:"  # the event's key, as `_key` makes it
+                kind = "untag" if remove else "tag"
+                prefix = "untagged:" if remove else "tagged:"  # the event's key, as `_key` makes it
                 for tag in changed:
                     # What `_cascade` asks first, asked before an event is made: most tags start nothing.
                     if holder.id in self.waits or prefix + tag in self._event_index or kind in self.windows:
@@ -114,7 +118,7 @@ class _Acting(_Drawing):
         # loc, trigger); keywords cost a dataclass's `__init__` more, and this runs per action.
         action = Action(
             self.now,
-            step.kind if step else "act",
+            plain.kind,
             c.name,
             key,
             target_member.id if target_member else None,
@@ -123,16 +127,14 @@ class _Acting(_Drawing):
             {},
             "done",
             None,
-            instr.loc,
+            plain.loc,
             flow.trigger,
         )
         # The common kinds first, by exact type, without the match's ABC instance checks.
-        if type(step) is lang.SendStep:
-            self._send(action, step, c, flow, member, group)
-        elif type(step) is lang.KickStep:
-            action.detail = {"because": step.reason}
-        elif type(step) is lang.GrantStep:
-            action.detail = {"coupon": step.coupon, "worth": c.program.coupons[step.coupon].worth}
+        if plain.send is not None:
+            self._send(action, plain.send, flow, member, group)
+        elif plain.detail is not None:  # a kick's or a grant's, the same for every action of the step
+            action.detail = dict(plain.detail)
         elif self._decide(action, step, c, instr, flow, member, group, key):
             return  # a draw: one record per winner, decided now, in place of this action
         self._policy(action, tz, flow)
@@ -152,7 +154,7 @@ class _Acting(_Drawing):
         when the step wrote its own records in its place (a draw)."""
         match step:
             case lang.SendStep():
-                self._send(action, step, c, flow, member, group)
+                self._send(action, plain_send(step, c.program), flow, member, group)
             case lang.KickStep():
                 # `because`, as the playbook writes it: an action's `reason` says only why the
                 # policy or the run did not do it as planned.
@@ -198,29 +200,27 @@ class _Acting(_Drawing):
     def _send(
         self,
         action: Action,
-        step: lang.SendStep,
-        c: _Compiled,
+        send: Send,
         flow: Flow,
         member: MemberState | None,
         group: GroupState | None,
     ) -> None:
         """A send's target and detail: its template, channel, arm, text, attachments, mentions."""
-        target = step.target
+        target = send.target
         action.target = target
         if target == "group":
             action.member = None
-        template = c.program.templates[step.template]
-        detail: dict[str, Any] = {"template": step.template, "channel": step.channel}
+        detail: dict[str, Any] = {"template": send.template, "channel": send.channel}
         action.detail = detail
         if flow.arm is not None:
             detail["arm"] = flow.arm
         try:
-            detail["text"] = self._render(template.source, template.parts, flow, member, group)
+            detail["text"] = self._render(send.source, send.parts, flow, member, group)
         except RenderError as exc:
             action.status, action.reason = "failed", str(exc)
-        if template.attachments:
-            detail["attachments"] = [a.detail() for a in template.attachments]
-        if template.mentions and member is not None:
+        if send.attachments:
+            detail["attachments"] = [a.detail() for a in send.attachments]
+        if send.mentions and member is not None:
             # The checker allows a mention only in a group send with a member (SOP207).
             detail["mentions"] = [member.id]
         if target == "operator":
@@ -386,13 +386,13 @@ class _Acting(_Drawing):
         if action.kind == "grant":
             # Templates see `coupon` only once it is really granted: a grant dropped for want of
             # stock makes a later send that mentions it fail visibly, never promise a coupon.
-            coupon = self.compiled[flow.playbook].program.coupons[str(action.detail["coupon"])]
+            coupon = self.compiled[flow.playbook].coupons[str(action.detail["coupon"])]
             group = self.groups.get(action.group) if action.group else None
             tz = group.zone if group is not None else self.zone
             expires = timeutil.add(self.now, coupon.valid, tz) if coupon.valid else None
             flow.coupon = {
                 "name": coupon.name,
-                "title": coupon.title or coupon.name,
+                "title": coupon.title,
                 "worth": coupon.worth,
                 # An instant until a template reads it (see _context): most grants are never quoted.
                 "expires_at": expires if expires else "",

@@ -17,10 +17,12 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 class _Arming(_Parts):
     """Arming through the trigger handlers, the calendar entries, and scope."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _arm_group(self, group: GroupState) -> None:
         """Arm a group's calendar entries and group-level triggers, playbook by playbook."""
         for c in self.live:
-            if not self._in_scope(c.playbook, group.id):
+            if not self._in_scope(c, group.id):
                 continue
             for e_index, entry in enumerate(c.playbook.schedule):
                 due = self._next_calendar(entry.when, group.zone, self.now)
@@ -41,29 +43,29 @@ class _Arming(_Parts):
         for handler, c, t_index, trigger in self._member_armers:
             handler.arm_member(self, c, t_index, trigger, member, since, since_in)
 
-    def _in_scope(self, pb: CompiledPlaybook, group_id: str | None) -> bool:
-        scope = pb.scope
-        if scope.kind == "private":
+    def _in_scope(self, c: _Compiled, group_id: str | None) -> bool:
+        kind = c.scope_kind
+        if kind == "private":
             return group_id is None
         group = self.groups.get(group_id) if group_id is not None else None
         if group is not None and group.dissolved:
             return False  # a dissolved group is out of every playbook's scope
-        if scope.kind == "all":
+        if kind == "all":
             return True
         if group is None:
             return False
-        if scope.kind == "named":
-            return group_id in scope.groups
-        return not group.tags.isdisjoint(scope.tags)
+        if kind == "named":
+            return group_id in c.scope_groups
+        return not group.tags.isdisjoint(c.scope_tags)
 
-    def _member_in_scope(self, pb: CompiledPlaybook, member: MemberState) -> bool:
-        if pb.scope.kind in ("all", "private"):
+    def _member_in_scope(self, c: _Compiled, member: MemberState) -> bool:
+        if c.scope_kind in ("all", "private"):
             return True
-        return any(self._in_scope(pb, g) for g in member.groups)
+        return any(self._in_scope(c, g) for g in member.groups)
 
-    def _member_group(self, pb: CompiledPlaybook, member: MemberState) -> str | None:
+    def _member_group(self, c: _Compiled, member: MemberState) -> str | None:
         for group_id in sorted(member.groups):
-            if self._in_scope(pb, group_id):
+            if self._in_scope(c, group_id):
                 return group_id
         return None
 
@@ -82,7 +84,7 @@ class _Arming(_Parts):
         group = None
         if group_id != _PRIVATE:
             group = self.groups.get(group_id)
-            if group is None or group.dissolved or not self._in_scope(c.playbook, group_id):
+            if group is None or group.dissolved or not self._in_scope(c, group_id):
                 return
         tz = group.zone if group is not None else self.zone
         entry = c.playbook.schedule[e_index]

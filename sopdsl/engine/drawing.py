@@ -17,6 +17,8 @@ from sopdsl.plan import Instr
 class _Drawing(_Tasks):
     """Lucky draws: the winners of a `draw` step, and the stock of winners a period may give."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _draw(
         self, flow: Flow, c: _Compiled, instr: Instr, step: lang.DrawStep, group: GroupState | None, key: str
     ) -> None:

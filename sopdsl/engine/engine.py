@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
@@ -22,11 +23,11 @@ from sopdsl.engine.acting import _Acting
 from sopdsl.engine.actions import Action
 from sopdsl.engine.arming import _Arming
 from sopdsl.engine.conditions import playbook_windows
-from sopdsl.engine.events import Event, validate
+from sopdsl.engine.events import Event
 from sopdsl.engine.flows import _Flows
 from sopdsl.engine.happenings import _Happenings
 from sopdsl.engine.history import counted_since, fold_history, silent_since_in
-from sopdsl.engine.parts import _MEMBER_ONLY, _PRIVATE, Sink, _Compiled, in_group
+from sopdsl.engine.parts import _PRIVATE, Sink, _Compiled, in_group
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import _Rendering, prepare_templates
@@ -61,6 +62,9 @@ _heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, onc
 class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     """Runs a plan over members and groups; see the module docstring for its contract."""
 
+    # The engine's state is in `_Parts`'s slots; the figures hold an engine weakly.
+    __slots__ = ("__weakref__",)
+
     def __init__(
         self,
         plan: Plan,
@@ -90,6 +94,7 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         self.tracer: Tracer | None = None  # told of each decision to start a playbook (sopdsl why)
         self.on_step: StepHook | None = None  # told of each instruction a flow runs (coverage)
         self.watch: FlowWatch | None = None  # told when flows begin, split and end (figures)
+        self.staff_delays: Mapping[str, int | None] = MappingProxyType({})  # a fixture's (see `_Parts`)
         self._seq = 0
         self._flow_ids = 0
         self._depth = 0
@@ -402,27 +407,10 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     def feed(self, event: Event, number: int = 0) -> None:
         """Process one event: timers due before it run first, timers due at its instant after it.
         `number`: the event's number among those fed, which its flows' keys name (`#N`), if not
-        the next (a sharded dry run feeds each process a part of a timeline, numbered as the whole)."""
-        kind = event.kind
-        if not (kind in _MEMBER_ONLY and event.member and type(event.data) is dict):
-            validate(event)  # the common kinds are checked inline above
-        if not self._started:
-            self.start()
-        heap = self.heap
-        time = event.time
-        while heap and heap[0][0] < time:
-            entry = _heappop(heap)
-            if entry[0] > self.now:
-                self.now = entry[0]
-            self._fire(entry)
-        if time > self.now:
-            self.now = time
-        self._fed = number or self._fed + 1
-        self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
-        if kind == "message":
-            self._message(event)  # what `_event` does first, one call sooner
-        else:
-            self._event(event)
+        the next (a sharded dry run feeds each process a part of a timeline, numbered as the whole).
+        Many events in a row: `feed_all`, the same steps for each."""
+        if self.feed_all((event,), number) is not None:
+            raise TypeError(f"an engine is fed events, not {type(event).__name__}")
 
     # ---- timers ----------------------------------------------------------------------------------
 
@@ -460,8 +448,8 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
                     if isinstance(flow.waiting, WaitTask):
                         self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
                     self._unwait(flow)
-                    instr = self.compiled[flow.playbook].code_of(flow.entry)[flow.pc]
-                    flow.pc = instr.jump if instr.jump is not None else flow.pc + 1
+                    step = self.compiled[flow.playbook].steps_of(flow.entry)[flow.pc]
+                    flow.pc = step.jump if step.jump is not None else flow.pc + 1
                 else:
                     flow.pc += 1
                 self._run(flow)

@@ -21,6 +21,8 @@ _sha256 = hashlib.sha256  # once per action
 class _Flows(_Parts):
     """Flows: starting a playbook for a member or group, and running its instructions."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
     def _start_flow(
         self,
         c: _Compiled,
@@ -41,7 +43,7 @@ class _Flows(_Parts):
         if self._instant != now:
             self._instant = now
             self._started_now.clear()
-        if check_scope and not self._in_scope(pb, group_id):
+        if check_scope and not self._in_scope(c, group_id):
             verdict = trace.OUT_OF_SCOPE
         elif self._started_now.get(key, trigger) != trigger:
             # Two of its triggers at once (no order and no message for a year, both counted
@@ -148,26 +150,26 @@ class _Flows(_Parts):
         self, flow: Flow, c: _Compiled, member: MemberState | None, group: GroupState | None, tz: ZoneInfo
     ) -> None:
         """Run a flow's instructions from its program counter until it waits or ends."""
-        code = c.code if flow.entry < 0 else c.schedule[flow.entry]
+        code = c.steps if flow.entry < 0 else c.schedule_steps[flow.entry]
         hook = self.on_step
         ended = True  # past its last step or at a `stop`; False where a test could not be decided
         while flow.pc < len(code):
             if hook is not None:
                 hook(c.source, flow, self.now)
-            instr = code[flow.pc]
-            op = instr.op
+            step = code[flow.pc]
+            op = step.op
             if op == "act":
-                self._act(flow, c, instr, member, group, tz)
+                self._act(flow, c, step, member, group, tz)
                 if flow.id not in self.flows or flow.waiting is not None:
                     return  # ended, or held until a deferred action goes out (see _policy)
                 flow.pc += 1
             elif op == "jump":
-                assert instr.jump is not None
-                flow.pc = instr.jump
+                assert step.jump is not None
+                flow.pc = step.jump
             elif op == "branch":
                 test = c.branch_conds[(flow.entry, flow.pc)]
                 holds = self._holds(
-                    test, c, "if", member, group, flow.event, self.now, tz, flow.trigger, flow, instr.loc
+                    test, c, "if", member, group, flow.event, self.now, tz, flow.trigger, flow, step.loc
                 )
                 if holds is None:
                     ended = False
@@ -175,17 +177,17 @@ class _Flows(_Parts):
                 if holds:
                     flow.pc += 1
                 else:
-                    assert instr.jump is not None
-                    flow.pc = instr.jump
+                    assert step.jump is not None
+                    flow.pc = step.jump
             elif op == "split":
-                flow.pc = self._choose(flow, c, instr)
+                flow.pc = self._choose(flow, c, step.instr)
             elif op == "stop":
                 break
             elif op == "wait":
-                assert instr.duration is not None
+                assert step.duration is not None
                 flow.token += 1
                 self._push(
-                    timeutil.add(self.now, instr.duration, tz),
+                    timeutil.add(self.now, step.duration, tz),
                     flow.playbook,
                     flow.member or "",
                     Resume(flow.id, flow.token),
@@ -194,14 +196,16 @@ class _Flows(_Parts):
                 return
             else:  # wait_for, assign
                 flow.token += 1
+                timeout = step.duration if op == "assign" else step.timeout
+                assert timeout is not None
                 if op == "assign":
-                    assert instr.duration is not None
-                    timeout = instr.duration
-                    self._assign(flow, c, instr, member, group, tz)  # the task and its wait (tasks.py)
+                    self._assign(flow, c, step.instr, member, group, tz)  # the task and its wait (tasks.py)
                 else:
-                    assert instr.wait is not None
-                    timeout = instr.wait.timeout
-                    flow.waiting = event_wait(instr.wait, flow.event)
+                    if step.awaits is not None:  # a plain `wait … for`: one shared record (see `Step`)
+                        flow.waiting = step.awaits
+                    else:
+                        assert step.instr.wait is not None
+                        flow.waiting = event_wait(step.instr.wait, flow.event)
                     if flow.member is not None:
                         self.waits.setdefault(flow.member, set()).add(flow.id)
                 self._push(
@@ -291,7 +295,7 @@ class _Flows(_Parts):
         if isinstance(cause, Event):
             return f"e:{cause.id}" if cause.id is not None else f"#{self._fed}"
         due, pb_index, member_id, _group, _seq, timer = cause
-        name = self.compiled[pb_index].playbook.name
+        name = self.compiled[pb_index].name
         kind, fields = origin_text(timer)
         return f"t{kind}{name}:{member_id}:{due}:{fields}"
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine import trace
-from sopdsl.engine.events import Event
-from sopdsl.engine.parts import _Compiled, _Parts
+from sopdsl.engine.events import Event, validate
+from sopdsl.engine.parts import _MEMBER_ONLY, _Compiled, _Parts
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
@@ -17,16 +19,101 @@ from sopdsl.engine.trigger_event import EVENT
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 _NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
+_heappop = heapq.heappop  # once per timer due
+_T = TypeVar("_T")
 
 
 class _Happenings(_Parts):
     """Events as they change members and groups, and the playbooks they start or resume."""
 
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
+
+    def feed_all(self, events: Iterable[Event | _T], number: int = 0) -> _T | None:
+        """Process events in order, each as `Engine.feed` does one (`number`: the first one's, if
+        not the next); stop at the first item that is not an `Event` (a dry run's plan reload, for
+        the caller to apply before feeding on) and return it, else None once all are fed.
+
+        A message, the common event, is taken in here, written out in the loop: it moves times and
+        one counter, and starts or resumes only what listens to messages (the same steps as any
+        event's, in the same order). Two calls a message saved (`feed`, then the message's own),
+        and the member and group tables looked up once a loop: 2% of a 10k x 90 dry run.
+        """
+        members, groups = self.members, self.groups  # filled, never replaced, while this runs
+        for event in events:
+            if not isinstance(event, Event):
+                return event
+            kind = event.kind
+            member_id = event.member
+            if not (kind in _MEMBER_ONLY and member_id and type(event.data) is dict):
+                validate(event)  # the common kinds are checked inline above
+            if not self._started:
+                self.start()
+            now = event.time
+            heap = self.heap
+            while heap and heap[0][0] < now:  # timers due before it run first
+                entry = _heappop(heap)
+                if entry[0] > self.now:
+                    self.now = entry[0]
+                self._fire(entry)
+            if now > self.now:
+                self.now = now
+            self._fed = number or self._fed + 1
+            number = 0
+            self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
+            if kind != "message":
+                self._event(event)
+                continue
+            assert member_id  # a message needs a member (checked above)
+            # Subscripts, not `get` calls: the member and group are almost always known.
+            try:
+                member = members[member_id]
+            except KeyError:
+                member = MemberState(id=str(member_id), name=str(event.data.get("name") or member_id))
+                members[member.id] = member
+            group_id = event.group
+            group = None
+            if group_id:
+                try:
+                    group = groups[group_id]
+                except KeyError:
+                    group = self.add_group(group_id)
+            member.last_message_at = now
+            if self._message_absence:
+                ABSENCE.posted(self, member, now)
+            if group is not None:
+                group.last_message_at = now
+                silences = self._silence_in_group
+                if silences:
+                    # The common case written out (a dict lookup and a store): the member's silence in
+                    # this group is counting, and its pending timer re-checks from this message.
+                    key = f"{member_id}\x00{group_id}"
+                    for _, _, table in silences:
+                        if key in table:
+                            table[key] = now
+                        else:  # not counting there: `posted_in` arms it (and moves the others again)
+                            ABSENCE.posted_in(self, member, group, now)
+                            break
+            windowed, watched, starts = self._message_plan
+            if windowed:
+                self._window(member, "message", now)
+            counters = member.counters
+            if watched:
+                before = counters.get("messages", 0.0)
+                counters["messages"] = before + 1
+                self._threshold(member, "messages", before, before + 1)
+            else:  # a subscript, not a `get` call: every message pays this
+                try:
+                    counters["messages"] += 1
+                except KeyError:
+                    counters["messages"] = 0.0 + 1  # what `_count` makes of an unset counter
+            if member_id in self.waits:
+                self._resume_waiting(member_id, "message", event)
+            if starts:
+                EVENT.started_by(self, starts, event, member, group_id, now)
+        return None
+
     def _event(self, event: Event) -> None:
-        kind = event.kind
-        if kind == "message":
-            self._message(event)
-            return
+        kind = event.kind  # any but a message (`feed_all` takes those in)
         if kind == "task_done":
             self._resume_waiting(None, "task_done", event)
             return
@@ -72,58 +159,6 @@ class _Happenings(_Parts):
         if member.id in self.waits:
             self._resume_waiting(member.id, key, event)
         starts = self._event_index.get(key)
-        if starts:
-            EVENT.started_by(self, starts, event, member, group_id, now)
-
-    def _message(self, event: Event) -> None:
-        """A message, the common event, kept short: it moves times and one counter, and starts or
-        resumes only what listens to messages (the same steps as any event's, in the same order)."""
-        member_id = event.member or ""
-        # Subscripts, not `get` calls: the member and group are almost always known.
-        try:
-            member = self.members[member_id]
-        except KeyError:
-            member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
-            self.members[member.id] = member
-        group_id = event.group
-        group = None
-        if group_id:
-            try:
-                group = self.groups[group_id]
-            except KeyError:
-                group = self.add_group(group_id)
-        now = event.time
-        member.last_message_at = now
-        if self._message_absence:
-            ABSENCE.posted(self, member, now)
-        if group is not None:
-            group.last_message_at = now
-            silences = self._silence_in_group
-            if silences:
-                # The common case written out (a dict lookup and a store): the member's silence in
-                # this group is counting, and its pending timer re-checks from this message.
-                key = f"{member_id}\x00{group_id}"
-                for _, _, table in silences:
-                    if key in table:
-                        table[key] = now
-                    else:  # not counting there: `posted_in` arms it (and moves the others again)
-                        ABSENCE.posted_in(self, member, group, now)
-                        break
-        windowed, watched, starts = self._message_plan
-        if windowed:
-            self._window(member, "message", now)
-        counters = member.counters
-        if watched:
-            before = counters.get("messages", 0.0)
-            counters["messages"] = before + 1
-            self._threshold(member, "messages", before, before + 1)
-        else:  # a subscript, not a `get` call: every message pays this
-            try:
-                counters["messages"] += 1
-            except KeyError:
-                counters["messages"] = 0.0 + 1  # what `_count` makes of an unset counter
-        if member_id in self.waits:
-            self._resume_waiting(member_id, "message", event)
         if starts:
             EVENT.started_by(self, starts, event, member, group_id, now)
 

@@ -4,7 +4,7 @@ methods each part may use of the others (`_Parts`); `Engine` joins the parts."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,12 +12,13 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Stock, Test, compile_cond
 from sopdsl.engine.events import Event
+from sopdsl.engine.plain import AbsenceRule, Coupon, Part, Step, plain_step
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.timers import TimerRecord
 from sopdsl.engine.trace import FlowWatch, StepHook, Tracer
-from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField
+from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField, timeutil
 
 # What is being processed now, from which a flow started now takes its origin: the origin's text
 # itself, the event fed (its text depends on its id, else on the count fed), or a trigger's timer
@@ -76,19 +77,41 @@ class _Compiled:
         self.playbook = compiled
         self.code = compiled.code
         self.schedule = tuple(entry.code for entry in compiled.schedule)
+        # The same instructions as `Step`s, for running them.
+        program = plan.declarations
+        self.steps = tuple(plain_step(instr, program) for instr in self.code)
+        self.schedule_steps = tuple(tuple(plain_step(i, program) for i in code) for code in self.schedule)
+        self.coupons = {
+            name: Coupon(
+                name,
+                coupon.title or coupon.name,
+                coupon.worth,
+                timeutil.span(coupon.valid) if coupon.valid else None,
+            )
+            for name, coupon in program.coupons.items()
+        }
         pb = compiled
         # Read per start: whether `active` can ever hold a start back, and `repeat` (asked of pydantic once).
         self.name = pb.name
         self.per_group = tuple(in_group(trigger, pb) for trigger in pb.triggers)  # see `in_group`
         self.trigger_locs = tuple(f"{trigger.loc}" for trigger in pb.triggers)  # what a start names
-        # Its absence triggers by index, typed: what a silence's timer reads when it comes due.
-        self.absence_of: dict[int, lang.OnAbsence] = {
-            i: trigger for i, trigger in enumerate(pb.triggers) if isinstance(trigger, lang.OnAbsence)
+        # Its absence triggers by index: what a silence's timer reads when it comes due.
+        self.absence_of: dict[int, AbsenceRule] = {
+            i: AbsenceRule(trigger.event, timeutil.span(trigger.duration), trigger.loc)
+            for i, trigger in enumerate(pb.triggers)
+            if isinstance(trigger, lang.OnAbsence)
         }
         self.always_active = pb.active_from is None and pb.active_until is None
         # `repeat always` with no `active` window: `_held_back` can never hold a start back.
         self.never_held = self.always_active and pb.repeat is lang.Repeat.ALWAYS
         self.repeat = pb.repeat
+        # Scope as plain values: asked for every start, join and silence due, and reading a
+        # pydantic model's field goes through its `__getattr__` hook (a few times dearer).
+        scope = pb.scope
+        self.scope_kind: str = scope.kind
+        self.scope_tags = frozenset(scope.tags)
+        self.scope_groups = frozenset(scope.groups)
+        self.apply_to_existing: bool = pb.apply_to_existing
         self.guard: Test | None = (
             compile_cond(pb.guard, referrer, counters, stock) if pb.guard is not None else None
         )
@@ -111,9 +134,68 @@ class _Compiled:
     def code_of(self, entry: int) -> tuple[Instr, ...]:
         return self.code if entry < 0 else self.schedule[entry]
 
+    def steps_of(self, entry: int) -> tuple[Step, ...]:
+        """The instructions of the `do` steps (entry -1) or of a calendar entry, as `Step`s."""
+        return self.steps if entry < 0 else self.schedule_steps[entry]
+
 
 class _Parts(ABC):
     """The state and the methods the engine's parts share; each part defines some of the methods."""
+
+    # Every attribute a slot, none in an instance dict: an engine has more attributes than the 30
+    # whose keys CPython 3.11 shares between instances, and past that no method call or attribute
+    # read on `self` is specialized (in a microbenchmark a call and a read cost 1.5-2x); on slots
+    # they are. An attribute added to the engine is added here, and to one of the lists of
+    # tests/engine/test_snapshot.py (the state a snapshot keeps, or what is rebuilt or the caller's).
+    __slots__ = (
+        "_absence_on",
+        "_cause",
+        "_counter_names",
+        "_depth",
+        "_event_index",
+        "_fed",
+        "_flow_ids",
+        "_instant",
+        "_member_armers",
+        "_message_absence",
+        "_message_plan",
+        "_referrer_steps",
+        "_seq",
+        "_silence_in_group",
+        "_started",
+        "_started_now",
+        "_triggers",
+        "_watched",
+        "armed",
+        "compiled",
+        "contacts",
+        "delivery",
+        "entered",
+        "fired",
+        "flows",
+        "groups",
+        "heap",
+        "keep_log",
+        "live",
+        "log",
+        "member_flows",
+        "members",
+        "now",
+        "on_step",
+        "plan",
+        "program",
+        "seed",
+        "sinks",
+        "staff_delays",
+        "start_time",
+        "task_delay",
+        "tracer",
+        "waits",
+        "watch",
+        "window_span",
+        "windows",
+        "zone",
+    )
 
     # The engine's state (see Engine.__init__ and _install), shared by every part.
     now: int
@@ -162,13 +244,16 @@ class _Parts(ABC):
     _message_plan: tuple[bool, bool, tuple[tuple[int, int], ...] | None]
     _referrer_steps: dict[int, bool]
     _counter_names: frozenset[str]
+    # Simulated staff who finish their tasks after their own delay (None: never), by name; the
+    # others after `task_delay`. Set by the dry run from a fixture; the live service has real staff.
+    staff_delays: Mapping[str, int | None]
 
     @abstractmethod
     def _act(
         self,
         flow: Flow,
         c: _Compiled,
-        instr: Instr,
+        step: Step,
         member: MemberState | None,
         group: GroupState | None,
         tz: ZoneInfo,
@@ -211,6 +296,12 @@ class _Parts(ABC):
     def _event(self, event: Event) -> None: ...
 
     @abstractmethod
+    def _fire(self, entry: tuple[int, int, str, str, int, TimerRecord]) -> None: ...
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
     def _held_back(self, pb: CompiledPlaybook, last: int | None, now: int, tz: ZoneInfo) -> str | None: ...
 
     @abstractmethod
@@ -230,7 +321,7 @@ class _Parts(ABC):
     ) -> bool | None: ...
 
     @abstractmethod
-    def _in_scope(self, pb: CompiledPlaybook, group_id: str | None) -> bool: ...
+    def _in_scope(self, c: _Compiled, group_id: str | None) -> bool: ...
 
     @abstractmethod
     def _key(self, event: Event) -> str: ...
@@ -242,10 +333,10 @@ class _Parts(ABC):
     def _origin(self) -> str: ...
 
     @abstractmethod
-    def _member_group(self, pb: CompiledPlaybook, member: MemberState) -> str | None: ...
+    def _member_group(self, c: _Compiled, member: MemberState) -> str | None: ...
 
     @abstractmethod
-    def _member_in_scope(self, pb: CompiledPlaybook, member: MemberState) -> bool: ...
+    def _member_in_scope(self, c: _Compiled, member: MemberState) -> bool: ...
 
     @abstractmethod
     def _next_calendar(self, when: lang.CalRef, tz: ZoneInfo, after: int) -> int | None: ...
@@ -262,7 +353,7 @@ class _Parts(ABC):
     def _render(
         self,
         source: str,
-        parts: tuple[str | TemplateField, ...] | None,
+        parts: tuple[Part, ...] | None,
         flow: Flow,
         member: MemberState | None,
         group: GroupState | None,

@@ -47,8 +47,14 @@ class Delivery:
     ruled: frozenset[str] = frozenset()
     # Per cap, the templates it counts, or None for a cap that counts every send.
     counted: tuple[frozenset[str] | None, ...] = ()
+    # The policy's protected tags and caps, read per action held to the policy: kept out of the
+    # pydantic model, whose fields are read through its `__getattr__` hook (a few times dearer).
+    protected: tuple[str, ...] = field(init=False, default=())
+    caps: tuple[lang.Cap, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
+        self.protected = tuple(self.policy.protected_tags)
+        self.caps = tuple(self.policy.caps)
         self.counted = tuple(
             frozenset(name for name, tags in self.template_tags.items() if cap.counts(tags))
             if cap.tags
@@ -113,7 +119,7 @@ class Delivery:
         if action.kind not in self.ruled:
             return GO
         if action.kind == "kick":
-            protected = self.policy.protected_tags
+            protected = self.protected
             hit = [t for t in protected if member_tags and t in member_tags]
             if hit:
                 return Decision("block", reason=f"protected member (tagged {', '.join(hit)})")
@@ -137,7 +143,7 @@ class Delivery:
         if noun is None:
             return GO
         keys: list[tuple[int, str, str]] = []
-        for index, cap in enumerate(self.policy.caps):
+        for index, cap in enumerate(self.caps):
             if cap.noun is not noun or (
                 cap.channel is not None and cap.channel != action.detail.get("channel")
             ):

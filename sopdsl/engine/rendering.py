@@ -7,9 +7,8 @@ from typing import Any
 from jinja2 import Template, TemplateError
 
 from sopdsl import lang
-from sopdsl.engine.parts import (
-    _Parts,
-)
+from sopdsl.engine.parts import _Parts
+from sopdsl.engine.plain import Part, plain_parts
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.enums import ValueType
 from sopdsl.kinds import BUILTIN_COUNTERS, GROUP_FIELDS, MEMBER_TEXT_FIELDS
@@ -21,6 +20,8 @@ from sopdsl.templating import render as render_template
 
 class _Rendering(_Parts):
     """Message text: the template context of a flow, and rendering (a fast path for plain fields)."""
+
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
 
     def _context(self, flow: Flow, member: MemberState | None, group: GroupState | None) -> dict[str, Any]:
         context: dict[str, Any] = {
@@ -76,7 +77,7 @@ class _Rendering(_Parts):
     def _render(
         self,
         source: str,
-        parts: tuple[str | TemplateField, ...] | None,
+        parts: tuple[Part, ...] | None,
         flow: Flow,
         member: MemberState | None,
         group: GroupState | None,
@@ -91,7 +92,7 @@ class _Rendering(_Parts):
                 if isinstance(part, str):
                     out.append(part)
                     continue
-                root, attr = part.root, part.field
+                root, attr = part
                 if root == "member" and member is not None:
                     value = self._member_value(member, attr, self.compiled[flow.playbook].program)
                 elif root == "group" and group is not None:
@@ -143,7 +144,7 @@ class _Rendering(_Parts):
         group: GroupState | None,
     ) -> str:
         try:
-            return self._render(source, parts, flow, member, group)
+            return self._render(source, plain_parts(parts), flow, member, group)
         except RenderError:
             return source
 

@@ -16,11 +16,13 @@ from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_counts import GROUP_SIZE
 from sopdsl.engine.trigger_dates import DATES
 from sopdsl.engine.versions import PlanChange
-from sopdsl.plan import CompiledPlaybook, Instr, Plan, timeutil
+from sopdsl.plan import Instr, Plan, timeutil
 
 
 class _Switching(_Parts):
     """Plan versions: switching a running engine to another version of its playbooks."""
+
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
 
     def reload(self, plan: Plan, *, at: int | None = None) -> list[PlanChange]:
         """Switch to another version of the plan at `at`, keeping every member's and group's state.
@@ -183,19 +185,17 @@ class _Switching(_Parts):
                         c,
                         t_index,
                         member,
-                        old_live[earlier[(c.index, t_index)]].playbook
-                        if (c.index, t_index) in earlier
-                        else None,
+                        old_live[earlier[(c.index, t_index)]] if (c.index, t_index) in earlier else None,
                     )
                     continue
-                if not ABSENCE.applies(self, c.playbook, member):
+                if not ABSENCE.applies(self, c, member):
                     continue
                 if (c.index, t_index) not in earlier:
                     ABSENCE.arm(self, c, t_index, member, self.now)
                 elif member.id not in self.armed[(c.index, t_index)]:
                     # Not counting: their silence already fired, or the old version did not
                     # apply to them (a wider scope, `apply to all members` added): from now.
-                    before = old_live[earlier[(c.index, t_index)]].playbook
+                    before = old_live[earlier[(c.index, t_index)]]
                     if not ABSENCE.applies(self, before, member):
                         ABSENCE.arm(self, c, t_index, member, self.now)
             for kind in ("date_offset", "anniversary"):
@@ -204,16 +204,13 @@ class _Switching(_Parts):
         self._arm_private()
 
     def _rearm_silence_in(
-        self, c: _Compiled, t_index: int, member: MemberState, before: CompiledPlaybook | None
+        self, c: _Compiled, t_index: int, member: MemberState, before: _Compiled | None
     ) -> None:
         """After a plan switch, count a member's silence in each group of the new scope that is not
         counting yet: from now, unless the old version counted it there and it already fired."""
         table = self.armed[(c.index, t_index)]
         for group_id in sorted(member.groups):
-            if (
-                not ABSENCE.applies_in(self, c.playbook, member, group_id)
-                or membership(member.id, group_id) in table
-            ):
+            if not ABSENCE.applies_in(self, c, member, group_id) or membership(member.id, group_id) in table:
                 continue
             if before is None or not ABSENCE.applies_in(self, before, member, group_id):
                 ABSENCE.arm_in(self, c, t_index, member, group_id, self.now)

@@ -9,14 +9,13 @@ their own delay in `staff_delays` (a fixture's `staff`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.engine.parts import _Compiled, _Parts
+from sopdsl.engine.plain import plain_parts
 from sopdsl.engine.rendering import RenderError
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.timers import TaskDone
@@ -26,9 +25,7 @@ from sopdsl.plan import Instr, timeutil
 class _Tasks(_Parts):
     """Making staff tasks and escalating the undone."""
 
-    # Simulated staff who finish their tasks after their own delay (None: never), by name; the
-    # others after `task_delay`. Set by the dry run from a fixture; the live service has real staff.
-    staff_delays: Mapping[str, int | None] = MappingProxyType({})
+    __slots__ = ()  # the engine's state is in `_Parts`'s slots
 
     def _assign(
         self,
@@ -132,7 +129,9 @@ class _Tasks(_Parts):
             template = c.program.templates[instr.template]
             detail["template"] = instr.template
             try:
-                detail["message"] = self._render(template.source, template.parts, flow, member, group)
+                detail["message"] = self._render(
+                    template.source, plain_parts(template.parts), flow, member, group
+                )
             except RenderError as exc:
                 # The task still goes to staff, who can write the message themselves.
                 detail["message"], detail["message_error"] = None, str(exc)

@@ -17,7 +17,7 @@ from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.engine.timers import Absence, SilenceIn, absence, silence_in
 from sopdsl.engine.trigger_base import TriggerHandler
-from sopdsl.plan import CompiledPlaybook, timeutil
+from sopdsl.plan import timeutil
 
 
 class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
@@ -35,19 +35,18 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
     ) -> None:
         if c.per_group[t_index]:
             for group_id in sorted(member.groups):
-                if self.applies_in(e, c.playbook, member, group_id):
+                if self.applies_in(e, c, member, group_id):
                     at = since_in.get(group_id, since) if since_in else since
                     self.arm_in(e, c, t_index, member, group_id, at)
-        elif self.applies(e, c.playbook, member):
+        elif self.applies(e, c, member):
             self.arm(e, c, t_index, member, since)
 
     @staticmethod
-    def applies(e: _Parts, pb: CompiledPlaybook, member: MemberState) -> bool:
+    def applies(e: _Parts, c: _Compiled, member: MemberState) -> bool:
         """Whether a member's silence counts for a playbook: in its scope, and new unless `apply to all`."""
-        if not (pb.apply_to_existing or not member.existing):
+        if not (c.apply_to_existing or not member.existing):
             return False
-        scope = pb.scope
-        kind = scope.kind
+        kind = c.scope_kind
         if kind == "private":
             return True
         # `_in_scope` for each of the member's groups, written out: this runs for many messages.
@@ -61,16 +60,16 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
             if group is None:
                 continue
             if kind == "named":
-                if group_id in scope.groups:
+                if group_id in c.scope_groups:
                     return True
-            elif not group.tags.isdisjoint(scope.tags):
+            elif not group.tags.isdisjoint(c.scope_tags):
                 return True
         return False
 
     @staticmethod
-    def applies_in(e: _Parts, pb: CompiledPlaybook, member: MemberState, group_id: str) -> bool:
+    def applies_in(e: _Parts, c: _Compiled, member: MemberState, group_id: str) -> bool:
         """Whether a member's silence in one group counts for a group-scoped `silent for`."""
-        return (pb.apply_to_existing or not member.existing) and e._in_scope(pb, group_id)
+        return (c.apply_to_existing or not member.existing) and e._in_scope(c, group_id)
 
     @staticmethod
     def last(member: MemberState, kind: lang.EventKind) -> int | None:
@@ -119,7 +118,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         pending timer re-checks the deadline when due)."""
         member_id = member.id
         for c, t_index, table in e._message_absence:
-            if member_id not in table and self.applies(e, c.playbook, member):
+            if member_id not in table and self.applies(e, c, member):
                 self.arm(e, c, t_index, member, now)
 
     def posted_in(self, e: _Parts, member: MemberState, group: GroupState, now: int) -> None:
@@ -129,13 +128,13 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         for c, t_index, table in e._silence_in_group:
             if key in table:
                 table[key] = now
-            elif self.applies_in(e, c.playbook, member, group.id):
+            elif self.applies_in(e, c, member, group.id):
                 self.arm_in(e, c, t_index, member, group.id, now)
 
     def rearm(self, e: _Parts, member: MemberState, triggers: Iterable[tuple[_Compiled, int, Any]]) -> None:
         """An order or an invite: a deadline that already fired counts again from now."""
         for c, t_index, _trigger in triggers:
-            if member.id not in e.armed[(c.index, t_index)] and self.applies(e, c.playbook, member):
+            if member.id not in e.armed[(c.index, t_index)] and self.applies(e, c, member):
                 self.arm(e, c, t_index, member, e.now)
 
     def entering(self, e: _Parts, member: MemberState) -> list[tuple[_Compiled, int]]:
@@ -144,7 +143,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         return [
             (c, t_index)
             for c, t_index, trigger in e._triggers.get("absence", ())
-            if not in_group(trigger, c.playbook) and not self.applies(e, c.playbook, member)
+            if not in_group(trigger, c.playbook) and not self.applies(e, c, member)
         ]
 
     def joined(
@@ -158,10 +157,10 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         """After a member who was here joined a new group: their silence starts counting now where
         the join brought them into scope, and in the group itself for group-scoped silences."""
         for c, t_index in entering:
-            if self.applies(e, c.playbook, member):
+            if self.applies(e, c, member):
                 self.arm(e, c, t_index, member, now)
         for c, t_index, _table in e._silence_in_group:
-            if self.applies_in(e, c.playbook, member, group.id):
+            if self.applies_in(e, c, member, group.id):
                 self.arm_in(e, c, t_index, member, group.id, now)
 
     # ---- timers ------------------------------------------------------------------------------
@@ -174,7 +173,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
             return
         member = e.members.get(member_id)
         trigger = c.absence_of[timer.trigger]
-        if member is None or not self.applies(e, c.playbook, member):
+        if member is None or not self.applies(e, c, member):
             del table[member_id]  # out of scope now; re-armed when the member comes back
             return
         last = self.last(member, trigger.event)
@@ -183,7 +182,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
             e._push(deadline, c.index, member_id, timer)
             return
         del table[member_id]
-        e._start_flow(c, member, e._member_group(c.playbook, member), trigger.loc, {}, due)
+        e._start_flow(c, member, e._member_group(c, member), trigger.loc, {}, due)
 
     def due_in(self, e: _Parts, c: _Compiled, timer: SilenceIn, member_id: str, due: int) -> None:
         """A member's silence in one group came due: the flow runs in that group."""
@@ -194,11 +193,7 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         if since is None:
             return
         member = e.members.get(member_id)
-        if (
-            member is None
-            or group_id not in member.groups
-            or not self.applies_in(e, c.playbook, member, group_id)
-        ):
+        if member is None or group_id not in member.groups or not self.applies_in(e, c, member, group_id):
             del table[key]  # left the group, or it left the scope; armed again on a new join
             return
         trigger = c.absence_of[timer.trigger]

@@ -19,7 +19,7 @@ class ThresholdHandler(TriggerHandler[lang.OnThreshold]):
             if trigger.counter == counter and before < trigger.threshold <= after and key not in e.fired:
                 # "reaches" fires the first time only, even if the counter falls and climbs again.
                 e.fired.add(key)
-                e._start_flow(c, member, e._member_group(c.playbook, member), trigger.loc, {}, e.now)
+                e._start_flow(c, member, e._member_group(c, member), trigger.loc, {}, e.now)
 
 
 class GroupSizeHandler(TriggerHandler[lang.OnGroupSize]):
@@ -39,7 +39,7 @@ class GroupSizeHandler(TriggerHandler[lang.OnGroupSize]):
             if (
                 before < trigger.threshold <= len(group.members)
                 and key not in e.fired
-                and e._in_scope(c.playbook, group.id)
+                and e._in_scope(c, group.id)
             ):
                 e.fired.add(key)
                 owner = e.members.get(group.owner or "")

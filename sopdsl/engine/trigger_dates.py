@@ -29,7 +29,7 @@ class DateHandler(TriggerHandler[DateTrigger]):
         since: int,
         since_in: Mapping[str, int] | None,
     ) -> None:
-        if e._member_in_scope(c.playbook, member):
+        if e._member_in_scope(c, member):
             self.arm(e, c, t_index, trigger, member)
 
     def arm(self, e: _Parts, c: _Compiled, t_index: int, trigger: DateTrigger, member: MemberState) -> None:
@@ -80,7 +80,7 @@ class DateHandler(TriggerHandler[DateTrigger]):
         if member is None:
             return
         trigger = c.playbook.triggers[timer.trigger]
-        e._start_flow(c, member, e._member_group(c.playbook, member), trigger.loc, {}, e.now)
+        e._start_flow(c, member, e._member_group(c, member), trigger.loc, {}, e.now)
         if isinstance(trigger, lang.OnAnniversary):
             self.arm(e, c, timer.trigger, trigger, member)
 

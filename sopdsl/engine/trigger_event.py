@@ -26,14 +26,14 @@ class EventHandler(TriggerHandler[lang.OnEvent]):
         kind = event.kind
         for pb_index, t_index in starts:
             c = e.compiled[pb_index]
-            scope = c.playbook.scope.kind
+            scope = c.scope_kind
             where = group_id
             if where is None:
                 if kind in ("join", "leave") and scope != "private":
                     continue  # a contact added or removed in private chats is no group's business
                 if scope in ("tagged", "named"):
                     # A member-level event (a tag set in the CRM) counts in the member's groups in scope.
-                    where = e._member_group(c.playbook, member)
+                    where = e._member_group(c, member)
             e._start_flow(c, member, where, c.trigger_locs[t_index], dict(event.data), now)
 
 

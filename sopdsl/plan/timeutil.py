@@ -12,6 +12,7 @@ import calendar as _calendar
 import datetime as dt
 import functools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -167,7 +168,22 @@ def stable_offset(epoch: int, tz: ZoneInfo) -> int | None:
     return _stable(epoch // 86400, tz)
 
 
-def add(epoch: int, duration: lang.Duration, tz: ZoneInfo, sign: int = 1) -> int:
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A duration's amount and unit as plain values, for `add`: the engine keeps the durations it
+    adds per timer armed as these (reading a pydantic model's field goes through its `__getattr__`
+    hook, a few times dearer than a slot)."""
+
+    amount: int
+    unit: lang.Unit
+
+
+def span(duration: lang.Duration) -> Span:
+    """A duration as a `Span`."""
+    return Span(duration.amount, duration.unit)
+
+
+def add(epoch: int, duration: lang.Duration | Span, tz: ZoneInfo, sign: int = 1) -> int:
     """An instant moved by a duration: exact for minutes and hours, wall-time for days and longer."""
     unit = duration.unit
     # Units compared by identity: an Enum's hash is Python code, and this runs per timer armed.
