@@ -240,22 +240,20 @@ class Service:
 
     async def submit_async(self, payload: Any, shard: str | None = None) -> tuple[int, dict[str, Any]]:
         """`submit` from the event loop, which goes on serving other requests while these commit."""
-        if self._committer is None:
-            events = payload if isinstance(payload, list) else [payload]
-            shard = None if shard == self.runtime.shard else shard
-            return self._answer(events, *await asyncio.to_thread(self._feed_list, events, shard))
         answered: asyncio.Future[tuple[int, dict[str, Any]]] = asyncio.get_running_loop().create_future()
         self.submit_soon(payload, settle(answered), shard)
         return await answered
 
     def submit_soon(self, payload: Any, done: Answered, shard: str | None = None) -> None:
-        """`submit` from the event loop without waiting, with group commit: `done(answer, None)` is
-        called in the loop once the events are durable, or `done(None, error)` (HTTP fronts' hot
-        path, and `submit_async`'s)."""
-        assert self._committer is not None
-        commit = self._committer.submit_soon
+        """`submit` from the event loop without waiting: `done(answer, None)` is called in the loop
+        once the events are durable, or `done(None, error)` (HTTP fronts' hot path, and
+        `submit_async`'s)."""
         events = payload if isinstance(payload, list) else [payload]
         shard = None if shard == self.runtime.shard else shard
+        if self._committer is None:  # no group commit: fed in a thread, as `submit` feeds
+            self._submit_in_thread(events, shard, done)
+            return
+        commit = self._committer.submit_soon
         try:
             cut, problem = self._objects(events)
         except ShuttingDownError as exc:
@@ -322,6 +320,24 @@ class Service:
         if shown.get("status") == "done":
             shown["status"] = "queued"
         return shown
+
+    def _submit_in_thread(self, events: list[Any], shard: str | None, done: Answered) -> None:
+        def fed(future: asyncio.Future[tuple[Fed, RejectedEventError | None]]) -> None:
+            if future.cancelled():
+                return
+            error = future.exception()
+            if error is not None:
+                done(None, error)
+                return
+            try:
+                found = self._answer(events, *future.result())
+            except Exception as exc:  # a bug: answered as one (500), not left unanswered
+                done(None, exc)
+            else:
+                done(found, None)
+
+        loop = asyncio.get_running_loop()
+        loop.run_in_executor(None, self._feed_list, events, shard).add_done_callback(fed)
 
     def _feed_list(
         self, events: list[Any], shard: str | None = None

@@ -27,12 +27,20 @@ OTHER = "tok-elsewhere-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def make_service(tokens: Tokens | None, recorder: Recorder, host: str = "127.0.0.1") -> Service:
+def make_service(
+    tokens: Tokens | None, recorder: Recorder, host: str = "127.0.0.1", group_commit: bool = True
+) -> Service:
     runtime = Runtime(
         plan(), "memory://", executors=dict.fromkeys(("send", "call"), recorder), clock=ManualClock(START)
     )
     return Service(
-        runtime, zone=ZONE, host=host, tokens=tokens, allowed_hosts=allowed_hosts(host), log=io.StringIO()
+        runtime,
+        zone=ZONE,
+        host=host,
+        tokens=tokens,
+        allowed_hosts=allowed_hosts(host),
+        log=io.StringIO(),
+        group_commit=group_commit,
     )
 
 
@@ -148,6 +156,20 @@ def test_a_list_says_which_events_were_stored_and_which_failed(client: Client) -
     assert "needs a name" in body["error"]
     assert body["not_tried"] == [3]
     assert metric(client, "sopdsl_events_in_total") == 2
+
+
+def test_without_group_commit_a_list_is_answered_the_same(client: Client) -> None:
+    # Fed in a thread rather than by the group committer: the same answers, the same refusals.
+    events = [JOIN, {**JOIN, "member": "m2"}, {"kind": "tag", "member": "m3"}, {**JOIN, "member": "m4"}]
+    alone = make_service(parse_tokens(f"{TOKEN} default", "tokens.txt"), Recorder(), group_commit=False)
+    try:
+        plain = Client(create_app(alone))
+        assert post(plain, events) == post(client, events)
+        assert post(plain, {**JOIN, "id": "d1"}) == post(client, {**JOIN, "id": "d1"})
+        assert post(plain, {**JOIN, "id": "d1"})[1]["duplicate_ids"] == ["d1"]
+        assert metric(plain, "sopdsl_events_in_total") == metric(client, "sopdsl_events_in_total") == 3
+    finally:
+        alone.runtime.close()
 
 
 # ---- malformed bodies: answered, counted, never a traceback -------------------------------------
