@@ -205,21 +205,20 @@ def replay(
             changes = engine.reload(reload.plan, at=reload.time)
             if on_reload is not None:
                 on_reload(reload, changes)
-    for event in events:
-        while pending and pending[0][0] < event.time:
-            moment, index = pending.pop(0)
-            engine.advance(moment)
-            if on_check is not None:
-                on_check(index)
-        if isinstance(event, Reload):
-            changes = engine.reload(event.plan, at=event.time)
-            if on_reload is not None:
-                on_reload(event, changes)
-        elif judge is None:
+    else:
+        for event in events:
+            while pending and pending[0][0] < event.time:
+                moment, index = pending.pop(0)
+                engine.advance(moment)
+                if on_check is not None:
+                    on_check(index)
+            if isinstance(event, Reload):
+                changes = engine.reload(event.plan, at=event.time)
+                if on_reload is not None:
+                    on_reload(event, changes)
+                continue
             feed(event)
-        else:
-            feed(event)
-            if event.kind in goal_kinds:
+            if judge is not None and event.kind in goal_kinds:
                 judge(event)  # once the engine has taken it in (the timers before it have run)
     for moment, index in pending:
         engine.advance(moment)

@@ -385,14 +385,18 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         """Run every timer due at or before `until`, in order, then set the clock to `until`."""
         if not self._started:
             self.start()
+        self._run_due(until + 1)
+        if until > self.now:
+            self.now = until
+
+    def _run_due(self, before: int) -> None:
+        """Run every timer due before `before`, in order, the clock moving to each one's time."""
         heap = self.heap
-        while heap and heap[0][0] <= until:
+        while heap and heap[0][0] < before:
             entry = _heappop(heap)
             if entry[0] > self.now:
                 self.now = entry[0]
             self._fire(entry)
-        if until > self.now:
-            self.now = until
 
     def fire_next(self) -> tuple[int, int, str, str, int]:
         """Run the next timer due (there must be one, and the engine started), and return its place

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
 from collections import deque
 from collections.abc import Iterable
 from typing import Any, TypeVar
@@ -19,7 +18,6 @@ from sopdsl.engine.trigger_event import EVENT
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 _NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
-_heappop = heapq.heappop  # once per timer due
 _T = TypeVar("_T")
 
 
@@ -50,11 +48,9 @@ class _Happenings(_Parts):
                 self.start()
             now = event.time
             heap = self.heap
-            while heap and heap[0][0] < now:  # timers due before it run first
-                entry = _heappop(heap)
-                if entry[0] > self.now:
-                    self.now = entry[0]
-                self._fire(entry)
+            # Timers due before it run first; the check is inline, since most events find none.
+            if heap and heap[0][0] < now:
+                self._run_due(now)
             if now > self.now:
                 self.now = now
             self._fed = number or self._fed + 1

@@ -299,6 +299,9 @@ class _Parts(ABC):
     def _fire(self, entry: tuple[int, int, str, str, int, TimerRecord]) -> None: ...
 
     @abstractmethod
+    def _run_due(self, before: int) -> None: ...
+
+    @abstractmethod
     def start(self) -> None: ...
 
     @abstractmethod

@@ -36,6 +36,7 @@ from sopdsl.live.bodies import BodyError, check_content_type, decode_json, read_
 from sopdsl.live.metrics import CONTENT_TYPE
 from sopdsl.live.openapi import describe
 from sopdsl.live.redact import redact_urls_in
+from sopdsl.live.service_types import ShuttingDownError
 
 if TYPE_CHECKING:
     from sopdsl.live.service import Service
@@ -206,8 +207,6 @@ def _answered(
     service: Service, found: tuple[int, Any] | None, error: BaseException | None
 ) -> tuple[int, Any]:
     """The status and body for a submission's outcome, counted as a refusal where it is one."""
-    from sopdsl.live.service import ShuttingDownError
-
     if error is None:
         assert found is not None
         status, body = found

@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sopdsl.engine.actions import Action
-from sopdsl.live.runtime import Fed
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # only named in annotations: the HTTP fronts import this, and not the engine
+    from sopdsl.engine.actions import Action
+    from sopdsl.live.runtime import Fed
     from sopdsl.live.service import Service
 
 
