@@ -7,14 +7,15 @@ from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
-from sopdsl.engine.parts import _GRACE, _PRIVATE, _Compiled, _Parts
+from sopdsl.engine.parts import _GRACE, _PRIVATE, _Compiled
+from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.engine.timers import CalendarDue
 from sopdsl.engine.triggers import handler_for
 from sopdsl.plan import CompiledPlaybook, timeutil
 
 
-class _Arming(_Parts):
+class _Arming(_Rendering):
     """Arming through the trigger handlers, the calendar entries, and scope."""
 
     __slots__ = ()  # the engine's state is in `_Parts`'s slots

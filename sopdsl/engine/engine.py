@@ -19,18 +19,14 @@ from types import MappingProxyType
 from typing import Any, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
-from sopdsl.engine.acting import _Acting
 from sopdsl.engine.actions import Action
-from sopdsl.engine.arming import _Arming
 from sopdsl.engine.conditions import playbook_windows
 from sopdsl.engine.events import Event
-from sopdsl.engine.flows import _Flows
-from sopdsl.engine.happenings import _Happenings
 from sopdsl.engine.history import counted_since, fold_history, silent_since_in
 from sopdsl.engine.parts import _PRIVATE, Sink, _Compiled, in_group
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
-from sopdsl.engine.rendering import _Rendering, prepare_templates
+from sopdsl.engine.rendering import prepare_templates
 from sopdsl.engine.snapshot_schema import _SNAPSHOT_SCHEMA, _SNAPSHOT_STATE, SNAPSHOT_FORMAT
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.switching import _Switching
@@ -59,8 +55,12 @@ from sopdsl.plan import Plan, timeutil
 _heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, once per timer due
 
 
-class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
+class Engine(_Switching):
     """Runs a plan over members and groups; see the module docstring for its contract."""
+
+    # The parts are one chain of single inheritance, each the base of the next (Engine, _Switching,
+    # _Flows, _Acting, _Drawing, _Tasks, _Happenings, _Arming, _Rendering, _Parts), in the method
+    # order that joining them side by side gave: classes compiled by mypyc (setup.py) allow no other.
 
     # The engine's state is in `_Parts`'s slots; the figures hold an engine weakly.
     __slots__ = ("__weakref__",)
@@ -199,7 +199,10 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
     ) -> GroupState:
         """Register a group (from a fixture or a store) before or while running: a `GroupRecord`,
         or an id and the record's fields as keywords. Registering a known group again updates it."""
-        record = group_record(group, locals())
+        record = group_record(
+            group,
+            {"name": name, "tags": tags, "timezone": timezone, "operator": operator, "owner": owner},
+        )
         group_id = record.id
         declared = self.program.groups.get(group_id)
         tz = timeutil.zone(
@@ -255,7 +258,23 @@ class Engine(_Switching, _Flows, _Acting, _Happenings, _Arming, _Rendering):
         adds what is given (tags, attributes, counters, groups, non-empty fields) and keeps what
         it knows (activity, timers).
         """
-        return self._register(member_record(member, locals()))
+        given = {
+            "name": name,
+            "nickname": nickname,
+            "tags": tags,
+            "attributes": attributes,
+            "counters": counters,
+            "groups": groups,
+            "joined_at": joined_at,
+            "referrer": referrer,
+            "channel": channel,
+            "contact": contact,
+            "owner": owner,
+            "group_joined_at": group_joined_at,
+            "group_last_message_at": group_last_message_at,
+            "last_order_at": last_order_at,
+        }  # not `locals()`, which compiled code does not have
+        return self._register(member_record(member, given))
 
     def _register(self, record: MemberRecord) -> MemberState:
         member_id = record.id

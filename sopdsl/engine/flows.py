@@ -7,10 +7,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl.engine import trace
+from sopdsl.engine.acting import _Acting
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import Test
 from sopdsl.engine.events import Event
-from sopdsl.engine.parts import _Compiled, _Parts
+from sopdsl.engine.parts import _Compiled
 from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
 from sopdsl.engine.timers import Resume, Timeout, origin_text
 from sopdsl.plan import Instr, timeutil
@@ -18,7 +19,7 @@ from sopdsl.plan import Instr, timeutil
 _sha256 = hashlib.sha256  # once per action
 
 
-class _Flows(_Parts):
+class _Flows(_Acting):
     """Flows: starting a playbook for a member or group, and running its instructions."""
 
     __slots__ = ()  # the engine's state is in `_Parts`'s slots

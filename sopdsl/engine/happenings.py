@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine import trace
+from sopdsl.engine.arming import _Arming
 from sopdsl.engine.events import Event, validate
-from sopdsl.engine.parts import _MEMBER_ONLY, _Compiled, _Parts
+from sopdsl.engine.parts import _MEMBER_ONLY, _Compiled
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
@@ -21,7 +22,7 @@ _NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their 
 _T = TypeVar("_T")
 
 
-class _Happenings(_Parts):
+class _Happenings(_Arming):
     """Events as they change members and groups, and the playbooks they start or resume."""
 
     __slots__ = ()  # the engine's state is in `_Parts`'s slots

@@ -1,5 +1,6 @@
 """What the engine's parts share: a compiled playbook, and the declared state and
-methods each part may use of the others (`_Parts`); `Engine` joins the parts."""
+methods each part may use of the others (`_Parts`); the parts stack up, one the base of
+the next, into `Engine`."""
 
 from __future__ import annotations
 

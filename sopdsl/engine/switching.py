@@ -8,7 +8,8 @@ from typing import Any, assert_never, cast
 
 from sopdsl import lang
 from sopdsl.engine import versions
-from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
+from sopdsl.engine.flows import _Flows
+from sopdsl.engine.parts import _Compiled, in_group, membership
 from sopdsl.engine.policy import template_tags
 from sopdsl.engine.state import Flow, MemberState, WaitDelivery, WaitEvent, WaitTask, event_wait
 from sopdsl.engine.timers import FLOW_TIMERS, absence, silence_in
@@ -19,7 +20,7 @@ from sopdsl.engine.versions import PlanChange
 from sopdsl.plan import Instr, Plan, timeutil
 
 
-class _Switching(_Parts):
+class _Switching(_Flows):
     """Plan versions: switching a running engine to another version of its playbooks."""
 
     __slots__ = ()  # the engine's state is in `_Parts`'s slots

@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
-from sopdsl.engine.parts import _Compiled, _Parts
+from sopdsl.engine.happenings import _Happenings
+from sopdsl.engine.parts import _Compiled
 from sopdsl.engine.plain import plain_parts
 from sopdsl.engine.rendering import RenderError
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
@@ -22,7 +23,7 @@ from sopdsl.engine.timers import TaskDone
 from sopdsl.plan import Instr, timeutil
 
 
-class _Tasks(_Parts):
+class _Tasks(_Happenings):
     """Making staff tasks and escalating the undone."""
 
     __slots__ = ()  # the engine's state is in `_Parts`'s slots
