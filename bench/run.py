@@ -9,7 +9,11 @@ means something:
 
 - `floor`: read the file and decode every line with a generic JSON decoder, nothing else;
 - `engine`: end to end as `sopdsl simulate --format jsonl` does it: read and check every line,
-  run bench/reference.sop through the engine, write the action log to a file;
+  run bench/reference.sop through the engine, write the action log to a file; with the modules
+  compiled as `pip install .` compiles them (mypyc, see setup.py; built once into
+  bench/results/build/ by bench/compiled.py), unless `--pure`;
+- `pure`: the `engine` run on the pure-Python modules (as an editable install runs): its log
+  must equal the compiled engine's byte for byte (the run fails otherwise);
 - `sharded`: the `engine` run with its members split across the cores (`sopdsl simulate --jobs`,
   sopdsl/dryrun/shard.py): its log must equal the engine's byte for byte (the run fails
   otherwise); its memory is each process's peak (the parent merging, each shard);
@@ -50,6 +54,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
+if os.environ.get("SOPDSL_BENCH_LIB"):  # the compiled build (bench/compiled.py), before the pure tree
+    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
 
 from generate import Size, generate, quiet  # noqa: E402
 from run_table import print_table  # noqa: E402
@@ -157,7 +163,7 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         stream = open_timeline(path, path.name, "Asia/Shanghai")
         result["records"] = sum(1 for _ in stream.records())
         stream.close()
-    elif what in ("engine", "figures"):
+    elif what in ("engine", "figures", "pure"):
         log = log_path(path, what)
         log.parent.mkdir(parents=True, exist_ok=True)
         stream = open_timeline(path, path.name, "Asia/Shanghai")
@@ -172,13 +178,13 @@ def measure(what: str, path: Path) -> dict[str, Any]:
         if collector is not None:
             result["group_days"] = sum(len(days) for days in collector.figures().groups.values())
         wall_done, cpu_done = time.perf_counter(), time.process_time()
-        if collector is not None:
-            # Counting figures must not change what the engine decides.
+        if what != "engine":
+            # Counting figures must not change what the engine decides, nor compiling it.
             result["equal"] = filecmp.cmp(log, log_path(path, "engine"), shallow=False)
             result["first_difference"] = None if result["equal"] else "the log differs from the engine's"
         result["actions"] = sum(1 for _ in log.open("rb"))
         result["log_bytes"] = log.stat().st_size
-        if collector is not None:
+        if what != "engine":
             log.unlink()
         result["members"] = len(engine.members)
         result["timers_left"] = len(engine.heap)
@@ -236,6 +242,9 @@ def measure(what: str, path: Path) -> dict[str, Any]:
                 f"row {first}: engine {ours[first : first + 1]} != simple {rows[first : first + 1]}"
             )
         result["wall_s"], result["cpu_s"] = wall_done - wall, cpu_done - cpu
+    from sopdsl.engine import engine as engine_module
+
+    result["compiled"] = (engine_module.__file__ or "").endswith(".so")
     if "wall_s" not in result:
         result["wall_s"], result["cpu_s"] = time.perf_counter() - wall, time.process_time() - cpu
     result["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -243,13 +252,20 @@ def measure(what: str, path: Path) -> dict[str, Any]:
     return result
 
 
+_LIB: list[Path] = []  # the compiled build, once `main` has it (none with --pure)
+
+
 def _child(what: str, path: Path) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k != "SOPDSL_BENCH_LIB"}
+    if _LIB and what != "pure":
+        env["SOPDSL_BENCH_LIB"] = str(_LIB[0])
     done = subprocess.run(
         [sys.executable, str(Path(__file__)), "--one", what, str(path)],
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
+        env=env,
     )
     if done.returncode != 0:
         raise SystemExit(f"{what} on {path.name} failed:\n{done.stderr}")
@@ -310,6 +326,7 @@ def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) ->
         "floor",
         "reader",
         "engine",
+        *(["pure"] if _LIB else []),
         "sharded",
         *(["figures"] if figures else []),
         "careful",
@@ -335,6 +352,9 @@ def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) ->
     row["vs_floor"] = engine["wall_s"] / row["floor"]["wall_s"]
     row["engine_over_careful"] = engine["wall_s"] / row["careful"]["wall_s"]
     row["engine_over_careful_cpu"] = engine["cpu_s"] / row["careful"]["cpu_s"]
+    if "pure" in row:
+        row["pure_over_careful"] = row["pure"]["wall_s"] / row["careful"]["wall_s"]
+        row["compiled_over_pure"] = engine["wall_s"] / row["pure"]["wall_s"]
     if "figures" in row:
         row["figures_over_engine"] = row["figures"]["wall_s"] / engine["wall_s"]
         row["figures_over_engine_cpu"] = row["figures"]["cpu_s"] / engine["cpu_s"]
@@ -413,6 +433,9 @@ def main() -> None:
         "--figures", action="store_true", help="also the engine counting its figures (sopdsl report's run)"
     )
     options.add_argument("--runs", type=int, default=3, help="rounds per size (the median is kept)")
+    options.add_argument(
+        "--pure", action="store_true", help="measure the pure-Python modules only (no compiled build)"
+    )
     options.add_argument("--one", nargs=2, metavar=("WHAT", "TIMELINE"), help=argparse.SUPPRESS)
     options.add_argument(
         "--generate", nargs=4, metavar=("MEMBERS", "DAYS", "SEED", "PATH"), help=argparse.SUPPRESS
@@ -425,6 +448,10 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one[0], Path(args.one[1]))))
         return
+    if not args.pure:
+        from compiled import compiled_lib
+
+        _LIB.append(compiled_lib())
     sizes = args.sizes or (QUICK if args.quick else FULL if args.full else STANDARD)
     runs = 1 if args.quick else args.runs
     results: dict[str, Any] = {
@@ -435,6 +462,7 @@ def main() -> None:
             "load_average_at_start": os.getloadavg(),
         },
         "command": " ".join(["python -m bench", *sys.argv[1:]]),
+        "compiled": bool(_LIB),
         "runs": runs,
         "sizes": [],
     }

@@ -70,6 +70,15 @@ def print_table(results: dict[str, Any]) -> None:
                 f"{r['sharded_over_careful_cpu_all']:.2f} by CPU time of all its processes"
             )
         print(line)
+    pure = [
+        f"{r['size']} {r['compiled_over_pure']:.2f} (pure ÷ careful {r['pure_over_careful']:.2f})"
+        for r in results["sizes"]
+        if "compiled_over_pure" in r
+    ]
+    if pure:
+        print(f"engine compiled (as pip install . builds it) ÷ pure Python, same log: {', '.join(pure)}")
+    elif not results.get("compiled"):
+        print("(--pure: the engine ran on the pure-Python modules, as an editable install runs it)")
     print("events/s end to end (read, simulate, write the log):")
     for r in results["sizes"]:
         line = (

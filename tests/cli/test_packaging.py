@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -53,8 +54,28 @@ def test_the_grammar_and_every_stage_are_inside_sopdsl(names: set[str]) -> None:
 
 def test_no_top_level_runtime_or_grammar_package(names: set[str]) -> None:
     tops = {name.split("/")[0] for name in names}
-    assert {top for top in tops if not top.endswith(".dist-info")} == {"sopdsl"}
+    # Beside the package, only mypyc's runtime for the compiled modules (setup.py's group "sopdsl").
+    assert {
+        top for top in tops if not top.endswith(".dist-info") and not top.startswith("sopdsl__mypyc.")
+    } == {"sopdsl"}
     assert not any(name.startswith(("runtime/", "grammar/")) for name in names)
+
+
+def test_the_wheel_holds_the_listed_modules_compiled_beside_their_source(names: set[str]) -> None:
+    if (
+        shutil.which("cc") is None
+        and shutil.which("gcc") is None
+        and not os.environ.get("SOPDSL_REQUIRE_COMPILER")
+    ):
+        pytest.skip("no C compiler found: pip builds a pure-Python wheel here")
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["sopdsl"][
+        "compiled"
+    ]
+    assert "sopdsl/engine/happenings.py" in listed
+    compiled = {name.split(".")[0] + ".py" for name in names if name.endswith(".so") and "/" in name}
+    assert compiled == set(listed)
+    assert set(listed) <= names  # the source too, for tracebacks and for reading
+    assert any(name.startswith("sopdsl__mypyc.") for name in names)
 
 
 def test_every_module_of_the_source_tree_is_in_the_wheel(names: set[str]) -> None:

@@ -77,7 +77,8 @@ def run_hooks(hooks: tuple[Path, str, Path], folder: Path, files: dict[str, str]
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text(text, encoding="utf-8")
     git(folder, "add", "-A")
-    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"}
+    # SOPDSL_PURE: the hook's `pip install .` need not compile the engine (tests/test_compiled.py does).
+    env = {**os.environ, "PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never", "SOPDSL_PURE": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "pre_commit", "run", "--all-files"],
         cwd=folder,

@@ -10,6 +10,8 @@ import inspect
 import typing
 from pathlib import Path
 
+import pytest
+
 from sopdsl.engine import engine as engine_module
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import _SNAPSHOT_STATE, Engine
@@ -35,6 +37,7 @@ def test_every_timer_kind_has_a_payload_a_snapshot_can_carry() -> None:
         assert type(timer) is RECORDS[kind] and fields_of(timer) == sample
 
 
+@pytest.mark.source
 def test_the_engine_defines_every_method_its_parts_declare() -> None:
     declared = {
         name for name, member in vars(_Parts).items() if getattr(member, "__isabstractmethod__", False)

@@ -124,6 +124,7 @@ def test_a_snapshot_of_another_format_or_garbage_is_refused_not_half_restored() 
     assert Engine.restore(engine.snapshot(), {plan.content_hash: plan}.__getitem__).now == 0
 
 
+@pytest.mark.source
 def test_every_piece_of_engine_state_is_either_in_a_snapshot_or_rebuilt_from_the_plan() -> None:
     # A field added to the engine must be put in one of the two lists, or restarts would forget it.
     from sopdsl.engine.engine import _SNAPSHOT_STATE

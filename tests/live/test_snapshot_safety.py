@@ -272,6 +272,7 @@ def test_a_crafted_pickle_in_the_snapshot_row_runs_nothing_and_the_journal_is_re
     assert marker.exists()
 
 
+@pytest.mark.source
 def test_the_engine_does_not_import_pickle() -> None:
     for module in (engine_module, codec):
         assert "pickle" not in vars(module)
