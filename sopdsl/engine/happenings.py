@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -18,7 +18,7 @@ from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
 from sopdsl.engine.trigger_event import EVENT
 from sopdsl.plan import CompiledPlaybook, timeutil
 
-_NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
+_NAMED: Final = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
 _T = TypeVar("_T")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -27,7 +27,7 @@ from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateFie
 # starts or a key needs it: most events and timers start nothing.
 Cause = str | Event | tuple[Any, ...]
 
-_MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
+_MEMBER_ONLY: Final = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
 _GRACE = 60  # a timer this late (seconds) was missed while the runtime was down

@@ -13,12 +13,13 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 
-UTC = dt.UTC
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+UTC: Final = dt.UTC
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @functools.cache
@@ -85,7 +86,7 @@ def shift_local(naive: dt.datetime, amount: int, unit: lang.Unit) -> dt.datetime
     return naive + dt.timedelta(seconds=seconds)
 
 
-_PER = {
+_PER: Final = {
     lang.Unit.MINUTE: 60,
     lang.Unit.HOUR: 3600,
     lang.Unit.DAY: 86400,
@@ -103,8 +104,8 @@ def seconds(duration: lang.Duration) -> int:
 # UTC offsets by zone and hour: no zone changes its offset twice within an hour, and
 # a bucket is cached only when its offset is the same at both ends (so a transition inside is
 # computed exactly, never cached).
-_OFFSETS: dict[ZoneInfo, dict[int, int]] = {}
-_BUCKET = 3600
+_OFFSETS: Final[dict[ZoneInfo, dict[int, int]]] = {}
+_BUCKET: Final = 3600
 
 
 def utc_offset(epoch: int, tz: ZoneInfo) -> int:
@@ -130,10 +131,13 @@ def _offset(epoch: int, tz: ZoneInfo) -> int:
     return int(delta.total_seconds()) if delta is not None else 0
 
 
-_MINUTE, _HOUR, _DAY, _WEEK = lang.Unit.MINUTE, lang.Unit.HOUR, lang.Unit.DAY, lang.Unit.WEEK
+_MINUTE: Final = lang.Unit.MINUTE
+_HOUR: Final = lang.Unit.HOUR
+_DAY: Final = lang.Unit.DAY
+_WEEK: Final = lang.Unit.WEEK
 # By zone and UTC day: the offset if it holds from the day before to the day after, else None.
-_STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
-_UNKNOWN = -1 << 40  # no offset: a day `_stable` has not looked at yet
+_STABLE: Final[dict[ZoneInfo, dict[int, int | None]]] = {}
+_UNKNOWN: Final = -1 << 40  # no offset: a day `_stable` has not looked at yet
 
 
 def _stable(day: int, tz: ZoneInfo) -> int | None:
