@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -208,6 +208,51 @@ def add(epoch: int, duration: lang.Duration | Span, tz: ZoneInfo, sign: int = 1)
         if offset is not None and _stable(guess // 86400, tz) == offset:
             return guess
     return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
+
+
+# ---- the action log's times -------------------------------------------------------------------
+
+_LAST: Final[list[Any]] = [None, None, ""]  # actions come in bursts at one instant: the last one's text
+# By zone and local day: the day's text before the time ("2026-03-01T") and the offset after it
+# ("+08:00"), for days in a stretch of one UTC offset (see `stable_offset`).
+_DAYS: Final[dict[tuple[ZoneInfo, int], tuple[str, str]]] = {}
+# "HH:MM:" by minute of the day and "SS" by second: joined, not formatted, per action logged.
+_CLOCK: Final = [f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440)]
+_SECONDS: Final = [f"{second:02d}" for second in range(60)]
+# The local day of the last text written on the arithmetic path: zone, its first and last instant
+# (end excluded), and the parts around the time of day.
+_WINDOW: Final[list[tuple[ZoneInfo | None, int, int, str, str]]] = [(None, 0, 0, "", "")]
+
+
+def iso(epoch: int, tz: ZoneInfo) -> str:
+    """An instant as ISO 8601 local time with its offset."""
+    zone, start, end, before, after = _WINDOW[0]
+    if zone is tz and start <= epoch < end:
+        # The local day of the last text (one offset all day): only the time of day to write.
+        minute, second = divmod(epoch - start, 60)
+        return before + _CLOCK[minute] + _SECONDS[second] + after
+    if _LAST[0] == epoch and _LAST[1] is tz:
+        return str(_LAST[2])
+    offset = stable_offset(epoch, tz)
+    if offset is None or offset % 60:
+        text = dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    else:
+        # One offset all day: the day's text once, then the time of day in plain arithmetic.
+        day, second = divmod(epoch + offset, 86400)
+        parts = _DAYS.get((tz, day))
+        if parts is None:
+            whole = dt.datetime.fromtimestamp(day * 86400 - offset, tz).isoformat()
+            if len(_DAYS) > 10_000:
+                _DAYS.clear()
+            parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
+        minute, second = divmod(second, 60)
+        text = parts[0] + _CLOCK[minute] + _SECONDS[second] + parts[1]
+        # The offset holds from a UTC day before to a day after `epoch` (`stable_offset`), so
+        # over the whole local day around it.
+        start = day * 86400 - offset
+        _WINDOW[0] = (tz, start, start + 86400, parts[0], parts[1])
+    _LAST[:] = (epoch, tz, text)
+    return text
 
 
 # ---- calendars --------------------------------------------------------------------------------
