@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, assert_never
+from typing import Any, Final, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
 from sopdsl.engine.actions import Action
@@ -52,7 +52,8 @@ from sopdsl.errors import EngineError
 from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
 
-_heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, once per timer due
+_heappush: Final = heapq.heappush  # once per timer armed
+_heappop: Final = heapq.heappop  # once per timer due
 
 
 class Engine(_Switching):
