@@ -23,7 +23,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import playbook_windows
 from sopdsl.engine.events import Event
 from sopdsl.engine.history import counted_since, fold_history, silent_since_in
-from sopdsl.engine.parts import _PRIVATE, Sink, _Compiled, in_group
+from sopdsl.engine.parts import _PRIVATE, HeapEntry, Sink, _Compiled, in_group
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import prepare_templates
@@ -88,7 +88,7 @@ class Engine(_Switching):
         # bytes a member saved at 100k). A snapshot writes it as the (playbook, id) pairs it was.
         self.entered: dict[int, dict[str, int]] = {}
         self.fired: set[tuple[Any, ...]] = set()
-        self.heap: list[tuple[Any, ...]] = []
+        self.heap: list[HeapEntry] = []
         self.log: list[Action] = []
         self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
         self.sinks: list[Sink] = []
