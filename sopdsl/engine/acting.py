@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, assert_never
+from typing import Any, Final, assert_never
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -19,8 +19,8 @@ from sopdsl.engine.timers import Deliver
 from sopdsl.errors import EngineError
 from sopdsl.plan import Instr, timeutil
 
-_HELD = WaitDelivery()  # frozen and field-less: one will do for every held action
-_APPLIED = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes anything for
+_HELD: Final = WaitDelivery()  # frozen and field-less: one will do for every held action
+_APPLIED: Final = frozenset(("grant", "kick", "dissolve"))  # what `_apply` changes anything for
 
 
 class _Acting(_Drawing):

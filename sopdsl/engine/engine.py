@@ -16,14 +16,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any, assert_never
+from typing import Any, Final, assert_never
 
 from sopdsl.engine import snapshot as snapshot_codec
 from sopdsl.engine.actions import Action
 from sopdsl.engine.conditions import playbook_windows
 from sopdsl.engine.events import Event
 from sopdsl.engine.history import counted_since, fold_history, silent_since_in
-from sopdsl.engine.parts import _PRIVATE, Sink, _Compiled, in_group
+from sopdsl.engine.parts import _PRIVATE, HeapEntry, Sink, _Compiled, in_group
 from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import prepare_templates
@@ -52,7 +52,8 @@ from sopdsl.errors import EngineError
 from sopdsl.kinds import BUILTIN_COUNTERS
 from sopdsl.plan import Plan, timeutil
 
-_heappush, _heappop = heapq.heappush, heapq.heappop  # once per timer armed, once per timer due
+_heappush: Final = heapq.heappush  # once per timer armed
+_heappop: Final = heapq.heappop  # once per timer due
 
 
 class Engine(_Switching):
@@ -87,7 +88,7 @@ class Engine(_Switching):
         # bytes a member saved at 100k). A snapshot writes it as the (playbook, id) pairs it was.
         self.entered: dict[int, dict[str, int]] = {}
         self.fired: set[tuple[Any, ...]] = set()
-        self.heap: list[tuple[Any, ...]] = []
+        self.heap: list[HeapEntry] = []
         self.log: list[Action] = []
         self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
         self.sinks: list[Sink] = []

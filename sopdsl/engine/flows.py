@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sopdsl.engine import trace
@@ -16,7 +16,7 @@ from sopdsl.engine.state import Flow, GroupState, MemberState, event_wait
 from sopdsl.engine.timers import Resume, Timeout, origin_text
 from sopdsl.plan import Instr, timeutil
 
-_sha256 = hashlib.sha256  # once per action
+_sha256: Final = hashlib.sha256  # once per action
 
 
 class _Flows(_Acting):

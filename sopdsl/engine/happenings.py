@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -18,7 +18,10 @@ from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
 from sopdsl.engine.trigger_event import EVENT
 from sopdsl.plan import CompiledPlaybook, timeutil
 
-_NAMED = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
+# Bound once by mypyc (a class from a module it leaves out is otherwise looked up per use): what
+# `feed_all` tests every item it is given against.
+_EVENT: Final = Event
+_NAMED: Final = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
 _T = TypeVar("_T")
 
 
@@ -39,7 +42,7 @@ class _Happenings(_Arming):
         """
         members, groups = self.members, self.groups  # filled, never replaced, while this runs
         for event in events:
-            if not isinstance(event, Event):
+            if not isinstance(event, _EVENT):
                 return event
             kind = event.kind
             member_id = event.member

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -26,8 +26,10 @@ from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateFie
 # entry (due, playbook, member, group, seq, timer). Kept as given and written out only when a flow
 # starts or a key needs it: most events and timers start nothing.
 Cause = str | Event | tuple[Any, ...]
+# A timer on the heap: due, playbook, member, group, creation order, and what it does (`_push`).
+HeapEntry = tuple[int, int, str, str, int, TimerRecord]
 
-_MEMBER_ONLY = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
+_MEMBER_ONLY: Final = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
 _GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
@@ -209,7 +211,7 @@ class _Parts(ABC):
     waits: dict[str, set[int]]
     entered: dict[int, dict[str, int]]
     fired: set[tuple[Any, ...]]
-    heap: list[tuple[Any, ...]]
+    heap: list[HeapEntry]
     log: list[Action]
     keep_log: bool
     sinks: list[Sink]

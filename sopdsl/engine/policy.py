@@ -7,13 +7,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.plan import Plan, timeutil
 
-_NOUNS = {
+_NOUNS: Final = {
     "send": lang.CapNoun.SEND,
     "kick": lang.CapNoun.KICK,
     "grant": lang.CapNoun.COUPON,
@@ -30,7 +31,7 @@ class Decision:
     reason: str | None = None
 
 
-GO = Decision("go")
+GO: Final = Decision("go")
 
 
 @dataclass

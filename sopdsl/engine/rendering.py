@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from jinja2 import Template, TemplateError
 
@@ -164,12 +164,12 @@ def _plain(value: Any) -> bool:
     return False
 
 
-_TEMPLATES: dict[str, Template] = {}
-_MISSING = object()
+_TEMPLATES: Final[dict[str, Template]] = {}
+_MISSING: Final = object()
 # From the registry of kinds: what `member.X` and `group.X` read in a template.
-_MEMBER_FIELDS = frozenset(MEMBER_TEXT_FIELDS)
-_DEFAULT_COUNTERS = frozenset(BUILTIN_COUNTERS)
-_GROUP_FIELDS = frozenset(name for name, kind in GROUP_FIELDS.items() if kind is ValueType.TEXT)
+_MEMBER_FIELDS: Final = frozenset(MEMBER_TEXT_FIELDS)
+_DEFAULT_COUNTERS: Final = frozenset(BUILTIN_COUNTERS)
+_GROUP_FIELDS: Final = frozenset(name for name, kind in GROUP_FIELDS.items() if kind is ValueType.TEXT)
 
 
 def _group_value(group: GroupState, name: str) -> Any:

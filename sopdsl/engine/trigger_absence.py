@@ -10,7 +10,7 @@ count started.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts, in_group, membership
@@ -207,4 +207,4 @@ class AbsenceHandler(TriggerHandler[lang.OnAbsence]):
         e._start_flow(c, member, group_id, trigger.loc, {}, due, check_scope=False)
 
 
-ABSENCE = AbsenceHandler()
+ABSENCE: Final = AbsenceHandler()

@@ -3,6 +3,8 @@ first time only; nothing to arm."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import GroupState, MemberState
@@ -50,5 +52,5 @@ class GroupSizeHandler(TriggerHandler[lang.OnGroupSize]):
                     e._start_group_flow(c, group, trigger.loc, now)
 
 
-THRESHOLD = ThresholdHandler()
-GROUP_SIZE = GroupSizeHandler()
+THRESHOLD: Final = ThresholdHandler()
+GROUP_SIZE: Final = GroupSizeHandler()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import Final
 
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts
@@ -85,4 +86,4 @@ class DateHandler(TriggerHandler[DateTrigger]):
             self.arm(e, c, timer.trigger, trigger, member)
 
 
-DATES = DateHandler()
+DATES: Final = DateHandler()

@@ -3,6 +3,8 @@ playbooks that listen to its key (the plan's event index); nothing to arm."""
 
 from __future__ import annotations
 
+from typing import Final
+
 from sopdsl import lang
 from sopdsl.engine.events import Event
 from sopdsl.engine.parts import _Parts
@@ -37,4 +39,4 @@ class EventHandler(TriggerHandler[lang.OnEvent]):
             e._start_flow(c, member, where, c.trigger_locs[t_index], dict(event.data), now)
 
 
-EVENT = EventHandler()
+EVENT: Final = EventHandler()

@@ -3,6 +3,8 @@ when due, then looked at again a day later (a silence fires once until someone p
 
 from __future__ import annotations
 
+from typing import Final
+
 from sopdsl import lang
 from sopdsl.engine.parts import _Compiled, _Parts
 from sopdsl.engine.state import GroupState
@@ -40,4 +42,4 @@ class GroupSilentHandler(TriggerHandler[lang.OnGroupSilent]):
         e._push(due + 86400, c.index, "", timer, group.id)
 
 
-GROUP_SILENT = GroupSilentHandler()
+GROUP_SILENT: Final = GroupSilentHandler()

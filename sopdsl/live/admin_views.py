@@ -60,8 +60,9 @@ def member_view(engine: Engine, member_id: str) -> dict[str, Any] | None:
     timers = []
     for entry in sorted(engine.heap):
         due, playbook, who, group, _seq, timer = entry
-        waited = isinstance(timer, Resume | Timeout)
-        if who != member_id or (waited and (timer.flow, timer.token) not in live):
+        if who != member_id or (
+            isinstance(timer, Resume | Timeout) and (timer.flow, timer.token) not in live
+        ):
             continue  # another member's, or a wait already over (its timer is dropped when due)
         timers.append(
             {

@@ -13,12 +13,13 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 
-UTC = dt.UTC
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+UTC: Final = dt.UTC
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @functools.cache
@@ -85,7 +86,7 @@ def shift_local(naive: dt.datetime, amount: int, unit: lang.Unit) -> dt.datetime
     return naive + dt.timedelta(seconds=seconds)
 
 
-_PER = {
+_PER: Final = {
     lang.Unit.MINUTE: 60,
     lang.Unit.HOUR: 3600,
     lang.Unit.DAY: 86400,
@@ -103,8 +104,8 @@ def seconds(duration: lang.Duration) -> int:
 # UTC offsets by zone and hour: no zone changes its offset twice within an hour, and
 # a bucket is cached only when its offset is the same at both ends (so a transition inside is
 # computed exactly, never cached).
-_OFFSETS: dict[ZoneInfo, dict[int, int]] = {}
-_BUCKET = 3600
+_OFFSETS: Final[dict[ZoneInfo, dict[int, int]]] = {}
+_BUCKET: Final = 3600
 
 
 def utc_offset(epoch: int, tz: ZoneInfo) -> int:
@@ -130,10 +131,13 @@ def _offset(epoch: int, tz: ZoneInfo) -> int:
     return int(delta.total_seconds()) if delta is not None else 0
 
 
-_MINUTE, _HOUR, _DAY, _WEEK = lang.Unit.MINUTE, lang.Unit.HOUR, lang.Unit.DAY, lang.Unit.WEEK
+_MINUTE: Final = lang.Unit.MINUTE
+_HOUR: Final = lang.Unit.HOUR
+_DAY: Final = lang.Unit.DAY
+_WEEK: Final = lang.Unit.WEEK
 # By zone and UTC day: the offset if it holds from the day before to the day after, else None.
-_STABLE: dict[ZoneInfo, dict[int, int | None]] = {}
-_UNKNOWN = -1 << 40  # no offset: a day `_stable` has not looked at yet
+_STABLE: Final[dict[ZoneInfo, dict[int, int | None]]] = {}
+_UNKNOWN: Final = -1 << 40  # no offset: a day `_stable` has not looked at yet
 
 
 def _stable(day: int, tz: ZoneInfo) -> int | None:
@@ -204,6 +208,51 @@ def add(epoch: int, duration: lang.Duration | Span, tz: ZoneInfo, sign: int = 1)
         if offset is not None and _stable(guess // 86400, tz) == offset:
             return guess
     return resolve(shift_local(local(epoch, tz), sign * duration.amount, duration.unit), tz)
+
+
+# ---- the action log's times -------------------------------------------------------------------
+
+_LAST: Final[list[Any]] = [None, None, ""]  # actions come in bursts at one instant: the last one's text
+# By zone and local day: the day's text before the time ("2026-03-01T") and the offset after it
+# ("+08:00"), for days in a stretch of one UTC offset (see `stable_offset`).
+_DAYS: Final[dict[tuple[ZoneInfo, int], tuple[str, str]]] = {}
+# "HH:MM:" by minute of the day and "SS" by second: joined, not formatted, per action logged.
+_CLOCK: Final = [f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440)]
+_SECONDS: Final = [f"{second:02d}" for second in range(60)]
+# The local day of the last text written on the arithmetic path: zone, its first and last instant
+# (end excluded), and the parts around the time of day.
+_WINDOW: Final[list[tuple[ZoneInfo | None, int, int, str, str]]] = [(None, 0, 0, "", "")]
+
+
+def iso(epoch: int, tz: ZoneInfo) -> str:
+    """An instant as ISO 8601 local time with its offset."""
+    zone, start, end, before, after = _WINDOW[0]
+    if zone is tz and start <= epoch < end:
+        # The local day of the last text (one offset all day): only the time of day to write.
+        minute, second = divmod(epoch - start, 60)
+        return before + _CLOCK[minute] + _SECONDS[second] + after
+    if _LAST[0] == epoch and _LAST[1] is tz:
+        return str(_LAST[2])
+    offset = stable_offset(epoch, tz)
+    if offset is None or offset % 60:
+        text = dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    else:
+        # One offset all day: the day's text once, then the time of day in plain arithmetic.
+        day, second = divmod(epoch + offset, 86400)
+        parts = _DAYS.get((tz, day))
+        if parts is None:
+            whole = dt.datetime.fromtimestamp(day * 86400 - offset, tz).isoformat()
+            if len(_DAYS) > 10_000:
+                _DAYS.clear()
+            parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
+        minute, second = divmod(second, 60)
+        text = parts[0] + _CLOCK[minute] + _SECONDS[second] + parts[1]
+        # The offset holds from a UTC day before to a day after `epoch` (`stable_offset`), so
+        # over the whole local day around it.
+        start = day * 86400 - offset
+        _WINDOW[0] = (tz, start, start + 86400, parts[0], parts[1])
+    _LAST[:] = (epoch, tz, text)
+    return text
 
 
 # ---- calendars --------------------------------------------------------------------------------
