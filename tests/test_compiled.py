@@ -31,7 +31,14 @@ COMPILED: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding
 # The test folders of the stages that run the engine (the rest never import a compiled module
 # other than through these). Tests marked `source` read the Python source or class layout,
 # which compiled modules do not keep; they run in the pure suite.
-SUITES = ["tests/engine", "tests/dryrun", "tests/figures", "tests/live", "tests/test_stage_goldens.py"]
+SUITES = [
+    "tests/engine",
+    "tests/plan",
+    "tests/dryrun",
+    "tests/figures",
+    "tests/live",
+    "tests/test_stage_goldens.py",
+]
 
 
 def _compiler() -> str | None:
