@@ -53,7 +53,7 @@ class _Growth:
     def __init__(self) -> None:
         self.joins = self.leaves = self.orders = 0
         self.buyers: set[str | None] = set()
-        self.amount: float = 0
+        self.amount: Any = 0  # int or float, as the orders gave: a whole sum stays whole in the report
 
 
 class Collector:
