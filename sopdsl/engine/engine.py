@@ -444,7 +444,7 @@ class Engine(_Switching):
         self._seq = seq = self._seq + 1
         _heappush(self.heap, (due, playbook, member, group, seq, timer))
 
-    def _fire(self, entry: tuple[int, int, str, str, int, TimerRecord]) -> None:
+    def _fire(self, entry: HeapEntry) -> None:
         due, pb_index, member_id, _group, _seq, timer = entry
         # A trigger's timer (the most of them, first): what armed it (trigger, subject, due) names
         # the flows it starts (see `_origin`).

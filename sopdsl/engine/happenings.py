@@ -11,7 +11,7 @@ from sopdsl import lang
 from sopdsl.engine import trace
 from sopdsl.engine.arming import _Arming
 from sopdsl.engine.events import Event, validate
-from sopdsl.engine.parts import _MEMBER_ONLY, _Compiled
+from sopdsl.engine.parts import _MEMBER_ONLY, _Compiled, membership
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitEvent, WaitTask
 from sopdsl.engine.trigger_absence import ABSENCE
 from sopdsl.engine.trigger_counts import GROUP_SIZE, THRESHOLD
@@ -86,7 +86,7 @@ class _Happenings(_Arming):
                 if silences:
                     # The common case written out (a dict lookup and a store): the member's silence in
                     # this group is counting, and its pending timer re-checks from this message.
-                    key = f"{member_id}\x00{group_id}"
+                    key = membership(member_id, group.id)
                     for _, _, table in silences:
                         if key in table:
                             table[key] = now
