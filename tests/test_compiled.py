@@ -13,16 +13,15 @@ Skips, saying why, where no C compiler is found, unless SOPDSL_REQUIRE_COMPILER 
 
 from __future__ import annotations
 
-import importlib
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 import tomllib
 from pathlib import Path
 
 import pytest
+from benchmods import bench
+from compiling import need_compiler
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPILED: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["sopdsl"][
@@ -41,28 +40,14 @@ SUITES = [
 ]
 
 
-def _compiler() -> str | None:
-    found = shutil.which(str(sysconfig.get_config_var("CC") or "cc").split()[0])
-    return found or shutil.which("cc") or shutil.which("gcc")
-
-
 def _built(folder: Path, pure: bool) -> Path:
-    sys.path.insert(0, str(ROOT / "bench"))  # bench/ is a folder of scripts, not a package
-    try:
-        build_tree = importlib.import_module("compiled").build_tree
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-    return Path(build_tree(folder, pure=pure))
+    return Path(bench("compiled").build_tree(folder, pure=pure))
 
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """This tree built as `pip install .` builds it (compiled)."""
-    if _compiler() is None:
-        reason = "no C compiler found: the compiled build cannot be made here"
-        if os.environ.get("SOPDSL_REQUIRE_COMPILER"):
-            pytest.fail(f"{reason}, and SOPDSL_REQUIRE_COMPILER is set")
-        pytest.skip(reason)
+    need_compiler()
     return _built(tmp_path_factory.mktemp("compiled"), pure=False)
 
 

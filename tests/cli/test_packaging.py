@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from compiling import need_compiler
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 _NOT_SOURCE = shutil.ignore_patterns(
@@ -62,12 +63,7 @@ def test_no_top_level_runtime_or_grammar_package(names: set[str]) -> None:
 
 
 def test_the_wheel_holds_the_listed_modules_compiled_beside_their_source(names: set[str]) -> None:
-    if (
-        shutil.which("cc") is None
-        and shutil.which("gcc") is None
-        and not os.environ.get("SOPDSL_REQUIRE_COMPILER")
-    ):
-        pytest.skip("no C compiler found: pip builds a pure-Python wheel here")
+    need_compiler()  # without one, pip builds a pure-Python wheel
     listed = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["sopdsl"][
         "compiled"
     ]

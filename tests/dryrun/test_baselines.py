@@ -7,32 +7,20 @@ engine's, and these tests run the same checks on a small generated community.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import msgspec
 import pytest
+from benchmods import BENCH, bench
 
 import sopdsl
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import open_timeline
 from sopdsl.plan import timeutil
 
-BENCH = Path(__file__).parent.parent.parent / "bench"
 ZONE = "Asia/Shanghai"
-
-
-def bench(module: str) -> ModuleType:
-    """A module of bench/, which is a folder of scripts, not a package."""
-    sys.path.insert(0, str(BENCH))
-    try:
-        return importlib.import_module(module)
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 @dataclass

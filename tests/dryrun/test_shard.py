@@ -3,14 +3,13 @@ community; plans and timelines whose members interact run in one process and say
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmods import bench
 from click.testing import CliRunner
 
 from sopdsl.build import compile_files
@@ -87,17 +86,9 @@ def test_every_shardable_corpus_fixture_gives_one_process_s_log(tmp_path: Path) 
     assert len(fell_back) <= len(compared) // 2, fell_back
 
 
-def bench_module(name: str) -> Any:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
-
-
 @pytest.mark.parametrize("fmt", ["jsonl", "table"])
 def test_a_generated_community_gives_one_process_s_log_in_two_and_three(tmp_path: Path, fmt: str) -> None:
-    generate = bench_module("generate")
+    generate = bench("generate")
     timeline = tmp_path / "1kx30.jsonl"
     generate.generate(generate.Size(1000, 30), timeline)
     plan = plan_of(ROOT / "bench" / "reference.sop")
@@ -155,7 +146,7 @@ playbook weekly {
 def test_held_sends_caps_cascades_splits_and_calendars_merge_as_one_process_runs_them(tmp_path: Path) -> None:
     # Sends held for 08:00 and by the cap pile up at one instant across shards, tag events set
     # off other playbooks inside a step, and the groups' calendar sends run in every shard.
-    generate = bench_module("generate")
+    generate = bench("generate")
     timeline = tmp_path / "1kx30.jsonl"
     generate.generate(generate.Size(1000, 30), timeline)
     sop = tmp_path / "stress.sop"
@@ -304,7 +295,7 @@ def test_steps_written_in_small_batches_merge_as_one_process_runs_them(
     # windows end inside a batch of the other shard.
     from sopdsl.dryrun import shard_steps
 
-    generate = bench_module("generate")
+    generate = bench("generate")
     timeline = tmp_path / "300x20.jsonl"
     generate.generate(generate.Size(300, 20), timeline)
     plan = plan_of(ROOT / "bench" / "reference.sop")

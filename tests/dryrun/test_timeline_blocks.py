@@ -4,13 +4,12 @@ line (an object over two lines, two on one line) refused at their line."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmods import bench
 
 from sopdsl.dryrun import timeline as timeline_module
 from sopdsl.dryrun.timeline import open_timeline
@@ -64,11 +63,7 @@ def same_whatever_the_block(path: Path, monkeypatch: pytest.MonkeyPatch) -> tupl
 def test_a_generated_community_reads_alike_in_blocks_of_any_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        generate = importlib.import_module("generate")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    generate = bench("generate")
     path = tmp_path / "c.jsonl"
     generate.generate(generate.Size(300, 20), path)
     records, problems = same_whatever_the_block(path, monkeypatch)
