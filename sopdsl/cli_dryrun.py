@@ -38,7 +38,7 @@ from sopdsl.dryrun.testing import FixtureResult, cover_unrun, fixture_versions, 
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.dryrun.why import UnknownNameError
 from sopdsl.dryrun.why import explain as explain_member
-from sopdsl.engine.actions import Action, iso
+from sopdsl.engine.actions import Action
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
 from sopdsl.project import FILE_NAME, Project
@@ -310,7 +310,7 @@ def _reload_writer(out: IO[bytes], fmt: str, zone_name: str) -> Callable[[Reload
                 for c in reload.changes
             ]
             record = {
-                "at": iso(reload.time, tz),
+                "at": timeutil.iso(reload.time, tz),
                 "kind": "reload",
                 "files": list(reload.files),
                 "from": reload.previous[:12],  # short, as everywhere a plan is shown

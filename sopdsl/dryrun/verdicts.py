@@ -15,7 +15,7 @@ from sopdsl.dryrun.fixture_times import to_epoch
 from sopdsl.dryrun.fixtures import (
     Expectation,
 )
-from sopdsl.engine.actions import Action, iso
+from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.versions import ENDED, FINISHES, MOVED, PlanChange
 from sopdsl.kinds import subject_of
@@ -125,7 +125,7 @@ def _matches(action: Action, e: Expectation) -> bool:
 def moment(epoch: int, tz_name: str) -> str:
     """An instant as tables show it: local to the minute, with its UTC offset, so the hour a
     clock goes back is not ambiguous (`2026-11-01T01:30-04:00`, then `…01:30-05:00`)."""
-    text = iso(epoch, timeutil.zone(tz_name))
+    text = timeutil.iso(epoch, timeutil.zone(tz_name))
     return text[:16] + text[19:]
 
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sopdsl.plan.timeutil import iso as iso  # in a compiled module: one call per action logged
+from sopdsl.plan.timeutil import iso  # in a compiled module: one call per action logged
 
 STATUSES = ("done", "deferred", "dropped", "blocked", "failed")
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sopdsl.engine.actions import iso
+from sopdsl.plan.timeutil import iso
 
 # DST in spring and autumn, a half-hour DST (Lord Howe), offsets of 5:30 and 12:45, and an offset
 # of -0:44:30 before 1972 (Monrovia), which plain minutes cannot write.
