@@ -22,7 +22,11 @@ _BUILDS = {"bdist_wheel", "build", "build_ext", "install"}  # commands that buil
 
 def compiled() -> list[Any]:
     """The extension modules of this build: none for metadata, editable or pure builds."""
-    if os.environ.get("SOPDSL_PURE") == "1" or "editable_wheel" in sys.argv or not _BUILDS & set(sys.argv):
+    if (
+        os.environ.get("SOPDSL_PURE", "0") not in ("", "0")
+        or "editable_wheel" in sys.argv
+        or not _BUILDS & set(sys.argv)
+    ):
         return []
     from mypyc.build import mypycify
 
