@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import typing
 from typing import Any
 
 from sopdsl.engine import snapshot as snapshot_codec
 from sopdsl.engine import timers
 from sopdsl.engine.actions import Action
+from sopdsl.engine.record_types import field_types
 from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
 from sopdsl.engine.timers import TIMERS, Timer
 
@@ -76,7 +76,7 @@ def _snapshot_format() -> str:
     """
     records = []
     for cls in (MemberState, GroupState, Flow, Action, *WAIT_TYPES):
-        hints = typing.get_type_hints(cls)
+        hints = field_types(cls)
         fields = ",".join(
             f"{f.name}:{snapshot_codec.describe_type(hints.get(f.name))}" for f in dataclasses.fields(cls)
         )

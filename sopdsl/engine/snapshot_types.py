@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from sopdsl.engine.record_types import field_types
 from sopdsl.engine.snapshot_values import (
     Decode,
     Encode,
@@ -359,9 +360,10 @@ def _pairs_codec(key: _Codec, item: _Codec) -> _Codec:
 
 
 def _record_codec(cls: type[Any]) -> _Codec:
-    """A dataclass as the array of its fields in declared order, each typed by its annotation."""
+    """A dataclass as the array of its fields in declared order, each of its declared type (the
+    engine's records' from `record_types`, which compiled classes need; others' annotations)."""
     try:
-        hints = typing.get_type_hints(cls)
+        hints = field_types(cls)
     except Exception as exc:
         raise _UnsupportedError(f"{cls.__name__} (its field types do not resolve: {exc})") from None
     names = [f.name for f in dataclasses.fields(cls)]

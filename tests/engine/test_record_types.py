@@ -1,0 +1,50 @@
+"""The snapshot's table of record field types is the records' own annotations, field for field.
+
+What a bot developer would notice if it broke: a field added to a member, group, flow, action or
+wait but not to `record_types.RECORD_TYPES` would be written by the compiled engine under the
+wrong type, or not at all, and a snapshot taken before a restart would not restore it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+from sopdsl.engine import record_types
+from sopdsl.engine.actions import Action
+from sopdsl.engine.snapshot_schema import SNAPSHOT_FORMAT
+from sopdsl.engine.state import WAIT_TYPES, Flow, GroupState, MemberState
+
+RECORDS = (MemberState, GroupState, Flow, Action, *WAIT_TYPES)
+
+
+# Read from the source's annotations, which a compiled class does not keep (see record_types).
+@pytest.mark.source
+@pytest.mark.parametrize("cls", RECORDS, ids=lambda cls: cls.__name__)
+def test_the_table_is_each_records_annotations_in_field_order(cls: type) -> None:
+    declared = typing.get_type_hints(cls)
+    table = record_types.RECORD_TYPES[cls]
+    assert list(table) == [f.name for f in dataclasses.fields(cls)]
+    assert table == {f.name: declared[f.name] for f in dataclasses.fields(cls)}
+
+
+def test_every_record_the_snapshot_keeps_is_in_the_table() -> None:
+    assert set(record_types.RECORD_TYPES) == set(RECORDS)
+
+
+@pytest.mark.source
+def test_a_dataclass_outside_the_table_is_typed_by_its_annotations() -> None:
+    @dataclasses.dataclass
+    class Other:
+        count: int
+        names: list[str]
+
+    assert record_types.field_types(Other) == {"count": int, "names": list[str]}
+
+
+def test_the_snapshot_format_has_not_moved() -> None:
+    # The shape hash before the table, compiled or not: a snapshot written by either restores into
+    # the other (a moved hash would make every service replay its journal on its next restart).
+    assert SNAPSHOT_FORMAT == "753fe3e2f43c3d81"
