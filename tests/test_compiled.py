@@ -36,6 +36,7 @@ SUITES = [
     "tests/dryrun",
     "tests/figures",
     "tests/live",
+    "tests/temporal",  # the workflow runs the engine in Temporal's sandbox
     "tests/test_stage_goldens.py",
 ]
 
