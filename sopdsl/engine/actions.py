@@ -11,7 +11,10 @@ from sopdsl.plan.timeutil import iso  # in a compiled module: one call per actio
 STATUSES = ("done", "deferred", "dropped", "blocked", "failed")
 
 
-@dataclass(slots=True)
+# `init=False` and an `__init__` written out: compiled (mypyc), a dataclass's generated `__init__`
+# stays interpreted, a quarter of the cost of deciding an action; tests/engine/test_record_types.py
+# holds the written one to the fields (names, order, defaults).
+@dataclass(slots=True, init=False)
 class Action:
     """One action: what, to whom, when, from which playbook line, and what the policy did with it."""
 
@@ -30,6 +33,36 @@ class Action:
     loc: str = ""
     trigger: str = ""
     planned: int | None = None  # when it was first due, if the policy moved it
+
+    def __init__(
+        self,
+        time: int,
+        kind: str,
+        playbook: str,
+        key: str,
+        member: str | None = None,
+        group: str | None = None,
+        target: str = "member",
+        detail: dict[str, Any] | None = None,  # None: a new empty dict, as the field's factory
+        status: str = "done",
+        reason: str | None = None,
+        loc: str = "",
+        trigger: str = "",
+        planned: int | None = None,
+    ) -> None:
+        self.time = time
+        self.kind = kind
+        self.playbook = playbook
+        self.key = key
+        self.member = member
+        self.group = group
+        self.target = target
+        self.detail = {} if detail is None else detail
+        self.status = status
+        self.reason = reason
+        self.loc = loc
+        self.trigger = trigger
+        self.planned = planned
 
     def to_json(self, tz: ZoneInfo) -> dict[str, Any]:
         """A JSON-ready dict; times are ISO 8601 in the given zone."""

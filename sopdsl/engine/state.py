@@ -15,7 +15,8 @@ from sopdsl.plan import event_key
 NONE: frozenset[str] = frozenset()  # the empty tags and groups every member starts with
 
 
-@dataclass(slots=True)
+# An `__init__` written out, as `Action`'s (see there): a member is made per id first met.
+@dataclass(slots=True, init=False)
 class MemberState:
     """One member: identity, tags, attributes, counters, activity and group membership."""
 
@@ -42,6 +43,48 @@ class MemberState:
     # History a member was registered with (`MemberRecord`), per group; None for most members.
     group_joined_at: dict[str, int] | None = None
     group_last_message_at: dict[str, int] | None = None
+
+    def __init__(
+        self,
+        id: str,
+        name: str = "",
+        nickname: str = "",
+        channel: str | None = None,
+        referrer: str | None = None,
+        joined_at: int | None = None,
+        owner: str | None = None,
+        last_message_at: int | None = None,
+        last_order_at: int | None = None,
+        last_invite_at: int | None = None,
+        tags: frozenset[str] = NONE,
+        attributes: dict[str, Any] | None = None,  # None: a new empty dict, as the field's factory
+        counters: dict[str, float] | None = None,  # the same
+        groups: frozenset[str] = NONE,
+        windows: dict[str, deque[int]] | None = None,  # the same
+        existing: bool = False,
+        arrived: bool = False,
+        group_joined_at: dict[str, int] | None = None,
+        group_last_message_at: dict[str, int] | None = None,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.nickname = nickname
+        self.channel = channel
+        self.referrer = referrer
+        self.joined_at = joined_at
+        self.owner = owner
+        self.last_message_at = last_message_at
+        self.last_order_at = last_order_at
+        self.last_invite_at = last_invite_at
+        self.tags = tags
+        self.attributes = {} if attributes is None else attributes
+        self.counters = {} if counters is None else counters
+        self.groups = groups
+        self.windows = {} if windows is None else windows
+        self.existing = existing
+        self.arrived = arrived
+        self.group_joined_at = group_joined_at
+        self.group_last_message_at = group_last_message_at
 
     def field_value(self, name: str) -> Any:
         """The value of a built-in field, counter or attribute (None when unset)."""
@@ -149,7 +192,8 @@ Wait = WaitEvent | WaitTask | WaitDelivery
 WAIT_TYPES: tuple[type[Wait], ...] = (WaitEvent, WaitTask, WaitDelivery)
 
 
-@dataclass(slots=True)
+# An `__init__` written out, as `Action`'s (see there): a flow is made per trigger that fires.
+@dataclass(slots=True, init=False)
 class Flow:
     """One member's (or group's) run through a playbook: a program counter and its context."""
 
@@ -168,3 +212,37 @@ class Flow:
     arm: str | None = None
     origin: str = ""  # what started it (an event's id, a timer, a tag action): keys derive from it
     acts: int = 0  # actions it has decided so far: the last part of each one's key
+
+    def __init__(
+        self,
+        id: int,
+        playbook: int,
+        entry: int,
+        member: str | None,
+        group: str | None,
+        pc: int,
+        trigger: str,
+        started: int,
+        event: dict[str, Any] | None = None,  # None: a new empty dict, as the field's factory
+        coupon: dict[str, Any] | None = None,
+        waiting: Wait | None = None,
+        token: int = 0,
+        arm: str | None = None,
+        origin: str = "",
+        acts: int = 0,
+    ) -> None:
+        self.id = id
+        self.playbook = playbook
+        self.entry = entry
+        self.member = member
+        self.group = group
+        self.pc = pc
+        self.trigger = trigger
+        self.started = started
+        self.event = {} if event is None else event
+        self.coupon = coupon
+        self.waiting = waiting
+        self.token = token
+        self.arm = arm
+        self.origin = origin
+        self.acts = acts

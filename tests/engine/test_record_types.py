@@ -8,6 +8,7 @@ wrong type, or not at all, and a snapshot taken before a restart would not resto
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 
 import pytest
@@ -48,3 +49,43 @@ def test_the_snapshot_format_has_not_moved() -> None:
     # The shape hash before the table, compiled or not: a snapshot written by either restores into
     # the other (a moved hash would make every service replay its journal on its next restart).
     assert SNAPSHOT_FORMAT == "753fe3e2f43c3d81"
+
+
+# The records whose `__init__` is written out (compiled, a dataclass's own stays interpreted).
+WRITTEN_INIT = (Action, Flow, MemberState)
+
+
+@pytest.mark.source
+@pytest.mark.parametrize("cls", WRITTEN_INIT, ids=lambda cls: cls.__name__)
+def test_a_written_init_takes_the_fields_in_order(cls: type) -> None:
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert [p.name for p in params] == [f.name for f in dataclasses.fields(cls)]
+    for param, f in zip(params, dataclasses.fields(cls), strict=True):
+        if f.default is not dataclasses.MISSING:
+            assert param.default == f.default, f.name
+        elif f.default_factory is not dataclasses.MISSING:
+            assert param.default is None, f.name  # None stands for a new value of the factory
+        else:
+            assert param.default is inspect.Parameter.empty, f.name
+
+
+@pytest.mark.parametrize("cls", WRITTEN_INIT, ids=lambda cls: cls.__name__)
+def test_a_record_made_with_its_required_fields_has_the_declared_defaults(cls: type) -> None:
+    fields = dataclasses.fields(cls)
+    required = [
+        f for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    samples = {int: 7, str: "x", str | None: "y", int | None: 3}
+    types = record_types.RECORD_TYPES[cls]
+    one, two = (
+        cls(*[samples[types[f.name]] for f in required]),
+        cls(*[samples[types[f.name]] for f in required]),
+    )
+    for f in fields:
+        if f in required:
+            assert getattr(one, f.name) == samples[types[f.name]]
+        elif f.default_factory is not dataclasses.MISSING:
+            assert getattr(one, f.name) == f.default_factory()
+            assert getattr(one, f.name) is not getattr(two, f.name), f"{f.name} is shared between records"
+        else:
+            assert getattr(one, f.name) == f.default, f.name
