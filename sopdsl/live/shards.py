@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import monotonic
@@ -51,6 +50,7 @@ class ShardSettings(Protocol):
     store: Store
     worker: str
     lease: float
+    wall: Callable[[], float]
     snapshot_every: int | None
     missed_after: int | None
 
@@ -254,7 +254,7 @@ class Shards:
                 step,
                 since=since,
                 worker=s.worker,
-                wall=time.time(),
+                wall=s.wall(),
                 lease=s.lease,
                 appended=elsewhere,
                 # A read (nothing new, no timers) may take a free shard; the next turn hands it on.
@@ -339,7 +339,9 @@ class Shards:
 
     def hand_over(self, name: str, to: str) -> None:
         """Pass this worker's lease on a shard to worker `to`, and forget its engine."""
-        self.settings.store.hand_over(name, self.settings.worker, to, time.time() + self.settings.lease)
+        self.settings.store.hand_over(
+            name, self.settings.worker, to, self.settings.wall() + self.settings.lease
+        )
         self.held.pop(name, None)
         self._loaded.pop(name, None)
         self._elsewhere[name] = monotonic()  # its next feed here is journaled for `to`: no snapshot read
