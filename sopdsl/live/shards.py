@@ -119,6 +119,9 @@ class Shards:
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
         # Shards another worker held at this process's last feed for them, and when (monotonic).
         self._elsewhere: dict[str, float] = {}
+        # What catching engines up has cost (a restart: the journal after the latest snapshot).
+        self.replayed = 0  # journal entries played that were journaled before this call
+        self.restored = 0  # engines restored from a snapshot
 
     def apply(
         self,
@@ -183,6 +186,7 @@ class Shards:
             for entry in existing:
                 if entry.seq <= info.applied:
                     shard.play(entry.body)
+                    self.replayed += 1
             shard.cursor = info.applied
             if check is not None:
                 for body in offered:
@@ -196,6 +200,7 @@ class Shards:
             try:
                 for body in pending:
                     shard.play(body)
+                self.replayed += len(pending)
                 caused = []
                 for body in offered:
                     before = len(collected)
@@ -328,6 +333,7 @@ class Shards:
                 exc,
             )
             return None
+        self.restored += 1
         shard = Shard(engine, self.plan, cursor=seq, snapshot_seq=seq, started=engine.started)
         engine.sinks.append(shard.sink)
         shard.figures = ShardFigures(engine)
