@@ -397,7 +397,7 @@ class Runtime(Registering, Keeping):
             # The lock is taken a shard at a time, so feeds (another thread) go on between them.
             with self._lock:
                 if self.closed:
-                    break
+                    return decided  # not `break`, which mypyc does not compile inside `with`
                 decided.extend(self._apply(name, [], until=moment))
         return decided
 
