@@ -17,6 +17,7 @@ turn write per batch: what the group commit's two stages cost, without HTTP.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import resource
 import sys
@@ -26,6 +27,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), before the pure tree
+    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
 
 KINDS = ["join", "join", "message", "message", "order", "leave"]
 GROUPS = ["g_north", "g_south"]
@@ -145,7 +148,9 @@ def main() -> None:
     parser.add_argument("--pipelined", action="store_true", help="the service's pipelined sync (see above)")
     args = parser.parse_args()
     import sopdsl
+    from sopdsl.live import runtime
 
+    print(f"runtime: {runtime.__file__}")
     plan = sopdsl.compile_program(
         sopdsl.check(sopdsl.load(str(ROOT / "tests" / "engine_cases" / "busy.sop")))
     )

@@ -48,6 +48,7 @@ class BalanceSettings(Protocol):
     store: Store
     worker: str
     lease: float
+    wall: Callable[[], float]
 
 
 def assign(shards: Iterable[str], workers: Sequence[str]) -> dict[str, str]:
@@ -95,7 +96,7 @@ class Balance:
         if not s.store.multi_worker or time.monotonic() - self._read < every:
             return
         self._read = time.monotonic()
-        wall = time.time()
+        wall = s.wall()
         roster = s.store.roster(s.worker, wall, wall + ALIVE_TURNS * every)
         owners = self._assign(tuple(sorted(roster.holders)), tuple(sorted({*roster.workers, s.worker})))
         self._theirs = {shard: owner for shard, owner in owners.items() if owner != s.worker}
@@ -122,6 +123,6 @@ class Balance:
         """Say this worker is gone (it stops), so the others count without it at their next turn."""
         s = self.settings
         if s.store.multi_worker and self._read > float("-inf"):
-            wall = time.time()
+            wall = s.wall()
             s.store.roster(s.worker, wall, wall)
             self._theirs = {}

@@ -109,8 +109,9 @@ class GroupCommitter:
         self._unsynced: deque[list[_Request]] = deque()  # transactions' requests, committed, not synced
         self._to_sync = threading.Condition()
         self._committing = True  # until the committing thread ends (then the sync thread may)
-        self._thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
-        self._thread.start()
+        # Not `_thread`: mypyc names the C field `__thread`, a C keyword.
+        self._commit_thread = threading.Thread(target=self._run, name="sopdsl-commit", daemon=True)
+        self._commit_thread.start()
         self._sync_thread: threading.Thread | None = None
         if self._syncer is not None:
             self._sync_thread = threading.Thread(target=self._sync_run, name="sopdsl-sync", daemon=True)
@@ -164,7 +165,7 @@ class GroupCommitter:
         with self._ready:
             self._closed = True
             self._ready.notify()
-        self._thread.join(timeout=60)
+        self._commit_thread.join(timeout=60)
         if self._sync_thread is not None:
             with self._to_sync:
                 self._committing = False

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, StrictFloat, StrictInt, StrictStr, ValidationError
+from pydantic import ValidationError
 
 from sopdsl import lang
 from sopdsl.engine.events import Event, missing
 from sopdsl.errors import EngineError
+from sopdsl.live.incoming import Incoming
 from sopdsl.plan import Declarations, timeutil
 
 # Payload fields the engine reads from built-in events, with the type it expects.
@@ -53,18 +54,6 @@ class EventError(EngineError, ValueError):
         self.index = index
 
 
-class _Incoming(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    kind: StrictStr
-    time: StrictInt | StrictFloat | StrictStr | None = None
-    member: StrictStr | None = None
-    group: StrictStr | None = None
-    name: StrictStr | None = None
-    data: dict[StrictStr, Any] = {}
-    id: StrictStr | None = None
-
-
 def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> dict[str, Any]:
     """The journal entry for an event, or `EventError`; `now` is its time when it states none."""
     if type(raw) is dict:
@@ -74,7 +63,7 @@ def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> d
     return _careful(raw, program, now)
 
 
-_FIELDS = frozenset(_Incoming.model_fields)
+_FIELDS = frozenset(Incoming.model_fields)
 _TEXT_FIELDS = ("kind", "member", "group", "name", "id")
 
 
@@ -134,14 +123,14 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
     if not isinstance(raw, Mapping):
         raise EventError(f"an event must be an object, got {type(raw).__name__}")
     try:
-        event = _Incoming.model_validate(dict(raw))
+        event = Incoming.model_validate(dict(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [str(part) for part in first["loc"]]
         # A union's errors name the member type tried (`time.int`): keep the field's own path.
         field = ".".join(loc[:2] if loc and loc[0] == "data" else loc[:1]) or None
         if first["type"] == "extra_forbidden":
-            message = f"unknown event field '{field}'; an event has {', '.join(_Incoming.model_fields)}"
+            message = f"unknown event field '{field}'; an event has {', '.join(Incoming.model_fields)}"
         elif field == "time":
             shown = json.dumps(first.get("input"), ensure_ascii=False, default=str)
             message = f"event field 'time' should be epoch seconds or an ISO 8601 time, got {shown}"
@@ -190,7 +179,8 @@ def surrogate(value: Any, path: str = "") -> str | None:
     return None
 
 
-_SURROGATES = re.compile("[\ud800-\udfff]")
+# Escapes `re` reads, not surrogates in the literal, which mypyc refuses.
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 _MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from queue import SimpleQueue
@@ -37,6 +36,7 @@ class OutboxSettings(Protocol):
     store: Store
     worker: str
     lease: float
+    wall: Callable[[], float]
     batch: int
     dry_run: bool
     retry: RetryPolicy
@@ -124,14 +124,14 @@ class Outbox:
             # Done rows free the next row of their member, so claim again until none is due; the
             # outcomes are recorded in the next claim's transaction (a crash before it only means
             # these are sent again), one transaction a batch, not two.
-            rows = s.store.claim(s.worker, time.time(), moment, s.lease, size, finished=done)
+            rows = s.store.claim(s.worker, s.wall(), moment, s.lease, size, finished=done)
             handled, done = handled + len(done), []
             if not rows:
                 break
             # Stop short of the lease's end: after it, another worker may have claimed the rest.
-            deadline = time.time() + s.lease * 0.8
+            deadline = s.wall() + s.lease * 0.8
             for row in rows:
-                if time.time() > deadline:
+                if s.wall() > deadline:
                     break  # left leased to this worker: its next claim takes it again
                 self.execute(row, moment)
                 done.append(row)
@@ -176,7 +176,7 @@ class Outbox:
                 # become claimable.
                 rows = s.store.claim(
                     s.worker,
-                    time.time(),
+                    s.wall(),
                     moment,
                     s.lease,
                     size - len(running),
@@ -185,7 +185,7 @@ class Outbox:
                 )
                 handled, through = handled + len(through), []
                 # Stop short of the lease's end: after it, another worker may have claimed them.
-                deadline = time.time() + s.lease * 0.8
+                deadline = s.wall() + s.lease * 0.8
                 for row in rows:
                     running.add(row.id)
                     pool.submit(call, row, deadline)
@@ -209,7 +209,7 @@ class Outbox:
         return handled
 
     def _before(self, row: OutboxRow, moment: int, deadline: float) -> OutboxRow | None:
-        if time.time() > deadline:
+        if self.settings.wall() > deadline:
             return None
         self.execute(row, moment)
         return row

@@ -115,6 +115,7 @@ class Runtime(Registering, Keeping):
         snapshot_every: int | None = None,
         concurrency: int = 1,
         keep_days: float | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         if on_plan_change not in ("refuse", "reload"):
             raise ValueError(f"on_plan_change must be 'refuse' or 'reload', not {on_plan_change!r}")
@@ -127,6 +128,7 @@ class Runtime(Registering, Keeping):
         self.seed = seed
         self.retry = retry if retry is not None else RetryPolicy()
         self.lease = lease
+        self.wall = wall  # epoch seconds that leases are timed by (tests pass one they move by hand)
         # Journal entries between engine snapshots (0: none; None: automatic, growing with the
         # engine's state, see `shards.snapshot_due`): a restart replays at most that many.
         self.snapshot_every = snapshot_every
@@ -390,12 +392,12 @@ class Runtime(Registering, Keeping):
         with self._lock:
             if not self.closed:
                 self._balance.turn()
-                names = self.store.work(self.worker, time.time(), moment, 64, self._balance.theirs())
+                names = self.store.work(self.worker, self.wall(), moment, 64, self._balance.theirs())
         for name in names:
             # The lock is taken a shard at a time, so feeds (another thread) go on between them.
             with self._lock:
                 if self.closed:
-                    break
+                    return decided  # not `break`, which mypyc does not compile inside `with`
                 decided.extend(self._apply(name, [], until=moment))
         return decided
 

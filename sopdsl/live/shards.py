@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import monotonic
@@ -51,6 +50,7 @@ class ShardSettings(Protocol):
     store: Store
     worker: str
     lease: float
+    wall: Callable[[], float]
     snapshot_every: int | None
     missed_after: int | None
 
@@ -119,6 +119,9 @@ class Shards:
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
         # Shards another worker held at this process's last feed for them, and when (monotonic).
         self._elsewhere: dict[str, float] = {}
+        # What catching engines up has cost (a restart: the journal after the latest snapshot).
+        self.replayed = 0  # journal entries played that were journaled before this call
+        self.restored = 0  # engines restored from a snapshot
 
     def apply(
         self,
@@ -183,6 +186,7 @@ class Shards:
             for entry in existing:
                 if entry.seq <= info.applied:
                     shard.play(entry.body)
+                    self.replayed += 1
             shard.cursor = info.applied
             if check is not None:
                 for body in offered:
@@ -196,6 +200,7 @@ class Shards:
             try:
                 for body in pending:
                     shard.play(body)
+                self.replayed += len(pending)
                 caused = []
                 for body in offered:
                     before = len(collected)
@@ -254,7 +259,7 @@ class Shards:
                 step,
                 since=since,
                 worker=s.worker,
-                wall=time.time(),
+                wall=s.wall(),
                 lease=s.lease,
                 appended=elsewhere,
                 # A read (nothing new, no timers) may take a free shard; the next turn hands it on.
@@ -328,6 +333,7 @@ class Shards:
                 exc,
             )
             return None
+        self.restored += 1
         shard = Shard(engine, self.plan, cursor=seq, snapshot_seq=seq, started=engine.started)
         engine.sinks.append(shard.sink)
         shard.figures = ShardFigures(engine)
@@ -339,7 +345,9 @@ class Shards:
 
     def hand_over(self, name: str, to: str) -> None:
         """Pass this worker's lease on a shard to worker `to`, and forget its engine."""
-        self.settings.store.hand_over(name, self.settings.worker, to, time.time() + self.settings.lease)
+        self.settings.store.hand_over(
+            name, self.settings.worker, to, self.settings.wall() + self.settings.lease
+        )
         self.held.pop(name, None)
         self._loaded.pop(name, None)
         self._elsewhere[name] = monotonic()  # its next feed here is journaled for `to`: no snapshot read

@@ -1,9 +1,10 @@
 """The live runtime's tests' shared parts: a playbook, its plan, a recording executor, a runtime
-on a manual clock, a join event (`test_runtime_*.py`)."""
+on a manual clock, a join event (`test_runtime_*.py`), a runtime with methods replaced."""
 
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,18 @@ def runtime(
     url: str, clock: ManualClock, recorder: Recorder, plan: Plan | None = None, **options: Any
 ) -> Runtime:
     return Runtime(plan or plan_of(), url, executors=recorder.executors(), clock=clock, **options)
+
+
+class Replaced:
+    """A runtime with some methods replaced, the rest its own, to hand a `Service`: a compiled
+    `Runtime`'s methods cannot be patched (its instances have no `__dict__`)."""
+
+    def __init__(self, runtime: Runtime, **methods: Callable[..., Any]) -> None:
+        self._runtime = runtime
+        self._methods = methods
+
+    def __getattr__(self, name: str) -> Any:
+        return self._methods[name] if name in self._methods else getattr(self._runtime, name)
 
 
 def join(member: str, at: int, name: str = "") -> dict[str, Any]:

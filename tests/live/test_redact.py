@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from runtime_helpers import Replaced
 
 import sopdsl
 from sopdsl.engine.actions import Action
@@ -339,15 +340,14 @@ def test_a_config_error_masks_the_webhook_url() -> None:
     assert_clean(str(info.value))
 
 
-def test_health_and_the_log_mask_a_timer_loop_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_health_and_the_log_mask_a_timer_loop_error() -> None:
     runtime = Runtime(plan(), "memory://", clock=ManualClock(START))
     log = io.StringIO()
-    service = Service(runtime, zone=ZONE, port=0, tick_every=3600, log=log)
 
     def broken(now: int | None = None) -> list[Action]:
         raise OSError(f"cannot reach postgresql://sop:{PASSWD}@db/x?sslpassword={SECRET}")
 
-    monkeypatch.setattr(runtime, "tick", broken)
+    service = Service(Replaced(runtime, tick=broken), zone=ZONE, port=0, tick_every=3600, log=log)
     service.tick()
     status, body = service.health()
     runtime.close()

@@ -67,22 +67,13 @@ def finish(rt: Runtime, clock: ManualClock, line: dict[str, Any]) -> None:
     rt.close()
 
 
-class Counting:
-    """Counts the journal entries a runtime plays (each one turned into engine calls)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.played = 0
-        real = live._play
-
-        def play(*args: Any) -> Any:
-            self.played += 1
-            return real(*args)
-
-        monkeypatch.setattr(live, "_play", play)
+def replayed(rt: Runtime) -> int:
+    """The journal entries a runtime played to catch its engines up (at its start: its restart's replay)."""
+    return rt._shards.replayed
 
 
 def test_a_restart_replays_only_the_journal_after_the_latest_snapshot(
-    url: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     line = timeline(3, 200)
     half = len(line["events"]) // 2
@@ -98,9 +89,8 @@ def test_a_restart_replays_only_the_journal_after_the_latest_snapshot(
     rt.close()
     assert head > 3 * 40  # events, set-up and timer runs: several snapshots' worth
 
-    counting = Counting(monkeypatch)
     rt, clock = open_runtime(url, line, keys, snapshot_every=40)
-    assert counting.played < 40  # only the entries after the latest snapshot
+    assert replayed(rt) < 40  # only the entries after the latest snapshot
     drive(rt, clock, line, line["events"][half:])
     finish(rt, clock, line)
     assert len(whole_keys.keys) > 100
@@ -118,7 +108,7 @@ def _corrupt(url: str) -> None:
 
 
 def test_an_unreadable_snapshot_is_logged_and_the_whole_journal_replayed(
-    url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     line = timeline(4, 80)
     keys = Keys()
@@ -128,11 +118,10 @@ def test_an_unreadable_snapshot_is_logged_and_the_whole_journal_replayed(
     outbox = len(rt.store.outbox())
     rt.close()
     _corrupt(url)
-    counting = Counting(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="sopdsl.runtime"):
         rt, clock = open_runtime(url, line, keys, snapshot_every=20)
     assert any("unreadable engine snapshot" in r.getMessage() for r in caplog.records)
-    assert counting.played == head
+    assert replayed(rt) == head
     clock.set(line["events"][-1]["time"])
     rt.tick()
     assert len(rt.store.outbox()) == outbox  # the same state: nothing decided twice
@@ -148,25 +137,18 @@ def test_without_snapshots_none_is_written(url: str) -> None:
 
 
 def test_a_worker_without_the_shard_restores_its_snapshot_once_not_per_event(
-    tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    from sopdsl.engine.engine import Engine
-
     url = store_url("postgres", tmp_path, request)
     line = timeline(6, 60)
     holder, clock = open_runtime(url, line, Keys(), snapshot_every=10, worker="A", lease=300)
     drive(holder, clock, line, line["events"][:40])
     assert holder.store.load_snapshot("default") is not None
-    restores = []
-    real = Engine.restore
-    monkeypatch.setattr(
-        Engine, "restore", classmethod(lambda cls, *a, **k: restores.append(1) or real(*a, **k))
-    )
     other = Runtime(busy_plan(), url, clock=clock, worker="B", lease=300, snapshot_every=10)
     for event in line["events"][40:]:
         clock.set(event["time"])
         other.feed(event)  # journaled for A, which holds the shard
-    assert len(restores) == 1
+    assert other._shards.restored == 1
     holder.close()
     other.close()
 
@@ -200,9 +182,8 @@ def test_by_default_a_runtime_snapshots_by_the_automatic_interval(
     every = max(30, live.SNAPSHOT_PER_STATE * state)
     assert head >= 2 * every  # the run was long enough for a snapshot by the automatic rule
 
-    counting = Counting(monkeypatch)
     rt, clock = open_runtime(url, line, keys)
     # A restart replays only what came after the latest snapshot: fewer than one interval (as the
     # state grew during the run, the interval at the end is the largest it was).
-    assert counting.played < every
+    assert replayed(rt) < every
     rt.close()

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from livestores import store_url
+from runtime_helpers import Replaced
 
 import sopdsl
 from sopdsl.engine.actions import Action
@@ -270,7 +271,7 @@ def test_a_failing_timer_loop_shows_in_health(service: Service, monkeypatch: pyt
     def broken(now: int | None = None) -> list[Action]:
         raise EngineError("store unreachable")
 
-    monkeypatch.setattr(service.runtime, "tick", broken)
+    monkeypatch.setattr(service, "runtime", Replaced(service.runtime, tick=broken))
     service.tick()
     status, body = call(service, "GET", "/health")
     assert status == 503
