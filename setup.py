@@ -4,7 +4,8 @@ Compiled or not, it is the same source and the same engine; compiled, a dry run 
 less time. The modules are listed in pyproject.toml (`[tool.sopdsl] compiled`).
 Editable installs (`pip install -e .`) stay pure Python, so that an edit takes effect at once;
 `SOPDSL_PURE=1` builds pure Python anywhere. The extensions are optional: where no C compiler
-works, pip warns and installs the pure-Python modules, which give the same results.
+works, pip warns and installs the pure-Python modules, which give the same results. It is all or
+none: the modules share one C library, so where any extension fails, none is installed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
 
 _BUILDS = {"bdist_wheel", "build", "build_ext", "install"}  # commands that build modules
 
@@ -42,4 +44,26 @@ def compiled() -> list[Any]:
     return extensions
 
 
-setup(ext_modules=compiled())
+class AllOrNone(build_ext):
+    """Builds the optional extensions, then keeps them only if every one built.
+
+    mypyc's modules are shims over one shared library (`sopdsl__mypyc`): were it to fail while
+    the shims built, the installed shims would fail at import, where the pure modules would run."""
+
+    def run(self) -> None:
+        """Build as usual, then remove every built extension if any is missing."""
+        super().run()
+        outputs = [Path(self.get_ext_fullpath(ext.name)) for ext in self.extensions]
+        missing = [ext.name for ext, out in zip(self.extensions, outputs, strict=True) if not out.exists()]
+        if not missing:
+            return
+        for out in outputs:
+            out.unlink(missing_ok=True)
+        sys.stderr.write(
+            f"warning: {len(missing)} of {len(outputs)} compiled modules failed to build ({', '.join(missing[:3])}"
+            f"{', ...' if len(missing) > 3 else ''}); installing the pure-Python modules, which give the same results\n"
+        )
+
+
+if __name__ == "__main__":  # setuptools runs this file as __main__; tests import AllOrNone
+    setup(ext_modules=compiled(), cmdclass={"build_ext": AllOrNone})

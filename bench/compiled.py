@@ -48,8 +48,8 @@ def build_tree(folder: Path, *, pure: bool = False) -> Path:
         raise BuildError(f"setup.py build failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     if not pure and not list(found[0].rglob("*.so")):
         raise BuildError(f"setup.py build compiled nothing (is there a C compiler?):\n{done.stderr[-3000:]}")
-    # The extensions are optional (setup.py): C that fails to compile leaves each module's shim
-    # built without the library they all load, and every compiled import failing.
+    # setup.py keeps all of the extensions or none; the library every shim loads is checked anyway,
+    # since a build without it would fail at every compiled import.
     if not pure and not list(found[0].glob("sopdsl__mypyc.*")):
         raise BuildError(f"setup.py build left out the compiled modules' library:\n{done.stderr[-6000:]}")
     return found[0]
