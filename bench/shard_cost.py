@@ -11,6 +11,7 @@ less the same on a 100 × 1 timeline (start-up).
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
+if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), before the pure tree
+    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
 
 import run as bench_run  # noqa: E402
 
