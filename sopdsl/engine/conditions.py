@@ -165,17 +165,19 @@ def compile_cond(
         def between(
             m: MemberState | None, g: GroupState | None, e: dict[str, Any], now: int, tz: ZoneInfo
         ) -> bool:
-            moment = timeutil.local(now, g.zone if g is not None else tz).time()
+            moment = timeutil.local_time(now, g.zone if g is not None else tz)
             return start <= moment < end if start <= end else (moment >= start or moment < end)
 
         return between
     if isinstance(cond, lang.DateCond):
         spans = cond.spans
         return lambda m, g, e, now, tz: lang.on_any(
-            spans, timeutil.local(now, g.zone if g is not None else tz).date()
+            spans, timeutil.local_date(now, g.zone if g is not None else tz)
         )
     days = frozenset(cond.weekdays)
-    return lambda m, g, e, now, tz: timeutil.local(now, g.zone if g is not None else tz).weekday() in days
+    return lambda m, g, e, now, tz: (
+        timeutil.local_date(now, g.zone if g is not None else tz).weekday() in days
+    )
 
 
 def _calc(cond: lang.CalcCond, referrer: Referrer, counters: frozenset[str]) -> Test:

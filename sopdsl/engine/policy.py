@@ -194,18 +194,32 @@ class Delivery:
     def _quiet_until(self, now: int, tz: ZoneInfo) -> int | None:
         start, end = self.policy.quiet_start, self.policy.quiet_end
         assert start is not None and end is not None
-        wall = timeutil.local(now, tz)
-        moment = wall.time()
+        moment = timeutil.local_time(now, tz)
         inside = start <= moment < end if start < end else (moment >= start or moment < end)
         if not inside:
             return None
-        day = wall.date() if moment < end else wall.date() + dt.timedelta(days=1)
+        today = timeutil.local_date(now, tz)
+        day = today if moment < end else today + dt.timedelta(days=1)
         return timeutil.resolve(dt.datetime.combine(day, end), tz)
+
+
+# Period keys by period and local day (days since 1970-01-01): a cap asks for one at every
+# action, and making it from a date costs ten times the lookup.
+_PERIOD_KEYS: Final[dict[tuple[lang.CapPeriod, int], str]] = {}
 
 
 def period_key(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> str:
     """The calendar period an instant falls in, as a key: `2026-03-02`, `2026-W10`, `2026-03`."""
-    day = timeutil.local(now, tz).date()
+    day = timeutil.wall_seconds(now, tz) // 86400
+    found = _PERIOD_KEYS.get((period, day))
+    if found is None:
+        if len(_PERIOD_KEYS) > 100_000:
+            _PERIOD_KEYS.clear()
+        found = _PERIOD_KEYS[(period, day)] = _period_text(period, timeutil.local_date(now, tz))
+    return found
+
+
+def _period_text(period: lang.CapPeriod, day: dt.date) -> str:
     if period is lang.CapPeriod.DAY:
         return day.isoformat()
     if period is lang.CapPeriod.WEEK:
@@ -215,7 +229,7 @@ def period_key(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> str:
 
 
 def _next_period(period: lang.CapPeriod, now: int, tz: ZoneInfo) -> int:
-    day = timeutil.local(now, tz).date()
+    day = timeutil.local_date(now, tz)
     if period is lang.CapPeriod.DAY:
         start = day + dt.timedelta(days=1)
     elif period is lang.CapPeriod.WEEK:

@@ -163,6 +163,39 @@ def test_hours_are_exact_and_days_keep_the_wall_time(zone: ZoneInfo, epoch: int,
     )
 
 
+def _around_changes(zone: ZoneInfo) -> list[int]:
+    """Every second of the two hours around each of the zone's offset changes in 2026."""
+    hour = timeutil.to_epoch(dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    found: list[int] = []
+    while hour < timeutil.to_epoch(dt.datetime(2027, 1, 1, tzinfo=dt.UTC)):
+        if timeutil.aware(hour, zone).utcoffset() != timeutil.aware(hour + 3600, zone).utcoffset():
+            found.extend(range(hour, hour + 7200))
+        hour += 3600
+    return found
+
+
+@pytest.mark.parametrize("zone", ZONES, ids=str)
+def test_local_date_and_time_are_the_zones_wall_clock_through_every_change(zone: ZoneInfo) -> None:
+    seconds = _around_changes(zone)
+    assert len(seconds) == (0 if zone is SHANGHAI else 2 * 7200)  # two changes a year
+    for epoch in seconds:
+        wall = timeutil.local(epoch, zone)
+        assert (timeutil.local_date(epoch, zone), timeutil.local_time(epoch, zone)) == (
+            wall.date(),
+            wall.time(),
+        )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from([*ZONES, ZoneInfo("Asia/Kathmandu"), ZoneInfo("Pacific/Chatham")]),
+    epoch=st.integers(-(2**34), 2**34),
+)
+def test_local_date_and_time_are_the_zones_wall_clock_at_any_instant(zone: ZoneInfo, epoch: int) -> None:
+    wall = timeutil.local(epoch, zone)
+    assert (timeutil.local_date(epoch, zone), timeutil.local_time(epoch, zone)) == (wall.date(), wall.time())
+
+
 # ---- calendars -----------------------------------------------------------------------------------
 
 
