@@ -1,7 +1,7 @@
 """The compiled build: this tree built as `pip install .` builds it (setup.py compiles the modules
 pyproject.toml lists with mypyc). The bench measures it, kept in bench/results/build/ under a key
-of every source file it is made of (an unchanged tree is built once); tests/test_compiled.py
-tests it."""
+of every source file it is made of (an unchanged tree is built once). tests/test_compiled.py
+tests the wheel pip builds (tests/wheelbuild.py), and builds its pure tree here."""
 
 from __future__ import annotations
 

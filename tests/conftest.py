@@ -1,13 +1,15 @@
 """Fixtures every test folder shares: a PostgreSQL database per run (see livestores.py), a
-Temporal dev server per run (temporalserver.py)."""
+Temporal dev server per run (temporalserver.py), the wheel pip builds, built and installed once
+per run (wheelbuild.py)."""
 
 import os
 
 import pytest
 from livestores import postgres_db
 from temporalserver import temporal_server
+from wheelbuild import built_wheel, installed_wheel
 
-__all__ = ["postgres_db", "temporal_server"]
+__all__ = ["built_wheel", "installed_wheel", "postgres_db", "temporal_server"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -2,7 +2,9 @@
 
 `pip install .` compiles the modules pyproject.toml lists under `[tool.sopdsl] compiled` with
 mypyc (setup.py); editable installs, which the rest of the suite runs on, stay pure Python. Here
-this tree is built the compiled way into a scratch folder, and then:
+the wheel pip builds from this tree, installed into a scratch folder (`installed_wheel`,
+tests/wheelbuild.py: built once a session, tests/cli/test_packaging.py checks the same wheel), is
+the compiled build, and then:
 
 - the compiled modules are the ones imported there (so nothing below passes on pure Python);
 - the test folders of the stages that run the engine pass against that build;
@@ -46,10 +48,15 @@ def _built(folder: Path, pure: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This tree built as `pip install .` builds it (compiled)."""
-    need_compiler()
-    return _built(tmp_path_factory.mktemp("compiled"), pure=False)
+def build(request: pytest.FixtureRequest) -> Path:
+    """This tree built as `pip install .` builds it (compiled): the wheel pip builds, installed."""
+    need_compiler()  # first: without a compiler, skip (or fail) before any build
+    installed: Path = request.getfixturevalue("installed_wheel")
+    # As bench/compiled.py's build_tree checks its builds: a build without the compiled modules, or
+    # without the library every shim loads, is not the compiled build (nothing here would hold).
+    if not list(installed.rglob("*.so")) or not list(installed.glob("sopdsl__mypyc.*")):
+        pytest.fail(f"the wheel pip built has no compiled modules, or not their library: {installed}")
+    return installed
 
 
 def _env(lib: Path) -> dict[str, str]:

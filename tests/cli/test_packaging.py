@@ -1,14 +1,14 @@
 """The wheel: everything under the `sopdsl` name (the grammar and runtime links followed), no
 stray top-level `grammar`/`runtime` packages, and an installed copy that checks playbooks.
 
-Builds with `pip wheel` (an isolated build, as `pip install .` does) from a copy of the working
-tree, so a stale `build/` folder cannot leak old files into the wheel.
+The wheel is `built_wheel` (tests/wheelbuild.py): `pip wheel` (an isolated build, as `pip install .`
+does) from a copy of the working tree, so a stale `build/` folder cannot leak old files into it;
+built once a session, as tests/test_compiled.py runs the engine's tests on its installed copy.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -19,30 +19,11 @@ import pytest
 from compiling import need_compiler
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-_NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "tests", "bench", "playbooks"
-)
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("packaging")
-    tree = work / "src"
-    shutil.copytree(ROOT, tree, symlinks=True, ignore=_NOT_SOURCE)
-    out = work / "dist"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(tree)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    (found,) = out.glob("sopdsl-*.whl")
-    return found
-
-
-@pytest.fixture(scope="module")
-def names(wheel: Path) -> set[str]:
-    with zipfile.ZipFile(wheel) as archive:
+def names(built_wheel: Path) -> set[str]:
+    with zipfile.ZipFile(built_wheel) as archive:
         return set(archive.namelist())
 
 
@@ -104,22 +85,18 @@ def test_runtime_from_the_repository_root_is_not_a_second_engine() -> None:
     assert result.returncode != 0 and "ModuleNotFoundError" in result.stderr
 
 
-def test_metadata_names_the_package_and_the_command(wheel: Path, names: set[str]) -> None:
-    with zipfile.ZipFile(wheel) as archive:
+def test_metadata_names_the_package_and_the_command(built_wheel: Path, names: set[str]) -> None:
+    with zipfile.ZipFile(built_wheel) as archive:
         info = next(n for n in names if n.endswith(".dist-info/top_level.txt"))
         assert archive.read(info).decode().split() == ["sopdsl"]
         entry_points = archive.read(info.replace("top_level.txt", "entry_points.txt")).decode()
     assert "sopdsl = sopdsl.cli:main" in entry_points
 
 
-def test_the_installed_wheel_checks_a_playbook_from_another_folder(wheel: Path, tmp_path: Path) -> None:
-    target = tmp_path / "site"
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+def test_the_installed_wheel_checks_a_playbook_from_another_folder(
+    installed_wheel: Path, tmp_path: Path
+) -> None:
+    target = installed_wheel  # `pip install --no-deps --target` of the wheel
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "p.sop").write_text(
