@@ -23,6 +23,7 @@ from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
 MAX_LINE = 64 * 1024  # bytes of one CSV or JSONL line
+LAST_EPOCH = 10**11  # epoch seconds pass this in the year 5138 (events take no later time either)
 
 
 class RecordError(ValueError):
@@ -118,8 +119,20 @@ def _id(value: str) -> str:
 
 
 def _epoch(value: int | str | None, zone: str, field: str = "joined_at") -> int | None:
-    if value is None or isinstance(value, int):
-        return value
+    if value is None:
+        return None
+    epoch = value if isinstance(value, int) else _parsed(value, zone, field)
+    # Stored beyond these, a time could not be shown (datetime's years end at 9999) and every
+    # later look at the member failed.
+    if epoch is None or not 0 <= epoch < LAST_EPOCH:
+        raise RecordError(
+            f"{field}: {value!r} is out of range: a time from 1970 to the year 5138 (epoch seconds)", field
+        )
+    return epoch
+
+
+def _parsed(value: str, zone: str, field: str) -> int | None:
+    """Epoch seconds of an ISO 8601 time (the plan's zone when it has no offset); None if out of range."""
     try:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from livestores import KINDS, store_url
 from test_admin import AUTH, START, admin_service
 from test_app import Client
 
@@ -15,10 +16,9 @@ from sopdsl.live.clock import ManualClock
 from sopdsl.live.service import Service
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
-    store = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'state.db'}"
-    svc = admin_service(store, ManualClock(START))
+    svc = admin_service(store_url(request.param, tmp_path, request), ManualClock(START))
     yield svc
     svc.runtime.close()
 
@@ -43,3 +43,41 @@ def test_a_report_of_days_at_the_ends_of_the_calendar_is_refused_not_a_500(
     assert answer.status_code == 400, answer.text
     assert "out of range" in answer.json()["error"]
     assert "Traceback" not in logged(service)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"joined_at": 99999999999999999999}, "joined_at"),
+        ({"joined_at": -(10**12)}, "joined_at"),
+        ({"joined_at": "9999-12-31T23:59:59-14:00"}, "joined_at"),
+        ({"last_order_at": "9999-12-31"}, "last_order_at"),
+        ({"group_joined_at": {"g1": "0001-01-01"}}, "group_joined_at.g1"),
+        ({"group_last_message_at": {"g1": 10**15}}, "group_last_message_at.g1"),
+    ],
+)
+def test_a_member_time_out_of_range_is_refused_and_does_not_poison_the_member(
+    client: Client, service: Service, fields: dict[str, object], field: str
+) -> None:
+    # Such a time was stored, and every later GET or PUT of the member was a 500.
+    answer = client.request("PUT", "/admin/members/m1", json={"name": "张三", **fields}, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field and "out of range" in answer.json()["error"]
+    assert client.get("/admin/members/m1", headers=AUTH).status_code == 404
+    fine = client.request("PUT", "/admin/members/m1", json={"joined_at": "2026-03-01T09:00:00"}, headers=AUTH)
+    assert fine.status_code == 200
+    assert (
+        client.get("/admin/members/m1", headers=AUTH).json()["member"]["joined_at"].startswith("2026-03-01")
+    )
+    assert "Traceback" not in logged(service)
+
+
+def test_an_import_row_with_a_time_out_of_range_is_located() -> None:
+    lines = '{"id": "m1", "joined_at": 99999999999999999999}\n{"id": "m2"}\n'
+    svc = admin_service("memory://", ManualClock(START))
+    answer = Client(create_app(svc)).post(
+        "/admin/members/import", content=lines, headers={**AUTH, "Content-Type": "application/x-ndjson"}
+    )
+    assert answer.status_code == 400 and answer.json()["imported"] == 1
+    assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(1, "joined_at")]
+    svc.runtime.close()
