@@ -3,6 +3,7 @@ traceback in the log or a misleading answer: every one is now a 4xx naming what 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,9 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
 @pytest.fixture
 def client(service: Service) -> Client:
     return Client(create_app(service))
+
+
+JSON = {"Content-Type": "application/json"}
 
 
 def logged(service: Service) -> str:
@@ -81,3 +85,43 @@ def test_an_import_row_with_a_time_out_of_range_is_located() -> None:
     assert answer.status_code == 400 and answer.json()["imported"] == 1
     assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(1, "joined_at")]
     svc.runtime.close()
+
+
+def events(service: Service) -> list[str]:
+    """The members of the events journaled on the service's shard."""
+    journal = service.runtime.store.journal(service.runtime.shard)
+    return [e.body["member"] for e in journal if e.body["op"] == "event"]
+
+
+def fed(client: Client, event: dict[str, object]) -> tuple[int, dict[str, object]]:
+    # json.dumps escapes what is not ASCII, so a lone surrogate goes as the client's escape `\\ud800`.
+    answer = client.post("/events", content=json.dumps(event), headers={**AUTH, **JSON})
+    return answer.status_code, answer.json()
+
+
+JOINED = {"kind": "join", "member": "m1", "group": "g1"}
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({**JOINED, "data": {"\ud800": "x"}}, "data.\\ud800"),
+        ({**JOINED, "data": {"name": "x", "a\ud800b": 1}}, "data.a\\ud800b"),
+        ({**JOINED, "\udfff": 1}, "\\udfff"),
+        ({**JOINED, "member": "m\x00"}, "member"),
+        ({**JOINED, "id": "e\x00"}, "id"),
+        ({**JOINED, "group": "g\x00"}, "group"),
+    ],
+)
+def test_an_event_with_text_no_store_takes_is_refused_at_the_door_naming_the_field(
+    client: Client, service: Service, event: dict[str, object], field: str
+) -> None:
+    # A lone surrogate in a data key passed intake and failed in the store (PostgreSQL: a NUL in
+    # the member or the id): "applying to shard failed (UnicodeEncodeError...)", no field, a
+    # traceback logged, and the shared transaction redone.
+    status, body = fed(client, event)
+    assert status == 400, body
+    assert body["field"] == field, body
+    assert "applying" not in str(body["error"])
+    assert events(service) == []
+    assert fed(client, JOINED)[0] == 202 and events(service) == ["m1"]
