@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.live.intake import surrogate
 from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
@@ -101,6 +102,11 @@ def group_from(group_id: str, body: Any) -> GroupRecord:
 def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
     if not isinstance(body, dict):
         raise RecordError("expected a JSON object")
+    broken = surrogate(body)
+    if broken is not None:  # no store can encode it: refused here, by field, not by the journal
+        raise RecordError(
+            f"{broken}: holds a lone surrogate (half of a character); send the text itself", broken
+        )
     try:
         return kind.model_validate(body)
     except ValidationError as exc:
@@ -115,6 +121,8 @@ def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
 def _id(value: str) -> str:
     if not value.strip():
         raise RecordError("the id is empty", "id")
+    if surrogate(value) is not None:
+        raise RecordError("the id holds a lone surrogate (half of a character)", "id")
     return value
 
 

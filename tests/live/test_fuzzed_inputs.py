@@ -125,3 +125,37 @@ def test_an_event_with_text_no_store_takes_is_refused_at_the_door_naming_the_fie
     assert "applying" not in str(body["error"])
     assert events(service) == []
     assert fed(client, JOINED)[0] == 202 and events(service) == ["m1"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/admin/groups/g1", '{"name": "G\\ud800"}', "name"),
+        ("/admin/groups/g1", '{"tags": ["a", "\\udc00"]}', "tags.1"),
+        ("/admin/members/m1", '{"name": "\\ud800"}', "name"),
+        ("/admin/members/m1", '{"attributes": {"\\ud800": 1}}', "attributes.\\ud800"),
+        ("/admin/members/m1", '{"attributes": {"level": ["\\ud800"]}}', "attributes.level.0"),
+    ],
+)
+def test_a_record_with_a_lone_surrogate_is_refused_naming_the_field(
+    client: Client, service: Service, path: str, body: str, field: str
+) -> None:
+    # A group's was a 500 (EngineError); an attribute key's a 500 while answering (the message
+    # held the surrogate, which UTF-8 cannot encode).
+    answer = client.request("PUT", path, content=body, headers={**AUTH, **JSON})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field and "lone surrogate" in answer.json()["error"]
+    assert client.get(path, headers=AUTH).status_code == 404
+    assert "Traceback" not in logged(service)
+
+
+def test_an_import_line_with_a_lone_surrogate_is_located_and_the_rest_imported(client: Client) -> None:
+    # It failed the whole import with a 500 (the batch's register raised).
+    lines = '{"id": "m1"}\n{"id": "m\\ud800"}\n{"id": "m3", "name": "\\udfff"}\n{"id": "m4"}\n'
+    answer = client.post(
+        "/admin/members/import", content=lines, headers={**AUTH, "Content-Type": "application/x-ndjson"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["imported"] == 2
+    assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(2, "id"), (3, "name")]
+    assert client.get("/admin/members/m4", headers=AUTH).status_code == 200
