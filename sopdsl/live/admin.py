@@ -139,6 +139,8 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
                     )
                 except RecordError as exc:
                     failed.append({"line": number, "error": str(exc), "field": exc.field})
+                    if IMPORT_TYPES[kind] == "csv" and reader.header is None:
+                        break  # without a header naming `id`, no row can be read
                     continue
                 if record is not None:
                     batch.append(record)

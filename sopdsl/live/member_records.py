@@ -206,9 +206,10 @@ class CsvMembers:
             return None
         [cells] = list(csv.reader([line]))
         if self.header is None:
-            self.header = [c.strip() for c in cells]
-            if "id" not in self.header:
+            header = [c.strip() for c in cells]
+            if "id" not in header:
                 raise RecordError("the header row has no `id` column", "id")
+            self.header = header
             return None
         if len(cells) != len(self.header):
             raise RecordError(f"{len(cells)} cells, but the header has {len(self.header)}")

@@ -159,3 +159,18 @@ def test_an_import_line_with_a_lone_surrogate_is_located_and_the_rest_imported(c
     assert answer.json()["imported"] == 2
     assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(2, "id"), (3, "name")]
     assert client.get("/admin/members/m4", headers=AUTH).status_code == 200
+
+
+def test_a_csv_import_whose_header_has_no_id_is_refused_at_its_header_not_a_500(
+    client: Client, service: Service
+) -> None:
+    # The header was kept though refused, and the next row looked up its `id` cell: KeyError, 500.
+    answer = client.post(
+        "/admin/members/import",
+        content="name,tags\n张三,vip\n李四,\n",
+        headers={**AUTH, "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["imported"] == 0
+    assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(1, "id")]
+    assert "Traceback" not in logged(service)
