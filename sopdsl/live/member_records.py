@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import zoneinfo
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.live.bodies import BodyError, decode_json
 from sopdsl.live.intake import surrogate
 from sopdsl.plan import timeutil
 
@@ -148,9 +148,12 @@ def _parsed(value: str, zone: str, field: str) -> int | None:
             f"{field}: {value!r} is not epoch seconds or an ISO 8601 time like 2026-03-01T09:00:00+08:00",
             field,
         ) from None
-    if moment.tzinfo is None:
-        return timeutil.resolve(moment, timeutil.zone(zone))
-    return timeutil.to_epoch(moment)
+    try:
+        if moment.tzinfo is None:
+            return timeutil.resolve(moment, timeutil.zone(zone))
+        return timeutil.to_epoch(moment)
+    except (OverflowError, ValueError):  # a wall time at the calendar's ends, shifted past them
+        return None
 
 
 async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]:
@@ -178,10 +181,10 @@ def _text(raw: bytes, number: int) -> str:
 
 def jsonl_member(line: str, zone: str) -> MemberRecord:
     """A member from one JSONL line: an object with `id` and the member's fields."""
-    try:
-        body = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    try:  # within a body's limits: nesting, long numbers, infinity
+        body = decode_json(line.encode("utf-8"))
+    except BodyError as exc:
+        raise RecordError(f"the line {exc.message.removeprefix('the body ')}") from None
     if not isinstance(body, dict) or not isinstance(body.get("id"), str):
         raise RecordError("expected an object with an `id` (the member's id)", "id")
     member_id = body.pop("id")

@@ -174,3 +174,32 @@ def test_a_csv_import_whose_header_has_no_id_is_refused_at_its_header_not_a_500(
     assert answer.json()["imported"] == 0
     assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(1, "id")]
     assert "Traceback" not in logged(service)
+
+
+@pytest.mark.parametrize(
+    "body",
+    ['{"counters": {"x": 1e999}}', '{"attributes": {"level": -1e999}}', '{"counters": {"x": 1.5E+309}}'],
+)
+def test_a_number_beyond_a_float_is_refused_not_stored_as_infinity(
+    client: Client, service: Service, body: str
+) -> None:
+    # 1e999 was read as infinity: stored, and answered as `Infinity`, which is not JSON.
+    answer = client.request("PUT", "/admin/members/m1", content=body, headers={**AUTH, **JSON})
+    assert answer.status_code == 400, answer.text
+    assert "out of range" in answer.json()["error"]
+    assert client.get("/admin/members/m1", headers=AUTH).status_code == 404
+
+
+def test_an_import_line_nested_too_deep_or_with_infinity_is_located_not_a_500(client: Client) -> None:
+    # A JSONL line was read with json.loads, without the limits of a body: 20,000 nested lists
+    # raised RecursionError (500), 1e999 was stored as infinity.
+    deep = '{"id": "m2", "attributes": {"level": ' + "[" * 20000 + "]" * 20000 + "}}"
+    lines = f'{{"id": "m1"}}\n{deep}\n{{"id": "m3", "counters": {{"x": 1e999}}}}\n{{"id": "m4"}}\n'
+    answer = client.post(
+        "/admin/members/import", content=lines, headers={**AUTH, "Content-Type": "application/x-ndjson"}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["imported"] == 2
+    failed = answer.json()["failed"]
+    assert [f["line"] for f in failed] == [2, 3]
+    assert "deeper than" in failed[0]["error"] and "out of range" in failed[1]["error"]
