@@ -19,18 +19,10 @@ from pydantic import ValidationError
 from sopdsl import lang
 from sopdsl.engine.events import Event, missing
 from sopdsl.errors import EngineError
+from sopdsl.kinds import WIRE_EVENTS
 from sopdsl.live.incoming import Incoming
 from sopdsl.plan import Declarations, timeutil
 
-# Payload fields the engine reads from built-in events, with the type it expects.
-_TEXT: tuple[type, ...] = (str,)
-_NUMBER: tuple[type, ...] = (int, float)
-_BUILTIN_DATA: dict[str, dict[str, tuple[type, ...]]] = {
-    "join": {"name": _TEXT, "nickname": _TEXT, "channel": _TEXT, "inviter": _TEXT},
-    "order": {"amount": _NUMBER},
-    "rename": {"nickname": _TEXT},
-    "task_done": {"task": _TEXT},
-}
 _TYPES: dict[lang.ValueType, tuple[type, ...]] = {
     lang.ValueType.TEXT: (str,),
     lang.ValueType.NUMBER: (int, float),
@@ -38,6 +30,12 @@ _TYPES: dict[lang.ValueType, tuple[type, ...]] = {
     lang.ValueType.DATE: (str,),
     lang.ValueType.DATETIME: (str,),
 }
+# Payload fields of built-in events with the type a playbook reads them as (`event.has_image`),
+# from the one registry; a join also names the member (the engine keeps `name` and `nickname`).
+_BUILTIN_DATA: dict[str, dict[str, lang.ValueType]] = {
+    spec.wire: dict(spec.fields) for spec in WIRE_EVENTS.values() if spec.fields
+}
+_BUILTIN_DATA["join"] |= {"name": lang.ValueType.TEXT, "nickname": lang.ValueType.TEXT}
 
 
 class EventError(EngineError, ValueError):
@@ -254,9 +252,9 @@ def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declar
             )
         return dict(plain)
     expected = _BUILTIN_DATA.get(kind, {})
-    for field, types in expected.items():
+    for field, vtype in expected.items():
         if field in plain and plain[field] is not None:
-            _typed(plain[field], types, f"data.{field}", "number" if types is _NUMBER else "text")
+            _typed(plain[field], _TYPES[vtype], f"data.{field}", vtype.value)
     if kind == "task_done" and not isinstance(plain.get("task"), str):
         raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
     return dict(plain)

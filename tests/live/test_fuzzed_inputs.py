@@ -265,6 +265,26 @@ def test_the_description_lists_each_status_an_endpoint_answers(
     assert str(answer.status_code) in operation.get("responses", {}), (answer.status_code, answer.text)
 
 
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        ({"kind": "message", "member": "m1", "group": "g1", "data": {"has_image": "yes"}}, "data.has_image"),
+        ({"kind": "message", "member": "m1", "group": "g1", "data": {"text": 5}}, "data.text"),
+        ({"kind": "order", "member": "m1", "data": {"amount": 5, "order_id": ["A1"]}}, "data.order_id"),
+        ({"kind": "invite", "member": "m1", "data": {"invitee": {}}}, "data.invitee"),
+        ({"kind": "report", "member": "m1", "group": "g1", "data": {"reason": 1}}, "data.reason"),
+    ],
+)
+def test_a_payload_field_of_the_wrong_type_is_refused_as_amount_is(
+    memory_client: Client, event: dict[str, object], field: str
+) -> None:
+    # Only join, order.amount, rename and task_done were checked: a message with
+    # `has_image: "yes"` was stored, and `if event.has_image == true` silently never held.
+    answer = memory_client.post("/events", json=event, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field and "should be" in answer.json()["error"]
+
+
 @pytest.mark.parametrize("path", ["/admin/groups/g1", "/admin/members/m1"])
 def test_a_405_names_every_method_the_path_takes_and_the_body_refuses_unknown_fields(
     memory_client: Client, path: str
