@@ -26,6 +26,7 @@ from starlette.routing import Route
 from sopdsl.errors import SopdslError
 from sopdsl.live.admin_views import TaskInbox, inbox_task, inbox_tasks
 from sopdsl.live.bodies import BodyError
+from sopdsl.live.intake import surrogate
 from sopdsl.live.member_records import (
     CsvMembers,
     GroupIn,
@@ -234,6 +235,10 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         who = body.get("by") if isinstance(body, dict) else None
         if not isinstance(who, str) or not who.strip():
             return problem(HTTPStatus.BAD_REQUEST, 'say who claims the task: {"by": NAME}', "by")
+        if surrogate(who) is not None or "\x00" in who:  # the task table keeps neither (PostgreSQL: no NUL)
+            return problem(
+                HTTPStatus.BAD_REQUEST, "by: a name without lone surrogates or NUL characters", "by"
+            )
         if await run_in_threadpool(tasks.task, key) is None:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"

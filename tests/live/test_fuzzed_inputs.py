@@ -300,3 +300,19 @@ def test_a_405_names_every_method_the_path_takes_and_the_body_refuses_unknown_fi
     assert schema["additionalProperties"] is False and "tags" in schema["properties"]
     refused = memory_client.request("PUT", path, json={"nmae": "x"}, headers=AUTH)
     assert refused.status_code == 400 and refused.json()["field"] == "nmae"
+
+
+@pytest.mark.parametrize("who", ["\\ud800", "a\\u0000b"])
+def test_a_claim_by_a_name_no_store_keeps_is_refused_naming_by(client: Client, who: str) -> None:
+    # A lone surrogate was a 500 on every store (UnicodeEncodeError), a NUL a 500 on PostgreSQL
+    # (DataError) while SQLite kept it.
+    client.request("PUT", "/admin/groups/g1", json={"tags": ["normal"], "operator": "小美"}, headers=AUTH)
+    client.post("/events", json={"kind": "join", "member": "m1", "group": "g1"}, headers=AUTH)
+    client.post("/events", json={"kind": "report", "member": "m1", "group": "g1"}, headers=AUTH)
+    [task] = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    path = f"/admin/tasks/{task['key']}/claim"
+    answer = client.post(path, content=f'{{"by": "{who}"}}', headers={**AUTH, **JSON})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == "by"
+    assert client.get("/admin/tasks", headers=AUTH).json()["tasks"][0]["claimed_by"] is None
+    assert client.post(path, json={"by": "小美"}, headers=AUTH).status_code == 200
