@@ -56,6 +56,16 @@ class MemberIn(BaseModel):
     group_last_message_at: dict[StrictStr, int | StrictStr] = {}
     last_order_at: int | StrictStr | None = None
 
+    @field_validator("joined_at", "last_order_at", "group_joined_at", "group_last_message_at", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        # A lax `int` takes true as 1: a member joined in 1970 rather than a mistake named.
+        if isinstance(value, bool) or (
+            isinstance(value, dict) and any(type(v) is bool for v in value.values())
+        ):
+            raise ValueError("a time is epoch seconds or an ISO 8601 time, not true or false")
+        return value
+
 
 class GroupIn(BaseModel):
     """A group as the admin API takes it (the `GroupRecord` fields)."""

@@ -316,3 +316,20 @@ def test_a_claim_by_a_name_no_store_keeps_is_refused_naming_by(client: Client, w
     assert answer.json()["field"] == "by"
     assert client.get("/admin/tasks", headers=AUTH).json()["tasks"][0]["claimed_by"] is None
     assert client.post(path, json={"by": "小美"}, headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"joined_at": True}, "joined_at"),
+        ({"last_order_at": False}, "last_order_at"),
+        ({"group_joined_at": {"g1": True}}, "group_joined_at"),
+    ],
+)
+def test_a_member_time_given_as_true_or_false_is_refused(
+    memory_client: Client, fields: dict[str, object], field: str
+) -> None:
+    # Read as the integer it is in Python: `"joined_at": true` made the member join at 1970-01-01 00:00:01.
+    answer = memory_client.request("PUT", "/admin/members/m1", json=fields, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"].startswith(field) and "true or false" in answer.json()["error"]
