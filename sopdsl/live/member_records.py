@@ -66,6 +66,14 @@ class MemberIn(BaseModel):
             raise ValueError("a time is epoch seconds or an ISO 8601 time, not true or false")
         return value
 
+    @field_validator("counters", mode="before")
+    @classmethod
+    def _no_bool_counter(cls, value: Any) -> Any:
+        # A lax float takes false as 0.0.
+        if isinstance(value, dict) and any(type(v) is bool for v in value.values()):
+            raise ValueError("a counter is a number, not true or false")
+        return value
+
 
 class GroupIn(BaseModel):
     """A group as the admin API takes it (the `GroupRecord` fields)."""

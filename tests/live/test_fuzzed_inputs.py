@@ -333,3 +333,10 @@ def test_a_member_time_given_as_true_or_false_is_refused(
     answer = memory_client.request("PUT", "/admin/members/m1", json=fields, headers=AUTH)
     assert answer.status_code == 400, answer.text
     assert answer.json()["field"].startswith(field) and "true or false" in answer.json()["error"]
+
+
+def test_a_counter_given_as_true_or_false_is_refused(memory_client: Client) -> None:
+    # A lax float took false as 0.0 (schemathesis: counters {"x": false} accepted).
+    answer = memory_client.request("PUT", "/admin/members/m1", json={"counters": {"x": False}}, headers=AUTH)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == "counters" and "true or false" in answer.json()["error"]
