@@ -26,14 +26,18 @@ from starlette.routing import Route
 from sopdsl.errors import SopdslError
 from sopdsl.live.admin_views import TaskInbox, inbox_task, inbox_tasks
 from sopdsl.live.bodies import BodyError
+from sopdsl.live.intake import surrogate
 from sopdsl.live.member_records import (
     CsvMembers,
+    GroupIn,
+    MemberIn,
     RecordError,
     group_from,
     jsonl_member,
     lines_of,
     member_from,
 )
+from sopdsl.live.openapi import answers, path_parameter
 
 if TYPE_CHECKING:
     from sopdsl.live.service import Service
@@ -41,34 +45,93 @@ if TYPE_CHECKING:
 IMPORT_BATCH = 500  # members stored per transaction while an import streams in
 IMPORT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 
-_OBJ = {"application/json": {"schema": {"type": "object"}}}
+
+def _schema(model: type[GroupIn] | type[MemberIn]) -> dict[str, Any]:
+    # The model's own JSON schema: it refuses unknown fields (additionalProperties: false) as the API does.
+    return {"application/json": {"schema": model.model_json_schema()}}
+
+
+_GROUP, _MEMBER, _KEY = (path_parameter(name) for name in ("group", "member", "key"))
+_NO_TASK = ("404", "No open task with this key (done, past its deadline, or unknown)")
 PATHS: dict[str, Any] = {
     "/admin/groups/{group}": {
+        "parameters": [_GROUP],
         "put": {
             "summary": "Register or update a group: name, tags, timezone, operator, owner",
-            "requestBody": {"content": _OBJ},
-            "responses": {"200": {"description": "the group as the engine now has it"}},
+            "requestBody": {"required": True, "content": _schema(GroupIn)},
+            "responses": answers("the group as the engine now has it", body=True),
         },
-        "get": {"summary": "A group as the engine has it"},
+        "get": {
+            "summary": "A group as the engine has it",
+            "responses": answers("the group", ("404", "No such group")),
+        },
     },
     "/admin/members/{member}": {
+        "parameters": [_MEMBER],
         "put": {
             "summary": "Register or update a member: name, nickname, tags, attributes, counters, groups, "
             "joined_at, referrer, channel, contact, owner; history before the start: "
             "group_joined_at, group_last_message_at (by group), last_order_at",
-            "requestBody": {"content": _OBJ},
+            "requestBody": {"required": True, "content": _schema(MemberIn)},
+            "responses": answers("the member's state as `GET` shows it", body=True),
         },
-        "get": {"summary": "A member's live state, the flows they are in, and their pending timers"},
+        "get": {
+            "summary": "A member's live state, the flows they are in, and their pending timers",
+            "responses": answers("the member's state", ("404", "No such member")),
+        },
     },
     "/admin/members/import": {
         "post": {
             "summary": "Import members in bulk, streamed: CSV with a header row, or JSONL",
-            "requestBody": {"content": {"text/csv": {}, "application/x-ndjson": {}}},
+            "requestBody": {
+                "required": True,
+                "content": {"text/csv": {}, "application/x-ndjson": {}, "application/jsonl": {}},
+            },
+            "responses": answers(
+                "all imported",
+                ("400", "Some lines were refused (`failed`, by line); the rest were imported"),
+                ("415", "The body is not text/csv or application/x-ndjson"),
+            ),
         }
     },
-    "/admin/tasks": {"get": {"summary": "Open tasks (`assign … within …`), with their deadline and claim"}},
-    "/admin/tasks/{key}/claim": {"post": {"summary": 'Claim a task: {"by": NAME}; 409 if another holds it'}},
-    "/admin/tasks/{key}/done": {"post": {"summary": "Mark a task done: its flow goes on with `then`"}},
+    "/admin/tasks": {
+        "get": {
+            "summary": "Open tasks (`assign … within …`), with their deadline and claim",
+            "responses": answers("the tasks"),
+        }
+    },
+    "/admin/tasks/{key}/claim": {
+        "parameters": [_KEY],
+        "post": {
+            "summary": 'Claim a task: {"by": NAME}; 409 if another holds it',
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["by"],
+                            "properties": {"by": {"type": "string", "minLength": 1}},
+                        }
+                    }
+                },
+            },
+            "responses": answers("claimed", _NO_TASK, ("409", "Someone else holds the task"), body=True),
+        },
+    },
+    "/admin/tasks/{key}/done": {
+        "parameters": [_KEY],
+        "post": {
+            "summary": "Mark a task done: its flow goes on with `then`",
+            "responses": answers(
+                "done (a task no flow waited on)",
+                ("202", "Done: the `task_done` event was stored; `actions` it caused"),
+                ("400", "The `task_done` event was refused"),
+                _NO_TASK,
+                ("503", "The service is stopping"),
+            ),
+        },
+    },
 }
 
 
@@ -139,6 +202,8 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
                     )
                 except RecordError as exc:
                     failed.append({"line": number, "error": str(exc), "field": exc.field})
+                    if IMPORT_TYPES[kind] == "csv" and reader.header is None:
+                        break  # without a header naming `id`, no row can be read
                     continue
                 if record is not None:
                     batch.append(record)
@@ -170,6 +235,10 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         who = body.get("by") if isinstance(body, dict) else None
         if not isinstance(who, str) or not who.strip():
             return problem(HTTPStatus.BAD_REQUEST, 'say who claims the task: {"by": NAME}', "by")
+        if surrogate(who) is not None or "\x00" in who:  # the task table keeps neither (PostgreSQL: no NUL)
+            return problem(
+                HTTPStatus.BAD_REQUEST, "by: a name without lone surrogates or NUL characters", "by"
+            )
         if await run_in_threadpool(tasks.task, key) is None:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"
@@ -198,15 +267,25 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         return answer({"key": key, **body}, status)
 
     return [
-        Route("/admin/groups/{group}", put_group, methods=["PUT"]),
-        Route("/admin/groups/{group}", get_group, methods=["GET"]),
+        # One route a path: a 405's `Allow` then names every method the path takes, not one route's.
+        Route("/admin/groups/{group}", _by_method(put_group, get_group), methods=["PUT", "GET"]),
         Route("/admin/members/import", import_members, methods=["POST"]),
-        Route("/admin/members/{member}", put_member, methods=["PUT"]),
-        Route("/admin/members/{member}", get_member, methods=["GET"]),
+        Route("/admin/members/{member}", _by_method(put_member, get_member), methods=["PUT", "GET"]),
         Route("/admin/tasks", list_tasks, methods=["GET"]),
         Route("/admin/tasks/{key}/claim", claim, methods=["POST"]),
         Route("/admin/tasks/{key}/done", done, methods=["POST"]),
     ]
+
+
+def _by_method(
+    put: Callable[[Request], Awaitable[Response]], get: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that hands PUT to `put` and GET (or HEAD) to `get`."""
+
+    async def endpoint(request: Request) -> Response:
+        return await (put if request.method == "PUT" else get)(request)
+
+    return endpoint
 
 
 class StoreInbox:

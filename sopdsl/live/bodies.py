@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -132,7 +133,9 @@ def decode_json(raw: bytes) -> Any:
 
 
 _DECODER = msgspec.json.Decoder()
-_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}" % (MAX_NUMBER_DIGITS + 1))
+# A long run of number characters, or an exponent of three digits (1e999 is read as infinity,
+# which JSON cannot carry back out): left to the careful reading.
+_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}|[eE]\+?[0-9]{3}" % (MAX_NUMBER_DIGITS + 1))
 
 
 class _LimitError(ValueError):
@@ -145,7 +148,10 @@ def _number(kind: type[int] | type[float]) -> Any:
             raise _LimitError(
                 f"the body holds a number of {len(text)} characters; at most {MAX_NUMBER_DIGITS} are taken"
             )
-        return kind(text)
+        number = kind(text)
+        if isinstance(number, float) and not math.isfinite(number):
+            raise _LimitError(f"the body holds a number out of range: {text}")
+        return number
 
     return parse
 

@@ -19,18 +19,10 @@ from pydantic import ValidationError
 from sopdsl import lang
 from sopdsl.engine.events import Event, missing
 from sopdsl.errors import EngineError
+from sopdsl.kinds import WIRE_EVENTS
 from sopdsl.live.incoming import Incoming
 from sopdsl.plan import Declarations, timeutil
 
-# Payload fields the engine reads from built-in events, with the type it expects.
-_TEXT: tuple[type, ...] = (str,)
-_NUMBER: tuple[type, ...] = (int, float)
-_BUILTIN_DATA: dict[str, dict[str, tuple[type, ...]]] = {
-    "join": {"name": _TEXT, "nickname": _TEXT, "channel": _TEXT, "inviter": _TEXT},
-    "order": {"amount": _NUMBER},
-    "rename": {"nickname": _TEXT},
-    "task_done": {"task": _TEXT},
-}
 _TYPES: dict[lang.ValueType, tuple[type, ...]] = {
     lang.ValueType.TEXT: (str,),
     lang.ValueType.NUMBER: (int, float),
@@ -38,6 +30,12 @@ _TYPES: dict[lang.ValueType, tuple[type, ...]] = {
     lang.ValueType.DATE: (str,),
     lang.ValueType.DATETIME: (str,),
 }
+# Payload fields of built-in events with the type a playbook reads them as (`event.has_image`),
+# from the one registry; a join also names the member (the engine keeps `name` and `nickname`).
+_BUILTIN_DATA: dict[str, dict[str, lang.ValueType]] = {
+    spec.wire: dict(spec.fields) for spec in WIRE_EVENTS.values() if spec.fields
+}
+_BUILTIN_DATA["join"] |= {"name": lang.ValueType.TEXT, "nickname": lang.ValueType.TEXT}
 
 
 class EventError(EngineError, ValueError):
@@ -80,7 +78,7 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
     for key in _TEXT_FIELDS:
         value = raw.get(key)
         if value is not None and (
-            type(value) is not str or (not value.isascii() and _SURROGATES.search(value))
+            type(value) is not str or (not value.isascii() and _SURROGATES.search(value)) or "\x00" in value
         ):
             return None
     kind = raw.get("kind")
@@ -88,7 +86,7 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
     if kind is None or when is None or type(when) is not int or abs(when) >= _MILLISECONDS:
         return None
     data = raw.get("data", _NO_DATA)
-    if type(data) is not dict or not all(type(k) is str and _plain_value(v) for k, v in data.items()):
+    if type(data) is not dict or not all(_plain_key(k) and _plain_value(v) for k, v in data.items()):
         return None
     member, group, name = raw.get("member"), raw.get("group"), raw.get("name")
     if missing(kind, member, group, name, data) is not None:
@@ -108,6 +106,11 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
 _NO_DATA: dict[str, Any] = {}
 
 
+def _plain_key(key: Any) -> bool:
+    """Whether a data key is text without lone surrogates."""
+    return type(key) is str and (key.isascii() or not _SURROGATES.search(key))
+
+
 def _plain_value(value: Any) -> bool:
     """Whether a data value is a number, a boolean, null or text without lone surrogates."""
     kind = type(value)
@@ -122,6 +125,13 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
         raw = {k: v for k, v in msgspec.structs.asdict(raw).items() if v is not None and v != {}}
     if not isinstance(raw, Mapping):
         raise EventError(f"an event must be an object, got {type(raw).__name__}")
+    broken = surrogate(dict(raw))
+    if broken is not None:
+        raise EventError(
+            f"event field '{broken}' holds a lone surrogate (an escape such as \\ud800 that is half of "
+            "a character); send the character itself",
+            broken,
+        )
     try:
         event = Incoming.model_validate(dict(raw))
     except ValidationError as exc:
@@ -137,13 +147,10 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
         else:
             message = f"event field '{field}': {first['msg'].lower()}"
         raise EventError(message, field) from None
-    broken = surrogate(event.model_dump())
-    if broken is not None:
-        raise EventError(
-            f"event field '{broken}' holds a lone surrogate (an escape such as \\ud800 that is half of "
-            "a character); send the character itself",
-            broken,
-        )
+    for key in _TEXT_FIELDS:
+        if "\x00" in (getattr(event, key) or ""):
+            # PostgreSQL keeps no NUL in text: refused on every store alike, never half-way in a batch.
+            raise EventError(f"event field '{key}' holds a NUL character (\\u0000)", key)
     problem = missing(event.kind, event.member, event.group, event.name, event.data)
     if problem is not None:
         raise EventError(problem[1], problem[0])
@@ -165,8 +172,10 @@ def surrogate(value: Any, path: str = "") -> str | None:
         return path if _SURROGATES.search(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if _SURROGATES.search(key):
+            # Escaped: the path goes into an error answer, which cannot be encoded with a surrogate.
+            shown = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
+            where = f"{path}.{shown}" if path else shown
+            if _SURROGATES.search(str(key)):
                 return where
             found = surrogate(item, where)
             if found:
@@ -243,9 +252,9 @@ def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declar
             )
         return dict(plain)
     expected = _BUILTIN_DATA.get(kind, {})
-    for field, types in expected.items():
+    for field, vtype in expected.items():
         if field in plain and plain[field] is not None:
-            _typed(plain[field], types, f"data.{field}", "number" if types is _NUMBER else "text")
+            _typed(plain[field], _TYPES[vtype], f"data.{field}", vtype.value)
     if kind == "task_done" and not isinstance(plain.get("task"), str):
         raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
     return dict(plain)

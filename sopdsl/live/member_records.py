@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import zoneinfo
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -19,10 +18,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.live.bodies import BodyError, decode_json
+from sopdsl.live.intake import surrogate
 from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
 MAX_LINE = 64 * 1024  # bytes of one CSV or JSONL line
+LAST_EPOCH = 10**11  # epoch seconds pass this in the year 5138 (events take no later time either)
 
 
 class RecordError(ValueError):
@@ -53,6 +55,24 @@ class MemberIn(BaseModel):
     group_joined_at: dict[StrictStr, int | StrictStr] = {}
     group_last_message_at: dict[StrictStr, int | StrictStr] = {}
     last_order_at: int | StrictStr | None = None
+
+    @field_validator("joined_at", "last_order_at", "group_joined_at", "group_last_message_at", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        # A lax `int` takes true as 1: a member joined in 1970 rather than a mistake named.
+        if isinstance(value, bool) or (
+            isinstance(value, dict) and any(type(v) is bool for v in value.values())
+        ):
+            raise ValueError("a time is epoch seconds or an ISO 8601 time, not true or false")
+        return value
+
+    @field_validator("counters", mode="before")
+    @classmethod
+    def _no_bool_counter(cls, value: Any) -> Any:
+        # A lax float takes false as 0.0.
+        if isinstance(value, dict) and any(type(v) is bool for v in value.values()):
+            raise ValueError("a counter is a number, not true or false")
+        return value
 
 
 class GroupIn(BaseModel):
@@ -100,6 +120,11 @@ def group_from(group_id: str, body: Any) -> GroupRecord:
 def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
     if not isinstance(body, dict):
         raise RecordError("expected a JSON object")
+    broken = surrogate(body)
+    if broken is not None:  # no store can encode it: refused here, by field, not by the journal
+        raise RecordError(
+            f"{broken}: holds a lone surrogate (half of a character); send the text itself", broken
+        )
     try:
         return kind.model_validate(body)
     except ValidationError as exc:
@@ -114,12 +139,26 @@ def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
 def _id(value: str) -> str:
     if not value.strip():
         raise RecordError("the id is empty", "id")
+    if surrogate(value) is not None:
+        raise RecordError("the id holds a lone surrogate (half of a character)", "id")
     return value
 
 
 def _epoch(value: int | str | None, zone: str, field: str = "joined_at") -> int | None:
-    if value is None or isinstance(value, int):
-        return value
+    if value is None:
+        return None
+    epoch = value if isinstance(value, int) else _parsed(value, zone, field)
+    # Stored beyond these, a time could not be shown (datetime's years end at 9999) and every
+    # later look at the member failed.
+    if epoch is None or not 0 <= epoch < LAST_EPOCH:
+        raise RecordError(
+            f"{field}: {value!r} is out of range: a time from 1970 to the year 5138 (epoch seconds)", field
+        )
+    return epoch
+
+
+def _parsed(value: str, zone: str, field: str) -> int | None:
+    """Epoch seconds of an ISO 8601 time (the plan's zone when it has no offset); None if out of range."""
     try:
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
@@ -127,9 +166,12 @@ def _epoch(value: int | str | None, zone: str, field: str = "joined_at") -> int 
             f"{field}: {value!r} is not epoch seconds or an ISO 8601 time like 2026-03-01T09:00:00+08:00",
             field,
         ) from None
-    if moment.tzinfo is None:
-        return timeutil.resolve(moment, timeutil.zone(zone))
-    return timeutil.to_epoch(moment)
+    try:
+        if moment.tzinfo is None:
+            return timeutil.resolve(moment, timeutil.zone(zone))
+        return timeutil.to_epoch(moment)
+    except (OverflowError, ValueError):  # a wall time at the calendar's ends, shifted past them
+        return None
 
 
 async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]:
@@ -157,10 +199,10 @@ def _text(raw: bytes, number: int) -> str:
 
 def jsonl_member(line: str, zone: str) -> MemberRecord:
     """A member from one JSONL line: an object with `id` and the member's fields."""
-    try:
-        body = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    try:  # within a body's limits: nesting, long numbers, infinity
+        body = decode_json(line.encode("utf-8"))
+    except BodyError as exc:
+        raise RecordError(f"the line {exc.message.removeprefix('the body ')}") from None
     if not isinstance(body, dict) or not isinstance(body.get("id"), str):
         raise RecordError("expected an object with an `id` (the member's id)", "id")
     member_id = body.pop("id")
@@ -185,9 +227,10 @@ class CsvMembers:
             return None
         [cells] = list(csv.reader([line]))
         if self.header is None:
-            self.header = [c.strip() for c in cells]
-            if "id" not in self.header:
+            header = [c.strip() for c in cells]
+            if "id" not in header:
                 raise RecordError("the header row has no `id` column", "id")
+            self.header = header
             return None
         if len(cells) != len(self.header):
             raise RecordError(f"{len(cells)} cells, but the header has {len(self.header)}")

@@ -28,6 +28,30 @@ _REFUSALS = {
     "421": _json(_ERROR, "The Host header names a host this service does not answer to"),
     "503": _json(_ERROR, "The service is stopping"),
 }
+# Every request passes the Host check; all but the open endpoints the token check.
+GUARDED = {k: _REFUSALS[k] for k in ("401", "403", "421")}
+# An endpoint that reads a JSON body: `bodies.py`'s refusals.
+BODY_REFUSALS = {k: _REFUSALS[k] for k in ("400", "408", "413", "415")}
+
+
+def answers(description: str, *statuses: tuple[str, str], body: bool = False) -> dict[str, Any]:
+    """The `responses` of a guarded endpoint: its own (status, what it means), the guards' refusals,
+    and with `body` those of reading a JSON body."""
+    own = {
+        status: _json(_ERROR if status >= "400" else {"type": "object"}, what) for status, what in statuses
+    }
+    return {
+        "200": _json({"type": "object"}, description),
+        **GUARDED,
+        **(BODY_REFUSALS if body else {}),
+        **own,
+    }
+
+
+def path_parameter(name: str) -> dict[str, Any]:
+    """A required text parameter of a templated path (`/admin/groups/{group}`)."""
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
 
 _EVENT = {
     "type": "object",
@@ -82,10 +106,26 @@ _PATHS: dict[str, Any] = {
                 },
             },
             "responses": {"202": _json(_FED, "Stored (or known duplicates)"), **_REFUSALS},
+            "parameters": [
+                {
+                    "name": "shard",
+                    "in": "query",
+                    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"},
+                    "description": "another shard (community) of the store than the process's own",
+                }
+            ],
         }
     },
     "/healthz": {
-        "get": {"summary": "Liveness", "security": [], "responses": {"200": {"description": "alive"}}}
+        "get": {
+            "summary": "Liveness",
+            "security": [],
+            "responses": {
+                "200": {"description": "alive"},
+                "503": {"description": "stopping"},
+                "421": _REFUSALS["421"],
+            },
+        }
     },
     "/readyz": {
         "get": {
@@ -94,12 +134,34 @@ _PATHS: dict[str, Any] = {
             "responses": {
                 "200": {"description": "ready"},
                 "503": {"description": "starting, failing or stopping"},
+                "421": _REFUSALS["421"],
             },
         }
     },
-    "/health": {"get": {"summary": "Health with uptime and the timer loop's last error", "security": []}},
-    "/metrics": {"get": {"summary": "Prometheus metrics (text format 0.0.4)"}},
-    "/openapi.json": {"get": {"summary": "This description", "security": []}},
+    "/health": {
+        "get": {
+            "summary": "Health with uptime and the timer loop's last error",
+            "security": [],
+            "responses": {
+                "200": {"description": "healthy"},
+                "503": {"description": "failing or stopping"},
+                "421": _REFUSALS["421"],
+            },
+        }
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics (text format 0.0.4)",
+            "responses": {"200": {"description": "the metrics", "content": {"text/plain": {}}}, **GUARDED},
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This description",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1"), "421": _REFUSALS["421"]},
+        }
+    },
     "/report": {
         "get": {
             "summary": "The report of the live figures of local days `from` to `to`: HTML, or JSON",
@@ -120,7 +182,9 @@ _PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "The report", "content": {"text/html": {}, "application/json": {}}},
-                "400": {"description": "A day or the format is wrong, or the range is over 366 days"},
+                "400": _json(_ERROR, "A day or the format is wrong, or the range is over 366 days"),
+                "404": _json(_ERROR, "This service keeps no live figures"),
+                **GUARDED,
             },
         }
     },

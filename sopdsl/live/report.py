@@ -24,6 +24,9 @@ from sopdsl.live.runtime import Runtime
 from sopdsl.live.store_figures import SLOT, Found
 
 MAX_DAYS = 366  # a longer range is refused: a report of every day since the start is not a page
+# Engine times start at the epoch; near the calendar's ends the day bounds and the schedules'
+# look-around (a few days either side, in the plan's zone) leave `datetime`'s years 1 to 9999.
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 
 def answer(runtime: Any, query: Mapping[str, str]) -> tuple[int, str, str]:
@@ -51,6 +54,12 @@ def answer(runtime: Any, query: Mapping[str, str]) -> tuple[int, str, str]:
         return (
             HTTPStatus.BAD_REQUEST,
             f"from must not be after to, and the range at most {MAX_DAYS} days",
+            "text/plain",
+        )
+    if first < FIRST_DAY or last > LAST_DAY:
+        return (
+            HTTPStatus.BAD_REQUEST,
+            f"the days {first} to {last} are out of range: a report covers {FIRST_DAY} to {LAST_DAY}",
             "text/plain",
         )
     plan = runtime.plan
