@@ -133,9 +133,10 @@ def decode_json(raw: bytes) -> Any:
 
 
 _DECODER = msgspec.json.Decoder()
-# A long run of number characters, or an exponent of three digits (1e999 is read as infinity,
-# which JSON cannot carry back out): left to the careful reading.
-_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}|[eE]\+?[0-9]{3}" % (MAX_NUMBER_DIGITS + 1))
+# A long run of number characters, or a number with an exponent of three digits (1e999 is read as
+# infinity, which JSON cannot carry back out): left to the careful reading. The exponent needs a
+# digit or point before it, so that text such as an id "user_e2026" keeps the fast reading.
+_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}|[0-9.][eE]\+?[0-9]{3}" % (MAX_NUMBER_DIGITS + 1))
 
 
 class _LimitError(ValueError):
