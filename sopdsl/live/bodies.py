@@ -132,11 +132,17 @@ def decode_json(raw: bytes) -> Any:
     return value
 
 
-_DECODER = msgspec.json.Decoder()
-# A long run of number characters, or a number with an exponent of three digits (1e999 is read as
-# infinity, which JSON cannot carry back out): left to the careful reading. The exponent needs a
-# digit or point before it, so that text such as an id "user_e2026" keeps the fast reading.
-_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}|[0-9.][eE]\+?[0-9]{3}" % (MAX_NUMBER_DIGITS + 1))
+def _finite(text: str) -> float:
+    """A JSON float, refused where it is beyond a float (1e999 reads as infinity, which JSON
+    cannot carry back out): the careful reading then says so."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
+_DECODER = msgspec.json.Decoder(float_hook=_finite)
+_LONG_NUMBER = re.compile(rb"[-+.0-9eE]{%d,}" % (MAX_NUMBER_DIGITS + 1))
 
 
 class _LimitError(ValueError):
