@@ -141,6 +141,8 @@ def _id(value: str) -> str:
         raise RecordError("the id is empty", "id")
     if surrogate(value) is not None:
         raise RecordError("the id holds a lone surrogate (half of a character)", "id")
+    if "\x00" in value:  # as an event's member or group (intake): PostgreSQL keeps no NUL in text
+        raise RecordError("the id holds a NUL character (\\u0000)", "id")
     return value
 
 
