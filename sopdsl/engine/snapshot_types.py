@@ -360,8 +360,7 @@ def _pairs_codec(key: _Codec, item: _Codec) -> _Codec:
 
 
 def _record_codec(cls: type[Any]) -> _Codec:
-    """A dataclass as the array of its fields in declared order, each of its declared type (the
-    engine's records' from `record_types`, which compiled classes need; others' annotations)."""
+    """A dataclass as the array of its fields in declared order, each of its type (`field_types`)."""
     try:
         hints = field_types(cls)
     except Exception as exc:
