@@ -48,6 +48,21 @@ def answers(description: str, *statuses: tuple[str, str], body: bool = False) ->
     }
 
 
+def _probe(summary: str, up: str, down: str) -> dict[str, Any]:
+    """A health probe's path: no token, 200 when `up`, 503 when `down`, 421 for a foreign Host."""
+    return {
+        "get": {
+            "summary": summary,
+            "security": [],
+            "responses": {
+                "200": {"description": up},
+                "503": {"description": down},
+                "421": _REFUSALS["421"],
+            },
+        }
+    }
+
+
 def path_parameter(name: str) -> dict[str, Any]:
     """A required text parameter of a templated path (`/admin/groups/{group}`)."""
     return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -116,39 +131,11 @@ _PATHS: dict[str, Any] = {
             ],
         }
     },
-    "/healthz": {
-        "get": {
-            "summary": "Liveness",
-            "security": [],
-            "responses": {
-                "200": {"description": "alive"},
-                "503": {"description": "stopping"},
-                "421": _REFUSALS["421"],
-            },
-        }
-    },
-    "/readyz": {
-        "get": {
-            "summary": "Readiness: the timer loop has run and reached the store",
-            "security": [],
-            "responses": {
-                "200": {"description": "ready"},
-                "503": {"description": "starting, failing or stopping"},
-                "421": _REFUSALS["421"],
-            },
-        }
-    },
-    "/health": {
-        "get": {
-            "summary": "Health with uptime and the timer loop's last error",
-            "security": [],
-            "responses": {
-                "200": {"description": "healthy"},
-                "503": {"description": "failing or stopping"},
-                "421": _REFUSALS["421"],
-            },
-        }
-    },
+    "/healthz": _probe("Liveness", "alive", "stopping"),
+    "/readyz": _probe(
+        "Readiness: the timer loop has run and reached the store", "ready", "starting, failing or stopping"
+    ),
+    "/health": _probe("Health with uptime and the timer loop's last error", "healthy", "failing or stopping"),
     "/metrics": {
         "get": {
             "summary": "Prometheus metrics (text format 0.0.4)",
