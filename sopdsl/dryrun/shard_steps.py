@@ -6,7 +6,8 @@ the shard's steps (an event, or a timer coming due, and the actions it writes), 
 batches behind each step's place in one engine's order:
 
 - an event: (time, 0, its number among the events of the whole timeline, "", "", 0);
-- a timer: (due, 1, playbook, member, group, the shard's creation order), from `Engine.fire_next`.
+- a timer: (due, 1, playbook, member, group, the shard's creation order), as `Engine.on_timer`
+  is told of it.
 
 The parent merges the shards' batches by key into the log one process writes.
 """
@@ -53,8 +54,14 @@ class Steps:
         self.groups = hashlib.sha256()  # the steps of groups, which every shard must have alike
         self._encode = msgspec.msgpack.Encoder().encode
 
+    def begin(self, key: tuple[Any, ...]) -> None:
+        """A step begins: the one under way is closed (see `close`), and `key` is the new one's."""
+        if self.buffer.tell() != self.mark:
+            self.close()
+        self.key = key
+
     def timer(self, key: tuple[Any, ...]) -> None:
-        """A timer ran: the actions written since the step before it closed are its step."""
+        """A timer is about to run, a step of its own."""
         if key < self.key:
             # A timer made for this very instant that sorts before the step that made it (a wait
             # of no time): the merge of shards that each keep their steps in order would not
@@ -62,7 +69,7 @@ class Steps:
             raise UnshardableError(
                 "a step made a timer due at once that runs ahead of it; run in one process"
             )
-        self.key = key
+        self.begin(key)
 
     def close(self) -> None:
         """Close the step under way if it wrote actions (a group's step is kept in shard 0 only)."""
@@ -97,40 +104,45 @@ class Steps:
 
 
 class Stepper:
-    """Runs a shard's engine step by step, each step's actions written behind its key."""
+    """Runs a shard's engine, each step's actions written behind its key.
+
+    The engine runs a block of events in one call (`Engine.feed_all`); the steps are told apart
+    as they happen: a timer about to run (`Engine.on_timer`) begins a step, and so does an action
+    of an event fed since the step before (the first of the engine's sinks). The engine's count
+    of events fed says which event a step is; the clock says when, as events are fed in time order.
+    """
 
     def __init__(self, engine: Engine, steps: Steps) -> None:
         self.engine = engine
         self.steps = steps
+        self.fed = 0  # the engine's count of events fed when the step under way began
+        engine.on_timer = self._timer
+        engine.sinks.insert(0, self._action)
 
     def events(self, numbers: list[int], events: list[Event], before: int) -> None:
         """Feed events, their numbers among the whole timeline's `before + number`, the timers due
         before each first."""
-        engine, steps = self.engine, self.steps
-        feed, tell = engine.feed, steps.buffer.tell
-        for number, event in zip(numbers, events, strict=True):
-            time = event.time
-            heap = engine.heap  # as `Engine.next_due`, without a call a line
-            if heap and heap[0][0] < time:
-                self.until(time - 1)  # the timers due before it, each a step of its own
-            if tell() != steps.mark:  # the step before wrote actions (most do not)
-                steps.close()
-            number += before
-            steps.key = (time, EVENT, number, "", "", 0)
-            feed(event, number)  # the engine keys flows on the whole timeline's count
+        self.engine.feed_all(events, numbers=[number + before for number in numbers])
 
     def until(self, end: int) -> None:
         """Run the timers due up to `end`, each a step of its own, and set the clock to `end`."""
-        engine, steps = self.engine, self.steps
-        fire_next, tell = engine.fire_next, steps.buffer.tell
-        while (heap := engine.heap) and heap[0][0] <= end:
-            if tell() != steps.mark:
-                steps.close()
-            due, playbook, member, group, seq = fire_next()
-            steps.timer((due, TIMER, playbook, member, group, seq))
-        engine.advance(end)
-        if tell() != steps.mark:
-            steps.close()
+        self.engine.advance(end)
+        self.steps.close()
+
+    def _event_since(self) -> None:
+        """Begin the step of the last event fed, if one was fed since the step under way began."""
+        engine = self.engine
+        if engine.fed != self.fed:
+            self.fed = engine.fed
+            self.steps.begin((engine.now, EVENT, self.fed, "", "", 0))
+
+    def _timer(self, entry: tuple[Any, ...]) -> None:
+        self._event_since()  # the step before it, which it must not sort ahead of
+        due, playbook, member, group, seq, _ = entry
+        self.steps.timer((due, TIMER, playbook, member, group, seq))
+
+    def _action(self, _action: Any) -> None:
+        self._event_since()
 
 
 _Batch = tuple[list[tuple[Any, ...]], list[bytes]]  # steps' keys, in order, and their actions as written

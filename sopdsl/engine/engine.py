@@ -94,6 +94,8 @@ class Engine(_Switching):
         self.sinks: list[Sink] = []
         self.tracer: Tracer | None = None  # told of each decision to start a playbook (sopdsl why)
         self.on_step: StepHook | None = None  # told of each instruction a flow runs (coverage)
+        # Told of each timer as it comes due, before it runs (a sharded dry run keys its steps).
+        self.on_timer: Callable[[HeapEntry], None] | None = None
         self.watch: FlowWatch | None = None  # told when flows begin, split and end (figures)
         self.staff_delays: Mapping[str, int | None] = MappingProxyType({})  # a fixture's (see `_Parts`)
         self._seq = 0
@@ -397,6 +399,11 @@ class Engine(_Switching):
 
     # ---- driving -------------------------------------------------------------------------------
 
+    @property
+    def fed(self) -> int:
+        """The number of the last event fed (see `feed`), 0 before the first."""
+        return self._fed
+
     def next_due(self) -> int | None:
         """When the next timer is due, or None if none is pending."""
         return self.heap[0][0] if self.heap else None
@@ -411,22 +418,14 @@ class Engine(_Switching):
 
     def _run_due(self, before: int) -> None:
         """Run every timer due before `before`, in order, the clock moving to each one's time."""
-        heap = self.heap
+        heap, hook = self.heap, self.on_timer
         while heap and heap[0][0] < before:
             entry = _heappop(heap)
             if entry[0] > self.now:
                 self.now = entry[0]
+            if hook is not None:
+                hook(entry)
             self._fire(entry)
-
-    def fire_next(self) -> tuple[int, int, str, str, int]:
-        """Run the next timer due (there must be one, and the engine started), and return its place
-        in the order timers run in: (due, playbook, member, group, creation order). A sharded dry
-        run (`sopdsl.dryrun.shard`) merges its processes' steps by it."""
-        entry = _heappop(self.heap)
-        if entry[0] > self.now:
-            self.now = entry[0]
-        self._fire(entry)
-        return entry[:5]
 
     def feed(self, event: Event, number: int = 0) -> None:
         """Process one event: timers due before it run first, timers due at its instant after it.

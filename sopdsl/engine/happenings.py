@@ -30,10 +30,13 @@ class _Happenings(_Arming):
 
     __slots__ = ()  # the engine's state is in `_Parts`'s slots
 
-    def feed_all(self, events: Iterable[Event | _T], number: int = 0) -> _T | None:
+    def feed_all(
+        self, events: Iterable[Event | _T], number: int = 0, numbers: list[int] | None = None
+    ) -> _T | None:
         """Process events in order, each as `Engine.feed` does one (`number`: the first one's, if
-        not the next); stop at the first item that is not an `Event` (a dry run's plan reload, for
-        the caller to apply before feeding on) and return it, else None once all are fed.
+        not the next; `numbers`: each one's, for a sharded dry run's part of a timeline); stop at
+        the first item that is not an `Event` (a dry run's plan reload, for the caller to apply
+        before feeding on) and return it, else None once all are fed.
 
         A message, the common event, is taken in here, written out in the loop: it moves times and
         one counter, and starts or resumes only what listens to messages (the same steps as any
@@ -41,6 +44,7 @@ class _Happenings(_Arming):
         and the member and group tables looked up once a loop: 2% of a 10k x 90 dry run.
         """
         members, groups = self.members, self.groups  # filled, never replaced, while this runs
+        place = 0
         for event in events:
             if not isinstance(event, _EVENT):
                 return event
@@ -57,8 +61,12 @@ class _Happenings(_Arming):
                 self._run_due(now)
             if now > self.now:
                 self.now = now
-            self._fed = number or self._fed + 1
-            number = 0
+            if numbers is None:
+                self._fed = number or self._fed + 1
+                number = 0
+            else:
+                self._fed = numbers[place]
+                place += 1
             self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
             if kind != "message":
                 self._event(event)

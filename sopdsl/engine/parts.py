@@ -185,6 +185,7 @@ class _Parts(ABC):
         "members",
         "now",
         "on_step",
+        "on_timer",
         "plan",
         "program",
         "seed",
@@ -217,6 +218,7 @@ class _Parts(ABC):
     sinks: list[Sink]
     tracer: Tracer | None
     on_step: StepHook | None
+    on_timer: Callable[[HeapEntry], None] | None
     watch: FlowWatch | None
     delivery: Delivery
     window_span: int

@@ -344,3 +344,31 @@ def test_jobs_auto_shards_a_large_timeline_quietly_and_a_small_one_not(
     for bad in ("0", "two", "-1"):
         result = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--jobs", bad])
         assert result.exit_code == 2 and "neither a number of processes" in result.stderr
+
+
+def test_a_timer_that_would_run_ahead_of_the_step_before_it_makes_the_run_one_process_s() -> None:
+    # A shard's steps must come in the order the merge sorts them by; a timer armed to run ahead
+    # of the step before it (one of no time, or due in the past) would be merged ahead of it.
+    from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError
+    from sopdsl.engine.engine import Engine
+    from sopdsl.engine.events import Event
+
+    plan = plan_of(ROOT / "bench" / "reference.sop")
+    engine = Engine(plan, start=0, keep_log=False)
+    stepper = Stepper(engine, Steps(io.BytesIO(), 0))
+    assert engine.on_timer is not None
+    engine.on_timer((100, 2, "m1", "", 5, None))
+    engine.on_timer((100, 2, "m2", "", 6, None))  # after it: fine
+    with pytest.raises(UnshardableError, match="runs ahead"):
+        engine.on_timer((100, 1, "m3", "", 7, None))
+
+    for due, ahead in ((500, False), (499, True)):
+        engine = Engine(plan, start=0, keep_log=False)
+        stepper = Stepper(engine, Steps(io.BytesIO(), 0))
+        stepper.events([1], [Event(time=500, kind="message", member="m1", group="g1")], 40)
+        assert engine.fed == 41 and engine.on_timer is not None
+        if ahead:  # due before the event it follows
+            with pytest.raises(UnshardableError, match="runs ahead"):
+                engine.on_timer((due, 0, "m1", "", 1, None))
+        else:  # due at the event's instant: a timer runs after the events of its instant
+            engine.on_timer((due, 0, "m1", "", 1, None))
