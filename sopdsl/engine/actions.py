@@ -64,6 +64,25 @@ class Action:
         self.trigger = trigger
         self.planned = planned
 
+    def fields(self) -> dict[str, Any]:
+        """Every field by name, `detail` copied: `Action(**fields)` makes an equal action. Written
+        out, not `getattr` by name: compiled, each read is native (the outbox makes one per row)."""
+        return {
+            "time": self.time,
+            "kind": self.kind,
+            "playbook": self.playbook,
+            "key": self.key,
+            "member": self.member,
+            "group": self.group,
+            "target": self.target,
+            "detail": dict(self.detail),
+            "status": self.status,
+            "reason": self.reason,
+            "loc": self.loc,
+            "trigger": self.trigger,
+            "planned": self.planned,
+        }
+
     def to_json(self, tz: ZoneInfo) -> dict[str, Any]:
         """A JSON-ready dict; times are ISO 8601 in the given zone."""
         data: dict[str, Any] = {

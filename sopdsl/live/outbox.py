@@ -10,7 +10,6 @@ side by side, at most that many at once, without reordering anyone's actions.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -26,8 +25,6 @@ from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.store import DONE, DRY_RUN, FAILED, PARKED, PENDING, SKIPPED, OutboxRow, Store
 
 log = logging.getLogger("sopdsl.runtime")
-
-_ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
 
 
 class OutboxSettings(Protocol):
@@ -288,7 +285,7 @@ def row_of(shard: str, action: Action) -> OutboxRow:
         key=action.key,
         order_key=order,
         kind=action.kind,
-        action={name: getattr(action, name) for name in _ACTION_FIELDS} | {"detail": dict(action.detail)},
+        action=action.fields(),
         status=PENDING if action.status == "done" else FAILED if action.status == "failed" else SKIPPED,
         next_at=action.time,
     )

@@ -54,6 +54,7 @@ class PostgresStore(SqlStore):
     multi_worker = True
     id_type = "BIGSERIAL PRIMARY KEY"
     blob_type = "BYTEA"
+    keyed_table = ""
     lock_row = " FOR UPDATE"
     try_lock_row = " FOR UPDATE SKIP LOCKED"
     skip_locked = " FOR UPDATE SKIP LOCKED"

@@ -82,6 +82,9 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
     _noted: Noted  # the figures' member rows known stored: not written again (made by each dialect)
     id_type = "INTEGER PRIMARY KEY"
     blob_type = "BLOB"
+    # Ends a keyed table's CREATE (the figures'): in SQLite its rows are then kept in the primary
+    # key's b-tree alone, not in a rowid table and an index of the key besides.
+    keyed_table = " WITHOUT ROWID"
     lock_row = ""  # appended to a SELECT to lock the shard row for this transaction
     try_lock_row = ""  # the same, but skipping a row another transaction holds
     skip_locked = ""  # appended to the outbox claim
@@ -145,7 +148,7 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
                 for statement in MIGRATIONS[number]:
                     cur.execute(statement.format(id=self.id_type, blob=self.blob_type))
             for statement in store_figures.SCHEMA:  # added apart from the versions: see store_figures
-                cur.execute(statement)
+                cur.execute(statement + self.keyed_table)
             # The task inbox's table (`store_tasks.py`) is additive, read by nothing earlier: made
             # when missing, at any version, so a store of an earlier sopdsl opens without a migration.
             cur.execute(TASKS_TABLE)

@@ -57,7 +57,6 @@ with workflow.unsafe.imports_passed_through():
         order_of,
     )
 
-_ACTION_FIELDS = tuple(f.name for f in dataclasses.fields(Action))
 _PARKED_KEPT = 50  # parked actions kept for the status query (all are counted)
 _SETTLE = 30.0  # seconds actions in flight get to finish before a continue-as-new carries them over
 
@@ -290,15 +289,11 @@ class ShardWorkflow:
             if action.status != "done":
                 self._count("failed" if action.status == "failed" else "skipped")
                 continue
-            fields = {name: getattr(action, name) for name in _ACTION_FIELDS}
+            fields = action.fields()
             if action.kind in admin_views.STAFF_KINDS:
-                self.task_rows[action.key] = fields | {"detail": dict(action.detail)}
+                self.task_rows[action.key] = action.fields()
             key = executor_key(self.state.shard, action.key)
-            calls.append(
-                ActionCall(
-                    self.state.shard, key, fields | {"detail": dict(action.detail)}, self.state.dry_run
-                )
-            )
+            calls.append(ActionCall(self.state.shard, key, fields, self.state.dry_run))
         for i in range(0, len(calls), BATCH_MAX):
             self._send_batch(calls[i : i + BATCH_MAX])
 

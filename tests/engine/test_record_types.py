@@ -89,3 +89,17 @@ def test_a_record_made_with_its_required_fields_has_the_declared_defaults(cls: t
             assert getattr(one, f.name) is not getattr(two, f.name), f"{f.name} is shared between records"
         else:
             assert getattr(one, f.name) == f.default, f.name
+
+
+def test_an_action_s_fields_are_every_field_and_make_it_again() -> None:
+    # The outbox keeps an action as these fields and makes it again from them for its executor:
+    # a field left out would reach the executor as its default.
+    action = Action(
+        7, "send", "welcome", "k1", "m1", "g1", "group", {"template": "hi", "text": "你好"},
+        "deferred", "quiet hours", "a.sop:3:5", "e:1", 3,
+    )  # fmt: skip
+    fields = action.fields()
+    assert list(fields) == [f.name for f in dataclasses.fields(Action)]
+    assert Action(**fields) == action
+    fields["detail"]["text"] = "changed"
+    assert action.detail["text"] == "你好"  # a copy: the row's dict is its own
