@@ -346,7 +346,7 @@ def test_jobs_auto_shards_a_large_timeline_quietly_and_a_small_one_not(
         assert result.exit_code == 2 and "neither a number of processes" in result.stderr
 
 
-def test_a_timer_that_would_run_ahead_of_the_step_before_it_makes_the_run_one_process_s() -> None:
+def test_a_timer_that_would_run_ahead_of_the_step_before_it_sends_the_run_to_one_process() -> None:
     # A shard's steps must come in the order the merge sorts them by; a timer armed to run ahead
     # of the step before it (one of no time, or due in the past) would be merged ahead of it.
     from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError
