@@ -56,8 +56,7 @@ class Steps:
 
     def begin(self, key: tuple[Any, ...]) -> None:
         """A step begins: the one under way is closed (see `close`), and `key` is the new one's."""
-        if self.buffer.tell() != self.mark:
-            self.close()
+        self.close()
         self.key = key
 
     def timer(self, key: tuple[Any, ...]) -> None:
@@ -132,9 +131,10 @@ class Stepper:
     def _event_since(self) -> None:
         """Begin the step of the last event fed, if one was fed since the step under way began."""
         engine = self.engine
-        if engine.fed != self.fed:
-            self.fed = engine.fed
-            self.steps.begin((engine.now, EVENT, self.fed, "", "", 0))
+        fed = engine.fed
+        if fed != self.fed:
+            self.fed = fed
+            self.steps.begin((engine.now, EVENT, fed, "", "", 0))
 
     def _timer(self, entry: tuple[Any, ...]) -> None:
         self._event_since()  # the step before it, which it must not sort ahead of
