@@ -35,25 +35,12 @@ from sopdsl.figures.acted import NO_ACTS, ActionCounts, Days
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
+from sopdsl.figures.tally import Growth, count_day
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import timeutil
 
 _NOTHING = GroupDay()
-_NUMBER = (int, float)  # a constant: `int | float` in `isinstance` builds a union at each order
-_COUNTED = frozenset({"join", "leave", "order"})  # the other events the figures count
 _TIME = attrgetter("time")  # a bisection's key: a few calls a block
-
-
-class _Growth:
-    """One group's joins, leaves and orders on the current event day (a plain slotted class, as
-    `acted._Acted`: a dataclass compiles its methods' source at import)."""
-
-    __slots__ = ("amount", "buyers", "joins", "leaves", "orders")
-
-    def __init__(self) -> None:
-        self.joins = self.leaves = self.orders = 0
-        self.buyers: set[str | None] = set()
-        self.amount: Any = 0  # int or float, as the orders gave: a whole sum stays whole in the report
 
 
 class Collector:
@@ -72,7 +59,7 @@ class Collector:
         # The current event day's messages, group → who posted each (in order), counted when the
         # next day begins; and its joins, leaves and orders, by group, counted as they come.
         self._posts: dict[str | None, list[str | None]] = {}
-        self._others: dict[str | None, _Growth] = {}
+        self._others: dict[str | None, Growth] = {}
         # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
         self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
         self._actions: ActionCounts | None = None  # the engine's sink (see `attach`)
@@ -116,36 +103,9 @@ class Collector:
                 self._next_day(time)
             # The first event of a later day, found by bisection (a few key calls, not one a record).
             hi = n if records[-1].time < days.hi else bisect_left(records, days.hi, lo, n, key=_TIME)
-            self._count(records if lo == 0 and hi == n else records[lo:hi])
+            count_day(records if lo == 0 and hi == n else records[lo:hi], self._posts, self._others)
             lo = hi
         return records
-
-    def _count(self, events: list[Event]) -> None:
-        """Count events of one day, in one loop (the interpreter's specialized attribute loads)."""
-        posts, others = self._posts, self._others
-        for event in events:
-            if event.kind == "message":
-                try:
-                    posts[event.group].append(event.member)
-                except KeyError:
-                    posts[event.group] = [event.member]
-                continue
-            kind = event.kind
-            if kind not in _COUNTED:
-                continue
-            cell = others.get(event.group)
-            if cell is None:
-                cell = others[event.group] = _Growth()
-            if kind == "join":
-                cell.joins += 1
-            elif kind == "leave":
-                cell.leaves += 1
-            else:
-                cell.orders += 1
-                cell.buyers.add(event.member)
-                amount = event.data.get("amount", 0)
-                if isinstance(amount, _NUMBER) and not isinstance(amount, bool):
-                    cell.amount += amount
 
     def _next_day(self, time: int) -> None:
         """Settle the current event day's counts and start the day of `time` (an event's, never
