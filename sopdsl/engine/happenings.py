@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from typing import Any, Final, TypeVar
 from zoneinfo import ZoneInfo
 
+import msgspec
+
 from sopdsl import lang
 from sopdsl.engine import trace
 from sopdsl.engine.arming import _Arming
@@ -21,6 +23,10 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 # Bound once by mypyc (a class from a module it leaves out is otherwise looked up per use): what
 # `feed_all` tests every item it is given against.
 _EVENT: Final = Event
+_FIELDS: Final = msgspec.structs.astuple  # an event's fields in order, as `feed_all` reads them:
+assert Event.__struct_fields__[:5] == ("kind", "time", "member", "group", "data"), (
+    "feed_all reads them by place"
+)
 _NAMED: Final = frozenset(("tag", "untag", "custom"))  # the kinds whose key has their name (see `_key`)
 _T = TypeVar("_T")
 
@@ -48,13 +54,17 @@ class _Happenings(_Arming):
         for event in events:
             if not isinstance(event, _EVENT):
                 return event
-            kind = event.kind
-            member_id = event.member
-            if not (kind in _MEMBER_ONLY and member_id and type(event.data) is dict):
+            # Its fields at once: compiled code reads a struct's field through the generic
+            # attribute lookup, several times what one `astuple` call costs for all of them.
+            fields = _FIELDS(event)
+            kind: str = fields[0]
+            member_id: str | None = fields[2]
+            data = fields[4]
+            if not (kind in _MEMBER_ONLY and member_id and type(data) is dict):
                 validate(event)  # the common kinds are checked inline above
             if not self._started:
                 self.start()
-            now = event.time
+            now: int = fields[1]
             heap = self.heap
             # Timers due before it run first; the check is inline, since most events find none.
             if heap and heap[0][0] < now:
@@ -76,9 +86,9 @@ class _Happenings(_Arming):
             try:
                 member = members[member_id]
             except KeyError:
-                member = MemberState(id=str(member_id), name=str(event.data.get("name") or member_id))
+                member = MemberState(id=str(member_id), name=str(data.get("name") or member_id))
                 members[member.id] = member
-            group_id = event.group
+            group_id: str | None = fields[3]
             group = None
             if group_id:
                 try:
