@@ -131,26 +131,28 @@ class _Happenings(_Arming):
         return None
 
     def _event(self, event: Event) -> None:
-        kind = event.kind  # any but a message (`feed_all` takes those in)
+        fields = _FIELDS(event)  # read at once, as `feed_all` does
+        kind: str = fields[0]  # any but a message (`feed_all` takes those in)
         if kind == "task_done":
             self._resume_waiting(None, "task_done", event)
             return
-        member = self.members.get(event.member or "")
+        member_id: str | None = fields[2]
+        data = fields[4]
+        member = self.members.get(member_id or "")
         if member is None:
-            member = MemberState(id=str(event.member), name=str(event.data.get("name") or event.member))
+            member = MemberState(id=str(member_id), name=str(data.get("name") or member_id))
             self.members[member.id] = member
-        group_id = event.group
+        group_id: str | None = fields[3]
         group = None
         if group_id:
             group = self.groups.get(group_id)
             if group is None:
                 group = self.add_group(group_id)
-        now = event.time
+        now: int = fields[1]
         if kind == "join" and group is None:
-            self._contact_added(member, event.data, now)
+            self._contact_added(member, data, now)
         elif kind == "join":
             assert group is not None  # the branch above took joins without a group
-            data = event.data
             new = member.id not in group.members
             size_before = len(group.members)
             # Absence playbooks whose scope the member enters with this join (not merely
