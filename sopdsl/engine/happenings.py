@@ -23,9 +23,8 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 # Bound once by mypyc (a class from a module it leaves out is otherwise looked up per use): what
 # `feed_all` tests every item it is given against.
 _EVENT: Final = Event
-_FIELDS: Final = (
-    msgspec.structs.astuple
-)  # an event's fields in order; `feed_all`, `_event` read them by place
+# An event's fields in order, as one tuple: `feed_all` and `_event` read them by place.
+_FIELDS: Final = msgspec.structs.astuple
 assert Event.__struct_fields__[:5] == ("kind", "time", "member", "group", "data"), (
     "feed_all and _event read them by place"
 )
