@@ -46,7 +46,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.records import MemberRecord
 from sopdsl.errors import FixtureError
-from sopdsl.gcpause import paused_gc
+from sopdsl.gcpause import kept_gc
 from sopdsl.plan import Plan
 
 Writer = Callable[[IO[bytes]], Callable[[Action], None]]  # an output -> what writes an action to it
@@ -224,7 +224,7 @@ def _rss_kb() -> int:
         return 0
 
 
-@paused_gc
+@kept_gc
 def _run_shard(
     plan: Plan, timeline: Timeline, writer: Writer, shard: int, shards: int, out: IO[bytes], read: Any
 ) -> tuple[dict[str, Any], Engine]:
