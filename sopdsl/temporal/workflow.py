@@ -291,7 +291,7 @@ class ShardWorkflow:
                 continue
             fields = action.fields()
             if action.kind in admin_views.STAFF_KINDS:
-                self.task_rows[action.key] = action.fields()
+                self.task_rows[action.key] = fields  # read only, as the call's are: one dict for both
             key = executor_key(self.state.shard, action.key)
             calls.append(ActionCall(self.state.shard, key, fields, self.state.dry_run))
         for i in range(0, len(calls), BATCH_MAX):
