@@ -144,12 +144,6 @@ def simulate(
         return Reload(time, versions[files], files)
 
     events: Iterable[Event | Reload] = (step(event) for event in fixture.events[past:])
-    if figures is not None:
-        # One at a time: a fixture is small, and its times, naive and zoned, need not be in order.
-        events = list(events)
-        for event in events:
-            if isinstance(event, Event):
-                figures.noted([event])
     end = to_epoch(fixture.end, zone_name) if fixture.end else None
     replay(engine, events, end, checks, check, reloaded, figures)
     actions = list(engine.log)
@@ -189,9 +183,9 @@ def replay(
     The one driving loop of every dry run (YAML fixtures and JSONL timelines alike). Without an
     end the run stops after the last event or state check. A reload calls `Engine.reload`, as
     the live runtime does, and hands what it did to each flow to `on_reload`. `figures` (attached
-    to the engine, and handed the events apart: see `Collector.noted`) is told here of each event
-    a goal counts, once the engine has taken it in; without goals the loop is the same as
-    without figures.
+    to the engine, which counts the events it takes in: see `Collector.attach`) is told here of
+    each event a goal counts, once the engine has taken it in; without goals the loop is the same
+    as without figures.
     """
     engine.start()
     pending = list(checks or ())
@@ -254,10 +248,7 @@ def simulate_timeline(
     if figures is not None:
         figures.attach(engine)
     _add_groups(engine, header.groups)
-    blocks: Iterable[list[Any]] = timeline.blocks()
-    if figures is not None:
-        blocks = map(figures.noted, blocks)  # each block counted before its events are fed
-    records: Iterator[Any] = itertools.chain.from_iterable(blocks)
+    records: Iterator[Any] = itertools.chain.from_iterable(timeline.blocks())
     first: Event | None = None
     add_member = engine.add_member
     history = History()

@@ -30,6 +30,7 @@ from sopdsl.engine.rendering import prepare_templates
 from sopdsl.engine.snapshot_schema import _SNAPSHOT_SCHEMA, _SNAPSHOT_STATE, SNAPSHOT_FORMAT
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.switching import _Switching
+from sopdsl.engine.tally import EventTally
 from sopdsl.engine.timers import (
     Absence,
     CalendarDue,
@@ -97,6 +98,7 @@ class Engine(_Switching):
         # Told of each timer as it comes due, before it runs (a sharded dry run keys its steps).
         self.on_timer: Callable[[HeapEntry], None] | None = None
         self.watch: FlowWatch | None = None  # told when flows begin, split and end (figures)
+        self.tally: EventTally | None = None  # told of each event taken in (figures)
         self.staff_delays: Mapping[str, int | None] = MappingProxyType({})  # a fixture's (see `_Parts`)
         self._seq = 0
         self._flow_ids = 0

@@ -79,6 +79,9 @@ class _Happenings(_Arming):
                 self._fed = numbers[place]
                 place += 1
             self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
+            tally = self.tally
+            if tally is not None:  # figures: counted here, where the fields are read already
+                tally.took(kind, fields[3], member_id, data, now)
             if kind != "message":
                 self._event(event)
                 continue

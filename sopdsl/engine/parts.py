@@ -17,6 +17,7 @@ from sopdsl.engine.plain import AbsenceRule, Coupon, Part, Step, plain_step
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
 from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.tally import EventTally
 from sopdsl.engine.timers import TimerRecord
 from sopdsl.engine.trace import FlowWatch, StepHook, Tracer
 from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField, timeutil
@@ -192,6 +193,7 @@ class _Parts(ABC):
         "sinks",
         "staff_delays",
         "start_time",
+        "tally",
         "task_delay",
         "tracer",
         "waits",
@@ -220,6 +222,7 @@ class _Parts(ABC):
     on_step: StepHook | None
     on_timer: Callable[[HeapEntry], None] | None
     watch: FlowWatch | None
+    tally: EventTally | None
     delivery: Delivery
     window_span: int
     member_flows: dict[str, list[int]]

@@ -11,48 +11,18 @@ the engine by a proxy (`Collector.attach`).
 
 from __future__ import annotations
 
-import datetime as dt
 import weakref
 from collections import Counter
 from collections.abc import Iterable
-from zoneinfo import ZoneInfo
 
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
+from sopdsl.engine.tally import Days
 from sopdsl.figures.goals import Goals
 from sopdsl.figures.model import NO_GROUP
-from sopdsl.plan import timeutil
 
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 NO_ACTS = (0, 0, 0)  # deliveries, reached, removed (of a group's day without any)
-
-
-class Days:
-    """Local days of instants, the last day's bounds cached (times mostly come in order)."""
-
-    __slots__ = ("hi", "label", "lo", "tz")
-
-    def __init__(self, tz: ZoneInfo) -> None:
-        self.tz = tz
-        self.lo, self.hi, self.label = 1, 0, ""
-
-    def of(self, time: int) -> str:
-        if self.lo <= time < self.hi:
-            return self.label
-        tz = self.tz
-        local = dt.datetime.fromtimestamp(time, tz)
-        lo = time - (local.hour * 3600 + local.minute * 60 + local.second)
-        hi = lo + 86400
-        # A day with a clock change is not 24 hours long: its bounds are found the long way.
-        if (
-            dt.datetime.fromtimestamp(lo, tz).time() != dt.time()
-            or dt.datetime.fromtimestamp(hi, tz).time() != dt.time()
-        ):
-            day = local.date()
-            lo = timeutil.resolve(dt.datetime.combine(day, dt.time()), tz)
-            hi = timeutil.resolve(dt.datetime.combine(day + dt.timedelta(days=1), dt.time()), tz)
-        self.lo, self.hi, self.label = lo, hi, local.date().isoformat()
-        return self.label
 
 
 class _Acted:

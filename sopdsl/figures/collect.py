@@ -1,67 +1,49 @@
-"""Figures of a dry run, observed from outside the engine: the events fed, the action log, and
-where flows begin, split and end (the engine's flow watch, `Engine.watch`).
+"""Figures of a dry run, observed from outside the engine: the events it takes in, the action
+log, and where flows begin, split and end (the engine's flow watch, `Engine.watch`).
 
-Nothing here adds state to the engine: a `Collector` is attached to an engine (a sink and a flow
-watch) and is handed the run's events a block at a time (`noted`: a timeline's blocks of lines on
-their way to the engine, a fixture's one at a time), so the dry run's loop feeds the engine as it
-does without figures. Counting must cost the run little (issue 15: at most 10%). A block's events
-are in time order, so its days are found by bisection, and each day's events are counted in one
-tight loop: a message costs a dict subscript and a list append (group → who posted, in
-order), counted when the next day begins by `len` and `len(set(...))` per group, where a
-`Counter` and a set of (group, member) tuples cost several times more; joins, leaves and orders
-are counted as they come. Actions are counted as they come, in plain Python (`ActionCounts`):
-keeping them costs more than counting each, and a post to a group reaches its members at the
-time. C-level passes over events or actions (`attrgetter`) read a msgspec event's or a slotted
-action's fields slower than the interpreter's specialized attribute loads. Day boundaries are
-local midnights in the run's zone; an action day's counts are settled when the next day's first
-action comes (docs/performance.md, "What counting figures costs").
+Nothing the engine decides reads what is counted here: a `Collector` is attached to an engine (an
+event tally, a sink and a flow watch), so the dry run's loop feeds the engine as it does without
+figures. Counting must cost the run little (issue 15: at most 10%). Events are counted by the
+engine's tally (`sopdsl.engine.tally`) as the engine takes each in, where its fields have just
+been read. Actions are counted as they come, in plain Python (`ActionCounts`): keeping them
+costs more than counting each, and a post to a group reaches its members at the time. Day
+boundaries are local midnights in the run's zone; a day's counts are settled when the next day's
+first event (or action) comes (docs/performance.md, "What counting figures costs").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import weakref
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
-from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
-from sopdsl.figures.acted import NO_ACTS, ActionCounts, Days
+from sopdsl.engine.tally import Days, EventTally
+from sopdsl.figures.acted import NO_ACTS, ActionCounts
 from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import NO_GROUP, Figures, FlowFigures, GroupDay
-from sopdsl.figures.tally import Growth, count_day
 from sopdsl.gcpause import paused_gc
 from sopdsl.plan import timeutil
 
 _NOTHING = GroupDay()
-_TIME = attrgetter("time")  # a bisection's key: a few calls a block
 
 
 class Collector:
-    """Counts a dry run's figures: attach it to the engine before the run, hand it the run's events
-    (`noted`) and let the dry run's loop tell it of goal events (`judge`), then call `figures`
-    once the run has ended."""
+    """Counts a dry run's figures: attach it to the engine before the run and let the dry run's
+    loop tell it of goal events (`judge`), then call `figures` once the run has ended."""
 
     def __init__(self, zone: str, attribution: lang.Attribution = lang.Attribution.LAST_TOUCH) -> None:
         self.zone = zone
         self.attribution = attribution
         self._goals: Goals | None = None
-        tz = timeutil.zone(zone)
-        self._event_days = Days(tz)
-        self._action_days = Days(tz)
-        self._running = False  # whether the run's first event has been noted
-        # The current event day's messages, group → who posted each (in order), counted when the
-        # next day begins; and its joins, leaves and orders, by group, counted as they come.
-        self._posts: dict[str | None, list[str | None]] = {}
-        self._others: dict[str | None, Growth] = {}
-        # Settled: (group, day) → (posters, messages, joins, leaves, orders, buyers, amount).
-        self._events: dict[tuple[str, str], tuple[int, int, int, int, int, int, float]] = {}
+        self._action_days = Days(timeutil.zone(zone))
+        self._tally: EventTally | None = None  # the engine's (see `attach`)
         self._actions: ActionCounts | None = None  # the engine's sink (see `attach`)
         self._flows = FlowCounts()
         self._engine: Engine | None = None
@@ -73,6 +55,9 @@ class Collector:
         """Watch `engine` from now on (a sink for its actions, a watch on its flows)."""
         self._engine = engine
         self._first = engine.now
+        # The events from the run's start on (history before it is passed over), as the engine
+        # takes them in.
+        engine.tally = self._tally = EventTally(engine.now, timeutil.zone(self.zone), NO_GROUP)
         # The goals hold the engine by a proxy, the sink by a weak reference: the engine holds both
         # (its sink, its flow watch), this collector holds it (`sopdsl.figures.acted` says why).
         proxy = weakref.proxy(engine)
@@ -88,46 +73,6 @@ class Collector:
         engine.sinks.append(actions.count)
         engine.watch = self._flows
 
-    def noted(self, records: list[Any]) -> list[Any]:
-        """Count the run's events among `records` (in time order: members, and history before the
-        run's start, come first and are passed over) and hand `records` back, for the engine."""
-        lo, n = 0, len(records)
-        if not self._running:
-            while lo < n and not (isinstance(records[lo], Event) and records[lo].time >= self._first):
-                lo += 1
-            self._running = lo < n
-        days = self._event_days
-        while lo < n:
-            time = records[lo].time
-            if time >= days.hi:
-                self._next_day(time)
-            # The first event of a later day, found by bisection (a few key calls, not one a record).
-            hi = n if records[-1].time < days.hi else bisect_left(records, days.hi, lo, n, key=_TIME)
-            count_day(records if lo == 0 and hi == n else records[lo:hi], self._posts, self._others)
-            lo = hi
-        return records
-
-    def _next_day(self, time: int) -> None:
-        """Settle the current event day's counts and start the day of `time` (an event's, never
-        earlier than the last)."""
-        if self._posts or self._others:
-            self._events.update(self._tally(self._event_days.label))
-            self._posts.clear()
-            self._others.clear()
-        self._event_days.of(time)
-
-    def _tally(self, day: str) -> dict[tuple[str, str], tuple[int, int, int, int, int, int, float]]:
-        """The counts of the events noted of `day` (the current event day), by group (nothing is
-        forgotten: `figures` asks before the day has ended)."""
-        cells: dict[str | None, tuple[int, int, int, int, int, int, float]] = {}
-        for group, posters in self._posts.items():
-            # A group's messages of the day and its distinct posters, counted in C.
-            cells[group] = (len(set(posters)), len(posters), 0, 0, 0, 0, 0)
-        for group, c in self._others.items():
-            posted, messages = cells[group][:2] if group in cells else (0, 0)
-            cells[group] = (posted, messages, c.joins, c.leaves, c.orders, len(c.buyers), c.amount)
-        return {(group or NO_GROUP, day): cell for group, cell in cells.items()}
-
     @property
     def engine(self) -> Engine:
         """The engine watched."""
@@ -141,8 +86,8 @@ class Collector:
         engine = self.engine
         days = _span(self._first, engine.now, timeutil.zone(self.zone))
         names = {g.id: g.name for g in engine.groups.values()}
-        events = {**self._events, **self._tally(self._event_days.label)}
-        assert self._actions is not None, "attached"
+        assert self._tally is not None and self._actions is not None, "attached"
+        events = {**self._tally.settled, **self._tally.day_counts()}
         counted, done = self._actions.settled()
         # Each group's day once (100k x 90: 22,500 of them), kept by group: the span's days are
         # then looked up by their label, not by a (group, day) key made and hashed for each.
