@@ -79,10 +79,10 @@ class _Happenings(_Arming):
                 self._fed = numbers[place]
                 place += 1
             self._cause = event  # its text, "e:ID" or "#N", is written when a flow needs it (_origin)
-            tally = self.tally
-            if tally is not None:  # figures: counted here, where the fields are read already
-                tally.took(kind, fields[3], member_id, data, now)
+            tally = self.tally  # figures: counted here, where the fields are read already
             if kind != "message":
+                if tally is not None:
+                    tally.took(kind, fields[3], member_id, data, now)
                 self._event(event)
                 continue
             assert member_id  # a message needs a member (checked above)
@@ -99,6 +99,8 @@ class _Happenings(_Arming):
                     group = groups[group_id]
                 except KeyError:
                     group = self.add_group(group_id)
+            if tally is not None:  # the engine's own ids: long-lived, their hashes kept, found by identity
+                tally.posted(group.id if group is not None else None, member.id, now)
             member.last_message_at = now
             if self._message_absence:
                 ABSENCE.posted(self, member, now)

@@ -5,8 +5,8 @@ The engine tells its tally (`Engine.tally`, None unless a collector attaches one
 as it takes it in, from the loop that has just read the event's fields: counting then costs no
 pass of its own over the events. A pass of its own, in the interpreter, cost a dry run of 100k
 members x 90 days several times what this does (docs/performance.md, stop 22). A message costs a
-dict lookup and a list append (group -> who posted, in order), counted when the next day begins
-by `len` and `len(set(...))` per group; joins, leaves and orders are counted as they come.
+dict lookup, a count and a set insertion of the engine's own member id (found by identity);
+joins, leaves and orders are counted as they come.
 """
 
 from __future__ import annotations
@@ -65,6 +65,16 @@ class Growth:
         self.amount: Any = 0  # int or float, as the orders gave: a whole sum stays whole in the report
 
 
+class Activity:
+    """One group's messages and who posted them on the current event day."""
+
+    __slots__ = ("messages", "posters")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.posters: set[str] = set()
+
+
 class EventTally:
     """Counts the events from `first` on (those before it, history, are passed over until the
     first one at or after it), by group and local day in `tz`. `settled` holds the days that have
@@ -79,25 +89,32 @@ class EventTally:
         self.days = Days(tz)
         self.no_group = no_group
         self.settled: dict[tuple[str, str], DayCounts] = {}
-        # The current day's messages, group -> who posted each (in order); its other counts by group.
-        self.posts: dict[str | None, list[str | None]] = {}
+        # The current day's messages and their posters by group; its other counts by group.
+        self.posts: dict[str | None, Activity] = {}
         self.others: dict[str | None, Growth] = {}
 
-    def took(self, kind: str, group: str | None, member: str | None, data: dict[str, Any], now: int) -> None:
-        """The engine took in an event of `kind` at `now` (in time order, as a run feeds them)."""
+    def posted(self, group: str | None, member: str, now: int) -> None:
+        """The engine took in a message of `member` in `group` at `now` (in time order)."""
         if not self.running:
             if now < self.first:
                 return
             self.running = True
         if now >= self.days.hi:
             self._next_day(now)
-        if kind == "message":
-            posters = self.posts.get(group)
-            if posters is None:
-                self.posts[group] = [member]
-            else:
-                posters.append(member)
-            return
+        cell = self.posts.get(group)
+        if cell is None:
+            cell = self.posts[group] = Activity()
+        cell.messages += 1
+        cell.posters.add(member)
+
+    def took(self, kind: str, group: str | None, member: str | None, data: dict[str, Any], now: int) -> None:
+        """The engine took in an event of another `kind` than a message at `now` (in time order)."""
+        if not self.running:
+            if now < self.first:
+                return
+            self.running = True
+        if now >= self.days.hi:
+            self._next_day(now)
         if kind not in _COUNTED:
             return
         cell = self.others.get(group)
@@ -125,9 +142,8 @@ class EventTally:
     def day_counts(self) -> dict[tuple[str, str], DayCounts]:
         """The current day's counts by (group, day), nothing forgotten (asked before the day ends too)."""
         cells: dict[str | None, DayCounts] = {}
-        for group, posters in self.posts.items():
-            # A group's messages of the day and its distinct posters, counted in C.
-            cells[group] = (len(set(posters)), len(posters), 0, 0, 0, 0, 0)
+        for group, activity in self.posts.items():
+            cells[group] = (len(activity.posters), activity.messages, 0, 0, 0, 0, 0)
         for group, c in self.others.items():
             posted, messages = (cells[group][0], cells[group][1]) if group in cells else (0, 0)
             cells[group] = (posted, messages, c.joins, c.leaves, c.orders, len(c.buyers), c.amount)
