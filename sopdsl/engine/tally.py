@@ -3,10 +3,9 @@ run's figures, `sopdsl.figures.collect`). Nothing the engine decides reads them.
 
 The engine tells its tally (`Engine.tally`, None unless a collector attaches one) of each event
 as it takes it in, from the loop that has just read the event's fields: counting then costs no
-pass of its own over the events. A pass of its own, in the interpreter, cost a dry run of 100k
-members x 90 days several times what this does (docs/performance.md, stop 22). A message costs a
-dict lookup, a count and a set insertion of the engine's own member id (found by identity);
-joins, leaves and orders are counted as they come.
+pass of its own over the events, which in the interpreter took about twice the instructions
+(docs/performance.md, stop 22). A message costs a dict lookup, a count and a set insertion of the
+engine's own member id (found by identity); joins, leaves and orders are counted as they come.
 """
 
 from __future__ import annotations
