@@ -52,7 +52,8 @@ class Collector:
         self.goal_kinds: frozenset[str] = frozenset()
 
     def attach(self, engine: Engine) -> None:
-        """Watch `engine` from now on (a sink for its actions, a watch on its flows)."""
+        """Watch `engine` from now on (a tally of the events it takes in, a sink for its actions,
+        a watch on its flows)."""
         self._engine = engine
         self._first = engine.now
         # The events from the run's start on (history before it is passed over), as the engine
