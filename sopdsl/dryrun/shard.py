@@ -29,7 +29,6 @@ import os
 import resource
 import sys
 import tempfile
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -38,7 +37,7 @@ from typing import IO, Any
 
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
-from sopdsl.dryrun.shard_read import Part, named_groups, shard_blocks
+from sopdsl.dryrun.shard_read import Part, named_groups, shard_blocks, shard_of
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
@@ -50,11 +49,6 @@ from sopdsl.gcpause import kept_gc
 from sopdsl.plan import Plan
 
 Writer = Callable[[IO[bytes]], Callable[[Action], None]]  # an output -> what writes an action to it
-
-
-def shard_of(member: str, shards: int) -> int:
-    """The shard of a member: CRC-32 of its id's UTF-8 bytes, modulo the number of shards."""
-    return zlib.crc32(member.encode("utf-8", "surrogatepass")) % shards
 
 
 @dataclass

@@ -58,16 +58,20 @@ def shard_blocks(
     timeline.raise_problems()
 
 
+def shard_of(member: str, shards: int) -> int:
+    """The shard of a member: CRC-32 of its id's UTF-8 bytes, modulo the number of shards."""
+    return zlib.crc32(member.encode("utf-8", "surrogatepass")) % shards
+
+
 class _Owners(dict[str, bool]):
-    """Whether this shard owns a member, by member id, each found once (`shard.shard_of`)."""
+    """Whether this shard owns a member, by member id, each found once (`shard_of`)."""
 
     def __init__(self, shard: int, shards: int) -> None:
         super().__init__()
         self.shard, self.shards = shard, shards
 
     def __missing__(self, member: str) -> bool:
-        # As `shard.shard_of` (a decoded text holds no lone surrogate: plain UTF-8 is the same bytes).
-        mine = self[member] = zlib.crc32(member.encode()) % self.shards == self.shard
+        mine = self[member] = shard_of(member, self.shards) == self.shard
         return mine
 
 
