@@ -94,12 +94,8 @@ class EventTally:
 
     def posted(self, group: str | None, member: str, now: int) -> None:
         """The engine took in a message of `member` in `group` at `now` (in time order)."""
-        if not self.running:
-            if now < self.first:
-                return
-            self.running = True
-        if now >= self.days.hi:
-            self._next_day(now)
+        if not self._counts(now):
+            return
         cell = self.posts.get(group)
         if cell is None:
             cell = self.posts[group] = Activity()
@@ -108,13 +104,7 @@ class EventTally:
 
     def took(self, kind: str, group: str | None, member: str | None, data: dict[str, Any], now: int) -> None:
         """The engine took in an event of another `kind` than a message at `now` (in time order)."""
-        if not self.running:
-            if now < self.first:
-                return
-            self.running = True
-        if now >= self.days.hi:
-            self._next_day(now)
-        if kind not in _COUNTED:
+        if not self._counts(now) or kind not in _COUNTED:
             return
         cell = self.others.get(group)
         if cell is None:
@@ -129,6 +119,17 @@ class EventTally:
             amount = data.get("amount", 0)
             if isinstance(amount, (int, float)) and not isinstance(amount, bool):
                 cell.amount += amount
+
+    def _counts(self, now: int) -> bool:
+        """Whether an event at `now` is counted (from `first` on); the day of `now` is begun if it
+        is a later one."""
+        if not self.running:
+            if now < self.first:
+                return False
+            self.running = True
+        if now >= self.days.hi:
+            self._next_day(now)
+        return True
 
     def _next_day(self, time: int) -> None:
         """Settle the current day's counts and start the day of `time` (never earlier than the last)."""
