@@ -47,7 +47,6 @@ class Collector:
         self._actions: ActionCounts | None = None  # the engine's sink (see `attach`)
         self._flows = FlowCounts()
         self._engine: Engine | None = None
-        self._first = 0
         self.judge: Callable[[Event], None] | None = None  # see `attach`
         self.goal_kinds: frozenset[str] = frozenset()
 
@@ -55,14 +54,14 @@ class Collector:
         """Watch `engine` from now on (a tally of the events it takes in, a sink for its actions,
         a watch on its flows)."""
         self._engine = engine
-        self._first = engine.now
+        tz = timeutil.zone(self.zone)
         # The events from the run's start on (history before it is passed over), as the engine
         # takes them in.
-        engine.tally = self._tally = EventTally(engine.now, timeutil.zone(self.zone), NO_GROUP)
+        engine.tally = self._tally = EventTally(engine.now, tz, NO_GROUP)
         # The goals hold the engine by a proxy, the sink by a weak reference: the engine holds both
         # (its sink, its flow watch), this collector holds it (`sopdsl.figures.acted` says why).
         proxy = weakref.proxy(engine)
-        goals = self._goals = Goals(proxy, self.attribution, timeutil.zone(self.zone))
+        goals = self._goals = Goals(proxy, self.attribution, tz)
         actions = self._actions = ActionCounts(engine, self._action_days, goals)
         # Connected whatever the first plan has: a split loaded by a later reload counts its arms
         # too, as the live figures do.
@@ -85,9 +84,9 @@ class Collector:
         """The figures of the run so far: every group on every day from the run's start to now,
         and every playbook of the plan."""
         engine = self.engine
-        days = _span(self._first, engine.now, timeutil.zone(self.zone))
-        names = {g.id: g.name for g in engine.groups.values()}
         assert self._tally is not None and self._actions is not None, "attached"
+        days = _span(self._tally.first, engine.now, timeutil.zone(self.zone))
+        names = {g.id: g.name for g in engine.groups.values()}
         events = {**self._tally.settled, **self._tally.day_counts()}
         counted, done = self._actions.settled()
         # Each group's day once (100k x 90: 22,500 of them), kept by group: the span's days are
