@@ -398,7 +398,7 @@ def record_done(
         cur.execute(update, (r.status, r.attempts, r.failures, r.next_at, r.error, r.id))
         if cur.rowcount == 1:
             tallies.setdefault(r.shard, Tally()).done(r.action)
-    for shard, tally in tallies.items():
+    for shard, tally in sorted(tallies.items()):
         write(cur, sql, shard, tally, fresh=fresh)
 
 
@@ -413,7 +413,9 @@ def record_changed(
     tallies: dict[str, Tally] = {}
     for r in rows:
         tallies.setdefault(r.shard, Tally()).done(r.action)
-    for shard, tally in tallies.items():
+    # By shard, as each shard's rows are by key: two workers finishing rows of the same shards in
+    # other orders would otherwise each hold a figure row the other waits for (a deadlock).
+    for shard, tally in sorted(tallies.items()):
         write(cur, sql, shard, tally, many, fresh)
 
 
