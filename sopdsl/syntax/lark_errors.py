@@ -7,6 +7,8 @@ SOP102 unexpected end of file), with a hint naming what the grammar expected.
 
 from __future__ import annotations
 
+import re
+
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternRE, PatternStr
@@ -29,6 +31,18 @@ _TERMINAL_NAMES = {
     "SIGN": "+ or -",
     "$END": "end of file",
 }
+
+# Text written where a declared name goes: what to write instead, by the word before it. Ops
+# write `send "欢迎！" to member` first; "expected a name" alone does not say what the name is of.
+_NAME_NOT_TEXT = {
+    "send": 'send takes a template\'s name, not its text: declare `template welcome "欢迎语" = """…"""` '
+    "and write `send welcome to member`",
+    "message": 'with message takes a template\'s name, not its text: declare `template follow_up = """…"""` '
+    "and write `with message follow_up`",
+    "grant": 'grant takes a coupon\'s name: declare `coupon gift_50 "¥50 见面礼" worth 50` '
+    "and write `grant gift_50 to member`",
+}
+_WORD_BEFORE = re.compile(r"(\w+)\s*$")
 
 _FULL_WIDTH = {
     "，": ",",
@@ -116,8 +130,20 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         Severity.ERROR,
         f"unexpected {_describe_token(token)}",
         span,
-        f"expected {_describe_expected(parser, set(exc.expected))}",
+        _text_for_name(token, set(exc.expected), source.text[:start])
+        or f"expected {_describe_expected(parser, set(exc.expected))}",
     )
+
+
+def _text_for_name(token: Token, expected: set[str], before: str) -> str | None:
+    """The hint for text written where only a declared name may go, after a word that says which,
+    or for a bare word where only text may go (`tag member vip`)."""
+    if token.type == "NAME" and expected and expected <= {"STRING", "LONG_STRING"}:
+        return f'text goes in quotes here: "{token}"'
+    if token.type not in {"STRING", "LONG_STRING"} or expected != {"NAME"}:
+        return None
+    word = _WORD_BEFORE.search(before[-40:])
+    return _NAME_NOT_TEXT.get(word.group(1)) if word else None
 
 
 def _describe_token(token: Token) -> str:

@@ -60,6 +60,40 @@ def test_keyword_glued_to_the_next_word_is_an_error() -> None:
     assert (code, message, line, column) == ("SOP100", "unexpected name 'tomember'", 1, 41)
 
 
+def hint_of(text: str) -> str | None:
+    with pytest.raises(ParseError) as caught:
+        parsed(text)
+    (diagnostic,) = caught.value.diagnostics
+    return diagnostic.hint
+
+
+@pytest.mark.parametrize(
+    ("step", "declare"),
+    [
+        ('send "欢迎！" to member', "template welcome"),
+        ('send """欢迎！""" to member', "template welcome"),
+        ('grant "¥50券" to member', "coupon gift_50"),
+        ('assign "跟进" to owner within 1 day with message "记得回访"', "template follow_up"),
+    ],
+)
+def test_text_where_a_declared_name_goes_says_what_to_declare(step: str, declare: str) -> None:
+    # What ops write first: the text itself where the language wants the name of a declaration.
+    hint = hint_of(f"playbook p {{ on member joins do {{ {step} }} }}")
+    assert hint is not None and declare in hint
+
+
+def test_a_bare_word_where_text_goes_is_told_to_quote_it() -> None:
+    assert (
+        hint_of("playbook p { on member joins do { tag member vip } }") == 'text goes in quotes here: "vip"'
+    )
+
+
+def test_other_unexpected_text_keeps_the_grammar_s_expectations() -> None:
+    # `when` takes a condition: text there is no name of a declaration, so no such hint.
+    hint = hint_of('playbook p { on member joins when "x" do: send x to member }')
+    assert hint is not None and hint.startswith("expected ")
+
+
 def test_keywords_are_lower_case() -> None:
     code, _, _, _ = parse_error('Template t = "x"')
     assert code == "SOP100"
