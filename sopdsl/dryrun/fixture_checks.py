@@ -13,7 +13,14 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 
 from sopdsl.diagnostics import did_you_mean
-from sopdsl.dryrun.fixture_models import Expectation, Fixture, FixtureEvent, FixtureGroup, FixtureMember
+from sopdsl.dryrun.fixture_models import (
+    EVENT_KINDS,
+    Expectation,
+    Fixture,
+    FixtureEvent,
+    FixtureGroup,
+    FixtureMember,
+)
 from sopdsl.dryrun.fixture_times import (
     FIRST_YEAR,
     known_zone,
@@ -97,6 +104,15 @@ _SECTIONS: dict[str, type[Model]] = {
 }
 
 
+# What an entry of each list looks like, for an entry that is not a mapping (`- send welcome to m1`).
+_ENTRY_SHAPES = {
+    "groups": "a group is a mapping, like {id: g1, tags: [normal]}",
+    "members": "a member is a mapping, like {id: m1, groups: [g1]}",
+    "events": "an event is a mapping, like {at: 2026-03-02 10:00, kind: join, member: m1, group: g1}",
+    "expect": "an expectation is a mapping, like {action: send, template: welcome, member: m1}",
+}
+
+
 def _explain(error: Any) -> tuple[str, str | None]:
     """A pydantic error as a message and a `did you mean` hint for a misspelt word or field."""
     loc = tuple(error["loc"])
@@ -104,13 +120,32 @@ def _explain(error: Any) -> tuple[str, str | None]:
     if error["type"] == "extra_forbidden" and loc:
         section = _SECTIONS.get(str(loc[0])) if len(loc) > 1 else Fixture
         fields = section.model_fields if section is not None else {}
-        return f"unknown field '{loc[-1]}'", did_you_mean(str(loc[-1]), fields)
+        word = str(loc[-1])
+        if section is FixtureEvent and (kind := _kind_named(word)) is not None:
+            # `joins: g1`: the event's kind written as a field.
+            return f"unknown field '{word}'", f"an event's kind is a field of its own: kind: {kind}"
+        return f"unknown field '{word}'", did_you_mean(word, fields)
+    if error["type"] == "model_type" and len(loc) == 2 and loc[0] in _ENTRY_SHAPES:
+        return "not a mapping", _ENTRY_SHAPES[str(loc[0])]
     if error["type"] == "missing" and loc:
         return f"missing field '{loc[-1]}'", None
     if error["type"] == "literal_error" and isinstance(value, str):
         expected = re.findall(r"'([^']*)'", str(error.get("ctx", {}).get("expected", "")))
         return f"'{value}' is not one of {', '.join(expected)}", did_you_mean(value, expected)
     return str(error["msg"]).removeprefix("Value error, "), None
+
+
+def _kind_named(word: str) -> str | None:
+    """The event kind a field's name stands for (`joins`, `Join`), if it is one."""
+    word = word.lower()
+    for kind in EVENT_KINDS:
+        # Inflected only where that names the happening (`tags` is no tag event's name).
+        if word == kind or (kind not in _UNINFLECTED and word in (f"{kind}s", f"{kind}ed", f"{kind}d")):
+            return kind
+    return None
+
+
+_UNINFLECTED = frozenset({"tag", "untag", "custom", "task_done"})
 
 
 def _problems(

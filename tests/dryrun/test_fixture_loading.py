@@ -444,3 +444,46 @@ def test_a_lone_surrogate_in_a_live_event_is_refused_naming_the_field() -> None:
     # Nothing was stored, and the next event goes through.
     assert [a.member for a in rt.feed({"kind": "join", "member": "m2", "group": "g1"})] == ["m2"]
     rt.close()
+
+
+def hinted(text: str) -> list[str]:
+    """The diagnostics of a YAML fixture's text as `line:column: message | hint`."""
+    with pytest.raises(FixtureError) as caught:
+        parse_fixture(Source("f.yaml", text))
+    return [f"{d.span.line}:{d.span.column}: {d.message} | {d.hint}" for d in caught.value.diagnostics]
+
+
+def test_entries_written_as_sentences_say_what_an_entry_looks_like() -> None:
+    # How a first fixture is often written: the list entries as words, not mappings.
+    found = hinted(
+        "start: 2026-01-05 09:00\n"
+        "groups:\n  - g1\n"
+        "members:\n  - m1\n"
+        "events:\n  - m1 joins g1\n"
+        "expect:\n  - send welcome to m1\n"
+    )
+    assert found == [
+        "3:5: groups.0: not a mapping | a group is a mapping, like {id: g1, tags: [normal]}",
+        "5:5: members.0: not a mapping | a member is a mapping, like {id: m1, groups: [g1]}",
+        "7:5: events.0: not a mapping | an event is a mapping, like "
+        "{at: 2026-03-02 10:00, kind: join, member: m1, group: g1}",
+        "9:5: expect.0: not a mapping | an expectation is a mapping, like "
+        "{action: send, template: welcome, member: m1}",
+    ]
+
+
+@pytest.mark.parametrize(("field", "kind"), [("joins", "join"), ("Leave", "leave"), ("ordered", "order")])
+def test_an_event_kind_written_as_a_field_says_to_write_kind(field: str, kind: str) -> None:
+    found = hinted(
+        f"start: 2026-01-05 09:00\nevents:\n  - {{at: 2026-01-05 10:00, member: m1, {field}: g1}}\n"
+    )
+    assert found == [
+        f"3:40: events.0.{field}: unknown field '{field}' | an event's kind is a field of its own: kind: {kind}"
+    ]
+
+
+def test_a_misspelt_event_field_that_names_no_kind_keeps_did_you_mean() -> None:
+    found = hinted(
+        "start: 2026-01-05 09:00\nevents:\n  - {at: 2026-01-05 10:00, kind: join, membr: m1, tags: x}\n"
+    )
+    assert [f.split(" | ")[1] for f in found] == ["did you mean 'member'?", "None"]
