@@ -78,7 +78,11 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
     help="Also answer to this Host header (a name the service is reached by); repeatable.",
 )
 @click.option(
-    "--port", default=8080, show_default=True, type=int, help="Port to listen on; 0 picks a free one."
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on; 0 picks a free one.",
 )
 @click.option(
     "--stdin",

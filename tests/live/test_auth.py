@@ -86,3 +86,18 @@ def test_sopdsl_run_refuses_to_serve_without_auth_beyond_loopback(
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(("port", "code"), [("99999", 2), ("-1", 2)])
+def test_sopdsl_run_refuses_a_port_out_of_range_as_a_usage_error(
+    tmp_path: Path, port: str, code: int
+) -> None:
+    # Once a traceback from the socket's bind (OverflowError), after the store was opened.
+    plan_file = tmp_path / "plan.json"
+    plan_file.write_text(plan().dumps(), encoding="utf-8")
+    result = CliRunner().invoke(
+        run_command, [str(plan_file), "--store", "memory://", "--port", port, "--insecure-no-auth"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "'--port'" in result.stderr and "0<=x<=65535" in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)
