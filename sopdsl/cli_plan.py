@@ -21,6 +21,8 @@ from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import Slot, agenda, to_ics
 from sopdsl.syntax.loader import display_path
 
+MAX_CALENDAR_DAYS = 366  # days one `sopdsl plan` covers at most (as a live report's range)
+
 
 def fixture_groups(paths: tuple[str, ...], plan: Plan) -> dict[str, list[lang.Group]]:
     """The groups each fixture found beside the playbooks declares, by the fixture's path (a
@@ -79,6 +81,12 @@ def plan_command(
     its channel and the caps that count it."""
     if end <= start:
         raise click.UsageError("--to must be after --from")
+    if (end - start).days > MAX_CALENDAR_DAYS:
+        # A mistyped year (2062 for 2026) was minutes of silence, then millions of lines.
+        raise click.UsageError(
+            f"--from {start:%Y-%m-%d} to --to {end:%Y-%m-%d} is {(end - start).days} days: "
+            f"the calendar covers at most {MAX_CALENDAR_DAYS} at a time"
+        )
     plan = build_plan(paths, root_path(root))
     slots = agenda(plan, start.date(), end.date(), fallback=fixture_groups(paths, plan))
     for slot in slots:

@@ -55,6 +55,18 @@ def test_plan_rejects_a_backwards_range(tmp_path: Path) -> None:
     assert result.exit_code == 2
 
 
+def test_plan_refuses_a_range_over_a_year_at_once_and_takes_a_year(tmp_path: Path) -> None:
+    # `--to 2062-...` for 2026: before, minutes of silence, then a line for every class until then.
+    source = tmp_path / "class.sop"
+    source.write_text(CLASS, encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-12-07", "--to", "2062-12-07"])
+    assert result.exit_code == 2
+    assert "13149 days: the calendar covers at most 366 at a time" in result.output
+    year = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-01-01", "--to", "2027-01-02"])
+    assert year.exit_code == 0, year.output
+    assert len([line for line in year.output.splitlines() if " edu_bj " in line]) == 2 * 52
+
+
 MASS = """
 timezone "Asia/Shanghai"
 policy {
