@@ -112,10 +112,19 @@ class SopdslServer(LanguageServer):
             return analysis.symbols
         return self.last_parsed.get(uri) or (analysis.symbols if analysis else Symbols())
 
+    def text_of(self, uri: str) -> str | None:
+        """A document's text: as the client has it open, else as on disk; None if it cannot be read."""
+        try:
+            return self.workspace.get_text_document(uri).source
+        except (OSError, UnicodeDecodeError):
+            # A request for a document never opened, since deleted (or not text): answered as
+            # about an empty one, not with an internal error the editor shows the user.
+            return None
+
     def line_at(self, uri: str, position: lsp.Position) -> tuple[str, int, str]:
         """The text of the position's line, the position's character index in it, and the
         document's text before the line."""
-        lines = self.workspace.get_text_document(uri).lines
+        lines = (self.text_of(uri) or "").splitlines(keepends=True)
         text = lines[position.line].rstrip("\r\n") if position.line < len(lines) else ""
         return text, column_of(text, position.character, self.units), "".join(lines[: position.line])
 
@@ -187,12 +196,15 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
         document = server.workspace.get_text_document(params.text_document.uri)
-        source = Source(document.path or document.uri, document.source)
+        current = server.text_of(params.text_document.uri)
+        if current is None:
+            return None
+        source = Source(document.path or document.uri, current)
         try:
             text = format_source(source)
         except ParseError:
             return None  # the diagnostics already say where; nothing to format until it parses
-        if text == document.source:
+        if text == current:
             return []
         whole = lsp.Range(start=lsp.Position(line=0, character=0), end=end_of(source, server.units))
         return [lsp.TextEdit(range=whole, new_text=text)]

@@ -472,3 +472,23 @@ def test_completion_of_the_fields_after_member_and_group(tmp_path: Path) -> None
             assert not {"joined_at", "region", "签到"} & group_fields
 
     asyncio.run(run())
+
+
+def test_requests_about_a_document_that_cannot_be_read_are_answered_empty(tmp_path: Path) -> None:
+    # A client may ask about a file it never opened, which is gone from disk (or not text): once
+    # an internal error with a traceback, which an editor shows its user as a failure.
+    (tmp_path / "binary.sop").write_bytes(b"\xff\xfe\x00bad")
+    gone, binary = (tmp_path / "gone.sop").as_uri(), (tmp_path / "binary.sop").as_uri()
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            for uri in (gone, binary):
+                assert await session.completion(uri, 0, 0) != []  # keywords, as in an empty document
+                assert await session.hover(uri, 0, 1) is None
+                assert await session.definition(uri, 0, 1) is None
+                assert await session.formatting(uri) is None
+            # and the server goes on serving documents that are open
+            first = session.open(tmp_path / "a.sop", WELCOME)
+            assert [d.code for d in await session.diagnostics(first)] == ["SOP104"]
+
+    asyncio.run(run())
