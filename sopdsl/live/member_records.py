@@ -211,6 +211,38 @@ def jsonl_member(line: str, zone: str) -> MemberRecord:
     return member_from(member_id, body, zone)
 
 
+# The member fields a CSV cell can give (the others are maps: `attr.NAME` and `counter.NAME`
+# columns give attributes and counters, one a column).
+_CSV_MAPS = {
+    "attributes": "give each attribute a column, `attr.NAME`",
+    "counters": "give each counter a column, `counter.NAME`",
+    "group_joined_at": "import members with it as JSON lines (application/x-ndjson)",
+    "group_last_message_at": "import members with it as JSON lines (application/x-ndjson)",
+}
+CSV_FIELDS = tuple(name for name in MemberIn.model_fields if name not in _CSV_MAPS)
+
+
+def _known_column(column: str) -> None:
+    """Raise `RecordError` for a header cell that names no column of a member: once, at the header,
+    not at every row after it."""
+    if column == "id" or column in CSV_FIELDS:
+        return
+    for prefix, what in (("attr.", "attribute"), ("counter.", "counter")):
+        if column.startswith(prefix):
+            if column == prefix:
+                raise RecordError(f"column `{column}` names no {what}: write `{prefix}NAME`", column)
+            return
+    if column in _CSV_MAPS:
+        raise RecordError(
+            f"column `{column}` would hold a map, which a cell cannot: {_CSV_MAPS[column]}", column
+        )
+    raise RecordError(
+        f"column `{column}` is no member field: write `attr.{column}` for an attribute or "
+        f"`counter.{column}` for a counter (fields: id, {', '.join(CSV_FIELDS)})",
+        column,
+    )
+
+
 class CsvMembers:
     """Members from CSV lines: a header row, then one member a row.
 
@@ -232,6 +264,8 @@ class CsvMembers:
             header = [c.strip() for c in cells]
             if "id" not in header:
                 raise RecordError("the header row has no `id` column", "id")
+            for column in header:
+                _known_column(column)
             self.header = header
             return None
         if len(cells) != len(self.header):

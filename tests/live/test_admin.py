@@ -178,6 +178,26 @@ def test_members_import_streamed_from_csv_stores_the_good_rows_and_locates_the_b
     assert member["joined_at"] == "2025-01-08T10:00:00+08:00"
 
 
+@pytest.mark.parametrize(
+    ("header", "column", "said"),
+    [
+        ("id,name,birthday", "birthday", "write `attr.birthday` for an attribute"),
+        ("id,attributes", "attributes", "give each attribute a column, `attr.NAME`"),
+        ("id,attr.,tags", "attr.", "names no attribute: write `attr.NAME`"),
+    ],
+)
+def test_a_csv_header_naming_no_member_column_is_refused_once_at_the_header(
+    client: Client, header: str, column: str, said: str
+) -> None:
+    # Once a failure at every row ("unknown field"), with nothing imported and no word of `attr.`.
+    rows = "\n".join([header, *(f"m{i},x" if header.count(",") == 1 else f"m{i},x,y" for i in range(50))])
+    answer = client.post("/admin/members/import", content=rows, headers={**AUTH, "Content-Type": "text/csv"})
+    assert answer.status_code == 400
+    assert answer.json()["imported"] == 0
+    [failed] = answer.json()["failed"]
+    assert (failed["line"], failed["field"]) == (1, column) and said in failed["error"]
+
+
 def test_members_import_from_jsonl(client: Client) -> None:
     lines = '{"id": "m1", "name": "张三", "tags": ["vip"]}\n\n{"name": "no id"}\n{"id": "m2"}'
     answer = client.post(
