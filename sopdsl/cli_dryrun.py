@@ -100,6 +100,9 @@ def compile_command(paths: tuple[str, ...], output: str, root: str | None) -> No
     click.echo(f"wrote {output}: {len(plan.playbooks)} playbook(s), hash {plan.content_hash[:12]}")
 
 
+MAX_JOBS = 64  # processes `--jobs` may ask for
+
+
 class _Jobs(click.ParamType["int | None"]):
     """`--jobs`: a number of processes (1 or more), or `auto` (None)."""
 
@@ -114,6 +117,10 @@ class _Jobs(click.ParamType["int | None"]):
             jobs = 0
         if jobs < 1:
             self.fail(f"{value!r} is neither a number of processes (1 or more) nor auto", param, ctx)
+        if jobs > MAX_JOBS:
+            # Each process reads the whole timeline: past the cores, more only cost more (and a
+            # slip of the keyboard forked until the system ran out of files).
+            self.fail(f"{jobs} processes: at most {MAX_JOBS} (auto takes one per core)", param, ctx)
         return jobs
 
 

@@ -113,17 +113,32 @@ def _run_shards(
         files = [Path(folder) / f"{k}.steps" for k in range(jobs)]
         workers: list[Any] = []
         pipes: dict[Connection, int] = {}
-        for k in range(jobs):
-            receiver, sender = context.Pipe(duplex=False)
-            worker = context.Process(
-                target=_shard_main,
-                args=(plan, path, shown, zone, writer, k, jobs, files[k], sender, read if k == 0 else None),
-                daemon=True,
-            )
-            worker.start()
-            sender.close()
-            workers.append(worker)
-            pipes[receiver] = k
+        try:
+            for k in range(jobs):
+                receiver, sender = context.Pipe(duplex=False)
+                pipes[receiver] = k
+                worker = context.Process(
+                    target=_shard_main,
+                    args=(
+                        plan,
+                        path,
+                        shown,
+                        zone,
+                        writer,
+                        k,
+                        jobs,
+                        files[k],
+                        sender,
+                        read if k == 0 else None,
+                    ),
+                    daemon=True,
+                )
+                worker.start()
+                sender.close()
+                workers.append(worker)
+        except OSError as exc:  # out of processes or files: the run is made in one instead
+            _stop(workers, pipes)
+            raise UnshardableError(f"cannot start {jobs} processes ({exc.strerror or exc})") from None
         results: dict[int, tuple[str, Any]] = {}
         try:
             while len(results) < jobs:
@@ -150,12 +165,7 @@ def _run_shards(
                         raise UnshardableError("the timeline has mistakes; read again in one process")
                     raise UnshardableError(str(detail))
         finally:
-            for worker in workers:
-                if worker.is_alive():
-                    worker.terminate()
-                worker.join()
-            for pipe in pipes:
-                pipe.close()
+            _stop(workers, pipes)
         summaries = [results[k][1] for k in range(jobs)]
         if len({s["group_steps"] for s in summaries}) > 1:
             # Never expected: the steps of groups read no member. Were they to differ, a shard's
@@ -164,6 +174,16 @@ def _run_shards(
         for piece in merged([batches(f) for f in files]):
             out.write(piece)
     return summaries
+
+
+def _stop(workers: list[Any], pipes: dict[Connection, int]) -> None:
+    """End the shards' processes that still run, and close the parent's ends of their pipes."""
+    for worker in workers:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+    for pipe in pipes:
+        pipe.close()
 
 
 def _shard_main(

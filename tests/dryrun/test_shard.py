@@ -288,6 +288,38 @@ def test_the_command_takes_jobs_and_says_why_it_used_one(tmp_path: Path) -> None
     assert result.stdout.count("send hi") == 8
 
 
+def test_jobs_past_the_limit_are_a_usage_error_and_processes_that_cannot_start_mean_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `--jobs 100000` once forked until the system ran out of files, then ended in a traceback.
+    import multiprocessing.context
+
+    sop = tmp_path / "c.sop"
+    sop.write_text(CALENDAR, encoding="utf-8")
+    joins = [
+        {"at": f"2026-03-03 1{i}:00", "kind": "join", "member": f"m{i}", "group": "g1"} for i in range(8)
+    ]
+    timeline = timeline_file(tmp_path, [HEADER, *joins])
+    many = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--jobs", "65"])
+    assert many.exit_code == 2 and "65 processes: at most 64" in many.stderr
+    one = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--jobs", "1"])
+    started = 0
+
+    def start(self: Any) -> None:
+        nonlocal started
+        started += 1
+        if started == 3:
+            raise OSError(11, "Resource temporarily unavailable")
+        original(self)
+
+    original = multiprocessing.context.ForkProcess.start
+    monkeypatch.setattr(multiprocessing.context.ForkProcess, "start", start)
+    failed = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--jobs", "4"])
+    assert failed.exit_code == 0, failed.output
+    assert "note: ran in one process, not 4: cannot start 4 processes" in failed.stderr
+    assert failed.stdout == one.stdout and one.stdout.count("send hi") == 8
+
+
 def test_steps_written_in_small_batches_merge_as_one_process_runs_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
