@@ -135,17 +135,16 @@ def _explain(error: Any) -> tuple[str, str | None]:
     return str(error["msg"]).removeprefix("Value error, "), None
 
 
+_UNINFLECTED = frozenset({"tag", "untag", "custom", "task_done"})  # kinds whose plural is no event's name
+
+
 def _kind_named(word: str) -> str | None:
     """The event kind a field's name stands for (`joins`, `Join`), if it is one."""
     word = word.lower()
     for kind in EVENT_KINDS:
-        # Inflected only where that names the happening (`tags` is no tag event's name).
         if word == kind or (kind not in _UNINFLECTED and word in (f"{kind}s", f"{kind}ed", f"{kind}d")):
             return kind
     return None
-
-
-_UNINFLECTED = frozenset({"tag", "untag", "custom", "task_done"})
 
 
 def _problems(

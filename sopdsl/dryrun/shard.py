@@ -117,21 +117,9 @@ def _run_shards(
             for k in range(jobs):
                 receiver, sender = context.Pipe(duplex=False)
                 pipes[receiver] = k
+                own = (files[k], sender, read if k == 0 else None)
                 worker = context.Process(
-                    target=_shard_main,
-                    args=(
-                        plan,
-                        path,
-                        shown,
-                        zone,
-                        writer,
-                        k,
-                        jobs,
-                        files[k],
-                        sender,
-                        read if k == 0 else None,
-                    ),
-                    daemon=True,
+                    target=_shard_main, args=(plan, path, shown, zone, writer, k, jobs, *own), daemon=True
                 )
                 worker.start()
                 sender.close()

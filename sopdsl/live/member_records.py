@@ -211,15 +211,14 @@ def jsonl_member(line: str, zone: str) -> MemberRecord:
     return member_from(member_id, body, zone)
 
 
-# The member fields a CSV cell can give (the others are maps: `attr.NAME` and `counter.NAME`
-# columns give attributes and counters, one a column).
+# The member fields that are maps, which no CSV cell holds: what to write instead.
 _CSV_MAPS = {
     "attributes": "give each attribute a column, `attr.NAME`",
     "counters": "give each counter a column, `counter.NAME`",
     "group_joined_at": "import members with it as JSON lines (application/x-ndjson)",
     "group_last_message_at": "import members with it as JSON lines (application/x-ndjson)",
 }
-CSV_FIELDS = tuple(name for name in MemberIn.model_fields if name not in _CSV_MAPS)
+CSV_FIELDS = tuple(name for name in MemberIn.model_fields if name not in _CSV_MAPS)  # a column each
 
 
 def _known_column(column: str) -> None:

@@ -130,7 +130,7 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         Severity.ERROR,
         f"unexpected {_describe_token(token)}",
         span,
-        _text_for_name(token, set(exc.expected), source.text[:start])
+        _text_for_name(token, set(exc.expected), source.text[max(0, start - 40) : start])
         or f"expected {_describe_expected(parser, set(exc.expected))}",
     )
 
@@ -142,7 +142,7 @@ def _text_for_name(token: Token, expected: set[str], before: str) -> str | None:
         return f'text goes in quotes here: "{token}"'
     if token.type not in {"STRING", "LONG_STRING"} or expected != {"NAME"}:
         return None
-    word = _WORD_BEFORE.search(before[-40:])
+    word = _WORD_BEFORE.search(before)
     return _NAME_NOT_TEXT.get(word.group(1)) if word else None
 
 
