@@ -232,6 +232,11 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
 
     PATHS default to the fixture's own playbook."""
     path = Path(timeline)
+    if is_jsonl(path):  # read as YAML, its first event line was "invalid YAML"
+        raise click.UsageError(
+            f"{timeline} is a JSONL timeline; `why` reads a YAML fixture. For a JSONL timeline, "
+            f"`sopdsl simulate --timeline {timeline} --explain` says which line made each action"
+        )
     fixture, source = _fixture_or_exit(path)
     if not paths:
         own = playbook_for(fixture, path)

@@ -271,3 +271,24 @@ def test_why_shows_the_group_sends_a_members_trigger_made_and_the_calendars(wait
         "  it acts on groups, not on members: 2 action(s) to group g1, which afeng is in "
         "(first 2026-03-02 20:00, last 2026-03-09 20:00)"
     ) in lines
+
+
+def test_why_over_a_jsonl_timeline_says_what_reads_one(tmp_path: Path) -> None:
+    # Read as YAML, a JSONL timeline's first event line was reported as "invalid YAML".
+    sop = tmp_path / "p.sop"
+    sop.write_text(
+        'timezone "Asia/Shanghai"\ntemplate w = "hi"\nplaybook p { on member joins do: send w to member }\n',
+        encoding="utf-8",
+    )
+    timeline = tmp_path / "t.jsonl"
+    timeline.write_text(
+        '{"sopdsl": "timeline", "start": "2026-03-01 09:00", "groups": [{"id": "g1"}]}\n'
+        '{"at": "2026-03-01 10:00", "kind": "join", "member": "m1", "group": "g1"}\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["why", "m1", str(sop), "--timeline", str(timeline)])
+    assert result.exit_code == 2
+    assert "is a JSONL timeline; `why` reads a YAML fixture" in result.stderr
+    assert "YAML:" not in result.output
+    explained = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--explain"])
+    assert explained.exit_code == 0 and "send w -> m1" in explained.stdout and "p.sop:3" in explained.stdout
