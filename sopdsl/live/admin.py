@@ -1,5 +1,5 @@
 """The admin API: describe the community (groups, members, bulk imports), look into a member's
-live state, and work the staff task inbox.
+live state, work the staff task inbox, and send parked actions again.
 
 Input: authenticated HTTP requests (`app.py` checks the token and the host first). Output: JSON
 answers; groups and members registered through the runtime's journal (`Runtime.register`), so
@@ -93,6 +93,25 @@ PATHS: dict[str, Any] = {
                 ("415", "The body is not text/csv or application/x-ndjson"),
             ),
         }
+    },
+    "/admin/parked": {
+        "get": {
+            "summary": "Actions given up on after their retries (parked), with their last error",
+            "responses": answers(
+                "the parked actions", ("501", "This engine parks no actions (Temporal retries them)")
+            ),
+        }
+    },
+    "/admin/parked/{key}/requeue": {
+        "parameters": [_KEY],
+        "post": {
+            "summary": "Send a parked action again, with fresh retries, once its cause is fixed",
+            "responses": answers(
+                "queued again",
+                ("404", "No parked action with this key"),
+                ("501", "This engine parks no actions (Temporal retries them)"),
+            ),
+        },
     },
     "/admin/tasks": {
         "get": {
@@ -248,6 +267,24 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(HTTPStatus.CONFLICT, f"task '{key}' is claimed by {holder}")
         return answer({"key": key, "claimed_by": who})
 
+    # A Temporal shard retries actions itself and parks none: it has no `parked`.
+    parks = callable(getattr(runtime, "parked", None)) and callable(getattr(runtime, "requeue", None))
+    no_parking = "this service's engine (Temporal) retries actions itself and parks none"
+
+    async def list_parked(request: Request) -> Response:
+        if not parks:
+            return problem(HTTPStatus.NOT_IMPLEMENTED, no_parking)
+        rows = await run_in_threadpool(runtime.parked, runtime.shard)
+        return answer({"parked": [parked_view(r) for r in rows]})
+
+    async def requeue(request: Request) -> Response:
+        if not parks:
+            return problem(HTTPStatus.NOT_IMPLEMENTED, no_parking)
+        key = request.path_params["key"]
+        if not await run_in_threadpool(runtime.requeue, key, runtime.shard):
+            return problem(HTTPStatus.NOT_FOUND, f"no parked action '{key}'")
+        return answer({"key": key, "status": "pending"})
+
     async def done(request: Request) -> Response:
         key = request.path_params["key"]
         task = await run_in_threadpool(tasks.task, key)
@@ -271,10 +308,24 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         Route("/admin/groups/{group}", _by_method(put_group, get_group), methods=["PUT", "GET"]),
         Route("/admin/members/import", import_members, methods=["POST"]),
         Route("/admin/members/{member}", _by_method(put_member, get_member), methods=["PUT", "GET"]),
+        Route("/admin/parked", list_parked, methods=["GET"]),
+        Route("/admin/parked/{key}/requeue", requeue, methods=["POST"]),
         Route("/admin/tasks", list_tasks, methods=["GET"]),
         Route("/admin/tasks/{key}/claim", claim, methods=["POST"]),
         Route("/admin/tasks/{key}/done", done, methods=["POST"]),
     ]
+
+
+def parked_view(row: Any) -> dict[str, Any]:
+    """A parked outbox row as the admin API shows it: the action, its tries and its last error."""
+    return {
+        "key": row.key,
+        "kind": row.kind,
+        "attempts": row.attempts,
+        "failures": row.failures,
+        "error": row.error,
+        "action": row.action,
+    }
 
 
 def _by_method(

@@ -53,9 +53,10 @@ class Keeping(ABC):
     @abstractmethod
     def _woken(self, stored: bool = True) -> None: ...
 
-    def parked(self) -> list[OutboxRow]:
-        """Actions given up on after their retries, with the last error: for a person to look at."""
-        return [r for r in self.store.outbox() if r.status == PARKED]
+    def parked(self, shard: str | None = None) -> list[OutboxRow]:
+        """Actions given up on after their retries, with the last error: for a person to look at
+        (of one shard, or all)."""
+        return self.store.outbox(shard, PARKED)
 
     def requeue(self, key: str, shard: str | None = None) -> bool:
         """Send a parked action again (once its cause is fixed), with fresh retries; False if it is not parked."""

@@ -216,8 +216,8 @@ class Store(Protocol):
         """
         ...
 
-    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
-        """Every outbox row (of one shard, or all), in id order."""
+    def outbox(self, shard: str | None = None, status: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all; with one status, or any), in id order."""
         ...
 
     def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:

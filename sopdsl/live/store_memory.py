@@ -298,13 +298,15 @@ class MemoryStore(SyncsEachCommit):
                     gone += 1
             return gone
 
-    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
-        """Every outbox row (of one shard, or all), in id order."""
+    def outbox(self, shard: str | None = None, status: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all; with one status, or any), in id order."""
         with self._lock:
             return [
                 copy.copy(r)
                 for r in self._rows
-                if r.status != "purged" and (shard is None or r.shard == shard)
+                if r.status != "purged"
+                and (shard is None or r.shard == shard)
+                and (status is None or r.status == status)
             ]
 
     def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:

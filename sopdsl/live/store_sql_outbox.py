@@ -184,15 +184,16 @@ class SqlOutbox(ABC):
         found = {str(k): int(v) for k, v in cur.fetchall()}
         return found.get("purged_out", 0), found.get("purged_failures", 0)
 
-    def outbox(self, shard: str | None = None) -> list[OutboxRow]:
-        """Every outbox row (of one shard, or all), in id order."""
+    def outbox(self, shard: str | None = None, status: str | None = None) -> list[OutboxRow]:
+        """Every outbox row (of one shard, or all; with one status, or any), in id order."""
+        given = {
+            column: value for column, value in (("shard", shard), ("status", status)) if value is not None
+        }
+        where = f"WHERE {' AND '.join(f'{column} = ?' for column in given)} " if given else ""
         with self._txn() as cur:
-            if shard is None:
-                cur.execute(self._sql(f"SELECT {ROW} FROM sopdsl_outbox ORDER BY id"))
-            else:
-                cur.execute(
-                    self._sql(f"SELECT {ROW} FROM sopdsl_outbox WHERE shard = ? ORDER BY id"), (shard,)
-                )
+            cur.execute(
+                self._sql(f"SELECT {ROW} FROM sopdsl_outbox {where}ORDER BY id"), tuple(given.values())
+            )
             return [row_of(r) for r in cur.fetchall()]
 
     def staff_actions(self, shard: str, key: str | None = None) -> list[OutboxRow]:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+from livestores import KINDS, store_url
 from test_app import Client
 from test_service import Recorder
 
@@ -273,3 +276,50 @@ def test_the_admin_api_takes_every_field_of_the_engines_records() -> None:
 
     assert set(MemberIn.model_fields) == set(MEMBER_FIELDS) - {"id"}
     assert set(GroupIn.model_fields) == set(GROUP_FIELDS) - {"id"}
+
+
+class RefusedError(Exception):
+    permanent = True  # parked at once, as the webhook's 4xx is
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_parked_action_is_listed_and_sent_again_once_requeued(
+    kind: str, clock: ManualClock, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # Over HTTP, a service's parked actions could be counted (a gauge) but neither seen nor sent
+    # again: `Runtime.requeue` was for those who embed the runtime.
+    service = admin_service(store_url(kind, tmp_path, request), clock)
+    request.addfinalizer(service.runtime.close)
+    client = Client(create_app(service))
+    recorder = service.runtime.executors["send"]
+    assert isinstance(recorder, Recorder)
+    broken = True
+
+    def send(action: Any, key: str) -> None:
+        if broken:
+            raise RefusedError("bot offline: 40001 invalid credential")
+        recorder(action, key)
+
+    service.runtime.executors["send"] = send
+    client.request("PUT", "/admin/groups/g1", json={"tags": ["normal"]}, headers=AUTH)
+    client.request(
+        "PUT",
+        "/admin/members/m1",
+        json={"groups": ["g1"], "attributes": {"birthday": "1990-03-09"}},
+        headers=AUTH,
+    )
+    assert client.get("/admin/parked", headers=AUTH).json() == {"parked": []}
+    clock.advance(3600)
+    service.tick()
+    [parked] = client.get("/admin/parked", headers=AUTH).json()["parked"]
+    assert (parked["kind"], parked["action"]["member"], parked["attempts"]) == ("send", "m1", 1)
+    assert "40001 invalid credential" in parked["error"]
+    assert client.get("/admin/parked").status_code == 401  # the admin API needs a token
+    broken = False
+    again = client.post(f"/admin/parked/{parked['key']}/requeue", headers=AUTH)
+    assert again.status_code == 200 and again.json() == {"key": parked["key"], "status": "pending"}
+    service.tick()
+    assert [(a.detail["template"], a.member) for a, _ in recorder.calls] == [("wish", "m1")]
+    assert client.get("/admin/parked", headers=AUTH).json() == {"parked": []}
+    twice = client.post(f"/admin/parked/{parked['key']}/requeue", headers=AUTH)
+    assert twice.status_code == 404 and twice.json()["error"] == f"no parked action '{parked['key']}'"
