@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from queue import SimpleQueue
 from time import monotonic
 from typing import Protocol
@@ -265,16 +266,22 @@ class Outbox:
                 # The receiver's Retry-After, when it gave one, lengthens the wait.
                 row.next_at = now + int(s.retry.delay(row.failures, getattr(exc, "retry_after", None)))
                 log.warning(
-                    "sopdsl runtime: %s %s (key %s) failed, retry %d at %d: %s",
+                    "sopdsl runtime: %s %s (key %s) failed, retry %d in %d s (%s): %s",
                     action.kind,
                     describe(action),
                     key,
                     row.attempts,
-                    row.next_at,
+                    row.next_at - now,
+                    _utc(row.next_at),  # not epoch seconds, which a person reading the log cannot
                     row.error,
                 )
         else:
             row.status, row.error = DONE, None
+
+
+def _utc(moment: int) -> str:
+    """An engine time as a person reads it in a log: `2026-12-06 20:04:50 UTC`."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def row_of(shard: str, action: Action) -> OutboxRow:
