@@ -290,7 +290,19 @@ def _build(
                 path,
                 line,
                 column,
-                f"{key}: expected `log` or a table with `webhook` and `secret_env`, got {value!r}",
+                f"{key}: expected `log`, `wecom` or a table with `webhook` and `secret_env`, got {value!r}",
+            )
+        )
+        return None
+    if _WECOM in value:
+        # `send: {wecom: {...}}`: else told of a webhook's missing settings, which it never wanted.
+        at = locate.field(key, _WECOM)
+        problems.append(
+            Problem(
+                path,
+                *at,
+                f"{key}: write `{key}: wecom`, and the app's credentials once, in a top-level `wecom` "
+                "table (corpid_env, secret_env, ...; docs/service.md, WeCom)",
             )
         )
         return None

@@ -366,7 +366,7 @@ def test_every_mistake_in_a_config_file_is_reported_at_its_line() -> None:
         "ex.yaml:8:3: error: kick: unknown setting 'timout'; did you mean 'timeout'?; settings: webhook, "
         "secret_env, timeout, retries, backoff, headers, previous_secret_env",
         "ex.yaml:9:1: error: no custom action 'crm_nte' in the plan; did you mean 'crm_note'? (declared: crm_note)",
-        "ex.yaml:10:1: error: invite: expected `log` or a table with `webhook` and `secret_env`, got 'lgo'",
+        "ex.yaml:10:1: error: invite: expected `log`, `wecom` or a table with `webhook` and `secret_env`, got 'lgo'",
     ]
 
 

@@ -90,6 +90,11 @@ def test_without_callback_settings_there_is_no_receiver() -> None:
             "ex.yaml:6:3: error: wecom: WECOM_SECRET: the callback's EncodingAESKey must be the 43 characters",
         ),
         ("send: wecom\nwecom: {corpid_env: WECOM_CORPID}\n", "the table needs `secret_env`"),
+        # The credentials under the action: once told of a webhook's missing `webhook` and `secret_env`.
+        (
+            "send:\n  wecom: {corpid_env: WECOM_CORPID, secret_env: WECOM_SECRET}\n",
+            "ex.yaml:2:3: error: send: write `send: wecom`, and the app's credentials once, in a top-level `wecom` table",
+        ),
     ],
 )
 def test_mistakes_are_located(text: str, expected: str) -> None:
