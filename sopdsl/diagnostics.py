@@ -313,6 +313,14 @@ CODES: Mapping[str, Code] = _codes(
         "The `platform` declaration says the platform cannot perform this action for customer groups (WeCom's API cannot remove a customer from a customer group, nor dissolve one: 48002). The engine makes each such step a staff task for the group's operator instead, with what to do and why; the warning says so where the step is written.",
     ),
     (
+        "SOP505",
+        "a cap that lets nothing through",
+        "`at most 0 ...` counts its sends (kicks, coupons, invites) and lets none of them through: with "
+        "`else drop` each is dropped, and with `else defer` (the default) each waits for the next period, "
+        "where the cap is 0 again, so it never goes out and a dry run's log shows nothing of it. To stop "
+        "those actions, take their steps out or end the playbook with `active from … until …`.",
+    ),
+    (
         "SOP601",
         "fixture cannot be read",
         "The fixture file is not readable UTF-8 YAML (or a timeline line is not JSON), or it goes past a "

@@ -418,6 +418,16 @@ def _cap(ctx: Context, rule: nodes.Cap) -> model.Cap | None:
         ok = False
     if not ok or noun is None or period is None or limit is None:
         return None
+    if limit == 0:
+        # Deferred, what it counts would wait for ever, and a dry run shows not even that.
+        fate = "is dropped" if overflow is model.Overflow.DROP else "waits for ever (else defer)"
+        ctx.warning(
+            "SOP505",
+            f"at most 0 {rule.noun.text} lets none through: every one it counts {fate}",
+            rule.limit.span,
+            "to stop them, take the steps out or end the playbook with `active from … until …`; "
+            "to limit them, give a number of 1 or more",
+        )
     return model.Cap(
         limit=limit,
         noun=noun,
