@@ -23,6 +23,7 @@ from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import operand_text
 from sopdsl.engine.conditions import compile_cond, getter
+from sopdsl.engine.timers import Deliver
 from sopdsl.errors import SopdslError
 from sopdsl.kinds import subject_of
 from sopdsl.plan import CompiledPlaybook, Plan, timeutil
@@ -112,8 +113,9 @@ def explain(
         home = pb.loc.rpartition(":")[0]
         decisions = [s for s in seen if s.decision.playbook.name == pb.name]
         actions = [a for a in result.actions if a.playbook == pb.name and _concerns(a, member_id, steps)]
+        held = _held(result.engine, pb.name, member_id, steps)
         changed = [(time, change) for time, change in changes if change.playbook == pb.name]
-        if not decisions and not actions and not changed:
+        if not decisions and not actions and not held and not changed:
             lines.append(f"  no trigger of it fired for {member_id}: {_triggers_text(pb)}")
             if pb.scope.kind != "all":
                 lines.append(
@@ -138,6 +140,9 @@ def explain(
         told.extend((w.ended or w.since, 2, [f"    {_wait_line(w, result, tz, home)}"]) for w in waits)
         told.extend(
             (a.planned or a.time, 3, [f"    {_action_text(a, tz, home, member_id)}"]) for a in actions
+        )
+        told.extend(
+            (a.planned or a.time, 3, [f"    {_held_text(a, due, tz, home, member_id)}"]) for due, a in held
         )
         for _, _, said_lines in sorted(told, key=lambda entry: entry[:2]):
             lines.extend(said_lines)
@@ -377,9 +382,25 @@ def _cond_text(cond: lang.Cond) -> str:
     return str(getattr(cond, "value", cond))
 
 
+def _held(engine: Any, playbook: str, member_id: str, steps: StepLog) -> list[tuple[int, Action]]:
+    """The actions of `playbook` for `member_id` that the policy still held back when the run
+    ended, each with when it was due to go: the log has none of them, as none went out."""
+    held = []
+    for due, _playbook, _member, _group, _seq, timer in engine.heap:
+        if not isinstance(timer, Deliver) or timer.action.playbook != playbook:
+            continue
+        flow = engine.flows.get(timer.flow)
+        if flow is not None and flow.token == timer.token and _concerns(timer.action, member_id, steps):
+            held.append((due, timer.action))
+    return sorted(held, key=lambda entry: entry[0])
+
+
+def _held_text(action: Action, due: int, tz: dt.tzinfo, home: str, member_id: str) -> str:
+    held = f"held back ({action.reason}) until {_when(due, tz)}: still waiting when the run ended"
+    return f"{_when(action.planned or action.time, tz)}  {_what(action, home, member_id)}  [{held}]"
+
+
 def _action_text(action: Action, tz: dt.tzinfo, home: str, member_id: str) -> str:
-    detail = action.detail
-    shown = subject_of(action.kind, detail).replace(",", ", ")
     status = (
         ""
         if action.status == "done"
@@ -387,9 +408,15 @@ def _action_text(action: Action, tz: dt.tzinfo, home: str, member_id: str) -> st
     )
     if action.planned is not None and action.planned != action.time and action.status == "done":
         status = f"  [deferred from {_when(action.planned, tz)}: {action.reason}]"
+    return f"{_when(action.time, tz)}  {_what(action, home, member_id)}{status}"
+
+
+def _what(action: Action, home: str, member_id: str) -> str:
+    """An action as `why` names it: its kind and subject, to whom, and its line."""
+    shown = subject_of(action.kind, action.detail).replace(",", ", ")
     to_group = ""
     if action.member != member_id and action.group is not None:
         # Sent because of this member, but to the group: one message everyone in it sees.
         to_group = f" to group {action.group}, which everyone in it sees, {member_id} included"
     what = f"{action.kind} {shown}" if shown else action.kind
-    return f"{_when(action.time, tz)}  {what}{to_group} ({_line(action.loc, home)}){status}"
+    return f"{what}{to_group} ({_line(action.loc, home)})"

@@ -292,3 +292,36 @@ def test_why_over_a_jsonl_timeline_says_what_reads_one(tmp_path: Path) -> None:
     assert "YAML:" not in result.output
     explained = CliRunner().invoke(main, ["simulate", str(sop), "--timeline", str(timeline), "--explain"])
     assert explained.exit_code == 0 and "send w -> m1" in explained.stdout and "p.sop:3" in explained.stdout
+
+
+def test_why_tells_of_a_send_still_held_back_when_the_run_ended(tmp_path: Path) -> None:
+    # A join at 23:00 in quiet hours, the run over at 23:30: the welcome had not gone out, the log
+    # had nothing of it, and `why` said only that the playbook started.
+    sop = tmp_path / "q.sop"
+    sop.write_text(
+        'timezone "Asia/Shanghai"\ntemplate welcome = "hi"\npolicy { quiet hours 22:00-08:00 }\n'
+        "playbook hello { on member joins\n do: send welcome to member }\n",
+        encoding="utf-8",
+    )
+    fixture = tmp_path / "q.yaml"
+    fixture.write_text(
+        "start: 2026-01-05 09:00\nend: 2026-01-05 23:30\ngroups:\n  - {id: g1}\nevents:\n"
+        "  - {at: 2026-01-05 23:00, kind: join, member: m1, group: g1}\n"
+        "  - {at: 2026-01-05 23:10, kind: join, member: m2, group: g1}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["why", "m1", str(sop), "--timeline", str(fixture)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-2:] == [
+        "  2026-01-05 23:00  on join (line 4) → started",
+        "    2026-01-05 23:00  send welcome (line 5)  [held back (quiet hours) until 2026-01-06 08:00: "
+        "still waiting when the run ended]",
+    ]
+    # Once the run reaches the morning, the send went, and says it was deferred.
+    fixture.write_text(
+        fixture.read_text(encoding="utf-8").replace("end: 2026-01-05 23:30", "end: 2026-01-06 09:00")
+    )
+    later = CliRunner().invoke(main, ["why", "m1", str(sop), "--timeline", str(fixture)])
+    assert later.output.splitlines()[-1] == (
+        "    2026-01-06 08:00  send welcome (line 5)  [deferred from 2026-01-05 23:00: quiet hours]"
+    )
