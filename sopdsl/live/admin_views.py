@@ -10,10 +10,10 @@ both modes answer from the same reading of the engine and the same inbox rules.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from sopdsl.engine.engine import Engine
-from sopdsl.engine.state import WaitTask
+from sopdsl.engine.state import Wait, WaitDelivery, WaitEvent, WaitTask
 from sopdsl.engine.timers import Resume, Timeout
 from sopdsl.live.store_tasks import STAFF_KINDS
 from sopdsl.plan import timeutil
@@ -92,12 +92,27 @@ def member_view(engine: Engine, member_id: str) -> dict[str, Any] | None:
                 "playbook": engine.compiled[f.playbook].playbook.name,
                 "group": f.group,
                 "started": _when(engine, f.started),
-                "waiting": type(f.waiting).__name__ if f.waiting is not None else None,
+                "waiting": waiting_view(f.waiting),
             }
             for f in sorted(flows, key=lambda f: f.id)
         ],
         "timers": timers,
     }
+
+
+def waiting_view(wait: Wait | None) -> dict[str, str] | None:
+    """What a flow waits for, as the admin API shows it (None: nothing, or only the clock)."""
+    match wait:
+        case None:
+            return None
+        case WaitEvent():
+            return {"for": "event", "event": wait.key}
+        case WaitTask():
+            return {"for": "task", "task": wait.key}
+        case WaitDelivery():  # an action the policy holds back (quiet hours, a cap)
+            return {"for": "delivery"}
+        case _:
+            assert_never(wait)
 
 
 def open_tasks(engine: Engine, key: str = "") -> list[dict[str, Any]]:

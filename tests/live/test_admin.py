@@ -262,7 +262,11 @@ def test_a_members_state_shows_their_flows_and_waits(client: Client) -> None:
         headers=AUTH,
     )
     state = client.get("/admin/members/m1", headers=AUTH).json()
-    assert [(f["playbook"], f["waiting"]) for f in state["flows"]] == [("reports", "WaitTask")]
+    [task] = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
+    # Words of the API, not the engine's class names (it said "WaitTask").
+    assert [(f["playbook"], f["waiting"]) for f in state["flows"]] == [
+        ("reports", {"for": "task", "task": task["key"]})
+    ]
     assert [(t["timer"], t["playbook"], t["due"]) for t in state["timers"]] == [
         ("timeout", "reports", "2026-03-09T09:00:00+08:00")
     ]
@@ -323,3 +327,17 @@ def test_a_parked_action_is_listed_and_sent_again_once_requeued(
     assert client.get("/admin/parked", headers=AUTH).json() == {"parked": []}
     twice = client.post(f"/admin/parked/{parked['key']}/requeue", headers=AUTH)
     assert twice.status_code == 404 and twice.json()["error"] == f"no parked action '{parked['key']}'"
+
+
+def test_every_kind_of_wait_a_flow_shows_is_told_in_the_apis_words() -> None:
+    from sopdsl.engine.state import WAIT_TYPES, WaitDelivery, WaitEvent, WaitTask
+    from sopdsl.live.admin_views import waiting_view
+
+    samples = {WaitEvent: WaitEvent("message"), WaitTask: WaitTask("k1"), WaitDelivery: WaitDelivery()}
+    assert set(samples) == set(WAIT_TYPES)  # a new kind of wait needs its words here too
+    assert [waiting_view(samples[kind]) for kind in (WaitEvent, WaitTask, WaitDelivery)] == [
+        {"for": "event", "event": "message"},
+        {"for": "task", "task": "k1"},
+        {"for": "delivery"},
+    ]
+    assert waiting_view(None) is None
