@@ -23,6 +23,7 @@ from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import operand_text
 from sopdsl.engine.conditions import compile_cond, getter
+from sopdsl.engine.engine import Engine
 from sopdsl.engine.timers import Deliver
 from sopdsl.errors import SopdslError
 from sopdsl.kinds import subject_of
@@ -382,7 +383,7 @@ def _cond_text(cond: lang.Cond) -> str:
     return str(getattr(cond, "value", cond))
 
 
-def _held(engine: Any, playbook: str, member_id: str, steps: StepLog) -> list[tuple[int, Action]]:
+def _held(engine: Engine, playbook: str, member_id: str, steps: StepLog) -> list[tuple[int, Action]]:
     """The actions of `playbook` for `member_id` that the policy still held back when the run
     ended, each with when it was due to go: the log has none of them, as none went out."""
     held = []

@@ -14,7 +14,6 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from queue import SimpleQueue
 from time import monotonic
 from typing import Protocol
@@ -24,6 +23,7 @@ from sopdsl.kinds import subject_of
 from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, RetryPolicy, resolve
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.store import DONE, DRY_RUN, FAILED, PARKED, PENDING, SKIPPED, OutboxRow, Store
+from sopdsl.plan import Plan, timeutil
 
 log = logging.getLogger("sopdsl.runtime")
 
@@ -32,6 +32,7 @@ class OutboxSettings(Protocol):
     """What the dispatcher reads of its runtime, at each call (`sopdsl.live.runtime.Runtime` is one)."""
 
     store: Store
+    plan: Plan  # its zone, for the times a log line gives
     worker: str
     lease: float
     wall: Callable[[], float]
@@ -272,16 +273,12 @@ class Outbox:
                     key,
                     row.attempts,
                     row.next_at - now,
-                    _utc(row.next_at),  # not epoch seconds, which a person reading the log cannot
+                    # In the playbooks' zone, as the API gives times: not epoch seconds.
+                    timeutil.iso(row.next_at, timeutil.zone(s.plan.declarations.timezone)),
                     row.error,
                 )
         else:
             row.status, row.error = DONE, None
-
-
-def _utc(moment: int) -> str:
-    """An engine time as a person reads it in a log: `2026-12-06 20:04:50 UTC`."""
-    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def row_of(shard: str, action: Action) -> OutboxRow:

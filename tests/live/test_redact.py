@@ -228,7 +228,7 @@ def test_a_failing_webhook_keeps_its_credentials_out_of_the_log_and_the_outbox(
     logged = caplog.text
     assert "parked send" in logged
     # When the retry goes as a person reads it, not in epoch seconds.
-    retry_at = dt.datetime.fromtimestamp(START + 10, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    retry_at = dt.datetime.fromtimestamp(START + 10, ZONE).isoformat()
     assert f"failed, retry 1 in 10 s ({retry_at}): " in logged and str(START + 10) not in logged
     assert f"webhook http://u:***@127.0.0.1:{port}/hook?token=*** failed" in logged
     assert "HTTP 500" in logged
