@@ -7,7 +7,7 @@ SOP102 unexpected end of file), with a hint naming what the grammar expected.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -32,7 +32,7 @@ _TERMINAL_NAMES = {
     "$END": "end of file",
 }
 
-# Text written where a declared name goes: what to write instead, by the word before it. Ops
+# Text written where a declared name goes: what to write instead, by the keyword before it. Ops
 # write `send "欢迎！" to member` first; "expected a name" alone does not say what the name is of.
 _NAME_NOT_TEXT = {
     "send": 'send takes a template\'s name, not its text: declare `template welcome "欢迎语" = """…"""` '
@@ -42,7 +42,6 @@ _NAME_NOT_TEXT = {
     "grant": 'grant takes a coupon\'s name: declare `coupon gift_50 "¥50 见面礼" worth 50` '
     "and write `grant gift_50 to member`",
 }
-_WORD_BEFORE = re.compile(r"(\w+)\s*$")
 
 _FULL_WIDTH = {
     "，": ",",
@@ -130,20 +129,20 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         Severity.ERROR,
         f"unexpected {_describe_token(token)}",
         span,
-        _text_for_name(token, set(exc.expected), source.text[max(0, start - 40) : start])
+        _text_for_name(token, set(exc.expected), getattr(exc, "token_history", None) or ())
         or f"expected {_describe_expected(parser, set(exc.expected))}",
     )
 
 
-def _text_for_name(token: Token, expected: set[str], before: str) -> str | None:
-    """The hint for text written where only a declared name may go, after a word that says which,
-    or for a bare word where only text may go (`tag member vip`)."""
+def _text_for_name(token: Token, expected: set[str], before: Sequence[Token]) -> str | None:
+    """The hint for text written where only a declared name may go, after a keyword that says
+    which (`before`: the parser's tokens before this one), or for a bare word where only text may
+    go (`tag member vip`)."""
     if token.type == "NAME" and expected and expected <= {"STRING", "LONG_STRING"}:
         return f'text goes in quotes here: "{token}"'
-    if token.type not in {"STRING", "LONG_STRING"} or expected != {"NAME"}:
+    if token.type not in {"STRING", "LONG_STRING"} or expected != {"NAME"} or not before:
         return None
-    word = _WORD_BEFORE.search(before)
-    return _NAME_NOT_TEXT.get(word.group(1)) if word else None
+    return _NAME_NOT_TEXT.get(str(before[-1]))
 
 
 def _describe_token(token: Token) -> str:

@@ -72,6 +72,7 @@ def hint_of(text: str) -> str | None:
     [
         ('send "欢迎！" to member', "template welcome"),
         ('send """欢迎！""" to member', "template welcome"),
+        ('send  # 欢迎语\n "欢迎！" to member', "template welcome"),  # the keyword read, not the text before
         ('grant "¥50券" to member', "coupon gift_50"),
         ('assign "跟进" to owner within 1 day with message "记得回访"', "template follow_up"),
     ],
