@@ -333,6 +333,11 @@ class _Acting(_Drawing):
                 action.reason = decision.reason
             else:  # moved twice (a cap's next day starts in quiet hours): both moves count
                 action.reason = f"{action.reason}, then {decision.reason}"
+            if self.holds:
+                shown = Action(**action.fields())
+                shown.time, shown.status = decision.until, "deferred"
+                for hold in self.holds:
+                    hold(shown)
             flow.token += 1
             flow.waiting = _HELD
             self._push(

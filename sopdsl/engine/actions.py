@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sopdsl.plan.timeutil import iso  # in a compiled module: one call per action logged
 
+# "deferred": held back by the delivery policy until its `time`, as the engine's `holds` are told;
+# never logged or stored, since the action is logged once it goes out or is dropped.
 STATUSES = ("done", "deferred", "dropped", "blocked", "failed")
 
 

@@ -93,6 +93,9 @@ class Engine(_Switching):
         self.log: list[Action] = []
         self.keep_log = keep_log  # False: actions only go to the sinks (long streamed runs)
         self.sinks: list[Sink] = []
+        # Told of each action the delivery policy holds back, as a copy with status "deferred" and
+        # the time it will go (the live service's answer lists it; the log does not).
+        self.holds: list[Sink] = []
         self.tracer: Tracer | None = None  # told of each decision to start a playbook (sopdsl why)
         self.on_step: StepHook | None = None  # told of each instruction a flow runs (coverage)
         # Told of each timer as it comes due, before it runs (a sharded dry run keys its steps).

@@ -179,6 +179,7 @@ class _Parts(ABC):
         "flows",
         "groups",
         "heap",
+        "holds",
         "keep_log",
         "live",
         "log",
@@ -218,6 +219,7 @@ class _Parts(ABC):
     log: list[Action]
     keep_log: bool
     sinks: list[Sink]
+    holds: list[Sink]
     tracer: Tracer | None
     on_step: StepHook | None
     on_timer: Callable[[HeapEntry], None] | None

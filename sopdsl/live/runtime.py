@@ -49,7 +49,7 @@ from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
 from sopdsl.live.registering import Registering
 from sopdsl.live.retention import Keeping, Retention
-from sopdsl.live.shards import Check, Fed, Shards, Taken, fed
+from sopdsl.live.shards import Check, Fed, Shards, Taken, fed, without_held
 from sopdsl.live.store import Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan
@@ -275,10 +275,11 @@ class Runtime(Registering, Keeping):
         event raises `EventError` whose `index` is its place in the batch (and whose message
         starts with it); nothing is stored then. Events are applied in the order given.
         """
-        return self.feed_batch(events).actions
+        return without_held(self.feed_batch(events).actions)
 
     def feed_batch(self, events: Iterable[Mapping[str, Any] | Event], shard: str | None = None) -> Fed:
-        """`feed_many`, also saying which events were not stored because their `id` was taken before.
+        """`feed_many`, also saying which events were not stored because their `id` was taken before,
+        and listing, among the actions, copies of those the policy held back (status "deferred").
 
         `shard` names another shard (community) of the store than the runtime's own; it is made
         on first use, starting now under this runtime's plan."""
@@ -398,7 +399,7 @@ class Runtime(Registering, Keeping):
             with self._lock:
                 if self.closed:
                     return decided  # not `break`, which mypyc does not compile inside `with`
-                decided.extend(self._apply(name, [], until=moment))
+                decided.extend(without_held(self._apply(name, [], until=moment)))
         return decided
 
     def watch(self, wake: Callable[[], None]) -> bool:
@@ -467,7 +468,7 @@ class Runtime(Registering, Keeping):
             actions = self._apply(self.shard, [body], until=None, check=check)
         if actions:
             self._woken()
-        return actions
+        return without_held(actions)
 
     def _apply(
         self,

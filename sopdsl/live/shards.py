@@ -81,14 +81,16 @@ class Shard:
     plans: Callable[[str], Plan]  # a plan by its hash, for `plan` entries
     cursor: int = 0
     snapshot_seq: int = 0  # the journal entry its last snapshot was taken after
-    collect: list[Action] | None = None  # actions emitted while applying new entries
+    # Actions emitted while applying new entries, and copies of those the policy held back
+    # (status "deferred", never stored: the answer shows them, the outbox gets them when they go).
+    collect: list[Action] | None = None
     changes: list[PlanChange] | None = None  # flows decided by plan entries among the new ones
     started: bool = False  # the engine arms its timers at the first event or advance
     ticked: bool = False  # this process has run the shard's timers since it loaded it
     figures: ShardFigures | None = None  # the live per-playbook figures' watcher
 
     def sink(self, action: Action) -> None:
-        """The engine's action sink: keeps the actions of the entries being applied."""
+        """The engine's action sink and hold: keeps the actions of the entries being applied."""
         if self.collect is not None:
             self.collect.append(action)
 
@@ -231,7 +233,7 @@ class Shards:
                 except EngineError as exc:  # some state it cannot write: the journal still has it all
                     log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", name, exc)
                 shard.snapshot_seq = shard.cursor
-            rows = [row_of(name, a) for a in collected]
+            rows = [row_of(name, a) for a in collected if a.status != "deferred"]
             # A shard not started yet is due at once, so the next tick of any worker starts it.
             due = shard.engine.next_due() if shard.started else info.start
             running = shard.engine.plan.content_hash
@@ -313,6 +315,7 @@ class Shards:
         engine = Engine(self.plan(info.plan_hash), start=info.start, seed=info.seed, keep_log=False)
         shard = Shard(engine, self.plan)
         engine.sinks.append(shard.sink)
+        engine.holds.append(shard.sink)
         shard.figures = ShardFigures(engine)
         return shard
 
@@ -336,6 +339,7 @@ class Shards:
         self.restored += 1
         shard = Shard(engine, self.plan, cursor=seq, snapshot_seq=seq, started=engine.started)
         engine.sinks.append(shard.sink)
+        engine.holds.append(shard.sink)
         shard.figures = ShardFigures(engine)
         return shard
 
@@ -431,11 +435,17 @@ class Taken:
 @dataclass(frozen=True)
 class Fed:
     """What feeding a batch did: the actions it caused (in order), the places of events not stored
-    again, and how many of the actions each event caused (0 for a duplicate)."""
+    again, and how many of the actions each event caused (0 for a duplicate). Among the actions,
+    one the policy held back appears as a copy with status "deferred" and the time it will go."""
 
     actions: list[Action]
     duplicates: list[int]  # indexes of events whose `id` the shard had already taken
     caused: list[int] = field(default_factory=list)
+
+
+def without_held(actions: list[Action]) -> list[Action]:
+    """The actions decided, without the copies of those the policy held back (status "deferred")."""
+    return [a for a in actions if a.status != "deferred"]
 
 
 def fed(bodies: list[dict[str, Any]], actions: list[Action], taken: Taken) -> Fed:

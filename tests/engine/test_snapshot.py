@@ -134,7 +134,7 @@ def test_every_piece_of_engine_state_is_either_in_a_snapshot_or_rebuilt_from_the
         "_message_absence", "_silence_in_group", "_event_index", "_referrer_steps", "_counter_names",
         "_member_armers", "_message_plan",
         "armed", "delivery",  # saved separately: their tables are filled in place
-        "log", "keep_log", "sinks", "tracer", "on_step", "on_timer", "watch", "tally", "_depth",  # the caller's, or 0 between calls
+        "log", "keep_log", "sinks", "holds", "tracer", "on_step", "on_timer", "watch", "tally", "_depth",  # the caller's, or 0 between calls
         "staff_delays",  # the caller's: a fixture's staff
         "_cause",  # set before each event, timer or tag action is processed
     }  # fmt: skip

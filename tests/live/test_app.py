@@ -16,6 +16,7 @@ import pytest
 from asgiclient import Client
 from test_service import JOIN, START, ZONE, Recorder, plan
 
+import sopdsl
 from sopdsl.live.app import create_app
 from sopdsl.live.auth import Tokens, allowed_hosts, parse_tokens
 from sopdsl.live.clock import ManualClock
@@ -270,3 +271,49 @@ def test_a_bad_shard_name_is_a_located_400(client: Client, service: Service) -> 
         assert answer.status_code == 400, query
         assert answer.json()["field"] == "shard"
     assert service.runtime.stats()["events_in"] == 0
+
+
+def test_an_action_held_back_by_quiet_hours_is_answered_deferred_until_it_goes() -> None:
+    # 2026-03-09 04:00 in Shanghai: inside 22:00-08:00, so the welcome waits for 08:00.
+    runtime = Runtime(
+        sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK_QUIET, "quiet.sop"))),
+        "memory://",
+        executors={"send": (recorder := Recorder())},
+        clock=(clock := ManualClock(START)),
+    )
+    svc = Service(
+        runtime, zone=ZONE, tokens=None, allowed_hosts=allowed_hosts("127.0.0.1"), log=io.StringIO()
+    )
+    try:
+        client = Client(create_app(svc))
+        status, body = post(client, JOIN)
+        assert status == 202
+        (held,) = body["actions"]
+        assert (held["status"], held["at"], held["reason"]) == (
+            "deferred",
+            "2026-03-09T08:00:00+08:00",
+            "quiet hours",
+        )
+        assert held["planned"] == "2026-03-09T04:00:00+08:00" and held["member"] == "m1"
+        # Nothing is stored to go out before 08:00, and the embedded API lists only what was decided.
+        assert runtime.store.outbox() == [] and runtime.feed({**JOIN, "member": "m2"}) == []
+        svc.tick()
+        assert recorder.calls == []
+        clock.set(START + 4 * 3600)
+        svc.tick()
+        went = {a.member: a for a, _ in recorder.calls}
+        assert sorted(went) == ["m1", "m2"] and went["m1"].key == held["key"]
+        assert went["m1"].time == START + 4 * 3600
+    finally:
+        runtime.close()
+
+
+PLAYBOOK_QUIET = """
+timezone "Asia/Shanghai"
+template welcome = "欢迎！"
+policy { quiet hours 22:00 - 08:00 }
+playbook welcome "新人欢迎" {
+    on member joins
+    do { send welcome to member }
+}
+"""
