@@ -35,6 +35,9 @@ class FixtureResult:
     outcomes: list[Outcome] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # what a reload in it should make ops check
+    # Errors found in an expectation that ran all the same (a `never` over an action no step
+    # makes), by its index: that expectation fails.
+    expectation_errors: dict[int, list[str]] = field(default_factory=dict)
     # What each expectation asks (`expectation_title`), known once the fixture is read: a report
     # names its cases by them, whether they ran or not.
     expectations: list[str] = field(default_factory=list)
@@ -81,7 +84,10 @@ class Report:
             out.append(
                 f"{'FAIL' if failed else 'ok  '} {result.path} ({len(result.outcomes) - len(failed)}/{len(result.outcomes)})"
             )
-            out.extend("  " + line for warning in result.warnings for line in warning.splitlines())
+            shown = [
+                e for index in sorted(result.expectation_errors) for e in result.expectation_errors[index]
+            ]
+            out.extend("  " + line for note in [*shown, *result.warnings] for line in note.splitlines())
             if result.failed_actions:
                 out.append(f"  {len(result.failed_actions)} action(s) failed in the run:")
                 out.extend(f"    {line}" for line in result.failed_actions[:_FAILED_SHOWN])
@@ -116,7 +122,13 @@ class Report:
                     "warnings": r.warnings,
                     "failed_actions": r.failed_actions,
                     "expectations": [
-                        {"index": o.index, "passed": o.passed, "message": o.message, "nearest": o.nearest}
+                        {
+                            "index": o.index,
+                            "passed": o.passed,
+                            "message": o.message,
+                            "nearest": o.nearest,
+                            "errors": r.expectation_errors.get(o.index, []),
+                        }
                         for o in r.outcomes
                     ],
                 }
@@ -236,7 +248,11 @@ def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | 
             for a in simulation.actions
             if a.status == "failed"
         ]
-        result.warnings = [render(p.diagnostic, source) for p in named]
+        for p in named:
+            if p.diagnostic.severity is Severity.ERROR:
+                result.expectation_errors.setdefault(p.index, []).append(render(p.diagnostic, source))
+            else:
+                result.warnings.append(render(p.diagnostic, source))
         result.warnings += [w for r in simulation.reloads if (w := reload_warning(r, zone)) is not None]
     return Report(results)
 

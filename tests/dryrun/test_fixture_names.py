@@ -89,6 +89,19 @@ def test_a_never_over_an_action_no_step_makes_fails(tmp_path: Path) -> None:
     assert "expect[0]: never kick to member zhangwei, but no step of the playbooks makes" in text
 
 
+def test_json_gives_an_error_with_the_expectation_it_fails_and_a_warning_as_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "welcome.sop").write_text(PLAYBOOK, encoding="utf-8")
+    fixture = tmp_path / "welcome.yaml"
+    lines = ["{action: kick, member: zhangwei, never: true}", "{action: send, member: zhangwie}"]
+    fixture.write_text(HEAD + "".join(f"  - {e}\n" for e in lines), encoding="utf-8")
+    (entry,) = run_tests([fixture]).to_json()["fixtures"]
+    never, misspelt = entry["expectations"]
+    assert never["passed"] is False
+    assert [e.split(": ", 1)[1].split(":")[0] for e in never["errors"]] == ["error[SOP604]"]
+    assert misspelt["errors"] == []
+    assert len(entry["warnings"]) == 1 and "warning[SOP604]: expect.1.member" in entry["warnings"][0]
+
+
 def test_an_unknown_name_in_a_positive_expectation_warns_and_fails(tmp_path: Path) -> None:
     code, text = run(tmp_path, "{action: send, template: welcome_rules, member: zhangwie}")
     assert code == 1

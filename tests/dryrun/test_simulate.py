@@ -214,7 +214,7 @@ def test_json_report_shape(tmp_path: Path) -> None:
     for entry in report["fixtures"]:
         assert set(entry) == {"path", "errors", "warnings", "failed_actions", "expectations"}
         for expectation in entry["expectations"]:
-            assert set(expectation) == {"index", "passed", "message", "nearest"}
+            assert set(expectation) == {"index", "passed", "message", "nearest", "errors"}
     late = by_name["w.late.yaml"]["expectations"]
     assert [e["passed"] for e in late] == [False, False, True]
     assert late[0]["nearest"] == [
