@@ -113,10 +113,45 @@ _ENTRY_SHAPES = {
 }
 
 
+# What a field takes when its value has the wrong shape (a word where a list goes, say): said
+# with an example, since pydantic's "Input should be a valid dictionary" means little to ops.
+_SHAPES: dict[str, tuple[str, str]] = {  # field: (what it takes, an example)
+    "tags": ("a list", "tags: [normal, vip]"),
+    "tagged": ("a list", "tagged: [vip]"),
+    "not_tagged": ("a list", "not_tagged: [vip]"),
+    "groups": ("a list", "groups: [g1, g2]"),
+    "mentions": ("a list", "mentions: [m1]"),
+    "attachments": ("a list", "attachments: [image]"),
+    "attributes": ("a mapping", "attributes: {city: 北京, level: 3}"),
+    "counters": ("a mapping of numbers", "counters: {orders: 2}"),
+    "data": ("a mapping", "data: {name: 阿峰}"),
+    "args": ("a mapping", "args: {level: high}"),
+    "within": ("two times, from and to", "within: [2026-03-02 22:00, 2026-03-03 07:59]"),
+    "count": ("a whole number", "count: 1"),
+    "never": ("true or false", "never: true"),
+    "contact": ("true or false", "contact: true"),
+    "seed": ("a whole number", "seed: 7"),
+}
+_SHAPE_ERRORS = frozenset(
+    {
+        "list_type", "dict_type", "tuple_type", "int_type", "int_parsing", "int_from_float",
+        "bool_type", "bool_parsing", "float_type", "float_parsing", "too_short", "too_long",
+    }
+)  # fmt: skip
+
+
 def _explain(error: Any) -> tuple[str, str | None]:
     """A pydantic error as a message and a `did you mean` hint for a misspelt word or field."""
     loc = tuple(error["loc"])
     value = error.get("input")
+    field_name = next((str(p) for p in reversed(loc) if isinstance(p, str) and p in _SHAPES), None)
+    if field_name is not None and (
+        error["type"] in _SHAPE_ERRORS or (field_name == "within" and error["type"] == "missing")
+    ):
+        what, example = _SHAPES[field_name]
+        return f"'{field_name}' takes {what}", f"write it like {example}"
+    if error["type"] == "string_type" and loc and isinstance(loc[-1], str):
+        return f"'{loc[-1]}' takes one word or text, not a list or a mapping", None
     if error["type"] == "extra_forbidden" and loc:
         section = _SECTIONS.get(str(loc[0])) if len(loc) > 1 else Fixture
         fields = section.model_fields if section is not None else {}

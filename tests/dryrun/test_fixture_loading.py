@@ -487,3 +487,30 @@ def test_a_misspelt_event_field_that_names_no_kind_keeps_did_you_mean() -> None:
         "start: 2026-01-05 09:00\nevents:\n  - {at: 2026-01-05 10:00, kind: join, membr: m1, tags: x}\n"
     )
     assert [f.split(" | ")[1] for f in found] == ["did you mean 'member'?", "None"]
+
+
+def test_a_value_of_the_wrong_shape_says_what_the_field_takes_with_an_example() -> None:
+    # pydantic's own words ("Input should be a valid dictionary") mean little to ops.
+    found = hinted(
+        "start: 2026-01-05 09:00\n"
+        "groups:\n  - {id: g1, tags: normal}\n"
+        "members:\n  - {id: m1, groups: g1, attributes: [a, b]}\n"
+        "events:\n  - {at: 2026-01-05 10:00, kind: join, member: m1, group: g1, data: 阿峰}\n"
+        "expect:\n"
+        "  - {action: send, member: m1, count: once}\n"
+        "  - {action: send, member: m1, within: 1 day}\n"
+        "  - {action: send, member: m1, within: [2026-01-05 10:00]}\n"
+        "  - {action: send, coupon: [new50]}\n"
+    )
+    assert found == [
+        "3:20: groups.0.tags: 'tags' takes a list | write it like tags: [normal, vip]",
+        "5:22: members.0.groups: 'groups' takes a list | write it like groups: [g1, g2]",
+        "5:38: members.0.attributes: 'attributes' takes a mapping | write it like attributes: {city: 北京, level: 3}",
+        "7:69: events.0.data: 'data' takes a mapping | write it like data: {name: 阿峰}",
+        "9:39: expect.0.count: 'count' takes a whole number | write it like count: 1",
+        "10:40: expect.1.within: 'within' takes two times, from and to | "
+        "write it like within: [2026-03-02 22:00, 2026-03-03 07:59]",
+        "11:32: expect.2.within.1: 'within' takes two times, from and to | "
+        "write it like within: [2026-03-02 22:00, 2026-03-03 07:59]",
+        "12:28: expect.3.coupon: 'coupon' takes one word or text, not a list or a mapping | None",
+    ]
