@@ -444,9 +444,14 @@ class Runtime(Registering, Keeping):
         with self._lock:
             self._apply(name, [], until=None)
             found = self._shards.held.get(name)
-            if found is None:
-                raise EngineError(f"shard '{name}' is held by another worker")
-            return found.engine
+            if found is not None:
+                self._shards.peeked_done(name)
+                return found.engine
+            # Another worker applies it: a copy read from the store shows what it has committed.
+            info = self.store.ensure_shard(
+                name, start=self.clock.now(), seed=self.seed, plan_hash=self.plan.content_hash
+            )
+            return self._shards.peek(name, info)
 
     def close(self) -> None:
         """Give up this worker's leases and close the store (idempotent)."""

@@ -121,6 +121,9 @@ class Shards:
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
         # Shards another worker held at this process's last feed for them, and when (monotonic).
         self._elsewhere: dict[str, float] = {}
+        # Read-only copies of shards another worker holds, kept caught up with their journals
+        # (`peek`): what the admin API shows of them.
+        self._peeked: dict[str, Shard] = {}
         # What catching engines up has cost (a restart: the journal after the latest snapshot).
         self.replayed = 0  # journal entries played that were journaled before this call
         self.restored = 0  # engines restored from a snapshot
@@ -308,6 +311,26 @@ class Shards:
                 )
             plan = self.plans[plan_hash] = loads(text)
         return plan
+
+    def peek(self, name: str, info: ShardInfo) -> Engine:
+        """A read-only engine of a shard another worker holds, caught up with its journal (its
+        snapshot, then the entries after it; next time only the new ones). Never driven: its
+        actions and figures are the holder's."""
+        shard = self._peeked.get(name)
+        if shard is None:
+            shard = self._restored(name) if self.settings.snapshot_every != 0 else None
+            if shard is None:
+                shard = self._fresh(info)
+            shard.figures = None
+            self._peeked[name] = shard
+        for entry in self.settings.store.journal(name, after=shard.cursor):
+            shard.play(entry.body)
+            shard.cursor = entry.seq
+        return shard.engine
+
+    def peeked_done(self, name: str) -> None:
+        """This worker holds the shard now: its read-only copy goes."""
+        self._peeked.pop(name, None)
 
     def _fresh(self, info: ShardInfo) -> Shard:
         """A new engine for a shard, under the plan its journal starts with."""

@@ -367,6 +367,29 @@ def test_a_worker_reads_a_shards_snapshot_once_while_another_holds_it_and_again_
         b.close()
 
 
+def test_the_admin_views_of_a_shard_another_worker_holds_show_what_it_committed(pg_url: str) -> None:
+    # `sopdsl run --workers 2`: the kernel hands an admin request to either worker. The one not
+    # holding the shard used to answer 500 ("held by another worker"), after a write went in.
+    from sopdsl.engine.records import MemberRecord
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(BUSY))))
+    now = int(time.time())
+    a = sopdsl.Runtime(plan, pg_url, worker="a", dry_run=True)
+    b = sopdsl.Runtime(plan, pg_url, worker="b", dry_run=True)
+    try:
+        a.feed_batch([_join("e1", now), _join("e2", now)])  # a takes the shard's lease
+        assert b.look("member", "m1") == a.look("member", "m1")
+        assert b.look("member", "m1")["member"]["groups"] == ["g_north"]
+        b.register([MemberRecord(id="m9", tags=["vip"])])  # journaled for a, read back by b
+        assert b.look("member", "m9")["member"]["tags"] == ["vip"] == a.look("member", "m9")["member"]["tags"]
+        a.feed_batch([_join("e3", now)])
+        assert b.look("member", "m3") == a.look("member", "m3")  # b's copy catches up
+        assert sorted(b.engine().members) == ["m1", "m2", "m3", "m9"]
+    finally:
+        a.close()
+        b.close()
+
+
 def _join(event_id: str, now: int) -> dict[str, Any]:
     return {"id": event_id, "kind": "join", "member": f"m{event_id[1:]}", "group": "g_north", "time": now}
 
