@@ -81,6 +81,9 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
             type(value) is not str or (not value.isascii() and _SURROGATES.search(value)) or "\x00" in value
         ):
             return None
+    event_id = raw.get("id")
+    if event_id is not None and not event_id.strip():
+        return None
     kind = raw.get("kind")
     when = raw.get("time", now)
     if kind is None or when is None or type(when) is not int or abs(when) >= _MILLISECONDS:
@@ -151,6 +154,9 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
         if "\x00" in (getattr(event, key) or ""):
             # PostgreSQL keeps no NUL in text: refused on every store alike, never half-way in a batch.
             raise EventError(f"event field '{key}' holds a NUL character (\\u0000)", key)
+    if event.id is not None and not event.id.strip():
+        # Taken as an id, "" would make every later event sent with it a duplicate, dropped.
+        raise EventError("event field 'id' is empty: send the event's own id, or leave the field out", "id")
     problem = missing(event.kind, event.member, event.group, event.name, event.data)
     if problem is not None:
         raise EventError(problem[1], problem[0])

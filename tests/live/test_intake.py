@@ -75,3 +75,21 @@ def test_the_quick_reading_takes_an_event_only_as_the_careful_one_does(raw: dict
 def test_everyday_events_take_the_quick_reading(raw: dict[str, Any]) -> None:
     quick = door._plain(raw, PLAN.declarations, NOW)
     assert quick is not None and quick == door._careful(raw, PLAN.declarations, NOW)
+
+
+@pytest.mark.parametrize("event_id", ["", "   "])
+def test_an_empty_event_id_is_refused_not_taken_as_an_id_every_later_event_repeats(event_id: str) -> None:
+    # A bot sending "" for "no id" (Go's zero value) lost every event after its first, as duplicates.
+    raw = {"kind": "join", "member": "m1", "group": "g_north", "id": event_id}
+    with pytest.raises(EventError, match="'id' is empty") as refused:
+        intake(raw, PLAN.declarations, NOW)
+    assert refused.value.field == "id"
+    rt = sopdsl.Runtime(PLAN, "memory://", dry_run=True)
+    try:
+        with pytest.raises(EventError):
+            rt.feed(raw)
+        assert list(rt.engine().members) == []  # nothing was stored
+        rt.feed({**raw, "id": "e1"})
+        assert list(rt.engine().members) == ["m1"]
+    finally:
+        rt.close()
