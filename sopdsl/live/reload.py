@@ -40,10 +40,10 @@ def read_plan(paths: tuple[str, ...], root: str | None = None) -> Build:
 
 
 def report(build: Build) -> None:
-    """Print a build's diagnostics as the other commands do: errors on stdout, when there is no
-    plan; else the plan analysis's warnings on stderr."""
+    """Print a build's diagnostics on stderr: its errors, when there is no plan; else the plan
+    analysis's warnings. Not stdout, which carries only the `log` executor's JSON lines."""
     if build.plan is None:
-        click.echo(rendered(build.located()), nl=False)
+        click.echo(rendered(build.located()), nl=False, err=True)
     elif build.analysis:
         warnings = [(d, build.sources.get(d.span.path)) for d in build.analysis]
         click.echo(rendered(warnings), nl=False, err=True)
@@ -51,7 +51,7 @@ def report(build: Build) -> None:
 
 def reload_playbooks(runtime: Runtime, plan_paths: tuple[str, ...], root: str | None = None) -> None:
     """Read the playbooks again and switch the runtime to them; on any error keep the running
-    version and say why (on stderr; the playbooks' own diagnostics on stdout)."""
+    version and say why, after the playbooks' own diagnostics (all on stderr)."""
     before = runtime.plan.content_hash
     running = f"still running plan {before[:12]}"
     try:

@@ -90,8 +90,11 @@ def test_a_reload_with_broken_playbooks_is_reported_and_keeps_the_running_versio
         sop.write_text("playbook broken {", encoding="utf-8")
         reload_playbooks(runtime, (str(sop),))
         out, err = capsys.readouterr()
-        assert "error" in out and "welcome.sop" in out  # the diagnostics, on stdout as before
-        assert f"reload refused (still running plan {running[:12]}): fix the errors above" in err
+        # The diagnostics, then the refusal, on stderr: stdout carries only the log executor's lines.
+        assert out == ""
+        diagnostics, refused = err.split("sopdsl run: reload refused", 1)
+        assert "error[SOP" in diagnostics and "welcome.sop" in diagnostics
+        assert f" (still running plan {running[:12]}): fix the errors above" in refused
         assert runtime.plan.content_hash == running
         assert runtime.feed({"kind": "join", "member": "m1", "group": "g1", "data": {"name": "张三"}})
 
