@@ -5,6 +5,7 @@ of the run). Every problem of a file is found at once (see `sopdsl.dryrun.fixtur
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from typing import Any
@@ -151,7 +152,15 @@ def _explain(error: Any) -> tuple[str, str | None]:
         what, example = _SHAPES[field_name]
         return f"'{field_name}' takes {what}", f"write it like {example}"
     if error["type"] == "string_type" and loc and isinstance(loc[-1], str):
-        return f"'{loc[-1]}' takes one word or text, not a list or a mapping", None
+        if isinstance(value, list | dict):
+            return f"'{loc[-1]}' takes one word or text, not a list or a mapping", None
+        # YAML reads 10:00 as the number 600, 30 as a number, yes as true: quoting keeps the text.
+        return (
+            f"'{loc[-1]}' takes text, and YAML read this value as {json.dumps(value)}",
+            f"write a date and a time, like {loc[-1]}: 2026-03-02 10:00"
+            if loc[-1] in ("at", "start", "end")
+            else f'write it in quotes, like {loc[-1]}: "…"',
+        )
     if error["type"] == "extra_forbidden" and loc:
         section = _SECTIONS.get(str(loc[0])) if len(loc) > 1 else Fixture
         fields = section.model_fields if section is not None else {}

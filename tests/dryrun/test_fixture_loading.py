@@ -501,6 +501,7 @@ def test_a_value_of_the_wrong_shape_says_what_the_field_takes_with_an_example() 
         "  - {action: send, member: m1, within: 1 day}\n"
         "  - {action: send, member: m1, within: [2026-01-05 10:00]}\n"
         "  - {action: send, coupon: [new50]}\n"
+        "  - {action: send, member: 30, at: 10:00}\n"
     )
     assert found == [
         "3:20: groups.0.tags: 'tags' takes a list | write it like tags: [normal, vip]",
@@ -513,4 +514,9 @@ def test_a_value_of_the_wrong_shape_says_what_the_field_takes_with_an_example() 
         "11:32: expect.2.within.1: 'within' takes two times, from and to | "
         "write it like within: [2026-03-02 22:00, 2026-03-03 07:59]",
         "12:28: expect.3.coupon: 'coupon' takes one word or text, not a list or a mapping | None",
+        # YAML reads 10:00 as 600 (base 60) and 30 as a number.
+        "13:28: expect.4.member: 'member' takes text, and YAML read this value as 30 | "
+        'write it in quotes, like member: "…"',
+        "13:36: expect.4.at: 'at' takes text, and YAML read this value as 600 | "
+        "write a date and a time, like at: 2026-03-02 10:00",
     ]
