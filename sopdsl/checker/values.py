@@ -206,4 +206,16 @@ def cron(ctx: Context, node: nodes.Str) -> str | None:
             'five fields: minute hour day month weekday, e.g. "0 20 * * 1" for Mondays at 20:00',
         )
         return None
+    try:
+        # 2000 is a leap year: a day only a leap February has still fires.
+        croniter(expression, dt.datetime(2000, 1, 1)).get_next(dt.datetime)
+    except Exception:  # croniter's CroniterBadDateError: no date in the years it searches
+        ctx.error(
+            "SOP304",
+            f"'{node.value}' never fires: no month it names has that day",
+            node.span,
+            "check the day and month fields (February has no 30th or 31st; April, June, "
+            "September and November have no 31st)",
+        )
+        return None
     return expression

@@ -330,7 +330,10 @@ def _cron(rule: lang.Cron, start: dt.datetime) -> Iterator[dt.datetime]:
         begin = max(begin, dt.datetime.combine(rule.start, dt.time()) - dt.timedelta(minutes=1))
     series = croniter(rule.expression, begin)
     while True:
-        wall = series.get_next(dt.datetime)
+        try:
+            wall = series.get_next(dt.datetime)
+        except Exception:  # CroniterBadDateError: it never fires (the checker refuses such a plan)
+            return
         if rule.until is not None and wall.date() > rule.until:
             return
         if wall >= start:

@@ -315,3 +315,14 @@ def test_calendar_limits() -> None:
         wall("2026-12-12 10:00"), SHANGHAI
     )
     assert timeutil.next_fire(dates, (), None, SHANGHAI, noon + 40 * 86400) is None
+
+
+def test_a_cron_that_never_fires_has_no_next_time_rather_than_an_error() -> None:
+    # The checker refuses it (SOP304); a plan compiled before that check must not crash a run.
+    after = timeutil.resolve(dt.datetime(2026, 1, 1), SHANGHAI)
+    never = model.Cron(expression="0 9 31 2 *")
+    assert timeutil.next_fire(never, (), None, SHANGHAI, after) is None
+    leap = model.Cron(expression="0 9 29 2 *")
+    assert timeutil.next_fire(leap, (), None, SHANGHAI, after) == timeutil.resolve(
+        dt.datetime(2028, 2, 29, 9), SHANGHAI
+    )
