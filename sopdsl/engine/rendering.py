@@ -142,11 +142,12 @@ class _Rendering(_Parts):
         flow: Flow,
         member: MemberState | None,
         group: GroupState | None,
-    ) -> str:
+    ) -> tuple[str, str | None]:
+        """A task's text, or its source and why it could not be rendered."""
         try:
-            return self._render(source, plain_parts(parts), flow, member, group)
-        except RenderError:
-            return source
+            return self._render(source, plain_parts(parts), flow, member, group), None
+        except RenderError as exc:
+            return source, str(exc)
 
 
 class RenderError(Exception):

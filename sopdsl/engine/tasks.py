@@ -98,6 +98,7 @@ class _Tasks(_Happenings):
     def _emit_task(
         self, kind: str, key: str, flow: Flow, playbook: str, loc: str, detail: dict[str, Any]
     ) -> None:
+        failed = detail.pop("text_error", None)
         self._emit(
             Action(
                 self.now,
@@ -108,6 +109,8 @@ class _Tasks(_Happenings):
                 group=flow.group,
                 target=detail["to"],
                 detail=detail,
+                status="done" if failed is None else "failed",
+                reason=failed,
                 loc=loc,
                 trigger=flow.trigger,
             )
@@ -118,14 +121,17 @@ class _Tasks(_Happenings):
     ) -> dict[str, Any]:
         """What a task says: its text, whom it goes to, and the message staff are asked to send."""
         to = instr.to or "operator"
+        text, failed = self._render_text(instr.text or "", instr.parts, flow, member, group)
         detail: dict[str, Any] = {
-            "text": self._render_text(instr.text or "", instr.parts, flow, member, group),
+            "text": text,
             "to": to,
             "assignee": (member.owner if member else None)
             if to == "owner"
             else (group.operator if group else None),
             "operator": group.operator if group else None,
         }
+        if failed is not None:
+            detail["text_error"] = failed  # the task fails, as a send whose template fails does
         if instr.template is not None:
             template = c.program.templates[instr.template]
             detail["template"] = instr.template
