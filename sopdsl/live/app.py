@@ -287,7 +287,8 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
     """`app` behind the `Host` check and the bearer-token check; `post_events` takes `POST /events`."""
     hosts = service.allowed_hosts
     # A platform's callback authenticates by its own signature, not by our bearer tokens.
-    open_paths = OPEN_PATHS | {receiver.path for receiver in service.receivers}
+    receivers = {receiver.path for receiver in service.receivers}  # their own query (a signature)
+    open_paths = OPEN_PATHS | receivers
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -301,7 +302,14 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
             await Answer({"error": message}, status_code=421)(scope, receive, send)
             return
         shard: str = service.runtime.shard
-        if scope["path"] == "/events" and scope.get("query_string"):
+        query = scope.get("query_string")
+        if query and scope["path"] not in receivers:
+            unknown = _unknown_parameter(scope["path"], query, shard)
+            if unknown is not None:
+                service.counters.refuse(HTTPStatus.BAD_REQUEST)
+                await Answer({"error": unknown[1], "field": unknown[0]}, status_code=400)(scope, receive, send)
+                return
+        if scope["path"] == "/events" and query:
             # `POST /events?shard=NAME`: another community of the store (a PostgreSQL service's workers
             # serve them all). Checked before the token, which must be allowed that shard.
             asked = _shard_asked(scope["query_string"], shard)
@@ -335,6 +343,25 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
 
 
 _SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+# The query parameters each path reads; any other is refused, not ignored: `?shrd=` would have
+# fed the default shard, and `?shard=` on the admin API would have changed it, not the one named.
+_PARAMETERS = {"/events": ("shard",), "/report": ("from", "to", "format", "attribution")}
+
+
+def _unknown_parameter(path: str, query: bytes, shard: str) -> tuple[str, str] | None:
+    """The first query parameter `path` does not read, and what to say of it; None if all are known."""
+    known = _PARAMETERS.get(path, ())
+    for name in urllib.parse.parse_qs(query.decode("latin-1"), keep_blank_values=True):
+        if name in known:
+            continue
+        if name == "shard":
+            return name, (
+                f"{path} serves this process's shard ('{shard}'); ?shard= names another one for "
+                "POST /events only (start a process with --shard NAME for another's admin API)"
+            )
+        takes = f"it takes {', '.join(known)}" if known else "it takes no query parameters"
+        return name, f"unknown query parameter '{name}' for {path}: {takes}"
+    return None
 
 
 def _shard_asked(query: bytes, default: str) -> str | None:

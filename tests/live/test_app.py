@@ -317,3 +317,21 @@ playbook welcome "新人欢迎" {
     do { send welcome to member }
 }
 """
+
+
+def test_a_query_parameter_a_path_does_not_read_is_refused_not_ignored(
+    client: Client, service: Service
+) -> None:
+    # `?shrd=shop2` fed the default shard, and `?shard=` on the admin API changed it, not shop2.
+    answer = client.post("/events?shrd=shop2", json=JOIN, headers=AUTH)
+    assert answer.status_code == 400 and answer.json()["field"] == "shrd"
+    assert "it takes shard" in answer.json()["error"]
+    answer = client.request("PUT", "/admin/groups/sg?shard=shop2", json={"tags": ["normal"]}, headers=AUTH)
+    assert answer.status_code == 400 and answer.json()["field"] == "shard"
+    assert "POST /events only" in answer.json()["error"]
+    answer = client.get("/report?from=2026-03-09&to=2026-03-09&fmt=json", headers=AUTH)
+    assert answer.status_code == 400 and answer.json()["field"] == "fmt"
+    assert metric(client, "sopdsl_events_in_total") == 0
+    assert service.runtime.look("group", "sg") is None  # nothing was registered anywhere
+    assert client.get("/report?from=2026-03-09&to=2026-03-09&format=json", headers=AUTH).status_code == 200
+    assert post(client, JOIN)[0] == 202
