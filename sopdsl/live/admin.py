@@ -213,6 +213,9 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         imported, failed, batch = 0, [], []
         try:
             async for number, line in lines_of(request.stream()):
+                if isinstance(line, RecordError):
+                    failed.append({"line": number, "error": str(line), "field": None})
+                    continue
                 try:
                     record = (
                         reader.take(line)

@@ -176,8 +176,9 @@ def _parsed(value: str, zone: str, field: str) -> int | None:
         return None
 
 
-async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str]]:
-    """The body's lines as text, numbered from 1, as they arrive (never the whole body at once)."""
+async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str | RecordError]]:
+    """The body's lines as text, numbered from 1, as they arrive (never the whole body at once);
+    a line that is not UTF-8 as the error to report for it (the lines after it are still read)."""
     pending = b""
     number = 0
     async for chunk in stream:
@@ -192,11 +193,13 @@ async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str
         yield number + 1, _text(pending, number + 1)
 
 
-def _text(raw: bytes, number: int) -> str:
+def _text(raw: bytes, number: int) -> str | RecordError:
     try:
-        return raw.decode("utf-8").rstrip("\r")
+        text = raw.decode("utf-8").rstrip("\r")
     except UnicodeDecodeError:
-        raise RecordError(f"line {number}: not UTF-8") from None
+        return RecordError("not UTF-8: save the file as UTF-8")
+    # Excel's "CSV UTF-8" starts the file with a byte order mark, which is no part of the header.
+    return text.removeprefix("\ufeff") if number == 1 else text
 
 
 def jsonl_member(line: str, zone: str) -> MemberRecord:

@@ -201,6 +201,19 @@ def test_a_csv_header_naming_no_member_column_is_refused_once_at_the_header(
     assert (failed["line"], failed["field"]) == (1, column) and said in failed["error"]
 
 
+def test_a_csv_saved_by_excel_with_a_byte_order_mark_imports_and_a_line_not_utf8_is_located(
+    client: Client, service: Service
+) -> None:
+    # Excel's "CSV UTF-8" starts with EF BB BF: the header read "\ufeffid", so no `id` column.
+    rows = "\ufeffid,name\nm1,张三\n".encode() + "m2,李四".encode("gbk") + "\nm3,王五\n".encode()
+    answer = client.post("/admin/members/import", content=rows, headers={**AUTH, "Content-Type": "text/csv"})
+    assert answer.json()["imported"] == 2  # m1 and m3: the line after the bad one is read too
+    assert answer.json()["failed"] == [
+        {"line": 3, "error": "not UTF-8: save the file as UTF-8", "field": None}
+    ]
+    assert service.runtime.look("member", "m3")["member"]["name"] == "王五"
+
+
 def test_members_import_from_jsonl(client: Client) -> None:
     lines = '{"id": "m1", "name": "张三", "tags": ["vip"]}\n\n{"name": "no id"}\n{"id": "m2"}'
     answer = client.post(
