@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.live.admin_views import TaskInbox, inbox_task, inbox_tasks
 from sopdsl.live.bodies import BodyError
@@ -38,6 +40,9 @@ from sopdsl.live.member_records import (
     member_from,
 )
 from sopdsl.live.openapi import answers, path_parameter
+from sopdsl.live.outbox import executor_key
+from sopdsl.live.store import OutboxRow
+from sopdsl.plan import timeutil
 
 if TYPE_CHECKING:
     from sopdsl.live.service import Service
@@ -278,7 +283,8 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         if not parks:
             return problem(HTTPStatus.NOT_IMPLEMENTED, no_parking)
         rows = await run_in_threadpool(runtime.parked, runtime.shard)
-        return answer({"parked": [parked_view(r) for r in rows]})
+        tz = timeutil.zone(zone())
+        return answer({"parked": [parked_view(r, tz) for r in rows]})
 
     async def requeue(request: Request) -> Response:
         if not parks:
@@ -319,15 +325,17 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
     ]
 
 
-def parked_view(row: Any) -> dict[str, Any]:
-    """A parked outbox row as the admin API shows it: the action, its tries and its last error."""
+def parked_view(row: OutboxRow, tz: ZoneInfo) -> dict[str, Any]:
+    """A parked outbox row as the admin API shows it: the action as its executor got it (the log
+    executor's JSON line), its tries and its last error."""
     return {
         "key": row.key,
         "kind": row.kind,
+        "status": "parked",
         "attempts": row.attempts,
         "failures": row.failures,
         "error": row.error,
-        "action": row.action,
+        "action": {**Action(**row.action).to_json(tz), "idempotency_key": executor_key(row)},
     }
 
 

@@ -238,7 +238,7 @@ class Outbox:
         """Call the row's executor and set the row's outcome (the caller stores it)."""
         s = self.settings
         action = Action(**row.action)
-        key = row.key if row.shard == "default" else f"{row.shard}/{row.key}"
+        key = executor_key(row)
         row.attempts += 1
         if s.dry_run:
             log.info("dry run: would %s %s (key %s)", action.kind, describe(action), key)
@@ -300,3 +300,8 @@ def describe(action: Action) -> str:
     what = subject_of(action.kind, action.detail)
     who = action.member or action.group or "-"
     return f"{what} -> {who}".strip()
+
+
+def executor_key(row: OutboxRow) -> str:
+    """The idempotency key an executor gets for a row: its key, after its shard's name but the default's."""
+    return row.key if row.shard == "default" else f"{row.shard}/{row.key}"

@@ -330,7 +330,10 @@ def test_a_parked_action_is_listed_and_sent_again_once_requeued(
     service.tick()
     [parked] = client.get("/admin/parked", headers=AUTH).json()["parked"]
     assert (parked["kind"], parked["action"]["member"], parked["attempts"]) == ("send", "m1", 1)
-    assert "40001 invalid credential" in parked["error"]
+    assert "40001 invalid credential" in parked["error"] and parked["status"] == "parked"
+    # The action as the executor got it: its JSON line, with times in the plan's zone.
+    assert parked["action"]["idempotency_key"] == parked["key"]
+    assert parked["action"]["at"].endswith("+08:00") and "time" not in parked["action"]
     assert client.get("/admin/parked").status_code == 401  # the admin API needs a token
     broken = False
     again = client.post(f"/admin/parked/{parked['key']}/requeue", headers=AUTH)
