@@ -386,3 +386,14 @@ def test_going_back_to_the_version_a_flow_is_finishing_on_takes_it_home_silently
     e.advance(T0 + 10 * DAY)
     assert [t for t, m, _, _ in sends(e) if m == "m1"] == ["hello", "day2", "day5"]
     assert len(e.compiled) == len(e.live)  # no earlier version kept for nobody
+
+
+def test_a_held_post_to_the_group_whose_member_left_does_not_blame_a_new_plan_version() -> None:
+    # No reload here: the join's welcome to the group waits for 08:00, and the member leaves first.
+    e = engine(compile_text(QUIET % "send hello to group"))
+    e.feed(Event("join", at("2026-03-02 23:00"), member="m1", group="g1"))
+    e.feed(Event("leave", at("2026-03-03 07:00"), member="m1", group="g1"))
+    e.advance(at("2026-03-03 12:00"))
+    [held] = e.log
+    assert (held.status, held.member) == ("dropped", None)
+    assert held.reason == "its flow ended while it waited (its member left, or a new plan version ended it)"
