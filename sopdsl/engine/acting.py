@@ -373,7 +373,9 @@ class _Acting(_Drawing):
             elif action.member is None:
                 # A post to the group names no member: whose flow it was, and whether they left,
                 # is not kept once the flow ends (no state beyond what a snapshot holds).
-                action.reason = "its flow ended while it waited (its member left, or a new plan version ended it)"
+                action.reason = (
+                    "its flow ended while it waited (its member left, or a new plan version ended it)"
+                )
             else:
                 action.reason = "its flow was ended by a new plan version"
             self._emit(action)

@@ -307,7 +307,9 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
             unknown = _unknown_parameter(scope["path"], query, shard)
             if unknown is not None:
                 service.counters.refuse(HTTPStatus.BAD_REQUEST)
-                await Answer({"error": unknown[1], "field": unknown[0]}, status_code=400)(scope, receive, send)
+                await Answer({"error": unknown[1], "field": unknown[0]}, status_code=400)(
+                    scope, receive, send
+                )
                 return
         if scope["path"] == "/events" and query:
             # `POST /events?shard=NAME`: another community of the store (a PostgreSQL service's workers
