@@ -14,7 +14,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternRE, PatternStr
 
 from sopdsl.diagnostics import Diagnostic, Severity
-from sopdsl.source import Source
+from sopdsl.source import Source, Span
 from sopdsl.syntax.parser import _BOUNDARY
 
 # How a terminal is named in an "expected one of" hint.
@@ -56,6 +56,10 @@ _FULL_WIDTH = {
     "［": "[",
     "］": "]",
     "％": "%",
+    "、": ",",
+    "—": "-",
+    "－": "-",
+    "–": "-",
 }
 
 
@@ -87,13 +91,7 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         char = source.text[pos] if pos < len(source.text) else ""
         span = source.span(pos, pos + 1)
         if char in _FULL_WIDTH:
-            return Diagnostic(
-                "SOP101",
-                Severity.ERROR,
-                f"full-width character '{char}' where the language expects '{_FULL_WIDTH[char]}'",
-                span,
-                f"type the ASCII '{_FULL_WIDTH[char]}' instead (switch the input method to English)",
-            )
+            return _full_width(char, span)
         if char == '"':
             return Diagnostic(
                 "SOP101",
@@ -123,7 +121,13 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
     start = token.start_pos or 0
-    span = source.span(start, token.end_pos if token.end_pos is not None else start + len(token))
+    end = token.end_pos if token.end_pos is not None else start + len(token)
+    after = source.text[end : end + 1]
+    if after in _FULL_WIDTH:
+        # `22：00`: the lexer took 22 as a number, and the parser met it where a time goes; the
+        # full-width character just after it is the mistake.
+        return _full_width(after, source.span(end, end + 1))
+    span = source.span(start, end)
     return Diagnostic(
         "SOP100",
         Severity.ERROR,
@@ -131,6 +135,16 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         span,
         _text_for_name(token, set(exc.expected), getattr(exc, "token_history", None) or ())
         or f"expected {_describe_expected(parser, set(exc.expected))}",
+    )
+
+
+def _full_width(char: str, span: Span) -> Diagnostic:
+    return Diagnostic(
+        "SOP101",
+        Severity.ERROR,
+        f"full-width character '{char}' where the language expects '{_FULL_WIDTH[char]}'",
+        span,
+        f"type the ASCII '{_FULL_WIDTH[char]}' instead (switch the input method to English)",
     )
 
 

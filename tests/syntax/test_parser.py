@@ -293,3 +293,18 @@ def test_every_rule_of_the_grammar_has_a_builder() -> None:
     inlined = {name for name in named if name.startswith("_") or name == "start"}  # Lark's, or `file_node`
     assert named - inlined - set(RULES) == set()
     assert "draw" in RULES and "dissolve" in RULES  # the action nodes' own builders are merged in
+
+
+@pytest.mark.parametrize(
+    ("text", "char", "column"),
+    [
+        ("policy { quiet hours 22：00 - 08:00 }", "：", 24),  # the lexer took 22 as a number first
+        ('playbook p { in groups tagged "a"、"b" on member joins do: send t to member }', "、", 34),
+        ("policy { quiet hours 22:00 — 08:00 }", "—", 28),
+        ("policy { quiet hours 22:00 － 08:00 }", "－", 28),
+    ],
+)
+def test_a_full_width_character_an_input_method_typed_is_named(text: str, char: str, column: int) -> None:
+    code, message, line, found = parse_error(text)
+    assert (code, line, found) == ("SOP101", 1, column)
+    assert message.startswith(f"full-width character '{char}' where the language expects")
