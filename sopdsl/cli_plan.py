@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Any
 
 import click
 
@@ -56,20 +57,41 @@ def _line(slot: Slot) -> str:
     return f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}"
 
 
+class _Day(click.ParamType[dt.datetime]):
+    """A day as YYYY-MM-DD; a mistake says what is wrong in words, not in strftime's `%Y-%m-%d`."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
+        """The day at midnight, or a usage error saying why `value` is none."""
+        if isinstance(value, dt.datetime):
+            return value
+        text = str(value).strip()
+        try:
+            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+        except ValueError as exc:
+            shaped = len(text) == 10 and text[4] == "-" and text[7] == "-"
+            why = f"no such day ({exc})" if shaped else "write a day as YYYY-MM-DD, like 2026-03-01"
+            self.fail(f"'{text}' is not a day: {why}", param, ctx)
+
+
+_DAY = _Day()
+
+
 @click.command(name="plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--from",
     "start",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=_DAY,
     help="First day (YYYY-MM-DD).",
 )
 @click.option(
     "--to",
     "end",
     required=True,
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=_DAY,
     help="Day after the last (YYYY-MM-DD).",
 )
 @click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")

@@ -41,6 +41,7 @@ from sopdsl.dryrun.fixture_times import (
 from sopdsl.dryrun.fixture_yaml import _Loader, _Reader, _Refused
 from sopdsl.errors import FixtureError
 from sopdsl.source import Source, Span
+from sopdsl.syntax.loader import decode
 
 __all__ = [
     "FIRST_YEAR",
@@ -74,7 +75,18 @@ def load_fixture(path: Path, shown: str) -> tuple[Fixture, Source]:
     """Read and validate a fixture file; raise `FixtureError` with located diagnostics."""
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        # Located, with how to save it as UTF-8, as a playbook's encoding is explained.
+        found = decode(shown, path.read_bytes())
+        assert isinstance(found, Diagnostic), "it did not decode as UTF-8 a moment ago"
+        raise FixtureError(
+            [
+                Diagnostic(
+                    "SOP601", Severity.ERROR, f"cannot read fixture: {found.message}", found.span, found.hint
+                )
+            ]
+        ) from None
+    except OSError as exc:
         raise FixtureError(
             [Diagnostic("SOP601", Severity.ERROR, f"cannot read fixture: {exc}", Span.point(shown))]
         ) from None

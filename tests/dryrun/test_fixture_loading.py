@@ -520,3 +520,14 @@ def test_a_value_of_the_wrong_shape_says_what_the_field_takes_with_an_example() 
         "13:36: expect.4.at: 'at' takes text, and YAML read this value as 600 | "
         "write a date and a time, like at: 2026-03-02 10:00",
     ]
+
+
+def test_a_fixture_saved_as_gbk_is_located_and_says_to_save_it_as_utf8(tmp_path: Path) -> None:
+    # Before: "'utf-8' codec can't decode byte 0xc6 in position 73", at 1:1 with no hint.
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes("start: 2026-03-02 09:00\ngroups:\n  - {id: g1, name: 骑友群}\n".encode("gbk"))
+    with pytest.raises(FixtureError) as caught:
+        load_fixture(path, "gbk.yaml")
+    (found,) = caught.value.diagnostics
+    assert (found.code, found.span.line, found.span.column) == ("SOP601", 3, 20)  # at 骑
+    assert "not saved as UTF-8" in found.message and found.hint is not None and "GBK" in found.hint
