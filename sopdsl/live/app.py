@@ -344,7 +344,7 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
     return guarded
 
 
-_SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 # The query parameters each path reads; any other is refused, not ignored: `?shrd=` would have
 # fed the default shard, and `?shard=` on the admin API would have changed it, not the one named.
 _PARAMETERS = {"/events": ("shard",), "/report": ("from", "to", "format", "attribution")}
@@ -372,7 +372,7 @@ def _shard_asked(query: bytes, default: str) -> str | None:
     if not values:
         return default
     name = values[-1]
-    return name if len(values) == 1 and _SHARD_NAME.fullmatch(name) else None
+    return name if len(values) == 1 and SHARD_NAME.fullmatch(name) else None
 
 
 def _refusal(grant: Grant | None, shard: str) -> tuple[int, str] | None:

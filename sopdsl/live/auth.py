@@ -69,6 +69,13 @@ def parse_tokens(text: str, name: str) -> Tokens:
         if not words:
             continue
         where = f"{name}:{number}"
+        if len(words) > 2 and words[1].endswith(","):
+            # `TOKEN default, shop2`: a space after a comma splits the shards into words.
+            problems.append(
+                f"{where}: error: shards are separated by commas without spaces: "
+                f"`{words[0][:4]}… {''.join(words[1:])}`"
+            )
+            continue
         if len(words) != 2:
             problems.append(f"{where}: error: expected `TOKEN SHARD[,SHARD...]` (`*` for every shard)")
             continue

@@ -43,6 +43,18 @@ POLL_EVERY = 0.1
 EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 
 
+def _shard_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--shard` as `POST /events?shard=` takes it: letters, digits and _ . : - (at most 64)."""
+    from sopdsl.live.app import SHARD_NAME
+
+    if not SHARD_NAME.fullmatch(value):
+        raise click.BadParameter(
+            f"'{value}' is not a shard name: letters, digits and _ . : -, starting with a letter or "
+            "a digit, at most 64 (as POST /events?shard= takes it)"
+        )
+    return value
+
+
 @click.command(name="run")
 @click.argument("plan_paths", metavar="PLAN...", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--store", default=None, help="sqlite:///state.db, postgresql://..., or memory.")
@@ -92,7 +104,11 @@ EXIT_OK, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 )
 @click.option("--dry-run", is_flag=True, help="Decide everything, but only log what executors would do.")
 @click.option(
-    "--shard", default="default", show_default=True, help="The community (shard) this process serves."
+    "--shard",
+    default="default",
+    show_default=True,
+    callback=_shard_name,
+    help="The community (shard) this process serves: letters, digits and _ . : - (at most 64).",
 )
 @click.option("--worker", default=None, help="This worker's name, when several share a PostgreSQL store.")
 @click.option(

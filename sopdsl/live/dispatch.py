@@ -141,6 +141,12 @@ def registry(
     """Executors keyed for `resolve`, each checked: a kind name, or a declared custom action's name."""
     table: dict[str, Executor | CustomAction] = {}
     for name, executor in executors.items():
+        if not callable(executor):
+            # Caught here, not at each action (a TypeError, retried, then parked).
+            raise ExecutorError(
+                f"executor '{name}' is {type(executor).__name__} {executor!r:.40}, not a function: "
+                "give a callable taking (action, idempotency_key)"
+            )
         if name in ACTION_KINDS and not isinstance(executor, CustomAction):
             table[name] = executor
         elif isinstance(executor, CustomAction):

@@ -36,6 +36,11 @@ def test_every_mistake_in_a_tokens_file_is_reported_at_its_line() -> None:
     ]
     with pytest.raises(AuthConfigError, match="no tokens in it"):
         parse_tokens("# nothing\n", "t.txt")
+    with pytest.raises(AuthConfigError) as spaced:
+        parse_tokens(f"{GOOD} default, shop2\n", "t.txt")
+    assert str(spaced.value).endswith(
+        "shards are separated by commas without spaces: `" + GOOD[:4] + "… default,shop2`"
+    )
 
 
 def test_tokens_come_from_the_file_else_the_environment(tmp_path: Path) -> None:

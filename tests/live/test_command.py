@@ -115,3 +115,14 @@ def test_no_module_catches_system_exit() -> None:
     package = Path(__file__).parent.parent.parent / "sopdsl"
     catching = [p.name for p in package.rglob("*.py") if "except SystemExit" in p.read_text(encoding="utf-8")]
     assert catching == []
+
+
+@pytest.mark.parametrize("shard", ["a b", "a/b", "", "中文", "x" * 65])
+def test_a_shard_name_post_events_would_refuse_is_refused_at_start(shard: str) -> None:
+    # `--shard 'a b'` started and served, under a name no ?shard= and no token line can give.
+    from click.testing import CliRunner
+
+    from sopdsl.cli import main
+
+    result = CliRunner().invoke(main, ["run", "x.sop", "--shard", shard, "--insecure-no-auth"])
+    assert result.exit_code == 2 and "is not a shard name" in result.output

@@ -132,6 +132,12 @@ def test_unknown_executor_name_is_refused() -> None:
         Runtime(plan_of(), "memory://", executors={"sned": Recorder()})
 
 
+def test_an_executor_that_is_not_a_function_is_refused_at_construction() -> None:
+    # Before: accepted, then every send failed with a TypeError, was retried, and parked.
+    with pytest.raises(ExecutorError, match=r"executor 'send' is int 5, not a function"):
+        Runtime(plan_of(), "memory://", executors={"send": 5})  # type: ignore[dict-item]
+
+
 def test_custom_executors_can_be_given_at_construction() -> None:
     from sopdsl.live.dispatch import CustomAction
 
