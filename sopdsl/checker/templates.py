@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from sopdsl.checker import model
 from sopdsl.checker.template_types import mixed_arithmetic
+from sopdsl.diagnostics import did_you_mean
 from sopdsl.source import Span
 from sopdsl.vocabulary import COUPON_FIELDS, GROUP_FIELDS, MEMBER_FIELDS
 
@@ -68,6 +69,15 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
             iter(tree.find_all((nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport))), None
         )
         unsafe = _unsafe(tree)
+        unknown = [
+            (node, "filter", node.name, env.filters)
+            for node in tree.find_all(nodes.Filter)
+            if node.name not in env.filters
+        ] + [
+            (node, "test", node.name, env.tests)
+            for node in tree.find_all(nodes.Test)
+            if node.name not in env.tests
+        ]
         costly = _costly(tree)
         mixed = mixed_arithmetic(tree, lambda path: _field_type(ctx, path))
     except TemplateSyntaxError as exc:
@@ -91,6 +101,16 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
         )
         return None
     source = ctx.loaded.sources.get(span.path)
+    for used, sort, name, known in unknown:
+        # Else every message fails at run time ("No filter named 'date'"), never at check.
+        ctx.error(
+            "SOP201",
+            f"{what}{_line_of(text, used.lineno, long)}: no {sort} named '{name}'",
+            line_span(span, used.lineno, long, source),
+            did_you_mean(name, known) or f"{sort}s: {', '.join(sorted(known)[:12])}, ...",
+        )
+    if unknown:
+        return None
     for place, message in unsafe:
         ctx.error(
             "SOP204",
@@ -149,6 +169,8 @@ def _simple_paths(text: str) -> tuple[str, ...] | None:
     """The variable paths of a template made only of `{{ a.b }}` expressions, or None if it has more."""
     found: set[str] = set()
     for match in _SIMPLE.finditer(text):
+        if "|" in match.group(0):
+            return None  # a filter: Jinja must say whether it knows it
         path = match.group(1)
         root, *fields = path.split(".")
         if root in _JINJA_WORDS or any(_unsafe_name(field, attribute=True) for field in fields):

@@ -108,8 +108,9 @@ class _Rendering(_Parts):
             else:
                 return "".join(out).strip()
         context = self._context(flow, member, group)
+        template = compiled_template(source)  # its RenderError says "template error" already
         try:
-            return render_template(compiled_template(source), context).strip()
+            return render_template(template, context).strip()
         except TemplateError as exc:
             raise RenderError(f"template error: {exc}") from exc
         except Exception as exc:

@@ -39,3 +39,18 @@ def test_a_task_whose_text_cannot_render_fails_with_the_reason() -> None:
     assert (kind, status) == ("task", "failed")
     assert reason is not None and "template error" in reason and "text" in reason
     assert text.startswith("{{ member.name }}")  # what the playbook says, for whoever reads the log
+
+
+def test_a_template_jinja_cannot_compile_fails_once_with_template_error_not_twice() -> None:
+    # "template error: RenderError: template error: No filter named 'date'." before.
+    from sopdsl.engine.rendering import RenderError
+    from sopdsl.engine.state import Flow
+
+    engine = Engine(compile_text(COMPLAINTS), start=T0)
+    flow = Flow(1, 0, -1, "m1", "g1", 0, "t", T0)
+    try:
+        engine._render("{{ member.joined_at | date }}", None, flow, None, None)
+    except RenderError as exc:
+        assert str(exc).count("template error") == 1 and "No filter named 'date'" in str(exc)
+    else:
+        raise AssertionError("an unknown filter rendered")
