@@ -31,7 +31,8 @@ from sopdsl.errors import ParseError
 from sopdsl.plan.analysis import analyse
 from sopdsl.plan.compiler import compile_program
 from sopdsl.source import Source
-from sopdsl.syntax.loader import decode, display_path, load, read_source
+from sopdsl.syntax.loader import display_path, load, read_source
+from sopdsl.textfiles import decode
 
 
 @click.command()

@@ -30,6 +30,7 @@ from sopdsl.cli import (
 )
 from sopdsl.diagnostics import Diagnostic, render
 from sopdsl.dryrun.coverage import Coverage
+from sopdsl.dryrun.fixture_events import event_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
 from sopdsl.dryrun.shard import simulate_sharded
 from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload
@@ -158,6 +159,7 @@ def simulate(
     if not is_jsonl(path):
         fixture, source = _fixture_or_exit(path)
         versions = _versions(fixture, path, source, root_path(root))
+        _events_or_exit(fixture, source, [plan, *versions.values()])
         zone_name = fixture.timezone or plan.declarations.timezone
         write = _action_writer(out, fmt, explain, zone_name, plan, *versions.values())
         write_reload = _reload_writer(out, fmt, zone_name)
@@ -248,6 +250,7 @@ def why(member: str, paths: tuple[str, ...], timeline: str, playbook: str | None
         paths = (str(own),)
     plan = build_plan(paths, root_path(root))
     versions = _versions(fixture, path, source, root_path(root))
+    _events_or_exit(fixture, source, [plan, *versions.values()])
     try:
         lines = explain_member(plan, fixture, member, playbook, versions)
     except UnknownNameError as exc:
@@ -335,6 +338,14 @@ def _reload_writer(out: IO[bytes], fmt: str, zone_name: str) -> Callable[[Reload
             out.write("".join(line + "\n" for line in describe_reload(reload, zone_name)).encode())
 
     return write
+
+
+def _events_or_exit(fixture: Fixture, source: Source, plans: list[Plan]) -> None:
+    """Exit 1 after the diagnostics if the live service would refuse any of the fixture's events."""
+    refused = event_problems(fixture, plans, source.path)
+    if refused:
+        echo_diagnostics([(d, source) for d in refused])
+        sys.exit(EXIT_FOUND)
 
 
 def _fixture_or_exit(path: Path) -> tuple[Fixture, Source]:

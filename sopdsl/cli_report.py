@@ -14,7 +14,7 @@ import click
 
 from sopdsl import lang
 from sopdsl.cli import EXIT_FOUND, echo_diagnostics, open_project, root_option, root_path, write_output
-from sopdsl.cli_dryrun import _fixture_or_exit, _versions, build_plan
+from sopdsl.cli_dryrun import _events_or_exit, _fixture_or_exit, _versions, build_plan
 from sopdsl.diagnostics import render
 from sopdsl.dryrun.simulate import simulate, simulate_timeline
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
@@ -75,6 +75,7 @@ def _report_data(plan: Plan, path: Path, root: Path | None, rule: lang.Attributi
     if not is_jsonl(path):
         fixture, source = _fixture_or_exit(path)
         versions = _versions(fixture, path, source, root)
+        _events_or_exit(fixture, source, [plan, *versions.values()])
         collector = Collector(fixture.timezone or plan.declarations.timezone, rule)
         simulate(plan, fixture, versions=versions, figures=collector)
         records = [group.record() for group in fixture.groups]

@@ -41,7 +41,7 @@ from sopdsl.dryrun.fixture_times import (
 from sopdsl.dryrun.fixture_yaml import _Loader, _Reader, _Refused
 from sopdsl.errors import FixtureError
 from sopdsl.source import Source, Span
-from sopdsl.syntax.loader import decode
+from sopdsl.textfiles import decode
 
 __all__ = [
     "FIRST_YEAR",

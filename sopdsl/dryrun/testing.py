@@ -16,6 +16,7 @@ from typing import Any
 from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.dryrun.coverage import Coverage
+from sopdsl.dryrun.fixture_events import event_problems
 from sopdsl.dryrun.fixture_names import NameProblem, name_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
 from sopdsl.dryrun.simulate import Outcome, describe, expectation_title, reload_warning, simulate
@@ -225,6 +226,10 @@ def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | 
                 versions if isinstance(versions, list) else []
             )
             result.errors = [render(d, where) for d, where in problems]
+            continue
+        refused = event_problems(fixture, [plan, *versions.values()], shown)
+        if refused:
+            result.errors = [render(d, source) for d in refused]
             continue
         named = name_problems(fixture, [plan, *versions.values()], shown)
         if any(p.stops for p in named):

@@ -29,14 +29,11 @@ from sopdsl.gcpause import paused_gc
 from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes
 from sopdsl.syntax.parser import parse
+from sopdsl.textfiles import BOM, MAX_FILE_BYTES, decode, too_large
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-# Larger files are surely a mistake (a log passed by accident); a limit keeps CI responsive.
-MAX_FILE_BYTES = 16 * 1024 * 1024
-
-_BOM = b"\xef\xbb\xbf"
 
 # Lone surrogates: code points that are not characters and that UTF-8 cannot encode.
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -104,68 +101,9 @@ def _resolve(path: Path) -> Path:
         return path.absolute()
 
 
-def decode(path: str, data: bytes) -> Source | Diagnostic:
-    """Decode file bytes as UTF-8 text, or explain why they are not a playbook."""
-    if len(data) > MAX_FILE_BYTES:
-        return _too_large(path, len(data))
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return Diagnostic(
-            "SOP002",
-            Severity.ERROR,
-            "the file is saved as UTF-16 ('Unicode'), not UTF-8",
-            Span.point(path),
-            "save it again as UTF-8 (in 'Save as', choose the encoding UTF-8)",
-        )
-    if b"\x00" in data:
-        return Diagnostic(
-            "SOP003",
-            Severity.ERROR,
-            "file contains NUL bytes: it is not text",
-            Span.point(path),
-            "a playbook is a text file ending in .sop; was another file passed by mistake?",
-        )
-    data = data.removeprefix(_BOM)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        line_start = data.rfind(b"\n", 0, exc.start) + 1
-        # The bytes before the bad one decode cleanly; count characters, not bytes, for the column.
-        column = len(data[line_start : exc.start].decode("utf-8")) + 1
-        return Diagnostic(
-            "SOP002",
-            Severity.ERROR,
-            f"the file is not saved as UTF-8: byte 0x{data[exc.start]:02x} is not UTF-8 text",
-            Span(path, exc.start, exc.start + 1, line, column, line, column + 1),
-            _encoding_hint(data),
-        )
-    return Source(path, text)
-
-
-def _too_large(path: str, size: int) -> Diagnostic:
-    return Diagnostic(
-        "SOP004",
-        Severity.ERROR,
-        f"file is {size / (1024 * 1024):.1f} MiB; the limit is {MAX_FILE_BYTES // (1024 * 1024)} MiB",
-        Span.point(path),
-        "split it into several files joined with `include`",
-    )
-
-
-def _encoding_hint(data: bytes) -> str:
-    try:
-        data.decode("gb18030")
-    except UnicodeDecodeError:
-        return "save the file as UTF-8 (in the editor's 'Save as' dialog, choose the encoding UTF-8)"
-    return (
-        "the file seems to be saved as GBK (the old Chinese Windows default); "
-        "save it again as UTF-8 (in 'Save as', choose the encoding UTF-8)"
-    )
-
-
 def _display_source(path: str, data: bytes) -> Source:
     # Only for quoting the line of an encoding error; offsets match the Diagnostic's line/column.
-    return Source(path, data.removeprefix(_BOM).decode("utf-8", errors="replace"))
+    return Source(path, data.removeprefix(BOM).decode("utf-8", errors="replace"))
 
 
 def _read_bytes(path: Path, shown: str, at: Span | None, written: str | None = None) -> bytes | Diagnostic:
@@ -179,7 +117,7 @@ def _read_bytes(path: Path, shown: str, at: Span | None, written: str | None = N
             # A device or a pipe (`/dev/zero`, `/dev/stdin`) could be endless or block forever.
             return unreadable(f"'{shown}' is not a regular file")
         if path.exists() and path.stat().st_size > MAX_FILE_BYTES:
-            return _too_large(shown, path.stat().st_size)  # without reading it into memory
+            return too_large(shown, path.stat().st_size)  # without reading it into memory
         return path.read_bytes()
     except FileNotFoundError:
         return unreadable(f"file '{shown}' does not exist", _missing_hint(path, written or path.name))

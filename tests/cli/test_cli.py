@@ -15,7 +15,7 @@ from click.testing import CliRunner, Result
 from sopdsl import __version__
 from sopdsl.cli import main
 from sopdsl.diagnostics import CODES
-from sopdsl.syntax.loader import MAX_FILE_BYTES
+from sopdsl.textfiles import MAX_FILE_BYTES
 
 ZONE = 'timezone "Asia/Shanghai"\n'
 CLEAN = ZONE + 'template hi = "欢迎"\nplaybook p { on member joins do: send hi to member }\n'

@@ -380,7 +380,7 @@ def test_the_admin_views_of_a_shard_another_worker_holds_show_what_it_committed(
         a.feed_batch([_join("e1", now), _join("e2", now)])  # a takes the shard's lease
         assert b.look("member", "m1") == a.look("member", "m1")
         assert b.look("member", "m1")["member"]["groups"] == ["g_north"]
-        b.register([MemberRecord(id="m9", tags=["vip"])])  # journaled for a, read back by b
+        b.register([MemberRecord(id="m9", tags=("vip",))])  # journaled for a, read back by b
         assert b.look("member", "m9")["member"]["tags"] == ["vip"] == a.look("member", "m9")["member"]["tags"]
         a.feed_batch([_join("e3", now)])
         assert b.look("member", "m3") == a.look("member", "m3")  # b's copy catches up

@@ -25,8 +25,9 @@ from sopdsl.cli import main
 from sopdsl.errors import ParseError
 from sopdsl.source import Source
 from sopdsl.syntax.lark_lalr import _parse_reference
-from sopdsl.syntax.loader import MAX_FILE_BYTES, load, load_text
+from sopdsl.syntax.loader import load, load_text
 from sopdsl.syntax.parser import lark_parser, parse
+from sopdsl.textfiles import MAX_FILE_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
