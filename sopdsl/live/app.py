@@ -287,8 +287,7 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
     """`app` behind the `Host` check and the bearer-token check; `post_events` takes `POST /events`."""
     hosts = service.allowed_hosts
     # A platform's callback authenticates by its own signature, not by our bearer tokens.
-    receivers = {receiver.path for receiver in service.receivers}  # their own query (a signature)
-    open_paths = OPEN_PATHS | receivers
+    open_paths = OPEN_PATHS | {receiver.path for receiver in service.receivers}
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -303,7 +302,7 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
             return
         shard: str = service.runtime.shard
         query = scope.get("query_string")
-        if query and scope["path"] not in receivers:
+        if query and _reads_query(scope["path"]):
             unknown = _unknown_parameter(scope["path"], query, shard)
             if unknown is not None:
                 service.counters.refuse(HTTPStatus.BAD_REQUEST)
@@ -345,9 +344,17 @@ def app_with_guards(app: ASGIApp, service: Service, post_events: ASGIApp | None 
 
 
 SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-# The query parameters each path reads; any other is refused, not ignored: `?shrd=` would have
-# fed the default shard, and `?shard=` on the admin API would have changed it, not the one named.
+# The query parameters each path reads (the admin API's: none); any other is refused, not ignored:
+# `?shrd=` would have fed the default shard, and `?shard=` on the admin API would have changed
+# it, not the one named.
 _PARAMETERS = {"/events": ("shard",), "/report": ("from", "to", "format", "attribution")}
+
+
+def _reads_query(path: str) -> bool:
+    """Whether a path's query is checked: where data goes in or comes out. Health, metrics and the
+    OpenAPI description take whatever a prober adds (`?verbose=1`, a cache buster); a platform's
+    callback reads its own (a signature)."""
+    return path in _PARAMETERS or path.startswith("/admin/")
 
 
 def _unknown_parameter(path: str, query: bytes, shard: str) -> tuple[str, str] | None:

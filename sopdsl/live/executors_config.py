@@ -33,7 +33,7 @@ from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
@@ -86,6 +86,15 @@ class WebhookSpec(BaseModel):
     backoff: float = Field(default=0.5, ge=0, le=60)
     headers: dict[str, str] = {}
     previous_secret_env: str | None = None  # while rotating: also sign with the old secret
+
+    @field_validator("headers")
+    @classmethod
+    def _one_line(cls, headers: dict[str, str]) -> dict[str, str]:
+        # HTTP refuses a header with a line break: every send would fail, retried, then parked.
+        for name, value in headers.items():
+            if any(c in name + value for c in "\r\n\x00") or not name.strip():
+                raise ValueError(f"header {name!r}: a header's name and value are one line of text")
+        return headers
 
 
 _SETTINGS = tuple(WebhookSpec.model_fields)
@@ -374,6 +383,8 @@ def _explain(error: Any, field: str) -> str:
         return "a webhook needs `secret_env`, the environment variable that holds its signing secret"
     if kind == "missing":
         return f"a webhook needs `{field}`"
+    if kind == "value_error":  # our own validators' words, as written
+        return f"{field}: {str(error['msg']).removeprefix('Value error, ')}"
     return f"{field}: {error['msg'].lower()}"
 
 
@@ -409,14 +420,28 @@ class _Locator:
             raise ExecutorConfigError([Problem(path, line, column, f"not valid YAML: {problem}")]) from None
         keys: dict[str, tuple[int, int]] = {}
         fields: dict[tuple[str, str], tuple[int, int]] = {}
+        twice: list[Problem] = []
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = str(key_node.value)
-                keys[key] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                at = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                if key in keys:
+                    # YAML keeps the later one, silently: a webhook replaced by `log`, say.
+                    twice.append(Problem(path, *at, f"{key}: set twice (first at line {keys[key][0]})"))
+                keys[key] = at
                 if isinstance(value_node, yaml.MappingNode):
                     for field_node, _ in value_node.value:
                         mark = field_node.start_mark
-                        fields[(key, str(field_node.value))] = (mark.line + 1, mark.column + 1)
+                        place = (mark.line + 1, mark.column + 1)
+                        name = str(field_node.value)
+                        if (key, name) in fields:
+                            first = fields[(key, name)][0]
+                            twice.append(
+                                Problem(path, *place, f"{key}: {name} set twice (first at line {first})")
+                            )
+                        fields[(key, name)] = place
+        if twice:
+            raise ExecutorConfigError(twice)
         return cls(path, data, keys, fields)
 
     @classmethod

@@ -370,6 +370,33 @@ def test_every_mistake_in_a_config_file_is_reported_at_its_line() -> None:
     ]
 
 
+def test_a_key_set_twice_and_a_header_over_two_lines_are_refused_at_start() -> None:
+    # YAML kept the later `send`, silently: the webhook was replaced by `log`. A header with a line
+    # break was accepted, then every send failed, was retried for minutes, and parked.
+    text = textwrap.dedent(
+        """\
+        send:
+          webhook: https://example.com/send
+          secret_env: SOPDSL_TEST_SECRET
+          headers: {"X-Team": "a\\nb"}
+        send: log
+        kick: {webhook: https://example.com/kick, secret_env: SOPDSL_TEST_SECRET, retries: 1, retries: 2}
+        """
+    )
+    with pytest.raises(ExecutorConfigError) as info:
+        parse_executors(text, "ex.yaml", zone=ZONE, environ={"SOPDSL_TEST_SECRET": "k"})
+    assert str(info.value).splitlines() == [
+        "ex.yaml:5:1: error: send: set twice (first at line 1)",
+        "ex.yaml:6:87: error: kick: retries set twice (first at line 6)",
+    ]
+    fixed = text.replace("send: log\n", "").replace(", retries: 2", "")
+    with pytest.raises(ExecutorConfigError) as info:
+        parse_executors(fixed, "ex.yaml", zone=ZONE, environ={"SOPDSL_TEST_SECRET": "k"})
+    assert str(info.value) == (
+        "ex.yaml:4:3: error: send: headers: header 'X-Team': a header's name and value are one line of text"
+    )
+
+
 def test_a_missing_secret_is_reported_where_its_variable_is_named() -> None:
     with pytest.raises(ExecutorConfigError, match=r"^c.toml:3:1: error: send: the environment variable NOPE"):
         parse_executors(
