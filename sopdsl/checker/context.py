@@ -84,3 +84,10 @@ def where(span: Span, here: Span) -> str:
 def loc(span: Span) -> str:
     """A short "path:line" location for the model, used in explanations."""
     return f"{span.path}:{span.line}"
+
+
+def first_set(first: Span, again: Span) -> str:
+    """Where a setting given twice was first given: its line, and its file when that is another."""
+    if first.path == again.path:
+        return f"first set at line {first.line}"
+    return f"first set in {first.path} at line {first.line}"

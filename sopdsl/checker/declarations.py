@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, assert_never
 
 from sopdsl.checker import attachments, dates, model, templates, values
-from sopdsl.checker.context import Context, loc, where
+from sopdsl.checker.context import Context, first_set, loc, where
 from sopdsl.checker.platform import check_platform
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
@@ -315,18 +315,19 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
     protected: list[str] = []
     mixes: list[model.ContentMix] = []
     quiet_span: Span | None = None
+    quiet_said: tuple[str, str] | None = None
     escalate: Span | None = None
     for rule in rules:
         match rule:
             case nodes.QuietHours():
+                if quiet_span is not None and (rule.start.text, rule.end.text) == quiet_said:
+                    continue  # the same hours, said again by another file of the program
                 if quiet_span is not None:
                     ctx.error(
-                        "SOP114",
-                        "quiet hours are set twice",
-                        rule.span,
-                        f"first set at line {quiet_span.line}",
+                        "SOP114", "quiet hours are set twice", rule.span, first_set(quiet_span, rule.span)
                     )
                     continue
+                quiet_said = (rule.start.text, rule.end.text)
                 quiet_span = rule.span
                 start, end = values.time(ctx, rule.start), values.time(ctx, rule.end)
                 if start is not None and end is not None:
@@ -351,7 +352,7 @@ def policy(ctx: Context, rules: list[nodes.PolicyRule]) -> model.Policy:
                         "SOP114",
                         "the chief owner tasks escalate to is set twice",
                         rule.span,
-                        f"first set at line {escalate.line}",
+                        first_set(escalate, rule.span),
                     )
                     continue
                 escalate = rule.span

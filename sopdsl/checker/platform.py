@@ -10,7 +10,7 @@ attachments than it allows are SOP206 here; a step it cannot perform is SOP504 (
 from __future__ import annotations
 
 from sopdsl.checker import model, values
-from sopdsl.checker.context import Context, loc
+from sopdsl.checker.context import Context, first_set, loc
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
 from sopdsl.vocabulary import CANNOT, CAP_PERIODS, PLATFORM_NOUNS, TASKS
@@ -48,7 +48,7 @@ def check_platform(
                 "SOP114",
                 f"the platform's {noun} limit is set twice",
                 rule.span,
-                f"first set at line {seen[noun].span.line}",
+                first_set(seen[noun].span, rule.span),
             )
             continue
         seen[noun] = rule
