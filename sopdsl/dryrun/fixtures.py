@@ -113,7 +113,9 @@ def not_a_file(path: Path) -> str | None:
     """Why `path` cannot be read as a playbook file, or None if it can."""
     try:
         if path.is_file():
-            return None
+            # Only a .sop file: the dry run must not read (and quote, in a parse error) any other
+            # file a fixture names, such as ../secret.env.
+            return None if path.suffix == ".sop" else "is not a .sop file"
         return "is a folder, not a .sop file" if path.is_dir() else "does not exist"
     except OSError as exc:  # a name too long for the file system, say
         return f"cannot be opened: {exc.strerror or exc}"

@@ -18,7 +18,7 @@ from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.dryrun.coverage import Coverage
 from sopdsl.dryrun.fixture_events import event_problems
 from sopdsl.dryrun.fixture_names import NameProblem, name_problems
-from sopdsl.dryrun.fixtures import Fixture, load_fixture, position_of, reload_paths
+from sopdsl.dryrun.fixtures import Fixture, load_fixture, not_a_file, position_of, reload_paths
 from sopdsl.dryrun.simulate import Outcome, describe, expectation_title, reload_warning, simulate
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan
@@ -209,15 +209,23 @@ def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | 
             continue
         result.expectations = [expectation_title(e) for e in fixture.expect]
         playbook = playbook_for(fixture, path)
-        if not playbook.exists():
+        problem = not_a_file(playbook)
+        if problem is not None:
+            given = fixture.playbook is not None
             missing = Diagnostic(
                 "SOP603",
                 Severity.ERROR,
-                f"playbook '{display_path(playbook)}' does not exist",
-                Span.point(shown),
-                "name it with `playbook: FILE.sop` in the fixture",
+                f"playbook '{display_path(playbook)}' {problem}",
+                Span.point(shown, *position_of(fixture, "playbook")) if given else Span.point(shown),
+                (
+                    f"did you mean {playbook.name}.sop?"
+                    if given and (playbook.parent / f"{playbook.name}.sop").is_file()
+                    else "name it relative to the fixture's folder"
+                    if given
+                    else "name it with `playbook: FILE.sop` in the fixture"
+                ),
             )
-            result.errors = [render(missing, None)]
+            result.errors = [render(missing, source)]
             continue
         plan = plan_of([playbook], [])
         versions = fixture_versions(fixture, path, source, plan_of)

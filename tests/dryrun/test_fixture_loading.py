@@ -531,3 +531,20 @@ def test_a_fixture_saved_as_gbk_is_located_and_says_to_save_it_as_utf8(tmp_path:
     (found,) = caught.value.diagnostics
     assert (found.code, found.span.line, found.span.column) == ("SOP601", 3, 20)  # at 骑
     assert "not saved as UTF-8" in found.message and found.hint is not None and "GBK" in found.hint
+
+
+def test_a_fixture_names_only_sop_files_as_playbooks_so_it_cannot_have_another_file_quoted(
+    tmp_path: Path,
+) -> None:
+    # `playbook: ../secret.env` had the dry run parse the file and quote its first line in CI.
+    (tmp_path / "secret.env").write_text("SECRET_TOKEN=abc123\n", encoding="utf-8")
+    (tmp_path / "fx").mkdir()
+    for fixture in (
+        "playbook: ../secret.env\n",
+        "events:\n  - {at: 2026-03-02 10:00, reload: ../secret.env}\n",
+    ):
+        path = tmp_path / "fx" / "f.yaml"
+        path.write_text(f"start: 2026-03-02 09:00\n{fixture}", encoding="utf-8")
+        result = CliRunner().invoke(main, ["test", str(path)])
+        assert result.exit_code == 2 and "is not a .sop file" in result.output
+        assert "SECRET_TOKEN" not in result.output
