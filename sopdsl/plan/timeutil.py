@@ -353,6 +353,14 @@ def next_fire(
     # Only calendar offsets (days and longer) and `at` work on the wall time; without them an
     # occurrence keeps its instant, so an exact series survives a repeated hour intact.
     on_wall = at is not None or any(not duration.exact for _, duration in offsets)
+    if not on_wall and isinstance(rule, lang.Interval) and rule.every.exact:
+        # Its firings are instants: begin one step before the first that can come after `after`,
+        # not two days before (2,880 firings walked each time for `every 1 minutes`).
+        shift = sum((-1 if negative else 1) * seconds(d) for negative, d in offsets)
+        # (An hour more: a wall time in a repeated hour resolves to its first instant.)
+        start = min(
+            start + dt.timedelta(seconds=2 * 86400), local(after - shift - seconds(rule.every) - 3600, tz)
+        )
     limit = 0
     for wall, instant in _series(rule, start, tz):
         shifted = wall

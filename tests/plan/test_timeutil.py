@@ -326,3 +326,29 @@ def test_a_cron_that_never_fires_has_no_next_time_rather_than_an_error() -> None
     assert timeutil.next_fire(leap, (), None, SHANGHAI, after) == timeutil.resolve(
         dt.datetime(2028, 2, 29, 9), SHANGHAI
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    zone=st.sampled_from(ZONES),
+    every=st.sampled_from([1, 7, 30, 90, 240]),
+    first=st.integers(0, 400 * 86400),
+    after=st.integers(0, 400 * 86400),
+    offset=st.sampled_from([(), ((True, 30),), ((False, 90),), ((False, 1440), (True, 60))]),
+)
+def test_an_exact_interval_finds_its_next_firing_as_a_walk_from_far_back_does(
+    zone: ZoneInfo, every: int, first: int, after: int, offset: tuple[tuple[bool, int], ...]
+) -> None:
+    # next_fire begins an exact interval just before `after` (not two days before it, which
+    # walked 2,880 firings each time for `every 1 minutes`): it must find what a long walk finds.
+    base = timeutil.resolve(dt.datetime(2026, 1, 1), zone)
+    rule = model.Interval(every=minutes(every), first=timeutil.local(base + first, zone).replace(tzinfo=None))
+    offsets = tuple((negative, minutes(n)) for negative, n in offset)
+    moment = base + after
+    shift = sum((-60 if negative else 60) * n for negative, n in offset)
+    walked = next(
+        instant + shift
+        for _, instant in timeutil._series(rule, timeutil.local(moment - shift - 3 * 86400, zone), zone)
+        if instant + shift > moment
+    )
+    assert timeutil.next_fire(rule, offsets, None, zone, moment) == walked
