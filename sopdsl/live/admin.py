@@ -34,6 +34,7 @@ from sopdsl.live.member_records import (
     GroupIn,
     MemberIn,
     RecordError,
+    check_attributes,
     group_from,
     jsonl_member,
     lines_of,
@@ -166,6 +167,9 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
     def zone() -> str:
         return str(runtime.plan.declarations.timezone)
 
+    def attribute_types() -> dict[str, str]:
+        return {name: a.type.value for name, a in runtime.plan.declarations.attributes.items()}
+
     def answer(body: Any, status: int = HTTPStatus.OK) -> Response:
         from sopdsl.live.app import Answer
 
@@ -195,6 +199,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         member_id = request.path_params["member"]
         try:
             record = member_from(member_id, await json_body(request), zone())
+            check_attributes(record, attribute_types())
             await run_in_threadpool(runtime.register, [record])
         except RecordError as exc:
             return problem(HTTPStatus.BAD_REQUEST, f"member '{member_id}': {exc}", exc.field)
@@ -213,7 +218,7 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
         if kind not in IMPORT_TYPES:
             raise BodyError(415, "send members as text/csv (a header row first) or application/x-ndjson")
-        types = {name: a.type.value for name, a in runtime.plan.declarations.attributes.items()}
+        types = attribute_types()
         reader = CsvMembers(zone(), types)
         imported, failed, batch = 0, [], []
         try:
@@ -227,6 +232,8 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
                         if IMPORT_TYPES[kind] == "csv"
                         else (jsonl_member(line, zone()) if line.strip() else None)
                     )
+                    if record is not None:
+                        check_attributes(record, types)
                 except RecordError as exc:
                     failed.append({"line": number, "error": str(exc), "field": exc.field})
                     if IMPORT_TYPES[kind] == "csv" and reader.header is None:

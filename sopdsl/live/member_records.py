@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
+import math
 import zoneinfo
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
@@ -109,6 +111,46 @@ def member_from(member_id: str, body: Any, zone: str) -> MemberRecord:
         fields[name] = {g: _epoch(v, zone, f"{name}.{g}") for g, v in getattr(given, name).items()}
     fields["tags"], fields["groups"] = tuple(given.tags), tuple(given.groups)
     return MemberRecord(id=_id(member_id), **fields)
+
+
+def check_attributes(record: MemberRecord, types: Mapping[str, str]) -> None:
+    """Raise `RecordError` for an attribute the playbooks declare whose value is not of its type:
+    a birthday of 1988-13-40 arms no greeting, and nobody would be told (others pass as given)."""
+    for name, value in record.attributes.items():
+        wanted = types.get(name)
+        if wanted is None or value is None or _of_type(value, wanted):
+            continue
+        shown = json.dumps(value, ensure_ascii=False)
+        example = _EXAMPLES.get(wanted, "")
+        raise RecordError(
+            f"attributes.{name}: {shown} is not a {wanted}, which the playbooks declare it to be{example}",
+            f"attributes.{name}",
+        )
+
+
+_EXAMPLES = {"date": " (like 1990-03-10)", "datetime": " (like 2026-03-01T09:00:00+08:00)"}
+
+
+def _of_type(value: Any, wanted: str) -> bool:
+    """Whether an attribute's value reads as the declared type, as the engine reads it."""
+    if wanted == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if wanted == "bool":
+        return isinstance(value, bool)
+    if wanted == "text":
+        return isinstance(value, str)
+    if wanted == "datetime" and isinstance(value, int) and not isinstance(value, bool):
+        return True  # epoch seconds (a date as a number, 19900310, is a mistake: refused)
+    if not isinstance(value, str):
+        return False
+    try:
+        if wanted == "date":
+            dt.date.fromisoformat(value[:10])  # as `on member.birthday` reads it
+        else:
+            dt.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def group_from(group_id: str, body: Any) -> GroupRecord:

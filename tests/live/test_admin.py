@@ -357,3 +357,33 @@ def test_every_kind_of_wait_a_flow_shows_is_told_in_the_apis_words() -> None:
         {"for": "delivery"},
     ]
     assert waiting_view(None) is None
+
+
+def test_an_attribute_not_of_its_declared_type_is_refused_with_its_field(
+    client: Client, service: Service
+) -> None:
+    # A birthday of 1988-13-40 (or a number) was stored, armed no greeting, and nobody was told.
+    for value in ("1988-13-40", 19900310):
+        answer = client.request(
+            "PUT", "/admin/members/m1", json={"attributes": {"birthday": value}}, headers=AUTH
+        )
+        assert answer.status_code == 400 and answer.json()["field"] == "attributes.birthday"
+        assert (
+            "is not a date, which the playbooks declare it to be (like 1990-03-10)" in answer.json()["error"]
+        )
+    answer = client.request("PUT", "/admin/members/m1", json={"attributes": {"level": "三"}}, headers=AUTH)
+    assert answer.status_code == 400 and answer.json()["field"] == "attributes.level"
+    assert service.runtime.look("member", "m1") is None  # nothing was registered
+    fine = {"attributes": {"birthday": "1990-03-10", "level": 3, "undeclared": "kept"}}
+    assert client.request("PUT", "/admin/members/m1", json=fine, headers=AUTH).status_code == 200
+    rows = "id,attr.birthday\nm2,1990-02-30\nm3,1990-02-28\n"
+    answer = client.post("/admin/members/import", content=rows, headers={**AUTH, "Content-Type": "text/csv"})
+    assert answer.json()["imported"] == 1
+    assert [(f["line"], f["field"]) for f in answer.json()["failed"]] == [(2, "attributes.birthday")]
+    lines = (
+        '{"id": "m4", "attributes": {"birthday": "1990-02-30"}}\n{"id": "m5", "attributes": {"level": 2}}\n'
+    )
+    answer = client.post(
+        "/admin/members/import", content=lines, headers={**AUTH, "Content-Type": "application/x-ndjson"}
+    )
+    assert answer.json()["imported"] == 1 and [f["line"] for f in answer.json()["failed"]] == [1]
