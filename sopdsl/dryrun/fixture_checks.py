@@ -303,10 +303,12 @@ def _problems(
                     value_at("events", index, "at"),
                 )
             )
-        elif event.is_reload and end is not None and _before(end, key):
+        elif end is not None and _before(end, key):
+            # An event after the end ran all the same, and its actions came after the end too.
+            what = "a reload" if event.is_reload else "an event"
             found.append(
                 (
-                    f"events.{index}.at: {event.at} is after the end ({fixture.end}); a reload must happen during the run",
+                    f"events.{index}.at: {event.at} is after the end ({fixture.end}); {what} must happen during the run",
                     value_at("events", index, "at"),
                 )
             )
@@ -342,8 +344,43 @@ def _problems(
             moment = time(expectation.at, "expect", index, "at")
             if moment is not None and expectation.action is None and expectation.plan_change is None:
                 too_late(moment, expectation.at, "expect", index, "at")  # a state check runs the clock
-        for side, value in enumerate(expectation.within or ()):
+        window = [
             time(value, "expect", index, "within", side)
+            for side, value in enumerate(expectation.within or ())
+        ]
+        if len(window) == 2 and window[0] is not None and window[1] is not None and window[1] < window[0]:
+            found.append(
+                (
+                    f"expect.{index}.within: it ends ({expectation.within[1] if expectation.within else ''}) "
+                    "before it begins: give [from, to]",
+                    value_at("expect", index, "within"),
+                )
+            )
+        if expectation.count is not None and expectation.count < 0:
+            found.append(
+                (f"expect.{index}.count: {expectation.count} is below 0", value_at("expect", index, "count"))
+            )
+        if expectation.count is not None and expectation.never:
+            found.append(
+                (
+                    f"expect.{index}: `count` and `never` together; `never: true` is `count: 0`, give one",
+                    where("expect", index, "never"),
+                )
+            )
+    for section, items in (("groups", fixture.groups), ("members", fixture.members)):
+        first_at: dict[str, int] = {}
+        for index, item in numbered(section, items):
+            if item.id in first_at:
+                # The later entry silently replaced the earlier one.
+                line = where(section, first_at[item.id])[0]
+                found.append(
+                    (
+                        f"{section}.{index}.id: '{item.id}' is given already, at line {line}",
+                        value_at(section, index, "id"),
+                    )
+                )
+            else:
+                first_at[item.id] = index
     return found
 
 

@@ -548,3 +548,26 @@ def test_a_fixture_names_only_sop_files_as_playbooks_so_it_cannot_have_another_f
         result = CliRunner().invoke(main, ["test", str(path)])
         assert result.exit_code == 2 and "is not a .sop file" in result.output
         assert "SECRET_TOKEN" not in result.output
+
+
+def test_fixture_mistakes_that_made_a_test_silently_meaningless_are_errors() -> None:
+    # Each used to run: the later of two entries with one id won, an event after the end ran
+    # (and its actions came after the end), a window ending before it began matched nothing.
+    found = hinted(
+        "start: 2026-03-02 09:00\nend: 2026-03-06 00:00\n"
+        "groups:\n  - {id: g1}\n  - {id: g1, tags: [vip]}\n"
+        "members:\n  - {id: m1}\n  - {id: m1, groups: [g1]}\n"
+        "events:\n  - {at: 2026-03-08 10:00, kind: join, member: m2, group: g1}\n"
+        "expect:\n"
+        "  - {action: send, within: [2026-03-03 00:00, 2026-03-02 00:00]}\n"
+        "  - {action: send, count: -1}\n"
+        "  - {action: send, count: 1, never: true}\n"
+    )
+    assert [f.split(" | ")[0] for f in found] == [
+        "5:10: groups.1.id: 'g1' is given already, at line 4",
+        "8:10: members.1.id: 'm1' is given already, at line 7",
+        "10:10: events.0.at: 2026-03-08 10:00 is after the end (2026-03-06 00:00); an event must happen during the run",
+        "12:28: expect.0.within: it ends (2026-03-02 00:00) before it begins: give [from, to]",
+        "13:27: expect.1.count: -1 is below 0",
+        "14:30: expect.2: `count` and `never` together; `never: true` is `count: 0`, give one",
+    ]
