@@ -445,7 +445,6 @@ class Runtime(Registering, Keeping):
             self._apply(name, [], until=None)
             found = self._shards.held.get(name)
             if found is not None:
-                self._shards.peeked_done(name)
                 return found.engine
             # Another worker applies it: a copy read from the store shows what it has committed.
             info = self.store.ensure_shard(

@@ -186,6 +186,7 @@ class Shards:
             if shard is None:
                 shard = loaded if loaded is not None else self._fresh(info)
                 self.held[name] = shard
+                self._peeked.pop(name, None)  # held now: its read-only copy goes
             if since > info.applied:
                 raise StaleError
             for entry in existing:
@@ -327,10 +328,6 @@ class Shards:
             shard.play(entry.body)
             shard.cursor = entry.seq
         return shard.engine
-
-    def peeked_done(self, name: str) -> None:
-        """This worker holds the shard now: its read-only copy goes."""
-        self._peeked.pop(name, None)
 
     def _fresh(self, info: ShardInfo) -> Shard:
         """A new engine for a shard, under the plan its journal starts with."""
