@@ -59,7 +59,8 @@ def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tup
     env = environment()
     try:
         tree = env.parse(text)
-        undeclared = _undeclared(tree)
+        # Jinja's own names (`range`, bounded by the sandbox) come with every message.
+        undeclared = _undeclared(tree) - env.globals.keys()
         found: set[str] = set()
         for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
             path = _path(node)

@@ -325,3 +325,14 @@ def test_whatever_passes_check_renders_without_a_security_error(text: str) -> No
     else:
         assert len(out) <= MAX_OUTPUT
     assert time.perf_counter() - started < 5 * FAST, text
+
+
+def test_jinjas_own_names_such_as_range_are_no_unknown_variable() -> None:
+    # docs/language.md allows range() (bounded at render); SOP202 refused it as a variable.
+    plan = (
+        'timezone "Asia/Shanghai"\n'
+        'template t = "{% for i in range(3) %}{{ i }}{% endfor %}"\n'
+        "playbook p { on member joins do { send t to member } }\n"
+    )
+    assert [d.code for d in check_program(load_text(plan, "t.sop")).diagnostics] == []
+    assert render(compiled_template("{% for i in range(3) %}{{ i }}{% endfor %}"), {}) == "012"
