@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.dryrun.fixture_models import Fixture
 from sopdsl.dryrun.fixtures import position_of
 from sopdsl.live.intake import EventError, intake
@@ -54,6 +54,41 @@ def event_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[D
                 f"events.{index}.{field}: {refusal.reason}",
                 Span.point(path, *where),
                 "the live service refuses such an event, so the dry run does too",
+            )
+        )
+    return found
+
+
+def unknown_groups(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
+    """A warning for each group an event or a member names that neither the fixture's `groups`
+    nor the playbooks declare: the run makes it on the spot, without tags, so a playbook scoped
+    to tagged groups never runs in it (a typo, `g2` for `g1`, went unnoticed)."""
+    declared = {group.id for group in fixture.groups}
+    for plan in plans:
+        declared.update(plan.declarations.groups)
+    found: list[Diagnostic] = []
+    told: set[str] = set()
+    places = [
+        (group, ("members", index, "groups"), f"members.{index}.groups")
+        for index, member in enumerate(fixture.members)
+        for group in member.group_ids
+    ] + [
+        (event.group, ("events", index, "group"), f"events.{index}.group")
+        for index, event in enumerate(fixture.events)
+        if event.kind is not None and event.group is not None
+    ]
+    for group, where, field in places:
+        if group in declared or group in told:
+            continue
+        told.add(group)
+        found.append(
+            Diagnostic(
+                "SOP602",
+                Severity.WARNING,
+                f"{field}: group '{group}' is not in the fixture's groups or the playbooks': the run "
+                "makes it without tags, so playbooks for tagged groups never run in it",
+                Span.point(path, *position_of(fixture, *where)),
+                did_you_mean(group, declared) or "list it under `groups:` with its tags",
             )
         )
     return found

@@ -16,7 +16,7 @@ from typing import Any
 from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.dryrun.coverage import Coverage
-from sopdsl.dryrun.fixture_events import event_problems
+from sopdsl.dryrun.fixture_events import event_problems, unknown_groups
 from sopdsl.dryrun.fixture_names import NameProblem, name_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, not_a_file, position_of, reload_paths
 from sopdsl.dryrun.simulate import Outcome, describe, expectation_title, reload_warning, simulate
@@ -260,6 +260,9 @@ def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | 
             f"{describe(a, zone)}  ({a.playbook}: {a.loc})"
             for a in simulation.actions
             if a.status == "failed"
+        ]
+        result.warnings += [
+            render(d, source) for d in unknown_groups(fixture, [plan, *versions.values()], shown)
         ]
         for p in named:
             if p.diagnostic.severity is Severity.ERROR:

@@ -71,3 +71,21 @@ def test_an_event_the_live_service_would_refuse_stops_the_fixture(
 def test_an_event_the_live_service_takes_runs(tmp_path: Path) -> None:
     report = run_tests([_write(tmp_path, "kind: custom, name: complaint, data: {text: 发货太慢}")])
     assert report.exit_code == 0 and report.results[0].errors == []
+
+
+def test_a_group_neither_the_fixture_nor_the_playbooks_declare_is_warned_of_with_did_you_mean(
+    tmp_path: Path,
+) -> None:
+    # A typo (`ridrs1`) made a group without tags, where no playbook for tagged groups runs.
+    (tmp_path / "p.sop").write_text(PLAYBOOK, encoding="utf-8")
+    fixture = tmp_path / "p.yaml"
+    fixture.write_text(
+        HEAD.replace("groups: [g1]", "groups: [g2]")
+        + "  - {at: 2026-03-02 10:00, kind: join, member: m2, group: g3}\n"
+        + "  - {at: 2026-03-02 10:05, kind: join, member: m3, group: g3}\n",
+        encoding="utf-8",
+    )
+    (result,) = run_tests([fixture]).results
+    assert result.errors == [] and len(result.warnings) == 2  # once a group
+    assert "members.0.groups: group 'g2' is not in the fixture's groups" in result.warnings[0]
+    assert "events.0.group: group 'g3'" in result.warnings[1] and "did you mean 'g1'?" in result.warnings[1]
