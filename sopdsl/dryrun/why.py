@@ -48,6 +48,19 @@ class UnknownNameError(SopdslError, LookupError):
         self.hint = hint
 
 
+def _by_name(fixture: Fixture, asked: str) -> str:
+    """The member id `asked` names: itself if a member has it, else the one member whose name
+    (in `members`, or a join's `data.name`) it is (ops know members by name: `why 阿峰`)."""
+    ids = {m.id for m in fixture.members} | {e.member for e in fixture.events if e.member}
+    if asked in ids:
+        return asked
+    named = {m.id for m in fixture.members if m.name == asked}
+    named |= {
+        e.member for e in fixture.events if e.member and e.kind == "join" and e.data.get("name") == asked
+    }
+    return named.pop() if len(named) == 1 else asked
+
+
 def explain(
     plan: Plan,
     fixture: Fixture,
@@ -60,6 +73,7 @@ def explain(
     `versions`: the plans the fixture's `reload` entries load (see `simulate`); a playbook of any
     version is explained, and a reload's plan change for the member is shown in its place.
     """
+    member_id = _by_name(fixture, member_id)
     counters = frozenset(BUILTIN_COUNTERS) | frozenset(plan.declarations.counters)
     seen: list[_Seen] = []
 

@@ -68,6 +68,15 @@ def test_a_member_who_got_the_action_and_then_ran_once(files: Path) -> None:
     assert "2026-03-02 10:00  send welcome (line 9)" in out
 
 
+def test_a_member_is_found_by_their_name_as_ops_know_them(files: Path) -> None:
+    # `why 张三` listed the ids; a join's data.name and a member's name find the member now.
+    assert why("张三", "--timeline", str(files), "--playbook", "welcome") == why(
+        "zhang", "--timeline", str(files), "--playbook", "welcome"
+    )
+    code, out = why("王五", "--timeline", str(files))
+    assert code == 0 and out.startswith("why 王五 (wang):")
+
+
 def test_a_false_condition_names_the_part_and_the_values_it_read(tmp_path: Path, files: Path) -> None:
     text = (tmp_path / "welcome.yaml").read_text(encoding="utf-8")
     text = text.replace("members:\n", "members:\n  - {id: staff1, name: 小美, tags: [staff, vip]}\n", 1)
