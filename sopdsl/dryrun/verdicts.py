@@ -209,7 +209,8 @@ def _judge(
         similar = [
             ((i, 1, 0), a.time, a)
             for i, a in logged
-            if a.kind == e.action and (e.member is None or a.member == e.member or a.group == e.group)
+            if a.kind == e.action
+            and (e.member is None or a.member == e.member or a.group == e.group or _to_group(a, e))
         ]
     found = candidates
     if e.at is not None:
@@ -235,7 +236,24 @@ def _judge(
         return Outcome(index, e, passed, message)
     shown = sorted({entry[0]: entry for entry in (*nearest, *context)}.values(), key=lambda entry: entry[0])
     lines = [item if isinstance(item, str) else describe(item, tz_name) for _, _, item in shown]
+    posts = sorted(
+        {str(item.group) for _, _, item in shown if isinstance(item, Action) and _to_group(item, e)}
+    )
+    if posts and not candidates:
+        lines.append(f"(a post to the group names no member: expect it with `group: {posts[0]}`)")
     return Outcome(index, e, passed, message, lines)
+
+
+def _to_group(a: Action, e: Expectation) -> bool:
+    """Whether `a` is a post to a group that a member-only expectation may have meant."""
+    return (
+        e.member is not None
+        and e.group is None
+        and a.member is None
+        and a.target == "group"
+        and a.group is not None
+        and (e.template is None or a.detail.get("template") == e.template)
+    )
 
 
 def expectation_title(e: Expectation) -> str:

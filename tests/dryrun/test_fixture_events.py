@@ -89,3 +89,27 @@ def test_a_group_neither_the_fixture_nor_the_playbooks_declare_is_warned_of_with
     assert result.errors == [] and len(result.warnings) == 2  # once a group
     assert "members.0.groups: group 'g2' is not in the fixture's groups" in result.warnings[0]
     assert "events.0.group: group 'g3'" in result.warnings[1] and "did you mean 'g1'?" in result.warnings[1]
+
+
+def test_a_member_expectation_on_a_post_to_the_group_shows_it_and_says_to_expect_the_group(
+    tmp_path: Path,
+) -> None:
+    # It showed no nearest actions at all: a post to the group names no member.
+    (tmp_path / "p.sop").write_text(
+        'timezone "Asia/Shanghai"\ntemplate gw = "欢迎"\nplaybook p { on member joins do { send gw to group } }\n',
+        encoding="utf-8",
+    )
+    fixture = tmp_path / "p.yaml"
+    fixture.write_text(
+        HEAD
+        + "  - {at: 2026-03-02 10:00, kind: join, member: m2, group: g1}\n"
+        + "expect:\n  - {action: send, template: gw, member: m2, at: 2026-03-02 10:00}\n",
+        encoding="utf-8",
+    )
+    (result,) = run_tests([fixture]).results
+    [outcome] = result.outcomes
+    assert not outcome.passed
+    assert outcome.nearest == [
+        "2026-03-02T10:00+08:00 send gw -> g1",
+        "(a post to the group names no member: expect it with `group: g1`)",
+    ]
