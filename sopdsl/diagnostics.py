@@ -420,8 +420,10 @@ def _excerpt(text: str, first: int, width: int) -> tuple[str, str]:
         while end < len(text) and _display_width(text[start : end + 1]) <= _MAX_QUOTE:
             end += 1
     before = ("…" if start > 0 else "") + _printable(text[start:first])
-    marked = _printable(text[first : min(first + width, end)])
-    after = _printable(text[first + len(marked) : end]) + ("…" if end < len(text) else "")
+    stop = min(first + width, end)
+    marked = _printable(text[first:stop])
+    # From the source's own offset: a tab in the mark is four characters once printed.
+    after = _printable(text[stop:end]) + ("…" if end < len(text) else "")
     caret = " " * _display_width(before) + "^" * max(1, _display_width(marked))
     return before + marked + after, caret
 
