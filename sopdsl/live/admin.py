@@ -28,6 +28,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.live.admin_views import TaskInbox, inbox_task, inbox_tasks
 from sopdsl.live.bodies import BodyError
+from sopdsl.live.dispatch import payload
 from sopdsl.live.intake import surrogate
 from sopdsl.live.member_records import (
     CsvMembers,
@@ -342,7 +343,7 @@ def parked_view(row: OutboxRow, tz: ZoneInfo) -> dict[str, Any]:
         "attempts": row.attempts,
         "failures": row.failures,
         "error": row.error,
-        "action": {**Action(**row.action).to_json(tz), "idempotency_key": executor_key(row)},
+        "action": payload(Action(**row.action), executor_key(row), tz),
     }
 
 

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
 
@@ -185,3 +186,9 @@ def missing_executors(plan: Plan, table: Mapping[str, Executor | CustomAction]) 
                     else:
                         needed[step.kind] = None
     return [kind for kind in needed if kind.startswith("call ") or kind not in table]
+
+
+def payload(action: Action, key: str, zone: ZoneInfo) -> dict[str, Any]:
+    """An action as executors hand it on (the log's JSON line, a webhook's body, the admin API's
+    parked view): its JSON form, times in `zone`, with the idempotency key inside."""
+    return {**action.to_json(zone), "idempotency_key": key}

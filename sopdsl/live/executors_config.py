@@ -39,6 +39,7 @@ from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.kinds import ACTIONS
+from sopdsl.live.dispatch import payload
 from sopdsl.live.redact import redact_url
 from sopdsl.live.webhook import Webhook
 from sopdsl.live.wecom.executor import KINDS as WECOM_KINDS  # what `KIND: wecom` may name
@@ -105,9 +106,7 @@ def log_executor(zone: ZoneInfo, out: TextIO | None = None) -> Executor:
     lock = threading.Lock()
 
     def log(action: Action, key: str) -> None:
-        line = json.dumps(
-            {**action.to_json(zone), "idempotency_key": key}, ensure_ascii=False, sort_keys=True
-        )
+        line = json.dumps(payload(action, key, zone), ensure_ascii=False, sort_keys=True)
         stream = out if out is not None else sys.stdout
         with lock:
             stream.write(line + "\n")

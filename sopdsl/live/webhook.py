@@ -30,6 +30,7 @@ import httpx
 from sopdsl import __version__
 from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
+from sopdsl.live.dispatch import payload
 from sopdsl.live.redact import redact_text, redact_url, secrets_of
 from sopdsl.live.retry import RetryPolicy
 
@@ -180,8 +181,9 @@ def verify_signature(
 
 def encode(action: Action, key: str, zone: ZoneInfo) -> bytes:
     """The request body: the action's JSON with the idempotency key inside, so the key is signed too."""
-    payload = {**action.to_json(zone), "idempotency_key": key}
-    return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return json.dumps(
+        payload(action, key, zone), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+    ).encode("utf-8")
 
 
 @dataclass(repr=False)
