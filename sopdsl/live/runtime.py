@@ -446,11 +446,14 @@ class Runtime(Registering, Keeping):
             found = self._shards.held.get(name)
             if found is not None:
                 return found.engine
-            # Another worker applies it: a copy read from the store shows what it has committed.
-            info = self.store.ensure_shard(
-                name, start=self.clock.now(), seed=self.seed, plan_hash=self.plan.content_hash
+            # Another worker applies it: a copy read from the store shows what it has committed
+            # (the shard's record asked for only when the copy is first made, without a snapshot).
+            return self._shards.peek(
+                name,
+                lambda: self.store.ensure_shard(
+                    name, start=self.clock.now(), seed=self.seed, plan_hash=self.plan.content_hash
+                ),
             )
-            return self._shards.peek(name, info)
 
     def close(self) -> None:
         """Give up this worker's leases and close the store (idempotent)."""

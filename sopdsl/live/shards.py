@@ -313,15 +313,16 @@ class Shards:
             plan = self.plans[plan_hash] = loads(text)
         return plan
 
-    def peek(self, name: str, info: ShardInfo) -> Engine:
+    def peek(self, name: str, info: Callable[[], ShardInfo]) -> Engine:
         """A read-only engine of a shard another worker holds, caught up with its journal (its
         snapshot, then the entries after it; next time only the new ones). Never driven: its
-        actions and figures are the holder's."""
+        actions and figures are the holder's. `info` gives the shard's record, for a copy made
+        from the journal's start."""
         shard = self._peeked.get(name)
         if shard is None:
-            shard = self._restored(name) if self.settings.snapshot_every != 0 else None
+            shard = self._from_snapshot(name) if self.settings.snapshot_every != 0 else None
             if shard is None:
-                shard = self._fresh(info)
+                shard = self._fresh(info())
             shard.figures = None
             self._peeked[name] = shard
         for entry in self.settings.store.journal(name, after=shard.cursor):
@@ -340,7 +341,16 @@ class Shards:
         return shard
 
     def _restored(self, name: str) -> Shard | None:
-        """The shard's engine from its latest snapshot; None when there is none or it cannot be read (replay)."""
+        """The shard's engine from its latest snapshot, to apply its journal; None when there is
+        none or it cannot be read (replay)."""
+        shard = self._from_snapshot(name)
+        if shard is not None:
+            self.restored += 1
+        return shard
+
+    def _from_snapshot(self, name: str) -> Shard | None:
+        """The shard's engine from its latest snapshot (not counted as a restore: `peek` reads one
+        too); None when there is none or it cannot be read."""
         found = self.settings.store.load_snapshot(name)
         if found is None:
             return None
@@ -356,7 +366,6 @@ class Shards:
                 exc,
             )
             return None
-        self.restored += 1
         shard = Shard(engine, self.plan, cursor=seq, snapshot_seq=seq, started=engine.started)
         engine.sinks.append(shard.sink)
         engine.holds.append(shard.sink)
