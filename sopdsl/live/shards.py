@@ -23,6 +23,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, PlanError, SopdslError
+from sopdsl.live import snapshots_apart
 from sopdsl.live.intake import EventError, surrogate
 from sopdsl.live.outbox import row_of
 from sopdsl.live.redact import redact_urls_in
@@ -127,6 +128,7 @@ class Shards:
         # What catching engines up has cost (a restart: the journal after the latest snapshot).
         self.replayed = 0  # journal entries played that were journaled before this call
         self.restored = 0  # engines restored from a snapshot
+        self.snapshots = snapshots_apart.Snapshots(settings.store)  # large engines' snapshots
 
     def apply(
         self,
@@ -142,6 +144,7 @@ class Shards:
 
         `taken` receives the new entries the store journaled (not those whose event id it had),
         and how many actions each caused."""
+        self.snapshots.collect()  # those written apart since the last call
         try:
             return self._apply_once(name, new, until, check, changes, taken)
         except _UnreadSnapshotError:
@@ -177,6 +180,7 @@ class Shards:
         since = cached.cursor if cached is not None else loaded.cursor if loaded is not None else 0
         collected: list[Action] = []
         made: list[PlanChange] = []
+        fork_at: list[int] = []  # the entry a snapshot written apart is taken after, if one is due
 
         def step(info: ShardInfo, existing: list[Entry], offered: list[dict[str, Any]]) -> Batch:
             shard = self.held.get(name)
@@ -232,10 +236,13 @@ class Shards:
             if snapshot_due(
                 shard.cursor - shard.snapshot_seq, s.snapshot_every, len(engine.members) + len(engine.flows)
             ):
-                try:
-                    snapshot = (shard.cursor, shard.engine.snapshot())
-                except EngineError as exc:  # some state it cannot write: the journal still has it all
-                    log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", name, exc)
+                if snapshots_apart.apart(engine):
+                    fork_at[:] = [shard.cursor]  # once committed, by a child (snapshots_apart)
+                else:
+                    try:
+                        snapshot = (shard.cursor, engine.snapshot())
+                    except EngineError as exc:  # some state it cannot write: the journal still has it all
+                        log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", name, exc)
                 shard.snapshot_seq = shard.cursor
             rows = [row_of(name, a) for a in collected if a.status != "deferred"]
             # A shard not started yet is due at once, so the next tick of any worker starts it.
@@ -289,6 +296,8 @@ class Shards:
             self._loaded[name] = loaded  # the step did not run: another worker holds the shard
         if batch is None:
             return []
+        if fork_at:  # committed: the engine is at that entry until this returns
+            self.snapshots.fork(name, fork_at[0], self.held[name].engine)
         return collected
 
     def _tick_entry(self, overdue: int, *, first: bool, until: int) -> dict[str, Any]:
@@ -387,6 +396,7 @@ class Shards:
 
     def release(self) -> None:
         """Give up this worker's leases on the shards it holds, and forget their engines."""
+        self.snapshots.close()  # while the leases are still this worker's
         for name in self.held:
             self.settings.store.release(name, self.settings.worker)
         self.held.clear()

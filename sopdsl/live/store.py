@@ -125,6 +125,10 @@ class Store(Protocol):
         """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
         ...
 
+    def save_snapshot(self, shard: str, seq: int, body: bytes) -> None:
+        """Keep an engine snapshot taken after entry `seq`, unless the shard has a later one."""
+        ...
+
     def append(self, shard: str, new: Sequence[dict[str, Any]]) -> int:
         """Append entries for whichever worker applies the shard (events whose id it has are skipped); how many were taken."""
         ...

@@ -79,6 +79,13 @@ class MemoryStore(SyncsEachCommit):
         """The shard's latest engine snapshot and the journal entry it was taken after, or None."""
         return self._snapshots.get(shard)
 
+    def save_snapshot(self, shard: str, seq: int, body: bytes) -> None:
+        """Keep an engine snapshot taken after entry `seq`, unless the shard has a later one."""
+        with self._lock:
+            kept = self._snapshots.get(shard)
+            if kept is None or kept[0] < seq:
+                self._snapshots[shard] = (seq, body)
+
     def journal(self, shard: str, after: int = 0) -> list[Entry]:
         """The shard's journal entries after sequence number `after`."""
         with self._lock:

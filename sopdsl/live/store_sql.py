@@ -205,6 +205,17 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
             row = cur.fetchone()
             return (int(row[0]), bytes(row[1])) if row else None
 
+    def save_snapshot(self, shard: str, seq: int, body: bytes) -> None:
+        """Keep an engine snapshot taken after entry `seq`, unless the shard has a later one."""
+        with self._txn() as cur:
+            cur.execute(
+                self._sql(
+                    "INSERT INTO sopdsl_snapshots (shard, seq, body) VALUES (?, ?, ?) ON CONFLICT (shard) "
+                    "DO UPDATE SET seq = excluded.seq, body = excluded.body WHERE sopdsl_snapshots.seq < excluded.seq"
+                ),
+                (shard, seq, body),
+            )
+
     def _entries(self, cur: Cursor, shard: str, after: int) -> list[Entry]:
         cur.execute(
             self._sql("SELECT seq, body FROM sopdsl_journal WHERE shard = ? AND seq > ? ORDER BY seq"),
