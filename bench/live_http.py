@@ -61,7 +61,7 @@ class _NoStore:
     executors: dict[str, Any] = {}
 
     def feed_batch(self, events: Any) -> Any:
-        from sopdsl.live.shards import Fed
+        from sopdsl.live.fed import Fed
 
         return Fed([], [], [0] * len(list(events)))
 

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sopdsl.errors import SopdslError
-from sopdsl.live.shards import Fed
+from sopdsl.live.fed import Fed
 
 T = TypeVar("T")
 

@@ -44,12 +44,13 @@ from sopdsl.live.dispatch import (
     missing_executors,
     registry,
 )
+from sopdsl.live.fed import Fed, Taken, fed, without_held
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.redact import redact_url
 from sopdsl.live.registering import Registering
 from sopdsl.live.retention import Keeping, Retention
-from sopdsl.live.shards import Check, Fed, Shards, Taken, fed, without_held
+from sopdsl.live.shards import Check, Shards
 from sopdsl.live.store import Store
 from sopdsl.live.store import open_store as _open_store
 from sopdsl.plan import Plan

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from time import monotonic
 from typing import Any, Protocol
 
@@ -24,6 +24,7 @@ from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, PlanError, SopdslError
 from sopdsl.live import snapshots_apart
+from sopdsl.live.fed import Taken
 from sopdsl.live.intake import EventError, surrogate
 from sopdsl.live.outbox import row_of
 from sopdsl.live.redact import redact_urls_in
@@ -461,52 +462,6 @@ def plain(body: dict[str, Any], what: str) -> dict[str, Any]:
             f"{what}: '{broken}' holds a lone surrogate (half of a character); pass the text itself"
         )
     return result
-
-
-@dataclass
-class Taken:
-    """What the store journaled of a batch: the new entries, and how many actions each one caused."""
-
-    bodies: list[dict[str, Any]] | None = None  # None: another worker applies the shard
-    caused: list[int] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Fed:
-    """What feeding a batch did: the actions it caused (in order), the places of events not stored
-    again, and how many of the actions each event caused (0 for a duplicate). Among the actions,
-    one the policy held back appears as a copy with status "deferred" and the time it will go."""
-
-    actions: list[Action]
-    duplicates: list[int]  # indexes of events whose `id` the shard had already taken
-    caused: list[int] = field(default_factory=list)
-
-
-def without_held(actions: list[Action]) -> list[Action]:
-    """The actions decided, without the copies of those the policy held back (status "deferred")."""
-    return [a for a in actions if a.status != "deferred"]
-
-
-def fed(bodies: list[dict[str, Any]], actions: list[Action], taken: Taken) -> Fed:
-    """The `Fed` of a batch: which events were duplicates, and which actions each one caused."""
-    if taken.bodies is None:
-        return Fed(actions, [], [0] * len(bodies))  # applied elsewhere: nothing known here
-    journaled: dict[Any, int] = {}
-    for body in taken.bodies:
-        if body.get("id") is not None:
-            journaled[body["id"]] = journaled.get(body["id"], 0) + 1
-    found, caused = [], []
-    counts = iter(taken.caused)
-    for index, body in enumerate(bodies):
-        event_id = body.get("id")
-        if event_id is not None and journaled.get(event_id, 0) == 0:
-            found.append(index)
-            caused.append(0)
-            continue
-        if event_id is not None:
-            journaled[event_id] -= 1  # the first of several with one id is the one journaled
-        caused.append(next(counts, 0))
-    return Fed(actions, found, caused)
 
 
 play_entry = _play  # the public name: the Temporal workflow (sopdsl/temporal/) plays the same entries

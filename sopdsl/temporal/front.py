@@ -27,8 +27,8 @@ from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, SopdslError
 from sopdsl.live.dispatch import CustomAction, Executor, missing_executors, registry
+from sopdsl.live.fed import Fed
 from sopdsl.live.retention import TEMPORAL_DAYS
-from sopdsl.live.shards import Fed
 from sopdsl.plan import Plan
 from sopdsl.temporal.client import ShardClient, connect
 from sopdsl.temporal.shapes import FIGURES, INBOX, TASK_QUEUE

@@ -14,9 +14,9 @@ from test_service import JOIN, START, Recorder, plan
 from sopdsl.errors import StoreError
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.commit import ClosedError, GroupCommitter
+from sopdsl.live.fed import Fed
 from sopdsl.live.intake import EventError
 from sopdsl.live.runtime import Runtime
-from sopdsl.live.shards import Fed
 
 
 @pytest.fixture
