@@ -4,11 +4,12 @@ Input: a shard's engine right after a committed transaction, and the journal ent
 Output: the engine's snapshot, kept in the store once the child has written it (`collect`).
 
 A snapshot costs in proportion to the engine's state: about 2.5 s of CPU at 100,000 members
-(pure Python; bench/snapshot_stall.py). Taken in the committing thread, it held up every request
-of the service for that long. A forked child holds the engine as it was at the fork (the
-kernel copies pages only as the parent changes them), encodes it into a file and exits; the
-parent goes on feeding at once and stores the file's snapshot at its next turn. Small engines
-are still snapshotted in the transaction (`APART_FROM`): there a fork costs more than it saves.
+(pure Python, the engine of a 100k x 90 dry run). Taken in the committing thread, it held up
+every request of the service for that long. A forked child holds the engine as it was at the
+fork (the kernel copies pages only as the parent changes them), encodes it into a file and
+exits; the parent goes on feeding at once and stores the file's snapshot at its next turn (the
+file has no name, so nothing is left behind if the parent dies first). Small engines are still
+snapshotted in the transaction (`APART_FROM`): there a fork costs more than it saves.
 
 The child only encodes Python objects and writes a file, then leaves with `os._exit`: it touches
 no lock, connection or thread of the parent (threads other than the forking one do not exist in
@@ -19,13 +20,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import tempfile
 import time
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from typing import IO
 
 from sopdsl.engine.engine import Engine
 from sopdsl.errors import EngineError
@@ -48,7 +48,7 @@ class _Child:
     pid: int
     shard: str
     seq: int
-    path: Path
+    file: IO[bytes]  # nameless: nothing is left on disk if this process dies first
 
 
 class Snapshots:
@@ -56,7 +56,6 @@ class Snapshots:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._folder: Path | None = None
         self._children: dict[str, _Child] = {}
         self.written = 0  # snapshots stored from a child (tests and the bench read it)
 
@@ -64,16 +63,14 @@ class Snapshots:
         """Start a child writing the shard's snapshot after entry `seq`; False if one still writes."""
         if shard in self._children:
             return False  # the next is due after another interval: this one is not lost
-        if self._folder is None:
-            self._folder = Path(tempfile.mkdtemp(prefix="sopdsl-snapshots-"))
-        path = self._folder / f"{shard.encode().hex()}-{seq}"
+        file = tempfile.TemporaryFile(prefix="sopdsl-snapshot-")
         with warnings.catch_warnings():
             # Python 3.12 warns of any fork in a threaded process; the module says why this one is safe.
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
         if pid == 0:  # the child: never returns
-            _write(engine, path)
-        self._children[shard] = _Child(pid, shard, seq, path)
+            _write(engine, file)
+        self._children[shard] = _Child(pid, shard, seq, file)
         return True
 
     def collect(self, wait: float = 0.0) -> None:
@@ -90,7 +87,7 @@ class Snapshots:
             time.sleep(0.01)
 
     def close(self) -> None:
-        """Store what children finish within a minute, end the others, and remove their files."""
+        """Store what children finish within a minute, and end the others."""
         try:
             self.collect(wait=_WAIT_AT_CLOSE)
         finally:
@@ -100,51 +97,48 @@ class Snapshots:
                     os.waitpid(child.pid, 0)
                 except OSError:
                     pass
+                child.file.close()
             self._children.clear()
-            if self._folder is not None:
-                shutil.rmtree(self._folder, ignore_errors=True)
-                self._folder = None
 
     def _keep(self, child: _Child, status: int) -> None:
-        done = child.path.with_suffix(".snap")
         try:
+            child.file.seek(0)
+            written = child.file.read()
             if os.waitstatus_to_exitcode(status) != 0:
-                failed = child.path.with_suffix(".error")
-                reason = (
-                    failed.read_text("utf-8") if failed.exists() else f"the child ended with status {status}"
-                )
+                reason = written.decode("utf-8", "replace") or f"the child ended with status {status}"
                 log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", child.shard, reason)
                 return
-            self.store.save_snapshot(child.shard, child.seq, done.read_bytes())
+            self.store.save_snapshot(child.shard, child.seq, written)
             self.written += 1
         except OSError as exc:
             log.warning("sopdsl runtime: shard '%s': no snapshot taken: %s", child.shard, exc)
         finally:
-            for suffix in (".snap", ".error", ".part"):
-                child.path.with_suffix(suffix).unlink(missing_ok=True)
+            child.file.close()
 
 
-def _write(engine: Engine, path: Path) -> None:
-    """In the child: write the engine's snapshot to `path`.snap (or why not to `path`.error), and exit."""
+def _write(engine: Engine, file: IO[bytes]) -> None:
+    """In the child: write the engine's snapshot to `file` (or why not, exiting with 1), and exit."""
     code = 0
     try:
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(number, signal.SIG_DFL)  # the service's handlers belong to the parent
         signal.set_wakeup_fd(-1)  # ... and so does its event loop's wake-up socket
-        blob = engine.snapshot()
-        part = path.with_suffix(".part")
-        part.write_bytes(blob)
-        part.rename(path.with_suffix(".snap"))  # whole, or not there
+        file.write(engine.snapshot())
+        file.flush()
     except EngineError as exc:  # some state it cannot write: the journal still has it all
-        code = _failed(path, str(exc))
+        code = failed(file, str(exc))
     except BaseException as exc:
-        code = _failed(path, f"{type(exc).__name__}: {exc}")
+        code = failed(file, f"{type(exc).__name__}: {exc}")
     os._exit(code)
 
 
-def _failed(path: Path, reason: str) -> int:
+def failed(file: IO[bytes], reason: str) -> int:
+    """In the child: put why it wrote no snapshot in place of one; the exit code that says so."""
     try:
-        path.with_suffix(".error").write_text(reason, "utf-8")
+        file.seek(0)
+        file.truncate()
+        file.write(reason.encode("utf-8"))
+        file.flush()
     except BaseException:
         pass
     return 1

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from livestores import KINDS, store_url, timeline
@@ -39,16 +39,15 @@ def _child_writes(
     pids, go = tmp_path / "pids", tmp_path / "go"
     write = snapshots_apart._write
 
-    def noted(engine: Engine, path: Path) -> None:
+    def noted(engine: Engine, file: IO[bytes]) -> None:
         with pids.open("a") as f:
             f.write(f"{os.getpid()}\n")
         if fail:
-            snapshots_apart._failed(path, "the disk is full")
-            os._exit(1)
+            os._exit(snapshots_apart.failed(file, "the disk is full"))
         deadline = time.monotonic() + 60
         while hold and not go.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        write(engine, path)
+        write(engine, file)
 
     monkeypatch.setattr(snapshots_apart, "_write", noted)
     return pids
