@@ -360,7 +360,7 @@ CODES: Mapping[str, Code] = _codes(
     (
         "SOP703",
         "calendars exceed a cap",
-        "The calendar entries alone schedule more sends than a cap allows in some day, week or month: to one group (a group cap), or to each member of a group (a member cap, from `for each member` entries and sends to members), counting only the cap's channel and template tags. Some of them will always be deferred or dropped. The calendars are sampled over a year (and from each calendar's own start), and the message names the worst period found.",
+        "The calendar entries alone schedule more sends than a cap allows in some day, week or month: to one group (a group cap), or to each member of a group (a member cap, from `for each member` entries and sends to members), counting only the cap's channel and template tags. Some of them will always be deferred or dropped. The calendars are sampled over a year (and from each calendar's and each campaign's own start; a campaign's sends count only inside its `active from … until …` window), and the message names the worst period found.",
     ),
     (
         "SOP704",

@@ -73,10 +73,7 @@ class _Arming(_Rendering):
     def _active(self, pb: CompiledPlaybook, now: int, tz: ZoneInfo) -> bool:
         if pb.active_from is None and pb.active_until is None:
             return True
-        wall = timeutil.local(now, tz)
-        if pb.active_from is not None and wall < pb.active_from:
-            return False
-        return not (pb.active_until is not None and wall >= pb.active_until)
+        return pb.active_at(timeutil.local(now, tz))
 
     def _calendar_due(self, c: _Compiled, timer: CalendarDue, due: int) -> None:
         """A calendar entry came due in a group, or (`_PRIVATE`) for the contacts of an `in private

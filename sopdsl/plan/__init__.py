@@ -122,6 +122,12 @@ class CompiledPlaybook(Model):
         # Added after format 3 was out: a playbook without goals is written (and hashed) as before.
         return _without_empty(handler(self), "goals")
 
+    def active_at(self, wall: dt.datetime) -> bool:
+        """Whether the campaign window (`active from … until …`) holds at a local wall time."""
+        if self.active_from is not None and wall < self.active_from:
+            return False
+        return self.active_until is None or wall < self.active_until
+
 
 class CompiledTemplate(Model):
     """A message template: its source, and its parts when it is only text and `{{ root.field }}`

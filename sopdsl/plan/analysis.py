@@ -235,6 +235,7 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             for slot in agenda(plan, start, start + dt.timedelta(days=days), groups)
         }
     )
+    playbooks = {pb.name: pb for pb in plan.playbooks}
     diagnostics: list[Diagnostic] = []
     for index, cap in caps:
         worst: tuple[int, str, str] | None = None
@@ -243,8 +244,12 @@ def _caps(plan: Plan) -> list[Diagnostic]:
             counts: Counter[str] = Counter()
             for slot in slots:
                 if slot.group == group.name and index in slot.caps:
-                    day = timeutil.local(slot.time, tz).date()
-                    counts[_period_key(cap.period, day)] += _counted(plan, slot, cap)
+                    # Outside its campaign window the engine fires nothing: the window is a wall
+                    # time in the group's zone, and so is the day the send counts on.
+                    wall = timeutil.local(slot.time, tz)
+                    if not playbooks[slot.playbook].active_at(wall):
+                        continue
+                    counts[_period_key(cap.period, wall.date())] += _counted(plan, slot, cap)
             for key, count in counts.items():
                 if count > cap.limit and (worst is None or count > worst[0]):
                     worst = (count, group.name, key)
@@ -276,8 +281,12 @@ def _caps(plan: Plan) -> list[Diagnostic]:
 
 
 def _sample_starts(plan: Plan) -> list[dt.date]:
-    """Where the cap check samples the calendars: a fixed year, and each calendar's own start."""
+    """Where the cap check samples the calendars: a fixed year, each calendar's own start, and
+    each campaign's (`active from`) first day and month."""
     starts = {_SAMPLE_START}
+    for pb in plan.playbooks:
+        if pb.schedule and pb.active_from is not None:
+            starts.update((pb.active_from.date(), pb.active_from.date().replace(day=1)))
     rules = [c.rule for c in plan.declarations.calendars.values()]
     rules += [e.when.inline for pb in plan.playbooks for e in pb.schedule if e.when.inline is not None]
     for rule in rules:
