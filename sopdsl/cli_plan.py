@@ -50,11 +50,18 @@ def _stamp() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def _when(epoch: int, zone: str) -> str:
+    local = dt.datetime.fromtimestamp(epoch, timeutil.zone(zone))
+    return local.strftime("%Y-%m-%d %a %H:%M") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+
+
 def _line(slot: Slot) -> str:
-    local = dt.datetime.fromtimestamp(slot.time, timeutil.zone(slot.zone))
-    when = local.strftime("%Y-%m-%d %a %H:%M") + local.strftime("%z")[:3] + ":" + local.strftime("%z")[3:]
+    # The time the sends really go out: an operator reads this table to know what the group sees.
     caps = f"  [cap {', '.join(str(i + 1) for i in slot.caps)}]" if slot.caps else ""
-    return f"{when}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}"
+    moved = ""
+    if slot.quiet_until is not None:
+        moved = f"  (moved by quiet hours from {_when(slot.time, slot.zone)})"
+    return f"{_when(slot.sends_at, slot.zone)}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}{moved}"
 
 
 class _Day(click.ParamType[dt.datetime]):
@@ -111,7 +118,7 @@ def plan_command(
         )
     plan = build_plan(paths, root_path(root))
     slots = agenda(plan, start.date(), end.date(), fallback=fixture_groups(paths, plan))
-    for slot in slots:
+    for slot in sorted(slots, key=lambda s: (s.sends_at, s)):
         click.echo(_line(slot))
     if not slots:
         click.echo("no scheduled entries for the declared or fixture groups in this range", err=True)

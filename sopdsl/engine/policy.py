@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sopdsl import lang
 from sopdsl.engine.actions import Action
 from sopdsl.plan import Plan, timeutil
+from sopdsl.plan.quiet import QUIET_KINDS, quiet_until
 
 _NOUNS: Final = {
     "send": lang.CapNoun.SEND,
@@ -67,7 +68,7 @@ class Delivery:
         if self.policy.protected_tags:
             ruled.add("kick")
         if self.policy.quiet_start is not None and self.policy.quiet_end is not None:
-            ruled.add("send")
+            ruled |= QUIET_KINDS
         if any(coupon.stock is not None for coupon in self.coupons.values()):
             ruled.add("grant")
         self.ruled = frozenset(ruled)
@@ -124,12 +125,8 @@ class Delivery:
             hit = [t for t in protected if member_tags and t in member_tags]
             if hit:
                 return Decision("block", reason=f"protected member (tagged {', '.join(hit)})")
-        if (
-            action.kind == "send"
-            and self.policy.quiet_start is not None
-            and self.policy.quiet_end is not None
-        ):
-            until = self._quiet_until(now, tz)
+        if action.kind in QUIET_KINDS:
+            until = quiet_until(self.policy, now, tz)
             if until is not None:
                 return Decision("defer", until=until, reason="quiet hours")
         if action.kind == "grant":
@@ -190,17 +187,6 @@ class Delivery:
         if cap.subject is lang.CapSubject.GROUP:
             return f"g:{action.group}" if action.group else None
         return f"m:{action.member}" if action.target in ("member", "referrer") and action.member else None
-
-    def _quiet_until(self, now: int, tz: ZoneInfo) -> int | None:
-        start, end = self.policy.quiet_start, self.policy.quiet_end
-        assert start is not None and end is not None
-        moment = timeutil.local_time(now, tz)
-        inside = start <= moment < end if start < end else (moment >= start or moment < end)
-        if not inside:
-            return None
-        today = timeutil.local_date(now, tz)
-        day = today if moment < end else today + dt.timedelta(days=1)
-        return timeutil.resolve(dt.datetime.combine(day, end), tz)
 
 
 # Period keys by period and local day (days since 1970-01-01): a cap asks for one at every

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sopdsl import lang
 from sopdsl.plan import Plan, timeutil
+from sopdsl.plan.quiet import QUIET_KINDS, quiet_until
 
 
 @dataclass(frozen=True, order=True)
@@ -28,6 +29,14 @@ class Slot:
     zone: str = ""
     caps: tuple[int, ...] = ()
     source: str = ""  # where the group comes from when the playbooks do not declare it: a fixture
+    # When quiet hours hold the entry's sends back, the instant they really go out (`time` stays
+    # the calendar's own, which the caps' check and the iCalendar UIDs keep to).
+    quiet_until: int | None = None
+
+    @property
+    def sends_at(self) -> int:
+        """When the entry's sends go out: at its time, or when the quiet hours it falls in end."""
+        return self.time if self.quiet_until is None else self.quiet_until
 
 
 # The cap noun each capped action kind counts (as the engine's policy counts them).
@@ -81,6 +90,7 @@ def agenda(
             actions = [i.action for i in entry.code if i.action is not None]
             what = ", ".join(_describe(a) for a in actions) or "steps"
             caps = _caps(program.policy.caps, actions, entry.for_each_member)
+            quiet = any(getattr(a, "kind", "") in QUIET_KINDS for a in actions)
             rule = program.calendars[entry.when.calendar].rule if entry.when.calendar else entry.when.inline
             assert rule is not None
             for source, group in mine:
@@ -92,7 +102,8 @@ def agenda(
                     due = timeutil.next_fire(rule, entry.when.offsets, entry.when.at, tz, after)
                     if due is None or due >= limit:
                         break
-                    slots.append(Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source))
+                    held = quiet_until(program.policy, due, tz) if quiet else None
+                    slots.append(Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source, held))
                     after = due
     return sorted(slots)
 
@@ -151,10 +162,12 @@ def to_ics(slots: list[Slot], plan: Plan, stamp: dt.datetime) -> bytes:
         event = Event()
         event.add("uid", uid(slot))
         event.add("dtstamp", stamp)
-        event.add("dtstart", dt.datetime.fromtimestamp(slot.time, timeutil.zone(slot.zone)))
+        event.add("dtstart", dt.datetime.fromtimestamp(slot.sends_at, timeutil.zone(slot.zone)))
         event.add("summary", f"{slot.playbook}: {slot.what}")
         event.add("location", slot.group)
         notes = [slot.loc, *(f"cap: {caps[i].text()} ({caps[i].loc})" for i in slot.caps)]
+        if slot.quiet_until is not None:
+            notes.append(f"moved by quiet hours from {timeutil.iso(slot.time, timeutil.zone(slot.zone))}")
         if slot.source:
             notes.append(f"group from {slot.source}")
         event.add("description", "\n".join(notes))
