@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.errors import DiagnosticError
 from sopdsl.source import Source, Span
+from sopdsl.textfiles import toml_error
 
 FILE_NAME = "sopdsl.toml"
 _KEYS = {"files", "exclude", "timezone"}
@@ -72,6 +73,12 @@ def find_project(start: Path) -> Path | None:
     return None
 
 
+def _at(source: Source, line: int, column: int) -> Span:
+    """One character at a 1-based line and column, for the caret under a TOML syntax error."""
+    start = source.line_start(line) + column - 1
+    return source.span(start, min(start + 1, len(source.text)))
+
+
 def load_project(path: Path, shown: str | None = None) -> Project:
     """Read a project file; raise `ProjectError` with every problem, each at its line."""
     shown = shown or str(path)
@@ -83,9 +90,9 @@ def load_project(path: Path, shown: str | None = None) -> Project:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", 1) or 1
-        message = str(exc).split(" (at line")[0]
-        raise ProjectError([_problem(f"invalid TOML: {message}", Span.point(shown, line))]) from None
+        line, column, message = toml_error(exc)
+        where = Span.point(shown) if not line else _at(source, line, column)
+        raise ProjectError([_problem(f"invalid TOML: {message}", where)]) from None
     found: list[Diagnostic] = []
 
     def at(key: str) -> Span:

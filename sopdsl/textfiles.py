@@ -1,8 +1,12 @@
 """Text files as the user saved them: bytes to text, or a diagnostic saying why they are not
 UTF-8 text (saved as UTF-16 or GBK, holding NUL bytes, too large), located at the first bad byte
-with how to save the file again. Used for playbooks (`syntax.loader`) and fixtures (`dryrun`)."""
+with how to save the file again. Used for playbooks (`syntax.loader`) and fixtures (`dryrun`).
+Also where a TOML file's syntax error is, for the project file and the executors file."""
 
 from __future__ import annotations
+
+import re
+import tomllib
 
 from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.source import Source, Span
@@ -71,3 +75,16 @@ def _encoding_hint(data: bytes) -> str:
         "the file seems to be saved as GBK (the old Chinese Windows default); "
         "save it again as UTF-8 (in 'Save as', choose the encoding UTF-8)"
     )
+
+
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)")
+
+
+def toml_error(exc: tomllib.TOMLDecodeError) -> tuple[int, int, str]:
+    """A TOML syntax error's 1-based line and column, and its message without them (0, 0 if unknown)."""
+    # Python 3.14 gives .lineno/.colno; before, only the message says where ("(at line L, column C)").
+    found = _TOML_AT.search(str(exc))
+    line = getattr(exc, "lineno", None) or (int(found.group(1)) if found else 0)
+    column = getattr(exc, "colno", None) or (int(found.group(2)) if found else 0)
+    message = getattr(exc, "msg", None) or _TOML_AT.sub("", str(exc))
+    return line, column, str(message)

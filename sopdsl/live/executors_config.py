@@ -45,6 +45,7 @@ from sopdsl.live.webhook import Webhook
 from sopdsl.live.wecom.executor import KINDS as WECOM_KINDS  # what `KIND: wecom` may name
 from sopdsl.live.wecom.executor import WeComExecutor
 from sopdsl.plan import Plan
+from sopdsl.textfiles import toml_error
 
 Executor = Callable[[Action, str], None]
 
@@ -448,9 +449,7 @@ class _Locator:
         try:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            found = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            line, column = (int(found.group(1)), int(found.group(2))) if found else (0, 0)
-            message = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc))
+            line, column, message = toml_error(exc)
             raise ExecutorConfigError([Problem(path, line, column, f"not valid TOML: {message}")]) from None
         # tomllib keeps no positions: keys are found in the text, as `[kind]` headers or `kind =`.
         keys: dict[str, tuple[int, int]] = {}
