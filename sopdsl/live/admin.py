@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, compile_path
 
 from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
@@ -322,9 +323,9 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
 
     return [
         # One route a path: a 405's `Allow` then names every method the path takes, not one route's.
-        Route("/admin/groups/{group}", _by_method(put_group, get_group), methods=["PUT", "GET"]),
+        _id_route("/admin/groups/{group}", _by_method(put_group, get_group), ["PUT", "GET"]),
         Route("/admin/members/import", import_members, methods=["POST"]),
-        Route("/admin/members/{member}", _by_method(put_member, get_member), methods=["PUT", "GET"]),
+        _id_route("/admin/members/{member}", _by_method(put_member, get_member), ["PUT", "GET"]),
         Route("/admin/parked", list_parked, methods=["GET"]),
         Route("/admin/parked/{key}/requeue", requeue, methods=["POST"]),
         Route("/admin/tasks", list_tasks, methods=["GET"]),
@@ -345,6 +346,29 @@ def parked_view(row: OutboxRow, tz: ZoneInfo) -> dict[str, Any]:
         "error": row.error,
         "action": payload(Action(**row.action), executor_key(row), tz),
     }
+
+
+def _id_route(path: str, endpoint: Callable[[Request], Awaitable[Response]], methods: list[str]) -> Route:
+    """A route whose last parameter is a group's or a member's id, which may hold a `/`."""
+    route = Route(path, _with_id(endpoint, path[path.rindex("{") + 1 : -1]), methods=methods)
+    # uvicorn (and httpx) hand the app the path percent-decoded: an id sent as `wx%2Fabc` reaches
+    # the router as `wx/abc`, which `{member}` (one segment) does not match. Matched as Starlette's
+    # `path` convertor it does; `route.path` stays the template the OpenAPI description names.
+    route.path_regex, route.path_format, route.param_convertors = compile_path(path[:-1] + ":path}")
+    return route
+
+
+def _with_id(
+    endpoint: Callable[[Request], Awaitable[Response]], name: str
+) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint, for a non-empty id only: `/admin/members/` names no member (404, as before)."""
+
+    async def checked(request: Request) -> Response:
+        if not request.path_params[name]:
+            raise HTTPException(HTTPStatus.NOT_FOUND)
+        return await endpoint(request)
+
+    return checked
 
 
 def _by_method(

@@ -36,7 +36,7 @@ def test_the_admin_examples_run_as_written(tmp_path: Path) -> None:
     section = admin_section()
     [playbook] = blocks(section, "sop")
     examples = blocks(section, "sh")
-    assert len(examples) == 4
+    assert len(examples) == 5
     (tmp_path / "admin.sop").write_text(playbook, encoding="utf-8")
     env = {**os.environ, "SOPDSL_TOKENS": f"{TOKEN} default"}
     process = subprocess.Popen(
@@ -73,8 +73,12 @@ def test_the_admin_examples_run_as_written(tmp_path: Path) -> None:
     state = json.loads(outputs[1].splitlines()[-1])
     assert [t["playbook"] for t in state["timers"]] == ["birthday"]
     assert state["timers"][0]["due"].endswith("-03-10T09:00:00+08:00")
-    assert json.loads(outputs[2]) == {"imported": 2, "failed": []}
-    [task] = json.loads(next(line for line in outputs[3].splitlines() if '"tasks"' in line))["tasks"]
+    # An id holding a `/`, percent-encoded in the path (the third example).
+    put, got, encoded = outputs[2].splitlines()
+    assert json.loads(put)["member"]["id"] == json.loads(got)["member"]["id"] == "wx/abc"
+    assert json.loads(got)["member"]["name"] == "李雷" and encoded == "wm%2FAb%2Bc%3D%3D"
+    assert json.loads(outputs[3]) == {"imported": 2, "failed": []}
+    [task] = json.loads(next(line for line in outputs[4].splitlines() if '"tasks"' in line))["tasks"]
     assert (task["to"], task["assignee"], task["status"], task["template"]) == (
         "operator",
         "小美",
@@ -82,7 +86,7 @@ def test_the_admin_examples_run_as_written(tmp_path: Path) -> None:
         "warn",
     )
     assert task["message"] == "李四，群里请勿发广告，再犯会被移出群" and task["escalated_to"] is None
-    done = json.loads(outputs[3].splitlines()[-1])
+    done = json.loads(outputs[4].splitlines()[-1])
     assert [(a["template"], a["member"], a["status"]) for a in done["actions"]] == [
         ("thanks", "wx_002", "queued")
     ]
