@@ -2,7 +2,8 @@
 
 Input: an exception of Lark's own LALR parser (`sopdsl.syntax.lark_lalr`), the source and the
 parser. Output: a located `Diagnostic` (SOP100 unexpected token, SOP101 unexpected character,
-SOP102 unexpected end of file), with a hint naming what the grammar expected.
+SOP102 unexpected end of file), with a hint: `did you mean` for a misspelt keyword, else
+what the grammar could take there, in plain words (`sopdsl.syntax.expected`).
 """
 
 from __future__ import annotations
@@ -11,26 +12,13 @@ from collections.abc import Sequence
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.lexer import PatternRE, PatternStr
 
-from sopdsl.diagnostics import Diagnostic, Severity
+from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.source import Source, Span
-from sopdsl.syntax.parser import _BOUNDARY
+from sopdsl.syntax.braces import starts_line
+from sopdsl.syntax.expected import expected_hint, keyword_of
 
-# How a terminal is named in an "expected one of" hint.
-_TERMINAL_NAMES = {
-    "NAME": "a name",
-    "STRING": "a string",
-    "LONG_STRING": 'a """text block"""',
-    "NUMBER": "a number",
-    "PERCENT": "a percentage like 50%",
-    "DATE": "a date like 2026-11-11",
-    "TIME": "a time like 20:00",
-    "ROOT": "member.… / group.… / event.…",
-    "COMPARATOR": "a comparison (==, !=, >=, <=, >, <)",
-    "SIGN": "+ or -",
-    "$END": "end of file",
-}
+_NO_SEMICOLON = "a statement ends by itself, with no ';': remove it"
 
 # Text written where a declared name goes: what to write instead, by the keyword before it. Ops
 # write `send "欢迎！" to member` first; "expected a name" alone does not say what the name is of.
@@ -63,27 +51,6 @@ _FULL_WIDTH = {
 }
 
 
-def _describe_expected(parser: Lark, expected: set[str]) -> str:
-    patterns = {t.name: t.pattern for t in parser.terminals}
-    words: set[str] = set()
-    for name in expected:
-        if name in _TERMINAL_NAMES:
-            words.add(_TERMINAL_NAMES[name])
-            continue
-        pattern = patterns.get(name)
-        if isinstance(pattern, PatternRE) and pattern.value.endswith(_BOUNDARY):
-            keyword = pattern.value[: -len(_BOUNDARY)].replace("\\", "")
-            words.add(f"'{keyword}'")
-        elif isinstance(pattern, PatternStr):
-            words.add(f"'{pattern.value}'")
-        else:
-            words.add(name.lower())
-    ordered = sorted(words, key=lambda w: (not w.startswith("'"), w))
-    if len(ordered) > 12:
-        ordered = [*ordered[:12], "…"]
-    return ", ".join(ordered)
-
-
 def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
     """The diagnostic of a Lark parse error in `source`."""
     if isinstance(exc, UnexpectedCharacters):
@@ -100,23 +67,26 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
                 span,
                 'close the string with " on the same line, or use """...""" for text over several lines',
             )
+        if char == ";":
+            return Diagnostic("SOP101", Severity.ERROR, "unexpected character ';'", span, _NO_SEMICOLON)
         shown = char if char.isprintable() else repr(char)
+        expected = _accepted(exc) or set(exc.allowed or ())
         return Diagnostic(
             "SOP101",
             Severity.ERROR,
             f"unexpected character '{shown}'",
             span,
-            f"expected {_describe_expected(parser, set(exc.allowed or ()))}" if exc.allowed else None,
+            expected_hint(parser, expected, "", starts_line(source.text, pos)) if expected else None,
         )
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         end = len(source.text)
-        expected = set(getattr(exc, "expected", ()) or ())
+        expected = _accepted(exc) or set(getattr(exc, "expected", ()) or ())
         return Diagnostic(
             "SOP102",
             Severity.ERROR,
             "unexpected end of file",
             source.span(end, end),
-            f"expected {_describe_expected(parser, expected)}" if expected else "is a '}' missing?",
+            expected_hint(parser, expected, "", False) if expected else "is a '}' missing?",
         )
     assert isinstance(exc, UnexpectedToken)
     token = exc.token
@@ -127,15 +97,43 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         # `22：00`: the lexer took 22 as a number, and the parser met it where a time goes; the
         # full-width character just after it is the mistake.
         return _full_width(after, source.span(end, end + 1))
-    span = source.span(start, end)
+    expected = _accepted(exc) or set(exc.expected)
+    at_line_start = starts_line(source.text, start)
     return Diagnostic(
         "SOP100",
         Severity.ERROR,
         f"unexpected {_describe_token(token)}",
-        span,
-        _text_for_name(token, set(exc.expected), getattr(exc, "token_history", None) or ())
-        or f"expected {_describe_expected(parser, set(exc.expected))}",
+        source.span(start, end),
+        _text_for_name(token, expected, getattr(exc, "token_history", None) or ())
+        or _misspelt(parser, str(token), expected)
+        or expected_hint(parser, expected, str(token), at_line_start),
     )
+
+
+def _accepted(exc: UnexpectedInput) -> set[str]:
+    """What the parser could take where it stopped, tried one terminal at a time.
+
+    Lark's own `expected` is the LALR table's look-ahead set (with terminals a merged state only
+    seems to take) or, when the token was read by the fallback lexer, every terminal of the
+    lexer's state: `end of file` and `'appid'` offered after `member.points`.
+    """
+    interactive = getattr(exc, "interactive_parser", None)
+    if interactive is None:
+        return set()
+    try:
+        return set(interactive.accepts())
+    except Exception:  # a hint is not worth a crash: fall back to Lark's own list
+        return set()
+
+
+def _misspelt(parser: Lark, word: str, expected: set[str]) -> str | None:
+    """`did you mean 'send'?` for a word close to a keyword the parser could take here."""
+    if not word[:1].isalpha():
+        return None
+    keywords = {k for k in (keyword_of(parser, name) for name in expected) if k}
+    if word != word.lower() and word.lower() in keywords:
+        return f"keywords are written in lower case: '{word.lower()}'"
+    return did_you_mean(word.lower(), keywords)
 
 
 def _full_width(char: str, span: Span) -> Diagnostic:
