@@ -15,8 +15,8 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.source import Source, Span
-from sopdsl.syntax.braces import starts_line
-from sopdsl.syntax.expected import expected_hint, keyword_of
+from sopdsl.syntax.braces import declaration_named, starts_line, unclosed_brace
+from sopdsl.syntax.expected import closing_brace, expected_hint, keyword_of, top_level, top_level_words
 
 _NO_SEMICOLON = "a statement ends by itself, with no ';': remove it"
 
@@ -81,6 +81,9 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken) and exc.token.type == "$END"):
         end = len(source.text)
         expected = _accepted(exc) or set(getattr(exc, "expected", ()) or ())
+        unclosed = _unclosed(source, parser, expected, end, None)
+        if unclosed is not None:
+            return unclosed
         return Diagnostic(
             "SOP102",
             Severity.ERROR,
@@ -99,6 +102,11 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         return _full_width(after, source.span(end, end + 1))
     expected = _accepted(exc) or set(exc.expected)
     at_line_start = starts_line(source.text, start)
+    if at_line_start and (token.type in top_level(parser) or str(token) in top_level_words(parser)):
+        # The contextual lexer reads `playbook` as a name where no declaration can start.
+        unclosed = _unclosed(source, parser, expected, start, token)
+        if unclosed is not None:
+            return unclosed
     return Diagnostic(
         "SOP100",
         Severity.ERROR,
@@ -134,6 +142,40 @@ def _misspelt(parser: Lark, word: str, expected: set[str]) -> str | None:
     if word != word.lower() and word.lower() in keywords:
         return f"keywords are written in lower case: '{word.lower()}'"
     return did_you_mean(word.lower(), keywords)
+
+
+def _unclosed(
+    source: Source, parser: Lark, expected: set[str], at: int, token: Token | None
+) -> Diagnostic | None:
+    """A `{` never closed, when the parser met the end of file or the next declaration inside it.
+
+    Only where a `}` is what the parser could take (`expected`): a statement cut off before the
+    end of the file is told as unfinished, with what could complete it.
+    """
+    if not expected & closing_brace(parser):
+        return None
+    found = unclosed_brace(source.text, at)
+    if found is None:
+        return None
+    brace, missing = found
+    line, column = source.position(brace)
+    keywords = top_level_words(parser)
+    owner = declaration_named(source.text, brace, keywords)
+    where = f" in {owner}" if owner else ""
+    if token is None:
+        noticed = "the file ends with it still open"
+    else:
+        line_end = source.text.find("\n", at)
+        next_one = declaration_named(source.text, len(source.text) if line_end < 0 else line_end, keywords)
+        noticed = f"noticed at line {token.line}, where {next_one or 'the next declaration'} begins"
+    also = f"; {missing} '}}' are missing in all" if missing > 1 else ""
+    return Diagnostic(
+        "SOP102" if token is None else "SOP100",
+        Severity.ERROR,
+        f"the '{{' opened at line {line}, column {column}{where} is never closed",
+        source.span(brace, brace + 1),
+        f"add a '}}' where its block ends ({noticed}){also}",
+    )
 
 
 def _full_width(char: str, span: Span) -> Diagnostic:

@@ -1,5 +1,5 @@
-"""Syntax errors in an operator's words: a misspelt keyword gets `did you mean`, and a hint never
-shows a grammar-internal name and stays short."""
+"""Syntax errors in an operator's words: a misspelt keyword gets `did you mean`, a hint never shows
+a grammar-internal name and stays short, and a missing `}` points at the `{` left open."""
 
 from __future__ import annotations
 
@@ -170,3 +170,58 @@ def test_a_long_list_of_possibilities_is_cut_to_the_few_closest() -> None:
 
 def test_a_semicolon_is_told_to_go() -> None:
     assert only('timezone "Asia/Shanghai";').hint == "a statement ends by itself, with no ';': remove it"
+
+
+# ---- 3. a missing `}` ----------------------------------------------------------------------------
+
+MISSING_IN_FIRST = (
+    WELCOME
+    + 'playbook welcome "欢迎" {\n'  # 2
+    + "    on member joins\n"
+    + "    do {\n"  # 4: never closed
+    + "        send welcome to member\n"
+    + "\n"
+    + "}\n"  # 7: closes `do {` for the parser, though it is written where the playbook's goes
+    + "\n"
+    + 'playbook bye "再见" {\n'  # 9
+    + "    on member leaves\n"
+    + "    do: send welcome to member\n"
+    + "}\n"
+)
+
+
+def test_a_missing_brace_before_the_next_playbook_points_at_the_brace_left_open() -> None:
+    diagnostic = only(MISSING_IN_FIRST)
+    assert diagnostic.code == "SOP100"
+    assert diagnostic.message == "the '{' opened at line 4, column 8 in playbook 'welcome' is never closed"
+    assert (diagnostic.span.line, diagnostic.span.column) == (4, 8)
+    assert MISSING_IN_FIRST[diagnostic.span.start] == "{"
+    assert (
+        diagnostic.hint == "add a '}' where its block ends (noticed at line 9, where playbook 'bye' begins)"
+    )
+
+
+def test_a_missing_brace_at_the_end_of_the_file_points_at_the_brace_left_open() -> None:
+    text = (
+        WELCOME + 'playbook welcome "欢迎" {\n    on member joins\n    do {\n        send welcome to member\n'
+    )
+    diagnostic = only(text)
+    assert diagnostic.code == "SOP102"
+    assert diagnostic.message == "the '{' opened at line 4, column 8 in playbook 'welcome' is never closed"
+    assert (diagnostic.span.line, diagnostic.span.column) == (4, 8)
+    assert (
+        diagnostic.hint
+        == "add a '}' where its block ends (the file ends with it still open); 2 '}' are missing in all"
+    )
+
+
+def test_braces_in_text_do_not_count() -> None:
+    text = 'template t = "{{ member.name }} {"\npolicy {\n    quiet hours 22:00 - 08:00\n'
+    diagnostic = only(text)
+    assert diagnostic.message == "the '{' opened at line 2, column 8 in policy is never closed"
+
+
+def test_a_statement_cut_off_at_the_end_is_told_unfinished_not_unclosed() -> None:
+    diagnostic = only("playbook p { on member joins do: set member.x = 2 *")
+    assert diagnostic.message == "unexpected end of file"
+    assert diagnostic.hint == "expected '(', + or -, a field like member.points, a number"

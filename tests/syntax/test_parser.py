@@ -263,7 +263,8 @@ def test_an_empty_file_parses() -> None:
 @pytest.mark.parametrize(
     ("text", "code", "line", "column"),
     [
-        ('template t = "x"\nplaybook p { on member joins do { send t to member }', "SOP102", 2, 53),
+        # A missing `}` points at the `{` left open (the playbook's), not at the end of the file.
+        ('template t = "x"\nplaybook p { on member joins do { send t to member }', "SOP102", 2, 12),
         ("playbook p { scenario J1，J2 }", "SOP101", 1, 25),
         ("template t = “x”", "SOP101", 1, 14),
         ("playbook p { on member joins do: send t member }", "SOP100", 1, 41),
