@@ -1,8 +1,8 @@
-"""A file that does not parse, read as plain text: its open braces, the declaration around a place.
+"""A file that does not parse, read as plain text: its open braces and where declarations start.
 
 Input: the text (and the keywords that open a declaration, which `lark_errors` reads from the
-grammar). Output: character offsets and names. `lark_errors` uses them to say which `{` is
-never closed, and in which declaration. No Lark here.
+grammar). Output: character offsets. `lark_errors` uses them to say which `{` is never closed,
+`lark_lalr` to parse on after a syntax error from the next declaration. No Lark here.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 # Braces outside strings and comments: `"{{ member.name }}"` in a template is no block.
 _BRACE_OR_SKIP = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|[{}]')
+_LONG_STRING = re.compile(r'"""[\s\S]*?"""')
 _NAME = r"[^\W\d]\w*"
 
 
@@ -49,6 +50,19 @@ def unclosed_brace(text: str, end: int) -> tuple[int, int] | None:
         return None
     inside = [o for o in misplaced if o > stack[-1]]
     return (inside[0] if inside else stack[-1]), len(stack)
+
+
+def declaration_starts(text: str, keywords: Iterable[str]) -> list[int]:
+    """Offsets of the lines that open a top-level declaration (a keyword in column 1), in order.
+
+    A line of a `\"\"\"text block\"\"\"` is no declaration, even if it reads like one.
+    """
+    words = sorted(keywords, key=len, reverse=True)
+    if not words:
+        return []
+    opening = re.compile(r"^(?:" + "|".join(map(re.escape, words)) + r")(?!\w)", re.MULTILINE)
+    blocks = [(m.start(), m.end()) for m in _LONG_STRING.finditer(text)]
+    return [m.start() for m in opening.finditer(text) if not any(s < m.start() < e for s, e in blocks)]
 
 
 def declaration_named(text: str, offset: int, keywords: Iterable[str]) -> str | None:

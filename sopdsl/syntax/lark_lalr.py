@@ -28,6 +28,8 @@ from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.errors import ParseError
 from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes as n
+from sopdsl.syntax.braces import declaration_starts
+from sopdsl.syntax.expected import top_level_words
 from sopdsl.syntax.lark_errors import translate
 from sopdsl.syntax.parser import _BOUNDARY, _KEYWORD, _KEYWORD_PRIORITY, MAX_DEPTH, cache_dir, grammar_text
 from sopdsl.syntax.transformer import RULES, TOKENS, file_node, token_span
@@ -140,7 +142,7 @@ def parse_lark(source: Source) -> n.File:
     try:
         top = parser.parse(source.text)
     except UnexpectedInput as exc:
-        raise ParseError([translate(exc, source, parser)]) from None
+        raise ParseError(_diagnose(exc, source, parser)) from None
     finally:
         local.path = ""
     assert isinstance(top, _Pending)
@@ -149,6 +151,52 @@ def parse_lark(source: Source) -> n.File:
     comments = tuple(n.Comment(str(c), token_span(source.path, c)) for c in _comments(source.text))
     span = _meta_span(source.path, top.meta)
     return file_node(source.path, span, _built(source.path, top.children), comments)
+
+
+# Syntax errors reported of one file at most: past this, the first ones are the ones to fix.
+MAX_SYNTAX_ERRORS = 20
+
+
+def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> list[Diagnostic]:
+    """The first syntax error's diagnostic, then those of the declarations after it.
+
+    Lark's LALR parser stops at the first error. Each later declaration that opens a line (a
+    keyword in column 1) is a safe place to start again: the text before it is blanked (newlines
+    kept, so every offset, line and column stays the user's) and the rest parsed anew, until it
+    parses or nothing is left. A file of several playbooks then shows every broken one at once.
+    """
+    found = [translate(exc, source, parser)]
+    starts = declaration_starts(source.text, top_level_words(parser))
+    at, restarted = _error_offset(exc, source.text), -1
+    while len(found) < MAX_SYNTAX_ERRORS:
+        restart = next((s for s in starts if s >= at and s > restarted), None)
+        if restart is None:
+            break
+        restarted = restart
+        rest = Source(source.path, _BLANK.sub(" ", source.text[:restart]) + source.text[restart:])
+        try:
+            parser.parse(rest.text)
+        except UnexpectedInput as again:
+            # Translated against the blanked text: a `{` left open before `restart` is no longer
+            # open there, so it is not blamed twice.
+            found.append(translate(again, rest, parser))
+            at = _error_offset(again, rest.text)
+            continue
+        break
+    return found
+
+
+_BLANK = re.compile(r"[^\n]")
+
+
+def _error_offset(exc: UnexpectedInput, text: str) -> int:
+    """Where a parse error was met (Lark's end-of-file token borrows the last token's place)."""
+    token = getattr(exc, "token", None)
+    if isinstance(token, Token) and token.type == "$END":
+        return len(text)
+    if isinstance(token, Token) and token.start_pos is not None:
+        return token.start_pos
+    return exc.pos_in_stream or 0
 
 
 class _Pending(Tree[Any]):
@@ -226,7 +274,7 @@ def _parse_reference(source: Source) -> n.File:
     try:
         tree = _parse(parser, source.text, comments)
     except UnexpectedInput as exc:
-        raise ParseError([translate(exc, source, parser)]) from None
+        raise ParseError(_diagnose(exc, source, parser)) from None
     too_deep = _too_deep(tree)
     if too_deep is not None:
         raise ParseError(

@@ -1,5 +1,6 @@
 """Syntax errors in an operator's words: a misspelt keyword gets `did you mean`, a hint never shows
-a grammar-internal name and stays short, and a missing `}` points at the `{` left open."""
+a grammar-internal name and stays short, a missing `}` points at the `{` left open, and a file of
+several playbooks reports the syntax errors of each at once."""
 
 from __future__ import annotations
 
@@ -13,14 +14,14 @@ from sopdsl.cli import main
 from sopdsl.diagnostics import Diagnostic
 from sopdsl.errors import ParseError
 from sopdsl.source import Source
-from sopdsl.syntax.parser import lark_parser, parse
+from sopdsl.syntax.parser import PARSERS, lark_parser, parse
 
 WELCOME = 'template welcome "欢迎" = "欢迎加入"\n'
 
 
-def diagnostics(text: str) -> list[Diagnostic]:
+def diagnostics(text: str, via: str | None = None) -> list[Diagnostic]:
     with pytest.raises(ParseError) as caught:
-        parse(Source("t.sop", text))
+        parse(Source("t.sop", text), via)
     return list(caught.value.diagnostics)
 
 
@@ -225,3 +226,42 @@ def test_a_statement_cut_off_at_the_end_is_told_unfinished_not_unclosed() -> Non
     diagnostic = only("playbook p { on member joins do: set member.x = 2 *")
     assert diagnostic.message == "unexpected end of file"
     assert diagnostic.hint == "expected '(', + or -, a field like member.points, a number"
+
+
+# ---- 4. every broken playbook at once ------------------------------------------------------------
+
+SEVERAL = (
+    WELCOME
+    + 'playbook a "一" {\n    on member joins\n    do: sned welcome to member\n}\n'  # 2-5
+    + 'playbook b "二" {\n    on member jion\n    do: send welcome to member\n}\n'  # 6-9
+    + 'playbook c "三" {\n    on member joins\n    do {\n        send welcome to member\n}\n'  # 10-14
+    + 'playbook d "四" {\n    on member leaves\n    do: send welcome to membr\n}\n'  # 15-18
+    + 'playbook e "五" {\n    on member leaves\n    do: send welcome to member\n}\n'  # 19-22: fine
+)
+
+
+@pytest.mark.parametrize("via", PARSERS)
+def test_each_broken_playbook_is_reported_in_one_run(via: str) -> None:
+    found = [(d.code, d.span.line, d.span.column, d.hint) for d in diagnostics(SEVERAL, via)]
+    assert found == [
+        ("SOP100", 4, 9, "did you mean 'send'?"),
+        ("SOP100", 7, 15, "did you mean 'joins'?"),
+        ("SOP100", 12, 8, "add a '}' where its block ends (noticed at line 15, where playbook 'd' begins)"),
+        ("SOP100", 17, 25, "did you mean 'member'?"),
+    ]
+
+
+def test_a_declaration_line_inside_a_text_block_is_no_place_to_start_again() -> None:
+    text = (
+        WELCOME
+        + "playbook a {\n    on member joins\n    do: sned welcome to member\n}\n"
+        + 'template notes = """\nplaybook 不是声明 {\n"""\n'
+    )
+    assert [d.span.line for d in diagnostics(text)] == [4]
+
+
+def test_one_error_is_one_diagnostic() -> None:
+    assert (
+        len(diagnostics(WELCOME + "playbook a {\n    on member joins\n    do: sned welcome to member\n}\n"))
+        == 1
+    )
