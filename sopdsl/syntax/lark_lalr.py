@@ -155,6 +155,9 @@ def parse_lark(source: Source) -> n.File:
 
 # Syntax errors reported of one file at most: past this, the first ones are the ones to fix.
 MAX_SYNTAX_ERRORS = 20
+# Characters parsed again, in all, to find them: each start again parses the rest of the file,
+# and a large broken file must not take twenty times as long to report as a good one to check.
+RECOVERY_BUDGET = 2_000_000
 
 
 def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> list[Diagnostic]:
@@ -167,12 +170,13 @@ def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> list[Diagno
     """
     found = [translate(exc, source, parser)]
     starts = declaration_starts(source.text, top_level_words(parser))
-    at, restarted = _error_offset(exc, source.text), -1
+    at, restarted, budget = _error_offset(exc, source.text), -1, RECOVERY_BUDGET
     while len(found) < MAX_SYNTAX_ERRORS:
         restart = next((s for s in starts if s >= at and s > restarted), None)
-        if restart is None:
+        if restart is None or len(source.text) - restart > budget:
             break
         restarted = restart
+        budget -= len(source.text) - restart
         rest = Source(source.path, _BLANK.sub(" ", source.text[:restart]) + source.text[restart:])
         try:
             parser.parse(rest.text)

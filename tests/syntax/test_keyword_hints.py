@@ -265,3 +265,11 @@ def test_one_error_is_one_diagnostic() -> None:
         len(diagnostics(WELCOME + "playbook a {\n    on member joins\n    do: sned welcome to member\n}\n"))
         == 1
     )
+
+
+def test_parsing_again_stops_at_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sopdsl.syntax import lark_lalr
+
+    # Room for the rest of the file after `b` once: `c`'s error is not looked for.
+    monkeypatch.setattr(lark_lalr, "RECOVERY_BUDGET", len(SEVERAL) - SEVERAL.index('playbook b "'))
+    assert [d.span.line for d in diagnostics(SEVERAL, "lark")] == [4, 7]
