@@ -28,18 +28,27 @@ def experiments(figures: Figures) -> list[dict[str, Any]]:
         for arm in arms:
             n, x = arm["members"], arm["converted"]
             low, high = wilson(x, n)
+            # An arm nobody was put in has no rate: 0% with a 0–0% interval would read as measured.
             row: dict[str, Any] = {
                 **arm,
-                "rate": round(x / n, _ROUND) if n else 0,
-                "ci": [round(low, _ROUND), round(high, _ROUND)],
+                "rate": round(x / n, _ROUND) if n else None,
+                "ci": [round(low, _ROUND), round(high, _ROUND)] if n else None,
                 "baseline": arm is control,
             }
             if control is not None and arm is not control:
-                vs = compare(x, n, control["converted"], control["members"])
-                row.update(difference=round(vs.difference, _ROUND), test=vs.test, p=round(vs.p_value, _ROUND))
+                row.update(_versus(x, n, control["converted"], control["members"]))
             rows.append(row)
         shown.append({**experiment, "arms": rows})
     return shown
+
+
+def _versus(x: int, n: int, x0: int, n0: int) -> dict[str, Any]:
+    """An arm (x of n) against the baseline (x0 of n0); nothing to compare when either is empty,
+    said in `missing` (`arm` or `baseline`) instead of a difference and a p-value of 1."""
+    if n == 0 or n0 == 0:
+        return {"difference": None, "test": None, "p": None, "missing": "arm" if n == 0 else "baseline"}
+    vs = compare(x, n, x0, n0)
+    return {"difference": round(vs.difference, _ROUND), "test": vs.test, "p": round(vs.p_value, _ROUND)}
 
 
 def pilots(plan: Plan, figures: Figures, tags: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:

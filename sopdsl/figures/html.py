@@ -166,26 +166,38 @@ def _percent(rate: float) -> str:
     return f"{rate * 100:.1f}%"
 
 
+# Why an arm has no comparison (`experiments._versus`'s `missing`), in the report's words.
+_MISSING = {"arm": "本组没有人，无法比较", "baseline": "对照组没有人，无法比较"}
+
+
+def _versus(arm: dict[str, Any], cell: str) -> str:
+    if "difference" not in arm:
+        return '<td class="text" colspan="2">对照</td>'
+    if arm["difference"] is None:
+        return f'<td class="text" colspan="2" {cell} data-measure="missing">{_MISSING[arm["missing"]]}</td>'
+    test = "Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"
+    return (
+        f'<td {cell} data-measure="difference">{_percent(arm["difference"])}</td>'
+        f'<td {cell} data-measure="p">{arm["p"]:.4f}（{test}）</td>'
+    )
+
+
 def _experiment(experiment: dict[str, Any]) -> str:
     name = escape(experiment["playbook"])
     goal = escape(experiment["goal"] or "（未声明目标）")
     rows = []
     for arm in experiment["arms"]:
         cell = f'data-playbook="{name}" data-arm="{escape(arm["arm"])}"'
-        low, high = arm["ci"]
-        versus = (
-            f'<td {cell} data-measure="difference">{_percent(arm["difference"])}</td>'
-            f'<td {cell} data-measure="p">{arm["p"]:.4f}（{"Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"}）</td>'
-            if "difference" in arm
-            else '<td class="text" colspan="2">对照</td>'
-        )
+        # An arm nobody was put in has no rate nor interval (`experiments.experiments`).
+        rate = "—" if arm["rate"] is None else _percent(arm["rate"])
+        interval = "—" if arm["ci"] is None else f"{_percent(arm['ci'][0])} – {_percent(arm['ci'][1])}"
         rows.append(
             f'<tr><td class="text">{escape(arm["arm"])}{"（对照组）" if arm["control"] else ""}</td>'
             f'<td {cell} data-measure="members">{arm["members"]}</td>'
             f'<td {cell} data-measure="reached">{arm["reached"]}</td>'
             f'<td {cell} data-measure="converted">{arm["converted"]}</td>'
-            f'<td {cell} data-measure="rate">{_percent(arm["rate"])}</td>'
-            f"<td>{_percent(low)} – {_percent(high)}</td>{versus}</tr>"
+            f'<td {cell} data-measure="rate">{rate}</td>'
+            f"<td>{interval}</td>{_versus(arm, cell)}</tr>"
         )
     return (
         f'<section class="experiment" data-playbook="{name}"><h3>{name} · 目标「{goal}」'
