@@ -2,7 +2,8 @@
 
 It declares UTF-8 and a CJK font stack, so Chinese renders wherever one of the usual fonts is
 installed. Every figure shown in a table cell carries where it comes from (`data-group`,
-`data-day`, `data-figure`), so a browser test can read the page back against the JSON.
+`data-day`, `data-figure`; a group's totals `data-total-group`, `data-total`), so a browser
+test can read the page back against the JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ FONTS = (
     '"PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "WenQuanYi Micro Hei", '
     '"Noto Sans CJK SC", "Source Han Sans SC", sans-serif'
 )
+
+# Above this many groups each group's section is folded, under the overview of all of them.
+UNFOLDED_GROUPS = 12
 
 _STYLE = f"""
 body {{ font-family: {FONTS}; margin: 24px; color: #222; max-width: 1300px; }}
@@ -36,6 +40,9 @@ th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; }}
 th {{ background: #f6f6f6; }}
 td.text, th.text {{ text-align: left; }}
 .burst {{ background: #fff4e5; border: 1px solid #f0b46a; border-radius: 6px; padding: 10px 14px; }}
+details.group summary h3 {{ display: inline; }}
+details.group summary {{ cursor: pointer; margin: 12px 0 4px; }}
+details.group > div {{ scroll-margin-top: 48px; }}
 .playbook {{ display: inline-block; vertical-align: top; margin: 0 24px 16px 0; }}
 """
 
@@ -60,6 +67,7 @@ def render_html(report: dict[str, Any]) -> str:
     """The report's data (see `report.build_report`) as one HTML page."""
     days = report["days"]
     period = f"{days[0]} 至 {days[-1]}" if days else "（无）"
+    folded = len(report["groups"]) > UNFOLDED_GROUPS
     parts = [
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -68,13 +76,19 @@ def render_html(report: dict[str, Any]) -> str:
         f'<p class="meta">时段 {period}（{escape(report["zone"])}），计划 {report["plan"]}。'
         "触达只计已执行的发送；发到群里的消息算群里当时每个人。</p>",
         _burst(report["burst"]),
-        "<h2>各群每日数据</h2>",
-        *(_group(group, days) for group in report["groups"]),
-        "<h2>剧本漏斗</h2>",
+        _contents(report),
+        '<h2 id="groups">各群每日数据</h2>',
+        _overview(report["groups"]),
+        *(_group(group, days, index, folded) for index, group in enumerate(report["groups"])),
+        '<h2 id="playbooks">剧本漏斗</h2>',
         *(_playbook(pb) for pb in report["playbooks"]),
-        *(("<h2>实验</h2>", *map(_experiment, report["experiments"])) if report["experiments"] else ()),
-        *(("<h2>试点对比</h2>", *map(_pilot, report["pilots"])) if report["pilots"] else ()),
-        "<h2>群日历</h2>",
+        *(
+            ('<h2 id="experiments">实验</h2>', *map(_experiment, report["experiments"]))
+            if report["experiments"]
+            else ()
+        ),
+        *(('<h2 id="pilots">试点对比</h2>', *map(_pilot, report["pilots"])) if report["pilots"] else ()),
+        '<h2 id="calendar-title">群日历</h2>',
         _calendar(report["calendar"]),
         "</body></html>\n",
     ]
@@ -95,7 +109,50 @@ def _burst(burst: dict[str, Any] | None) -> str:
     )
 
 
-def _group(group: dict[str, Any], days: list[str]) -> str:
+def _contents(report: dict[str, Any]) -> str:
+    """Links to each part of the page: with many groups, the funnels and experiments come only
+    after every group's section."""
+    parts = [("groups", "各群每日数据"), ("playbooks", "剧本漏斗")]
+    parts += [("experiments", "实验")] if report["experiments"] else []
+    parts += [("pilots", "试点对比")] if report["pilots"] else []
+    parts += [("calendar-title", "群日历")]
+    links = " · ".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in parts)
+    return f'<nav class="meta" id="contents">目录：{links}</nav>'
+
+
+# The period's totals a group's row in the overview shows (the distinct counts do not add up
+# over days, see `report._group`).
+_OVERVIEW = [("reach", "deliveries"), ("activity", "messages")]
+_OVERVIEW += [("growth", f) for f in FAMILIES["growth"]] + [
+    ("conversion", "orders"),
+    ("conversion", "amount"),
+]
+
+
+def _overview(groups: list[dict[str, Any]]) -> str:
+    """One row a group, its totals over the period, linked to its section: many groups' sections
+    make a page too long to find one in."""
+    if not groups:
+        return '<p class="meta" id="groups-empty">这段时间没有群的数据。</p>'
+    head = "".join(f"<th>{FAMILY_LABELS[family]}·{LABELS[f]}</th>" for family, f in _OVERVIEW)
+    rows = "".join(
+        f'<tr><td class="text"><a href="#group-{index}">{escape(group["name"])}</a></td>'
+        f'<td class="text">{escape(group["id"])}</td>'
+        + "".join(
+            f'<td data-total-group="{escape(group["id"])}" data-total="{family}.{f}">'
+            f"{_value(group['totals'][family][f])}</td>"
+            for family, f in _OVERVIEW
+        )
+        + "</tr>"
+        for index, group in enumerate(groups)
+    )
+    return (
+        f'<table id="overview"><tr><th class="text">群</th><th class="text">群 id</th>{head}</tr>{rows}</table>'
+        f'<p class="meta">以上为整个时段的合计{"；点群名展开该群每天的数据" if len(groups) > UNFOLDED_GROUPS else ""}。</p>'
+    )
+
+
+def _group(group: dict[str, Any], days: list[str], index: int, folded: bool) -> str:
     charts = []
     for title, family, figures in _CHARTS:
         series = [(LABELS[f], [row[family][f] for row in group["days"]]) for f in figures]
@@ -118,11 +175,19 @@ def _group(group: dict[str, Any], days: list[str]) -> str:
             for f in figures
         )
         rows.append(f'<tr><th class="text">{row["day"]}</th>{cells}</tr>')
-    return (
-        f'<section class="group" data-group="{gid}"><h3>{escape(group["name"])} '
-        f'<span class="meta">{gid}</span></h3><div class="charts">{"".join(charts)}</div>'
-        f'<table><tr><th class="text">日期</th>{head}</tr>{"".join(rows)}</table></section>'
+    title = f'{escape(group["name"])} <span class="meta">{gid}</span>'
+    body = (
+        f'<div class="charts">{"".join(charts)}</div>'
+        f'<table><tr><th class="text">日期</th>{head}</tr>{"".join(rows)}</table>'
     )
+    if folded:
+        # Closed until asked for, with no script: the link's target is inside, and a browser
+        # opens the closed `details` around the target of a link it follows.
+        return (
+            f'<details class="group" data-group="{gid}"><summary><h3>{title}</h3></summary>'
+            f'<div id="group-{index}">{body}</div></details>'
+        )
+    return f'<section class="group" data-group="{gid}" id="group-{index}"><h3>{title}</h3>{body}</section>'
 
 
 def _playbook(pb: dict[str, Any]) -> str:

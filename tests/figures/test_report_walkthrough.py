@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from test_html import CHROMIUM, _browser_or_skip
 
 from sopdsl.cli import main
 
@@ -79,3 +80,78 @@ def test_an_arm_against_an_empty_control_is_not_compared(tmp_path: Path) -> None
     page = run(tmp_path, ab(99, 1), TIMELINE.replace("MEMBERS", THREE), "html")
     assert 'data-arm="a" data-measure="missing">对照组没有人，无法比较<' in page
     assert 'data-arm="a" data-measure="rate">33.3%<' in page
+
+
+MANY = 30  # groups: past `html.UNFOLDED_GROUPS`
+
+
+def many_groups() -> tuple[str, str]:
+    """A playbook and a timeline of `MANY` groups (Chinese names), one member each, who posts
+    on the first day; the member of every third group orders ¥10 a group's index."""
+    sop = 'timezone "Asia/Shanghai"\ntemplate hi "问候" = "你好"\n'
+    sop += 'playbook hello "问候" {\n    on member posts\n    do: send hi to member\n}\n'
+    groups = "".join(f"  - {{id: 城{i}, name: 第{i}城粉丝群, tags: [fans]}}\n" for i in range(MANY))
+    members = "".join(f"  - {{id: m{i}, name: 成员{i}, groups: [城{i}]}}\n" for i in range(MANY))
+    events = "".join(
+        f"  - {{at: 2027-01-09 10:00, kind: message, member: m{i}, group: 城{i}}}\n" for i in range(MANY)
+    )
+    events += "".join(
+        f"  - {{at: 2027-01-10 10:00, kind: order, member: m{i}, group: 城{i}, data: {{amount: {10 * i}}}}}\n"
+        for i in range(0, MANY, 3)
+    )
+    timeline = (
+        "start: 2027-01-09 09:00\nend: 2027-01-12 00:00\nseed: 0\n"
+        f"groups:\n{groups}members:\n{members}events:\n{events}expect: []\n"
+    )
+    return sop, timeline
+
+
+def test_a_report_of_many_groups_opens_on_an_overview_with_each_group_folded(tmp_path: Path) -> None:
+    sop, timeline = many_groups()
+    page = run(tmp_path, sop, timeline, "html")
+    # The page begins with links to its parts and one row a group, linked to its folded section:
+    # 30 sections of charts before the funnels made a page nobody could find a group in.
+    assert page.index('id="contents"') < page.index('id="overview"') < page.index('class="group"')
+    assert '<a href="#playbooks">剧本漏斗</a>' in page
+    for i in range(MANY):
+        assert f'<a href="#group-{i}">第{i}城粉丝群</a>' in page
+    assert page.count('<details class="group"') == MANY
+    assert '<div id="group-7">' in page
+    # Each row's totals, by hand: one message and one send each; every third group orders ¥10 × i.
+    assert 'data-total-group="城9" data-total="activity.messages">1<' in page
+    assert 'data-total-group="城9" data-total="reach.deliveries">1<' in page
+    assert 'data-total-group="城9" data-total="conversion.amount">90<' in page
+    assert 'data-total-group="城10" data-total="conversion.orders">0<' in page
+
+
+def test_a_report_of_a_few_groups_keeps_them_open(tmp_path: Path) -> None:
+    page = run(tmp_path, ab(50, 50), TIMELINE.replace("MEMBERS", THREE), "html")
+    assert '<section class="group" data-group="北京一群" id="group-0">' in page
+    assert "<details" not in page
+    assert '<a href="#group-0">北京粉丝一群</a>' in page
+
+
+def test_a_report_with_no_groups_says_so(tmp_path: Path) -> None:
+    # A timeline that registers no group: the groups' part said nothing at all.
+    sop = ab(50, 50).replace('group 北京一群 { tagged "fans" }\n', "")
+    timeline = "start: 2027-01-09 09:00\nend: 2027-01-10 00:00\n"
+    page = run(tmp_path, sop, timeline, "html")
+    assert '<p class="meta" id="groups-empty">这段时间没有群的数据。</p>' in page
+
+
+def test_following_a_groups_link_in_chromium_opens_its_folded_section(tmp_path: Path) -> None:
+    sync_playwright = _browser_or_skip()
+    sop, timeline = many_groups()
+    (tmp_path / "report.html").write_text(run(tmp_path, sop, timeline, "html"), encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto((tmp_path / "report.html").as_uri())
+            folded = page.eval_on_selector_all("details.group", "ds => ds.filter(d => d.open).length")
+            page.click("text=第17城粉丝群")
+            opened = page.eval_on_selector_all("details.group[open]", "ds => ds.map(d => d.dataset.group)")
+            shown = page.locator('#group-17 td[data-figure="activity.messages"]').first.is_visible()
+        finally:
+            browser.close()
+    assert (folded, opened, shown) == (0, ["城17"], True)
