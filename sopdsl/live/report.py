@@ -50,10 +50,18 @@ def answer(runtime: Any, query: Mapping[str, str]) -> tuple[int, str, str]:
     fmt = query.get("format", "html")
     if fmt not in ("html", "json"):
         return HTTPStatus.BAD_REQUEST, f"format is html or json, not {fmt!r}", "text/plain"
-    if last < first or (last - first).days >= MAX_DAYS:
+    # Each mistake said apart, with what to do: one sentence for both left the user to guess.
+    if last < first:
         return (
             HTTPStatus.BAD_REQUEST,
-            f"from must not be after to, and the range at most {MAX_DAYS} days",
+            f"from must not be after to: from={first} is after to={last}; swap them",
+            "text/plain",
+        )
+    if (last - first).days >= MAX_DAYS:
+        return (
+            HTTPStatus.BAD_REQUEST,
+            f"the range {first} to {last} is {(last - first).days + 1} days; a report covers at most"
+            f" {MAX_DAYS} days: ask for it in parts",
             "text/plain",
         )
     if first < FIRST_DAY or last > LAST_DAY:
