@@ -25,26 +25,31 @@ def experiments(figures: Figures) -> list[dict[str, Any]]:
         arms = experiment["arms"]
         control = next((arm for arm in arms if arm["control"]), arms[0] if arms else None)
         rows = []
+        # Without a goal nothing converts: 0% in every arm and p = 1 would read as measured.
+        measured = experiment["goal"] is not None
         for arm in arms:
             n, x = arm["members"], arm["converted"]
             low, high = wilson(x, n)
             # An arm nobody was put in has no rate: 0% with a 0–0% interval would read as measured.
             row: dict[str, Any] = {
                 **arm,
-                "rate": round(x / n, _ROUND) if n else None,
-                "ci": [round(low, _ROUND), round(high, _ROUND)] if n else None,
+                "rate": round(x / n, _ROUND) if n and measured else None,
+                "ci": [round(low, _ROUND), round(high, _ROUND)] if n and measured else None,
                 "baseline": arm is control,
             }
             if control is not None and arm is not control:
-                row.update(_versus(x, n, control["converted"], control["members"]))
+                row.update(_versus(x, n, control["converted"], control["members"]) if measured else _NO_GOAL)
             rows.append(row)
         shown.append({**experiment, "arms": rows})
     return shown
 
 
+_NO_GOAL = {"difference": None, "test": None, "p": None, "missing": "goal"}
+
+
 def _versus(x: int, n: int, x0: int, n0: int) -> dict[str, Any]:
     """An arm (x of n) against the baseline (x0 of n0); nothing to compare when either is empty,
-    said in `missing` (`arm` or `baseline`) instead of a difference and a p-value of 1."""
+    said in `missing` (`arm` or `baseline`; `goal` for a playbook without one) instead of a difference and a p-value of 1."""
     if n == 0 or n0 == 0:
         return {"difference": None, "test": None, "p": None, "missing": "arm" if n == 0 else "baseline"}
     vs = compare(x, n, x0, n0)

@@ -68,6 +68,7 @@ def render_html(report: dict[str, Any]) -> str:
     days = report["days"]
     period = f"{days[0]} 至 {days[-1]}" if days else "（无）"
     folded = len(report["groups"]) > UNFOLDED_GROUPS
+    titles = {pb["name"]: pb["title"] for pb in report["playbooks"]}
     parts = [
         '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -83,7 +84,10 @@ def render_html(report: dict[str, Any]) -> str:
         '<h2 id="playbooks">剧本漏斗</h2>',
         *(_playbook(pb) for pb in report["playbooks"]),
         *(
-            ('<h2 id="experiments">实验</h2>', *map(_experiment, report["experiments"]))
+            (
+                '<h2 id="experiments">实验</h2>',
+                *(_experiment(x, titles.get(x["playbook"], x["playbook"])) for x in report["experiments"]),
+            )
             if report["experiments"]
             else ()
         ),
@@ -232,12 +236,19 @@ def _percent(rate: float) -> str:
 
 
 # Why an arm has no comparison (`experiments._versus`'s `missing`), in the report's words.
-_MISSING = {"arm": "本组没有人，无法比较", "baseline": "对照组没有人，无法比较"}
+_MISSING = {
+    "arm": "本组没有人，无法比较",
+    "baseline": "对照组没有人，无法比较",
+    "goal": "剧本没有目标，无从算转化",
+}
+# What a split playbook without a goal is told to write.
+_GOAL_HINT = '剧本没有声明目标，只能看分组人数和触达。要比较转化，在剧本里加一行，例如 goal "下单" = member orders within 7 days'
 
 
 def _versus(arm: dict[str, Any], cell: str) -> str:
     if "difference" not in arm:
-        return '<td class="text" colspan="2">对照</td>'
+        # Without a control arm the first arm is what the others are set against.
+        return f'<td class="text" colspan="2">{"对照" if arm["control"] else "比较基准（没有对照组）"}</td>'
     if arm["difference"] is None:
         return f'<td class="text" colspan="2" {cell} data-measure="missing">{_MISSING[arm["missing"]]}</td>'
     test = "Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"
@@ -247,7 +258,7 @@ def _versus(arm: dict[str, Any], cell: str) -> str:
     )
 
 
-def _experiment(experiment: dict[str, Any]) -> str:
+def _experiment(experiment: dict[str, Any], title: str) -> str:
     name = escape(experiment["playbook"])
     goal = escape(experiment["goal"] or "（未声明目标）")
     rows = []
@@ -260,16 +271,28 @@ def _experiment(experiment: dict[str, Any]) -> str:
             f'<tr><td class="text">{escape(arm["arm"])}{"（对照组）" if arm["control"] else ""}</td>'
             f'<td {cell} data-measure="members">{arm["members"]}</td>'
             f'<td {cell} data-measure="reached">{arm["reached"]}</td>'
-            f'<td {cell} data-measure="converted">{arm["converted"]}</td>'
+            f'<td {cell} data-measure="converted">{arm["converted"] if experiment["goal"] else "—"}</td>'
             f'<td {cell} data-measure="rate">{rate}</td>'
             f"<td>{interval}</td>{_versus(arm, cell)}</tr>"
         )
+    heading = f"{escape(title)} · 目标「{goal}」" if experiment["goal"] else escape(title)
+    within = f"分组后 {_chinese_within(experiment['within'])} 内" if experiment["within"] else ""
+    hint = "" if experiment["goal"] else f'<p class="meta" data-hint="goal">{escape(_GOAL_HINT)}</p>'
     return (
-        f'<section class="experiment" data-playbook="{name}"><h3>{name} · 目标「{goal}」'
-        f'<span class="meta">分组后 {escape(experiment["within"] or "-")} 内</span></h3>'
+        f'<section class="experiment" data-playbook="{name}"><h3>{heading} '
+        f'<span class="meta">{name} {within}</span></h3>{hint}'
         '<table><tr><th class="text">组</th><th>人数</th><th>触达</th><th>转化</th><th>转化率</th>'
         f"<th>95% 置信区间</th><th>与对照之差</th><th>p 值</th></tr>{''.join(rows)}</table></section>"
     )
+
+
+_UNITS = {"minute": "分钟", "hour": "小时", "day": "天", "week": "周", "month": "个月", "year": "年"}
+
+
+def _chinese_within(within: str) -> str:
+    """`7 days` (the JSON's goal time) as the page says it, `7 天`."""
+    amount, _, unit = within.partition(" ")
+    return f"{amount} {_UNITS.get(unit.removesuffix('s'), unit)}"
 
 
 def _pilot(pilot: dict[str, Any]) -> str:

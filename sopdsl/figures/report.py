@@ -15,7 +15,7 @@ from typing import Any
 from sopdsl import lang
 from sopdsl.engine.records import GroupRecord
 from sopdsl.figures.experiments import experiments, pilots
-from sopdsl.figures.model import FAMILIES, Figures
+from sopdsl.figures.model import FAMILIES, NO_GROUP, Figures
 from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import agenda
 
@@ -24,6 +24,8 @@ from sopdsl.plan.agenda import agenda
 # member silent for four weeks is warned on the first morning), which ops should see coming.
 BURST_MIN_ACTIONS = 10
 BURST_FACTOR = 3.0
+
+NO_GROUP_NAME = "不在群里（私聊等）"  # the name the report gives `NO_GROUP`
 
 
 def build_report(plan: Plan, figures: Figures, groups: Iterable[GroupRecord], title: str) -> dict[str, Any]:
@@ -59,7 +61,10 @@ def _group(figures: Figures, group: str) -> dict[str, Any]:
         }
         for family in FAMILIES
     }
-    return {"id": group, "name": figures.names.get(group, group), "days": rows, "totals": totals}
+    # Events and sends of no group (private chats) are counted under `NO_GROUP`, whose id alone
+    # ("-") says nothing to a reader.
+    name = NO_GROUP_NAME if group == NO_GROUP else figures.names.get(group, group)
+    return {"id": group, "name": name, "days": rows, "totals": totals}
 
 
 def _playbooks(plan: Plan, figures: Figures) -> list[dict[str, Any]]:

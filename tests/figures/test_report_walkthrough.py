@@ -155,3 +155,59 @@ def test_following_a_groups_link_in_chromium_opens_its_folded_section(tmp_path: 
         finally:
             browser.close()
     assert (folded, opened, shown) == (0, ["城17"], True)
+
+
+NO_GOAL = """\
+timezone "Asia/Shanghai"
+template poster_a "海报A" = "年货节A版"
+template thanks "谢谢" = "谢谢惠顾"
+playbook poster_nogoal "无目标测试" {
+    in groups tagged "fans"
+    at 2027-01-10 20:00 for each member: split {
+        a 50%: send poster_a to member
+        b 50%: send poster_a to member
+    }
+}
+playbook dm "私聊感谢" {
+    in private chats
+    on member orders
+    do: send thanks to member
+}
+"""
+
+PRIVATE = TIMELINE.replace("MEMBERS", THREE).replace(
+    "expect: []", "  - {at: 2027-01-12 10:00, kind: order, member: c1, data: {amount: 80}}\nexpect: []"
+)
+
+
+def test_a_split_without_a_goal_shows_no_conversion_and_says_what_to_write(tmp_path: Path) -> None:
+    # Nothing can convert without a goal: every arm at 0% with p = 1 read as a measured tie.
+    data = run(tmp_path, NO_GOAL, PRIVATE)
+    (experiment,) = data["experiments"]
+    assert experiment["goal"] is None
+    a, b = experiment["arms"]
+    assert a["members"] + b["members"] == 3
+    assert (a["rate"], a["ci"], b["rate"], b["ci"]) == (None, None, None, None)
+    assert (b["difference"], b["p"], b["missing"]) == (None, None, "goal")
+    page = run(tmp_path, NO_GOAL, PRIVATE, "html")
+    assert 'data-hint="goal">剧本没有声明目标' in page
+    assert "goal &quot;下单&quot; = member orders within 7 days" in page
+    assert 'data-arm="b" data-measure="missing">剧本没有目标，无从算转化<' in page
+    assert 'data-arm="a" data-measure="converted">—<' in page
+    # With no control arm, the first arm is the baseline, not a control.
+    assert ">比较基准（没有对照组）<" in page
+
+
+def test_an_experiment_is_headed_by_the_playbooks_title_and_its_time_in_chinese(tmp_path: Path) -> None:
+    page = run(tmp_path, ab(50, 50), TIMELINE.replace("MEMBERS", THREE), "html")
+    assert "<h3>海报测试 · 目标「下单」 <span" in page
+    assert "分组后 3 天 内" in page and "3 days" not in page
+
+
+def test_what_happened_in_no_group_is_named_so(tmp_path: Path) -> None:
+    # A private chat's order is counted under the group id "-", which the page showed as the
+    # group's name too.
+    data = run(tmp_path, NO_GOAL, PRIVATE)
+    (private,) = [g for g in data["groups"] if g["id"] == "-"]
+    assert private["name"] == "不在群里（私聊等）"
+    assert private["totals"]["conversion"] == {"orders": 1, "amount": 80}
