@@ -58,8 +58,10 @@ def _versus(x: int, n: int, x0: int, n0: int) -> dict[str, Any]:
 
 def pilots(plan: Plan, figures: Figures, tags: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:
     """Each playbook that names its groups, against the run's comparable other groups: the mean
-    per group per day of every figure (`tags`: each group's tags in the run)."""
-    shown = []
+    per group per day of every figure (`tags`: each group's tags in the run). One that cannot be
+    compared has no figures and says why in `missing`: `pilot` (none of its groups is in the
+    run), `rest` (no other group is) or `days` (it is active on none of the run's days)."""
+    shown: list[dict[str, Any]] = []
     for pb in plan.playbooks:
         if pb.scope.kind != "named":
             continue
@@ -70,7 +72,19 @@ def pilots(plan: Plan, figures: Figures, tags: dict[str, tuple[str, ...]]) -> li
         first = pb.active_from.date().isoformat() if pb.active_from else ""
         last = pb.active_until.date().isoformat() if pb.active_until else "9999"
         days = [day for day in figures.days if first <= day <= last]
-        if not pilot or not rest or not days:
+        # A pilot that cannot be compared is shown with why: left out, ops would look for it.
+        missing = "pilot" if not pilot else "rest" if not rest else "days" if not days else None
+        if missing is not None:
+            shown.append(
+                {
+                    "playbook": pb.name,
+                    "pilot": pilot,
+                    "rest": rest,
+                    "days": [],
+                    "figures": [],
+                    "missing": missing,
+                }
+            )
             continue
         rows = []
         for family, names in FAMILIES.items():

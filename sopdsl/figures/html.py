@@ -91,7 +91,14 @@ def render_html(report: dict[str, Any]) -> str:
             if report["experiments"]
             else ()
         ),
-        *(('<h2 id="pilots">试点对比</h2>', *map(_pilot, report["pilots"])) if report["pilots"] else ()),
+        *(
+            (
+                '<h2 id="pilots">试点对比</h2>',
+                *(_pilot(x, titles.get(x["playbook"], x["playbook"])) for x in report["pilots"]),
+            )
+            if report["pilots"]
+            else ()
+        ),
         '<h2 id="calendar-title">群日历</h2>',
         _calendar(report["calendar"]),
         "</body></html>\n",
@@ -295,8 +302,21 @@ def _chinese_within(within: str) -> str:
     return f"{amount} {_UNITS.get(unit.removesuffix('s'), unit)}"
 
 
-def _pilot(pilot: dict[str, Any]) -> str:
+# Why a pilot is not compared (`experiments.pilots`'s `missing`), and what to do.
+_PILOT_MISSING = {
+    "pilot": "它点名的群都不在这次的数据里，无从对比：检查时间线里群的 id。",
+    "rest": "数据里没有别的群可以对比：时间线里要有不在试点里的群（最好和试点群有相同的标签）。",
+    "days": "它的生效时段（active from … until …）和这次数据的日期没有重叠，无从对比。",
+}
+
+
+def _pilot(pilot: dict[str, Any], title: str) -> str:
     name = escape(pilot["playbook"])
+    if "missing" in pilot:
+        return (
+            f'<section class="pilot" data-pilot="{name}"><h3>{escape(title)}：没有对比 <span class="meta">{name}</span></h3>'
+            f'<p class="meta" data-missing="{pilot["missing"]}">{_PILOT_MISSING[pilot["missing"]]}</p></section>'
+        )
     rows = "".join(
         f'<tr><td class="text">{FAMILY_LABELS[row["family"]]}·{LABELS[row["figure"]]}</td>'
         + "".join(
@@ -309,8 +329,8 @@ def _pilot(pilot: dict[str, Any]) -> str:
     )
     first, last = pilot["days"]
     return (
-        f'<section class="pilot" data-pilot="{name}"><h3>{name}：试点群 {escape("、".join(pilot["pilot"]))} '
-        f'对比其他群 {escape("、".join(pilot["rest"]))}</h3><p class="meta">{first} 至 {last}，每群每天平均</p>'
+        f'<section class="pilot" data-pilot="{name}"><h3>{escape(title)}：试点群 {escape("、".join(pilot["pilot"]))} '
+        f'对比其他群 {escape("、".join(pilot["rest"]))}</h3><p class="meta">{name} · {first} 至 {last}，每群每天平均</p>'
         f'<table><tr><th class="text">数据</th><th>试点群</th><th>其他群</th><th>差</th></tr>{rows}</table></section>'
     )
 

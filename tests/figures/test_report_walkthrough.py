@@ -211,3 +211,50 @@ def test_what_happened_in_no_group_is_named_so(tmp_path: Path) -> None:
     (private,) = [g for g in data["groups"] if g["id"] == "-"]
     assert private["name"] == "不在群里（私聊等）"
     assert private["totals"]["conversion"] == {"orders": 1, "amount": 80}
+
+
+PILOTS = """\
+timezone "Asia/Shanghai"
+group 北京一群 { tagged "fans" }
+group 广州三群 { tagged "fans" }
+template welcome "欢迎" = "欢迎入群"
+playbook welcome_bj "北京欢迎" {
+    in groups 北京一群
+    on member joins
+    do: send welcome to member
+}
+playbook welcome_gz "广州欢迎" {
+    in groups 广州三群
+    on member joins
+    do: send welcome to member
+}
+playbook later "明年的欢迎" {
+    in groups 北京一群
+    active from 2028-01-01 00:00 until 2028-02-01 00:00
+    on member joins
+    do: send welcome to member
+}
+"""
+
+
+def test_a_pilot_that_cannot_be_compared_says_why(tmp_path: Path) -> None:
+    # Before, each was left out of the page without a word: ops looked for a comparison in vain.
+    one = TIMELINE.replace("MEMBERS", THREE)  # 北京一群 only
+    data = run(tmp_path, PILOTS, one)
+    assert [(p["playbook"], p.get("missing"), p["figures"]) for p in data["pilots"]] == [
+        ("welcome_bj", "rest", []),  # no other group in the run
+        ("welcome_gz", "pilot", []),  # 广州三群 is not in the run
+        ("later", "rest", []),
+    ]
+    two = one.replace("groups:\n", "groups:\n  - {id: 上海二群, name: 上海粉丝二群, tags: [fans]}\n")
+    data = run(tmp_path, PILOTS, two)
+    assert [(p["playbook"], p.get("missing")) for p in data["pilots"]] == [
+        ("welcome_bj", None),
+        ("welcome_gz", "pilot"),
+        ("later", "days"),  # active in 2028 only
+    ]
+    page = run(tmp_path, PILOTS, two, "html")
+    assert '<h3>明年的欢迎：没有对比 <span class="meta">later</span></h3>' in page
+    assert 'data-missing="days">它的生效时段（active from … until …）和这次数据的日期没有重叠' in page
+    assert 'data-missing="pilot">它点名的群都不在这次的数据里' in page
+    assert "<h3>北京欢迎：试点群 北京一群 对比其他群 上海二群</h3>" in page
