@@ -19,6 +19,9 @@ FONTS = (
     '"Noto Sans CJK SC", "Source Han Sans SC", sans-serif'
 )
 
+# A difference with a p-value under this is called significant (显著) on the page.
+SIGNIFICANT = 0.05
+
 # Above this many groups each group's section is folded, under the overview of all of them.
 UNFOLDED_GROUPS = 12
 
@@ -259,10 +262,19 @@ def _versus(arm: dict[str, Any], cell: str) -> str:
     if arm["difference"] is None:
         return f'<td class="text" colspan="2" {cell} data-measure="missing">{_MISSING[arm["missing"]]}</td>'
     test = "Fisher 精确检验" if arm["test"] == "fisher" else "z 检验"
+    # A p-value is never 0: one rounded to 0 is shown as below the last digit kept. Ops read the
+    # verdict, not the number.
+    p = "< 0.0001" if arm["p"] < 0.0001 else f"{arm['p']:.4f}"
+    verdict = "显著" if arm["p"] < SIGNIFICANT else "不显著"
     return (
-        f'<td {cell} data-measure="difference">{_percent(arm["difference"])}</td>'
-        f'<td {cell} data-measure="p">{arm["p"]:.4f}（{test}）</td>'
+        f'<td {cell} data-measure="difference">{_points(arm["difference"])}</td>'
+        f'<td {cell} data-measure="p">{p}（{test}，{verdict}）</td>'
     )
+
+
+def _points(difference: float) -> str:
+    """A difference of two rates in percentage points, signed: `+2.1 个百分点`."""
+    return f"{difference * 100:+.1f} 个百分点"
 
 
 def _experiment(experiment: dict[str, Any], title: str) -> str:
@@ -289,7 +301,9 @@ def _experiment(experiment: dict[str, Any], title: str) -> str:
         f'<section class="experiment" data-playbook="{name}"><h3>{heading} '
         f'<span class="meta">{name} {within}</span></h3>{hint}'
         '<table><tr><th class="text">组</th><th>人数</th><th>触达</th><th>转化</th><th>转化率</th>'
-        f"<th>95% 置信区间</th><th>与对照之差</th><th>p 值</th></tr>{''.join(rows)}</table></section>"
+        f"<th>95% 置信区间</th><th>与对照之差</th><th>p 值</th></tr>{''.join(rows)}</table>"
+        f'<p class="meta">p 值小于 {SIGNIFICANT} 记为「显著」：这么大的差别不太像是偶然；「不显著」时，'
+        "差别可能只是运气，人数多些再看。</p></section>"
     )
 
 

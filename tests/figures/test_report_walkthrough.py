@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from test_html import CHROMIUM, _browser_or_skip
 
 from sopdsl.cli import main
+from sopdsl.figures.html import render_html
 
 AB = """\
 timezone "Asia/Shanghai"
@@ -258,3 +259,20 @@ def test_a_pilot_that_cannot_be_compared_says_why(tmp_path: Path) -> None:
     assert 'data-missing="days">它的生效时段（active from … until …）和这次数据的日期没有重叠' in page
     assert 'data-missing="pilot">它点名的群都不在这次的数据里' in page
     assert "<h3>北京欢迎：试点群 北京一群 对比其他群 上海二群</h3>" in page
+
+
+def test_a_p_value_is_never_shown_as_zero_and_comes_with_a_verdict(tmp_path: Path) -> None:
+    data = run(tmp_path, ab(50, 50), TIMELINE.replace("MEMBERS", THREE))
+    (experiment,) = data["experiments"]
+    arm = next(a for a in experiment["arms"] if not a["control"])
+    cell = 'data-arm="a" data-measure="p">'
+    # 300 of 1,000 against 100 of 1,000: p = 3e-28, which the JSON rounds to 0.0.
+    arm.update(difference=0.2, test="z", p=0.0)
+    assert cell + "< 0.0001（z 检验，显著）<" in render_html(data)
+    assert 'data-arm="a" data-measure="difference">+20.0 个百分点<' in render_html(data)
+    arm.update(difference=-0.0714, test="fisher", p=0.0312)
+    assert cell + "0.0312（Fisher 精确检验，显著）<" in render_html(data)
+    assert 'data-measure="difference">-7.1 个百分点<' in render_html(data)
+    arm.update(p=1.0)
+    assert cell + "1.0000（Fisher 精确检验，不显著）<" in render_html(data)
+    assert "p 值小于 0.05 记为「显著」" in render_html(data)
