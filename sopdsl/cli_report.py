@@ -16,12 +16,14 @@ from sopdsl import lang
 from sopdsl.cli import EXIT_FOUND, echo_diagnostics, open_project, root_option, root_path, write_output
 from sopdsl.cli_dryrun import _events_or_exit, _fixture_or_exit, _versions, build_plan
 from sopdsl.diagnostics import render
+from sopdsl.dryrun.fixture_events import unknown_groups, unknown_timeline_groups
 from sopdsl.dryrun.simulate import simulate, simulate_timeline
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.engine.records import GroupRecord
 from sopdsl.errors import FixtureError
 from sopdsl.figures.collect import Collector
 from sopdsl.figures.html import render_html
+from sopdsl.figures.model import NO_GROUP
 from sopdsl.figures.report import build_report
 from sopdsl.plan import Plan
 from sopdsl.project import find_project
@@ -76,6 +78,11 @@ def _report_data(plan: Plan, path: Path, root: Path | None, rule: lang.Attributi
         fixture, source = _fixture_or_exit(path)
         versions = _versions(fixture, path, source, root)
         _events_or_exit(fixture, source, [plan, *versions.values()])
+        # A group no one declared is made on the spot, without tags: a misspelt id gave its
+        # figures a group of their own without a word. Warned on stderr, where standard output
+        # may be the report itself.
+        for warning in unknown_groups(fixture, [plan, *versions.values()], source.path):
+            click.echo(render(warning, source) + "\n", err=True)
         collector = Collector(fixture.timezone or plan.declarations.timezone, rule)
         simulate(plan, fixture, versions=versions, figures=collector)
         records = [group.record() for group in fixture.groups]
@@ -95,7 +102,11 @@ def _report_data(plan: Plan, path: Path, root: Path | None, rule: lang.Attributi
     finally:
         stream.close()
     groups: list[GroupRecord] = list(stream.header.groups)
-    return build_report(plan, collector.figures(), groups, stream.header.description or title)
+    figures = collector.figures()
+    declared = {g.id for g in groups} | set(plan.declarations.groups) | {NO_GROUP}
+    for warning in unknown_timeline_groups(path, display_path(path), figures.groups, declared):
+        click.echo(render(warning, None) + "\n", err=True)
+    return build_report(plan, figures, groups, stream.header.description or title)
 
 
 def _discard(action: object) -> None:

@@ -11,7 +11,9 @@ fixture as its other mistakes do.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
@@ -92,3 +94,34 @@ def unknown_groups(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[D
             )
         )
     return found
+
+
+def unknown_timeline_groups(
+    path: Path, shown: str, named: Iterable[str], declared: set[str]
+) -> list[Diagnostic]:
+    """A warning for each group a JSONL timeline's members or events `named` that neither its
+    header nor the playbooks declare (as `unknown_groups` for a YAML fixture), located at the
+    first line naming it: found after the run, so the stream is read again only when one is."""
+    unknown = [group for group in named if group not in declared]
+    if not unknown:
+        return []
+    spelt = {group: (json.dumps(group), json.dumps(group, ensure_ascii=False)) for group in unknown}
+    first: dict[str, int] = {}
+    with path.open(encoding="utf-8", errors="replace") as lines:
+        for number, line in enumerate(lines, start=1):
+            for group, forms in spelt.items():
+                if group not in first and any(form in line for form in forms):
+                    first[group] = number
+            if len(first) == len(spelt):
+                break
+    return [
+        Diagnostic(
+            "SOP602",
+            Severity.WARNING,
+            f"group '{group}' is not in the header's groups or the playbooks': the run makes it "
+            "without tags, so playbooks for tagged groups never run in it",
+            Span.point(shown, first.get(group, 1), 1),
+            did_you_mean(group, declared) or 'list it in the header\'s "groups" with its tags',
+        )
+        for group in unknown
+    ]

@@ -276,3 +276,42 @@ def test_a_p_value_is_never_shown_as_zero_and_comes_with_a_verdict(tmp_path: Pat
     arm.update(p=1.0)
     assert cell + "1.0000（Fisher 精确检验，不显著）<" in render_html(data)
     assert "p 值小于 0.05 记为「显著」" in render_html(data)
+
+
+def test_a_misspelt_group_in_the_timeline_is_warned_of_on_stderr(tmp_path: Path) -> None:
+    # 北京1群 for 北京一群: the order was counted in a group of its own, with no word said.
+    timeline = TIMELINE.replace("MEMBERS", THREE).replace(
+        "member: m1, group: 北京一群", "member: m1, group: 北京1群"
+    )
+    (tmp_path / "p.sop").write_text(ab(50, 50), encoding="utf-8")
+    (tmp_path / "t.yaml").write_text(timeline, encoding="utf-8")
+    args = ["report", str(tmp_path / "p.sop"), "--timeline", str(tmp_path / "t.yaml"), "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0
+    assert (
+        "t.yaml:12:53: warning[SOP602]: events.0.group: group '北京1群' is not in the fixture's groups"
+        in (result.stderr)
+    )
+    assert "hint: did you mean '北京一群'?" in result.stderr
+    assert "北京1群" in {g["id"] for g in json.loads(result.stdout)["groups"]}  # stdout stays the report
+
+
+def test_a_misspelt_group_in_a_jsonl_timeline_is_warned_of_at_its_first_line(tmp_path: Path) -> None:
+    header = {"sopdsl": "timeline", "version": 1, "timezone": "Asia/Shanghai", "start": 1799456400}
+    header |= {"end": 1799542800, "groups": [{"id": "北京一群", "tags": ["fans"]}]}
+    lines = [
+        header,
+        {"id": "m1", "groups": ["北京一群"]},
+        {"at": 1799460000, "kind": "message", "member": "m1", "group": "北京一群"},
+        {"at": 1799463600, "kind": "order", "member": "m1", "group": "北京1群", "data": {"amount": 5}},
+    ]
+    (tmp_path / "p.sop").write_text(ab(50, 50), encoding="utf-8")
+    (tmp_path / "t.jsonl").write_text(
+        "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), "utf-8"
+    )
+    args = ["report", str(tmp_path / "p.sop"), "--timeline", str(tmp_path / "t.jsonl"), "--format", "json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "t.jsonl:4:1: warning[SOP602]: group '北京1群' is not in the header's groups" in result.stderr
+    assert "hint: did you mean '北京一群'?" in result.stderr
+    json.loads(result.stdout)
