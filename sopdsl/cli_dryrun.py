@@ -30,7 +30,7 @@ from sopdsl.cli import (
 )
 from sopdsl.diagnostics import Diagnostic, render
 from sopdsl.dryrun.coverage import Coverage
-from sopdsl.dryrun.fixture_events import event_problems
+from sopdsl.dryrun.fixture_events import event_problems, unknown_groups
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
 from sopdsl.dryrun.shard import simulate_sharded
 from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload
@@ -160,6 +160,7 @@ def simulate(
         fixture, source = _fixture_or_exit(path)
         versions = _versions(fixture, path, source, root_path(root))
         _events_or_exit(fixture, source, [plan, *versions.values()])
+        _warn_unknown_groups(fixture, source, [plan, *versions.values()])
         zone_name = fixture.timezone or plan.declarations.timezone
         write = _action_writer(out, fmt, explain, zone_name, plan, *versions.values())
         write_reload = _reload_writer(out, fmt, zone_name)
@@ -346,6 +347,12 @@ def _events_or_exit(fixture: Fixture, source: Source, plans: list[Plan]) -> None
     if refused:
         echo_diagnostics([(d, source) for d in refused])
         sys.exit(EXIT_FOUND)
+
+
+def _warn_unknown_groups(fixture: Fixture, source: Source, plans: list[Plan]) -> None:
+    """Warn on stderr (stdout may be the log or the report) of each group nobody declares."""
+    for warning in unknown_groups(fixture, plans, source.path):
+        click.echo(render(warning, source) + "\n", err=True)
 
 
 def _fixture_or_exit(path: Path) -> tuple[Fixture, Source]:

@@ -14,9 +14,9 @@ import click
 
 from sopdsl import lang
 from sopdsl.cli import EXIT_FOUND, echo_diagnostics, open_project, root_option, root_path, write_output
-from sopdsl.cli_dryrun import _events_or_exit, _fixture_or_exit, _versions, build_plan
+from sopdsl.cli_dryrun import _events_or_exit, _fixture_or_exit, _versions, _warn_unknown_groups, build_plan
 from sopdsl.diagnostics import render
-from sopdsl.dryrun.fixture_events import unknown_groups, unknown_timeline_groups
+from sopdsl.dryrun.fixture_events import unknown_timeline_groups
 from sopdsl.dryrun.simulate import simulate, simulate_timeline
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.engine.records import GroupRecord
@@ -79,10 +79,8 @@ def _report_data(plan: Plan, path: Path, root: Path | None, rule: lang.Attributi
         versions = _versions(fixture, path, source, root)
         _events_or_exit(fixture, source, [plan, *versions.values()])
         # A group no one declared is made on the spot, without tags: a misspelt id gave its
-        # figures a group of their own without a word. Warned on stderr, where standard output
-        # may be the report itself.
-        for warning in unknown_groups(fixture, [plan, *versions.values()], source.path):
-            click.echo(render(warning, source) + "\n", err=True)
+        # figures a group of their own without a word.
+        _warn_unknown_groups(fixture, source, [plan, *versions.values()])
         collector = Collector(fixture.timezone or plan.declarations.timezone, rule)
         simulate(plan, fixture, versions=versions, figures=collector)
         records = [group.record() for group in fixture.groups]
