@@ -18,6 +18,7 @@ from sopdsl.live.wecom.events import Contact
 
 WELCOME_WINDOW = 20.0  # seconds: WeCom takes a welcome code only this long after its callback
 _KEEP = 100_000  # owners remembered; the oldest are forgotten (and asked of WeCom again)
+_SPENT = 10_000  # welcome codes given out, remembered so a callback sent again cannot re-arm one
 
 
 class Contacts:
@@ -27,13 +28,15 @@ class Contacts:
         self.clock = clock
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._codes: dict[str, tuple[str, float]] = {}
+        self._spent: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def learn(self, contact: Contact) -> None:
         """Remember a customer's owner and, if the callback had one, their welcome code."""
         with self._lock:
             self._remember(contact.external_userid, contact.owner)
-            if contact.welcome_code:
+            # WeCom sends a callback again when our answer is late: its code may be used already.
+            if contact.welcome_code and contact.welcome_code not in self._spent:
                 self._codes[contact.external_userid] = (contact.welcome_code, self.clock())
             self._drop_stale()
 
@@ -51,6 +54,10 @@ class Contacts:
         """The customer's welcome code if it is still valid; it is given out once."""
         with self._lock:
             found = self._codes.pop(customer, None)
+            if found is not None:
+                self._spent[found[0]] = None
+                while len(self._spent) > _SPENT:
+                    self._spent.popitem(last=False)
             now = self.clock()
             self._drop_stale()
         if found is None or now - found[1] > WELCOME_WINDOW:

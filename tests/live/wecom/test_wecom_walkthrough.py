@@ -1,0 +1,159 @@
+"""A bot developer's walk through the WeCom adapter, end to end: the docs' `wecom` table built
+into an executor, its callback mounted on the service, callbacks encrypted by wechatpy as WeCom
+sends them, the engine deciding, and the actions reaching the local WeCom mock. Each test is a
+day-to-day turn of events (WeCom sending a callback again, a customer who already chatted, a
+customer handed to another staff member, a group given a new owner) that once lost an action."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from asgiclient import Client
+from wecom_mock import AES_KEY, CALLBACK_TOKEN, CORP_ID, SECRET, MockWeCom, callback_request, serving
+
+import sopdsl
+from sopdsl.live.app import create_app
+from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
+from sopdsl.live.service import Service
+from sopdsl.live.store import PARKED
+from sopdsl.live.wecom.executor import WeComExecutor
+from sopdsl.live.wecom.settings import build, receivers
+from sopdsl.plan import timeutil
+
+DAYTIME = 1_773_021_600  # 2026-03-09 10:00 in Shanghai: no quiet hours in the way
+CHAT = "wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA"
+ENV = {"WECOM_CORPID": CORP_ID, "WECOM_SECRET": SECRET, "WECOM_TOKEN": CALLBACK_TOKEN, "WECOM_AES": AES_KEY}
+
+PLAYBOOKS = textwrap.dedent(
+    """
+    timezone "Asia/Shanghai"
+    event wecom_contact_added "加好友" { owner: text }
+    event wecom_contact_lost "被客户删除" { owner: text }
+    template hi = "你好 😀，我是你的专属顾问 🚴"
+    template tip = "骑行小贴士：出发前检查胎压 🛞"
+    template welcome = "欢迎新朋友 🎉 入群！"
+    playbook contact_hello "加好友欢迎" {
+        on event wecom_contact_added
+        repeat always
+        do {
+            send hi to member
+        }
+    }
+    playbook group_tip "入群小贴士" {
+        on member joins
+        repeat always
+        do {
+            send tip to member
+            send welcome to group
+        }
+    }
+    """
+)
+
+
+def contact_xml(change: str, customer: str, owner: str, *, code: str = "", at: int = DAYTIME) -> str:
+    """A `change_external_contact` callback, as WeCom documents it."""
+    welcome = f"<WelcomeCode><![CDATA[{code}]]></WelcomeCode>" if code else ""
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        "<Event><![CDATA[change_external_contact]]></Event>"
+        f"<ChangeType><![CDATA[{change}]]></ChangeType><UserID><![CDATA[{owner}]]></UserID>"
+        f"<ExternalUserID><![CDATA[{customer}]]></ExternalUserID><State><![CDATA[qr-shop1]]></State>"
+        f"{welcome}</xml>"
+    )
+
+
+def chat_xml(detail: str, members: list[str], *, version: str, at: int = DAYTIME) -> str:
+    """A `change_external_chat` `update` callback (members joining, or another change)."""
+    items = "".join(f"<Item><![CDATA[{m}]]></Item>" for m in members)
+    listed = f"<MemChangeCnt>{len(members)}</MemChangeCnt><MemChangeList>{items}</MemChangeList>"
+    return (
+        f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        f"<CreateTime>{at}</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        f"<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[{CHAT}]]></ChatId>"
+        f"<ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[{detail}]]></UpdateDetail>"
+        f"<JoinScene>1</JoinScene>{listed if members else ''}<CurMemVer>{version}</CurMemVer></xml>"
+    )
+
+
+@dataclass
+class Bot:
+    """The service as `sopdsl run` makes it from the docs' executors file, and WeCom posting to it."""
+
+    service: Service
+    runtime: Runtime
+    executor: WeComExecutor
+    client: Client
+    nonce: int = 0
+
+    def callback(self, xml: str) -> Any:
+        """Post one change as WeCom does (encrypted, signed), then let the outbox run."""
+        self.nonce += 1
+        query, body = callback_request(xml, nonce=str(self.nonce), timestamp=DAYTIME)
+        answer = self.client.post(
+            f"/wecom/callback?{query}", content=body, headers={"Content-Type": "text/xml"}
+        )
+        self.service.tick()
+        return answer
+
+    def parked(self) -> list[str]:
+        """The errors of the parked actions."""
+        return [str(row.error) for row in self.runtime.store.outbox() if row.status == PARKED]
+
+
+@pytest.fixture
+def mock() -> MockWeCom:
+    return MockWeCom(
+        contacts={"wmCUST1": ["zhangsan", "lisi"]},
+        groups={CHAT: "wangwu"},
+        welcome_codes={"CODE1"},
+    )
+
+
+@pytest.fixture
+def bot(mock: MockWeCom) -> Iterator[Bot]:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOKS, "walk.sop")))
+    table = {
+        "corpid_env": "WECOM_CORPID",
+        "secret_env": "WECOM_SECRET",
+        "callback_token_env": "WECOM_TOKEN",
+        "callback_aes_key_env": "WECOM_AES",
+    }
+    with serving(mock) as url:
+        executor, problems = build({**table, "api": url}, ENV)
+        assert executor is not None, problems
+        runtime = Runtime(plan, "memory://", executors={"send": executor}, clock=ManualClock(DAYTIME))
+        service = Service(
+            runtime,
+            zone=timeutil.zone("Asia/Shanghai"),
+            log=io.StringIO(),
+            receivers=receivers([executor]),
+            group_commit=False,
+        )
+        yield Bot(service, runtime, executor, Client(create_app(service)))
+        runtime.close()
+        executor.api.close()
+
+
+def test_a_contact_callback_wecom_sends_again_does_not_spend_a_later_send_on_its_used_welcome_code(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    added = contact_xml("add_external_contact", "wmCUST1", "zhangsan", code="CODE1")
+    assert bot.callback(added).status_code == 200
+    assert mock.bodies("externalcontact/send_welcome_msg")[0]["welcome_code"] == "CODE1"
+    # No answer within 5 s (a slow disk): WeCom sends the same callback again. It is a duplicate...
+    assert bot.callback(added).status_code == 200
+    assert bot.service.counters.duplicates == 1
+    # ...and the customer then joins a customer group: the tip goes to them as a mass send.
+    assert bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1")).status_code == 200
+    assert len(mock.bodies("externalcontact/send_welcome_msg")) == 1
+    [single] = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "single"]
+    assert single["external_userid"] == ["wmCUST1"] and "胎压 🛞" in single["text"]["content"]
+    assert bot.parked() == []
