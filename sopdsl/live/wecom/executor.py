@@ -5,7 +5,7 @@ idempotency keys. Output: WeCom calls (`api.py`):
 
 | action | WeCom call |
 |---|---|
-| send to a member, within 20 s of their `add_external_contact` callback | `externalcontact/send_welcome_msg` with its welcome code |
+| send to a member, within 20 s of their `add_external_contact` callback | `externalcontact/send_welcome_msg` with its welcome code (if WeCom answers 41051, the code spent, as below) |
 | send to a member, otherwise | `externalcontact/add_msg_template`, `chat_type` `single`, from their owner: staff confirm it in the WeCom app |
 | send to a group | `externalcontact/add_msg_template`, `chat_type` `group`, from the group's owner (`groupchat/get`): staff confirm it |
 | send to the operator | `message/send` to the operator's userid from the app (`agent_id`) |
@@ -54,6 +54,7 @@ KINDS = ("send", "tag", "untag", *STAFF_KINDS)  # what this executor carries out
 DUPLICATE_WINDOW = 1800  # seconds WeCom drops a repeated app message (a retried task's)
 MEDIA_LIFETIME = 3 * 86400 - 3600  # seconds a temporary media_id is reused (WeCom keeps it 3 days)
 MEDIA_KINDS = {"image": "image", "file": "file", "video": "video"}
+WELCOME_SPENT = 41051  # send_welcome_msg: the welcome code can no longer be used
 
 
 def _fail(message: str) -> WeComError:
@@ -160,8 +161,15 @@ class WeComExecutor:
             )
             code = self.contacts.take_welcome_code(member)
             if code is not None:
-                self.api.post("externalcontact/send_welcome_msg", {"welcome_code": code, **content})
-                return
+                try:
+                    self.api.post("externalcontact/send_welcome_msg", {"welcome_code": code, **content})
+                    return
+                except WeComError as exc:
+                    # 41051: the customer wrote first, or staff greeted them by hand. The code is
+                    # spent, but the owner can still send it: as a mass send, below.
+                    if exc.errcode != WELCOME_SPENT:
+                        raise
+                    log.info("wecom: welcome code of %s spent (41051); %s goes as a mass send", member, key)
             answer = self.api.post(
                 "externalcontact/add_msg_template",
                 {"chat_type": "single", "external_userid": [member], "sender": self.owner(member), **content},

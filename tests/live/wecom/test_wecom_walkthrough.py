@@ -157,3 +157,16 @@ def test_a_contact_callback_wecom_sends_again_does_not_spend_a_later_send_on_its
     [single] = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "single"]
     assert single["external_userid"] == ["wmCUST1"] and "胎压 🛞" in single["text"]["content"]
     assert bot.parked() == []
+
+
+def test_a_welcome_code_wecom_no_longer_takes_falls_back_to_a_mass_send(bot: Bot, mock: MockWeCom) -> None:
+    # The customer wrote first, or staff greeted them by hand: WeCom refuses the code with 41051.
+    bot.callback(contact_xml("add_external_contact", "wmCUST1", "zhangsan", code="CODE_SPENT"))
+    [single] = mock.bodies("externalcontact/add_msg_template")
+    assert (single["chat_type"], single["sender"], single["external_userid"]) == (
+        "single",
+        "zhangsan",
+        ["wmCUST1"],
+    )
+    assert single["text"]["content"] == "你好 😀，我是你的专属顾问 🚴"
+    assert bot.parked() == []
