@@ -141,8 +141,13 @@ class WeComCallback:
         return [Route(self.path, verify, methods=["GET"]), Route(self.path, receive, methods=["POST"])]
 
     def _feed(self, service: Service, mapped: Mapped) -> None:
+        # Before the events are fed, so that the actions they cause use what the callback says.
         if mapped.contact is not None:
             self.contacts.learn(mapped.contact)
+        if mapped.owner_gone is not None:
+            self.contacts.forget_owner(mapped.owner_gone.external_userid, mapped.owner_gone.owner)
+        if mapped.group_changed is not None:
+            self.contacts.forget_group(mapped.group_changed)
         for reason in mapped.ignored:
             self._ignore(service, reason)
         # One at a time: a refused event must not keep the others of the callback out.

@@ -1,10 +1,12 @@
-"""What the callbacks taught about customers, for the executor: each one's owner and welcome code.
+"""What the callbacks taught about customers and groups, for the executor: owners and welcome codes.
 
-Input: `Contact`s from `add_external_contact` callbacks. Output: a customer's owner (跟进人, the
-staff member who added them: the sender of their messages and the `userid` of `mark_tag`) and,
-once and only within `WELCOME_WINDOW` seconds, the welcome code that lets the welcome go out
-through `send_welcome_msg`. Kept in memory: the callback receiver and the executor share one
-process in `sopdsl run`; an owner not learned here is asked of WeCom by the executor.
+Input: `Contact`s from `add_external_contact` callbacks, the owners the executor asked of WeCom,
+and the callbacks that make an owner stale (a customer who deleted their owner, a group handed to
+another owner). Output: a customer's owner (跟进人, the staff member who added them: the sender
+of their messages and the `userid` of `mark_tag`), a customer group's owner (the sender of its
+mass sends) and, once and only within `WELCOME_WINDOW` seconds, the welcome code that lets the
+welcome go out through `send_welcome_msg`. Kept in memory: the callback receiver and the
+executor share one process in `sopdsl run`; an owner not known here is asked of WeCom.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Contacts:
         self._owners: OrderedDict[str, str] = OrderedDict()
         self._codes: dict[str, tuple[str, float]] = {}
         self._spent: OrderedDict[str, None] = OrderedDict()
+        self._groups: dict[str, str] = {}  # customer group chat id -> its owner
         self._lock = threading.Lock()
 
     def learn(self, contact: Contact) -> None:
@@ -44,6 +47,27 @@ class Contacts:
         """Remember an owner found otherwise (asked of WeCom)."""
         with self._lock:
             self._remember(customer, owner)
+
+    def forget_owner(self, customer: str, owner: str) -> None:
+        """Forget that `owner` is the customer's owner (the customer deleted them, or they the customer)."""
+        with self._lock:
+            if self._owners.get(customer) == owner:
+                del self._owners[customer]
+
+    def group_owner(self, chat: str) -> str | None:
+        """The owner of a customer group, if known."""
+        with self._lock:
+            return self._groups.get(chat)
+
+    def remember_group_owner(self, chat: str, owner: str) -> None:
+        """Remember a customer group's owner (asked of WeCom)."""
+        with self._lock:
+            self._groups[chat] = owner
+
+    def forget_group(self, chat: str) -> None:
+        """Forget a customer group's owner: WeCom said it changed hands, or the group was dismissed."""
+        with self._lock:
+            self._groups.pop(chat, None)
 
     def owner(self, customer: str) -> str | None:
         """The staff member who added the customer, if known."""

@@ -4,7 +4,8 @@ Input: the decrypted XML of one callback (`change_external_contact`, `change_ext
 and the custom events the plan declares. Output: the events to feed the runtime (JSON objects,
 as `POST /events` takes them), each with an `id` made from the callback's own identifiers so a
 callback WeCom delivers again is a duplicate, not a second join; and what the callback said
-about a contact (its owner and welcome code), for the executor.
+about a contact (its owner and welcome code, or an owner it no longer has) and a customer group
+(a new owner), for the executor.
 
 | WeCom callback | sopdsl event |
 |---|---|
@@ -54,6 +55,15 @@ class Contact:
     at: int
 
 
+@dataclass(frozen=True)
+class OwnerGone:
+    """A `del_follow_user` or `del_external_contact` callback: `owner` and the customer are no longer
+    each other's contacts, so the customer's sends must come from another staff member."""
+
+    external_userid: str
+    owner: str
+
+
 @dataclass
 class Mapped:
     """The events a callback becomes, what it says about a contact, and what was left out and why."""
@@ -61,6 +71,9 @@ class Mapped:
     events: list[dict[str, Any]] = field(default_factory=list)
     contact: Contact | None = None
     ignored: list[str] = field(default_factory=list)
+    owner_gone: OwnerGone | None = None
+    # A customer group that changed hands (`change_owner`) or was dismissed: its owner is stale.
+    group_changed: str | None = None
 
 
 def parse(xml: str, what: str = "decrypted callback") -> dict[str, Any]:
@@ -95,7 +108,10 @@ def _chat(body: Mapping[str, Any], change: str, at: int, declared: Mapping[str, 
     if change == "update":
         detail = _text(body, "UpdateDetail")
         if detail not in ("add_member", "del_member"):
-            return Mapped(ignored=[f"customer group {chat} update {detail or '?'}: no sopdsl event for it"])
+            return Mapped(
+                ignored=[f"customer group {chat} update {detail or '?'}: no sopdsl event for it"],
+                group_changed=chat if detail == "change_owner" else None,
+            )
         version = _text(body, "CurMemVer") or str(at)
         members = _members(body.get("MemChangeList"))
         if not members:
@@ -121,7 +137,10 @@ def _chat(body: Mapping[str, Any], change: str, at: int, declared: Mapping[str, 
     name = CHAT_EVENTS.get(change)
     if name is None:
         return Mapped(ignored=[f"customer group {chat} {change or '?'}: no sopdsl event for it"])
-    return _custom(name, None, chat, at, {}, declared, f"wecom:{chat}:{change}:{at}")
+    mapped = _custom(name, None, chat, at, {}, declared, f"wecom:{chat}:{change}:{at}")
+    if change == "dismiss":
+        mapped.group_changed = chat
+    return mapped
 
 
 def _contact(body: Mapping[str, Any], change: str, at: int, declared: Mapping[str, Any]) -> Mapped:
@@ -134,6 +153,8 @@ def _contact(body: Mapping[str, Any], change: str, at: int, declared: Mapping[st
     mapped = _custom(name, customer, None, at, payload, declared, f"wecom:{customer}:{owner}:{change}:{at}")
     if change == "add_external_contact":
         mapped.contact = Contact(customer, owner, _text(body, "WelcomeCode") or None, at)
+    else:
+        mapped.owner_gone = OwnerGone(customer, owner)
     return mapped
 
 

@@ -82,7 +82,6 @@ class WeComExecutor:
         self.userids = dict(userids or {})  # staff name as playbooks write it -> WeCom userid
         self.root = root or Path.cwd()  # attachment paths are relative to it
         self.clock = clock
-        self.group_owners: dict[str, str] = {}
         self._media: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self.callback: WeComCallback | None = None  # the app's callback receiver, sharing `contacts`
@@ -297,8 +296,8 @@ class WeComExecutor:
         return owner
 
     def _group_owner(self, group: str) -> str:
-        with self._lock:
-            known = self.group_owners.get(group)
+        # Kept with the contacts, which the callback tells when the group changes hands.
+        known = self.contacts.group_owner(group)
         if known is not None:
             return known
         answer = self.api.post("externalcontact/groupchat/get", {"chat_id": group, "need_name": 0})
@@ -306,8 +305,7 @@ class WeComExecutor:
         owner = chat.get("owner") if isinstance(chat, Mapping) else None
         if not owner:
             raise _fail(f"WeCom groupchat/get: customer group {group} has no owner")
-        with self._lock:
-            self.group_owners[group] = str(owner)
+        self.contacts.remember_group_owner(group, str(owner))
         return str(owner)
 
     def _tag(self, action: Action) -> None:

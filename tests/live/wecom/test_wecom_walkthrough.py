@@ -170,3 +170,29 @@ def test_a_welcome_code_wecom_no_longer_takes_falls_back_to_a_mass_send(bot: Bot
     )
     assert single["text"]["content"] == "你好 😀，我是你的专属顾问 🚴"
     assert bot.parked() == []
+
+
+def test_a_customer_who_deleted_their_owner_is_sent_to_from_the_staff_member_they_still_have(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    bot.callback(contact_xml("add_external_contact", "wmCUST1", "zhangsan", at=DAYTIME - 60))
+    assert mock.bodies("externalcontact/add_msg_template")[0]["sender"] == "zhangsan"
+    # The customer deletes zhangsan; lisi, who added them too, is their contact now.
+    mock.contacts["wmCUST1"] = ["lisi"]
+    bot.callback(contact_xml("del_follow_user", "wmCUST1", "zhangsan"))
+    bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1"))
+    singles = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "single"]
+    assert [b["sender"] for b in singles] == ["zhangsan", "lisi"]
+    assert bot.parked() == []
+
+
+def test_a_group_given_a_new_owner_is_sent_to_from_the_new_owner(bot: Bot, mock: MockWeCom) -> None:
+    bot.callback(chat_xml("add_member", ["wmA"], version="v1"))
+    # wangwu leaves the company; the group is handed to zhaoliu (离职继承), and WeCom says so.
+    mock.groups[CHAT] = "zhaoliu"
+    assert bot.callback(chat_xml("change_owner", [], version="v1")).status_code == 200
+    bot.callback(chat_xml("add_member", ["wmB"], version="v2"))
+    groups = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "group"]
+    assert [b["sender"] for b in groups] == ["wangwu", "zhaoliu"]
+    assert "入群" in groups[1]["text"]["content"]
+    assert not [e for e in bot.parked() if "welcome" in e or "40058" in e]
