@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import sopdsl
+from sopdsl.live.auth import AuthConfigError, Tokens, allowed_hosts, is_loopback, load_tokens
 from sopdsl.live.clock import Clock
 from sopdsl.live.executors_config import ExecutorConfigError, load_executors
 from sopdsl.live.runtime import Runtime
@@ -38,6 +39,13 @@ def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer to this Host: the name WeCom calls, if your proxy passes it on; repeatable",
+    )
+    parser.add_argument(
         "--group",
         action="append",
         default=[],
@@ -49,6 +57,7 @@ def options(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def make_service(args: argparse.Namespace, clock: Clock | None = None) -> Service:
     """The service: J1 compiled, the executors file read, the groups registered, the callback mounted."""
+    tokens = check_tokens(args.host)
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(J1)))
     zone = timeutil.zone(plan.declarations.timezone)
     executors = load_executors(args.executors, zone=zone, actions=plan.declarations.actions)
@@ -56,10 +65,29 @@ def make_service(args: argparse.Namespace, clock: Clock | None = None) -> Servic
     for given in args.group:
         chat, _, name = given.partition("=")
         runtime.add_group(chat, name=name or chat, tags=["normal"])
-    # No bearer tokens on loopback: WeCom's requests are checked by their signature instead.
     return Service(
-        runtime, zone=zone, host=args.host, port=args.port, receivers=receivers(executors.values())
+        runtime,
+        zone=zone,
+        host=args.host,
+        port=args.port,
+        receivers=receivers(executors.values()),
+        tokens=tokens,
+        # As `sopdsl run`: on loopback only loopback names, so a DNS-rebinding web page is refused.
+        allowed_hosts=allowed_hosts(args.host, tuple(args.allowed_host)),
     )
+
+
+def check_tokens(host: str) -> Tokens | None:
+    """The bearer tokens of `$SOPDSL_TOKENS` for the endpoints but the callback (WeCom's requests
+    are checked by their signature); without them, only on loopback. Raise `AuthConfigError`."""
+    tokens = load_tokens(None)
+    if tokens is None and not is_loopback(host):
+        raise AuthConfigError(
+            f"error: --host {host} without tokens would let anyone who reaches it post events and use "
+            "the admin API: set $SOPDSL_TOKENS (lines `TOKEN SHARD`, as for sopdsl run), or listen on "
+            "127.0.0.1 behind your HTTPS proxy"
+        )
+    return tokens
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ExecutorConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except AuthConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     service.start()
     print(f"wecom bot: listening on {service.url}, callback at {service.url}/wecom/callback", file=sys.stderr)
     for signum in (signal.SIGINT, signal.SIGTERM):
