@@ -196,15 +196,12 @@ class WeComExecutor:
             raise _fail(
                 "a send to the operator goes through the app's messages: set agent_id in the wecom settings"
             )
-        self.api.post(
+        userid = self.userid(str(operator))
+        answer = self.api.post(
             "message/send",
-            {
-                "touser": self.userid(str(operator)),
-                "msgtype": "text",
-                "agentid": self.agent_id,
-                "text": {"content": text},
-            },
+            {"touser": userid, "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}},
         )
+        _reached(userid, answer)
 
     # ---- staff tasks ---------------------------------------------------------------------------
 
@@ -225,12 +222,7 @@ class WeComExecutor:
                 "duplicate_check_interval": DUPLICATE_WINDOW,
             },
         )
-        # WeCom answers 0 even when it drops a receiver, naming it in `invaliduser` ("a|b").
-        if userid in str(answer.get("invaliduser") or "").split("|"):
-            raise _fail(
-                f"WeCom message/send: {userid} is not a userid the app can reach (invaliduser); "
-                "map the staff name to its WeCom userid under `userids` in the wecom settings"
-            )
+        _reached(userid, answer)
 
     def _assignee(self, action: Action) -> str:
         """The userid a task goes to: its assignee, else the owner WeCom knows (contact or group)."""
@@ -330,6 +322,17 @@ class WeComExecutor:
 def key_of(action: Action) -> str:
     """How an action is named in an error: its playbook and key."""
     return f"{action.playbook}/{action.key}"
+
+
+def _reached(userid: str, answer: Mapping[str, Any]) -> None:
+    """Raise unless an app message reached `userid`."""
+    # WeCom answers 0 even when it drops a receiver, naming it in `invaliduser` ("a|b"): the
+    # message did not go, and a retry cannot change that.
+    if userid in str(answer.get("invaliduser") or "").split("|"):
+        raise _fail(
+            f"WeCom message/send: {userid} is not a userid the app can reach (invaliduser); "
+            "map the staff name to its WeCom userid under `userids` in the wecom settings"
+        )
 
 
 def _required(value: str | None, message: str) -> str:

@@ -17,11 +17,13 @@ from asgiclient import Client
 from wecom_mock import AES_KEY, CALLBACK_TOKEN, CORP_ID, SECRET, MockWeCom, callback_request, serving
 
 import sopdsl
+from sopdsl.engine.actions import Action
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 from sopdsl.live.store import PARKED
+from sopdsl.live.wecom.api import WeComError
 from sopdsl.live.wecom.executor import WeComExecutor
 from sopdsl.live.wecom.settings import build, receivers
 from sopdsl.plan import timeutil
@@ -125,6 +127,7 @@ def bot(mock: MockWeCom) -> Iterator[Bot]:
         "secret_env": "WECOM_SECRET",
         "callback_token_env": "WECOM_TOKEN",
         "callback_aes_key_env": "WECOM_AES",
+        "agent_id": 1000002,
     }
     with serving(mock) as url:
         executor, problems = build({**table, "api": url}, ENV)
@@ -196,3 +199,25 @@ def test_a_group_given_a_new_owner_is_sent_to_from_the_new_owner(bot: Bot, mock:
     assert [b["sender"] for b in groups] == ["wangwu", "zhaoliu"]
     assert "入群" in groups[1]["text"]["content"]
     assert not [e for e in bot.parked() if "welcome" in e or "40058" in e]
+
+
+def test_a_send_to_an_operator_wecom_cannot_reach_is_parked_not_marked_done(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    mock.users = {"chenzg"}  # the app sees chenzg; the playbooks name the operator 陈主管
+    notice = Action(
+        DAYTIME,
+        "send",
+        "p",
+        "k1",
+        group=CHAT,
+        target="operator",
+        detail={"template": "notice", "text": "今晚 8 点直播 📺", "operator": "陈主管"},
+    )
+    # WeCom answers errcode 0 and names the receiver it dropped in `invaliduser`.
+    with pytest.raises(WeComError, match="陈主管 is not a userid the app can reach") as caught:
+        bot.executor(notice, "k1")
+    assert caught.value.permanent
+    bot.executor.userids["陈主管"] = "chenzg"
+    bot.executor(notice, "k1")
+    assert [b["touser"] for b in mock.bodies("message/send")] == ["陈主管", "chenzg"]
