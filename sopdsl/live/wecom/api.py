@@ -48,6 +48,14 @@ OUTCOMES: dict[int, Outcome] = {
     84061: "fail",  # 不存在外部联系人的关系
     40068: "fail",  # 不合法的标签ID
 }
+# What a `park` code asks of whoever set the app up: said in the parked action's error.
+SETUP = {
+    40001: "the secret is not this app's (WECOM_SECRET)",
+    40013: "the corp id is wrong (WECOM_CORPID: 我的企业 → 企业ID)",
+    48002: "the app may not call this API (客户联系 → API: give the app access)",
+    60011: "the app may not act for this staff member or department (the app's visible range, 可见范围)",
+    60020: "this server's IP is not among the app's trusted IPs (企业可信IP)",
+}
 TOKEN_CODES = frozenset({40014, 42001})  # 不合法的access_token, access_token已过期
 _EARLY = 300  # seconds before its stated expiry a token is fetched anew
 
@@ -206,7 +214,11 @@ class WeComApi:
         errcode = code if isinstance(code, int) else None
         message = str(answer.get("errmsg", ""))[:300]
         outcome: Outcome = "retry" if errcode in TOKEN_CODES else OUTCOMES.get(errcode or 0, "fail")
-        error = WeComError(f"WeCom {path}: errcode {code}: {message}", errcode=errcode, outcome=outcome)
+        text = f"WeCom {path}: errcode {code}: {message}"
+        if outcome == "park":
+            setup = SETUP.get(errcode or 0, "the app's set-up")
+            text += f" -- {setup}; fix it, then requeue the action (POST /admin/parked/KEY/requeue)"
+        error = WeComError(text, errcode=errcode, outcome=outcome)
         if outcome == "retry" and errcode not in TOKEN_CODES:
             raise _BusyError(error)
         raise error

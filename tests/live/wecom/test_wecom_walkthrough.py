@@ -221,3 +221,11 @@ def test_a_send_to_an_operator_wecom_cannot_reach_is_parked_not_marked_done(
     bot.executor.userids["陈主管"] = "chenzg"
     bot.executor(notice, "k1")
     assert [b["touser"] for b in mock.bodies("message/send")] == ["陈主管", "chenzg"]
+
+
+def test_a_send_refused_for_want_of_privilege_is_parked_saying_what_to_fix(bot: Bot, mock: MockWeCom) -> None:
+    mock.fail_next["externalcontact/add_msg_template"] = [60011]  # the tip to the member
+    bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1"))
+    [parked] = bot.parked()
+    assert "errcode 60011" in parked and "visible range" in parked and "requeue" in parked
+    assert [b["chat_type"] for b in mock.bodies("externalcontact/add_msg_template")] == ["single", "group"]
