@@ -63,6 +63,7 @@ class MockWeCom:
 
     contacts: dict[str, list[str]] = field(default_factory=dict)  # customer -> staff who added them
     groups: dict[str, str] = field(default_factory=dict)  # chat id -> owner
+    members: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # chat id -> member_list
     tag_ids: set[str] = field(default_factory=set)
     welcome_codes: set[str] = field(default_factory=set)
     users: set[str] | None = None  # the app's visible staff userids (None: any userid is one)
@@ -209,7 +210,16 @@ class MockWeCom:
         return {
             "errcode": 0,
             "errmsg": "ok",
-            "group_chat": {"chat_id": chat, "name": "群", "owner": self.groups[chat], "member_list": []},
+            "group_chat": {
+                "chat_id": chat,
+                "name": "群",
+                "owner": self.groups[chat],
+                # As documented: `name` only when asked with need_name=1.
+                "member_list": [
+                    m if body.get("need_name") else {k: v for k, v in m.items() if k != "name"}
+                    for m in self.members.get(chat, [])
+                ],
+            },
         }
 
     def _media_upload(self, body: dict[str, Any], query: Any) -> dict[str, Any]:

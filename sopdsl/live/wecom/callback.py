@@ -4,8 +4,9 @@ Input: WeCom's requests to the callback URL configured for the app (客户联系
 `msg_signature`, `timestamp`, `nonce` and `echostr` when the URL is saved in the admin console,
 then a `POST` per change, its XML body holding the encrypted event. Output: the decrypted
 `echostr` (how WeCom checks the URL is ours), and for each change the sopdsl events of
-`events.py`, fed to the runtime as `POST /events` feeds them; the answer is an empty 200 once
-they are stored. Signatures and decryption are wechatpy's (`wechatpy.enterprise.crypto`): the
+`events.py`, fed to the runtime as `POST /events` feeds them (members joining a customer group
+named as WeCom's `groupchat/get` names them, when the executor can ask); the answer is an empty
+200 once they are stored. Signatures and decryption are wechatpy's (`wechatpy.enterprise.crypto`): the
 signature is checked before anything is decrypted, and a body for another corp is refused.
 
 WeCom authenticates by signature, not by bearer token, so the service's token check skips this
@@ -20,7 +21,7 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,7 @@ class WeComCallback:
         corp_id: str,
         contacts: Contacts | None = None,
         path: str = PATH,
+        members: Callable[[str], Mapping[str, Mapping[str, str]]] | None = None,
     ) -> None:
         check_aes_key(aes_key)
         try:
@@ -91,6 +93,9 @@ class WeComCallback:
         self._other_corp = InvalidCorpIdException
         self.contacts = contacts if contacts is not None else Contacts()
         self.path = path
+        # A customer group's members by id -> their name and nickname (the executor asks WeCom):
+        # a callback names nobody, and a welcome should not greet a customer by their WeCom id.
+        self.members = members
 
     def routes(self, service: Service) -> list[BaseRoute]:
         """The receiver's routes, feeding `service`."""
@@ -150,6 +155,9 @@ class WeComCallback:
             self.contacts.forget_group(mapped.group_changed)
         for reason in mapped.ignored:
             self._ignore(service, reason)
+        joins = [event for event in mapped.events if event["kind"] == "join"]
+        if joins and self.members is not None:
+            self._name(service, joins)
         # One at a time: a refused event must not keep the others of the callback out.
         for event in mapped.events:
             status, body = service.submit(event)
@@ -157,6 +165,18 @@ class WeComCallback:
                 self._ignore(
                     service, f"the runtime refused {json.dumps(event, ensure_ascii=False)}: {body['error']}"
                 )
+
+    def _name(self, service: Service, joins: list[dict[str, Any]]) -> None:
+        """Add each joining member's name, as WeCom has it, to their join; without it if WeCom fails."""
+        assert self.members is not None
+        chat = str(joins[0]["group"])
+        try:
+            known = self.members(chat)
+        except SopdslError as exc:  # WeComError: the members join all the same, unnamed
+            service.say(f"wecom callback: no names for the members joining {chat} ({exc}); fed without them")
+            return
+        for event in joins:
+            event["data"] = {**known.get(str(event["member"]), {}), **event["data"]}
 
     def _refusal(self, exc: Exception) -> Response:
         if isinstance(exc, self._forged):

@@ -300,6 +300,26 @@ class WeComExecutor:
         self.contacts.remember_group_owner(group, str(owner))
         return str(owner)
 
+    def group_members(self, group: str) -> dict[str, dict[str, str]]:
+        """What WeCom says of a customer group's members (`groupchat/get` with names), by id, as a
+        join's data: `name`, and `nickname` (their group nickname) when set. Refreshes its owner."""
+        answer = self.api.post("externalcontact/groupchat/get", {"chat_id": group, "need_name": 1})
+        chat = answer.get("group_chat")
+        if not isinstance(chat, Mapping):
+            return {}
+        if chat.get("owner"):
+            self.contacts.remember_group_owner(group, str(chat["owner"]))
+        found: dict[str, dict[str, str]] = {}
+        for member in chat.get("member_list") or ():
+            if not isinstance(member, Mapping) or not member.get("userid"):
+                continue
+            data = {
+                "name": str(member.get("name") or ""),
+                "nickname": str(member.get("group_nickname") or ""),
+            }
+            found[str(member["userid"])] = {k: v for k, v in data.items() if v}
+        return found
+
     def _tag(self, action: Action) -> None:
         member = _required(
             action.member, f"a {action.kind} action needs the member (the customer's external_userid)"

@@ -117,6 +117,7 @@ def build(
                 corp_id=values["corpid_env"],
                 contacts=executor.contacts,
                 path=settings.callback_path,
+                members=executor.group_members,
             )
         except CallbackConfigError as exc:  # wechatpy is not installed
             api.close()

@@ -39,7 +39,7 @@ PLAYBOOKS = textwrap.dedent(
     event wecom_contact_lost "被客户删除" { owner: text }
     template hi = "你好 😀，我是你的专属顾问 🚴"
     template tip = "骑行小贴士：出发前检查胎压 🛞"
-    template welcome = "欢迎新朋友 🎉 入群！"
+    template welcome = "欢迎 {{ member.name }} 入群 🎉"
     playbook contact_hello "加好友欢迎" {
         on event wecom_contact_added
         repeat always
@@ -93,6 +93,7 @@ class Bot:
     runtime: Runtime
     executor: WeComExecutor
     client: Client
+    log: io.StringIO
     nonce: int = 0
 
     def callback(self, xml: str) -> Any:
@@ -133,14 +134,15 @@ def bot(mock: MockWeCom) -> Iterator[Bot]:
         executor, problems = build({**table, "api": url}, ENV)
         assert executor is not None, problems
         runtime = Runtime(plan, "memory://", executors={"send": executor}, clock=ManualClock(DAYTIME))
+        log = io.StringIO()
         service = Service(
             runtime,
             zone=timeutil.zone("Asia/Shanghai"),
-            log=io.StringIO(),
+            log=log,
             receivers=receivers([executor]),
             group_commit=False,
         )
-        yield Bot(service, runtime, executor, Client(create_app(service)))
+        yield Bot(service, runtime, executor, Client(create_app(service)), log)
         runtime.close()
         executor.api.close()
 
@@ -229,3 +231,20 @@ def test_a_send_refused_for_want_of_privilege_is_parked_saying_what_to_fix(bot: 
     [parked] = bot.parked()
     assert "errcode 60011" in parked and "visible range" in parked and "requeue" in parked
     assert [b["chat_type"] for b in mock.bodies("externalcontact/add_msg_template")] == ["single", "group"]
+
+
+def test_a_member_joining_a_customer_group_is_greeted_by_name_not_by_their_wecom_id(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    mock.members[CHAT] = [{"userid": "wmCUST1", "type": 2, "name": "阿峰🚴", "group_nickname": "杭州-阿峰"}]
+    bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1"))
+    [group] = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "group"]
+    assert group["text"]["content"] == "欢迎 阿峰🚴 入群 🎉"
+    assert mock.bodies("externalcontact/groupchat/get")[0] == {"chat_id": CHAT, "need_name": 1}
+
+
+def test_a_join_whose_names_wecom_cannot_give_is_fed_all_the_same(bot: Bot, mock: MockWeCom) -> None:
+    mock.fail_next["externalcontact/groupchat/get"] = [48002]
+    assert bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1")).status_code == 200
+    assert bot.runtime.stats()["events_in"] == 1
+    assert f"no names for the members joining {CHAT}" in bot.log.getvalue()
