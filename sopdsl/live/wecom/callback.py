@@ -21,6 +21,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,35 @@ MAX_CALLBACK = 256 * 1024  # bytes: a change event is under 2 KB encrypted
 class CallbackConfigError(SopdslError, ValueError):
     """Callback settings that cannot work: an EncodingAESKey that is not 43 base64 characters, or
     wechatpy (the `wecom` extra) missing."""
+
+
+# The service's own paths: a callback mounted at one of them, or under /admin, would answer it
+# without the bearer token, since WeCom's requests carry none (the token check skips the callback).
+SERVICE_PATHS = (
+    "/events",
+    "/health",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/report",
+    "/admin",
+)
+_PATH = re.compile(r"/[A-Za-z0-9._~/-]*")
+
+
+def check_path(path: str) -> None:
+    """Raise `CallbackConfigError` unless `path` can be the callback's own: a URL path that is none of the service's."""
+    if not _PATH.fullmatch(path):
+        raise CallbackConfigError(
+            f"the callback path must be a URL path starting with /, such as {PATH}, got {path!r}"
+        )
+    taken = [p for p in SERVICE_PATHS if path.rstrip("/") == p or path.startswith(p + "/")]
+    if taken:
+        raise CallbackConfigError(
+            f"the callback path {path} is the service's {taken[0]}, which would then answer without "
+            f"a token: choose another, such as {PATH}"
+        )
 
 
 def check_aes_key(key: str) -> None:
@@ -78,6 +108,7 @@ class WeComCallback:
         members: Callable[[str], Mapping[str, Mapping[str, str]]] | None = None,
     ) -> None:
         check_aes_key(aes_key)
+        check_path(path)
         try:
             from wechatpy.enterprise.crypto import WeChatCrypto
             from wechatpy.enterprise.exceptions import InvalidCorpIdException

@@ -103,13 +103,18 @@ def build(
         api, tags=settings.tags, agent_id=settings.agent_id, userids=settings.userids, root=media
     )
     if "callback_token_env" in values:
-        from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback, check_aes_key
+        from sopdsl.live.wecom.callback import CallbackConfigError, WeComCallback, check_aes_key, check_path
 
         try:
             check_aes_key(values["callback_aes_key_env"])
         except CallbackConfigError as exc:
             api.close()
             return None, [("callback_aes_key_env", f"wecom: {settings.callback_aes_key_env}: {exc}")]
+        try:
+            check_path(settings.callback_path)
+        except CallbackConfigError as exc:
+            api.close()
+            return None, [("callback_path", f"wecom: {exc}")]
         try:
             executor.callback = WeComCallback(
                 token=values["callback_token_env"],

@@ -14,12 +14,23 @@ from typing import Any
 
 import pytest
 from asgiclient import Client
-from wecom_mock import AES_KEY, CALLBACK_TOKEN, CORP_ID, SECRET, MockWeCom, callback_request, serving
+from wecom_mock import (
+    AES_KEY,
+    CALLBACK_TOKEN,
+    CORP_ID,
+    SECRET,
+    MockWeCom,
+    callback_request,
+    serving,
+    verification_query,
+)
 
 import sopdsl
 from sopdsl.engine.actions import Action
 from sopdsl.live.app import create_app
+from sopdsl.live.auth import parse_tokens
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.executors_config import ExecutorConfigError, parse_executors
 from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 from sopdsl.live.store import PARKED
@@ -248,3 +259,56 @@ def test_a_join_whose_names_wecom_cannot_give_is_fed_all_the_same(bot: Bot, mock
     assert bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1")).status_code == 200
     assert bot.runtime.stats()["events_in"] == 1
     assert f"no names for the members joining {CHAT}" in bot.log.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/admin/parked", "is the service's /admin, which would then answer without a token"),
+        ("/events", "is the service's /events"),
+        ("/metrics/", "is the service's /metrics"),
+        ("wecom/callback", "must be a URL path starting with /"),
+    ],
+)
+def test_a_callback_path_that_would_open_the_service_or_cannot_be_routed_is_refused_at_load(
+    path: str, expected: str
+) -> None:
+    text = textwrap.dedent(
+        f"""\
+        send: wecom
+        wecom:
+          corpid_env: WECOM_CORPID
+          secret_env: WECOM_SECRET
+          callback_token_env: WECOM_TOKEN
+          callback_aes_key_env: WECOM_AES
+          callback_path: {path}
+        """
+    )
+    with pytest.raises(ExecutorConfigError) as caught:
+        parse_executors(text, "executors.yaml", zone=timeutil.zone("Asia/Shanghai"), environ=ENV)
+    assert "executors.yaml:7:3: error: wecom: " in str(caught.value) and expected in str(caught.value)
+
+
+def test_a_callback_at_its_own_path_leaves_the_admin_api_behind_the_token(mock: MockWeCom) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOKS, "walk.sop")))
+    with serving(mock) as url:
+        table = {"corpid_env": "WECOM_CORPID", "secret_env": "WECOM_SECRET", "api": url}
+        callback = {"callback_token_env": "WECOM_TOKEN", "callback_aes_key_env": "WECOM_AES"}
+        executor, _ = build({**table, **callback, "callback_path": "/hooks/wecom"}, ENV)
+        assert executor is not None
+        runtime = Runtime(plan, "memory://", executors={"send": executor}, clock=ManualClock(DAYTIME))
+        service = Service(
+            runtime,
+            zone=timeutil.zone("Asia/Shanghai"),
+            log=io.StringIO(),
+            tokens=parse_tokens("tok-default-0123456789 default\n", "tokens.txt"),
+            allowed_hosts=["127.0.0.1"],
+            receivers=receivers([executor]),
+            group_commit=False,
+        )
+        client = Client(create_app(service))
+        answer = client.get(f"/hooks/wecom?{verification_query('echo-1')}")
+        assert (answer.status_code, answer.text) == (200, "echo-1")
+        assert client.get("/admin/parked").status_code == 401
+        runtime.close()
+        executor.api.close()
