@@ -205,9 +205,10 @@ class Expectation(Model):
     """A send's attachments by type, in order (`[image, link]`; `[]`: none)."""
     mentions: list[str] | None = None
     """The members a group send @-mentions (`[new1]`; `[]`: nobody)."""
-    status: Literal["done", "dropped", "blocked", "failed"] = "done"
+    status: Literal["done", "dropped", "blocked", "failed", "unassigned"] = "done"
     """How the action was logged: done; dropped (over a cap with `else drop`); blocked (a
-    protected member, a limit); failed (its template or data failed)."""
+    protected member, a limit); failed (its template or data failed); unassigned (a task for a
+    member without an owner, or a group without an operator)."""
     at: str | None = None
     """Exactly at this time (for a state check: when to look)."""
     within: tuple[str, str] | None = None

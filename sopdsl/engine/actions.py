@@ -10,7 +10,10 @@ from sopdsl.plan.timeutil import iso  # in a compiled module: one call per actio
 
 # "deferred": held back by the delivery policy until its `time`, as the engine's `holds` are told;
 # never logged or stored, since the action is logged once it goes out or is dropped.
-STATUSES = ("done", "deferred", "dropped", "blocked", "failed")
+# "unassigned": a staff task that names nobody (a member without an owner, a group without an
+# operator); it goes out like "done" (an executor may find someone) and is left open to its deadline.
+STATUSES = ("done", "deferred", "dropped", "blocked", "failed", "unassigned")
+GOING_OUT = frozenset(("done", "unassigned"))  # the statuses of actions handed to the executors
 
 
 # `init=False` and an `__init__` written out: compiled (mypyc), a dataclass's generated `__init__`

@@ -2,7 +2,8 @@
 with the message it asks staff to send, and its escalation to the chief owner at its deadline.
 
 Input: a flow at an `assign` instruction. Output: a `task` action (and, when the deadline passes
-with the task undone and the policy names a chief owner, an `escalate` action); the flow's wait is
+with the task undone and the policy names a chief owner, an `escalate` action; a task that names
+nobody, a member without an owner, is logged `unassigned` with why); the flow's wait is
 the engine's (`WaitTask`, its timeout). Simulated staff finish tasks after `task_delay`, or after
 their own delay in `staff_delays` (a fixture's `staff`).
 """
@@ -21,6 +22,12 @@ from sopdsl.engine.rendering import RenderError
 from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
 from sopdsl.engine.timers import TaskDone
 from sopdsl.plan import Instr, timeutil
+
+# Why a task names nobody, by whom it is for: its action's `reason` (status "unassigned").
+_NOBODY = {
+    "owner": "the member has no owner (跟进人) to do it",
+    "operator": "the group has no operator (运营) to do it",
+}
 
 
 class _Tasks(_Happenings):
@@ -50,7 +57,10 @@ class _Tasks(_Happenings):
         self._emit_task("task", key, flow, c.playbook.name, instr.loc, detail)
         flow.waiting = WaitTask(key)
         assignee = detail["assignee"]
-        delay = self.staff_delays[assignee] if assignee in self.staff_delays else self.task_delay
+        if assignee is None:
+            delay = None  # nobody is named to do it: no simulated staff member finishes it
+        else:
+            delay = self.staff_delays[assignee] if assignee in self.staff_delays else self.task_delay
         if delay is not None and self.now + delay < due_by:
             self._push(self.now + delay, flow.playbook, flow.member or "", TaskDone(key), flow.group or "")
         return due_by
@@ -99,6 +109,11 @@ class _Tasks(_Happenings):
         self, kind: str, key: str, flow: Flow, playbook: str, loc: str, detail: dict[str, Any]
     ) -> None:
         failed = detail.pop("text_error", None)
+        status, reason = ("done", None) if failed is None else ("failed", failed)
+        if failed is None and detail["assignee"] is None:
+            # It still goes out (an executor may find the assignee itself: WeCom asks for the
+            # contact's owner) and stays open to its deadline, but the log says nobody is named.
+            status, reason = "unassigned", _NOBODY.get(detail["to"], "nobody is named to do it")
         self._emit(
             Action(
                 self.now,
@@ -109,8 +124,8 @@ class _Tasks(_Happenings):
                 group=flow.group,
                 target=detail["to"],
                 detail=detail,
-                status="done" if failed is None else "failed",
-                reason=failed,
+                status=status,
+                reason=reason,
                 loc=loc,
                 trigger=flow.trigger,
             )

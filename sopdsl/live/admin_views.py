@@ -176,8 +176,10 @@ def inbox_tasks(open_list: list[dict[str, Any]], rows: Rows, marks: Marks) -> li
     marked done, each with its message, its escalation and its claim."""
     tasks = []
     for task in open_list:
-        detail = rows.get(("task", task["key"]), {}).get("detail", {})
-        tasks.append(task | {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None})
+        row = rows.get(("task", task["key"]), {})
+        detail = row.get("detail", {})
+        shown = {k: detail.get(k) for k in _SHOWN} | {"status": "open", "escalated_to": None}
+        tasks.append(task | shown | {"unassigned": _unassigned(row)})
     for (kind, row_key), action in rows.items():
         detail = action.get("detail", {})
         escalated = kind == "escalate"
@@ -195,11 +197,17 @@ def inbox_tasks(open_list: list[dict[str, Any]], rows: Rows, marks: Marks) -> li
                 "assignee": detail.get("undone_by") if escalated else detail.get("assignee"),
                 "status": "escalated" if escalated else "open",
                 "escalated_to": detail.get("assignee") if escalated else None,
+                "unassigned": None if escalated else _unassigned(action),
             }
         )
     for task in tasks:
         task["claimed_by"] = marks.get(task["key"], {}).get("claimed_by")
     return tasks
+
+
+def _unassigned(action: Mapping[str, Any]) -> str | None:
+    # Why the engine named nobody for the task (a member without an owner): staff should pick it up.
+    return str(action.get("reason")) if action.get("status") == "unassigned" else None
 
 
 def still_shown(key: str, action: Mapping[str, Any], open_keys: set[str], marks: Marks) -> bool:

@@ -18,7 +18,7 @@ from queue import SimpleQueue
 from time import monotonic
 from typing import Protocol
 
-from sopdsl.engine.actions import Action
+from sopdsl.engine.actions import GOING_OUT, Action
 from sopdsl.kinds import subject_of
 from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, RetryPolicy, resolve
 from sopdsl.live.redact import redact_urls_in
@@ -290,7 +290,7 @@ def row_of(shard: str, action: Action) -> OutboxRow:
         order_key=order,
         kind=action.kind,
         action=action.fields(),
-        status=PENDING if action.status == "done" else FAILED if action.status == "failed" else SKIPPED,
+        status=PENDING if action.status in GOING_OUT else FAILED if action.status == "failed" else SKIPPED,
         next_at=action.time,
     )
 

@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
     import sopdsl.live.shard_figures as shard_figures
     import sopdsl.live.store_figures as store_figures
     import sopdsl.temporal.entries as entries
-    from sopdsl.engine.actions import Action
+    from sopdsl.engine.actions import GOING_OUT, Action
     from sopdsl.engine.engine import Engine
     from sopdsl.errors import SopdslError
     from sopdsl.plan import Plan, timeutil
@@ -286,7 +286,7 @@ class ShardWorkflow:
         calls = []
         for action in decided:
             self._count("actions")
-            if action.status != "done":
+            if action.status not in GOING_OUT:
                 self._count("failed" if action.status == "failed" else "skipped")
                 continue
             fields = action.fields()

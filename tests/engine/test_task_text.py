@@ -24,6 +24,7 @@ COMPLAINTS = """
 
 def _tasks(data: dict[str, str]) -> list[tuple[str, str, str | None, str]]:
     engine = Engine(compile_text(COMPLAINTS), start=T0)
+    engine.add_group("g1", operator="小美")  # someone to do it: a task for nobody is "unassigned"
     engine.feed(Event("join", T0, "m1", "g1", {"name": "阿峰"}))
     engine.feed(Event("custom", T0 + 60, "m1", "g1", data, name="complaint"))
     engine.advance(T0 + 3 * 3600)
