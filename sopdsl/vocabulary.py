@@ -16,11 +16,11 @@ from sopdsl.checker.model import (
     Missed,
     OnChange,
     Overflow,
-    Unit,
     ValueType,
 )
 from sopdsl.enums import ATTACHMENT_TYPES
 from sopdsl.kinds import BUILTIN_COUNTERS, EVENTS, GROUP_FIELDS, MEMBER_FIELDS
+from sopdsl.lang.durations import UNITS  # the one table of unit words, which fixtures read too
 
 __all__ = [
     "ABSENCE_KINDS",
@@ -69,20 +69,6 @@ WEEKDAYS: dict[str, tuple[int, ...]] = {
     "周末": (5, 6),
 }
 
-UNITS: dict[str, Unit] = {}
-for _unit in Unit:
-    UNITS[_unit.value] = _unit
-    UNITS[_unit.value + "s"] = _unit
-UNITS.update(
-    {
-        "分钟": Unit.MINUTE,
-        "小时": Unit.HOUR,
-        "天": Unit.DAY,
-        "周": Unit.WEEK,
-        "月": Unit.MONTH,
-        "年": Unit.YEAR,
-    }
-)
 
 TYPES: dict[str, ValueType] = {t.value: t for t in ValueType}
 

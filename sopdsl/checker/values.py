@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from sopdsl.checker import model
 from sopdsl.diagnostics import did_you_mean
-from sopdsl.vocabulary import UNITS, WEEKDAYS
+from sopdsl.lang import durations
+from sopdsl.vocabulary import WEEKDAYS
 
 if TYPE_CHECKING:
     from sopdsl.checker.context import Context
@@ -32,20 +33,10 @@ _ZONE_ALIASES = dict.fromkeys(
     ),
     "Asia/Shanghai",
 )
-_UNITS_HINT = "units are minutes, hours, days, weeks, months, years (or 分钟, 小时, 天, 周, 月, 年)"
 _WEEKDAYS_HINT = "use monday … sunday, day, weekday or weekend (or 周一 … 周日, 每天, 工作日, 周末)"
 
 # Larger numbers are surely typos; they would also overflow dates and the plan's JSON downstream.
 MAX_NUMBER = 10**12
-# The longest duration of each unit: a hundred years.
-_MAX_AMOUNT = {
-    model.Unit.MINUTE: 100 * 366 * 24 * 60,
-    model.Unit.HOUR: 100 * 366 * 24,
-    model.Unit.DAY: 100 * 366,
-    model.Unit.WEEK: 100 * 53,
-    model.Unit.MONTH: 100 * 12,
-    model.Unit.YEAR: 100,
-}
 
 
 def number(ctx: Context, node: nodes.Number, code: str = "SOP406") -> float | None:
@@ -70,48 +61,21 @@ def whole(ctx: Context, node: nodes.Number, what: str, minimum: int = 0, code: s
 
 
 def duration(ctx: Context, node: nodes.Duration) -> model.Duration | None:
-    """A checked duration, or None after reporting why it is not one."""
-    unit = UNITS.get(node.unit.text)
+    """A checked duration, or None after reporting why it is not one. Its unit words and rules
+    are `sopdsl.lang.durations`', which reads a fixture's durations too."""
     amount = node.amount.value
-    if unit is None:
-        # `2 hourz` should suggest `hours`, `1 dya` should suggest `day`.
-        words = [u for u in UNITS if u.isascii() and u.endswith("s") == (amount != 1)]
-        ctx.error(
-            "SOP112",
-            f"unknown unit '{node.unit.text}'",
-            node.unit.span,
-            did_you_mean(node.unit.text.lower(), words)
-            or did_you_mean(node.unit.text, [u for u in UNITS if not u.isascii()])
-            or _UNITS_HINT,
-        )
+    try:
+        unit = durations.unit_of(node.unit.text, amount)
+    except durations.DurationError as exc:
+        ctx.error("SOP112", exc.message, node.unit.span, exc.hint)
         return None
     if number(ctx, node.amount, "SOP305") is None:
         return None
-    if amount != int(amount):
-        ctx.error(
-            "SOP305",
-            f"a duration needs a whole number, not {node.amount.text}",
-            node.amount.span,
-            "use a smaller unit: write 90 minutes instead of 1.5 hours",
-        )
+    try:
+        return durations.duration_of(amount, unit, node.amount.text, node.unit.text)
+    except durations.DurationError as exc:
+        ctx.error("SOP305", exc.message, node.amount.span, exc.hint)  # the amount's, or its length's
         return None
-    if amount <= 0:
-        ctx.error(
-            "SOP305",
-            f"a duration of {node.amount.text} {node.unit.text} is no time at all",
-            node.amount.span,
-            "durations start at 1; to act at once, leave the wait out",
-        )
-        return None
-    if amount > _MAX_AMOUNT[unit]:
-        ctx.error(
-            "SOP305",
-            f"{node.amount.text} {node.unit.text} is more than a hundred years",
-            node.amount.span,
-            "is a digit too many?",
-        )
-        return None
-    return model.Duration(amount=int(amount), unit=unit)
 
 
 def time(ctx: Context, node: nodes.Time) -> dt.time | None:

@@ -234,7 +234,8 @@ class FixtureStaff(Model):
     id: str
     """The name an owner, an operator or the chief owner is given by (`小美`)."""
     completes_tasks_after: str | None = None
-    """How long they take to finish a task assigned to them (`30 minutes`); leave out: never."""
+    """How long they take to finish a task assigned to them (`30 minutes`, `30 分钟`); leave out:
+    never."""
 
 
 class Fixture(Model):
@@ -254,7 +255,8 @@ class Fixture(Model):
     seed: int = 0
     """The seed of the random choices (A/B splits)."""
     staff_completes_tasks_after: str | None = None
-    """How long staff take to complete assigned tasks (`2 hours`); leave out: never."""
+    """How long staff take to complete assigned tasks (`2 hours`, `3 小时`, as in a playbook); leave
+    out: never."""
     staff: list[FixtureStaff] = []
     """Staff who finish their tasks after their own delay (or never), overriding the one above."""
     groups: list[FixtureGroup] = []

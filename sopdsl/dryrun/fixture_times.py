@@ -9,6 +9,8 @@ import datetime as dt
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sopdsl import lang
+from sopdsl.lang import durations
 from sopdsl.plan import timeutil
 
 # Limits on what a dry run reads (see docs/testing.md): beyond them a fixture or timeline gets a
@@ -98,18 +100,32 @@ def span_problem(value: object, start: object) -> str:
     )
 
 
-_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
-
-
 def parse_duration(text: str) -> int:
-    """A fixture duration such as `2 hours` or `30 minutes`, in seconds."""
-    amount, _, unit = str(text).strip().partition(" ")
-    per = _UNITS.get(unit.strip().removesuffix("s"))
-    if not (amount.isascii() and amount.isdigit()) or per is None:
-        raise ValueError(f"'{text}' is not a duration like 2 hours (minutes, hours or days)")
-    if len(amount) > 9 or int(amount) * per > MAX_SPAN_YEARS * 366 * 86400:
-        raise ValueError(f"'{text}' is longer than {MAX_SPAN_YEARS} years, the most a dry run covers")
-    return int(amount) * per
+    """A fixture duration, in seconds, written as in a playbook (`2 hours`, `3 小时`, `30分钟`,
+    `1 week`: `sopdsl.lang.durations` reads both). Raises ValueError saying what is wrong and
+    which units there are."""
+    try:
+        duration = durations.parse_duration(str(text))
+    except durations.DurationError as exc:
+        if exc.part == "length":
+            raise ValueError(_too_long(text)) from None
+        said = exc.message if exc.message.startswith(f"'{text}'") else f"'{text}': {exc.message}"
+        if exc.part == "unit" and exc.hint and exc.hint != durations.UNITS_HINT:
+            said += f", {exc.hint}"  # did you mean 'hours'?
+        raise ValueError(f"{said} ({durations.UNITS_HINT})") from None
+    if not duration.exact and duration.unit not in (lang.Unit.DAY, lang.Unit.WEEK):
+        # A delay is a number of seconds after a task is made: a month has no one length.
+        raise ValueError(
+            f"'{text}': a delay is counted in minutes, hours, days or weeks (分钟, 小时, 天, 周)"
+        )
+    seconds = timeutil.seconds(duration)
+    if seconds > MAX_SPAN_YEARS * 366 * 86400:
+        raise ValueError(_too_long(text))
+    return seconds
+
+
+def _too_long(text: str) -> str:
+    return f"'{text}' is longer than {MAX_SPAN_YEARS} years, the most a dry run covers"
 
 
 def to_epoch(text: str, tz_name: str) -> int:

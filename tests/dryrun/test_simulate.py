@@ -318,7 +318,9 @@ def test_fixture_value_errors_name_file_line_and_field(tmp_path: Path) -> None:
     errors = [e.removeprefix(str(tmp_path / "w.yaml")) for e in errors_of(tmp_path, text)]
     assert errors == [
         ":2:11: error[SOP602]: timezone: unknown time zone 'Asia/Shanghia' (use an IANA name like Asia/Shanghai)",
-        ":3:30: error[SOP602]: staff_completes_tasks_after: '2 hourz' is not a duration like 2 hours (minutes, hours or days)",
+        # The units listed are a playbook's now (fixtures read durations as playbooks do), with a did-you-mean.
+        ":3:30: error[SOP602]: staff_completes_tasks_after: '2 hourz': unknown unit 'hourz', did you mean 'hours'?"
+        " (units are minutes, hours, days, weeks, months, years (or 分钟, 小时, 天, 周, 月, 年))",
         ":7:22: error[SOP602]: members.0.joined: 'last tuesday' is not a time like 2026-03-01 09:00",
         ":10:5: error[SOP602]: events.1.name: a tag event needs a name (the tag, or the custom event's name)",
         ":11:10: error[SOP602]: events.2.at: '2026-03-01 25:00': 25:00 is not a time of day (00:00 to 23:59)",
