@@ -125,7 +125,7 @@ class Delivery:
             hit = [t for t in protected if member_tags and t in member_tags]
             if hit:
                 return Decision("block", reason=f"protected member (tagged {', '.join(hit)})")
-        if action.kind in QUIET_KINDS:
+        if action.kind in QUIET_KINDS and self.policy.quiet_start is not None:  # a call saved per send
             until = quiet_until(self.policy, now, tz)
             if until is not None:
                 return Decision("defer", until=until, reason="quiet hours")
