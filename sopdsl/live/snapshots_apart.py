@@ -18,6 +18,7 @@ it), which is what makes a fork of a threaded process safe here.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -118,6 +119,9 @@ class Snapshots:
 
 def _write(engine: Engine, file: IO[bytes]) -> None:
     """In the child: write the engine's snapshot to `file` (or why not, exiting with 1), and exit."""
+    # No collection in the child: one could finalize an object it shares with the parent (a
+    # database connection's, whose finalizer would say goodbye to the server on the parent's socket).
+    gc.disable()
     code = 0
     try:
         for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
