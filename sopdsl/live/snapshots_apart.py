@@ -124,16 +124,40 @@ def _write(engine: Engine, file: IO[bytes]) -> None:
     gc.disable()
     code = 0
     try:
-        for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(number, signal.SIG_DFL)  # the service's handlers belong to the parent
-        signal.set_wakeup_fd(-1)  # ... and so does its event loop's wake-up socket
-        file.write(engine.snapshot())
-        file.flush()
+        _leave_parent(file)
+        _encode(engine, file)
     except EngineError as exc:  # some state it cannot write: the journal still has it all
         code = failed(file, str(exc))
     except BaseException as exc:
         code = failed(file, f"{type(exc).__name__}: {exc}")
     os._exit(code)
+
+
+def _leave_parent(file: IO[bytes]) -> None:
+    """In the child: let go of the parent's signal handlers and of every file but `file`."""
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, signal.SIG_DFL)  # the service's handlers belong to the parent
+    signal.set_wakeup_fd(-1)  # ... and so does its event loop's wake-up socket
+    # A listening socket held here would keep a restarted service from binding its port until
+    # this child ends. (A database file or connection closed here stays open in the parent:
+    # POSIX locks belong to the process that took them, and nothing is sent on a closed copy.)
+    kept = file.fileno()
+    os.closerange(3, kept)
+    os.closerange(kept + 1, _open_files())
+
+
+def _encode(engine: Engine, file: IO[bytes]) -> None:
+    """In the child: the engine's snapshot, into `file`."""
+    file.write(engine.snapshot())
+    file.flush()
+
+
+def _open_files() -> int:
+    """One past the highest file descriptor this process may have open."""
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (ValueError, OSError):
+        return 65536
 
 
 def failed(file: IO[bytes], reason: str) -> int:

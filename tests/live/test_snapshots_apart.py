@@ -37,7 +37,7 @@ def _child_writes(
     with `fail`, it fails."""
     monkeypatch.setattr(snapshots_apart, "APART_FROM", 1)
     pids, go = tmp_path / "pids", tmp_path / "go"
-    write = snapshots_apart._write
+    encode = snapshots_apart._encode
 
     def noted(engine: Engine, file: IO[bytes]) -> None:
         with pids.open("a") as f:
@@ -47,9 +47,9 @@ def _child_writes(
         deadline = time.monotonic() + 60
         while hold and not go.exists() and time.monotonic() < deadline:
             time.sleep(0.01)
-        write(engine, file)
+        encode(engine, file)
 
-    monkeypatch.setattr(snapshots_apart, "_write", noted)
+    monkeypatch.setattr(snapshots_apart, "_encode", noted)
     return pids
 
 
@@ -85,6 +85,10 @@ def test_the_snapshot_is_written_by_a_child_while_the_service_feeds_on(
     # the engine as it was at the fork.
     drive(rt, clock, line, events[fed : fed + 20])
     assert _children(rt), "the child was still writing"
+    if Path(f"/proc/{child.pid}/fd").exists():
+        # It keeps none of this process's files (a listening socket would keep a restarted
+        # service off its port): standard streams, its snapshot file, and what listing opens.
+        assert len(os.listdir(f"/proc/{child.pid}/fd")) <= 5, os.listdir(f"/proc/{child.pid}/fd")
     assert rt.store.load_snapshot("default") is None
     (tmp_path / "go").touch()
     rt._shards.snapshots.collect(wait=30)
