@@ -6,8 +6,9 @@ then a `POST` per change, its XML body holding the encrypted event. Output: the 
 `echostr` (how WeCom checks the URL is ours), and for each change the sopdsl events of
 `events.py`, fed to the runtime as `POST /events` feeds them (members joining a customer group
 named as WeCom's `groupchat/get` names them, when the executor can ask); the answer is an empty
-200 once they are stored. Signatures and decryption are wechatpy's (`wechatpy.enterprise.crypto`): the
-signature is checked before anything is decrypted, and a body for another corp is refused.
+200 once they are stored. Decryption is wechatpy's (`wechatpy.enterprise.crypto`); the signature is
+checked here first, in constant time, before anything reaches wechatpy, and a body for another corp
+is refused.
 
 WeCom authenticates by signature, not by bearer token, so the service's token check skips this
 path. A refused signature is answered 403, a body that is not WeCom's XML 400, a stopping service
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -43,6 +46,7 @@ log = logging.getLogger("sopdsl.wecom")
 
 PATH = "/wecom/callback"
 MAX_CALLBACK = 256 * 1024  # bytes: a change event is under 2 KB encrypted
+FORGED = "the msg_signature does not match: a wrong Token, or not from WeCom"
 
 
 class CallbackConfigError(SopdslError, ValueError):
@@ -120,6 +124,7 @@ class WeComCallback:
             ) from None
 
         self.crypto = WeChatCrypto(token, aes_key, corp_id)
+        self._token = token
         self._forged = InvalidSignatureException
         self._other_corp = InvalidCorpIdException
         self.contacts = contacts if contacts is not None else Contacts()
@@ -136,6 +141,8 @@ class WeComCallback:
             missing = [p for p in ("msg_signature", "timestamp", "nonce", "echostr") if not query.get(p)]
             if missing:
                 return _text(HTTPStatus.BAD_REQUEST, f"missing query parameter {missing[0]}")
+            if not self._signed(query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]):
+                return _text(HTTPStatus.FORBIDDEN, FORGED)
             try:
                 echo = self.crypto.check_signature(
                     query["msg_signature"], query["timestamp"], query["nonce"], query["echostr"]
@@ -156,6 +163,10 @@ class WeComCallback:
                 return _text(HTTPStatus.BAD_REQUEST, str(exc))
             if not isinstance(encrypted, str) or not encrypted.strip():
                 return _text(HTTPStatus.BAD_REQUEST, "the callback body has no <Encrypt> element")
+            if not self._signed(
+                query["msg_signature"], query["timestamp"], query["nonce"], encrypted.strip()
+            ):
+                return _text(HTTPStatus.FORBIDDEN, FORGED)
             try:
                 plain = self.crypto.decrypt_message(
                     {"Encrypt": encrypted.strip()}, query["msg_signature"], query["timestamp"], query["nonce"]
@@ -209,11 +220,18 @@ class WeComCallback:
         for event in joins:
             event["data"] = {**known.get(str(event["member"]), {}), **event["data"]}
 
+    def _signed(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
+        """Whether `signature` is WeCom's msg_signature of the request: the SHA-1 of the token,
+        timestamp, nonce and encrypted text, sorted and joined (as wechatpy.crypto._get_signature)."""
+        # wechatpy compares its signature with `!=`, whose time tells a forger how much of a guess
+        # matched; compare_digest does not, so a forged one never reaches wechatpy's comparison.
+        parts = sorted(p.encode("utf-8") for p in (self._token, timestamp, nonce, encrypted))
+        expected = hashlib.sha1(b"".join(parts)).hexdigest()
+        return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8"))
+
     def _refusal(self, exc: Exception) -> Response:
         if isinstance(exc, self._forged):
-            return _text(
-                HTTPStatus.FORBIDDEN, "the msg_signature does not match: a wrong Token, or not from WeCom"
-            )
+            return _text(HTTPStatus.FORBIDDEN, FORGED)
         if isinstance(exc, self._other_corp):
             return _text(HTTPStatus.FORBIDDEN, "the callback is for another corp id")
         # Undecodable base64 or padding after a matching signature: the EncodingAESKey is wrong.

@@ -1,0 +1,78 @@
+"""Follow-ups to the WeCom walkthrough: the callback signature checked in constant time before
+wechatpy sees it, a 413 that speaks to WeCom's operator, a half-added contact (免验证) greeted with
+its welcome code, and staff members joining a customer group not greeted as customers."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any
+
+import pytest
+import test_wecom_walkthrough as walkthrough
+from test_wecom_walkthrough import Bot, chat_xml
+from wecom_mock import MockWeCom, callback_request, verification_query
+
+from sopdsl.live.wecom.callback import WeComCallback
+
+DAYTIME = 1_773_021_600
+# The walkthrough's fixtures: the service as `sopdsl run` makes it, and the WeCom mock it calls.
+bot = walkthrough.bot
+mock = walkthrough.mock
+
+
+def callback_of(bot: Bot) -> WeComCallback:
+    [callback] = [r for r in bot.service.receivers if isinstance(r, WeComCallback)]
+    return callback
+
+
+def watch(callback: WeComCallback, name: str, *, refuse: bool) -> list[tuple[Any, ...]]:
+    """Replace the crypto object's `name` by one that records its calls (and then refuses, as
+    wechatpy refuses a forged signature, or does what wechatpy does)."""
+    calls: list[tuple[Any, ...]] = []
+    original = getattr(callback.crypto, name)
+
+    def watched(*args: Any) -> Any:
+        calls.append(args)
+        if refuse:
+            from wechatpy.exceptions import InvalidSignatureException
+
+            raise InvalidSignatureException()
+        return original(*args)
+
+    setattr(callback.crypto, name, watched)
+    return calls
+
+
+@pytest.mark.parametrize("forged", ["0" * 40, "é" * 40, "short"])
+def test_a_forged_signature_is_refused_before_wechatpy_compares_it(bot: Bot, forged: str) -> None:
+    callback = callback_of(bot)
+    decrypts = watch(callback, "decrypt_message", refuse=True)
+    checks = watch(callback, "check_signature", refuse=True)
+    query, body = callback_request(
+        chat_xml("add_member", ["wmCUST1"], version="v1"), nonce="1", timestamp=DAYTIME
+    )
+    signature = urllib.parse.parse_qs(query)["msg_signature"][0]
+    answer = bot.client.post(
+        f"/wecom/callback?{query.replace(signature, urllib.parse.quote(forged))}", content=body
+    )
+    assert answer.status_code == 403
+    assert answer.text == "the msg_signature does not match: a wrong Token, or not from WeCom\n"
+    verification = verification_query("1616140317555161061")
+    echo_signature = urllib.parse.parse_qs(verification)["msg_signature"][0]
+    answer = bot.client.get(
+        f"/wecom/callback?{verification.replace(echo_signature, urllib.parse.quote(forged))}"
+    )
+    assert answer.status_code == 403 and "msg_signature does not match" in answer.text
+    assert decrypts == [] and checks == []  # wechatpy's `!=` never saw the forgery
+    assert bot.runtime.stats()["events_in"] == 0
+
+
+def test_a_correct_signature_still_reaches_wechatpy_and_is_fed(bot: Bot, mock: MockWeCom) -> None:
+    callback = callback_of(bot)
+    decrypts = watch(callback, "decrypt_message", refuse=False)
+    checks = watch(callback, "check_signature", refuse=False)
+    assert bot.callback(chat_xml("add_member", ["wmCUST1"], version="v1")).status_code == 200
+    answer = bot.client.get(f"/wecom/callback?{verification_query('1616140317555161061')}")
+    assert answer.status_code == 200 and answer.text == "1616140317555161061"
+    assert len(decrypts) == 1 and len(checks) == 1
+    assert bot.runtime.stats()["events_in"] == 1
