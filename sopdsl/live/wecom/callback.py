@@ -35,7 +35,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from sopdsl.errors import SopdslError
-from sopdsl.live.bodies import read_body
+from sopdsl.live.bodies import BodyError, read_body
 from sopdsl.live.wecom.contacts import Contacts
 from sopdsl.live.wecom.events import CallbackFormatError, Mapped, map_callback, parse
 
@@ -47,6 +47,10 @@ log = logging.getLogger("sopdsl.wecom")
 PATH = "/wecom/callback"
 MAX_CALLBACK = 256 * 1024  # bytes: a change event is under 2 KB encrypted
 FORGED = "the msg_signature does not match: a wrong Token, or not from WeCom"
+TOO_LARGE = (
+    f"the callback body is over {MAX_CALLBACK} bytes; WeCom's change callbacks are under 2 KB, "
+    "so this request is not from WeCom"
+)
 
 
 class CallbackConfigError(SopdslError, ValueError):
@@ -156,7 +160,16 @@ class WeComCallback:
             missing = [p for p in ("msg_signature", "timestamp", "nonce") if not query.get(p)]
             if missing:
                 return _text(HTTPStatus.BAD_REQUEST, f"missing query parameter {missing[0]}")
-            raw = await read_body(request.stream(), request.headers.get("content-length"), limit=MAX_CALLBACK)
+            try:
+                raw = await read_body(
+                    request.stream(), request.headers.get("content-length"), limit=MAX_CALLBACK
+                )
+            except BodyError as exc:
+                # The shared 413 says to send fewer events, which means nothing to whoever reads
+                # WeCom's logs: say instead that no WeCom callback is this large.
+                if exc.status != HTTPStatus.REQUEST_ENTITY_TOO_LARGE:
+                    raise
+                raise BodyError(exc.status, TOO_LARGE) from None
             try:
                 encrypted = parse(raw.decode("utf-8", errors="replace"), "callback body").get("Encrypt")
             except CallbackFormatError as exc:

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import test_wecom_walkthrough as walkthrough
+from asgiclient import Client
 from test_wecom_walkthrough import Bot, chat_xml
 from wecom_mock import MockWeCom, callback_request, verification_query
 
-from sopdsl.live.wecom.callback import WeComCallback
+from sopdsl.live.app import create_app
+from sopdsl.live.wecom.callback import MAX_CALLBACK, WeComCallback
 
 DAYTIME = 1_773_021_600
 # The walkthrough's fixtures: the service as `sopdsl run` makes it, and the WeCom mock it calls.
@@ -76,3 +78,36 @@ def test_a_correct_signature_still_reaches_wechatpy_and_is_fed(bot: Bot, mock: M
     assert answer.status_code == 200 and answer.text == "1616140317555161061"
     assert len(decrypts) == 1 and len(checks) == 1
     assert bot.runtime.stats()["events_in"] == 1
+
+
+def test_an_oversized_callback_body_is_a_413_that_says_it_is_not_from_wecom(bot: Bot) -> None:
+    query, _ = callback_request(
+        chat_xml("add_member", ["wmCUST1"], version="v1"), nonce="1", timestamp=DAYTIME
+    )
+    answer = bot.client.post(f"/wecom/callback?{query}", content=b"<" * (MAX_CALLBACK + 1))
+    assert answer.status_code == 413
+    error = answer.json()["error"]
+    assert f"over {MAX_CALLBACK} bytes" in error
+    assert "WeCom's change callbacks are under 2 KB" in error and "not from WeCom" in error
+    assert "fewer events" not in error
+    assert bot.runtime.stats()["events_in"] == 0
+
+
+def test_events_keeps_its_own_413() -> None:
+    import sopdsl
+    from sopdsl.live.bodies import MAX_BODY
+    from sopdsl.live.runtime import Runtime
+    from sopdsl.live.service import Service
+    from sopdsl.plan import timeutil
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text('timezone "Asia/Shanghai"\n', "x.sop")))
+    runtime = Runtime(plan, "memory://")
+    try:
+        client = Client(create_app(Service(runtime, zone=timeutil.zone("Asia/Shanghai"), group_commit=False)))
+        answer = client.post(
+            "/events", content=b"[" + b" " * MAX_BODY + b"]", headers={"Content-Type": "application/json"}
+        )
+    finally:
+        runtime.close()
+    assert answer.status_code == 413
+    assert answer.json()["error"] == f"the body is over {MAX_BODY} bytes; send fewer events per request"
