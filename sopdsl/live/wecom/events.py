@@ -13,6 +13,7 @@ about a contact (its owner and welcome code, or an owner it no longer has) and a
 | `change_external_chat` `update` `del_member` | `leave`, one per member, `data.quit` from `QuitScene` |
 | `change_external_chat` `create`, `dismiss` | custom `wecom_group_created`, `wecom_group_dismissed` |
 | `change_external_contact` `add_external_contact` | custom `wecom_contact_added` (`owner`, `state`) |
+| `change_external_contact` `add_half_external_contact` | the same: the customer added a staff member who skips verification (免验证) and has not confirmed yet |
 | `change_external_contact` `del_external_contact` | custom `wecom_contact_deleted` (`owner`, `source`) |
 | `change_external_contact` `del_follow_user` | custom `wecom_contact_lost` (`owner`): the customer deleted the staff member |
 
@@ -34,9 +35,14 @@ QUIT_SCENES = {"0": "left", "1": "removed"}
 # The custom events a callback may become, with the payload fields it can fill.
 CONTACT_EVENTS = {
     "add_external_contact": "wecom_contact_added",
+    # 外部联系人免验证添加成员: the customer has added the staff member, who has not confirmed yet.
+    # WeCom sends it with UserID, ExternalUserID, State and a WelcomeCode, as for a contact added,
+    # and that code is the only chance to greet them; so it is the same event to the playbooks.
+    "add_half_external_contact": "wecom_contact_added",
     "del_external_contact": "wecom_contact_deleted",
     "del_follow_user": "wecom_contact_lost",
 }
+ADDED = ("add_external_contact", "add_half_external_contact")  # a customer added: owner, welcome code
 CHAT_EVENTS = {"create": "wecom_group_created", "dismiss": "wecom_group_dismissed"}
 
 
@@ -46,7 +52,7 @@ class CallbackFormatError(ValueError):
 
 @dataclass(frozen=True)
 class Contact:
-    """What an `add_external_contact` callback says about a customer: who added them, and the
+    """What an `add_external_contact` (or `add_half_external_contact`) callback says about a customer: who added them, and the
     one-time code (valid 20 seconds) that lets `send_welcome_msg` greet them."""
 
     external_userid: str
@@ -151,7 +157,7 @@ def _contact(body: Mapping[str, Any], change: str, at: int, declared: Mapping[st
     owner = _required(body, "UserID")
     payload = {"owner": owner, "state": _text(body, "State"), "source": _text(body, "Source")}
     mapped = _custom(name, customer, None, at, payload, declared, f"wecom:{customer}:{owner}:{change}:{at}")
-    if change == "add_external_contact":
+    if change in ADDED:
         mapped.contact = Contact(customer, owner, _text(body, "WelcomeCode") or None, at)
     else:
         mapped.owner_gone = OwnerGone(customer, owner)

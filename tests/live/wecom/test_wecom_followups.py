@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import test_wecom_walkthrough as walkthrough
 from asgiclient import Client
-from test_wecom_walkthrough import Bot, chat_xml
+from test_wecom_walkthrough import Bot, chat_xml, contact_xml
 from wecom_mock import MockWeCom, callback_request, verification_query
 
 from sopdsl.live.app import create_app
@@ -111,3 +111,17 @@ def test_events_keeps_its_own_413() -> None:
         runtime.close()
     assert answer.status_code == 413
     assert answer.json()["error"] == f"the body is over {MAX_BODY} bytes; send fewer events per request"
+
+
+def test_a_half_added_contact_is_greeted_with_its_welcome_code_and_its_owner_learned(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    # 外部联系人免验证添加成员: the customer added zhangsan, who skips verification and has not
+    # confirmed yet; WeCom's WelcomeCode is the one way to greet them in the chat just opened.
+    answer = bot.callback(contact_xml("add_half_external_contact", "wmCUST1", "zhangsan", code="CODE1"))
+    assert answer.status_code == 200
+    assert [b["welcome_code"] for b in mock.bodies("externalcontact/send_welcome_msg")] == ["CODE1"]
+    assert mock.bodies("externalcontact/add_msg_template") == []
+    assert callback_of(bot).contacts.owner("wmCUST1") == "zhangsan"
+    assert bot.runtime.stats()["events_in"] == 1
+    assert bot.parked() == []
