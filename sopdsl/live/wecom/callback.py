@@ -8,7 +8,8 @@ then a `POST` per change, its XML body holding the encrypted event. Output: the 
 named as WeCom's `groupchat/get` names them, when the executor can ask); the answer is an empty
 200 once they are stored. Decryption is wechatpy's (`wechatpy.enterprise.crypto`); the signature is
 checked here first, in constant time, before anything reaches wechatpy, and a body for another corp
-is refused.
+is refused. Staff members joining a customer group (`type` 1 in `groupchat/get`) are not customers:
+their joins, and the leaves of staff seen joining, are logged, not fed.
 
 WeCom authenticates by signature, not by bearer token, so the service's token check skips this
 path. A refused signature is answered 403, a body that is not WeCom's XML 400, a stopping service
@@ -212,7 +213,19 @@ class WeComCallback:
             self._ignore(service, reason)
         joins = [event for event in mapped.events if event["kind"] == "join"]
         if joins and self.members is not None:
-            self._name(service, joins)
+            for userid in self._name(service, joins):
+                self.contacts.remember_staff(userid)
+        # WeCom's customer API refuses a staff userid (40096), and playbooks greet, tag and count
+        # customers: a staff member joining or leaving is no customer's join or leave. A leaving
+        # member is no longer listed by WeCom, so staff are known there by an earlier join.
+        staff = [e for e in mapped.events if e["kind"] in ("join", "leave") and self._is_staff(e)]
+        if staff:
+            mapped.events = [e for e in mapped.events if e not in staff]
+            went = "joined" if staff[0]["kind"] == "join" else "left"
+            service.say(
+                f"wecom callback: staff {', '.join(sorted(str(e['member']) for e in staff))} {went} "
+                f"customer group {staff[0]['group']}; not a customer, not fed"
+            )
         # One at a time: a refused event must not keep the others of the callback out.
         for event in mapped.events:
             status, body = service.submit(event)
@@ -221,17 +234,28 @@ class WeComCallback:
                     service, f"the runtime refused {json.dumps(event, ensure_ascii=False)}: {body['error']}"
                 )
 
-    def _name(self, service: Service, joins: list[dict[str, Any]]) -> None:
-        """Add each joining member's name, as WeCom has it, to their join; without it if WeCom fails."""
+    def _name(self, service: Service, joins: list[dict[str, Any]]) -> set[str]:
+        """Add each joining member's name, as WeCom has it, to their join; without it if WeCom fails.
+        The joining members WeCom calls staff are returned, their joins left as they were."""
         assert self.members is not None
         chat = str(joins[0]["group"])
         try:
             known = self.members(chat)
         except SopdslError as exc:  # WeComError: the members join all the same, unnamed
             service.say(f"wecom callback: no names for the members joining {chat} ({exc}); fed without them")
-            return
+            return set()
+        staff: set[str] = set()
         for event in joins:
-            event["data"] = {**known.get(str(event["member"]), {}), **event["data"]}
+            member = dict(known.get(str(event["member"]), {}))
+            # `type` is not a join's data field (the runtime would refuse the join for it).
+            if member.pop("type", None) == STAFF:
+                staff.add(str(event["member"]))
+                continue
+            event["data"] = {**member, **event["data"]}
+        return staff
+
+    def _is_staff(self, event: Mapping[str, Any]) -> bool:
+        return self.contacts.is_staff(str(event["member"]))
 
     def _signed(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
         """Whether `signature` is WeCom's msg_signature of the request: the SHA-1 of the token,
@@ -255,6 +279,9 @@ class WeComCallback:
 
     def _ignore(self, service: Service, reason: str) -> None:
         service.say(f"wecom callback: {reason}; acknowledged, nothing fed")
+
+
+STAFF = "staff"  # a member's `type` in `members`' answer: 1 in groupchat/get, a staff member (企业成员)
 
 
 def _declared(service: Service) -> Mapping[str, Mapping[str, Any]]:

@@ -5,7 +5,8 @@ and the callbacks that make an owner stale (a customer who deleted their owner, 
 another owner). Output: a customer's owner (跟进人, the staff member who added them: the sender
 of their messages and the `userid` of `mark_tag`), a customer group's owner (the sender of its
 mass sends) and, once and only within `WELCOME_WINDOW` seconds, the welcome code that lets the
-welcome go out through `send_welcome_msg`. Kept in memory: the callback receiver and the
+welcome go out through `send_welcome_msg`; and the staff members seen joining customer groups, so
+that their leaving is not fed either. Kept in memory: the callback receiver and the
 executor share one process in `sopdsl run`; an owner not known here is asked of WeCom.
 """
 
@@ -32,6 +33,7 @@ class Contacts:
         self._codes: dict[str, tuple[str, float]] = {}
         self._spent: OrderedDict[str, None] = OrderedDict()
         self._groups: dict[str, str] = {}  # customer group chat id -> its owner
+        self._staff: OrderedDict[str, None] = OrderedDict()  # userids groupchat/get called staff
         self._lock = threading.Lock()
 
     def learn(self, contact: Contact) -> None:
@@ -68,6 +70,19 @@ class Contacts:
         """Forget a customer group's owner: WeCom said it changed hands, or the group was dismissed."""
         with self._lock:
             self._groups.pop(chat, None)
+
+    def remember_staff(self, userid: str) -> None:
+        """Remember that `userid` is a staff member (WeCom listed them with `type` 1 in a customer group)."""
+        with self._lock:
+            self._staff[userid] = None
+            self._staff.move_to_end(userid)
+            while len(self._staff) > _KEEP:
+                self._staff.popitem(last=False)
+
+    def is_staff(self, userid: str) -> bool:
+        """Whether `userid` was seen as a staff member (since the process started)."""
+        with self._lock:
+            return userid in self._staff
 
     def owner(self, customer: str) -> str | None:
         """The staff member who added the customer, if known."""

@@ -302,7 +302,8 @@ class WeComExecutor:
 
     def group_members(self, group: str) -> dict[str, dict[str, str]]:
         """What WeCom says of a customer group's members (`groupchat/get` with names), by id, as a
-        join's data: `name`, and `nickname` (their group nickname) when set. Refreshes its owner."""
+        join's data: `name`, and `nickname` (their group nickname) when set, and `type`: `staff` for a
+        staff member (type 1), `customer` otherwise. Refreshes its owner."""
         answer = self.api.post("externalcontact/groupchat/get", {"chat_id": group, "need_name": 1})
         chat = answer.get("group_chat")
         if not isinstance(chat, Mapping):
@@ -316,6 +317,8 @@ class WeComExecutor:
             data = {
                 "name": str(member.get("name") or ""),
                 "nickname": str(member.get("group_nickname") or ""),
+                # The receiver does not greet staff as customers (their userid is no external contact).
+                "type": "staff" if str(member.get("type")) == "1" else "customer",
             }
             found[str(member["userid"])] = {k: v for k, v in data.items() if v}
         return found

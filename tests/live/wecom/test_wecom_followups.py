@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import test_wecom_walkthrough as walkthrough
 from asgiclient import Client
-from test_wecom_walkthrough import Bot, chat_xml, contact_xml
+from test_wecom_walkthrough import CHAT, Bot, chat_xml, contact_xml
 from wecom_mock import MockWeCom, callback_request, verification_query
 
 from sopdsl.live.app import create_app
@@ -124,4 +124,53 @@ def test_a_half_added_contact_is_greeted_with_its_welcome_code_and_its_owner_lea
     assert mock.bodies("externalcontact/add_msg_template") == []
     assert callback_of(bot).contacts.owner("wmCUST1") == "zhangsan"
     assert bot.runtime.stats()["events_in"] == 1
+    assert bot.parked() == []
+
+
+def test_a_staff_member_joining_a_customer_group_is_not_greeted_as_a_customer(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    mock.members[CHAT] = [
+        {"userid": "zhangsan", "type": 1, "name": "张三"},  # staff (企业成员)
+        {"userid": "wmCUST1", "type": 2, "name": "阿峰🚴", "group_nickname": "杭州-阿峰"},
+    ]
+    assert bot.callback(chat_xml("add_member", ["zhangsan", "wmCUST1"], version="v1")).status_code == 200
+    assert bot.parked() == []  # no externalcontact/get with a staff userid (40096)
+    assert bot.runtime.stats()["events_in"] == 1
+    groups = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "group"]
+    assert [g["text"]["content"] for g in groups] == ["欢迎 阿峰🚴 入群 🎉"]
+    singles = [b for b in mock.bodies("externalcontact/add_msg_template") if b["chat_type"] == "single"]
+    assert [s["external_userid"] for s in singles] == [["wmCUST1"]]
+    assert f"staff zhangsan joined customer group {CHAT}; not a customer, not fed" in bot.log.getvalue()
+
+
+def test_a_callback_of_staff_joining_alone_feeds_nothing(bot: Bot, mock: MockWeCom) -> None:
+    mock.members[CHAT] = [{"userid": "zhangsan", "type": 1, "name": "张三"}]
+    assert bot.callback(chat_xml("add_member", ["zhangsan"], version="v1")).status_code == 200
+    assert bot.runtime.stats()["events_in"] == 0
+    assert mock.bodies("externalcontact/add_msg_template") == [] and bot.parked() == []
+
+
+def test_group_members_says_who_is_staff(bot: Bot, mock: MockWeCom) -> None:
+    mock.members[CHAT] = [
+        {"userid": "zhangsan", "type": 1, "name": "张三"},
+        {"userid": "wmCUST1", "type": 2, "name": "阿峰"},
+    ]
+    assert bot.executor.group_members(CHAT) == {
+        "zhangsan": {"name": "张三", "type": "staff"},
+        "wmCUST1": {"name": "阿峰", "type": "customer"},
+    }
+
+
+def test_a_staff_member_seen_joining_is_not_fed_leaving_either(bot: Bot, mock: MockWeCom) -> None:
+    mock.members[CHAT] = [
+        {"userid": "zhangsan", "type": 1, "name": "张三"},
+        {"userid": "wmCUST1", "type": 2, "name": "阿峰"},
+    ]
+    bot.callback(chat_xml("add_member", ["zhangsan", "wmCUST1"], version="v1"))
+    # WeCom lists neither once they left: zhangsan is known as staff by the join.
+    mock.members[CHAT] = []
+    assert bot.callback(chat_xml("del_member", ["zhangsan", "wmCUST1"], version="v2")).status_code == 200
+    assert bot.runtime.stats()["events_in"] == 2  # wmCUST1's join and leave
+    assert f"staff zhangsan left customer group {CHAT}; not a customer, not fed" in bot.log.getvalue()
     assert bot.parked() == []
