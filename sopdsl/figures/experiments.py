@@ -9,13 +9,18 @@ with a pilot group (all the others if none does), over the days the playbook is 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from sopdsl.figures.model import FAMILIES, Figures, number
 from sopdsl.figures.stats import compare, wilson
 from sopdsl.plan import Plan
 
-_ROUND = 4  # digits of rates, intervals and p-values in the report
+_ROUND = 4  # digits of rates, intervals and differences in the report
+# A p-value keeps significant digits, not decimals: 3e-28 rounded to 4 decimals is 0.0, which a
+# JSON reader takes for "impossible". One below the smallest normal float (erfc underflows for
+# a z past about 38) is given as that float, an upper bound, never as 0.
+_P_DIGITS = 4
 
 
 def experiments(figures: Figures) -> list[dict[str, Any]]:
@@ -53,7 +58,12 @@ def _versus(x: int, n: int, x0: int, n0: int) -> dict[str, Any]:
     if n == 0 or n0 == 0:
         return {"difference": None, "test": None, "p": None, "missing": "arm" if n == 0 else "baseline"}
     vs = compare(x, n, x0, n0)
-    return {"difference": round(vs.difference, _ROUND), "test": vs.test, "p": round(vs.p_value, _ROUND)}
+    return {"difference": round(vs.difference, _ROUND), "test": vs.test, "p": p_value(vs.p_value)}
+
+
+def p_value(p: float) -> float:
+    """A p-value as the report gives it: four significant digits, and never 0."""
+    return max(float(f"{p:.{_P_DIGITS}g}"), sys.float_info.min)
 
 
 def pilots(plan: Plan, figures: Figures, tags: dict[str, tuple[str, ...]]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from sopdsl.cli import main
+from sopdsl.figures.experiments import experiments, p_value
+from sopdsl.figures.model import Figures
 from sopdsl.figures.stats import compare, fisher_exact, wilson, z_test
 
 HERE = Path(__file__).parent
@@ -188,3 +191,28 @@ def test_statistics_equal_textbook_values() -> None:
     assert wilson(0, 0) == (0.0, 0.0)
     assert compare(30, 100, 20, 100).test == "z"
     assert compare(2, 9, 1, 3).test == "fisher"
+
+
+def _tiny_p_figures() -> Figures:
+    """An experiment whose arm converted 300 of 1,000 against the control's 100 of 1,000."""
+    arms = [
+        {"arm": "a", "members": 1000, "converted": 300, "control": False},
+        {"arm": "control", "members": 1000, "converted": 100, "control": True},
+    ]
+    experiment = {"playbook": "poster", "goal": "下单", "arms": arms}
+    return Figures(zone="Asia/Shanghai", days=[], names={}, groups={}, playbooks={}, experiments=[experiment])
+
+
+def test_a_tiny_p_value_keeps_its_significant_digits_in_the_json() -> None:
+    # 300 of 1,000 against 100 of 1,000: p ≈ 3e-28, which four decimals made 0.0 ("impossible").
+    (shown,) = experiments(_tiny_p_figures())
+    arm = shown["arms"][0]
+    assert arm["test"] == "z"
+    assert 0 < arm["p"] < 1e-20
+    assert arm["p"] == float(f"{arm['p']:.4g}")  # four significant digits, not a long float
+
+
+def test_a_p_value_past_what_a_float_holds_is_its_smallest_normal_never_zero() -> None:
+    assert p_value(0.0) == sys.float_info.min
+    assert p_value(1.0) == 1.0
+    assert p_value(0.123456) == 0.1235
