@@ -110,7 +110,9 @@ def create_app(service: Service) -> ASGIApp:
     async def report(request: Request) -> Response:
         from sopdsl.live.report import answer
 
-        status, body, media = await run_in_threadpool(answer, service.runtime, dict(request.query_params))
+        status, body, media = await run_in_threadpool(
+            answer, service.runtime, request.query_params.multi_items()
+        )
         if status != HTTPStatus.OK:
             return refuse(status, body)
         return Response(body, media_type=media)

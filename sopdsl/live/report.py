@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
@@ -29,25 +30,24 @@ MAX_DAYS = 366  # a longer range is refused: a report of every day since the sta
 FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 
 
-def answer(runtime: Any, query: Mapping[str, str]) -> tuple[int, str, str]:
-    """The status, the body and its media type for a report request (404 where the runtime keeps
-    no figures: see `facts_source`)."""
+def answer(runtime: Any, query: Iterable[tuple[str, str]]) -> tuple[int, str, str]:
+    """The status, the body and its media type for a report request, its query as the (name,
+    value) pairs sent (404 where the runtime keeps no figures: see `facts_source`)."""
     facts = facts_source(runtime)
     if facts is None:
         return HTTPStatus.NOT_FOUND, "this service keeps no live figures", "text/plain"
+    asked = once_each(query)
+    if isinstance(asked, str):
+        return HTTPStatus.BAD_REQUEST, asked, "text/plain"
+    first, last = day_of("from", asked), day_of("to", asked)
+    if isinstance(first, str) or isinstance(last, str):
+        return HTTPStatus.BAD_REQUEST, first if isinstance(first, str) else str(last), "text/plain"
     try:
-        first = dt.date.fromisoformat(query["from"])
-        last = dt.date.fromisoformat(query["to"])
-    except KeyError as exc:
-        return HTTPStatus.BAD_REQUEST, f"the query needs {exc.args[0]}=YYYY-MM-DD", "text/plain"
-    except ValueError as exc:
-        return HTTPStatus.BAD_REQUEST, f"a day is written YYYY-MM-DD: {exc}", "text/plain"
-    try:
-        rule = lang.Attribution(query.get("attribution", lang.Attribution.LAST_TOUCH.value))
+        rule = lang.Attribution(asked.get("attribution", lang.Attribution.LAST_TOUCH.value))
     except ValueError:
         choices = " or ".join(repr(a.value) for a in lang.Attribution)
         return HTTPStatus.BAD_REQUEST, f"attribution is {choices}", "text/plain"
-    fmt = query.get("format", "html")
+    fmt = asked.get("format", "html")
     if fmt not in ("html", "json"):
         return HTTPStatus.BAD_REQUEST, f"format is html or json, not {fmt!r}", "text/plain"
     # Each mistake said apart, with what to do: one sentence for both left the user to guess.
@@ -78,6 +78,35 @@ def answer(runtime: Any, query: Mapping[str, str]) -> tuple[int, str, str]:
     if fmt == "json":
         return HTTPStatus.OK, json.dumps(data, ensure_ascii=False, indent=2) + "\n", "application/json"
     return HTTPStatus.OK, render_html(data), "text/html; charset=utf-8"
+
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def once_each(query: Iterable[tuple[str, str]]) -> dict[str, str] | str:
+    """The query's parameters by name, or what to say of one given more than once: which of two
+    `from`s was meant cannot be told, and keeping the last hid the mistake."""
+    asked: dict[str, str] = {}
+    for name, value in query:
+        if name in asked:
+            return f"{name} is given more than once; give it once"
+        asked[name] = value
+    return asked
+
+
+def day_of(name: str, asked: Mapping[str, str]) -> dt.date | str:
+    """The day a parameter names, or what is wrong with it. Only `YYYY-MM-DD`, as documented:
+    `date.fromisoformat` also takes `20260302` and week dates (`2026-W10-1`), which a reader of
+    the URL would not take for the same day."""
+    value = asked.get(name)
+    if value is None:
+        return f"the query needs {name}=YYYY-MM-DD"
+    if not _DAY.fullmatch(value):
+        return f"{name} is a day written YYYY-MM-DD (like 2026-03-02), not {value!r}"
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        return f"a day is written YYYY-MM-DD: {name}={value} is no day ({exc})"
 
 
 class Facts(NamedTuple):
