@@ -42,6 +42,7 @@ table {{ border-collapse: collapse; font-size: 13px; margin-top: 8px; }}
 th, td {{ border: 1px solid #ddd; padding: 3px 8px; text-align: right; }}
 th {{ background: #f6f6f6; }}
 td.text, th.text {{ text-align: left; }}
+.notice {{ background: #fdecea; border: 1px solid #e57373; border-radius: 6px; padding: 10px 14px; }}
 .burst {{ background: #fff4e5; border: 1px solid #f0b46a; border-radius: 6px; padding: 10px 14px; }}
 details.group summary h3 {{ display: inline; }}
 details.group summary {{ cursor: pointer; margin: 12px 0 4px; }}
@@ -79,6 +80,7 @@ def render_html(report: dict[str, Any]) -> str:
         f"<h1>{escape(report['title'])}</h1>",
         f'<p class="meta">时段 {period}（{escape(report["zone"])}），计划 {report["plan"]}。'
         "触达只计已执行的发送；发到群里的消息算群里当时每个人。</p>",
+        _notice(report.get("notice")),
         _burst(report["burst"]),
         _contents(report),
         '<h2 id="groups">各群每日数据</h2>',
@@ -107,6 +109,11 @@ def render_html(report: dict[str, Any]) -> str:
         "</body></html>\n",
     ]
     return "".join(parts)
+
+
+def _notice(notice: dict[str, Any] | None) -> str:
+    # Said at the top: a page of zeros for days before the data began read as a dead community.
+    return f'<p class="notice" id="notice">{escape(notice["text"])}</p>' if notice else ""
 
 
 def _burst(burst: dict[str, Any] | None) -> str:

@@ -169,7 +169,10 @@ _PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "The report", "content": {"text/html": {}, "application/json": {}}},
-                "400": _json(_ERROR, "A day or the format is wrong, or the range is over 366 days"),
+                "400": _json(
+                    _ERROR,
+                    "A day not written YYYY-MM-DD, a wrong format, a parameter given twice, or a range over 366 days",
+                ),
                 "404": _json(_ERROR, "This service keeps no live figures"),
                 **GUARDED,
             },

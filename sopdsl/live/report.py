@@ -1,7 +1,8 @@
 """`GET /report?from=YYYY-MM-DD&to=YYYY-MM-DD[&format=json][&attribution=first touch]`: the report of
 the live figures of those local days (the plan's zone), as the HTML page `sopdsl report` writes, or
 its JSON: per group per day, per playbook (flows begun in those days, actions, goal conversions
-attributed by the rule asked, last touch by default) and per experiment arm.
+attributed by the rule asked, last touch by default) and per experiment arm; with a `notice` of the
+days that do hold figures when those asked hold none.
 
 Input: the runtime and the query. Output: a status with a body (the page or the JSON, or what
 is wrong with the query).
@@ -23,6 +24,7 @@ from sopdsl.figures.stored import day_bounds, live_report
 from sopdsl.live.admin_views import report_view
 from sopdsl.live.runtime import Runtime
 from sopdsl.live.store_figures import SLOT, Found
+from sopdsl.plan import timeutil
 
 MAX_DAYS = 366  # a longer range is refused: a report of every day since the start is not a page
 # Engine times start at the epoch; near the calendar's ends the day bounds and the schedules'
@@ -75,6 +77,8 @@ def answer(runtime: Any, query: Iterable[tuple[str, str]]) -> tuple[int, str, st
     found, groups, running = facts(lo, hi)
     title = f"社群数据报告 · {first} 至 {last}"
     data = live_report(plan, found, first, last, groups, title, SLOT, running, rule)
+    if not (found.sums or found.playbooks or any(running.values())):
+        data["notice"] = no_figures(first, last, span_source(runtime), plan.declarations.timezone)
     if fmt == "json":
         return HTTPStatus.OK, json.dumps(data, ensure_ascii=False, indent=2) + "\n", "application/json"
     return HTTPStatus.OK, render_html(data), "text/html; charset=utf-8"
@@ -122,6 +126,37 @@ def facts_of(found: Found, view: Mapping[str, Any]) -> Facts:
     """The facts of the figures kept and the engine's `admin_views.report_view`."""
     groups = [GroupRecord(str(g), str(name), tuple(tags)) for g, name, tags in view["groups"]]
     return Facts(found, groups, {str(k): int(v) for k, v in view["running"].items()})
+
+
+def no_figures(
+    first: dt.date, last: dt.date, span: Callable[[], tuple[int, int] | None] | None, zone: str
+) -> dict[str, Any]:
+    """The notice of a report whose days hold no figure: which days do (`figures_from`,
+    `figures_to`, local days; None when none does or, `span` None, the runtime cannot tell)."""
+    kept = span() if span is not None else None
+    asked = f"{first} 至 {last} 没有任何数据"
+    if kept is None:
+        ends = None
+        text = f"{asked}。" if span is None else f"{asked}：这里还没有任何数据。"
+    else:
+        tz = timeutil.zone(zone)
+        ends = [dt.datetime.fromtimestamp(t, tz).date().isoformat() for t in (kept[0], kept[1] - 1)]
+        text = f"{asked}：有数据的日子是 {ends[0]} 至 {ends[1]}。"
+    return {
+        "empty": True,
+        "figures_from": ends[0] if ends else None,
+        "figures_to": ends[1] if ends else None,
+        "text": text,
+    }
+
+
+def span_source(runtime: Any) -> Callable[[], tuple[int, int] | None] | None:
+    """How to ask a runtime which engine times its figures span (`Store.figures_span`); None when
+    it cannot tell (a Temporal front keeps its figures in the shard's workflow)."""
+    if isinstance(runtime, Runtime):
+        return lambda: runtime.store.figures_span(runtime.shard)
+    told: Callable[[], tuple[int, int] | None] | None = getattr(runtime, "report_span", None)
+    return told
 
 
 def facts_source(runtime: Any) -> Callable[[int, int], Facts] | None:

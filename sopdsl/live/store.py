@@ -243,6 +243,11 @@ class Store(Protocol):
         `sopdsl.live.store_figures`)."""
         ...
 
+    def figures_span(self, shard: str) -> tuple[int, int] | None:
+        """Engine times from the first to the end of the last slot holding a figure of the shard
+        (per group or playbook); None when it holds none."""
+        ...
+
     def claim_task(self, shard: str, key: str, who: str) -> str:
         """Claim a staff task for `who` unless someone holds it; who holds it now."""
         ...

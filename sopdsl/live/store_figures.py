@@ -463,6 +463,26 @@ def write(
         run(cur, NOTE, seen)
 
 
+# Over both tables: a shard whose playbooks acted in days no group counted (private chats) has figures too.
+SPAN = (
+    "SELECT MIN(slot), MAX(slot) FROM (SELECT slot FROM sopdsl_figures WHERE shard = ? "
+    "UNION ALL SELECT slot FROM sopdsl_playbook_figures WHERE shard = ?) AS kept"
+)
+
+
+def span_of(found_slots: Iterable[int]) -> tuple[int, int] | None:
+    """Engine times from the start of the first slot to the end of the last; None for no slot."""
+    kept = list(found_slots)
+    return (min(kept) * SLOT, (max(kept) + 1) * SLOT) if kept else None
+
+
+def read_span(cur: _Cursor, sql: Callable[[str], str], shard: str) -> tuple[int, int] | None:
+    """A SQL store's `Store.figures_span`."""
+    cur.execute(sql(SPAN), (shard, shard))
+    low, high = cur.fetchall()[0]
+    return None if low is None else span_of((int(low), int(high)))
+
+
 def read(cur: _Cursor, sql: Callable[[str], str], shard: str, lo: int, hi: int) -> Found:
     """A SQL store's figures of engine times [lo, hi)."""
     first, last = slots(lo, hi)

@@ -192,6 +192,13 @@ class MemoryStore(SyncsEachCommit):
             playbooks = self._playbooks[shard].found(lo, hi)
         return playbooks._replace(sums=sorted(sums), seen=sorted(seen))
 
+    def figures_span(self, shard: str) -> tuple[int, int] | None:
+        """The engine times its figures span (see `Store.figures_span`)."""
+        with self._lock:
+            kept = [s for (sh, _, s, _) in self._sums if sh == shard]
+            kept += [s for (_, s, _) in self._playbooks[shard].sums] if shard in self._playbooks else []
+        return store_figures.span_of(kept)
+
     def work(self, worker: str, wall: float, now: int, limit: int, skip: Collection[str] = ()) -> list[str]:
         """Shards with unapplied entries or due timers that this worker may take."""
         with self._lock:

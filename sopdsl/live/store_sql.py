@@ -402,6 +402,11 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
         with self._txn() as cur:
             return store_figures.read(cur, self._sql, shard, lo, hi)
 
+    def figures_span(self, shard: str) -> tuple[int, int] | None:
+        """The engine times its figures span (see `Store.figures_span`)."""
+        with self._txn() as cur:
+            return store_figures.read_span(cur, self._sql, shard)
+
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row over all shards, or None."""
         with self._txn() as cur:

@@ -3,8 +3,14 @@ and what to do (tests/live/test_live_figures.py has the first cases)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from test_live_figures import client_of, run_shop
+from livestores import KINDS, store_url
+from test_live_figures import CASES, client_of, run_shop
+
+import sopdsl
+from sopdsl.live.runtime import ManualClock, Runtime
 
 
 @pytest.mark.parametrize(
@@ -59,3 +65,44 @@ def test_a_parameter_given_twice_is_refused_naming_it(name: str) -> None:
     rt.close()
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"] == f"{name} is given more than once; give it once"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_range_outside_the_figures_says_so_and_which_days_hold_them(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # The shop's figures run from 2026-03-02 to 2026-03-04 (its timeline: 03-02 09:00 to 03-05 00:00).
+    # A range before them was a 200 of zeros, read as a dead community.
+    rt = run_shop(store_url(kind, tmp_path, request))
+    client = client_of(rt)
+    data = client.get("/report?from=2020-01-01&to=2020-01-31&format=json").json()
+    page = client.get("/report?from=2026-03-06&to=2026-03-07")
+    inside = client.get("/report?from=2026-03-04&to=2026-03-10&format=json").json()
+    rt.close()
+    assert data["notice"] == {
+        "empty": True,
+        "figures_from": "2026-03-02",
+        "figures_to": "2026-03-04",
+        "text": "2020-01-01 至 2020-01-31 没有任何数据：有数据的日子是 2026-03-02 至 2026-03-04。",
+    }
+    assert page.status_code == 200
+    notice = '<p class="notice" id="notice">2026-03-06 至 2026-03-07 没有任何数据：有数据的日子是 2026-03-02 至 2026-03-04。</p>'
+    assert notice in page.text
+    assert page.text.index(notice) < page.text.index('<h2 id="groups">')  # seen first, above the zeros
+    assert "notice" not in inside  # a range that overlaps the figures is no empty one
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_shard_with_no_figures_at_all_says_so(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load(str(CASES / "shop.sop"))))
+    rt = Runtime(plan, store_url(kind, tmp_path, request), clock=ManualClock(1_772_416_800))
+    data = client_of(rt).get("/report?from=2026-03-02&to=2026-03-04&format=json").json()
+    rt.close()
+    assert data["notice"] == {
+        "empty": True,
+        "figures_from": None,
+        "figures_to": None,
+        "text": "2026-03-02 至 2026-03-04 没有任何数据：这里还没有任何数据。",
+    }
