@@ -361,7 +361,7 @@ def _calendar(slots: list[dict[str, Any]]) -> str:
         return '<p class="meta" id="calendar-empty">这段时间没有按日历排定的动作。</p>'
     rows = "".join(
         f'<tr class="slot"><td class="text">{slot["at"]}</td><td class="text">{escape(slot["group"])}</td>'
-        f'<td class="text">{escape(slot["playbook"])}</td><td class="text">{escape(slot["what"])}</td></tr>'
+        f'<td class="text">{escape(slot["playbook"])}</td><td class="text">{escape(slot["words"])}</td></tr>'
         for slot in slots
     )
     return (

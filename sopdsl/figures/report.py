@@ -122,6 +122,7 @@ def _calendar(plan: Plan, figures: Figures, groups: Iterable[GroupRecord]) -> li
             "group": slot.group,
             "playbook": slot.playbook,
             "what": slot.what,
+            "words": slot.words,
         }
         for slot in agenda(plan, start, end, chosen)
     ]

@@ -10,9 +10,10 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import assert_never
 
 from sopdsl import lang
-from sopdsl.plan import Plan, timeutil
+from sopdsl.plan import Instr, Plan, timeutil
 from sopdsl.plan.quiet import QUIET_KINDS, quiet_until
 
 
@@ -32,6 +33,7 @@ class Slot:
     # When quiet hours hold the entry's sends back, the instant they really go out (`time` stays
     # the calendar's own, which the caps' check and the iCalendar UIDs keep to).
     quiet_until: int | None = None
+    words: str = ""  # `what` in plain words, for a reader of the report (`plain`)
 
     @property
     def sends_at(self) -> int:
@@ -73,6 +75,7 @@ def agenda(
     program = plan.declarations
     chosen = list(program.groups.values() if groups is None else groups)
     extra = [(source, group) for source, found in (fallback or {}).items() for group in found]
+    titles = {t.name: t.title or t.name for t in program.templates.values()}
     slots: list[Slot] = []
     for pb in plan.playbooks:
         if not pb.schedule:
@@ -89,6 +92,7 @@ def agenda(
         for entry in pb.schedule:
             actions = [i.action for i in entry.code if i.action is not None]
             what = ", ".join(_describe(a) for a in actions) or "steps"
+            words = plain(entry.code, titles)
             caps = _caps(program.policy.caps, actions, entry.for_each_member)
             quiet = any(getattr(a, "kind", "") in QUIET_KINDS for a in actions)
             rule = program.calendars[entry.when.calendar].rule if entry.when.calendar else entry.when.inline
@@ -103,7 +107,9 @@ def agenda(
                     if due is None or due >= limit:
                         break
                     held = quiet_until(program.policy, due, tz) if quiet else None
-                    slots.append(Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source, held))
+                    slots.append(
+                        Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source, held, words)
+                    )
                     after = due
     return sorted(slots)
 
@@ -127,17 +133,96 @@ def _caps(caps: Sequence[lang.Cap], actions: list[lang.Action], each_member: boo
     return tuple(applying)
 
 
-def _describe(action: object) -> str:
-    kind = getattr(action, "kind", "")
+def _parts(action: object) -> tuple[str, str, str, str | None]:
+    """What both descriptions of an action say: its kind, what it sends, grants or invites to (a
+    call's action), whom, and on which channel; read in one place so the two cannot disagree."""
     if isinstance(action, lang.CallStep):
-        return f"call {action.action}"
+        return "call", action.action, "", None
     detail = (
         getattr(action, "template", None) or getattr(action, "coupon", None) or getattr(action, "group", None)
     )
-    target = getattr(action, "target", "")
-    channel = getattr(action, "channel", None)
+    return (
+        getattr(action, "kind", ""),
+        detail or "",
+        getattr(action, "target", ""),
+        getattr(action, "channel", None),
+    )
+
+
+def _describe(action: object) -> str:
+    kind, detail, target, channel = _parts(action)
+    if kind == "call":
+        return f"call {detail}"
     via = f" via {channel}" if channel else ""
-    return f"{kind} {detail or ''} to {target}{via}".replace("  ", " ").strip()
+    return f"{kind} {detail} to {target}{via}".replace("  ", " ").strip()
+
+
+# Whom an action is for, as an operator says it.
+_WHOM = {"member": "成员", "group": "群", "operator": "运营", "referrer": "推荐人", "owner": "客户负责人"}
+
+
+def plain(code: Sequence[Instr], titles: Mapping[str, str]) -> str:
+    """What an entry's code does in plain words (`titles`: a template's title by name): its actions
+    in order, a split as its arms with their shares, the control arm included."""
+    return _plain_range(code, 0, len(code), titles) or "（没有动作）"
+
+
+def _plain_range(code: Sequence[Instr], start: int, end: int, titles: Mapping[str, str]) -> str:
+    said: list[str] = []
+    pc = start
+    while pc < end:
+        instr = code[pc]
+        if instr.op == "split" and instr.arms:
+            arms, join = [], pc + 1
+            for arm in instr.arms:
+                # An arm's steps run to its exit jump, the first jump of the split's own line.
+                stop = next(
+                    j for j in range(arm.pc, len(code)) if code[j].op == "jump" and code[j].loc == instr.loc
+                )
+                join = code[stop].jump or stop + 1
+                name = f"对照组 {arm.name}" if arm.control else arm.name
+                arms.append(
+                    f"{name} {arm.percent:g}%：{_plain_range(code, arm.pc, stop, titles) or '不做动作'}"
+                )
+            said.append("分组实验（" + "；".join(arms) + "）")
+            pc = join
+            continue
+        if instr.action is not None:
+            said.append(_plain_action(instr.action, titles))
+        elif instr.op == "assign":  # a staff task: no action of the engine's, but what staff will do
+            whom = _WHOM["owner" if instr.to == "owner" else "operator"]
+            said.append(f"给{whom}派任务「{instr.text or ''}」")
+        pc += 1
+    return "，".join(said)
+
+
+def _plain_action(action: lang.Action, titles: Mapping[str, str]) -> str:
+    _, detail, target, channel = _parts(action)
+    whom = _WHOM.get(target, target)
+    via = f"（经 {channel}）" if channel else ""
+    match action:
+        case lang.SendStep():
+            return f"发送「{titles.get(detail, detail)}」给{whom}{via}"
+        case lang.TagStep():
+            return f"给{whom}{'去掉' if action.remove else '加上'}标签「{'、'.join(action.tags)}」"
+        case lang.KickStep():
+            return f"将{whom}移出群"
+        case lang.GrantStep():
+            return f"给{whom}发券「{detail}」"
+        case lang.InviteStep():
+            return f"邀请{whom}进群「{detail}」"
+        case lang.AddStep():
+            return f"{_WHOM.get(action.root, action.root)}的 {action.counter} 加 {action.amount:g}"
+        case lang.SetStep():
+            return f"设置{_WHOM.get(action.root, action.root)}的 {action.attribute}"
+        case lang.CallStep():
+            return f"调用 {detail}"
+        case lang.DissolveStep():
+            return "解散群"
+        case lang.DrawStep():
+            return f"抽奖 {action.count} 人"
+        case _:
+            assert_never(action)
 
 
 def uid(slot: Slot) -> str:

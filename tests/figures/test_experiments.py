@@ -216,3 +216,13 @@ def test_a_p_value_past_what_a_float_holds_is_its_smallest_normal_never_zero() -
     assert p_value(0.0) == sys.float_info.min
     assert p_value(1.0) == 1.0
     assert p_value(0.123456) == 0.1235
+
+
+def test_g5_calendar_says_each_arm_in_words_with_its_share() -> None:
+    words = {slot["at"][:10]: slot["words"] for slot in g5()["calendar"]}
+    assert words["2027-01-10"] == (
+        "分组实验（red 40%：给成员加上标签「ab-poster-red」，发送「年货节海报·红色版」给成员；"
+        "yellow 40%：给成员加上标签「ab-poster-yellow」，发送「年货节海报·黄色版」给成员；"
+        "对照组 control 20%：不做动作）"
+    )
+    assert words["2027-01-17"].startswith("给运营派任务「年货节海报 A/B 测试已满一周：")

@@ -315,3 +315,19 @@ def test_a_misspelt_group_in_a_jsonl_timeline_is_warned_of_at_its_first_line(tmp
     assert "t.jsonl:4:1: warning[SOP602]: group '北京1群' is not in the header's groups" in result.stderr
     assert "hint: did you mean '北京一群'?" in result.stderr
     json.loads(result.stdout)
+
+
+def test_the_calendar_says_in_words_what_goes_out_and_shows_the_control_arm(tmp_path: Path) -> None:
+    # The content column showed the playbook's syntax ("send poster_a to member") and left the
+    # control arm out, as if everyone got the poster.
+    page = run(tmp_path, ab(60, 40), TIMELINE.replace("MEMBERS", THREE), "html")
+    row = page[page.index('<table id="calendar">') :]
+    said = "分组实验（a 60%：发送「海报A」给成员；对照组 control 40%：不做动作）"
+    assert f'<td class="text">{said}</td></tr>' in row
+    assert "send poster_a" not in row
+    data = run(tmp_path, ab(60, 40), TIMELINE.replace("MEMBERS", THREE))
+    (slot,) = data["calendar"]
+    assert (slot["words"], slot["what"]) == (
+        said,
+        "send poster_a to member",
+    )  # `what` kept for readers of the JSON

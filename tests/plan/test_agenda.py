@@ -9,7 +9,9 @@ import pytest
 from click.testing import CliRunner
 from icalendar import Calendar
 
+import sopdsl
 from sopdsl.cli import main
+from sopdsl.plan.agenda import plain
 
 CLASS = """
 timezone "Asia/Shanghai"
@@ -179,3 +181,34 @@ def test_ics_has_a_real_dtstamp_and_the_source_date_epoch_when_set(
     assert fixed == dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     [event, *_] = ics_of(tmp_path, MASS).walk("VEVENT")
     assert event.decoded("DTSTART").timestamp() == dt.datetime(2027, 3, 2, 2, tzinfo=dt.UTC).timestamp()
+
+
+KINDS = """
+timezone "Asia/Shanghai"
+group g "群" { tagged "t" }
+template hi "问候" = "你好"
+template bye = "再见"
+playbook every_kind {
+    in groups tagged "t"
+    at 2026-12-08 20:00 for each member: split {
+        a 30%: send hi to member via mass
+        b 50%: split {
+            c 50%: send bye to member
+            d 50%: tag member "vip"
+        }
+        control 20%
+    }
+    at 2026-12-09 20:00: send hi to group
+}
+"""
+
+
+def test_the_plain_words_of_an_entry_follow_nested_splits_and_keep_titles_else_names() -> None:
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(KINDS)))
+    templates = {t.name: t.title or t.name for t in plan.declarations.templates.values()}
+    first, second = (plain(e.code, templates) for e in plan.playbooks[0].schedule)
+    assert first == (
+        "分组实验（a 30%：发送「问候」给成员（经 mass）；"
+        "b 50%：分组实验（c 50%：发送「bye」给成员；d 50%：给成员加上标签「vip」）；对照组 control 20%：不做动作）"
+    )
+    assert second == "发送「问候」给群"
