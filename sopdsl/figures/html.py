@@ -81,16 +81,17 @@ def render_html(report: dict[str, Any]) -> str:
         f'<p class="meta">时段 {period}（{escape(report["zone"])}），计划 {report["plan"]}。'
         "触达只计已执行的发送；发到群里的消息算群里当时每个人。</p>",
         _notice(report.get("notice")),
+        _whole_run(report.get("whole_run")),
         _burst(report["burst"]),
         _contents(report),
         '<h2 id="groups">各群每日数据</h2>',
         _overview(report["groups"]),
         *(_group(group, days, index, folded) for index, group in enumerate(report["groups"])),
-        '<h2 id="playbooks">剧本漏斗</h2>',
+        '<h2 id="playbooks">剧本漏斗</h2>' + _whole_run_note(report),
         *(_playbook(pb) for pb in report["playbooks"]),
         *(
             (
-                '<h2 id="experiments">实验</h2>',
+                '<h2 id="experiments">实验</h2>' + _whole_run_note(report),
                 *(_experiment(x, titles.get(x["playbook"], x["playbook"])) for x in report["experiments"]),
             )
             if report["experiments"]
@@ -114,6 +115,16 @@ def render_html(report: dict[str, Any]) -> str:
 def _notice(notice: dict[str, Any] | None) -> str:
     # Said at the top: a page of zeros for days before the data began read as a dead community.
     return f'<p class="notice" id="notice">{escape(notice["text"])}</p>' if notice else ""
+
+
+def _whole_run(whole: dict[str, Any] | None) -> str:
+    # A report cut to some days: its funnels and experiments are the whole run's, said up front.
+    return f'<p class="notice" id="whole-run">{escape(whole["text"])}</p>' if whole else ""
+
+
+def _whole_run_note(report: dict[str, Any]) -> str:
+    whole = report.get("whole_run")
+    return f'<p class="meta">整个模拟 {whole["days"][0]} 至 {whole["days"][1]} 的数据。</p>' if whole else ""
 
 
 def _burst(burst: dict[str, Any] | None) -> str:
