@@ -173,17 +173,12 @@ def _plain_range(code: Sequence[Instr], start: int, end: int, titles: Mapping[st
     while pc < end:
         instr = code[pc]
         if instr.op == "split" and instr.arms:
-            arms, join = [], pc + 1
-            for arm in instr.arms:
-                # An arm's steps run to its exit jump, the first jump of the split's own line.
-                stop = next(
-                    j for j in range(arm.pc, len(code)) if code[j].op == "jump" and code[j].loc == instr.loc
-                )
-                join = code[stop].jump or stop + 1
-                name = f"对照组 {arm.name}" if arm.control else arm.name
-                arms.append(
-                    f"{name} {arm.percent:g}%：{_plain_range(code, arm.pc, stop, titles) or '不做动作'}"
-                )
+            stops, join = _split_ends(code, pc)
+            arms = [
+                f"{'对照组 ' if arm.control else ''}{arm.name} {arm.percent:g}%："
+                f"{_plain_range(code, arm.pc, stop, titles) or '不做动作'}"
+                for arm, stop in zip(instr.arms, stops, strict=True)
+            ]
             said.append("分组实验（" + "；".join(arms) + "）")
             pc = join
             continue
@@ -194,6 +189,23 @@ def _plain_range(code: Sequence[Instr], start: int, end: int, titles: Mapping[st
             said.append(f"给{whom}派任务「{instr.text or ''}」")
         pc += 1
     return "，".join(said)
+
+
+def _split_ends(code: Sequence[Instr], at: int) -> tuple[list[int], int]:
+    """Where each arm of the split at `at` ends (its exit jump) and where the code goes on after
+    it, as `compiler._emit_split` lays it out: each arm's steps, then a jump to after the last."""
+    arms = code[at].arms
+    if len(arms) > 1:  # an arm's exit jump is just before the next arm
+        stops = [arm.pc - 1 for arm in arms[1:]]
+        join = code[stops[0]].jump
+        assert join is not None
+        return [*stops, join - 1], join
+    # One arm: its exit is the first jump of the split's line to the next instruction, past any
+    # split nested in it (whose exits look the same).
+    pc = arms[0].pc
+    while not (code[pc].op == "jump" and code[pc].loc == code[at].loc and code[pc].jump == pc + 1):
+        pc = _split_ends(code, pc)[1] if code[pc].op == "split" and code[pc].arms else pc + 1
+    return [pc], pc + 1
 
 
 def _plain_action(action: lang.Action, titles: Mapping[str, str]) -> str:

@@ -212,3 +212,32 @@ def test_the_plain_words_of_an_entry_follow_nested_splits_and_keep_titles_else_n
         "b 50%：分组实验（c 50%：发送「bye」给成员；d 50%：给成员加上标签「vip」）；对照组 control 20%：不做动作）"
     )
     assert second == "发送「问候」给群"
+
+
+ONE_LINE = """
+timezone "Asia/Shanghai"
+group g "群" { tagged "t" }
+template hi "问候" = "你好"
+playbook nested {
+    in groups tagged "t"
+    at 2026-12-08 20:00 for each member: split { a 50% { split { c 50%: send hi to member d 50%: tag member "d" } send hi to group }
+      control 50% }
+    at 2026-12-09 20:00 for each member: split {
+      all 100% { split { x 50%: tag member "x" y 50%: tag member "y" } send hi to member }
+    }
+}
+"""
+
+
+def test_the_plain_words_place_steps_after_a_nested_split_in_their_arm() -> None:
+    # A plan's `loc` is the line only: a split nested on its parent's line has exits that look
+    # alike, so each arm's end is found from the layout, not from the line.
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(ONE_LINE)))
+    first, second = (plain(e.code, {}) for e in plan.playbooks[0].schedule)
+    assert first == (
+        "分组实验（a 50%：分组实验（c 50%：发送「hi」给成员；d 50%：给成员加上标签「d」），发送「hi」给群；"
+        "对照组 control 50%：不做动作）"
+    )
+    assert second == (
+        "分组实验（all 100%：分组实验（x 50%：给成员加上标签「x」；y 50%：给成员加上标签「y」），发送「hi」给成员）"
+    )
