@@ -204,7 +204,7 @@ def _tiny_p_figures() -> Figures:
 
 
 def test_a_tiny_p_value_keeps_its_significant_digits_in_the_json() -> None:
-    # 300 of 1,000 against 100 of 1,000: p ≈ 3e-28, which four decimals made 0.0 ("impossible").
+    # 300 of 1,000 against 100 of 1,000: p ≈ 5e-29, which four decimals made 0.0 ("impossible").
     (shown,) = experiments(_tiny_p_figures())
     arm = shown["arms"][0]
     assert arm["test"] == "z"

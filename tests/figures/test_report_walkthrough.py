@@ -266,7 +266,8 @@ def test_a_p_value_is_never_shown_as_zero_and_comes_with_a_verdict(tmp_path: Pat
     (experiment,) = data["experiments"]
     arm = next(a for a in experiment["arms"] if not a["control"])
     cell = 'data-arm="a" data-measure="p">'
-    # 300 of 1,000 against 100 of 1,000: p = 3e-28, which the JSON rounds to 0.0.
+    # 300 of 1,000 against 100 of 1,000: p = 5e-29, which the JSON rounded to 0.0 (it keeps
+    # significant digits now: test_experiments.py); a 0.0 given to the page still reads as below.
     arm.update(difference=0.2, test="z", p=0.0)
     assert cell + "< 0.0001（z 检验，显著）<" in render_html(data)
     assert 'data-arm="a" data-measure="difference">+20.0 个百分点<' in render_html(data)
