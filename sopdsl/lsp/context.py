@@ -24,6 +24,7 @@ Kind = Literal[
     "keyword",
     "member field",
     "group field",
+    "coupon field",
 ]
 
 _STRING = r'"(?:[^"\\\n]|\\.)*"'
@@ -35,6 +36,15 @@ _LEXEMES = re.compile(
 )
 _PARTIAL = re.compile(r"\w*\Z")
 _FIELD = re.compile(r"\b(member|referrer|group)\.\w*\Z")
+# A field being typed in a template's `{{ … }}` or `{% … %}` still open at the cursor: the one
+# place inside a text where a name is written.
+_PLACEHOLDER_FIELD = re.compile(r"\{[{%][^}\n]*?\b(member|referrer|group|coupon)\.\w*\Z")
+_FIELD_KINDS: dict[str, Kind] = {
+    "member": "member field",
+    "referrer": "member field",
+    "group": "group field",
+    "coupon": "coupon field",
+}
 _TOKEN = re.compile(r"[^\W\d]\w*|\S")
 # Before a tag's opening quote: `tagged`, `untagged`, `any of`/`all of`, `tag member`,
 # `untag member`, then any tags already listed (`"a", "b", `).
@@ -72,6 +82,10 @@ def wanted(before: str) -> Wanted | None:
     if lexeme is not None:
         if lexeme.lastgroup == "string" and _BEFORE_TAG.search(before, 0, lexeme.start()):
             return Wanted("tag", lexeme.start() + 1 - line_start)
+        if lexeme.lastgroup in ("string", "block"):
+            placeholder = _PLACEHOLDER_FIELD.search(before, lexeme.start())
+            if placeholder is not None:
+                return Wanted(_FIELD_KINDS[placeholder.group(1)], placeholder.end(1) + 1 - line_start)
         return None
     line = before[line_start:]
     field = _FIELD.search(line)

@@ -28,6 +28,7 @@ from sopdsl.lsp.reporting import lsp_diagnostics, uri_of
 from sopdsl.lsp.symbols import Definition, Symbols
 from sopdsl.source import Source
 from sopdsl.syntax.formatter import format_source
+from sopdsl.vocabulary import COUPON_FIELDS
 
 logger = logging.getLogger(__name__)
 
@@ -259,6 +260,8 @@ def _completions(server: SopdslServer, uri: str, position: lsp.Position) -> lsp.
         ]
     elif want.kind == "group field":
         items = [item(name, lsp.CompletionItemKind.Field, "built-in") for name in GROUP_FIELDS]
+    elif want.kind == "coupon field":
+        items = [item(name, lsp.CompletionItemKind.Field, "built-in") for name in COUPON_FIELDS]
     elif want.kind == "tag":
         items = [item(tag, lsp.CompletionItemKind.EnumMember, "tag") for tag in sorted(symbols.tags)]
     elif want.kind == "keyword":

@@ -1,0 +1,55 @@
+"""A new user's walk through the language server: what an operator types, as an editor sends it."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from lsprotocol import types as lsp
+from lspsession import connected
+
+
+def utf16(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def test_fields_are_offered_inside_a_templates_placeholder_after_an_emoji(tmp_path: Path) -> None:
+    lines = [
+        'timezone "Asia/Shanghai"',
+        'attribute city: text "所在城市"',
+        'template hi "问候" = "🎉 欢迎 {{ member.',
+        'template block = """',
+        "    🎉 {{ member.name }} 加入{{ group.na",
+        '    """',
+        'template prize = "🎁 券码 {{ coupon.',
+    ]
+    text = "\n".join(lines) + "\n"
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            # The file parsed before the operator started typing the placeholders.
+            uri = session.open(
+                tmp_path / "a.sop", 'timezone "Asia/Shanghai"\nattribute city: text "所在城市"\n'
+            )
+            await session.diagnostics(uri)
+            session.change(uri, text)
+            await session.diagnostics(uri)
+            items = await session.completion(uri, 2, utf16(lines[2]))
+            labels = {i.label for i in items}
+            assert {"name", "city"} <= labels
+            # What a completion replaces starts just after `member.`, in UTF-16 units (🎉 is two).
+            edit = items[0].text_edit
+            assert isinstance(edit, lsp.TextEdit)
+            assert edit.range.start == lsp.Position(line=2, character=utf16(lines[2]))
+            grouped = await session.completion(uri, 4, utf16(lines[4]))
+            assert "name" in {i.label for i in grouped}
+            edit = grouped[0].text_edit
+            assert isinstance(edit, lsp.TextEdit)
+            assert edit.range.start == lsp.Position(line=4, character=utf16(lines[4]) - len("na"))
+            coupons = await session.completion(uri, 6, utf16(lines[6]))
+            assert {"code", "worth"} <= {i.label for i in coupons}
+            # Outside a placeholder a text is still just text.
+            assert await session.completion(uri, 4, utf16("    🎉 ")) == []
+            assert session.shown == []
+
+    asyncio.run(run())
