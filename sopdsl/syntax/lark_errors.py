@@ -67,8 +67,9 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
                 span,
                 'close the string with " on the same line, or use """...""" for text over several lines',
             )
-        if char == ";":
-            return Diagnostic("SOP101", Severity.ERROR, "unexpected character ';'", span, _NO_SEMICOLON)
+        if char in (";", "；"):
+            # The Chinese input method types `；`: it ends nothing either.
+            return Diagnostic("SOP101", Severity.ERROR, f"unexpected character '{char}'", span, _NO_SEMICOLON)
         shown = char if char.isprintable() else repr(char)
         expected = _accepted(exc) or set(exc.allowed or ())
         return Diagnostic(

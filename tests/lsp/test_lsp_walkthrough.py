@@ -53,3 +53,22 @@ def test_fields_are_offered_inside_a_templates_placeholder_after_an_emoji(tmp_pa
             assert session.shown == []
 
     asyncio.run(run())
+
+
+def test_a_full_width_semicolon_after_an_emoji_is_told_to_go(tmp_path: Path) -> None:
+    # The Chinese input method types `；` where an operator ends a statement out of habit.
+    line = 'playbook p "迎新🎉" { on member joins do { send hi to member； } }'
+    text = f'timezone "Asia/Shanghai"\ntemplate hi = "你好"\n{line}\n'
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            (found,) = await session.diagnostics(uri)
+            at = utf16(line[: line.index("；")])
+            assert found.code == "SOP101"
+            assert found.range.start == lsp.Position(line=2, character=at)
+            assert found.range.end == lsp.Position(line=2, character=at + 1)
+            assert "no ';': remove it" in found.message
+            assert "hint: expected" not in found.message
+
+    asyncio.run(run())
