@@ -190,9 +190,12 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
         server.last_parsed.pop(uri, None)
         server.publish(uri, [])
 
-    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=['"']))
+    # `"` opens a tag, `.` a field (`member.`): the editor asks on them without a word typed yet.
+    @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=['"', "."]))
     def completion(params: lsp.CompletionParams) -> lsp.CompletionList:
-        return _completions(server, params.text_document.uri, params.position)
+        # Asked on a `.` that opens no field (`3.`, `1.5`), the editor shows no list unasked.
+        after_dot = params.context is not None and params.context.trigger_character == "."
+        return _completions(server, params.text_document.uri, params.position, fields_only=after_dot)
 
     @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
     def formatting(params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
@@ -231,10 +234,12 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
     return server
 
 
-def _completions(server: SopdslServer, uri: str, position: lsp.Position) -> lsp.CompletionList:
+def _completions(
+    server: SopdslServer, uri: str, position: lsp.Position, fields_only: bool = False
+) -> lsp.CompletionList:
     text, column, above = server.line_at(uri, position)
     want = wanted(above + text[:column])
-    if want is None:
+    if want is None or (fields_only and not want.kind.endswith(" field")):
         return lsp.CompletionList(is_incomplete=False, items=[])
     typed = lsp.Range(
         start=lsp.Position(line=position.line, character=server.units(text[: want.start])), end=position

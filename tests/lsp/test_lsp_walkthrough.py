@@ -72,3 +72,44 @@ def test_a_full_width_semicolon_after_an_emoji_is_told_to_go(tmp_path: Path) -> 
             assert "hint: expected" not in found.message
 
     asyncio.run(run())
+
+
+def test_typing_a_dot_after_member_asks_for_completion(tmp_path: Path) -> None:
+    # An editor asks for completion unprompted only on the server's trigger characters.
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            capabilities = session.server.server_capabilities.completion_provider
+            assert capabilities is not None
+            assert {'"', "."} <= set(capabilities.trigger_characters or ())
+
+    asyncio.run(run())
+
+
+def test_a_dot_that_opens_no_field_brings_up_no_list(tmp_path: Path) -> None:
+    lines = ['timezone "Asia/Shanghai"', 'template hi = "你好 {{ member.', "    when member.points > 3."]
+    text = "\n".join(lines) + "\n"
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            await session.diagnostics(uri)
+
+            async def on_dot(line: int) -> list[str]:
+                result = await session.client.text_document_completion_async(
+                    lsp.CompletionParams(
+                        text_document=lsp.TextDocumentIdentifier(uri=uri),
+                        position=lsp.Position(line=line, character=utf16(lines[line])),
+                        context=lsp.CompletionContext(
+                            trigger_kind=lsp.CompletionTriggerKind.TriggerCharacter, trigger_character="."
+                        ),
+                    )
+                )
+                assert isinstance(result, lsp.CompletionList)
+                return [i.label for i in result.items]
+
+            assert "name" in await on_dot(1)
+            assert await on_dot(2) == []
+            # Asked for on purpose, the words are still there.
+            assert await session.completion(uri, 2, utf16(lines[2])) != []
+
+    asyncio.run(run())
