@@ -8,12 +8,14 @@ what the grammar could take there, in plain words (`sopdsl.syntax.expected`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
+from sopdsl.lang.durations import UNITS
 from sopdsl.source import Source, Span
 from sopdsl.syntax.braces import declaration_named, starts_line, unclosed_brace
 from sopdsl.syntax.expected import closing_brace, expected_hint, keyword_of, top_level, top_level_words
@@ -30,6 +32,17 @@ _NAME_NOT_TEXT = {
     "grant": 'grant takes a coupon\'s name: declare `coupon gift_50 "¥50 见面礼" worth 50` '
     "and write `grant gift_50 to member`",
 }
+
+# What the name after a keyword is of, for a hint better than "expected a name".
+_NAME_AFTER = {
+    "send": 'a template\'s name (declared as `template welcome = "…"`), as in `send welcome to member`',
+    "grant": "a coupon's name (declared as `coupon gift_50 worth 50`), as in `grant gift_50 to member`",
+    "call": "an action's name (declared with `action`)",
+}
+_KEYWORD_BEFORE = re.compile(r"\b(send|grant|call)[ \t]*\Z")
+# `wait 3 }`, and `wait 3 send …`, where the parser took `send` for the unit and stopped after it.
+_WAIT_NUMBER = re.compile(r"\bwait[ \t]+\d+(?:\.\d+)?[ \t]*(?:(?P<word>[^\W\d]\w*)[ \t]+)?\Z")
+_UNIT_EXAMPLES = "分钟, 小时, 天, 周, minutes, hours, days, weeks"
 
 _FULL_WIDTH = {
     "，": ",",
@@ -114,6 +127,8 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         f"unexpected {_describe_token(token)}",
         source.span(start, end),
         _text_for_name(token, expected, getattr(exc, "token_history", None) or ())
+        or _wait_unit(source.text[source.text.rfind("\n", 0, start) + 1 : start])
+        or _name_of(source.text[source.text.rfind("\n", 0, start) + 1 : start], expected)
         or _misspelt(parser, str(token), expected)
         or expected_hint(parser, expected, str(token), at_line_start),
     )
@@ -210,3 +225,25 @@ def _describe_token(token: Token) -> str:
     if token.type == "NAME":
         return f"name '{text}'"
     return f"'{text}'"
+
+
+def _name_of(before: str, expected: set[str]) -> str | None:
+    """`expected a template's name …` where only a name may follow `send`, `grant` or `call`
+    (`before`: the line up to the unexpected token)."""
+    found = _KEYWORD_BEFORE.search(before)
+    if found is None or expected != {"NAME"}:
+        return None
+    return f"expected {_NAME_AFTER[found.group(1)]}"
+
+
+def _wait_unit(before: str) -> str | None:
+    """The hint for a `wait` whose number has no unit (`before`: the line up to the token)."""
+    found = _WAIT_NUMBER.search(before)
+    if found is None:
+        return None
+    word = found.group("word")
+    if word is None:
+        return f"a wait needs a unit after its number: {_UNIT_EXAMPLES}, as in `wait 3 天`"
+    if word in UNITS:
+        return None
+    return f"'{word}' was read as the unit of the wait: write one after the number ({_UNIT_EXAMPLES}), as in `wait 3 天`"

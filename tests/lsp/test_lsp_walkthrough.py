@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from lsprotocol import types as lsp
 from lspsession import connected
 
@@ -111,5 +112,31 @@ def test_a_dot_that_opens_no_field_brings_up_no_list(tmp_path: Path) -> None:
             assert await on_dot(2) == []
             # Asked for on purpose, the words are still there.
             assert await session.completion(uri, 2, utf16(lines[2])) != []
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    ("steps", "hint"),
+    [
+        ("wait 3 }", "a wait needs a unit after its number: 分钟, 小时, 天"),
+        ("wait 3 send hi to member }", "'send' was read as the unit of the wait"),
+        ("send }", "expected a template's name"),
+        ("grant }", "expected a coupon's name"),
+    ],
+)
+def test_a_half_written_step_gets_a_hint_in_the_operators_words(
+    tmp_path: Path, steps: str, hint: str
+) -> None:
+    # Not "expected a name": what the name is of, or that the number of a wait wants its unit.
+    text = f'timezone "Asia/Shanghai"\ntemplate hi = "你好"\nplaybook p "迎新🎉" {{ on member joins do {{ {steps} }}\n'
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            (found,) = await session.diagnostics(uri)
+            assert found.code == "SOP100"
+            assert hint in found.message
+            assert "expected a name" not in found.message
 
     asyncio.run(run())
