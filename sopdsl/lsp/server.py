@@ -23,6 +23,7 @@ from sopdsl.errors import ParseError
 from sopdsl.kinds import GROUP_FIELDS, MEMBER_FIELDS
 from sopdsl.lsp.analysis import Analysis, analyse
 from sopdsl.lsp.context import in_text, keywords, wanted
+from sopdsl.lsp.next_words import next_words
 from sopdsl.lsp.positions import column_of, end_of, span_range
 from sopdsl.lsp.reporting import lsp_diagnostics, uri_of
 from sopdsl.lsp.symbols import Definition, Symbols
@@ -270,7 +271,9 @@ def _completions(
     elif want.kind == "tag":
         items = [item(tag, lsp.CompletionItemKind.EnumMember, "tag") for tag in sorted(symbols.tags)]
     elif want.kind == "keyword":
-        items = [item(word, lsp.CompletionItemKind.Keyword) for word in keywords()]
+        # The words the parser can take here; every word where the text before does not parse.
+        offered = next_words(above + text[: want.start]) or keywords()
+        items = [item(word, lsp.CompletionItemKind.Keyword) for word in offered]
     else:
         items = [
             item(name, _ITEM_KINDS[want.kind], _detail(d), d.text)

@@ -140,3 +140,34 @@ def test_a_half_written_step_gets_a_hint_in_the_operators_words(
             assert "expected a name" not in found.message
 
     asyncio.run(run())
+
+
+def test_completion_offers_the_words_that_can_come_next(tmp_path: Path) -> None:
+    head = 'timezone "Asia/Shanghai"\ntemplate hi = "你好 🎉"\nplaybook p "迎新🎉" {\n'
+    cases = [
+        ("    on member ", {"joins", "leaves"}, {"send", "template", "wait"}),
+        ("    on member joins\n    do {\n        send hi to ", {"member", "group"}, {"joins", "template"}),
+        ("    on member joins\n    do {\n        ", {"send", "wait", "tag"}, {"joins", "template"}),
+        ("    on member joins\n    do {\n        wait 3 ", {"天", "days", "小时"}, {"template", "if", "do"}),
+    ]
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", head)
+            await session.diagnostics(uri)
+            for typed, offered, not_offered in cases:
+                text = head + typed
+                session.change(uri, text)
+                await session.diagnostics(uri)
+                last = text.splitlines()[-1] if not text.endswith("\n") else ""
+                labels = {i.label for i in await session.completion(uri, text.count("\n"), utf16(last))}
+                assert offered <= labels, typed
+                assert not labels & not_offered, typed
+            # A mistake earlier in the playbook: every word, rather than none.
+            text = head + "    on member joinz\n    do {\n        "
+            session.change(uri, text)
+            await session.diagnostics(uri)
+            labels = {i.label for i in await session.completion(uri, text.count("\n"), 8)}
+            assert {"send", "joins", "template"} <= labels
+
+    asyncio.run(run())
