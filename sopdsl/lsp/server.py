@@ -23,6 +23,7 @@ from sopdsl.errors import ParseError
 from sopdsl.kinds import GROUP_FIELDS, MEMBER_FIELDS
 from sopdsl.lsp.analysis import Analysis, analyse
 from sopdsl.lsp.context import in_text, keywords, wanted
+from sopdsl.lsp.documents import LineFeedWorkspace, lines_of
 from sopdsl.lsp.next_words import next_words
 from sopdsl.lsp.positions import column_of, end_of, span_range
 from sopdsl.lsp.reporting import lsp_diagnostics, uri_of
@@ -126,7 +127,7 @@ class SopdslServer(LanguageServer):
     def line_at(self, uri: str, position: lsp.Position) -> tuple[str, int, str]:
         """The text of the position's line, the position's character index in it, and the
         document's text before the line."""
-        lines = (self.text_of(uri) or "").splitlines(keepends=True)
+        lines = lines_of(self.text_of(uri) or "")
         text = lines[position.line].rstrip("\r\n") if position.line < len(lines) else ""
         return text, column_of(text, position.character, self.units), "".join(lines[: position.line])
 
@@ -165,6 +166,12 @@ def _internal_error(exc: Exception) -> lsp.Diagnostic:
 def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
     """A language server for playbook files, its handlers registered; `root` as `--root`."""
     server = SopdslServer(root, delay)
+
+    @server.feature(lsp.INITIALIZED)
+    def initialized(params: lsp.InitializedParams) -> None:
+        # pygls made its workspace on `initialize`, before any document: from now on its
+        # documents split lines as the front end does (see `documents`).
+        server.workspace.__class__ = LineFeedWorkspace
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: lsp.DidOpenTextDocumentParams) -> None:

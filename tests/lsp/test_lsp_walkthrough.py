@@ -171,3 +171,30 @@ def test_completion_offers_the_words_that_can_come_next(tmp_path: Path) -> None:
             assert {"send", "joins", "template"} <= labels
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\x85", "\x0c"])
+def test_a_pasted_line_separator_inside_a_comment_does_not_shift_lines(
+    tmp_path: Path, separator: str
+) -> None:
+    # LSP and the front end end lines at line feeds only; Python's `splitlines` also at these.
+    line = 'playbook p "迎新🎉" { on member joins do { send welcom to member } }'
+    text = (
+        f'timezone "Asia/Shanghai"\n# 从网页粘贴的说明{separator}第二段\ntemplate welcome = "你好"\n{line}\n'
+    )
+    at = utf16(line[: line.index("welcom ")])
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            (found,) = await session.diagnostics(uri)
+            assert found.range.start == lsp.Position(line=3, character=at)
+            assert [i.label for i in await session.completion(uri, 3, at + 1)] == ["welcome"]
+            end = lsp.Position(line=3, character=at + len("welcom"))
+            session.edit(uri, lsp.Range(start=end, end=end), "e")
+            assert await session.diagnostics(uri) == []
+            assert session.server.workspace.get_text_document(uri).source == text.replace(
+                "welcom ", "welcome "
+            )
+
+    asyncio.run(run())
