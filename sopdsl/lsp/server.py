@@ -212,10 +212,15 @@ def build_server(root: Path | None = None, delay: float = 0.2) -> SopdslServer:
         if current is None:
             return None
         source = Source(document.path or document.uri, current)
+        # The formatter writes LF but keeps a text block's own endings: format the LF text and
+        # give the file back its CRLF, so one file does not end up with both.
+        crlf = "\r\n" in current
         try:
-            text = format_source(source)
+            text = format_source(Source(source.path, current.replace("\r\n", "\n")) if crlf else source)
         except ParseError:
             return None  # the diagnostics already say where; nothing to format until it parses
+        if crlf:
+            text = text.replace("\n", "\r\n")
         if text == current:
             return []
         whole = lsp.Range(start=lsp.Position(line=0, character=0), end=end_of(source, server.units))

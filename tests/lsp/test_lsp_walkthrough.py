@@ -198,3 +198,21 @@ def test_a_pasted_line_separator_inside_a_comment_does_not_shift_lines(
             )
 
     asyncio.run(run())
+
+
+def test_formatting_a_crlf_playbook_keeps_crlf_throughout(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "playbooks" / "J1_welcome_ritual.sop").read_text(encoding="utf-8")
+    crlf = text.replace("\n", "\r\n")
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", crlf)
+            await session.diagnostics(uri)
+            # Already in the canonical layout: nothing to change, not a file of mixed endings.
+            assert await session.formatting(uri) == []
+            uri = session.open(tmp_path / "b.sop", crlf.replace("    do {", "  do   {"))
+            await session.diagnostics(uri)
+            (edit,) = await session.formatting(uri) or []
+            assert edit.new_text == crlf
+
+    asyncio.run(run())
