@@ -39,7 +39,8 @@ def unescape(body: str) -> str:
 
 def long_string_value(raw: str) -> str:
     """The value of a \"\"\"text block\"\"\": first newline dropped, common indentation removed."""
-    body = raw[3:-3]
+    # A file saved with CRLF (Windows Notepad) must not send `\r` to members, nor a blank first line.
+    body = raw[3:-3].replace("\r\n", "\n")
     if body.startswith("\n"):
         body = body[1:]
     lines = body.split("\n")

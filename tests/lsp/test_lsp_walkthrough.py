@@ -216,3 +216,25 @@ def test_formatting_a_crlf_playbook_keeps_crlf_throughout(tmp_path: Path) -> Non
             assert edit.new_text == crlf
 
     asyncio.run(run())
+
+
+def test_a_text_block_of_a_crlf_playbook_reads_as_in_an_lf_one(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[2] / "playbooks" / "J1_welcome_ritual.sop").read_text(encoding="utf-8")
+    line = next(i for i, t in enumerate(text.splitlines()) if "send welcome_rules" in t)
+    column = text.splitlines()[line].index("welcome_rules") + 1
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            hovers = []
+            for name, ending in (("lf.sop", "\n"), ("crlf.sop", "\r\n")):
+                uri = session.open(tmp_path / name, text.replace("\n", ending))
+                await session.diagnostics(uri)
+                hover = await session.hover(uri, line, column)
+                assert hover is not None
+                assert isinstance(hover.contents, lsp.MarkupContent)
+                hovers.append(hover.contents.value)
+            assert hovers[0] == hovers[1]
+            assert "\r" not in hovers[1]
+            assert "```\n🎉 欢迎" in hovers[1]  # no blank first line
+
+    asyncio.run(run())
