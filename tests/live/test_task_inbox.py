@@ -65,11 +65,9 @@ playbook bad_reviews "差评回访" {
 """
 
 
-def test_the_inbox_shows_owner_message_deadline_and_escalation(tmp_path: Path) -> None:
-    clock = ManualClock(START)
-    service = admin_service(f"sqlite:///{tmp_path / 'state.db'}", clock, REVIEWS)
-    client = Client(create_app(service))
-    for member, owner in (("c1", "小周"), ("c2", "小李")):
+def bad_reviews(client: Client, owners: dict[str, str | None]) -> None:
+    """Register each contact with its owner (None: none), then post a one-star review of theirs."""
+    for member, owner in owners.items():
         client.request(
             "PUT",
             f"/admin/members/{member}",
@@ -81,6 +79,13 @@ def test_the_inbox_shows_owner_message_deadline_and_escalation(tmp_path: Path) -
             json={"kind": "custom", "name": "review", "member": member, "data": {"stars": 1}},
             headers=AUTH,
         )
+
+
+def test_the_inbox_shows_owner_message_deadline_and_escalation(tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    service = admin_service(f"sqlite:///{tmp_path / 'state.db'}", clock, REVIEWS)
+    client = Client(create_app(service))
+    bad_reviews(client, {"c1": "小周", "c2": "小李"})
     tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
     first = tasks[0]
     assert [(t["member"], t["to"], t["assignee"], t["status"]) for t in tasks] == [

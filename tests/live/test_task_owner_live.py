@@ -12,7 +12,7 @@ from livestores import HOUR, KINDS, store_url
 from test_admin import AUTH, START, admin_service
 from test_app import Client
 from test_service import Recorder
-from test_task_inbox import REVIEWS
+from test_task_inbox import REVIEWS, bad_reviews
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
@@ -31,18 +31,7 @@ def test_a_task_for_a_member_without_an_owner_is_unassigned_live(
     clock = ManualClock(START)
     service = admin_service(store_url(kind, tmp_path, request), clock, ELSE)
     client = Client(create_app(service))
-    for member, owner in (("c1", "小周"), ("c2", None)):
-        client.request(
-            "PUT",
-            f"/admin/members/{member}",
-            json={"name": member, "contact": True, "owner": owner},
-            headers=AUTH,
-        )
-        client.post(
-            "/events",
-            json={"kind": "custom", "name": "review", "member": member, "data": {"stars": 1}},
-            headers=AUTH,
-        )
+    bad_reviews(client, {"c1": "小周", "c2": None})
     tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]
     assert [(t["member"], t["assignee"], t["status"], t["unassigned"]) for t in tasks] == [
         ("c1", "小周", "open", None),
