@@ -24,8 +24,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel
-
 from sopdsl.engine import versions
 from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
@@ -40,13 +38,12 @@ from sopdsl.live.dispatch import (
     Executor,
     ExecutorError,
     RetryPolicy,
-    check_custom,
-    missing_executors,
     registry,
 )
 from sopdsl.live.fed import Fed, Taken, fed, without_held
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
+from sopdsl.live.plan_switch import Switching
 from sopdsl.live.redact import redact_url
 from sopdsl.live.registering import Registering
 from sopdsl.live.retention import Keeping, Retention
@@ -87,7 +84,7 @@ def open_store(url: str, *, migrate: bool = False) -> Store:
     return _open_store("memory://" if url == "memory" else url, migrate=migrate)
 
 
-class Runtime(Registering, Keeping):
+class Runtime(Registering, Keeping, Switching):
     """The sopdsl engine run live; see the module docstring and docs/runtime.md.
 
     `feed` and `tick` may be called from different threads (an HTTP handler and a timer loop).
@@ -195,56 +192,6 @@ class Runtime(Registering, Keeping):
             raise
 
     # ---- set-up --------------------------------------------------------------------------------------
-
-    def register_custom(
-        self, name: str, args: type[BaseModel], fn: Callable[[BaseModel, Action, str], None]
-    ) -> None:
-        """Register the executor of custom action `name`; raises `ExecutorError` if a call of it cannot fit `args`."""
-        check_custom(self.plan, name, args)
-        self.executors[f"call:{name}"] = CustomAction(args, fn)
-
-    def reload(self, plan: Plan) -> list[PlanChange]:
-        """Switch the shard to another version of the plan now, journaled; return what happened to flows in progress.
-
-        Members mid-flow finish on the version they started or move to the new one, as the new
-        version of their playbook declares (`on change finish | migrate`); each decision is also
-        logged. Raises `ExecutorError` when a registered custom action cannot take the new
-        version's calls; nothing changes then. With several workers, whichever holds the shard
-        applies the switch (this call then returns []); give every worker the new plan.
-        """
-        if not plan.content_hash:
-            plan = plan.with_hash()
-        if plan.content_hash == self.plan.content_hash or versions.same_files(self.plan, plan):
-            return []
-        return self._switch(plan, self.plan)
-
-    def _switch(self, plan: Plan, previous: Plan) -> list[PlanChange]:
-        for key, executor in self.executors.items():
-            name = key.removeprefix("call:")
-            if isinstance(executor, CustomAction) and name in plan.declarations.actions:
-                check_custom(plan, name, executor.args)
-        self.store.save_plan(plan.content_hash, plan.dumps())
-        self._shards.plans[plan.content_hash] = plan
-        body = {"op": "plan", "hash": plan.content_hash, "time": self.clock.now()}
-        changes: list[PlanChange] = []
-        with self._lock:
-            self._apply(self.shard, [body], until=None, changes=changes)
-        unrecorded = versions.unrecorded_windows(previous, plan)
-        if unrecorded:
-            log.warning(
-                "sopdsl runtime: plan %s counts %s events over time windows plan %s did not record; "
-                "those counts start from zero now",
-                plan.content_hash[:12],
-                ", ".join(unrecorded),
-                previous.content_hash[:12],
-            )
-        self.plan = plan
-        self._woken()
-        return changes
-
-    def missing_executors(self) -> list[str]:
-        """Action kinds the plan can emit that no executor handles (their actions would be parked)."""
-        return missing_executors(self.plan, self.executors)
 
     def read(self, look: Callable[[Engine], T]) -> T:
         """`look(engine)` on the shard's engine, caught up with the store, while nothing else moves it."""

@@ -1,0 +1,102 @@
+"""Switching a live runtime to another version of its plan, and the executors a plan needs.
+
+`Runtime` takes these methods from `Switching`: a switch is journaled as a `plan` entry through
+the runtime's own application, so every worker's engine switches at the same point of the shard's
+journal, and members mid-flow finish or move as the new version's `on change` says.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+
+from sopdsl.engine import versions
+from sopdsl.engine.actions import Action
+from sopdsl.engine.versions import PlanChange
+from sopdsl.live.clock import Clock
+from sopdsl.live.dispatch import CustomAction, Executor, check_custom, missing_executors
+from sopdsl.live.shards import Shards
+from sopdsl.live.store import Store
+from sopdsl.plan import Plan
+
+log = logging.getLogger("sopdsl.runtime")
+
+
+class Switching(ABC):
+    """`reload`, `register_custom` and `missing_executors` of `sopdsl.live.runtime.Runtime`."""
+
+    plan: Plan
+    clock: Clock
+    shard: str
+    store: Store
+    executors: dict[str, Executor | CustomAction]
+    _lock: threading.RLock
+    _shards: Shards
+
+    @abstractmethod
+    def _apply(
+        self,
+        name: str,
+        new: list[dict[str, Any]],
+        *,
+        until: int | None,
+        changes: list[PlanChange] | None = None,
+    ) -> list[Action]: ...
+
+    @abstractmethod
+    def _woken(self, stored: bool = True) -> None: ...
+
+    def register_custom(
+        self, name: str, args: type[BaseModel], fn: Callable[[BaseModel, Action, str], None]
+    ) -> None:
+        """Register the executor of custom action `name`; raises `ExecutorError` if a call of it cannot fit `args`."""
+        check_custom(self.plan, name, args)
+        self.executors[f"call:{name}"] = CustomAction(args, fn)
+
+    def reload(self, plan: Plan) -> list[PlanChange]:
+        """Switch the shard to another version of the plan now, journaled; return what happened to flows in progress.
+
+        Members mid-flow finish on the version they started or move to the new one, as the new
+        version of their playbook declares (`on change finish | migrate`); each decision is also
+        logged. Raises `ExecutorError` when a registered custom action cannot take the new
+        version's calls; nothing changes then. With several workers, whichever holds the shard
+        applies the switch (this call then returns []); give every worker the new plan.
+        """
+        if not plan.content_hash:
+            plan = plan.with_hash()
+        if plan.content_hash == self.plan.content_hash or versions.same_files(self.plan, plan):
+            return []
+        return self._switch(plan, self.plan)
+
+    def _switch(self, plan: Plan, previous: Plan) -> list[PlanChange]:
+        for key, executor in self.executors.items():
+            name = key.removeprefix("call:")
+            if isinstance(executor, CustomAction) and name in plan.declarations.actions:
+                check_custom(plan, name, executor.args)
+        self.store.save_plan(plan.content_hash, plan.dumps())
+        self._shards.plans[plan.content_hash] = plan
+        body = {"op": "plan", "hash": plan.content_hash, "time": self.clock.now()}
+        changes: list[PlanChange] = []
+        with self._lock:
+            self._apply(self.shard, [body], until=None, changes=changes)
+        unrecorded = versions.unrecorded_windows(previous, plan)
+        if unrecorded:
+            log.warning(
+                "sopdsl runtime: plan %s counts %s events over time windows plan %s did not record; "
+                "those counts start from zero now",
+                plan.content_hash[:12],
+                ", ".join(unrecorded),
+                previous.content_hash[:12],
+            )
+        self.plan = plan
+        self._woken()
+        return changes
+
+    def missing_executors(self) -> list[str]:
+        """Action kinds the plan can emit that no executor handles (their actions would be parked)."""
+        return missing_executors(self.plan, self.executors)
