@@ -39,6 +39,7 @@ from sopdsl.live.dispatch import (
     ExecutorError,
     RetryPolicy,
     registry,
+    share_store,
 )
 from sopdsl.live.fed import Fed, Taken, fed, without_held
 from sopdsl.live.intake import EventError, intake
@@ -154,6 +155,7 @@ class Runtime(Registering, Keeping, Switching):
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.executors = registry(plan, executors or {})
         self.store: Store = open_store(store) if isinstance(store, str) else store
+        share_store(self.executors.values(), self.store)  # a callback and a send may meet in other workers
         self._lock = threading.RLock()
         self.wake = threading.Event()  # set when work arrives: the loop (loop.py) goes on at once
         self.closed = False

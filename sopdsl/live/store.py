@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from sopdsl.errors import StoreError
 from sopdsl.live.redact import redact_url
+from sopdsl.live.store_contacts import ContactStore
 from sopdsl.live.store_figures import Found, PlaybookTally
 from sopdsl.live.store_tasks import TaskMark
 
@@ -99,8 +100,9 @@ class Roster:
 Step = Callable[[ShardInfo, list[Entry], list[dict[str, Any]]], Batch]
 
 
-class Store(Protocol):
-    """The interface every store implements; one test suite runs against all of them."""
+class Store(ContactStore, Protocol):
+    """The interface every store implements; one test suite runs against all of them. A
+    platform's contacts (`ContactStore`: owners, welcome codes, staff) are part of it."""
 
     url: str
     multi_worker: bool  # whether several processes may share this store

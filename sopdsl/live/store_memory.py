@@ -29,15 +29,17 @@ from sopdsl.live.store import (
     SyncsEachCommit,
     left_for,
 )
+from sopdsl.live.store_contacts import MemoryContacts
 from sopdsl.live.store_tasks import STAFF_KINDS, TaskMark, escalation_key
 
 
-class MemoryStore(SyncsEachCommit):
+class MemoryStore(MemoryContacts, SyncsEachCommit):
     """A store in this process's memory."""
 
     multi_worker = False
 
     def __init__(self, url: str = "memory://") -> None:
+        super().__init__()
         self.url = url
         self._lock = threading.RLock()
         self._shards: dict[str, ShardInfo] = {}

@@ -32,6 +32,7 @@ from sopdsl.live.store import (
     check_version,
     left_for,
 )
+from sopdsl.live.store_contacts import CONTACTS_TABLES, SqlContacts
 from sopdsl.live.store_noted import Noted
 from sopdsl.live.store_sql_leases import WORKERS_TABLE, SqlLeases
 from sopdsl.live.store_sql_outbox import Cursor, SqlOutbox
@@ -74,7 +75,7 @@ _IDS_PER_QUERY = 500  # event ids looked up in one query (SQLite allows 999 para
 _SHARD = "shard, start_at, seed, plan_hash, head, applied, next_due, events, plan_now"
 
 
-class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
+class SqlStore(SqlContacts, SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
     """A store over a SQL database; see `SqliteStore` and `PostgresStore`."""
 
     url: str
@@ -154,6 +155,8 @@ class SqlStore(SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC):
             cur.execute(TASKS_TABLE)
             cur.execute(STAFF_INDEX)  # the same: an index added to a store of any version
             cur.execute(WORKERS_TABLE)
+            for statement in CONTACTS_TABLES:  # the same: a platform's contacts (store_contacts.py)
+                cur.execute(statement)
             if version < SCHEMA_VERSION:
                 cur.execute(self._sql("DELETE FROM sopdsl_meta WHERE key = 'schema_version'"))
                 cur.execute(

@@ -5,7 +5,7 @@ Input: WeCom's customer and customer-group change callbacks (`callback.py`, mapp
 (`executor.py`; a staff task is an app message to its assignee, `tasks.py`). Output:
 events fed to the service, and calls to WeCom's external-contact API (`api.py`: the token,
 error codes, retries). `contacts.py` carries what the callbacks say about a customer (owner,
-welcome code) to the executor. `settings.py` reads the `wecom` table of an executors file.
+welcome code) and staff to the executor, through the runtime's store. `settings.py` reads the `wecom` table of an executors file.
 Needs the `wecom` extra (`pip install 'sopdsl[wecom]'`) for the callback's decryption.
 """
 

@@ -9,7 +9,7 @@ named as WeCom's `groupchat/get` names them, when the executor can ask); the ans
 200 once they are stored. Decryption is wechatpy's (`wechatpy.enterprise.crypto`); the signature is
 checked here first, in constant time, before anything reaches wechatpy, and a body for another corp
 is refused. Staff members joining a customer group (`type` 1 in `groupchat/get`) are not customers:
-their joins, and the leaves of staff seen joining, are logged, not fed.
+their joins, and the leaves of staff known to the store (`contacts.py`), are logged, not fed.
 
 WeCom authenticates by signature, not by bearer token, so the service's token check skips this
 path. A refused signature is answered 403, a body that is not WeCom's XML 400, a stopping service
@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 
 from sopdsl.errors import SopdslError
 from sopdsl.live.bodies import BodyError, read_body
+from sopdsl.live.store_contacts import ContactStore
 from sopdsl.live.wecom.contacts import Contacts
 from sopdsl.live.wecom.events import CallbackFormatError, Mapped, map_callback, parse
 
@@ -139,7 +140,10 @@ class WeComCallback:
         self.members = members
 
     def routes(self, service: Service) -> list[BaseRoute]:
-        """The receiver's routes, feeding `service`."""
+        """The receiver's routes, feeding `service`; what callbacks teach is kept in its runtime's store."""
+        store = getattr(service.runtime, "store", None)
+        if isinstance(store, ContactStore):  # a Temporal front has none: kept in this process
+            self.contacts.keep_in(store)
 
         async def verify(request: Request) -> Response:
             query = request.query_params
@@ -213,12 +217,14 @@ class WeComCallback:
             self._ignore(service, reason)
         joins = [event for event in mapped.events if event["kind"] == "join"]
         if joins and self.members is not None:
-            for userid in self._name(service, joins):
-                self.contacts.remember_staff(userid)
+            self.contacts.remember_staff(self._name(service, joins))
         # WeCom's customer API refuses a staff userid (40096), and playbooks greet, tag and count
-        # customers: a staff member joining or leaving is no customer's join or leave. A leaving
-        # member is no longer listed by WeCom, so staff are known there by an earlier join.
-        staff = [e for e in mapped.events if e["kind"] in ("join", "leave") and self._is_staff(e)]
+        # customers: a staff member joining or leaving is no customer's join or leave. A callback
+        # names no member's type, and WeCom no longer lists one who left, so staff are known by
+        # the store: those groupchat/get called staff, and those who added customers or own groups.
+        changed = {str(e["member"]) for e in mapped.events if e["kind"] in ("join", "leave")}
+        known = self.contacts.staff_among(changed) if changed else set()
+        staff = [e for e in mapped.events if e["kind"] in ("join", "leave") and str(e["member"]) in known]
         if staff:
             mapped.events = [e for e in mapped.events if e not in staff]
             went = "joined" if staff[0]["kind"] == "join" else "left"
@@ -236,7 +242,7 @@ class WeComCallback:
 
     def _name(self, service: Service, joins: list[dict[str, Any]]) -> set[str]:
         """Add each joining member's name, as WeCom has it, to their join; without it if WeCom fails.
-        The joining members WeCom calls staff are returned, their joins left as they were."""
+        Every member WeCom calls staff is returned (joining or there already), their joins left as they were."""
         assert self.members is not None
         chat = str(joins[0]["group"])
         try:
@@ -244,18 +250,14 @@ class WeComCallback:
         except SopdslError as exc:  # WeComError: the members join all the same, unnamed
             service.say(f"wecom callback: no names for the members joining {chat} ({exc}); fed without them")
             return set()
-        staff: set[str] = set()
+        staff = {userid for userid, member in known.items() if member.get("type") == STAFF}
         for event in joins:
             member = dict(known.get(str(event["member"]), {}))
             # `type` is not a join's data field (the runtime would refuse the join for it).
             if member.pop("type", None) == STAFF:
-                staff.add(str(event["member"]))
                 continue
             event["data"] = {**member, **event["data"]}
         return staff
-
-    def _is_staff(self, event: Mapping[str, Any]) -> bool:
-        return self.contacts.is_staff(str(event["member"]))
 
     def _signed(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> bool:
         """Whether `signature` is WeCom's msg_signature of the request: the SHA-1 of the token,

@@ -59,6 +59,7 @@ class Contact:
     owner: str
     welcome_code: str | None
     at: int
+    half: bool = False  # add_half_external_contact: the staff member has not confirmed yet
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,8 @@ def _contact(body: Mapping[str, Any], change: str, at: int, declared: Mapping[st
     payload = {"owner": owner, "state": _text(body, "State"), "source": _text(body, "Source")}
     mapped = _custom(name, customer, None, at, payload, declared, f"wecom:{customer}:{owner}:{change}:{at}")
     if change in ADDED:
-        mapped.contact = Contact(customer, owner, _text(body, "WelcomeCode") or None, at)
+        code = _text(body, "WelcomeCode") or None
+        mapped.contact = Contact(customer, owner, code, at, half=change == "add_half_external_contact")
     else:
         mapped.owner_gone = OwnerGone(customer, owner)
     return mapped

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sopdsl.engine.actions import Action
+from sopdsl.live.store_contacts import ContactStore
 from sopdsl.live.wecom.api import WeComApi, WeComError
 from sopdsl.live.wecom.contacts import Contacts
 from sopdsl.live.wecom.tasks import STAFF_KINDS, task_text
@@ -87,6 +88,11 @@ class WeComExecutor:
         self.callback: WeComCallback | None = None  # the app's callback receiver, sharing `contacts`
         # (key, msgid) of the latest mass sends staff are to confirm; each is logged too.
         self.sent: deque[tuple[str, str]] = deque(maxlen=1000)
+
+    def keep_in(self, store: ContactStore) -> None:
+        """Keep the owners, welcome codes and staff the callbacks teach in the runtime's store, which
+        every worker shares (the runtime calls it; `KeepsState`)."""
+        self.contacts.keep_in(store)
 
     def __call__(self, action: Action, key: str) -> None:
         """Carry out one action; raise `WeComError` if it did not happen."""
