@@ -207,8 +207,15 @@ class WeComCallback:
 
     def _feed(self, service: Service, mapped: Mapped) -> None:
         # Before the events are fed, so that the actions they cause use what the callback says.
-        if mapped.contact is not None:
-            self.contacts.learn(mapped.contact)
+        if mapped.contact is not None and not self.contacts.learn(mapped.contact):
+            # WeCom sends add_external_contact once a half-added customer (免验证) is confirmed: the
+            # same customer and staff member, greeted at the half-add. Fed, `repeat always` greets twice.
+            contact = mapped.contact
+            mapped.events = []
+            service.say(
+                f"wecom callback: {contact.owner} confirmed {contact.external_userid}, added (免验证) "
+                "and fed before; acknowledged, nothing fed"
+            )
         if mapped.owner_gone is not None:
             self.contacts.forget_owner(mapped.owner_gone.external_userid, mapped.owner_gone.owner)
         if mapped.group_changed is not None:

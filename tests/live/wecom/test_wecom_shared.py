@@ -134,6 +134,31 @@ def test_a_staff_member_seen_joining_before_a_restart_is_not_fed_leaving_after_i
             assert parked(b) == []
 
 
+def test_a_half_added_contact_confirmed_on_another_worker_is_greeted_once(url: str, mock: MockWeCom) -> None:
+    with serving(mock) as api, two_workers(url, api) as (a, later):
+        post(a, contact_xml("add_half_external_contact", "wmCUST1", "zhangsan", code="CODE1"))
+        with later as b:
+            # zhangsan confirms: WeCom sends add_external_contact (without a code, WeCom's docs say).
+            post(b, contact_xml("add_external_contact", "wmCUST1", "zhangsan", at=DAYTIME + 30))
+            b.service.tick()
+            assert b.runtime.stats()["events_in"] == 1
+            assert [w["welcome_code"] for w in mock.bodies("externalcontact/send_welcome_msg")] == ["CODE1"]
+            assert mock.bodies("externalcontact/add_msg_template") == []  # no second greeting
+            assert "zhangsan confirmed wmCUST1, added (免验证) and fed before" in b.log.getvalue()
+
+
+def test_a_customer_who_deleted_a_staff_member_and_added_them_again_is_greeted_again(
+    bot: Bot, mock: MockWeCom
+) -> None:
+    at = DAYTIME - 90
+    bot.callback(contact_xml("add_half_external_contact", "wmCUST1", "zhangsan", code="CODE1", at=at))
+    bot.callback(contact_xml("add_external_contact", "wmCUST1", "zhangsan", at=at + 30))
+    bot.callback(contact_xml("del_follow_user", "wmCUST1", "zhangsan", at=at + 60))
+    bot.callback(contact_xml("add_external_contact", "wmCUST1", "zhangsan", at=at + 90))
+    sent = [b["external_userid"] for b in mock.bodies("externalcontact/add_msg_template")]
+    assert len(mock.bodies("externalcontact/send_welcome_msg")) == 1 and sent == [["wmCUST1"]]
+
+
 def test_a_staff_member_already_in_a_group_is_not_fed_leaving_it(bot: Bot, mock: MockWeCom) -> None:
     # zhangsan was in the group before sopdsl ran; WeCom lists them as staff when a customer joins.
     mock.members[CHAT] = [
