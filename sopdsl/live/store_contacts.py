@@ -89,35 +89,45 @@ class MemoryContacts:
 
     def __init__(self) -> None:
         self._contacts_lock = threading.Lock()
-        self._owners: dict[tuple[str, str], tuple[str, float]] = {}  # (customer, owner) -> state, at
-        self._codes: dict[str, tuple[str, float, bool]] = {}  # code -> customer, at, spent
+        # customer -> owner -> (state, at): a send looks up its customer's owners, not everyone's.
+        self._owners: dict[str, dict[str, tuple[str, float]]] = {}
+        # code -> customer, at, spent, in the order the callbacks came (so the oldest go first),
+        # and each customer's codes, so that neither a callback nor a send reads every code kept.
+        self._codes: dict[str, tuple[str, float, bool]] = {}
+        self._codes_of: dict[str, list[str]] = {}
         self._group_owners: dict[str, str] = {}
         self._staff_ids: set[str] = set()
 
     def contact_added(self, customer: str, owner: str, *, half: bool, code: str | None, wall: float) -> bool:
         """See `ContactStore.contact_added`."""
         with self._contacts_lock:
-            before = self._owners.get((customer, owner))
-            self._owners[customer, owner] = (HALF if half else ADDED, wall)
-            self._codes = {c: v for c, v in self._codes.items() if v[1] >= wall - CODE_KEPT}
-            if code:
-                self._codes.setdefault(code, (customer, wall, False))
+            owners = self._owners.setdefault(customer, {})
+            before = owners.get(owner)
+            owners[owner] = (HALF if half else ADDED, wall)
+            self._expire(wall - CODE_KEPT)
+            if code and code not in self._codes:
+                self._codes[code] = (customer, wall, False)
+                self._codes_of.setdefault(customer, []).append(code)
             return half or before is None or before[0] != HALF
 
     def remember_owner(self, customer: str, owner: str, wall: float) -> None:
         """See `ContactStore.remember_owner`."""
         with self._contacts_lock:
-            self._owners.setdefault((customer, owner), (ASKED, wall))
+            self._owners.setdefault(customer, {}).setdefault(owner, (ASKED, wall))
 
     def forget_owner(self, customer: str, owner: str) -> None:
         """See `ContactStore.forget_owner`."""
         with self._contacts_lock:
-            self._owners.pop((customer, owner), None)
+            owners = self._owners.get(customer)
+            if owners is not None:
+                owners.pop(owner, None)
+                if not owners:
+                    del self._owners[customer]
 
     def contact_owner(self, customer: str) -> str | None:
         """See `ContactStore.contact_owner`."""
         with self._contacts_lock:
-            known = [(at, owner) for (c, owner), (_, at) in self._owners.items() if c == customer]
+            known = [(at, owner) for owner, (_, at) in self._owners.get(customer, {}).items()]
         return max(known)[1] if known else None
 
     def take_welcome_code(self, customer: str, wall: float, window: float) -> str | None:
@@ -125,14 +135,27 @@ class MemoryContacts:
         with self._contacts_lock:
             young = [
                 (at, code)
-                for code, (c, at, spent) in self._codes.items()
-                if c == customer and not spent and at >= wall - window
+                for code in self._codes_of.get(customer, ())
+                for _, at, spent in (self._codes[code],)
+                if not spent and at >= wall - window
             ]
             if not young:
                 return None
             code = max(young)[1]
             self._codes[code] = (customer, self._codes[code][1], True)
             return code
+
+    def _expire(self, before: float) -> None:
+        """Forget the codes that came before `before` (the oldest first, as they came)."""
+        while self._codes:
+            code, (customer, at, _) = next(iter(self._codes.items()))
+            if at >= before:
+                return
+            del self._codes[code]
+            kept = self._codes_of[customer]
+            kept.remove(code)
+            if not kept:
+                del self._codes_of[customer]
 
     def group_owner(self, chat: str) -> str | None:
         """See `ContactStore.group_owner`."""
