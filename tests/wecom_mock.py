@@ -10,6 +10,7 @@ member's contact. It records every call (`calls`) so a test can check what was s
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -285,9 +286,26 @@ def verification_query(echo: str, *, nonce: str = "n0", timestamp: str = "140965
 
 
 @contextmanager
-def serving(mock: MockWeCom) -> Iterator[str]:
-    """The mock served on a free local port; its base URL."""
-    server = Server(mock.app(), "127.0.0.1", 0)
+def serving(mock: MockWeCom, *, late: dict[str, float] | None = None) -> Iterator[str]:
+    """The mock served on a free local port; its base URL. A path in `late` is carried out as
+    usual, and answered that many seconds later: past a client's timeout, WeCom did the call."""
+    inner = mock.app()
+    delays = {f"/cgi-bin/{path}": seconds for path, seconds in (late or {}).items()}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        delay = delays.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if delay is None:
+            await inner(scope, receive, send)
+            return
+
+        async def answer_late(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                await asyncio.sleep(delay)
+            await send(message)
+
+        await inner(scope, receive, answer_late)
+
+    server = Server(app, "127.0.0.1", 0)
     server.start()
     try:
         yield f"http://127.0.0.1:{server.port}"

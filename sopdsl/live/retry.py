@@ -3,7 +3,14 @@
 Input: how many tries in all, the first delay and its cap. Output: the delay after the n-th
 failure (doubling, capped, and never shorter than a `Retry-After` the receiver asked for), for
 the outbox (which retries an action later, across restarts) and, through tenacity, for the
-webhook executor (which retries one delivery within a call). One policy, so the two cannot drift.
+webhook and WeCom executors (which retry one delivery within a call). One policy, so they cannot drift.
+
+What may be tried again is the caller's to say, by this rule: a call that is safe to repeat (a
+read, setting a tag, a message the receiver drops when repeated) may be tried after any failure;
+one that is not (a WeCom mass send) only when it surely did not take effect: the connection was
+never made (`unsent`), or the receiver answered that it did nothing. After a timeout or a
+connection dropped once the request was written, its outcome is unknown, and trying it again
+could do it twice.
 """
 
 from __future__ import annotations
@@ -12,9 +19,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import httpx
 import tenacity
 
 T = TypeVar("T")
+
+# No connection was made (refused, or none within the timeout, or none free in the pool), so the
+# request never reached the receiver. Every other transport error may come after it was sent.
+_UNSENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def unsent(error: BaseException) -> bool:
+    """Whether a failed HTTP call surely never reached the receiver (so repeating it cannot do it twice)."""
+    return isinstance(error, _UNSENT)
 
 
 @dataclass(frozen=True)

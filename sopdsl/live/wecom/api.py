@@ -12,6 +12,12 @@ what the outbox should do, decided from the documented error codes (`OUTCOMES`):
 - `fail`: this action can never succeed (the welcome code was used, the customer is not a
   contact, an unknown tag id): parked with WeCom's `errmsg`.
 
+- `unknown`: a call that is not safe to repeat (`REPEATABLE`: a mass send) got no answer after
+  its request may have reached WeCom (a read timeout, a connection dropped): WeCom may have
+  done it, so it is not sent again, here or by the outbox, and the action is parked saying what
+  to look for. It is tried again only when it surely did not take effect: the connection was
+  never made (`retry.unsent`), or WeCom answered a `retry` code, each of which says it did nothing.
+
 The token (`gettoken`) is cached until shortly before it expires; an answer saying it expired
 or is invalid (42001, 40014) drops it, fetches a new one and sends the call again once. The
 token travels in the query string, so nothing here logs or reports a URL.
@@ -28,12 +34,14 @@ from typing import Any, Literal
 import httpx
 
 from sopdsl.errors import EngineError
-from sopdsl.live.retry import RetryPolicy
+from sopdsl.live.retry import RetryPolicy, unsent
 
 API = "https://qyapi.weixin.qq.com"
-Outcome = Literal["retry", "park", "fail"]
+Outcome = Literal["retry", "park", "fail", "unknown"]
 
 # Documented error codes and what the outbox does about each; any other code fails the action.
+# A `retry` code is a refusal before WeCom did anything (全局错误码: -1 "服务器暂不可用，建议稍候
+# 重试"; the frequency limits refuse the call), so even a call not safe to repeat is tried again.
 OUTCOMES: dict[int, Outcome] = {
     -1: "retry",  # 系统繁忙
     45009: "retry",  # 接口调用超过限制
@@ -57,6 +65,22 @@ SETUP = {
     60020: "this server's IP is not among the app's trusted IPs (企业可信IP)",
 }
 TOKEN_CODES = frozenset({40014, 42001})  # 不合法的access_token, access_token已过期
+# Whether each call the executors make may be sent again when its outcome is unknown (a timeout, a
+# connection dropped after the request was written): doing it twice must be the same as once.
+REPEATABLE: dict[str, bool] = {
+    "gettoken": True,
+    "externalcontact/get": True,  # reads
+    "externalcontact/groupchat/get": True,
+    "externalcontact/mark_tag": True,  # a tag added (or removed) twice is added once
+    "media/upload": True,  # a second upload makes a second media_id, never used
+    # A second mass send for its sender to confirm: customers may get the message twice.
+    "externalcontact/add_msg_template": False,
+    # The welcome code is spent by the first; the second is refused with 41051, which the executor
+    # takes for a customer who wrote first, and sends the message again as a mass send.
+    "externalcontact/send_welcome_msg": False,
+    # An app message goes twice, unless sent with WeCom's duplicate check (`repeatable`).
+    "message/send": False,
+}
 _EARLY = 300  # seconds before its stated expiry a token is fetched anew
 
 
@@ -64,13 +88,28 @@ class WeComError(EngineError):
     """A WeCom call that did not succeed; `outcome` says whether trying again can help."""
 
     def __init__(
-        self, message: str, *, errcode: int | None, outcome: Outcome, retry_after: float | None = None
+        self,
+        message: str,
+        *,
+        errcode: int | None,
+        outcome: Outcome,
+        retry_after: float | None = None,
+        cause: str | None = None,
     ):
         super().__init__(message)
         self.errcode = errcode
+        self.cause = cause  # of an `unknown` outcome: what happened instead of an answer (ReadTimeout)
         self.outcome = outcome
         self.permanent = outcome != "retry"  # the outbox parks a permanent failure at once
         self.retry_after = retry_after
+
+
+def repeatable(path: str, body: Mapping[str, Any] | None = None) -> bool:
+    """Whether the call `path` with `body` may be sent again when its outcome is unknown
+    (`REPEATABLE`; a call not listed is not); an app message sent with WeCom's duplicate check is."""
+    if body is not None and body.get("enable_duplicate_check") == 1:
+        return True  # WeCom drops the repeat of the same message within the check's interval
+    return REPEATABLE.get(path, False)
 
 
 class _BusyError(Exception):
@@ -114,12 +153,15 @@ class WeComApi:
             lambda token: self._client.post(
                 f"/cgi-bin/{path}", params={"access_token": token}, json=dict(body)
             ),
+            repeatable(path, body),
         )
 
     def get(self, path: str, params: Mapping[str, str]) -> dict[str, Any]:
         """GET `/cgi-bin/PATH` with `params`; the answer, or `WeComError`."""
         return self._call(
-            path, lambda token: self._client.get(f"/cgi-bin/{path}", params={"access_token": token, **params})
+            path,
+            lambda token: self._client.get(f"/cgi-bin/{path}", params={"access_token": token, **params}),
+            True,  # a GET reads
         )
 
     def upload(self, kind: str, name: str, content: bytes) -> str:
@@ -131,6 +173,7 @@ class WeComApi:
                 params={"access_token": token, "type": kind},
                 files={"media": (name, content)},
             ),
+            repeatable("media/upload"),
         )
         media = answer.get("media_id")
         if not isinstance(media, str) or not media:
@@ -149,6 +192,7 @@ class WeComApi:
                 lambda: self._client.get(
                     "/cgi-bin/gettoken", params={"corpid": self.corp_id, "corpsecret": self.secret}
                 ),
+                True,
             )
             token = answer.get("access_token")
             if not isinstance(token, str) or not token:
@@ -164,39 +208,48 @@ class WeComApi:
             if self._token == token:
                 self._token = None
 
-    def _call(self, path: str, send: Callable[[str], httpx.Response]) -> dict[str, Any]:
+    def _call(self, path: str, send: Callable[[str], httpx.Response], again: bool) -> dict[str, Any]:
         token = self.token()
         try:
-            return self._attempts(path, lambda: send(token))
+            return self._attempts(path, lambda: send(token), again)
         except WeComError as exc:
             if exc.errcode not in TOKEN_CODES:
                 raise
-        # The token expired (or was revoked) before we thought: once more with a fresh one.
+        # The token expired (or was revoked) before we thought: WeCom refused the call, so once
+        # more with a fresh one, whether or not the call is safe to repeat.
         self._forget(token)
         fresh = self.token()
-        return self._attempts(path, lambda: send(fresh))
+        return self._attempts(path, lambda: send(fresh), again)
 
-    def _attempts(self, path: str, send: Callable[[], httpx.Response]) -> dict[str, Any]:
-        """One call with the policy's retries of busy answers; the answer or `WeComError`."""
+    def _attempts(self, path: str, send: Callable[[], httpx.Response], again: bool) -> dict[str, Any]:
+        """One call with the policy's retries of busy answers; the answer or `WeComError`. A call
+        that may not be repeated (`again` false) is not tried again after an unknown outcome."""
 
         def attempt(number: int) -> dict[str, Any]:
-            return self._once(path, send)
+            return self._once(path, send, again)
 
         try:
             return self.policy.call(attempt, retry_on=_BusyError, sleep=self.sleep)
         except _BusyError as busy:
             raise busy.error from None
 
-    def _once(self, path: str, send: Callable[[], httpx.Response]) -> dict[str, Any]:
+    def _once(self, path: str, send: Callable[[], httpx.Response], again: bool) -> dict[str, Any]:
         try:
             response = send()
         except httpx.HTTPError as exc:
-            raise _BusyError(
-                WeComError(
-                    f"WeCom {path}: connection failed: {type(exc).__name__}", errcode=None, outcome="retry"
-                )
-            ) from None
+            if again or unsent(exc):
+                raise _BusyError(
+                    WeComError(
+                        f"WeCom {path}: connection failed: {type(exc).__name__}",
+                        errcode=None,
+                        outcome="retry",
+                    )
+                ) from None
+            raise _unknown(path, type(exc).__name__) from None
         if response.status_code >= 500:
+            # A gateway's 5xx may come after WeCom did the call.
+            if not again:
+                raise _unknown(path, f"HTTP {response.status_code}")
             raise _BusyError(
                 WeComError(f"WeCom {path}: HTTP {response.status_code}", errcode=None, outcome="retry")
             )
@@ -222,3 +275,14 @@ class WeComApi:
         if outcome == "retry" and errcode not in TOKEN_CODES:
             raise _BusyError(error)
         raise error
+
+
+def _unknown(path: str, what: str) -> WeComError:
+    """A call not safe to repeat that got no answer after its request may have reached WeCom."""
+    return WeComError(
+        f"WeCom {path}: no answer ({what}) after the request was sent: WeCom may have done it, "
+        "so it is not sent again",
+        errcode=None,
+        outcome="unknown",
+        cause=what,
+    )

@@ -148,15 +148,9 @@ class WeComExecutor:
                     key,
                     group,
                 )
-            answer = self.api.post(
-                "externalcontact/add_msg_template",
-                {
-                    "chat_type": "group",
-                    "chat_id_list": [group],
-                    "sender": self._group_owner(group),
-                    **content,
-                },
-            )
+            sender = self._group_owner(group)
+            body = {"chat_type": "group", "chat_id_list": [group], "sender": sender, **content}
+            answer = self._mass_send(action, f"group {group}", sender, body)
             self._confirming(key, answer)
         elif action.target == "operator":
             self._to_operator(action, text)
@@ -170,20 +164,33 @@ class WeComExecutor:
                     self.api.post("externalcontact/send_welcome_msg", {"welcome_code": code, **content})
                     return
                 except WeComError as exc:
+                    if exc.outcome == "unknown":
+                        raise _unsure(
+                            action, f"the welcome message to {member}", exc, _WELCOME_CHECK
+                        ) from None
                     # 41051: the customer wrote first, or staff greeted them by hand. The code is
                     # spent, but the owner can still send it: as a mass send, below.
                     if exc.errcode != WELCOME_SPENT:
                         raise
                     log.info("wecom: welcome code of %s spent (41051); %s goes as a mass send", member, key)
-            answer = self.api.post(
-                "externalcontact/add_msg_template",
-                {"chat_type": "single", "external_userid": [member], "sender": self.owner(member), **content},
-            )
+            sender = self.owner(member)
+            body = {"chat_type": "single", "external_userid": [member], "sender": sender, **content}
+            answer = self._mass_send(action, member, sender, body)
             if member in (answer.get("fail_list") or ()):
                 raise _fail(
                     f"WeCom add_msg_template: {member} cannot be reached by {self.owner(member)} (fail_list)"
                 )
             self._confirming(key, answer)
+
+    def _mass_send(self, action: Action, to: str, sender: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`add_msg_template`, which is not sent again when WeCom's answer is lost (`api.REPEATABLE`)."""
+        try:
+            return self.api.post("externalcontact/add_msg_template", body)
+        except WeComError as exc:
+            if exc.outcome != "unknown":
+                raise
+            check = _MASS_CHECK.format(sender=sender)
+            raise _unsure(action, f"the mass send to {to} from {sender}", exc, check) from None
 
     def _confirming(self, key: str, answer: Mapping[str, Any]) -> None:
         # WeCom queues a mass send for its sender to confirm; the msgid tracks it.
@@ -203,10 +210,16 @@ class WeComExecutor:
                 "a send to the operator goes through the app's messages: set agent_id in the wecom settings"
             )
         userid = self.userid(str(operator))
-        answer = self.api.post(
-            "message/send",
-            {"touser": userid, "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}},
-        )
+        try:
+            answer = self.api.post(
+                "message/send",
+                {"touser": userid, "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}},
+            )
+        except WeComError as exc:
+            if exc.outcome != "unknown":
+                raise
+            check = f"ask {userid} whether the app's message reached them"
+            raise _unsure(action, f"the app message to {userid}", exc, check) from None
         _reached(userid, answer)
 
     # ---- staff tasks ---------------------------------------------------------------------------
@@ -362,6 +375,26 @@ def _reached(userid: str, answer: Mapping[str, Any]) -> None:
             f"WeCom message/send: {userid} is not a userid the app can reach (invaliduser); "
             "map the staff name to its WeCom userid under `userids` in the wecom settings"
         )
+
+
+# What staff look for when WeCom's answer to a send was lost, before sending it again by hand.
+_MASS_CHECK = (
+    "check the WeCom admin console (客户联系 → 群发记录) or {sender}'s 群发助手 in the WeCom app for a "
+    "mass send of it waiting to be confirmed: if there is one, {sender} confirms it there"
+)
+_WELCOME_CHECK = "check the customer's chat with their owner in WeCom for the welcome message"
+
+
+def _unsure(action: Action, what: str, error: WeComError, check: str) -> WeComError:
+    """An action whose WeCom call may have gone through: failed, not retried, saying what to check."""
+    return WeComError(
+        f"send {action.detail.get('template') or ''}: WeCom did not answer {what} ({error.cause}), and may "
+        f"have received it. It is not sent again, so that nobody gets it twice: {check}; if it is "
+        "not there, requeue the action (POST /admin/parked/KEY/requeue)",
+        errcode=None,
+        outcome="unknown",
+        cause=error.cause,
+    )
 
 
 def _required(value: str | None, message: str) -> str:

@@ -281,3 +281,60 @@ def test_an_attachment_by_media_id_is_sent_without_an_upload(
     assert mock.bodies("media/upload") == []
     (sent,) = mock.bodies("externalcontact/add_msg_template")
     assert sent["attachments"] == [{"msgtype": "image", "image": {"media_id": "3a8asd892asd8asd"}}]
+
+
+def test_a_mass_send_whose_answer_is_lost_is_parked_once_saying_where_to_look(mock: MockWeCom) -> None:
+    """WeCom queued the mass send, but its answer timed out: staff must see one pending mass send,
+    not two, and the action says to check the admin console for it."""
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK, "greet.sop")))
+    with serving(mock, late={"externalcontact/add_msg_template": 0.6}) as url:
+        api = WeComApi(CORP_ID, SECRET, base_url=url, timeout=0.2, sleep=lambda s: None)
+        executor = WeComExecutor(api, tags={"core": "etCORE"})
+        clock = ManualClock(1_773_020_000)
+        runtime = Runtime(plan, "memory://", executors={"send": executor, "tag": executor}, clock=clock)
+        runtime.feed({"kind": "join", "member": "wmCUST1", "group": CHAT})
+        runtime.tick()
+        for _ in range(6):  # the outbox's retries, had it any
+            clock.advance(3600)
+            runtime.tick()
+        rows = {r.kind: r for r in runtime.store.outbox()}
+        error = str(rows["send"].error)
+        assert rows["send"].status == PARKED and rows["send"].attempts == 1
+        assert "did not answer the mass send to wmCUST1 from zhangsan (ReadTimeout)" in error
+        assert "群发记录" in error and "not sent again" in error and "requeue" in error
+        assert runtime.stats()["failures"] == 1 and runtime.stats()["parked"] == 1
+        assert rows["tag"].status == "done"  # the member's next action goes on
+        runtime.close()
+        api.close()
+    assert len(mock.bodies("externalcontact/add_msg_template")) == 1  # one mass send to confirm
+
+
+def test_a_welcome_message_whose_answer_is_lost_does_not_go_again_as_a_mass_send(
+    mock: MockWeCom, clock: Clock
+) -> None:
+    with serving(mock, late={"externalcontact/send_welcome_msg": 0.6}) as url:
+        api = WeComApi(CORP_ID, SECRET, base_url=url, timeout=0.2, sleep=lambda s: None)
+        executor = WeComExecutor(api, contacts=Contacts(clock=clock), clock=clock)
+        executor.contacts.learn(Contact("wmCUST1", "zhangsan", "CODE1", 0))
+        with pytest.raises(WeComError) as caught:
+            executor(send("member", member="wmCUST1"), "key1")
+        api.close()
+    assert caught.value.permanent and "welcome message to wmCUST1" in str(caught.value)
+    assert len(mock.bodies("externalcontact/send_welcome_msg")) == 1
+    assert mock.bodies("externalcontact/add_msg_template") == []
+
+
+def test_every_call_the_executor_makes_is_listed_as_repeatable_or_not(
+    executor: WeComExecutor, mock: MockWeCom, tmp_path: Path
+) -> None:
+    from sopdsl.live.wecom.api import REPEATABLE
+
+    (tmp_path / "a.png").write_bytes(b"png")
+    executor.contacts.learn(Contact("wmCUST1", "zhangsan", "CODE1", 0))
+    executor(send("member", member="wmCUST1"), "k1")
+    executor(send("member", member="wmCUST2", attachments=[{"type": "image", "path": "a.png"}]), "k2")
+    executor(send("group", group=CHAT), "k3")
+    executor(send("operator", group=CHAT, operator="xiaomei"), "k4")
+    executor(Action(0, "tag", "p", "k", member="wmCUST1", detail={"tags": ["core"]}), "k5")
+    executor(Action(0, "task", "p", "k", member="wmCUST2", detail={"text": "t", "to": "owner"}), "k6")
+    assert set(mock.paths()) <= REPEATABLE.keys()

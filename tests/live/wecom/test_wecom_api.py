@@ -132,3 +132,66 @@ def test_media_upload_answers_the_media_id(api: tuple[WeComApi, list[float]], mo
     client, _ = api
     assert client.upload("image", "cover.png", b"\x89PNG...").startswith("MEDIA_")
     assert mock.bodies("media/upload") == [{"type": "image", "size": 7}]
+
+
+MASS_SEND = {
+    "chat_type": "single",
+    "external_userid": ["wmCUST1"],
+    "sender": "zhangsan",
+    "text": {"content": "hi"},
+}
+
+
+def test_a_mass_send_whose_answer_is_lost_is_not_sent_again(mock: MockWeCom) -> None:
+    """WeCom queued the first request, then the answer timed out: a second would be a second mass
+    send for staff to confirm, and customers could get the message twice."""
+    slept: list[float] = []
+    with serving(mock, late={"externalcontact/add_msg_template": 0.6}) as url:
+        client = WeComApi(CORP_ID, SECRET, base_url=url, timeout=0.2, sleep=slept.append)
+        with pytest.raises(WeComError) as caught:
+            client.post("externalcontact/add_msg_template", MASS_SEND)
+        client.close()
+    assert caught.value.outcome == "unknown" and caught.value.permanent  # the outbox does not retry it
+    assert "ReadTimeout" in str(caught.value) and "not sent again" in str(caught.value)
+    assert slept == [] and len(mock.bodies("externalcontact/add_msg_template")) == 1
+
+
+def test_a_call_safe_to_repeat_whose_answer_is_lost_is_tried_again(mock: MockWeCom) -> None:
+    slept: list[float] = []
+    with serving(mock, late={"externalcontact/mark_tag": 0.6}) as url:
+        client = WeComApi(
+            CORP_ID, SECRET, base_url=url, timeout=0.2, sleep=slept.append, policy=RetryPolicy(2, 1.0, 10.0)
+        )
+        with pytest.raises(WeComError) as caught:
+            client.post(
+                "externalcontact/mark_tag",
+                {"userid": "zhangsan", "external_userid": "wmCUST1", "add_tag": ["etCORE"]},
+            )
+        client.close()
+    assert caught.value.outcome == "retry" and not caught.value.permanent
+    assert slept == [1.0] and len(mock.bodies("externalcontact/mark_tag")) == 2
+
+
+def test_a_mass_send_that_surely_did_not_reach_wecom_is_tried_again(mock: MockWeCom) -> None:
+    """A refused connection, or a busy answer (-1): WeCom did nothing, so sending again is safe."""
+    slept: list[float] = []
+    with serving(mock) as url:
+        client = WeComApi(CORP_ID, SECRET, base_url=url, sleep=slept.append, policy=RetryPolicy(3, 1.0, 10.0))
+        mock.fail_next["externalcontact/add_msg_template"] = [-1]
+        assert client.post("externalcontact/add_msg_template", MASS_SEND)["msgid"]
+    # The token is cached; the server is gone, so each attempt's connection is refused.
+    with pytest.raises(WeComError) as caught:
+        client.post("externalcontact/add_msg_template", MASS_SEND)
+    client.close()
+    assert caught.value.outcome == "retry" and "ConnectError" in str(caught.value)
+    assert slept == [1.0, 1.0, 2.0]  # the -1, then the two refused connections tried again
+
+
+def test_every_call_the_executors_make_says_whether_it_may_be_repeated() -> None:
+    from sopdsl.live.wecom.api import REPEATABLE, repeatable
+
+    assert REPEATABLE["externalcontact/add_msg_template"] is False
+    assert REPEATABLE["externalcontact/send_welcome_msg"] is False
+    assert repeatable("message/send", {"enable_duplicate_check": 1})  # a task's: WeCom drops the repeat
+    assert not repeatable("message/send", {"touser": "xiaomei"})  # the operator's: it would go twice
+    assert not repeatable("externalcontact/some_new_call")  # not listed: not repeated
