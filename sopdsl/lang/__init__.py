@@ -41,6 +41,7 @@ from sopdsl.lang.conditions import TimeCond as TimeCond
 from sopdsl.lang.conditions import WeekdayCond as WeekdayCond
 from sopdsl.lang.conditions import WindowCond as WindowCond
 from sopdsl.lang.declarations import MAX_ATTACHMENTS as MAX_ATTACHMENTS
+from sopdsl.lang.declarations import WECOM_BYTES as WECOM_BYTES
 from sopdsl.lang.declarations import ActionType as ActionType
 from sopdsl.lang.declarations import Attachment as Attachment
 from sopdsl.lang.declarations import Attribute as Attribute

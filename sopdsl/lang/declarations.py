@@ -207,6 +207,14 @@ Attachment: TypeAlias = Annotated[
 ]
 # WeCom takes at most this many attachments with a message's text (add_msg_template, send_welcome_msg).
 MAX_ATTACHMENTS = 9
+# What WeCom takes of a message to customers (add_msg_template, send_welcome_msg), in UTF-8 bytes: it
+# refuses more. A Chinese character is 3 bytes, so 4,000 bytes are about 1,333 of them.
+WECOM_BYTES: dict[str, int] = {
+    "text": 4000,
+    "link title": 128,
+    "link description": 512,
+    "miniprogram title": 64,
+}
 
 
 class Template(Model):

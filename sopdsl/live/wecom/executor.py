@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sopdsl.engine.actions import Action
+from sopdsl.lang import WECOM_BYTES
 from sopdsl.live.store_contacts import ContactStore
 from sopdsl.live.wecom.api import WeComApi, WeComError
 from sopdsl.live.wecom.contacts import Contacts
@@ -132,6 +133,8 @@ class WeComExecutor:
 
     def _send(self, action: Action, key: str) -> None:
         text = str(action.detail.get("text", ""))
+        if action.target != "operator":
+            _within_limits(action, text)  # before any upload: WeCom would refuse the send
         attachments = [self._attachment(a) for a in action.detail.get("attachments") or ()]
         content: dict[str, Any] = {}
         if text:
@@ -395,6 +398,29 @@ def _unsure(action: Action, what: str, error: WeComError, check: str) -> WeComEr
         outcome="unknown",
         cause=error.cause,
     )
+
+
+def _within_limits(action: Action, text: str) -> None:
+    """Fail a send to customers whose text (or a card's title) is over what WeCom takes
+    (`WECOM_BYTES`), naming the template and the limit, rather than leave WeCom's bare errcode."""
+    parts = [("text", text)]
+    for given in action.detail.get("attachments") or ():
+        if isinstance(given, Mapping) and given.get("type") == "link":
+            parts += [
+                ("link title", str(given.get("title") or "")),
+                ("link description", str(given.get("desc") or "")),
+            ]
+        elif isinstance(given, Mapping) and given.get("type") == "miniprogram":
+            parts.append(("miniprogram title", str(given.get("title") or "")))
+    template = action.detail.get("template") or "?"
+    for part, value in parts:
+        size, limit = len(value.encode()), WECOM_BYTES[part]
+        if size > limit:
+            raise _fail(
+                f"send {template}: its {part} is {size:,} bytes in UTF-8 ({len(value):,} characters); "
+                f"WeCom takes at most {limit:,} bytes and would refuse the message: shorten template "
+                f"'{template}' (a Chinese character is 3 bytes)"
+            )
 
 
 def _required(value: str | None, message: str) -> str:

@@ -338,3 +338,33 @@ def test_every_call_the_executor_makes_is_listed_as_repeatable_or_not(
     executor(Action(0, "tag", "p", "k", member="wmCUST1", detail={"tags": ["core"]}), "k5")
     executor(Action(0, "task", "p", "k", member="wmCUST2", detail={"text": "t", "to": "owner"}), "k6")
     assert set(mock.paths()) <= REPEATABLE.keys()
+
+
+def test_a_mass_send_over_wecoms_4000_bytes_fails_naming_the_template_and_the_limit(
+    executor: WeComExecutor, mock: MockWeCom
+) -> None:
+    """1,400 Chinese characters are 4,200 bytes in UTF-8: WeCom would refuse them with a bare errcode."""
+    executor.contacts.remember_owner("wmCUST1", "zhangsan")
+    executor(send("member", member="wmCUST1", text="欢" * 1333), "key1")  # 3,999 bytes: goes
+    with pytest.raises(WeComError) as caught:
+        executor(send("member", member="wmCUST1", text="欢" * 1400), "key2")
+    assert caught.value.permanent
+    assert str(caught.value) == (
+        "send welcome: its text is 4,200 bytes in UTF-8 (1,400 characters); WeCom takes at most 4,000 "
+        "bytes and would refuse the message: shorten template 'welcome' (a Chinese character is 3 bytes)"
+    )
+    with pytest.raises(WeComError, match="its text is 4,200 bytes"):
+        executor(send("group", group=CHAT, text="欢" * 1400), "key3")
+    assert len(mock.bodies("externalcontact/add_msg_template")) == 1
+
+
+def test_a_link_cards_title_over_wecoms_128_bytes_fails_before_any_upload(
+    executor: WeComExecutor, mock: MockWeCom
+) -> None:
+    executor.contacts.remember_owner("wmCUST1", "zhangsan")
+    card = {"type": "link", "title": "课程回放" * 11, "url": "https://example.com/r"}  # 132 bytes
+    with pytest.raises(WeComError, match=r"its link title is 132 bytes .* at most 128 bytes .* 'welcome'"):
+        executor(
+            send("member", member="wmCUST1", attachments=[{"type": "image", "path": "a.png"}, card]), "k"
+        )
+    assert mock.paths() == []
