@@ -234,6 +234,11 @@ CODES: Mapping[str, Code] = _codes(
         "mention outside a group send",
         "A template `mentioning member` @-mentions the member in the group it is sent to: it can only be sent `to group`, from a place with a member (an event about a member, or `at CALENDAR for each member`). A private message cannot mention anyone.",
     ),
+    (
+        "SOP208",
+        "message over the platform's size",
+        "Where a `platform` is declared the playbooks go out through WeCom, which refuses a message to customers (a mass send, a welcome message) whose text is over 4,000 bytes in UTF-8, a link card's title over 128 bytes or its description over 512, a mini-program card's title over 64. Bytes, not characters: a Chinese character is 3 bytes, so 4,000 bytes are about 1,333 of them. A template whose fixed text alone is over is an error; one that can go over once its variables are filled in (numbers, dates: a text such as a member's name has no bound, so it is not counted) is a warning. Shorten it, or split it into two templates sent one after the other; a send over the limit fails at send time, naming the template.",
+    ),
     ("SOP301", "invalid time", "Times are written HH:MM in 24-hour form, from 00:00 to 23:59."),
     ("SOP302", "invalid date", "Dates are written YYYY-MM-DD and must exist on the calendar."),
     (

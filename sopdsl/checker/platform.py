@@ -5,15 +5,19 @@ Input: every `platform { ... }` of the program's files. Output: the checked `mod
 per-customer mass-message limit becomes in the policy (`platform` set), so the engine enforces
 it, the group calendar counts it, and SOP703 warns against it like any cap. Templates with more
 attachments than it allows are SOP206 here; a step it cannot perform is SOP504 (steps.py).
+Where a platform is declared, the program targets WeCom, so a template WeCom would refuse for its
+length (its text over 4,000 bytes in UTF-8, a card's title over its limit) is SOP208 here: an
+error when every rendering is over, a warning when the longest can be (`template_sizes.py`).
 """
 
 from __future__ import annotations
 
-from sopdsl.checker import model, values
+from sopdsl.checker import model, template_sizes, values
 from sopdsl.checker.context import Context, first_set, loc
 from sopdsl.diagnostics import did_you_mean
+from sopdsl.enums import ValueType
 from sopdsl.syntax import nodes
-from sopdsl.vocabulary import CANNOT, CAP_PERIODS, PLATFORM_NOUNS, TASKS
+from sopdsl.vocabulary import CANNOT, CAP_PERIODS, GROUP_FIELDS, MEMBER_FIELDS, PLATFORM_NOUNS, TASKS
 
 
 def check_platform(
@@ -64,6 +68,7 @@ def check_platform(
     )
     if attachments is not None:
         _over_attachments(ctx, attachments, seen["attachments"])
+    _over_bytes(ctx)
     return platform, cap
 
 
@@ -142,3 +147,78 @@ def _over_attachments(ctx: Context, limit: int, rule: nodes.PlatformLimit) -> No
                 symbol.span,
                 f"the platform's limit is at line {rule.span.line}",
             )
+
+
+def _over_bytes(ctx: Context) -> None:
+    """Templates WeCom would refuse for their length (SOP208, at the template)."""
+    limit = model.WECOM_BYTES["text"]
+    hint = (
+        f"WeCom refuses a message to customers over {limit:,} bytes; a Chinese character is 3 bytes, "
+        f"so keep it under about {limit // 3:,} of them, or split it into two templates"
+    )
+    field_type = _field_type(ctx)
+    for name, symbol in ctx.table("template").items():
+        template = symbol.value
+        if template is None:
+            continue
+        for part, value in _card_texts(template):
+            written, most = len(value.encode()), model.WECOM_BYTES[part]
+            if written > most:
+                ctx.error(
+                    "SOP208",
+                    f"template '{name}': its {part} is {written:,} bytes in UTF-8; WeCom takes at most {most:,}",
+                    symbol.span,
+                    f"WeCom refuses the message; shorten the {part} (a Chinese character is 3 bytes)",
+                )
+        size = template_sizes.size(template.source, field_type)
+        if size is None:
+            continue
+        if size.least > limit:
+            what = (
+                f"is {size.least:,} bytes in UTF-8 ({len(template.source):,} characters)"
+                if size.least == size.most
+                else f"is at least {size.least:,} bytes in UTF-8 before its variables"
+            )
+            ctx.error("SOP208", f"template '{name}' {what}; WeCom takes at most {limit:,}", symbol.span, hint)
+        elif size.most is not None and size.most > limit:
+            ctx.warning(
+                "SOP208",
+                f"template '{name}' can be up to {size.most:,} bytes in UTF-8 once its variables are "
+                f"filled in; WeCom takes at most {limit:,}",
+                symbol.span,
+                "a send over it fails, naming the template; " + hint,
+            )
+
+
+def _card_texts(template: model.Template) -> list[tuple[str, str]]:
+    """The texts of a template's cards that WeCom limits: link titles and descriptions, mini-program titles."""
+    found: list[tuple[str, str]] = []
+    for card in template.attachments:
+        if isinstance(card, model.LinkAttachment):
+            found.append(("link title", card.title))
+            if card.description is not None:
+                found.append(("link description", card.description))
+        elif isinstance(card, model.MiniProgramAttachment):
+            found.append(("miniprogram title", card.title))
+    return found
+
+
+def _field_type(ctx: Context) -> template_sizes.FieldType:
+    """The type of a `member.x` or `group.x` a template reads (None for what it cannot say)."""
+    attributes, counters = ctx.table("attribute"), ctx.table("counter")
+
+    def field_type(path: str) -> ValueType | None:
+        root, _, field = path.partition(".")
+        if root == "group":
+            return GROUP_FIELDS.get(field)
+        if root != "member":
+            return None
+        if field in MEMBER_FIELDS:
+            return MEMBER_FIELDS[field]
+        if field in counters:
+            return ValueType.NUMBER
+        declared = attributes.get(field)
+        value = declared.value if declared is not None else None
+        return value.type if isinstance(value, model.Attribute) else None
+
+    return field_type

@@ -1,6 +1,7 @@
 """The platform's limits, declared once (`platform { ... }`): located diagnostics when misused
-(SOP503), templates over its attachment limit (SOP206), steps it cannot perform warned about
-(SOP504), the cap analysis warning against its message limit (SOP703), and `fmt` keeping it."""
+(SOP503), templates over its attachment limit (SOP206) or WeCom's byte limits (SOP208), steps it
+cannot perform warned about (SOP504), the cap analysis warning against its message limit (SOP703),
+and `fmt` keeping it."""
 
 from __future__ import annotations
 
@@ -124,3 +125,70 @@ def test_fmt_keeps_the_platform() -> None:
     assert format_source(Source("a.sop", out)) == out
     plans = [sopdsl.compile_program(sopdsl.check(sopdsl.load_text(t, "a.sop"))) for t in (text, out)]
     assert _without_places(plans[0].dumps()) == _without_places(plans[1].dumps())
+
+
+SEND = "playbook greet {\n    on member joins\n    do: send t to member\n}\n"
+
+
+def test_a_template_over_wecoms_4000_bytes_is_an_error_at_the_template_where_a_platform_is_declared() -> None:
+    over = f'template t = "{"欢" * 1334}"\n'  # 4,002 bytes in UTF-8: WeCom refuses it
+    found = _diagnostics(_platform("at most 4 messages per member per month") + over + SEND)
+    assert [f for f in found if f[0] != "SOP203"] == [  # SOP203: more than a phone screen, too
+        (
+            "SOP208",
+            5,
+            10,
+            "template 't' is 4,002 bytes in UTF-8 (1,334 characters); WeCom takes at most 4,000",
+        )
+    ]
+    fits = f'template t = "{"欢" * 1333}"\n'
+    assert not [
+        d
+        for d in _warnings(_platform("at most 4 messages per member per month") + fits + SEND)
+        if d.code == "SOP208"
+    ]
+    # Without a platform the playbooks may go out through another executor: not checked.
+    assert not [d for d in _warnings(over + SEND) if d.code == "SOP208"]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # A number is written in at most 24 characters: 3,984 + 24 can go over.
+        ("{{ member.points }}" + "您好" * 664, "can be up to 4,008 bytes"),
+        (
+            "{% if member.points > 3 %}{{ member.points }}{% else %}少{% endif %}" + "您好" * 664,
+            "can be up to 4,008",
+        ),
+        # Fixed text outside an `if` is in every rendering.
+        (
+            "{% if member.points > 3 %}多{% endif %}" + "您好" * 667,
+            "is at least 4,002 bytes in UTF-8 before its variables",
+        ),
+        # A name, or a loop, has no bound: only what is sure is reported.
+        ("{{ member.name }}" + "您好" * 664, None),
+        ("{% for i in range(3) %}{{ i }}{% endfor %}" + "您好" * 664, None),
+    ],
+)
+def test_a_templates_longest_rendering_is_bounded_where_its_values_are(
+    body: str, expected: str | None
+) -> None:
+    text = _platform("at most 4 messages per member per month") + f'template t = "{body}"\n' + SEND
+    result = sopdsl.check_program(sopdsl.load_text(HEAD + text, "a.sop"))
+    found = [d.message for d in result.diagnostics if d.code == "SOP208"]
+    if expected is None:
+        assert found == []
+    else:
+        assert len(found) == 1 and expected in found[0] and "WeCom takes at most 4,000" in found[0]
+
+
+def test_a_cards_title_over_wecoms_limit_is_an_error_at_the_template() -> None:
+    card = (
+        'template t = "看"\n    with miniprogram "'
+        + "积分商城" * 6
+        + '" appid "wx8bd80126147dfAAA" page "pages/a" cover media "MEDIA1"\n'
+    )
+    found = _diagnostics(_platform("at most 4 messages per member per month") + card + SEND)
+    assert found == [
+        ("SOP208", 5, 10, "template 't': its miniprogram title is 72 bytes in UTF-8; WeCom takes at most 64")
+    ]
