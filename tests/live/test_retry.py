@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from test_service import JOIN, START, ZONE, plan
 
 from sopdsl.engine.actions import Action
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.dispatch import RetryPolicy as DispatchRetryPolicy
-from sopdsl.live.retry import RetryPolicy
+from sopdsl.live.retry import RetryPolicy, unsent
 from sopdsl.live.runtime import Runtime
 from sopdsl.live.store import PENDING
 from sopdsl.live.webhook import Webhook, WebhookError
@@ -79,3 +80,14 @@ def test_the_outbox_waits_as_long_as_a_receivers_retry_after_asks() -> None:
         assert row.next_at == START + 900  # not the policy's 30 s
     finally:
         runtime.close()
+
+
+def test_only_a_connection_never_made_is_surely_unsent() -> None:
+    """What a call not safe to repeat may be tried again after: the request never left."""
+    request = httpx.Request("POST", "https://qyapi.weixin.qq.com/cgi-bin/x")
+    assert unsent(httpx.ConnectError("refused", request=request))
+    assert unsent(httpx.ConnectTimeout("no connection", request=request))
+    assert unsent(httpx.PoolTimeout("pool full", request=request))
+    assert not unsent(httpx.ReadTimeout("no answer", request=request))  # WeCom may have done it
+    assert not unsent(httpx.WriteTimeout("half written", request=request))
+    assert not unsent(httpx.RemoteProtocolError("dropped", request=request))
