@@ -28,6 +28,11 @@ go with the text. An action's `mentions` (the members a group send @-mentions, f
 `mentioning member`) cannot be carried: `add_msg_template` has no field for them, so the group
 send goes without and the log says so. WeCom offers no API to remove a member of a customer group or dissolve one,
 so `kick` and `dissolve` are not carried out here: the executors file refuses them.
+
+A send to customers over WeCom's byte limits (`lang.WECOM_BYTES`: 4,000 bytes of text) fails before
+any call, naming the template. A mass send, a welcome message or a message to the operator whose
+answer is lost (a timeout after the request was written) is not sent again (`api.REPEATABLE`): it
+fails, saying where staff look for it before they requeue it.
 """
 
 from __future__ import annotations
