@@ -284,7 +284,9 @@ def _completions(
         items = [item(tag, lsp.CompletionItemKind.EnumMember, "tag") for tag in sorted(symbols.tags)]
     elif want.kind == "keyword":
         # The words the parser can take here; every word where the text before does not parse.
-        offered = next_words(above + text[: want.start]) or keywords()
+        offered = next_words(above + text[: want.start])
+        if offered is None:
+            offered = keywords()
         items = [item(word, lsp.CompletionItemKind.Keyword) for word in offered]
     else:
         items = [

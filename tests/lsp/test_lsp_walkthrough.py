@@ -149,6 +149,12 @@ def test_completion_offers_the_words_that_can_come_next(tmp_path: Path) -> None:
         ("    on member joins\n    do {\n        send hi to ", {"member", "group"}, {"joins", "template"}),
         ("    on member joins\n    do {\n        ", {"send", "wait", "tag"}, {"joins", "template"}),
         ("    on member joins\n    do {\n        wait 3 ", {"天", "days", "小时"}, {"template", "if", "do"}),
+        # After a wait's number, only units: no weekdays, cap words, types or attachment kinds.
+        (
+            "    on member joins\n    do {\n        wait 3 ",
+            {"分钟", "周"},
+            {"monday", "周一", "drop", "text", "image"},
+        ),
     ]
 
     async def run() -> None:
