@@ -5,10 +5,11 @@ protected-kick check) and which steps can end a flow or aim at the member."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, assert_never
+from typing import TYPE_CHECKING, NamedTuple, assert_never
 
 from sopdsl.checker import model
-from sopdsl.diagnostics import did_you_mean
+from sopdsl.checker.templates import field_span
+from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.syntax import nodes
 from sopdsl.vocabulary import COUPON_FIELDS, EVENT_FIELDS, GROUP_FIELDS, MEMBER_FIELDS
 
@@ -40,65 +41,104 @@ def where_cap(flow: Flow) -> str:
 # ---- what templates may use -----------------------------------------------------------------------
 
 
-def template_use(ctx: Context, text_vars: tuple[str, ...], flow: Flow, span: Span, what: str) -> None:
+class _Problem(NamedTuple):
+    """Why a place cannot serve a template variable. `in_text`: the template's own mistake (a
+    field no member, group or coupon has, a root nothing provides), the same wherever it is sent."""
+
+    message: str
+    hint: str | None
+    in_text: bool = False
+
+
+def template_use(
+    ctx: Context, text_vars: tuple[str, ...], flow: Flow, span: Span, what: str, written: Span | None = None
+) -> None:
     """Report each variable of a template (or task text) that this place of the flow does not
-    provide; variables with one problem (`coupon.title` and `coupon.worth` before any grant) once."""
-    problems: dict[tuple[str, str | None], list[str]] = {}
+    provide; variables with one problem (`coupon.title` and `coupon.worth` before any grant) once.
+
+    `span` is the step; `written`, where the template's text is written, if in a playbook file.
+    A mistake of the text itself is shown there, at the field, once however often it is sent."""
+    problems: dict[_Problem, list[str]] = {}
     for path in text_vars:
         root, _, rest = path.partition(".")
         field = rest.split(".")[0] if rest else None
         problem = _provides(ctx, root, field, flow)
         if problem is not None:
             problems.setdefault(problem, []).append(path)
-    for (message, hint), paths in problems.items():
+    for problem, paths in problems.items():
         uses = ", ".join(f"{{{{ {path} }}}}" for path in paths)
-        ctx.error("SOP202", f"{what} uses {uses}, {message}", span, hint)
+        at = span
+        if problem.in_text and written is not None:
+            at = field_span(ctx.loaded.sources.get(written.path), written, paths[0]) or span
+        diagnostic = Diagnostic(
+            "SOP202", Severity.ERROR, f"{what} uses {uses}, {problem.message}", at, problem.hint
+        )
+        if at is not span and diagnostic in ctx.diagnostics:
+            continue  # sent again: the text's mistake is already shown where it is written
+        ctx.diagnostics.append(diagnostic)
 
 
-def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> tuple[str, str | None] | None:
+def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Problem | None:
     roots = ["member", "group", "event", "coupon", "operator", "referrer", "now"]
     if root in ("member", "referrer"):
         if not flow.has_member:
-            return (
+            return _Problem(
                 f"but {flow.where} has no member",
                 "write `at CALENDAR for each member: ...` to send it to each member, "
                 "or use a template without member fields",
             )
         known = [*MEMBER_FIELDS, *ctx.table("attribute"), *ctx.table("counter")]
         if field is not None and field not in known:
-            return f"but members have no field '{field}'", did_you_mean(field, known)
+            return _Problem(f"but members have no field '{field}'", did_you_mean(field, known), True)
         return None
     if root == "group":
         if not flow.has_group:
-            return "but a private chat has no group", None
+            return _Problem("but a private chat has no group", None)
         if field is not None and field not in GROUP_FIELDS:
-            return f"but groups have no field '{field}'", did_you_mean(field, GROUP_FIELDS)
+            return _Problem(f"but groups have no field '{field}'", did_you_mean(field, GROUP_FIELDS), True)
         return None
     if root == "event":
         fields = flow.event_fields or {}
         if field is None or field not in fields:
             if not fields:
-                return f"but {flow.where} provides no event fields", _event_field_hint(field)
+                return _Problem(f"but {flow.where} provides no event fields", _event_field_hint(field))
             have = ", ".join(sorted(fields))
-            return f"which {flow.where} never provides (event fields here: {have})", did_you_mean(
-                field or "", fields
-            ) or _event_field_hint(field)
+            return _Problem(
+                f"which {flow.where} never provides (event fields here: {have})",
+                did_you_mean(field or "", fields) or _event_field_hint(field),
+            )
         return None
     if root == "coupon":
         if not flow.may_grant:
-            return "but this playbook grants no coupon", "grant the coupon before sending this template"
+            return _Problem(
+                "but this playbook grants no coupon", "grant the coupon before sending this template"
+            )
         if not flow.granted:
-            return (
+            return _Problem(
                 "but no coupon is granted before this step on every path to it, so every such send "
                 "would fail with 'coupon' is undefined",
                 "move the `grant` above this step (in this block, or before the block it is in)",
             )
         if field is not None and field not in COUPON_FIELDS:
-            return f"but coupons have no field '{field}'", did_you_mean(field, COUPON_FIELDS)
+            return _Problem(f"but coupons have no field '{field}'", did_you_mean(field, COUPON_FIELDS), True)
         return None
     if root in ("operator", "now"):
         return None
-    return f"which no context provides (known: {', '.join(roots)})", did_you_mean(root, roots)
+    return _Problem(f"which no context provides (known: {', '.join(roots)})", did_you_mean(root, roots), True)
+
+
+def template_text(ctx: Context, name: str) -> Span | None:
+    """Where the declared template `name` has its text written (None: in a file of its own)."""
+    symbol = ctx.table("template").get(name)
+    if symbol is None:
+        return None
+    for file in ctx.loaded.files:
+        if file.path != symbol.span.path:
+            continue
+        for decl in file.declarations:
+            if isinstance(decl, nodes.TemplateDecl) and decl.name.span.start == symbol.span.start:
+                return None if decl.from_file else decl.body.span
+    return None
 
 
 _TRIGGER_WORDS = {

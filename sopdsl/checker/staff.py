@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sopdsl.checker.flow import Flow, template_use
+from sopdsl.checker.flow import Flow, template_text, template_use
 from sopdsl.syntax import nodes
 
 if TYPE_CHECKING:
@@ -46,7 +46,14 @@ def task_message(ctx: Context, step: nodes.Assign, flow: Flow) -> tuple[bool, st
     template = ctx.lookup("template", "SOP104", step.message.text, step.message.span)
     if template is None:
         return False, None
-    template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
+    template_use(
+        ctx,
+        template.variables,
+        flow,
+        step.span,
+        f"template '{template.name}'",
+        template_text(ctx, template.name),
+    )
     if template.mentions:
         ctx.error(
             "SOP207",

@@ -16,6 +16,7 @@ from sopdsl.checker.flow import (
     always_stops,
     excluded,
     grants_after,
+    template_text,
     template_use,
     where_cap,
 )
@@ -122,7 +123,14 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
             template = ctx.lookup("template", "SOP104", step.template.text, step.template.span)
             if template is None or not ok:
                 return None
-            template_use(ctx, template.variables, flow, step.span, f"template '{template.name}'")
+            template_use(
+                ctx,
+                template.variables,
+                flow,
+                step.span,
+                f"template '{template.name}'",
+                template_text(ctx, template.name),
+            )
             if template.mentions and not mentionable(ctx, template.name, step, flow):
                 return None
             return model.SendStep(
@@ -183,7 +191,7 @@ def check_step(ctx: Context, step: nodes.Step, flow: Flow, policy: model.Policy)
             within = values.duration(ctx, step.within)
             text_vars = templates.variables(ctx, step.text.value, step.text.span, step.text.long, "task text")
             if text_vars:
-                template_use(ctx, text_vars, flow, step.span, "the task text")
+                template_use(ctx, text_vars, flow, step.span, "the task text", step.text.span)
             then = check_block(ctx, step.then or (), flow, policy)
             otherwise = check_block(ctx, step.otherwise or (), flow, policy)
             if not ok or within is None or text_vars is None or not message_ok:

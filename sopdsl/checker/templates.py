@@ -45,6 +45,16 @@ def line_span(span: Span, lineno: int, long: bool, source: Source | None = None)
     return Span(span.path, span.start, span.start, line, column, line, max(len(text) + 1, column + 1))
 
 
+def field_span(source: Source | None, written: Span, path: str) -> Span | None:
+    """Where a variable path (`member.nmae`) is first written inside the template text at
+    `written` (spaces around its dots allowed), or None if it is not written as a plain path."""
+    if source is None:
+        return None
+    pattern = r"(?<![\w.])" + r"\s*\.\s*".join(map(re.escape, path.split("."))) + r"(?!\w)"
+    found = re.compile(pattern).search(source.text, written.start, written.end)
+    return None if found is None else source.span(found.start(), found.end())
+
+
 def variables(ctx: Context, text: str, span: Span, long: bool, what: str) -> tuple[str, ...] | None:
     """The variable paths a template reads, or None after reporting a syntax error."""
     if "{" not in text:
