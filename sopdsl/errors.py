@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from sopdsl.diagnostics import Diagnostic
+    from sopdsl.syntax.nodes import File
 
 
 class SopdslError(Exception):
@@ -28,7 +29,14 @@ class DiagnosticError(SopdslError):
 
 
 class ParseError(DiagnosticError):
-    """The text is not a well-formed playbook file."""
+    """The text is not a well-formed playbook file.
+
+    `partial`: when every syntax error is confined to a playbook, the file without those
+    playbooks, so the rest can still be checked in the same run; else None."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic], partial: File | None = None) -> None:
+        super().__init__(diagnostics)
+        self.partial = partial
 
 
 class CheckError(DiagnosticError):

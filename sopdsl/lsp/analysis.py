@@ -34,12 +34,13 @@ class Analysis:
     source: Source
     loaded: LoadedProgram
     diagnostics: list[Diagnostic]
-    symbols: Symbols  # when the document did not parse: those of its `include` lines alone
+    symbols: Symbols  # when no part of the document parsed: those of its `include` lines alone
 
     @property
     def parsed(self) -> bool:
-        """Whether the document's own text parsed (its includes were then read too)."""
-        return self.file is not None
+        """Whether the document's own text parsed whole (not only the playbooks without a
+        syntax error); its includes were then read too."""
+        return self.file is not None and self.path not in self.loaded.partial
 
     @property
     def file(self) -> n.File | None:
@@ -76,7 +77,7 @@ def analyse(text: str, path: str, root: Path | None) -> Analysis:
         diagnostics.extend(analyse_plan(compile_program(result.program, relative=False), loaded.sources))
     source = loaded.sources.get(path) or Source(path, text)
     analysis = Analysis(path, source, loaded, diagnostics, collect(loaded))
-    if not analysis.parsed:
+    if analysis.file is None:
         # Its includes were not read, for want of a tree naming them: read the `include` lines
         # alone, so their names can still be offered.
         included = load_text("\n".join(_INCLUDE_LINE.findall(text)), path, root)

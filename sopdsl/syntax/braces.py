@@ -52,6 +52,33 @@ def unclosed_brace(text: str, end: int) -> tuple[int, int] | None:
     return (inside[0] if inside else stack[-1]), len(stack)
 
 
+_STRING_OR_COMMENT = re.compile(r'"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+# A line that starts in column 1 with anything but a `}` or a comment: a declaration of its own,
+# perhaps with a misspelt keyword, rather than a line of the one before it.
+_COLUMN_ONE = re.compile(r"^[^\s}#]", re.MULTILINE)
+
+
+def plain_line(line: str) -> bool:
+    """Whether a line opens and closes no block and no text block (outside its strings and
+    comments): blanking it leaves the blocks around it whole."""
+    if '"""' in line:
+        return False
+    rest = _STRING_OR_COMMENT.sub("", line)
+    return "{" not in rest and "}" not in rest
+
+
+def lines_of_one_declaration(text: str, start: int, end: int) -> bool:
+    """Whether the lines after the first one of `text[start:end]` all belong to it: none starts
+    in column 1 (outside a text block) as a declaration, perhaps misspelt, would."""
+    first_end = text.find("\n", start, end)
+    if first_end < 0:
+        return True
+    blocks = [(m.start(), m.end()) for m in _LONG_STRING.finditer(text, start, end)]
+    return not any(
+        not any(s < m.start() < e for s, e in blocks) for m in _COLUMN_ONE.finditer(text, first_end + 1, end)
+    )
+
+
 def declaration_starts(text: str, keywords: Iterable[str]) -> list[int]:
     """Offsets of the lines that open a top-level declaration (a keyword in column 1), in order.
 

@@ -11,6 +11,7 @@ valid file does not (tests/cli/test_startup.py).
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import re
@@ -28,7 +29,7 @@ from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.errors import ParseError
 from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes as n
-from sopdsl.syntax.braces import declaration_starts
+from sopdsl.syntax.braces import declaration_starts, lines_of_one_declaration, plain_line
 from sopdsl.syntax.expected import top_level_words
 from sopdsl.syntax.lark_errors import translate
 from sopdsl.syntax.parser import _BOUNDARY, _KEYWORD, _KEYWORD_PRIORITY, MAX_DEPTH, cache_dir, grammar_text
@@ -137,12 +138,19 @@ def _lock(handle: int) -> None:
 def parse_lark(source: Source) -> n.File:
     """Parse with Lark's own LALR parser, the node builders run inline as Lark reduces each rule."""
     parser = inline_parser()
+    try:
+        return _parse_inline(parser, source)
+    except UnexpectedInput as exc:
+        found, cut = _diagnose(exc, source, parser)
+        raise ParseError(found, _partial(parser, source, cut)) from None
+
+
+def _parse_inline(parser: Lark, source: Source) -> n.File:
+    """The file's tree, or Lark's `UnexpectedInput` at its first syntax error."""
     local = _INLINE.local
     local.path = source.path
     try:
         top = parser.parse(source.text)
-    except UnexpectedInput as exc:
-        raise ParseError(_diagnose(exc, source, parser)) from None
     finally:
         local.path = ""
     assert isinstance(top, _Pending)
@@ -153,6 +161,16 @@ def parse_lark(source: Source) -> n.File:
     return file_node(source.path, span, _built(source.path, top.children), comments)
 
 
+def _partial(parser: Lark, source: Source, cut: str | None) -> n.File | None:
+    """The tree of the file with its broken playbooks blanked (`cut`), to check the rest."""
+    if cut is None:
+        return None
+    try:
+        return _parse_inline(parser, Source(source.path, cut))
+    except (UnexpectedInput, ParseError, RecursionError):
+        return None  # not expected: the file is then reported as it always was, syntax alone
+
+
 # Syntax errors reported of one file at most: past this, the first ones are the ones to fix.
 MAX_SYNTAX_ERRORS = 20
 # Characters parsed again, in all, to find them: each start again parses the rest of the file,
@@ -160,36 +178,98 @@ MAX_SYNTAX_ERRORS = 20
 RECOVERY_BUDGET = 2_000_000
 
 
-def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> list[Diagnostic]:
-    """The first syntax error's diagnostic, then those of the declarations after it.
+def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> tuple[list[Diagnostic], str | None]:
+    """The first syntax error's diagnostic, then those after it; and the text with each
+    declaration that has one blanked, when every such declaration is a playbook, else None.
 
-    Lark's LALR parser stops at the first error. Each later declaration that opens a line (a
-    keyword in column 1) is a safe place to start again: the text before it is blanked (newlines
-    kept, so every offset, line and column stays the user's) and the rest parsed anew, until it
-    parses or nothing is left. A file of several playbooks then shows every broken one at once.
+    Lark's LALR parser stops at the first error. A line of statements that opens or closes no
+    block is blanked (newlines kept, so every offset, line and column stays the user's) and the
+    declaration parsed again, so a second mistake in one playbook shows too; if the parser then
+    stops right after that line, the statement went on past it, and what it says is not another
+    mistake: the declaration is left there. Each later declaration that opens a line (a keyword
+    in column 1) is a safe place to start again, the text before it blanked. A file of several
+    playbooks then shows every broken one at once, and the playbooks that parse are checked.
     """
     found = [translate(exc, source, parser)]
     starts = declaration_starts(source.text, top_level_words(parser))
-    at, restarted, budget = _error_offset(exc, source.text), -1, RECOVERY_BUDGET
-    while len(found) < MAX_SYNTAX_ERRORS:
-        restart = next((s for s in starts if s >= at and s > restarted), None)
-        if restart is None or len(source.text) - restart > budget:
+    text, at, budget = source.text, _error_offset(exc, source.text), RECOVERY_BUDGET
+    broken: list[tuple[int | None, int]] = []  # the broken declarations: where each starts and ends
+    stuck: int | None = None  # a declaration whose lines are no longer blanked one by one
+    complete = False
+    while True:
+        owner = _owner(starts, at)
+        line = _statement_line(text, at, owner) if owner != stuck else None
+        if line is not None and owner is not None and len(text) - owner > budget:
+            line = None  # short of budget: on to the next declaration, which costs less
+        if line is not None:
+            assert owner is not None  # a line is only blanked inside a declaration
+            restart = owner
+            broken.append((owner, next((s for s in starts if s > owner), len(text))))
+            text = text[: line[0]] + _BLANK.sub(" ", text[line[0] : line[1]]) + text[line[1] :]
+        else:
+            after = next((s for s in starts if s >= at and (owner is None or s > owner)), None)
+            broken.append((owner, len(text) if after is None else after))
+            if after is None:
+                complete = True
+                break
+            restart = after
+        if len(found) >= MAX_SYNTAX_ERRORS or len(text) - restart > budget:
             break
-        restarted = restart
-        budget -= len(source.text) - restart
-        rest = Source(source.path, _BLANK.sub(" ", source.text[:restart]) + source.text[restart:])
+        budget -= len(text) - restart
+        rest = Source(source.path, _BLANK.sub(" ", text[:restart]) + text[restart:])
         try:
             parser.parse(rest.text)
         except UnexpectedInput as again:
+            next_at = _error_offset(again, rest.text)
+            if line is not None and _ONLY_BLANKS.fullmatch(rest.text, line[1], next_at):
+                # The statement went on past the blanked line: leave the declaration whole.
+                at, stuck = line[0], owner
+                continue
             # Translated against the blanked text: a `{` left open before `restart` is no longer
             # open there, so it is not blamed twice.
             found.append(translate(again, rest, parser))
-            at = _error_offset(again, rest.text)
+            at = next_at
             continue
+        complete = True
         break
-    return found
+    if not complete or not all(_a_playbook(source.text, start, end) for start, end in broken):
+        return found, None
+    cut = source.text
+    for start, end in broken:
+        assert start is not None  # `_a_playbook` holds
+        cut = cut[:start] + _BLANK.sub(" ", cut[start:end]) + cut[end:]
+    return found, cut
 
 
+def _owner(starts: list[int], at: int) -> int | None:
+    """Where the declaration a syntax error at `at` belongs to starts (None: before any).
+
+    An error met at a declaration's first word is the previous one's: it was still open."""
+    index = bisect.bisect_left(starts, at) if at in starts else bisect.bisect_right(starts, at)
+    return starts[index - 1] if index else None
+
+
+def _statement_line(text: str, at: int, owner: int | None) -> tuple[int, int] | None:
+    """The line of a syntax error at `at`, if it may be blanked to look further: a line after its
+    declaration's first, opening and closing no block."""
+    if owner is None or at >= len(text):
+        return None
+    start = text.rfind("\n", 0, at) + 1
+    if start <= owner:
+        return None
+    end = text.find("\n", at)
+    end = len(text) if end < 0 else end
+    return (start, end) if plain_line(text[start:end]) else None
+
+
+def _a_playbook(text: str, start: int | None, end: int) -> bool:
+    """Whether `text[start:end]`, left out of the tree, is one playbook and nothing else."""
+    if start is None or not text.startswith("playbook", start):
+        return False
+    return lines_of_one_declaration(text, start, end)
+
+
+_ONLY_BLANKS = re.compile(r"(?:\s|#[^\n]*)*")
 _BLANK = re.compile(r"[^\n]")
 
 
@@ -278,7 +358,7 @@ def _parse_reference(source: Source) -> n.File:
     try:
         tree = _parse(parser, source.text, comments)
     except UnexpectedInput as exc:
-        raise ParseError(_diagnose(exc, source, parser)) from None
+        raise ParseError(_diagnose(exc, source, parser)[0]) from None
     too_deep = _too_deep(tree)
     if too_deep is not None:
         raise ParseError(

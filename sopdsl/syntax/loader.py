@@ -52,6 +52,9 @@ class LoadedProgram:
     # None if it is not there (a diagnostic says why)
     attachment_files: dict[str, str | None] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    # Files whose tree leaves out the playbooks with a syntax error (the diagnostics say where),
+    # read so that the rest is checked in the same run
+    partial: set[str] = field(default_factory=set)
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
@@ -310,7 +313,10 @@ def _load_source(program: LoadedProgram, source: Source, path: Path, stack: list
         tree = parse(source)
     except ParseError as exc:
         program.diagnostics.extend(exc.diagnostics)
-        return
+        if exc.partial is None:
+            return
+        tree = exc.partial
+        program.partial.add(source.path)
     except RecursionError:
         # The parser bounds nesting itself; this is a last guard so that no input, however deeply
         # nested, ends in a traceback.

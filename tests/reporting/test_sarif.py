@@ -53,9 +53,11 @@ def test_check_output_on_broken_playbooks_validates(tmp_path: Path, monkeypatch:
         ]["region"]
         for r in results
     }
-    # A syntax error at its token, and a whole-file problem at the file's start.
+    # A syntax error at its token, and a whole-file problem at the file's start; the playbook
+    # that parsed is checked in the same run, its unknown template at its name.
     assert located == {
         ("SOP100", "bad.sop"): {"startLine": 6, "startColumn": 10, "endLine": 6, "endColumn": 11},
+        ("SOP104", "bad.sop"): {"startLine": 4, "startColumn": 15, "endLine": 4, "endColumn": 21},
         ("SOP003", "binary.sop"): {"startLine": 1, "startColumn": 1},
     }
 

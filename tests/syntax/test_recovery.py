@@ -1,0 +1,125 @@
+"""After a syntax error: the other playbooks of the file are still checked, a second mistake in
+the broken playbook still shows, and nothing is reported that is not a mistake of the user's."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lspsession import connected
+
+from sopdsl.checker import check_program
+from sopdsl.cli import main
+from sopdsl.errors import ParseError
+from sopdsl.source import Source
+from sopdsl.syntax.loader import load_text
+from sopdsl.syntax.parser import PARSERS, parse
+
+HEAD = 'timezone "Asia/Shanghai"\ntemplate welcome "欢迎" = "欢迎 {{ member.name }}"\n'  # lines 1-2
+
+BROKEN_AND_GOOD = (
+    HEAD
+    + 'playbook one "一" {\n    on member joins\n    do {\n        tag member vip\n    }\n}\n'  # 3-8
+    + 'playbook two "二" {\n    on member joins\n    do {\n        send welcom to member\n'  # 9-12
+    + '        tag member "新人"\n    }\n}\n'  # 13-15
+)
+
+
+def found(text: str, via: str | None = None) -> list[tuple[str, int, int]]:
+    """What `sopdsl check` reports of a file: (code, line, column), in order."""
+    if via is not None:
+        # The path taken to parse; `load_text` takes the default one.
+        with pytest.raises(ParseError):
+            parse(Source("a.sop", text), via)
+    result = check_program(load_text(text, "a.sop"))
+    return [(d.code, d.span.line, d.span.column) for d in result.diagnostics]
+
+
+@pytest.mark.parametrize("via", PARSERS)
+def test_the_playbooks_that_parse_are_checked(via: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOPDSL_PARSER", via)
+    assert found(BROKEN_AND_GOOD, via) == [("SOP100", 6, 20), ("SOP104", 12, 14)]
+
+
+def test_sopdsl_check_shows_both(tmp_path: Path) -> None:
+    (tmp_path / "a.sop").write_text(BROKEN_AND_GOOD, encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "a.sop")])
+    assert result.exit_code == 1
+    assert "a.sop:6:20: error[SOP100]: unexpected name 'vip'" in result.output
+    assert "a.sop:12:14: error[SOP104]: unknown template 'welcom'" in result.output
+    assert "did you mean 'welcome'?" in result.output
+    assert "2 error(s)" in result.output
+
+
+def test_the_editor_shows_both(tmp_path: Path) -> None:
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", BROKEN_AND_GOOD)
+            shown = [(d.code, d.range.start.line) for d in await session.diagnostics(uri)]
+            assert sorted(shown) == [("SOP100", 5), ("SOP104", 11)]
+
+    asyncio.run(run())
+
+
+def test_a_second_mistake_in_the_broken_playbook_shows_too() -> None:
+    text = HEAD + (
+        'playbook one "一" {\n'  # 3
+        "    on member joins\n"
+        "    do {\n"
+        "        tag member vip\n"  # 6: quotes missing
+        "        send welcome to membr\n"  # 7: misspelt
+        "        wait 3 days for member posts else {\n"
+        "            send welcome too member\n"  # 9: misspelt, in a block
+        "        }\n"
+        "    }\n"
+        "}\n"
+    )
+    assert found(text) == [("SOP100", 6, 20), ("SOP100", 7, 25), ("SOP100", 9, 26)]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # A statement cut short: the parser stops at the next line, which is right.
+        '        send welcome\n        kick member\n        tag member "x"\n',
+        # A statement over two lines, its second line wrong.
+        "        send welcome\n            to membr\n        kick member\n",
+        # The wrong line is followed by the rest of its statement.
+        "        wait 3 days for member postz\n        else {\n            kick member\n        }\n",
+        # A condition over two lines.
+        '        if member tagged "a" andd\n            member tagged "b" {\n            kick member\n        }\n',
+    ],
+)
+def test_no_error_is_made_up_after_the_first(steps: str) -> None:
+    text = HEAD + "playbook one {\n    on member joins\n    do {\n" + steps + "    }\n}\n"
+    (only,) = found(text)
+    assert only[0] == "SOP100"
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        'template welcome "欢迎" == "欢迎"\n',  # a broken declaration the playbooks use
+        'templat welcome = "欢迎"\n',  # a misspelt keyword: no declaration at all to the parser
+        'include "common.sop" x\n',  # what it would bring in is unknown
+    ],
+)
+def test_a_broken_declaration_other_than_a_playbook_stops_the_check(broken: str) -> None:
+    # Its names are unknown, so checking the playbooks would call them unknown: syntax alone.
+    text = (
+        'timezone "Asia/Shanghai"\n'
+        + "playbook one {\n    on member joins\n    do {\n        kick member\n    }\n}\n"
+        + broken
+        + "playbook two {\n    on member joins\n    do {\n        send welcome to member\n    }\n}\n"
+    )
+    assert [code for code, _, _ in found(text)] == ["SOP100"]
+
+
+def test_a_missing_brace_leaves_its_playbook_out_and_the_next_checked() -> None:
+    text = HEAD + (
+        "playbook one {\n    on member joins\n    do {\n        kick member\n}\n"  # 3-7: `}` missing
+        + "playbook two {\n    on member joins\n    do {\n        send welcom to member\n    }\n}\n"  # 8-13
+    )
+    assert found(text) == [("SOP100", 5, 8), ("SOP104", 11, 14)]
