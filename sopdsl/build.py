@@ -60,6 +60,8 @@ def compile_files(
         merged.template_files.update(program.template_files)
         merged.attachment_files.update(program.attachment_files)
         merged.diagnostics.extend(program.diagnostics)
+        merged.partial |= program.partial
+        merged.mended.update(program.mended)
     result = check_program(merged)
     # Analysed with the paths diagnostics show; run with paths relative to the root file's folder.
     plan = compile_program(result.program, relative=False) if result.program is not None else None

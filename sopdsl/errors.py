@@ -31,12 +31,20 @@ class DiagnosticError(SopdslError):
 class ParseError(DiagnosticError):
     """The text is not a well-formed playbook file.
 
-    `partial`: when every syntax error is confined to a playbook, the file without those
-    playbooks, so the rest can still be checked in the same run; else None."""
+    `partial`: when every syntax error is inside a playbook, the file to check the rest by, in
+    the same run: a playbook with a broken line that opens or closes no block is kept without
+    that line (`mended`: where each such playbook starts and ends, as offsets), any other broken
+    playbook is left out; else None."""
 
-    def __init__(self, diagnostics: Sequence[Diagnostic], partial: File | None = None) -> None:
+    def __init__(
+        self,
+        diagnostics: Sequence[Diagnostic],
+        partial: File | None = None,
+        mended: tuple[tuple[int, int], ...] = (),
+    ) -> None:
         super().__init__(diagnostics)
         self.partial = partial
+        self.mended = mended
 
 
 class CheckError(DiagnosticError):

@@ -141,8 +141,9 @@ def parse_lark(source: Source) -> n.File:
     try:
         return _parse_inline(parser, source)
     except UnexpectedInput as exc:
-        found, cut = _diagnose(exc, source, parser)
-        raise ParseError(found, _partial(parser, source, cut)) from None
+        found, cut, mended = _diagnose(exc, source, parser)
+        partial = _partial(parser, source, cut)
+        raise ParseError(found, partial, mended if partial is not None else ()) from None
 
 
 def _parse_inline(parser: Lark, source: Source) -> n.File:
@@ -178,9 +179,12 @@ MAX_SYNTAX_ERRORS = 20
 RECOVERY_BUDGET = 2_000_000
 
 
-def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> tuple[list[Diagnostic], str | None]:
-    """The first syntax error's diagnostic, then those after it; and the text with each
-    declaration that has one blanked, when every such declaration is a playbook, else None.
+def _diagnose(
+    exc: UnexpectedInput, source: Source, parser: Lark
+) -> tuple[list[Diagnostic], str | None, tuple[tuple[int, int], ...]]:
+    """The first syntax error's diagnostic, then those after it; when every declaration with one
+    is a playbook, the text to check the rest by (else None), and where the playbooks in it are
+    that were read with their broken lines blanked (`ParseError.mended`).
 
     Lark's LALR parser stops at the first error. A line of statements that opens or closes no
     block is blanked (newlines kept, so every offset, line and column stays the user's) and the
@@ -188,12 +192,14 @@ def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> tuple[list[
     stops right after that line, the statement went on past it, and what it says is not another
     mistake: the declaration is left there. Each later declaration that opens a line (a keyword
     in column 1) is a safe place to start again, the text before it blanked. A file of several
-    playbooks then shows every broken one at once, and the playbooks that parse are checked.
+    playbooks then shows every broken one at once, and the playbooks that parse are checked;
+    one read whole but for its broken lines is kept in the text, the rest blanked.
     """
     found = [translate(exc, source, parser)]
     starts = declaration_starts(source.text, top_level_words(parser))
     text, at, budget = source.text, _error_offset(exc, source.text), RECOVERY_BUDGET
-    broken: list[tuple[int | None, int]] = []  # the broken declarations: where each starts and ends
+    broken: list[tuple[int | None, int]] = []  # declarations left out: where each starts and ends
+    mended: dict[int, int] = {}  # declarations read but for lines blanked: start to end
     stuck: int | None = None  # a declaration whose lines are no longer blanked one by one
     complete = False
     while True:
@@ -204,11 +210,13 @@ def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> tuple[list[
         if line is not None:
             assert owner is not None  # a line is only blanked inside a declaration
             restart = owner
-            broken.append((owner, next((s for s in starts if s > owner), len(text))))
+            mended[owner] = next((s for s in starts if s > owner), len(text))
             text = text[: line[0]] + _BLANK.sub(" ", text[line[0] : line[1]]) + text[line[1] :]
         else:
             after = next((s for s in starts if s >= at and (owner is None or s > owner)), None)
             broken.append((owner, len(text) if after is None else after))
+            if owner is not None:
+                mended.pop(owner, None)
             if after is None:
                 complete = True
                 break
@@ -232,13 +240,14 @@ def _diagnose(exc: UnexpectedInput, source: Source, parser: Lark) -> tuple[list[
             continue
         complete = True
         break
-    if not complete or not all(_a_playbook(source.text, start, end) for start, end in broken):
-        return found, None
-    cut = source.text
+    regions = [*broken, *mended.items()]
+    if not complete or not all(_a_playbook(source.text, start, end) for start, end in regions):
+        return found, None, ()
+    cut = text  # its broken lines blanked
     for start, end in broken:
         assert start is not None  # `_a_playbook` holds
         cut = cut[:start] + _BLANK.sub(" ", cut[start:end]) + cut[end:]
-    return found, cut
+    return found, cut, tuple(sorted(mended.items()))
 
 
 def _owner(starts: list[int], at: int) -> int | None:

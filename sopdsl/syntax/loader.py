@@ -55,6 +55,9 @@ class LoadedProgram:
     # Files whose tree leaves out the playbooks with a syntax error (the diagnostics say where),
     # read so that the rest is checked in the same run
     partial: set[str] = field(default_factory=set)
+    # Where, by path, the playbooks are that were read without their broken lines (offsets): the
+    # checker reports only misspelt names in them, since the line left out may explain the rest
+    mended: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
 
 
 def discover(paths: Iterable[str | Path]) -> list[Path]:
@@ -317,6 +320,8 @@ def _load_source(program: LoadedProgram, source: Source, path: Path, stack: list
             return
         tree = exc.partial
         program.partial.add(source.path)
+        if exc.mended:
+            program.mended[source.path] = exc.mended
     except RecursionError:
         # The parser bounds nesting itself; this is a last guard so that no input, however deeply
         # nested, ends in a traceback.

@@ -123,3 +123,45 @@ def test_a_missing_brace_leaves_its_playbook_out_and_the_next_checked() -> None:
         + "playbook two {\n    on member joins\n    do {\n        send welcom to member\n    }\n}\n"  # 8-13
     )
     assert found(text) == [("SOP100", 5, 8), ("SOP104", 11, 14)]
+
+
+def test_a_misspelt_name_in_the_broken_playbook_shows_too() -> None:
+    text = HEAD + (
+        'playbook one "一" {\n'  # 3
+        "    on member joins\n"
+        "    do {\n"
+        "        tag member vip\n"  # 6: quotes missing
+        "        send welcom to member\n"  # 7: no such template
+        "        wait 3 dayz\n"  # 8: no such unit
+        "    }\n"
+        "}\n"
+    )
+    assert found(text) == [("SOP100", 6, 20), ("SOP104", 7, 14), ("SOP112", 8, 16)]
+
+
+@pytest.mark.parametrize(
+    ("lines", "head_broken"),
+    [
+        # The grant is on the broken line: the send after it is not told it comes before any grant.
+        ("        grant gift to membr\n        send note to member\n", False),
+        # The trigger is on the broken line: not told it has none, nor that the event has no field;
+        # the guard too: the kick is not told it may hit a protected member.
+        ("        send note_event to member\n        kick member\n", True),
+    ],
+)
+def test_what_a_broken_line_may_explain_is_not_told(lines: str, head_broken: bool) -> None:
+    text = (
+        'timezone "Asia/Shanghai"\n'  # 1
+        'coupon gift "礼物券" worth 30\n'
+        'template note = "「{{ coupon.title }}」"\n'
+        'template note_event = "订单 {{ event.amount }}"\n'
+        'policy {\n    never kick members tagged "core"\n}\n'  # 5-7
+        "playbook one {\n"  # 8
+        + ("    on member ordrs\n" if head_broken else "    on member joins\n")  # 9
+        + ('    when not member taged "core"\n' if head_broken else '    when not member tagged "core"\n')
+        + "    do {\n"  # 11
+        + lines  # 12-
+        + "    }\n}\n"
+    )
+    expected = [("SOP100", 9, 15), ("SOP100", 10, 21)] if head_broken else [("SOP100", 12, 23)]
+    assert found(text) == expected
