@@ -16,8 +16,10 @@ engine, and `sopdsl --help` lists every command from the one-line help kept here
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import importlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -244,6 +246,28 @@ def root_option(command: Callable[..., None]) -> Callable[..., None]:
         help="Project folder: includes and `file` templates may only name files inside it "
         "(default: the folder of each file given, or the folder given).",
     )(command)
+
+
+class Day(click.ParamType[dt.date]):
+    """A day written YYYY-MM-DD and only so, for every command's day options (`date.fromisoformat`
+    also reads `20260302` and week dates such as `2026-W10-1`, which an operator never means)."""
+
+    name = "YYYY-MM-DD"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
+        """The day, or a usage error saying in words why `value` is none."""
+        if isinstance(value, dt.date):
+            return value
+        text = str(value).strip()
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+            self.fail(f"'{text}' is not a day: write it YYYY-MM-DD, like 2026-03-01", param, ctx)
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError as exc:
+            self.fail(f"'{text}' is not a day: no such day ({exc})", param, ctx)
+
+
+DAY = Day()
 
 
 def root_path(root: str | None) -> Path | None:

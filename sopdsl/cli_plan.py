@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from typing import Any
 
 import click
 
 from sopdsl import lang
-from sopdsl.cli import root_option, root_path, write_output
+from sopdsl.cli import DAY, root_option, root_path, write_output
 from sopdsl.cli_dryrun import build_plan, find_fixtures
 from sopdsl.dryrun.fixtures import load_fixture
 from sopdsl.errors import FixtureError
@@ -64,47 +63,26 @@ def _line(slot: Slot) -> str:
     return f"{_when(slot.sends_at, slot.zone)}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}{moved}"
 
 
-class _Day(click.ParamType[dt.datetime]):
-    """A day as YYYY-MM-DD; a mistake says what is wrong in words, not in strftime's `%Y-%m-%d`."""
-
-    name = "YYYY-MM-DD"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.datetime:
-        """The day at midnight, or a usage error saying why `value` is none."""
-        if isinstance(value, dt.datetime):
-            return value
-        text = str(value).strip()
-        try:
-            return dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
-        except ValueError as exc:
-            shaped = len(text) == 10 and text[4] == "-" and text[7] == "-"
-            why = f"no such day ({exc})" if shaped else "write a day as YYYY-MM-DD, like 2026-03-01"
-            self.fail(f"'{text}' is not a day: {why}", param, ctx)
-
-
-_DAY = _Day()
-
-
 @click.command(name="plan")
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--from",
     "start",
     required=True,
-    type=_DAY,
+    type=DAY,
     help="First day (YYYY-MM-DD).",
 )
 @click.option(
     "--to",
     "end",
     required=True,
-    type=_DAY,
+    type=DAY,
     help="Day after the last (YYYY-MM-DD).",
 )
 @click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
 @root_option
 def plan_command(
-    paths: tuple[str, ...], start: dt.datetime, end: dt.datetime, ics: str | None, root: str | None
+    paths: tuple[str, ...], start: dt.date, end: dt.date, ics: str | None, root: str | None
 ) -> None:
     """Print every scheduled send per group in a date range (the group calendar, 群日历), with
     its channel and the caps that count it."""
@@ -117,7 +95,7 @@ def plan_command(
             f"the calendar covers at most {MAX_CALENDAR_DAYS} at a time"
         )
     plan = build_plan(paths, root_path(root))
-    slots = agenda(plan, start.date(), end.date(), fallback=fixture_groups(paths, plan))
+    slots = agenda(plan, start, end, fallback=fixture_groups(paths, plan))
     for slot in sorted(slots, key=lambda s: (s.sends_at, s)):
         click.echo(_line(slot))
     if not slots:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import sys
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,7 +14,7 @@ from typing import Any, NamedTuple
 import click
 
 from sopdsl import lang
-from sopdsl.cli import EXIT_FOUND, echo_diagnostics, open_project, root_option, root_path, write_output
+from sopdsl.cli import DAY, EXIT_FOUND, echo_diagnostics, open_project, root_option, root_path, write_output
 from sopdsl.cli_dryrun import _events_or_exit, _fixture_or_exit, _versions, _warn_unknown_groups, build_plan
 from sopdsl.diagnostics import render
 from sopdsl.dryrun.fixture_events import unknown_timeline_groups
@@ -33,28 +32,6 @@ from sopdsl.project import find_project
 from sopdsl.syntax.loader import display_path
 
 
-class _Day(click.ParamType[dt.date]):
-    """A day written YYYY-MM-DD and only so (as `GET /report` takes it: `date.fromisoformat`
-    also reads `20260302` and week dates)."""
-
-    name = "YYYY-MM-DD"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
-        """The day, or a usage error saying why `value` is none."""
-        if isinstance(value, dt.date):
-            return value
-        text = str(value).strip()
-        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
-            self.fail(f"'{text}' is not a day: write it YYYY-MM-DD, like 2026-03-01", param, ctx)
-        try:
-            return dt.date.fromisoformat(text)
-        except ValueError as exc:
-            self.fail(f"'{text}' is not a day: no such day ({exc})", param, ctx)
-
-
-_DAY = _Day()
-
-
 @click.command()
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
@@ -70,9 +47,9 @@ _DAY = _Day()
     type=click.Path(dir_okay=False),
     help="Where to write the report (default: standard output).",
 )
-@click.option("--from", "first", type=_DAY, help="First day to show (YYYY-MM-DD); default: the run's first.")
+@click.option("--from", "first", type=DAY, help="First day to show (YYYY-MM-DD); default: the run's first.")
 @click.option(
-    "--to", "last", type=_DAY, help="Last day to show, included (YYYY-MM-DD); default: the run's last."
+    "--to", "last", type=DAY, help="Last day to show, included (YYYY-MM-DD); default: the run's last."
 )
 @root_option
 def report(

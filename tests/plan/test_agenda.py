@@ -59,13 +59,22 @@ def test_plan_rejects_a_backwards_range(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("day", "said"),
-    [("2026-02-30", "'2026-02-30' is not a day: no such day"), ("2026/03/01", "write a day as YYYY-MM-DD")],
+    [
+        ("2026-02-30", "'2026-02-30' is not a day: no such day"),
+        ("2026/03/01", "'2026/03/01' is not a day: write it YYYY-MM-DD"),
+        # Python's `date.fromisoformat` reads these too; an operator typing them meant something
+        # else, or slipped (before, `--from 20260302` was taken as 2 March without a word).
+        ("20260302", "'20260302' is not a day: write it YYYY-MM-DD"),
+        ("2026-W10-1", "'2026-W10-1' is not a day: write it YYYY-MM-DD"),
+    ],
 )
 def test_plan_says_in_words_what_is_wrong_with_a_day(tmp_path: Path, day: str, said: str) -> None:
     source = tmp_path / "class.sop"
     source.write_text(CLASS, encoding="utf-8")
-    result = CliRunner().invoke(main, ["plan", str(source), "--from", day, "--to", "2026-03-10"])
-    assert result.exit_code == 2 and said in result.output and "%Y" not in result.output
+    for args in (["--from", day, "--to", "2026-03-10"], ["--from", "2026-03-01", "--to", day]):
+        result = CliRunner().invoke(main, ["plan", str(source), *args])
+        assert result.exit_code == 2 and said in result.output and "%Y" not in result.output
+        assert "Traceback" not in result.output
 
 
 def test_plan_refuses_a_range_over_a_year_at_once_and_takes_a_year(tmp_path: Path) -> None:
