@@ -60,10 +60,71 @@ def bar_chart(
     return "".join(parts)
 
 
+def _short(value: float) -> str:
+    """A coordinate with one decimal at most, `12` for `12.0`: a path's bytes are mostly these."""
+    return f"{value:.1f}".removesuffix(".0")
+
+
+def bar_paths(
+    days: list[str], series: list[tuple[str, list[float]]], width: int = 216, height: int = 150
+) -> str:
+    """The bars of `bar_chart` in about a tenth of its bytes: one path a series, each bar a stroke
+    (class `s0`, `s1`... for its colour, see `SERIES_STYLE`) and no bar for a zero; no value on
+    a bar, since the table beside the chart holds them. For the folded sections of a report of
+    many groups, which `bar_chart`'s rects made tens of megabytes."""
+    count = max(len(series), 1)
+    left, bottom, top = 36, 28, 10
+    slot = (width - left - 10) / max(len(days), 1)
+    peak = max((v for _, values in series for v in values), default=0)
+    low = min(min((v for _, values in series for v in values), default=0), 0)
+    span = (peak - low) or 1
+    plot = height - bottom - top
+
+    def y(value: float) -> float:
+        return top + (peak - value) / span * plot
+
+    zero = _short(y(0))
+    bar = slot * 0.8 / count
+    parts = [
+        f'<svg class="chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img">',
+        f'<path class="axis" d="M{left} {zero}H{width - 6}"/>',
+        f'<text x="{left - 4}" y="{y(peak) + 4:.1f}" class="tick e">{_number(peak)}</text>',
+    ]
+    for s, (_, values) in enumerate(series):
+        strokes = "".join(
+            f"M{_short(left + d * slot + slot * 0.1 + s * bar + bar / 2)} {zero}V{_short(y(value))}"
+            for d, value in enumerate(values)
+            if value
+        )
+        if strokes:
+            parts.append(
+                f'<path class="s{s % len(PALETTE)}" stroke-width="{_short(max(bar - 1, 0.5))}" d="{strokes}"/>'
+            )
+    every = max(1, round(40 / slot))
+    parts.extend(
+        f'<text x="{left + d * slot + slot * 0.5:.1f}" y="{height - 10}" class="tick m">{day[5:]}</text>'
+        for d, day in enumerate(days)
+        if d % every == 0
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# The colours of `bar_paths`' series and of the legend's keys, as classes: once in the page's
+# style, not once a bar.
+SERIES_STYLE = (
+    "".join(
+        f".s{i} {{ stroke: {colour}; fill: none; }} .key i.s{i} {{ background: {colour}; }}\n"
+        for i, colour in enumerate(PALETTE)
+    )
+    + ".axis { stroke: #999; fill: none; } .tick.e { text-anchor: end; } .tick.m { text-anchor: middle; }\n"
+)
+
+
 def legend(labels: list[str]) -> str:
     """The colour key of a chart's series, as HTML."""
     return "".join(
-        f'<span class="key"><i style="background:{PALETTE[i % len(PALETTE)]}"></i>{escape(label)}</span>'
+        f'<span class="key"><i class="s{i % len(PALETTE)}"></i>{escape(label)}</span>'
         for i, label in enumerate(labels)
     )
 

@@ -152,10 +152,57 @@ def test_following_a_groups_link_in_chromium_opens_its_folded_section(tmp_path: 
             folded = page.eval_on_selector_all("details.group", "ds => ds.filter(d => d.open).length")
             page.click("text=第17城粉丝群")
             opened = page.eval_on_selector_all("details.group[open]", "ds => ds.map(d => d.dataset.group)")
-            shown = page.locator('#group-17 td[data-figure="activity.messages"]').first.is_visible()
+            # A folded section's figure is named by its column's heading (`data-figure`).
+            shown = page.locator('#group-17 table.days th[data-figure="activity.messages"]').is_visible()
+            shown = shown and page.locator("#group-17 table.days td").first.is_visible()
         finally:
             browser.close()
     assert (folded, opened, shown) == (0, ["城17"], True)
+
+
+def test_a_folded_report_shows_in_chromium_the_figures_of_the_json_report(tmp_path: Path) -> None:
+    # Folded sections say where a figure comes from once a column, not once a cell (which made
+    # 400 groups' page tens of megabytes): read back, each cell is still the JSON's figure.
+    sync_playwright = _browser_or_skip()
+    sop, timeline = many_groups()
+    data = run(tmp_path, sop, timeline)
+    (tmp_path / "report.html").write_text(run(tmp_path, sop, timeline, "html"), encoding="utf-8")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            asked: list[str] = []
+            page.on("request", lambda request: asked.append(request.url))
+            page.goto((tmp_path / "report.html").as_uri())
+            shown = page.eval_on_selector_all(
+                "details.group table.days",
+                """tables => tables.flatMap(t => {
+                    const group = t.closest("[data-group]").dataset.group;
+                    const heads = [...t.rows[0].cells].map(c => c.dataset.figure);
+                    return [...t.rows].slice(1).flatMap(r => [...r.cells].slice(1).map(
+                        (c, i) => [group, r.cells[0].textContent, heads[i + 1], c.textContent]));
+                })""",
+            )
+            charts = page.locator("details.group svg.chart").count()
+            page.click("text=第17城粉丝群")
+            font = page.evaluate("document.fonts.check('16px \"WenQuanYi Micro Hei\"', '第17城粉丝群')")
+            family = page.evaluate("getComputedStyle(document.body).fontFamily")
+            page.screenshot(path=str(tmp_path / "folded.png"))
+        finally:
+            browser.close()
+    expected = {
+        (group["id"], row["day"], f"{family}.{figure}"): value
+        for group in data["groups"]
+        for row in group["days"]
+        for family, figures in row.items()
+        if family != "day"
+        for figure, value in figures.items()
+    }
+    assert len(shown) == len(expected) == MANY * 3 * 11
+    assert {(g, d, f): float(text) for g, d, f, text in shown} == expected
+    assert charts == MANY * 5
+    assert "WenQuanYi Micro Hei" in family and font
+    assert [url for url in asked if not url.startswith(("file:", "data:"))] == []
 
 
 NO_GOAL = """\
