@@ -16,6 +16,7 @@ from sopdsl import lang
 from sopdsl.cli import DAY, root_option, root_path, write_output
 from sopdsl.cli_dryrun import build_plan, find_fixtures
 from sopdsl.dryrun.fixtures import load_fixture
+from sopdsl.engine.agenda_policy import held_to_policy
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
 from sopdsl.plan.agenda import Slot, agenda, to_ics
@@ -58,8 +59,12 @@ def _line(slot: Slot) -> str:
     # The time the sends really go out: an operator reads this table to know what the group sees.
     caps = f"  [cap {', '.join(str(i + 1) for i in slot.caps)}]" if slot.caps else ""
     moved = ""
-    if slot.quiet_until is not None:
+    if slot.moved_by:
+        moved = f"  (moved by {slot.moved_by} from {_when(slot.time, slot.zone)})"
+    elif slot.quiet_until is not None:
         moved = f"  (moved by quiet hours from {_when(slot.time, slot.zone)})"
+    if slot.dropped:
+        moved += f"  (dropped: {slot.dropped})"
     return f"{_when(slot.sends_at, slot.zone)}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}{moved}"
 
 
@@ -95,7 +100,9 @@ def plan_command(
             f"the calendar covers at most {MAX_CALENDAR_DAYS} at a time"
         )
     plan = build_plan(paths, root_path(root))
-    slots = agenda(plan, start, end, fallback=fixture_groups(paths, plan))
+    # Held to the engine's own delivery policy: a send a cap defers or drops is shown as the
+    # engine would make it, not at the calendar's time.
+    slots = held_to_policy(plan, agenda(plan, start, end, fallback=fixture_groups(paths, plan)))
     for slot in sorted(slots, key=lambda s: (s.sends_at, s)):
         click.echo(_line(slot))
     if not slots:

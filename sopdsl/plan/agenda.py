@@ -34,10 +34,18 @@ class Slot:
     # the calendar's own, which the caps' check and the iCalendar UIDs keep to).
     quiet_until: int | None = None
     words: str = ""  # `what` in plain words, for a reader of the report (`plain`)
+    # Set by the engine's delivery policy played over the calendar (`engine.agenda_policy`):
+    # when the entry's actions have all gone out, if the policy moved them, and why (its words).
+    moved_to: int | None = None
+    moved_by: str = ""
+    dropped: str = ""  # why the policy dropped an action of the entry (a cap that drops), if it did
 
     @property
     def sends_at(self) -> int:
-        """When the entry's sends go out: at its time, or when the quiet hours it falls in end."""
+        """When the entry's sends go out: at its time, or when the policy (quiet hours, a cap
+        that defers) lets them out."""
+        if self.moved_to is not None:
+            return self.moved_to
         return self.time if self.quiet_until is None else self.quiet_until
 
 
@@ -106,6 +114,10 @@ def agenda(
                     due = timeutil.next_fire(rule, entry.when.offsets, entry.when.at, tz, after)
                     if due is None or due >= limit:
                         break
+                    if not pb.active_at(timeutil.local(due, tz)):
+                        # Outside its campaign window the engine fires nothing (`active from …`).
+                        after = due
+                        continue
                     held = quiet_until(program.policy, due, tz) if quiet else None
                     slots.append(
                         Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source, held, words)
@@ -191,6 +203,28 @@ def _plain_range(code: Sequence[Instr], start: int, end: int, titles: Mapping[st
     return "，".join(said)
 
 
+def actions_in_order(code: Sequence[Instr]) -> list[lang.Action]:
+    """The actions one run of an entry's code does, in order: at a split, its first arm's (one
+    member goes down one arm)."""
+    return _actions_range(code, 0, len(code))
+
+
+def _actions_range(code: Sequence[Instr], start: int, end: int) -> list[lang.Action]:
+    found: list[lang.Action] = []
+    pc = start
+    while pc < end:
+        instr = code[pc]
+        if instr.op == "split" and instr.arms:
+            stops, join = _split_ends(code, pc)
+            found += _actions_range(code, instr.arms[0].pc, stops[0])
+            pc = join
+            continue
+        if instr.action is not None:
+            found.append(instr.action)
+        pc += 1
+    return found
+
+
 def _split_ends(code: Sequence[Instr], at: int) -> tuple[list[int], int]:
     """Where each arm of the split at `at` ends (its exit jump) and where the code goes on after
     it, as `compiler._emit_split` lays it out: each arm's steps, then a jump to after the last."""
@@ -263,8 +297,12 @@ def to_ics(slots: list[Slot], plan: Plan, stamp: dt.datetime) -> bytes:
         event.add("summary", f"{slot.playbook}: {slot.what}")
         event.add("location", slot.group)
         notes = [slot.loc, *(f"cap: {caps[i].text()} ({caps[i].loc})" for i in slot.caps)]
-        if slot.quiet_until is not None:
+        if slot.moved_by:
+            notes.append(f"moved by {slot.moved_by} from {timeutil.iso(slot.time, timeutil.zone(slot.zone))}")
+        elif slot.quiet_until is not None:
             notes.append(f"moved by quiet hours from {timeutil.iso(slot.time, timeutil.zone(slot.zone))}")
+        if slot.dropped:
+            notes.append(f"dropped: {slot.dropped}")
         if slot.source:
             notes.append(f"group from {slot.source}")
         event.add("description", "\n".join(notes))

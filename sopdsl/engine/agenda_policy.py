@@ -1,0 +1,92 @@
+"""The group calendar (`plan.agenda`) held to the engine's delivery policy, so that `sopdsl plan`
+shows when the engine would really send: quiet hours and caps that defer move an entry's sends
+(a cap's next period, then the quiet hours it may begin in), caps that drop and coupons out of
+stock drop them.
+
+Input: a plan and its calendar's slots. Output: the slots, each with when its actions have all
+gone out if the policy moved them, and why, in the engine's own words. The decisions are the
+engine's (`policy.Delivery.decide`, one instance for the whole calendar, as one engine keeps
+one), taken in the engine's order (its timer heap's: due, playbook, member, group, then first
+come). Only the calendar's own actions are counted: a send an event sets off counts against a
+cap in the engine too, which a calendar cannot know. An entry `for each member` is played for
+one member of each group (a member's caps count as theirs), down the first arm of a split.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import replace
+
+from sopdsl import lang
+from sopdsl.engine.actions import Action
+from sopdsl.engine.policy import Delivery, template_tags
+from sopdsl.plan import Plan, timeutil
+from sopdsl.plan.agenda import Slot, actions_in_order
+
+_FARTHEST = 400 * 86400  # seconds past its time a slot is followed (the engine's window span)
+
+
+def _action(step: lang.Action, slot: Slot, member: str | None, now: int) -> Action:
+    """The action the engine would decide on for a step of the slot's entry, as `acting` makes
+    it: what the policy reads of it (kind, whom, template, channel, coupon)."""
+    kind = getattr(step, "kind", "call")
+    target = getattr(step, "target", "member")
+    detail: dict[str, object] = {}
+    if isinstance(step, lang.SendStep):
+        detail = {"template": step.template, "channel": step.channel}
+    elif isinstance(step, lang.GrantStep):
+        detail = {"coupon": step.coupon}
+    elif isinstance(step, lang.InviteStep):
+        detail = {"group": step.group}
+    whom = None if target == "group" else member
+    return Action(now, kind, slot.playbook, "", whom, slot.group, target, detail, loc=slot.loc)
+
+
+def held_to_policy(plan: Plan, slots: Sequence[Slot]) -> list[Slot]:
+    """The slots (sorted) with the moves and drops the engine's delivery policy makes of them."""
+    delivery = Delivery(
+        plan.declarations.policy, plan.declarations.coupons, template_tags=template_tags(plan)
+    )
+    order = {pb.name: index for index, pb in enumerate(plan.playbooks)}
+    entries = {(pb.name, e.loc): e for pb in plan.playbooks for e in pb.schedule}
+    ordered = sorted(slots)
+    # (due, playbook, member, group, seq) as the engine's heap orders its timers, then the slot
+    # and the step of its entry it is at.
+    heap = [((slot.time, order[slot.playbook], "", slot.group, i), i, 0) for i, slot in enumerate(ordered)]
+    heapq.heapify(heap)
+    seq = len(ordered)
+    went = [slot.time for slot in ordered]
+    moved: list[str | None] = [None] * len(ordered)  # why, as the engine words an action's move
+    dropped = [""] * len(ordered)
+    while heap:
+        (now, rank, _, group, _), index, step = heapq.heappop(heap)
+        slot = ordered[index]
+        entry = entries[(slot.playbook, slot.loc)]
+        member = f"{group}\0member" if entry.for_each_member else None
+        steps = actions_in_order(entry.code)
+        tz = timeutil.zone(slot.zone or plan.declarations.timezone)
+        went[index] = now
+        while step < len(steps):
+            decision = delivery.decide(_action(steps[step], slot, member, now), now, tz, None)
+            if decision.verdict == "defer":
+                assert decision.until is not None
+                if decision.until - slot.time > _FARTHEST:
+                    went[index] = decision.until  # a cap nothing gets under: no end to play to
+                    break
+                before = moved[index]
+                # Moved twice (a cap's next day begins in quiet hours): both, as `acting` says it.
+                same = before is None or before == decision.reason
+                moved[index] = decision.reason if same else f"{before}, then {decision.reason}"
+                seq += 1
+                heapq.heappush(heap, ((decision.until, rank, member or "", group, seq), index, step))
+                break
+            if decision.verdict != "go" and not dropped[index]:
+                dropped[index] = decision.reason or decision.verdict
+            step += 1
+    return [
+        replace(slot, dropped=dropped[i])
+        if moved[i] is None
+        else replace(slot, moved_to=went[i], moved_by=moved[i] or "", dropped=dropped[i])
+        for i, slot in enumerate(ordered)
+    ]
