@@ -56,7 +56,7 @@ expect: []
 CAP_THEN_QUIET = "cap: at most 3 sends per group per day, then quiet hours"
 END = dt.datetime(2026, 12, 12, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 _LINE = re.compile(
-    r"^(?P<at>\S+ \S+ \S+)\s+(?P<group>\S+)\s+(?P<playbook>\S+)\s+send (?P<template>\S+) to group"
+    r"^(?P<at>\S+ \S+ \S+)\s+(?P<group>\S+)\s+(?P<playbook>\S+)\s+send (?P<template>\S+) to (?:group|member)"
     r"(?:  \[cap [0-9, ]+\])?(?:  \(moved by (?P<why>.+) from (?P<planned>\S+ \S+ \S+)\))?"
     r"(?:  \(dropped: (?P<dropped>.+)\))?$"
 )
@@ -68,8 +68,8 @@ def _instant(shown: str) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{day}T{clock}")
 
 
-def plan_lines(tmp_path: Path) -> list[dict[str, str | None]]:
-    (tmp_path / "p.sop").write_text(SOP, encoding="utf-8")
+def plan_lines(tmp_path: Path, sop: str = SOP) -> list[dict[str, str | None]]:
+    (tmp_path / "p.sop").write_text(sop, encoding="utf-8")
     args = ["plan", str(tmp_path / "p.sop"), "--from", "2026-12-07", "--to", "2026-12-12"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -79,9 +79,9 @@ def plan_lines(tmp_path: Path) -> list[dict[str, str | None]]:
     return [m.groupdict() for m in found if m]
 
 
-def dry_run(tmp_path: Path) -> list[dict[str, str]]:
-    (tmp_path / "p.sop").write_text(SOP, encoding="utf-8")
-    (tmp_path / "t.yaml").write_text(TIMELINE, encoding="utf-8")
+def dry_run(tmp_path: Path, sop: str = SOP, timeline: str = TIMELINE) -> list[dict[str, str]]:
+    (tmp_path / "p.sop").write_text(sop, encoding="utf-8")
+    (tmp_path / "t.yaml").write_text(timeline, encoding="utf-8")
     args = ["simulate", str(tmp_path / "p.sop"), "--timeline", str(tmp_path / "t.yaml"), "--format", "jsonl"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -99,7 +99,8 @@ def test_the_plan_shows_each_send_when_and_as_the_dry_run_makes_it(tmp_path: Pat
             _instant(line["at"] or ""),
         )
         for line in planned
-        if not line["dropped"] and _instant(line["at"] or "") < END
+        if not line["dropped"]
+        and _instant(line["at"] or "") <= END  # the dry run runs what is due at its end too
     }
     made = {
         (
@@ -145,3 +146,47 @@ def test_a_send_a_cap_drops_is_shown_dropped(tmp_path: Path) -> None:
         tuple(a["at"] for a in dry_run(tmp_path) if a["status"] == "dropped"),
     }
     assert drops == ("2026-12-09T11:00:00+08:00", "2026-12-10T11:00:00+08:00")
+
+
+EACH = """\
+timezone "Asia/Shanghai"
+group bj "北京群" { tagged "fans" }
+template morning "早安" = "早安"
+template noon "午安" = "午安"
+policy {
+    at most 1 sends per member per day
+}
+playbook care "关怀" {
+    in groups tagged "fans"
+    at every day at 09:00 for each member: send morning to member
+    at every day at 13:00 for each member: send noon to member
+}
+"""
+
+
+def test_a_member_cap_moves_each_members_sends_as_the_dry_run_does(tmp_path: Path) -> None:
+    # Two sends a member a day under a cap of one: each day's second goes at the next midnight,
+    # and takes that day's place, so the sends fall further behind day by day.
+    planned = plan_lines(tmp_path, EACH)
+    shown = [
+        (line["template"], _instant(line["planned"] or line["at"] or ""), _instant(line["at"] or ""))
+        for line in planned
+        if _instant(line["at"] or "") <= END  # the dry run runs what is due at its end too
+    ]
+    timeline = TIMELINE.replace("members: []", "members:\n  - {id: m1, name: 张三, groups: [bj]}")
+    timeline = timeline.replace("  - {id: sh, name: 上海群, tags: [fans]}\n", "")
+    made = [
+        (
+            action["template"],
+            dt.datetime.fromisoformat(action.get("planned") or action["at"]),
+            dt.datetime.fromisoformat(action["at"]),
+        )
+        for action in dry_run(tmp_path, EACH, timeline)
+        if action["kind"] == "send" and action["member"] == "m1"
+    ]
+    assert sorted(shown) == sorted(made)
+    assert [line["at"] for line in planned][:3] == [
+        "2026-12-07 Mon 09:00+08:00",
+        "2026-12-08 Tue 00:00+08:00",
+        "2026-12-09 Wed 00:00+08:00",
+    ]
