@@ -151,8 +151,8 @@ def no_figures(
 
 
 def span_source(runtime: Any) -> Callable[[], tuple[int, int] | None] | None:
-    """How to ask a runtime which engine times its figures span (`Store.figures_span`); None when
-    it cannot tell (a Temporal front keeps its figures in the shard's workflow)."""
+    """How to ask a runtime which engine times its figures span (`Store.figures_span`; a Temporal
+    front's `report_span` asks the shard's workflow); None when it cannot tell."""
     if isinstance(runtime, Runtime):
         return lambda: runtime.store.figures_span(runtime.shard)
     told: Callable[[], tuple[int, int] | None] | None = getattr(runtime, "report_span", None)

@@ -31,6 +31,7 @@ from sopdsl.temporal.shapes import (
     FLUSH,
     INBOX,
     LOOK,
+    SPAN,
     STATUS,
     TASK_QUEUE,
     TASKS,
@@ -175,8 +176,8 @@ class ShardClient:
     async def look(self, view: str, argument: str = "", *, timeout: float = 60.0) -> Any:
         """A view of the shard's engine (`admin_views.VIEWS`) once the entries sent so far are
         applied; a shard with no workflow yet has no groups, members or tasks."""
-        if view not in VIEWS and view not in (INBOX, FIGURES):
-            raise KeyError(f"no view '{view}'; views: {', '.join(VIEWS)}, {INBOX}, {FIGURES}")
+        if view not in VIEWS and view not in (INBOX, FIGURES, SPAN):
+            raise KeyError(f"no view '{view}'; views: {', '.join(VIEWS)}, {INBOX}, {FIGURES}, {SPAN}")
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -31,7 +31,7 @@ from sopdsl.live.fed import Fed
 from sopdsl.live.retention import TEMPORAL_DAYS
 from sopdsl.plan import Plan
 from sopdsl.temporal.client import ShardClient, connect
-from sopdsl.temporal.shapes import FIGURES, INBOX, TASK_QUEUE
+from sopdsl.temporal.shapes import FIGURES, INBOX, SPAN, TASK_QUEUE
 
 T = TypeVar("T")
 
@@ -154,6 +154,12 @@ class TemporalFront:
 
         view = self.look(FIGURES, f"{lo} {hi}")
         return facts_of(found_of(view), view)
+
+    def report_span(self) -> tuple[int, int] | None:
+        """The engine times the shard's figures span (as `Store.figures_span`), asked of its
+        workflow: the days a report of days without any names (`live/report.no_figures`)."""
+        span = self.look(SPAN, "")
+        return (int(span[0]), int(span[1])) if span else None
 
     def read(self, look: Any) -> Any:
         """Not here: the engine lives in the shard's workflow (its counters: the `status` query)."""

@@ -25,6 +25,8 @@ LOOK = "look"  # the update that answers a view of the engine (the admin API's) 
 TASKS = "tasks"  # the update that claims a staff task or marks it done (the admin API's task inbox)
 INBOX = "inbox"  # the `look` view of the task inbox (beside `admin_views.VIEWS`)
 FIGURES = "figures"  # the `look` view of a report's facts, "LO HI" engine times (`live/report.py`)
+# The `look` view of the engine times the shard's figures span: the days a report of none names.
+SPAN = "figures span"
 TASK_QUEUE = "sopdsl"
 
 WALL, SIGNALLED = "wall", "signalled"  # whose clock drives the engine: Temporal's, or `advance` entries

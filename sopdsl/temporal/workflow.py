@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         FLUSH,
         INBOX,
         LOOK,
+        SPAN,
         STATUS,
         TASKS,
         WALL,
@@ -128,14 +129,19 @@ class ShardWorkflow:
             kept = self.figures.found(lo, hi)._asdict()
             del kept["sums"], kept["seen"]  # per group: not kept here
             return {"settled": True, "found": {**admin_views.report_view(self.engine, lo, hi), **kept}}
+        if view == SPAN:  # as a store's `figures_span`: only per-playbook figures are kept here
+            span = store_figures.span_of(slot for (_, slot, _) in self.figures.sums)
+            return {"settled": True, "found": list(span) if span else None}
         return {"settled": True, "found": admin_views.look(self.engine, view, argument)}
 
     @look.validator
     def _known_view(self, view: str, argument: str) -> None:
         # Refused before it is written to the history: an unknown view, and any view while the
         # run hands over (the client asks the next run), so that asking again adds no history.
-        if view not in admin_views.VIEWS and view not in (INBOX, FIGURES):
-            raise ValueError(f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}, {FIGURES}")
+        if view not in admin_views.VIEWS and view not in (INBOX, FIGURES, SPAN):
+            raise ValueError(
+                f"no view '{view}'; views: {', '.join(admin_views.VIEWS)}, {INBOX}, {FIGURES}, {SPAN}"
+            )
         if self.continuing:
             raise ValueError("the shard is continuing as new: ask again")
 

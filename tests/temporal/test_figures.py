@@ -4,6 +4,7 @@ as the in-process runtime does, across continue-as-new, and the report equals `s
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,8 @@ from sopdsl.build import build_paths
 from sopdsl.live.app import create_app
 from sopdsl.live.service import Service
 from sopdsl.plan import timeutil
+
+ONE_DAY = dt.timedelta(days=1)
 
 
 @contextmanager
@@ -98,3 +101,21 @@ def test_a_shard_on_temporal_hands_on_its_figures_past_by_day(temporal_server: s
         }
         conversions = whole["poster_ab"]["goals"]["下单"]["conversions"]
         assert kept["poster_ab"]["goals"]["下单"]["conversions"] < conversions
+
+
+def test_a_range_without_figures_on_temporal_names_the_days_that_hold_them(temporal_server: str) -> None:
+    # A Temporal front could not tell which days hold figures: the notice only said the range had none.
+    with g5_on_temporal(temporal_server) as client:
+        dry = dry_report(G5)
+        answer = client.get("/report?from=2020-01-01&to=2020-01-31&format=json")
+        assert answer.status_code == 200, answer.text
+        notice = answer.json()["notice"]
+        first, last = notice["figures_from"], notice["figures_to"]
+        assert notice["text"] == f"2020-01-01 至 2020-01-31 没有任何数据：有数据的日子是 {first} 至 {last}。"
+        # The days named are the run's, and a report of them holds figures (no notice).
+        assert dry["days"][0] <= first <= last <= dry["days"][-1]
+        named = client.get(f"/report?from={first}&to={last}&format=json").json()
+        assert "notice" not in named and any(p["flows"]["started"] for p in named["playbooks"])
+        # ...and no day outside them does: the day before the first and the day after the last.
+        for day in (dt.date.fromisoformat(first) - ONE_DAY, dt.date.fromisoformat(last) + ONE_DAY):
+            assert "notice" in client.get(f"/report?from={day}&to={day}&format=json").json(), day
