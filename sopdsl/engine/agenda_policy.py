@@ -4,7 +4,7 @@ shows when the engine would really send: quiet hours and caps that defer move an
 stock drop them.
 
 Input: a plan and its calendar's slots. Output: the slots, each with when its actions have all
-gone out if the policy moved them, and why, in the engine's own words. The decisions are the
+gone out if the policy moved them, and why, in the engine's own words (each reason once). The decisions are the
 engine's (`policy.Delivery.decide`, one instance for the whole calendar, as one engine keeps
 one), taken in the engine's order (its timer heap's: due, playbook, member, group, then first
 come). Only the calendar's own actions are counted: a send an event sets off counts against a
@@ -57,27 +57,29 @@ def held_to_policy(plan: Plan, slots: Sequence[Slot]) -> list[Slot]:
     heapq.heapify(heap)
     seq = len(ordered)
     went = [slot.time for slot in ordered]
-    moved: list[str | None] = [None] * len(ordered)  # why, as the engine words an action's move
+    # Why each slot was moved: the policy's reasons, each said once in the order first met (the
+    # engine's log says a send put off for a week `cap…, then quiet hours, then cap…` seven times).
+    moved: list[list[str]] = [[] for _ in ordered]
     dropped = [""] * len(ordered)
+    steps = {key: actions_in_order(entry.code) for key, entry in entries.items()}
+    zones = {slot.zone: timeutil.zone(slot.zone or plan.declarations.timezone) for slot in ordered}
     while heap:
         (now, rank, _, group, _), index, step = heapq.heappop(heap)
         slot = ordered[index]
-        entry = entries[(slot.playbook, slot.loc)]
-        member = f"{group}\0member" if entry.for_each_member else None
-        steps = actions_in_order(entry.code)
-        tz = timeutil.zone(slot.zone or plan.declarations.timezone)
+        key = (slot.playbook, slot.loc)
+        member = f"{group}\0member" if entries[key].for_each_member else None
+        actions, tz = steps[key], zones[slot.zone]
         went[index] = now
-        while step < len(steps):
-            decision = delivery.decide(_action(steps[step], slot, member, now), now, tz, None)
+        while step < len(actions):
+            decision = delivery.decide(_action(actions[step], slot, member, now), now, tz, None)
             if decision.verdict == "defer":
                 assert decision.until is not None
+                reason = decision.reason or "the delivery policy"
+                if reason not in moved[index]:
+                    moved[index].append(reason)
                 if decision.until - slot.time > _FARTHEST:
                     went[index] = decision.until  # a cap nothing gets under: no end to play to
                     break
-                before = moved[index]
-                # Moved twice (a cap's next day begins in quiet hours): both, as `acting` says it.
-                same = before is None or before == decision.reason
-                moved[index] = decision.reason if same else f"{before}, then {decision.reason}"
                 seq += 1
                 heapq.heappush(heap, ((decision.until, rank, member or "", group, seq), index, step))
                 break
@@ -85,8 +87,8 @@ def held_to_policy(plan: Plan, slots: Sequence[Slot]) -> list[Slot]:
                 dropped[index] = decision.reason or decision.verdict
             step += 1
     return [
-        replace(slot, dropped=dropped[i])
-        if moved[i] is None
-        else replace(slot, moved_to=went[i], moved_by=moved[i] or "", dropped=dropped[i])
+        replace(slot, moved_to=went[i], moved_by=", then ".join(moved[i]), dropped=dropped[i])
+        if moved[i]
+        else replace(slot, dropped=dropped[i])
         for i, slot in enumerate(ordered)
     ]
