@@ -3,7 +3,9 @@
 It declares UTF-8 and a CJK font stack, so Chinese renders wherever one of the usual fonts is
 installed. Every figure shown in a table cell carries where it comes from (`data-group`,
 `data-day`, `data-figure`; a group's totals `data-total-group`, `data-total`), so a browser
-test can read the page back against the JSON.
+test can read the page back against the JSON; in a folded group's section (past
+`UNFOLDED_GROUPS`) the group is on the section, the figure on its column's heading and the day in
+its row's first cell, and the charts are paths, which keeps a large community's page a few MB.
 """
 
 from __future__ import annotations
