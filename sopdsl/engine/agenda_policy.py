@@ -4,12 +4,13 @@ shows when the engine would really send: quiet hours and caps that defer move an
 stock drop them.
 
 Input: a plan and its calendar's slots. Output: the slots, each with when its actions have all
-gone out if the policy moved them, and why, in the engine's own words (each reason once). The decisions are the
-engine's (`policy.Delivery.decide`, one instance for the whole calendar, as one engine keeps
-one), taken in the engine's order (its timer heap's: due, playbook, member, group, then first
-come). Only the calendar's own actions are counted: a send an event sets off counts against a
-cap in the engine too, which a calendar cannot know. An entry `for each member` is played for
-one member of each group (a member's caps count as theirs), down the first arm of a split.
+gone out if the policy moved them, and why, in the engine's own words (each reason once). The
+decisions are the engine's (`policy.Delivery.decide`, one instance for the whole calendar, as
+one engine keeps one), taken in the engine's order (its timer heap's: due, playbook, member,
+group, then first come). Only the calendar's own actions are counted: a send an event sets off
+counts against a cap in the engine too, which a calendar cannot know. An entry `for each member`
+is played for one member of each group (a member's caps count as theirs), down the first arm of
+a split.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import assert_never
 
 from sopdsl import lang
 from sopdsl.engine.actions import Action
@@ -32,13 +34,26 @@ def _action(step: lang.Action, slot: Slot, member: str | None, now: int) -> Acti
     it: what the policy reads of it (kind, whom, template, channel, coupon)."""
     kind = getattr(step, "kind", "call")
     target = getattr(step, "target", "member")
-    detail: dict[str, object] = {}
-    if isinstance(step, lang.SendStep):
-        detail = {"template": step.template, "channel": step.channel}
-    elif isinstance(step, lang.GrantStep):
-        detail = {"coupon": step.coupon}
-    elif isinstance(step, lang.InviteStep):
-        detail = {"group": step.group}
+    detail: dict[str, object]
+    match step:
+        case lang.SendStep():
+            detail = {"template": step.template, "channel": step.channel}
+        case lang.GrantStep():
+            detail = {"coupon": step.coupon}
+        case lang.InviteStep():
+            detail = {"group": step.group}
+        case (
+            lang.TagStep()
+            | lang.KickStep()
+            | lang.AddStep()
+            | lang.SetStep()
+            | lang.CallStep()
+            | lang.DissolveStep()
+            | lang.DrawStep()
+        ):
+            detail = {}  # nothing of theirs the policy reads but their kind and whom
+        case _:
+            assert_never(step)
     whom = None if target == "group" else member
     return Action(now, kind, slot.playbook, "", whom, slot.group, target, detail, loc=slot.loc)
 
