@@ -10,7 +10,7 @@ one engine keeps one), taken in the engine's order (its timer heap's: due, playb
 group, then first come). Only the calendar's own actions are counted: a send an event sets off
 counts against a cap in the engine too, which a calendar cannot know. An entry `for each member`
 is played for one member of each group (a member's caps count as theirs), down the first arm of
-a split.
+a split that does something.
 """
 
 from __future__ import annotations

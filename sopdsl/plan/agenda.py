@@ -204,8 +204,8 @@ def _plain_range(code: Sequence[Instr], start: int, end: int, titles: Mapping[st
 
 
 def actions_in_order(code: Sequence[Instr]) -> list[lang.Action]:
-    """The actions one run of an entry's code does, in order: at a split, its first arm's (one
-    member goes down one arm)."""
+    """The actions one run of an entry's code does, in order: at a split, those of its first arm
+    that has any (one member goes down one arm; a control arm does nothing to show)."""
     return _actions_range(code, 0, len(code))
 
 
@@ -216,7 +216,8 @@ def _actions_range(code: Sequence[Instr], start: int, end: int) -> list[lang.Act
         instr = code[pc]
         if instr.op == "split" and instr.arms:
             stops, join = _split_ends(code, pc)
-            found += _actions_range(code, instr.arms[0].pc, stops[0])
+            arms = (_actions_range(code, arm.pc, stop) for arm, stop in zip(instr.arms, stops, strict=True))
+            found += next((taken for taken in arms if taken), [])
             pc = join
             continue
         if instr.action is not None:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import sopdsl
 from sopdsl.cli import main
+from sopdsl.plan.agenda import actions_in_order
 
 SOP = """\
 timezone "Asia/Shanghai"
@@ -190,3 +192,24 @@ def test_a_member_cap_moves_each_members_sends_as_the_dry_run_does(tmp_path: Pat
         "2026-12-08 Tue 00:00+08:00",
         "2026-12-09 Wed 00:00+08:00",
     ]
+
+
+def test_a_split_is_held_to_the_caps_by_the_first_arm_that_sends() -> None:
+    # A control arm written first does nothing: the caps are played with the arm that sends.
+    text = """\
+timezone "Asia/Shanghai"
+group bj "北京群" { tagged "fans" }
+template red "红" = "红色海报"
+template yellow "黄" = "黄色海报"
+playbook ab {
+    in groups tagged "fans"
+    at every day at 10:00 for each member: split {
+        control 20%
+        a 40%: send red to member
+        b 40%: send yellow to member
+    }
+}
+"""
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(text, "ab.sop")))
+    (entry,) = plan.playbooks[0].schedule
+    assert [getattr(a, "template", None) for a in actions_in_order(entry.code)] == ["red"]
