@@ -18,8 +18,9 @@ the touches of playbooks with goals or arms (a send the engine decided to make, 
 member it names or everyone in the group then, as the dry run counts it), and the events that met
 goals (how many, and their amount, per member, instant and set of goals met).
 
-The tables are created if missing on every open (`SCHEMA`), apart from the numbered migrations:
-they only add, and a store without them is one that has counted nothing yet.
+Reading them back is `store_figures_read.py`. The tables are created if missing on every open
+(`SCHEMA`), apart from the numbered migrations: they only add, and a store without them is one
+that has counted nothing yet.
 """
 
 from __future__ import annotations
@@ -82,14 +83,6 @@ NOTE = Insert(
     ("shard", "grp", "slot", "figure", "member"),
     " ON CONFLICT (shard, grp, slot, figure, member) DO NOTHING",
 )
-SUMS = (
-    "SELECT grp, slot, figure, value FROM sopdsl_figures WHERE shard = ? AND slot >= ? AND slot < ? "
-    "ORDER BY grp, slot, figure"
-)
-MEMBERS = (
-    "SELECT grp, slot, figure, member FROM sopdsl_figure_members WHERE shard = ? AND slot >= ? AND slot < ? "
-    "ORDER BY grp, slot, figure, member"
-)
 
 PLAYBOOK_ADD = Insert(
     "sopdsl_playbook_figures",
@@ -114,22 +107,6 @@ GOAL_ADD = Insert(
     "sopdsl_figure_goals.events + excluded.events, amount = sopdsl_figure_goals.amount + "
     "excluded.amount",
 )
-PLAYBOOK_SUMS = (
-    "SELECT playbook, slot, figure, value FROM sopdsl_playbook_figures "
-    "WHERE shard = ? AND slot >= ? AND slot < ? ORDER BY playbook, slot, figure"
-)
-ARMS = (
-    "SELECT playbook, member, arm, moment FROM sopdsl_figure_arms WHERE shard = ? AND moment < ? "
-    "ORDER BY playbook, member"
-)
-TOUCHES = (
-    "SELECT playbook, member, moment, arm FROM sopdsl_figure_touches WHERE shard = ? AND moment < ? "
-    "ORDER BY moment, playbook, member, arm"
-)
-GOALS = (
-    "SELECT member, moment, met, events, amount FROM sopdsl_figure_goals WHERE shard = ? AND moment < ? "
-    "ORDER BY moment, member, met"
-)
 
 Sum = tuple[str, int, str, float]  # group, slot, figure, amount
 Seen = tuple[str, int, str, str]  # group, slot, figure, member
@@ -152,6 +129,17 @@ class Found(NamedTuple):
     goals: list[GoalHit] = []
 
 
+def slots(lo: int, hi: int) -> tuple[int, int]:
+    """The slots of engine times [lo, hi)."""
+    return lo // SLOT, -(-hi // SLOT)
+
+
+def span_of(found_slots: Iterable[int]) -> tuple[int, int] | None:
+    """Engine times from the start of the first slot to the end of the last; None for no slot."""
+    kept = list(found_slots)
+    return (min(kept) * SLOT, (max(kept) + 1) * SLOT) if kept else None
+
+
 def met_key(met: Iterable[tuple[str, str]]) -> str:
     """The goals an event met, (playbook, goal) each, as one text."""
     return GOAL_SEP.join(f"{playbook}{GOAL_SEP}{goal}" for playbook, goal in met)
@@ -163,7 +151,7 @@ def met_of(key: str) -> list[tuple[str, str]]:
     return list(zip(parts[::2], parts[1::2], strict=True))
 
 
-class _Cursor(Protocol):
+class Cursor(Protocol):
     def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]], /) -> Any: ...
@@ -355,7 +343,7 @@ def found_of(rows: dict[str, list[list[Any]]]) -> Found:
 
 
 def write_playbooks(
-    cur: _Cursor,
+    cur: Cursor,
     sql: Callable[[str], str],
     shard: str,
     tally: PlaybookTally | None,
@@ -389,7 +377,7 @@ Fresh = Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]]
 
 
 def record_done(
-    cur: _Cursor, sql: Callable[[str], str], update: str, rows: Sequence[Any], fresh: Fresh | None = None
+    cur: Cursor, sql: Callable[[str], str], update: str, rows: Sequence[Any], fresh: Fresh | None = None
 ) -> None:
     """Record outbox rows that count (`counts`) with the store's `update` statement, one at a time,
     and count each only if this transaction is the one that made it done: once per idempotency key."""
@@ -403,7 +391,7 @@ def record_done(
 
 
 def record_changed(
-    cur: _Cursor,
+    cur: Cursor,
     sql: Callable[[str], str],
     rows: Sequence[Any],
     many: Many | None = None,
@@ -435,13 +423,8 @@ def prunes(before: int, touches_before: int | None) -> list[tuple[str, tuple[int
     return deletions
 
 
-def slots(lo: int, hi: int) -> tuple[int, int]:
-    """The slots of engine times [lo, hi)."""
-    return lo // SLOT, -(-hi // SLOT)
-
-
 def write(
-    cur: _Cursor,
+    cur: Cursor,
     sql: Callable[[str], str],
     shard: str,
     tally: Tally,
@@ -461,42 +444,3 @@ def write(
         seen = fresh(seen)
     if seen:
         run(cur, NOTE, seen)
-
-
-# Over both tables: a shard whose playbooks acted in days no group counted (private chats) has figures too.
-SPAN = (
-    "SELECT MIN(slot), MAX(slot) FROM (SELECT slot FROM sopdsl_figures WHERE shard = ? "
-    "UNION ALL SELECT slot FROM sopdsl_playbook_figures WHERE shard = ?) AS kept"
-)
-
-
-def span_of(found_slots: Iterable[int]) -> tuple[int, int] | None:
-    """Engine times from the start of the first slot to the end of the last; None for no slot."""
-    kept = list(found_slots)
-    return (min(kept) * SLOT, (max(kept) + 1) * SLOT) if kept else None
-
-
-def read_span(cur: _Cursor, sql: Callable[[str], str], shard: str) -> tuple[int, int] | None:
-    """A SQL store's `Store.figures_span`."""
-    cur.execute(sql(SPAN), (shard, shard))
-    low, high = cur.fetchall()[0]
-    return None if low is None else span_of((int(low), int(high)))
-
-
-def read(cur: _Cursor, sql: Callable[[str], str], shard: str, lo: int, hi: int) -> Found:
-    """A SQL store's figures of engine times [lo, hi)."""
-    first, last = slots(lo, hi)
-    cur.execute(sql(SUMS), (shard, first, last))
-    sums = [(str(g), int(s), str(f), float(v)) for g, s, f, v in cur.fetchall()]
-    cur.execute(sql(MEMBERS), (shard, first, last))
-    seen = [(str(g), int(s), str(f), str(m)) for g, s, f, m in cur.fetchall()]
-    cur.execute(sql(PLAYBOOK_SUMS), (shard, first, last))
-    playbooks = [(str(p), int(s), str(f), float(v)) for p, s, f, v in cur.fetchall()]
-    cur.execute(sql(ARMS), (shard, hi))
-    arms = [(str(p), str(m), str(a), int(t)) for p, m, a, t in cur.fetchall()]
-    cur.execute(sql(TOUCHES), (shard, hi))
-    touches = [(str(p), str(m), int(t), str(a)) for p, m, t, a in cur.fetchall()]
-    cur.execute(sql(GOALS), (shard, hi))
-    goals = [(str(m), int(t), str(met), int(n), float(a)) for m, t, met, n, a in cur.fetchall()]
-    # Sorted here, not by the database: PostgreSQL's collation may order text otherwise.
-    return Found(sums, seen, sorted(playbooks), sorted(arms), sorted(touches), sorted(goals))

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from sopdsl.errors import StoreError
-from sopdsl.live import store_figures
+from sopdsl.live import store_figures, store_figures_read
 from sopdsl.live.redact import redact_url
 from sopdsl.live.store import (
     DONE,
@@ -403,12 +403,12 @@ class SqlStore(SqlContacts, SqlTasks, SqlOutbox, SqlLeases, SyncsEachCommit, ABC
     def figures(self, shard: str, lo: int, hi: int) -> store_figures.Found:
         """The live figures of engine times [lo, hi): sums and members seen, per group and slot."""
         with self._txn() as cur:
-            return store_figures.read(cur, self._sql, shard, lo, hi)
+            return store_figures_read.read(cur, self._sql, shard, lo, hi)
 
     def figures_span(self, shard: str) -> tuple[int, int] | None:
         """The engine times its figures span (see `Store.figures_span`)."""
         with self._txn() as cur:
-            return store_figures.read_span(cur, self._sql, shard)
+            return store_figures_read.read_span(cur, self._sql, shard)
 
     def next_wakeup(self) -> int | None:
         """The earliest due timer or pending row over all shards, or None."""
