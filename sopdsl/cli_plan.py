@@ -1,8 +1,9 @@
 """`sopdsl plan`: the group calendar (群日历) of a plan, as a table and as an iCalendar file.
 
-Input: playbook files (or a project folder) and a date range. Output: every scheduled entry's
-firing per group with its channel and the caps that count it; groups come from the playbooks'
-declarations, or, for a playbook that names only tags, from the fixtures beside it.
+Input: playbook files (or a project folder) and a date range, both days included (as `sopdsl
+report` and `GET /report` take theirs). Output: every scheduled entry's firing per group with its
+channel and the caps that count it; groups come from the playbooks' declarations, or, for a
+playbook that names only tags, from the fixtures beside it.
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def _line(slot: Slot) -> str:
     "end",
     required=True,
     type=DAY,
-    help="Day after the last (YYYY-MM-DD).",
+    help="Last day to show, included (YYYY-MM-DD), as `sopdsl report --to` takes it.",
 )
 @click.option("--ics", type=click.Path(dir_okay=False), help="Also write the calendar as an iCalendar file.")
 @root_option
@@ -91,18 +92,20 @@ def plan_command(
 ) -> None:
     """Print every scheduled send per group in a date range (the group calendar, 群日历), with
     its channel and the caps that count it."""
-    if end <= start:
-        raise click.UsageError("--to must be after --from")
-    if (end - start).days > MAX_CALENDAR_DAYS:
+    if end < start:
+        raise click.UsageError(f"--from {start:%Y-%m-%d} is after --to {end:%Y-%m-%d}: swap them")
+    days = (end - start).days + 1
+    if days > MAX_CALENDAR_DAYS:
         # A mistyped year (2062 for 2026) was minutes of silence, then millions of lines.
         raise click.UsageError(
-            f"--from {start:%Y-%m-%d} to --to {end:%Y-%m-%d} is {(end - start).days} days: "
+            f"--from {start:%Y-%m-%d} to --to {end:%Y-%m-%d} is {days} days: "
             f"the calendar covers at most {MAX_CALENDAR_DAYS} at a time"
         )
     plan = build_plan(paths, root_path(root))
     # Held to the engine's own delivery policy: a send a cap defers or drops is shown as the
     # engine would make it, not at the calendar's time.
-    slots = held_to_policy(plan, agenda(plan, start, end, fallback=fixture_groups(paths, plan)))
+    after = end + dt.timedelta(days=1)  # `agenda` ends before its end; `--to` is shown
+    slots = held_to_policy(plan, agenda(plan, start, after, fallback=fixture_groups(paths, plan)))
     for slot in sorted(slots, key=lambda s: (s.sends_at, s)):
         click.echo(_line(slot))
     if not slots:

@@ -26,7 +26,7 @@ G2 = str(PLAYBOOKS / "G2_lottery_chances.yaml")
             "--from",
             "2026-03-01",
             "--to",
-            "2026-03-08",
+            "2026-03-07",
             "--ics",
             "{out}",
         ],

@@ -34,7 +34,7 @@ def test_plan_prints_each_groups_calendar_in_its_zone(tmp_path: Path) -> None:
     source.write_text(CLASS, encoding="utf-8")
     ics = tmp_path / "class.ics"
     result = CliRunner().invoke(
-        main, ["plan", str(source), "--from", "2026-12-07", "--to", "2026-12-10", "--ics", str(ics)]
+        main, ["plan", str(source), "--from", "2026-12-07", "--to", "2026-12-09", "--ics", str(ics)]
     )
     assert result.exit_code == 0, result.output
     lines = [line for line in result.output.splitlines() if line.startswith("2026")]
@@ -55,6 +55,28 @@ def test_plan_rejects_a_backwards_range(tmp_path: Path) -> None:
     source.write_text(CLASS, encoding="utf-8")
     result = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-12-10", "--to", "2026-12-07"])
     assert result.exit_code == 2
+    assert "--from 2026-12-10 is after --to 2026-12-07: swap them" in result.output
+
+
+def test_plan_shows_the_to_day_itself_as_the_report_does(tmp_path: Path) -> None:
+    # `--to` is the last day shown, as `sopdsl report --to` and `GET /report?to=`: before, it was
+    # the day after the last, so `--from D --to D` was refused and `--to` Wednesday left Wednesday out.
+    source = tmp_path / "class.sop"
+    source.write_text(CLASS, encoding="utf-8")
+    result = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-12-09", "--to", "2026-12-09"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("2026")]
+    assert [line[:34] for line in lines] == [
+        "2026-12-09 Wed 10:00+08:00  edu_bj",
+        "2026-12-09 Wed 10:00-05:00  edu_ny",
+    ]
+    week = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-12-07", "--to", "2026-12-09"])
+    assert [line[:10] for line in week.output.splitlines() if line.startswith("2026")] == [
+        "2026-12-07",
+        "2026-12-07",
+        "2026-12-09",
+        "2026-12-09",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -83,8 +105,8 @@ def test_plan_refuses_a_range_over_a_year_at_once_and_takes_a_year(tmp_path: Pat
     source.write_text(CLASS, encoding="utf-8")
     result = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-12-07", "--to", "2062-12-07"])
     assert result.exit_code == 2
-    assert "13149 days: the calendar covers at most 366 at a time" in result.output
-    year = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-01-01", "--to", "2027-01-02"])
+    assert "13150 days: the calendar covers at most 366 at a time" in result.output
+    year = CliRunner().invoke(main, ["plan", str(source), "--from", "2026-01-01", "--to", "2027-01-01"])
     assert year.exit_code == 0, year.output
     assert len([line for line in year.output.splitlines() if " edu_bj " in line]) == 2 * 52
 
@@ -125,11 +147,11 @@ def plan_of(tmp_path: Path, *args: str) -> list[str]:
 def test_plan_takes_groups_from_the_fixture_when_the_playbook_names_only_tags(tmp_path: Path) -> None:
     (tmp_path / "weekly.sop").write_text(MASS, encoding="utf-8")
     result = CliRunner().invoke(
-        main, ["plan", str(tmp_path / "weekly.sop"), "--from", "2027-03-01", "--to", "2027-03-08"]
+        main, ["plan", str(tmp_path / "weekly.sop"), "--from", "2027-03-01", "--to", "2027-03-07"]
     )
     assert "no scheduled entries" in result.output  # no group declared, no fixture: nothing to show
     (tmp_path / "weekly.yaml").write_text(FIXTURE, encoding="utf-8")
-    lines = plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-08")
+    lines = plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-07")
     rows = [line for line in lines if line.startswith("2027")]
     assert [row.split()[3] for row in rows] == ["shop_hz", "shop_hz", "shop_ny", "shop_ny"]
     assert rows[0].startswith("2027-03-02 Tue 10:00+08:00") and rows[2].startswith(
@@ -143,7 +165,7 @@ def test_plan_takes_groups_from_the_fixture_when_the_playbook_names_only_tags(tm
 def test_plan_shows_each_sends_channel_and_the_caps_that_count_it(tmp_path: Path) -> None:
     (tmp_path / "weekly.sop").write_text(MASS, encoding="utf-8")
     (tmp_path / "weekly.yaml").write_text(FIXTURE, encoding="utf-8")
-    lines = plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-03")
+    lines = plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-02")
     [mass, tips] = [line for line in lines if "shop_hz" in line]
     # The group's mass send counts against both group caps; the members' tips against the group
     # cap per day and the members' cap, which counts only mass sends, not at all.
@@ -157,7 +179,7 @@ def test_plan_shows_each_sends_channel_and_the_caps_that_count_it(tmp_path: Path
 def ics_of(tmp_path: Path, playbook: str) -> Calendar:
     (tmp_path / "weekly.sop").write_text(playbook, encoding="utf-8")
     (tmp_path / "weekly.yaml").write_text(FIXTURE, encoding="utf-8")
-    plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-15", "--ics", str(tmp_path / "w.ics"))
+    plan_of(tmp_path, "--from", "2027-03-01", "--to", "2027-03-14", "--ics", str(tmp_path / "w.ics"))
     raw = (tmp_path / "w.ics").read_bytes()
     # RFC 5545 3.1: lines end in CRLF and are folded at 75 octets.
     assert all(len(line) <= 75 for line in raw.split(b"\r\n"))

@@ -72,7 +72,7 @@ def _instant(shown: str) -> dt.datetime:
 
 def plan_lines(tmp_path: Path, sop: str = SOP) -> list[dict[str, str | None]]:
     (tmp_path / "p.sop").write_text(sop, encoding="utf-8")
-    args = ["plan", str(tmp_path / "p.sop"), "--from", "2026-12-07", "--to", "2026-12-12"]
+    args = ["plan", str(tmp_path / "p.sop"), "--from", "2026-12-07", "--to", "2026-12-11"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.startswith("2026")]

@@ -35,7 +35,7 @@ playbook nightly {
 def rows(tmp_path: Path, text: str, *args: str) -> list[str]:
     (tmp_path / "nightly.sop").write_text(text, encoding="utf-8")
     result = CliRunner().invoke(
-        main, ["plan", str(tmp_path / "nightly.sop"), "--from", "2026-12-07", "--to", "2026-12-08", *args]
+        main, ["plan", str(tmp_path / "nightly.sop"), "--from", "2026-12-07", "--to", "2026-12-07", *args]
     )
     assert result.exit_code == 0, result.output
     return [line for line in result.output.splitlines() if line.startswith("2026")]

@@ -457,7 +457,7 @@ def test_test_simulate_plan_why_and_run_take_a_root(tmp_path: Path, monkeypatch:
     for args in (
         ["test", "proj/playbooks"],
         ["simulate", sop, "--timeline", yaml],
-        ["plan", sop, "--from", "2026-03-02", "--to", "2026-03-03"],
+        ["plan", sop, "--from", "2026-03-02", "--to", "2026-03-02"],
         ["why", "afeng", sop, "--timeline", yaml],
     ):
         output, code = _cli(args, tmp_path, monkeypatch)
