@@ -59,11 +59,7 @@ def _when(epoch: int, zone: str) -> str:
 def _line(slot: Slot) -> str:
     # The time the sends really go out: an operator reads this table to know what the group sees.
     caps = f"  [cap {', '.join(str(i + 1) for i in slot.caps)}]" if slot.caps else ""
-    moved = ""
-    if slot.moved_by:
-        moved = f"  (moved by {slot.moved_by} from {_when(slot.time, slot.zone)})"
-    elif slot.quiet_until is not None:
-        moved = f"  (moved by quiet hours from {_when(slot.time, slot.zone)})"
+    moved = f"  (moved by {slot.moved_why} from {_when(slot.time, slot.zone)})" if slot.moved_why else ""
     if slot.dropped:
         moved += f"  (dropped: {slot.dropped})"
     return f"{_when(slot.sends_at, slot.zone)}  {slot.group:<16} {slot.playbook:<20} {slot.what}{caps}{moved}"

@@ -398,12 +398,25 @@ def _pilot(pilot: dict[str, Any], title: str) -> str:
     )
 
 
+def _held(slot: dict[str, Any]) -> str:
+    # What the delivery policy made of the entry, as `sopdsl plan` says it: moved, or dropped.
+    said = ""
+    if slot.get("planned"):
+        said += (
+            f'<span class="moved">（原定 {escape(slot["planned"])}，推迟：{escape(slot["moved_by"])}）</span>'
+        )
+    if slot.get("dropped"):
+        said += f'<span class="dropped">（未发出：{escape(slot["dropped"])}）</span>'
+    return said
+
+
 def _calendar(slots: list[dict[str, Any]]) -> str:
     if not slots:
         return '<p class="meta" id="calendar-empty">这段时间没有按日历排定的动作。</p>'
     rows = "".join(
         f'<tr class="slot"><td class="text">{slot["at"]}</td><td class="text">{escape(slot["group"])}</td>'
-        f'<td class="text">{escape(slot["playbook"])}</td><td class="text">{escape(slot["words"])}</td></tr>'
+        f'<td class="text">{escape(slot["playbook"])}</td><td class="text">{escape(slot["words"])}'
+        f"{_held(slot)}</td></tr>"
         for slot in slots
     )
     return (

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sopdsl import lang
+from sopdsl.engine.agenda_policy import held_to_policy
 from sopdsl.engine.records import GroupRecord
 from sopdsl.figures.experiments import experiments, pilots
 from sopdsl.figures.model import FAMILIES, NO_GROUP, Figures
@@ -116,15 +117,25 @@ def _calendar(plan: Plan, figures: Figures, groups: Iterable[GroupRecord]) -> li
         for g in groups
     ]
     tz = timeutil.zone(figures.zone)
+
+    def at(epoch: int) -> str:
+        return dt.datetime.fromtimestamp(epoch, tz).strftime("%Y-%m-%d %H:%M")
+
+    # Held to the engine's delivery policy as `sopdsl plan` holds it: the time a send really goes
+    # out (quiet hours, caps that defer), and those a cap drops, not the calendar's own times.
+    slots = held_to_policy(plan, agenda(plan, start, end, chosen))
     return [
         {
-            "at": dt.datetime.fromtimestamp(slot.time, tz).strftime("%Y-%m-%d %H:%M"),
+            "at": at(slot.sends_at),
             "group": slot.group,
             "playbook": slot.playbook,
             "what": slot.what,
             "words": slot.words,
+            "planned": at(slot.time) if slot.moved_why else None,
+            "moved_by": slot.moved_why,
+            "dropped": slot.dropped,
         }
-        for slot in agenda(plan, start, end, chosen)
+        for slot in sorted(slots, key=lambda s: (s.sends_at, s))
     ]
 
 

@@ -48,6 +48,13 @@ class Slot:
             return self.moved_to
         return self.time if self.quiet_until is None else self.quiet_until
 
+    @property
+    def moved_why(self) -> str:
+        """Why the entry's sends go out after its time, in the policy's words, or "" if they do not."""
+        if self.moved_by:
+            return self.moved_by
+        return "quiet hours" if self.quiet_until is not None else ""
+
 
 # The cap noun each capped action kind counts (as the engine's policy counts them).
 _NOUNS = {
@@ -298,10 +305,10 @@ def to_ics(slots: list[Slot], plan: Plan, stamp: dt.datetime) -> bytes:
         event.add("summary", f"{slot.playbook}: {slot.what}")
         event.add("location", slot.group)
         notes = [slot.loc, *(f"cap: {caps[i].text()} ({caps[i].loc})" for i in slot.caps)]
-        if slot.moved_by:
-            notes.append(f"moved by {slot.moved_by} from {timeutil.iso(slot.time, timeutil.zone(slot.zone))}")
-        elif slot.quiet_until is not None:
-            notes.append(f"moved by quiet hours from {timeutil.iso(slot.time, timeutil.zone(slot.zone))}")
+        if slot.moved_why:
+            notes.append(
+                f"moved by {slot.moved_why} from {timeutil.iso(slot.time, timeutil.zone(slot.zone))}"
+            )
         if slot.dropped:
             notes.append(f"dropped: {slot.dropped}")
         if slot.source:

@@ -4,6 +4,8 @@ calendar and the day-one burst, against values counted by hand from the fixtures
 from __future__ import annotations
 
 import json
+import re
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +82,87 @@ def test_a_broken_timeline_is_a_located_error_not_a_traceback(tmp_path: Path) ->
     assert result.exit_code == 1
     assert "bad.yaml:3:" in result.output
     assert "Traceback" not in result.output
+
+
+HELD = """\
+timezone "Asia/Shanghai"
+group bj "北京群" { tagged "fans" }
+group sh "上海群" { tagged "fans" }
+template deal "秒杀" tagged "promo" = "午间秒杀"
+template tip "小贴士" = "每日小贴士"
+template recap "回顾" = "今日回顾"
+policy {
+    quiet hours 22:00 - 08:00
+    at most 3 sends per group per day
+    at most 1 sends of templates tagged "promo" per group per day else drop
+}
+playbook daily "每日推送" {
+    in groups tagged "fans"
+    at every day at 12:00: send tip to group
+    at every day at 21:00: send recap to group
+}
+playbook campaign "双十二活动" {
+    in groups bj
+    at every day at 10:00: send deal to group
+    at every day at 11:00: send deal to group
+    at every day at 20:00: send tip to group
+}
+"""
+
+HELD_RUN = """\
+start: 2026-12-07 00:00
+end: 2026-12-10 00:00
+groups:
+  - {id: bj, name: 北京群, tags: [fans]}
+  - {id: sh, name: 上海群, tags: [fans]}
+members: []
+events: []
+"""
+
+_PLAN_LINE = re.compile(
+    r"^(?P<day>\S+) \S+ (?P<clock>\d\d:\d\d)\+08:00\s+(?P<group>\S+)\s+(?P<playbook>\S+)\s+(?P<what>.+?)"
+    r"(?:  \[cap [0-9, ]+\])?(?:  \(moved by (?P<why>.+) from (?P<pday>\S+) \S+ (?P<pclock>\S+)\+08:00\))?"
+    r"(?:  \(dropped: (?P<dropped>.+)\))?$"
+)
+
+
+def test_the_report_calendar_shows_the_sends_as_sopdsl_plan_holds_them_to_the_policy(tmp_path: Path) -> None:
+    # Before, the report's 群日历 listed the calendar's own times: a 21:00 recap the cap of three a
+    # day puts off to 08:00 the next morning showed at 21:00, and a second promotion the cap drops
+    # showed as if it went out; `sopdsl plan` for the same days showed both as the engine does.
+    (tmp_path / "p.sop").write_text(HELD, encoding="utf-8")
+    (tmp_path / "p.yaml").write_text(HELD_RUN, encoding="utf-8")
+    data = report(tmp_path / "p.sop", tmp_path / "p.yaml")
+    assert data["days"] == ["2026-12-07", "2026-12-08", "2026-12-09"]
+    shown = [
+        (s["at"], s["group"], s["playbook"], s["what"], s["planned"], s["moved_by"], s["dropped"])
+        for s in data["calendar"]
+    ]
+    args = ["plan", str(tmp_path / "p.sop"), "--from", "2026-12-07", "--to", "2026-12-09"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    found = [_PLAN_LINE.match(line) for line in result.stdout.splitlines() if line.startswith("2026")]
+    assert all(found)
+    planned = [
+        (
+            f"{m['day']} {m['clock']}",
+            m["group"],
+            m["playbook"],
+            m["what"],
+            f"{m['pday']} {m['pclock']}" if m["why"] else None,
+            m["why"] or "",
+            m["dropped"] or "",
+        )
+        for m in found
+        if m
+    ]
+    assert shown == planned
+    recap = "cap: at most 3 sends per group per day, then quiet hours"
+    assert ("2026-12-08 08:00", "bj", "daily", "send recap to group", "2026-12-07 21:00", recap, "") in shown
+    promo = 'cap: at most 1 sends of templates tagged "promo" per group per day'
+    assert ("2026-12-07 11:00", "bj", "campaign", "send deal to group", None, "", promo) in shown
+    page = CliRunner().invoke(
+        main, ["report", str(tmp_path / "p.sop"), "--timeline", str(tmp_path / "p.yaml")]
+    )
+    assert f"（原定 2026-12-07 21:00，推迟：{recap}）" in page.stdout
+    assert f"（未发出：{escape(promo)}）" in page.stdout
