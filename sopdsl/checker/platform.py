@@ -12,10 +12,14 @@ error when every rendering is over, a warning when the longest can be (`template
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator, Sequence
+
 from sopdsl.checker import model, template_sizes, values
 from sopdsl.checker.context import Context, first_set, loc
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.enums import ValueType
+from sopdsl.source import Span
 from sopdsl.syntax import nodes
 from sopdsl.vocabulary import CANNOT, CAP_PERIODS, GROUP_FIELDS, MEMBER_FIELDS, PLATFORM_NOUNS, TASKS
 
@@ -188,6 +192,91 @@ def _over_bytes(ctx: Context) -> None:
                 symbol.span,
                 "a send over it fails, naming the template; " + hint,
             )
+
+
+def over_app_bytes(ctx: Context, playbooks: Sequence[nodes.PlaybookDecl]) -> None:
+    """SOP208 warnings, where a platform is declared, at a task (its text and the message it asks
+    staff to send) or a send to the operator that can be over what WeCom keeps of an app message."""
+    if ctx.platform is None:
+        return
+    field_type = _field_type(ctx)
+    for playbook in playbooks:
+        for step in _steps(playbook):
+            if isinstance(step, nodes.Send) and step.target is nodes.Target.OPERATOR:
+                size = _template_size(ctx, step.template.text, field_type)
+                what = f"template '{step.template.text}', sent to the operator,"
+                _over_app(ctx, what, size, step.template.span, _TO_OPERATOR)
+            elif isinstance(step, nodes.Assign):
+                _over_app(ctx, *_task(ctx, step, field_type), _TASK)
+
+
+_TASK = (
+    "the app message also carries the task's deadline, whom it is about and its key; a Chinese "
+    "character is 3 bytes: shorten it, or leave the detail to a link"
+)
+_TO_OPERATOR = (
+    "a send to the operator goes as an app message (message/send); a Chinese character is 3 bytes: "
+    "shorten the template, or split it into two sends"
+)
+
+
+def _task(
+    ctx: Context, step: nodes.Assign, field_type: template_sizes.FieldType
+) -> tuple[str, template_sizes.Size | None, Span]:
+    """What a task's app message is measured by (its text and the message it asks staff to send),
+    and where it is pointed at: the longer of the two, the one to shorten."""
+    text = template_sizes.size(step.text.value, field_type)
+    if step.message is None:
+        return "this task's text", text, step.text.span
+    asked = _template_size(ctx, step.message.text, field_type)
+    if text is None or asked is None:
+        return "", None, step.span
+    size = template_sizes.Size(text.least + asked.least, _sum(text.most, asked.most))
+    span = step.text.span if text.least >= asked.least else step.message.span
+    return f"this task's text with template '{step.message.text}'", size, span
+
+
+def _over_app(ctx: Context, what: str, size: template_sizes.Size | None, span: Span, hint: str) -> None:
+    # A warning, not an error: WeCom does not refuse an app message but cuts it, and it still
+    # reaches staff, cut short with "…".
+    limit = model.WECOM_BYTES["app text"]
+    if size is None:
+        return
+    if size.least > limit:
+        said = f"is {size.least:,} bytes in UTF-8" + (
+            " before its variables" if size.most != size.least else ""
+        )
+    elif size.most is not None and size.most > limit:
+        said = f"can be up to {size.most:,} bytes in UTF-8 once its variables are filled in"
+    else:
+        return
+    message = f"{what} {said}; WeCom cuts an app message at {limit:,}, so staff get it cut short"
+    ctx.warning("SOP208", message, span, hint)
+
+
+def _template_size(
+    ctx: Context, name: str, field_type: template_sizes.FieldType
+) -> template_sizes.Size | None:
+    symbol = ctx.table("template").get(name)
+    template = symbol.value if symbol is not None else None
+    return None if template is None else template_sizes.size(template.source, field_type)
+
+
+def _sum(a: int | None, b: int | None) -> int | None:
+    return None if a is None or b is None else a + b
+
+
+def _steps(node: object) -> Iterator[nodes.Send | nodes.Assign]:
+    """Every send and task under a node (a playbook's items, branches, arms), in the order written."""
+    if isinstance(node, tuple):
+        for item in node:
+            yield from _steps(item)
+    elif dataclasses.is_dataclass(node) and not isinstance(node, type):
+        if isinstance(node, nodes.Send | nodes.Assign):
+            yield node
+        for field in dataclasses.fields(node):
+            if field.name != "span":
+                yield from _steps(getattr(node, field.name))
 
 
 def _card_texts(template: model.Template) -> list[tuple[str, str]]:

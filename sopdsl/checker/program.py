@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sopdsl.checker import model
+from sopdsl.checker import model, platform
 from sopdsl.checker.context import Context
 from sopdsl.checker.declarations import collect
 from sopdsl.checker.playbooks import check_playbook
@@ -49,6 +49,7 @@ def check_program(loaded: LoadedProgram) -> CheckResult:
         playbook = check_playbook(ctx, decl, policy)
         if playbook is not None:
             playbooks.append(playbook)
+    platform.over_app_bytes(ctx, decls)
     needs_zone = bool(decls) or bool(ctx.table("calendar"))
     # A zone that was declared but is invalid has its own diagnostic (SOP303).
     declared = any(isinstance(d, nodes.TimezoneDecl) for f in loaded.files for d in f.declarations)

@@ -208,12 +208,14 @@ Attachment: TypeAlias = Annotated[
 # WeCom takes at most this many attachments with a message's text (add_msg_template, send_welcome_msg).
 MAX_ATTACHMENTS = 9
 # What WeCom takes of a message to customers (add_msg_template, send_welcome_msg), in UTF-8 bytes: it
-# refuses more. A Chinese character is 3 bytes, so 4,000 bytes are about 1,333 of them.
+# refuses more. A Chinese character is 3 bytes, so 4,000 bytes are about 1,333 of them. An app
+# message to staff (message/send: a task, a send to the operator) it cuts at "app text" instead.
 WECOM_BYTES: dict[str, int] = {
     "text": 4000,
     "link title": 128,
     "link description": 512,
     "miniprogram title": 64,
+    "app text": 2048,
 }
 
 

@@ -16,6 +16,7 @@ from sopdsl.source import Source
 from sopdsl.syntax.formatter import format_source
 
 HEAD = 'timezone "Asia/Shanghai"\n'
+HEAD_GROUP = 'group hz "杭州群" { tagged "a" }\n'
 PRUNE = 'playbook p {\n    in groups tagged "a"\n    on member silent for 3 days\n    do: kick member\n}\n'
 
 
@@ -192,3 +193,68 @@ def test_a_cards_title_over_wecoms_limit_is_an_error_at_the_template() -> None:
     assert found == [
         ("SOP208", 5, 10, "template 't': its miniprogram title is 72 bytes in UTF-8; WeCom takes at most 64")
     ]
+
+
+def _staff(text: str, platform: bool = True) -> list[tuple[str, int, int, str]]:
+    rules = _platform("at most 4 messages per member per month") if platform else ""
+    result = sopdsl.check_program(sopdsl.load_text(HEAD + rules + text, "a.sop"))
+    assert result.program is not None, result.diagnostics
+    return [(d.code, d.span.line, d.span.column, d.message) for d in result.diagnostics if d.code == "SOP208"]
+
+
+def _task(text: str, message: str = "") -> str:
+    return (
+        'template notice = "欢迎"\n'
+        f'playbook follow {{\n    on member joins\n    do: assign "{text}" to owner within 1 day{message}\n}}\n'
+    )
+
+
+def test_a_task_staff_would_get_cut_at_wecoms_2048_bytes_is_a_warning_at_its_text() -> None:
+    # WeCom cuts an app message (message/send) at 2,048 bytes, and the task went to staff cut short
+    # with "…" without a word from `sopdsl check`, which only held customer sends to 4,000.
+    assert _staff(_task("请回访" * 230)) == [  # 690 characters: 2,070 bytes
+        (
+            "SOP208",
+            8,
+            16,
+            "this task's text is 2,070 bytes in UTF-8; WeCom cuts an app message at 2,048, so staff get it cut short",
+        )
+    ]
+    assert _staff(_task("请回访" * 200)) == []  # 1,800 bytes: it fits
+    assert _staff(_task("请回访" * 230), platform=False) == []  # another executor may carry it
+    # A number is written in at most 24 characters: the longest rendering counts.
+    assert _staff(_task("{{ member.points }}" + "请" * 675)) == [
+        (
+            "SOP208",
+            8,
+            16,
+            "this task's text can be up to 2,049 bytes in UTF-8 once its variables are filled in; "
+            "WeCom cuts an app message at 2,048, so staff get it cut short",
+        )
+    ]
+
+
+def test_a_task_whose_message_for_staff_makes_it_too_long_is_a_warning_at_the_message() -> None:
+    text = f'template script = "{"您好" * 340}"\n' + _task("请发给客户", " with message script")
+    assert _staff(text) == [
+        (
+            "SOP208",
+            9,
+            59,
+            "this task's text with template 'script' is 2,055 bytes in UTF-8; WeCom cuts an app message at 2,048, so staff get it cut short",
+        )
+    ]
+
+
+def test_a_send_to_the_operator_over_2048_bytes_is_a_warning_at_the_send_not_a_customer_send() -> None:
+    long = f'template digest = "{"今日数据" * 180}"\n'  # 2,160 bytes: within 4,000, over 2,048
+    to_operator = "playbook daily {\n    at every day at 21:00: send digest to operator\n}\n"
+    assert _staff(HEAD_GROUP + long + to_operator) == [
+        (
+            "SOP208",
+            8,
+            33,
+            "template 'digest', sent to the operator, is 2,160 bytes in UTF-8; WeCom cuts an app message at 2,048, so staff get it cut short",
+        )
+    ]
+    assert _staff(long + SEND.replace("send t", "send digest")) == []  # to a customer: 4,000 bytes
