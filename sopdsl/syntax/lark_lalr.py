@@ -5,13 +5,13 @@ for every file the private driver (`sopdsl.syntax.driver`) leaves: a syntax erro
 too deep, or no driver at all. Two ways to parse: `parse_lark`, the node builders run inline as
 Lark reduces each rule, and `_parse_reference`, Lark's plain tree turned into nodes afterwards
 (`_ToNodes`: slower, and where a tree nested too deep is located). Lark's exceptions become
-diagnostics in `sopdsl.syntax.lark_errors`. Importing this module imports Lark: the check of a
-valid file does not (tests/cli/test_startup.py).
+diagnostics in `sopdsl.syntax.lark_errors`; those past the first are found by parsing on
+(`sopdsl.syntax.recovery`). Importing this module imports Lark: the check of a valid file does
+not (tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
-import bisect
 import functools
 import hashlib
 import re
@@ -29,10 +29,8 @@ from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.errors import ParseError
 from sopdsl.source import Source, Span
 from sopdsl.syntax import nodes as n
-from sopdsl.syntax.braces import declaration_starts, lines_of_one_declaration, plain_line
-from sopdsl.syntax.expected import top_level_words
-from sopdsl.syntax.lark_errors import translate
 from sopdsl.syntax.parser import _BOUNDARY, _KEYWORD, _KEYWORD_PRIORITY, MAX_DEPTH, cache_dir, grammar_text
+from sopdsl.syntax.recovery import diagnose
 from sopdsl.syntax.transformer import RULES, TOKENS, file_node, token_span
 
 if TYPE_CHECKING:
@@ -141,7 +139,7 @@ def parse_lark(source: Source) -> n.File:
     try:
         return _parse_inline(parser, source)
     except UnexpectedInput as exc:
-        found, cut, mended = _diagnose(exc, source, parser)
+        found, cut, mended = diagnose(exc, source, parser, MAX_SYNTAX_ERRORS, RECOVERY_BUDGET)
         partial = _partial(parser, source, cut)
         raise ParseError(found, partial, mended if partial is not None else ()) from None
 
@@ -172,124 +170,12 @@ def _partial(parser: Lark, source: Source, cut: str | None) -> n.File | None:
         return None  # not expected: the file is then reported as it always was, syntax alone
 
 
-# Syntax errors reported of one file at most: past this, the first ones are the ones to fix.
+# What parsing on after a syntax error (`recovery.diagnose`) may take. Syntax errors reported of
+# one file at most: past this, the first ones are the ones to fix.
 MAX_SYNTAX_ERRORS = 20
 # Characters parsed again, in all, to find them: each start again parses the rest of the file,
 # and a large broken file must not take twenty times as long to report as a good one to check.
 RECOVERY_BUDGET = 2_000_000
-
-
-def _diagnose(
-    exc: UnexpectedInput, source: Source, parser: Lark
-) -> tuple[list[Diagnostic], str | None, tuple[tuple[int, int], ...]]:
-    """The first syntax error's diagnostic, then those after it; when every declaration with one
-    is a playbook, the text to check the rest by (else None), and where the playbooks in it are
-    that were read with their broken lines blanked (`ParseError.mended`).
-
-    Lark's LALR parser stops at the first error. A line of statements that opens or closes no
-    block is blanked (newlines kept, so every offset, line and column stays the user's) and the
-    declaration parsed again, so a second mistake in one playbook shows too; if the parser then
-    stops right after that line, the statement went on past it, and what it says is not another
-    mistake: the declaration is left there. Each later declaration that opens a line (a keyword
-    in column 1) is a safe place to start again, the text before it blanked. A file of several
-    playbooks then shows every broken one at once, and the playbooks that parse are checked;
-    one read whole but for its broken lines is kept in the text, the rest blanked.
-    """
-    found = [translate(exc, source, parser)]
-    starts = declaration_starts(source.text, top_level_words(parser))
-    text, at, budget = source.text, _error_offset(exc, source.text), RECOVERY_BUDGET
-    broken: list[tuple[int | None, int]] = []  # declarations left out: where each starts and ends
-    mended: dict[int, int] = {}  # declarations read but for lines blanked: start to end
-    stuck: int | None = None  # a declaration whose lines are no longer blanked one by one
-    complete = False
-    while True:
-        owner = _owner(starts, at)
-        line = _statement_line(text, at, owner) if owner != stuck else None
-        if line is not None and owner is not None and len(text) - owner > budget:
-            line = None  # short of budget: on to the next declaration, which costs less
-        if line is not None:
-            assert owner is not None  # a line is only blanked inside a declaration
-            restart = owner
-            mended[owner] = next((s for s in starts if s > owner), len(text))
-            text = text[: line[0]] + _BLANK.sub(" ", text[line[0] : line[1]]) + text[line[1] :]
-        else:
-            after = next((s for s in starts if s >= at and (owner is None or s > owner)), None)
-            broken.append((owner, len(text) if after is None else after))
-            if owner is not None:
-                mended.pop(owner, None)
-            if after is None:
-                complete = True
-                break
-            restart = after
-        if len(found) >= MAX_SYNTAX_ERRORS or len(text) - restart > budget:
-            break
-        budget -= len(text) - restart
-        rest = Source(source.path, _BLANK.sub(" ", text[:restart]) + text[restart:])
-        try:
-            parser.parse(rest.text)
-        except UnexpectedInput as again:
-            next_at = _error_offset(again, rest.text)
-            if line is not None and _ONLY_BLANKS.fullmatch(rest.text, line[1], next_at):
-                # The statement went on past the blanked line: leave the declaration whole.
-                at, stuck = line[0], owner
-                continue
-            # Translated against the blanked text: a `{` left open before `restart` is no longer
-            # open there, so it is not blamed twice.
-            found.append(translate(again, rest, parser))
-            at = next_at
-            continue
-        complete = True
-        break
-    regions = [*broken, *mended.items()]
-    if not complete or not all(_a_playbook(source.text, start, end) for start, end in regions):
-        return found, None, ()
-    cut = text  # its broken lines blanked
-    for start, end in broken:
-        assert start is not None  # `_a_playbook` holds
-        cut = cut[:start] + _BLANK.sub(" ", cut[start:end]) + cut[end:]
-    return found, cut, tuple(sorted(mended.items()))
-
-
-def _owner(starts: list[int], at: int) -> int | None:
-    """Where the declaration a syntax error at `at` belongs to starts (None: before any).
-
-    An error met at a declaration's first word is the previous one's: it was still open."""
-    index = bisect.bisect_left(starts, at) if at in starts else bisect.bisect_right(starts, at)
-    return starts[index - 1] if index else None
-
-
-def _statement_line(text: str, at: int, owner: int | None) -> tuple[int, int] | None:
-    """The line of a syntax error at `at`, if it may be blanked to look further: a line after its
-    declaration's first, opening and closing no block."""
-    if owner is None or at >= len(text):
-        return None
-    start = text.rfind("\n", 0, at) + 1
-    if start <= owner:
-        return None
-    end = text.find("\n", at)
-    end = len(text) if end < 0 else end
-    return (start, end) if plain_line(text[start:end]) else None
-
-
-def _a_playbook(text: str, start: int | None, end: int) -> bool:
-    """Whether `text[start:end]`, left out of the tree, is one playbook and nothing else."""
-    if start is None or not text.startswith("playbook", start):
-        return False
-    return lines_of_one_declaration(text, start, end)
-
-
-_ONLY_BLANKS = re.compile(r"(?:\s|#[^\n]*)*")
-_BLANK = re.compile(r"[^\n]")
-
-
-def _error_offset(exc: UnexpectedInput, text: str) -> int:
-    """Where a parse error was met (Lark's end-of-file token borrows the last token's place)."""
-    token = getattr(exc, "token", None)
-    if isinstance(token, Token) and token.type == "$END":
-        return len(text)
-    if isinstance(token, Token) and token.start_pos is not None:
-        return token.start_pos
-    return exc.pos_in_stream or 0
 
 
 class _Pending(Tree[Any]):
@@ -367,7 +253,7 @@ def _parse_reference(source: Source) -> n.File:
     try:
         tree = _parse(parser, source.text, comments)
     except UnexpectedInput as exc:
-        raise ParseError(_diagnose(exc, source, parser)[0]) from None
+        raise ParseError(diagnose(exc, source, parser, MAX_SYNTAX_ERRORS, RECOVERY_BUDGET)[0]) from None
     too_deep = _too_deep(tree)
     if too_deep is not None:
         raise ParseError(
