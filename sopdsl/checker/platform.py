@@ -7,7 +7,10 @@ it, the group calendar counts it, and SOP703 warns against it like any cap. Temp
 attachments than it allows are SOP206 here; a step it cannot perform is SOP504 (steps.py).
 Where a platform is declared, the program targets WeCom, so a template WeCom would refuse for its
 length (its text over 4,000 bytes in UTF-8, a card's title over its limit) is SOP208 here: an
-error when every rendering is over, a warning when the longest can be (`template_sizes.py`).
+error when every rendering is over, a warning when the longest can be (`template_sizes.py`). A
+task, or a send to the operator, goes to staff as an app message, which WeCom cuts at 2,048
+bytes: one that is or can be over is a SOP208 warning at the step (`over_app_bytes`, called by
+`program.py` once the playbooks are read).
 """
 
 from __future__ import annotations
