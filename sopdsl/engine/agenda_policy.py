@@ -1,7 +1,7 @@
 """The group calendar (`plan.agenda`) held to the engine's delivery policy, so that `sopdsl plan`
-shows when the engine would really send: quiet hours and caps that defer move an entry's sends
-(a cap's next period, then the quiet hours it may begin in), caps that drop and coupons out of
-stock drop them.
+and the report's 群日历 (`figures.report`) show when the engine would really send: quiet hours
+and caps that defer move an entry's sends (a cap's next period, then the quiet hours it may
+begin in), caps that drop and coupons out of stock drop them.
 
 Input: a plan and its calendar's slots. Output: the slots, each with when its actions have all
 gone out if the policy moved them, and why, in the engine's own words (each reason once). The
