@@ -8,7 +8,7 @@ action and its idempotency key, and each row's outcome (done, retry later, parke
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, runtime_checkable
 from zoneinfo import ZoneInfo
@@ -38,8 +38,9 @@ __all__ = [
     "share_store",
 ]
 
-Executor: TypeAlias = Callable[[Action, str], None]
-"""Carries out one action; gets the action and its idempotency key. Raising means it did not happen."""
+Executor: TypeAlias = Callable[[Action, str], Awaitable[None] | None]
+"""Carries out one action; gets the action and its idempotency key. Raising means it did not happen.
+An `async def` executor is awaited (`awaiting.settle`) before its action counts as done."""
 
 ACTION_KINDS = tuple(ACTIONS)  # from the registry of kinds
 
@@ -73,11 +74,12 @@ class CustomAction:
     """
 
     args: type[BaseModel]
-    fn: Callable[[BaseModel, Action, str], None]
+    fn: Callable[[BaseModel, Action, str], Awaitable[None] | None]
 
-    def __call__(self, action: Action, key: str) -> None:
-        """Validate the action's arguments with the model, then call the function."""
-        self.fn(self.args.model_validate(action.detail.get("args", {})), action, key)
+    def __call__(self, action: Action, key: str) -> Awaitable[None] | None:
+        """Validate the action's arguments with the model, then call the function (an async one's
+        awaitable is handed back, for the dispatcher to await)."""
+        return self.fn(self.args.model_validate(action.detail.get("args", {})), action, key)
 
 
 def calls(plan: Plan) -> Iterator[lang.CallStep]:

@@ -36,16 +36,20 @@ def run(runtime: Runtime, stop: threading.Event | None = None, *, idle: float = 
 async def run_async(runtime: Runtime, stop: asyncio.Event | None = None, *, idle: float = 1.0) -> None:
     """`run` for asyncio: the store and executors work in a thread, the loop stays free."""
     stop = stop if stop is not None else asyncio.Event()
-    while not stop.is_set() and not runtime.closed:
-        delay = await asyncio.to_thread(cycle, runtime, idle)
-        if isinstance(runtime.clock, RealClock):
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
-        else:
-            runtime.clock.sleep(delay)
-            await asyncio.sleep(0)
+    runtime.event_loop = asyncio.get_running_loop()
+    try:
+        while not stop.is_set() and not runtime.closed:
+            delay = await asyncio.to_thread(cycle, runtime, idle)
+            if isinstance(runtime.clock, RealClock):
+                try:
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+            else:
+                runtime.clock.sleep(delay)
+                await asyncio.sleep(0)
+    finally:
+        runtime.event_loop = None
 
 
 def cycle(runtime: Runtime, idle: float) -> float:

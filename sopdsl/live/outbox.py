@@ -10,6 +10,7 @@ side by side, at most that many at once, without reordering anyone's actions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from typing import Protocol
 
 from sopdsl.engine.actions import GOING_OUT, Action
 from sopdsl.kinds import subject_of
+from sopdsl.live.awaiting import settle
 from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, RetryPolicy, resolve
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.store import DONE, DRY_RUN, FAILED, PARKED, PENDING, SKIPPED, OutboxRow, Store
@@ -45,6 +47,8 @@ class OutboxSettings(Protocol):
     # Seconds after which a dispatch stops claiming though rows keep coming (None: until none is
     # due), so that a loop calling it does its other work between turns under load.
     dispatch_budget: float | None
+    # The loop `run_async` runs on, while it does: async executors are awaited there.
+    event_loop: asyncio.AbstractEventLoop | None
 
 
 class Outbox:
@@ -248,7 +252,9 @@ class Outbox:
         try:
             if executor is None:
                 raise ExecutorError(f"no executor is registered for '{action.kind}' actions")
-            executor(action, key)
+            pending = executor(action, key)
+            if pending is not None:
+                settle(pending, s.event_loop, s.lease)
         except Exception as exc:
             row.failures += 1
             row.error = redact_urls_in(f"{type(exc).__name__}: {exc}")  # stored and logged

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
@@ -52,7 +52,7 @@ class Switching(ABC):
     def _woken(self, stored: bool = True) -> None: ...
 
     def register_custom(
-        self, name: str, args: type[BaseModel], fn: Callable[[BaseModel, Action, str], None]
+        self, name: str, args: type[BaseModel], fn: Callable[[BaseModel, Action, str], Awaitable[None] | None]
     ) -> None:
         """Register the executor of custom action `name`; raises `ExecutorError` if a call of it cannot fit `args`."""
         check_custom(self.plan, name, args)

@@ -143,6 +143,8 @@ class Runtime(Registering, Keeping, Switching):
         # A loop that dispatches between other work may set it (see outbox.py): None, dispatch
         # until nothing is due (as `dispatch_apart`'s thread does).
         self.dispatch_budget: float | None = None
+        # The loop `run_async` runs on, while it runs: async executors are awaited there.
+        self.event_loop: asyncio.AbstractEventLoop | None = None
         self.on_plan_change = on_plan_change
         self.retention = Retention(keep_days)  # finished rows older than that are purged daily
         self.late = late  # seconds an event may be older than the engine's clock
