@@ -8,6 +8,7 @@ turn is logged and retried, never ends the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -36,20 +37,37 @@ def run(runtime: Runtime, stop: threading.Event | None = None, *, idle: float = 
 async def run_async(runtime: Runtime, stop: asyncio.Event | None = None, *, idle: float = 1.0) -> None:
     """`run` for asyncio: the store and executors work in a thread, the loop stays free."""
     stop = stop if stop is not None else asyncio.Event()
-    runtime.event_loop = asyncio.get_running_loop()
+    here = runtime.event_loop = asyncio.get_running_loop()
+    woken = asyncio.Event()
+
+    def wake() -> None:
+        # Called from whichever thread fed the event; the loop may be gone by then.
+        with contextlib.suppress(RuntimeError):
+            here.call_soon_threadsafe(woken.set)
+
+    runtime.on_wake = wake
     try:
         while not stop.is_set() and not runtime.closed:
             delay = await asyncio.to_thread(cycle, runtime, idle)
             if isinstance(runtime.clock, RealClock):
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
-                except TimeoutError:
-                    pass
+                await _first(stop, woken, delay)
+                woken.clear()
             else:
                 runtime.clock.sleep(delay)
                 await asyncio.sleep(0)
     finally:
+        runtime.on_wake = None
         runtime.event_loop = None
+
+
+async def _first(stop: asyncio.Event, woken: asyncio.Event, delay: float) -> None:
+    """Wait until `stop` or `woken` is set, or `delay` seconds have passed."""
+    waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
+    try:
+        await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 def cycle(runtime: Runtime, idle: float) -> float:

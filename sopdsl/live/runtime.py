@@ -145,6 +145,9 @@ class Runtime(Registering, Keeping, Switching):
         self.dispatch_budget: float | None = None
         # The loop `run_async` runs on, while it runs: async executors are awaited there.
         self.event_loop: asyncio.AbstractEventLoop | None = None
+        # Called when work arrives, while `run_async` waits on its loop (a threading.Event's wait
+        # would block the loop): it wakes at once, as `run` does, instead of at its next poll.
+        self.on_wake: Callable[[], None] | None = None
         self.on_plan_change = on_plan_change
         self.retention = Retention(keep_days)  # finished rows older than that are purged daily
         self.late = late  # seconds an event may be older than the engine's clock
@@ -318,6 +321,8 @@ class Runtime(Registering, Keeping, Switching):
         # which takes its lock and notifies, once per transaction.
         if not self.wake.is_set():
             self.wake.set()
+        if self.on_wake is not None:
+            self.on_wake()
         self._outbox.poke()
         if stored and not self._outbox.apart:  # no dispatcher thread of its own: tell the others'
             self.store.announce(self.worker)

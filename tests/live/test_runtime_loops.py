@@ -69,6 +69,30 @@ def test_async_run_loop_dispatches_and_stops() -> None:
     assert recorder.texts() == ["欢迎 m1"]
 
 
+def test_async_run_loop_dispatches_a_fed_event_at_once_not_at_its_next_poll() -> None:
+    recorder = Recorder()
+    rt = Runtime(plan_of(), "memory://", executors=recorder.executors(), clock=RealClock())
+    waited: list[float] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(rt.run_async(stop, idle=30))
+        await asyncio.sleep(0.3)  # the loop has found nothing due and sleeps
+        for member in ("m1", "m2"):  # the second while it sleeps after dispatching the first
+            fed = time.monotonic()
+            await asyncio.to_thread(rt.feed, {"kind": "join", "member": member, "group": "g1"})
+            while len(recorder.calls) < len(waited) + 1 and time.monotonic() - fed < 10:
+                await asyncio.sleep(0.01)
+            waited.append(time.monotonic() - fed)
+        stop.set()
+        await asyncio.wait_for(task, timeout=5)
+
+    asyncio.run(main())
+    rt.close()
+    assert recorder.texts() == ["欢迎 m1", "欢迎 m2"]
+    assert max(waited) < 2, waited  # the loop was woken, as `run` is, not left to sleep out `idle`
+
+
 def test_readme_example_runs_as_written(tmp_path: Path) -> None:
     readme = (Path(__file__).parent.parent.parent / "README.md").read_text(encoding="utf-8")
     section = readme.split("## Embedding the runtime", 1)[1]
