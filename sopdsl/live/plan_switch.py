@@ -19,6 +19,7 @@ from sopdsl.engine import versions
 from sopdsl.engine.actions import Action
 from sopdsl.engine.versions import PlanChange
 from sopdsl.live.clock import Clock
+from sopdsl.live.closing import refuse_if_closed
 from sopdsl.live.dispatch import CustomAction, Executor, check_custom, missing_executors
 from sopdsl.live.shards import Shards
 from sopdsl.live.store import Store
@@ -35,6 +36,7 @@ class Switching(ABC):
     shard: str
     store: Store
     executors: dict[str, Executor | CustomAction]
+    closed: bool
     _lock: threading.RLock
     _shards: Shards
 
@@ -74,6 +76,7 @@ class Switching(ABC):
         return self._switch(plan, self.plan)
 
     def _switch(self, plan: Plan, previous: Plan) -> list[PlanChange]:
+        refuse_if_closed(self.closed, self.store.url)
         for key, executor in self.executors.items():
             name = key.removeprefix("call:")
             if isinstance(executor, CustomAction) and name in plan.declarations.actions:

@@ -13,6 +13,7 @@ import logging
 from abc import ABC, abstractmethod
 
 from sopdsl.live.clock import Clock
+from sopdsl.live.closing import refuse_if_closed
 from sopdsl.live.store import PARKED, OutboxRow, Store
 from sopdsl.plan import Plan
 
@@ -48,6 +49,7 @@ class Keeping(ABC):
     plan: Plan
     shard: str
     store: Store
+    closed: bool
     retention: Retention
 
     @abstractmethod
@@ -60,6 +62,7 @@ class Keeping(ABC):
 
     def requeue(self, key: str, shard: str | None = None) -> bool:
         """Send a parked action again (once its cause is fixed), with fresh retries; False if it is not parked."""
+        refuse_if_closed(self.closed, self.store.url)
         queued = self.store.requeue(shard or self.shard, key, self.clock.now())
         self._woken()
         return queued

@@ -33,6 +33,7 @@ from sopdsl.errors import EngineError
 from sopdsl.live import loop
 from sopdsl.live.balance import Balance
 from sopdsl.live.clock import Clock, ManualClock, RealClock
+from sopdsl.live.closing import RuntimeClosedError, refuse_if_closed
 from sopdsl.live.dispatch import (
     CustomAction,
     Executor,
@@ -66,6 +67,7 @@ __all__ = [
     "RealClock",
     "RetryPolicy",
     "Runtime",
+    "RuntimeClosedError",
     "open_store",
 ]
 
@@ -239,6 +241,7 @@ class Runtime(Registering, Keeping, Switching):
         `shard` names another shard (community) of the store than the runtime's own; it is made
         on first use, starting now under this runtime's plan."""
         name = shard or self.shard
+        refuse_if_closed(self.closed, self.store.url)
         if name not in self._known:
             self._ensure(name)
         now = self.clock.now()
@@ -296,6 +299,7 @@ class Runtime(Registering, Keeping, Switching):
         """
         body = intake(event, self.plan.declarations, self.clock.now())
         self._not_early(body)
+        refuse_if_closed(self.closed, self.store.url)
         taken = self.store.append(self.shard, [body]) == 1
         self._woken(stored=False)
         return taken
@@ -445,6 +449,7 @@ class Runtime(Registering, Keeping, Switching):
         taken: Taken | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
+        refuse_if_closed(self.closed, self.store.url)
         actions = self._shards.apply(name, new, until=until, check=check, changes=changes, taken=taken)
         held = self._shards.held.get(name)
         if (

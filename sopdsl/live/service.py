@@ -29,6 +29,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.errors import SopdslError
 from sopdsl.live.auth import Tokens
 from sopdsl.live.bodies import MAX_BODY
+from sopdsl.live.closing import RuntimeClosedError
 from sopdsl.live.commit import ClosedError, GroupCommitter, settle
 from sopdsl.live.metrics import ServiceCounters, exposition, registry
 from sopdsl.live.redact import redact_urls_in
@@ -271,7 +272,7 @@ class Service:
         def first(fed: Fed | None, error: BaseException | None) -> None:
             if error is None:
                 answer(fed or _NOTHING, problem)
-            elif isinstance(error, SopdslError):
+            elif isinstance(error, SopdslError) and not isinstance(error, RuntimeClosedError):
                 # All or none: the events before the bad one go in again, on their own.
                 index = getattr(error, "index", None) or 0
                 rejected = _rejected(error, index)
@@ -346,6 +347,8 @@ class Service:
         cut, problem = self._objects(events)
         try:
             fed = self._feed(events[:cut], shard) if cut else _NOTHING
+        except RuntimeClosedError as exc:
+            raise ShuttingDownError(str(exc)) from None
         except SopdslError as exc:
             # All or none: the events before the bad one go in again, on their own.
             index = getattr(exc, "index", None) or 0
@@ -464,7 +467,8 @@ _NOTHING = Fed([], [])
 
 def _shutting_down(error: BaseException) -> BaseException:
     """The committer's refusal after it closed as the service's (a 503); any other error as it is."""
-    return ShuttingDownError(str(error)) if isinstance(error, ClosedError) else error
+    closed = isinstance(error, (ClosedError, RuntimeClosedError))
+    return ShuttingDownError(str(error)) if closed else error
 
 
 def _rejected(exc: SopdslError, index: int) -> RejectedEventError:
