@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import sopdsl
 from sopdsl.engine.actions import Action
 from sopdsl.live.clock import ManualClock
-from sopdsl.live.runtime import Runtime
+from sopdsl.live.runtime import EventError, Runtime
 
 HERE = Path(__file__).resolve().parent
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -68,10 +68,16 @@ def main() -> None:
         # A member's name is data, never template code: this one is greeted by that literal name.
         ("2026-03-09 23:30", {"kind": "join", "member": "m3", "group": "g1", "data": {"name": "{{ 7*7 }}"}}),
     ]
-    for moment, event in timeline:
+    for number, (moment, event) in enumerate(timeline, start=1):
         clock.set(local(moment))
         runtime.tick()  # what fell due before this event goes first
-        runtime.feed(event)
+        # The platform's id for the event (here made up): an event fed again, a callback the
+        # platform retries or this timeline run again on the same --store, is taken once.
+        event_id = f"club-{number}"
+        try:
+            runtime.feed({**event, "id": event_id})
+        except EventError as exc:  # malformed, or older than what has run: nothing is stored
+            print(f"event {event_id} refused: {exc} (field: {exc.field})")
     # No more events: let time pass, as the runtime's own loop (`runtime.run()`) would.
     end = local("2026-03-11 12:00")
     while clock.now() < end:
