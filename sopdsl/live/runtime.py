@@ -52,7 +52,7 @@ from sopdsl.live.retention import Keeping, Retention
 from sopdsl.live.shards import Check, Shards
 from sopdsl.live.store import Store
 from sopdsl.live.store import open_store as _open_store
-from sopdsl.plan import Plan
+from sopdsl.plan import Plan, timeutil
 
 __all__ = [
     "Clock",
@@ -76,6 +76,17 @@ log = logging.getLogger("sopdsl.runtime")
 T = TypeVar("T")
 
 _GRACE = 60  # the engine's clock this far behind the runtime's means the runtime was down
+
+
+def _glance(seconds: int) -> str:
+    """Past a minute, seconds as a person reads them at a glance (`23 min 10 s; `, `24 h; `); else nothing."""
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    if hours:
+        return f"{hours} h {minute} min; " if minute else f"{hours} h; "
+    if minutes:
+        return f"{minute} min {second} s; " if second else f"{minute} min; "
+    return ""
 
 
 class PlanChangedError(EngineError):
@@ -305,20 +316,31 @@ class Runtime(Registering, Keeping, Switching):
         return taken
 
     def _not_early(self, body: dict[str, Any]) -> None:
-        if body["time"] > self.clock.now() + self.early:
+        now = self.clock.now()
+        if body["time"] > now + self.early:
             raise EventError(
-                f"event time {body['time']} is {body['time'] - self.clock.now()} s ahead of the runtime's clock "
-                f"(more than {self.early} s): check the sender's clock or time zone",
+                f"event time {self._when(body['time'])} is {body['time'] - now} s ahead of the "
+                f"runtime's clock ({_glance(body['time'] - now)}the runtime is at {self._local(now)}), "
+                f"more than the {self.early} s allowed: check the sender's clock or time zone",
                 "time",
             )
 
     def _not_late(self, engine: Engine, body: dict[str, Any]) -> None:
         if body.get("op") == "event" and body["time"] < engine.now - self.late:
             raise EventError(
-                f"event time {body['time']} is {engine.now - body['time']} s before the engine's clock "
-                f"(more than {self.late} s): what it would have changed has already happened",
+                f"event time {self._when(body['time'])} is {engine.now - body['time']} s before the "
+                f"engine's clock ({_glance(engine.now - body['time'])}the engine is at "
+                f"{self._local(engine.now)}), more than the {self.late} s allowed: what it would have "
+                "changed has already happened",
                 "time",
             )
+
+    def _when(self, moment: int) -> str:
+        # Epoch seconds as the sender wrote them, and the local time a person reads.
+        return f"{moment} ({self._local(moment)})"
+
+    def _local(self, moment: int) -> str:
+        return timeutil.iso(moment, timeutil.zone(self.plan.declarations.timezone))
 
     def _woken(self, stored: bool = True) -> None:
         # Set already, mostly (a service never clears it): a look costs less than setting it again,

@@ -83,6 +83,26 @@ def test_bad_events_are_refused_clearly_and_nothing_is_lost(
     rt.close()
 
 
+def test_a_late_or_early_event_is_refused_with_times_a_person_reads() -> None:
+    clock = ManualClock(START)  # 2026-03-01 10:00 in Shanghai
+    rt = runtime("memory://", clock, Recorder(clock))
+    rt.feed(join("m1", START))
+    with pytest.raises(EventError) as late:
+        rt.feed({"kind": "message", "member": "m1", "group": "g1", "time": START - 1390})
+    assert str(late.value) == (
+        f"event time {START - 1390} (2026-03-01T09:36:50+08:00) is 1390 s before the engine's clock "
+        "(23 min 10 s; the engine is at 2026-03-01T10:00:00+08:00), more than the 300 s allowed: what "
+        "it would have changed has already happened"
+    )
+    with pytest.raises(EventError) as early:
+        rt.feed({"kind": "message", "member": "m1", "group": "g1", "time": "2026-03-01T18:00:00"})
+    assert str(early.value) == (
+        f"event time {START + 8 * 3600} (2026-03-01T18:00:00+08:00) is 28800 s ahead of the runtime's "
+        "clock (8 h; the runtime is at 2026-03-01T10:00:00+08:00), more than the 300 s allowed: check "
+        "the sender's clock or time zone"
+    )
+
+
 def test_an_event_that_is_not_an_object_is_refused() -> None:
     rt = runtime("memory://", ManualClock(START), Recorder())
     with pytest.raises(EventError, match="an event must be an object, got list"):
