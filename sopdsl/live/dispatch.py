@@ -104,7 +104,8 @@ def check_custom(plan: Plan, name: str, args: type[BaseModel]) -> None:
         for field, info in fields.items():
             if info.is_required() and field not in step.args:
                 raise ExecutorError(
-                    f"{step.loc}: call {name}(...) passes no '{field}', which {args.__name__} requires"
+                    f"{step.loc}: call {name}(...) passes no '{field}', which {args.__name__} requires "
+                    "(give it a default if only another version of the playbooks passes it)"
                 )
         sample: dict[str, Any] = {}
         for arg, value in step.args.items():

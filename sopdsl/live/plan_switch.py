@@ -20,7 +20,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.versions import PlanChange
 from sopdsl.live.clock import Clock
 from sopdsl.live.closing import refuse_if_closed
-from sopdsl.live.dispatch import CustomAction, Executor, check_custom, missing_executors
+from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, check_custom, missing_executors
 from sopdsl.live.shards import Shards
 from sopdsl.live.store import Store
 from sopdsl.plan import Plan
@@ -80,7 +80,17 @@ class Switching(ABC):
         for key, executor in self.executors.items():
             name = key.removeprefix("call:")
             if isinstance(executor, CustomAction) and name in plan.declarations.actions:
-                check_custom(plan, name, executor.args)
+                try:
+                    check_custom(plan, name, executor.args)
+                except ExecutorError as exc:
+                    # Flows of the running version go on calling it the old way, so the way out
+                    # is one model that takes both, registered before the switch.
+                    raise ExecutorError(
+                        f"{exc}. Nothing was switched. Flows on the running version will still call "
+                        f"{name} as it does, so register one model that takes both versions' calls "
+                        f"(an argument only one version passes given a default) with "
+                        f"register_custom('{name}', ...), then reload"
+                    ) from None
         self.store.save_plan(plan.content_hash, plan.dumps())
         self._shards.plans[plan.content_hash] = plan
         body = {"op": "plan", "hash": plan.content_hash, "time": self.clock.now()}

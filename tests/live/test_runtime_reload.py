@@ -221,6 +221,35 @@ def test_a_reload_whose_calls_the_registered_executor_cannot_take_changes_nothin
     rt.close()
 
 
+def test_a_reload_adding_a_custom_actions_argument_says_how_and_goes_through_as_it_says() -> None:
+    clock = ManualClock(START)
+    calls: list[tuple[str | None, BaseModel]] = []
+    rt = Runtime(v1(), "memory://", executors={"send": lambda action, key: None}, clock=clock)
+    rt.register_custom("crm_note", Note, lambda args, action, key: calls.append((action.member, args)))
+    rt.feed(join("m1", START))  # m1's flow calls crm_note(level) in three days, on v1
+    scored = V1.replace("{ level: text }", "{ level: text, score: number }").replace(
+        'level = "new")', 'level = "new", score = 2)'
+    )
+    v3 = plan_of(scored % ("", "day3"))
+    with pytest.raises(ExecutorError) as refused:
+        rt.reload(v3)
+    assert "register one model that takes both versions' calls" in str(refused.value)
+    assert "(an argument only one version passes given a default)" in str(refused.value)
+
+    class Scored(BaseModel):
+        level: str
+        score: float | None = None
+
+    rt.register_custom("crm_note", Scored, lambda args, action, key: calls.append((action.member, args)))
+    rt.reload(v3)
+    clock.set(START + DAY)
+    rt.feed(join("m2", START + DAY))
+    clock.set(START + 5 * DAY)
+    rt.tick()
+    assert calls == [("m1", Scored(level="new")), ("m2", Scored(level="new", score=2))]
+    rt.close()
+
+
 def test_a_switch_offered_while_another_worker_holds_the_shard_is_applied_by_that_worker(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
