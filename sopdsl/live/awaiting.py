@@ -9,6 +9,7 @@ taken for success and the action marked done without ever running.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 from collections.abc import Awaitable
 
@@ -42,6 +43,22 @@ def settle(pending: Awaitable[object], loop: asyncio.AbstractEventLoop | None, t
             "through `await asyncio.to_thread(...)`"
         )
     if loop is not None and loop.is_running():
-        asyncio.run_coroutine_threadsafe(within(), loop).result()
+        future = asyncio.run_coroutine_threadsafe(within(), loop)
+        try:
+            # Bounded here too: a loop stopped meanwhile would never finish the call.
+            future.result(timeout + 1)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            # Once the loop runs again: a call it never began is dropped without a warning.
+            loop.call_soon_threadsafe(_drop, pending)
+            raise TimeoutError(
+                f"the async executor did not finish within {timeout:g} s: the event loop it runs on "
+                "stopped or is blocked; to be retried"
+            ) from None
     else:
         asyncio.run(within())
+
+
+def _drop(pending: Awaitable[object]) -> None:
+    if inspect.iscoroutine(pending) and inspect.getcoroutinestate(pending) == inspect.CORO_CREATED:
+        pending.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import warnings
 from typing import Any
 
@@ -141,3 +142,31 @@ def test_an_async_executor_dispatched_on_the_loops_own_thread_is_parked_saying_w
     [parked] = rt.parked()
     assert "run_async" in parked.error and "asyncio.to_thread" in parked.error
     rt.close()
+
+
+def test_an_async_executor_on_a_blocked_event_loop_is_given_up_after_the_lease_and_retried() -> None:
+    loop = asyncio.new_event_loop()
+    release = threading.Event()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    loop.call_soon_threadsafe(release.wait, 30)  # the bot's loop, stuck in a blocking call
+    ran: list[str] = []
+
+    async def send(action: Action, key: str) -> None:
+        ran.append(key)
+
+    rt = Runtime(plan_of(), "memory://", executors={"send": send}, clock=ManualClock(START), lease=0.2)
+    rt.event_loop = loop  # as run_async sets it
+    rt.feed(join("m1", START))
+    began = time.monotonic()
+    rt.tick()
+    assert time.monotonic() - began < 10
+    stats = rt.stats()
+    assert (stats["failures"], stats["pending"], stats["actions_out"]) == (1, 1, 0)
+    rt.close()
+    release.set()
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0.05), loop).result(5)  # it catches up
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
+    assert ran == []  # cancelled before the loop ever ran it
