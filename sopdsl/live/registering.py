@@ -14,7 +14,9 @@ from typing import Any
 from sopdsl.engine.actions import Action
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.live.clock import Clock
+from sopdsl.live.closing import refuse_if_closed
 from sopdsl.live.shards import Check, plain
+from sopdsl.live.store import Store
 
 
 class Registering(ABC):
@@ -22,6 +24,8 @@ class Registering(ABC):
 
     clock: Clock
     shard: str
+    store: Store
+    closed: bool
     _lock: threading.RLock
 
     @abstractmethod
@@ -92,6 +96,7 @@ class Registering(ABC):
         for record in records:
             op = "group" if isinstance(record, GroupRecord) else "member"
             bodies.append(plain({"op": op, "time": now, **record.journal_body()}, f"{op} '{record.id}'"))
+        refuse_if_closed(self.closed, self.store.url)
         if bodies:
             with self._lock:
                 self._apply(self.shard, bodies, until=None)

@@ -436,6 +436,7 @@ class Runtime(Registering, Keeping, Switching):
     def engine(self, shard: str | None = None) -> Engine:
         """The shard's engine, caught up with the store (read it, do not drive it)."""
         name = shard or self.shard
+        refuse_if_closed(self.closed, self.store.url)
         with self._lock:
             self._apply(name, [], until=None)
             found = self._shards.held.get(name)
@@ -466,6 +467,7 @@ class Runtime(Registering, Keeping, Switching):
     # ---- applying -----------------------------------------------------------------------------------
 
     def _submit(self, body: dict[str, Any], check: Check | None = None) -> list[Action]:
+        refuse_if_closed(self.closed, self.store.url)
         with self._lock:
             actions = self._apply(self.shard, [body], until=None, check=check)
         if actions:
@@ -483,7 +485,6 @@ class Runtime(Registering, Keeping, Switching):
         taken: Taken | None = None,
     ) -> list[Action]:
         """Apply a shard's pending entries, the new ones and (with `until`) its due timers, durably."""
-        refuse_if_closed(self.closed, self.store.url)
         actions = self._shards.apply(name, new, until=until, check=check, changes=changes, taken=taken)
         held = self._shards.held.get(name)
         if (
