@@ -171,21 +171,10 @@ class Runtime(Registering, Keeping, Switching):
             (_GRACE if isinstance(self.clock, RealClock) else None) if missed_after == -1 else missed_after
         )
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.named = worker is not None  # a made-up name dies with the process (see shards.py)
         self.executors = registry(plan, executors or {})
         self.store: Store = open_store(store) if isinstance(store, str) else store
         share_store(self.executors.values(), self.store)  # a callback and a send may meet in other workers
-        if worker is None and self.store.url.startswith(("postgresql:", "postgres:")):
-            # The made-up name dies with the process: a restart finds its own leases held by a
-            # stranger, and waits them out.
-            log.warning(
-                "sopdsl runtime: no worker name given, so this process is worker %s; when it is "
-                "restarted, the shards it applied wait up to %g s (their lease) for the new process: "
-                "events fed meanwhile are stored but not applied (feed returns no actions), and "
-                "their actions go out late. Name it the same across restarts: Runtime(worker=...), "
-                "sopdsl run --worker NAME",
-                self.worker,
-                lease,
-            )
         self._lock = threading.RLock()
         self.wake = threading.Event()  # set when work arrives: the loop (loop.py) goes on at once
         self.closed = False

@@ -51,6 +51,7 @@ class ShardSettings(Protocol):
 
     store: Store
     worker: str
+    named: bool  # the worker's name was given, not made up for this process
     lease: float
     wall: Callable[[], float]
     snapshot_every: int | None
@@ -123,6 +124,7 @@ class Shards:
         self._loaded: dict[str, Shard] = {}  # restored from a snapshot, not yet applied here
         # Shards another worker held at this process's last feed for them, and when (monotonic).
         self._elsewhere: dict[str, float] = {}
+        self._told: set[str] = set()  # shards whose lease held elsewhere an unnamed worker was warned of
         # Read-only copies of shards another worker holds, kept caught up with their journals
         # (`peek`): what the admin API shows of them.
         self._peeked: dict[str, Shard] = {}
@@ -262,6 +264,20 @@ class Shards:
         def elsewhere(accepted: list[dict[str, Any]]) -> None:
             # Journaled for the worker holding the shard: which events were new is known here,
             # what they cause is decided there.
+            if not s.named and name not in self._told and accepted:
+                self._told.add(name)
+                # Most likely this very bot before a restart, under a name made up for it then:
+                # its lease has to lapse first, and nothing else would tell why nothing happens.
+                log.warning(
+                    "sopdsl runtime: shard '%s' is held by another worker's lease, so events fed "
+                    "here are stored for it and return no actions; if that worker is gone (this bot "
+                    "before a restart, under a name made up for that process), this one applies them "
+                    "once its lease lapses, up to %g s from its last apply, and their actions go out "
+                    "late. Name the worker the same across restarts (Runtime(worker=...), sopdsl run "
+                    "--worker NAME) to take its leases back at once",
+                    name,
+                    s.lease,
+                )
             self._elsewhere[name] = monotonic()
             if taken is not None:
                 taken.bodies, taken.caused = list(accepted), [0] * len(accepted)
