@@ -9,7 +9,6 @@ import json
 import math
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
@@ -22,9 +21,12 @@ from sopdsl.dryrun.fixture_models import (
     FixtureGroup,
     FixtureMember,
 )
+from sopdsl.dryrun.fixture_reach import past_the_run
 from sopdsl.dryrun.fixture_times import (
     FIRST_YEAR,
+    earlier,
     known_zone,
+    order_key,
     parse_duration,
     parse_time,
     span_end,
@@ -197,11 +199,11 @@ def _problems(
     values: Where | None = None,
     kept: dict[str, list[int]] | None = None,
     start_known: bool = True,
-) -> list[tuple[str, tuple[int, int]]]:
+) -> list[tuple[str, tuple[int, int]] | tuple[str, tuple[int, int], str]]:
     """What pydantic cannot see: times, zones, durations, each event's fields, the events' order,
     the span of the run. `kept` holds, for a list some entries of which were left out, the index
     in the file of each entry given; without `start_known`, nothing is measured from the start."""
-    found: list[tuple[str, tuple[int, int]]] = []
+    found: list[tuple[str, tuple[int, int]] | tuple[str, tuple[int, int], str]] = []  # (message, where, hint)
     kept = kept or {}
 
     def where(*path: Any) -> tuple[int, int]:
@@ -221,7 +223,7 @@ def _problems(
             return None
 
     def too_late(moment: dt.datetime, value: str, *path: Any) -> bool:
-        if horizon is None or _order_key(moment, tz)[1] <= horizon:
+        if horizon is None or order_key(moment, tz)[1] <= horizon:
             return False
         found.append((f"{'.'.join(map(str, path))}: {span_problem(value, fixture.start)}", value_at(*path)))
         return True
@@ -256,19 +258,19 @@ def _problems(
                 found.append((f"staff.{index}.completes_tasks_after: {exc}", value_at(*path)))
     first = parse_time(fixture.start)
     # Without a known start, nothing is before it or too far after it.
-    start = _order_key(first, tz) if start_known else (False, -math.inf)
-    horizon = _order_key(span_end(first), tz)[1] if start_known else None
+    start = order_key(first, tz) if start_known else (False, -math.inf)
+    horizon = order_key(span_end(first), tz)[1] if start_known else None
     end = None
     if fixture.end is not None:
         last = parse_time(fixture.end)
-        if _before(_order_key(last, tz), start):
+        if earlier(order_key(last, tz), start):
             found.append((f"end: {fixture.end} is before the start ({fixture.start})", value_at("end")))
         elif not too_late(last, fixture.end, "end"):
-            end = _order_key(last, tz)
+            end = order_key(last, tz)
     for index, member in numbered("members", fixture.members):
         for value, path in member.times():
             moment = time(value, "members", index, *path)
-            if moment is not None and path != ("joined",) and _before(start, _order_key(moment, tz)):
+            if moment is not None and path != ("joined",) and earlier(start, order_key(moment, tz)):
                 found.append(
                     (
                         f"members.{index}.{'.'.join(map(str, path))}: {value} is after the start "
@@ -291,9 +293,9 @@ def _problems(
         moment = time(event.at, "events", index, "at")
         if moment is None or too_late(moment, event.at, "events", index, "at"):
             continue
-        key = _order_key(moment, tz)
+        key = order_key(moment, tz)
         previous = latest.get(key[0])
-        if _before(key, start) and (event.is_reload or event.kind not in HISTORY_KINDS):
+        if earlier(key, start) and (event.is_reload or event.kind not in HISTORY_KINDS):
             # Other events before the start are history: they set state and start nothing.
             what = "a reload" if event.is_reload else f"a {event.kind} event"
             found.append(
@@ -303,7 +305,7 @@ def _problems(
                     value_at("events", index, "at"),
                 )
             )
-        elif end is not None and _before(end, key):
+        elif end is not None and earlier(end, key):
             # An event after the end ran all the same, and its actions came after the end too.
             what = "a reload" if event.is_reload else "an event"
             found.append(
@@ -312,14 +314,14 @@ def _problems(
                     value_at("events", index, "at"),
                 )
             )
-        elif previous is not None and _before(key, previous[0]):
+        elif previous is not None and earlier(key, previous[0]):
             found.append(
                 (
                     f"events.{index}.at: {event.at} is before the event above it ({previous[1]}); list events in time order",
                     value_at("events", index, "at"),
                 )
             )
-        if previous is None or not _before(key, previous[0]):
+        if previous is None or not earlier(key, previous[0]):
             latest[key[0]] = (key, event.at)
     # An entry left out (what is wrong with it is said) may have been a reload.
     reloads = "events" in kept or any(event.is_reload for event in fixture.events)
@@ -367,6 +369,8 @@ def _problems(
                     where("expect", index, "never"),
                 )
             )
+    if start_known and (fixture.end is None or end is not None):
+        found.extend(past_the_run(fixture, tz, end, start, latest, numbered, value_at))
     for section, items in (("groups", fixture.groups), ("members", fixture.members)):
         first_at: dict[str, int] = {}
         for index, item in numbered(section, items):
@@ -405,19 +409,3 @@ def _reload_problems(event: FixtureEvent, index: int) -> list[tuple[str, tuple[A
             (f"events.{index}.reload: name the playbook file(s) to load, like welcome.v2.sop", ("reload",))
         )
     return found
-
-
-def _order_key(moment: dt.datetime, zone_name: str | None) -> tuple[bool, float]:
-    """For ordering inside a fixture: (is an instant, seconds). Without the fixture's own zone
-    (it defers to the playbook's, unknown here), a naive wall time is comparable only with
-    other naive wall times; with it, every time is an instant."""
-    if moment.tzinfo is None:
-        if zone_name is None:
-            return False, moment.replace(tzinfo=dt.UTC).timestamp()
-        moment = moment.replace(tzinfo=ZoneInfo(zone_name))
-    return True, moment.timestamp()
-
-
-def _before(key: tuple[bool, float], other: tuple[bool, float]) -> bool:
-    """Whether `key` is certainly earlier than `other` (never, for incomparable times)."""
-    return key[0] == other[0] and key[1] < other[1]

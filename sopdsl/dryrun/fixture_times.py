@@ -135,3 +135,19 @@ def to_epoch(text: str, tz_name: str) -> int:
     if moment.tzinfo is None:
         return timeutil.resolve(moment, tz)
     return timeutil.to_epoch(moment)
+
+
+def order_key(moment: dt.datetime, zone_name: str | None) -> tuple[bool, float]:
+    """For ordering inside a fixture: (is an instant, seconds). Without the fixture's own zone
+    (it defers to the playbook's, unknown here), a naive wall time is comparable only with
+    other naive wall times; with it, every time is an instant."""
+    if moment.tzinfo is None:
+        if zone_name is None:
+            return False, moment.replace(tzinfo=dt.UTC).timestamp()
+        moment = moment.replace(tzinfo=ZoneInfo(zone_name))
+    return True, moment.timestamp()
+
+
+def earlier(key: tuple[bool, float], other: tuple[bool, float]) -> bool:
+    """Whether `key` is certainly earlier than `other` (never, for incomparable times)."""
+    return key[0] == other[0] and key[1] < other[1]

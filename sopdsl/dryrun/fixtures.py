@@ -171,7 +171,7 @@ def parse_fixture(source: Source) -> Fixture:
                 )
             ]
         )
-    found = list(reader.problems)
+    found: list[Any] = list(reader.problems)  # (message, where) or (message, where, hint)
     fixture, kept, start_known = _validate(data, reader, found)
     if fixture is not None:
         found.extend(_problems(fixture, reader.keys, reader.values, kept, start_known))
