@@ -2,7 +2,10 @@
 a custom event the playbooks do not declare, a declared field missing, misspelt or of the wrong
 type, an order's amount given as text. The dry run used to replay such events, so a fixture
 could pass on events the service refuses (and a misspelt field made a template fail only at run
-time, in Jinja's words).
+time, in Jinja's words). Its members' attributes are checked as the admin API checks a member's
+(a birthday of `3月8日` armed no greeting, and the test said nothing); what no playbook can read
+(an undeclared attribute or counter, an order's `amout`) is warned of, since a `never` about it
+held whatever the playbooks did.
 
 Input: a parsed fixture and the plans it runs (the first, and any it reloads: an event that one of
 them takes is taken). Output: a located SOP602 diagnostic per event refused, which stops the
@@ -19,7 +22,10 @@ from typing import Any
 from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
 from sopdsl.dryrun.fixture_models import Fixture
 from sopdsl.dryrun.fixtures import position_of
+from sopdsl.engine.records import MemberRecord
+from sopdsl.kinds import BUILTIN_COUNTERS, MEMBER_RECORD_FIELDS, WIRE_EVENTS
 from sopdsl.live.intake import EventError, intake
+from sopdsl.live.member_records import RecordError, check_attributes
 from sopdsl.plan import Plan
 from sopdsl.source import Span
 
@@ -58,7 +64,94 @@ def event_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[D
                 "the live service refuses such an event, so the dry run does too",
             )
         )
+    return found + _member_problems(fixture, plans, path)
+
+
+def _member_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
+    """A diagnostic for each attribute of a fixture member whose value is not of the type the
+    playbooks declare: the admin API refuses such a member, so the dry run does too."""
+    types = [{name: a.type.value for name, a in plan.declarations.attributes.items()} for plan in plans]
+    found: list[Diagnostic] = []
+    for index, member in enumerate(fixture.members):
+        for name, value in member.attributes.items():
+            refusals: list[RecordError] = []
+            for declared in types:
+                try:
+                    check_attributes(MemberRecord(id=member.id, attributes={name: value}), declared)
+                except RecordError as exc:
+                    refusals.append(exc)
+            if refusals and len(refusals) == len(types):
+                found.append(
+                    Diagnostic(
+                        "SOP602",
+                        Severity.ERROR,
+                        f"members.{index}.{refusals[0]}",
+                        Span.point(path, *position_of(fixture, "members", index, "attributes", name)),
+                        "the live service refuses such a member, so the dry run does too",
+                    )
+                )
     return found
+
+
+def unread_fields(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
+    """A warning for each attribute or counter of a fixture member, and each data field of a
+    built-in event, that no playbook can read: a misspelling (`brithday`, `amout`) left the run
+    without the value, and an expectation about it held or failed for that reason alone."""
+    attributes = {name for plan in plans for name in plan.declarations.attributes}
+    counters = {name for plan in plans for name in plan.declarations.counters} | set(BUILTIN_COUNTERS)
+    found: list[Diagnostic] = []
+
+    def warn(field: str, where: tuple[Any, ...], message: str, hint: str | None) -> None:
+        found.append(
+            Diagnostic(
+                "SOP602",
+                Severity.WARNING,
+                f"{field}: {message}",
+                Span.point(path, *position_of(fixture, *where)),
+                hint,
+            )
+        )
+
+    for index, member in enumerate(fixture.members):
+        for section, known, what in (
+            ("attributes", attributes, "attribute"),
+            ("counters", counters, "counter"),
+        ):
+            for name in getattr(member, section):
+                if name in known:
+                    continue
+                hint = did_you_mean(name, known) or (
+                    f"the member's own `{name}:` field"
+                    if name in MEMBER_RECORD_FIELDS
+                    else f"declare it: {what} {name}"
+                )
+                warn(
+                    f"members.{index}.{section}.{name}",
+                    ("members", index, section, name),
+                    f"the playbooks declare no {what} '{name}', so nothing reads this value",
+                    hint,
+                )
+    for index, event in enumerate(fixture.events):
+        spec = WIRE_EVENTS.get(event.kind or "")
+        if spec is None or event.kind == "custom":
+            continue  # a reload, or a custom event: its fields are checked against its declaration
+        readable = {*spec.fields, *_ALSO_READ.get(event.kind or "", ()), "name"}
+        for name in event.data:
+            if name not in readable:
+                article = "an" if str(event.kind)[0] in "aeiou" else "a"
+                warn(
+                    f"events.{index}.data.{name}",
+                    ("events", index, "data", name),
+                    f"{article} {event.kind} event takes no data field '{name}', so nothing reads it "
+                    f"(it takes: {', '.join(sorted(readable))})",
+                    did_you_mean(str(name), readable),
+                )
+    return found
+
+
+# Data fields the engine reads of a built-in event besides those a playbook reads as `event.F`
+# (and `name`, which names a member first seen in any event): a join's group nickname.
+_ALSO_READ = {"join": ("nickname",)}
 
 
 def unknown_groups(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
