@@ -297,6 +297,13 @@ CODES: Mapping[str, Code] = _codes(
         "so a test reading it is false.",
     ),
     (
+        "SOP410",
+        "yearly trigger that runs once",
+        "`on member.birthday at 09:00` comes every year, but a playbook runs once per member unless it "
+        "says otherwise: without `repeat always` (or `repeat after 300 days`) the member gets the "
+        "first year's greeting and never another. Write `repeat always`, or `repeat once` if once is meant.",
+    ),
+    (
         "SOP501",
         "invalid policy",
         "A policy rule names something the engine cannot limit. Caps are `at most N sends|kicks|coupons|invites per member|group per day|week|month`.",

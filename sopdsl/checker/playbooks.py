@@ -71,6 +71,17 @@ def check_playbook(ctx: Context, decl: nodes.PlaybookDecl, policy: model.Policy)
             case _:
                 assert_never(item)
 
+    if nodes.RepeatSetting not in seen:
+        for node in trigger_nodes:
+            if isinstance(node, nodes.OnAnniversary):
+                # `repeat once` is the default, and it outlasts the year: the greeting came once.
+                ctx.warning(
+                    "SOP410",
+                    f"`on member.{node.attr.field.text}` comes every year, but this playbook runs once "
+                    "per member (`repeat once` is the default): each member gets it the first year only",
+                    node.span,
+                    "add `repeat always` to run it every year, or write `repeat once` if once is meant",
+                )
     if trigger_nodes and do is None:
         ctx.error(
             "SOP115",
