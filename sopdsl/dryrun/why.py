@@ -152,7 +152,16 @@ def explain(
             told.append((at, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
         told.extend((time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
         waits = [w for w in steps.waits if w.playbook == pb.name]
-        told.extend((w.ended or w.since, 2, [f"    {_wait_line(w, result, tz, home)}"]) for w in waits)
+        # An event ends the waits it answers before it starts flows (`_resume_waiting` runs
+        # first), so an earlier flow's wait it ended goes above the flow it starts.
+        told.extend(
+            (
+                w.ended or w.since,
+                -1 if w.came and w.since < (w.ended or 0) else 2,
+                [f"    {_wait_line(w, result, tz, home)}"],
+            )
+            for w in waits
+        )
         told.extend(
             (a.planned or a.time, 3, [f"    {_action_text(a, tz, home, member_id)}"]) for a in actions
         )

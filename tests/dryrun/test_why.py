@@ -334,3 +334,49 @@ def test_why_tells_of_a_send_still_held_back_when_the_run_ended(tmp_path: Path) 
     assert later.output.splitlines()[-1] == (
         "    2026-01-06 08:00  send welcome (line 5)  [deferred from 2026-01-05 23:00: quiet hours]"
     )
+
+
+REPURCHASE = """
+timezone "Asia/Shanghai"
+template rebuy = "{{ member.name }}，上次买的快用完了吧？"
+playbook rebuy "30天复购提醒" {
+    in private chats
+    on member orders
+    repeat always
+    do {
+        wait 30 days for member orders else {
+            send rebuy to member
+        }
+    }
+}
+"""
+
+REPURCHASE_FIXTURE = """
+start: 2026-03-01 09:00
+end: 2026-05-01 00:00
+members:
+  - {id: xiaolin, name: 小林, contact: true}
+events:
+  - {at: 2026-03-02 11:00, kind: order, member: xiaolin, data: {amount: 59}}
+  - {at: 2026-03-20 11:00, kind: order, member: xiaolin, data: {amount: 59}}
+"""
+
+
+def test_an_order_that_ends_one_flows_wait_and_starts_the_next_is_told_in_that_order(tmp_path: Path) -> None:
+    # The second order ends the first flow's wait, then starts a flow of its own: the wait it
+    # answered was shown under the second start, as if the new flow's wait had come at once.
+    (tmp_path / "r.sop").write_text(textwrap.dedent(REPURCHASE), encoding="utf-8")
+    (tmp_path / "r.yaml").write_text(textwrap.dedent(REPURCHASE_FIXTURE), encoding="utf-8")
+    result = CliRunner().invoke(
+        main, ["why", "xiaolin", "--timeline", str(tmp_path / "r.yaml"), str(tmp_path / "r.sop")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[3:] == [
+        "  2026-03-02 11:00  on order (line 6) → started",
+        "    2026-03-20 11:00  wait 30 days for order (line 9), from 2026-03-02 11:00: it came, and the flow ended",
+        "  2026-03-20 11:00  on order (line 6) → started",
+        "    2026-04-19 11:00  wait 30 days for order (line 9), from 2026-03-20 11:00: it did not come in time, "
+        "so the `else` at line 10",
+        "    2026-04-19 11:00  send rebuy (line 10)",
+    ]
