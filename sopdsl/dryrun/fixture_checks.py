@@ -346,11 +346,37 @@ def _problems(
             moment = time(expectation.at, "expect", index, "at")
             if moment is not None and expectation.action is None and expectation.plan_change is None:
                 too_late(moment, expectation.at, "expect", index, "at")  # a state check runs the clock
+            elif moment is not None and _DAY.fullmatch(expectation.at.strip()):
+                # `at: 2026-03-09` is 00:00 exactly: a `never` there held whatever that day brought.
+                found.append(
+                    (
+                        f"expect.{index}.at: {expectation.at} is a day, but `at` is one instant (here 00:00)",
+                        value_at("expect", index, "at"),
+                        f"give the time, like at: {expectation.at} 10:00, or the whole day, like "
+                        f"within: [{expectation.at} 00:00, {_next_day(moment)} 00:00]",
+                    )
+                )
         window = [
             time(value, "expect", index, "within", side)
             for side, value in enumerate(expectation.within or ())
         ]
-        if len(window) == 2 and window[0] is not None and window[1] is not None and window[1] < window[0]:
+        if (
+            len(window) == 2
+            and window[0] is not None
+            and expectation.within is not None
+            and expectation.within[0].strip() == expectation.within[1].strip()
+            and _DAY.fullmatch(expectation.within[0].strip())
+        ):
+            found.append(
+                (
+                    f"expect.{index}.within: [{expectation.within[0]}, {expectation.within[1]}] is the one "
+                    "instant 00:00, not the day",
+                    value_at("expect", index, "within"),
+                    f"a window ends where it says: the whole day is within: [{expectation.within[0]}, "
+                    f"{_next_day(window[0])}]",
+                )
+            )
+        elif len(window) == 2 and window[0] is not None and window[1] is not None and window[1] < window[0]:
             found.append(
                 (
                     f"expect.{index}.within: it ends ({expectation.within[1] if expectation.within else ''}) "
@@ -386,6 +412,13 @@ def _problems(
             else:
                 first_at[item.id] = index
     return found
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # a day alone, which a time reads as its 00:00
+
+
+def _next_day(moment: dt.datetime) -> str:
+    return (moment.date() + dt.timedelta(days=1)).isoformat()
 
 
 _PLAN_CHANGE_FIELDS = {"plan_change", "member", "group", "at", "within", "count", "never", "note"}

@@ -140,3 +140,31 @@ def test_fixture_mistakes_that_made_a_test_silently_meaningless_are_errors() -> 
         "13:27: expect.1.count: -1 is below 0",
         "14:30: expect.2: `count` and `never` together; `never: true` is `count: 0`, give one",
     ]
+
+
+def test_a_day_alone_as_an_actions_time_is_refused_with_the_days_window() -> None:
+    # `at: 2026-03-09` is 00:00 exactly: the send at 10:00 that day failed it with "it did not
+    # happen", and `within: [2026-03-09, 2026-03-09], never: true` held whatever the day brought.
+    found = hinted(
+        "start: 2026-03-02 09:00\nend: 2026-03-12 00:00\nexpect:\n"
+        "  - {action: send, template: d7, at: 2026-03-09}\n"
+        "  - {action: send, template: d7, within: [2026-03-09, 2026-03-09], never: true}\n"
+    )
+    assert found == [
+        "4:38: expect.0.at: 2026-03-09 is a day, but `at` is one instant (here 00:00) | give the time, "
+        "like at: 2026-03-09 10:00, or the whole day, like within: [2026-03-09 00:00, 2026-03-10 00:00]",
+        "5:42: expect.1.within: [2026-03-09, 2026-03-09] is the one instant 00:00, not the day | a window "
+        "ends where it says: the whole day is within: [2026-03-09, 2026-03-10]",
+    ]
+
+
+def test_a_day_alone_stays_fine_where_it_means_its_start() -> None:
+    # A state check looks at one instant, and a window of two days runs from the first's 00:00.
+    parse_fixture(
+        Source(
+            "f.yaml",
+            "start: 2026-03-02 09:00\nend: 2026-03-12 00:00\nexpect:\n"
+            "  - {member: m1, at: 2026-03-10, tagged: [x]}\n"
+            "  - {action: send, template: d7, within: [2026-03-09, 2026-03-10]}\n",
+        )
+    )
