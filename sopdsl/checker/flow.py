@@ -95,7 +95,11 @@ def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Proble
         if not flow.has_group:
             return _Problem("but a private chat has no group", None)
         if field is not None and field not in GROUP_FIELDS:
-            return _Problem(f"but groups have no field '{field}'", did_you_mean(field, GROUP_FIELDS), True)
+            return _Problem(
+                f"but groups have no field '{field}'",
+                did_you_mean(field, GROUP_FIELDS) or f"a group's fields: {', '.join(GROUP_FIELDS)}",
+                True,
+            )
         return None
     if root == "event":
         fields = flow.event_fields or {}
@@ -120,7 +124,11 @@ def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Proble
                 "move the `grant` above this step (in this block, or before the block it is in)",
             )
         if field is not None and field not in COUPON_FIELDS:
-            return _Problem(f"but coupons have no field '{field}'", did_you_mean(field, COUPON_FIELDS), True)
+            return _Problem(
+                f"but coupons have no field '{field}'",
+                did_you_mean(field, COUPON_FIELDS) or f"a coupon's fields: {', '.join(COUPON_FIELDS)}",
+                True,
+            )
         return None
     if root in ("operator", "now"):
         return None
