@@ -147,7 +147,47 @@ def name_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Na
             where = position_of(fixture, "expect", index, *place)
             diagnostic = Diagnostic("SOP604", severity, message, Span.point(path, *where), hint)
             found.append(NameProblem(index, diagnostic, vacuous and field_name != "action"))
+        found.extend(_uncarried(fixture, index, expectation, path, vacuous))
     return found
+
+
+# The action kinds whose records carry each field an expectation matches on (`engine/acting.py`,
+# `tasks.py`, `drawing.py`): a grant has no template, a send no coupon, so `{action: grant,
+# template: gift_note, never: true}` held whatever happened. `tests/dryrun/test_fixture_names.py`
+# holds the table to what the corpus's runs record.
+CARRIED: dict[str, frozenset[str]] = {
+    "template": frozenset({"send", "task", "escalate"}),
+    "attachments": frozenset({"send", "task", "escalate"}),
+    "operator": frozenset({"send", "task", "escalate"}),
+    "assignee": frozenset({"task", "escalate"}),
+    "mentions": frozenset({"send"}),
+    "arm": frozenset({"send"}),
+    "coupon": frozenset({"grant"}),
+    "tag": frozenset({"tag", "untag", "draw"}),
+    "to_group": frozenset({"invite"}),
+    "call": frozenset({"call"}),
+    "args": frozenset({"call"}),
+}
+
+
+def _uncarried(
+    fixture: Fixture, index: int, e: Expectation, path: str, vacuous: bool
+) -> Iterator[NameProblem]:
+    """A problem per field the expectation's action kind never carries: it can never match."""
+    if e.action is None:
+        return
+    for name, kinds in CARRIED.items():
+        if getattr(e, name) is None or e.action in kinds:
+            continue
+        message = f"expect.{index}.{name}: a {e.action} action carries no {name}, so no action matches this"
+        if vacuous:
+            message += ", and this `never` holds whatever happens"
+        where = position_of(fixture, "expect", index, name)
+        hint = f"`{name}` goes with {', '.join(sorted(kinds))} actions; leave it out, or check `action`"
+        severity = Severity.ERROR if vacuous else Severity.WARNING
+        yield NameProblem(
+            index, Diagnostic("SOP604", severity, message, Span.point(path, *where), hint), vacuous
+        )
 
 
 def _nothing(what: str, names: set[str]) -> str:

@@ -155,3 +155,67 @@ def test_the_corpus_fixtures_name_only_what_exists() -> None:
     report = run_tests(sorted(root.glob("*.yaml")))
     assert "SOP604" not in "\n".join(report.lines())
     assert report.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("expectation", "said"),
+    [
+        (
+            "{action: grant, template: gift, never: true}",
+            "expect.0.template: a grant action carries no template, so no action matches this, and this "
+            "`never` holds whatever happens",
+        ),
+        (
+            "{action: send, coupon: new50, never: true}",
+            "expect.0.coupon: a send action carries no coupon, so no action matches this, and this "
+            "`never` holds whatever happens",
+        ),
+        (
+            "{action: grant, arm: poster, count: 0}",
+            "expect.0.arm: a grant action carries no arm",
+        ),
+    ],
+)
+def test_a_field_the_action_never_carries_stops_a_never(tmp_path: Path, expectation: str, said: str) -> None:
+    # The grant of the `plain` arm carries no template and no arm: these held whatever the
+    # playbook did, as a misspelt name under `never` did.
+    code, text = run(tmp_path, expectation)
+    assert code == 2, text
+    assert "welcome.yaml:10:" in text
+    assert f"error[SOP604]: {said}" in text
+    assert "goes with" in text
+
+
+def test_a_field_the_action_never_carries_elsewhere_is_a_warning(tmp_path: Path) -> None:
+    code, text = run(tmp_path, "{action: grant, template: gift}")
+    assert code == 1, text
+    assert "warning[SOP604]: expect.0.template: a grant action carries no template" in text
+
+
+_DETAIL_KEYS = {"tag": "tags", "call": "action"}  # an expectation's field -> the detail key it reads
+
+
+def test_the_carried_fields_table_allows_every_field_the_corpus_actions_carry() -> None:
+    # The table must never refuse a field some action really carries: every detail key of every
+    # action of the corpus's runs is allowed for its kind.
+    from sopdsl.build import compile_files
+    from sopdsl.dryrun.fixture_names import CARRIED
+    from sopdsl.dryrun.fixtures import load_fixture
+    from sopdsl.dryrun.simulate import simulate
+
+    playbooks = Path(__file__).resolve().parent.parent.parent / "playbooks"
+    seen: dict[str, set[str]] = {}
+    for path in sorted(playbooks.glob("*.yaml")):
+        sop = playbooks / f"{path.name.split('.')[0]}.sop"
+        fixture, _ = load_fixture(path, path.name)
+        if fixture.playbook is not None or any(e.is_reload for e in fixture.events):
+            continue
+        plan = compile_files([sop]).plan
+        assert plan is not None, sop
+        for action in simulate(plan, fixture).actions:
+            seen.setdefault(action.kind, set()).update(action.detail)
+    assert {"send", "grant", "tag", "task", "escalate", "call", "invite", "draw"} <= set(seen)
+    for field_name, kinds in CARRIED.items():
+        key = _DETAIL_KEYS.get(field_name, field_name)
+        carrying = {kind for kind, keys in seen.items() if key in keys}
+        assert carrying <= kinds, (field_name, carrying - kinds)
