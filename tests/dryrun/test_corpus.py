@@ -76,6 +76,7 @@ SCENARIOS: dict[str, str] = {
     "L3": "explorer, mature and declining lifecycle stages",
     "L4": "reactivate declining members by their answer",
     "L5": "periodic revisits by customer type; exclusive activities for paying members",
+    "L6": "30 days after an order with no new one, a repurchase nudge; a coupon for paying members",
     "G1": "10 friends invited: a free item while stock lasts",
     "G2": "a lottery chance per invited friend; a gift for the joiner",
     "G3": "a 40-member group joins the distributor team; ¥50 to the referrer",
@@ -524,6 +525,23 @@ def _l5(program: model.Program, pbs: list[model.Playbook]) -> None:
     assert any(i.group in vip_groups for pb in pbs for i in of(pb.steps, model.InviteStep))
     exclusive = [pb for pb in pbs if pb.scope.kind == "named" and set(pb.scope.groups) <= vip_groups]
     assert exclusive and all(of(e.steps, model.SendStep) for pb in exclusive for e in pb.schedule)
+
+
+@scenario("L6")
+def _l6(program: model.Program, pbs: list[model.Playbook]) -> None:
+    (pb,) = pbs
+    assert pb.scope.kind == "private", "a nudge to the customer, not the group"
+    assert event_triggers(pb, model.EventKind.ORDER) and pb.repeat is model.Repeat.ALWAYS, "every order"
+    (wait,) = of(pb.steps, model.WaitForStep)
+    assert wait.wait.pattern.kind is model.EventKind.ORDER and days(wait.wait.timeout) == 30
+    (nudge,) = [s for s in wait.otherwise if isinstance(s, model.SendStep)]
+    assert nudge.target == "member" and "回购" in text(program, nudge)
+    (members_only,) = of(wait.otherwise, model.IfStep)
+    assert any(isinstance(c, model.TagCond) and "vip" in c.tags for c in conds(members_only.branches[0].cond))
+    (grant,) = of(members_only.branches[0].steps, model.GrantStep)
+    coupon = program.coupons[grant.coupon]
+    assert coupon.valid is not None and days(coupon.valid) == 14 and not coupon.transferable
+    assert not of(wait.then, model.SendStep), "who bought again in time hears nothing"
 
 
 @scenario("G1")
