@@ -30,7 +30,7 @@ from sopdsl.cli import (
 )
 from sopdsl.diagnostics import Diagnostic, render
 from sopdsl.dryrun.coverage import Coverage
-from sopdsl.dryrun.fixture_events import event_problems, unknown_groups, unread_fields
+from sopdsl.dryrun.fixture_events import event_problems, fixture_warnings
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
 from sopdsl.dryrun.shard import simulate_sharded
 from sopdsl.dryrun.simulate import CHANGE_NAMES, Reloaded, describe, describe_reload
@@ -350,12 +350,9 @@ def _events_or_exit(fixture: Fixture, source: Source, plans: list[Plan]) -> None
 
 
 def _warn_unknown_groups(fixture: Fixture, source: Source, plans: list[Plan]) -> None:
-    """Warn on stderr (stdout may be the log or the report) of each group nobody declares, and of
-    each member attribute, counter or event field no playbook reads."""
-    for warning in [
-        *unknown_groups(fixture, plans, source.path),
-        *unread_fields(fixture, plans, source.path),
-    ]:
+    """Warn on stderr (stdout may be the log or the report) of what the fixture gives the run that
+    looks like a slip: a group nobody declares, a value no playbook reads, a misspelt member."""
+    for warning in fixture_warnings(fixture, plans, source.path):
         click.echo(render(warning, source) + "\n", err=True)
 
 

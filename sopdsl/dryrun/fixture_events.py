@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sopdsl.diagnostics import Diagnostic, Severity, did_you_mean
+from sopdsl.diagnostics import Diagnostic, Severity, closest, did_you_mean
 from sopdsl.dryrun.fixture_models import Fixture
 from sopdsl.dryrun.fixtures import position_of
 from sopdsl.engine.records import MemberRecord
@@ -148,6 +148,49 @@ def unread_fields(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Di
                 )
     return found
 
+
+def fixture_warnings(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
+    """Every warning about what a fixture gives the run: groups nobody declares, values no playbook
+    reads, members an event names only by a near miss of another's id."""
+    return [
+        *unknown_groups(fixture, plans, path),
+        *unread_fields(fixture, plans, path),
+        *misspelt_members(fixture, path),
+    ]
+
+
+def misspelt_members(fixture: Fixture, path: str) -> list[Diagnostic]:
+    """A warning for each member an event names who is neither a fixture member nor came in by a
+    join, when the id is a near miss of one who is: `afneg` ordering made a new customer, and
+    afeng, whose order it was, was nudged all the same."""
+    known = {member.id for member in fixture.members}
+    found: list[Diagnostic] = []
+    told: set[str] = set()
+    for index, event in enumerate(fixture.events):
+        member = event.member
+        if member is None or member in known or member in told:
+            continue
+        if event.kind == "join":
+            known.add(member)
+            continue
+        close = closest(member, known)
+        if close is None or close.rstrip(_DIGITS) == member.rstrip(_DIGITS):
+            continue  # a new contact (an order in private chats), or the next of m1, m2, m3
+        told.add(member)
+        found.append(
+            Diagnostic(
+                "SOP602",
+                Severity.WARNING,
+                f"events.{index}.member: '{member}' is no fixture member and has not joined, so this "
+                "event is taken as a new member's",
+                Span.point(path, *position_of(fixture, "events", index, "member")),
+                f"did you mean '{close}'?",
+            )
+        )
+    return found
+
+
+_DIGITS = "0123456789"
 
 # Data fields the engine reads of a built-in event besides those a playbook reads as `event.F`
 # (and `name`, which names a member first seen in any event): a join's group nickname.

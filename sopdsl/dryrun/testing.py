@@ -16,7 +16,7 @@ from typing import Any
 from sopdsl.build import Located, compile_files
 from sopdsl.diagnostics import Diagnostic, Severity, render
 from sopdsl.dryrun.coverage import Coverage
-from sopdsl.dryrun.fixture_events import event_problems, unknown_groups, unread_fields
+from sopdsl.dryrun.fixture_events import event_problems, fixture_warnings
 from sopdsl.dryrun.fixture_names import NameProblem, name_problems
 from sopdsl.dryrun.fixtures import Fixture, load_fixture, not_a_file, position_of, reload_paths
 from sopdsl.dryrun.simulate import Outcome, describe, expectation_title, reload_warning, simulate
@@ -262,10 +262,7 @@ def run_tests(paths: list[Path], root: Path | None = None, coverage: Coverage | 
             if a.status == "failed"
         ]
         ran = [plan, *versions.values()]
-        result.warnings += [
-            render(d, source)
-            for d in [*unknown_groups(fixture, ran, shown), *unread_fields(fixture, ran, shown)]
-        ]
+        result.warnings += [render(d, source) for d in fixture_warnings(fixture, ran, shown)]
         for p in named:
             if p.diagnostic.severity is Severity.ERROR:
                 result.expectation_errors.setdefault(p.index, []).append(render(p.diagnostic, source))

@@ -105,3 +105,49 @@ def test_simulate_warns_of_it_on_standard_error(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "events.0.data.amout: an order event takes no data field 'amout'" in result.stderr
     assert "amout" not in result.stdout
+
+
+DRIP = """\
+timezone "Asia/Shanghai"
+template d0 = "{{ member.name }}，欢迎！"
+template d1 = "{{ member.name }}，新人专享价还有 2 天"
+playbook drip {
+    on member joins
+    do {
+        send d0 to member
+        wait 2 days for member orders else {
+            send d1 to member
+        }
+    }
+}
+"""
+
+DRIP_FIXTURE = """\
+start: 2026-03-02 09:00
+end: 2026-03-06 00:00
+groups:
+  - {id: riders}
+members:
+  - {id: m1, groups: [riders]}
+events:
+  - {at: 2026-03-02 10:00, kind: join, member: afeng, group: riders, data: {name: 阿峰}}
+  - {at: 2026-03-03 12:00, kind: order, member: afneg, data: {amount: 10}}
+  - {at: 2026-03-03 13:00, kind: message, member: m3, group: riders}
+expect:
+  - {action: send, template: d1, member: afeng}
+"""
+
+
+def test_an_event_of_a_near_miss_of_a_members_id_is_warned_of(tmp_path: Path) -> None:
+    # The order was afeng's, written `afneg`: it made a new customer, afeng was nudged, and the
+    # expectation, written from what the playbook did, passed without a word.
+    (tmp_path / "d.sop").write_text(DRIP, encoding="utf-8")
+    (tmp_path / "d.yaml").write_text(DRIP_FIXTURE, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", str(tmp_path / "d.yaml")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "d.yaml:9:41: warning[SOP602]: events.1.member: 'afneg' is no fixture member and has not "
+        "joined, so this event is taken as a new member's"
+    ) in result.output
+    assert "did you mean 'afeng'?" in result.output
+    assert "'m3'" not in result.output  # the next of m1, m2: a member of its own, not a slip
