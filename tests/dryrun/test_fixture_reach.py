@@ -83,3 +83,18 @@ def test_a_window_that_begins_after_the_end_is_refused(tmp_path: Path) -> None:
     code, output = run(tmp_path, late)
     assert code == 2, output
     assert "expect.1.within: it begins (2026-03-03 08:00) past the run" in output
+
+
+def test_a_never_of_a_plan_change_needs_no_end() -> None:
+    # Plan changes happen at a reload, which is one of the run's own events: the run sees them.
+    from sopdsl.dryrun.fixtures import parse_fixture
+    from sopdsl.source import Source
+
+    parse_fixture(
+        Source(
+            "f.yaml",
+            "start: 2026-03-02 09:00\nevents:\n"
+            "  - {at: 2026-03-02 15:00, reload: welcome.v2.sop}\n"
+            "expect:\n  - {plan_change: ends, never: true}\n",
+        )
+    )
