@@ -55,13 +55,20 @@ def event_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[D
             continue
         field = refusal.field or "kind"
         where = position_of(fixture, "events", index, *field.split("."))
+        hint = "the live service refuses such an event, so the dry run does too"
+        needed = field.removeprefix("data.")
+        written = closest(needed, [str(k) for k in event.data if k != needed]) if field != needed else None
+        if written is not None and needed not in event.data:
+            # `days` for a declared `day`: say which key was meant, where the key was written.
+            where = position_of(fixture, "events", index, "data", written)
+            hint = f"the event gives '{written}': did you mean '{needed}'? ({hint})"
         found.append(
             Diagnostic(
                 "SOP602",
                 Severity.ERROR,
                 f"events.{index}.{field}: {refusal.reason}",
                 Span.point(path, *where),
-                "the live service refuses such an event, so the dry run does too",
+                hint,
             )
         )
     return found + _member_problems(fixture, plans, path)

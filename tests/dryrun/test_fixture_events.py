@@ -113,3 +113,12 @@ def test_a_member_expectation_on_a_post_to_the_group_shows_it_and_says_to_expect
         "2026-03-02T10:00+08:00 send gw -> g1",
         "(a post to the group names no member: expect it with `group: g1`)",
     ]
+
+
+def test_a_declared_field_misspelt_is_shown_at_the_key_written_with_the_one_meant(tmp_path: Path) -> None:
+    # `txt` for `text`: the error named only the field missing, at the start of `data`.
+    report = run_tests([_write(tmp_path, "kind: custom, name: complaint, data: {txt: 慢}")])
+    (result,) = report.results
+    (error,) = result.errors
+    assert "p.yaml:8:89: error[SOP602]: events.0.data.text: custom event 'complaint' needs" in error
+    assert "hint: the event gives 'txt': did you mean 'text'?" in error
