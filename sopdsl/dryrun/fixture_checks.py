@@ -21,7 +21,7 @@ from sopdsl.dryrun.fixture_models import (
     FixtureGroup,
     FixtureMember,
 )
-from sopdsl.dryrun.fixture_reach import past_the_run
+from sopdsl.dryrun.fixture_reach import past_the_run, state_check_problems
 from sopdsl.dryrun.fixture_times import (
     FIRST_YEAR,
     earlier,
@@ -342,6 +342,8 @@ def _problems(
                         where("expect", index, "plan_change"),
                     )
                 )
+        if expectation.action is None and expectation.plan_change is None:
+            found.extend((m, where("expect", index), h) for m, h in state_check_problems(expectation, index))
         if expectation.at is not None:
             moment = time(expectation.at, "expect", index, "at")
             if moment is not None and expectation.action is None and expectation.plan_change is None:

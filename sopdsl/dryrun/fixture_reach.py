@@ -1,7 +1,10 @@
 """Expectations a dry run cannot see: an action expected after the run stops, or a `never` (or
 `count: 0`) of a fixture without `end`, whose run stops at its last event. Such a `never` held
 whatever the playbooks did (the nudge a day after the last event never came, since the run had
-stopped). Input: a parsed fixture; output: located problems, reported with the fixture's others."""
+stopped). And a check of member state that checks nothing, or cannot be made: one without `at`,
+without anything to check, or with an action's fields and no `action` (`{template: d0, never:
+true}` was read as a state check). Input: a parsed fixture; output: located problems, reported
+with the fixture's others."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from sopdsl.dryrun.fixture_models import Fixture
+from sopdsl.dryrun.fixture_models import Expectation, Fixture
 from sopdsl.dryrun.fixture_times import earlier, order_key, parse_time
 
 
@@ -85,3 +88,42 @@ def past_the_run(
                 )
             )
     return found
+
+
+# Fields matched on actions only, and those of a check of member state.
+_ACTION_FIELDS = (
+    *("template", "tag", "coupon", "to_group", "arm", "target", "operator", "assignee", "call"),
+    *("args", "attachments", "mentions", "status", "within", "count", "never", "playbook"),
+)
+_STATE_FIELDS = ("tagged", "not_tagged", "attributes", "counters", "in_group", "not_in_group")
+
+
+def state_check_problems(expectation: Expectation, index: int) -> list[tuple[str, str]]:
+    """What is wrong with an expectation of neither an action nor a plan change: it is a check of
+    a member's state, which needs something to check and a moment to look (`at`)."""
+    given = expectation.model_fields_set
+    stray = [name for name in _ACTION_FIELDS if name in given]
+    if stray:
+        # `{template: d0, never: true}`: the action's kind left out, read as a state check.
+        return [
+            (
+                f"expect.{index}: no `action`, but `{stray[0]}` is matched on actions",
+                f"say which action it expects, like {{action: send, {stray[0]}: ...}}",
+            )
+        ]
+    if not given & set(_STATE_FIELDS):
+        return [
+            (
+                f"expect.{index}: nothing to check: no `action`, `plan_change` or member state",
+                "give `action` for what must happen, or what the member must be at `at`: "
+                + ", ".join(_STATE_FIELDS),
+            )
+        ]
+    if expectation.at is None:
+        return [
+            (
+                f"expect.{index}: a check of a member's state needs `at`, the moment to look",
+                f"like {{member: {expectation.member or 'm1'}, at: 2026-03-10 00:00, ...}}",
+            )
+        ]
+    return []

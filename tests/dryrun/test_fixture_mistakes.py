@@ -168,3 +168,24 @@ def test_a_day_alone_stays_fine_where_it_means_its_start() -> None:
             "  - {action: send, template: d7, within: [2026-03-09, 2026-03-10]}\n",
         )
     )
+
+
+def test_an_expectation_of_neither_an_action_nor_a_plan_change_must_be_a_whole_state_check() -> None:
+    # Each was read as a check of member state: the first failed with "no time given" and no
+    # line, the second held though it checked nothing, the third (`action:` left out) failed
+    # as a state check instead of saying what was missing.
+    found = hinted(
+        "start: 2026-03-02 09:00\nend: 2026-03-12 00:00\nexpect:\n"
+        "  - {member: afeng, tagged: [drip_done]}\n"
+        "  - {member: afeng, at: 2026-03-11 00:00}\n"
+        "  - {template: d0, member: afeng, never: true}\n"
+    )
+    assert found == [
+        "4:5: expect.0: a check of a member's state needs `at`, the moment to look | "
+        "like {member: afeng, at: 2026-03-10 00:00, ...}",
+        "5:5: expect.1: nothing to check: no `action`, `plan_change` or member state | give `action` "
+        "for what must happen, or what the member must be at `at`: tagged, not_tagged, attributes, "
+        "counters, in_group, not_in_group",
+        "6:5: expect.2: no `action`, but `template` is matched on actions | say which action it "
+        "expects, like {action: send, template: ...}",
+    ]
