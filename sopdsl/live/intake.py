@@ -63,6 +63,11 @@ def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> d
 
 _FIELDS = frozenset(Incoming.model_fields)
 _TEXT_FIELDS = ("kind", "member", "group", "name", "id")
+# Characters of an id (a member, a group, an event, a tag or custom event's name, an inviter).
+# PostgreSQL indexes at most 2,704 bytes a row: a member id of 3,000 was journaled, then every
+# apply of its action failed (the outbox orders rows by member), and the shard with it. WeCom's
+# ids are under 64; 256 characters of 4 bytes each still fit an index row twice over.
+MAX_ID = 256
 
 
 def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, Any] | None:
@@ -78,7 +83,10 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
     for key in _TEXT_FIELDS:
         value = raw.get(key)
         if value is not None and (
-            type(value) is not str or (not value.isascii() and _SURROGATES.search(value)) or "\x00" in value
+            type(value) is not str
+            or (not value.isascii() and _SURROGATES.search(value))
+            or "\x00" in value
+            or len(value) > MAX_ID
         ):
             return None
     event_id = raw.get("id")
@@ -154,6 +162,8 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
         if "\x00" in (getattr(event, key) or ""):
             # PostgreSQL keeps no NUL in text: refused on every store alike, never half-way in a batch.
             raise EventError(f"event field '{key}' holds a NUL character (\\u0000)", key)
+        if len(getattr(event, key) or "") > MAX_ID:
+            raise EventError(too_long(f"event field '{key}'", len(getattr(event, key))), key)
     if event.id is not None and not event.id.strip():
         # Taken as an id, "" would make every later event sent with it a duplicate, dropped.
         raise EventError("event field 'id' is empty: send the event's own id, or leave the field out", "id")
@@ -170,6 +180,11 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
     if data:
         body["data"] = data
     return body
+
+
+def too_long(what: str, length: int) -> str:
+    """What to say of an id or a name longer than `MAX_ID` characters."""
+    return f"{what} is {length} characters long; ids and names are at most {MAX_ID}"
 
 
 def surrogate(value: Any, path: str = "") -> str | None:
@@ -261,6 +276,9 @@ def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declar
     for field, vtype in expected.items():
         if field in plain and plain[field] is not None:
             _typed(plain[field], _TYPES[vtype], f"data.{field}", vtype.value)
+    inviter = plain.get("inviter") if kind == "join" else None
+    if isinstance(inviter, str) and len(inviter) > MAX_ID:  # the member's referrer: an id too
+        raise EventError(too_long("event field 'data.inviter'", len(inviter)), "data.inviter")
     if kind == "task_done" and not isinstance(plain.get("task"), str):
         raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
     return dict(plain)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationErr
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.bodies import BodyError, decode_json
-from sopdsl.live.intake import surrogate
+from sopdsl.live.intake import MAX_ID, surrogate, too_long
 from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
@@ -110,6 +110,12 @@ def member_from(member_id: str, body: Any, zone: str) -> MemberRecord:
     for name in ("group_joined_at", "group_last_message_at"):
         fields[name] = {g: _epoch(v, zone, f"{name}.{g}") for g, v in getattr(given, name).items()}
     fields["tags"], fields["groups"] = tuple(given.tags), tuple(given.groups)
+    # A member's groups and referrer are ids the engine acts on (a send to the group, a reward
+    # to the referrer), so they are held to an event's rules for ids.
+    for index, group in enumerate(given.groups):
+        _id(group, f"groups.{index}")
+    if given.referrer is not None:
+        _id(given.referrer, "referrer")
     return MemberRecord(id=_id(member_id), **fields)
 
 
@@ -178,13 +184,16 @@ def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
         raise RecordError(f"{field}: {message}", field) from None
 
 
-def _id(value: str) -> str:
+def _id(value: str, field: str = "id") -> str:
+    what = "the id" if field == "id" else field
     if not value.strip():
-        raise RecordError("the id is empty", "id")
+        raise RecordError(f"{what} is empty", field)
     if surrogate(value) is not None:
-        raise RecordError("the id holds a lone surrogate (half of a character)", "id")
+        raise RecordError(f"{what} holds a lone surrogate (half of a character)", field)
     if "\x00" in value:  # as an event's member or group (intake): PostgreSQL keeps no NUL in text
-        raise RecordError("the id holds a NUL character (\\u0000)", "id")
+        raise RecordError(f"{what} holds a NUL character (\\u0000)", field)
+    if len(value) > MAX_ID:  # as an event's (intake): PostgreSQL indexes no longer id
+        raise RecordError(too_long(what, len(value)), field)
     return value
 
 
