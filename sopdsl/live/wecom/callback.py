@@ -12,7 +12,8 @@ is refused. Staff members joining a customer group (`type` 1 in `groupchat/get`)
 their joins, and the leaves of staff known to the store (`contacts.py`), are logged, not fed.
 
 WeCom authenticates by signature, not by bearer token, so the service's token check skips this
-path. A refused signature is answered 403, a body that is not WeCom's XML 400, a stopping service
+path. A refused signature is answered 403, as is a genuine one signed over `MAX_SKEW` seconds from
+the service's clock (a replay), a body that is not WeCom's XML 400, a stopping service
 503 (WeCom sends the callback again, up to three times). An event the runtime refuses (an
 undeclared member field, say) is logged and acknowledged: sending it again cannot change that.
 """
@@ -48,6 +49,10 @@ log = logging.getLogger("sopdsl.wecom")
 
 PATH = "/wecom/callback"
 MAX_CALLBACK = 256 * 1024  # bytes: a change event is under 2 KB encrypted
+# Seconds a callback's signed timestamp may be from this service's clock. WeCom sends a callback
+# again within seconds when unanswered; one signed long ago is a captured request replayed, which
+# would otherwise re-arm its welcome code (kept a day) and bring back an owner deleted since.
+MAX_SKEW = 300
 FORGED = "the msg_signature does not match: a wrong Token, or not from WeCom"
 TOO_LARGE = (
     f"the callback body is over {MAX_CALLBACK} bytes; WeCom's change callbacks are under 2 KB, "
@@ -185,6 +190,10 @@ class WeComCallback:
                 query["msg_signature"], query["timestamp"], query["nonce"], encrypted.strip()
             ):
                 return _text(HTTPStatus.FORBIDDEN, FORGED)
+            stale = self._stale(service, query["timestamp"])
+            if stale is not None:
+                service.say(f"wecom callback: refused: {stale}")
+                return _text(HTTPStatus.FORBIDDEN, stale)
             try:
                 plain = self.crypto.decrypt_message(
                     {"Encrypt": encrypted.strip()}, query["msg_signature"], query["timestamp"], query["nonce"]
@@ -274,6 +283,22 @@ class WeComCallback:
         parts = sorted(p.encode("utf-8") for p in (self._token, timestamp, nonce, encrypted))
         expected = hashlib.sha1(b"".join(parts)).hexdigest()
         return hmac.compare_digest(expected.encode("ascii"), signature.encode("utf-8"))
+
+    def _stale(self, service: Service, timestamp: str) -> str | None:
+        """What is wrong with a signed callback's `timestamp`, if it is not within `MAX_SKEW` of
+        the runtime's clock (the wall clock; without a runtime clock, the contacts')."""
+        clock = getattr(service.runtime, "clock", None)
+        now = clock.now() if clock is not None else self.contacts.clock()
+        if not timestamp.strip().isdigit():
+            return f"the callback's timestamp is not a number: {timestamp[:40]!r}"
+        off = int(timestamp) - int(now)
+        if abs(off) <= MAX_SKEW:
+            return None
+        return (
+            f"the callback was signed {abs(off)} s {'before' if off < 0 else 'after'} this service's "
+            f"clock (more than {MAX_SKEW} s): a callback captured and sent again, or a clock out "
+            "of sync (check NTP); nothing fed"
+        )
 
     def _refusal(self, exc: Exception) -> Response:
         if isinstance(exc, self._forged):
