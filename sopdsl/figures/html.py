@@ -67,6 +67,12 @@ _CHARTS = [
 ]
 
 
+def _isolated(text: str) -> str:
+    """Text from outside (a group's name or id) escaped, in a `<bdi>`: a right-to-left override
+    (U+202E) in a name otherwise turned the id and the names after it around on the page."""
+    return f"<bdi>{escape(text)}</bdi>"
+
+
 def _value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
@@ -190,7 +196,7 @@ def _overview(groups: list[dict[str, Any]]) -> str:
 
 def _group(group: dict[str, Any], days: list[str], index: int, folded: bool) -> str:
     gid = escape(group["id"])
-    title = f'{escape(group["name"])} <span class="meta">{gid}</span>'
+    title = f'{_isolated(group["name"])} <span class="meta">{_isolated(group["id"])}</span>'
     if folded:
         # Closed until asked for, with no script: the link's target is inside, and a browser
         # opens the closed `details` around the target of a link it follows. Its charts are
@@ -392,8 +398,8 @@ def _pilot(pilot: dict[str, Any], title: str) -> str:
     )
     first, last = pilot["days"]
     return (
-        f'<section class="pilot" data-pilot="{name}"><h3>{escape(title)}：试点群 {escape("、".join(pilot["pilot"]))} '
-        f'对比其他群 {escape("、".join(pilot["rest"]))}</h3><p class="meta">{name} · {first} 至 {last}，每群每天平均</p>'
+        f'<section class="pilot" data-pilot="{name}"><h3>{escape(title)}：试点群 {"、".join(map(_isolated, pilot["pilot"]))} '
+        f'对比其他群 {"、".join(map(_isolated, pilot["rest"]))}</h3><p class="meta">{name} · {first} 至 {last}，每群每天平均</p>'
         f'<table><tr><th class="text">数据</th><th>试点群</th><th>其他群</th><th>差</th></tr>{rows}</table></section>'
     )
 

@@ -305,7 +305,7 @@ def test_a_pilot_that_cannot_be_compared_says_why(tmp_path: Path) -> None:
     assert '<h3>明年的欢迎：没有对比 <span class="meta">later</span></h3>' in page
     assert 'data-missing="days">它的生效时段（active from … until …）和这次数据的日期没有重叠' in page
     assert 'data-missing="pilot">它点名的群都不在这次的数据里' in page
-    assert "<h3>北京欢迎：试点群 北京一群 对比其他群 上海二群</h3>" in page
+    assert "<h3>北京欢迎：试点群 <bdi>北京一群</bdi> 对比其他群 <bdi>上海二群</bdi></h3>" in page
 
 
 def test_a_p_value_is_never_shown_as_zero_and_comes_with_a_verdict(tmp_path: Path) -> None:
