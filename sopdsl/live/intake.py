@@ -85,8 +85,8 @@ def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, An
         if value is not None and (
             type(value) is not str
             or (not value.isascii() and _SURROGATES.search(value))
-            or "\x00" in value
             or len(value) > MAX_ID
+            or _CONTROLS.search(value)
         ):
             return None
     event_id = raw.get("id")
@@ -164,6 +164,9 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
             raise EventError(f"event field '{key}' holds a NUL character (\\u0000)", key)
         if len(getattr(event, key) or "") > MAX_ID:
             raise EventError(too_long(f"event field '{key}'", len(getattr(event, key))), key)
+        control = control_in(getattr(event, key) or "")
+        if control is not None:
+            raise EventError(with_control(f"event field '{key}'", control), key)
     if event.id is not None and not event.id.strip():
         # Taken as an id, "" would make every later event sent with it a duplicate, dropped.
         raise EventError("event field 'id' is empty: send the event's own id, or leave the field out", "id")
@@ -185,6 +188,20 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
 def too_long(what: str, length: int) -> str:
     """What to say of an id or a name longer than `MAX_ID` characters."""
     return f"{what} is {length} characters long; ids and names are at most {MAX_ID}"
+
+
+def control_in(value: str) -> str | None:
+    """The first control character in `value` (C0, DEL or C1), if any."""
+    found = _CONTROLS.search(value)
+    return None if found is None else found.group()
+
+
+def with_control(what: str, char: str) -> str:
+    """What to say of an id or a name holding a control character."""
+    return (
+        f"{what} holds a control character ({json.dumps(char)[1:-1]}); ids and names hold none "
+        "(a line break in one forged lines of the service's log)"
+    )
 
 
 def surrogate(value: Any, path: str = "") -> str | None:
@@ -211,6 +228,10 @@ def surrogate(value: Any, path: str = "") -> str | None:
 
 # Escapes `re` reads, not surrogates in the literal, which mypyc refuses.
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+# C0 and C1 control characters and DEL: no platform's id holds one, and in the log (which names
+# members and groups as they are) a line break forges a line, an escape drives the terminal.
+# NUL is among them: PostgreSQL keeps no NUL in text.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
 
 
@@ -279,6 +300,9 @@ def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declar
     inviter = plain.get("inviter") if kind == "join" else None
     if isinstance(inviter, str) and len(inviter) > MAX_ID:  # the member's referrer: an id too
         raise EventError(too_long("event field 'data.inviter'", len(inviter)), "data.inviter")
+    control = control_in(inviter) if isinstance(inviter, str) else None
+    if control is not None:
+        raise EventError(with_control("event field 'data.inviter'", control), "data.inviter")
     if kind == "task_done" and not isinstance(plain.get("task"), str):
         raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
     return dict(plain)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationErr
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.bodies import BodyError, decode_json
-from sopdsl.live.intake import MAX_ID, surrogate, too_long
+from sopdsl.live.intake import MAX_ID, control_in, surrogate, too_long, with_control
 from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
@@ -192,6 +192,9 @@ def _id(value: str, field: str = "id") -> str:
         raise RecordError(f"{what} holds a lone surrogate (half of a character)", field)
     if "\x00" in value:  # as an event's member or group (intake): PostgreSQL keeps no NUL in text
         raise RecordError(f"{what} holds a NUL character (\\u0000)", field)
+    control = control_in(value)
+    if control is not None:  # as an event's (intake): it would forge lines of the log
+        raise RecordError(with_control(what, control), field)
     if len(value) > MAX_ID:  # as an event's (intake): PostgreSQL indexes no longer id
         raise RecordError(too_long(what, len(value)), field)
     return value
