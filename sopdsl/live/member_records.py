@@ -17,7 +17,15 @@ import zoneinfo
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    FiniteFloat,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.bodies import BodyError, decode_json
@@ -46,7 +54,9 @@ class MemberIn(BaseModel):
     nickname: StrictStr = ""
     tags: list[StrictStr] = []
     attributes: dict[StrictStr, Any] = {}
-    counters: dict[StrictStr, float] = {}
+    # Finite: "nan" and "inf" (in a CSV cell, or as JSON text) were taken, and the member was then
+    # answered as `NaN`, which is no JSON, and counted from nowhere.
+    counters: dict[StrictStr, FiniteFloat] = {}
     groups: list[StrictStr] = []
     joined_at: int | StrictStr | None = None
     referrer: StrictStr | None = None
@@ -344,9 +354,12 @@ class CsvMembers:
             yield "attributes", {column[5:]: self._typed(column, cell)}
         elif column.startswith("counter."):
             try:
-                yield "counters", {column[8:]: float(cell)}
+                number = float(cell)
             except ValueError:
                 raise RecordError(f"{column}: {cell!r} is not a number", column) from None
+            if not math.isfinite(number):  # `nan`, `inf`, `1e999`: no count, and no JSON either
+                raise RecordError(f"{column}: {cell!r} is not a finite number", column)
+            yield "counters", {column[8:]: number}
         elif column in CSV_LISTS:
             yield column, [v.strip() for v in cell.split(";") if v.strip()]
         elif column == "contact":
