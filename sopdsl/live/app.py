@@ -42,6 +42,10 @@ if TYPE_CHECKING:
     from sopdsl.live.service import Service
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/health", "/openapi.json"})  # no token needed
+PROBE_HIDDEN = (
+    "the timer loop failed; its error is shown with a token (Authorization: Bearer TOKEN), "
+    "and is in the service's log"
+)
 
 
 class Answer(JSONResponse):
@@ -94,14 +98,25 @@ def create_app(service: Service) -> ASGIApp:
         raw = await read_body(request.stream(), request.headers.get("content-length"))
         return decode_json(raw)
 
+    def probed(request: Request, found: tuple[int, dict[str, Any]]) -> Response:
+        # The health endpoints answer without a token (a load balancer's probe has none); the
+        # timer loop's error, which names the store's host and database and can quote its rows
+        # (PostgreSQL's DETAIL: a member's id), only to a caller whose token reaches the shard.
+        status, body = found
+        if "error" in body and service.tokens is not None:
+            grant = service.tokens.check(request.headers.get("authorization"))
+            if _refusal(grant, service.runtime.shard) is not None:
+                body = {**body, "error": PROBE_HIDDEN}
+        return Answer(body, status)
+
     async def health(request: Request) -> Response:
-        return Answer(*_swap(service.health()))
+        return probed(request, service.health())
 
     async def healthz(request: Request) -> Response:
-        return Answer(*_swap(service.live()))
+        return probed(request, service.live())
 
     async def readyz(request: Request) -> Response:
-        return Answer(*_swap(service.ready()))
+        return probed(request, service.ready())
 
     async def metrics(request: Request) -> Response:
         text = await run_in_threadpool(service.metrics)
@@ -401,8 +416,3 @@ def host_allowed(header: str, allowed: list[str]) -> bool:
     if "*" in allowed:
         return True
     return name in allowed or name.strip("[]") in allowed
-
-
-def _swap(found: tuple[int, dict[str, Any]]) -> tuple[dict[str, Any], int]:
-    status, body = found
-    return body, status
