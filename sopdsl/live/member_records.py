@@ -243,16 +243,25 @@ def _parsed(value: str, zone: str, field: str) -> int | None:
 async def lines_of(stream: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, str | RecordError]]:
     """The body's lines as text, numbered from 1, as they arrive (never the whole body at once);
     a line that is not UTF-8 as the error to report for it (the lines after it are still read)."""
-    pending = b""
+    # The line being read, in the pieces it came in, joined once its end comes. Added to one
+    # bytes object and split again at every chunk, a line sent a byte a packet cost the event
+    # loop its whole length at each byte (0.6 s of CPU for one line of 60 KB).
+    parts: list[bytes] = []
+    size = 0
     number = 0
     async for chunk in stream:
-        pending += chunk
-        *whole, pending = pending.split(b"\n")
-        for raw in whole:
-            number += 1
-            yield number, _text(raw, number)
-        if len(pending) > MAX_LINE:
+        if b"\n" not in chunk:
+            parts.append(chunk)
+            size += len(chunk)
+        else:
+            first, *whole, rest = chunk.split(b"\n")
+            for raw in (b"".join([*parts, first]), *whole):
+                number += 1
+                yield number, _text(raw, number)
+            parts, size = [rest], len(rest)
+        if size > MAX_LINE:
             raise RecordError(f"line {number + 1}: longer than {MAX_LINE} bytes")
+    pending = b"".join(parts)
     if pending.strip():
         yield number + 1, _text(pending, number + 1)
 
