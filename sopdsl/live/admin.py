@@ -14,7 +14,8 @@ Temporal (`sopdsl run --engine temporal://...`) answers the same from its workfl
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -51,6 +52,9 @@ if TYPE_CHECKING:
     from sopdsl.live.service import Service
 
 IMPORT_BATCH = 500  # members stored per transaction while an import streams in
+# Seconds an import may go without a byte: it may stream for as long as it has members, but one
+# that stops sending held its connection (one of the service's 2,000) for good.
+IMPORT_IDLE = 30.0
 IMPORT_TYPES = {"text/csv": "csv", "application/x-ndjson": "jsonl", "application/jsonl": "jsonl"}
 
 
@@ -223,8 +227,9 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         types = attribute_types()
         reader = CsvMembers(zone(), types)
         imported, failed, batch = 0, [], []
+        status = HTTPStatus.OK
         try:
-            async for number, line in lines_of(request.stream()):
+            async for number, line in lines_of(_arriving(request.stream(), IMPORT_IDLE)):
                 if isinstance(line, RecordError):
                     failed.append({"line": number, "error": str(line), "field": None})
                     continue
@@ -248,10 +253,14 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
                     imported, batch = imported + len(batch), []
         except RecordError as exc:
             failed.append({"line": None, "error": str(exc), "field": None})
+        except BodyError as exc:  # it stopped arriving: what came before is imported
+            failed.append({"line": None, "error": exc.message, "field": None})
+            status = HTTPStatus(exc.status)
         if batch:
             await run_in_threadpool(runtime.register, batch)
             imported += len(batch)
-        status = HTTPStatus.OK if not failed else HTTPStatus.BAD_REQUEST
+        if status == HTTPStatus.OK and failed:
+            status = HTTPStatus.BAD_REQUEST
         if failed:
             service.counters.refuse(status)
         return answer({"imported": imported, "failed": failed}, status)
@@ -332,6 +341,24 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         Route("/admin/tasks/{key}/claim", claim, methods=["POST"]),
         Route("/admin/tasks/{key}/done", done, methods=["POST"]),
     ]
+
+
+async def _arriving(stream: AsyncIterator[bytes], idle: float) -> AsyncIterator[bytes]:
+    """The chunks of `stream`; `BodyError` (408) once none has come for `idle` seconds."""
+    chunks = aiter(stream)
+    while True:
+        try:
+            async with asyncio.timeout(idle):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise BodyError(
+                HTTPStatus.REQUEST_TIMEOUT,
+                f"no byte of the body came for {idle:g} s: the import stopped there; the lines "
+                "before it are imported, send the rest again",
+            ) from None
+        yield chunk
 
 
 def parked_view(row: OutboxRow, tz: ZoneInfo) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""An import's body read line by line however it is cut into chunks, in time linear in its size.
+"""An import's body read line by line however it is cut into chunks, in time linear in its size,
+and answered once it stops arriving.
 
 Before, each chunk was added to the unfinished line and the whole was split again: a line sent a
 byte a packet cost the event loop, which every request of the service shares, the line's length
@@ -13,7 +14,12 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from asgiclient import Client
+from test_admin import AUTH, START, admin_service
 
+from sopdsl.live import admin
+from sopdsl.live.app import create_app
+from sopdsl.live.clock import ManualClock
 from sopdsl.live.member_records import MAX_LINE, RecordError, lines_of
 
 BODY = b"id,name\r\nm1,\xe7\x94\xb2\nm2,\xff\n\nm4,last"
@@ -54,3 +60,32 @@ def test_a_line_sent_a_byte_at_a_time_takes_time_linear_in_its_length() -> None:
 
     # Eight times the bytes: about eight times the time (it was over thirty times, and growing).
     assert seconds(64_000) / seconds(8_000) < 20
+
+
+def test_an_import_that_stops_sending_is_answered_with_what_it_imported(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # It held its connection for good: a client that sent a few rows and then nothing kept one
+    # of the service's connections, and a few thousand such kept every one.
+    monkeypatch.setattr(admin, "IMPORT_IDLE", 0.2, raising=False)
+
+    async def stalled() -> AsyncIterator[bytes]:
+        yield "id,name\nm1,甲\nm2,乙\nm3,".encode()
+        await asyncio.sleep(30)
+        yield b"never\n"
+
+    service = admin_service("memory://", ManualClock(START))
+    try:
+        client = Client(create_app(service))
+        started = time.monotonic()
+        answer = client.post(
+            "/admin/members/import", content=stalled(), headers={**AUTH, "Content-Type": "text/csv"}
+        )
+        assert time.monotonic() - started < 10
+        assert answer.status_code == 408, answer.text
+        assert answer.json()["imported"] == 2
+        assert "no byte of the body came for 0.2 s" in answer.json()["failed"][-1]["error"]
+        assert client.get("/admin/members/m2", headers=AUTH).status_code == 200
+        assert client.get("/admin/members/m3", headers=AUTH).status_code == 404
+    finally:
+        service.runtime.close()
