@@ -15,6 +15,7 @@ Temporal (`sopdsl run --engine temporal://...`) answers the same from its workfl
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,7 @@ PATHS: dict[str, Any] = {
                 ("202", "Done: the `task_done` event was stored; `actions` it caused"),
                 ("400", "The `task_done` event was refused"),
                 _NO_TASK,
+                ("409", "Its deadline has passed: its flow takes its `else` steps"),
                 ("503", "The service is stopping"),
             ),
         },
@@ -324,6 +326,16 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             # word, kept with the claims.
             await run_in_threadpool(tasks.finish, key)
             return answer({"key": key, "status": "done"})
+        if _past(task.get("deadline"), runtime):
+            # Its timer is due and the loop's next turn takes `else`, as the engine would at the
+            # event: the `task_done` was answered 202 (listing the else's sends) and marked the
+            # task done, so staff read their late click as in time and an escalation was hidden.
+            return problem(
+                HTTPStatus.CONFLICT,
+                f"task '{key}' passed its deadline ({task['deadline']}) before it was marked done: "
+                "its flow takes its else steps; if the policy escalates tasks, it stays in the inbox "
+                "as escalated, to be marked done there",
+            )
         status, body = await run_in_threadpool(
             service.submit, {"kind": "task_done", "data": {"task": key}, "id": f"task_done:{key}"}
         )
@@ -341,6 +353,15 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
         Route("/admin/tasks/{key}/claim", claim, methods=["POST"]),
         Route("/admin/tasks/{key}/done", done, methods=["POST"]),
     ]
+
+
+def _past(deadline: str | None, runtime: Any) -> bool:
+    """Whether a task's deadline (ISO 8601, as the inbox shows it) is past on the runtime's clock.
+    At the deadline's own second a `task_done` is still in time, as the engine takes it."""
+    clock = getattr(runtime, "clock", None)
+    if deadline is None or clock is None:
+        return False
+    return dt.datetime.fromisoformat(deadline).timestamp() < float(clock.now())
 
 
 async def _arriving(stream: AsyncIterator[bytes], idle: float) -> AsyncIterator[bytes]:
