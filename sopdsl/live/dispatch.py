@@ -8,9 +8,9 @@ action and its idempotency key, and each row's outcome (done, retry later, parke
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, TypeAlias
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ValidationError
@@ -20,7 +20,6 @@ from sopdsl.engine.actions import Action
 from sopdsl.errors import EngineError
 from sopdsl.kinds import ACTIONS
 from sopdsl.live.retry import RetryPolicy
-from sopdsl.live.store_contacts import ContactStore
 from sopdsl.plan import Plan
 
 __all__ = [
@@ -28,14 +27,12 @@ __all__ = [
     "CustomAction",
     "Executor",
     "ExecutorError",
-    "KeepsState",
     "RetryPolicy",
     "calls",
     "check_custom",
     "missing_executors",
     "registry",
     "resolve",
-    "share_store",
 ]
 
 Executor: TypeAlias = Callable[[Action, str], Awaitable[None] | None]
@@ -43,23 +40,6 @@ Executor: TypeAlias = Callable[[Action, str], Awaitable[None] | None]
 An `async def` executor is awaited (`awaiting.settle`) before its action counts as done."""
 
 ACTION_KINDS = tuple(ACTIONS)  # from the registry of kinds
-
-
-@runtime_checkable
-class KeepsState(Protocol):
-    """An executor with memory its workers must share (the WeCom one's owners and welcome codes):
-    the runtime hands it its store."""
-
-    def keep_in(self, store: ContactStore) -> None:
-        """Keep that memory in `store` from now on."""
-        ...
-
-
-def share_store(executors: Iterable[object], store: ContactStore) -> None:
-    """Hand `store` to each executor that keeps state (`KeepsState`)."""
-    for executor in executors:
-        if isinstance(executor, KeepsState):
-            executor.keep_in(store)
 
 
 class ExecutorError(EngineError, ValueError):

@@ -40,7 +40,6 @@ from sopdsl.live.dispatch import (
     ExecutorError,
     RetryPolicy,
     registry,
-    share_store,
 )
 from sopdsl.live.fed import Fed, Taken, fed, without_held
 from sopdsl.live.intake import EventError, intake
@@ -52,6 +51,7 @@ from sopdsl.live.retention import Keeping, Retention
 from sopdsl.live.shards import Check, Shards
 from sopdsl.live.store import Store
 from sopdsl.live.store import open_store as _open_store
+from sopdsl.live.store_contacts import share_store
 from sopdsl.plan import Plan, timeutil
 
 __all__ = [

@@ -16,7 +16,7 @@ store uses.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
@@ -82,6 +82,23 @@ class ContactStore(Protocol):
     def staff_among(self, userids: Collection[str]) -> set[str]:
         """Which of these userids are known staff members."""
         ...
+
+
+@runtime_checkable
+class KeepsState(Protocol):
+    """An executor with memory its workers must share (the WeCom one's owners and welcome codes):
+    the runtime hands it its store."""
+
+    def keep_in(self, store: ContactStore) -> None:
+        """Keep that memory in `store` from now on."""
+        ...
+
+
+def share_store(executors: Iterable[object], store: ContactStore) -> None:
+    """Hand `store` to each executor that keeps state (`KeepsState`)."""
+    for executor in executors:
+        if isinstance(executor, KeepsState):
+            executor.keep_in(store)
 
 
 class MemoryContacts:
