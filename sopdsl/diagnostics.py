@@ -123,7 +123,10 @@ CODES: Mapping[str, Code] = _codes(
     (
         "SOP101",
         "unexpected character",
-        'This character cannot start any word of the language. Strings need double quotes: "...".',
+        'This character cannot start any word of the language. Strings need double quotes: "...". '
+        "A full-width character a Chinese input method types (：，“ and the full-width space U+3000), or a "
+        "space pasted from a web page or a chat (the no-break space U+00A0), is named with the ASCII "
+        "character to type instead.",
     ),
     (
         "SOP102",

@@ -144,3 +144,18 @@ def test_fmt_stdin_cannot_be_mixed_with_files(tmp_path: Path) -> None:
     (tmp_path / "tidy.sop").write_text(TIDY, encoding="utf-8")
     code, _, err = invoke("fmt", "-", str(tmp_path / "tidy.sop"), stdin=TIDY)
     assert code == 2 and "standard input" in err
+
+
+def test_fmt_and_check_of_a_full_width_space_name_it_and_leave_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ime.sop"
+    typed = TIDY.replace("send welcome", "send\u3000welcome")
+    path.write_text(typed, encoding="utf-8")
+    for command in (("fmt",), ("fmt", "--check"), ("check",)):
+        code, out, err = invoke(*command, str(path))
+        assert code == 1
+        assert "Traceback" not in out + err
+        assert (
+            "ime.sop:7:13: error[SOP101]: full-width space (U+3000) where the language expects" in out + err
+        )
+        assert "hint: type an ordinary space instead (switch the input method to half-width" in out + err
+    assert path.read_text(encoding="utf-8") == typed

@@ -75,6 +75,31 @@ def test_a_full_width_semicolon_after_an_emoji_is_told_to_go(tmp_path: Path) -> 
     asyncio.run(run())
 
 
+def test_a_full_width_space_is_named_and_the_server_keeps_serving(tmp_path: Path) -> None:
+    # In full-width mode the input method's space bar types U+3000, which looks like a space.
+    line = "    on member joins do {\u3000send hi to member }"
+    text = f'timezone "Asia/Shanghai"\ntemplate hi = "你好 🎉"\nplaybook p "迎新🎉" {{\n{line}\n}}\n'
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(tmp_path / "a.sop", text)
+            (found,) = await session.diagnostics(uri)
+            at = utf16(line[: line.index("\u3000")])
+            assert found.code == "SOP101"
+            assert found.range.start == lsp.Position(line=3, character=at)
+            assert found.range.end == lsp.Position(line=3, character=at + 1)
+            assert "full-width space (U+3000) where the language expects an ordinary space" in found.message
+            assert "switch the input method to half-width" in found.message
+            assert "\\u3000" not in found.message
+            assert await session.formatting(uri) is None  # left as it is, not mangled
+            assert "hi" in {
+                i.label for i in await session.completion(uri, 3, len(line) - len(" to member }"))
+            }
+            assert session.shown == []
+
+    asyncio.run(run())
+
+
 def test_typing_a_dot_after_member_asks_for_completion(tmp_path: Path) -> None:
     # An editor asks for completion unprompted only on the server's trigger characters.
     async def run() -> None:

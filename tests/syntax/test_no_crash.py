@@ -223,6 +223,7 @@ _SOUP_TOKENS = [
     *(f" {word} " for word in ("for", "playbook", "template", "calendar", "every", "not", "and", "or")),
     *("{", "}", "(", ")", "[", "]", ":", ",", "=", ".", "%", "-", "+", ">=", "\n", "\t", "\r\n"),
     *('"', '"""', "{{", "}}", "{%", "%}", "#", "\\", "member.", "event.", "，", "“", "”", "："),
+    *("\u3000", "\u00a0", " \u3000"),  # spaces a Chinese input method or a paste brings
     *(" welcome ", " 欢迎语 ", " 20:00 ", " 2026-11-11 ", " 3 days ", " 50% ", " 1.5 ", ZONE),
 ]
 SOUP = st.lists(st.sampled_from(_SOUP_TOKENS), max_size=80).map("".join)

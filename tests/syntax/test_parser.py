@@ -309,3 +309,55 @@ def test_a_full_width_character_an_input_method_typed_is_named(text: str, char: 
     code, message, line, found = parse_error(text)
     assert (code, line, found) == ("SOP101", 1, column)
     assert message.startswith(f"full-width character '{char}' where the language expects")
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message", "hint"),
+    [
+        # A Chinese input method in full-width mode types U+3000 for the space bar.
+        (
+            "policy {\u3000at most 3 sends per member per day }",
+            9,
+            "full-width space (U+3000) where the language expects an ordinary space",
+            "switch the input method to half-width",
+        ),
+        (
+            "policy { at most 3\u3000sends per member per day }",
+            19,
+            "full-width space (U+3000) where the language expects an ordinary space",
+            "switch the input method to half-width",
+        ),
+        # Pasted from a web page or a chat.
+        (
+            "policy { at most 3\u00a0sends per member per day }",
+            19,
+            "no-break space (U+00A0) where the language expects an ordinary space",
+            "type an ordinary space instead",
+        ),
+        (
+            "policy { at most 3\u2003sends per member per day }",
+            19,
+            "space of another kind (U+2003) where the language expects an ordinary space",
+            "type an ordinary space instead",
+        ),
+        (
+            "policy {\u200b at most 3 sends per member per day }",
+            9,
+            "invisible zero-width space (U+200B)",
+            "delete it",
+        ),
+        ("policy {\x07 at most 3 sends per member per day }", 9, "invisible character (U+0007)", "delete it"),
+    ],
+)
+def test_a_space_that_is_not_an_ordinary_one_is_named_in_words(
+    text: str, column: int, message: str, hint: str
+) -> None:
+    with pytest.raises(ParseError) as caught:
+        parsed(text)
+    (diagnostic,) = caught.value.diagnostics
+    assert (diagnostic.code, diagnostic.span.line, diagnostic.span.column) == ("SOP101", 1, column)
+    assert diagnostic.message.startswith(message)
+    assert (
+        "\\u" not in diagnostic.message and "\\x" not in diagnostic.message and "''" not in diagnostic.message
+    )
+    assert hint in (diagnostic.hint or "")
