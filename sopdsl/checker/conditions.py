@@ -29,7 +29,7 @@ def member_field(ctx: Context, ref: nodes.AttrRef) -> model.ValueType | None:
     if name in ctx.table("counter"):
         return model.ValueType.NUMBER
     known = [*MEMBER_FIELDS, *ctx.table("attribute"), *ctx.table("counter")]
-    ctx.error(
+    ctx.unknown_field(
         "SOP108",
         f"member has no field '{name}'",
         ref.field.span,
@@ -53,7 +53,7 @@ def _ref(ctx: Context, node: nodes.AttrRef, flow: Flow) -> model.Ref | None:
     elif root is nodes.Root.GROUP:
         kind = GROUP_FIELDS.get(node.field.text)
         if kind is None:
-            ctx.error(
+            ctx.unknown_field(
                 "SOP108",
                 f"group has no field '{node.field.text}'",
                 node.field.span,

@@ -32,10 +32,20 @@ class Context:
     tables: dict[str, dict[str, Symbol]] = field(default_factory=dict)
     templates_by_name: dict[str, model.Template] = field(default_factory=dict)
     platform: model.Platform | None = None  # the `platform` declaration, once checked
+    # Errors of a field no declaration has, whatever else the playbook says (see `unknown_field`).
+    unknown_fields: set[Diagnostic] = field(default_factory=set)
 
     def error(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         """Record an error."""
         self.diagnostics.append(Diagnostic(code, Severity.ERROR, message, span, hint))
+
+    def unknown_field(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
+        """Record an error of a member or group field, or a counter, that neither the language nor
+        any declaration has: a misspelling whatever the playbook's trigger, so told even of a
+        playbook read without a broken line (an event's field, which the trigger gives, is not)."""
+        diagnostic = Diagnostic(code, Severity.ERROR, message, span, hint)
+        self.diagnostics.append(diagnostic)
+        self.unknown_fields.add(diagnostic)
 
     def warning(self, code: str, message: str, span: Span, hint: str | None = None) -> None:
         """Record a warning."""

@@ -62,7 +62,10 @@ def check_program(loaded: LoadedProgram) -> CheckResult:
             'add `timezone "Asia/Shanghai"` at the top of the file (or of a file it includes)',
         )
     read = len(loaded.diagnostics)  # the loader's, first: every one of them is told
-    found = [*ctx.diagnostics[:read], *(d for d in ctx.diagnostics[read:] if not _mended_away(loaded, d))]
+    found = [
+        *ctx.diagnostics[:read],
+        *(d for d in ctx.diagnostics[read:] if d in ctx.unknown_fields or not _mended_away(loaded, d)),
+    ]
     ordered = tuple(sorted(found, key=lambda d: (d.span.path, d.span.line, d.span.column, d.code)))
     if any(d.is_error for d in ordered):
         return CheckResult(None, ordered)
@@ -85,7 +88,8 @@ def check_program(loaded: LoadedProgram) -> CheckResult:
 
 
 # What is still told of a playbook read without a broken line (`LoadedProgram.mended`): a name it
-# misspells, which no line left out can explain. Anything of its flow (a grant, a trigger, a guard,
+# misspells, which no line left out can explain (and a field no declaration has, `unknown_field`;
+# SOP108 is also an event's missing field, which the trigger on a broken line may have given). Anything of its flow (a grant, a trigger, a guard,
 # an arm on that line) may be the missing line's doing, and waits until the line parses.
 _TOLD_OF_MENDED = frozenset(
     {

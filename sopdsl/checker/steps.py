@@ -253,7 +253,9 @@ def _add(ctx: Context, step: nodes.Add, flow: Flow, where: str) -> model.Step | 
             if name in BUILTIN_COUNTERS
             else f"declare it with `counter {name}`"
         )
-        ctx.error("SOP108", f"'{name}' is not a counter that playbooks add to", step.attr.field.span, hint)
+        ctx.unknown_field(
+            "SOP108", f"'{name}' is not a counter that playbooks add to", step.attr.field.span, hint
+        )
         return None
     if not flow.has_member:
         ctx.error("SOP116", f"{where_cap(flow)} has no member to add to", step.span)
@@ -280,7 +282,9 @@ def _set(ctx: Context, step: nodes.SetStep, flow: Flow, where: str) -> model.Ste
             else did_you_mean(name, [*ctx.table("attribute"), *ctx.table("counter")])
             or f"declare it with `attribute {name}: text` or `counter {name}`"
         )
-        ctx.error("SOP108", f"'{name}' is not a declared attribute or counter", step.attr.field.span, hint)
+        ctx.unknown_field(
+            "SOP108", f"'{name}' is not a declared attribute or counter", step.attr.field.span, hint
+        )
         return None
     if not flow.has_member:
         ctx.error("SOP116", f"{where_cap(flow)} has no member to set an attribute on", step.span)

@@ -84,7 +84,7 @@ def check_trigger(ctx: Context, node: nodes.Trigger) -> model.Trigger | None:
             name = node.attr.field.text
             if name not in BUILTIN_COUNTERS and name not in ctx.table("counter"):
                 known = [*BUILTIN_COUNTERS, *ctx.table("counter")]
-                ctx.error(
+                ctx.unknown_field(
                     "SOP108",
                     f"'{name}' is not a counter",
                     node.attr.field.span,

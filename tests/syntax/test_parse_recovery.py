@@ -165,3 +165,64 @@ def test_what_a_broken_line_may_explain_is_not_told(lines: str, head_broken: boo
     )
     expected = [("SOP100", 9, 15), ("SOP100", 10, 21)] if head_broken else [("SOP100", 12, 23)]
     assert found(text) == expected
+
+
+FIELDS_HEAD = (
+    'timezone "Asia/Shanghai"\n'  # 1
+    'attribute vip_level: number "会员等级"\n'
+    "counter checkins\n"
+    'template hi = "你好"\n'  # 4
+)
+
+
+def test_a_field_no_declaration_has_is_told_in_the_broken_playbook_too() -> None:
+    # SOP108 was withheld in a playbook read without its broken line, as an event's field may come
+    # from a trigger on that line; a member's or group's field, or a counter, no declaration has is
+    # a misspelling whatever the trigger.
+    text = FIELDS_HEAD + (
+        "playbook one {\n"  # 5
+        "    on member joins\n"
+        "    when member.vip_levl >= 2\n"  # 7
+        "    do {\n"
+        "        tag member vip\n"  # 9: quotes missing
+        '        if group.nmae == "骑友" and referrer.vip_levle >= 1 {\n'  # 10
+        "            send hi to member\n"
+        "        }\n"
+        "        set member.vip_lvl = 3\n"  # 13
+        "        add 1 to member.checkin\n"  # 14
+        "    }\n"
+        "}\n"
+    )
+    assert found(text) == [
+        ("SOP108", 7, 17),
+        ("SOP100", 9, 20),
+        ("SOP108", 10, 18),
+        ("SOP108", 10, 44),
+        ("SOP108", 13, 20),
+        ("SOP108", 14, 25),
+    ]
+    messages = [d.message for d in check_program(load_text(text, "a.sop")).diagnostics]
+    assert "member has no field 'vip_levl'" in messages
+    assert "group has no field 'nmae'" in messages
+
+
+@pytest.mark.parametrize(
+    "trigger",
+    [
+        "    on member ordrs\n",  # the trigger itself broken: `event.amount` may be what it gives
+        "    on member orders\n    when member tagged vip\n",  # the guard broken
+    ],
+)
+def test_an_events_field_the_broken_trigger_may_give_and_declared_fields_are_not_told(trigger: str) -> None:
+    body = (
+        "    do {\n"
+        "        if event.amount >= 100 and member.vip_level >= 1 and member.checkins > 2 {\n"
+        "            send hi to member\n"
+        "        }\n"
+        "        set member.vip_level = 2\n"
+        "        add 1 to member.checkins\n"
+        "    }\n"
+        "}\n"
+    )
+    text = FIELDS_HEAD + "playbook two {\n" + trigger + body  # the playbook from line 5
+    assert [code for code, _, _ in found(text)] == ["SOP100"]
