@@ -5,7 +5,7 @@ is opened, edited and saved; completions of declared names, tags and keywords; t
 edit; hover text and definitions of declared names. Each document is analysed as its own root
 file, with its includes read from disk inside the project folder (`project_folder`). A document
 that does not parse still gets its diagnostics; completion, hover and definition then use the
-names of the last version that parsed.
+names of the last version that parsed, whole or but for its broken playbooks.
 """
 
 from __future__ import annotations
@@ -86,6 +86,11 @@ class SopdslServer(LanguageServer):
         self.analyses[uri] = analysis
         if analysis.parsed:
             self.last_parsed[uri] = analysis.symbols
+        elif analysis.file is not None:
+            # Parsed but for its broken playbooks (`ParseError.partial`): every other declaration
+            # is in the tree, so its names are today's (a template declared meanwhile, one
+            # renamed); the tags the broken playbooks wrote are those of the version before.
+            self.last_parsed[uri] = analysis.symbols.with_tags_of(self.last_parsed.get(uri))
         self.publish(uri, lsp_diagnostics(analysis, self.units), document.version)
 
     def refresh_later(self, uri: str) -> None:
@@ -109,7 +114,8 @@ class SopdslServer(LanguageServer):
         )
 
     def symbols(self, uri: str) -> Symbols:
-        """The names to offer in a document: its own, or those of its last version that parsed."""
+        """The names to offer in a document: its own, or those of its last version that parsed
+        (whole, or but for its broken playbooks)."""
         analysis = self.analyses.get(uri)
         if analysis is not None and analysis.parsed:
             return analysis.symbols

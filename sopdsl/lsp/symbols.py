@@ -60,6 +60,12 @@ class Symbols:
         """The definitions of one kind by name (empty if none)."""
         return self.definitions.get(kind, {})
 
+    def with_tags_of(self, earlier: Symbols | None) -> Symbols:
+        """These names, with the tags of `earlier` too: those written in playbooks since left out."""
+        if earlier is None:
+            return self
+        return dataclasses.replace(self, tags=self.tags | earlier.tags)
+
     def find(self, name: str, kinds: Iterable[str] | None = None) -> Definition | None:
         """The definition of `name` among `kinds` (in that order), or among every kind."""
         for kind in kinds if kinds is not None else self.definitions:

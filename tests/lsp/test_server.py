@@ -492,3 +492,35 @@ def test_requests_about_a_document_that_cannot_be_read_are_answered_empty(tmp_pa
             assert [d.code for d in await session.diagnostics(first)] == ["SOP104"]
 
     asyncio.run(run())
+
+
+def test_a_name_declared_while_another_playbook_is_broken_is_offered_at_once(tmp_path: Path) -> None:
+    # Completion offered the names of the last version that parsed whole: a template declared
+    # (or renamed) while one playbook had a syntax error was not offered until it was fixed.
+    main = write_project(tmp_path)
+    tagging = 'playbook tagging {\n    on member joins\n    do {\n        tag member "老朋友"\n    }\n}\n'
+    text = MAIN + tagging + 'template old_name = "旧"\n'
+
+    async def run() -> None:
+        async with connected(tmp_path) as session:
+            uri = session.open(main, text)
+            assert await session.diagnostics(uri) == []
+            # The playbook `tagging` broken half-way through its line, the template renamed and sent.
+            broken = text.replace('member "老朋友"\n', 'member "老朋友" to\n').replace("old_name", "new_name")
+            session.change(uri, broken.replace("send 欢迎 to", "send new_name to"))
+            (syntax,) = await session.diagnostics(uri)
+            assert syntax.code == "SOP100"
+            assert labels(await session.completion(uri, 7, len("        send "))) == [
+                "new_name",
+                "reminder",
+                "欢迎",
+            ]
+            location = await session.definition(uri, 7, len("        send n"))
+            assert location is not None and location.uri == uri
+            assert location.range.start.line == broken.splitlines().index('template new_name = "旧"')
+            # The tag written on the broken line is still offered, from the version before.
+            tags = labels(await session.completion(uri, 3, MAIN.splitlines()[3].index('"') + 1))
+            assert "老朋友" in tags and "normal" in tags
+            assert session.shown == []
+
+    asyncio.run(run())
