@@ -27,7 +27,7 @@ from sopdsl.engine.engine import Engine
 from sopdsl.engine.timers import Deliver
 from sopdsl.errors import SopdslError
 from sopdsl.kinds import subject_of
-from sopdsl.plan import CompiledPlaybook, Plan, timeutil
+from sopdsl.plan import CompiledEntry, CompiledPlaybook, Plan, timeutil
 from sopdsl.template_bounds import plain_number
 from sopdsl.vocabulary import BUILTIN_COUNTERS
 
@@ -81,9 +81,13 @@ def explain(
         if decision.member.id != member_id or (playbook and decision.playbook.name != playbook):
             return
         note = _Seen(decision)
-        if decision.verdict is trace.GUARD_FALSE and decision.playbook.guard is not None:
+        if decision.verdict is trace.GUARD_FALSE:
             referrer = decision.referrer
-            note.reasons = _false_parts(decision, decision.playbook.guard, counters, lambda _id: referrer)
+            note.reasons = [
+                reason
+                for cond in _guards(decision)
+                for reason in _false_parts(decision, cond, counters, lambda _id: referrer)
+            ]
         elif decision.verdict is trace.OUT_OF_SCOPE:
             note.reasons = [f"it applies to {_scope_text(decision.playbook.scope, decision.group)}"]
         elif decision.since is not None and decision.verdict in (trace.RAN_ONCE, trace.COOLING_DOWN):
@@ -246,8 +250,28 @@ def _trigger_text(pb: CompiledPlaybook, where: str, home: str) -> str:
             return f"{_trigger_name(trigger)} ({_line(where, home)})"
     for entry in pb.schedule:
         if entry.loc == where:
-            return f"calendar entry ({_line(where, home)})"
+            return f"{_entry_text(entry)} ({_line(where, home)})"
     return where
+
+
+def _guards(decision: trace.Decision) -> list[lang.Cond]:
+    """The conditions the decision tested: the playbook's `when`, then, for a calendar entry
+    `for each member when …`, the entry's own."""
+    pb = decision.playbook
+    conds = [pb.guard] if pb.guard is not None else []
+    conds.extend(e.cond for e in pb.schedule if e.loc == decision.trigger and e.cond is not None)
+    return conds
+
+
+def _entry_text(entry: CompiledEntry) -> str:
+    """A calendar entry as the playbook writes its head, near enough: `at weekly_live - 10 minutes`."""
+    when = entry.when
+    if when.calendar is None:
+        said = "calendar entry"
+    else:
+        shifts = "".join(f" {'-' if before else '+'} {duration_text(d)}" for before, d in when.offsets)
+        said = f"at {when.calendar}{shifts}" + (f" at {when.at:%H:%M}" if when.at is not None else "")
+    return said + (" for each member" if entry.for_each_member else "")
 
 
 def _triggers_text(pb: CompiledPlaybook) -> str:

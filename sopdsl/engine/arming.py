@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
+from sopdsl.engine import trace
 from sopdsl.engine.parts import _GRACE, _PRIVATE, _Compiled
 from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import GroupState, MemberState
@@ -99,6 +100,10 @@ class _Arming(_Rendering):
         audience: list[str | None] = [None]
         if entry.for_each_member:
             audience = [*sorted(group.members if group is not None else self.contacts)]
+        tracer = self.tracer
+        if tracer is not None and entry.for_each_member:
+            self._calendar_traced(c, e_index, audience, group, due, tz, tracer)
+            return
         for member_id in audience:
             member = self.members.get(member_id) if member_id is not None else None
             if c.guard is not None and not self._holds(
@@ -108,3 +113,47 @@ class _Arming(_Rendering):
             if test is not None and not self._holds(test, c, "when", member, group, {}, due, tz, entry.loc):
                 continue
             self._begin(c, e_index, member, group, f"{entry.loc}", {}, due)
+
+    def _calendar_traced(
+        self,
+        c: _Compiled,
+        e_index: int,
+        audience: list[str | None],
+        group: GroupState | None,
+        due: int,
+        tz: ZoneInfo,
+        tracer: trace.Tracer,
+    ) -> None:
+        """`_calendar_due`'s loop over the members of an entry `for each member`, telling `tracer`
+        (`sopdsl why`) whether each started and, if not, which test stopped it. Kept apart so an
+        untraced run pays nothing per member; `tests/dryrun/test_why.py` holds both to one log."""
+        entry = c.playbook.schedule[e_index]
+        test = c.entry_conds[e_index]
+        for member_id in audience:
+            member = self.members.get(member_id) if member_id is not None else None
+            holds: bool | None = True
+            if c.guard is not None:
+                holds = self._holds(c.guard, c, "when", member, group, {}, due, tz, entry.loc)
+            if holds and test is not None:
+                holds = self._holds(test, c, "when", member, group, {}, due, tz, entry.loc)
+            if member is not None:
+                verdict = (
+                    trace.STARTED if holds else trace.GUARD_FALSE if holds is False else trace.GUARD_FAILED
+                )
+                referrer = self.members.get(member.referrer) if member.referrer else None
+                decision = trace.Decision(
+                    due,
+                    c.playbook,
+                    member,
+                    group,
+                    entry.loc,
+                    {},
+                    tz,
+                    verdict,
+                    None,
+                    referrer,
+                    self.delivery.left,
+                )
+                tracer(decision)
+            if holds:
+                self._begin(c, e_index, member, group, f"{entry.loc}", {}, due)

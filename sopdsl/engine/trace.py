@@ -1,8 +1,9 @@
 """Decisions the engine can report while it runs, for `sopdsl why`: each time a trigger fires for
-a member, whether the playbook started and, if not, what stopped it.
+a member, or a calendar entry `for each member` comes due for one, whether the playbook started
+and, if not, what stopped it.
 
 The engine calls a tracer only when one is set, so an untraced run pays one `is None` test per
-trigger firing. The tracer runs at the instant of the decision and may read the engine's state.
+trigger firing, and one per calendar entry's firing in a group (not per member). The tracer runs at the instant of the decision and may read the engine's state.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from sopdsl.cli import main
+from sopdsl.engine import trace
 
 PLAYBOOK = """
 timezone "Asia/Shanghai"
@@ -379,4 +380,116 @@ def test_an_order_that_ends_one_flows_wait_and_starts_the_next_is_told_in_that_o
         "    2026-04-19 11:00  wait 30 days for order (line 9), from 2026-03-20 11:00: it did not come in time, "
         "so the `else` at line 10",
         "    2026-04-19 11:00  send rebuy (line 10)",
+    ]
+
+
+LIVE = """\
+timezone "Asia/Shanghai"
+event live_join "进入直播间"
+calendar weekly_live = every thursday at 19:30
+template soon = "{{ member.name }}，直播 10 分钟后开始"
+template replay = "{{ member.name }}，回放在群公告里"
+playbook live "直播提醒与回放" {
+    in groups tagged "live"
+    when member not tagged "staff"
+    at weekly_live - 10 minutes for each member when member tagged "reserved": send soon to member
+    at weekly_live + 2 hours for each member when member tagged "reserved" and live_joins in last 3 hours == 0 {
+        send replay to member
+    }
+}
+"""
+
+LIVE_FIXTURE = """\
+start: 2026-03-02 09:00
+end: 2026-03-06 00:00
+groups: [{id: live_1, tags: [live]}]
+members:
+  - {id: meimei, name: 美美, groups: [live_1], tags: [reserved]}
+  - {id: aqiang, name: 阿强, groups: [live_1]}
+  - {id: xiaoya, name: 小雅, groups: [live_1], tags: [reserved, staff]}
+events:
+  - {at: 2026-03-05 19:35, kind: custom, name: live_join, member: meimei, group: live_1}
+  - {at: 2026-03-05 19:40, kind: custom, name: live_join, member: aqiang, group: live_1}
+"""
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    (tmp_path / "live.sop").write_text(LIVE, encoding="utf-8")
+    (tmp_path / "live.yaml").write_text(LIVE_FIXTURE, encoding="utf-8")
+    return tmp_path / "live.yaml"
+
+
+def test_a_calendar_entry_for_each_member_whose_when_was_false_says_so(live: Path) -> None:
+    # 阿强 got no reminder and no replay: `why` said "no trigger of it fired", though both entries
+    # had fired and their `when` had left him out.
+    code, out = why("阿强", "--timeline", str(live))
+    assert code == 0
+    assert out.splitlines()[3:] == [
+        "  2026-03-05 19:20  at weekly_live - 10 minutes for each member (line 9) → not started: "
+        "its `when` condition was false",
+        '      ✗ member tagged "reserved"    (member tags: none)',
+        "  2026-03-05 21:30  at weekly_live + 2 hours for each member (line 10) → not started: "
+        "its `when` condition was false",
+        '      ✗ member tagged "reserved"    (member tags: none)',
+        "      ✗ live_joins in last 3 hours == 0    (live_joins kept: 1)",
+    ]
+    assert "no trigger of it fired" not in out
+
+
+def test_a_calendar_entry_for_each_member_that_started_shows_its_actions_under_it(live: Path) -> None:
+    code, out = why("美美", "--timeline", str(live))
+    assert code == 0
+    assert out.splitlines()[3:] == [
+        "  2026-03-05 19:20  at weekly_live - 10 minutes for each member (line 9) → started",
+        "    2026-03-05 19:20  send soon (line 9)",
+        "  2026-03-05 21:30  at weekly_live + 2 hours for each member (line 10) → not started: "
+        "its `when` condition was false",
+        "      ✗ live_joins in last 3 hours == 0    (live_joins kept: 1)",
+    ]
+
+
+def test_the_playbooks_own_when_over_a_calendar_entry_is_named_when_it_was_false(live: Path) -> None:
+    code, out = why("xiaoya", "--timeline", str(live))
+    assert code == 0
+    lines = out.splitlines()
+    first = lines.index(
+        "  2026-03-05 19:20  at weekly_live - 10 minutes for each member (line 9) → not started: "
+        "its `when` condition was false"
+    )
+    assert lines[first + 1] == '      ✗ member not tagged "staff"    (member tags: reserved, staff)'
+    assert "send soon" not in out
+
+
+def test_asking_why_changes_nothing_of_what_a_calendar_entry_for_each_member_does(live: Path) -> None:
+    # The engine runs an entry's members through a loop of its own when `why` listens; both
+    # loops must act alike: a start, a false `when`, and a `when` failing on a member's data.
+    from sopdsl.build import build_paths
+    from sopdsl.dryrun.fixtures import load_fixture
+    from sopdsl.dryrun.simulate import simulate
+
+    guard = 'when member not tagged "staff" and member.points / member.orders >= 0'
+    (live.parent / "live.sop").write_text(
+        LIVE.replace('when member not tagged "staff"', guard), encoding="utf-8"
+    )
+    live.write_text(LIVE_FIXTURE.replace("tags: [reserved]}", "tags: [reserved], counters: {orders: 1}}", 1))
+    plan = build_paths([str(live.parent / "live.sop")]).plan
+    assert plan is not None
+    fixture, _ = load_fixture(live, "live.yaml")
+    decisions: list[tuple[str, str]] = []
+    traced = simulate(plan, fixture, lambda d: decisions.append((d.member.id, d.verdict)))
+    plain = simulate(plan, fixture)
+    assert traced.actions == plain.actions
+    assert [(a.member, a.kind, a.status) for a in plain.actions] == [
+        ("aqiang", "when", "failed"),  # 0 orders: a division by zero
+        ("meimei", "send", "done"),
+        ("aqiang", "when", "failed"),
+    ]
+    assert decisions == [
+        ("aqiang", trace.GUARD_FAILED),
+        ("meimei", trace.STARTED),
+        ("xiaoya", trace.GUARD_FALSE),
+        ("aqiang", trace.GUARD_FAILED),
+        ("meimei", trace.GUARD_FALSE),
+        ("xiaoya", trace.GUARD_FALSE),
     ]
