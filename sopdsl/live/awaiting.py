@@ -16,17 +16,22 @@ from collections.abc import Awaitable
 from sopdsl.live.dispatch import ExecutorError
 
 
-def settle(pending: Awaitable[object], loop: asyncio.AbstractEventLoop | None, timeout: float) -> None:
+def settle(
+    pending: Awaitable[object],
+    loop: asyncio.AbstractEventLoop | None,
+    timeout: float,
+    bound: str = "the runtime's lease",
+) -> None:
     """Await an async executor's call: on the bot's loop while `run_async` runs it (so the
     executor may use what the bot made on it, a client session), else on a loop of its own; a call
-    over `timeout` s is cancelled and raises `TimeoutError`, so it is retried rather than hung."""
+    over `timeout` s (`bound` says whose) is cancelled and raises `TimeoutError`, to be retried."""
 
     async def within() -> None:
         try:
             await asyncio.wait_for(pending, timeout)
         except TimeoutError:
             raise TimeoutError(
-                f"the async executor took over {timeout:g} s (the runtime's lease); cancelled, to be retried"
+                f"the async executor took over {timeout:g} s ({bound}); cancelled, to be retried"
             ) from None
 
     try:

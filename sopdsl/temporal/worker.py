@@ -8,6 +8,7 @@ and a workflow whose worker died is replayed on another from its history.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -52,7 +53,13 @@ def make_worker(
     # The snapshot codec reads the engine's records' type hints once per process (cached). Read
     # inside the sandbox, they would not resolve (its `sys.modules` is its own): read them here.
     Engine.restore(Engine(plan, start=0, keep_log=False).snapshot(), lambda _: plan, keep_log=False)
-    executing = Executing(registry(plan, executors))
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    # Async executors are awaited on this loop, as under `Runtime.run_async`: what the bot made
+    # on it (a client session) works in them.
+    executing = Executing(registry(plan, executors), loop)
     return Worker(
         client,
         task_queue=task_queue,

@@ -79,3 +79,52 @@ def test_a_failing_executor_is_retried_in_order_and_a_hopeless_one_parks(tempora
     assert max(n for k, n in flaky.tries.items()) == 2 and len(flaky.tries) == 4
     assert status["executed"] == 2 and status["parked"] == 2
     assert {p["error"] for p in status["parked_actions"]} == {"ValueError: this member blocked the bot"}
+
+
+def test_an_async_executor_is_awaited_on_the_workers_loop_and_retried(temporal_server: str) -> None:
+    """An `async def` executor's action counts as done only once it has run (on the loop the
+    worker was made on, so a client session the bot made there works); one that raises is retried."""
+    from temporalio.client import Client
+
+    from sopdsl.temporal.client import ShardClient
+    from sopdsl.temporal.shapes import SIGNALLED, Retry
+    from sopdsl.temporal.worker import make_worker
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK, "welcome.sop")))
+    sent: list[tuple[str, str, str]] = []
+    tries: dict[str, int] = {}
+    loops: set[int] = set()
+
+    async def send(action: Any, key: str) -> None:
+        loops.add(id(asyncio.get_running_loop()))
+        tries[key] = tries.get(key, 0) + 1
+        await asyncio.sleep(0.01)
+        if action.member == "m1" and action.detail["template"] == "hello" and tries[key] == 1:
+            raise ConnectionError("the chat API timed out")
+        sent.append((key, action.member, action.detail["template"]))
+
+    async def main() -> tuple[dict[str, Any], int]:
+        client = await Client.connect(temporal_server)
+        retry = Retry(attempts=3, base=0.2, timeout=10)
+        sender = ShardClient(
+            client, plan, shard="awaited", start=START, clock=SIGNALLED, retry=retry, task_queue="awaited"
+        )
+        async with make_worker(client, plan, {"send": send}, task_queue="awaited"):
+            await sender.register([GroupRecord("g1")], at=START)
+            joins = [
+                {"id": m, "kind": "join", "member": m, "group": "g1", "time": START} for m in ("m1", "m2")
+            ]
+            await sender.feed(joins)
+            return await sender.flush(timeout=60), id(asyncio.get_running_loop())
+
+    status, worker_loop = asyncio.run(main())
+    assert sorted((member, template) for _, member, template in sent) == [
+        ("m1", "hello"),
+        ("m1", "rules"),
+        ("m2", "hello"),
+        ("m2", "rules"),
+    ]
+    m1 = [template for _, member, template in sent if member == "m1"]
+    assert m1 == ["hello", "rules"]  # the retried one first, then the rest, in order
+    assert status["executed"] == 4 and status.get("parked", 0) == 0
+    assert loops == {worker_loop}
