@@ -21,6 +21,7 @@ import pytest
 
 from sopdsl.dryrun.fixtures import Fixture, load_fixture
 from sopdsl.dryrun.simulate import to_epoch
+from sopdsl.engine.actions import Action
 
 ADMIN_URL = os.environ.get("SOPDSL_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 KINDS = ("memory", "sqlite", "postgres")
@@ -188,3 +189,10 @@ def dry_report(sop: Path) -> dict[str, Any]:
 def per_playbook(data: dict[str, Any]) -> tuple[Any, ...]:
     """What a report says per playbook and per experiment arm (what a live report must agree on with it)."""
     return data["playbooks"], data["experiments"], data["burst"]
+
+
+def as_the_engine_decided(returned: list[Action]) -> list[Action]:
+    """The runtime's actions with the engine's statuses: `feed` and `tick` say `queued` for an
+    action to go out (its executor runs after), where the engine and the simulator say `done`."""
+    assert "done" not in {a.status for a in returned}
+    return [Action(**{**a.fields(), "status": "done"}) if a.status == "queued" else a for a in returned]

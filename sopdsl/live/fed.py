@@ -1,7 +1,8 @@
 """What feeding a batch of events did, as the service answers it: which were new, and what each caused.
 
 Input: the bodies a caller offered, the actions the shard's engine emitted, and what the store
-journaled of them (`Taken`, filled by `Shards.apply`). Output: a `Fed`.
+journaled of them (`Taken`, filled by `Shards.apply`). Output: a `Fed`, its actions as the
+runtime's callers see them (`queued`, not the engine's `done`: the executors have not run yet).
 """
 
 from __future__ import annotations
@@ -29,6 +30,17 @@ class Fed:
     actions: list[Action]
     duplicates: list[int]  # indexes of events whose `id` the shard had already taken
     caused: list[int] = field(default_factory=list)
+
+
+# The status the runtime's callers (`feed`, `tick`, the HTTP answer) see for an action the engine
+# decided to go out ("done"): stored in the outbox, its executor not called yet.
+QUEUED = "queued"
+
+
+def queued(actions: list[Action]) -> list[Action]:
+    """The actions as the runtime hands them back: copies saying `queued` for those the engine
+    marked `done`, since no executor has run yet; the others (deferred, dropped...) as they are."""
+    return [Action(**{**a.fields(), "status": QUEUED}) if a.status == "done" else a for a in actions]
 
 
 def without_held(actions: list[Action]) -> list[Action]:

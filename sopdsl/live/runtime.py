@@ -41,7 +41,7 @@ from sopdsl.live.dispatch import (
     RetryPolicy,
     registry,
 )
-from sopdsl.live.fed import Fed, Taken, fed, without_held
+from sopdsl.live.fed import Fed, Taken, fed, queued, without_held
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
 from sopdsl.live.plan_switch import Switching
@@ -228,7 +228,8 @@ class Runtime(Registering, Keeping, Switching):
     # ---- events and time -------------------------------------------------------------------------------
 
     def feed(self, event: Mapping[str, Any] | Event) -> list[Action]:
-        """Take one event: validate, journal, apply, store its actions, all at once; return the actions.
+        """Take one event: validate, journal, apply, store its actions, all at once; return the actions
+        (those to go out say `queued`: their executors run after, from the loop).
 
         Raises `EventError` (with `field`) for a bad event; nothing is stored then. An event whose
         `id` was fed before is ignored (returns []), so a bot may resend after a timeout.
@@ -281,7 +282,7 @@ class Runtime(Registering, Keeping, Switching):
             actions = self._apply(name, bodies, until=None, check=not_late, taken=taken)
         if actions:
             self._woken()
-        return fed(bodies, actions, taken)
+        return fed(bodies, queued(actions), taken)
 
     def _ensure(self, shard: str) -> None:
         """Make sure of another shard's record: created now under this plan, or running it already."""
@@ -360,7 +361,8 @@ class Runtime(Registering, Keeping, Switching):
         self._outbox.dispatch_apart(self.clock.now, poll)
 
     def tick(self, now: int | None = None) -> list[Action]:
-        """Run the timers due by `now` (default: the clock's time) and dispatch due actions; return the actions decided."""
+        """Run the timers due by `now` (default: the clock's time) and dispatch due actions; return the
+        actions decided (`queued` for those to go out: the outbox says which were sent)."""
         moment = self.clock.now() if now is None else now
         decided = self.run_timers(moment)
         if self._outbox.apart:
@@ -383,7 +385,7 @@ class Runtime(Registering, Keeping, Switching):
             with self._lock:
                 if self.closed:
                     return decided  # not `break`, which mypyc does not compile inside `with`
-                decided.extend(without_held(self._apply(name, [], until=moment)))
+                decided.extend(queued(without_held(self._apply(name, [], until=moment))))
         return decided
 
     def watch(self, wake: Callable[[], None]) -> bool:
@@ -461,7 +463,7 @@ class Runtime(Registering, Keeping, Switching):
             actions = self._apply(self.shard, [body], until=None, check=check)
         if actions:
             self._woken()
-        return without_held(actions)
+        return queued(without_held(actions))
 
     def _apply(
         self,

@@ -8,7 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from livestores import busy_fixture, fixture_events, fixture_setup, read_fixture, store_url
+from livestores import (
+    as_the_engine_decided,
+    busy_fixture,
+    fixture_events,
+    fixture_setup,
+    read_fixture,
+    store_url,
+)
 from runtime_helpers import CASES, Recorder
 
 import sopdsl
@@ -50,6 +57,7 @@ def _live_log(plan: Plan, fixture_path: Path, url: str) -> list[dict[str, Any]]:
     assert fixture.end is not None
     clock.set(to_epoch(fixture.end, zone))
     decided.extend(rt.tick())
+    decided = as_the_engine_decided(decided)
     # What goes out to the executors: done actions, and tasks that name nobody (`unassigned`,
     # for an executor that finds the assignee itself).
     done = [a for a in decided if a.status in GOING_OUT]
@@ -108,4 +116,4 @@ def test_live_runtime_agrees_with_the_simulator_whenever_it_ticks(seed: int) -> 
         decided.extend(rt.feed(event))
     clock.set(line["end"])
     decided.extend(rt.tick())
-    assert [a.to_json(tz) for a in decided] == expected
+    assert [a.to_json(tz) for a in as_the_engine_decided(decided)] == expected

@@ -45,6 +45,24 @@ def test_actions_are_executed_once_with_their_key(url: str) -> None:
     rt.close()
 
 
+def test_feed_and_tick_say_queued_until_the_executor_ran_as_the_http_answer_does(url: str) -> None:
+    """`done` read as "sent" by an embedding bot: an action only decided says `queued`, as
+    `POST /events` answers; what went out is in the outbox."""
+    clock = ManualClock(START)
+    recorder = Recorder(clock)
+    rt = runtime(url, clock, recorder)
+    [welcome] = rt.feed(join("m1", START, "张三"))
+    assert welcome.status == "queued" and recorder.calls == []
+    [other] = rt.feed_many([join("m2", START, "李四")])
+    assert other.status == "queued"
+    assert [a.status for a in rt.feed_batch([join("m3", START, "王五")]).actions] == ["queued"]
+    clock.advance(3 * DAY)
+    assert {a.status for a in rt.tick()} == {"queued"}
+    rt.tick()
+    assert {r.status for r in rt.store.outbox()} == {"done"}  # sent, once the executors ran
+    rt.close()
+
+
 def test_two_posts_in_one_second_are_two_actions_and_a_resent_id_is_one(url: str) -> None:
     clock = ManualClock(START)
     recorder = Recorder(clock)
