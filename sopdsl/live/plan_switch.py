@@ -1,4 +1,5 @@
-"""Switching a live runtime to another version of its plan, and the executors a plan needs.
+"""Switching a live runtime to another version of its plan, and the executors a plan needs; the
+error a runtime given another version than its shard runs raises (`PlanChangedError`).
 
 `Runtime` takes these methods from `Switching`: a switch is journaled as a `plan` entry through
 the runtime's own application, so every worker's engine switches at the same point of the shard's
@@ -18,6 +19,7 @@ from pydantic import BaseModel
 from sopdsl.engine import versions
 from sopdsl.engine.actions import Action
 from sopdsl.engine.versions import PlanChange
+from sopdsl.errors import EngineError
 from sopdsl.live.clock import Clock
 from sopdsl.live.closing import refuse_if_closed
 from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, check_custom, missing_executors
@@ -26,6 +28,36 @@ from sopdsl.live.store import Store
 from sopdsl.plan import Plan
 
 log = logging.getLogger("sopdsl.runtime")
+
+_SWITCH = "to switch {} to this version (members mid-flow finish or move as each playbook's `on change` says)"
+
+
+class PlanChangedError(EngineError):
+    """A shard's journal was recorded under another plan than the one this runtime was given.
+
+    Its message names the Python option (`on_plan_change='reload'`); `sopdsl run` prints
+    `command_line()`, which names its own (`--reload`)."""
+
+    def __init__(self, shard: str, store: str, running: str, given: str) -> None:
+        self.shard, self.store, self.running, self.given = shard, store, running, given
+        super().__init__(
+            f"{self.what()}. {_SWITCH.format('it').capitalize()}, pass on_plan_change='reload' "
+            "(sopdsl run --reload); to start afresh, use another shard or store"
+        )
+
+    def __reduce__(self) -> tuple[type[PlanChangedError], tuple[str, str, str, str]]:
+        return type(self), (self.shard, self.store, self.running, self.given)
+
+    def what(self) -> str:
+        """What was refused: the shard, its store (its URL as given: redact it first), both plans."""
+        return f"shard '{self.shard}' in {self.store} runs plan {self.running[:12]}, not {self.given[:12]}"
+
+    def command_line(self) -> str:
+        """The refusal as `sopdsl run` prints it: an `error:` line, then a `hint:` naming its options."""
+        return (
+            f"error: {self.what()}\nhint: {_SWITCH.format('the shard')}, start with --reload; "
+            "to start afresh, use another --shard or --store"
+        )
 
 
 class Switching(ABC):

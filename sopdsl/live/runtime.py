@@ -29,7 +29,6 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.versions import PlanChange
-from sopdsl.errors import EngineError
 from sopdsl.live import loop
 from sopdsl.live.balance import Balance
 from sopdsl.live.clock import Clock, ManualClock, RealClock
@@ -44,7 +43,7 @@ from sopdsl.live.dispatch import (
 from sopdsl.live.fed import Fed, Taken, fed, queued, without_held
 from sopdsl.live.intake import EventError, intake
 from sopdsl.live.outbox import Outbox
-from sopdsl.live.plan_switch import Switching
+from sopdsl.live.plan_switch import PlanChangedError, Switching
 from sopdsl.live.redact import redact_url
 from sopdsl.live.registering import Registering
 from sopdsl.live.retention import Keeping, Retention
@@ -87,10 +86,6 @@ def _glance(seconds: int) -> str:
     if minutes:
         return f"{minute} min {second} s; " if second else f"{minute} min; "
     return ""
-
-
-class PlanChangedError(EngineError):
-    """A shard's journal was recorded under another plan than the one this runtime was given."""
 
 
 def open_store(url: str, *, migrate: bool = False) -> Store:
@@ -196,12 +191,7 @@ class Runtime(Registering, Keeping, Switching):
                 # `sopdsl run playbooks/`): nothing changed, so go on with the recorded plan.
                 self.plan = plan = self._shards.plans[info.plan_now]
             if info.plan_now != plan.content_hash and on_plan_change == "refuse":
-                raise PlanChangedError(
-                    f"shard '{shard}' in {redact_url(self.store.url)} runs plan {info.plan_now[:12]}, not "
-                    f"{plan.content_hash[:12]}. To switch it to this version (members mid-flow finish "
-                    "or move as each playbook's `on change` says), pass on_plan_change='reload' "
-                    "(sopdsl run --reload); to start afresh, use another shard or store"
-                )
+                raise PlanChangedError(shard, redact_url(self.store.url), info.plan_now, plan.content_hash)
             # Recover now (replay the journal), so a broken store shows at start, not at the first event.
             with self._lock:
                 self._apply(shard, [], until=None)
@@ -294,10 +284,7 @@ class Runtime(Registering, Keeping, Switching):
             self._shards.plan(running), self.plan
         ):
             if self.on_plan_change == "refuse":
-                raise PlanChangedError(
-                    f"shard '{shard}' in {redact_url(self.store.url)} runs plan {running[:12]}, not "
-                    f"{self.plan.content_hash[:12]}; start with --reload to switch it"
-                )
+                raise PlanChangedError(shard, redact_url(self.store.url), running, self.plan.content_hash)
             body = {"op": "plan", "hash": self.plan.content_hash, "time": self.clock.now()}
             with self._lock:
                 self._apply(shard, [body], until=None)

@@ -115,7 +115,7 @@ def serve_one(
     """One service process: the runtime on its store (or Temporal), served until a stop; the exit code.
 
     `poll`: one of several workers on a PostgreSQL store, which look for each other's entries often."""
-    from sopdsl.live.runtime import Runtime, open_store
+    from sopdsl.live.runtime import PlanChangedError, Runtime, open_store
 
     o = options
     host, port, shard, dry_run = o.host, o.port, o.shard, o.dry_run
@@ -151,6 +151,10 @@ def serve_one(
         reason = redact_text(str(exc), secrets_of(store))
         click.echo(f"error: cannot open the store {redact_url(store)}: {reason}{hint}", err=True)
         return EXIT_USAGE
+    except PlanChangedError as exc:
+        # The command line's own option (--reload), not the Python API's `on_plan_change`.
+        click.echo(redact_text(exc.command_line(), secrets_of(store)), err=True)
+        return EXIT_FOUND
     except SopdslError as exc:
         click.echo(f"error: {redact_text(str(exc), secrets_of(store))}", err=True)
         return EXIT_FOUND

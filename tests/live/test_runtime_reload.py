@@ -8,6 +8,7 @@ stopped with a clear message, and an old store is upgraded only when asked.
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sqlite3
 import subprocess
@@ -177,6 +178,29 @@ def test_a_runtime_given_another_version_is_refused_with_the_way_out(durable_url
         PlanChangedError, match=r"runs plan [0-9a-f]{12}, not [0-9a-f]{12}.*on_plan_change='reload'"
     ):
         Runtime(v2(), url, clock=ManualClock(START))
+
+
+def test_sopdsl_run_given_another_version_names_its_own_option_not_the_python_one(tmp_path: Path) -> None:
+    """The command line's refusal says `--reload`, as an `error:` line with a `hint:`, where the
+    Python API's names `on_plan_change='reload'`."""
+    from click.testing import CliRunner
+
+    from sopdsl.live.command import run_command
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    Runtime(v1(), url, clock=ManualClock(START)).close()
+    changed = tmp_path / "changed.json"
+    changed.write_text(v2().dumps(), encoding="utf-8")
+    result = CliRunner().invoke(
+        run_command, [str(changed), "--store", url, "--port", "0", "--insecure-no-auth"]
+    )
+    assert result.exit_code == 1, result.output
+    first, hint = result.stderr.splitlines()
+    assert re.fullmatch(
+        rf"error: shard 'default' in {re.escape(url)} runs plan [0-9a-f]{{12}}, not [0-9a-f]{{12}}", first
+    )
+    assert hint.startswith("hint: to switch the shard to this version") and "start with --reload" in hint
+    assert "on_plan_change" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_starting_with_reload_switches_a_running_shard_and_logs_each_flow(
