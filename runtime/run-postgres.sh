@@ -9,8 +9,11 @@
 # PORT (8080), WORKERS (1: worker processes sharing the port and the database; several let
 # executors that wait on a platform overlap), SOPDSL (the sopdsl command; default: .venv/bin/sopdsl, else sopdsl on PATH),
 # EXECUTORS (runtime/executors.yaml), SOPDSL_TOKENS (the bearer tokens, `TOKEN SHARD[,SHARD...]`
-# a line: `sopdsl run` refuses to start without them). Extra `sopdsl run` options go in
-# SOPDSL_RUN_OPTIONS (`--insecure-no-auth` to try it out on this machine without tokens).
+# a line: `sopdsl run` refuses to start without them), WORKER (the workers' name, default the host
+# name: they are WORKER-1 ... WORKER-N, the same at every start, so a worker started again after a
+# crash takes its leases back at once instead of waiting them out; give each machine sharing the
+# database its own). Extra `sopdsl run` options go in SOPDSL_RUN_OPTIONS (`--insecure-no-auth` to
+# try it out on this machine without tokens).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host="${PGHOST:-127.0.0.1}" port="${PGPORT:-5432}" user="${PGUSER:-postgres}" db="${SOPDSL_DB:-sopdsl}"
@@ -27,7 +30,11 @@ if [[ "$exists" != 1 ]]; then
     echo "run-postgres.sh: created database $db" >&2
 fi
 if [[ $# -eq 0 ]]; then set -- playbooks/; fi
+workers="${WORKERS:-1}" worker="${WORKER:-${HOSTNAME:-$(uname -n)}}"
+# `--workers N` names its workers NAME-1 ... NAME-N; one worker is named NAME-1 here too, so
+# going from one worker to several keeps the first one's leases.
+if [[ "$workers" == 1 ]]; then worker="$worker-1"; fi
 # shellcheck disable=SC2086  # the options are words on purpose
 exec "$SOPDSL" run "$@" --store "postgresql://$user@$host:$port/$db" \
     --executors "${EXECUTORS:-runtime/executors.yaml}" --port "${PORT:-8080}" \
-    --workers "${WORKERS:-1}" ${SOPDSL_RUN_OPTIONS:-}
+    --workers "$workers" --worker "$worker" ${SOPDSL_RUN_OPTIONS:-}

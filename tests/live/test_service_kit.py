@@ -57,6 +57,9 @@ def test_the_kit_holds_no_python_and_its_files_are_there() -> None:
     assert {p.name for p in KIT.iterdir()} >= {"executors.yaml", "sopdsl.service", "run-postgres.sh"}
     unit = (KIT / "sopdsl.service").read_text(encoding="utf-8")
     assert "ExecStart=" in unit and "ExecReload=/bin/kill -HUP $MAINPID" in unit
+    # A stable worker name: restarted after a crash, the service takes its own leases back at once.
+    [start] = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert start.endswith(" --worker %H-1")
     assert os.access(KIT / "run-postgres.sh", os.X_OK)
 
 
@@ -130,5 +133,98 @@ def test_run_postgres_starts_the_service_and_it_takes_events(
         if process.poll() is None:
             process.kill()
             process.wait()
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _started(env: dict[str, str], playbook: Path) -> tuple[subprocess.Popen[str], str, str]:
+    """run-postgres.sh started with `env`: the process, its URL, and what it said until listening."""
+    process = subprocess.Popen(
+        [str(KIT / "run-postgres.sh"), str(playbook)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        found = re.search(r"listening on (http://\S+)", line)
+        if found:
+            return process, found.group(1), "".join(lines)
+    process.kill()
+    raise AssertionError("".join(lines))
+
+
+def _joined(url: str, member: str) -> dict[str, Any]:
+    event = {"kind": "join", "member": member, "group": "g1", "data": {"name": "阿峰"}}
+    request = urllib.request.Request(
+        f"{url}/events",
+        json.dumps(event).encode(),
+        {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 202
+        body: dict[str, Any] = json.load(answer)
+        return body
+
+
+def test_run_postgres_started_again_after_a_crash_takes_its_shard_back_at_once(
+    postgres_db: str,
+    bot: int,
+    tmp_path: Path,
+) -> None:
+    """The script names its worker the same at every start (host name and index), so after a
+    crash the service started again applies events at once, instead of waiting out its own lease."""
+    if shutil.which("psql") is None:
+        pytest.skip("the script needs the psql client, which is not installed")
+    database = f"sopdsl_kit_{uuid.uuid4().hex[:8]}"
+    executors = tmp_path / "executors.yaml"
+    executors.write_text(
+        (KIT / "executors.yaml").read_text(encoding="utf-8").replace(":9000/", f":{bot}/"), encoding="utf-8"
+    )
+    host, port = re.match(r"postgresql://[^@]*@([^:/]+):(\d+)/", ADMIN_URL).groups()  # type: ignore[union-attr]
+    env = {
+        **os.environ,
+        "PGHOST": host,
+        "PGPORT": port,
+        "SOPDSL_DB": database,
+        "PORT": "0",
+        "SOPDSL": str(Path(sys.executable).parent / "sopdsl"),
+        "EXECUTORS": str(executors),
+        "SOPDSL_WEBHOOK_SECRET": "s3cret",
+        "SOPDSL_TOKENS": f"{TOKEN} *",
+    }
+    playbook = tmp_path / "welcome.sop"
+    playbook.write_text(
+        'timezone "Asia/Shanghai"\ntemplate hi = "欢迎 {{ member.name }}"\n'
+        "playbook welcome { on member joins do { send hi to member } }\n",
+        encoding="utf-8",
+    )
+    first, url, said = _started(env, playbook)
+    again: subprocess.Popen[str] | None = None
+    try:
+        assert re.search(r"sopdsl run as worker \S+-1: ", said), said
+        assert _joined(url, "wx_1")["actions"]  # this process holds the shard's lease now
+        first.kill()  # a crash: the lease is not given up
+        first.wait(timeout=30)
+        again, url, said = _started(env, playbook)
+        assert [a["status"] for a in _joined(url, "wx_2")["actions"]] == ["queued"]
+        again.send_signal(signal.SIGTERM)
+        assert again.wait(timeout=30) == 0
+        assert again.stderr is not None
+        assert "held by another worker's lease" not in said + again.stderr.read()
+    finally:
+        for process in (first, again):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
         with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
