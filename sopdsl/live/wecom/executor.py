@@ -8,7 +8,7 @@ idempotency keys. Output: WeCom calls (`api.py`):
 | send to a member, within 20 s of their `add_external_contact` callback | `externalcontact/send_welcome_msg` with its welcome code (if WeCom answers 41051, the code spent, as below) |
 | send to a member, otherwise | `externalcontact/add_msg_template`, `chat_type` `single`, from their owner: staff confirm it in the WeCom app |
 | send to a group | `externalcontact/add_msg_template`, `chat_type` `group`, from the group's owner (`groupchat/get`): staff confirm it |
-| send to the operator | `message/send` to the operator's userid from the app (`agent_id`) |
+| send to the operator | `message/send` to the operator's userid from the app (`agent_id`), its text cut to 2,048 bytes with "…" as a task's is (WeCom would cut it without a sign) |
 | tag, untag a member | `externalcontact/mark_tag` by the member's owner, with the tag ids the settings map names to |
 | task, escalate | `message/send` to the assignee's userid from the app (`agent_id`): the task's text, deadline, whom it is about, the message staff are asked to send and its attachments, named (`tasks.py`) |
 
@@ -50,7 +50,7 @@ from sopdsl.lang import WECOM_BYTES
 from sopdsl.live.store_contacts import ContactStore
 from sopdsl.live.wecom.api import WeComApi, WeComError
 from sopdsl.live.wecom.contacts import Contacts
-from sopdsl.live.wecom.tasks import STAFF_KINDS, task_text
+from sopdsl.live.wecom.tasks import STAFF_KINDS, TEXT_LIMIT, cut, task_text
 
 if TYPE_CHECKING:
     from sopdsl.live.wecom.callback import WeComCallback
@@ -218,10 +218,13 @@ class WeComExecutor:
                 "a send to the operator goes through the app's messages: set agent_id in the wecom settings"
             )
         userid = self.userid(str(operator))
+        content = cut(text)  # WeCom would cut it too, without a sign (the checker's SOP208)
+        if content != text:
+            log.info("wecom: the app message to %s is cut to %s bytes", userid, f"{TEXT_LIMIT:,}")
         try:
             answer = self.api.post(
                 "message/send",
-                {"touser": userid, "msgtype": "text", "agentid": self.agent_id, "text": {"content": text}},
+                {"touser": userid, "msgtype": "text", "agentid": self.agent_id, "text": {"content": content}},
             )
         except WeComError as exc:
             if exc.outcome != "unknown":

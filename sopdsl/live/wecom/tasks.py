@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from sopdsl.engine.actions import Action
+from sopdsl.lang import WECOM_BYTES
 
-TEXT_LIMIT = 2048  # bytes of a text app message (message/send)
+# Bytes WeCom keeps of a text app message (message/send): the checker's number (SOP208).
+TEXT_LIMIT = WECOM_BYTES["app text"]
 STAFF_KINDS = ("task", "escalate")  # the action kinds sent to staff as app messages
 
 
@@ -60,11 +62,15 @@ def _attachment(given: Any) -> str:
     return f"{names.get(kind, kind)}「{what}」{where}"
 
 
+def cut(text: str, room: int = TEXT_LIMIT) -> str:
+    """`text` within `room` bytes of UTF-8: as it is if it fits, else cut at a whole character and
+    ended with "…", rather than left for WeCom to cut without a sign (an app message)."""
+    if len(text.encode()) <= room:
+        return text
+    return text.encode()[: room - len("…".encode())].decode(errors="ignore") + "…"
+
+
 def _within(lines: list[str], last: str) -> str:
     """The lines and the last one, the body cut (with …) so the whole stays within TEXT_LIMIT bytes."""
     tail = "\n" + last
-    room = TEXT_LIMIT - len(tail.encode())
-    body = "\n".join(lines)
-    if len(body.encode()) > room:
-        body = body.encode()[: room - len("…".encode())].decode(errors="ignore") + "…"
-    return body + tail
+    return cut("\n".join(lines), TEXT_LIMIT - len(tail.encode())) + tail

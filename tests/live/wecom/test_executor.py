@@ -11,6 +11,7 @@ from wecom_mock import CORP_ID, SECRET, MockWeCom, serving
 
 import sopdsl
 from sopdsl.engine.actions import Action
+from sopdsl.lang import WECOM_BYTES
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.retry import RetryPolicy
 from sopdsl.live.runtime import Runtime
@@ -133,6 +134,20 @@ def test_a_send_to_the_operator_is_an_app_message(executor: WeComExecutor, mock:
     assert mock.bodies("message/send") == [
         {"touser": "xiaomei", "msgtype": "text", "agentid": 1000002, "text": {"content": "欢迎！"}}
     ]
+
+
+def test_a_long_send_to_the_operator_is_cut_within_what_wecom_keeps_as_a_task_is(
+    executor: WeComExecutor, mock: MockWeCom
+) -> None:
+    """WeCom cuts an app message at 2,048 bytes without a sign: cut here at a whole character,
+    with "…", as a task's text is (the checker warns of it, SOP208)."""
+    text = "群里今天有人发广告，请处理：" + "链接" * 700 + "。末尾"
+    executor(send("operator", group=CHAT, operator="xiaomei", text=text), "key1")
+    content = mock.bodies("message/send")[0]["text"]["content"]
+    assert len(content.encode()) <= WECOM_BYTES["app text"] == 2048
+    assert content.endswith("…") and text.startswith(content[:-1]) and len(content.encode()) > 2040
+    executor(send("operator", group=CHAT, operator="xiaomei", text="短消息"), "key2")
+    assert mock.bodies("message/send")[1]["text"]["content"] == "短消息"  # within the limit: as it is
 
 
 def test_tags_are_marked_by_the_owner_with_the_mapped_tag_ids(
