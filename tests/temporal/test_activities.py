@@ -128,3 +128,40 @@ def test_an_async_executor_is_awaited_on_the_workers_loop_and_retried(temporal_s
     assert m1 == ["hello", "rules"]  # the retried one first, then the rest, in order
     assert status["executed"] == 4 and status.get("parked", 0) == 0
     assert loops == {worker_loop}
+
+
+def test_an_async_executor_still_running_at_the_activitys_timeout_is_cancelled_and_parked(
+    temporal_server: str,
+) -> None:
+    """A hung async call (an HTTP request without a timeout) does not hold a worker's activity
+    thread: it is cancelled at the activity's timeout, and the action is parked once its tries are up."""
+    from temporalio.client import Client
+
+    from sopdsl.temporal.client import ShardClient
+    from sopdsl.temporal.shapes import SIGNALLED, Retry
+    from sopdsl.temporal.worker import make_worker
+
+    plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(PLAYBOOK, "welcome.sop")))
+    cancelled: list[str] = []
+
+    async def send(action: Any, key: str) -> None:
+        try:
+            await asyncio.Event().wait()  # never answers
+        except asyncio.CancelledError:
+            cancelled.append(key)
+            raise
+
+    async def main() -> dict[str, Any]:
+        client = await Client.connect(temporal_server)
+        retry = Retry(attempts=1, base=0.2, timeout=2)
+        sender = ShardClient(
+            client, plan, shard="hung", start=START, clock=SIGNALLED, retry=retry, task_queue="hung"
+        )
+        async with make_worker(client, plan, {"send": send}, task_queue="hung"):
+            await sender.register([GroupRecord("g1")], at=START)
+            await sender.feed([{"id": "m1", "kind": "join", "member": "m1", "group": "g1", "time": START}])
+            return await sender.flush(timeout=60)
+
+    status = asyncio.run(main())
+    assert status.get("executed", 0) == 0 and status["parked"] == 2
+    assert cancelled  # the hung call was cancelled, not left running
