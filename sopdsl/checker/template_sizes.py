@@ -29,6 +29,7 @@ WRITTEN: dict[ValueType, int | None] = {
     ValueType.DATETIME: 32,
     ValueType.BOOL: 5,
 }
+assert set(WRITTEN) == set(ValueType), "WRITTEN gives every value type its longest written form"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
 
 
