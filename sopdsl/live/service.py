@@ -316,11 +316,9 @@ class Service:
         return HTTPStatus.BAD_REQUEST, body | problem.to_json() | {"index": cut, "failed": [failed]}
 
     def action_json(self, action: Action) -> dict[str, Any]:
-        """An action as an answer shows it: `queued` for one to go out, since its executor has not run yet."""
-        shown = action.to_json(self.zone)
-        if shown.get("status") == "done":
-            shown["status"] = "queued"
-        return shown
+        """An action as an answer shows it. The runtime hands back `queued` for one to go out
+        (`fed.queued`, the one place that says so), and a Temporal front lists none."""
+        return action.to_json(self.zone)
 
     def _submit_in_thread(self, events: list[Any], shard: str | None, done: Answered) -> None:
         def fed(future: asyncio.Future[tuple[Fed, RejectedEventError | None]]) -> None:
