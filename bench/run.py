@@ -277,6 +277,13 @@ def median(what: str, path: Path, runs: int) -> dict[str, Any]:
     return summary([_child(what, path) for _ in range(runs)])
 
 
+def paired(tops: list[dict[str, Any]], bottoms: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median over rounds of each round's ratio of CPU times, `tops[i] / bottoms[i]`, with
+    every round's ratio: two runs made one after the other share the machine's state."""
+    ratios = [t["cpu_s"] / b["cpu_s"] for t, b in zip(tops, bottoms, strict=True)]
+    return {"median": statistics.median(ratios), "rounds": [round(r, 3) for r in ratios]}
+
+
 def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One measurement from several runs: the median run's figures with the median wall and CPU
     times, every run's wall time, the peak memory."""
@@ -322,14 +329,17 @@ def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) ->
     path = timeline(size)
     n = 1 if size.members * size.days >= 20_000_000 else runs  # 1M x 30: once
     simple = with_simple and size.members * size.days <= SIMPLE_UP_TO
+    # The figures' run and the careful baseline right after the engine's: on a machine whose
+    # speed drifts over a round (a VM's neighbours), a ratio of two runs made one after the other
+    # (`paired`, below) varies far less than a ratio of two medians taken minutes apart.
     order = [
         "floor",
         "reader",
         "engine",
-        *(["pure"] if _LIB else []),
-        "sharded",
         *(["figures"] if figures else []),
         "careful",
+        *(["pure"] if _LIB else []),
+        "sharded",
         *(["simple"] if simple else []),
     ]
     rounds: dict[str, list[dict[str, Any]]] = {what: [] for what in order}
@@ -355,9 +365,11 @@ def run_size(size: Size, runs: int, with_simple: bool, figures: bool = False) ->
     if "pure" in row:
         row["pure_over_careful"] = row["pure"]["wall_s"] / row["careful"]["wall_s"]
         row["compiled_over_pure"] = engine["wall_s"] / row["pure"]["wall_s"]
+    row["engine_over_careful_paired"] = paired(rounds["engine"], rounds["careful"])
     if "figures" in row:
         row["figures_over_engine"] = row["figures"]["wall_s"] / engine["wall_s"]
         row["figures_over_engine_cpu"] = row["figures"]["cpu_s"] / engine["cpu_s"]
+        row["figures_over_engine_paired"] = paired(rounds["figures"], rounds["engine"])
     if "simple" in row:
         row["simple_over_engine"] = row["simple"]["wall_s"] / engine["wall_s"]
         row["simple_over_careful"] = row["simple"]["wall_s"] / row["careful"]["wall_s"]

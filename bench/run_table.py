@@ -100,7 +100,20 @@ def print_table(results: dict[str, Any]) -> None:
         if "figures_over_engine" in r
     ]
     if costs:
-        print(f"engine with figures ÷ engine: {', '.join(costs)} (issue 15: at most 1.10)")
+        print(f"engine with figures ÷ engine, of the medians: {', '.join(costs)} (issue 15: at most 1.10)")
+    for key, label in (
+        ("engine_over_careful_paired", "engine ÷ careful, one process"),
+        ("figures_over_engine_paired", "engine with figures ÷ engine"),
+    ):
+        pairs = [
+            f"{r['size']} {r[key]['median']:.3f} (rounds {', '.join(f'{x:.3f}' for x in r[key]['rounds'])})"
+            for r in results["sizes"]
+            if key in r
+        ]
+        if pairs:
+            print(
+                f"{label}, the median of each round's ratio of CPU times (run one after the other): {'; '.join(pairs)}"
+            )
     if "doubling" in results:
         print(f"doubling the members (50k → 100k, 90 days): time × {results['doubling']:.2f}")
     if "quiet_year" in results:
