@@ -34,7 +34,8 @@ class ParseError(DiagnosticError):
     `partial`: when every syntax error is inside a playbook, the file to check the rest by, in
     the same run: a playbook with a broken line that opens or closes no block is kept without
     that line (`mended`: where each such playbook starts and ends, as offsets), any other broken
-    playbook is left out; else None."""
+    playbook is left out; else None. A line indented with a space that is not an ordinary one
+    breaks nothing there: it is read with ordinary spaces in its place."""
 
     def __init__(
         self,

@@ -9,7 +9,6 @@ what the grammar could take there, in plain words (`sopdsl.syntax.expected`).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Sequence
 
 from lark import Lark, Token
@@ -20,6 +19,7 @@ from sopdsl.lang.durations import UNITS
 from sopdsl.source import Source, Span
 from sopdsl.syntax.braces import declaration_named, starts_line, unclosed_brace
 from sopdsl.syntax.expected import closing_brace, expected_hint, keyword_of, top_level, top_level_words
+from sopdsl.syntax.spaces import unseen
 
 _NO_SEMICOLON = "a statement ends by itself, with no ';': remove it"
 
@@ -64,19 +64,6 @@ _FULL_WIDTH = {
     "–": "-",
 }
 
-# Spaces that look like the ordinary one and are not, by what ops call them. U+3000 is what a
-# Chinese input method types in full-width mode; the others come with text copied from a web page,
-# a document or a chat.
-_SPACE_NAMES = {
-    "\u3000": "full-width space",
-    "\u00a0": "no-break space",
-    "\u202f": "narrow no-break space",
-    "\u200b": "zero-width space",
-    "\ufeff": "zero-width no-break space",
-    "\u2060": "zero-width word joiner",
-}
-_COPIED = "it usually comes with text copied from a web page, a document or a chat"
-
 
 def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
     """The diagnostic of a Lark parse error in `source`."""
@@ -98,7 +85,7 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
             # The Chinese input method types `；`: it ends nothing either.
             return Diagnostic("SOP101", Severity.ERROR, f"unexpected character '{char}'", span, _NO_SEMICOLON)
         if not char.isprintable():
-            return _unseen(char, span)
+            return unseen(char, span)
         expected = _accepted(exc) or set(exc.allowed or ())
         return Diagnostic(
             "SOP101",
@@ -217,25 +204,6 @@ def _full_width(char: str, span: Span) -> Diagnostic:
         span,
         f"type the ASCII '{_FULL_WIDTH[char]}' instead (switch the input method to English)",
     )
-
-
-def _unseen(char: str, span: Span) -> Diagnostic:
-    """A character that shows as a space or as nothing, named in words with its code point:
-    quoting it would show the user nothing."""
-    code = f"U+{ord(char):04X}"
-    name = _SPACE_NAMES.get(char)
-    if unicodedata.category(char) == "Cf":  # zero-width: nothing to see, so nothing to retype
-        message, hint = f"invisible {name or 'character'} ({code}) in the code", f"delete it: {_COPIED}"
-    elif char.isspace():
-        message = f"{name or 'space of another kind'} ({code}) where the language expects an ordinary space"
-        hint = f"type an ordinary space instead: {_COPIED}"
-        if char == "\u3000":
-            hint = (
-                "type an ordinary space instead (switch the input method to half-width 半角, or to English)"
-            )
-    else:
-        message, hint = f"invisible character ({code}) in the code", f"delete it: {_COPIED}"
-    return Diagnostic("SOP101", Severity.ERROR, message, span, hint)
 
 
 def _text_for_name(token: Token, expected: set[str], before: Sequence[Token]) -> str | None:

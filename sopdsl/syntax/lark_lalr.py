@@ -171,7 +171,8 @@ def _partial(parser: Lark, source: Source, cut: str | None) -> n.File | None:
 
 
 # What parsing on after a syntax error (`recovery.diagnose`) may take. Syntax errors reported of
-# one file at most: past this, the first ones are the ones to fix.
+# one file at most: past this, the first ones are the ones to fix. Lines indented with a stray
+# space are told as many again, then in one diagnostic: past that, find and replace mends them.
 MAX_SYNTAX_ERRORS = 20
 # Characters parsed again, in all, to find them: each start again parses the rest of the file,
 # and a large broken file must not take twenty times as long to report as a good one to check.

@@ -20,6 +20,7 @@ from sopdsl.source import Source
 from sopdsl.syntax.braces import declaration_starts, lines_of_one_declaration, plain_line
 from sopdsl.syntax.expected import top_level_words
 from sopdsl.syntax.lark_errors import translate
+from sopdsl.syntax.spaces import indentation_diagnostics, stray_indentation, with_ordinary_spaces
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -28,6 +29,34 @@ if TYPE_CHECKING:
 
 
 def diagnose(
+    exc: UnexpectedInput, source: Source, parser: Lark, most: int, budget: int
+) -> tuple[list[Diagnostic], str | None, tuple[tuple[int, int], ...]]:
+    """Every syntax error of a file that Lark stopped at (`exc`), as `_diagnose` finds them, and
+    first every line indented with a space the grammar does not skip (`sopdsl.syntax.spaces`).
+
+    Lark stops at the first such line, and parsing on past it finds the next only if the line
+    opens and closes no block: an input method in full-width mode indents every line so. Each is
+    told (the first `most`, then how many more), and the file, with ordinary spaces typed in
+    their place, is parsed on for the mistakes that are not these: one of those is then the
+    user's, never a spill-over of a stray space. That text, every declaration whole, is the one
+    to check the rest by.
+    """
+    lines = stray_indentation(source.text)
+    if not lines:
+        return _diagnose(exc, source, parser, most, budget)
+    told = indentation_diagnostics(source, lines, most)
+    retyped = Source(source.path, with_ordinary_spaces(source.text, lines))
+    try:
+        parser.parse(retyped.text)
+    except UnexpectedInput as again:
+        # The other mistakes get their own `most`: a file indented so throughout would else hide them.
+        found, cut, kept = _diagnose(again, retyped, parser, most, budget - len(retyped.text))
+    else:
+        found, cut, kept = [], retyped.text, ()
+    return sorted([*told, *found], key=lambda d: d.span.start), cut, kept
+
+
+def _diagnose(
     exc: UnexpectedInput, source: Source, parser: Lark, most: int, budget: int
 ) -> tuple[list[Diagnostic], str | None, tuple[tuple[int, int], ...]]:
     """The first syntax error's diagnostic, then those after it; when every declaration with one
