@@ -18,6 +18,7 @@ from sopdsl import lang
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixtures import Fixture
 from sopdsl.dryrun.simulate import reload_warning, simulate, to_epoch
+from sopdsl.dryrun.why_runs import Told, arranged
 from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
@@ -144,8 +145,9 @@ def explain(
             lines.extend(_group_sends(result.actions, pb.name, member.groups, member_id, tz))
             continue
         # Decisions, plan changes and what the flows did, in time order: an action at the time it
-        # was decided (a deferred one says when it went), a wait at the time it ended.
-        told: list[tuple[int, int, list[str]]] = []
+        # was decided (a deferred one says when it went), a wait at the time it ended; each with
+        # its flow, so that overlapping runs are told run by run (`why_runs`).
+        told: list[Told] = []
         for note in decisions:
             d = note.decision
             outcome = "started" if d.verdict is trace.STARTED else f"not started: {d.verdict}"
@@ -153,27 +155,42 @@ def explain(
             if d.time < start:  # due before the start, by the member's history: fired on day one
                 outcome += f" (due {_when(d.time, d.zone)}, before the start)"
             said = f"  {_when(at, d.zone)}  {_trigger_text(d.playbook, d.trigger, home)} → {outcome}"
-            told.append((at, 0, [said, *(f"      {reason}" for reason in note.reasons)]))
-        told.extend((time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
+            flow = steps.claim(pb.name, d.time, d.trigger) if d.verdict is trace.STARTED else None
+            told.append(Told(at, 0, [said, *(f"      {reason}" for reason in note.reasons)], flow, True))
+        told.extend(Told(time, 1, [f"  {_when(time, tz)}  {change}"]) for time, change in changed)
         waits = [w for w in steps.waits if w.playbook == pb.name]
         # An event ends the waits it answers before it starts flows (`_resume_waiting` runs
         # first), so an earlier flow's wait it ended goes above the flow it starts.
         told.extend(
-            (
+            Told(
                 w.ended or w.since,
                 -1 if w.came and w.since < (w.ended or 0) else 2,
                 [f"    {_wait_line(w, result, tz, home)}"],
+                w.flow,
             )
             for w in waits
         )
         told.extend(
-            (a.planned or a.time, 3, [f"    {_action_text(a, tz, home, member_id)}"]) for a in actions
+            Told(
+                a.planned or a.time,
+                3,
+                [f"    {_action_text(a, tz, home, member_id)}"],
+                steps.flow_of(pb.name, a.loc, a.planned or a.time),
+            )
+            for a in actions
         )
         told.extend(
-            (a.planned or a.time, 3, [f"    {_held_text(a, due, tz, home, member_id)}"]) for due, a in held
+            Told(a.planned or a.time, 3, [f"    {_held_text(a, due, tz, home, member_id)}"], flow)
+            for due, a, flow in held
         )
-        for _, _, said_lines in sorted(told, key=lambda entry: entry[:2]):
-            lines.extend(said_lines)
+        # A run no decision told of (carried over by a plan change) is told as it began.
+        heads: dict[int, Told] = {}
+        for flow, (name, time, where) in steps.runs.items():
+            if name == pb.name:
+                at = max(time, start)
+                said = f"  {_when(at, tz)}  {_trigger_text(pb, where, home)} → started"
+                heads[flow] = Told(at, 0, [said], flow, True)
+        lines.extend(arranged(told, heads))
     return lines
 
 
@@ -430,16 +447,16 @@ def _cond_text(cond: lang.Cond) -> str:
     return str(getattr(cond, "value", cond))
 
 
-def _held(engine: Engine, playbook: str, member_id: str, steps: StepLog) -> list[tuple[int, Action]]:
+def _held(engine: Engine, playbook: str, member_id: str, steps: StepLog) -> list[tuple[int, Action, int]]:
     """The actions of `playbook` for `member_id` that the policy still held back when the run
-    ended, each with when it was due to go: the log has none of them, as none went out."""
+    ended, each with when it was due to go and its flow: the log has none of them, as none went out."""
     held = []
     for due, _playbook, _member, _group, _seq, timer in engine.heap:
         if not isinstance(timer, Deliver) or timer.action.playbook != playbook:
             continue
         flow = engine.flows.get(timer.flow)
         if flow is not None and flow.token == timer.token and _concerns(timer.action, member_id, steps):
-            held.append((due, timer.action))
+            held.append((due, timer.action, timer.flow))
     return sorted(held, key=lambda entry: entry[0])
 
 

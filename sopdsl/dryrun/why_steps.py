@@ -37,13 +37,19 @@ class StepLog:
     playbook: str | None = None
     waits: list[WaitSeen] = field(default_factory=list)
     acted: set[tuple[str, str, str | None, int]] = field(default_factory=set)
+    # The member's flows as first seen, by id (so in the order they began): playbook, when it
+    # began, the trigger's place; and which flows acted at each (playbook, step's place, instant).
+    runs: dict[int, tuple[str, int, str]] = field(default_factory=dict)
+    actors: dict[tuple[str, str, int], list[int]] = field(default_factory=dict)
     _open: dict[int, tuple[WaitSeen, int]] = field(default_factory=dict)  # flow id -> (wait, pc)
+    _claimed: set[int] = field(default_factory=set)
 
     def hook(self, compiled: CompiledPlaybook, flow: Flow, now: int) -> None:
         """The engine's step hook: note the member's waits and acts as its flows run."""
         if flow.member != self.member or (self.playbook and compiled.name != self.playbook):
             return
         code = compiled.code if flow.entry < 0 else compiled.schedule[flow.entry].code
+        self.runs.setdefault(flow.id, (compiled.name, flow.started, flow.trigger))
         pending = self._open.pop(flow.id, None)
         if pending is not None:
             seen, at = pending
@@ -69,6 +75,22 @@ class StepLog:
             self._open[flow.id] = (seen, flow.pc)
         elif instr.op == "act":
             self.acted.add((compiled.name, instr.loc, flow.group, now))
+            self.actors.setdefault((compiled.name, instr.loc, now), []).append(flow.id)
+
+    def claim(self, playbook: str, started: int, trigger: str) -> int | None:
+        """The flow a decision to start `playbook` at `started` by `trigger` began, once per
+        decision: two starts at one instant by one trigger (two posts) take them in order."""
+        for flow, run in self.runs.items():
+            if run == (playbook, started, trigger) and flow not in self._claimed:
+                self._claimed.add(flow)
+                return flow
+        return None
+
+    def flow_of(self, playbook: str, loc: str, decided: int) -> int | None:
+        """The flow that took the action at `loc` decided at `decided`, once per action: two flows
+        acting at one place and instant are told apart by the order they acted in."""
+        flows = self.actors.get((playbook, loc, decided))
+        return flows.pop(0) if flows else None
 
 
 def _wait_text(wait: lang.EventWait | None, within: lang.Duration | None, to: str) -> str:
