@@ -32,7 +32,7 @@ from sopdsl.errors import SopdslError
 from sopdsl.live.admin_views import TaskInbox, inbox_task, inbox_tasks
 from sopdsl.live.bodies import BodyError
 from sopdsl.live.dispatch import payload
-from sopdsl.live.intake import surrogate
+from sopdsl.live.intake import name_problem, surrogate
 from sopdsl.live.member_records import (
     CsvMembers,
     GroupIn,
@@ -286,6 +286,9 @@ def admin_routes(service: Service, json_body: Callable[[Request], Awaitable[Any]
             return problem(
                 HTTPStatus.BAD_REQUEST, "by: a name without lone surrogates or NUL characters", "by"
             )
+        wrong = name_problem("by", who, staff=True)  # kept with the task, shown in the inbox
+        if wrong is not None:
+            return problem(HTTPStatus.BAD_REQUEST, wrong, "by")
         if await run_in_threadpool(tasks.task, key) is None:
             return problem(
                 HTTPStatus.NOT_FOUND, f"no open task '{key}' (done, past its deadline, or unknown)"

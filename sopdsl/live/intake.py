@@ -68,6 +68,14 @@ _TEXT_FIELDS = ("kind", "member", "group", "name", "id")
 # apply of its action failed (the outbox orders rows by member), and the shard with it. WeCom's
 # ids are under 64; 256 characters of 4 bytes each still fit an index row twice over.
 MAX_ID = 256
+# Characters of a name: a member's name and nickname, a group's name, the staff named as a group's
+# operator or an owner, whoever claims a task. No index holds one, but every journal entry, snapshot,
+# message and admin answer carries it as it is: a name of 1 MB was taken and rendered into every
+# send to the member. WeChat's nicknames end at 32 characters and WeCom's names at 64.
+MAX_NAME = 256
+# The payload fields the engine keeps as a member's name: `name` of whatever event it first meets
+# them by, `nickname` of a join or a rename.
+_DATA_NAMES = ("name", "nickname")
 
 
 def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, Any] | None:
@@ -185,9 +193,11 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
     return body
 
 
-def too_long(what: str, length: int) -> str:
-    """What to say of an id or a name longer than `MAX_ID` characters."""
-    return f"{what} is {length} characters long; ids and names are at most {MAX_ID}"
+def too_long(what: str, length: int, *, name: bool = False) -> str:
+    """What to say of an id longer than `MAX_ID` characters (`name`: a name, than `MAX_NAME`)."""
+    return f"{what} is {length} characters long; {'names' if name else 'ids'} are at most " + str(
+        MAX_NAME if name else MAX_ID
+    )
 
 
 def control_in(value: str) -> str | None:
@@ -196,12 +206,29 @@ def control_in(value: str) -> str | None:
     return None if found is None else found.group()
 
 
-def with_control(what: str, char: str) -> str:
-    """What to say of an id or a name holding a control character."""
+def with_control(what: str, char: str, holders: str = "ids") -> str:
+    """What to say of an id (or of `holders`, such as the names of staff) holding a control character."""
     return (
-        f"{what} holds a control character ({json.dumps(char)[1:-1]}); ids and names hold none "
+        f"{what} holds a control character ({json.dumps(char)[1:-1]}); {holders} hold none "
         "(a line break in one forged lines of the service's log)"
     )
+
+
+def name_problem(what: str, value: str, *, staff: bool = False) -> str | None:
+    """What is wrong with a name (too long, a control character), or None; `staff`: the name of
+    staff (an operator, an owner, a task's claimer), which may hold no line break either."""
+    if len(value) > MAX_NAME:
+        return too_long(what, len(value), name=True)
+    found = (_CONTROLS if staff else _NAME_CONTROLS).search(value)
+    if found is None:
+        return None
+    if staff:  # a staff name may be taken as a WeCom userid (a task goes to it): held as an id is
+        return with_control(what, found.group(), "names of staff")
+    # A line break is the one a member's or a group's name may hold (`test_id_controls.py`): a
+    # message renders it as a line, and no log line names them by name. An escape or a NUL
+    # would reach the member's screen, or the staff's, as it is.
+    shown = json.dumps(found.group())[1:-1]
+    return f"{what} holds a control character ({shown}); names hold none but a line break"
 
 
 def surrogate(value: Any, path: str = "") -> str | None:
@@ -232,6 +259,7 @@ _SURROGATES = re.compile(r"[\ud800-\udfff]")
 # members and groups as they are) a line break forges a line, an escape drives the terminal.
 # NUL is among them: PostgreSQL keeps no NUL in text.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAME_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # the same, but for a line break
 _MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
 
 
@@ -270,7 +298,14 @@ def _data(
             plain_data = json.loads(json.dumps(data, ensure_ascii=False, default=_date))
         except (TypeError, ValueError) as exc:
             raise EventError(f"event field 'data' is not plain JSON data: {exc}", "data") from None
-    return _checked(kind, name, plain_data, program)
+    checked = _checked(kind, name, plain_data, program)
+    if checked:  # on both paths, so `_plain` and `_careful` refuse a name alike
+        for key in _DATA_NAMES:
+            value = checked.get(key)
+            if type(value) is str and (len(value) > MAX_NAME or _NAME_CONTROLS.search(value)):
+                field = f"data.{key}"
+                raise EventError(str(name_problem(f"event field '{field}'", value)), field)
+    return checked
 
 
 def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declarations) -> dict[str, Any]:

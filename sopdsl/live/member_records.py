@@ -29,7 +29,7 @@ from pydantic import (
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.bodies import BodyError, decode_json
-from sopdsl.live.intake import MAX_ID, control_in, surrogate, too_long, with_control
+from sopdsl.live.intake import MAX_ID, control_in, name_problem, surrogate, too_long, with_control
 from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
@@ -126,6 +126,7 @@ def member_from(member_id: str, body: Any, zone: str) -> MemberRecord:
         _id(group, f"groups.{index}")
     if given.referrer is not None:
         _id(given.referrer, "referrer")
+    _names(given, ("name", "nickname"), ("owner",))
     return MemberRecord(id=_id(member_id), **fields)
 
 
@@ -172,6 +173,7 @@ def _of_type(value: Any, wanted: str) -> bool:
 def group_from(group_id: str, body: Any) -> GroupRecord:
     """The record of a group from a JSON object; raise `RecordError` naming the field at fault."""
     given = _model(GroupIn, body)
+    _names(given, ("name",), ("operator", "owner"))
     return GroupRecord(id=_id(group_id), **(given.model_dump() | {"tags": tuple(given.tags)}))
 
 
@@ -192,6 +194,16 @@ def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
         if error["type"] == "extra_forbidden":
             message = f"unknown field; fields: {', '.join(kind.model_fields)}"
         raise RecordError(f"{field}: {message}", field) from None
+
+
+def _names(given: MemberIn | GroupIn, names: tuple[str, ...], staff: tuple[str, ...]) -> None:
+    """Raise `RecordError` for a name field (`staff`: the name of staff) too long or holding a
+    control character, as an event's `data.name` is refused (`intake.name_problem`)."""
+    for field in (*names, *staff):
+        value = getattr(given, field)
+        problem = None if value is None else name_problem(field, value, staff=field in staff)
+        if problem is not None:
+            raise RecordError(problem, field)
 
 
 def _id(value: str, field: str = "id") -> str:
