@@ -23,6 +23,7 @@ from sopdsl.engine.actions import GOING_OUT, Action
 from sopdsl.kinds import subject_of
 from sopdsl.live.awaiting import settle
 from sopdsl.live.dispatch import CustomAction, Executor, ExecutorError, RetryPolicy, resolve
+from sopdsl.live.long_ids import bounded
 from sopdsl.live.redact import redact_urls_in
 from sopdsl.live.store import DONE, DRY_RUN, FAILED, PARKED, PENDING, SKIPPED, OutboxRow, Store
 from sopdsl.plan import Plan, timeutil
@@ -289,7 +290,8 @@ class Outbox:
 
 def row_of(shard: str, action: Action) -> OutboxRow:
     """The outbox row of a decided action: pending if it is to go out, else kept for the record."""
-    order = action.member if action.member else f"group:{action.group or '-'}"
+    # Bounded: an id journaled before ids were limited overflowed PostgreSQL's index of the order.
+    order = bounded(action.member) if action.member else f"group:{bounded(action.group or '-')}"
     return OutboxRow(
         shard=shard,
         key=action.key,

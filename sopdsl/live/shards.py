@@ -23,7 +23,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.engine.versions import PlanChange
 from sopdsl.errors import EngineError, PlanError, SopdslError
-from sopdsl.live import snapshots_apart
+from sopdsl.live import long_ids, snapshots_apart
 from sopdsl.live.fed import Taken
 from sopdsl.live.intake import EventError, surrogate
 from sopdsl.live.outbox import row_of
@@ -132,6 +132,7 @@ class Shards:
         self.replayed = 0  # journal entries played that were journaled before this call
         self.restored = 0  # engines restored from a snapshot
         self.snapshots = snapshots_apart.Snapshots(settings.store)  # large engines' snapshots
+        self.long_told: set[str] = set()  # shards whose ids over MAX_ID were warned of (`long_ids`)
 
     def apply(
         self,
@@ -190,6 +191,7 @@ class Shards:
             if shard is None and loaded is None and unread and restore and s.snapshot_every != 0:
                 raise _UnreadSnapshotError  # nothing is written: the transaction rolls back
             self._elsewhere.pop(name, None)
+            taken_now = shard is None
             if shard is None:
                 shard = loaded if loaded is not None else self._fresh(info)
                 self.held[name] = shard
@@ -234,6 +236,8 @@ class Shards:
                 shard.collect = shard.changes = None
                 tally = shard.figures.end() if shard.figures is not None else None
             shard.cursor = info.head + len(offered)
+            if taken_now:  # its journal played, pending entries too: the ids it holds are known
+                long_ids.tell(name, shard.engine, self.long_told)
             snapshot = None
             engine = shard.engine
             if snapshot_due(

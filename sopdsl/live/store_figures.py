@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
+from sopdsl.live.long_ids import bounded
 from sopdsl.plan import timeutil
 
 SLOT = 900  # seconds: the finest step of any zone's UTC offset
@@ -187,9 +188,10 @@ class Tally:
 
     def rows(self, shard: str) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """The parameters of `ADD` and of `NOTE` for a shard."""
+        # Bounded ids: one journaled before ids were limited overflowed PostgreSQL's index of a figure.
         return (
-            [(shard, g, s, f, v) for (g, s, f), v in sorted(self.sums.items())],
-            [(shard, *seen) for seen in sorted(self.seen)],
+            [(shard, bounded(g), s, f, v) for (g, s, f), v in sorted(self.sums.items())],
+            [(shard, bounded(g), s, f, bounded(m)) for g, s, f, m in sorted(self.seen)],
         )
 
     def events(self, bodies: Iterable[dict[str, Any]]) -> Tally:
@@ -356,14 +358,21 @@ def write_playbooks(
     if tally.sums:
         run(cur, PLAYBOOK_ADD, [(shard, p, s, f, v) for (p, s, f), v in sorted(tally.sums.items())])
     if tally.arms:
-        run(cur, ARM_NOTE, [(shard, p, m, arm, t) for (p, m), (arm, t) in sorted(tally.arms.items())])
-    if tally.touches:
-        run(cur, TOUCH_NOTE, [(shard, *touch) for touch in sorted(tally.touches)])
+        run(
+            cur,
+            ARM_NOTE,
+            [(shard, p, bounded(m), arm, t) for (p, m), (arm, t) in sorted(tally.arms.items())],
+        )
+    if tally.touches:  # members bounded as in `Tally.rows`
+        run(cur, TOUCH_NOTE, [(shard, p, bounded(m), t, a) for p, m, t, a in sorted(tally.touches)])
     if tally.goals:
         run(
             cur,
             GOAL_ADD,
-            [(shard, m, t, met, int(n), amount) for (m, t, met), (n, amount) in sorted(tally.goals.items())],
+            [
+                (shard, bounded(m), t, met, int(n), amount)
+                for (m, t, met), (n, amount) in sorted(tally.goals.items())
+            ],
         )
 
 
