@@ -332,12 +332,16 @@ def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declar
     for field, vtype in expected.items():
         if field in plain and plain[field] is not None:
             _typed(plain[field], _TYPES[vtype], f"data.{field}", vtype.value)
-    inviter = plain.get("inviter") if kind == "join" else None
-    if isinstance(inviter, str) and len(inviter) > MAX_ID:  # the member's referrer: an id too
-        raise EventError(too_long("event field 'data.inviter'", len(inviter)), "data.inviter")
-    control = control_in(inviter) if isinstance(inviter, str) else None
-    if control is not None:
-        raise EventError(with_control("event field 'data.inviter'", control), "data.inviter")
+    if kind == "join":
+        # The inviter becomes the member's referrer, an id; the channel (`member.channel`) a
+        # label, held to an id's limits as the admin API holds a member's (`record_limits`).
+        for key in ("inviter", "channel"):
+            value = plain.get(key)
+            if isinstance(value, str) and len(value) > MAX_ID:
+                raise EventError(too_long(f"event field 'data.{key}'", len(value)), f"data.{key}")
+            control = control_in(value) if isinstance(value, str) else None
+            if control is not None:
+                raise EventError(with_control(f"event field 'data.{key}'", control), f"data.{key}")
     if kind == "task_done" and not isinstance(plain.get("task"), str):
         raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
     return dict(plain)

@@ -29,20 +29,14 @@ from pydantic import (
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.bodies import BodyError, decode_json
-from sopdsl.live.intake import MAX_ID, control_in, name_problem, surrogate, too_long, with_control
+from sopdsl.live.intake import surrogate
+from sopdsl.live.record_limits import RecordError as RecordError  # where the admin and tests find it
+from sopdsl.live.record_limits import check_group, check_member, label
 from sopdsl.plan import timeutil
 
 CSV_LISTS = ("tags", "groups")  # CSV cells holding several values, separated by `;`
 MAX_LINE = 64 * 1024  # bytes of one CSV or JSONL line
 LAST_EPOCH = 10**11  # epoch seconds pass this in the year 5138 (events take no later time either)
-
-
-class RecordError(ValueError):
-    """A member or group that cannot be registered: the message names the field."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 class MemberIn(BaseModel):
@@ -120,14 +114,9 @@ def member_from(member_id: str, body: Any, zone: str) -> MemberRecord:
     for name in ("group_joined_at", "group_last_message_at"):
         fields[name] = {g: _epoch(v, zone, f"{name}.{g}") for g, v in getattr(given, name).items()}
     fields["tags"], fields["groups"] = tuple(given.tags), tuple(given.groups)
-    # A member's groups and referrer are ids the engine acts on (a send to the group, a reward
-    # to the referrer), so they are held to an event's rules for ids.
-    for index, group in enumerate(given.groups):
-        _id(group, f"groups.{index}")
-    if given.referrer is not None:
-        _id(given.referrer, "referrer")
-    _names(given, ("name", "nickname"), ("owner",))
-    return MemberRecord(id=_id(member_id), **fields)
+    record = MemberRecord(id=member_id, **fields)
+    check_member(record)  # as `Runtime.add_member` checks it
+    return record
 
 
 def check_attributes(record: MemberRecord, types: Mapping[str, str]) -> None:
@@ -173,8 +162,9 @@ def _of_type(value: Any, wanted: str) -> bool:
 def group_from(group_id: str, body: Any) -> GroupRecord:
     """The record of a group from a JSON object; raise `RecordError` naming the field at fault."""
     given = _model(GroupIn, body)
-    _names(given, ("name",), ("operator", "owner"))
-    return GroupRecord(id=_id(group_id), **(given.model_dump() | {"tags": tuple(given.tags)}))
+    record = GroupRecord(id=group_id, **(given.model_dump() | {"tags": tuple(given.tags)}))
+    check_group(record)  # as `Runtime.add_group` checks it
+    return record
 
 
 def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
@@ -194,32 +184,6 @@ def _model(kind: type[MemberIn] | type[GroupIn], body: Any) -> Any:
         if error["type"] == "extra_forbidden":
             message = f"unknown field; fields: {', '.join(kind.model_fields)}"
         raise RecordError(f"{field}: {message}", field) from None
-
-
-def _names(given: MemberIn | GroupIn, names: tuple[str, ...], staff: tuple[str, ...]) -> None:
-    """Raise `RecordError` for a name field (`staff`: the name of staff) too long or holding a
-    control character, as an event's `data.name` is refused (`intake.name_problem`)."""
-    for field in (*names, *staff):
-        value = getattr(given, field)
-        problem = None if value is None else name_problem(field, value, staff=field in staff)
-        if problem is not None:
-            raise RecordError(problem, field)
-
-
-def _id(value: str, field: str = "id") -> str:
-    what = "the id" if field == "id" else field
-    if not value.strip():
-        raise RecordError(f"{what} is empty", field)
-    if surrogate(value) is not None:
-        raise RecordError(f"{what} holds a lone surrogate (half of a character)", field)
-    if "\x00" in value:  # as an event's member or group (intake): PostgreSQL keeps no NUL in text
-        raise RecordError(f"{what} holds a NUL character (\\u0000)", field)
-    control = control_in(value)
-    if control is not None:  # as an event's (intake): it would forge lines of the log
-        raise RecordError(with_control(what, control), field)
-    if len(value) > MAX_ID:  # as an event's (intake): PostgreSQL indexes no longer id
-        raise RecordError(too_long(what, len(value)), field)
-    return value
 
 
 def _epoch(value: int | str | None, zone: str, field: str = "joined_at") -> int | None:
@@ -318,6 +282,9 @@ def _known_column(column: str) -> None:
         if column.startswith(prefix):
             if column == prefix:
                 raise RecordError(f"column `{column}` names no {what}: write `{prefix}NAME`", column)
+            # Once, here: not again at every row the column holds a value in.
+            shown = json.dumps(column[:40] + ("…" if len(column) > 40 else ""), ensure_ascii=False)
+            label(column.removeprefix(prefix), column, f"the {what} name of column `{shown[1:-1]}`")
             return
     if column in _CSV_MAPS:
         raise RecordError(

@@ -15,6 +15,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.live.clock import Clock
 from sopdsl.live.closing import refuse_if_closed
+from sopdsl.live.record_limits import check
 from sopdsl.live.shards import Check, plain
 from sopdsl.live.store import Store
 
@@ -47,6 +48,7 @@ class Registering(ABC):
         """Register a group (journaled: it survives restarts): a `GroupRecord`, or an id and the
         record's fields as keywords. Adding one again is ignored."""
         record = group_record(group, locals())
+        check(record)  # as the admin API does: `RecordError` naming the field
         body = {"op": "group", "id": f"group:{record.id}", "time": self.clock.now(), **record.journal_body()}
         self._submit(plain(body, f"group '{record.id}'"))
 
@@ -75,6 +77,7 @@ class Registering(ABC):
         New arrivals come as `join` events, which also start the playbooks that greet them.
         """
         record = member_record(member, locals())
+        check(record)  # as the admin API does: `RecordError` naming the field
         member_id = record.id
         body = {
             "op": "member",
@@ -89,11 +92,13 @@ class Registering(ABC):
 
         Unlike `add_group` and `add_member`, registering one again is not ignored: a group takes
         the new record (keeping its members), a member gains what the record gives (tags,
-        attributes, counters, groups, non-empty fields) and keeps the rest.
+        attributes, counters, groups, non-empty fields) and keeps the rest. A record the admin
+        API would refuse raises `RecordError` whose `index` is its place; nothing is stored then.
         """
         now = self.clock.now()
         bodies = []
-        for record in records:
+        for index, record in enumerate(records):
+            check(record, index)  # before anything is stored: all or none
             op = "group" if isinstance(record, GroupRecord) else "member"
             bodies.append(plain({"op": op, "time": now, **record.journal_body()}, f"{op} '{record.id}'"))
         refuse_if_closed(self.closed, self.store.url)

@@ -23,6 +23,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.live.admin_views import VIEWS
 from sopdsl.live.intake import EventError, intake
+from sopdsl.live.record_limits import check
 from sopdsl.live.retention import TEMPORAL_DAYS
 from sopdsl.plan import Plan
 from sopdsl.temporal.shapes import (
@@ -148,7 +149,8 @@ class ShardClient:
         """Register or update groups and members (as `Runtime.register`)."""
         moment = self.now() if at is None else at
         bodies = []
-        for record in records:
+        for index, record in enumerate(records):
+            check(record, index)  # as `Runtime.register`: `RecordError`, and nothing sent
             op = "group" if isinstance(record, GroupRecord) else "member"
             bodies.append({"op": op, "time": moment, **record.journal_body()})
         await self.send(bodies)
