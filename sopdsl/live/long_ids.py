@@ -2,7 +2,8 @@
 
 Input: a member's or a group's id as the engine acts on it, or a shard's engine as it is loaded.
 Output: the id as a store's indexed columns hold it (the id itself, or for one over `MAX_ID` a
-shorter stand-in unique to it), and a warning naming the shard's over-long ids, once.
+shorter stand-in unique to it), a warning naming the shard's over-long ids, once, and their
+number, which `Runtime.stats` reports as `ids_over_limit` (`sopdsl_ids_over_limit`).
 
 A member id of 3,000 characters journaled before the limit stayed in its shard's engine: on
 PostgreSQL, which indexes at most 2,704 bytes a row, every transaction that stored an action for
@@ -37,13 +38,16 @@ def bounded(value: str) -> str:
     return f"{value[:_KEPT]}…{digest}"
 
 
-def tell(shard: str, engine: Engine, told: set[str]) -> None:
-    """Warn once (per shard in `told`) of the ids over `MAX_ID` a shard's engine holds."""
+def tell(shard: str, engine: Engine, told: dict[str, int]) -> None:
+    """Warn once (per shard in `told`, with how many it holds) of the ids over `MAX_ID` a shard's
+    engine holds."""
     if shard in told:
         return
-    told.add(shard)
     long = [("member", m) for m in engine.members if len(m) > MAX_ID]
     long += [("group", g) for g in engine.groups if len(g) > MAX_ID]
+    # Kept for `Runtime.stats` (`sopdsl_ids_over_limit`): a log line scrolls away, a gauge stays
+    # until the ids are registered anew (the door refuses any new one, so the count only falls).
+    told[shard] = len(long)
     if not long:
         return
     shown = ", ".join(f"{kind} '{bounded(i)}' ({len(i)} characters)" for kind, i in long[:5])

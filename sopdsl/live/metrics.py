@@ -33,6 +33,11 @@ SERIES = {
         "counter",
         "Actions that failed as they were decided (a template or a member's data was at fault); never executed.",
     ),
+    "ids_over_limit": (
+        "sopdsl_ids_over_limit",
+        "gauge",
+        "Member and group ids over 256 characters (journaled before ids were limited) in the shards this worker holds.",
+    ),
 }
 
 

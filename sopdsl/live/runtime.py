@@ -396,11 +396,14 @@ class Runtime(Registering, Keeping, Switching):
     # ---- reading -----------------------------------------------------------------------------------
 
     def stats(self) -> dict[str, int]:
-        """events_in, actions_out, timers_pending, failures, parked (totals over the store), pending, and
-        actions_failed (decided but failed: a template or a member's data was at fault)."""
+        """events_in, actions_out, timers_pending, failures, parked (totals over the store), pending,
+        actions_failed (decided but failed: a template or a member's data was at fault), and
+        ids_over_limit (ids over `MAX_ID` the shards this worker holds were loaded with)."""
         totals = self.store.stats()
         with self._lock:
             timers = self._shards.timers()
+            told = self._shards.long_told
+            long = sum(told.get(name, 0) for name in self._shards.held)
         return {
             "events_in": totals["events_in"],
             "actions_out": totals["actions_out"],
@@ -409,6 +412,7 @@ class Runtime(Registering, Keeping, Switching):
             "parked": totals["parked"],
             "pending": totals["pending"],
             "actions_failed": totals["failed"],
+            "ids_over_limit": long,
         }
 
     def engine(self, shard: str | None = None) -> Engine:

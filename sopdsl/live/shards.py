@@ -132,7 +132,7 @@ class Shards:
         self.replayed = 0  # journal entries played that were journaled before this call
         self.restored = 0  # engines restored from a snapshot
         self.snapshots = snapshots_apart.Snapshots(settings.store)  # large engines' snapshots
-        self.long_told: set[str] = set()  # shards whose ids over MAX_ID were warned of (`long_ids`)
+        self.long_told: dict[str, int] = {}  # shards warned of: their ids over MAX_ID (`long_ids`)
 
     def apply(
         self,
