@@ -62,6 +62,33 @@ _FULL_WIDTH = {
     "—": "-",
     "－": "-",
     "–": "-",
+    "＞": ">",
+    "＜": "<",
+    "！": "!",
+}
+
+# Comparison signs a Chinese input method or a pasted formula types as one character.
+_MATH_SIGNS = {"≥": ">=", "≤": "<=", "≠": "!="}
+
+# Words ops write for a keyword, from other languages or plain speech, that are too far from it
+# for `did you mean` to find (`give` is closest to `invite`, `elif` to `if`): the keyword meant,
+# offered only where the parser could take its first word.
+_OPS_WORDS = {
+    "elif": "else if",
+    "elsif": "else if",
+    "elseif": "else if",
+    "give": "grant",
+    "gives": "grant",
+    "buys": "orders",
+    "purchases": "orders",
+    "pays": "orders",
+    "says": "posts",
+    "speaks": "posts",
+    "chats": "posts",
+    "quits": "leaves",
+    "exits": "leaves",
+    "enters": "joins",
+    "remove": "kick",
 }
 
 
@@ -86,6 +113,14 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
             return Diagnostic("SOP101", Severity.ERROR, f"unexpected character '{char}'", span, _NO_SEMICOLON)
         if not char.isprintable():
             return unseen(char, span)
+        if char in _MATH_SIGNS:
+            return Diagnostic(
+                "SOP101",
+                Severity.ERROR,
+                f"unexpected character '{char}'",
+                span,
+                f"type '{_MATH_SIGNS[char]}' instead: comparisons are written ==, !=, >=, <=, >, <",
+            )
         expected = _accepted(exc) or set(exc.allowed or ())
         return Diagnostic(
             "SOP101",
@@ -131,6 +166,7 @@ def translate(exc: UnexpectedInput, source: Source, parser: Lark) -> Diagnostic:
         _text_for_name(token, expected, getattr(exc, "token_history", None) or ())
         or _wait_unit(source.text[source.text.rfind("\n", 0, start) + 1 : start])
         or _name_of(source.text[source.text.rfind("\n", 0, start) + 1 : start], expected)
+        or _ops_word(parser, str(token), expected)
         or _misspelt(parser, str(token), expected)
         or expected_hint(parser, expected, str(token), at_line_start),
     )
@@ -160,6 +196,17 @@ def _misspelt(parser: Lark, word: str, expected: set[str]) -> str | None:
     if word != word.lower() and word.lower() in keywords:
         return f"keywords are written in lower case: '{word.lower()}'"
     return did_you_mean(word.lower(), keywords)
+
+
+def _ops_word(parser: Lark, word: str, expected: set[str]) -> str | None:
+    """`did you mean 'else if'?` for `elif`: a word of `_OPS_WORDS` where its keyword could go."""
+    meant = _OPS_WORDS.get(word.lower())
+    if meant is None:
+        return None
+    keywords = {keyword_of(parser, name) for name in expected}
+    # After an `if` block's `}` the parser has already closed the `if` when it meets `elif`, so
+    # it takes a new step there (`if`), not `else`: the last word is the one to look for.
+    return f"did you mean '{meant}'?" if meant.split()[-1] in keywords else None
 
 
 def _unclosed(

@@ -1,0 +1,82 @@
+"""A new operator's second walkthrough: four SOPs of the seed articles (a limited-time sale with
+reminders, a tiered coupon, a first-order reminder series, a coupon-expiry reminder) written from
+the docs alone, and each thing that got in the way, pinned as `sopdsl` now tells it."""
+
+from __future__ import annotations
+
+import pytest
+
+from sopdsl.diagnostics import Diagnostic
+from sopdsl.errors import ParseError
+from sopdsl.source import Source
+from sopdsl.syntax.parser import parse
+
+HEAD = 'timezone "Asia/Shanghai"\ncoupon back50 "返场券" worth 50\ntemplate t = "谢谢"\n'
+
+
+def only(text: str) -> Diagnostic:
+    with pytest.raises(ParseError) as caught:
+        parse(Source("t.sop", text))
+    (diagnostic,) = caught.value.diagnostics
+    return diagnostic
+
+
+# ---- 1. words ops write for a keyword, too far from it for `did you mean` -------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "word", "meant"),
+    [
+        # `elif` was offered `if`, which after the `}` starts a second, unrelated `if`.
+        (
+            "    on member orders\n    do {\n        if event.amount >= 300 {\n            send t to member\n"
+            "        } elif event.amount >= 100 {\n            send t to member\n        }\n    }\n",
+            "elif",
+            "else if",
+        ),
+        # `give` was offered `invite`: a coupon is given with `grant`.
+        ("    on member joins\n    do {\n        give back50 to member\n    }\n", "give", "grant"),
+        # `buys` got the list of triggers and no pointer to `orders`.
+        ("    on member buys\n    do: send t to member\n", "buys", "orders"),
+        ("    on member quits\n    do: send t to member\n", "quits", "leaves"),
+    ],
+)
+def test_an_ops_word_for_a_keyword_is_told_the_keyword(body: str, word: str, meant: str) -> None:
+    text = HEAD + "playbook p {\n" + body + "}\n"
+    diagnostic = only(text)
+    assert diagnostic.code == "SOP100"
+    assert diagnostic.message == f"unexpected name '{word}'"
+    assert diagnostic.hint == f"did you mean '{meant}'?"
+    assert text[diagnostic.span.start : diagnostic.span.end] == word
+
+
+def test_an_ops_word_where_its_keyword_cannot_go_gets_no_such_hint() -> None:
+    # `give` as a playbook's setting: `grant` is a step, so offering it there would mislead.
+    hint = only(
+        HEAD + "playbook p {\n    give back50\n    on member joins\n    do: send t to member\n}\n"
+    ).hint
+    assert hint is not None
+    assert "grant" not in hint
+
+
+@pytest.mark.parametrize(("sign", "ascii"), [("≥", ">="), ("≤", "<="), ("≠", "!=")])
+def test_a_math_sign_is_told_the_ascii_comparison_to_type(sign: str, ascii: str) -> None:
+    text = (
+        HEAD
+        + f"playbook p {{\n    on member orders\n    when event.amount {sign} 300\n    do: send t to member\n}}\n"
+    )
+    diagnostic = only(text)
+    assert diagnostic.code == "SOP101"
+    assert diagnostic.message == f"unexpected character '{sign}'"
+    assert diagnostic.hint is not None
+    assert diagnostic.hint.startswith(f"type '{ascii}' instead")
+
+
+@pytest.mark.parametrize(("char", "ascii"), [("＞", ">"), ("＜", "<")])
+def test_a_full_width_comparison_is_named_with_its_ascii_character(char: str, ascii: str) -> None:
+    text = (
+        HEAD
+        + f"playbook p {{\n    on member orders\n    when event.amount {char} 300\n    do: send t to member\n}}\n"
+    )
+    diagnostic = only(text)
+    assert diagnostic.message == f"full-width character '{char}' where the language expects '{ascii}'"
