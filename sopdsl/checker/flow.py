@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 class Flow:
     """What a place in a playbook provides: a member, a group, an event's fields, coupons.
     `may_grant`: the playbook grants a coupon somewhere; `granted`: on every path to this place
-    (templates read `{{ coupon.* }}` only then: the engine knows a coupon once it is granted)."""
+    (templates read `{{ coupon.* }}` only then: the engine knows a coupon once it is granted).
+    `calendar_entry`: the place is in a calendar entry, a flow of its own."""
 
     has_member: bool
     has_group: bool
@@ -31,6 +32,7 @@ class Flow:
     excluded: frozenset[str]
     where: str
     granted: bool = False
+    calendar_entry: bool = False
 
 
 def where_cap(flow: Flow) -> str:
@@ -78,6 +80,14 @@ def template_use(
         ctx.diagnostics.append(diagnostic)
 
 
+# A grant in another entry or in `do` looks like it came first, but the engine runs each calendar
+# entry as a flow of its own, so moving it "above" is no help unless it is moved into this entry.
+_ENTRY_GRANT_HINT = (
+    "a calendar entry is a flow of its own: a `grant` in another entry or in `do` does not count "
+    "here; grant in this entry before the send, or write the coupon's title and worth into the text"
+)
+
+
 def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Problem | None:
     roots = ["member", "group", "event", "coupon", "operator", "referrer", "now"]
     if root in ("member", "referrer"):
@@ -121,7 +131,9 @@ def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Proble
             return _Problem(
                 "but no coupon is granted before this step on every path to it, so every such send "
                 "would fail with 'coupon' is undefined",
-                "move the `grant` above this step (in this block, or before the block it is in)",
+                _ENTRY_GRANT_HINT
+                if flow.calendar_entry
+                else "move the `grant` above this step (in this block, or before the block it is in)",
             )
         if field is not None and field not in COUPON_FIELDS:
             return _Problem(

@@ -160,6 +160,7 @@ def _entry(
         grants,
         guard_excludes,
         "a calendar entry for each member" if entry.for_each_member else "a group calendar entry",
+        calendar_entry=True,
     )
     if not has_group and not entry.for_each_member:
         ctx.error("SOP116", "a calendar entry for private chats must say `for each member`", entry.span)

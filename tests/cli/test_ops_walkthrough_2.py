@@ -4,8 +4,12 @@ the docs alone, and each thing that got in the way, pinned as `sopdsl` now tells
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
+
+from sopdsl.cli import main
 from sopdsl.diagnostics import Diagnostic
 from sopdsl.errors import ParseError
 from sopdsl.source import Source
@@ -80,3 +84,38 @@ def test_a_full_width_comparison_is_named_with_its_ascii_character(char: str, as
     )
     diagnostic = only(text)
     assert diagnostic.message == f"full-width character '{char}' where the language expects '{ascii}'"
+
+
+# ---- 2. a coupon read in a calendar entry, granted in another ---------------------------------------
+
+SALE = """\
+timezone "Asia/Shanghai"
+coupon sale30 "限时满200减30" worth 30 valid for 3 days
+template sale_open "开抢" = "券已到账"
+template sale_2h "最后两小时" = "最后 2 小时！{{ coupon.title }} 马上过期"
+
+playbook flash_sale "618限时折扣" {
+    in groups tagged "sale"
+    at 2026-06-18 10:00 for each member {
+        grant sale30 to member
+        send sale_open to member
+    }
+    at 2026-06-20 20:00 for each member: send sale_2h to member
+}
+"""
+
+
+def test_a_coupon_granted_in_another_calendar_entry_is_told_each_entry_is_a_flow_of_its_own(
+    tmp_path: Path,
+) -> None:
+    # The hint said "move the `grant` above this step", and it was above, in the first entry.
+    (tmp_path / "sale.sop").write_text(SALE, encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "sale.sop")])
+    assert result.exit_code == 1
+    assert "error[SOP202]: template 'sale_2h' uses {{ coupon.title }}" in result.output
+    assert (
+        "hint: a calendar entry is a flow of its own: a `grant` in another entry or in `do` does not "
+        "count here; grant in this entry before the send, or write the coupon's title and worth into "
+        "the text"
+    ) in result.output
+    assert "move the `grant` above" not in result.output
