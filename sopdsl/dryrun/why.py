@@ -19,7 +19,7 @@ from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixtures import Fixture
 from sopdsl.dryrun.simulate import reload_warning, simulate, to_epoch
 from sopdsl.dryrun.why_runs import Told, arranged
-from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text
+from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text, inline_text
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import operand_text
@@ -284,7 +284,8 @@ def _entry_text(entry: CompiledEntry) -> str:
     """A calendar entry as the playbook writes its head, near enough: `at weekly_live - 10 minutes`."""
     when = entry.when
     if when.calendar is None:
-        said = "calendar entry"
+        inline = inline_text(when.inline)
+        said = "calendar entry" if inline is None else f"at {inline}"
     else:
         shifts = "".join(f" {'-' if before else '+'} {duration_text(d)}" for before, d in when.offsets)
         said = f"at {when.calendar}{shifts}" + (f" at {when.at:%H:%M}" if when.at is not None else "")

@@ -107,3 +107,20 @@ def duration_text(duration: lang.Duration | None) -> str:
     if duration is None:
         return "?"
     return f"{duration.amount} {duration.unit.value}{'s' if duration.amount != 1 else ''}"
+
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_DAY_WORDS = {(0, 1, 2, 3, 4, 5, 6): "day", (0, 1, 2, 3, 4): "weekday", (5, 6): "weekend"}
+
+
+def inline_text(rule: lang.CalendarRule | None) -> str | None:
+    """An entry's own calendar as the playbook writes it after `at` (`2026-06-18 10:00`, `every
+    monday at 20:00`), or None for one `why` does not spell out."""
+    if isinstance(rule, lang.Dates):
+        dates = ", ".join(f"{d:%Y-%m-%d}" for d in rule.dates)
+        return f"{dates} {', '.join(f'{t:%H:%M}' for t in rule.times)}"
+    if isinstance(rule, lang.Weekly):
+        days = tuple(sorted(rule.weekdays))
+        named = _DAY_WORDS.get(days) or ", ".join(_DAYS[d] for d in days)
+        return f"every {named} at {', '.join(f'{t:%H:%M}' for t in rule.times)}"
+    return None

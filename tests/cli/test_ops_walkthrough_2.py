@@ -119,3 +119,40 @@ def test_a_coupon_granted_in_another_calendar_entry_is_told_each_entry_is_a_flow
         "the text"
     ) in result.output
     assert "move the `grant` above" not in result.output
+
+
+# ---- 3. `why` names an entry by the time the playbook wrote ------------------------------------------
+
+OPEN = """\
+timezone "Asia/Shanghai"
+template sale_open "开抢" = "{{ member.name }}，限时折扣开抢啦"
+template weekly "周报" = "{{ member.name }}，本周精选"
+
+playbook flash_sale "618限时折扣" {
+    in groups tagged "sale"
+    at 2026-06-18 10:00 for each member: send sale_open to member
+    at every monday at 20:00 for each member: send weekly to member
+}
+"""
+
+OPEN_RUN = """\
+start: 2026-06-17 09:00
+end: 2026-06-23 00:00
+groups:
+  - {id: s1, name: 福利群, tags: [sale]}
+members:
+  - {id: a, name: 阿花, groups: [s1]}
+expect:
+  - {action: send, template: sale_open, member: a, at: 2026-06-18 10:00}
+"""
+
+
+def test_why_names_a_one_instant_and_an_inline_entry_as_written(tmp_path: Path) -> None:
+    # Both were told as "calendar entry for each member", which says neither which nor when.
+    (tmp_path / "sale.sop").write_text(OPEN, encoding="utf-8")
+    (tmp_path / "sale.yaml").write_text(OPEN_RUN, encoding="utf-8")
+    result = CliRunner().invoke(main, ["why", "a", "--timeline", str(tmp_path / "sale.yaml")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "  2026-06-18 10:00  at 2026-06-18 10:00 for each member (line 7) → started" in lines
+    assert "  2026-06-22 20:00  at every monday at 20:00 for each member (line 8) → started" in lines
