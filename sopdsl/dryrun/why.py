@@ -367,7 +367,7 @@ def _values(d: trace.Decision, cond: lang.Cond, counters: frozenset[str], lookup
         tags = sorted(holder.tags) if holder is not None else []
         return f"{cond.subject} tags: {', '.join(tags) or 'none'}"
     if isinstance(cond, lang.WindowCond):
-        return f"{_window_word(cond)} kept: {len(d.member.windows.get(cond.event, ()))}"
+        return f"{_window_word(cond)} in last {duration_text(cond.window)}: {_in_window(d, cond)}"
     if isinstance(cond, lang.StockCond):
         remaining = d.stock(cond.coupon) if d.stock is not None else None
         return f"{cond.coupon}: {'no stock declared' if remaining is None else f'{remaining} left'}"
@@ -391,6 +391,15 @@ def _refs(operand: lang.Operand) -> list[lang.Ref]:
     if isinstance(operand, lang.Calc):
         return [*_refs(operand.left), *_refs(operand.right)]
     return []
+
+
+def _in_window(d: trace.Decision, cond: lang.WindowCond) -> int:
+    """How many of the member's events the window counted, as the engine counts them: the member
+    keeps older ones too (for longer windows), which are no part of this one."""
+    zone = d.group.zone if d.group is not None else d.zone
+    window = cond.window
+    since = d.time - timeutil.seconds(window) if window.exact else timeutil.add(d.time, window, zone, sign=-1)
+    return sum(1 for t in d.member.windows.get(cond.event, ()) if t > since)
 
 
 def _window_word(cond: lang.WindowCond) -> str:

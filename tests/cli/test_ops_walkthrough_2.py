@@ -156,3 +156,42 @@ def test_why_names_a_one_instant_and_an_inline_entry_as_written(tmp_path: Path) 
     lines = result.output.splitlines()
     assert "  2026-06-18 10:00  at 2026-06-18 10:00 for each member (line 7) → started" in lines
     assert "  2026-06-22 20:00  at every monday at 20:00 for each member (line 8) → started" in lines
+
+
+# ---- 4. `why` gives the count of the window, not every event the member has kept --------------------
+
+REPEAT = """\
+timezone "Asia/Shanghai"
+template again "复购提醒" = "{{ member.name }}，上次买的快用完了吧？"
+template vip "老客关怀" = "{{ member.name }}，谢谢一个月里的支持"
+
+playbook nudge "三天内没复购就提醒" {
+    in groups tagged "sale"
+    at 2026-06-12 10:00 for each member when orders in last 3 days >= 1: send again to member
+    at 2026-06-12 10:00 for each member when orders in last 30 days >= 1: send vip to member
+}
+"""
+
+REPEAT_RUN = """\
+start: 2026-06-01 09:00
+end: 2026-06-13 00:00
+groups:
+  - {id: s1, name: 福利群, tags: [sale]}
+members:
+  - {id: a, name: 阿花, groups: [s1]}
+events:
+  - {at: 2026-06-02 10:00, kind: order, member: a, group: s1, data: {amount: 99}}
+expect:
+  - {action: send, template: vip, member: a}
+"""
+
+
+def test_why_counts_a_window_as_the_engine_did(tmp_path: Path) -> None:
+    # The order of 06-02 is kept for the 30-day window; `why` said "(orders kept: 1)" under
+    # `orders in last 3 days >= 1` being false, as if one order had not been enough.
+    (tmp_path / "nudge.sop").write_text(REPEAT, encoding="utf-8")
+    (tmp_path / "nudge.yaml").write_text(REPEAT_RUN, encoding="utf-8")
+    result = CliRunner().invoke(main, ["why", "a", "--timeline", str(tmp_path / "nudge.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "      ✗ orders in last 3 days >= 1    (orders in last 3 days: 0)" in result.output.splitlines()
+    assert "kept" not in result.output

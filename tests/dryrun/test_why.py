@@ -432,7 +432,7 @@ def test_a_calendar_entry_for_each_member_whose_when_was_false_says_so(live: Pat
         "  2026-03-05 21:30  at weekly_live + 2 hours for each member (line 10) → not started: "
         "its `when` condition was false",
         '      ✗ member tagged "reserved"    (member tags: none)',
-        "      ✗ live_joins in last 3 hours == 0    (live_joins kept: 1)",
+        "      ✗ live_joins in last 3 hours == 0    (live_joins in last 3 hours: 1)",
     ]
     assert "no trigger of it fired" not in out
 
@@ -445,7 +445,7 @@ def test_a_calendar_entry_for_each_member_that_started_shows_its_actions_under_i
         "    2026-03-05 19:20  send soon (line 9)",
         "  2026-03-05 21:30  at weekly_live + 2 hours for each member (line 10) → not started: "
         "its `when` condition was false",
-        "      ✗ live_joins in last 3 hours == 0    (live_joins kept: 1)",
+        "      ✗ live_joins in last 3 hours == 0    (live_joins in last 3 hours: 1)",
     ]
 
 
