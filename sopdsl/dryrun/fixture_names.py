@@ -141,7 +141,7 @@ def name_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Na
                     f"expect.{index}.{field_name}: {what} '{value}' is not in the playbooks or the fixture"
                 )
             if vacuous:
-                message += ", so this `never` holds whatever happens"
+                message += f", so this `{_written(expectation)}` holds whatever happens"
             hint = did_you_mean(value, names) or _nothing(what, names)
             place = [int(p) if p.isdigit() else p for p in field_name.split(".")]
             where = position_of(fixture, "expect", index, *place)
@@ -149,6 +149,11 @@ def name_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Na
             found.append(NameProblem(index, diagnostic, vacuous and field_name != "action"))
         found.extend(_uncarried(fixture, index, expectation, path, vacuous))
     return found
+
+
+def _written(e: Expectation) -> str:
+    """How the fixture wrote "no such action": the message names what the operator typed."""
+    return "never" if e.never else "count: 0"
 
 
 # The action kinds whose records carry each field an expectation matches on (`engine/acting.py`,
@@ -181,7 +186,7 @@ def _uncarried(
             continue
         message = f"expect.{index}.{name}: a {e.action} action carries no {name}, so no action matches this"
         if vacuous:
-            message += ", and this `never` holds whatever happens"
+            message += f", and this `{_written(e)}` holds whatever happens"
         where = position_of(fixture, "expect", index, name)
         hint = f"`{name}` goes with {', '.join(sorted(kinds))} actions; leave it out, or check `action`"
         severity = Severity.ERROR if vacuous else Severity.WARNING

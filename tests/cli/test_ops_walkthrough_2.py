@@ -195,3 +195,44 @@ def test_why_counts_a_window_as_the_engine_did(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "      ✗ orders in last 3 days >= 1    (orders in last 3 days: 0)" in result.output.splitlines()
     assert "kept" not in result.output
+
+
+# ---- 5. an unknown name under `count: 0` is told as `count: 0` ----------------------------------------
+
+FIRST = """\
+timezone "Asia/Shanghai"
+template remind2 "首单提醒" = "{{ member.name }}，新人券明天就过期啦！"
+
+playbook first_order "新人首单" {
+    in groups tagged "normal"
+    on member joins
+    do {
+        wait 1 day for member orders else {
+            send remind2 to member
+        }
+    }
+}
+"""
+
+FIRST_RUN = """\
+start: 2026-04-01 09:00
+end: 2026-04-05 00:00
+groups:
+  - {id: g1, name: 新人群, tags: [normal]}
+events:
+  - {at: 2026-04-01 10:00, kind: join, member: n3, group: g1, data: {name: 三号}}
+expect:
+  - {action: send, template: remind2, member: n4, count: 0}
+"""
+
+
+def test_an_unknown_name_under_count_0_names_count_0(tmp_path: Path) -> None:
+    # It said "so this `never` holds", and the fixture has no `never` to look for.
+    (tmp_path / "first.sop").write_text(FIRST, encoding="utf-8")
+    (tmp_path / "first.yaml").write_text(FIRST_RUN, encoding="utf-8")
+    result = CliRunner().invoke(main, ["test", str(tmp_path / "first.yaml")])
+    assert result.exit_code == 2, result.output
+    assert (
+        "error[SOP604]: expect.0.member: member 'n4' is not in the playbooks or the fixture, "
+        "so this `count: 0` holds whatever happens"
+    ) in result.output
