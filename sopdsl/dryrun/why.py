@@ -23,7 +23,7 @@ from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text, inline_tex
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import operand_text
-from sopdsl.engine.conditions import compile_cond, getter
+from sopdsl.engine.conditions import compile_cond, getter, in_window
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.timers import Deliver
 from sopdsl.errors import SopdslError
@@ -397,9 +397,7 @@ def _in_window(d: trace.Decision, cond: lang.WindowCond) -> int:
     """How many of the member's events the window counted, as the engine counts them: the member
     keeps older ones too (for longer windows), which are no part of this one."""
     zone = d.group.zone if d.group is not None else d.zone
-    window = cond.window
-    since = d.time - timeutil.seconds(window) if window.exact else timeutil.add(d.time, window, zone, sign=-1)
-    return sum(1 for t in d.member.windows.get(cond.event, ()) if t > since)
+    return in_window(d.member.windows.get(cond.event, ()), cond.window, d.time, zone)
 
 
 def _window_word(cond: lang.WindowCond) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -222,7 +222,6 @@ def _tags(cond: lang.TagCond) -> Test:
 def _window(cond: lang.WindowCond) -> Test:
     kind = cond.event
     duration = cond.window
-    span = timeutil.seconds(duration)
     op = _OPS[cond.op]
     count = cond.count
 
@@ -234,11 +233,17 @@ def _window(cond: lang.WindowCond) -> Test:
         times = m.windows.get(kind)
         if not times:
             return op(0, count)
-        # `in last 1 year` is a calendar year (same wall time a year ago), as durations are elsewhere.
-        since = now - span if duration.exact else timeutil.add(now, duration, g.zone if g else tz, sign=-1)
-        return op(sum(1 for t in times if t > since), count)
+        return op(in_window(times, duration, now, g.zone if g else tz), count)
 
     return window
+
+
+def in_window(times: Iterable[int], duration: lang.Duration, now: int, zone: ZoneInfo) -> int:
+    """How many of a member's kept event `times` fall in the window of `duration` ending at `now`
+    (what a window condition counts; `sopdsl why` shows it)."""
+    # `in last 1 year` is a calendar year (same wall time a year ago), as durations are elsewhere.
+    since = now - timeutil.seconds(duration) if duration.exact else timeutil.add(now, duration, zone, sign=-1)
+    return sum(1 for t in times if t > since)
 
 
 def window_kinds(cond: lang.Cond | None) -> set[str]:
