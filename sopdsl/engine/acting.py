@@ -257,8 +257,9 @@ class _Acting(_Drawing):
         group: GroupState | None,
     ) -> None:
         """`set`: an attribute takes the value; a counter too (`set member.streak = 0` resets it),
-        its thresholds firing as for `add`. A value that cannot be worked out (division by zero)
-        leaves the field as it was, and the step is recorded as a failed `set`."""
+        its thresholds firing as for `add`; a date attribute's triggers are armed for its new day.
+        A value that cannot be worked out (division by zero) leaves the field as it was, and the
+        step is recorded as a failed `set`."""
         try:
             value = self._value(step.value, flow, member, group)
         except (ArithmeticError, TypeError) as exc:
@@ -283,7 +284,11 @@ class _Acting(_Drawing):
             if isinstance(value, int | float) and not isinstance(value, bool):
                 self._set_counter(flow, target, step.attribute, float(value))
             return  # an unset value leaves a counter as it is
-        target.attributes[step.attribute] = value.isoformat() if isinstance(value, dt.date) else value
+        before = target.attributes.get(step.attribute)
+        after = value.isoformat() if isinstance(value, dt.date) else value
+        target.attributes[step.attribute] = after
+        if after != before:
+            self._rearm_dates(target, step.attribute)
 
     def _set_counter(self, flow: Flow, member: MemberState, counter: str, after: float) -> None:
         before = member.counters.get(counter, 0.0)

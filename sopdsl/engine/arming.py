@@ -12,6 +12,7 @@ from sopdsl.engine.parts import _GRACE, _PRIVATE, _Compiled
 from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.engine.timers import CalendarDue
+from sopdsl.engine.trigger_dates import DATES
 from sopdsl.engine.triggers import handler_for
 from sopdsl.plan import CompiledPlaybook, timeutil
 
@@ -44,6 +45,14 @@ class _Arming(_Rendering):
         Trigger kinds in the registry's order, each kind's triggers in playbook order."""
         for handler, c, t_index, trigger in self._member_armers:
             handler.arm_member(self, c, t_index, trigger, member, since, since_in)
+
+    def _rearm_dates(self, member: MemberState, attribute: str) -> None:
+        """A step changed a member's attribute: arm the date triggers reading it for its new day
+        (a timer armed for the old day is stale, and does nothing when due: `DateHandler.due`)."""
+        for kind in ("date_offset", "anniversary"):
+            for c, t_index, trigger in self._triggers.get(kind, ()):
+                if trigger.attribute == attribute:
+                    DATES.arm_member(self, c, t_index, trigger, member, self.now, None)
 
     def _in_scope(self, c: _Compiled, group_id: str | None) -> bool:
         kind = c.scope_kind

@@ -461,7 +461,7 @@ class Engine(_Switching):
                 ABSENCE.due(self, self.compiled[pb_index], timer, member_id, due)
             case DateDue():
                 self._cause = entry
-                DATES.due(self, self.compiled[pb_index], timer, member_id)
+                DATES.due(self, self.compiled[pb_index], timer, member_id, due)
             case CalendarDue():
                 self._cause = entry
                 self._calendar_due(self.compiled[pb_index], timer, due)

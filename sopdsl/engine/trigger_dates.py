@@ -75,12 +75,21 @@ class DateHandler(TriggerHandler[DateTrigger]):
                 return due
         return None
 
-    def due(self, e: _Parts, c: _Compiled, timer: DateDue, member_id: str) -> None:
-        """The member's date came: the flow starts (and an anniversary waits for next year)."""
+    def due(self, e: _Parts, c: _Compiled, timer: DateDue, member_id: str, due: int) -> None:
+        """The member's date came: the flow starts (and an anniversary waits for next year).
+        Nothing happens if a `set` has moved the date since this timer was armed (the new date
+        has its own timer), nor for the first of two timers armed for one instant."""
         member = e.members.get(member_id)
         if member is None:
             return
         trigger = c.playbook.triggers[timer.trigger]
+        assert isinstance(trigger, lang.OnDateOffset | lang.OnAnniversary)  # a DateDue's trigger
+        if self.next_after(e, trigger, member, due - 1) != due:
+            return  # armed for an earlier value of the attribute
+        following = e.heap[0] if e.heap else None
+        if following is not None and following[0] == due and following[2] == member_id:
+            if following[1] == c.index and following[5] == timer:
+                return  # armed twice for this day (A, then B, then A again): it fires once
         e._start_flow(c, member, e._member_group(c, member), trigger.loc, {}, e.now)
         if isinstance(trigger, lang.OnAnniversary):
             self.arm(e, c, timer.trigger, trigger, member)
