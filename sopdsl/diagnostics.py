@@ -210,7 +210,9 @@ CODES: Mapping[str, Code] = _codes(
     (
         "SOP202",
         "template variable never provided",
-        "The template uses a variable that no place sending it can provide, so the message would break at send time.",
+        "The template uses a variable that no place sending it can provide, so the message would break at send time. "
+        "A `set` that reads the coupon (`set member.coupon_due = coupon.expires_at`) needs it as a template quoting "
+        "the coupon does: a `grant` before it on every path to it.",
     ),
     (
         "SOP203",

@@ -7,11 +7,11 @@ import re
 from typing import TYPE_CHECKING, Any, assert_never
 
 from sopdsl.checker import dates, model, values
-from sopdsl.checker.flow import Flow, where_cap
+from sopdsl.checker.flow import Flow, coupon_missing, where_cap
 from sopdsl.diagnostics import did_you_mean
 from sopdsl.syntax import nodes
 from sopdsl.syntax.text import attr_text, calc_text
-from sopdsl.vocabulary import GROUP_FIELDS, MEMBER_FIELDS, WINDOW_KINDS
+from sopdsl.vocabulary import COUPON_FIELDS, GROUP_FIELDS, MEMBER_FIELDS, WINDOW_KINDS
 
 if TYPE_CHECKING:
     from sopdsl.checker.context import Context
@@ -142,6 +142,12 @@ _TYPE_WORDS = {
     model.ValueType.DATETIME: "a date and time",
     model.ValueType.BOOL: "true or false",
 }
+# The attribute to declare for each type of a coupon's field (`coupon.expires_at` is a date and time).
+_COUPON_HINTS = {
+    model.ValueType.TEXT: "set an attribute declared `: text`",
+    model.ValueType.NUMBER: "set an attribute declared `: number`, or a counter",
+    model.ValueType.DATETIME: "set an attribute declared `: date`, e.g. `attribute coupon_due: date`",
+}
 _TYPE_HINTS = {
     model.ValueType.TEXT: 'text is written in double quotes, e.g. "华东"',
     model.ValueType.NUMBER: "write a number without quotes, e.g. 3",
@@ -196,6 +202,38 @@ def check_value(
         )
         return None, False
     return value, True
+
+
+def check_coupon_field(
+    ctx: Context, node: nodes.CouponField, flow: Flow, expected: model.ValueType, what: str
+) -> model.CouponField | None:
+    """`coupon.F` where `set` reads it for `what`, or None, reported: a field coupons have, read
+    where a coupon is granted on every path (as templates read it), of the type `what` takes."""
+    name = node.field.text
+    kind = COUPON_FIELDS.get(name)
+    if kind is None:
+        ctx.error(
+            "SOP108",
+            f"coupons have no field '{name}'",
+            node.field.span,
+            did_you_mean(name, COUPON_FIELDS) or f"a coupon's fields: {', '.join(COUPON_FIELDS)}",
+        )
+        return None
+    then = "the engine would have no coupon to read it from"
+    missing = coupon_missing(flow, then, "this `set`", "this `set`")
+    if missing is not None:
+        message, hint = missing
+        ctx.error("SOP202", f"this step reads {node.text()}, {message}", node.span, hint)
+        return None
+    if not _compatible(expected, kind):
+        ctx.error(
+            "SOP406",
+            f"{what} is {_TYPE_WORDS[expected]}, but {node.text()} is {_TYPE_WORDS[kind]}",
+            node.span,
+            _COUPON_HINTS.get(kind),
+        )
+        return None
+    return model.CouponField(field=name, type=kind)
 
 
 def _shown(node: nodes.Value) -> str:

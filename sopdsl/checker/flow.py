@@ -84,8 +84,24 @@ def template_use(
 # entry as a flow of its own, so moving it "above" is no help unless it is moved into this entry.
 _ENTRY_GRANT_HINT = (
     "a calendar entry is a flow of its own: a `grant` in another entry or in `do` does not count "
-    "here; grant in this entry before the send, or write the coupon's title and worth into the text"
+    "here; grant in this entry before {}"
 )
+
+
+def coupon_missing(flow: Flow, then: str, doing: str, in_entry: str) -> tuple[str, str] | None:
+    """Why this place cannot read `coupon.*` (a message and a hint), or None if a coupon is granted
+    on every path to it. `then`: what would go wrong at run time; `doing`: what reads the coupon;
+    `in_entry`: how to mend it in a calendar entry (after "grant in this entry before")."""
+    if not flow.may_grant:
+        return "but this playbook grants no coupon", f"grant the coupon before {doing}"
+    if not flow.granted:
+        return (
+            f"but no coupon is granted before this step on every path to it, so {then}",
+            _ENTRY_GRANT_HINT.format(in_entry)
+            if flow.calendar_entry
+            else "move the `grant` above this step (in this block, or before the block it is in)",
+        )
+    return None
 
 
 def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Problem | None:
@@ -123,18 +139,11 @@ def _provides(ctx: Context, root: str, field: str | None, flow: Flow) -> _Proble
             )
         return None
     if root == "coupon":
-        if not flow.may_grant:
-            return _Problem(
-                "but this playbook grants no coupon", "grant the coupon before sending this template"
-            )
-        if not flow.granted:
-            return _Problem(
-                "but no coupon is granted before this step on every path to it, so every such send "
-                "would fail with 'coupon' is undefined",
-                _ENTRY_GRANT_HINT
-                if flow.calendar_entry
-                else "move the `grant` above this step (in this block, or before the block it is in)",
-            )
+        then = "every such send would fail with 'coupon' is undefined"
+        instead = "the send, or write the coupon's title and worth into the text"
+        missing = coupon_missing(flow, then, "sending this template", instead)
+        if missing is not None:
+            return _Problem(*missing)
         if field is not None and field not in COUPON_FIELDS:
             return _Problem(
                 f"but coupons have no field '{field}'",

@@ -8,7 +8,7 @@ import dataclasses
 from typing import TYPE_CHECKING, Any, assert_never
 
 from sopdsl.checker import model, templates, values
-from sopdsl.checker.conditions import check_cond, check_value
+from sopdsl.checker.conditions import check_cond, check_coupon_field, check_value
 from sopdsl.checker.context import loc
 from sopdsl.checker.flow import (
     Flow,
@@ -290,7 +290,13 @@ def _set(ctx: Context, step: nodes.SetStep, flow: Flow, where: str) -> model.Ste
         ctx.error("SOP116", f"{where_cap(flow)} has no member to set an attribute on", step.span)
         return None
     kind = model.ValueType.NUMBER if counter or attribute is None else attribute.value.type
-    value, ok = check_value(ctx, step.value, flow, kind, f"{step.attr.root.value}.{name}")
+    what = f"{step.attr.root.value}.{name}"
+    if isinstance(step.value, nodes.CouponField):
+        coupon = check_coupon_field(ctx, step.value, flow, kind, what)
+        if coupon is None:
+            return None
+        return model.SetStep(root=step.attr.root.value, attribute=name, value=coupon, loc=where)
+    value, ok = check_value(ctx, step.value, flow, kind, what)
     if not ok:
         return None
     return model.SetStep(root=step.attr.root.value, attribute=name, value=value, loc=where)

@@ -156,7 +156,7 @@ def _operand_problem(value: object) -> str | None:
         return _ref_problem(value)
     if isinstance(value, lang.Calc):
         return _operand_problem(value.left) or _operand_problem(value.right)
-    return None  # a literal
+    return None  # a literal, or a field of the flow's own coupon
 
 
 def _field_problem(root: str, field: str) -> str | None:

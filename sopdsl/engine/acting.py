@@ -228,15 +228,18 @@ class _Acting(_Drawing):
 
     def _value(
         self,
-        value: lang.Ref | lang.Literal_ | lang.Calc,
+        value: lang.Ref | lang.Literal_ | lang.Calc | lang.CouponField,
         flow: Flow,
         member: MemberState | None,
         group: GroupState | None,
     ) -> Any:
-        """What a step reads: a literal as it is, a reference's value, or arithmetic worked out
-        over the flow's member, group and event (errors raise, see `engine/calc.py`)."""
+        """What a step reads: a literal as it is, a reference's value, the flow's coupon's field,
+        or arithmetic worked out over the flow's member, group and event (errors raise, see
+        `engine/calc.py`)."""
         if isinstance(value, lang.Ref):
             return self._ref_value(value, flow, member, group)
+        if isinstance(value, lang.CouponField):
+            return self._coupon_value(value, flow, group)
         if isinstance(value, lang.Calc):
 
             def reader(ref: lang.Ref) -> Getter:
@@ -258,11 +261,11 @@ class _Acting(_Drawing):
     ) -> None:
         """`set`: an attribute takes the value; a counter too (`set member.streak = 0` resets it),
         its thresholds firing as for `add`; a date attribute's triggers are armed for its new day.
-        A value that cannot be worked out (division by zero) leaves the field as it was, and the
-        step is recorded as a failed `set`."""
+        A value that cannot be worked out (division by zero, a coupon whose grant did not go out)
+        leaves the field as it was, and the step is recorded as a failed `set`."""
         try:
             value = self._value(step.value, flow, member, group)
-        except (ArithmeticError, TypeError) as exc:
+        except (ArithmeticError, TypeError, LookupError) as exc:
             self._emit(
                 Action(
                     self.now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Final
 
 from jinja2 import Template, TemplateError
@@ -73,6 +74,19 @@ class _Rendering(_Parts):
         if value is None and ref.field in self._counter_names:
             return 0
         return value
+
+    def _coupon_value(self, read: lang.CouponField, flow: Flow, group: GroupState | None) -> Any:
+        """A field of the coupon the flow granted, where `set` reads it: `expires_at` as its local
+        day, as a message shows it (None if it never expires). LookupError: no grant went out."""
+        if flow.coupon is None:
+            raise LookupError("no coupon was granted in this flow (its grant did not go out)")
+        value = flow.coupon.get(read.field)
+        if read.field != "expires_at":
+            return value
+        if isinstance(value, int):
+            return timeutil.local(value, group.zone if group is not None else self.zone).date()
+        # "" for a coupon without `valid for`; "YYYY-MM-DD HH:MM" once a message quoted it (`_context`)
+        return dt.date.fromisoformat(value[:10]) if value else None
 
     def _render(
         self,

@@ -10,6 +10,7 @@ from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field
 
+from sopdsl.enums import ValueType
 from sopdsl.lang.base import Model
 from sopdsl.lang.conditions import Calc, Literal_, Ref
 from sopdsl.lang.declarations import CapPeriod
@@ -19,6 +20,7 @@ __all__ = [
     "ActionTypes",
     "AddStep",
     "CallStep",
+    "CouponField",
     "DissolveStep",
     "DrawStep",
     "GrantStep",
@@ -91,14 +93,24 @@ class AddStep(Model):
     loc: str
 
 
+class CouponField(Model):
+    """`coupon.expires_at` where a `set` reads it: a field of the coupon the flow granted last
+    (the checker allows it only after a grant on every path); `expires_at` is read as its day."""
+
+    kind: Literal["coupon"] = "coupon"
+    field: str
+    type: ValueType
+
+
 class SetStep(Model):
-    """Set a member attribute or counter to a literal, another reference's value or arithmetic
-    (`set member.streak = 0` resets a counter; the engine knows a counter's name)."""
+    """Set a member attribute or counter to a literal, another reference's value, arithmetic or
+    a field of the coupon the flow granted (`set member.streak = 0` resets a counter; the engine
+    knows a counter's name)."""
 
     kind: Literal["set"] = "set"
     root: Literal["member", "referrer"]
     attribute: str
-    value: Ref | Literal_ | Calc
+    value: Ref | Literal_ | Calc | CouponField
     loc: str
 
 

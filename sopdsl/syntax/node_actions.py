@@ -14,6 +14,7 @@ from abc import abstractmethod
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sopdsl.syntax.node_base import _Node, builds, dataclass
+from sopdsl.syntax.node_values import CouponField
 from sopdsl.syntax.text import attr_text, str_text, strs_text, value_text
 
 if TYPE_CHECKING:
@@ -208,14 +209,15 @@ def _add(span: Span, children: list[Any]) -> Add:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SetStep(ActionNode):
-    """`set member.stage = "explorer"`."""
+    """`set member.stage = "explorer"`, `set member.coupon_due = coupon.expires_at`."""
 
     attr: AttrRef
-    value: Value
+    value: Value | CouponField
     span: Span
 
     def text(self) -> str:
-        return f"set {attr_text(self.attr)} = {value_text(self.value)}"
+        value = self.value.text() if isinstance(self.value, CouponField) else value_text(self.value)
+        return f"set {attr_text(self.attr)} = {value}"
 
     @property
     def aims_at_member(self) -> bool:

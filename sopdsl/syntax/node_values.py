@@ -1,4 +1,5 @@
-"""The syntax tree's atoms: names, literals, durations, times and dates, attribute references.
+"""The syntax tree's atoms: names, literals, durations, times and dates, attribute references
+(and the coupon's fields a `set` reads).
 
 Part of `sopdsl.syntax.nodes`, which re-exports every class here and defines the unions and the
 enums; import them from there (`from sopdsl.syntax import nodes as n`).
@@ -83,6 +84,23 @@ class AttrRef(_Node):
     root: Root
     field: Name
     span: Span
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CouponField(_Node):
+    """`coupon.expires_at` where `set` reads it: a field of the coupon the flow granted."""
+
+    field: Name
+    span: Span
+
+    def text(self) -> str:
+        """The field as written."""
+        return f"coupon.{self.field.text}"
+
+
+@builds("coupon_field")
+def _coupon_field(span: Span, children: list[Any]) -> CouponField:
+    return CouponField(children[0], span)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -115,6 +115,7 @@ from sopdsl.syntax.node_triggers import Scope as Scope
 from sopdsl.syntax.node_values import AttrRef as AttrRef
 from sopdsl.syntax.node_values import Bool as Bool
 from sopdsl.syntax.node_values import Calc as Calc
+from sopdsl.syntax.node_values import CouponField as CouponField
 from sopdsl.syntax.node_values import Date as Date
 from sopdsl.syntax.node_values import DateTime as DateTime
 from sopdsl.syntax.node_values import Duration as Duration
