@@ -19,7 +19,7 @@ from sopdsl.diagnostics import did_you_mean
 from sopdsl.dryrun.fixtures import Fixture
 from sopdsl.dryrun.simulate import reload_warning, simulate, to_epoch
 from sopdsl.dryrun.why_runs import Told, arranged
-from sopdsl.dryrun.why_steps import StepLog, WaitSeen, duration_text, inline_text
+from sopdsl.dryrun.why_steps import StepLog, WaitSeen, dates_told, duration_text, inline_text
 from sopdsl.engine import trace
 from sopdsl.engine.actions import Action
 from sopdsl.engine.calc import operand_text
@@ -137,6 +137,7 @@ def explain(
         changed = [(time, change) for time, change in changes if change.playbook == pb.name]
         if not decisions and not actions and not held and not changed:
             lines.append(f"  no trigger of it fired for {member_id}: {_triggers_text(pb)}")
+            lines.extend(dates_told(pb, member, tz))
             if pb.scope.kind != "all":
                 lines.append(
                     f"  (it applies to {_scope_text(pb.scope, None)}; {member_id} is in: "

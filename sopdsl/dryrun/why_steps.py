@@ -7,10 +7,11 @@ Input: the engine's step hook (`sopdsl.engine.trace.StepHook`) during the dry ru
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from sopdsl import lang
-from sopdsl.engine.state import Flow
+from sopdsl.engine.state import Flow, MemberState
 from sopdsl.plan import CompiledPlaybook
 
 
@@ -124,3 +125,17 @@ def inline_text(rule: lang.CalendarRule | None) -> str | None:
         named = _DAY_WORDS.get(days) or ", ".join(_DAYS[d] for d in days)
         return f"every {named} at {', '.join(f'{t:%H:%M}' for t in rule.times)}"
     return None
+
+
+def dates_told(pb: CompiledPlaybook, member: MemberState, tz: dt.tzinfo) -> list[str]:
+    """For a playbook none of whose triggers fired: the day each of its date triggers reads, as
+    the run ended (`member.coupon_due is not set`: a `set` that failed, or nothing set it)."""
+    told = []
+    for trigger in pb.triggers:
+        if isinstance(trigger, lang.OnDateOffset | lang.OnAnniversary):
+            value = member.field_value(trigger.attribute)
+            if isinstance(value, int):  # a built-in instant, such as joined_at
+                value = dt.datetime.fromtimestamp(value, tz).date().isoformat()
+            shown = "is not set" if value is None or value == "" else f"is {value}"
+            told.append(f"  (member.{trigger.attribute} {shown} at the end of the run)")
+    return told
