@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import assert_never
+from zoneinfo import ZoneInfo
 
 from sopdsl import lang
-from sopdsl.plan import Instr, Plan, timeutil
+from sopdsl.plan import CompiledPlaybook, Instr, Plan, timeutil
 from sopdsl.plan.quiet import QUIET_KINDS, quiet_until
 
 
@@ -63,6 +64,11 @@ _NOUNS = {
     "grant": lang.CapNoun.COUPON,
     "invite": lang.CapNoun.INVITE,
 }
+
+
+def in_scope(scope: lang.Scope, group: lang.Group) -> bool:
+    """Whether a playbook of this scope runs in the group (never for private chats)."""
+    return _in_scope(scope.kind, scope.tags, scope.groups, group.name, group.tags)
 
 
 def _in_scope(
@@ -115,22 +121,34 @@ def agenda(
             for source, group in mine:
                 zone = group.timezone or program.timezone
                 tz = timeutil.zone(zone)
-                after = timeutil.resolve(dt.datetime.combine(start, dt.time()), tz) - 1
-                limit = timeutil.resolve(dt.datetime.combine(end, dt.time()), tz)
-                while True:
-                    due = timeutil.next_fire(rule, entry.when.offsets, entry.when.at, tz, after)
-                    if due is None or due >= limit:
-                        break
-                    if not pb.active_at(timeutil.local(due, tz)):
-                        # Outside its campaign window the engine fires nothing (`active from …`).
-                        after = due
-                        continue
+                for due in firings(pb, entry.when, rule, tz, start, end):
                     held = quiet_until(program.policy, due, tz) if quiet else None
                     slots.append(
                         Slot(due, group.name, pb.name, what, entry.loc, zone, caps, source, held, words)
                     )
-                    after = due
     return sorted(slots)
+
+
+def firings(
+    pb: CompiledPlaybook,
+    when: lang.CalRef,
+    rule: lang.CalendarRule,
+    tz: ZoneInfo,
+    start: dt.date,
+    end: dt.date,
+) -> Iterator[int]:
+    """Each instant a calendar entry of `pb` fires in zone `tz`, from local day `start` up to
+    `end` (exclusive), as the engine fires it: the calendar's arithmetic, inside the campaign window."""
+    after = timeutil.resolve(dt.datetime.combine(start, dt.time()), tz) - 1
+    limit = timeutil.resolve(dt.datetime.combine(end, dt.time()), tz)
+    while True:
+        due = timeutil.next_fire(rule, when.offsets, when.at, tz, after)
+        if due is None or due >= limit:
+            return
+        # Outside its campaign window the engine fires nothing (`active from …`).
+        if pb.active_at(timeutil.local(due, tz)):
+            yield due
+        after = due
 
 
 def _caps(caps: Sequence[lang.Cap], actions: list[lang.Action], each_member: bool) -> tuple[int, ...]:
