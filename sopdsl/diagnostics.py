@@ -384,6 +384,11 @@ CODES: Mapping[str, Code] = _codes(
         "a cap can drop a send made on an event",
         'A playbook sends a template when something happens (a member joins, orders, posts), at any hour and any number of times, and a cap with `else drop` counts that send: once the cap is reached, the send is dropped and the member never gets it. Limit the cap to what it is meant for (`at most 3 sends of templates tagged "promo" per group per day`), or let it defer instead of drop.',
     ),
+    (
+        "SOP705",
+        "a calendar entry always sent in quiet hours",
+        "A calendar entry fires at a time inside the policy's `quiet hours` every time it fires (`at 22:30`, `at every monday at 23:00`, a calendar's time shifted by an offset such as `sale_end - 24 hours`), so the engine holds each of its sends until the quiet hours end and the message arrives hours after the time the file says. The check fires each entry as the engine does, over a year from each calendar's start, in the zone of each group it runs in (a group's `timezone`, else the file's); where only some zones hold it, the groups are named. It is not made for sends on an event, whose time is not known ahead, nor for an entry that also does at that time something quiet hours do not hold (a tag, a count, a grant): then the time is chosen for that, and the send waiting for the morning is the policy at work. Nothing lets a send through quiet hours; schedule the entry outside them, or at their end if that is when it should arrive.",
+    ),
 )
 
 
