@@ -24,7 +24,9 @@ The layout:
   their own at that level, and the rest of the statement follows them.
 - Comments: a comment on its own line stays before the line holding the code after it, at
   that line's indentation (before a `}` line: at the indentation inside the block). A trailing
-  comment stays at the end of the line holding the code before it, two spaces after the code;
+  comment stays at the end of the line holding the code before it, two spaces after the code
+  (after a block opened and closed on its line, `if C { stop }  # …`: at the end of the line
+  that opens the block, the line it was on);
   the trailing comments of consecutive lines at one indentation line up two spaces after the
   longest (CJK characters count two columns). When reflowing brings several trailing comments
   onto one line, all but the last move above it. Comments after the last declaration stay at

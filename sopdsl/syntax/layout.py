@@ -115,10 +115,16 @@ class _Row:
 def _place_comments(rows: list[_Row], locator: _Locator) -> list[n.Comment]:
     """Attach each comment to a row (before it or at its end); return those left for the end."""
     starts = [row.start for row in rows]
+    opener = _openers(rows)
     at_end: list[n.Comment] = []
     for comment in locator.comments:
         index = bisect.bisect_right(starts, comment.span.start) - 1
         if index >= 0 and locator.trailing(comment):
+            # After a block opened and closed on its line (`if … { stop }  # …`), the comment
+            # stays on that line: the row that opens the block, not the `}` a line of its own.
+            line = comment.span.line
+            while index in opener and locator.line(rows[opener[index]].start) == line:
+                index = opener[index]
             rows[index].trailing.append(comment)
         elif index >= 0 and comment.span.start < rows[index].end:
             # Inside a line that reflowing joined: before that line.
@@ -133,6 +139,18 @@ def _place_comments(rows: list[_Row], locator: _Locator) -> list[n.Comment]:
             row.leading = sorted([*row.leading, *row.trailing[:-1]], key=lambda c: c.span.start)
             row.trailing = row.trailing[-1:]
     return at_end
+
+
+def _openers(rows: list[_Row]) -> dict[int, int]:
+    """For each row that closes a block (`}`, `} else {`), the row that opened it."""
+    opener: dict[int, int] = {}
+    stack: list[int] = []
+    for index, row in enumerate(rows):
+        if row.closes and stack:
+            opener[index] = stack.pop()
+        if row.opens:
+            stack.append(index)
+    return opener
 
 
 @dataclass(slots=True)
