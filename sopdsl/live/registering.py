@@ -15,7 +15,7 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.live.clock import Clock
 from sopdsl.live.closing import refuse_if_closed
-from sopdsl.live.record_limits import check
+from sopdsl.live.record_limits import check, ident
 from sopdsl.live.shards import Check, plain
 from sopdsl.live.store import Store
 
@@ -47,6 +47,9 @@ class Registering(ABC):
     ) -> None:
         """Register a group (journaled: it survives restarts): a `GroupRecord`, or an id and the
         record's fields as keywords. Adding one again is ignored."""
+        given: object = group  # a caller without type checks may pass anything
+        if not isinstance(given, GroupRecord | str):
+            ident(given)  # raises: the compiled record would take only text as its id
         record = group_record(group, locals())
         check(record)  # as the admin API does: `RecordError` naming the field
         body = {"op": "group", "id": f"group:{record.id}", "time": self.clock.now(), **record.journal_body()}
@@ -76,6 +79,9 @@ class Registering(ABC):
         Takes a `MemberRecord`, or an id and the record's fields as keywords (as `Engine.add_member`).
         New arrivals come as `join` events, which also start the playbooks that greet them.
         """
+        given: object = member  # as in `add_group`
+        if not isinstance(given, MemberRecord | str):
+            ident(given)  # raises
         record = member_record(member, locals())
         check(record)  # as the admin API does: `RecordError` naming the field
         member_id = record.id

@@ -41,6 +41,7 @@ def test_actions_are_executed_once_with_their_key(url: str) -> None:
         "parked": 0,
         "pending": 0,
         "actions_failed": 0,
+        "ids_over_limit": 0,
     }
     rt.close()
 
