@@ -298,7 +298,9 @@ class Engine(_Switching):
         member.joined_at = record.joined_at if record.joined_at is not None else member.joined_at
         if record.tags:
             member.tags |= frozenset(record.tags)
-        member.attributes.update(record.attributes)
+        attributes = member.attributes
+        moved = [k for k, v in record.attributes.items() if k not in attributes or attributes[k] != v]
+        attributes.update(record.attributes)
         member.counters.update(record.counters)
         if record.contact:
             self.contacts.add(member_id)
@@ -314,6 +316,11 @@ class Engine(_Switching):
             # silence and dates count from now, as `start` does for those registered before.
             member.arrived = True
             self._arm_member(member, self.now)
+        elif self._started:
+            # Registered again with a date given or changed (a bot syncing a birthday): its date
+            # triggers follow it, as after a `set`; the timer of the old day does nothing when due.
+            for attribute in moved:
+                self._rearm_dates(member, attribute)
         return member
 
     def start(self) -> None:

@@ -106,3 +106,22 @@ def test_a_snapshot_between_the_set_and_its_day_restores_the_same_run(cut: int) 
         second.feed(event)
     second.advance(at(20))
     assert reminders(second) == reminders(whole) == [dt.datetime(2026, 3, 14, 10, 0)]
+
+
+def test_a_member_registered_again_with_a_new_date_is_reminded_on_the_new_day() -> None:
+    """A bot syncing its members (`add_member`, the admin API) moves the date as a `set` does:
+    the reminder comes before the new day, and not before the old one."""
+    e = engine(plan())
+    e.add_member("m1", attributes={"renew_on": "2026-03-10"})
+    e.advance(at(4))
+    e.add_member("m1", attributes={"renew_on": "2026-03-15"})
+    e.advance(at(20))
+    assert reminders(e) == [dt.datetime(2026, 3, 14, 10, 0)]
+
+
+def test_a_member_registered_again_with_the_same_date_is_reminded_once() -> None:
+    e = engine(plan())
+    e.add_member("m1", attributes={"renew_on": "2026-03-10"})
+    e.add_member("m1", attributes={"renew_on": "2026-03-10"})
+    e.advance(at(20))
+    assert reminders(e) == [dt.datetime(2026, 3, 9, 10, 0)]
