@@ -39,6 +39,9 @@ _FIELD = re.compile(r"\b(member|referrer|group)\.\w*\Z")
 # A field being typed in a template's `{{ … }}` or `{% … %}` still open at the cursor: the one
 # place inside a text where a name is written.
 _PLACEHOLDER_FIELD = re.compile(r"\{[{%][^}\n]*?\b(member|referrer|group|coupon)\.\w*\Z")
+# `set member.x = coupon.|`: outside a text, the one place a coupon's field is written (the
+# checker sets only a member's attribute from it).
+_SET_COUPON_FIELD = re.compile(r"\bset\s+(?:member|referrer)\.\w+\s*=\s*coupon\.\w*\Z")
 _FIELD_KINDS: dict[str, Kind] = {
     "member": "member field",
     "referrer": "member field",
@@ -88,6 +91,9 @@ def wanted(before: str) -> Wanted | None:
                 return Wanted(_FIELD_KINDS[placeholder.group(1)], placeholder.end(1) + 1 - line_start)
         return None
     line = before[line_start:]
+    coupon_field = _SET_COUPON_FIELD.search(line)
+    if coupon_field is not None:
+        return Wanted("coupon field", line.rindex(".") + 1)
     field = _FIELD.search(line)
     if field is not None:
         return Wanted("group field" if field.group(1) == "group" else "member field", field.end(1) + 1)
@@ -123,8 +129,8 @@ def _kind_after(tokens: list[str]) -> Kind | None:
         return "action"
     if last in _DECLARING and len(tokens) == 1:
         return None  # `coupon |` at the start of a line declares a new coupon
-    if last == "coupon":
-        return "coupon"  # `when coupon |`: a stock test
+    if last == "coupon" and tokens[-2:-1] != ["="]:
+        return "coupon"  # `when coupon |`: a stock test (`set member.x = coupon` wants a `.`)
     if last == "event":
         return "event"  # `on event |`
     if last == "at" and len(tokens) == 1:
