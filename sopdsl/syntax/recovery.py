@@ -20,7 +20,12 @@ from sopdsl.source import Source
 from sopdsl.syntax.braces import declaration_starts, lines_of_one_declaration, plain_line
 from sopdsl.syntax.expected import top_level_words
 from sopdsl.syntax.lark_errors import translate
-from sopdsl.syntax.spaces import indentation_diagnostics, stray_indentation, with_ordinary_spaces
+from sopdsl.syntax.spaces import (
+    indentation_diagnostics,
+    stray_in_code,
+    stray_indentation,
+    with_ordinary_spaces,
+)
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -32,16 +37,17 @@ def diagnose(
     exc: UnexpectedInput, source: Source, parser: Lark, most: int, budget: int
 ) -> tuple[list[Diagnostic], str | None, tuple[tuple[int, int], ...]]:
     """Every syntax error of a file that Lark stopped at (`exc`), as `_diagnose` finds them, and
-    first every line indented with a space the grammar does not skip (`sopdsl.syntax.spaces`).
+    first every line indented with a space the grammar does not skip, and every such space in
+    the middle of a line of code (`sopdsl.syntax.spaces`).
 
     Lark stops at the first such line, and parsing on past it finds the next only if the line
-    opens and closes no block: an input method in full-width mode indents every line so. Each is
+    opens and closes no block: an input method in full-width mode types them so. Each is
     told (the first `most`, then how many more), and the file, with ordinary spaces typed in
     their place, is parsed on for the mistakes that are not these: one of those is then the
     user's, never a spill-over of a stray space. That text, every declaration whole, is the one
     to check the rest by.
     """
-    lines = stray_indentation(source.text)
+    lines = sorted([*stray_indentation(source.text), *stray_in_code(source.text)])
     if not lines:
         return _diagnose(exc, source, parser, most, budget)
     told = indentation_diagnostics(source, lines, most)

@@ -2,8 +2,8 @@
 
 Input: a `Source` (or one character and its span). Output: SOP101 diagnostics that name the
 character by what ops call it and its code point, and the text with the ordinary space typed in
-its place. `lark_errors` names the one Lark stopped at; `recovery` finds every line indented so
-in one run. No Lark here.
+its place. `lark_errors` names the one Lark stopped at; `recovery` finds every line indented so,
+and every one in the middle of code, in one run. No Lark here.
 """
 
 from __future__ import annotations
@@ -35,6 +35,12 @@ _STRAY = re.compile(r"[^\S\n\t\f\r ]|[\u200b\u2060\ufeff]")
 # Only a long string spans lines: a line that starts inside one is text, where any space is fine.
 # Single strings and comments are matched too, so a `"""` inside one starts nothing.
 _STRING_OR_COMMENT = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+# The same, and a quote left open: a triple quote (every line after it may be text) or a `"` (which of
+# its line's quotes pair up is then a guess).
+_TEXT_OR_OPEN = re.compile(r'"""[\s\S]*?"""|(?P<block>""")|"(?:[^"\\\n]|\\.)*"|(?P<quote>")|#[^\n]*')
+# Blanks in the middle of a line, the invisible ones included; a line's indentation is not here.
+_BLANKS = re.compile(r"(?:[^\S\n]|[\u200b\u2060\ufeff])+")
+_LINE_START = re.compile(r"^(?:[^\S\n]|[\u200b\u2060\ufeff])*", re.MULTILINE)
 
 
 def unseen(char: str, span: Span) -> Diagnostic:
@@ -72,6 +78,38 @@ def stray_indentation(text: str) -> list[tuple[int, int]]:
     return found
 
 
+def stray_in_code(text: str) -> list[tuple[int, int]]:
+    """Each run of blanks in the middle of a line of code with a space the grammar does not skip
+    (`send welcome` typed in full-width mode): where it starts and ends. Never inside a string, a
+    text block or a comment; nowhere on a line with a quote left open, nor after a triple quote
+    left open, where what is text is a guess. A zero-width character is taken only next to a
+    space or at the line's end, where an ordinary space in its place separates what was separate
+    anyway."""
+    code = list(text)
+    lines_open: set[int] = set()  # where lines with a quote left open start
+    end = len(text)
+    for match in _TEXT_OR_OPEN.finditer(text):
+        if match.lastgroup == "block":
+            end = text.rfind("\n", 0, match.start()) + 1  # its own line too
+            break
+        if match.lastgroup == "quote":
+            lines_open.add(text.rfind("\n", 0, match.start()) + 1)
+        else:  # text: kept out of the search, its newlines kept so lines stay lines
+            code[match.start() : match.end()] = ["\n" if c == "\n" else "x" for c in match.group()]
+    masked = "".join(code)
+    found: list[tuple[int, int]] = []
+    for indent in _LINE_START.finditer(masked, 0, end):
+        if indent.start() in lines_open:
+            continue
+        line_end = masked.find("\n", indent.end(), end)
+        line_end = end if line_end < 0 else line_end
+        for run in _BLANKS.finditer(masked, indent.end(), line_end):
+            blanks = run.group()
+            if _STRAY.search(blanks) and (run.end() == line_end or any(c.isspace() for c in blanks)):
+                found.append(run.span())
+    return found
+
+
 def with_ordinary_spaces(text: str, lines: list[tuple[int, int]]) -> str:
     """`text` with each stray space of these indentations typed as an ordinary one: one character
     for one, so every offset, line and column stays the user's."""
@@ -85,8 +123,9 @@ def with_ordinary_spaces(text: str, lines: list[tuple[int, int]]) -> str:
 
 
 def indentation_diagnostics(source: Source, lines: list[tuple[int, int]], most: int) -> list[Diagnostic]:
-    """One diagnostic a line, at its first stray space, for the first `most` lines; then one that
-    says how many more there are, and how to mend them all at once."""
+    """One diagnostic a place (a line's indentation, a run of blanks in code), at its first stray
+    space, for the first `most` places; then one that says how many more lines have them, and
+    how to mend them all at once."""
     shown: list[Diagnostic] = []
     for start, end in lines[:most]:
         match = _STRAY.search(source.text, start, end)
@@ -104,16 +143,19 @@ def _more_lines(source: Source, lines: list[tuple[int, int]]) -> Diagnostic:
     names = " or ".join(f"a {SPACE_NAMES.get(c, 'space of another kind')} (U+{ord(c):04X})" for c in chars)
     first, last = source.position(lines[0][0])[0], source.position(lines[-1][0])[0]
     match = _STRAY.search(source.text, *lines[0])
-    assert match is not None  # `stray_indentation` found one there
-    count = len(lines)
+    assert match is not None  # `stray_indentation` or `stray_in_code` found one there
+    count = len({source.position(start)[0] for start, _ in lines})
     where = f"lines {first} to {last}" if count > 1 else f"line {first}"
+    # A place in the middle of a line starts after something that is not a blank.
+    indented = all(start == 0 or source.text[start - 1] == "\n" for start, _ in lines)
+    told = f"indented with {names}" if indented else f"with {names} in the code"
     hint = "replace them all at once with the editor's find and replace, each by an ordinary space"
     if "\u3000" in chars:
         hint += f" ({_HALF_WIDTH}, to type no more)"
     return Diagnostic(
         "SOP101",
         Severity.ERROR,
-        f"and {count} more line{'s' if count > 1 else ''} indented with {names}: {where}",
+        f"and {count} more line{'s' if count > 1 else ''} {told}: {where}",
         source.span(match.start(), match.end()),
         hint,
     )
