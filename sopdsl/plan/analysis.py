@@ -1,7 +1,7 @@
 """Checks that need the compiled plan: playbooks that trigger each other in a loop, a content mix
 below its declared minimum (scenario K4), calendars bound to exceed a cap, sends on an event
-that a cap with `else drop` can drop, and calendar entries the quiet hours always hold
-(`quiet_entries.py`).
+that a cap with `else drop` can drop, and calendar entries and date triggers the quiet hours
+always hold (`quiet_entries.py`).
 
 Input: a `Plan`. Output: diagnostics located at the playbook or policy lines involved.
 """
@@ -17,7 +17,7 @@ from sopdsl import lang
 from sopdsl.diagnostics import Diagnostic, Severity
 from sopdsl.plan import Instr, Plan, timeutil
 from sopdsl.plan.agenda import Slot, agenda
-from sopdsl.plan.quiet_entries import held_entries
+from sopdsl.plan.quiet_entries import held_date_triggers, held_entries
 from sopdsl.source import Source, Span
 
 if TYPE_CHECKING:
@@ -31,7 +31,8 @@ _SAMPLE_DAYS = 28
 def analyse(plan: Plan, sources: Mapping[str, Source] | None = None) -> list[Diagnostic]:
     """Every plan-level diagnostic, in a stable order; with the sources, each spans its line's text."""
     found = [*_loops(plan), *_content_mix(plan), *_caps(plan), *_dropped_on_event(plan)]
-    found += held_entries(plan, _sample_starts(plan))
+    starts = _sample_starts(plan)
+    found += [*held_entries(plan, starts), *held_date_triggers(plan, starts)]
     if sources:
         found = [replace(d, span=_line_span(d.span, sources.get(d.span.path))) for d in found]
     return sorted(found, key=lambda d: (d.span.path, d.span.line, d.code, d.message))

@@ -1,11 +1,13 @@
-"""Calendar entries the quiet hours always hold back (SOP705): an entry whose sends fire inside
-the policy's quiet hours every time it fires, which the engine holds, without a word, until the
-quiet hours end.
+"""Calendar entries and date triggers the quiet hours always hold back (SOP705): an entry, or an
+`on member.birthday at 23:00`, whose sends fire inside the policy's quiet hours every time it
+fires, which the engine holds, without a word, until the quiet hours end.
 
 Input: a `Plan` and the local days to sample its calendars from. Output: warnings at the entries'
-lines. A calendar's times are known before it runs, so this is decided by firing each entry as the
-engine does (`agenda.firings`) and asking the engine's own quiet-hours rule (`quiet.quiet_until`);
-a send made on an event has no time known ahead, and is never judged.
+and triggers' lines. A calendar's times are known before it runs, so this is decided by firing
+each entry as the engine does (`agenda.firings`) and asking the engine's own quiet-hours rule
+(`quiet.quiet_until`); a date trigger's time of day is fixed, so each day of the sample is taken
+as the member's date, its instant made as the engine makes it (`engine/trigger_dates.py`). A send
+made on an event has no time known ahead, and is never judged.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from sopdsl.plan.quiet import QUIET_KINDS, quiet_until
 from sopdsl.source import Span
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
 # A year from each start: every weekday, month and daylight-saving change of a zone shows.
 _SAMPLE_DAYS = 366
+_SAMPLE = dt.timedelta(days=_SAMPLE_DAYS)
 # Steps after which the flow goes on later, not at the firing: their sends are not judged.
 _LATER = frozenset({"wait", "wait_for", "assign"})
 
@@ -53,8 +56,56 @@ def held_entries(plan: Plan, starts: Sequence[dt.date]) -> list[Diagnostic]:
                 if times:
                     held[zone] = times
             if held:
-                found.append(_warning(entry, templates, held, zones, policy))
+                found.append(_warning("calendar entry", entry.loc, templates, held, zones, policy))
     return found
+
+
+def held_date_triggers(plan: Plan, starts: Sequence[dt.date]) -> list[Diagnostic]:
+    """A warning at each date trigger (`on member.birthday at 23:00`, `on 1 day before
+    member.coupon_due at 22:30`) whose playbook's sends at once the quiet hours hold back on
+    every day its date may be (sampled a year from each of `starts`), in each zone it runs in."""
+    program = plan.declarations
+    policy = program.policy
+    if policy.quiet_start is None or policy.quiet_end is None:
+        return []
+    # The engine makes a date trigger's instant in the file's zone, and holds its sends in the
+    # zone of the member's group (the file's where there is none): as `acting._policy` does.
+    made_in = timeutil.zone(program.timezone)
+    days = sorted({start + dt.timedelta(days=n) for start in starts for n in range(_SAMPLE_DAYS)})
+    found: list[Diagnostic] = []
+    for pb in plan.playbooks:
+        dated = [t for t in pb.triggers if isinstance(t, lang.OnDateOffset | lang.OnAnniversary)]
+        templates = _sent_at_once(pb.code) if dated else []
+        if not templates:
+            continue
+        zones = _zones(plan, pb)
+        for trigger in dated:
+            dues = [timeutil.resolve(_wall(trigger, day), made_in) for day in days]
+            held = {zone: times for zone in zones if (times := _held(dues, policy, timeutil.zone(zone)))}
+            if held:
+                found.append(_warning("date trigger", trigger.loc, templates, held, zones, policy))
+    return found
+
+
+def _wall(trigger: lang.OnDateOffset | lang.OnAnniversary, day: dt.date) -> dt.datetime:
+    """The local wall time a date trigger fires at for a member whose date is `day`."""
+    wall = dt.datetime.combine(day, trigger.at)
+    if isinstance(trigger, lang.OnAnniversary):
+        return wall
+    amount = trigger.offset.amount
+    return timeutil.shift_local(wall, -amount if trigger.before else amount, trigger.offset.unit)
+
+
+def _held(dues: Iterable[int], policy: lang.Policy, tz: ZoneInfo) -> list[tuple[dt.datetime, dt.datetime]]:
+    """Each instant (local time, in order, once) with the local time the quiet hours let it out,
+    if every one falls in quiet hours; empty if one does not, or if there is none."""
+    held: dict[int, int] = {}
+    for due in dues:
+        until = quiet_until(policy, due, tz)
+        if until is None:
+            return []  # one goes out as planned: the time written is not the mistake
+        held[due] = until
+    return [(timeutil.local(due, tz), timeutil.local(held[due], tz)) for due in sorted(held)]
 
 
 def _zones(plan: Plan, pb: CompiledPlaybook) -> dict[str, list[str]]:
@@ -97,18 +148,14 @@ def _always_held(
 ) -> list[tuple[dt.datetime, dt.datetime]]:
     """Each firing (local time) with the local time the quiet hours let it out, if every firing
     sampled falls in quiet hours; empty if one does not, or if none fires."""
-    held: dict[int, dt.datetime] = {}
-    for start in starts:
-        for due in firings(pb, entry.when, rule, tz, start, start + dt.timedelta(days=_SAMPLE_DAYS)):
-            until = quiet_until(policy, due, tz)
-            if until is None:
-                return []  # one firing goes out as planned: the entry's time is not the mistake
-            held[due] = timeutil.local(until, tz)
-    return [(timeutil.local(due, tz), held[due]) for due in sorted(held)]
+    # A generator: the first firing outside quiet hours ends the search (a calendar may fire often).
+    dues = (due for start in starts for due in firings(pb, entry.when, rule, tz, start, start + _SAMPLE))
+    return _held(dues, policy, tz)
 
 
 def _warning(
-    entry: CompiledEntry,
+    what_fires: str,
+    loc: str,
     templates: list[str],
     held: dict[str, list[tuple[dt.datetime, dt.datetime]]],
     zones: dict[str, list[str]],
@@ -139,9 +186,9 @@ def _warning(
     return Diagnostic(
         "SOP705",
         Severity.WARNING,
-        f"this calendar entry {when}{where}, inside the quiet hours {quiet}: "
+        f"this {what_fires} {when}{where}, inside the quiet hours {quiet}: "
         f"the engine holds {what} until {until}",
-        _span(entry.loc),
+        _span(loc),
         f"schedule it outside {quiet}, or at {policy.quiet_end:%H:%M} if that is when it should "
         "arrive, so the file says when it goes out; the policy lets no send through quiet hours",
     )
