@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,16 @@ from sopdsl import lang
 from sopdsl.engine.events import Event, missing
 from sopdsl.errors import EngineError
 from sopdsl.kinds import WIRE_EVENTS
+from sopdsl.limits import CONTROLS as _CONTROLS
+from sopdsl.limits import MAX_ID as MAX_ID  # re-exported, as the live runtime's modules find them here
+from sopdsl.limits import MAX_NAME as MAX_NAME
+from sopdsl.limits import NAME_CONTROLS as _NAME_CONTROLS
+from sopdsl.limits import SURROGATES as _SURROGATES
+from sopdsl.limits import control_in as control_in
+from sopdsl.limits import name_problem as name_problem
+from sopdsl.limits import surrogate as surrogate
+from sopdsl.limits import too_long as too_long
+from sopdsl.limits import with_control as with_control
 from sopdsl.live.incoming import Incoming
 from sopdsl.plan import Declarations, timeutil
 
@@ -63,16 +72,6 @@ def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> d
 
 _FIELDS = frozenset(Incoming.model_fields)
 _TEXT_FIELDS = ("kind", "member", "group", "name", "id")
-# Characters of an id (a member, a group, an event, a tag or custom event's name, an inviter).
-# PostgreSQL indexes at most 2,704 bytes a row: a member id of 3,000 was journaled, then every
-# apply of its action failed (the outbox orders rows by member), and the shard with it. WeCom's
-# ids are under 64; 256 characters of 4 bytes each still fit an index row twice over.
-MAX_ID = 256
-# Characters of a name: a member's name and nickname, a group's name, the staff named as a group's
-# operator or an owner, whoever claims a task. No index holds one, but every journal entry, snapshot,
-# message and admin answer carries it as it is: a name of 1 MB was taken and rendered into every
-# send to the member. WeChat's nicknames end at 32 characters and WeCom's names at 64.
-MAX_NAME = 256
 # The payload fields the engine keeps as a member's name: `name` of whatever event it first meets
 # them by, `nickname` of a join or a rename.
 _DATA_NAMES = ("name", "nickname")
@@ -193,73 +192,6 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
     return body
 
 
-def too_long(what: str, length: int, *, name: bool = False) -> str:
-    """What to say of an id longer than `MAX_ID` characters (`name`: a name, than `MAX_NAME`)."""
-    return f"{what} is {length} characters long; {'names' if name else 'ids'} are at most " + str(
-        MAX_NAME if name else MAX_ID
-    )
-
-
-def control_in(value: str) -> str | None:
-    """The first control character in `value` (C0, DEL or C1), if any."""
-    found = _CONTROLS.search(value)
-    return None if found is None else found.group()
-
-
-def with_control(what: str, char: str, holders: str = "ids") -> str:
-    """What to say of an id (or of `holders`, such as the names of staff) holding a control character."""
-    return (
-        f"{what} holds a control character ({json.dumps(char)[1:-1]}); {holders} hold none "
-        "(a line break in one forged lines of the service's log)"
-    )
-
-
-def name_problem(what: str, value: str, *, staff: bool = False) -> str | None:
-    """What is wrong with a name (too long, a control character), or None; `staff`: the name of
-    staff (an operator, an owner, a task's claimer), which may hold no line break either."""
-    if len(value) > MAX_NAME:
-        return too_long(what, len(value), name=True)
-    found = (_CONTROLS if staff else _NAME_CONTROLS).search(value)
-    if found is None:
-        return None
-    if staff:  # a staff name may be taken as a WeCom userid (a task goes to it): held as an id is
-        return with_control(what, found.group(), "names of staff")
-    # A line break is the one a member's or a group's name may hold (`test_id_controls.py`): a
-    # message renders it as a line, and no log line names them by name. An escape or a NUL
-    # would reach the member's screen, or the staff's, as it is.
-    shown = json.dumps(found.group())[1:-1]
-    return f"{what} holds a control character ({shown}); names hold none but a line break"
-
-
-def surrogate(value: Any, path: str = "") -> str | None:
-    """The field holding text with a lone surrogate (which no store or hash can encode), if any."""
-    if isinstance(value, str):
-        return path if _SURROGATES.search(value) else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            # Escaped: the path goes into an error answer, which cannot be encoded with a surrogate.
-            shown = str(key).encode("utf-8", "backslashreplace").decode("utf-8")
-            where = f"{path}.{shown}" if path else shown
-            if _SURROGATES.search(str(key)):
-                return where
-            found = surrogate(item, where)
-            if found:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = surrogate(item, f"{path}.{index}")
-            if found:
-                return found
-    return None
-
-
-# Escapes `re` reads, not surrogates in the literal, which mypyc refuses.
-_SURROGATES = re.compile(r"[\ud800-\udfff]")
-# C0 and C1 control characters and DEL: no platform's id holds one, and in the log (which names
-# members and groups as they are) a line break forges a line, an escape drives the terminal.
-# NUL is among them: PostgreSQL keeps no NUL in text.
-_CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_NAME_CONTROLS = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")  # the same, but for a line break
 _MILLISECONDS = 10**11  # epoch seconds pass this in the year 5138; epoch milliseconds did in 1973
 
 

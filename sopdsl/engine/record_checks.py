@@ -1,0 +1,82 @@
+"""Members and groups held to the limits of `sopdsl.limits`, field by field.
+
+Input: a `MemberRecord` or a `GroupRecord`. Output: each field at fault with what is wrong with
+it, in the words the live service answers with. The live runtime raises the first as its
+`RecordError` (`live/record_limits.py`); the dry run reports them located in a fixture or a
+timeline, so the two refuse the same records.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sopdsl.engine.records import GroupRecord, MemberRecord
+from sopdsl.limits import id_problem, label_problem, name_problem, text_problem
+
+Problem = tuple[str, str]  # the field (`tags.0`, `attributes.city`) and what is wrong with it
+
+
+def member_problems(record: MemberRecord) -> Iterator[Problem]:
+    """Each member field over its limit or holding what no field may, in the live door's order."""
+    yield from _id(record.id, "id", "the id")
+    yield from _names(record, ("name", "nickname"), ("owner",))
+    # A member's groups, referrer and the groups of its history are ids the engine acts on (a
+    # send to the group, a reward to the referrer), so they are held to an event's rules for ids.
+    for index, group in enumerate(record.groups):
+        yield from _id(group, f"groups.{index}", f"groups.{index}")
+    if record.referrer is not None:
+        yield from _id(record.referrer, "referrer", "referrer")
+    for history in ("group_joined_at", "group_last_message_at"):
+        for group in getattr(record, history):
+            yield from _id(group, history, f"a group of {history}")
+    yield from _labels(record.tags, record.channel)
+    # Names a playbook reads them by (`member.city`, `member.points`), as an event's tag is.
+    for kind in ("attributes", "counters"):
+        for key in getattr(record, kind):
+            yield from _label(key, kind, f"the name of one of {kind}")
+    for key, value in record.attributes.items():
+        problem = text_problem(value, f"attributes.{key}")
+        if problem is not None:
+            yield f"attributes.{key}", problem
+
+
+def group_problems(record: GroupRecord) -> Iterator[Problem]:
+    """Each group field over its limit or holding what no field may, in the live door's order."""
+    yield from _id(record.id, "id", "the id")
+    yield from _names(record, ("name",), ("operator", "owner"))
+    yield from _labels(record.tags, None)
+
+
+def _id(value: Any, field: str, what: str) -> Iterator[Problem]:
+    problem = id_problem(value, what)
+    if problem is not None:
+        yield field, problem
+
+
+def _label(value: Any, field: str, what: str) -> Iterator[Problem]:
+    problem = label_problem(value, what)
+    if problem is not None:
+        yield field, problem
+
+
+def _labels(tags: Iterable[Any], channel: Any) -> Iterator[Problem]:
+    for index, tag in enumerate(tags):
+        yield from _label(tag, f"tags.{index}", f"tags.{index}")
+    if channel is not None:
+        yield from _label(channel, "channel", "channel")
+
+
+def _names(record: Any, names: tuple[str, ...], staff: tuple[str, ...]) -> Iterator[Problem]:
+    """A name field (`staff`: the name of staff) too long or holding a control character, as an
+    event's `data.name` is refused."""
+    for field in (*names, *staff):
+        value = getattr(record, field)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            yield field, f"{field} should be text, got {type(value).__name__}"
+            continue
+        problem = name_problem(field, value, staff=field in staff)
+        if problem is not None:
+            yield field, problem
