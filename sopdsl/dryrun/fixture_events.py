@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sopdsl.diagnostics import Diagnostic, Severity, closest, did_you_mean
+from sopdsl.dryrun.fixture_limits import limit_problems
 from sopdsl.dryrun.fixture_models import Fixture
 from sopdsl.dryrun.fixtures import position_of
 from sopdsl.engine.records import MemberRecord
@@ -31,8 +32,8 @@ from sopdsl.source import Span
 
 
 def event_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
-    """A diagnostic for each event of `fixture` that none of `plans` would take live (`path`: the
-    fixture as shown)."""
+    """A diagnostic for each event of `fixture` that none of `plans` would take live, and each
+    member or group field the live service refuses (`path`: the fixture as shown)."""
     found: list[Diagnostic] = []
     for index, event in enumerate(fixture.events):
         if event.kind is None:
@@ -71,7 +72,7 @@ def event_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[D
                 hint,
             )
         )
-    return found + _member_problems(fixture, plans, path)
+    return found + _member_problems(fixture, plans, path) + limit_problems(fixture, path)
 
 
 def _member_problems(fixture: Fixture, plans: Sequence[Plan], path: str) -> list[Diagnostic]:
