@@ -62,6 +62,8 @@ def with_control(what: str, char: str, holders: str = "ids") -> str:
 def name_problem(what: str, value: str, *, staff: bool = False) -> str | None:
     """What is wrong with a name (too long, a control character), or None; `staff`: the name of
     staff (an operator, an owner, a task's claimer), which may hold no line break either."""
+    if len(value) <= MAX_NAME and value.isprintable():
+        return None  # the common case, in C: no control character (nor surrogate) is printable
     if len(value) > MAX_NAME:
         return too_long(what, len(value), name=True)
     found = (CONTROLS if staff else NAME_CONTROLS).search(value)
@@ -79,6 +81,8 @@ def name_problem(what: str, value: str, *, staff: bool = False) -> str | None:
 def id_problem(value: Any, what: str) -> str | None:
     """What is wrong with an id (not text, empty, a lone surrogate, a control character, too
     long), or None."""
+    if type(value) is str and len(value) <= MAX_ID and value.isprintable() and value.strip():
+        return None  # the common case, in C: no control character (nor surrogate) is printable
     if not isinstance(value, str):
         return f"{what} should be text, got {type(value).__name__}"
     if not value.strip():
@@ -98,6 +102,8 @@ def id_problem(value: Any, what: str) -> str | None:
 def label_problem(value: Any, what: str) -> str | None:
     """What is wrong with a label (a tag, a channel, an attribute's or counter's name): not text,
     over `MAX_ID` or holding a control character, as an event's tag name is refused; or None."""
+    if type(value) is str and len(value) <= MAX_ID and value.isprintable():
+        return None  # the common case, in C: no control character is printable
     if not isinstance(value, str):
         return f"{what} should be text, got {type(value).__name__}"
     if len(value) > MAX_ID:
@@ -138,4 +144,64 @@ def surrogate(value: Any, path: str = "") -> str | None:
             found = surrogate(item, f"{path}.{index}")
             if found:
                 return found
+    return None
+
+
+# The payload fields the engine keeps as a member's name: `name` of whatever event it first meets
+# them by, `nickname` of a join or a rename.
+DATA_NAMES = ("name", "nickname")
+# A join's payload fields held to an id's limits: the inviter becomes the member's referrer, an id;
+# the channel (`member.channel`) a label, as the admin API holds a member's.
+JOIN_IDS = ("inviter", "channel")
+
+
+def event_id_problem(field: str, value: str, *, in_data: bool = False) -> str | None:
+    """What is wrong with an event's text field held to an id's limits (`member`, `group`, `name`,
+    `id`; `in_data`: a join's `data.inviter` or `data.channel`), or None."""
+    if len(value) <= MAX_ID and value.isprintable():
+        return None  # the common case, in C: no control character is printable
+    what = f"event field '{field}'"
+    if not in_data and "\x00" in value:
+        # PostgreSQL keeps no NUL in text: refused on every store alike, never half-way in a batch.
+        return f"{what} holds a NUL character (\\u0000)"
+    if len(value) > MAX_ID:
+        return too_long(what, len(value))
+    control = control_in(value)
+    return None if control is None else with_control(what, control)
+
+
+def event_name_problem(field: str, value: str) -> str | None:
+    """What is wrong with a name an event's payload gives (`data.name`, `data.nickname`), or None."""
+    return name_problem(f"event field '{field}'", value)
+
+
+def event_problem(
+    kind: str, member: str | None, group: str | None, name: str | None, data: Any
+) -> tuple[str, str] | None:
+    """The first field of an event the live door refuses for its size or its characters, with what
+    is wrong with it, in the door's order (`live/intake.py`); None if there is none."""
+    for field, value in (("kind", kind), ("member", member), ("group", group), ("name", name)):
+        if value is not None:
+            problem = event_id_problem(field, value)
+            if problem is not None:
+                return field, problem
+    return event_data_problem(kind, data)
+
+
+def event_data_problem(kind: str, data: Any) -> tuple[str, str] | None:
+    """The first field of an event's payload the live door refuses for its size or its characters
+    (a name, a join's inviter or channel), with what is wrong with it; None if there is none."""
+    if not data or type(data) is not dict:
+        return None
+    if kind == "join":
+        for key in JOIN_IDS:
+            value = data.get(key)
+            problem = event_id_problem(f"data.{key}", value, in_data=True) if type(value) is str else None
+            if problem is not None:
+                return f"data.{key}", problem
+    for key in DATA_NAMES:
+        value = data.get(key)
+        problem = event_name_problem(f"data.{key}", value) if type(value) is str else None
+        if problem is not None:
+            return f"data.{key}", problem
     return None

@@ -21,8 +21,6 @@ from sopdsl.limits import label_problem
 from sopdsl.source import Span
 
 _HINT = "the live service refuses such a {}, so the dry run does too"
-# A member's history names the groups its `groups` entries name, already checked there.
-_HISTORY = frozenset(("group_joined_at", "group_last_message_at"))
 
 
 def limit_problems(fixture: Fixture, path: str) -> list[Diagnostic]:
@@ -37,9 +35,8 @@ def limit_problems(fixture: Fixture, path: str) -> list[Diagnostic]:
         # Its times were checked before (fixture_checks) and are no id; a name left out is the
         # dry run's stand-in (the id), which a bot would not send.
         entry = dataclasses.replace(member.record(lambda _: 0), name=member.name or "")
-        for field, problem in member_problems(entry):
-            if field not in _HISTORY:
-                found.append(_diagnostic(fixture, path, "members", index, _place(entry, field), problem))
+        for field, problem in member_problems(entry, history=False):
+            found.append(_diagnostic(fixture, path, "members", index, _place(entry, field), problem))
     return found
 
 

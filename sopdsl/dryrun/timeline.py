@@ -38,17 +38,21 @@ from sopdsl.dryrun.timeline_lines import (
     _NEEDS_MORE,
     _QUICK,
     _SHALLOW_LINE,
+    DATA,
     ID,
     TIME,
     _Event,
     _EventLine,
     _Line,
     _ShallowLine,
+    may_hold_controls,
     one_a_line,
 )
 from sopdsl.engine.events import Event, missing
+from sopdsl.engine.record_checks import member_problems
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
+from sopdsl.limits import MAX_ID, event_data_problem, event_problem
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
 
@@ -86,6 +90,7 @@ class Timeline:
         self._start = self.header.start
         self._latest = -(2**62)  # events before the start are history (of the kinds that can be)
         self._seen_event = False
+        self._controls = True  # whether the block being checked may hold a control character
         # Member ids whose lines another process checks (a shard of a sharded run): of those
         # lines only the id and groups are kept, unchecked.
         self.others: Callable[[str], bool] | None = None
@@ -184,6 +189,7 @@ class Timeline:
         out: list[Member | Event] = []
         found = self._problems.found
         block, line = chunk.data, chunk.line
+        self._controls = may_hold_controls(block)
         try:
             records: list[_Event] | None = _EVENT.decode_lines(block)
         except (msgspec.ValidationError, msgspec.DecodeError):
@@ -281,6 +287,18 @@ class Timeline:
         assert kind is not None
         at = rec.time
         member_id = rec.member
+        if (
+            self._controls
+            or rec.data
+            or len(member_id or "") > MAX_ID
+            or len(rec.group or "") > MAX_ID
+            or len(rec.name or "") > MAX_ID
+        ):
+            # Held to the live door's limits (`sopdsl.limits`), as an everyday block is.
+            refused = event_problem(kind, member_id, rec.group, rec.name, rec.data)
+            if refused is not None:
+                problems.add(line, f"{refused[0]}: {refused[1]}")
+                return
         if (
             type(at) is int
             and kind not in _NEEDS_MORE
@@ -408,7 +426,7 @@ class Timeline:
                 line, "a member's history (groups' joined and last_message, last_order) is before the start"
             )
             return None
-        return MemberRecord(
+        member = MemberRecord(
             id=rec.id,
             name=rec.name or "",
             nickname=rec.nickname,
@@ -425,6 +443,11 @@ class Timeline:
             group_last_message_at=history["last_message"],
             last_order_at=last_order,
         )
+        # Held to the live service's limits, as the admin API holds a member (`sopdsl.limits`).
+        refused = list(member_problems(member, history=False))
+        for field, problem in refused:
+            self._problems.add(line, f"{field}: {problem}")
+        return None if refused else member
 
 
 def everyday_events(block: bytes, lines: int) -> list[Event] | None:
@@ -438,6 +461,18 @@ def everyday_events(block: bytes, lines: int) -> list[Event] | None:
     if not events or not one_a_line(block, len(events), lines):
         return None
     if list(map(ID, events)).count(None) != len(events):  # `id` is a member line's field
+        return None
+    # Held to the live door's limits: its ids' lengths were checked as they were decoded; a
+    # payload's names here, and control characters only in a block that may hold one.
+    for event in filter(DATA, events):  # in C: most events have no payload
+        data = event.data
+        if (event.kind == "join" or "name" in data or "nickname" in data) and event_data_problem(
+            event.kind, data
+        ) is not None:
+            return None
+    if may_hold_controls(block) and any(
+        event_problem(e.kind, e.member, e.group, e.name, None) for e in events
+    ):
         return None
     return cast("list[Event]", events)
 

@@ -25,6 +25,7 @@ from sopdsl.dryrun.timeline_checks import (
     _texts,
     _unknown,
 )
+from sopdsl.engine.record_checks import group_problems
 from sopdsl.engine.records import GROUP_FIELDS, GroupRecord
 from sopdsl.plan import timeutil
 
@@ -158,7 +159,7 @@ def _group(problems: _Problems, item: Any, index: int) -> GroupRecord | None:
     if not _texts(tags):
         problems.add(1, f"{where}.tags: a list of texts")
         return None
-    return GroupRecord(
+    group = GroupRecord(
         id=item["id"],
         name=_text_or_none(item.get("name")),
         tags=tuple(tags),
@@ -166,6 +167,11 @@ def _group(problems: _Problems, item: Any, index: int) -> GroupRecord | None:
         operator=_text_or_none(item.get("operator")),
         owner=_text_or_none(item.get("owner")),
     )
+    # Held to the live service's limits (an id or a tag over 256 characters, an escape in a name).
+    refused = list(group_problems(group))
+    for at, problem in refused:
+        problems.add(1, f"{where}.{at}: {problem}")
+    return None if refused else group
 
 
 def _header_time(problems: _Problems, value: Any, name: str, tz: ZoneInfo) -> int | None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from sopdsl.engine.events import Event
+from sopdsl.limits import MAX_ID
 
 _NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
 KindName = Literal[
@@ -78,6 +79,10 @@ class _ShallowLine(_Line):
 
 
 _Known = Annotated[str, msgspec.Meta(min_length=1)]
+# An everyday line's ids within the live door's limit, checked in C as the line is decoded (a
+# line over it is read again by `Timeline.checked`, which says what is wrong with it).
+_Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
+_IdOrNone = Annotated[str, msgspec.Meta(max_length=MAX_ID)] | None
 
 
 class _Event(Event, forbid_unknown_fields=True, rename={"time": "at"}, gc=False):
@@ -95,8 +100,10 @@ class _Quick(Event, forbid_unknown_fields=True, rename={"time": "at"}, gc=False)
 
     kind: Literal["join", "leave", "message", "order", "invite", "report"]
     time: int  # written again: a renaming holds for the fields a class defines itself
-    member: _Known
+    member: _Id
+    group: _IdOrNone = None
     data: _Plain = {}
+    name: _IdOrNone = None
 
 
 _LINE = msgspec.json.Decoder(_Line)
@@ -137,3 +144,11 @@ class Key(msgspec.Struct, rename={"time": "at"}, gc=False):
 KEYS = msgspec.json.Decoder(Key)
 MEMBER = attrgetter("member")
 GROUP = attrgetter("group")
+DATA = attrgetter("data")
+
+
+def may_hold_controls(block: bytes) -> bool:
+    """Whether a block of JSON lines may hold a control character in a text: JSON writes C0 ones
+    escaped, so only an escape (`\\`), DEL or a C1 one (UTF-8 `\\xc2\\x80`-`\\x9f`) can be one. A
+    scan of the bytes in C, so the lines that hold none (most) are not searched text by text."""
+    return b"\\" in block or b"\x7f" in block or b"\xc2" in block

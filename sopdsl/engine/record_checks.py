@@ -17,8 +17,10 @@ from sopdsl.limits import id_problem, label_problem, name_problem, text_problem
 Problem = tuple[str, str]  # the field (`tags.0`, `attributes.city`) and what is wrong with it
 
 
-def member_problems(record: MemberRecord) -> Iterator[Problem]:
-    """Each member field over its limit or holding what no field may, in the live door's order."""
+def member_problems(record: MemberRecord, *, history: bool = True) -> Iterator[Problem]:
+    """Each member field over its limit or holding what no field may, in the live door's order
+    (`history=False`: not the groups of its history, which a fixture or a timeline names in the
+    member's `groups` entries, checked there)."""
     yield from _id(record.id, "id", "the id")
     yield from _names(record, ("name", "nickname"), ("owner",))
     # A member's groups, referrer and the groups of its history are ids the engine acts on (a
@@ -27,9 +29,9 @@ def member_problems(record: MemberRecord) -> Iterator[Problem]:
         yield from _id(group, f"groups.{index}", f"groups.{index}")
     if record.referrer is not None:
         yield from _id(record.referrer, "referrer", "referrer")
-    for history in ("group_joined_at", "group_last_message_at"):
-        for group in getattr(record, history):
-            yield from _id(group, history, f"a group of {history}")
+    for field in ("group_joined_at", "group_last_message_at") if history else ():
+        for group in getattr(record, field):
+            yield from _id(group, field, f"a group of {field}")
     yield from _labels(record.tags, record.channel)
     # Names a playbook reads them by (`member.city`, `member.points`), as an event's tag is.
     for kind in ("attributes", "counters"):

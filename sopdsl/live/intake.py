@@ -20,9 +20,9 @@ from sopdsl.engine.events import Event, missing
 from sopdsl.errors import EngineError
 from sopdsl.kinds import WIRE_EVENTS
 from sopdsl.limits import CONTROLS as _CONTROLS
+from sopdsl.limits import DATA_NAMES, JOIN_IDS, event_id_problem, event_name_problem
 from sopdsl.limits import MAX_ID as MAX_ID  # re-exported, as the live runtime's modules find them here
 from sopdsl.limits import MAX_NAME as MAX_NAME
-from sopdsl.limits import NAME_CONTROLS as _NAME_CONTROLS
 from sopdsl.limits import SURROGATES as _SURROGATES
 from sopdsl.limits import control_in as control_in
 from sopdsl.limits import name_problem as name_problem
@@ -72,9 +72,6 @@ def intake(raw: Mapping[str, Any] | Event, program: Declarations, now: int) -> d
 
 _FIELDS = frozenset(Incoming.model_fields)
 _TEXT_FIELDS = ("kind", "member", "group", "name", "id")
-# The payload fields the engine keeps as a member's name: `name` of whatever event it first meets
-# them by, `nickname` of a join or a rename.
-_DATA_NAMES = ("name", "nickname")
 
 
 def _plain(raw: dict[str, Any], program: Declarations, now: int) -> dict[str, Any] | None:
@@ -166,14 +163,9 @@ def _careful(raw: Mapping[str, Any] | Event, program: Declarations, now: int) ->
             message = f"event field '{field}': {first['msg'].lower()}"
         raise EventError(message, field) from None
     for key in _TEXT_FIELDS:
-        if "\x00" in (getattr(event, key) or ""):
-            # PostgreSQL keeps no NUL in text: refused on every store alike, never half-way in a batch.
-            raise EventError(f"event field '{key}' holds a NUL character (\\u0000)", key)
-        if len(getattr(event, key) or "") > MAX_ID:
-            raise EventError(too_long(f"event field '{key}'", len(getattr(event, key))), key)
-        control = control_in(getattr(event, key) or "")
-        if control is not None:
-            raise EventError(with_control(f"event field '{key}'", control), key)
+        wrong = event_id_problem(key, getattr(event, key) or "")
+        if wrong is not None:
+            raise EventError(wrong, key)
     if event.id is not None and not event.id.strip():
         # Taken as an id, "" would make every later event sent with it a duplicate, dropped.
         raise EventError("event field 'id' is empty: send the event's own id, or leave the field out", "id")
@@ -232,11 +224,11 @@ def _data(
             raise EventError(f"event field 'data' is not plain JSON data: {exc}", "data") from None
     checked = _checked(kind, name, plain_data, program)
     if checked:  # on both paths, so `_plain` and `_careful` refuse a name alike
-        for key in _DATA_NAMES:
+        for key in DATA_NAMES:
             value = checked.get(key)
-            if type(value) is str and (len(value) > MAX_NAME or _NAME_CONTROLS.search(value)):
-                field = f"data.{key}"
-                raise EventError(str(name_problem(f"event field '{field}'", value)), field)
+            problem = event_name_problem(f"data.{key}", value) if type(value) is str else None
+            if problem is not None:
+                raise EventError(problem, f"data.{key}")
     return checked
 
 
@@ -265,15 +257,11 @@ def _checked(kind: str, name: str | None, plain: dict[str, Any], program: Declar
         if field in plain and plain[field] is not None:
             _typed(plain[field], _TYPES[vtype], f"data.{field}", vtype.value)
     if kind == "join":
-        # The inviter becomes the member's referrer, an id; the channel (`member.channel`) a
-        # label, held to an id's limits as the admin API holds a member's (`record_limits`).
-        for key in ("inviter", "channel"):
+        for key in JOIN_IDS:  # held to an id's limits (`sopdsl.limits`)
             value = plain.get(key)
-            if isinstance(value, str) and len(value) > MAX_ID:
-                raise EventError(too_long(f"event field 'data.{key}'", len(value)), f"data.{key}")
-            control = control_in(value) if isinstance(value, str) else None
-            if control is not None:
-                raise EventError(with_control(f"event field 'data.{key}'", control), f"data.{key}")
+            problem = event_id_problem(f"data.{key}", value, in_data=True) if isinstance(value, str) else None
+            if problem is not None:
+                raise EventError(problem, f"data.{key}")
     if kind == "task_done" and not isinstance(plain.get("task"), str):
         raise EventError("a task_done event needs data.task: the key of the task action", "data.task")
     return dict(plain)
