@@ -57,12 +57,7 @@ class DateHandler(TriggerHandler[DateTrigger]):
             except ValueError:
                 return None
         if isinstance(trigger, lang.OnDateOffset):
-            wall = timeutil.shift_local(
-                dt.datetime.combine(day, trigger.at),
-                -trigger.offset.amount if trigger.before else trigger.offset.amount,
-                trigger.offset.unit,
-            )
-            due = timeutil.resolve(wall, e.zone)
+            due = timeutil.resolve(timeutil.date_wall(trigger, day), e.zone)
             return due if due > after else None
         year = timeutil.local(after, e.zone).year
         for offset in range(3):
@@ -70,7 +65,7 @@ class DateHandler(TriggerHandler[DateTrigger]):
                 candidate = day.replace(year=year + offset)
             except ValueError:  # 29 February in a common year: celebrate on the 28th
                 candidate = dt.date(year + offset, 2, 28)
-            due = timeutil.resolve(dt.datetime.combine(candidate, trigger.at), e.zone)
+            due = timeutil.resolve(timeutil.date_wall(trigger, candidate), e.zone)
             if due > after:
                 return due
         return None

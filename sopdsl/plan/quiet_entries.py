@@ -80,20 +80,11 @@ def held_date_triggers(plan: Plan, starts: Sequence[dt.date]) -> list[Diagnostic
             continue
         zones = _zones(plan, pb)
         for trigger in dated:
-            dues = [timeutil.resolve(_wall(trigger, day), made_in) for day in days]
+            dues = [timeutil.resolve(timeutil.date_wall(trigger, day), made_in) for day in days]
             held = {zone: times for zone in zones if (times := _held(dues, policy, timeutil.zone(zone)))}
             if held:
                 found.append(_warning("date trigger", trigger.loc, templates, held, zones, policy))
     return found
-
-
-def _wall(trigger: lang.OnDateOffset | lang.OnAnniversary, day: dt.date) -> dt.datetime:
-    """The local wall time a date trigger fires at for a member whose date is `day`."""
-    wall = dt.datetime.combine(day, trigger.at)
-    if isinstance(trigger, lang.OnAnniversary):
-        return wall
-    amount = trigger.offset.amount
-    return timeutil.shift_local(wall, -amount if trigger.before else amount, trigger.offset.unit)
 
 
 def _held(dues: Iterable[int], policy: lang.Policy, tz: ZoneInfo) -> list[tuple[dt.datetime, dt.datetime]]:

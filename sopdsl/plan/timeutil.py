@@ -92,6 +92,16 @@ def add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month + 1, min(day.day, last))
 
 
+def date_wall(trigger: lang.OnDateOffset | lang.OnAnniversary, day: dt.date) -> dt.datetime:
+    """The local wall time a date trigger fires at for a member whose date (this year's, for an
+    anniversary) is `day`: the engine arms it there, and `sopdsl check` judges it (SOP705)."""
+    wall = dt.datetime.combine(day, trigger.at)
+    if isinstance(trigger, lang.OnAnniversary):
+        return wall
+    amount = trigger.offset.amount
+    return shift_local(wall, -amount if trigger.before else amount, trigger.offset.unit)
+
+
 def shift_local(naive: dt.datetime, amount: int, unit: lang.Unit) -> dt.datetime:
     """A naive wall time moved by a calendar amount (days and longer keep the wall time)."""
     if unit is lang.Unit.DAY:
