@@ -45,13 +45,9 @@ def check_group(record: GroupRecord) -> None:
 def check(record: GroupRecord | MemberRecord, index: int | None = None) -> None:
     """Raise `RecordError` for a record the admin API refuses, worded as its answer is (`member
     'm1': tags.0 is ...`); `index`: its place among those registered together."""
-    try:
-        if isinstance(record, MemberRecord):
-            check_member(record)
-        else:
-            check_group(record)
-    except RecordError as exc:
-        raise RecordError(f"{_named(record)}: {exc.reason}", exc.field, index) from None
+    problems = member_problems(record) if isinstance(record, MemberRecord) else group_problems(record)
+    for field, problem in problems:
+        raise RecordError(f"{_named(record)}: {problem}", field, index)
 
 
 def _named(record: GroupRecord | MemberRecord) -> str:
