@@ -61,6 +61,12 @@ def clock() -> ManualClock:
     return ManualClock(START)
 
 
+def registered(service: Service) -> list[dict[str, Any]]:
+    """The members and groups the service's shard journaled (registrations, not events)."""
+    journal = service.runtime.store.journal(service.runtime.shard)
+    return [e.body for e in journal if e.body["op"] in ("member", "group")]
+
+
 def admin_service(store: str | Store, clock: ManualClock, playbook: str = PLAYBOOK) -> Service:
     """A service over `playbook` on `store`, started as the timer loop starts it."""
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(playbook, "admin.sop")))

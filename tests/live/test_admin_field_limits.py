@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from test_admin import AUTH, START, admin_service
+from test_admin import AUTH, START, admin_service, registered
 from test_app import Client
 
 from sopdsl.live.app import create_app
@@ -39,11 +38,6 @@ def service() -> Iterator[Service]:
 @pytest.fixture
 def client(service: Service) -> Client:
     return Client(create_app(service))
-
-
-def registered(service: Service) -> list[dict[str, Any]]:
-    journal = service.runtime.store.journal(service.runtime.shard)
-    return [e.body for e in journal if e.body["op"] in ("member", "group")]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import pytest
 from livestores import KINDS, store_url
-from test_admin import AUTH, START, admin_service
+from test_admin import AUTH, START, admin_service, registered
 from test_app import Client
 from test_long_ids import WAITING
 
@@ -42,11 +42,6 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
 @pytest.fixture
 def client(service: Service) -> Client:
     return Client(create_app(service))
-
-
-def registered(service: Service) -> list[dict[str, Any]]:
-    journal = service.runtime.store.journal(service.runtime.shard)
-    return [e.body for e in journal if e.body["op"] in ("member", "group")]
 
 
 # (kind, id, fields): the same record given as keywords to the runtime and as the admin API's body.
