@@ -42,7 +42,6 @@ import os
 import platform
 import re
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +57,7 @@ if os.environ.get("SOPDSL_BENCH_LIB"):  # the compiled build (bench/compiled.py)
     sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
 
 from generate import Size, generate, quiet  # noqa: E402
+from rounds import paired, summary  # noqa: E402
 from run_table import print_table  # noqa: E402
 
 RESULTS = BENCH / "results"
@@ -275,30 +275,6 @@ def _child(what: str, path: Path) -> dict[str, Any]:
 def median(what: str, path: Path, runs: int) -> dict[str, Any]:
     """The median of `runs` fresh-process runs (wall clock), with every run's times kept."""
     return summary([_child(what, path) for _ in range(runs)])
-
-
-def paired(tops: list[dict[str, Any]], bottoms: list[dict[str, Any]]) -> dict[str, Any]:
-    """The median over rounds of each round's ratio of CPU times, `tops[i] / bottoms[i]`, with
-    every round's ratio: two runs made one after the other share the machine's state."""
-    ratios = [t["cpu_s"] / b["cpu_s"] for t, b in zip(tops, bottoms, strict=True)]
-    return {"median": statistics.median(ratios), "rounds": [round(r, 3) for r in ratios]}
-
-
-def summary(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One measurement from several runs: the median run's figures with the median wall and CPU
-    times, every run's wall time, the peak memory."""
-    ranked = sorted(results, key=lambda r: r["wall_s"])
-    middle = dict(ranked[(len(ranked) - 1) // 2])
-    middle["wall_s"] = statistics.median(r["wall_s"] for r in results)
-    middle["cpu_s"] = statistics.median(r["cpu_s"] for r in results)
-    if all("critical_cpu_s" in r for r in results):
-        middle["critical_cpu_s"] = statistics.median(r["critical_cpu_s"] for r in results)
-    middle["runs"] = [round(r["wall_s"], 3) for r in results]
-    middle["peak_rss_kb"] = max(r["peak_rss_kb"] for r in results)
-    # Each round's own growth (its peak over what it had before the run): the largest peak less
-    # the median round's start would mix two rounds.
-    middle["growth_kb"] = [r["peak_rss_kb"] - r["base_rss_kb"] for r in results]
-    return middle
 
 
 # ---- the suite -----------------------------------------------------------------------------------
