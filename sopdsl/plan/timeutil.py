@@ -132,9 +132,12 @@ def seconds(duration: lang.Duration) -> int:
 
 
 # UTC offsets by zone and hour: no zone changes its offset twice within an hour, and
-# a bucket is cached only when its offset is the same at both ends (so a transition inside is
-# computed exactly, never cached).
+# an hour is cached only when the offset is the same at its start and at the next hour's start
+# (so a transition inside is computed exactly, never cached; one at the next hour's start only
+# leaves the hour uncached). The offsets at hours' starts are kept apart, so that neighbouring
+# hours share one.
 _OFFSETS: Final[dict[ZoneInfo, dict[int, int]]] = {}
+_STARTS: Final[dict[ZoneInfo, dict[int, int]]] = {}
 _BUCKET: Final = 3600
 
 
@@ -147,13 +150,26 @@ def utc_offset(epoch: int, tz: ZoneInfo) -> int:
     found = table.get(bucket)
     if found is not None:
         return found
-    first = _offset(bucket * _BUCKET, tz)
-    if first == _offset(bucket * _BUCKET + _BUCKET - 1, tz):
+    first = _hour_start(bucket, tz)
+    if first == _hour_start(bucket + 1, tz):
         if len(table) > 200_000:
             table.clear()
         table[bucket] = first
         return first
     return _offset(epoch, tz)
+
+
+def _hour_start(bucket: int, tz: ZoneInfo) -> int:
+    """The zone's UTC offset at the start of an hour (`bucket`: hours since the epoch)."""
+    starts = _STARTS.get(tz)
+    if starts is None:
+        starts = _STARTS[tz] = {}
+    found = starts.get(bucket)
+    if found is None:
+        if len(starts) > 200_000:
+            starts.clear()
+        found = starts[bucket] = _offset(bucket * _BUCKET, tz)
+    return found
 
 
 def _offset(epoch: int, tz: ZoneInfo) -> int:

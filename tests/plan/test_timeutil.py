@@ -352,3 +352,21 @@ def test_an_exact_interval_finds_its_next_firing_as_a_walk_from_far_back_does(
         if instant + shift > moment
     )
     assert timeutil.next_fire(rule, offsets, None, zone, moment) == walked
+
+
+@pytest.mark.parametrize("zone", [*ZONES, ZoneInfo("Asia/Kathmandu"), ZoneInfo("America/St_Johns")], ids=str)
+def test_the_cached_offset_is_the_zones_own_at_every_second_around_each_change(zone: ZoneInfo) -> None:
+    # Each hour's offset is cached when it is the same at the hour's start and the next hour's:
+    # the seconds on either side of a change, and the hours around it, must still be exact.
+    def exact(epoch: int) -> int:
+        delta = dt.datetime.fromtimestamp(epoch, zone).utcoffset()
+        assert delta is not None
+        return int(delta.total_seconds())
+
+    start = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
+    changes = [t for t in range(start, start + 366 * 86400, 900) if exact(t) != exact(t + 900)]
+    for coarse in changes:  # the change to the second, within its quarter hour
+        change = next(t for t in range(coarse, coarse + 901) if exact(t) != exact(coarse))
+        for epoch in [*range(change - 7200, change + 7200, 600), *range(change - 3, change + 3)]:
+            assert timeutil.utc_offset(epoch, zone) == exact(epoch), (zone, epoch)
+    assert len(changes) == (0 if zone.key in ("Asia/Shanghai", "Asia/Kathmandu") else 2)
