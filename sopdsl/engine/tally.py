@@ -94,7 +94,8 @@ class EventTally:
 
     def posted(self, group: str | None, member: str, now: int) -> None:
         """The engine took in a message of `member` in `group` at `now` (in time order)."""
-        if not self._counts(now):
+        # The common case inline (the run has begun, the day goes on): a message pays no call.
+        if not (self.running and now < self.days.hi) and not self._counts(now):
             return
         cell = self.posts.get(group)
         if cell is None:

@@ -88,7 +88,10 @@ class ActionCounts:
             elif group is not None and (engine := self._engine()) is not None:
                 # A post to the group reaches everyone in it at the time.
                 if (found := engine.groups.get(group)) is not None:
-                    cell.reached.update(found.members)
+                    if cell.reached:
+                        cell.reached.update(found.members)
+                    else:  # the day's first reach in the group (the common case): a copy, no lookups
+                        cell.reached = found.members.copy()
                     if self.goaled:
                         self._touched(action, found.members)
         elif kind == "kick":

@@ -18,7 +18,6 @@ from sopdsl.engine.actions import Action
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.state import Flow
-from sopdsl.figures.flows import FlowCounts
 from sopdsl.figures.goals import Goals
 from sopdsl.live.store_figures import SLOT, PlaybookTally, met_key
 from sopdsl.plan import CompiledPlaybook, timeutil
@@ -26,16 +25,21 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 _DIRECT = frozenset({"member", "referrer"})  # targets whose action names the member it reaches
 
 
-class _Flows(FlowCounts):
-    """Flows begun and done, counted into the tally by the slot each flow began in (so a range
-    of days counts the flows begun in it: completed, exited, or running still)."""
+class _Flows:
+    """The engine's flow watch (`FlowWatch`): flows begun and done, counted into the tally by the
+    slot each flow began in (so a range of days counts the flows begun in it: completed, exited,
+    or running still). Not a `FlowCounts`, which is compiled: an interpreted class cannot
+    subclass a compiled one."""
 
     def __init__(self, watcher: ShardFigures) -> None:
-        super().__init__(watcher.assigned)
         self.watcher = watcher
 
     def flow_begun(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         self.watcher.add(pb.name, flow.started, "flows:started")
+
+    def flow_armed(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
+        if flow.arm is not None and flow.member is not None:
+            self.watcher.assigned(pb.name, flow.member, flow.arm, now)
 
     def flow_ended(self, pb: CompiledPlaybook, flow: Flow, now: int) -> None:
         self.watcher.add(pb.name, flow.started, "flows:completed")
