@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -370,3 +371,33 @@ def test_the_cached_offset_is_the_zones_own_at_every_second_around_each_change(z
         for epoch in [*range(change - 7200, change + 7200, 600), *range(change - 3, change + 3)]:
             assert timeutil.utc_offset(epoch, zone) == exact(epoch), (zone, epoch)
     assert len(changes) == (0 if zone.key in ("Asia/Shanghai", "Asia/Kathmandu") else 2)
+
+
+def test_no_zone_changes_its_offset_twice_within_a_day() -> None:
+    # timeutil's stable days sample a zone's offset every six hours and take equal samples for no
+    # change between them. Held here against every zone of the database the tests run with: its
+    # explicit changes (the pure-Python zoneinfo keeps them in `_trans_utc`), after which yearly
+    # rules put months between changes.
+    import importlib
+    from zoneinfo import available_timezones
+
+    pure: Any = importlib.import_module("zoneinfo._zoneinfo").ZoneInfo
+    closest = min(
+        (b - a, key)
+        for key in available_timezones()
+        for a, b in itertools.pairwise(pure.no_cache(key)._trans_utc)
+    )
+    assert closest[0] > 86400, closest
+
+
+def test_a_stable_day_is_one_whose_offset_holds_from_the_day_before_to_the_day_after() -> None:
+    for zone in (NEW_YORK, LORD_HOWE, ZoneInfo("America/St_Johns")):
+        start = int(dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp())
+        for epoch in range(start, start + 366 * 86400, 86400):
+            day = epoch // 86400 * 86400
+            offsets = {
+                int(dt.datetime.fromtimestamp(t, zone).utcoffset().total_seconds())  # type: ignore[union-attr]
+                for t in range(day - 86400, day + 2 * 86400, 600)
+            }
+            expected = next(iter(offsets)) if len(offsets) == 1 else None
+            assert timeutil.stable_offset(epoch, zone) == expected, (zone, epoch)
