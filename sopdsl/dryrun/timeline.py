@@ -402,13 +402,14 @@ class Timeline:
             )
             return None
         last_order = None
-        history: dict[str, dict[str, int]] = {"joined": {}, "last_message": {}}
+        history: dict[str, dict[str, int]] | None = None  # None: no history (most members)
         # Most members have no history but when they joined: their groups are plain texts.
         entries = [g for g in rec.groups if not isinstance(g, str)]
         try:
             where = "joined"
             joined = _epoch(rec.joined, self._tz) if rec.joined is not None else None
             if rec.last_order is not None or entries:
+                history = {"joined": {}, "last_message": {}}
                 where = "last_order"
                 last_order = _epoch(rec.last_order, self._tz) if rec.last_order is not None else None
                 for index, entry in enumerate(entries):
@@ -420,8 +421,8 @@ class Timeline:
         except ValueError as exc:
             self._problems.add(line, f"{where}: {exc}")
             return None
-        late = [v for v in (last_order, *history["joined"].values(), *history["last_message"].values()) if v]
-        if any(v > self.header.start for v in late):
+        late = (last_order, *history["joined"].values(), *history["last_message"].values()) if history else ()
+        if any(v and v > self.header.start for v in late):
             self._problems.add(
                 line, "a member's history (groups' joined and last_message, last_order) is before the start"
             )
@@ -439,8 +440,8 @@ class Timeline:
             channel=rec.channel,
             contact=rec.contact,
             owner=rec.owner,
-            group_joined_at=history["joined"],
-            group_last_message_at=history["last_message"],
+            group_joined_at=None if history is None else history["joined"],  # None: a fresh {}
+            group_last_message_at=None if history is None else history["last_message"],
             last_order_at=last_order,
         )
         # Held to the live service's limits, as the admin API holds a member (`sopdsl.limits`).
