@@ -37,7 +37,8 @@ from typing import IO, Any
 
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
-from sopdsl.dryrun.shard_read import Part, named_groups, shard_blocks, shard_of
+from sopdsl.dryrun.shard_read import Owners, Part, named_groups, shard_blocks
+from sopdsl.dryrun.shard_read import shard_of as shard_of  # the partition, named here too
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
@@ -245,6 +246,8 @@ def _run_shard(
         if group is not None and group not in engine.groups:
             engine.add_group(group)
 
+    # Whether this shard owns a member, each found once: a member's line, history and events ask.
+    owners = Owners(shard, shards)
     history: History | None = History()
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
     # not see the event would not (shard 0 says so, as it reads every event's group).
@@ -261,15 +264,15 @@ def _run_shard(
                 meet(group_id)
             listed = [as_listed(engine.members[m]) for m in history.members() if m in engine.members]
             for member in history.records(listed):
-                if shard_of(member.id, shards) == shard:
+                if owners[member.id]:
                     engine.add_member(member)
         history = None  # folded into the members: not kept through the run
         engine.start()
 
     # Another shard's member line is checked by that shard: of it this one needs only its groups.
-    timeline.others = lambda member: shard_of(member, shards) != shard
+    timeline.others = lambda member: not owners[member]
     step = Stepper(engine, steps)
-    for part in shard_blocks(timeline, shard, shards, engine.groups if calendars else None):
+    for part in shard_blocks(timeline, owners, engine.groups if calendars else None):
         if isinstance(part, Part):
             if history is not None:
                 begin()
@@ -281,7 +284,7 @@ def _run_shard(
                 if isinstance(record, MemberRecord):
                     for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
                         meet(group_id)
-                    if shard_of(record.id, shards) == shard:
+                    if owners[record.id]:
                         engine.add_member(record)
                     continue
                 if history is not None:
@@ -297,7 +300,7 @@ def _run_shard(
                     )
                 if calendars:
                     named_groups([record], engine.groups)
-                if shard_of(who, shards) == shard:
+                if owners[who]:
                     step.events([fed], [record], 0)
         if read is not None:
             read.value = timeline.read_bytes

@@ -6,9 +6,10 @@ straight into the engine's events, with their numbers among all the block's even
 other block, its records read and checked in full as one process reads them (members, history,
 text times, kinds that need more than a member, a line with a mistake).
 
-Of another shard's line only its time, member and group are decoded (`timeline_lines.Key`):
-enough to number every event as the whole timeline does, to check the file's time order (in C,
-over the block's times) and to say which group an event names. Each line is checked in full by
+Of another shard's line only its time, member and group are decoded (`timeline_lines.Key`; the
+group only by the shard that checks groups, else `BareKey`): enough to number every event as the
+whole timeline does, to check the file's time order (in C, over the block's times) and to say
+which group an event names. Each line is checked in full by
 the shard whose member it names, so every mistake is found by one of them; a shard stops at the
 first one, and the run is made again in one process, which reports them all.
 """
@@ -19,12 +20,13 @@ import itertools
 import zlib
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import msgspec
 
 from sopdsl.dryrun.shard_steps import UnshardableError
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
-from sopdsl.dryrun.timeline_lines import GROUP, KEYS, MEMBER, TIME, Key, one_a_line
+from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, KEYS, MEMBER, TIME, BareKey, Key, one_a_line
 from sopdsl.engine.events import Event
 
 
@@ -39,12 +41,11 @@ class Part:
 
 
 def shard_blocks(
-    timeline: Timeline, shard: int, shards: int, known: Container[str] | None = None
+    timeline: Timeline, owners: Owners, known: Container[str] | None = None
 ) -> Iterator[Part | list[Member | Event]]:
-    """The timeline's blocks as shard `shard` of `shards` reads them. With `known` (the groups the
+    """The timeline's blocks as the shard of `owners` reads them. With `known` (the groups the
     run has met), an everyday event naming another group raises `UnshardableError`. Raises
     `FixtureError` at the first block with a problem."""
-    owners = _Owners(shard, shards)
     for chunk in timeline.chunks():
         part = _part(timeline, chunk, owners, known)
         if part is not None:
@@ -63,8 +64,9 @@ def shard_of(member: str, shards: int) -> int:
     return zlib.crc32(member.encode("utf-8", "surrogatepass")) % shards
 
 
-class _Owners(dict[str, bool]):
-    """Whether this shard owns a member, by member id, each found once (`shard_of`)."""
+class Owners(dict[str, bool]):
+    """Whether this shard owns a member, by member id, each found once (`shard_of`): one table
+    for a shard's member lines, history and events, since a member is met in all three."""
 
     def __init__(self, shard: int, shards: int) -> None:
         super().__init__()
@@ -75,11 +77,12 @@ class _Owners(dict[str, bool]):
         return mine
 
 
-def _part(timeline: Timeline, chunk: Chunk, owners: _Owners, known: Container[str] | None) -> Part | None:
+def _part(timeline: Timeline, chunk: Chunk, owners: Owners, known: Container[str] | None) -> Part | None:
     """A block of everyday event lines read as a `Part`, or None if it is not one."""
     block = chunk.data
     try:
-        keys: list[Key] = KEYS.decode_lines(block)
+        # The groups only where they are checked: a group decoded is a text made for every line.
+        keys: list[BareKey] | list[Key] = (BARE_KEYS if known is None else KEYS).decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     if not keys or not one_a_line(block, len(keys), chunk.lines):
@@ -88,7 +91,7 @@ def _part(timeline: Timeline, chunk: Chunk, owners: _Owners, known: Container[st
     if not timeline.follows(times):
         return None
     if known is not None:
-        named_groups(keys, known)
+        named_groups(cast("list[Key]", keys), known)  # decoded as `Key`s, groups and all
     # A member's lines are many (about 9 a member at 100k x 90): its owner is looked up in C.
     mine = list(map(owners.__getitem__, map(MEMBER, keys)))
     own = mine.count(True)

@@ -3,7 +3,7 @@
 Typed decoding checks field names and types in C, a block of lines at a time where it can: an
 everyday event line straight into the engine's `Event` (`_Quick`), any event line with its time
 as written (`_Event`), any line (`_ShallowLine`, `_Line`), and, for a shard of a sharded run, only
-the time, member and group of another shard's line (`Key`).
+the time, member and group of another shard's line (`Key`, or `BareKey` without the group).
 """
 
 from __future__ import annotations
@@ -141,7 +141,16 @@ class Key(msgspec.Struct, rename={"time": "at"}, gc=False):
     group: str | None = None
 
 
+class BareKey(msgspec.Struct, rename={"time": "at"}, gc=False):
+    """A `Key` without the group, for a shard that does not check groups: the group's text is
+    skipped unmade."""
+
+    time: int
+    member: _Known
+
+
 KEYS = msgspec.json.Decoder(Key)
+BARE_KEYS = msgspec.json.Decoder(BareKey)
 MEMBER = attrgetter("member")
 GROUP = attrgetter("group")
 DATA = attrgetter("data")

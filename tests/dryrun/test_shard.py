@@ -103,6 +103,30 @@ def test_a_generated_community_gives_one_process_s_log_in_two_and_three(tmp_path
         assert all(n > 100 for n in members), members
 
 
+def test_a_shard_reads_the_same_parts_whether_it_checks_groups_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A shard that checks no group decodes another shard's line without it (`BareKey`): its parts
+    # must be those a shard that checks them reads (small blocks: most of them a `Part`).
+    from sopdsl.dryrun import timeline as timeline_module
+    from sopdsl.dryrun.shard_read import Owners, Part, shard_blocks
+    from sopdsl.dryrun.timeline import open_timeline
+
+    monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 12)
+
+    generate = bench("generate")
+    path = tmp_path / "1kx30.jsonl"
+    generate.generate(generate.Size(1000, 30), path)
+    for shard in (0, 1):
+        read = []
+        for known in (None, {f"g{i}" for i in range(10_000)}):
+            timeline = open_timeline(path, path.name, "Asia/Shanghai")
+            parts = [p for p in shard_blocks(timeline, Owners(shard, 2), known) if isinstance(p, Part)]
+            timeline.close()
+            read.append([(p.numbers, p.events, p.count, p.last) for p in parts])
+        assert read[0] == read[1] and sum(len(p[0]) for p in read[0]) > 1000
+
+
 STRESS = """timezone "Asia/Shanghai"
 policy {
     quiet hours 22:00 - 08:00
