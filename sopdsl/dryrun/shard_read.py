@@ -18,15 +18,24 @@ from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Container, Iterator
+from collections.abc import Callable, Collection, Container, Iterator
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, Literal
 
 import msgspec
 
 from sopdsl.dryrun.shard_steps import UnshardableError
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
-from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, KEYS, MEMBER, TIME, BareKey, Key, one_a_line
+from sopdsl.dryrun.timeline_lines import (
+    BARE_KEYS,
+    GROUP,
+    KEYS,
+    MEMBER,
+    TIME,
+    BareKey,
+    Key,
+    one_a_line,
+)
 from sopdsl.engine.events import Event
 
 
@@ -41,13 +50,15 @@ class Part:
 
 
 def shard_blocks(
-    timeline: Timeline, owners: Owners, known: Container[str] | None = None
+    timeline: Timeline, owners: Owners, known: Collection[str] | None = None
 ) -> Iterator[Part | list[Member | Event]]:
     """The timeline's blocks as the shard of `owners` reads them. With `known` (the groups the
-    run has met), an everyday event naming another group raises `UnshardableError`. Raises
-    `FixtureError` at the first block with a problem."""
+    run has met, which only grow), a block with an event naming another group is not a `Part`:
+    its records are yielded, for the caller to check (`named_groups`). Raises `FixtureError` at
+    the first block with a problem."""
+    keys = _GroupedKeys(known) if known is not None else None
     for chunk in timeline.chunks():
-        part = _part(timeline, chunk, owners, known)
+        part = _part(timeline, chunk, owners, keys)
         if part is not None:
             yield part
             continue
@@ -57,6 +68,33 @@ def shard_blocks(
             timeline.raise_problems()
         yield records
     timeline.raise_problems()
+
+
+class _GroupedKeys:
+    """Decodes a block's `Key`s whose group, if any, is one of the run's groups, in C: a group
+    is then never made into a text, and one not met fails the block as a `Part`. The decoder is
+    made again when groups have been met since (they are only added)."""
+
+    def __init__(self, known: Collection[str]) -> None:
+        self.known = known
+        self.size = -1
+        self.decode_lines: Callable[[bytes], list[Any]] = KEYS.decode_lines  # `Key`s, or alike
+
+    def __call__(self, block: bytes) -> list[Any]:
+        if len(self.known) != self.size:
+            self.size = len(self.known)
+            literal: Any = Literal  # made of the groups met, which no annotation can name
+            group = literal[tuple(self.known)] | None if self.known else None
+            types = {f.name: f.type for f in msgspec.structs.fields(Key)}
+            fields: list[tuple[str, Any, Any]] = [("group", group, None)]
+            grouped = msgspec.defstruct(
+                "GroupedKey",
+                [("time", types["time"]), ("member", types["member"]), *fields],
+                rename={"time": "at"},
+                gc=False,
+            )
+            self.decode_lines = msgspec.json.Decoder(grouped).decode_lines
+        return self.decode_lines(block)
 
 
 def shard_of(member: str, shards: int) -> int:
@@ -77,12 +115,12 @@ class Owners(dict[str, bool]):
         return mine
 
 
-def _part(timeline: Timeline, chunk: Chunk, owners: Owners, known: Container[str] | None) -> Part | None:
+def _part(timeline: Timeline, chunk: Chunk, owners: Owners, grouped: _GroupedKeys | None) -> Part | None:
     """A block of everyday event lines read as a `Part`, or None if it is not one."""
     block = chunk.data
     try:
         # The groups only where they are checked: a group decoded is a text made for every line.
-        keys: list[BareKey] | list[Key] = (BARE_KEYS if known is None else KEYS).decode_lines(block)
+        keys: list[BareKey] | list[Key] = BARE_KEYS.decode_lines(block) if grouped is None else grouped(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     if not keys or not one_a_line(block, len(keys), chunk.lines):
@@ -90,8 +128,6 @@ def _part(timeline: Timeline, chunk: Chunk, owners: Owners, known: Container[str
     times = list(map(TIME, keys))
     if not timeline.follows(times):
         return None
-    if known is not None:
-        named_groups(cast("list[Key]", keys), known)  # decoded as `Key`s, groups and all
     # A member's lines are many (about 9 a member at 100k x 90): its owner is looked up in C.
     mine = list(map(owners.__getitem__, map(MEMBER, keys)))
     own = mine.count(True)

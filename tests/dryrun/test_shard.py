@@ -127,6 +127,37 @@ def test_a_shard_reads_the_same_parts_whether_it_checks_groups_or_not(
         assert read[0] == read[1] and sum(len(p[0]) for p in read[0]) > 1000
 
 
+def test_a_block_naming_a_group_not_met_is_read_as_records_for_the_shard_to_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The groups a shard checks are decoded against those met so far (`_GroupedKeys`): a block
+    # naming another is no `Part`, and its records reach `named_groups`; a group met later is
+    # taken from then on.
+    from sopdsl.dryrun import timeline as timeline_module
+    from sopdsl.dryrun.shard_read import Owners, Part, shard_blocks
+    from sopdsl.dryrun.timeline import open_timeline
+    from sopdsl.engine.events import Event
+
+    monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 12)
+    generate = bench("generate")
+    path = tmp_path / "1kx30.jsonl"
+    generate.generate(generate.Size(1000, 30), path)
+    known = {f"g{i}" for i in range(10_000)} - {"g3"}
+    timeline = open_timeline(path, path.name, "Asia/Shanghai")
+    before, after, in_records = 0, 0, 0
+    for part in shard_blocks(timeline, Owners(0, 2), known):
+        if not isinstance(part, Part):
+            in_records += sum(isinstance(r, Event) and r.group == "g3" for r in part)
+            if in_records:
+                known.add("g3")  # met: the next blocks' g3 lines are parts again
+        elif in_records:
+            after += sum(e.group == "g3" for e in part.events)
+        else:
+            before += sum(e.group == "g3" for e in part.events)
+    timeline.close()
+    assert before == 0 and in_records > 0 and after > 0
+
+
 STRESS = """timezone "Asia/Shanghai"
 policy {
     quiet hours 22:00 - 08:00
