@@ -32,7 +32,7 @@ EVENT, TIMER = 0, 1
 _LENGTH = struct.Struct("<I")
 _BATCH_STEPS = 8192  # steps a shard writes at once, at most
 _BATCH_BYTES = 4 << 20  # and about the most bytes of actions
-_KEY, _ACTIONS = operator.itemgetter(0), operator.itemgetter(1)
+_ACTIONS = operator.itemgetter(6)  # a row's actions
 
 
 class UnshardableError(Exception):
@@ -91,9 +91,16 @@ class Steps:
     def write(self) -> None:
         """Write the batch of steps closed so far, if any, and begin the next."""
         if self.keys:
-            # The keys as columns (one list per place in them): the parent rebuilds them in C.
-            with self.buffer.getbuffer() as view, view[: self.mark] as actions:
-                record = self._encode((*zip(*self.keys, strict=True), self.starts, self.ends, actions))
+            # A row a step, its actions last: the parent decodes each straight into the tuple it
+            # sorts (keys are unique, so the actions never decide an order).
+            blob = self.buffer.getvalue()
+            # A key and its actions joined by `+` (a tuple concatenated in C): the shard pays less than
+            # for unpacking the key into a new tuple.
+            rows = [
+                key + (blob[start:end],)  # noqa: RUF005 (see above)
+                for key, start, end in zip(self.keys, self.starts, self.ends, strict=True)
+            ]
+            record = self._encode(rows)
             self.out.write(_LENGTH.pack(len(record)))
             self.out.write(record)
         self.buffer.seek(0)
@@ -145,47 +152,45 @@ class Stepper:
         self._event_since()
 
 
-_Batch = tuple[list[tuple[Any, ...]], list[bytes]]  # steps' keys, in order, and their actions as written
+# A step's key (time, kind, number or playbook, member, group, creation order), then its actions.
+_Row = tuple[int, int, int, str, str, int, bytes]
+_ROWS = msgspec.msgpack.Decoder(list[_Row])
 
 
-def batches(path: Path) -> Iterator[_Batch]:
+def batches(path: Path) -> Iterator[list[_Row]]:
     """A shard's steps, a batch at a time, in its order."""
-    # The keys' columns (time, kind, number or playbook, member, group, creation order), then
-    # where each step's actions begin and end in the batch's bytes of actions.
-    decode = msgspec.msgpack.Decoder(
-        tuple[list[int], list[int], list[int], list[str], list[str], list[int], list[int], list[int], bytes]
-    ).decode
+    decode = _ROWS.decode
     with path.open("rb") as stream:
         read = stream.read
         while head := read(4):
             (size,) = _LENGTH.unpack(head)
-            *keys, starts, ends, blob = decode(read(size))
-            yield list(zip(*keys, strict=True)), list(map(blob.__getitem__, map(slice, starts, ends)))
+            yield decode(read(size))
 
 
-def merged(shards: list[Iterator[_Batch]]) -> Iterator[bytes]:
+def merged(shards: list[Iterator[list[_Row]]]) -> Iterator[bytes]:
     """The shards' steps merged in key order, as pieces of the log.
 
     Window by window: every step up to the least of the shards' batches' last keys is known (a
     shard's steps come in order), so those are sorted together (in C: each shard's run merges
     with the others') and written; a shard whose batch is used up reads its next.
     """
-    current: dict[int, tuple[list[tuple[Any, ...]], list[bytes], int]] = {}
+    current: dict[int, tuple[list[_Row], int]] = {}
     for index, shard in enumerate(shards):
         batch = next(shard, None)
         if batch is not None:
-            current[index] = (*batch, 0)
+            current[index] = (batch, 0)
     while current:
-        bound = min(keys[-1] for keys, _, _ in current.values())
-        window: list[tuple[tuple[Any, ...], bytes]] = []
-        for index, (keys, actions, done) in list(current.items()):
-            cut = bisect.bisect_right(keys, bound, lo=done)
-            window.extend(zip(keys[done:cut], actions[done:cut], strict=True))
-            if cut < len(keys):
-                current[index] = (keys, actions, cut)
+        bound = min(rows[-1] for rows, _ in current.values())
+        window: list[_Row] = []
+        for index, (rows, done) in list(current.items()):
+            # The bound is a whole row: only its own shard's row equals it, and is taken.
+            cut = bisect.bisect_right(rows, bound, lo=done)
+            window.extend(rows[done:cut])
+            if cut < len(rows):
+                current[index] = (rows, cut)
             elif (batch := next(shards[index], None)) is not None:
-                current[index] = (*batch, 0)
+                current[index] = (batch, 0)
             else:
                 del current[index]
-        window.sort(key=_KEY)  # keys are unique: no two steps compare equal
+        window.sort()  # keys are unique: no two steps compare as far as their actions
         yield b"".join(map(_ACTIONS, window))
