@@ -11,7 +11,10 @@ import dataclasses
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from sopdsl.engine import record_checks
 from sopdsl.engine.record_checks import member_problems
 from sopdsl.engine.records import GroupRecord, MemberRecord
 
@@ -113,3 +116,55 @@ def test_records_are_built_as_the_dataclass_builds_them() -> None:
     assert MemberRecord("x").attributes is not MemberRecord("y").attributes  # a fresh dict each
     with pytest.raises(dataclasses.FrozenInstanceError):
         FINE.name = "x"  # type: ignore[misc]
+
+
+# Texts from characters each check treats apart: controls (C0, DEL, C1), a line break, a NUL,
+# spaces (ASCII and ideographic), a lone surrogate, and plain Latin and Chinese ones.
+_CHARS = st.sampled_from(
+    ["a", "名", " ", "\u3000", "\n", "\t", "\x00", "\x1b", "\x7f", "\x85", "\ud800", "\u200b"]
+)
+_TEXT = st.text(_CHARS, max_size=6) | st.integers(250, 260).map(lambda n: "x" * n)
+_ID = _TEXT.filter(bool)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    id=_ID,
+    name=_TEXT,
+    nickname=_TEXT,
+    tags=st.lists(_TEXT, max_size=2).map(tuple),
+    groups=st.lists(_TEXT, max_size=2).map(tuple),
+    referrer=st.none() | _TEXT,
+    channel=st.none() | _TEXT,
+    owner=st.none() | _TEXT,
+    attributes=st.dictionaries(_TEXT, _TEXT | st.integers(4095, 4097).map(lambda n: "b" * n), max_size=2),
+    history=st.booleans(),
+)
+def test_a_record_the_quick_check_passes_is_one_the_full_check_passes(
+    id: str,
+    name: str,
+    nickname: str,
+    tags: tuple[str, ...],
+    groups: tuple[str, ...],
+    referrer: str | None,
+    channel: str | None,
+    owner: str | None,
+    attributes: dict[str, str],
+    history: bool,
+) -> None:
+    # The quick check is a second reading of the limits: it may send a fine record to the full
+    # check, never pass one the full check refuses.
+    record = MemberRecord(
+        id=id,
+        name=name,
+        nickname=nickname,
+        tags=tags,
+        groups=groups,
+        referrer=referrer,
+        channel=channel,
+        owner=owner,
+        attributes=attributes,
+        counters=dict.fromkeys(attributes, 1.0),
+    )
+    if record_checks._plainly_fine(record, history):
+        assert list(record_checks._member_problems(record, history)) == []
