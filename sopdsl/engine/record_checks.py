@@ -94,7 +94,10 @@ def _member_problems(record: MemberRecord, history: bool) -> Iterator[Problem]:
     for kind in ("attributes", "counters"):
         for key in getattr(record, kind):
             yield from _label(key, kind, f"the name of one of {kind}")
-    for key, value in record.attributes.items():
+    # Items as they are, not as the annotation has them: compiled code would check each key is
+    # text, and raise TypeError on a name the label check above has already refused.
+    attributes: Iterable[tuple[Any, Any]] = record.attributes.items()
+    for key, value in attributes:
         problem = text_problem(value, f"attributes.{key}")
         if problem is not None:
             yield f"attributes.{key}", problem

@@ -75,6 +75,14 @@ def test_a_record_over_a_limit_is_refused_with_its_words(
     assert list(member_problems(record, history=False)) == [(field, problem)]
 
 
+def test_an_attribute_named_by_a_number_is_refused_in_words_not_an_exception() -> None:
+    # A Python caller may pass one (a timeline's JSON and a fixture's model name them by text);
+    # compiled, reading the items as the annotation types them raised TypeError.
+    record = MemberRecord(id="u1", attributes={1: "x"})  # type: ignore[dict-item]
+    problem = "the name of one of attributes should be text, got int"
+    assert list(member_problems(record)) == [("attributes", problem)]
+
+
 def test_the_history_groups_are_ids_only_where_checked() -> None:
     record = dataclasses.replace(FINE, group_joined_at={"g\n": 1})
     problem = f"a group of group_joined_at holds a control character (\\n); ids hold none {LOG}"
