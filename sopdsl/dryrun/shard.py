@@ -38,7 +38,6 @@ from typing import IO, Any
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_plan import one_shard_reason
 from sopdsl.dryrun.shard_read import Owners, Part, named_groups, shard_blocks
-from sopdsl.dryrun.shard_read import shard_of as shard_of  # the partition, named here too
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline

@@ -20,7 +20,7 @@ import itertools
 import zlib
 from collections.abc import Callable, Collection, Container, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -34,6 +34,7 @@ from sopdsl.dryrun.timeline_lines import (
     TIME,
     BareKey,
     Key,
+    keys_in,
     one_a_line,
 )
 from sopdsl.engine.events import Event
@@ -83,17 +84,7 @@ class _GroupedKeys:
     def __call__(self, block: bytes) -> list[Any]:
         if len(self.known) != self.size:
             self.size = len(self.known)
-            literal: Any = Literal  # made of the groups met, which no annotation can name
-            group = literal[tuple(self.known)] | None if self.known else None
-            types = {f.name: f.type for f in msgspec.structs.fields(Key)}
-            fields: list[tuple[str, Any, Any]] = [("group", group, None)]
-            grouped = msgspec.defstruct(
-                "GroupedKey",
-                [("time", types["time"]), ("member", types["member"]), *fields],
-                rename={"time": "at"},
-                gc=False,
-            )
-            self.decode_lines = msgspec.json.Decoder(grouped).decode_lines
+            self.decode_lines = keys_in(self.known).decode_lines
         return self.decode_lines(block)
 
 

@@ -8,6 +8,7 @@ the time, member and group of another shard's line (`Key`, or `BareKey` without 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from operator import attrgetter
 from typing import Annotated, Any, Literal
 
@@ -150,6 +151,22 @@ class BareKey(msgspec.Struct, rename={"time": "at"}, gc=False):
 
 
 KEYS = msgspec.json.Decoder(Key)
+
+
+def keys_in(groups: Collection[str]) -> msgspec.json.Decoder[Any]:
+    """A decoder of `Key`s whose group, if any, is one of `groups`: checked in C against a
+    `Literal` of them, so a group is never made into a text and any other fails the decoding."""
+    literal: Any = Literal  # of the groups given, which no annotation can name
+    group = literal[tuple(groups)] | None if groups else None
+    struct = msgspec.defstruct(
+        "GroupedKey",
+        [("time", int), ("member", _Known), ("group", group, None)],
+        rename={"time": "at"},
+        gc=False,
+    )
+    return msgspec.json.Decoder(struct)
+
+
 BARE_KEYS = msgspec.json.Decoder(BareKey)
 MEMBER = attrgetter("member")
 GROUP = attrgetter("group")

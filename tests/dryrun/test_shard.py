@@ -16,8 +16,9 @@ from sopdsl.build import compile_files
 from sopdsl.cli import main
 from sopdsl.cli_dryrun import _action_writer
 from sopdsl.dryrun.fixtures import load_fixture
-from sopdsl.dryrun.shard import ShardRun, shard_of, simulate_sharded
+from sopdsl.dryrun.shard import ShardRun, simulate_sharded
 from sopdsl.dryrun.shard_plan import one_shard_reason
+from sopdsl.dryrun.shard_read import shard_of
 from sopdsl.dryrun.testing import playbook_for
 from sopdsl.plan import Plan
 
