@@ -4,6 +4,7 @@ calendar entries, and which groups and members a playbook's scope takes in."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -13,8 +14,11 @@ from sopdsl.engine.rendering import _Rendering
 from sopdsl.engine.state import GroupState, MemberState
 from sopdsl.engine.timers import CalendarDue
 from sopdsl.engine.trigger_dates import DATES
-from sopdsl.engine.triggers import handler_for
+from sopdsl.engine.triggers import HANDLERS, handler_for
 from sopdsl.plan import CompiledPlaybook, timeutil
+
+# The trigger kinds that read a date attribute: those the dates' handler handles.
+_DATE_KINDS: Final = tuple(kind for kind, handler in HANDLERS.items() if handler is DATES)
 
 
 class _Arming(_Rendering):
@@ -49,7 +53,7 @@ class _Arming(_Rendering):
     def _rearm_dates(self, member: MemberState, attribute: str) -> None:
         """A step changed a member's attribute: arm the date triggers reading it for its new day
         (a timer armed for the old day is stale, and does nothing when due: `DateHandler.due`)."""
-        for kind in ("date_offset", "anniversary"):
+        for kind in _DATE_KINDS:
             for c, t_index, trigger in self._triggers.get(kind, ()):
                 if trigger.attribute == attribute:
                     DATES.arm_member(self, c, t_index, trigger, member, self.now, None)
