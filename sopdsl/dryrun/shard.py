@@ -2,9 +2,10 @@
 
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
-whole file (`shard_read`: its own members' lines in full, of the others' only the time, member
-and group, every line checked in full by its own shard) and feeds the engine its own members'
-events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
+whole file (`shard_read`: its own members' lines in full, every line checked in full by its own
+shard; of every Nth block it decodes the others' time, member and group too, and writes each
+other shard its lines of it, `shard_exchange`) and feeds the engine its own members' events only
+(`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
 merges the steps by it (`shard_steps`):
 
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sopdsl.dryrun.history import History, as_listed
+from sopdsl.dryrun.shard_exchange import Exchange
 from sopdsl.dryrun.shard_plan import one_shard_reason
 from sopdsl.dryrun.shard_read import Owners, Part, named_groups, shard_blocks
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
@@ -109,15 +111,18 @@ def _run_shards(
     sys.stdout.flush()
     sys.stderr.flush()
     read = context.Value("q", 0)  # shard 0's bytes read, for the progress bar
+    done = context.Array("q", jobs, lock=False)  # each shard's count of blocks routed (shard_exchange)
     with tempfile.TemporaryDirectory(prefix="sopdsl-shards-") as folder:
         files = [Path(folder) / f"{k}.steps" for k in range(jobs)]
+        routes = Path(folder) / "routes"
+        routes.mkdir()
         workers: list[Any] = []
         pipes: dict[Connection, int] = {}
         try:
             for k in range(jobs):
                 receiver, sender = context.Pipe(duplex=False)
                 pipes[receiver] = k
-                own = (files[k], sender, read if k == 0 else None)
+                own = (files[k], sender, read if k == 0 else None, Exchange(routes, k, jobs, done))
                 worker = context.Process(
                     target=_shard_main, args=(plan, path, shown, zone, writer, k, jobs, *own), daemon=True
                 )
@@ -185,6 +190,7 @@ def _shard_main(
     steps_path: Path,
     pipe: Connection,
     read: Any,
+    exchange: Exchange,
 ) -> None:
     """A shard's process: run its members, write its steps, and say how it went on `pipe`."""
     try:
@@ -192,7 +198,7 @@ def _shard_main(
         timeline = open_timeline(path, shown, zone)
         try:
             with steps_path.open("wb") as out:
-                summary, _held = _run_shard(plan, timeline, writer, shard, shards, out, read)
+                summary, _held = _run_shard(plan, timeline, writer, shard, shards, out, read, exchange)
         finally:
             timeline.close()
         # What the shard's own state took: its peak over what it had from the fork.
@@ -228,10 +234,17 @@ def _rss_kb() -> int:
 
 @kept_gc
 def _run_shard(
-    plan: Plan, timeline: Timeline, writer: Writer, shard: int, shards: int, out: IO[bytes], read: Any
+    plan: Plan,
+    timeline: Timeline,
+    writer: Writer,
+    shard: int,
+    shards: int,
+    out: IO[bytes],
+    read: Any,
+    exchange: Exchange | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all; return
-    what it did, and the engine."""
+    what it did, and the engine. Without `exchange`, it decodes every block's keys itself."""
     header = timeline.header
     engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
     steps = Steps(out, shard)
@@ -249,8 +262,9 @@ def _run_shard(
     owners = Owners(shard, shards)
     history: History | None = History()
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
-    # not see the event would not (shard 0 says so, as it reads every event's group).
-    calendars = shard == 0 and any(pb.schedule for pb in plan.playbooks)
+    # not see the event would not (shard 0 says so, as it reads every event's group; with an
+    # exchange, each shard of the blocks whose keys it reads).
+    calendars = (shard == 0 or exchange is not None) and any(pb.schedule for pb in plan.playbooks)
     fed = 0
     last = header.start
 
@@ -271,7 +285,7 @@ def _run_shard(
     # Another shard's member line is checked by that shard: of it this one needs only its groups.
     timeline.others = lambda member: not owners[member]
     step = Stepper(engine, steps)
-    for part in shard_blocks(timeline, owners, engine.groups if calendars else None):
+    for part in shard_blocks(timeline, owners, engine.groups if calendars else None, exchange):
         if isinstance(part, Part):
             if history is not None:
                 begin()

@@ -9,9 +9,11 @@ text times, kinds that need more than a member, a line with a mistake).
 Of another shard's line only its time, member and group are decoded (`timeline_lines.Key`; the
 group only by the shard that checks groups, else `BareKey`): enough to number every event as the
 whole timeline does, to check the file's time order (in C, over the block's times) and to say
-which group an event names. Each line is checked in full by
-the shard whose member it names, so every mistake is found by one of them; a shard stops at the
-first one, and the run is made again in one process, which reports them all.
+which group an event names. With an exchange (`shard_exchange`), a shard decodes those keys of
+the blocks it reads only, and takes its lines of the others from their readers' routes. Each
+line is checked in full by the shard whose member it names, so every mistake is found by one of
+them; a shard stops at the first one, and the run is made again in one process, which reports
+them all.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from sopdsl.dryrun.shard_exchange import Exchange, Route
 from sopdsl.dryrun.shard_steps import UnshardableError
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
 from sopdsl.dryrun.timeline_lines import (
@@ -51,15 +54,23 @@ class Part:
 
 
 def shard_blocks(
-    timeline: Timeline, owners: Owners, known: Collection[str] | None = None
+    timeline: Timeline, owners: Owners, known: Collection[str] | None = None, exchange: Exchange | None = None
 ) -> Iterator[Part | list[Member | Event]]:
     """The timeline's blocks as the shard of `owners` reads them. With `known` (the groups the
     run has met, which only grow), a block with an event naming another group is not a `Part`:
-    its records are yielded, for the caller to check (`named_groups`). Raises `FixtureError` at
-    the first block with a problem."""
+    its records are yielded, for the caller to check (`named_groups`). With `exchange`, the keys
+    of the blocks another shard reads are not decoded here: that shard's routes say what this
+    one needs of them. Raises `FixtureError` at the first block with a problem."""
     keys = _GroupedKeys(known) if known is not None else None
-    for chunk in timeline.chunks():
-        part = _part(timeline, chunk, owners, keys)
+    whose = _Whose(owners.shards) if exchange is not None else None
+    for number, chunk in enumerate(timeline.chunks()):
+        if exchange is None:
+            part = _part(timeline, chunk, owners, keys)
+        elif exchange.reads(number):
+            assert whose is not None
+            part = _part(timeline, chunk, owners, keys, (exchange, number, whose))
+        else:
+            part = _routed(timeline, exchange.take(number))
         if part is not None:
             yield part
             continue
@@ -106,32 +117,86 @@ class Owners(dict[str, bool]):
         return mine
 
 
-def _part(timeline: Timeline, chunk: Chunk, owners: Owners, grouped: _GroupedKeys | None) -> Part | None:
-    """A block of everyday event lines read as a `Part`, or None if it is not one."""
+class _Whose(dict[str, int]):
+    """The shard of a member, by member id, each found once: for a block's routes."""
+
+    def __init__(self, shards: int) -> None:
+        super().__init__()
+        self.shards = shards
+
+    def __missing__(self, member: str) -> int:
+        shard = self[member] = shard_of(member, self.shards)
+        return shard
+
+
+def _part(
+    timeline: Timeline,
+    chunk: Chunk,
+    owners: Owners,
+    grouped: _GroupedKeys | None,
+    routing: tuple[Exchange, int, _Whose] | None = None,
+) -> Part | None:
+    """A block of everyday event lines read as a `Part`, or None if it is not one. With
+    `routing` (the exchange, the block's number, the members' shards), each other shard is
+    written its route of the block first."""
     block = chunk.data
+    keys: list[BareKey] | list[Key] | None
     try:
         # The groups only where they are checked: a group decoded is a text made for every line.
-        keys: list[BareKey] | list[Key] = BARE_KEYS.decode_lines(block) if grouped is None else grouped(block)
+        keys = BARE_KEYS.decode_lines(block) if grouped is None else grouped(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
+        keys = None
     if not keys or not one_a_line(block, len(keys), chunk.lines):
+        keys = None
+    times = list(map(TIME, keys)) if keys else []
+    if times and not timeline.in_order(times):
+        keys = None
+    lines: list[bytes] = block.split(b"\n") if keys and routing is not None else []
+    shards: list[int] = []
+    if routing is not None:
+        exchange, number, whose = routing
+        routes: dict[int, Route | None] = dict.fromkeys(
+            k for k in range(exchange.shards) if k != exchange.shard
+        )
+        if keys:
+            # A member's lines are many (about 9 a member at 100k x 90): its shard is looked up in C.
+            shards = list(map(whose.__getitem__, map(MEMBER, keys)))
+            for shard in routes:
+                theirs = list(map(shard.__eq__, shards))
+                numbers = list(itertools.compress(range(1, len(keys) + 1), theirs))
+                joined = b"\n".join(itertools.compress(lines, theirs))
+                routes[shard] = (times[0], times[-1], len(keys), numbers, joined)
+        exchange.give(number, routes)
+    if not keys or not timeline.continues(times[0]):
         return None
-    times = list(map(TIME, keys))
-    if not timeline.follows(times):
+    if shards:
+        mine = list(map(owners.shard.__eq__, shards))
+    else:
+        mine = list(map(owners.__getitem__, map(MEMBER, keys)))
+    numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
+    if numbers and not lines:
+        lines = block.split(b"\n")
+    own = b"\n".join(itertools.compress(lines, mine)) if numbers else b""
+    return _routed(timeline, (times[0], times[-1], len(keys), numbers, own))
+
+
+def _routed(timeline: Timeline, route: Route | None) -> Part | None:
+    """A block read as a `Part` from what its reader found of it for this shard, or None if it
+    is not one (the block's lines are then read in full)."""
+    if route is None:
         return None
-    # A member's lines are many (about 9 a member at 100k x 90): its owner is looked up in C.
-    mine = list(map(owners.__getitem__, map(MEMBER, keys)))
-    own = mine.count(True)
-    if own:
+    first, last, count, numbers, lines = route
+    if not timeline.continues(first):
+        return None  # out of order with the block before: read in full, which says so
+    if numbers:
         # This shard's lines, whole: the block's lines but the others' (the last needs no newline).
-        events = everyday_events(b"\n".join(itertools.compress(block.split(b"\n"), mine)), own)
+        events = everyday_events(lines, len(numbers))
         if events is None:
             return None  # one of them is not an everyday event line (or has a mistake): read in full
     else:
         events = []
-    timeline.took(times[-1])
-    numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
-    return Part(events, numbers, len(keys), times[-1])
+    timeline.took(last)
+    return Part(events, numbers, count, last)
 
 
 def named_groups(events: list[Event] | list[Key], known: Container[str]) -> None:

@@ -165,14 +165,16 @@ class Timeline:
         return cast("list[Member | Event]", events)
 
     def follows(self, times: list[int]) -> bool:
-        """Whether a block's event times (epoch seconds, in file order) follow the file's order so
-        far, from the start to the run's horizon."""
-        return (
-            self._start <= times[0]
-            and self._latest <= times[0]
-            and times[-1] <= self.horizon
-            and times == sorted(times)
-        )
+        """Whether a block's event times (epoch seconds, in file order) follow the blocks before."""
+        return self._latest <= times[0] and self.in_order(times)
+
+    def in_order(self, times: list[int]) -> bool:
+        """Whether a block's event times are in order, from the start to the run's horizon."""
+        return self._start <= times[0] and times[-1] <= self.horizon and times == sorted(times)
+
+    def continues(self, first: int) -> bool:
+        """Whether a block whose first event is at `first` follows the blocks read so far."""
+        return self._latest <= first
 
     def took(self, latest: int) -> None:
         """Count the events of a block as read, the latest at `latest` (a block `follows` passed)."""

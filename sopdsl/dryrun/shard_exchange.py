@@ -1,0 +1,61 @@
+"""A sharded dry run's blocks shared out among its processes (see `sopdsl.dryrun.shard`).
+
+Input: the run's folder, a shared array of counters, the process's shard and the number of
+shards. Output: for each block of the timeline, what another shard read of it for this one.
+
+Every process reads every block's bytes, but block `b`'s keys are decoded by one only, shard
+`b % shards` (its reader): it writes each other shard a `Route` of the block (that shard's lines,
+their numbers among the block's events, the block's count of events and first and last times),
+or None where the block is no part of everyday lines (then every shard reads it in full). So a
+shard decodes the keys of a share of the blocks rather than of all, and its own lines once.
+
+No wait can close a circle: a shard waits only for a block it does not read, whose reader has
+read every earlier block of its own (a shard reads its blocks in file order, and before it waits
+on a later one), and writing never waits. A process that fails is seen by the parent, which ends
+the others.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+# (first time, last time, the block's count of events, the shard's numbers among them, its lines)
+Route = tuple[int, int, int, list[int], bytes]
+_ROUTE = msgspec.msgpack.Decoder(Route | None)
+_NAP = 0.0002  # seconds between looks at a counter: a block's wait is rare and short
+
+
+class Exchange:
+    """This shard's end of the run's exchange of blocks."""
+
+    def __init__(self, folder: Path, shard: int, shards: int, done: Any) -> None:
+        self.folder = folder
+        self.shard, self.shards = shard, shards
+        # done[k]: 1 + the last block shard k has written its routes of (a shared array of
+        # integers, each written by its own shard only).
+        self.done = done
+        self._encode = msgspec.msgpack.Encoder().encode
+
+    def reads(self, block: int) -> bool:
+        """Whether this shard decodes the keys of block number `block` (from 0)."""
+        return block % self.shards == self.shard
+
+    def give(self, block: int, routes: dict[int, Route | None]) -> None:
+        """Write each other shard its route of a block this shard reads, then say it is written."""
+        for shard, route in routes.items():
+            (self.folder / f"{block}.{shard}").write_bytes(self._encode(route))
+        self.done[self.shard] = block + 1
+
+    def take(self, block: int) -> Route | None:
+        """This shard's route of a block another reads, once its reader has written it."""
+        reader = block % self.shards
+        while self.done[reader] <= block:
+            time.sleep(_NAP)
+        path = self.folder / f"{block}.{self.shard}"
+        route: Route | None = _ROUTE.decode(path.read_bytes())
+        path.unlink()
+        return route
