@@ -136,11 +136,11 @@ async def connected(
     client.protocol.set_writer(_Pipe(to_server))
     session = Session(client, server, defaultdict(asyncio.Queue))
 
-    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)  # type: ignore[untyped-decorator]  # pygls's client leaves feature() unannotated
     def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
         session.published[params.uri].put_nowait(params)
 
-    @client.feature(lsp.WINDOW_SHOW_MESSAGE)
+    @client.feature(lsp.WINDOW_SHOW_MESSAGE)  # type: ignore[untyped-decorator]  # pygls's client leaves feature() unannotated
     def on_message(params: lsp.ShowMessageParams) -> None:
         session.shown.append(params.message)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import sopdsl
-from sopdsl.errors import SopdslError
+from sopdsl.errors import DiagnosticError
 from sopdsl.source import Source
 from sopdsl.syntax.formatter import format_source
 
@@ -24,7 +24,7 @@ def _program(wait: str) -> str:
 
 
 def _diagnostics(text: str) -> list[tuple[str, int, int, str, str | None]]:
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(sopdsl.load_text(text, "w.sop"))
     return [(d.code, d.span.line, d.span.column, d.message, d.hint) for d in caught.value.diagnostics]
 

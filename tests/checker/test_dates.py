@@ -8,7 +8,7 @@ import pytest
 
 import sopdsl
 from sopdsl import lang
-from sopdsl.errors import SopdslError
+from sopdsl.errors import DiagnosticError
 
 HEAD = 'timezone "Asia/Shanghai"\ntemplate hi = "hi"\n'
 
@@ -18,7 +18,7 @@ def _plan(text: str) -> sopdsl.Plan:
 
 
 def _diagnostics(text: str) -> list[tuple[str, int, int, str, str | None]]:
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(sopdsl.load_text(HEAD + text, "d.sop"))
     return [(d.code, d.span.line, d.span.column, d.message, d.hint) for d in caught.value.diagnostics]
 

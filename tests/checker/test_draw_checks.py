@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 import sopdsl
-from sopdsl.errors import SopdslError
+from sopdsl.errors import DiagnosticError
+from sopdsl.lang import DrawStep
 
 HEAD = 'timezone "Asia/Shanghai"\ncalendar friday = every friday at 20:00\n'
 
 
 def _diagnostics(text: str) -> list[tuple[str, int, int, str]]:
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(sopdsl.load_text(HEAD + text, "d.sop"))
     return [(d.code, d.span.line, d.span.column, d.message) for d in caught.value.diagnostics]
 
@@ -36,6 +37,7 @@ def test_a_draw_reaches_the_plan() -> None:
     plan = sopdsl.compile_program(sopdsl.check(sopdsl.load_text(HEAD + text, "d.sop")))
     (instr,) = plan.playbooks[0].schedule[0].code
     assert instr.op == "act" and instr.action is not None
+    assert isinstance(instr.action, DrawStep)
     assert instr.action.model_dump() == {
         "kind": "draw",
         "count": 3,

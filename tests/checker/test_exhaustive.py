@@ -90,8 +90,8 @@ def _widen(source: str) -> str:
             ast.unparse(base) in ("enum.Enum", "Enum") for base in statement.bases
         ):
             assert statement.end_lineno is not None
-            last = lines[statement.end_lineno - 1]
-            edits.append((statement.end_lineno, statement.end_lineno, [last, '    ADDED = "added"']))
+            last_line = lines[statement.end_lineno - 1]
+            edits.append((statement.end_lineno, statement.end_lineno, [last_line, '    ADDED = "added"']))
     assert edits, "nothing to widen"
     for first, last, replacement in sorted(edits, reverse=True):
         lines[first - 1 : last] = replacement

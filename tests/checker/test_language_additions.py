@@ -452,7 +452,7 @@ def test_a_cleared_nickname_is_a_rename_to_nothing() -> None:
 
 def test_a_jsonl_timeline_takes_renames(tmp_path: Path) -> None:
     (tmp_path / "case.sop").write_text(program_text(NICKNAMES), encoding="utf-8")
-    lines = [
+    lines: list[dict[str, object]] = [
         {
             "sopdsl": "timeline",
             "start": "2026-03-02 09:00",

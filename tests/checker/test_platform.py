@@ -10,7 +10,7 @@ from test_staff_tasks import _without_places
 
 import sopdsl
 from sopdsl.diagnostics import Diagnostic
-from sopdsl.errors import SopdslError
+from sopdsl.errors import DiagnosticError
 from sopdsl.plan.analysis import analyse
 from sopdsl.source import Source
 from sopdsl.syntax.formatter import format_source
@@ -25,7 +25,7 @@ def _platform(*rules: str) -> str:
 
 
 def _diagnostics(text: str) -> list[tuple[str, int, int, str]]:
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(sopdsl.load_text(HEAD + text, "a.sop"))
     return [(d.code, d.span.line, d.span.column, d.message) for d in caught.value.diagnostics]
 

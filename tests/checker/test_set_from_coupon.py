@@ -8,7 +8,7 @@ import pytest
 
 import sopdsl
 from sopdsl import lang
-from sopdsl.errors import SopdslError
+from sopdsl.errors import DiagnosticError
 
 HEAD = """timezone "Asia/Shanghai"
 attribute coupon_due: date
@@ -20,7 +20,7 @@ calendar daily = every day at 10:00
 
 
 def _diagnostics(text: str) -> list[tuple[str, int, int, str, str | None]]:
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(sopdsl.load_text(HEAD + text, "a.sop"))
     return [(d.code, d.span.line, d.span.column, d.message, d.hint) for d in caught.value.diagnostics]
 
@@ -142,7 +142,7 @@ def test_an_attribute_of_another_type_says_which_to_declare() -> None:
 def test_coupon_fields_are_read_by_set_only() -> None:
     # The grammar takes `coupon.F` where `set` takes a value, nowhere else: a condition is a
     # syntax error, not a reference the engine would have to resolve against a flow.
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(
             sopdsl.load_text(
                 HEAD

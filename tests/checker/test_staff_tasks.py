@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import sopdsl
-from sopdsl.errors import SopdslError
+from sopdsl.errors import DiagnosticError
 from sopdsl.source import Source
 from sopdsl.syntax.formatter import format_source
 
@@ -31,7 +31,7 @@ def _without_places(dumped: str) -> Any:
 
 
 def _diagnostics(text: str) -> list[tuple[str, int, int, str, str | None]]:
-    with pytest.raises(SopdslError) as caught:
+    with pytest.raises(DiagnosticError) as caught:
         sopdsl.check(sopdsl.load_text(HEAD + text, "a.sop"))
     return [(d.code, d.span.line, d.span.column, d.message, d.hint) for d in caught.value.diagnostics]
 

@@ -503,7 +503,7 @@ def _l4(program: model.Program, pbs: list[model.Playbook]) -> None:
         if e.for_each_member
         and any(isinstance(c, model.TagCond) and c.tags == ("to-reactivate",) for c in conds(e.cond))
     ]
-    assert greetings and of(greetings[0].steps, model.SendStep), "light periodic greetings"
+    assert greetings and bool(of(greetings[0].steps, model.SendStep)), "light periodic greetings"
     improved = only(pbs, lambda p: p is not ask and bool(event_triggers(p, model.EventKind.CUSTOM)))
     (told,) = of(improved.steps, model.SendStep)
     assert any(v.startswith("event.") for v in program.templates[told.template].variables)

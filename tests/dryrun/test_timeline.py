@@ -201,7 +201,7 @@ def test_the_reader_streams_and_stops_yielding_after_a_bad_line(tmp_path: Path) 
         ],
     )
     stream = open_timeline(timeline, "t.jsonl", "Asia/Shanghai")
-    seen = []
+    seen: list[str | None] = []
     with pytest.raises(FixtureError) as caught:
         seen.extend(event.member for event in stream.records())  # type: ignore[union-attr]
     stream.close()

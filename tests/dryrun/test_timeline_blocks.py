@@ -13,6 +13,7 @@ from benchmods import bench
 
 from sopdsl.dryrun import timeline as timeline_module
 from sopdsl.dryrun.timeline import open_timeline
+from sopdsl.engine.events import Event
 from sopdsl.errors import FixtureError
 
 ROOT = Path(__file__).parent.parent.parent
@@ -26,6 +27,7 @@ def read(path: Path) -> tuple[list[Any], list[tuple[int, str]]]:
     try:
         for record in timeline.records():
             if hasattr(record, "kind"):
+                assert isinstance(record, Event)
                 fields = (record.kind, record.time, record.member, record.group, record.data, record.name)
                 records.append(("event", *fields, record.id))
             else:

@@ -14,8 +14,9 @@ import pytest
 
 from sopdsl.engine import engine as engine_module
 from sopdsl.engine.actions import Action
-from sopdsl.engine.engine import _SNAPSHOT_STATE, Engine
+from sopdsl.engine.engine import Engine
 from sopdsl.engine.parts import _Parts
+from sopdsl.engine.snapshot_schema import _SNAPSHOT_STATE
 from sopdsl.engine.timers import RECORDS, TIMERS, Timer, fields_of, from_fields
 
 ENGINE = Path(engine_module.__file__).parent

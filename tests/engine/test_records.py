@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import sopdsl
-from sopdsl.dryrun import timeline
+from sopdsl.dryrun import timeline, timeline_lines
 from sopdsl.dryrun.fixtures import FixtureGroup, FixtureMember
 from sopdsl.engine.engine import Engine
 from sopdsl.engine.records import (
@@ -69,7 +69,7 @@ def test_the_record_fields_are_the_single_list() -> None:
     # Fixtures and timelines spell the same fields (a time where the record has epoch seconds).
     assert list(FixtureMember.model_fields) == list(MEMBER_FILE_FIELDS)
     assert timeline._MEMBER_FIELDS == set(MEMBER_FILE_FIELDS)
-    assert set(MEMBER_FILE_FIELDS) <= set(timeline._Line.__struct_fields__)
+    assert set(MEMBER_FILE_FIELDS) <= set(timeline_lines._Line.__struct_fields__)
     assert set(FILE_KEYS) <= set(MEMBER_FIELDS) and set(JOURNAL_KEYS) <= set(MEMBER_FIELDS)
     # The journal body holds every field, and reads back as the same record.
     body = FULL.journal_body()
@@ -104,7 +104,8 @@ def test_a_fixture_member_and_a_timeline_line_give_the_same_record() -> None:
         tags=["lead", "vip"],
         attributes={"city": "杭州"},
         counters={"orders": 2},
-        groups=[{"id": "g1", "joined": "2023-11-15", "last_message": "2026-02-19"}, "g2"],
+        # the entry as a fixture file spells it, read by pydantic into a FixtureMembership
+        groups=[{"id": "g1", "joined": "2023-11-15", "last_message": "2026-02-19"}, "g2"],  # type: ignore[list-item]
         joined="2026-02-25 14:13",
         referrer="m0",
         channel="poster",
@@ -112,6 +113,7 @@ def test_a_fixture_member_and_a_timeline_line_give_the_same_record() -> None:
         owner="小美",
         last_order="2026-02-24",
     )
+    assert FULL.joined_at is not None
     times = {
         "2026-02-25 14:13": FULL.joined_at,
         "2023-11-15": 1_700_000_000,

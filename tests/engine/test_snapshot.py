@@ -15,9 +15,10 @@ from livestores import timeline
 from test_reload import DRIP, T0, compile_text
 
 import sopdsl
-from sopdsl.engine.engine import SNAPSHOT_FORMAT, Engine
+from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.snapshot import MAGIC
+from sopdsl.engine.snapshot_schema import SNAPSHOT_FORMAT
 from sopdsl.errors import EngineError
 from sopdsl.plan import Plan
 
@@ -127,7 +128,7 @@ def test_a_snapshot_of_another_format_or_garbage_is_refused_not_half_restored() 
 @pytest.mark.source
 def test_every_piece_of_engine_state_is_either_in_a_snapshot_or_rebuilt_from_the_plan() -> None:
     # A field added to the engine must be put in one of the two lists, or restarts would forget it.
-    from sopdsl.engine.engine import _SNAPSHOT_STATE
+    from sopdsl.engine.snapshot_schema import _SNAPSHOT_STATE
 
     rebuilt = {
         "plan", "program", "zone", "live", "compiled", "windows", "_triggers", "_absence_on", "_watched",
@@ -155,16 +156,17 @@ def test_the_snapshot_format_follows_the_fields_of_the_records_it_holds(
     import dataclasses
 
     from sopdsl.engine import snapshot_schema as schema
+    from sopdsl.engine.state import MemberState
 
     real = dataclasses.fields
 
     def with_a_new_field(cls: Any) -> Any:
         found = real(cls)
-        if cls is schema.MemberState:
+        if cls is MemberState:
             return (*found, type("F", (), {"name": "vip_since"})())
         return found
 
-    monkeypatch.setattr(schema.dataclasses, "fields", with_a_new_field)
+    monkeypatch.setattr(dataclasses, "fields", with_a_new_field)  # the module the schema reads
     assert schema._snapshot_format() != SNAPSHOT_FORMAT
 
 

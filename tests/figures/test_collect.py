@@ -119,7 +119,7 @@ def test_days_are_local_days_across_a_clock_change() -> None:
     """A day with a clock change is 23 or 25 hours long; every instant still falls on its local day."""
     import datetime as dt
 
-    from sopdsl.figures.acted import Days
+    from sopdsl.engine.tally import Days
     from sopdsl.plan import timeutil
 
     tz = timeutil.zone("America/New_York")

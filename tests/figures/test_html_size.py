@@ -22,7 +22,7 @@ def community() -> dict[str, Any]:
     days = [(dt.date(2026, 3, 2) + dt.timedelta(days=d)).isoformat() for d in range(DAYS)]
     groups = []
     for g in range(GROUPS):
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "day": day,
                 **{

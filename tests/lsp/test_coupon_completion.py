@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from lsprotocol import types as lsp
 from lspsession import connected
 
 from sopdsl.lsp.context import Wanted, wanted
@@ -69,7 +70,7 @@ def test_the_server_completes_coupon_then_its_fields(tmp_path: Path) -> None:
             await session.diagnostics(uri)
             fields = await session.completion(uri, 7, len("        set member.coupon_due = coupon.ex"))
             assert [item.label for item in fields] == list(COUPON_FIELDS)
-            assert fields[0].text_edit is not None
+            assert isinstance(fields[0].text_edit, lsp.TextEdit)
             start = len("        set member.coupon_due = coupon.")
             assert fields[0].text_edit.range.start.character == start
             assert "new50" not in [item.label for item in fields]

@@ -20,7 +20,7 @@ def test_the_command_serves_a_session_over_stdio_and_exits_cleanly(tmp_path: Pat
         client = LanguageClient("sopdsl-tests", "1")
         published: asyncio.Queue[lsp.PublishDiagnosticsParams] = asyncio.Queue()
 
-        @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        @client.feature(lsp.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)  # type: ignore[untyped-decorator]  # pygls's client leaves feature() unannotated
         def on_diagnostics(params: lsp.PublishDiagnosticsParams) -> None:
             published.put_nowait(params)
 
@@ -45,7 +45,7 @@ def test_the_command_serves_a_session_over_stdio_and_exits_cleanly(tmp_path: Pat
         client.exit(None)
         assert client._server is not None
         code = await asyncio.wait_for(client._server.wait(), 60)
-        await client.stop()
+        await client.stop()  # type: ignore[no-untyped-call]  # pygls leaves stop() unannotated
         return code
 
     assert asyncio.run(run()) == 0

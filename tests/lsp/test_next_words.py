@@ -56,7 +56,7 @@ def _keywords_there(text: str) -> set[str]:
     from sopdsl.lsp import next_words as module
 
     saved = module.vocabulary_after
-    module.vocabulary_after = lambda tokens: ()  # type: ignore[assignment]
+    module.vocabulary_after = lambda tokens: ()
     try:
         return set(next_words(text) or ())
     finally:

@@ -50,7 +50,7 @@ def cases(tmp_path: Path, playbook: str) -> tuple[int, list[TestCase]]:
     (folder / "welcome.yaml").write_text(textwrap.dedent(FIXTURE).lstrip(), encoding="utf-8")
     report = folder / "junit.xml"
     result = CliRunner().invoke(main, ["test", str(folder / "welcome.yaml"), "--junit", str(report)])
-    xml = JUnitXml.fromfile(str(report))
+    xml: JUnitXml | TestSuite = JUnitXml.fromfile(str(report))  # a lone suite when the root is one
     suites = [xml] if isinstance(xml, TestSuite) else list(xml)
     return result.exit_code, [case for suite in suites for case in suite]
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import pytest
 
+from sopdsl.source import Span
 from sopdsl.syntax import nodes
 from sopdsl.syntax.node_base import dataclass
 
@@ -57,7 +58,7 @@ def test_equality_and_hash_are_the_dataclass_ones(cls: type) -> None:
 def test_a_nan_field_is_equal_to_itself_as_in_a_tuple() -> None:
     # The generated __eq__ compares tuples, which take identity as equality; so does _Node.
     nan = float("nan")
-    span = nodes.Span.point("x.sop")
+    span = Span.point("x.sop")
     assert nodes.Number(nan, "nan", span) == nodes.Number(nan, "nan", span)
 
 
@@ -128,5 +129,5 @@ def test_the_node_decorator_refuses_what_it_does_not_imitate() -> None:
 
         @dataclass(frozen=True, slots=True, eq=False)
         class Counted(nodes._Node):
-            total: ClassVar[int]  # type: ignore[misc]
+            total: ClassVar[int]
             value: int

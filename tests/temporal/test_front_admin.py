@@ -63,7 +63,7 @@ def front(temporal_server: str) -> Iterator[Any]:
         shard=f"admin-{uuid.uuid4().hex[:8]}",
         task_queue=f"admin-{uuid.uuid4().hex[:8]}",
     )
-    front.recorder = recorder
+    front.recorder = recorder  # type: ignore[attr-defined]  # kept on the front for the tests' sent()
     front.client.continue_after = 40  # a new run every few requests: what the inbox keeps must cross
     try:
         yield front
