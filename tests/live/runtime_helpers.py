@@ -15,6 +15,7 @@ import sopdsl
 from sopdsl.engine.actions import Action
 from sopdsl.live.dispatch import ACTION_KINDS
 from sopdsl.live.runtime import ManualClock, Runtime
+from sopdsl.live.service_types import RuntimeLike
 from sopdsl.plan import Plan
 
 CASES = Path(__file__).parent.parent / "engine_cases"
@@ -84,7 +85,7 @@ class Replaced:
     """A runtime with some methods replaced, the rest its own, to hand a `Service`: a compiled
     `Runtime`'s methods cannot be patched (its instances have no `__dict__`)."""
 
-    def __init__(self, runtime: Runtime, **methods: Callable[..., Any]) -> None:
+    def __init__(self, runtime: RuntimeLike, **methods: Callable[..., Any]) -> None:
         self._runtime = runtime
         self._methods = methods
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiclient import Client
 from livestores import KINDS, store_url
-from test_app import Client
 from test_service import Recorder
 
 import sopdsl
@@ -63,6 +63,7 @@ def clock() -> ManualClock:
 
 def registered(service: Service) -> list[dict[str, Any]]:
     """The members and groups the service's shard journaled (registrations, not events)."""
+    assert isinstance(service.runtime, Runtime)
     journal = service.runtime.store.journal(service.runtime.shard)
     return [e.body for e in journal if e.body["op"] in ("member", "group")]
 
@@ -210,6 +211,7 @@ def test_a_csv_header_naming_no_member_column_is_refused_once_at_the_header(
 def test_a_csv_saved_by_excel_with_a_byte_order_mark_imports_and_a_line_not_utf8_is_located(
     client: Client, service: Service
 ) -> None:
+    assert isinstance(service.runtime, Runtime)
     # Excel's "CSV UTF-8" starts with EF BB BF: the header read "\ufeffid", so no `id` column.
     rows = "\ufeffid,name\nm1,张三\n".encode() + "m2,李四".encode("gbk") + "\nm3,王五\n".encode()
     answer = client.post("/admin/members/import", content=rows, headers={**AUTH, "Content-Type": "text/csv"})
@@ -355,7 +357,11 @@ def test_every_kind_of_wait_a_flow_shows_is_told_in_the_apis_words() -> None:
     from sopdsl.engine.state import WAIT_TYPES, WaitDelivery, WaitEvent, WaitTask
     from sopdsl.live.admin_views import waiting_view
 
-    samples = {WaitEvent: WaitEvent("message"), WaitTask: WaitTask("k1"), WaitDelivery: WaitDelivery()}
+    samples: dict[type, WaitEvent | WaitTask | WaitDelivery] = {
+        WaitEvent: WaitEvent("message"),
+        WaitTask: WaitTask("k1"),
+        WaitDelivery: WaitDelivery(),
+    }
     assert set(samples) == set(WAIT_TYPES)  # a new kind of wait needs its words here too
     assert [waiting_view(samples[kind]) for kind in (WaitEvent, WaitTask, WaitDelivery)] == [
         {"for": "event", "event": "message"},
@@ -368,6 +374,7 @@ def test_every_kind_of_wait_a_flow_shows_is_told_in_the_apis_words() -> None:
 def test_an_attribute_not_of_its_declared_type_is_refused_with_its_field(
     client: Client, service: Service
 ) -> None:
+    assert isinstance(service.runtime, Runtime)
     # A birthday of 1988-13-40 (or a number) was stored, armed no greeting, and nobody was told.
     for value in ("1988-13-40", 19900310):
         answer = client.request(

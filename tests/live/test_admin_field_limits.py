@@ -14,8 +14,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from asgiclient import Client
 from test_admin import AUTH, START, admin_service, registered
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock

@@ -8,9 +8,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from asgiclient import Client
 from livestores import KINDS, store_url
 from test_admin import AUTH, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock

@@ -140,6 +140,7 @@ def test_an_async_executor_dispatched_on_the_loops_own_thread_is_parked_saying_w
         warnings.simplefilter("error")  # no "coroutine was never awaited"
         asyncio.run(main())
     [parked] = rt.parked()
+    assert parked.error is not None
     assert "run_async" in parked.error and "asyncio.to_thread" in parked.error
     rt.close()
 

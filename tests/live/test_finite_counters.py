@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiclient import Client
 from test_admin import AUTH, START, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock

@@ -3,18 +3,20 @@ traceback in the log or a misleading answer: every one is now a 4xx naming what 
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from asgiclient import Client
 from livestores import KINDS, store_url
 from test_admin import AUTH, START, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 
 
@@ -42,7 +44,8 @@ def memory_client() -> Iterator[Client]:
 
 
 def logged(service: Service) -> str:
-    return str(service.log.getvalue())  # type: ignore[attr-defined]
+    assert isinstance(service.log, io.StringIO)
+    return str(service.log.getvalue())
 
 
 @pytest.mark.parametrize(
@@ -98,11 +101,12 @@ def test_an_import_row_with_a_time_out_of_range_is_located() -> None:
 
 def events(service: Service) -> list[str]:
     """The members of the events journaled on the service's shard."""
+    assert isinstance(service.runtime, Runtime)
     journal = service.runtime.store.journal(service.runtime.shard)
     return [e.body["member"] for e in journal if e.body["op"] == "event"]
 
 
-def fed(client: Client, event: dict[str, object]) -> tuple[int, dict[str, object]]:
+def fed(client: Client, event: Mapping[str, object]) -> tuple[int, dict[str, object]]:
     # json.dumps escapes what is not ASCII, so a lone surrogate goes as the client's escape `\\ud800`.
     answer = client.post("/events", content=json.dumps(event), headers={**AUTH, **JSON})
     return answer.status_code, answer.json()

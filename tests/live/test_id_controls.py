@@ -12,11 +12,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from asgiclient import Client
 from test_admin import AUTH, START, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 
 JSON = {**AUTH, "Content-Type": "application/json"}
@@ -36,6 +37,7 @@ def client(service: Service) -> Client:
 
 
 def journaled(service: Service) -> list[str]:
+    assert isinstance(service.runtime, Runtime)
     return [
         e.body["member"]
         for e in service.runtime.store.journal(service.runtime.shard)

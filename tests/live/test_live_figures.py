@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from asgiclient import Client
@@ -76,7 +77,9 @@ def shop(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
 
 def client_of(rt: Runtime) -> Client:
     return Client(
-        create_app(Service(rt, zone="Asia/Shanghai", host="127.0.0.1", tokens=None, log=io.StringIO()))
+        create_app(
+            Service(rt, zone=ZoneInfo("Asia/Shanghai"), host="127.0.0.1", tokens=None, log=io.StringIO())
+        )
     )
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from asgiclient import Client
 from livestores import KINDS, store_url
 from test_admin import AUTH, START, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock

@@ -14,12 +14,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiclient import Client
 from test_admin import AUTH, START, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.intake import EventError, intake
+from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 
 JSON = {**AUTH, "Content-Type": "application/json"}
@@ -41,6 +42,7 @@ def client(service: Service) -> Client:
 
 
 def journaled(service: Service) -> list[dict[str, Any]]:
+    assert isinstance(service.runtime, Runtime)
     return [e.body for e in service.runtime.store.journal(service.runtime.shard)]
 
 
@@ -82,6 +84,7 @@ def test_an_event_with_a_bad_name_is_refused_naming_the_field(
 
 
 def test_both_paths_of_intake_refuse_a_name_alike(service: Service) -> None:
+    assert isinstance(service.runtime, Runtime)
     declarations = service.runtime.plan.declarations
     found = []
     for event in (

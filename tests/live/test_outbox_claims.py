@@ -16,6 +16,7 @@ import pytest
 from livestores import store_url
 
 from sopdsl.live.store import DONE, Batch, OutboxRow, open_store
+from sopdsl.live.store_postgres import PostgresStore
 
 EVERY = 100
 
@@ -24,7 +25,8 @@ EVERY = 100
 def pg(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     url = store_url("postgres", tmp_path, request)
     store = open_store(url)
-    store.vacuum_every = EVERY  # type: ignore[attr-defined]  (PostgresStore's setting)
+    assert isinstance(store, PostgresStore)  # vacuum_every is PostgresStore's setting
+    store.vacuum_every = EVERY
     store.ensure_shard("s", start=0, seed=0, plan_hash="abc")
     yield store
     store.close()
@@ -93,6 +95,7 @@ def test_the_stores_of_all_shards_and_workers_share_one_count(pg: Any) -> None:
     others = [open_store(pg.url) for _ in range(2)]
     try:
         for other in others:
+            assert isinstance(other, PostgresStore)
             other.vacuum_every = EVERY
         _insert(pg, 0, 135)
         for store in (pg, *others):

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from asgiclient import Client
 from runtime_helpers import Replaced
 from test_admin import AUTH, START, TOKEN, admin_service
-from test_app import Client
 
 from sopdsl.errors import EngineError
 from sopdsl.live.app import create_app

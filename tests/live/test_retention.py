@@ -68,7 +68,7 @@ def by_day(facts: PlaybookFacts, days: list[dt.date], zone: str) -> dict[str, Co
         lo, hi = day_bounds(day, day, zone)
         found[day.isoformat()] = Counter({(p, f): 0.0 for p, _, f, _ in facts.found(lo, hi).playbooks})
         for p, _, f, v in facts.found(lo, hi).playbooks:
-            found[day.isoformat()][(p, f)] += v
+            found[day.isoformat()][(p, f)] += v  # type: ignore[assignment]  # sums of floats: typeshed's Counter counts only ints
     return found
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -32,7 +33,7 @@ def test_a_closed_runtime_refuses_events_registrations_and_switches_and_stores_n
     rt.feed(join("m1", START))
     rt.close()
     edited = plan_of(EDITED)
-    attempts = {
+    attempts: dict[str, Callable[[], object]] = {
         "feed": lambda: rt.feed(join("m2", START)),
         "feed_many": lambda: rt.feed_many([join("m3", START)]),
         "feed_batch on another shard": lambda: rt.feed_batch([join("m4", START)], shard="acme"),

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from asgiclient import Client
 from livestores import KINDS, store_url
 from test_admin import AUTH, START, admin_service, registered
-from test_app import Client
 from test_long_ids import WAITING
 
 from sopdsl.engine.records import GroupRecord, MemberRecord
@@ -25,6 +25,7 @@ from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
 from sopdsl.live.intake import EventError
 from sopdsl.live.record_limits import RecordError
+from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 
 MAX_ID = 256  # characters of an id (`intake.MAX_ID`)
@@ -62,6 +63,7 @@ BAD = [
 def test_a_record_the_admin_api_refuses_the_runtime_refuses_with_its_message(
     client: Client, service: Service, kind: str, ident: str, fields: dict[str, Any], field: str
 ) -> None:
+    assert isinstance(service.runtime, Runtime)
     answer = client.request("PUT", f"/admin/{kind}s/{ident}", json=fields, headers=AUTH)
     assert answer.status_code == 400, answer.text
     add = service.runtime.add_member if kind == "member" else service.runtime.add_group
@@ -74,6 +76,7 @@ def test_a_record_the_admin_api_refuses_the_runtime_refuses_with_its_message(
 
 
 def test_a_member_id_too_long_is_refused_on_every_store_and_nothing_stored(service: Service) -> None:
+    assert isinstance(service.runtime, Runtime)
     with pytest.raises(RecordError) as caught:
         service.runtime.add_member(LONG_ID, name="李雷")
     assert caught.value.field == "id"
@@ -88,7 +91,8 @@ def test_a_member_id_too_long_is_refused_on_every_store_and_nothing_stored(servi
 
 
 def test_register_names_the_record_at_fault_and_stores_none_of_them(service: Service) -> None:
-    records = [
+    assert isinstance(service.runtime, Runtime)
+    records: list[GroupRecord | MemberRecord] = [
         GroupRecord(id="g1", name="骑友群"),
         MemberRecord(id="m1", groups=("g1",)),
         MemberRecord(id="m2", attributes={"c" * (MAX_ID + 1): "x"}),
@@ -103,6 +107,7 @@ def test_register_names_the_record_at_fault_and_stores_none_of_them(service: Ser
 
 
 def test_a_field_that_is_not_text_is_refused_naming_it(service: Service) -> None:
+    assert isinstance(service.runtime, Runtime)
     with pytest.raises(RecordError) as caught:
         service.runtime.add_member("m1", tags=cast(Any, ["koc", 5]))
     assert caught.value.field == "tags.1" and "should be text, got int" in str(caught.value)
@@ -113,6 +118,7 @@ def test_a_field_that_is_not_text_is_refused_naming_it(service: Service) -> None
 
 
 def test_fields_at_their_limits_are_taken_from_the_runtime(client: Client, service: Service) -> None:
+    assert isinstance(service.runtime, Runtime)
     longest = "m" * MAX_ID
     service.runtime.add_group("g1", name="群" * MAX_ID, operator="小美", tags=["t" * MAX_ID])
     service.runtime.add_member(

@@ -25,9 +25,10 @@ from test_snapshot_safety import HEADER, _types
 
 from sopdsl.engine import snapshot as codec
 from sopdsl.engine.actions import Action
-from sopdsl.engine.engine import SNAPSHOT_FORMAT, Engine
+from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.snapshot import MAGIC
+from sopdsl.engine.snapshot_schema import SNAPSHOT_FORMAT
 from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.errors import EngineError, PlanError
 from sopdsl.plan import Plan
@@ -334,7 +335,7 @@ def test_a_field_added_to_a_record_is_written_and_read_by_its_type() -> None:
             ("unit", Unit | None, None),
         ],
     )
-    schema = {"records": dict[int, record], "flow": Flow}
+    schema = {"records": dict[int, record], "flow": Flow}  # type: ignore[valid-type]  # a class made at run time
     value = {
         "records": {
             1: record(1),

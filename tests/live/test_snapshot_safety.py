@@ -34,9 +34,10 @@ from sopdsl.dryrun.testing import fixture_versions, playbook_for
 from sopdsl.engine import engine as engine_module
 from sopdsl.engine import snapshot as codec
 from sopdsl.engine.actions import Action
-from sopdsl.engine.engine import _SNAPSHOT_STATE, Engine
+from sopdsl.engine.engine import Engine
 from sopdsl.engine.events import Event
 from sopdsl.engine.snapshot import MAGIC
+from sopdsl.engine.snapshot_schema import _SNAPSHOT_STATE
 from sopdsl.engine.timers import TIMERS
 from sopdsl.live.store import Store, open_store
 from sopdsl.live.store_memory import MemoryStore

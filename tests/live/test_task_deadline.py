@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from asgiclient import Client
 from test_admin import AUTH, PLAYBOOK, START, admin_service
-from test_app import Client
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
 from sopdsl.live.service import Service
 
 JSON = {**AUTH, "Content-Type": "application/json"}
@@ -36,11 +37,12 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
 
 def sent(service: Service) -> list[str | None]:
     recorder = service.runtime.executors["send"]
-    calls = recorder.calls  # type: ignore[attr-defined]
+    calls = recorder.calls
     return [action.detail.get("template") for action, _ in calls if action.kind == "send"]
 
 
 def test_done_after_the_deadline_is_a_409_and_the_else_goes(service: Service) -> None:
+    assert isinstance(service.runtime, Runtime)
     client = Client(create_app(service))
     group = {"name": "骑友群", "tags": ["normal"], "operator": "小美"}
     assert client.request("PUT", "/admin/groups/g1", json=group, headers=AUTH).status_code == 200

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from asgiclient import Client
 from livestores import HOUR, KINDS, store_url
 from test_admin import AUTH, PLAYBOOK, START, admin_service
-from test_app import Client
 
 from sopdsl.live.admin_views import inbox_tasks
 from sopdsl.live.app import create_app

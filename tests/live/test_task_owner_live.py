@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from asgiclient import Client
 from livestores import HOUR, KINDS, store_url
 from test_admin import AUTH, START, admin_service
-from test_app import Client
 from test_service import Recorder
 from test_task_inbox import REVIEWS, bad_reviews
 
 from sopdsl.live.app import create_app
 from sopdsl.live.clock import ManualClock
+from sopdsl.live.runtime import Runtime
 
 ELSE = REVIEWS.replace(
     "with message apology",
@@ -30,6 +31,7 @@ def test_a_task_for_a_member_without_an_owner_is_unassigned_live(
 ) -> None:
     clock = ManualClock(START)
     service = admin_service(store_url(kind, tmp_path, request), clock, ELSE)
+    assert isinstance(service.runtime, Runtime)
     client = Client(create_app(service))
     bad_reviews(client, {"c1": "小周", "c2": None})
     tasks = client.get("/admin/tasks", headers=AUTH).json()["tasks"]

@@ -153,7 +153,9 @@ def test_workers_share_one_port_spread_the_leases_and_lose_nothing(
         # 13 shards (with the default one) are 4, 3, 3 and 3.
         while True:
             with psycopg.connect(pg_url, autocommit=True) as conn:
-                owners = dict(conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall())
+                owners: dict[str, str | None] = dict(
+                    conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall()
+                )
             held = Counter(owners.values())
             if set(held) == {"w-1", "w-2", "w-3", "w-4"} and sorted(held.values()) == [3, 3, 3, 4]:
                 break
@@ -250,7 +252,9 @@ def test_workers_fed_through_one_hold_even_shares_and_take_over_and_give_back_a_
             deadline = time.monotonic() + 60
             while True:
                 with psycopg.connect(pg_url, autocommit=True) as conn:
-                    owners = dict(conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall())
+                    owners: dict[str, str | None] = dict(
+                        conn.execute("SELECT shard, lease_owner FROM sopdsl_shards").fetchall()
+                    )
                 held = Counter(owners[shard] for shard in shards)
                 if _settled(pg_url) and set(held) == set(live) and sorted(held.values()) == holding:
                     return
@@ -353,7 +357,12 @@ def test_a_worker_reads_a_shards_snapshot_once_while_another_holds_it_and_again_
     b = sopdsl.Runtime(plan, pg_url, worker="b", dry_run=True)
     reads: list[str] = []
     load_snapshot = b.store.load_snapshot
-    b.store.load_snapshot = lambda shard: reads.append(shard) or load_snapshot(shard)  # type: ignore[method-assign]
+
+    def counted(shard: str) -> tuple[int, bytes] | None:
+        reads.append(shard)
+        return load_snapshot(shard)
+
+    b.store.load_snapshot = counted  # type: ignore[method-assign]
     try:
         a.feed_batch([_join("e1", now)], shard="s1")  # a takes s1's lease
         for n in (2, 3, 4):

@@ -196,6 +196,7 @@ def test_an_undeclared_custom_event_is_acknowledged_logged_and_not_fed(
     answer = wecom.post(contact_added_xml("wmCUST1", "zhangsan", "CODE1"))
     assert answer.status_code == 200
     assert service.runtime.stats()["events_in"] == 0
+    assert isinstance(service.log, io.StringIO)
     assert "wecom_contact_added: the playbooks declare no such event" in service.log.getvalue()
 
 

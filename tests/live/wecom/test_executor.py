@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from wecom_mock import CORP_ID, SECRET, MockWeCom, serving
@@ -291,7 +292,7 @@ def test_an_attachment_by_media_id_is_sent_without_an_upload(
     executor: WeComExecutor, mock: MockWeCom
 ) -> None:
     executor.contacts.remember_owner("wmCUST1", "zhangsan")
-    detail = {"attachments": [{"type": "image", "media_id": "3a8asd892asd8asd"}]}
+    detail: dict[str, Any] = {"attachments": [{"type": "image", "media_id": "3a8asd892asd8asd"}]}
     executor(send("member", member="wmCUST1", **detail), "key1")
     assert mock.bodies("media/upload") == []
     (sent,) = mock.bodies("externalcontact/add_msg_template")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -80,7 +80,7 @@ def post(bot: Bot, xml: str) -> None:
 
 
 @contextmanager
-def two_workers(url: str, api: str) -> Iterator[tuple[Bot, Iterator[Bot]]]:
+def two_workers(url: str, api: str) -> Iterator[tuple[Bot, AbstractContextManager[Bot]]]:
     """Worker a, and a way to have worker b: beside a on PostgreSQL, after a's restart on SQLite."""
     restart = url.startswith("sqlite")
     with worker(url, api, "a") as a:
