@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from benchmods import bench
@@ -517,14 +518,14 @@ def test_jobs_auto_shards_a_large_timeline_quietly_and_a_small_one_not(
     from sopdsl import cli_dryrun
 
     asked: list[int] = []
-    sharded = cli_dryrun.simulate_sharded
+    sharded = simulate_sharded  # the function cli_dryrun imports
 
     def recording(*args: Any, **kwargs: Any) -> ShardRun:
         asked.append(args[6])
         return sharded(*args, **kwargs)
 
     monkeypatch.setattr(cli_dryrun, "simulate_sharded", recording)
-    monkeypatch.setattr(cli_dryrun.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # the module cli_dryrun reads
     sop = tmp_path / "c.sop"
     sop.write_text(CALENDAR, encoding="utf-8")
     capped = tmp_path / "capped.sop"
@@ -556,15 +557,16 @@ def test_a_timer_that_would_run_ahead_of_the_step_before_it_sends_the_run_to_one
     from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError
     from sopdsl.engine.engine import Engine
     from sopdsl.engine.events import Event
+    from sopdsl.engine.parts import HeapEntry
 
     plan = plan_of(ROOT / "bench" / "reference.sop")
     engine = Engine(plan, start=0, keep_log=False)
     stepper = Stepper(engine, Steps(io.BytesIO(), 0))
     assert engine.on_timer is not None
-    engine.on_timer((100, 2, "m1", "", 5, None))
-    engine.on_timer((100, 2, "m2", "", 6, None))  # after it: fine
+    engine.on_timer(cast(HeapEntry, (100, 2, "m1", "", 5, None)))
+    engine.on_timer(cast(HeapEntry, (100, 2, "m2", "", 6, None)))  # after it: fine
     with pytest.raises(UnshardableError, match="runs ahead"):
-        engine.on_timer((100, 1, "m3", "", 7, None))
+        engine.on_timer(cast(HeapEntry, (100, 1, "m3", "", 7, None)))
 
     for due, ahead in ((500, False), (499, True)):
         engine = Engine(plan, start=0, keep_log=False)
@@ -573,6 +575,6 @@ def test_a_timer_that_would_run_ahead_of_the_step_before_it_sends_the_run_to_one
         assert engine.fed == 41 and engine.on_timer is not None
         if ahead:  # due before the event it follows
             with pytest.raises(UnshardableError, match="runs ahead"):
-                engine.on_timer((due, 0, "m1", "", 1, None))
+                engine.on_timer(cast(HeapEntry, (due, 0, "m1", "", 1, None)))
         else:  # due at the event's instant: a timer runs after the events of its instant
-            engine.on_timer((due, 0, "m1", "", 1, None))
+            engine.on_timer(cast(HeapEntry, (due, 0, "m1", "", 1, None)))
