@@ -39,7 +39,7 @@ from typing import IO, Any
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_exchange import Exchange
 from sopdsl.dryrun.shard_plan import one_shard_reason
-from sopdsl.dryrun.shard_read import Owners, Part, named_groups, shard_blocks
+from sopdsl.dryrun.shard_read import Owners, Part, named_groups, route_blocks, shard_blocks
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
@@ -195,6 +195,13 @@ def _shard_main(
     """A shard's process: run its members, write its steps, and say how it went on `pipe`."""
     try:
         start_kb = _rss_kb()
+        # First the keys of this shard's share of the blocks, routed to every shard; then the run,
+        # which takes each block's route (its own or another's, written by then or soon after).
+        ahead = open_timeline(path, shown, zone)
+        try:
+            route_blocks(ahead, exchange, any(pb.schedule for pb in plan.playbooks))
+        finally:
+            ahead.close()
         timeline = open_timeline(path, shown, zone)
         try:
             with steps_path.open("wb") as out:
@@ -244,7 +251,8 @@ def _run_shard(
     exchange: Exchange | None = None,
 ) -> tuple[dict[str, Any], Engine]:
     """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all; return
-    what it did, and the engine. Without `exchange`, it decodes every block's keys itself."""
+    what it did, and the engine. With `exchange`, each block is read by its route (written by
+    `route_blocks`); without, this shard decodes every block's keys itself."""
     header = timeline.header
     engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
     steps = Steps(out, shard)

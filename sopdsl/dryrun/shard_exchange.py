@@ -1,18 +1,18 @@
 """A sharded dry run's blocks shared out among its processes (see `sopdsl.dryrun.shard`).
 
 Input: the run's folder, a shared array of counters, the process's shard and the number of
-shards. Output: for each block of the timeline, what another shard read of it for this one.
+shards. Output: for each block of the timeline, what the shard that read its keys found of it for
+this one.
 
 Every process reads every block's bytes, but block `b`'s keys are decoded by one only, shard
-`b % shards` (its reader): it writes each other shard a `Route` of the block (that shard's lines,
-their numbers among the block's events, the block's count of events and first and last times),
-or None where the block is no part of everyday lines (then every shard reads it in full). So a
-shard decodes the keys of a share of the blocks rather than of all, and its own lines once.
+`b % shards` (its reader), before its run begins (`shard_read.route_blocks`): it writes each shard
+a `Route` of the block (that shard's lines, their numbers among the block's events, the block's
+count of events, first and last times and groups named), or None where the block is no part of
+everyday lines (then every shard reads it in full). So a shard decodes the keys of a share of the
+blocks rather than of all, and its own lines once. Its run then takes each block's route in turn.
 
-No wait can close a circle: a shard waits only for a block it does not read, whose reader has
-read every earlier block of its own (a shard reads its blocks in file order, and before it waits
-on a later one), and writing never waits. A process that fails is seen by the parent, which ends
-the others.
+Nothing waits in a circle: a shard's routes are all written before its run begins, and a run
+waits only for routes. A process that fails is seen by the parent, which ends the others.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from typing import Any
 
 import msgspec
 
-# (first time, last time, the block's count of events, the shard's numbers among them, its lines)
-Route = tuple[int, int, int, list[int], bytes]
+# (first time, last time, the block's count of events, the shard's numbers among them, its lines,
+# the groups the block's events name where they are checked)
+Route = tuple[int, int, int, list[int], bytes, list[str]]
 _ROUTE = msgspec.msgpack.Decoder(Route | None)
 _NAP = 0.0002  # seconds between looks at a counter: a block's wait is rare and short
 
@@ -44,9 +45,9 @@ class Exchange:
         """Whether this shard decodes the keys of block number `block` (from 0)."""
         return block % self.shards == self.shard
 
-    def give(self, block: int, routes: dict[int, Route | None]) -> None:
-        """Write each other shard its route of a block this shard reads, then say it is written."""
-        for shard, route in routes.items():
+    def give(self, block: int, routes: list[Route | None]) -> None:
+        """Write each shard its route of a block this shard reads, then say they are written."""
+        for shard, route in enumerate(routes):
             (self.folder / f"{block}.{shard}").write_bytes(self._encode(route))
         self.done[self.shard] = block + 1
 

@@ -61,16 +61,12 @@ def shard_blocks(
     its records are yielded, for the caller to check (`named_groups`). With `exchange`, the keys
     of the blocks another shard reads are not decoded here: that shard's routes say what this
     one needs of them. Raises `FixtureError` at the first block with a problem."""
-    keys = _GroupedKeys(known) if known is not None else None
-    whose = _Whose(owners.shards) if exchange is not None else None
+    keys = _GroupedKeys(known) if known is not None and exchange is None else None
     for number, chunk in enumerate(timeline.chunks()):
         if exchange is None:
             part = _part(timeline, chunk, owners, keys)
-        elif exchange.reads(number):
-            assert whose is not None
-            part = _part(timeline, chunk, owners, keys, (exchange, number, whose))
         else:
-            part = _routed(timeline, exchange.take(number))
+            part = _routed(timeline, exchange.take(number), known)
         if part is not None:
             yield part
             continue
@@ -129,65 +125,71 @@ class _Whose(dict[str, int]):
         return shard
 
 
-def _part(
-    timeline: Timeline,
-    chunk: Chunk,
-    owners: Owners,
-    grouped: _GroupedKeys | None,
-    routing: tuple[Exchange, int, _Whose] | None = None,
-) -> Part | None:
-    """A block of everyday event lines read as a `Part`, or None if it is not one. With
-    `routing` (the exchange, the block's number, the members' shards), each other shard is
-    written its route of the block first."""
+def _part(timeline: Timeline, chunk: Chunk, owners: Owners, grouped: _GroupedKeys | None) -> Part | None:
+    """A block of everyday event lines read as a `Part`, or None if it is not one."""
     block = chunk.data
-    keys: list[BareKey] | list[Key] | None
     try:
         # The groups only where they are checked: a group decoded is a text made for every line.
-        keys = BARE_KEYS.decode_lines(block) if grouped is None else grouped(block)
+        keys: list[BareKey] | list[Key] = BARE_KEYS.decode_lines(block) if grouped is None else grouped(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        keys = None
-    if not keys or not one_a_line(block, len(keys), chunk.lines):
-        keys = None
-    times = list(map(TIME, keys)) if keys else []
-    if times and not timeline.in_order(times):
-        keys = None
-    lines: list[bytes] = block.split(b"\n") if keys and routing is not None else []
-    shards: list[int] = []
-    if routing is not None:
-        exchange, number, whose = routing
-        routes: dict[int, Route | None] = dict.fromkeys(
-            k for k in range(exchange.shards) if k != exchange.shard
-        )
-        if keys:
-            # A member's lines are many (about 9 a member at 100k x 90): its shard is looked up in C.
-            shards = list(map(whose.__getitem__, map(MEMBER, keys)))
-            for shard in routes:
-                theirs = list(map(shard.__eq__, shards))
-                numbers = list(itertools.compress(range(1, len(keys) + 1), theirs))
-                joined = b"\n".join(itertools.compress(lines, theirs))
-                routes[shard] = (times[0], times[-1], len(keys), numbers, joined)
-        exchange.give(number, routes)
-    if not keys or not timeline.continues(times[0]):
         return None
-    if shards:
-        mine = list(map(owners.shard.__eq__, shards))
-    else:
-        mine = list(map(owners.__getitem__, map(MEMBER, keys)))
+    if not keys or not one_a_line(block, len(keys), chunk.lines):
+        return None
+    times = list(map(TIME, keys))
+    if not timeline.follows(times):
+        return None
+    # A member's lines are many (about 9 a member at 100k x 90): its owner is looked up in C.
+    mine = list(map(owners.__getitem__, map(MEMBER, keys)))
     numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
-    if numbers and not lines:
-        lines = block.split(b"\n")
-    own = b"\n".join(itertools.compress(lines, mine)) if numbers else b""
-    return _routed(timeline, (times[0], times[-1], len(keys), numbers, own))
+    own = b"\n".join(itertools.compress(block.split(b"\n"), mine)) if numbers else b""
+    return _routed(timeline, (times[0], times[-1], len(keys), numbers, own, []))
 
 
-def _routed(timeline: Timeline, route: Route | None) -> Part | None:
-    """A block read as a `Part` from what its reader found of it for this shard, or None if it
-    is not one (the block's lines are then read in full)."""
+def route_blocks(timeline: Timeline, exchange: Exchange, groups: bool) -> None:
+    """Decode the keys of the blocks this shard reads, and write every shard (this one too) its
+    route of each; with `groups`, each route names the groups the block's events name."""
+    whose = _Whose(exchange.shards)
+    for number, chunk in enumerate(timeline.chunks()):
+        if exchange.reads(number):
+            exchange.give(number, _routes(timeline, chunk, whose, groups))
+
+
+def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose, groups: bool) -> list[Route | None]:
+    """Each shard's route of a block of everyday event lines (None for all if it is not one)."""
+    block = chunk.data
+    shards = whose.shards
+    try:
+        keys: list[BareKey] | list[Key] = (KEYS if groups else BARE_KEYS).decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return [None] * shards
+    if not keys or not one_a_line(block, len(keys), chunk.lines):
+        return [None] * shards
+    times = list(map(TIME, keys))
+    if not timeline.in_order(times):
+        return [None] * shards
+    named = sorted(set(map(GROUP, keys)) - {None}) if groups else []
+    # A member's lines are many (about 9 a member at 100k x 90): its shard is looked up in C.
+    owner = list(map(whose.__getitem__, map(MEMBER, keys)))
+    lines = block.split(b"\n")
+    routes: list[Route | None] = []
+    for shard in range(shards):
+        theirs = list(map(shard.__eq__, owner))
+        numbers = list(itertools.compress(range(1, len(keys) + 1), theirs))
+        joined = b"\n".join(itertools.compress(lines, theirs)) if numbers else b""
+        routes.append((times[0], times[-1], len(keys), numbers, joined, named))
+    return routes
+
+
+def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None = None) -> Part | None:
+    """A block read as a `Part` from its route, or None if it is not one (its lines are then read
+    in full): it must follow the blocks before, and name only groups of `known` (if given)."""
     if route is None:
         return None
-    first, last, count, numbers, lines = route
+    first, last, count, numbers, lines, named = route
     if not timeline.continues(first):
         return None  # out of order with the block before: read in full, which says so
+    if known is not None and not all(map(known.__contains__, named)):
+        return None  # a group not met: read in full, for the caller to check (`named_groups`)
     if numbers:
         # This shard's lines, whole: the block's lines but the others' (the last needs no newline).
         events = everyday_events(lines, len(numbers))
