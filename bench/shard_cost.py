@@ -2,8 +2,10 @@
 
 Run: `.venv/bin/python bench/shard_cost.py WHAT TIMELINE`, WHAT being `read` (read every record,
 the collector paused, as a dry run reads), `one` (the one-process dry run of bench/reference.sop,
-the log to /dev/null) or `K/N` (shard K of N, run in this process without forking, its steps to
-/dev/null). Prints the CPU time; count instructions with
+the log to /dev/null), `K/N` (shard K of N, run in this process without forking, its steps to
+/dev/null, decoding every block's keys itself) or `K/N+` (the same as a sharded run runs it: the
+other shards' routes written first and not counted, then this shard's routes and its run). Prints
+the CPU time; count instructions with
 `valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python bench/shard_cost.py ...`,
 less the same on a 100 × 1 timeline (start-up).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +28,8 @@ if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), 
 import run as bench_run  # noqa: E402
 
 from sopdsl.dryrun.shard import _run_shard  # noqa: E402
+from sopdsl.dryrun.shard_exchange import Exchange  # noqa: E402
+from sopdsl.dryrun.shard_read import route_blocks  # noqa: E402
 from sopdsl.dryrun.simulate import simulate_timeline  # noqa: E402
 from sopdsl.dryrun.timeline import open_timeline  # noqa: E402
 
@@ -42,12 +47,30 @@ def main() -> None:
             print(f"{records} records")
         elif what == "one":
             _held = simulate_timeline(plan, timeline, bench_run._log_writer(out))
+        elif what.endswith("+"):
+            shard, shards = map(int, what[:-1].split("/"))
+            with tempfile.TemporaryDirectory() as folder:
+                done = [0] * shards
+                for other in range(shards):
+                    if other != shard:
+                        _routes_of(path, Exchange(Path(folder), other, shards, done))
+                started = time.process_time()
+                exchange = Exchange(Path(folder), shard, shards, done)
+                _routes_of(path, exchange)
+                _kept = _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None, exchange)
         else:
             shard, shards = map(int, what.split("/"))
             # held, as a shard's process holds it to its end: not freed object by object
             _held = _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None)
     timeline.close()
     print(f"{what}: {time.process_time() - started:.3f} s of CPU")
+
+
+def _routes_of(path: Path, exchange: Exchange) -> None:
+    """Write a shard's routes of the blocks it reads, as its process does before its run."""
+    ahead = open_timeline(path, path.name, "Asia/Shanghai")
+    route_blocks(ahead, exchange)
+    ahead.close()
 
 
 if __name__ == "__main__":

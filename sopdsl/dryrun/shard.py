@@ -199,7 +199,7 @@ def _shard_main(
         # which takes each block's route (its own or another's, written by then or soon after).
         ahead = open_timeline(path, shown, zone)
         try:
-            route_blocks(ahead, exchange, any(pb.schedule for pb in plan.playbooks))
+            route_blocks(ahead, exchange)
         finally:
             ahead.close()
         timeline = open_timeline(path, shown, zone)

@@ -7,7 +7,7 @@ this one.
 Every process reads every block's bytes, but block `b`'s keys are decoded by one only, shard
 `b % shards` (its reader), before its run begins (`shard_read.route_blocks`): it writes each shard
 a `Route` of the block (that shard's lines, their numbers among the block's events, the block's
-count of events, first and last times and groups named), or None where the block is no part of
+count of events, first and last times), or None where the block is no part of
 everyday lines (then every shard reads it in full). So a shard decodes the keys of a share of the
 blocks rather than of all, and its own lines once. Its run then takes each block's route in turn.
 
@@ -23,9 +23,8 @@ from typing import Any
 
 import msgspec
 
-# (first time, last time, the block's count of events, the shard's numbers among them, its lines,
-# the groups the block's events name where they are checked)
-Route = tuple[int, int, int, list[int], bytes, list[str]]
+# (first time, last time, the block's count of events, the shard's numbers among them, its lines)
+Route = tuple[int, int, int, list[int], bytes]
 _ROUTE = msgspec.msgpack.Decoder(Route | None)
 _NAP = 0.0002  # seconds between looks at a counter: a block's wait is rare and short
 

@@ -142,24 +142,24 @@ def _part(timeline: Timeline, chunk: Chunk, owners: Owners, grouped: _GroupedKey
     mine = list(map(owners.__getitem__, map(MEMBER, keys)))
     numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
     own = b"\n".join(itertools.compress(block.split(b"\n"), mine)) if numbers else b""
-    return _routed(timeline, (times[0], times[-1], len(keys), numbers, own, []))
+    return _routed(timeline, (times[0], times[-1], len(keys), numbers, own))
 
 
-def route_blocks(timeline: Timeline, exchange: Exchange, groups: bool) -> None:
+def route_blocks(timeline: Timeline, exchange: Exchange) -> None:
     """Decode the keys of the blocks this shard reads, and write every shard (this one too) its
-    route of each; with `groups`, each route names the groups the block's events name."""
+    route of each."""
     whose = _Whose(exchange.shards)
     for number, chunk in enumerate(timeline.chunks()):
         if exchange.reads(number):
-            exchange.give(number, _routes(timeline, chunk, whose, groups))
+            exchange.give(number, _routes(timeline, chunk, whose))
 
 
-def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose, groups: bool) -> list[Route | None]:
+def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose) -> list[Route | None]:
     """Each shard's route of a block of everyday event lines (None for all if it is not one)."""
     block = chunk.data
     shards = whose.shards
     try:
-        keys: list[BareKey] | list[Key] = (KEYS if groups else BARE_KEYS).decode_lines(block)
+        keys = BARE_KEYS.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return [None] * shards
     if not keys or not one_a_line(block, len(keys), chunk.lines):
@@ -167,7 +167,6 @@ def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose, groups: bool) -> li
     times = list(map(TIME, keys))
     if not timeline.in_order(times):
         return [None] * shards
-    named = sorted(set(map(GROUP, keys)) - {None}) if groups else []
     # A member's lines are many (about 9 a member at 100k x 90): its shard is looked up in C.
     owner = list(map(whose.__getitem__, map(MEMBER, keys)))
     lines = block.split(b"\n")
@@ -176,25 +175,29 @@ def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose, groups: bool) -> li
         theirs = list(map(shard.__eq__, owner))
         numbers = list(itertools.compress(range(1, len(keys) + 1), theirs))
         joined = b"\n".join(itertools.compress(lines, theirs)) if numbers else b""
-        routes.append((times[0], times[-1], len(keys), numbers, joined, named))
+        routes.append((times[0], times[-1], len(keys), numbers, joined))
     return routes
 
 
 def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None = None) -> Part | None:
     """A block read as a `Part` from its route, or None if it is not one (its lines are then read
-    in full): it must follow the blocks before, and name only groups of `known` (if given)."""
+    in full): it must follow the blocks before, and this shard's events name only groups of
+    `known` (if given; each event's groups are checked by the shard of its member)."""
     if route is None:
         return None
-    first, last, count, numbers, lines, named = route
+    first, last, count, numbers, lines = route
     if not timeline.continues(first):
         return None  # out of order with the block before: read in full, which says so
-    if known is not None and not all(map(known.__contains__, named)):
-        return None  # a group not met: read in full, for the caller to check (`named_groups`)
     if numbers:
         # This shard's lines, whole: the block's lines but the others' (the last needs no newline).
         events = everyday_events(lines, len(numbers))
         if events is None:
             return None  # one of them is not an everyday event line (or has a mistake): read in full
+        if known is not None:
+            named = set(map(GROUP, events))
+            named.discard(None)
+            if not all(map(known.__contains__, named)):
+                return None  # a group not met: read in full, for the caller to check (`named_groups`)
     else:
         events = []
     timeline.took(last)
