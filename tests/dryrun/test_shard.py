@@ -206,6 +206,27 @@ def test_blocks_shared_out_among_the_shards_give_one_process_s_log(
         assert sharded == single
 
 
+def test_routes_that_cannot_be_written_send_the_run_to_one_process_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The routes go to a temporary folder, about the timeline's size in all: a full disk there
+    # makes the run one process's, the same log, and the note says why.
+    from sopdsl.dryrun.shard_exchange import Exchange
+
+    def full(*_: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    generate = bench("generate")
+    timeline = tmp_path / "300x20.jsonl"
+    generate.generate(generate.Size(300, 20), timeline)
+    plan = plan_of(ROOT / "bench" / "reference.sop")
+    single, _ = run(plan, timeline, 1)
+    monkeypatch.setattr(Exchange, "give", full)
+    sharded, done = run(plan, timeline, 2)
+    assert done.jobs == 1 and done.reason is not None and "No space left on device" in done.reason
+    assert sharded == single and single.count(b"\n") >= 100
+
+
 def test_a_shard_that_fails_while_another_waits_for_its_blocks_ends_the_run_in_one_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
