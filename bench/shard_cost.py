@@ -2,10 +2,9 @@
 
 Run: `.venv/bin/python bench/shard_cost.py WHAT TIMELINE`, WHAT being `read` (read every record,
 the collector paused, as a dry run reads), `one` (the one-process dry run of bench/reference.sop,
-the log to /dev/null), `K/N` (shard K of N, run in this process without forking, its steps to
-/dev/null, decoding every block's keys itself) or `K/N+` (the same as a sharded run runs it: the
-other shards' routes written first and not counted, then this shard's routes and its run). Prints
-the CPU time; count instructions with
+the log to /dev/null) or `K/N` (shard K of N as a sharded run runs it, in this process without
+forking, its steps to /dev/null: the other shards' routes written first and not timed, then this
+shard's routes and its run). Prints the CPU time; count instructions with
 `valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python bench/shard_cost.py ...`,
 less the same on a 100 × 1 timeline (start-up).
 """
@@ -47,8 +46,8 @@ def main() -> None:
             print(f"{records} records")
         elif what == "one":
             _held = simulate_timeline(plan, timeline, bench_run._log_writer(out))
-        elif what.endswith("+"):
-            shard, shards = map(int, what[:-1].split("/"))
+        else:
+            shard, shards = map(int, what.split("/"))
             with tempfile.TemporaryDirectory() as folder:
                 done = [0] * shards
                 for other in range(shards):
@@ -57,11 +56,8 @@ def main() -> None:
                 started = time.process_time()
                 exchange = Exchange(Path(folder), shard, shards, done)
                 _routes_of(path, exchange)
+                # held, as a shard's process holds it to its end: not freed object by object
                 _kept = _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None, exchange)
-        else:
-            shard, shards = map(int, what.split("/"))
-            # held, as a shard's process holds it to its end: not freed object by object
-            _held = _run_shard(plan, timeline, bench_run._log_writer, shard, shards, out, None)
     timeline.close()
     print(f"{what}: {time.process_time() - started:.3f} s of CPU")
 

@@ -3,8 +3,8 @@
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
 whole file (`shard_read`: its own members' lines in full, every line checked in full by its own
-shard; of every Nth block it decodes the others' time, member and group too, and writes each
-other shard its lines of it, `shard_exchange`) and feeds the engine its own members' events only
+shard; of every Nth block it decodes every line's time and member first, and writes each shard
+its lines of it, `shard_exchange`) and feeds the engine its own members' events only
 (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
 merges the steps by it (`shard_steps`):
@@ -248,11 +248,11 @@ def _run_shard(
     shards: int,
     out: IO[bytes],
     read: Any,
-    exchange: Exchange | None = None,
+    exchange: Exchange,
 ) -> tuple[dict[str, Any], Engine]:
-    """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all; return
-    what it did, and the engine. With `exchange`, each block is read by its route (written by
-    `route_blocks`); without, this shard decodes every block's keys itself."""
+    """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all, each
+    block read by its route (`route_blocks` has written every block's); return what it did, and
+    the engine."""
     header = timeline.header
     engine = Engine(plan, start=header.start, seed=header.seed, task_delay=header.task_delay, keep_log=False)
     steps = Steps(out, shard)
@@ -270,9 +270,8 @@ def _run_shard(
     owners = Owners(shard, shards)
     history: History | None = History()
     # A group first met mid-run arms its calendars from then on in one process: a shard that does
-    # not see the event would not (shard 0 says so, as it reads every event's group; with an
-    # exchange, each shard of the blocks whose keys it reads).
-    calendars = (shard == 0 or exchange is not None) and any(pb.schedule for pb in plan.playbooks)
+    # not see the event would not (the shard of the event's member says so).
+    calendars = any(pb.schedule for pb in plan.playbooks)
     fed = 0
     last = header.start
 
@@ -293,7 +292,7 @@ def _run_shard(
     # Another shard's member line is checked by that shard: of it this one needs only its groups.
     timeline.others = lambda member: not owners[member]
     step = Stepper(engine, steps)
-    for part in shard_blocks(timeline, owners, engine.groups if calendars else None, exchange):
+    for part in shard_blocks(timeline, exchange, engine.groups if calendars else None):
         if isinstance(part, Part):
             if history is not None:
                 begin()

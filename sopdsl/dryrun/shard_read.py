@@ -1,45 +1,34 @@
 """What one process of a sharded dry run reads of a JSONL timeline (see `sopdsl.dryrun.shard`).
 
-Input: an open `Timeline`, the process's shard and the number of shards. Output: the timeline a
-block at a time, as a `Part` (a block of everyday event lines: this shard's events, decoded
-straight into the engine's events, with their numbers among all the block's events) or, for any
-other block, its records read and checked in full as one process reads them (members, history,
-text times, kinds that need more than a member, a line with a mistake).
+Input: an open `Timeline`, the process's end of the run's exchange (`shard_exchange`), and the
+groups the run has met. Output: the timeline a block at a time, as a `Part` (a block of everyday
+event lines: this shard's events, decoded straight into the engine's events, with their numbers
+among all the block's events) or, for any other block, its records read and checked in full as
+one process reads them (members, history, text times, kinds that need more than a member, a line
+with a mistake).
 
-Of another shard's line only its time, member and group are decoded (`timeline_lines.Key`; the
-group only by the shard that checks groups, else `BareKey`): enough to number every event as the
-whole timeline does, to check the file's time order (in C, over the block's times) and to say
-which group an event names. With an exchange (`shard_exchange`), a shard decodes those keys of
-the blocks it reads only, and takes its lines of the others from their readers' routes. Each
-line is checked in full by the shard whose member it names, so every mistake is found by one of
-them; a shard stops at the first one, and the run is made again in one process, which reports
-them all.
+Before its run, each shard decodes the keys (`timeline_lines.BareKey`: time and member) of its
+share of the blocks and writes every shard its route of each (`route_blocks`): enough to number
+every event as the whole timeline does, to check the file's time order (in C, over the block's
+times, and from block to block by each shard as it reads), and to give each shard its own lines.
+Each line is checked in full by the shard whose member it names, the groups its event names too,
+so every mistake is found by one of them; a shard stops at the first one, and the run is made
+again in one process, which reports them all.
 """
 
 from __future__ import annotations
 
 import itertools
 import zlib
-from collections.abc import Callable, Collection, Container, Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
 from sopdsl.dryrun.shard_exchange import Exchange, Route
 from sopdsl.dryrun.shard_steps import UnshardableError
 from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
-from sopdsl.dryrun.timeline_lines import (
-    BARE_KEYS,
-    GROUP,
-    KEYS,
-    MEMBER,
-    TIME,
-    BareKey,
-    Key,
-    keys_in,
-    one_a_line,
-)
+from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, MEMBER, TIME, one_a_line
 from sopdsl.engine.events import Event
 
 
@@ -54,19 +43,14 @@ class Part:
 
 
 def shard_blocks(
-    timeline: Timeline, owners: Owners, known: Collection[str] | None = None, exchange: Exchange | None = None
+    timeline: Timeline, exchange: Exchange, known: Container[str] | None = None
 ) -> Iterator[Part | list[Member | Event]]:
-    """The timeline's blocks as the shard of `owners` reads them. With `known` (the groups the
-    run has met, which only grow), a block with an event naming another group is not a `Part`:
-    its records are yielded, for the caller to check (`named_groups`). With `exchange`, the keys
-    of the blocks another shard reads are not decoded here: that shard's routes say what this
-    one needs of them. Raises `FixtureError` at the first block with a problem."""
-    keys = _GroupedKeys(known) if known is not None and exchange is None else None
+    """The timeline's blocks as the shard of `exchange` reads them, each by its route. With
+    `known` (the groups the run has met, which only grow), a block where this shard's events name
+    another group is not a `Part`: its records are yielded, for the caller to check
+    (`named_groups`). Raises `FixtureError` at the first block with a problem."""
     for number, chunk in enumerate(timeline.chunks()):
-        if exchange is None:
-            part = _part(timeline, chunk, owners, keys)
-        else:
-            part = _routed(timeline, exchange.take(number), known)
+        part = _routed(timeline, exchange.take(number), known)
         if part is not None:
             yield part
             continue
@@ -76,23 +60,6 @@ def shard_blocks(
             timeline.raise_problems()
         yield records
     timeline.raise_problems()
-
-
-class _GroupedKeys:
-    """Decodes a block's `Key`s whose group, if any, is one of the run's groups, in C: a group
-    is then never made into a text, and one not met fails the block as a `Part`. The decoder is
-    made again when groups have been met since (they are only added)."""
-
-    def __init__(self, known: Collection[str]) -> None:
-        self.known = known
-        self.size = -1
-        self.decode_lines: Callable[[bytes], list[Any]] = KEYS.decode_lines  # `Key`s, or alike
-
-    def __call__(self, block: bytes) -> list[Any]:
-        if len(self.known) != self.size:
-            self.size = len(self.known)
-            self.decode_lines = keys_in(self.known).decode_lines
-        return self.decode_lines(block)
 
 
 def shard_of(member: str, shards: int) -> int:
@@ -123,26 +90,6 @@ class _Whose(dict[str, int]):
     def __missing__(self, member: str) -> int:
         shard = self[member] = shard_of(member, self.shards)
         return shard
-
-
-def _part(timeline: Timeline, chunk: Chunk, owners: Owners, grouped: _GroupedKeys | None) -> Part | None:
-    """A block of everyday event lines read as a `Part`, or None if it is not one."""
-    block = chunk.data
-    try:
-        # The groups only where they are checked: a group decoded is a text made for every line.
-        keys: list[BareKey] | list[Key] = BARE_KEYS.decode_lines(block) if grouped is None else grouped(block)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    if not keys or not one_a_line(block, len(keys), chunk.lines):
-        return None
-    times = list(map(TIME, keys))
-    if not timeline.follows(times):
-        return None
-    # A member's lines are many (about 9 a member at 100k x 90): its owner is looked up in C.
-    mine = list(map(owners.__getitem__, map(MEMBER, keys)))
-    numbers = list(itertools.compress(range(1, len(keys) + 1), mine))
-    own = b"\n".join(itertools.compress(block.split(b"\n"), mine)) if numbers else b""
-    return _routed(timeline, (times[0], times[-1], len(keys), numbers, own))
 
 
 def route_blocks(timeline: Timeline, exchange: Exchange) -> None:
@@ -179,7 +126,7 @@ def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose) -> list[Route | Non
     return routes
 
 
-def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None = None) -> Part | None:
+def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None) -> Part | None:
     """A block read as a `Part` from its route, or None if it is not one (its lines are then read
     in full): it must follow the blocks before, and this shard's events name only groups of
     `known` (if given; each event's groups are checked by the shard of its member)."""
@@ -204,7 +151,7 @@ def _routed(timeline: Timeline, route: Route | None, known: Container[str] | Non
     return Part(events, numbers, count, last)
 
 
-def named_groups(events: list[Event] | list[Key], known: Container[str]) -> None:
+def named_groups(events: list[Event], known: Container[str]) -> None:
     """Raise `UnshardableError` if an event names a group the run has not met: one process arms
     a group's calendars when it first meets it, and a shard that does not see the event would
     not."""

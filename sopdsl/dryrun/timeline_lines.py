@@ -3,12 +3,11 @@
 Typed decoding checks field names and types in C, a block of lines at a time where it can: an
 everyday event line straight into the engine's `Event` (`_Quick`), any event line with its time
 as written (`_Event`), any line (`_ShallowLine`, `_Line`), and, for a shard of a sharded run, only
-the time, member and group of another shard's line (`Key`, or `BareKey` without the group).
+the time and member of a line it routes (`BareKey`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from operator import attrgetter
 from typing import Annotated, Any, Literal
 
@@ -133,38 +132,13 @@ def one_a_line(block: bytes, values: int, lines: int) -> bool:
     return inner == lines - 1
 
 
-class Key(msgspec.Struct, rename={"time": "at"}, gc=False):
-    """What a shard of a sharded run reads of another shard's event line: when, whose, where. Its
-    other fields are skipped unchecked (the line's own shard checks them)."""
-
-    time: int
-    member: _Known
-    group: str | None = None
-
-
 class BareKey(msgspec.Struct, rename={"time": "at"}, gc=False):
-    """A `Key` without the group, for a shard that does not check groups: the group's text is
-    skipped unmade."""
+    """What a shard of a sharded run decodes of the lines of the blocks it routes: when and whose.
+    The other fields are skipped unchecked (the line's own shard checks them), a group's text
+    unmade."""
 
     time: int
     member: _Known
-
-
-KEYS = msgspec.json.Decoder(Key)
-
-
-def keys_in(groups: Collection[str]) -> msgspec.json.Decoder[Any]:
-    """A decoder of `Key`s whose group, if any, is one of `groups`: checked in C against a
-    `Literal` of them, so a group is never made into a text and any other fails the decoding."""
-    literal: Any = Literal  # of the groups given, which no annotation can name
-    group = literal[tuple(groups)] | None if groups else None
-    struct = msgspec.defstruct(
-        "GroupedKey",
-        [("time", int), ("member", _Known), ("group", group, None)],
-        rename={"time": "at"},
-        gc=False,
-    )
-    return msgspec.json.Decoder(struct)
 
 
 BARE_KEYS = msgspec.json.Decoder(BareKey)

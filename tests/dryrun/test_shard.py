@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Container, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -63,6 +64,26 @@ def as_timeline(fixture_path: Path, folder: Path) -> Path | None:
     return path
 
 
+def read_as_shard(
+    path: Path, shard: int, folder: Path, known: Container[str] | None = None, shards: int = 2
+) -> Iterator[Any]:
+    """What shard `shard` of `shards` reads of a JSONL timeline (`shard_read.shard_blocks`), every
+    shard's routes written first into `folder`, as a sharded run writes them."""
+    from sopdsl.dryrun.shard_exchange import Exchange
+    from sopdsl.dryrun.shard_read import route_blocks, shard_blocks
+    from sopdsl.dryrun.timeline import open_timeline
+
+    folder.mkdir()
+    done = [0] * shards
+    for k in range(shards):
+        ahead = open_timeline(path, path.name, "Asia/Shanghai")
+        route_blocks(ahead, Exchange(folder, k, shards, done))
+        ahead.close()
+    timeline = open_timeline(path, path.name, "Asia/Shanghai")
+    yield from shard_blocks(timeline, Exchange(folder, shard, shards, done), known)
+    timeline.close()
+
+
 FIXTURES = sorted(PLAYBOOKS.glob("*.yaml"))
 
 
@@ -108,11 +129,11 @@ def test_a_generated_community_gives_one_process_s_log_in_two_and_three(tmp_path
 def test_a_shard_reads_the_same_parts_whether_it_checks_groups_or_not(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A shard that checks no group decodes another shard's line without it (`BareKey`): its parts
-    # must be those a shard that checks them reads (small blocks: most of them a `Part`).
+    # Where calendars run, a shard checks the groups its own events name against those met: with
+    # every group met, its parts are those of a shard that checks none (small blocks: most of
+    # them a `Part`, most of those routed by the other shard).
     from sopdsl.dryrun import timeline as timeline_module
-    from sopdsl.dryrun.shard_read import Owners, Part, shard_blocks
-    from sopdsl.dryrun.timeline import open_timeline
+    from sopdsl.dryrun.shard_read import Part
 
     monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 12)
 
@@ -121,10 +142,9 @@ def test_a_shard_reads_the_same_parts_whether_it_checks_groups_or_not(
     generate.generate(generate.Size(1000, 30), path)
     for shard in (0, 1):
         read = []
-        for known in (None, {f"g{i}" for i in range(10_000)}):
-            timeline = open_timeline(path, path.name, "Asia/Shanghai")
-            parts = [p for p in shard_blocks(timeline, Owners(shard, 2), known) if isinstance(p, Part)]
-            timeline.close()
+        for index, known in enumerate((None, {f"g{i}" for i in range(10_000)})):
+            blocks = read_as_shard(path, shard, tmp_path / f"{shard}.{index}", known)
+            parts = [p for p in blocks if isinstance(p, Part)]
             read.append([(p.numbers, p.events, p.count, p.last) for p in parts])
         assert read[0] == read[1] and sum(len(p[0]) for p in read[0]) > 1000
 
@@ -149,11 +169,10 @@ def test_a_block_with_another_shard_s_tag_line_is_still_this_shard_s_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A block holding a line that is not everyday (a tag event here, shard 1's) is still a `Part`
-    # for shard 0, which reads of that line only its key: its own lines numbered among all the
-    # block's events, as they are without the tag lines; shard 1 reads the block in full.
+    # for shard 0, whose route of it holds only its own lines: numbered among all the block's
+    # events, as they are without the tag lines; shard 1 reads the block in full.
     from sopdsl.dryrun import timeline as timeline_module
-    from sopdsl.dryrun.shard_read import Owners, Part, shard_blocks
-    from sopdsl.dryrun.timeline import open_timeline
+    from sopdsl.dryrun.shard_read import Part
     from sopdsl.engine.events import Event
 
     monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 12)
@@ -165,9 +184,7 @@ def test_a_block_with_another_shard_s_tag_line_is_still_this_shard_s_part(
     assert added > 20
 
     def read(timeline_path: Path, shard: int) -> tuple[list[Any], list[Any], int]:
-        timeline = open_timeline(timeline_path, timeline_path.name, "Asia/Shanghai")
-        parts = list(shard_blocks(timeline, Owners(shard, 2)))
-        timeline.close()
+        parts = list(read_as_shard(timeline_path, shard, tmp_path / f"{timeline_path.stem}.{shard}"))
         events = [e for p in parts if isinstance(p, Part) for e in p.events]
         in_full = [r for p in parts if not isinstance(p, Part) for r in p if isinstance(r, Event)]
         numbered = sum(p.count for p in parts if isinstance(p, Part)) + len(in_full)
@@ -269,31 +286,38 @@ def test_a_shard_that_fails_while_another_waits_for_its_blocks_ends_the_run_in_o
 def test_a_block_naming_a_group_not_met_is_read_as_records_for_the_shard_to_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The groups a shard checks are decoded against those met so far (`_GroupedKeys`): a block
-    # naming another is no `Part`, and its records reach `named_groups`; a group met later is
-    # taken from then on.
+    # A shard checks the groups its own events name against those met so far: a block where one
+    # names another is no `Part`, and its records reach `named_groups`; a group met later is
+    # taken from then on. Group "late" is first named halfway through the file, in blocks of
+    # everyday lines.
     from sopdsl.dryrun import timeline as timeline_module
-    from sopdsl.dryrun.shard_read import Owners, Part, shard_blocks
-    from sopdsl.dryrun.timeline import open_timeline
+    from sopdsl.dryrun.shard_read import Part
     from sopdsl.engine.events import Event
 
     monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 12)
     generate = bench("generate")
-    path = tmp_path / "1kx30.jsonl"
-    generate.generate(generate.Size(1000, 30), path)
-    known = {f"g{i}" for i in range(10_000)} - {"g3"}
-    timeline = open_timeline(path, path.name, "Asia/Shanghai")
+    plain = tmp_path / "plain.jsonl"
+    generate.generate(generate.Size(1000, 30), plain)
+    lines = plain.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    path = tmp_path / "late.jsonl"
+    path.write_bytes(
+        b"".join(
+            line.replace(b'"group":"g3"', b'"group":"late"') if i > half else line
+            for i, line in enumerate(lines)
+        )
+    )
+    known = {f"g{i}" for i in range(10_000)}
     before, after, in_records = 0, 0, 0
-    for part in shard_blocks(timeline, Owners(0, 2), known):
+    for part in read_as_shard(path, 0, tmp_path / "routes", known):
         if not isinstance(part, Part):
-            in_records += sum(isinstance(r, Event) and r.group == "g3" for r in part)
+            in_records += sum(isinstance(r, Event) and r.group == "late" for r in part)
             if in_records:
-                known.add("g3")  # met: the next blocks' g3 lines are parts again
+                known.add("late")  # met: the next blocks' lines naming it are parts again
         elif in_records:
-            after += sum(e.group == "g3" for e in part.events)
+            after += sum(e.group == "late" for e in part.events)
         else:
-            before += sum(e.group == "g3" for e in part.events)
-    timeline.close()
+            before += sum(e.group == "late" for e in part.events)
     assert before == 0 and in_records > 0 and after > 0
 
 
