@@ -51,7 +51,8 @@ class Exchange:
         self.done[self.shard] = block + 1
 
     def take(self, block: int) -> Route | None:
-        """This shard's route of a block another reads, once its reader has written it."""
+        """This shard's route of a block, once the block's reader (this shard or another) has
+        written it; read once."""
         reader = block % self.shards
         while self.done[reader] <= block:
             time.sleep(_NAP)
