@@ -4,7 +4,7 @@ calendar entries, and which groups and members a playbook's scope takes in."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -19,6 +19,12 @@ from sopdsl.plan import CompiledPlaybook, timeutil
 
 # The trigger kinds that read a date attribute: those the dates' handler handles.
 _DATE_KINDS: Final = tuple(kind for kind, handler in HANDLERS.items() if handler is DATES)
+
+# A calendar entry's next firing, by (entry, rule, zone, after) as object ids, with the objects
+# kept beside it so an id is never taken for another's: a calendar fires in every group of a
+# playbook's scope at one instant, and each asks the same (120,000 instructions to work out).
+_NEXT: Final[dict[tuple[int, int, ZoneInfo, int], tuple[Any, Any, int | None]]] = {}
+_NEXT_KEPT: Final = 256  # answers kept at most: the last few instants' are the ones asked again
 
 
 class _Arming(_Rendering):
@@ -41,7 +47,15 @@ class _Arming(_Rendering):
     def _next_calendar(self, when: lang.CalRef, tz: ZoneInfo, after: int) -> int | None:
         rule = self.program.calendars[when.calendar].rule if when.calendar else when.inline
         assert rule is not None
-        return timeutil.next_fire(rule, when.offsets, when.at, tz, after)
+        key = (id(when), id(rule), tz, after)
+        known = _NEXT.get(key)
+        if known is not None and known[0] is when and known[1] is rule:
+            return known[2]
+        due = timeutil.next_fire(rule, when.offsets, when.at, tz, after)
+        if len(_NEXT) >= _NEXT_KEPT:
+            _NEXT.clear()
+        _NEXT[key] = (when, rule, due)
+        return due
 
     def _arm_member(self, member: MemberState, since: int, since_in: Mapping[str, int] | None = None) -> None:
         """Arm a member's absences and dates; `since_in`: where their silence in each group counts
