@@ -92,6 +92,9 @@ class _Happenings(_Arming):
                 self._event(event)
                 continue
             assert member_id  # a message needs a member (checked above)
+            # The time as the event holds it, an object already: stored as it is, where `now`
+            # (a native integer) would make a new one for each place it is stored.
+            at: Any = fields[1]
             # Subscripts, not `get` calls: the member and group are almost always known.
             try:
                 member = members[member_id]
@@ -107,11 +110,11 @@ class _Happenings(_Arming):
                     group = self.add_group(group_id)
             if tally is not None:  # the engine's own ids: long-lived, their hashes kept, found by identity
                 tally.posted(group.id if group is not None else None, member.id, now)
-            member.last_message_at = now
+            member.last_message_at = at
             if self._message_absence:
                 ABSENCE.posted(self, member, now)
             if group is not None:
-                group.last_message_at = now
+                group.last_message_at = at
                 silences = self._silence_in_group
                 if silences:
                     # The common case written out (a dict lookup and a store): the member's silence in
@@ -119,7 +122,7 @@ class _Happenings(_Arming):
                     key = membership(member_id, group.id)
                     for _, _, table in silences:
                         if key in table:
-                            table[key] = now
+                            table[key] = at
                         else:  # not counting there: `posted_in` arms it (and moves the others again)
                             ABSENCE.posted_in(self, member, group, now)
                             break
