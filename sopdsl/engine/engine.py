@@ -457,40 +457,41 @@ class Engine(_Switching):
 
     def _fire(self, entry: HeapEntry) -> None:
         due, pb_index, member_id, _group, _seq, timer = entry
+        # By exact type (the records are final, so mypy still holds the chain to every kind): a
+        # `match` tests `isinstance` against a msgspec class, its metaclass's slow path.
         # A trigger's timer (the most of them, first): what armed it (trigger, subject, due) names
         # the flows it starts (see `_origin`).
-        match timer:
-            case SilenceIn():
-                self._cause = entry
-                ABSENCE.due_in(self, self.compiled[pb_index], timer, member_id, due)
-            case Absence():
-                self._cause = entry
-                ABSENCE.due(self, self.compiled[pb_index], timer, member_id, due)
-            case DateDue():
-                self._cause = entry
-                DATES.due(self, self.compiled[pb_index], timer, member_id, due)
-            case CalendarDue():
-                self._cause = entry
-                self._calendar_due(self.compiled[pb_index], timer, due)
-            case GroupSilent():
-                self._cause = entry
-                GROUP_SILENT.due(self, self.compiled[pb_index], timer, due)
-            case Resume() | Timeout():
-                flow = self.flows.get(timer.flow)
-                if flow is None or flow.token != timer.token:
-                    return
-                if isinstance(timer, Timeout):
-                    if isinstance(flow.waiting, WaitTask):
-                        self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
-                    self._unwait(flow)
-                    step = self.compiled[flow.playbook].steps_of(flow.entry)[flow.pc]
-                    flow.pc = step.jump if step.jump is not None else flow.pc + 1
-                else:
-                    flow.pc += 1
-                self._run(flow)
-            case Deliver():
-                self._deliver(timer.action, (timer.flow, timer.token))
-            case TaskDone():
-                self._event(Event("task_done", self.now, member=None, data={"task": timer.task}))
-            case _:
-                assert_never(timer)
+        if type(timer) is SilenceIn:
+            self._cause = entry
+            ABSENCE.due_in(self, self.compiled[pb_index], timer, member_id, due)
+        elif type(timer) is Absence:
+            self._cause = entry
+            ABSENCE.due(self, self.compiled[pb_index], timer, member_id, due)
+        elif type(timer) is Resume or type(timer) is Timeout:
+            flow = self.flows.get(timer.flow)
+            if flow is None or flow.token != timer.token:
+                return
+            if type(timer) is Timeout:
+                if isinstance(flow.waiting, WaitTask):
+                    self._escalate(flow, flow.waiting)  # undone at its deadline (tasks.py)
+                self._unwait(flow)
+                step = self.compiled[flow.playbook].steps_of(flow.entry)[flow.pc]
+                flow.pc = step.jump if step.jump is not None else flow.pc + 1
+            else:
+                flow.pc += 1
+            self._run(flow)
+        elif type(timer) is DateDue:
+            self._cause = entry
+            DATES.due(self, self.compiled[pb_index], timer, member_id, due)
+        elif type(timer) is CalendarDue:
+            self._cause = entry
+            self._calendar_due(self.compiled[pb_index], timer, due)
+        elif type(timer) is GroupSilent:
+            self._cause = entry
+            GROUP_SILENT.due(self, self.compiled[pb_index], timer, due)
+        elif type(timer) is Deliver:
+            self._deliver(timer.action, (timer.flow, timer.token))
+        elif type(timer) is TaskDone:
+            self._event(Event("task_done", self.now, member=None, data={"task": timer.task}))
+        else:
+            assert_never(timer)

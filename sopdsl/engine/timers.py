@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from enum import IntEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, final
 
 import msgspec
 from msgspec.structs import astuple
@@ -37,6 +37,7 @@ class Timer(IntEnum):
 TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a snapshot is a plain int
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class Resume(msgspec.Struct, frozen=True, gc=False):
     """A `wait` is over: the flow goes on if it still holds this token."""
 
@@ -45,6 +46,7 @@ class Resume(msgspec.Struct, frozen=True, gc=False):
     token: int
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class Timeout(msgspec.Struct, frozen=True, gc=False):
     """A `wait ... for` or a task ran out of time: the flow takes its `else` if it still holds the token."""
 
@@ -53,6 +55,7 @@ class Timeout(msgspec.Struct, frozen=True, gc=False):
     token: int
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class Absence(msgspec.Struct, frozen=True, gc=False):
     """A member's silence deadline (`silent for`, `no order for`), re-checked when due."""
 
@@ -60,6 +63,7 @@ class Absence(msgspec.Struct, frozen=True, gc=False):
     trigger: int
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class SilenceIn(msgspec.Struct, frozen=True, gc=False):
     """A member's silence in one group (a group-scoped `silent for`), re-checked when due."""
 
@@ -68,6 +72,7 @@ class SilenceIn(msgspec.Struct, frozen=True, gc=False):
     group: str
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class DateDue(msgspec.Struct, frozen=True, gc=False):
     """A date trigger of a member's (`on member.birthday`)."""
 
@@ -75,6 +80,7 @@ class DateDue(msgspec.Struct, frozen=True, gc=False):
     trigger: int
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class CalendarDue(msgspec.Struct, frozen=True, gc=False):
     """A calendar entry in a group, or (the private key) for the contacts of `in private chats`."""
 
@@ -83,6 +89,7 @@ class CalendarDue(msgspec.Struct, frozen=True, gc=False):
     group: str
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class GroupSilent(msgspec.Struct, frozen=True, gc=False):
     """A group's silence deadline, re-checked when due."""
 
@@ -91,6 +98,7 @@ class GroupSilent(msgspec.Struct, frozen=True, gc=False):
     group: str
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class Deliver(msgspec.Struct, frozen=True):
     """An action the delivery policy held back, and the flow (id, token) it holds."""
 
@@ -100,6 +108,7 @@ class Deliver(msgspec.Struct, frozen=True):
     token: int
 
 
+@final  # dispatched by exact type (`Engine._fire`)
 class TaskDone(msgspec.Struct, frozen=True, gc=False):
     """Simulated staff finishing the task with this key."""
 
