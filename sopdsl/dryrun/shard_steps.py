@@ -59,17 +59,6 @@ class Steps:
         self.close()
         self.key = key
 
-    def timer(self, key: tuple[Any, ...]) -> None:
-        """A timer is about to run, a step of its own."""
-        if key < self.key:
-            # A timer made for this very instant that sorts before the step that made it (a wait
-            # of no time): the merge of shards that each keep their steps in order would not
-            # put it where one engine runs it.
-            raise UnshardableError(
-                "a step made a timer due at once that runs ahead of it; run in one process"
-            )
-        self.begin(key)
-
     def close(self) -> None:
         """Close the step under way if it wrote actions (a group's step is kept in shard 0 only)."""
         key, start, end = self.key, self.mark, self.buffer.tell()
@@ -113,15 +102,21 @@ class Stepper:
     """Runs a shard's engine, each step's actions written behind its key.
 
     The engine runs a block of events in one call (`Engine.feed_all`); the steps are told apart
-    as they happen: a timer about to run (`Engine.on_timer`) begins a step, and so does an action
-    of an event fed since the step before (the first of the engine's sinks). The engine's count
-    of events fed says which event a step is; the clock says when, as events are fed in time order.
+    as they happen: a timer about to run (`Engine.on_timer`) is noted, and an action begins a
+    step when it is the first of a timer noted since (if no event was fed since the timer) or of
+    an event fed since the step before (the first of the engine's sinks). Most timers write
+    nothing (a silence deadline re-armed), so only those that do have a key made. The engine's
+    count of events fed says which event a step is; the clock says when, as events are fed in
+    time order.
     """
 
     def __init__(self, engine: Engine, steps: Steps) -> None:
         self.engine = engine
         self.steps = steps
         self.fed = 0  # the engine's count of events fed when the step under way began
+        self.timer: tuple[Any, ...] = ()  # the last timer run (its heap entry)
+        self.timer_fed = -1  # the engine's count of events fed when it ran
+        self.pending = False  # whether it has written nothing yet (its step not begun)
         engine.on_timer = self._timer
         engine.sinks.insert(0, self._action)
 
@@ -135,21 +130,34 @@ class Stepper:
         self.engine.advance(end)
         self.steps.close()
 
-    def _event_since(self) -> None:
-        """Begin the step of the last event fed, if one was fed since the step under way began."""
+    def _timer(self, entry: tuple[Any, ...]) -> None:
         engine = self.engine
         fed = engine.fed
-        if fed != self.fed:
-            self.fed = fed
-            self.steps.begin((engine.now, EVENT, fed, "", "", 0))
-
-    def _timer(self, entry: tuple[Any, ...]) -> None:
-        self._event_since()  # the step before it, which it must not sort ahead of
-        due, playbook, member, group, seq, _ = entry
-        self.steps.timer((due, TIMER, playbook, member, group, seq))
+        # A timer that sorts ahead of the step before it (if any: an event fed, or a timer run):
+        # due before the clock (which a timer sets to its due if later, so the step before was
+        # later), or at the instant of the timer run before it, since the last event, but ahead
+        # of it in order (a wait of no time made by a later timer). The merge of shards that each
+        # keep their steps in order would not put it where one engine runs it.
+        if (fed or self.timer_fed >= 0) and (
+            entry[0] < engine.now or (self.timer_fed == fed and entry[:5] < self.timer[:5])
+        ):
+            raise UnshardableError(
+                "a step made a timer due at once that runs ahead of it; run in one process"
+            )
+        self.timer, self.timer_fed, self.pending = entry, fed, True
 
     def _action(self, _action: Any) -> None:
-        self._event_since()
+        engine = self.engine
+        fed = engine.fed
+        if self.pending and self.timer_fed == fed:
+            # The first action of the timer run last: no event was fed since, so it is its step.
+            self.pending = False
+            self.fed = fed
+            due, playbook, member, group, seq, _ = self.timer
+            self.steps.begin((due, TIMER, playbook, member, group, seq))
+        elif fed != self.fed:
+            self.fed = fed
+            self.steps.begin((engine.now, EVENT, fed, "", "", 0))
 
 
 # A step's key (time, kind, number or playbook, member, group, creation order), then its actions.

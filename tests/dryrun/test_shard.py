@@ -385,3 +385,42 @@ def test_a_timer_that_would_run_ahead_of_the_step_before_it_sends_the_run_to_one
                 engine.on_timer(cast(HeapEntry, (due, 0, "m1", "", 1, None)))
         else:  # due at the event's instant: a timer runs after the events of its instant
             engine.on_timer(cast(HeapEntry, (due, 0, "m1", "", 1, None)))
+
+
+def test_a_step_is_the_timer_or_event_whose_actions_follow_and_a_silent_timer_is_none(tmp_path: Path) -> None:
+    # Most timers write nothing (a silence deadline re-armed): the stepper notes each and keys
+    # only the one whose actions follow; actions after a new event are that event's step.
+    from sopdsl.dryrun.shard_steps import Stepper, Steps, batches
+    from sopdsl.engine.engine import Engine
+    from sopdsl.engine.events import Event
+    from sopdsl.engine.parts import HeapEntry
+
+    engine = Engine(plan_of(ROOT / "bench" / "reference.sop"), start=0, keep_log=False)
+    path = tmp_path / "0.steps"
+    with path.open("wb") as out:
+        steps = Steps(out, 0)
+        stepper = Stepper(engine, steps)
+        assert engine.on_timer is not None
+        act = engine.sinks[0]
+
+        def written(text: bytes) -> None:  # an action, as the log's writer (the next sink) writes it
+            act(cast(Any, None))
+            steps.buffer.write(text)
+
+        stepper.events([3], [Event(time=500, kind="message", member="m1", group="g1")], 0)
+        written(b"event 3\n")
+        engine.on_timer(cast(HeapEntry, (600, 2, "m1", "", 7, None)))  # writes nothing
+        engine.on_timer(cast(HeapEntry, (600, 2, "m2", "", 8, None)))
+        written(b"m2 a\n")
+        written(b"m2 b\n")
+        engine.on_timer(cast(HeapEntry, (600, 3, "m1", "", 9, None)))  # writes nothing
+        stepper.events([4], [Event(time=700, kind="message", member="m3", group="g1")], 0)
+        written(b"event 4\n")
+        steps.close()
+        steps.write()
+    rows = [row for batch in batches(path) for row in batch]
+    assert rows == [
+        (500, 0, 3, "", "", 0, b"event 3\n"),
+        (600, 1, 2, "m2", "", 8, b"m2 a\nm2 b\n"),
+        (700, 0, 4, "", "", 0, b"event 4\n"),
+    ]
