@@ -20,6 +20,7 @@ from sopdsl.engine.state import Flow, GroupState, MemberState
 from sopdsl.engine.tally import EventTally
 from sopdsl.engine.timers import TimerRecord
 from sopdsl.engine.trace import FlowWatch, StepHook, Tracer
+from sopdsl.kinds import WIRE_EVENTS
 from sopdsl.plan import CompiledPlaybook, Declarations, Instr, Plan, TemplateField, timeutil
 
 # What is being processed now, from which a flow started now takes its origin: the origin's text
@@ -30,7 +31,13 @@ Cause = str | Event | tuple[Any, ...]
 # A timer on the heap: due, playbook, member, group, creation order, and what it does (`_push`).
 HeapEntry = tuple[int, int, str, str, int, TimerRecord]
 
-_MEMBER_ONLY: Final = frozenset(("message", "order", "invite", "report"))  # kinds needing only a member
+# The kinds an event needs only a member (and an object of data) for, from the registry: `feed_all`
+# checks those inline and `validate`s the rest (a name, a rename's nickname, or no member at all).
+_MEMBER_ONLY: Final = frozenset(
+    spec.wire
+    for spec in WIRE_EVENTS.values()
+    if spec.needs_member and not spec.needs_name and spec.kind is not lang.EventKind.RENAME
+)
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
 _GRACE = 60  # a timer this late (seconds) was missed while the runtime was down
