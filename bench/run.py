@@ -118,18 +118,10 @@ def _plan() -> Any:
 
 def _log_writer(out: Any) -> Any:
     """Write each action as `sopdsl simulate --format jsonl` does: its JSON form, keys sorted."""
-    import msgspec
-
+    from sopdsl.engine.actions import json_lines
     from sopdsl.plan import timeutil
 
-    tz = timeutil.zone("Asia/Shanghai")
-    encode = msgspec.json.Encoder(order="sorted").encode
-    write = out.write
-
-    def log(action: Any) -> None:
-        write(encode(action.to_json(tz)) + b"\n")
-
-    return log
+    return json_lines(out.write, timeutil.zone("Asia/Shanghai"))
 
 
 def log_path(timeline: Path, what: str) -> Path:

@@ -39,7 +39,7 @@ from sopdsl.dryrun.testing import FixtureResult, cover_unrun, fixture_versions, 
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.dryrun.why import UnknownNameError
 from sopdsl.dryrun.why import explain as explain_member
-from sopdsl.engine.actions import Action
+from sopdsl.engine.actions import Action, json_lines
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
 from sopdsl.project import FILE_NAME, Project
@@ -280,6 +280,8 @@ def _action_writer(
         return versions.get((action.playbook, action.loc.rpartition(":")[0]))
 
     encode = msgspec.json.Encoder(order="sorted").encode
+    if fmt == "jsonl" and not explain:
+        return json_lines(out.write, tz)
     if fmt == "jsonl":
 
         def write_json(action: Action) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
+
+import msgspec
 
 from sopdsl.plan.timeutil import iso  # in a compiled module: one call per action logged
 
@@ -106,3 +110,24 @@ class Action:
         if self.planned is not None and self.planned != self.time:
             data["planned"] = iso(self.planned, tz)
         return data
+
+
+_SORTED = msgspec.json.Encoder(order="sorted")
+
+
+def json_lines(write: Callable[[bytes], object], tz: ZoneInfo) -> Callable[[Action], None]:
+    """What writes each action as a line of its JSON form (`to_json`, keys sorted): the dry run's
+    `--format jsonl` log. A value msgspec does not know (a custom action's argument a bot gave)
+    is written in the standard library's form instead."""
+    encode = _SORTED.encode
+
+    # Compiled with this module: the writer is called per action, and an interpreted one's call
+    # and frame cost more than its encoding.
+    def line(action: Action) -> None:
+        data = action.to_json(tz)
+        try:
+            write(encode(data) + b"\n")
+        except (msgspec.EncodeError, TypeError):
+            write((json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode())
+
+    return line

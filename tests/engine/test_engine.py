@@ -624,26 +624,3 @@ def test_registering_a_known_group_again_updates_it_without_doubling_its_calenda
     assert sends == [("g1", noon[0]), ("g2", noon[0]), ("g1", noon[1]), ("g2", noon[1])]
     assert engine.groups["g1"].members == {"m1"} and engine.groups["g1"].name == "周二班"
 
-
-def test_a_calendar_fires_at_each_groups_own_noon_and_each_plans_own_time() -> None:
-    # The next firing is worked out once an instant for all groups alike (`_next_calendar`): a
-    # group in another zone, and another plan whose calendar has the same name, get their own.
-    london = ZoneInfo("Europe/London")
-    engine = Engine(compile_text(CLASS_REMINDER), start=at("2026-03-01 09:00"))
-    engine.add_group("g1", tags=["class"])
-    engine.add_group("g2", tags=["class"], timezone="Europe/London")
-    engine.add_group("g3", tags=["class"])
-    engine.advance(at("2026-03-03 00:00"))
-    sends = [(a.group, a.time) for a in engine.log if a.kind == "send"]
-    assert sends == [
-        ("g1", at("2026-03-01 12:00")),
-        ("g3", at("2026-03-01 12:00")),
-        ("g2", at("2026-03-01 12:00", london)),
-        ("g1", at("2026-03-02 12:00")),
-        ("g3", at("2026-03-02 12:00")),
-        ("g2", at("2026-03-02 12:00", london)),
-    ]
-    evening = Engine(compile_text(CLASS_REMINDER.replace("12:00", "20:00")), start=at("2026-03-01 09:00"))
-    evening.add_group("g1", tags=["class"])
-    evening.advance(at("2026-03-02 00:00"))
-    assert [a.time for a in evening.log if a.kind == "send"] == [at("2026-03-01 20:00")]
