@@ -623,4 +623,3 @@ def test_registering_a_known_group_again_updates_it_without_doubling_its_calenda
     noon = [at("2026-03-01 12:00"), at("2026-03-02 12:00")]
     assert sends == [("g1", noon[0]), ("g2", noon[0]), ("g1", noon[1]), ("g2", noon[1])]
     assert engine.groups["g1"].members == {"m1"} and engine.groups["g1"].name == "周二班"
-

@@ -55,7 +55,6 @@ def test_the_kinds_checked_inline_are_those_that_need_only_a_member() -> None:
         engine.feed(Event("join", 10, member=None, group="g1", data={}))
 
 
-
 def test_the_jsonl_writer_sorts_keys_and_writes_what_msgspec_cannot_in_the_standard_form() -> None:
     class Odd:
         def __str__(self) -> str:
@@ -70,4 +69,6 @@ def test_the_jsonl_writer_sorts_keys_and_writes_what_msgspec_cannot_in_the_stand
         '{"at":"1970-01-01T08:00:00+08:00","group":null,"key":"k1","kind":"tag","member":"m1",'
         '"playbook":"p","status":"done","tags":["新人"],"target":"member"}'
     )
-    assert second.startswith('{"action": "crm", "args": {"a": "odd", "z": 1}, "at": "1970-01-01T08:01:00+08:00"')
+    assert second.startswith(
+        '{"action": "crm", "args": {"a": "odd", "z": 1}, "at": "1970-01-01T08:01:00+08:00"'
+    )
