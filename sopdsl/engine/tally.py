@@ -22,6 +22,13 @@ _COUNTED: Final = frozenset(("join", "leave", "order"))  # the other events the 
 DayCounts = tuple[int, int, int, int, int, int, Any]
 
 
+def cents(amount: Any) -> Any:
+    """A day's sum of order amounts as a figure: a float to the cent, since its last digits depend
+    on the order it was added in (the live store sums a quarter-hour at a time, then the day), and
+    the dry run's report and the live one must show the same sum; a whole sum as it is."""
+    return round(amount, 2) if isinstance(amount, float) else amount
+
+
 class Days:
     """Local days of instants, the last day's bounds cached (times mostly come in order)."""
 
@@ -147,6 +154,6 @@ class EventTally:
             cells[group] = (len(activity.posters), activity.messages, 0, 0, 0, 0, 0)
         for group, c in self.others.items():
             posted, messages = (cells[group][0], cells[group][1]) if group in cells else (0, 0)
-            cells[group] = (posted, messages, c.joins, c.leaves, c.orders, len(c.buyers), c.amount)
+            cells[group] = (posted, messages, c.joins, c.leaves, c.orders, len(c.buyers), cents(c.amount))
         day, no_group = self.days.label, self.no_group
         return {(group or no_group, day): cell for group, cell in cells.items()}

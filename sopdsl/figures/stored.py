@@ -17,6 +17,7 @@ from typing import Any
 
 from sopdsl import lang
 from sopdsl.engine.records import GroupRecord
+from sopdsl.engine.tally import cents
 from sopdsl.figures.collect import playbook_figures
 from sopdsl.figures.goals import Goals, experiment_counts
 from sopdsl.figures.model import Figures, GroupDay
@@ -130,7 +131,7 @@ def fold_playbooks(
 
 
 def _cell(counts: dict[str, Any]) -> GroupDay:
-    values = {name: (int(v) if name != "amount" else v) for name, v in counts.items()}
+    values = {name: (int(v) if name != "amount" else cents(v)) for name, v in counts.items()}
     return GroupDay(**values)
 
 
