@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import msgspec
 
 from sopdsl.dryrun.shard_exchange import Exchange, Route
+from sopdsl.dryrun.shard_spans import read_span, spans
 from sopdsl.dryrun.shard_steps import UnshardableError
-from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
+from sopdsl.dryrun.timeline import Member, Timeline, everyday_events
 from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, MEMBER, TIME, one_a_line
 from sopdsl.engine.events import Event
 
@@ -49,11 +50,12 @@ def shard_blocks(
     `known` (the groups the run has met, which only grow), a block where this shard's events name
     another group is not a `Part`: its records are yielded, for the caller to check
     (`named_groups`). Raises `FixtureError` at the first block with a problem."""
-    for number, chunk in enumerate(timeline.chunks()):
-        part = _routed(timeline, exchange.take(number), known)
+    for number, (start, end) in enumerate(spans(timeline)):
+        part = _routed(timeline, exchange.take(number), known, end - start)
         if part is not None:
-            yield part
+            yield part  # its bytes not read: the route holds all this shard needs of them
             continue
+        chunk = timeline.counted(read_span(timeline, start, end))
         records = timeline.quick(chunk)
         if records is None:
             records = timeline.checked(chunk)
@@ -80,43 +82,39 @@ class Owners(dict[str, bool]):
         return mine
 
 
-class _Whose(dict[str, int]):
-    """The shard of a member, by member id, each found once: for a block's routes."""
-
-    def __init__(self, shards: int) -> None:
-        super().__init__()
-        self.shards = shards
-
-    def __missing__(self, member: str) -> int:
-        shard = self[member] = shard_of(member, self.shards)
-        return shard
-
-
 def route_blocks(timeline: Timeline, exchange: Exchange) -> None:
     """Decode the keys of the blocks this shard reads, and write every shard (this one too) its
-    route of each."""
-    whose = _Whose(exchange.shards)
-    for number, chunk in enumerate(timeline.chunks()):
+    route of each. The other blocks are not read (`shard_spans`)."""
+    whose: dict[str, int] = {}  # the shard of each member met, by id
+    for number, (start, end) in enumerate(spans(timeline)):
         if exchange.reads(number):
-            exchange.give(number, _routes(timeline, chunk, whose))
+            block = read_span(timeline, start, end)
+            exchange.give(number, _routes(timeline, block, whose, exchange.shards))
 
 
-def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose) -> list[Route | None]:
+def _routes(timeline: Timeline, block: bytes, whose: dict[str, int], shards: int) -> list[Route | None]:
     """Each shard's route of a block of everyday event lines (None for all if it is not one)."""
-    block = chunk.data
-    shards = whose.shards
     try:
         keys = BARE_KEYS.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return [None] * shards
-    if not keys or not one_a_line(block, len(keys), chunk.lines):
+    lines = block.split(b"\n")
+    if not lines[-1]:
+        del lines[-1]  # after the last line's newline
+    if not keys or not one_a_line(block, len(keys), len(lines)):
         return [None] * shards
     times = list(map(TIME, keys))
     if not timeline.in_order(times):
         return [None] * shards
-    # A member's lines are many (about 9 a member at 100k x 90): its shard is looked up in C.
-    owner = list(map(whose.__getitem__, map(MEMBER, keys)))
-    lines = block.split(b"\n")
+    # A member's lines are many (about 9 a member at 100k x 90): its shard is found once, and
+    # looked up in C; the members new in a block are found together, in C too (`shard_of`).
+    members = list(map(MEMBER, keys))
+    owner = list(map(whose.get, members))
+    if None in owner:
+        new = list(set(members).difference(whose))
+        utf8 = map(str.encode, new, itertools.repeat("utf-8"), itertools.repeat("surrogatepass"))
+        whose.update(zip(new, map(shards.__rmod__, map(zlib.crc32, utf8)), strict=True))
+        owner = list(map(whose.__getitem__, members))
     routes: list[Route | None] = []
     for shard in range(shards):
         theirs = list(map(shard.__eq__, owner))
@@ -126,10 +124,10 @@ def _routes(timeline: Timeline, chunk: Chunk, whose: _Whose) -> list[Route | Non
     return routes
 
 
-def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None) -> Part | None:
-    """A block read as a `Part` from its route, or None if it is not one (its lines are then read
-    in full): it must follow the blocks before, and this shard's events name only groups of
-    `known` (if given; each event's groups are checked by the shard of its member)."""
+def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None, size: int) -> Part | None:
+    """A block of `size` bytes read as a `Part` from its route, or None if it is not one (its lines
+    are then read in full): it must follow the blocks before, and this shard's events name only
+    groups of `known` (if given; each event's groups are checked by the shard of its member)."""
     if route is None:
         return None
     first, last, count, numbers, lines = route
@@ -148,6 +146,7 @@ def _routed(timeline: Timeline, route: Route | None, known: Container[str] | Non
     else:
         events = []
     timeline.took(last)
+    timeline.passed(count, size)  # a route's block holds an event a line
     return Part(events, numbers, count, last)
 
 

@@ -99,6 +99,10 @@ class Timeline:
         """Close the file under the timeline."""
         self._stream.close()
 
+    def fileno(self) -> int:
+        """The file descriptor of the file under the timeline (for `shard_spans`)."""
+        return self._stream.fileno()
+
     def _start_shown(self) -> str:
         return timeutil.local(self.header.start, self._tz).strftime("%Y-%m-%d %H:%M")
 
@@ -140,16 +144,22 @@ class Timeline:
             if parts:
                 block = b"".join((*parts, block))
             parts = [chunk[cut:]] if cut < len(chunk) else []
-            yield self._counted(block)
+            yield self.counted(block)
         if parts:
-            yield self._counted(b"".join(parts))
+            yield self.counted(b"".join(parts))
 
-    def _counted(self, block: bytes) -> Chunk:
+    def counted(self, block: bytes) -> Chunk:
+        """The next block of whole lines as a `Chunk`, its lines counted as read."""
         lines = block.count(b"\n") + (not block.endswith(b"\n"))
         chunk = Chunk(self._line + 1, lines, block)
         self._line += lines
         self.read_bytes += len(block)
         return chunk
+
+    def passed(self, lines: int, size: int) -> None:
+        """Count a block of `lines` lines and `size` bytes as read, though not read here."""
+        self._line += lines
+        self.read_bytes += size
 
     def quick(self, chunk: Chunk) -> list[Member | Event] | None:
         """The events of a block of everyday event lines, checked in C (a block of such lines in

@@ -197,3 +197,30 @@ def test_a_block_naming_a_group_not_met_is_read_as_records_for_the_shard_to_chec
         else:
             before += sum(e.group == "late" for e in part.events)
     assert before == 0 and in_records > 0 and after > 0
+
+
+@pytest.mark.parametrize("joined", [b"}{", b",\n"], ids=["two-on-a-line", "one-over-two-lines"])
+def test_a_routed_block_whose_lines_are_not_one_event_each_is_said_wrong_as_one_process_says(
+    tmp_path: Path, community: Path, joined: bytes
+) -> None:
+    # The reader of a block checks that each of its lines holds one value, for every shard (a
+    # shard's own lines are then only counted): two events on one line, or one event over two
+    # lines, mid-run in blocks of everyday lines, end the run in one process, which says so.
+    from sopdsl.errors import FixtureError
+
+    lines = community.read_bytes().splitlines(keepends=True)
+    at = len(lines) // 2
+    assert b'"kind":"message"' in lines[at] and b'"kind"' in lines[at + 1]
+    if joined == b"}{":
+        lines[at] = lines[at].rstrip(b"\n") + lines.pop(at + 1)  # two on one line
+    else:
+        lines[at] = lines[at].replace(b'"kind"', b'\n"kind"', 1)  # one over two lines
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b"".join(lines))
+    plan = plan_of(ROOT / "bench" / "reference.sop")
+    said = []
+    for jobs in (1, 2):
+        with pytest.raises(FixtureError) as failed:
+            run(plan, path, jobs)
+        said.append([(d.span.line, d.message) for d in failed.value.diagnostics])
+    assert said[0] == said[1] and said[0]
