@@ -39,7 +39,7 @@ from typing import IO, Any
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_exchange import Exchange
 from sopdsl.dryrun.shard_plan import one_shard_reason
-from sopdsl.dryrun.shard_read import Owners, Part, named_groups, route_blocks, shard_blocks
+from sopdsl.dryrun.shard_read import Members, Owners, Part, named_groups, route_blocks, shard_blocks
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
 from sopdsl.dryrun.simulate import simulate_timeline
 from sopdsl.dryrun.timeline import Timeline, open_timeline
@@ -306,6 +306,12 @@ def _run_shard(
             step.events(part.numbers, part.events, fed)
             fed += part.count
             last = part.last
+        elif isinstance(part, Members):
+            # Every group the block's lines name, before this shard's members of it join them.
+            for group_id in part.groups:
+                meet(group_id)
+            for member in part.members:
+                engine.add_member(member)
         else:
             for record in part:
                 if isinstance(record, MemberRecord):

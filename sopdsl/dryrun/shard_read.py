@@ -22,14 +22,15 @@ import itertools
 import zlib
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import msgspec
 
-from sopdsl.dryrun.shard_exchange import Exchange, Route
+from sopdsl.dryrun.shard_exchange import Exchange, MemberRoute, Route
 from sopdsl.dryrun.shard_spans import read_span, spans
 from sopdsl.dryrun.shard_steps import UnshardableError
-from sopdsl.dryrun.timeline import Member, Timeline, everyday_events
-from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, MEMBER, TIME, one_a_line
+from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
+from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, ID, MEMBER, MEMBER_KEYS, TIME, one_a_line
 from sopdsl.engine.events import Event
 
 
@@ -43,15 +44,27 @@ class Part:
     last: int  # the time of the block's last event
 
 
+@dataclass
+class Members:
+    """A block of member lines, as one shard reads it."""
+
+    groups: list[str]  # every group the block's lines name, every shard's, in the order first named
+    members: list[Member]  # this shard's, in file order
+
+
 def shard_blocks(
     timeline: Timeline, exchange: Exchange, known: Container[str] | None = None
-) -> Iterator[Part | list[Member | Event]]:
+) -> Iterator[Part | Members | list[Member | Event]]:
     """The timeline's blocks as the shard of `exchange` reads them, each by its route. With
     `known` (the groups the run has met, which only grow), a block where this shard's events name
     another group is not a `Part`: its records are yielded, for the caller to check
     (`named_groups`). Raises `FixtureError` at the first block with a problem."""
     for number, (start, end) in enumerate(spans(timeline)):
-        part = _routed(timeline, exchange.take(number), known, end - start)
+        route = exchange.take(number)
+        if isinstance(route, MemberRoute):
+            yield _members(timeline, route, end - start)
+            continue
+        part = _routed(timeline, route, known, end - start)
         if part is not None:
             yield part  # its bytes not read: the route holds all this shard needs of them
             continue
@@ -92,36 +105,81 @@ def route_blocks(timeline: Timeline, exchange: Exchange) -> None:
             exchange.give(number, _routes(timeline, block, whose, exchange.shards))
 
 
-def _routes(timeline: Timeline, block: bytes, whose: dict[str, int], shards: int) -> list[Route | None]:
-    """Each shard's route of a block of everyday event lines (None for all if it is not one)."""
-    try:
-        keys = BARE_KEYS.decode_lines(block)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return [None] * shards
+def _routes(
+    timeline: Timeline, block: bytes, whose: dict[str, int], shards: int
+) -> list[Route | MemberRoute | None]:
+    """Each shard's route of a block of everyday event lines or of member lines (None for all if
+    it is neither)."""
     lines = block.split(b"\n")
     if not lines[-1]:
         del lines[-1]  # after the last line's newline
+    try:
+        keys = BARE_KEYS.decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return _member_routes(block, lines, whose, shards)
     if not keys or not one_a_line(block, len(keys), len(lines)):
         return [None] * shards
     times = list(map(TIME, keys))
     if not timeline.in_order(times):
         return [None] * shards
-    # A member's lines are many (about 9 a member at 100k x 90): its shard is found once, and
-    # looked up in C; the members new in a block are found together, in C too (`shard_of`).
-    members = list(map(MEMBER, keys))
-    owner = list(map(whose.get, members))
-    if None in owner:
-        new = list(set(members).difference(whose))
-        utf8 = map(str.encode, new, itertools.repeat("utf-8"), itertools.repeat("surrogatepass"))
-        whose.update(zip(new, map(shards.__rmod__, map(zlib.crc32, utf8)), strict=True))
-        owner = list(map(whose.__getitem__, members))
-    routes: list[Route | None] = []
+    owner = _owners(list(map(MEMBER, keys)), whose, shards)
+    routes: list[Route | MemberRoute | None] = []
     for shard in range(shards):
         theirs = list(map(shard.__eq__, owner))
         numbers = list(itertools.compress(range(1, len(keys) + 1), theirs))
         joined = b"\n".join(itertools.compress(lines, theirs)) if numbers else b""
         routes.append((times[0], times[-1], len(keys), numbers, joined))
     return routes
+
+
+def _member_routes(
+    block: bytes, lines: list[bytes], whose: dict[str, int], shards: int
+) -> list[Route | MemberRoute | None]:
+    """Each shard's route of a block of member lines (None for all if it is not one): its own
+    lines, and every group the block names, which each shard knows as one process does."""
+    try:
+        keys = MEMBER_KEYS.decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return [None] * shards
+    if not keys or not one_a_line(block, len(keys), len(lines)):
+        return [None] * shards
+    named = [g if isinstance(g, str) else g.id for key in keys for g in key.groups]
+    groups = list(dict.fromkeys(named))
+    owner = _owners(list(map(ID, keys)), whose, shards)
+    routes: list[Route | MemberRoute | None] = []
+    for shard in range(shards):
+        joined = b"\n".join(itertools.compress(lines, map(shard.__eq__, owner)))
+        routes.append(MemberRoute(joined, len(keys), groups))
+    return routes
+
+
+def _owners(members: list[str], whose: dict[str, int], shards: int) -> list[int]:
+    """The shard of each member (`shard_of`), the shards found before kept in `whose`."""
+    # A member's lines are many (about 9 a member at 100k x 90): its shard is found once, and
+    # looked up in C; the members new in a block are found together, in C too.
+    owner = list(map(whose.get, members))
+    if None in owner:
+        new = list(set(members).difference(whose))
+        utf8 = map(str.encode, new, itertools.repeat("utf-8"), itertools.repeat("surrogatepass"))
+        whose.update(zip(new, map(shards.__rmod__, map(zlib.crc32, utf8)), strict=True))
+        owner = list(map(whose.__getitem__, members))
+    return cast("list[int]", owner)
+
+
+def _members(timeline: Timeline, route: MemberRoute, size: int) -> Members:
+    """A block of `size` bytes of member lines, read by its route: this shard's lines checked in
+    full as one process checks them (their line numbers are not the file's: a shard's mistakes
+    are said again by one process), the others' not read at all."""
+    own: list[Member] = []
+    if route.lines:
+        chunk = Chunk(0, route.lines.count(b"\n") + 1, route.lines)
+        for record in timeline.checked(chunk):
+            if not isinstance(record, Member):  # never: the route's lines name no kind
+                raise UnshardableError("a member line read as an event; run in one process")
+            own.append(record)
+        timeline.raise_problems()
+    timeline.passed(route.count, size)
+    return Members(route.groups, own)
 
 
 def _routed(timeline: Timeline, route: Route | None, known: Container[str] | None, size: int) -> Part | None:

@@ -142,6 +142,25 @@ class BareKey(msgspec.Struct, rename={"time": "at"}, gc=False):
 
 
 BARE_KEYS = msgspec.json.Decoder(BareKey)
+
+
+class _GroupKey(msgspec.Struct, gc=False):
+    """A member line's group with history in it, of which a shard routing the line keeps the id."""
+
+    id: str
+
+
+class MemberKey(msgspec.Struct, gc=False):
+    """What a shard of a sharded run decodes of the member lines of the blocks it routes: whose,
+    and the groups they name. A line with a kind is an event: refused. The other fields are
+    skipped unchecked (the line's own shard checks them)."""
+
+    id: _Known
+    groups: list[str | _GroupKey] = []
+    kind: None = None
+
+
+MEMBER_KEYS = msgspec.json.Decoder(MemberKey)
 MEMBER = attrgetter("member")
 GROUP = attrgetter("group")
 DATA = attrgetter("data")

@@ -78,7 +78,7 @@ def test_a_block_with_another_shard_s_tag_line_is_still_this_shard_s_part(
     def read(timeline_path: Path, shard: int) -> tuple[list[Any], list[Any], int]:
         parts = list(read_as_shard(timeline_path, shard, tmp_path / f"{timeline_path.stem}.{shard}"))
         events = [e for p in parts if isinstance(p, Part) for e in p.events]
-        in_full = [r for p in parts if not isinstance(p, Part) for r in p if isinstance(r, Event)]
+        in_full = [r for p in parts if isinstance(p, list) for r in p if isinstance(r, Event)]
         numbered = sum(p.count for p in parts if isinstance(p, Part)) + len(in_full)
         return events, in_full, numbered
 
@@ -188,10 +188,12 @@ def test_a_block_naming_a_group_not_met_is_read_as_records_for_the_shard_to_chec
     known = {f"g{i}" for i in range(10_000)}
     before, after, in_records = 0, 0, 0
     for part in read_as_shard(path, 0, tmp_path / "routes", known):
-        if not isinstance(part, Part):
+        if isinstance(part, list):
             in_records += sum(isinstance(r, Event) and r.group == "late" for r in part)
             if in_records:
                 known.add("late")  # met: the next blocks' lines naming it are parts again
+        elif not isinstance(part, Part):
+            continue  # a block of member lines
         elif in_records:
             after += sum(e.group == "late" for e in part.events)
         else:
@@ -224,3 +226,48 @@ def test_a_routed_block_whose_lines_are_not_one_event_each_is_said_wrong_as_one_
             run(plan, path, jobs)
         said.append([(d.span.line, d.message) for d in failed.value.diagnostics])
     assert said[0] == said[1] and said[0]
+
+
+def test_a_block_of_member_lines_gives_each_shard_its_members_and_every_group_named(
+    tmp_path: Path, community: Path
+) -> None:
+    # Member lines are routed as event lines are: each shard decodes only its own, in full, and
+    # is told every group the block's lines name (a group named by another shard's member only,
+    # and one named by a member's history only, among them), in the order first named.
+    from sopdsl.dryrun.shard_read import Members
+
+    lines = community.read_bytes().splitlines(keepends=True)
+    rows = [json.loads(line) for line in lines[1:]]
+    members = [row for row in rows if "id" in row]
+    other = next(i for i, m in enumerate(members) if shard_of(m["id"], 2) == 1 and i > 40)
+    members[other]["groups"] = [*members[other]["groups"], "theirs-only"]
+    mine = next(i for i, m in enumerate(members) if shard_of(m["id"], 2) == 0 and i > 40)
+    members[mine]["groups"] = [*members[mine]["groups"], {"id": "history-only", "joined": 1}]
+    rows[: len(members)] = members
+    path = tmp_path / "members.jsonl"
+    path.write_bytes(lines[0] + b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in rows))
+    named = list(dict.fromkeys(g if isinstance(g, str) else g["id"] for m in members for g in m["groups"]))
+    for shard in (0, 1):
+        blocks = list(read_as_shard(path, shard, tmp_path / f"routes.{shard}"))
+        routed = [b for b in blocks if isinstance(b, Members)]
+        assert len(routed) > 5  # small blocks: most of the member lines routed
+        got = [m.id for b in routed for m in b.members]
+        in_full = [r.id for b in blocks if isinstance(b, list) for r in b if hasattr(r, "groups")]
+        assert got and all(shard_of(m, 2) == shard for m in got)
+        ids = [m["id"] for m in members]
+        assert set(got) | set(in_full) >= {m for m in ids if shard_of(m, 2) == shard}
+        groups = [g for b in routed for g in b.groups]
+        assert "theirs-only" in groups and "history-only" in groups
+        assert list(dict.fromkeys(groups)) == [g for g in named if g in set(groups)]
+    mine_record = next(
+        m
+        for b in read_as_shard(path, 0, tmp_path / "again")
+        if isinstance(b, Members)
+        for m in b.members
+        if m.id == members[mine]["id"]
+    )
+    assert mine_record.group_joined_at == {"history-only": 1}  # read in full by its own shard
+    plan = plan_of(ROOT / "bench" / "reference.sop")
+    single, _ = run(plan, path, 1)
+    sharded, done = run(plan, path, 2)
+    assert (done.jobs, done.reason) == (2, None) and sharded == single
