@@ -110,13 +110,11 @@ def _routes(
 ) -> list[Route | MemberRoute | None]:
     """Each shard's route of a block of everyday event lines or of member lines (None for all if
     it is neither)."""
-    lines = block.split(b"\n")
-    if not lines[-1]:
-        del lines[-1]  # after the last line's newline
     try:
         keys = BARE_KEYS.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return _member_routes(block, lines, whose, shards)
+        return _member_routes(block, whose, shards)
+    lines = _lines(block)
     if not keys or not one_a_line(block, len(keys), len(lines)):
         return [None] * shards
     times = list(map(TIME, keys))
@@ -132,11 +130,13 @@ def _routes(
     return routes
 
 
-def _member_routes(
-    block: bytes, lines: list[bytes], whose: dict[str, int], shards: int
-) -> list[Route | MemberRoute | None]:
+def _member_routes(block: bytes, whose: dict[str, int], shards: int) -> list[Route | MemberRoute | None]:
     """Each shard's route of a block of member lines (None for all if it is not one): its own
     lines, and every group the block names, which each shard knows as one process does."""
+    if b'"kind"' in block:
+        # Events (where the members end, most likely): read in full, not decoded here in vain.
+        return [None] * shards
+    lines = _lines(block)
     try:
         keys = MEMBER_KEYS.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
@@ -151,6 +151,14 @@ def _member_routes(
         joined = b"\n".join(itertools.compress(lines, map(shard.__eq__, owner)))
         routes.append(MemberRoute(joined, len(keys), groups))
     return routes
+
+
+def _lines(block: bytes) -> list[bytes]:
+    """A block's lines, without their newlines."""
+    lines = block.split(b"\n")
+    if not lines[-1]:
+        del lines[-1]  # after the last line's newline
+    return lines
 
 
 def _owners(members: list[str], whose: dict[str, int], shards: int) -> list[int]:
