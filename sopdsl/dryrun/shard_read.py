@@ -201,7 +201,8 @@ def _routed(timeline: Timeline, route: Route | None, known: Container[str] | Non
         return None  # out of order with the block before: read in full, which says so
     if numbers:
         # This shard's lines, whole: the block's lines but the others' (the last needs no newline).
-        events = everyday_events(lines, len(numbers))
+        # Each a whole line holding one value: the block's reader checked every line of it.
+        events = everyday_events(lines, len(numbers), whole=True)
         if events is None:
             return None  # one of them is not an everyday event line (or has a mistake): read in full
         if known is not None:

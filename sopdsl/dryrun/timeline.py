@@ -463,15 +463,16 @@ class Timeline:
         return None if refused else member
 
 
-def everyday_events(block: bytes, lines: int) -> list[Event] | None:
+def everyday_events(block: bytes, lines: int, whole: bool = False) -> list[Event] | None:
     """A block of lines decoded straight into the engine's events where every line is an everyday
     event line (`timeline_lines._Quick`), one a line, with no member field; else None. Their times
-    are not checked (see `Timeline.follows`)."""
+    are not checked (see `Timeline.follows`). `whole`: each line is known to hold one JSON value
+    (a shard's lines of a block whose reader checked them all), so only the count is checked."""
     try:
         events = _QUICK.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    if not events or not one_a_line(block, len(events), lines):
+    if not events or not (len(events) == lines if whole else one_a_line(block, len(events), lines)):
         return None
     if list(map(ID, events)).count(None) != len(events):  # `id` is a member line's field
         return None

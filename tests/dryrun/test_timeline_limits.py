@@ -126,3 +126,8 @@ def test_lines_within_every_limit_run_and_keep_the_fast_path(tmp_path: Path) -> 
     assert everyday_events(block, 2) is not None
     long = json.dumps({"at": 1, "kind": "message", "member": LONG}).encode() + b"\n"
     assert everyday_events(long, 1) is None  # read again, checked line by line
+    # Lines known whole (a shard's lines of a routed block) are still counted: two values on one
+    # line are refused, with the check of `one_a_line` or without.
+    two = block.replace(b"}\n{", b"}{", 1)
+    assert everyday_events(two, 1, whole=True) is None and everyday_events(two, 1) is None
+    assert everyday_events(block, 2, whole=True) == everyday_events(block, 2)
