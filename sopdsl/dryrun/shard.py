@@ -2,10 +2,10 @@
 
 Input: a `Plan`, a JSONL timeline's path, how to write an action, and how many processes. Output:
 the action log, written byte for byte as one process writes it. Each process (a fork) reads the
-whole file (`shard_read`: its own members' lines in full, every line checked in full by its own
-shard; of every Nth block it decodes every line's time and member first, and writes each shard
-its lines of it, `shard_exchange`) and feeds the engine its own members' events only
-(`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
+file (`shard_read`: its own members' lines in full, every line checked in full by its own shard;
+of every Nth block it decodes every line's keys first, and writes each shard its lines of it,
+`shard_exchange`; a block another shard routes is not read at all) and feeds the engine its own
+members' events only (`shard_of`: CRC-32 of the member id, stable across runs and machines). Each
 process writes its log step by step with the step's place in the engine's order, and the parent
 merges the steps by it (`shard_steps`):
 

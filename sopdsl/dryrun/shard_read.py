@@ -3,14 +3,17 @@
 Input: an open `Timeline`, the process's end of the run's exchange (`shard_exchange`), and the
 groups the run has met. Output: the timeline a block at a time, as a `Part` (a block of everyday
 event lines: this shard's events, decoded straight into the engine's events, with their numbers
-among all the block's events) or, for any other block, its records read and checked in full as
-one process reads them (members, history, text times, kinds that need more than a member, a line
-with a mistake).
+among all the block's events), as `Members` (a block of member lines: this shard's members, and
+every group the block names) or, for any other block, its records read and checked in full as
+one process reads them (history, text times, kinds that need more than a member, the block where
+the members end, a line with a mistake).
 
-Before its run, each shard decodes the keys (`timeline_lines.BareKey`: time and member) of its
-share of the blocks and writes every shard its route of each (`route_blocks`): enough to number
-every event as the whole timeline does, to check the file's time order (in C, over the block's
-times, and from block to block by each shard as it reads), and to give each shard its own lines.
+Before its run, each shard decodes the keys (`timeline_lines.BareKey`: time and member, or
+`MemberKey`: id and groups) of its share of the blocks and writes every shard its route of each
+(`route_blocks`): enough to number every event as the whole timeline does, to check the file's
+time order (in C, over the block's times, and from block to block by each shard as it reads),
+and to give each shard its own lines. A shard reads the bytes of its share of the blocks and of
+those with no route only: where the others begin and end is found without them (`shard_spans`).
 Each line is checked in full by the shard whose member it names, the groups its event names too,
 so every mistake is found by one of them; a shard stops at the first one, and the run is made
 again in one process, which reports them all.
