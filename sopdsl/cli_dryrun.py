@@ -39,7 +39,7 @@ from sopdsl.dryrun.testing import FixtureResult, cover_unrun, fixture_versions, 
 from sopdsl.dryrun.timeline import is_jsonl, open_timeline
 from sopdsl.dryrun.why import UnknownNameError
 from sopdsl.dryrun.why import explain as explain_member
-from sopdsl.engine.actions import Action, json_lines
+from sopdsl.engine.actions import Action, json_line, json_lines
 from sopdsl.errors import FixtureError
 from sopdsl.plan import Plan, timeutil
 from sopdsl.project import FILE_NAME, Project
@@ -279,23 +279,19 @@ def _action_writer(
     def version_of(action: Action) -> str | None:
         return versions.get((action.playbook, action.loc.rpartition(":")[0]))
 
-    encode = msgspec.json.Encoder(order="sorted").encode
     if fmt == "jsonl" and not explain:
         return json_lines(out.write, tz)
     if fmt == "jsonl":
 
-        def write_json(action: Action) -> None:
+        def write_explained(action: Action) -> None:
             data = action.to_json(tz)
-            if explain:
-                data["explain"] = {"line": action.loc, "trigger": action.trigger}
-                if version_of(action):
-                    data["explain"]["version"] = version_of(action)
-            try:
-                out.write(encode(data) + b"\n")
-            except (msgspec.EncodeError, TypeError):  # a value msgspec does not know: stdlib's form
-                out.write((json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode())
+            data["explain"] = {"line": action.loc, "trigger": action.trigger}
+            version = version_of(action)
+            if version:
+                data["explain"]["version"] = version
+            out.write(json_line(data))
 
-        return write_json
+        return write_explained
 
     def write_line(action: Action) -> None:
         line = describe(action, zone_name)

@@ -115,19 +115,21 @@ class Action:
 _SORTED = msgspec.json.Encoder(order="sorted")
 
 
+def json_line(data: dict[str, Any]) -> bytes:
+    """A record of the dry run's `--format jsonl` log as its line: keys sorted, a value msgspec
+    does not know (a custom action's argument a bot gave) in the standard library's form."""
+    try:
+        return _SORTED.encode(data) + b"\n"
+    except (msgspec.EncodeError, TypeError):
+        return (json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode()
+
+
 def json_lines(write: Callable[[bytes], object], tz: ZoneInfo) -> Callable[[Action], None]:
-    """What writes each action as a line of its JSON form (`to_json`, keys sorted): the dry run's
-    `--format jsonl` log. A value msgspec does not know (a custom action's argument a bot gave)
-    is written in the standard library's form instead."""
-    encode = _SORTED.encode
+    """What writes each action as the line of its JSON form (`to_json`, see `json_line`)."""
 
     # Compiled with this module: the writer is called per action, and an interpreted one's call
     # and frame cost more than its encoding.
     def line(action: Action) -> None:
-        data = action.to_json(tz)
-        try:
-            write(encode(data) + b"\n")
-        except (msgspec.EncodeError, TypeError):
-            write((json.dumps(data, ensure_ascii=False, sort_keys=True, default=str) + "\n").encode())
+        write(json_line(action.to_json(tz)))
 
     return line

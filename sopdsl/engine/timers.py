@@ -1,8 +1,9 @@
 """Typed timers: what a heap entry does when it comes due, one small frozen record per kind.
 
 A heap entry is `(due, playbook, member, group, seq, timer)`: ordered by the plain values in
-front (`seq` is unique, so the record is never compared), and dispatched on the record's type with
-a `match` ending in `assert_never` (`Engine._fire`), so a new kind that nobody fires fails mypy.
+front (`seq` is unique, so the record is never compared), and dispatched on the record's exact
+type in a chain ending in `assert_never` (`Engine._fire`). The records are `@final`, which lets
+mypy narrow `type(timer) is X`, so a new kind that nobody fires fails mypy.
 A snapshot writes a record as its kind's number and its fields, the layout snapshots had when
 timers were positional tuples (`[due, playbook, member, group, seq, kind, *fields]`), so a snapshot
 written before still restores.
@@ -37,7 +38,7 @@ class Timer(IntEnum):
 TIMERS: tuple[Timer, ...] = tuple(Timer)  # by number: a timer read back from a snapshot is a plain int
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class Resume(msgspec.Struct, frozen=True, gc=False):
     """A `wait` is over: the flow goes on if it still holds this token."""
 
@@ -46,7 +47,7 @@ class Resume(msgspec.Struct, frozen=True, gc=False):
     token: int
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class Timeout(msgspec.Struct, frozen=True, gc=False):
     """A `wait ... for` or a task ran out of time: the flow takes its `else` if it still holds the token."""
 
@@ -55,7 +56,7 @@ class Timeout(msgspec.Struct, frozen=True, gc=False):
     token: int
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class Absence(msgspec.Struct, frozen=True, gc=False):
     """A member's silence deadline (`silent for`, `no order for`), re-checked when due."""
 
@@ -63,7 +64,7 @@ class Absence(msgspec.Struct, frozen=True, gc=False):
     trigger: int
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class SilenceIn(msgspec.Struct, frozen=True, gc=False):
     """A member's silence in one group (a group-scoped `silent for`), re-checked when due."""
 
@@ -72,7 +73,7 @@ class SilenceIn(msgspec.Struct, frozen=True, gc=False):
     group: str
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class DateDue(msgspec.Struct, frozen=True, gc=False):
     """A date trigger of a member's (`on member.birthday`)."""
 
@@ -80,7 +81,7 @@ class DateDue(msgspec.Struct, frozen=True, gc=False):
     trigger: int
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class CalendarDue(msgspec.Struct, frozen=True, gc=False):
     """A calendar entry in a group, or (the private key) for the contacts of `in private chats`."""
 
@@ -89,7 +90,7 @@ class CalendarDue(msgspec.Struct, frozen=True, gc=False):
     group: str
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class GroupSilent(msgspec.Struct, frozen=True, gc=False):
     """A group's silence deadline, re-checked when due."""
 
@@ -98,7 +99,7 @@ class GroupSilent(msgspec.Struct, frozen=True, gc=False):
     group: str
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class Deliver(msgspec.Struct, frozen=True):
     """An action the delivery policy held back, and the flow (id, token) it holds."""
 
@@ -108,7 +109,7 @@ class Deliver(msgspec.Struct, frozen=True):
     token: int
 
 
-@final  # dispatched by exact type (`Engine._fire`)
+@final
 class TaskDone(msgspec.Struct, frozen=True, gc=False):
     """Simulated staff finishing the task with this key."""
 
