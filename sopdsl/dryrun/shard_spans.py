@@ -4,7 +4,7 @@
 Input: an open `Timeline` whose blocks are not read yet. Output: each block's offsets in the file,
 as `Timeline.chunks` cuts them, and a block's bytes when asked (`read_span`).
 
-`Timeline.chunks` reads the file `_BLOCK` bytes at a time and ends each block at the last newline
+`Timeline.chunks` reads the file `BLOCK` bytes at a time and ends each block at the last newline
 of a read (a read with none joins the next). A shard of a sharded run decodes only a share of the
 blocks, and takes most of the rest by their routes, never their bytes: it needs where each block
 ends, which the end of each read says, so only that end is read here.
@@ -26,7 +26,7 @@ def spans(timeline: Timeline) -> Iterator[tuple[int, int]]:
     begins and ends in the file."""
     fd = timeline.fileno()
     size = os.fstat(fd).st_size
-    block = timeline_module._BLOCK
+    block = timeline_module.BLOCK
     start = window = timeline.read_bytes  # the header read: where the blocks begin
     while window < size:
         end = min(window + block, size)

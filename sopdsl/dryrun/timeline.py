@@ -56,7 +56,7 @@ from sopdsl.limits import MAX_ID, event_data_problem, event_problem
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
 
-_BLOCK = 1 << 20  # bytes read and decoded at once
+BLOCK = 1 << 20  # bytes read and decoded at once (`shard_spans` cuts blocks as `chunks` does)
 
 
 class Chunk(NamedTuple):
@@ -135,7 +135,7 @@ class Timeline:
         """The rest of the file as blocks of whole lines."""
         read = self._stream.read
         parts: list[bytes] = []
-        while chunk := read(_BLOCK):
+        while chunk := read(BLOCK):
             cut = chunk.rfind(b"\n") + 1
             if not cut:  # a line longer than a block: read on to its end
                 parts.append(chunk)

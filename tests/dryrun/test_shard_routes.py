@@ -20,7 +20,7 @@ def community(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A generated 1k x 30 community, read in blocks of 4 KB: most blocks a `Part`, dozens of them."""
     from sopdsl.dryrun import timeline as timeline_module
 
-    monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 12)
+    monkeypatch.setattr(timeline_module, "BLOCK", 1 << 12)
     generate = bench("generate")
     path = tmp_path / "1kx30.jsonl"
     generate.generate(generate.Size(1000, 30), path)

@@ -32,7 +32,7 @@ def test_spans_are_the_blocks_chunks_reads(
 ) -> None:
     from sopdsl.dryrun import shard_spans
 
-    monkeypatch.setattr(timeline_module, "_BLOCK", block)
+    monkeypatch.setattr(timeline_module, "BLOCK", block)
     monkeypatch.setattr(shard_spans, "_TAIL", tail)
     body = b"".join(_lines(300, long_every)).replace(b"\n", b"\r\n" if ending == b"\r\n" else b"\n")
     if ending == b"":

@@ -54,10 +54,10 @@ def event(i: int, **extra: Any) -> dict[str, Any]:
 
 
 def same_whatever_the_block(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Any], list[Any]]:
-    monkeypatch.setattr(timeline_module, "_BLOCK", 1 << 20)
+    monkeypatch.setattr(timeline_module, "BLOCK", 1 << 20)
     whole = read(path)
     for size in (7, 64, 300, 4096):
-        monkeypatch.setattr(timeline_module, "_BLOCK", size)
+        monkeypatch.setattr(timeline_module, "BLOCK", size)
         assert read(path) == whole, size
     return whole
 
