@@ -25,7 +25,6 @@ import itertools
 import zlib
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
-from typing import cast
 
 import msgspec
 
@@ -101,29 +100,26 @@ class Owners(dict[str, bool]):
 def route_blocks(timeline: Timeline, exchange: Exchange) -> None:
     """Decode the keys of the blocks this shard reads, and write every shard (this one too) its
     route of each. The other blocks are not read (`shard_spans`)."""
-    whose: dict[str, int] = {}  # the shard of each member met, by id
     for number, (start, end) in enumerate(spans(timeline)):
         if exchange.reads(number):
             block = read_span(timeline, start, end)
-            exchange.give(number, _routes(timeline, block, whose, exchange.shards))
+            exchange.give(number, _routes(timeline, block, exchange.shards))
 
 
-def _routes(
-    timeline: Timeline, block: bytes, whose: dict[str, int], shards: int
-) -> list[Route | MemberRoute | None]:
+def _routes(timeline: Timeline, block: bytes, shards: int) -> list[Route | MemberRoute | None]:
     """Each shard's route of a block of everyday event lines or of member lines (None for all if
     it is neither)."""
     try:
         keys = BARE_KEYS.decode_lines(block)
     except (msgspec.ValidationError, msgspec.DecodeError):
-        return _member_routes(block, whose, shards)
+        return _member_routes(block, shards)
     lines = _lines(block)
     if not keys or not one_a_line(block, len(keys), len(lines)):
         return [None] * shards
     times = list(map(TIME, keys))
     if not timeline.in_order(times):
         return [None] * shards
-    owner = _owners(list(map(MEMBER, keys)), whose, shards)
+    owner = _owners(list(map(MEMBER, keys)), shards)
     routes: list[Route | MemberRoute | None] = []
     for shard in range(shards):
         theirs = list(map(shard.__eq__, owner))
@@ -133,7 +129,7 @@ def _routes(
     return routes
 
 
-def _member_routes(block: bytes, whose: dict[str, int], shards: int) -> list[Route | MemberRoute | None]:
+def _member_routes(block: bytes, shards: int) -> list[Route | MemberRoute | None]:
     """Each shard's route of a block of member lines (None for all if it is not one): its own
     lines, and every group the block names, which each shard knows as one process does."""
     if b'"kind"' in block:
@@ -148,7 +144,7 @@ def _member_routes(block: bytes, whose: dict[str, int], shards: int) -> list[Rou
         return [None] * shards
     named = [g if isinstance(g, str) else g.id for key in keys for g in key.groups]
     groups = list(dict.fromkeys(named))
-    owner = _owners(list(map(ID, keys)), whose, shards)
+    owner = _owners(list(map(ID, keys)), shards)
     routes: list[Route | MemberRoute | None] = []
     for shard in range(shards):
         joined = b"\n".join(itertools.compress(lines, map(shard.__eq__, owner)))
@@ -164,17 +160,12 @@ def _lines(block: bytes) -> list[bytes]:
     return lines
 
 
-def _owners(members: list[str], whose: dict[str, int], shards: int) -> list[int]:
-    """The shard of each member (`shard_of`), the shards found before kept in `whose`."""
-    # A member's lines are many (about 9 a member at 100k x 90): its shard is found once, and
-    # looked up in C; the members new in a block are found together, in C too.
-    owner = list(map(whose.get, members))
-    if None in owner:
-        new = list(set(members).difference(whose))
-        utf8 = map(str.encode, new, itertools.repeat("utf-8"), itertools.repeat("surrogatepass"))
-        whose.update(zip(new, map(shards.__rmod__, map(zlib.crc32, utf8)), strict=True))
-        owner = list(map(whose.__getitem__, members))
-    return cast("list[int]", owner)
+def _owners(members: list[str], shards: int) -> list[int]:
+    """The shard of each member (`shard_of`), found in C."""
+    # Worked out again for each line rather than kept by id: a line's id is a new string, whose
+    # hash and lookup in a table of 100,000 ids cost more than its CRC-32 does. The ids encode
+    # strictly: the keys' decoder refuses a lone surrogate, and its block is read in full.
+    return list(map(shards.__rmod__, map(zlib.crc32, map(str.encode, members))))
 
 
 def _members(timeline: Timeline, route: MemberRoute, size: int) -> Members:

@@ -271,3 +271,35 @@ def test_a_block_of_member_lines_gives_each_shard_its_members_and_every_group_na
     single, _ = run(plan, path, 1)
     sharded, done = run(plan, path, 2)
     assert (done.jobs, done.reason) == (2, None) and sharded == single
+
+
+@pytest.mark.parametrize("where", ["event", "member"])
+def test_a_lone_surrogate_in_a_routed_block_s_member_id_is_said_wrong_as_one_process_says(
+    tmp_path: Path, community: Path, where: str
+) -> None:
+    # A route finds each line's shard by the CRC-32 of its member id's UTF-8 bytes, which a lone
+    # surrogate (an escape in the file) has none of: the block's keys are refused, it is read in
+    # full, the member's shard finds the mistake, and one process says what it says.
+    from sopdsl.errors import FixtureError
+
+    lines = community.read_bytes().splitlines(keepends=True)
+    if where == "event":
+        at = len(lines) // 2
+        assert b'"kind":"message"' in lines[at]
+    else:
+        at = next(i for i, line in enumerate(lines) if i > 60 and line.startswith(b'{"id":'))
+    row = json.loads(lines[at])
+    row["member" if where == "event" else "id"] = "u\ud800x"
+    lines[at] = json.dumps(row).encode() + b"\n"  # ASCII: the surrogate written as \ud800
+    path = tmp_path / "surrogate.jsonl"
+    path.write_bytes(b"".join(lines))
+    owner = shard_of("u\ud800x", 2)
+    with pytest.raises(FixtureError, match="surrogate"):  # its own shard finds it, routed there
+        list(read_as_shard(path, owner, tmp_path / "routes"))
+    plan = plan_of(ROOT / "bench" / "reference.sop")
+    said = []
+    for jobs in (1, 2):
+        with pytest.raises(FixtureError) as failed:
+            run(plan, path, jobs)
+        said.append([(d.span.line, d.message) for d in failed.value.diagnostics])
+    assert said[0] == said[1] and any("surrogate" in message for _, message in said[0])
