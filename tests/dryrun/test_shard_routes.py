@@ -208,7 +208,6 @@ def test_a_routed_block_whose_lines_are_not_one_event_each_is_said_wrong_as_one_
     # The reader of a block checks that each of its lines holds one value, for every shard (a
     # shard's own lines are then only counted): two events on one line, or one event over two
     # lines, mid-run in blocks of everyday lines, end the run in one process, which says so.
-    from sopdsl.errors import FixtureError
 
     lines = community.read_bytes().splitlines(keepends=True)
     at = len(lines) // 2
@@ -219,13 +218,7 @@ def test_a_routed_block_whose_lines_are_not_one_event_each_is_said_wrong_as_one_
         lines[at] = lines[at].replace(b'"kind"', b'\n"kind"', 1)  # one over two lines
     path = tmp_path / "broken.jsonl"
     path.write_bytes(b"".join(lines))
-    plan = plan_of(ROOT / "bench" / "reference.sop")
-    said = []
-    for jobs in (1, 2):
-        with pytest.raises(FixtureError) as failed:
-            run(plan, path, jobs)
-        said.append([(d.span.line, d.message) for d in failed.value.diagnostics])
-    assert said[0] == said[1] and said[0]
+    assert _said_in_one_and_two(path)
 
 
 def test_a_block_of_member_lines_gives_each_shard_its_members_and_every_group_named(
@@ -296,10 +289,19 @@ def test_a_lone_surrogate_in_a_routed_block_s_member_id_is_said_wrong_as_one_pro
     owner = shard_of("u\ud800x", 2)
     with pytest.raises(FixtureError, match="surrogate"):  # its own shard finds it, routed there
         list(read_as_shard(path, owner, tmp_path / "routes"))
+    assert any("surrogate" in message for _, message in _said_in_one_and_two(path))
+
+
+def _said_in_one_and_two(path: Path) -> list[tuple[int, str]]:
+    """The mistakes a dry run of `path` reports (line and message), the same in one process and in
+    two (a run of two ends in one, which says them)."""
+    from sopdsl.errors import FixtureError
+
     plan = plan_of(ROOT / "bench" / "reference.sop")
     said = []
     for jobs in (1, 2):
         with pytest.raises(FixtureError) as failed:
             run(plan, path, jobs)
         said.append([(d.span.line, d.message) for d in failed.value.diagnostics])
-    assert said[0] == said[1] and any("surrogate" in message for _, message in said[0])
+    assert said[0] == said[1]
+    return said[0]
