@@ -287,7 +287,7 @@ def test_a_lone_surrogate_in_a_routed_block_s_member_id_is_said_wrong_as_one_pro
     path = tmp_path / "surrogate.jsonl"
     path.write_bytes(b"".join(lines))
     owner = shard_of("u\ud800x", 2)
-    with pytest.raises(FixtureError, match="surrogate"):  # its own shard finds it, routed there
+    with pytest.raises(FixtureError, match="surrogate"):  # its member's shard finds it, reading in full
         list(read_as_shard(path, owner, tmp_path / "routes"))
     assert any("surrogate" in message for _, message in _said_in_one_and_two(path))
 
