@@ -25,7 +25,6 @@ mistake, the run is made again in one process, and what it prints is what one pr
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import resource
@@ -37,6 +36,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import IO, Any
 
+from sopdsl.allocator import keep_freed_memory
 from sopdsl.dryrun.history import History, as_listed
 from sopdsl.dryrun.shard_exchange import Exchange
 from sopdsl.dryrun.shard_plan import one_shard_reason
@@ -237,28 +237,6 @@ def _shard_main(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-# glibc's `mallopt` options (malloc.h) and what a shard sets them to.
-_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
-_KEPT = ((_M_TRIM_THRESHOLD, 256 << 20), (_M_TOP_PAD, 64 << 20), (_M_MMAP_THRESHOLD, 32 << 20))
-
-
-def keep_freed_memory() -> bool:
-    """Have the C allocator keep what this process frees for its next use (glibc only; says
-    whether it could). A shard reads block after block, each allocating and freeing megabytes of
-    lines, lists and events: by default glibc gives the top of its heap and each large allocation
-    back to the system when freed, and the next block faults the pages in again, a tenth of a
-    shard's time at 100k x 90 spent in the kernel. A shard is a short-lived process of its own:
-    what it keeps is given back at its exit."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # no C library to load, or not one with `mallopt`
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    done = [mallopt(option, value) == 1 for option, value in _KEPT]  # each tried, whatever the others did
-    return all(done)
 
 
 def _rss_kb() -> int:
