@@ -10,8 +10,6 @@ process, where the engine's state outweighs a block's, it measured no faster: no
 
 from __future__ import annotations
 
-import ctypes
-
 # glibc's `mallopt` options (malloc.h) and what a shard sets them to.
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
 _KEPT = ((_M_TRIM_THRESHOLD, 256 << 20), (_M_TOP_PAD, 64 << 20), (_M_MMAP_THRESHOLD, 32 << 20))
@@ -21,6 +19,8 @@ def keep_freed_memory() -> bool:
     """Have the C allocator keep what this process frees for its next use (glibc only; says
     whether it could). For a process of sopdsl's own only (a shard), never one that embeds the
     engine, whose allocator is its owner's."""
+    import ctypes  # here: a shard's process pays for it, not every command that imports the dry run
+
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # no C library to load, or not one with `mallopt`

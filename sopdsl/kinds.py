@@ -26,6 +26,8 @@ class EventSpec:
     phrase: str | None  # `on member joins`; None where the trigger is spelled otherwise
     needs_member: bool = True
     needs_name: bool = False  # the tag, or the custom event's declared name
+    # A text field of the payload the kind cannot do without, and what it holds (its error says so).
+    needs_text: tuple[str, str] | None = None
 
 
 EVENTS: dict[EventKind, EventSpec] = {
@@ -51,7 +53,13 @@ EVENTS: dict[EventKind, EventSpec] = {
         EventSpec(EventKind.REPORT, "report", {"reason": ValueType.TEXT}, "member is reported"),
         EventSpec(EventKind.TAGGED, "tag", {"tag": ValueType.TEXT}, None, needs_name=True),
         EventSpec(EventKind.UNTAGGED, "untag", {"tag": ValueType.TEXT}, None, needs_name=True),
-        EventSpec(EventKind.RENAME, "rename", {"nickname": ValueType.TEXT}, "member renames"),
+        EventSpec(
+            EventKind.RENAME,
+            "rename",
+            {"nickname": ValueType.TEXT},
+            "member renames",
+            needs_text=("nickname", "the member's new group nickname"),
+        ),
         EventSpec(EventKind.CUSTOM, "custom", {}, None, needs_name=True),
         # Raised by the engine when staff finish an assigned task; a playbook cannot write it.
         EventSpec(EventKind.TASK_DONE, "task_done", {"task": ValueType.TEXT}, None, needs_member=False),

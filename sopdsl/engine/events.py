@@ -46,12 +46,13 @@ def missing(
         return "member", f"a {kind} event needs a member"
     if spec.needs_name and not name:
         return "name", f"a {kind} event needs a name (the tag, or the custom event's name)"
-    if kind == "rename" and isinstance(data, dict):
-        # An empty nickname is a real change (the member cleared it); a missing one is a mistake.
-        if "nickname" not in data:
-            return "data.nickname", "a rename event needs data.nickname: the member's new group nickname"
-        if not isinstance(data["nickname"], str):
-            return "data.nickname", f"a rename event's nickname is text, got {data['nickname']!r}"
+    if spec.needs_text is not None and isinstance(data, dict):
+        # Empty text is a real value (a member who cleared their nickname); a missing one is a mistake.
+        field, meaning = spec.needs_text
+        if field not in data:
+            return f"data.{field}", f"a {kind} event needs data.{field}: {meaning}"
+        if not isinstance(data[field], str):
+            return f"data.{field}", f"a {kind} event's {field} is text, got {data[field]!r}"
     return None
 
 

@@ -32,11 +32,11 @@ Cause = str | Event | tuple[Any, ...]
 HeapEntry = tuple[int, int, str, str, int, TimerRecord]
 
 # The kinds an event needs only a member (and an object of data) for, from the registry: `feed_all`
-# checks those inline and `validate`s the rest (a name, a rename's nickname, or no member at all).
+# checks those inline and `validate`s the rest (a name, a payload's text, or no member at all).
 _MEMBER_ONLY: Final = frozenset(
     spec.wire
     for spec in WIRE_EVENTS.values()
-    if spec.needs_member and not spec.needs_name and spec.kind is not lang.EventKind.RENAME
+    if spec.needs_member and not spec.needs_name and spec.needs_text is None
 )
 _MAX_CASCADE = 32  # tag events caused by tag actions: a loop of playbooks stops here
 _PRIVATE = "\x00private"  # the calendar key of `in private chats` entries (no group)
