@@ -62,7 +62,9 @@ class _Acting(_Drawing):
             if not changed:
                 pass
             elif isinstance(holder, MemberState):  # a member's tags are frozen (state.py)
-                holder.tags = holder.tags.difference(changed) if remove else holder.tags.union(changed)
+                holder.tags = self.sets.share(
+                    holder.tags.difference(changed) if remove else holder.tags.union(changed)
+                )
             elif remove:
                 holder.tags.difference_update(changed)
             else:
@@ -422,7 +424,7 @@ class _Acting(_Drawing):
             member = self.members.get(action.member)
             if group is not None and member is not None:
                 group.members.discard(member.id)
-                member.groups -= {group.id}
+                member.groups = self.sets.share(member.groups - {group.id})
                 self._end_flows(member.id, group.id, keep=flow.id)
         elif action.kind == "dissolve" and action.group:
             group = self.groups.get(action.group)

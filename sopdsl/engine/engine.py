@@ -28,7 +28,7 @@ from sopdsl.engine.policy import Delivery, template_tags
 from sopdsl.engine.records import GroupRecord, MemberRecord, group_record, member_record
 from sopdsl.engine.rendering import prepare_templates
 from sopdsl.engine.snapshot_schema import _SNAPSHOT_SCHEMA, _SNAPSHOT_STATE, SNAPSHOT_FORMAT
-from sopdsl.engine.state import Flow, GroupState, MemberState, WaitTask
+from sopdsl.engine.state import Flow, GroupState, MemberState, SharedSets, WaitTask
 from sopdsl.engine.switching import _Switching
 from sopdsl.engine.tally import EventTally
 from sopdsl.engine.timers import (
@@ -81,6 +81,7 @@ class Engine(_Switching):
         self.start_time = start
         self.task_delay = task_delay  # simulation: staff finish tasks after this long; None: never
         self.members: dict[str, MemberState] = {}
+        self.sets = SharedSets()
         self.groups: dict[str, GroupState] = {}
         self.flows: dict[int, Flow] = {}
         self.waits: dict[str, set[int]] = {}
@@ -297,7 +298,7 @@ class Engine(_Switching):
         member.owner = record.owner or member.owner
         member.joined_at = record.joined_at if record.joined_at is not None else member.joined_at
         if record.tags:
-            member.tags |= frozenset(record.tags)
+            member.tags = self.sets.share(member.tags | frozenset(record.tags))
         attributes = member.attributes
         moved = [k for k, v in record.attributes.items() if k not in attributes or attributes[k] != v]
         attributes.update(record.attributes)
@@ -307,7 +308,7 @@ class Engine(_Switching):
         for group_id in (*record.groups, *record.group_joined_at, *record.group_last_message_at):
             if group_id not in self.groups:
                 self.add_group(group_id)
-            member.groups |= {group_id}
+            member.groups = self.sets.share(member.groups | {group_id})
             self.groups[group_id].members.add(member_id)
         if record.has_history:
             fold_history(member, record, self.groups)
@@ -385,6 +386,9 @@ class Engine(_Switching):
         engine = cls(plan, start=state["start_time"], seed=state["seed"], keep_log=keep_log)
         # In place: the compiled conditions hold `members.get` and the delivery counters.
         engine.members.update(state.pop("members"))
+        share = engine.sets.share  # as decoded, each member's sets are its own
+        for member in engine.members.values():
+            member.tags, member.groups = share(member.tags), share(member.groups)
         engine.delivery.counts.update(state["counts"])
         engine.delivery.stock_used.update(state["stock_used"])
         for name in _SNAPSHOT_STATE:

@@ -179,7 +179,7 @@ class _Happenings(_Arming):
                 else []
             )
             self._joined(member, data, now)
-            member.groups |= {group.id}
+            member.groups = self.sets.share(member.groups | {group.id})
             group.members.add(member.id)
             if new and not member.arrived:
                 member.arrived = True
@@ -261,7 +261,7 @@ class _Happenings(_Arming):
                 self._end_flows(member.id, None)
             else:
                 group.members.discard(member.id)
-                member.groups -= {group.id}
+                member.groups = self.sets.share(member.groups - {group.id})
                 self._end_flows(member.id, group.id)
         elif kind == "order":
             member.last_order_at = now
@@ -277,9 +277,9 @@ class _Happenings(_Arming):
         elif kind == "report":
             changed.append(("violations", 1))
         elif kind == "tag":
-            member.tags |= {str(event.name)}
+            member.tags = self.sets.share(member.tags | {str(event.name)})
         elif kind == "untag":
-            member.tags -= {str(event.name)}
+            member.tags = self.sets.share(member.tags - {str(event.name)})
         elif kind == "rename":  # the member changed their group nickname (WeCom reports it)
             member.nickname = str(event.data.get("nickname") or "")
         window = self._key(event) if kind == "custom" else kind  # `checkins in last 7 days`

@@ -16,7 +16,7 @@ from sopdsl.engine.events import Event
 from sopdsl.engine.plain import AbsenceRule, Coupon, Part, Step, plain_step
 from sopdsl.engine.policy import Delivery
 from sopdsl.engine.records import GroupRecord
-from sopdsl.engine.state import Flow, GroupState, MemberState
+from sopdsl.engine.state import Flow, GroupState, MemberState, SharedSets
 from sopdsl.engine.tally import EventTally
 from sopdsl.engine.timers import TimerRecord
 from sopdsl.engine.trace import FlowWatch, StepHook, Tracer
@@ -198,6 +198,7 @@ class _Parts(ABC):
         "plan",
         "program",
         "seed",
+        "sets",
         "sinks",
         "staff_delays",
         "start_time",
@@ -217,6 +218,7 @@ class _Parts(ABC):
     seed: int
     task_delay: int | None
     members: dict[str, MemberState]
+    sets: SharedSets  # the members' tags and groups, one frozenset per distinct set
     groups: dict[str, GroupState]
     flows: dict[int, Flow]
     waits: dict[str, set[int]]

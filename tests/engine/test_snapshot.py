@@ -138,6 +138,7 @@ def test_every_piece_of_engine_state_is_either_in_a_snapshot_or_rebuilt_from_the
         "log", "keep_log", "sinks", "holds", "tracer", "on_step", "on_timer", "watch", "tally", "_depth",  # the caller's, or 0 between calls
         "staff_delays",  # the caller's: a fixture's staff
         "_cause",  # set before each event, timer or tag action is processed
+        "sets",  # the members' tags and groups shared again as they are restored
     }  # fmt: skip
     engine = Engine(busy_plan(), start=0)
     # Its state is all in slots (see `_Parts.__slots__`): no instance dict to hide an attribute in.
