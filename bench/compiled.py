@@ -22,6 +22,21 @@ class BuildError(Exception):
     """setup.py failed, or built no compiled module where it was asked to."""
 
 
+def put_first_on_path() -> None:
+    """Put the compiled build that `SOPDSL_BENCH_LIB` names first on the path, where it names one;
+    exit saying so where its folder holds no build. A build of newer source deletes the older
+    one's folder, and the pure tree would otherwise be measured in its place, unnoticed."""
+    lib = os.environ.get("SOPDSL_BENCH_LIB")
+    if not lib:
+        return
+    if not any(Path(lib).glob("sopdsl__mypyc*")):
+        raise SystemExit(
+            f"SOPDSL_BENCH_LIB={lib} holds no compiled build (bench/compiled.py keeps only the newest:"
+            " copy a build aside to compare it)"
+        )
+    sys.path.insert(0, lib)
+
+
 def build_tree(folder: Path, *, pure: bool = False) -> Path:
     """This tree copied into `folder` and built there by setup.py, compiled unless `pure`: the
     folder holding the built package, to put first on the path."""

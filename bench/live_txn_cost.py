@@ -17,7 +17,6 @@ turn write per batch: what the group commit's two stages cost, without HTTP.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import resource
 import sys
@@ -27,8 +26,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), before the pure tree
-    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
+from compiled import put_first_on_path  # noqa: E402
+
+put_first_on_path()  # a compiled build (SOPDSL_BENCH_LIB), before the pure tree
 
 KINDS = ["join", "join", "message", "message", "order", "leave"]
 GROUPS = ["g_north", "g_south"]

@@ -53,8 +53,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
-if os.environ.get("SOPDSL_BENCH_LIB"):  # the compiled build (bench/compiled.py), before the pure tree
-    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
+from compiled import put_first_on_path  # noqa: E402
+
+put_first_on_path()  # a compiled build (SOPDSL_BENCH_LIB), before the pure tree
 
 from generate import Size, generate, quiet  # noqa: E402
 from rounds import paired, summary  # noqa: E402

@@ -12,7 +12,6 @@ less the same on a 100 × 1 timeline (start-up).
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import tempfile
 import time
@@ -21,8 +20,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
-if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), before the pure tree
-    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
+from compiled import put_first_on_path  # noqa: E402
+
+put_first_on_path()  # a compiled build (SOPDSL_BENCH_LIB), before the pure tree
 
 import run as bench_run  # noqa: E402
 

@@ -20,8 +20,9 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
-if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), before the pure tree
-    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
+from compiled import put_first_on_path  # noqa: E402
+
+put_first_on_path()  # a compiled build (SOPDSL_BENCH_LIB), before the pure tree
 
 import run as bench_run  # noqa: E402
 

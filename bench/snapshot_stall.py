@@ -13,7 +13,6 @@ prints how long the child took until its snapshot was stored. Both ways' snapsho
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -21,8 +20,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-if os.environ.get("SOPDSL_BENCH_LIB"):  # a compiled build (bench/compiled.py), before the pure tree
-    sys.path.insert(0, os.environ["SOPDSL_BENCH_LIB"])
+from compiled import put_first_on_path  # noqa: E402
+
+put_first_on_path()  # a compiled build (SOPDSL_BENCH_LIB), before the pure tree
 
 import sopdsl  # noqa: E402
 from sopdsl.live import snapshots_apart  # noqa: E402
