@@ -386,9 +386,7 @@ class Engine(_Switching):
         engine = cls(plan, start=state["start_time"], seed=state["seed"], keep_log=keep_log)
         # In place: the compiled conditions hold `members.get` and the delivery counters.
         engine.members.update(state.pop("members"))
-        share = engine.sets.share  # as decoded, each member's sets are its own
-        for member in engine.members.values():
-            member.tags, member.groups = share(member.tags), share(member.groups)
+        engine.sets.share_members(engine.members.values())  # as decoded, each member's sets are its own
         engine.delivery.counts.update(state["counts"])
         engine.delivery.stock_used.update(state["stock_used"])
         for name in _SNAPSHOT_STATE:

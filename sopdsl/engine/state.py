@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -138,6 +139,12 @@ class SharedSets:
                 self._sets = {NONE: NONE}
             self._sets[names] = shared = names
         return shared
+
+    def share_members(self, members: Iterable[MemberState]) -> None:
+        """Give each member the shared sets equal to its tags and its groups."""
+        share = self.share
+        for member in members:
+            member.tags, member.groups = share(member.tags), share(member.groups)
 
 
 @dataclass(slots=True)
