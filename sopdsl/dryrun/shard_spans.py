@@ -7,7 +7,8 @@ as `Timeline.chunks` cuts them, and a block's bytes when asked (`read_span`).
 `Timeline.chunks` reads the file `BLOCK` bytes at a time and ends each block at the last newline
 of a read (a read with none joins the next). A shard of a sharded run decodes only a share of the
 blocks, and takes most of the rest by their routes, never their bytes: it needs where each block
-ends, which the end of each read says, so only that end is read here.
+ends, which the end of each read says, so only that end is read here (and the blocks of member
+lines, to find where they end, as `chunks` cuts there).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 
 from sopdsl.dryrun import timeline as timeline_module
 from sopdsl.dryrun.timeline import Timeline
+from sopdsl.dryrun.timeline_lines import roster_end
 
 _TAIL = 1 << 12  # bytes read back from the end of a read at a time, to find its last newline
 
@@ -25,6 +27,23 @@ def spans(timeline: Timeline) -> Iterator[tuple[int, int]]:
     """The timeline's blocks not read yet, as `Timeline.chunks` would give them: where each
     begins and ends in the file."""
     fd = timeline.fileno()
+    blocks = _reads(timeline, fd)
+    # The blocks of members are read to find where they end (`cut_at_roster_end`): a few
+    # megabytes at most, searched in C.
+    for start, end in blocks:
+        at = roster_end(read_span(timeline, start, end))
+        if at < 0:
+            yield start, end
+            continue
+        if at:
+            yield start, start + at
+        yield start + at, end
+        yield from blocks
+        return
+
+
+def _reads(timeline: Timeline, fd: int) -> Iterator[tuple[int, int]]:
+    """Where the blocks of whole lines of `BLOCK`-byte reads begin and end, the roster not cut."""
     size = os.fstat(fd).st_size
     block = timeline_module.BLOCK
     start = window = timeline.read_bytes  # the header read: where the blocks begin

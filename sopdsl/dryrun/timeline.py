@@ -36,23 +36,23 @@ from sopdsl.dryrun.timeline_lines import (
     _EVENT_LINE,
     _LINE,
     _NEEDS_MORE,
-    _QUICK,
     _SHALLOW_LINE,
-    DATA,
     ID,
     TIME,
     _Event,
     _EventLine,
     _Line,
     _ShallowLine,
+    cut_at_roster_end,
     may_hold_controls,
     one_a_line,
 )
+from sopdsl.dryrun.timeline_lines import everyday_events as everyday_events  # re-exported (shard_read, tests)
 from sopdsl.engine.events import Event, missing
 from sopdsl.engine.record_checks import member_problems
 from sopdsl.engine.records import GroupRecord, MemberRecord
 from sopdsl.errors import FixtureError
-from sopdsl.limits import MAX_ID, event_data_problem, event_problem
+from sopdsl.limits import MAX_ID, event_problem
 from sopdsl.plan import timeutil
 from sopdsl.source import Span
 
@@ -132,7 +132,12 @@ class Timeline:
         problems.raise_if_any()
 
     def chunks(self) -> Iterator[Chunk]:
-        """The rest of the file as blocks of whole lines."""
+        """The rest of the file as blocks of whole lines, the block where the member lines end cut
+        there (`roster_end`)."""
+        for block in cut_at_roster_end(self._whole_lines()):
+            yield self.counted(block)
+
+    def _whole_lines(self) -> Iterator[bytes]:
         read = self._stream.read
         parts: list[bytes] = []
         while chunk := read(BLOCK):
@@ -144,9 +149,9 @@ class Timeline:
             if parts:
                 block = b"".join((*parts, block))
             parts = [chunk[cut:]] if cut < len(chunk) else []
-            yield self.counted(block)
+            yield block
         if parts:
-            yield self.counted(b"".join(parts))
+            yield b"".join(parts)
 
     def counted(self, block: bytes) -> Chunk:
         """The next block of whole lines as a `Chunk`, its lines counted as read."""
@@ -461,34 +466,6 @@ class Timeline:
         for field, problem in refused:
             self._problems.add(line, f"{field}: {problem}")
         return None if refused else member
-
-
-def everyday_events(block: bytes, lines: int, whole: bool = False) -> list[Event] | None:
-    """A block of lines decoded straight into the engine's events where every line is an everyday
-    event line (`timeline_lines._Quick`), one a line, with no member field; else None. Their times
-    are not checked (see `Timeline.follows`). `whole`: each line is known to hold one JSON value
-    (a shard's lines of a block whose reader checked them all), so only the count is checked."""
-    try:
-        events = _QUICK.decode_lines(block)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    if not events or not (len(events) == lines if whole else one_a_line(block, len(events), lines)):
-        return None
-    if list(map(ID, events)).count(None) != len(events):  # `id` is a member line's field
-        return None
-    # Held to the live door's limits: its ids' lengths were checked as they were decoded; a
-    # payload's names here, and control characters only in a block that may hold one.
-    for event in filter(DATA, events):  # in C: most events have no payload
-        data = event.data
-        if (event.kind == "join" or "name" in data or "nickname" in data) and event_data_problem(
-            event.kind, data
-        ) is not None:
-            return None
-    if may_hold_controls(block) and any(
-        event_problem(e.kind, e.member, e.group, e.name, None) for e in events
-    ):
-        return None
-    return cast("list[Event]", events)
 
 
 def open_timeline(path: Path, shown: str, default_zone: str) -> Timeline:

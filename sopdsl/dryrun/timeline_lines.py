@@ -8,13 +8,14 @@ the time and member of a line it routes (`BareKey`).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from operator import attrgetter
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import msgspec
 
 from sopdsl.engine.events import Event
-from sopdsl.limits import MAX_ID
+from sopdsl.limits import MAX_ID, event_data_problem, event_problem
 
 _NEEDS_MORE = frozenset(("join", "leave", "tag", "untag", "rename", "custom", "task_done"))
 KindName = Literal[
@@ -171,3 +172,57 @@ def may_hold_controls(block: bytes) -> bool:
     escaped, so only an escape (`\\`), DEL or a C1 one (UTF-8 `\\xc2\\x80`-`\\x9f`) can be one. A
     scan of the bytes in C, so the lines that hold none (most) are not searched text by text."""
     return b"\\" in block or b"\x7f" in block or b"\xc2" in block
+
+
+def roster_end(block: bytes) -> int:
+    """Where the member lines heading a block end, in a timeline whose events have not begun
+    before it: the start of the first line holding `"kind"` (an event's field), or -1 if none
+    does (members only)."""
+    at = block.find(b'"kind"')
+    return at if at < 0 else block.rfind(b"\n", 0, at) + 1
+
+
+def cut_at_roster_end(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """Blocks of whole lines, the one where the member lines end cut in two there: its members go
+    by their route, its events the quick way, where that block would be read in full. Only where
+    to cut (`shard_spans` cuts alike), never what a line means, so a `"kind"` in a member's
+    attributes costs a block read in full, nothing more."""
+    for block in blocks:
+        end = roster_end(block)
+        if end < 0:
+            yield block  # members only: they go on
+            continue
+        if end:
+            yield block[:end]
+            block = block[end:]
+        yield block
+        yield from blocks
+        return
+
+
+def everyday_events(block: bytes, lines: int, whole: bool = False) -> list[Event] | None:
+    """A block of lines decoded straight into the engine's events where every line is an everyday
+    event line (`timeline_lines._Quick`), one a line, with no member field; else None. Their times
+    are not checked (see `Timeline.follows`). `whole`: each line is known to hold one JSON value
+    (a shard's lines of a block whose reader checked them all), so only the count is checked."""
+    try:
+        events = _QUICK.decode_lines(block)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if not events or not (len(events) == lines if whole else one_a_line(block, len(events), lines)):
+        return None
+    if list(map(ID, events)).count(None) != len(events):  # `id` is a member line's field
+        return None
+    # Held to the live door's limits: its ids' lengths were checked as they were decoded; a
+    # payload's names here, and control characters only in a block that may hold one.
+    for event in filter(DATA, events):  # in C: most events have no payload
+        data = event.data
+        if (event.kind == "join" or "name" in data or "nickname" in data) and event_data_problem(
+            event.kind, data
+        ) is not None:
+            return None
+    if may_hold_controls(block) and any(
+        event_problem(e.kind, e.member, e.group, e.name, None) for e in events
+    ):
+        return None
+    return cast("list[Event]", events)
