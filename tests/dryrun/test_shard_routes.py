@@ -305,3 +305,14 @@ def _said_in_one_and_two(path: Path) -> list[tuple[int, str]]:
         said.append([(d.span.line, d.message) for d in failed.value.diagnostics])
     assert said[0] == said[1]
     return said[0]
+
+
+@pytest.mark.parametrize("shards", [2, 3, 300])
+def test_each_shard_takes_exactly_its_own_lines_of_a_routed_block(shards: int) -> None:
+    from sopdsl.dryrun.shard_read import _selectors
+
+    owner = [(i * 7) % shards for i in range(1000)]
+    selectors = _selectors(owner, shards)
+    assert len(selectors) == shards
+    for shard, theirs in enumerate(selectors):
+        assert [i for i, mine in enumerate(theirs) if mine] == [i for i, o in enumerate(owner) if o == shard]
