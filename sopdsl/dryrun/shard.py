@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from sopdsl.allocator import keep_freed_memory
 from sopdsl.dryrun.history import History, as_listed
-from sopdsl.dryrun.shard_exchange import Exchange
+from sopdsl.dryrun.shard_exchange import Counters, Exchange
 from sopdsl.dryrun.shard_plan import one_shard_reason
 from sopdsl.dryrun.shard_read import Members, Owners, Part, named_groups, route_blocks, shard_blocks
 from sopdsl.dryrun.shard_steps import Stepper, Steps, UnshardableError, batches, merged
@@ -111,8 +111,8 @@ def _run_shards(
     out.flush()
     sys.stdout.flush()
     sys.stderr.flush()
-    read = context.Value("q", 0)  # shard 0's bytes read, for the progress bar
-    done = context.Array("q", jobs, lock=False)  # each shard's count of blocks routed (shard_exchange)
+    read = Counters(1)  # shard 0's bytes read, for the progress bar
+    done = Counters(jobs)  # each shard's count of blocks routed (shard_exchange)
     with tempfile.TemporaryDirectory(prefix="sopdsl-shards-") as folder:
         files = [Path(folder) / f"{k}.steps" for k in range(jobs)]
         routes = Path(folder) / "routes"
@@ -151,7 +151,7 @@ def _run_shards(
                     if results[k][0] != "ok":
                         break
                 if progress is not None:
-                    progress(read.value)
+                    progress(read[0])
                 failed = [r for r in results.values() if r[0] != "ok"]
                 if failed:
                     kind, detail = failed[0]
@@ -197,7 +197,7 @@ def _shard_main(
     shards: int,
     steps_path: Path,
     pipe: Connection,
-    read: Any,
+    read: Counters | None,
     exchange: Exchange,
 ) -> None:
     """A shard's process: run its members, write its steps, and say how it went on `pipe`."""
@@ -256,7 +256,7 @@ def _run_shard(
     shard: int,
     shards: int,
     out: IO[bytes],
-    read: Any,
+    read: Counters | None,
     exchange: Exchange,
 ) -> tuple[dict[str, Any], Engine]:
     """Feed one shard's members and events to an engine, as `simulate_timeline` feeds all, each
@@ -338,7 +338,7 @@ def _run_shard(
                 if owners[who]:
                     step.events([fed], [record], 0)
         if read is not None:
-            read.value = timeline.read_bytes
+            read[0] = timeline.read_bytes
     if history is not None:
         begin()
     step.until(header.end if header.end is not None else max(engine.now, last))

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PLAYBOOK = """timezone "Asia/Shanghai"
 template welcome = "欢迎 {{ member.name }}"
 playbook welcome {
@@ -19,7 +21,8 @@ playbook welcome {
 """
 
 
-def test_a_big_timeline_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", ["1", "2"])  # one process, or two whose first says how far it read
+def test_a_big_timeline_shows_a_progress_bar_on_a_terminal(tmp_path: Path, jobs: str) -> None:
     (tmp_path / "w.sop").write_text(PLAYBOOK, encoding="utf-8")
     header = {
         "sopdsl": "timeline",
@@ -54,6 +57,8 @@ def test_a_big_timeline_shows_a_progress_bar_on_a_terminal(tmp_path: Path) -> No
                 "t.jsonl",
                 "--format",
                 "jsonl",
+                "--jobs",
+                jobs,
             ],
             cwd=tmp_path,
             stdout=subprocess.PIPE,
