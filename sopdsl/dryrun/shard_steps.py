@@ -30,8 +30,10 @@ from sopdsl.engine.events import Event
 
 EVENT, TIMER = 0, 1
 _LENGTH = struct.Struct("<I")
-_BATCH_STEPS = 8192  # steps a shard writes at once, at most
-_BATCH_BYTES = 4 << 20  # and about the most bytes of actions
+# Small enough to stay in the caches while a batch is encoded and written: batches of 4 MB
+# streamed through them pushed the engine's own state out (a shard's run at 100k x 90 took 3% more).
+_BATCH_STEPS = 1024  # steps a shard writes at once, at most
+_BATCH_BYTES = 256 << 10  # and about the most bytes of actions
 _ACTIONS = operator.itemgetter(6)  # a row's actions
 
 
