@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from sopdsl import lang
@@ -259,47 +259,68 @@ def add(epoch: int, duration: lang.Duration | Span, tz: ZoneInfo, sign: int = 1)
 
 # ---- the action log's times -------------------------------------------------------------------
 
-_LAST: Final[list[Any]] = [None, None, ""]  # actions come in bursts at one instant: the last one's text
+
+class _Recent:
+    """What `iso` wrote last, and the local day it last worked out, in native fields (compiled:
+    an instant compared unboxed, where a list's item would box it for every action logged)."""
+
+    def __init__(self) -> None:
+        # Actions come in bursts at one instant (a join's welcome): the last one's text.
+        self.epoch = -1
+        self.tz: ZoneInfo | None = None
+        self.text = ""
+        # The local day of the last text written on the arithmetic path: its zone, its first and
+        # last instant (end excluded), and the parts around the time of day.
+        self.zone: ZoneInfo | None = None
+        self.start = 0
+        self.end = 0
+        self.before = ""
+        self.after = ""
+
+
+_RECENT: Final = _Recent()
 # By zone and local day: the day's text before the time ("2026-03-01T") and the offset after it
 # ("+08:00"), for days in a stretch of one UTC offset (see `stable_offset`).
 _DAYS: Final[dict[tuple[ZoneInfo, int], tuple[str, str]]] = {}
 # "HH:MM:" by minute of the day and "SS" by second: joined, not formatted, per action logged.
 _CLOCK: Final = [f"{minute // 60:02d}:{minute % 60:02d}:" for minute in range(1440)]
 _SECONDS: Final = [f"{second:02d}" for second in range(60)]
-# The local day of the last text written on the arithmetic path: zone, its first and last instant
-# (end excluded), and the parts around the time of day.
-_WINDOW: Final[list[tuple[ZoneInfo | None, int, int, str, str]]] = [(None, 0, 0, "", "")]
 
 
 def iso(epoch: int, tz: ZoneInfo) -> str:
     """An instant as ISO 8601 local time with its offset."""
-    zone, start, end, before, after = _WINDOW[0]
-    if zone is tz and start <= epoch < end:
+    recent = _RECENT
+    if epoch == recent.epoch and tz is recent.tz:
+        return recent.text
+    if tz is recent.zone and recent.start <= epoch < recent.end:
         # The local day of the last text (one offset all day): only the time of day to write.
-        minute, second = divmod(epoch - start, 60)
-        return before + _CLOCK[minute] + _SECONDS[second] + after
-    if _LAST[0] == epoch and _LAST[1] is tz:
-        return str(_LAST[2])
+        since = epoch - recent.start
+        text = f"{recent.before}{_CLOCK[since // 60]}{_SECONDS[since % 60]}{recent.after}"
+    else:
+        text = _iso_anew(epoch, tz, recent)
+    recent.epoch, recent.tz, recent.text = epoch, tz, text
+    return text
+
+
+def _iso_anew(epoch: int, tz: ZoneInfo, recent: _Recent) -> str:
+    """`iso` outside the local day of the text before; that day becomes this one's where one
+    offset holds all day."""
     offset = stable_offset(epoch, tz)
     if offset is None or offset % 60:
-        text = dt.datetime.fromtimestamp(epoch, tz).isoformat()
-    else:
-        # One offset all day: the day's text once, then the time of day in plain arithmetic.
-        day, second = divmod(epoch + offset, 86400)
-        parts = _DAYS.get((tz, day))
-        if parts is None:
-            whole = dt.datetime.fromtimestamp(day * 86400 - offset, tz).isoformat()
-            if len(_DAYS) > 10_000:
-                _DAYS.clear()
-            parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
-        minute, second = divmod(second, 60)
-        text = parts[0] + _CLOCK[minute] + _SECONDS[second] + parts[1]
-        # The offset holds from a UTC day before to a day after `epoch` (`stable_offset`), so
-        # over the whole local day around it.
-        start = day * 86400 - offset
-        _WINDOW[0] = (tz, start, start + 86400, parts[0], parts[1])
-    _LAST[:] = (epoch, tz, text)
-    return text
+        return dt.datetime.fromtimestamp(epoch, tz).isoformat()
+    # One offset all day: the day's text once, then the time of day in plain arithmetic.
+    day, second = divmod(epoch + offset, 86400)
+    parts = _DAYS.get((tz, day))
+    if parts is None:
+        whole = dt.datetime.fromtimestamp(day * 86400 - offset, tz).isoformat()
+        if len(_DAYS) > 10_000:
+            _DAYS.clear()
+        parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
+    # The offset holds from a UTC day before to a day after `epoch` (`stable_offset`), so over
+    # the whole local day around it.
+    recent.zone, recent.start, recent.end = tz, day * 86400 - offset, day * 86400 - offset + 86400
+    recent.before, recent.after = parts
+    return f"{parts[0]}{_CLOCK[second // 60]}{_SECONDS[second % 60]}{parts[1]}"
 
 
 # ---- calendars --------------------------------------------------------------------------------
