@@ -237,3 +237,14 @@ def test_a_key_derives_from_the_event_or_the_timer_that_started_its_flow() -> No
     # t<timer kind>:<playbook>:<member>:<due>:<trigger index>:<group>.
     due = START + 10 + 2 * 86400
     assert keys[("nudge", "m1")] == _key(f"t8:nudge:m1:{due}:0:g1", "nudge", "m1", "g1")
+
+
+def test_the_sha256_the_keys_are_made_with_is_sha256() -> None:
+    # The engine takes CPython's own SHA-256 where it has one: a key is the same on every
+    # Python, and the same as hashlib's, or a replay after an upgrade would send again.
+    import hashlib
+
+    from sopdsl.engine.flows import _sha256
+
+    for raw in (b"", b"#12|welcome|-1|u1|g1|1", "e:\u4e2d|\u5165\u7fa4|0|||3".encode()):
+        assert _sha256(raw).hexdigest() == hashlib.sha256(raw).hexdigest()
