@@ -262,20 +262,15 @@ def add(epoch: int, duration: lang.Duration | Span, tz: ZoneInfo, sign: int = 1)
 
 class _Recent:
     """What `iso` wrote last, and the local day it last worked out, in native fields (compiled:
-    an instant compared unboxed, where a list's item would box it for every action logged)."""
+    an instant compared unboxed, where a list's item would box it for every action logged). Each
+    is one tuple, replaced whole: a thread never reads one part of a pair with another's."""
 
     def __init__(self) -> None:
         # Actions come in bursts at one instant (a join's welcome): the last one's text.
-        self.epoch = -1
-        self.tz: ZoneInfo | None = None
-        self.text = ""
+        self.last: tuple[int, ZoneInfo | None, str] = (-1, None, "")
         # The local day of the last text written on the arithmetic path: its zone, its first and
         # last instant (end excluded), and the parts around the time of day.
-        self.zone: ZoneInfo | None = None
-        self.start = 0
-        self.end = 0
-        self.before = ""
-        self.after = ""
+        self.day: tuple[ZoneInfo | None, int, int, str, str] = (None, 0, 0, "", "")
 
 
 _RECENT: Final = _Recent()
@@ -290,15 +285,17 @@ _SECONDS: Final = [f"{second:02d}" for second in range(60)]
 def iso(epoch: int, tz: ZoneInfo) -> str:
     """An instant as ISO 8601 local time with its offset."""
     recent = _RECENT
-    if epoch == recent.epoch and tz is recent.tz:
-        return recent.text
-    if tz is recent.zone and recent.start <= epoch < recent.end:
+    last = recent.last
+    if epoch == last[0] and tz is last[1]:
+        return last[2]
+    zone, start, end, before, after = recent.day
+    if zone is tz and start <= epoch < end:
         # The local day of the last text (one offset all day): only the time of day to write.
-        since = epoch - recent.start
-        text = f"{recent.before}{_CLOCK[since // 60]}{_SECONDS[since % 60]}{recent.after}"
+        since = epoch - start
+        text = f"{before}{_CLOCK[since // 60]}{_SECONDS[since % 60]}{after}"
     else:
         text = _iso_anew(epoch, tz, recent)
-    recent.epoch, recent.tz, recent.text = epoch, tz, text
+    recent.last = (epoch, tz, text)
     return text
 
 
@@ -318,8 +315,8 @@ def _iso_anew(epoch: int, tz: ZoneInfo, recent: _Recent) -> str:
         parts = _DAYS[(tz, day)] = (whole[:11], whole[19:])
     # The offset holds from a UTC day before to a day after `epoch` (`stable_offset`), so over
     # the whole local day around it.
-    recent.zone, recent.start, recent.end = tz, day * 86400 - offset, day * 86400 - offset + 86400
-    recent.before, recent.after = parts
+    start = day * 86400 - offset
+    recent.day = (tz, start, start + 86400, parts[0], parts[1])
     return f"{parts[0]}{_CLOCK[second // 60]}{_SECONDS[second % 60]}{parts[1]}"
 
 

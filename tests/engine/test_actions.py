@@ -36,3 +36,21 @@ def test_every_instant_of_a_year_reads_as_datetime_writes_it(name: str) -> None:
 def test_any_instant_reads_as_datetime_writes_it(epoch: int, name: str) -> None:
     tz = ZoneInfo(name)
     assert iso(epoch, tz) == dt.datetime.fromtimestamp(epoch, tz).isoformat()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1_700_000_000, 1_800_000_000), st.sampled_from(ZONES), st.integers(0, 3)),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_instants_in_any_order_of_zones_and_repeats_read_as_datetime_writes_them(
+    calls: list[tuple[int, str, int]],
+) -> None:
+    # `iso` keeps the last text and the last local day: a repeat, the day before, another zone.
+    for epoch, name, repeats in calls:
+        tz = ZoneInfo(name)
+        for _ in range(repeats + 1):
+            assert iso(epoch, tz) == dt.datetime.fromtimestamp(epoch, tz).isoformat()
