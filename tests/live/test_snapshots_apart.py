@@ -85,6 +85,11 @@ def test_the_snapshot_is_written_by_a_child_while_the_service_feeds_on(
     # the engine as it was at the fork.
     drive(rt, clock, line, events[fed : fed + 20])
     assert _children(rt), "the child was still writing"
+    # Looked at once the child has let go of this process's files (it notes its id after that): on
+    # a loaded machine a child just forked may not have run yet.
+    deadline = time.monotonic() + 30
+    while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     if Path(f"/proc/{child.pid}/fd").exists():
         # It keeps none of this process's files (a listening socket would keep a restarted
         # service off its port): standard streams, its snapshot file, and what listing opens.
