@@ -18,7 +18,9 @@ _ZONES = [ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York"), ZoneInfo("UTC
 _OWN = ["at", "kind", "status", "playbook", "target", "member", "group", "key", "reason", "planned"]
 
 _texts = st.text(max_size=12)  # any text: quotes, backslashes, controls, Chinese, emoji
-_keys = st.one_of(st.sampled_from(["text", "template", "channel", "coupon", "worth", "tags", "because", "a"]), _texts)
+_keys = st.one_of(
+    st.sampled_from(["text", "template", "channel", "coupon", "worth", "tags", "because", "a"]), _texts
+)
 _leaves = st.one_of(
     st.none(),
     st.booleans(),
@@ -27,7 +29,9 @@ _leaves = st.one_of(
     _texts,
 )
 _values = st.recursive(
-    _leaves, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3), max_leaves=6
+    _leaves,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_texts, inner, max_size=3),
+    max_leaves=6,
 )
 _times = st.integers(1_700_000_000, 1_900_000_000)
 
