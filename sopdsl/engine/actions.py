@@ -142,6 +142,8 @@ _ALWAYS: Final = 8  # of `_OWN`, those every line has
 _PLAIN: Final = msgspec.json.Encoder()  # a shape's fields are declared in sorted order
 _SHAPES: Final[dict[tuple[Any, ...], tuple[Any, list[int]] | None]] = {}
 _MAX_SHAPES: Final = 1024  # a bot's custom actions could name their arguments any way
+_OWN_SET: Final = frozenset(_OWN)
+_SCALARS: Final = frozenset((str, int, float, bool, type(None)))  # values no encoder orders
 
 
 def action_line(action: Action, tz: ZoneInfo) -> bytes:
@@ -153,10 +155,9 @@ def action_line(action: Action, tz: ZoneInfo) -> bytes:
     planned = action.planned is not None and action.planned != action.time
     keys = (tuple(detail), reason, planned)
     shape = _SHAPES.get(keys)
-    if shape is None and keys not in _SHAPES:
-        shape = _shape(*keys)
-        if len(_SHAPES) < _MAX_SHAPES:
-            _SHAPES[keys] = shape
+    if shape is None and keys not in _SHAPES and len(_SHAPES) < _MAX_SHAPES:
+        # Past the last shape kept, the dict's way: a struct type made per action would cost more.
+        shape = _SHAPES[keys] = _shape(*keys)
     if shape is None:
         return json_line(action.to_json(tz))
     struct, order = shape
@@ -201,7 +202,3 @@ def _shape(names: tuple[Any, ...], reason: bool, planned: bool) -> tuple[Any, li
     except ValueError:  # a key msgspec does not take as a field's name (a quote, a control character)
         return None
     return struct, [places[k] for k in order]
-
-
-_OWN_SET: Final = frozenset(_OWN)
-_SCALARS: Final = frozenset((str, int, float, bool, type(None)))

@@ -9,6 +9,7 @@ import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -92,3 +93,21 @@ def test_a_value_msgspec_cannot_encode_is_written_as_the_standard_library_writes
     action = Action(1_772_326_800, "custom", "p", "k" * 24, "u1", None, "member", detail)
     assert action_line(action, tz) == json_line(action.to_json(tz))
     assert json.loads(action_line(action, tz))["value"] == "odd"
+
+
+def test_past_the_shapes_kept_a_line_is_still_its_json_form_and_no_shape_is_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bot naming its custom actions' arguments every way it likes cannot grow the table of
+    # shapes, nor make a struct type for each action: the dict's way takes over.
+    from sopdsl.engine import actions
+
+    monkeypatch.setattr(actions, "_MAX_SHAPES", len(actions._SHAPES))
+    made: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(actions, "_shape", lambda *keys: made.append(keys))
+    kept = dict(actions._SHAPES)
+    tz = ZoneInfo("UTC")
+    for i in range(5):
+        action = Action(1_772_326_800, "custom", "p", "k" * 24, "u1", None, "member", {f"arg{i}": i})
+        assert action_line(action, tz) == json_line(action.to_json(tz))
+    assert actions._SHAPES == kept and made == []
