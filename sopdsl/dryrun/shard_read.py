@@ -32,8 +32,17 @@ import msgspec
 from sopdsl.dryrun.shard_exchange import Exchange, MemberRoute, Route
 from sopdsl.dryrun.shard_spans import read_span, spans
 from sopdsl.dryrun.shard_steps import UnshardableError
-from sopdsl.dryrun.timeline import Chunk, Member, Timeline, everyday_events
-from sopdsl.dryrun.timeline_lines import BARE_KEYS, GROUP, ID, MEMBER, MEMBER_KEYS, TIME, one_a_line
+from sopdsl.dryrun.timeline import Chunk, Member, Timeline
+from sopdsl.dryrun.timeline_lines import (
+    BARE_KEYS,
+    GROUP,
+    ID,
+    MEMBER,
+    MEMBER_KEYS,
+    TIME,
+    everyday_events,
+    one_a_line,
+)
 from sopdsl.engine.events import Event
 
 

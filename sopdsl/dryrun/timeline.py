@@ -44,10 +44,10 @@ from sopdsl.dryrun.timeline_lines import (
     _Line,
     _ShallowLine,
     cut_at_roster_end,
+    everyday_events,
     may_hold_controls,
     one_a_line,
 )
-from sopdsl.dryrun.timeline_lines import everyday_events as everyday_events  # re-exported (shard_read, tests)
 from sopdsl.engine.events import Event, missing
 from sopdsl.engine.record_checks import member_problems
 from sopdsl.engine.records import GroupRecord, MemberRecord

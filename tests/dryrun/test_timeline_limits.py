@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from sopdsl.cli import main
-from sopdsl.dryrun.timeline import everyday_events
+from sopdsl.dryrun.timeline_lines import everyday_events
 from sopdsl.live.intake import EventError, intake
 from sopdsl.plan import Declarations
 
