@@ -95,6 +95,7 @@ def test_a_value_msgspec_cannot_encode_is_written_as_the_standard_library_writes
     assert json.loads(action_line(action, tz))["value"] == "odd"
 
 
+@pytest.mark.source  # replaces a module function and a constant, which compiled code does not look up
 def test_past_the_shapes_kept_a_line_is_still_its_json_form_and_no_shape_is_made(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
